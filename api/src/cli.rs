@@ -1,0 +1,254 @@
+//! The command line and the server's lifecycle.
+
+use crate::settings;
+use crate::state::AppState;
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use t3_core::clock::SystemClock;
+use t3_core::config::{Config, LogFormat};
+use t3_storage::Storage;
+use t3_storage::vfs::RealFs;
+
+#[derive(Debug, Parser)]
+#[command(name = "t3000", version, about = "Historian and control server for T3000 building controllers")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server with a configuration file (environment variables T3000__SECTION__KEY override it).
+    Serve {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run the server with the embedded demo configuration; no file needed.
+    Demo {
+        /// Where data is kept (kept across restarts).
+        #[arg(long, default_value = "./t3000-data")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9103")]
+        listen: SocketAddr,
+    },
+    /// Check a configuration file (and the environment) and print the effective configuration.
+    CheckConfig { file: PathBuf },
+    /// Export history to a file, from a data directory the server is not running on.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Configuration file naming the data directory.
+    #[arg(long, short, conflicts_with = "data_dir")]
+    pub config: Option<PathBuf>,
+    /// The data directory (instead of --config).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Comma-separated point ids.
+    #[arg(long)]
+    pub points: String,
+    /// Start: RFC 3339, epoch microseconds, now or now-7d.
+    #[arg(long, default_value = "now-24h")]
+    pub from: String,
+    /// End (exclusive).
+    #[arg(long, default_value = "now")]
+    pub to: String,
+    /// csv, xlsx or parquet.
+    #[arg(long, default_value = "csv")]
+    pub format: String,
+    /// long or wide.
+    #[arg(long, default_value = "long")]
+    pub layout: String,
+    /// Average per bucket (15m, 1h, ...) instead of raw rows.
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// Output file.
+    #[arg(long, short)]
+    pub output: PathBuf,
+}
+
+/// Parses the command line and runs it; maps failures to exit codes (1 runtime, 2 configuration).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    Config(String),
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Runtime(e)
+    }
+}
+
+fn run(cmd: Command) -> Result<(), Failure> {
+    match cmd {
+        Command::Serve { config } => {
+            let cfg = settings::load_file(&config).map_err(Failure::Config)?;
+            serve(cfg)?;
+        }
+        Command::Demo { data_dir, listen } => {
+            let mut cfg = settings::parse(settings::DEMO_CONFIG, "<embedded demo config>").map_err(Failure::Config)?;
+            cfg.storage.data_dir = data_dir;
+            cfg.server.listen = listen.to_string();
+            cfg.validate().map_err(|e| Failure::Config(e.to_string()))?;
+            serve(cfg)?;
+        }
+        Command::CheckConfig { file } => {
+            let cfg = settings::load_file(&file).map_err(Failure::Config)?;
+            let text = toml::to_string_pretty(&cfg).map_err(|e| Failure::Runtime(e.into()))?;
+            println!("# {}: OK. Effective configuration (defaults and environment applied):\n{text}", file.display());
+        }
+        Command::Export(args) => export(args)?,
+    }
+    Ok(())
+}
+
+fn init_tracing(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match cfg.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")
+}
+
+fn serve(cfg: Config) -> anyhow::Result<()> {
+    init_tracing(&cfg);
+    runtime()?.block_on(serve_async(cfg))
+}
+
+async fn serve_async(cfg: Config) -> anyhow::Result<()> {
+    let storage = Storage::open(&cfg, Arc::new(RealFs), Arc::new(SystemClock))
+        .with_context(|| format!("open the data directory {}", cfg.storage.data_dir.display()))?;
+    storage.start_background();
+    {
+        let s = storage.clone();
+        tokio::spawn(async move {
+            match s.load_latest().await {
+                Ok(n) => tracing::info!(points = n, "latest values loaded from storage"),
+                Err(e) => tracing::warn!(error = %e, "could not load latest values from storage"),
+            }
+        });
+    }
+    let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
+        .await
+        .with_context(|| format!("listen on {}", cfg.server.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %storage.data_dir().display(), "serving");
+    // A machine-readable line for scripts and tests that start the server on port 0.
+    println!("t3000 listening on http://{addr}");
+    let app = crate::app(AppState { storage: storage.clone(), started: Instant::now() });
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server")?;
+    tracing::info!("shutting down: persisting the write buffer");
+    let limit = Duration::from_secs(cfg.server.shutdown_timeout_secs);
+    match tokio::time::timeout(limit, storage.shutdown()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => bail!("shutdown: {e} (the data stays in the WAL and is replayed at the next start)"),
+        Err(_) => bail!("shutdown took longer than {}s; the WAL is replayed at the next start", limit.as_secs()),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+fn export(args: ExportArgs) -> Result<(), Failure> {
+    let mut cfg = match (&args.config, &args.data_dir) {
+        (Some(path), _) => settings::load_file(path).map_err(Failure::Config)?,
+        (None, Some(dir)) => {
+            let mut c = settings::parse("", "<defaults>").map_err(Failure::Config)?;
+            c.storage.data_dir = dir.clone();
+            c
+        }
+        (None, None) => return Err(Failure::Config("give --config FILE or --data-dir DIR".into())),
+    };
+    cfg.log.level = "warn".into();
+    init_tracing(&cfg);
+    let params = crate::routes::export::ExportParams {
+        points: args.points,
+        from: Some(args.from),
+        to: Some(args.to),
+        format: Some(args.format),
+        layout: Some(args.layout),
+        bucket: args.bucket,
+    };
+    let req = crate::routes::export::export_request(&params, chrono::Utc::now().timestamp_micros())
+        .map_err(Failure::Config)?;
+    let rt = runtime()?;
+    let storage = rt
+        .block_on(async { Storage::open(&cfg, Arc::new(RealFs), Arc::new(SystemClock)) })
+        .with_context(|| format!("open the data directory {}", cfg.storage.data_dir.display()))?;
+    let file = std::fs::File::create(&args.output).with_context(|| format!("create {}", args.output.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let handle = rt.handle().clone();
+    let summary = {
+        let storage = storage.clone();
+        let bar = bar.clone();
+        rt.block_on(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut progress = |rows: u64| bar.set_message(format!("{rows} rows"));
+                let r = storage.export_blocking(&handle, &req, &HashMap::new(), &mut out, &mut progress);
+                use std::io::Write;
+                r.map_err(anyhow::Error::from).and_then(|s| out.flush().map(|_| s).map_err(Into::into))
+            })
+            .await
+        })
+        .context("export task")??
+    };
+    bar.finish_with_message(format!("{} rows written to {}", summary.rows, args.output.display()));
+    rt.block_on(storage.shutdown()).context("close storage")?;
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! The API's one error type: a status code and a JSON body `{"error": {"code", "message"}}`.
+//! Client errors pass their message through; internal errors are logged with detail and shown
+//! to clients without it.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use t3_storage::Error as StorageError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after_secs: Option<u64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code such as `invalid_json` or `wal_poisoned`.
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), retry_after_secs: None }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match &e {
+            StorageError::InvalidSample { .. } => ApiError::unprocessable("invalid_sample", e.to_string()),
+            StorageError::InvalidQuery(_) => ApiError::bad_request("invalid_query", e.to_string()),
+            StorageError::TooManyRows(_) => ApiError::unprocessable("too_many_rows", e.to_string()),
+            StorageError::Timeout(_) => ApiError::unprocessable("query_timeout", e.to_string()),
+            StorageError::Poisoned(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "wal_poisoned", e.to_string()),
+            StorageError::Backlog { .. } => ApiError {
+                retry_after_secs: Some(5),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_backlog", e.to_string())
+            },
+            StorageError::ShuttingDown => ApiError {
+                retry_after_secs: Some(5),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string())
+            },
+            _ => ApiError::internal(&e),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after_secs {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

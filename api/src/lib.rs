@@ -1,0 +1,45 @@
+//! t3-api: the HTTP API and the `t3000` binary.
+//!
+//! # Data flow
+//! A request enters the axum [`app`] router; handlers in [`routes`] parse and validate it (every
+//! failure becomes an [`error::ApiError`] with a JSON body) and call the storage engine
+//! (`t3_storage::Storage`): pushed samples go to `ingest`, history and SQL to the query engine,
+//! exports stream from a blocking task through a channel into the response body.
+//!
+//! # Layout
+//! - [`cli`]: the command line (`serve`, `demo`, `check-config`, `export`) and process lifecycle.
+//! - [`settings`]: loading the configuration from a file and the environment; the demo config.
+//! - [`routes`]: handlers; [`openapi`]: the OpenAPI document they are described in.
+//! - [`error`], [`state`], [`timeparse`]: shared pieces.
+
+pub mod cli;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+pub mod settings;
+pub mod state;
+pub mod timeparse;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+pub use state::AppState;
+
+/// The whole HTTP application. Tests call it with `oneshot`, without a socket.
+pub fn app(state: AppState) -> Router {
+    let limit = usize::try_from(state.storage.config().server.max_body_bytes).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/api/t3000/openapi.json", get(openapi::serve))
+        .route("/api/t3000/samples", post(routes::samples::post_samples))
+        .route("/api/t3000/points/batch", get(routes::history::points_latest))
+        .route("/api/t3000/points/{id}/value", get(routes::history::point_latest))
+        .route("/api/t3000/points/{id}/history", get(routes::history::point_history))
+        .route("/api/t3000/history/batch", post(routes::history::history_batch))
+        .route("/api/t3000/query", post(routes::history::sql_query))
+        .route("/api/t3000/export", get(routes::export::export))
+        .fallback(|| async { error::ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,34 @@
+//! `GET /healthz`.
+
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` while the server serves.
+    pub status: &'static str,
+    pub version: &'static str,
+    pub uptime_secs: u64,
+    /// `ok`, or why writes are refused (a poisoned WAL needs a restart after the disk is fixed).
+    pub writes: String,
+    /// Samples acknowledged and not yet in Parquet.
+    pub buffered_samples: usize,
+    /// What start-up recovery did.
+    #[schema(value_type = Object)]
+    pub recovery: t3_storage::RecoveryReport,
+}
+
+/// Liveness: 200 once the server is serving.
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
+pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_secs: state.started.elapsed().as_secs(),
+        writes: state.storage.write_refusal().unwrap_or_else(|| "ok".into()),
+        buffered_samples: state.storage.buffered_rows(),
+        recovery: state.storage.recovery().clone(),
+    })
+}

@@ -1,0 +1,6 @@
+//! HTTP handlers, one module per family of endpoints.
+
+pub mod export;
+pub mod health;
+pub mod history;
+pub mod samples;

@@ -1,0 +1,203 @@
+//! `POST /api/t3000/samples`: pushed samples, as JSON or as an Arrow IPC stream.
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+use arrow::array::{Array, AsArray};
+use arrow::compute::{CastOptions, cast_with_options};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, UInt8Type, UInt32Type};
+use arrow::ipc::reader::StreamReader;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use t3_core::{PointId, Quality, Sample};
+
+pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+
+/// One pushed sample.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SampleIn {
+    pub point_id: u32,
+    /// RFC 3339 (`2026-11-26T10:00:00.5Z`) or epoch microseconds.
+    #[schema(value_type = String, example = "2026-11-26T10:00:00Z")]
+    pub ts: TsIn,
+    /// The value; `null` only with a bad quality (no value available).
+    pub value: Option<f64>,
+    /// OPC-style quality byte; 192 (good) when absent.
+    #[serde(default = "good")]
+    pub quality: u8,
+}
+
+fn good() -> u8 {
+    Quality::GOOD.0
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TsIn(pub i64);
+
+impl<'de> Deserialize<'de> for TsIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = TsIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an RFC 3339 string or epoch microseconds")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<TsIn, E> {
+                Ok(TsIn(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<TsIn, E> {
+                i64::try_from(v).map(TsIn).map_err(|_| E::custom("ts out of range"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<TsIn, E> {
+                chrono::DateTime::parse_from_rfc3339(v)
+                    .map(|d| TsIn(d.timestamp_micros()))
+                    .map_err(|e| E::custom(format!("ts '{v}' is not RFC 3339: {e}")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IngestReply {
+    /// Samples stored.
+    pub accepted: usize,
+    /// The durability level they reached before this reply: `wal` or `parquet`.
+    pub durability: String,
+}
+
+pub fn decode_json(body: &[u8]) -> ApiResult<Vec<Sample>> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let rows: Vec<SampleIn> = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = if path == "." { e.inner().to_string() } else { format!("at {path}: {}", e.inner()) };
+        ApiError::bad_request("invalid_json", msg)
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Sample {
+            point_id: PointId(r.point_id),
+            ts: r.ts.0,
+            value: r.value.unwrap_or(f64::NAN),
+            quality: Quality(r.quality),
+        })
+        .collect())
+}
+
+fn column<'a>(batch: &'a arrow::record_batch::RecordBatch, name: &str) -> ApiResult<&'a arrow::array::ArrayRef> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| ApiError::bad_request("invalid_arrow", format!("the Arrow stream has no '{name}' column")))
+}
+
+fn cast(a: &arrow::array::ArrayRef, to: &DataType, name: &str) -> ApiResult<arrow::array::ArrayRef> {
+    if a.null_count() > 0 && name != "value" {
+        return Err(ApiError::bad_request("invalid_arrow", format!("column '{name}' has nulls")));
+    }
+    cast_with_options(a, to, &CastOptions { safe: false, ..Default::default() })
+        .map_err(|e| ApiError::bad_request("invalid_arrow", format!("column '{name}': {e}")))
+}
+
+/// Decodes an Arrow IPC stream with columns `point_id` (integer), `ts` (timestamp or integer
+/// epoch microseconds), `value` (number; null only with a bad quality) and optionally `quality`.
+pub fn decode_arrow(body: &[u8]) -> ApiResult<Vec<Sample>> {
+    let reader = StreamReader::try_new(std::io::Cursor::new(body), None)
+        .map_err(|e| ApiError::bad_request("invalid_arrow", format!("not an Arrow IPC stream: {e}")))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| ApiError::bad_request("invalid_arrow", e.to_string()))?;
+        let p = cast(column(&batch, "point_id")?, &DataType::UInt32, "point_id")?;
+        let ts_col = column(&batch, "ts")?;
+        let ts = match ts_col.data_type() {
+            DataType::Timestamp(_, _) => {
+                let us = cast(ts_col, &DataType::Timestamp(TimeUnit::Microsecond, None), "ts")?;
+                cast(&us, &DataType::Int64, "ts")?
+            }
+            _ => cast(ts_col, &DataType::Int64, "ts")?,
+        };
+        let v = cast(column(&batch, "value")?, &DataType::Float64, "value")?;
+        let q = match batch.column_by_name("quality") {
+            Some(q) => Some(cast(q, &DataType::UInt8, "quality")?),
+            None => None,
+        };
+        let (p, ts, v) =
+            (p.as_primitive::<UInt32Type>(), ts.as_primitive::<Int64Type>(), v.as_primitive::<Float64Type>());
+        let q = q.as_ref().map(|q| q.as_primitive::<UInt8Type>());
+        for i in 0..batch.num_rows() {
+            out.push(Sample {
+                point_id: PointId(p.value(i)),
+                ts: ts.value(i),
+                value: if v.is_null(i) { f64::NAN } else { v.value(i) },
+                quality: Quality(q.map_or(Quality::GOOD.0, |q| q.value(i))),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Stores samples. A 200 reply means every sample is durable at the server's acknowledgement level.
+#[utoipa::path(
+    post,
+    path = "/api/t3000/samples",
+    tag = "samples",
+    request_body(
+        description = "A JSON array of samples, or an Arrow IPC stream (Content-Type application/vnd.apache.arrow.stream) with columns point_id, ts, value and optionally quality",
+        content(
+            (Vec<SampleIn> = "application/json"),
+            (String = "application/vnd.apache.arrow.stream")
+        )
+    ),
+    responses(
+        (status = 200, description = "Stored and durable", body = IngestReply),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 413, description = "Body larger than server.max_body_bytes", body = ErrorBody),
+        (status = 415, description = "Unsupported content type", body = ErrorBody),
+        (status = 422, description = "A sample is invalid (ts out of range, NaN with a good quality, ...); nothing was stored", body = ErrorBody),
+        (status = 503, description = "Writes are refused (WAL poisoned, backlog, shutting down); nothing was stored", body = ErrorBody),
+    )
+)]
+pub async fn post_samples(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<IngestReply>)> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "request body exceeds server.max_body_bytes ({} bytes)",
+                    state.storage.config().server.max_body_bytes
+                ),
+            )
+        } else {
+            ApiError::bad_request("invalid_body", e.body_text())
+        }
+    })?;
+    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let mime = ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let samples = match mime.as_str() {
+        "application/json" | "" => decode_json(&body)?,
+        ARROW_STREAM => decode_arrow(&body)?,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("content type '{other}' is not accepted; send application/json or {ARROW_STREAM}"),
+            ));
+        }
+    };
+    let n = samples.len();
+    state.storage.ingest(samples).await?;
+    let durability = match state.storage.config().storage.ack {
+        t3_core::config::AckLevel::Wal => "wal",
+        t3_core::config::AckLevel::Parquet => "parquet",
+    };
+    Ok((StatusCode::OK, Json(IngestReply { accepted: n, durability: durability.into() })))
+}

@@ -1,0 +1,885 @@
+//! Server configuration: serde types, defaults, environment overlay and [`Config::validate`].
+//!
+//! The configuration is one TOML document (see `config/t3000.example.toml`, which documents every
+//! key with its default). [`Config::parse`] turns its text into a [`Config`]:
+//!
+//! 1. the text is parsed as TOML, keeping the byte span of every key and value;
+//! 2. environment variables named `T3000__SECTION__KEY` replace single keys;
+//! 3. the result is deserialized (unknown keys and wrong types are errors);
+//! 4. [`Config::validate`] checks every range.
+//!
+//! Every error is a [`ConfigError`] that names the dotted key and where its value came from: the
+//! line in the file, or the environment variable. This crate does no I/O: the caller reads the file
+//! and passes `std::env::vars()` (or anything else in tests).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// Prefix of the environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "T3000__";
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+
+/// The whole server configuration, one field per TOML section.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`: the HTTP listener.
+    pub server: ServerConfig,
+    /// `[storage]`: where and how samples are persisted.
+    pub storage: StorageConfig,
+    /// `[wal]`: the write-ahead log.
+    pub wal: WalConfig,
+    /// `[compaction]`: merging of small Parquet files.
+    pub compaction: CompactionConfig,
+    /// `[retention]`: deletion of old data.
+    pub retention: RetentionConfig,
+    /// `[rollups]`: precomputed aggregates.
+    pub rollups: RollupConfig,
+    /// `[query]`: limits of the query endpoints.
+    pub query: QueryConfig,
+    /// `[log]`: diagnostics output.
+    pub log: LogConfig,
+}
+
+/// `[server]`: the HTTP listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on; must parse as a socket address (`ip:port`).
+    pub listen: String,
+    /// Largest accepted request body, 1 KiB ..= 1 GiB; larger bodies get 413.
+    pub max_body_bytes: u64,
+    /// How long a graceful shutdown may take, 1 ..= 3600 s.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:9103".to_owned(), max_body_bytes: 64 * MIB, shutdown_timeout_secs: 30 }
+    }
+}
+
+/// When a write is acknowledged to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AckLevel {
+    /// Once the samples are durable in the write-ahead log.
+    #[default]
+    Wal,
+    /// Only once the samples are in a Parquet file (slow; for tests and tooling).
+    Parquet,
+}
+
+/// `[storage]`: where and how samples are persisted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Root directory of the WAL, Parquet files and catalog; non-empty.
+    pub data_dir: PathBuf,
+    /// When a write is acknowledged.
+    pub ack: AckLevel,
+    /// Persist the write buffer to Parquet at this many rows, 1_000 ..= 50_000_000.
+    pub flush_rows: usize,
+    /// ... or when the oldest buffered sample is this old, 1 ..= 86_400 s.
+    pub flush_interval_secs: u64,
+    /// Rows per Parquet row group, 1_024 ..= 1_048_576.
+    pub row_group_rows: usize,
+    /// Zstandard level of Parquet pages, 1 ..= 22.
+    pub zstd_level: i32,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./t3000-data"),
+            ack: AckLevel::Wal,
+            flush_rows: 500_000,
+            flush_interval_secs: 60,
+            row_group_rows: 32_768,
+            zstd_level: 3,
+        }
+    }
+}
+
+/// `[wal]`: the write-ahead log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalConfig {
+    /// Bound on how long a write waits for its group commit, 1 ..= 10_000 ms.
+    pub group_commit_max_delay_ms: u64,
+    /// A group commit is written once it holds this many bytes, 4 KiB ..= 256 MiB.
+    pub group_commit_max_bytes: usize,
+    /// Size at which a WAL segment is closed and a new one started, 1 MiB ..= 4 GiB.
+    pub segment_bytes: u64,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        Self { group_commit_max_delay_ms: 100, group_commit_max_bytes: 8 * MIB as usize, segment_bytes: 64 * MIB }
+    }
+}
+
+/// `[compaction]`: merging of small Parquet files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompactionConfig {
+    /// Whether compaction runs at all.
+    pub enabled: bool,
+    /// Time between compaction passes, 1 ..= 86_400 s.
+    pub interval_secs: u64,
+    /// A day is compacted once it has at least this many files, 2 ..= 10_000.
+    pub min_files_per_day: usize,
+    /// Rows per compacted file, 100_000 ..= 1_000_000_000.
+    pub target_file_rows: usize,
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        Self { enabled: true, interval_secs: 300, min_files_per_day: 4, target_file_rows: 20_000_000 }
+    }
+}
+
+/// `[retention]`: deletion of old data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days of data kept for points without an override; 0 keeps data forever.
+    pub max_age_days: u32,
+    /// Time between retention passes, 1 ..= 604_800 s.
+    pub check_interval_secs: u64,
+    /// Per-point overrides (`[[retention.points]]`); a point may appear in at most one.
+    pub points: Vec<PointRetention>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { max_age_days: 0, check_interval_secs: 3600, points: Vec::new() }
+    }
+}
+
+impl RetentionConfig {
+    /// Days of data kept for `point`: its override if it has one, else the global `max_age_days`
+    /// (0 = forever).
+    pub fn max_age_days_for(&self, point: u32) -> u32 {
+        self.points.iter().find(|o| o.points.contains(&point)).map_or(self.max_age_days, |o| o.max_age_days)
+    }
+}
+
+/// One `[[retention.points]]` override.
+///
+/// Both fields are required: an override without points or without an age means nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointRetention {
+    /// Point ids this override applies to; non-empty.
+    pub points: Vec<u32>,
+    /// Days of data kept for these points, at least 1.
+    pub max_age_days: u32,
+}
+
+/// `[rollups]`: precomputed aggregates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RollupConfig {
+    /// Whether rollups are maintained and used by queries.
+    pub enabled: bool,
+}
+
+impl Default for RollupConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// `[query]`: limits of the query endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryConfig {
+    /// Time limit of a history/raw query, 100 ..= 3_600_000 ms.
+    pub timeout_ms: u64,
+    /// Rows a history/raw query may return, at least 1.
+    pub max_rows: usize,
+    /// Time limit of an SQL query, 100 ..= 3_600_000 ms.
+    pub sql_timeout_ms: u64,
+    /// Rows an SQL query may return, at least 1.
+    pub sql_max_rows: usize,
+    /// DuckDB worker threads, 1 ..= 256.
+    pub threads: usize,
+    /// DuckDB memory limit, 64 ..= 1_048_576 MiB.
+    pub memory_limit_mb: u64,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 30_000,
+            max_rows: 5_000_000,
+            sql_timeout_ms: 10_000,
+            sql_max_rows: 100_000,
+            threads: 2,
+            memory_limit_mb: 2048,
+        }
+    }
+}
+
+/// Format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`: diagnostics output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` EnvFilter directive such as `info` or `info,t3_storage=debug`; non-empty.
+    pub level: String,
+    /// Format of log lines.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".to_owned(), format: LogFormat::Text }
+    }
+}
+
+/// A configuration that could not be loaded, with where the offending value came from.
+///
+/// Displays as `config/t3000.toml:12: storage.flush_rows: must be between 1000 and 50000000 (got 5)`,
+/// `environment T3000__WAL__SEGMENT_BYTES: wal.segment_bytes: ...`, or without the line when it is
+/// not known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct ConfigError {
+    /// Name of the configuration source (a file name, or `<embedded>`); empty when the error comes
+    /// from [`Config::validate`] called on its own.
+    pub origin: String,
+    /// Dotted key of the offending value, e.g. `storage.flush_rows` or `retention.points[1].points`.
+    pub key: Option<String>,
+    /// 1-based line in the source text.
+    pub line: Option<usize>,
+    /// Environment variable the offending value came from.
+    pub env_var: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { origin: String::new(), key: Some(key.into()), line: None, env_var: None, message: message.into() }
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        if let Some(var) = &self.env_var {
+            out.push_str(&format!("environment {var}: "));
+        } else if !self.origin.is_empty() {
+            out.push_str(&self.origin);
+            if let Some(line) = self.line {
+                out.push_str(&format!(":{line}"));
+            }
+            out.push_str(": ");
+        }
+        if let Some(key) = &self.key {
+            out.push_str(&format!("{key}: "));
+        }
+        out.push_str(&self.message);
+        out
+    }
+}
+
+fn check_range<T: PartialOrd + fmt::Display>(key: &str, value: T, min: T, max: T) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        return Err(ConfigError::new(key, format!("must be between {min} and {max} (got {value})")));
+    }
+    Ok(())
+}
+
+fn check_min<T: PartialOrd + fmt::Display>(key: &str, value: T, min: T) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(ConfigError::new(key, format!("must be at least {min} (got {value})")));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Loads a configuration from TOML `text`, overlaid with the `T3000__SECTION__KEY` variables of
+    /// `env`, and validates it.
+    ///
+    /// `origin` names the source in error messages (the file name, or `<embedded>`). `env` is
+    /// usually `std::env::vars()`; variables without the `T3000__` prefix are ignored. An override's
+    /// value is read as a TOML value (`50`, `true`, `[1, 2]`, `"x"`) when it parses as one, and
+    /// otherwise, or when the key holds a string, as the literal text.
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        // Sorted so that overlay order, and so error messages, do not depend on the environment's order.
+        let mut vars: Vec<(String, String)> =
+            env.into_iter().filter(|(name, _)| name.starts_with(ENV_PREFIX)).collect();
+        vars.sort();
+
+        let mut doc = DeTable::parse(text).map_err(|e| ConfigError {
+            origin: origin.to_owned(),
+            key: None,
+            line: e.span().map(|s| line_of(text, s.start)),
+            env_var: None,
+            message: format!("invalid TOML: {}", e.message()),
+        })?;
+        let slots = overlay_env(&mut doc, &vars, text.len()).map_err(|mut e| {
+            e.origin = origin.to_owned();
+            e
+        })?;
+        let sources = Sources::new(text, origin, &doc, slots);
+
+        let config =
+            Config::deserialize(toml::de::Deserializer::from(doc)).map_err(|e| sources.deserialize_error(&e))?;
+        config.validate().map_err(|e| sources.locate(e))?;
+        Ok(config)
+    }
+
+    /// Checks every value against its allowed range; the error names the dotted key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let Config { server, storage, wal, compaction, retention, rollups: _, query, log } = self;
+
+        if let Err(e) = server.listen.parse::<SocketAddr>() {
+            return Err(ConfigError::new(
+                "server.listen",
+                format!("must be a socket address like 127.0.0.1:9103 (got `{}`: {e})", server.listen),
+            ));
+        }
+        check_range("server.max_body_bytes", server.max_body_bytes, KIB, GIB)?;
+        check_range("server.shutdown_timeout_secs", server.shutdown_timeout_secs, 1, 3600)?;
+
+        if storage.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("storage.data_dir", "must not be empty"));
+        }
+        check_range("storage.flush_rows", storage.flush_rows, 1_000, 50_000_000)?;
+        check_range("storage.flush_interval_secs", storage.flush_interval_secs, 1, 86_400)?;
+        check_range("storage.row_group_rows", storage.row_group_rows, 1_024, 1_048_576)?;
+        check_range("storage.zstd_level", storage.zstd_level, 1, 22)?;
+
+        check_range("wal.group_commit_max_delay_ms", wal.group_commit_max_delay_ms, 1, 10_000)?;
+        check_range("wal.group_commit_max_bytes", wal.group_commit_max_bytes, 4 * KIB as usize, 256 * MIB as usize)?;
+        check_range("wal.segment_bytes", wal.segment_bytes, MIB, 4 * GIB)?;
+
+        check_range("compaction.interval_secs", compaction.interval_secs, 1, 86_400)?;
+        check_range("compaction.min_files_per_day", compaction.min_files_per_day, 2, 10_000)?;
+        check_range("compaction.target_file_rows", compaction.target_file_rows, 100_000, 1_000_000_000)?;
+
+        check_range("retention.check_interval_secs", retention.check_interval_secs, 1, 604_800)?;
+        // Point id -> index of the override that lists it, to catch a point with two ages.
+        let mut owner: BTreeMap<u32, usize> = BTreeMap::new();
+        for (i, o) in retention.points.iter().enumerate() {
+            if o.points.is_empty() {
+                return Err(ConfigError::new(format!("retention.points[{i}].points"), "must list at least one point"));
+            }
+            check_min(&format!("retention.points[{i}].max_age_days"), o.max_age_days, 1)?;
+            for &p in &o.points {
+                if let Some(&first) = owner.get(&p) {
+                    let message = if first == i {
+                        format!("point {p} is listed twice")
+                    } else {
+                        format!("point {p} is already listed in retention.points[{first}]")
+                    };
+                    return Err(ConfigError::new(format!("retention.points[{i}].points"), message));
+                }
+                owner.insert(p, i);
+            }
+        }
+
+        check_range("query.timeout_ms", query.timeout_ms, 100, 3_600_000)?;
+        check_min("query.max_rows", query.max_rows, 1)?;
+        check_range("query.sql_timeout_ms", query.sql_timeout_ms, 100, 3_600_000)?;
+        check_min("query.sql_max_rows", query.sql_max_rows, 1)?;
+        check_range("query.threads", query.threads, 1, 256)?;
+        check_range("query.memory_limit_mb", query.memory_limit_mb, 64, 1_048_576)?;
+
+        if log.level.trim().is_empty() {
+            return Err(ConfigError::new("log.level", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// The byte range given to the value of one environment override.
+///
+/// Override values are parsed from their own strings, so their spans are moved past the end of the
+/// file text (each into its own range): an error's span then tells whether it points into the file
+/// or at which variable.
+#[derive(Debug)]
+struct EnvSlot {
+    span: Range<usize>,
+    var: String,
+}
+
+/// Replaces keys of `doc` with the values of the `T3000__SECTION__KEY` variables in `vars`.
+fn overlay_env<'i>(
+    doc: &mut Spanned<DeTable<'i>>,
+    vars: &'i [(String, String)],
+    text_len: usize,
+) -> Result<Vec<EnvSlot>, ConfigError> {
+    // The defaults serialized give the set of known sections and keys, and each key's type.
+    let known = toml::Table::try_from(Config::default()).expect("the default config serializes to TOML");
+    let env_error = |var: &str, key: Option<String>, message: String| ConfigError {
+        origin: String::new(),
+        key,
+        line: None,
+        env_var: Some(var.to_owned()),
+        message,
+    };
+
+    let mut slots: Vec<EnvSlot> = Vec::new();
+    // Dotted key -> variable that set it, to reject two spellings of one key.
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    // Past the end of the text, and past the empty span the parser may give the end of input.
+    let mut next_start = text_len + 1;
+
+    for (var, raw) in vars {
+        let rest = &var[ENV_PREFIX.len()..];
+        let lower = rest.to_ascii_lowercase();
+        let (section, key) = match lower.split_once("__") {
+            Some((s, k)) if !s.is_empty() && !k.is_empty() && !k.contains("__") => (s, k),
+            _ => {
+                return Err(env_error(var, None, format!("expected a name of the form {ENV_PREFIX}<SECTION>__<KEY>")));
+            }
+        };
+        let dotted = format!("{section}.{key}");
+        let Some(section_keys) = known.get(section).and_then(toml::Value::as_table) else {
+            return Err(env_error(var, Some(dotted), format!("unknown section `{section}`")));
+        };
+        let Some(default) = section_keys.get(key) else {
+            return Err(env_error(var, Some(dotted.clone()), format!("unknown key `{dotted}`")));
+        };
+        if let Some(other) = seen.insert(dotted.clone(), var) {
+            return Err(env_error(var, Some(dotted), format!("also set by {other}")));
+        }
+
+        let slot = next_start..next_start + raw.len().max(1);
+        next_start = slot.end + 1;
+        // A string key takes the text as is, so `T3000__LOG__LEVEL=debug` and a path like `inf`
+        // are not read as TOML (which would make `inf` a float).
+        let value = match DeValue::parse(raw) {
+            Ok(v) if !default.is_str() || v.get_ref().is_str() => shift_spans(v, slot.start),
+            _ => Spanned::new(slot.clone(), DeValue::String(Cow::Borrowed(raw.as_str()))),
+        };
+
+        let root = doc.get_mut();
+        if !root.contains_key(section) {
+            root.insert(
+                Spanned::new(slot.clone(), Cow::Owned(section.to_owned())),
+                Spanned::new(slot.clone(), DeValue::Table(DeTable::new())),
+            );
+        }
+        let Some(DeValue::Table(table)) = root.get_mut(section).map(Spanned::get_mut) else {
+            return Err(env_error(var, Some(dotted), format!("`{section}` in the file is not a table")));
+        };
+        // Removed first so the key's span, too, points at the variable.
+        table.remove(key);
+        table.insert(Spanned::new(slot.clone(), Cow::Owned(key.to_owned())), value);
+        slots.push(EnvSlot { span: slot, var: var.clone() });
+    }
+    Ok(slots)
+}
+
+/// Moves every span in `value` (parsed from its own string) `by` bytes.
+fn shift_spans(value: Spanned<DeValue<'_>>, by: usize) -> Spanned<DeValue<'_>> {
+    let span = value.span();
+    let inner = match value.into_inner() {
+        DeValue::Array(items) => DeValue::Array(items.into_iter().map(|v| shift_spans(v, by)).collect()),
+        DeValue::Table(table) => DeValue::Table(
+            table
+                .into_iter()
+                .map(|(k, v)| {
+                    let ks = k.span();
+                    (Spanned::new(ks.start + by..ks.end + by, k.into_inner()), shift_spans(v, by))
+                })
+                .collect(),
+        ),
+        other => other,
+    };
+    Spanned::new(span.start + by..span.end + by, inner)
+}
+
+/// One key or array element of the merged document, with where it stands.
+#[derive(Debug)]
+struct Entry {
+    /// Dotted key, with `[i]` for array elements.
+    path: String,
+    depth: usize,
+    key_span: Range<usize>,
+    value_span: Range<usize>,
+}
+
+/// Where every key of the merged document came from, to turn spans and keys into error locations.
+#[derive(Debug)]
+struct Sources<'a> {
+    text: &'a str,
+    origin: &'a str,
+    slots: Vec<EnvSlot>,
+    entries: Vec<Entry>,
+}
+
+impl<'a> Sources<'a> {
+    fn new(text: &'a str, origin: &'a str, doc: &Spanned<DeTable<'_>>, slots: Vec<EnvSlot>) -> Self {
+        let mut entries = Vec::new();
+        collect_table(doc.get_ref(), "", 0, &mut entries);
+        Self { text, origin, slots, entries }
+    }
+
+    fn error(&self, key: Option<String>, offset: Option<usize>, message: String) -> ConfigError {
+        let mut error = ConfigError { origin: self.origin.to_owned(), key, line: None, env_var: None, message };
+        match offset {
+            Some(off) if off > self.text.len() => {
+                error.env_var = self.slots.iter().find(|s| contains(&s.span, off)).map(|s| s.var.clone());
+            }
+            Some(off) => error.line = Some(line_of(self.text, off)),
+            None => {}
+        }
+        error
+    }
+
+    /// A deserialization error, located by its span.
+    fn deserialize_error(&self, e: &toml::de::Error) -> ConfigError {
+        let offset = e.span().map(|s| s.start);
+        // The deepest key or element whose span holds the error is the one it is about.
+        let key = offset.and_then(|off| {
+            self.entries
+                .iter()
+                .filter(|en| contains(&en.key_span, off) || contains(&en.value_span, off))
+                .max_by_key(|en| en.depth)
+                .map(|en| en.path.clone())
+        });
+        self.error(key, offset, e.message().to_owned())
+    }
+
+    /// A [`Config::validate`] error, located by its key; a key left at its default gets no location.
+    fn locate(&self, e: ConfigError) -> ConfigError {
+        let offset = e.key.as_deref().and_then(|key| {
+            self.entries.iter().find(|en| en.path == key).map(|en| {
+                // A key replaced from the environment has its value there; otherwise point at the key.
+                if en.value_span.start > self.text.len() { en.value_span.start } else { en.key_span.start }
+            })
+        });
+        self.error(e.key, offset, e.message)
+    }
+}
+
+fn contains(span: &Range<usize>, offset: usize) -> bool {
+    span.contains(&offset) || (span.is_empty() && span.start == offset)
+}
+
+fn collect_table(table: &DeTable<'_>, prefix: &str, depth: usize, out: &mut Vec<Entry>) {
+    for (key, value) in table.iter() {
+        let path = if prefix.is_empty() { key.get_ref().to_string() } else { format!("{prefix}.{}", key.get_ref()) };
+        out.push(Entry { path: path.clone(), depth, key_span: key.span(), value_span: value.span() });
+        collect_value(value.get_ref(), &path, depth + 1, out);
+    }
+}
+
+fn collect_value(value: &DeValue<'_>, path: &str, depth: usize, out: &mut Vec<Entry>) {
+    match value {
+        DeValue::Table(table) => collect_table(table, path, depth, out),
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("{path}[{i}]");
+                out.push(Entry { path: path.clone(), depth, key_span: item.span(), value_span: item.span() });
+                collect_value(item.get_ref(), &path, depth + 1, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../config/t3000.example.toml");
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "t3000.toml", Vec::new())
+    }
+
+    #[test]
+    fn example_file_documents_the_defaults() {
+        let config = Config::parse(EXAMPLE, "config/t3000.example.toml", Vec::new()).unwrap();
+        assert_eq!(config, Config::default());
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn example_retention_override_parses_when_uncommented() {
+        let commented = "# [[retention.points]]\n# points = [1, 2, 3]\n# max_age_days = 7\n";
+        assert!(EXAMPLE.contains(commented), "the example keeps its commented-out override");
+        let text = EXAMPLE.replace(commented, "[[retention.points]]\npoints = [1, 2, 3]\nmax_age_days = 7\n");
+        let config = parse(&text).unwrap();
+        assert_eq!(config.retention.points, vec![PointRetention { points: vec![1, 2, 3], max_age_days: 7 }]);
+        assert_eq!(config.retention.max_age_days_for(2), 7);
+        assert_eq!(config.retention.max_age_days_for(4), 0);
+        // Everything else is unchanged.
+        assert_eq!(Config { retention: RetentionConfig::default(), ..config }, Config::default());
+    }
+
+    #[test]
+    fn empty_text_gives_defaults_and_serialization_round_trips() {
+        assert_eq!(Config::parse("", "<embedded>", Vec::new()).unwrap(), Config::default());
+        let text = toml::to_string(&Config::default()).unwrap();
+        assert_eq!(parse(&text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn env_overlays_number_path_and_bool() {
+        let text = "[storage]\ndata_dir = \"/var/lib/t3000\"\n\n[wal]\ngroup_commit_max_delay_ms = 200\n";
+        let config = Config::parse(
+            text,
+            "t3000.toml",
+            env(&[
+                ("T3000__STORAGE__DATA_DIR", "/srv/t3"),
+                ("T3000__wal__Group_Commit_Max_Delay_Ms", "50"),
+                ("T3000__COMPACTION__ENABLED", "false"),
+                ("T3000__LOG__LEVEL", "debug,t3_storage=trace"),
+                ("T3000__STORAGE__ACK", "parquet"),
+                ("T3000__RETENTION__POINTS", "[{ points = [5], max_age_days = 2 }]"),
+                ("PATH", "/usr/bin"),
+                ("T3000_CONFIG", "ignored.toml"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.storage.data_dir, PathBuf::from("/srv/t3"));
+        assert_eq!(config.wal.group_commit_max_delay_ms, 50);
+        assert!(!config.compaction.enabled);
+        assert_eq!(config.log.level, "debug,t3_storage=trace");
+        assert_eq!(config.storage.ack, AckLevel::Parquet);
+        assert_eq!(config.retention.max_age_days_for(5), 2);
+    }
+
+    #[test]
+    fn env_quoted_string_and_numeric_looking_string() {
+        let config = Config::parse(
+            "",
+            "<embedded>",
+            env(&[("T3000__SERVER__LISTEN", "\"0.0.0.0:80\""), ("T3000__STORAGE__DATA_DIR", "inf")]),
+        )
+        .unwrap();
+        assert_eq!(config.server.listen, "0.0.0.0:80");
+        assert_eq!(config.storage.data_dir, PathBuf::from("inf"));
+    }
+
+    #[test]
+    fn unknown_key_in_file_names_key_and_line() {
+        let text = "[server]\nlisten = \"127.0.0.1:9103\"\n\n[storage]\nflush_rows = 100000\nflush_rowz = 5\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("storage.flush_rowz"));
+        assert_eq!(e.line, Some(6));
+        assert_eq!(e.env_var, None);
+        assert!(e.message.contains("unknown field `flush_rowz`"), "{e}");
+        assert!(e.to_string().starts_with("t3000.toml:6: storage.flush_rowz: unknown field"), "{e}");
+    }
+
+    #[test]
+    fn unknown_section_in_file_names_it() {
+        let e = parse("[server]\n\n[storage.extra]\nx = 1\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("storage.extra"));
+        assert_eq!(e.line, Some(3));
+        let e = parse("[sever]\nlisten = \"x\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("sever"));
+        assert_eq!(e.line, Some(1));
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_line() {
+        let e = parse("# comment\n[wal]\nsegment_bytes = 67108864\n\n[storage]\nflush_rows = \"lots\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("storage.flush_rows"));
+        assert_eq!(e.line, Some(6));
+        assert!(e.message.contains("invalid type"), "{e}");
+
+        let e = parse("[storage]\nack = \"disk\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("storage.ack"));
+        assert_eq!(e.line, Some(2));
+
+        // Inside an array, in an array of tables spread over lines.
+        let text = "[retention]\nmax_age_days = 30\n\n[[retention.points]]\npoints = [1, 2]\nmax_age_days = 3\n\n\
+                    [[retention.points]]\npoints = [\n  3,\n  \"four\",\n]\nmax_age_days = 4\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("retention.points[1].points[1]"));
+        assert_eq!(e.line, Some(11));
+    }
+
+    #[test]
+    fn missing_required_override_field_is_located() {
+        let e = parse("[retention]\n\n[[retention.points]]\npoints = [1]\n").unwrap_err();
+        assert!(e.message.contains("max_age_days"), "{e}");
+        assert_eq!(e.key.as_deref(), Some("retention.points[0]"));
+        assert!(e.line.is_some(), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_names_key_and_line() {
+        let text = "[server]\nlisten = \"127.0.0.1:9103\"\n\n[storage]\ndata_dir = \"/srv\"\nflush_rows = 5\n";
+        let e = Config::parse(text, "config/t3000.toml", Vec::new()).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("storage.flush_rows"));
+        assert_eq!(e.line, Some(6));
+        assert_eq!(e.to_string(), "config/t3000.toml:6: storage.flush_rows: must be between 1000 and 50000000 (got 5)");
+    }
+
+    #[test]
+    fn out_of_range_in_dotted_and_inline_forms() {
+        let e = parse("wal.segment_bytes = 1\n").unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("wal.segment_bytes"), Some(1)));
+        let e = parse("\nquery = { threads = 0 }\n").unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("query.threads"), Some(2)));
+    }
+
+    #[test]
+    fn out_of_range_from_env_names_the_variable() {
+        let text = "[wal]\nsegment_bytes = 67108864\n";
+        let e = Config::parse(text, "config/t3000.toml", env(&[("T3000__WAL__SEGMENT_BYTES", "10")])).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("wal.segment_bytes"));
+        assert_eq!(e.env_var.as_deref(), Some("T3000__WAL__SEGMENT_BYTES"));
+        assert_eq!(e.line, None);
+        assert_eq!(
+            e.to_string(),
+            "environment T3000__WAL__SEGMENT_BYTES: wal.segment_bytes: must be between 1048576 and 4294967296 (got 10)"
+        );
+    }
+
+    #[test]
+    fn wrong_type_from_env_names_the_variable() {
+        let e = Config::parse("", "t3000.toml", env(&[("T3000__STORAGE__FLUSH_ROWS", "many")])).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("storage.flush_rows"));
+        assert_eq!(e.env_var.as_deref(), Some("T3000__STORAGE__FLUSH_ROWS"));
+        // The second variable's slot is distinct from the first's.
+        let e = Config::parse(
+            "",
+            "t3000.toml",
+            env(&[
+                ("T3000__QUERY__THREADS", "4"),
+                ("T3000__RETENTION__POINTS", "[{ points = [1], max_age_days = \"x\" }]"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("retention.points[0].max_age_days"));
+        assert_eq!(e.env_var.as_deref(), Some("T3000__RETENTION__POINTS"));
+    }
+
+    #[test]
+    fn env_for_unknown_key_or_section_names_the_variable() {
+        let e = Config::parse("", "t3000.toml", env(&[("T3000__WAL__SEGMENT_SIZE", "1")])).unwrap_err();
+        assert_eq!(e.env_var.as_deref(), Some("T3000__WAL__SEGMENT_SIZE"));
+        assert!(e.to_string().contains("T3000__WAL__SEGMENT_SIZE"), "{e}");
+        assert!(e.message.contains("unknown key `wal.segment_size`"), "{e}");
+
+        let e = Config::parse("", "t3000.toml", env(&[("T3000__NOPE__X", "1")])).unwrap_err();
+        assert_eq!(e.env_var.as_deref(), Some("T3000__NOPE__X"));
+        assert!(e.message.contains("unknown section"), "{e}");
+
+        let e = Config::parse("", "t3000.toml", env(&[("T3000__STORAGE", "1")])).unwrap_err();
+        assert_eq!(e.env_var.as_deref(), Some("T3000__STORAGE"));
+    }
+
+    #[test]
+    fn env_setting_one_key_twice_is_an_error() {
+        let vars = env(&[("T3000__QUERY__THREADS", "4"), ("T3000__query__threads", "8")]);
+        let e = Config::parse("", "t3000.toml", vars).unwrap_err();
+        assert!(e.message.contains("also set by"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_point_in_two_overrides_is_an_error() {
+        let text = "[retention]\nmax_age_days = 365\n\n[[retention.points]]\npoints = [1, 2]\nmax_age_days = 7\n\n\
+                    [[retention.points]]\npoints = [3, 2]\nmax_age_days = 30\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("retention.points[1].points"));
+        assert_eq!(e.line, Some(9));
+        assert!(e.message.contains("point 2 is already listed in retention.points[0]"), "{e}");
+    }
+
+    #[test]
+    fn override_rules() {
+        let e = parse("[[retention.points]]\npoints = []\nmax_age_days = 3\n").unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("retention.points[0].points"), Some(2)));
+        let e = parse("[[retention.points]]\npoints = [1]\nmax_age_days = 0\n").unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("retention.points[0].max_age_days"), Some(3)));
+    }
+
+    #[test]
+    fn invalid_listen_address_is_an_error() {
+        let e = parse("[server]\nlisten = \"localhost\"\n").unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("server.listen"), Some(2)));
+        assert!(e.message.contains("socket address"), "{e}");
+    }
+
+    #[test]
+    fn validate_error_for_a_default_key_has_no_line() {
+        let mut config = Config::default();
+        config.query.threads = 0;
+        let e = config.validate().unwrap_err();
+        assert_eq!(e.to_string(), "query.threads: must be between 1 and 256 (got 0)");
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let e = Config::parse("[server]\nlisten = \n", "t3000.toml", Vec::new()).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.to_string().starts_with("t3000.toml:2: invalid TOML"), "{e}");
+    }
+
+    #[test]
+    fn every_range_is_checked() {
+        let cases: &[(&str, &str)] = &[
+            ("[server]\nmax_body_bytes = 1000", "server.max_body_bytes"),
+            ("[server]\nshutdown_timeout_secs = 0", "server.shutdown_timeout_secs"),
+            ("[storage]\ndata_dir = \"\"", "storage.data_dir"),
+            ("[storage]\nflush_interval_secs = 86401", "storage.flush_interval_secs"),
+            ("[storage]\nrow_group_rows = 1000", "storage.row_group_rows"),
+            ("[storage]\nzstd_level = 23", "storage.zstd_level"),
+            ("[wal]\ngroup_commit_max_delay_ms = 0", "wal.group_commit_max_delay_ms"),
+            ("[wal]\ngroup_commit_max_bytes = 4095", "wal.group_commit_max_bytes"),
+            ("[wal]\nsegment_bytes = 4294967297", "wal.segment_bytes"),
+            ("[compaction]\ninterval_secs = 0", "compaction.interval_secs"),
+            ("[compaction]\nmin_files_per_day = 1", "compaction.min_files_per_day"),
+            ("[compaction]\ntarget_file_rows = 99999", "compaction.target_file_rows"),
+            ("[retention]\ncheck_interval_secs = 604801", "retention.check_interval_secs"),
+            ("[query]\ntimeout_ms = 99", "query.timeout_ms"),
+            ("[query]\nmax_rows = 0", "query.max_rows"),
+            ("[query]\nsql_timeout_ms = 3600001", "query.sql_timeout_ms"),
+            ("[query]\nsql_max_rows = 0", "query.sql_max_rows"),
+            ("[query]\nthreads = 257", "query.threads"),
+            ("[query]\nmemory_limit_mb = 63", "query.memory_limit_mb"),
+            ("[log]\nlevel = \" \"", "log.level"),
+        ];
+        for (text, key) in cases {
+            let e = parse(text).unwrap_err();
+            assert_eq!((e.key.as_deref(), e.line), (Some(*key), Some(2)), "{text}: {e}");
+        }
+    }
+}

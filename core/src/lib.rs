@@ -1,0 +1,16 @@
+//! t3-core: the domain model shared by every other crate, with no I/O.
+//!
+//! A building controller reports values; every value becomes a [`Sample`]
+//! `(point_id, ts, value, quality)` and flows drivers → ingest → WAL → write buffer → Parquet.
+//! This crate holds the types that travel that path and the configuration that shapes it.
+//!
+//! # Layout
+//! - [`model`]: point ids, samples and their quality codes.
+//! - [`clock`]: the source of time, so tests can control it.
+//! - [`config`]: the server configuration: serde types, defaults, environment overlay and `validate()`.
+
+pub mod clock;
+pub mod config;
+pub mod model;
+
+pub use model::{PointId, Quality, Sample};

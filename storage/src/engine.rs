@@ -1,0 +1,721 @@
+//! The storage engine: ingest, persistence, recovery and the live file set.
+
+use crate::buffer::{Columns, DAY_US, Frozen, RowFilter, WriteBuffer, as_ts, sorted_dedup_indices};
+use crate::error::{Error, Result};
+use crate::manifest::{FileMeta, MANIFEST_FILE, Manifest, Table, rel_path};
+use crate::parquet_io::{self, ParquetOptions};
+use crate::query::QueryEngine;
+use crate::vfs::Vfs;
+use crate::wal::{self, CommitSink, Wal, WalOptions};
+use arrow::array::UInt32Array;
+use arrow::compute::take_record_batch;
+use arrow::record_batch::RecordBatch;
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use t3_core::Sample;
+use t3_core::clock::Clock;
+use t3_core::config::{AckLevel, Config};
+use t3_core::model::{MAX_TS, MIN_TS};
+use tokio::sync::{Notify, watch};
+
+/// A Parquet file in the live set. When it is retired (replaced by compaction or expired by
+/// retention) it is deleted once the last query holding it lets go.
+#[derive(Debug)]
+pub struct LiveFile {
+    pub meta: FileMeta,
+    pub path: PathBuf,
+    retired: AtomicBool,
+}
+
+impl LiveFile {
+    fn new(data_dir: &Path, meta: FileMeta) -> Arc<Self> {
+        Arc::new(LiveFile { path: data_dir.join(meta.rel_path()), meta, retired: AtomicBool::new(false) })
+    }
+
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for LiveFile {
+    fn drop(&mut self) {
+        if self.retired.load(Ordering::SeqCst)
+            && let Err(e) = std::fs::remove_file(&self.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not delete a retired file");
+        }
+    }
+}
+
+/// The latest value of a point.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Latest {
+    pub ts: i64,
+    pub value: f64,
+    pub quality: u8,
+}
+
+/// What start-up recovery did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RecoveryReport {
+    pub wal_segments_replayed: usize,
+    pub samples_replayed: usize,
+    /// One line per WAL segment or file that lost data, saying what and why.
+    pub dropped: Vec<String>,
+    /// Files moved to `quarantine/`.
+    pub quarantined: Vec<String>,
+    pub stray_files_removed: usize,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Default)]
+struct BufState {
+    active: WriteBuffer,
+    frozen: Vec<Arc<Frozen>>,
+    /// Generation of the frozen buffers, parallel to `frozen`.
+    frozen_gen: Vec<u64>,
+    files: Arc<Vec<Arc<LiveFile>>>,
+    /// Bumped by every commit; a buffer frozen at generation g holds every sample of commits <= g.
+    commit_gen: u64,
+}
+
+/// The part of the engine the WAL thread writes into.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    clock: Arc<dyn Clock>,
+    state: Mutex<BufState>,
+    latest: RwLock<HashMap<u32, Latest>>,
+    buffered_rows: AtomicUsize,
+    flush_rows: usize,
+    flush_wanted: Notify,
+}
+
+impl CommitSink for Shared {
+    fn committed(&self, samples: &[Sample]) {
+        let now = self.clock.now_us();
+        let rows = {
+            let mut st = self.state.lock();
+            st.active.append(samples, now);
+            st.commit_gen += 1;
+            st.active.len()
+        };
+        self.buffered_rows.fetch_add(samples.len(), Ordering::Relaxed);
+        {
+            let mut latest = self.latest.write();
+            for s in samples {
+                let e = latest.entry(s.point_id.0).or_insert(Latest { ts: i64::MIN, value: 0.0, quality: 0 });
+                if s.ts >= e.ts {
+                    *e = Latest { ts: s.ts, value: s.value, quality: s.quality.0 };
+                }
+            }
+        }
+        if rows >= self.flush_rows {
+            self.flush_wanted.notify_one();
+        }
+    }
+
+    fn rotated(&self, closed: u64) {
+        let mut st = self.state.lock();
+        if st.active.is_empty() {
+            return;
+        }
+        let batch = st.active.freeze();
+        let generation = st.commit_gen;
+        st.frozen.push(Arc::new(Frozen { batch, wal_through: closed }));
+        st.frozen_gen.push(generation);
+    }
+}
+
+/// The storage engine. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cfg: Config,
+    data_dir: PathBuf,
+    vfs: Arc<dyn Vfs>,
+    clock: Arc<dyn Clock>,
+    shared: Arc<Shared>,
+    wal: Wal,
+    manifest: Mutex<Manifest>,
+    persist_lock: tokio::sync::Mutex<()>,
+    /// One maintenance pass at a time; flushes go on meanwhile (both edit the manifest by delta).
+    maintenance_lock: tokio::sync::Mutex<()>,
+    persisted_gen: AtomicU64,
+    query: Arc<QueryEngine>,
+    recovery: RecoveryReport,
+    stop: watch::Sender<bool>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    stats: Stats,
+    /// Held for the life of the engine (an exclusive lock on `<data_dir>/LOCK`).
+    _lock: std::fs::File,
+}
+
+/// Counters for metrics and the system status.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub samples_ingested: AtomicU64,
+    pub files_written: AtomicU64,
+    pub flush_failures: AtomicU64,
+}
+
+/// Checks a batch before anything of it is stored.
+pub fn validate_samples(samples: &[Sample]) -> Result<()> {
+    for (index, s) in samples.iter().enumerate() {
+        let reason = if !(MIN_TS..=MAX_TS).contains(&s.ts) {
+            Some(format!("ts {} is outside 1970-01-01 .. 9999-12-31", s.ts))
+        } else if s.value.is_infinite() {
+            Some("value is infinite".to_string())
+        } else if s.value.is_nan() && s.quality.major() != t3_core::model::Major::Bad {
+            Some("value is NaN; NaN is only allowed with a bad quality (no value available)".to_string())
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(Error::InvalidSample { index, reason });
+        }
+    }
+    Ok(())
+}
+
+impl Storage {
+    /// Opens (or creates) the data directory, recovers from the WAL and starts the WAL thread.
+    /// Background work (time-based flush, compaction, retention) starts with [`Storage::start_background`].
+    pub fn open(cfg: &Config, vfs: Arc<dyn Vfs>, clock: Arc<dyn Clock>) -> Result<Storage> {
+        let started = Instant::now();
+        let dir = &cfg.storage.data_dir;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create data directory", dir, e))?;
+        let data_dir = std::fs::canonicalize(dir).map_err(|e| Error::io("resolve", dir, e))?;
+        // One process per data directory: two WAL writers would corrupt each other.
+        let lock_path = data_dir.join("LOCK");
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io("open", &lock_path, e))?;
+        if lock.try_lock().is_err() {
+            return Err(Error::Locked(data_dir));
+        }
+        let mut report = RecoveryReport::default();
+        let mut manifest = Manifest::load(&data_dir)?.unwrap_or(Manifest { next_seq: 1, ..Default::default() });
+
+        // Files the manifest lists must be whole; a damaged one is quarantined, never read.
+        let mut live = Vec::new();
+        let mut kept = Vec::new();
+        for meta in std::mem::take(&mut manifest.files) {
+            let path = data_dir.join(meta.rel_path());
+            match parquet_io::verify(&path, meta.rows) {
+                Ok(()) => {
+                    live.push(LiveFile::new(&data_dir, meta.clone()));
+                    kept.push(meta);
+                }
+                Err(why) => {
+                    report.dropped.push(format!("{}: {why}; {} rows lost", meta.rel_path().display(), meta.rows));
+                    if let Some(q) = quarantine(&data_dir, &path) {
+                        report.quarantined.push(q);
+                    }
+                }
+            }
+        }
+        let manifest_changed = !report.dropped.is_empty();
+        manifest.files = kept;
+        report.stray_files_removed = remove_strays(&data_dir, &manifest)?;
+
+        let wal_dir = data_dir.join("wal");
+        let segments = wal::list_segments(&wal_dir)?;
+        let shared = Arc::new(Shared {
+            clock: clock.clone(),
+            state: Mutex::new(BufState { files: Arc::new(live), ..Default::default() }),
+            latest: RwLock::new(HashMap::new()),
+            buffered_rows: AtomicUsize::new(0),
+            flush_rows: cfg.storage.flush_rows,
+            flush_wanted: Notify::new(),
+        });
+        let mut last_seq = manifest.wal_persisted_through;
+        for (seq, path) in &segments {
+            last_seq = last_seq.max(*seq);
+            if *seq <= manifest.wal_persisted_through {
+                // Already in Parquet: the crash came between the manifest and the truncation.
+                let _ = std::fs::remove_file(path);
+                continue;
+            }
+            let r = wal::replay_segment(*seq, path)?;
+            report.wal_segments_replayed += 1;
+            report.samples_replayed += r.samples.len();
+            if let Some(problem) = &r.problem {
+                let line = format!(
+                    "WAL segment {seq}: {problem}; kept {} records ({} samples), dropped {} bytes",
+                    r.records,
+                    r.samples.len(),
+                    r.dropped_bytes
+                );
+                tracing::warn!("{line}");
+                report.dropped.push(line);
+                if let Some(q) = quarantine_copy(&data_dir, path) {
+                    report.quarantined.push(q);
+                }
+            }
+            // Replay in chunks so no single write-buffer append is huge.
+            for chunk in r.samples.chunks(65_536) {
+                shared.committed(chunk);
+            }
+        }
+        if manifest_changed {
+            manifest.generation += 1;
+            manifest.store(&*vfs, &data_dir)?;
+        }
+
+        let wal_opts = WalOptions {
+            dir: wal_dir,
+            group_commit_max_delay: Duration::from_millis(cfg.wal.group_commit_max_delay_ms),
+            group_commit_max_bytes: cfg.wal.group_commit_max_bytes,
+            segment_bytes: cfg.wal.segment_bytes,
+        };
+        let (wal, _wal_thread) = Wal::start(wal_opts, vfs.clone(), last_seq + 1, shared.clone())?;
+        let query = Arc::new(QueryEngine::new(&data_dir, &cfg.query)?);
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        if !report.dropped.is_empty() || report.samples_replayed > 0 {
+            tracing::info!(
+                replayed = report.samples_replayed,
+                segments = report.wal_segments_replayed,
+                dropped = ?report.dropped,
+                quarantined = ?report.quarantined,
+                "recovered from the write-ahead log"
+            );
+        }
+        let (stop, _) = watch::channel(false);
+        Ok(Storage {
+            inner: Arc::new(Inner {
+                cfg: cfg.clone(),
+                data_dir,
+                vfs,
+                clock,
+                shared,
+                wal,
+                manifest: Mutex::new(manifest),
+                persist_lock: tokio::sync::Mutex::new(()),
+                maintenance_lock: tokio::sync::Mutex::new(()),
+                persisted_gen: AtomicU64::new(0),
+                query,
+                recovery: report,
+                stop,
+                tasks: Mutex::new(Vec::new()),
+                stats: Stats::default(),
+                _lock: lock,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.cfg
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.inner.recovery
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    pub(crate) fn query_engine(&self) -> Arc<QueryEngine> {
+        self.inner.query.clone()
+    }
+
+    /// The reason writes are refused, if they are (poisoned WAL).
+    pub fn write_refusal(&self) -> Option<String> {
+        self.inner.wal.poisoned()
+    }
+
+    /// Samples acknowledged but not yet in Parquet.
+    pub fn buffered_rows(&self) -> usize {
+        self.inner.shared.buffered_rows.load(Ordering::Relaxed)
+    }
+
+    fn backlog_limit(&self) -> usize {
+        self.inner.cfg.storage.flush_rows.saturating_mul(8).max(1_000_000)
+    }
+
+    /// Stores a batch of samples. Returns once they are durable at the configured level:
+    /// `wal` (fsynced to the write-ahead log) or `parquet` (in a published Parquet file).
+    /// The batch is validated first; an invalid batch stores nothing.
+    pub async fn ingest(&self, samples: Vec<Sample>) -> Result<()> {
+        validate_samples(&samples)?;
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let buffered = self.buffered_rows();
+        if buffered > self.backlog_limit() {
+            return Err(Error::Backlog { buffered, limit: self.backlog_limit() });
+        }
+        let n = samples.len() as u64;
+        self.inner.wal.append(samples).await?;
+        self.inner.stats.samples_ingested.fetch_add(n, Ordering::Relaxed);
+        if self.inner.cfg.storage.ack == AckLevel::Parquet {
+            let generation = self.inner.shared.state.lock().commit_gen;
+            self.persist_through(generation).await?;
+        }
+        Ok(())
+    }
+
+    /// Persists everything acknowledged so far to Parquet and truncates the WAL.
+    pub async fn flush(&self) -> Result<()> {
+        let generation = self.inner.shared.state.lock().commit_gen;
+        self.persist_through(generation).await
+    }
+
+    async fn persist_through(&self, generation: u64) -> Result<()> {
+        let _guard = self.inner.persist_lock.lock().await;
+        if self.inner.persisted_gen.load(Ordering::SeqCst) >= generation {
+            return Ok(());
+        }
+        let need_rotate = !self.inner.shared.state.lock().active.is_empty();
+        if need_rotate {
+            self.inner.wal.rotate().await?;
+        }
+        loop {
+            let next = {
+                let st = self.inner.shared.state.lock();
+                st.frozen.first().cloned().map(|f| (f, st.frozen_gen[0]))
+            };
+            let Some((frozen, generation)) = next else { break };
+            if let Err(e) = self.persist_frozen(frozen, generation).await {
+                self.inner.stats.flush_failures.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn persist_frozen(&self, frozen: Arc<Frozen>, generation: u64) -> Result<()> {
+        let inner = self.inner.clone();
+        let f = frozen.clone();
+        tokio::task::spawn_blocking(move || inner.publish_frozen(&f))
+            .await
+            .map_err(|e| Error::Internal(format!("persist task: {e}")))??;
+        self.inner.persisted_gen.fetch_max(generation, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Starts the time-based flush and the maintenance loop (compaction, retention, rollups).
+    pub fn start_background(&self) {
+        let me = self.clone();
+        let mut stop = self.inner.stop.subscribe();
+        let flusher = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut backoff = Duration::from_millis(500);
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = me.inner.shared.flush_wanted.notified() => {}
+                    _ = tick.tick() => {}
+                }
+                if !me.flush_due() {
+                    continue;
+                }
+                match me.flush().await {
+                    Ok(()) => backoff = Duration::from_millis(500),
+                    Err(e) => {
+                        tracing::error!(error = %e, "persisting the write buffer failed; the data stays in the WAL and will be retried");
+                        tokio::select! {
+                            _ = stop.changed() => return,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                    }
+                }
+            }
+        });
+        let me = self.clone();
+        let mut stop = self.inner.stop.subscribe();
+        let maintenance = tokio::spawn(async move {
+            let secs = me.inner.cfg.compaction.interval_secs.min(me.inner.cfg.retention.check_interval_secs);
+            let mut tick = tokio::time::interval(Duration::from_secs(secs.max(1)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tick.tick() => {}
+                }
+                if let Err(e) = me.maintain().await {
+                    tracing::error!(error = %e, "maintenance (compaction / retention / rollups) failed; will retry");
+                }
+            }
+        });
+        self.inner.tasks.lock().extend([flusher, maintenance]);
+    }
+
+    fn flush_due(&self) -> bool {
+        let st = self.inner.shared.state.lock();
+        if !st.frozen.is_empty() || st.active.len() >= self.inner.cfg.storage.flush_rows {
+            return true;
+        }
+        let max_age = self.inner.cfg.storage.flush_interval_secs as i64 * 1_000_000;
+        st.active.first_insert_us.is_some_and(|t| self.inner.clock.now_us() - t >= max_age)
+    }
+
+    /// Stops background work, persists the write buffer and truncates the WAL.
+    pub async fn shutdown(&self) -> Result<()> {
+        let _ = self.inner.stop.send(true);
+        let tasks: Vec<_> = self.inner.tasks.lock().drain(..).collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+        let result = if self.write_refusal().is_some() { Ok(()) } else { self.flush().await };
+        tracing::info!(buffered = self.buffered_rows(), "storage shut down");
+        result
+    }
+
+    /// Latest value of each requested point (all points if `points` is empty), from memory.
+    pub fn latest(&self, points: &[u32]) -> Vec<(u32, Latest)> {
+        let map = self.inner.shared.latest.read();
+        if points.is_empty() {
+            let mut v: Vec<_> = map.iter().map(|(k, v)| (*k, *v)).collect();
+            v.sort_by_key(|e| e.0);
+            v
+        } else {
+            points.iter().filter_map(|p| map.get(p).map(|l| (*p, *l))).collect()
+        }
+    }
+
+    /// Seeds the latest-value cache from the Parquet files (after a restart). Values that arrived
+    /// since start-up are newer and are kept.
+    pub async fn load_latest(&self) -> Result<usize> {
+        let snap = self.snapshot(&RowFilter { points: None, from: MIN_TS, to: MAX_TS + 1 }, false);
+        let me = self.clone();
+        let rows = tokio::task::spawn_blocking(move || me.inner.query.latest_from_files(&snap.files))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let mut map = self.inner.shared.latest.write();
+        let n = rows.len();
+        for (p, l) in rows {
+            let e = map.entry(p).or_insert(l);
+            if l.ts > e.ts {
+                *e = l;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The live files and the buffered rows matching `filter` (sorted, last write wins), taken
+    /// atomically so a concurrent flush neither hides nor doubles a sample.
+    pub(crate) fn snapshot(&self, filter: &RowFilter<'_>, with_buffer: bool) -> Snapshot {
+        let mut cols = Columns::default();
+        let files = {
+            let st = self.inner.shared.state.lock();
+            if with_buffer {
+                for f in &st.frozen {
+                    f.select(filter, &mut cols);
+                }
+                st.active.select(filter, &mut cols);
+            }
+            st.files.clone()
+        };
+        Snapshot { files, buffered: cols.sort_dedup() }
+    }
+
+    /// Live sample files, for the SQL endpoint and exports.
+    pub fn live_files(&self) -> Arc<Vec<Arc<LiveFile>>> {
+        self.inner.shared.state.lock().files.clone()
+    }
+
+    /// Applies a manifest edit: `add` files join the live set and `remove` (by seq) leave it and are
+    /// deleted once no query holds them.
+    pub(crate) fn edit_files(&self, add: Vec<FileMeta>, remove: &HashSet<u64>) -> Result<()> {
+        let mut m = self.inner.manifest.lock();
+        let mut next = m.clone();
+        next.files.retain(|f| !remove.contains(&f.seq));
+        next.files.extend(add.iter().cloned());
+        next.generation += 1;
+        next.store(&*self.inner.vfs, &self.inner.data_dir)?;
+        *m = next;
+        let mut st = self.inner.shared.state.lock();
+        let mut files: Vec<Arc<LiveFile>> = Vec::with_capacity(st.files.len() + add.len());
+        for f in st.files.iter() {
+            if remove.contains(&f.meta.seq) {
+                f.retire();
+            } else {
+                files.push(f.clone());
+            }
+        }
+        files.extend(add.into_iter().map(|meta| LiveFile::new(&self.inner.data_dir, meta)));
+        st.files = Arc::new(files);
+        Ok(())
+    }
+
+    /// Hands out `n` new file sequence numbers.
+    pub(crate) fn allocate_seqs(&self, n: u64) -> u64 {
+        let mut m = self.inner.manifest.lock();
+        let first = m.next_seq;
+        m.next_seq += n;
+        first
+    }
+
+    pub(crate) fn vfs(&self) -> &Arc<dyn Vfs> {
+        &self.inner.vfs
+    }
+
+    pub(crate) fn parquet_options(&self) -> ParquetOptions {
+        self.inner.parquet_options()
+    }
+
+    /// Moves a damaged live file to quarantine and out of the live set.
+    pub(crate) fn quarantine_file(&self, file: &LiveFile) -> Result<()> {
+        tracing::error!(path = %file.path.display(), "a Parquet file is unreadable; quarantining it");
+        quarantine(&self.inner.data_dir, &file.path);
+        self.edit_files(Vec::new(), &HashSet::from([file.meta.seq]))
+    }
+
+    pub(crate) async fn maintenance_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.maintenance_lock.lock().await
+    }
+}
+
+/// What a query reads: the live files and the buffered rows that match.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub files: Arc<Vec<Arc<LiveFile>>>,
+    pub buffered: Columns,
+}
+
+impl Inner {
+    fn parquet_options(&self) -> ParquetOptions {
+        ParquetOptions { row_group_rows: self.cfg.storage.row_group_rows, zstd_level: self.cfg.storage.zstd_level }
+    }
+
+    /// Writes a frozen buffer as one sorted file per day, publishes them in the manifest, drops the
+    /// buffer from the query view and truncates the WAL behind it. Runs on a blocking thread.
+    fn publish_frozen(&self, frozen: &Frozen) -> Result<()> {
+        let batch = &frozen.batch;
+        let points = crate::buffer::as_u32(batch.column(0)).values();
+        let ts = as_ts(batch.column(1)).values();
+        let mut by_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        for i in sorted_dedup_indices(points, ts) {
+            by_day.entry(ts[i as usize].div_euclid(DAY_US) as i32).or_default().push(i);
+        }
+        let first_seq = {
+            let mut m = self.manifest.lock();
+            let s = m.next_seq;
+            m.next_seq += by_day.len() as u64;
+            s
+        };
+        let mut metas = Vec::with_capacity(by_day.len());
+        for (k, (day, idx)) in by_day.into_iter().enumerate() {
+            let part: RecordBatch = take_record_batch(batch, &UInt32Array::from(idx))?;
+            let seq = first_seq + k as u64;
+            let path = self.data_dir.join(rel_path(Table::Samples, day, seq));
+            let stats = parquet_io::write_atomic(&*self.vfs, &path, &[part], self.parquet_options())?;
+            metas.push(FileMeta::new(Table::Samples, day, seq, stats));
+        }
+        let mut m = self.manifest.lock();
+        let mut next = m.clone();
+        next.files.extend(metas.iter().cloned());
+        next.wal_persisted_through = next.wal_persisted_through.max(frozen.wal_through);
+        next.generation += 1;
+        next.store(&*self.vfs, &self.data_dir)?;
+        *m = next;
+        drop(m);
+        {
+            let mut st = self.shared.state.lock();
+            let mut files: Vec<Arc<LiveFile>> = st.files.iter().cloned().collect();
+            files.extend(metas.iter().map(|meta| LiveFile::new(&self.data_dir, meta.clone())));
+            st.files = Arc::new(files);
+            if let Some(pos) = st.frozen.iter().position(|f| std::ptr::eq(&**f, frozen)) {
+                st.frozen.remove(pos);
+                st.frozen_gen.remove(pos);
+            }
+        }
+        self.shared.buffered_rows.fetch_sub(frozen.len(), Ordering::Relaxed);
+        self.stats.files_written.fetch_add(metas.len() as u64, Ordering::Relaxed);
+        for (seq, path) in wal::list_segments(&self.data_dir.join("wal"))? {
+            if seq <= frozen.wal_through {
+                std::fs::remove_file(&path).map_err(|e| Error::io("remove WAL segment", &path, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Removes files under the table folders that the manifest does not list (leftovers of a crash
+/// between writing a file and publishing it) and temporary files. Returns how many.
+fn remove_strays(data_dir: &Path, manifest: &Manifest) -> Result<usize> {
+    let listed: HashSet<PathBuf> = manifest.files.iter().map(|f| data_dir.join(f.rel_path())).collect();
+    let mut removed = 0;
+    for table in [Table::Samples, Table::Rollups1m, Table::Rollups1h] {
+        let root = data_dir.join(table.dir_name());
+        let Ok(days) = std::fs::read_dir(&root) else { continue };
+        for day in days.flatten() {
+            let Ok(files) = std::fs::read_dir(day.path()) else { continue };
+            let mut left = 0;
+            for f in files.flatten() {
+                let p = f.path();
+                if listed.contains(&p) {
+                    left += 1;
+                    continue;
+                }
+                tracing::info!(path = %p.display(), "removing a file the manifest does not list");
+                if std::fs::remove_file(&p).is_ok() {
+                    removed += 1;
+                }
+            }
+            if left == 0 {
+                let _ = std::fs::remove_dir(day.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_file(data_dir.join(format!("{MANIFEST_FILE}.tmp")));
+    Ok(removed)
+}
+
+fn quarantine_dir(data_dir: &Path) -> Option<PathBuf> {
+    let q = data_dir.join("quarantine");
+    std::fs::create_dir_all(&q).ok()?;
+    Some(q)
+}
+
+fn quarantine_name(data_dir: &Path, path: &Path) -> Option<PathBuf> {
+    let rel = path.strip_prefix(data_dir).unwrap_or(path);
+    let flat = rel.to_string_lossy().replace(['/', '\\'], "_");
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
+    Some(quarantine_dir(data_dir)?.join(format!("{stamp}-{flat}")))
+}
+
+/// Moves a damaged file into `quarantine/`; returns its new name.
+fn quarantine(data_dir: &Path, path: &Path) -> Option<String> {
+    let to = quarantine_name(data_dir, path)?;
+    match std::fs::rename(path, &to) {
+        Ok(()) => Some(to.display().to_string()),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "could not quarantine");
+            None
+        }
+    }
+}
+
+/// Copies a damaged WAL segment into `quarantine/` for inspection (the original is truncated with
+/// the rest of the WAL once its valid prefix is in Parquet).
+fn quarantine_copy(data_dir: &Path, path: &Path) -> Option<String> {
+    let to = quarantine_name(data_dir, path)?;
+    std::fs::copy(path, &to).ok()?;
+    Some(to.display().to_string())
+}

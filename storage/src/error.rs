@@ -1,0 +1,67 @@
+//! The storage engine's errors.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An earlier WAL write or fsync failed. The WAL refuses every later write until the process
+    /// restarts: after a failed fsync the kernel may have dropped the dirty pages, so retrying
+    /// could acknowledge data that is not on disk.
+    #[error("the write-ahead log is poisoned by an earlier I/O failure ({0}); writes are refused until restart")]
+    Poisoned(String),
+    /// Too many samples are waiting to be persisted (Parquet writes are failing or falling behind).
+    #[error("storage backlog: {buffered} samples wait to be persisted (limit {limit}); retry later")]
+    Backlog { buffered: usize, limit: usize },
+    /// A sample failed validation; nothing of its batch was stored.
+    #[error("sample {index}: {reason}")]
+    InvalidSample { index: usize, reason: String },
+    /// A query argument is wrong (unknown aggregate, empty range, bucket too small, ...).
+    #[error("{0}")]
+    InvalidQuery(String),
+    /// The query ran longer than its time limit and was cancelled.
+    #[error("query cancelled after {0} ms (the time limit)")]
+    Timeout(u64),
+    /// The query would return more rows than allowed.
+    #[error("query result exceeds the row limit of {0}")]
+    TooManyRows(usize),
+    /// The engine is shutting down.
+    #[error("storage is shutting down")]
+    ShuttingDown,
+    /// Another process holds the data directory.
+    #[error("the data directory {0} is in use by another t3000 process")]
+    Locked(PathBuf),
+    /// An I/O error on a named file.
+    #[error("{op} {path}: {source}")]
+    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    /// A DuckDB error (SQL errors in user queries land here too).
+    #[error("query engine: {0}")]
+    DuckDb(#[from] duckdb::Error),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// A manifest or other metadata file could not be read.
+    #[error("corrupt metadata {path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    /// A bug: a state the engine should never reach.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { op, path: path.into(), source }
+    }
+
+    /// Whether the same request may succeed later without change.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Backlog { .. } | Error::Timeout(_) | Error::ShuttingDown)
+    }
+
+    /// Whether the caller's input is at fault (maps to a 4xx).
+    pub fn is_client_error(&self) -> bool {
+        matches!(self, Error::InvalidSample { .. } | Error::InvalidQuery(_) | Error::TooManyRows(_) | Error::Timeout(_))
+    }
+}

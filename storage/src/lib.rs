@@ -1,0 +1,40 @@
+//! t3-storage: durable ingest, columnar storage and queries for samples.
+//!
+//! # Data flow
+//! As samples arrive ([`Storage::ingest`]) they are validated, appended to the write-ahead log and
+//! fsynced in a group commit ([`wal`]); only then are they placed in the in-memory write buffer
+//! ([`buffer`], Arrow builders), the latest-value cache is updated, and the caller is acknowledged.
+//! When the buffer reaches `flush_rows` rows or its oldest sample is `flush_interval_secs` old, it
+//! is frozen at a WAL segment boundary, sorted by (point, ts) with duplicates resolved (the last
+//! write wins), and written as one Parquet file per UTC day ([`parquet_io`]):
+//! `samples/day=YYYY-MM-DD/part-<seq>.parquet`. Each file is published atomically (temporary
+//! name, fsync, rename, directory fsync), then recorded in the [`manifest`], and only then is the
+//! WAL behind it deleted. Start-up replays whatever the manifest does not cover.
+//!
+//! Queries ([`query`]) run in DuckDB over exactly the files the manifest lists plus the buffered
+//! rows, so everything acknowledged is visible at once; [`analytics`] shapes the rows into
+//! buckets, interpolated grids or chart points.
+//!
+//! # Layout
+//! - [`engine`]: [`Storage`], recovery, flushing, the live file set.
+//! - [`wal`], [`buffer`], [`parquet_io`], [`manifest`]: the durability path.
+//! - [`maintenance`]: retention and compaction; [`rollups`]: 1-minute and 1-hour aggregates.
+//! - [`query`], [`analytics`]: reading.
+//! - [`vfs`]: the file operations durability depends on, with a fault-injecting variant for tests.
+
+pub mod analytics;
+pub mod buffer;
+pub mod engine;
+pub mod error;
+pub mod export;
+pub mod maintenance;
+pub mod manifest;
+pub mod parquet_io;
+pub mod query;
+pub mod rollups;
+pub mod vfs;
+pub mod wal;
+
+pub use engine::{Latest, RecoveryReport, Storage, validate_samples};
+pub use error::{Error, Result};
+pub use query::{HistoryMode, HistoryRequest, HistoryResult, SeriesResult, SqlResult};

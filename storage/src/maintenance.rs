@@ -1,0 +1,178 @@
+//! Background maintenance: retention, then compaction, then rollups ([`crate::rollups`]).
+//!
+//! - Retention deletes whole days older than `retention.max_age_days`; per-point overrides keep
+//!   some points longer (the day is rewritten with only them) or drop some sooner (the day is
+//!   rewritten without them).
+//! - Compaction merges a day's files, once it has `compaction.min_files_per_day` of them, into one
+//!   sorted, de-duplicated file, so a query opens one file per day and never needs to resolve
+//!   duplicates across files.
+//!
+//! Both write the new file before the manifest changes, and retire the old files only after it has
+//! changed; a query that still holds an old file keeps reading it until it finishes.
+
+use crate::buffer::{DAY_US, RowFilter};
+use crate::engine::{LiveFile, Storage};
+use crate::error::{Error, Result};
+use crate::manifest::{FileMeta, Table, rel_path};
+use crate::parquet_io;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+/// What one maintenance pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MaintenanceReport {
+    pub days_deleted: usize,
+    pub days_rewritten_for_retention: usize,
+    pub days_compacted: usize,
+    pub files_removed: usize,
+    pub days_rolled_up: usize,
+}
+
+/// What retention wants done to one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Keep {
+    All,
+    Nothing,
+    /// Keep only these points.
+    Only(Vec<u32>),
+    /// Keep every point but these.
+    AllBut(Vec<u32>),
+}
+
+fn retention_for_day(cfg: &t3_core::config::RetentionConfig, day: i32, now: i64) -> Keep {
+    let day_end = (day as i64 + 1) * DAY_US;
+    let expired = |age_days: u32| age_days > 0 && day_end <= now - age_days as i64 * DAY_US;
+    let overridden: Vec<&t3_core::config::PointRetention> = cfg.points.iter().collect();
+    if expired(cfg.max_age_days) {
+        let keep: Vec<u32> =
+            overridden.iter().filter(|o| !expired(o.max_age_days)).flat_map(|o| o.points.iter().copied()).collect();
+        if keep.is_empty() { Keep::Nothing } else { Keep::Only(keep) }
+    } else {
+        let drop: Vec<u32> =
+            overridden.iter().filter(|o| expired(o.max_age_days)).flat_map(|o| o.points.iter().copied()).collect();
+        if drop.is_empty() { Keep::All } else { Keep::AllBut(drop) }
+    }
+}
+
+fn id_list(ids: &[u32]) -> String {
+    ids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",")
+}
+
+impl Storage {
+    /// One pass of retention, compaction and rollups. Flushes go on meanwhile: both change the
+    /// manifest by adding and removing named files, never by replacing the list wholesale.
+    pub async fn maintain(&self) -> Result<MaintenanceReport> {
+        let _guard = self.maintenance_lock().await;
+        let now = self.clock().now_us();
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.maintain_blocking(now))
+            .await
+            .map_err(|e| Error::Internal(format!("maintenance task: {e}")))?
+    }
+
+    fn maintain_blocking(&self, now: i64) -> Result<MaintenanceReport> {
+        let mut report = MaintenanceReport::default();
+        let cfg = self.config().clone();
+        let mut by_day: BTreeMap<i32, Vec<Arc<LiveFile>>> = BTreeMap::new();
+        for f in self.live_files().iter().filter(|f| f.meta.table == Table::Samples) {
+            by_day.entry(f.meta.day).or_default().push(f.clone());
+        }
+        for (day, files) in by_day {
+            let keep = retention_for_day(&cfg.retention, day, now);
+            let cond = match &keep {
+                Keep::All => None,
+                Keep::Nothing => {
+                    let seqs: HashSet<u64> = files.iter().map(|f| f.meta.seq).collect();
+                    self.edit_files(Vec::new(), &seqs)?;
+                    tracing::info!(day = %crate::manifest::day_string(day), files = seqs.len(), "retention: deleted a day");
+                    report.days_deleted += 1;
+                    report.files_removed += seqs.len();
+                    continue;
+                }
+                Keep::Only(p) => Some(format!("point_id IN ({})", id_list(p))),
+                Keep::AllBut(p) => Some(format!("point_id NOT IN ({})", id_list(p))),
+            };
+            let must_drop = match &cond {
+                Some(c) => self.query_engine().count_where(&files, &format!("NOT ({c})"))? > 0,
+                None => false,
+            };
+            let compact = cfg.compaction.enabled && files.len() >= cfg.compaction.min_files_per_day;
+            if !must_drop && !compact {
+                continue;
+            }
+            let added = self.rewrite_day(day, &files, cond.as_deref())?;
+            let seqs: HashSet<u64> = files.iter().map(|f| f.meta.seq).collect();
+            self.edit_files(added, &seqs)?;
+            report.files_removed += seqs.len();
+            if must_drop {
+                report.days_rewritten_for_retention += 1;
+            } else {
+                report.days_compacted += 1;
+            }
+        }
+        if cfg.rollups.enabled {
+            report.days_rolled_up = self.refresh_rollups_blocking(now)?;
+        }
+        if report != MaintenanceReport::default() {
+            tracing::info!(?report, "maintenance pass");
+        }
+        Ok(report)
+    }
+
+    /// Writes the day's rows (de-duplicated, sorted, filtered by `cond`) into new files of at most
+    /// `compaction.target_file_rows` rows. The files are not yet in the manifest.
+    fn rewrite_day(&self, day: i32, files: &[Arc<LiveFile>], cond: Option<&str>) -> Result<Vec<FileMeta>> {
+        let refs: Vec<&LiveFile> = files.iter().map(|f| &**f).collect();
+        let all = RowFilter { points: None, from: day as i64 * DAY_US, to: (day as i64 + 1) * DAY_US };
+        let target = self.config().compaction.target_file_rows as u64;
+        let opts = self.parquet_options();
+        let vfs = self.vfs().clone();
+        let mut added = Vec::new();
+        self.query_engine().stream_rows(
+            &refs,
+            &all,
+            cond,
+            &mut |batches| {
+                // Called with consecutive runs of sorted rows of at most `target` rows each.
+                let seq = self.allocate_seqs(1);
+                let path = self.data_dir().join(rel_path(Table::Samples, day, seq));
+                let stats =
+                    parquet_io::write_atomic_stream(&*vfs, &path, crate::buffer::sample_schema(), batches, opts)?;
+                if stats.rows > 0 {
+                    added.push(FileMeta::new(Table::Samples, day, seq, stats));
+                } else {
+                    let _ = std::fs::remove_file(&path);
+                }
+                Ok(())
+            },
+            target,
+        )?;
+        Ok(added)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use t3_core::config::{PointRetention, RetentionConfig};
+
+    #[test]
+    fn retention_rules() {
+        let now = 100 * DAY_US;
+        let mut cfg = RetentionConfig { max_age_days: 30, ..Default::default() };
+        assert_eq!(retention_for_day(&cfg, 90, now), Keep::All);
+        // Day 69 ends exactly 30 days before now: expired. Day 70 still has a moment inside the window.
+        assert_eq!(retention_for_day(&cfg, 70, now), Keep::All);
+        assert_eq!(retention_for_day(&cfg, 69, now), Keep::Nothing);
+        cfg.points = vec![
+            PointRetention { points: vec![1, 2], max_age_days: 365 },
+            PointRetention { points: vec![9], max_age_days: 7 },
+        ];
+        assert_eq!(retention_for_day(&cfg, 10, now), Keep::Only(vec![1, 2]));
+        assert_eq!(retention_for_day(&cfg, 80, now), Keep::AllBut(vec![9]));
+        assert_eq!(retention_for_day(&cfg, 95, now), Keep::All);
+        let forever = RetentionConfig { max_age_days: 0, ..Default::default() };
+        assert_eq!(retention_for_day(&forever, 0, now), Keep::All);
+    }
+}

@@ -1,0 +1,883 @@
+//! The query engine: DuckDB over the manifest's Parquet files plus the unpersisted write buffer.
+//!
+//! DuckDB scans and filters (row-group statistics prune everything but the requested points and
+//! days), removes duplicates (the newest file wins, the write buffer over every file) and sorts; the
+//! shaping into buckets, interpolation or chart points happens in [`crate::analytics`] in one pass.
+//!
+//! The DuckDB instance is sandboxed for the whole process: it may read only the data directory,
+//! extensions are never installed or loaded, and the configuration is locked so no query can undo
+//! that. User SQL (the `/query` endpoint) is additionally wrapped as a subquery, which only a
+//! read-only statement can be.
+
+use crate::analytics::{self, Agg, Buckets, Fill, Series};
+use crate::buffer::{Columns, DAY_US, RowFilter};
+use crate::engine::{Latest, LiveFile, Snapshot, Storage};
+use crate::error::{Error, Result};
+use crate::manifest::Table;
+use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, UInt8Array, UInt32Array};
+use duckdb::Connection;
+use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use t3_core::config::QueryConfig;
+use t3_core::model::{MAX_TS, MIN_TS};
+
+/// How far back the value in force at the start of a range is looked for.
+pub const PRIOR_LOOKBACK_US: i64 = 7 * DAY_US;
+
+/// A pool of connections to one sandboxed in-memory DuckDB database.
+pub(crate) struct QueryEngine {
+    pool: Mutex<Vec<Connection>>,
+    cfg: QueryConfig,
+}
+
+impl std::fmt::Debug for QueryEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryEngine").field("cfg", &self.cfg).finish_non_exhaustive()
+    }
+}
+
+fn sql_str(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn ts_literal(us: i64) -> String {
+    let us = us.clamp(MIN_TS, MAX_TS);
+    let dt = chrono::DateTime::from_timestamp_micros(us).unwrap_or_default();
+    format!("TIMESTAMP '{}'", dt.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f"))
+}
+
+impl QueryEngine {
+    pub fn new(data_dir: &Path, cfg: &QueryConfig) -> Result<Self> {
+        let config = duckdb::Config::default()
+            .threads(cfg.threads as i64)?
+            .max_memory(&format!("{}MB", cfg.memory_limit_mb))?
+            .enable_autoload_extension(false)?;
+        let conn = Connection::open_in_memory_with_flags(config)?;
+        conn.register_table_function::<ArrowVTab>("arrow")?;
+        let dir = format!("{}/", data_dir.display());
+        conn.execute_batch(&format!(
+            "SET autoinstall_known_extensions = false;
+             SET autoload_known_extensions = false;
+             SET parquet_metadata_cache = true;
+             SET allowed_directories = [{}];
+             SET enable_external_access = false;
+             SET lock_configuration = true;",
+            sql_str(&dir)
+        ))?;
+        Ok(QueryEngine { pool: Mutex::new(vec![conn]), cfg: cfg.clone() })
+    }
+
+    fn checkout(&self) -> Result<Connection> {
+        let mut pool = self.pool.lock();
+        if pool.len() > 1 {
+            return Ok(pool.pop().expect("len > 1"));
+        }
+        Ok(pool[0].try_clone()?)
+    }
+
+    fn checkin(&self, c: Connection) {
+        let mut pool = self.pool.lock();
+        if pool.len() < 8 {
+            pool.push(c);
+        }
+    }
+
+    /// Runs `f` on a pooled connection on a blocking thread, cancelling it after `timeout`.
+    async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        timeout: Duration,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self.checkout()?;
+        let interrupt = conn.interrupt_handle();
+        let me = self.clone();
+        let mut task = tokio::task::spawn_blocking(move || {
+            let r = f(&conn);
+            me.checkin(conn);
+            r
+        });
+        tokio::select! {
+            r = &mut task => r.map_err(|e| Error::Internal(format!("query task: {e}")))?,
+            _ = tokio::time::sleep(timeout) => {
+                interrupt.interrupt();
+                let _ = task.await;
+                Err(Error::Timeout(timeout.as_millis() as u64))
+            }
+        }
+    }
+
+    /// Latest row per point over the given files.
+    pub fn latest_from_files(&self, files: &[Arc<LiveFile>]) -> Result<Vec<(u32, Latest)>> {
+        let files: Vec<&LiveFile> = files.iter().map(|f| &**f).filter(|f| f.meta.table == Table::Samples).collect();
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        let conn = self.checkout()?;
+        let sql = format!(
+            "SELECT point_id, max(epoch_us(ts)), arg_max(value, ts), arg_max(quality, ts) FROM {} GROUP BY point_id",
+            read_parquet(&files)
+        );
+        let mut out = Vec::new();
+        {
+            let mut stmt = conn.prepare(&sql)?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                out.push((r.get::<_, u32>(0)?, Latest { ts: r.get(1)?, value: r.get(2)?, quality: r.get(3)? }));
+            }
+        }
+        self.checkin(conn);
+        Ok(out)
+    }
+}
+
+impl QueryEngine {
+    /// Rows of `files` matching `cond` (after de-duplication).
+    pub fn count_where(&self, files: &[Arc<LiveFile>], cond: &str) -> Result<u64> {
+        let refs: Vec<&LiveFile> = files.iter().map(|f| &**f).collect();
+        let all = RowFilter { points: None, from: MIN_TS, to: MAX_TS + 1 };
+        let conn = self.checkout()?;
+        let sql = format!("SELECT count(*) FROM {} WHERE {cond}", source_sql(&refs, None, &all));
+        let n: i64 = conn.query_row(&sql, [], |r| r.get(0))?;
+        self.checkin(conn);
+        Ok(n as u64)
+    }
+
+    /// Streams the de-duplicated rows of `files` in `filter` (and `cond`), sorted by (point, ts),
+    /// to `sink` in runs of at most `run_rows` rows; `sink` is called once per run (at least once).
+    pub fn stream_rows(
+        &self,
+        files: &[&LiveFile],
+        filter: &RowFilter<'_>,
+        cond: Option<&str>,
+        sink: &mut RunSink<'_>,
+        run_rows: u64,
+    ) -> Result<()> {
+        let conn = self.checkout()?;
+        let sql = format!(
+            "SELECT point_id, ts, value, quality FROM {} {} ORDER BY point_id, ts",
+            source_sql(files, None, filter),
+            cond.map(|c| format!("WHERE {c}")).unwrap_or_default()
+        );
+        {
+            let mut stmt = conn.prepare(&sql)?;
+            let mut stream = stmt.stream_arrow([])?.map(|b| b.map_err(Error::from)).peekable();
+            let mut pending: Option<RecordBatch> = None;
+            loop {
+                let mut run = RunIter { stream: &mut stream, pending: &mut pending, left: run_rows };
+                sink(&mut run)?;
+                if pending.is_none() && stream.peek().is_none() {
+                    break;
+                }
+            }
+        }
+        self.checkin(conn);
+        Ok(())
+    }
+}
+
+impl QueryEngine {
+    /// Every point's rows in `[from, to)` (files only) and the value in force at `from`.
+    pub fn day_series(&self, snap: &Snapshot, from: i64, to: i64) -> Result<crate::rollups::DaySeries> {
+        let conn = self.checkout()?;
+        let all = crate::rollups::all_points_filter(from, to);
+        let series = fetch_series(&conn, snap, &all, usize::MAX)?;
+        let before = crate::rollups::all_points_filter(from - PRIOR_LOOKBACK_US, from);
+        let prior =
+            edge_values(&conn, snap, &before, true)?.into_iter().filter_map(|(p, (_, v))| Some((p, v?))).collect();
+        self.checkin(conn);
+        Ok((series, prior))
+    }
+}
+
+/// Receives one run of sorted rows (see [`QueryEngine::stream_rows`]).
+pub(crate) type RunSink<'a> = dyn FnMut(&mut dyn Iterator<Item = Result<RecordBatch>>) -> Result<()> + 'a;
+
+/// Up to `left` rows from a batch stream, splitting the last batch and keeping its rest.
+struct RunIter<'a, I: Iterator<Item = Result<RecordBatch>>> {
+    stream: &'a mut std::iter::Peekable<I>,
+    pending: &'a mut Option<RecordBatch>,
+    left: u64,
+}
+
+impl<I: Iterator<Item = Result<RecordBatch>>> Iterator for RunIter<'_, I> {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        let batch = match self.pending.take() {
+            Some(b) => b,
+            None => match self.stream.next()? {
+                Ok(b) => b,
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        let n = batch.num_rows() as u64;
+        if n <= self.left {
+            self.left -= n;
+            Some(Ok(batch))
+        } else {
+            let take = self.left as usize;
+            *self.pending = Some(batch.slice(take, batch.num_rows() - take));
+            self.left = 0;
+            Some(Ok(batch.slice(0, take)))
+        }
+    }
+}
+
+fn read_parquet(files: &[&LiveFile]) -> String {
+    let mut s = String::from("read_parquet([");
+    for (i, f) in files.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&sql_str(&f.path.to_string_lossy()));
+    }
+    s.push_str("], hive_partitioning = false)");
+    s
+}
+
+/// Builds the SQL that yields `(point_id, ts, value, quality)` for `filter` over the snapshot's
+/// files (and the registered buffer batch as `arrow(?)` if `buffer` is set), one row per
+/// (point, ts), the newest source winning.
+fn source_sql(files: &[&LiveFile], buffer: Option<&Columns>, filter: &RowFilter<'_>) -> String {
+    // Bounds outside what a sample may hold are left out (DuckDB cannot write year 10000).
+    let mut bounds = Vec::new();
+    if filter.from > MIN_TS {
+        bounds.push(format!("ts >= {}", ts_literal(filter.from)));
+    }
+    if filter.to <= MAX_TS {
+        bounds.push(format!("ts < {}", ts_literal(filter.to)));
+    }
+    if bounds.is_empty() {
+        bounds.push("true".to_string());
+    }
+    let mut cond = bounds.join(" AND ");
+    if let Some(points) = filter.points {
+        cond.push_str(" AND point_id IN (");
+        for (i, p) in points.iter().enumerate() {
+            if i > 0 {
+                cond.push(',');
+            }
+            let _ = write!(cond, "{p}");
+        }
+        cond.push(')');
+    }
+    // Duplicates can only exist between sources that share a day.
+    let mut sources_per_day: HashMap<i32, usize> = HashMap::new();
+    for f in files {
+        *sources_per_day.entry(f.meta.day).or_default() += 1;
+    }
+    if let Some(b) = buffer {
+        let days: BTreeSet<i32> = b.ts.iter().map(|t| t.div_euclid(DAY_US) as i32).collect();
+        for d in days {
+            *sources_per_day.entry(d).or_default() += 1;
+        }
+    }
+    let dedupe = sources_per_day.values().any(|&n| n > 1);
+    let cols = "point_id, ts, value, quality";
+    let mut branches = Vec::new();
+    if dedupe {
+        for f in files {
+            branches.push(format!("SELECT {cols}, {} AS src FROM {} WHERE {cond}", f.meta.seq, read_parquet(&[*f])));
+        }
+        if buffer.is_some() {
+            branches.push(format!("SELECT {cols}, {} AS src FROM arrow(?) WHERE {cond}", u64::MAX));
+        }
+        format!(
+            "(SELECT point_id, ts, arg_max(value, src) AS value, arg_max(quality, src) AS quality FROM ({}) GROUP BY point_id, ts)",
+            branches.join(" UNION ALL ")
+        )
+    } else {
+        if !files.is_empty() {
+            branches.push(format!("SELECT {cols} FROM {} WHERE {cond}", read_parquet(files)));
+        }
+        if buffer.is_some() {
+            branches.push(format!("SELECT {cols} FROM arrow(?) WHERE {cond}"));
+        }
+        if branches.is_empty() {
+            return "(SELECT 0::UINTEGER AS point_id, TIMESTAMP '1970-01-01' AS ts, 0::DOUBLE AS value, 0::UTINYINT AS quality WHERE false)"
+                .to_string();
+        }
+        format!("({})", branches.join(" UNION ALL "))
+    }
+}
+
+/// The files of `snap` that may hold rows for `filter`.
+fn candidate_files<'a>(snap: &'a Snapshot, filter: &RowFilter<'_>) -> Vec<&'a LiveFile> {
+    snap.files
+        .iter()
+        .map(|f| &**f)
+        .filter(|f| f.meta.table == Table::Samples)
+        .filter(|f| f.meta.max_ts >= filter.from && f.meta.min_ts < filter.to)
+        .filter(|f| {
+            filter.points.is_none_or(|p| {
+                let i = p.partition_point(|&x| x < f.meta.min_point);
+                i < p.len() && p[i] <= f.meta.max_point
+            })
+        })
+        .collect()
+}
+
+fn columns_to_batch(c: &Columns) -> RecordBatch {
+    c.clone().into_batch()
+}
+
+/// Runs `sql` (which may contain one `arrow(?)` per buffer use) and collects the Arrow batches.
+fn query_batches(conn: &Connection, sql: &str, buffer: Option<&Columns>, uses: usize) -> Result<Vec<RecordBatch>> {
+    let mut stmt = conn.prepare(sql)?;
+    let batches = match buffer {
+        Some(b) => {
+            let reg = ArrowBatchRegistration::new(columns_to_batch(b));
+            let params: Vec<&ArrowBatchRegistration> = vec![&reg; uses];
+            stmt.query_arrow(duckdb::params_from_iter(params))?.collect()
+        }
+        None => stmt.query_arrow([])?.collect(),
+    };
+    Ok(batches)
+}
+
+/// The rows of each requested point in `filter`, sorted by time. Errors with
+/// [`Error::TooManyRows`] past `max_rows`.
+fn fetch_series(conn: &Connection, snap: &Snapshot, filter: &RowFilter<'_>, max_rows: usize) -> Result<Vec<Series>> {
+    let files = candidate_files(snap, filter);
+    let buffer = (!snap.buffered.is_empty()).then_some(&snap.buffered);
+    let sql = format!(
+        "SELECT point_id, epoch_us(ts) AS ts, value, quality FROM {} ORDER BY point_id, ts",
+        source_sql(&files, buffer, filter)
+    );
+    let uses = usize::from(buffer.is_some());
+    let batches = query_batches(conn, &sql, buffer, uses)?;
+    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    if total > max_rows {
+        return Err(Error::TooManyRows(max_rows));
+    }
+    let mut out: Vec<Series> = Vec::new();
+    for b in &batches {
+        let p = b.column(0).as_any().downcast_ref::<UInt32Array>().ok_or_else(|| bad_type("point_id"))?;
+        let t = b.column(1).as_any().downcast_ref::<Int64Array>().ok_or_else(|| bad_type("ts"))?;
+        let v = b.column(2).as_any().downcast_ref::<Float64Array>().ok_or_else(|| bad_type("value"))?;
+        let q = b.column(3).as_any().downcast_ref::<UInt8Array>().ok_or_else(|| bad_type("quality"))?;
+        for i in 0..b.num_rows() {
+            let point = p.value(i);
+            if out.last().is_none_or(|s| s.point_id != point) {
+                out.push(Series::new(point));
+            }
+            out.last_mut().expect("pushed above").push(t.value(i), v.value(i), q.value(i));
+        }
+    }
+    Ok(out)
+}
+
+fn bad_type(col: &str) -> Error {
+    Error::Internal(format!("unexpected Arrow type for column {col}"))
+}
+
+/// The last (or first) row per point in `filter`, with its value if that row is usable (a bad
+/// sample there means the value is unknown, not that an older one still holds).
+fn edge_values(
+    conn: &Connection,
+    snap: &Snapshot,
+    filter: &RowFilter<'_>,
+    last: bool,
+) -> Result<HashMap<u32, (i64, Option<f64>)>> {
+    let files = candidate_files(snap, filter);
+    let buffer = (!snap.buffered.is_empty()).then_some(&snap.buffered);
+    let (pick_ts, pick) = if last { ("max", "arg_max") } else { ("min", "arg_min") };
+    let sql = format!(
+        "SELECT point_id, {pick_ts}(epoch_us(ts)), {pick}(value, ts), {pick}(quality, ts) FROM {} GROUP BY point_id",
+        source_sql(&files, buffer, filter)
+    );
+    let uses = usize::from(buffer.is_some());
+    let mut out = HashMap::new();
+    for b in query_batches(conn, &sql, buffer, uses)? {
+        let p = b.column(0).as_any().downcast_ref::<UInt32Array>().ok_or_else(|| bad_type("point_id"))?;
+        let t = b.column(1).as_any().downcast_ref::<Int64Array>().ok_or_else(|| bad_type("ts"))?;
+        let v = b.column(2).as_any().downcast_ref::<Float64Array>().ok_or_else(|| bad_type("value"))?;
+        let q = b.column(3).as_any().downcast_ref::<UInt8Array>().ok_or_else(|| bad_type("quality"))?;
+        for i in 0..b.num_rows() {
+            let value = analytics::usable(v.value(i), q.value(i)).then(|| v.value(i));
+            out.insert(p.value(i), (t.value(i), value));
+        }
+    }
+    Ok(out)
+}
+
+/// What a history query returns for its points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum HistoryMode {
+    /// Every row.
+    Raw,
+    /// Bucketed aggregates.
+    Aggregate { bucket_us: i64, aggs: Vec<Agg> },
+    /// Values on a regular grid.
+    Interpolate { step_us: i64, fill: Fill, max_gap_us: i64 },
+    /// At most `max_points` rows per series, keeping each bucket's first, last, min and max.
+    Downsample { max_points: usize },
+}
+
+/// A history request: several points, one time range `[from, to)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRequest {
+    pub points: Vec<u32>,
+    pub from: i64,
+    pub to: i64,
+    pub mode: HistoryMode,
+}
+
+/// One column of a series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Column {
+    F64(Vec<Option<f64>>),
+    U8(Vec<u8>),
+}
+
+/// One point's result, columnar: `{"point_id": 7, "ts": [...], "avg": [...], ...}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesResult {
+    pub point_id: u32,
+    pub ts: Vec<i64>,
+    pub columns: Vec<(String, Column)>,
+}
+
+impl Serialize for SeriesResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(2 + self.columns.len()))?;
+        m.serialize_entry("point_id", &self.point_id)?;
+        m.serialize_entry("ts", &self.ts)?;
+        for (k, v) in &self.columns {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+fn raw_result(s: Series) -> SeriesResult {
+    SeriesResult {
+        point_id: s.point_id,
+        ts: s.ts,
+        columns: vec![
+            ("value".into(), Column::F64(s.value.into_iter().map(|v| (!v.is_nan()).then_some(v)).collect())),
+            ("quality".into(), Column::U8(s.quality)),
+        ],
+    }
+}
+
+fn buckets_result(point_id: u32, b: Buckets) -> SeriesResult {
+    SeriesResult {
+        point_id,
+        ts: b.ts,
+        columns: b.columns.into_iter().map(|(a, c)| (a.name().to_string(), Column::F64(c))).collect(),
+    }
+}
+
+/// The answer to a history request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryResult {
+    pub from: i64,
+    pub to: i64,
+    pub series: Vec<SeriesResult>,
+    /// Some data could not be read (a damaged file was quarantined during this query).
+    pub partial: bool,
+}
+
+/// The answer to a SQL query.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SqlResult {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<serde_json::Value>>,
+    /// The result was cut at the row limit.
+    pub truncated: bool,
+    /// Some data could not be read (a damaged file was quarantined during this query).
+    pub partial: bool,
+}
+
+impl Storage {
+    /// Answers a history request over files and the write buffer.
+    pub async fn history(&self, req: HistoryRequest) -> Result<HistoryResult> {
+        if req.from >= req.to {
+            return Err(Error::InvalidQuery(format!(
+                "empty time range: from ({}) must be before to ({})",
+                req.from, req.to
+            )));
+        }
+        if req.points.is_empty() {
+            return Err(Error::InvalidQuery("no points requested".into()));
+        }
+        let max_rows = self.config().query.max_rows;
+        match &req.mode {
+            HistoryMode::Aggregate { bucket_us, .. } | HistoryMode::Interpolate { step_us: bucket_us, .. } => {
+                if *bucket_us <= 0 {
+                    return Err(Error::InvalidQuery("bucket / step must be positive".into()));
+                }
+                let n = (req.to - req.from) / bucket_us + 1;
+                if n as u128 * req.points.len() as u128 > max_rows as u128 {
+                    return Err(Error::InvalidQuery(format!(
+                        "{n} buckets x {} points exceed the row limit of {max_rows}; use a larger bucket",
+                        req.points.len()
+                    )));
+                }
+            }
+            HistoryMode::Downsample { max_points } if *max_points == 0 => {
+                return Err(Error::InvalidQuery("max_points must be at least 1".into()));
+            }
+            _ => {}
+        }
+        let mut partial = false;
+        loop {
+            match self.history_once(&req).await {
+                Ok(mut r) => {
+                    r.partial |= partial;
+                    return Ok(r);
+                }
+                Err(Error::DuckDb(e))
+                    if self.quarantine_after_error(&e.to_string(), Some((req.from, req.to))).await =>
+                {
+                    tracing::warn!(error = %e, "query hit a damaged file; retrying without it");
+                    partial = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// After a failed query: decodes the files the error names (or, if it names none, the live
+    /// files overlapping `[from, to)`) and quarantines those that fail. Returns whether any did.
+    /// Runs only when something already went wrong, so a healthy query never pays for it.
+    async fn quarantine_after_error(&self, message: &str, range: Option<(i64, i64)>) -> bool {
+        let files = self.live_files();
+        let named: Vec<Arc<LiveFile>> =
+            files.iter().filter(|f| message.contains(&*f.path.to_string_lossy())).cloned().collect();
+        let suspects = match (named.is_empty(), range) {
+            (false, _) => named,
+            (true, Some((from, to))) => {
+                files.iter().filter(|f| f.meta.max_ts >= from && f.meta.min_ts < to).cloned().collect()
+            }
+            (true, None) => return false,
+        };
+        let bad: Vec<Arc<LiveFile>> = tokio::task::spawn_blocking(move || {
+            suspects.into_iter().filter(|f| crate::parquet_io::verify_deep(&f.path, f.meta.rows).is_err()).collect()
+        })
+        .await
+        .unwrap_or_default();
+        for f in &bad {
+            if let Err(e) = self.quarantine_file(f) {
+                tracing::error!(error = %e, "could not quarantine {}", f.path.display());
+            }
+        }
+        !bad.is_empty()
+    }
+
+    async fn history_once(&self, req: &HistoryRequest) -> Result<HistoryResult> {
+        let mut points = req.points.clone();
+        points.sort_unstable();
+        points.dedup();
+        let needs_edges = matches!(
+            &req.mode,
+            HistoryMode::Aggregate { aggs, .. } if aggs.iter().any(|a| matches!(a, Agg::Twa | Agg::Integral))
+        ) || matches!(req.mode, HistoryMode::Interpolate { .. });
+        let lookback = match &req.mode {
+            HistoryMode::Interpolate { max_gap_us, .. } => (*max_gap_us).min(PRIOR_LOOKBACK_US),
+            _ => PRIOR_LOOKBACK_US,
+        };
+        let next_window = match &req.mode {
+            HistoryMode::Interpolate { max_gap_us, fill: Fill::Linear, .. } => *max_gap_us,
+            _ => 0,
+        };
+        let wide =
+            RowFilter { points: Some(&points), from: req.from - lookback, to: req.to.saturating_add(next_window) };
+        let snap = Arc::new(self.snapshot(&wide, true));
+        let (from, to) = (req.from, req.to);
+        let max_rows = self.config().query.max_rows;
+        let timeout = Duration::from_millis(self.config().query.timeout_ms);
+        let now = self.clock().now_us();
+        let mode = req.mode.clone();
+        let rollup_plan = if self.config().rollups.enabled { plan_rollups(&snap, &req.mode, from, to) } else { None };
+        let engine = self.query_engine();
+        engine
+            .run(timeout, move |conn| {
+                if let (Some(plan), HistoryMode::Aggregate { bucket_us, aggs }) = (&rollup_plan, &mode) {
+                    let series =
+                        aggregate_with_rollups(conn, &snap, plan, &points, from, to, *bucket_us, aggs, now, max_rows)?;
+                    return Ok(HistoryResult { from, to, series, partial: false });
+                }
+                let filter = RowFilter { points: Some(&points), from, to };
+                let series = fetch_series(conn, &snap, &filter, max_rows)?;
+                let (prior, next) = if needs_edges {
+                    let before = RowFilter { points: Some(&points), from: from - lookback, to: from };
+                    let after = RowFilter { points: Some(&points), from: to, to: to.saturating_add(next_window) };
+                    let next = if next_window > 0 { edge_values(conn, &snap, &after, false)? } else { HashMap::new() };
+                    (edge_values(conn, &snap, &before, true)?, next)
+                } else {
+                    (HashMap::new(), HashMap::new())
+                };
+                let mut by_point: HashMap<u32, Series> = series.into_iter().map(|s| (s.point_id, s)).collect();
+                let mut out = Vec::with_capacity(points.len());
+                for &p in &points {
+                    let s = by_point.remove(&p).unwrap_or_else(|| Series::new(p));
+                    out.push(match &mode {
+                        HistoryMode::Raw => raw_result(s),
+                        HistoryMode::Downsample { max_points } => raw_result(analytics::m4(&s, from, to, *max_points)),
+                        HistoryMode::Aggregate { bucket_us, aggs } => {
+                            let prior = prior.get(&p).and_then(|e| e.1);
+                            buckets_result(p, analytics::aggregate(&s, prior, from, to, *bucket_us, aggs, now))
+                        }
+                        HistoryMode::Interpolate { step_us, fill, max_gap_us } => {
+                            let (ts, vals) = analytics::interpolate(
+                                &s,
+                                prior.get(&p).and_then(|&(t, v)| Some((t, v?))),
+                                next.get(&p).and_then(|&(t, v)| Some((t, v?))),
+                                from,
+                                to,
+                                *step_us,
+                                *fill,
+                                *max_gap_us,
+                            );
+                            SeriesResult { point_id: p, ts, columns: vec![("value".into(), Column::F64(vals))] }
+                        }
+                    });
+                }
+                Ok(HistoryResult { from, to, series: out, partial: false })
+            })
+            .await
+    }
+
+    /// Runs a read-only SQL query over the views `samples`, `rollups_1m` and `rollups_1h`. A file
+    /// that the error names and that fails to decode is quarantined and the query runs again
+    /// (the answer then says `partial`).
+    pub async fn sql(&self, text: &str) -> Result<SqlResult> {
+        let mut partial = false;
+        loop {
+            match self.sql_once(text).await {
+                Ok(mut r) => {
+                    r.partial |= partial;
+                    return Ok(r);
+                }
+                Err(Error::InvalidQuery(msg)) if self.quarantine_after_error(&msg, None).await => partial = true,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn sql_once(&self, text: &str) -> Result<SqlResult> {
+        let body = text.trim().trim_end_matches(';').trim();
+        if body.is_empty() {
+            return Err(Error::InvalidQuery("empty query".into()));
+        }
+        if body.contains(';') {
+            return Err(Error::InvalidQuery("one statement only".into()));
+        }
+        let all = RowFilter { points: None, from: MIN_TS, to: MAX_TS + 1 };
+        let snap = self.snapshot(&all, true);
+        let limit = self.config().query.sql_max_rows;
+        let timeout = Duration::from_millis(self.config().query.sql_timeout_ms);
+        // Only a SELECT (or VALUES / FROM-first query) can stand as a subquery, so the wrapper
+        // refuses COPY, ATTACH, INSTALL, PRAGMA, SET and every write at parse time.
+        let wrapped = format!("SELECT * FROM (\n{body}\n) AS q LIMIT {}", limit + 1);
+        let engine = self.query_engine();
+        engine
+            .run(timeout, move |conn| {
+                let files: Vec<&LiveFile> =
+                    snap.files.iter().map(|f| &**f).filter(|f| f.meta.table == Table::Samples).collect();
+                let buffer = (!snap.buffered.is_empty()).then_some(&snap.buffered);
+                let samples = source_sql(&files, buffer, &all);
+                let reg = buffer.map(|b| ArrowBatchRegistration::new(columns_to_batch(b)));
+                // Views live in this connection's temporary catalog; the buffer is bound by token.
+                let samples = match &reg {
+                    Some(r) => {
+                        let token: u64 = conn.query_row("SELECT ?::UBIGINT", [r], |row| row.get(0))?;
+                        samples.replace("arrow(?)", &format!("arrow({token}::UBIGINT)"))
+                    }
+                    None => samples,
+                };
+                let mut views = format!("CREATE OR REPLACE TEMP VIEW samples AS SELECT * FROM {samples};");
+                for (table, _) in crate::rollups::TABLES {
+                    let fresh: Vec<Arc<LiveFile>> = crate::rollups::fresh_rollups(&snap.files, table).into_values().collect();
+                    let refs: Vec<&LiveFile> = fresh.iter().map(|f| &**f).collect();
+                    let body = if refs.is_empty() {
+                        "SELECT 0::UINTEGER AS point_id, TIMESTAMP '1970-01-01' AS ts, 0::UBIGINT AS count, NULL::DOUBLE AS min, NULL::DOUBLE AS max, NULL::DOUBLE AS avg, NULL::DOUBLE AS first, NULL::DOUBLE AS last, NULL::DOUBLE AS twa, 0::BIGINT AS covered_us WHERE false".to_string()
+                    } else {
+                        format!("SELECT * FROM {}", read_parquet(&refs))
+                    };
+                    let _ = write!(views, "CREATE OR REPLACE TEMP VIEW {} AS {body};", table.dir_name());
+                }
+                conn.execute_batch(&views)?;
+                let result = run_user_sql(conn, &wrapped, limit);
+                drop(reg);
+                result
+            })
+            .await
+    }
+}
+
+/// Which rollup table and days an aggregate query can read instead of raw samples.
+#[derive(Debug)]
+struct RollupPlan {
+    width: i64,
+    files: Vec<Arc<LiveFile>>,
+    /// Days (sorted) answered from rollups; everything else in the range comes from raw samples.
+    days: Vec<i32>,
+}
+
+fn plan_rollups(snap: &Snapshot, mode: &HistoryMode, from: i64, to: i64) -> Option<RollupPlan> {
+    let HistoryMode::Aggregate { bucket_us, .. } = mode else { return None };
+    let (table, width) = crate::rollups::TABLES.into_iter().rev().find(|(_, w)| bucket_us % w == 0)?;
+    // A day with buffered (not yet persisted) rows has changed since its rollups were computed.
+    let buffered_days: BTreeSet<i32> = snap.buffered.ts.iter().map(|t| t.div_euclid(DAY_US) as i32).collect();
+    let fresh = crate::rollups::fresh_rollups(&snap.files, table);
+    let mut days = Vec::new();
+    let mut files = Vec::new();
+    for (day, f) in fresh {
+        let (a, b) = (day as i64 * DAY_US, (day as i64 + 1) * DAY_US);
+        if a >= from && b <= to && !buffered_days.contains(&day) {
+            days.push(day);
+            files.push(f);
+        }
+    }
+    (!days.is_empty()).then_some(RollupPlan { width, files, days })
+}
+
+/// Aggregates over rollup rows for the planned days and raw samples for the rest of the range,
+/// merging both at the rollup width into the requested buckets.
+#[allow(clippy::too_many_arguments)]
+fn aggregate_with_rollups(
+    conn: &Connection,
+    snap: &Snapshot,
+    plan: &RollupPlan,
+    points: &[u32],
+    from: i64,
+    to: i64,
+    bucket_us: i64,
+    aggs: &[Agg],
+    now: i64,
+    max_rows: usize,
+) -> Result<Vec<SeriesResult>> {
+    let mut parts: HashMap<u32, Vec<(i64, analytics::Partial)>> = HashMap::new();
+    // Rollup rows of the planned days.
+    let refs: Vec<&LiveFile> = plan.files.iter().map(|f| &**f).collect();
+    let sql = format!(
+        "SELECT point_id, epoch_us(ts), count, min, max, avg, first, last, twa, covered_us FROM {} WHERE point_id IN ({})",
+        read_parquet(&refs),
+        points.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",")
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let p = crate::rollups::partial_of(
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+            r.get(8)?,
+            r.get(9)?,
+        );
+        parts.entry(r.get(0)?).or_default().push((r.get(1)?, p));
+    }
+    // Raw samples for the gaps between planned days.
+    let mut gaps = Vec::new();
+    let mut cursor = from;
+    for &d in &plan.days {
+        let a = d as i64 * DAY_US;
+        if a > cursor {
+            gaps.push((cursor, a));
+        }
+        cursor = a + DAY_US;
+    }
+    if cursor < to {
+        gaps.push((cursor, to));
+    }
+    for (a, b) in gaps {
+        let filter = RowFilter { points: Some(points), from: a, to: b };
+        let series = fetch_series(conn, snap, &filter, max_rows)?;
+        let before = RowFilter { points: Some(points), from: a - PRIOR_LOOKBACK_US, to: a };
+        let prior = edge_values(conn, snap, &before, true)?;
+        let mut by_point: HashMap<u32, Series> = series.into_iter().map(|s| (s.point_id, s)).collect();
+        for &p in points {
+            let s = by_point.remove(&p).unwrap_or_else(|| Series::new(p));
+            let (first, ps) = analytics::partials(&s, prior.get(&p).and_then(|e| e.1), a, b, plan.width, now);
+            let list = parts.entry(p).or_default();
+            list.extend(ps.into_iter().enumerate().map(|(k, part)| (first + k as i64 * plan.width, part)));
+        }
+    }
+    let first_out = analytics::bucket_start(from, bucket_us);
+    let n_out = ((to - 1 - first_out) / bucket_us + 1) as usize;
+    let mut out = Vec::with_capacity(points.len());
+    for &p in points {
+        let mut list = parts.remove(&p).unwrap_or_default();
+        list.sort_by_key(|e| e.0);
+        let mut merged = vec![analytics::Partial::default(); n_out];
+        for (t, part) in &list {
+            let k = (analytics::bucket_start(*t, bucket_us) - first_out) / bucket_us;
+            if let Some(m) = usize::try_from(k).ok().and_then(|k| merged.get_mut(k)) {
+                m.merge(part);
+            }
+        }
+        out.push(buckets_result(p, analytics::finish(first_out, bucket_us, &merged, aggs)));
+    }
+    Ok(out)
+}
+
+fn run_user_sql(conn: &Connection, sql: &str, limit: usize) -> Result<SqlResult> {
+    let mut stmt = conn.prepare(sql).map_err(|e| Error::InvalidQuery(e.to_string()))?;
+    let batches: Vec<RecordBatch> = stmt.query_arrow([]).map_err(|e| Error::InvalidQuery(e.to_string()))?.collect();
+    let schema = stmt.schema();
+    let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut rows = Vec::new();
+    let mut truncated = false;
+    'outer: for b in &batches {
+        let arrays: Vec<_> = b.columns().to_vec();
+        for i in 0..b.num_rows() {
+            if rows.len() == limit {
+                truncated = true;
+                break 'outer;
+            }
+            rows.push(arrays.iter().map(|a| cell(a.as_ref(), i)).collect());
+        }
+    }
+    Ok(SqlResult { columns, rows, truncated, partial: false })
+}
+
+fn cell(a: &dyn Array, i: usize) -> serde_json::Value {
+    use arrow::datatypes::DataType as D;
+    use serde_json::Value;
+    if a.is_null(i) {
+        return Value::Null;
+    }
+    macro_rules! num {
+        ($t:ty) => {
+            a.as_any().downcast_ref::<$t>().map(|x| serde_json::json!(x.value(i))).unwrap_or(Value::Null)
+        };
+    }
+    match a.data_type() {
+        D::Boolean => num!(arrow::array::BooleanArray),
+        D::Int8 => num!(arrow::array::Int8Array),
+        D::Int16 => num!(arrow::array::Int16Array),
+        D::Int32 => num!(arrow::array::Int32Array),
+        D::Int64 => num!(arrow::array::Int64Array),
+        D::UInt8 => num!(arrow::array::UInt8Array),
+        D::UInt16 => num!(arrow::array::UInt16Array),
+        D::UInt32 => num!(arrow::array::UInt32Array),
+        D::UInt64 => num!(arrow::array::UInt64Array),
+        D::Float32 => num!(arrow::array::Float32Array),
+        D::Float64 => {
+            let v = a.as_any().downcast_ref::<Float64Array>().map(|x| x.value(i)).unwrap_or(f64::NAN);
+            serde_json::Number::from_f64(v).map(Value::Number).unwrap_or(Value::Null)
+        }
+        _ => match arrow::util::display::array_value_to_string(a, i) {
+            Ok(s) => Value::String(s),
+            Err(_) => Value::Null,
+        },
+    }
+}

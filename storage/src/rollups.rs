@@ -1,0 +1,219 @@
+//! Rollups: per-minute and per-hour aggregates of every point, kept as their own Parquet tables
+//! (`rollups_1m/day=.../`, `rollups_1h/day=.../`) so long trends never scan raw samples.
+//!
+//! A day's rollups are computed by maintenance once the day is over, from the day's samples (and
+//! the value in force when it began), with the same [`analytics::partials`] the raw path uses. Each
+//! rollup file records the newest sample file it was computed from (`source_seq`); a late sample
+//! that lands in the day makes its rollups stale, queries stop using them, and the next maintenance
+//! pass recomputes them.
+//!
+//! A rollup row carries `count, min, max, avg, first, last, twa, covered_us`: everything needed to
+//! merge rows into wider buckets exactly (see [`Partial::merge`]).
+
+use crate::analytics::{self, Partial, Series};
+use crate::buffer::{Columns, DAY_US, RowFilter};
+use crate::engine::{LiveFile, Snapshot, Storage};
+use crate::error::Result;
+use crate::manifest::{FileMeta, Table, rel_path};
+use crate::parquet_io;
+use arrow::array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt32Array, UInt64Array,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, LazyLock};
+
+pub const MINUTE_US: i64 = 60_000_000;
+pub const HOUR_US: i64 = 3_600_000_000;
+
+/// The two rollup tables and their bucket widths.
+pub const TABLES: [(Table, i64); 2] = [(Table::Rollups1m, MINUTE_US), (Table::Rollups1h, HOUR_US)];
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let f = |n: &str| Field::new(n, DataType::Float64, true);
+    Arc::new(Schema::new(vec![
+        Field::new("point_id", DataType::UInt32, false),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        Field::new("count", DataType::UInt64, false),
+        f("min"),
+        f("max"),
+        f("avg"),
+        f("first"),
+        f("last"),
+        f("twa"),
+        Field::new("covered_us", DataType::Int64, false),
+    ]))
+});
+
+pub fn rollup_schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+/// Rows of a rollup table, built point by point.
+#[derive(Default)]
+struct RollupRows {
+    point: Vec<u32>,
+    ts: Vec<i64>,
+    count: Vec<u64>,
+    min: Vec<Option<f64>>,
+    max: Vec<Option<f64>>,
+    avg: Vec<Option<f64>>,
+    first: Vec<Option<f64>>,
+    last: Vec<Option<f64>>,
+    twa: Vec<Option<f64>>,
+    covered: Vec<i64>,
+}
+
+impl RollupRows {
+    fn push(&mut self, point: u32, ts: i64, p: &Partial) {
+        use analytics::Agg;
+        self.point.push(point);
+        self.ts.push(ts);
+        self.count.push(p.count);
+        self.min.push(p.finish(Agg::Min));
+        self.max.push(p.finish(Agg::Max));
+        self.avg.push(p.finish(Agg::Avg));
+        self.first.push(p.first);
+        self.last.push(p.last);
+        self.twa.push(p.finish(Agg::Twa));
+        self.covered.push(p.covered);
+    }
+
+    fn into_batch(self) -> Result<RecordBatch> {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from(self.point)),
+            Arc::new(TimestampMicrosecondArray::from(self.ts)),
+            Arc::new(UInt64Array::from(self.count)),
+            Arc::new(Float64Array::from(self.min)),
+            Arc::new(Float64Array::from(self.max)),
+            Arc::new(Float64Array::from(self.avg)),
+            Arc::new(Float64Array::from(self.first)),
+            Arc::new(Float64Array::from(self.last)),
+            Arc::new(Float64Array::from(self.twa)),
+            Arc::new(Int64Array::from(self.covered)),
+        ];
+        Ok(RecordBatch::try_new(rollup_schema(), cols)?)
+    }
+}
+
+/// Turns a rollup row back into a [`Partial`].
+#[allow(clippy::too_many_arguments)]
+pub fn partial_of(
+    count: u64,
+    min: Option<f64>,
+    max: Option<f64>,
+    avg: Option<f64>,
+    first: Option<f64>,
+    last: Option<f64>,
+    twa: Option<f64>,
+    covered: i64,
+) -> Partial {
+    Partial {
+        count,
+        sum: avg.unwrap_or(0.0) * count as f64,
+        min: min.unwrap_or(f64::INFINITY),
+        max: max.unwrap_or(f64::NEG_INFINITY),
+        first,
+        last,
+        area: twa.unwrap_or(0.0) * covered as f64,
+        covered,
+    }
+}
+
+/// Whether the rollup files of each day are up to date with that day's sample files.
+/// Returns, per table, the fresh rollup file of each day.
+pub(crate) fn fresh_rollups(files: &[Arc<LiveFile>], table: Table) -> BTreeMap<i32, Arc<LiveFile>> {
+    let mut newest_sample: BTreeMap<i32, u64> = BTreeMap::new();
+    for f in files.iter().filter(|f| f.meta.table == Table::Samples) {
+        let e = newest_sample.entry(f.meta.day).or_default();
+        *e = (*e).max(f.meta.seq);
+    }
+    files
+        .iter()
+        .filter(|f| f.meta.table == table)
+        .filter(|f| newest_sample.get(&f.meta.day).is_none_or(|&s| f.meta.source_seq >= s))
+        .map(|f| (f.meta.day, f.clone()))
+        .collect()
+}
+
+impl Storage {
+    /// Computes missing or stale rollups of every day that is over. Returns the days done.
+    pub(crate) fn refresh_rollups_blocking(&self, now: i64) -> Result<usize> {
+        let files = self.live_files();
+        let mut sample_days: BTreeMap<i32, u64> = BTreeMap::new();
+        for f in files.iter().filter(|f| f.meta.table == Table::Samples) {
+            let e = sample_days.entry(f.meta.day).or_default();
+            *e = (*e).max(f.meta.seq);
+        }
+        let fresh = fresh_rollups(&files, Table::Rollups1h);
+        let mut done = 0;
+        for (&day, &source_seq) in &sample_days {
+            let day_end = (day as i64 + 1) * DAY_US;
+            if day_end > now || fresh.contains_key(&day) {
+                continue;
+            }
+            let (add, stale) = self.compute_day_rollups(&files, day, source_seq)?;
+            self.edit_files(add, &stale)?;
+            done += 1;
+        }
+        // Rollups of days whose samples are all gone (retention) go too.
+        let orphans: HashSet<u64> = files
+            .iter()
+            .filter(|f| f.meta.table != Table::Samples && !sample_days.contains_key(&f.meta.day))
+            .map(|f| f.meta.seq)
+            .collect();
+        if !orphans.is_empty() {
+            self.edit_files(Vec::new(), &orphans)?;
+        }
+        Ok(done)
+    }
+
+    fn compute_day_rollups(
+        &self,
+        files: &Arc<Vec<Arc<LiveFile>>>,
+        day: i32,
+        source_seq: u64,
+    ) -> Result<(Vec<FileMeta>, HashSet<u64>)> {
+        let (from, to) = (day as i64 * DAY_US, (day as i64 + 1) * DAY_US);
+        let snap = Snapshot { files: files.clone(), buffered: Columns::default() };
+        let (series, prior) = self.query_engine().day_series(&snap, from, to)?;
+        let mut added = Vec::new();
+        for (table, width) in TABLES {
+            let mut rows = RollupRows::default();
+            for s in &series {
+                let (first, parts) = analytics::partials(s, prior.get(&s.point_id).copied(), from, to, width, i64::MAX);
+                for (k, p) in parts.iter().enumerate() {
+                    if p.count > 0 || p.covered > 0 {
+                        rows.push(s.point_id, first + k as i64 * width, p);
+                    }
+                }
+            }
+            if rows.point.is_empty() {
+                continue;
+            }
+            let batch = rows.into_batch()?;
+            let seq = self.allocate_seqs(1);
+            let path = self.data_dir().join(rel_path(table, day, seq));
+            let stats = parquet_io::write_atomic_stream(
+                &**self.vfs(),
+                &path,
+                rollup_schema(),
+                std::iter::once(Ok(batch)),
+                self.parquet_options(),
+            )?;
+            let mut meta = FileMeta::new(table, day, seq, stats);
+            meta.source_seq = source_seq;
+            added.push(meta);
+        }
+        let stale =
+            files.iter().filter(|f| f.meta.table != Table::Samples && f.meta.day == day).map(|f| f.meta.seq).collect();
+        Ok((added, stale))
+    }
+}
+
+/// Series of every point of a day plus the value in force at its start.
+pub(crate) type DaySeries = (Vec<Series>, std::collections::HashMap<u32, f64>);
+
+pub(crate) fn all_points_filter(from: i64, to: i64) -> RowFilter<'static> {
+    RowFilter { points: None, from, to }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the storage engine through its public API. One binary; add new tests as
+//! modules here: one file per feature.
+
+mod common;
+mod durability;
+mod maintenance;
+mod queries;
+mod rollups;
+mod sql_sandbox;
