@@ -152,14 +152,10 @@ async fn serve_async(cfg: Config) -> anyhow::Result<()> {
     let storage = Storage::open(&cfg, Arc::new(RealFs), Arc::new(SystemClock))
         .with_context(|| format!("open the data directory {}", cfg.storage.data_dir.display()))?;
     storage.start_background();
-    {
-        let s = storage.clone();
-        tokio::spawn(async move {
-            match s.load_latest().await {
-                Ok(n) => tracing::info!(points = n, "latest values loaded from storage"),
-                Err(e) => tracing::warn!(error = %e, "could not load latest values from storage"),
-            }
-        });
+    // Before listening, so a client never sees "no value yet" for a point that has one.
+    match storage.load_latest().await {
+        Ok(n) => tracing::info!(points = n, "latest values loaded from storage"),
+        Err(e) => tracing::error!(error = %e, "could not load latest values from storage"),
     }
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await

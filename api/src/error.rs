@@ -85,3 +85,18 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A request body that could not be read: 413 past `server.max_body_bytes`, else 400 with `code`.
+pub fn body_error(status: StatusCode, text: String, code: &'static str) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request body too large: {text}"))
+    } else {
+        ApiError::bad_request(code, text)
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        body_error(e.status(), e.body_text(), "invalid_json")
+    }
+}

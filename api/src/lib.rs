@@ -39,6 +39,13 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/query", post(routes::history::sql_query))
         .route("/api/t3000/export", get(routes::export::export))
         .fallback(|| async { error::ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            error::ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
+        })
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -499,13 +499,22 @@ impl Storage {
     }
 
     /// Seeds the latest-value cache from the Parquet files (after a restart). Values that arrived
-    /// since start-up are newer and are kept.
+    /// since start-up are newer and are kept. A damaged file is quarantined and the rest is read.
     pub async fn load_latest(&self) -> Result<usize> {
-        let snap = self.snapshot(&RowFilter { points: None, from: MIN_TS, to: MAX_TS + 1 }, false);
-        let me = self.clone();
-        let rows = tokio::task::spawn_blocking(move || me.inner.query.latest_from_files(&snap.files))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
+        let rows = loop {
+            let files = self.live_files();
+            let me = self.clone();
+            let result = tokio::task::spawn_blocking(move || me.inner.query.latest_from_files(&files))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            match result {
+                Ok(rows) => break rows,
+                Err(e) if self.quarantine_after_error(&e.to_string(), Some((MIN_TS, MAX_TS + 1))).await => {
+                    tracing::warn!(error = %e, "a damaged file was quarantined while loading latest values");
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let mut map = self.inner.shared.latest.write();
         let n = rows.len();
         for (p, l) in rows {

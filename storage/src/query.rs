@@ -112,27 +112,38 @@ impl QueryEngine {
         }
     }
 
-    /// Latest row per point over the given files.
+    /// Latest row per point over the given files. Reads the newest files first and skips a file
+    /// once every point id in its `[min_point, max_point]` range has a value at least as new as
+    /// anything in it, so a store whose points all reported recently reads only its last files.
     pub fn latest_from_files(&self, files: &[Arc<LiveFile>]) -> Result<Vec<(u32, Latest)>> {
-        let files: Vec<&LiveFile> = files.iter().map(|f| &**f).filter(|f| f.meta.table == Table::Samples).collect();
-        if files.is_empty() {
-            return Ok(Vec::new());
-        }
+        let mut files: Vec<&LiveFile> = files.iter().map(|f| &**f).filter(|f| f.meta.table == Table::Samples).collect();
+        files.sort_by_key(|f| std::cmp::Reverse((f.meta.max_ts, f.meta.seq)));
+        // Per point: the latest row and the seq of its file (the higher seq wins a tie on ts).
+        let mut found: std::collections::BTreeMap<u32, (Latest, u64)> = std::collections::BTreeMap::new();
         let conn = self.checkout()?;
-        let sql = format!(
-            "SELECT point_id, max(epoch_us(ts)), arg_max(value, ts), arg_max(quality, ts) FROM {} GROUP BY point_id",
-            read_parquet(&files)
-        );
-        let mut out = Vec::new();
-        {
+        for f in files {
+            let (lo, hi) = (f.meta.min_point, f.meta.max_point);
+            let in_range = found.range(lo..=hi);
+            let (n, oldest) = in_range.fold((0u64, i64::MAX), |(n, o), (_, (l, _))| (n + 1, o.min(l.ts)));
+            if n == u64::from(hi - lo) + 1 && oldest > f.meta.max_ts {
+                continue;
+            }
+            let sql = format!(
+                "SELECT point_id, max(epoch_us(ts)), arg_max(value, ts), arg_max(quality, ts) FROM {} GROUP BY point_id",
+                read_parquet(&[f])
+            );
             let mut stmt = conn.prepare(&sql)?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
-                out.push((r.get::<_, u32>(0)?, Latest { ts: r.get(1)?, value: r.get(2)?, quality: r.get(3)? }));
+                let l = Latest { ts: r.get(1)?, value: r.get(2)?, quality: r.get(3)? };
+                let e = found.entry(r.get::<_, u32>(0)?).or_insert((l, f.meta.seq));
+                if (l.ts, f.meta.seq) > (e.0.ts, e.1) {
+                    *e = (l, f.meta.seq);
+                }
             }
         }
         self.checkin(conn);
-        Ok(out)
+        Ok(found.into_iter().map(|(p, (l, _))| (p, l)).collect())
     }
 }
 
@@ -554,7 +565,7 @@ impl Storage {
     /// After a failed query: decodes the files the error names (or, if it names none, the live
     /// files overlapping `[from, to)`) and quarantines those that fail. Returns whether any did.
     /// Runs only when something already went wrong, so a healthy query never pays for it.
-    async fn quarantine_after_error(&self, message: &str, range: Option<(i64, i64)>) -> bool {
+    pub(crate) async fn quarantine_after_error(&self, message: &str, range: Option<(i64, i64)>) -> bool {
         let files = self.live_files();
         let named: Vec<Arc<LiveFile>> =
             files.iter().filter(|f| message.contains(&*f.path.to_string_lossy())).cloned().collect();
@@ -663,7 +674,11 @@ impl Storage {
                     r.partial |= partial;
                     return Ok(r);
                 }
-                Err(Error::InvalidQuery(msg)) if self.quarantine_after_error(&msg, None).await => partial = true,
+                Err(e @ (Error::InvalidQuery(_) | Error::DuckDb(_)))
+                    if self.quarantine_after_error(&e.to_string(), None).await =>
+                {
+                    partial = true
+                }
                 Err(e) => return Err(e),
             }
         }

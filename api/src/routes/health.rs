@@ -4,6 +4,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
+use std::sync::atomic::Ordering;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -15,6 +16,12 @@ pub struct Health {
     pub writes: String,
     /// Samples acknowledged and not yet in Parquet.
     pub buffered_samples: usize,
+    /// Samples acknowledged since start.
+    pub samples_ingested: u64,
+    /// Parquet files written by flushes of the write buffer since start.
+    pub files_written: u64,
+    /// Failed attempts to persist the write buffer since start (the data stays in the WAL).
+    pub flush_failures: u64,
     /// What start-up recovery did.
     #[schema(value_type = Object)]
     pub recovery: t3_storage::RecoveryReport,
@@ -23,12 +30,16 @@ pub struct Health {
 /// Liveness: 200 once the server is serving.
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
 pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
+    let stats = state.storage.stats();
     Json(Health {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         uptime_secs: state.started.elapsed().as_secs(),
         writes: state.storage.write_refusal().unwrap_or_else(|| "ok".into()),
         buffered_samples: state.storage.buffered_rows(),
+        samples_ingested: stats.samples_ingested.load(Ordering::Relaxed),
+        files_written: stats.files_written.load(Ordering::Relaxed),
+        flush_failures: stats.flush_failures.load(Ordering::Relaxed),
         recovery: state.storage.recovery().clone(),
     })
 }

@@ -180,7 +180,7 @@ pub async fn history_batch(
     State(state): State<AppState>,
     body: Result<Json<BatchRequest>, JsonRejection>,
 ) -> ApiResult<Json<HistoryResult>> {
-    let Json(body) = body.map_err(|e| ApiError::bad_request("invalid_json", e.body_text()))?;
+    let Json(body) = body?;
     if body.points.is_empty() {
         return Err(ApiError::bad_request("invalid_parameter", "points is empty"));
     }
@@ -279,6 +279,6 @@ pub async fn sql_query(
     State(state): State<AppState>,
     body: Result<Json<SqlRequest>, JsonRejection>,
 ) -> ApiResult<Json<t3_storage::SqlResult>> {
-    let Json(body) = body.map_err(|e| ApiError::bad_request("invalid_json", e.body_text()))?;
+    let Json(body) = body?;
     Ok(Json(state.storage.sql(&body.sql).await?))
 }
