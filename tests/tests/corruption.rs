@@ -1,0 +1,344 @@
+//! Damaged files: torn and bit-flipped WAL segments, a truncated segment header, a truncated Parquet
+//! file found at start-up, and a Parquet file damaged while the server runs. The server must start,
+//! say what it lost, keep everything else, and never serve damaged data.
+
+use serde_json::{Value, json};
+use std::fs::OpenOptions;
+use std::path::Path;
+use t3_tests::*;
+
+/// Nothing is flushed to Parquet while the test runs: the data lives in the WAL only.
+const WAL_ONLY: &str = r#"
+[storage]
+flush_rows = 50000000
+flush_interval_secs = 86400
+"#;
+
+const BATCH: usize = 10;
+
+/// Batch `b`: point 1, ten samples one second apart starting at `BASE_TS + b minutes`.
+fn batch(b: usize) -> Vec<Sample> {
+    (0..BATCH)
+        .map(|i| Sample::good(1, BASE_TS + b as i64 * MINUTE_US + i as i64 * SECOND_US, (b * 100 + i) as f64 + 0.5))
+        .collect()
+}
+
+fn batches(range: std::ops::Range<usize>) -> Vec<Sample> {
+    range.flat_map(batch).collect()
+}
+
+/// The last WAL segment that holds records (more than its 16-byte header).
+fn last_segment_with_records(data_dir: &Path) -> (u64, std::path::PathBuf, u64) {
+    wal_segments(data_dir)
+        .into_iter()
+        .rev()
+        .find(|s| s.2 > 16)
+        .unwrap_or_else(|| panic!("no WAL segment with records in {}", data_dir.display()))
+}
+
+fn dropped_lines(health: &Value) -> Vec<String> {
+    health["recovery"]["dropped"]
+        .as_array()
+        .unwrap_or_else(|| panic!("recovery.dropped is not an array: {health}"))
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn quarantined(health: &Value) -> Vec<String> {
+    health["recovery"]["quarantined"]
+        .as_array()
+        .unwrap_or_else(|| panic!("recovery.quarantined is not an array: {health}"))
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Asserts some line of `recovery.dropped` names WAL segment `seq`.
+fn assert_names_segment(health: &Value, seq: u64) {
+    let lines = dropped_lines(health);
+    let name = format!("{seq:020}.wal");
+    assert!(
+        lines.iter().any(|l| l.contains(&format!("WAL segment {seq}")) || l.contains(&name)),
+        "recovery.dropped does not name segment {seq}: {}",
+        pretty(&health["recovery"])
+    );
+}
+
+async fn ingest_batches(server: &TestServer, range: std::ops::Range<usize>) {
+    // One request each, awaited: one WAL record per batch.
+    for b in range {
+        server.ingest_ok(&batch(b)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torn_last_wal_record_loses_only_that_batch() {
+    let mut server = TestServer::start(WAL_ONLY);
+    ingest_batches(&server, 0..5).await;
+    server.kill9();
+    assert!(manifest_files(&server.data_dir).is_empty(), "nothing should have reached Parquet");
+    let (seq, path, size) = last_segment_with_records(&server.data_dir);
+    let records = wal_records(&std::fs::read(&path).unwrap());
+    assert_eq!(records.len(), 5, "one WAL record per acknowledged request");
+    OpenOptions::new().write(true).open(&path).unwrap().set_len(size - 3).unwrap();
+
+    server.restart();
+    let health = server.health().await;
+    assert_eq!(health["status"], json!("ok"));
+    assert_names_segment(&health, seq);
+    assert_eq!(health["recovery"]["samples_replayed"], json!(4 * BATCH), "{}", pretty(&health["recovery"]));
+    assert_eq!(server.all_samples().await, batches(0..4), "all but the torn batch");
+
+    // The log goes on: new writes after the torn tail are kept across a graceful restart.
+    server.ingest_ok(&batch(7)).await;
+    server.stop();
+    server.restart();
+    let health = server.health().await;
+    assert!(dropped_lines(&health).is_empty(), "the torn segment is reported again: {}", pretty(&health["recovery"]));
+    let mut want = batches(0..4);
+    want.extend(batch(7));
+    assert_eq!(server.all_samples().await, want);
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flipped_bit_mid_segment_keeps_the_records_before_it() {
+    let mut server = TestServer::start(WAL_ONLY);
+    ingest_batches(&server, 0..6).await;
+    server.kill9();
+    let (seq, path, _) = last_segment_with_records(&server.data_dir);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let records = wal_records(&bytes);
+    assert_eq!(records.len(), 6, "one WAL record per acknowledged request");
+    // A bit of a sample value in the third record's payload.
+    let r = records[2].clone();
+    let at = r.start + 8 + 5 + 3 * 21 + 14;
+    assert!(at < r.end);
+    bytes[at] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+
+    server.restart();
+    let health = server.health().await;
+    assert_names_segment(&health, seq);
+    let stored = server.all_samples().await;
+    let before = batches(0..2);
+    assert_eq!(stored.get(..before.len()), Some(&before[..]), "the records before the flipped bit are intact");
+    // Nothing from the damaged record, and nothing with a value that was not sent.
+    let sent = batches(0..6);
+    for s in &stored {
+        assert!(sent.contains(s), "{s:?} was never sent (damaged data served)");
+        assert!(!batch(2).iter().any(|b| b.ts == s.ts), "{s:?} comes from the damaged record");
+    }
+    eprintln!("flipped bit: {} of {} samples kept", stored.len(), sent.len());
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_segment_header_is_reported_and_parquet_data_kept() {
+    let mut server = TestServer::start(WAL_ONLY);
+    ingest_batches(&server, 0..2).await;
+    // Persisted to Parquet by the graceful stop.
+    server.stop();
+    server.restart();
+    ingest_batches(&server, 2..4).await;
+    server.kill9();
+    let (seq, path, _) = last_segment_with_records(&server.data_dir);
+    OpenOptions::new().write(true).open(&path).unwrap().set_len(5).unwrap();
+
+    server.restart();
+    let health = server.health().await;
+    assert_eq!(health["status"], json!("ok"));
+    assert_names_segment(&health, seq);
+    assert_eq!(server.all_samples().await, batches(0..2), "Parquet data kept, the cut segment's data gone");
+    // Still writable.
+    server.ingest_ok(&batch(9)).await;
+    assert_eq!(server.count().await, 3 * BATCH as i64);
+    server.stop();
+}
+
+/// Two days of data, one Parquet file each (written by a graceful stop). Returns the samples per day.
+async fn two_days_in_parquet(server: &mut TestServer) -> (Vec<Sample>, Vec<Sample>) {
+    let day1: Vec<Sample> = (0..100).map(|i| Sample::good(5, BASE_TS + i * MINUTE_US, i as f64)).collect();
+    let day2: Vec<Sample> =
+        (0..100).map(|i| Sample::good(5, BASE_TS + DAY_US + i * MINUTE_US, 1000.0 + i as f64)).collect();
+    server.ingest_ok(&day1).await;
+    server.ingest_ok(&day2).await;
+    server.stop();
+    let files = manifest_files(&server.data_dir);
+    assert_eq!(files.len(), 2, "one file per day: {files:?}");
+    (day1, day2)
+}
+
+fn day1_file(server: &TestServer) -> ManifestFile {
+    let day = BASE_TS.div_euclid(DAY_US);
+    manifest_files(&server.data_dir).into_iter().find(|f| f.day == day).expect("the manifest lists day 1's file")
+}
+
+fn quarantine_holds(server: &TestServer, f: &ManifestFile) -> bool {
+    let name = f.rel_path.file_name().unwrap().to_string_lossy().into_owned();
+    list_files(&server.data_dir.join("quarantine")).iter().any(|p| p.to_string_lossy().contains(&name))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_parquet_file_is_quarantined_at_start() {
+    let mut server = TestServer::start(WAL_ONLY);
+    let (_day1, day2) = two_days_in_parquet(&mut server).await;
+    let f = day1_file(&server);
+    let path = server.data_dir.join(&f.rel_path);
+    let size = std::fs::metadata(&path).unwrap().len();
+    OpenOptions::new().write(true).open(&path).unwrap().set_len(size / 2).unwrap();
+
+    server.restart();
+    let health = server.health().await;
+    let name = f.rel_path.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        quarantined(&health).iter().any(|q| q.contains(&name)),
+        "recovery.quarantined does not name {name}: {}",
+        pretty(&health["recovery"])
+    );
+    assert!(
+        dropped_lines(&health).iter().any(|l| l.contains(&name)),
+        "recovery.dropped: {}",
+        pretty(&health["recovery"])
+    );
+    assert!(!path.exists(), "the damaged file is still at {}", path.display());
+    assert!(quarantine_holds(&server, &f), "quarantine/ holds: {:?}", list_files(&server.data_dir.join("quarantine")));
+    assert!(!manifest_files(&server.data_dir).iter().any(|m| m.seq == f.seq), "the manifest still lists it");
+
+    // Queries answer, with the other day intact.
+    assert_eq!(server.all_samples().await, day2);
+    let r = server.get(&format!("/api/t3000/points/5/history?from={BASE_TS}&to={}", BASE_TS + 2 * DAY_US)).await;
+    let body = r.ok_json();
+    assert_eq!(body["ts"].as_array().map(Vec::len), Some(day2.len()), "{body}");
+    assert_eq!(body["partial"], json!(false));
+    server.stop();
+}
+
+/// Overwrites the last `n` bytes of a file (the Parquet footer) with garbage, keeping its size.
+fn smash_tail(path: &Path, n: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let len = bytes.len();
+    for b in &mut bytes[len - n.min(len)..] {
+        *b = 0xA5;
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parquet_damaged_while_running_history_is_partial_and_file_quarantined() {
+    let mut server = TestServer::start(WAL_ONLY);
+    let (_day1, day2) = two_days_in_parquet(&mut server).await;
+    server.restart();
+    let f = day1_file(&server);
+    let path = server.data_dir.join(&f.rel_path);
+    smash_tail(&path, 64);
+
+    let r = server.get(&format!("/api/t3000/points/5/history?from={BASE_TS}&to={}", BASE_TS + 2 * DAY_US)).await;
+    let body = r.ok_json();
+    assert_eq!(body["partial"], json!(true), "history over a damaged file: {body}");
+    let ts: Vec<i64> = serde_json::from_value(body["ts"].clone()).unwrap();
+    assert_eq!(ts, day2.iter().map(|s| s.ts).collect::<Vec<_>>(), "the undamaged day is served whole");
+    assert!(quarantine_holds(&server, &f), "quarantine/ holds: {:?}", list_files(&server.data_dir.join("quarantine")));
+    assert!(!path.exists(), "the damaged file is still in place");
+    assert!(!manifest_files(&server.data_dir).iter().any(|m| m.seq == f.seq), "the manifest still lists it");
+
+    let r = server.sql_reply("SELECT count(*) FROM samples").await;
+    assert_eq!(r.ok_json()["rows"], json!([[day2.len()]]));
+    assert_eq!(server.health().await["status"], json!("ok"));
+    // And the next start is clean.
+    server.stop();
+    server.restart();
+    assert!(dropped_lines(&server.health().await).is_empty());
+    assert_eq!(server.all_samples().await, day2);
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parquet_damaged_while_running_sql_still_answers() {
+    let mut server = TestServer::start(WAL_ONLY);
+    let (_day1, day2) = two_days_in_parquet(&mut server).await;
+    server.restart();
+    let f = day1_file(&server);
+    smash_tail(&server.data_dir.join(&f.rel_path), 64);
+
+    // The SQL endpoint is the first to meet the damaged file.
+    let r = server.sql_reply("SELECT count(*) FROM samples").await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "SQL over a damaged file: {} {}\nserver log:\n{}",
+        r.status,
+        r.text(),
+        server.stderr()
+    );
+    let body = r.json();
+    assert_eq!(body["rows"], json!([[day2.len()]]), "{body}");
+    assert_eq!(body["partial"], json!(true), "{body}");
+    assert!(quarantine_holds(&server, &f), "quarantine/ holds: {:?}", list_files(&server.data_dir.join("quarantine")));
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_data_pages_behind_an_intact_footer() {
+    let mut server = TestServer::start(WAL_ONLY);
+    let (day1, day2) = two_days_in_parquet(&mut server).await;
+    let f = day1_file(&server);
+    let path = server.data_dir.join(&f.rel_path);
+    // Garbage over the second half of the `value` column chunk; the footer stays readable.
+    let (start, len) = {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        let rg = reader.metadata().row_group(0);
+        let col = rg.columns().iter().find(|c| c.column_path().string() == "value").expect("a value column");
+        col.byte_range()
+    };
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[(start + len / 2) as usize..(start + len) as usize] {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+
+    server.restart();
+    let health = server.health().await;
+    assert_eq!(health["recovery"]["quarantined"], json!([]), "the footer is intact: {}", pretty(&health["recovery"]));
+
+    // The latest values (loaded from the files at start-up) still come from the undamaged day.
+    let last = *day2.last().unwrap();
+    let srv = &server;
+    let loaded = wait_for(std::time::Duration::from_secs(5), move || async move {
+        let r = srv.get("/api/t3000/points/5/value").await;
+        r.status == StatusCode::OK && r.json()["ts"] == json!(last.ts)
+    })
+    .await;
+    let mut problems = Vec::new();
+    if !loaded {
+        problems.push(format!(
+            "GET /points/5/value after a restart with one damaged file: {}",
+            server.get("/api/t3000/points/5/value").await.text()
+        ));
+    }
+
+    // History never serves damaged data as good, and says when rows are missing.
+    let quarantined_before = quarantine_holds(&server, &f);
+    let r = server.get(&format!("/api/t3000/points/5/history?from={BASE_TS}&to={}", BASE_TS + 2 * DAY_US)).await;
+    let body = r.ok_json();
+    let ts: Vec<i64> = serde_json::from_value(body["ts"].clone()).unwrap();
+    let values: Vec<Option<f64>> = serde_json::from_value(body["value"].clone()).unwrap();
+    let sent: Vec<Sample> = day1.iter().chain(&day2).copied().collect();
+    for (t, v) in ts.iter().zip(&values) {
+        assert!(
+            sent.iter().any(|s| s.ts == *t && Some(s.value) == *v),
+            "history served ({t}, {v:?}), which was never sent: damaged data served as good"
+        );
+    }
+    assert!(ts.ends_with(&day2.iter().map(|s| s.ts).collect::<Vec<_>>()), "day 2 is served whole");
+    if ts.len() < sent.len() && !quarantined_before && body["partial"] != json!(true) {
+        problems.push(format!("{} of {} rows served, but partial is false", ts.len(), sent.len()));
+    }
+    if !quarantine_holds(&server, &f) {
+        problems.push("the damaged file was not quarantined".into());
+    }
+    assert!(problems.is_empty(), "{}\nserver log:\n{}", problems.join("\n"), server.stderr());
+    server.stop();
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests of the `t3000` binary: each test starts real server processes on temporary data
+//! directories (port 0) and drives them over HTTP, with signals and by damaging their files.
+//!
+//! Build the binary first: `cargo build --release --bin t3000` (or point `T3000_BIN` at one).
+
+mod api_input;
+mod corruption;
+mod crash;
+mod lifecycle;
+mod sandbox;
+mod semantics;
