@@ -23,6 +23,8 @@ cargo run --release -p t3-benches --bin ingest -- [options]
   --batch B            samples per batch / transaction (default 10000)
   --writers W          concurrent writer tasks for our engine (default 4)
   --systems LIST       comma-separated subset of ours,sqlite,duckdb (default all)
+  --repeat R           runs of ours and DuckDB; the table shows the median run (default 3)
+  --sqlite-repeat R    runs of SQLite (default 1)
   --sqlite-sync S      normal|full: SQLite's synchronous pragma (default normal)
   --sqlite-indexes I   minimal|t3000: one index on the detail table, or T3000 WebView's four (default minimal)
   --sqlite-max-secs S  stop SQLite after this many seconds and report the samples it took (default 270)
@@ -36,6 +38,8 @@ const KEYS: &[&str] = &[
     "batch",
     "writers",
     "systems",
+    "repeat",
+    "sqlite-repeat",
     "sqlite-sync",
     "sqlite-indexes",
     "sqlite-max-secs",
@@ -59,6 +63,8 @@ struct Params {
     batch: usize,
     writers: usize,
     systems: Vec<String>,
+    repeat: usize,
+    sqlite_repeat: usize,
     sqlite_sync: sqlite::Sync,
     sqlite_indexes: sqlite::Indexes,
     sqlite_max_secs: f64,
@@ -84,6 +90,8 @@ impl Params {
             batch: a.get("batch", 10_000)?,
             writers: a.get("writers", 4)?,
             systems,
+            repeat: a.get("repeat", 3)?,
+            sqlite_repeat: a.get("sqlite-repeat", 1)?,
             sqlite_sync: a.get("sqlite-sync", sqlite::Sync::Normal)?,
             sqlite_indexes: a.get("sqlite-indexes", sqlite::Indexes::Minimal)?,
             sqlite_max_secs: a.get("sqlite-max-secs", 270.0)?,
@@ -93,6 +101,9 @@ impl Params {
         };
         if p.samples == 0 || p.points == 0 || p.batch == 0 || p.writers == 0 {
             bail!("--samples, --points, --batch and --writers must be positive");
+        }
+        if p.repeat == 0 || p.sqlite_repeat == 0 {
+            bail!("--repeat and --sqlite-repeat must be positive");
         }
         Ok(p)
     }
@@ -341,7 +352,19 @@ fn parent(p: &Params) -> anyhow::Result<()> {
     let load_start = sys::loadavg();
     let mut results: Vec<(String, Measured)> = Vec::new();
     for s in &p.systems {
-        results.push((s.clone(), run_child(p, s)?));
+        let runs = if s == "sqlite" { p.sqlite_repeat } else { p.repeat };
+        let mut all = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            all.push(run_child(p, s)?);
+        }
+        let rate_of = |m: &Measured| get_f(m, "samples") / get_f(m, "secs_total");
+        let rates: Vec<String> = all.iter().map(|m| format!("{:.2} M", rate_of(m) / 1e6)).collect();
+        let max_rss = all.iter().map(|m| get_u(m, "peak_rss")).max().unwrap_or(0);
+        all.sort_by(|a, b| rate_of(a).total_cmp(&rate_of(b)));
+        let mut median = all.swap_remove(all.len() / 2);
+        put(&mut median, "runs", rates.join(", "));
+        put(&mut median, "peak_rss_max", max_rss);
+        results.push((s.clone(), median));
     }
     let find = |name: &str| results.iter().find(|(s, _)| s == name).map(|(_, m)| m);
     let ours_rate = find("ours").map(|m| get_f(m, "samples") / get_f(m, "secs_total"));
@@ -383,6 +406,7 @@ fn parent(p: &Params) -> anyhow::Result<()> {
         "Peak RSS",
         "On disk",
         "Bytes/sample",
+        "Every run (samples/s)",
     ]);
     for (name, m) in &results {
         let samples = get_u(m, "samples");
@@ -410,14 +434,20 @@ fn parent(p: &Params) -> anyhow::Result<()> {
             bytes(get_u(m, "peak_rss")),
             bytes(get_u(m, "disk_bytes")),
             format!("{:.2}", get_u(m, "disk_bytes") as f64 / samples as f64),
+            m.get("runs").cloned().unwrap_or_default(),
         ]);
     }
     md.push_str(&t.render());
 
     if let Some(o) = find("ours") {
         let orate = get_f(o, "samples") / get_f(o, "secs_total");
-        let rss = get_u(o, "peak_rss");
+        let rss = get_u(o, "peak_rss_max");
         md.push_str("\n## Targets (ours)\n\n");
+        if p.samples < 20_000_000 {
+            md.push_str(
+                "This run is smaller than the default 20,000,000 samples; fixed costs (start-up, the final flush) weigh more.\n\n",
+            );
+        }
         let mut tt = Table::new(&["Target", "Measured", "Result"]);
         tt.row(vec![
             "ingest >= 2,000,000 samples/s (final flush to Parquet included)".into(),
@@ -443,7 +473,7 @@ fn parent(p: &Params) -> anyhow::Result<()> {
             ),
             "reported".into(),
         ]);
-        tt.row(vec!["peak RSS < 500 MB (476.8 MiB)".into(), bytes(rss), pass(rss < TARGET_RSS)]);
+        tt.row(vec!["peak RSS < 500 MB (476.8 MiB), highest of all runs".into(), bytes(rss), pass(rss < TARGET_RSS)]);
         md.push_str(&tt.render());
     }
 
@@ -505,7 +535,12 @@ fn parent(p: &Params) -> anyhow::Result<()> {
             duckdb_version()
         ));
     }
-    md.push_str("- Each system runs in its own child process, so its peak RSS (VmHWM) is its own.\n");
+    md.push_str(&format!(
+        "- Each run is a child process of its own, so its peak RSS (VmHWM) is its own. Ours and DuckDB ran {} times, SQLite {}; \
+         each row shows the run with the median throughput (its latencies, RSS and size) and lists every run's rate; the \
+         targets use the median run, and the highest RSS of all runs.\n",
+        p.repeat, p.sqlite_repeat
+    ));
 
     println!("{md}");
     let path = report::write_results(&p.out, &md)?;

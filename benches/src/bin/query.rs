@@ -369,6 +369,9 @@ fn main() -> anyhow::Result<()> {
     }
 
     md.push_str("\n## Targets (ours, full store)\n\n");
+    if (p.points as u64) * (p.days as u64) < 90_000 {
+        md.push_str("This store is smaller than the default 1,000 points x 90 days.\n\n");
+    }
     let mut tt = Table::new(&["Target", "Measured (median / p95)", "Result"]);
     for i in 0..3 {
         let (s, _) = t_ours.q[i];
