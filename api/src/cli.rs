@@ -224,18 +224,24 @@ fn export(args: ExportArgs) -> Result<(), Failure> {
         .with_context(|| format!("open the data directory {}", cfg.storage.data_dir.display()))?;
     let file = std::fs::File::create(&args.output).with_context(|| format!("create {}", args.output.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    let bar = indicatif::ProgressBar::new_spinner();
+    // A bar over the exported time range (seconds), with the rows written as its message.
+    let span_secs = ((req.to - req.from) / 1_000_000).max(1) as u64;
+    let bar = indicatif::ProgressBar::new(span_secs);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {percent:>3}% of the range, {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    let from = req.from;
     let handle = rt.handle().clone();
     let summary = {
         let storage = storage.clone();
         let bar = bar.clone();
         rt.block_on(async move {
             tokio::task::spawn_blocking(move || {
-                let mut progress = |rows: u64| bar.set_message(format!("{rows} rows"));
+                let mut progress = |p: t3_storage::export::ExportProgress| {
+                    bar.set_position(((p.done_until - from) / 1_000_000).max(0) as u64);
+                    bar.set_message(format!("{} rows", p.rows));
+                };
                 let r = storage.export_blocking(&handle, &req, &HashMap::new(), &mut out, &mut progress);
                 use std::io::Write;
                 r.map_err(anyhow::Error::from).and_then(|s| out.flush().map(|_| s).map_err(Into::into))

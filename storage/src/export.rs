@@ -13,7 +13,7 @@
 //!                               ─► Parquet: a record batch; finished pages drained to `out`
 //!                               ─► xlsx:    rows into constant-memory worksheets (temp files),
 //!                                           plus the chart's per-interval means
-//!              ─► progress(rows so far)
+//!              ─► progress(rows so far, time covered so far)
 //!          ─► finish: Parquet footer / xlsx zip assembled in a temp file and copied to `out`
 //! ```
 //!
@@ -196,6 +196,15 @@ pub struct ExportSummary {
     pub partial: bool,
 }
 
+/// How far an export has got: reported after every chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportProgress {
+    /// Rows written so far.
+    pub rows: u64,
+    /// Everything before this instant (epoch microseconds) has been written.
+    pub done_until: i64,
+}
+
 /// Knobs the tests turn; production uses [`Tuning::default`].
 #[derive(Debug, Clone, Copy)]
 struct Tuning {
@@ -211,7 +220,7 @@ impl Default for Tuning {
 
 impl Storage {
     /// Writes the history of `req.points` over `[req.from, req.to)` to `out` in `req.format`,
-    /// calling `progress(rows written so far)` after every chunk.
+    /// calling `progress` with the rows written and the time covered so far after every chunk.
     ///
     /// Blocks: call it inside `tokio::task::spawn_blocking`, passing a handle of the runtime
     /// the storage runs on; the chunk queries run with `handle.block_on`. CSV and Parquet bytes
@@ -227,7 +236,7 @@ impl Storage {
         req: &ExportRequest,
         labels: &HashMap<u32, PointLabel>,
         out: &mut dyn Write,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut dyn FnMut(ExportProgress),
     ) -> Result<ExportSummary> {
         self.export_tuned(handle, req, labels, out, progress, Tuning::default())
     }
@@ -238,7 +247,7 @@ impl Storage {
         req: &ExportRequest,
         labels: &HashMap<u32, PointLabel>,
         out: &mut dyn Write,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut dyn FnMut(ExportProgress),
         tuning: Tuning,
     ) -> Result<ExportSummary> {
         validate(req)?;
@@ -271,7 +280,7 @@ impl Storage {
                     Ok((chunk, partial)) => {
                         summary.partial |= partial;
                         summary.rows += writer.write_chunk(&chunk)?;
-                        progress(summary.rows);
+                        progress(ExportProgress { rows: summary.rows, done_until: y });
                     }
                     Err(Error::TooManyRows(_)) if shape.bucket.is_none() && y - x > 1 => {
                         let mid = x + (y - x) / 2;
@@ -1223,7 +1232,7 @@ mod tests {
             let mut out = Vec::new();
             let mut progress = Vec::new();
             let summary =
-                storage.export_tuned(&handle, &req, &labels(), &mut out, &mut |r| progress.push(r), tuning)?;
+                storage.export_tuned(&handle, &req, &labels(), &mut out, &mut |p| progress.push(p.rows), tuning)?;
             Ok((out, summary, progress))
         })
         .await
