@@ -259,18 +259,31 @@ async fn bad_samples_are_refused_and_store_nothing() {
     let path = server.root().join("big.json");
     std::fs::write(&path, &big).unwrap();
     let file = tokio::fs::File::open(&path).await.unwrap();
-    let resp = server
+    let sent = server
         .client
         .post(server.url("/api/t3000/samples"))
         .header("content-type", JSON)
         .body(reqwest::Body::from(file))
         .send()
-        .await
-        .unwrap();
-    let r =
-        Reply { status: resp.status(), headers: resp.headers().clone(), body: resp.bytes().await.unwrap().to_vec() };
-    if let Err(e) = r.check_error(Some(StatusCode::PAYLOAD_TOO_LARGE), Some("body_too_large")) {
-        failures.push(format!("chunked body over max_body_bytes: {e}"));
+        .await;
+    match sent {
+        Ok(resp) => {
+            let r = Reply {
+                status: resp.status(),
+                headers: resp.headers().clone(),
+                body: resp.bytes().await.unwrap().to_vec(),
+            };
+            if let Err(e) = r.check_error(Some(StatusCode::PAYLOAD_TOO_LARGE), Some("body_too_large")) {
+                failures.push(format!("chunked body over max_body_bytes: {e}"));
+            }
+        }
+        // The server answers 413 as soon as the limit is passed and closes the connection; a
+        // client still writing the rest of the body may see the broken pipe before the answer.
+        // Either way nothing may be stored, which `still_fine` checks below.
+        Err(e) if e.is_request() => {
+            eprintln!("chunked body over max_body_bytes: connection closed while sending ({e})")
+        }
+        Err(e) => failures.push(format!("chunked body over max_body_bytes: {e}")),
     }
     still_fine(&server, "chunked body", count).await;
     assert!(
