@@ -337,16 +337,12 @@ fn candidate_files<'a>(snap: &'a Snapshot, filter: &RowFilter<'_>) -> Vec<&'a Li
         .collect()
 }
 
-fn columns_to_batch(c: &Columns) -> RecordBatch {
-    c.clone().into_batch()
-}
-
 /// Runs `sql` (which may contain one `arrow(?)` per buffer use) and collects the Arrow batches.
 fn query_batches(conn: &Connection, sql: &str, buffer: Option<&Columns>, uses: usize) -> Result<Vec<RecordBatch>> {
     let mut stmt = conn.prepare(sql)?;
     let batches = match buffer {
         Some(b) => {
-            let reg = ArrowBatchRegistration::new(columns_to_batch(b));
+            let reg = ArrowBatchRegistration::new(b.clone().into_batch());
             let params: Vec<&ArrowBatchRegistration> = vec![&reg; uses];
             stmt.query_arrow(duckdb::params_from_iter(params))?.collect()
         }
@@ -706,7 +702,7 @@ impl Storage {
                     snap.files.iter().map(|f| &**f).filter(|f| f.meta.table == Table::Samples).collect();
                 let buffer = (!snap.buffered.is_empty()).then_some(&snap.buffered);
                 let samples = source_sql(&files, buffer, &all);
-                let reg = buffer.map(|b| ArrowBatchRegistration::new(columns_to_batch(b)));
+                let reg = buffer.map(|b| ArrowBatchRegistration::new(b.clone().into_batch()));
                 // Views live in this connection's temporary catalog; the buffer is bound by token.
                 let samples = match &reg {
                     Some(r) => {

@@ -286,12 +286,7 @@ async fn bad_samples_are_refused_and_store_nothing() {
         Err(e) => failures.push(format!("chunked body over max_body_bytes: {e}")),
     }
     still_fine(&server, "chunked body", count).await;
-    assert!(
-        failures.is_empty(),
-        "{} bad requests were not refused as expected:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_all_refused(&failures);
 
     // A bad quality carries no value: accepted, and the point reports no value.
     let r =
@@ -366,12 +361,7 @@ async fn bad_history_and_latest_requests_are_refused() {
         }
         still_fine(&server, &path, count).await;
     }
-    assert!(
-        failures.is_empty(),
-        "{} bad requests were not refused as expected:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_all_refused(&failures);
     server.stop();
 }
 
@@ -527,12 +517,7 @@ async fn bad_batch_and_sql_bodies_are_refused() {
     }
     assert!(started.elapsed() < Duration::from_secs(30), "the time limit took {:?}", started.elapsed());
     still_fine(&server, "timeout", count).await;
-    assert!(
-        failures.is_empty(),
-        "{} bad requests were not refused as expected:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_all_refused(&failures);
     server.stop();
 }
 
@@ -556,6 +541,16 @@ async fn wrong_method_gets_a_json_error() {
         }
     }
     assert!(failures.is_empty(), "{} requests with a wrong method:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Fails the test listing every bad request that was not refused as expected.
+fn assert_all_refused(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} bad requests were not refused as expected:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn f64s(v: &Value) -> Vec<Option<f64>> {
