@@ -1,6 +1,7 @@
 //! The storage engine: ingest, persistence, recovery and the live file set.
 
 use crate::buffer::{Columns, DAY_US, Frozen, RowFilter, WriteBuffer, as_ts, sorted_dedup_indices};
+use crate::direct::FileIndex;
 use crate::error::{Error, Result};
 use crate::manifest::{FileMeta, MANIFEST_FILE, Manifest, Table, rel_path};
 use crate::parquet_io::{self, ParquetOptions};
@@ -14,8 +15,8 @@ use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use t3_core::Sample;
 use t3_core::clock::Clock;
@@ -30,11 +31,34 @@ pub struct LiveFile {
     pub meta: FileMeta,
     pub path: PathBuf,
     retired: AtomicBool,
+    /// Footer and page index for the direct read path, parsed on first use and kept as long as
+    /// the file is live (files are immutable once published).
+    index: OnceLock<FileIndex>,
 }
 
 impl LiveFile {
     fn new(data_dir: &Path, meta: FileMeta) -> Arc<Self> {
-        Arc::new(LiveFile { path: data_dir.join(meta.rel_path()), meta, retired: AtomicBool::new(false) })
+        Arc::new(LiveFile {
+            path: data_dir.join(meta.rel_path()),
+            meta,
+            retired: AtomicBool::new(false),
+            index: OnceLock::new(),
+        })
+    }
+
+    /// The parsed footer and page index, loaded on first use.
+    pub(crate) fn index(&self) -> Result<&FileIndex> {
+        if let Some(i) = self.index.get() {
+            return Ok(i);
+        }
+        let loaded = FileIndex::load(&self.path)?;
+        // Two readers may race to load it; either copy will do.
+        Ok(self.index.get_or_init(|| loaded))
+    }
+
+    /// Bytes held by the cached index (0 if it has not been loaded).
+    pub fn index_memory(&self) -> usize {
+        self.index.get().map_or(0, FileIndex::memory_size)
     }
 
     pub(crate) fn retire(&self) {

@@ -42,6 +42,10 @@ pub enum Error {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+    /// A data (Parquet) file could not be read: damaged, or an I/O error. Queries check the file
+    /// and quarantine it if it is damaged, then answer from the rest (`partial`).
+    #[error("reading {path}: {message}")]
+    DataFile { path: PathBuf, message: String },
     /// A manifest or other metadata file could not be read.
     #[error("corrupt metadata {path}: {message}")]
     Corrupt { path: PathBuf, message: String },

@@ -11,19 +11,22 @@
 //! name, fsync, rename, directory fsync), then recorded in the [`manifest`], and only then is the
 //! WAL behind it deleted. Start-up replays whatever the manifest does not cover.
 //!
-//! Queries ([`query`]) run in DuckDB over exactly the files the manifest lists plus the buffered
-//! rows, so everything acknowledged is visible at once; [`analytics`] shapes the rows into
-//! buckets, interpolated grids or chart points.
+//! Queries ([`query`]) read exactly the files the manifest lists plus the buffered rows, so
+//! everything acknowledged is visible at once: history requests naming few points through the
+//! direct Parquet reader ([`direct`]: only the pages the page index says may hold the points),
+//! everything else in DuckDB; [`analytics`] shapes the rows into buckets, interpolated grids or
+//! chart points.
 //!
 //! # Layout
 //! - [`engine`]: [`Storage`], recovery, flushing, the live file set.
 //! - [`wal`], [`buffer`], [`parquet_io`], [`manifest`]: the durability path.
 //! - [`maintenance`]: retention and compaction; [`rollups`]: 1-minute and 1-hour aggregates.
-//! - [`query`], [`analytics`]: reading.
+//! - [`query`], [`direct`], [`analytics`]: reading.
 //! - [`vfs`]: the file operations durability depends on, with a fault-injecting variant for tests.
 
 pub mod analytics;
 pub mod buffer;
+pub mod direct;
 pub mod engine;
 pub mod error;
 pub mod export;
@@ -37,4 +40,4 @@ pub mod wal;
 
 pub use engine::{Latest, RecoveryReport, Storage, validate_samples};
 pub use error::{Error, Result};
-pub use query::{HistoryMode, HistoryRequest, HistoryResult, SeriesResult, SqlResult};
+pub use query::{HistoryMode, HistoryRequest, HistoryResult, ReadPath, SeriesResult, SqlResult};

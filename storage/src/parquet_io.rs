@@ -120,12 +120,14 @@ pub fn verify(path: &Path, expected_rows: u64) -> std::result::Result<(), String
     Ok(())
 }
 
-/// Reads a whole file, decoding every page: catches damage inside the data that a footer check
-/// cannot see. Used when a query has failed, to find the file to blame.
+/// Reads a whole file, its page index and every page: catches damage inside the data that a
+/// footer check cannot see. Used when a query has failed, to find the file to blame.
 pub fn verify_deep(path: &Path, expected_rows: u64) -> std::result::Result<(), String> {
+    use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
     verify(path, expected_rows)?;
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+    let options = ArrowReaderOptions::new().with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
         .and_then(|b| b.build())
         .map_err(|e| e.to_string())?;
     let mut rows = 0u64;

@@ -1,8 +1,11 @@
-//! The query engine: DuckDB over the manifest's Parquet files plus the unpersisted write buffer.
+//! The query engine: the manifest's Parquet files plus the unpersisted write buffer, read by DuckDB
+//! or, for history requests naming at most [`DIRECT_MAX_POINTS`] points, by the direct Parquet
+//! reader ([`crate::direct`]).
 //!
-//! DuckDB scans and filters (row-group statistics prune everything but the requested points and
-//! days), removes duplicates (the newest file wins, the write buffer over every file) and sorts; the
-//! shaping into buckets, interpolation or chart points happens in [`crate::analytics`] in one pass.
+//! Either reader scans and filters (DuckDB prunes by row-group statistics, the direct reader down to
+//! pages), removes duplicates (the newest file wins, the write buffer over every file) and sorts; the
+//! shaping into buckets, interpolation or chart points happens in [`crate::analytics`] in one pass,
+//! the same for both.
 //!
 //! The DuckDB instance is sandboxed for the whole process: it may read only the data directory,
 //! extensions are never installed or loaded, and the configuration is locked so no query can undo
@@ -11,6 +14,7 @@
 
 use crate::analytics::{self, Agg, Buckets, Fill, Series};
 use crate::buffer::{Columns, DAY_US, RowFilter};
+pub use crate::direct::DIRECT_MAX_POINTS;
 use crate::engine::{Latest, LiveFile, Snapshot, Storage};
 use crate::error::{Error, Result};
 use crate::manifest::Table;
@@ -23,6 +27,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use t3_core::config::QueryConfig;
 use t3_core::model::{MAX_TS, MIN_TS};
@@ -322,7 +327,7 @@ fn source_sql(files: &[&LiveFile], buffer: Option<&Columns>, filter: &RowFilter<
 }
 
 /// The files of `snap` that may hold rows for `filter`.
-fn candidate_files<'a>(snap: &'a Snapshot, filter: &RowFilter<'_>) -> Vec<&'a LiveFile> {
+pub(crate) fn candidate_files<'a>(snap: &'a Snapshot, filter: &RowFilter<'_>) -> Vec<&'a LiveFile> {
     snap.files
         .iter()
         .map(|f| &**f)
@@ -512,6 +517,12 @@ pub struct SqlResult {
 impl Storage {
     /// Answers a history request over files and the write buffer.
     pub async fn history(&self, req: HistoryRequest) -> Result<HistoryResult> {
+        self.history_with(req, ReadPath::Auto).await
+    }
+
+    /// [`Storage::history`] through a chosen reader (both give the same answer; tests and
+    /// benchmarks compare them).
+    pub async fn history_with(&self, req: HistoryRequest, path: ReadPath) -> Result<HistoryResult> {
         if req.from >= req.to {
             return Err(Error::InvalidQuery(format!(
                 "empty time range: from ({}) must be before to ({})",
@@ -542,12 +553,12 @@ impl Storage {
         }
         let mut partial = false;
         loop {
-            match self.history_once(&req).await {
+            match self.history_once(&req, path).await {
                 Ok(mut r) => {
                     r.partial |= partial;
                     return Ok(r);
                 }
-                Err(Error::DuckDb(e))
+                Err(e @ (Error::DuckDb(_) | Error::DataFile { .. }))
                     if self.quarantine_after_error(&e.to_string(), Some((req.from, req.to))).await =>
                 {
                     tracing::warn!(error = %e, "query hit a damaged file; retrying without it");
@@ -585,7 +596,7 @@ impl Storage {
         !bad.is_empty()
     }
 
-    async fn history_once(&self, req: &HistoryRequest) -> Result<HistoryResult> {
+    async fn history_once(&self, req: &HistoryRequest, path: ReadPath) -> Result<HistoryResult> {
         let mut points = req.points.clone();
         points.sort_unstable();
         points.dedup();
@@ -604,59 +615,36 @@ impl Storage {
         let wide =
             RowFilter { points: Some(&points), from: req.from - lookback, to: req.to.saturating_add(next_window) };
         let snap = Arc::new(self.snapshot(&wide, true));
-        let (from, to) = (req.from, req.to);
-        let max_rows = self.config().query.max_rows;
+        let rollups =
+            if self.config().rollups.enabled { plan_rollups(&snap, &req.mode, req.from, req.to) } else { None };
+        let direct = match path {
+            ReadPath::Auto => points.len() <= DIRECT_MAX_POINTS,
+            ReadPath::Direct => true,
+            ReadPath::DuckDb => false,
+        };
+        let plan = HistoryPlan {
+            points,
+            from: req.from,
+            to: req.to,
+            mode: req.mode.clone(),
+            needs_edges,
+            lookback,
+            next_window,
+            now: self.clock().now_us(),
+            max_rows: self.config().query.max_rows,
+            rollups,
+        };
         let timeout = Duration::from_millis(self.config().query.timeout_ms);
-        let now = self.clock().now_us();
-        let mode = req.mode.clone();
-        let rollup_plan = if self.config().rollups.enabled { plan_rollups(&snap, &req.mode, from, to) } else { None };
-        let engine = self.query_engine();
-        engine
-            .run(timeout, move |conn| {
-                if let (Some(plan), HistoryMode::Aggregate { bucket_us, aggs }) = (&rollup_plan, &mode) {
-                    let series =
-                        aggregate_with_rollups(conn, &snap, plan, &points, from, to, *bucket_us, aggs, now, max_rows)?;
-                    return Ok(HistoryResult { from, to, series, partial: false });
-                }
-                let filter = RowFilter { points: Some(&points), from, to };
-                let series = fetch_series(conn, &snap, &filter, max_rows)?;
-                let (prior, next) = if needs_edges {
-                    let before = RowFilter { points: Some(&points), from: from - lookback, to: from };
-                    let after = RowFilter { points: Some(&points), from: to, to: to.saturating_add(next_window) };
-                    let next = if next_window > 0 { edge_values(conn, &snap, &after, false)? } else { HashMap::new() };
-                    (edge_values(conn, &snap, &before, true)?, next)
-                } else {
-                    (HashMap::new(), HashMap::new())
-                };
-                let mut by_point: HashMap<u32, Series> = series.into_iter().map(|s| (s.point_id, s)).collect();
-                let mut out = Vec::with_capacity(points.len());
-                for &p in &points {
-                    let s = by_point.remove(&p).unwrap_or_else(|| Series::new(p));
-                    out.push(match &mode {
-                        HistoryMode::Raw => raw_result(s),
-                        HistoryMode::Downsample { max_points } => raw_result(analytics::m4(&s, from, to, *max_points)),
-                        HistoryMode::Aggregate { bucket_us, aggs } => {
-                            let prior = prior.get(&p).and_then(|e| e.1);
-                            buckets_result(p, analytics::aggregate(&s, prior, from, to, *bucket_us, aggs, now))
-                        }
-                        HistoryMode::Interpolate { step_us, fill, max_gap_us } => {
-                            let (ts, vals) = analytics::interpolate(
-                                &s,
-                                prior.get(&p).and_then(|&(t, v)| Some((t, v?))),
-                                next.get(&p).and_then(|&(t, v)| Some((t, v?))),
-                                from,
-                                to,
-                                *step_us,
-                                *fill,
-                                *max_gap_us,
-                            );
-                            SeriesResult { point_id: p, ts, columns: vec![("value".into(), Column::F64(vals))] }
-                        }
-                    });
-                }
-                Ok(HistoryResult { from, to, series: out, partial: false })
+        let series = if direct {
+            let threads = read_threads(self.config().query.threads);
+            run_direct(timeout, move |cancel| {
+                plan.answer(&Reader::Direct(crate::direct::DirectReader { snap: &snap, threads, cancel }))
             })
-            .await
+            .await?
+        } else {
+            self.query_engine().run(timeout, move |conn| plan.answer(&Reader::DuckDb { conn, snap: &snap })).await?
+        };
+        Ok(HistoryResult { from: req.from, to: req.to, series, partial: false })
     }
 
     /// Runs a read-only SQL query over the views `samples`, `rollups_1m` and `rollups_1h`. A file
@@ -731,6 +719,140 @@ impl Storage {
     }
 }
 
+/// Which reader answers a history request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadPath {
+    /// The direct Parquet reader for requests naming at most [`DIRECT_MAX_POINTS`] distinct
+    /// points, DuckDB for more.
+    #[default]
+    Auto,
+    /// The direct Parquet reader ([`crate::direct`]), whatever the number of points.
+    Direct,
+    /// DuckDB, whatever the number of points.
+    DuckDb,
+}
+
+/// Threads the direct reader may use: the configured query threads, at most the cores there are.
+fn read_threads(configured: usize) -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    configured.clamp(1, cores)
+}
+
+/// Runs `f` on a blocking thread; after `timeout` it is asked to stop (the flag it is given turns
+/// true) and the query fails with [`Error::Timeout`].
+async fn run_direct<T: Send + 'static>(
+    timeout: Duration,
+    f: impl FnOnce(&AtomicBool) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let mut task = tokio::task::spawn_blocking(move || f(&flag));
+    tokio::select! {
+        r = &mut task => r.map_err(|e| Error::Internal(format!("query task: {e}")))?,
+        _ = tokio::time::sleep(timeout) => {
+            cancel.store(true, Ordering::Relaxed);
+            let _ = task.await;
+            Err(Error::Timeout(timeout.as_millis() as u64))
+        }
+    }
+}
+
+/// Where a history query's rows come from. Both readers de-duplicate the same way (the newest
+/// file wins a duplicate (point, ts), the write buffer wins over every file).
+enum Reader<'a> {
+    DuckDb { conn: &'a Connection, snap: &'a Snapshot },
+    Direct(crate::direct::DirectReader<'a>),
+}
+
+impl Reader<'_> {
+    fn series(&self, filter: &RowFilter<'_>, max_rows: usize) -> Result<Vec<Series>> {
+        match self {
+            Reader::DuckDb { conn, snap } => fetch_series(conn, snap, filter, max_rows),
+            Reader::Direct(d) => d.series(filter, max_rows),
+        }
+    }
+
+    fn edges(&self, filter: &RowFilter<'_>, last: bool) -> Result<HashMap<u32, (i64, Option<f64>)>> {
+        match self {
+            Reader::DuckDb { conn, snap } => edge_values(conn, snap, filter, last),
+            Reader::Direct(d) => d.edges(filter, last),
+        }
+    }
+
+    /// Rollup rows of `points` in `files` as (point, bucket start, partial).
+    fn rollup_rows(&self, files: &[Arc<LiveFile>], points: &[u32]) -> Result<Vec<(u32, i64, analytics::Partial)>> {
+        let refs: Vec<&LiveFile> = files.iter().map(|f| &**f).collect();
+        match self {
+            Reader::DuckDb { conn, .. } => rollup_rows_sql(conn, &refs, points),
+            Reader::Direct(d) => d.rollup_rows(&refs, points),
+        }
+    }
+}
+
+/// A history request, normalised, with what it needs to be answered.
+#[derive(Debug)]
+struct HistoryPlan {
+    /// Sorted, distinct.
+    points: Vec<u32>,
+    from: i64,
+    to: i64,
+    mode: HistoryMode,
+    /// Whether the values in force at `from` (and, for linear interpolation, after `to`) are needed.
+    needs_edges: bool,
+    lookback: i64,
+    next_window: i64,
+    now: i64,
+    max_rows: usize,
+    rollups: Option<RollupPlan>,
+}
+
+impl HistoryPlan {
+    fn answer(&self, reader: &Reader<'_>) -> Result<Vec<SeriesResult>> {
+        let (points, from, to, now) = (&self.points[..], self.from, self.to, self.now);
+        if let (Some(plan), HistoryMode::Aggregate { bucket_us, aggs }) = (&self.rollups, &self.mode) {
+            return aggregate_with_rollups(reader, plan, points, from, to, *bucket_us, aggs, now, self.max_rows);
+        }
+        let filter = RowFilter { points: Some(points), from, to };
+        let series = reader.series(&filter, self.max_rows)?;
+        let (prior, next) = if self.needs_edges {
+            let before = RowFilter { points: Some(points), from: from - self.lookback, to: from };
+            let after = RowFilter { points: Some(points), from: to, to: to.saturating_add(self.next_window) };
+            let next = if self.next_window > 0 { reader.edges(&after, false)? } else { HashMap::new() };
+            (reader.edges(&before, true)?, next)
+        } else {
+            (HashMap::new(), HashMap::new())
+        };
+        let mut by_point: HashMap<u32, Series> = series.into_iter().map(|s| (s.point_id, s)).collect();
+        let mut out = Vec::with_capacity(points.len());
+        for &p in points {
+            let s = by_point.remove(&p).unwrap_or_else(|| Series::new(p));
+            out.push(match &self.mode {
+                HistoryMode::Raw => raw_result(s),
+                HistoryMode::Downsample { max_points } => raw_result(analytics::m4(&s, from, to, *max_points)),
+                HistoryMode::Aggregate { bucket_us, aggs } => {
+                    let prior = prior.get(&p).and_then(|e| e.1);
+                    buckets_result(p, analytics::aggregate(&s, prior, from, to, *bucket_us, aggs, now))
+                }
+                HistoryMode::Interpolate { step_us, fill, max_gap_us } => {
+                    let (ts, vals) = analytics::interpolate(
+                        &s,
+                        prior.get(&p).and_then(|&(t, v)| Some((t, v?))),
+                        next.get(&p).and_then(|&(t, v)| Some((t, v?))),
+                        from,
+                        to,
+                        *step_us,
+                        *fill,
+                        *max_gap_us,
+                    );
+                    SeriesResult { point_id: p, ts, columns: vec![("value".into(), Column::F64(vals))] }
+                }
+            });
+        }
+        Ok(out)
+    }
+}
+
 /// Which rollup table and days an aggregate query can read instead of raw samples.
 #[derive(Debug)]
 struct RollupPlan {
@@ -762,8 +884,7 @@ fn plan_rollups(snap: &Snapshot, mode: &HistoryMode, from: i64, to: i64) -> Opti
 /// merging both at the rollup width into the requested buckets.
 #[allow(clippy::too_many_arguments)]
 fn aggregate_with_rollups(
-    conn: &Connection,
-    snap: &Snapshot,
+    reader: &Reader<'_>,
     plan: &RollupPlan,
     points: &[u32],
     from: i64,
@@ -775,26 +896,8 @@ fn aggregate_with_rollups(
 ) -> Result<Vec<SeriesResult>> {
     let mut parts: HashMap<u32, Vec<(i64, analytics::Partial)>> = HashMap::new();
     // Rollup rows of the planned days.
-    let refs: Vec<&LiveFile> = plan.files.iter().map(|f| &**f).collect();
-    let sql = format!(
-        "SELECT point_id, epoch_us(ts), count, min, max, avg, first, last, twa, covered_us FROM {} WHERE point_id IN ({})",
-        read_parquet(&refs),
-        points.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",")
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let p = crate::rollups::partial_of(
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-            r.get(7)?,
-            r.get(8)?,
-            r.get(9)?,
-        );
-        parts.entry(r.get(0)?).or_default().push((r.get(1)?, p));
+    for (p, t, part) in reader.rollup_rows(&plan.files, points)? {
+        parts.entry(p).or_default().push((t, part));
     }
     // Raw samples for the gaps between planned days.
     let mut gaps = Vec::new();
@@ -811,9 +914,9 @@ fn aggregate_with_rollups(
     }
     for (a, b) in gaps {
         let filter = RowFilter { points: Some(points), from: a, to: b };
-        let series = fetch_series(conn, snap, &filter, max_rows)?;
+        let series = reader.series(&filter, max_rows)?;
         let before = RowFilter { points: Some(points), from: a - PRIOR_LOOKBACK_US, to: a };
-        let prior = edge_values(conn, snap, &before, true)?;
+        let prior = reader.edges(&before, true)?;
         let mut by_point: HashMap<u32, Series> = series.into_iter().map(|s| (s.point_id, s)).collect();
         for &p in points {
             let s = by_point.remove(&p).unwrap_or_else(|| Series::new(p));
@@ -836,6 +939,36 @@ fn aggregate_with_rollups(
             }
         }
         out.push(buckets_result(p, analytics::finish(first_out, bucket_us, &merged, aggs)));
+    }
+    Ok(out)
+}
+
+/// Rollup rows of `points` in `files`, through DuckDB.
+fn rollup_rows_sql(
+    conn: &Connection,
+    files: &[&LiveFile],
+    points: &[u32],
+) -> Result<Vec<(u32, i64, analytics::Partial)>> {
+    let sql = format!(
+        "SELECT point_id, epoch_us(ts), count, min, max, avg, first, last, twa, covered_us FROM {} WHERE point_id IN ({})",
+        read_parquet(files),
+        points.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",")
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let p = crate::rollups::partial_of(
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+            r.get(8)?,
+            r.get(9)?,
+        );
+        out.push((r.get(0)?, r.get(1)?, p));
     }
     Ok(out)
 }

@@ -2,6 +2,7 @@
 //! modules here: one file per feature.
 
 mod common;
+mod direct;
 mod durability;
 mod maintenance;
 mod queries;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use t3_core::clock::ManualClock;
 use t3_core::{Quality, Sample};
 use t3_storage::analytics::{Agg, Fill};
-use t3_storage::{HistoryMode, HistoryRequest};
+use t3_storage::{HistoryMode, HistoryRequest, ReadPath};
 
 #[tokio::test]
 async fn late_and_duplicate_samples_last_write_wins_across_files_and_buffer() {
@@ -139,15 +139,19 @@ async fn a_damaged_file_is_quarantined_and_the_answer_is_partial() {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Ingest(Vec<(u32, i64, f64, u8)>),
+    Ingest(Vec<(usize, i64, f64, u8)>),
     Flush,
     Maintain,
 }
 
+/// The point ids the model test uses (indexed by the generated 0..4): the unsigned extremes too,
+/// since the direct reader prunes by the stored (signed) statistics of the UInt32 column.
+const MODEL_IDS: [u32; 4] = [0, 7, 2_147_483_648, u32::MAX];
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => proptest::collection::vec(
-            (0u32..4, 0i64..3 * 24 * 60, -50.0f64..50.0, prop_oneof![9 => Just(0xC0u8), 1 => Just(0x18u8)]),
+            (0usize..4, 0i64..3 * 24 * 60, -50.0f64..50.0, prop_oneof![9 => Just(0xC0u8), 1 => Just(0x18u8)]),
             1..40
         ).prop_map(Op::Ingest),
         2 => Just(Op::Flush),
@@ -159,7 +163,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     /// Whatever order and batching samples arrive in, with flushes and compactions in between,
-    /// queries equal a naive in-memory model (last write wins), raw and aggregated.
+    /// queries equal a naive in-memory model (last write wins), raw and aggregated. Single points
+    /// and all four at once go through the direct reader (at most `DIRECT_MAX_POINTS`); every
+    /// answer is also compared with the DuckDB reader's.
     #[test]
     fn queries_equal_a_naive_model(ops in proptest::collection::vec(op(), 1..12), bucket_min in 1i64..180) {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -168,6 +174,7 @@ proptest! {
             let clock = ManualClock::new(T0 + 10 * DAY);
             let mut cfg = config(dir.path());
             cfg.compaction.min_files_per_day = 2;
+            cfg.query.threads = 2;
             let s = open(&cfg, &clock);
             let mut model: BTreeMap<(u32, i64), (f64, u8)> = BTreeMap::new();
             for op in &ops {
@@ -177,7 +184,7 @@ proptest! {
                             .iter()
                             .map(|&(p, m, v, q)| {
                                 let v = if q == 0x18 { f64::NAN } else { v };
-                                Sample::new(p, T0 + m * MIN, v, Quality(q))
+                                Sample::new(MODEL_IDS[p], T0 + m * MIN, v, Quality(q))
                             })
                             .collect();
                         for b in &batch {
@@ -190,16 +197,31 @@ proptest! {
                 }
             }
             let (from, to) = (T0, T0 + 3 * DAY);
-            for p in 0u32..4 {
-                let want: Vec<(i64, Option<f64>, u8)> = model
-                    .range((p, i64::MIN)..(p + 1, i64::MIN))
+            let want_of = |p: u32| -> Vec<(i64, Option<f64>, u8)> {
+                model
+                    .range((p, i64::MIN)..=(p, i64::MAX))
                     .map(|(&(_, t), &(v, q))| (t, (!v.is_nan()).then_some(v), q))
-                    .collect();
+                    .collect()
+            };
+            let both = |req: HistoryRequest| {
+                let s = s.clone();
+                async move {
+                    let direct = s.history_with(req.clone(), ReadPath::Direct).await.unwrap();
+                    let duck = s.history_with(req, ReadPath::DuckDb).await.unwrap();
+                    (direct, duck)
+                }
+            };
+            for p in MODEL_IDS {
+                let want = want_of(p);
                 prop_assert_eq!(raw(&s, p, from, to).await, want.clone());
-                let r = s.history(HistoryRequest {
+                let req = HistoryRequest {
                     points: vec![p], from, to,
                     mode: HistoryMode::Aggregate { bucket_us: bucket_min * MIN, aggs: vec![Agg::Count, Agg::Max, Agg::Last] },
-                }).await.unwrap();
+                };
+                let r = s.history(req.clone()).await.unwrap();
+                let (direct, duck) = both(req).await;
+                prop_assert_eq!(&direct, &duck);
+                prop_assert_eq!(&direct, &r);
                 let series = &r.series[0];
                 for (k, &b) in series.ts.iter().enumerate() {
                     let inside: Vec<f64> = want.iter()
@@ -211,6 +233,25 @@ proptest! {
                     let mx = inside.iter().copied().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
                     prop_assert_eq!(column(series, "max")[k], mx);
                 }
+            }
+            // All four points in one request, raw and with the value in force before each bucket.
+            let req = HistoryRequest { points: MODEL_IDS.to_vec(), from: from + bucket_min * MIN, to, mode: HistoryMode::Raw };
+            let r = s.history(req.clone()).await.unwrap();
+            for (series, p) in r.series.iter().zip(MODEL_IDS) {
+                let want: Vec<i64> = want_of(p).iter().map(|r| r.0).filter(|&t| t >= from + bucket_min * MIN).collect();
+                prop_assert_eq!(&series.ts, &want);
+            }
+            let (direct, duck) = both(req).await;
+            prop_assert_eq!(&direct, &duck);
+            for mode in [
+                HistoryMode::Aggregate { bucket_us: bucket_min * MIN, aggs: Agg::ALL.to_vec() },
+                HistoryMode::Interpolate { step_us: bucket_min * MIN, fill: Fill::Linear, max_gap_us: 3 * bucket_min * MIN },
+                HistoryMode::Interpolate { step_us: bucket_min * MIN, fill: Fill::Step, max_gap_us: DAY },
+                HistoryMode::Downsample { max_points: 8 },
+            ] {
+                let req = HistoryRequest { points: MODEL_IDS.to_vec(), from: from + 7 * bucket_min * MIN, to: to - DAY, mode };
+                let (direct, duck) = both(req).await;
+                prop_assert_eq!(direct, duck);
             }
             Ok(())
         })?;

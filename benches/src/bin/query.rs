@@ -17,7 +17,7 @@ use t3_benches::report::{self, Table, bytes, count, ms, pass, rate, ratio};
 use t3_benches::stats::{Summary, m4, minmax_checksum, time_runs};
 use t3_benches::{duck, ours, sqlite, sys};
 use t3_storage::query::Column;
-use t3_storage::{HistoryMode, HistoryRequest, Storage};
+use t3_storage::{HistoryMode, HistoryRequest, ReadPath, Storage};
 
 const USAGE: &str = "\
 query: warm query latency, ours vs DuckDB (native table) vs SQLite (T3000 WebView schema)
@@ -126,6 +126,16 @@ struct Timings {
     q: [(Summary, Answer); 3],
 }
 
+/// Our Q1 and Q2 through each history reader (`ReadPath::Direct`, `ReadPath::DuckDb`).
+#[derive(Debug, Clone, Copy)]
+struct ReaderTimings {
+    direct: [(Summary, Answer); 2],
+    duckdb: [(Summary, Answer); 2],
+    /// Files whose footer and page index the direct reader keeps, and their bytes.
+    indexed_files: usize,
+    index_bytes: usize,
+}
+
 fn main() -> anyhow::Result<()> {
     let a = Args::parse(
         &["points", "days", "runs", "sqlite-max-secs", "work-dir", "out"],
@@ -166,6 +176,8 @@ fn main() -> anyhow::Result<()> {
     let qf = Questions::new(p.points, p.days);
     eprintln!("[query] timing ours on {}", ours_full.label);
     let (t_ours, load_latest_ms) = time_ours(&rt, &p, &ours_full, &qf)?;
+    eprintln!("[query] timing our two history readers on {}", ours_full.label);
+    let t_readers = time_readers(&rt, &p, &ours_full, &qf)?;
     let t_small = match &ours_small {
         Some(s) => {
             eprintln!("[query] timing ours on {}", s.label);
@@ -368,6 +380,47 @@ fn main() -> anyhow::Result<()> {
         md.push_str(&t.render());
     }
 
+    md.push_str(&format!(
+        "\n## Ours: direct Parquet reader vs DuckDB reader ({} points x {} days, same store)\n\n",
+        count(p.points as u64),
+        p.days
+    ));
+    md.push_str(&format!(
+        "History requests naming at most {} points use the direct reader (the default above); the DuckDB reader is what \
+         answered them before, and still answers requests with more points.\n\n",
+        t3_storage::query::DIRECT_MAX_POINTS
+    ));
+    let mut t = Table::new(&[
+        "Question",
+        "direct median",
+        "direct p95",
+        "DuckDB reader median",
+        "DuckDB reader p95",
+        "DuckDB reader / direct",
+        "Same answer",
+    ]);
+    for (i, name) in names.iter().enumerate().take(2) {
+        let (ds, da) = t_readers.direct[i];
+        let (ks, ka) = t_readers.duckdb[i];
+        t.row(vec![
+            name.clone(),
+            ms(ds.median),
+            ms(ds.p95),
+            ms(ks.median),
+            ms(ks.p95),
+            ratio(ks.median, ds.median),
+            same_answer(da, ka),
+        ]);
+    }
+    md.push_str(&t.render());
+    md.push_str(&format!(
+        "\nThe direct reader keeps the parsed footer and offset index of every file it has read (and the page bounds of \
+         point_id and ts): {} files, {} in all ({} per file, as estimated by the parquet crate).\n",
+        count(t_readers.indexed_files as u64),
+        bytes(t_readers.index_bytes as u64),
+        bytes((t_readers.index_bytes / t_readers.indexed_files.max(1)) as u64)
+    ));
+
     md.push_str("\n## Targets (ours, full store)\n\n");
     if (p.points as u64) * (p.days as u64) < 90_000 {
         md.push_str("This store is smaller than the default 1,000 points x 90 days.\n\n");
@@ -396,8 +449,11 @@ fn main() -> anyhow::Result<()> {
     md.push_str("\n## How each system answers\n\n");
     md.push_str(&format!(
         "- ours: `Storage::history` (Downsample {{ max_points: {MAX_POINTS} }} for Q1, Raw for Q2) over the Parquet files of the \
-         store, reopened as after a restart and never started in the background (no compaction while timing); Q3 is \
-         `Storage::latest(&[])`, an in-memory cache, seeded at open by `load_latest()` which took {} here.\n",
+         store, reopened as after a restart and never started in the background (no compaction while timing); both name \
+         few points, so the direct reader answers them: per daily file only the pages the page index says may hold the \
+         points are read and decoded (the footer and page index of each file are parsed on the first query and kept; the \
+         warm-up run pays for that). Q3 is `Storage::latest(&[])`, an in-memory cache, seeded at open by `load_latest()` which took {} \
+         here.\n",
         ms(load_latest_ms)
     ));
     md.push_str(
@@ -625,31 +681,31 @@ fn value_column(cols: &[(String, Column)]) -> &[Option<f64>] {
         .unwrap_or(&[])
 }
 
-/// Opens our store as after a restart and times the three questions. Also returns how long
-/// seeding the latest-value cache took.
-fn time_ours(rt: &tokio::runtime::Runtime, p: &Params, s: &Store, q: &Questions) -> anyhow::Result<(Timings, f64)> {
-    let storage: Storage = ours::open(&s.path)?;
-    let t = Instant::now();
-    rt.block_on(storage.load_latest())?;
-    let load_ms = t.elapsed().as_secs_f64() * 1e3;
+/// Times our Q1 and Q2 through `path`.
+fn time_history(
+    rt: &tokio::runtime::Runtime,
+    storage: &Storage,
+    runs: usize,
+    q: &Questions,
+    path: ReadPath,
+) -> anyhow::Result<[(Summary, Answer); 2]> {
     let (to, buckets) = (q.to, q.buckets());
-
-    let q1 = time_runs(p.runs, || {
+    let q1 = time_runs(runs, || {
         let req = HistoryRequest {
             points: vec![q.q1_point],
             from: q.q1_from,
             to,
             mode: HistoryMode::Downsample { max_points: MAX_POINTS },
         };
-        let r = rt.block_on(storage.history(req))?;
+        let r = rt.block_on(storage.history_with(req, path))?;
         let series = r.series.first().context("no series")?;
         let vals = value_column(&series.columns);
         let rows = series.ts.iter().zip(vals).filter_map(|(t, v)| v.map(|v| (*t, v)));
         Ok(Answer { rows: series.ts.len(), check: minmax_checksum(rows, q.q1_from, to, buckets) })
     })?;
-    let q2 = time_runs(p.runs, || {
+    let q2 = time_runs(runs, || {
         let req = HistoryRequest { points: q.q2_points.clone(), from: q.q2_from, to, mode: HistoryMode::Raw };
-        let r = rt.block_on(storage.history(req))?;
+        let r = rt.block_on(storage.history_with(req, path))?;
         let mut a = Answer::default();
         for s in &r.series {
             a.rows += s.ts.len();
@@ -657,6 +713,28 @@ fn time_ours(rt: &tokio::runtime::Runtime, p: &Params, s: &Store, q: &Questions)
         }
         Ok(a)
     })?;
+    Ok([q1, q2])
+}
+
+/// Our Q1 and Q2 through the direct reader and through DuckDB, on the same open store.
+fn time_readers(rt: &tokio::runtime::Runtime, p: &Params, s: &Store, q: &Questions) -> anyhow::Result<ReaderTimings> {
+    let storage: Storage = ours::open(&s.path)?;
+    let direct = time_history(rt, &storage, p.runs, q, ReadPath::Direct)?;
+    let duckdb = time_history(rt, &storage, p.runs, q, ReadPath::DuckDb)?;
+    let files = storage.live_files();
+    let indexed: Vec<usize> = files.iter().map(|f| f.index_memory()).filter(|&b| b > 0).collect();
+    rt.block_on(storage.shutdown())?;
+    Ok(ReaderTimings { direct, duckdb, indexed_files: indexed.len(), index_bytes: indexed.iter().sum() })
+}
+
+/// Opens our store as after a restart and times the three questions. Also returns how long
+/// seeding the latest-value cache took.
+fn time_ours(rt: &tokio::runtime::Runtime, p: &Params, s: &Store, q: &Questions) -> anyhow::Result<(Timings, f64)> {
+    let storage: Storage = ours::open(&s.path)?;
+    let t = Instant::now();
+    rt.block_on(storage.load_latest())?;
+    let load_ms = t.elapsed().as_secs_f64() * 1e3;
+    let [q1, q2] = time_history(rt, &storage, p.runs, q, ReadPath::Auto)?;
     let q3 = time_runs(p.runs, || {
         let l = storage.latest(&[]);
         Ok(Answer { rows: l.len(), check: l.iter().map(|(_, v)| v.value).sum() })
