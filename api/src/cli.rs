@@ -1,5 +1,6 @@
 //! The command line and the server's lifecycle.
 
+use crate::registry::Registry;
 use crate::settings;
 use crate::state::AppState;
 use anyhow::{Context, bail};
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use t3_core::clock::SystemClock;
 use t3_core::config::{Config, LogFormat};
+use t3_drivers::collector::Collector;
 use t3_storage::Storage;
 use t3_storage::vfs::RealFs;
 
@@ -38,6 +40,10 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:9103")]
         listen: SocketAddr,
     },
+    /// Serve simulated Temco devices over Modbus TCP (and RTU on a pseudo-terminal, and T3000's UDP scan).
+    Simulate(crate::demo::SimulateArgs),
+    /// Find devices: Modbus TCP hosts or CIDR blocks, unit ids on a Modbus RTU bus, or T3000's UDP scan.
+    Discover(crate::demo::DiscoverArgs),
     /// Check a configuration file (and the environment) and print the effective configuration.
     CheckConfig { file: PathBuf },
     /// Export history to a file, from a data directory the server is not running on.
@@ -113,7 +119,13 @@ fn run(cmd: Command) -> Result<(), Failure> {
             cfg.storage.data_dir = data_dir;
             cfg.server.listen = listen.to_string();
             cfg.validate().map_err(|e| Failure::Config(e.to_string()))?;
-            serve(cfg)?;
+            init_tracing(&cfg);
+            runtime()?.block_on(async {
+                let building = crate::demo::start_building().await?;
+                cfg.devices.extend(building.devices.iter().cloned());
+                println!("t3000 demo: simulated building of {} devices on 127.0.0.1", building.devices.len());
+                serve_async(cfg).await
+            })?;
         }
         Command::CheckConfig { file } => {
             let cfg = settings::load_file(&file).map_err(Failure::Config)?;
@@ -121,6 +133,16 @@ fn run(cmd: Command) -> Result<(), Failure> {
             println!("# {}: OK. Effective configuration (defaults and environment applied):\n{text}", file.display());
         }
         Command::Export(args) => export(args)?,
+        Command::Simulate(args) => {
+            init_tracing(&Config::default());
+            runtime()?.block_on(crate::demo::simulate(args))?;
+        }
+        Command::Discover(args) => {
+            let mut cfg = Config::default();
+            cfg.log.level = "warn".into();
+            init_tracing(&cfg);
+            runtime()?.block_on(crate::demo::discover(args)).map_err(|e| Failure::Config(format!("{e:#}")))?;
+        }
     }
     Ok(())
 }
@@ -157,6 +179,9 @@ async fn serve_async(cfg: Config) -> anyhow::Result<()> {
         Ok(n) => tracing::info!(points = n, "latest values loaded from storage"),
         Err(e) => tracing::error!(error = %e, "could not load latest values from storage"),
     }
+    // New device points get ids above every stored series.
+    let first_free = storage.latest(&[]).last().map_or(1, |(id, _)| id.saturating_add(1));
+    let registry = Registry::open(storage.data_dir(), first_free)?;
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
         .with_context(|| format!("listen on {}", cfg.server.listen))?;
@@ -164,9 +189,13 @@ async fn serve_async(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, data_dir = %storage.data_dir().display(), "serving");
     // A machine-readable line for scripts and tests that start the server on port 0.
     println!("t3000 listening on http://{addr}");
-    let app = crate::app(AppState { storage: storage.clone(), started: Instant::now() });
+    let sink = Arc::new(crate::devices::StorageSink(storage.clone()));
+    let collector = Collector::new(cfg.collector.clone(), sink, Arc::new(SystemClock));
+    crate::devices::start(&collector, &registry, &cfg.devices)?;
+    let app = crate::app(AppState { storage: storage.clone(), collector: collector.clone(), started: Instant::now() });
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server")?;
-    tracing::info!("shutting down: persisting the write buffer");
+    tracing::info!("shutting down: stopping the collector, persisting the write buffer");
+    collector.shutdown().await;
     let limit = Duration::from_secs(cfg.server.shutdown_timeout_secs);
     match tokio::time::timeout(limit, storage.shutdown()).await {
         Ok(Ok(())) => Ok(()),

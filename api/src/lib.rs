@@ -7,14 +7,20 @@
 //! exports stream from a blocking task through a channel into the response body.
 //!
 //! # Layout
-//! - [`cli`]: the command line (`serve`, `demo`, `check-config`, `export`) and process lifecycle.
+//! - [`cli`]: the command line (`serve`, `demo`, `simulate`, `discover`, `check-config`, `export`) and
+//!   process lifecycle; [`demo`]: the simulated building of `t3000 demo`.
+//! - [`devices`]: the collector in the server (samples to storage, config checks, device endpoints);
+//!   [`registry`]: stable point ids of device points.
 //! - [`settings`]: loading the configuration from a file and the environment; the demo config.
 //! - [`routes`]: handlers; [`openapi`]: the OpenAPI document they are described in.
 //! - [`error`], [`state`], [`timeparse`]: shared pieces.
 
 pub mod cli;
+pub mod demo;
+pub mod devices;
 pub mod error;
 pub mod openapi;
+pub mod registry;
 pub mod routes;
 pub mod settings;
 pub mod state;
@@ -38,6 +44,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/history/batch", post(routes::history::history_batch))
         .route("/api/t3000/query", post(routes::history::sql_query))
         .route("/api/t3000/export", get(routes::export::export))
+        .route("/api/t3000/devices", get(devices::list))
+        .route("/api/t3000/devices/{name}", get(devices::get_one))
+        .route("/api/t3000/devices/{name}/points", get(devices::points))
         .fallback(|| async { error::ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(

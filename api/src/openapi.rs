@@ -5,7 +5,10 @@ use utoipa::OpenApi;
 
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "T3000 historian", description = "History, live values and exports for building controllers."),
+    info(
+        title = "T3000 historian",
+        description = "History, live values, exports and field devices of building controllers."
+    ),
     paths(
         crate::routes::health::healthz,
         crate::routes::samples::post_samples,
@@ -15,9 +18,18 @@ use utoipa::OpenApi;
         crate::routes::history::points_latest,
         crate::routes::history::sql_query,
         crate::routes::export::export,
+        crate::devices::list,
+        crate::devices::get_one,
+        crate::devices::points,
         serve,
     ),
-    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail))
+    components(schemas(
+        crate::error::ErrorBody,
+        crate::error::ErrorDetail,
+        crate::devices::DeviceView,
+        crate::devices::DevicePoint,
+        crate::devices::DevicePoints
+    ))
 )]
 pub struct ApiDoc;
 

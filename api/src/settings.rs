@@ -22,5 +22,6 @@ pub fn load_file(path: &Path) -> Result<Config, String> {
 
 /// Parses `text` (named `origin` in messages) and applies the environment.
 pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
-    Config::parse(text, origin, std::env::vars()).map_err(|e: ConfigError| e.to_string())
+    Config::parse_with(text, origin, std::env::vars(), crate::devices::check_devices)
+        .map_err(|e: ConfigError| e.to_string())
 }

@@ -50,6 +50,10 @@ pub struct Config {
     pub query: QueryConfig,
     /// `[log]`: diagnostics output.
     pub log: LogConfig,
+    /// `[collector]`: defaults of the device polling service.
+    pub collector: CollectorConfig,
+    /// `[[devices]]`: field devices polled by the collector.
+    pub devices: Vec<DeviceConfig>,
 }
 
 /// `[server]`: the HTTP listener.
@@ -214,7 +218,7 @@ pub struct QueryConfig {
     pub sql_timeout_ms: u64,
     /// Rows an SQL query may return, at least 1.
     pub sql_max_rows: usize,
-    /// DuckDB worker threads, 1 ..= 256.
+    /// Threads a query may use (DuckDB workers; files read in parallel by the direct reader), 1 ..= 256.
     pub threads: usize,
     /// DuckDB memory limit, 64 ..= 1_048_576 MiB.
     pub memory_limit_mb: u64,
@@ -260,6 +264,235 @@ impl Default for LogConfig {
     }
 }
 
+/// `[collector]`: defaults of the device polling service; a device may override the timeout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// Whether configured devices are polled at all.
+    pub enabled: bool,
+    /// Time a device has to answer one request, 10 ..= 60_000 ms.
+    pub timeout_ms: u64,
+    /// Consecutive failed polls after which a device is marked offline and only probed, 1 ..= 1000.
+    pub offline_after_failures: u32,
+    /// First retry delay after a failure, 10 ..= 600_000 ms; doubled per failure (with jitter).
+    pub backoff_initial_ms: u64,
+    /// Longest delay between probes of an offline device, 100 ..= 3_600_000 ms.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            timeout_ms: 1000,
+            offline_after_failures: 3,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 60_000,
+        }
+    }
+}
+
+/// How a field device is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Protocol {
+    /// Modbus TCP: `ip_address` and `port`.
+    #[serde(rename = "modbus-tcp")]
+    ModbusTcp,
+    /// Modbus RTU on a serial line: `serial_port`, `baud_rate`, `parity`.
+    #[serde(rename = "modbus-rtu")]
+    ModbusRtu,
+}
+
+/// Parity of a serial line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Parity {
+    #[default]
+    None,
+    Even,
+    Odd,
+}
+
+/// What the collector keeps of the values it polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordMode {
+    /// Every poll becomes a sample.
+    #[default]
+    Every,
+    /// A sample only when the value moved past the deadband, the quality changed, or
+    /// `heartbeat_secs` passed since the last recorded sample.
+    Change,
+}
+
+/// Recording settings of a device or of one of its points.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordConfig {
+    /// `every` poll, or on `change`.
+    pub mode: RecordMode,
+    /// Absolute deadband in engineering units (change mode), at least 0.
+    pub deadband: f64,
+    /// Deadband in percent of the last recorded value (change mode), 0 ..= 100. A change passes when
+    /// it exceeds either deadband that is set.
+    pub deadband_percent: f64,
+    /// Longest time without a recorded sample (change mode), 0 (never) ..= 86_400 s.
+    pub heartbeat_secs: u64,
+}
+
+/// `[[devices.points]]`: settings of one point of a device's profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointOverride {
+    /// Point name in the profile (`IN1`, `OUT3`, `VAR12`, or a register name).
+    pub name: String,
+    /// Whether the point is polled.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Poll interval of this point (T3000's "timebase"), 100 ms ..= 24 h; the device's when absent.
+    pub poll_interval_ms: Option<u64>,
+    /// Recording of this point; the device's when absent.
+    pub record: Option<RecordConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[[devices]]`: one field device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// Unique name; 1 ..= 64 characters.
+    pub name: String,
+    /// What the device is, for people (`controller`, `thermostat`, `meter`, ...).
+    #[serde(default = "default_device_type")]
+    pub device_type: String,
+    /// `modbus-tcp` or `modbus-rtu`.
+    pub protocol: Protocol,
+    /// Host name or IP address (Modbus TCP).
+    #[serde(default)]
+    pub ip_address: Option<String>,
+    /// TCP port (Modbus TCP), 1 ..= 65535.
+    #[serde(default = "default_modbus_port")]
+    pub port: u16,
+    /// Serial device path such as `/dev/ttyUSB0` (Modbus RTU).
+    #[serde(default)]
+    pub serial_port: Option<String>,
+    /// Serial speed (Modbus RTU), 300 ..= 921_600.
+    #[serde(default = "default_baud_rate")]
+    pub baud_rate: u32,
+    /// Serial parity (Modbus RTU): `none`, `even` or `odd`.
+    #[serde(default)]
+    pub parity: Parity,
+    /// Modbus unit (slave) id, 0 ..= 255 (1 ..= 247 on RTU).
+    pub unit_id: u8,
+    /// Device profile: `T3-controller` or a product name of the Temco register library.
+    pub profile: String,
+    /// Default poll interval of the device's points, 100 ms ..= 24 h.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// Time the device has to answer one request, 10 ..= 60_000 ms; `collector.timeout_ms` when absent.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Whether the device is polled.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Registers per read request, 1 ..= 125, for devices that accept fewer than Modbus allows.
+    #[serde(default)]
+    pub max_registers: Option<u16>,
+    /// Unused registers a read may bridge to merge two points, 0 (never) ..= 124.
+    #[serde(default)]
+    pub max_gap: Option<u16>,
+    /// One read request per point, for devices that refuse block reads.
+    #[serde(default)]
+    pub one_request_per_point: bool,
+    /// Recording of the device's points.
+    #[serde(default)]
+    pub record: RecordConfig,
+    /// Per-point settings.
+    #[serde(default)]
+    pub points: Vec<PointOverride>,
+}
+
+fn default_device_type() -> String {
+    "controller".to_owned()
+}
+fn default_modbus_port() -> u16 {
+    502
+}
+fn default_baud_rate() -> u32 {
+    9600
+}
+fn default_poll_interval_ms() -> u64 {
+    1000
+}
+
+impl DeviceConfig {
+    /// Checks one device's fields; `key` is its dotted prefix (`devices[3]`).
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        let k = |f: &str| format!("{key}.{f}");
+        if self.name.trim().is_empty() || self.name.chars().count() > 64 {
+            return Err(ConfigError::new(k("name"), "must be 1 to 64 characters"));
+        }
+        match self.protocol {
+            Protocol::ModbusTcp => {
+                if self.ip_address.as_deref().is_none_or(|a| a.trim().is_empty()) {
+                    return Err(ConfigError::new(k("ip_address"), "is required for protocol \"modbus-tcp\""));
+                }
+                check_min(&k("port"), self.port, 1)?;
+            }
+            Protocol::ModbusRtu => {
+                if self.serial_port.as_deref().is_none_or(|p| p.trim().is_empty()) {
+                    return Err(ConfigError::new(k("serial_port"), "is required for protocol \"modbus-rtu\""));
+                }
+                check_range(&k("baud_rate"), self.baud_rate, 300, 921_600)?;
+                check_range(&k("unit_id"), self.unit_id, 1, 247)?;
+            }
+        }
+        if self.profile.trim().is_empty() {
+            return Err(ConfigError::new(k("profile"), "must name a device profile"));
+        }
+        check_range(&k("poll_interval_ms"), self.poll_interval_ms, 100, 86_400_000)?;
+        if let Some(t) = self.timeout_ms {
+            check_range(&k("timeout_ms"), t, 10, 60_000)?;
+        }
+        if let Some(m) = self.max_registers {
+            check_range(&k("max_registers"), m, 1, 125)?;
+        }
+        if let Some(g) = self.max_gap {
+            check_range(&k("max_gap"), g, 0, 124)?;
+        }
+        self.record.validate(&k("record"))?;
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, p) in self.points.iter().enumerate() {
+            let pk = |f: &str| format!("{key}.points[{i}].{f}");
+            if !seen.insert(p.name.to_ascii_uppercase()) {
+                return Err(ConfigError::new(pk("name"), format!("point `{}` is listed twice", p.name)));
+            }
+            if let Some(ms) = p.poll_interval_ms {
+                check_range(&pk("poll_interval_ms"), ms, 100, 86_400_000)?;
+            }
+            if let Some(r) = &p.record {
+                r.validate(&pk("record"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RecordConfig {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if !(self.deadband >= 0.0 && self.deadband.is_finite()) {
+            return Err(ConfigError::new(format!("{key}.deadband"), "must be a finite number >= 0"));
+        }
+        if !(0.0..=100.0).contains(&self.deadband_percent) {
+            return Err(ConfigError::new(format!("{key}.deadband_percent"), "must be between 0 and 100"));
+        }
+        check_range(&format!("{key}.heartbeat_secs"), self.heartbeat_secs, 0, 86_400)
+    }
+}
+
 /// A configuration that could not be loaded, with where the offending value came from.
 ///
 /// Displays as `config/t3000.toml:12: storage.flush_rows: must be between 1000 and 50000000 (got 5)`,
@@ -282,7 +515,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An error about the value of the dotted `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         Self { origin: String::new(), key: Some(key.into()), line: None, env_var: None, message: message.into() }
     }
 
@@ -332,6 +566,17 @@ impl Config {
         origin: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
+        Self::parse_with(text, origin, env, |_| Ok(()))
+    }
+
+    /// [`Config::parse`] with a further check that needs knowledge this crate lacks (for example
+    /// which device profiles exist); its error is located like a [`Config::validate`] error.
+    pub fn parse_with(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+        check: impl FnOnce(&Config) -> Result<(), ConfigError>,
+    ) -> Result<Config, ConfigError> {
         // Sorted so that overlay order, and so error messages, do not depend on the environment's order.
         let mut vars: Vec<(String, String)> =
             env.into_iter().filter(|(name, _)| name.starts_with(ENV_PREFIX)).collect();
@@ -352,13 +597,13 @@ impl Config {
 
         let config =
             Config::deserialize(toml::de::Deserializer::from(doc)).map_err(|e| sources.deserialize_error(&e))?;
-        config.validate().map_err(|e| sources.locate(e))?;
+        config.validate().and_then(|()| check(&config)).map_err(|e| sources.locate(e))?;
         Ok(config)
     }
 
     /// Checks every value against its allowed range; the error names the dotted key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let Config { server, storage, wal, compaction, retention, rollups: _, query, log } = self;
+        let Config { server, storage, wal, compaction, retention, rollups: _, query, log, collector, devices } = self;
 
         if let Err(e) = server.listen.parse::<SocketAddr>() {
             return Err(ConfigError::new(
@@ -415,6 +660,41 @@ impl Config {
 
         if log.level.trim().is_empty() {
             return Err(ConfigError::new("log.level", "must not be empty"));
+        }
+
+        check_range("collector.timeout_ms", collector.timeout_ms, 10, 60_000)?;
+        check_range("collector.offline_after_failures", collector.offline_after_failures, 1, 1000)?;
+        check_range("collector.backoff_initial_ms", collector.backoff_initial_ms, 10, 600_000)?;
+        check_range("collector.backoff_max_ms", collector.backoff_max_ms, 100, 3_600_000)?;
+        if collector.backoff_max_ms < collector.backoff_initial_ms {
+            return Err(ConfigError::new("collector.backoff_max_ms", "must not be below collector.backoff_initial_ms"));
+        }
+        let mut names = BTreeMap::new();
+        // Serial port -> index of the first device on it: one bus has one speed and parity.
+        let mut buses: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, d) in devices.iter().enumerate() {
+            d.validate(&format!("devices[{i}]"))?;
+            if d.protocol == Protocol::ModbusRtu
+                && let Some(port) = d.serial_port.as_deref()
+            {
+                let first = *buses.entry(port).or_insert(i);
+                let f = &devices[first];
+                if (f.baud_rate, f.parity) != (d.baud_rate, d.parity) {
+                    return Err(ConfigError::new(
+                        format!("devices[{i}].baud_rate"),
+                        format!(
+                            "{port} is already used by devices[{first}] at {} baud, parity {:?}; devices on one bus share its settings",
+                            f.baud_rate, f.parity
+                        ),
+                    ));
+                }
+            }
+            if let Some(first) = names.insert(d.name.as_str(), i) {
+                return Err(ConfigError::new(
+                    format!("devices[{i}].name"),
+                    format!("`{}` is already the name of devices[{first}]", d.name),
+                ));
+            }
         }
         Ok(())
     }
@@ -634,6 +914,64 @@ mod tests {
         let config = Config::parse(EXAMPLE, "config/t3000.example.toml", Vec::new()).unwrap();
         assert_eq!(config, Config::default());
         Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn example_device_parses_when_uncommented() {
+        let start = EXAMPLE.find("# [[devices]]").expect("the example documents [[devices]]");
+        let block: String = EXAMPLE[start..]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .map(|l| l.split("  #").next().unwrap_or(l).trim_end())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = parse(&format!("{}\n{block}\n", &EXAMPLE[..start])).unwrap();
+        let d = &config.devices[0];
+        assert_eq!(d.name, "ahu-1");
+        assert_eq!(d.protocol, Protocol::ModbusTcp);
+        assert_eq!(d.profile, "T3-controller");
+        assert_eq!(d.points[0].name, "IN1");
+        assert_eq!(d.points[0].record.as_ref().map(|r| r.mode), Some(RecordMode::Change));
+        assert_eq!(Config { devices: Vec::new(), ..config }, Config::default());
+    }
+
+    #[test]
+    fn device_errors_name_the_key_and_line() {
+        let tcp = "[[devices]]\nname = \"a\"\nprotocol = \"modbus-tcp\"\nip_address = \"10.0.0.1\"\nunit_id = 1\nprofile = \"T3-controller\"\n";
+        parse(tcp).unwrap();
+        let e = parse(&format!("{tcp}{tcp}")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("devices[1].name"));
+        assert_eq!(e.line, Some(8), "{e}");
+        assert!(e.message.contains("already the name of devices[0]"), "{e}");
+
+        let e =
+            parse("[[devices]]\nname = \"a\"\nprotocol = \"modbus-rtu\"\nunit_id = 1\nprofile = \"x\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("devices[0].serial_port"), "{e}");
+
+        let e = parse(&tcp.replace("unit_id = 1", "unit_id = 1\npoll_interval_ms = 5")).unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("devices[0].poll_interval_ms"), Some(6)), "{e}");
+
+        let e = parse(&tcp.replace("modbus-tcp", "bacnet")).unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+
+        let e = parse(&format!("{tcp}[devices.record]\nmode = \"change\"\ndeadband = -1\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("devices[0].record.deadband"), "{e}");
+
+        let e = parse(&format!("{tcp}[[devices.points]]\nname = \"IN1\"\n[[devices.points]]\nname = \"IN1\"\n"))
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("devices[0].points[1].name"), "{e}");
+
+        let rtu = |name: &str, baud: u32| {
+            format!(
+                "[[devices]]\nname = \"{name}\"\nprotocol = \"modbus-rtu\"\nserial_port = \"/dev/ttyS0\"\nbaud_rate = {baud}\nunit_id = 1\nprofile = \"x\"\n"
+            )
+        };
+        parse(&format!("{}{}", rtu("a", 9600), rtu("b", 9600))).unwrap();
+        let e = parse(&format!("{}{}", rtu("a", 9600), rtu("b", 19200))).unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("devices[1].baud_rate"), Some(12)), "{e}");
+
+        let e = parse("[collector]\nbackoff_initial_ms = 5000\nbackoff_max_ms = 1000\n").unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("collector.backoff_max_ms"), Some(3)), "{e}");
     }
 
     #[test]

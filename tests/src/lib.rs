@@ -527,7 +527,20 @@ impl TestServer {
 
     /// Every stored sample as (point, ts µs, value, quality), sorted.
     pub async fn all_samples(&self) -> Vec<Sample> {
-        let rows = self.sql("SELECT point_id, epoch_us(ts), value, quality FROM samples ORDER BY point_id, ts").await;
+        self.samples_where("true").await
+    }
+
+    /// The stored samples of one point, in time order.
+    pub async fn samples_of(&self, point: u32) -> Vec<Sample> {
+        self.samples_where(&format!("point_id = {point}")).await
+    }
+
+    async fn samples_where(&self, cond: &str) -> Vec<Sample> {
+        let rows = self
+            .sql(&format!(
+                "SELECT point_id, epoch_us(ts), value, quality FROM samples WHERE {cond} ORDER BY point_id, ts"
+            ))
+            .await;
         rows.iter()
             .map(|r| Sample {
                 point_id: r[0].as_u64().expect("point_id") as u32,

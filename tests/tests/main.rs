@@ -6,6 +6,7 @@
 mod api_input;
 mod corruption;
 mod crash;
+mod devices;
 mod lifecycle;
 mod sandbox;
 mod semantics;

@@ -1,0 +1,175 @@
+//! Field devices in the server: the collector fed from `[[devices]]`, its samples sent to storage,
+//! point ids from the [`Registry`], and the read-only device endpoints.
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::registry::Registry;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use futures::future::BoxFuture;
+use serde::Serialize;
+use std::sync::Arc;
+use t3_core::Sample;
+use t3_core::config::{Config, ConfigError, DeviceConfig};
+use t3_drivers::collector::{Collector, DeviceSpec, DeviceStatus, SampleSink};
+use t3_drivers::profile::ProfileLibrary;
+use t3_storage::Storage;
+
+/// Collected samples go through the same ingest path (WAL, buffer, Parquet) as pushed ones.
+#[derive(Debug, Clone)]
+pub struct StorageSink(pub Storage);
+
+impl SampleSink for StorageSink {
+    fn ingest(&self, samples: Vec<Sample>) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.0.ingest(samples).await.map_err(|e| e.to_string()) })
+    }
+}
+
+/// The configuration check that needs the profile library: every device names a known profile and
+/// every point override a point of it. Errors name the key (and so the file line).
+pub fn check_devices(cfg: &Config) -> Result<(), ConfigError> {
+    let lib = ProfileLibrary::builtin();
+    for (i, d) in cfg.devices.iter().enumerate() {
+        let Some(profile) = lib.get(&d.profile) else {
+            let mut names: Vec<&str> = lib.profiles().map(|p| p.name.as_str()).collect();
+            names.sort_unstable();
+            return Err(ConfigError::new(
+                format!("devices[{i}].profile"),
+                format!("unknown profile `{}`; known profiles: {}", d.profile, names.join(", ")),
+            ));
+        };
+        for (j, p) in d.points.iter().enumerate() {
+            if profile.point(&p.name).is_none() {
+                return Err(ConfigError::new(
+                    format!("devices[{i}].points[{j}].name"),
+                    format!("profile `{}` has no point `{}`", profile.name, p.name),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Builds a device's spec, assigning point ids from the registry (saved before polling starts).
+pub fn spec_for(config: DeviceConfig, registry: &Registry) -> anyhow::Result<DeviceSpec> {
+    let profile = ProfileLibrary::builtin()
+        .get(&config.profile)
+        .ok_or_else(|| anyhow::anyhow!("device `{}`: unknown profile `{}`", config.name, config.profile))?;
+    let name = config.name.clone();
+    anyhow::ensure!(
+        registry.free_ids() >= profile.points.len() as u64,
+        "device `{name}`: no point ids left for its {} points (stored series use ids up to {})",
+        profile.points.len(),
+        u32::MAX
+    );
+    let spec = DeviceSpec::new(config, Arc::new(profile.clone()), |p| registry.id(&name, &p.name))?;
+    registry.save()?;
+    Ok(spec)
+}
+
+/// Starts polling every configured device.
+pub fn start(collector: &Arc<Collector>, registry: &Registry, devices: &[DeviceConfig]) -> anyhow::Result<()> {
+    for d in devices {
+        let spec = spec_for(d.clone(), registry)?;
+        collector.add_device(spec)?;
+        tracing::info!(device = %d.name, profile = %d.profile, "polling started");
+    }
+    Ok(())
+}
+
+/// A point of a device as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DevicePoint {
+    /// Stored point id (history, live value, export).
+    pub id: u32,
+    /// `IN1`, `OUT3`, `VAR12`, or the register name of a library product.
+    pub name: String,
+    /// `input`, `output`, `variable` or `register`.
+    pub point_type: String,
+    pub point_number: u32,
+    /// Modbus table: `holding`, `input`, `coil` or `discrete_input`.
+    pub register_kind: String,
+    pub address: u16,
+    /// The register encoding, e.g. `i32 ABCD /1000`.
+    pub encoding: String,
+    pub writable: bool,
+    pub unit: Option<String>,
+    pub poll_interval_ms: u64,
+}
+
+/// A device with its communication status.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeviceView {
+    pub name: String,
+    pub device_type: String,
+    pub profile: String,
+    /// Communication status: state (`connecting`, `online`, `offline`, `disabled`), last_seen (epoch
+    /// microseconds), rtt_ms, error counters, connection_quality (0..1), last_error.
+    #[schema(value_type = Object)]
+    pub status: Option<DeviceStatus>,
+}
+
+/// A device's points.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DevicePoints {
+    pub device: String,
+    pub points: Vec<DevicePoint>,
+}
+
+fn view(state: &AppState, name: &str) -> Option<DeviceView> {
+    let spec = state.collector.device(name)?;
+    Some(DeviceView {
+        name: spec.config.name.clone(),
+        device_type: spec.config.device_type.clone(),
+        profile: spec.profile.name.clone(),
+        status: state.collector.status().get(name),
+    })
+}
+
+/// Every device the collector polls, with its communication status.
+#[utoipa::path(get, path = "/api/t3000/devices", tag = "devices",
+    responses((status = 200, description = "Devices and their status", body = Vec<DeviceView>)))]
+pub async fn list(State(state): State<AppState>) -> Json<Vec<DeviceView>> {
+    Json(state.collector.device_names().iter().filter_map(|n| view(&state, n)).collect())
+}
+
+/// One device and its communication status.
+#[utoipa::path(get, path = "/api/t3000/devices/{name}", tag = "devices",
+    params(("name" = String, Path, description = "Device name")),
+    responses((status = 200, body = DeviceView), (status = 404, body = ErrorBody)))]
+pub async fn get_one(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<DeviceView>> {
+    view(&state, &name).map(Json).ok_or_else(|| ApiError::not_found(format!("no device named `{name}`")))
+}
+
+/// The points a device is polled for, with their stored ids.
+#[utoipa::path(get, path = "/api/t3000/devices/{name}/points", tag = "devices",
+    params(("name" = String, Path, description = "Device name")),
+    responses((status = 200, body = DevicePoints), (status = 404, body = ErrorBody)))]
+pub async fn points(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<DevicePoints>> {
+    let spec = state.collector.device(&name).ok_or_else(|| ApiError::not_found(format!("no device named `{name}`")))?;
+    let points = spec
+        .points
+        .iter()
+        .map(|p| DevicePoint {
+            id: p.id,
+            name: p.point.name.clone(),
+            point_type: enum_name(&p.point.point_type),
+            point_number: p.point.point_number,
+            register_kind: enum_name(&p.point.kind),
+            address: p.point.address,
+            encoding: p.point.codec.to_string(),
+            writable: p.point.writable,
+            unit: p.point.unit.clone(),
+            poll_interval_ms: p.interval.as_millis() as u64,
+        })
+        .collect();
+    Ok(Json(DevicePoints { device: name, points }))
+}
+
+/// The serde name of a unit enum variant (`input`, `holding`, ...).
+fn enum_name<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}

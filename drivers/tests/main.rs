@@ -1,0 +1,6 @@
+//! Integration tests of the drivers against real peers: our simulator over real sockets and
+//! pseudo-terminals, and pymodbus (a Modbus implementation we did not write) over TCP and over RTU
+//! through a socat pty pair.
+
+mod faults;
+mod peer;
