@@ -181,6 +181,33 @@ pub struct DeviceStatus {
     pub last_error: Option<String>,
 }
 
+impl DeviceStatus {
+    /// The status of a device that has not been polled yet.
+    pub fn new(name: &str, protocol: &str, endpoint: String, unit_id: u8, profile: &str, state: DeviceState) -> Self {
+        DeviceStatus {
+            name: name.to_owned(),
+            protocol: protocol.to_owned(),
+            endpoint,
+            unit_id,
+            profile: profile.to_owned(),
+            state,
+            online: false,
+            last_seen: None,
+            rtt_ms: None,
+            rtt_avg_ms: None,
+            polls: 0,
+            failed_polls: 0,
+            consecutive_failures: 0,
+            timeouts: 0,
+            exceptions: 0,
+            protocol_errors: 0,
+            connection_errors: 0,
+            connection_quality: 0.0,
+            last_error: None,
+        }
+    }
+}
+
 /// The status of every device, and a channel announcing each change.
 #[derive(Debug)]
 pub struct StatusBoard {
@@ -312,33 +339,20 @@ impl Collector {
         if devices.contains_key(&name) {
             return Err(CollectError::DuplicateDevice(name));
         }
-        let groups = plan_groups(&spec)?;
+        let groups = poll_groups(&spec)?;
         let driver: Arc<dyn Driver> = self.driver_for(&spec);
         let spec = Arc::new(spec);
         let enabled = spec.config.enabled && self.cfg.enabled;
         self.status.devices.write().insert(
             name.clone(),
-            DeviceStatus {
-                name: name.clone(),
-                protocol: driver.protocol().to_owned(),
-                endpoint: spec.endpoint().to_string(),
-                unit_id: spec.config.unit_id,
-                profile: spec.profile.name.clone(),
-                state: if enabled { DeviceState::Connecting } else { DeviceState::Disabled },
-                online: false,
-                last_seen: None,
-                rtt_ms: None,
-                rtt_avg_ms: None,
-                polls: 0,
-                failed_polls: 0,
-                consecutive_failures: 0,
-                timeouts: 0,
-                exceptions: 0,
-                protocol_errors: 0,
-                connection_errors: 0,
-                connection_quality: 0.0,
-                last_error: None,
-            },
+            DeviceStatus::new(
+                &name,
+                driver.protocol(),
+                spec.endpoint().to_string(),
+                spec.config.unit_id,
+                &spec.profile.name,
+                if enabled { DeviceState::Connecting } else { DeviceState::Disabled },
+            ),
         );
         let stop = Arc::new(Notify::new());
         let task = if enabled {
@@ -516,16 +530,109 @@ fn raw(codec: &Codec) -> Codec {
     codec.clone().scaled(1.0, 1.0, 0.0)
 }
 
-/// Points of one device that share a poll interval, with their read plan.
+/// Points of one device that share a poll interval, with their read plan: each point's value,
+/// then its auto/manual register and the register saying whether it is digital.
 #[derive(Debug)]
-struct Group {
+pub struct PollGroup {
     interval: Duration,
     roles: Vec<Role>,
     items: Vec<PlanItem>,
     plan: Vec<ReadRequest>,
 }
 
-fn plan_groups(spec: &DeviceSpec) -> Result<Vec<Group>, CollectError> {
+impl PollGroup {
+    /// The requests one poll of this group sends.
+    pub fn plan(&self) -> &[ReadRequest] {
+        &self.plan
+    }
+
+    /// How many values, auto/manual registers and digital flags the plan reads.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let count = |f: fn(&Role) -> bool| self.roles.iter().filter(|r| f(r)).count();
+        (
+            count(|r| matches!(r, Role::Value(_))),
+            count(|r| matches!(r, Role::AutoManual(_))),
+            count(|r| matches!(r, Role::Digital(_))),
+        )
+    }
+
+    /// Decodes one poll's `results` (one per request of [`PollGroup::plan`]) into `(index into
+    /// points, value, quality)` for each point of the group: a digital point unscaled, a point in
+    /// manual as a local override, a point whose digital flag could not be read as uncertain, and a
+    /// failed read as NaN with the error's quality.
+    pub fn decode(
+        &self,
+        points: &[CollectorPoint],
+        results: &[Result<RawData, DriverError>],
+    ) -> Vec<(usize, f64, Quality)> {
+        // Where each planned item landed: its request's result and its offset in it.
+        let mut located: Vec<Option<(usize, u16)>> = vec![None; self.items.len()];
+        for (ri, req) in self.plan.iter().enumerate() {
+            for &(item, offset) in &req.points {
+                located[item] = Some((ri, offset));
+            }
+        }
+        let slice = |item: usize| -> Result<RawData, DriverError> {
+            let (ri, off) = located[item].ok_or_else(|| DriverError::Invalid("not planned".into()))?;
+            let n = usize::from(self.items[item].count);
+            let off = usize::from(off);
+            match results.get(ri) {
+                Some(Ok(RawData::Words(w))) => Ok(RawData::Words(w.get(off..off + n).unwrap_or_default().to_vec())),
+                Some(Ok(RawData::Bits(b))) => Ok(RawData::Bits(b.get(off..off + n).unwrap_or_default().to_vec())),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err(DriverError::Invalid("not read".into())),
+            }
+        };
+        let n = points.len();
+        let (mut manual, mut digital, mut unsure) = (vec![false; n], vec![false; n], vec![false; n]);
+        for (item, role) in self.roles.iter().enumerate() {
+            let word = match slice(item) {
+                Ok(RawData::Words(w)) => w.first().copied(),
+                _ => None,
+            };
+            let Some(word) = word else {
+                // Whether the point is digital (so scaled or not) is unknown: its value is uncertain.
+                if let Role::Digital(i) = *role {
+                    unsure[i] = true;
+                }
+                continue;
+            };
+            match *role {
+                Role::AutoManual(i) => manual[i] = word != 0,
+                Role::Digital(i) => digital[i] = DigitalFlag::of(&points[i].point).is_some_and(|f| f.is_digital(word)),
+                Role::Value(_) => {}
+            }
+        }
+        let mut out = Vec::new();
+        for (item, role) in self.roles.iter().enumerate() {
+            let Role::Value(i) = *role else { continue };
+            let cp = &points[i];
+            let codec = if digital[i] { raw(&cp.point.codec) } else { cp.point.codec.clone() };
+            let (value, quality) = match slice(item) {
+                Ok(data) => match decode(&codec, &data) {
+                    Some(Ok(Value::Number(v))) if v.is_finite() => (
+                        v,
+                        if unsure[i] {
+                            Quality::UNCERTAIN_SUB_NORMAL
+                        } else if manual[i] {
+                            Quality::GOOD_LOCAL_OVERRIDE
+                        } else {
+                            Quality::GOOD
+                        },
+                    ),
+                    Some(Ok(Value::Number(_))) => (f64::NAN, Quality::BAD_DEVICE_FAILURE),
+                    _ => (f64::NAN, Quality::BAD_CONFIG_ERROR),
+                },
+                Err(e) => (f64::NAN, e.quality()),
+            };
+            out.push((i, value, quality));
+        }
+        out
+    }
+}
+
+/// The poll groups of a device, one per distinct poll interval, shortest first.
+pub fn poll_groups(spec: &DeviceSpec) -> Result<Vec<PollGroup>, CollectError> {
     let mut by_interval: Vec<(Duration, Vec<usize>)> = Vec::new();
     for (i, p) in spec.points.iter().enumerate() {
         match by_interval.iter_mut().find(|(d, _)| *d == p.interval) {
@@ -557,7 +664,7 @@ fn plan_groups(spec: &DeviceSpec) -> Result<Vec<Group>, CollectError> {
                 }
             }
             let plan = planner::plan(&items, &limits).map_err(|e| CollectError::Plan(e.to_string()))?;
-            Ok(Group { interval, roles, items, plan })
+            Ok(PollGroup { interval, roles, items, plan })
         })
         .collect()
 }
@@ -618,7 +725,7 @@ struct Poller {
     collector: Arc<Collector>,
     spec: Arc<DeviceSpec>,
     driver: Arc<dyn Driver>,
-    groups: Vec<Group>,
+    groups: Vec<PollGroup>,
     last: Vec<Option<Recorded>>,
     /// Polls in a row that did not reach the device.
     failures: u32,
@@ -627,7 +734,7 @@ struct Poller {
 }
 
 impl Poller {
-    fn new(collector: Arc<Collector>, spec: Arc<DeviceSpec>, driver: Arc<dyn Driver>, groups: Vec<Group>) -> Self {
+    fn new(collector: Arc<Collector>, spec: Arc<DeviceSpec>, driver: Arc<dyn Driver>, groups: Vec<PollGroup>) -> Self {
         let n = spec.points.len();
         Poller { collector, spec, driver, groups, last: vec![None; n], failures: 0, window: Default::default() }
     }
@@ -814,69 +921,9 @@ impl Poller {
         results: &[Result<RawData, DriverError>],
         ts: i64,
     ) -> (Vec<Sample>, Vec<(usize, Recorded)>) {
-        let group = &self.groups[gi];
-        // Where each planned item landed: its request's result and its offset in it.
-        let mut located: Vec<Option<(usize, u16)>> = vec![None; group.items.len()];
-        for (ri, req) in group.plan.iter().enumerate() {
-            for &(item, offset) in &req.points {
-                located[item] = Some((ri, offset));
-            }
-        }
-        let slice = |item: usize| -> Result<RawData, DriverError> {
-            let (ri, off) = located[item].ok_or_else(|| DriverError::Invalid("not planned".into()))?;
-            let n = usize::from(group.items[item].count);
-            let off = usize::from(off);
-            match results.get(ri) {
-                Some(Ok(RawData::Words(w))) => Ok(RawData::Words(w.get(off..off + n).unwrap_or_default().to_vec())),
-                Some(Ok(RawData::Bits(b))) => Ok(RawData::Bits(b.get(off..off + n).unwrap_or_default().to_vec())),
-                Some(Err(e)) => Err(e.clone()),
-                None => Err(DriverError::Invalid("not read".into())),
-            }
-        };
-        let n = self.spec.points.len();
-        let (mut manual, mut digital, mut unsure) = (vec![false; n], vec![false; n], vec![false; n]);
-        for (item, role) in group.roles.iter().enumerate() {
-            let word = match slice(item) {
-                Ok(RawData::Words(w)) => w.first().copied(),
-                _ => None,
-            };
-            let Some(word) = word else {
-                // Whether the point is digital (so scaled or not) is unknown: its value is uncertain.
-                if let Role::Digital(i) = *role {
-                    unsure[i] = true;
-                }
-                continue;
-            };
-            match *role {
-                Role::AutoManual(i) => manual[i] = word != 0,
-                Role::Digital(i) => {
-                    digital[i] = DigitalFlag::of(&self.spec.points[i].point).is_some_and(|f| f.is_digital(word))
-                }
-                Role::Value(_) => {}
-            }
-        }
         let (mut out, mut recorded) = (Vec::new(), Vec::new());
-        for (item, role) in group.roles.iter().enumerate() {
-            let Role::Value(i) = *role else { continue };
+        for (i, value, quality) in self.groups[gi].decode(&self.spec.points, results) {
             let cp = &self.spec.points[i];
-            let codec = if digital[i] { raw(&cp.point.codec) } else { cp.point.codec.clone() };
-            let (value, quality) = match slice(item) {
-                Ok(data) => match decode(&codec, &data) {
-                    Some(Ok(Value::Number(v))) if v.is_finite() => (
-                        v,
-                        if unsure[i] {
-                            Quality::UNCERTAIN_SUB_NORMAL
-                        } else if manual[i] {
-                            Quality::GOOD_LOCAL_OVERRIDE
-                        } else {
-                            Quality::GOOD
-                        },
-                    ),
-                    Some(Ok(Value::Number(_))) => (f64::NAN, Quality::BAD_DEVICE_FAILURE),
-                    _ => (f64::NAN, Quality::BAD_CONFIG_ERROR),
-                },
-                Err(e) => (f64::NAN, e.quality()),
-            };
             if should_record(&cp.record, self.last[i], value, quality, ts) {
                 recorded.push((i, Recorded { value, quality, ts }));
                 out.push(Sample::new(cp.id, ts, value, quality));
@@ -987,7 +1034,7 @@ mod tests {
         let sink = Arc::new(Sink::default());
         let collector = Collector::new(CollectorConfig::default(), sink.clone(), Arc::new(t3_core::clock::SystemClock));
         let driver = Arc::new(Holey::default());
-        let mut poller = Poller::new(collector, Arc::new(spec.clone()), driver.clone(), plan_groups(&spec).unwrap());
+        let mut poller = Poller::new(collector, Arc::new(spec.clone()), driver.clone(), poll_groups(&spec).unwrap());
         poller.collector.status.devices.write().insert("d".into(), test_status());
         assert!(poller.poll(0, false).await, "an exception proves the device is alive");
         assert!(poller.poll(0, false).await);
@@ -1002,27 +1049,7 @@ mod tests {
     }
 
     fn test_status() -> DeviceStatus {
-        DeviceStatus {
-            name: "d".into(),
-            protocol: "test".into(),
-            endpoint: String::new(),
-            unit_id: 1,
-            profile: "holey".into(),
-            state: DeviceState::Connecting,
-            online: false,
-            last_seen: None,
-            rtt_ms: None,
-            rtt_avg_ms: None,
-            polls: 0,
-            failed_polls: 0,
-            consecutive_failures: 0,
-            timeouts: 0,
-            exceptions: 0,
-            protocol_errors: 0,
-            connection_errors: 0,
-            connection_quality: 0.0,
-            last_error: None,
-        }
+        DeviceStatus::new("d", "test", String::new(), 1, "holey", DeviceState::Connecting)
     }
 
     #[test]

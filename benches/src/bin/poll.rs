@@ -42,12 +42,12 @@ use t3_benches::sys;
 use t3_core::clock::{Clock, SystemClock};
 use t3_core::config::{CollectorConfig, DeviceConfig, Parity, Protocol, RecordConfig};
 use t3_core::{Quality, Sample};
-use t3_drivers::codec::{RegisterKind, Value};
-use t3_drivers::collector::{Collector, DeviceSpec, SampleSink};
+use t3_drivers::codec::RegisterKind;
+use t3_drivers::collector::{Collector, CollectorPoint, DeviceSpec, PollGroup, SampleSink, poll_groups};
 use t3_drivers::driver::{Driver, DriverError, RawData};
 use t3_drivers::modbus::{Endpoint, ModbusDriver};
-use t3_drivers::planner::{self, PlanItem, ReadRequest};
-use t3_drivers::profile::{PointType, Profile, ProfileLibrary, ProfilePoint, T3_CONTROLLER};
+use t3_drivers::planner::ReadRequest;
+use t3_drivers::profile::{Profile, ProfileLibrary, T3_CONTROLLER};
 use t3_drivers::simulator::{SimDeviceSpec, Simulator};
 
 const USAGE: &str = "\
@@ -233,58 +233,38 @@ fn parse_ports(s: &str) -> anyhow::Result<Vec<u16>> {
 // ------------------------------------------------------------------------------------------------
 // The read plan
 
-/// What a planned item reads (as in `drivers/src/collector.rs`).
-#[derive(Debug, Clone, Copy)]
-enum Role {
-    Value(usize),
-    AutoManual(usize),
-    Digital(usize),
-}
-
-/// Where a T3 controller point says whether it is digital (as `DigitalFlag` in
-/// `drivers/src/collector.rs`): outputs and variables in their analog/digital register (0 digital),
-/// inputs in the high byte of their range register (0 digital).
-fn digital_flag(p: &ProfilePoint) -> Option<(u16, bool)> {
-    match p.point_type {
-        PointType::Output | PointType::Variable => p.analog_digital.map(|a| (a, false)),
-        PointType::Input => p.range.map(|a| (a, true)),
-        PointType::Register => None,
-    }
-}
-
-/// A device's points and their read plan, built the way `collector::plan_groups` builds one group:
-/// one item per point value, then per point its auto/manual register and the register that says
-/// whether it is digital, planned under the profile's limits.
+/// A device's points and their read plan: the collector's own poll group (`collector::poll_groups`)
+/// for the T3 controller's first `points` points, so every client issues exactly the requests the
+/// collector issues and "ours" decodes with the collector's own code.
 #[derive(Debug)]
 struct Plan {
-    points: Vec<ProfilePoint>,
-    roles: Vec<Role>,
-    items: Vec<PlanItem>,
+    points: Vec<CollectorPoint>,
+    group: PollGroup,
     requests: Vec<ReadRequest>,
 }
 
 impl Plan {
     fn t3(points: usize) -> anyhow::Result<Plan> {
         let profile = t3_profile()?;
-        let points: Vec<ProfilePoint> = profile.numeric_points().take(points).cloned().collect();
-        let mut roles = Vec::new();
-        let mut items = Vec::new();
-        for (i, p) in points.iter().enumerate() {
-            roles.push(Role::Value(i));
-            items.push(PlanItem { kind: p.kind, address: p.address, count: p.codec.registers() });
-        }
-        for (i, p) in points.iter().enumerate() {
-            if let Some(am) = p.auto_manual {
-                roles.push(Role::AutoManual(i));
-                items.push(PlanItem { kind: RegisterKind::Holding, address: am, count: 1 });
-            }
-            if let Some((address, _)) = digital_flag(p) {
-                roles.push(Role::Digital(i));
-                items.push(PlanItem { kind: RegisterKind::Holding, address, count: 1 });
-            }
-        }
-        let requests = planner::plan(&items, &profile.limits).context("plan the T3-controller reads")?;
-        Ok(Plan { points, roles, items, requests })
+        let config: DeviceConfig = serde_json::from_value(serde_json::json!({
+            "name": "bench", "protocol": "modbus-tcp", "ip_address": "127.0.0.1", "unit_id": UNIT,
+            "profile": T3_CONTROLLER,
+        }))?;
+        let points: Vec<CollectorPoint> = profile
+            .numeric_points()
+            .take(points)
+            .enumerate()
+            .map(|(i, p)| CollectorPoint {
+                id: i as u32 + 1,
+                point: p.clone(),
+                interval: Duration::from_secs(1),
+                record: RecordConfig::default(),
+            })
+            .collect();
+        let spec = DeviceSpec { config, profile: Arc::new(profile.clone()), points };
+        let group = poll_groups(&spec)?.into_iter().next().context("the T3-controller has no points to poll")?;
+        let requests = group.plan().to_vec();
+        Ok(Plan { points: spec.points, group, requests })
     }
 
     fn registers(&self) -> u64 {
@@ -304,24 +284,19 @@ impl Plan {
 
     fn describe(&self) -> String {
         let spans: Vec<String> = self.requests.iter().map(|r| format!("{}+{}", r.start, r.count)).collect();
-        let count = |f: fn(&Role) -> bool| self.roles.iter().filter(|r| f(r)).count();
+        let (values, auto_manual, flags) = self.group.counts();
         format!(
-            "{} points ({} values, {} auto/manual registers, {} analog/digital flags) in {} requests of holding registers, \
-             {} registers: {}",
+            "{} points ({values} values, {auto_manual} auto/manual registers, {flags} analog/digital flags) in {} \
+             requests of holding registers, {} registers: {}",
             self.points.len(),
-            count(|r| matches!(r, Role::Value(_))),
-            count(|r| matches!(r, Role::AutoManual(_))),
-            count(|r| matches!(r, Role::Digital(_))),
             self.requests.len(),
             self.registers(),
             spans.join(", ")
         )
     }
 
-    /// What `Poller::samples` (drivers/src/collector.rs) does with one poll's results, with
-    /// recording mode `every`: locate each item in its request's answer, copy its words, read the
-    /// auto/manual and digital flags, decode each value with its codec (unscaled when digital),
-    /// one sample per point with its quality.
+    /// What the collector's poll does with one poll's results, with recording mode `every`: the
+    /// collector's own decoding (`PollGroup::decode`), one sample per point.
     fn samples(
         &self,
         ids: &[u32],
@@ -329,75 +304,14 @@ impl Plan {
         results: &[Result<RawData, DriverError>],
         ts: i64,
     ) -> Vec<Sample> {
-        let mut located: Vec<Option<(usize, u16)>> = vec![None; self.items.len()];
-        for (ri, req) in self.requests.iter().enumerate() {
-            for &(item, offset) in &req.points {
-                located[item] = Some((ri, offset));
-            }
-        }
-        let slice = |item: usize| -> Result<RawData, DriverError> {
-            let (ri, off) = located[item].ok_or_else(|| DriverError::Invalid("not planned".into()))?;
-            let n = usize::from(self.items[item].count);
-            let off = usize::from(off);
-            match results.get(ri) {
-                Some(Ok(RawData::Words(w))) => Ok(RawData::Words(w.get(off..off + n).unwrap_or_default().to_vec())),
-                Some(Ok(RawData::Bits(b))) => Ok(RawData::Bits(b.get(off..off + n).unwrap_or_default().to_vec())),
-                Some(Err(e)) => Err(e.clone()),
-                None => Err(DriverError::Invalid("not read".into())),
-            }
-        };
-        let n = self.points.len();
-        let (mut manual, mut digital, mut unsure) = (vec![false; n], vec![false; n], vec![false; n]);
-        for (item, role) in self.roles.iter().enumerate() {
-            let word = match slice(item) {
-                Ok(RawData::Words(w)) => w.first().copied(),
-                _ => None,
-            };
-            let Some(word) = word else {
-                if let Role::Digital(i) = *role {
-                    unsure[i] = true;
-                }
-                continue;
-            };
-            match *role {
-                Role::AutoManual(i) => manual[i] = word != 0,
-                Role::Digital(i) => {
-                    digital[i] = digital_flag(&self.points[i])
-                        .is_some_and(|(_, high)| if high { word >> 8 == 0 } else { word == 0 })
-                }
-                Role::Value(_) => {}
-            }
-        }
-        let mut out = Vec::new();
-        for (item, role) in self.roles.iter().enumerate() {
-            let Role::Value(i) = *role else { continue };
-            let point = &self.points[i];
-            let codec = if digital[i] { point.codec.clone().scaled(1.0, 1.0, 0.0) } else { point.codec.clone() };
-            let (value, quality) = match slice(item) {
-                Ok(data) => match match &data {
-                    RawData::Words(w) => codec.decode(w),
-                    RawData::Bits(b) => codec.decode_bits(b),
-                } {
-                    Ok(Value::Number(v)) if v.is_finite() => (
-                        v,
-                        if unsure[i] {
-                            Quality::UNCERTAIN_SUB_NORMAL
-                        } else if manual[i] {
-                            Quality::GOOD_LOCAL_OVERRIDE
-                        } else {
-                            Quality::GOOD
-                        },
-                    ),
-                    Ok(Value::Number(_)) => (f64::NAN, Quality::BAD_DEVICE_FAILURE),
-                    _ => (f64::NAN, Quality::BAD_CONFIG_ERROR),
-                },
-                Err(e) => (f64::NAN, e.quality()),
-            };
-            // Recording mode `every`: every poll is recorded.
-            last[i] = Some((value, quality, ts));
-            out.push(Sample::new(ids[i], ts, value, quality));
-        }
-        out
+        self.group
+            .decode(&self.points, results)
+            .into_iter()
+            .map(|(i, value, quality)| {
+                last[i] = Some((value, quality, ts));
+                Sample::new(ids[i], ts, value, quality)
+            })
+            .collect()
     }
 }
 
