@@ -189,7 +189,7 @@ async fn serve_async(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, data_dir = %storage.data_dir().display(), "serving");
     // A machine-readable line for scripts and tests that start the server on port 0.
     println!("t3000 listening on http://{addr}");
-    let sink = Arc::new(crate::devices::StorageSink(storage.clone()));
+    let sink = Arc::new(crate::devices::StorageSink::start(storage.clone()));
     let collector = Collector::new(cfg.collector.clone(), sink, Arc::new(SystemClock));
     crate::devices::start(&collector, &registry, &cfg.devices)?;
     let app = crate::app(AppState { storage: storage.clone(), collector: collector.clone(), started: Instant::now() });

@@ -48,7 +48,9 @@ pub trait SampleSink: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct CollectorPoint {
     pub id: u32,
-    pub point: ProfilePoint,
+    /// Index of the point in the device's profile ([`DeviceSpec::point_of`]); devices share their
+    /// profile rather than copying its points.
+    pub index: usize,
     pub interval: Duration,
     pub record: RecordConfig,
 }
@@ -75,8 +77,11 @@ impl DeviceSpec {
             }
         }
         let points = profile
-            .numeric_points()
-            .filter_map(|p| {
+            .points
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.codec.is_text())
+            .filter_map(|(index, p)| {
                 // Override names resolve like the profile's own lookup (`in1` is IN1).
                 let o = config.points.iter().find(|o| profile.point(&o.name).is_some_and(|q| q.name == p.name));
                 if o.is_some_and(|o| !o.enabled) {
@@ -84,15 +89,15 @@ impl DeviceSpec {
                 }
                 let interval = o.and_then(|o| o.poll_interval_ms).unwrap_or(config.poll_interval_ms);
                 let record = o.and_then(|o| o.record.clone()).unwrap_or_else(|| config.record.clone());
-                Some(CollectorPoint {
-                    id: id_of(p),
-                    point: p.clone(),
-                    interval: Duration::from_millis(interval),
-                    record,
-                })
+                Some(CollectorPoint { id: id_of(p), index, interval: Duration::from_millis(interval), record })
             })
             .collect();
         Ok(DeviceSpec { config, profile, points })
+    }
+
+    /// The profile point a collector point polls.
+    pub fn point_of(&self, cp: &CollectorPoint) -> &ProfilePoint {
+        &self.profile.points[cp.index]
     }
 
     fn endpoint(&self) -> Endpoint {
@@ -403,9 +408,9 @@ impl Collector {
         let cp = spec
             .points
             .iter()
-            .find(|p| p.point.name.eq_ignore_ascii_case(point))
+            .find(|p| spec.point_of(p).name.eq_ignore_ascii_case(point))
             .ok_or_else(|| CollectError::UnknownPoint { device: device.to_owned(), point: point.to_owned() })?;
-        let p = &cp.point;
+        let p = spec.point_of(cp);
         if !p.writable || !p.kind.is_writable() {
             return Err(CollectError::ReadOnly(point.to_owned()));
         }
@@ -560,11 +565,7 @@ impl PollGroup {
     /// points, value, quality)` for each point of the group: a digital point unscaled, a point in
     /// manual as a local override, a point whose digital flag could not be read as uncertain, and a
     /// failed read as NaN with the error's quality.
-    pub fn decode(
-        &self,
-        points: &[CollectorPoint],
-        results: &[Result<RawData, DriverError>],
-    ) -> Vec<(usize, f64, Quality)> {
+    pub fn decode(&self, spec: &DeviceSpec, results: &[Result<RawData, DriverError>]) -> Vec<(usize, f64, Quality)> {
         // Where each planned item landed: its request's result and its offset in it.
         let mut located: Vec<Option<(usize, u16)>> = vec![None; self.items.len()];
         for (ri, req) in self.plan.iter().enumerate() {
@@ -583,7 +584,7 @@ impl PollGroup {
                 None => Err(DriverError::Invalid("not read".into())),
             }
         };
-        let n = points.len();
+        let n = spec.points.len();
         let (mut manual, mut digital, mut unsure) = (vec![false; n], vec![false; n], vec![false; n]);
         for (item, role) in self.roles.iter().enumerate() {
             let word = match slice(item) {
@@ -599,15 +600,17 @@ impl PollGroup {
             };
             match *role {
                 Role::AutoManual(i) => manual[i] = word != 0,
-                Role::Digital(i) => digital[i] = DigitalFlag::of(&points[i].point).is_some_and(|f| f.is_digital(word)),
+                Role::Digital(i) => {
+                    digital[i] = DigitalFlag::of(spec.point_of(&spec.points[i])).is_some_and(|f| f.is_digital(word))
+                }
                 Role::Value(_) => {}
             }
         }
         let mut out = Vec::new();
         for (item, role) in self.roles.iter().enumerate() {
             let Role::Value(i) = *role else { continue };
-            let cp = &points[i];
-            let codec = if digital[i] { raw(&cp.point.codec) } else { cp.point.codec.clone() };
+            let p = spec.point_of(&spec.points[i]);
+            let codec = if digital[i] { raw(&p.codec) } else { p.codec.clone() };
             let (value, quality) = match slice(item) {
                 Ok(data) => match decode(&codec, &data) {
                     Some(Ok(Value::Number(v))) if v.is_finite() => (
@@ -648,12 +651,12 @@ pub fn poll_groups(spec: &DeviceSpec) -> Result<Vec<PollGroup>, CollectError> {
             let mut roles = Vec::new();
             let mut items = Vec::new();
             for &i in &points {
-                let p = &spec.points[i].point;
+                let p = spec.point_of(&spec.points[i]);
                 roles.push(Role::Value(i));
                 items.push(PlanItem { kind: p.kind, address: p.address, count: p.codec.registers() });
             }
             for &i in &points {
-                let p = &spec.points[i].point;
+                let p = spec.point_of(&spec.points[i]);
                 if let Some(am) = p.auto_manual {
                     roles.push(Role::AutoManual(i));
                     items.push(PlanItem { kind: RegisterKind::Holding, address: am, count: 1 });
@@ -922,7 +925,7 @@ impl Poller {
         ts: i64,
     ) -> (Vec<Sample>, Vec<(usize, Recorded)>) {
         let (mut out, mut recorded) = (Vec::new(), Vec::new());
-        for (i, value, quality) in self.groups[gi].decode(&self.spec.points, results) {
+        for (i, value, quality) in self.groups[gi].decode(&self.spec, results) {
             let cp = &self.spec.points[i];
             if should_record(&cp.record, self.last[i], value, quality, ts) {
                 recorded.push((i, Recorded { value, quality, ts }));

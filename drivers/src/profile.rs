@@ -25,7 +25,7 @@
 //!   case-insensitively, within a profile.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -158,7 +158,8 @@ pub enum ProfileError {
 /// All known profiles.
 #[derive(Debug)]
 pub struct ProfileLibrary {
-    profiles: Vec<Profile>,
+    /// Shared, so that every device polled with a profile holds the same copy.
+    profiles: Vec<Arc<Profile>>,
     skipped: Vec<SkippedRow>,
 }
 
@@ -310,14 +311,13 @@ impl ProfileLibrary {
             });
         }
 
-        let mut all = vec![t3_controller()];
-        all.extend(profiles);
+        let all = std::iter::once(t3_controller()).chain(profiles).map(Arc::new).collect();
         Ok(ProfileLibrary { profiles: all, skipped })
     }
 
     /// The profile called `name`, ignoring case; failing that, ignoring everything but letters and digits
     /// ("t3 controller", "PM2.5" for "PM2_5").
-    pub fn get(&self, name: &str) -> Option<&Profile> {
+    pub fn get(&self, name: &str) -> Option<&Arc<Profile>> {
         let name = name.trim();
         self.profiles.iter().find(|p| p.name.eq_ignore_ascii_case(name)).or_else(|| {
             let key = squash(name);
@@ -327,17 +327,17 @@ impl ProfileLibrary {
 
     /// The first profile that lists `model` (the value of holding register 7).
     pub fn by_product_model(&self, model: u16) -> Option<&Profile> {
-        self.profiles.iter().find(|p| p.product_models.contains(&model))
+        self.all_by_product_model(model).next()
     }
 
     /// Every profile that lists `model`, preferred first.
     pub fn all_by_product_model(&self, model: u16) -> impl Iterator<Item = &Profile> {
-        self.profiles.iter().filter(move |p| p.product_models.contains(&model))
+        self.profiles().filter(move |p| p.product_models.contains(&model))
     }
 
     /// All profiles: the T3 controller first, then the library's products in their file order.
     pub fn profiles(&self) -> impl Iterator<Item = &Profile> {
-        self.profiles.iter()
+        self.profiles.iter().map(|p| &**p)
     }
 
     /// Register-library rows that did not become points.
@@ -551,7 +551,7 @@ mod tests {
     #[test]
     fn t3_controller_points() {
         let t3 = lib().get("t3-controller").unwrap();
-        assert_eq!(t3, &t3_controller());
+        assert_eq!(**t3, t3_controller());
         assert_eq!(t3.points.len(), 256);
         let at = |name: &str| t3.point(name).unwrap();
         assert_eq!(at("IN1").address, 7484);

@@ -143,9 +143,10 @@ fn device(
         }
     }
     let config: DeviceConfig = serde_json::from_value(cfg).expect("device config");
-    let profile = Arc::new(ProfileLibrary::builtin().get(T3_CONTROLLER).expect("T3 profile").clone());
+    let profile = ProfileLibrary::builtin().get(T3_CONTROLLER).expect("T3 profile").clone();
     let mut spec = DeviceSpec::new(config, profile, |p| point_id(unit, p)).expect("device spec");
-    spec.points.retain(|p| points.contains(&p.point.name.as_str()));
+    let profile = spec.profile.clone();
+    spec.points.retain(|p| points.contains(&profile.points[p.index].name.as_str()));
     assert_eq!(spec.points.len(), points.len(), "every test point is in the profile");
     spec
 }

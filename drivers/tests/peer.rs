@@ -558,9 +558,9 @@ fn collector() -> (Arc<Collector>, mpsc::UnboundedReceiver<Vec<Sample>>) {
 }
 
 /// A device spec with ids 1.. in profile order; returns the ids by point name too.
-fn spec_for(config: DeviceConfig, profile: Profile) -> (DeviceSpec, HashMap<String, u32>) {
+fn spec_for(config: DeviceConfig, profile: Arc<Profile>) -> (DeviceSpec, HashMap<String, u32>) {
     let mut ids = HashMap::new();
-    let spec = DeviceSpec::new(config, Arc::new(profile), |p| {
+    let spec = DeviceSpec::new(config, profile, |p| {
         let id = ids.len() as u32 + 1;
         ids.insert(p.name.clone(), id);
         id
@@ -810,7 +810,7 @@ async fn writes_of_every_shape(link: Link) {
 
     // Through the collector: encoded by each point's codec, confirmed by read-back.
     let (collector, mut rx) = collector();
-    let (dev, ids) = spec_for(peer.device("io", "pymodbus-test", 200), test_profile());
+    let (dev, ids) = spec_for(peer.device("io", "pymodbus-test", 200), Arc::new(test_profile()));
     collector.add_device(dev).unwrap();
     let out = collector.write("io", "SETPOINT", 21.5, false).await.unwrap();
     assert_eq!((out.value, out.switched_to_manual), (21.5, false));

@@ -238,7 +238,7 @@ fn parse_ports(s: &str) -> anyhow::Result<Vec<u16>> {
 /// collector issues and "ours" decodes with the collector's own code.
 #[derive(Debug)]
 struct Plan {
-    points: Vec<CollectorPoint>,
+    spec: DeviceSpec,
     group: PollGroup,
     requests: Vec<ReadRequest>,
 }
@@ -250,21 +250,21 @@ impl Plan {
             "name": "bench", "protocol": "modbus-tcp", "ip_address": "127.0.0.1", "unit_id": UNIT,
             "profile": T3_CONTROLLER,
         }))?;
-        let points: Vec<CollectorPoint> = profile
-            .numeric_points()
+        let points: Vec<CollectorPoint> = (profile.points.iter().enumerate())
+            .filter(|(_, p)| !p.codec.is_text())
             .take(points)
             .enumerate()
-            .map(|(i, p)| CollectorPoint {
+            .map(|(i, (index, _))| CollectorPoint {
                 id: i as u32 + 1,
-                point: p.clone(),
+                index,
                 interval: Duration::from_secs(1),
                 record: RecordConfig::default(),
             })
             .collect();
-        let spec = DeviceSpec { config, profile: Arc::new(profile.clone()), points };
+        let spec = DeviceSpec { config, profile: profile.clone(), points };
         let group = poll_groups(&spec)?.into_iter().next().context("the T3-controller has no points to poll")?;
         let requests = group.plan().to_vec();
-        Ok(Plan { points: spec.points, group, requests })
+        Ok(Plan { spec, group, requests })
     }
 
     fn registers(&self) -> u64 {
@@ -288,7 +288,7 @@ impl Plan {
         format!(
             "{} points ({values} values, {auto_manual} auto/manual registers, {flags} analog/digital flags) in {} \
              requests of holding registers, {} registers: {}",
-            self.points.len(),
+            self.spec.points.len(),
             self.requests.len(),
             self.registers(),
             spans.join(", ")
@@ -305,7 +305,7 @@ impl Plan {
         ts: i64,
     ) -> Vec<Sample> {
         self.group
-            .decode(&self.points, results)
+            .decode(&self.spec, results)
             .into_iter()
             .map(|(i, value, quality)| {
                 last[i] = Some((value, quality, ts));
@@ -315,7 +315,7 @@ impl Plan {
     }
 }
 
-fn t3_profile() -> anyhow::Result<&'static Profile> {
+fn t3_profile() -> anyhow::Result<&'static Arc<Profile>> {
     ProfileLibrary::builtin().get(T3_CONTROLLER).context("the built-in profile library has no T3-controller")
 }
 
@@ -603,7 +603,7 @@ fn window_result(a: Snapshot, b: Snapshot, secs: f64, plan: &Plan) -> Measured {
     put(&mut m, "cpu_secs", (b.cpu_ticks - a.cpu_ticks) as f64 / clk_tck());
     put(&mut m, "plan_requests", plan.requests.len());
     put(&mut m, "plan_registers", plan.registers());
-    put(&mut m, "plan_points", plan.points.len());
+    put(&mut m, "plan_points", plan.spec.points.len());
     m
 }
 
@@ -644,8 +644,8 @@ async fn client_ours(plan: Arc<Plan>, ports: &[u16], w: Window) -> anyhow::Resul
             ));
             let sink: Arc<dyn SampleSink> = sink;
             let clock = SystemClock;
-            let ids: Vec<u32> = (0..plan.points.len() as u32).map(|i| d as u32 * 1000 + i + 1).collect();
-            let mut last = vec![None; plan.points.len()];
+            let ids: Vec<u32> = (0..plan.spec.points.len() as u32).map(|i| d as u32 * 1000 + i + 1).collect();
+            let mut last = vec![None; plan.spec.points.len()];
             while !stop.load(Ordering::Relaxed) {
                 let results = driver.read(UNIT, &plan.requests).await;
                 let now = clock.now_us();
@@ -691,7 +691,7 @@ async fn client_ours(plan: Arc<Plan>, ports: &[u16], w: Window) -> anyhow::Resul
 async fn client_collector(plan: Arc<Plan>, ports: &[u16], w: Window) -> anyhow::Result<Measured> {
     let sink = Arc::new(CountingSink::default());
     let collector = Collector::new(CollectorConfig::default(), sink.clone(), Arc::new(SystemClock));
-    let profile = Arc::new(t3_profile()?.clone());
+    let profile = t3_profile()?.clone();
     let mut names = Vec::new();
     for (d, &port) in ports.iter().enumerate() {
         let name = format!("dev-{d:03}");
@@ -700,7 +700,11 @@ async fn client_collector(plan: Arc<Plan>, ports: &[u16], w: Window) -> anyhow::
             next += 1;
             next
         })?;
-        anyhow::ensure!(spec.points.len() == plan.points.len(), "the collector polls {} points", spec.points.len());
+        anyhow::ensure!(
+            spec.points.len() == plan.spec.points.len(),
+            "the collector polls {} points",
+            spec.points.len()
+        );
         for p in &mut spec.points {
             p.interval = Duration::ZERO;
         }
@@ -753,7 +757,7 @@ async fn client_collector(plan: Arc<Plan>, ports: &[u16], w: Window) -> anyhow::
 async fn client_bare(plan: Arc<Plan>, ports: &[u16], w: Window) -> anyhow::Result<Measured> {
     use tokio_modbus::client::Reader;
     let spans = Arc::new(plan.holding_spans()?);
-    let points_per_round = plan.points.len() as u64;
+    let points_per_round = plan.spec.points.len() as u64;
     let stop = Arc::new(AtomicBool::new(false));
     let failure: Failure = Default::default();
     let mut all = Vec::new();
@@ -875,7 +879,7 @@ fn run_pymodbus(dir: &Path, ports: &[u16], plan: &Plan, w: Window) -> anyhow::Re
         "unit": UNIT,
         "warmup": w.warmup,
         "duration": w.duration,
-        "points_per_round": plan.points.len(),
+        "points_per_round": plan.spec.points.len(),
     });
     let out = Command::new(&python)
         .arg(&script)
@@ -1312,7 +1316,7 @@ fn throughput(p: &Params) -> anyhow::Result<String> {
         p.warmup,
         p.duration,
         p.repeat,
-        plan.points.len()
+        plan.spec.points.len()
     ));
     let mut t = Table::new(&[
         "Client",
