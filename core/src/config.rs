@@ -52,6 +52,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[collector]`: defaults of the device polling service.
     pub collector: CollectorConfig,
+    /// `[auth]`: users, sessions, login throttling, CORS.
+    pub auth: AuthConfig,
     /// `[[devices]]`: field devices polled by the collector.
     pub devices: Vec<DeviceConfig>,
 }
@@ -261,6 +263,40 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         Self { level: "info".to_owned(), format: LogFormat::Text }
+    }
+}
+
+/// `[auth]`: users, sessions, login throttling and which browser origins may call the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Password of the `admin` user created at the first start (only then). Empty: taken from the
+    /// environment variable `T3000_ADMIN_PASSWORD`, else generated and printed once. At least 8
+    /// characters when set.
+    pub admin_password: String,
+    /// Lifetime of a login session, 1 ..= 8760 hours.
+    pub session_hours: u64,
+    /// Failed logins from one address for one user name before further attempts get 429, 1 ..= 100.
+    pub login_max_failures: u32,
+    /// How long those failures are remembered (and the lockout lasts), 1 ..= 86400 s.
+    pub login_lockout_secs: u64,
+    /// Origins (`https://bms.example.com`) whose pages may call the API from a browser; none by
+    /// default (same-origin pages, such as the built-in UI, need no entry).
+    pub cors_origins: Vec<String>,
+    /// Most value writes one point accepts per minute (all users together), 1 ..= 10000.
+    pub point_writes_per_minute: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            admin_password: String::new(),
+            session_hours: 12,
+            login_max_failures: 5,
+            login_lockout_secs: 300,
+            cors_origins: Vec::new(),
+            point_writes_per_minute: 60,
+        }
     }
 }
 
@@ -603,7 +639,8 @@ impl Config {
 
     /// Checks every value against its allowed range; the error names the dotted key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let Config { server, storage, wal, compaction, retention, rollups: _, query, log, collector, devices } = self;
+        let Config { server, storage, wal, compaction, retention, rollups: _, query, log, collector, auth, devices } =
+            self;
 
         if let Err(e) = server.listen.parse::<SocketAddr>() {
             return Err(ConfigError::new(
@@ -613,6 +650,23 @@ impl Config {
         }
         check_range("server.max_body_bytes", server.max_body_bytes, KIB, GIB)?;
         check_range("server.shutdown_timeout_secs", server.shutdown_timeout_secs, 1, 3600)?;
+
+        if !auth.admin_password.is_empty() && auth.admin_password.chars().count() < 8 {
+            return Err(ConfigError::new("auth.admin_password", "must be at least 8 characters (or empty)"));
+        }
+        check_range("auth.session_hours", auth.session_hours, 1, 8760)?;
+        check_range("auth.login_max_failures", auth.login_max_failures, 1, 100)?;
+        check_range("auth.login_lockout_secs", auth.login_lockout_secs, 1, 86_400)?;
+        check_range("auth.point_writes_per_minute", auth.point_writes_per_minute, 1, 10_000)?;
+        for (i, o) in auth.cors_origins.iter().enumerate() {
+            let host = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://"));
+            if host.is_none_or(|h| h.is_empty() || h.contains(['/', ' '])) {
+                return Err(ConfigError::new(
+                    format!("auth.cors_origins[{i}]"),
+                    format!("must be an origin like https://bms.example.com, without a path (got `{o}`)"),
+                ));
+            }
+        }
 
         if storage.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::new("storage.data_dir", "must not be empty"));

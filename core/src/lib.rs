@@ -8,9 +8,15 @@
 //! - [`model`]: point ids, samples and their quality codes.
 //! - [`clock`]: the source of time, so tests can control it.
 //! - [`config`]: the server configuration: serde types, defaults, environment overlay and `validate()`.
+//! - [`arbiter`]: command arbitration: BACnet-style priority arrays, expiry and relinquish.
+//! - [`schedule`]: T3000 weekly schedules and annual routines, evaluated in a site's time zone.
+//! - [`alarm`]: alarm rules and their state machines.
 
+pub mod alarm;
+pub mod arbiter;
 pub mod clock;
 pub mod config;
 pub mod model;
+pub mod schedule;
 
 pub use model::{PointId, Quality, Sample};
