@@ -1,5 +1,6 @@
 //! The command line and the server's lifecycle.
 
+use crate::auth::Auth;
 use crate::registry::Registry;
 use crate::settings;
 use crate::state::AppState;
@@ -15,6 +16,7 @@ use t3_core::clock::SystemClock;
 use t3_core::config::{Config, LogFormat};
 use t3_drivers::collector::Collector;
 use t3_storage::Storage;
+use t3_storage::catalog::Catalog;
 use t3_storage::vfs::RealFs;
 
 #[derive(Debug, Parser)]
@@ -124,7 +126,7 @@ fn run(cmd: Command) -> Result<(), Failure> {
                 let building = crate::demo::start_building().await?;
                 cfg.devices.extend(building.devices.iter().cloned());
                 println!("t3000 demo: simulated building of {} devices on 127.0.0.1", building.devices.len());
-                serve_async(cfg).await
+                serve_async(cfg, Mode::Demo).await
             })?;
         }
         Command::CheckConfig { file } => {
@@ -167,10 +169,43 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn serve(cfg: Config) -> anyhow::Result<()> {
     init_tracing(&cfg);
-    runtime()?.block_on(serve_async(cfg))
+    runtime()?.block_on(serve_async(cfg, Mode::Serve))
 }
 
-async fn serve_async(cfg: Config) -> anyhow::Result<()> {
+/// Creates the user `admin` at the first start. A generated password is printed once; the demo
+/// keeps it in `<data dir>/demo-admin-password` and prints it at every start, so that a newcomer
+/// can always log in to the demo.
+fn admin_password(auth: &Auth, data_dir: &std::path::Path, mode: Mode) -> anyhow::Result<()> {
+    let file = data_dir.join("demo-admin-password");
+    let env = std::env::var("T3000_ADMIN_PASSWORD").ok();
+    if let Some(generated) = auth.bootstrap(env)? {
+        if mode == Mode::Demo {
+            std::fs::write(&file, format!("{generated}\n")).with_context(|| format!("write {}", file.display()))?;
+        } else {
+            println!(
+                "t3000: created the user `admin` with the password {generated} (shown once; change it with POST /api/t3000/auth/password)"
+            );
+        }
+    }
+    if mode == Mode::Demo {
+        match std::fs::read_to_string(&file) {
+            Ok(p) => println!("t3000 demo: log in as admin with the password {}", p.trim()),
+            Err(_) => {
+                println!("t3000 demo: log in as admin (its password was set by you: config or T3000_ADMIN_PASSWORD)")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How the server was started; the demo also lays out its building and keeps its admin password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Serve,
+    Demo,
+}
+
+async fn serve_async(cfg: Config, mode: Mode) -> anyhow::Result<()> {
     let storage = Storage::open(&cfg, Arc::new(RealFs), Arc::new(SystemClock))
         .with_context(|| format!("open the data directory {}", cfg.storage.data_dir.display()))?;
     storage.start_background();
@@ -181,18 +216,40 @@ async fn serve_async(cfg: Config) -> anyhow::Result<()> {
     }
     // New device points get ids above every stored series.
     let first_free = storage.latest(&[]).last().map_or(1, |(id, _)| id.saturating_add(1));
-    let registry = Registry::open(storage.data_dir(), first_free)?;
+    let registry = Arc::new(Registry::open(storage.data_dir(), first_free)?);
+    let catalog = Arc::new(
+        Catalog::open(storage.data_dir())
+            .with_context(|| format!("open the catalog in {}", storage.data_dir().display()))?,
+    );
+    crate::routes::register_catalog(&catalog)?;
+    let auth = Arc::new(Auth::new(catalog.clone(), cfg.auth.clone())?);
+    admin_password(&auth, storage.data_dir(), mode)?;
+    let devices = crate::devices::sync_config_devices(&catalog, &cfg.devices)?;
+    if mode == Mode::Demo {
+        crate::demo::lay_out(&catalog)?;
+    }
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
         .with_context(|| format!("listen on {}", cfg.server.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %storage.data_dir().display(), "serving");
-    // A machine-readable line for scripts and tests that start the server on port 0.
-    println!("t3000 listening on http://{addr}");
     let sink = Arc::new(crate::devices::StorageSink::start(storage.clone()));
     let collector = Collector::new(cfg.collector.clone(), sink, Arc::new(SystemClock));
-    crate::devices::start(&collector, &registry, &cfg.devices)?;
-    let app = crate::app(AppState { storage: storage.clone(), collector: collector.clone(), started: Instant::now() });
+    crate::devices::start(&collector, &registry, &devices)?;
+    let control = crate::control::Control::new(catalog.clone(), collector.clone(), registry.clone())?;
+    control.spawn_expiry();
+    let state = AppState {
+        storage: storage.clone(),
+        collector: collector.clone(),
+        catalog,
+        auth,
+        registry,
+        control,
+        started: Instant::now(),
+    };
+    let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    // A machine-readable line for scripts and tests that start the server on port 0.
+    println!("t3000 listening on http://{addr}");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server")?;
     tracing::info!("shutting down: stopping the collector, persisting the write buffer");
     collector.shutdown().await;

@@ -1,5 +1,7 @@
 //! The simulated building of `t3000 demo`, and the `simulate` and `discover` commands.
 
+use crate::routes::buildings::{Building as Site, Floor, Room};
+use crate::routes::devices::DeviceRecord;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,6 +9,7 @@ use std::time::Duration;
 use t3_core::config::{DeviceConfig, Parity, Protocol, RecordConfig, RecordMode};
 use t3_drivers::discovery;
 use t3_drivers::simulator::{SimDeviceSpec, Simulator};
+use t3_storage::catalog::Catalog;
 
 /// One controller of the demo building: name, device type, profile, poll interval.
 const BUILDING: &[(&str, &str, &str, u64)] = &[
@@ -21,6 +24,55 @@ const BUILDING: &[(&str, &str, &str, u64)] = &[
     ("floor3-pressure", "sensor", "Pressure", 2000),
     ("plant-btu-meter", "meter", "BTU Meter", 5000),
 ];
+
+/// Where the demo's devices are: (floor level, floor name, room name, device name prefix).
+const PLACES: &[(i32, &str, &str, &str)] = &[
+    (0, "Basement", "Plant room", "plant-"),
+    (1, "Floor 1", "Lobby", "floor1-"),
+    (2, "Floor 2", "Open office", "floor2-"),
+    (3, "Floor 3", "Meeting rooms", "floor3-"),
+];
+
+/// Lays out the demo building in the catalog at its first start (a building, four floors, a room
+/// on each) and places each simulated device in its room. Later starts keep what users changed.
+pub fn lay_out(catalog: &Catalog) -> anyhow::Result<()> {
+    if !catalog.read::<Site, _>(|b| b.is_empty()) {
+        return Ok(());
+    }
+    let now = crate::auth::now_us();
+    catalog.transaction(|tx| {
+        let b = tx.insert(Site {
+            id: 0,
+            name: "Demo building".into(),
+            description: Some("Simulated Temco controllers on 127.0.0.1".into()),
+            address: None,
+            time_zone: "UTC".into(),
+            updated_us: now,
+        })?;
+        let devices: Vec<DeviceRecord> = tx.rows::<DeviceRecord>().values().cloned().collect();
+        for &(level, floor, room, prefix) in PLACES {
+            let f = tx.insert(Floor {
+                id: 0,
+                building_id: b.id,
+                name: floor.into(),
+                level,
+                description: None,
+                updated_us: now,
+            })?;
+            let r = tx.insert(Room { id: 0, floor_id: f.id, name: room.into(), description: None, updated_us: now })?;
+            for d in devices.iter().filter(|d| d.config.name.starts_with(prefix)) {
+                tx.put(DeviceRecord {
+                    building_id: Some(b.id),
+                    floor_id: Some(f.id),
+                    room_id: Some(r.id),
+                    ..d.clone()
+                })?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
 
 /// A running simulated building.
 #[derive(Debug)]

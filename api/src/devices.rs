@@ -1,20 +1,19 @@
 //! Field devices in the server: the collector fed from `[[devices]]`, its samples sent to storage,
-//! point ids from the [`Registry`], and the read-only device endpoints.
+//! point ids from the [`Registry`], and the configuration file's devices in the catalog.
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::registry::Registry;
+use crate::routes::devices::DeviceRecord;
 use crate::state::AppState;
-use axum::Json;
-use axum::extract::{Path, State};
 use futures::future::BoxFuture;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 use t3_core::Sample;
 use t3_core::config::{Config, ConfigError, DeviceConfig};
-use t3_drivers::collector::{Collector, DeviceSpec, DeviceStatus, SampleSink};
+use t3_drivers::collector::{Collector, DeviceSpec, SampleSink};
 use t3_drivers::profile::ProfileLibrary;
 use t3_storage::Storage;
+use t3_storage::catalog::Catalog;
 use tokio::sync::{mpsc, oneshot};
 
 /// How long collected samples wait for others before they go to storage together.
@@ -149,58 +148,10 @@ pub struct DevicePoint {
     pub poll_interval_ms: u64,
 }
 
-/// A device with its communication status.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DeviceView {
-    pub name: String,
-    pub device_type: String,
-    pub profile: String,
-    /// Communication status: state (`connecting`, `online`, `offline`, `disabled`), last_seen (epoch
-    /// microseconds), rtt_ms, error counters, connection_quality (0..1), last_error.
-    #[schema(value_type = Object)]
-    pub status: Option<DeviceStatus>,
-}
-
-/// A device's points.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DevicePoints {
-    pub device: String,
-    pub points: Vec<DevicePoint>,
-}
-
-fn view(state: &AppState, name: &str) -> Option<DeviceView> {
-    let spec = state.collector.device(name)?;
-    Some(DeviceView {
-        name: spec.config.name.clone(),
-        device_type: spec.config.device_type.clone(),
-        profile: spec.profile.name.clone(),
-        status: state.collector.status().get(name),
-    })
-}
-
-/// Every device the collector polls, with its communication status.
-#[utoipa::path(get, path = "/api/t3000/devices", tag = "devices",
-    responses((status = 200, description = "Devices and their status", body = Vec<DeviceView>)))]
-pub async fn list(State(state): State<AppState>) -> Json<Vec<DeviceView>> {
-    Json(state.collector.device_names().iter().filter_map(|n| view(&state, n)).collect())
-}
-
-/// One device and its communication status.
-#[utoipa::path(get, path = "/api/t3000/devices/{name}", tag = "devices",
-    params(("name" = String, Path, description = "Device name")),
-    responses((status = 200, body = DeviceView), (status = 404, body = ErrorBody)))]
-pub async fn get_one(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<DeviceView>> {
-    view(&state, &name).map(Json).ok_or_else(|| ApiError::not_found(format!("no device named `{name}`")))
-}
-
-/// The points a device is polled for, with their stored ids.
-#[utoipa::path(get, path = "/api/t3000/devices/{name}/points", tag = "devices",
-    params(("name" = String, Path, description = "Device name")),
-    responses((status = 200, body = DevicePoints), (status = 404, body = ErrorBody)))]
-pub async fn points(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<DevicePoints>> {
-    let spec = state.collector.device(&name).ok_or_else(|| ApiError::not_found(format!("no device named `{name}`")))?;
-    let points = spec
-        .points
+/// The points a device is polled for, with their stored ids (empty for an unknown device).
+pub fn device_points(state: &AppState, name: &str) -> Vec<DevicePoint> {
+    let Some(spec) = state.collector.device(name) else { return Vec::new() };
+    spec.points
         .iter()
         .map(|cp| {
             let p = spec.point_of(cp);
@@ -217,8 +168,40 @@ pub async fn points(State(state): State<AppState>, Path(name): Path<String>) -> 
                 poll_interval_ms: cp.interval.as_millis() as u64,
             }
         })
-        .collect();
-    Ok(Json(DevicePoints { device: name, points }))
+        .collect()
+}
+
+/// Copies the configuration file's devices into the catalog (`source: "config"`): new ones are
+/// added, changed ones updated (their place and description kept), ones gone from the file
+/// removed. Returns every device to poll, the API's included.
+pub fn sync_config_devices(catalog: &Catalog, devices: &[DeviceConfig]) -> anyhow::Result<Vec<DeviceConfig>> {
+    catalog.transaction(|tx| {
+        let existing: Vec<DeviceRecord> = tx.rows::<DeviceRecord>().values().cloned().collect();
+        for d in &existing {
+            if d.source == "config" && !devices.iter().any(|c| c.name == d.config.name) {
+                tx.delete::<DeviceRecord>(d.id);
+            }
+        }
+        for c in devices {
+            match existing.iter().find(|d| d.config.name == c.name) {
+                Some(d) if d.source == "config" && d.config == *c => {}
+                Some(d) => tx.put(DeviceRecord { config: c.clone(), source: "config".into(), ..d.clone() })?,
+                None => {
+                    tx.insert(DeviceRecord {
+                        id: 0,
+                        config: c.clone(),
+                        building_id: None,
+                        floor_id: None,
+                        room_id: None,
+                        description: None,
+                        source: "config".into(),
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(catalog.list::<DeviceRecord>().into_iter().map(|d| d.config).collect())
 }
 
 /// The serde name of a unit enum variant (`input`, `holding`, ...).

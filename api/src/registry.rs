@@ -86,6 +86,22 @@ impl Registry {
         id
     }
 
+    /// Moves a device's ids to its new name, so a renamed device continues its series, and saves.
+    /// Ids an earlier device of the new name had are left to their history.
+    pub fn rename_device(&self, old: &str, new: &str) -> anyhow::Result<()> {
+        {
+            let mut inner = self.inner.lock();
+            let moved: Vec<(String, u32)> =
+                inner.by_key.iter().filter(|((d, _), _)| d == old).map(|((_, p), &id)| (p.clone(), id)).collect();
+            inner.by_key.retain(|(d, _), _| d != old && d != new);
+            for (point, id) in moved {
+                inner.by_key.insert((new.to_owned(), point), id);
+            }
+            inner.dirty = true;
+        }
+        self.save()
+    }
+
     /// Ids that can still be handed out.
     pub fn free_ids(&self) -> u64 {
         (u64::from(u32::MAX) + 1).saturating_sub(self.inner.lock().next_id)
@@ -156,6 +172,18 @@ mod tests {
         let r = Registry::open(dir.path(), 100).unwrap();
         assert_eq!(r.id("ahu-1", "IN1"), 1);
         assert_eq!(r.id("ahu-3", "IN1"), 100);
+    }
+
+    #[test]
+    fn a_renamed_device_keeps_its_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Registry::open(dir.path(), 1).unwrap();
+        assert_eq!(r.id("ahu-1", "IN1"), 1);
+        assert_eq!(r.id("ahu-2", "IN1"), 2);
+        r.rename_device("ahu-1", "ahu-2").unwrap();
+        let r = Registry::open(dir.path(), 1).unwrap();
+        assert_eq!(r.id("ahu-2", "IN1"), 1);
+        assert_eq!(r.id("ahu-1", "IN1"), 3, "the old name is free; its ids went with the device");
     }
 
     #[test]

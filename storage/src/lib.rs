@@ -22,10 +22,12 @@
 //! - [`wal`], [`buffer`], [`parquet_io`], [`manifest`]: the durability path.
 //! - [`maintenance`]: retention and compaction; [`rollups`]: 1-minute and 1-hour aggregates.
 //! - [`query`], [`direct`], [`analytics`]: reading.
+//! - [`catalog`]: the metadata catalog (buildings, devices, points, users, ...) and the audit log.
 //! - [`vfs`]: the file operations durability depends on, with a fault-injecting variant for tests.
 
 pub mod analytics;
 pub mod buffer;
+pub mod catalog;
 pub mod direct;
 pub mod engine;
 pub mod error;

@@ -61,8 +61,36 @@ pub fn command() -> Command {
         }
     }
     c.env_remove("RUST_LOG");
+    c.env("T3000_ADMIN_PASSWORD", ADMIN_PASSWORD);
     c.stdin(Stdio::null());
     c
+}
+
+/// The password of `admin` on every test server (set through `T3000_ADMIN_PASSWORD`).
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+/// Logs in with a plain HTTP/1.1 request (usable before any async runtime exists) and returns
+/// the bearer token.
+pub fn login_blocking(base: &str, username: &str, password: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let body = serde_json::json!({ "username": username, "password": password }).to_string();
+    let mut stream = std::net::TcpStream::connect(host).map_err(|e| format!("connect {host}: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "POST /api/t3000/auth/login HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).map_err(|e| e.to_string())?;
+    let (head, body) = reply.split_once("\r\n\r\n").ok_or_else(|| format!("no HTTP reply: {reply}"))?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!("login refused: {head}\n{body}"));
+    }
+    let v: Value = serde_json::from_str(body).map_err(|e| format!("login reply is not JSON ({e}): {body}"))?;
+    v["token"].as_str().map(str::to_owned).ok_or_else(|| format!("no token in {v}"))
 }
 
 /// What a finished command did.
@@ -248,6 +276,19 @@ impl Reply {
     }
 }
 
+/// An HTTP client sending `Authorization: Bearer <token>` with every request.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("token header");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(8)
+        .default_headers(headers)
+        .build()
+        .expect("HTTP client")
+}
+
 /// A `t3000` process on a temporary directory.
 #[derive(Debug)]
 pub struct TestServer {
@@ -260,7 +301,10 @@ pub struct TestServer {
     args: Vec<OsString>,
     child: Option<Child>,
     base: String,
+    /// Sends `Authorization: Bearer <admin token>` with every request.
     pub client: reqwest::Client,
+    /// The admin's bearer token.
+    pub token: String,
     /// How long the last start took, from spawn to the listening line (recovery included).
     pub startup: Duration,
     starts: usize,
@@ -306,11 +350,7 @@ impl TestServer {
     }
 
     fn spawn_new(tmp: tempfile::TempDir, data_dir: PathBuf, args: Vec<OsString>) -> Result<TestServer, StartError> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(8)
-            .build()
-            .expect("HTTP client");
+        let client = reqwest::Client::new();
         let mut s = TestServer {
             root: tmp.path().to_owned(),
             _tmp: tmp,
@@ -319,10 +359,13 @@ impl TestServer {
             child: None,
             base: String::new(),
             client,
+            token: String::new(),
             startup: Duration::ZERO,
             starts: 0,
         };
         s.spawn()?;
+        s.token = login_blocking(&s.base, "admin", ADMIN_PASSWORD).unwrap_or_else(|e| panic!("{e}\n{}", s.stderr()));
+        s.client = client_with_token(&s.token);
         Ok(s)
     }
 
@@ -477,6 +520,48 @@ impl TestServer {
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
         self.send(self.client.post(self.url(path)).json(body)).await
+    }
+
+    /// Sends `method path` with an optional JSON body through `client` (another user's, or
+    /// `reqwest::Client::new()` for no token).
+    pub async fn call(
+        &self,
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut req = client.request(method, self.url(path)).timeout(Duration::from_secs(60));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        self.send(req).await
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.client.put(self.url(path)).json(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.client.delete(self.url(path))).await
+    }
+
+    /// Creates a user with `role` (as admin) and returns a client logged in as them.
+    pub async fn user_client(&self, username: &str, role: &str) -> reqwest::Client {
+        let password = format!("{username}-password");
+        let r = self
+            .post_json("/api/t3000/users", &json!({ "username": username, "password": password, "role": role }))
+            .await;
+        assert_eq!(r.status, reqwest::StatusCode::CREATED, "create user {username}: {}", r.text());
+        let r = self
+            .call(
+                &reqwest::Client::new(),
+                reqwest::Method::POST,
+                "/api/t3000/auth/login",
+                Some(&json!({ "username": username, "password": password })),
+            )
+            .await;
+        client_with_token(r.ok_json()["token"].as_str().expect("token"))
     }
 
     /// POSTs raw bytes with the given content type (none if `None`).
@@ -822,4 +907,55 @@ pub fn list_files(dir: &Path) -> Vec<PathBuf> {
 /// A JSON value as indented text, for failure messages.
 pub fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+/// A running `t3000 simulate`, killed on drop.
+#[derive(Debug)]
+pub struct Sim {
+    child: Child,
+    /// Lines it printed at start: `modbus-tcp ADDR ...`, `udp-scan ADDR`.
+    pub tcp: String,
+    pub udp: Option<String>,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn simulate(args: &[&str]) -> Sim {
+    let mut child = command()
+        .arg("simulate")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn t3000 simulate");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let want_udp = args.contains(&"--udp");
+    let (mut tcp, mut udp) = (None, None);
+    while tcp.is_none() || (want_udp && udp.is_none()) {
+        let line = rx.recv_timeout(START_TIMEOUT).expect("t3000 simulate printed its addresses");
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("modbus-tcp"), Some(addr)) => tcp = Some(addr.to_owned()),
+            (Some("udp-scan"), Some(addr)) => udp = Some(addr.to_owned()),
+            _ => {}
+        }
+    }
+    Sim { child, tcp: tcp.expect("tcp"), udp }
+}
+
+pub fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port")
 }

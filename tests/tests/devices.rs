@@ -2,61 +2,8 @@
 //! `t3000 serve` collecting from it, and `t3000 demo`'s simulated building.
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 use t3_tests::*;
-
-/// A running `t3000 simulate`, killed on drop.
-struct Sim {
-    child: Child,
-    /// Lines it printed at start: `modbus-tcp ADDR ...`, `udp-scan ADDR`.
-    tcp: String,
-    udp: Option<String>,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn simulate(args: &[&str]) -> Sim {
-    let mut child = command()
-        .arg("simulate")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn t3000 simulate");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let want_udp = args.contains(&"--udp");
-    let (mut tcp, mut udp) = (None, None);
-    while tcp.is_none() || (want_udp && udp.is_none()) {
-        let line = rx.recv_timeout(START_TIMEOUT).expect("t3000 simulate printed its addresses");
-        let mut words = line.split_whitespace();
-        match (words.next(), words.next()) {
-            (Some("modbus-tcp"), Some(addr)) => tcp = Some(addr.to_owned()),
-            (Some("udp-scan"), Some(addr)) => udp = Some(addr.to_owned()),
-            _ => {}
-        }
-    }
-    Sim { child, tcp: tcp.expect("tcp"), udp }
-}
-
-fn port_of(addr: &str) -> u16 {
-    addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port")
-}
 
 async fn device(server: &TestServer, name: &str) -> Value {
     server.get(&format!("/api/t3000/devices/{name}")).await.ok_json()
@@ -193,7 +140,7 @@ async fn a_device_that_is_down_is_marked_offline_with_bad_samples() {
 async fn demo_collects_from_its_simulated_building() {
     let tmp = tempfile::tempdir().unwrap();
     let mut server = TestServer::start_demo(&tmp.path().join("demo"));
-    let devices = server.get("/api/t3000/devices").await.ok_json();
+    let devices = server.get("/api/t3000/devices").await.ok_json()["items"].clone();
     let names: Vec<&str> = devices.as_array().expect("list").iter().filter_map(|d| d["name"].as_str()).collect();
     assert_eq!(names.len(), 10, "{devices}");
     let profiles: std::collections::BTreeSet<&str> =
@@ -201,7 +148,7 @@ async fn demo_collects_from_its_simulated_building() {
     assert!(profiles.len() >= 4, "a mix of Temco products: {profiles:?}");
     poll_until("every demo device online", Duration::from_secs(60), || async {
         let d = server.get("/api/t3000/devices").await.ok_json();
-        d.as_array().unwrap().iter().all(|d| d["status"]["state"] == "online")
+        d["items"].as_array().unwrap().iter().all(|d| d["online"] == true && d["status"]["state"] == "online")
     })
     .await;
     let in1 = point_id(&server, "floor1-ahu", "IN1").await;

@@ -28,7 +28,7 @@ pub struct Health {
 }
 
 /// Liveness: 200 once the server is serving.
-#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)), security(()))]
 pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
     let stats = state.storage.stats();
     Json(Health {
@@ -42,4 +42,15 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
         flush_failures: stats.flush_failures.load(Ordering::Relaxed),
         recovery: state.storage.recovery().clone(),
     })
+}
+
+/// Readiness: 200 when the server accepts writes, 503 with the reason when it does not (a
+/// poisoned WAL, shutting down).
+#[utoipa::path(get, path = "/readyz", tag = "system",
+    responses((status = 200, description = "ready"), (status = 503, body = crate::error::ErrorBody)), security(()))]
+pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, crate::error::ApiError> {
+    match state.storage.write_refusal() {
+        None => Ok("ready\n"),
+        Some(why) => Err(crate::error::ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "not_ready", why)),
+    }
 }

@@ -1,6 +1,74 @@
-//! HTTP handlers, one module per family of endpoints.
+//! HTTP handlers, one module per family of endpoints, and what they share: JSON bodies with
+//! errors naming the field, and paging of list endpoints.
 
+pub mod auth;
+pub mod buildings;
+pub mod devices;
 pub mod export;
 pub mod health;
 pub mod history;
+pub mod points;
+pub mod programs;
 pub mod samples;
+
+use crate::error::{ApiError, ApiResult};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Parses a JSON body; the error names the field (`at name: invalid type ...`).
+pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = if path == "." { e.inner().to_string() } else { format!("at {path}: {}", e.inner()) };
+        ApiError::bad_request("invalid_json", msg)
+    })
+}
+
+/// The largest page a list endpoint returns.
+pub const MAX_PAGE: usize = 10_000;
+
+/// `offset` / `limit` of a list request (limit 100 by default, at most [`MAX_PAGE`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub offset: usize,
+    pub limit: usize,
+}
+
+impl Page {
+    pub fn new(offset: Option<usize>, limit: Option<usize>) -> ApiResult<Page> {
+        let limit = limit.unwrap_or(100);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1 to {MAX_PAGE}")));
+        }
+        Ok(Page { offset: offset.unwrap_or(0), limit })
+    }
+
+    /// One page of `items`, each shaped by `f`.
+    pub fn apply<T, U>(self, items: Vec<T>, f: impl FnMut(T) -> U) -> Paged<U> {
+        let total = items.len();
+        let items = items.into_iter().skip(self.offset).take(self.limit).map(f).collect();
+        Paged { items, total, offset: self.offset, limit: self.limit }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    /// How many match in all.
+    pub total: usize,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// Loads every catalog record type the API keeps (users and tokens are registered by `Auth`).
+pub fn register_catalog(catalog: &t3_storage::catalog::Catalog) -> t3_storage::Result<()> {
+    catalog.register::<buildings::Building>()?;
+    catalog.register::<buildings::Floor>()?;
+    catalog.register::<buildings::Room>()?;
+    catalog.register::<devices::DeviceRecord>()?;
+    catalog.register::<points::PointRecord>()?;
+    catalog.register::<programs::Program>()?;
+    Ok(())
+}

@@ -986,8 +986,9 @@ fn device_config(name: &str, port: u16, poll_interval_ms: u64, disabled: &[Strin
 fn server_config(data_dir: &Path, ports: &[u16], points: usize, interval_ms: u64) -> anyhow::Result<String> {
     let disabled: Vec<String> = t3_profile()?.numeric_points().skip(points).map(|p| p.name.clone()).collect();
     let mut s = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\ndata_dir = {}\n\n[log]\nlevel = \"warn\"\n",
-        toml_str(&data_dir.display().to_string())
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\ndata_dir = {}\n\n[log]\nlevel = \"warn\"\n\n[auth]\nadmin_password = {}\n",
+        toml_str(&data_dir.display().to_string()),
+        toml_str(ADMIN_PASSWORD)
     );
     for (i, &port) in ports.iter().enumerate() {
         let d = device_config(&format!("dev-{i:03}"), port, interval_ms, &disabled);
@@ -1011,10 +1012,19 @@ fn toml_str(s: &str) -> String {
 }
 
 /// One HTTP/1.1 request with `Connection: close`; returns the status and the body.
-fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> anyhow::Result<(u16, String)> {
+fn http(
+    addr: &str,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
     let mut s = std::net::TcpStream::connect(addr).with_context(|| format!("connect to {addr}"))?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
     match body {
         Some(b) => req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len())),
         None => req.push_str("\r\n"),
@@ -1043,17 +1053,29 @@ fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> anyhow::Res
     Ok((status, body))
 }
 
+/// The admin password of the benchmark's servers.
+const ADMIN_PASSWORD: &str = "bench-admin-password";
+
+/// Logs in as admin; returns the bearer token.
+fn login(addr: &str) -> anyhow::Result<String> {
+    let body = serde_json::json!({ "username": "admin", "password": ADMIN_PASSWORD }).to_string();
+    let (status, reply) = http(addr, None, "POST", "/api/t3000/auth/login", Some(&body))?;
+    anyhow::ensure!(status == 200, "POST /api/t3000/auth/login: {status} {reply}");
+    let v: serde_json::Value = serde_json::from_str(&reply)?;
+    Ok(v["token"].as_str().context("no token in the login reply")?.to_owned())
+}
+
 /// `(polls, failed polls, devices online)` summed over `GET /api/t3000/devices`.
-fn device_polls(addr: &str) -> anyhow::Result<(u64, u64, usize)> {
-    let (status, body) = http(addr, "GET", "/api/t3000/devices", None)?;
+fn device_polls(addr: &str, token: &str) -> anyhow::Result<(u64, u64, usize)> {
+    let (status, body) = http(addr, Some(token), "GET", "/api/t3000/devices?limit=10000", None)?;
     anyhow::ensure!(status == 200, "GET /api/t3000/devices: {status} {body}");
     let v: serde_json::Value = serde_json::from_str(&body)?;
     let (mut polls, mut failed, mut online) = (0, 0, 0);
-    for d in v.as_array().context("a JSON array of devices")? {
+    for d in v["items"].as_array().context("a JSON array of devices")? {
         let s = &d["status"];
         polls += s["polls"].as_u64().unwrap_or(0);
         failed += s["failed_polls"].as_u64().unwrap_or(0);
-        online += usize::from(s["online"].as_bool() == Some(true));
+        online += usize::from(d["online"].as_bool() == Some(true));
     }
     Ok((polls, failed, online))
 }
@@ -1086,11 +1108,12 @@ fn run_server(p: &Params, mut sim: Option<&mut SimChild>, label: &str) -> anyhow
             .strip_prefix("t3000 listening on http://")
             .with_context(|| format!("the server did not start; its log:\n{}", read_log(dir.path())))?
             .to_owned();
+        let token = login(&addr)?;
         let start_wait = Instant::now();
         std::thread::sleep(Duration::from_secs_f64(p.fleet_warmup));
         let sim_pid = sim.as_ref().map(|s| s.pid().to_string());
         let served0 = sim.as_mut().map(|s| s.requests()).transpose()?;
-        let (polls0, failed0, online_before) = if sim.is_some() { device_polls(&addr)? } else { (0, 0, 0) };
+        let (polls0, failed0, online_before) = if sim.is_some() { device_polls(&addr, &token)? } else { (0, 0, 0) };
         let threads0 = cpu_ticks_by_thread(&pid);
         let (ts0, t0, cpu0) = (now_us(), Instant::now(), cpu_ticks(&pid)?);
         let sim0 = sim_pid.as_deref().map(cpu_ticks).transpose()?;
@@ -1114,7 +1137,7 @@ fn run_server(p: &Params, mut sim: Option<&mut SimChild>, label: &str) -> anyhow
             .ok()
             .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:").map(|t| t.trim().to_owned())))
             .unwrap_or_default();
-        let (polls1, failed1, online) = if sim.is_some() { device_polls(&addr)? } else { (0, 0, 0) };
+        let (polls1, failed1, online) = if sim.is_some() { device_polls(&addr, &token)? } else { (0, 0, 0) };
         let served1 = sim.as_mut().map(|s| s.requests()).transpose()?;
 
         // Samples stored with a timestamp inside the window (the query runs after it).
@@ -1122,8 +1145,13 @@ fn run_server(p: &Params, mut sim: Option<&mut SimChild>, label: &str) -> anyhow
             "SELECT count(*) AS n, count(*) FILTER (WHERE quality >= 192) AS good FROM samples \
              WHERE epoch_us(ts) >= {ts0} AND epoch_us(ts) < {ts1}"
         );
-        let (status, body) =
-            http(&addr, "POST", "/api/t3000/query", Some(&serde_json::json!({ "sql": sql }).to_string()))?;
+        let (status, body) = http(
+            &addr,
+            Some(&token),
+            "POST",
+            "/api/t3000/query",
+            Some(&serde_json::json!({ "sql": sql }).to_string()),
+        )?;
         anyhow::ensure!(status == 200, "POST /api/t3000/query: {status} {body}");
         let v: serde_json::Value = serde_json::from_str(&body)?;
         let row = &v["rows"][0];

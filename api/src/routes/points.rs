@@ -1,0 +1,564 @@
+//! Points: what the devices are polled for plus manual points (series pushed over the API), with
+//! the labels, units and trend settings people give them.
+//!
+//! A device point exists because its device's profile has it and the device polls it; its stored
+//! id comes from the registry. The catalog keeps a [`PointRecord`] for a point only once someone
+//! labels it, or for a manual point. Trend settings of a device point (interval, deadband) are
+//! part of the device's definition (`points` overrides of `[[devices]]`), so changing them
+//! restarts the device's polling; for a device of the configuration file they change there.
+
+use crate::auth::Principal;
+use crate::devices::DevicePoint;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::routes::buildings::check_name;
+use crate::routes::devices::{DeviceRecord, find as find_device};
+use crate::routes::{Page, Paged, json_body};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use t3_core::Quality;
+use t3_core::config::{PointOverride, RecordConfig, RecordMode};
+
+/// What people add to a point (stored, keyed by the point id).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PointRecord {
+    #[serde(default)]
+    pub id: i64,
+    /// The device it belongs to; none for a manual point.
+    pub device_id: Option<i64>,
+    pub name: String,
+    pub label: Option<String>,
+    pub description: Option<String>,
+    pub units: Option<String>,
+}
+
+record!(PointRecord, "point");
+
+/// A point's trend (recording) settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrendSettings {
+    /// Poll interval, 100 ms ..= 24 h (device points).
+    pub interval_ms: Option<u64>,
+    /// Record only changes larger than this (absolute); none = every poll.
+    pub deadband: Option<f64>,
+    /// Record at least this often even without change (seconds; with a deadband).
+    pub heartbeat_secs: Option<u64>,
+}
+
+/// A point as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PointResponse {
+    /// The stored id (history, live value, export).
+    pub id: u32,
+    pub device_id: Option<i64>,
+    pub device: Option<String>,
+    /// `IN1`, `OUT3`, `VAR12`, a register name, or a manual point's name.
+    pub name: String,
+    pub point_number: Option<u32>,
+    /// `input`, `output`, `variable`, `register` or `manual`.
+    pub point_type: String,
+    pub value: Option<f64>,
+    pub units: Option<String>,
+    pub label: Option<String>,
+    pub description: Option<String>,
+    /// Whether the point is in manual (operator override at the device).
+    pub auto_manual: bool,
+    /// Quality of the latest value (`good`, `good_local_override`, `bad_comm_failure`, ...).
+    pub quality: Option<String>,
+    /// When the latest value was taken (RFC 3339, UTC).
+    pub updated_at: Option<String>,
+    pub writable: bool,
+    pub trend: TrendSettings,
+}
+
+/// Filters and paging of the point list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PointQuery {
+    /// Case-insensitive part of the name, label or description.
+    pub q: Option<String>,
+    /// `input`, `output`, `variable`, `register` or `manual`.
+    pub point_type: Option<String>,
+    pub device_id: Option<i64>,
+    pub building_id: Option<i64>,
+    pub floor_id: Option<i64>,
+    pub room_id: Option<i64>,
+    pub offset: Option<usize>,
+    pub limit: Option<usize>,
+}
+
+fn trend_of(d: &DeviceRecord, point: &str, p: &DevicePoint) -> TrendSettings {
+    let o = d.config.points.iter().find(|o| o.name.eq_ignore_ascii_case(point));
+    let rec = o.and_then(|o| o.record.clone()).unwrap_or_else(|| d.config.record.clone());
+    TrendSettings {
+        interval_ms: Some(p.poll_interval_ms),
+        deadband: (rec.mode == RecordMode::Change).then_some(rec.deadband),
+        heartbeat_secs: (rec.mode == RecordMode::Change && rec.heartbeat_secs > 0).then_some(rec.heartbeat_secs),
+    }
+}
+
+/// Every point with its device, without values.
+fn all_points(state: &AppState) -> Vec<(Option<DeviceRecord>, PointResponse)> {
+    let records = state.catalog.list::<PointRecord>();
+    let label_of = |id: u32| records.iter().find(|r| r.id == i64::from(id));
+    let mut out = Vec::new();
+    for d in state.catalog.list::<DeviceRecord>() {
+        for p in crate::devices::device_points(state, &d.config.name) {
+            let r = label_of(p.id);
+            let resp = PointResponse {
+                id: p.id,
+                device_id: Some(d.id),
+                device: Some(d.config.name.clone()),
+                name: p.name.clone(),
+                point_number: Some(p.point_number),
+                point_type: p.point_type.clone(),
+                value: None,
+                units: r.and_then(|r| r.units.clone()).or_else(|| p.unit.clone()),
+                label: r.and_then(|r| r.label.clone()),
+                description: r.and_then(|r| r.description.clone()),
+                auto_manual: false,
+                quality: None,
+                updated_at: None,
+                writable: p.writable,
+                trend: trend_of(&d, &p.name, &p),
+            };
+            out.push((Some(d.clone()), resp));
+        }
+    }
+    for r in records.iter().filter(|r| r.device_id.is_none()) {
+        out.push((
+            None,
+            PointResponse {
+                id: r.id as u32,
+                device_id: None,
+                device: None,
+                name: r.name.clone(),
+                point_number: None,
+                point_type: "manual".into(),
+                value: None,
+                units: r.units.clone(),
+                label: r.label.clone(),
+                description: r.description.clone(),
+                auto_manual: false,
+                quality: None,
+                updated_at: None,
+                writable: false,
+                trend: TrendSettings::default(),
+            },
+        ));
+    }
+    out
+}
+
+/// Fills in the latest value, quality, time and auto/manual of each point.
+fn with_values(state: &AppState, mut points: Vec<PointResponse>) -> Vec<PointResponse> {
+    let ids: Vec<u32> = points.iter().map(|p| p.id).collect();
+    let latest: std::collections::HashMap<u32, t3_storage::Latest> = state.storage.latest(&ids).into_iter().collect();
+    for p in &mut points {
+        if let Some(l) = latest.get(&p.id) {
+            p.value = (!l.value.is_nan()).then_some(l.value);
+            p.quality = Some(Quality(l.quality).name().to_owned());
+            p.auto_manual = Quality(l.quality) == Quality::GOOD_LOCAL_OVERRIDE;
+            p.updated_at = chrono::DateTime::from_timestamp_micros(l.ts)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        }
+    }
+    points
+}
+
+fn one(state: &AppState, id: u32) -> ApiResult<(Option<DeviceRecord>, PointResponse)> {
+    all_points(state).into_iter().find(|(_, p)| p.id == id).ok_or_else(|| ApiError::not_found(format!("no point {id}")))
+}
+
+/// Every point, filtered and paged, with its current value.
+#[utoipa::path(get, path = "/api/t3000/points", tag = "points", params(PointQuery),
+    responses((status = 200, body = Paged<PointResponse>), (status = 400, body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, Query(q): Query<PointQuery>) -> ApiResult<Json<Paged<PointResponse>>> {
+    let page = Page::new(q.offset, q.limit)?;
+    let needle = q.q.as_deref().map(str::to_lowercase);
+    let matches = |d: &Option<DeviceRecord>, p: &PointResponse| {
+        needle.as_ref().is_none_or(|n| {
+            [Some(&p.name), p.label.as_ref(), p.description.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|s| s.to_lowercase().contains(n))
+        }) && q.point_type.as_ref().is_none_or(|t| p.point_type.eq_ignore_ascii_case(t))
+            && q.device_id.is_none_or(|id| p.device_id == Some(id))
+            && q.building_id.is_none_or(|b| d.as_ref().is_some_and(|d| d.building_id == Some(b)))
+            && q.floor_id.is_none_or(|f| d.as_ref().is_some_and(|d| d.floor_id == Some(f)))
+            && q.room_id.is_none_or(|r| d.as_ref().is_some_and(|d| d.room_id == Some(r)))
+    };
+    let found: Vec<PointResponse> =
+        all_points(&state).into_iter().filter(|(d, p)| matches(d, p)).map(|(_, p)| p).collect();
+    let mut paged = page.apply(found, |p| p);
+    paged.items = with_values(&state, std::mem::take(&mut paged.items));
+    Ok(Json(paged))
+}
+
+/// One point with its current value.
+#[utoipa::path(get, path = "/api/t3000/points/{id}", tag = "points", params(("id" = u32, Path)),
+    responses((status = 200, body = PointResponse), (status = 404, body = ErrorBody)))]
+pub async fn get_one(State(state): State<AppState>, Path(id): Path<u32>) -> ApiResult<Json<PointResponse>> {
+    let (_, p) = one(&state, id)?;
+    Ok(Json(with_values(&state, vec![p]).remove(0)))
+}
+
+/// Body of POST /points.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPoint {
+    /// The device whose profile has the point (it starts being polled); none for a manual point,
+    /// whose values are pushed to POST /api/t3000/samples.
+    pub device_id: Option<i64>,
+    /// A point of the device's profile (`VAR5`), or the manual point's name.
+    pub name: String,
+    pub label: Option<String>,
+    pub description: Option<String>,
+    pub units: Option<String>,
+    pub trend: Option<TrendSettings>,
+}
+
+/// Body of PUT /points/{id}: what to change (absent fields stay).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointChange {
+    pub label: Option<String>,
+    pub description: Option<String>,
+    pub units: Option<String>,
+    pub trend: Option<TrendSettings>,
+}
+
+fn check_trend(t: &TrendSettings) -> ApiResult<()> {
+    if t.interval_ms.is_some_and(|i| !(100..=86_400_000).contains(&i)) {
+        return Err(ApiError::unprocessable("invalid_trend", "trend.interval_ms must be 100 to 86400000"));
+    }
+    if t.deadband.is_some_and(|d| !d.is_finite() || d < 0.0) {
+        return Err(ApiError::unprocessable("invalid_trend", "trend.deadband must be a number >= 0"));
+    }
+    Ok(())
+}
+
+/// Applies `f` to the device's override of `point` (creating it), then restarts the device's
+/// polling with the new definition. Devices of the configuration file refuse (409).
+async fn change_device_point(
+    state: &AppState,
+    who: &Principal,
+    device: &DeviceRecord,
+    point: &str,
+    f: impl FnOnce(&mut PointOverride),
+) -> ApiResult<()> {
+    let mut new = device.clone();
+    let i = match new.config.points.iter().position(|o| o.name.eq_ignore_ascii_case(point)) {
+        Some(i) => i,
+        None => {
+            new.config.points.push(PointOverride {
+                name: point.to_owned(),
+                enabled: true,
+                poll_interval_ms: None,
+                record: None,
+            });
+            new.config.points.len() - 1
+        }
+    };
+    f(&mut new.config.points[i]);
+    if new.config == device.config {
+        return Ok(());
+    }
+    if device.source == "config" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "defined_in_config",
+            format!("device `{}` is defined in the configuration file; change its points there", device.config.name),
+        ));
+    }
+    state.catalog.put(new.clone())?;
+    let _ = state.collector.remove_device(&device.config.name).await;
+    let spec = crate::devices::spec_for(new.config.clone(), &state.registry).map_err(ApiError::internal)?;
+    state.collector.add_device(spec).map_err(|e| ApiError::internal(e.to_string()))?;
+    state.auth.audit(
+        who.remote.clone(),
+        &who.actor(),
+        "device.update",
+        Some(format!("device:{}", device.id)),
+        serde_json::to_value(&device.config.points).ok(),
+        serde_json::to_value(&new.config.points).ok(),
+        "ok",
+    );
+    Ok(())
+}
+
+fn apply_trend(o: &mut PointOverride, t: &TrendSettings, base: &RecordConfig) {
+    if let Some(i) = t.interval_ms {
+        o.poll_interval_ms = Some(i);
+    }
+    if t.deadband.is_some() || t.heartbeat_secs.is_some() {
+        let mut rec = o.record.clone().unwrap_or_else(|| base.clone());
+        rec.mode = RecordMode::Change;
+        rec.deadband = t.deadband.unwrap_or(rec.deadband);
+        rec.heartbeat_secs = t.heartbeat_secs.unwrap_or(rec.heartbeat_secs);
+        o.record = Some(rec);
+    }
+}
+
+/// Creates a point: starts polling a profile point of a device that is not polled yet, or adds a
+/// manual point for pushed values.
+#[utoipa::path(post, path = "/api/t3000/points", tag = "points", request_body = NewPoint,
+    responses((status = 201, body = PointResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<PointResponse>)> {
+    let req: NewPoint = json_body(&body)?;
+    let name = check_name("point", &req.name)?;
+    if let Some(t) = &req.trend {
+        check_trend(t)?;
+    }
+    let id = match req.device_id {
+        Some(device_id) => {
+            let d = find_device(&state, &device_id.to_string())?;
+            let profile = t3_drivers::profile::ProfileLibrary::builtin()
+                .get(&d.config.profile)
+                .ok_or_else(|| ApiError::internal(format!("device {} has an unknown profile", d.id)))?;
+            let p = profile.point(&name).ok_or_else(|| {
+                ApiError::unprocessable("unknown_point", format!("profile `{}` has no point `{name}`", profile.name))
+            })?;
+            if p.codec.is_text() {
+                return Err(ApiError::unprocessable("unknown_point", format!("`{}` is text, not a value", p.name)));
+            }
+            let pname = p.name.clone();
+            if crate::devices::device_points(&state, &d.config.name).iter().any(|x| x.name == pname) {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "exists",
+                    format!("device {} already polls `{pname}`", d.id),
+                ));
+            }
+            let base = d.config.record.clone();
+            change_device_point(&state, &who, &d, &pname, |o| {
+                o.enabled = true;
+                if let Some(t) = &req.trend {
+                    apply_trend(o, t, &base);
+                }
+            })
+            .await?;
+            let id = state.registry.id(&d.config.name, &pname);
+            state.catalog.put(PointRecord {
+                id: i64::from(id),
+                device_id: Some(d.id),
+                name: pname,
+                label: req.label,
+                description: req.description,
+                units: req.units,
+            })?;
+            id
+        }
+        None => {
+            if state.catalog.read::<PointRecord, _>(|r| r.values().any(|r| r.device_id.is_none() && r.name == name)) {
+                return Err(ApiError::new(StatusCode::CONFLICT, "exists", format!("a manual point `{name}` exists")));
+            }
+            if req.trend.is_some() {
+                return Err(ApiError::unprocessable(
+                    "invalid_trend",
+                    "a manual point is not polled: no trend settings",
+                ));
+            }
+            let id = state.registry.id("", &name);
+            state.registry.save().map_err(ApiError::internal)?;
+            state.catalog.put(PointRecord {
+                id: i64::from(id),
+                device_id: None,
+                name,
+                label: req.label,
+                description: req.description,
+                units: req.units,
+            })?;
+            id
+        }
+    };
+    let (_, p) = one(&state, id)?;
+    state.auth.audit(
+        who.remote.clone(),
+        &who.actor(),
+        "point.create",
+        Some(format!("point:{id}")),
+        None,
+        serde_json::to_value(&p).ok(),
+        "ok",
+    );
+    Ok((StatusCode::CREATED, Json(with_values(&state, vec![p]).remove(0))))
+}
+
+/// Changes a point's label, description, units or trend settings.
+#[utoipa::path(put, path = "/api/t3000/points/{id}", tag = "points", params(("id" = u32, Path)), request_body = PointChange,
+    responses((status = 200, body = PointResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<u32>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<PointResponse>> {
+    let req: PointChange = json_body(&body)?;
+    let (device, old) = one(&state, id)?;
+    if let Some(t) = &req.trend {
+        check_trend(t)?;
+        match &device {
+            Some(d) => {
+                let base = d.config.record.clone();
+                change_device_point(&state, &who, d, &old.name, |o| apply_trend(o, t, &base)).await?;
+            }
+            None => {
+                return Err(ApiError::unprocessable("invalid_trend", "a manual point is not polled: no trend settings"));
+            }
+        }
+    }
+    let mut rec = state.catalog.get::<PointRecord>(i64::from(id)).unwrap_or_else(|| PointRecord {
+        id: i64::from(id),
+        device_id: old.device_id,
+        name: old.name.clone(),
+        ..Default::default()
+    });
+    let text = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    if req.label.is_some() {
+        rec.label = text(req.label);
+    }
+    if req.description.is_some() {
+        rec.description = text(req.description);
+    }
+    if req.units.is_some() {
+        rec.units = text(req.units);
+    }
+    state.catalog.put(rec)?;
+    let (_, new) = one(&state, id)?;
+    state.auth.audit(
+        who.remote.clone(),
+        &who.actor(),
+        "point.update",
+        Some(format!("point:{id}")),
+        serde_json::to_value(&old).ok(),
+        serde_json::to_value(&new).ok(),
+        "ok",
+    );
+    Ok(Json(with_values(&state, vec![new]).remove(0)))
+}
+
+/// Deletes a point: a device point stops being polled, a manual point is forgotten. Its history
+/// stays.
+#[utoipa::path(delete, path = "/api/t3000/points/{id}", tag = "points", params(("id" = u32, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<u32>,
+) -> ApiResult<StatusCode> {
+    let (device, old) = one(&state, id)?;
+    if let Some(d) = &device {
+        change_device_point(&state, &who, d, &old.name, |o| o.enabled = false).await?;
+    }
+    state.catalog.delete::<PointRecord>(i64::from(id))?;
+    state.auth.audit(
+        who.remote.clone(),
+        &who.actor(),
+        "point.delete",
+        Some(format!("point:{id}")),
+        serde_json::to_value(&old).ok(),
+        None,
+        "ok",
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of POST /points/{id}/value.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WriteRequest {
+    pub value: f64,
+    /// 1 (most important) ..= 16; 8 (operator) by default.
+    pub priority: Option<u8>,
+    /// Relinquish the command automatically after this many seconds.
+    pub expires_in_secs: Option<u64>,
+    /// Switch a point that is in auto to manual first (T3 controllers), instead of refusing.
+    #[serde(default)]
+    pub switch_to_manual: bool,
+}
+
+/// Body of POST /points/{id}/relinquish.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RelinquishRequest {
+    /// The slot to empty; 8 by default.
+    pub priority: Option<u8>,
+}
+
+fn priority(p: Option<u8>) -> ApiResult<t3_core::arbiter::Priority> {
+    t3_core::arbiter::Priority::new(p.unwrap_or(8))
+        .map_err(|e| ApiError::unprocessable("invalid_priority", e.to_string()))
+}
+
+fn issuer(who: &Principal) -> crate::control::Issuer {
+    crate::control::Issuer { actor: who.actor(), remote: who.remote.clone() }
+}
+
+/// Commands a value to an output or variable (an input only while it is in manual) through the
+/// command arbiter; the device is written when the effective value changes, and read back.
+#[utoipa::path(post, path = "/api/t3000/points/{id}/value", tag = "control", params(("id" = u32, Path)),
+    request_body = WriteRequest,
+    responses((status = 200, body = crate::control::WriteResult), (status = 404, body = ErrorBody),
+        (status = 409, description = "the point is in auto", body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 502, description = "the device refused or did not answer", body = ErrorBody)))]
+pub async fn write_value(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<u32>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<crate::control::WriteResult>> {
+    let req: WriteRequest = json_body(&body)?;
+    let prio = priority(req.priority)?;
+    if !req.value.is_finite() {
+        return Err(ApiError::unprocessable("invalid_value", "value must be a finite number"));
+    }
+    state.auth.check_write_rate(id)?;
+    let now = crate::auth::now_us();
+    let expires = req
+        .expires_in_secs
+        .map(|s| {
+            if s == 0 || s > 366 * 86_400 {
+                return Err(ApiError::unprocessable("invalid_expiry", "expires_in_secs must be 1 to 31622400"));
+            }
+            Ok(now + s as i64 * 1_000_000)
+        })
+        .transpose()?;
+    let command = t3_core::arbiter::Command::new(req.value, prio, format!("user:{}", who.username), now, expires)
+        .map_err(|e| ApiError::unprocessable("invalid_command", e.to_string()))?;
+    let in_manual =
+        state.storage.latest(&[id]).first().is_some_and(|(_, l)| Quality(l.quality) == Quality::GOOD_LOCAL_OVERRIDE);
+    Ok(Json(state.control.write(&issuer(&who), id, command, req.switch_to_manual, in_manual).await?))
+}
+
+/// Empties one priority slot of a point; what wins then is written to the device.
+#[utoipa::path(post, path = "/api/t3000/points/{id}/relinquish", tag = "control", params(("id" = u32, Path)),
+    request_body = RelinquishRequest,
+    responses((status = 200, body = crate::control::WriteResult), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
+pub async fn relinquish(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<u32>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<crate::control::WriteResult>> {
+    let req: RelinquishRequest = if body.is_empty() { RelinquishRequest { priority: None } } else { json_body(&body)? };
+    let prio = priority(req.priority)?;
+    Ok(Json(state.control.relinquish(&issuer(&who), id, prio).await?))
+}
+
+/// The commands in force on a point, most important first.
+#[utoipa::path(get, path = "/api/t3000/points/{id}/commands", tag = "control", params(("id" = u32, Path)),
+    responses((status = 200, description = "[{value, priority, source, issued_us, expires_us}]")))]
+pub async fn commands(State(state): State<AppState>, Path(id): Path<u32>) -> Json<Vec<t3_core::arbiter::Command>> {
+    Json(state.control.array(id))
+}

@@ -1,0 +1,599 @@
+//! The catalog and control API end to end: authentication and roles, buildings / floors / rooms,
+//! devices added over the API polling a `t3000 simulate` device, points, writes through the
+//! command arbiter (priorities, expiry, relinquish) and the audit log.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+use t3_tests::*;
+
+fn anon() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_logout_throttling_and_password_change() {
+    let server = TestServer::start("[auth]\nlogin_max_failures = 3\n");
+    // Public: health, readiness, the OpenAPI document. Everything else needs a token.
+    for path in ["/healthz", "/readyz", "/api/openapi.json", "/api/t3000/openapi.json"] {
+        let r = server.call(&anon(), Method::GET, path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
+    }
+    for path in ["/api/t3000/devices", "/api/t3000/points/1/value", "/api/t3000/buildings"] {
+        let r = server.call(&anon(), Method::GET, path, None).await;
+        r.assert_error(path, StatusCode::UNAUTHORIZED, Some("unauthorized"));
+        assert_eq!(r.headers.get("www-authenticate").and_then(|v| v.to_str().ok()), Some("Bearer"));
+    }
+    let bad = server.call(&client_with_token("t3_not-a-token"), Method::GET, "/api/t3000/devices", None).await;
+    bad.assert_error("a made-up token", StatusCode::UNAUTHORIZED, None);
+
+    let login = |user: &'static str, pass: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .call(
+                    &anon(),
+                    Method::POST,
+                    "/api/t3000/auth/login",
+                    Some(&json!({"username": user, "password": pass})),
+                )
+                .await
+        }
+    };
+    login("admin", "wrong password").await.assert_error(
+        "wrong password",
+        StatusCode::UNAUTHORIZED,
+        Some("invalid_credentials"),
+    );
+    login("nobody", "wrong password").await.assert_error(
+        "unknown user",
+        StatusCode::UNAUTHORIZED,
+        Some("invalid_credentials"),
+    );
+    login("admin", "wrong again").await.assert_error("wrong password", StatusCode::UNAUTHORIZED, None);
+    login("admin", "and again").await.assert_error("wrong password", StatusCode::UNAUTHORIZED, None);
+    // Three failures for admin from this address: even the right password is refused for now.
+    let throttled = login("admin", ADMIN_PASSWORD).await;
+    throttled.assert_error("throttled", StatusCode::TOO_MANY_REQUESTS, Some("login_throttled"));
+    assert!(throttled.headers.get("retry-after").is_some());
+
+    // A session ends at logout.
+    let viewer = server.user_client("vera", "viewer").await;
+    assert_eq!(server.call(&viewer, Method::GET, "/api/t3000/auth/me", None).await.ok_json()["role"], "viewer");
+    let r = server.call(&viewer, Method::POST, "/api/t3000/auth/logout", None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    server.call(&viewer, Method::GET, "/api/t3000/auth/me", None).await.assert_error(
+        "after logout",
+        StatusCode::UNAUTHORIZED,
+        None,
+    );
+
+    // Password change needs the current password, then the old one stops working.
+    let op = server.user_client("otto", "operator").await;
+    let change = |cur: &str, new: &str| json!({"current_password": cur, "new_password": new});
+    server
+        .call(&op, Method::POST, "/api/t3000/auth/password", Some(&change("wrong", "new-password-1")))
+        .await
+        .assert_error("wrong current password", StatusCode::FORBIDDEN, Some("wrong_password"));
+    server
+        .call(&op, Method::POST, "/api/t3000/auth/password", Some(&change("otto-password", "short")))
+        .await
+        .assert_error("weak password", StatusCode::UNPROCESSABLE_ENTITY, Some("weak_password"));
+    let r = server
+        .call(&op, Method::POST, "/api/t3000/auth/password", Some(&change("otto-password", "new-password-1")))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    login("otto", "otto-password").await.assert_error("old password", StatusCode::UNAUTHORIZED, None);
+    assert_eq!(login("otto", "new-password-1").await.status, StatusCode::OK);
+
+    // Machines use API tokens; revoking one stops it at once.
+    let issued = server.post_json("/api/t3000/tokens", &json!({"name": "bms-gateway"})).await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.text());
+    let issued = issued.json();
+    let machine = client_with_token(issued["token"].as_str().unwrap());
+    assert_eq!(server.call(&machine, Method::GET, "/api/t3000/devices", None).await.status, StatusCode::OK);
+    let listed = server.get("/api/t3000/tokens").await.ok_json();
+    assert!(
+        listed.to_string().contains("bms-gateway") && !listed.to_string().contains("t3_"),
+        "no secrets listed: {listed}"
+    );
+    let r = server.delete(&format!("/api/t3000/tokens/{}", issued["id"])).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    server.call(&machine, Method::GET, "/api/t3000/devices", None).await.assert_error(
+        "revoked",
+        StatusCode::UNAUTHORIZED,
+        None,
+    );
+
+    // The last admin cannot be demoted or deleted.
+    let users = server.get("/api/t3000/users").await.ok_json();
+    let admin_id = users.as_array().unwrap().iter().find(|u| u["username"] == "admin").unwrap()["id"].clone();
+    server.put_json(&format!("/api/t3000/users/{admin_id}"), &json!({"role": "viewer"})).await.assert_error(
+        "last admin",
+        StatusCode::CONFLICT,
+        Some("last_admin"),
+    );
+
+    // Logins are audited, failures included.
+    let audit = server.get("/api/t3000/audit?action=login&limit=100").await.ok_json();
+    let results: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["result"].as_str()).collect();
+    assert!(
+        results.contains(&"invalid credentials") && results.contains(&"throttled") && results.contains(&"ok"),
+        "{results:?}"
+    );
+    assert!(audit.as_array().unwrap().iter().all(|e| e["remote"] == "127.0.0.1"), "{audit}");
+}
+
+/// Every endpoint x anonymous / viewer / operator / admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorisation_matrix() {
+    let server = TestServer::start("");
+    let viewer = server.user_client("vic", "viewer").await;
+    let operator = server.user_client("ola", "operator").await;
+    // (method, path, body, least role: 0 public, 1 viewer, 2 operator, 3 admin)
+    let b = json!({"name": "x"});
+    let cases: Vec<(Method, &str, Option<Value>, u8)> = vec![
+        (Method::GET, "/healthz", None, 0),
+        (Method::GET, "/readyz", None, 0),
+        (Method::GET, "/api/openapi.json", None, 0),
+        (Method::GET, "/api/t3000/buildings", None, 1),
+        (Method::POST, "/api/t3000/buildings", Some(b.clone()), 3),
+        (Method::PUT, "/api/t3000/buildings/999", Some(b.clone()), 3),
+        (Method::DELETE, "/api/t3000/buildings/999", None, 3),
+        (Method::GET, "/api/t3000/buildings/999/floors", None, 1),
+        (Method::POST, "/api/t3000/buildings/999/floors", Some(b.clone()), 3),
+        (Method::GET, "/api/t3000/floors/999/rooms", None, 1),
+        (Method::POST, "/api/t3000/floors/999/rooms", Some(b.clone()), 3),
+        (Method::PUT, "/api/t3000/floors/999", Some(b.clone()), 3),
+        (Method::DELETE, "/api/t3000/rooms/999", None, 3),
+        (Method::GET, "/api/t3000/devices", None, 1),
+        (Method::POST, "/api/t3000/devices", Some(json!({})), 3),
+        (Method::PUT, "/api/t3000/devices/999", Some(json!({})), 3),
+        (Method::DELETE, "/api/t3000/devices/999", None, 3),
+        (Method::GET, "/api/t3000/devices/999/points", None, 1),
+        (Method::GET, "/api/t3000/devices/999/status", None, 1),
+        (Method::POST, "/api/t3000/devices/discover", Some(json!({})), 3),
+        (Method::GET, "/api/t3000/points", None, 1),
+        (Method::POST, "/api/t3000/points", Some(json!({})), 3),
+        (Method::PUT, "/api/t3000/points/999", Some(json!({})), 3),
+        (Method::DELETE, "/api/t3000/points/999", None, 3),
+        (Method::GET, "/api/t3000/points/999/value", None, 1),
+        (Method::POST, "/api/t3000/points/999/value", Some(json!({"value": 1})), 2),
+        (Method::POST, "/api/t3000/points/999/relinquish", Some(json!({})), 2),
+        (Method::GET, "/api/t3000/points/999/commands", None, 1),
+        (Method::GET, "/api/t3000/points/batch", None, 1),
+        (Method::GET, "/api/t3000/points/999/history?from=now-1h&to=now", None, 1),
+        (Method::POST, "/api/t3000/history/batch", Some(json!({})), 1),
+        (Method::POST, "/api/t3000/query", Some(json!({"sql": "SELECT 1"})), 1),
+        (Method::GET, "/api/t3000/export?points=1&from=now-1h&to=now", None, 1),
+        (Method::POST, "/api/t3000/samples", Some(json!([])), 2),
+        (Method::GET, "/api/t3000/programs", None, 1),
+        (Method::POST, "/api/t3000/programs", Some(json!({})), 3),
+        (Method::POST, "/api/t3000/programs/999/run", None, 3),
+        (Method::GET, "/api/t3000/users", None, 3),
+        (Method::POST, "/api/t3000/users", Some(json!({})), 3),
+        (Method::GET, "/api/t3000/tokens", None, 3),
+        (Method::GET, "/api/t3000/audit", None, 3),
+        (Method::GET, "/api/t3000/auth/me", None, 1),
+    ];
+    let clients = [(1u8, &viewer, "viewer"), (2, &operator, "operator"), (3, &server.client, "admin")];
+    // Every endpoint of the matrix is in the OpenAPI document.
+    let doc = server.call(&anon(), Method::GET, "/api/openapi.json", None).await.ok_json();
+    for (method, path, _, _) in &cases {
+        let template: Vec<String> = path
+            .split('?')
+            .next()
+            .unwrap()
+            .split('/')
+            .map(|seg| if seg.parse::<u64>().is_ok() { "{id}".to_owned() } else { seg.to_owned() })
+            .collect();
+        let template = template.join("/");
+        let m = method.as_str().to_lowercase();
+        assert!(doc["paths"][&template][&m].is_object(), "the OpenAPI document lacks {m} {template}");
+    }
+    for (method, path, body, least) in &cases {
+        let r = server.call(&anon(), method.clone(), path, body.as_ref()).await;
+        if *least == 0 {
+            assert_eq!(r.status, StatusCode::OK, "anonymous {method} {path}: {}", r.text());
+            continue;
+        }
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "anonymous {method} {path}: {}", r.text());
+        for (level, client, name) in clients {
+            let r = server.call(client, method.clone(), path, body.as_ref()).await;
+            if level < *least {
+                r.assert_error(&format!("{name} {method} {path}"), StatusCode::FORBIDDEN, Some("forbidden"));
+            } else {
+                assert!(
+                    r.status != StatusCode::UNAUTHORIZED
+                        && r.status != StatusCode::FORBIDDEN
+                        && !r.status.is_server_error(),
+                    "{name} {method} {path}: {} {}",
+                    r.status,
+                    r.text()
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buildings_floors_and_rooms() {
+    let server = TestServer::start("");
+    let created = |r: Reply| {
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()
+    };
+    let hq =
+        created(server.post_json("/api/t3000/buildings", &json!({"name": "HQ", "time_zone": "Europe/Berlin"})).await);
+    let annex = created(server.post_json("/api/t3000/buildings", &json!({"name": "Annex"})).await);
+    assert_eq!(annex["time_zone"], "UTC");
+    let (hq_id, annex_id) = (hq["id"].as_i64().unwrap(), annex["id"].as_i64().unwrap());
+    let f2 = created(
+        server.post_json(&format!("/api/t3000/buildings/{hq_id}/floors"), &json!({"name": "Second", "level": 2})).await,
+    );
+    let f1 = created(
+        server.post_json(&format!("/api/t3000/buildings/{hq_id}/floors"), &json!({"name": "First", "level": 1})).await,
+    );
+    let room =
+        created(server.post_json(&format!("/api/t3000/floors/{}/rooms", f1["id"]), &json!({"name": "101"})).await);
+    created(server.post_json(&format!("/api/t3000/floors/{}/rooms", f1["id"]), &json!({"name": "102"})).await);
+
+    // The tree: floors lowest first, each with its rooms.
+    let tree = server.get(&format!("/api/t3000/buildings/{hq_id}")).await.ok_json();
+    let floors: Vec<&str> = tree["floors"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(floors, ["First", "Second"]);
+    assert_eq!(tree["floors"][0]["rooms"].as_array().unwrap().len(), 2);
+    let rooms = server.get(&format!("/api/t3000/floors/{}/rooms", f1["id"])).await.ok_json();
+    assert_eq!(rooms.as_array().unwrap().len(), 2);
+
+    // Search and paging.
+    let found = server.get("/api/t3000/buildings?q=ann").await.ok_json();
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["items"][0]["id"], annex_id);
+    let page = server.get("/api/t3000/buildings?limit=1&offset=1").await.ok_json();
+    assert_eq!((page["total"].as_u64(), page["items"].as_array().unwrap().len()), (Some(2), 1));
+
+    // Updates, and bad input answered with a 4xx naming the problem.
+    let r = server.put_json(&format!("/api/t3000/rooms/{}", room["id"]), &json!({"name": "101 Reception"})).await;
+    assert_eq!(r.ok_json()["name"], "101 Reception");
+    server.post_json("/api/t3000/buildings", &json!({"name": "X", "time_zone": "Mars/Olympus"})).await.assert_error(
+        "bad time zone",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("invalid_time_zone"),
+    );
+    server.post_json("/api/t3000/buildings", &json!({"name": ""})).await.assert_error(
+        "empty name",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        None,
+    );
+    server.post_json("/api/t3000/buildings", &json!({"nme": "typo"})).await.assert_error(
+        "unknown field",
+        StatusCode::BAD_REQUEST,
+        Some("invalid_json"),
+    );
+    server.post_json("/api/t3000/buildings/9999/floors", &json!({"name": "F"})).await.assert_error(
+        "no building",
+        StatusCode::NOT_FOUND,
+        None,
+    );
+
+    // Deleting a building deletes its floors and rooms, in one go.
+    let r = server.delete(&format!("/api/t3000/buildings/{hq_id}")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    server.get(&format!("/api/t3000/floors/{}/rooms", f2["id"])).await.assert_error(
+        "floor gone",
+        StatusCode::NOT_FOUND,
+        None,
+    );
+    let r = server.delete(&format!("/api/t3000/rooms/{}", room["id"])).await;
+    r.assert_error("room gone", StatusCode::NOT_FOUND, None);
+
+    // The audit log has each change with old and new.
+    let audit = server.get("/api/t3000/audit?action=room.update").await.ok_json();
+    assert_eq!(audit[0]["old"]["name"], "101");
+    assert_eq!(audit[0]["new"]["name"], "101 Reception");
+    assert_eq!(audit[0]["actor"], "admin");
+}
+
+async fn point_of(server: &TestServer, device: &str, name: &str) -> u64 {
+    let points = server.get(&format!("/api/t3000/devices/{device}/points")).await.ok_json();
+    points["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["id"].as_u64())
+        .unwrap_or_else(|| panic!("{device} has no point {name}: {points}"))
+}
+
+/// A device added over the API polls at once, moves between rooms, restarts when changed, stops
+/// when deleted; its points can be labelled, created and deleted; a configured device is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_and_points_over_the_api_reach_the_collector() {
+    let sim = simulate(&["--listen", "127.0.0.1:0", "--count", "2"]);
+    let port = port_of(&sim.tcp);
+    let extra = format!(
+        "[[devices]]\nname = \"from-config\"\nprotocol = \"modbus-tcp\"\nip_address = \"127.0.0.1\"\nport = {port}\nunit_id = 2\nprofile = \"T3-controller\"\n"
+    );
+    let server = TestServer::start(&extra);
+    let b = server.post_json("/api/t3000/buildings", &json!({"name": "B"})).await.json();
+    let f = server.post_json(&format!("/api/t3000/buildings/{}/floors", b["id"]), &json!({"name": "F"})).await.json();
+    let room = server.post_json(&format!("/api/t3000/floors/{}/rooms", f["id"]), &json!({"name": "R"})).await.json();
+
+    let body = json!({
+        "name": "ahu-api", "protocol": "modbus-tcp", "ip_address": "127.0.0.1", "port": port, "unit_id": 1,
+        "profile": "T3-controller", "poll_interval_ms": 200, "room_id": room["id"],
+        "points": [{"name": "VAR2", "enabled": false}]
+    });
+    let r = server.post_json("/api/t3000/devices", &body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let dev = r.json();
+    let id = dev["id"].as_i64().unwrap();
+    assert_eq!(
+        (dev["floor_id"].clone(), dev["building_id"].clone()),
+        (f["id"].clone(), b["id"].clone()),
+        "the room places it: {dev}"
+    );
+    assert_eq!(dev["source"], "api");
+    poll_until("ahu-api online", Duration::from_secs(30), || async {
+        server.get(&format!("/api/t3000/devices/{id}")).await.ok_json()["online"] == true
+    })
+    .await;
+    let d = server.get(&format!("/api/t3000/devices/{id}")).await.ok_json();
+    assert_eq!(d["point_counts"]["inputs"], 64);
+    assert_eq!(d["point_counts"]["variables"], 127, "VAR2 is disabled: {d}");
+    assert!(d["last_seen"].as_str().is_some_and(|s| s.ends_with('Z')), "{d}");
+    let in1 = point_of(&server, "ahu-api", "IN1").await;
+    poll_until("IN1 has a value", Duration::from_secs(30), || async {
+        server.get(&format!("/api/t3000/points/{in1}/value")).await.status == StatusCode::OK
+    })
+    .await;
+
+    // Filters: by room, by online, by name.
+    let in_room = server.get(&format!("/api/t3000/devices?room_id={}", room["id"])).await.ok_json();
+    assert_eq!(in_room["total"], 1);
+    let by_name = server.get("/api/t3000/devices?q=CONFIG").await.ok_json();
+    assert_eq!(by_name["items"][0]["name"], "from-config");
+
+    // Points: list with filters and values, label one, create VAR2 (disabled above) and see it polled.
+    let vars = server.get(&format!("/api/t3000/points?device_id={id}&point_type=variable&limit=1000")).await.ok_json();
+    assert_eq!(vars["total"], 127);
+    let r =
+        server.put_json(&format!("/api/t3000/points/{in1}"), &json!({"label": "Supply air", "units": "degC"})).await;
+    assert_eq!(r.ok_json()["label"], "Supply air");
+    let found = server.get("/api/t3000/points?q=supply").await.ok_json();
+    assert_eq!(found["items"][0]["id"], in1);
+    assert_eq!(found["items"][0]["units"], "degC");
+    assert!(found["items"][0]["value"].is_number(), "{found}");
+    let r = server.post_json("/api/t3000/points", &json!({"device_id": id, "name": "var2", "label": "Setpoint"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let var2 = r.json()["id"].as_u64().unwrap();
+    poll_until("VAR2 starts producing history", Duration::from_secs(30), || async {
+        !server.samples_of(var2 as u32).await.is_empty()
+    })
+    .await;
+    server.post_json("/api/t3000/points", &json!({"device_id": id, "name": "VAR2"})).await.assert_error(
+        "already polled",
+        StatusCode::CONFLICT,
+        Some("exists"),
+    );
+    server.post_json("/api/t3000/points", &json!({"device_id": id, "name": "VAR999"})).await.assert_error(
+        "not in the profile",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("unknown_point"),
+    );
+    // A manual point takes pushed values.
+    let manual = server.post_json("/api/t3000/points", &json!({"name": "outdoor-temp", "units": "degC"})).await;
+    assert_eq!(manual.status, StatusCode::CREATED, "{}", manual.text());
+    let manual_id = manual.json()["id"].as_u64().unwrap();
+    server.ingest_ok(&[Sample::good(manual_id as u32, BASE_TS, 4.5)]).await;
+    let m = server.get(&format!("/api/t3000/points/{manual_id}")).await.ok_json();
+    assert_eq!((m["point_type"].as_str(), m["value"].as_f64()), (Some("manual"), Some(4.5)));
+
+    // Deleting a point stops its polling; history stays.
+    assert_eq!(server.delete(&format!("/api/t3000/points/{var2}")).await.status, StatusCode::NO_CONTENT);
+    let d = server.get(&format!("/api/t3000/devices/{id}")).await.ok_json();
+    assert_eq!(d["point_counts"]["variables"], 127);
+    assert!(!server.samples_of(var2 as u32).await.is_empty());
+
+    // A changed device restarts with its new settings; a renamed one keeps its point ids.
+    let mut changed = body.clone();
+    changed["name"] = json!("ahu-renamed");
+    changed["poll_interval_ms"] = json!(500);
+    let r = server.put_json(&format!("/api/t3000/devices/{id}"), &changed).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(point_of(&server, "ahu-renamed", "IN1").await, in1);
+
+    // The configuration file's device: place yes, settings no, delete no.
+    let cfg_dev = server.get("/api/t3000/devices/from-config").await.ok_json();
+    let mut moved = cfg_dev["config"].clone();
+    moved["room_id"] = room["id"].clone();
+    let r = server.put_json("/api/t3000/devices/from-config", &moved).await;
+    assert_eq!(r.ok_json()["room_id"], room["id"]);
+    let mut edited = cfg_dev["config"].clone();
+    edited["poll_interval_ms"] = json!(5000);
+    server.put_json("/api/t3000/devices/from-config", &edited).await.assert_error(
+        "config device",
+        StatusCode::CONFLICT,
+        Some("defined_in_config"),
+    );
+    server.delete("/api/t3000/devices/from-config").await.assert_error("config device", StatusCode::CONFLICT, None);
+
+    // Bad devices are refused with the field named; nothing is added.
+    let dup = server.post_json("/api/t3000/devices", &json!({"name": "from-config", "protocol": "modbus-tcp", "ip_address": "127.0.0.1", "unit_id": 1, "profile": "T3-controller"})).await;
+    dup.assert_error("duplicate name", StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_device"));
+    assert!(dup.json()["error"]["message"].as_str().unwrap().starts_with("name: "), "{}", dup.text());
+    let unknown = server
+        .post_json(
+            "/api/t3000/devices",
+            &json!({"name": "x", "protocol": "modbus-tcp", "ip_address": "127.0.0.1", "unit_id": 1, "profile": "T9"}),
+        )
+        .await;
+    unknown.assert_error("unknown profile", StatusCode::UNPROCESSABLE_ENTITY, None);
+    assert!(
+        unknown.json()["error"]["message"].as_str().unwrap().starts_with("profile: unknown profile `T9`"),
+        "{}",
+        unknown.text()
+    );
+    server.post_json("/api/t3000/devices", &json!({"name": "x", "protocol": "carrier-pigeon"})).await.assert_error(
+        "bad protocol",
+        StatusCode::BAD_REQUEST,
+        None,
+    );
+    assert_eq!(server.get("/api/t3000/devices").await.ok_json()["total"], 2);
+
+    // Deleting stops polling at once.
+    assert_eq!(server.delete(&format!("/api/t3000/devices/{id}")).await.status, StatusCode::NO_CONTENT);
+    server.get(&format!("/api/t3000/devices/{id}/status")).await.assert_error("deleted", StatusCode::NOT_FOUND, None);
+    let before = server.samples_of(in1 as u32).await.len();
+    // Two poll intervals of the deleted device pass while the other device keeps polling.
+    let other = point_of(&server, "from-config", "IN1").await;
+    let seen = server.samples_of(other as u32).await.len();
+    poll_until("the configured device polls on", Duration::from_secs(30), || async {
+        server.samples_of(other as u32).await.len() >= seen + 2
+    })
+    .await;
+    assert_eq!(server.samples_of(in1 as u32).await.len(), before, "no samples after the device was deleted");
+
+    // Discovery over the API finds both simulated units and marks the known one.
+    let found = server
+        .post_json(
+            "/api/t3000/devices/discover",
+            &json!({"protocol": "modbus-tcp", "hosts": ["127.0.0.1"], "port": port, "unit_ids": [1, 2, 3]}),
+        )
+        .await
+        .ok_json();
+    let units: Vec<(u64, bool)> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["found"]["unit_id"].as_u64().unwrap(), f["known_device_id"].is_number()))
+        .collect();
+    assert_eq!(units, [(1, false), (2, true)], "{found}");
+}
+
+async fn write(server: &TestServer, client: &reqwest::Client, point: u64, body: Value) -> Reply {
+    server.call(client, Method::POST, &format!("/api/t3000/points/{point}/value"), Some(&body)).await
+}
+
+/// Writes through the arbiter: roles, auto/manual, priorities, relinquish, expiry, audit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_through_the_command_arbiter() {
+    let sim = simulate(&["--listen", "127.0.0.1:0", "--count", "1"]);
+    let extra = format!(
+        "[[devices]]\nname = \"ahu\"\nprotocol = \"modbus-tcp\"\nip_address = \"127.0.0.1\"\nport = {}\nunit_id = 1\nprofile = \"T3-controller\"\npoll_interval_ms = 200\n",
+        port_of(&sim.tcp)
+    );
+    let mut server = TestServer::start(&extra);
+    poll_until("ahu online", Duration::from_secs(30), || async {
+        server.get("/api/t3000/devices/ahu").await.ok_json()["online"] == true
+    })
+    .await;
+    let var1 = point_of(&server, "ahu", "VAR1").await;
+    let in1 = point_of(&server, "ahu", "IN1").await;
+    let viewer = server.user_client("vi", "viewer").await;
+    let op = server.user_client("op", "operator").await;
+
+    write(&server, &viewer, var1, json!({"value": 21.5})).await.assert_error(
+        "viewer",
+        StatusCode::FORBIDDEN,
+        Some("forbidden"),
+    );
+    write(&server, &op, var1, json!({"value": 21.5})).await.assert_error(
+        "in auto",
+        StatusCode::CONFLICT,
+        Some("point_in_auto"),
+    );
+    write(&server, &op, in1, json!({"value": 1.0})).await.assert_error(
+        "an input in auto",
+        StatusCode::CONFLICT,
+        Some("input_in_auto"),
+    );
+    write(&server, &op, var1, json!({"value": 21.5, "priority": 0})).await.assert_error(
+        "priority 0",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        None,
+    );
+
+    // Operator at 8, switching the variable to manual: written and read back.
+    let r = write(&server, &op, var1, json!({"value": 21.5, "switch_to_manual": true})).await.ok_json();
+    assert_eq!(
+        (r["written"].as_bool(), r["read_back"].as_f64(), r["switched_to_manual"].as_bool()),
+        (Some(true), Some(21.5), Some(true)),
+        "{r}"
+    );
+    assert_eq!(r["effective"]["priority"], 8);
+    // A schedule-level command at 15 is held underneath: no write.
+    let r = write(&server, &op, var1, json!({"value": 18.0, "priority": 15})).await.ok_json();
+    assert_eq!((r["written"].as_bool(), r["effective"]["value"].as_f64()), (Some(false), Some(21.5)), "{r}");
+    // A higher priority (5) for 1 s wins, then expires and 8 wins again.
+    let r = write(&server, &op, var1, json!({"value": 25.0, "priority": 5, "expires_in_secs": 1})).await.ok_json();
+    assert_eq!((r["written"].as_bool(), r["effective"]["priority"].as_u64()), (Some(true), Some(5)), "{r}");
+    poll_until("the priority 5 command expires", Duration::from_secs(30), || async {
+        let c = server.get(&format!("/api/t3000/points/{var1}/commands")).await.ok_json();
+        c.as_array().unwrap().iter().all(|c| c["priority"] != 5)
+    })
+    .await;
+    poll_until("the device holds 21.5 again", Duration::from_secs(30), || async {
+        server.get(&format!("/api/t3000/points/{var1}/value")).await.ok_json()["value"].as_f64() == Some(21.5)
+    })
+    .await;
+    // Relinquishing 8 reveals 15.
+    let r = server
+        .call(&op, Method::POST, &format!("/api/t3000/points/{var1}/relinquish"), Some(&json!({"priority": 8})))
+        .await
+        .ok_json();
+    assert_eq!(
+        (r["written"].as_bool(), r["effective"]["value"].as_f64(), r["effective"]["priority"].as_u64()),
+        (Some(true), Some(18.0), Some(15)),
+        "{r}"
+    );
+    let commands = server.get(&format!("/api/t3000/points/{var1}/commands")).await.ok_json();
+    assert_eq!(commands.as_array().unwrap().len(), 1, "{commands}");
+
+    // The audit log: each write recorded with who, from where, old -> new and its result.
+    let audit = server.get(&format!("/api/t3000/audit?target=point:{var1}&limit=50")).await.ok_json();
+    let actions: Vec<(&str, &str)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["result"].as_str().unwrap()))
+        .collect();
+    assert!(actions.contains(&("point.relinquish", "ok")) && actions.contains(&("point.expire", "ok")), "{actions:?}");
+    assert!(actions.iter().filter(|(a, _)| *a == "point.write").count() >= 4, "{actions:?}");
+    assert!(
+        actions.iter().any(|(a, r)| *a == "point.write" && r.starts_with("failed")),
+        "the refused write in auto is recorded: {actions:?}"
+    );
+    assert!(audit.as_array().unwrap().iter().all(|e| e["result"] != "pending"), "{audit}");
+
+    // Commands survive a restart.
+    server.stop();
+    server.restart();
+    let commands = server.get(&format!("/api/t3000/points/{var1}/commands")).await.ok_json();
+    assert_eq!(commands[0]["value"], 18.0, "{commands}");
+
+    // Per-point write rate limit (60 a minute by default): the 61st within the minute is refused.
+    let mut limited = false;
+    for i in 0..70 {
+        let r = write(&server, &server.client, var1, json!({"value": i, "priority": 16})).await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "the write rate limit never applied");
+
+    // Programs are stored and listed; running them is not built yet.
+    let p = server
+        .post_json("/api/t3000/programs", &json!({"name": "ahu-seq", "source": "10 IF IN1 > 22 THEN OUT1 = 1"}))
+        .await;
+    assert_eq!(p.status, StatusCode::CREATED, "{}", p.text());
+    let pid = p.json()["id"].clone();
+    assert_eq!(server.get("/api/t3000/programs").await.ok_json()[0]["name"], "ahu-seq");
+    server.post_json(&format!("/api/t3000/programs/{pid}/run"), &json!({})).await.assert_error(
+        "run",
+        StatusCode::NOT_IMPLEMENTED,
+        Some("not_implemented"),
+    );
+}
