@@ -396,7 +396,7 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
         ("samples", _) => true,
         ("points", 6) => seg[5] == "value" || seg[5] == "relinquish",
         ("alarms", 6) => seg[5] == "ack",
-        ("schedules", _) => true,
+        ("schedules" | "calendars", _) => true,
         _ => false,
     };
     Some(if operator_write { Role::Operator } else { Role::Admin })
@@ -481,6 +481,11 @@ mod tests {
             (&p, "/api/t3000/alarms/3/ack", Some(Role::Operator)),
             (&p, "/api/t3000/schedules", Some(Role::Operator)),
             (&d, "/api/t3000/schedules/2", Some(Role::Operator)),
+            (&p, "/api/t3000/schedules/2/run", Some(Role::Operator)),
+            (&put, "/api/t3000/calendars/2", Some(Role::Operator)),
+            (&p, "/api/t3000/alarms/rules", Some(Role::Admin)),
+            (&put, "/api/t3000/alarms/rules/3", Some(Role::Admin)),
+            (&g, "/api/t3000/alarms/history", Some(Role::Viewer)),
             (&p, "/api/t3000/devices", Some(Role::Admin)),
             (&d, "/api/t3000/buildings/1", Some(Role::Admin)),
             (&g, "/api/t3000/users", Some(Role::Admin)),

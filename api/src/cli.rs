@@ -238,6 +238,10 @@ async fn serve_async(cfg: Config, mode: Mode) -> anyhow::Result<()> {
     crate::devices::start(&collector, &registry, &devices)?;
     let control = crate::control::Control::new(catalog.clone(), collector.clone(), registry.clone())?;
     control.spawn_expiry();
+    let alarms = crate::alarms::AlarmService::new(catalog.clone())?;
+    alarms.spawn(&storage, collector.clone());
+    let scheduler = crate::schedules::Scheduler::new(catalog.clone(), control.clone())?;
+    scheduler.spawn();
     let state = AppState {
         storage: storage.clone(),
         collector: collector.clone(),
@@ -245,7 +249,10 @@ async fn serve_async(cfg: Config, mode: Mode) -> anyhow::Result<()> {
         auth,
         registry,
         control,
+        alarms,
+        scheduler,
         started: Instant::now(),
+        metrics: Default::default(),
     };
     let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
     // A machine-readable line for scripts and tests that start the server on port 0.

@@ -95,6 +95,36 @@ pub fn body_error(status: StatusCode, text: String, code: &'static str) -> ApiEr
     }
 }
 
+/// Gives the plain-text rejections of axum's extractors (a path segment or query string that does
+/// not parse, an unknown query parameter, a body over the limit) the API's JSON error body, so that
+/// every error a client gets has one shape. JSON answers pass untouched.
+pub async fn json_rejections(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    let plain = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !resp.status().is_client_error() || !plain {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let message = match text {
+        Ok(t) if !t.trim().is_empty() => t,
+        _ => parts.status.canonical_reason().unwrap_or("invalid request").to_owned(),
+    };
+    let code = match parts.status {
+        StatusCode::BAD_REQUEST => "invalid_parameter",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "invalid_request",
+    };
+    let mut out = ApiError::new(parts.status, code, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().append(name, value.clone());
+        }
+    }
+    out
+}
+
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
         body_error(e.status(), e.body_text(), "invalid_json")

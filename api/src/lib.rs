@@ -32,6 +32,7 @@ macro_rules! record {
     };
 }
 
+pub mod alarms;
 pub mod auth;
 pub mod cli;
 pub mod control;
@@ -41,6 +42,7 @@ pub mod error;
 pub mod openapi;
 pub mod registry;
 pub mod routes;
+pub mod schedules;
 pub mod settings;
 pub mod state;
 pub mod timeparse;
@@ -58,6 +60,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::metrics::metrics))
         .route("/api/openapi.json", get(openapi::serve))
         .route("/api/t3000/openapi.json", get(openapi::serve))
         .route("/api/t3000/auth/login", post(login::login))
@@ -87,6 +90,18 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/points/{id}/relinquish", post(points::relinquish))
         .route("/api/t3000/points/{id}/commands", get(points::commands))
         .route("/api/t3000/points/{id}/history", get(routes::history::point_history))
+        .route("/api/t3000/schedules", get(schedules::list).post(schedules::create))
+        .route("/api/t3000/schedules/{id}", get(schedules::get_one).put(schedules::update).delete(schedules::delete))
+        .route("/api/t3000/schedules/{id}/run", post(schedules::run))
+        .route("/api/t3000/calendars", get(schedules::calendars).post(schedules::create_calendar))
+        .route("/api/t3000/calendars/{id}", put(schedules::update_calendar).delete(schedules::delete_calendar))
+        .route("/api/t3000/alarms", get(alarms::list))
+        .route("/api/t3000/alarms/history", get(alarms::history))
+        .route("/api/t3000/alarms/rules", get(alarms::rules).post(alarms::create_rule))
+        .route("/api/t3000/alarms/rules/{id}", put(alarms::update_rule).delete(alarms::delete_rule))
+        .route("/api/t3000/alarms/{id}/ack", post(alarms::acknowledge))
+        .route("/api/t3000/trendlogs", get(routes::trendlogs::list).post(routes::trendlogs::create))
+        .route("/api/t3000/trendlogs/{id}", put(routes::trendlogs::update).delete(routes::trendlogs::delete))
         .route("/api/t3000/programs", get(programs::list).post(programs::create))
         .route("/api/t3000/programs/{id}/run", post(programs::run))
         .route("/api/t3000/samples", post(routes::samples::post_samples))
@@ -101,6 +116,7 @@ pub fn app(state: AppState) -> Router {
                 "this endpoint does not take that method",
             )
         })
+        .layer(axum::middleware::from_fn(error::json_rejections))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::middleware))
         .layer(cors)
         .layer(DefaultBodyLimit::max(limit))

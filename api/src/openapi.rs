@@ -11,11 +11,12 @@ use utoipa::OpenApi;
             controllers. Every endpoint except login, /healthz, /readyz and this document needs \
             `Authorization: Bearer <token>` (POST /api/t3000/auth/login)."
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonErrors, &UnsignedIntegers),
     security(("bearer" = [])),
     paths(
         crate::routes::health::healthz,
         crate::routes::health::readyz,
+        crate::routes::metrics::metrics,
         crate::routes::auth::login,
         crate::routes::auth::logout,
         crate::routes::auth::me,
@@ -57,6 +58,27 @@ use utoipa::OpenApi;
         crate::routes::points::write_value,
         crate::routes::points::relinquish,
         crate::routes::points::commands,
+        crate::schedules::list,
+        crate::schedules::get_one,
+        crate::schedules::create,
+        crate::schedules::update,
+        crate::schedules::delete,
+        crate::schedules::run,
+        crate::schedules::calendars,
+        crate::schedules::create_calendar,
+        crate::schedules::update_calendar,
+        crate::schedules::delete_calendar,
+        crate::alarms::list,
+        crate::alarms::history,
+        crate::alarms::rules,
+        crate::alarms::create_rule,
+        crate::alarms::update_rule,
+        crate::alarms::delete_rule,
+        crate::alarms::acknowledge,
+        crate::routes::trendlogs::list,
+        crate::routes::trendlogs::create,
+        crate::routes::trendlogs::update,
+        crate::routes::trendlogs::delete,
         crate::routes::programs::list,
         crate::routes::programs::create,
         crate::routes::programs::run,
@@ -85,6 +107,86 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Adds the error answers that come from the layers around the handlers rather than from the
+/// handlers themselves, to every operation that can get them and does not list them already:
+/// 401 (no valid token) and 403 (a role too low, as [`crate::auth::required_role`] decides) from
+/// the authorisation middleware, 400 from a path, query string or body that does not parse, and
+/// 413 from a body over `server.max_body_bytes`.
+#[derive(Debug)]
+struct CommonErrors;
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use crate::auth::{Role, required_role};
+        use axum::http::Method;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build()
+        };
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let operations = [
+                (Method::GET, &mut item.get),
+                (Method::PUT, &mut item.put),
+                (Method::POST, &mut item.post),
+                (Method::DELETE, &mut item.delete),
+            ];
+            for (method, op) in operations {
+                let Some(op) = op else { continue };
+                let mut add = |status: &str, description: &str| {
+                    op.responses.responses.entry(status.to_owned()).or_insert_with(|| error(description).into());
+                };
+                let role = required_role(&method, path);
+                if role.is_some() {
+                    add("401", "No valid bearer token");
+                }
+                if role.is_some_and(|r| r > Role::Viewer) {
+                    add("403", "The token's role may not do this");
+                }
+                if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some() {
+                    add("400", "A path, query parameter or body that does not parse");
+                }
+                if op.request_body.is_some() {
+                    add("413", "The body is over server.max_body_bytes");
+                }
+            }
+        }
+    }
+}
+
+/// utoipa documents u8, u16 and u32 alike as `format: int32` with `minimum: 0`, but OpenAPI's int32
+/// is signed: the document would call every point id from 2^31 on invalid. Those schemas lose the
+/// format and keep `minimum: 0`.
+#[derive(Debug)]
+struct UnsignedIntegers;
+
+impl utoipa::Modify for UnsignedIntegers {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use serde_json::Value;
+        fn walk(v: &mut Value) {
+            match v {
+                Value::Object(m) => {
+                    let int32 = m.get("format").and_then(Value::as_str) == Some("int32");
+                    if int32 && m.get("minimum").and_then(Value::as_f64) == Some(0.0) {
+                        m.remove("format");
+                    }
+                    m.values_mut().for_each(walk);
+                }
+                Value::Array(a) => a.iter_mut().for_each(walk),
+                _ => {}
+            }
+        }
+        let mut v = serde_json::to_value(&*doc).expect("the OpenAPI document serialises");
+        walk(&mut v);
+        *doc = serde_json::from_value(v).expect("the OpenAPI document deserialises");
     }
 }
 

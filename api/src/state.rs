@@ -19,5 +19,9 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// The command arbiter and device writes.
     pub control: Arc<crate::control::Control>,
+    pub alarms: Arc<crate::alarms::AlarmService>,
+    pub scheduler: Arc<crate::schedules::Scheduler>,
     pub started: Instant,
+    /// Query latencies and WebSocket clients, for `GET /metrics`.
+    pub metrics: Arc<crate::routes::metrics::Metrics>,
 }

@@ -12,6 +12,11 @@
 //!
 //! Ids are never reused: each kind's next id is a row of its own, written in the same transaction.
 //!
+//! # Event logs
+//! `events(seq, stream, key, at_us, body)` holds append-only histories that grow without bound
+//! (alarm transitions: stream `alarm`, key the rule id) and are queried by key and time rather
+//! than kept in memory.
+//!
 //! # Audit
 //! `audit(seq, ts, actor, remote, action, target, old, new, result)` is append-only. An action on a
 //! device is recorded as `pending` before it is attempted ([`Catalog::audit_begin`]) and its
@@ -168,6 +173,17 @@ pub struct AuditFilter {
     pub before_seq: Option<i64>,
 }
 
+/// Which events [`Catalog::events`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub key: Option<i64>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    pub before_seq: Option<i64>,
+    /// Newest first; at most this many.
+    pub limit: usize,
+}
+
 impl Catalog {
     /// Opens (or creates) `<data_dir>/catalog.duckdb`.
     pub fn open(data_dir: &Path) -> Result<Catalog> {
@@ -179,6 +195,8 @@ impl Catalog {
              CREATE TABLE IF NOT EXISTS records (kind VARCHAR NOT NULL, id BIGINT NOT NULL, body VARCHAR NOT NULL,
                  PRIMARY KEY (kind, id));
              CREATE TABLE IF NOT EXISTS next_ids (kind VARCHAR PRIMARY KEY, next BIGINT NOT NULL);
+             CREATE TABLE IF NOT EXISTS events (seq BIGINT PRIMARY KEY, stream VARCHAR NOT NULL, key BIGINT NOT NULL,
+                 at_us BIGINT NOT NULL, body VARCHAR NOT NULL);
              CREATE TABLE IF NOT EXISTS audit (seq BIGINT PRIMARY KEY, ts BIGINT NOT NULL, actor VARCHAR NOT NULL,
                  remote VARCHAR, action VARCHAR NOT NULL, target VARCHAR, old VARCHAR, new VARCHAR,
                  result VARCHAR NOT NULL);",
@@ -295,6 +313,48 @@ impl Catalog {
             tx.delete::<T>(id);
             Ok(existed)
         })
+    }
+
+    /// Appends an event to a stream's history; returns its seq.
+    pub fn append_event(&self, stream: &str, key: i64, at_us: i64, body: &serde_json::Value) -> Result<i64> {
+        let inner = self.inner.lock();
+        let seq: i64 = inner.conn.query_row("SELECT coalesce(max(seq), 0) + 1 FROM events", [], |r| r.get(0))?;
+        inner.conn.execute(
+            "INSERT INTO events (seq, stream, key, at_us, body) VALUES (?, ?, ?, ?, ?)",
+            params![seq, stream, key, at_us, body.to_string()],
+        )?;
+        Ok(seq)
+    }
+
+    /// Events of a stream, newest first: `(seq, key, at_us, body)`.
+    pub fn events(&self, stream: &str, filter: &EventFilter) -> Result<Vec<(i64, i64, i64, serde_json::Value)>> {
+        let mut sql = String::from("SELECT seq, key, at_us, body FROM events WHERE stream = ?");
+        let mut args: Vec<duckdb::types::Value> = vec![stream.to_owned().into()];
+        for (cond, v) in [
+            (" AND key = ?", filter.key),
+            (" AND at_us >= ?", filter.from_us),
+            (" AND at_us < ?", filter.to_us),
+            (" AND seq < ?", filter.before_seq),
+        ] {
+            if let Some(v) = v {
+                sql.push_str(cond);
+                args.push(v.into());
+            }
+        }
+        sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", filter.limit.max(1)));
+        let inner = self.inner.lock();
+        let mut stmt = inner.conn.prepare(&sql)?;
+        let rows = stmt.query_map(duckdb::params_from_iter(args), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, key, at, body) = row?;
+            let body = serde_json::from_str(&body)
+                .map_err(|e| Error::Corrupt { path: "catalog.duckdb".into(), message: format!("event {seq}: {e}") })?;
+            out.push((seq, key, at, body));
+        }
+        Ok(out)
     }
 
     /// Records an action before it is attempted (`result` = `pending`); returns its seq.
@@ -458,6 +518,24 @@ mod tests {
         .unwrap();
         let names: Vec<String> = c.list::<Thing>().into_iter().map(|t| t.name).collect();
         assert_eq!(names, vec!["b", "c"]);
+    }
+
+    #[test]
+    fn events_are_kept_per_stream_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Catalog::open(dir.path()).unwrap();
+        c.append_event("alarm", 1, 100, &serde_json::json!({"to": "active"})).unwrap();
+        c.append_event("alarm", 2, 200, &serde_json::json!({"to": "active"})).unwrap();
+        c.append_event("alarm", 1, 300, &serde_json::json!({"to": "cleared"})).unwrap();
+        c.append_event("other", 1, 300, &serde_json::json!({})).unwrap();
+        let one = c.events("alarm", &EventFilter { key: Some(1), limit: 10, ..Default::default() }).unwrap();
+        assert_eq!(one.iter().map(|e| e.2).collect::<Vec<_>>(), vec![300, 100], "newest first");
+        assert_eq!(one[0].3["to"], "cleared");
+        let late = c.events("alarm", &EventFilter { from_us: Some(150), limit: 10, ..Default::default() }).unwrap();
+        assert_eq!(late.len(), 2);
+        let page =
+            c.events("alarm", &EventFilter { limit: 1, before_seq: Some(one[0].0), ..Default::default() }).unwrap();
+        assert_eq!(page[0].2, 200);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use crate::buffer::{Columns, DAY_US, Frozen, RowFilter, WriteBuffer, as_ts, sort
 use crate::direct::FileIndex;
 use crate::error::{Error, Result};
 use crate::manifest::{FileMeta, MANIFEST_FILE, Manifest, Table, rel_path};
+use crate::metrics::Histogram;
 use crate::parquet_io::{self, ParquetOptions};
 use crate::query::QueryEngine;
 use crate::vfs::Vfs;
@@ -180,9 +181,14 @@ struct Inner {
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     stats: Stats,
+    /// Every acknowledged batch, in acknowledgement order (see [`Storage::subscribe`]).
+    live: tokio::sync::broadcast::Sender<Arc<[Sample]>>,
     /// Held for the life of the engine (an exclusive lock on `<data_dir>/LOCK`).
     _lock: std::fs::File,
 }
+
+/// Batches the live bus keeps for a slow receiver.
+pub const LIVE_BATCHES: usize = 4096;
 
 /// Counters for metrics and the system status.
 #[derive(Debug, Default)]
@@ -190,6 +196,10 @@ pub struct Stats {
     pub samples_ingested: AtomicU64,
     pub files_written: AtomicU64,
     pub flush_failures: AtomicU64,
+    /// Latency of WAL group commits (write start to fsync done); shared with the WAL thread.
+    pub wal_commit_seconds: Arc<Histogram>,
+    /// Latency of flushes: a frozen write buffer written as Parquet and published in the manifest.
+    pub flush_seconds: Histogram,
 }
 
 /// Checks a batch before anything of it is stored.
@@ -299,11 +309,13 @@ impl Storage {
             manifest.store(&*vfs, &data_dir)?;
         }
 
+        let stats = Stats::default();
         let wal_opts = WalOptions {
             dir: wal_dir,
             group_commit_max_delay: Duration::from_millis(cfg.wal.group_commit_max_delay_ms),
             group_commit_max_bytes: cfg.wal.group_commit_max_bytes,
             segment_bytes: cfg.wal.segment_bytes,
+            commit_seconds: stats.wal_commit_seconds.clone(),
         };
         let (wal, _wal_thread) = Wal::start(wal_opts, vfs.clone(), last_seq + 1, shared.clone())?;
         let query = Arc::new(QueryEngine::new(&data_dir, &cfg.query)?);
@@ -334,7 +346,8 @@ impl Storage {
                 recovery: report,
                 stop,
                 tasks: Mutex::new(Vec::new()),
-                stats: Stats::default(),
+                stats,
+                live: tokio::sync::broadcast::channel(LIVE_BATCHES).0,
                 _lock: lock,
             }),
         })
@@ -354,6 +367,13 @@ impl Storage {
 
     pub fn stats(&self) -> &Stats {
         &self.inner.stats
+    }
+
+    /// The live bus: every batch acknowledged from now on (pushed or collected), once durable. A
+    /// receiver that falls more than [`LIVE_BATCHES`] batches behind gets `Lagged` and misses
+    /// them; it can catch up from [`Storage::latest`].
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<[Sample]>> {
+        self.inner.live.subscribe()
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -391,7 +411,12 @@ impl Storage {
             return Err(Error::Backlog { buffered, limit: self.backlog_limit() });
         }
         let n = samples.len() as u64;
+        // A copy for the live bus only while someone listens.
+        let live = (self.inner.live.receiver_count() > 0).then(|| samples.clone());
         self.inner.wal.append(samples).await?;
+        if let Some(batch) = live {
+            let _ = self.inner.live.send(Arc::from(batch));
+        }
         self.inner.stats.samples_ingested.fetch_add(n, Ordering::Relaxed);
         if self.inner.cfg.storage.ack == AckLevel::Parquet {
             let generation = self.inner.shared.state.lock().commit_gen;
@@ -639,6 +664,7 @@ impl Inner {
     /// Writes a frozen buffer as one sorted file per day, publishes them in the manifest, drops the
     /// buffer from the query view and truncates the WAL behind it. Runs on a blocking thread.
     fn publish_frozen(&self, frozen: &Frozen) -> Result<()> {
+        let started = Instant::now();
         let batch = &frozen.batch;
         let points = crate::buffer::as_u32(batch.column(0)).values();
         let ts = as_ts(batch.column(1)).values();
@@ -680,6 +706,7 @@ impl Inner {
         }
         self.shared.buffered_rows.fetch_sub(frozen.len(), Ordering::Relaxed);
         self.stats.files_written.fetch_add(metas.len() as u64, Ordering::Relaxed);
+        self.stats.flush_seconds.observe(started.elapsed());
         for (seq, path) in wal::list_segments(&self.data_dir.join("wal"))? {
             if seq <= frozen.wal_through {
                 std::fs::remove_file(&path).map_err(|e| Error::io("remove WAL segment", &path, e))?;

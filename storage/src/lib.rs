@@ -34,6 +34,7 @@ pub mod error;
 pub mod export;
 pub mod maintenance;
 pub mod manifest;
+pub mod metrics;
 pub mod parquet_io;
 pub mod query;
 pub mod rollups;

@@ -20,6 +20,7 @@
 //! dropped the dirty pages, so a retry that succeeds proves nothing.
 
 use crate::error::{Error, Result};
+use crate::metrics::Histogram;
 use crate::vfs::{VFile, Vfs};
 use parking_lot::Mutex;
 use std::fs;
@@ -54,6 +55,8 @@ pub struct WalOptions {
     pub group_commit_max_delay: Duration,
     pub group_commit_max_bytes: usize,
     pub segment_bytes: u64,
+    /// Records each group commit's latency: from the start of its write to the end of its fsync.
+    pub commit_seconds: Arc<Histogram>,
 }
 
 pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -338,6 +341,7 @@ impl Writer {
             encode_record(samples, &mut self.buf);
         }
         let path = segment_path(&self.opts.dir, self.segment.seq);
+        let started = Instant::now();
         let result = self
             .segment
             .file
@@ -351,6 +355,7 @@ impl Writer {
             }
             return;
         }
+        self.opts.commit_seconds.observe(started.elapsed());
         self.segment.len += self.buf.len() as u64;
         for (samples, _) in &group {
             self.sink.committed(samples);
@@ -410,6 +415,7 @@ mod tests {
             group_commit_max_delay: Duration::from_millis(100),
             group_commit_max_bytes: 1 << 20,
             segment_bytes: 1 << 20,
+            commit_seconds: Arc::default(),
         }
     }
 
@@ -421,13 +427,16 @@ mod tests {
     async fn append_then_replay_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let sink = Arc::new(Collect::default());
-        let (wal, th) = Wal::start(opts(dir.path()), Arc::new(RealFs), 1, sink.clone()).unwrap();
+        let o = opts(dir.path());
+        let commits = o.commit_seconds.clone();
+        let (wal, th) = Wal::start(o, Arc::new(RealFs), 1, sink.clone()).unwrap();
         wal.append(samples(10, 0)).await.unwrap();
         wal.append(samples(5, 100)).await.unwrap();
         assert_eq!(wal.rotate().await.unwrap(), 1);
         wal.append(samples(3, 200)).await.unwrap();
         drop(wal);
         th.join().unwrap();
+        assert_eq!(commits.snapshot().count, 3, "one group commit per awaited append");
         assert_eq!(sink.0.lock().len(), 18);
         assert_eq!(*sink.1.lock(), vec![1]);
         let segs = list_segments(dir.path()).unwrap();

@@ -694,9 +694,17 @@ async fn every_endpoint_answers_a_good_request() {
 
     // Latest values.
     let b = server.get("/api/t3000/points/7/value").await.ok_json();
-    assert_eq!(b, json!({"point_id": 7, "ts": T + 75 * SECOND_US, "value": 16.0, "quality": 192}));
+    assert_eq!(
+        b,
+        json!({"point_id": 7, "ts": T + 75 * SECOND_US, "timestamp": "2024-01-01T10:01:15.000000Z", "value": 16.0,
+            "units": null, "quality": 192, "quality_name": "good"})
+    );
     let b = server.get("/api/t3000/points/10/value").await.ok_json();
-    assert_eq!(b, json!({"point_id": 10, "ts": T, "value": null, "quality": 0}));
+    assert_eq!(
+        b,
+        json!({"point_id": 10, "ts": T, "timestamp": "2024-01-01T10:00:00.000000Z", "value": null, "units": null,
+            "quality": 0, "quality_name": "bad"})
+    );
     let b = server.get("/api/t3000/points/batch?ids=7,10,424242").await.ok_json();
     let ids: Vec<u64> = b["values"].as_array().unwrap().iter().map(|v| v["point_id"].as_u64().unwrap()).collect();
     assert_eq!(ids, vec![7, 10], "{b}");

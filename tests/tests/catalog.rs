@@ -175,6 +175,34 @@ async fn the_authorisation_matrix() {
         (Method::GET, "/api/t3000/tokens", None, 3),
         (Method::GET, "/api/t3000/audit", None, 3),
         (Method::GET, "/api/t3000/auth/me", None, 1),
+        (Method::GET, "/api/t3000/buildings/999", None, 1),
+        (Method::GET, "/api/t3000/devices/999", None, 1),
+        (Method::GET, "/api/t3000/points/999", None, 1),
+        (Method::GET, "/api/t3000/schedules", None, 1),
+        (Method::GET, "/api/t3000/schedules/999", None, 1),
+        (Method::POST, "/api/t3000/schedules", Some(json!({})), 2),
+        (Method::PUT, "/api/t3000/schedules/999", Some(json!({})), 2),
+        (Method::DELETE, "/api/t3000/schedules/999", None, 2),
+        (Method::POST, "/api/t3000/schedules/999/run", None, 2),
+        (Method::GET, "/api/t3000/calendars", None, 1),
+        (Method::POST, "/api/t3000/calendars", Some(json!({})), 2),
+        (Method::PUT, "/api/t3000/calendars/999", Some(json!({})), 2),
+        (Method::DELETE, "/api/t3000/calendars/999", None, 2),
+        (Method::GET, "/api/t3000/alarms", None, 1),
+        (Method::GET, "/api/t3000/alarms/history", None, 1),
+        (Method::GET, "/api/t3000/alarms/rules", None, 1),
+        (Method::POST, "/api/t3000/alarms/rules", Some(json!({})), 3),
+        (Method::PUT, "/api/t3000/alarms/rules/999", Some(json!({})), 3),
+        (Method::DELETE, "/api/t3000/alarms/rules/999", None, 3),
+        (Method::POST, "/api/t3000/alarms/999/ack", None, 2),
+        (Method::PUT, "/api/t3000/users/999", Some(json!({})), 3),
+        (Method::DELETE, "/api/t3000/users/999", None, 3),
+        (Method::POST, "/api/t3000/tokens", Some(json!({})), 3),
+        (Method::DELETE, "/api/t3000/tokens/999", None, 3),
+        (Method::GET, "/api/t3000/trendlogs", None, 1),
+        (Method::POST, "/api/t3000/trendlogs", Some(json!({})), 3),
+        (Method::PUT, "/api/t3000/trendlogs/999", Some(json!({})), 3),
+        (Method::DELETE, "/api/t3000/trendlogs/999", None, 3),
     ];
     let clients = [(1u8, &viewer, "viewer"), (2, &operator, "operator"), (3, &server.client, "admin")];
     // Every endpoint of the matrix is in the OpenAPI document.
@@ -389,6 +417,31 @@ async fn devices_and_points_over_the_api_reach_the_collector() {
     server.ingest_ok(&[Sample::good(manual_id as u32, BASE_TS, 4.5)]).await;
     let m = server.get(&format!("/api/t3000/points/{manual_id}")).await.ok_json();
     assert_eq!((m["point_type"].as_str(), m["value"].as_f64()), (Some("manual"), Some(4.5)));
+    let v = server.get(&format!("/api/t3000/points/{manual_id}/value")).await.ok_json();
+    assert_eq!((v["units"].as_str(), v["quality_name"].as_str()), (Some("degC"), Some("good")), "{v}");
+    assert_eq!(v["timestamp"], "2024-01-01T00:00:00.000000Z");
+
+    // A trend log names points that belong together.
+    let tl = server
+        .post_json(
+            "/api/t3000/trendlogs",
+            &json!({"name": "AHU temps", "point_ids": [in1, manual_id], "interval_ms": 5000}),
+        )
+        .await;
+    assert_eq!(tl.status, StatusCode::CREATED, "{}", tl.text());
+    let tl_id = tl.json()["id"].clone();
+    server.post_json("/api/t3000/trendlogs", &json!({"name": "bad", "point_ids": [999_999]})).await.assert_error(
+        "unknown point",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("invalid_trendlog"),
+    );
+    let r = server
+        .put_json(&format!("/api/t3000/trendlogs/{tl_id}"), &json!({"name": "AHU", "point_ids": [in1]}))
+        .await
+        .ok_json();
+    assert_eq!((r["point_ids"].as_array().map(Vec::len), r["interval_ms"].as_u64()), (Some(1), Some(60_000)), "{r}");
+    assert_eq!(server.get("/api/t3000/trendlogs").await.ok_json()[0]["name"], "AHU");
+    assert_eq!(server.delete(&format!("/api/t3000/trendlogs/{tl_id}")).await.status, StatusCode::NO_CONTENT);
 
     // Deleting a point stops its polling; history stays.
     assert_eq!(server.delete(&format!("/api/t3000/points/{var2}")).await.status, StatusCode::NO_CONTENT);
@@ -596,4 +649,221 @@ async fn control_through_the_command_arbiter() {
         StatusCode::NOT_IMPLEMENTED,
         Some("not_implemented"),
     );
+}
+
+async fn value_of(server: &TestServer, point: u64) -> Option<f64> {
+    server.get(&format!("/api/t3000/points/{point}/value")).await.json()["value"].as_f64()
+}
+
+/// Alarm rules raised, acknowledged and cleared by real samples (and a device going offline);
+/// schedules driving an output through the arbiter, with a holiday calendar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarms_and_schedules_drive_and_watch_a_simulated_device() {
+    let sim = simulate(&["--listen", "127.0.0.1:0", "--count", "1"]);
+    let extra = format!(
+        "[collector]\noffline_after_failures = 2\nbackoff_initial_ms = 100\n\n[[devices]]\nname = \"ahu\"\nprotocol = \"modbus-tcp\"\nip_address = \"127.0.0.1\"\nport = {}\nunit_id = 1\nprofile = \"T3-controller\"\npoll_interval_ms = 200\n",
+        port_of(&sim.tcp)
+    );
+    let server = TestServer::start(&extra);
+    poll_until("ahu online", Duration::from_secs(30), || async {
+        server.get("/api/t3000/devices/ahu").await.ok_json()["online"] == true
+    })
+    .await;
+    let device_id = server.get("/api/t3000/devices/ahu").await.ok_json()["id"].clone();
+    let (var1, var2) = (point_of(&server, "ahu", "VAR1").await, point_of(&server, "ahu", "VAR2").await);
+    let viewer = server.user_client("vi", "viewer").await;
+    let op = server.user_client("op", "operator").await;
+
+    // A high limit on VAR1 and an offline rule on the device.
+    let rule = |body: Value| {
+        let server = &server;
+        async move {
+            let r = server.post_json("/api/t3000/alarms/rules", &body).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+            r.json()["id"].as_i64().unwrap()
+        }
+    };
+    let high = rule(json!({"name": "VAR1 high", "point_id": var1,
+        "rule": {"condition": {"kind": "limits", "high": 50.0, "deadband": 1.0}, "message": "too warm"}}))
+    .await;
+    let offline =
+        rule(json!({"name": "ahu offline", "device_id": device_id, "rule": {"condition": {"kind": "device_offline"}}}))
+            .await;
+    server
+        .post_json(
+            "/api/t3000/alarms/rules",
+            &json!({"name": "x", "point_id": var1, "rule": {"condition": {"kind": "limits", "low": 5, "high": 1}}}),
+        )
+        .await
+        .assert_error("low above high", StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_rule"));
+
+    let alarm = |id: i64| {
+        let server = &server;
+        async move {
+            let all = server.get("/api/t3000/alarms?state=all").await.ok_json();
+            all.as_array().unwrap().iter().find(|a| a["rule_id"] == id).cloned().unwrap()
+        }
+    };
+    assert_eq!(alarm(high).await["state"], "normal");
+    let w = write(&server, &op, var1, json!({"value": 60.0, "switch_to_manual": true})).await;
+    assert_eq!(w.status, StatusCode::OK, "{}", w.text());
+    poll_until("the high alarm is raised", Duration::from_secs(30), || async {
+        alarm(high).await["state"] == "active"
+    })
+    .await;
+    assert_eq!(alarm(high).await["level"], "high");
+    let open = server.get("/api/t3000/alarms").await.ok_json();
+    assert_eq!(open.as_array().unwrap().len(), 1, "only open alarms by default: {open}");
+
+    let ack = |client: &reqwest::Client| {
+        let (server, client) = (&server, client.clone());
+        async move { server.call(&client, Method::POST, &format!("/api/t3000/alarms/{high}/ack"), None).await }
+    };
+    ack(&viewer).await.assert_error("viewer ack", StatusCode::FORBIDDEN, None);
+    let r = ack(&op).await.ok_json();
+    assert_eq!(
+        (r["transition"]["to"].as_str(), r["transition"]["kind"]["by"].as_str()),
+        (Some("acknowledged"), Some("op")),
+        "{r}"
+    );
+    ack(&op).await.assert_error("acknowledged twice", StatusCode::CONFLICT, Some("cannot_acknowledge"));
+    // Back under the limit minus the deadband: the acknowledged alarm returns to normal.
+    write(&server, &op, var1, json!({"value": 20.0})).await.ok_json();
+    poll_until("the alarm returns to normal", Duration::from_secs(30), || async {
+        alarm(high).await["state"] == "normal"
+    })
+    .await;
+    let hist = server.get(&format!("/api/t3000/alarms/history?rule_id={high}")).await.ok_json();
+    let kinds: Vec<&str> =
+        hist.as_array().unwrap().iter().rev().map(|e| e["transition"]["kind"]["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["raised", "acknowledged", "normal"], "{hist}");
+    assert_eq!(hist[0]["message"], "too warm");
+
+    // A schedule ON all day every day drives VAR2 to its on_value at priority 15.
+    let all_day = json!([{"on": "00:00", "off": "24:00"}]);
+    let days: serde_json::Map<String, Value> =
+        ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+            .iter()
+            .map(|d| (d.to_string(), all_day.clone()))
+            .collect();
+    let body = json!({"name": "occupancy", "weekly_schedule": {"days": days},
+        "outputs": [{"point_id": var2, "on_value": 1.0, "off_value": 0.0, "switch_to_manual": true}]});
+    let r = server.call(&op, Method::POST, "/api/t3000/schedules", Some(&body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "operators edit schedules: {}", r.text());
+    let s = r.json();
+    let sid = s["id"].as_i64().unwrap();
+    assert_eq!(
+        (s["on"].as_bool(), s["next_run"].is_null(), s["status"].as_str()),
+        (Some(true), true, Some("active")),
+        "{s}"
+    );
+    poll_until("the schedule writes VAR2 = 1", Duration::from_secs(30), || async {
+        value_of(&server, var2).await == Some(1.0)
+    })
+    .await;
+    let cmds = server.get(&format!("/api/t3000/points/{var2}/commands")).await.ok_json();
+    assert_eq!(
+        (cmds[0]["priority"].as_u64(), cmds[0]["source"].as_str()),
+        (Some(15), Some(format!("schedule:{sid}").as_str())),
+        "{cmds}"
+    );
+
+    // Today becomes a holiday (Holiday1 has no pairs): OFF now, ON again at the next midnight (UTC).
+    let today = chrono_today();
+    let cal = server
+        .call(
+            &op,
+            Method::POST,
+            "/api/t3000/calendars",
+            Some(&json!({"name": "today", "holiday": "holiday1", "dates": [today]})),
+        )
+        .await;
+    assert_eq!(cal.status, StatusCode::CREATED, "{}", cal.text());
+    let mut with_cal = body.clone();
+    with_cal["calendar_ids"] = json!([cal.json()["id"]]);
+    let s = server.call(&op, Method::PUT, &format!("/api/t3000/schedules/{sid}"), Some(&with_cal)).await.ok_json();
+    assert_eq!(s["on"], false, "{s}");
+    assert!(s["next_run"].as_str().is_some_and(|t| t.ends_with("T00:00:00Z")), "ON again at midnight: {s}");
+    poll_until("the schedule writes VAR2 = 0", Duration::from_secs(30), || async {
+        value_of(&server, var2).await == Some(0.0)
+    })
+    .await;
+    let r = server.call(&op, Method::POST, &format!("/api/t3000/schedules/{sid}/run"), None).await.ok_json();
+    assert_eq!((r["on"].as_bool(), r["errors"].as_array().map(Vec::len)), (Some(false), Some(0)), "{r}");
+    server
+        .call(
+            &op,
+            Method::POST,
+            "/api/t3000/schedules",
+            Some(&json!({"name": "bad", "weekly_schedule": {"days": {"monday": [{"on": "10:00", "off": "09:00"}]}}})),
+        )
+        .await
+        .assert_error("off before on", StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_schedule"));
+
+    // Deleting the schedule relinquishes its command.
+    assert_eq!(
+        server.call(&op, Method::DELETE, &format!("/api/t3000/schedules/{sid}"), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let cmds = server.get(&format!("/api/t3000/points/{var2}/commands")).await.ok_json();
+    assert!(cmds.as_array().unwrap().is_empty(), "{cmds}");
+
+    // The device goes away: the offline alarm is raised.
+    drop(sim);
+    poll_until("the offline alarm is raised", Duration::from_secs(60), || async {
+        alarm(offline).await["state"] == "active"
+    })
+    .await;
+    assert_eq!(alarm(offline).await["level"], "offline");
+}
+
+/// Today's date in UTC, `YYYY-MM-DD`.
+fn chrono_today() -> String {
+    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Browsers get CORS headers for the configured origins only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_only_for_configured_origins() {
+    let server = TestServer::start("[auth]\ncors_origins = [\"https://bms.example.com\"]\n");
+    let preflight = |origin: &'static str| {
+        let server = &server;
+        async move {
+            anon()
+                .request(Method::OPTIONS, server.url("/api/t3000/devices"))
+                .header("origin", origin)
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "authorization")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = preflight("https://bms.example.com").await;
+    assert_eq!(
+        ok.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+        Some("https://bms.example.com")
+    );
+    let foreign = preflight("https://evil.example").await;
+    assert!(foreign.headers().get("access-control-allow-origin").is_none(), "{:?}", foreign.headers());
+    let get = server
+        .client
+        .get(server.url("/api/t3000/devices"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::OK, "same request, no CORS grant: the browser, not the server, refuses it");
+    assert!(get.headers().get("access-control-allow-origin").is_none());
 }

@@ -9,5 +9,6 @@ mod corruption;
 mod crash;
 mod devices;
 mod lifecycle;
+mod metrics;
 mod sandbox;
 mod semantics;

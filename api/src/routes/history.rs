@@ -1,6 +1,7 @@
 //! History, latest values and the SQL endpoint.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::routes::metrics::timed;
 use crate::state::AppState;
 use crate::timeparse::{parse_duration, parse_instant, parse_points};
 use axum::Json;
@@ -154,7 +155,7 @@ pub async fn point_history(
     let id = parse_point_id(&id)?;
     let Query(params) = params.map_err(query_rejection)?;
     let req = request_of(&state, vec![id], &params)?;
-    let result = state.storage.history(req).await?;
+    let result = timed(&state.metrics.history_seconds, state.storage.history(req)).await?;
     let mut series = serde_json::to_value(&result.series[0]).map_err(ApiError::internal)?;
     if let Value::Object(m) = &mut series {
         m.insert("from".into(), result.from.into());
@@ -189,7 +190,7 @@ pub async fn history_batch(
     }
     let params = body.params();
     let req = request_of(&state, body.points, &params)?;
-    Ok(Json(state.storage.history(req).await?))
+    Ok(Json(timed(&state.metrics.history_seconds, state.storage.history(req)).await?))
 }
 
 /// The latest value of a point.
@@ -198,13 +199,29 @@ pub struct PointValue {
     pub point_id: u32,
     /// Epoch microseconds.
     pub ts: i64,
+    /// The same instant, RFC 3339 (UTC).
+    pub timestamp: String,
     /// `null` when the latest sample carried no value (bad quality).
     pub value: Option<f64>,
+    pub units: Option<String>,
+    /// The quality code (see the README's table).
     pub quality: u8,
+    /// Its name: `good`, `good_local_override`, `bad_comm_failure`, ...
+    pub quality_name: String,
 }
 
-fn point_value(point_id: u32, l: t3_storage::Latest) -> PointValue {
-    PointValue { point_id, ts: l.ts, value: (!l.value.is_nan()).then_some(l.value), quality: l.quality }
+fn point_value(point_id: u32, l: t3_storage::Latest, units: &std::collections::HashMap<u32, String>) -> PointValue {
+    PointValue {
+        point_id,
+        ts: l.ts,
+        timestamp: chrono::DateTime::from_timestamp_micros(l.ts)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            .unwrap_or_default(),
+        value: (!l.value.is_nan()).then_some(l.value),
+        units: units.get(&point_id).cloned(),
+        quality: l.quality,
+        quality_name: t3_core::Quality(l.quality).name().to_owned(),
+    }
 }
 
 /// The current (latest) value of a point, from memory.
@@ -219,7 +236,7 @@ pub async fn point_latest(State(state): State<AppState>, Path(id): Path<String>)
     let id = parse_point_id(&id)?;
     let l = state.storage.latest(&[id]);
     let (p, l) = l.first().copied().ok_or_else(|| ApiError::not_found(format!("point {id} has no value yet")))?;
-    Ok(Json(point_value(p, l)))
+    Ok(Json(point_value(p, l, &crate::routes::points::units(&state))))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -252,7 +269,8 @@ pub async fn points_latest(
         Some(s) => parse_points(s).map_err(|e| ApiError::bad_request("invalid_parameter", format!("ids: {e}")))?,
         None => Vec::new(),
     };
-    let values = state.storage.latest(&ids).into_iter().map(|(p, l)| point_value(p, l)).collect();
+    let units = crate::routes::points::units(&state);
+    let values = state.storage.latest(&ids).into_iter().map(|(p, l)| point_value(p, l, &units)).collect();
     Ok(Json(PointValues { values }))
 }
 
@@ -280,5 +298,5 @@ pub async fn sql_query(
     body: Result<Json<SqlRequest>, JsonRejection>,
 ) -> ApiResult<Json<t3_storage::SqlResult>> {
     let Json(body) = body?;
-    Ok(Json(state.storage.sql(&body.sql).await?))
+    Ok(Json(timed(&state.metrics.sql_seconds, state.storage.sql(&body.sql)).await?))
 }

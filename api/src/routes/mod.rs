@@ -7,9 +7,11 @@ pub mod devices;
 pub mod export;
 pub mod health;
 pub mod history;
+pub mod metrics;
 pub mod points;
 pub mod programs;
 pub mod samples;
+pub mod trendlogs;
 
 use crate::error::{ApiError, ApiResult};
 use serde::Serialize;
@@ -70,5 +72,6 @@ pub fn register_catalog(catalog: &t3_storage::catalog::Catalog) -> t3_storage::R
     catalog.register::<devices::DeviceRecord>()?;
     catalog.register::<points::PointRecord>()?;
     catalog.register::<programs::Program>()?;
+    catalog.register::<trendlogs::TrendLog>()?;
     Ok(())
 }

@@ -100,6 +100,28 @@ fn trend_of(d: &DeviceRecord, point: &str, p: &DevicePoint) -> TrendSettings {
     }
 }
 
+/// The units of every point: a label's units, else the profile's.
+pub fn units(state: &AppState) -> std::collections::HashMap<u32, String> {
+    let mut out = std::collections::HashMap::new();
+    for name in state.collector.device_names() {
+        if let Some(spec) = state.collector.device(&name) {
+            for cp in &spec.points {
+                if let Some(u) = &spec.point_of(cp).unit {
+                    out.insert(cp.id, u.clone());
+                }
+            }
+        }
+    }
+    state.catalog.read::<PointRecord, _>(|r| {
+        for r in r.values() {
+            if let Some(u) = &r.units {
+                out.insert(r.id as u32, u.clone());
+            }
+        }
+    });
+    out
+}
+
 /// Every point with its device, without values.
 fn all_points(state: &AppState) -> Vec<(Option<DeviceRecord>, PointResponse)> {
     let records = state.catalog.list::<PointRecord>();
@@ -413,7 +435,10 @@ pub async fn update(
                 change_device_point(&state, &who, d, &old.name, |o| apply_trend(o, t, &base)).await?;
             }
             None => {
-                return Err(ApiError::unprocessable("invalid_trend", "a manual point is not polled: no trend settings"));
+                return Err(ApiError::unprocessable(
+                    "invalid_trend",
+                    "a manual point is not polled: no trend settings",
+                ));
             }
         }
     }

@@ -23,13 +23,25 @@ pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
 pub struct SampleIn {
     pub point_id: u32,
     /// RFC 3339 (`2026-11-26T10:00:00.5Z`) or epoch microseconds.
-    #[schema(value_type = String, example = "2026-11-26T10:00:00Z")]
+    #[schema(schema_with = ts_schema)]
     pub ts: TsIn,
     /// The value; `null` only with a bad quality (no value available).
     pub value: Option<f64>,
     /// OPC-style quality byte; 192 (good) when absent.
     #[serde(default = "good")]
     pub quality: u8,
+}
+
+/// The schema of [`SampleIn::ts`]: a string or an integer, as [`TsIn`] takes either.
+fn ts_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String).examples(["2026-11-26T10:00:00Z"]))
+        .item(
+            ObjectBuilder::new().schema_type(Type::Integer).format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))),
+        )
+        .description(Some("RFC 3339 (`2026-11-26T10:00:00.5Z`) or epoch microseconds."))
+        .into()
 }
 
 fn good() -> u8 {

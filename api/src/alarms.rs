@@ -1,0 +1,525 @@
+//! Alarms: rules on points and devices, their evaluation on the live bus, acknowledgement, history.
+//!
+//! Each enabled rule has an [`AlarmEvaluator`] (`t3_core::alarm`). The service follows the live bus
+//! (every acknowledged sample, collected or pushed), feeds the samples of watched points to their
+//! rules, ticks every second for delays, and feeds device-offline rules from the collector's status.
+//! Every transition is stored in the alarm history (catalog event stream `alarm`, key = rule id)
+//! before it is published on [`AlarmService::subscribe`] (for the WebSocket). After a restart each
+//! rule resumes from its latest stored transition.
+
+use crate::auth::{Principal, now_us};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::routes::buildings::check_name;
+use crate::routes::json_body;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use t3_core::Sample;
+use t3_core::alarm::{AlarmCondition, AlarmEvaluator, AlarmRule, AlarmState, Level, Transition};
+use t3_drivers::collector::{Collector, DeviceState};
+use t3_storage::Storage;
+use t3_storage::catalog::{Catalog, EventFilter};
+use tokio::sync::broadcast;
+
+/// An alarm rule (stored).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AlarmRuleRecord {
+    #[serde(default)]
+    pub id: i64,
+    pub name: String,
+    /// The point watched (limit and digital rules).
+    pub point_id: Option<u32>,
+    /// The device watched (`device_offline` rules), by catalog id.
+    pub device_id: Option<i64>,
+    /// `{"condition": {"kind": "limits", "waylow", "low", "high", "wayhigh", "deadband"} |
+    /// {"kind": "digital", "alarm_when": true} | {"kind": "device_offline"}, "delay_secs", "message"}`
+    #[schema(value_type = Object)]
+    pub rule: AlarmRule,
+    pub enabled: bool,
+    pub updated_us: i64,
+}
+
+record!(AlarmRuleRecord, "alarm_rule");
+
+/// One transition as stored and published.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AlarmEvent {
+    pub rule_id: i64,
+    pub name: String,
+    pub point_id: Option<u32>,
+    pub device_id: Option<i64>,
+    pub message: Option<String>,
+    /// `at_us`, `from`, `to` (`normal`, `active`, `acknowledged`, `cleared`), `level`, `value`,
+    /// `kind` (`raised`, `level_changed`, `acknowledged` with `by`, `cleared`, `normal`).
+    #[schema(value_type = Object)]
+    pub transition: Transition,
+}
+
+/// The present state of a rule's alarm.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AlarmView {
+    pub rule_id: i64,
+    pub name: String,
+    pub point_id: Option<u32>,
+    pub device_id: Option<i64>,
+    pub message: Option<String>,
+    /// `normal`, `active`, `acknowledged` or `cleared` (gone, not yet acknowledged).
+    pub state: String,
+    /// `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`.
+    pub level: Option<String>,
+    /// Since when it is in this state (epoch microseconds).
+    pub since_us: Option<i64>,
+}
+
+struct Watched {
+    record: AlarmRuleRecord,
+    eval: AlarmEvaluator,
+    /// The device's name, for device-offline rules.
+    device: Option<String>,
+}
+
+/// The alarm service.
+pub struct AlarmService {
+    catalog: Arc<Catalog>,
+    rules: Mutex<HashMap<i64, Watched>>,
+    tx: broadcast::Sender<AlarmEvent>,
+}
+
+impl std::fmt::Debug for AlarmService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlarmService").field("rules", &self.rules.lock().len()).finish()
+    }
+}
+
+fn device_name(catalog: &Catalog, id: Option<i64>) -> Option<String> {
+    id.and_then(|id| catalog.get::<crate::routes::devices::DeviceRecord>(id)).map(|d| d.config.name)
+}
+
+impl AlarmService {
+    /// Loads the rules and resumes each from its latest stored transition.
+    pub fn new(catalog: Arc<Catalog>) -> anyhow::Result<Arc<AlarmService>> {
+        catalog.register::<AlarmRuleRecord>()?;
+        let me = Arc::new(AlarmService {
+            catalog: catalog.clone(),
+            rules: Mutex::default(),
+            tx: broadcast::channel(1024).0,
+        });
+        for r in catalog.list::<AlarmRuleRecord>() {
+            me.load(r);
+        }
+        Ok(me)
+    }
+
+    /// (Re)starts evaluating a rule; a disabled or removed rule stops.
+    fn load(&self, r: AlarmRuleRecord) {
+        if !r.enabled {
+            self.rules.lock().remove(&r.id);
+            return;
+        }
+        let last = self
+            .catalog
+            .events("alarm", &EventFilter { key: Some(r.id), limit: 1, ..Default::default() })
+            .ok()
+            .and_then(|e| e.into_iter().next())
+            .and_then(|(_, _, _, body)| serde_json::from_value::<AlarmEvent>(body).ok());
+        let eval = match last.as_ref().map(|e| AlarmEvaluator::resume(r.rule.clone(), &e.transition)) {
+            Some(Ok(eval)) => eval,
+            // No history, or the rule changed so that its last alarm cannot continue: start afresh.
+            _ => match AlarmEvaluator::new(r.rule.clone()) {
+                Ok(eval) => eval,
+                Err(e) => {
+                    tracing::error!(rule = r.id, error = %e, "alarm rule is invalid; not evaluated");
+                    return;
+                }
+            },
+        };
+        let device = device_name(&self.catalog, r.device_id);
+        self.rules.lock().insert(r.id, Watched { record: r, eval, device });
+    }
+
+    fn remove(&self, id: i64) {
+        self.rules.lock().remove(&id);
+    }
+
+    /// Every later transition.
+    pub fn subscribe(&self) -> broadcast::Receiver<AlarmEvent> {
+        self.tx.subscribe()
+    }
+
+    /// Stores, then publishes, transitions of a rule.
+    fn record(&self, r: &AlarmRuleRecord, transitions: Vec<Transition>) {
+        for t in transitions {
+            let event = AlarmEvent {
+                rule_id: r.id,
+                name: r.name.clone(),
+                point_id: r.point_id,
+                device_id: r.device_id,
+                message: r.rule.message.clone(),
+                transition: t,
+            };
+            let body = serde_json::to_value(&event).unwrap_or_default();
+            if let Err(e) = self.catalog.append_event("alarm", r.id, event.transition.at_us, &body) {
+                tracing::error!(rule = r.id, error = %e, "could not store an alarm transition");
+            }
+            tracing::info!(rule = r.id, name = %r.name, to = event.transition.to.as_str(), level = event.transition.level.as_str(), "alarm");
+            let _ = self.tx.send(event);
+        }
+    }
+
+    /// Feeds samples to the rules of their points. Transitions are stored while the rules are
+    /// locked, so the history never lags the state the API shows.
+    fn observe(&self, samples: &[Sample]) {
+        let mut rules = self.rules.lock();
+        if rules.is_empty() {
+            return;
+        }
+        let mut by_point: HashMap<u32, Vec<i64>> = HashMap::new();
+        for (id, w) in rules.iter() {
+            if let Some(p) = w.record.point_id {
+                by_point.entry(p).or_default().push(*id);
+            }
+        }
+        for s in samples {
+            let Some(ids) = by_point.get(&s.point_id.0) else { continue };
+            for id in ids {
+                if let Some(w) = rules.get_mut(id) {
+                    let t = w.eval.observe(s.value, s.quality, s.ts);
+                    self.record(&w.record, t);
+                }
+            }
+        }
+    }
+
+    fn tick(&self, collector: &Collector, now: i64) {
+        let mut rules = self.rules.lock();
+        for w in rules.values_mut() {
+            let mut t = Vec::new();
+            if let Some(name) = &w.device {
+                match collector.status().get(name).map(|s| s.state) {
+                    Some(DeviceState::Online) => t.extend(w.eval.observe_online(true, now)),
+                    Some(DeviceState::Offline) => t.extend(w.eval.observe_online(false, now)),
+                    _ => {}
+                }
+            }
+            t.extend(w.eval.tick(now));
+            self.record(&w.record, t);
+        }
+    }
+
+    /// Follows the live bus and ticks every second, until the storage engine goes away.
+    pub fn spawn(self: &Arc<Self>, storage: &Storage, collector: Arc<Collector>) {
+        let me = Arc::downgrade(self);
+        let mut live = storage.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    batch = live.recv() => {
+                        let Some(me) = me.upgrade() else { return };
+                        match batch {
+                            Ok(batch) => me.observe(&batch),
+                            Err(broadcast::error::RecvError::Lagged(n)) => {
+                                tracing::warn!(batches = n, "the alarm service fell behind the live bus; samples skipped");
+                            }
+                            Err(broadcast::error::RecvError::Closed) => return,
+                        }
+                    }
+                    _ = tick.tick() => {
+                        let Some(me) = me.upgrade() else { return };
+                        me.tick(&collector, now_us());
+                    }
+                }
+            }
+        });
+    }
+
+    fn views(&self) -> Vec<AlarmView> {
+        let rules = self.rules.lock();
+        let mut out: Vec<AlarmView> = self
+            .catalog
+            .list::<AlarmRuleRecord>()
+            .into_iter()
+            .map(|r| {
+                let w = rules.get(&r.id);
+                AlarmView {
+                    rule_id: r.id,
+                    name: r.name.clone(),
+                    point_id: r.point_id,
+                    device_id: r.device_id,
+                    message: r.rule.message.clone(),
+                    state: w.map_or(AlarmState::Normal, |w| w.eval.state()).as_str().to_owned(),
+                    level: w.and_then(|w| w.eval.level()).map(|l: Level| l.as_str().to_owned()),
+                    since_us: w.and_then(|w| w.eval.since_us()),
+                }
+            })
+            .collect();
+        out.sort_by_key(|v| std::cmp::Reverse(v.since_us));
+        out
+    }
+
+    fn acknowledge(&self, id: i64, user: &str) -> ApiResult<AlarmEvent> {
+        let mut rules = self.rules.lock();
+        let w = rules.get_mut(&id).ok_or_else(|| ApiError::not_found(format!("no enabled alarm rule {id}")))?;
+        let t = w
+            .eval
+            .acknowledge(user, now_us())
+            .map_err(|e| ApiError::new(StatusCode::CONFLICT, "cannot_acknowledge", e.to_string()))?;
+        let event = AlarmEvent {
+            rule_id: w.record.id,
+            name: w.record.name.clone(),
+            point_id: w.record.point_id,
+            device_id: w.record.device_id,
+            message: w.record.rule.message.clone(),
+            transition: t.clone(),
+        };
+        self.record(&w.record, vec![t]);
+        Ok(event)
+    }
+}
+
+// ---- HTTP ----
+
+/// `?state=` filter of the alarm list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmQuery {
+    /// `active`, `acknowledged`, `cleared`, `normal`, or `all`; by default every alarm that is not normal.
+    pub state: Option<String>,
+}
+
+/// The alarms now: each rule's state, newest first (by default only those not normal).
+#[utoipa::path(get, path = "/api/t3000/alarms", tag = "alarms", params(AlarmQuery),
+    responses((status = 200, body = [AlarmView]), (status = 400, body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, Query(q): Query<AlarmQuery>) -> ApiResult<Json<Vec<AlarmView>>> {
+    let want = q.state.as_deref().unwrap_or("open");
+    if !["open", "all", "normal", "active", "acknowledged", "cleared"].contains(&want) {
+        return Err(ApiError::bad_request("invalid_state", format!("unknown state `{want}`")));
+    }
+    let views = state.alarms.views();
+    Ok(Json(
+        views
+            .into_iter()
+            .filter(|v| match want {
+                "all" => true,
+                "open" => v.state != "normal",
+                s => v.state == s,
+            })
+            .collect(),
+    ))
+}
+
+/// Filters of the alarm history.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    pub rule_id: Option<i64>,
+    /// From this time (RFC 3339, epoch microseconds, `now-7d`).
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Events older than this seq (the next page).
+    pub before_seq: Option<i64>,
+    /// At most this many, newest first (100 by default, at most 10,000).
+    pub limit: Option<usize>,
+}
+
+/// One stored transition.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    pub seq: i64,
+    #[serde(flatten)]
+    pub event: AlarmEvent,
+}
+
+/// The alarm history: every transition, newest first.
+#[utoipa::path(get, path = "/api/t3000/alarms/history", tag = "alarms", params(HistoryQuery),
+    responses((status = 200, body = [HistoryEntry]), (status = 400, body = ErrorBody)))]
+pub async fn history(
+    State(state): State<AppState>,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult<Json<Vec<HistoryEntry>>> {
+    let page = crate::routes::Page::new(None, q.limit)?;
+    let time = |s: &Option<String>, what: &str| -> ApiResult<Option<i64>> {
+        s.as_deref()
+            .map(|s| {
+                crate::timeparse::parse_instant(s, now_us())
+                    .map_err(|e| ApiError::bad_request("invalid_time", format!("{what}: {e}")))
+            })
+            .transpose()
+    };
+    let filter = EventFilter {
+        key: q.rule_id,
+        from_us: time(&q.from, "from")?,
+        to_us: time(&q.to, "to")?,
+        before_seq: q.before_seq,
+        limit: page.limit,
+    };
+    let rows = state.catalog.events("alarm", &filter)?;
+    Ok(Json(
+        rows.into_iter()
+            .filter_map(|(seq, _, _, body)| serde_json::from_value(body).ok().map(|event| HistoryEntry { seq, event }))
+            .collect(),
+    ))
+}
+
+/// Acknowledges a rule's alarm (active -> acknowledged, cleared -> normal).
+#[utoipa::path(post, path = "/api/t3000/alarms/{id}/ack", tag = "alarms", params(("id" = i64, Path, description = "Rule id")),
+    responses((status = 200, body = AlarmEvent), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<AlarmEvent>> {
+    let event = state.alarms.acknowledge(id, &who.username)?;
+    state.auth.audit(who.remote.clone(), &who.actor(), "alarm.ack", Some(format!("alarm_rule:{id}")), None, None, "ok");
+    Ok(Json(event))
+}
+
+/// Body of POST / PUT of a rule.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleBody {
+    pub name: String,
+    pub point_id: Option<u32>,
+    pub device_id: Option<i64>,
+    #[schema(value_type = Object)]
+    pub rule: AlarmRule,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn check_rule(state: &AppState, b: &RuleBody) -> ApiResult<()> {
+    b.rule.validate().map_err(|e| ApiError::unprocessable("invalid_rule", format!("rule.{e}")))?;
+    let offline = matches!(b.rule.condition, AlarmCondition::DeviceOffline);
+    match (offline, b.point_id, b.device_id) {
+        (true, None, Some(d)) => {
+            crate::routes::devices::find(state, &d.to_string())?;
+        }
+        (true, _, _) => {
+            return Err(ApiError::unprocessable(
+                "invalid_rule",
+                "a device_offline rule names a device_id and no point_id",
+            ));
+        }
+        (false, Some(p), None) => {
+            let known = state.registry.entries().iter().any(|e| e.id == p);
+            if !known {
+                return Err(ApiError::unprocessable("invalid_rule", format!("point_id: no point {p}")));
+            }
+        }
+        (false, _, _) => {
+            return Err(ApiError::unprocessable(
+                "invalid_rule",
+                "a limits or digital rule names a point_id and no device_id",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every alarm rule.
+#[utoipa::path(get, path = "/api/t3000/alarms/rules", tag = "alarms", responses((status = 200, body = [AlarmRuleRecord])))]
+pub async fn rules(State(state): State<AppState>) -> Json<Vec<AlarmRuleRecord>> {
+    Json(state.catalog.list::<AlarmRuleRecord>())
+}
+
+/// Adds an alarm rule; it is evaluated from the next sample on.
+#[utoipa::path(post, path = "/api/t3000/alarms/rules", tag = "alarms", request_body = RuleBody,
+    responses((status = 201, body = AlarmRuleRecord), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_rule(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<AlarmRuleRecord>)> {
+    let b: RuleBody = json_body(&body)?;
+    check_rule(&state, &b)?;
+    let r = state.catalog.insert(AlarmRuleRecord {
+        id: 0,
+        name: check_name("alarm rule", &b.name)?,
+        point_id: b.point_id,
+        device_id: b.device_id,
+        rule: b.rule,
+        enabled: b.enabled,
+        updated_us: now_us(),
+    })?;
+    state.alarms.load(r.clone());
+    state.auth.audit(
+        who.remote.clone(),
+        &who.actor(),
+        "alarm_rule.create",
+        Some(format!("alarm_rule:{}", r.id)),
+        None,
+        serde_json::to_value(&r).ok(),
+        "ok",
+    );
+    Ok((StatusCode::CREATED, Json(r)))
+}
+
+/// Changes an alarm rule; its alarm starts afresh if its condition can no longer produce it.
+#[utoipa::path(put, path = "/api/t3000/alarms/rules/{id}", tag = "alarms", params(("id" = i64, Path)), request_body = RuleBody,
+    responses((status = 200, body = AlarmRuleRecord), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_rule(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<AlarmRuleRecord>> {
+    let old =
+        state.catalog.get::<AlarmRuleRecord>(id).ok_or_else(|| ApiError::not_found(format!("no alarm rule {id}")))?;
+    let b: RuleBody = json_body(&body)?;
+    check_rule(&state, &b)?;
+    let new = AlarmRuleRecord {
+        id,
+        name: check_name("alarm rule", &b.name)?,
+        point_id: b.point_id,
+        device_id: b.device_id,
+        rule: b.rule,
+        enabled: b.enabled,
+        updated_us: now_us(),
+    };
+    state.catalog.put(new.clone())?;
+    state.alarms.load(new.clone());
+    state.auth.audit(
+        who.remote.clone(),
+        &who.actor(),
+        "alarm_rule.update",
+        Some(format!("alarm_rule:{id}")),
+        serde_json::to_value(&old).ok(),
+        serde_json::to_value(&new).ok(),
+        "ok",
+    );
+    Ok(Json(new))
+}
+
+/// Deletes an alarm rule (its history stays).
+#[utoipa::path(delete, path = "/api/t3000/alarms/rules/{id}", tag = "alarms", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_rule(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    let old =
+        state.catalog.get::<AlarmRuleRecord>(id).ok_or_else(|| ApiError::not_found(format!("no alarm rule {id}")))?;
+    state.catalog.delete::<AlarmRuleRecord>(id)?;
+    state.alarms.remove(id);
+    state.auth.audit(
+        who.remote.clone(),
+        &who.actor(),
+        "alarm_rule.delete",
+        Some(format!("alarm_rule:{id}")),
+        serde_json::to_value(&old).ok(),
+        None,
+        "ok",
+    );
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,141 @@
+//! Trend logs: named sets of points with an interval, as T3000's monitors define them. Every
+//! point is recorded by the collector at its own poll interval anyway; a trend log names the points
+//! that belong together and the interval to chart and export them at (the bucket of history
+//! requests).
+
+use crate::auth::{Principal, now_us};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::routes::buildings::check_name;
+use crate::routes::json_body;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+/// A trend log (stored).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TrendLog {
+    #[serde(default)]
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    /// At most 64 points.
+    pub point_ids: Vec<u32>,
+    /// Sampling interval of the log, 1 s ..= 24 h.
+    pub interval_ms: u64,
+    pub updated_us: i64,
+}
+
+record!(TrendLog, "trendlog");
+
+/// Body of POST / PUT.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrendLogBody {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub point_ids: Vec<u32>,
+    #[serde(default = "minute")]
+    pub interval_ms: u64,
+}
+
+fn minute() -> u64 {
+    60_000
+}
+
+fn validate(state: &AppState, id: i64, b: TrendLogBody) -> ApiResult<TrendLog> {
+    let name = check_name("trend log", &b.name)?;
+    if b.point_ids.is_empty() || b.point_ids.len() > 64 {
+        return Err(ApiError::unprocessable("invalid_trendlog", "point_ids: 1 to 64 points"));
+    }
+    if !(1_000..=86_400_000).contains(&b.interval_ms) {
+        return Err(ApiError::unprocessable("invalid_trendlog", "interval_ms must be 1000 to 86400000"));
+    }
+    let known = state.registry.entries();
+    if let Some(p) = b.point_ids.iter().find(|p| !known.iter().any(|e| e.id == **p)) {
+        return Err(ApiError::unprocessable("invalid_trendlog", format!("point_ids: no point {p}")));
+    }
+    Ok(TrendLog {
+        id,
+        name,
+        description: b.description,
+        point_ids: b.point_ids,
+        interval_ms: b.interval_ms,
+        updated_us: now_us(),
+    })
+}
+
+/// Every trend log.
+#[utoipa::path(get, path = "/api/t3000/trendlogs", tag = "trendlogs", responses((status = 200, body = [TrendLog])))]
+pub async fn list(State(state): State<AppState>) -> Json<Vec<TrendLog>> {
+    Json(state.catalog.list::<TrendLog>())
+}
+
+/// Creates a trend log.
+#[utoipa::path(post, path = "/api/t3000/trendlogs", tag = "trendlogs", request_body = TrendLogBody,
+    responses((status = 201, body = TrendLog), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<TrendLog>)> {
+    let t = state.catalog.insert(validate(&state, 0, json_body(&body)?)?)?;
+    state.auth.audit(
+        who.remote.clone(),
+        &who.actor(),
+        "trendlog.create",
+        Some(format!("trendlog:{}", t.id)),
+        None,
+        serde_json::to_value(&t).ok(),
+        "ok",
+    );
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// Changes a trend log.
+#[utoipa::path(put, path = "/api/t3000/trendlogs/{id}", tag = "trendlogs", params(("id" = i64, Path)), request_body = TrendLogBody,
+    responses((status = 200, body = TrendLog), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<TrendLog>> {
+    let old = state.catalog.get::<TrendLog>(id).ok_or_else(|| ApiError::not_found(format!("no trend log {id}")))?;
+    let t = validate(&state, id, json_body(&body)?)?;
+    state.catalog.put(t.clone())?;
+    state.auth.audit(
+        who.remote.clone(),
+        &who.actor(),
+        "trendlog.update",
+        Some(format!("trendlog:{id}")),
+        serde_json::to_value(&old).ok(),
+        serde_json::to_value(&t).ok(),
+        "ok",
+    );
+    Ok(Json(t))
+}
+
+/// Deletes a trend log (the points and their history stay).
+#[utoipa::path(delete, path = "/api/t3000/trendlogs/{id}", tag = "trendlogs", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    let old = state.catalog.get::<TrendLog>(id).ok_or_else(|| ApiError::not_found(format!("no trend log {id}")))?;
+    state.catalog.delete::<TrendLog>(id)?;
+    state.auth.audit(
+        who.remote.clone(),
+        &who.actor(),
+        "trendlog.delete",
+        Some(format!("trendlog:{id}")),
+        serde_json::to_value(&old).ok(),
+        None,
+        "ok",
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
