@@ -278,15 +278,25 @@ impl Auth {
         };
         self.failures.lock().remove(&key);
         let secret = new_secret();
-        let expires = now_us() + self.cfg.session_hours as i64 * 3_600_000_000;
-        self.catalog.insert(Token {
+        let now = now_us();
+        let expires = now + self.cfg.session_hours as i64 * 3_600_000_000;
+        let session = Token {
             id: 0,
             name: "session".into(),
             kind: TokenKind::Session,
             user_id: user.id,
             hash: sha256_hex(&secret),
-            created_us: now_us(),
+            created_us: now,
             expires_us: Some(expires),
+        };
+        // Expired tokens are dropped as new sessions begin, so they do not pile up.
+        self.catalog.transaction(|tx| {
+            let expired: Vec<i64> =
+                tx.rows::<Token>().values().filter(|t| t.expires_us.is_some_and(|e| e <= now)).map(|t| t.id).collect();
+            for id in expired {
+                tx.delete::<Token>(id);
+            }
+            tx.insert(session)
         })?;
         self.audit(remote, username, "login", None, None, None, "ok");
         Ok(LoginResponse { token: secret, username: user.username, role: user.role, expires_us: expires })

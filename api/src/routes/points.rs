@@ -18,6 +18,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use t3_core::Quality;
 use t3_core::config::{PointOverride, RecordConfig, RecordMode};
 
@@ -123,11 +124,12 @@ pub fn units(state: &AppState) -> std::collections::HashMap<u32, String> {
 }
 
 /// Every point with its device, without values.
-fn all_points(state: &AppState) -> Vec<(Option<DeviceRecord>, PointResponse)> {
+fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse)> {
     let records = state.catalog.list::<PointRecord>();
     let label_of = |id: u32| records.iter().find(|r| r.id == i64::from(id));
     let mut out = Vec::new();
     for d in state.catalog.list::<DeviceRecord>() {
+        let d = Arc::new(d);
         for p in crate::devices::device_points(state, &d.config.name) {
             let r = label_of(p.id);
             let resp = PointResponse {
@@ -147,7 +149,7 @@ fn all_points(state: &AppState) -> Vec<(Option<DeviceRecord>, PointResponse)> {
                 writable: p.writable,
                 trend: trend_of(&d, &p.name, &p),
             };
-            out.push((Some(d.clone()), resp));
+            out.push((Some(Arc::clone(&d)), resp));
         }
     }
     for r in records.iter().filter(|r| r.device_id.is_none()) {
@@ -191,7 +193,7 @@ fn with_values(state: &AppState, mut points: Vec<PointResponse>) -> Vec<PointRes
     points
 }
 
-fn one(state: &AppState, id: u32) -> ApiResult<(Option<DeviceRecord>, PointResponse)> {
+fn one(state: &AppState, id: u32) -> ApiResult<(Option<Arc<DeviceRecord>>, PointResponse)> {
     all_points(state).into_iter().find(|(_, p)| p.id == id).ok_or_else(|| ApiError::not_found(format!("no point {id}")))
 }
 
@@ -201,7 +203,7 @@ fn one(state: &AppState, id: u32) -> ApiResult<(Option<DeviceRecord>, PointRespo
 pub async fn list(State(state): State<AppState>, Query(q): Query<PointQuery>) -> ApiResult<Json<Paged<PointResponse>>> {
     let page = Page::new(q.offset, q.limit)?;
     let needle = q.q.as_deref().map(str::to_lowercase);
-    let matches = |d: &Option<DeviceRecord>, p: &PointResponse| {
+    let matches = |d: &Option<Arc<DeviceRecord>>, p: &PointResponse| {
         needle.as_ref().is_none_or(|n| {
             [Some(&p.name), p.label.as_ref(), p.description.as_ref()]
                 .into_iter()
