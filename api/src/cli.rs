@@ -225,6 +225,7 @@ async fn serve_async(cfg: Config, mode: Mode) -> anyhow::Result<()> {
     let auth = Arc::new(Auth::new(catalog.clone(), cfg.auth.clone())?);
     admin_password(&auth, storage.data_dir(), mode)?;
     let devices = crate::devices::sync_config_devices(&catalog, &cfg.devices)?;
+    crate::routes::points::push_retention(&catalog, &storage);
     if mode == Mode::Demo {
         crate::demo::lay_out(&catalog)?;
     }

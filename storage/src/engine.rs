@@ -181,6 +181,8 @@ struct Inner {
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     stats: Stats,
+    /// Per-point retention set at run time (the catalog's), besides the configuration's.
+    point_retention: RwLock<Vec<t3_core::config::PointRetention>>,
     /// Every acknowledged batch, in acknowledgement order (see [`Storage::subscribe`]).
     live: tokio::sync::broadcast::Sender<Arc<[Sample]>>,
     /// Held for the life of the engine (an exclusive lock on `<data_dir>/LOCK`).
@@ -348,6 +350,7 @@ impl Storage {
                 tasks: Mutex::new(Vec::new()),
                 stats,
                 live: tokio::sync::broadcast::channel(LIVE_BATCHES).0,
+                point_retention: RwLock::new(Vec::new()),
                 _lock: lock,
             }),
         })
@@ -367,6 +370,26 @@ impl Storage {
 
     pub fn stats(&self) -> &Stats {
         &self.inner.stats
+    }
+
+    /// Sets the per-point retention that comes from outside the configuration (the catalog's point
+    /// settings), replacing the previous set. The configuration's `[[retention.points]]` win for the
+    /// points they list.
+    pub fn set_point_retention(&self, overrides: Vec<t3_core::config::PointRetention>) {
+        *self.inner.point_retention.write() = overrides;
+    }
+
+    /// The retention rules in force: the configuration's plus those set at run time.
+    pub fn retention(&self) -> t3_core::config::RetentionConfig {
+        let mut r = self.inner.cfg.retention.clone();
+        let listed: HashSet<u32> = r.points.iter().flat_map(|o| o.points.iter().copied()).collect();
+        for o in self.inner.point_retention.read().iter() {
+            let points: Vec<u32> = o.points.iter().copied().filter(|p| !listed.contains(p)).collect();
+            if !points.is_empty() {
+                r.points.push(t3_core::config::PointRetention { points, max_age_days: o.max_age_days });
+            }
+        }
+        r
     }
 
     /// The live bus: every batch acknowledged from now on (pushed or collected), once durable. A

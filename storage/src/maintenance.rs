@@ -74,12 +74,13 @@ impl Storage {
     fn maintain_blocking(&self, now: i64) -> Result<MaintenanceReport> {
         let mut report = MaintenanceReport::default();
         let cfg = self.config().clone();
+        let retention = self.retention();
         let mut by_day: BTreeMap<i32, Vec<Arc<LiveFile>>> = BTreeMap::new();
         for f in self.live_files().iter().filter(|f| f.meta.table == Table::Samples) {
             by_day.entry(f.meta.day).or_default().push(f.clone());
         }
         for (day, files) in by_day {
-            let keep = retention_for_day(&cfg.retention, day, now);
+            let keep = retention_for_day(&retention, day, now);
             let cond = match &keep {
                 Keep::All => None,
                 Keep::Nothing => {

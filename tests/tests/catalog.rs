@@ -867,3 +867,35 @@ async fn cors_only_for_configured_origins() {
     assert_eq!(get.status(), StatusCode::OK, "same request, no CORS grant: the browser, not the server, refuses it");
     assert!(get.headers().get("access-control-allow-origin").is_none());
 }
+
+/// A point's retention set over the API reaches the storage engine's retention passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_point_retention_set_over_the_api() {
+    let server = TestServer::start("[storage]\nflush_interval_secs = 1\n[retention]\ncheck_interval_secs = 1\n");
+    let create = |name: &'static str, trend: Value| {
+        let server = &server;
+        async move {
+            let r = server.post_json("/api/t3000/points", &json!({"name": name, "trend": trend})).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+            r.json()["id"].as_u64().unwrap() as u32
+        }
+    };
+    let short = create("short-lived", json!({"retention_days": 30})).await;
+    let kept = create("kept", json!({})).await;
+    server.post_json("/api/t3000/points", &json!({"name": "x", "trend": {"interval_ms": 1000}})).await.assert_error(
+        "a manual point is not polled",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("invalid_trend"),
+    );
+    // Two years old: past the 30 days of `short`, kept forever for `kept` (no global limit).
+    server.ingest_ok(&[Sample::good(short, BASE_TS, 1.0), Sample::good(kept, BASE_TS, 2.0)]).await;
+    poll_until("the old samples of the short-lived point are deleted", Duration::from_secs(60), || async {
+        server.samples_of(short).await.is_empty()
+    })
+    .await;
+    assert_eq!(server.samples_of(kept).await.len(), 1);
+    let p = server.get(&format!("/api/t3000/points/{short}")).await.ok_json();
+    assert_eq!(p["trend"]["retention_days"], 30, "{p}");
+    let r = server.put_json(&format!("/api/t3000/points/{kept}"), &json!({"trend": {"retention_days": 0}})).await;
+    r.assert_error("0 days", StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_trend"));
+}

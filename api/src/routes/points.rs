@@ -33,9 +33,30 @@ pub struct PointRecord {
     pub label: Option<String>,
     pub description: Option<String>,
     pub units: Option<String>,
+    /// Days of history kept for this point (retention), overriding `retention.max_age_days`.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
 }
 
 record!(PointRecord, "point");
+
+/// Hands the catalog's per-point retention to the storage engine (at start and after a change).
+pub fn push_retention(catalog: &t3_storage::catalog::Catalog, storage: &t3_storage::Storage) {
+    let mut by_days: std::collections::BTreeMap<u32, Vec<u32>> = std::collections::BTreeMap::new();
+    catalog.read::<PointRecord, _>(|r| {
+        for r in r.values() {
+            if let Some(d) = r.retention_days {
+                by_days.entry(d).or_default().push(r.id as u32);
+            }
+        }
+    });
+    storage.set_point_retention(
+        by_days
+            .into_iter()
+            .map(|(max_age_days, points)| t3_core::config::PointRetention { points, max_age_days })
+            .collect(),
+    );
+}
 
 /// A point's trend (recording) settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -47,6 +68,8 @@ pub struct TrendSettings {
     pub deadband: Option<f64>,
     /// Record at least this often even without change (seconds; with a deadband).
     pub heartbeat_secs: Option<u64>,
+    /// Days of history kept (retention); the server's `retention.max_age_days` when absent.
+    pub retention_days: Option<u32>,
 }
 
 /// A point as the API shows it.
@@ -98,6 +121,7 @@ fn trend_of(d: &DeviceRecord, point: &str, p: &DevicePoint) -> TrendSettings {
         interval_ms: Some(p.poll_interval_ms),
         deadband: (rec.mode == RecordMode::Change).then_some(rec.deadband),
         heartbeat_secs: (rec.mode == RecordMode::Change && rec.heartbeat_secs > 0).then_some(rec.heartbeat_secs),
+        retention_days: None,
     }
 }
 
@@ -147,7 +171,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 quality: None,
                 updated_at: None,
                 writable: p.writable,
-                trend: trend_of(&d, &p.name, &p),
+                trend: TrendSettings { retention_days: r.and_then(|r| r.retention_days), ..trend_of(&d, &p.name, &p) },
             };
             out.push((Some(Arc::clone(&d)), resp));
         }
@@ -170,7 +194,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 quality: None,
                 updated_at: None,
                 writable: false,
-                trend: TrendSettings::default(),
+                trend: TrendSettings { retention_days: r.retention_days, ..TrendSettings::default() },
             },
         ));
     }
@@ -262,7 +286,15 @@ fn check_trend(t: &TrendSettings) -> ApiResult<()> {
     if t.deadband.is_some_and(|d| !d.is_finite() || d < 0.0) {
         return Err(ApiError::unprocessable("invalid_trend", "trend.deadband must be a number >= 0"));
     }
+    if t.retention_days.is_some_and(|d| !(1..=36_500).contains(&d)) {
+        return Err(ApiError::unprocessable("invalid_trend", "trend.retention_days must be 1 to 36500"));
+    }
     Ok(())
+}
+
+/// Whether a trend change touches polling (interval, deadband, heartbeat), not only retention.
+fn polls(t: &TrendSettings) -> bool {
+    t.interval_ms.is_some() || t.deadband.is_some() || t.heartbeat_secs.is_some()
 }
 
 /// Applies `f` to the device's override of `point` (creating it), then restarts the device's
@@ -378,6 +410,7 @@ pub async fn create(
                 label: req.label,
                 description: req.description,
                 units: req.units,
+                retention_days: req.trend.as_ref().and_then(|t| t.retention_days),
             })?;
             id
         }
@@ -385,10 +418,10 @@ pub async fn create(
             if state.catalog.read::<PointRecord, _>(|r| r.values().any(|r| r.device_id.is_none() && r.name == name)) {
                 return Err(ApiError::new(StatusCode::CONFLICT, "exists", format!("a manual point `{name}` exists")));
             }
-            if req.trend.is_some() {
+            if req.trend.as_ref().is_some_and(polls) {
                 return Err(ApiError::unprocessable(
                     "invalid_trend",
-                    "a manual point is not polled: no trend settings",
+                    "a manual point is not polled: only trend.retention_days applies",
                 ));
             }
             let id = state.registry.id("", &name);
@@ -400,10 +433,12 @@ pub async fn create(
                 label: req.label,
                 description: req.description,
                 units: req.units,
+                retention_days: req.trend.as_ref().and_then(|t| t.retention_days),
             })?;
             id
         }
     };
+    push_retention(&state.catalog, &state.storage);
     let (_, p) = one(&state, id)?;
     state.auth.audit(
         who.remote.clone(),
@@ -431,17 +466,27 @@ pub async fn update(
     let (device, old) = one(&state, id)?;
     if let Some(t) = &req.trend {
         check_trend(t)?;
+        if t.retention_days
+            .is_some_and(|_| state.storage.config().retention.points.iter().any(|o| o.points.contains(&id)))
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "defined_in_config",
+                format!("the retention of point {id} is set in the configuration file ([[retention.points]])"),
+            ));
+        }
         match &device {
-            Some(d) => {
+            Some(d) if polls(t) => {
                 let base = d.config.record.clone();
                 change_device_point(&state, &who, d, &old.name, |o| apply_trend(o, t, &base)).await?;
             }
-            None => {
+            None if polls(t) => {
                 return Err(ApiError::unprocessable(
                     "invalid_trend",
-                    "a manual point is not polled: no trend settings",
+                    "a manual point is not polled: only trend.retention_days applies",
                 ));
             }
+            _ => {}
         }
     }
     let mut rec = state.catalog.get::<PointRecord>(i64::from(id)).unwrap_or_else(|| PointRecord {
@@ -460,7 +505,11 @@ pub async fn update(
     if req.units.is_some() {
         rec.units = text(req.units);
     }
+    if let Some(d) = req.trend.as_ref().and_then(|t| t.retention_days) {
+        rec.retention_days = Some(d);
+    }
     state.catalog.put(rec)?;
+    push_retention(&state.catalog, &state.storage);
     let (_, new) = one(&state, id)?;
     state.auth.audit(
         who.remote.clone(),
@@ -488,6 +537,7 @@ pub async fn delete(
         change_device_point(&state, &who, d, &old.name, |o| o.enabled = false).await?;
     }
     state.catalog.delete::<PointRecord>(i64::from(id))?;
+    push_retention(&state.catalog, &state.storage);
     state.auth.audit(
         who.remote.clone(),
         &who.actor(),
