@@ -11,4 +11,5 @@ mod devices;
 mod lifecycle;
 mod metrics;
 mod sandbox;
+mod schemathesis;
 mod semantics;
