@@ -243,6 +243,8 @@ async fn serve_async(cfg: Config, mode: Mode) -> anyhow::Result<()> {
     alarms.spawn(&storage, collector.clone());
     let scheduler = crate::schedules::Scheduler::new(catalog.clone(), control.clone())?;
     scheduler.spawn();
+    let ranges = Arc::new(crate::routes::points::Ranges::default());
+    ranges.spawn(&collector);
     let state = AppState {
         storage: storage.clone(),
         collector: collector.clone(),
@@ -252,6 +254,7 @@ async fn serve_async(cfg: Config, mode: Mode) -> anyhow::Result<()> {
         control,
         alarms,
         scheduler,
+        ranges,
         started: Instant::now(),
         metrics: Default::default(),
     };

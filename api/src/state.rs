@@ -21,6 +21,8 @@ pub struct AppState {
     pub control: Arc<crate::control::Control>,
     pub alarms: Arc<crate::alarms::AlarmService>,
     pub scheduler: Arc<crate::schedules::Scheduler>,
+    /// Range codes the devices report.
+    pub ranges: Arc<crate::routes::points::Ranges>,
     pub started: Instant,
     /// Query latencies and WebSocket clients, for `GET /metrics`.
     pub metrics: Arc<crate::routes::metrics::Metrics>,

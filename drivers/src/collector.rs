@@ -390,6 +390,43 @@ impl Collector {
         }
     }
 
+    /// Reads the range (unit) code of every polled point that has a range register: T3000's range
+    /// numbers (an input's register keeps its analog flag in the high byte and the range in the low
+    /// one). One planned batch of reads; points whose read failed are left out.
+    pub async fn read_ranges(&self, device: &str) -> Result<Vec<(u32, u16)>, CollectError> {
+        let (spec, driver) = {
+            let devices = self.devices.lock();
+            let h = devices.get(device).ok_or_else(|| CollectError::UnknownDevice(device.to_owned()))?;
+            (h.spec.clone(), h.driver.clone())
+        };
+        let points: Vec<(u32, u16, bool)> = spec
+            .points
+            .iter()
+            .filter_map(|cp| {
+                let p = spec.point_of(cp);
+                p.range.map(|a| (cp.id, a, p.point_type == PointType::Input))
+            })
+            .collect();
+        if points.is_empty() {
+            return Ok(Vec::new());
+        }
+        let items: Vec<PlanItem> =
+            points.iter().map(|&(_, address, _)| PlanItem { kind: RegisterKind::Holding, address, count: 1 }).collect();
+        let plan = planner::plan(&items, &spec.limits()).map_err(|e| CollectError::Plan(e.to_string()))?;
+        let results = driver.read(spec.config.unit_id, &plan).await;
+        let mut out = Vec::new();
+        for (req, result) in plan.iter().zip(results) {
+            let Ok(RawData::Words(words)) = result else { continue };
+            for &(item, offset) in &req.points {
+                if let Some(&w) = words.get(usize::from(offset)) {
+                    let (id, _, input) = points[item];
+                    out.push((id, if input { w & 0xFF } else { w }));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Writes `value` to a point of a device with the profile's encoding, reads it back to confirm,
     /// and records the read-back value as a sample. A point with an auto/manual register that is in
     /// auto is refused unless `switch_to_manual` is set, in which case it is switched first.

@@ -377,6 +377,14 @@ async fn devices_and_points_over_the_api_reach_the_collector() {
     })
     .await;
 
+    // Range codes as the device reports them: the simulator's IN1 is analog (flag in the high byte
+    // of its range register) with range 1, a thermistor in deg C.
+    poll_until("IN1's range code is read", Duration::from_secs(30), || async {
+        server.get(&format!("/api/t3000/points/{in1}")).await.ok_json()["range"].is_u64()
+    })
+    .await;
+    assert_eq!(server.get(&format!("/api/t3000/points/{in1}")).await.ok_json()["range"], 1);
+
     // Filters: by room, by online, by name.
     let in_room = server.get(&format!("/api/t3000/devices?room_id={}", room["id"])).await.ok_json();
     assert_eq!(in_room["total"], 1);

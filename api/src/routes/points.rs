@@ -58,6 +58,54 @@ pub fn push_retention(catalog: &t3_storage::catalog::Catalog, storage: &t3_stora
     );
 }
 
+/// The range (unit) codes the devices report for their points, read when a device comes online
+/// and every [`Ranges::REFRESH`] after that (range codes are configuration, they rarely change).
+#[derive(Debug, Default)]
+pub struct Ranges {
+    codes: parking_lot::RwLock<std::collections::HashMap<u32, u16>>,
+    read_at: parking_lot::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl Ranges {
+    pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(600);
+
+    pub fn get(&self, point: u32) -> Option<u16> {
+        self.codes.read().get(&point).copied()
+    }
+
+    /// Reads the ranges of every online device that has none yet or older than [`Ranges::REFRESH`].
+    pub async fn refresh(&self, collector: &t3_drivers::collector::Collector) {
+        for name in collector.device_names() {
+            let online =
+                collector.status().get(&name).is_some_and(|s| s.state == t3_drivers::collector::DeviceState::Online);
+            let due = self.read_at.lock().get(&name).is_none_or(|t| t.elapsed() >= Self::REFRESH);
+            if !online || !due {
+                continue;
+            }
+            match collector.read_ranges(&name).await {
+                Ok(codes) => {
+                    self.read_at.lock().insert(name, std::time::Instant::now());
+                    self.codes.write().extend(codes);
+                }
+                Err(e) => tracing::debug!(device = %name, error = %e, "range codes not read"),
+            }
+        }
+    }
+
+    /// Refreshes every few seconds while the collector lives.
+    pub fn spawn(self: &Arc<Self>, collector: &Arc<t3_drivers::collector::Collector>) {
+        let (me, collector) = (Arc::downgrade(self), Arc::downgrade(collector));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                let (Some(me), Some(collector)) = (me.upgrade(), collector.upgrade()) else { return };
+                me.refresh(&collector).await;
+            }
+        });
+    }
+}
+
 /// A point's trend (recording) settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +134,9 @@ pub struct PointResponse {
     pub point_type: String,
     pub value: Option<f64>,
     pub units: Option<String>,
+    /// T3000's range (unit) code as the device reports it (re-read every 10 minutes); none for
+    /// points without a range register.
+    pub range: Option<u16>,
     pub label: Option<String>,
     pub description: Option<String>,
     /// Whether the point is in manual (operator override at the device).
@@ -165,6 +216,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 point_type: p.point_type.clone(),
                 value: None,
                 units: r.and_then(|r| r.units.clone()).or_else(|| p.unit.clone()),
+                range: state.ranges.get(p.id),
                 label: r.and_then(|r| r.label.clone()),
                 description: r.and_then(|r| r.description.clone()),
                 auto_manual: false,
@@ -188,6 +240,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 point_type: "manual".into(),
                 value: None,
                 units: r.units.clone(),
+                range: None,
                 label: r.label.clone(),
                 description: r.description.clone(),
                 auto_manual: false,
