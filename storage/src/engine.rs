@@ -189,8 +189,9 @@ struct Inner {
     _lock: std::fs::File,
 }
 
-/// Batches the live bus keeps for a slow receiver.
-pub const LIVE_BATCHES: usize = 4096;
+/// Batches the live bus keeps for a slow receiver (a batch is dropped once every receiver has it; a
+/// receiver further behind gets `Lagged`, so one slow subscriber holds at most this many).
+pub const LIVE_BATCHES: usize = 1024;
 
 /// Counters for metrics and the system status.
 #[derive(Debug, Default)]
