@@ -16,6 +16,7 @@ use crate::registry::Registry;
 use axum::http::StatusCode;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use t3_core::arbiter::{Arbiter, Change, Command, Effective, Priority, PriorityArray};
@@ -62,8 +63,9 @@ pub struct WriteResult {
 #[derive(Debug)]
 pub struct Control {
     arbiter: Mutex<Arbiter>,
-    /// One write at a time: the arbiter's decision and the device write stay in order.
-    write_lock: tokio::sync::Mutex<()>,
+    /// One write at a time per point: the arbiter's decision and the device write stay in order,
+    /// and a slow device holds up only the writes to its own points.
+    locks: Mutex<HashMap<u32, Arc<tokio::sync::Mutex<()>>>>,
     catalog: Arc<Catalog>,
     collector: Arc<Collector>,
     registry: Arc<Registry>,
@@ -102,11 +104,15 @@ impl Control {
             catalog.list::<CommandsRecord>().into_iter().map(|r| (r.id as u32, r.array)).collect();
         Ok(Arc::new(Control {
             arbiter: Mutex::new(Arbiter::from(arrays)),
-            write_lock: tokio::sync::Mutex::new(()),
+            locks: Mutex::default(),
             catalog,
             collector,
             registry,
         }))
+    }
+
+    fn lock_of(&self, point_id: u32) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks.lock().entry(point_id).or_default().clone()
     }
 
     fn target(&self, point_id: u32) -> ApiResult<Target> {
@@ -178,7 +184,8 @@ impl Control {
                 ),
             ));
         }
-        let _guard = self.write_lock.lock().await;
+        let lock = self.lock_of(point_id);
+        let _guard = lock.lock().await;
         let now = now_us();
         let previous = self.arbiter.lock().array(point_id).cloned();
         let change = self
@@ -203,7 +210,8 @@ impl Control {
     /// Empties the slot at `priority`; writes what wins then, if anything changes.
     pub async fn relinquish(&self, who: &Issuer, point_id: u32, priority: Priority) -> ApiResult<WriteResult> {
         let target = self.target(point_id)?;
-        let _guard = self.write_lock.lock().await;
+        let lock = self.lock_of(point_id);
+        let _guard = lock.lock().await;
         let now = now_us();
         let previous = self.arbiter.lock().array(point_id).cloned();
         let change = self.arbiter.lock().relinquish(point_id, priority, now);
@@ -273,10 +281,13 @@ impl Control {
                 if me.arbiter.lock().next_expiry().is_none_or(|t| t > now) {
                     continue;
                 }
-                let _guard = me.write_lock.lock().await;
                 let changes = me.arbiter.lock().expire(now);
                 for (point_id, change) in changes {
+                    let lock = me.lock_of(point_id);
+                    let _guard = lock.lock().await;
                     let _ = me.persist(point_id);
+                    // What wins now: a write may have come in since the expiry was computed.
+                    let after = me.arbiter.lock().effective(point_id, now_us());
                     let entry = AuditEntry {
                         seq: 0,
                         ts: now,
@@ -285,11 +296,11 @@ impl Control {
                         action: "point.expire".into(),
                         target: Some(format!("point:{point_id}")),
                         old: change.before.as_ref().and_then(|e| serde_json::to_value(e).ok()),
-                        new: change.after.as_ref().and_then(|e| serde_json::to_value(e).ok()),
+                        new: after.as_ref().and_then(|e| serde_json::to_value(e).ok()),
                         result: "pending".into(),
                     };
                     let Ok(seq) = me.catalog.audit_begin(entry) else { continue };
-                    let result = match (&change.after, me.target(point_id)) {
+                    let result = match (&after, me.target(point_id)) {
                         (None, _) => "ok: no command in force; the device keeps its value".to_owned(),
                         (Some(after), Ok(t)) => match me.collector.write(&t.device, &t.point, after.value, false).await
                         {
