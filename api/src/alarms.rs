@@ -344,18 +344,10 @@ pub async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
     let page = crate::routes::Page::new(None, q.limit)?;
-    let time = |s: &Option<String>, what: &str| -> ApiResult<Option<i64>> {
-        s.as_deref()
-            .map(|s| {
-                crate::timeparse::parse_instant(s, now_us())
-                    .map_err(|e| ApiError::bad_request("invalid_time", format!("{what}: {e}")))
-            })
-            .transpose()
-    };
     let filter = EventFilter {
         key: q.rule_id,
-        from_us: time(&q.from, "from")?,
-        to_us: time(&q.to, "to")?,
+        from_us: crate::routes::optional_instant(q.from.as_deref(), "from")?,
+        to_us: crate::routes::optional_instant(q.to.as_deref(), "to")?,
         before_seq: q.before_seq,
         limit: page.limit,
     };

@@ -373,17 +373,9 @@ pub struct AuditQuery {
     responses((status = 200, body = [Object]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn audit(State(state): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Json<Vec<AuditEntry>>> {
     let page = Page::new(None, q.limit)?;
-    let time = |s: &Option<String>, what: &str| -> ApiResult<Option<i64>> {
-        s.as_deref()
-            .map(|s| {
-                crate::timeparse::parse_instant(s, now_us())
-                    .map_err(|e| ApiError::bad_request("invalid_time", format!("{what}: {e}")))
-            })
-            .transpose()
-    };
     let filter = AuditFilter {
-        from_us: time(&q.from, "from")?,
-        to_us: time(&q.to, "to")?,
+        from_us: crate::routes::optional_instant(q.from.as_deref(), "from")?,
+        to_us: crate::routes::optional_instant(q.to.as_deref(), "to")?,
         actor: q.actor,
         action: q.action,
         target: q.target,

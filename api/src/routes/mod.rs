@@ -27,6 +27,15 @@ pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     })
 }
 
+/// An optional instant parameter (RFC 3339, epoch microseconds, `now-24h`); the error names it.
+pub fn optional_instant(s: Option<&str>, what: &str) -> ApiResult<Option<i64>> {
+    s.map(|s| {
+        crate::timeparse::parse_instant(s, crate::auth::now_us())
+            .map_err(|e| ApiError::bad_request("invalid_time", format!("{what}: {e}")))
+    })
+    .transpose()
+}
+
 /// The largest page a list endpoint returns.
 pub const MAX_PAGE: usize = 10_000;
 
