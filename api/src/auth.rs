@@ -414,7 +414,7 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
 
 fn is_public(method: &Method, path: &str) -> bool {
     match path {
-        "/healthz" | "/readyz" | "/api/openapi.json" | "/api/t3000/openapi.json" => true,
+        "/healthz" | "/readyz" | "/api/openapi.json" | "/api/t3000/openapi.json" | "/api/t3000/ws/schema.json" => true,
         "/api/t3000/auth/login" => *method == Method::POST,
         // The UI's files; everything under /api and /metrics needs a token.
         _ => !(path == "/api" || path.starts_with("/api/") || path.starts_with("/metrics")),
@@ -424,6 +424,15 @@ fn is_public(method: &Method, path: &str) -> bool {
 /// The client's address as the audit log records it.
 pub fn remote_of(req: &Request) -> Option<String> {
     req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+}
+
+/// The `token` query parameter of the WebSocket upgrade (browsers cannot set headers on a
+/// WebSocket); no other path takes a token from the query.
+fn query_token(req: &Request) -> Option<String> {
+    if req.uri().path() != "/api/t3000/ws" {
+        return None;
+    }
+    req.uri().query()?.split('&').find_map(|kv| kv.strip_prefix("token=")).map(str::to_owned)
 }
 
 /// Authenticates and authorises every request (see the module documentation).
@@ -437,7 +446,8 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
-        .map(str::to_owned);
+        .map(str::to_owned)
+        .or_else(|| query_token(&req));
     let Some(mut principal) = secret.and_then(|s| state.auth.authenticate(&s)) else {
         let mut resp = ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -477,6 +487,8 @@ mod tests {
             (&g, "/", None),
             (&g, "/assets/app.js", None),
             (&g, "/api/openapi.json", None),
+            (&g, "/api/t3000/ws/schema.json", None),
+            (&g, "/api/t3000/ws", Some(Role::Viewer)),
             (&p, "/api/t3000/auth/login", None),
             (&g, "/metrics", Some(Role::Viewer)),
             (&g, "/api/t3000/devices", Some(Role::Viewer)),

@@ -50,6 +50,8 @@ pub enum Command {
     CheckConfig { file: PathBuf },
     /// Export history to a file, from a data directory the server is not running on.
     Export(ExportArgs),
+    /// Print live updates of points (WebSocket /api/t3000/ws) until Ctrl-C.
+    Watch(crate::ws::watch::WatchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -135,6 +137,12 @@ fn run(cmd: Command) -> Result<(), Failure> {
             println!("# {}: OK. Effective configuration (defaults and environment applied):\n{text}", file.display());
         }
         Command::Export(args) => export(args)?,
+        Command::Watch(args) => {
+            let mut cfg = Config::default();
+            cfg.log.level = "warn".into();
+            init_tracing(&cfg);
+            runtime()?.block_on(crate::ws::watch::watch(args))?;
+        }
         Command::Simulate(args) => {
             init_tracing(&Config::default());
             runtime()?.block_on(crate::demo::simulate(args))?;
@@ -256,8 +264,10 @@ async fn serve_async(cfg: Config, mode: Mode) -> anyhow::Result<()> {
         scheduler,
         ranges,
         started: Instant::now(),
+        ws: crate::ws::Hub::new(cfg.websocket.clone()),
         metrics: Default::default(),
     };
+    state.ws.spawn(state.clone());
     let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
     // A machine-readable line for scripts and tests that start the server on port 0.
     println!("t3000 listening on http://{addr}");

@@ -46,6 +46,7 @@ pub mod schedules;
 pub mod settings;
 pub mod state;
 pub mod timeparse;
+pub mod ws;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -108,6 +109,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/history/batch", post(routes::history::history_batch))
         .route("/api/t3000/query", post(routes::history::sql_query))
         .route("/api/t3000/export", get(routes::export::export))
+        .route("/api/t3000/ws", get(ws::upgrade))
+        .route("/api/t3000/ws/schema.json", get(ws::schema))
         .fallback(|| async { error::ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(

@@ -208,19 +208,69 @@ pub fn due(catalog: &Catalog, applied: &Applied, now: DateTime<Utc>) -> Vec<(Sch
         .collect()
 }
 
+/// A schedule changed state, or was created, changed or deleted (for the WebSocket's
+/// `ScheduleUpdate`).
+#[derive(Debug, Clone)]
+pub struct ScheduleEvent {
+    pub schedule_id: i64,
+    pub name: String,
+    /// `state`, `created`, `updated` or `deleted`.
+    pub change: &'static str,
+    /// `active`, `inactive` or `deleted`.
+    pub status: String,
+    pub on: bool,
+    pub next_run: Option<String>,
+}
+
 /// The scheduler.
 #[derive(Debug)]
 pub struct Scheduler {
     catalog: Arc<Catalog>,
     control: Arc<Control>,
     applied: Mutex<Applied>,
+    events: tokio::sync::broadcast::Sender<ScheduleEvent>,
 }
 
 impl Scheduler {
     pub fn new(catalog: Arc<Catalog>, control: Arc<Control>) -> anyhow::Result<Arc<Scheduler>> {
         catalog.register::<Calendar>()?;
         catalog.register::<Schedule>()?;
-        Ok(Arc::new(Scheduler { catalog, control, applied: Mutex::default() }))
+        Ok(Arc::new(Scheduler {
+            catalog,
+            control,
+            applied: Mutex::default(),
+            events: tokio::sync::broadcast::channel(256).0,
+        }))
+    }
+
+    /// Every later schedule change.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ScheduleEvent> {
+        self.events.subscribe()
+    }
+
+    /// Announces a change of `s` (`deleted`: it is gone).
+    pub fn publish(&self, s: &Schedule, change: &'static str) {
+        let event = if change == "deleted" {
+            ScheduleEvent {
+                schedule_id: s.id,
+                name: s.name.clone(),
+                change,
+                status: "deleted".into(),
+                on: false,
+                next_run: None,
+            }
+        } else {
+            let r = response(&self.catalog, s, Utc::now());
+            ScheduleEvent {
+                schedule_id: s.id,
+                name: s.name.clone(),
+                change,
+                status: r.status,
+                on: r.on,
+                next_run: r.next_run,
+            }
+        };
+        let _ = self.events.send(event);
     }
 
     fn issuer(s: &Schedule) -> Issuer {
@@ -244,12 +294,18 @@ impl Scheduler {
                 errors.push((o.point_id, e.message));
             }
         }
-        let mut applied = self.applied.lock();
-        if errors.is_empty() {
-            applied.state.insert(s.id, on);
-            applied.retry_at.remove(&s.id);
-        } else {
-            applied.retry_at.insert(s.id, Utc::now() + RETRY);
+        let changed = {
+            let mut applied = self.applied.lock();
+            if errors.is_empty() {
+                applied.retry_at.remove(&s.id);
+                applied.state.insert(s.id, on) != Some(on)
+            } else {
+                applied.retry_at.insert(s.id, Utc::now() + RETRY);
+                false
+            }
+        };
+        if changed {
+            self.publish(s, "state");
         }
         errors
     }
@@ -363,6 +419,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<ScheduleResponse>)> {
     let b: ScheduleBody = json_body(&body)?;
     let s = state.catalog.insert(body_to_schedule(&state, 0, b)?)?;
+    state.scheduler.publish(&s, "created");
     state.auth.audit(
         who.remote.clone(),
         &who.actor(),
@@ -394,6 +451,7 @@ pub async fn update(
         old.outputs.iter().map(|o| o.point_id).filter(|p| !new.outputs.iter().any(|o| o.point_id == *p)).collect()
     };
     state.scheduler.release(&old, &dropped).await;
+    state.scheduler.publish(&new, "updated");
     state.auth.audit(
         who.remote.clone(),
         &who.actor(),
@@ -418,6 +476,7 @@ pub async fn delete(
     state.catalog.delete::<Schedule>(id)?;
     let points: Vec<u32> = old.outputs.iter().map(|o| o.point_id).collect();
     state.scheduler.release(&old, &points).await;
+    state.scheduler.publish(&old, "deleted");
     state.auth.audit(
         who.remote.clone(),
         &who.actor(),

@@ -24,6 +24,8 @@ pub struct AppState {
     /// Range codes the devices report.
     pub ranges: Arc<crate::routes::points::Ranges>,
     pub started: Instant,
+    /// The WebSocket fan-out (`/api/t3000/ws`).
+    pub ws: Arc<crate::ws::Hub>,
     /// Query latencies and WebSocket clients, for `GET /metrics`.
     pub metrics: Arc<crate::routes::metrics::Metrics>,
 }

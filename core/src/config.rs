@@ -54,6 +54,8 @@ pub struct Config {
     pub collector: CollectorConfig,
     /// `[auth]`: users, sessions, login throttling, CORS.
     pub auth: AuthConfig,
+    /// `[websocket]`: live updates on `/api/t3000/ws`.
+    pub websocket: WebSocketConfig,
     /// `[[devices]]`: field devices polled by the collector.
     pub devices: Vec<DeviceConfig>,
 }
@@ -296,6 +298,40 @@ impl Default for AuthConfig {
             login_lockout_secs: 300,
             cors_origins: Vec::new(),
             point_writes_per_minute: 60,
+        }
+    }
+}
+
+/// `[websocket]`: the live-update endpoint `/api/t3000/ws`: per-client buffers, heartbeat and the
+/// system status interval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSocketConfig {
+    /// Messages queued for one client before it counts as lagging (updates are then dropped for it,
+    /// counted, and followed by `Lagged` and a fresh snapshot), 16 ..= 1_000_000.
+    pub queue_messages: usize,
+    /// Times a client may lag within a minute; the next time it is disconnected, 1 ..= 1000.
+    pub max_lags_per_minute: u32,
+    /// How often the server pings each client, 1 ..= 3600 s.
+    pub ping_interval_secs: u64,
+    /// A client that sends nothing (not even a pong) for this long, or whose socket takes this
+    /// long to accept a write, is disconnected, 2 ..= 86400 s; at least twice the ping interval.
+    pub client_timeout_secs: u64,
+    /// How often subscribers get a `SystemStatus`, 1 ..= 3600 s.
+    pub system_status_interval_secs: u64,
+    /// Most WebSocket clients at once (more get 503), 1 ..= 100_000.
+    pub max_clients: usize,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        Self {
+            queue_messages: 4096,
+            max_lags_per_minute: 3,
+            ping_interval_secs: 15,
+            client_timeout_secs: 45,
+            system_status_interval_secs: 5,
+            max_clients: 2000,
         }
     }
 }
@@ -639,8 +675,20 @@ impl Config {
 
     /// Checks every value against its allowed range; the error names the dotted key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let Config { server, storage, wal, compaction, retention, rollups: _, query, log, collector, auth, devices } =
-            self;
+        let Config {
+            server,
+            storage,
+            wal,
+            compaction,
+            retention,
+            rollups: _,
+            query,
+            log,
+            collector,
+            auth,
+            websocket,
+            devices,
+        } = self;
 
         if let Err(e) = server.listen.parse::<SocketAddr>() {
             return Err(ConfigError::new(
@@ -667,6 +715,19 @@ impl Config {
                 ));
             }
         }
+
+        check_range("websocket.queue_messages", websocket.queue_messages, 16, 1_000_000)?;
+        check_range("websocket.max_lags_per_minute", websocket.max_lags_per_minute, 1, 1000)?;
+        check_range("websocket.ping_interval_secs", websocket.ping_interval_secs, 1, 3600)?;
+        check_range("websocket.client_timeout_secs", websocket.client_timeout_secs, 2, 86_400)?;
+        if websocket.client_timeout_secs < 2 * websocket.ping_interval_secs {
+            return Err(ConfigError::new(
+                "websocket.client_timeout_secs",
+                "must be at least twice websocket.ping_interval_secs",
+            ));
+        }
+        check_range("websocket.system_status_interval_secs", websocket.system_status_interval_secs, 1, 3600)?;
+        check_range("websocket.max_clients", websocket.max_clients, 1, 100_000)?;
 
         if storage.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::new("storage.data_dir", "must not be empty"));

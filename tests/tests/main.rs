@@ -13,3 +13,4 @@ mod metrics;
 mod sandbox;
 mod schemathesis;
 mod semantics;
+mod ws;

@@ -1,0 +1,578 @@
+//! The fan-out: one task follows the live bus (every sample stored, collected or pushed), the
+//! collector's device status, the alarm service and the scheduler, encodes each event once and
+//! hands the shared frame to the bounded queue of every client that follows it.
+//!
+//! The hub never waits for a client: a full queue drops the update for that client alone and
+//! counts it ([`Client::push`]); the client's session then sends `Lagged` and a fresh snapshot.
+//! A client that lags more than `websocket.max_lags_per_minute` times in a minute is cancelled.
+
+use super::protocol::{self, ServerMessage};
+use crate::state::AppState;
+use axum::extract::ws::Utf8Bytes;
+use parking_lot::{Mutex, RwLock};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use t3_core::Quality;
+use t3_core::config::WebSocketConfig;
+use t3_drivers::collector::{DeviceState, DeviceStatus};
+use tokio::sync::{Notify, broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// One queued message.
+#[derive(Debug, Clone)]
+pub enum Out {
+    /// A change of a point (dropped by the session when older than the snapshot it just sent).
+    Point {
+        point_id: u32,
+        ts: i64,
+        frame: Utf8Bytes,
+    },
+    Frame(Utf8Bytes),
+}
+
+/// What a client follows.
+#[derive(Debug, Default, Clone)]
+pub struct Subs {
+    pub all_points: bool,
+    pub points: HashSet<u32>,
+    pub all_devices: bool,
+    pub devices: HashSet<i64>,
+    pub rooms: HashSet<i64>,
+    pub floors: HashSet<i64>,
+    pub buildings: HashSet<i64>,
+    pub alarms: bool,
+    pub schedules: bool,
+    pub system: bool,
+    /// The points in the hub's index for this client: `points` and the points of the devices in
+    /// its rooms, floors and buildings (empty with `all_points`).
+    pub indexed: HashSet<u32>,
+}
+
+impl Subs {
+    fn has_places(&self) -> bool {
+        !(self.rooms.is_empty() && self.floors.is_empty() && self.buildings.is_empty())
+    }
+
+    fn in_place(&self, p: &Place) -> bool {
+        p.room.is_some_and(|r| self.rooms.contains(&r))
+            || p.floor.is_some_and(|f| self.floors.contains(&f))
+            || p.building.is_some_and(|b| self.buildings.contains(&b))
+    }
+
+    /// Whether the status of device `id` (placed at `place`) is followed.
+    pub fn wants_device(&self, id: i64, place: Option<&Place>) -> bool {
+        self.all_devices || self.devices.contains(&id) || place.is_some_and(|p| self.in_place(p))
+    }
+}
+
+/// A connected client, shared by its session and the hub.
+#[derive(Debug)]
+pub struct Client {
+    pub id: u64,
+    tx: mpsc::Sender<Out>,
+    /// Messages dropped since the session last sent `Lagged`.
+    missed: AtomicU64,
+    /// Dropping now (set by the first drop, cleared by the session once it sent the snapshot).
+    lagging: AtomicBool,
+    /// When the lag episodes of the last minute began.
+    lags: Mutex<VecDeque<Instant>>,
+    max_lags: usize,
+    /// Wakes the session when messages were dropped.
+    pub lag_notify: Notify,
+    /// Cancelled when the client lagged too often: the session ends.
+    pub kicked: CancellationToken,
+    pub subs: Mutex<Subs>,
+}
+
+impl Client {
+    /// Queues a message without waiting; on a full queue counts it as missed.
+    pub fn push(&self, out: Out) {
+        match self.tx.try_send(out) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.missed.fetch_add(1, Ordering::Relaxed);
+                if !self.lagging.swap(true, Ordering::AcqRel) {
+                    let mut lags = self.lags.lock();
+                    let now = Instant::now();
+                    while lags.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60)) {
+                        lags.pop_front();
+                    }
+                    if lags.len() >= self.max_lags {
+                        self.kicked.cancel();
+                    }
+                    lags.push_back(now);
+                }
+                self.lag_notify.notify_one();
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Takes the count of dropped messages.
+    pub fn take_missed(&self) -> u64 {
+        self.missed.swap(0, Ordering::AcqRel)
+    }
+
+    /// The session sent `Lagged` and the snapshot: a later drop starts a new episode.
+    pub fn caught_up(&self) {
+        self.lagging.store(false, Ordering::Release);
+    }
+}
+
+/// Where a device is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Place {
+    pub building: Option<i64>,
+    pub floor: Option<i64>,
+    pub room: Option<i64>,
+}
+
+/// What the hub knows about a point.
+#[derive(Debug, Clone, Copy)]
+pub struct PointInfo {
+    pub point_type: &'static str,
+    pub device_id: Option<i64>,
+}
+
+/// Points, devices and places, rebuilt from the catalog and the collector every status interval
+/// and when a subscription names places.
+#[derive(Debug, Default)]
+pub struct Directory {
+    pub points: HashMap<u32, PointInfo>,
+    pub device_by_name: HashMap<String, i64>,
+    pub places: HashMap<i64, Place>,
+    /// The points of each device.
+    pub device_points: HashMap<i64, Vec<u32>>,
+    pub built: Option<Instant>,
+}
+
+fn point_type(name: &str) -> &'static str {
+    match name {
+        "input" => "input",
+        "output" => "output",
+        "variable" => "variable",
+        "register" => "register",
+        _ => "manual",
+    }
+}
+
+impl Directory {
+    pub fn build(state: &AppState) -> Directory {
+        let mut d = Directory { built: Some(Instant::now()), ..Default::default() };
+        for rec in state.catalog.list::<crate::routes::devices::DeviceRecord>() {
+            d.device_by_name.insert(rec.config.name.clone(), rec.id);
+            d.places.insert(rec.id, Place { building: rec.building_id, floor: rec.floor_id, room: rec.room_id });
+            let points = crate::devices::device_points(state, &rec.config.name);
+            let ids = d.device_points.entry(rec.id).or_default();
+            for p in points {
+                ids.push(p.id);
+                d.points.insert(p.id, PointInfo { point_type: point_type(&p.point_type), device_id: Some(rec.id) });
+            }
+        }
+        d
+    }
+
+    pub fn info(&self, point: u32) -> PointInfo {
+        self.points.get(&point).copied().unwrap_or(PointInfo { point_type: "manual", device_id: None })
+    }
+
+    fn points_in(&self, subs: &Subs) -> impl Iterator<Item = u32> + '_ {
+        let devices: Vec<i64> = self.places.iter().filter(|(_, p)| subs.in_place(p)).map(|(id, _)| *id).collect();
+        devices.into_iter().flat_map(|d| self.device_points.get(&d).into_iter().flatten().copied())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    clients: HashMap<u64, Arc<Client>>,
+    by_point: HashMap<u32, Vec<Arc<Client>>>,
+    all_points: Vec<Arc<Client>>,
+}
+
+/// The fan-out service (see the module documentation).
+#[derive(Debug)]
+pub struct Hub {
+    pub cfg: WebSocketConfig,
+    index: RwLock<Index>,
+    directory: RwLock<Arc<Directory>>,
+    next_id: AtomicU64,
+    /// The latest `SystemStatus`, sent to new subscribers.
+    system: Mutex<Option<Utf8Bytes>>,
+}
+
+/// A point update frame.
+pub fn point_frame(info: PointInfo, point_id: u32, ts: i64, value: f64, quality: u8, snapshot: bool) -> Utf8Bytes {
+    ServerMessage::PointUpdate(protocol::PointUpdate {
+        point_id,
+        point_type: info.point_type,
+        device_id: info.device_id,
+        value: (!value.is_nan()).then_some(value),
+        timestamp: protocol::rfc3339_us(ts),
+        ts_us: ts,
+        quality: Quality(quality).name(),
+        quality_code: quality,
+        snapshot,
+    })
+    .frame()
+}
+
+fn device_message(id: i64, s: &DeviceStatus, snapshot: bool) -> protocol::DeviceStatus {
+    protocol::DeviceStatus {
+        device_id: id,
+        name: s.name.clone(),
+        online: s.online,
+        state: match s.state {
+            DeviceState::Connecting => "connecting",
+            DeviceState::Online => "online",
+            DeviceState::Offline => "offline",
+            DeviceState::Disabled => "disabled",
+        }
+        .to_owned(),
+        last_seen: s.last_seen.map(protocol::rfc3339_us),
+        connection_quality: s.connection_quality,
+        rtt_ms: s.rtt_ms,
+        last_error: s.last_error.clone(),
+        snapshot,
+    }
+}
+
+impl Hub {
+    pub fn new(cfg: WebSocketConfig) -> Arc<Hub> {
+        Arc::new(Hub {
+            cfg,
+            index: RwLock::default(),
+            directory: RwLock::default(),
+            next_id: AtomicU64::new(1),
+            system: Mutex::default(),
+        })
+    }
+
+    pub fn clients(&self) -> usize {
+        self.index.read().clients.len()
+    }
+
+    /// A new client with an empty subscription, and its queue.
+    pub fn register(&self) -> (Arc<Client>, mpsc::Receiver<Out>) {
+        let (tx, rx) = mpsc::channel(self.cfg.queue_messages);
+        let client = Arc::new(Client {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            tx,
+            missed: AtomicU64::new(0),
+            lagging: AtomicBool::new(false),
+            lags: Mutex::default(),
+            max_lags: self.cfg.max_lags_per_minute as usize,
+            lag_notify: Notify::new(),
+            kicked: CancellationToken::new(),
+            subs: Mutex::default(),
+        });
+        self.index.write().clients.insert(client.id, client.clone());
+        (client, rx)
+    }
+
+    pub fn unregister(&self, client: &Client) {
+        let mut index = self.index.write();
+        index.clients.remove(&client.id);
+        index.all_points.retain(|c| c.id != client.id);
+        let indexed = std::mem::take(&mut client.subs.lock().indexed);
+        for p in indexed {
+            remove_from(&mut index.by_point, p, client.id);
+        }
+    }
+
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory.read().clone()
+    }
+
+    /// Rebuilds the directory from the catalog and the collector.
+    pub fn rebuild_directory(&self, state: &AppState) -> Arc<Directory> {
+        let d = Arc::new(Directory::build(state));
+        *self.directory.write() = d.clone();
+        d
+    }
+
+    /// Changes a client's subscription with `f` and brings the index in line with it. Returns
+    /// the points newly indexed (for the snapshot).
+    pub fn update_subs<R>(&self, client: &Arc<Client>, dir: &Directory, f: impl FnOnce(&mut Subs) -> R) -> R {
+        let mut index = self.index.write();
+        let mut subs = client.subs.lock();
+        let was_all = subs.all_points;
+        let r = f(&mut subs);
+        let want: HashSet<u32> = if subs.all_points {
+            HashSet::new()
+        } else {
+            subs.points.iter().copied().chain(dir.points_in(&subs)).collect()
+        };
+        for p in subs.indexed.difference(&want) {
+            remove_from(&mut index.by_point, *p, client.id);
+        }
+        for p in want.difference(&subs.indexed) {
+            index.by_point.entry(*p).or_default().push(client.clone());
+        }
+        subs.indexed = want;
+        match (was_all, subs.all_points) {
+            (false, true) => index.all_points.push(client.clone()),
+            (true, false) => index.all_points.retain(|c| c.id != client.id),
+            _ => {}
+        }
+        r
+    }
+
+    /// Re-resolves the places of every client that follows some (after a directory rebuild).
+    fn refresh_places(&self, dir: &Directory) {
+        let clients: Vec<Arc<Client>> =
+            self.index.read().clients.values().filter(|c| c.subs.lock().has_places()).cloned().collect();
+        for c in clients {
+            self.update_subs(&c, dir, |_| ());
+        }
+    }
+
+    /// The latest `SystemStatus` frame, if one was made yet.
+    pub fn system_frame(&self) -> Option<Utf8Bytes> {
+        self.system.lock().clone()
+    }
+
+    /// Device statuses (as messages with `snapshot: true`) of the devices `subs` follows.
+    pub fn device_snapshot(&self, state: &AppState, subs: &Subs, dir: &Directory) -> Vec<Utf8Bytes> {
+        let mut out = Vec::new();
+        for s in state.collector.status().all() {
+            let Some(&id) = dir.device_by_name.get(&s.name) else { continue };
+            if subs.wants_device(id, dir.places.get(&id)) {
+                out.push(ServerMessage::DeviceStatus(device_message(id, &s, true)).frame());
+            }
+        }
+        out
+    }
+
+    fn deliver_samples(&self, batch: &[t3_core::Sample], active: &mut HashSet<u32>) {
+        let dir = self.directory();
+        let index = self.index.read();
+        for s in batch {
+            let p = s.point_id.0;
+            active.insert(p);
+            let some = index.by_point.get(&p);
+            if some.is_none() && index.all_points.is_empty() {
+                continue;
+            }
+            let frame = point_frame(dir.info(p), p, s.ts, s.value, s.quality.0, false);
+            for c in index.all_points.iter().chain(some.into_iter().flatten()) {
+                c.push(Out::Point { point_id: p, ts: s.ts, frame: frame.clone() });
+            }
+        }
+    }
+
+    /// Sends `frame` to every client for which `wants` holds.
+    fn deliver(&self, frame: Utf8Bytes, wants: impl Fn(&Subs) -> bool) {
+        let index = self.index.read();
+        for c in index.clients.values() {
+            if wants(&c.subs.lock()) {
+                c.push(Out::Frame(frame.clone()));
+            }
+        }
+    }
+
+    /// Every client with point subscriptions missed `n` bus batches (the hub fell behind).
+    fn all_lagged(&self, n: u64) {
+        let index = self.index.read();
+        for c in index.clients.values() {
+            c.missed.fetch_add(n, Ordering::Relaxed);
+            c.lag_notify.notify_one();
+        }
+    }
+
+    fn device_status(
+        &self,
+        state: &AppState,
+        s: DeviceStatus,
+        last: &mut HashMap<String, (Instant, bool, DeviceState)>,
+    ) {
+        // On- and offline changes at once; anything else (last_seen, quality) at most every 5 s.
+        let significant = last.get(&s.name).is_none_or(|(t, online, state)| {
+            *online != s.online || *state != s.state || t.elapsed() >= Duration::from_secs(5)
+        });
+        if !significant {
+            return;
+        }
+        last.insert(s.name.clone(), (Instant::now(), s.online, s.state));
+        let mut dir = self.directory();
+        if !dir.device_by_name.contains_key(&s.name) {
+            // A device added since the last rebuild: learn it (and its points and place) now.
+            dir = self.rebuild_directory(state);
+            self.refresh_places(&dir);
+        }
+        let Some(&id) = dir.device_by_name.get(&s.name) else { return };
+        let msg = device_message(id, &s, false);
+        let place = dir.places.get(&id).copied();
+        self.deliver(ServerMessage::DeviceStatus(msg).frame(), |subs| subs.wants_device(id, place.as_ref()));
+    }
+
+    fn alarm(&self, e: crate::alarms::AlarmEvent) {
+        let dir = self.directory();
+        let t = &e.transition;
+        let kind = serde_json::to_value(&t.kind).unwrap_or_default();
+        let msg = protocol::AlarmNotification {
+            alarm_id: e.rule_id,
+            name: e.name.clone(),
+            device_id: e.device_id.or_else(|| e.point_id.and_then(|p| dir.info(p).device_id)),
+            point_id: e.point_id,
+            alarm_type: kind["type"].as_str().unwrap_or("").to_owned(),
+            state: t.to.as_str().to_owned(),
+            level: t.level.as_str().to_owned(),
+            message: e.message.clone(),
+            severity: if t.level.severity() >= 2 { "critical" } else { "warning" },
+            value: t.value,
+            by: kind["by"].as_str().map(str::to_owned),
+            timestamp: protocol::rfc3339_us(t.at_us),
+        };
+        self.deliver(ServerMessage::AlarmNotification(msg).frame(), |s| s.alarms);
+    }
+
+    fn schedule(&self, e: crate::schedules::ScheduleEvent) {
+        let msg = protocol::ScheduleUpdate {
+            schedule_id: e.schedule_id,
+            name: e.name,
+            change: e.change.to_owned(),
+            status: e.status,
+            on: e.on,
+            next_run: e.next_run,
+            timestamp: protocol::rfc3339_us(crate::auth::now_us()),
+        };
+        self.deliver(ServerMessage::ScheduleUpdate(msg).frame(), |s| s.schedules);
+    }
+
+    /// Starts the fan-out task. It runs as long as the server.
+    pub fn spawn(self: &Arc<Self>, state: AppState) {
+        let me = self.clone();
+        let mut live = state.storage.subscribe();
+        let mut statuses = state.collector.status().subscribe();
+        let mut alarms = state.alarms.subscribe();
+        let mut schedules = state.scheduler.subscribe();
+        self.rebuild_directory(&state);
+        tokio::spawn(async move {
+            let period = Duration::from_secs(me.cfg.system_status_interval_secs);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut active: HashSet<u32> = HashSet::new();
+            let mut last_status = HashMap::new();
+            let mut sys = SystemCounters::new(&state);
+            loop {
+                tokio::select! {
+                    batch = live.recv() => match batch {
+                        Ok(batch) => me.deliver_samples(&batch, &mut active),
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(batches = n, "the WebSocket hub fell behind the live bus");
+                            me.all_lagged(n);
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                    s = statuses.recv() => match s {
+                        Ok(s) => me.device_status(&state, s, &mut last_status),
+                        Err(broadcast::error::RecvError::Lagged(_)) => last_status.clear(),
+                        Err(broadcast::error::RecvError::Closed) => {}
+                    },
+                    e = alarms.recv() => match e {
+                        Ok(e) => me.alarm(e),
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(events = n, "the WebSocket hub missed alarm events");
+                        }
+                        Err(broadcast::error::RecvError::Closed) => {}
+                    },
+                    e = schedules.recv() => match e {
+                        Ok(e) => me.schedule(e),
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(events = n, "the WebSocket hub missed schedule events");
+                        }
+                        Err(broadcast::error::RecvError::Closed) => {}
+                    },
+                    _ = tick.tick() => {
+                        let dir = me.rebuild_directory(&state);
+                        me.refresh_places(&dir);
+                        let msg = sys.sample(&state, active.len(), me.clients());
+                        active.clear();
+                        let frame = ServerMessage::SystemStatus(msg).frame();
+                        *me.system.lock() = Some(frame.clone());
+                        me.deliver(frame, |s| s.system);
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn remove_from(by_point: &mut HashMap<u32, Vec<Arc<Client>>>, p: u32, id: u64) {
+    if let Some(v) = by_point.get_mut(&p) {
+        v.retain(|c| c.id != id);
+        if v.is_empty() {
+            by_point.remove(&p);
+        }
+    }
+}
+
+/// Counters at the previous `SystemStatus`, to turn totals into rates.
+struct SystemCounters {
+    at: Instant,
+    ingested: u64,
+    flush_failures: u64,
+    polls: HashMap<String, (u64, u64)>,
+}
+
+impl SystemCounters {
+    fn new(state: &AppState) -> Self {
+        let stats = state.storage.stats();
+        SystemCounters {
+            at: Instant::now(),
+            ingested: stats.samples_ingested.load(Ordering::Relaxed),
+            flush_failures: stats.flush_failures.load(Ordering::Relaxed),
+            polls: state.collector.status().all().into_iter().map(|s| (s.name, (s.polls, s.failed_polls))).collect(),
+        }
+    }
+
+    fn sample(&mut self, state: &AppState, active_points: usize, clients: usize) -> protocol::SystemStatus {
+        let secs = self.at.elapsed().as_secs_f64().max(1e-3);
+        let stats = state.storage.stats();
+        let ingested = stats.samples_ingested.load(Ordering::Relaxed);
+        let flush_failures = stats.flush_failures.load(Ordering::Relaxed);
+        let devices = state.collector.status().all();
+        let mut polls = 0u64;
+        let mut errors = Vec::new();
+        let mut error_count = 0u64;
+        let mut now_polls = HashMap::new();
+        for d in &devices {
+            let (p0, f0) = self.polls.get(&d.name).copied().unwrap_or((0, 0));
+            polls += d.polls.saturating_sub(p0);
+            let failed = d.failed_polls.saturating_sub(f0);
+            if failed > 0 {
+                error_count += failed;
+                errors.push(format!(
+                    "device {}: {failed} failed poll(s): {}",
+                    d.name,
+                    d.last_error.as_deref().unwrap_or("no answer")
+                ));
+            }
+            now_polls.insert(d.name.clone(), (d.polls, d.failed_polls));
+        }
+        if flush_failures > self.flush_failures {
+            error_count += flush_failures - self.flush_failures;
+            errors.push(format!("storage: {} failed flush(es)", flush_failures - self.flush_failures));
+        }
+        if let Some(reason) = state.storage.write_refusal() {
+            error_count += 1;
+            errors.push(format!("storage: writes refused: {reason}"));
+        }
+        let msg = protocol::SystemStatus {
+            active_devices: devices.iter().filter(|d| d.online).count(),
+            total_devices: devices.len(),
+            active_points,
+            collection_rate: polls as f64 / secs,
+            ingest_rate: ingested.saturating_sub(self.ingested) as f64 / secs,
+            system_errors: error_count,
+            errors,
+            websocket_clients: clients,
+            interval_secs: secs,
+            timestamp: protocol::rfc3339_us(crate::auth::now_us()),
+        };
+        *self = SystemCounters { at: Instant::now(), ingested, flush_failures, polls: now_polls };
+        msg
+    }
+}

@@ -1,0 +1,365 @@
+//! WebSocket fan-out: C clients subscribed to P points while samples of those points are pushed at
+//! R updates/s in total (POST /api/t3000/samples, batches every 10 ms, each sample stamped with the
+//! time it was sent). Every client measures the latency from that stamp to the receipt of each
+//! PointUpdate (hdrhistogram) and counts what it got; the server's CPU and memory come from /proc.
+//!
+//! The server is the real `t3000 serve` (a child process); the load generator (a thread, plain
+//! HTTP/1.1) and the clients (tokio-tungstenite on a tokio runtime) share the machine with it, so
+//! the latency includes their scheduling too.
+
+use anyhow::{Context, bail};
+use futures::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use t3_benches::args::Args;
+use t3_benches::{report, sys};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const USAGE: &str = "\
+ws_fanout: WebSocket fan-out latency, CPU and memory of `t3000 serve`
+
+cargo build --release --bin t3000
+cargo run --release -p t3-benches --bin ws_fanout -- [options]
+  --clients C      WebSocket clients, each subscribed to every point (default 500)
+  --points P       points (default 1000)
+  --rate R         updates per second in total (default 10000)
+  --secs S         seconds of load (default 20)
+  --t3000 PATH     the server binary (default: t3000 beside this program)
+  --work-dir DIR   where the server's data directory goes (default $HOME/.cache/t3000/bench-data)
+  --out NAME       write the table to benches/results/NAME.md (default ws-fanout)";
+
+const KEYS: &[&str] = &["clients", "points", "rate", "secs", "t3000", "work-dir", "out"];
+const ADMIN_PASSWORD: &str = "bench-admin-password";
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns the status and the body.
+fn http(
+    addr: &str,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(addr).with_context(|| format!("connect to {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    match body {
+        Some(b) => req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len())),
+        None => req.push_str("\r\n"),
+    }
+    s.write_all(req.as_bytes())?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").context("no HTTP header")?;
+    let status: u16 = head.split_whitespace().nth(1).context("no status")?.parse()?;
+    Ok((status, body.to_owned()))
+}
+
+fn cpu_ticks(pid: &str) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    t(11) + t(12)
+}
+
+fn clk_tck() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+        .filter(|&t| t > 0.0)
+        .unwrap_or(100.0)
+}
+
+fn status_kib(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix(field)?.strip_prefix(':')?.trim().trim_end_matches("kB").trim().parse().ok()
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// What one client saw.
+struct Seen {
+    updates: u64,
+    lagged: u64,
+    missed: u64,
+    latency_us: Histogram<u64>,
+    closed: bool,
+}
+
+/// The integer after `"key":` in a JSON text.
+fn int_field(text: &str, key: &str) -> Option<i64> {
+    let at = text.find(key)? + key.len();
+    let digits: &str = text[at..].split(|c: char| !(c.is_ascii_digit() || c == '-')).next()?;
+    digits.parse().ok()
+}
+
+async fn client(
+    url: String,
+    token: String,
+    points: u32,
+    ready: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<Seen> {
+    let mut req = url.into_client_request()?;
+    req.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.context("connect")?;
+    let ids: Vec<u32> = (1..=points).collect();
+    let sub = serde_json::json!({"type": "Subscribe", "request_id": 1, "points": ids});
+    ws.send(Message::text(sub.to_string())).await?;
+    let mut seen = Seen {
+        updates: 0,
+        lagged: 0,
+        missed: 0,
+        latency_us: Histogram::new_with_bounds(1, 600_000_000, 3)?,
+        closed: false,
+    };
+    let mut snapshot = 0u32;
+    let mut counted_ready = false;
+    loop {
+        let msg = match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
+            Err(_) => {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                continue;
+            }
+            Ok(None) | Ok(Some(Err(_))) => {
+                seen.closed = true;
+                break;
+            }
+            Ok(Some(Ok(m))) => m,
+        };
+        let Message::Text(t) = msg else { continue };
+        let text = t.as_str();
+        if text.starts_with("{\"type\":\"PointUpdate\"") {
+            if text.contains("\"snapshot\":true") {
+                snapshot += 1;
+                if snapshot == points && !counted_ready {
+                    counted_ready = true;
+                    ready.fetch_add(1, Ordering::Relaxed);
+                }
+                continue;
+            }
+            seen.updates += 1;
+            if let Some(ts) = int_field(text, "\"ts_us\":") {
+                seen.latency_us.saturating_record((now_us() - ts).max(1) as u64);
+            }
+        } else if text.starts_with("{\"type\":\"Lagged\"") {
+            seen.lagged += 1;
+            seen.missed += int_field(text, "\"missed\":").unwrap_or(0) as u64;
+        }
+    }
+    Ok(seen)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse(KEYS, &[], USAGE)?;
+    let clients: usize = args.get("clients", 500)?;
+    let points: u32 = args.get("points", 1000)?;
+    let rate: u64 = args.get("rate", 10_000)?;
+    let secs: f64 = args.get("secs", 20.0)?;
+    let out_name = args.string("out").unwrap_or_else(|| "ws-fanout".into());
+    let work_dir: PathBuf = args.opt("work-dir")?.unwrap_or_else(sys::default_work_dir);
+    let t3000: PathBuf = match args.opt::<PathBuf>("t3000")? {
+        Some(p) => p,
+        None => std::env::current_exe()?.parent().context("exe dir")?.join("t3000"),
+    };
+    std::fs::create_dir_all(&work_dir)?;
+    let dir = tempfile::Builder::new().prefix("ws-fanout-").tempdir_in(&work_dir)?;
+    let config = dir.path().join("t3000.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {}\n[log]\nlevel = \"warn\"\n[auth]\nadmin_password = \"{ADMIN_PASSWORD}\"\n[websocket]\nmax_clients = {}\n",
+            serde_json::Value::String(dir.path().join("data").display().to_string()),
+            clients + 10
+        ),
+    )?;
+    let log = std::fs::File::create(dir.path().join("server.log"))?;
+    let mut child = Command::new(&t3000)
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("start {} (cargo build --release --bin t3000)", t3000.display()))?;
+    let pid = child.id().to_string();
+    let result = (|| -> anyhow::Result<String> {
+        let mut line = String::new();
+        let mut out = BufReader::new(child.stdout.take().context("stdout")?);
+        out.read_line(&mut line)?;
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        let addr =
+            line.trim().strip_prefix("t3000 listening on http://").context("the server did not start")?.to_owned();
+        let (status, body) = http(
+            &addr,
+            None,
+            "POST",
+            "/api/t3000/auth/login",
+            Some(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string()),
+        )?;
+        anyhow::ensure!(status == 200, "login: {status} {body}");
+        let token = serde_json::from_str::<serde_json::Value>(&body)?["token"].as_str().context("token")?.to_owned();
+        // A first value of every point, so that subscriptions start with a snapshot.
+        let seed: Vec<serde_json::Value> =
+            (1..=points).map(|p| serde_json::json!({"point_id": p, "ts": now_us(), "value": 0.0})).collect();
+        let (status, body) =
+            http(&addr, Some(&token), "POST", "/api/t3000/samples", Some(&serde_json::Value::from(seed).to_string()))?;
+        anyhow::ensure!(status == 200, "seed: {status} {body}");
+
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let ready = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let url = format!("ws://{addr}/api/t3000/ws");
+        eprintln!("connecting {clients} clients to {url}");
+        let connect_started = Instant::now();
+        let handles: Vec<_> = (0..clients)
+            .map(|_| rt.spawn(client(url.clone(), token.clone(), points, ready.clone(), stop.clone())))
+            .collect();
+        while (ready.load(Ordering::Relaxed) as usize) < clients {
+            if connect_started.elapsed() > Duration::from_secs(120) {
+                bail!("only {} of {clients} clients got their snapshot within 120 s", ready.load(Ordering::Relaxed));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let connect_secs = connect_started.elapsed().as_secs_f64();
+        eprintln!("all subscribed in {connect_secs:.1} s; {rate} updates/s for {secs} s");
+        let rss0 = status_kib(&pid, "VmRSS");
+        let (cpu0, self0, t0) = (cpu_ticks(&pid), cpu_ticks("self"), Instant::now());
+        // The load: a batch every 10 ms, points in turn, from WRITERS threads taking turns (one
+        // POST at a time would cap the rate at one fsync per batch).
+        const WRITERS: u64 = 4;
+        let per_batch = (rate / 100).max(1);
+        let sent = Arc::new(AtomicU64::new(0));
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (addr, token, sent) = (addr.clone(), token.clone(), sent.clone());
+                std::thread::spawn(move || -> anyhow::Result<()> {
+                    let mut tick = w;
+                    loop {
+                        let due = Duration::from_millis(10 * tick);
+                        if due.as_secs_f64() >= secs {
+                            return Ok(());
+                        }
+                        if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                            std::thread::sleep(wait);
+                        }
+                        let ts = now_us();
+                        let first = tick * per_batch;
+                        let batch: Vec<String> = (0..per_batch)
+                            .map(|i| {
+                                let k = first + i;
+                                let p = (k % u64::from(points)) as u32 + 1;
+                                // Unique (point, ts) even when a batch holds a point twice.
+                                let ts = ts + (i / u64::from(points)) as i64;
+                                format!("{{\"point_id\":{p},\"ts\":{ts},\"value\":{}}}", tick % 1000)
+                            })
+                            .collect();
+                        let body = format!("[{}]", batch.join(","));
+                        let (status, reply) = http(&addr, Some(&token), "POST", "/api/t3000/samples", Some(&body))?;
+                        anyhow::ensure!(status == 200, "ingest: {status} {reply}");
+                        sent.fetch_add(per_batch, Ordering::Relaxed);
+                        tick += WRITERS;
+                    }
+                })
+            })
+            .collect();
+        let mut rss_max = rss0;
+        while t0.elapsed().as_secs_f64() < secs {
+            std::thread::sleep(Duration::from_millis(500));
+            rss_max = rss_max.max(status_kib(&pid, "VmRSS"));
+        }
+        for w in writers {
+            w.join().map_err(|_| anyhow::anyhow!("a writer panicked"))??;
+        }
+        let sent = sent.load(Ordering::Relaxed);
+        let load_secs = t0.elapsed().as_secs_f64();
+        let (cpu1, self1) = (cpu_ticks(&pid), cpu_ticks("self"));
+        std::thread::sleep(Duration::from_secs(3));
+        stop.store(true, Ordering::Relaxed);
+        let rss1 = status_kib(&pid, "VmRSS");
+        let hwm = status_kib(&pid, "VmHWM");
+        let mut all = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+        let (mut complete, mut lagged_clients, mut missed, mut closed, mut received) =
+            (0usize, 0usize, 0u64, 0usize, 0u64);
+        for h in handles {
+            let seen = rt.block_on(h)??;
+            all.add(&seen.latency_us)?;
+            received += seen.updates;
+            complete += usize::from(seen.updates == sent && seen.lagged == 0);
+            lagged_clients += usize::from(seen.lagged > 0);
+            missed += seen.missed;
+            closed += usize::from(seen.closed);
+        }
+        drop(rt);
+        let tck = clk_tck();
+        let ms = |q: f64| all.value_at_quantile(q) as f64 / 1000.0;
+        let server_cpu = (cpu1 - cpu0) as f64 / tck / load_secs * 100.0;
+        let bench_cpu = (self1 - self0) as f64 / tck / load_secs * 100.0;
+        let p99 = ms(0.99);
+        let mut md = String::new();
+        md.push_str(&format!(
+            "# WebSocket fan-out\n\n`{}` on {}; load average before: {}.\n\n",
+            report::command_line(),
+            sys::machine(),
+            sys::loadavg()
+        ));
+        md.push_str(&format!(
+            "{clients} clients, each subscribed to {points} points; {sent} updates pushed in {load_secs:.1} s \
+             ({:.0}/s, batches of {per_batch} every 10 ms over HTTP); {:.0} PointUpdates/s delivered in total. \
+             Latency: from the time stamped in each sample just before its POST to the client's receipt \
+             (the WAL fsync of the ingest is included).\n\n",
+            sent as f64 / load_secs,
+            received as f64 / load_secs
+        ));
+        md.push_str("| measure | value |\n|---|---:|\n");
+        md.push_str(&format!(
+            "| latency p50 | {:.1} ms |\n| latency p99 | {p99:.1} ms |\n| latency max | {:.1} ms |\n",
+            ms(0.5),
+            all.max() as f64 / 1000.0
+        ));
+        md.push_str(&format!("| target p99 < 50 ms | {} |\n", report::pass(p99 < 50.0)));
+        md.push_str(&format!("| clients that got every update (no Lagged) | {complete} of {clients} |\n"));
+        md.push_str(&format!("| clients that lagged / missed messages | {lagged_clients} / {missed} |\n"));
+        md.push_str(&format!("| clients disconnected | {closed} |\n"));
+        md.push_str(&format!("| server CPU (% of one core) | {server_cpu:.0} % |\n"));
+        md.push_str(&format!("| benchmark process CPU (clients + load) | {bench_cpu:.0} % |\n"));
+        md.push_str(&format!(
+            "| server RSS: before load / max during / after / peak (VmHWM) | {} / {} / {} / {} MiB |\n",
+            rss0 / 1024,
+            rss_max / 1024,
+            rss1 / 1024,
+            hwm / 1024
+        ));
+        md.push_str(&format!("| time to connect and snapshot all clients | {connect_secs:.1} s |\n"));
+        Ok(md)
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    let md = result?;
+    println!("{md}");
+    let path = report::write_results(&out_name, &md)?;
+    eprintln!("written to {}", path.display());
+    Ok(())
+}
