@@ -199,6 +199,8 @@ async fn the_authorisation_matrix() {
         (Method::DELETE, "/api/t3000/users/999", None, 3),
         (Method::POST, "/api/t3000/tokens", Some(json!({})), 3),
         (Method::DELETE, "/api/t3000/tokens/999", None, 3),
+        (Method::GET, "/metrics", None, 1),
+        (Method::POST, "/api/t3000/auth/password", Some(json!({})), 1),
         (Method::GET, "/api/t3000/trendlogs", None, 1),
         (Method::POST, "/api/t3000/trendlogs", Some(json!({})), 3),
         (Method::PUT, "/api/t3000/trendlogs/999", Some(json!({})), 3),
