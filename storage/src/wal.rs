@@ -83,6 +83,21 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(out)
 }
 
+/// Deletes segments a crash left half-created (`*.wal.tmp`: never renamed into place, so they
+/// hold no record).
+fn remove_partial_segments(dir: &Path) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::io("read directory", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("read directory", dir, e))?;
+        if entry.file_name().to_str().is_some_and(|n| n.ends_with(".wal.tmp")) {
+            let path = entry.path();
+            tracing::info!(path = %path.display(), "removing a WAL segment a crash left half-created");
+            fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn encode_samples(samples: &[Sample], out: &mut Vec<u8>) {
     out.reserve(samples.len() * SAMPLE_LEN);
     for s in samples {
@@ -211,6 +226,7 @@ impl Wal {
         sink: Arc<dyn CommitSink>,
     ) -> Result<(Self, std::thread::JoinHandle<()>)> {
         fs::create_dir_all(&opts.dir).map_err(|e| Error::io("create directory", &opts.dir, e))?;
+        remove_partial_segments(&opts.dir)?;
         let segment = Segment::create(&*vfs, &opts.dir, first_seq)?;
         let (tx, rx) = mpsc::channel();
         let poison = Arc::new(Mutex::new(None));
@@ -258,14 +274,19 @@ struct Segment {
 }
 
 impl Segment {
+    /// Creates segment `seq` with its header under a temporary name and renames it into place, so
+    /// that a crash never leaves a segment without its header (a kill between creating the file and
+    /// writing the header once left an empty `.wal` that recovery had to quarantine).
     fn create(vfs: &dyn Vfs, dir: &Path, seq: u64) -> Result<Self> {
         let path = segment_path(dir, seq);
-        let mut file = vfs.create(&path).map_err(|e| Error::io("create WAL segment", &path, e))?;
+        let tmp = path.with_extension("wal.tmp");
+        let mut file = vfs.create(&tmp).map_err(|e| Error::io("create WAL segment", &tmp, e))?;
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(MAGIC);
         header.extend_from_slice(&seq.to_le_bytes());
-        file.write_all(&header).map_err(|e| Error::io("write WAL header", &path, e))?;
-        file.sync().map_err(|e| Error::io("fsync WAL segment", &path, e))?;
+        file.write_all(&header).map_err(|e| Error::io("write WAL header", &tmp, e))?;
+        file.sync().map_err(|e| Error::io("fsync WAL segment", &tmp, e))?;
+        vfs.rename(&tmp, &path).map_err(|e| Error::io("rename WAL segment", &path, e))?;
         // The new file's directory entry must be durable too, or a power cut could lose the segment.
         vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
         Ok(Segment { seq, file, len: HEADER_LEN as u64 })
@@ -446,6 +467,23 @@ mod tests {
         assert_eq!(r1.samples[..10], samples(10, 0)[..]);
         let r2 = replay_segment(2, &segs[1].1).unwrap();
         assert_eq!(r2.samples, samples(3, 200));
+    }
+
+    #[tokio::test]
+    async fn segments_appear_with_their_header_and_half_created_ones_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // What a kill between creating a segment and renaming it into place leaves.
+        fs::write(segment_path(dir.path(), 4).with_extension("wal.tmp"), b"").unwrap();
+        let (wal, th) = Wal::start(opts(dir.path()), Arc::new(RealFs), 5, Arc::new(Collect::default())).unwrap();
+        wal.append(samples(2, 0)).await.unwrap();
+        drop(wal);
+        th.join().unwrap();
+        let names: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(names, vec![format!("{:020}.wal", 5)], "no temporary file is left");
+        let segs = list_segments(dir.path()).unwrap();
+        let r = replay_segment(5, &segs[0].1).unwrap();
+        assert_eq!((r.samples.len(), r.problem), (2, None));
     }
 
     fn write_segment(dir: &Path, batches: &[Vec<Sample>]) -> PathBuf {
