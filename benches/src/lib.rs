@@ -6,6 +6,7 @@
 //! - [`duck`]: a native DuckDB table fed by the Arrow appender.
 //! - [`stats`], [`report`], [`sys`], [`args`]: percentiles, Markdown tables, RSS and disk usage,
 //!   command-line parsing.
+//! - [`server`]: HTTP requests to a `t3000` process, logging in, its CPU time and memory.
 
 #![forbid(unsafe_code)]
 
@@ -1056,5 +1057,114 @@ pub mod duck {
         let mut p = db.as_os_str().to_owned();
         p.push(".wal");
         crate::sys::disk_usage(db) + crate::sys::disk_usage(std::path::Path::new(&p))
+    }
+}
+
+pub mod server {
+    //! Driving a `t3000` process from a benchmark: plain HTTP/1.1 requests (usable from any thread,
+    //! no runtime), logging in, and the process's CPU time and memory from /proc.
+
+    use anyhow::Context;
+    use std::io::{Read, Write};
+    use std::process::Command;
+    use std::time::Duration;
+
+    /// The `admin` password of the benchmarks' servers (set with `[auth] admin_password`).
+    pub const ADMIN_PASSWORD: &str = "bench-admin-password";
+
+    /// Microseconds since the Unix epoch.
+    pub fn now_us() -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+    }
+
+    /// One HTTP/1.1 request with `Connection: close`; returns the status and the body.
+    pub fn http(
+        addr: &str,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> anyhow::Result<(u16, String)> {
+        let mut s = std::net::TcpStream::connect(addr).with_context(|| format!("connect to {addr}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        if let Some(t) = token {
+            req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        match body {
+            Some(b) => {
+                req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len()))
+            }
+            None => req.push_str("\r\n"),
+        }
+        s.write_all(req.as_bytes())?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf)?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").context("no HTTP header")?;
+        let status: u16 = head.split_whitespace().nth(1).context("no status")?.parse()?;
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            let mut out = String::new();
+            let mut rest = body;
+            while let Some((size, after)) = rest.split_once("\r\n") {
+                let n = usize::from_str_radix(size.split(';').next().unwrap_or("0").trim(), 16)?;
+                if n == 0 {
+                    break;
+                }
+                out.push_str(after.get(..n).context("short chunk")?);
+                rest = after.get(n + 2..).unwrap_or("");
+            }
+            out
+        } else {
+            body.to_owned()
+        };
+        Ok((status, body))
+    }
+
+    /// Logs in as `admin` with [`ADMIN_PASSWORD`]; returns the bearer token.
+    pub fn login(addr: &str) -> anyhow::Result<String> {
+        let body = serde_json::json!({ "username": "admin", "password": ADMIN_PASSWORD }).to_string();
+        let (status, reply) = http(addr, None, "POST", "/api/t3000/auth/login", Some(&body))?;
+        anyhow::ensure!(status == 200, "POST /api/t3000/auth/login: {status} {reply}");
+        let v: serde_json::Value = serde_json::from_str(&reply)?;
+        Ok(v["token"].as_str().context("no token in the login reply")?.to_owned())
+    }
+
+    /// Clock ticks per second (`getconf CLK_TCK`).
+    pub fn clk_tck() -> f64 {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+            .filter(|&t| t > 0.0)
+            .unwrap_or(100.0)
+    }
+
+    /// User plus system CPU time of a process (all its threads), or of one task
+    /// (`PID/task/TID`), in clock ticks.
+    pub fn cpu_ticks(pid: &str) -> anyhow::Result<u64> {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("read /proc/{pid}/stat"))?;
+        // Fields after the command name (which may hold spaces) start at field 3 (state).
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).context("malformed stat")?;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let utime: u64 = f.get(11).context("utime")?.parse()?;
+        let stime: u64 = f.get(12).context("stime")?.parse()?;
+        Ok(utime + stime)
+    }
+
+    /// A `kB` field of /proc/PID/status (`VmRSS`, `VmHWM`), in bytes; 0 when unreadable.
+    pub fn status_bytes(pid: &str, field: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| {
+                    let rest = l.strip_prefix(field)?.strip_prefix(':')?;
+                    rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+                })
+            })
+            .unwrap_or(0)
+            * 1024
     }
 }

@@ -35,9 +35,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use t3_benches::args::Args;
 use t3_benches::report::{self, Table, bytes, count, pass, rate, ratio};
+use t3_benches::server::{ADMIN_PASSWORD, clk_tck, cpu_ticks, http, login, now_us, status_bytes};
 use t3_benches::sys;
 use t3_core::clock::{Clock, SystemClock};
 use t3_core::config::{CollectorConfig, DeviceConfig, Parity, Protocol, RecordConfig};
@@ -437,27 +438,6 @@ fn drain(mut out: impl Read + Send + 'static) {
 // /proc
 
 /// Clock ticks per second of /proc/<pid>/stat times.
-fn clk_tck() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
-        .filter(|&t| t > 0.0)
-        .unwrap_or(100.0)
-}
-
-/// User plus system CPU time of a process (all its threads), in clock ticks.
-fn cpu_ticks(pid: &str) -> anyhow::Result<u64> {
-    let stat =
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("read /proc/{pid}/stat"))?;
-    // Fields after the command name (which may hold spaces) start at field 3 (state).
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("malformed stat")?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = f.get(11).context("utime")?.parse()?;
-    let stime: u64 = f.get(12).context("stime")?.parse()?;
-    Ok(utime + stime)
-}
 
 /// CPU ticks per thread name (`comm`) of a process: the tokio workers, the WAL writer, ...
 fn cpu_ticks_by_thread(pid: &str) -> BTreeMap<String, u64> {
@@ -471,24 +451,6 @@ fn cpu_ticks_by_thread(pid: &str) -> BTreeMap<String, u64> {
         }
     }
     out
-}
-
-/// A `kB` field of /proc/<pid>/status, in bytes.
-fn status_bytes(pid: &str, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                let rest = l.strip_prefix(field)?.strip_prefix(':')?;
-                rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
-            })
-        })
-        .unwrap_or(0)
-        * 1024
-}
-
-fn now_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1009,60 +971,6 @@ fn server_config(data_dir: &Path, ports: &[u16], points: usize, interval_ms: u64
 
 fn toml_str(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
-}
-
-/// One HTTP/1.1 request with `Connection: close`; returns the status and the body.
-fn http(
-    addr: &str,
-    token: Option<&str>,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-) -> anyhow::Result<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(addr).with_context(|| format!("connect to {addr}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    match body {
-        Some(b) => req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len())),
-        None => req.push_str("\r\n"),
-    }
-    s.write_all(req.as_bytes())?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").context("no HTTP header")?;
-    let status: u16 = head.split_whitespace().nth(1).context("no status")?.parse()?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        let mut out = String::new();
-        let mut rest = body;
-        while let Some((size, after)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(size.split(';').next().unwrap_or("0").trim(), 16)?;
-            if n == 0 {
-                break;
-            }
-            out.push_str(after.get(..n).context("short chunk")?);
-            rest = after.get(n + 2..).unwrap_or("");
-        }
-        out
-    } else {
-        body.to_owned()
-    };
-    Ok((status, body))
-}
-
-/// The admin password of the benchmark's servers.
-const ADMIN_PASSWORD: &str = "bench-admin-password";
-
-/// Logs in as admin; returns the bearer token.
-fn login(addr: &str) -> anyhow::Result<String> {
-    let body = serde_json::json!({ "username": "admin", "password": ADMIN_PASSWORD }).to_string();
-    let (status, reply) = http(addr, None, "POST", "/api/t3000/auth/login", Some(&body))?;
-    anyhow::ensure!(status == 200, "POST /api/t3000/auth/login: {status} {reply}");
-    let v: serde_json::Value = serde_json::from_str(&reply)?;
-    Ok(v["token"].as_str().context("no token in the login reply")?.to_owned())
 }
 
 /// `(polls, failed polls, devices online)` summed over `GET /api/t3000/devices`.

@@ -10,13 +10,14 @@
 use anyhow::{Context, bail};
 use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use t3_benches::args::Args;
+use t3_benches::server::{ADMIN_PASSWORD, clk_tck, cpu_ticks, http, login, now_us, status_bytes};
 use t3_benches::{report, sys};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -35,67 +36,6 @@ cargo run --release -p t3-benches --bin ws_fanout -- [options]
   --out NAME       write the table to benches/results/NAME.md (default ws-fanout)";
 
 const KEYS: &[&str] = &["clients", "points", "rate", "secs", "t3000", "work-dir", "out"];
-const ADMIN_PASSWORD: &str = "bench-admin-password";
-
-fn now_us() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
-}
-
-/// One HTTP/1.1 request with `Connection: close`; returns the status and the body.
-fn http(
-    addr: &str,
-    token: Option<&str>,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-) -> anyhow::Result<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(addr).with_context(|| format!("connect to {addr}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    match body {
-        Some(b) => req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len())),
-        None => req.push_str("\r\n"),
-    }
-    s.write_all(req.as_bytes())?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").context("no HTTP header")?;
-    let status: u16 = head.split_whitespace().nth(1).context("no status")?.parse()?;
-    Ok((status, body.to_owned()))
-}
-
-fn cpu_ticks(pid: &str) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let t = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    t(11) + t(12)
-}
-
-fn clk_tck() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
-        .filter(|&t| t > 0.0)
-        .unwrap_or(100.0)
-}
-
-fn status_kib(pid: &str, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix(field)?.strip_prefix(':')?.trim().trim_end_matches("kB").trim().parse().ok()
-            })
-        })
-        .unwrap_or(0)
-}
 
 /// What one client saw.
 struct Seen {
@@ -212,15 +152,7 @@ fn main() -> anyhow::Result<()> {
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         let addr =
             line.trim().strip_prefix("t3000 listening on http://").context("the server did not start")?.to_owned();
-        let (status, body) = http(
-            &addr,
-            None,
-            "POST",
-            "/api/t3000/auth/login",
-            Some(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string()),
-        )?;
-        anyhow::ensure!(status == 200, "login: {status} {body}");
-        let token = serde_json::from_str::<serde_json::Value>(&body)?["token"].as_str().context("token")?.to_owned();
+        let token = login(&addr)?;
         // A first value of every point, so that subscriptions start with a snapshot.
         let seed: Vec<serde_json::Value> =
             (1..=points).map(|p| serde_json::json!({"point_id": p, "ts": now_us(), "value": 0.0})).collect();
@@ -245,8 +177,8 @@ fn main() -> anyhow::Result<()> {
         }
         let connect_secs = connect_started.elapsed().as_secs_f64();
         eprintln!("all subscribed in {connect_secs:.1} s; {rate} updates/s for {secs} s");
-        let rss0 = status_kib(&pid, "VmRSS");
-        let (cpu0, self0, t0) = (cpu_ticks(&pid), cpu_ticks("self"), Instant::now());
+        let rss0 = status_bytes(&pid, "VmRSS") / 1024;
+        let (cpu0, self0, t0) = (cpu_ticks(&pid).unwrap_or(0), cpu_ticks("self").unwrap_or(0), Instant::now());
         // The load: a batch every 10 ms, points in turn, from WRITERS threads taking turns (one
         // POST at a time would cap the rate at one fsync per batch).
         const WRITERS: u64 = 4;
@@ -288,18 +220,18 @@ fn main() -> anyhow::Result<()> {
         let mut rss_max = rss0;
         while t0.elapsed().as_secs_f64() < secs {
             std::thread::sleep(Duration::from_millis(500));
-            rss_max = rss_max.max(status_kib(&pid, "VmRSS"));
+            rss_max = rss_max.max(status_bytes(&pid, "VmRSS") / 1024);
         }
         for w in writers {
             w.join().map_err(|_| anyhow::anyhow!("a writer panicked"))??;
         }
         let sent = sent.load(Ordering::Relaxed);
         let load_secs = t0.elapsed().as_secs_f64();
-        let (cpu1, self1) = (cpu_ticks(&pid), cpu_ticks("self"));
+        let (cpu1, self1) = (cpu_ticks(&pid).unwrap_or(0), cpu_ticks("self").unwrap_or(0));
         std::thread::sleep(Duration::from_secs(3));
         stop.store(true, Ordering::Relaxed);
-        let rss1 = status_kib(&pid, "VmRSS");
-        let hwm = status_kib(&pid, "VmHWM");
+        let rss1 = status_bytes(&pid, "VmRSS") / 1024;
+        let hwm = status_bytes(&pid, "VmHWM") / 1024;
         let mut all = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
         let (mut complete, mut lagged_clients, mut missed, mut closed, mut received) =
             (0usize, 0usize, 0u64, 0usize, 0u64);
