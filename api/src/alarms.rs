@@ -11,6 +11,7 @@ use crate::auth::{Principal, now_us};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::buildings::check_name;
 use crate::routes::json_body;
+use crate::routes::{audit, found, json};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -368,7 +369,7 @@ pub async fn acknowledge(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<AlarmEvent>> {
     let event = state.alarms.acknowledge(id, &who.username)?;
-    state.auth.audit(who.remote.clone(), &who.actor(), "alarm.ack", Some(format!("alarm_rule:{id}")), None, None, "ok");
+    audit(&state, &who, "alarm.ack", format!("alarm_rule:{id}"), None, None);
     Ok(Json(event))
 }
 
@@ -444,15 +445,7 @@ pub async fn create_rule(
         updated_us: now_us(),
     })?;
     state.alarms.load(r.clone());
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "alarm_rule.create",
-        Some(format!("alarm_rule:{}", r.id)),
-        None,
-        serde_json::to_value(&r).ok(),
-        "ok",
-    );
+    audit(&state, &who, "alarm_rule.create", format!("alarm_rule:{}", r.id), None, json(&r));
     Ok((StatusCode::CREATED, Json(r)))
 }
 
@@ -465,8 +458,7 @@ pub async fn update_rule(
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<AlarmRuleRecord>> {
-    let old =
-        state.catalog.get::<AlarmRuleRecord>(id).ok_or_else(|| ApiError::not_found(format!("no alarm rule {id}")))?;
+    let old = found::<AlarmRuleRecord>(&state, id, "alarm rule")?;
     let b: RuleBody = json_body(&body)?;
     check_rule(&state, &b)?;
     let new = AlarmRuleRecord {
@@ -480,15 +472,7 @@ pub async fn update_rule(
     };
     state.catalog.put(new.clone())?;
     state.alarms.load(new.clone());
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "alarm_rule.update",
-        Some(format!("alarm_rule:{id}")),
-        serde_json::to_value(&old).ok(),
-        serde_json::to_value(&new).ok(),
-        "ok",
-    );
+    audit(&state, &who, "alarm_rule.update", format!("alarm_rule:{id}"), json(&old), json(&new));
     Ok(Json(new))
 }
 
@@ -500,18 +484,9 @@ pub async fn delete_rule(
     Extension(who): Extension<Principal>,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let old =
-        state.catalog.get::<AlarmRuleRecord>(id).ok_or_else(|| ApiError::not_found(format!("no alarm rule {id}")))?;
+    let old = found::<AlarmRuleRecord>(&state, id, "alarm rule")?;
     state.catalog.delete::<AlarmRuleRecord>(id)?;
     state.alarms.remove(id);
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "alarm_rule.delete",
-        Some(format!("alarm_rule:{id}")),
-        serde_json::to_value(&old).ok(),
-        None,
-        "ok",
-    );
+    audit(&state, &who, "alarm_rule.delete", format!("alarm_rule:{id}"), json(&old), None);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,6 +17,7 @@ use crate::control::{Control, Issuer};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::buildings::{Building, check_name};
 use crate::routes::json_body;
+use crate::routes::{audit, found, json};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -392,7 +393,7 @@ fn body_to_schedule(state: &AppState, id: i64, b: ScheduleBody) -> ApiResult<Sch
 }
 
 fn get_schedule(state: &AppState, id: i64) -> ApiResult<Schedule> {
-    state.catalog.get::<Schedule>(id).ok_or_else(|| ApiError::not_found(format!("no schedule {id}")))
+    found::<Schedule>(state, id, "schedule")
 }
 
 /// Every schedule with its state now and next run.
@@ -420,15 +421,7 @@ pub async fn create(
     let b: ScheduleBody = json_body(&body)?;
     let s = state.catalog.insert(body_to_schedule(&state, 0, b)?)?;
     state.scheduler.publish(&s, "created");
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "schedule.create",
-        Some(format!("schedule:{}", s.id)),
-        None,
-        serde_json::to_value(&s).ok(),
-        "ok",
-    );
+    audit(&state, &who, "schedule.create", format!("schedule:{}", s.id), None, json(&s));
     Ok((StatusCode::CREATED, Json(response(&state.catalog, &s, Utc::now()))))
 }
 
@@ -452,15 +445,7 @@ pub async fn update(
     };
     state.scheduler.release(&old, &dropped).await;
     state.scheduler.publish(&new, "updated");
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "schedule.update",
-        Some(format!("schedule:{id}")),
-        serde_json::to_value(&old).ok(),
-        serde_json::to_value(&new).ok(),
-        "ok",
-    );
+    audit(&state, &who, "schedule.update", format!("schedule:{id}"), json(&old), json(&new));
     Ok(Json(response(&state.catalog, &new, Utc::now())))
 }
 
@@ -477,15 +462,7 @@ pub async fn delete(
     let points: Vec<u32> = old.outputs.iter().map(|o| o.point_id).collect();
     state.scheduler.release(&old, &points).await;
     state.scheduler.publish(&old, "deleted");
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "schedule.delete",
-        Some(format!("schedule:{id}")),
-        serde_json::to_value(&old).ok(),
-        None,
-        "ok",
-    );
+    audit(&state, &who, "schedule.delete", format!("schedule:{id}"), json(&old), None);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -563,15 +540,7 @@ pub async fn create_calendar(
 ) -> ApiResult<(StatusCode, Json<Calendar>)> {
     let routine = check_calendar(&body)?;
     let c = state.catalog.insert(Calendar { id: 0, routine, updated_us: now_us() })?;
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "calendar.create",
-        Some(format!("calendar:{}", c.id)),
-        None,
-        serde_json::to_value(&c).ok(),
-        "ok",
-    );
+    audit(&state, &who, "calendar.create", format!("calendar:{}", c.id), None, json(&c));
     Ok((StatusCode::CREATED, Json(c)))
 }
 
@@ -585,18 +554,10 @@ pub async fn update_calendar(
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Calendar>> {
-    let old = state.catalog.get::<Calendar>(id).ok_or_else(|| ApiError::not_found(format!("no calendar {id}")))?;
+    let old = found::<Calendar>(&state, id, "calendar")?;
     let c = Calendar { id, routine: check_calendar(&body)?, updated_us: now_us() };
     state.catalog.put(c.clone())?;
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "calendar.update",
-        Some(format!("calendar:{id}")),
-        serde_json::to_value(&old).ok(),
-        serde_json::to_value(&c).ok(),
-        "ok",
-    );
+    audit(&state, &who, "calendar.update", format!("calendar:{id}"), json(&old), json(&c));
     Ok(Json(c))
 }
 
@@ -608,7 +569,7 @@ pub async fn delete_calendar(
     Extension(who): Extension<Principal>,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let old = state.catalog.get::<Calendar>(id).ok_or_else(|| ApiError::not_found(format!("no calendar {id}")))?;
+    let old = found::<Calendar>(&state, id, "calendar")?;
     state.catalog.transaction(|tx| {
         let users: Vec<Schedule> =
             tx.rows::<Schedule>().values().filter(|s| s.calendar_ids.contains(&id)).cloned().collect();
@@ -619,15 +580,7 @@ pub async fn delete_calendar(
         tx.delete::<Calendar>(id);
         Ok(())
     })?;
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "calendar.delete",
-        Some(format!("calendar:{id}")),
-        serde_json::to_value(&old).ok(),
-        None,
-        "ok",
-    );
+    audit(&state, &who, "calendar.delete", format!("calendar:{id}"), json(&old), None);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,6 +4,7 @@ use crate::auth::{LoginResponse, Principal, Role, Token, TokenKind, User, check_
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::buildings::check_name;
 use crate::routes::{Page, json_body};
+use crate::routes::{found, json};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{ConnectInfo, Extension, Path, Query, State};
@@ -92,15 +93,7 @@ pub async fn change_password(
     user.password_hash = hash_password(&req.new_password)?;
     state.catalog.put(user)?;
     state.auth.revoke_user_tokens(who.user_id, Some(who.token_id))?;
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "password.change",
-        Some(format!("user:{}", who.user_id)),
-        None,
-        None,
-        "ok",
-    );
+    crate::routes::audit(&state, &who, "password.change", format!("user:{}", who.user_id), None, None);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -168,20 +161,12 @@ pub async fn create_user(
         created_us: now_us(),
     })?;
     let view = UserView::from(user);
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "user.create",
-        Some(format!("user:{}", view.id)),
-        None,
-        serde_json::to_value(&view).ok(),
-        "ok",
-    );
+    crate::routes::audit(&state, &who, "user.create", format!("user:{}", view.id), None, json(&view));
     Ok((StatusCode::CREATED, Json(view)))
 }
 
 fn user(state: &AppState, id: i64) -> ApiResult<User> {
-    state.catalog.get::<User>(id).ok_or_else(|| ApiError::not_found(format!("no user {id}")))
+    found::<User>(state, id, "user")
 }
 
 /// Whether removing admin rights from `id` would leave no enabled admin.
@@ -220,15 +205,7 @@ pub async fn update_user(
         state.auth.revoke_user_tokens(id, (id == who.user_id).then_some(who.token_id))?;
     }
     let (o, n) = (UserView::from(old), UserView::from(new));
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "user.update",
-        Some(format!("user:{id}")),
-        serde_json::to_value(&o).ok(),
-        serde_json::to_value(&n).ok(),
-        "ok",
-    );
+    crate::routes::audit(&state, &who, "user.update", format!("user:{id}"), json(&o), json(&n));
     Ok(Json(n))
 }
 
@@ -246,15 +223,7 @@ pub async fn delete_user(
     }
     state.auth.revoke_user_tokens(id, None)?;
     state.catalog.delete::<User>(id)?;
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "user.delete",
-        Some(format!("user:{id}")),
-        serde_json::to_value(UserView::from(old)).ok(),
-        None,
-        "ok",
-    );
+    crate::routes::audit(&state, &who, "user.delete", format!("user:{id}"), json(UserView::from(old)), None);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -323,15 +292,7 @@ pub async fn create_token(
     let expires = req.expires_in_days.map(|d| now_us() + i64::from(d) * 86_400_000_000);
     let (token, secret) = state.auth.issue_token(user_id, &name, expires)?;
     let info = TokenView::from(token);
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "token.create",
-        Some(format!("token:{}", info.id)),
-        None,
-        serde_json::to_value(&info).ok(),
-        "ok",
-    );
+    crate::routes::audit(&state, &who, "token.create", format!("token:{}", info.id), None, json(&info));
     Ok((StatusCode::CREATED, Json(IssuedToken { token: secret, info })))
 }
 
@@ -346,7 +307,7 @@ pub async fn delete_token(
     if !state.auth.revoke(id)? {
         return Err(ApiError::not_found(format!("no token {id}")));
     }
-    state.auth.audit(who.remote.clone(), &who.actor(), "token.delete", Some(format!("token:{id}")), None, None, "ok");
+    crate::routes::audit(&state, &who, "token.delete", format!("token:{id}"), None, None);
     Ok(StatusCode::NO_CONTENT)
 }
 

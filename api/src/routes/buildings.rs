@@ -8,6 +8,7 @@ use crate::auth::{Principal, now_us};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::devices::DeviceRecord;
 use crate::routes::{Page, Paged, json_body};
+use crate::routes::{audit, found, json};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -163,27 +164,15 @@ fn tree(state: &AppState, b: &Building) -> BuildingResponse {
 }
 
 fn building(state: &AppState, id: i64) -> ApiResult<Building> {
-    state.catalog.get::<Building>(id).ok_or_else(|| ApiError::not_found(format!("no building {id}")))
+    found::<Building>(state, id, "building")
 }
 
 fn floor(state: &AppState, id: i64) -> ApiResult<Floor> {
-    state.catalog.get::<Floor>(id).ok_or_else(|| ApiError::not_found(format!("no floor {id}")))
+    found::<Floor>(state, id, "floor")
 }
 
 fn room(state: &AppState, id: i64) -> ApiResult<Room> {
-    state.catalog.get::<Room>(id).ok_or_else(|| ApiError::not_found(format!("no room {id}")))
-}
-
-fn audit<T: Serialize>(
-    state: &AppState,
-    who: &Principal,
-    action: &str,
-    target: String,
-    old: Option<&T>,
-    new: Option<&T>,
-) {
-    let v = |x: Option<&T>| x.and_then(|x| serde_json::to_value(x).ok());
-    state.auth.audit(who.remote.clone(), &who.actor(), action, Some(target), v(old), v(new), "ok");
+    found::<Room>(state, id, "room")
 }
 
 /// Every building with its floors and rooms.
@@ -228,7 +217,7 @@ pub async fn create(
         time_zone: check_tz(body.time_zone)?,
         updated_us: now_us(),
     })?;
-    audit(&state, &who, "building.create", format!("building:{}", b.id), None, Some(&b));
+    audit(&state, &who, "building.create", format!("building:{}", b.id), None, json(&b));
     Ok((StatusCode::CREATED, Json(tree(&state, &b))))
 }
 
@@ -253,7 +242,7 @@ pub async fn update(
         updated_us: now_us(),
     };
     state.catalog.put(new.clone())?;
-    audit(&state, &who, "building.update", format!("building:{id}"), Some(&old), Some(&new));
+    audit(&state, &who, "building.update", format!("building:{id}"), json(&old), json(&new));
     Ok(Json(tree(&state, &new)))
 }
 
@@ -312,7 +301,7 @@ pub async fn delete(
         tx.delete::<Building>(id);
         Ok(())
     })?;
-    audit(&state, &who, "building.delete", format!("building:{id}"), Some(&old), None);
+    audit(&state, &who, "building.delete", format!("building:{id}"), json(&old), None);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -343,7 +332,7 @@ pub async fn create_floor(
         description: body.description,
         updated_us: now_us(),
     })?;
-    audit(&state, &who, "floor.create", format!("floor:{}", f.id), None, Some(&f));
+    audit(&state, &who, "floor.create", format!("floor:{}", f.id), None, json(&f));
     Ok((StatusCode::CREATED, Json(f)))
 }
 
@@ -367,7 +356,7 @@ pub async fn update_floor(
         ..old.clone()
     };
     state.catalog.put(new.clone())?;
-    audit(&state, &who, "floor.update", format!("floor:{id}"), Some(&old), Some(&new));
+    audit(&state, &who, "floor.update", format!("floor:{id}"), json(&old), json(&new));
     Ok(Json(new))
 }
 
@@ -389,7 +378,7 @@ pub async fn delete_floor(
         tx.delete::<Floor>(id);
         Ok(())
     })?;
-    audit(&state, &who, "floor.delete", format!("floor:{id}"), Some(&old), None);
+    audit(&state, &who, "floor.delete", format!("floor:{id}"), json(&old), None);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -420,7 +409,7 @@ pub async fn create_room(
         description: body.description,
         updated_us: now_us(),
     })?;
-    audit(&state, &who, "room.create", format!("room:{}", r.id), None, Some(&r));
+    audit(&state, &who, "room.create", format!("room:{}", r.id), None, json(&r));
     Ok((StatusCode::CREATED, Json(r)))
 }
 
@@ -443,7 +432,7 @@ pub async fn update_room(
         ..old.clone()
     };
     state.catalog.put(new.clone())?;
-    audit(&state, &who, "room.update", format!("room:{id}"), Some(&old), Some(&new));
+    audit(&state, &who, "room.update", format!("room:{id}"), json(&old), json(&new));
     Ok(Json(new))
 }
 
@@ -461,7 +450,7 @@ pub async fn delete_room(
         tx.delete::<Room>(id);
         Ok(())
     })?;
-    audit(&state, &who, "room.delete", format!("room:{id}"), Some(&old), None);
+    audit(&state, &who, "room.delete", format!("room:{id}"), json(&old), None);
     Ok(StatusCode::NO_CONTENT)
 }
 

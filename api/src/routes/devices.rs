@@ -12,6 +12,7 @@ use crate::devices::{DevicePoint, check_devices, spec_for};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::buildings::resolve_place;
 use crate::routes::{Page, Paged, json_body};
+use crate::routes::{audit, json};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -415,15 +416,7 @@ pub async fn delete(
     }
     state.catalog.delete::<DeviceRecord>(old.id)?;
     let _ = state.collector.remove_device(&old.config.name).await;
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "device.delete",
-        Some(format!("device:{}", old.id)),
-        serde_json::to_value(&old).ok(),
-        None,
-        "ok",
-    );
+    audit(&state, &who, "device.delete", format!("device:{}", old.id), json(&old), None);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -27,6 +27,29 @@ pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     })
 }
 
+/// A value as JSON for the audit log (`None` if it cannot be encoded, which our types never are).
+pub fn json<T: Serialize>(v: T) -> Option<serde_json::Value> {
+    serde_json::to_value(v).ok()
+}
+
+/// Records a change a user made and that succeeded in the audit log: who, from where, what, old
+/// and new.
+pub fn audit(
+    state: &crate::state::AppState,
+    who: &crate::auth::Principal,
+    action: &str,
+    target: String,
+    old: Option<serde_json::Value>,
+    new: Option<serde_json::Value>,
+) {
+    state.auth.audit(who.remote.clone(), &who.actor(), action, Some(target), old, new, "ok");
+}
+
+/// Looks a catalog record up by id: 404 `no <what> <id>` when there is none.
+pub fn found<T: t3_storage::catalog::Record>(state: &crate::state::AppState, id: i64, what: &str) -> ApiResult<T> {
+    state.catalog.get::<T>(id).ok_or_else(|| ApiError::not_found(format!("no {what} {id}")))
+}
+
 /// An optional instant parameter (RFC 3339, epoch microseconds, `now-24h`); the error names it.
 pub fn optional_instant(s: Option<&str>, what: &str) -> ApiResult<Option<i64>> {
     s.map(|s| {

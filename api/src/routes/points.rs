@@ -13,6 +13,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::buildings::check_name;
 use crate::routes::devices::{DeviceRecord, find as find_device};
 use crate::routes::{Page, Paged, json_body};
+use crate::routes::{audit, json};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -387,14 +388,13 @@ async fn change_device_point(
     let _ = state.collector.remove_device(&device.config.name).await;
     let spec = crate::devices::spec_for(new.config.clone(), &state.registry).map_err(ApiError::internal)?;
     state.collector.add_device(spec).map_err(|e| ApiError::internal(e.to_string()))?;
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
+    audit(
+        state,
+        who,
         "device.update",
-        Some(format!("device:{}", device.id)),
-        serde_json::to_value(&device.config.points).ok(),
-        serde_json::to_value(&new.config.points).ok(),
-        "ok",
+        format!("device:{}", device.id),
+        json(&device.config.points),
+        json(&new.config.points),
     );
     Ok(())
 }
@@ -493,15 +493,7 @@ pub async fn create(
     };
     push_retention(&state.catalog, &state.storage);
     let (_, p) = one(&state, id)?;
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "point.create",
-        Some(format!("point:{id}")),
-        None,
-        serde_json::to_value(&p).ok(),
-        "ok",
-    );
+    audit(&state, &who, "point.create", format!("point:{id}"), None, json(&p));
     Ok((StatusCode::CREATED, Json(with_values(&state, vec![p]).remove(0))))
 }
 
@@ -564,15 +556,7 @@ pub async fn update(
     state.catalog.put(rec)?;
     push_retention(&state.catalog, &state.storage);
     let (_, new) = one(&state, id)?;
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "point.update",
-        Some(format!("point:{id}")),
-        serde_json::to_value(&old).ok(),
-        serde_json::to_value(&new).ok(),
-        "ok",
-    );
+    audit(&state, &who, "point.update", format!("point:{id}"), json(&old), json(&new));
     Ok(Json(with_values(&state, vec![new]).remove(0)))
 }
 
@@ -591,15 +575,7 @@ pub async fn delete(
     }
     state.catalog.delete::<PointRecord>(i64::from(id))?;
     push_retention(&state.catalog, &state.storage);
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "point.delete",
-        Some(format!("point:{id}")),
-        serde_json::to_value(&old).ok(),
-        None,
-        "ok",
-    );
+    audit(&state, &who, "point.delete", format!("point:{id}"), json(&old), None);
     Ok(StatusCode::NO_CONTENT)
 }
 

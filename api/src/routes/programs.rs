@@ -4,6 +4,7 @@ use crate::auth::{Principal, now_us};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::buildings::check_name;
 use crate::routes::json_body;
+use crate::routes::{audit, found};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -66,14 +67,13 @@ pub async fn create(
         status: "stopped".into(),
         updated_us: now_us(),
     })?;
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
+    audit(
+        &state,
+        &who,
         "program.create",
-        Some(format!("program:{}", p.id)),
+        format!("program:{}", p.id),
         None,
         Some(serde_json::json!({ "name": p.name, "device_id": p.device_id, "bytes": p.source.len() })),
-        "ok",
     );
     Ok((StatusCode::CREATED, Json(p)))
 }
@@ -82,7 +82,7 @@ pub async fn create(
 #[utoipa::path(post, path = "/api/t3000/programs/{id}/run", tag = "programs", params(("id" = i64, Path)),
     responses((status = 501, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn run(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-    state.catalog.get::<Program>(id).ok_or_else(|| ApiError::not_found(format!("no program {id}")))?;
+    found::<Program>(&state, id, "program")?;
     Err(ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
         "not_implemented",

@@ -7,6 +7,7 @@ use crate::auth::{Principal, now_us};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::buildings::check_name;
 use crate::routes::json_body;
+use crate::routes::{audit, found, json};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -82,15 +83,7 @@ pub async fn create(
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<TrendLog>)> {
     let t = state.catalog.insert(validate(&state, 0, json_body(&body)?)?)?;
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "trendlog.create",
-        Some(format!("trendlog:{}", t.id)),
-        None,
-        serde_json::to_value(&t).ok(),
-        "ok",
-    );
+    audit(&state, &who, "trendlog.create", format!("trendlog:{}", t.id), None, json(&t));
     Ok((StatusCode::CREATED, Json(t)))
 }
 
@@ -103,18 +96,10 @@ pub async fn update(
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<TrendLog>> {
-    let old = state.catalog.get::<TrendLog>(id).ok_or_else(|| ApiError::not_found(format!("no trend log {id}")))?;
+    let old = found::<TrendLog>(&state, id, "trend log")?;
     let t = validate(&state, id, json_body(&body)?)?;
     state.catalog.put(t.clone())?;
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "trendlog.update",
-        Some(format!("trendlog:{id}")),
-        serde_json::to_value(&old).ok(),
-        serde_json::to_value(&t).ok(),
-        "ok",
-    );
+    audit(&state, &who, "trendlog.update", format!("trendlog:{id}"), json(&old), json(&t));
     Ok(Json(t))
 }
 
@@ -126,16 +111,8 @@ pub async fn delete(
     Extension(who): Extension<Principal>,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let old = state.catalog.get::<TrendLog>(id).ok_or_else(|| ApiError::not_found(format!("no trend log {id}")))?;
+    let old = found::<TrendLog>(&state, id, "trend log")?;
     state.catalog.delete::<TrendLog>(id)?;
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "trendlog.delete",
-        Some(format!("trendlog:{id}")),
-        serde_json::to_value(&old).ok(),
-        None,
-        "ok",
-    );
+    audit(&state, &who, "trendlog.delete", format!("trendlog:{id}"), json(&old), None);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -437,8 +437,6 @@ fn drain(mut out: impl Read + Send + 'static) {
 // ------------------------------------------------------------------------------------------------
 // /proc
 
-/// Clock ticks per second of /proc/<pid>/stat times.
-
 /// CPU ticks per thread name (`comm`) of a process: the tokio workers, the WAL writer, ...
 fn cpu_ticks_by_thread(pid: &str) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
