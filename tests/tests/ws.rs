@@ -343,6 +343,37 @@ async fn ws_points_snapshot_then_changes_filters_and_errors() {
     assert!(all.iter().all(|v| v["type"] == "PointUpdate"), "{all:?}");
     let b_updates = b.log.iter().filter(|v| is_update(v, p3) && v["value"].as_f64() >= Some(100.0));
     assert_eq!(b_updates.count(), 20, "without a rate, every change");
+
+    // Batched: the snapshot and the changes of one ingest come as PointUpdates frames, in order.
+    let mut d = connect(&server, &server.token).await;
+    let r = d.request(json!({"type": "Subscribe", "points": [p1, p2, p3], "batch": true})).await;
+    assert_eq!((r["batch"].as_bool(), r["snapshot_points"].as_u64()), (Some(true), Some(3)), "{r}");
+    let snap = d.expect("a batched snapshot", WAIT, |v| v["type"] == "PointUpdates").await;
+    let updates = snap["updates"].as_array().unwrap();
+    assert_eq!(updates.len(), 3, "{snap}");
+    assert!(updates.iter().all(|u| u["type"] == "PointUpdate" && u["snapshot"] == true), "{snap}");
+    ts += 1_000;
+    let changes: Vec<Sample> = (0..50).map(|i| Sample::good([p1, p2, p3][i % 3], ts + i as i64, i as f64)).collect();
+    server.ingest_ok(&changes).await;
+    let mut seen = Vec::new();
+    while seen.len() < 50 {
+        let f = d.expect("PointUpdates with the changes", WAIT, |v| v["type"] == "PointUpdates").await;
+        for u in f["updates"].as_array().unwrap() {
+            assert_eq!(u["snapshot"], false, "{u}");
+            seen.push((u["point_id"].as_u64().unwrap(), u["value"].as_f64().unwrap()));
+        }
+    }
+    // Every change, each point's in order.
+    let per_point = |v: &[(u64, f64)]| {
+        let mut m: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+        v.iter().for_each(|(p, x)| m.entry(*p).or_default().push(*x));
+        m
+    };
+    let sent: Vec<(u64, f64)> = changes.iter().map(|s| (u64::from(s.point_id), s.value)).collect();
+    assert_eq!(per_point(&seen), per_point(&sent), "every change, batched");
+    assert!(!d.log.iter().any(|v| v["type"] == "PointUpdate"), "no single frames once batched");
+    let e = d.request(json!({"type": "Unsubscribe", "points": [p1], "batch": false})).await;
+    assert_eq!(e["code"], "invalid_message", "{e}");
 }
 
 async fn point_of(server: &TestServer, device: &str, name: &str) -> u64 {

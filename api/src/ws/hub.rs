@@ -12,7 +12,7 @@ use axum::extract::ws::Utf8Bytes;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use t3_core::Quality;
 use t3_core::config::WebSocketConfig;
@@ -20,16 +20,29 @@ use t3_drivers::collector::{DeviceState, DeviceStatus};
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-/// One queued message.
+/// One queued item: the changes of one bus batch that a client follows, or another message.
 #[derive(Debug, Clone)]
 pub enum Out {
-    /// A change of a point (dropped by the session when older than the snapshot it just sent).
-    Point {
-        point_id: u32,
-        ts: i64,
-        frame: Utf8Bytes,
-    },
+    Points(Vec<PointOut>),
     Frame(Utf8Bytes),
+}
+
+impl Out {
+    /// Messages in the item (what the queue limit counts).
+    pub fn len(&self) -> usize {
+        match self {
+            Out::Points(p) => p.len(),
+            Out::Frame(_) => 1,
+        }
+    }
+}
+
+/// A change of a point (dropped by the session when older than the snapshot it just sent).
+#[derive(Debug, Clone)]
+pub struct PointOut {
+    pub point_id: u32,
+    pub ts: i64,
+    pub frame: Utf8Bytes,
 }
 
 /// What a client follows.
@@ -72,6 +85,9 @@ impl Subs {
 pub struct Client {
     pub id: u64,
     tx: mpsc::Sender<Out>,
+    /// Messages queued and not yet taken by the session, at most `limit`.
+    queued: AtomicUsize,
+    limit: usize,
     /// Messages dropped since the session last sent `Lagged`.
     missed: AtomicU64,
     /// Dropping now (set by the first drop, cleared by the session once it sent the snapshot).
@@ -87,27 +103,46 @@ pub struct Client {
 }
 
 impl Client {
-    /// Queues a message without waiting; on a full queue counts it as missed.
+    /// Queues an item without waiting; when its messages do not fit in the queue, counts them as
+    /// missed.
     pub fn push(&self, out: Out) {
+        let n = out.len();
+        if self.queued.fetch_add(n, Ordering::AcqRel) + n > self.limit {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            self.dropped(n);
+            return;
+        }
         match self.tx.try_send(out) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.missed.fetch_add(1, Ordering::Relaxed);
-                if !self.lagging.swap(true, Ordering::AcqRel) {
-                    let mut lags = self.lags.lock();
-                    let now = Instant::now();
-                    while lags.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60)) {
-                        lags.pop_front();
-                    }
-                    if lags.len() >= self.max_lags {
-                        self.kicked.cancel();
-                    }
-                    lags.push_back(now);
-                }
-                self.lag_notify.notify_one();
+                self.queued.fetch_sub(n, Ordering::AcqRel);
+                self.dropped(n);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.queued.fetch_sub(n, Ordering::AcqRel);
+            }
         }
+    }
+
+    /// The session took an item of `n` messages off the queue.
+    pub fn taken(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    fn dropped(&self, n: usize) {
+        self.missed.fetch_add(n as u64, Ordering::Relaxed);
+        if !self.lagging.swap(true, Ordering::AcqRel) {
+            let mut lags = self.lags.lock();
+            let now = Instant::now();
+            while lags.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60)) {
+                lags.pop_front();
+            }
+            if lags.len() >= self.max_lags {
+                self.kicked.cancel();
+            }
+            lags.push_back(now);
+        }
+        self.lag_notify.notify_one();
     }
 
     /// Takes the count of dropped messages.
@@ -259,6 +294,8 @@ impl Hub {
         let client = Arc::new(Client {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             tx,
+            queued: AtomicUsize::new(0),
+            limit: self.cfg.queue_messages,
             missed: AtomicU64::new(0),
             lagging: AtomicBool::new(false),
             lags: Mutex::default(),
@@ -348,6 +385,9 @@ impl Hub {
     fn deliver_samples(&self, batch: &[t3_core::Sample], active: &mut HashSet<u32>) {
         let dir = self.directory();
         let index = self.index.read();
+        // One queue item per client per batch: the hub's cost is one frame per change plus one
+        // push per client, however many changes each client follows.
+        let mut per_client: HashMap<u64, (&Arc<Client>, Vec<PointOut>)> = HashMap::new();
         for s in batch {
             let p = s.point_id.0;
             active.insert(p);
@@ -357,8 +397,12 @@ impl Hub {
             }
             let frame = point_frame(dir.info(p), p, s.ts, s.value, s.quality.0, false);
             for c in index.all_points.iter().chain(some.into_iter().flatten()) {
-                c.push(Out::Point { point_id: p, ts: s.ts, frame: frame.clone() });
+                let out = &mut per_client.entry(c.id).or_insert_with(|| (c, Vec::new())).1;
+                out.push(PointOut { point_id: p, ts: s.ts, frame: frame.clone() });
             }
+        }
+        for (c, points) in per_client.into_values() {
+            c.push(Out::Points(points));
         }
     }
 

@@ -15,8 +15,9 @@
 //!
 //! # Flow control
 //! [`hub`] encodes every event once and queues it for each client that follows it, in a bounded
-//! queue per client (`websocket.queue_messages`). The hub never waits for a client: a full queue
-//! drops the message for that client, which then gets `Lagged {missed}` and a fresh snapshot; a
+//! queue per client (`websocket.queue_messages` messages; the changes of one bus batch that a
+//! client follows go in as one item). The hub never waits for a client: what does not fit is
+//! dropped for that client, which then gets `Lagged {missed}` and a fresh snapshot; a
 //! client that lags more than `websocket.max_lags_per_minute` times a minute is disconnected, and
 //! so is one whose socket does not take a write within `websocket.client_timeout_secs` or that
 //! stays silent that long (the server pings every `websocket.ping_interval_secs`).

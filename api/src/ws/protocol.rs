@@ -78,6 +78,10 @@ pub struct Selection {
     /// faster changes are coalesced to the latest value. Applies to the connection; absent: every
     /// change.
     pub max_rate_hz: Option<f64>,
+    /// `Subscribe` only: `true` sends point changes as `PointUpdates` frames (the changes written
+    /// at once, up to 1,000 per frame) instead of one `PointUpdate` frame each; for clients that
+    /// follow many points. Applies to the connection.
+    pub batch: Option<bool>,
 }
 
 /// `AckAlarm`: acknowledges a rule's alarm (operator), as `POST /api/t3000/alarms/{id}/ack`.
@@ -147,6 +151,9 @@ pub fn parse_client(text: &str) -> Result<(Value, ClientMessage), Refused> {
             if s.max_rate_hz.is_some() {
                 return Err("Unsubscribe.max_rate_hz: only Subscribe sets a rate".into());
             }
+            if s.batch.is_some() {
+                return Err("Unsubscribe.batch: only Subscribe sets batching".into());
+            }
             Ok(ClientMessage::Unsubscribe(s))
         }),
         "AckAlarm" => body::<AckAlarm>(&kind, rest).map(ClientMessage::AckAlarm),
@@ -177,6 +184,7 @@ pub enum ServerMessage {
     Subscribed(Subscribed),
     Unsubscribed(Reply),
     PointUpdate(PointUpdate),
+    PointUpdates(PointUpdates),
     DeviceStatus(DeviceStatus),
     AlarmNotification(AlarmNotification),
     ScheduleUpdate(ScheduleUpdate),
@@ -226,6 +234,8 @@ pub struct Subscribed {
     /// Current values in the snapshot that follows.
     pub snapshot_points: usize,
     pub max_rate_hz: Option<f64>,
+    /// Point changes come as `PointUpdates` frames.
+    pub batch: bool,
 }
 
 /// A sample of a point: its current value on subscription (`snapshot: true`), then every change
@@ -249,6 +259,13 @@ pub struct PointUpdate {
     pub quality_code: u8,
     /// Part of a snapshot (subscription or after `Lagged`), not a change.
     pub snapshot: bool,
+}
+
+/// Several point changes in one frame (after `Subscribe` with `batch: true`), oldest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PointUpdates {
+    /// Each a `PointUpdate` message, `type` included.
+    pub updates: Vec<PointUpdate>,
 }
 
 /// A device's communication status: on subscription, at once when it goes on- or offline, and
@@ -381,6 +398,30 @@ impl ServerMessage {
     }
 }
 
+/// Most changes in one `PointUpdates` frame.
+pub const MAX_BATCH_UPDATES: usize = 1000;
+
+/// `PointUpdates` frames of `PointUpdate` frames (encoded once by the hub and shared between
+/// clients), by joining their text: at most [`MAX_BATCH_UPDATES`] each.
+pub fn pack_point_updates(frames: &[axum::extract::ws::Utf8Bytes]) -> Vec<axum::extract::ws::Utf8Bytes> {
+    frames
+        .chunks(MAX_BATCH_UPDATES)
+        .map(|chunk| {
+            let len: usize = chunk.iter().map(|f| f.len() + 1).sum();
+            let mut text = String::with_capacity(len + 40);
+            text.push_str(r#"{"type":"PointUpdates","updates":["#);
+            for (i, f) in chunk.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(f.as_str());
+            }
+            text.push_str("]}");
+            text.into()
+        })
+        .collect()
+}
+
 /// RFC 3339 (UTC, milliseconds) of epoch microseconds.
 pub fn rfc3339_us(us: i64) -> String {
     chrono::DateTime::from_timestamp_micros(us)
@@ -395,6 +436,7 @@ pub fn rfc3339_us(us: i64) -> String {
     Reply,
     Subscribed,
     PointUpdate,
+    PointUpdates,
     DeviceStatus,
     AlarmNotification,
     ScheduleUpdate,
@@ -458,6 +500,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn packed_point_updates_are_the_pointupdates_message() {
+        let update = |point_id| PointUpdate {
+            point_id,
+            point_type: "input",
+            device_id: Some(3),
+            value: Some(21.5),
+            timestamp: rfc3339_us(1_000_000),
+            ts_us: 1_000_000,
+            quality: "good",
+            quality_code: 0,
+            snapshot: false,
+        };
+        let updates: Vec<PointUpdate> = (1..=2500).map(update).collect();
+        let frames: Vec<_> = updates.iter().map(|u| ServerMessage::PointUpdate(u.clone()).frame()).collect();
+        let packed = pack_point_updates(&frames);
+        assert_eq!(packed.len(), 3, "1000 + 1000 + 500");
+        let mut all = Vec::new();
+        for (frame, chunk) in packed.iter().zip(updates.chunks(MAX_BATCH_UPDATES)) {
+            let direct = ServerMessage::PointUpdates(PointUpdates { updates: chunk.to_vec() }).frame();
+            let mut direct: Value = serde_json::from_str(direct.as_str()).unwrap();
+            // Each packed update keeps its own `type`; otherwise the two encodings are equal.
+            let got: Value = serde_json::from_str(frame.as_str()).unwrap();
+            for (u, g) in direct["updates"].as_array_mut().unwrap().iter_mut().zip(got["updates"].as_array().unwrap()) {
+                u["type"] = "PointUpdate".into();
+                assert_eq!(u, g);
+            }
+            assert_eq!(got["type"], "PointUpdates");
+            all.extend(got["updates"].as_array().unwrap().iter().map(|u| u["point_id"].as_u64().unwrap()));
+        }
+        assert_eq!(all, (1..=2500).collect::<Vec<u64>>());
+        assert!(pack_point_updates(&[]).is_empty());
+    }
+
+    #[test]
     fn client_messages_parse_and_refuse_with_their_request_id() {
         let (id, m) = parse_client(r#"{"type":"Subscribe","request_id":"a","points":[1,2],"alarms":true}"#).unwrap();
         assert_eq!(id, Value::from("a"));
@@ -480,6 +556,8 @@ mod tests {
         let (_, m) = parse_client(r#"{"type":"WriteValue","request_id":1,"point_id":5,"value":2.5}"#).unwrap();
         assert!(matches!(m, ClientMessage::WriteValue(WriteValue { point_id: 5, .. })));
         assert_eq!(parse_client(r#"{"type":"Ping"}"#).unwrap(), (Value::Null, ClientMessage::Ping));
+        let e = parse_client(r#"{"type":"Unsubscribe","batch":true}"#).unwrap_err();
+        assert!(e.message.contains("batch"), "{}", e.message);
     }
 
     #[test]

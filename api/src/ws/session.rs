@@ -1,7 +1,7 @@
 //! One connection: reads client messages, writes what the hub queued for it, pings, and handles
 //! lagging (see the module documentation of [`super`]).
 
-use super::hub::{Client, Directory, Hub, Out, Subs};
+use super::hub::{Client, Directory, Hub, Out, PointOut, Subs};
 use super::protocol::{self, ClientMessage, IdsOrAll, Selection, ServerMessage};
 use crate::auth::{Principal, Role, Token, User, required_role};
 use crate::state::AppState;
@@ -54,6 +54,8 @@ struct Session {
     /// than what the client already has, and is skipped.
     fence: HashMap<u32, i64>,
     coalesce: Option<Coalesce>,
+    /// Point changes go out as `PointUpdates` frames (`Subscribe` with `batch: true`).
+    batch: bool,
     replies: mpsc::Sender<ServerMessage>,
     in_flight: Arc<AtomicUsize>,
 }
@@ -75,6 +77,7 @@ pub(super) async fn run(state: AppState, socket: WebSocket, who: Principal) {
         timeout: Duration::from_secs(cfg.client_timeout_secs),
         fence: HashMap::new(),
         coalesce: None,
+        batch: false,
         replies,
         in_flight: Arc::default(),
     };
@@ -146,14 +149,16 @@ pub(super) async fn run(state: AppState, socket: WebSocket, who: Principal) {
             }
             item = rx.recv() => {
                 let Some(item) = item else { break "hub gone" };
-                let mut frames = Vec::new();
-                s.take(item, &mut frames);
-                while frames.len() < WRITE_BATCH {
+                let (mut frames, mut points) = (Vec::new(), Vec::new());
+                s.take(item, &mut frames, &mut points);
+                let most = if s.batch { protocol::MAX_BATCH_UPDATES } else { WRITE_BATCH };
+                while frames.len() + points.len() < most {
                     match rx.try_recv() {
-                        Ok(item) => s.take(item, &mut frames),
+                        Ok(item) => s.take(item, &mut frames, &mut points),
                         Err(_) => break,
                     }
                 }
+                let frames = s.with_points(frames, points);
                 if !frames.is_empty() && !s.write(frames).await {
                     break "write failed or timed out";
                 }
@@ -174,7 +179,7 @@ pub(super) async fn run(state: AppState, socket: WebSocket, who: Principal) {
                 }
             }
             _ = flush => {
-                let frames: Vec<Utf8Bytes> = match s.coalesce.as_mut() {
+                let points: Vec<Utf8Bytes> = match s.coalesce.as_mut() {
                     Some(c) => {
                         let now = Instant::now();
                         let pending: Vec<(u32, Utf8Bytes)> = c.pending.drain().collect();
@@ -182,6 +187,7 @@ pub(super) async fn run(state: AppState, socket: WebSocket, who: Principal) {
                     }
                     None => Vec::new(),
                 };
+                let frames = s.with_points(Vec::new(), points);
                 if !frames.is_empty() && !s.write(frames).await {
                     break "write failed or timed out";
                 }
@@ -300,33 +306,45 @@ impl Session {
         })
     }
 
-    /// A queued message: to `frames` now, held back for coalescing, or skipped (older than the
-    /// snapshot).
-    fn take(&mut self, item: Out, frames: &mut Vec<Utf8Bytes>) {
-        match item {
-            Out::Frame(f) => frames.push(f),
-            Out::Point { point_id, ts, frame } => {
-                if let Some(&fence) = self.fence.get(&point_id) {
-                    if ts <= fence {
-                        return;
-                    }
-                    self.fence.remove(&point_id);
+    /// A queued item: its point changes to `points` now, held back for coalescing, or skipped
+    /// (older than the snapshot); other messages to `frames`.
+    fn take(&mut self, item: Out, frames: &mut Vec<Utf8Bytes>, points: &mut Vec<Utf8Bytes>) {
+        self.client.taken(item.len());
+        let changes = match item {
+            Out::Frame(f) => return frames.push(f),
+            Out::Points(changes) => changes,
+        };
+        for PointOut { point_id, ts, frame } in changes {
+            if let Some(&fence) = self.fence.get(&point_id) {
+                if ts <= fence {
+                    continue;
                 }
-                match self.coalesce.as_mut() {
-                    None => frames.push(frame),
-                    Some(c) => {
-                        let now = Instant::now();
-                        let due = c.last.get(&point_id).is_none_or(|t| now.duration_since(*t) >= c.interval);
-                        if due && !c.pending.contains_key(&point_id) {
-                            c.last.insert(point_id, now);
-                            frames.push(frame);
-                        } else {
-                            c.pending.insert(point_id, frame);
-                        }
+                self.fence.remove(&point_id);
+            }
+            match self.coalesce.as_mut() {
+                None => points.push(frame),
+                Some(c) => {
+                    let now = Instant::now();
+                    let due = c.last.get(&point_id).is_none_or(|t| now.duration_since(*t) >= c.interval);
+                    if due && !c.pending.contains_key(&point_id) {
+                        c.last.insert(point_id, now);
+                        points.push(frame);
+                    } else {
+                        c.pending.insert(point_id, frame);
                     }
                 }
             }
         }
+    }
+
+    /// `frames` followed by the point changes: one frame each, or packed into `PointUpdates`.
+    fn with_points(&self, mut frames: Vec<Utf8Bytes>, points: Vec<Utf8Bytes>) -> Vec<Utf8Bytes> {
+        if self.batch {
+            frames.extend(protocol::pack_point_updates(&points));
+        } else {
+            frames.extend(points);
+        }
+        frames
     }
 
     /// The current values of `points` (every point with `None`) as snapshot frames; fences them.
@@ -355,17 +373,18 @@ impl Session {
         if missed == 0 {
             return true;
         }
-        while rx.try_recv().is_ok() {
-            missed += 1;
+        while let Ok(item) = rx.try_recv() {
+            missed += item.len() as u64;
+            self.client.taken(item.len());
         }
         if let Some(c) = self.coalesce.as_mut() {
             c.pending.clear();
         }
         let subs = self.client.subs.lock().clone();
         let dir = self.hub.directory();
-        let mut frames = vec![ServerMessage::Lagged(protocol::Lagged { missed }).frame()];
         let points: Vec<u32> = subs.indexed.iter().copied().collect();
-        frames.extend(self.point_snapshot(&dir, (!subs.all_points).then_some(&points[..])));
+        let snapshot = self.point_snapshot(&dir, (!subs.all_points).then_some(&points[..]));
+        let mut frames = self.with_points(vec![ServerMessage::Lagged(protocol::Lagged { missed }).frame()], snapshot);
         frames.extend(self.hub.device_snapshot(&self.state, &subs, &dir));
         self.client.caught_up();
         self.write(frames).await
@@ -488,6 +507,9 @@ impl Session {
             subscribe(s, &sel);
             before
         });
+        if let Some(batch) = sel.batch {
+            self.batch = batch;
+        }
         if let Some(rate) = sel.max_rate_hz {
             let interval = Duration::from_secs_f64(1.0 / rate);
             match self.coalesce.as_mut() {
@@ -497,7 +519,7 @@ impl Session {
         }
         let subs = self.client.subs.lock().clone();
         // The snapshot: the points (and device statuses) this request added.
-        let mut snapshot = match (subs.all_points, was_all) {
+        let points = match (subs.all_points, was_all) {
             (true, true) => Vec::new(),
             (true, false) => self.point_snapshot(&dir, None),
             _ => {
@@ -506,10 +528,10 @@ impl Session {
                 self.point_snapshot(&dir, Some(&new))
             }
         };
-        let snapshot_points = snapshot.len();
+        let snapshot_points = points.len();
         let mut only_this = Subs::default();
         subscribe(&mut only_this, &sel);
-        snapshot.extend(self.hub.device_snapshot(&self.state, &only_this, &dir));
+        let mut snapshot = self.hub.device_snapshot(&self.state, &only_this, &dir);
         if sel.system == Some(true)
             && let Some(f) = self.hub.system_frame()
         {
@@ -525,8 +547,9 @@ impl Session {
             system: subs.system,
             snapshot_points,
             max_rate_hz: self.coalesce.as_ref().map(|c| 1.0 / c.interval.as_secs_f64()),
+            batch: self.batch,
         });
-        let mut frames = vec![reply.frame()];
+        let mut frames = self.with_points(vec![reply.frame()], points);
         frames.extend(snapshot);
         self.write(frames).await
     }

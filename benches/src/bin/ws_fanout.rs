@@ -31,11 +31,13 @@ cargo run --release -p t3-benches --bin ws_fanout -- [options]
   --points P       points (default 1000)
   --rate R         updates per second in total (default 10000)
   --secs S         seconds of load (default 20)
+  --batch B        true: subscribe with `batch: true` (PointUpdates frames); false: one frame per
+                   update (default true)
   --t3000 PATH     the server binary (default: t3000 beside this program)
   --work-dir DIR   where the server's data directory goes (default $HOME/.cache/t3000/bench-data)
   --out NAME       write the table to benches/results/NAME.md (default ws-fanout)";
 
-const KEYS: &[&str] = &["clients", "points", "rate", "secs", "t3000", "work-dir", "out"];
+const KEYS: &[&str] = &["clients", "points", "rate", "secs", "batch", "t3000", "work-dir", "out"];
 
 /// What one client saw.
 struct Seen {
@@ -57,6 +59,7 @@ async fn client(
     url: String,
     token: String,
     points: u32,
+    batch: bool,
     ready: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Seen> {
@@ -64,7 +67,7 @@ async fn client(
     req.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.context("connect")?;
     let ids: Vec<u32> = (1..=points).collect();
-    let sub = serde_json::json!({"type": "Subscribe", "request_id": 1, "points": ids});
+    let sub = serde_json::json!({"type": "Subscribe", "request_id": 1, "points": ids, "batch": batch});
     ws.send(Message::text(sub.to_string())).await?;
     let mut seen = Seen {
         updates: 0,
@@ -91,18 +94,24 @@ async fn client(
         };
         let Message::Text(t) = msg else { continue };
         let text = t.as_str();
-        if text.starts_with("{\"type\":\"PointUpdate\"") {
-            if text.contains("\"snapshot\":true") {
-                snapshot += 1;
-                if snapshot == points && !counted_ready {
-                    counted_ready = true;
-                    ready.fetch_add(1, Ordering::Relaxed);
+        // A PointUpdate, or a PointUpdates frame of them: each update has one `ts_us`.
+        if text.starts_with("{\"type\":\"PointUpdate") {
+            let now = now_us();
+            for (at, _) in text.match_indices("\"ts_us\":") {
+                let update = &text[at..];
+                let update = &update[..update.find('}').unwrap_or(update.len())];
+                if update.contains("\"snapshot\":true") {
+                    snapshot += 1;
+                    if snapshot == points && !counted_ready {
+                        counted_ready = true;
+                        ready.fetch_add(1, Ordering::Relaxed);
+                    }
+                    continue;
                 }
-                continue;
-            }
-            seen.updates += 1;
-            if let Some(ts) = int_field(text, "\"ts_us\":") {
-                seen.latency_us.saturating_record((now_us() - ts).max(1) as u64);
+                seen.updates += 1;
+                if let Some(ts) = int_field(update, "\"ts_us\":") {
+                    seen.latency_us.saturating_record((now - ts).max(1) as u64);
+                }
             }
         } else if text.starts_with("{\"type\":\"Lagged\"") {
             seen.lagged += 1;
@@ -118,6 +127,7 @@ fn main() -> anyhow::Result<()> {
     let points: u32 = args.get("points", 1000)?;
     let rate: u64 = args.get("rate", 10_000)?;
     let secs: f64 = args.get("secs", 20.0)?;
+    let batch: bool = args.get("batch", true)?;
     let out_name = args.string("out").unwrap_or_else(|| "ws-fanout".into());
     let work_dir: PathBuf = args.opt("work-dir")?.unwrap_or_else(sys::default_work_dir);
     let t3000: PathBuf = match args.opt::<PathBuf>("t3000")? {
@@ -167,7 +177,7 @@ fn main() -> anyhow::Result<()> {
         eprintln!("connecting {clients} clients to {url}");
         let connect_started = Instant::now();
         let handles: Vec<_> = (0..clients)
-            .map(|_| rt.spawn(client(url.clone(), token.clone(), points, ready.clone(), stop.clone())))
+            .map(|_| rt.spawn(client(url.clone(), token.clone(), points, batch, ready.clone(), stop.clone())))
             .collect();
         while (ready.load(Ordering::Relaxed) as usize) < clients {
             if connect_started.elapsed() > Duration::from_secs(120) {
@@ -258,10 +268,11 @@ fn main() -> anyhow::Result<()> {
             sys::loadavg()
         ));
         md.push_str(&format!(
-            "{clients} clients, each subscribed to {points} points; {sent} updates pushed in {load_secs:.1} s \
+            "{clients} clients, each subscribed to {points} points ({}); {sent} updates pushed in {load_secs:.1} s \
              ({:.0}/s, batches of {per_batch} every 10 ms over HTTP); {:.0} PointUpdates/s delivered in total. \
              Latency: from the time stamped in each sample just before its POST to the client's receipt \
              (the WAL fsync of the ingest is included).\n\n",
+            if batch { "`batch: true`: PointUpdates frames" } else { "one PointUpdate frame per update" },
             sent as f64 / load_secs,
             received as f64 / load_secs
         ));
