@@ -25,6 +25,9 @@ pub struct TrendLog {
     pub point_ids: Vec<u32>,
     /// Sampling interval of the log, 1 s ..= 24 h.
     pub interval_ms: u64,
+    /// The time range a chart of this log opens with, as a span back from now (`24h`, `7d`, `365d`).
+    #[serde(default)]
+    pub range: Option<String>,
     pub updated_us: i64,
 }
 
@@ -40,6 +43,9 @@ pub struct TrendLogBody {
     pub point_ids: Vec<u32>,
     #[serde(default = "minute")]
     pub interval_ms: u64,
+    /// The time range a chart of this log opens with: a span back from now, `1m` to `3660d` (`24h`, `7d`, `365d`).
+    #[serde(default)]
+    pub range: Option<String>,
 }
 
 fn minute() -> u64 {
@@ -54,8 +60,15 @@ fn validate(state: &AppState, id: i64, b: TrendLogBody) -> ApiResult<TrendLog> {
     if !(1_000..=86_400_000).contains(&b.interval_ms) {
         return Err(ApiError::unprocessable("invalid_trendlog", "interval_ms must be 1000 to 86400000"));
     }
-    let known = state.registry.entries();
-    if let Some(p) = b.point_ids.iter().find(|p| !known.iter().any(|e| e.id == **p)) {
+    if let Some(r) = &b.range {
+        let span = crate::timeparse::parse_duration(r)
+            .map_err(|e| ApiError::unprocessable("invalid_trendlog", format!("range: {e}")))?;
+        if !(60_000_000..=10 * 366 * 86_400_000_000).contains(&span) {
+            return Err(ApiError::unprocessable("invalid_trendlog", "range: 1m to 3660d"));
+        }
+    }
+    let known = crate::routes::points::point_ids(state);
+    if let Some(p) = b.point_ids.iter().find(|p| !known.contains(p)) {
         return Err(ApiError::unprocessable("invalid_trendlog", format!("point_ids: no point {p}")));
     }
     Ok(TrendLog {
@@ -64,6 +77,7 @@ fn validate(state: &AppState, id: i64, b: TrendLogBody) -> ApiResult<TrendLog> {
         description: b.description,
         point_ids: b.point_ids,
         interval_ms: b.interval_ms,
+        range: b.range,
         updated_us: now_us(),
     })
 }
