@@ -1,0 +1,144 @@
+// The end-to-end harness: the real t3000 binary in demo mode on a free port with its own data
+// directory, and Debian's Chromium driven by playwright-core (never a downloaded browser).
+//
+//   T3000_BIN   the binary (default: ../target/release/t3000, then $CARGO_TARGET_DIR/release/t3000)
+//   CHROMIUM    the browser (default /usr/bin/chromium)
+//   E2E_SHOTS   where screenshots go (default e2e/screenshots)
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+
+const here = dirname(fileURLToPath(import.meta.url))
+
+export function binary(): string {
+  const candidates = [
+    process.env.T3000_BIN,
+    resolve(here, '../../target/release/t3000'),
+    process.env.CARGO_TARGET_DIR && join(process.env.CARGO_TARGET_DIR, 'release/t3000'),
+  ].filter((p): p is string => !!p)
+  const found = candidates.find((p) => existsSync(p))
+  if (!found) throw new Error(`the t3000 binary is not at ${candidates.join(' or ')}: build it with \`cargo build --release\` or set T3000_BIN`)
+  return found
+}
+
+export interface Server {
+  url: string
+  password: string
+  dataDir: string
+  proc: ChildProcess
+  /** Everything the server printed (for failure messages). */
+  output: () => string
+  stop: () => Promise<void>
+}
+
+/** Starts `t3000 demo` on a free port and waits for its listening line and the admin password. */
+export async function startDemo(extraArgs: string[] = []): Promise<Server> {
+  const dataDir = mkdtempSync(join(tmpdir(), 't3000-e2e-'))
+  const proc = spawn(binary(), ['demo', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+  })
+  let out = ''
+  const collect = (b: Buffer) => (out += b.toString())
+  proc.stdout!.on('data', collect)
+  proc.stderr!.on('data', collect)
+  const { url, password } = await new Promise<{ url: string; password: string }>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`t3000 demo did not start within 60 s:\n${out}`)), 60_000)
+    const check = () => {
+      const u = /t3000 listening on (http:\/\/\S+)/.exec(out)
+      const p = /log in as admin with the password (\S+)/.exec(out)
+      if (u && p) {
+        clearTimeout(timer)
+        ok({ url: u[1], password: p[1] })
+      }
+    }
+    proc.stdout!.on('data', check)
+    proc.on('exit', (code) => {
+      clearTimeout(timer)
+      fail(new Error(`t3000 demo exited with ${code} before listening:\n${out}`))
+    })
+  })
+  return {
+    url,
+    password,
+    dataDir,
+    proc,
+    output: () => out,
+    stop: async () => {
+      if (proc.exitCode === null) {
+        const gone = new Promise((r) => proc.once('exit', r))
+        proc.kill('SIGTERM')
+        await gone
+      }
+      rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Headless Debian Chromium, with the flags this closed network needs. */
+export async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  })
+}
+
+/** A fresh context (its own storage) with downloads allowed. */
+export async function newPage(browser: Browser, viewport = { width: 1400, height: 900 }): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport, acceptDownloads: true })
+  const page = await context.newPage()
+  page.setDefaultTimeout(15_000)
+  return { context, page }
+}
+
+/** Logs in through the login form and waits for the dashboard's live connection. */
+export async function login(page: Page, server: Server, username = 'admin', password = server.password) {
+  await page.goto(`${server.url}/login`)
+  await page.fill('input[name=username]', username)
+  await page.fill('input[name=password]', password)
+  await page.click('button[type=submit]')
+  await page.waitForURL((u) => !u.pathname.startsWith('/login'))
+  await page.waitForSelector('[data-test=connection]:has-text("Live")')
+}
+
+/** Calls the REST API with a token (set-up and checks outside the browser). */
+export async function apiCall<T>(server: Server, token: string, method: string, path: string, body?: unknown): Promise<T> {
+  const r = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const text = await r.text()
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`)
+  return (text ? JSON.parse(text) : undefined) as T
+}
+
+/** A bearer token for `username`. */
+export async function token(server: Server, username = 'admin', password = server.password): Promise<string> {
+  const r = await fetch(`${server.url}/api/t3000/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  })
+  if (!r.ok) throw new Error(`login ${username}: ${r.status} ${await r.text()}`)
+  return ((await r.json()) as { token: string }).token
+}
+
+/** Saves a full-page screenshot as `<name>.png` in E2E_SHOTS (default e2e/screenshots). */
+export async function screenshot(page: Page, name: string) {
+  const dir = process.env.E2E_SHOTS ?? join(here, 'screenshots')
+  mkdirSync(dir, { recursive: true })
+  await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true })
+}

@@ -1,0 +1,217 @@
+// A device's points end to end: an operator writes a value (switching the point to manual when
+// the server says it is in auto) and sees it in the table; only the rows on screen are followed
+// live; a viewer has no write or edit control and the API refuses their write; an admin edits a
+// label in place, copies and pastes labels, and the labels stay after a reload.
+import type { Browser, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
+
+interface Point {
+  id: number
+  name: string
+  point_type: string
+  value: number | null
+  label: string | null
+  auto_manual: boolean
+}
+
+let server: Server
+let browser: Browser
+let admin: string
+let controller: { id: number; name: string }
+
+beforeAll(async () => {
+  server = await startDemo()
+  browser = await launchBrowser()
+  admin = await token(server)
+  const devices = (await apiCall<{ items: { id: number; name: string; profile: string }[] }>(server, admin, 'GET', '/api/t3000/devices?profile=T3-controller')).items
+  controller = devices[0]
+  await apiCall(server, admin, 'POST', '/api/t3000/users', { username: 'op', password: 'operator-password-1', role: 'operator' })
+  await apiCall(server, admin, 'POST', '/api/t3000/users', { username: 'view', password: 'viewer-password-1', role: 'viewer' })
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await server?.stop()
+})
+
+async function points(): Promise<Point[]> {
+  return (await apiCall<{ items: Point[] }>(server, admin, 'GET', `/api/t3000/points?device_id=${controller.id}&limit=1000`)).items
+}
+
+async function openDevice(page: Page) {
+  await page.goto(`${server.url}/devices/${controller.id}`)
+  await page.waitForSelector(`[data-test=device-title]:has-text("${controller.name}")`)
+  await page.waitForSelector('[data-test=point-row]')
+}
+
+const row = (page: Page, name: string) => page.locator(`tr[data-test=point-row][data-name="${name}"]`)
+
+describe('points', () => {
+  test('an operator writes a variable and sees the new value in the table', async () => {
+    const { context, page } = await newPage(browser)
+    try {
+      await login(page, server, 'op', 'operator-password-1')
+      await openDevice(page)
+      await page.click('[data-test=type-variable]')
+      const r = row(page, 'VAR3')
+      await r.locator('[data-test=point-write]').click()
+      await page.fill('[data-test=write-value]', '37.5')
+      await page.selectOption('[data-test=write-priority]', '8')
+      await page.click('[data-test=write-submit]')
+      // The demo's variables are in auto: the server answers 409 and the panel offers manual.
+      await page.waitForSelector('[data-test=write-in-auto], [data-test=write-ok]')
+      if (await page.locator('[data-test=write-in-auto]').count()) {
+        await screenshot(page, 'points-write-in-auto')
+        await page.click('[data-test=write-switch-manual]')
+      }
+      await page.waitForSelector('[data-test=write-ok]')
+      await page.waitForSelector('[data-test=command-row]:has-text("user:op")')
+      await screenshot(page, 'points-write-panel')
+      await page.click('[data-test=dialog-close]')
+      await expect.poll(() => r.locator('[data-test=point-value]').textContent(), { timeout: 20_000 }).toBe('37.5')
+      await expect.poll(() => r.locator('[data-test=point-mode]').textContent(), { timeout: 20_000 }).toBe('manual')
+      const p = (await points()).find((x) => x.name === 'VAR3')!
+      expect(p.value).toBe(37.5)
+      // Operators change no labels.
+      await r.locator('[data-test=point-label]').dblclick()
+      expect(await page.locator('[data-test=label-input]').count()).toBe(0)
+      await screenshot(page, 'points-written')
+    } finally {
+      await context.close()
+    }
+  })
+
+  test('only the rows on screen are followed live', async () => {
+    const { context, page } = await newPage(browser)
+    try {
+      await login(page, server)
+      await openDevice(page)
+      const total = await page.locator('[data-test=point-row]').count()
+      expect(total).toBe(256)
+      const live = page.locator('[data-test=live-count]')
+      await expect.poll(async () => Number(await live.getAttribute('data-count'))).toBeGreaterThan(0)
+      const n = Number(await live.getAttribute('data-count'))
+      expect(n).toBeLessThan(60)
+      // Scrolled to the end, the last rows are followed instead of the first.
+      await row(page, 'VAR128').scrollIntoViewIfNeeded()
+      await expect
+        .poll(() => page.evaluate(() => document.querySelector('[data-test=point-table]')!.scrollTop))
+        .toBeGreaterThan(1000)
+      await expect.poll(async () => Number(await live.getAttribute('data-count'))).toBeGreaterThan(0)
+      expect(Number(await live.getAttribute('data-count'))).toBeLessThan(60)
+      await screenshot(page, 'points-scrolled')
+    } finally {
+      await context.close()
+    }
+  })
+
+  test('a viewer has no write or edit control, and a direct API write answers 403', async () => {
+    const { context, page } = await newPage(browser, { width: 820, height: 1180 })
+    try {
+      await login(page, server, 'view', 'viewer-password-1')
+      await openDevice(page)
+      await page.click('[data-test=type-output]')
+      expect(await page.locator('[data-test=point-write]').count()).toBe(0)
+      expect(await page.locator('[data-test=point-select]').count()).toBe(0)
+      await row(page, 'OUT1').locator('[data-test=point-label]').dblclick()
+      expect(await page.locator('[data-test=label-input]').count()).toBe(0)
+      await row(page, 'OUT1').locator('[data-test=point-open]').click()
+      await page.waitForSelector('[data-test=point-panel]')
+      expect(await page.locator('[data-test=write-value]').count()).toBe(0)
+      expect(await page.locator('[data-test=relinquish]').count()).toBe(0)
+      expect(await page.locator('[data-test=cfg-label]').count()).toBe(0)
+      await screenshot(page, 'points-viewer-tablet')
+
+      const out1 = (await points()).find((p) => p.name === 'OUT1')!
+      const viewer = await token(server, 'view', 'viewer-password-1')
+      const res = await fetch(`${server.url}/api/t3000/points/${out1.id}/value`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${viewer}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ value: 1, switch_to_manual: true }),
+      })
+      expect(res.status).toBe(403)
+    } finally {
+      await context.close()
+    }
+  })
+
+  test('an admin edits a label in place and it stays after a reload', async () => {
+    const { context, page } = await newPage(browser)
+    try {
+      await login(page, server)
+      await openDevice(page)
+      const label = row(page, 'IN2').locator('[data-test=point-label]')
+      await label.dblclick()
+      await page.fill('[data-test=label-input]', 'Return air temperature')
+      await page.keyboard.press('Enter')
+      await expect.poll(() => label.textContent()).toBe('Return air temperature')
+      expect((await points()).find((p) => p.name === 'IN2')!.label).toBe('Return air temperature')
+      // Escape leaves the label as it was.
+      await label.dblclick()
+      await page.fill('[data-test=label-input]', 'not saved')
+      await page.keyboard.press('Escape')
+      expect(await label.textContent()).toBe('Return air temperature')
+
+      await page.reload()
+      await page.waitForSelector('[data-test=point-row]')
+      await expect.poll(() => row(page, 'IN2').locator('[data-test=point-label]').textContent()).toBe('Return air temperature')
+      await screenshot(page, 'points-label-edited')
+    } finally {
+      await context.close()
+    }
+  })
+
+  test('copied cells are TSV and pasted lines fill the labels of the selected rows', async () => {
+    const { context, page } = await newPage(browser)
+    try {
+      await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url })
+      await login(page, server)
+      await openDevice(page)
+      // Copy the names of IN1..IN3 with their values' column range (Shift+click extends).
+      await row(page, 'IN1').locator('td.name').click()
+      await row(page, 'IN3').locator('[data-test=point-label]').click({ modifiers: ['Shift'] })
+      await page.keyboard.press('Control+C')
+      const copied = await page.evaluate(() => navigator.clipboard.readText())
+      expect(copied.split('\n').map((l) => l.split('\t')[0])).toEqual(['IN1', 'IN2', 'IN3'])
+      expect(copied.split('\n').every((l) => l.split('\t').length === 2)).toBe(true)
+
+      // Select IN5, IN7 and IN8; paste two lines starting at IN5: IN5 and IN7 get them.
+      for (const n of ['IN5', 'IN7', 'IN8']) await row(page, n).locator('[data-test=point-select]').check()
+      await page.evaluate(() => navigator.clipboard.writeText('Zone A\tignored\nZone B\n'))
+      await row(page, 'IN5').locator('[data-test=point-label]').click()
+      await page.keyboard.press('Control+V')
+      await page.waitForSelector('[data-test=table-notice]:has-text("Pasted 2 labels")')
+      const labels = async () => Object.fromEntries((await points()).filter((p) => /^IN[5-8]$/.test(p.name)).map((p) => [p.name, p.label]))
+      expect(await labels()).toEqual({ IN5: 'Zone A', IN6: null, IN7: 'Zone B', IN8: null })
+      expect(await row(page, 'IN7').locator('[data-test=point-label]').textContent()).toBe('Zone B')
+      await screenshot(page, 'points-pasted')
+    } finally {
+      await context.close()
+    }
+  })
+
+  test('the batch editor renumbers the labels of the selected rows', async () => {
+    const { context, page } = await newPage(browser)
+    try {
+      await login(page, server)
+      await openDevice(page)
+      await page.click('[data-test=type-output]')
+      for (const n of ['OUT10', 'OUT11', 'OUT12']) await row(page, n).locator('[data-test=point-select]').check()
+      await page.click('[data-test=batch-open]')
+      await page.click('[data-test=batch-mode-renumber]')
+      await page.fill('[data-test=batch-pattern]', 'Fan #')
+      await page.fill('[data-test=batch-start]', '7')
+      await page.fill('[data-test=trend-retention]', '90')
+      await page.click('[data-test=batch-apply]')
+      await page.waitForSelector('[data-test=batch-progress]:has-text("3 / 3 done")')
+      await screenshot(page, 'points-batch')
+      const got = (await points()).filter((p) => ['OUT10', 'OUT11', 'OUT12'].includes(p.name))
+      expect(got.map((p) => p.label)).toEqual(['Fan 7', 'Fan 8', 'Fan 9'])
+      const one = await apiCall<{ trend: { retention_days: number | null } }>(server, admin, 'GET', `/api/t3000/points/${got[0].id}`)
+      expect(one.trend.retention_days).toBe(90)
+    } finally {
+      await context.close()
+    }
+  })
+})

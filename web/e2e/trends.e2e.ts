@@ -1,0 +1,321 @@
+// The trend page against the real server in demo mode: the chart draws two demo points, zoom by
+// drag and by keyboard change the range (picker and URL) and fetch again, export gives the shown
+// range as CSV, live values are appended without fetching again, saved views, and what a viewer
+// may not do.
+import { readFileSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Browser, Page } from 'playwright-core'
+import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
+
+let server: Server
+let browser: Browser
+let admin: string
+/** floor1-ahu IN1 (a zone temperature, slow) and IN7 (CO2, changes every few seconds). */
+let a: number
+let b: number
+/** A fixed window holding the demo's first seconds of data. */
+let from: number
+let to: number
+
+interface PointItem {
+  id: number
+  name: string
+  device: string | null
+}
+
+async function pointId(device: string, name: string): Promise<number> {
+  const page = await apiCall<{ items: PointItem[] }>(server, admin, 'GET', `/api/t3000/points?q=${name}&limit=1000`)
+  const p = page.items.find((x) => x.device === device && x.name === name)
+  if (!p) throw new Error(`no point ${device} ${name}`)
+  return p.id
+}
+
+async function rows(id: number, f: number, t: number): Promise<number[]> {
+  const h = await apiCall<{ ts: number[] }>(server, admin, 'GET', `/api/t3000/points/${id}/history?from=${f * 1000}&to=${t * 1000}`)
+  return h.ts
+}
+
+/** Waits (polling, no fixed sleep) until `check` holds. */
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000) {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}
+
+/** The chart's range as the URL says it. */
+function urlRange(page: Page): { from: number; to: number } | null {
+  const u = new URL(page.url())
+  const f = u.searchParams.get('from')
+  const t = u.searchParams.get('to')
+  return f && t ? { from: Date.parse(f), to: Date.parse(t) } : null
+}
+
+/** The picker's from / to (local time, to the second). */
+async function pickerRange(page: Page): Promise<{ from: number; to: number }> {
+  const f = await page.inputValue('[data-test=range-from]')
+  const t = await page.inputValue('[data-test=range-to]')
+  return page.evaluate(([f, t]) => ({ from: new Date(f).getTime(), to: new Date(t).getTime() }), [f, t])
+}
+
+async function drawn(page: Page): Promise<number> {
+  return Number(await page.getAttribute('[data-test=trend-chart]', 'data-drawn'))
+}
+
+async function openChart(page: Page, query: string) {
+  await page.goto(`${server.url}/trends?${query}`)
+  await page.waitForSelector('[data-test=trend-chart]:not([data-drawn="0"])')
+}
+
+beforeAll(async () => {
+  server = await startDemo()
+  browser = await launchBrowser()
+  admin = await token(server)
+  a = await pointId('floor1-ahu', 'IN1')
+  b = await pointId('floor1-ahu', 'IN7')
+  // Some seconds of history of both points (the demo starts empty).
+  const start = Date.now() - 60_000
+  await until('history of both demo points', async () => {
+    const [ra, rb] = await Promise.all([rows(a, start, Date.now() + 1000), rows(b, start, Date.now() + 1000)])
+    // Every point has its first value from the first poll; CO2 changes every few seconds.
+    return ra.length >= 1 && rb.length >= 3 && (rb[rb.length - 1] - rb[0]) / 1000 >= 10_000
+  })
+  const first = Math.min(...(await rows(a, start, Date.now())), ...(await rows(b, start, Date.now()))) / 1000
+  from = Math.floor(first) - 5_000
+  // Ending a little in the past, so that no row is still to come in the window.
+  to = Date.now() - 1_000
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await server?.stop()
+})
+
+describe('trend page', () => {
+  it('draws two demo points on one chart with their legend', async () => {
+    const { page, context } = await newPage(browser)
+    await login(page, server)
+    await openChart(page, `points=${a},${b}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`)
+    const chart = page.locator('[data-test=trend-chart]')
+    expect(await chart.getAttribute('data-series')).toBe('2')
+    expect(await page.locator('[data-test=trend-plot] canvas').count()).toBeGreaterThan(0)
+    // Every row of both points is on the time axis (the window is short: nothing is thinned),
+    // plus the window's end, up to which the last values hold. The page asks from a heartbeat
+    // (300 s) before the window, so a slow point has its value at the left edge.
+    const [ra, rb] = await Promise.all([rows(a, from - 300_000, to), rows(b, from - 300_000, to)])
+    expect(Number(await chart.getAttribute('data-points'))).toBe(new Set([...ra, ...rb]).size + 1)
+    expect(await chart.getAttribute('data-bands')).toBe('0')
+    const legend = page.locator('[data-test=legend-item]')
+    await expect.poll(() => legend.count()).toBe(2)
+    expect(await legend.nth(0).innerText()).toContain('floor1-ahu IN1')
+    expect(await legend.nth(1).innerText()).toContain('floor1-ahu IN7')
+    // Their current values come in (live or from the point list).
+    await page.waitForSelector(`[data-test=legend-item][data-point-id="${b}"] [data-test=legend-now]:not(:has-text("—"))`)
+    // The URL still says what is shown.
+    expect(urlRange(page)).toEqual({ from, to })
+    expect(await page.inputValue('[data-test=range-from]')).not.toBe('')
+    await screenshot(page, 'trends-chart')
+    await context.close()
+  })
+
+  it('zooms by dragging over the chart: the range changes in the picker and the URL, and the data is fetched again', async () => {
+    const { page, context } = await newPage(browser)
+    await login(page, server)
+    await openChart(page, `points=${a},${b}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`)
+    const before = await drawn(page)
+    const box = (await page.locator('[data-test=trend-plot] .u-over').boundingBox())!
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2)
+    await page.mouse.down()
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2, { steps: 4 })
+    await page.mouse.move(box.x + box.width * 0.7, box.y + box.height / 2, { steps: 4 })
+    await page.mouse.up()
+    await page.waitForFunction((f) => new URL(location.href).searchParams.get('from') !== f, new Date(from).toISOString())
+    const r = urlRange(page)!
+    const span = to - from
+    expect(r.from).toBeGreaterThan(from + span * 0.25)
+    expect(r.to).toBeLessThan(from + span * 0.75)
+    expect((r.to - r.from) / span).toBeGreaterThan(0.35)
+    expect((r.to - r.from) / span).toBeLessThan(0.45)
+    // The picker shows the new window (to the second).
+    await expect.poll(async () => (await pickerRange(page)).from).toBe(Math.floor(r.from / 1000) * 1000)
+    expect((await pickerRange(page)).to).toBe(Math.floor(r.to / 1000) * 1000)
+    expect(await page.getAttribute('[data-test=live-toggle]', 'aria-pressed')).toBe('false')
+    // A new answer at the new resolution is drawn.
+    await page.waitForFunction((n) => Number(document.querySelector('[data-test=trend-chart]')?.getAttribute('data-drawn')) > n, before)
+    await screenshot(page, 'trends-zoomed')
+    await context.close()
+  })
+
+  it('zooms and pans with the keyboard and the buttons', async () => {
+    const { page, context } = await newPage(browser)
+    await login(page, server)
+    await openChart(page, `points=${a},${b}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`)
+    const span = to - from
+    await page.focus('[data-test=chart-focus]')
+    await page.keyboard.press('+')
+    await expect.poll(() => urlRange(page)!.to - urlRange(page)!.from).toBeLessThan(span)
+    let r = urlRange(page)!
+    // Zoomed in by half around the middle.
+    expect(Math.abs(r.to - r.from - span / 2)).toBeLessThanOrEqual(2)
+    expect(Math.abs((r.from + r.to) / 2 - (from + to) / 2)).toBeLessThanOrEqual(2)
+    await page.keyboard.press('ArrowLeft')
+    await expect.poll(() => urlRange(page)!.from).toBeLessThan(r.from)
+    const moved = urlRange(page)!
+    expect(Math.abs(r.from - moved.from - (r.to - r.from) / 4)).toBeLessThanOrEqual(2)
+    expect(moved.to - moved.from).toBe(r.to - r.from)
+    await page.keyboard.press('-')
+    await expect.poll(() => urlRange(page)!.to - urlRange(page)!.from).toBeGreaterThan(moved.to - moved.from)
+    r = urlRange(page)!
+    expect(Math.abs(r.to - r.from - 2 * (moved.to - moved.from))).toBeLessThanOrEqual(2)
+    // The buttons do the same.
+    await page.click('[data-test=zoom-in]')
+    await expect.poll(() => urlRange(page)!.to - urlRange(page)!.from).toBeLessThan(r.to - r.from)
+    await page.click('[data-test=pan-right]')
+    await expect.poll(() => urlRange(page)!.from).toBeGreaterThan(r.from + (r.to - r.from) / 4)
+    // The pan mode (for touch screens): a plain drag moves the window instead of zooming.
+    const before = urlRange(page)!
+    await page.click('[data-test=pan-mode]')
+    const box = (await page.locator('[data-test=trend-plot] .u-over').boundingBox())!
+    await page.mouse.move(box.x + box.width * 0.25, box.y + box.height / 2)
+    await page.mouse.down()
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2, { steps: 5 })
+    await page.mouse.up()
+    await expect.poll(() => urlRange(page)!.from).toBeLessThan(before.from)
+    const panned = urlRange(page)!
+    expect(panned.to - panned.from).toBe(before.to - before.from)
+    // Dragged a quarter of the plot to the right: a quarter of the span earlier.
+    expect(Math.abs((before.from - panned.from) / (before.to - before.from) - 0.25)).toBeLessThan(0.02)
+    await screenshot(page, 'trends-keyboard')
+    await context.close()
+  })
+
+  it('exports the shown range of the chart points as CSV', async () => {
+    const { page, context } = await newPage(browser)
+    await login(page, server)
+    await openChart(page, `points=${a},${b}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`)
+    await page.selectOption('[data-test=export-format]', 'csv')
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-test=export-button]')])
+    expect(download.suggestedFilename()).toBe('t3000-export.csv')
+    const text = readFileSync((await download.path())!, 'utf8')
+    const lines = text.trimEnd().split('\n')
+    expect(lines[0]).toBe('ts,point_id,point_name,unit,value,quality')
+    const data = lines.slice(1).map((l) => l.split(','))
+    expect(data.length).toBeGreaterThanOrEqual(4)
+    const ids = new Set(data.map((c) => Number(c[1])))
+    expect([...ids].sort((x, y) => x - y)).toEqual([a, b].sort((x, y) => x - y))
+    for (const c of data) {
+      const t = Date.parse(c[0])
+      expect(t).toBeGreaterThanOrEqual(from)
+      expect(t).toBeLessThan(to)
+    }
+    // Every row of the window, as the history API has them.
+    const [ra, rb] = await Promise.all([rows(a, from, to), rows(b, from, to)])
+    expect(data.filter((c) => Number(c[1]) === a)).toHaveLength(ra.length)
+    expect(data.filter((c) => Number(c[1]) === b)).toHaveLength(rb.length)
+    await page.waitForSelector('[data-test=export-done]')
+    await screenshot(page, 'trends-export')
+    await context.close()
+  })
+
+  it('follows now: live values are appended without fetching the history again', async () => {
+    const { page, context } = await newPage(browser)
+    await login(page, server)
+    const batches: string[] = []
+    page.on('request', (r) => {
+      if (r.url().includes('/api/t3000/history/batch')) batches.push(r.url())
+    })
+    await openChart(page, `points=${a},${b}&range=15m`)
+    expect(await page.getAttribute('[data-test=preset-15m]', 'aria-pressed')).toBe('true')
+    expect(await page.getAttribute('[data-test=live-toggle]', 'aria-pressed')).toBe('true')
+    await page.waitForFunction(() => !document.querySelector('[data-test=chart-loading]'))
+    const fetched = batches.length
+    const points = Number(await page.getAttribute('[data-test=trend-chart]', 'data-points'))
+    // IN7 (CO2) changes every few seconds: its new values reach the chart over the WebSocket.
+    await page.waitForFunction(
+      (n) => Number(document.querySelector('[data-test=trend-chart]')?.getAttribute('data-points')) > n + 1,
+      points,
+      { timeout: 30_000 },
+    )
+    expect(batches.length).toBe(fetched)
+    // Pausing holds the window still (and says so in the URL).
+    await page.click('[data-test=live-toggle]')
+    await page.waitForFunction(() => new URL(location.href).searchParams.has('from'))
+    expect(await page.getAttribute('[data-test=live-toggle]', 'aria-pressed')).toBe('false')
+    await screenshot(page, 'trends-live')
+    await context.close()
+  })
+
+  it('adds and removes points with the picker and keeps them in the URL', async () => {
+    const { page, context } = await newPage(browser)
+    await login(page, server)
+    await page.goto(`${server.url}/trends`)
+    await page.waitForSelector('[data-test=trend-empty]')
+    await page.fill('[data-test=point-search]', 'IN7')
+    await page.selectOption('[data-test=point-device]', { label: 'floor1-ahu' })
+    await page.click(`[data-test=point-result][data-point-id="${b}"] [data-test=point-add]`)
+    await page.waitForSelector('[data-test=trend-chart]:not([data-drawn="0"])')
+    await page.waitForFunction((id) => new URL(location.href).searchParams.get('points') === String(id), b)
+    expect(await page.locator('[data-test=legend-item]').count()).toBe(1)
+    expect(await page.isDisabled(`[data-test=point-result][data-point-id="${b}"] [data-test=point-add]`)).toBe(true)
+    // Away and back through the nav: the chart is still there.
+    await page.click('nav a[href="/devices"]')
+    await page.waitForURL(/\/devices/)
+    await page.click('nav a[href="/trends"]')
+    await page.waitForSelector(`[data-test=legend-item][data-point-id="${b}"]`)
+    await page.waitForFunction((id) => new URL(location.href).searchParams.get('points') === String(id), b)
+    await page.click(`[data-test=legend-item][data-point-id="${b}"] [data-test=legend-remove]`)
+    await page.waitForSelector('[data-test=trend-empty]')
+    expect(new URL(page.url()).searchParams.get('points')).toBeNull()
+    await screenshot(page, 'trends-picker')
+    await context.close()
+  })
+
+  it('saves, opens and deletes a view (admin); a viewer opens views but cannot change them', async () => {
+    const { page, context } = await newPage(browser)
+    await login(page, server)
+    await openChart(page, `points=${a},${b}&range=6h`)
+    await page.fill('[data-test=view-name]', 'AHU 1 zone and CO2')
+    await page.click('[data-test=view-save-new]')
+    await page.waitForSelector('[data-test=view-item]:has-text("AHU 1 zone and CO2")')
+    const logs = await apiCall<{ id: number; name: string; point_ids: number[]; range: string | null }[]>(server, admin, 'GET', '/api/t3000/trendlogs')
+    const saved = logs.find((l) => l.name === 'AHU 1 zone and CO2')!
+    expect(saved.point_ids).toEqual([a, b])
+    expect(saved.range).toBe('6h')
+
+    // A viewer opens it: the points and the range come back; no save or delete.
+    await apiCall(server, admin, 'POST', '/api/t3000/users', { username: 'trendviewer', password: 'viewer-pass-123', role: 'viewer' })
+    const v = await newPage(browser, { width: 820, height: 1180 })
+    await login(v.page, server, 'trendviewer', 'viewer-pass-123')
+    await v.page.goto(`${server.url}/trends`)
+    await v.page.click(`[data-test=view-item][data-view-id="${saved.id}"] [data-test=view-open]`)
+    await v.page.waitForSelector('[data-test=trend-chart]:not([data-drawn="0"])')
+    await v.page.waitForFunction(() => new URL(location.href).searchParams.get('range') === '6h')
+    expect(new URL(v.page.url()).searchParams.get('points')).toBe(`${a},${b}`)
+    expect(await v.page.locator('[data-test=view-save-new], [data-test=view-delete], [data-test=view-name]').count()).toBe(0)
+    await screenshot(v.page, 'trends-viewer-tablet')
+    await v.context.close()
+
+    // The admin deletes it (with a confirmation).
+    await page.reload()
+    await page.click(`[data-test=view-item][data-view-id="${saved.id}"] [data-test=view-delete]`)
+    await page.click(`[data-test=view-item][data-view-id="${saved.id}"] [data-test=view-delete-confirm]`)
+    await page.waitForSelector(`[data-test=view-item][data-view-id="${saved.id}"]`, { state: 'detached' })
+    const after = await apiCall<{ id: number }[]>(server, admin, 'GET', '/api/t3000/trendlogs')
+    expect(after.some((l) => l.id === saved.id)).toBe(false)
+    await screenshot(page, 'trends-views')
+    await context.close()
+  })
+
+  it('shows the server message when history cannot be read', async () => {
+    const { page, context } = await newPage(browser)
+    await login(page, server)
+    // A window outside what the server accepts (before 1970).
+    await page.goto(`${server.url}/trends?points=${a}&from=1969-12-31T00:00:00Z&to=1970-01-01T00:00:01Z`)
+    await page.waitForSelector('[data-test=history-error]')
+    expect(await page.innerText('[data-test=history-error]')).toMatch(/from: .*outside 1970-01-01/)
+    await screenshot(page, 'trends-error')
+    await context.close()
+  })
+})

@@ -1,0 +1,38 @@
+import { describe, expect, test } from 'vitest'
+import { addressOf, ago, formatRtt, parseUnitIds, placeNames } from './types'
+
+describe('unit ids', () => {
+  test('lists and ranges, sorted without repeats', () => {
+    expect(parseUnitIds('3, 1-2 ; 2')).toEqual([1, 2, 3])
+    expect(parseUnitIds('')).toEqual([])
+  })
+  test('refuses what is not a unit id', () => {
+    expect(() => parseUnitIds('x')).toThrow(/not a number/)
+    expect(() => parseUnitIds('5-2')).toThrow(/0 to 255/)
+    expect(() => parseUnitIds('250-256')).toThrow(/0 to 255/)
+  })
+})
+
+describe('device text', () => {
+  test('addresses', () => {
+    expect(addressOf({ protocol: 'modbus-tcp', ip_address: '10.0.0.5', port: 502, serial_port: null, baud_rate: 9600, unit_id: 3 })).toBe('10.0.0.5:502 #3')
+    expect(addressOf({ protocol: 'modbus-rtu', ip_address: null, port: 502, serial_port: '/dev/ttyUSB0', baud_rate: 19200, unit_id: 7 })).toBe('/dev/ttyUSB0 @19200 #7')
+  })
+  test('relative times and round trips', () => {
+    expect(ago(null, 0)).toBe('never')
+    expect(ago(1000, 1500)).toBe('just now')
+    expect(ago(0, 12_000)).toBe('12 s ago')
+    expect(ago(0, 5 * 60_000)).toBe('5 min ago')
+    expect(ago(0, 3 * 3_600_000)).toBe('3 h ago')
+    expect(formatRtt(null)).toBe('–')
+    expect(formatRtt(0.034)).toBe('0.03 ms')
+    expect(formatRtt(12.34)).toBe('12.3 ms')
+    expect(formatRtt(250.4)).toBe('250 ms')
+  })
+  test('places by name', () => {
+    const place = placeNames([{ id: 1, name: 'HQ', floors: [{ id: 2, building_id: 1, name: 'L1', level: 1, rooms: [{ id: 3, floor_id: 2, name: 'Lobby' }] }] }])
+    expect(place({ building_id: 1, floor_id: 2, room_id: 3 })).toBe('HQ / L1 / Lobby')
+    expect(place({ building_id: 1, floor_id: null, room_id: null })).toBe('HQ')
+    expect(place({ building_id: null, floor_id: null, room_id: null })).toBe('')
+  })
+})

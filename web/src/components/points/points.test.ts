@@ -1,0 +1,78 @@
+import { describe, expect, test } from 'vitest'
+import { emptyTrend, trendBody } from './trend'
+import { canWrite, formatValue, parseTsv, qualityClass, shown, toTsv, type Point } from './types'
+
+const point = (over: Partial<Point> = {}): Point => ({
+  id: 1,
+  device_id: 1,
+  device: 'd',
+  name: 'OUT1',
+  point_number: 1,
+  point_type: 'output',
+  value: 5,
+  units: null,
+  range: null,
+  label: null,
+  description: null,
+  auto_manual: false,
+  quality: 'good',
+  updated_at: '2026-01-01T00:00:00.000Z',
+  writable: true,
+  trend: { interval_ms: 1000, deadband: null, heartbeat_secs: null, retention_days: null },
+  ...over,
+})
+
+describe('TSV', () => {
+  test('reads spreadsheet text: CRLF, a final newline, tabs', () => {
+    expect(parseTsv('a\tb\r\nc\r\n')).toEqual([['a', 'b'], ['c']])
+    expect(parseTsv('one')).toEqual([['one']])
+    expect(parseTsv('')).toEqual([])
+  })
+  test('writes cells without breaking rows on tabs or line breaks inside cells', () => {
+    expect(toTsv([['a\tb', 'c\nd'], ['e', '']])).toBe('a b\tc d\ne\t')
+    expect(parseTsv(toTsv([['x', 'y'], ['z', 'w']]))).toEqual([['x', 'y'], ['z', 'w']])
+  })
+})
+
+describe('trend settings', () => {
+  test('empty fields change nothing', () => {
+    expect(trendBody(emptyTrend())).toBeNull()
+  })
+  test('seconds become milliseconds; numbers from number inputs are taken as they are', () => {
+    expect(trendBody({ interval_s: '2.5', deadband: 0, heartbeat_secs: '', retention_days: 30 })).toEqual({ interval_ms: 2500, deadband: 0, retention_days: 30 })
+  })
+  test('out of range values are refused with a message', () => {
+    expect(() => trendBody({ ...emptyTrend(), interval_s: '0.01' })).toThrow(/Poll interval/)
+    expect(() => trendBody({ ...emptyTrend(), deadband: '-1' })).toThrow(/Deadband/)
+    expect(() => trendBody({ ...emptyTrend(), heartbeat_secs: '1.5' })).toThrow(/Heartbeat/)
+    expect(() => trendBody({ ...emptyTrend(), retention_days: '0' })).toThrow(/Retention/)
+  })
+})
+
+describe('values', () => {
+  test('formats integers as they are and others with few decimals', () => {
+    expect(formatValue(null)).toBe('–')
+    expect(formatValue(42)).toBe('42')
+    expect(formatValue(21.456789)).toBe('21.46')
+    expect(formatValue(0.12345)).toBe('0.123')
+    expect(formatValue(1234.56)).toBe('1234.6')
+  })
+  test('quality classes', () => {
+    expect(qualityClass('good/local_override')).toBe('ok')
+    expect(qualityClass('uncertain/last_usable')).toBe('warn')
+    expect(qualityClass('bad/comm_failure')).toBe('bad')
+    expect(qualityClass(null)).toBe('')
+  })
+  test('a live update overrides the REST value and tells manual by its quality code', () => {
+    const p = point()
+    expect(shown(p, undefined)).toMatchObject({ value: 5, manual: false })
+    const u = { type: 'PointUpdate' as const, point_id: 1, point_type: 'output', value: 7, timestamp: '2026-01-01T00:00:01Z', ts_us: 1_767_225_601_000_000, quality: 'good/local_override', quality_code: 0xd8, snapshot: false }
+    expect(shown(p, u)).toEqual({ value: 7, quality: 'good/local_override', manual: true, updated: 1_767_225_601_000 })
+  })
+  test('inputs take writes only in manual; read-only points never', () => {
+    expect(canWrite(point({ point_type: 'input' }), false)).toBe(false)
+    expect(canWrite(point({ point_type: 'input' }), true)).toBe(true)
+    expect(canWrite(point({ point_type: 'variable' }), false)).toBe(true)
+    expect(canWrite(point({ writable: false }), true)).toBe(false)
+  })
+})

@@ -1,0 +1,134 @@
+// Shapes of the point endpoints (api/src/routes/points.rs, api/src/control.rs) and helpers the
+// point components share.
+import type { PointUpdate } from '../../composables/useWebSocket'
+
+export interface TrendSettings {
+  interval_ms: number | null
+  deadband: number | null
+  heartbeat_secs: number | null
+  retention_days: number | null
+}
+
+export interface Point {
+  id: number
+  device_id: number | null
+  device: string | null
+  /** `IN1`, `OUT3`, `VAR12`, a register name. */
+  name: string
+  point_number: number | null
+  /** `input`, `output`, `variable`, `register` or `manual`. */
+  point_type: string
+  value: number | null
+  units: string | null
+  range: number | null
+  label: string | null
+  description: string | null
+  /** True while the point is in manual (operator override at the device). */
+  auto_manual: boolean
+  quality: string | null
+  updated_at: string | null
+  writable: boolean
+  trend: TrendSettings
+}
+
+/** A command in force on a point (GET /points/{id}/commands). */
+export interface Command {
+  value: number
+  priority: number
+  source: string
+  issued_us: number
+  expires_us?: number
+}
+
+export interface WriteResult {
+  point_id: number
+  effective: { value: number; priority: number; source: string } | null
+  written: boolean
+  read_back: number | null
+  switched_to_manual: boolean
+}
+
+/** Quality code of a value set by hand at the device (manual). */
+export const LOCAL_OVERRIDE = 0xd8
+
+/** What the table shows for a point: its REST answer, overtaken by live updates. */
+export interface Shown {
+  value: number | null
+  quality: string | null
+  manual: boolean
+  /** Epoch milliseconds. */
+  updated: number | null
+}
+
+export function shown(p: Point, u: PointUpdate | undefined): Shown {
+  if (u) {
+    return {
+      value: u.value,
+      quality: u.quality,
+      manual: u.quality_code === LOCAL_OVERRIDE || u.quality === 'good/local_override',
+      updated: u.ts_us ? u.ts_us / 1000 : Date.parse(u.timestamp),
+    }
+  }
+  return {
+    value: p.value,
+    quality: p.quality,
+    manual: p.auto_manual,
+    updated: p.updated_at ? Date.parse(p.updated_at) : null,
+  }
+}
+
+/** A value for people: integers as they are, others with at most 3 decimals. */
+export function formatValue(v: number | null | undefined): string {
+  if (v == null || Number.isNaN(v)) return '–'
+  if (Number.isInteger(v)) return String(v)
+  const a = Math.abs(v)
+  const digits = a >= 1000 ? 1 : a >= 10 ? 2 : 3
+  return String(Number(v.toFixed(digits)))
+}
+
+/** `good`, `warn` or `bad` for a quality name (`good/local_override` counts as good). */
+export function qualityClass(q: string | null): string {
+  if (!q) return ''
+  if (q.startsWith('good')) return 'ok'
+  if (q.startsWith('uncertain')) return 'warn'
+  return 'bad'
+}
+
+/** Whether an operator may command the point now: writable outputs, variables and registers;
+ * inputs only while in manual. */
+export function canWrite(p: Point, manual: boolean): boolean {
+  if (!p.writable) return false
+  return p.point_type === 'input' ? manual : true
+}
+
+/** Names of the well-known priority slots (BACnet's, as the arbiter uses them). */
+export const PRIORITY_NAMES: Record<number, string> = {
+  1: 'manual life safety',
+  2: 'automatic life safety',
+  5: 'critical equipment',
+  6: 'minimum on/off',
+  8: 'operator',
+  15: 'schedule',
+  16: 'program',
+}
+
+export function priorityLabel(p: number): string {
+  return PRIORITY_NAMES[p] ? `${p} – ${PRIORITY_NAMES[p]}` : String(p)
+}
+
+/** The label a point shows: its label, else its name. */
+export function title(p: Point): string {
+  return p.label || p.name
+}
+
+/** Reads a TSV text (as spreadsheets copy it) into rows of cells; a final empty line is dropped. */
+export function parseTsv(text: string): string[][] {
+  const lines = text.replace(/\r\n?/g, '\n').split('\n')
+  if (lines.length && lines[lines.length - 1] === '') lines.pop()
+  return lines.map((l) => l.split('\t'))
+}
+
+/** Writes rows of cells as TSV (tabs and line breaks inside cells become spaces). */
+export function toTsv(rows: string[][]): string {
+  return rows.map((r) => r.map((c) => c.replace(/[\t\r\n]+/g, ' ')).join('\t')).join('\n')
+}

@@ -1,0 +1,123 @@
+// The session (who is logged in, with which role) and helpers every page uses: role checks and
+// loaders with loading / error states.
+import { computed, reactive, ref, shallowRef, type Ref, type ShallowRef } from 'vue'
+import { api, API, ApiError, configureClient, type Role } from '../api/client'
+
+export interface Session {
+  token: string
+  username: string
+  role: Role
+  /** Epoch microseconds. */
+  expires_us: number
+}
+
+const STORAGE_KEY = 't3000.session'
+const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 }
+
+function load(): Session | null {
+  try {
+    const s = JSON.parse(globalThis.localStorage?.getItem(STORAGE_KEY) ?? 'null') as Session | null
+    if (s && s.token && s.expires_us > Date.now() * 1000) return s
+  } catch {
+    // A damaged entry is treated as no session.
+  }
+  return null
+}
+
+const state = reactive<{ session: Session | null; expired: boolean }>({ session: load(), expired: false })
+
+function save(s: Session | null) {
+  state.session = s
+  if (s) globalThis.localStorage?.setItem(STORAGE_KEY, JSON.stringify(s))
+  else globalThis.localStorage?.removeItem(STORAGE_KEY)
+}
+
+configureClient(
+  () => state.session?.token ?? null,
+  () => {
+    // The server no longer knows the token (expired, logged out elsewhere, password changed).
+    state.expired = true
+    save(null)
+  },
+)
+
+async function login(username: string, password: string): Promise<Session> {
+  const s = await api.post<Session>(`${API}/auth/login`, { username, password })
+  state.expired = false
+  save(s)
+  return s
+}
+
+async function logout() {
+  try {
+    if (state.session) await api.post(`${API}/auth/logout`)
+  } catch {
+    // Logging out locally is what matters; the token dies with its expiry anyway.
+  } finally {
+    save(null)
+  }
+}
+
+/** True when the logged-in user has at least `role`. */
+function can(role: Role): boolean {
+  const r = state.session?.role
+  return !!r && RANK[r] >= RANK[role]
+}
+
+export function useT3000() {
+  return {
+    session: computed(() => state.session),
+    loggedIn: computed(() => state.session !== null),
+    /** Set when the server refused the token; the login page says why. */
+    expired: computed(() => state.expired),
+    role: computed(() => state.session?.role ?? null),
+    isOperator: computed(() => can('operator')),
+    isAdmin: computed(() => can('admin')),
+    can,
+    login,
+    logout,
+  }
+}
+
+export interface Loader<T> {
+  data: ShallowRef<T | null>
+  loading: Ref<boolean>
+  error: Ref<string | null>
+  /** Loads again; concurrent calls keep only the newest answer. */
+  reload: () => Promise<void>
+}
+
+/**
+ * Runs `fn` now (unless `immediate` is false) and on `reload()`, keeping `loading` and `error`
+ * for the page. A slow answer that a newer reload overtook is dropped.
+ */
+export function useLoader<T>(fn: (signal: AbortSignal) => Promise<T>, immediate = true): Loader<T> {
+  const data = shallowRef<T | null>(null)
+  const loading = ref(false)
+  const error = ref<string | null>(null)
+  let current: AbortController | null = null
+  async function reload() {
+    current?.abort()
+    const ctl = new AbortController()
+    current = ctl
+    loading.value = true
+    error.value = null
+    try {
+      const v = await fn(ctl.signal)
+      if (current === ctl) data.value = v
+    } catch (e) {
+      if (current === ctl && (e as Error).name !== 'AbortError') error.value = errorText(e)
+    } finally {
+      if (current === ctl) loading.value = false
+    }
+  }
+  if (immediate) void reload()
+  return { data, loading, error, reload }
+}
+
+/** A message for people: the server's message for API errors. */
+export function errorText(e: unknown): string {
+  if (e instanceof ApiError) return e.message
+  if (e instanceof Error) return e.message
+  return String(e)
+}

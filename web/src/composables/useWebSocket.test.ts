@@ -1,0 +1,471 @@
+// The live connection against a fake socket and fake timers: reconnection with backoff and
+// jitter, resubscription, batching and reference counting of subscriptions, routing, request
+// replies, Lagged and dead-connection detection.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { effectScope, nextTick, ref } from 'vue'
+import { LiveConnection, useLivePoints, type LiveOptions } from './useWebSocket'
+
+type Sent = Record<string, unknown> & { type: string; request_id?: string }
+
+class FakeSocket {
+  readyState = 0
+  sent: Sent[] = []
+  closed: { code?: number; reason?: string } | null = null
+  onopen: ((ev: unknown) => void) | null = null
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null
+  onmessage: ((ev: { data: unknown }) => void) | null = null
+  onerror: ((ev: unknown) => void) | null = null
+  constructor(public url: string) {}
+  send(data: string) {
+    if (this.readyState !== 1) throw new Error('send on a socket that is not open')
+    this.sent.push(JSON.parse(data) as Sent)
+  }
+  close(code?: number, reason?: string) {
+    // A browser reports the close later, through onclose; the tests do that with drop().
+    this.closed = { code, reason }
+    this.readyState = 2
+  }
+  // ---- test side ----
+  open() {
+    this.readyState = 1
+    this.onopen?.({})
+  }
+  receive(m: Record<string, unknown>) {
+    this.onmessage?.({ data: JSON.stringify(m) })
+  }
+  welcome() {
+    this.receive({ type: 'Welcome', username: 'u', role: 'viewer', server_version: 't', ping_interval_secs: 15, client_timeout_secs: 45, queue_messages: 10 })
+  }
+  drop(code = 1006) {
+    this.readyState = 3
+    this.onclose?.({ code, reason: '' })
+  }
+  ofType(t: string) {
+    return this.sent.filter((m) => m.type === t)
+  }
+}
+
+let sockets: FakeSocket[]
+let token: string | null
+
+function connection(extra: Partial<LiveOptions> = {}) {
+  return new LiveConnection({
+    url: () => 'ws://test/api/t3000/ws',
+    token: () => token,
+    createSocket: (url) => {
+      const s = new FakeSocket(url)
+      sockets.push(s)
+      return s
+    },
+    initialDelayMs: 500,
+    maxDelayMs: 30_000,
+    requestTimeoutMs: 5_000,
+    random: () => 0.5,
+    ...extra,
+  })
+}
+
+/** Lets queued microtasks (the per-tick flush) run. */
+async function flush() {
+  await Promise.resolve()
+  await Promise.resolve()
+}
+
+/** A started connection whose socket is open and welcomed. */
+async function opened(extra: Partial<LiveOptions> = {}) {
+  const c = connection(extra)
+  c.start()
+  const s = sockets[sockets.length - 1]
+  s.open()
+  s.welcome()
+  await flush()
+  return { c, s }
+}
+
+function last<T>(a: T[]): T {
+  return a[a.length - 1]
+}
+
+beforeEach(() => {
+  vi.useFakeTimers()
+  sockets = []
+  token = 'tok en'
+})
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('connecting', () => {
+  it('puts the token in the address and is open after the Welcome', async () => {
+    const c = connection()
+    expect(c.state.value).toBe('idle')
+    c.start()
+    expect(sockets).toHaveLength(1)
+    expect(sockets[0].url).toBe('ws://test/api/t3000/ws?token=tok%20en')
+    expect(c.state.value).toBe('connecting')
+    sockets[0].open()
+    expect(c.state.value).toBe('connecting')
+    sockets[0].welcome()
+    expect(c.state.value).toBe('open')
+    expect(c.welcome.value?.username).toBe('u')
+    c.start() // A second start keeps the one connection.
+    expect(sockets).toHaveLength(1)
+  })
+
+  it('stays closed without a token', () => {
+    token = null
+    const c = connection()
+    c.start()
+    expect(sockets).toHaveLength(0)
+    expect(c.state.value).toBe('closed')
+  })
+
+  it('stop() closes without reconnecting and fails waiting requests', async () => {
+    const { c, s } = await opened()
+    const p = c.request({ type: 'Ping' })
+    c.stop()
+    await expect(p).rejects.toThrow('connection closed')
+    expect(s.closed?.code).toBe(1000)
+    expect(c.state.value).toBe('closed')
+    await vi.advanceTimersByTimeAsync(120_000)
+    expect(sockets).toHaveLength(1)
+  })
+
+  it('keeps what is followed across stop() and start() (log out, log in)', async () => {
+    const { c } = await opened()
+    c.follow({ points: [4], system: true })
+    await flush()
+    c.stop()
+    c.start()
+    expect(sockets).toHaveLength(2)
+    last(sockets).open()
+    expect(last(sockets).ofType('Subscribe')).toEqual([expect.objectContaining({ points: [4], system: true })])
+  })
+})
+
+describe('reconnecting', () => {
+  it('retries with exponential backoff up to the cap', async () => {
+    const c = connection({ random: () => 1 })
+    c.start()
+    const delays: number[] = []
+    for (let i = 0; i < 9; i++) {
+      const s = last(sockets)
+      const before = Date.now()
+      s.drop()
+      expect(c.state.value).toBe('reconnecting')
+      expect(c.attempts.value).toBe(i + 1)
+      const delay = c.nextAttemptAt.value! - before
+      delays.push(delay)
+      // Nothing before the delay, a new socket right after it.
+      await vi.advanceTimersByTimeAsync(delay - 1)
+      expect(sockets).toHaveLength(i + 1)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(sockets).toHaveLength(i + 2)
+    }
+    expect(delays).toEqual([500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000])
+  })
+
+  it('jitters each delay to between half and all of it', () => {
+    let r = 0
+    const c = connection({ random: () => r })
+    for (const n of [1, 2, 3, 5, 8, 20, 100]) {
+      const full = Math.min(30_000, 500 * 2 ** (n - 1))
+      for (r of [0, 0.1, 0.5, 0.9, 0.999999]) {
+        const d = c.backoff(n)
+        expect(d).toBeGreaterThanOrEqual(full / 2)
+        expect(d).toBeLessThanOrEqual(full)
+      }
+      r = 0
+      expect(c.backoff(n)).toBe(Math.round(full / 2))
+    }
+    // With the real random source too.
+    const real = connection({ random: undefined })
+    for (let i = 0; i < 200; i++) {
+      const d = real.backoff(3)
+      expect(d).toBeGreaterThanOrEqual(1000)
+      expect(d).toBeLessThanOrEqual(2000)
+    }
+  })
+
+  it('starts again from the first delay after a good connection', async () => {
+    const c = connection({ random: () => 1 })
+    c.start()
+    last(sockets).drop()
+    await vi.advanceTimersByTimeAsync(500)
+    last(sockets).drop()
+    expect(c.attempts.value).toBe(2)
+    await vi.advanceTimersByTimeAsync(1000)
+    last(sockets).open()
+    last(sockets).welcome()
+    expect(c.attempts.value).toBe(0)
+    expect(c.nextAttemptAt.value).toBeNull()
+    const before = Date.now()
+    last(sockets).drop()
+    expect(c.nextAttemptAt.value! - before).toBe(500)
+  })
+
+  it('subscribes again to everything still followed, and not to what was released', async () => {
+    const { c, s } = await opened()
+    c.follow({ points: [1, 2], devices: [5], alarms: true })
+    const gone = c.follow({ points: [3], devices: [6], system: true, schedules: true })
+    await flush()
+    gone()
+    await flush()
+    s.drop()
+    await vi.advanceTimersByTimeAsync(c.backoff(1))
+    const s2 = last(sockets)
+    expect(s2).not.toBe(s)
+    s2.open()
+    const subs = s2.ofType('Subscribe')
+    expect(subs).toHaveLength(1)
+    expect(subs[0]).toMatchObject({ type: 'Subscribe', devices: [5], alarms: true })
+    expect([...(subs[0].points as number[])].sort()).toEqual([1, 2])
+    expect(subs[0]).not.toHaveProperty('system')
+    expect(subs[0]).not.toHaveProperty('schedules')
+    expect(s2.ofType('Unsubscribe')).toHaveLength(0)
+  })
+
+  it('sends what was followed while offline once the socket opens', async () => {
+    const c = connection()
+    c.start()
+    c.follow({ points: [7], alarms: true })
+    await flush()
+    expect(sockets[0].sent).toHaveLength(0)
+    sockets[0].open()
+    expect(sockets[0].sent).toEqual([expect.objectContaining({ type: 'Subscribe', points: [7], alarms: true })])
+    await flush()
+    expect(sockets[0].sent).toHaveLength(1)
+  })
+})
+
+describe('subscriptions', () => {
+  it('batches the follows of one tick into one Subscribe', async () => {
+    const { c, s } = await opened()
+    c.follow({ points: [1, 2] })
+    c.follow({ points: [2, 3], devices: [9] })
+    c.follow({ points: [3, 3, 4] })
+    expect(s.sent).toHaveLength(0)
+    await flush()
+    expect(s.sent).toHaveLength(1)
+    expect(s.sent[0]).toMatchObject({ type: 'Subscribe', batch: true, points: [1, 2, 3, 4], devices: [9] })
+    expect(typeof s.sent[0].request_id).toBe('string')
+    expect(c.followedPoints()).toEqual([1, 2, 3, 4])
+  })
+
+  it('counts references: Unsubscribe only when the last follower releases', async () => {
+    const { c, s } = await opened()
+    const a = c.follow({ points: [1, 2] })
+    const b = c.follow({ points: [2] })
+    await flush()
+    s.sent = []
+    a()
+    a() // Releasing twice counts once.
+    await flush()
+    expect(s.sent).toEqual([expect.objectContaining({ type: 'Unsubscribe', points: [1] })])
+    s.sent = []
+    b()
+    await flush()
+    expect(s.sent).toEqual([expect.objectContaining({ type: 'Unsubscribe', points: [2] })])
+    expect(c.followedPoints()).toEqual([])
+  })
+
+  it('sends nothing for a follow released in the same tick', async () => {
+    const { c, s } = await opened()
+    c.follow({ points: [1] })()
+    await flush()
+    expect(s.sent).toHaveLength(0)
+  })
+
+  it('keeps a subscription released and followed again in the same tick', async () => {
+    const { c, s } = await opened()
+    const a = c.follow({ points: [1] })
+    await flush()
+    s.sent = []
+    a()
+    c.follow({ points: [1] })
+    await flush()
+    expect(s.sent).toHaveLength(0)
+    expect(c.followedPoints()).toEqual([1])
+  })
+
+  it('subscribes to alarms, schedules and system status once, however many follow them', async () => {
+    const { c, s } = await opened()
+    const a = c.follow({ alarms: true, system: true })
+    const b = c.follow({ alarms: true })
+    await flush()
+    expect(s.sent).toEqual([expect.objectContaining({ type: 'Subscribe', alarms: true, system: true })])
+    s.sent = []
+    a()
+    await flush()
+    expect(s.sent).toEqual([expect.objectContaining({ type: 'Unsubscribe', system: true })])
+    expect(s.sent[0]).not.toHaveProperty('alarms')
+    s.sent = []
+    b()
+    await flush()
+    expect(s.sent).toEqual([expect.objectContaining({ type: 'Unsubscribe', alarms: true })])
+  })
+
+  it('sends nothing for a flag followed and released in the same tick', async () => {
+    const { c, s } = await opened()
+    c.follow({ alarms: true })()
+    c.follow({ points: [1] })
+    await flush()
+    expect(s.ofType('Unsubscribe')).toHaveLength(0)
+    expect(s.ofType('Subscribe')).toHaveLength(1)
+    expect(s.ofType('Subscribe')[0]).not.toHaveProperty('alarms')
+  })
+
+  it('keeps a flag released and followed again in the same tick (a page change)', async () => {
+    const { c, s } = await opened()
+    const a = c.follow({ alarms: true })
+    await flush()
+    s.sent = []
+    a()
+    c.follow({ alarms: true })
+    await flush()
+    // Either nothing, or an Unsubscribe followed by a Subscribe: subscribed in the end.
+    const lastAboutAlarms = s.sent.filter((m) => m.alarms === true).pop()
+    expect(lastAboutAlarms?.type ?? 'Subscribe').toBe('Subscribe')
+  })
+})
+
+describe('messages', () => {
+  it('routes each message to the handlers of its type until they stop', async () => {
+    const { c, s } = await opened()
+    const points: unknown[] = []
+    const alarms: unknown[] = []
+    const off = c.on('PointUpdate', (m) => points.push(m.point_id))
+    c.on('AlarmNotification', (m) => alarms.push(m.alarm_id))
+    s.receive({ type: 'PointUpdate', point_id: 4, value: 1 })
+    s.receive({ type: 'AlarmNotification', alarm_id: 9 })
+    s.receive({ type: 'SystemStatus' })
+    s.onmessage?.({ data: 'not json' }) // Ignored.
+    off()
+    s.receive({ type: 'PointUpdate', point_id: 5, value: 2 })
+    expect(points).toEqual([4])
+    expect(alarms).toEqual([9])
+  })
+
+  it('hands each update of a PointUpdates frame to the PointUpdate handlers, in order', async () => {
+    const { c, s } = await opened()
+    const seen: [number, number][] = []
+    c.on('PointUpdate', (m) => seen.push([m.point_id, m.value as number]))
+    s.receive({ type: 'PointUpdates', updates: [
+      { type: 'PointUpdate', point_id: 1, value: 10 },
+      { type: 'PointUpdate', point_id: 2, value: 20 },
+      { type: 'PointUpdate', point_id: 1, value: 11 },
+    ] })
+    expect(seen).toEqual([[1, 10], [2, 20], [1, 11]])
+  })
+
+  it('counts the updates the server says this page missed', async () => {
+    const { c, s } = await opened()
+    s.receive({ type: 'Lagged', missed: 3 })
+    s.receive({ type: 'Lagged', missed: 4 })
+    expect(c.missed.value).toBe(7)
+  })
+})
+
+describe('requests', () => {
+  it('resolves with the reply of the same request_id', async () => {
+    const { c, s } = await opened()
+    const p1 = c.request({ type: 'AckAlarm', alarm_id: 1 })
+    const p2 = c.request({ type: 'AckAlarm', alarm_id: 2 })
+    const [m1, m2] = s.ofType('AckAlarm')
+    expect(m1.request_id).not.toBe(m2.request_id)
+    s.receive({ type: 'AlarmAcknowledged', request_id: m2.request_id, alarm: { alarm_id: 2 } })
+    s.receive({ type: 'AlarmAcknowledged', request_id: 'someone-else', alarm: { alarm_id: 3 } })
+    s.receive({ type: 'AlarmAcknowledged', request_id: m1.request_id, alarm: { alarm_id: 1 } })
+    await expect(p2).resolves.toMatchObject({ alarm: { alarm_id: 2 } })
+    await expect(p1).resolves.toMatchObject({ alarm: { alarm_id: 1 } })
+  })
+
+  it('rejects on an Error reply with its code and message', async () => {
+    const { c, s } = await opened()
+    const p = c.request({ type: 'WriteValue', point_id: 1, value: 2 })
+    const rid = last(s.sent).request_id
+    s.receive({ type: 'Error', request_id: rid, code: 'forbidden', message: 'operators only' })
+    await expect(p).rejects.toMatchObject({ message: 'operators only', code: 'forbidden' })
+  })
+
+  it('rejects when no reply comes in time', async () => {
+    const { c, s } = await opened()
+    const p = c.request({ type: 'Ping' })
+    const caught = p.catch((e: Error) => e)
+    await vi.advanceTimersByTimeAsync(4_999)
+    s.receive({ type: 'Pong', request_id: 'other' })
+    await vi.advanceTimersByTimeAsync(1)
+    const e = await caught
+    expect(e).toBeInstanceOf(Error)
+    expect((e as Error).message).toMatch(/no answer to Ping within 5 s/)
+    // A late reply is ignored.
+    s.receive({ type: 'Pong', request_id: last(s.ofType('Ping')).request_id })
+  })
+
+  it('rejects on disconnect, and at once when not connected', async () => {
+    const { c, s } = await opened()
+    const p = c.request({ type: 'Ping' })
+    s.drop()
+    await expect(p).rejects.toThrow('connection lost')
+    await expect(c.request({ type: 'Ping' })).rejects.toThrow('not connected')
+  })
+})
+
+describe('dead connections', () => {
+  it('pings every 10 s and keeps a connection that answers', async () => {
+    const { c, s } = await opened()
+    for (let i = 0; i < 6; i++) {
+      await vi.advanceTimersByTimeAsync(10_000)
+      const ping = last(s.ofType('Ping'))
+      s.receive({ type: 'Pong', request_id: ping.request_id })
+    }
+    expect(s.ofType('Ping')).toHaveLength(6)
+    expect(s.closed).toBeNull()
+    expect(c.state.value).toBe('open')
+  })
+
+  it('closes a connection silent for more than 30 s and reconnects', async () => {
+    const { c, s } = await opened()
+    await vi.advanceTimersByTimeAsync(30_000)
+    expect(s.closed).toBeNull()
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(s.closed?.code).toBe(4000)
+    expect(c.state.value).toBe('reconnecting')
+    // The browser's own close event later changes nothing.
+    s.drop()
+    expect(c.attempts.value).toBe(1)
+    await vi.advanceTimersByTimeAsync(c.backoff(1))
+    expect(sockets).toHaveLength(2)
+  })
+})
+
+describe('useLivePoints', () => {
+  it('keeps the latest update of the followed points and follows a changing set', async () => {
+    const { c, s } = await opened()
+    const ids = ref([1, 2])
+    const scope = effectScope()
+    const live = scope.run(() => useLivePoints(ids, c))!
+    await flush()
+    expect(last(s.ofType('Subscribe'))).toMatchObject({ points: [1, 2] })
+    s.receive({ type: 'PointUpdate', point_id: 1, value: 10 })
+    s.receive({ type: 'PointUpdate', point_id: 3, value: 30 })
+    s.receive({ type: 'PointUpdate', point_id: 1, value: 11 })
+    expect(live.values.get(1)?.value).toBe(11)
+    expect(live.values.has(3)).toBe(false)
+    s.sent = []
+    ids.value = [1, 3]
+    await nextTick()
+    await flush()
+    expect(s.sent).toEqual([
+      expect.objectContaining({ type: 'Unsubscribe', points: [2] }),
+      expect.objectContaining({ type: 'Subscribe', points: [3] }),
+    ])
+    s.sent = []
+    scope.stop()
+    await flush()
+    expect(s.sent).toEqual([expect.objectContaining({ type: 'Unsubscribe' })])
+    expect([...(s.sent[0].points as number[])].sort()).toEqual([1, 3])
+    s.receive({ type: 'PointUpdate', point_id: 1, value: 12 })
+    expect(live.values.get(1)?.value).toBe(11)
+  })
+})
