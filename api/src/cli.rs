@@ -235,7 +235,7 @@ async fn serve_async(cfg: Config, mode: Mode) -> anyhow::Result<()> {
     let devices = crate::devices::sync_config_devices(&catalog, &cfg.devices)?;
     crate::routes::points::push_retention(&catalog, &storage);
     if mode == Mode::Demo {
-        crate::demo::lay_out(&catalog)?;
+        crate::demo::lay_out(&catalog, &registry, storage.data_dir())?;
     }
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await

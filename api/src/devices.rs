@@ -205,7 +205,7 @@ pub fn sync_config_devices(catalog: &Catalog, devices: &[DeviceConfig]) -> anyho
 }
 
 /// The serde name of a unit enum variant (`input`, `holding`, ...).
-fn enum_name<T: Serialize>(v: &T) -> String {
+pub(crate) fn enum_name<T: Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),

@@ -15,6 +15,7 @@
 //!   [`registry`]: stable point ids of device points.
 //! - [`settings`]: loading the configuration from a file and the environment; the demo config.
 //! - [`routes`]: handlers; [`openapi`]: the OpenAPI document they are described in.
+//! - [`web`]: the browser UI's files (embedded from `web/dist`).
 //! - [`error`], [`state`], [`timeparse`]: shared pieces.
 
 /// Implements `t3_storage::catalog::Record` for a struct with an `id: i64` field.
@@ -46,6 +47,7 @@ pub mod schedules;
 pub mod settings;
 pub mod state;
 pub mod timeparse;
+pub mod web;
 pub mod ws;
 
 use axum::Router;
@@ -77,10 +79,16 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/buildings/{id}", get(buildings::get_one).put(buildings::update).delete(buildings::delete))
         .route("/api/t3000/buildings/{id}/floors", get(buildings::floors).post(buildings::create_floor))
         .route("/api/t3000/floors/{id}", put(buildings::update_floor).delete(buildings::delete_floor))
+        .route(
+            "/api/t3000/floors/{id}/plan",
+            get(routes::floorplans::get_plan).put(routes::floorplans::put_plan).delete(routes::floorplans::delete_plan),
+        )
+        .route("/api/t3000/floors/{id}/plan/points", put(routes::floorplans::put_points))
         .route("/api/t3000/floors/{id}/rooms", get(buildings::rooms).post(buildings::create_room))
         .route("/api/t3000/rooms/{id}", put(buildings::update_room).delete(buildings::delete_room))
         .route("/api/t3000/devices", get(devices::list).post(devices::create))
         .route("/api/t3000/devices/discover", post(devices::discover))
+        .route("/api/t3000/profiles", get(devices::profiles))
         .route("/api/t3000/devices/{id}", get(devices::get_one).put(devices::update).delete(devices::delete))
         .route("/api/t3000/devices/{id}/points", get(devices::points))
         .route("/api/t3000/devices/{id}/status", get(devices::status))
@@ -111,7 +119,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/export", get(routes::export::export))
         .route("/api/t3000/ws", get(ws::upgrade))
         .route("/api/t3000/ws/schema.json", get(ws::schema))
-        .fallback(|| async { error::ApiError::not_found("no such endpoint") })
+        .fallback(fallback)
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
@@ -125,6 +133,20 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Paths no route takes: the UI's files, except under `/api` and `/metrics` (a JSON 404 there).
+async fn fallback(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    if path == "/api" || path.starts_with("/api/") || path.starts_with("/metrics") {
+        return error::ApiError::not_found("no such endpoint").into_response();
+    }
+    web::serve(method, uri, headers).await
 }
 
 /// CORS for the configured origins only; with none, browsers allow same-origin pages alone.

@@ -11,12 +11,14 @@
 //! - [`arbiter`]: command arbitration: BACnet-style priority arrays, expiry and relinquish.
 //! - [`schedule`]: T3000 weekly schedules and annual routines, evaluated in a site's time zone.
 //! - [`alarm`]: alarm rules and their state machines.
+//! - [`range`]: T3000 range codes (units, digital state names).
 
 pub mod alarm;
 pub mod arbiter;
 pub mod clock;
 pub mod config;
 pub mod model;
+pub mod range;
 pub mod schedule;
 
 pub use model::{PointId, Quality, Sample};

@@ -390,41 +390,56 @@ impl Collector {
         }
     }
 
-    /// Reads the range (unit) code of every polled point that has a range register: T3000's range
-    /// numbers (an input's register keeps its analog flag in the high byte and the range in the low
-    /// one). One planned batch of reads; points whose read failed are left out.
-    pub async fn read_ranges(&self, device: &str) -> Result<Vec<(u32, u16)>, CollectError> {
+    /// Reads the range (unit) code and the analog/digital flag of every polled point that has
+    /// them: T3000's range numbers (an input's register keeps its analog flag in the high byte and
+    /// the range in the low one). One planned batch of reads; what could not be read is `None`,
+    /// points with neither are left out.
+    pub async fn read_ranges(&self, device: &str) -> Result<Vec<PointRange>, CollectError> {
         let (spec, driver) = {
             let devices = self.devices.lock();
             let h = devices.get(device).ok_or_else(|| CollectError::UnknownDevice(device.to_owned()))?;
             (h.spec.clone(), h.driver.clone())
         };
-        let points: Vec<(u32, u16, bool)> = spec
+        // (point id, range register, is an input, digital flag)
+        let points: Vec<(u32, Option<u16>, bool, Option<DigitalFlag>)> = spec
             .points
             .iter()
-            .filter_map(|cp| {
+            .map(|cp| {
                 let p = spec.point_of(cp);
-                p.range.map(|a| (cp.id, a, p.point_type == PointType::Input))
+                (cp.id, p.range, p.point_type == PointType::Input, DigitalFlag::of(p))
             })
+            .filter(|(_, range, _, flag)| range.is_some() || flag.is_some())
             .collect();
-        if points.is_empty() {
+        let mut addresses: Vec<u16> = points
+            .iter()
+            .flat_map(|(_, range, _, flag)| range.iter().copied().chain(flag.map(|f| f.address)))
+            .collect();
+        addresses.sort_unstable();
+        addresses.dedup();
+        if addresses.is_empty() {
             return Ok(Vec::new());
         }
         let items: Vec<PlanItem> =
-            points.iter().map(|&(_, address, _)| PlanItem { kind: RegisterKind::Holding, address, count: 1 }).collect();
+            addresses.iter().map(|&address| PlanItem { kind: RegisterKind::Holding, address, count: 1 }).collect();
         let plan = planner::plan(&items, &spec.limits()).map_err(|e| CollectError::Plan(e.to_string()))?;
         let results = driver.read(spec.config.unit_id, &plan).await;
-        let mut out = Vec::new();
+        let mut words = HashMap::new();
         for (req, result) in plan.iter().zip(results) {
-            let Ok(RawData::Words(words)) = result else { continue };
+            let Ok(RawData::Words(w)) = result else { continue };
             for &(item, offset) in &req.points {
-                if let Some(&w) = words.get(usize::from(offset)) {
-                    let (id, _, input) = points[item];
-                    out.push((id, if input { w & 0xFF } else { w }));
+                if let Some(&word) = w.get(usize::from(offset)) {
+                    words.insert(addresses[item], word);
                 }
             }
         }
-        Ok(out)
+        Ok(points
+            .into_iter()
+            .map(|(point, range, input, flag)| PointRange {
+                point,
+                range: range.and_then(|a| words.get(&a)).map(|&w| if input { w & 0xFF } else { w }),
+                digital: flag.and_then(|f| words.get(&f.address).map(|&w| f.is_digital(w))),
+            })
+            .collect())
     }
 
     /// Writes `value` to a point of a device with the profile's encoding, reads it back to confirm,
@@ -539,6 +554,14 @@ enum Role {
     AutoManual(usize),
     /// The register telling whether `points[i]` is digital.
     Digital(usize),
+}
+
+/// What a device says about a point's value: its T3000 range code and whether it is digital.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PointRange {
+    pub point: u32,
+    pub range: Option<u16>,
+    pub digital: Option<bool>,
 }
 
 /// Where a T3 controller point says whether it is digital. A digital point holds a raw 0 / 1 in

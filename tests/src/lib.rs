@@ -506,7 +506,7 @@ impl TestServer {
 
     // ---- HTTP ----
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
         let resp = req.send().await.unwrap_or_else(|e| panic!("request failed: {e}\nserver log:\n{}", self.stderr()));
         let status = resp.status();
         let headers = resp.headers().clone();

@@ -385,7 +385,19 @@ async fn devices_and_points_over_the_api_reach_the_collector() {
         server.get(&format!("/api/t3000/points/{in1}")).await.ok_json()["range"].is_u64()
     })
     .await;
-    assert_eq!(server.get(&format!("/api/t3000/points/{in1}")).await.ok_json()["range"], 1);
+    let p = server.get(&format!("/api/t3000/points/{in1}")).await.ok_json();
+    assert_eq!(
+        (&p["range"], &p["digital"], &p["range_name"], &p["units"]),
+        (&json!(1), &json!(false), &json!("°C"), &json!("°C"))
+    );
+    // IN9, occupancy: digital, range 10, and T3000's names of its two states; no units.
+    let in9 = point_of(&server, "ahu-api", "IN9").await;
+    let p = server.get(&format!("/api/t3000/points/{in9}")).await.ok_json();
+    assert_eq!(
+        (&p["digital"], &p["range_name"], &p["units"]),
+        (&json!(true), &json!("Unoccupied/Occupied"), &Value::Null),
+        "{p}"
+    );
 
     // Filters: by room, by online, by name.
     let in_room = server.get(&format!("/api/t3000/devices?room_id={}", room["id"])).await.ok_json();
@@ -401,6 +413,14 @@ async fn devices_and_points_over_the_api_reach_the_collector() {
     assert_eq!(r.ok_json()["label"], "Supply air");
     let found = server.get("/api/t3000/points?q=supply").await.ok_json();
     assert_eq!(found["items"][0]["id"], in1);
+    // Every word is found in the name, label, description or device name.
+    let found = server.get("/api/t3000/points?q=AHU-api%20supply").await.ok_json();
+    assert_eq!((found["total"].as_u64(), &found["items"][0]["id"]), (Some(1), &json!(in1)), "{found}");
+    assert_eq!(server.get("/api/t3000/points?q=ahu-api%20nothing-like-this").await.ok_json()["total"], 0);
+    let profiles = server.get("/api/t3000/profiles").await.ok_json();
+    let t3 = profiles.as_array().unwrap().iter().find(|p| p["name"] == "T3-controller").expect("T3-controller");
+    assert!(t3["points"].as_u64() >= Some(256) && !t3["product_models"].as_array().unwrap().is_empty(), "{t3}");
+    assert_eq!(profiles.as_array().unwrap().len(), 25, "the T3 controller and Temco's 24 products");
     assert_eq!(found["items"][0]["units"], "degC");
     assert!(found["items"][0]["value"].is_number(), "{found}");
     let r = server.post_json("/api/t3000/points", &json!({"device_id": id, "name": "var2", "label": "Setpoint"})).await;
@@ -908,4 +928,107 @@ async fn per_point_retention_set_over_the_api() {
     assert_eq!(p["trend"]["retention_days"], 30, "{p}");
     let r = server.put_json(&format!("/api/t3000/points/{kept}"), &json!({"trend": {"retention_days": 0}})).await;
     r.assert_error("0 days", StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_trend"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floor_plans_images_and_badges() {
+    let server = TestServer::start("");
+    let b = server.post_json("/api/t3000/buildings", &json!({"name": "HQ"})).await.json();
+    let floor =
+        server.post_json(&format!("/api/t3000/buildings/{}/floors", b["id"]), &json!({"name": "F1"})).await.json();
+    let plan = format!("/api/t3000/floors/{}/plan", floor["id"]);
+    let upload = |ct: &'static str, body: Vec<u8>| {
+        let req = server.client.put(server.url(&plan)).header("content-type", ct).body(body);
+        server.send(req)
+    };
+    server.get(&plan).await.assert_error("no plan yet", StatusCode::NOT_FOUND, None);
+
+    let svg = br##"<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100"><rect width="200" height="100" fill="#eee"/></svg>"##;
+    let r = upload("image/svg+xml", svg.to_vec()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["plan"]["content_type"], "image/svg+xml");
+    assert_eq!(r.json()["plan"]["bytes"], svg.len());
+    let got = server.get(&plan).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.body, svg);
+    assert_eq!(got.headers["content-type"], "image/svg+xml");
+    let csp = got.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("sandbox") && csp.contains("default-src 'none'"), "an SVG plan runs nothing: {csp}");
+    let file = server.data_dir.join("floorplans").join(floor["id"].to_string());
+    assert_eq!(std::fs::read(&file).unwrap(), svg);
+
+    // Wrong or lying content types, empty and oversized bodies are refused; the plan stays.
+    upload("image/png", svg.to_vec()).await.assert_error(
+        "SVG sent as PNG",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("invalid_image"),
+    );
+    upload("text/html", b"<html>".to_vec()).await.assert_error("HTML", StatusCode::UNSUPPORTED_MEDIA_TYPE, None);
+    upload("image/png", Vec::new()).await.assert_error("empty", StatusCode::BAD_REQUEST, None);
+    let mut big = b"\x89PNG\r\n\x1a\n".to_vec();
+    big.resize(8 * 1024 * 1024 + 1, 0);
+    upload("image/png", big).await.assert_error("9 MiB", StatusCode::PAYLOAD_TOO_LARGE, None);
+    assert_eq!(server.get(&plan).await.body, svg);
+
+    // Badges: fractions of the image, known points, each once.
+    let point = server.post_json("/api/t3000/points", &json!({"name": "lobby-temp", "units": "degC"})).await.json();
+    let badges = format!("{plan}/points");
+    let r = server.put_json(&badges, &json!({"points": [{"point_id": point["id"], "x": 0.25, "y": 0.75}]})).await;
+    assert_eq!(r.ok_json()["plan_points"][0]["x"], 0.25);
+    for (body, code) in [
+        (json!({"points": [{"point_id": point["id"], "x": 1.5, "y": 0.5}]}), "invalid_position"),
+        (json!({"points": [{"point_id": 987654, "x": 0.5, "y": 0.5}]}), "unknown_point"),
+        (
+            json!({"points": [{"point_id": point["id"], "x": 0.1, "y": 0.1}, {"point_id": point["id"], "x": 0.2, "y": 0.2}]}),
+            "duplicate_point",
+        ),
+    ] {
+        server.put_json(&badges, &body).await.assert_error(code, StatusCode::UNPROCESSABLE_ENTITY, Some(code));
+    }
+    let tree = server.get(&format!("/api/t3000/buildings/{}", b["id"])).await.ok_json();
+    assert_eq!(tree["floors"][0]["plan"]["bytes"], svg.len());
+    assert_eq!(tree["floors"][0]["plan_points"][0]["point_id"], point["id"]);
+
+    // Only admins change plans; viewers see them.
+    let viewer = server.user_client("plan-viewer", "viewer").await;
+    assert_eq!(server.call(&viewer, Method::GET, &plan, None).await.status, StatusCode::OK);
+    let r = server.call(&viewer, Method::PUT, &badges, Some(&json!({"points": []}))).await;
+    r.assert_error("viewer moves a badge", StatusCode::FORBIDDEN, None);
+
+    // Removing the plan, then the floor, removes the file.
+    assert_eq!(server.delete(&plan).await.status, StatusCode::NO_CONTENT);
+    assert!(!file.exists());
+    server.get(&plan).await.assert_error("plan removed", StatusCode::NOT_FOUND, None);
+    assert_eq!(upload("image/svg+xml", svg.to_vec()).await.status, StatusCode::OK);
+    assert_eq!(server.delete(&format!("/api/t3000/floors/{}", floor["id"])).await.status, StatusCode::NO_CONTENT);
+    assert!(!file.exists(), "a deleted floor leaves no image behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_ui_is_served_by_the_binary() {
+    let server = TestServer::start("");
+    let page = server.call(&anon(), Method::GET, "/", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    assert!(page.headers["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    let html = page.text();
+    // A route of the UI loads the same page; the page's script is served and cached for good.
+    assert_eq!(server.call(&anon(), Method::GET, "/devices/3", None).await.text(), html);
+    let script = html.split("src=\"").nth(1).and_then(|s| s.split('"').next()).expect("a script in index.html");
+    let js = server.call(&anon(), Method::GET, script, None).await;
+    assert_eq!(js.status, StatusCode::OK, "{script}");
+    assert_eq!(js.headers["content-type"], "text/javascript; charset=utf-8");
+    assert!(js.headers["cache-control"].to_str().unwrap().contains("immutable"));
+    let etag = js.headers["etag"].clone();
+    let again = server.send(anon().get(server.url(script)).header("if-none-match", etag)).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    // A missing file is a 404, not the page; the API keeps its JSON errors and its token.
+    let r = server.call(&anon(), Method::GET, "/assets/no-such-file.js", None).await;
+    r.assert_error("missing asset", StatusCode::NOT_FOUND, Some("not_found"));
+    let r = server.call(&anon(), Method::GET, "/api/t3000/no-such-endpoint", None).await;
+    r.assert_error("unknown API path without a token", StatusCode::UNAUTHORIZED, None);
+    let r = server.get("/api/t3000/no-such-endpoint").await;
+    r.assert_error("unknown API path", StatusCode::NOT_FOUND, Some("not_found"));
+    let r = server.call(&anon(), Method::POST, "/devices", Some(&json!({}))).await;
+    r.assert_error("POST to a page", StatusCode::METHOD_NOT_ALLOWED, None);
 }

@@ -40,6 +40,12 @@ pub struct Floor {
     pub level: i32,
     pub description: Option<String>,
     pub updated_us: i64,
+    /// The floor plan image, if one was uploaded (`PUT /api/t3000/floors/{id}/plan`).
+    #[serde(default)]
+    pub plan: Option<crate::routes::floorplans::PlanImage>,
+    /// Where point badges sit on the plan.
+    #[serde(default)]
+    pub plan_points: Vec<crate::routes::floorplans::PlanPoint>,
 }
 
 /// A room on a floor (stored).
@@ -76,6 +82,8 @@ pub struct FloorResponse {
     pub name: String,
     pub level: i32,
     pub description: Option<String>,
+    pub plan: Option<crate::routes::floorplans::PlanImage>,
+    pub plan_points: Vec<crate::routes::floorplans::PlanPoint>,
     pub rooms: Vec<Room>,
 }
 
@@ -149,6 +157,8 @@ fn tree(state: &AppState, b: &Building) -> BuildingResponse {
             name: f.name,
             level: f.level,
             description: f.description,
+            plan: f.plan,
+            plan_points: f.plan_points,
             rooms: rooms.iter().filter(|r| r.floor_id == f.id).cloned().collect(),
         })
         .collect();
@@ -167,7 +177,7 @@ fn building(state: &AppState, id: i64) -> ApiResult<Building> {
     found::<Building>(state, id, "building")
 }
 
-fn floor(state: &AppState, id: i64) -> ApiResult<Floor> {
+pub(crate) fn floor(state: &AppState, id: i64) -> ApiResult<Floor> {
     found::<Floor>(state, id, "floor")
 }
 
@@ -287,7 +297,7 @@ pub async fn delete(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let old = building(&state, id)?;
-    state.catalog.transaction(|tx| {
+    let floors = state.catalog.transaction(|tx| {
         let floors: Vec<i64> = tx.rows::<Floor>().values().filter(|f| f.building_id == id).map(|f| f.id).collect();
         let rooms: Vec<i64> =
             tx.rows::<Room>().values().filter(|r| floors.contains(&r.floor_id)).map(|r| r.id).collect();
@@ -295,12 +305,15 @@ pub async fn delete(
         for r in rooms {
             tx.delete::<Room>(r);
         }
-        for f in floors {
-            tx.delete::<Floor>(f);
+        for f in &floors {
+            tx.delete::<Floor>(*f);
         }
         tx.delete::<Building>(id);
-        Ok(())
+        Ok(floors)
     })?;
+    for f in floors {
+        crate::routes::floorplans::remove_image(&state, f);
+    }
     audit(&state, &who, "building.delete", format!("building:{id}"), json(&old), None);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -331,6 +344,8 @@ pub async fn create_floor(
         level: body.level,
         description: body.description,
         updated_us: now_us(),
+        plan: None,
+        plan_points: Vec::new(),
     })?;
     audit(&state, &who, "floor.create", format!("floor:{}", f.id), None, json(&f));
     Ok((StatusCode::CREATED, Json(f)))
@@ -378,6 +393,7 @@ pub async fn delete_floor(
         tx.delete::<Floor>(id);
         Ok(())
     })?;
+    crate::routes::floorplans::remove_image(&state, id);
     audit(&state, &who, "floor.delete", format!("floor:{id}"), json(&old), None);
     Ok(StatusCode::NO_CONTENT)
 }

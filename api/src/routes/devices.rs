@@ -466,6 +466,32 @@ pub struct Discovered {
     pub known_device_id: Option<i64>,
 }
 
+/// A device profile a device can be polled with.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProfileInfo {
+    pub name: String,
+    pub description: String,
+    /// Values of holding register 7 (product model) that identify it.
+    pub product_models: Vec<u16>,
+    pub points: usize,
+}
+
+/// The device profiles: the T3 controller and every product of Temco's register library.
+#[utoipa::path(get, path = "/api/t3000/profiles", tag = "devices", responses((status = 200, body = [ProfileInfo])))]
+pub async fn profiles() -> Json<Vec<ProfileInfo>> {
+    Json(
+        t3_drivers::profile::ProfileLibrary::builtin()
+            .profiles()
+            .map(|p| ProfileInfo {
+                name: p.name.clone(),
+                description: p.description.clone(),
+                product_models: p.product_models.clone(),
+                points: p.points.len(),
+            })
+            .collect(),
+    )
+}
+
 /// Scans for devices (Modbus TCP hosts or a serial bus) and reports their serial number, product
 /// model and matching profile. Nothing is added: POST each one to /api/t3000/devices.
 #[utoipa::path(post, path = "/api/t3000/devices/discover", tag = "devices", request_body = DiscoverRequest,

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod buildings;
 pub mod devices;
 pub mod export;
+pub mod floorplans;
 pub mod health;
 pub mod history;
 pub mod metrics;

@@ -22,6 +22,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use t3_core::Quality;
 use t3_core::config::{PointOverride, RecordConfig, RecordMode};
+use t3_core::range::{RangeMeaning, RangeTable, t3_range};
+use t3_drivers::collector::PointRange;
 
 /// What people add to a point (stored, keyed by the point id).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -63,15 +65,28 @@ pub fn push_retention(catalog: &t3_storage::catalog::Catalog, storage: &t3_stora
 /// and every [`Ranges::REFRESH`] after that (range codes are configuration, they rarely change).
 #[derive(Debug, Default)]
 pub struct Ranges {
-    codes: parking_lot::RwLock<std::collections::HashMap<u32, u16>>,
+    codes: parking_lot::RwLock<std::collections::HashMap<u32, PointRange>>,
     read_at: parking_lot::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 impl Ranges {
     pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(600);
 
-    pub fn get(&self, point: u32) -> Option<u16> {
+    pub fn get(&self, point: u32) -> Option<PointRange> {
         self.codes.read().get(&point).copied()
+    }
+
+    /// What point `point` (of type `point_type`: input, output, variable) reports about its value:
+    /// its units or digital state names, from its range code and analog/digital flag.
+    pub fn meaning(&self, point: u32, point_type: &str) -> Option<RangeMeaning> {
+        let r = self.get(point)?;
+        let table = match point_type {
+            "input" => RangeTable::Input,
+            "output" => RangeTable::Output,
+            "variable" => RangeTable::Variable,
+            _ => return None,
+        };
+        t3_range(table, r.digital?, r.range?)
     }
 
     /// Reads the ranges of every online device that has none yet or older than [`Ranges::REFRESH`].
@@ -86,7 +101,7 @@ impl Ranges {
             match collector.read_ranges(&name).await {
                 Ok(codes) => {
                     self.read_at.lock().insert(name, std::time::Instant::now());
-                    self.codes.write().extend(codes);
+                    self.codes.write().extend(codes.into_iter().map(|r| (r.point, r)));
                 }
                 Err(e) => tracing::debug!(device = %name, error = %e, "range codes not read"),
             }
@@ -134,10 +149,15 @@ pub struct PointResponse {
     /// `input`, `output`, `variable`, `register` or `manual`.
     pub point_type: String,
     pub value: Option<f64>,
+    /// The label's units, else the profile's, else those of the point's T3000 range.
     pub units: Option<String>,
     /// T3000's range (unit) code as the device reports it (re-read every 10 minutes); none for
     /// points without a range register.
     pub range: Option<u16>,
+    /// What the range means: units (`°C`, `0-10 V`) or a digital point's states (`Off/On`).
+    pub range_name: Option<String>,
+    /// Whether the device says the point is digital (a 0 / 1 value); none when it does not say.
+    pub digital: Option<bool>,
     pub label: Option<String>,
     pub description: Option<String>,
     /// Whether the point is in manual (operator override at the device).
@@ -154,7 +174,7 @@ pub struct PointResponse {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PointQuery {
-    /// Case-insensitive part of the name, label or description.
+    /// Words (case-insensitive) each found in the name, label, description or device name.
     pub q: Option<String>,
     /// `input`, `output`, `variable`, `register` or `manual`.
     pub point_type: Option<String>,
@@ -177,14 +197,19 @@ fn trend_of(d: &DeviceRecord, point: &str, p: &DevicePoint) -> TrendSettings {
     }
 }
 
-/// The units of every point: a label's units, else the profile's.
+/// The units of every point: a label's units, else the profile's, else its T3000 range's.
 pub fn units(state: &AppState) -> std::collections::HashMap<u32, String> {
     let mut out = std::collections::HashMap::new();
     for name in state.collector.device_names() {
         if let Some(spec) = state.collector.device(&name) {
             for cp in &spec.points {
-                if let Some(u) = &spec.point_of(cp).unit {
-                    out.insert(cp.id, u.clone());
+                let p = spec.point_of(cp);
+                let from_range = || {
+                    let ty = crate::devices::enum_name(&p.point_type);
+                    state.ranges.meaning(cp.id, &ty).and_then(|m| m.units()).map(str::to_owned)
+                };
+                if let Some(u) = p.unit.clone().or_else(from_range) {
+                    out.insert(cp.id, u);
                 }
             }
         }
@@ -208,6 +233,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
         let d = Arc::new(d);
         for p in crate::devices::device_points(state, &d.config.name) {
             let r = label_of(p.id);
+            let meaning = state.ranges.meaning(p.id, &p.point_type);
             let resp = PointResponse {
                 id: p.id,
                 device_id: Some(d.id),
@@ -216,8 +242,13 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 point_number: Some(p.point_number),
                 point_type: p.point_type.clone(),
                 value: None,
-                units: r.and_then(|r| r.units.clone()).or_else(|| p.unit.clone()),
-                range: state.ranges.get(p.id),
+                units: r
+                    .and_then(|r| r.units.clone())
+                    .or_else(|| p.unit.clone())
+                    .or_else(|| meaning.as_ref().and_then(|m| m.units()).map(str::to_owned)),
+                range: state.ranges.get(p.id).and_then(|r| r.range),
+                range_name: meaning.as_ref().map(RangeMeaning::name),
+                digital: state.ranges.get(p.id).and_then(|r| r.digital),
                 label: r.and_then(|r| r.label.clone()),
                 description: r.and_then(|r| r.description.clone()),
                 auto_manual: false,
@@ -242,6 +273,8 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 value: None,
                 units: r.units.clone(),
                 range: None,
+                range_name: None,
+                digital: None,
                 label: r.label.clone(),
                 description: r.description.clone(),
                 auto_manual: false,
@@ -271,6 +304,11 @@ fn with_values(state: &AppState, mut points: Vec<PointResponse>) -> Vec<PointRes
     points
 }
 
+/// The ids of every point there is (device and manual points).
+pub(crate) fn point_ids(state: &AppState) -> std::collections::HashSet<u32> {
+    all_points(state).into_iter().map(|(_, p)| p.id).collect()
+}
+
 fn one(state: &AppState, id: u32) -> ApiResult<(Option<Arc<DeviceRecord>>, PointResponse)> {
     all_points(state).into_iter().find(|(_, p)| p.id == id).ok_or_else(|| ApiError::not_found(format!("no point {id}")))
 }
@@ -280,14 +318,15 @@ fn one(state: &AppState, id: u32) -> ApiResult<(Option<Arc<DeviceRecord>>, Point
     responses((status = 200, body = Paged<PointResponse>), (status = 400, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, Query(q): Query<PointQuery>) -> ApiResult<Json<Paged<PointResponse>>> {
     let page = Page::new(q.offset, q.limit)?;
-    let needle = q.q.as_deref().map(str::to_lowercase);
+    let words: Vec<String> = q.q.as_deref().unwrap_or("").split_whitespace().map(str::to_lowercase).collect();
     let matches = |d: &Option<Arc<DeviceRecord>>, p: &PointResponse| {
-        needle.as_ref().is_none_or(|n| {
-            [Some(&p.name), p.label.as_ref(), p.description.as_ref()]
-                .into_iter()
-                .flatten()
-                .any(|s| s.to_lowercase().contains(n))
-        }) && q.point_type.as_ref().is_none_or(|t| p.point_type.eq_ignore_ascii_case(t))
+        let fields: Vec<String> = [Some(&p.name), p.label.as_ref(), p.description.as_ref(), p.device.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|s| s.to_lowercase())
+            .collect();
+        words.iter().all(|w| fields.iter().any(|f| f.contains(w.as_str())))
+            && q.point_type.as_ref().is_none_or(|t| p.point_type.eq_ignore_ascii_case(t))
             && q.device_id.is_none_or(|id| p.device_id == Some(id))
             && q.building_id.is_none_or(|b| d.as_ref().is_some_and(|d| d.building_id == Some(b)))
             && q.floor_id.is_none_or(|f| d.as_ref().is_some_and(|d| d.floor_id == Some(f)))

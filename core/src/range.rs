@@ -1,0 +1,148 @@
+//! T3000's range codes: what a T3 controller's range register says about a point's value (its
+//! units, or the names of a digital point's two states). Inputs, outputs and variables number their
+//! analog ranges differently; digital ranges are shared (1-22, the second half the first half's
+//! pairs inverted).
+
+/// Which table a range code is looked up in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeTable {
+    Input,
+    Output,
+    Variable,
+}
+
+/// What a range code means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangeMeaning {
+    /// An analog value in these units (`None` for a custom table).
+    Analog { name: &'static str, units: Option<&'static str> },
+    /// A digital value: the names of 0 and of 1.
+    Digital { off: &'static str, on: &'static str },
+}
+
+impl RangeMeaning {
+    /// The units of an analog value.
+    pub fn units(&self) -> Option<&'static str> {
+        match self {
+            RangeMeaning::Analog { units, .. } => *units,
+            RangeMeaning::Digital { .. } => None,
+        }
+    }
+
+    /// How T3000 shows the range: `°C`, `0-10 V`, `Off/On`.
+    pub fn name(&self) -> String {
+        match self {
+            RangeMeaning::Analog { name, .. } => (*name).to_owned(),
+            RangeMeaning::Digital { off, on } => format!("{off}/{on}"),
+        }
+    }
+}
+
+const DIGITAL: [(&str, &str); 11] = [
+    ("Off", "On"),
+    ("Close", "Open"),
+    ("Stop", "Start"),
+    ("Disable", "Enable"),
+    ("Normal", "Alarm"),
+    ("Normal", "High"),
+    ("Normal", "Low"),
+    ("No", "Yes"),
+    ("Cool", "Heat"),
+    ("Unoccupied", "Occupied"),
+    ("Low", "High"),
+];
+
+/// The meaning of range `code` of a point in `table` that is `digital` (as its analog/digital
+/// register says); `None` for 0 (unused) and codes outside T3000's tables (custom digital ranges).
+pub fn t3_range(table: RangeTable, digital: bool, code: u16) -> Option<RangeMeaning> {
+    if digital {
+        let i = usize::from(code).checked_sub(1)?;
+        return match (DIGITAL.get(i), DIGITAL.get(i.wrapping_sub(DIGITAL.len()))) {
+            (Some(&(off, on)), _) => Some(RangeMeaning::Digital { off, on }),
+            (None, Some(&(off, on))) => Some(RangeMeaning::Digital { off: on, on: off }),
+            _ => None,
+        };
+    }
+    let a = |name: &'static str, units: &'static str| Some(RangeMeaning::Analog { name, units: Some(units) });
+    match (table, code) {
+        (_, 0) => None,
+        // Thermistor and PT1K curves, each in °C then °F.
+        (RangeTable::Input, 1..=10) if code % 2 == 1 => a("°C", "°C"),
+        (RangeTable::Input, 1..=10) => a("°F", "°F"),
+        (RangeTable::Input, 11) => a("0-5 V", "V"),
+        (RangeTable::Input, 12) => a("0-100 A", "A"),
+        (RangeTable::Input, 13) => a("4-20 mA", "mA"),
+        (RangeTable::Input, 14) => a("psi", "psi"),
+        (RangeTable::Input, 15) => a("pulse", "pulses"),
+        (RangeTable::Input, 16..=18) => a("0-100 %", "%"),
+        (RangeTable::Input, 19) => a("0-10 V", "V"),
+        (RangeTable::Input, 20..=24) => Some(RangeMeaning::Analog { name: "custom table", units: None }),
+        (RangeTable::Input, 25) => a("fast pulse", "pulses"),
+        (RangeTable::Input, 26) => a("Hz", "Hz"),
+        (RangeTable::Input, 27) => a("%RH", "%RH"),
+        (RangeTable::Input, 28) => a("CO2 ppm", "ppm"),
+        (RangeTable::Input, 29) => a("RPM", "RPM"),
+        (RangeTable::Input, 30) => a("TVOC ppb", "ppb"),
+        (RangeTable::Input, 31) => a("µg/m³", "µg/m³"),
+        (RangeTable::Input, 32) => a("#/cm³", "#/cm³"),
+        (RangeTable::Input, 33) => a("dB", "dB"),
+        (RangeTable::Input, 34) => a("Lux", "lx"),
+        (RangeTable::Output, 1) => a("0-10 V", "V"),
+        (RangeTable::Output, 2) => a("%Open", "%"),
+        (RangeTable::Output, 3) => a("psi", "psi"),
+        (RangeTable::Output, 4) => a("%", "%"),
+        (RangeTable::Output, 5) => a("%Closed", "%"),
+        (RangeTable::Output, 6) => a("mA", "mA"),
+        (RangeTable::Output, 7) => a("PWM", "%"),
+        (RangeTable::Output, 8) => a("2-10 V", "V"),
+        (RangeTable::Variable, c) => {
+            const UNITS: [&str; 33] = [
+                "°C", "°F", "FPM", "Pa", "kPa", "psi", "inWC", "W", "kW", "kWh", "V", "kV", "A", "mA", "CFM", "s",
+                "min", "h", "d", "time", "ohm", "%", "%RH", "ppm", "counts", "%Open", "kg", "L/h", "GPH", "GAL", "CF",
+                "BTU", "m³/h",
+            ];
+            let u = *UNITS.get(usize::from(c) - 1)?;
+            let units = match u {
+                "time" => None,
+                "%Open" => Some("%"),
+                u => Some(u),
+            };
+            Some(RangeMeaning::Analog { name: u, units })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn t3000_range_codes() {
+        use RangeTable::*;
+        let units = |t, c| t3_range(t, false, c).and_then(|m| m.units());
+        assert_eq!(units(Input, 1), Some("°C"));
+        assert_eq!(units(Input, 4), Some("°F"));
+        assert_eq!(units(Input, 27), Some("%RH"));
+        assert_eq!(units(Input, 28), Some("ppm"));
+        assert_eq!(units(Output, 1), Some("V"));
+        assert_eq!(units(Output, 7), Some("%"));
+        assert_eq!(units(Variable, 1), Some("°C"));
+        assert_eq!(units(Variable, 10), Some("kWh"));
+        assert_eq!(units(Variable, 33), Some("m³/h"));
+        assert_eq!(t3_range(Variable, false, 20).map(|m| m.name()), Some("time".into()));
+        assert_eq!(units(Variable, 20), None);
+        assert_eq!(t3_range(Input, false, 0), None);
+        assert_eq!(t3_range(Input, false, 35), None);
+        assert_eq!(t3_range(Variable, false, 34), None);
+        assert_eq!(t3_range(Input, false, 22), Some(RangeMeaning::Analog { name: "custom table", units: None }));
+        // Digital: 1-11 as listed, 12-22 the same pairs inverted, custom ranges after.
+        assert_eq!(t3_range(Output, true, 1).map(|m| m.name()), Some("Off/On".into()));
+        assert_eq!(t3_range(Variable, true, 10).map(|m| m.name()), Some("Unoccupied/Occupied".into()));
+        assert_eq!(t3_range(Input, true, 12).map(|m| m.name()), Some("On/Off".into()));
+        assert_eq!(t3_range(Input, true, 22).map(|m| m.name()), Some("High/Low".into()));
+        assert_eq!(t3_range(Input, true, 23), None);
+        assert_eq!(t3_range(Input, true, 0), None);
+        assert_eq!(t3_range(Output, true, 1).and_then(|m| m.units()), None);
+    }
+}
