@@ -271,6 +271,12 @@ async fn serve_async(cfg: Config, mode: Mode) -> anyhow::Result<()> {
     let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
     // A machine-readable line for scripts and tests that start the server on port 0.
     println!("t3000 listening on http://{addr}");
+    // No Nagle delay: live updates and small replies go out when written.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server")?;
     tracing::info!("shutting down: stopping the collector, persisting the write buffer");
     collector.shutdown().await;

@@ -29,7 +29,7 @@ pub enum Out {
 
 impl Out {
     /// Messages in the item (what the queue limit counts).
-    pub fn len(&self) -> usize {
+    pub fn messages(&self) -> usize {
         match self {
             Out::Points(p) => p.len(),
             Out::Frame(_) => 1,
@@ -106,7 +106,7 @@ impl Client {
     /// Queues an item without waiting; when its messages do not fit in the queue, counts them as
     /// missed.
     pub fn push(&self, out: Out) {
-        let n = out.len();
+        let n = out.messages();
         if self.queued.fetch_add(n, Ordering::AcqRel) + n > self.limit {
             self.queued.fetch_sub(n, Ordering::AcqRel);
             self.dropped(n);

@@ -309,7 +309,7 @@ impl Session {
     /// A queued item: its point changes to `points` now, held back for coalescing, or skipped
     /// (older than the snapshot); other messages to `frames`.
     fn take(&mut self, item: Out, frames: &mut Vec<Utf8Bytes>, points: &mut Vec<Utf8Bytes>) {
-        self.client.taken(item.len());
+        self.client.taken(item.messages());
         let changes = match item {
             Out::Frame(f) => return frames.push(f),
             Out::Points(changes) => changes,
@@ -374,8 +374,8 @@ impl Session {
             return true;
         }
         while let Ok(item) = rx.try_recv() {
-            missed += item.len() as u64;
-            self.client.taken(item.len());
+            missed += item.messages() as u64;
+            self.client.taken(item.messages());
         }
         if let Some(c) = self.coalesce.as_mut() {
             c.pending.clear();

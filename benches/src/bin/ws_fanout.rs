@@ -65,7 +65,9 @@ async fn client(
 ) -> anyhow::Result<Seen> {
     let mut req = url.into_client_request()?;
     req.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.context("connect")?;
+    // A read buffer near the size of the frames (tungstenite zeroes it at every read).
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(32 * 1024);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), true).await.context("connect")?;
     let ids: Vec<u32> = (1..=points).collect();
     let sub = serde_json::json!({"type": "Subscribe", "request_id": 1, "points": ids, "batch": batch});
     ws.send(Message::text(sub.to_string())).await?;
