@@ -11,8 +11,8 @@ use crate::state::AppState;
 use axum::extract::ws::Utf8Bytes;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use t3_core::Quality;
 use t3_core::config::WebSocketConfig;
@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 /// One queued item: the changes of one bus batch that a client follows, or another message.
 #[derive(Debug, Clone)]
 pub enum Out {
-    Points(Vec<PointOut>),
+    /// Shared by every client of the same subscription group.
+    Points(Arc<Changes>),
     Frame(Utf8Bytes),
 }
 
@@ -31,9 +32,31 @@ impl Out {
     /// Messages in the item (what the queue limit counts).
     pub fn messages(&self) -> usize {
         match self {
-            Out::Points(p) => p.len(),
+            Out::Points(c) => c.points.len(),
             Out::Frame(_) => 1,
         }
+    }
+}
+
+/// The changes of one bus batch that one subscription group follows, oldest first.
+#[derive(Debug)]
+pub struct Changes {
+    pub points: Vec<PointOut>,
+    /// The same as `PointUpdates` frames, made by the first session that sends them so.
+    packed: OnceLock<Vec<Utf8Bytes>>,
+}
+
+impl Changes {
+    pub fn new(points: Vec<PointOut>) -> Changes {
+        Changes { points, packed: OnceLock::new() }
+    }
+
+    /// The changes as `PointUpdates` frames (packed once, then shared).
+    pub fn packed(&self) -> &[Utf8Bytes] {
+        self.packed.get_or_init(|| {
+            let frames: Vec<Utf8Bytes> = self.points.iter().map(|p| p.frame.clone()).collect();
+            protocol::pack_point_updates(&frames)
+        })
     }
 }
 
@@ -219,11 +242,108 @@ impl Directory {
     }
 }
 
+/// Who follows which points. Clients that follow exactly the same points (every point, or the
+/// same set) form one group: a change is matched to groups rather than clients, and each member
+/// of a group is handed the same [`Changes`], so 500 dashboards on the same points cost the hub
+/// about what one does.
 #[derive(Debug, Default)]
 struct Index {
     clients: HashMap<u64, Arc<Client>>,
-    by_point: HashMap<u32, Vec<Arc<Client>>>,
-    all_points: Vec<Arc<Client>>,
+    groups: HashMap<u64, Group>,
+    group_of: HashMap<u64, u64>,
+    /// Groups by a hash of their point set (several on a collision).
+    by_key: HashMap<u64, Vec<u64>>,
+    by_point: HashMap<u32, Vec<u64>>,
+    /// The group of the clients that follow every point.
+    all_points: Option<u64>,
+    next_group: u64,
+}
+
+#[derive(Debug)]
+struct Group {
+    /// `None`: every point.
+    points: Option<HashSet<u32>>,
+    key: u64,
+    members: Vec<Arc<Client>>,
+}
+
+fn set_key(points: &HashSet<u32>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut sorted: Vec<u32> = points.iter().copied().collect();
+    sorted.sort_unstable();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sorted.hash(&mut h);
+    h.finish()
+}
+
+impl Index {
+    /// Puts `client` in the group of clients following `points` (`None`: every point).
+    fn join(&mut self, client: &Arc<Client>, points: Option<HashSet<u32>>) {
+        if points.as_ref().is_some_and(HashSet::is_empty) {
+            return;
+        }
+        let existing = match &points {
+            None => self.all_points,
+            Some(set) => {
+                let key = set_key(set);
+                self.by_key
+                    .get(&key)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .find(|g| self.groups.get(g).is_some_and(|g| g.points.as_ref() == Some(set)))
+            }
+        };
+        let gid = existing.unwrap_or_else(|| {
+            self.next_group += 1;
+            let gid = self.next_group;
+            let key = points.as_ref().map_or(0, set_key);
+            match &points {
+                None => self.all_points = Some(gid),
+                Some(set) => {
+                    self.by_key.entry(key).or_default().push(gid);
+                    for p in set {
+                        self.by_point.entry(*p).or_default().push(gid);
+                    }
+                }
+            }
+            self.groups.insert(gid, Group { points, key, members: Vec::new() });
+            gid
+        });
+        if let Some(g) = self.groups.get_mut(&gid) {
+            g.members.push(client.clone());
+        }
+        self.group_of.insert(client.id, gid);
+    }
+
+    /// Takes `client` out of its group; an empty group is removed.
+    fn leave(&mut self, client_id: u64) {
+        let Some(gid) = self.group_of.remove(&client_id) else { return };
+        let Some(g) = self.groups.get_mut(&gid) else { return };
+        g.members.retain(|c| c.id != client_id);
+        if !g.members.is_empty() {
+            return;
+        }
+        let Some(g) = self.groups.remove(&gid) else { return };
+        match g.points {
+            None => self.all_points = None,
+            Some(set) => {
+                remove_id(&mut self.by_key, g.key, gid);
+                for p in set {
+                    remove_id(&mut self.by_point, p, gid);
+                }
+            }
+        }
+    }
+}
+
+fn remove_id<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<u64>>, key: K, id: u64) {
+    if let Some(v) = map.get_mut(&key) {
+        v.retain(|g| *g != id);
+        if v.is_empty() {
+            map.remove(&key);
+        }
+    }
 }
 
 /// The fan-out service (see the module documentation).
@@ -311,11 +431,8 @@ impl Hub {
     pub fn unregister(&self, client: &Client) {
         let mut index = self.index.write();
         index.clients.remove(&client.id);
-        index.all_points.retain(|c| c.id != client.id);
-        let indexed = std::mem::take(&mut client.subs.lock().indexed);
-        for p in indexed {
-            remove_from(&mut index.by_point, p, client.id);
-        }
+        index.leave(client.id);
+        client.subs.lock().indexed.clear();
     }
 
     pub fn directory(&self) -> Arc<Directory> {
@@ -334,25 +451,18 @@ impl Hub {
     pub fn update_subs<R>(&self, client: &Arc<Client>, dir: &Directory, f: impl FnOnce(&mut Subs) -> R) -> R {
         let mut index = self.index.write();
         let mut subs = client.subs.lock();
-        let was_all = subs.all_points;
+        let before = (subs.all_points, subs.indexed.clone());
         let r = f(&mut subs);
         let want: HashSet<u32> = if subs.all_points {
             HashSet::new()
         } else {
             subs.points.iter().copied().chain(dir.points_in(&subs)).collect()
         };
-        for p in subs.indexed.difference(&want) {
-            remove_from(&mut index.by_point, *p, client.id);
-        }
-        for p in want.difference(&subs.indexed) {
-            index.by_point.entry(*p).or_default().push(client.clone());
+        if before != (subs.all_points, want.clone()) {
+            index.leave(client.id);
+            index.join(client, (!subs.all_points).then(|| want.clone()));
         }
         subs.indexed = want;
-        match (was_all, subs.all_points) {
-            (false, true) => index.all_points.push(client.clone()),
-            (true, false) => index.all_points.retain(|c| c.id != client.id),
-            _ => {}
-        }
         r
     }
 
@@ -385,24 +495,26 @@ impl Hub {
     fn deliver_samples(&self, batch: &[t3_core::Sample], active: &mut HashSet<u32>) {
         let dir = self.directory();
         let index = self.index.read();
-        // One queue item per client per batch: the hub's cost is one frame per change plus one
-        // push per client, however many changes each client follows.
-        let mut per_client: HashMap<u64, (&Arc<Client>, Vec<PointOut>)> = HashMap::new();
+        // One frame per change, matched to groups; then one queue item per client, shared by
+        // its group.
+        let mut per_group: HashMap<u64, Vec<PointOut>> = HashMap::new();
         for s in batch {
             let p = s.point_id.0;
             active.insert(p);
             let some = index.by_point.get(&p);
-            if some.is_none() && index.all_points.is_empty() {
+            if some.is_none() && index.all_points.is_none() {
                 continue;
             }
             let frame = point_frame(dir.info(p), p, s.ts, s.value, s.quality.0, false);
-            for c in index.all_points.iter().chain(some.into_iter().flatten()) {
-                let out = &mut per_client.entry(c.id).or_insert_with(|| (c, Vec::new())).1;
-                out.push(PointOut { point_id: p, ts: s.ts, frame: frame.clone() });
+            for g in index.all_points.iter().chain(some.into_iter().flatten()) {
+                per_group.entry(*g).or_default().push(PointOut { point_id: p, ts: s.ts, frame: frame.clone() });
             }
         }
-        for (c, points) in per_client.into_values() {
-            c.push(Out::Points(points));
+        for (gid, points) in per_group {
+            let changes = Arc::new(Changes::new(points));
+            for c in index.groups.get(&gid).map(|g| &g.members[..]).unwrap_or_default() {
+                c.push(Out::Points(changes.clone()));
+            }
         }
     }
 
@@ -544,15 +656,6 @@ impl Hub {
     }
 }
 
-fn remove_from(by_point: &mut HashMap<u32, Vec<Arc<Client>>>, p: u32, id: u64) {
-    if let Some(v) = by_point.get_mut(&p) {
-        v.retain(|c| c.id != id);
-        if v.is_empty() {
-            by_point.remove(&p);
-        }
-    }
-}
-
 /// Counters at the previous `SystemStatus`, to turn totals into rates.
 struct SystemCounters {
     at: Instant,
@@ -618,5 +721,71 @@ impl SystemCounters {
         };
         *self = SystemCounters { at: Instant::now(), ingested, flush_failures, polls: now_polls };
         msg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use t3_core::Sample;
+
+    fn follow(hub: &Hub, c: &Arc<Client>, points: &[u32]) {
+        hub.update_subs(c, &Directory::default(), |s| s.points = points.iter().copied().collect());
+    }
+
+    fn received(rx: &mut mpsc::Receiver<Out>) -> Vec<Arc<Changes>> {
+        let mut out = Vec::new();
+        while let Ok(item) = rx.try_recv() {
+            if let Out::Points(c) = item {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn ids(c: &Changes) -> Vec<u32> {
+        c.points.iter().map(|p| p.point_id).collect()
+    }
+
+    #[test]
+    fn clients_on_the_same_points_share_one_group_and_one_list_of_changes() {
+        let hub = Hub::new(WebSocketConfig::default());
+        let (a, mut ra) = hub.register();
+        let (b, mut rb) = hub.register();
+        let (c, mut rc) = hub.register();
+        let (d, mut rd) = hub.register();
+        follow(&hub, &a, &[1, 2, 3]);
+        follow(&hub, &b, &[3, 2, 1]);
+        follow(&hub, &c, &[2]);
+        hub.update_subs(&d, &Directory::default(), |s| s.all_points = true);
+        assert_eq!(hub.index.read().groups.len(), 3, "{{1,2,3}} twice, {{2}}, everything");
+
+        let batch = [Sample::good(1, 10, 1.0), Sample::good(2, 10, 2.0), Sample::good(9, 10, 9.0)];
+        hub.deliver_samples(&batch, &mut HashSet::new());
+        let (ga, gb, gc, gd) = (received(&mut ra), received(&mut rb), received(&mut rc), received(&mut rd));
+        assert_eq!((ga.len(), gb.len(), gc.len(), gd.len()), (1, 1, 1, 1));
+        assert!(Arc::ptr_eq(&ga[0], &gb[0]), "one list for the group");
+        assert_eq!(ids(&ga[0]), [1, 2]);
+        assert_eq!(ids(&gc[0]), [2]);
+        assert_eq!(ids(&gd[0]), [1, 2, 9]);
+        let packed = ga[0].packed();
+        assert_eq!(packed.len(), 1);
+        assert!(std::ptr::eq(packed, gb[0].packed()), "packed once");
+
+        // Changing one member's points moves it to another group; the others keep theirs.
+        follow(&hub, &b, &[2]);
+        hub.deliver_samples(&batch, &mut HashSet::new());
+        assert_eq!(ids(&received(&mut ra)[0]), [1, 2]);
+        let (gb, gc) = (received(&mut rb), received(&mut rc));
+        assert!(Arc::ptr_eq(&gb[0], &gc[0]), "b joined c");
+        assert_eq!(ids(&gb[0]), [2]);
+
+        // Leaving empties groups and the point index with them.
+        for client in [&a, &b, &c, &d] {
+            hub.unregister(client);
+        }
+        let index = hub.index.read();
+        assert!(index.groups.is_empty() && index.by_point.is_empty() && index.by_key.is_empty(), "{index:?}");
+        assert!(index.group_of.is_empty() && index.all_points.is_none());
     }
 }

@@ -19,6 +19,8 @@ use tokio::sync::mpsc;
 
 /// Queued messages written to the socket per flush.
 const WRITE_BATCH: usize = 256;
+/// How long after a snapshot queued changes are checked against it.
+const FENCE_LIFE: Duration = Duration::from_secs(5);
 /// Writes and acknowledgements one client may have running at once.
 const MAX_IN_FLIGHT: usize = 16;
 
@@ -53,6 +55,9 @@ struct Session {
     /// After a snapshot: a queued change of one of these points at or before this time is older
     /// than what the client already has, and is skipped.
     fence: HashMap<u32, i64>,
+    /// When the last snapshot was taken: by [`FENCE_LIFE`] after it, every change queued before
+    /// it has been taken, so the fence is dropped (points that never changed would keep it).
+    fenced_at: Instant,
     coalesce: Option<Coalesce>,
     /// Point changes go out as `PointUpdates` frames (`Subscribe` with `batch: true`).
     batch: bool,
@@ -76,6 +81,7 @@ pub(super) async fn run(state: AppState, socket: WebSocket, who: Principal) {
         sink,
         timeout: Duration::from_secs(cfg.client_timeout_secs),
         fence: HashMap::new(),
+        fenced_at: Instant::now(),
         coalesce: None,
         batch: false,
         replies,
@@ -314,7 +320,18 @@ impl Session {
             Out::Frame(f) => return frames.push(f),
             Out::Points(changes) => changes,
         };
-        for PointOut { point_id, ts, frame } in changes {
+        if !self.fence.is_empty() && self.fenced_at.elapsed() > FENCE_LIFE {
+            self.fence.clear();
+        }
+        if self.batch && self.coalesce.is_none() && self.fence.is_empty() {
+            // Nothing to hold back or skip: the group's frames as they are, after what came first.
+            let earlier = std::mem::take(points);
+            frames.extend(protocol::pack_point_updates(&earlier));
+            frames.extend(changes.packed().iter().cloned());
+            return;
+        }
+        for &PointOut { point_id, ts, ref frame } in &changes.points {
+            let frame = frame.clone();
             if let Some(&fence) = self.fence.get(&point_id) {
                 if ts <= fence {
                     continue;
@@ -357,6 +374,7 @@ impl Session {
         let mut frames = Vec::with_capacity(latest.len());
         for (p, l) in latest {
             self.fence.insert(p, l.ts);
+            self.fenced_at = Instant::now();
             if let Some(c) = self.coalesce.as_mut() {
                 c.pending.remove(&p);
                 c.last.insert(p, Instant::now());
