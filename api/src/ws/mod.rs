@@ -16,11 +16,13 @@
 //! # Flow control
 //! [`hub`] encodes every event once and queues it for each client that follows it, in a bounded
 //! queue per client (`websocket.queue_messages` messages; the changes of one bus batch that a
-//! client follows go in as one item). The hub never waits for a client: what does not fit is
-//! dropped for that client, which then gets `Lagged {missed}` and a fresh snapshot; a
-//! client that lags more than `websocket.max_lags_per_minute` times a minute is disconnected, and
-//! so is one whose socket does not take a write within `websocket.client_timeout_secs` or that
-//! stays silent that long (the server pings every `websocket.ping_interval_secs`).
+//! client follows go in as one item, shared by every client that follows the same points, and
+//! packed into `PointUpdates` frames once for all of them). The hub never waits for a client:
+//! what does not fit is dropped for that client, which then gets `Lagged {missed}` and a fresh
+//! snapshot; a client that lags more than `websocket.max_lags_per_minute` times a minute is
+//! disconnected, and so is one whose socket does not take a write within
+//! `websocket.client_timeout_secs` or that stays silent that long (the server pings every
+//! `websocket.ping_interval_secs`).
 
 pub mod hub;
 pub mod protocol;
