@@ -3,7 +3,7 @@
 // without an Acknowledge button; an admin adds and deletes a rule with the form.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
-import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
+import { apiCall, changingPoint, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
 
 let server: Server
 let browser: Browser
@@ -20,30 +20,6 @@ interface Rule {
 interface AlarmView {
   rule_id: number
   state: string
-}
-
-async function latest(): Promise<Map<number, number | null>> {
-  const r = await apiCall<{ values: { point_id: number; value: number | null }[] }>(server, admin, 'GET', '/api/t3000/points/batch')
-  return new Map(r.values.map((v) => [v.point_id, v.value]))
-}
-
-/** A point with a value above 10 that changed in two successive polls (the demo drifts). */
-async function changingPoint(): Promise<{ id: number; value: number }> {
-  const deadline = Date.now() + 90_000
-  let before = await latest()
-  const changes = new Map<number, number>()
-  while (Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 1500)) // The poll interval, not a wait for a result.
-    const now = await latest()
-    for (const [id, v] of now) {
-      if (v !== null && v > 10 && before.has(id) && before.get(id) !== v) {
-        changes.set(id, (changes.get(id) ?? 0) + 1)
-        if (changes.get(id)! >= 2) return { id, value: v }
-      }
-    }
-    before = now
-  }
-  throw new Error('no demo point above 10 changed twice within 90 s')
 }
 
 /** A rule whose high limit is half the point's value: in alarm from the next sample on. */
@@ -72,7 +48,7 @@ beforeAll(async () => {
   for (const role of ['operator', 'viewer'] as const) {
     await apiCall(server, admin, 'POST', '/api/t3000/users', { username: role, password: PASSWORD[role], role })
   }
-  point = await changingPoint()
+  point = await changingPoint(server, admin, { above: 10 })
 })
 afterAll(async () => {
   await browser?.close()

@@ -2,16 +2,12 @@
 // point whose simulated value changes on screen without a reload.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
-import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
+import { apiCall, changingPoint, latestValues, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
 
 let server: Server
 let browser: Browser
 let admin: string
 
-interface Value {
-  point_id: number
-  value: number | null
-}
 interface Point {
   id: number
   name: string
@@ -28,33 +24,6 @@ afterAll(async () => {
   await browser?.close()
   await server?.stop()
 })
-
-async function latest(): Promise<Map<number, number | null>> {
-  const r = await apiCall<{ values: Value[] }>(server, admin, 'GET', '/api/t3000/points/batch')
-  return new Map(r.values.map((v) => [v.point_id, v.value]))
-}
-
-/**
- * A point whose value keeps changing: polls the latest values until one point changed in two
- * successive polls (the demo's simulated values drift; which ones, and how fast, is the model's).
- */
-async function changingPoint(exclude: number[] = []): Promise<number> {
-  const deadline = Date.now() + 90_000
-  let before = await latest()
-  const changes = new Map<number, number>()
-  while (Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 1500)) // The poll interval, not a wait for a result.
-    const now = await latest()
-    for (const [id, v] of now) {
-      if (v !== null && before.has(id) && before.get(id) !== v && !exclude.includes(id)) {
-        changes.set(id, (changes.get(id) ?? 0) + 1)
-        if (changes.get(id)! >= 2) return id
-      }
-    }
-    before = now
-  }
-  throw new Error('no demo point changed twice within 90 s')
-}
 
 async function textOf(page: Page, selector: string): Promise<string> {
   return ((await page.textContent(selector)) ?? '').trim()
@@ -84,7 +53,7 @@ describe('dashboard', () => {
   })
 
   it('pins a point from the search and shows its value changing live', async () => {
-    const id = await changingPoint()
+    const { id } = await changingPoint(server, admin)
     const point = await apiCall<Point>(server, admin, 'GET', `/api/t3000/points/${id}`)
     const { context, page } = await newPage(browser)
     try {
@@ -120,7 +89,7 @@ describe('dashboard', () => {
   })
 
   it('shows points pinned in localStorage and unpins them', async () => {
-    const values = await latest()
+    const values = await latestValues(server, admin)
     const ids = [...values.keys()].slice(0, 2)
     const { context, page } = await newPage(browser)
     try {

@@ -142,3 +142,33 @@ export async function screenshot(page: Page, name: string) {
   mkdirSync(dir, { recursive: true })
   await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true })
 }
+
+/** The latest value of every point (GET /points/batch), by point id. */
+export async function latestValues(server: Server, token: string): Promise<Map<number, number | null>> {
+  const r = await apiCall<{ values: { point_id: number; value: number | null }[] }>(server, token, 'GET', '/api/t3000/points/batch')
+  return new Map(r.values.map((v) => [v.point_id, v.value]))
+}
+
+/**
+ * A point whose value keeps changing, and a value it had: polls the latest values until one point
+ * (above `above`, when given; not in `exclude`) changed in two successive polls (the demo's
+ * simulated values drift; which ones, and how fast, is the model's).
+ */
+export async function changingPoint(server: Server, token: string, opts: { above?: number; exclude?: number[] } = {}): Promise<{ id: number; value: number }> {
+  const deadline = Date.now() + 90_000
+  let before = await latestValues(server, token)
+  const changes = new Map<number, number>()
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1500)) // The poll interval, not a wait for a result.
+    const now = await latestValues(server, token)
+    for (const [id, v] of now) {
+      if (v === null || (opts.above !== undefined && v <= opts.above) || opts.exclude?.includes(id)) continue
+      if (before.has(id) && before.get(id) !== v) {
+        changes.set(id, (changes.get(id) ?? 0) + 1)
+        if (changes.get(id)! >= 2) return { id, value: v }
+      }
+    }
+    before = now
+  }
+  throw new Error(`no demo point${opts.above !== undefined ? ` above ${opts.above}` : ''} changed twice within 90 s`)
+}

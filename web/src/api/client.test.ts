@@ -46,6 +46,16 @@ describe('request', () => {
     expect(init.body).toBe('{"a":1}')
   })
 
+  it('sends a Blob (an image) as it is, with its content type', async () => {
+    fetchMock.mockResolvedValue(respond(200, { bytes: 3 }))
+    const image = new Blob(['<svg/>'])
+    await expect(api.putRaw('/api/plan', image, 'image/svg+xml')).resolves.toEqual({ bytes: 3 })
+    const [, init] = fetchMock.mock.calls[0]
+    expect(init.method).toBe('PUT')
+    expect(init.headers).toMatchObject({ Authorization: 'Bearer tok', 'Content-Type': 'image/svg+xml' })
+    expect(init.body).toBe(image)
+  })
+
   it('sends no Authorization without a session, and no body for GET', async () => {
     token = null
     fetchMock.mockResolvedValue(respond(200, []))

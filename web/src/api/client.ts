@@ -1,8 +1,6 @@
 // The REST client: every request carries the session's bearer token; every failure becomes an
 // ApiError with the server's JSON error code and message (or a network error), never a silent one.
 
-export type Role = 'viewer' | 'operator' | 'admin'
-
 export class ApiError extends Error {
   constructor(
     public status: number,
@@ -31,6 +29,8 @@ export interface RequestOptions {
   signal?: AbortSignal
   /** The response as a Blob (exports) instead of JSON. */
   blob?: boolean
+  /** The type of a Blob body (an image), sent as it is instead of as JSON. */
+  contentType?: string
 }
 
 /** Builds `path?query` leaving out undefined, null and empty values. */
@@ -49,13 +49,14 @@ export async function request<T>(method: string, path: string, body?: unknown, o
   const headers: Record<string, string> = { Accept: opts.blob ? '*/*' : 'application/json' }
   const token = tokenOf()
   if (token) headers.Authorization = `Bearer ${token}`
-  if (body !== undefined) headers['Content-Type'] = 'application/json'
+  const raw = body instanceof Blob
+  if (body !== undefined) headers['Content-Type'] = raw ? opts.contentType || body.type : 'application/json'
   let resp: Response
   try {
     resp = await fetch(withQuery(path, opts.query), {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
       signal: opts.signal,
     })
   } catch (e) {
@@ -87,6 +88,8 @@ export const api = {
   get: <T>(path: string, opts?: RequestOptions) => request<T>('GET', path, undefined, opts),
   post: <T>(path: string, body?: unknown, opts?: RequestOptions) => request<T>('POST', path, body ?? {}, opts),
   put: <T>(path: string, body: unknown, opts?: RequestOptions) => request<T>('PUT', path, body, opts),
+  /** PUT of a raw body (an image) of type `contentType`. */
+  putRaw: <T>(path: string, body: Blob, contentType: string) => request<T>('PUT', path, body, { contentType }),
   delete: <T = void>(path: string, opts?: RequestOptions) => request<T>('DELETE', path, undefined, opts),
 }
 

@@ -1,15 +1,8 @@
 // The session (who is logged in, with which role) and helpers every page uses: role checks and
 // loaders with loading / error states.
 import { computed, reactive, ref, shallowRef, type Ref, type ShallowRef } from 'vue'
-import { api, API, ApiError, configureClient, type Role } from '../api/client'
-
-export interface Session {
-  token: string
-  username: string
-  role: Role
-  /** Epoch microseconds. */
-  expires_us: number
-}
+import { api, API, ApiError, configureClient } from '../api/client'
+import type { Role, Session } from '../api/types'
 
 const STORAGE_KEY = 't3000.session'
 const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 }
@@ -113,6 +106,33 @@ export function useLoader<T>(fn: (signal: AbortSignal) => Promise<T>, immediate 
   }
   if (immediate) void reload()
   return { data, loading, error, reload }
+}
+
+export interface Action {
+  busy: Ref<boolean>
+  error: Ref<string | null>
+  /** Runs `fn` with `busy` set and `error` cleared; a failure becomes `error`. True when it succeeded. */
+  run: (fn: () => Promise<unknown>) => Promise<boolean>
+}
+
+/** What a button does: `busy` while it runs (to disable the button), its failure in `error`. */
+export function useAction(): Action {
+  const busy = ref(false)
+  const error = ref<string | null>(null)
+  async function run(fn: () => Promise<unknown>): Promise<boolean> {
+    busy.value = true
+    error.value = null
+    try {
+      await fn()
+      return true
+    } catch (e) {
+      error.value = errorText(e)
+      return false
+    } finally {
+      busy.value = false
+    }
+  }
+  return { busy, error, run }
 }
 
 /** A message for people: the server's message for API errors. */

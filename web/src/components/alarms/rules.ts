@@ -1,21 +1,5 @@
-// Alarm rules as the API stores them (GET/POST/PUT/DELETE /api/t3000/alarms/rules).
-
-export type AlarmCondition =
-  | { kind: 'limits'; waylow?: number | null; low?: number | null; high?: number | null; wayhigh?: number | null; deadband?: number }
-  | { kind: 'digital'; alarm_when: boolean }
-  | { kind: 'device_offline' }
-
-export interface AlarmRule {
-  id: number
-  name: string
-  point_id: number | null
-  device_id: number | null
-  rule: { condition: AlarmCondition; delay_secs: number; message: string | null }
-  enabled: boolean
-  updated_us: number
-}
-
-export type RuleBody = Omit<AlarmRule, 'id' | 'updated_us'>
+// Alarm rules (GET/POST/PUT/DELETE /api/t3000/alarms/rules) in words.
+import type { AlarmCondition } from '../../api/types'
 
 /** One line for people: `≥ 30 (high), ≥ 35 (way high); deadband 0.5`. */
 export function conditionText(c: AlarmCondition): string {

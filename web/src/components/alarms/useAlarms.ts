@@ -7,46 +7,16 @@
 // sound, a beep plays (once, however many components show alarms).
 import { computed, getCurrentScope, onScopeDispose, reactive, ref, shallowRef } from 'vue'
 import { api, API } from '../../api/client'
+import type { AlarmEvent, AlarmView } from '../../api/types'
 import { errorText } from '../../composables/useT3000'
 import { useWebSocket, type AlarmNotification, type LiveConnection } from '../../composables/useWebSocket'
 import { beep, listenForGesture } from './alarmSound'
-
-/** GET /alarms: the present state of a rule's alarm. */
-export interface AlarmView {
-  rule_id: number
-  name: string
-  point_id: number | null
-  device_id: number | null
-  message: string | null
-  /** `normal`, `active`, `acknowledged`, `cleared`. */
-  state: string
-  /** `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`. */
-  level: string | null
-  since_us: number | null
-}
 
 /** A row of the list: the view plus what the notifications told. */
 export interface AlarmRow extends AlarmView {
   value?: number | null
   by?: string | null
   severity?: string
-}
-
-/** One transition (POST /alarms/{id}/ack and GET /alarms/history). */
-export interface AlarmEvent {
-  rule_id: number
-  name: string
-  point_id: number | null
-  device_id: number | null
-  message: string | null
-  transition: {
-    at_us: number
-    from: string
-    to: string
-    level: string
-    value: number | null
-    kind: { type: string; by?: string; from?: string }
-  }
 }
 
 /** How long a new alarm's row flashes. */

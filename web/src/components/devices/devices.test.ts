@@ -30,7 +30,7 @@ describe('device text', () => {
     expect(formatRtt(250.4)).toBe('250 ms')
   })
   test('places by name', () => {
-    const place = placeNames([{ id: 1, name: 'HQ', floors: [{ id: 2, building_id: 1, name: 'L1', level: 1, rooms: [{ id: 3, floor_id: 2, name: 'Lobby' }] }] }])
+    const place = placeNames([{ id: 1, name: 'HQ', floors: [{ id: 2, name: 'L1', rooms: [{ id: 3, name: 'Lobby' }] }] }])
     expect(place({ building_id: 1, floor_id: 2, room_id: 3 })).toBe('HQ / L1 / Lobby')
     expect(place({ building_id: 1, floor_id: null, room_id: null })).toBe('HQ')
     expect(place({ building_id: null, floor_id: null, room_id: null })).toBe('')

@@ -1,121 +1,7 @@
-// Shapes of the device endpoints (api/src/routes/devices.rs) and small helpers the device
-// components share: addresses for people, relative times, live status.
-import { onScopeDispose, reactive, ref, watch, type Ref } from 'vue'
+// Small helpers the device components share: addresses for people, relative times, live status.
+import { onScopeDispose, reactive, watch, type Ref } from 'vue'
+import type { Building, Device, Floor, Room } from '../../api/types'
 import { useWebSocket, type DeviceStatus as LiveDeviceStatus } from '../../composables/useWebSocket'
-
-export type Protocol = 'modbus-tcp' | 'modbus-rtu'
-export type Parity = 'none' | 'even' | 'odd'
-
-/** The collector's view of a device (GET /devices `status`). */
-export interface CollectorStatus {
-  name: string
-  protocol: string
-  endpoint: string
-  unit_id: number
-  profile: string
-  state: string
-  online: boolean
-  /** Epoch microseconds. */
-  last_seen: number | null
-  rtt_ms: number | null
-  rtt_avg_ms: number | null
-  polls: number
-  failed_polls: number
-  consecutive_failures: number
-  timeouts: number
-  exceptions: number
-  protocol_errors: number
-  connection_errors: number
-  connection_quality: number
-  last_error: string | null
-}
-
-/** A `[[devices]]` table, as stored. */
-export interface DeviceConfig {
-  name: string
-  device_type: string
-  protocol: Protocol
-  ip_address: string | null
-  port: number
-  serial_port: string | null
-  baud_rate: number
-  parity: Parity
-  unit_id: number
-  profile: string
-  poll_interval_ms: number
-  timeout_ms: number | null
-  enabled: boolean
-  max_registers: number | null
-  max_gap: number | null
-  one_request_per_point: boolean
-  record: Record<string, unknown>
-  points: unknown[]
-}
-
-export interface Device {
-  id: number
-  name: string
-  device_type: string
-  protocol: Protocol
-  ip_address: string | null
-  port: number
-  serial_port: string | null
-  baud_rate: number
-  unit_id: number
-  profile: string
-  poll_interval_ms: number
-  enabled: boolean
-  online: boolean
-  last_seen: string | null
-  point_counts: { inputs: number; outputs: number; variables: number; registers: number; total: number }
-  building_id: number | null
-  floor_id: number | null
-  room_id: number | null
-  description: string | null
-  /** `config` (the configuration file) or `api`. */
-  source: string
-  status: CollectorStatus | null
-  config: DeviceConfig
-}
-
-export interface Paged<T> {
-  items: T[]
-  total: number
-  offset: number
-  limit: number
-}
-
-/** What a scan found (POST /devices/discover). */
-export interface Discovered {
-  found: {
-    endpoint: string
-    unit_id: number
-    serial_number: number
-    firmware: number
-    product_model: number
-    hardware_rev: number
-    profile: string | null
-  }
-  known_device_id: number | null
-}
-
-export interface Room {
-  id: number
-  floor_id: number
-  name: string
-}
-export interface Floor {
-  id: number
-  building_id: number
-  name: string
-  level: number
-  rooms: Room[]
-}
-export interface Building {
-  id: number
-  name: string
-  floors: Floor[]
-}
 
 /** The status every device view shows: the REST answer, then the live DeviceStatus messages. */
 export interface LiveStatus {
@@ -188,14 +74,6 @@ export function addressOf(d: Pick<Device, 'protocol' | 'ip_address' | 'port' | '
   return `${d.ip_address ?? '?'}:${d.port} #${d.unit_id}`
 }
 
-/** A clock that ticks every second while the component lives (for "12 s ago"). */
-export function useNow(periodMs = 1000): Ref<number> {
-  const now = ref(Date.now())
-  const t = setInterval(() => (now.value = Date.now()), periodMs)
-  onScopeDispose(() => clearInterval(t))
-  return now
-}
-
 /** `just now`, `12 s ago`, `5 min ago`, `3 h ago`, or the date. */
 export function ago(ms: number | null, now: number): string {
   if (ms == null || !Number.isFinite(ms)) return 'never'
@@ -228,8 +106,11 @@ export function parseUnitIds(text: string): number[] {
   return [...out].sort((x, y) => x - y)
 }
 
+/** The names of buildings, floors and rooms (as GET /buildings has them). */
+type PlaceTree = Pick<Building, 'id' | 'name'> & { floors: (Pick<Floor, 'id' | 'name'> & { rooms: Pick<Room, 'id' | 'name'>[] })[] }
+
 /** Flattens the buildings into `Building / Floor / Room` labels by id. */
-export function placeNames(buildings: Building[] | null) {
+export function placeNames(buildings: PlaceTree[] | null) {
   const b = new Map<number, string>()
   const f = new Map<number, string>()
   const r = new Map<number, string>()

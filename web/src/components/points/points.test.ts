@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import { emptyTrend, trendBody } from './trend'
-import { canWrite, formatValue, parseTsv, qualityClass, shown, toTsv, type Point } from './types'
+import type { Point } from '../../api/types'
+import { canWrite, formatValue, parseTsv, qualityClass, shown, toTsv } from './types'
 
 const point = (over: Partial<Point> = {}): Point => ({
   id: 1,
@@ -12,6 +13,8 @@ const point = (over: Partial<Point> = {}): Point => ({
   value: 5,
   units: null,
   range: null,
+  range_name: null,
+  digital: null,
   label: null,
   description: null,
   auto_manual: false,

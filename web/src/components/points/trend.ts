@@ -1,5 +1,5 @@
 // The trend settings form shared by the single-point and batch editors.
-import type { TrendSettings } from './types'
+import type { TrendSettings } from '../../api/types'
 
 export interface TrendForm {
   interval_s: string | number

@@ -1,52 +1,6 @@
-// Shapes of the point endpoints (api/src/routes/points.rs, api/src/control.rs) and helpers the
-// point components share.
+// Helpers the point components share: what a row shows, values, qualities, commands, TSV.
+import type { Point } from '../../api/types'
 import type { PointUpdate } from '../../composables/useWebSocket'
-
-export interface TrendSettings {
-  interval_ms: number | null
-  deadband: number | null
-  heartbeat_secs: number | null
-  retention_days: number | null
-}
-
-export interface Point {
-  id: number
-  device_id: number | null
-  device: string | null
-  /** `IN1`, `OUT3`, `VAR12`, a register name. */
-  name: string
-  point_number: number | null
-  /** `input`, `output`, `variable`, `register` or `manual`. */
-  point_type: string
-  value: number | null
-  units: string | null
-  range: number | null
-  label: string | null
-  description: string | null
-  /** True while the point is in manual (operator override at the device). */
-  auto_manual: boolean
-  quality: string | null
-  updated_at: string | null
-  writable: boolean
-  trend: TrendSettings
-}
-
-/** A command in force on a point (GET /points/{id}/commands). */
-export interface Command {
-  value: number
-  priority: number
-  source: string
-  issued_us: number
-  expires_us?: number
-}
-
-export interface WriteResult {
-  point_id: number
-  effective: { value: number; priority: number; source: string } | null
-  written: boolean
-  read_back: number | null
-  switched_to_manual: boolean
-}
 
 /** Quality code of a value set by hand at the device (manual). */
 export const LOCAL_OVERRIDE = 0xd8
@@ -114,11 +68,6 @@ export const PRIORITY_NAMES: Record<number, string> = {
 
 export function priorityLabel(p: number): string {
   return PRIORITY_NAMES[p] ? `${p} – ${PRIORITY_NAMES[p]}` : String(p)
-}
-
-/** The label a point shows: its label, else its name. */
-export function title(p: Point): string {
-  return p.label || p.name
 }
 
 /** Reads a TSV text (as spreadsheets copy it) into rows of cells; a final empty line is dropped. */

@@ -1,9 +1,9 @@
-// Weekly schedules and holiday calendars as the API has them, and the arithmetic of the week
-// grid: a day's ON periods as sorted, disjoint minute intervals, painted on or off, converted to
+// The arithmetic of the week grid of weekly schedules: a day's ON periods as sorted, disjoint minute intervals, painted on or off, converted to
 // and from T3000's ON/OFF pairs ("HH:MM", at most four per day type).
 
-export const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday', 'holiday1', 'holiday2'] as const
-export type DayName = (typeof DAYS)[number]
+import type { DayName, Pair, WeeklySchedule } from '../../api/types'
+
+export const DAYS: readonly DayName[] = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday', 'holiday1', 'holiday2']
 export const DAY_LABEL: Record<DayName, string> = {
   monday: 'Monday',
   tuesday: 'Tuesday',
@@ -30,62 +30,6 @@ export const DAY_SHORT: Record<DayName, string> = {
 /** At most this many ON/OFF pairs per day type, as on a T3 controller. */
 export const MAX_PAIRS = 4
 export const DAY_MINUTES = 1440
-
-export interface Pair {
-  on: string
-  off: string
-}
-export interface WeeklySchedule {
-  days: Partial<Record<DayName, Pair[]>>
-}
-export interface OutputBinding {
-  point_id: number
-  on_value: number
-  off_value: number
-  switch_to_manual: boolean
-}
-export interface Transition {
-  at: string
-  on: boolean
-}
-export interface Schedule {
-  id: number
-  name: string
-  description: string | null
-  schedule_type: string
-  status: string
-  on: boolean
-  next_run: string | null
-  next_transitions: Transition[]
-  time_zone: string
-  building_id: number | null
-  weekly_schedule: WeeklySchedule
-  calendar_ids: number[]
-  outputs: OutputBinding[]
-  priority: number
-}
-export interface ScheduleBody {
-  name: string
-  description: string | null
-  building_id: number | null
-  enabled: boolean
-  weekly_schedule: WeeklySchedule
-  calendar_ids: number[]
-  outputs: OutputBinding[]
-  priority: number
-}
-export interface Calendar {
-  id: number
-  name: string
-  holiday: 'holiday1' | 'holiday2'
-  dates: string[]
-  recurring: string[]
-  updated_us?: number
-}
-export interface RunResult {
-  on: boolean
-  errors: { point_id: number; message: string }[]
-}
 
 /** An ON period in minutes after midnight: [start, end), 0 <= start < end <= 1440. */
 export type Interval = [number, number]

@@ -1,24 +1,7 @@
 // What the trend components share.
+import type { Point } from '../../api/types'
 import type { Series } from '../../composables/useHistory'
-
-/** A point as GET /api/t3000/points returns it (the fields the trend page reads). */
-export interface PointMeta {
-  id: number
-  device_id: number | null
-  device: string | null
-  name: string
-  point_type: string
-  value: number | null
-  units: string | null
-  range: number | null
-  label: string | null
-  description?: string | null
-  quality: string | null
-  updated_at?: string | null
-  /** Whether the point is digital (0/1), when the server says. */
-  digital?: boolean | null
-  trend?: { interval_ms?: number | null; heartbeat_secs?: number | null }
-}
+import { deviceAndName } from '../../points'
 
 /** One trace of the chart. */
 export interface Trace {
@@ -31,6 +14,8 @@ export interface Trace {
   /** The axis title. */
   unit: string
   digital: boolean
+  /** A digital trace's state names, [name of 0, name of 1], when its point has them. */
+  states: [string, string] | null
   series: Series | null
   /** Draw the min/max band (the series was thinned by the server). */
   band: boolean
@@ -78,23 +63,27 @@ export const PALETTE = [
   '#7b4173',
 ]
 
-export function pointLabel(p: PointMeta | undefined, id: number): string {
+export function pointLabel(p: Point | undefined, id: number): string {
   if (!p) return `Point ${id}`
-  const base = p.device ? `${p.device} ${p.name}` : p.name
+  const base = deviceAndName(p)
   return p.label ? `${p.label} (${base})` : base
 }
 
 /** The axis a point goes on: its units, else its T3000 range code (same code, same units). */
-export function unitOf(p: PointMeta | undefined): { key: string; title: string } {
+export function unitOf(p: Point | undefined): { key: string; title: string } {
   if (p?.units) return { key: `u:${p.units}`, title: p.units }
   if (p && p.range !== null && p.range !== undefined) return { key: `r:${p.point_type}:${p.range}`, title: `${p.point_type} range ${p.range}` }
   return { key: 'none', title: '' }
 }
 
-export function formatValue(v: number | null | undefined | [number, number], digital = false): string {
-  if (Array.isArray(v)) return v[0] === v[1] ? formatValue(v[0], digital) : `${formatValue(v[0], digital)} … ${formatValue(v[1], digital)}`
+/**
+ * A value for the legend: a digital one as its state, by the point's state names (`Occupied (1)`)
+ * or else `On (1)` / `Off (0)`; a thinned trace's [minimum, maximum] as a span.
+ */
+export function formatValue(v: number | null | undefined | [number, number], digital = false, states: [string, string] | null = null): string {
+  if (Array.isArray(v)) return v[0] === v[1] ? formatValue(v[0], digital, states) : `${formatValue(v[0], digital, states)} … ${formatValue(v[1], digital, states)}`
   if (v === null || v === undefined || Number.isNaN(v)) return '—'
-  if (digital) return v ? 'On (1)' : 'Off (0)'
+  if (digital) return v ? `${states?.[1] ?? 'On'} (1)` : `${states?.[0] ?? 'Off'} (0)`
   const a = Math.abs(v)
   if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(3)
   return String(Number(v.toFixed(a >= 100 ? 1 : a >= 10 ? 2 : 3)))

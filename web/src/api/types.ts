@@ -1,0 +1,380 @@
+// The server's REST shapes, declared once for every page: what the handlers in
+// api/src/routes/*.rs, api/src/schedules.rs, api/src/alarms.rs and api/src/auth.rs answer and
+// take. Components keep only their own view types (rows, forms) next to them.
+
+// ---- auth (api/src/auth.rs) -------------------------------------------------------------------
+
+export type Role = 'viewer' | 'operator' | 'admin'
+
+/** POST /auth/login (LoginResponse): the session the browser keeps. */
+export interface Session {
+  token: string
+  username: string
+  role: Role
+  /** Epoch microseconds. */
+  expires_us: number
+}
+
+// ---- lists (routes/mod.rs) --------------------------------------------------------------------
+
+/** A page of a list: `items` from `offset`, `total` in all. */
+export interface Paged<T> {
+  items: T[]
+  total: number
+  offset: number
+  limit: number
+}
+
+// ---- points (routes/points.rs, control.rs) ----------------------------------------------------
+
+/** A point's trend (recording) settings. */
+export interface TrendSettings {
+  interval_ms: number | null
+  deadband: number | null
+  heartbeat_secs: number | null
+  retention_days: number | null
+}
+
+/** A point (PointResponse): GET /points, GET /points/{id}, PUT /points/{id}. */
+export interface Point {
+  id: number
+  device_id: number | null
+  device: string | null
+  /** `IN1`, `OUT3`, `VAR12`, a register name, or a manual point's name. */
+  name: string
+  point_number: number | null
+  /** `input`, `output`, `variable`, `register` or `manual`. */
+  point_type: string
+  value: number | null
+  /** The label's units, else the profile's, else those of the point's T3000 range. */
+  units: string | null
+  /** T3000's range (unit) code as the device reports it. */
+  range: number | null
+  /** What the range means: units (`°C`, `0-10 V`) or a digital point's states (`Off/On`: the name of 0, then of 1). */
+  range_name: string | null
+  /** Whether the device says the point is digital (a 0 / 1 value); null when it does not say. */
+  digital: boolean | null
+  label: string | null
+  description: string | null
+  /** True while the point is in manual (operator override at the device). */
+  auto_manual: boolean
+  /** Quality of the latest value (`good`, `good/local_override`, `bad/comm_failure`, ...). */
+  quality: string | null
+  /** RFC 3339, UTC. */
+  updated_at: string | null
+  writable: boolean
+  trend: TrendSettings
+}
+
+/** A command in force on a point (GET /points/{id}/commands). */
+export interface Command {
+  value: number
+  priority: number
+  source: string
+  issued_us: number
+  expires_us?: number
+}
+
+/** POST /points/{id}/value and /relinquish. */
+export interface WriteResult {
+  point_id: number
+  effective: { value: number; priority: number; source: string } | null
+  written: boolean
+  read_back: number | null
+  switched_to_manual: boolean
+}
+
+// ---- devices (routes/devices.rs) --------------------------------------------------------------
+
+export type Protocol = 'modbus-tcp' | 'modbus-rtu'
+export type Parity = 'none' | 'even' | 'odd'
+
+/** The collector's view of a device (a device's `status`). */
+export interface CollectorStatus {
+  name: string
+  protocol: string
+  endpoint: string
+  unit_id: number
+  profile: string
+  /** `connecting`, `online`, `offline`, `disabled`. */
+  state: string
+  online: boolean
+  /** Epoch microseconds. */
+  last_seen: number | null
+  rtt_ms: number | null
+  rtt_avg_ms: number | null
+  polls: number
+  failed_polls: number
+  consecutive_failures: number
+  timeouts: number
+  exceptions: number
+  protocol_errors: number
+  connection_errors: number
+  /** Share of the last polls that succeeded, 0 ..= 1. */
+  connection_quality: number
+  last_error: string | null
+}
+
+/** How a device is reached and polled: what a device and its `[[devices]]` table both have. */
+export interface DeviceConnection {
+  device_type: string
+  protocol: Protocol
+  ip_address: string | null
+  port: number
+  serial_port: string | null
+  baud_rate: number
+  unit_id: number
+  profile: string
+  poll_interval_ms: number
+  enabled: boolean
+}
+
+/** A `[[devices]]` table, as stored (a device's `config`). */
+export interface DeviceConfig extends DeviceConnection {
+  name: string
+  parity: Parity
+  timeout_ms: number | null
+  max_registers: number | null
+  max_gap: number | null
+  one_request_per_point: boolean
+  record: Record<string, unknown>
+  points: unknown[]
+}
+
+/** How many points of each type a device is polled for. */
+export interface PointCounts {
+  inputs: number
+  outputs: number
+  variables: number
+  registers: number
+  total: number
+}
+
+/** A device (DeviceResponse): GET /devices, GET /devices/{id}, POST, PUT. */
+export interface Device extends DeviceConnection {
+  id: number
+  name: string
+  /** Whether the device answers now. */
+  online: boolean
+  /** When it last answered (RFC 3339, UTC). */
+  last_seen: string | null
+  point_counts: PointCounts
+  building_id: number | null
+  floor_id: number | null
+  room_id: number | null
+  description: string | null
+  /** `config` (the configuration file) or `api`. */
+  source: string
+  status: CollectorStatus | null
+  config: DeviceConfig
+}
+
+/** What a scan found (POST /devices/discover). */
+export interface Discovered {
+  found: {
+    endpoint: string
+    unit_id: number
+    serial_number: number
+    firmware: number
+    product_model: number
+    hardware_rev: number
+    profile: string | null
+  }
+  known_device_id: number | null
+}
+
+/** A device profile (GET /profiles). */
+export interface ProfileInfo {
+  name: string
+  description: string
+  product_models: number[]
+  points: number
+}
+
+// ---- buildings and floor plans (routes/buildings.rs, routes/floorplans.rs) --------------------
+
+export interface Room {
+  id: number
+  floor_id: number
+  name: string
+  description: string | null
+  updated_us: number
+}
+
+/** A floor's stored plan image. */
+export interface PlanImage {
+  content_type: string
+  bytes: number
+  updated_us: number
+}
+
+/** A badge on a floor plan: x and y are fractions (0..1) of the image's width and height. */
+export interface PlanPoint {
+  point_id: number
+  x: number
+  y: number
+}
+
+export interface Floor {
+  id: number
+  building_id: number
+  name: string
+  level: number
+  description: string | null
+  plan: PlanImage | null
+  plan_points: PlanPoint[]
+  rooms: Room[]
+}
+
+/** A building with its floors and their rooms (GET /buildings, GET /buildings/{id}). */
+export interface Building {
+  id: number
+  name: string
+  description: string | null
+  address: string | null
+  /** IANA time zone. */
+  time_zone: string
+  floors: Floor[]
+}
+
+// ---- alarms (api/src/alarms.rs) ---------------------------------------------------------------
+
+export type AlarmCondition =
+  | { kind: 'limits'; waylow?: number | null; low?: number | null; high?: number | null; wayhigh?: number | null; deadband?: number }
+  | { kind: 'digital'; alarm_when: boolean }
+  | { kind: 'device_offline' }
+
+/** An alarm rule (GET/POST/PUT /alarms/rules). */
+export interface AlarmRule {
+  id: number
+  name: string
+  /** The point watched (limit and digital rules). */
+  point_id: number | null
+  /** The device watched (`device_offline` rules). */
+  device_id: number | null
+  rule: { condition: AlarmCondition; delay_secs: number; message: string | null }
+  enabled: boolean
+  updated_us: number
+}
+
+/** Body of POST / PUT of a rule. */
+export type RuleBody = Omit<AlarmRule, 'id' | 'updated_us'>
+
+/** GET /alarms: the present state of a rule's alarm. */
+export interface AlarmView {
+  rule_id: number
+  name: string
+  point_id: number | null
+  device_id: number | null
+  message: string | null
+  /** `normal`, `active`, `acknowledged`, `cleared`. */
+  state: string
+  /** `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`. */
+  level: string | null
+  /** Epoch microseconds. */
+  since_us: number | null
+}
+
+/** One transition of an alarm (POST /alarms/{id}/ack). */
+export interface AlarmEvent {
+  rule_id: number
+  name: string
+  point_id: number | null
+  device_id: number | null
+  message: string | null
+  transition: {
+    at_us: number
+    from: string
+    to: string
+    level: string
+    value: number | null
+    kind: { type: string; by?: string; from?: string }
+  }
+}
+
+/** GET /alarms/history: a stored transition. */
+export interface HistoryEntry extends AlarmEvent {
+  seq: number
+}
+
+// ---- schedules and calendars (api/src/schedules.rs) -------------------------------------------
+
+export type DayName = 'monday' | 'tuesday' | 'wednesday' | 'thursday' | 'friday' | 'saturday' | 'sunday' | 'holiday1' | 'holiday2'
+
+/** An ON/OFF pair, "HH:MM". */
+export interface Pair {
+  on: string
+  off: string
+}
+export interface WeeklySchedule {
+  days: Partial<Record<DayName, Pair[]>>
+}
+/** A point a schedule commands. */
+export interface OutputBinding {
+  point_id: number
+  on_value: number
+  off_value: number
+  switch_to_manual: boolean
+}
+export interface ScheduleTransition {
+  /** RFC 3339. */
+  at: string
+  on: boolean
+}
+/** A schedule (ScheduleResponse): GET /schedules, POST, PUT. */
+export interface Schedule {
+  id: number
+  name: string
+  description: string | null
+  schedule_type: string
+  status: string
+  on: boolean
+  next_run: string | null
+  next_transitions: ScheduleTransition[]
+  time_zone: string
+  building_id: number | null
+  weekly_schedule: WeeklySchedule
+  calendar_ids: number[]
+  outputs: OutputBinding[]
+  priority: number
+}
+export interface ScheduleBody {
+  name: string
+  description: string | null
+  building_id: number | null
+  enabled: boolean
+  weekly_schedule: WeeklySchedule
+  calendar_ids: number[]
+  outputs: OutputBinding[]
+  priority: number
+}
+/** A holiday calendar (T3000's annual routine). */
+export interface Calendar {
+  id: number
+  name: string
+  holiday: 'holiday1' | 'holiday2'
+  /** `2026-12-24`. */
+  dates: string[]
+  /** `12-25`. */
+  recurring: string[]
+  updated_us?: number
+}
+/** POST /schedules/{id}/run. */
+export interface RunResult {
+  on: boolean
+  errors: { point_id: number; message: string }[]
+}
+
+// ---- trend logs (routes/trendlogs.rs) ---------------------------------------------------------
+
+/** A saved trend view. */
+export interface TrendLog {
+  id: number
+  name: string
+  description: string | null
+  point_ids: number[]
+  interval_ms: number
+  /** The range the chart opens with (`24h`, `7d`). */
+  range?: string | null
+  updated_us: number
+}
