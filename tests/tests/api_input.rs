@@ -351,7 +351,8 @@ async fn bad_history_and_latest_requests_are_refused() {
         ),
         (format!("/api/t3000/export?points=1&{day}&sheet=2"), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
         ("/api/t3000/nothing-here".into(), StatusCode::NOT_FOUND, Some("not_found")),
-        ("/nothing-here".into(), StatusCode::NOT_FOUND, Some("not_found")),
+        // Paths without an extension outside /api are the UI's routes (its page); a missing file is a 404.
+        ("/nothing-here.js".into(), StatusCode::NOT_FOUND, Some("not_found")),
     ];
     let mut failures = Vec::new();
     for (path, status, code) in cases {

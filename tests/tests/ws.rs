@@ -428,6 +428,27 @@ async fn ws_devices_rooms_alarms_and_schedules_with_a_simulated_building() {
     );
     assert!(!ws.log.iter().any(|v| v["type"] == "DeviceStatus" && v["device_id"] == other));
 
+    // The room's floor and building hold the same device: the same points and status, and nothing
+    // of the device placed nowhere.
+    let room_points = r["snapshot_points"].as_u64();
+    for (key, id) in [("floors", f["id"].clone()), ("buildings", b["id"].clone())] {
+        let mut c = connect(&server, &viewer).await;
+        let mut sub = json!({"type": "Subscribe"});
+        sub[key] = json!([id]);
+        let r = c.request(sub).await;
+        assert_eq!(
+            (r["type"].as_str(), r["snapshot_points"].as_u64()),
+            (Some("Subscribed"), room_points),
+            "{key}: {r}"
+        );
+        let s = c.expect(&format!("ahu's status by {key}"), WAIT, |v| v["type"] == "DeviceStatus").await;
+        assert_eq!(s["device_id"].as_i64(), Some(ahu), "{key}");
+        c.expect(&format!("a change by {key}"), WAIT, |v| v["type"] == "PointUpdate" && v["snapshot"] == false).await;
+        c.drain(Duration::from_millis(500)).await;
+        assert!(c.log.iter().all(|v| v["type"] != "PointUpdate" || v["device_id"] == ahu), "{key}: {}", c.tail());
+        assert!(!c.log.iter().any(|v| v["type"] == "DeviceStatus" && v["device_id"] == other), "{key}");
+    }
+
     // A limit crossing raises an alarm, written through the arbiter from the socket.
     let rule = server
         .post_json(
