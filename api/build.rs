@@ -1,9 +1,9 @@
 //! Builds the browser UI (`web/`, with npm) and embeds `web/dist` in the binary.
 //!
-//! `npm ci` runs when `web/node_modules` is missing, then `npm run build`, whenever a file of the UI
-//! changes. With `T3000_SKIP_UI_BUILD=1` npm is not run and the existing `web/dist` is embedded (for
-//! machines without Node.js, given a `web/dist` built elsewhere). The generated table lists every file
-//! with an ETag (a hash of its bytes).
+//! `npm ci` runs when `web/node_modules` is missing or older than `package-lock.json`, then
+//! `npm run build`, whenever a file of the UI changes. With `T3000_SKIP_UI_BUILD=1` npm is not run
+//! and the existing `web/dist` is embedded (for machines without Node.js, given a `web/dist` built
+//! elsewhere). The generated table lists every file with an ETag (a hash of its bytes).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ fn main() {
         {
             println!("cargo:rerun-if-changed={}", web.join(input).display());
         }
-        if !web.join("node_modules").is_dir() {
+        if stale(&web.join("node_modules/.package-lock.json"), &web.join("package-lock.json")) {
             npm(&web, &["ci", "--no-audit", "--no-fund"]);
         }
         npm(&web, &["run", "build"]);
@@ -70,6 +70,15 @@ fn npm(dir: &Path, args: &[&str]) {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+}
+
+/// Whether `installed` (npm's record of what it installed) is missing or older than `lock`.
+fn stale(installed: &Path, lock: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (modified(installed), modified(lock)) {
+        (Some(i), Some(l)) => i < l,
+        _ => true,
     }
 }
 
