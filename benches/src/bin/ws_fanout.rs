@@ -4,11 +4,11 @@
 //! PointUpdate (hdrhistogram) and counts what it got; the server's CPU and memory come from /proc.
 //!
 //! The server is the real `t3000 serve` (a child process); the load generator (a thread, plain
-//! HTTP/1.1) and the clients (tokio-tungstenite on a tokio runtime) share the machine with it, so
+//! HTTP/1.1) and the clients (a minimal WebSocket reader on a tokio runtime) share the machine with it, so
 //! the latency includes their scheduling too.
 
 use anyhow::{Context, bail};
-use futures::{SinkExt, StreamExt};
+use bytes::Buf;
 use hdrhistogram::Histogram;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 use t3_benches::args::Args;
 use t3_benches::server::{ADMIN_PASSWORD, clk_tck, cpu_ticks, http, login, now_us, status_bytes};
 use t3_benches::{report, sys};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const USAGE: &str = "\
 ws_fanout: WebSocket fan-out latency, CPU and memory of `t3000 serve`
@@ -55,22 +54,132 @@ fn int_field(text: &str, key: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
+/// The `ts_us` of each update in a PointUpdate or PointUpdates frame, and whether it is part of a
+/// snapshot, in one pass over the text (the clients share the 2 cores with the server, so what
+/// they spend reading is taken from it).
+fn each_update(text: &[u8], ts_key: &memchr::memmem::Finder<'_>, mut f: impl FnMut(i64, bool)) {
+    let mut at = 0;
+    while let Some(i) = ts_key.find(&text[at..]) {
+        let mut j = at + i + ts_key.needle().len();
+        let mut ts = 0i64;
+        while let Some(d) = text.get(j).filter(|b| b.is_ascii_digit()) {
+            ts = ts * 10 + i64::from(d - b'0');
+            j += 1;
+        }
+        // `snapshot` is the update's last field: `..."snapshot":true}`.
+        let end = memchr::memchr(b'}', &text[j..]).map_or(text.len(), |k| j + k);
+        f(ts, text[..end].ends_with(b"true"));
+        at = end;
+    }
+}
+
+/// A WebSocket client cut down to what the benchmark needs (RFC 6455: the opening handshake,
+/// masked text frames out, unmasked unfragmented frames in, a pong for each ping). It reads into
+/// one buffer without zeroing it: tungstenite zeroes its read buffer at every read, which took
+/// 11 % of this 2-core machine at 500 clients, time the server then did not get.
+struct WsClient {
+    stream: tokio::net::TcpStream,
+    buf: bytes::BytesMut,
+}
+
+/// An opcode and a payload.
+type Frame = (u8, bytes::Bytes);
+const TEXT: u8 = 1;
+const CLOSE: u8 = 8;
+const PING: u8 = 9;
+const PONG: u8 = 10;
+
+impl WsClient {
+    async fn connect(addr: &str, path: &str, token: &str) -> anyhow::Result<Self> {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.context("connect")?;
+        stream.set_nodelay(true)?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             Authorization: Bearer {token}\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut buf = bytes::BytesMut::with_capacity(64 * 1024);
+        let head_len = loop {
+            if let Some(i) = memchr::memmem::find(&buf, b"\r\n\r\n") {
+                break i + 4;
+            }
+            anyhow::ensure!(stream.read_buf(&mut buf).await? > 0, "the server closed during the handshake");
+        };
+        let head = String::from_utf8_lossy(&buf[..head_len]).into_owned();
+        anyhow::ensure!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
+        buf.advance(head_len);
+        Ok(Self { stream, buf })
+    }
+
+    async fn send(&mut self, opcode: u8, payload: &[u8]) -> anyhow::Result<()> {
+        let mask: [u8; 4] = rand::random();
+        let mut frame = Vec::with_capacity(payload.len() + 14);
+        frame.push(0x80 | opcode);
+        match payload.len() {
+            n @ 0..=125 => frame.push(0x80 | n as u8),
+            n @ 126..=0xFFFF => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&frame).await?;
+        Ok(())
+    }
+
+    /// The next frame; `None` when the server closed. Cancel safe (only `read_buf` awaits).
+    async fn next(&mut self) -> anyhow::Result<Option<Frame>> {
+        loop {
+            if let Some(frame) = self.parse()? {
+                return Ok(Some(frame));
+            }
+            self.buf.reserve(64 * 1024);
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn parse(&mut self) -> anyhow::Result<Option<Frame>> {
+        let b = &self.buf[..];
+        if b.len() < 2 {
+            return Ok(None);
+        }
+        anyhow::ensure!(b[0] & 0x80 != 0 && b[0] & 0x0F != 0, "fragmented frame");
+        anyhow::ensure!(b[1] & 0x80 == 0, "masked frame from the server");
+        let (head, len) = match b[1] & 0x7F {
+            126 if b.len() >= 4 => (4, usize::from(u16::from_be_bytes([b[2], b[3]]))),
+            127 if b.len() >= 10 => (10, u64::from_be_bytes(b[2..10].try_into()?) as usize),
+            126 | 127 => return Ok(None),
+            n => (2, usize::from(n)),
+        };
+        if b.len() < head + len {
+            return Ok(None);
+        }
+        let opcode = b[0] & 0x0F;
+        self.buf.advance(head);
+        Ok(Some((opcode, self.buf.split_to(len).freeze())))
+    }
+}
+
 async fn client(
-    url: String,
+    addr: String,
     token: String,
     points: u32,
     batch: bool,
     ready: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Seen> {
-    let mut req = url.into_client_request()?;
-    req.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
-    // A read buffer near the size of the frames (tungstenite zeroes it at every read).
-    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(32 * 1024);
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), true).await.context("connect")?;
+    let mut ws = WsClient::connect(&addr, "/api/t3000/ws", &token).await?;
     let ids: Vec<u32> = (1..=points).collect();
     let sub = serde_json::json!({"type": "Subscribe", "request_id": 1, "points": ids, "batch": batch});
-    ws.send(Message::text(sub.to_string())).await?;
+    ws.send(TEXT, sub.to_string().as_bytes()).await?;
     let mut seen = Seen {
         updates: 0,
         lagged: 0,
@@ -80,41 +189,43 @@ async fn client(
     };
     let mut snapshot = 0u32;
     let mut counted_ready = false;
+    let ts_key = memchr::memmem::Finder::new(b"\"ts_us\":");
     loop {
-        let msg = match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
+        let (opcode, payload) = match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
             Err(_) => {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 continue;
             }
-            Ok(None) | Ok(Some(Err(_))) => {
+            Ok(Ok(Some((CLOSE, _)))) | Ok(Ok(None)) | Ok(Err(_)) => {
                 seen.closed = true;
                 break;
             }
-            Ok(Some(Ok(m))) => m,
+            Ok(Ok(Some(frame))) => frame,
         };
-        let Message::Text(t) = msg else { continue };
-        let text = t.as_str();
-        // A PointUpdate, or a PointUpdates frame of them: each update has one `ts_us`.
+        if opcode == PING {
+            ws.send(PONG, &payload).await?;
+            continue;
+        }
+        if opcode != TEXT {
+            continue;
+        }
+        let text = std::str::from_utf8(&payload)?;
         if text.starts_with("{\"type\":\"PointUpdate") {
             let now = now_us();
-            for (at, _) in text.match_indices("\"ts_us\":") {
-                let update = &text[at..];
-                let update = &update[..update.find('}').unwrap_or(update.len())];
-                if update.contains("\"snapshot\":true") {
+            each_update(text.as_bytes(), &ts_key, |ts, in_snapshot| {
+                if in_snapshot {
                     snapshot += 1;
                     if snapshot == points && !counted_ready {
                         counted_ready = true;
                         ready.fetch_add(1, Ordering::Relaxed);
                     }
-                    continue;
-                }
-                seen.updates += 1;
-                if let Some(ts) = int_field(update, "\"ts_us\":") {
+                } else {
+                    seen.updates += 1;
                     seen.latency_us.saturating_record((now - ts).max(1) as u64);
                 }
-            }
+            });
         } else if text.starts_with("{\"type\":\"Lagged\"") {
             seen.lagged += 1;
             seen.missed += int_field(text, "\"missed\":").unwrap_or(0) as u64;
@@ -175,11 +286,10 @@ fn main() -> anyhow::Result<()> {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         let ready = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let url = format!("ws://{addr}/api/t3000/ws");
-        eprintln!("connecting {clients} clients to {url}");
+        eprintln!("connecting {clients} clients to ws://{addr}/api/t3000/ws");
         let connect_started = Instant::now();
         let handles: Vec<_> = (0..clients)
-            .map(|_| rt.spawn(client(url.clone(), token.clone(), points, batch, ready.clone(), stop.clone())))
+            .map(|_| rt.spawn(client(addr.clone(), token.clone(), points, batch, ready.clone(), stop.clone())))
             .collect();
         while (ready.load(Ordering::Relaxed) as usize) < clients {
             if connect_started.elapsed() > Duration::from_secs(120) {
