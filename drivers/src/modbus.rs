@@ -8,9 +8,17 @@
 //! Any timeout or invalid reply closes the connection: a reply that arrives late must never be read
 //! as the answer to the next request. tokio-modbus checks the transaction id (TCP), the unit and the
 //! function code of every reply, and we check that it carries exactly the values asked for; the next
-//! request reconnects. RTU has no transaction id, so a serial line is also left quiet for one more
-//! timeout before it is reopened and flushed (as libmodbus does after an error): a late answer then
-//! arrives while nobody listens. A device answering later than twice the timeout cannot be told
+//! request reconnects (a serial port is reopened and its input flushed).
+//!
+//! RTU has no transaction id: only the unit address tells one answer from another. So after a
+//! timeout the unit that timed out gets no request for one more timeout (its late answer would
+//! match it), while the other units of the bus go on at once: one dead unit costs them its own
+//! timeout and no more. A late answer that does come while another unit waits is no valid answer
+//! to it (wrong unit), so that request fails and the whole line then stays quiet; the unit that
+//! timed out last is from then on known to answer late, and each of its timeouts keeps the whole
+//! line quiet too. A quiet line is listened to: it is free again once the late answer has come in
+//! and 3.5 characters of silence followed, after one more timeout at most (libmodbus waits the
+//! whole timeout after an error). A device answering later than twice the timeout cannot be told
 //! apart on RTU from an answer to the next request of the same shape.
 
 use crate::codec::RegisterKind;
@@ -18,6 +26,7 @@ use crate::driver::{ConnectionHealth, Driver, DriverError, ExceptionCode, RawDat
 use crate::planner::ReadRequest;
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -63,9 +72,20 @@ struct Conn {
     ctx: Option<Context>,
     /// When the line was last used (for the RTU inter-frame silence).
     last_io: Instant,
-    /// Serial lines: no request before this instant (set when a timeout or an invalid reply closes
-    /// the line; see the module docs).
+    /// Serial lines: no request before this instant (set when an invalid reply, or a timeout of a
+    /// unit known to answer late, closes the line; see the module docs).
     quiet_until: Option<Instant>,
+}
+
+/// What a serial line knows of its units' late answers (see the module docs).
+#[derive(Debug, Default)]
+struct LateAnswers {
+    /// A unit that timed out gets no request before this instant.
+    unit_quiet: HashMap<u8, Instant>,
+    /// The last timeout on the line: blamed for an invalid reply that follows it.
+    last_timeout: Option<(u8, Instant)>,
+    /// Units seen answering after their timeout.
+    late: HashSet<u8>,
 }
 
 /// A Modbus TCP connection or RTU bus.
@@ -76,6 +96,8 @@ pub struct ModbusDriver {
     health: Mutex<ConnectionHealth>,
     /// A connection is open (set on connect, cleared on close).
     connected: AtomicBool,
+    /// Serial lines only.
+    late: Mutex<LateAnswers>,
 }
 
 impl fmt::Debug for ModbusDriver {
@@ -96,6 +118,7 @@ impl ModbusDriver {
             conn: tokio::sync::Mutex::new(Conn { ctx: None, last_io: Instant::now(), quiet_until: None }),
             health: Mutex::new(ConnectionHealth::default()),
             connected: AtomicBool::new(false),
+            late: Mutex::new(LateAnswers::default()),
         }
     }
 
@@ -119,19 +142,9 @@ impl ModbusDriver {
                     Err(_) => return Err(DriverError::Connection(format!("{}: connect timed out", self.endpoint))),
                 }
             }
-            Endpoint::Rtu { path, baud_rate, parity } => {
-                use tokio_serial::{SerialPort, SerialPortBuilderExt};
-                let parity = match parity {
-                    Parity::None => tokio_serial::Parity::None,
-                    Parity::Even => tokio_serial::Parity::Even,
-                    Parity::Odd => tokio_serial::Parity::Odd,
-                };
-                let port = tokio_serial::new(path, *baud_rate)
-                    .parity(parity)
-                    .data_bits(tokio_serial::DataBits::Eight)
-                    .stop_bits(tokio_serial::StopBits::One)
-                    .open_native_async()
-                    .map_err(|e| DriverError::Connection(format!("{}: {e}", self.endpoint)))?;
+            Endpoint::Rtu { .. } => {
+                use tokio_serial::SerialPort;
+                let port = self.open_serial()?;
                 // Whatever a device sent after an earlier timeout must not be read as a reply.
                 let _ = port.clear(tokio_serial::ClearBuffer::All);
                 tokio_modbus::client::rtu::attach(port)
@@ -142,6 +155,45 @@ impl ModbusDriver {
         Ok(ctx)
     }
 
+    fn open_serial(&self) -> Result<tokio_serial::SerialStream, DriverError> {
+        use tokio_serial::SerialPortBuilderExt;
+        let Endpoint::Rtu { path, baud_rate, parity } = &self.endpoint else {
+            return Err(DriverError::Invalid(format!("{} is no serial line", self.endpoint)));
+        };
+        let parity = match parity {
+            Parity::None => tokio_serial::Parity::None,
+            Parity::Even => tokio_serial::Parity::Even,
+            Parity::Odd => tokio_serial::Parity::Odd,
+        };
+        tokio_serial::new(path, *baud_rate)
+            .parity(parity)
+            .data_bits(tokio_serial::DataBits::Eight)
+            .stop_bits(tokio_serial::StopBits::One)
+            .open_native_async()
+            .map_err(|e| DriverError::Connection(format!("{}: {e}", self.endpoint)))
+    }
+
+    /// Keeps a serial line quiet until `until`, listening: once a late answer has come in and the
+    /// line has then been silent for 3.5 characters (at least 2 ms), it is free again.
+    async fn wait_quiet(&self, until: Instant) {
+        use tokio::io::AsyncReadExt;
+        let Ok(mut port) = self.open_serial() else {
+            return tokio::time::sleep_until(until).await;
+        };
+        let gap = self.endpoint.silence().max(Duration::from_millis(2));
+        let mut buf = [0u8; 256];
+        let mut heard = false;
+        loop {
+            let deadline = if heard { (Instant::now() + gap).min(until) } else { until };
+            match tokio::time::timeout_at(deadline, port.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => heard = true,
+                // The line went away: the reconnect will tell.
+                Ok(_) => return tokio::time::sleep_until(until).await,
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Runs `op` on the open connection (opening it first), keeping the line's silence, mapping
     /// errors and closing the connection on any error that leaves its state unknown.
     async fn call<T, F>(&self, conn: &mut Conn, unit: u8, op: F) -> Result<T, DriverError>
@@ -149,7 +201,7 @@ impl ModbusDriver {
         F: for<'c> FnOnce(&'c mut Context) -> BoxFuture<'c, tokio_modbus::Result<T>>,
     {
         if let Some(quiet) = conn.quiet_until.take() {
-            tokio::time::sleep_until(quiet).await;
+            self.wait_quiet(quiet).await;
         }
         // Taken out while a request is in flight: if this future is dropped midway (a caller's own
         // timeout), the connection goes with it and the next request reconnects instead of reading
@@ -196,17 +248,51 @@ impl ModbusDriver {
         };
         drop(health);
         drop(ctx);
-        self.close(conn);
+        self.close(conn, unit, matches!(out, DriverError::Timeout(_)));
         Err(out)
     }
 
     /// Drops the connection after an error that leaves its state unknown: the socket (or serial
-    /// port) closes, and with it any late reply; a serial line also stays quiet for one timeout.
-    fn close(&self, conn: &mut Conn) {
+    /// port) closes, and with it any late reply. On a serial line, the unit that timed out, or the
+    /// whole line after an invalid reply, then stays quiet for up to one timeout (module docs).
+    fn close(&self, conn: &mut Conn, unit: u8, timed_out: bool) {
         conn.ctx = None;
         self.connected.store(false, Ordering::Relaxed);
-        if matches!(self.endpoint, Endpoint::Rtu { .. }) {
-            conn.quiet_until = Some(Instant::now() + self.timeout);
+        if !matches!(self.endpoint, Endpoint::Rtu { .. }) {
+            return;
+        }
+        let now = Instant::now();
+        let mut late = self.late.lock();
+        let line_quiet = if timed_out {
+            late.unit_quiet.insert(unit, now + self.timeout);
+            late.last_timeout = Some((unit, now));
+            late.late.contains(&unit)
+        } else {
+            // Bytes that were no answer to this request: most likely the late answer of the unit
+            // that timed out just before.
+            if let Some((u, at)) = late.last_timeout.take()
+                && u != unit
+                && now.duration_since(at) < 2 * self.timeout
+            {
+                tracing::info!(
+                    endpoint = %self.endpoint,
+                    unit = u,
+                    "the unit answers after its timeout: its timeouts now keep the line quiet"
+                );
+                late.late.insert(u);
+            }
+            true
+        };
+        if line_quiet {
+            conn.quiet_until = Some(now + self.timeout);
+        }
+    }
+
+    /// Serial lines: waits while `unit` is quiet after a timeout, without holding the line.
+    async fn unit_quiet(&self, unit: u8) {
+        let until = self.late.lock().unit_quiet.get(&unit).copied();
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
         }
     }
 
@@ -229,7 +315,7 @@ impl ModbusDriver {
             // likely a late answer to an earlier one): the line's state is unknown.
             if data.len() != usize::from(count) {
                 self.health.lock().failures += 1;
-                self.close(conn);
+                self.close(conn, unit, false);
                 Err(DriverError::Protocol(format!("asked for {count} values at {start}, got {}", data.len())))
             } else {
                 Ok(data)
@@ -253,6 +339,7 @@ impl Driver for ModbusDriver {
 
     fn read<'a>(&'a self, unit: u8, batch: &'a [ReadRequest]) -> BoxFuture<'a, Vec<Result<RawData, DriverError>>> {
         Box::pin(async move {
+            self.unit_quiet(unit).await;
             let mut conn = self.conn.lock().await;
             let mut out = Vec::with_capacity(batch.len());
             for req in batch {
@@ -279,6 +366,7 @@ impl Driver for ModbusDriver {
         data: RawData,
     ) -> BoxFuture<'a, Result<(), DriverError>> {
         Box::pin(async move {
+            self.unit_quiet(unit).await;
             let mut conn = self.conn.lock().await;
             match (kind, data) {
                 (RegisterKind::Holding, RawData::Words(w)) if w.len() == 1 => {

@@ -957,6 +957,106 @@ fn a_dead_unit_does_not_slow_a_healthy_unit_on_the_same_gateway() {
     });
 }
 
+/// Two units on ONE serial bus (one simulator on one pty), unit 2 dead: each request to it holds
+/// the line for its 500 ms timeout, and then the healthy unit is polled at once, so its polls
+/// are never further apart than that timeout plus its own interval. (With the whole line left
+/// quiet for one more timeout after every timeout, as before, the gaps measured 1.0 s.)
+#[test]
+fn a_dead_unit_delays_a_healthy_unit_on_the_same_rtu_bus_by_no_more_than_its_timeout() {
+    exclusive(async {
+        let sim = Simulator::new(vec![t3("healthy", 1, 1001), t3("dead", 2, 1002)]).expect("simulator");
+        sim.device(2).expect("unit 2").set_fault(Fault::NoAnswer);
+        let (path, server) = serve_rtu(&sim);
+        let cfg = isolation_config();
+        let timeout_ms = cfg.timeout_ms as f64;
+        let (c, mut rx) = collector(cfg);
+        c.add_device(device("healthy", &Link::Rtu(path.clone()), 1, &POINTS, 100, json!({}))).expect("add");
+        c.add_device(device("dead", &Link::Rtu(path), 2, &POINTS, 100, json!({}))).expect("add");
+        let ts = sample_times(&mut rx, id_of(1, "VAR1"), Duration::from_secs(4)).await;
+        let dead_status = status(&c, "dead");
+        c.shutdown().await;
+        server.abort();
+        assert!(dead_status.timeouts >= 3, "the dead unit was polled: {dead_status:#?}");
+        let (mean, max_gap) = periods(&ts);
+        eprintln!("one RTU bus: {} polls, mean period {mean:.1} ms, largest gap {max_gap:.1} ms", ts.len());
+        assert!(ts.len() >= 10, "only {} samples of the healthy unit", ts.len());
+        // The dead unit's timeout, the healthy unit's interval, and room for a loaded machine.
+        assert!(
+            max_gap < timeout_ms + 100.0 + 200.0,
+            "a gap of {max_gap:.1} ms between the healthy unit's polls: more than the dead unit's \
+             {timeout_ms} ms timeout plus the 100 ms interval"
+        );
+    });
+}
+
+/// Two units on one serial bus, unit 2 answering 20 ms after its timeout. Its first late answer
+/// comes while unit 1 waits for its own: it is no answer to unit 1 (wrong unit), that request
+/// fails, and from then on unit 2's timeouts keep the line quiet until its late answer is in, so
+/// unit 1 fails no more and waits for no more than unit 2 holds the line. No sample of unit 1 ever
+/// carries unit 2's values.
+#[test]
+fn a_late_unit_on_an_rtu_bus_never_answers_for_another_and_then_keeps_the_line_quiet() {
+    shared(async {
+        let sim = Simulator::new(vec![t3("healthy", 1, 1001), t3("late", 2, 1002)]).expect("simulator");
+        set_values(&sim.device(1).expect("unit 1"), &POINTS, &BEFORE);
+        let late = sim.device(2).expect("unit 2");
+        set_values(&late, &POINTS, &AFTER);
+        // Long enough to tell "the late answer, then free" from "one more timeout".
+        const TIMEOUT_MS: u64 = 400;
+        const LATENESS_MS: u64 = 20;
+        late.set_fault(Fault::LateAnswer { delay_ms: TIMEOUT_MS + LATENESS_MS });
+        let (path, server) = serve_rtu(&sim);
+        let (c, mut rx) = collector(CollectorConfig {
+            timeout_ms: TIMEOUT_MS,
+            // Never offline: unit 2 keeps being asked.
+            offline_after_failures: 1000,
+            backoff_initial_ms: 10,
+            backoff_max_ms: 100,
+            ..Default::default()
+        });
+        c.add_device(device("healthy", &Link::Rtu(path.clone()), 1, &POINTS, 100, json!({}))).expect("add");
+        c.add_device(device("late", &Link::Rtu(path), 2, &POINTS, 100, json!({}))).expect("add");
+        let ids: Vec<u32> = POINTS.iter().map(|p| id_of(1, p)).collect();
+        let (mut good, mut bad) = (0usize, 0usize);
+        // Unit 1's polls once unit 2 is known to answer late.
+        let (settled, mut ts) = (Instant::now() + Duration::from_millis(1500), Vec::new());
+        let end = Instant::now() + Duration::from_secs(5);
+        while let Ok(Some(s)) = tokio::time::timeout_at(end, rx.recv()).await {
+            let Some(k) = ids.iter().position(|&id| id == s.point_id.0) else { continue };
+            if is_good(s.quality) {
+                assert_eq!(s.value, BEFORE[k], "unit 1's {} read as {s:?}", POINTS[k]);
+                good += 1;
+                if k == 0 && Instant::now() > settled {
+                    ts.push(s.ts);
+                }
+            } else {
+                assert!(s.value.is_nan(), "{s:?}");
+                bad += 1;
+            }
+        }
+        let (healthy, late_status) = (status(&c, "healthy"), status(&c, "late"));
+        c.shutdown().await;
+        server.abort();
+        assert!(late_status.timeouts >= 3, "unit 2 was polled and timed out: {late_status:#?}");
+        assert!(good >= 2 * 4, "unit 1 answered only {good} times: {healthy:#?}");
+        // One poll of unit 1 (both points) may take the first late answer; a second on a loaded
+        // machine (the timer firing after the late answer came in).
+        assert!(healthy.failed_polls <= 2 && bad <= 2 * POINTS.len(), "unit 1 failed {bad} samples: {healthy:#?}");
+        let (mean, max_gap) = periods(&ts);
+        eprintln!(
+            "late unit on the bus: {} polls of unit 1, mean period {mean:.1} ms, largest gap {max_gap:.1} ms",
+            ts.len()
+        );
+        // Unit 2 holds the line for its timeout and its lateness; then unit 1's interval, and
+        // room for a loaded machine. (Quiet for one whole timeout more, the gaps were 840 ms.)
+        let bound = (TIMEOUT_MS + LATENESS_MS + 100 + 150) as f64;
+        assert!(
+            ts.len() >= 4 && max_gap < bound,
+            "unit 1's polls {max_gap:.1} ms apart (bound {bound} ms): {healthy:#?}"
+        );
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Offline devices cost no CPU and are probed at the backoff interval
 // ---------------------------------------------------------------------------------------------
