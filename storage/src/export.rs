@@ -339,7 +339,7 @@ impl Storage {
             }
             None => HistoryMode::Raw,
         };
-        let req = HistoryRequest { points: sorted.to_vec(), from, to, mode };
+        let req = HistoryRequest { points: sorted.to_vec(), from, to, mode, prior: false };
         let result = handle.block_on(self.history(req))?;
         Ok((Chunk::from_series(result.series, shape)?, result.partial))
     }
@@ -1337,6 +1337,7 @@ ts,\"Supply air, \"\"AHU-1\"\" (°C)\",point 2
                     bucket_us: bucket,
                     aggs: vec![Agg::Avg, Agg::Min, Agg::Max, Agg::Count],
                 },
+                prior: false,
             })
             .await
             .unwrap();

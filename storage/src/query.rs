@@ -443,6 +443,9 @@ pub struct HistoryRequest {
     pub from: i64,
     pub to: i64,
     pub mode: HistoryMode,
+    /// Also answer each point's last row before `from` (looked up to [`PRIOR_LOOKBACK_US`]
+    /// back): the value in force where a chart starts. Raw and downsampled rows only.
+    pub prior: bool,
 }
 
 /// One column of a series.
@@ -459,16 +462,30 @@ pub struct SeriesResult {
     pub point_id: u32,
     pub ts: Vec<i64>,
     pub columns: Vec<(String, Column)>,
+    /// With [`HistoryRequest::prior`]: the point's last row before `from`, if any
+    /// (`"prior": {"ts", "value"}` or `"prior": null`).
+    pub prior: Option<Option<PriorRow>>,
+}
+
+/// A point's last row before a history request's `from`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PriorRow {
+    pub ts: i64,
+    /// `null` when the row carried no usable value (bad quality).
+    pub value: Option<f64>,
 }
 
 impl Serialize for SeriesResult {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(2 + self.columns.len()))?;
+        let mut m = s.serialize_map(Some(2 + self.columns.len() + usize::from(self.prior.is_some())))?;
         m.serialize_entry("point_id", &self.point_id)?;
         m.serialize_entry("ts", &self.ts)?;
         for (k, v) in &self.columns {
             m.serialize_entry(k, v)?;
+        }
+        if let Some(prior) = &self.prior {
+            m.serialize_entry("prior", prior)?;
         }
         m.end()
     }
@@ -482,6 +499,7 @@ fn raw_result(s: Series) -> SeriesResult {
             ("value".into(), Column::F64(s.value.into_iter().map(|v| (!v.is_nan()).then_some(v)).collect())),
             ("quality".into(), Column::U8(s.quality)),
         ],
+        prior: None,
     }
 }
 
@@ -490,6 +508,7 @@ fn buckets_result(point_id: u32, b: Buckets) -> SeriesResult {
         point_id,
         ts: b.ts,
         columns: b.columns.into_iter().map(|(a, c)| (a.name().to_string(), Column::F64(c))).collect(),
+        prior: None,
     }
 }
 
@@ -603,7 +622,8 @@ impl Storage {
         let needs_edges = matches!(
             &req.mode,
             HistoryMode::Aggregate { aggs, .. } if aggs.iter().any(|a| matches!(a, Agg::Twa | Agg::Integral))
-        ) || matches!(req.mode, HistoryMode::Interpolate { .. });
+        ) || matches!(req.mode, HistoryMode::Interpolate { .. })
+            || req.prior;
         let lookback = match &req.mode {
             HistoryMode::Interpolate { max_gap_us, .. } => (*max_gap_us).min(PRIOR_LOOKBACK_US),
             _ => PRIOR_LOOKBACK_US,
@@ -627,6 +647,7 @@ impl Storage {
             from: req.from,
             to: req.to,
             mode: req.mode.clone(),
+            prior: req.prior,
             needs_edges,
             lookback,
             next_window,
@@ -798,6 +819,8 @@ struct HistoryPlan {
     from: i64,
     to: i64,
     mode: HistoryMode,
+    /// Answer each point's last row before `from` too.
+    prior: bool,
     /// Whether the values in force at `from` (and, for linear interpolation, after `to`) are needed.
     needs_edges: bool,
     lookback: i64,
@@ -827,7 +850,7 @@ impl HistoryPlan {
         let mut out = Vec::with_capacity(points.len());
         for &p in points {
             let s = by_point.remove(&p).unwrap_or_else(|| Series::new(p));
-            out.push(match &self.mode {
+            let mut result = match &self.mode {
                 HistoryMode::Raw => raw_result(s),
                 HistoryMode::Downsample { max_points } => raw_result(analytics::m4(&s, from, to, *max_points)),
                 HistoryMode::Aggregate { bucket_us, aggs } => {
@@ -845,9 +868,13 @@ impl HistoryPlan {
                         *fill,
                         *max_gap_us,
                     );
-                    SeriesResult { point_id: p, ts, columns: vec![("value".into(), Column::F64(vals))] }
+                    SeriesResult { point_id: p, ts, columns: vec![("value".into(), Column::F64(vals))], prior: None }
                 }
-            });
+            };
+            if self.prior {
+                result.prior = Some(prior.get(&p).map(|&(ts, value)| PriorRow { ts, value }));
+            }
+            out.push(result);
         }
         Ok(out)
     }

@@ -29,7 +29,10 @@ pub fn open_with(cfg: &Config, clock: &Arc<ManualClock>, vfs: Arc<dyn Vfs>) -> S
 
 /// Every raw row of one point as (ts, value, quality).
 pub async fn raw(s: &Storage, point: u32, from: i64, to: i64) -> Vec<(i64, Option<f64>, u8)> {
-    let r = s.history(HistoryRequest { points: vec![point], from, to, mode: HistoryMode::Raw }).await.expect("history");
+    let r = s
+        .history(HistoryRequest { points: vec![point], from, to, mode: HistoryMode::Raw, prior: false })
+        .await
+        .expect("history");
     let series = &r.series[0];
     let values = match &series.columns[0].1 {
         t3_storage::query::Column::F64(v) => v.clone(),

@@ -76,7 +76,9 @@ async fn compare(s: &Storage, stage: &str) {
         let (ranges, modes) = if *every { (&ranges[..], &modes[..]) } else { (&ranges[..2], &modes[..3]) };
         for &(from, to) in ranges {
             for mode in modes {
-                let req = HistoryRequest { points: points.clone(), from, to, mode: mode.clone() };
+                // The rows before `from` too, where they apply.
+                let prior = matches!(mode, HistoryMode::Raw | HistoryMode::Downsample { .. });
+                let req = HistoryRequest { points: points.clone(), from, to, mode: mode.clone(), prior };
                 let (direct, duck) = both(s, &req).await;
                 assert_eq!(direct, duck, "{stage}: {req:?}");
                 assert!(!direct.partial);
@@ -84,9 +86,16 @@ async fn compare(s: &Storage, stage: &str) {
         }
     }
     // More points than the threshold: `Auto` takes DuckDB, and the direct reader still agrees.
-    let req = HistoryRequest { points: ids.clone(), from: T0 - DAY - 30 * MIN, to: T0 + DAY, mode: HistoryMode::Raw };
+    let req = HistoryRequest {
+        points: ids.clone(),
+        from: T0 - DAY - 30 * MIN,
+        to: T0 + DAY,
+        mode: HistoryMode::Raw,
+        prior: true,
+    };
     let (direct, duck) = both(s, &req).await;
     assert_eq!(direct, duck, "{stage}: all points");
+    assert!(duck.series.iter().all(|r| r.prior.is_some()), "{stage}: prior asked for");
     assert_eq!(s.history(req).await.unwrap(), duck);
 }
 
@@ -144,6 +153,7 @@ async fn direct_reader_and_duckdb_give_the_same_answers() {
             from: T0 - 5 * DAY,
             to: T0 - 4 * DAY,
             mode: HistoryMode::Aggregate { bucket_us: DAY, aggs: vec![Agg::Twa] },
+            prior: false,
         })
         .await
         .unwrap();
@@ -171,7 +181,7 @@ async fn damaged_file_case(path: ReadPath, garble_pages: bool, read_first: bool)
     let s = open(&config(dir.path()), &clock);
     s.ingest(vec![Sample::good(1, T0, 1.0), Sample::good(1, T0 + DAY, 2.0)]).await.unwrap();
     s.flush().await.unwrap();
-    let req = HistoryRequest { points: vec![1], from: T0, to: T0 + 2 * DAY, mode: HistoryMode::Raw };
+    let req = HistoryRequest { points: vec![1], from: T0, to: T0 + 2 * DAY, mode: HistoryMode::Raw, prior: false };
     if read_first {
         // The page index of the file is cached before the damage.
         assert_eq!(s.history_with(req.clone(), path).await.unwrap().series[0].ts, vec![T0, T0 + DAY]);
@@ -218,7 +228,7 @@ async fn the_row_limit_counts_rows_after_duplicates_are_resolved() {
     s.flush().await.unwrap();
     s.ingest(day(0, 2.0)).await.unwrap();
     s.flush().await.unwrap();
-    let req = HistoryRequest { points: vec![1], from: T0, to: T0 + 2 * DAY, mode: HistoryMode::Raw };
+    let req = HistoryRequest { points: vec![1], from: T0, to: T0 + 2 * DAY, mode: HistoryMode::Raw, prior: false };
     for path in [ReadPath::Direct, ReadPath::DuckDb] {
         let r = s.history_with(req.clone(), path).await.unwrap();
         assert_eq!(r.series[0].ts.len(), 600, "{path:?}");

@@ -53,6 +53,7 @@ async fn time_weighted_average_uses_the_value_before_the_bucket_from_storage() {
             from: T0,
             to: T0 + 20 * MIN,
             mode: HistoryMode::Aggregate { bucket_us: 10 * MIN, aggs: vec![Agg::Twa, Agg::Avg, Agg::Integral] },
+            prior: false,
         })
         .await
         .unwrap();
@@ -78,6 +79,7 @@ async fn interpolation_and_downsampling_through_the_engine() {
             from: T0,
             to: T0 + 5000 * 10_000_000,
             mode: HistoryMode::Downsample { max_points: 100 },
+            prior: false,
         })
         .await
         .unwrap();
@@ -90,6 +92,7 @@ async fn interpolation_and_downsampling_through_the_engine() {
             from: T0 + 5_000_000,
             to: T0 + 25_000_000,
             mode: HistoryMode::Interpolate { step_us: 10_000_000, fill: Fill::Linear, max_gap_us: MIN },
+            prior: false,
         })
         .await
         .unwrap();
@@ -128,7 +131,7 @@ async fn a_damaged_file_is_quarantined_and_the_answer_is_partial() {
     let len = std::fs::metadata(&victim).unwrap().len();
     std::fs::OpenOptions::new().write(true).open(&victim).unwrap().set_len(len / 2).unwrap();
     let r = s
-        .history(HistoryRequest { points: vec![1], from: T0, to: T0 + 2 * DAY, mode: HistoryMode::Raw })
+        .history(HistoryRequest { points: vec![1], from: T0, to: T0 + 2 * DAY, mode: HistoryMode::Raw, prior: false })
         .await
         .unwrap();
     assert!(r.partial);
@@ -216,7 +219,7 @@ proptest! {
                 prop_assert_eq!(raw(&s, p, from, to).await, want.clone());
                 let req = HistoryRequest {
                     points: vec![p], from, to,
-                    mode: HistoryMode::Aggregate { bucket_us: bucket_min * MIN, aggs: vec![Agg::Count, Agg::Max, Agg::Last] },
+                    mode: HistoryMode::Aggregate { bucket_us: bucket_min * MIN, aggs: vec![Agg::Count, Agg::Max, Agg::Last] }, prior: false,
                 };
                 let r = s.history(req.clone()).await.unwrap();
                 let (direct, duck) = both(req).await;
@@ -235,7 +238,7 @@ proptest! {
                 }
             }
             // All four points in one request, raw and with the value in force before each bucket.
-            let req = HistoryRequest { points: MODEL_IDS.to_vec(), from: from + bucket_min * MIN, to, mode: HistoryMode::Raw };
+            let req = HistoryRequest { points: MODEL_IDS.to_vec(), from: from + bucket_min * MIN, to, mode: HistoryMode::Raw, prior: false };
             let r = s.history(req.clone()).await.unwrap();
             for (series, p) in r.series.iter().zip(MODEL_IDS) {
                 let want: Vec<i64> = want_of(p).iter().map(|r| r.0).filter(|&t| t >= from + bucket_min * MIN).collect();
@@ -249,7 +252,7 @@ proptest! {
                 HistoryMode::Interpolate { step_us: bucket_min * MIN, fill: Fill::Step, max_gap_us: DAY },
                 HistoryMode::Downsample { max_points: 8 },
             ] {
-                let req = HistoryRequest { points: MODEL_IDS.to_vec(), from: from + 7 * bucket_min * MIN, to: to - DAY, mode };
+                let req = HistoryRequest { points: MODEL_IDS.to_vec(), from: from + 7 * bucket_min * MIN, to: to - DAY, mode, prior: false };
                 let (direct, duck) = both(req).await;
                 prop_assert_eq!(direct, duck);
             }

@@ -23,6 +23,7 @@ async fn actual(s: &Storage, point: u32, from: i64, to: i64, bucket: i64, aggs: 
             from,
             to,
             mode: HistoryMode::Aggregate { bucket_us: bucket, aggs: aggs.to_vec() },
+            prior: false,
         })
         .await
         .unwrap();

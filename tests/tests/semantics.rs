@@ -56,6 +56,62 @@ async fn last_write_wins_in_buffer_parquet_and_across_restarts() {
     server.stop();
 }
 
+/// `prior=true`: each point's last row before `from` (what a chart shows at its left edge), from
+/// the write buffer and from Parquet, for one point and in a batch; refused with aggregates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_row_before_from_is_answered_when_asked() {
+    let mut server = TestServer::start(NO_FLUSH);
+    let t = BASE_TS + HOUR_US;
+    server
+        .ingest_ok(&[
+            Sample::good(1, t - 2 * HOUR_US, 1.0),
+            Sample::good(1, t - HOUR_US, 2.0),
+            Sample::good(1, t + HOUR_US, 3.0),
+            Sample { point_id: 2, ts: t - 1, value: f64::NAN, quality: 0 },
+            Sample::good(3, t - 8 * 24 * HOUR_US, 9.0),
+        ])
+        .await;
+    for stage in ["buffer", "parquet"] {
+        let (from, to) = (t, t + 2 * HOUR_US);
+        let h = server.get(&format!("/api/t3000/points/1/history?from={from}&to={to}&prior=true")).await.ok_json();
+        assert_eq!(h["prior"], json!({"ts": t - HOUR_US, "value": 2.0}), "{stage}: {h}");
+        assert_eq!(h["value"], json!([3.0]), "{stage}: {h}");
+        let h = server.get(&format!("/api/t3000/points/1/history?from={from}&to={to}&max_points=10&prior=true")).await;
+        assert_eq!(h.ok_json()["prior"]["value"], json!(2.0), "{stage}");
+        // Not asked for: no field.
+        let h = server.get(&format!("/api/t3000/points/1/history?from={from}&to={to}")).await.ok_json();
+        assert!(h.get("prior").is_none(), "{stage}: {h}");
+        let b = server
+            .post_json(
+                "/api/t3000/history/batch",
+                &json!({"points": [1, 2, 3, 4], "from": from.to_string(), "to": to.to_string(), "prior": true}),
+            )
+            .await
+            .ok_json();
+        let prior: Vec<&Value> = b["series"].as_array().expect("series").iter().map(|s| &s["prior"]).collect();
+        // Point 2's last row has bad quality (no value); point 3's is more than 7 days back.
+        assert_eq!(
+            prior,
+            [
+                &json!({"ts": t - HOUR_US, "value": 2.0}),
+                &json!({"ts": t - 1, "value": null}),
+                &Value::Null,
+                &Value::Null
+            ],
+            "{stage}: {b}"
+        );
+        let r =
+            server.get(&format!("/api/t3000/points/1/history?from={from}&to={to}&agg=avg&bucket=1h&prior=true")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{stage}: {}", r.text());
+        assert!(r.text().contains("prior"), "{}", r.text());
+        if stage == "buffer" {
+            server.stop();
+            server.restart();
+        }
+    }
+    server.stop();
+}
+
 async fn check_extremes(server: &TestServer, samples: &[Sample], stage: &str) {
     // The whole accepted range, written as epoch microseconds and as RFC 3339.
     let ranges =

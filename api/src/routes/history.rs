@@ -34,6 +34,10 @@ pub struct HistoryParams {
     pub fill: Option<String>,
     /// Largest gap that interpolation bridges (default: 10 x bucket).
     pub max_gap: Option<String>,
+    /// Also answer each point's last row before `from` (up to 7 days back) as
+    /// `"prior": {"ts", "value"}` (`null` if none): the value in force where a chart starts.
+    /// Raw and `max_points` rows only.
+    pub prior: Option<bool>,
 }
 
 /// A history request for several points (`POST /api/t3000/history/batch`); the other fields mean
@@ -50,6 +54,7 @@ pub struct BatchRequest {
     pub max_points: Option<usize>,
     pub fill: Option<String>,
     pub max_gap: Option<String>,
+    pub prior: Option<bool>,
 }
 
 impl BatchRequest {
@@ -62,6 +67,7 @@ impl BatchRequest {
             max_points: self.max_points,
             fill: self.fill.clone(),
             max_gap: self.max_gap.clone(),
+            prior: self.prior,
         }
     }
 }
@@ -123,7 +129,11 @@ fn request_of(state: &AppState, points: Vec<u32>, p: &HistoryParams) -> ApiResul
         return Err(bad(format!("from ({from}) must be before to ({to})")));
     }
     let mode = mode_of(p, from, to)?;
-    Ok(HistoryRequest { points, from, to, mode })
+    let prior = p.prior.unwrap_or(false);
+    if prior && !matches!(mode, HistoryMode::Raw | HistoryMode::Downsample { .. }) {
+        return Err(bad("prior applies to raw rows (without agg or fill)".into()));
+    }
+    Ok(HistoryRequest { points, from, to, mode, prior })
 }
 
 fn query_rejection(e: QueryRejection) -> ApiError {
@@ -142,7 +152,7 @@ fn parse_point_id(id: &str) -> ApiResult<u32> {
     tag = "history",
     params(("id" = u32, Path, description = "Point id"), HistoryParams),
     responses(
-        (status = 200, description = "Columnar series: ts (epoch microseconds) plus value/quality (raw) or one array per aggregate", body = Object),
+        (status = 200, description = "Columnar series: ts (epoch microseconds) plus value/quality (raw) or one array per aggregate; with prior=true, `prior`: the last row before `from` ({ts, value}) or null", body = Object),
         (status = 400, body = ErrorBody),
         (status = 422, description = "Too many rows", body = ErrorBody),
     )
@@ -172,7 +182,7 @@ pub async fn point_history(
     tag = "history",
     request_body = BatchRequest,
     responses(
-        (status = 200, description = "`{from, to, partial, series: [{point_id, ts, ...columns}]}`", body = Object),
+        (status = 200, description = "`{from, to, partial, series: [{point_id, ts, ...columns}]}` (each series with `prior` when asked)", body = Object),
         (status = 400, body = ErrorBody),
         (status = 422, body = ErrorBody),
     )

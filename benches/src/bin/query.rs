@@ -696,6 +696,7 @@ fn time_history(
             from: q.q1_from,
             to,
             mode: HistoryMode::Downsample { max_points: MAX_POINTS },
+            prior: false,
         };
         let r = rt.block_on(storage.history_with(req, path))?;
         let series = r.series.first().context("no series")?;
@@ -704,7 +705,8 @@ fn time_history(
         Ok(Answer { rows: series.ts.len(), check: minmax_checksum(rows, q.q1_from, to, buckets) })
     })?;
     let q2 = time_runs(runs, || {
-        let req = HistoryRequest { points: q.q2_points.clone(), from: q.q2_from, to, mode: HistoryMode::Raw };
+        let req =
+            HistoryRequest { points: q.q2_points.clone(), from: q.q2_from, to, mode: HistoryMode::Raw, prior: false };
         let r = rt.block_on(storage.history_with(req, path))?;
         let mut a = Answer::default();
         for s in &r.series {

@@ -115,6 +115,16 @@ describe('series', () => {
     const s = toSeries({ point_id: 4, ts: [1_000_000, 2_000_000, 3_000_000], value: [1.5, null, 7], quality: [192, 0, 24] })
     expect(s).toEqual({ pointId: 4, ts: [1, 2, 3], values: [1.5, null, null] })
   })
+  it('starts with the value in force at the left edge (the prior row)', () => {
+    const w = { point_id: 4, ts: [5_000_000], value: [2], quality: [192], prior: { ts: 1_000_000, value: 1 } }
+    expect(toSeries(w, 3)).toEqual({ pointId: 4, ts: [3, 5], values: [1, 2] })
+    // Unknown before the window (bad quality): a gap from the edge.
+    expect(toSeries({ ...w, prior: { ts: 1_000_000, value: null } }, 3)).toEqual({ pointId: 4, ts: [3, 5], values: [null, 2] })
+    // None found, not asked for, or a row already at the edge: nothing added.
+    expect(toSeries({ ...w, prior: null }, 3).ts).toEqual([5])
+    expect(toSeries(w).ts).toEqual([5])
+    expect(toSeries({ ...w, ts: [3_000_000] }, 3).ts).toEqual([3])
+  })
   it('appends only newer rows', () => {
     const s = { pointId: 1, ts: [1, 2], values: [1, 2] as (number | null)[] }
     expect(appendSample(s, 2, 5)).toBe(false)
@@ -196,25 +206,26 @@ describe('fetching', () => {
     return calls
   }
 
-  it('asks the batch endpoint for M4 rows: 4 per bucket, times in microseconds', async () => {
+  it('asks the batch endpoint for M4 rows (4 per bucket, times in microseconds) and the rows before', async () => {
     const calls = stubFetch((b) => ({
       from: Number(b.from),
       to: Number(b.to),
       partial: false,
       series: [
         { point_id: 1, ts: [1_700_000_000_000_000], value: [21.5], quality: [192] },
-        { point_id: 2, ts: [], value: [], quality: [] },
+        { point_id: 2, ts: [], value: [], quality: [], prior: { ts: 1_600_000_000_000_000, value: 7 } },
       ],
     }))
     const a = await fetchHistory([1, 2], 1_699_999_000_000, 1_700_000_100_000, 1200)
     expect(calls).toHaveLength(1)
     expect(calls[0].url).toBe('/api/t3000/history/batch')
-    expect(calls[0].body).toEqual({ points: [1, 2], from: '1699999000000000', to: '1700000100000000', max_points: 4800 })
+    expect(calls[0].body).toEqual({ points: [1, 2], from: '1699999000000000', to: '1700000100000000', max_points: 4800, prior: true })
     expect(a.from).toBe(1_699_999_000_000)
     expect(a.buckets).toBe(1200)
     expect(a.rows).toBe(1)
     expect(a.series.get(1)).toEqual({ pointId: 1, ts: [1_700_000_000], values: [21.5] })
-    expect(a.series.get(2)?.ts).toEqual([])
+    // Nothing in the window, but the value in force at its start is drawn from there.
+    expect(a.series.get(2)).toEqual({ pointId: 2, ts: [1_699_999_000], values: [7] })
   })
 
   it('useHistory keeps only the newest answer and reports errors with the server message', async () => {

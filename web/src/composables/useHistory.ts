@@ -184,6 +184,8 @@ interface WireSeries {
   ts: number[]
   value?: (number | null)[]
   quality?: number[]
+  /** The last row before `from` (asked with `prior: true`). */
+  prior?: { ts: number; value: number | null } | null
 }
 interface WireHistory {
   from: number
@@ -192,18 +194,26 @@ interface WireHistory {
   series: WireSeries[]
 }
 
-/** Turns the server's columnar answer into chart series (seconds; bad-quality rows as null). */
-export function toSeries(w: WireSeries): Series {
+/**
+ * Turns the server's columnar answer into chart series (seconds; bad-quality rows as null). With
+ * `start` (seconds) and a `prior` row, the series begins with the value in force at `start`, so a
+ * point recorded on change is drawn from the left edge rather than from its first change.
+ */
+export function toSeries(w: WireSeries, start?: number): Series {
   const n = w.ts.length
-  const ts = new Array<number>(n)
-  const values = new Array<number | null>(n)
+  const ts: number[] = []
+  const values: (number | null)[] = []
+  if (start !== undefined && w.prior && !(n > 0 && w.ts[0] / 1e6 <= start)) {
+    ts.push(start)
+    values.push(w.prior.value)
+  }
   const v = w.value ?? []
   const q = w.quality
   for (let i = 0; i < n; i++) {
-    ts[i] = w.ts[i] / 1e6
+    ts.push(w.ts[i] / 1e6)
     const val = v[i]
     // Bad quality (major state 00) carries no value; uncertain values are still drawn.
-    values[i] = val === null || val === undefined || (q && q[i] < 64) ? null : val
+    values.push(val === null || val === undefined || (q && q[i] < 64) ? null : val)
   }
   return { pointId: w.point_id, ts, values }
 }
@@ -217,13 +227,13 @@ export async function fetchHistory(points: number[], from: number, to: number, b
   const b = Math.max(16, Math.min(4096, Math.round(buckets)))
   const w = await api.post<WireHistory>(
     `${API}/history/batch`,
-    { points, from: String(Math.floor(from) * 1000), to: String(Math.ceil(to) * 1000), max_points: b * 4 },
+    { points, from: String(Math.floor(from) * 1000), to: String(Math.ceil(to) * 1000), max_points: b * 4, prior: true },
     { signal },
   )
   const series = new Map<number, Series>()
   let rows = 0
   for (const s of w.series) {
-    series.set(s.point_id, toSeries(s))
+    series.set(s.point_id, toSeries(s, w.from / 1e6))
     rows += s.ts.length
   }
   return { from: w.from / 1000, to: w.to / 1000, partial: w.partial, rows, buckets: b, series }
