@@ -1,6 +1,6 @@
 // Point names and digital states.
 import { describe, expect, it } from 'vitest'
-import { formatValue as legendValue } from './components/trends/types'
+import { legendValue } from './components/trends/types'
 import { deviceAndName, pointSubtitle, pointTitle, stateNames, valueText } from './points'
 
 const num = (v: number | null | undefined) => (v == null ? '–' : String(v))

@@ -1,9 +1,16 @@
-// Small formatting helpers shared by the dashboard and the alarm page.
+// Small formatting helpers shared by every page.
 
-/** A value for people: with digit grouping and up to 3 decimals (T3000 values have at most 3). */
+/**
+ * A value for people, the same on every page: integers as they are, others with 3 decimals
+ * below 10 (T3000 values have at most 3), 2 below 1,000 and 1 above, trailing zeros dropped, no
+ * digit grouping (so that copied values paste as numbers); tiny values in exponent form.
+ */
 export function formatValue(v: number | null | undefined): string {
   if (v === null || v === undefined || Number.isNaN(v)) return '—'
-  return v.toLocaleString(undefined, { maximumFractionDigits: 3 })
+  if (Number.isInteger(v)) return String(v)
+  const a = Math.abs(v)
+  if (a < 1e-3) return v.toExponential(2)
+  return String(Number(v.toFixed(a >= 1000 ? 1 : a >= 10 ? 2 : 3)))
 }
 
 /** A rate per second. */

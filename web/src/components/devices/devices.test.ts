@@ -24,7 +24,7 @@ describe('device text', () => {
     expect(ago(0, 12_000)).toBe('12 s ago')
     expect(ago(0, 5 * 60_000)).toBe('5 min ago')
     expect(ago(0, 3 * 3_600_000)).toBe('3 h ago')
-    expect(formatRtt(null)).toBe('–')
+    expect(formatRtt(null)).toBe('—')
     expect(formatRtt(0.034)).toBe('0.03 ms')
     expect(formatRtt(12.34)).toBe('12.3 ms')
     expect(formatRtt(250.4)).toBe('250 ms')

@@ -86,7 +86,7 @@ export function ago(ms: number | null, now: number): string {
 }
 
 export function formatRtt(ms: number | null): string {
-  if (ms == null) return '–'
+  if (ms == null) return '—'
   if (ms < 1) return `${ms.toFixed(2)} ms`
   if (ms < 100) return `${ms.toFixed(1)} ms`
   return `${Math.round(ms)} ms`

@@ -31,14 +31,6 @@ export function shown(p: Point, u: PointUpdate | undefined): Shown {
   }
 }
 
-/** A value for people: integers as they are, others with at most 3 decimals. */
-export function formatValue(v: number | null | undefined): string {
-  if (v == null || Number.isNaN(v)) return '–'
-  if (Number.isInteger(v)) return String(v)
-  const a = Math.abs(v)
-  const digits = a >= 1000 ? 1 : a >= 10 ? 2 : 3
-  return String(Number(v.toFixed(digits)))
-}
 
 /** `good`, `warn` or `bad` for a quality name (`good/local_override` counts as good). */
 export function qualityClass(q: string | null): string {

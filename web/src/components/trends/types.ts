@@ -2,6 +2,7 @@
 import type { Point } from '../../api/types'
 import type { Series } from '../../composables/useHistory'
 import { deviceAndName } from '../../points'
+import { formatValue } from '../dashboard/format'
 
 /** One trace of the chart. */
 export interface Trace {
@@ -80,13 +81,10 @@ export function unitOf(p: Point | undefined): { key: string; title: string } {
  * A value for the legend: a digital one as its state, by the point's state names (`Occupied (1)`)
  * or else `On (1)` / `Off (0)`; a thinned trace's [minimum, maximum] as a span.
  */
-export function formatValue(v: number | null | undefined | [number, number], digital = false, states: [string, string] | null = null): string {
-  if (Array.isArray(v)) return v[0] === v[1] ? formatValue(v[0], digital, states) : `${formatValue(v[0], digital, states)} … ${formatValue(v[1], digital, states)}`
-  if (v === null || v === undefined || Number.isNaN(v)) return '—'
-  if (digital) return v ? `${states?.[1] ?? 'On'} (1)` : `${states?.[0] ?? 'Off'} (0)`
-  const a = Math.abs(v)
-  if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(3)
-  return String(Number(v.toFixed(a >= 100 ? 1 : a >= 10 ? 2 : 3)))
+export function legendValue(v: number | null | undefined | [number, number], digital = false, states: [string, string] | null = null): string {
+  if (Array.isArray(v)) return v[0] === v[1] ? legendValue(v[0], digital, states) : `${legendValue(v[0], digital, states)} … ${legendValue(v[1], digital, states)}`
+  if (digital && v !== null && v !== undefined && !Number.isNaN(v)) return v ? `${states?.[1] ?? 'On'} (1)` : `${states?.[0] ?? 'Off'} (0)`
+  return formatValue(v)
 }
 
 export function withAlpha(hex: string, alpha: number): string {
