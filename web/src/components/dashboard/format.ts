@@ -1,16 +1,15 @@
 // Small formatting helpers shared by every page.
 
 /**
- * A value for people, the same on every page: integers as they are, others with 3 decimals
- * below 10 (T3000 values have at most 3), 2 below 1,000 and 1 above, trailing zeros dropped, no
- * digit grouping (so that copied values paste as numbers); tiny values in exponent form.
+ * A value for people, the same on every page: at most 3 decimals (T3000 keeps thousandths, and
+ * a slow drift shows in the last one), trailing zeros dropped, no digit grouping (so that copied
+ * values paste as numbers); values below 0.001 in exponent form.
  */
 export function formatValue(v: number | null | undefined): string {
   if (v === null || v === undefined || Number.isNaN(v)) return '—'
   if (Number.isInteger(v)) return String(v)
-  const a = Math.abs(v)
-  if (a < 1e-3) return v.toExponential(2)
-  return String(Number(v.toFixed(a >= 1000 ? 1 : a >= 10 ? 2 : 3)))
+  if (Math.abs(v) < 1e-3) return v.toExponential(2)
+  return String(Number(v.toFixed(3)))
 }
 
 /** A rate per second. */

@@ -54,16 +54,16 @@ describe('trend settings', () => {
 })
 
 describe('values', () => {
-  test('formats integers as they are and others with few decimals', () => {
+  test('formats values alike everywhere: at most 3 decimals, no grouping', () => {
     expect(formatValue(null)).toBe('—')
     expect(formatValue(Number.NaN)).toBe('—')
     expect(formatValue(42)).toBe('42')
     expect(formatValue(1500)).toBe('1500')
-    expect(formatValue(21.456789)).toBe('21.46')
+    expect(formatValue(21.456789)).toBe('21.457')
     expect(formatValue(21.5)).toBe('21.5')
     expect(formatValue(0.12345)).toBe('0.123')
     expect(formatValue(-3.25)).toBe('-3.25')
-    expect(formatValue(1234.56)).toBe('1234.6')
+    expect(formatValue(1234.56)).toBe('1234.56')
     expect(formatValue(0.00012)).toBe('1.20e-4')
   })
   test('quality classes', () => {
