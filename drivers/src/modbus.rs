@@ -290,6 +290,9 @@ impl ModbusDriver {
 
     /// Serial lines: waits while `unit` is quiet after a timeout, without holding the line.
     async fn unit_quiet(&self, unit: u8) {
+        if matches!(self.endpoint, Endpoint::Tcp { .. }) {
+            return;
+        }
         let until = self.late.lock().unit_quiet.get(&unit).copied();
         if let Some(until) = until {
             tokio::time::sleep_until(until).await;
