@@ -105,6 +105,12 @@ pub struct StorageConfig {
     pub row_group_rows: usize,
     /// Zstandard level of Parquet pages, 1 ..= 22.
     pub zstd_level: i32,
+    /// How often every data file's checksum is verified again in the background (a scrub), in
+    /// seconds; 0 turns the periodic scrub off (files are still verified before their first read
+    /// after a start). 0 or 60 ..= 31_536_000.
+    pub scrub_interval_secs: u64,
+    /// How fast the scrub reads, in MiB/s, so it never starves queries, 1 ..= 10_000.
+    pub scrub_mib_per_sec: u64,
 }
 
 impl Default for StorageConfig {
@@ -116,6 +122,8 @@ impl Default for StorageConfig {
             flush_interval_secs: 60,
             row_group_rows: 32_768,
             zstd_level: 3,
+            scrub_interval_secs: 86_400,
+            scrub_mib_per_sec: 64,
         }
     }
 }
@@ -736,6 +744,10 @@ impl Config {
         check_range("storage.flush_interval_secs", storage.flush_interval_secs, 1, 86_400)?;
         check_range("storage.row_group_rows", storage.row_group_rows, 1_024, 1_048_576)?;
         check_range("storage.zstd_level", storage.zstd_level, 1, 22)?;
+        if storage.scrub_interval_secs != 0 {
+            check_range("storage.scrub_interval_secs", storage.scrub_interval_secs, 60, 31_536_000)?;
+        }
+        check_range("storage.scrub_mib_per_sec", storage.scrub_mib_per_sec, 1, 10_000)?;
 
         check_range("wal.group_commit_max_delay_ms", wal.group_commit_max_delay_ms, 1, 10_000)?;
         check_range("wal.group_commit_max_bytes", wal.group_commit_max_bytes, 4 * KIB as usize, 256 * MIB as usize)?;
@@ -1315,6 +1327,8 @@ mod tests {
             ("[storage]\nflush_interval_secs = 86401", "storage.flush_interval_secs"),
             ("[storage]\nrow_group_rows = 1000", "storage.row_group_rows"),
             ("[storage]\nzstd_level = 23", "storage.zstd_level"),
+            ("[storage]\nscrub_interval_secs = 5", "storage.scrub_interval_secs"),
+            ("[storage]\nscrub_mib_per_sec = 0", "storage.scrub_mib_per_sec"),
             ("[wal]\ngroup_commit_max_delay_ms = 0", "wal.group_commit_max_delay_ms"),
             ("[wal]\ngroup_commit_max_bytes = 4095", "wal.group_commit_max_bytes"),
             ("[wal]\nsegment_bytes = 4294967297", "wal.segment_bytes"),

@@ -178,7 +178,8 @@ pub fn sorted_dedup_indices(point: &[u32], ts: &[i64]) -> Vec<u32> {
 #[derive(Debug)]
 pub struct Frozen {
     pub batch: RecordBatch,
-    /// The last WAL segment holding any of these samples.
+    /// The first and the last WAL segment that may hold any of these samples.
+    pub wal_from: u64,
     pub wal_through: u64,
 }
 
@@ -236,7 +237,7 @@ mod tests {
         let mut out = Columns::default();
         b.select(&RowFilter { points: Some(&[1]), from: 0, to: 20 }, &mut out);
         assert_eq!(out.value, vec![1.0]);
-        let frozen = Frozen { batch: b.freeze(), wal_through: 1 };
+        let frozen = Frozen { batch: b.freeze(), wal_from: 1, wal_through: 1 };
         assert!(b.is_empty());
         let mut out = Columns::default();
         frozen.select(&RowFilter { points: None, from: 0, to: 100 }, &mut out);

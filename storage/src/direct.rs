@@ -368,7 +368,7 @@ fn for_each_file<T: Send>(
     done.into_iter().map(|(_, r)| r).collect()
 }
 
-/// One source's rows of one point: a file (its `seq`) or the write buffer (`u64::MAX`).
+/// One source's rows of one point: a file (its [`FileMeta::rank`](crate::manifest::FileMeta::rank)) or the write buffer (`u64::MAX`).
 #[derive(Debug, Default)]
 struct Chunk {
     src: u64,
@@ -510,7 +510,7 @@ impl DirectReader<'_> {
                 .all(|(_, c)| c.ts.iter().all(|t| file_days.binary_search(&(t.div_euclid(DAY_US) as i32)).is_err()));
         let read = AtomicUsize::new(buffered.iter().map(|(_, c)| c.ts.len()).sum());
         let per_file = for_each_file(&files, self.threads, self.cancel, |f| {
-            let chunks = chunks_of(&read_rows(f, filter, self.cancel)?, f.meta.seq).map_err(|e| file_error(f, e))?;
+            let chunks = chunks_of(&read_rows(f, filter, self.cancel)?, f.meta.rank()).map_err(|e| file_error(f, e))?;
             let n: usize = chunks.iter().map(|(_, c)| c.ts.len()).sum();
             if distinct && read.fetch_add(n, Ordering::Relaxed) + n > max_rows {
                 return Err(Error::TooManyRows(max_rows));
@@ -566,7 +566,7 @@ impl DirectReader<'_> {
             }
             let sub = RowFilter { points: filter.points.map(|_| wanted.as_slice()), ..*filter };
             let batches = read_rows(f, &sub, self.cancel)?;
-            for (p, c) in chunks_of(&batches, f.meta.seq).map_err(|e| file_error(f, e))? {
+            for (p, c) in chunks_of(&batches, f.meta.rank()).map_err(|e| file_error(f, e))? {
                 offer(&mut best, last, p, &c);
             }
         }

@@ -3,7 +3,8 @@
 use crate::buffer::{Columns, DAY_US, Frozen, RowFilter, WriteBuffer, as_ts, sorted_dedup_indices};
 use crate::direct::FileIndex;
 use crate::error::{Error, Result};
-use crate::manifest::{FileMeta, MANIFEST_FILE, Manifest, Table, rel_path};
+use crate::maintenance::TestHook;
+use crate::manifest::{FileMeta, FileTag, Manifest, Quarantined, Table, rel_path};
 use crate::metrics::Histogram;
 use crate::parquet_io::{self, ParquetOptions};
 use crate::query::QueryEngine;
@@ -32,19 +33,38 @@ pub struct LiveFile {
     pub meta: FileMeta,
     pub path: PathBuf,
     retired: AtomicBool,
+    /// Its checksum has been verified by this process (files it wrote itself start verified).
+    verified: AtomicBool,
     /// Footer and page index for the direct read path, parsed on first use and kept as long as
     /// the file is live (files are immutable once published).
     index: OnceLock<FileIndex>,
 }
 
 impl LiveFile {
-    fn new(data_dir: &Path, meta: FileMeta) -> Arc<Self> {
+    fn new(data_dir: &Path, meta: FileMeta, verified: bool) -> Arc<Self> {
         Arc::new(LiveFile {
             path: data_dir.join(meta.rel_path()),
             meta,
             retired: AtomicBool::new(false),
+            verified: AtomicBool::new(verified),
             index: OnceLock::new(),
         })
+    }
+
+    /// Whether this process has checked the file since it started (or wrote it).
+    pub fn is_verified(&self) -> bool {
+        self.verified.load(Ordering::Relaxed)
+    }
+
+    /// Checks the file's bytes: against its recorded CRC-32C, or (a file written before checksums)
+    /// by decoding every page. Marks it verified on success.
+    pub(crate) fn check(&self) -> std::result::Result<(), String> {
+        match self.meta.crc32c {
+            Some(crc) => parquet_io::verify_checksum(&self.path, crc)?,
+            None => parquet_io::verify_deep(&self.path, self.meta.rows)?,
+        }
+        self.verified.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The parsed footer and page index, loaded on first use.
@@ -96,6 +116,12 @@ pub struct RecoveryReport {
     /// Files moved to `quarantine/`.
     pub quarantined: Vec<String>,
     pub stray_files_removed: usize,
+    /// One line per file removed at start, saying why it was proven garbage.
+    pub strays: Vec<String>,
+    /// Files the manifest did not list that were taken into it (see [`crate::recovery`]).
+    pub adopted: Vec<String>,
+    /// The manifest was missing and was rebuilt from the data files.
+    pub manifest_rebuilt: bool,
     pub duration_ms: u64,
 }
 
@@ -108,6 +134,8 @@ struct BufState {
     files: Arc<Vec<Arc<LiveFile>>>,
     /// Bumped by every commit; a buffer frozen at generation g holds every sample of commits <= g.
     commit_gen: u64,
+    /// The first WAL segment the active buffer's samples may come from.
+    next_wal_from: u64,
 }
 
 /// The part of the engine the WAL thread writes into.
@@ -133,7 +161,9 @@ impl CommitSink for Shared {
         self.buffered_rows.fetch_add(samples.len(), Ordering::Relaxed);
         {
             let mut latest = self.latest.write();
-            for s in samples {
+            // A sample stamped in the future is stored (within the accepted window) but never
+            // becomes the latest value: one wrong clock must not pin a point's value.
+            for s in samples.iter().filter(|s| s.ts <= now) {
                 let e = latest.entry(s.point_id.0).or_insert(Latest { ts: i64::MIN, value: 0.0, quality: 0 });
                 if s.ts >= e.ts {
                     *e = Latest { ts: s.ts, value: s.value, quality: s.quality.0 };
@@ -147,12 +177,13 @@ impl CommitSink for Shared {
 
     fn rotated(&self, closed: u64) {
         let mut st = self.state.lock();
+        let wal_from = std::mem::replace(&mut st.next_wal_from, closed + 1);
         if st.active.is_empty() {
             return;
         }
         let batch = st.active.freeze();
         let generation = st.commit_gen;
-        st.frozen.push(Arc::new(Frozen { batch, wal_through: closed }));
+        st.frozen.push(Arc::new(Frozen { batch, wal_from, wal_through: closed }));
         st.frozen_gen.push(generation);
     }
 }
@@ -172,6 +203,9 @@ struct Inner {
     shared: Arc<Shared>,
     wal: Wal,
     manifest: Mutex<Manifest>,
+    /// The manifest's quarantine records, for queries to read without waiting for a manifest
+    /// write (which holds `manifest` across an fsync).
+    quarantined: RwLock<Arc<Vec<Quarantined>>>,
     persist_lock: tokio::sync::Mutex<()>,
     /// One maintenance pass at a time; flushes go on meanwhile (both edit the manifest by delta).
     maintenance_lock: tokio::sync::Mutex<()>,
@@ -187,6 +221,19 @@ struct Inner {
     live: tokio::sync::broadcast::Sender<Arc<[Sample]>>,
     /// Held for the life of the engine (an exclusive lock on `<data_dir>/LOCK`).
     _lock: std::fs::File,
+    test_hooks: TestHooks,
+}
+
+type HookFn = Arc<dyn Fn() + Send + Sync>;
+
+/// Code tests run at [`TestHook`] points.
+#[derive(Default)]
+struct TestHooks(Mutex<HashMap<TestHook, HookFn>>);
+
+impl std::fmt::Debug for TestHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.lock().keys()).finish()
+    }
 }
 
 /// Batches the live bus keeps for a slow receiver (a batch is dropped once every receiver has it; a
@@ -244,35 +291,23 @@ impl Storage {
             return Err(Error::Locked(data_dir));
         }
         let mut report = RecoveryReport::default();
-        let mut manifest = Manifest::load(&data_dir)?.unwrap_or(Manifest { next_seq: 1, ..Default::default() });
-
-        // Files the manifest lists must be whole; a damaged one is quarantined, never read.
-        let mut live = Vec::new();
-        let mut kept = Vec::new();
-        for meta in std::mem::take(&mut manifest.files) {
-            let path = data_dir.join(meta.rel_path());
-            match parquet_io::verify(&path, meta.rows) {
-                Ok(()) => {
-                    live.push(LiveFile::new(&data_dir, meta.clone()));
-                    kept.push(meta);
-                }
-                Err(why) => {
-                    report.dropped.push(format!("{}: {why}; {} rows lost", meta.rel_path().display(), meta.rows));
-                    if let Some(q) = quarantine(&data_dir, &path) {
-                        report.quarantined.push(q);
-                    }
-                }
-            }
-        }
-        let manifest_changed = !report.dropped.is_empty();
-        manifest.files = kept;
-        report.stray_files_removed = remove_strays(&data_dir, &manifest)?;
-
         let wal_dir = data_dir.join("wal");
         let segments = wal::list_segments(&wal_dir)?;
+        // The manifest and the files on disk are reconciled: listed files must be whole (a damaged
+        // one is quarantined, never read), and nothing is deleted unless it is proven garbage.
+        let stored = crate::recovery::load_manifest(&data_dir)?;
+        let (mut manifest, manifest_changed) =
+            crate::recovery::reconcile(&data_dir, stored, &segments, &mut report, clock.now_us())?;
+        let live: Vec<Arc<LiveFile>> =
+            manifest.files.iter().map(|meta| LiveFile::new(&data_dir, meta.clone(), false)).collect();
+
         let shared = Arc::new(Shared {
             clock: clock.clone(),
-            state: Mutex::new(BufState { files: Arc::new(live), ..Default::default() }),
+            state: Mutex::new(BufState {
+                files: Arc::new(live),
+                next_wal_from: manifest.wal_persisted_through + 1,
+                ..Default::default()
+            }),
             latest: RwLock::new(HashMap::new()),
             buffered_rows: AtomicUsize::new(0),
             flush_rows: cfg.storage.flush_rows,
@@ -341,6 +376,7 @@ impl Storage {
                 clock,
                 shared,
                 wal,
+                quarantined: RwLock::new(Arc::new(manifest.quarantined.clone())),
                 manifest: Mutex::new(manifest),
                 persist_lock: tokio::sync::Mutex::new(()),
                 maintenance_lock: tokio::sync::Mutex::new(()),
@@ -353,6 +389,7 @@ impl Storage {
                 live: tokio::sync::broadcast::channel(LIVE_BATCHES).0,
                 point_retention: RwLock::new(Vec::new()),
                 _lock: lock,
+                test_hooks: TestHooks::default(),
             }),
         })
     }
@@ -535,7 +572,28 @@ impl Storage {
                 }
             }
         });
-        self.inner.tasks.lock().extend([flusher, maintenance]);
+        let me = self.clone();
+        let mut stop = self.inner.stop.subscribe();
+        let scrubber = tokio::spawn(async move {
+            let cfg = &me.inner.cfg.storage;
+            if cfg.scrub_interval_secs == 0 {
+                return;
+            }
+            // The first pass soon after start (files are otherwise checked only when first read),
+            // then one per interval.
+            let mut wait = Duration::from_secs(60);
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                if let Err(e) = me.scrub(Some(cfg.scrub_mib_per_sec)).await {
+                    tracing::error!(error = %e, "scrub failed; will retry");
+                }
+                wait = Duration::from_secs(cfg.scrub_interval_secs);
+            }
+        });
+        self.inner.tasks.lock().extend([flusher, maintenance, scrubber]);
     }
 
     fn flush_due(&self) -> bool {
@@ -577,7 +635,8 @@ impl Storage {
         let rows = loop {
             let files = self.live_files();
             let me = self.clone();
-            let result = tokio::task::spawn_blocking(move || me.inner.query.latest_from_files(&files))
+            let now = self.inner.clock.now_us();
+            let result = tokio::task::spawn_blocking(move || me.inner.query.latest_from_files(&files, now))
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))?;
             match result {
@@ -597,6 +656,44 @@ impl Storage {
             }
         }
         Ok(n)
+    }
+
+    /// After samples of `point` in `[from, to)` were deleted: if the latest value was one of them,
+    /// the newest remaining one (buffered or in a file, not in the future) takes its place.
+    pub(crate) async fn forget_latest_in(&self, point: u32, from: i64, to: i64) -> Result<()> {
+        let hit = self.inner.shared.latest.read().get(&point).is_some_and(|l| (from..to).contains(&l.ts));
+        if !hit {
+            return Ok(());
+        }
+        let now = self.inner.clock.now_us();
+        let filter = RowFilter { points: Some(&[point]), from: MIN_TS, to: now.saturating_add(1) };
+        let snap = self.snapshot(&filter, true);
+        let newest_buffered = (0..snap.buffered.len()).rev().find(|&i| snap.buffered.point[i] == point).map(|i| {
+            Latest { ts: snap.buffered.ts[i], value: snap.buffered.value[i], quality: snap.buffered.quality[i] }
+        });
+        let files: Vec<Arc<LiveFile>> = snap
+            .files
+            .iter()
+            .filter(|f| f.meta.table == Table::Samples && (f.meta.min_point..=f.meta.max_point).contains(&point))
+            .cloned()
+            .collect();
+        let me = self.clone();
+        let from_files = tokio::task::spawn_blocking(move || me.inner.query.latest_from_files(&files, now))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let newest = from_files
+            .into_iter()
+            .find(|(p, _)| *p == point)
+            .map(|(_, l)| l)
+            .into_iter()
+            .chain(newest_buffered)
+            .max_by_key(|l| l.ts);
+        let mut map = self.inner.shared.latest.write();
+        match newest {
+            Some(l) => map.insert(point, l),
+            None => map.remove(&point),
+        };
+        Ok(())
     }
 
     /// The live files and the buffered rows matching `filter` (sorted, last write wins), taken
@@ -624,25 +721,134 @@ impl Storage {
     /// Applies a manifest edit: `add` files join the live set and `remove` (by seq) leave it and are
     /// deleted once no query holds them.
     pub(crate) fn edit_files(&self, add: Vec<FileMeta>, remove: &HashSet<u64>) -> Result<()> {
+        self.edit_manifest(add, remove, None)
+    }
+
+    /// [`Storage::edit_files`], or with `quarantined` set: `remove` leaves the live set for
+    /// quarantine (moved, not deleted) and the record is kept.
+    fn edit_manifest(&self, add: Vec<FileMeta>, remove: &HashSet<u64>, quarantined: Option<Quarantined>) -> Result<()> {
+        let data_dir = &self.inner.data_dir;
         let mut m = self.inner.manifest.lock();
         let mut next = m.clone();
+        // Retired files are listed until they are gone, so a crash before their deletion leaves
+        // nothing that start-up could mistake for data.
+        next.retired.retain(|rel| data_dir.join(rel).exists());
+        if quarantined.is_none() {
+            let gone = next.files.iter().filter(|f| remove.contains(&f.seq)).map(crate::recovery::rel_string);
+            next.retired.extend(gone.collect::<Vec<_>>());
+        }
         next.files.retain(|f| !remove.contains(&f.seq));
         next.files.extend(add.iter().cloned());
+        next.quarantined.extend(quarantined.iter().cloned());
         next.generation += 1;
-        next.store(&*self.inner.vfs, &self.inner.data_dir)?;
+        next.store(&*self.inner.vfs, data_dir)?;
+        if quarantined.is_some() {
+            *self.inner.quarantined.write() = Arc::new(next.quarantined.clone());
+        }
         *m = next;
         let mut st = self.inner.shared.state.lock();
         let mut files: Vec<Arc<LiveFile>> = Vec::with_capacity(st.files.len() + add.len());
         for f in st.files.iter() {
-            if remove.contains(&f.meta.seq) {
-                f.retire();
-            } else {
+            if !remove.contains(&f.meta.seq) {
                 files.push(f.clone());
+            } else if quarantined.is_none() {
+                f.retire();
             }
         }
-        files.extend(add.into_iter().map(|meta| LiveFile::new(&self.inner.data_dir, meta)));
+        files.extend(add.into_iter().map(|meta| LiveFile::new(data_dir, meta, true)));
         st.files = Arc::new(files);
         Ok(())
+    }
+
+    /// Records the checksums of files written before checksums were (by seq). Returns how many
+    /// live files got one.
+    pub(crate) fn record_checksums(&self, crcs: &HashMap<u64, u32>) -> Result<usize> {
+        let data_dir = &self.inner.data_dir;
+        let mut m = self.inner.manifest.lock();
+        let mut next = m.clone();
+        let mut n = 0;
+        for f in next.files.iter_mut() {
+            if let Some(crc) = crcs.get(&f.seq).filter(|_| f.crc32c.is_none()) {
+                f.crc32c = Some(*crc);
+                n += 1;
+            }
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        next.generation += 1;
+        next.store(&*self.inner.vfs, data_dir)?;
+        let metas: HashMap<u64, FileMeta> = next.files.iter().map(|f| (f.seq, f.clone())).collect();
+        *m = next;
+        let mut st = self.inner.shared.state.lock();
+        let files = st
+            .files
+            .iter()
+            .map(|f| match metas.get(&f.meta.seq) {
+                Some(meta) if meta.crc32c != f.meta.crc32c => LiveFile::new(data_dir, meta.clone(), true),
+                _ => f.clone(),
+            })
+            .collect();
+        st.files = Arc::new(files);
+        Ok(n)
+    }
+
+    /// Whether background work has been told to stop.
+    pub(crate) fn is_stopping(&self) -> bool {
+        *self.inner.stop.borrow()
+    }
+
+    /// Files taken out of service because they failed a check (acknowledged ones included).
+    pub fn quarantined(&self) -> Vec<Quarantined> {
+        self.inner.quarantined.read().to_vec()
+    }
+
+    /// Marks the quarantine record of `file` (its relative path as listed) acknowledged: it stays
+    /// listed, but no longer raises the alarm. Returns whether such a record exists.
+    pub fn acknowledge_quarantined(&self, file: &str) -> Result<bool> {
+        let mut m = self.inner.manifest.lock();
+        let mut next = m.clone();
+        let mut found = false;
+        for q in next.quarantined.iter_mut().filter(|q| q.file == file) {
+            found = true;
+            q.acknowledged = true;
+        }
+        if found {
+            next.generation += 1;
+            next.store(&*self.inner.vfs, &self.inner.data_dir)?;
+            *self.inner.quarantined.write() = Arc::new(next.quarantined.clone());
+            *m = next;
+        }
+        Ok(found)
+    }
+
+    /// Whether data a query over `[from, to)` of `points` (all if `None`) would read is known to be
+    /// missing: a quarantined sample file overlapped it.
+    pub(crate) fn overlaps_quarantined(&self, points: Option<&[u32]>, from: i64, to: i64) -> bool {
+        self.inner.quarantined.read().iter().any(|q| {
+            q.table == Table::Samples
+                && q.rows > 0
+                && q.max_ts >= from
+                && q.min_ts < to
+                && points.is_none_or(|p| p.iter().any(|p| (q.min_point..=q.max_point).contains(p)))
+        })
+    }
+
+    /// Checks the files a read is about to use that this process has not checked yet (after a
+    /// start). A file that fails is named in the error, which the read's retry loop quarantines.
+    pub(crate) async fn verify_files(&self, files: Vec<Arc<LiveFile>>) -> Result<()> {
+        let unverified: Vec<Arc<LiveFile>> = files.into_iter().filter(|f| !f.is_verified()).collect();
+        if unverified.is_empty() {
+            return Ok(());
+        }
+        tokio::task::spawn_blocking(move || {
+            for f in unverified {
+                f.check().map_err(|message| Error::DataFile { path: f.path.clone(), message })?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("verify task: {e}")))?
     }
 
     /// Hands out `n` new file sequence numbers.
@@ -661,11 +867,36 @@ impl Storage {
         self.inner.parquet_options()
     }
 
-    /// Moves a damaged live file to quarantine and out of the live set.
-    pub(crate) fn quarantine_file(&self, file: &LiveFile) -> Result<()> {
-        tracing::error!(path = %file.path.display(), "a Parquet file is unreadable; quarantining it");
-        quarantine(&self.inner.data_dir, &file.path);
-        self.edit_files(Vec::new(), &HashSet::from([file.meta.seq]))
+    /// Moves a damaged live file to quarantine and out of the live set, and keeps a record of it
+    /// (what it held, why) until an operator acknowledges it.
+    pub(crate) fn quarantine_file(&self, file: &LiveFile, reason: &str) -> Result<()> {
+        if !self.live_files().iter().any(|f| f.meta.seq == file.meta.seq) {
+            // Another reader got there first (or the file was replaced meanwhile).
+            return Ok(());
+        }
+        let rel = crate::recovery::rel_string(&file.meta);
+        tracing::error!(file = %rel, rows = file.meta.rows, reason, "a data file failed its check; moving it to quarantine/");
+        let moved = quarantine(&self.inner.data_dir, &file.path);
+        let now = self.inner.clock.now_us();
+        let record = crate::recovery::record(&self.inner.data_dir, rel, moved, reason.to_string(), &file.meta, now);
+        self.edit_manifest(Vec::new(), &HashSet::from([file.meta.seq]), Some(record))
+    }
+
+    /// Runs `f` whenever maintenance reaches `hook` (`None` removes it). For tests.
+    #[doc(hidden)]
+    pub fn set_test_hook(&self, hook: TestHook, f: Option<HookFn>) {
+        let mut hooks = self.inner.test_hooks.0.lock();
+        match f {
+            Some(f) => hooks.insert(hook, f),
+            None => hooks.remove(&hook),
+        };
+    }
+
+    pub(crate) fn run_test_hook(&self, hook: TestHook) {
+        let f = self.inner.test_hooks.0.lock().get(&hook).cloned();
+        if let Some(f) = f {
+            f();
+        }
     }
 
     pub(crate) async fn maintenance_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
@@ -707,8 +938,18 @@ impl Inner {
             let part: RecordBatch = take_record_batch(batch, &UInt32Array::from(idx))?;
             let seq = first_seq + k as u64;
             let path = self.data_dir.join(rel_path(Table::Samples, day, seq));
-            let stats = parquet_io::write_atomic(&*self.vfs, &path, &[part], self.parquet_options())?;
-            metas.push(FileMeta::new(Table::Samples, day, seq, stats));
+            let tag = FileTag {
+                table: Some(Table::Samples),
+                day,
+                seq,
+                wal_min: frozen.wal_from,
+                wal_max: frozen.wal_through,
+                ..Default::default()
+            };
+            let stats = parquet_io::write_atomic(&*self.vfs, &path, &tag, &[part], self.parquet_options())?;
+            let mut meta = FileMeta::new(Table::Samples, day, seq, stats);
+            (meta.wal_min, meta.wal_max) = (frozen.wal_from, frozen.wal_through);
+            metas.push(meta);
         }
         let mut m = self.manifest.lock();
         let mut next = m.clone();
@@ -721,7 +962,7 @@ impl Inner {
         {
             let mut st = self.shared.state.lock();
             let mut files: Vec<Arc<LiveFile>> = st.files.iter().cloned().collect();
-            files.extend(metas.iter().map(|meta| LiveFile::new(&self.data_dir, meta.clone())));
+            files.extend(metas.iter().map(|meta| LiveFile::new(&self.data_dir, meta.clone(), true)));
             st.files = Arc::new(files);
             if let Some(pos) = st.frozen.iter().position(|f| std::ptr::eq(&**f, frozen)) {
                 st.frozen.remove(pos);
@@ -740,37 +981,6 @@ impl Inner {
     }
 }
 
-/// Removes files under the table folders that the manifest does not list (leftovers of a crash
-/// between writing a file and publishing it) and temporary files. Returns how many.
-fn remove_strays(data_dir: &Path, manifest: &Manifest) -> Result<usize> {
-    let listed: HashSet<PathBuf> = manifest.files.iter().map(|f| data_dir.join(f.rel_path())).collect();
-    let mut removed = 0;
-    for table in [Table::Samples, Table::Rollups1m, Table::Rollups1h] {
-        let root = data_dir.join(table.dir_name());
-        let Ok(days) = std::fs::read_dir(&root) else { continue };
-        for day in days.flatten() {
-            let Ok(files) = std::fs::read_dir(day.path()) else { continue };
-            let mut left = 0;
-            for f in files.flatten() {
-                let p = f.path();
-                if listed.contains(&p) {
-                    left += 1;
-                    continue;
-                }
-                tracing::info!(path = %p.display(), "removing a file the manifest does not list");
-                if std::fs::remove_file(&p).is_ok() {
-                    removed += 1;
-                }
-            }
-            if left == 0 {
-                let _ = std::fs::remove_dir(day.path());
-            }
-        }
-    }
-    let _ = std::fs::remove_file(data_dir.join(format!("{MANIFEST_FILE}.tmp")));
-    Ok(removed)
-}
-
 fn quarantine_dir(data_dir: &Path) -> Option<PathBuf> {
     let q = data_dir.join("quarantine");
     std::fs::create_dir_all(&q).ok()?;
@@ -785,7 +995,7 @@ fn quarantine_name(data_dir: &Path, path: &Path) -> Option<PathBuf> {
 }
 
 /// Moves a damaged file into `quarantine/`; returns its new name.
-fn quarantine(data_dir: &Path, path: &Path) -> Option<String> {
+pub(crate) fn quarantine(data_dir: &Path, path: &Path) -> Option<String> {
     let to = quarantine_name(data_dir, path)?;
     match std::fs::rename(path, &to) {
         Ok(()) => Some(to.display().to_string()),

@@ -19,7 +19,9 @@
 //!
 //! # Layout
 //! - [`engine`]: [`Storage`], recovery, flushing, the live file set.
-//! - [`wal`], [`buffer`], [`parquet_io`], [`manifest`]: the durability path.
+//! - [`wal`], [`buffer`], [`parquet_io`], [`manifest`]: the durability path; [`recovery`]: the
+//!   manifest reconciled with the files at start (rebuilt if lost), nothing deleted unless proven
+//!   garbage; [`scrub`]: every file's checksum verified again in the background.
 //! - [`maintenance`]: retention and compaction; [`rollups`]: 1-minute and 1-hour aggregates.
 //! - [`query`], [`direct`], [`analytics`]: reading.
 //! - [`catalog`]: the metadata catalog (buildings, devices, points, users, ...) and the audit log.
@@ -37,7 +39,9 @@ pub mod manifest;
 pub mod metrics;
 pub mod parquet_io;
 pub mod query;
+pub mod recovery;
 pub mod rollups;
+pub mod scrub;
 pub mod vfs;
 pub mod wal;
 

@@ -8,12 +8,16 @@
 //!   duplicates across files.
 //!
 //! Both write the new file before the manifest changes, and retire the old files only after it has
-//! changed; a query that still holds an old file keeps reading it until it finishes.
+//! changed; a query that still holds an old file keeps reading it until it finishes. A rewritten
+//! file holds only rows of its inputs, so it takes their WAL range (and with it their
+//! [`rank`](crate::manifest::FileMeta::rank)): a flush that publishes newer rows of the same day
+//! while the rewrite runs keeps winning over it. Inputs are checked (checksum) before they are
+//! read, so a damaged file is quarantined rather than copied into a new file with a valid checksum.
 
 use crate::buffer::{DAY_US, RowFilter};
 use crate::engine::{LiveFile, Storage};
 use crate::error::{Error, Result};
-use crate::manifest::{FileMeta, Table, rel_path};
+use crate::manifest::{FileMeta, FileTag, Table, rel_path};
 use crate::parquet_io;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -94,15 +98,19 @@ impl Storage {
                 Keep::Only(p) => Some(format!("point_id IN ({})", id_list(p))),
                 Keep::AllBut(p) => Some(format!("point_id NOT IN ({})", id_list(p))),
             };
+            let compact = cfg.compaction.enabled && files.len() >= cfg.compaction.min_files_per_day;
+            if (cond.is_some() || compact) && !self.check_inputs(&files) {
+                continue;
+            }
             let must_drop = match &cond {
                 Some(c) => self.query_engine().count_where(&files, &format!("NOT ({c})"))? > 0,
                 None => false,
             };
-            let compact = cfg.compaction.enabled && files.len() >= cfg.compaction.min_files_per_day;
             if !must_drop && !compact {
                 continue;
             }
             let added = self.rewrite_day(day, &files, cond.as_deref())?;
+            self.run_test_hook(TestHook::RewriteWritten);
             let seqs: HashSet<u64> = files.iter().map(|f| f.meta.seq).collect();
             self.edit_files(added, &seqs)?;
             report.files_removed += seqs.len();
@@ -121,9 +129,28 @@ impl Storage {
         Ok(report)
     }
 
+    /// Checks the files a rewrite is about to read that this process has not checked yet; one that
+    /// fails is quarantined and the day is left for the next pass. Returns whether all passed.
+    pub(crate) fn check_inputs(&self, files: &[Arc<LiveFile>]) -> bool {
+        let mut all_ok = true;
+        for f in files.iter().filter(|f| !f.is_verified()) {
+            if let Err(why) = f.check() {
+                all_ok = false;
+                if let Err(e) = self.quarantine_file(f, &why) {
+                    tracing::error!(error = %e, "could not quarantine {}", f.path.display());
+                }
+            }
+        }
+        all_ok
+    }
+
     /// Writes the day's rows (de-duplicated, sorted, filtered by `cond`) into new files of at most
     /// `compaction.target_file_rows` rows. The files are not yet in the manifest.
-    fn rewrite_day(&self, day: i32, files: &[Arc<LiveFile>], cond: Option<&str>) -> Result<Vec<FileMeta>> {
+    pub(crate) fn rewrite_day(&self, day: i32, files: &[Arc<LiveFile>], cond: Option<&str>) -> Result<Vec<FileMeta>> {
+        self.run_test_hook(TestHook::RewriteInputsChosen);
+        let wal_min = files.iter().map(|f| f.meta.wal_min).min().unwrap_or(0);
+        let wal_max = files.iter().map(|f| f.meta.wal_max).max().unwrap_or(0);
+        let replaces: Vec<u64> = files.iter().map(|f| f.meta.seq).collect();
         let refs: Vec<&LiveFile> = files.iter().map(|f| &**f).collect();
         let all = RowFilter { points: None, from: day as i64 * DAY_US, to: (day as i64 + 1) * DAY_US };
         let target = self.config().compaction.target_file_rows as u64;
@@ -138,10 +165,21 @@ impl Storage {
                 // Called with consecutive runs of sorted rows of at most `target` rows each.
                 let seq = self.allocate_seqs(1);
                 let path = self.data_dir().join(rel_path(Table::Samples, day, seq));
+                let tag = FileTag {
+                    table: Some(Table::Samples),
+                    day,
+                    seq,
+                    wal_min,
+                    wal_max,
+                    replaces: replaces.clone(),
+                    source_files: 0,
+                };
                 let stats =
-                    parquet_io::write_atomic_stream(&*vfs, &path, crate::buffer::sample_schema(), batches, opts)?;
+                    parquet_io::write_atomic_stream(&*vfs, &path, &tag, crate::buffer::sample_schema(), batches, opts)?;
                 if stats.rows > 0 {
-                    added.push(FileMeta::new(Table::Samples, day, seq, stats));
+                    let mut meta = FileMeta::new(Table::Samples, day, seq, stats);
+                    (meta.wal_min, meta.wal_max) = (wal_min, wal_max);
+                    added.push(meta);
                 } else {
                     let _ = std::fs::remove_file(&path);
                 }
@@ -151,6 +189,77 @@ impl Storage {
         )?;
         Ok(added)
     }
+}
+
+impl Storage {
+    /// Deletes every sample of `point` in `[from, to)`: for mistakes (a wrong clock, a test). What
+    /// is buffered is flushed first, then each day that may hold such rows is rewritten without
+    /// them, the same way retention rewrites a day (so a concurrent flush keeps winning). Samples
+    /// acknowledged after the call starts are not deleted. Returns how many rows were removed.
+    pub async fn delete_samples(&self, point: u32, from: i64, to: i64) -> Result<u64> {
+        if from >= to {
+            return Err(Error::InvalidQuery("from must be before to".into()));
+        }
+        self.flush().await?;
+        let _guard = self.maintenance_lock().await;
+        let me = self.clone();
+        let removed = tokio::task::spawn_blocking(move || me.delete_blocking(point, from, to))
+            .await
+            .map_err(|e| Error::Internal(format!("delete task: {e}")))??;
+        self.forget_latest_in(point, from, to).await?;
+        Ok(removed)
+    }
+
+    fn delete_blocking(&self, point: u32, from: i64, to: i64) -> Result<u64> {
+        let mut by_day: BTreeMap<i32, Vec<Arc<LiveFile>>> = BTreeMap::new();
+        for f in self.live_files().iter().filter(|f| f.meta.table == Table::Samples) {
+            by_day.entry(f.meta.day).or_default().push(f.clone());
+        }
+        let (first, last) = (from.div_euclid(DAY_US) as i32, (to - 1).div_euclid(DAY_US) as i32);
+        let doomed = format!(
+            "point_id = {point} AND ts >= {} AND ts < {}",
+            crate::query::ts_literal(from),
+            crate::query::ts_literal(to)
+        );
+        let mut removed = 0;
+        for (day, files) in by_day.range(first..=last) {
+            let holds = files.iter().any(|f| {
+                (f.meta.min_point..=f.meta.max_point).contains(&point) && f.meta.max_ts >= from && f.meta.min_ts < to
+            });
+            if !holds {
+                continue;
+            }
+            if !self.check_inputs(files) {
+                return Err(Error::Internal(format!(
+                    "a file of {} failed its checksum and was quarantined; nothing of that day was deleted, try again",
+                    crate::manifest::day_string(*day)
+                )));
+            }
+            let n = self.query_engine().count_where(files, &doomed)?;
+            if n == 0 {
+                continue;
+            }
+            let added = self.rewrite_day(*day, files, Some(&format!("NOT ({doomed})")))?;
+            let seqs: HashSet<u64> = files.iter().map(|f| f.meta.seq).collect();
+            self.edit_files(added, &seqs)?;
+            removed += n;
+        }
+        if removed > 0 {
+            tracing::warn!(point, from, to, rows = removed, "deleted samples");
+        }
+        Ok(removed)
+    }
+}
+
+/// Points inside maintenance where a test can run code, to interleave a flush (or anything else)
+/// with a rewrite deterministically. Not for production use.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TestHook {
+    /// A rewrite has chosen its input files and not yet read them.
+    RewriteInputsChosen,
+    /// A rewrite has written its output files and not yet published them.
+    RewriteWritten,
 }
 
 #[cfg(test)]

@@ -1,5 +1,17 @@
 //! The manifest: the versioned list of live Parquet files. Queries read exactly these files, never
 //! a glob over whatever is on disk, so a half-written or stray file can never be read.
+//!
+//! The manifest is not the only record of a file: every file also carries its own description in
+//! its Parquet key-value metadata ([`FileTag`]: table, day, sequence number, the WAL segments its
+//! rows came from, the files it replaced). If the manifest is lost, start-up rebuilds it from the
+//! files ([`crate::recovery`]); no data file is ever deleted unless it is proven to be garbage.
+//!
+//! # Which row wins
+//! Two files of a day may hold the same (point, ts); the newer row wins. "Newer" is what the file
+//! contains, not when it was written: [`FileMeta::rank`] orders files by the highest WAL segment of
+//! their rows. A compaction's output holds only rows that were in its inputs, so its rank is the
+//! highest of theirs, and a flush published while the compaction ran (newer WAL segments) still
+//! wins over it.
 
 use crate::error::{Error, Result};
 use crate::parquet_io::FileStats;
@@ -43,9 +55,25 @@ pub struct FileMeta {
     pub max_ts: i64,
     pub min_point: u32,
     pub max_point: u32,
-    /// For rollup files: the highest sample-file `seq` of the day when the rollup was computed.
-    #[serde(default)]
-    pub source_seq: u64,
+    /// For rollup files: [`source_digest`] of the day's sample files the rollup was computed from.
+    /// Any change of that set (a late sample, compaction, a quarantined file, a deletion) makes the
+    /// rollup stale.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub source_files: u64,
+    /// For sample files: the lowest and highest WAL segment any of the rows came from (0 for files
+    /// written before format 2, which rank below every newer file and among themselves by `seq`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wal_min: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wal_max: u64,
+    /// CRC-32C of the whole file, checked before the file is first read by this process and by the
+    /// background scrub. `None` for files written before format 2 (the scrub fills it in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<u32>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 impl FileMeta {
@@ -60,8 +88,18 @@ impl FileMeta {
             max_ts: s.max_ts,
             min_point: s.min_point,
             max_point: s.max_point,
-            source_seq: 0,
+            source_files: 0,
+            wal_min: 0,
+            wal_max: 0,
+            crc32c: s.crc32c,
         }
+    }
+
+    /// Orders files by what they contain: the later WAL segment wins, then the later file. Rows of
+    /// one (point, ts) in two files resolve to the file of higher rank. Files of equal `wal_max`
+    /// never share a key (they are days of one flush, or disjoint runs of one compaction).
+    pub fn rank(&self) -> u64 {
+        (self.wal_max.min(u32::MAX as u64) << 32) | self.seq.min(u32::MAX as u64)
     }
 
     /// `<table>/day=YYYY-MM-DD/part-<seq>.parquet`, relative to the data directory.
@@ -73,6 +111,83 @@ impl FileMeta {
 pub fn day_string(day: i32) -> String {
     let date = chrono::DateTime::from_timestamp(day as i64 * 86_400, 0).map(|d| d.date_naive()).unwrap_or_default();
     date.format("%Y-%m-%d").to_string()
+}
+
+/// The stable digest of a set of sample files (by `seq`), recorded by the rollups computed from it.
+pub fn source_digest<'a>(files: impl IntoIterator<Item = &'a FileMeta>) -> u64 {
+    let mut seqs: Vec<u64> = files.into_iter().map(|f| f.seq).collect();
+    seqs.sort_unstable();
+    // FNV-1a over the sorted sequence numbers: stable across releases (unlike std's hasher).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for s in seqs {
+        for b in s.to_le_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h.max(1)
+}
+
+/// What a file says about itself, in its Parquet key-value metadata under [`FileTag::KEY`], so the
+/// manifest can be rebuilt from the files alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileTag {
+    pub table: Option<Table>,
+    pub day: i32,
+    pub seq: u64,
+    #[serde(default)]
+    pub wal_min: u64,
+    #[serde(default)]
+    pub wal_max: u64,
+    /// The files this one replaced (compaction, retention, deletion); empty for a flush.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<u64>,
+    /// For rollup files: the digest of the sample files they were computed from.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub source_files: u64,
+}
+
+impl FileTag {
+    pub const KEY: &'static str = "t3000.file";
+
+    pub fn of(meta: &FileMeta) -> FileTag {
+        FileTag {
+            table: Some(meta.table),
+            day: meta.day,
+            seq: meta.seq,
+            wal_min: meta.wal_min,
+            wal_max: meta.wal_max,
+            replaces: Vec::new(),
+            source_files: meta.source_files,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A data file taken out of service because it failed a check. Kept in the manifest (and shown in
+/// `/healthz` and as a system alarm) until an operator acknowledges it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantined {
+    /// Where the file was, relative to the data directory.
+    pub file: String,
+    /// Where it is now (under `quarantine/`), relative to the data directory; empty if it could
+    /// not be moved (then it was left where it was, out of the live set).
+    pub moved_to: String,
+    /// Why: the failed check.
+    pub reason: String,
+    /// When it was found (microseconds since the epoch, UTC).
+    pub at_us: i64,
+    /// What it held, from the manifest: the rows now missing from answers.
+    pub table: Table,
+    pub rows: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub min_point: u32,
+    pub max_point: u32,
+    pub acknowledged: bool,
 }
 
 pub fn rel_path(table: Table, day: i32, seq: u64) -> PathBuf {
@@ -89,14 +204,25 @@ pub struct Manifest {
     /// Every sample in WAL segments up to and including this one is in the files below.
     pub wal_persisted_through: u64,
     pub files: Vec<FileMeta>,
+    /// Files taken out of the live set (by compaction, retention or deletion) and not yet known to
+    /// be deleted from disk: a crash may leave them behind, and start-up deletes them as garbage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<String>,
+    /// Damaged files found and taken out of service, until acknowledged and cleared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quarantined: Vec<Quarantined>,
 }
 
-/// The on-disk form, versioned so later releases can read older manifests.
+/// The on-disk form, versioned so later releases can read older manifests. Format 2 adds the WAL
+/// range, checksum and rollup digest of each file, the retired list and the quarantine records;
+/// format 1 reads as format 2 with those empty.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "format")]
 enum Persisted {
     #[serde(rename = "1")]
     V1(Manifest),
+    #[serde(rename = "2")]
+    V2(Manifest),
 }
 
 impl Manifest {
@@ -107,7 +233,10 @@ impl Manifest {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("read", &path, e)),
         };
-        let Persisted::V1(m) = serde_json::from_slice(&bytes)
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::Corrupt { path, message: "the file is empty".into() });
+        }
+        let (Persisted::V1(m) | Persisted::V2(m)) = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Corrupt { path: path.clone(), message: e.to_string() })?;
         Ok(Some(m))
     }
@@ -116,7 +245,7 @@ impl Manifest {
     pub fn store(&self, vfs: &dyn Vfs, data_dir: &Path) -> Result<()> {
         let path = data_dir.join(MANIFEST_FILE);
         let tmp = data_dir.join("manifest.json.tmp");
-        let json = serde_json::to_vec_pretty(&Persisted::V1(self.clone()))
+        let json = serde_json::to_vec_pretty(&Persisted::V2(self.clone()))
             .map_err(|e| Error::Internal(format!("serialise manifest: {e}")))?;
         let mut f = vfs.create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
         f.write_all(&json).map_err(|e| Error::io("write", &tmp, e))?;
@@ -147,10 +276,152 @@ mod tests {
             next_seq: 9,
             wal_persisted_through: 4,
             files: vec![FileMeta::new(Table::Samples, 1, 8, FileStats { rows: 5, ..Default::default() })],
+            ..Default::default()
         };
         m.store(&crate::vfs::RealFs, dir.path()).unwrap();
         assert_eq!(Manifest::load(dir.path()).unwrap(), Some(m));
         let text = std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).unwrap();
-        assert!(text.contains("\"format\": \"1\""), "{text}");
+        assert!(text.contains("\"format\": \"2\""), "{text}");
+    }
+
+    #[test]
+    fn format_1_still_loads_and_empty_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let v1 = r#"{"format":"1","generation":2,"next_seq":3,"wal_persisted_through":1,"files":[
+            {"table":"samples","day":5,"seq":2,"rows":1,"bytes":9,"min_ts":0,"max_ts":0,"min_point":1,"max_point":1}]}"#;
+        std::fs::write(dir.path().join(MANIFEST_FILE), v1).unwrap();
+        let m = Manifest::load(dir.path()).unwrap().unwrap();
+        assert_eq!((m.files[0].wal_max, m.files[0].crc32c, m.retired.len()), (0, None, 0));
+        std::fs::write(dir.path().join(MANIFEST_FILE), "").unwrap();
+        assert!(matches!(Manifest::load(dir.path()), Err(Error::Corrupt { .. })));
+    }
+
+    /// A model check of the publish / compact protocol: every interleaving of a writer (three
+    /// overwrites of one key, each in its own WAL segment), a flusher (freeze the buffer at a
+    /// segment boundary, write a file, publish it) and a compactor run twice (choose the live
+    /// files, write their merge, publish it in place of its inputs), explored exhaustively. In every
+    /// reachable state, reading with [`FileMeta::rank`] (the buffer above every file) must answer
+    /// the last value written. Numbering files by when they were written fails this check.
+    #[test]
+    fn every_interleaving_of_flush_and_compaction_reads_the_last_write() {
+        #[derive(Clone, Debug)]
+        struct F {
+            meta: FileMeta,
+            value: u32,
+        }
+        /// Rows as (WAL segment, value).
+        type Rows = Vec<(u64, u32)>;
+        #[derive(Clone, Debug, Default)]
+        struct St {
+            files: Vec<F>,
+            next_seq: u64,
+            /// Written values not yet flushed.
+            buffer: Rows,
+            written: u32,
+            /// A flush in progress: the frozen rows and the file written, not yet published.
+            frozen: Option<(Rows, Option<F>)>,
+            flushes_left: u32,
+            /// A compaction in progress: its inputs, then its output once written.
+            compaction: Option<(Vec<F>, Option<F>)>,
+            compactions_left: u32,
+        }
+        fn file(st: &mut St, wal_min: u64, wal_max: u64, value: u32) -> F {
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            F {
+                meta: FileMeta { wal_min, wal_max, ..FileMeta::new(Table::Samples, 0, seq, FileStats::default()) },
+                value,
+            }
+        }
+        fn read(st: &St) -> Option<u32> {
+            if let Some(&(_, v)) = st.buffer.last() {
+                return Some(v);
+            }
+            if let Some((rows, _)) = &st.frozen
+                && let Some(&(_, v)) = rows.last()
+            {
+                return Some(v);
+            }
+            st.files.iter().max_by_key(|f| f.meta.rank()).map(|f| f.value)
+        }
+        fn explore(st: St, states: &mut usize) {
+            *states += 1;
+            if st.written > 0 {
+                assert_eq!(read(&st), Some(st.written), "read the last write in {st:#?}");
+            }
+            let mut moves: Vec<St> = Vec::new();
+            if st.written < 3 {
+                let mut n = st.clone();
+                n.written += 1;
+                // Each write lands in a new segment (a rotation between writes).
+                n.buffer.push((n.written as u64, n.written));
+                moves.push(n);
+            }
+            match &st.frozen {
+                None if st.flushes_left > 0 && !st.buffer.is_empty() => {
+                    let mut n = st.clone();
+                    n.flushes_left -= 1;
+                    n.frozen = Some((std::mem::take(&mut n.buffer), None));
+                    moves.push(n);
+                }
+                Some((rows, None)) => {
+                    let mut n = st.clone();
+                    let (lo, hi, v) = (rows[0].0, rows[rows.len() - 1].0, rows[rows.len() - 1].1);
+                    let f = file(&mut n, lo, hi, v);
+                    n.frozen = Some((rows.clone(), Some(f)));
+                    moves.push(n);
+                }
+                Some((_, Some(f))) => {
+                    let mut n = st.clone();
+                    n.files.push(f.clone());
+                    n.frozen = None;
+                    moves.push(n);
+                }
+                None => {}
+            }
+            match &st.compaction {
+                None if st.compactions_left > 0 && st.files.len() >= 2 => {
+                    let mut n = st.clone();
+                    n.compactions_left -= 1;
+                    n.compaction = Some((st.files.clone(), None));
+                    moves.push(n);
+                }
+                Some((inputs, None)) => {
+                    let mut n = st.clone();
+                    let winner = inputs.iter().max_by_key(|f| f.meta.rank()).unwrap();
+                    let lo = inputs.iter().map(|f| f.meta.wal_min).min().unwrap();
+                    let hi = inputs.iter().map(|f| f.meta.wal_max).max().unwrap();
+                    let f = file(&mut n, lo, hi, winner.value);
+                    n.compaction = Some((inputs.clone(), Some(f)));
+                    moves.push(n);
+                }
+                Some((inputs, Some(out))) => {
+                    let mut n = st.clone();
+                    let gone: Vec<u64> = inputs.iter().map(|f| f.meta.seq).collect();
+                    n.files.retain(|f| !gone.contains(&f.meta.seq));
+                    n.files.push(out.clone());
+                    n.compaction = None;
+                    moves.push(n);
+                }
+                None => {}
+            }
+            for n in moves {
+                explore(n, states);
+            }
+        }
+        let mut states = 0;
+        explore(St { next_seq: 1, flushes_left: 3, compactions_left: 2, ..Default::default() }, &mut states);
+        assert!(states > 1000, "explored {states} states");
+    }
+
+    #[test]
+    fn rank_orders_by_content_then_file() {
+        let f = |seq, wal_max| FileMeta { seq, wal_max, ..FileMeta::new(Table::Samples, 0, 0, FileStats::default()) };
+        // A compaction output written later (seq 9) but holding older rows (WAL 3) ranks below a
+        // flush of WAL 4 written earlier (seq 8).
+        assert!(f(9, 3).rank() < f(8, 4).rank());
+        // Format 1 files (no WAL range) rank below every newer file, among themselves by seq.
+        assert!(f(7, 0).rank() < f(1, 1).rank());
+        assert!(f(6, 0).rank() < f(7, 0).rank());
     }
 }

@@ -1,12 +1,14 @@
-//! Writing sample files: sorted, zstd, statistics and page indexes, published atomically.
+//! Writing sample files: sorted, zstd, statistics and page indexes, published atomically, each
+//! with its [`FileTag`] in the key-value metadata and a CRC-32C of its bytes.
 
 use crate::buffer::{as_ts, as_u32, sample_schema};
 use crate::error::{Error, Result};
-use crate::vfs::Vfs;
+use crate::manifest::FileTag;
+use crate::vfs::{VFile, Vfs};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::SortingColumn;
+use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use std::path::Path;
@@ -18,9 +20,10 @@ pub struct ParquetOptions {
     pub zstd_level: i32,
 }
 
-fn properties(o: ParquetOptions) -> Result<WriterProperties> {
+fn properties(o: ParquetOptions, tag: &FileTag) -> Result<WriterProperties> {
     let zstd = ZstdLevel::try_new(o.zstd_level)?;
     Ok(WriterProperties::builder()
+        .set_key_value_metadata(Some(vec![KeyValue::new(FileTag::KEY.to_string(), tag.to_json())]))
         .set_compression(Compression::ZSTD(zstd))
         .set_max_row_group_row_count(Some(o.row_group_rows))
         // Small pages make the page index selective: a one-point query reads little beyond its rows.
@@ -48,11 +51,28 @@ pub struct FileStats {
     pub max_ts: i64,
     pub min_point: u32,
     pub max_point: u32,
+    /// CRC-32C of the whole file as written.
+    pub crc32c: Option<u32>,
+}
+
+impl FileStats {
+    /// Nothing yet: ready to [`add`](Self::add) to.
+    fn empty() -> Self {
+        FileStats { min_ts: i64::MAX, max_ts: i64::MIN, min_point: u32::MAX, ..Default::default() }
+    }
+
+    fn add(&mut self, s: &FileStats) {
+        self.rows += s.rows;
+        self.min_ts = self.min_ts.min(s.min_ts);
+        self.max_ts = self.max_ts.max(s.max_ts);
+        self.min_point = self.min_point.min(s.min_point);
+        self.max_point = self.max_point.max(s.max_point);
+    }
 }
 
 /// Computes the stats of sorted sample batches.
 pub fn stats_of(batches: &[RecordBatch]) -> FileStats {
-    let mut s = FileStats { min_ts: i64::MAX, max_ts: i64::MIN, min_point: u32::MAX, ..Default::default() };
+    let mut s = FileStats::empty();
     for b in batches {
         s.rows += b.num_rows() as u64;
         for &t in as_ts(b.column(1)).values().iter() {
@@ -69,8 +89,32 @@ pub fn stats_of(batches: &[RecordBatch]) -> FileStats {
 
 /// Writes `batches` (already sorted by point, ts) to `path` atomically: a temporary name, fsync,
 /// rename, fsync of the directory. A crash leaves either nothing at `path` or a whole file.
-pub fn write_atomic(vfs: &dyn Vfs, path: &Path, batches: &[RecordBatch], o: ParquetOptions) -> Result<FileStats> {
-    write_atomic_stream(vfs, path, sample_schema(), batches.iter().cloned().map(Ok), o)
+pub fn write_atomic(
+    vfs: &dyn Vfs,
+    path: &Path,
+    tag: &FileTag,
+    batches: &[RecordBatch],
+    o: ParquetOptions,
+) -> Result<FileStats> {
+    write_atomic_stream(vfs, path, tag, sample_schema(), batches.iter().cloned().map(Ok), o)
+}
+
+/// A file being written, with the CRC-32C of every byte that went through it.
+#[derive(Debug)]
+struct Checksummed {
+    inner: Box<dyn VFile>,
+    crc: u32,
+}
+
+impl std::io::Write for Checksummed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// [`write_atomic`] over a stream of batches with `schema` (whose first two columns are point_id
@@ -79,6 +123,7 @@ pub fn write_atomic(vfs: &dyn Vfs, path: &Path, batches: &[RecordBatch], o: Parq
 pub fn write_atomic_stream(
     vfs: &dyn Vfs,
     path: &Path,
+    tag: &FileTag,
     schema: arrow::datatypes::SchemaRef,
     batches: impl Iterator<Item = Result<RecordBatch>>,
     o: ParquetOptions,
@@ -86,21 +131,17 @@ pub fn write_atomic_stream(
     let dir = path.parent().ok_or_else(|| Error::Internal(format!("{} has no parent", path.display())))?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
     let tmp = path.with_extension("parquet.tmp");
-    let file = vfs.create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties(o)?))?;
-    let mut stats = FileStats { min_ts: i64::MAX, max_ts: i64::MIN, min_point: u32::MAX, ..Default::default() };
+    let file = Checksummed { inner: vfs.create(&tmp).map_err(|e| Error::io("create", &tmp, e))?, crc: 0 };
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties(o, tag)?))?;
+    let mut stats = FileStats::empty();
     for b in batches {
         let b = RecordBatch::try_new(schema.clone(), b?.columns().to_vec())?;
-        let s = stats_of(std::slice::from_ref(&b));
-        stats.rows += s.rows;
-        stats.min_ts = stats.min_ts.min(s.min_ts);
-        stats.max_ts = stats.max_ts.max(s.max_ts);
-        stats.min_point = stats.min_point.min(s.min_point);
-        stats.max_point = stats.max_point.max(s.max_point);
+        stats.add(&stats_of(std::slice::from_ref(&b)));
         writer.write(&b)?;
     }
     let mut file = writer.into_inner()?;
-    file.sync().map_err(|e| Error::io("fsync", &tmp, e))?;
+    file.inner.sync().map_err(|e| Error::io("fsync", &tmp, e))?;
+    stats.crc32c = Some(file.crc);
     drop(file);
     vfs.rename(&tmp, path).map_err(|e| Error::io("rename", &tmp, e))?;
     vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
@@ -118,6 +159,56 @@ pub fn verify(path: &Path, expected_rows: u64) -> std::result::Result<(), String
         return Err(format!("footer says {rows} rows, manifest says {expected_rows}"));
     }
     Ok(())
+}
+
+/// Reads the whole file and compares its CRC-32C with the one recorded when it was written: catches
+/// any damage, including inside compressed pages where it would decode to wrong values silently.
+pub fn verify_checksum(path: &Path, expected: u32) -> std::result::Result<(), String> {
+    let crc = checksum(path).map_err(|e| e.to_string())?;
+    if crc != expected {
+        return Err(format!("checksum mismatch: CRC-32C {crc:08x}, recorded {expected:08x}"));
+    }
+    Ok(())
+}
+
+/// The CRC-32C of a whole file.
+pub fn checksum(path: &Path) -> std::io::Result<u32> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut crc = 0u32;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(crc);
+        }
+        crc = crc32c::crc32c_append(crc, &buf[..n]);
+    }
+}
+
+/// What a file says about itself: its [`FileTag`] (if it has one) and the statistics of its rows,
+/// from the footer and a pass over the key columns. Used to rebuild a lost manifest.
+pub fn describe(path: &Path) -> std::result::Result<(Option<FileTag>, FileStats), String> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
+    let tag = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == FileTag::KEY))
+        .and_then(|k| k.value.as_deref())
+        .and_then(|v| serde_json::from_str::<FileTag>(v).ok());
+    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), [0, 1]);
+    let reader = builder.with_projection(mask).build().map_err(|e| e.to_string())?;
+    let mut stats = FileStats::empty();
+    for batch in reader {
+        let batch = batch.map_err(|e| e.to_string())?;
+        stats.add(&stats_of(std::slice::from_ref(&batch)));
+    }
+    stats.bytes = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    stats.crc32c = Some(checksum(path).map_err(|e| e.to_string())?);
+    Ok((tag, stats))
 }
 
 /// Reads a whole file, its page index and every page: catches damage inside the data that a

@@ -51,7 +51,7 @@ fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-fn ts_literal(us: i64) -> String {
+pub(crate) fn ts_literal(us: i64) -> String {
     let us = us.clamp(MIN_TS, MAX_TS);
     let dt = chrono::DateTime::from_timestamp_micros(us).unwrap_or_default();
     format!("TIMESTAMP '{}'", dt.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f"))
@@ -120,10 +120,10 @@ impl QueryEngine {
     /// Latest row per point over the given files. Reads the newest files first and skips a file
     /// once every point id in its `[min_point, max_point]` range has a value at least as new as
     /// anything in it, so a store whose points all reported recently reads only its last files.
-    pub fn latest_from_files(&self, files: &[Arc<LiveFile>]) -> Result<Vec<(u32, Latest)>> {
+    pub fn latest_from_files(&self, files: &[Arc<LiveFile>], now_us: i64) -> Result<Vec<(u32, Latest)>> {
         let mut files: Vec<&LiveFile> = files.iter().map(|f| &**f).filter(|f| f.meta.table == Table::Samples).collect();
-        files.sort_by_key(|f| std::cmp::Reverse((f.meta.max_ts, f.meta.seq)));
-        // Per point: the latest row and the seq of its file (the higher seq wins a tie on ts).
+        files.sort_by_key(|f| std::cmp::Reverse((f.meta.max_ts, f.meta.rank())));
+        // Per point: the latest row and the rank of its file (the higher rank wins a tie on ts).
         let mut found: std::collections::BTreeMap<u32, (Latest, u64)> = std::collections::BTreeMap::new();
         let conn = self.checkout()?;
         for f in files {
@@ -133,17 +133,22 @@ impl QueryEngine {
             if n == u64::from(hi - lo) + 1 && oldest > f.meta.max_ts {
                 continue;
             }
+            if !f.is_verified() {
+                f.check().map_err(|message| Error::DataFile { path: f.path.clone(), message })?;
+            }
+            // The newest row not in the future: a wrong clock's sample must not pin the value.
             let sql = format!(
-                "SELECT point_id, max(epoch_us(ts)), arg_max(value, ts), arg_max(quality, ts) FROM {} GROUP BY point_id",
-                read_parquet(&[f])
+                "SELECT point_id, max(epoch_us(ts)), arg_max(value, ts), arg_max(quality, ts) FROM {} WHERE ts <= {} GROUP BY point_id",
+                read_parquet(&[f]),
+                ts_literal(now_us)
             );
             let mut stmt = conn.prepare(&sql)?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
                 let l = Latest { ts: r.get(1)?, value: r.get(2)?, quality: r.get(3)? };
-                let e = found.entry(r.get::<_, u32>(0)?).or_insert((l, f.meta.seq));
-                if (l.ts, f.meta.seq) > (e.0.ts, e.1) {
-                    *e = (l, f.meta.seq);
+                let e = found.entry(r.get::<_, u32>(0)?).or_insert((l, f.meta.rank()));
+                if (l.ts, f.meta.rank()) > (e.0.ts, e.1) {
+                    *e = (l, f.meta.rank());
                 }
             }
         }
@@ -302,7 +307,7 @@ fn source_sql(files: &[&LiveFile], buffer: Option<&Columns>, filter: &RowFilter<
     let mut branches = Vec::new();
     if dedupe {
         for f in files {
-            branches.push(format!("SELECT {cols}, {} AS src FROM {} WHERE {cond}", f.meta.seq, read_parquet(&[*f])));
+            branches.push(format!("SELECT {cols}, {} AS src FROM {} WHERE {cond}", f.meta.rank(), read_parquet(&[*f])));
         }
         if buffer.is_some() {
             branches.push(format!("SELECT {cols}, {} AS src FROM arrow(?) WHERE {cond}", u64::MAX));
@@ -324,6 +329,16 @@ fn source_sql(files: &[&LiveFile], buffer: Option<&Columns>, filter: &RowFilter<
         }
         format!("({})", branches.join(" UNION ALL "))
     }
+}
+
+/// The files of `snap`, of any table, that may hold rows for `filter`.
+fn touched_files(snap: &Snapshot, filter: &RowFilter<'_>) -> Vec<Arc<LiveFile>> {
+    snap.files
+        .iter()
+        .filter(|f| f.meta.max_ts >= filter.from && f.meta.min_ts < filter.to)
+        .filter(|f| filter.points.is_none_or(|p| p.iter().any(|p| (f.meta.min_point..=f.meta.max_point).contains(p))))
+        .cloned()
+        .collect()
 }
 
 /// The files of `snap` that may hold rows for `filter`.
@@ -602,13 +617,13 @@ impl Storage {
             }
             (true, None) => return false,
         };
-        let bad: Vec<Arc<LiveFile>> = tokio::task::spawn_blocking(move || {
-            suspects.into_iter().filter(|f| crate::parquet_io::verify_deep(&f.path, f.meta.rows).is_err()).collect()
+        let bad: Vec<(Arc<LiveFile>, String)> = tokio::task::spawn_blocking(move || {
+            suspects.into_iter().filter_map(|f| f.check().err().map(|why| (f, why))).collect()
         })
         .await
         .unwrap_or_default();
-        for f in &bad {
-            if let Err(e) = self.quarantine_file(f) {
+        for (f, why) in &bad {
+            if let Err(e) = self.quarantine_file(f, why) {
                 tracing::error!(error = %e, "could not quarantine {}", f.path.display());
             }
         }
@@ -635,6 +650,8 @@ impl Storage {
         let wide =
             RowFilter { points: Some(&points), from: req.from - lookback, to: req.to.saturating_add(next_window) };
         let snap = Arc::new(self.snapshot(&wide, true));
+        self.verify_files(touched_files(&snap, &wide)).await?;
+        let partial = self.overlaps_quarantined(Some(&points), req.from, req.to);
         let rollups =
             if self.config().rollups.enabled { plan_rollups(&snap, &req.mode, req.from, req.to) } else { None };
         let direct = match path {
@@ -665,7 +682,7 @@ impl Storage {
         } else {
             self.query_engine().run(timeout, move |conn| plan.answer(&Reader::DuckDb { conn, snap: &snap })).await?
         };
-        Ok(HistoryResult { from: req.from, to: req.to, series, partial: false })
+        Ok(HistoryResult { from: req.from, to: req.to, series, partial })
     }
 
     /// Runs a read-only SQL query over the views `samples`, `rollups_1m` and `rollups_1h`. A file
@@ -679,7 +696,7 @@ impl Storage {
                     r.partial |= partial;
                     return Ok(r);
                 }
-                Err(e @ (Error::InvalidQuery(_) | Error::DuckDb(_)))
+                Err(e @ (Error::InvalidQuery(_) | Error::DuckDb(_) | Error::DataFile { .. }))
                     if self.quarantine_after_error(&e.to_string(), None).await =>
                 {
                     partial = true
@@ -699,6 +716,8 @@ impl Storage {
         }
         let all = RowFilter { points: None, from: MIN_TS, to: MAX_TS + 1 };
         let snap = self.snapshot(&all, true);
+        self.verify_files(snap.files.to_vec()).await?;
+        let partial = self.overlaps_quarantined(None, MIN_TS, MAX_TS + 1);
         let limit = self.config().query.sql_max_rows;
         let timeout = Duration::from_millis(self.config().query.sql_timeout_ms);
         // Only a SELECT (or VALUES / FROM-first query) can stand as a subquery, so the wrapper
@@ -734,7 +753,7 @@ impl Storage {
                 conn.execute_batch(&views)?;
                 let result = run_user_sql(conn, &wrapped, limit);
                 drop(reg);
-                result
+                result.map(|r| SqlResult { partial, ..r })
             })
             .await
     }

@@ -3,9 +3,10 @@
 //!
 //! A day's rollups are computed by maintenance once the day is over, from the day's samples (and
 //! the value in force when it began), with the same [`analytics::partials`] the raw path uses. Each
-//! rollup file records the newest sample file it was computed from (`source_seq`); a late sample
-//! that lands in the day makes its rollups stale, queries stop using them, and the next maintenance
-//! pass recomputes them.
+//! rollup file records a digest of the set of sample files it was computed from (`source_files`);
+//! any change of that set (a late sample's file, compaction, a quarantined file, a deletion) makes
+//! the day's rollups stale, queries stop using them at once, and the next maintenance pass
+//! recomputes them.
 //!
 //! A rollup row carries `count, min, max, avg, first, last, twa, covered_us`: everything needed to
 //! merge rows into wider buckets exactly (see [`Partial::merge`]).
@@ -14,7 +15,7 @@ use crate::analytics::{self, Partial, Series};
 use crate::buffer::{Columns, DAY_US, RowFilter};
 use crate::engine::{LiveFile, Snapshot, Storage};
 use crate::error::Result;
-use crate::manifest::{FileMeta, Table, rel_path};
+use crate::manifest::{FileMeta, FileTag, Table, rel_path, source_digest};
 use crate::parquet_io;
 use arrow::array::{
     ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt32Array, UInt64Array,
@@ -123,36 +124,43 @@ pub fn partial_of(
 /// Whether the rollup files of each day are up to date with that day's sample files.
 /// Returns, per table, the fresh rollup file of each day.
 pub(crate) fn fresh_rollups(files: &[Arc<LiveFile>], table: Table) -> BTreeMap<i32, Arc<LiveFile>> {
-    let mut newest_sample: BTreeMap<i32, u64> = BTreeMap::new();
-    for f in files.iter().filter(|f| f.meta.table == Table::Samples) {
-        let e = newest_sample.entry(f.meta.day).or_default();
-        *e = (*e).max(f.meta.seq);
-    }
+    let sources = day_sources(files);
     files
         .iter()
         .filter(|f| f.meta.table == table)
-        .filter(|f| newest_sample.get(&f.meta.day).is_none_or(|&s| f.meta.source_seq >= s))
+        .filter(|f| sources.get(&f.meta.day).is_some_and(|&d| f.meta.source_files == d))
         .map(|f| (f.meta.day, f.clone()))
         .collect()
+}
+
+/// The [`source_digest`] of each day's sample files.
+fn day_sources(files: &[Arc<LiveFile>]) -> BTreeMap<i32, u64> {
+    let mut by_day: BTreeMap<i32, Vec<&FileMeta>> = BTreeMap::new();
+    for f in files.iter().filter(|f| f.meta.table == Table::Samples) {
+        by_day.entry(f.meta.day).or_default().push(&f.meta);
+    }
+    by_day.into_iter().map(|(day, metas)| (day, source_digest(metas))).collect()
 }
 
 impl Storage {
     /// Computes missing or stale rollups of every day that is over. Returns the days done.
     pub(crate) fn refresh_rollups_blocking(&self, now: i64) -> Result<usize> {
         let files = self.live_files();
-        let mut sample_days: BTreeMap<i32, u64> = BTreeMap::new();
-        for f in files.iter().filter(|f| f.meta.table == Table::Samples) {
-            let e = sample_days.entry(f.meta.day).or_default();
-            *e = (*e).max(f.meta.seq);
-        }
+        let sample_days = day_sources(&files);
         let fresh = fresh_rollups(&files, Table::Rollups1h);
         let mut done = 0;
-        for (&day, &source_seq) in &sample_days {
+        for (&day, &source_files) in &sample_days {
             let day_end = (day as i64 + 1) * DAY_US;
             if day_end > now || fresh.contains_key(&day) {
                 continue;
             }
-            let (add, stale) = self.compute_day_rollups(&files, day, source_seq)?;
+            let day_files: Vec<Arc<LiveFile>> =
+                files.iter().filter(|f| f.meta.table == Table::Samples && f.meta.day == day).cloned().collect();
+            if !self.check_inputs(&day_files) {
+                // A file was quarantined: the set changed, the next pass computes from the rest.
+                continue;
+            }
+            let (add, stale) = self.compute_day_rollups(&files, day, source_files)?;
             self.edit_files(add, &stale)?;
             done += 1;
         }
@@ -172,7 +180,7 @@ impl Storage {
         &self,
         files: &Arc<Vec<Arc<LiveFile>>>,
         day: i32,
-        source_seq: u64,
+        source_files: u64,
     ) -> Result<(Vec<FileMeta>, HashSet<u64>)> {
         let (from, to) = (day as i64 * DAY_US, (day as i64 + 1) * DAY_US);
         let snap = Snapshot { files: files.clone(), buffered: Columns::default() };
@@ -194,15 +202,17 @@ impl Storage {
             let batch = rows.into_batch()?;
             let seq = self.allocate_seqs(1);
             let path = self.data_dir().join(rel_path(table, day, seq));
+            let tag = FileTag { table: Some(table), day, seq, source_files, ..Default::default() };
             let stats = parquet_io::write_atomic_stream(
                 &**self.vfs(),
                 &path,
+                &tag,
                 rollup_schema(),
                 std::iter::once(Ok(batch)),
                 self.parquet_options(),
             )?;
             let mut meta = FileMeta::new(table, day, seq, stats);
-            meta.source_seq = source_seq;
+            meta.source_files = source_files;
             added.push(meta);
         }
         let stale =

@@ -1,10 +1,13 @@
 //! Integration tests of the storage engine through its public API. One binary; add new tests as
 //! modules here: one file per feature.
 
+mod checksums;
 mod common;
 mod direct;
 mod durability;
 mod maintenance;
+mod ordering;
 mod queries;
+mod recovery;
 mod rollups;
 mod sql_sandbox;
