@@ -90,7 +90,14 @@ pub struct AlarmService {
     catalog: Arc<Catalog>,
     rules: Mutex<HashMap<i64, Watched>>,
     tx: broadcast::Sender<AlarmEvent>,
+    /// For the built-in storage alarm ([`STORAGE_ALARM`]), once [`AlarmService::spawn`] ran.
+    storage: std::sync::OnceLock<Storage>,
 }
+
+/// The rule id of the built-in storage alarm: active while a data file that failed a check
+/// (quarantined, its rows missing from answers) is not acknowledged. Acknowledging it acknowledges
+/// every such file.
+pub const STORAGE_ALARM: i64 = 0;
 
 impl std::fmt::Debug for AlarmService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,6 +117,7 @@ impl AlarmService {
             catalog: catalog.clone(),
             rules: Mutex::default(),
             tx: broadcast::channel(1024).0,
+            storage: std::sync::OnceLock::new(),
         });
         for r in catalog.list::<AlarmRuleRecord>() {
             me.load(r);
@@ -215,6 +223,7 @@ impl AlarmService {
 
     /// Follows the live bus and ticks every second, until the storage engine goes away.
     pub fn spawn(self: &Arc<Self>, storage: &Storage, collector: Arc<Collector>) {
+        let _ = self.storage.set(storage.clone());
         let me = Arc::downgrade(self);
         let mut live = storage.subscribe();
         tokio::spawn(async move {
@@ -260,8 +269,46 @@ impl AlarmService {
                 }
             })
             .collect();
+        out.extend(self.storage_alarm());
         out.sort_by_key(|v| std::cmp::Reverse(v.since_us));
         out
+    }
+
+    /// The built-in storage alarm, while quarantined files wait for an acknowledgement.
+    fn storage_alarm(&self) -> Option<AlarmView> {
+        let open: Vec<_> = self.storage.get()?.quarantined().into_iter().filter(|q| !q.acknowledged).collect();
+        if open.is_empty() {
+            return None;
+        }
+        let rows: u64 = open.iter().map(|q| q.rows).sum();
+        let files: Vec<&str> = open.iter().map(|q| q.file.as_str()).collect();
+        Some(AlarmView {
+            rule_id: STORAGE_ALARM,
+            name: "Storage: data files quarantined".into(),
+            point_id: None,
+            device_id: None,
+            message: Some(format!(
+                "{} data file(s) failed a check and were moved to quarantine/; {rows} rows are missing from answers over their range: {}",
+                open.len(),
+                files.join(", ")
+            )),
+            state: AlarmState::Active.as_str().to_owned(),
+            level: Some(Level::DataLoss.as_str().to_owned()),
+            since_us: open.iter().map(|q| q.at_us).min(),
+        })
+    }
+
+    /// Acknowledges every quarantined file (the storage alarm). Returns how many.
+    fn acknowledge_storage(&self) -> ApiResult<usize> {
+        let storage = self.storage.get().ok_or_else(|| ApiError::not_found("no storage alarm"))?;
+        let open: Vec<String> = storage.quarantined().into_iter().filter(|q| !q.acknowledged).map(|q| q.file).collect();
+        if open.is_empty() {
+            return Err(ApiError::new(StatusCode::CONFLICT, "cannot_acknowledge", "the storage alarm is not active"));
+        }
+        for f in &open {
+            storage.acknowledge_quarantined(f)?;
+        }
+        Ok(open.len())
     }
 
     fn acknowledge(&self, id: i64, user: &str) -> ApiResult<AlarmEvent> {
@@ -368,8 +415,30 @@ pub async fn acknowledge(
     Extension(who): Extension<Principal>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<AlarmEvent>> {
-    let event = state.alarms.acknowledge(id, &who.username)?;
-    audit(&state, &who, "alarm.ack", format!("alarm_rule:{id}"), None, None);
+    let event = if id == STORAGE_ALARM {
+        let view = state.alarms.storage_alarm();
+        let n = state.alarms.acknowledge_storage()?;
+        audit(&state, &who, "alarm.ack", format!("storage alarm: {n} quarantined file(s)"), None, None);
+        AlarmEvent {
+            rule_id: STORAGE_ALARM,
+            name: view.as_ref().map(|v| v.name.clone()).unwrap_or_default(),
+            point_id: None,
+            device_id: None,
+            message: view.and_then(|v| v.message),
+            transition: Transition {
+                at_us: now_us(),
+                from: AlarmState::Active,
+                to: AlarmState::Acknowledged,
+                level: Level::DataLoss,
+                value: None,
+                kind: t3_core::alarm::TransitionKind::Acknowledged { by: who.username.clone() },
+            },
+        }
+    } else {
+        let event = state.alarms.acknowledge(id, &who.username)?;
+        audit(&state, &who, "alarm.ack", format!("alarm_rule:{id}"), None, None);
+        event
+    };
     Ok(Json(event))
 }
 

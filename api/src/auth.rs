@@ -406,6 +406,7 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
         ("samples", _) => true,
         ("points", 6) => seg[5] == "value" || seg[5] == "relinquish",
         ("alarms", 6) => seg[5] == "ack",
+        ("storage", 6) => seg[4] == "quarantine" && seg[5] == "ack",
         ("schedules" | "calendars", _) => true,
         _ => false,
     };
@@ -506,6 +507,8 @@ mod tests {
             (&p, "/api/t3000/schedules/2/run", Some(Role::Operator)),
             (&put, "/api/t3000/calendars/2", Some(Role::Operator)),
             (&p, "/api/t3000/alarms/rules", Some(Role::Admin)),
+            (&p, "/api/t3000/storage/quarantine/ack", Some(Role::Operator)),
+            (&Method::DELETE, "/api/t3000/points/5/samples", Some(Role::Admin)),
             (&put, "/api/t3000/alarms/rules/3", Some(Role::Admin)),
             (&g, "/api/t3000/alarms/history", Some(Role::Viewer)),
             (&p, "/api/t3000/devices", Some(Role::Admin)),

@@ -52,6 +52,14 @@ pub enum Command {
     Export(ExportArgs),
     /// Print live updates of points (WebSocket /api/t3000/ws) until Ctrl-C.
     Watch(crate::ws::watch::WatchArgs),
+    /// Repair a data directory the server refuses to start on: a damaged manifest is moved to
+    /// quarantine/ and rebuilt from the data files (nothing is deleted that is not proven garbage),
+    /// the WAL is replayed and flushed. The server must not be running on it.
+    Repair {
+        /// The data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -137,6 +145,7 @@ fn run(cmd: Command) -> Result<(), Failure> {
             println!("# {}: OK. Effective configuration (defaults and environment applied):\n{text}", file.display());
         }
         Command::Export(args) => export(args)?,
+        Command::Repair { data_dir } => repair(data_dir)?,
         Command::Watch(args) => {
             let mut cfg = Config::default();
             cfg.log.level = "warn".into();
@@ -307,6 +316,36 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+fn repair(data_dir: PathBuf) -> Result<(), Failure> {
+    let mut cfg = settings::parse("", "<defaults>").map_err(Failure::Config)?;
+    cfg.storage.data_dir = data_dir.clone();
+    cfg.log.level = "warn".into();
+    init_tracing(&cfg);
+    if !data_dir.is_dir() {
+        return Err(Failure::Config(format!("{} is not a directory", data_dir.display())));
+    }
+    match t3_storage::manifest::Manifest::load(&data_dir) {
+        Ok(_) => println!("t3000 repair: the manifest reads; checking it against the files"),
+        Err(t3_storage::Error::Corrupt { message, .. }) => {
+            let moved =
+                t3_storage::recovery::set_aside_manifest(&data_dir).context("move the damaged manifest aside")?;
+            println!("t3000 repair: the manifest is damaged ({message}); moved it to {}", moved.unwrap_or_default());
+        }
+        Err(e) => return Err(Failure::Runtime(anyhow::Error::new(e).context("read the manifest"))),
+    }
+    let rt = runtime()?;
+    let report = rt.block_on(async {
+        let storage = Storage::open(&cfg, Arc::new(RealFs), Arc::new(SystemClock))
+            .with_context(|| format!("open the data directory {}", data_dir.display()))?;
+        let report = storage.recovery().clone();
+        storage.shutdown().await.context("flush what the WAL held")?;
+        anyhow::Ok(report)
+    })?;
+    let json = serde_json::to_string_pretty(&report).map_err(|e| Failure::Runtime(e.into()))?;
+    println!("t3000 repair: done; what start-up recovery did:\n{json}");
+    Ok(())
 }
 
 fn export(args: ExportArgs) -> Result<(), Failure> {

@@ -172,14 +172,17 @@ pub enum Level {
     State,
     /// The device does not answer.
     Offline,
+    /// Stored data was found damaged and taken out of service (the built-in storage alarm).
+    #[serde(rename = "data_loss")]
+    DataLoss,
 }
 
 impl Level {
-    /// Severity for sorting and escalation: 2 for way-low, way-high and offline, 1 for low, high and
-    /// digital state.
+    /// Severity for sorting and escalation: 2 for way-low, way-high, offline and data loss, 1 for
+    /// low, high and digital state.
     pub fn severity(self) -> u8 {
         match self {
-            Level::WayLow | Level::WayHigh | Level::Offline => 2,
+            Level::WayLow | Level::WayHigh | Level::Offline | Level::DataLoss => 2,
             Level::Low | Level::High | Level::State => 1,
         }
     }
@@ -193,6 +196,7 @@ impl Level {
             Level::WayHigh => "wayhigh",
             Level::State => "state",
             Level::Offline => "offline",
+            Level::DataLoss => "data_loss",
         }
     }
 
@@ -201,7 +205,7 @@ impl Level {
         match self {
             Level::High | Level::WayHigh => 1,
             Level::Low | Level::WayLow => -1,
-            Level::State | Level::Offline => 0,
+            Level::State | Level::Offline | Level::DataLoss => 0,
         }
     }
 

@@ -211,7 +211,8 @@ async fn truncated_parquet_file_is_quarantined_at_start() {
     let r = server.get(&format!("/api/t3000/points/5/history?from={BASE_TS}&to={}", BASE_TS + 2 * DAY_US)).await;
     let body = r.ok_json();
     assert_eq!(body["ts"].as_array().map(Vec::len), Some(day2.len()), "{body}");
-    assert_eq!(body["partial"], json!(false));
+    assert_eq!(body["partial"], json!(true), "the range covers the quarantined file's rows: {body}");
+    assert_eq!(health["quarantined"].as_array().map(Vec::len), Some(1), "{}", pretty(&health));
     server.stop();
 }
 

@@ -10,6 +10,7 @@ mod crash;
 mod devices;
 mod lifecycle;
 mod metrics;
+mod safety;
 mod sandbox;
 mod schemathesis;
 mod semantics;

@@ -25,6 +25,10 @@ pub struct Health {
     /// What start-up recovery did.
     #[schema(value_type = Object)]
     pub recovery: t3_storage::RecoveryReport,
+    /// Data files that failed a check (at start, on first read, or in the scrub) and were moved to
+    /// `quarantine/`, not yet acknowledged (`POST /api/t3000/storage/quarantine/ack`): their rows
+    /// are missing from every answer over their range.
+    pub quarantined: Vec<crate::routes::storage::QuarantinedFile>,
 }
 
 /// Liveness: 200 once the server is serving.
@@ -41,6 +45,13 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
         files_written: stats.files_written.load(Ordering::Relaxed),
         flush_failures: stats.flush_failures.load(Ordering::Relaxed),
         recovery: state.storage.recovery().clone(),
+        quarantined: state
+            .storage
+            .quarantined()
+            .into_iter()
+            .filter(|q| !q.acknowledged)
+            .map(crate::routes::storage::QuarantinedFile::from)
+            .collect(),
     })
 }
 

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod points;
 pub mod programs;
 pub mod samples;
+pub mod storage;
 pub mod trendlogs;
 
 use crate::error::{ApiError, ApiResult};

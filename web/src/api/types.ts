@@ -269,7 +269,7 @@ export interface AlarmView {
   message: string | null
   /** `normal`, `active`, `acknowledged`, `cleared`. */
   state: string
-  /** `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`. */
+  /** `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`, `data_loss` (the built-in storage alarm, rule 0). */
   level: string | null
   /** Epoch microseconds. */
   since_us: number | null

@@ -24,7 +24,7 @@ export const FLASH_MS = 6000
 
 /** `critical` for the way limits and offline devices, else `warning` (as the server's severity). */
 export function severityOf(level: string | null | undefined): 'critical' | 'warning' {
-  return level === 'waylow' || level === 'wayhigh' || level === 'offline' ? 'critical' : 'warning'
+  return level === 'waylow' || level === 'wayhigh' || level === 'offline' || level === 'data_loss' ? 'critical' : 'warning'
 }
 
 /** Whether the alarm waits for an acknowledgement. */
