@@ -56,6 +56,7 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match &e {
             StorageError::InvalidSample { .. } => ApiError::unprocessable("invalid_sample", e.to_string()),
+            StorageError::TooManyDays { .. } => ApiError::unprocessable("too_many_days", e.to_string()),
             StorageError::InvalidQuery(_) => ApiError::bad_request("invalid_query", e.to_string()),
             StorageError::TooManyRows(_) => ApiError::unprocessable("too_many_rows", e.to_string()),
             StorageError::Timeout(_) => ApiError::unprocessable("query_timeout", e.to_string()),

@@ -56,6 +56,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[websocket]`: live updates on `/api/t3000/ws`.
     pub websocket: WebSocketConfig,
+    /// `[ingest]`: what one batch of samples may hold.
+    pub ingest: IngestConfig,
     /// `[[devices]]`: field devices polled by the collector.
     pub devices: Vec<DeviceConfig>,
 }
@@ -75,6 +77,28 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self { listen: "127.0.0.1:9103".to_owned(), max_body_bytes: 64 * MIB, shutdown_timeout_secs: 30 }
+    }
+}
+
+/// `[ingest]`: what one batch of samples (a `POST /api/t3000/samples`, a library `ingest` call, a
+/// round of device polls) may hold; a batch that breaks a rule is refused whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// A sample time stamped more than this far ahead of the server's clock is refused,
+    /// 0 ..= 315_576_000_000 s (10,000 years: no limit).
+    pub max_future_secs: u64,
+    /// Distinct UTC days the samples of one batch may fall on (each becomes a Parquet file at the
+    /// next flush), 1 ..= 36_500.
+    pub max_days_per_batch: u32,
+}
+
+/// The largest `ingest.max_future_secs`: 10,000 years, past the last representable time stamp.
+pub const MAX_FUTURE_SECS_LIMIT: u64 = 315_576_000_000;
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self { max_future_secs: 300, max_days_per_batch: 31 }
     }
 }
 
@@ -695,6 +719,7 @@ impl Config {
             collector,
             auth,
             websocket,
+            ingest,
             devices,
         } = self;
 
@@ -706,6 +731,9 @@ impl Config {
         }
         check_range("server.max_body_bytes", server.max_body_bytes, KIB, GIB)?;
         check_range("server.shutdown_timeout_secs", server.shutdown_timeout_secs, 1, 3600)?;
+
+        check_range("ingest.max_future_secs", ingest.max_future_secs, 0, MAX_FUTURE_SECS_LIMIT)?;
+        check_range("ingest.max_days_per_batch", ingest.max_days_per_batch, 1, 36_500)?;
 
         if !auth.admin_password.is_empty() && auth.admin_password.chars().count() < 8 {
             return Err(ConfigError::new("auth.admin_password", "must be at least 8 characters (or empty)"));
@@ -1323,6 +1351,8 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("[server]\nmax_body_bytes = 1000", "server.max_body_bytes"),
             ("[server]\nshutdown_timeout_secs = 0", "server.shutdown_timeout_secs"),
+            ("[ingest]\nmax_future_secs = 315576000001", "ingest.max_future_secs"),
+            ("[ingest]\nmax_days_per_batch = 0", "ingest.max_days_per_batch"),
             ("[storage]\ndata_dir = \"\"", "storage.data_dir"),
             ("[storage]\nflush_interval_secs = 86401", "storage.flush_interval_secs"),
             ("[storage]\nrow_group_rows = 1000", "storage.row_group_rows"),

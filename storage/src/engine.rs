@@ -22,7 +22,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use t3_core::Sample;
 use t3_core::clock::Clock;
-use t3_core::config::{AckLevel, Config};
+use t3_core::config::{AckLevel, Config, IngestConfig};
 use t3_core::model::{MAX_TS, MIN_TS};
 use tokio::sync::{Notify, watch};
 
@@ -252,11 +252,24 @@ pub struct Stats {
     pub flush_seconds: Histogram,
 }
 
-/// Checks a batch before anything of it is stored.
-pub fn validate_samples(samples: &[Sample]) -> Result<()> {
+/// Checks a batch before anything of it is stored: every time stamp within 1970 .. 9999 and at
+/// most `rules.max_future_secs` ahead of `now_us`, values finite (NaN only with a bad quality),
+/// and the batch on at most `rules.max_days_per_batch` distinct UTC days.
+pub fn validate_samples(samples: &[Sample], now_us: i64, rules: &IngestConfig) -> Result<()> {
+    let future_us = i64::try_from(rules.max_future_secs).unwrap_or(i64::MAX).saturating_mul(1_000_000);
+    let latest_allowed = now_us.saturating_add(future_us);
     for (index, s) in samples.iter().enumerate() {
         let reason = if !(MIN_TS..=MAX_TS).contains(&s.ts) {
             Some(format!("ts {} is outside 1970-01-01 .. 9999-12-31", s.ts))
+        } else if s.ts > latest_allowed {
+            Some(format!(
+                "ts {} ({}) is more than ingest.max_future_secs = {} s ahead of the server clock ({}); \
+                 a clock or unit mistake?",
+                s.ts,
+                rfc3339(s.ts),
+                rules.max_future_secs,
+                rfc3339(now_us)
+            ))
         } else if s.value.is_infinite() {
             Some("value is infinite".to_string())
         } else if s.value.is_nan() && s.quality.major() != t3_core::model::Major::Bad {
@@ -268,7 +281,25 @@ pub fn validate_samples(samples: &[Sample]) -> Result<()> {
             return Err(Error::InvalidSample { index, reason });
         }
     }
+    // Batches are mostly in time order: look a day up only when it changes.
+    let mut days = HashSet::new();
+    let mut last = None;
+    for s in samples {
+        let day = s.ts.div_euclid(DAY_US);
+        if last != Some(day) {
+            days.insert(day);
+            last = Some(day);
+        }
+    }
+    if days.len() > rules.max_days_per_batch as usize {
+        return Err(Error::TooManyDays { days: days.len(), limit: rules.max_days_per_batch });
+    }
     Ok(())
+}
+
+fn rfc3339(ts: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(ts)
+        .map_or_else(|| ts.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
 
 impl Storage {
@@ -463,7 +494,7 @@ impl Storage {
     /// `wal` (fsynced to the write-ahead log) or `parquet` (in a published Parquet file).
     /// The batch is validated first; an invalid batch stores nothing.
     pub async fn ingest(&self, samples: Vec<Sample>) -> Result<()> {
-        validate_samples(&samples)?;
+        validate_samples(&samples, self.inner.clock.now_us(), &self.inner.cfg.ingest)?;
         if samples.is_empty() {
             return Ok(());
         }

@@ -17,6 +17,11 @@ pub enum Error {
     /// A sample failed validation; nothing of its batch was stored.
     #[error("sample {index}: {reason}")]
     InvalidSample { index: usize, reason: String },
+    /// The samples of one batch fall on more distinct UTC days than `ingest.max_days_per_batch`.
+    #[error(
+        "the batch has samples on {days} distinct UTC days, more than ingest.max_days_per_batch = {limit}; send it in several batches"
+    )]
+    TooManyDays { days: usize, limit: u32 },
     /// A query argument is wrong (unknown aggregate, empty range, bucket too small, ...).
     #[error("{0}")]
     InvalidQuery(String),
@@ -66,6 +71,13 @@ impl Error {
 
     /// Whether the caller's input is at fault (maps to a 4xx).
     pub fn is_client_error(&self) -> bool {
-        matches!(self, Error::InvalidSample { .. } | Error::InvalidQuery(_) | Error::TooManyRows(_) | Error::Timeout(_))
+        matches!(
+            self,
+            Error::InvalidSample { .. }
+                | Error::TooManyDays { .. }
+                | Error::InvalidQuery(_)
+                | Error::TooManyRows(_)
+                | Error::Timeout(_)
+        )
     }
 }

@@ -8,7 +8,8 @@ use t3_storage::vfs::FaultyFs;
 #[tokio::test]
 async fn acknowledged_samples_survive_an_unclean_stop() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0 + DAY);
+    // After the last sample (T0 + 1599 min): ingest refuses time stamps ahead of the clock.
+    let clock = ManualClock::new(T0 + 2 * DAY);
     let cfg = config(dir.path());
     {
         let s = open(&cfg, &clock);

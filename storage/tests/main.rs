@@ -5,6 +5,7 @@ mod checksums;
 mod common;
 mod direct;
 mod durability;
+mod ingest_rules;
 mod maintenance;
 mod ordering;
 mod queries;

@@ -14,4 +14,5 @@ mod safety;
 mod sandbox;
 mod schemathesis;
 mod semantics;
+mod timestamps;
 mod ws;

@@ -2,6 +2,7 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
+use crate::timeparse::check_epoch_us;
 use arrow::array::{Array, AsArray};
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, UInt8Type, UInt32Type};
@@ -22,7 +23,8 @@ pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
 #[serde(deny_unknown_fields)]
 pub struct SampleIn {
     pub point_id: u32,
-    /// RFC 3339 (`2026-11-26T10:00:00.5Z`) or epoch microseconds.
+    /// RFC 3339 (`2026-11-26T10:00:00.5Z`) or epoch microseconds (an integer whose size shows
+    /// seconds, milliseconds or nanoseconds is refused).
     #[schema(schema_with = ts_schema)]
     pub ts: TsIn,
     /// The value; `null` only with a bad quality (no value available).
@@ -40,7 +42,11 @@ fn ts_schema() -> utoipa::openapi::Schema {
         .item(
             ObjectBuilder::new().schema_type(Type::Integer).format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))),
         )
-        .description(Some("RFC 3339 (`2026-11-26T10:00:00.5Z`) or epoch microseconds."))
+        .description(Some(
+            "RFC 3339 (`2026-11-26T10:00:00.5Z`) or epoch microseconds. An integer below 10^14 or from 10^17 on \
+             (epoch seconds, milliseconds or nanoseconds of any time after 1973-03-03) is refused with 422; \
+             so is a time more than `ingest.max_future_secs` ahead of the server's clock.",
+        ))
         .into()
 }
 
@@ -48,8 +54,13 @@ fn good() -> u8 {
     Quality::GOOD.0
 }
 
+/// A time stamp as sent: microseconds, and whether it came as an integer (whose unit
+/// [`check_epoch_us`] checks) or as RFC 3339.
 #[derive(Debug, Clone, Copy)]
-pub struct TsIn(pub i64);
+pub struct TsIn {
+    pub us: i64,
+    pub integer: bool,
+}
 
 impl<'de> Deserialize<'de> for TsIn {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -60,14 +71,14 @@ impl<'de> Deserialize<'de> for TsIn {
                 f.write_str("an RFC 3339 string or epoch microseconds")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<TsIn, E> {
-                Ok(TsIn(v))
+                Ok(TsIn { us: v, integer: true })
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<TsIn, E> {
-                i64::try_from(v).map(TsIn).map_err(|_| E::custom("ts out of range"))
+                i64::try_from(v).map(|us| TsIn { us, integer: true }).map_err(|_| E::custom("ts out of range"))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<TsIn, E> {
                 chrono::DateTime::parse_from_rfc3339(v)
-                    .map(|d| TsIn(d.timestamp_micros()))
+                    .map(|d| TsIn { us: d.timestamp_micros(), integer: false })
                     .map_err(|e| E::custom(format!("ts '{v}' is not RFC 3339: {e}")))
             }
         }
@@ -90,15 +101,24 @@ pub fn decode_json(body: &[u8]) -> ApiResult<Vec<Sample>> {
         let msg = if path == "." { e.inner().to_string() } else { format!("at {path}: {}", e.inner()) };
         ApiError::bad_request("invalid_json", msg)
     })?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Sample {
+    let mut out = Vec::with_capacity(rows.len());
+    for (index, r) in rows.into_iter().enumerate() {
+        if r.ts.integer {
+            check_ts_unit(index, r.ts.us)?;
+        }
+        out.push(Sample {
             point_id: PointId(r.point_id),
-            ts: r.ts.0,
+            ts: r.ts.us,
             value: r.value.unwrap_or(f64::NAN),
             quality: Quality(r.quality),
-        })
-        .collect())
+        });
+    }
+    Ok(out)
+}
+
+/// 422 for sample `index` whose integer time stamp is not epoch microseconds by its magnitude.
+fn check_ts_unit(index: usize, ts: i64) -> ApiResult<()> {
+    check_epoch_us(ts).map_err(|why| ApiError::unprocessable("invalid_sample", format!("sample {index}: {why}")))
 }
 
 fn column<'a>(batch: &'a arrow::record_batch::RecordBatch, name: &str) -> ApiResult<&'a arrow::array::ArrayRef> {
@@ -115,8 +135,9 @@ fn cast(a: &arrow::array::ArrayRef, to: &DataType, name: &str) -> ApiResult<arro
         .map_err(|e| ApiError::bad_request("invalid_arrow", format!("column '{name}': {e}")))
 }
 
-/// Decodes an Arrow IPC stream with columns `point_id` (integer), `ts` (timestamp or integer
-/// epoch microseconds), `value` (number; null only with a bad quality) and optionally `quality`.
+/// Decodes an Arrow IPC stream with columns `point_id` (integer), `ts` (timestamp or date of any
+/// unit, or integer epoch microseconds, checked like JSON's), `value` (number; null only with a bad
+/// quality) and optionally `quality`.
 pub fn decode_arrow(body: &[u8]) -> ApiResult<Vec<Sample>> {
     let reader = StreamReader::try_new(std::io::Cursor::new(body), None)
         .map_err(|e| ApiError::bad_request("invalid_arrow", format!("not an Arrow IPC stream: {e}")))?;
@@ -125,12 +146,13 @@ pub fn decode_arrow(body: &[u8]) -> ApiResult<Vec<Sample>> {
         let batch = batch.map_err(|e| ApiError::bad_request("invalid_arrow", e.to_string()))?;
         let p = cast(column(&batch, "point_id")?, &DataType::UInt32, "point_id")?;
         let ts_col = column(&batch, "ts")?;
-        let ts = match ts_col.data_type() {
-            DataType::Timestamp(_, _) => {
+        // A timestamp or date column carries its unit; a plain number is checked like JSON's.
+        let (ts, integer) = match ts_col.data_type() {
+            DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 => {
                 let us = cast(ts_col, &DataType::Timestamp(TimeUnit::Microsecond, None), "ts")?;
-                cast(&us, &DataType::Int64, "ts")?
+                (cast(&us, &DataType::Int64, "ts")?, false)
             }
-            _ => cast(ts_col, &DataType::Int64, "ts")?,
+            _ => (cast(ts_col, &DataType::Int64, "ts")?, true),
         };
         let v = cast(column(&batch, "value")?, &DataType::Float64, "value")?;
         let q = match batch.column_by_name("quality") {
@@ -141,6 +163,9 @@ pub fn decode_arrow(body: &[u8]) -> ApiResult<Vec<Sample>> {
             (p.as_primitive::<UInt32Type>(), ts.as_primitive::<Int64Type>(), v.as_primitive::<Float64Type>());
         let q = q.as_ref().map(|q| q.as_primitive::<UInt8Type>());
         for i in 0..batch.num_rows() {
+            if integer {
+                check_ts_unit(out.len(), ts.value(i))?;
+            }
             out.push(Sample {
                 point_id: PointId(p.value(i)),
                 ts: ts.value(i),
@@ -169,7 +194,7 @@ pub fn decode_arrow(body: &[u8]) -> ApiResult<Vec<Sample>> {
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 413, description = "Body larger than server.max_body_bytes", body = ErrorBody),
         (status = 415, description = "Unsupported content type", body = ErrorBody),
-        (status = 422, description = "A sample is invalid (ts out of range, NaN with a good quality, ...); nothing was stored", body = ErrorBody),
+        (status = 422, description = "Nothing was stored: a sample is invalid (`invalid_sample`: ts out of range, an integer ts in seconds, milliseconds or nanoseconds instead of microseconds, ts more than `ingest.max_future_secs` ahead of the server's clock, NaN with a good quality, ...; the message names the sample's index), or the batch falls on more than `ingest.max_days_per_batch` UTC days (`too_many_days`)", body = ErrorBody),
         (status = 503, description = "Writes are refused (WAL poisoned, backlog, shutting down); nothing was stored", body = ErrorBody),
     )
 )]
