@@ -121,10 +121,16 @@ impl From<anyhow::Error> for Failure {
 }
 
 fn run(cmd: Command) -> Result<(), Failure> {
+    // Before the configuration is checked: `server.max_connections` is checked against it.
+    let nofile = crate::server::raise_nofile_limit();
     match cmd {
         Command::Serve { config } => {
             let cfg = settings::load_file(&config).map_err(Failure::Config)?;
-            serve(cfg)?;
+            init_tracing(&cfg);
+            let rt = runtime()?;
+            let result = rt.block_on(serve_async(cfg, Mode::Serve, nofile));
+            end_runtime(rt);
+            result?;
         }
         Command::Demo { data_dir, listen } => {
             let mut cfg = settings::parse(settings::DEMO_CONFIG, "<embedded demo config>").map_err(Failure::Config)?;
@@ -132,12 +138,15 @@ fn run(cmd: Command) -> Result<(), Failure> {
             cfg.server.listen = listen.to_string();
             cfg.validate().map_err(|e| Failure::Config(e.to_string()))?;
             init_tracing(&cfg);
-            runtime()?.block_on(async {
+            let rt = runtime()?;
+            let result = rt.block_on(async {
                 let building = crate::demo::start_building().await?;
                 cfg.devices.extend(building.devices.iter().cloned());
                 println!("t3000 demo: simulated building of {} devices on 127.0.0.1", building.devices.len());
-                serve_async(cfg, Mode::Demo).await
-            })?;
+                serve_async(cfg, Mode::Demo, nofile).await
+            });
+            end_runtime(rt);
+            result?;
         }
         Command::CheckConfig { file } => {
             let cfg = settings::load_file(&file).map_err(Failure::Config)?;
@@ -184,9 +193,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")
 }
 
-fn serve(cfg: Config) -> anyhow::Result<()> {
-    init_tracing(&cfg);
-    runtime()?.block_on(serve_async(cfg, Mode::Serve))
+/// Ends the server's runtime without waiting long for blocking tasks still running (a query or an
+/// export whose client is gone): by then the final flush has run.
+fn end_runtime(rt: tokio::runtime::Runtime) {
+    rt.shutdown_timeout(Duration::from_secs(2));
 }
 
 /// Creates the user `admin` at the first start. A generated password is printed once; the demo
@@ -222,7 +232,7 @@ enum Mode {
     Demo,
 }
 
-async fn serve_async(cfg: Config, mode: Mode) -> anyhow::Result<()> {
+async fn serve_async(cfg: Config, mode: Mode, nofile: crate::server::NofileLimit) -> anyhow::Result<()> {
     let storage = Storage::open(&cfg, Arc::new(RealFs), Arc::new(SystemClock))
         .with_context(|| format!("open the data directory {}", cfg.storage.data_dir.display()))?;
     storage.start_background();
@@ -246,11 +256,22 @@ async fn serve_async(cfg: Config, mode: Mode) -> anyhow::Result<()> {
     if mode == Mode::Demo {
         crate::demo::lay_out(&catalog, &registry, storage.data_dir())?;
     }
-    let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
-        .await
-        .with_context(|| format!("listen on {}", cfg.server.listen))?;
+    let listen: SocketAddr =
+        cfg.server.listen.parse().with_context(|| format!("server.listen `{}`", cfg.server.listen))?;
+    let listener = crate::server::bind(listen).with_context(|| format!("listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %storage.data_dir().display(), "serving");
+    let limits = crate::server::Limits::new(&cfg, nofile.now);
+    if let Some(e) = &nofile.error {
+        tracing::warn!(error = %e, "could not raise the open-files limit to the hard limit");
+    }
+    tracing::info!(
+        %addr,
+        data_dir = %storage.data_dir().display(),
+        open_files_limit = nofile.now,
+        raised_from = nofile.before,
+        max_connections = limits.max_connections,
+        "serving"
+    );
     let sink = Arc::new(crate::devices::StorageSink::start(storage.clone()));
     let collector = Collector::new(cfg.collector.clone(), sink, Arc::new(SystemClock));
     crate::devices::start(&collector, &registry, &devices)?;
@@ -277,19 +298,22 @@ async fn serve_async(cfg: Config, mode: Mode) -> anyhow::Result<()> {
         metrics: Default::default(),
     };
     state.ws.spawn(state.clone());
-    let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let http_stats = state.metrics.http.clone();
+    let app = crate::app(state);
     // A machine-readable line for scripts and tests that start the server on port 0.
     println!("t3000 listening on http://{addr}");
-    // No Nagle delay: live updates and small replies go out when written.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server")?;
-    tracing::info!("shutting down: stopping the collector, persisting the write buffer");
-    collector.shutdown().await;
+    let drained = crate::server::serve(listener, app, limits, http_stats, shutdown_signal()).await;
+    if drained.dropped > 0 {
+        tracing::warn!(
+            dropped = drained.dropped,
+            "shutting down: connections with a request still in progress dropped after server.shutdown_timeout_secs"
+        );
+    }
+    tracing::info!(open = drained.open, "shutting down: stopping the collector, persisting the write buffer");
     let limit = Duration::from_secs(cfg.server.shutdown_timeout_secs);
+    if tokio::time::timeout(limit, collector.shutdown()).await.is_err() {
+        tracing::warn!("the collector did not stop within server.shutdown_timeout_secs; flushing anyway");
+    }
     match tokio::time::timeout(limit, storage.shutdown()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => bail!("shutdown: {e} (the data stays in the WAL and is replayed at the next start)"),

@@ -14,6 +14,8 @@
 //!   devices in the catalog);
 //!   [`registry`]: stable point ids of device points.
 //! - [`settings`]: loading the configuration from a file and the environment; the demo config.
+//! - [`server`]: the HTTP listener (connection cap, header-read and idle timeouts, bounded
+//!   shutdown) and the open-files limit it shares with storage.
 //! - [`routes`]: handlers; [`openapi`]: the OpenAPI document they are described in.
 //! - [`web`]: the browser UI's files (embedded from `web/dist`).
 //! - [`error`], [`state`], [`timeparse`]: shared pieces.
@@ -44,6 +46,7 @@ pub mod openapi;
 pub mod registry;
 pub mod routes;
 pub mod schedules;
+pub mod server;
 pub mod settings;
 pub mod state;
 pub mod timeparse;

@@ -22,6 +22,9 @@ pub fn load_file(path: &Path) -> Result<Config, String> {
 
 /// Parses `text` (named `origin` in messages) and applies the environment.
 pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
-    Config::parse_with(text, origin, std::env::vars(), crate::devices::check_devices)
-        .map_err(|e: ConfigError| e.to_string())
+    Config::parse_with(text, origin, std::env::vars(), |cfg| {
+        crate::devices::check_devices(cfg)?;
+        crate::server::check_max_connections(cfg, crate::server::nofile_limit())
+    })
+    .map_err(|e: ConfigError| e.to_string())
 }

@@ -70,13 +70,30 @@ pub struct ServerConfig {
     pub listen: String,
     /// Largest accepted request body, 1 KiB ..= 1 GiB; larger bodies get 413.
     pub max_body_bytes: u64,
-    /// How long a graceful shutdown may take, 1 ..= 3600 s.
+    /// After SIGTERM, how long open requests may take to finish (then their connections are
+    /// dropped), and again how long the final flush may take, 1 ..= 3600 s.
     pub shutdown_timeout_secs: u64,
+    /// A client must send a whole request head within this time of its first byte, 1 ..= 3600 s;
+    /// else its connection is closed (a slowloris client holds nothing for long).
+    pub header_read_timeout_secs: u64,
+    /// A connection with no request in progress for this long is closed, 1 ..= 86_400 s.
+    pub idle_timeout_secs: u64,
+    /// Most HTTP connections (WebSocket included) open at once; more wait until one closes.
+    /// 0 (the default): derived at start from the open-files limit, leaving a reserve of file
+    /// descriptors for storage and devices. A value that leaves no reserve is refused at start.
+    pub max_connections: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:9103".to_owned(), max_body_bytes: 64 * MIB, shutdown_timeout_secs: 30 }
+        Self {
+            listen: "127.0.0.1:9103".to_owned(),
+            max_body_bytes: 64 * MIB,
+            shutdown_timeout_secs: 30,
+            header_read_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            max_connections: 0,
+        }
     }
 }
 
@@ -731,6 +748,9 @@ impl Config {
         }
         check_range("server.max_body_bytes", server.max_body_bytes, KIB, GIB)?;
         check_range("server.shutdown_timeout_secs", server.shutdown_timeout_secs, 1, 3600)?;
+        check_range("server.header_read_timeout_secs", server.header_read_timeout_secs, 1, 3600)?;
+        check_range("server.idle_timeout_secs", server.idle_timeout_secs, 1, 86_400)?;
+        check_range("server.max_connections", server.max_connections, 0, 10_000_000)?;
 
         check_range("ingest.max_future_secs", ingest.max_future_secs, 0, MAX_FUTURE_SECS_LIMIT)?;
         check_range("ingest.max_days_per_batch", ingest.max_days_per_batch, 1, 36_500)?;
@@ -1351,6 +1371,9 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("[server]\nmax_body_bytes = 1000", "server.max_body_bytes"),
             ("[server]\nshutdown_timeout_secs = 0", "server.shutdown_timeout_secs"),
+            ("[server]\nheader_read_timeout_secs = 0", "server.header_read_timeout_secs"),
+            ("[server]\nidle_timeout_secs = 86401", "server.idle_timeout_secs"),
+            ("[server]\nmax_connections = 10000001", "server.max_connections"),
             ("[ingest]\nmax_future_secs = 315576000001", "ingest.max_future_secs"),
             ("[ingest]\nmax_days_per_batch = 0", "ingest.max_days_per_batch"),
             ("[storage]\ndata_dir = \"\"", "storage.data_dir"),

@@ -55,6 +55,21 @@ pub fn binary() -> PathBuf {
 /// `T3000__*` override and `RUST_LOG` of the caller's environment are removed.
 pub fn command() -> Command {
     let mut c = Command::new(binary());
+    clean_env(&mut c);
+    c
+}
+
+/// Like [`command`], with the binary started by `sh` under the open-files limits `soft` and `hard`
+/// (`ulimit -n`: the workspace forbids the `unsafe` a `pre_exec` hook would need). The `exec` keeps
+/// the process id, so signals reach the server.
+pub fn command_with_nofile(soft: u64, hard: u64) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(format!("ulimit -Sn {soft} && ulimit -Hn {hard} && exec \"$0\" \"$@\"")).arg(binary());
+    clean_env(&mut c);
+    c
+}
+
+fn clean_env(c: &mut Command) {
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("T3000__") {
             c.env_remove(&k);
@@ -63,7 +78,6 @@ pub fn command() -> Command {
     c.env_remove("RUST_LOG");
     c.env("T3000_ADMIN_PASSWORD", ADMIN_PASSWORD);
     c.stdin(Stdio::null());
-    c
 }
 
 /// The password of `admin` on every test server (set through `T3000_ADMIN_PASSWORD`).
@@ -308,6 +322,8 @@ pub struct TestServer {
     /// How long the last start took, from spawn to the listening line (recovery included).
     pub startup: Duration,
     starts: usize,
+    /// Open-files limits (soft, hard) the server is started under, if not the caller's.
+    nofile: Option<(u64, u64)>,
 }
 
 impl TestServer {
@@ -330,10 +346,27 @@ impl TestServer {
     }
 
     fn try_start_with(tmp: tempfile::TempDir, data_dir: PathBuf, extra: &str) -> Result<TestServer, StartError> {
+        Self::try_start_limited(tmp, data_dir, extra, None)
+    }
+
+    /// Starts `t3000 serve` like [`TestServer::start`] under the open-files limits `soft` and `hard`
+    /// (restarts keep them).
+    pub fn start_with_nofile(extra: &str, soft: u64, hard: u64) -> TestServer {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("data");
+        Self::try_start_limited(tmp, data, extra, Some((soft, hard))).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_start_limited(
+        tmp: tempfile::TempDir,
+        data_dir: PathBuf,
+        extra: &str,
+        nofile: Option<(u64, u64)>,
+    ) -> Result<TestServer, StartError> {
         let config = tmp.path().join("t3000.toml");
         std::fs::write(&config, config_text(&data_dir, extra)).map_err(StartError::Io)?;
         let args = vec![OsString::from("serve"), OsString::from("--config"), config.into_os_string()];
-        Self::spawn_new(tmp, data_dir, args)
+        Self::spawn_new(tmp, data_dir, args, nofile)
     }
 
     /// Starts `t3000 demo --data-dir <data_dir> --listen 127.0.0.1:0`.
@@ -346,10 +379,15 @@ impl TestServer {
             OsString::from("--listen"),
             OsString::from("127.0.0.1:0"),
         ];
-        Self::spawn_new(tmp, data_dir.to_owned(), args).unwrap_or_else(|e| panic!("{e}"))
+        Self::spawn_new(tmp, data_dir.to_owned(), args, None).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn spawn_new(tmp: tempfile::TempDir, data_dir: PathBuf, args: Vec<OsString>) -> Result<TestServer, StartError> {
+    fn spawn_new(
+        tmp: tempfile::TempDir,
+        data_dir: PathBuf,
+        args: Vec<OsString>,
+        nofile: Option<(u64, u64)>,
+    ) -> Result<TestServer, StartError> {
         let client = reqwest::Client::new();
         let mut s = TestServer {
             root: tmp.path().to_owned(),
@@ -362,6 +400,7 @@ impl TestServer {
             token: String::new(),
             startup: Duration::ZERO,
             starts: 0,
+            nofile,
         };
         s.spawn()?;
         s.token = login_blocking(&s.base, "admin", ADMIN_PASSWORD).unwrap_or_else(|e| panic!("{e}\n{}", s.stderr()));
@@ -374,7 +413,10 @@ impl TestServer {
         self.starts += 1;
         let log_path = self.log_path(self.starts);
         let log = File::create(&log_path).map_err(StartError::Io)?;
-        let mut cmd = command();
+        let mut cmd = match self.nofile {
+            Some((soft, hard)) => command_with_nofile(soft, hard),
+            None => command(),
+        };
         cmd.args(&self.args).stdout(Stdio::piped()).stderr(log);
         let t0 = Instant::now();
         let mut child = cmd.spawn().map_err(StartError::Io)?;
@@ -451,6 +493,11 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// `127.0.0.1:PORT`, for raw TCP clients.
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+
     /// The temporary directory holding the config file and logs (and by default the data directory).
     pub fn root(&self) -> &Path {
         &self.root
@@ -482,6 +529,18 @@ impl TestServer {
                 panic!("the server did not stop within {STOP_TIMEOUT:?} of SIGTERM:\n{}", self.stderr());
             }
         }
+    }
+
+    /// Waits at most `timeout` for the process to end (after [`TestServer::send_sigterm`]) and reaps
+    /// it; `None`, with the process killed, if it was still running then.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take().expect("the server is not running");
+        let status = wait_until(&mut child, Instant::now() + timeout);
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        status
     }
 
     /// Stops the server with SIGTERM and asserts it exited with code 0.

@@ -5,6 +5,7 @@
 
 mod api_input;
 mod catalog;
+mod connections;
 mod corruption;
 mod crash;
 mod devices;

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use t3_storage::metrics::{Histogram, HistogramSnapshot};
@@ -26,6 +27,8 @@ pub struct Metrics {
     /// Open WebSocket connections on `/api/t3000/ws`: the WebSocket handler increments this when a
     /// client connects and decrements it when the connection ends.
     pub websocket_clients: AtomicUsize,
+    /// HTTP connections: open, the cap, requests in progress, closed by a timeout.
+    pub http: Arc<crate::server::HttpStats>,
 }
 
 /// Awaits `fut` and records how long it took in `h` (whether it succeeded or not).
@@ -126,6 +129,34 @@ fn render(state: &AppState) -> String {
 
     e.family("t3000_websocket_clients", "gauge", "Open WebSocket connections on /api/t3000/ws.");
     e.sample("t3000_websocket_clients", &[], state.metrics.websocket_clients.load(Ordering::Relaxed) as f64);
+
+    let http = &state.metrics.http;
+    let gauge = |e: &mut Exposition, name: &str, help: &str, v: usize| {
+        e.family(name, "gauge", help);
+        e.sample(name, &[], v as f64);
+    };
+    gauge(
+        &mut e,
+        "t3000_http_connections",
+        "Open HTTP connections, WebSocket ones included.",
+        http.open.load(Ordering::Relaxed),
+    );
+    gauge(
+        &mut e,
+        "t3000_http_max_connections",
+        "The cap on open HTTP connections (server.max_connections, or derived from the open-files limit).",
+        http.max_connections.load(Ordering::Relaxed),
+    );
+    gauge(
+        &mut e,
+        "t3000_http_requests_in_progress",
+        "HTTP requests whose response has not ended (this one included).",
+        http.in_progress.load(Ordering::Relaxed),
+    );
+    let name = "t3000_http_connections_closed_total";
+    e.family(name, "counter", "HTTP connections closed by the server's timeouts since start, by reason.");
+    e.sample(name, &[("reason", "header_timeout")], http.closed_header_timeout.load(Ordering::Relaxed) as f64);
+    e.sample(name, &[("reason", "idle")], http.closed_idle.load(Ordering::Relaxed) as f64);
     e.out
 }
 
