@@ -61,6 +61,10 @@ impl From<StorageError> for ApiError {
             StorageError::TooManyRows(_) => ApiError::unprocessable("too_many_rows", e.to_string()),
             StorageError::Timeout(_) => ApiError::unprocessable("query_timeout", e.to_string()),
             StorageError::Poisoned(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "wal_poisoned", e.to_string()),
+            StorageError::WalUnavailable(_) => ApiError {
+                retry_after_secs: Some(2),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "writes_unavailable", e.to_string())
+            },
             StorageError::Backlog { .. } => ApiError {
                 retry_after_secs: Some(5),
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_backlog", e.to_string())

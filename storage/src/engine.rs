@@ -9,7 +9,7 @@ use crate::metrics::Histogram;
 use crate::parquet_io::{self, ParquetOptions};
 use crate::query::QueryEngine;
 use crate::vfs::Vfs;
-use crate::wal::{self, CommitSink, Wal, WalOptions};
+use crate::wal::{self, CommitSink, Wal, WalOptions, WriteState};
 use arrow::array::UInt32Array;
 use arrow::compute::take_record_batch;
 use arrow::record_batch::RecordBatch;
@@ -384,6 +384,7 @@ impl Storage {
             group_commit_max_delay: Duration::from_millis(cfg.wal.group_commit_max_delay_ms),
             group_commit_max_bytes: cfg.wal.group_commit_max_bytes,
             segment_bytes: cfg.wal.segment_bytes,
+            retry_interval: Duration::from_secs(1),
             commit_seconds: stats.wal_commit_seconds.clone(),
         };
         let (wal, _wal_thread) = Wal::start(wal_opts, vfs.clone(), last_seq + 1, shared.clone())?;
@@ -476,9 +477,18 @@ impl Storage {
         self.inner.query.clone()
     }
 
-    /// The reason writes are refused, if they are (poisoned WAL).
+    /// The reason writes are refused, if they are (see [`Storage::write_state`]).
     pub fn write_refusal(&self) -> Option<String> {
-        self.inner.wal.poisoned()
+        match self.write_state() {
+            WriteState::Ok => None,
+            WriteState::Unavailable(why) | WriteState::Poisoned(why) => Some(why),
+        }
+    }
+
+    /// Whether writes are accepted: refused for now and retried by the WAL (it cannot create a
+    /// segment: a full disk, no file descriptors), or refused until restart (poisoned WAL).
+    pub fn write_state(&self) -> WriteState {
+        self.inner.wal.state()
     }
 
     /// Samples acknowledged but not yet in Parquet.

@@ -11,6 +11,10 @@ pub enum Error {
     /// could acknowledge data that is not on disk.
     #[error("the write-ahead log is poisoned by an earlier I/O failure ({0}); writes are refused until restart")]
     Poisoned(String),
+    /// The write-ahead log cannot create a segment now (no file descriptors, a full disk). Nothing
+    /// acknowledged is at risk; the log keeps trying and takes writes again once it can.
+    #[error("the write-ahead log cannot take writes now ({0}); retry later")]
+    WalUnavailable(String),
     /// Too many samples are waiting to be persisted (Parquet writes are failing or falling behind).
     #[error("storage backlog: {buffered} samples wait to be persisted (limit {limit}); retry later")]
     Backlog { buffered: usize, limit: usize },
@@ -66,7 +70,7 @@ impl Error {
 
     /// Whether the same request may succeed later without change.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Backlog { .. } | Error::Timeout(_) | Error::ShuttingDown)
+        matches!(self, Error::Backlog { .. } | Error::WalUnavailable(_) | Error::Timeout(_) | Error::ShuttingDown)
     }
 
     /// Whether the caller's input is at fault (maps to a 4xx).

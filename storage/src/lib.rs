@@ -48,3 +48,4 @@ pub mod wal;
 pub use engine::{Latest, RecoveryReport, Storage, validate_samples};
 pub use error::{Error, Result};
 pub use query::{HistoryMode, HistoryRequest, HistoryResult, PriorRow, ReadPath, SeriesResult, SqlResult};
+pub use wal::WriteState;

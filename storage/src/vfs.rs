@@ -1,8 +1,8 @@
 //! The file operations that durability depends on, behind a trait so tests can inject failures.
 //!
 //! Everything the WAL and the Parquet persister write goes through [`Vfs`]. [`RealFs`] is the
-//! operating system; [`FaultyFs`] wraps it and fails writes or fsyncs on demand, the way a full
-//! disk or a dying device would.
+//! operating system; [`FaultyFs`] wraps it and fails creations, writes or fsyncs on demand, the way a
+//! full disk, a dying device or a process out of file descriptors would.
 
 use std::fmt::Debug;
 use std::fs::{self, File, OpenOptions};
@@ -75,6 +75,8 @@ pub struct Faults {
     pub fail_creates: AtomicBool,
     /// Creating a Parquet file fails with ENOSPC (the WAL still works): a flush that cannot write.
     pub fail_parquet_creates: AtomicBool,
+    /// Every file creation fails with EMFILE: the process is out of file descriptors.
+    pub no_descriptors: AtomicBool,
 }
 
 impl Faults {
@@ -89,6 +91,9 @@ impl Faults {
     }
     pub fn set_fail_parquet_creates(&self, on: bool) {
         self.fail_parquet_creates.store(on, Ordering::SeqCst)
+    }
+    pub fn set_no_descriptors(&self, on: bool) {
+        self.no_descriptors.store(on, Ordering::SeqCst)
     }
 }
 
@@ -131,6 +136,10 @@ impl VFile for FaultyFile {
 
 impl Vfs for FaultyFs {
     fn create(&self, path: &Path) -> io::Result<Box<dyn VFile>> {
+        if self.faults.no_descriptors.load(Ordering::SeqCst) {
+            // EMFILE, as the operating system reports it ("Too many open files").
+            return Err(io::Error::from_raw_os_error(24));
+        }
         let parquet = path.to_string_lossy().contains(".parquet");
         if self.faults.fail_creates.load(Ordering::SeqCst)
             || (parquet && self.faults.fail_parquet_creates.load(Ordering::SeqCst))

@@ -18,11 +18,18 @@
 //! A failed write or fsync poisons the log: that group and every later append are refused.
 //! PostgreSQL learned this the hard way ("fsyncgate"): after a failed fsync the kernel may have
 //! dropped the dirty pages, so a retry that succeeds proves nothing.
+//!
+//! Failing to *create* a segment (no file descriptors, a full disk) loses nothing: every
+//! acknowledged record is already fsynced in an earlier segment. The log then refuses writes with
+//! a retryable error ([`Error::WalUnavailable`]) and tries again at the next append and every
+//! `retry_interval`, and takes writes again as soon as a segment can be created. This is also
+//! how the log starts on a full disk: read-only, until space returns.
 
 use crate::error::{Error, Result};
 use crate::metrics::Histogram;
 use crate::vfs::{VFile, Vfs};
 use parking_lot::Mutex;
+use std::fmt;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -55,6 +62,9 @@ pub struct WalOptions {
     pub group_commit_max_delay: Duration,
     pub group_commit_max_bytes: usize,
     pub segment_bytes: u64,
+    /// While no segment can be created (see [Failure](self#failure)), how often the log tries again
+    /// on its own, so that it takes writes again without waiting for one.
+    pub retry_interval: Duration,
     /// Records each group commit's latency: from the start of its write to the end of its fsync.
     pub commit_seconds: Arc<Histogram>,
 }
@@ -201,15 +211,8 @@ enum Cmd {
     Rotate { ack: oneshot::Sender<Result<u64>> },
 }
 
-/// Handle to the WAL thread. Dropping every handle stops the thread after it has drained its queue.
-#[derive(Debug, Clone)]
-pub struct Wal {
-    tx: mpsc::Sender<Cmd>,
-    poison: Arc<Mutex<Option<String>>>,
-}
-
-impl std::fmt::Debug for Cmd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Cmd::Append { samples, .. } => write!(f, "Append({})", samples.len()),
             Cmd::Rotate { .. } => write!(f, "Rotate"),
@@ -217,30 +220,61 @@ impl std::fmt::Debug for Cmd {
     }
 }
 
+/// Whether the log takes writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteState {
+    /// It does.
+    Ok,
+    /// No segment can be created now (no file descriptors, a full disk): writes are refused with a
+    /// retryable error while the log keeps trying. Nothing acknowledged is at risk.
+    Unavailable(String),
+    /// A write or fsync failed: writes are refused until the process restarts.
+    Poisoned(String),
+}
+
+/// The reasons the log refuses writes; shared by the handles and the WAL thread.
+#[derive(Debug, Default)]
+struct Status {
+    poison: Mutex<Option<String>>,
+    unavailable: Mutex<Option<String>>,
+}
+
+/// Handle to the WAL thread. Dropping every handle stops the thread after it has drained its queue.
+#[derive(Debug, Clone)]
+pub struct Wal {
+    tx: mpsc::Sender<Cmd>,
+    status: Arc<Status>,
+}
+
 impl Wal {
-    /// Starts the WAL thread writing a new segment `first_seq` in `opts.dir`.
+    /// Starts the WAL thread writing new segments from `first_seq` on in `opts.dir`. If the first
+    /// segment cannot be created (a full disk), the log starts unavailable (see
+    /// [`WriteState::Unavailable`]) and keeps trying; only failing to start the thread is an error.
     pub fn start(
         opts: WalOptions,
         vfs: Arc<dyn Vfs>,
         first_seq: u64,
         sink: Arc<dyn CommitSink>,
     ) -> Result<(Self, std::thread::JoinHandle<()>)> {
-        fs::create_dir_all(&opts.dir).map_err(|e| Error::io("create directory", &opts.dir, e))?;
-        remove_partial_segments(&opts.dir)?;
-        let segment = Segment::create(&*vfs, &opts.dir, first_seq)?;
         let (tx, rx) = mpsc::channel();
-        let poison = Arc::new(Mutex::new(None));
-        let mut writer = Writer { opts, vfs, segment, rx, sink, poison: poison.clone(), buf: Vec::new() };
+        let status = Arc::new(Status::default());
+        let mut writer =
+            Writer { opts, vfs, segment: None, next_seq: first_seq, rx, sink, status: status.clone(), buf: Vec::new() };
+        if let Err(why) = writer.prepare_dir().and_then(|()| writer.ensure_segment()) {
+            tracing::warn!(error = %why, "the WAL cannot create its segment: starting read-only, retrying every {:?}", writer.opts.retry_interval);
+        }
         let handle = std::thread::Builder::new()
             .name("t3-wal".into())
             .spawn(move || writer.run())
             .map_err(|e| Error::Internal(format!("spawn WAL thread: {e}")))?;
-        Ok((Wal { tx, poison }, handle))
+        Ok((Wal { tx, status }, handle))
     }
 
     /// Appends samples; resolves once they are fsynced and in the write buffer.
     pub async fn append(&self, samples: Vec<Sample>) -> Result<()> {
-        self.check_poison()?;
+        if let Some(why) = self.poisoned() {
+            return Err(Error::Poisoned(why));
+        }
         let (ack, rx) = oneshot::channel();
         self.tx.send(Cmd::Append { samples, ack }).map_err(|_| Error::ShuttingDown)?;
         rx.await.map_err(|_| Error::ShuttingDown)?
@@ -255,13 +289,17 @@ impl Wal {
 
     /// The reason the log is poisoned, if it is.
     pub fn poisoned(&self) -> Option<String> {
-        self.poison.lock().clone()
+        self.status.poison.lock().clone()
     }
 
-    fn check_poison(&self) -> Result<()> {
-        match self.poisoned() {
-            Some(why) => Err(Error::Poisoned(why)),
-            None => Ok(()),
+    /// Whether the log takes writes, and if not why.
+    pub fn state(&self) -> WriteState {
+        if let Some(why) = self.poisoned() {
+            return WriteState::Poisoned(why);
+        }
+        match self.status.unavailable.lock().clone() {
+            Some(why) => WriteState::Unavailable(why),
+            None => WriteState::Ok,
         }
     }
 }
@@ -276,30 +314,43 @@ struct Segment {
 impl Segment {
     /// Creates segment `seq` with its header under a temporary name and renames it into place, so
     /// that a crash never leaves a segment without its header (a kill between creating the file and
-    /// writing the header once left an empty `.wal` that recovery had to quarantine).
+    /// writing the header once left an empty `.wal` that recovery had to quarantine). On failure
+    /// the temporary file is removed.
     fn create(vfs: &dyn Vfs, dir: &Path, seq: u64) -> Result<Self> {
         let path = segment_path(dir, seq);
         let tmp = path.with_extension("wal.tmp");
-        let mut file = vfs.create(&tmp).map_err(|e| Error::io("create WAL segment", &tmp, e))?;
-        let mut header = Vec::with_capacity(HEADER_LEN);
-        header.extend_from_slice(MAGIC);
-        header.extend_from_slice(&seq.to_le_bytes());
-        file.write_all(&header).map_err(|e| Error::io("write WAL header", &tmp, e))?;
-        file.sync().map_err(|e| Error::io("fsync WAL segment", &tmp, e))?;
-        vfs.rename(&tmp, &path).map_err(|e| Error::io("rename WAL segment", &path, e))?;
-        // The new file's directory entry must be durable too, or a power cut could lose the segment.
-        vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
-        Ok(Segment { seq, file, len: HEADER_LEN as u64 })
+        let result = (|| {
+            let mut file = vfs.create(&tmp).map_err(|e| Error::io("create WAL segment", &tmp, e))?;
+            let mut header = Vec::with_capacity(HEADER_LEN);
+            header.extend_from_slice(MAGIC);
+            header.extend_from_slice(&seq.to_le_bytes());
+            file.write_all(&header).map_err(|e| Error::io("write WAL header", &tmp, e))?;
+            file.sync().map_err(|e| Error::io("fsync WAL segment", &tmp, e))?;
+            vfs.rename(&tmp, &path).map_err(|e| Error::io("rename WAL segment", &path, e))?;
+            // The new file's directory entry must be durable too, or a power cut could lose the segment.
+            vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
+            Ok(file)
+        })();
+        match result {
+            Ok(file) => Ok(Segment { seq, file, len: HEADER_LEN as u64 }),
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
     }
 }
 
 struct Writer {
     opts: WalOptions,
     vfs: Arc<dyn Vfs>,
-    segment: Segment,
+    /// The segment being written; `None` until one could be created.
+    segment: Option<Segment>,
+    /// The number the next segment gets.
+    next_seq: u64,
     rx: mpsc::Receiver<Cmd>,
     sink: Arc<dyn CommitSink>,
-    poison: Arc<Mutex<Option<String>>>,
+    status: Arc<Status>,
     buf: Vec<u8>,
 }
 
@@ -309,6 +360,16 @@ impl Writer {
         loop {
             let cmd = match next.take() {
                 Some(c) => c,
+                // While no usable segment exists, try again every `retry_interval`, so the log
+                // takes writes again (and says so) without waiting for a write to try.
+                None if self.needs_segment() => match self.rx.recv_timeout(self.opts.retry_interval) {
+                    Ok(c) => c,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        let _ = self.prepare_dir().and_then(|()| self.ensure_segment());
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                },
                 None => match self.rx.recv() {
                     Ok(c) => c,
                     Err(_) => return,
@@ -342,12 +403,57 @@ impl Writer {
     }
 
     fn poisoned(&self) -> Option<String> {
-        self.poison.lock().clone()
+        self.status.poison.lock().clone()
     }
 
     fn set_poison(&self, why: String) {
         tracing::error!(error = %why, "WAL poisoned: refusing all writes until restart");
-        *self.poison.lock() = Some(why);
+        *self.status.poison.lock() = Some(why);
+    }
+
+    /// Whether the next write needs a new segment first (none yet, or the current one is full).
+    fn needs_segment(&self) -> bool {
+        self.poisoned().is_none() && self.segment.as_ref().is_none_or(|s| s.len >= self.opts.segment_bytes)
+    }
+
+    /// The WAL folder exists and holds no half-created segment.
+    fn prepare_dir(&self) -> std::result::Result<(), String> {
+        if self.segment.is_some() {
+            return Ok(());
+        }
+        let result = fs::create_dir_all(&self.opts.dir)
+            .map_err(|e| Error::io("create directory", &self.opts.dir, e))
+            .and_then(|()| remove_partial_segments(&self.opts.dir));
+        result.map_err(|e| self.set_unavailable(e.to_string()))
+    }
+
+    /// Creates the next segment if the next write needs one. A failure loses nothing (every
+    /// acknowledged record is fsynced in an earlier segment): the log is unavailable until a later
+    /// attempt succeeds.
+    fn ensure_segment(&mut self) -> std::result::Result<(), String> {
+        if !self.needs_segment() {
+            return Ok(());
+        }
+        match Segment::create(&*self.vfs, &self.opts.dir, self.next_seq) {
+            Ok(segment) => {
+                self.segment = Some(segment);
+                self.next_seq += 1;
+                if self.status.unavailable.lock().take().is_some() {
+                    tracing::info!("the WAL can create segments again: writes are accepted");
+                }
+                Ok(())
+            }
+            Err(e) => Err(self.set_unavailable(e.to_string())),
+        }
+    }
+
+    fn set_unavailable(&self, why: String) -> String {
+        let mut current = self.status.unavailable.lock();
+        if current.as_deref() != Some(why.as_str()) {
+            tracing::warn!(error = %why, "the WAL cannot create a segment: writes are refused and retried");
+        }
+        *current = Some(why.clone());
+        why
     }
 
     fn commit(&mut self, group: Vec<(Vec<Sample>, oneshot::Sender<Result<()>>)>) {
@@ -357,18 +463,26 @@ impl Writer {
             }
             return;
         }
+        if let Err(why) = self.prepare_dir().and_then(|()| self.ensure_segment()) {
+            for (_, ack) in group {
+                let _ = ack.send(Err(Error::WalUnavailable(why.clone())));
+            }
+            return;
+        }
+        let Some(segment) = self.segment.as_mut() else {
+            unreachable!("ensure_segment succeeded, so a segment is open")
+        };
         self.buf.clear();
         for (samples, _) in &group {
             encode_record(samples, &mut self.buf);
         }
-        let path = segment_path(&self.opts.dir, self.segment.seq);
+        let path = segment_path(&self.opts.dir, segment.seq);
         let started = Instant::now();
-        let result = self
-            .segment
+        let result = segment
             .file
             .write_all(&self.buf)
             .map_err(|e| format!("write {}: {e}", path.display()))
-            .and_then(|_| self.segment.file.sync().map_err(|e| format!("fsync {}: {e}", path.display())));
+            .and_then(|_| segment.file.sync().map_err(|e| format!("fsync {}: {e}", path.display())));
         if let Err(why) = result {
             self.set_poison(why.clone());
             for (_, ack) in group {
@@ -377,40 +491,40 @@ impl Writer {
             return;
         }
         self.opts.commit_seconds.observe(started.elapsed());
-        self.segment.len += self.buf.len() as u64;
+        segment.len += self.buf.len() as u64;
         for (samples, _) in &group {
             self.sink.committed(samples);
         }
         for (_, ack) in group {
             let _ = ack.send(Ok(()));
         }
-        if self.segment.len >= self.opts.segment_bytes
-            && let Err(e) = self.open_next()
-        {
-            self.set_poison(e.to_string());
-        }
-    }
-
-    fn open_next(&mut self) -> Result<u64> {
-        let closed = self.segment.seq;
-        self.segment = Segment::create(&*self.vfs, &self.opts.dir, closed + 1)?;
-        Ok(closed)
+        // Roll over now rather than in the next write's latency; if it fails the next write
+        // tries again (and is refused if it fails again).
+        let _ = self.ensure_segment();
     }
 
     fn rotate(&mut self) -> Result<u64> {
         if let Some(why) = self.poisoned() {
             return Err(Error::Poisoned(why));
         }
-        match self.open_next() {
-            Ok(closed) => {
-                self.sink.rotated(closed);
-                Ok(closed)
+        let closed = match &self.segment {
+            // Nothing was written since start-up: every sample committed so far lies in earlier
+            // segments, so the cut can be made without a new one.
+            None => self.next_seq - 1,
+            Some(_) => {
+                // A failure here only postpones the cut: writes go on into the current segment.
+                let segment = Segment::create(&*self.vfs, &self.opts.dir, self.next_seq)
+                    .map_err(|e| Error::WalUnavailable(e.to_string()))?;
+                self.next_seq += 1;
+                let old = self.segment.replace(segment).map_or(0, |s| s.seq);
+                if self.status.unavailable.lock().take().is_some() {
+                    tracing::info!("the WAL can create segments again: writes are accepted");
+                }
+                old
             }
-            Err(e) => {
-                self.set_poison(e.to_string());
-                Err(e)
-            }
-        }
+        };
+        self.sink.rotated(closed);
+        Ok(closed)
     }
 }
 
@@ -436,6 +550,7 @@ mod tests {
             group_commit_max_delay: Duration::from_millis(100),
             group_commit_max_bytes: 1 << 20,
             segment_bytes: 1 << 20,
+            retry_interval: Duration::from_millis(20),
             commit_seconds: Arc::default(),
         }
     }
@@ -554,6 +669,7 @@ mod tests {
         // Healing the disk does not un-poison: the earlier failure may have lost pages.
         assert!(matches!(wal.append(samples(2, 20)).await, Err(Error::Poisoned(_))));
         assert!(wal.rotate().await.is_err());
+        assert!(matches!(wal.state(), WriteState::Poisoned(_)));
         assert_eq!(sink.0.lock().len(), 2, "only the acknowledged samples reached the buffer");
     }
 
@@ -567,6 +683,69 @@ mod tests {
         assert!(matches!(wal.append(samples(2, 10)).await, Err(Error::Poisoned(_))));
         assert!(wal.poisoned().unwrap().contains("write"));
         assert!(sink.0.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn no_descriptors_at_roll_over_refuses_that_batch_and_the_next_append_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFs::default();
+        let mut o = opts(dir.path());
+        o.segment_bytes = 1000;
+        // No retry on its own during the test: the next append must retry by itself.
+        o.retry_interval = Duration::from_secs(3600);
+        let sink = Arc::new(Collect::default());
+        let (wal, th) = Wal::start(o, Arc::new(fs.clone()), 1, sink.clone()).unwrap();
+        wal.append(samples(30, 0)).await.unwrap();
+        fs.faults.set_no_descriptors(true);
+        // This one fills segment 1; creating segment 2 fails with EMFILE after it is acknowledged.
+        wal.append(samples(30, 100)).await.unwrap();
+        let err = wal.append(samples(30, 200)).await.unwrap_err();
+        assert!(matches!(err, Error::WalUnavailable(_)), "{err}");
+        assert!(err.is_retryable(), "{err}");
+        assert!(err.to_string().contains("Too many open files"), "{err}");
+        assert!(matches!(wal.state(), WriteState::Unavailable(_)));
+        assert!(wal.poisoned().is_none(), "nothing was lost: no poison");
+        assert!(wal.rotate().await.unwrap_err().is_retryable(), "a buffer cut waits too");
+        fs.faults.set_no_descriptors(false);
+        wal.append(samples(30, 300)).await.unwrap();
+        assert_eq!(wal.state(), WriteState::Ok);
+        drop(wal);
+        th.join().unwrap();
+        let got: Vec<Sample> = list_segments(dir.path())
+            .unwrap()
+            .iter()
+            .flat_map(|(s, p)| replay_segment(*s, p).unwrap().samples)
+            .collect();
+        let want: Vec<Sample> = [samples(30, 0), samples(30, 100), samples(30, 300)].concat();
+        assert_eq!(got, want, "everything acknowledged, nothing refused");
+        assert_eq!(*sink.0.lock(), want);
+    }
+
+    #[tokio::test]
+    async fn a_log_that_cannot_create_its_segment_starts_read_only_and_recovers_by_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFs::default();
+        fs.faults.set_fail_creates(true);
+        let sink = Arc::new(Collect::default());
+        let (wal, th) = Wal::start(opts(dir.path()), Arc::new(fs.clone()), 4, sink.clone()).unwrap();
+        let WriteState::Unavailable(why) = wal.state() else { panic!("{:?}", wal.state()) };
+        assert!(why.contains("create WAL segment"), "{why}");
+        assert!(matches!(wal.append(samples(1, 0)).await, Err(Error::WalUnavailable(_))));
+        // A cut needs no segment while none was written: everything is in segments before 4.
+        assert_eq!(wal.rotate().await.unwrap(), 3);
+        assert!(list_segments(dir.path()).unwrap().is_empty());
+        fs.faults.set_fail_creates(false);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while wal.state() != WriteState::Ok {
+            assert!(Instant::now() < deadline, "still {:?}", wal.state());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        wal.append(samples(2, 0)).await.unwrap();
+        drop(wal);
+        th.join().unwrap();
+        let segs = list_segments(dir.path()).unwrap();
+        assert_eq!(segs.iter().map(|s| s.0).collect::<Vec<_>>(), vec![4]);
+        assert_eq!(replay_segment(4, &segs[0].1).unwrap().samples, samples(2, 0));
     }
 
     #[tokio::test]

@@ -12,3 +12,4 @@ mod queries;
 mod recovery;
 mod rollups;
 mod sql_sandbox;
+mod wal_recovery;

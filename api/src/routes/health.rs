@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use std::sync::atomic::Ordering;
+use t3_storage::WriteState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -12,8 +13,15 @@ pub struct Health {
     pub status: &'static str,
     pub version: &'static str,
     pub uptime_secs: u64,
-    /// `ok`, or why writes are refused (a poisoned WAL needs a restart after the disk is fixed).
-    pub writes: String,
+    /// Whether samples are accepted: `ok`; `read-only` while the WAL cannot create a segment (a
+    /// full disk, no file descriptors left), when writes are refused with 503 and the server tries
+    /// again every second and takes writes again by itself; `poisoned` after a failed WAL write
+    /// or fsync, when writes are refused until a restart (after the disk is fixed). Queries are
+    /// served in every state.
+    pub writes: &'static str,
+    /// Why writes are refused (absent while they are accepted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes_reason: Option<String>,
     /// Samples acknowledged and not yet in Parquet.
     pub buffered_samples: usize,
     /// Samples acknowledged since start.
@@ -35,11 +43,17 @@ pub struct Health {
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)), security(()))]
 pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
     let stats = state.storage.stats();
+    let (writes, writes_reason) = match state.storage.write_state() {
+        WriteState::Ok => ("ok", None),
+        WriteState::Unavailable(why) => ("read-only", Some(why)),
+        WriteState::Poisoned(why) => ("poisoned", Some(why)),
+    };
     Json(Health {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         uptime_secs: state.started.elapsed().as_secs(),
-        writes: state.storage.write_refusal().unwrap_or_else(|| "ok".into()),
+        writes,
+        writes_reason,
         buffered_samples: state.storage.buffered_rows(),
         samples_ingested: stats.samples_ingested.load(Ordering::Relaxed),
         files_written: stats.files_written.load(Ordering::Relaxed),
@@ -55,8 +69,8 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
-/// Readiness: 200 when the server accepts writes, 503 with the reason when it does not (a
-/// poisoned WAL, shutting down).
+/// Readiness: 200 when the server accepts writes, 503 with the reason when it does not (the WAL
+/// read-only for now, e.g. a full disk, or poisoned).
 #[utoipa::path(get, path = "/readyz", tag = "system",
     responses((status = 200, description = "ready"), (status = 503, body = crate::error::ErrorBody)), security(()))]
 pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, crate::error::ApiError> {

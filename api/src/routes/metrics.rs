@@ -87,7 +87,7 @@ fn render(state: &AppState) -> String {
         "Failed attempts to persist the write buffer since start (the data stays in the WAL).",
         stats.flush_failures.load(Ordering::Relaxed),
     );
-    e.family("t3000_writes_refused", "gauge", "1 while writes are refused (poisoned WAL; needs a restart), else 0.");
+    e.family("t3000_writes_refused", "gauge", "1 while writes are refused (WAL read-only until it can create a segment, e.g. a full disk; or poisoned, until a restart), else 0.");
     e.sample("t3000_writes_refused", &[], if storage.write_refusal().is_some() { 1.0 } else { 0.0 });
 
     let name = "t3000_wal_commit_duration_seconds";

@@ -195,7 +195,7 @@ pub fn decode_arrow(body: &[u8]) -> ApiResult<Vec<Sample>> {
         (status = 413, description = "Body larger than server.max_body_bytes", body = ErrorBody),
         (status = 415, description = "Unsupported content type", body = ErrorBody),
         (status = 422, description = "Nothing was stored: a sample is invalid (`invalid_sample`: ts out of range, an integer ts in seconds, milliseconds or nanoseconds instead of microseconds, ts more than `ingest.max_future_secs` ahead of the server's clock, NaN with a good quality, ...; the message names the sample's index), or the batch falls on more than `ingest.max_days_per_batch` UTC days (`too_many_days`)", body = ErrorBody),
-        (status = 503, description = "Writes are refused (WAL poisoned, backlog, shutting down); nothing was stored", body = ErrorBody),
+        (status = 503, description = "Writes are refused (the WAL is read-only for now: a full disk or no file descriptors, retried by the server; WAL poisoned; backlog; shutting down), with `Retry-After` when a retry can succeed; nothing was stored", body = ErrorBody),
     )
 )]
 pub async fn post_samples(
