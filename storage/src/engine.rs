@@ -111,6 +111,15 @@ pub struct Latest {
 pub struct RecoveryReport {
     pub wal_segments_replayed: usize,
     pub samples_replayed: usize,
+    /// Samples in damaged WAL records whose header is intact: an exact count. Replay skips a
+    /// damaged record and goes on at the next valid one.
+    pub wal_samples_lost: u64,
+    /// Samples in damaged WAL records whose header is damaged too: not countable, at most this many
+    /// (estimated from the damaged bytes).
+    pub wal_samples_lost_at_most: u64,
+    /// Samples of WAL writes cut short by a crash (a torn tail; never acknowledged, since a write
+    /// is acknowledged only once complete and fsynced).
+    pub wal_torn_samples: u64,
     /// One line per WAL segment or file that lost data, saying what and why.
     pub dropped: Vec<String>,
     /// Files moved to `quarantine/`.
@@ -355,18 +364,27 @@ impl Storage {
             let r = wal::replay_segment(*seq, path)?;
             report.wal_segments_replayed += 1;
             report.samples_replayed += r.samples.len();
-            if let Some(problem) = &r.problem {
-                let line = format!(
-                    "WAL segment {seq}: {problem}; kept {} records ({} samples), dropped {} bytes",
-                    r.records,
-                    r.samples.len(),
-                    r.dropped_bytes
-                );
-                tracing::warn!("{line}");
-                report.dropped.push(line);
-                if let Some(q) = quarantine_copy(&data_dir, path) {
-                    report.quarantined.push(q);
+            report.wal_samples_lost += r.lost_counted();
+            report.wal_samples_lost_at_most += r.lost_at_most();
+            report.wal_torn_samples += r.torn_samples();
+            if let Some(mut line) = r.summary() {
+                if r.damaged.is_empty() {
+                    // A torn tail only: what every crash during a write leaves.
+                    tracing::info!("{line}");
+                } else {
+                    // Kept until its records are in Parquet; a copy (once) for inspection.
+                    match wal::quarantine_copy(&data_dir, &r) {
+                        Ok((copy, new)) => {
+                            line.push_str(&format!("; copy in {}", copy.display()));
+                            if new {
+                                report.quarantined.push(copy.display().to_string());
+                            }
+                        }
+                        Err(e) => line.push_str(&format!("; could not copy it to quarantine/: {e}")),
+                    }
+                    tracing::warn!("{line}");
                 }
+                report.dropped.push(line);
             }
             // Replay in chunks so no single write-buffer append is huge.
             for chunk in r.samples.chunks(65_536) {
@@ -1045,12 +1063,4 @@ pub(crate) fn quarantine(data_dir: &Path, path: &Path) -> Option<String> {
             None
         }
     }
-}
-
-/// Copies a damaged WAL segment into `quarantine/` for inspection (the original is truncated with
-/// the rest of the WAL once its valid prefix is in Parquet).
-fn quarantine_copy(data_dir: &Path, path: &Path) -> Option<String> {
-    let to = quarantine_name(data_dir, path)?;
-    std::fs::copy(path, &to).ok()?;
-    Some(to.display().to_string())
 }

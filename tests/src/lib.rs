@@ -838,14 +838,20 @@ pub fn wal_segments(data_dir: &Path) -> Vec<(u64, PathBuf, u64)> {
     out
 }
 
-/// Byte ranges `[start, end)` of the records of a WAL segment (after the 16-byte header), as far
-/// as their length fields say; stops at the first record that does not fit.
+/// Bytes of a WAL segment's header (`T3W2`, salt, sequence number).
+pub const WAL_HEADER_LEN: usize = 16;
+/// Bytes of a WAL record's header (marker, length, count, kind, two checksums); its samples follow,
+/// 21 bytes each.
+pub const WAL_RECORD_HEADER_LEN: usize = 24;
+
+/// Byte ranges `[start, end)` of the records of a WAL segment (after its header), as far as their
+/// length fields say; stops at the first record that does not fit.
 pub fn wal_records(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
-    let mut pos = 16;
-    while pos + 8 <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes")) as usize;
-        let end = pos + 8 + len;
+    let mut pos = WAL_HEADER_LEN;
+    while pos + WAL_RECORD_HEADER_LEN <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes")) as usize;
+        let end = pos + WAL_RECORD_HEADER_LEN + len;
         if end > bytes.len() {
             break;
         }

@@ -75,9 +75,9 @@ async fn sigterm_persists_everything_and_empties_the_wal() {
 
     // The WAL holds no record: every segment is a bare 16-byte header (or there is none).
     for (seq, path, size) in wal_segments(&server.data_dir) {
-        assert_eq!(size, 16, "WAL segment {seq} has records after a graceful stop");
+        assert_eq!(size, WAL_HEADER_LEN as u64, "WAL segment {seq} has records after a graceful stop");
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(&bytes[..8], b"T3WAL001", "segment {seq} header");
+        assert_eq!(&bytes[..4], b"T3W2", "segment {seq} header");
         assert_eq!(u64::from_le_bytes(bytes[8..16].try_into().unwrap()), seq, "segment {seq} header seq");
     }
     // The manifest's Parquet files hold every acknowledged row, once.
