@@ -4,6 +4,8 @@
 //! A login returns a session token; an admin can issue API tokens for machines. A token is 32
 //! random bytes (hex, prefixed `t3_`); the catalog keeps only its SHA-256, so a copy of the catalog
 //! does not let anyone in. Logout deletes the session at once. Passwords are hashed with Argon2id.
+//! A session the catalog cannot store (a full disk) is kept in memory instead, until it expires,
+//! is revoked or the server stops: logins keep working while the disk is full.
 //!
 //! # Authorisation
 //! Every request passes [`middleware`]: the public paths (login, health, the OpenAPI document and
@@ -116,6 +118,10 @@ pub struct Auth {
     failures: Mutex<HashMap<(String, String), VecDeque<Instant>>>,
     /// Accepted writes per point in the last minute.
     writes: Mutex<HashMap<u32, VecDeque<Instant>>>,
+    /// Login sessions the catalog could not store (a full disk): kept in memory until they expire,
+    /// are revoked or the server stops, so that logins work while the disk is full. Their ids are
+    /// negative, never a stored token's.
+    unstored: Mutex<Vec<Token>>,
 }
 
 pub fn now_us() -> i64 {
@@ -172,7 +178,7 @@ impl Auth {
     pub fn new(catalog: Arc<Catalog>, cfg: AuthConfig) -> anyhow::Result<Auth> {
         catalog.register::<User>()?;
         catalog.register::<Token>()?;
-        Ok(Auth { catalog, cfg, failures: Mutex::default(), writes: Mutex::default() })
+        Ok(Auth { catalog, cfg, failures: Mutex::default(), writes: Mutex::default(), unstored: Mutex::default() })
     }
 
     pub fn config(&self) -> &AuthConfig {
@@ -290,14 +296,23 @@ impl Auth {
             expires_us: Some(expires),
         };
         // Expired tokens are dropped as new sessions begin, so they do not pile up.
-        self.catalog.transaction(|tx| {
+        let stored = self.catalog.transaction(|tx| {
             let expired: Vec<i64> =
                 tx.rows::<Token>().values().filter(|t| t.expires_us.is_some_and(|e| e <= now)).map(|t| t.id).collect();
             for id in expired {
                 tx.delete::<Token>(id);
             }
-            tx.insert(session)
-        })?;
+            tx.insert(session.clone())
+        });
+        if let Err(e) = stored {
+            // The password was right: a catalog that cannot be written (a full disk) must not
+            // lock everyone out. The session lives in memory until it ends or the server stops.
+            tracing::error!(error = %e, user = username, "could not store a login session; keeping it in memory until restart");
+            let mut unstored = self.unstored.lock();
+            unstored.retain(|t| t.expires_us.is_none_or(|e| e > now));
+            let id = unstored.iter().map(|t| t.id).min().unwrap_or(0).min(0) - 1;
+            unstored.push(Token { id, ..session });
+        }
         self.audit(remote, username, "login", None, None, None, "ok");
         Ok(LoginResponse { token: secret, username: user.username, role: user.role, expires_us: expires })
     }
@@ -317,10 +332,20 @@ impl Auth {
         Ok((token, secret))
     }
 
+    /// Every token and session: the stored ones and those kept in memory (see [`Auth::login`]).
+    pub fn tokens(&self) -> Vec<Token> {
+        let mut all = self.catalog.list::<Token>();
+        all.extend(self.unstored.lock().iter().cloned());
+        all
+    }
+
     /// The principal a bearer secret stands for, if it is valid now.
     pub fn authenticate(&self, secret: &str) -> Option<Principal> {
         let hash = sha256_hex(secret);
-        let token = self.catalog.read::<Token, _>(|t| t.values().find(|t| t.hash == hash).cloned())?;
+        let token = self
+            .catalog
+            .read::<Token, _>(|t| t.values().find(|t| t.hash == hash).cloned())
+            .or_else(|| self.unstored.lock().iter().find(|t| t.hash == hash).cloned())?;
         if token.expires_us.is_some_and(|e| e <= now_us()) {
             return None;
         }
@@ -330,11 +355,18 @@ impl Auth {
 
     /// Deletes a token (logout, revocation).
     pub fn revoke(&self, token_id: i64) -> ApiResult<bool> {
+        if token_id < 0 {
+            let mut unstored = self.unstored.lock();
+            let before = unstored.len();
+            unstored.retain(|t| t.id != token_id);
+            return Ok(unstored.len() < before);
+        }
         Ok(self.catalog.delete::<Token>(token_id)?)
     }
 
     /// Deletes every token of a user (password change, user disabled or deleted) except `keep`.
     pub fn revoke_user_tokens(&self, user_id: i64, keep: Option<i64>) -> ApiResult<()> {
+        self.unstored.lock().retain(|t| t.user_id != user_id || Some(t.id) == keep);
         self.catalog.transaction(|tx| {
             let ids: Vec<i64> = tx
                 .rows::<Token>()

@@ -65,6 +65,10 @@ impl From<StorageError> for ApiError {
                 retry_after_secs: Some(2),
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "writes_unavailable", e.to_string())
             },
+            StorageError::CatalogUnavailable(_) => ApiError {
+                retry_after_secs: Some(5),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "catalog_unavailable", e.to_string())
+            },
             StorageError::Backlog { .. } => ApiError {
                 retry_after_secs: Some(5),
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_backlog", e.to_string())

@@ -68,6 +68,8 @@ impl Inner {
 /// The catalog; cheap to share behind an `Arc`.
 pub struct Catalog {
     inner: Mutex<Inner>,
+    /// Why the last write failed, until a write succeeds (see [`Catalog::write_failure`]).
+    write_failure: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -201,7 +203,40 @@ impl Catalog {
                  remote VARCHAR, action VARCHAR NOT NULL, target VARCHAR, old VARCHAR, new VARCHAR,
                  result VARCHAR NOT NULL);",
         )?;
-        Ok(Catalog { inner: Mutex::new(Inner { conn, tables: HashMap::new(), next_id: HashMap::new() }) })
+        Ok(Catalog {
+            inner: Mutex::new(Inner { conn, tables: HashMap::new(), next_id: HashMap::new() }),
+            write_failure: Mutex::new(None),
+        })
+    }
+
+    /// Why the last write to the catalog failed, if it did and no write has succeeded since (a
+    /// full disk: reads go on from memory, writes fail with [`Error::CatalogUnavailable`]).
+    pub fn write_failure(&self) -> Option<String> {
+        self.write_failure.lock().clone()
+    }
+
+    /// Notes the outcome of a write for [`Catalog::write_failure`], and tells a failure the disk or
+    /// the process caused (full, out of file descriptors), which a retry can get past, from others.
+    fn wrote<T>(&self, result: Result<T>) -> Result<T> {
+        let mut failure = self.write_failure.lock();
+        match result {
+            Ok(v) => {
+                if failure.take().is_some() {
+                    tracing::info!("the catalog can be written again");
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                let text = e.to_string();
+                if failure.is_none() {
+                    tracing::warn!(error = %text, "a catalog write failed");
+                }
+                *failure = Some(text.clone());
+                const CONDITIONS: [&str; 4] =
+                    ["No space left on device", "Disk quota exceeded", "Too many open files", "Read-only file system"];
+                if CONDITIONS.iter().any(|c| text.contains(c)) { Err(Error::CatalogUnavailable(text)) } else { Err(e) }
+            }
+        }
     }
 
     /// Loads the rows of `T`'s kind; must be called once per type before it is used. A row that
@@ -286,7 +321,7 @@ impl Catalog {
                 }
             }
         };
-        write(&inner.conn)?;
+        self.wrote(write(&inner.conn))?;
         for op in ops {
             match op {
                 Op::Put { apply, .. } | Op::Delete { apply, .. } => apply(&mut inner),
@@ -319,9 +354,14 @@ impl Catalog {
     pub fn append_event(&self, stream: &str, key: i64, at_us: i64, body: &serde_json::Value) -> Result<i64> {
         let inner = self.inner.lock();
         let seq: i64 = inner.conn.query_row("SELECT coalesce(max(seq), 0) + 1 FROM events", [], |r| r.get(0))?;
-        inner.conn.execute(
-            "INSERT INTO events (seq, stream, key, at_us, body) VALUES (?, ?, ?, ?, ?)",
-            params![seq, stream, key, at_us, body.to_string()],
+        self.wrote(
+            inner
+                .conn
+                .execute(
+                    "INSERT INTO events (seq, stream, key, at_us, body) VALUES (?, ?, ?, ?, ?)",
+                    params![seq, stream, key, at_us, body.to_string()],
+                )
+                .map_err(Error::from),
         )?;
         Ok(seq)
     }
@@ -363,7 +403,7 @@ impl Catalog {
         let seq: i64 = inner.conn.query_row("SELECT coalesce(max(seq), 0) + 1 FROM audit", [], |r| r.get(0))?;
         entry.seq = seq;
         let json = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string());
-        inner.conn.execute(
+        let written = inner.conn.execute(
             "INSERT INTO audit (seq, ts, actor, remote, action, target, old, new, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             params![
                 entry.seq,
@@ -376,7 +416,8 @@ impl Catalog {
                 json(&entry.new),
                 entry.result
             ],
-        )?;
+        );
+        self.wrote(written.map_err(Error::from))?;
         Ok(seq)
     }
 
@@ -384,12 +425,13 @@ impl Catalog {
     /// new value (what the device confirmed).
     pub fn audit_finish(&self, seq: i64, result: &str, new: Option<&serde_json::Value>) -> Result<()> {
         let inner = self.inner.lock();
-        match new {
+        let written = match new {
             Some(v) => inner
                 .conn
-                .execute("UPDATE audit SET result = ?, new = ? WHERE seq = ?", params![result, v.to_string(), seq])?,
-            None => inner.conn.execute("UPDATE audit SET result = ? WHERE seq = ?", params![result, seq])?,
+                .execute("UPDATE audit SET result = ?, new = ? WHERE seq = ?", params![result, v.to_string(), seq]),
+            None => inner.conn.execute("UPDATE audit SET result = ? WHERE seq = ?", params![result, seq]),
         };
+        self.wrote(written.map_err(Error::from))?;
         Ok(())
     }
 
@@ -518,6 +560,23 @@ mod tests {
         .unwrap();
         let names: Vec<String> = c.list::<Thing>().into_iter().map(|t| t.name).collect();
         assert_eq!(names, vec!["b", "c"]);
+    }
+
+    #[test]
+    fn a_write_the_disk_refuses_is_retryable_and_reported_until_one_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Catalog::open(dir.path()).unwrap();
+        c.register::<Thing>().unwrap();
+        let full = std::io::Error::from_raw_os_error(28);
+        let err = c.wrote::<()>(Err(Error::io("write", "catalog.duckdb.wal", full))).unwrap_err();
+        assert!(matches!(err, Error::CatalogUnavailable(_)) && err.is_retryable(), "{err}");
+        assert!(c.write_failure().unwrap().contains("No space left on device"));
+        // Any other failure passes as it is, and is reported too.
+        let err = c.wrote::<()>(Err(Error::Internal("a bug".into()))).unwrap_err();
+        assert!(matches!(err, Error::Internal(_)), "{err}");
+        assert!(c.write_failure().unwrap().contains("a bug"));
+        c.insert(thing("a")).unwrap();
+        assert_eq!(c.write_failure(), None, "a write succeeded since");
     }
 
     #[test]

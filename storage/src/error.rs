@@ -15,6 +15,10 @@ pub enum Error {
     /// acknowledged is at risk; the log keeps trying and takes writes again once it can.
     #[error("the write-ahead log cannot take writes now ({0}); retry later")]
     WalUnavailable(String),
+    /// The catalog cannot be written now: the disk is full, or the process is out of file
+    /// descriptors. Reads go on (from memory); the same write may succeed later.
+    #[error("the catalog cannot be written now ({0}); retry later")]
+    CatalogUnavailable(String),
     /// Too many samples are waiting to be persisted (Parquet writes are failing or falling behind).
     #[error("storage backlog: {buffered} samples wait to be persisted (limit {limit}); retry later")]
     Backlog { buffered: usize, limit: usize },
@@ -70,7 +74,14 @@ impl Error {
 
     /// Whether the same request may succeed later without change.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Backlog { .. } | Error::WalUnavailable(_) | Error::Timeout(_) | Error::ShuttingDown)
+        matches!(
+            self,
+            Error::Backlog { .. }
+                | Error::WalUnavailable(_)
+                | Error::CatalogUnavailable(_)
+                | Error::Timeout(_)
+                | Error::ShuttingDown
+        )
     }
 
     /// Whether the caller's input is at fault (maps to a 4xx).

@@ -9,6 +9,7 @@ mod connections;
 mod corruption;
 mod crash;
 mod devices;
+mod disk_full;
 mod lifecycle;
 mod metrics;
 mod safety;

@@ -274,7 +274,7 @@ pub struct IssuedToken {
 /// Every session and API token (without secrets).
 #[utoipa::path(get, path = "/api/t3000/tokens", tag = "users", responses((status = 200, body = [TokenView])))]
 pub async fn list_tokens(State(state): State<AppState>) -> Json<Vec<TokenView>> {
-    Json(state.catalog.list::<Token>().into_iter().map(TokenView::from).collect())
+    Json(state.auth.tokens().into_iter().map(TokenView::from).collect())
 }
 
 /// Issues an API token for a machine.

@@ -16,12 +16,19 @@ pub struct Health {
     /// Whether samples are accepted: `ok`; `read-only` while the WAL cannot create a segment (a
     /// full disk, no file descriptors left), when writes are refused with 503 and the server tries
     /// again every second and takes writes again by itself; `poisoned` after a failed WAL write
-    /// or fsync, when writes are refused until a restart (after the disk is fixed). Queries are
-    /// served in every state.
+    /// or fsync, when writes are refused until a restart (after the disk is fixed). Queries and
+    /// logins are served in every state.
     pub writes: &'static str,
     /// Why writes are refused (absent while they are accepted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub writes_reason: Option<String>,
+    /// Whether the catalog (buildings, devices, users, sessions, the audit log) can be written:
+    /// `ok`, or `failing` from a failed catalog write (a full disk) until one succeeds. While it
+    /// fails, changes are refused with 503 and login sessions are kept in memory until restart.
+    pub catalog_writes: &'static str,
+    /// Why the last catalog write failed (absent while writes succeed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog_writes_reason: Option<String>,
     /// Samples acknowledged and not yet in Parquet.
     pub buffered_samples: usize,
     /// Samples acknowledged since start.
@@ -48,12 +55,15 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
         WriteState::Unavailable(why) => ("read-only", Some(why)),
         WriteState::Poisoned(why) => ("poisoned", Some(why)),
     };
+    let catalog_writes_reason = state.catalog.write_failure();
     Json(Health {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         uptime_secs: state.started.elapsed().as_secs(),
         writes,
         writes_reason,
+        catalog_writes: if catalog_writes_reason.is_some() { "failing" } else { "ok" },
+        catalog_writes_reason,
         buffered_samples: state.storage.buffered_rows(),
         samples_ingested: stats.samples_ingested.load(Ordering::Relaxed),
         files_written: stats.files_written.load(Ordering::Relaxed),

@@ -1,0 +1,166 @@
+//! A full disk, on a small file system of its own (a tmpfs mounted for the test; `.ci/run` runs as
+//! root): the server starts on it read-only, answers queries and logins, refuses writes with 503
+//! and says why in `/healthz`, and takes writes again by itself once space returns, without a
+//! restart.
+
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use t3_tests::*;
+
+/// Nothing is flushed to Parquet by itself while the test runs.
+const NO_TIMED_FLUSH: &str = r#"
+[storage]
+flush_rows = 50000000
+flush_interval_secs = 86400
+"#;
+
+/// A tmpfs of `size` mounted on a new temporary directory; unmounted when dropped.
+struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    fn mount(size: &str) -> SmallFs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("this test mounts a small tmpfs to fill it and needs `mount` (as root): {e}"));
+        assert!(
+            out.status.success(),
+            "this test fills a small file system of its own and mounts a tmpfs for it, which needs root \
+             (`.ci/run` runs as root): `mount -t tmpfs -o size={size} tmpfs {}` failed: {}",
+            dir.path().display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        SmallFs { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Bytes free, as `df` sees them.
+    fn free(&self) -> u64 {
+        let out = Command::new("df").args(["--output=avail", "-B1"]).arg(self.path()).output().expect("df");
+        String::from_utf8_lossy(&out.stdout).lines().nth(1).and_then(|l| l.trim().parse().ok()).expect("df output")
+    }
+
+    /// Fills the file system with one file until not a byte more fits; returns its path.
+    fn fill(&self) -> PathBuf {
+        let path = self.path().join("filler");
+        let mut f = std::fs::File::create(&path).expect("create the filler");
+        let mut chunk = 1 << 20;
+        while chunk > 0 {
+            match f.write(&vec![0xAB; chunk]) {
+                Ok(0) | Err(_) => chunk /= 2,
+                Ok(_) => {}
+            }
+        }
+        let _ = f.sync_all();
+        assert_eq!(self.free(), 0, "the filler left space free");
+        path
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+fn samples(from: usize, n: usize) -> Vec<Sample> {
+    (from..from + n).map(|i| Sample::good(3, BASE_TS + i as i64 * SECOND_US, i as f64 + 0.25)).collect()
+}
+
+async fn login(server: &TestServer) -> Reply {
+    server
+        .call(
+            &reqwest::Client::new(),
+            reqwest::Method::POST,
+            "/api/t3000/auth/login",
+            Some(&json!({ "username": "admin", "password": ADMIN_PASSWORD })),
+        )
+        .await
+}
+
+async fn writes(server: &TestServer) -> Value {
+    server.health().await["writes"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_starts_read_only_serves_reads_and_logins_then_recovers_without_restart() {
+    let fs = SmallFs::mount("24m");
+    let data_dir = fs.path().join("data");
+    let mut server = TestServer::start_in(&data_dir, NO_TIMED_FLUSH);
+    // Some history in Parquet (the graceful stop persists it) and some only in the WAL.
+    server.ingest_ok(&samples(0, 500)).await;
+    server.stop();
+    server.restart();
+    server.ingest_ok(&samples(500, 100)).await;
+    server.stop();
+    server.restart();
+    server.ingest_ok(&samples(600, 50)).await;
+    server.kill9();
+    let stored = samples(0, 650);
+
+    let filler = fs.fill();
+    server.try_restart().unwrap_or_else(|e| panic!("the server does not start on a full disk: {e}"));
+
+    // Read-only, and /healthz says so and why.
+    let health = server.health().await;
+    assert_eq!(health["status"], json!("ok"));
+    assert_eq!(health["writes"], json!("read-only"), "{}", pretty(&health));
+    let reason = health["writes_reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("No space left on device"), "writes_reason: {}", pretty(&health));
+    server.get("/readyz").await.assert_error("GET /readyz on a full disk", StatusCode::SERVICE_UNAVAILABLE, None);
+
+    // Queries answer, over the Parquet files and the replayed WAL.
+    assert_eq!(server.all_samples().await, stored);
+    let r = server.get(&format!("/api/t3000/points/3/history?from={BASE_TS}&to={}", BASE_TS + DAY_US)).await;
+    assert_eq!(r.ok_json()["ts"].as_array().map(Vec::len), Some(stored.len()));
+
+    // Logins work (the session cannot be stored: it is kept in memory) and the token is good.
+    let r = login(&server).await;
+    assert_eq!(r.status, StatusCode::OK, "login on a full disk: {}\nserver log:\n{}", r.text(), server.stderr());
+    let token = r.json()["token"].as_str().expect("a token").to_owned();
+    let me = server.call(&client_with_token(&token), reqwest::Method::GET, "/api/t3000/auth/me", None).await;
+    assert_eq!(me.ok_json()["username"], json!("admin"));
+
+    // Writes are refused with 503, a JSON error and a retry hint; so are catalog changes.
+    let r = server.ingest(&samples(1000, 10)).await;
+    r.assert_error("POST /samples on a full disk", StatusCode::SERVICE_UNAVAILABLE, Some("writes_unavailable"));
+    assert!(r.headers.contains_key(reqwest::header::RETRY_AFTER), "no Retry-After: {:?}", r.headers);
+    let r = server.post_json("/api/t3000/buildings", &json!({ "name": "North" })).await;
+    r.assert_error("POST /buildings on a full disk", StatusCode::SERVICE_UNAVAILABLE, Some("catalog_unavailable"));
+    let health = server.health().await;
+    assert_eq!(health["catalog_writes"], json!("failing"), "{}", pretty(&health));
+    assert_eq!(server.all_samples().await, stored, "a refused write stored nothing");
+
+    // Space returns: writes are accepted again without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    let srv = &server;
+    poll_until("/healthz to say writes: ok once space returned", Duration::from_secs(30), move || async move {
+        writes(srv).await == json!("ok")
+    })
+    .await;
+    assert_eq!(server.get("/readyz").await.status, StatusCode::OK);
+    server.ingest_ok(&samples(1000, 10)).await;
+    let r = server.post_json("/api/t3000/buildings", &json!({ "name": "North" })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(server.health().await["catalog_writes"], json!("ok"));
+    let mut want = stored.clone();
+    want.extend(samples(1000, 10));
+    assert_eq!(server.all_samples().await, want);
+
+    // And a restart keeps everything.
+    server.stop();
+    server.restart();
+    assert_eq!(server.all_samples().await, want);
+    assert_eq!(writes(&server).await, json!("ok"));
+    server.stop();
+}
