@@ -141,6 +141,13 @@ async fn full_disk_starts_read_only_serves_reads_and_logins_then_recovers_withou
     assert_eq!(health["catalog_writes"], json!("failing"), "{}", pretty(&health));
     assert_eq!(server.all_samples().await, stored, "a refused write stored nothing");
 
+    // A graceful stop on the full disk exits cleanly (nothing can be persisted; the data stays in
+    // the WAL), and the next start on it is read-only again, with everything there.
+    server.stop();
+    server.restart();
+    assert_eq!(writes(&server).await, json!("read-only"));
+    assert_eq!(server.all_samples().await, stored);
+
     // Space returns: writes are accepted again without a restart.
     std::fs::remove_file(&filler).unwrap();
     let srv = &server;
