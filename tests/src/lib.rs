@@ -1024,3 +1024,14 @@ pub fn simulate(args: &[&str]) -> Sim {
 pub fn port_of(addr: &str) -> u16 {
     addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port")
 }
+
+/// The bytes of a Parquet file's `value` column chunk (row group 0): its data pages, which damage
+/// can hit while the footer stays readable.
+pub fn value_pages(path: &Path) -> std::ops::Range<usize> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(std::fs::File::open(path).expect("open")).expect("a Parquet footer");
+    let rg = reader.metadata().row_group(0);
+    let col = rg.columns().iter().find(|c| c.column_path().string() == "value").expect("a value column");
+    let (start, len) = col.byte_range();
+    start as usize..(start + len) as usize
+}

@@ -379,15 +379,9 @@ async fn damaged_data_pages_behind_an_intact_footer() {
     let f = day1_file(&server);
     let path = server.data_dir.join(&f.rel_path);
     // Garbage over the second half of the `value` column chunk; the footer stays readable.
-    let (start, len) = {
-        use parquet::file::reader::{FileReader, SerializedFileReader};
-        let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
-        let rg = reader.metadata().row_group(0);
-        let col = rg.columns().iter().find(|c| c.column_path().string() == "value").expect("a value column");
-        col.byte_range()
-    };
+    let pages = value_pages(&path);
     let mut bytes = std::fs::read(&path).unwrap();
-    for b in &mut bytes[(start + len / 2) as usize..(start + len) as usize] {
+    for b in &mut bytes[(pages.start + pages.len() / 2)..pages.end] {
         *b = 0xA5;
     }
     std::fs::write(&path, &bytes).unwrap();

@@ -104,15 +104,9 @@ async fn a_damaged_data_page_is_reported_until_an_operator_acknowledges_it() {
         .expect("day 0's file");
     let path = server.data_dir.join(&f.rel_path);
     // Eight flipped bytes in the middle of the `value` column's pages; the footer stays intact.
-    let (start, len) = {
-        use parquet::file::reader::{FileReader, SerializedFileReader};
-        let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
-        let rg = reader.metadata().row_group(0);
-        let col = rg.columns().iter().find(|c| c.column_path().string() == "value").expect("a value column");
-        col.byte_range()
-    };
+    let pages = value_pages(&path);
     let mut bytes = std::fs::read(&path).unwrap();
-    let at = (start + len / 2) as usize;
+    let at = pages.start + pages.len() / 2;
     for b in &mut bytes[at..at + 8] {
         *b ^= 0x5A;
     }
