@@ -301,8 +301,11 @@ pub(crate) fn reconcile(
             Some(first) => first - 1,
             None => m.files.iter().map(|f| f.wal_max).max().unwrap_or(0),
         };
-        report.manifest_rebuilt = true;
-        tracing::warn!(files = m.files.len(), "the manifest was missing; rebuilt it from the data files");
+        // A new data directory has no manifest and nothing to rebuild it from.
+        if !found.is_empty() || !segments.is_empty() {
+            report.manifest_rebuilt = true;
+            tracing::warn!(files = m.files.len(), "the manifest was missing; rebuilt it from the data files");
+        }
     }
     remove_empty_day_dirs(data_dir);
     Ok((m, changed))

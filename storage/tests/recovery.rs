@@ -82,6 +82,7 @@ async fn a_deleted_manifest_is_rebuilt_from_the_files_and_nothing_is_lost() {
     let mut cfg = config(dir.path());
     cfg.compaction.min_files_per_day = 2;
     let s = open(&cfg, &clock);
+    assert!(!s.recovery().manifest_rebuilt, "a new data directory has nothing to rebuild");
     let model = history(&s).await;
     assert_eq!(everything(&s).await, model);
     crash(s);
