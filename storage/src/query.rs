@@ -11,6 +11,12 @@
 //! extensions are never installed or loaded, and the configuration is locked so no query can undo
 //! that. User SQL (the `/query` endpoint) is additionally wrapped as a subquery, which only a
 //! read-only statement can be.
+//!
+//! A query's time limit covers the whole request: setting up the views and planning as well as
+//! executing. When it passes, the connection is interrupted (again and again, since DuckDB clears
+//! an interrupt when its next statement begins), the work stops at its next step, and the caller
+//! is answered [`Error::Timeout`] at most [`CANCEL_GRACE`] later, whether or not DuckDB has let go
+//! yet. A connection that was interrupted is not reused.
 
 use crate::analytics::{self, Agg, Buckets, Fill, Series};
 use crate::buffer::{Columns, DAY_US, RowFilter};
@@ -19,8 +25,8 @@ use crate::engine::{Latest, LiveFile, Snapshot, Storage};
 use crate::error::{Error, Result};
 use crate::manifest::Table;
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, UInt8Array, UInt32Array};
-use duckdb::Connection;
 use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
+use duckdb::{Connection, InterruptHandle};
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -31,14 +37,54 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use t3_core::config::QueryConfig;
 use t3_core::model::{MAX_TS, MIN_TS};
+use tokio::time::Instant;
 
 /// How far back the value in force at the start of a range is looked for.
 pub const PRIOR_LOOKBACK_US: i64 = 7 * DAY_US;
 
+/// How long a query past its time limit is given to stop before its caller gets the time-out
+/// anyway (the work is then left to finish in the background; its connection is dropped).
+pub const CANCEL_GRACE: Duration = Duration::from_millis(250);
+
+/// How often a query past its time limit is interrupted again until it stops.
+const INTERRUPT_EVERY: Duration = Duration::from_millis(10);
+
+/// User SQL queries running at once (including ones past their limit that DuckDB has not let go
+/// of yet); a query waits for a slot within its own time limit.
+const SQL_SLOTS: usize = 4;
+
+/// Pooled connections to one sandboxed in-memory DuckDB instance. The first connection stays in
+/// the pool so the others can be cloned from it.
+struct Pool {
+    conns: Mutex<Vec<Connection>>,
+}
+
+impl Pool {
+    fn new(conn: Connection) -> Self {
+        Pool { conns: Mutex::new(vec![conn]) }
+    }
+
+    fn checkout(&self) -> Result<Connection> {
+        let mut pool = self.conns.lock();
+        if pool.len() > 1 {
+            return Ok(pool.pop().expect("len > 1"));
+        }
+        Ok(pool[0].try_clone()?)
+    }
+
+    fn checkin(&self, c: Connection) {
+        let mut pool = self.conns.lock();
+        if pool.len() < 8 {
+            pool.push(c);
+        }
+    }
+}
+
 /// A pool of connections to one sandboxed in-memory DuckDB database.
 pub(crate) struct QueryEngine {
-    pool: Mutex<Vec<Connection>>,
+    pool: Pool,
     cfg: QueryConfig,
+    sql_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -55,6 +101,84 @@ pub(crate) fn ts_literal(us: i64) -> String {
     let us = us.clamp(MIN_TS, MAX_TS);
     let dt = chrono::DateTime::from_timestamp_micros(us).unwrap_or_default();
     format!("TIMESTAMP '{}'", dt.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f"))
+}
+
+/// What a query running on a blocking thread shares with the caller waiting for it: whether its
+/// time is up, and the connection to interrupt when it is.
+struct Watch {
+    limit_ms: u64,
+    cancelled: AtomicBool,
+    conn: Mutex<Option<Arc<InterruptHandle>>>,
+}
+
+impl Watch {
+    fn new(limit: Duration) -> Self {
+        Watch { limit_ms: limit.as_millis() as u64, cancelled: AtomicBool::new(false), conn: Mutex::new(None) }
+    }
+
+    /// The query works on `conn` from now on (interrupted with it when its time is up).
+    fn attach(&self, conn: &Connection) -> Result<()> {
+        *self.conn.lock() = Some(conn.interrupt_handle());
+        self.check()
+    }
+
+    /// [`Error::Timeout`] once the time is up: called between the steps of a query.
+    fn check(&self) -> Result<()> {
+        if self.is_cancelled() { Err(Error::Timeout(self.limit_ms)) } else { Ok(()) }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        self.interrupt();
+    }
+
+    fn interrupt(&self) {
+        if let Some(h) = &*self.conn.lock() {
+            h.interrupt();
+        }
+    }
+}
+
+/// Runs `f` on a blocking thread with a time limit of `limit` that ends at `deadline`. Past the
+/// deadline the query is cancelled (see [`Watch`]) and the answer is [`Error::Timeout`], at most
+/// [`CANCEL_GRACE`] after the deadline, whether or not `f` has returned. `slot`, if given, is held
+/// until `f` returns.
+async fn run_watched<T: Send + 'static>(
+    limit: Duration,
+    deadline: Instant,
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    f: impl FnOnce(&Watch) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let watch = Arc::new(Watch::new(limit));
+    let w = watch.clone();
+    let mut task = tokio::task::spawn_blocking(move || {
+        let r = f(&w);
+        drop(slot);
+        r
+    });
+    tokio::select! {
+        r = &mut task => return r.map_err(|e| Error::Internal(format!("query task: {e}")))?,
+        _ = tokio::time::sleep_until(deadline) => {}
+    }
+    watch.cancel();
+    let give_up = tokio::time::sleep(CANCEL_GRACE);
+    tokio::pin!(give_up);
+    let mut again = tokio::time::interval(INTERRUPT_EVERY);
+    loop {
+        tokio::select! {
+            _ = &mut task => break,
+            _ = &mut give_up => {
+                tracing::warn!(limit_ms = watch.limit_ms, "a query past its time limit has not stopped yet; answering without it");
+                break;
+            }
+            _ = again.tick() => watch.interrupt(),
+        }
+    }
+    Err(Error::Timeout(watch.limit_ms))
 }
 
 impl QueryEngine {
@@ -75,22 +199,19 @@ impl QueryEngine {
              SET lock_configuration = true;",
             sql_str(&dir)
         ))?;
-        Ok(QueryEngine { pool: Mutex::new(vec![conn]), cfg: cfg.clone() })
+        Ok(QueryEngine {
+            pool: Pool::new(conn),
+            cfg: cfg.clone(),
+            sql_slots: Arc::new(tokio::sync::Semaphore::new(SQL_SLOTS)),
+        })
     }
 
     fn checkout(&self) -> Result<Connection> {
-        let mut pool = self.pool.lock();
-        if pool.len() > 1 {
-            return Ok(pool.pop().expect("len > 1"));
-        }
-        Ok(pool[0].try_clone()?)
+        self.pool.checkout()
     }
 
     fn checkin(&self, c: Connection) {
-        let mut pool = self.pool.lock();
-        if pool.len() < 8 {
-            pool.push(c);
-        }
+        self.pool.checkin(c)
     }
 
     /// Runs `f` on a pooled connection on a blocking thread, cancelling it after `timeout`.
@@ -99,22 +220,18 @@ impl QueryEngine {
         timeout: Duration,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let conn = self.checkout()?;
-        let interrupt = conn.interrupt_handle();
         let me = self.clone();
-        let mut task = tokio::task::spawn_blocking(move || {
+        run_watched(timeout, Instant::now() + timeout, None, move |watch| {
+            let conn = me.checkout()?;
+            watch.attach(&conn)?;
             let r = f(&conn);
+            if watch.is_cancelled() {
+                return Err(Error::Timeout(watch.limit_ms));
+            }
             me.checkin(conn);
             r
-        });
-        tokio::select! {
-            r = &mut task => r.map_err(|e| Error::Internal(format!("query task: {e}")))?,
-            _ = tokio::time::sleep(timeout) => {
-                interrupt.interrupt();
-                let _ = task.await;
-                Err(Error::Timeout(timeout.as_millis() as u64))
-            }
-        }
+        })
+        .await
     }
 
     /// Latest row per point over the given files. Reads the newest files first and skips a file
@@ -291,7 +408,9 @@ fn source_sql(files: &[&LiveFile], buffer: Option<&Columns>, filter: &RowFilter<
         }
         cond.push(')');
     }
-    // Duplicates can only exist between sources that share a day.
+    // Duplicates can only exist between sources that share a day. Those days are read apart and
+    // grouped by (point, ts); the SQL has the same size whatever the number of files, so setting
+    // it up costs the same over ten files or ten thousand.
     let mut sources_per_day: HashMap<i32, usize> = HashMap::new();
     for f in files {
         *sources_per_day.entry(f.meta.day).or_default() += 1;
@@ -302,33 +421,33 @@ fn source_sql(files: &[&LiveFile], buffer: Option<&Columns>, filter: &RowFilter<
             *sources_per_day.entry(d).or_default() += 1;
         }
     }
-    let dedupe = sources_per_day.values().any(|&n| n > 1);
+    let (mut shared, alone): (Vec<&LiveFile>, Vec<&LiveFile>) =
+        files.iter().partition(|f| sources_per_day.get(&f.meta.day).is_some_and(|&n| n > 1));
     let cols = "point_id, ts, value, quality";
     let mut branches = Vec::new();
-    if dedupe {
-        for f in files {
-            branches.push(format!("SELECT {cols}, {} AS src FROM {} WHERE {cond}", f.meta.rank(), read_parquet(&[*f])));
-        }
-        if buffer.is_some() {
-            branches.push(format!("SELECT {cols}, {} AS src FROM arrow(?) WHERE {cond}", u64::MAX));
-        }
-        format!(
-            "(SELECT point_id, ts, arg_max(value, src) AS value, arg_max(quality, src) AS quality FROM ({}) GROUP BY point_id, ts)",
-            branches.join(" UNION ALL ")
-        )
-    } else {
-        if !files.is_empty() {
-            branches.push(format!("SELECT {cols} FROM {} WHERE {cond}", read_parquet(files)));
-        }
-        if buffer.is_some() {
-            branches.push(format!("SELECT {cols} FROM arrow(?) WHERE {cond}"));
-        }
-        if branches.is_empty() {
-            return "(SELECT 0::UINTEGER AS point_id, TIMESTAMP '1970-01-01' AS ts, 0::DOUBLE AS value, 0::UTINYINT AS quality WHERE false)"
-                .to_string();
-        }
-        format!("({})", branches.join(" UNION ALL "))
+    if !alone.is_empty() {
+        branches.push(format!("SELECT {cols} FROM {} WHERE {cond}", read_parquet(&alone)));
     }
+    if !shared.is_empty() {
+        // Listed by rank (what the files hold, see `FileMeta::rank`), so a higher `file_index` is
+        // the newer source of a row; the buffer is newer still.
+        shared.sort_by_key(|f| f.meta.rank());
+        let mut sources = vec![format!("SELECT {cols}, file_index AS src FROM {} WHERE {cond}", read_parquet(&shared))];
+        if buffer.is_some() {
+            sources.push(format!("SELECT {cols}, {}::UBIGINT AS src FROM arrow(?) WHERE {cond}", u64::MAX));
+        }
+        branches.push(format!(
+            "SELECT point_id, ts, arg_max(value, src) AS value, arg_max(quality, src) AS quality FROM ({}) GROUP BY point_id, ts",
+            sources.join(" UNION ALL ")
+        ));
+    } else if buffer.is_some() {
+        branches.push(format!("SELECT {cols} FROM arrow(?) WHERE {cond}"));
+    }
+    if branches.is_empty() {
+        return "(SELECT 0::UINTEGER AS point_id, TIMESTAMP '1970-01-01' AS ts, 0::DOUBLE AS value, 0::UTINYINT AS quality WHERE false)"
+            .to_string();
+    }
+    format!("({})", branches.join(" UNION ALL "))
 }
 
 /// The files of `snap`, of any table, that may hold rows for `filter`.
@@ -687,11 +806,14 @@ impl Storage {
 
     /// Runs a read-only SQL query over the views `samples`, `rollups_1m` and `rollups_1h`. A file
     /// that the error names and that fails to decode is quarantined and the query runs again
-    /// (the answer then says `partial`).
+    /// (the answer then says `partial`). The whole call, retries included, ends within the SQL
+    /// time limit (plus at most [`CANCEL_GRACE`]); past it the answer is [`Error::Timeout`].
     pub async fn sql(&self, text: &str) -> Result<SqlResult> {
+        let limit = Duration::from_millis(self.config().query.sql_timeout_ms);
+        let deadline = Instant::now() + limit;
         let mut partial = false;
         loop {
-            match self.sql_once(text).await {
+            match self.sql_once(text, limit, deadline).await {
                 Ok(mut r) => {
                     r.partial |= partial;
                     return Ok(r);
@@ -706,7 +828,7 @@ impl Storage {
         }
     }
 
-    async fn sql_once(&self, text: &str) -> Result<SqlResult> {
+    async fn sql_once(&self, text: &str, limit: Duration, deadline: Instant) -> Result<SqlResult> {
         let body = text.trim().trim_end_matches(';').trim();
         if body.is_empty() {
             return Err(Error::InvalidQuery("empty query".into()));
@@ -714,35 +836,43 @@ impl Storage {
         if body.contains(';') {
             return Err(Error::InvalidQuery("one statement only".into()));
         }
+        let engine = self.query_engine();
+        let slot = match tokio::time::timeout_at(deadline, engine.sql_slots.clone().acquire_owned()).await {
+            Ok(slot) => slot.map_err(|e| Error::Internal(format!("SQL slots: {e}")))?,
+            Err(_) => return Err(Error::Timeout(limit.as_millis() as u64)),
+        };
         let all = RowFilter { points: None, from: MIN_TS, to: MAX_TS + 1 };
         let snap = self.snapshot(&all, true);
         self.verify_files(snap.files.to_vec()).await?;
         let partial = self.overlaps_quarantined(None, MIN_TS, MAX_TS + 1);
-        let limit = self.config().query.sql_max_rows;
-        let timeout = Duration::from_millis(self.config().query.sql_timeout_ms);
+        let limit_rows = self.config().query.sql_max_rows;
         // Only a SELECT (or VALUES / FROM-first query) can stand as a subquery, so the wrapper
         // refuses COPY, ATTACH, INSTALL, PRAGMA, SET and every write at parse time.
-        let wrapped = format!("SELECT * FROM (\n{body}\n) AS q LIMIT {}", limit + 1);
-        let engine = self.query_engine();
-        engine
-            .run(timeout, move |conn| {
-                let files: Vec<&LiveFile> =
-                    snap.files.iter().map(|f| &**f).filter(|f| f.meta.table == Table::Samples).collect();
-                let buffer = (!snap.buffered.is_empty()).then_some(&snap.buffered);
-                let samples = source_sql(&files, buffer, &all);
-                let reg = buffer.map(|b| ArrowBatchRegistration::new(b.clone().into_batch()));
+        let wrapped = format!("SELECT * FROM (\n{body}\n) AS q LIMIT {}", limit_rows + 1);
+        run_watched(limit, deadline, Some(slot), move |watch| {
+            let samples: Vec<&LiveFile> =
+                snap.files.iter().map(|f| &**f).filter(|f| f.meta.table == Table::Samples).collect();
+            let rollups: Vec<(Table, Vec<Arc<LiveFile>>)> = crate::rollups::TABLES
+                .into_iter()
+                .map(|(table, _)| (table, crate::rollups::fresh_rollups(&snap.files, table).into_values().collect()))
+                .collect();
+            let conn = engine.checkout()?;
+            watch.attach(&conn)?;
+            let buffer = (!snap.buffered.is_empty()).then_some(&snap.buffered);
+            let reg = buffer.map(|b| ArrowBatchRegistration::new(b.clone().into_batch()));
+            let result = (|| {
+                let source = source_sql(&samples, buffer, &all);
                 // Views live in this connection's temporary catalog; the buffer is bound by token.
-                let samples = match &reg {
+                let source = match &reg {
                     Some(r) => {
                         let token: u64 = conn.query_row("SELECT ?::UBIGINT", [r], |row| row.get(0))?;
-                        samples.replace("arrow(?)", &format!("arrow({token}::UBIGINT)"))
+                        source.replace("arrow(?)", &format!("arrow({token}::UBIGINT)"))
                     }
-                    None => samples,
+                    None => source,
                 };
-                let mut views = format!("CREATE OR REPLACE TEMP VIEW samples AS SELECT * FROM {samples};");
-                for (table, _) in crate::rollups::TABLES {
-                    let fresh: Vec<Arc<LiveFile>> = crate::rollups::fresh_rollups(&snap.files, table).into_values().collect();
-                    let refs: Vec<&LiveFile> = fresh.iter().map(|f| &**f).collect();
+                let mut views = format!("CREATE OR REPLACE TEMP VIEW samples AS SELECT * FROM {source};");
+                for (table, files) in &rollups {
+                    let refs: Vec<&LiveFile> = files.iter().map(|f| &**f).collect();
                     let body = if refs.is_empty() {
                         "SELECT 0::UINTEGER AS point_id, TIMESTAMP '1970-01-01' AS ts, 0::UBIGINT AS count, NULL::DOUBLE AS min, NULL::DOUBLE AS max, NULL::DOUBLE AS avg, NULL::DOUBLE AS first, NULL::DOUBLE AS last, NULL::DOUBLE AS twa, 0::BIGINT AS covered_us WHERE false".to_string()
                     } else {
@@ -751,11 +881,17 @@ impl Storage {
                     let _ = write!(views, "CREATE OR REPLACE TEMP VIEW {} AS {body};", table.dir_name());
                 }
                 conn.execute_batch(&views)?;
-                let result = run_user_sql(conn, &wrapped, limit);
-                drop(reg);
-                result.map(|r| SqlResult { partial, ..r })
-            })
-            .await
+                watch.check()?;
+                run_user_sql(&conn, &wrapped, limit_rows).map(|r| SqlResult { partial, ..r })
+            })();
+            drop(reg);
+            if watch.is_cancelled() {
+                return Err(Error::Timeout(watch.limit_ms));
+            }
+            engine.checkin(conn);
+            result
+        })
+        .await
     }
 }
 

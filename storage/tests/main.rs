@@ -12,4 +12,5 @@ mod queries;
 mod recovery;
 mod rollups;
 mod sql_sandbox;
+mod sql_time_limit;
 mod wal_recovery;
