@@ -7,16 +7,24 @@
 //! shaping into buckets, interpolation or chart points happens in [`crate::analytics`] in one pass,
 //! the same for both.
 //!
-//! The DuckDB instance is sandboxed for the whole process: it may read only the data directory,
-//! extensions are never installed or loaded, and the configuration is locked so no query can undo
-//! that. User SQL (the `/query` endpoint) is additionally wrapped as a subquery, which only a
-//! read-only statement can be.
+//! DuckDB runs sandboxed, in two in-memory instances. Neither installs or loads extensions, and
+//! each locks its configuration so no query can undo its limits:
+//! - the engine's own instance (history, exports, compaction, rollups) runs only SQL the server
+//!   writes and may read only the Parquet trees (`samples/`, `rollups_1m/`, `rollups_1h/`);
+//! - user SQL (the `/query` endpoint) runs in an instance that may read exactly the live Parquet
+//!   files it was opened for (`allowed_paths`) and nothing else, whatever path, glob or `..` a
+//!   function is given; a new one is opened when the live set gains a file. It has no temporary
+//!   folder either (a query that outgrows the memory limit fails instead of spilling). The
+//!   statement is also wrapped as a subquery, which only a read-only query can be.
 //!
-//! A query's time limit covers the whole request: setting up the views and planning as well as
-//! executing. When it passes, the connection is interrupted (again and again, since DuckDB clears
-//! an interrupt when its next statement begins), the work stops at its next step, and the caller
-//! is answered [`Error::Timeout`] at most [`CANCEL_GRACE`] later, whether or not DuckDB has let go
-//! yet. A connection that was interrupted is not reused.
+//! The engine's instance spills what does not fit in memory to `<data dir>/tmp/` (DuckDB removes
+//! its files when done).
+//!
+//! A query's time limit covers the whole request: opening the user instance, setting up the views
+//! and planning as well as executing. When it passes, the connection is interrupted (again and
+//! again, since DuckDB clears an interrupt when its next statement begins), the work stops at its
+//! next step, and the caller is answered [`Error::Timeout`] at most [`CANCEL_GRACE`] later, whether
+//! or not DuckDB has let go yet. A connection that was interrupted is not reused.
 
 use crate::analytics::{self, Agg, Buckets, Fill, Series};
 use crate::buffer::{Columns, DAY_US, RowFilter};
@@ -29,9 +37,9 @@ use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
 use duckdb::{Connection, InterruptHandle};
 use parking_lot::Mutex;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -80,10 +88,17 @@ impl Pool {
     }
 }
 
-/// A pool of connections to one sandboxed in-memory DuckDB database.
+/// The instance user SQL runs in, and the files it may read.
+struct SqlInstance {
+    files: HashSet<PathBuf>,
+    pool: Pool,
+}
+
+/// The query engine: the engine's sandboxed DuckDB instance, and the one for user SQL.
 pub(crate) struct QueryEngine {
     pool: Pool,
     cfg: QueryConfig,
+    sql: Mutex<Option<Arc<SqlInstance>>>,
     sql_slots: Arc<tokio::sync::Semaphore>,
 }
 
@@ -97,10 +112,50 @@ fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+fn sql_list<'a>(items: impl IntoIterator<Item = &'a Path>) -> String {
+    let items: Vec<String> = items.into_iter().map(|p| sql_str(&p.to_string_lossy())).collect();
+    format!("[{}]", items.join(","))
+}
+
 pub(crate) fn ts_literal(us: i64) -> String {
     let us = us.clamp(MIN_TS, MAX_TS);
     let dt = chrono::DateTime::from_timestamp_micros(us).unwrap_or_default();
     format!("TIMESTAMP '{}'", dt.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f"))
+}
+
+/// Where DuckDB spills query state that does not fit in memory.
+fn temp_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("tmp")
+}
+
+/// Opens an in-memory DuckDB instance that may read only the files in `dirs`, the `files`
+/// themselves and its spill folder `temp` (none: it does not spill), never installs or loads an
+/// extension, and has its configuration locked.
+fn open_sandboxed(cfg: &QueryConfig, temp: Option<&Path>, dirs: &[PathBuf], files: &[&Path]) -> Result<Connection> {
+    let config = duckdb::Config::default()
+        .threads(cfg.threads as i64)?
+        .max_memory(&format!("{}MB", cfg.memory_limit_mb))?
+        .enable_autoload_extension(false)?;
+    let conn = Connection::open_in_memory_with_flags(config)?;
+    conn.register_table_function::<ArrowVTab>("arrow")?;
+    let mut setup = format!(
+        "SET autoinstall_known_extensions = false;
+         SET autoload_known_extensions = false;
+         SET parquet_metadata_cache = true;
+         SET temp_directory = {};",
+        sql_str(&temp.map(|t| t.to_string_lossy()).unwrap_or_default())
+    );
+    if !dirs.is_empty() {
+        let _ = write!(setup, "SET allowed_directories = {};", sql_list(dirs.iter().map(PathBuf::as_path)));
+    }
+    if !files.is_empty() {
+        let _ = write!(setup, "SET allowed_paths = {};", sql_list(files.iter().copied()));
+    }
+    // Turning external access off lets DuckDB reach only the allowed paths, the allowed
+    // directories and its temporary directory; the lock keeps it so.
+    setup.push_str("SET enable_external_access = false; SET lock_configuration = true;");
+    conn.execute_batch(&setup)?;
+    Ok(conn)
 }
 
 /// What a query running on a blocking thread shares with the caller waiting for it: whether its
@@ -183,25 +238,15 @@ async fn run_watched<T: Send + 'static>(
 
 impl QueryEngine {
     pub fn new(data_dir: &Path, cfg: &QueryConfig) -> Result<Self> {
-        let config = duckdb::Config::default()
-            .threads(cfg.threads as i64)?
-            .max_memory(&format!("{}MB", cfg.memory_limit_mb))?
-            .enable_autoload_extension(false)?;
-        let conn = Connection::open_in_memory_with_flags(config)?;
-        conn.register_table_function::<ArrowVTab>("arrow")?;
-        let dir = format!("{}/", data_dir.display());
-        conn.execute_batch(&format!(
-            "SET autoinstall_known_extensions = false;
-             SET autoload_known_extensions = false;
-             SET parquet_metadata_cache = true;
-             SET allowed_directories = [{}];
-             SET enable_external_access = false;
-             SET lock_configuration = true;",
-            sql_str(&dir)
-        ))?;
+        let trees: Vec<PathBuf> = [Table::Samples, Table::Rollups1m, Table::Rollups1h]
+            .into_iter()
+            .map(|t| data_dir.join(t.dir_name()))
+            .collect();
+        let conn = open_sandboxed(cfg, Some(&temp_dir(data_dir)), &trees, &[])?;
         Ok(QueryEngine {
             pool: Pool::new(conn),
             cfg: cfg.clone(),
+            sql: Mutex::new(None),
             sql_slots: Arc::new(tokio::sync::Semaphore::new(SQL_SLOTS)),
         })
     }
@@ -232,6 +277,21 @@ impl QueryEngine {
             r
         })
         .await
+    }
+
+    /// The user SQL instance that may read `files`: the current one if it may read them all,
+    /// else a new one for exactly these files.
+    fn sql_instance(&self, files: &[&Path]) -> Result<Arc<SqlInstance>> {
+        if let Some(current) = &*self.sql.lock()
+            && files.iter().all(|f| current.files.contains(*f))
+        {
+            return Ok(current.clone());
+        }
+        let conn = open_sandboxed(&self.cfg, None, &[], files)?;
+        let fresh =
+            Arc::new(SqlInstance { files: files.iter().map(|f| f.to_path_buf()).collect(), pool: Pool::new(conn) });
+        *self.sql.lock() = Some(fresh.clone());
+        Ok(fresh)
     }
 
     /// Latest row per point over the given files. Reads the newest files first and skips a file
@@ -856,7 +916,14 @@ impl Storage {
                 .into_iter()
                 .map(|(table, _)| (table, crate::rollups::fresh_rollups(&snap.files, table).into_values().collect()))
                 .collect();
-            let conn = engine.checkout()?;
+            let readable: Vec<&Path> = samples
+                .iter()
+                .map(|f| f.path.as_path())
+                .chain(rollups.iter().flat_map(|(_, fs)| fs.iter().map(|f| f.path.as_path())))
+                .collect();
+            let instance = engine.sql_instance(&readable)?;
+            watch.check()?;
+            let conn = instance.pool.checkout()?;
             watch.attach(&conn)?;
             let buffer = (!snap.buffered.is_empty()).then_some(&snap.buffered);
             let reg = buffer.map(|b| ArrowBatchRegistration::new(b.clone().into_batch()));
@@ -888,7 +955,7 @@ impl Storage {
             if watch.is_cancelled() {
                 return Err(Error::Timeout(watch.limit_ms));
             }
-            engine.checkin(conn);
+            instance.pool.checkin(conn);
             result
         })
         .await

@@ -287,11 +287,15 @@ pub async fn points_latest(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqlRequest {
-    /// One read-only statement over the view `samples(point_id, ts, value, quality)`.
+    /// One read-only statement over the views `samples(point_id, ts, value, quality)`, `rollups_1m`
+    /// and `rollups_1h`.
     pub sql: String,
 }
 
-/// Read-only analytics SQL (DuckDB dialect), with a time limit and a row limit.
+/// Read-only analytics SQL (DuckDB dialect), with a time limit and a row limit. The query reads
+/// the views `samples`, `rollups_1m` and `rollups_1h`; its DuckDB instance may read exactly the
+/// live Parquet files behind them and no other file. The time limit (`query.sql_timeout_ms`)
+/// covers the whole request, setting up the views and planning included.
 #[utoipa::path(
     post,
     path = "/api/t3000/query",
@@ -299,8 +303,8 @@ pub struct SqlRequest {
     request_body = SqlRequest,
     responses(
         (status = 200, description = "`{columns: [...], rows: [[...]], truncated}`", body = Object),
-        (status = 400, description = "Not a single read-only query, a SQL error, or a sandbox refusal", body = ErrorBody),
-        (status = 422, description = "Time limit exceeded", body = ErrorBody),
+        (status = 400, description = "Not a single read-only query, a SQL error, or a sandbox refusal (a file other than the live Parquet files)", body = ErrorBody),
+        (status = 422, description = "Time limit exceeded (`query_timeout`)", body = ErrorBody),
     )
 )]
 pub async fn sql_query(
