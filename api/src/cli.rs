@@ -310,11 +310,14 @@ async fn serve_async(cfg: Config, mode: Mode, nofile: crate::server::NofileLimit
         );
     }
     tracing::info!(open = drained.open, "shutting down: stopping the collector, persisting the write buffer");
+    // One budget for the whole shutdown: requests had the first half, the collector may take up to
+    // a quarter, the final flush has what is left.
     let limit = Duration::from_secs(cfg.server.shutdown_timeout_secs);
-    if tokio::time::timeout(limit, collector.shutdown()).await.is_err() {
-        tracing::warn!("the collector did not stop within server.shutdown_timeout_secs; flushing anyway");
+    let deadline = drained.since + limit;
+    if tokio::time::timeout_at(deadline - limit / 4, collector.shutdown()).await.is_err() {
+        tracing::warn!("the collector did not stop within its share of server.shutdown_timeout_secs; flushing anyway");
     }
-    match tokio::time::timeout(limit, storage.shutdown()).await {
+    match tokio::time::timeout_at(deadline, storage.shutdown()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => bail!("shutdown: {e} (the data stays in the WAL and is replayed at the next start)"),
         Err(_) => bail!("shutdown took longer than {}s; the WAL is replayed at the next start", limit.as_secs()),

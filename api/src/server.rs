@@ -16,8 +16,9 @@
 //!   arrives. A request in progress is bounded by its handler (query time limits, the WebSocket's
 //!   own heartbeat once upgraded).
 //! - **Shutdown.** Once `signal` fires: the listener is closed, connections with no request in
-//!   progress are closed at once, the others may finish their request for `shutdown_timeout`, then
-//!   they are dropped. Upgraded (WebSocket) connections are not waited for.
+//!   progress are closed at once, the others may finish their request for half of
+//!   `shutdown_timeout` (the rest is the collector's and the final flush's, see `cli`), then they
+//!   are dropped. Upgraded (WebSocket) connections are not waited for.
 //!
 //! [`raise_nofile_limit`] lifts the soft `RLIMIT_NOFILE` to the hard limit at start;
 //! [`fd_reserve`] is what the cap must leave of it for the WAL, Parquet files, queries and devices.
@@ -78,8 +79,10 @@ impl Limits {
 pub struct Drained {
     /// Connections still open at the signal (idle ones included).
     pub open: usize,
-    /// Connections dropped with a request unfinished when `shutdown_timeout` ran out.
+    /// Connections dropped with a request unfinished when their share of `shutdown_timeout` ran out.
     pub dropped: usize,
+    /// When the shutdown signal came: the whole shutdown ends `shutdown_timeout` after it.
+    pub since: Instant,
 }
 
 /// Connections the kernel completes and queues for us while we do not accept (at the cap); the
@@ -169,16 +172,18 @@ pub async fn serve(
             }
         }
     }
+    let since = Instant::now();
     drop(listener);
     let open = conns.len();
     let _ = stop_tx.send(true);
-    let finished = tokio::time::timeout(limits.shutdown_timeout, async { while conns.join_next().await.is_some() {} })
-        .await
-        .is_ok();
+    let finished =
+        tokio::time::timeout(limits.shutdown_timeout / 2, async { while conns.join_next().await.is_some() {} })
+            .await
+            .is_ok();
     let dropped = if finished { 0 } else { conns.len() };
     conns.abort_all();
     while conns.join_next().await.is_some() {}
-    Drained { open, dropped }
+    Drained { open, dropped, since }
 }
 
 fn is_connection_error(e: &io::Error) -> bool {

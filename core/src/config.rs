@@ -70,8 +70,8 @@ pub struct ServerConfig {
     pub listen: String,
     /// Largest accepted request body, 1 KiB ..= 1 GiB; larger bodies get 413.
     pub max_body_bytes: u64,
-    /// After SIGTERM, how long open requests may take to finish (then their connections are
-    /// dropped), and again how long the final flush may take, 1 ..= 3600 s.
+    /// The most a shutdown (SIGTERM) takes, 1 ..= 3600 s: open requests get half of it (then their
+    /// connections are dropped), the collector's stop and the final flush the rest.
     pub shutdown_timeout_secs: u64,
     /// A client must send a whole request head within this time of its first byte, 1 ..= 3600 s;
     /// else its connection is closed (a slowloris client holds nothing for long).

@@ -177,7 +177,9 @@ async fn sigterm_with_half_sent_requests_ends_within_the_bound_and_flushes() {
     let status =
         status.unwrap_or_else(|| panic!("still running 40 s after SIGTERM (shutdown_timeout_secs = 3):\n{log}"));
     assert_eq!(status.code(), Some(0), "exit status {status}:\n{log}");
-    assert!(took < Duration::from_secs(20), "SIGTERM took {took:?} with shutdown_timeout_secs = 3");
+    // The whole shutdown fits in its budget (plus the runtime's 2 s for stray blocking tasks and
+    // process exit).
+    assert!(took < Duration::from_secs(5), "SIGTERM took {took:?} with shutdown_timeout_secs = 3");
     assert!(log.contains("dropped after server.shutdown_timeout_secs"), "{log}");
     drop((half_head, half_body, ws));
     for (seq, _, size) in wal_segments(&server.data_dir) {
