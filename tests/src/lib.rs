@@ -1035,3 +1035,20 @@ pub fn value_pages(path: &Path) -> std::ops::Range<usize> {
     let (start, len) = col.byte_range();
     start as usize..(start + len) as usize
 }
+
+/// A `[[devices]]` table for one simulated T3 controller `ahu-1` (unit 1, polled every 200 ms) at
+/// `127.0.0.1:port` (a `t3000 simulate` listener).
+pub fn simulated_ahu(port: u16) -> String {
+    format!(
+        r#"
+        [[devices]]
+        name = "ahu-1"
+        protocol = "modbus-tcp"
+        ip_address = "127.0.0.1"
+        port = {port}
+        unit_id = 1
+        profile = "T3-controller"
+        poll_interval_ms = 200
+        "#
+    )
+}

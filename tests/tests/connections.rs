@@ -218,16 +218,8 @@ async fn a_flood_of_idle_connections_leaves_storage_its_descriptors() {
         [server]
         idle_timeout_secs = 600
         header_read_timeout_secs = 600
-        [[devices]]
-        name = "ahu-1"
-        protocol = "modbus-tcp"
-        ip_address = "127.0.0.1"
-        port = {}
-        unit_id = 1
-        profile = "T3-controller"
-        poll_interval_ms = 200
-        "#,
-        port_of(&sim.tcp)
+        {}"#,
+        simulated_ahu(port_of(&sim.tcp))
     );
     // Started with a soft limit of 256 under a hard limit of 512: the server raises it to 512, keeps
     // 256 for storage and devices, and takes at most 256 connections.

@@ -46,19 +46,7 @@ async fn discover_finds_simulated_controllers_over_tcp_and_udp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_collects_from_a_configured_device_and_keeps_point_ids() {
     let sim = simulate(&["--listen", "127.0.0.1:0", "--count", "1"]);
-    let extra = format!(
-        r#"
-        [[devices]]
-        name = "ahu-1"
-        protocol = "modbus-tcp"
-        ip_address = "127.0.0.1"
-        port = {}
-        unit_id = 1
-        profile = "T3-controller"
-        poll_interval_ms = 200
-        "#,
-        port_of(&sim.tcp)
-    );
+    let extra = simulated_ahu(port_of(&sim.tcp));
     let mut server = TestServer::start(&extra);
     poll_until("ahu-1 online", Duration::from_secs(30), || async {
         device(&server, "ahu-1").await["status"]["state"] == "online"

@@ -155,16 +155,8 @@ async fn data_polled_from_devices_is_not_refused() {
         r#"
         [ingest]
         max_future_secs = 0
-        [[devices]]
-        name = "ahu-1"
-        protocol = "modbus-tcp"
-        ip_address = "127.0.0.1"
-        port = {}
-        unit_id = 1
-        profile = "T3-controller"
-        poll_interval_ms = 200
-        "#,
-        port_of(&sim.tcp)
+        {}"#,
+        simulated_ahu(port_of(&sim.tcp))
     );
     let server = TestServer::start(&extra);
     poll_until("a few rounds of polls stored", Duration::from_secs(30), || async { server.count().await >= 5 * 256 })
