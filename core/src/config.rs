@@ -275,6 +275,9 @@ pub struct QueryConfig {
     pub threads: usize,
     /// DuckDB memory limit, 64 ..= 1_048_576 MiB.
     pub memory_limit_mb: u64,
+    /// Disk a query may spill to (under `<data_dir>/tmp/`) when its state outgrows the memory
+    /// limit, 0 ..= 16_777_216 MiB; 0: a query that outgrows memory fails instead.
+    pub spill_limit_mb: u64,
 }
 
 impl Default for QueryConfig {
@@ -286,6 +289,7 @@ impl Default for QueryConfig {
             sql_max_rows: 100_000,
             threads: 2,
             memory_limit_mb: 2048,
+            spill_limit_mb: 8192,
         }
     }
 }
@@ -832,6 +836,7 @@ impl Config {
         check_min("query.sql_max_rows", query.sql_max_rows, 1)?;
         check_range("query.threads", query.threads, 1, 256)?;
         check_range("query.memory_limit_mb", query.memory_limit_mb, 64, 1_048_576)?;
+        check_range("query.spill_limit_mb", query.spill_limit_mb, 0, 16_777_216)?;
 
         if log.level.trim().is_empty() {
             return Err(ConfigError::new("log.level", "must not be empty"));
@@ -1395,6 +1400,7 @@ mod tests {
             ("[query]\nsql_max_rows = 0", "query.sql_max_rows"),
             ("[query]\nthreads = 257", "query.threads"),
             ("[query]\nmemory_limit_mb = 63", "query.memory_limit_mb"),
+            ("[query]\nspill_limit_mb = 16777217", "query.spill_limit_mb"),
             ("[log]\nlevel = \" \"", "log.level"),
         ];
         for (text, key) in cases {

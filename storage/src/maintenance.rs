@@ -3,9 +3,9 @@
 //! - Retention deletes whole days older than `retention.max_age_days`; per-point overrides keep
 //!   some points longer (the day is rewritten with only them) or drop some sooner (the day is
 //!   rewritten without them).
-//! - Compaction merges a day's files, once it has `compaction.min_files_per_day` of them, into one
-//!   sorted, de-duplicated file, so a query opens one file per day and never needs to resolve
-//!   duplicates across files.
+//! - Compaction merges a day's files, once it has `compaction.min_files_per_day` of them or two of
+//!   them may hold the same (point, ts) (see [`overlapping`]), into one sorted, de-duplicated
+//!   file, so a query opens one file per day and never needs to resolve duplicates across files.
 //!
 //! Both write the new file before the manifest changes, and retire the old files only after it has
 //! changed; a query that still holds an old file keeps reading it until it finishes. A rewritten
@@ -17,7 +17,7 @@
 use crate::buffer::{DAY_US, RowFilter};
 use crate::engine::{LiveFile, Storage};
 use crate::error::{Error, Result};
-use crate::manifest::{FileMeta, FileTag, Table, rel_path};
+use crate::manifest::{FileMeta, FileTag, Table, overlapping, rel_path};
 use crate::parquet_io;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -98,7 +98,11 @@ impl Storage {
                 Keep::Only(p) => Some(format!("point_id IN ({})", id_list(p))),
                 Keep::AllBut(p) => Some(format!("point_id NOT IN ({})", id_list(p))),
             };
-            let compact = cfg.compaction.enabled && files.len() >= cfg.compaction.min_files_per_day;
+            // A day whose files may share rows is compacted at once, whatever its file count: until
+            // then every query resolves its duplicates.
+            let metas: Vec<&FileMeta> = files.iter().map(|f| &f.meta).collect();
+            let compact = cfg.compaction.enabled
+                && (files.len() >= cfg.compaction.min_files_per_day || overlapping(&metas).contains(&true));
             if (cond.is_some() || compact) && !self.check_inputs(&files) {
                 continue;
             }
@@ -173,12 +177,14 @@ impl Storage {
                     wal_max,
                     replaces: replaces.clone(),
                     source_files: 0,
+                    // Every file of the day is an input, so nothing of lower rank remains.
+                    disjoint: true,
                 };
                 let stats =
                     parquet_io::write_atomic_stream(&*vfs, &path, &tag, crate::buffer::sample_schema(), batches, opts)?;
                 if stats.rows > 0 {
                     let mut meta = FileMeta::new(Table::Samples, day, seq, stats);
-                    (meta.wal_min, meta.wal_max) = (wal_min, wal_max);
+                    (meta.wal_min, meta.wal_max, meta.disjoint) = (wal_min, wal_max, true);
                     added.push(meta);
                 } else {
                     let _ = std::fs::remove_file(&path);

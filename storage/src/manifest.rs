@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::parquet_io::FileStats;
 use crate::vfs::Vfs;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -70,6 +71,13 @@ pub struct FileMeta {
     /// background scrub. `None` for files written before format 2 (the scrub fills it in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crc32c: Option<u32>,
+    /// Proven to share no (point, ts) with any file of lower [`rank`](Self::rank) that was live
+    /// when it was written: a flush checked its keys against every file its bounds meet, a rewrite
+    /// (compaction, retention, deletion) merged every file of its day. A query reads the rows of a
+    /// file that no lower-ranked file can shadow or be shadowed by without resolving duplicates.
+    /// `false` (the default, and for files written before this field existed) promises nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disjoint: bool,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -92,7 +100,17 @@ impl FileMeta {
             wal_min: 0,
             wal_max: 0,
             crc32c: s.crc32c,
+            disjoint: false,
         }
+    }
+
+    /// Whether rows of this file and of `other` could share a (point, ts): their time and point
+    /// ranges meet.
+    pub fn meets(&self, other: &FileMeta) -> bool {
+        self.min_ts <= other.max_ts
+            && other.min_ts <= self.max_ts
+            && self.min_point <= other.max_point
+            && other.min_point <= self.max_point
     }
 
     /// Orders files by what they contain: the later WAL segment wins, then the later file. Rows of
@@ -106,6 +124,28 @@ impl FileMeta {
     pub fn rel_path(&self) -> PathBuf {
         rel_path(self.table, self.day, self.seq)
     }
+}
+
+/// Which of `files` (of one table) must be read with duplicates resolved: a file that is not
+/// [`disjoint`](FileMeta::disjoint) and meets a file of lower rank, and every such file it meets.
+/// The rest hold no (point, ts) that another of them holds.
+pub fn overlapping(files: &[&FileMeta]) -> Vec<bool> {
+    let mut out = vec![false; files.len()];
+    let mut by_day: HashMap<i32, Vec<usize>> = HashMap::new();
+    for (i, f) in files.iter().enumerate() {
+        by_day.entry(f.day).or_default().push(i);
+    }
+    for idx in by_day.values().filter(|idx| idx.len() > 1) {
+        for &g in idx.iter().filter(|&&g| !files[g].disjoint) {
+            for &h in idx {
+                if files[h].rank() < files[g].rank() && files[g].meets(files[h]) {
+                    out[g] = true;
+                    out[h] = true;
+                }
+            }
+        }
+    }
+    out
 }
 
 pub fn day_string(day: i32) -> String {
@@ -145,6 +185,9 @@ pub struct FileTag {
     /// For rollup files: the digest of the sample files they were computed from.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub source_files: u64,
+    /// See [`FileMeta::disjoint`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disjoint: bool,
 }
 
 impl FileTag {
@@ -159,6 +202,7 @@ impl FileTag {
             wal_max: meta.wal_max,
             replaces: Vec::new(),
             source_files: meta.source_files,
+            disjoint: meta.disjoint,
         }
     }
 
@@ -245,7 +289,8 @@ impl Manifest {
     pub fn store(&self, vfs: &dyn Vfs, data_dir: &Path) -> Result<()> {
         let path = data_dir.join(MANIFEST_FILE);
         let tmp = data_dir.join("manifest.json.tmp");
-        let json = serde_json::to_vec_pretty(&Persisted::V2(self.clone()))
+        // Compact, not pretty: it is rewritten on every change, and a store lists thousands of files.
+        let json = serde_json::to_vec(&Persisted::V2(self.clone()))
             .map_err(|e| Error::Internal(format!("serialise manifest: {e}")))?;
         let mut f = vfs.create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
         f.write_all(&json).map_err(|e| Error::io("write", &tmp, e))?;
@@ -267,6 +312,35 @@ mod tests {
         assert_eq!(p, PathBuf::from("samples/day=2024-10-04/part-00000000000000000042.parquet"));
     }
 
+    fn file(day: i32, wal: u64, ts: (i64, i64), points: (u32, u32), disjoint: bool) -> FileMeta {
+        let mut m = FileMeta::new(Table::Samples, day, wal, FileStats::default());
+        (m.wal_min, m.wal_max, m.disjoint) = (wal, wal, disjoint);
+        (m.min_ts, m.max_ts, m.min_point, m.max_point) = (ts.0, ts.1, points.0, points.1);
+        m
+    }
+
+    #[test]
+    fn only_files_that_may_share_a_row_are_overlapping() {
+        let a = file(1, 1, (0, 10), (1, 5), true);
+        // Meets `a` at t = 10 but proved it shares nothing.
+        let b = file(1, 2, (10, 20), (1, 5), true);
+        // Newer, not proven, meets `b` only: `a` stays out.
+        let c = file(1, 3, (15, 16), (2, 2), false);
+        // Not proven, but nothing older meets it (other points).
+        let d = file(1, 4, (0, 20), (9, 9), false);
+        // Another day entirely.
+        let e = file(2, 5, (0, 20), (1, 9), false);
+        let files = [&a, &b, &c, &d, &e];
+        assert_eq!(overlapping(&files), [false, true, true, false, false]);
+        // An unproven file is resolved against older files only: `c` older than `b` does not pull
+        // `b` in.
+        let old_c = file(1, 0, (15, 16), (2, 2), false);
+        assert_eq!(overlapping(&[&a, &b, &old_c]), [false, false, false]);
+        // Files from before the flag (all unproven) that meet are all overlapping.
+        let (x, y) = (file(3, 1, (0, 5), (1, 1), false), file(3, 2, (5, 9), (1, 1), false));
+        assert_eq!(overlapping(&[&x, &y]), [true, true]);
+    }
+
     #[test]
     fn store_and_load_round_trip() {
         let dir = tempfile::tempdir().unwrap();
@@ -281,7 +355,7 @@ mod tests {
         m.store(&crate::vfs::RealFs, dir.path()).unwrap();
         assert_eq!(Manifest::load(dir.path()).unwrap(), Some(m));
         let text = std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).unwrap();
-        assert!(text.contains("\"format\": \"2\""), "{text}");
+        assert!(text.contains("\"format\":\"2\""), "{text}");
     }
 
     #[test]

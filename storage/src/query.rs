@@ -13,12 +13,11 @@
 //!   writes and may read only the Parquet trees (`samples/`, `rollups_1m/`, `rollups_1h/`);
 //! - user SQL (the `/query` endpoint) runs in an instance that may read exactly the live Parquet
 //!   files it was opened for (`allowed_paths`) and nothing else, whatever path, glob or `..` a
-//!   function is given; a new one is opened when the live set gains a file. It has no temporary
-//!   folder either (a query that outgrows the memory limit fails instead of spilling). The
-//!   statement is also wrapped as a subquery, which only a read-only query can be.
+//!   function is given; a new one is opened when the live set gains a file. The statement is
+//!   also wrapped as a subquery, which only a read-only query can be.
 //!
-//! The engine's instance spills what does not fit in memory to `<data dir>/tmp/` (DuckDB removes
-//! its files when done).
+//! Each instance spills what does not fit in memory, up to `query.spill_limit_mb`: the engine's to
+//! `<data dir>/tmp/`, user SQL to `<data dir>/tmp-sql/` (DuckDB removes its files when done).
 //!
 //! A query's time limit covers the whole request: opening the user instance, setting up the views
 //! and planning as well as executing. When it passes, the connection is interrupted (again and
@@ -31,13 +30,13 @@ use crate::buffer::{Columns, DAY_US, RowFilter};
 pub use crate::direct::DIRECT_MAX_POINTS;
 use crate::engine::{Latest, LiveFile, Snapshot, Storage};
 use crate::error::{Error, Result};
-use crate::manifest::Table;
+use crate::manifest::{FileMeta, Table, overlapping};
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, UInt8Array, UInt32Array};
 use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
 use duckdb::{Connection, InterruptHandle};
 use parking_lot::Mutex;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -100,6 +99,7 @@ pub(crate) struct QueryEngine {
     cfg: QueryConfig,
     sql: Mutex<Option<Arc<SqlInstance>>>,
     sql_slots: Arc<tokio::sync::Semaphore>,
+    sql_temp: PathBuf,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -123,15 +123,22 @@ pub(crate) fn ts_literal(us: i64) -> String {
     format!("TIMESTAMP '{}'", dt.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f"))
 }
 
-/// Where DuckDB spills query state that does not fit in memory.
+/// Where the engine's DuckDB instance spills query state that does not fit in memory.
 fn temp_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("tmp")
 }
 
+/// Where the user SQL instances spill, apart from the engine's.
+fn sql_temp_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("tmp-sql")
+}
+
 /// Opens an in-memory DuckDB instance that may read only the files in `dirs`, the `files`
-/// themselves and its spill folder `temp` (none: it does not spill), never installs or loads an
-/// extension, and has its configuration locked.
+/// themselves and its spill folder `temp` (at most `query.spill_limit_mb` of it; none or a limit
+/// of 0: it does not spill), never installs or loads an extension, and has its configuration
+/// locked.
 fn open_sandboxed(cfg: &QueryConfig, temp: Option<&Path>, dirs: &[PathBuf], files: &[&Path]) -> Result<Connection> {
+    let temp = temp.filter(|_| cfg.spill_limit_mb > 0);
     let config = duckdb::Config::default()
         .threads(cfg.threads as i64)?
         .max_memory(&format!("{}MB", cfg.memory_limit_mb))?
@@ -142,8 +149,10 @@ fn open_sandboxed(cfg: &QueryConfig, temp: Option<&Path>, dirs: &[PathBuf], file
         "SET autoinstall_known_extensions = false;
          SET autoload_known_extensions = false;
          SET parquet_metadata_cache = true;
-         SET temp_directory = {};",
-        sql_str(&temp.map(|t| t.to_string_lossy()).unwrap_or_default())
+         SET temp_directory = {};
+         SET max_temp_directory_size = '{}MiB';",
+        sql_str(&temp.map(|t| t.to_string_lossy()).unwrap_or_default()),
+        cfg.spill_limit_mb
     );
     if !dirs.is_empty() {
         let _ = write!(setup, "SET allowed_directories = {};", sql_list(dirs.iter().map(PathBuf::as_path)));
@@ -248,6 +257,7 @@ impl QueryEngine {
             cfg: cfg.clone(),
             sql: Mutex::new(None),
             sql_slots: Arc::new(tokio::sync::Semaphore::new(SQL_SLOTS)),
+            sql_temp: sql_temp_dir(data_dir),
         })
     }
 
@@ -287,7 +297,7 @@ impl QueryEngine {
         {
             return Ok(current.clone());
         }
-        let conn = open_sandboxed(&self.cfg, None, &[], files)?;
+        let conn = open_sandboxed(&self.cfg, Some(&self.sql_temp), &[], files)?;
         let fresh =
             Arc::new(SqlInstance { files: files.iter().map(|f| f.to_path_buf()).collect(), pool: Pool::new(conn) });
         *self.sql.lock() = Some(fresh.clone());
@@ -340,7 +350,7 @@ impl QueryEngine {
         let refs: Vec<&LiveFile> = files.iter().map(|f| &**f).collect();
         let all = RowFilter { points: None, from: MIN_TS, to: MAX_TS + 1 };
         let conn = self.checkout()?;
-        let sql = format!("SELECT count(*) FROM {} WHERE {cond}", source_sql(&refs, None, &all));
+        let sql = format!("SELECT count(*) FROM {} WHERE {cond}", source_sql(&refs, None, &all).0);
         let n: i64 = conn.query_row(&sql, [], |r| r.get(0))?;
         self.checkin(conn);
         Ok(n as u64)
@@ -359,7 +369,7 @@ impl QueryEngine {
         let conn = self.checkout()?;
         let sql = format!(
             "SELECT point_id, ts, value, quality FROM {} {} ORDER BY point_id, ts",
-            source_sql(files, None, filter),
+            source_sql(files, None, filter).0,
             cond.map(|c| format!("WHERE {c}")).unwrap_or_default()
         );
         {
@@ -442,10 +452,19 @@ fn read_parquet(files: &[&LiveFile]) -> String {
     s
 }
 
-/// Builds the SQL that yields `(point_id, ts, value, quality)` for `filter` over the snapshot's
-/// files (and the registered buffer batch as `arrow(?)` if `buffer` is set), one row per
-/// (point, ts), the newest source winning.
-fn source_sql(files: &[&LiveFile], buffer: Option<&Columns>, filter: &RowFilter<'_>) -> String {
+/// Builds the SQL that yields `(point_id, ts, value, quality)` for `filter` over `files` (all of
+/// the samples table) and, if `buffer` is set, the buffered rows (bound as `arrow(?)`, which the
+/// SQL uses as many times as the second value says): one row per (point, ts), the newest source
+/// winning.
+///
+/// Duplicates are resolved only where they can exist, so a query over a compacted store streams
+/// through its files without a global GROUP BY (whose state would be the size of the store):
+/// - files that [`overlapping`] names are read together and grouped by (point, ts), the file of
+///   highest rank winning; maintenance compacts their days soon after;
+/// - files whose ranges meet those of a day of buffered rows are anti-joined with the buffer
+///   (its hash table is the size of the buffer), which wins over every file;
+/// - every other file is read as it is.
+fn source_sql(files: &[&LiveFile], buffer: Option<&Columns>, filter: &RowFilter<'_>) -> (String, usize) {
     // Bounds outside what a sample may hold are left out (DuckDB cannot write year 10000).
     let mut bounds = Vec::new();
     if filter.from > MIN_TS {
@@ -468,46 +487,72 @@ fn source_sql(files: &[&LiveFile], buffer: Option<&Columns>, filter: &RowFilter<
         }
         cond.push(')');
     }
-    // Duplicates can only exist between sources that share a day. Those days are read apart and
-    // grouped by (point, ts); the SQL has the same size whatever the number of files, so setting
-    // it up costs the same over ten files or ten thousand.
-    let mut sources_per_day: HashMap<i32, usize> = HashMap::new();
-    for f in files {
-        *sources_per_day.entry(f.meta.day).or_default() += 1;
-    }
-    if let Some(b) = buffer {
-        let days: BTreeSet<i32> = b.ts.iter().map(|t| t.div_euclid(DAY_US) as i32).collect();
-        for d in days {
-            *sources_per_day.entry(d).or_default() += 1;
+    let buffered = buffer.map(buffer_days).unwrap_or_default();
+    let touches_buffer = |f: &LiveFile| buffered.iter().any(|b| f.meta.meets(b));
+    let metas: Vec<&FileMeta> = files.iter().map(|f| &f.meta).collect();
+    let overlap = overlapping(&metas);
+    let mut dirty: Vec<&LiveFile> = Vec::new();
+    let (mut plain, mut shadowed) = (Vec::new(), Vec::new());
+    for (f, o) in files.iter().zip(overlap) {
+        match (o, touches_buffer(f)) {
+            (true, _) => dirty.push(*f),
+            (false, false) => plain.push(*f),
+            (false, true) => shadowed.push(*f),
         }
     }
-    let (mut shared, alone): (Vec<&LiveFile>, Vec<&LiveFile>) =
-        files.iter().partition(|f| sources_per_day.get(&f.meta.day).is_some_and(|&n| n > 1));
     let cols = "point_id, ts, value, quality";
+    let mut uses = 0;
+    let mut without_buffered = |sql: String| {
+        uses += 1;
+        format!("SELECT {cols} FROM ({sql}) ANTI JOIN (SELECT point_id, ts FROM arrow(?)) USING (point_id, ts)")
+    };
     let mut branches = Vec::new();
-    if !alone.is_empty() {
-        branches.push(format!("SELECT {cols} FROM {} WHERE {cond}", read_parquet(&alone)));
+    if !plain.is_empty() {
+        branches.push(format!("SELECT {cols} FROM {} WHERE {cond}", read_parquet(&plain)));
     }
-    if !shared.is_empty() {
+    if !shadowed.is_empty() {
+        branches.push(without_buffered(format!("SELECT {cols} FROM {} WHERE {cond}", read_parquet(&shadowed))));
+    }
+    if !dirty.is_empty() {
         // Listed by rank (what the files hold, see `FileMeta::rank`), so a higher `file_index` is
-        // the newer source of a row; the buffer is newer still.
-        shared.sort_by_key(|f| f.meta.rank());
-        let mut sources = vec![format!("SELECT {cols}, file_index AS src FROM {} WHERE {cond}", read_parquet(&shared))];
-        if buffer.is_some() {
-            sources.push(format!("SELECT {cols}, {}::UBIGINT AS src FROM arrow(?) WHERE {cond}", u64::MAX));
-        }
-        branches.push(format!(
-            "SELECT point_id, ts, arg_max(value, src) AS value, arg_max(quality, src) AS quality FROM ({}) GROUP BY point_id, ts",
-            sources.join(" UNION ALL ")
-        ));
-    } else if buffer.is_some() {
+        // the newer source of a row.
+        dirty.sort_by_key(|f| f.meta.rank());
+        let grouped = format!(
+            "SELECT point_id, ts, arg_max(value, file_index) AS value, arg_max(quality, file_index) AS quality \
+             FROM (SELECT {cols}, file_index FROM {} WHERE {cond}) GROUP BY point_id, ts",
+            read_parquet(&dirty)
+        );
+        let grouped = if dirty.iter().any(|f| touches_buffer(f)) { without_buffered(grouped) } else { grouped };
+        branches.push(grouped);
+    }
+    if buffer.is_some() {
+        uses += 1;
         branches.push(format!("SELECT {cols} FROM arrow(?) WHERE {cond}"));
     }
     if branches.is_empty() {
-        return "(SELECT 0::UINTEGER AS point_id, TIMESTAMP '1970-01-01' AS ts, 0::DOUBLE AS value, 0::UTINYINT AS quality WHERE false)"
-            .to_string();
+        let none = "(SELECT 0::UINTEGER AS point_id, TIMESTAMP '1970-01-01' AS ts, 0::DOUBLE AS value, 0::UTINYINT AS quality WHERE false)";
+        return (none.to_string(), 0);
     }
-    format!("({})", branches.join(" UNION ALL "))
+    (format!("({})", branches.join(" UNION ALL ")), uses)
+}
+
+/// The time and point ranges of the buffered rows of each day, as file descriptions (only the
+/// ranges are set), to tell which files the buffer may shadow.
+fn buffer_days(b: &Columns) -> Vec<FileMeta> {
+    let mut days: BTreeMap<i32, FileMeta> = BTreeMap::new();
+    for (&p, &t) in b.point.iter().zip(&b.ts) {
+        let day = t.div_euclid(DAY_US) as i32;
+        let m = days.entry(day).or_insert_with(|| FileMeta {
+            min_ts: t,
+            max_ts: t,
+            min_point: p,
+            max_point: p,
+            ..FileMeta::new(Table::Samples, day, 0, Default::default())
+        });
+        (m.min_ts, m.max_ts) = (m.min_ts.min(t), m.max_ts.max(t));
+        (m.min_point, m.max_point) = (m.min_point.min(p), m.max_point.max(p));
+    }
+    days.into_values().collect()
 }
 
 /// The files of `snap`, of any table, that may hold rows for `filter`.
@@ -555,11 +600,8 @@ fn query_batches(conn: &Connection, sql: &str, buffer: Option<&Columns>, uses: u
 fn fetch_series(conn: &Connection, snap: &Snapshot, filter: &RowFilter<'_>, max_rows: usize) -> Result<Vec<Series>> {
     let files = candidate_files(snap, filter);
     let buffer = (!snap.buffered.is_empty()).then_some(&snap.buffered);
-    let sql = format!(
-        "SELECT point_id, epoch_us(ts) AS ts, value, quality FROM {} ORDER BY point_id, ts",
-        source_sql(&files, buffer, filter)
-    );
-    let uses = usize::from(buffer.is_some());
+    let (source, uses) = source_sql(&files, buffer, filter);
+    let sql = format!("SELECT point_id, epoch_us(ts) AS ts, value, quality FROM {} ORDER BY point_id, ts", source);
     let batches = query_batches(conn, &sql, buffer, uses)?;
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
     if total > max_rows {
@@ -597,11 +639,11 @@ fn edge_values(
     let files = candidate_files(snap, filter);
     let buffer = (!snap.buffered.is_empty()).then_some(&snap.buffered);
     let (pick_ts, pick) = if last { ("max", "arg_max") } else { ("min", "arg_min") };
+    let (source, uses) = source_sql(&files, buffer, filter);
     let sql = format!(
         "SELECT point_id, {pick_ts}(epoch_us(ts)), {pick}(value, ts), {pick}(quality, ts) FROM {} GROUP BY point_id",
-        source_sql(&files, buffer, filter)
+        source
     );
-    let uses = usize::from(buffer.is_some());
     let mut out = HashMap::new();
     for b in query_batches(conn, &sql, buffer, uses)? {
         let p = b.column(0).as_any().downcast_ref::<UInt32Array>().ok_or_else(|| bad_type("point_id"))?;
@@ -928,7 +970,7 @@ impl Storage {
             let buffer = (!snap.buffered.is_empty()).then_some(&snap.buffered);
             let reg = buffer.map(|b| ArrowBatchRegistration::new(b.clone().into_batch()));
             let result = (|| {
-                let source = source_sql(&samples, buffer, &all);
+                let (source, _) = source_sql(&samples, buffer, &all);
                 // Views live in this connection's temporary catalog; the buffer is bound by token.
                 let source = match &reg {
                     Some(r) => {
@@ -1115,7 +1157,8 @@ fn plan_rollups(snap: &Snapshot, mode: &HistoryMode, from: i64, to: i64) -> Opti
     let HistoryMode::Aggregate { bucket_us, .. } = mode else { return None };
     let (table, width) = crate::rollups::TABLES.into_iter().rev().find(|(_, w)| bucket_us % w == 0)?;
     // A day with buffered (not yet persisted) rows has changed since its rollups were computed.
-    let buffered_days: BTreeSet<i32> = snap.buffered.ts.iter().map(|t| t.div_euclid(DAY_US) as i32).collect();
+    let buffered_days: std::collections::BTreeSet<i32> =
+        snap.buffered.ts.iter().map(|t| t.div_euclid(DAY_US) as i32).collect();
     let fresh = crate::rollups::fresh_rollups(&snap.files, table);
     let mut days = Vec::new();
     let mut files = Vec::new();

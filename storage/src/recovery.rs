@@ -286,6 +286,13 @@ pub(crate) fn reconcile(
         report.adopted.push(format!("{rel}: {} rows", meta.rows));
         changed = true;
     }
+    // A file back from outside the manifest was not there when the listed files proved
+    // themselves disjoint (and adopted files promise nothing), so the days it touches resolve
+    // duplicates again until they are next compacted.
+    let adopted_days: HashSet<i32> = adopted.iter().map(|(meta, _, _)| meta.day).collect();
+    for meta in ok.iter_mut().filter(|m| adopted_days.contains(&m.day)) {
+        meta.disjoint = false;
+    }
     ok.extend(adopted.into_iter().map(|(meta, _, _)| meta));
     ok.sort_by_key(|f| (f.table, f.day, f.seq));
     m.files = ok;

@@ -23,6 +23,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
 
 pub const MINUTE_US: i64 = 60_000_000;
 pub const HOUR_US: i64 = 3_600_000_000;
@@ -121,6 +122,9 @@ pub fn partial_of(
     }
 }
 
+/// How long a rollup pass computes before it publishes what it has.
+const PUBLISH_EVERY: Duration = Duration::from_secs(2);
+
 /// Whether the rollup files of each day are up to date with that day's sample files.
 /// Returns, per table, the fresh rollup file of each day.
 pub(crate) fn fresh_rollups(files: &[Arc<LiveFile>], table: Table) -> BTreeMap<i32, Arc<LiveFile>> {
@@ -149,6 +153,11 @@ impl Storage {
         let sample_days = day_sources(&files);
         let fresh = fresh_rollups(&files, Table::Rollups1h);
         let mut done = 0;
+        // Published in batches: the manifest is rewritten whole on every edit, so a store's first
+        // pass over years of days would otherwise write it once per day. A crash before a batch is
+        // published loses only that batch's work (start-up removes rollups the manifest does not
+        // list, and the next pass computes them again).
+        let (mut add, mut stale, mut batch_started) = (Vec::new(), HashSet::new(), Instant::now());
         for (&day, &source_files) in &sample_days {
             let day_end = (day as i64 + 1) * DAY_US;
             if day_end > now || fresh.contains_key(&day) {
@@ -160,9 +169,17 @@ impl Storage {
                 // A file was quarantined: the set changed, the next pass computes from the rest.
                 continue;
             }
-            let (add, stale) = self.compute_day_rollups(&files, day, source_files)?;
-            self.edit_files(add, &stale)?;
+            let (day_add, day_stale) = self.compute_day_rollups(&files, day, source_files)?;
+            add.extend(day_add);
+            stale.extend(day_stale);
             done += 1;
+            if batch_started.elapsed() >= PUBLISH_EVERY {
+                self.edit_files(std::mem::take(&mut add), &std::mem::take(&mut stale))?;
+                batch_started = Instant::now();
+            }
+        }
+        if !add.is_empty() || !stale.is_empty() {
+            self.edit_files(add, &stale)?;
         }
         // Rollups of days whose samples are all gone (retention) go too.
         let orphans: HashSet<u64> = files

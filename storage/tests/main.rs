@@ -3,6 +3,7 @@
 
 mod checksums;
 mod common;
+mod dedup;
 mod direct;
 mod durability;
 mod ingest_rules;
