@@ -22,6 +22,11 @@ pub mod datagen {
     //! slow drift, 0.1 C resolution), 4 relative humidity (30-60 %), 5 CO2 (ppm), 6 valve
     //! position (0-100 %), 7 supply-air temperature, 8 fan status (digital 0/1 following the
     //! occupancy schedule), 9 alarm (digital, mostly 0). So 20 % of points are digital.
+    //!
+    //! The analytics profile ([`Workload::analytics`], used by `src/bin/analytics.rs`) numbers its
+    //! kinds differently ([`Kind::of_analytics`]): each block of 10 points is a zone with 4 room
+    //! temperatures, an occupancy sensor (digital 0/1), an electricity meter (power in kW), CO2, a
+    //! valve position, a supply-air temperature and a fan status (digital).
 
     use t3_core::Sample;
 
@@ -78,6 +83,10 @@ pub mod datagen {
         SupplyAir,
         Fan,
         Alarm,
+        /// Occupancy sensor of a zone: digital 0/1, mostly 1 during occupied hours.
+        Occupancy,
+        /// Electrical power of a zone's meter, kW (0.01 kW resolution); its integral is energy.
+        Power,
     }
 
     impl Kind {
@@ -93,21 +102,58 @@ pub mod datagen {
             }
         }
 
-        pub fn is_digital(self) -> bool {
-            matches!(self, Kind::Fan | Kind::Alarm)
+        /// The analytics profile's kinds by `(id - 1) % 10`: 0-3 room temperature, 4 occupancy,
+        /// 5 power (kW), 6 CO2, 7 valve, 8 supply air, 9 fan status.
+        pub fn of_analytics(point: u32) -> Kind {
+            match (point.wrapping_sub(1)) % 10 {
+                0..=3 => Kind::RoomTemp,
+                4 => Kind::Occupancy,
+                5 => Kind::Power,
+                6 => Kind::Co2,
+                7 => Kind::Valve,
+                8 => Kind::SupplyAir,
+                _ => Kind::Fan,
+            }
         }
+
+        pub fn is_digital(self) -> bool {
+            matches!(self, Kind::Fan | Kind::Alarm | Kind::Occupancy)
+        }
+    }
+
+    /// Which mix of point kinds a workload generates.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Profile {
+        /// [`Kind::of`]: the ingest and query benchmarks.
+        Classic,
+        /// [`Kind::of_analytics`]: the analytics benchmark.
+        Analytics,
     }
 
     /// P points sampled once a minute from [`START_US`].
     #[derive(Debug, Clone, Copy)]
     pub struct Workload {
         pub points: u32,
+        pub profile: Profile,
     }
 
     impl Workload {
         pub fn new(points: u32) -> Self {
             assert!(points > 0, "at least one point");
-            Workload { points }
+            Workload { points, profile: Profile::Classic }
+        }
+
+        /// The analytics benchmark's mix of points ([`Kind::of_analytics`]).
+        pub fn analytics(points: u32) -> Self {
+            Workload { profile: Profile::Analytics, ..Workload::new(points) }
+        }
+
+        /// What `point` measures in this workload.
+        pub fn kind(&self, point: u32) -> Kind {
+            match self.profile {
+                Profile::Classic => Kind::of(point),
+                Profile::Analytics => Kind::of_analytics(point),
+            }
         }
 
         /// Samples per day (P x 1440).
@@ -145,7 +191,7 @@ pub mod datagen {
             let phase = unit(splitmix64(h)) * 0.6;
             let occ = Self::occupied(point, minute);
             let day_frac = (minute % 1440) as f64 / 1440.0;
-            match Kind::of(point) {
+            match self.kind(point) {
                 Kind::RoomTemp => {
                     // Warmest mid-afternoon; set back at night and at weekends.
                     let solar = 0.9 * (std::f64::consts::TAU * (day_frac - 0.375 - phase * 0.1)).sin();
@@ -193,6 +239,24 @@ pub mod datagen {
                     f64::from(u8::from(occ != flip))
                 }
                 Kind::Alarm => f64::from(u8::from(unit(hash3(13, point as u64, minute / 30)) < 0.01)),
+                Kind::Occupancy => {
+                    // Per quarter hour: usually someone there when the building is open, rarely not.
+                    let p = if occ { 0.85 } else { 0.03 };
+                    f64::from(u8::from(unit(hash3(14, point as u64, minute / 15)) < p))
+                }
+                Kind::Power => {
+                    // Base load 3-7 kW; lighting, plug loads and HVAC on top when occupied.
+                    let base = 5.0 + 2.0 * offset;
+                    let v = if occ {
+                        base + 10.0
+                            + 3.0 * noise(15, point, minute, 45)
+                            + 1.5 * noise(16, point, minute, 7)
+                            + 1.5 * (std::f64::consts::TAU * (day_frac - 0.3)).sin()
+                    } else {
+                        base + 0.8 * noise(17, point, minute, 120)
+                    };
+                    round_to(v.max(0.5), 100.0)
+                }
             }
         }
 
@@ -277,6 +341,30 @@ pub mod datagen {
                 }
             }
             assert_eq!(w.sample(12_345).value, w.sample(12_345).value);
+        }
+
+        #[test]
+        fn analytics_values_are_believable() {
+            let w = Workload::analytics(100);
+            let mut occupied = 0;
+            for k in 0..100 * 1440 * 8 {
+                let s = w.sample(k);
+                let v = s.value;
+                match Kind::of_analytics(s.point_id.0) {
+                    Kind::RoomTemp => assert!((18.0..=26.0).contains(&v), "{v}"),
+                    Kind::Occupancy | Kind::Fan => {
+                        assert!(v == 0.0 || v == 1.0);
+                        occupied += u64::from(v == 1.0);
+                    }
+                    Kind::Power => assert!((0.5..=30.0).contains(&v), "{v}"),
+                    Kind::Valve => assert!((0.0..=100.0).contains(&v)),
+                    _ => assert!(v.is_finite()),
+                }
+            }
+            assert!(occupied > 0);
+            // The classic profile is unchanged by the analytics one.
+            assert_eq!(Workload::new(100).sample(4).value, Workload::new(100).sample(4).value);
+            assert_eq!(Kind::of(5), Kind::Humidity);
         }
     }
 }
