@@ -1089,12 +1089,13 @@ fn main() -> anyhow::Result<()> {
     md.push_str(&format!(
         "- Memory limit: **{} MB** and {} threads on both sides (ours: `query.memory_limit_mb`, `query.threads`; \
          DuckDB: `memory_limit`, `threads`). Ours: `query.sql_timeout_ms` = {} s, `query.sql_max_rows` = {}, all other \
-         settings default (our SQL instance has no temporary directory: a query that outgrows the limit fails instead \
-         of spilling). DuckDB: a file database with its default temporary directory (it may spill).\n",
+         settings default (a query that outgrows the limit spills to `<data dir>/tmp-sql/`, at most \
+         `query.spill_limit_mb` = {} MiB). DuckDB: a file database with its default temporary directory (it may spill).\n",
         p.memory_limit_mb,
         p.threads,
         p.timeout_secs,
-        count(SQL_MAX_ROWS as u64)
+        count(SQL_MAX_ROWS as u64),
+        count(t3_core::config::QueryConfig::default().spill_limit_mb)
     ));
     md.push_str(&format!(
         "- Each (question, system) runs in its own child process: open the store, one warm-up run, then up to {} timed \
