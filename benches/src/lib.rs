@@ -369,6 +369,48 @@ pub mod datagen {
     }
 }
 
+/// Completion markers of cached stores: a store is reused only if its marker (`<path><suffix>`,
+/// written last) exists and says it was built from the same inputs.
+pub mod cache {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+
+    fn marker(path: &Path, suffix: &str) -> PathBuf {
+        let mut m = path.as_os_str().to_owned();
+        m.push(suffix);
+        PathBuf::from(m)
+    }
+
+    /// Reads the `key=value` lines of a store's marker.
+    pub fn read_marker(path: &Path, suffix: &str) -> Option<HashMap<String, String>> {
+        let text = std::fs::read_to_string(marker(path, suffix)).ok()?;
+        Some(text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    pub fn write_marker(path: &Path, suffix: &str, fields: &[(&str, String)]) -> anyhow::Result<()> {
+        let text: String = fields.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        std::fs::write(marker(path, suffix), text)?;
+        Ok(())
+    }
+
+    /// Removes a store (a folder, or a database file with its journal files) and its marker.
+    pub fn remove_store(path: &Path, suffix: &str) -> anyhow::Result<()> {
+        let _ = std::fs::remove_file(marker(path, suffix));
+        if path.is_dir() {
+            std::fs::remove_dir_all(path)?;
+        }
+        for extra in ["", ".wal", "-wal", "-shm"] {
+            let mut f = path.as_os_str().to_owned();
+            f.push(extra);
+            let f = PathBuf::from(f);
+            if f.is_file() {
+                std::fs::remove_file(&f)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 pub mod stats {
     //! Percentiles over measured durations.
 
@@ -1102,6 +1144,31 @@ pub mod duck {
 
     pub const CREATE: &str =
         "CREATE TABLE IF NOT EXISTS samples (point_id UINTEGER, ts TIMESTAMP, value DOUBLE, quality UTINYINT)";
+
+    /// Appends the workload's first `days` days to `samples`, in batches of `batch_rows`, one
+    /// commit per day; `each_day` is called after each.
+    pub fn append_days(
+        conn: &Connection,
+        wl: &Workload,
+        days: u32,
+        batch_rows: u64,
+        mut each_day: impl FnMut(u32),
+    ) -> anyhow::Result<()> {
+        let mut app = conn.appender("samples")?;
+        for d in 0..days {
+            let first = d as u64 * wl.per_day();
+            let end = first + wl.per_day();
+            let mut k = first;
+            while k < end {
+                let n = (end - k).min(batch_rows);
+                app.append_record_batch(batch(wl, k, n))?;
+                k += n;
+            }
+            app.flush()?;
+            each_day(d);
+        }
+        Ok(())
+    }
 
     /// Samples `first .. first + n` as an Arrow batch matching [`CREATE`].
     pub fn batch(wl: &Workload, first: u64, n: u64) -> RecordBatch {

@@ -1285,7 +1285,9 @@ fn run_user_sql(conn: &Connection, sql: &str, limit: usize) -> Result<SqlResult>
     Ok(SqlResult { columns, rows, truncated, partial: false })
 }
 
-fn cell(a: &dyn Array, i: usize) -> serde_json::Value {
+/// One Arrow cell as the JSON value the SQL endpoint answers with (numbers as numbers, a NaN or
+/// infinity as null, anything else as DuckDB's text form).
+pub fn cell(a: &dyn Array, i: usize) -> serde_json::Value {
     use arrow::datatypes::DataType as D;
     use serde_json::Value;
     if a.is_null(i) {

@@ -25,13 +25,16 @@ use t3_benches::args::Args;
 use t3_benches::datagen::{DAY_US, Kind, START_US, Workload};
 use t3_benches::report::{self, Table, bytes, count, ms, rate, ratio};
 use t3_benches::stats::median;
-use t3_benches::{duck, ours, sys};
+use t3_benches::{cache, duck, ours, sys};
 use t3_core::clock::ManualClock;
 use t3_core::config::Config;
 use t3_storage::Storage;
 use t3_storage::maintenance::MaintenanceReport;
 use t3_storage::manifest::Table as StoreTable;
 use t3_storage::vfs::RealFs;
+
+/// The suffix of a cached store's completion marker.
+const MARKER: &str = ".built";
 
 const USAGE: &str = "\
 analytics: building-analytics SQL, our SQL engine (Storage::sql) vs the same rows in a native DuckDB table
@@ -517,55 +520,12 @@ impl Answer {
     }
 }
 
-/// DuckDB's Arrow batches as cells, converted the way `Storage::sql` converts them.
+/// DuckDB's Arrow batches as cells, converted by the function `Storage::sql` converts with.
 fn arrow_answer(batches: &[RecordBatch], columns: Vec<String>) -> Answer {
-    use arrow::array::Array;
-    use arrow::datatypes::DataType as D;
     let mut rows = Vec::new();
     for b in batches {
         for i in 0..b.num_rows() {
-            let row = b
-                .columns()
-                .iter()
-                .map(|a| {
-                    if a.is_null(i) {
-                        return Value::Null;
-                    }
-                    macro_rules! num {
-                        ($t:ty) => {
-                            a.as_any()
-                                .downcast_ref::<$t>()
-                                .map(|x| serde_json::json!(x.value(i)))
-                                .unwrap_or(Value::Null)
-                        };
-                    }
-                    match a.data_type() {
-                        D::Boolean => num!(arrow::array::BooleanArray),
-                        D::Int8 => num!(arrow::array::Int8Array),
-                        D::Int16 => num!(arrow::array::Int16Array),
-                        D::Int32 => num!(arrow::array::Int32Array),
-                        D::Int64 => num!(arrow::array::Int64Array),
-                        D::UInt8 => num!(arrow::array::UInt8Array),
-                        D::UInt16 => num!(arrow::array::UInt16Array),
-                        D::UInt32 => num!(arrow::array::UInt32Array),
-                        D::UInt64 => num!(arrow::array::UInt64Array),
-                        D::Float32 => num!(arrow::array::Float32Array),
-                        D::Float64 => {
-                            let v = a
-                                .as_any()
-                                .downcast_ref::<arrow::array::Float64Array>()
-                                .map(|x| x.value(i))
-                                .unwrap_or(f64::NAN);
-                            serde_json::Number::from_f64(v).map(Value::Number).unwrap_or(Value::Null)
-                        }
-                        _ => match arrow::util::display::array_value_to_string(a, i) {
-                            Ok(s) => Value::String(s),
-                            Err(_) => Value::Null,
-                        },
-                    }
-                })
-                .collect();
-            rows.push(row);
+            rows.push(b.columns().iter().map(|a| t3_storage::query::cell(a.as_ref(), i)).collect());
         }
     }
     Answer { columns, rows, truncated: false }
@@ -738,45 +698,6 @@ fn run_child(p: &Params, system: &str, question: &Question, answer_file: &Path) 
 // ---------------------------------------------------------------------------------------------
 // Building the stores
 
-fn marker(path: &Path) -> PathBuf {
-    let mut m = path.as_os_str().to_owned();
-    m.push(".built");
-    PathBuf::from(m)
-}
-
-fn read_marker(path: &Path) -> Option<HashMap<String, String>> {
-    let text = std::fs::read_to_string(marker(path)).ok()?;
-    Some(text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
-}
-
-fn write_marker(path: &Path, fields: &[(&str, String)]) -> anyhow::Result<()> {
-    let text: String = fields.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    std::fs::write(marker(path), text)?;
-    Ok(())
-}
-
-fn remove_store(path: &Path) -> anyhow::Result<()> {
-    let _ = std::fs::remove_file(marker(path));
-    if path.is_dir() {
-        std::fs::remove_dir_all(path)?;
-    }
-    for suffix in ["", ".wal"] {
-        let mut f = path.as_os_str().to_owned();
-        f.push(suffix);
-        let f = PathBuf::from(f);
-        if f.is_file() {
-            std::fs::remove_file(&f)?;
-        }
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    if tmp.is_dir() {
-        std::fs::remove_dir_all(&tmp)?;
-    }
-    Ok(())
-}
-
 /// Free bytes on the file system holding `dir` (`df -Pk`).
 fn free_bytes(dir: &Path) -> anyhow::Result<u64> {
     let out = Command::new("df").arg("-Pk").arg(dir).output().context("run df")?;
@@ -818,12 +739,12 @@ fn ensure_ours(p: &Params) -> anyhow::Result<Built> {
     let path = p.ours_path();
     if !p.rebuild
         && !p.rebuild_ours
-        && let Some(fields) = read_marker(&path)
+        && let Some(fields) = cache::read_marker(&path, MARKER)
     {
         eprintln!("[analytics] reusing {}", path.display());
         return Ok(Built { reused: true, fields, disk: sys::disk_usage(&path) });
     }
-    remove_store(&path)?;
+    cache::remove_store(&path, MARKER)?;
     eprintln!("[analytics] building {} ...", path.display());
     let wl = Workload::analytics(p.points);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -881,7 +802,7 @@ fn ensure_ours(p: &Params) -> anyhow::Result<Built> {
         storage.shutdown().await?;
         anyhow::Ok(fields)
     })?;
-    write_marker(&path, &fields)?;
+    cache::write_marker(&path, MARKER, &fields)?;
     let fields = fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     Ok(Built { reused: false, fields, disk: sys::disk_usage(&path) })
 }
@@ -899,12 +820,12 @@ fn our_rollup_files(p: &Params) -> anyhow::Result<Vec<PathBuf>> {
 fn ensure_duckdb(p: &Params) -> anyhow::Result<Built> {
     let path = p.duck_path();
     if !p.rebuild
-        && let Some(fields) = read_marker(&path)
+        && let Some(fields) = cache::read_marker(&path, MARKER)
     {
         eprintln!("[analytics] reusing {}", path.display());
         return Ok(Built { reused: true, fields, disk: duck::files_size(&path) });
     }
-    remove_store(&path)?;
+    cache::remove_store(&path, MARKER)?;
     eprintln!("[analytics] building {} ...", path.display());
     let wl = Workload::analytics(p.points);
     let rollups = our_rollup_files(p)?;
@@ -912,21 +833,7 @@ fn ensure_duckdb(p: &Params) -> anyhow::Result<Built> {
     {
         let conn = open_duck(p)?;
         conn.execute_batch(duck::CREATE)?;
-        {
-            let mut app = conn.appender("samples")?;
-            for d in 0..p.days {
-                let first = d as u64 * wl.per_day();
-                let end = first + wl.per_day();
-                let mut k = first;
-                while k < end {
-                    let n = (end - k).min(BUILD_BATCH);
-                    app.append_record_batch(duck::batch(&wl, k, n))?;
-                    k += n;
-                }
-                app.flush()?;
-                progress("DuckDB", d, p.days, t0);
-            }
-        }
+        duck::append_days(&conn, &wl, p.days, BUILD_BATCH, |d| progress("DuckDB", d, p.days, t0))?;
         let list: Vec<String> =
             rollups.iter().map(|f| format!("'{}'", f.to_string_lossy().replace('\'', "''"))).collect();
         conn.execute_batch(&format!(
@@ -936,7 +843,7 @@ fn ensure_duckdb(p: &Params) -> anyhow::Result<Built> {
     }
     let secs = t0.elapsed().as_secs_f64();
     let fields = vec![("build_secs", secs.to_string()), ("rollup_files", rollups.len().to_string())];
-    write_marker(&path, &fields)?;
+    cache::write_marker(&path, MARKER, &fields)?;
     let fields = fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     Ok(Built { reused: false, fields, disk: duck::files_size(&path) })
 }
@@ -1016,8 +923,8 @@ fn main() -> anyhow::Result<()> {
     let load_start = sys::loadavg();
 
     // ---- Disk ----
-    let ours_cached = !p.rebuild && !p.rebuild_ours && read_marker(&p.ours_path()).is_some();
-    let duck_cached = !p.rebuild && read_marker(&p.duck_path()).is_some();
+    let ours_cached = !p.rebuild && !p.rebuild_ours && cache::read_marker(&p.ours_path(), MARKER).is_some();
+    let duck_cached = !p.rebuild && cache::read_marker(&p.duck_path(), MARKER).is_some();
     let need = (if ours_cached { 0.0 } else { OURS_BYTES_PER_SAMPLE }
         + if duck_cached { 0.0 } else { DUCK_BYTES_PER_SAMPLE })
         * p.samples() as f64;

@@ -9,15 +9,18 @@
 
 use anyhow::{Context, bail};
 use arrow::array::{Float64Array, Int64Array, UInt32Array};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 use t3_benches::args::Args;
 use t3_benches::datagen::{DAY_US, START_US, Workload, logging_time_fmt, parse_logging_time};
 use t3_benches::report::{self, Table, bytes, count, ms, pass, rate, ratio};
 use t3_benches::stats::{Summary, m4, minmax_checksum, time_runs};
-use t3_benches::{duck, ours, sqlite, sys};
+use t3_benches::{cache, duck, ours, sqlite, sys};
 use t3_storage::query::Column;
 use t3_storage::{HistoryMode, HistoryRequest, ReadPath, Storage};
+
+/// The suffix of a cached store's completion marker.
+const MARKER: &str = ".complete";
 
 const USAGE: &str = "\
 query: warm query latency, ours vs DuckDB (native table) vs SQLite (T3000 WebView schema)
@@ -488,40 +491,6 @@ fn same_answer(a: Answer, b: Answer) -> String {
 // ---------------------------------------------------------------------------------------------
 // Building the stores
 
-fn marker(path: &Path) -> PathBuf {
-    let mut m = path.as_os_str().to_owned();
-    m.push(".complete");
-    PathBuf::from(m)
-}
-
-/// Reads `key=value` lines of a completion marker.
-fn read_marker(path: &Path) -> Option<std::collections::HashMap<String, String>> {
-    let text = std::fs::read_to_string(marker(path)).ok()?;
-    Some(text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
-}
-
-fn write_marker(path: &Path, fields: &[(&str, String)]) -> anyhow::Result<()> {
-    let text: String = fields.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    std::fs::write(marker(path), text)?;
-    Ok(())
-}
-
-fn remove_store(path: &Path) -> anyhow::Result<()> {
-    let _ = std::fs::remove_file(marker(path));
-    if path.is_dir() {
-        std::fs::remove_dir_all(path)?;
-    }
-    for suffix in ["", ".wal", "-wal", "-shm"] {
-        let mut f = path.as_os_str().to_owned();
-        f.push(suffix);
-        let f = PathBuf::from(f);
-        if f.is_file() {
-            std::fs::remove_file(&f)?;
-        }
-    }
-    Ok(())
-}
-
 fn progress(what: &str, day: u32, days: u32, t0: Instant) {
     if day + 1 == days || (day + 1).is_multiple_of(10) {
         eprintln!("[query]   {what}: day {}/{} ({:.0} s)", day + 1, days, t0.elapsed().as_secs_f64());
@@ -532,7 +501,7 @@ fn ensure_ours(rt: &tokio::runtime::Runtime, p: &Params, points: u32, days: u32)
     let name = format!("{DATA_VERSION}-ours-p{points}-d{days}");
     let path = p.work_dir.join(&name);
     let label = format!("ours, {} points x {days} d", count(points as u64));
-    if !p.rebuild && !p.rebuild_ours && read_marker(&path).is_some() {
+    if !p.rebuild && !p.rebuild_ours && cache::read_marker(&path, MARKER).is_some() {
         eprintln!("[query] reusing {}", path.display());
         return Ok(Store {
             label,
@@ -544,7 +513,7 @@ fn ensure_ours(rt: &tokio::runtime::Runtime, p: &Params, points: u32, days: u32)
             note: String::new(),
         });
     }
-    remove_store(&path)?;
+    cache::remove_store(&path, MARKER)?;
     eprintln!("[query] building {} ...", path.display());
     let wl = Workload::new(points);
     let t0 = Instant::now();
@@ -560,14 +529,14 @@ fn ensure_ours(rt: &tokio::runtime::Runtime, p: &Params, points: u32, days: u32)
         anyhow::Ok(())
     })?;
     let secs = t0.elapsed().as_secs_f64();
-    write_marker(&path, &[("secs", secs.to_string()), ("days", days.to_string())])?;
+    cache::write_marker(&path, MARKER, &[("secs", secs.to_string()), ("days", days.to_string())])?;
     Ok(Store { label, disk: sys::disk_usage(&path), path, points, days, build_secs: Some(secs), note: String::new() })
 }
 
 fn ensure_duckdb(p: &Params, points: u32, days: u32) -> anyhow::Result<Store> {
     let path = p.work_dir.join(format!("{DATA_VERSION}-duckdb-p{points}-d{days}.duckdb"));
     let label = format!("DuckDB, {} points x {days} d", count(points as u64));
-    if !p.rebuild && read_marker(&path).is_some() {
+    if !p.rebuild && cache::read_marker(&path, MARKER).is_some() {
         eprintln!("[query] reusing {}", path.display());
         return Ok(Store {
             label,
@@ -579,31 +548,17 @@ fn ensure_duckdb(p: &Params, points: u32, days: u32) -> anyhow::Result<Store> {
             note: String::new(),
         });
     }
-    remove_store(&path)?;
+    cache::remove_store(&path, MARKER)?;
     eprintln!("[query] building {} ...", path.display());
     let wl = Workload::new(points);
     let t0 = Instant::now();
     {
         let conn = duck::open(&path)?;
-        {
-            let mut app = conn.appender("samples")?;
-            for d in 0..days {
-                let first = d as u64 * wl.per_day();
-                let end = first + wl.per_day();
-                let mut k = first;
-                while k < end {
-                    let n = (end - k).min(BUILD_BATCH);
-                    app.append_record_batch(duck::batch(&wl, k, n))?;
-                    k += n;
-                }
-                app.flush()?;
-                progress("DuckDB", d, days, t0);
-            }
-        }
+        duck::append_days(&conn, &wl, days, BUILD_BATCH, |d| progress("DuckDB", d, days, t0))?;
         conn.execute_batch("CHECKPOINT;")?;
     }
     let secs = t0.elapsed().as_secs_f64();
-    write_marker(&path, &[("secs", secs.to_string()), ("days", days.to_string())])?;
+    cache::write_marker(&path, MARKER, &[("secs", secs.to_string()), ("days", days.to_string())])?;
     Ok(Store { label, disk: duck::files_size(&path), path, points, days, build_secs: Some(secs), note: String::new() })
 }
 
@@ -614,7 +569,7 @@ fn ensure_sqlite(p: &Params, points: u32, days: u32) -> anyhow::Result<Store> {
     let path = p.work_dir.join(format!("{DATA_VERSION}-sqlite-p{points}-d{days}.db"));
     let label_for = |d: u32| format!("SQLite, {} points x {d} d", count(points as u64));
     if !p.rebuild
-        && let Some(m) = read_marker(&path)
+        && let Some(m) = cache::read_marker(&path, MARKER)
         && let Some(built) = m.get("days").and_then(|v| v.parse::<u32>().ok())
     {
         eprintln!("[query] reusing {} ({built} days)", path.display());
@@ -628,7 +583,7 @@ fn ensure_sqlite(p: &Params, points: u32, days: u32) -> anyhow::Result<Store> {
             note: String::new(),
         });
     }
-    remove_store(&path)?;
+    cache::remove_store(&path, MARKER)?;
     eprintln!("[query] building {} (inserts stop after {} s) ...", path.display(), p.sqlite_max_secs);
     let wl = Workload::new(points);
     let t0 = Instant::now();
@@ -657,7 +612,7 @@ fn ensure_sqlite(p: &Params, points: u32, days: u32) -> anyhow::Result<Store> {
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
     drop(conn);
     let secs = t0.elapsed().as_secs_f64();
-    write_marker(&path, &[("secs", secs.to_string()), ("days", built.to_string())])?;
+    cache::write_marker(&path, MARKER, &[("secs", secs.to_string()), ("days", built.to_string())])?;
     Ok(Store {
         label: label_for(built),
         disk: sqlite::files_size(&path),
