@@ -447,7 +447,12 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
 
 fn is_public(method: &Method, path: &str) -> bool {
     match path {
-        "/healthz" | "/readyz" | "/api/openapi.json" | "/api/t3000/openapi.json" | "/api/t3000/ws/schema.json" => true,
+        "/healthz"
+        | "/readyz"
+        | "/api/openapi.json"
+        | "/api/t3000/openapi.json"
+        | "/api/t3000/ws/schema.json"
+        | "/api/t3000/ws/asyncapi.json" => true,
         "/api/t3000/auth/login" => *method == Method::POST,
         // The UI's files; everything under /api and /metrics needs a token.
         _ => !(path == "/api" || path.starts_with("/api/") || path.starts_with("/metrics")),
@@ -521,6 +526,7 @@ mod tests {
             (&g, "/assets/app.js", None),
             (&g, "/api/openapi.json", None),
             (&g, "/api/t3000/ws/schema.json", None),
+            (&g, "/api/t3000/ws/asyncapi.json", None),
             (&g, "/api/t3000/ws", Some(Role::Viewer)),
             (&p, "/api/t3000/auth/login", None),
             (&g, "/metrics", Some(Role::Viewer)),

@@ -125,6 +125,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/export", get(routes::export::export))
         .route("/api/t3000/ws", get(ws::upgrade))
         .route("/api/t3000/ws/schema.json", get(ws::schema))
+        .route("/api/t3000/ws/asyncapi.json", get(ws::asyncapi))
         .fallback(fallback)
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(

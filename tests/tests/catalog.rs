@@ -395,7 +395,7 @@ async fn devices_and_points_over_the_api_reach_the_collector() {
     let p = server.get(&format!("/api/t3000/points/{in9}")).await.ok_json();
     assert_eq!(
         (&p["digital"], &p["range_name"], &p["units"]),
-        (&json!(true), &json!("Unoccupied/Occupied"), &Value::Null),
+        (&json!(true), &json!("Unoccupied/Occupied"), &json!("")),
         "{p}"
     );
 

@@ -239,8 +239,9 @@ async fn ws_points_snapshot_then_changes_filters_and_errors() {
         assert_eq!(v["type"], "PointUpdate", "{v}");
         assert_eq!((v["point_id"].as_u64(), v["value"].as_f64()), (Some(p as u64), Some(value)), "{v}");
         assert_eq!((v["snapshot"].as_bool(), v["ts_us"].as_i64()), (Some(true), Some(t0)), "{v}");
-        assert_eq!((v["point_type"].as_str(), v["quality"].as_str()), (Some("manual"), Some("good")), "{v}");
-        assert!(v["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
+        assert_eq!((v["point_type"].as_str(), v["quality_name"].as_str()), (Some("manual"), Some("good")), "{v}");
+        assert_eq!((v["quality"].as_u64(), v["timestamp"].as_i64()), (Some(192), Some(t0 / 1000)), "{v}");
+        assert!(v["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
     }
     let t1 = t0 + 1_000;
     server.ingest_ok(&[Sample::good(p3, t1, 3.5), Sample::good(p1, t1, 1.5), Sample::good(p2, t1, 2.5)]).await;
@@ -317,10 +318,10 @@ async fn ws_points_snapshot_then_changes_filters_and_errors() {
     assert_eq!(r["system"], true, "{r}");
     server.ingest_ok(&[Sample::good(p3, t3, 3.8)]).await;
     let s = v.expect("SystemStatus", WAIT, |v| v["type"] == "SystemStatus").await;
-    for key in ["active_devices", "active_points", "collection_rate", "ingest_rate", "system_errors"] {
+    for key in ["active_devices", "active_points", "collection_rate", "ingest_rate", "error_count", "timestamp"] {
         assert!(s[key].is_number(), "{key} in {s}");
     }
-    assert!(s["errors"].is_array() && s["websocket_clients"].as_u64() >= Some(2), "{s}");
+    assert!(s["system_errors"].is_array() && s["websocket_clients"].as_u64() >= Some(2), "{s}");
     let s =
         v.expect("a SystemStatus counting p3", WAIT, |v| v["type"] == "SystemStatus" && v["active_points"] != 0).await;
     assert!(s["ingest_rate"].as_f64().unwrap() > 0.0, "{s}");
@@ -473,8 +474,8 @@ async fn ws_devices_rooms_alarms_and_schedules_with_a_simulated_building() {
         "{a}"
     );
     assert_eq!(
-        (a["device_id"].as_i64(), a["point_id"].as_u64(), a["severity"].as_str()),
-        (Some(ahu), Some(var1), Some("warning"))
+        (a["device_id"].as_i64(), a["point_id"].as_u64(), a["severity"].as_u64(), a["severity_name"].as_str()),
+        (Some(ahu), Some(var1), Some(1), Some("warning"))
     );
     assert_eq!((a["message"].as_str(), a["value"].as_f64()), (Some("too warm"), Some(60.0)), "{a}");
     let mut vws = connect(&server, &viewer).await;

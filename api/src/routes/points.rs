@@ -136,20 +136,38 @@ pub struct TrendSettings {
     pub retention_days: Option<u32>,
 }
 
-/// A point as the API shows it.
+/// A point as the API shows it. The fields of the plan's `PointResponse` (A1.3: `id`,
+/// `device_id`, `point_number`, `point_type`, `value`, `units`, `label`, `auto_manual`,
+/// `updated_at`) are always present with its types; what they cannot say (no device, no value
+/// yet) the other fields say.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PointResponse {
     /// The stored id (history, live value, export).
     pub id: u32,
+    /// The catalog device; 0 for a manual point (it has none: `device` is null).
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = i64, required = true)]
     pub device_id: Option<i64>,
     pub device: Option<String>,
     /// `IN1`, `OUT3`, `VAR12`, a register name, or a manual point's name.
     pub name: String,
+    /// The number within its type (`VAR12`: 12); 0 for manual points and library registers.
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = u32, required = true)]
     pub point_number: Option<u32>,
     /// `input`, `output`, `variable`, `register` or `manual`.
     pub point_type: String,
+    /// The latest value; 0 when there is none (`has_value: false`).
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = f64, required = true)]
     pub value: Option<f64>,
-    /// The label's units, else the profile's, else those of the point's T3000 range.
+    /// Whether the point has a latest value (false: no sample yet, or its latest sample carries
+    /// no number, as a failed read).
+    pub has_value: bool,
+    /// The label's units, else the profile's, else those of the point's T3000 range; `""` when
+    /// none.
+    #[serde(serialize_with = "or_empty")]
+    #[schema(value_type = String, required = true)]
     pub units: Option<String>,
     /// T3000's range (unit) code as the device reports it (re-read every 10 minutes); none for
     /// points without a range register.
@@ -158,16 +176,35 @@ pub struct PointResponse {
     pub range_name: Option<String>,
     /// Whether the device says the point is digital (a 0 / 1 value); none when it does not say.
     pub digital: Option<bool>,
+    /// `""` when the point has none.
+    #[serde(serialize_with = "or_empty")]
+    #[schema(value_type = String, required = true)]
     pub label: Option<String>,
     pub description: Option<String>,
     /// Whether the point is in manual (operator override at the device).
     pub auto_manual: bool,
-    /// Quality of the latest value (`good`, `good_local_override`, `bad_comm_failure`, ...).
+    /// Quality of the latest sample (`good`, `good/local_override`, `bad/comm_failure`, ...);
+    /// null when it has none.
     pub quality: Option<String>,
-    /// When the latest value was taken (RFC 3339, UTC).
+    /// When the latest sample was taken (RFC 3339, UTC); the Unix epoch
+    /// (`1970-01-01T00:00:00.000Z`) when there is none (`quality` null).
+    #[serde(serialize_with = "or_epoch")]
+    #[schema(value_type = String, format = DateTime, required = true)]
     pub updated_at: Option<String>,
     pub writable: bool,
     pub trend: TrendSettings,
+}
+
+fn or_default<T: Serialize + Default + Copy, S: serde::Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    v.unwrap_or_default().serialize(s)
+}
+
+fn or_empty<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_deref().unwrap_or(""))
+}
+
+fn or_epoch<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_deref().unwrap_or("1970-01-01T00:00:00.000Z"))
 }
 
 /// Filters and paging of the point list.
@@ -242,6 +279,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 point_number: Some(p.point_number),
                 point_type: p.point_type.clone(),
                 value: None,
+                has_value: false,
                 units: r
                     .and_then(|r| r.units.clone())
                     .or_else(|| p.unit.clone())
@@ -271,6 +309,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 point_number: None,
                 point_type: "manual".into(),
                 value: None,
+                has_value: false,
                 units: r.units.clone(),
                 range: None,
                 range_name: None,
@@ -294,7 +333,8 @@ fn with_values(state: &AppState, mut points: Vec<PointResponse>) -> Vec<PointRes
     let latest: std::collections::HashMap<u32, t3_storage::Latest> = state.storage.latest(&ids).into_iter().collect();
     for p in &mut points {
         if let Some(l) = latest.get(&p.id) {
-            p.value = (!l.value.is_nan()).then_some(l.value);
+            p.value = l.value.is_finite().then_some(l.value);
+            p.has_value = p.value.is_some();
             p.quality = Some(Quality(l.quality).name().to_owned());
             p.auto_manual = Quality(l.quality) == Quality::GOOD_LOCAL_OVERRIDE;
             p.updated_at = chrono::DateTime::from_timestamp_micros(l.ts)

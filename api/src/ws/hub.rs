@@ -363,11 +363,13 @@ pub fn point_frame(info: PointInfo, point_id: u32, ts: i64, value: f64, quality:
         point_id,
         point_type: info.point_type,
         device_id: info.device_id,
-        value: (!value.is_nan()).then_some(value),
-        timestamp: protocol::rfc3339_us(ts),
+        value: if value.is_finite() { value } else { 0.0 },
+        has_value: value.is_finite(),
+        timestamp: protocol::ms_of_us(ts),
         ts_us: ts,
-        quality: Quality(quality).name(),
-        quality_code: quality,
+        time: protocol::rfc3339_us(ts),
+        quality,
+        quality_name: Quality(quality).name(),
         snapshot,
     })
     .frame()
@@ -385,8 +387,9 @@ fn device_message(id: i64, s: &DeviceStatus, snapshot: bool) -> protocol::Device
             DeviceState::Disabled => "disabled",
         }
         .to_owned(),
-        last_seen: s.last_seen.map(protocol::rfc3339_us),
-        connection_quality: s.connection_quality,
+        last_seen: s.last_seen.map_or(0, protocol::ms_of_us),
+        last_seen_time: s.last_seen.map(protocol::rfc3339_us),
+        connection_quality: s.connection_quality as f32,
         rtt_ms: s.rtt_ms,
         last_error: s.last_error.clone(),
         snapshot,
@@ -567,32 +570,24 @@ impl Hub {
         let dir = self.directory();
         let t = &e.transition;
         let kind = serde_json::to_value(&t.kind).unwrap_or_default();
-        let msg = protocol::AlarmNotification {
-            alarm_id: e.rule_id,
-            name: e.name.clone(),
-            device_id: e.device_id.or_else(|| e.point_id.and_then(|p| dir.info(p).device_id)),
-            point_id: e.point_id,
-            alarm_type: kind["type"].as_str().unwrap_or("").to_owned(),
-            state: t.to.as_str().to_owned(),
-            level: t.level.as_str().to_owned(),
-            message: e.message.clone(),
-            severity: if t.level.severity() >= 2 { "critical" } else { "warning" },
-            value: t.value,
-            by: kind["by"].as_str().map(str::to_owned),
-            timestamp: protocol::rfc3339_us(t.at_us),
-        };
+        let device_id = e.device_id.or_else(|| e.point_id.and_then(|p| dir.info(p).device_id));
+        let by = kind["by"].as_str().map(str::to_owned);
+        let msg = protocol::AlarmNotification::of(&e, device_id, kind["type"].as_str().unwrap_or(""), by);
         self.deliver(ServerMessage::AlarmNotification(msg).frame(), |s| s.alarms);
     }
 
     fn schedule(&self, e: crate::schedules::ScheduleEvent) {
+        let now = crate::auth::now_us();
         let msg = protocol::ScheduleUpdate {
             schedule_id: e.schedule_id,
             name: e.name,
             change: e.change.to_owned(),
             status: e.status,
             on: e.on,
-            next_run: e.next_run,
-            timestamp: protocol::rfc3339_us(crate::auth::now_us()),
+            next_run: protocol::ms_of_rfc3339(e.next_run.as_deref()),
+            next_run_time: e.next_run,
+            timestamp: protocol::ms_of_us(now),
+            time: protocol::rfc3339_us(now),
         };
         self.deliver(ServerMessage::ScheduleUpdate(msg).frame(), |s| s.schedules);
     }
@@ -707,17 +702,19 @@ impl SystemCounters {
             error_count += 1;
             errors.push(format!("storage: writes refused: {reason}"));
         }
+        let now = crate::auth::now_us();
         let msg = protocol::SystemStatus {
             active_devices: devices.iter().filter(|d| d.online).count(),
             total_devices: devices.len(),
             active_points,
             collection_rate: polls as f64 / secs,
             ingest_rate: ingested.saturating_sub(self.ingested) as f64 / secs,
-            system_errors: error_count,
-            errors,
+            system_errors: errors,
+            error_count,
             websocket_clients: clients,
             interval_secs: secs,
-            timestamp: protocol::rfc3339_us(crate::auth::now_us()),
+            timestamp: protocol::ms_of_us(now),
+            time: protocol::rfc3339_us(now),
         };
         *self = SystemCounters { at: Instant::now(), ingested, flush_failures, polls: now_polls };
         msg

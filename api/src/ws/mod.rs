@@ -8,7 +8,7 @@
 //!
 //! # Messages
 //! JSON text frames tagged by `type` ([`protocol`], whose JSON Schema is served at
-//! `GET /api/t3000/ws/schema.json`). The client subscribes to points (ids or `"all"`), devices,
+//! `GET /api/t3000/ws/schema.json` and AsyncAPI document at `GET /api/t3000/ws/asyncapi.json`). The client subscribes to points (ids or `"all"`), devices,
 //! rooms / floors / buildings, alarms, schedules and the system status; it first gets the current
 //! value of each point from the last-value cache, then changes only. `AckAlarm` and `WriteValue`
 //! go through the same code, roles and audit log as their REST endpoints.
@@ -102,6 +102,13 @@ pub async fn upgrade(
 /// `GET /api/t3000/ws/schema.json`: the JSON Schema of the messages.
 pub async fn schema() -> Json<serde_json::Value> {
     Json(protocol::schema_document())
+}
+
+/// `GET /api/t3000/ws/asyncapi.json`: the AsyncAPI 3.0 document of the socket, naming this
+/// server (its `Host`) as the one to connect to.
+pub async fn asyncapi(headers: HeaderMap) -> Json<serde_json::Value> {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:9103");
+    Json(protocol::asyncapi_document(host))
 }
 
 #[cfg(test)]

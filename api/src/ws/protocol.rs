@@ -239,7 +239,8 @@ pub struct Subscribed {
 }
 
 /// A sample of a point: its current value on subscription (`snapshot: true`), then every change
-/// (every sample stored, collected or pushed).
+/// (every sample stored, collected or pushed). The fields of the plan's `PointUpdate` (A2.1) have
+/// its names and types; the others add to them.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PointUpdate {
     pub point_id: u32,
@@ -247,16 +248,20 @@ pub struct PointUpdate {
     pub point_type: &'static str,
     /// The catalog device, none for a manual point.
     pub device_id: Option<i64>,
-    /// `null` when the quality is bad.
-    pub value: Option<f64>,
-    /// When the sample was taken (RFC 3339, UTC, milliseconds).
-    pub timestamp: String,
+    /// The value; 0 when the sample carries none (`has_value: false`, a failed read).
+    pub value: f64,
+    /// Whether the sample carries a value.
+    pub has_value: bool,
+    /// When the sample was taken: milliseconds since the Unix epoch (UTC).
+    pub timestamp: i64,
     /// The same instant in microseconds since the Unix epoch.
     pub ts_us: i64,
-    /// `good`, `good/local_override`, `bad/comm_failure`, ...
-    pub quality: &'static str,
-    /// The OPC quality byte.
-    pub quality_code: u8,
+    /// The same instant, RFC 3339 (UTC, milliseconds).
+    pub time: String,
+    /// The OPC quality byte: 192 (0xC0) and above good, 64 ..= 127 uncertain, below 64 bad.
+    pub quality: u8,
+    /// The quality by name: `good`, `good/local_override`, `bad/comm_failure`, ...
+    pub quality_name: &'static str,
     /// Part of a snapshot (subscription or after `Lagged`), not a change.
     pub snapshot: bool,
 }
@@ -278,10 +283,12 @@ pub struct DeviceStatus {
     pub online: bool,
     /// `connecting`, `online`, `offline`, `disabled`.
     pub state: String,
-    /// Last answer of any kind (RFC 3339, UTC).
-    pub last_seen: Option<String>,
+    /// Last answer of any kind: milliseconds since the Unix epoch (UTC); 0 when it never answered.
+    pub last_seen: i64,
+    /// The same instant, RFC 3339 (UTC); null when it never answered.
+    pub last_seen_time: Option<String>,
     /// Share of the last 100 polls that succeeded, 0 ..= 1.
-    pub connection_quality: f64,
+    pub connection_quality: f32,
     pub rtt_ms: Option<f64>,
     pub last_error: Option<String>,
     pub snapshot: bool,
@@ -293,23 +300,54 @@ pub struct AlarmNotification {
     /// The alarm rule's id (acknowledge with `AckAlarm`).
     pub alarm_id: i64,
     pub name: String,
-    /// The catalog device: the rule's, or the device of the rule's point.
-    pub device_id: Option<i64>,
-    pub point_id: Option<u32>,
+    /// The catalog device: the rule's, or the device of the rule's point; 0 when none (a rule on a
+    /// manual point).
+    pub device_id: i64,
+    /// The rule's point; 0 when none (a rule on a device's status).
+    pub point_id: u32,
     /// What happened: `raised`, `level_changed`, `acknowledged`, `cleared`, `normal`.
     pub alarm_type: String,
     /// The state after: `active`, `acknowledged`, `cleared`, `normal`.
     pub state: String,
     /// `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`.
     pub level: String,
-    pub message: Option<String>,
-    /// `critical` (way limits, device offline) or `warning`.
-    pub severity: &'static str,
+    /// The rule's message, else its name.
+    pub message: String,
+    /// 2 critical (way limits, device offline, data loss), 1 warning (low, high, digital state).
+    pub severity: u8,
+    /// `critical` or `warning`.
+    pub severity_name: &'static str,
     pub value: Option<f64>,
     /// Who acknowledged it (`acknowledged`).
     pub by: Option<String>,
-    /// RFC 3339, UTC.
-    pub timestamp: String,
+    /// When: milliseconds since the Unix epoch (UTC).
+    pub timestamp: i64,
+    /// The same instant, RFC 3339 (UTC).
+    pub time: String,
+}
+
+impl AlarmNotification {
+    /// The message of an alarm event: `kind` is what happened, `by` who acknowledged it.
+    pub fn of(e: &crate::alarms::AlarmEvent, device_id: Option<i64>, kind: &str, by: Option<String>) -> Self {
+        let t = &e.transition;
+        let critical = t.level.severity() >= 2;
+        AlarmNotification {
+            alarm_id: e.rule_id,
+            name: e.name.clone(),
+            device_id: device_id.unwrap_or(0),
+            point_id: e.point_id.unwrap_or(0),
+            alarm_type: kind.to_owned(),
+            state: t.to.as_str().to_owned(),
+            level: t.level.as_str().to_owned(),
+            message: e.message.clone().unwrap_or_else(|| e.name.clone()),
+            severity: t.level.severity(),
+            severity_name: if critical { "critical" } else { "warning" },
+            value: t.value,
+            by,
+            timestamp: ms_of_us(t.at_us),
+            time: rfc3339_us(t.at_us),
+        }
+    }
 }
 
 /// A schedule changed state (its outputs were written), or was created, changed or deleted.
@@ -323,9 +361,14 @@ pub struct ScheduleUpdate {
     pub status: String,
     /// Whether the output is ON now.
     pub on: bool,
-    /// The next change of the output (RFC 3339, UTC).
-    pub next_run: Option<String>,
-    pub timestamp: String,
+    /// The next change of the output: milliseconds since the Unix epoch (UTC); 0 when none.
+    pub next_run: i64,
+    /// The same instant, RFC 3339 (UTC); null when none.
+    pub next_run_time: Option<String>,
+    /// When: milliseconds since the Unix epoch (UTC).
+    pub timestamp: i64,
+    /// The same instant, RFC 3339 (UTC).
+    pub time: String,
 }
 
 /// The server's health, every `websocket.system_status_interval_secs` (and on subscription).
@@ -340,13 +383,17 @@ pub struct SystemStatus {
     pub collection_rate: f64,
     /// Samples stored per second over the last interval (collected and pushed).
     pub ingest_rate: f64,
-    /// Errors in the last interval (failed polls, failed flushes, refused writes).
-    pub system_errors: u64,
-    /// What they were, one line per source.
-    pub errors: Vec<String>,
+    /// The errors of the last interval (failed polls, failed flushes, refused writes), one line
+    /// per source.
+    pub system_errors: Vec<String>,
+    /// How many errors those lines count.
+    pub error_count: u64,
     pub websocket_clients: usize,
     pub interval_secs: f64,
-    pub timestamp: String,
+    /// When: milliseconds since the Unix epoch (UTC).
+    pub timestamp: i64,
+    /// The same instant, RFC 3339 (UTC).
+    pub time: String,
 }
 
 /// This client fell behind: `missed` messages were dropped for it. A fresh snapshot of its
@@ -422,6 +469,16 @@ pub fn pack_point_updates(frames: &[axum::extract::ws::Utf8Bytes]) -> Vec<axum::
         .collect()
 }
 
+/// Epoch milliseconds of epoch microseconds (rounded down, also before 1970).
+pub fn ms_of_us(us: i64) -> i64 {
+    us.div_euclid(1000)
+}
+
+/// Epoch milliseconds of an RFC 3339 time; 0 when it is none or not one.
+pub fn ms_of_rfc3339(t: Option<&str>) -> i64 {
+    t.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map_or(0, |t| t.timestamp_millis())
+}
+
 /// RFC 3339 (UTC, milliseconds) of epoch microseconds.
 pub fn rfc3339_us(us: i64) -> String {
     chrono::DateTime::from_timestamp_micros(us)
@@ -478,20 +535,122 @@ pub fn schema_document() -> Value {
             `?token=<token>`. Every frame is a JSON text message tagged by `type`. The client sends \
             `client_message`s; every one gets a reply (Subscribed, Unsubscribed, AlarmAcknowledged, \
             ValueWritten, Pong) or an Error with its `request_id`. The server sends `server_message`s. \
-            Unknown fields are refused.",
+            Unknown fields are refused. DeviceStatus, PointUpdate (also inside PointUpdates), \
+            AlarmNotification, ScheduleUpdate and SystemStatus carry the fields of the plan's \
+            T3000Message (A2.1) with its names and types: times (`timestamp`, `last_seen`, \
+            `next_run`) are integers, milliseconds since the Unix epoch (UTC; JavaScript's \
+            `Date.now()` unit; 0 when there is no such time), `quality` is the OPC quality byte, \
+            `severity` a number (2 critical, 1 warning), `system_errors` the list of error lines. \
+            The same facts in other forms are in fields of their own (`time`, `last_seen_time`, \
+            `next_run_time` in RFC 3339; `ts_us` in microseconds; `quality_name`, \
+            `severity_name`, `error_count`).",
         "$defs": defs,
         "properties": {
             "client_message": {
-                "oneOf": [
-                    tagged("Subscribe", Some("Selection")),
-                    tagged("Unsubscribe", Some("Selection")),
-                    tagged("AckAlarm", Some("AckAlarm")),
-                    tagged("WriteValue", Some("WriteValue")),
-                    tagged("Ping", None)
-                ]
+                "oneOf": CLIENT_KINDS.iter().map(|(kind, def)| tagged(kind, *def)).collect::<Vec<_>>()
             },
             "server_message": {"$ref": "#/$defs/ServerMessage"}
         }
+    })
+}
+
+/// The kinds of server message, as `ServerMessage` tags them.
+pub const SERVER_KINDS: [&str; 14] = [
+    "Welcome",
+    "Subscribed",
+    "Unsubscribed",
+    "PointUpdate",
+    "PointUpdates",
+    "DeviceStatus",
+    "AlarmNotification",
+    "ScheduleUpdate",
+    "SystemStatus",
+    "Lagged",
+    "AlarmAcknowledged",
+    "ValueWritten",
+    "Pong",
+    "Error",
+];
+
+/// The client messages and the schema each body follows (`None`: no fields but `type`).
+const CLIENT_KINDS: [(&str, Option<&str>); 5] = [
+    ("Subscribe", Some("Selection")),
+    ("Unsubscribe", Some("Selection")),
+    ("AckAlarm", Some("AckAlarm")),
+    ("WriteValue", Some("WriteValue")),
+    ("Ping", None),
+];
+
+/// The AsyncAPI 3.0 document of the socket (served at `GET /api/t3000/ws/asyncapi.json`): one
+/// channel, the server's messages (it sends them) and the client's (it receives them), with the
+/// payload schemas of [`schema_document`]. `host` is the server's `host:port`.
+pub fn asyncapi_document(host: &str) -> Value {
+    use serde_json::json;
+    let doc = schema_document();
+    let text = doc["$defs"].to_string().replace("#/$defs/", "#/components/schemas/");
+    let schemas: Value = serde_json::from_str(&text).unwrap_or_default();
+    let payload = |kind: &str, def: Option<&str>| {
+        let tag = json!({"type": "object", "required": ["type"], "properties": {"type": {"const": kind}}});
+        match def {
+            Some(def) => json!({"allOf": [tag, {"$ref": format!("#/components/schemas/{def}")}]}),
+            None => tag,
+        }
+    };
+    // Each server kind's body schema has the kind's name, except Error's and the two that share
+    // `Reply`.
+    fn server_def(kind: &str) -> &str {
+        match kind {
+            "Unsubscribed" | "Pong" => "Reply",
+            "Error" => "ErrorMessage",
+            k => k,
+        }
+    }
+    let mut messages = serde_json::Map::new();
+    let mut channel = serde_json::Map::new();
+    let mut sent = Vec::new();
+    let mut received = Vec::new();
+    for kind in SERVER_KINDS {
+        messages.insert(kind.into(), json!({"name": kind, "payload": payload(kind, Some(server_def(kind)))}));
+        channel.insert(kind.into(), json!({"$ref": format!("#/components/messages/{kind}")}));
+        sent.push(json!({"$ref": format!("#/channels/live/messages/{kind}")}));
+    }
+    for (kind, def) in CLIENT_KINDS {
+        messages.insert(kind.into(), json!({"name": kind, "payload": payload(kind, def)}));
+        channel.insert(kind.into(), json!({"$ref": format!("#/components/messages/{kind}")}));
+        received.push(json!({"$ref": format!("#/channels/live/messages/{kind}")}));
+    }
+    json!({
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "T3000 live updates",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": doc["description"],
+        },
+        "servers": {
+            "t3000": {
+                "host": host,
+                "protocol": "ws",
+                "pathname": "/api/t3000/ws",
+                "description": "`Authorization: Bearer <token>` or `?token=<token>` (viewer role or above).",
+            }
+        },
+        "defaultContentType": "application/json",
+        "channels": {"live": {"address": "/api/t3000/ws", "messages": channel}},
+        "operations": {
+            "sendServerMessages": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/live"},
+                "summary": "What the server sends: replies, snapshots and changes.",
+                "messages": sent,
+            },
+            "receiveClientMessages": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/live"},
+                "summary": "What a client sends; each gets a reply or an Error with its request_id.",
+                "messages": received,
+            }
+        },
+        "components": {"messages": messages, "schemas": schemas}
     })
 }
 
@@ -505,11 +664,13 @@ mod tests {
             point_id,
             point_type: "input",
             device_id: Some(3),
-            value: Some(21.5),
-            timestamp: rfc3339_us(1_000_000),
+            value: 21.5,
+            has_value: true,
+            timestamp: 1_000,
             ts_us: 1_000_000,
-            quality: "good",
-            quality_code: 0,
+            time: rfc3339_us(1_000_000),
+            quality: 192,
+            quality_name: "good",
             snapshot: false,
         };
         let updates: Vec<PointUpdate> = (1..=2500).map(update).collect();
@@ -570,5 +731,56 @@ mod tests {
         for def in ["PointUpdate", "ServerMessage", "Selection", "SystemStatus", "AlarmNotification"] {
             assert!(doc["$defs"][def].is_object(), "{def} missing: {text}");
         }
+        // The schema's server messages are exactly SERVER_KINDS.
+        let mut tags: Vec<String> =
+            doc["$defs"]["ServerMessage"]["oneOf"].as_array().unwrap().iter().filter_map(|m| type_tag(m)).collect();
+        tags.sort();
+        let mut kinds: Vec<String> = SERVER_KINDS.iter().map(|k| k.to_string()).collect();
+        kinds.sort();
+        assert_eq!(tags, kinds, "{text}");
+    }
+
+    /// The `type` a tagged schema fixes (utoipa writes `enum: [Kind]` inside the variant).
+    fn type_tag(v: &Value) -> Option<String> {
+        if let Some(t) = v["properties"]["type"]["enum"][0].as_str() {
+            return Some(t.to_owned());
+        }
+        v.as_object()?.values().find_map(|x| match x {
+            Value::Array(a) => a.iter().find_map(type_tag),
+            Value::Object(_) => type_tag(x),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn the_asyncapi_document_names_every_message_and_its_references_resolve() {
+        let doc = asyncapi_document("127.0.0.1:9103");
+        assert_eq!(doc["asyncapi"], "3.0.0");
+        let names: Vec<&str> =
+            doc["channels"]["live"]["messages"].as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), SERVER_KINDS.len() + CLIENT_KINDS.len(), "{names:?}");
+        // Every $ref points at something in the document.
+        fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(r)) = m.get("$ref") {
+                        out.push(r);
+                    }
+                    m.values().for_each(|x| refs(x, out));
+                }
+                Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+                _ => {}
+            }
+        }
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        assert!(all.len() > 40, "{all:?}");
+        for r in all {
+            let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("not local: {r}"));
+            assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+        }
+        let point = &doc["components"]["schemas"]["PointUpdate"]["properties"];
+        assert_eq!(point["timestamp"]["type"], "integer", "{point}");
+        assert_eq!(point["quality"]["type"], "integer", "{point}");
     }
 }

@@ -428,24 +428,17 @@ impl Session {
             ClientMessage::AckAlarm(a) => {
                 let path = format!("/api/t3000/alarms/{}/ack", a.alarm_id);
                 let state = self.state.clone();
+                let dir = self.hub.directory();
                 self.command(request_id, &path, move |who, request_id| async move {
                     match crate::alarms::acknowledge(State(state), Extension(who), Path(a.alarm_id)).await {
                         Ok(axum::Json(e)) => ServerMessage::AlarmAcknowledged(protocol::AlarmAcknowledged {
                             request_id,
-                            alarm: protocol::AlarmNotification {
-                                alarm_id: e.rule_id,
-                                name: e.name,
-                                device_id: e.device_id,
-                                point_id: e.point_id,
-                                alarm_type: "acknowledged".into(),
-                                state: e.transition.to.as_str().to_owned(),
-                                level: e.transition.level.as_str().to_owned(),
-                                message: e.message,
-                                severity: if e.transition.level.severity() >= 2 { "critical" } else { "warning" },
-                                value: e.transition.value,
-                                by: Some(who_name(&e.transition.kind)),
-                                timestamp: protocol::rfc3339_us(e.transition.at_us),
-                            },
+                            alarm: protocol::AlarmNotification::of(
+                                &e,
+                                e.device_id.or_else(|| e.point_id.and_then(|p| dir.info(p).device_id)),
+                                "acknowledged",
+                                Some(who_name(&e.transition.kind)),
+                            ),
                         }),
                         Err(e) => ServerMessage::error(request_id, e.code, e.message),
                     }

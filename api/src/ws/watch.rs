@@ -49,30 +49,66 @@ fn line(v: &Value) -> String {
     let s = |k: &str| v[k].as_str().unwrap_or("").to_owned();
     match v["type"].as_str().unwrap_or("") {
         "PointUpdate" => {
-            let value = v["value"].as_f64().map_or_else(|| "-".to_owned(), |x| x.to_string());
+            let value = if v["has_value"] == false { "-".to_owned() } else { v["value"].to_string() };
             let device = v["device_id"].as_i64().map_or_else(String::new, |d| format!(", device {d}"));
             let snap = if v["snapshot"] == true { "  (current)" } else { "" };
             format!(
-                "{}  point {} ({}{device})  {value}  {}{snap}",
-                s("timestamp"),
+                "{}  point {} ({}{device})  {value}  {} ({}){snap}",
+                s("time"),
                 v["point_id"],
                 s("point_type"),
-                s("quality")
+                s("quality_name"),
+                v["quality"]
             )
         }
+        "PointUpdates" => v["updates"].as_array().into_iter().flatten().map(line).collect::<Vec<_>>().join("\n"),
         "DeviceStatus" => {
-            format!("device {} ({}): {}, quality {}", v["device_id"], s("name"), s("state"), v["connection_quality"])
+            let seen = v["last_seen_time"].as_str().map_or_else(String::new, |t| format!(", last seen {t}"));
+            format!(
+                "device {} ({}): {}, connection quality {}{seen}",
+                v["device_id"],
+                s("name"),
+                s("state"),
+                v["connection_quality"]
+            )
         }
         "AlarmNotification" => format!(
-            "{}  alarm {} ({}): {} {} [{}] {}",
-            s("timestamp"),
+            "{}  alarm {} ({}): {} {} [{} {}] {}",
+            s("time"),
             v["alarm_id"],
             s("name"),
             s("alarm_type"),
             s("level"),
-            s("severity"),
+            s("severity_name"),
+            v["severity"],
             s("message")
         ),
+        "ScheduleUpdate" => {
+            let next = v["next_run_time"].as_str().map_or_else(String::new, |t| format!(", next change {t}"));
+            let on = if v["on"] == true { "ON" } else { "OFF" };
+            format!(
+                "{}  schedule {} ({}): {}, {}, {on}{next}",
+                s("time"),
+                v["schedule_id"],
+                s("name"),
+                s("change"),
+                s("status")
+            )
+        }
+        "SystemStatus" => {
+            let errors = v["system_errors"].as_array().map(|e| e.iter().filter_map(Value::as_str).collect::<Vec<_>>());
+            let errors =
+                errors.filter(|e| !e.is_empty()).map_or_else(String::new, |e| format!("; errors: {}", e.join("; ")));
+            format!(
+                "{}  system: {}/{} devices online, {} points active, {:.1} polls/s, {:.1} samples/s{errors}",
+                s("time"),
+                v["active_devices"],
+                v["total_devices"],
+                v["active_points"],
+                v["collection_rate"].as_f64().unwrap_or(0.0),
+                v["ingest_rate"].as_f64().unwrap_or(0.0),
+            )
+        }
         "Lagged" => format!("lagged: {} updates missed; a fresh snapshot follows", v["missed"]),
         _ => v.to_string(),
     }
@@ -159,7 +195,26 @@ mod tests {
     #[test]
     fn lines() {
         let v = json!({"type": "PointUpdate", "point_id": 7, "point_type": "variable", "device_id": 2,
-            "value": 21.5, "timestamp": "2026-01-01T00:00:00.000Z", "quality": "good", "snapshot": true});
-        assert_eq!(line(&v), "2026-01-01T00:00:00.000Z  point 7 (variable, device 2)  21.5  good  (current)");
+            "value": 21.5, "has_value": true, "timestamp": 1_767_225_600_000i64, "time": "2026-01-01T00:00:00.000Z",
+            "quality": 192, "quality_name": "good", "snapshot": true});
+        assert_eq!(line(&v), "2026-01-01T00:00:00.000Z  point 7 (variable, device 2)  21.5  good (192)  (current)");
+        let bad = json!({"type": "PointUpdate", "point_id": 7, "point_type": "input", "value": 0.0, "has_value": false,
+            "time": "t", "quality": 24, "quality_name": "bad/comm_failure", "snapshot": false});
+        assert_eq!(line(&bad), "t  point 7 (input)  -  bad/comm_failure (24)");
+        let batch = json!({"type": "PointUpdates", "updates": [v, bad]});
+        assert_eq!(line(&batch).lines().count(), 2);
+        let a = json!({"type": "AlarmNotification", "alarm_id": 3, "name": "VAR1 high", "alarm_type": "raised",
+            "level": "high", "severity": 1, "severity_name": "warning", "message": "too warm", "time": "t"});
+        assert_eq!(line(&a), "t  alarm 3 (VAR1 high): raised high [warning 1] too warm");
+        let s = json!({"type": "SystemStatus", "active_devices": 1, "total_devices": 2, "active_points": 5,
+            "collection_rate": 2.0, "ingest_rate": 10.0, "system_errors": ["device x: 1 failed poll(s): timeout"],
+            "error_count": 1, "time": "t"});
+        assert_eq!(
+            line(&s),
+            "t  system: 1/2 devices online, 5 points active, 2.0 polls/s, 10.0 samples/s; errors: device x: 1 failed poll(s): timeout"
+        );
+        let u = json!({"type": "ScheduleUpdate", "schedule_id": 4, "name": "occ", "change": "state",
+            "status": "active", "on": true, "next_run": 0, "next_run_time": null, "time": "t"});
+        assert_eq!(line(&u), "t  schedule 4 (occ): state, active, ON");
     }
 }
