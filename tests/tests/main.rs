@@ -13,6 +13,7 @@ mod devices;
 mod disk_full;
 mod lifecycle;
 mod metrics;
+mod plan;
 mod safety;
 mod sandbox;
 mod schemathesis;

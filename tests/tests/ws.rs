@@ -12,26 +12,26 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
-fn ws_url(server: &TestServer, query: &str) -> String {
+pub(crate) fn ws_url(server: &TestServer, query: &str) -> String {
     format!("{}{query}", server.url("/api/t3000/ws").replacen("http://", "ws://", 1))
 }
 
-fn now_us() -> i64 {
+pub(crate) fn now_us() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64
 }
 
 /// A WebSocket client that keeps every JSON message it received.
-struct Ws<S> {
+pub(crate) struct Ws<S> {
     s: WebSocketStream<S>,
-    log: Vec<Value>,
+    pub(crate) log: Vec<Value>,
     /// Messages that arrived while [`Ws::request`] waited for its reply, to be received next.
     backlog: std::collections::VecDeque<Value>,
     next_id: u64,
 }
 
-enum End {
+pub(crate) enum End {
     Timeout,
     Closed(String),
 }
@@ -42,7 +42,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Ws<S> {
     }
 
     /// The next JSON message (pings and pongs skipped).
-    async fn recv(&mut self, within: Duration) -> Result<Value, End> {
+    pub(crate) async fn recv(&mut self, within: Duration) -> Result<Value, End> {
         if let Some(v) = self.backlog.pop_front() {
             return Ok(v);
         }
@@ -64,7 +64,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Ws<S> {
     }
 
     /// Receives until `pred` holds, at most `within`; panics naming `what` otherwise.
-    async fn expect(&mut self, what: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn expect(&mut self, what: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -78,7 +78,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Ws<S> {
     }
 
     /// Everything received within `dur`.
-    async fn drain(&mut self, dur: Duration) -> Vec<Value> {
+    pub(crate) async fn drain(&mut self, dur: Duration) -> Vec<Value> {
         let deadline = Instant::now() + dur;
         let mut out = Vec::new();
         while let Ok(v) = self.recv(deadline.saturating_duration_since(Instant::now())).await {
@@ -92,7 +92,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Ws<S> {
         self.log[n..].iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n")
     }
 
-    async fn send(&mut self, v: Value) {
+    pub(crate) async fn send(&mut self, v: Value) {
         self.s.send(Message::text(v.to_string())).await.expect("send");
     }
 
@@ -102,7 +102,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Ws<S> {
 
     /// Sends `msg` with a new request_id and returns the reply carrying it; what arrives before
     /// the reply is received next.
-    async fn request(&mut self, mut msg: Value) -> Value {
+    pub(crate) async fn request(&mut self, mut msg: Value) -> Value {
         let id = format!("r{}", self.next_id);
         self.next_id += 1;
         msg["request_id"] = json!(id);
@@ -124,7 +124,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Ws<S> {
     }
 }
 
-type Client = Ws<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Client = Ws<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn try_connect(url: &str, headers: &[(&str, String)]) -> Result<Client, (u16, String)> {
     let mut req = url.into_client_request().unwrap();
@@ -143,7 +143,7 @@ async fn try_connect(url: &str, headers: &[(&str, String)]) -> Result<Client, (u
 }
 
 /// Connects with a bearer token and reads the Welcome.
-async fn connect(server: &TestServer, token: &str) -> Client {
+pub(crate) async fn connect(server: &TestServer, token: &str) -> Client {
     let mut ws = try_connect(&ws_url(server, ""), &[("authorization", format!("Bearer {token}"))])
         .await
         .unwrap_or_else(|e| panic!("connect: {e:?}"));
@@ -152,7 +152,7 @@ async fn connect(server: &TestServer, token: &str) -> Client {
 }
 
 /// Creates a user with `role` and returns a session token.
-async fn token_of(server: &TestServer, username: &str, role: &str) -> String {
+pub(crate) async fn token_of(server: &TestServer, username: &str, role: &str) -> String {
     let password = format!("{username}-password");
     let r =
         server.post_json("/api/t3000/users", &json!({"username": username, "password": password, "role": role})).await;
@@ -377,7 +377,7 @@ async fn ws_points_snapshot_then_changes_filters_and_errors() {
     assert_eq!(e["code"], "invalid_message", "{e}");
 }
 
-async fn point_of(server: &TestServer, device: &str, name: &str) -> u64 {
+pub(crate) async fn point_of(server: &TestServer, device: &str, name: &str) -> u64 {
     let points = server.get(&format!("/api/t3000/devices/{device}/points")).await.ok_json();
     points["points"].as_array().unwrap().iter().find(|p| p["name"] == name).and_then(|p| p["id"].as_u64()).unwrap()
 }
@@ -537,7 +537,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// Connects with a tiny receive buffer, so that a client that stops reading stops the server's
 /// writes within a few kilobytes.
-async fn connect_small_buffer(server: &TestServer) -> Ws<tokio::net::TcpStream> {
+pub(crate) async fn connect_small_buffer(server: &TestServer) -> Ws<tokio::net::TcpStream> {
     let addr: std::net::SocketAddr =
         server.url("").trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -553,7 +553,7 @@ async fn connect_small_buffer(server: &TestServer) -> Ws<tokio::net::TcpStream> 
 
 /// Pushes `batches` x `per_batch` samples (points 1..=per_batch) with the current time, one request
 /// per batch; returns how many.
-async fn push(server: &TestServer, batches: usize, per_batch: u32, value: f64) -> usize {
+pub(crate) async fn push(server: &TestServer, batches: usize, per_batch: u32, value: f64) -> usize {
     for _ in 0..batches {
         let ts = now_us();
         let samples: Vec<Sample> = (1..=per_batch).map(|p| Sample::good(p, ts, value)).collect();
