@@ -1,7 +1,8 @@
 // Point names and digital states.
 import { describe, expect, it } from 'vitest'
 import { legendValue } from './components/trends/types'
-import { deviceAndName, pointSubtitle, pointTitle, stateNames, valueText } from './points'
+import { deviceAndName, pointFromWire, pointSubtitle, pointTitle, stateNames, valueText } from './points'
+import type { WirePoint } from './api/types'
 
 const num = (v: number | null | undefined) => (v == null ? '–' : String(v))
 
@@ -45,5 +46,24 @@ describe('names', () => {
     expect(pointSubtitle({ ...p, device: null })).toBe('manual point · variable')
     expect(deviceAndName(p)).toBe('floor1-ahu VAR7')
     expect(deviceAndName({ ...p, device: null })).toBe('VAR7')
+  })
+})
+
+describe('points as the server sends them', () => {
+  const wire = (over: Partial<WirePoint> = {}): WirePoint => ({
+    id: 5, device_id: 2, device: 'ahu', name: 'VAR1', point_number: 1, point_type: 'variable', value: 21.5, has_value: true,
+    units: 'degC', range: null, range_name: null, digital: null, label: 'SAT', description: null, auto_manual: false,
+    quality: 'good', updated_at: '2026-01-01T00:00:00.000Z', writable: true,
+    trend: { interval_ms: 1000, deadband: null, heartbeat_secs: null, retention_days: null }, ...over,
+  })
+  it('keeps what a point has', () => {
+    expect(pointFromWire(wire())).toMatchObject({ device_id: 2, point_number: 1, value: 21.5, units: 'degC', label: 'SAT', updated_at: '2026-01-01T00:00:00.000Z' })
+  })
+  it("turns the plan's stand-ins for none (0, \"\", the epoch) back into null", () => {
+    const manual = pointFromWire(wire({ device_id: 0, device: null, point_number: 0, point_type: 'manual', value: 0, has_value: false, units: '', label: '', quality: null, updated_at: '1970-01-01T00:00:00.000Z' }))
+    expect(manual).toMatchObject({ device_id: null, point_number: null, value: null, units: null, label: null, updated_at: null })
+    // A failed read: a time and a quality, no value.
+    const failed = pointFromWire(wire({ value: 0, has_value: false, quality: 'bad/comm_failure' }))
+    expect(failed).toMatchObject({ value: null, quality: 'bad/comm_failure', updated_at: '2026-01-01T00:00:00.000Z' })
   })
 })

@@ -3,10 +3,45 @@
 // point's value as the name of its state.
 import { onScopeDispose, reactive, ref, shallowRef, watch } from 'vue'
 import { api, API, ApiError } from './api/client'
-import type { Device, Paged, Point } from './api/types'
+import type { Device, Paged, Point, WirePoint } from './api/types'
 import { errorText } from './composables/useT3000'
 
 // ---- fetching -------------------------------------------------------------------------------
+
+/**
+ * A point as the server sends it, with null for what it does not have: a manual point's device
+ * and number (0), a missing label or units (`""`), no value (`has_value` false) and so no time.
+ */
+export function pointFromWire(p: WirePoint | Point): Point {
+  const w = p as Partial<WirePoint> & Point
+  const noValue = w.has_value === false
+  const at = w.updated_at ? Date.parse(w.updated_at) : NaN
+  return {
+    ...p,
+    device_id: w.device_id || null,
+    point_number: w.point_type === 'manual' ? null : (w.point_number ?? null),
+    value: noValue ? null : (w.value ?? null),
+    units: w.units || null,
+    label: w.label || null,
+    updated_at: Number.isFinite(at) && at > 0 ? w.updated_at : null,
+  }
+}
+
+/** GET /points/{id} (uncached). */
+export async function getPoint(id: number, signal?: AbortSignal): Promise<Point> {
+  return pointFromWire(await api.get<WirePoint>(`${API}/points/${id}`, { signal }))
+}
+
+/** PUT /points/{id}: the changed point. */
+export async function putPoint(id: number, body: Record<string, unknown>): Promise<Point> {
+  return pointFromWire(await api.put<WirePoint>(`${API}/points/${id}`, body))
+}
+
+/** GET /points with `query`: a page of points. */
+export async function listPoints(query: Record<string, string | number | boolean | undefined | null>, signal?: AbortSignal): Promise<Paged<Point>> {
+  const page = await api.get<Paged<WirePoint>>(`${API}/points`, { query, signal })
+  return { ...page, items: page.items.map(pointFromWire) }
+}
 
 const points = new Map<number, Promise<Point>>()
 
@@ -14,7 +49,7 @@ const points = new Map<number, Promise<Point>>()
 export function fetchPoint(id: number, fresh = false): Promise<Point> {
   let p = fresh ? undefined : points.get(id)
   if (!p) {
-    p = api.get<Point>(`${API}/points/${id}`)
+    p = getPoint(id)
     points.set(id, p)
     p.catch(() => {
       if (points.get(id) === p) points.delete(id)
@@ -83,10 +118,7 @@ export async function searchPoints(query: PointQuery, limit: number, signal?: Ab
   const text = query.q.trim()
   const filtered = query.device_id !== undefined || query.point_type !== undefined
   const byId = !filtered && /^\d+$/.test(text) ? fetchPoint(Number(text)).catch(() => null) : Promise.resolve(null)
-  const page = await api.get<Paged<Point>>(`${API}/points`, {
-    query: { q: text || undefined, device_id: query.device_id, point_type: query.point_type, limit },
-    signal,
-  })
+  const page = await listPoints({ q: text || undefined, device_id: query.device_id, point_type: query.point_type, limit }, signal)
   const items = page.items
   let total = page.total
   const exact = await byId

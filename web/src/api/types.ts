@@ -35,7 +35,22 @@ export interface TrendSettings {
   retention_days: number | null
 }
 
-/** A point (PointResponse): GET /points, GET /points/{id}, PUT /points/{id}. */
+/**
+ * A point as the server sends it (PointResponse): the plan's fields keep the plan's types, so
+ * "none" comes as 0 (`device_id`, `point_number`, `value` with `has_value` false), `""` (`units`,
+ * `label`) or the Unix epoch (`updated_at`). `pointFromWire` (points.ts) makes those null again.
+ */
+export interface WirePoint extends Omit<Point, 'device_id' | 'point_number' | 'value' | 'units' | 'label' | 'updated_at'> {
+  device_id: number
+  point_number: number
+  value: number
+  has_value: boolean
+  units: string
+  label: string
+  updated_at: string
+}
+
+/** A point as the pages use it (`pointFromWire` of GET /points, GET /points/{id}, PUT /points/{id}). */
 export interface Point {
   id: number
   device_id: number | null

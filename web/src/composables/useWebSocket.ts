@@ -9,17 +9,32 @@
 // PointUpdate handlers one by one.
 import { getCurrentScope, onScopeDispose, ref, shallowReactive, watch, type Ref } from 'vue'
 
+// The plan's fields keep the plan's types: times (`timestamp`, `last_seen`, `next_run`) are epoch
+// milliseconds (0: none), `quality` the OPC byte, `severity` a number; the same facts in other
+// forms have names of their own (`time`, `quality_name`, `severity_name`, ...).
 export interface PointUpdate {
   type: 'PointUpdate'
   point_id: number
   point_type: string
   device_id?: number | null
-  value: number | null
-  timestamp: string
+  /** 0 when the sample carries no value (`has_value` false). */
+  value: number
+  has_value: boolean
+  /** Epoch milliseconds. */
+  timestamp: number
   ts_us: number
-  quality: string
-  quality_code: number
+  /** RFC 3339. */
+  time: string
+  /** The OPC quality byte. */
+  quality: number
+  /** `good`, `good/local_override`, `bad/comm_failure`, ... */
+  quality_name: string
   snapshot: boolean
+}
+
+/** A point update's value, null when the sample carries none. */
+export function liveValue(u: PointUpdate): number | null {
+  return u.has_value ? u.value : null
 }
 export interface DeviceStatus {
   type: 'DeviceStatus'
@@ -27,7 +42,9 @@ export interface DeviceStatus {
   name: string
   online: boolean
   state: string
-  last_seen: string | null
+  /** Epoch milliseconds; 0 when it never answered. */
+  last_seen: number
+  last_seen_time: string | null
   connection_quality: number
   rtt_ms: number | null
   last_error: string | null
@@ -37,16 +54,23 @@ export interface AlarmNotification {
   type: 'AlarmNotification'
   alarm_id: number
   name: string
-  device_id: number | null
-  point_id: number | null
+  /** 0 when none. */
+  device_id: number
+  /** 0 when none. */
+  point_id: number
   alarm_type: string
   state: string
   level: string
-  message: string | null
-  severity: string
+  /** The rule's message, else its name. */
+  message: string
+  /** 2 critical, 1 warning. */
+  severity: number
+  severity_name: 'critical' | 'warning'
   value: number | null
   by: string | null
-  timestamp: string
+  /** Epoch milliseconds. */
+  timestamp: number
+  time: string
 }
 export interface ScheduleUpdate {
   type: 'ScheduleUpdate'
@@ -55,8 +79,11 @@ export interface ScheduleUpdate {
   change: string
   status: string
   on: boolean
-  next_run: string | null
-  timestamp: string
+  /** Epoch milliseconds; 0 when no change is ahead. */
+  next_run: number
+  next_run_time: string | null
+  timestamp: number
+  time: string
 }
 export interface SystemStatus {
   type: 'SystemStatus'
@@ -65,11 +92,14 @@ export interface SystemStatus {
   active_points: number
   collection_rate: number
   ingest_rate: number
-  system_errors: number
-  errors: string[]
+  /** The errors of the interval, one line per source. */
+  system_errors: string[]
+  error_count: number
   websocket_clients: number
   interval_secs: number
-  timestamp: string
+  /** Epoch milliseconds. */
+  timestamp: number
+  time: string
 }
 export interface Welcome {
   type: 'Welcome'

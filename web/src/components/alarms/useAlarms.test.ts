@@ -75,11 +75,13 @@ function notification(over: Record<string, unknown>) {
     alarm_type: 'raised',
     state: 'active',
     level: 'high',
-    message: null,
-    severity: 'warning',
+    message: 'AHU supply high',
+    severity: 1,
+    severity_name: 'warning',
     value: 31.5,
     by: null,
-    timestamp: '2026-11-27T03:00:00.000Z',
+    timestamp: Date.parse('2026-11-27T03:00:00.000Z'),
+    time: '2026-11-27T03:00:00.000Z',
     ...over,
   }
 }
@@ -159,6 +161,15 @@ describe('useAlarms', () => {
     expect(store.list.value[0]).toMatchObject({ state: 'acknowledged', by: 'op', value: 32 })
     socket.receive(notification({ alarm_type: 'normal', state: 'normal' }))
     expect(store.list.value).toEqual([])
+  })
+
+  it('reads the wire forms: 0 for no point or device, the name as message, the severity by name', async () => {
+    const { store } = use()
+    await flush()
+    socket.receive(notification({ alarm_id: 7, name: 'ahu offline', point_id: 0, device_id: 3, level: 'offline', severity: 2, severity_name: 'critical', message: 'ahu offline' }))
+    expect(store.list.value[0]).toMatchObject({ rule_id: 7, point_id: null, device_id: 3, message: null, severity: 'critical' })
+    socket.receive(notification({ alarm_id: 8, device_id: 0, message: 'too warm' }))
+    expect(store.list.value.find((r) => r.rule_id === 8)).toMatchObject({ device_id: null, point_id: 135, message: 'too warm' })
   })
 
   it('flashes and beeps once per new alarm, however many components show alarms', async () => {

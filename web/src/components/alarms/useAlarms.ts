@@ -92,7 +92,7 @@ function flash(id: number) {
 /** Applies one notification to the list (exported for the unit tests). */
 export function applyNotification(n: AlarmNotification) {
   touched.set(n.alarm_id, Date.now() * 1000)
-  const at = Date.parse(n.timestamp)
+  const at = n.timestamp
   if (n.state === 'normal') {
     rows.delete(n.alarm_id)
   } else {
@@ -100,15 +100,16 @@ export function applyNotification(n: AlarmNotification) {
     rows.set(n.alarm_id, {
       rule_id: n.alarm_id,
       name: n.name,
-      point_id: n.point_id,
-      device_id: n.device_id,
-      message: n.message,
+      point_id: n.point_id || null,
+      device_id: n.device_id || null,
+      // The server sends the name when the rule has no message of its own.
+      message: n.message && n.message !== n.name ? n.message : null,
       state: n.state,
       level: n.level,
-      since_us: Number.isNaN(at) ? (old?.since_us ?? null) : at * 1000,
+      since_us: Number.isFinite(at) && at > 0 ? at * 1000 : (old?.since_us ?? null),
       value: n.value ?? old?.value ?? null,
       by: n.by ?? (n.state === 'acknowledged' ? old?.by : null),
-      severity: n.severity,
+      severity: n.severity_name,
     })
   }
   const isNew = n.state === 'active' && (n.alarm_type === 'raised' || n.alarm_type === 'level_changed')

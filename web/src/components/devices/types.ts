@@ -30,7 +30,7 @@ export function fromLive(m: LiveDeviceStatus): LiveStatus {
   return {
     online: m.online,
     state: m.state,
-    lastSeen: m.last_seen ? Date.parse(m.last_seen) : null,
+    lastSeen: m.last_seen || null,
     rttMs: m.rtt_ms,
     quality: m.connection_quality,
     lastError: m.last_error,

@@ -1,6 +1,6 @@
 // Helpers the point components share: what a row shows, values, qualities, commands, TSV.
 import type { Point } from '../../api/types'
-import type { PointUpdate } from '../../composables/useWebSocket'
+import { liveValue, type PointUpdate } from '../../composables/useWebSocket'
 
 /** Quality code of a value set by hand at the device (manual). */
 export const LOCAL_OVERRIDE = 0xd8
@@ -17,10 +17,10 @@ export interface Shown {
 export function shown(p: Point, u: PointUpdate | undefined): Shown {
   if (u) {
     return {
-      value: u.value,
-      quality: u.quality,
-      manual: u.quality_code === LOCAL_OVERRIDE || u.quality === 'good/local_override',
-      updated: u.ts_us ? u.ts_us / 1000 : Date.parse(u.timestamp),
+      value: liveValue(u),
+      quality: u.quality_name,
+      manual: u.quality === LOCAL_OVERRIDE || u.quality_name === 'good/local_override',
+      updated: u.timestamp,
     }
   }
   return {
