@@ -13,7 +13,7 @@ mod devices;
 mod disk_full;
 mod lifecycle;
 mod metrics;
-mod plan;
+mod plan_types;
 mod safety;
 mod sandbox;
 mod schemathesis;

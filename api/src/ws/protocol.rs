@@ -733,7 +733,7 @@ mod tests {
         }
         // The schema's server messages are exactly SERVER_KINDS.
         let mut tags: Vec<String> =
-            doc["$defs"]["ServerMessage"]["oneOf"].as_array().unwrap().iter().filter_map(|m| type_tag(m)).collect();
+            doc["$defs"]["ServerMessage"]["oneOf"].as_array().unwrap().iter().filter_map(type_tag).collect();
         tags.sort();
         let mut kinds: Vec<String> = SERVER_KINDS.iter().map(|k| k.to_string()).collect();
         kinds.sort();
