@@ -502,12 +502,14 @@ impl DirectReader<'_> {
         let buffered = buffer_chunks(&self.snap.buffered, filter);
         // When no two sources share a day, no row is a duplicate, so a query past the row limit
         // stops as soon as it has read that many rows instead of reading everything first.
-        let mut file_days: Vec<i32> = files.iter().map(|f| f.meta.day).collect();
+        let mut file_days: Vec<(i32, i32)> = files.iter().map(|f| (f.meta.day, f.meta.last_day())).collect();
         file_days.sort_unstable();
-        let distinct = file_days.windows(2).all(|w| w[0] != w[1])
-            && buffered
-                .iter()
-                .all(|(_, c)| c.ts.iter().all(|t| file_days.binary_search(&(t.div_euclid(DAY_US) as i32)).is_err()));
+        let covered = |d: i32| {
+            let i = file_days.partition_point(|r| r.1 < d);
+            i < file_days.len() && file_days[i].0 <= d
+        };
+        let distinct = file_days.windows(2).all(|w| w[0].1 < w[1].0)
+            && buffered.iter().all(|(_, c)| c.ts.iter().all(|t| !covered(t.div_euclid(DAY_US) as i32)));
         let read = AtomicUsize::new(buffered.iter().map(|(_, c)| c.ts.len()).sum());
         let per_file = for_each_file(&files, self.threads, self.cancel, |f| {
             let chunks = chunks_of(&read_rows(f, filter, self.cancel)?, f.meta.rank()).map_err(|e| file_error(f, e))?;
@@ -574,8 +576,13 @@ impl DirectReader<'_> {
     }
 
     /// The rollup rows of `points` in `files` (rollup files) as (point, bucket start, partial).
-    pub fn rollup_rows(&self, files: &[&LiveFile], points: &[u32]) -> Result<Vec<(u32, i64, Partial)>> {
-        let filter = RowFilter { points: Some(points), from: i64::MIN, to: i64::MAX };
+    pub fn rollup_rows(
+        &self,
+        files: &[&LiveFile],
+        points: &[u32],
+        window: (i64, i64),
+    ) -> Result<Vec<(u32, i64, Partial)>> {
+        let filter = RowFilter { points: Some(points), from: window.0, to: window.1 };
         let per_file = for_each_file(files, self.threads, self.cancel, |f| {
             let batches = read_rows(f, &filter, self.cancel)?;
             rollup_partials(&batches).map_err(|e| file_error(f, e))

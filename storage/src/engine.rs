@@ -4,7 +4,7 @@ use crate::buffer::{Columns, DAY_US, Frozen, RowFilter, WriteBuffer, as_ts, sort
 use crate::direct::FileIndex;
 use crate::error::{Error, Result};
 use crate::maintenance::TestHook;
-use crate::manifest::{FileMeta, FileTag, Manifest, Quarantined, Table, rel_path};
+use crate::manifest::{FileMeta, FileTag, Manifest, Quarantined, Table, day_of_ts, month_of, rel_path};
 use crate::metrics::Histogram;
 use crate::parquet_io::{self, ParquetOptions};
 use crate::query::QueryEngine;
@@ -231,6 +231,9 @@ struct Inner {
     /// Held for the life of the engine (an exclusive lock on `<data_dir>/LOCK`).
     _lock: std::fs::File,
     test_hooks: TestHooks,
+    /// Days with fewer rows in a flush are sparse (see [`sparse_runs`]); [`SPARSE_DAY_ROWS`]
+    /// unless a test sets it.
+    sparse_day_rows: AtomicUsize,
 }
 
 type HookFn = Arc<dyn Fn() + Send + Sync>;
@@ -440,6 +443,7 @@ impl Storage {
                 point_retention: RwLock::new(Vec::new()),
                 _lock: lock,
                 test_hooks: TestHooks::default(),
+                sparse_day_rows: AtomicUsize::new(SPARSE_DAY_ROWS),
             }),
         })
     }
@@ -951,6 +955,13 @@ impl Storage {
         };
     }
 
+    /// Sets the row count below which a flush writes a day into a file of several days (0: every
+    /// day its own file, as before multi-day files). For tests that need one file per day.
+    #[doc(hidden)]
+    pub fn set_sparse_day_rows(&self, rows: usize) {
+        self.inner.sparse_day_rows.store(rows, Ordering::Relaxed);
+    }
+
     pub(crate) fn run_test_hook(&self, hook: TestHook) {
         let f = self.inner.test_hooks.0.lock().get(&hook).cloned();
         if let Some(f) = f {
@@ -982,27 +993,38 @@ impl Inner {
         let batch = &frozen.batch;
         let points = crate::buffer::as_u32(batch.column(0)).values();
         let ts = as_ts(batch.column(1)).values();
-        let mut by_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
-        for i in sorted_dedup_indices(points, ts) {
-            by_day.entry(ts[i as usize].div_euclid(DAY_US) as i32).or_default().push(i);
+        let sorted = sorted_dedup_indices(points, ts);
+        let mut rows_of_day: BTreeMap<i32, usize> = BTreeMap::new();
+        for &i in &sorted {
+            *rows_of_day.entry(day_of_ts(ts[i as usize])).or_default() += 1;
+        }
+        // Each part is a range of days: one dense day, or a run of sparse days of one month.
+        let first_day_of_part = sparse_runs(&rows_of_day, self.sparse_day_rows.load(Ordering::Relaxed));
+        let mut parts: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        for i in sorted {
+            parts.entry(first_day_of_part[&day_of_ts(ts[i as usize])]).or_default().push(i);
         }
         let first_seq = {
             let mut m = self.manifest.lock();
             let s = m.next_seq;
-            m.next_seq += by_day.len() as u64;
+            m.next_seq += parts.len() as u64;
             s
         };
         // Flushes run one at a time, so every live file is older than this one; a rewrite that
         // publishes meanwhile holds only rows of files listed here.
         let live = self.shared.state.lock().files.clone();
-        let mut metas = Vec::with_capacity(by_day.len());
-        for (k, (day, idx)) in by_day.into_iter().enumerate() {
+        let mut metas = Vec::with_capacity(parts.len());
+        for (k, (day, idx)) in parts.into_iter().enumerate() {
+            let last_day = day_of_ts(idx.iter().map(|&i| ts[i as usize]).max().unwrap_or(0)).max(day);
+            let days = (last_day - day + 1) as u32;
+            // Rows of several days, in (point, ts) order: `sorted_dedup_indices` sorted them.
             let part: RecordBatch = take_record_batch(batch, &UInt32Array::from(idx))?;
             let seq = first_seq + k as u64;
             let path = self.data_dir.join(rel_path(Table::Samples, day, seq));
             let tag = FileTag {
                 table: Some(Table::Samples),
                 day,
+                days,
                 seq,
                 wal_min: frozen.wal_from,
                 wal_max: frozen.wal_through,
@@ -1012,6 +1034,7 @@ impl Inner {
             let tag = FileTag { disjoint, ..tag };
             let stats = parquet_io::write_atomic(&*self.vfs, &path, &tag, &[part], self.parquet_options())?;
             let mut meta = FileMeta::new(Table::Samples, day, seq, stats);
+            meta.days = days;
             (meta.wal_min, meta.wal_max, meta.disjoint) = (frozen.wal_from, frozen.wal_through, disjoint);
             metas.push(meta);
         }
@@ -1089,6 +1112,33 @@ impl Inner {
     }
 }
 
+/// A day with fewer rows than this in a flush is sparse: runs of sparse days of one month are
+/// written as one file (see [`sparse_runs`]). Opening a file costs about as much as reading some
+/// thousands of rows, so below this a day's own file costs more than it saves.
+pub const SPARSE_DAY_ROWS: usize = 10_000;
+
+/// Maps each day (with its row count) to the first day of the file it goes into: a dense day
+/// (at least `sparse_rows` rows) to itself, a sparse day to the first day of its run of sparse
+/// days of the same calendar month (broken by a dense day).
+pub(crate) fn sparse_runs(rows_of_day: &BTreeMap<i32, usize>, sparse_rows: usize) -> HashMap<i32, i32> {
+    let mut out = HashMap::with_capacity(rows_of_day.len());
+    let mut run: Option<i32> = None;
+    for (&day, &rows) in rows_of_day {
+        if rows >= sparse_rows {
+            out.insert(day, day);
+            run = None;
+            continue;
+        }
+        let first = match run {
+            Some(first) if month_of(first) == month_of(day) => first,
+            _ => day,
+        };
+        run = Some(first);
+        out.insert(day, first);
+    }
+    out
+}
+
 fn quarantine_dir(data_dir: &Path) -> Option<PathBuf> {
     let q = data_dir.join("quarantine");
     std::fs::create_dir_all(&q).ok()?;
@@ -1111,5 +1161,24 @@ pub(crate) fn quarantine(data_dir: &Path, path: &Path) -> Option<String> {
             tracing::warn!(path = %path.display(), error = %e, "could not quarantine");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_days_of_a_month_share_a_file_and_dense_days_break_runs() {
+        // 2024-01-30, 2024-01-31, 2024-02-01 .. 2024-02-05.
+        let d0 = 19_752;
+        let rows: BTreeMap<i32, usize> =
+            [(d0, 5), (d0 + 1, 5), (d0 + 2, 5), (d0 + 3, 20_000), (d0 + 4, 1), (d0 + 6, 1)].into();
+        let runs = sparse_runs(&rows, SPARSE_DAY_ROWS);
+        let firsts: Vec<i32> = rows.keys().map(|d| runs[d] - d0).collect();
+        assert_eq!(firsts, [0, 0, 2, 3, 4, 4]);
+        // 0: every day its own file.
+        let runs = sparse_runs(&rows, 0);
+        assert!(rows.keys().all(|d| runs[d] == *d));
     }
 }

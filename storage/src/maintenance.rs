@@ -17,7 +17,7 @@
 use crate::buffer::{DAY_US, RowFilter};
 use crate::engine::{LiveFile, Storage};
 use crate::error::{Error, Result};
-use crate::manifest::{FileMeta, FileTag, Table, overlapping, rel_path};
+use crate::manifest::{FileMeta, FileTag, Table, day_of_ts, month_of, overlapping, rel_path};
 use crate::parquet_io;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -79,41 +79,45 @@ impl Storage {
         let mut report = MaintenanceReport::default();
         let cfg = self.config().clone();
         let retention = self.retention();
-        let mut by_day: BTreeMap<i32, Vec<Arc<LiveFile>>> = BTreeMap::new();
-        for f in self.live_files().iter().filter(|f| f.meta.table == Table::Samples) {
-            by_day.entry(f.meta.day).or_default().push(f.clone());
-        }
-        for (day, files) in by_day {
-            let keep = retention_for_day(&retention, day, now);
-            let cond = match &keep {
-                Keep::All => None,
-                Keep::Nothing => {
+        let samples: Vec<Arc<LiveFile>> =
+            self.live_files().iter().filter(|f| f.meta.table == Table::Samples).cloned().collect();
+        for unit in units(samples, cfg.compaction.target_file_rows as u64, now) {
+            let files = &unit.files;
+            let cond = match unit_keep(&retention, unit.first, unit.last, now) {
+                UnitKeep::All => None,
+                UnitKeep::Nothing => {
                     let seqs: HashSet<u64> = files.iter().map(|f| f.meta.seq).collect();
                     self.edit_files(Vec::new(), &seqs)?;
-                    tracing::info!(day = %crate::manifest::day_string(day), files = seqs.len(), "retention: deleted a day");
-                    report.days_deleted += 1;
+                    tracing::info!(
+                        from = %crate::manifest::day_string(unit.first),
+                        to = %crate::manifest::day_string(unit.last),
+                        files = seqs.len(),
+                        "retention: deleted expired days"
+                    );
+                    report.days_deleted += (unit.last - unit.first + 1) as usize;
                     report.files_removed += seqs.len();
                     continue;
                 }
-                Keep::Only(p) => Some(format!("point_id IN ({})", id_list(p))),
-                Keep::AllBut(p) => Some(format!("point_id NOT IN ({})", id_list(p))),
+                UnitKeep::Where(c) => Some(c),
             };
-            // A day whose files may share rows is compacted at once, whatever its file count: until
-            // then every query resolves its duplicates.
+            // Files that may share rows are compacted at once, whatever their count: until then
+            // every query resolves their duplicates. A file of several days in a month that is
+            // not (or no longer) merged is split into days.
             let metas: Vec<&FileMeta> = files.iter().map(|f| &f.meta).collect();
+            let split = !unit.merge && files.iter().any(|f| f.meta.days > 1);
             let compact = cfg.compaction.enabled
-                && (files.len() >= cfg.compaction.min_files_per_day || overlapping(&metas).contains(&true));
-            if (cond.is_some() || compact) && !self.check_inputs(&files) {
+                && (split || files.len() >= cfg.compaction.min_files_per_day || overlapping(&metas).contains(&true));
+            if (cond.is_some() || compact) && !self.check_inputs(files) {
                 continue;
             }
             let must_drop = match &cond {
-                Some(c) => self.query_engine().count_where(&files, &format!("NOT ({c})"))? > 0,
+                Some(c) => self.query_engine().count_where(files, &format!("NOT ({c})"))? > 0,
                 None => false,
             };
             if !must_drop && !compact {
                 continue;
             }
-            let added = self.rewrite_day(day, &files, cond.as_deref())?;
+            let added = self.rewrite_unit(&unit, cond.as_deref())?;
             self.run_test_hook(TestHook::RewriteWritten);
             let seqs: HashSet<u64> = files.iter().map(|f| f.meta.seq).collect();
             self.edit_files(added, &seqs)?;
@@ -148,15 +152,49 @@ impl Storage {
         all_ok
     }
 
-    /// Writes the day's rows (de-duplicated, sorted, filtered by `cond`) into new files of at most
-    /// `compaction.target_file_rows` rows. The files are not yet in the manifest.
-    pub(crate) fn rewrite_day(&self, day: i32, files: &[Arc<LiveFile>], cond: Option<&str>) -> Result<Vec<FileMeta>> {
+    /// Writes the rows of a unit's files (de-duplicated, sorted, filtered by `cond`) into new files
+    /// of at most `compaction.target_file_rows` rows: one file for the days of its rows if the
+    /// unit is merged, else files per day. The files are not yet in the manifest.
+    pub(crate) fn rewrite_unit(&self, unit: &Unit, cond: Option<&str>) -> Result<Vec<FileMeta>> {
         self.run_test_hook(TestHook::RewriteInputsChosen);
-        let wal_min = files.iter().map(|f| f.meta.wal_min).min().unwrap_or(0);
-        let wal_max = files.iter().map(|f| f.meta.wal_max).max().unwrap_or(0);
+        if !unit.merge {
+            let mut added = Vec::new();
+            for day in unit.first..=unit.last {
+                added.extend(self.rewrite_days(day, day, &unit.files, cond)?);
+            }
+            return Ok(added);
+        }
+        // The output covers the days of the rows it keeps (a multi-day file never crosses a month,
+        // and the unit's files are of one month).
+        let range = match cond {
+            None => Some((
+                unit.files.iter().map(|f| f.meta.min_ts).min().unwrap_or(0),
+                unit.files.iter().map(|f| f.meta.max_ts).max().unwrap_or(0),
+            )),
+            Some(c) => self.query_engine().ts_range_where(&unit.files, c)?,
+        };
+        let Some((lo, hi)) = range else { return Ok(Vec::new()) };
+        let (first, last) = (day_of_ts(lo).max(unit.first), day_of_ts(hi).min(unit.last));
+        self.rewrite_days(first, last, &unit.files, cond)
+    }
+
+    /// Writes the rows of `files` in days `first ..= last` (de-duplicated, sorted, filtered by
+    /// `cond`) into new files covering those days. `files` must hold every live file that covers
+    /// any of those days.
+    fn rewrite_days(
+        &self,
+        first: i32,
+        last: i32,
+        files: &[Arc<LiveFile>],
+        cond: Option<&str>,
+    ) -> Result<Vec<FileMeta>> {
         let replaces: Vec<u64> = files.iter().map(|f| f.meta.seq).collect();
-        let refs: Vec<&LiveFile> = files.iter().map(|f| &**f).collect();
-        let all = RowFilter { points: None, from: day as i64 * DAY_US, to: (day as i64 + 1) * DAY_US };
+        let refs: Vec<&LiveFile> =
+            files.iter().filter(|f| f.meta.day <= last && f.meta.last_day() >= first).map(|f| &**f).collect();
+        let wal_min = refs.iter().map(|f| f.meta.wal_min).min().unwrap_or(0);
+        let wal_max = refs.iter().map(|f| f.meta.wal_max).max().unwrap_or(0);
+        let all = RowFilter { points: None, from: first as i64 * DAY_US, to: (last as i64 + 1) * DAY_US };
+        let days = (last - first + 1) as u32;
         let target = self.config().compaction.target_file_rows as u64;
         let opts = self.parquet_options();
         let vfs = self.vfs().clone();
@@ -168,22 +206,24 @@ impl Storage {
             &mut |batches| {
                 // Called with consecutive runs of sorted rows of at most `target` rows each.
                 let seq = self.allocate_seqs(1);
-                let path = self.data_dir().join(rel_path(Table::Samples, day, seq));
+                let path = self.data_dir().join(rel_path(Table::Samples, first, seq));
                 let tag = FileTag {
                     table: Some(Table::Samples),
-                    day,
+                    day: first,
+                    days,
                     seq,
                     wal_min,
                     wal_max,
                     replaces: replaces.clone(),
                     source_files: 0,
-                    // Every file of the day is an input, so nothing of lower rank remains.
+                    // Every file of these days is an input, so nothing of lower rank remains.
                     disjoint: true,
                 };
                 let stats =
                     parquet_io::write_atomic_stream(&*vfs, &path, &tag, crate::buffer::sample_schema(), batches, opts)?;
                 if stats.rows > 0 {
-                    let mut meta = FileMeta::new(Table::Samples, day, seq, stats);
+                    let mut meta = FileMeta::new(Table::Samples, first, seq, stats);
+                    meta.days = days;
                     (meta.wal_min, meta.wal_max, meta.disjoint) = (wal_min, wal_max, true);
                     added.push(meta);
                 } else {
@@ -195,6 +235,117 @@ impl Storage {
         )?;
         Ok(added)
     }
+}
+
+/// Sample files that maintenance rewrites together.
+#[derive(Debug)]
+pub(crate) struct Unit {
+    pub files: Vec<Arc<LiveFile>>,
+    /// The days the files cover.
+    pub first: i32,
+    pub last: i32,
+    /// Merged into one file (a sparse month that is over), or else rewritten into one file per day.
+    pub merge: bool,
+}
+
+/// Splits sample files into units. A calendar month that is over and whose files hold at most
+/// `sparse_rows` rows in all is one unit, rewritten into one file: a store of sparse days keeps
+/// one file per month instead of one per day. Any other month is split into runs of days that
+/// files join (a file of several days and every file meeting it), each rewritten per day, which
+/// for files of one day each is one unit per day. The month in progress is never merged: its
+/// files change with every flush, and a month's file would be rewritten (and its rollups
+/// recomputed) on every pass.
+pub(crate) fn units(files: Vec<Arc<LiveFile>>, sparse_rows: u64, now: i64) -> Vec<Unit> {
+    let mut by_month: BTreeMap<i32, Vec<Arc<LiveFile>>> = BTreeMap::new();
+    for f in files {
+        by_month.entry(month_of(f.meta.day)).or_default().push(f);
+    }
+    let mut out = Vec::new();
+    for (_, mut files) in by_month {
+        files.sort_by_key(|f| (f.meta.day, f.meta.seq));
+        let rows: u64 = files.iter().map(|f| f.meta.rows).sum();
+        let first = files[0].meta.day;
+        let last = files.iter().map(|f| f.meta.last_day()).max().unwrap_or(first);
+        if rows <= sparse_rows && month_over(first, now) {
+            out.push(Unit { files, first, last, merge: true });
+            continue;
+        }
+        let mut run: Option<Unit> = None;
+        for f in files {
+            match &mut run {
+                Some(u) if f.meta.day <= u.last => {
+                    u.last = u.last.max(f.meta.last_day());
+                    u.files.push(f);
+                }
+                _ => {
+                    out.extend(run.take());
+                    let (first, last) = (f.meta.day, f.meta.last_day());
+                    run = Some(Unit { files: vec![f], first, last, merge: false });
+                }
+            }
+        }
+        out.extend(run);
+    }
+    out
+}
+
+/// Whether the calendar month of `day` has ended at `now`.
+pub(crate) fn month_over(day: i32, now: i64) -> bool {
+    let mut end = day;
+    while month_of(end) == month_of(day) {
+        end += 1;
+    }
+    end as i64 * DAY_US <= now
+}
+
+/// What retention wants done to the days `first ..= last` of a unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum UnitKeep {
+    All,
+    Nothing,
+    /// Keep the rows matching this SQL condition.
+    Where(String),
+}
+
+fn unit_keep(cfg: &t3_core::config::RetentionConfig, first: i32, last: i32, now: i64) -> UnitKeep {
+    // Runs of days with the same rule.
+    let mut runs: Vec<(i32, i32, Keep)> = Vec::new();
+    for day in first..=last {
+        let keep = retention_for_day(cfg, day, now);
+        match runs.last_mut() {
+            Some(r) if r.2 == keep => r.1 = day,
+            _ => runs.push((day, day, keep)),
+        }
+    }
+    let pred = |k: &Keep| match k {
+        Keep::All => None,
+        Keep::Nothing => Some("false".to_string()),
+        Keep::Only(p) => Some(format!("point_id IN ({})", id_list(p))),
+        Keep::AllBut(p) => Some(format!("point_id NOT IN ({})", id_list(p))),
+    };
+    if let [(_, _, keep)] = &runs[..] {
+        return match keep {
+            Keep::All => UnitKeep::All,
+            Keep::Nothing => UnitKeep::Nothing,
+            k => UnitKeep::Where(pred(k).unwrap_or_default()),
+        };
+    }
+    let parts: Vec<String> = runs
+        .iter()
+        .filter(|r| r.2 != Keep::Nothing)
+        .map(|(a, b, k)| {
+            let range = format!(
+                "ts >= {} AND ts < {}",
+                crate::query::ts_literal(*a as i64 * DAY_US),
+                crate::query::ts_literal((*b as i64 + 1) * DAY_US)
+            );
+            match pred(k) {
+                Some(p) => format!("({range} AND {p})"),
+                None => format!("({range})"),
+            }
+        })
+        .collect();
+    if parts.is_empty() { UnitKeep::Nothing } else { UnitKeep::Where(parts.join(" OR ")) }
 }
 
 impl Storage {
@@ -217,18 +368,21 @@ impl Storage {
     }
 
     fn delete_blocking(&self, point: u32, from: i64, to: i64) -> Result<u64> {
-        let mut by_day: BTreeMap<i32, Vec<Arc<LiveFile>>> = BTreeMap::new();
-        for f in self.live_files().iter().filter(|f| f.meta.table == Table::Samples) {
-            by_day.entry(f.meta.day).or_default().push(f.clone());
-        }
-        let (first, last) = (from.div_euclid(DAY_US) as i32, (to - 1).div_euclid(DAY_US) as i32);
+        let samples: Vec<Arc<LiveFile>> =
+            self.live_files().iter().filter(|f| f.meta.table == Table::Samples).cloned().collect();
+        let (first, last) = (day_of_ts(from), day_of_ts(to - 1));
         let doomed = format!(
             "point_id = {point} AND ts >= {} AND ts < {}",
             crate::query::ts_literal(from),
             crate::query::ts_literal(to)
         );
         let mut removed = 0;
-        for (day, files) in by_day.range(first..=last) {
+        let now = self.clock().now_us();
+        for unit in units(samples, self.config().compaction.target_file_rows as u64, now) {
+            if unit.last < first || unit.first > last {
+                continue;
+            }
+            let files = &unit.files;
             let holds = files.iter().any(|f| {
                 (f.meta.min_point..=f.meta.max_point).contains(&point) && f.meta.max_ts >= from && f.meta.min_ts < to
             });
@@ -237,15 +391,16 @@ impl Storage {
             }
             if !self.check_inputs(files) {
                 return Err(Error::Internal(format!(
-                    "a file of {} failed its checksum and was quarantined; nothing of that day was deleted, try again",
-                    crate::manifest::day_string(*day)
+                    "a file of {} .. {} failed its checksum and was quarantined; nothing of those days was deleted, try again",
+                    crate::manifest::day_string(unit.first),
+                    crate::manifest::day_string(unit.last)
                 )));
             }
             let n = self.query_engine().count_where(files, &doomed)?;
             if n == 0 {
                 continue;
             }
-            let added = self.rewrite_day(*day, files, Some(&format!("NOT ({doomed})")))?;
+            let added = self.rewrite_unit(&unit, Some(&format!("NOT ({doomed})")))?;
             let seqs: HashSet<u64> = files.iter().map(|f| f.meta.seq).collect();
             self.edit_files(added, &seqs)?;
             removed += n;

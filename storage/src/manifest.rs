@@ -46,8 +46,13 @@ impl Table {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileMeta {
     pub table: Table,
-    /// Days since the Unix epoch (UTC) of every row in the file.
+    /// Days since the Unix epoch (UTC): the first day the file covers.
     pub day: i32,
+    /// How many consecutive days the file covers, from `day` (1 for a one-day file, and for every
+    /// file written before multi-day files existed). A file never covers days of two calendar
+    /// months (see [`month_of`]). Every row of the file lies in the days it covers.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub days: u32,
     /// Unique, increasing across the data directory: a later file's rows win over an earlier one's.
     pub seq: u64,
     pub rows: u64,
@@ -84,11 +89,32 @@ fn is_zero(v: &u64) -> bool {
     *v == 0
 }
 
+fn one() -> u32 {
+    1
+}
+
+fn is_one(v: &u32) -> bool {
+    *v == 1
+}
+
+/// The calendar month (UTC) of a day, as `year * 12 + month0`: days of one month share it.
+pub fn month_of(day: i32) -> i32 {
+    use chrono::Datelike;
+    let date = chrono::DateTime::from_timestamp(day as i64 * 86_400, 0).map(|d| d.date_naive()).unwrap_or_default();
+    date.year() * 12 + date.month0() as i32
+}
+
+/// The day of a time stamp (microseconds since the epoch, UTC).
+pub fn day_of_ts(ts: i64) -> i32 {
+    ts.div_euclid(crate::buffer::DAY_US) as i32
+}
+
 impl FileMeta {
     pub fn new(table: Table, day: i32, seq: u64, s: FileStats) -> Self {
         FileMeta {
             table,
             day,
+            days: 1,
             seq,
             rows: s.rows,
             bytes: s.bytes,
@@ -102,6 +128,28 @@ impl FileMeta {
             crc32c: s.crc32c,
             disjoint: false,
         }
+    }
+
+    /// The last day the file covers.
+    pub fn last_day(&self) -> i32 {
+        self.day + self.days.max(1) as i32 - 1
+    }
+
+    /// Whether the file covers day `d`.
+    pub fn covers(&self, d: i32) -> bool {
+        (self.day..=self.last_day()).contains(&d)
+    }
+
+    /// Whether the days this file covers and those `other` covers meet.
+    pub fn shares_a_day(&self, other: &FileMeta) -> bool {
+        self.day <= other.last_day() && other.day <= self.last_day()
+    }
+
+    /// Sets `day` and `days` to the days of the file's rows (`min_ts ..= max_ts`).
+    pub fn cover_rows(&mut self) {
+        let (first, last) = (day_of_ts(self.min_ts), day_of_ts(self.max_ts));
+        self.day = first;
+        self.days = (last - first + 1).max(1) as u32;
     }
 
     /// Whether rows of this file and of `other` could share a (point, ts): their time and point
@@ -131,9 +179,13 @@ impl FileMeta {
 /// The rest hold no (point, ts) that another of them holds.
 pub fn overlapping(files: &[&FileMeta]) -> Vec<bool> {
     let mut out = vec![false; files.len()];
+    // Files that meet share a day, so only files of a common day are compared (a file is listed
+    // under every day it covers): linear in the files for a store of one file per day or month.
     let mut by_day: HashMap<i32, Vec<usize>> = HashMap::new();
     for (i, f) in files.iter().enumerate() {
-        by_day.entry(f.day).or_default().push(i);
+        for d in f.day..=f.last_day() {
+            by_day.entry(d).or_default().push(i);
+        }
     }
     for idx in by_day.values().filter(|idx| idx.len() > 1) {
         for &g in idx.iter().filter(|&&g| !files[g].disjoint) {
@@ -174,6 +226,9 @@ pub fn source_digest<'a>(files: impl IntoIterator<Item = &'a FileMeta>) -> u64 {
 pub struct FileTag {
     pub table: Option<Table>,
     pub day: i32,
+    /// See [`FileMeta::days`].
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub days: u32,
     pub seq: u64,
     #[serde(default)]
     pub wal_min: u64,
@@ -197,6 +252,7 @@ impl FileTag {
         FileTag {
             table: Some(meta.table),
             day: meta.day,
+            days: meta.days,
             seq: meta.seq,
             wal_min: meta.wal_min,
             wal_max: meta.wal_max,
@@ -339,6 +395,23 @@ mod tests {
         // Files from before the flag (all unproven) that meet are all overlapping.
         let (x, y) = (file(3, 1, (0, 5), (1, 1), false), file(3, 2, (5, 9), (1, 1), false));
         assert_eq!(overlapping(&[&x, &y]), [true, true]);
+    }
+
+    #[test]
+    fn files_of_several_days_overlap_files_of_any_day_they_cover() {
+        let mut month = file(10, 1, (10 * 86_400_000_000, 20 * 86_400_000_000), (1, 5), true);
+        month.days = 11;
+        assert_eq!((month.last_day(), month.covers(20), month.covers(21)), (20, true, false));
+        // A newer unproven file of day 15 that meets it, and one of day 21 that does not share a day.
+        let a = file(15, 2, (15 * 86_400_000_000, 15 * 86_400_000_000 + 5), (2, 2), false);
+        let b = file(21, 3, (0, i64::MAX), (1, 5), false);
+        assert_eq!(overlapping(&[&month, &a, &b]), [true, true, false]);
+        // Written without `days` (an older manifest), a file covers one day.
+        let json = r#"{"table":"samples","day":5,"seq":2,"rows":1,"bytes":9,"min_ts":0,"max_ts":0,"min_point":1,"max_point":1}"#;
+        let m: FileMeta = serde_json::from_str(json).unwrap();
+        assert_eq!(m.days, 1);
+        assert!(!serde_json::to_string(&m).unwrap().contains("days"));
+        assert!(serde_json::to_string(&month).unwrap().contains("\"days\":11"));
     }
 
     #[test]

@@ -356,6 +356,21 @@ impl QueryEngine {
         Ok(n as u64)
     }
 
+    /// The lowest and highest time stamp of the de-duplicated rows of `files` matching `cond`
+    /// (`None` if there is none).
+    pub fn ts_range_where(&self, files: &[Arc<LiveFile>], cond: &str) -> Result<Option<(i64, i64)>> {
+        let refs: Vec<&LiveFile> = files.iter().map(|f| &**f).collect();
+        let all = RowFilter { points: None, from: MIN_TS, to: MAX_TS + 1 };
+        let conn = self.checkout()?;
+        let sql = format!(
+            "SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM {} WHERE {cond}",
+            source_sql(&refs, None, &all).0
+        );
+        let r: (Option<i64>, Option<i64>) = conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        self.checkin(conn);
+        Ok(r.0.zip(r.1))
+    }
+
     /// Streams the de-duplicated rows of `files` in `filter` (and `cond`), sorted by (point, ts),
     /// to `sink` in runs of at most `run_rows` rows; `sink` is called once per run (at least once).
     pub fn stream_rows(
@@ -956,7 +971,7 @@ impl Storage {
                 snap.files.iter().map(|f| &**f).filter(|f| f.meta.table == Table::Samples).collect();
             let rollups: Vec<(Table, Vec<Arc<LiveFile>>)> = crate::rollups::TABLES
                 .into_iter()
-                .map(|(table, _)| (table, crate::rollups::fresh_rollups(&snap.files, table).into_values().collect()))
+                .map(|(table, _)| (table, crate::rollups::fresh_rollups(&snap.files, table)))
                 .collect();
             let readable: Vec<&Path> = samples
                 .iter()
@@ -1066,11 +1081,17 @@ impl Reader<'_> {
     }
 
     /// Rollup rows of `points` in `files` as (point, bucket start, partial).
-    fn rollup_rows(&self, files: &[Arc<LiveFile>], points: &[u32]) -> Result<Vec<(u32, i64, analytics::Partial)>> {
+    /// Rollup rows of `points` in `files` with `window.0 <= ts < window.1`.
+    fn rollup_rows(
+        &self,
+        files: &[Arc<LiveFile>],
+        points: &[u32],
+        window: (i64, i64),
+    ) -> Result<Vec<(u32, i64, analytics::Partial)>> {
         let refs: Vec<&LiveFile> = files.iter().map(|f| &**f).collect();
         match self {
-            Reader::DuckDb { conn, .. } => rollup_rows_sql(conn, &refs, points),
-            Reader::Direct(d) => d.rollup_rows(&refs, points),
+            Reader::DuckDb { conn, .. } => rollup_rows_sql(conn, &refs, points, window),
+            Reader::Direct(d) => d.rollup_rows(&refs, points, window),
         }
     }
 }
@@ -1162,13 +1183,21 @@ fn plan_rollups(snap: &Snapshot, mode: &HistoryMode, from: i64, to: i64) -> Opti
     let fresh = crate::rollups::fresh_rollups(&snap.files, table);
     let mut days = Vec::new();
     let mut files = Vec::new();
-    for (day, f) in fresh {
-        let (a, b) = (day as i64 * DAY_US, (day as i64 + 1) * DAY_US);
-        if a >= from && b <= to && !buffered_days.contains(&day) {
-            days.push(day);
+    for f in fresh {
+        // A rollup file may cover several days; it answers only those wholly inside the range.
+        let before = days.len();
+        for day in f.meta.day..=f.meta.last_day() {
+            let (a, b) = (day as i64 * DAY_US, (day as i64 + 1) * DAY_US);
+            if a >= from && b <= to && !buffered_days.contains(&day) {
+                days.push(day);
+            }
+        }
+        if days.len() > before {
             files.push(f);
         }
     }
+    days.sort_unstable();
+    days.dedup();
     (!days.is_empty()).then_some(RollupPlan { width, files, days })
 }
 
@@ -1188,8 +1217,12 @@ fn aggregate_with_rollups(
 ) -> Result<Vec<SeriesResult>> {
     let mut parts: HashMap<u32, Vec<(i64, analytics::Partial)>> = HashMap::new();
     // Rollup rows of the planned days.
-    for (p, t, part) in reader.rollup_rows(&plan.files, points)? {
-        parts.entry(p).or_default().push((t, part));
+    // Only rows of the planned days: a rollup file of several days may hold others.
+    let window = (plan.days[0] as i64 * DAY_US, (plan.days[plan.days.len() - 1] as i64 + 1) * DAY_US);
+    for (p, t, part) in reader.rollup_rows(&plan.files, points, window)? {
+        if plan.days.binary_search(&(t.div_euclid(DAY_US) as i32)).is_ok() {
+            parts.entry(p).or_default().push((t, part));
+        }
     }
     // Raw samples for the gaps between planned days.
     let mut gaps = Vec::new();
@@ -1240,11 +1273,14 @@ fn rollup_rows_sql(
     conn: &Connection,
     files: &[&LiveFile],
     points: &[u32],
+    window: (i64, i64),
 ) -> Result<Vec<(u32, i64, analytics::Partial)>> {
     let sql = format!(
-        "SELECT point_id, epoch_us(ts), count, min, max, avg, first, last, twa, covered_us FROM {} WHERE point_id IN ({})",
+        "SELECT point_id, epoch_us(ts), count, min, max, avg, first, last, twa, covered_us FROM {} WHERE point_id IN ({}) AND ts >= {} AND ts < {}",
         read_parquet(files),
-        points.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",")
+        points.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(","),
+        ts_literal(window.0),
+        ts_literal(window.1)
     );
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query([])?;

@@ -200,7 +200,8 @@ pub(crate) fn reconcile(
                 set_aside(data_dir, f, "its description does not match its name", report, &mut m, now_us);
                 continue;
             }
-            Some(FileTag { wal_min, wal_max, replaces, .. }) => {
+            Some(FileTag { wal_min, wal_max, replaces, days, .. }) => {
+                meta.days = (*days).max(1);
                 meta.wal_min = *wal_min;
                 meta.wal_max = *wal_max;
                 replaces.clone()
@@ -243,7 +244,7 @@ pub(crate) fn reconcile(
     let replaced = |m: &FileMeta| {
         named.contains(&m.seq)
             || rewrites.iter().any(|y| {
-                y.seq > m.seq && y.day == m.day && m.wal_max > 0 && y.wal_min <= m.wal_min && m.wal_max <= y.wal_max
+                y.seq > m.seq && y.shares_a_day(m) && m.wal_max > 0 && y.wal_min <= m.wal_min && m.wal_max <= y.wal_max
             })
     };
     let (gone, kept): (Vec<_>, Vec<_>) = adopted.into_iter().partition(|(meta, _, _)| replaced(meta));
@@ -289,8 +290,8 @@ pub(crate) fn reconcile(
     // A file back from outside the manifest was not there when the listed files proved
     // themselves disjoint (and adopted files promise nothing), so the days it touches resolve
     // duplicates again until they are next compacted.
-    let adopted_days: HashSet<i32> = adopted.iter().map(|(meta, _, _)| meta.day).collect();
-    for meta in ok.iter_mut().filter(|m| adopted_days.contains(&m.day)) {
+    let adopted_metas: Vec<FileMeta> = adopted.iter().map(|(meta, _, _)| meta.clone()).collect();
+    for meta in ok.iter_mut().filter(|m| adopted_metas.iter().any(|a| a.shares_a_day(m))) {
         meta.disjoint = false;
     }
     ok.extend(adopted.into_iter().map(|(meta, _, _)| meta));

@@ -87,6 +87,8 @@ async fn sql_over_a_whole_store_needs_no_global_dedup() {
     cfg.query.sql_timeout_ms = 600_000;
     cfg.storage.flush_rows = 10_000_000;
     let s = open(&cfg, &clock);
+    // One file per day and flush.
+    s.set_sparse_day_rows(0);
     let (points, days) = (500u32, 3i64);
     let start = T0 - days * DAY;
     let minutes = days * 1440;
@@ -134,7 +136,7 @@ async fn sql_over_a_whole_store_needs_no_global_dedup() {
     s.ingest(buffered).await.unwrap();
     assert_eq!(sample_files(&s).iter().filter(|f| !f.disjoint).count(), 3);
     check(s.sql("SELECT count(*), sum(value) FROM samples").await.unwrap(), sum);
-    let r = s.sql(&format!("SELECT count(*) FROM samples WHERE value = 1000")).await.unwrap();
+    let r = s.sql("SELECT count(*) FROM samples WHERE value = 1000").await.unwrap();
     assert_eq!(r.rows[0][0], json!(2 * days * points as i64));
     assert_eq!(raw(&s, 7, start + 100 * MIN, start + 101 * MIN).await, vec![(start + 100 * MIN, Some(1000.0), 192)]);
     assert_eq!(raw(&s, 7, start + 900 * MIN, start + 901 * MIN).await, vec![(start + 900 * MIN, Some(1000.0), 192)]);

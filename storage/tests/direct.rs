@@ -111,6 +111,8 @@ async fn direct_reader_and_duckdb_give_the_same_answers() {
     cfg.compaction.min_files_per_day = 2;
     cfg.compaction.target_file_rows = 25_000;
     let s = open(&cfg, &clock);
+    // One file per day (a flush would write these sparse days into one file).
+    s.set_sparse_day_rows(0);
     let ids = ids();
     let (a, b, c) = (ids[1], ids[71], ids[73]);
 
@@ -179,6 +181,8 @@ async fn damaged_file_case(path: ReadPath, garble_pages: bool, read_first: bool)
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0 + 3 * DAY);
     let s = open(&config(dir.path()), &clock);
+    // One file per day, so one of them can be damaged.
+    s.set_sparse_day_rows(0);
     s.ingest(vec![Sample::good(1, T0, 1.0), Sample::good(1, T0 + DAY, 2.0)]).await.unwrap();
     s.flush().await.unwrap();
     let req = HistoryRequest { points: vec![1], from: T0, to: T0 + 2 * DAY, mode: HistoryMode::Raw, prior: false };

@@ -12,6 +12,7 @@ mod ordering;
 mod queries;
 mod recovery;
 mod rollups;
+mod sparse;
 mod sql_sandbox;
 mod sql_time_limit;
 mod wal_recovery;

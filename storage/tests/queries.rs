@@ -125,6 +125,8 @@ async fn a_damaged_file_is_quarantined_and_the_answer_is_partial() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0 + 3 * DAY);
     let s = open(&config(dir.path()), &clock);
+    // One file per day, so one of them can be damaged.
+    s.set_sparse_day_rows(0);
     s.ingest(vec![Sample::good(1, T0, 1.0), Sample::good(1, T0 + DAY, 2.0)]).await.unwrap();
     s.flush().await.unwrap();
     let victim = s.live_files().iter().find(|f| f.meta.day == (T0 / DAY) as i32).unwrap().path.clone();

@@ -62,6 +62,8 @@ async fn the_sql_time_limit_holds_over_thousands_of_day_files() {
     // Generous: the limit, the time a cancelled query is given to stop, and a loaded machine.
     let bound = limit + Duration::from_secs(2);
     let s = open_with(&cfg, &clock, Arc::new(NoSyncFs));
+    // One file per day: the layout that made SQL slow before multi-day files.
+    s.set_sparse_day_rows(0);
     // One sample a day for DAYS days, one file each (as one POST spread over that many days does).
     s.ingest((0..DAYS).map(|d| Sample::good(1, T0 - d * DAY + MIN, d as f64)).collect()).await.unwrap();
     s.flush().await.unwrap();
