@@ -337,8 +337,16 @@ impl AlarmService {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AlarmQuery {
-    /// `active`, `acknowledged`, `cleared`, `normal`, or `all`; by default every alarm that is not normal.
+    /// `active`, `acknowledged`, `cleared`, `normal`, `open` (not normal) or `all`; by default `open`.
+    #[param(schema_with = alarm_state_param)]
     pub state: Option<String>,
+}
+
+/// The values of `?state=`.
+pub const ALARM_STATES: [&str; 6] = ["open", "all", "normal", "active", "acknowledged", "cleared"];
+
+fn alarm_state_param() -> utoipa::openapi::schema::Schema {
+    crate::rules::one_of(&ALARM_STATES)
 }
 
 /// The alarms now: each rule's state, newest first (by default only those not normal).
@@ -346,7 +354,7 @@ pub struct AlarmQuery {
     responses((status = 200, body = [AlarmView]), (status = 400, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, Query(q): Query<AlarmQuery>) -> ApiResult<Json<Vec<AlarmView>>> {
     let want = q.state.as_deref().unwrap_or("open");
-    if !["open", "all", "normal", "active", "acknowledged", "cleared"].contains(&want) {
+    if !ALARM_STATES.contains(&want) {
         return Err(ApiError::bad_request("invalid_state", format!("unknown state `{want}`")));
     }
     let views = state.alarms.views();
@@ -368,11 +376,14 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<AlarmQuery>) ->
 pub struct HistoryQuery {
     pub rule_id: Option<i64>,
     /// From this time (RFC 3339, epoch microseconds, `now-7d`).
+    #[param(schema_with = crate::rules::instant_param)]
     pub from: Option<String>,
+    #[param(schema_with = crate::rules::instant_param)]
     pub to: Option<String>,
     /// Events older than this seq (the next page).
     pub before_seq: Option<i64>,
     /// At most this many, newest first (100 by default, at most 10,000).
+    #[param(schema_with = crate::rules::limit_schema)]
     pub limit: Option<usize>,
 }
 

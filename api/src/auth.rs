@@ -151,7 +151,7 @@ fn verify_password(password: &str, hash: &str) -> bool {
 /// Checks a new password: 8 to 256 characters.
 pub fn check_password(password: &str) -> ApiResult<()> {
     let n = password.chars().count();
-    if !(8..=256).contains(&n) {
+    if !crate::rules::PASSWORD_CHARS.contains(&n) {
         return Err(ApiError::unprocessable("weak_password", "a password must be 8 to 256 characters"));
     }
     Ok(())

@@ -45,6 +45,7 @@ pub mod error;
 pub mod openapi;
 pub mod registry;
 pub mod routes;
+pub mod rules;
 pub mod schedules;
 pub mod server;
 pub mod settings;

@@ -91,6 +91,7 @@ record!(Schedule, "schedule");
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleBody {
+    #[schema(schema_with = crate::rules::name_schema)]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -108,6 +109,7 @@ pub struct ScheduleBody {
     pub outputs: Vec<OutputBinding>,
     /// 1 ..= 16; 15 by default.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 16)]
     pub priority: Option<u8>,
 }
 

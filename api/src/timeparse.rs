@@ -2,12 +2,11 @@
 //!
 //! Instants: epoch microseconds (`1764150000000000`), RFC 3339 (`2026-11-26T10:00:00Z`), `now`, or
 //! `now-<duration>` / `now+<duration>`. Durations: an integer with a unit, `us`, `ms`, `s`, `m`,
-//! `h`, `d` or `w` (`15m`, `1h`, `7d`).
+//! `h`, `d` or `w` (`15m`, `1h`, `7d`). Their rules, which the OpenAPI document states too, are in
+//! [`crate::rules`].
 //!
 //! A sample's integer time stamp must be epoch microseconds; [`check_epoch_us`] refuses one whose
 //! magnitude shows another unit.
-
-use t3_core::model::{MAX_TS, MIN_TS};
 
 /// The integers taken as epoch microseconds: 1973-03-03T09:46:40Z up to 5138-11-16T09:46:40Z.
 ///
@@ -40,55 +39,28 @@ pub fn check_epoch_us(v: i64) -> Result<(), String> {
     ))
 }
 
+/// A duration (`15m`, `1h`, `7d`): see [`crate::rules::DURATION`].
 pub fn parse_duration(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: i64 = num.parse().map_err(|_| format!("'{s}' is not a duration (examples: 30s, 15m, 1h, 7d)"))?;
-    let mult: i64 = match unit {
-        "us" => 1,
-        "ms" => 1_000,
-        "s" => 1_000_000,
-        "m" => 60_000_000,
-        "h" => 3_600_000_000,
-        "d" => 86_400_000_000,
-        "w" => 604_800_000_000,
-        _ => return Err(format!("'{s}' has no known unit (us, ms, s, m, h, d, w)")),
-    };
-    n.checked_mul(mult)
-        .filter(|v| *v > 0)
-        .ok_or_else(|| format!("duration '{s}' must be positive and at most 292,000 years"))
+    crate::rules::DURATION.parse(s)
 }
 
+/// An instant (`now-24h`, RFC 3339, epoch microseconds): see [`crate::rules::INSTANT_PATTERN`].
 pub fn parse_instant(s: &str, now_us: i64) -> Result<i64, String> {
-    let s = s.trim();
-    let v = if let Ok(us) = s.parse::<i64>() {
-        us
-    } else if s == "now" {
-        now_us
-    } else if let Some(rest) = s.strip_prefix("now-") {
-        now_us - parse_duration(rest)?
-    } else if let Some(rest) = s.strip_prefix("now+") {
-        now_us + parse_duration(rest)?
-    } else {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .map_err(|e| format!("'{s}' is not an instant ({e}); use RFC 3339, epoch microseconds or now-24h"))?
-            .timestamp_micros()
-    };
-    if !(MIN_TS..=MAX_TS + 1).contains(&v) {
-        return Err(format!("instant '{s}' is outside 1970-01-01 .. 9999-12-31"));
-    }
-    Ok(v)
+    crate::rules::parse_instant(s, now_us)
 }
 
-/// Parses a comma-separated list of point ids.
+/// Parses a comma-separated list of point ids (spaces around each allowed): see
+/// [`crate::rules::POINT_LIST_PATTERN`].
 pub fn parse_points(s: &str) -> Result<Vec<u32>, String> {
     let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        out.push(part.parse::<u32>().map_err(|_| format!("'{part}' is not a point id (0 .. 4294967295)"))?);
-    }
-    if out.is_empty() {
-        return Err("no point ids given".into());
+    for part in s.split(',').map(|p| p.trim_matches(' ')) {
+        let id = part
+            .parse::<u32>()
+            .ok()
+            .filter(|_| part.bytes().all(|b| b.is_ascii_digit()) && (!part.starts_with('0') || part == "0"));
+        out.push(id.ok_or_else(|| {
+            format!("'{part}' is not a point id (0 .. 4294967295 without leading zeros; ids separated by commas)")
+        })?);
     }
     Ok(out)
 }
@@ -108,9 +80,11 @@ mod tests {
         assert_eq!(parse_instant("2026-11-26T10:00:00+01:00", 0), Ok(1_795_683_600_000_000));
         assert!(parse_instant("-5", 0).is_err());
         assert!(parse_instant("yesterday", 0).is_err());
-        assert_eq!(parse_points("1, 2,3"), Ok(vec![1, 2, 3]));
-        assert!(parse_points("1,x").is_err());
-        assert!(parse_points("").is_err());
+        assert_eq!(parse_points("1, 2 ,3"), Ok(vec![1, 2, 3]));
+        assert_eq!(parse_points("0,4294967295"), Ok(vec![0, 4294967295]));
+        for bad in ["1,x", "", "1,,2", "1,", "+1", "01", "4294967296", "1\t", "-1"] {
+            assert!(parse_points(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -439,6 +439,12 @@ pub struct Transition {
     pub on: bool,
 }
 
+/// Every IANA time zone name [`parse_tz`] knows, as written (`Europe/Berlin`), in the order of the
+/// time zone database.
+pub fn time_zone_names() -> impl Iterator<Item = &'static str> {
+    chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())
+}
+
 /// Looks up an IANA time zone name, such as `Europe/Berlin`.
 pub fn parse_tz(name: &str) -> Result<Tz, ScheduleError> {
     name.trim().parse().map_err(|_| ScheduleError::UnknownTimeZone(name.to_string()))

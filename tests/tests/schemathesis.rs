@@ -164,7 +164,7 @@ async fn run_schemathesis(python: &str) {
         .arg(&config_file)
         .arg("run")
         .arg(server.url("/api/openapi.json"))
-        .args(["--checks", "all", "--exclude-checks", "positive_data_acceptance"])
+        .args(["--checks", "all"])
         .args(["--max-examples", &MAX_EXAMPLES.to_string(), "--seed", &SEED.to_string()])
         .args(["--request-timeout", "30", "--generation-database", "none", "--no-color"])
         .current_dir(work.path())

@@ -6,15 +6,20 @@ reach past the 401. So:
 
 - every request carries the admin token (an auth provider, so the auth checks can still drop it);
 - POST /api/t3000/auth/logout runs with a throwaway API token issued just for that call;
+- POST /api/t3000/auth/password runs as a throwaway user (a viewer created for it) whose current
+  password the hooks know: a generated `current_password` string is replaced by it, so a request
+  the document calls valid changes the password (204), and the new one is remembered;
 - DELETE /api/t3000/tokens/{id} never names the admin session, and PUT / DELETE
-  /api/t3000/users/{id} never name the admin user (disabling, demoting, deleting it or changing its
-  password would end the session): such a call is sent with an id no record has instead.
+  /api/t3000/users/{id} never name the admin user or the throwaway user (disabling, demoting,
+  deleting it or changing its password would end the session): such a call is sent with an id no
+  record has instead.
 
 The test passes the server's address, the token and the ids in T3000_ST_* variables.
 """
 
 import json
 import os
+import secrets
 import urllib.request
 
 import schemathesis
@@ -26,23 +31,47 @@ ADMIN_ID = os.environ["T3000_ST_ADMIN_ID"]
 # An id no record has (the largest i64).
 NO_SUCH_ID = 9223372036854775807
 
+# Ids that the operation must not name.
 PROTECTED = {
-    ("DELETE", "/api/t3000/tokens/{id}"): TOKEN_ID,
-    ("PUT", "/api/t3000/users/{id}"): ADMIN_ID,
-    ("DELETE", "/api/t3000/users/{id}"): ADMIN_ID,
+    ("DELETE", "/api/t3000/tokens/{id}"): {TOKEN_ID},
+    ("PUT", "/api/t3000/users/{id}"): {ADMIN_ID},
+    ("DELETE", "/api/t3000/users/{id}"): {ADMIN_ID},
 }
+
+
+LOGOUT = ("POST", "/api/t3000/auth/logout")
+PASSWORD = ("POST", "/api/t3000/auth/password")
+
+
+def call(path, body, token=TOKEN):
+    """POSTs `body` as JSON; the answer's JSON."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    request = urllib.request.Request(BASE + path, data=json.dumps(body).encode(), headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return json.load(reply)
 
 
 def throwaway_token():
     """A new API token of the admin, for one logout."""
-    request = urllib.request.Request(
-        BASE + "/api/t3000/tokens",
-        data=json.dumps({"name": "schemathesis-logout"}).encode(),
-        headers={"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        return json.load(reply)["token"]
+    return call("/api/t3000/tokens", {"name": "schemathesis-logout"})["token"]
+
+
+# The user POST /api/t3000/auth/password runs as: its session token, id and current password.
+THROWAWAY = {}
+
+
+def throwaway_user():
+    if not THROWAWAY:
+        name = "schemathesis-" + secrets.token_hex(4)
+        password = "pw-" + secrets.token_hex(8)
+        user = call("/api/t3000/users", {"username": name, "password": password, "role": "viewer"})
+        login = call("/api/t3000/auth/login", {"username": name, "password": password}, token=None)
+        THROWAWAY.update(token=login["token"], id=str(user["id"]), password=password)
+        for method_path in [("PUT", "/api/t3000/users/{id}"), ("DELETE", "/api/t3000/users/{id}")]:
+            PROTECTED[method_path] = PROTECTED[method_path] | {THROWAWAY["id"]}
+    return THROWAWAY
 
 
 @schemathesis.auth()
@@ -52,15 +81,28 @@ class AdminToken:
 
     def set(self, case, data, ctx):
         token = data
-        if case.method.upper() == "POST" and case.operation.path == "/api/t3000/auth/logout":
+        operation = (case.method.upper(), case.operation.path)
+        if operation == LOGOUT:
             token = throwaway_token()
+        elif operation == PASSWORD:
+            token = throwaway_user()["token"]
         case.headers = case.headers or {}
         case.headers["Authorization"] = "Bearer " + token
 
 
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
-    protected = PROTECTED.get((case.method.upper(), case.operation.path))
+    operation = (case.method.upper(), case.operation.path)
+    protected = PROTECTED.get(operation, set())
     params = case.path_parameters
-    if protected is not None and params and str(params.get("id")) == protected:
+    if params and str(params.get("id")) in protected:
         params["id"] = NO_SUCH_ID
+    if operation == PASSWORD and isinstance(case.body, dict) and isinstance(case.body.get("current_password"), str):
+        case.body["current_password"] = throwaway_user()["password"]
+
+
+@schemathesis.hook
+def after_call(ctx, case, response):
+    operation = (case.method.upper(), case.operation.path)
+    if operation == PASSWORD and response.status_code == 204:
+        THROWAWAY["password"] = case.body["new_password"]

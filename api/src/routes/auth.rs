@@ -63,6 +63,8 @@ pub async fn me(Extension(who): Extension<Principal>) -> Json<Me> {
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     pub current_password: String,
+    /// 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub new_password: String,
 }
 
@@ -117,7 +119,10 @@ impl From<User> for UserView {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[schema(schema_with = crate::rules::name_schema)]
     pub username: String,
+    /// 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
     pub role: Role,
 }
@@ -127,7 +132,8 @@ pub struct NewUser {
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
     pub role: Option<Role>,
-    /// A new password (admins reset passwords without the current one).
+    /// A new password, 8 to 256 characters (admins reset passwords without the current one).
+    #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
     pub disabled: Option<bool>,
 }
@@ -256,10 +262,12 @@ impl From<Token> for TokenView {
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// What the token is for (`bms-gateway`).
+    #[schema(schema_with = crate::rules::name_schema)]
     pub name: String,
     /// The user it acts as (its role applies); the caller when absent.
     pub user_id: Option<i64>,
-    /// Lifetime in days; none = until revoked.
+    /// Lifetime in days, 1 to 36,500; none = until revoked.
+    #[schema(minimum = 1, maximum = 36_500)]
     pub expires_in_days: Option<u32>,
 }
 
@@ -287,6 +295,9 @@ pub async fn create_token(
 ) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
     let req: NewToken = json_body(&body)?;
     let name = check_name("token", &req.name)?;
+    if req.expires_in_days.is_some_and(|d| !crate::rules::TOKEN_DAYS.contains(&d)) {
+        return Err(ApiError::unprocessable("invalid_expiry", "expires_in_days must be 1 to 36500"));
+    }
     let user_id = req.user_id.unwrap_or(who.user_id);
     user(&state, user_id)?;
     let expires = req.expires_in_days.map(|d| now_us() + i64::from(d) * 86_400_000_000);
@@ -315,8 +326,10 @@ pub async fn delete_token(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
-    /// From this time (RFC 3339 or epoch microseconds).
+    /// From this time (RFC 3339, epoch microseconds, `now-7d`).
+    #[param(schema_with = crate::rules::instant_param)]
     pub from: Option<String>,
+    #[param(schema_with = crate::rules::instant_param)]
     pub to: Option<String>,
     /// A user name.
     pub actor: Option<String>,
@@ -326,6 +339,7 @@ pub struct AuditQuery {
     pub target: Option<String>,
     /// Entries older than this seq (the next page).
     pub before_seq: Option<i64>,
+    #[param(schema_with = crate::rules::limit_schema)]
     pub limit: Option<usize>,
 }
 

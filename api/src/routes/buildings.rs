@@ -91,13 +91,15 @@ pub struct FloorResponse {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BuildingBody {
+    #[schema(schema_with = crate::rules::name_schema)]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
     pub address: Option<String>,
-    /// IANA time zone; `UTC` when absent.
+    /// IANA time zone, one of the names of the time zone database as written; `UTC` when absent.
     #[serde(default)]
+    #[schema(schema_with = crate::rules::time_zone_schema)]
     pub time_zone: Option<String>,
 }
 
@@ -105,6 +107,7 @@ pub struct BuildingBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FloorBody {
+    #[schema(schema_with = crate::rules::name_schema)]
     pub name: String,
     #[serde(default)]
     pub level: i32,
@@ -116,6 +119,7 @@ pub struct FloorBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoomBody {
+    #[schema(schema_with = crate::rules::name_schema)]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -128,20 +132,15 @@ pub struct BuildingQuery {
     /// Case-insensitive part of the name.
     pub q: Option<String>,
     pub offset: Option<usize>,
+    #[param(schema_with = crate::rules::limit_schema)]
     pub limit: Option<usize>,
 }
 
-pub(crate) fn check_name(what: &str, name: &str) -> ApiResult<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 128 {
-        return Err(ApiError::unprocessable("invalid_name", format!("{what} name must be 1 to 128 characters")));
-    }
-    Ok(name.to_owned())
-}
+pub(crate) use crate::rules::check_name;
 
 fn check_tz(tz: Option<String>) -> ApiResult<String> {
     let tz = tz.unwrap_or_else(|| "UTC".into());
-    t3_core::schedule::parse_tz(&tz).map_err(|e| ApiError::unprocessable("invalid_time_zone", e.to_string()))?;
+    crate::rules::check_time_zone(&tz)?;
     Ok(tz)
 }
 

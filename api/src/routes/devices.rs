@@ -99,6 +99,7 @@ pub struct DeviceQuery {
     pub device_type: Option<String>,
     pub profile: Option<String>,
     pub offset: Option<usize>,
+    #[param(schema_with = crate::rules::limit_schema)]
     pub limit: Option<usize>,
 }
 

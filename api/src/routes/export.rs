@@ -19,16 +19,22 @@ use tokio::sync::mpsc;
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
     /// Comma-separated point ids.
+    #[param(schema_with = crate::rules::point_list_param)]
     pub points: String,
     /// Start (inclusive): RFC 3339, epoch microseconds, `now` or `now-7d`. Default `now-24h`.
+    #[param(schema_with = crate::rules::instant_param)]
     pub from: Option<String>,
     /// End (exclusive). Default `now`.
+    #[param(schema_with = crate::rules::instant_param)]
     pub to: Option<String>,
-    /// `csv` (default), `xlsx` or `parquet`.
+    /// `csv` (default), `xlsx` or `parquet` (any case).
+    #[param(schema_with = crate::rules::export_format_param)]
     pub format: Option<String>,
-    /// `long` (one row per sample, default) or `wide` (one column per point).
+    /// `long` (one row per sample, default) or `wide` (one column per point), any case.
+    #[param(schema_with = crate::rules::export_layout_param)]
     pub layout: Option<String>,
     /// Average per bucket (`15m`, `1h`, ...) instead of raw rows.
+    #[param(schema_with = crate::rules::duration_param)]
     pub bucket: Option<String>,
 }
 

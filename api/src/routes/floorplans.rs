@@ -37,8 +37,10 @@ pub struct PlanImage {
 pub struct PlanPoint {
     pub point_id: u32,
     /// From the image's left edge, 0 ..= 1 of its width.
+    #[schema(minimum = 0, maximum = 1)]
     pub x: f64,
     /// From the image's top edge, 0 ..= 1 of its height.
+    #[schema(minimum = 0, maximum = 1)]
     pub y: f64,
 }
 
@@ -46,7 +48,8 @@ pub struct PlanPoint {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanPointsBody {
-    /// Every badge of the plan (replaces the ones there were).
+    /// Every badge of the plan (replaces the ones there were), at most 1,000, each point once.
+    #[schema(max_items = 1000)]
     pub points: Vec<PlanPoint>,
 }
 

@@ -5,7 +5,7 @@ use crate::routes::metrics::timed;
 use crate::state::AppState;
 use crate::timeparse::{parse_duration, parse_instant, parse_points};
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,18 +21,32 @@ use t3_storage::{HistoryMode, HistoryRequest, HistoryResult};
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// Start (inclusive): RFC 3339, epoch microseconds, `now` or `now-24h`. Default `now-24h`.
+    #[param(schema_with = crate::rules::instant_param)]
+    #[schema(schema_with = crate::rules::optional_instant)]
     pub from: Option<String>,
     /// End (exclusive), same forms. Default `now`.
+    #[param(schema_with = crate::rules::instant_param)]
+    #[schema(schema_with = crate::rules::optional_instant)]
     pub to: Option<String>,
     /// Comma-separated aggregates: avg, min, max, first, last, count, twa (time-weighted average), integral (value x seconds).
+    #[param(schema_with = crate::rules::aggregates_param)]
+    #[schema(schema_with = crate::rules::optional_aggregates)]
     pub agg: Option<String>,
     /// Bucket width or interpolation step: `30s`, `15m`, `1h`, `1d`, ...
+    #[param(schema_with = crate::rules::duration_param)]
+    #[schema(schema_with = crate::rules::optional_duration)]
     pub bucket: Option<String>,
     /// At most this many rows (or buckets, with `agg`) per series.
+    #[param(minimum = 1)]
+    #[schema(minimum = 1)]
     pub max_points: Option<usize>,
     /// Interpolate on the `bucket` grid: `linear` or `step`.
+    #[param(schema_with = crate::rules::fill_param)]
+    #[schema(schema_with = crate::rules::optional_fill)]
     pub fill: Option<String>,
     /// Largest gap that interpolation bridges (default: 10 x bucket).
+    #[param(schema_with = crate::rules::duration_param)]
+    #[schema(schema_with = crate::rules::optional_duration)]
     pub max_gap: Option<String>,
     /// Also answer each point's last row before `from` (up to 7 days back) as
     /// `"prior": {"ts", "value"}` (`null` if none): the value in force where a chart starts.
@@ -46,13 +60,21 @@ pub struct HistoryParams {
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// Point ids (1 to 10,000).
+    #[schema(min_items = 1, max_items = 10_000)]
     pub points: Vec<u32>,
+    #[schema(schema_with = crate::rules::optional_instant)]
     pub from: Option<String>,
+    #[schema(schema_with = crate::rules::optional_instant)]
     pub to: Option<String>,
+    #[schema(schema_with = crate::rules::optional_aggregates)]
     pub agg: Option<String>,
+    #[schema(schema_with = crate::rules::optional_duration)]
     pub bucket: Option<String>,
+    #[schema(minimum = 1)]
     pub max_points: Option<usize>,
+    #[schema(schema_with = crate::rules::optional_fill)]
     pub fill: Option<String>,
+    #[schema(schema_with = crate::rules::optional_duration)]
     pub max_gap: Option<String>,
     pub prior: Option<bool>,
 }
@@ -82,7 +104,7 @@ fn mode_of(p: &HistoryParams, from: i64, to: i64) -> ApiResult<HistoryMode> {
         let fill = match fill.as_str() {
             "linear" => Fill::Linear,
             "step" => Fill::Step,
-            other => return Err(bad(format!("fill: '{other}' is not linear or step"))),
+            other => return Err(bad(format!("fill: '{other}' is not {}", crate::rules::FILLS.join(" or ")))),
         };
         let step_us = bucket.ok_or_else(|| bad("fill needs bucket (the grid step)".into()))?;
         let max_gap_us = match &p.max_gap {
@@ -93,13 +115,10 @@ fn mode_of(p: &HistoryParams, from: i64, to: i64) -> ApiResult<HistoryMode> {
     }
     if let Some(aggs) = &p.agg {
         let mut list = Vec::new();
-        for a in aggs.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        for a in aggs.split(',').map(|a| a.trim_matches(' ')) {
             list.push(Agg::parse(a).ok_or_else(|| {
-                bad(format!("agg: '{a}' is not one of avg, min, max, first, last, count, twa, integral"))
+                bad(format!("agg: '{a}' is not one of {}", crate::rules::aggregate_names().join(", ")))
             })?);
-        }
-        if list.is_empty() {
-            return Err(bad("agg is empty".into()));
         }
         let bucket_us = match (bucket, p.max_points) {
             (Some(b), _) => b,
@@ -187,11 +206,8 @@ pub async fn point_history(
         (status = 422, body = ErrorBody),
     )
 )]
-pub async fn history_batch(
-    State(state): State<AppState>,
-    body: Result<Json<BatchRequest>, JsonRejection>,
-) -> ApiResult<Json<HistoryResult>> {
-    let Json(body) = body?;
+pub async fn history_batch(State(state): State<AppState>, body: axum::body::Bytes) -> ApiResult<Json<HistoryResult>> {
+    let body: BatchRequest = crate::routes::json_body(&body)?;
     if body.points.is_empty() {
         return Err(ApiError::bad_request("invalid_parameter", "points is empty"));
     }
@@ -254,6 +270,7 @@ pub async fn point_latest(State(state): State<AppState>, Path(id): Path<String>)
 #[into_params(parameter_in = Query)]
 pub struct BatchValueParams {
     /// Comma-separated point ids; all points when absent.
+    #[param(schema_with = crate::rules::point_list_param)]
     pub ids: Option<String>,
 }
 
@@ -309,8 +326,8 @@ pub struct SqlRequest {
 )]
 pub async fn sql_query(
     State(state): State<AppState>,
-    body: Result<Json<SqlRequest>, JsonRejection>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<t3_storage::SqlResult>> {
-    let Json(body) = body?;
+    let body: SqlRequest = crate::routes::json_body(&body)?;
     Ok(Json(timed(&state.metrics.sql_seconds, state.storage.sql(&body.sql)).await?))
 }

@@ -20,13 +20,39 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Parses a JSON body; the error names the field (`at name: invalid type ...`).
+///
+/// A number with a zero fraction (`5.0`, `1e3`) is taken as the integer it equals, as JSON Schema's
+/// `integer` type (which the OpenAPI document uses) counts it one.
 pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let msg = if path == "." { e.inner().to_string() } else { format!("at {path}: {}", e.inner()) };
-        ApiError::bad_request("invalid_json", msg)
-    })
+    let mut value: serde_json::Value = serde_path_to_error::deserialize(de).map_err(invalid_json)?;
+    integral_floats_to_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(invalid_json)
+}
+
+fn invalid_json<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> ApiError {
+    let path = e.path().to_string();
+    let msg = if path == "." { e.inner().to_string() } else { format!("at {path}: {}", e.inner()) };
+    ApiError::bad_request("invalid_json", msg)
+}
+
+/// Turns every number with a zero fraction that an `i64` or `u64` holds exactly into that integer.
+pub fn integral_floats_to_integers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // Exactly representable: below 2^63 (i64) or 2^64 (u64) in magnitude.
+            if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
+                *v = Value::from(f as i64);
+            } else if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                *v = Value::from(f as u64);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(m) => m.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
 }
 
 /// A value as JSON for the audit log (`None` if it cannot be encoded, which our types never are).
@@ -61,8 +87,7 @@ pub fn optional_instant(s: Option<&str>, what: &str) -> ApiResult<Option<i64>> {
     .transpose()
 }
 
-/// The largest page a list endpoint returns.
-pub const MAX_PAGE: usize = 10_000;
+pub use crate::rules::MAX_PAGE;
 
 /// `offset` / `limit` of a list request (limit 100 by default, at most [`MAX_PAGE`]).
 #[derive(Debug, Clone, Copy)]

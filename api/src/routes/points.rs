@@ -127,12 +127,15 @@ impl Ranges {
 #[serde(deny_unknown_fields)]
 pub struct TrendSettings {
     /// Poll interval, 100 ms ..= 24 h (device points).
+    #[schema(minimum = 100, maximum = 86_400_000)]
     pub interval_ms: Option<u64>,
     /// Record only changes larger than this (absolute); none = every poll.
+    #[schema(minimum = 0)]
     pub deadband: Option<f64>,
     /// Record at least this often even without change (seconds; with a deadband).
     pub heartbeat_secs: Option<u64>,
     /// Days of history kept (retention); the server's `retention.max_age_days` when absent.
+    #[schema(minimum = 1, maximum = 36_500)]
     pub retention_days: Option<u32>,
 }
 
@@ -220,6 +223,7 @@ pub struct PointQuery {
     pub floor_id: Option<i64>,
     pub room_id: Option<i64>,
     pub offset: Option<usize>,
+    #[param(schema_with = crate::rules::limit_schema)]
     pub limit: Option<usize>,
 }
 
@@ -395,6 +399,7 @@ pub struct NewPoint {
     /// whose values are pushed to POST /api/t3000/samples.
     pub device_id: Option<i64>,
     /// A point of the device's profile (`VAR5`), or the manual point's name.
+    #[schema(schema_with = crate::rules::name_schema)]
     pub name: String,
     pub label: Option<String>,
     pub description: Option<String>,
@@ -413,13 +418,13 @@ pub struct PointChange {
 }
 
 fn check_trend(t: &TrendSettings) -> ApiResult<()> {
-    if t.interval_ms.is_some_and(|i| !(100..=86_400_000).contains(&i)) {
+    if t.interval_ms.is_some_and(|i| !crate::rules::TREND_INTERVAL_MS.contains(&i)) {
         return Err(ApiError::unprocessable("invalid_trend", "trend.interval_ms must be 100 to 86400000"));
     }
     if t.deadband.is_some_and(|d| !d.is_finite() || d < 0.0) {
         return Err(ApiError::unprocessable("invalid_trend", "trend.deadband must be a number >= 0"));
     }
-    if t.retention_days.is_some_and(|d| !(1..=36_500).contains(&d)) {
+    if t.retention_days.is_some_and(|d| !crate::rules::RETENTION_DAYS.contains(&d)) {
         return Err(ApiError::unprocessable("invalid_trend", "trend.retention_days must be 1 to 36500"));
     }
     Ok(())
@@ -664,8 +669,10 @@ pub async fn delete(
 pub struct WriteRequest {
     pub value: f64,
     /// 1 (most important) ..= 16; 8 (operator) by default.
+    #[schema(minimum = 1, maximum = 16)]
     pub priority: Option<u8>,
-    /// Relinquish the command automatically after this many seconds.
+    /// Relinquish the command automatically after this many seconds (1 ..= 31,622,400: 366 days).
+    #[schema(minimum = 1, maximum = 31_622_400)]
     pub expires_in_secs: Option<u64>,
     /// Switch a point that is in auto to manual first (T3 controllers), instead of refusing.
     #[serde(default)]
@@ -676,7 +683,8 @@ pub struct WriteRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelinquishRequest {
-    /// The slot to empty; 8 by default.
+    /// The slot to empty (1 ..= 16); 8 by default.
+    #[schema(minimum = 1, maximum = 16)]
     pub priority: Option<u8>,
 }
 
@@ -712,7 +720,7 @@ pub async fn write_value(
     let expires = req
         .expires_in_secs
         .map(|s| {
-            if s == 0 || s > 366 * 86_400 {
+            if !crate::rules::EXPIRES_IN_SECS.contains(&s) {
                 return Err(ApiError::unprocessable("invalid_expiry", "expires_in_secs must be 1 to 31622400"));
             }
             Ok(now + s as i64 * 1_000_000)

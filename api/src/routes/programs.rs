@@ -32,8 +32,11 @@ record!(Program, "program");
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProgram {
+    #[schema(schema_with = crate::rules::name_schema)]
     pub name: String,
     pub device_id: Option<i64>,
+    /// The program text, at most 1,048,576 characters.
+    #[schema(max_length = 1_048_576)]
     pub source: String,
 }
 
@@ -53,8 +56,8 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Program>)> {
     let req: NewProgram = json_body(&body)?;
     let name = check_name("program", &req.name)?;
-    if req.source.len() > 1 << 20 {
-        return Err(ApiError::unprocessable("too_large", "a program's source is at most 1 MiB"));
+    if req.source.chars().count() > crate::rules::PROGRAM_CHARS {
+        return Err(ApiError::unprocessable("too_large", "a program's source is at most 1,048,576 characters"));
     }
     if let Some(d) = req.device_id {
         crate::routes::devices::find(&state, &d.to_string())?;

@@ -37,14 +37,20 @@ record!(TrendLog, "trendlog");
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrendLogBody {
+    #[schema(schema_with = crate::rules::name_schema)]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// 1 to 64 points.
+    #[schema(min_items = 1, max_items = 64)]
     pub point_ids: Vec<u32>,
+    /// Sampling interval, 1 s ..= 24 h; a minute when absent.
     #[serde(default = "minute")]
+    #[schema(minimum = 1_000, maximum = 86_400_000)]
     pub interval_ms: u64,
     /// The time range a chart of this log opens with: a span back from now, `1m` to `3660d` (`24h`, `7d`, `365d`).
     #[serde(default)]
+    #[schema(schema_with = crate::rules::optional_trend_range)]
     pub range: Option<String>,
 }
 
@@ -54,22 +60,24 @@ fn minute() -> u64 {
 
 fn validate(state: &AppState, id: i64, b: TrendLogBody) -> ApiResult<TrendLog> {
     let name = check_name("trend log", &b.name)?;
-    if b.point_ids.is_empty() || b.point_ids.len() > 64 {
+    if !crate::rules::TRENDLOG_POINTS.contains(&b.point_ids.len()) {
         return Err(ApiError::unprocessable("invalid_trendlog", "point_ids: 1 to 64 points"));
     }
-    if !(1_000..=86_400_000).contains(&b.interval_ms) {
+    if !crate::rules::TRENDLOG_INTERVAL_MS.contains(&b.interval_ms) {
         return Err(ApiError::unprocessable("invalid_trendlog", "interval_ms must be 1000 to 86400000"));
     }
     if let Some(r) = &b.range {
-        let span = crate::timeparse::parse_duration(r)
+        crate::rules::TREND_RANGE
+            .parse(r)
             .map_err(|e| ApiError::unprocessable("invalid_trendlog", format!("range: {e}")))?;
-        if !(60_000_000..=10 * 366 * 86_400_000_000).contains(&span) {
-            return Err(ApiError::unprocessable("invalid_trendlog", "range: 1m to 3660d"));
-        }
     }
     let known = crate::routes::points::point_ids(state);
     if let Some(p) = b.point_ids.iter().find(|p| !known.contains(p)) {
-        return Err(ApiError::unprocessable("invalid_trendlog", format!("point_ids: no point {p}")));
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "unknown_point",
+            format!("point_ids: no point {p}"),
+        ));
     }
     Ok(TrendLog {
         id,
