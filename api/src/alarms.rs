@@ -40,7 +40,7 @@ pub struct AlarmRuleRecord {
     pub device_id: Option<i64>,
     /// `{"condition": {"kind": "limits", "waylow", "low", "high", "wayhigh", "deadband"} |
     /// {"kind": "digital", "alarm_when": true} | {"kind": "device_offline"}, "delay_secs", "message"}`
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::rules::alarm_rule_schema)]
     pub rule: AlarmRule,
     pub enabled: bool,
     pub updated_us: i64,
@@ -453,14 +453,14 @@ pub async fn acknowledge(
     Ok(Json(event))
 }
 
-/// Body of POST / PUT of a rule.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// Body of POST / PUT of a rule: a `device_offline` rule names a `device_id` and no `point_id`,
+/// a limits or digital rule a `point_id` and no `device_id` (its schema: [`rule_body_schema`]).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleBody {
     pub name: String,
     pub point_id: Option<u32>,
     pub device_id: Option<i64>,
-    #[schema(value_type = Object)]
     pub rule: AlarmRule,
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -468,6 +468,45 @@ pub struct RuleBody {
 
 fn yes() -> bool {
     true
+}
+
+/// A stand-in: `openapi::document` puts [`rule_body_schema`] in its place.
+impl utoipa::PartialSchema for RuleBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::Object::new().into()
+    }
+}
+
+impl utoipa::ToSchema for RuleBody {}
+
+/// The schema of [`RuleBody`], with which of `point_id` and `device_id` each kind of rule names.
+pub fn rule_body_schema() -> serde_json::Value {
+    use serde_json::json;
+    let schema = |s: utoipa::openapi::schema::Schema| serde_json::to_value(s).expect("a schema serialises");
+    let kind = |k: serde_json::Value| json!({"properties": {"condition": {"properties": {"kind": k}}}});
+    json!({
+        "type": "object",
+        "description": "A `device_offline` rule names a `device_id` and no `point_id`; a `limits` or `digital` rule a `point_id` and no `device_id`.",
+        "additionalProperties": false,
+        "required": ["name", "rule"],
+        "properties": {
+            "name": schema(crate::rules::name_schema()),
+            "point_id": {"type": ["integer", "null"], "minimum": 0, "maximum": u32::MAX},
+            "device_id": {"type": ["integer", "null"], "format": "int64"},
+            "rule": crate::rules::alarm_rule_schema(),
+            "enabled": {"type": "boolean", "description": "true when absent"},
+        },
+        "oneOf": [
+            {
+                "required": ["device_id"],
+                "properties": {"device_id": {"type": "integer"}, "point_id": {"type": "null"}, "rule": kind(json!({"const": "device_offline"}))},
+            },
+            {
+                "required": ["point_id"],
+                "properties": {"point_id": {"type": "integer"}, "device_id": {"type": "null"}, "rule": kind(json!({"enum": ["limits", "digital"]}))},
+            },
+        ],
+    })
 }
 
 fn check_rule(state: &AppState, b: &RuleBody) -> ApiResult<()> {
@@ -486,7 +525,7 @@ fn check_rule(state: &AppState, b: &RuleBody) -> ApiResult<()> {
         (false, Some(p), None) => {
             let known = state.registry.entries().iter().any(|e| e.id == p);
             if !known {
-                return Err(ApiError::unprocessable("invalid_rule", format!("point_id: no point {p}")));
+                return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_point", format!("point_id: no point {p}")));
             }
         }
         (false, _, _) => {
@@ -507,7 +546,8 @@ pub async fn rules(State(state): State<AppState>) -> Json<Vec<AlarmRuleRecord>> 
 
 /// Adds an alarm rule; it is evaluated from the next sample on.
 #[utoipa::path(post, path = "/api/t3000/alarms/rules", tag = "alarms", request_body = RuleBody,
-    responses((status = 201, body = AlarmRuleRecord), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = AlarmRuleRecord), (status = 400, body = ErrorBody),
+        (status = 404, description = "No such point or device", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_rule(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

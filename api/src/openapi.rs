@@ -11,7 +11,7 @@ use utoipa::OpenApi;
             controllers. Every endpoint except login, /healthz, /readyz and this document needs \
             `Authorization: Bearer <token>` (POST /api/t3000/auth/login)."
     ),
-    modifiers(&BearerAuth, &CommonErrors, &UnsignedIntegers),
+    modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = [])),
     paths(
         crate::routes::health::healthz,
@@ -99,7 +99,13 @@ use utoipa::OpenApi;
         crate::routes::export::export,
         serve,
     ),
-    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, crate::devices::DevicePoint))
+    components(schemas(
+        crate::error::ErrorBody,
+        crate::error::ErrorDetail,
+        crate::devices::DevicePoint,
+        crate::alarms::RuleBody,
+        crate::schedules::CalendarBody
+    ))
 )]
 pub struct ApiDoc;
 
@@ -170,36 +176,145 @@ impl utoipa::Modify for CommonErrors {
     }
 }
 
-/// utoipa documents u8, u16 and u32 alike as `format: int32` with `minimum: 0`, but OpenAPI's int32
-/// is signed: the document would call every point id from 2^31 on invalid. Those schemas lose the
-/// format and keep `minimum: 0`.
-#[derive(Debug)]
-struct UnsignedIntegers;
-
-impl utoipa::Modify for UnsignedIntegers {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use serde_json::Value;
-        fn walk(v: &mut Value) {
-            match v {
-                Value::Object(m) => {
-                    let int32 = m.get("format").and_then(Value::as_str) == Some("int32");
-                    if int32 && m.get("minimum").and_then(Value::as_f64) == Some(0.0) {
-                        m.remove("format");
-                    }
-                    m.values_mut().for_each(walk);
+/// The document as served: utoipa's, with what its model cannot hold put in as JSON.
+///
+/// - utoipa documents u8, u16 and u32 alike as `format: int32` with `minimum: 0`, but OpenAPI's
+///   int32 is signed: the document would call every point id from 2^31 on invalid. Those schemas
+///   lose the format, keep `minimum: 0` and get `maximum: 4294967295` (u8 and u16 fields state
+///   their own maximum). `usize` (`minimum: 0` and no format) gets `maximum: 18446744073709551615`.
+/// - The schemas with `oneOf` beside `properties`, `const` or `propertyNames` (alarm rules,
+///   holiday calendars, weekly schedules) come from [`crate::rules`] as JSON.
+pub fn document() -> serde_json::Value {
+    use serde_json::Value;
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                let format = m.get("format").and_then(Value::as_str).map(str::to_owned);
+                let unsigned = m.get("minimum").and_then(Value::as_f64).is_some_and(|v| v >= 0.0);
+                let integer = match m.get("type") {
+                    Some(Value::String(t)) => t == "integer",
+                    Some(Value::Array(a)) => a.iter().any(|t| t == "integer"),
+                    _ => false,
+                };
+                if integer && unsigned && format.as_deref() == Some("int32") {
+                    m.remove("format");
+                    m.entry("maximum").or_insert(Value::from(u32::MAX));
+                } else if integer && unsigned && format.is_none() {
+                    m.entry("maximum").or_insert(Value::from(u64::MAX));
                 }
-                Value::Array(a) => a.iter_mut().for_each(walk),
-                _ => {}
+                m.values_mut().for_each(walk);
             }
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
         }
-        let mut v = serde_json::to_value(&*doc).expect("the OpenAPI document serialises");
-        walk(&mut v);
-        *doc = serde_json::from_value(v).expect("the OpenAPI document deserialises");
     }
+    let mut v = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    walk(&mut v);
+    let schemas = &mut v["components"]["schemas"];
+    schemas["RuleBody"] = crate::alarms::rule_body_schema();
+    schemas["CalendarBody"] = crate::rules::calendar_body_schema();
+    schemas["ScheduleBody"]["properties"]["weekly_schedule"] = crate::rules::weekly_schedule_schema();
+    v
 }
 
 /// This document (also at /api/t3000/openapi.json).
 #[utoipa::path(get, path = "/api/openapi.json", tag = "system", responses((status = 200, description = "OpenAPI 3.1 document")), security(()))]
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn serve() -> Json<serde_json::Value> {
+    static DOCUMENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(document);
+    Json(DOCUMENT.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn doc() -> Value {
+        document()
+    }
+
+    fn schema<'a>(doc: &'a Value, name: &str) -> &'a Value {
+        &doc["components"]["schemas"][name]
+    }
+
+    fn param<'a>(doc: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
+        let params = doc["paths"][path][method]["parameters"].as_array().unwrap();
+        &params.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{method} {path} has no {name}"))["schema"]
+    }
+
+    #[test]
+    fn the_document_states_the_rules_the_validators_use() {
+        use crate::rules::*;
+        let doc = doc();
+        let range = |v: &Value| (v["minimum"].as_f64().unwrap(), v["maximum"].as_f64().unwrap());
+        let point = schema(&doc, "TrendSettings");
+        let r = |r: std::ops::RangeInclusive<u64>| (*r.start() as f64, *r.end() as f64);
+        assert_eq!(range(&point["properties"]["interval_ms"]), r(TREND_INTERVAL_MS));
+        let days = RETENTION_DAYS;
+        assert_eq!(range(&point["properties"]["retention_days"]), (f64::from(*days.start()), f64::from(*days.end())));
+        assert_eq!(range(&schema(&doc, "WriteRequest")["properties"]["expires_in_secs"]), r(EXPIRES_IN_SECS));
+        let t = TOKEN_DAYS;
+        assert_eq!(
+            range(&schema(&doc, "NewToken")["properties"]["expires_in_days"]),
+            (f64::from(*t.start()), f64::from(*t.end()))
+        );
+        let tl = schema(&doc, "TrendLogBody");
+        assert_eq!(range(&tl["properties"]["interval_ms"]), r(TRENDLOG_INTERVAL_MS));
+        assert_eq!(tl["properties"]["point_ids"]["minItems"], *TRENDLOG_POINTS.start());
+        assert_eq!(tl["properties"]["point_ids"]["maxItems"], *TRENDLOG_POINTS.end());
+        assert_eq!(schema(&doc, "NewProgram")["properties"]["source"]["maxLength"], PROGRAM_CHARS);
+        for (s, field) in [("NewUser", "password"), ("PasswordChange", "new_password")] {
+            let p = &schema(&doc, s)["properties"][field];
+            assert_eq!((p["minLength"].as_u64(), p["maxLength"].as_u64()), (Some(8), Some(256)), "{s}.{field}");
+            assert!(PASSWORD_CHARS == (8..=256));
+        }
+        let priority = t3_core::arbiter::Priority::HIGHEST.get()..=t3_core::arbiter::Priority::LOWEST.get();
+        for s in ["WriteRequest", "RelinquishRequest", "ScheduleBody"] {
+            let p = &schema(&doc, s)["properties"]["priority"];
+            assert_eq!(range(p), (f64::from(*priority.start()), f64::from(*priority.end())), "{s}");
+        }
+        let plan = schema(&doc, "PlanPoint");
+        assert_eq!(range(&plan["properties"]["x"]), (0.0, 1.0));
+        assert_eq!(
+            schema(&doc, "PlanPointsBody")["properties"]["points"]["maxItems"],
+            crate::routes::floorplans::MAX_PLAN_POINTS
+        );
+        let limit = param(&doc, "/api/t3000/buildings", "get", "limit");
+        assert_eq!(range(limit), (1.0, MAX_PAGE as f64));
+        for s in ["BuildingBody", "FloorBody", "RoomBody", "NewPoint", "NewToken", "TrendLogBody", "ScheduleBody"] {
+            let name = &schema(&doc, s)["properties"]["name"];
+            assert_eq!(name["maxLength"], NAME_MAX, "{s}");
+            assert_eq!(name["pattern"].as_str(), Some(NAME_PATTERN.as_str()), "{s}");
+        }
+        let from = param(&doc, "/api/t3000/points/{id}/history", "get", "from");
+        assert_eq!(from["pattern"].as_str(), Some(INSTANT_PATTERN.as_str()));
+        let tz = &schema(&doc, "BuildingBody")["properties"]["time_zone"]["enum"];
+        assert!(tz.as_array().unwrap().contains(&Value::from("Europe/Berlin")));
+    }
+
+    /// Every integer a request may carry has a range (a point id past u32 is not "valid").
+    #[test]
+    fn every_unsigned_integer_has_a_maximum() {
+        fn walk(v: &Value, at: &str) {
+            match v {
+                Value::Object(m) => {
+                    let integer = m.get("type").is_some_and(|t| {
+                        t == "integer" || t.as_array().is_some_and(|a| a.contains(&Value::from("integer")))
+                    });
+                    if integer && m.get("minimum").and_then(Value::as_f64).is_some_and(|v| v >= 0.0) {
+                        assert!(
+                            m.contains_key("maximum") || m.get("format") == Some(&Value::from("int64")),
+                            "{at}: {v}"
+                        );
+                    }
+                    for (k, v) in m {
+                        walk(v, &format!("{at}/{k}"));
+                    }
+                }
+                Value::Array(a) => a.iter().enumerate().for_each(|(i, v)| walk(v, &format!("{at}/{i}"))),
+                _ => {}
+            }
+        }
+        walk(&doc(), "");
+    }
 }

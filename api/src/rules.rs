@@ -27,11 +27,13 @@ pub const WHITESPACE: &[char] = &[
     '\u{2029}', '\u{202F}', '\u{205F}', '\u{3000}',
 ];
 
+/// The inside of a character class of [`WHITESPACE`] (`\u0009\u000A...`).
+fn whitespace_class() -> String {
+    WHITESPACE.iter().map(|c| format!("\\u{:04X}", u32::from(*c))).collect()
+}
+
 /// A name has a character that is not white space (somewhere: JSON Schema patterns search).
-pub static NAME_PATTERN: LazyLock<String> = LazyLock::new(|| {
-    let class: String = WHITESPACE.iter().map(|c| format!("\\u{:04X}", u32::from(*c))).collect();
-    format!("[^{class}]")
-});
+pub static NAME_PATTERN: LazyLock<String> = LazyLock::new(|| format!("[^{}]", whitespace_class()));
 
 /// A name as stored: 1 to [`NAME_MAX`] characters as sent, not only white space; stored trimmed.
 pub fn check_name(what: &str, name: &str) -> ApiResult<String> {
@@ -256,6 +258,9 @@ fn rfc3339_expression() -> String {
     format!("(?:{year}-{month_day}|{leap}-02-29){time}{offset}")
 }
 
+/// An RFC 3339 time stamp of the years 1970 to 9999 (see [`rfc3339_expression`]).
+pub static RFC3339_PATTERN: LazyLock<String> = LazyLock::new(|| format!("^{}$", rfc3339_expression()));
+
 /// An instant: `now`, `now-<duration>` or `now+<duration>` (at most [`RELATIVE`]), epoch
 /// microseconds up to 9999-12-31, or RFC 3339 (see [`rfc3339_expression`]).
 pub static INSTANT_PATTERN: LazyLock<String> = LazyLock::new(|| {
@@ -369,6 +374,117 @@ pub fn export_format_param() -> Schema {
 pub fn export_layout_param() -> Schema {
     let names: Vec<&str> = EXPORT_LAYOUTS.iter().map(|f| f.as_str()).collect();
     string_schema(false, Some(&any_case(&names)), None)
+}
+
+// ---- schedules, calendars, alarm rules ----
+
+// utoipa's schema model has no `oneOf` beside `properties`, no `const` and no `propertyNames`:
+// these schemas are JSON, put in the document by `openapi::document`.
+
+/// White space around a value that the parser trims (`str::trim`).
+fn padded(expression: &str) -> String {
+    let ws = whitespace_class();
+    format!("^[{ws}]*(?:{expression})[{ws}]*$")
+}
+
+/// `HH:MM` (or `H:MM`), 00:00 to 24:00: [`t3_core::schedule::TimeOfDay`].
+pub static TIME_OF_DAY_PATTERN: LazyLock<String> = LazyLock::new(|| padded("(?:[01]?[0-9]|2[0-3]):[0-5][0-9]|24:00"));
+
+/// `MM-DD` (one or two digits each) of a day some year has: [`t3_core::schedule::MonthDay`].
+pub static MONTH_DAY_PATTERN: LazyLock<String> = LazyLock::new(|| {
+    padded(
+        "(?:0?[13578]|1[02])-(?:0?[1-9]|[12][0-9]|3[01])|(?:0?[469]|11)-(?:0?[1-9]|[12][0-9]|30)|0?2-(?:0?[1-9]|[12][0-9])",
+    )
+});
+
+/// `YYYY-MM-DD` of a day that exists, years 0000 to 9999 (as chrono's `NaiveDate` reads it).
+pub const DATE_PATTERN: &str = "^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)$";
+
+/// The body of a schedule's `weekly_schedule`: [`t3_core::schedule::WeeklySchedule`]. Each ON time
+/// must be before its OFF time and a day type's pairs must not overlap (they may touch), which
+/// JSON Schema cannot say; the descriptions do.
+pub fn weekly_schedule_schema() -> serde_json::Value {
+    let days: Vec<&str> =
+        ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "holiday1", "holiday2"].to_vec();
+    let time = serde_json::json!({"type": "string", "pattern": *TIME_OF_DAY_PATTERN});
+    serde_json::json!({
+        "type": "object",
+        "description": "The ON/OFF pairs of each day type: `{\"days\": {\"monday\": [{\"on\": \"08:00\", \"off\": \"17:00\"}]}}`. \
+            At most 4 pairs a day type; each ON before its OFF; the pairs of a day type do not overlap (they may touch).",
+        "properties": {
+            "days": {
+                "type": "object",
+                "propertyNames": {"enum": days},
+                "additionalProperties": {
+                    "type": "array",
+                    "maxItems": t3_core::schedule::MAX_PERIODS_PER_DAY,
+                    "items": {
+                        "type": "object",
+                        "required": ["on", "off"],
+                        "properties": {"on": time, "off": time},
+                    },
+                },
+            },
+        },
+    })
+}
+
+/// The body of POST / PUT of a holiday calendar: [`t3_core::schedule::AnnualRoutine`].
+pub fn calendar_body_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "required": ["name", "holiday"],
+        "properties": {
+            "name": serde_json::to_value(name_schema()).expect("a schema serialises"),
+            "holiday": {"type": "string", "enum": ["holiday1", "holiday2"]},
+            "dates": {"type": "array", "items": {"type": "string", "pattern": DATE_PATTERN}, "description": "Single dates (`2026-12-24`)."},
+            "recurring": {"type": "array", "items": {"type": "string", "pattern": *MONTH_DAY_PATTERN}, "description": "Days marked every year (`12-25`)."},
+        },
+    })
+}
+
+/// An alarm rule: [`t3_core::alarm::AlarmRule`]. The limits that are set must be in the order
+/// `waylow <= low < high <= wayhigh`, which JSON Schema cannot say; the description does.
+pub fn alarm_rule_schema() -> serde_json::Value {
+    let limit = serde_json::json!({"type": ["number", "null"]});
+    let set = |k: &str| serde_json::json!({"required": [k], "properties": {k: {"type": "number"}}});
+    serde_json::json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["condition"],
+        "properties": {
+            "condition": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["kind"],
+                        "description": "Analog limits: at least one set, in the order waylow <= low < high <= wayhigh.",
+                        "properties": {
+                            "kind": {"const": "limits"},
+                            "waylow": limit, "low": limit, "high": limit, "wayhigh": limit,
+                            "deadband": {"type": "number", "minimum": 0},
+                        },
+                        "anyOf": [set("waylow"), set("low"), set("high"), set("wayhigh")],
+                    },
+                    {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["kind", "alarm_when"],
+                        "properties": {"kind": {"const": "digital"}, "alarm_when": {"type": "boolean"}},
+                    },
+                    {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["kind"],
+                        "properties": {"kind": {"const": "device_offline"}},
+                    },
+                ],
+            },
+            "delay_secs": {"type": "integer", "minimum": 0, "maximum": t3_core::alarm::MAX_DELAY_SECS},
+            "message": {"type": ["string", "null"]},
+        },
+    })
 }
 
 // ---- schemas of the rules (for `schema_with`: query parameters are never null, body fields may be) ----
@@ -576,6 +692,48 @@ mod tests {
         ] {
             let ok = s.split(',').all(|a| t3_storage::analytics::Agg::parse(a.trim_matches(' ')).is_some());
             assert_eq!(re.is_match(s), ok, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn schedule_texts_parse_exactly_when_the_pattern_matches() {
+        use t3_core::schedule::{MonthDay, TimeOfDay};
+        let time = regex::Regex::new(&TIME_OF_DAY_PATTERN).unwrap();
+        let mut times: Vec<String> =
+            ["24:00", "24:01", " 8:00 ", "8:0", "08:60", "\u{3000}07:30", "007:30", "7:30x", ""]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        for h in 0..=25 {
+            for m in [0, 5, 59, 60] {
+                times.push(format!("{h:02}:{m:02}"));
+                times.push(format!("{h}:{m:02}"));
+            }
+        }
+        for s in &times {
+            assert_eq!(time.is_match(s), s.parse::<TimeOfDay>().is_ok(), "{s:?}");
+        }
+        let md = regex::Regex::new(&MONTH_DAY_PATTERN).unwrap();
+        for m in 0..=13 {
+            for d in 0..=32 {
+                for s in [format!("{m:02}-{d:02}"), format!("{m}-{d}"), format!(" {m}-{d:02}\t")] {
+                    assert_eq!(md.is_match(&s), s.parse::<MonthDay>().is_ok(), "{s:?}");
+                }
+            }
+        }
+        let date = regex::Regex::new(DATE_PATTERN).unwrap();
+        let parse = |s: &str| serde_json::from_value::<chrono::NaiveDate>(serde_json::Value::from(s)).is_ok();
+        for y in [0, 4, 100, 400, 1900, 1970, 2000, 2024, 2026, 2100, 9999] {
+            for m in 1..=12 {
+                for d in [1, 28, 29, 30, 31, 32] {
+                    let s = format!("{y:04}-{m:02}-{d:02}");
+                    assert_eq!(date.is_match(&s), parse(&s), "{s}");
+                }
+            }
+        }
+        // The document is stricter than chrono about spelling (chrono also takes `2026-1-5`), never looser.
+        for s in ["2026-1-5", "2026-01-05 ", "12026-01-05", "2026/01/05"] {
+            assert!(!date.is_match(s), "{s}");
         }
     }
 

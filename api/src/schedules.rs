@@ -101,6 +101,7 @@ pub struct ScheduleBody {
     pub enabled: bool,
     /// `{"days": {"monday": [{"on": "08:00", "off": "17:00"}], "holiday1": [], ...}}`; at most 4
     /// pairs per day type.
+    /// (Its schema: [`crate::rules::weekly_schedule_schema`], put in by `openapi::document`.)
     #[schema(value_type = Object)]
     pub weekly_schedule: WeeklySchedule,
     #[serde(default)]
@@ -355,13 +356,13 @@ fn body_to_schedule(state: &AppState, id: i64, b: ScheduleBody) -> ApiResult<Sch
         state
             .catalog
             .get::<Building>(bid)
-            .ok_or_else(|| ApiError::unprocessable("invalid_schedule", format!("building_id: no building {bid}")))?;
+            .ok_or_else(|| ApiError::not_found(format!("building_id: no building {bid}")))?;
     }
     for c in &b.calendar_ids {
         state
             .catalog
             .get::<Calendar>(*c)
-            .ok_or_else(|| ApiError::unprocessable("invalid_schedule", format!("calendar_ids: no calendar {c}")))?;
+            .ok_or_else(|| ApiError::not_found(format!("calendar_ids: no calendar {c}")))?;
     }
     let priority = b.priority.unwrap_or(Priority::SCHEDULE.get());
     Priority::new(priority).map_err(|e| ApiError::unprocessable("invalid_schedule", format!("priority: {e}")))?;
@@ -374,10 +375,7 @@ fn body_to_schedule(state: &AppState, id: i64, b: ScheduleBody) -> ApiResult<Sch
             ));
         }
         if !entries.iter().any(|e| e.id == o.point_id && !e.device.is_empty()) {
-            return Err(ApiError::unprocessable(
-                "invalid_schedule",
-                format!("outputs[{i}].point_id: no device point {}", o.point_id),
-            ));
+            return Err(ApiError::not_found(format!("outputs[{i}].point_id: no device point {}", o.point_id)));
         }
     }
     Ok(Schedule {
@@ -414,7 +412,8 @@ pub async fn get_one(State(state): State<AppState>, Path(id): Path<i64>) -> ApiR
 
 /// Creates a schedule; its outputs are written at once and at each transition.
 #[utoipa::path(post, path = "/api/t3000/schedules", tag = "schedules", request_body = ScheduleBody,
-    responses((status = 201, body = ScheduleResponse), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = ScheduleResponse), (status = 400, body = ErrorBody),
+        (status = 404, description = "No such building, calendar or device point", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -524,8 +523,34 @@ pub async fn calendars(State(state): State<AppState>) -> Json<Vec<Calendar>> {
     Json(state.catalog.list::<Calendar>())
 }
 
+/// The body of POST / PUT of a calendar: a stand-in, `openapi::document` puts
+/// [`crate::rules::calendar_body_schema`] in its place.
+#[derive(Debug)]
+pub struct CalendarBody;
+
+impl utoipa::PartialSchema for CalendarBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::Object::new().into()
+    }
+}
+
+impl utoipa::ToSchema for CalendarBody {}
+
 fn check_calendar(body: &[u8]) -> ApiResult<AnnualRoutine> {
-    let r: AnnualRoutine = json_body(body)?;
+    let v: serde_json::Value = json_body(body)?;
+    // Dates as the document spells them (chrono alone would also take `2026-1-5`).
+    let date = regex::Regex::new(crate::rules::DATE_PATTERN).map_err(ApiError::internal)?;
+    if let Some(dates) = v.get("dates").and_then(serde_json::Value::as_array) {
+        for (i, d) in dates.iter().enumerate() {
+            if d.as_str().is_some_and(|d| !date.is_match(d)) {
+                return Err(ApiError::bad_request(
+                    "invalid_json",
+                    format!("at dates[{i}]: {d} is not a YYYY-MM-DD date"),
+                ));
+            }
+        }
+    }
+    let r: AnnualRoutine = crate::routes::json_body(v.to_string().as_bytes())?;
     check_name("calendar", &r.name)?;
     r.validate().map_err(|e| ApiError::unprocessable("invalid_calendar", e.to_string()))?;
     Ok(r)
@@ -533,7 +558,7 @@ fn check_calendar(body: &[u8]) -> ApiResult<AnnualRoutine> {
 
 /// Creates a holiday calendar (annual routine).
 #[utoipa::path(post, path = "/api/t3000/calendars", tag = "schedules",
-    request_body(content = Object, description = "`name`, `holiday` (`holiday1` or `holiday2`), `dates` (`YYYY-MM-DD`), `recurring` (`MM-DD`)"),
+    request_body(content = CalendarBody, description = "`name`, `holiday` (`holiday1` or `holiday2`), `dates` (`YYYY-MM-DD`), `recurring` (`MM-DD`)"),
     responses((status = 201, body = Calendar), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_calendar(
     State(state): State<AppState>,
@@ -548,7 +573,7 @@ pub async fn create_calendar(
 
 /// Changes a holiday calendar; schedules using it follow at once.
 #[utoipa::path(put, path = "/api/t3000/calendars/{id}", tag = "schedules", params(("id" = i64, Path)),
-    request_body(content = Object, description = "As for POST"),
+    request_body(content = CalendarBody, description = "As for POST"),
     responses((status = 200, body = Calendar), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_calendar(
     State(state): State<AppState>,

@@ -462,8 +462,8 @@ async fn devices_and_points_over_the_api_reach_the_collector() {
     let tl_id = tl.json()["id"].clone();
     server.post_json("/api/t3000/trendlogs", &json!({"name": "bad", "point_ids": [999_999]})).await.assert_error(
         "unknown point",
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Some("invalid_trendlog"),
+        StatusCode::NOT_FOUND,
+        Some("unknown_point"),
     );
     let r = server
         .put_json(&format!("/api/t3000/trendlogs/{tl_id}"), &json!({"name": "AHU", "point_ids": [in1]}))
@@ -975,9 +975,13 @@ async fn floor_plans_images_and_badges() {
     let badges = format!("{plan}/points");
     let r = server.put_json(&badges, &json!({"points": [{"point_id": point["id"], "x": 0.25, "y": 0.75}]})).await;
     assert_eq!(r.ok_json()["plan_points"][0]["x"], 0.25);
+    server.put_json(&badges, &json!({"points": [{"point_id": 987654, "x": 0.5, "y": 0.5}]})).await.assert_error(
+        "unknown point",
+        StatusCode::NOT_FOUND,
+        Some("unknown_point"),
+    );
     for (body, code) in [
         (json!({"points": [{"point_id": point["id"], "x": 1.5, "y": 0.5}]}), "invalid_position"),
-        (json!({"points": [{"point_id": 987654, "x": 0.5, "y": 0.5}]}), "unknown_point"),
         (
             json!({"points": [{"point_id": point["id"], "x": 0.1, "y": 0.1}, {"point_id": point["id"], "x": 0.2, "y": 0.2}]}),
             "duplicate_point",

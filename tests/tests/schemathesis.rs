@@ -18,12 +18,16 @@
 //! Needs `T3000_PYTHON`, a Python with `schemathesis>=4.32,<5`: `.ci/run` installs it in its venv
 //! and exports the variable. Without it the test fails saying so: tests never silently skip.
 //!
-//! `schemathesis_hooks.py` keeps the admin session Schemathesis runs with alive (logout runs with a
-//! throwaway token; the admin's own token and user are never deleted or changed). Nothing is
-//! excluded. Not checked: `positive_data_acceptance` (a request the schema allows must succeed),
-//! because the document does not express every rule the server enforces (name lengths, time
-//! expressions such as `now-1h`, IANA time zones, the range of `limit`), so such requests get a
-//! correct 4xx.
+//! `schemathesis_hooks.py` keeps the admin session Schemathesis runs with alive: logout runs with a
+//! throwaway token, password change as a throwaway user whose current password the hooks know;
+//! the admin's own token and user are never deleted or changed. Nothing is excluded: every check
+//! runs, `positive_data_acceptance` included (a request the document calls valid must not get a
+//! 400 or 422). So the document states every rule the server enforces on a request: names
+//! (`maxLength`, a pattern of a character that is not white space), instants such as `now-1h` and
+//! durations such as `15m` (patterns), IANA time zones (an enum), pages (`limit` 1 to 10,000),
+//! numeric ranges, enums, `additionalProperties`; each rule is defined once in `api/src/rules.rs`,
+//! which both the validators and the document use. A request that names a record that does not
+//! exist gets 404, which the check allows.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
     /// Comma-separated point ids.
-    #[param(schema_with = crate::rules::point_list_param)]
+    #[param(schema_with = crate::rules::point_list_param, required = true)]
     pub points: String,
     /// Start (inclusive): RFC 3339, epoch microseconds, `now` or `now-7d`. Default `now-24h`.
     #[param(schema_with = crate::rules::instant_param)]

@@ -221,7 +221,11 @@ pub async fn put_points(
             ));
         }
         if !known.contains(&p.point_id) {
-            return Err(ApiError::unprocessable("unknown_point", format!("points[{i}]: no point {}", p.point_id)));
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_point",
+                format!("points[{i}]: no point {}", p.point_id),
+            ));
         }
         if !seen.insert(p.point_id) {
             return Err(ApiError::unprocessable(

@@ -31,6 +31,7 @@ pub struct SampleIn {
     pub value: Option<f64>,
     /// OPC-style quality byte; 192 (good) when absent.
     #[serde(default = "good")]
+    #[schema(maximum = 255)]
     pub quality: u8,
 }
 
@@ -38,9 +39,18 @@ pub struct SampleIn {
 fn ts_schema() -> utoipa::openapi::Schema {
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
     OneOfBuilder::new()
-        .item(ObjectBuilder::new().schema_type(Type::String).examples(["2026-11-26T10:00:00Z"]))
         .item(
-            ObjectBuilder::new().schema_type(Type::Integer).format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(crate::rules::RFC3339_PATTERN.as_str()))
+                .examples(["2026-11-26T10:00:00Z"]),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(crate::timeparse::EPOCH_US_RANGE.start as f64))
+                .maximum(Some((crate::timeparse::EPOCH_US_RANGE.end - 1) as f64)),
         )
         .description(Some(
             "RFC 3339 (`2026-11-26T10:00:00.5Z`) or epoch microseconds. An integer below 10^14 or from 10^17 on \

@@ -18,8 +18,10 @@ use t3_storage::manifest::Quarantined;
 #[into_params(parameter_in = Query)]
 pub struct DeleteRange {
     /// Start (inclusive): RFC 3339, epoch microseconds, `now` or `now-24h`.
+    #[param(schema_with = crate::rules::instant_param, required = true)]
     pub from: String,
     /// End (exclusive), same forms; after `from`.
+    #[param(schema_with = crate::rules::instant_param, required = true)]
     pub to: String,
 }
 

@@ -98,7 +98,8 @@ pub async fn list(State(state): State<AppState>) -> Json<Vec<TrendLog>> {
 
 /// Creates a trend log.
 #[utoipa::path(post, path = "/api/t3000/trendlogs", tag = "trendlogs", request_body = TrendLogBody,
-    responses((status = 201, body = TrendLog), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = TrendLog), (status = 400, body = ErrorBody),
+        (status = 404, description = "No such point", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
