@@ -134,3 +134,27 @@ pub fn register_catalog(catalog: &t3_storage::catalog::Catalog) -> t3_storage::R
     catalog.register::<trendlogs::TrendLog>()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_fields_take_numbers_with_a_zero_fraction() {
+        let f: buildings::FloorBody = json_body(br#"{"name": "F", "level": -2.0}"#).unwrap();
+        assert_eq!(f.level, -2);
+        let f: buildings::FloorBody = json_body(br#"{"name": "F", "level": 1e2}"#).unwrap();
+        assert_eq!(f.level, 100);
+        let e = json_body::<buildings::FloorBody>(br#"{"name": "F", "level": 2.5}"#).unwrap_err();
+        assert_eq!(e.code, "invalid_json");
+        assert!(e.message.starts_with("at level: invalid type: floating point `2.5`"), "{}", e.message);
+        let e = json_body::<buildings::FloorBody>(br#"{"name": "F", "level": 1e300}"#).unwrap_err();
+        assert!(e.message.starts_with("at level:"), "{}", e.message);
+        let e = json_body::<buildings::FloorBody>(br#"{"name": "F", "lvl": 1}"#).unwrap_err();
+        assert!(e.message.contains("unknown field `lvl`"), "{}", e.message);
+        // Numbers meant as floats stay what they are.
+        let mut v = serde_json::json!({"x": 0.25, "y": 1.0, "big": 18446744073709551615.0});
+        integral_floats_to_integers(&mut v);
+        assert_eq!(v, serde_json::json!({"x": 0.25, "y": 1, "big": 18446744073709551615.0}));
+    }
+}
