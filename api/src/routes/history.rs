@@ -5,7 +5,7 @@ use crate::routes::metrics::timed;
 use crate::state::AppState;
 use crate::timeparse::{parse_duration, parse_instant, parse_points};
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -206,8 +206,12 @@ pub async fn point_history(
         (status = 422, body = ErrorBody),
     )
 )]
-pub async fn history_batch(State(state): State<AppState>, body: axum::body::Bytes) -> ApiResult<Json<HistoryResult>> {
-    let body: BatchRequest = crate::routes::json_body(&body)?;
+pub async fn history_batch(
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<Json<HistoryResult>> {
+    let Json(body) = body?;
+    let body: BatchRequest = crate::routes::json_value(body)?;
     if body.points.is_empty() {
         return Err(ApiError::bad_request("invalid_parameter", "points is empty"));
     }
@@ -326,8 +330,9 @@ pub struct SqlRequest {
 )]
 pub async fn sql_query(
     State(state): State<AppState>,
-    body: axum::body::Bytes,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<Json<t3_storage::SqlResult>> {
-    let body: SqlRequest = crate::routes::json_body(&body)?;
+    let Json(body) = body?;
+    let body: SqlRequest = crate::routes::json_value(body)?;
     Ok(Json(timed(&state.metrics.sql_seconds, state.storage.sql(&body.sql)).await?))
 }

@@ -25,7 +25,12 @@ use serde::de::DeserializeOwned;
 /// `integer` type (which the OpenAPI document uses) counts it one.
 pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let mut value: serde_json::Value = serde_path_to_error::deserialize(de).map_err(invalid_json)?;
+    let value: serde_json::Value = serde_path_to_error::deserialize(de).map_err(invalid_json)?;
+    json_value(value)
+}
+
+/// [`json_body`] of a body already parsed (by axum's `Json`, which also checks the content type).
+pub fn json_value<T: DeserializeOwned>(mut value: serde_json::Value) -> ApiResult<T> {
     integral_floats_to_integers(&mut value);
     serde_path_to_error::deserialize(value).map_err(invalid_json)
 }
