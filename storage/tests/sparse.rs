@@ -141,16 +141,34 @@ fn reference_config(dir: &std::path::Path) -> Config {
     cfg
 }
 
-#[tokio::test]
-async fn sparse_months_become_one_file_each_and_answer_as_before() {
+/// A store under test and a reference store (no compaction, no rollups) loaded with the same
+/// sparse days, and the model of what they hold.
+struct Setup {
+    dir: tempfile::TempDir,
+    ref_dir: tempfile::TempDir,
+    clock: std::sync::Arc<ManualClock>,
+    cfg: Config,
+    s: Storage,
+    reference: Storage,
+    model: Model,
+}
+
+async fn setup(tune: impl FnOnce(&mut Config)) -> Setup {
     let (dir, ref_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let clock = ManualClock::new(T0);
-    let cfg = config(dir.path());
+    let mut cfg = config(dir.path());
+    tune(&mut cfg);
     let s = open(&cfg, &clock);
     let reference = open(&reference_config(ref_dir.path()), &clock);
     let mut model = Model::new();
     load(&s, &mut model).await;
     load(&reference, &mut Model::new()).await;
+    Setup { dir, ref_dir, clock, cfg, s, reference, model }
+}
+
+#[tokio::test]
+async fn sparse_months_become_one_file_each_and_answer_as_before() {
+    let Setup { dir, ref_dir: _ref_dir, clock, cfg, s, reference, mut model } = setup(|_| {}).await;
     // Flushes of ten sparse days wrote one file per run of days within a month.
     let flushed = sample_files(&s);
     assert!(flushed.iter().any(|f| f.days > 1), "{flushed:?}");
@@ -218,15 +236,8 @@ async fn sparse_months_become_one_file_each_and_answer_as_before() {
 
 #[tokio::test]
 async fn retention_and_deletion_cut_multi_day_files_by_day() {
-    let (dir, ref_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let clock = ManualClock::new(T0);
-    let mut cfg = config(dir.path());
-    cfg.compaction.min_files_per_day = 2;
-    let s = open(&cfg, &clock);
-    let reference = open(&reference_config(ref_dir.path()), &clock);
-    let mut model = Model::new();
-    load(&s, &mut model).await;
-    load(&reference, &mut Model::new()).await;
+    let Setup { dir: _dir, ref_dir, clock, cfg, s, reference, mut model } =
+        setup(|c| c.compaction.min_files_per_day = 2).await;
     s.maintain().await.unwrap();
     assert_eq!(sample_files(&s).len(), 4);
 
@@ -271,15 +282,8 @@ async fn retention_and_deletion_cut_multi_day_files_by_day() {
 
 #[tokio::test]
 async fn a_month_that_turns_dense_is_split_into_days() {
-    let (dir, ref_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let clock = ManualClock::new(T0);
-    let mut cfg = config(dir.path());
-    cfg.compaction.target_file_rows = 100_000;
-    let s = open(&cfg, &clock);
-    let reference = open(&reference_config(ref_dir.path()), &clock);
-    let mut model = Model::new();
-    load(&s, &mut model).await;
-    load(&reference, &mut Model::new()).await;
+    let Setup { dir: _dir, ref_dir: _ref_dir, clock: _clock, cfg: _cfg, s, reference, mut model } =
+        setup(|c| c.compaction.target_file_rows = 100_000).await;
     s.maintain().await.unwrap();
     assert_eq!(sample_files(&s).len(), 4);
     // 120,000 rows on 2026-09-10 (a dense day, and more than the month may hold in one file).
