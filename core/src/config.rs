@@ -140,6 +140,11 @@ pub struct StorageConfig {
     pub ack: AckLevel,
     /// Persist the write buffer to Parquet at this many rows, 1_000 ..= 50_000_000.
     pub flush_rows: usize,
+    /// A day with fewer rows than this in a flush is sparse: consecutive sparse days of one month
+    /// share one file (opening a file costs about as much as reading some thousands of rows, so
+    /// below this a day's own file costs more than it saves). 0 ..= 50_000_000; 0: every day its
+    /// own file.
+    pub sparse_day_rows: usize,
     /// ... or when the oldest buffered sample is this old, 1 ..= 86_400 s.
     pub flush_interval_secs: u64,
     /// Rows per Parquet row group, 1_024 ..= 1_048_576.
@@ -160,6 +165,7 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from("./t3000-data"),
             ack: AckLevel::Wal,
             flush_rows: 500_000,
+            sparse_day_rows: 10_000,
             flush_interval_secs: 60,
             row_group_rows: 32_768,
             zstd_level: 3,
@@ -793,6 +799,7 @@ impl Config {
             return Err(ConfigError::new("storage.data_dir", "must not be empty"));
         }
         check_range("storage.flush_rows", storage.flush_rows, 1_000, 50_000_000)?;
+        check_range("storage.sparse_day_rows", storage.sparse_day_rows, 0, 50_000_000)?;
         check_range("storage.flush_interval_secs", storage.flush_interval_secs, 1, 86_400)?;
         check_range("storage.row_group_rows", storage.row_group_rows, 1_024, 1_048_576)?;
         check_range("storage.zstd_level", storage.zstd_level, 1, 22)?;
@@ -1383,6 +1390,7 @@ mod tests {
             ("[ingest]\nmax_days_per_batch = 0", "ingest.max_days_per_batch"),
             ("[storage]\ndata_dir = \"\"", "storage.data_dir"),
             ("[storage]\nflush_interval_secs = 86401", "storage.flush_interval_secs"),
+            ("[storage]\nsparse_day_rows = 50000001", "storage.sparse_day_rows"),
             ("[storage]\nrow_group_rows = 1000", "storage.row_group_rows"),
             ("[storage]\nzstd_level = 23", "storage.zstd_level"),
             ("[storage]\nscrub_interval_secs = 5", "storage.scrub_interval_secs"),

@@ -231,7 +231,7 @@ struct Inner {
     /// Held for the life of the engine (an exclusive lock on `<data_dir>/LOCK`).
     _lock: std::fs::File,
     test_hooks: TestHooks,
-    /// Days with fewer rows in a flush are sparse (see [`sparse_runs`]); [`SPARSE_DAY_ROWS`]
+    /// Days with fewer rows in a flush are sparse (see [`sparse_runs`]): `storage.sparse_day_rows`
     /// unless a test sets it.
     sparse_day_rows: AtomicUsize,
 }
@@ -443,7 +443,7 @@ impl Storage {
                 point_retention: RwLock::new(Vec::new()),
                 _lock: lock,
                 test_hooks: TestHooks::default(),
-                sparse_day_rows: AtomicUsize::new(SPARSE_DAY_ROWS),
+                sparse_day_rows: AtomicUsize::new(cfg.storage.sparse_day_rows),
             }),
         })
     }
@@ -1112,11 +1112,6 @@ impl Inner {
     }
 }
 
-/// A day with fewer rows than this in a flush is sparse: runs of sparse days of one month are
-/// written as one file (see [`sparse_runs`]). Opening a file costs about as much as reading some
-/// thousands of rows, so below this a day's own file costs more than it saves.
-pub const SPARSE_DAY_ROWS: usize = 10_000;
-
 /// Maps each day (with its row count) to the first day of the file it goes into: a dense day
 /// (at least `sparse_rows` rows) to itself, a sparse day to the first day of its run of sparse
 /// days of the same calendar month (broken by a dense day).
@@ -1174,7 +1169,7 @@ mod tests {
         let d0 = 19_752;
         let rows: BTreeMap<i32, usize> =
             [(d0, 5), (d0 + 1, 5), (d0 + 2, 5), (d0 + 3, 20_000), (d0 + 4, 1), (d0 + 6, 1)].into();
-        let runs = sparse_runs(&rows, SPARSE_DAY_ROWS);
+        let runs = sparse_runs(&rows, 10_000);
         let firsts: Vec<i32> = rows.keys().map(|d| runs[d] - d0).collect();
         assert_eq!(firsts, [0, 0, 2, 3, 4, 4]);
         // 0: every day its own file.

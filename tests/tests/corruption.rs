@@ -9,10 +9,12 @@ use std::path::Path;
 use t3_tests::*;
 
 /// Nothing is flushed to Parquet while the test runs: the data lives in the WAL only.
+/// No flush but the one at a graceful stop, and one file per day (the tests damage one day's file).
 const WAL_ONLY: &str = r#"
 [storage]
 flush_rows = 50000000
 flush_interval_secs = 86400
+sparse_day_rows = 0
 "#;
 
 const BATCH: usize = 10;

@@ -8,10 +8,13 @@ use std::path::Path;
 use t3_tests::*;
 
 /// Samples stay in the WAL until the test flushes them by stopping the server.
+/// No flush but the one at a graceful stop, and one file per day (the tests damage or count one
+/// day's file).
 const QUIET: &str = r#"
 [storage]
 flush_rows = 50000000
 flush_interval_secs = 86400
+sparse_day_rows = 0
 "#;
 
 const POINT: u32 = 7;

@@ -327,9 +327,9 @@ async fn answers(server: &TestServer) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollup_answers_equal_raw_answers() {
     let data = irregular_days(3);
-    // Maintenance every second builds the rollups of the (long past) days.
+    // Maintenance every second builds the rollups of the (long past) days, one file per day.
     let mut server = TestServer::start(
-        "[storage]\nflush_rows = 50000000\nflush_interval_secs = 86400\n[compaction]\ninterval_secs = 1\n[retention]\ncheck_interval_secs = 1\n",
+        "[storage]\nflush_rows = 50000000\nflush_interval_secs = 86400\nsparse_day_rows = 0\n[compaction]\ninterval_secs = 1\n[retention]\ncheck_interval_secs = 1\n",
     );
     for chunk in data.chunks(5000) {
         server.ingest_ok(chunk).await;
