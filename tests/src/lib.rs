@@ -1052,3 +1052,15 @@ pub fn simulated_ahu(port: u16) -> String {
         "#
     )
 }
+
+/// A schedule body for `POST /api/t3000/schedules`: on every day from 00:00 to `off`, switching
+/// `point` to 1 when on and 0 when off (taking it to manual).
+pub fn all_week_schedule(name: &str, point: u64, off: &str) -> Value {
+    let days: serde_json::Map<String, Value> =
+        ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+            .iter()
+            .map(|d| (d.to_string(), json!([{"on": "00:00", "off": off}])))
+            .collect();
+    json!({"name": name, "weekly_schedule": {"days": days},
+        "outputs": [{"point_id": point, "on_value": 1.0, "off_value": 0.0, "switch_to_manual": true}]})
+}

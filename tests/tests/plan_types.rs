@@ -362,13 +362,7 @@ async fn every_message_and_answer_matches_the_plans_types() {
         .await;
 
     // A schedule: created, its state written.
-    let days: serde_json::Map<String, Value> =
-        ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-            .iter()
-            .map(|d| (d.to_string(), json!([{"on": "00:00", "off": "23:59"}])))
-            .collect();
-    let body = json!({"name": "occupancy", "weekly_schedule": {"days": days},
-        "outputs": [{"point_id": var2, "on_value": 1.0, "off_value": 0.0, "switch_to_manual": true}]});
+    let body = all_week_schedule("occupancy", var2, "23:59");
     let s = server.post_json("/api/t3000/schedules", &body).await;
     assert_eq!(s.status, StatusCode::CREATED, "{}", s.text());
     let sid = s.json()["id"].as_i64().unwrap();
