@@ -167,7 +167,7 @@ impl Default for StorageConfig {
             flush_rows: 500_000,
             sparse_day_rows: 10_000,
             flush_interval_secs: 60,
-            row_group_rows: 32_768,
+            row_group_rows: 131_072,
             zstd_level: 3,
             scrub_interval_secs: 86_400,
             scrub_mib_per_sec: 64,
