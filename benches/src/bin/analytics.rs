@@ -112,14 +112,14 @@ struct Params {
 impl Params {
     fn from(a: &Args) -> anyhow::Result<Params> {
         let defaults = Config::default().query;
-        let all: Vec<String> = (1..=8).map(|i| format!("q{i}")).collect();
+        let all: Vec<String> = questions(1, 1).iter().map(|q| q.id.to_string()).collect();
         let queries: Vec<String> = match a.string("queries") {
             Some(s) => s.split(',').map(|x| x.trim().to_ascii_lowercase()).filter(|x| !x.is_empty()).collect(),
             None => all.clone(),
         };
         for q in &queries {
             if !all.contains(q) {
-                bail!("unknown query `{q}` (expected q1 .. q8)");
+                bail!("unknown query `{q}` (expected one of {})", all.join(", "));
             }
         }
         let p = Params {
