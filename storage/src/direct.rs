@@ -368,7 +368,7 @@ fn for_each_file<T: Send>(
     done.into_iter().map(|(_, r)| r).collect()
 }
 
-/// One source's rows of one point: a file (its [`FileMeta::rank`](crate::manifest::FileMeta::rank)) or the write buffer (`u64::MAX`).
+/// One source's rows of one point: a file (its [`FileMeta::rank`](crate::files::manifest::FileMeta::rank)) or the write buffer (`u64::MAX`).
 #[derive(Debug, Default)]
 struct Chunk {
     src: u64,

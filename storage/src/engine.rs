@@ -3,10 +3,10 @@
 use crate::buffer::{Columns, DAY_US, Frozen, RowFilter, WriteBuffer, as_ts, sorted_dedup_indices};
 use crate::direct::FileIndex;
 use crate::error::{Error, Result};
+use crate::files::manifest::{FileMeta, FileTag, Manifest, Quarantined, Table, day_of_ts, month_of, rel_path};
+use crate::files::parquet_io::{self, ParquetOptions};
 use crate::maintenance::TestHook;
-use crate::manifest::{FileMeta, FileTag, Manifest, Quarantined, Table, day_of_ts, month_of, rel_path};
 use crate::metrics::Histogram;
-use crate::parquet_io::{self, ParquetOptions};
 use crate::query::QueryEngine;
 use crate::vfs::Vfs;
 use crate::wal::{self, CommitSink, Wal, WalOptions, WriteState};

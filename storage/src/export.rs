@@ -29,7 +29,7 @@ use crate::analytics::Agg;
 use crate::buffer::{DAY_US, RowFilter};
 use crate::engine::Storage;
 use crate::error::{Error, Result};
-use crate::manifest::Table;
+use crate::files::manifest::Table;
 use crate::query::{Column, HistoryMode, HistoryRequest, SeriesResult};
 use arrow::array::{ArrayRef, Float64Builder, TimestampMicrosecondBuilder, UInt8Builder, UInt32Builder, UInt64Builder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};

@@ -6,7 +6,7 @@
 //! ([`buffer`], Arrow builders), the latest-value cache is updated, and the caller is acknowledged.
 //! When the buffer reaches `flush_rows` rows or its oldest sample is `flush_interval_secs` old, it
 //! is frozen at a WAL segment boundary, sorted by (point, ts) with duplicates resolved (the last
-//! write wins), and written as one Parquet file per UTC day ([`parquet_io`]):
+//! write wins), and written as one Parquet file per UTC day ([`files::parquet_io`]):
 //! `samples/day=YYYY-MM-DD/part-<seq>.parquet`. Each file is published atomically (temporary
 //! name, fsync, rename, directory fsync), then recorded in the [`manifest`], and only then is the
 //! WAL behind it deleted. Start-up replays whatever the manifest does not cover.
@@ -19,7 +19,7 @@
 //!
 //! # Layout
 //! - [`engine`]: [`Storage`], recovery, flushing, the live file set.
-//! - [`wal`], [`buffer`], [`parquet_io`], [`manifest`]: the durability path; [`recovery`]: the
+//! - [`wal`], [`buffer`], [`files::parquet_io`], [`manifest`]: the durability path; [`recovery`]: the
 //!   manifest reconciled with the files at start (rebuilt if lost), nothing deleted unless proven
 //!   garbage; [`scrub`]: every file's checksum verified again in the background.
 //! - [`maintenance`]: retention and compaction; [`rollups`]: 1-minute and 1-hour aggregates.
@@ -34,10 +34,9 @@ pub mod direct;
 pub mod engine;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod maintenance;
-pub mod manifest;
 pub mod metrics;
-pub mod parquet_io;
 pub mod query;
 pub mod recovery;
 pub mod rollups;
@@ -49,3 +48,6 @@ pub use engine::{Latest, RecoveryReport, Storage, validate_samples};
 pub use error::{Error, Result};
 pub use query::{HistoryMode, HistoryRequest, HistoryResult, PriorRow, ReadPath, SeriesResult, SqlResult};
 pub use wal::WriteState;
+
+// Public paths other crates use, kept where they were before the modules moved.
+pub use files::manifest;

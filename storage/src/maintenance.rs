@@ -10,15 +10,15 @@
 //! Both write the new file before the manifest changes, and retire the old files only after it has
 //! changed; a query that still holds an old file keeps reading it until it finishes. A rewritten
 //! file holds only rows of its inputs, so it takes their WAL range (and with it their
-//! [`rank`](crate::manifest::FileMeta::rank)): a flush that publishes newer rows of the same day
+//! [`rank`](crate::files::manifest::FileMeta::rank)): a flush that publishes newer rows of the same day
 //! while the rewrite runs keeps winning over it. Inputs are checked (checksum) before they are
 //! read, so a damaged file is quarantined rather than copied into a new file with a valid checksum.
 
 use crate::buffer::{DAY_US, RowFilter};
 use crate::engine::{LiveFile, Storage};
 use crate::error::{Error, Result};
-use crate::manifest::{FileMeta, FileTag, Table, day_of_ts, month_of, overlapping, rel_path};
-use crate::parquet_io;
+use crate::files::manifest::{FileMeta, FileTag, Table, day_of_ts, month_of, overlapping, rel_path};
+use crate::files::parquet_io;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -89,8 +89,8 @@ impl Storage {
                     let seqs: HashSet<u64> = files.iter().map(|f| f.meta.seq).collect();
                     self.edit_files(Vec::new(), &seqs)?;
                     tracing::info!(
-                        from = %crate::manifest::day_string(unit.first),
-                        to = %crate::manifest::day_string(unit.last),
+                        from = %crate::files::manifest::day_string(unit.first),
+                        to = %crate::files::manifest::day_string(unit.last),
                         files = seqs.len(),
                         "retention: deleted expired days"
                     );
@@ -392,8 +392,8 @@ impl Storage {
             if !self.check_inputs(files) {
                 return Err(Error::Internal(format!(
                     "a file of {} .. {} failed its checksum and was quarantined; nothing of those days was deleted, try again",
-                    crate::manifest::day_string(unit.first),
-                    crate::manifest::day_string(unit.last)
+                    crate::files::manifest::day_string(unit.first),
+                    crate::files::manifest::day_string(unit.last)
                 )));
             }
             let n = self.query_engine().count_where(files, &doomed)?;

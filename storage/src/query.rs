@@ -30,7 +30,7 @@ use crate::buffer::{Columns, DAY_US, RowFilter};
 pub use crate::direct::DIRECT_MAX_POINTS;
 use crate::engine::{Latest, LiveFile, Snapshot, Storage};
 use crate::error::{Error, Result};
-use crate::manifest::{FileMeta, Table, overlapping};
+use crate::files::manifest::{FileMeta, Table, overlapping};
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, UInt8Array, UInt32Array};
 use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
 use duckdb::{Connection, InterruptHandle};

@@ -20,8 +20,8 @@
 
 use crate::engine::{RecoveryReport, quarantine};
 use crate::error::{Error, Result};
-use crate::manifest::{FileMeta, FileTag, MANIFEST_FILE, Manifest, Quarantined, Table};
-use crate::parquet_io;
+use crate::files::manifest::{FileMeta, FileTag, MANIFEST_FILE, Manifest, Quarantined, Table};
+use crate::files::parquet_io;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 

@@ -15,8 +15,8 @@ use crate::analytics::{self, Partial, Series};
 use crate::buffer::{Columns, DAY_US, RowFilter};
 use crate::engine::{LiveFile, Snapshot, Storage};
 use crate::error::Result;
-use crate::manifest::{FileMeta, FileTag, Table, rel_path, source_digest};
-use crate::parquet_io;
+use crate::files::manifest::{FileMeta, FileTag, Table, rel_path, source_digest};
+use crate::files::parquet_io;
 use arrow::array::{
     ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt32Array, UInt64Array,
 };

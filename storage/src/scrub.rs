@@ -44,7 +44,7 @@ impl Storage {
             let had_checksum = f.meta.crc32c.is_some();
             match f.check() {
                 Ok(()) if had_checksum => {}
-                Ok(()) => match crate::parquet_io::checksum(&f.path) {
+                Ok(()) => match crate::files::parquet_io::checksum(&f.path) {
                     Ok(crc) => recorded.push((f.meta.seq, crc)),
                     Err(e) => {
                         tracing::warn!(path = %f.path.display(), error = %e, "scrub: could not read a checked file")

@@ -3,7 +3,7 @@
 
 use crate::buffer::{as_ts, as_u32, sample_schema};
 use crate::error::{Error, Result};
-use crate::manifest::FileTag;
+use crate::files::manifest::FileTag;
 use crate::vfs::{VFile, Vfs};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;

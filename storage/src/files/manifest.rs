@@ -14,7 +14,7 @@
 //! wins over it.
 
 use crate::error::{Error, Result};
-use crate::parquet_io::FileStats;
+use crate::files::parquet_io::FileStats;
 use crate::vfs::Vfs;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
