@@ -14,7 +14,6 @@
 //! wins over it.
 
 use crate::error::{Error, Result};
-use crate::files::parquet_io::FileStats;
 use crate::vfs::Vfs;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -95,6 +94,35 @@ fn one() -> u32 {
 
 fn is_one(v: &u32) -> bool {
     *v == 1
+}
+
+/// What a published file holds ([`parquet_io`](super::parquet_io) computes it as it writes); recorded in
+/// the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileStats {
+    pub rows: u64,
+    pub bytes: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub min_point: u32,
+    pub max_point: u32,
+    /// CRC-32C of the whole file as written.
+    pub crc32c: Option<u32>,
+}
+
+impl FileStats {
+    /// Nothing yet: ready to [`add`](Self::add) to.
+    pub(super) fn empty() -> Self {
+        FileStats { min_ts: i64::MAX, max_ts: i64::MIN, min_point: u32::MAX, ..Default::default() }
+    }
+
+    pub(super) fn add(&mut self, s: &FileStats) {
+        self.rows += s.rows;
+        self.min_ts = self.min_ts.min(s.min_ts);
+        self.max_ts = self.max_ts.max(s.max_ts);
+        self.min_point = self.min_point.min(s.min_point);
+        self.max_point = self.max_point.max(s.max_point);
+    }
 }
 
 /// The calendar month (UTC) of a day, as `year * 12 + month0`: days of one month share it.

@@ -3,7 +3,7 @@
 
 use crate::buffer::{as_ts, as_u32, sample_schema};
 use crate::error::{Error, Result};
-use crate::files::manifest::FileTag;
+use crate::files::manifest::{FileStats, FileTag};
 use crate::vfs::{VFile, Vfs};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -44,34 +44,6 @@ fn properties(o: ParquetOptions, tag: &FileTag) -> Result<WriterProperties> {
         .set_column_dictionary_enabled(ColumnPath::from("value"), false)
         .set_column_encoding(ColumnPath::from("value"), Encoding::PLAIN)
         .build())
-}
-
-/// What a published file holds; recorded in the manifest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FileStats {
-    pub rows: u64,
-    pub bytes: u64,
-    pub min_ts: i64,
-    pub max_ts: i64,
-    pub min_point: u32,
-    pub max_point: u32,
-    /// CRC-32C of the whole file as written.
-    pub crc32c: Option<u32>,
-}
-
-impl FileStats {
-    /// Nothing yet: ready to [`add`](Self::add) to.
-    fn empty() -> Self {
-        FileStats { min_ts: i64::MAX, max_ts: i64::MIN, min_point: u32::MAX, ..Default::default() }
-    }
-
-    fn add(&mut self, s: &FileStats) {
-        self.rows += s.rows;
-        self.min_ts = self.min_ts.min(s.min_ts);
-        self.max_ts = self.max_ts.max(s.max_ts);
-        self.min_point = self.min_point.min(s.min_point);
-        self.max_point = self.max_point.max(s.max_point);
-    }
 }
 
 /// Computes the stats of sorted sample batches.
