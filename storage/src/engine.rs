@@ -1,10 +1,10 @@
 //! The storage engine: ingest, persistence, recovery and the live file set.
 
 use crate::buffer::{Columns, DAY_US, Frozen, RowFilter, WriteBuffer, as_ts, sorted_dedup_indices};
-use crate::direct::FileIndex;
 use crate::error::{Error, Result};
 use crate::files::manifest::{FileMeta, FileTag, Manifest, Quarantined, Table, day_of_ts, month_of, rel_path};
 use crate::files::parquet_io::{self, ParquetOptions};
+use crate::files::{LiveFile, Snapshot};
 use crate::maintenance::TestHook;
 use crate::metrics::Histogram;
 use crate::query::QueryEngine;
@@ -17,86 +17,14 @@ use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use t3_core::Sample;
 use t3_core::clock::Clock;
 use t3_core::config::{AckLevel, Config, IngestConfig};
 use t3_core::model::{MAX_TS, MIN_TS};
 use tokio::sync::{Notify, watch};
-
-/// A Parquet file in the live set. When it is retired (replaced by compaction or expired by
-/// retention) it is deleted once the last query holding it lets go.
-#[derive(Debug)]
-pub struct LiveFile {
-    pub meta: FileMeta,
-    pub path: PathBuf,
-    retired: AtomicBool,
-    /// Its checksum has been verified by this process (files it wrote itself start verified).
-    verified: AtomicBool,
-    /// Footer and page index for the direct read path, parsed on first use and kept as long as
-    /// the file is live (files are immutable once published).
-    index: OnceLock<FileIndex>,
-}
-
-impl LiveFile {
-    fn new(data_dir: &Path, meta: FileMeta, verified: bool) -> Arc<Self> {
-        Arc::new(LiveFile {
-            path: data_dir.join(meta.rel_path()),
-            meta,
-            retired: AtomicBool::new(false),
-            verified: AtomicBool::new(verified),
-            index: OnceLock::new(),
-        })
-    }
-
-    /// Whether this process has checked the file since it started (or wrote it).
-    pub fn is_verified(&self) -> bool {
-        self.verified.load(Ordering::Relaxed)
-    }
-
-    /// Checks the file's bytes: against its recorded CRC-32C, or (a file written before checksums)
-    /// by decoding every page. Marks it verified on success.
-    pub(crate) fn check(&self) -> std::result::Result<(), String> {
-        match self.meta.crc32c {
-            Some(crc) => parquet_io::verify_checksum(&self.path, crc)?,
-            None => parquet_io::verify_deep(&self.path, self.meta.rows)?,
-        }
-        self.verified.store(true, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// The parsed footer and page index, loaded on first use.
-    pub(crate) fn index(&self) -> Result<&FileIndex> {
-        if let Some(i) = self.index.get() {
-            return Ok(i);
-        }
-        let loaded = FileIndex::load(&self.path)?;
-        // Two readers may race to load it; either copy will do.
-        Ok(self.index.get_or_init(|| loaded))
-    }
-
-    /// Bytes held by the cached index (0 if it has not been loaded).
-    pub fn index_memory(&self) -> usize {
-        self.index.get().map_or(0, FileIndex::memory_size)
-    }
-
-    pub(crate) fn retire(&self) {
-        self.retired.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for LiveFile {
-    fn drop(&mut self) {
-        if self.retired.load(Ordering::SeqCst)
-            && let Err(e) = std::fs::remove_file(&self.path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(path = %self.path.display(), error = %e, "could not delete a retired file");
-        }
-    }
-}
 
 /// The latest value of a point.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -974,13 +902,6 @@ impl Storage {
     }
 }
 
-/// What a query reads: the live files and the buffered rows that match.
-#[derive(Debug)]
-pub(crate) struct Snapshot {
-    pub files: Arc<Vec<Arc<LiveFile>>>,
-    pub buffered: Columns,
-}
-
 impl Inner {
     fn parquet_options(&self) -> ParquetOptions {
         ParquetOptions { row_group_rows: self.cfg.storage.row_group_rows, zstd_level: self.cfg.storage.zstd_level }
@@ -1094,7 +1015,7 @@ impl Inner {
             let hi = distinct.partition_point(|&p| p <= m.max_point);
             let filter =
                 RowFilter { points: Some(&distinct[lo..hi]), from: min_ts.max(m.min_ts), to: max_ts.min(m.max_ts) + 1 };
-            let Ok(batches) = crate::direct::read_rows(f, &filter, &never) else { return false };
+            let Ok(batches) = crate::files::page_index::read_rows(f, &filter, &never) else { return false };
             for b in &batches {
                 let p = crate::buffer::as_u32(b.column(0)).values();
                 let t = as_ts(b.column(1)).values();

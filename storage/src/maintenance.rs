@@ -15,8 +15,9 @@
 //! read, so a damaged file is quarantined rather than copied into a new file with a valid checksum.
 
 use crate::buffer::{DAY_US, RowFilter};
-use crate::engine::{LiveFile, Storage};
+use crate::engine::Storage;
 use crate::error::{Error, Result};
+use crate::files::LiveFile;
 use crate::files::manifest::{FileMeta, FileTag, Table, day_of_ts, month_of, overlapping, rel_path};
 use crate::files::parquet_io;
 use serde::Serialize;

@@ -28,9 +28,10 @@
 use crate::analytics::{self, Agg, Buckets, Fill, Series};
 use crate::buffer::{Columns, DAY_US, RowFilter};
 pub use crate::direct::DIRECT_MAX_POINTS;
-use crate::engine::{Latest, LiveFile, Snapshot, Storage};
+use crate::engine::{Latest, Storage};
 use crate::error::{Error, Result};
 use crate::files::manifest::{FileMeta, Table, overlapping};
+use crate::files::{LiveFile, Snapshot, candidate_files, touched_files};
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, UInt8Array, UInt32Array};
 use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
 use duckdb::{Connection, InterruptHandle};
@@ -568,32 +569,6 @@ fn buffer_days(b: &Columns) -> Vec<FileMeta> {
         (m.min_point, m.max_point) = (m.min_point.min(p), m.max_point.max(p));
     }
     days.into_values().collect()
-}
-
-/// The files of `snap`, of any table, that may hold rows for `filter`.
-fn touched_files(snap: &Snapshot, filter: &RowFilter<'_>) -> Vec<Arc<LiveFile>> {
-    snap.files
-        .iter()
-        .filter(|f| f.meta.max_ts >= filter.from && f.meta.min_ts < filter.to)
-        .filter(|f| filter.points.is_none_or(|p| p.iter().any(|p| (f.meta.min_point..=f.meta.max_point).contains(p))))
-        .cloned()
-        .collect()
-}
-
-/// The files of `snap` that may hold rows for `filter`.
-pub(crate) fn candidate_files<'a>(snap: &'a Snapshot, filter: &RowFilter<'_>) -> Vec<&'a LiveFile> {
-    snap.files
-        .iter()
-        .map(|f| &**f)
-        .filter(|f| f.meta.table == Table::Samples)
-        .filter(|f| f.meta.max_ts >= filter.from && f.meta.min_ts < filter.to)
-        .filter(|f| {
-            filter.points.is_none_or(|p| {
-                let i = p.partition_point(|&x| x < f.meta.min_point);
-                i < p.len() && p[i] <= f.meta.max_point
-            })
-        })
-        .collect()
 }
 
 /// Runs `sql` (which may contain one `arrow(?)` per buffer use) and collects the Arrow batches.

@@ -13,10 +13,11 @@
 
 use crate::analytics::{self, Partial, Series};
 use crate::buffer::{Columns, DAY_US, RowFilter};
-use crate::engine::{LiveFile, Snapshot, Storage};
+use crate::engine::Storage;
 use crate::error::Result;
 use crate::files::manifest::{FileMeta, FileTag, Table, rel_path, source_digest};
 use crate::files::parquet_io;
+use crate::files::{LiveFile, Snapshot};
 use arrow::array::{
     ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt32Array, UInt64Array,
 };
