@@ -21,7 +21,7 @@
 //! - [`engine`]: [`Storage`], recovery, flushing, the live file set.
 //! - [`wal`], [`buffer`], [`files::parquet_io`], [`manifest`]: the durability path; [`recovery`]: the
 //!   manifest reconciled with the files at start (rebuilt if lost), nothing deleted unless proven
-//!   garbage; [`scrub`]: every file's checksum verified again in the background.
+//!   garbage; [`engine::scrub`]: every file's checksum verified again in the background.
 //! - [`maintenance`]: retention and compaction; [`rollups`]: 1-minute and 1-hour aggregates.
 //! - [`query`], [`direct`], [`analytics`]: reading.
 //! - [`catalog`]: the metadata catalog (buildings, devices, points, users, ...) and the audit log.
@@ -35,12 +35,9 @@ pub mod engine;
 pub mod error;
 pub mod export;
 pub mod files;
-pub mod maintenance;
 pub mod metrics;
 pub mod query;
-pub mod recovery;
 pub mod rollups;
-pub mod scrub;
 pub mod vfs;
 pub mod wal;
 
@@ -50,4 +47,5 @@ pub use query::{HistoryMode, HistoryRequest, HistoryResult, PriorRow, ReadPath, 
 pub use wal::WriteState;
 
 // Public paths other crates use, kept where they were before the modules moved.
+pub use engine::{maintenance, recovery};
 pub use files::manifest;

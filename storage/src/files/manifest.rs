@@ -4,7 +4,7 @@
 //! The manifest is not the only record of a file: every file also carries its own description in
 //! its Parquet key-value metadata ([`FileTag`]: table, day, sequence number, the WAL segments its
 //! rows came from, the files it replaced). If the manifest is lost, start-up rebuilds it from the
-//! files ([`crate::recovery`]); no data file is ever deleted unless it is proven to be garbage.
+//! files ([`crate::engine::recovery`]); no data file is ever deleted unless it is proven to be garbage.
 //!
 //! # Which row wins
 //! Two files of a day may hold the same (point, ts); the newer row wins. "Newer" is what the file

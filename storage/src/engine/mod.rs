@@ -1,11 +1,15 @@
 //! The storage engine: ingest, persistence, recovery and the live file set.
 
+pub mod maintenance;
+pub mod recovery;
+pub mod scrub;
+
 use crate::buffer::{Columns, DAY_US, Frozen, RowFilter, WriteBuffer, as_ts, sorted_dedup_indices};
+use crate::engine::maintenance::TestHook;
 use crate::error::{Error, Result};
 use crate::files::manifest::{FileMeta, FileTag, Manifest, Quarantined, Table, day_of_ts, month_of, rel_path};
 use crate::files::parquet_io::{self, ParquetOptions};
 use crate::files::{LiveFile, Snapshot};
-use crate::maintenance::TestHook;
 use crate::metrics::Histogram;
 use crate::query::QueryEngine;
 use crate::vfs::Vfs;
@@ -55,7 +59,7 @@ pub struct RecoveryReport {
     pub stray_files_removed: usize,
     /// One line per file removed at start, saying why it was proven garbage.
     pub strays: Vec<String>,
-    /// Files the manifest did not list that were taken into it (see [`crate::recovery`]).
+    /// Files the manifest did not list that were taken into it (see [`crate::engine::recovery`]).
     pub adopted: Vec<String>,
     /// The manifest was missing and was rebuilt from the data files.
     pub manifest_rebuilt: bool,
@@ -266,9 +270,9 @@ impl Storage {
         let segments = wal::list_segments(&wal_dir)?;
         // The manifest and the files on disk are reconciled: listed files must be whole (a damaged
         // one is quarantined, never read), and nothing is deleted unless it is proven garbage.
-        let stored = crate::recovery::load_manifest(&data_dir)?;
+        let stored = crate::engine::recovery::load_manifest(&data_dir)?;
         let (mut manifest, manifest_changed) =
-            crate::recovery::reconcile(&data_dir, stored, &segments, &mut report, clock.now_us())?;
+            crate::engine::recovery::reconcile(&data_dir, stored, &segments, &mut report, clock.now_us())?;
         let live: Vec<Arc<LiveFile>> =
             manifest.files.iter().map(|meta| LiveFile::new(&data_dir, meta.clone(), false)).collect();
 
@@ -725,7 +729,7 @@ impl Storage {
         // nothing that start-up could mistake for data.
         next.retired.retain(|rel| data_dir.join(rel).exists());
         if quarantined.is_none() {
-            let gone = next.files.iter().filter(|f| remove.contains(&f.seq)).map(crate::recovery::rel_string);
+            let gone = next.files.iter().filter(|f| remove.contains(&f.seq)).map(crate::engine::recovery::rel_string);
             next.retired.extend(gone.collect::<Vec<_>>());
         }
         next.files.retain(|f| !remove.contains(&f.seq));
@@ -865,11 +869,12 @@ impl Storage {
             // Another reader got there first (or the file was replaced meanwhile).
             return Ok(());
         }
-        let rel = crate::recovery::rel_string(&file.meta);
+        let rel = crate::engine::recovery::rel_string(&file.meta);
         tracing::error!(file = %rel, rows = file.meta.rows, reason, "a data file failed its check; moving it to quarantine/");
         let moved = quarantine(&self.inner.data_dir, &file.path);
         let now = self.inner.clock.now_us();
-        let record = crate::recovery::record(&self.inner.data_dir, rel, moved, reason.to_string(), &file.meta, now);
+        let record =
+            crate::engine::recovery::record(&self.inner.data_dir, rel, moved, reason.to_string(), &file.meta, now);
         self.edit_manifest(Vec::new(), &HashSet::from([file.meta.seq]), Some(record))
     }
 

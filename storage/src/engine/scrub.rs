@@ -51,7 +51,7 @@ impl Storage {
                     }
                 },
                 Err(why) => {
-                    report.quarantined.push(crate::recovery::rel_string(&f.meta));
+                    report.quarantined.push(crate::engine::recovery::rel_string(&f.meta));
                     self.quarantine_file(f, &why)?;
                 }
             }
