@@ -1,11 +1,11 @@
 //! The storage engine: ingest, persistence, recovery and the live file set.
 
 pub mod maintenance;
+mod open;
 pub mod recovery;
 pub mod scrub;
 
 use crate::buffer::{Columns, DAY_US, Frozen, RowFilter, WriteBuffer, as_ts, sorted_dedup_indices};
-use crate::engine::maintenance::TestHook;
 use crate::error::{Error, Result};
 use crate::files::manifest::{FileMeta, FileTag, Manifest, Quarantined, Table, day_of_ts, month_of, rel_path};
 use crate::files::parquet_io::{self, ParquetOptions};
@@ -13,11 +13,14 @@ use crate::files::{LiveFile, Snapshot};
 use crate::metrics::Histogram;
 use crate::query::QueryEngine;
 use crate::vfs::Vfs;
-use crate::wal::{self, CommitSink, Wal, WalOptions, WriteState};
+use crate::wal::{self, CommitSink, Wal, WriteState};
 use arrow::array::UInt32Array;
 use arrow::compute::take_record_batch;
 use arrow::record_batch::RecordBatch;
+use maintenance::TestHook;
 use parking_lot::{Mutex, RwLock};
+pub use recovery::RecoveryReport;
+use recovery::quarantine;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -36,34 +39,6 @@ pub struct Latest {
     pub ts: i64,
     pub value: f64,
     pub quality: u8,
-}
-
-/// What start-up recovery did.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RecoveryReport {
-    pub wal_segments_replayed: usize,
-    pub samples_replayed: usize,
-    /// Samples in damaged WAL records whose header is intact: an exact count. Replay skips a
-    /// damaged record and goes on at the next valid one.
-    pub wal_samples_lost: u64,
-    /// Samples in damaged WAL records whose header is damaged too: not countable, at most this many
-    /// (estimated from the damaged bytes).
-    pub wal_samples_lost_at_most: u64,
-    /// Samples of WAL writes cut short by a crash (a torn tail; never acknowledged, since a write
-    /// is acknowledged only once complete and fsynced).
-    pub wal_torn_samples: u64,
-    /// One line per WAL segment or file that lost data, saying what and why.
-    pub dropped: Vec<String>,
-    /// Files moved to `quarantine/`.
-    pub quarantined: Vec<String>,
-    pub stray_files_removed: usize,
-    /// One line per file removed at start, saying why it was proven garbage.
-    pub strays: Vec<String>,
-    /// Files the manifest did not list that were taken into it (see [`crate::engine::recovery`]).
-    pub adopted: Vec<String>,
-    /// The manifest was missing and was rebuilt from the data files.
-    pub manifest_rebuilt: bool,
-    pub duration_ms: u64,
 }
 
 #[derive(Debug, Default)]
@@ -247,139 +222,6 @@ fn rfc3339(ts: i64) -> String {
 }
 
 impl Storage {
-    /// Opens (or creates) the data directory, recovers from the WAL and starts the WAL thread.
-    /// Background work (time-based flush, compaction, retention) starts with [`Storage::start_background`].
-    pub fn open(cfg: &Config, vfs: Arc<dyn Vfs>, clock: Arc<dyn Clock>) -> Result<Storage> {
-        let started = Instant::now();
-        let dir = &cfg.storage.data_dir;
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create data directory", dir, e))?;
-        let data_dir = std::fs::canonicalize(dir).map_err(|e| Error::io("resolve", dir, e))?;
-        // One process per data directory: two WAL writers would corrupt each other.
-        let lock_path = data_dir.join("LOCK");
-        let lock = std::fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io("open", &lock_path, e))?;
-        if lock.try_lock().is_err() {
-            return Err(Error::Locked(data_dir));
-        }
-        let mut report = RecoveryReport::default();
-        let wal_dir = data_dir.join("wal");
-        let segments = wal::list_segments(&wal_dir)?;
-        // The manifest and the files on disk are reconciled: listed files must be whole (a damaged
-        // one is quarantined, never read), and nothing is deleted unless it is proven garbage.
-        let stored = crate::engine::recovery::load_manifest(&data_dir)?;
-        let (mut manifest, manifest_changed) =
-            crate::engine::recovery::reconcile(&data_dir, stored, &segments, &mut report, clock.now_us())?;
-        let live: Vec<Arc<LiveFile>> =
-            manifest.files.iter().map(|meta| LiveFile::new(&data_dir, meta.clone(), false)).collect();
-
-        let shared = Arc::new(Shared {
-            clock: clock.clone(),
-            state: Mutex::new(BufState {
-                files: Arc::new(live),
-                next_wal_from: manifest.wal_persisted_through + 1,
-                ..Default::default()
-            }),
-            latest: RwLock::new(HashMap::new()),
-            buffered_rows: AtomicUsize::new(0),
-            flush_rows: cfg.storage.flush_rows,
-            flush_wanted: Notify::new(),
-        });
-        let mut last_seq = manifest.wal_persisted_through;
-        for (seq, path) in &segments {
-            last_seq = last_seq.max(*seq);
-            if *seq <= manifest.wal_persisted_through {
-                // Already in Parquet: the crash came between the manifest and the truncation.
-                let _ = std::fs::remove_file(path);
-                continue;
-            }
-            let r = wal::replay_segment(*seq, path)?;
-            report.wal_segments_replayed += 1;
-            report.samples_replayed += r.samples.len();
-            report.wal_samples_lost += r.lost_counted();
-            report.wal_samples_lost_at_most += r.lost_at_most();
-            report.wal_torn_samples += r.torn_samples();
-            if let Some(mut line) = r.summary() {
-                if r.damaged.is_empty() {
-                    // A torn tail only: what every crash during a write leaves.
-                    tracing::info!("{line}");
-                } else {
-                    // Kept until its records are in Parquet; a copy (once) for inspection.
-                    match wal::quarantine_copy(&data_dir, &r) {
-                        Ok((copy, new)) => {
-                            line.push_str(&format!("; copy in {}", copy.display()));
-                            if new {
-                                report.quarantined.push(copy.display().to_string());
-                            }
-                        }
-                        Err(e) => line.push_str(&format!("; could not copy it to quarantine/: {e}")),
-                    }
-                    tracing::warn!("{line}");
-                }
-                report.dropped.push(line);
-            }
-            // Replay in chunks so no single write-buffer append is huge.
-            for chunk in r.samples.chunks(65_536) {
-                shared.committed(chunk);
-            }
-        }
-        if manifest_changed {
-            manifest.generation += 1;
-            manifest.store(&*vfs, &data_dir)?;
-        }
-
-        let stats = Stats::default();
-        let wal_opts = WalOptions {
-            dir: wal_dir,
-            group_commit_max_delay: Duration::from_millis(cfg.wal.group_commit_max_delay_ms),
-            group_commit_max_bytes: cfg.wal.group_commit_max_bytes,
-            segment_bytes: cfg.wal.segment_bytes,
-            retry_interval: Duration::from_secs(1),
-            commit_seconds: stats.wal_commit_seconds.clone(),
-        };
-        let (wal, _wal_thread) = Wal::start(wal_opts, vfs.clone(), last_seq + 1, shared.clone())?;
-        let query = Arc::new(QueryEngine::new(&data_dir, &cfg.query)?);
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        if !report.dropped.is_empty() || report.samples_replayed > 0 {
-            tracing::info!(
-                replayed = report.samples_replayed,
-                segments = report.wal_segments_replayed,
-                dropped = ?report.dropped,
-                quarantined = ?report.quarantined,
-                "recovered from the write-ahead log"
-            );
-        }
-        let (stop, _) = watch::channel(false);
-        Ok(Storage {
-            inner: Arc::new(Inner {
-                cfg: cfg.clone(),
-                data_dir,
-                vfs,
-                clock,
-                shared,
-                wal,
-                quarantined: RwLock::new(Arc::new(manifest.quarantined.clone())),
-                manifest: Mutex::new(manifest),
-                persist_lock: tokio::sync::Mutex::new(()),
-                maintenance_lock: tokio::sync::Mutex::new(()),
-                persisted_gen: AtomicU64::new(0),
-                query,
-                recovery: report,
-                stop,
-                tasks: Mutex::new(Vec::new()),
-                stats,
-                live: tokio::sync::broadcast::channel(LIVE_BATCHES).0,
-                point_retention: RwLock::new(Vec::new()),
-                _lock: lock,
-                test_hooks: TestHooks::default(),
-                sparse_day_rows: AtomicUsize::new(cfg.storage.sparse_day_rows),
-            }),
-        })
-    }
-
     pub fn config(&self) -> &Config {
         &self.inner.cfg
     }
@@ -1058,31 +900,6 @@ pub(crate) fn sparse_runs(rows_of_day: &BTreeMap<i32, usize>, sparse_rows: usize
         out.insert(day, first);
     }
     out
-}
-
-fn quarantine_dir(data_dir: &Path) -> Option<PathBuf> {
-    let q = data_dir.join("quarantine");
-    std::fs::create_dir_all(&q).ok()?;
-    Some(q)
-}
-
-fn quarantine_name(data_dir: &Path, path: &Path) -> Option<PathBuf> {
-    let rel = path.strip_prefix(data_dir).unwrap_or(path);
-    let flat = rel.to_string_lossy().replace(['/', '\\'], "_");
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
-    Some(quarantine_dir(data_dir)?.join(format!("{stamp}-{flat}")))
-}
-
-/// Moves a damaged file into `quarantine/`; returns its new name.
-pub(crate) fn quarantine(data_dir: &Path, path: &Path) -> Option<String> {
-    let to = quarantine_name(data_dir, path)?;
-    match std::fs::rename(path, &to) {
-        Ok(()) => Some(to.display().to_string()),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "could not quarantine");
-            None
-        }
-    }
 }
 
 #[cfg(test)]

@@ -18,12 +18,40 @@
 //! replacement is harmless), and an unreadable one is moved to `quarantine/` and reported. Without
 //! a manifest, the same rules rebuild one from the files' own descriptions ([`FileTag`]).
 
-use crate::engine::{RecoveryReport, quarantine};
 use crate::error::{Error, Result};
 use crate::files::manifest::{FileMeta, FileTag, MANIFEST_FILE, Manifest, Quarantined, Table};
 use crate::files::parquet_io;
+use serde::Serialize;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+
+/// What start-up recovery did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RecoveryReport {
+    pub wal_segments_replayed: usize,
+    pub samples_replayed: usize,
+    /// Samples in damaged WAL records whose header is intact: an exact count. Replay skips a
+    /// damaged record and goes on at the next valid one.
+    pub wal_samples_lost: u64,
+    /// Samples in damaged WAL records whose header is damaged too: not countable, at most this many
+    /// (estimated from the damaged bytes).
+    pub wal_samples_lost_at_most: u64,
+    /// Samples of WAL writes cut short by a crash (a torn tail; never acknowledged, since a write
+    /// is acknowledged only once complete and fsynced).
+    pub wal_torn_samples: u64,
+    /// One line per WAL segment or file that lost data, saying what and why.
+    pub dropped: Vec<String>,
+    /// Files moved to `quarantine/`.
+    pub quarantined: Vec<String>,
+    pub stray_files_removed: usize,
+    /// One line per file removed at start, saying why it was proven garbage.
+    pub strays: Vec<String>,
+    /// Files the manifest did not list that were taken into it (see the [module](self) documentation).
+    pub adopted: Vec<String>,
+    /// The manifest was missing and was rebuilt from the data files.
+    pub manifest_rebuilt: bool,
+    pub duration_ms: u64,
+}
 
 /// A file found under a table folder.
 #[derive(Debug)]
@@ -338,4 +366,29 @@ fn remove_empty_day_dirs(data_dir: &Path) {
         }
     }
     let _ = std::fs::remove_file(data_dir.join(format!("{MANIFEST_FILE}.tmp")));
+}
+
+fn quarantine_dir(data_dir: &Path) -> Option<PathBuf> {
+    let q = data_dir.join("quarantine");
+    std::fs::create_dir_all(&q).ok()?;
+    Some(q)
+}
+
+fn quarantine_name(data_dir: &Path, path: &Path) -> Option<PathBuf> {
+    let rel = path.strip_prefix(data_dir).unwrap_or(path);
+    let flat = rel.to_string_lossy().replace(['/', '\\'], "_");
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
+    Some(quarantine_dir(data_dir)?.join(format!("{stamp}-{flat}")))
+}
+
+/// Moves a damaged file into `quarantine/`; returns its new name.
+pub(crate) fn quarantine(data_dir: &Path, path: &Path) -> Option<String> {
+    let to = quarantine_name(data_dir, path)?;
+    match std::fs::rename(path, &to) {
+        Ok(()) => Some(to.display().to_string()),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "could not quarantine");
+            None
+        }
+    }
 }
