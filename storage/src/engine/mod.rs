@@ -6,6 +6,7 @@ mod live;
 pub mod maintenance;
 mod open;
 pub mod recovery;
+mod rollups;
 pub mod scrub;
 
 use crate::buffer::{Frozen, WriteBuffer};
