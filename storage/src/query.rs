@@ -415,7 +415,7 @@ impl QueryEngine {
         let prior =
             edge_values(&conn, snap, &before, true)?.into_iter().filter_map(|(p, (_, v))| Some((p, v?))).collect();
         self.checkin(conn);
-        Ok((series, prior))
+        Ok(crate::rollups::DaySeries { series, prior })
     }
 }
 

@@ -154,8 +154,14 @@ pub(crate) fn range_digest(by_day: &BTreeMap<i32, Vec<&FileMeta>>, first: i32, l
     (!files.is_empty()).then(|| source_digest(files.into_values()))
 }
 
-/// Series of every point of a day plus the value in force at its start.
-pub(crate) type DaySeries = (Vec<Series>, std::collections::HashMap<u32, f64>);
+/// What the rollups of a day are computed from.
+#[derive(Debug)]
+pub(crate) struct DaySeries {
+    /// The rows of every point that has rows that day, by point.
+    pub series: Vec<Series>,
+    /// The value in force at the start of the day, per point that has one.
+    pub prior: std::collections::HashMap<u32, f64>,
+}
 
 pub(crate) fn all_points_filter(from: i64, to: i64) -> RowFilter<'static> {
     RowFilter { points: None, from, to }

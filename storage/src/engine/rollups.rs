@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::files::manifest::{FileMeta, FileTag, Table, rel_path, source_digest};
 use crate::files::parquet_io;
 use crate::files::{LiveFile, Snapshot};
-use crate::rollups::{RollupRows, TABLES, fresh_rollups, rollup_schema, sample_days};
+use crate::rollups::{DaySeries, RollupRows, TABLES, fresh_rollups, rollup_schema, sample_days};
 use arrow::array::RecordBatch;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -105,7 +105,7 @@ impl Storage {
         let minutes = (first..=last).filter_map(|day| {
             let (from, to) = (day as i64 * DAY_US, (day as i64 + 1) * DAY_US);
             let result = (|| {
-                let (mut series, prior) = self.query_engine().day_series(&snap, from, to)?;
+                let DaySeries { mut series, prior } = self.query_engine().day_series(&snap, from, to)?;
                 // A point without samples that day still has a value in force through it (its
                 // time-weighted rows), as the raw path answers.
                 let seen: HashSet<u32> = series.iter().map(|s| s.point_id).collect();
