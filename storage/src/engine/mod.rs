@@ -1,5 +1,6 @@
 //! The storage engine: ingest, persistence, recovery and the live file set.
 
+mod export;
 mod flush;
 mod ingest;
 mod live;
