@@ -28,10 +28,10 @@
 use crate::analytics::{self, Agg, Buckets, Fill, Series};
 use crate::buffer::{Columns, DAY_US, RowFilter};
 pub use crate::direct::DIRECT_MAX_POINTS;
-use crate::engine::{Latest, Storage};
+use crate::engine::Latest;
 use crate::error::{Error, Result};
 use crate::files::manifest::{FileMeta, Table, overlapping};
-use crate::files::{LiveFile, Snapshot, candidate_files, touched_files};
+use crate::files::{LiveFile, Snapshot, candidate_files};
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, UInt8Array, UInt32Array};
 use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
 use duckdb::{Connection, InterruptHandle};
@@ -759,188 +759,50 @@ pub struct SqlResult {
     pub partial: bool,
 }
 
-impl Storage {
-    /// Answers a history request over files and the write buffer.
-    pub async fn history(&self, req: HistoryRequest) -> Result<HistoryResult> {
-        self.history_with(req, ReadPath::Auto).await
+/// The statement of a user SQL query: one, without a trailing `;`.
+pub(crate) fn sql_body(text: &str) -> Result<&str> {
+    let body = text.trim().trim_end_matches(';').trim();
+    if body.is_empty() {
+        return Err(Error::InvalidQuery("empty query".into()));
     }
+    if body.contains(';') {
+        return Err(Error::InvalidQuery("one statement only".into()));
+    }
+    Ok(body)
+}
 
-    /// [`Storage::history`] through a chosen reader (both give the same answer; tests and
-    /// benchmarks compare them).
-    pub async fn history_with(&self, req: HistoryRequest, path: ReadPath) -> Result<HistoryResult> {
-        if req.from >= req.to {
-            return Err(Error::InvalidQuery(format!(
-                "empty time range: from ({}) must be before to ({})",
-                req.from, req.to
-            )));
-        }
-        if req.points.is_empty() {
-            return Err(Error::InvalidQuery("no points requested".into()));
-        }
-        let max_rows = self.config().query.max_rows;
-        match &req.mode {
-            HistoryMode::Aggregate { bucket_us, .. } | HistoryMode::Interpolate { step_us: bucket_us, .. } => {
-                if *bucket_us <= 0 {
-                    return Err(Error::InvalidQuery("bucket / step must be positive".into()));
-                }
-                let n = (req.to - req.from) / bucket_us + 1;
-                if n as u128 * req.points.len() as u128 > max_rows as u128 {
-                    return Err(Error::InvalidQuery(format!(
-                        "{n} buckets x {} points exceed the row limit of {max_rows}; use a larger bucket",
-                        req.points.len()
-                    )));
-                }
-            }
-            HistoryMode::Downsample { max_points } if *max_points == 0 => {
-                return Err(Error::InvalidQuery("max_points must be at least 1".into()));
-            }
-            _ => {}
-        }
-        let mut partial = false;
-        loop {
-            match self.history_once(&req, path).await {
-                Ok(mut r) => {
-                    r.partial |= partial;
-                    return Ok(r);
-                }
-                Err(e @ (Error::DuckDb(_) | Error::DataFile { .. }))
-                    if self.quarantine_after_error(&e.to_string(), Some((req.from, req.to))).await =>
-                {
-                    tracing::warn!(error = %e, "query hit a damaged file; retrying without it");
-                    partial = true;
-                }
-                Err(e) => return Err(e),
-            }
+impl QueryEngine {
+    /// A slot for a user SQL query, waited for until `deadline` (then [`Error::Timeout`] of `limit`).
+    pub(crate) async fn sql_slot(
+        &self,
+        limit: Duration,
+        deadline: Instant,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        match tokio::time::timeout_at(deadline, self.sql_slots.clone().acquire_owned()).await {
+            Ok(slot) => slot.map_err(|e| Error::Internal(format!("SQL slots: {e}"))),
+            Err(_) => Err(Error::Timeout(limit.as_millis() as u64)),
         }
     }
 
-    /// After a failed query: decodes the files the error names (or, if it names none, the live
-    /// files overlapping `[from, to)`) and quarantines those that fail. Returns whether any did.
-    /// Runs only when something already went wrong, so a healthy query never pays for it.
-    pub(crate) async fn quarantine_after_error(&self, message: &str, range: Option<(i64, i64)>) -> bool {
-        let files = self.live_files();
-        let named: Vec<Arc<LiveFile>> =
-            files.iter().filter(|f| message.contains(&*f.path.to_string_lossy())).cloned().collect();
-        let suspects = match (named.is_empty(), range) {
-            (false, _) => named,
-            (true, Some((from, to))) => {
-                files.iter().filter(|f| f.meta.max_ts >= from && f.meta.min_ts < to).cloned().collect()
-            }
-            (true, None) => return false,
-        };
-        let bad: Vec<(Arc<LiveFile>, String)> = tokio::task::spawn_blocking(move || {
-            suspects.into_iter().filter_map(|f| f.check().err().map(|why| (f, why))).collect()
-        })
-        .await
-        .unwrap_or_default();
-        for (f, why) in &bad {
-            if let Err(e) = self.quarantine_file(f, why) {
-                tracing::error!(error = %e, "could not quarantine {}", f.path.display());
-            }
-        }
-        !bad.is_empty()
-    }
-
-    async fn history_once(&self, req: &HistoryRequest, path: ReadPath) -> Result<HistoryResult> {
-        let mut points = req.points.clone();
-        points.sort_unstable();
-        points.dedup();
-        let needs_edges = matches!(
-            &req.mode,
-            HistoryMode::Aggregate { aggs, .. } if aggs.iter().any(|a| matches!(a, Agg::Twa | Agg::Integral))
-        ) || matches!(req.mode, HistoryMode::Interpolate { .. })
-            || req.prior;
-        let lookback = match &req.mode {
-            HistoryMode::Interpolate { max_gap_us, .. } => (*max_gap_us).min(PRIOR_LOOKBACK_US),
-            _ => PRIOR_LOOKBACK_US,
-        };
-        let next_window = match &req.mode {
-            HistoryMode::Interpolate { max_gap_us, fill: Fill::Linear, .. } => *max_gap_us,
-            _ => 0,
-        };
-        let wide =
-            RowFilter { points: Some(&points), from: req.from - lookback, to: req.to.saturating_add(next_window) };
-        let snap = Arc::new(self.snapshot(&wide, true));
-        self.verify_files(touched_files(&snap, &wide)).await?;
-        let partial = self.overlaps_quarantined(Some(&points), req.from, req.to);
-        let rollups =
-            if self.config().rollups.enabled { plan_rollups(&snap, &req.mode, req.from, req.to) } else { None };
-        let direct = match path {
-            ReadPath::Auto => points.len() <= DIRECT_MAX_POINTS,
-            ReadPath::Direct => true,
-            ReadPath::DuckDb => false,
-        };
-        let plan = HistoryPlan {
-            points,
-            from: req.from,
-            to: req.to,
-            mode: req.mode.clone(),
-            prior: req.prior,
-            needs_edges,
-            lookback,
-            next_window,
-            now: self.clock().now_us(),
-            max_rows: self.config().query.max_rows,
-            rollups,
-        };
-        let timeout = Duration::from_millis(self.config().query.timeout_ms);
-        let series = if direct {
-            let threads = read_threads(self.config().query.threads);
-            run_direct(timeout, move |cancel| {
-                plan.answer(&Reader::Direct(crate::direct::DirectReader { snap: &snap, threads, cancel }))
-            })
-            .await?
-        } else {
-            self.query_engine().run(timeout, move |conn| plan.answer(&Reader::DuckDb { conn, snap: &snap })).await?
-        };
-        Ok(HistoryResult { from: req.from, to: req.to, series, partial })
-    }
-
-    /// Runs a read-only SQL query over the views `samples`, `rollups_1m` and `rollups_1h`. A file
-    /// that the error names and that fails to decode is quarantined and the query runs again
-    /// (the answer then says `partial`). The whole call, retries included, ends within the SQL
-    /// time limit (plus at most [`CANCEL_GRACE`]); past it the answer is [`Error::Timeout`].
-    pub async fn sql(&self, text: &str) -> Result<SqlResult> {
-        let limit = Duration::from_millis(self.config().query.sql_timeout_ms);
-        let deadline = Instant::now() + limit;
-        let mut partial = false;
-        loop {
-            match self.sql_once(text, limit, deadline).await {
-                Ok(mut r) => {
-                    r.partial |= partial;
-                    return Ok(r);
-                }
-                Err(e @ (Error::InvalidQuery(_) | Error::DuckDb(_) | Error::DataFile { .. }))
-                    if self.quarantine_after_error(&e.to_string(), None).await =>
-                {
-                    partial = true
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    async fn sql_once(&self, text: &str, limit: Duration, deadline: Instant) -> Result<SqlResult> {
-        let body = text.trim().trim_end_matches(';').trim();
-        if body.is_empty() {
-            return Err(Error::InvalidQuery("empty query".into()));
-        }
-        if body.contains(';') {
-            return Err(Error::InvalidQuery("one statement only".into()));
-        }
-        let engine = self.query_engine();
-        let slot = match tokio::time::timeout_at(deadline, engine.sql_slots.clone().acquire_owned()).await {
-            Ok(slot) => slot.map_err(|e| Error::Internal(format!("SQL slots: {e}")))?,
-            Err(_) => return Err(Error::Timeout(limit.as_millis() as u64)),
-        };
+    /// Runs the user SQL statement `body` over `snap` (views `samples`, `rollups_1m`, `rollups_1h`)
+    /// in the instance that may read exactly its files, holding `slot`, answering at most
+    /// `limit_rows` rows (`partial` passed on), within `limit` ending at `deadline`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn run_sql(
+        self: &Arc<Self>,
+        snap: Snapshot,
+        body: &str,
+        limit_rows: usize,
+        partial: bool,
+        limit: Duration,
+        deadline: Instant,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<SqlResult> {
         let all = RowFilter { points: None, from: MIN_TS, to: MAX_TS + 1 };
-        let snap = self.snapshot(&all, true);
-        self.verify_files(snap.files.to_vec()).await?;
-        let partial = self.overlaps_quarantined(None, MIN_TS, MAX_TS + 1);
-        let limit_rows = self.config().query.sql_max_rows;
         // Only a SELECT (or VALUES / FROM-first query) can stand as a subquery, so the wrapper
         // refuses COPY, ATTACH, INSTALL, PRAGMA, SET and every write at parse time.
         let wrapped = format!("SELECT * FROM (\n{body}\n) AS q LIMIT {}", limit_rows + 1);
+        let engine = self.clone();
         run_watched(limit, deadline, Some(slot), move |watch| {
             let samples: Vec<&LiveFile> =
                 snap.files.iter().map(|f| &**f).filter(|f| f.meta.table == Table::Samples).collect();
@@ -1071,9 +933,51 @@ impl Reader<'_> {
     }
 }
 
+/// What a history request reads besides its range: its points, and the values in force at its edges
+/// (looked for up to `lookback` before `from` and, for linear interpolation, `next_window` after `to`).
+#[derive(Debug)]
+pub(crate) struct Reads {
+    /// Sorted, distinct.
+    pub points: Vec<u32>,
+    pub needs_edges: bool,
+    pub lookback: i64,
+    pub next_window: i64,
+}
+
+impl Reads {
+    pub(crate) fn of(req: &HistoryRequest) -> Reads {
+        let mut points = req.points.clone();
+        points.sort_unstable();
+        points.dedup();
+        let needs_edges = matches!(
+            &req.mode,
+            HistoryMode::Aggregate { aggs, .. } if aggs.iter().any(|a| matches!(a, Agg::Twa | Agg::Integral))
+        ) || matches!(req.mode, HistoryMode::Interpolate { .. })
+            || req.prior;
+        let lookback = match &req.mode {
+            HistoryMode::Interpolate { max_gap_us, .. } => (*max_gap_us).min(PRIOR_LOOKBACK_US),
+            _ => PRIOR_LOOKBACK_US,
+        };
+        let next_window = match &req.mode {
+            HistoryMode::Interpolate { max_gap_us, fill: Fill::Linear, .. } => *max_gap_us,
+            _ => 0,
+        };
+        Reads { points, needs_edges, lookback, next_window }
+    }
+
+    /// Every row `req` may read.
+    pub(crate) fn filter(&self, req: &HistoryRequest) -> RowFilter<'_> {
+        RowFilter {
+            points: Some(&self.points),
+            from: req.from - self.lookback,
+            to: req.to.saturating_add(self.next_window),
+        }
+    }
+}
+
 /// A history request, normalised, with what it needs to be answered.
 #[derive(Debug)]
-struct HistoryPlan {
+pub(crate) struct HistoryPlan {
     /// Sorted, distinct.
     points: Vec<u32>,
     from: i64,
@@ -1091,6 +995,55 @@ struct HistoryPlan {
 }
 
 impl HistoryPlan {
+    /// The plan of `req` (validated by the caller) answered at `now` with at most `max_rows` rows,
+    /// `rollups` (see [`plan_rollups`]) read where they can be.
+    pub(crate) fn new(
+        req: &HistoryRequest,
+        reads: Reads,
+        now: i64,
+        max_rows: usize,
+        rollups: Option<RollupPlan>,
+    ) -> HistoryPlan {
+        let Reads { points, needs_edges, lookback, next_window } = reads;
+        HistoryPlan {
+            points,
+            from: req.from,
+            to: req.to,
+            mode: req.mode.clone(),
+            prior: req.prior,
+            needs_edges,
+            lookback,
+            next_window,
+            now,
+            max_rows,
+            rollups,
+        }
+    }
+
+    /// Answers the plan from `snap` on a blocking thread, through the direct reader (on up to
+    /// `threads` threads, at most the cores there are) or DuckDB; past `timeout` the answer is
+    /// [`Error::Timeout`].
+    pub(crate) async fn run(
+        self,
+        engine: &Arc<QueryEngine>,
+        snap: Arc<Snapshot>,
+        direct: bool,
+        threads: usize,
+        timeout: Duration,
+    ) -> Result<Vec<SeriesResult>> {
+        let plan = self;
+        let series = if direct {
+            let threads = read_threads(threads);
+            run_direct(timeout, move |cancel| {
+                plan.answer(&Reader::Direct(crate::direct::DirectReader { snap: &snap, threads, cancel }))
+            })
+            .await?
+        } else {
+            engine.run(timeout, move |conn| plan.answer(&Reader::DuckDb { conn, snap: &snap })).await?
+        };
+        Ok(series)
+    }
+
     fn answer(&self, reader: &Reader<'_>) -> Result<Vec<SeriesResult>> {
         let (points, from, to, now) = (&self.points[..], self.from, self.to, self.now);
         if let (Some(plan), HistoryMode::Aggregate { bucket_us, aggs }) = (&self.rollups, &self.mode) {
@@ -1142,14 +1095,14 @@ impl HistoryPlan {
 
 /// Which rollup table and days an aggregate query can read instead of raw samples.
 #[derive(Debug)]
-struct RollupPlan {
+pub(crate) struct RollupPlan {
     width: i64,
     files: Vec<Arc<LiveFile>>,
     /// Days (sorted) answered from rollups; everything else in the range comes from raw samples.
     days: Vec<i32>,
 }
 
-fn plan_rollups(snap: &Snapshot, mode: &HistoryMode, from: i64, to: i64) -> Option<RollupPlan> {
+pub(crate) fn plan_rollups(snap: &Snapshot, mode: &HistoryMode, from: i64, to: i64) -> Option<RollupPlan> {
     let HistoryMode::Aggregate { bucket_us, .. } = mode else { return None };
     let (table, width) = crate::rollups::TABLES.into_iter().rev().find(|(_, w)| bucket_us % w == 0)?;
     // A day with buffered (not yet persisted) rows has changed since its rollups were computed.

@@ -6,6 +6,7 @@ mod ingest;
 mod live;
 pub mod maintenance;
 mod open;
+mod read;
 pub mod recovery;
 mod rollups;
 pub mod scrub;
