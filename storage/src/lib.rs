@@ -27,17 +27,13 @@
 //! - [`catalog`]: the metadata catalog (buildings, devices, points, users, ...) and the audit log.
 //! - [`vfs`]: the file operations durability depends on, with a fault-injecting variant for tests.
 
-pub mod analytics;
 pub mod buffer;
 pub mod catalog;
-pub mod direct;
 pub mod engine;
 pub mod error;
-pub mod export;
 pub mod files;
 pub mod metrics;
 pub mod query;
-pub mod rollups;
 pub mod vfs;
 pub mod wal;
 
@@ -49,3 +45,4 @@ pub use wal::WriteState;
 // Public paths other crates use, kept where they were before the modules moved.
 pub use engine::{maintenance, recovery};
 pub use files::manifest;
+pub use query::{analytics, export};

@@ -1,11 +1,11 @@
-//! The export entry point: [`Storage::export_blocking`] runs an export ([`crate::export`]) over the
+//! The export entry point: [`Storage::export_blocking`] runs an export ([`crate::query::export`]) over the
 //! engine's history, one chunk query at a time.
 
 use super::Storage;
 use crate::buffer::{DAY_US, RowFilter};
 use crate::error::Result;
-use crate::export::{self, ExportProgress, ExportRequest, ExportSummary, PointLabel, Source, Tuning};
 use crate::files::manifest::Table;
+use crate::query::export::{self, ExportProgress, ExportRequest, ExportSummary, PointLabel, Source, Tuning};
 use crate::query::{HistoryRequest, HistoryResult};
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
@@ -99,10 +99,10 @@ impl Source for Chunks<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::Agg;
     use crate::error::Error;
-    use crate::export::{Chunk, CsvWriter, ExportFormat, FormatWriter, Layout, Shape, parquet_schema};
     use crate::query::HistoryMode;
+    use crate::query::analytics::Agg;
+    use crate::query::export::{Chunk, CsvWriter, ExportFormat, FormatWriter, Layout, Shape, parquet_schema};
     use crate::vfs::RealFs;
     use arrow::array::Array;
     use arrow::array::RecordBatch;

@@ -1,4 +1,4 @@
-//! Background maintenance: retention, then compaction, then rollups ([`crate::rollups`]).
+//! Background maintenance: retention, then compaction, then rollups ([`crate::query::rollups`]).
 //!
 //! - Retention deletes whole days older than `retention.max_age_days`; per-point overrides keep
 //!   some points longer (the day is rewritten with only them) or drop some sooner (the day is

@@ -1,15 +1,15 @@
-//! Computing rollups (their format: [`crate::rollups`]). A day's rollups are computed by
+//! Computing rollups (their format: [`crate::query::rollups`]). A day's rollups are computed by
 //! maintenance once the day is over, from the day's samples (and the value in force when it began),
 //! with the same [`analytics::partials`] the raw path uses, and published in batches.
 
 use super::Storage;
-use crate::analytics::{self, Series};
 use crate::buffer::{Columns, DAY_US};
 use crate::error::Result;
 use crate::files::manifest::{FileMeta, FileTag, Table, rel_path, source_digest};
 use crate::files::parquet_io;
 use crate::files::{LiveFile, Snapshot};
-use crate::rollups::{DaySeries, RollupRows, TABLES, fresh_rollups, rollup_schema, sample_days};
+use crate::query::analytics::{self, Series};
+use crate::query::rollups::{DaySeries, RollupRows, TABLES, fresh_rollups, rollup_schema, sample_days};
 use arrow::array::RecordBatch;
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! offset index gives every page's first row, the column index the min/max of point_id and ts per
 //! page) yields the row ranges that may hold the requested points in the requested range, only the
 //! pages covering them are read and decoded (a [`RowSelection`] of whole pages), and the decoded
-//! rows are filtered exactly. The direct read path ([`crate::direct`]) and the flush's check
+//! rows are filtered exactly. The direct read path ([`crate::query::direct`]) and the flush's check
 //! for keys shared with live files read through it.
 //!
 //! Memory: the kept footer and offset index of a daily file of 1.44 M rows (44 row groups) take

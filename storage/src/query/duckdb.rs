@@ -1,10 +1,10 @@
 //! The query engine: the manifest's Parquet files plus the unpersisted write buffer, read by DuckDB
-//! or, for history requests naming at most [`DIRECT_MAX_POINTS`] points, by the direct Parquet
-//! reader ([`crate::direct`]).
+//! or, for history requests naming at most [`DIRECT_MAX_POINTS`](super::DIRECT_MAX_POINTS) points, by the direct Parquet
+//! reader ([`crate::query::direct`]).
 //!
 //! Either reader scans and filters (DuckDB prunes by row-group statistics, the direct reader down to
 //! pages), removes duplicates (the newest file wins, the write buffer over every file) and sorts; the
-//! shaping into buckets, interpolation or chart points happens in [`crate::analytics`] in one pass,
+//! shaping into buckets, interpolation or chart points happens in [`crate::query::analytics`] in one pass,
 //! the same for both.
 //!
 //! DuckDB runs sandboxed, in two in-memory instances. Neither installs or loads extensions, and
@@ -25,13 +25,12 @@
 //! next step, and the caller is answered [`Error::Timeout`] at most [`CANCEL_GRACE`] later, whether
 //! or not DuckDB has let go yet. A connection that was interrupted is not reused.
 
-use crate::analytics::{self, Agg, Buckets, Fill, Series};
 use crate::buffer::{Columns, DAY_US, RowFilter};
-pub use crate::direct::DIRECT_MAX_POINTS;
 use crate::engine::Latest;
 use crate::error::{Error, Result};
 use crate::files::manifest::{FileMeta, Table, overlapping};
 use crate::files::{LiveFile, Snapshot, candidate_files};
+use crate::query::analytics::{self, Agg, Buckets, Fill, Series};
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, UInt8Array, UInt32Array};
 use duckdb::vtab::arrow::{ArrowBatchRegistration, ArrowVTab};
 use duckdb::{Connection, InterruptHandle};
@@ -407,15 +406,15 @@ impl QueryEngine {
 
 impl QueryEngine {
     /// Every point's rows in `[from, to)` (files only) and the value in force at `from`.
-    pub fn day_series(&self, snap: &Snapshot, from: i64, to: i64) -> Result<crate::rollups::DaySeries> {
+    pub fn day_series(&self, snap: &Snapshot, from: i64, to: i64) -> Result<crate::query::rollups::DaySeries> {
         let conn = self.checkout()?;
-        let all = crate::rollups::all_points_filter(from, to);
+        let all = crate::query::rollups::all_points_filter(from, to);
         let series = fetch_series(&conn, snap, &all, usize::MAX)?;
-        let before = crate::rollups::all_points_filter(from - PRIOR_LOOKBACK_US, from);
+        let before = crate::query::rollups::all_points_filter(from - PRIOR_LOOKBACK_US, from);
         let prior =
             edge_values(&conn, snap, &before, true)?.into_iter().filter_map(|(p, (_, v))| Some((p, v?))).collect();
         self.checkin(conn);
-        Ok(crate::rollups::DaySeries { series, prior })
+        Ok(crate::query::rollups::DaySeries { series, prior })
     }
 }
 
@@ -806,9 +805,9 @@ impl QueryEngine {
         run_watched(limit, deadline, Some(slot), move |watch| {
             let samples: Vec<&LiveFile> =
                 snap.files.iter().map(|f| &**f).filter(|f| f.meta.table == Table::Samples).collect();
-            let rollups: Vec<(Table, Vec<Arc<LiveFile>>)> = crate::rollups::TABLES
+            let rollups: Vec<(Table, Vec<Arc<LiveFile>>)> = crate::query::rollups::TABLES
                 .into_iter()
-                .map(|(table, _)| (table, crate::rollups::fresh_rollups(&snap.files, table)))
+                .map(|(table, _)| (table, crate::query::rollups::fresh_rollups(&snap.files, table)))
                 .collect();
             let readable: Vec<&Path> = samples
                 .iter()
@@ -859,11 +858,11 @@ impl QueryEngine {
 /// Which reader answers a history request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReadPath {
-    /// The direct Parquet reader for requests naming at most [`DIRECT_MAX_POINTS`] distinct
+    /// The direct Parquet reader for requests naming at most [`DIRECT_MAX_POINTS`](super::DIRECT_MAX_POINTS) distinct
     /// points, DuckDB for more.
     #[default]
     Auto,
-    /// The direct Parquet reader ([`crate::direct`]), whatever the number of points.
+    /// The direct Parquet reader ([`crate::query::direct`]), whatever the number of points.
     Direct,
     /// DuckDB, whatever the number of points.
     DuckDb,
@@ -899,7 +898,7 @@ async fn run_direct<T: Send + 'static>(
 /// file wins a duplicate (point, ts), the write buffer wins over every file).
 enum Reader<'a> {
     DuckDb { conn: &'a Connection, snap: &'a Snapshot },
-    Direct(crate::direct::DirectReader<'a>),
+    Direct(crate::query::direct::DirectReader<'a>),
 }
 
 impl Reader<'_> {
@@ -1035,7 +1034,7 @@ impl HistoryPlan {
         let series = if direct {
             let threads = read_threads(threads);
             run_direct(timeout, move |cancel| {
-                plan.answer(&Reader::Direct(crate::direct::DirectReader { snap: &snap, threads, cancel }))
+                plan.answer(&Reader::Direct(crate::query::direct::DirectReader { snap: &snap, threads, cancel }))
             })
             .await?
         } else {
@@ -1104,11 +1103,11 @@ pub(crate) struct RollupPlan {
 
 pub(crate) fn plan_rollups(snap: &Snapshot, mode: &HistoryMode, from: i64, to: i64) -> Option<RollupPlan> {
     let HistoryMode::Aggregate { bucket_us, .. } = mode else { return None };
-    let (table, width) = crate::rollups::TABLES.into_iter().rev().find(|(_, w)| bucket_us % w == 0)?;
+    let (table, width) = crate::query::rollups::TABLES.into_iter().rev().find(|(_, w)| bucket_us % w == 0)?;
     // A day with buffered (not yet persisted) rows has changed since its rollups were computed.
     let buffered_days: std::collections::BTreeSet<i32> =
         snap.buffered.ts.iter().map(|t| t.div_euclid(DAY_US) as i32).collect();
-    let fresh = crate::rollups::fresh_rollups(&snap.files, table);
+    let fresh = crate::query::rollups::fresh_rollups(&snap.files, table);
     let mut days = Vec::new();
     let mut files = Vec::new();
     for f in fresh {
@@ -1214,7 +1213,7 @@ fn rollup_rows_sql(
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let p = crate::rollups::partial_of(
+        let p = crate::query::rollups::partial_of(
             r.get(2)?,
             r.get(3)?,
             r.get(4)?,

@@ -26,9 +26,9 @@
 //! query, so an open-ended range costs nothing for its empty stretches. Rows ingested while an
 //! export runs may or may not be in it.
 
-use crate::analytics::Agg;
 use crate::buffer::DAY_US;
 use crate::error::{Error, Result};
+use crate::query::analytics::Agg;
 use crate::query::{Column, HistoryMode, HistoryRequest, HistoryResult, SeriesResult};
 use arrow::array::{ArrayRef, Float64Builder, TimestampMicrosecondBuilder, UInt8Builder, UInt32Builder, UInt64Builder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -173,7 +173,7 @@ pub struct ExportRequest {
     /// Long or wide rows (CSV and xlsx; Parquet is always long).
     pub layout: Layout,
     /// `None`: every raw row. `Some(width)`: per bucket of `width` microseconds (aligned to the
-    /// epoch, like [`crate::analytics::aggregate`]) the average, and in the long layout also the
+    /// epoch, like [`crate::query::analytics::aggregate`]) the average, and in the long layout also the
     /// min, max and count. Buckets without a usable value are left out.
     pub bucket_us: Option<i64>,
 }

@@ -10,11 +10,11 @@
 //! A rollup row carries `count, min, max, avg, first, last, twa, covered_us`: everything needed to
 //! merge rows into wider buckets exactly (see [`Partial::merge`]).
 
-use crate::analytics::{self, Partial, Series};
 use crate::buffer::RowFilter;
 use crate::error::Result;
 use crate::files::LiveFile;
 use crate::files::manifest::{FileMeta, Table, source_digest};
+use crate::query::analytics::{self, Partial, Series};
 use arrow::array::{
     ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt32Array, UInt64Array,
 };

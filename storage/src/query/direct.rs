@@ -24,11 +24,11 @@
 //! requests stay with DuckDB, which scans within `query.memory_limit_mb`, as do the SQL endpoint,
 //! compaction and rollup computation.
 
-use crate::analytics::{self, Partial, Series};
 use crate::buffer::{Columns, DAY_US, RowFilter};
 use crate::error::{Error, Result};
 use crate::files::page_index::{downcast, file_error, read_rows};
 use crate::files::{LiveFile, Snapshot};
+use crate::query::analytics::{self, Partial, Series};
 use arrow::array::{
     Array, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt8Array, UInt32Array, UInt64Array,
 };
@@ -331,7 +331,7 @@ fn offer(best: &mut HashMap<u32, Best>, last: bool, p: u32, c: &Chunk) {
     }
 }
 
-/// Rollup rows (see [`crate::rollups::rollup_schema`]) as partials.
+/// Rollup rows (see [`crate::query::rollups::rollup_schema`]) as partials.
 fn rollup_partials(batches: &[RecordBatch]) -> Result<Vec<(u32, i64, Partial)>> {
     let mut out = Vec::new();
     for b in batches {
@@ -344,7 +344,7 @@ fn rollup_partials(batches: &[RecordBatch]) -> Result<Vec<(u32, i64, Partial)>> 
         let covered = downcast::<Int64Array>(b, 9, "covered_us")?;
         let opt = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
         for i in 0..b.num_rows() {
-            let part = crate::rollups::partial_of(
+            let part = crate::query::rollups::partial_of(
                 count.value(i),
                 opt(min, i),
                 opt(max, i),
