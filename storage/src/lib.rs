@@ -37,9 +37,9 @@ pub mod query;
 pub mod vfs;
 pub mod wal;
 
-pub use engine::{Latest, RecoveryReport, Storage, validate_samples};
+pub use engine::{RecoveryReport, Storage, validate_samples};
 pub use error::{Error, Result};
-pub use query::{HistoryMode, HistoryRequest, HistoryResult, PriorRow, ReadPath, SeriesResult, SqlResult};
+pub use query::{HistoryMode, HistoryRequest, HistoryResult, Latest, PriorRow, ReadPath, SeriesResult, SqlResult};
 pub use wal::WriteState;
 
 // Public paths other crates use, kept where they were before the modules moved.

@@ -2,11 +2,12 @@
 //! write buffer and the latest-value cache, see [`CommitSink`]), then acknowledged; the live bus and
 //! the latest values.
 
-use super::{Latest, Shared, Storage};
+use super::{Shared, Storage};
 use crate::buffer::{DAY_US, Frozen, RowFilter};
 use crate::error::{Error, Result};
 use crate::files::LiveFile;
 use crate::files::manifest::Table;
+use crate::query::Latest;
 use crate::wal::{CommitSink, WriteState};
 use std::collections::HashSet;
 use std::sync::Arc;

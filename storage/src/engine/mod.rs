@@ -16,6 +16,7 @@ use crate::files::LiveFile;
 use crate::files::manifest::{Manifest, Quarantined};
 use crate::files::parquet_io::ParquetOptions;
 use crate::metrics::Histogram;
+use crate::query::Latest;
 use crate::query::QueryEngine;
 use crate::vfs::Vfs;
 use crate::wal::Wal;
@@ -23,7 +24,6 @@ pub use ingest::validate_samples;
 use maintenance::TestHook;
 use parking_lot::{Mutex, RwLock};
 pub use recovery::RecoveryReport;
-use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,14 +32,6 @@ use t3_core::Sample;
 use t3_core::clock::Clock;
 use t3_core::config::Config;
 use tokio::sync::{Notify, watch};
-
-/// The latest value of a point.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Latest {
-    pub ts: i64,
-    pub value: f64,
-    pub quality: u8,
-}
 
 #[derive(Debug, Default)]
 struct BufState {
