@@ -2,7 +2,7 @@
 //! ([`crate::files::Snapshot`]); the engine takes the snapshot and calls in here, nothing here knows
 //! the engine.
 //!
-//! History requests are read by DuckDB ([`duckdb`]: also user SQL, in a sandbox) or, naming at most
+//! History requests are read by DuckDB ([`sql`]: also user SQL, in a sandbox) or, naming at most
 //! [`DIRECT_MAX_POINTS`] points, by the direct Parquet reader ([`direct`]). Either reader scans and
 //! filters (DuckDB prunes by row-group statistics, the direct reader down to pages), removes
 //! duplicates (the newest file wins, the write buffer over every file) and sorts; the shaping into
@@ -10,21 +10,21 @@
 //!
 //! - [`types`]: requests and answers; [`plan`]: what a history request reads, where rollups stand
 //!   in for raw samples ([`rollups`]: their format), and the answer through either reader.
-//! - [`duckdb`], [`direct`]: the two readers; [`analytics`]: buckets, interpolation, downsampling.
+//! - [`sql`], [`direct`]: the two readers; [`analytics`]: buckets, interpolation, downsampling.
 //! - [`export`]: a history written out as CSV, xlsx or Parquet in bounded memory.
 
 pub mod analytics;
 pub mod direct;
-mod duckdb;
 pub mod export;
 mod plan;
 pub mod rollups;
+mod sql;
 mod types;
 
 pub use direct::DIRECT_MAX_POINTS;
-pub use duckdb::{CANCEL_GRACE, cell};
-pub(crate) use duckdb::{QueryEngine, sql_body, ts_literal};
 pub(crate) use plan::{HistoryPlan, Reads, plan_rollups};
+pub use sql::{CANCEL_GRACE, cell};
+pub(crate) use sql::{QueryEngine, sql_body, ts_literal};
 pub use types::{
     Column, HistoryMode, HistoryRequest, HistoryResult, Latest, PRIOR_LOOKBACK_US, PriorRow, ReadPath, SeriesResult,
     SqlResult,

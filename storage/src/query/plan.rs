@@ -4,7 +4,7 @@
 
 use super::analytics::{self, Agg, Buckets, Fill, Series};
 use super::direct::DirectReader;
-use super::duckdb::{QueryEngine, edge_values, fetch_series, rollup_rows_sql};
+use super::sql::{QueryEngine, edge_values, fetch_series, rollup_rows_sql};
 use super::types::{Column, HistoryMode, HistoryRequest, PRIOR_LOOKBACK_US, PriorRow, SeriesResult};
 use crate::buffer::{DAY_US, RowFilter};
 use crate::error::{Error, Result};
