@@ -280,7 +280,7 @@ impl Inner {
 /// Maps each day (with its row count) to the first day of the file it goes into: a dense day
 /// (at least `sparse_rows` rows) to itself, a sparse day to the first day of its run of sparse
 /// days of the same calendar month (broken by a dense day).
-pub(crate) fn sparse_runs(rows_of_day: &BTreeMap<i32, usize>, sparse_rows: usize) -> HashMap<i32, i32> {
+pub(super) fn sparse_runs(rows_of_day: &BTreeMap<i32, usize>, sparse_rows: usize) -> HashMap<i32, i32> {
     let mut out = HashMap::with_capacity(rows_of_day.len());
     let mut run: Option<i32> = None;
     for (&day, &rows) in rows_of_day {

@@ -206,7 +206,7 @@ impl Storage {
 
     /// After samples of `point` in `[from, to)` were deleted: if the latest value was one of them,
     /// the newest remaining one (buffered or in a file, not in the future) takes its place.
-    pub(crate) async fn forget_latest_in(&self, point: u32, from: i64, to: i64) -> Result<()> {
+    pub(super) async fn forget_latest_in(&self, point: u32, from: i64, to: i64) -> Result<()> {
         let hit = self.inner.shared.latest.read().get(&point).is_some_and(|l| (from..to).contains(&l.ts));
         if !hit {
             return Ok(());

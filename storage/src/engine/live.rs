@@ -13,7 +13,7 @@ use std::sync::Arc;
 impl Storage {
     /// The live files and the buffered rows matching `filter` (sorted, last write wins), taken
     /// atomically so a concurrent flush neither hides nor doubles a sample.
-    pub(crate) fn snapshot(&self, filter: &RowFilter<'_>, with_buffer: bool) -> Snapshot {
+    pub(super) fn snapshot(&self, filter: &RowFilter<'_>, with_buffer: bool) -> Snapshot {
         let mut cols = Columns::default();
         let files = {
             let st = self.inner.shared.state.lock();
@@ -35,7 +35,7 @@ impl Storage {
 
     /// Applies a manifest edit: `add` files join the live set and `remove` (by seq) leave it and are
     /// deleted once no query holds them.
-    pub(crate) fn edit_files(&self, add: Vec<FileMeta>, remove: &HashSet<u64>) -> Result<()> {
+    pub(super) fn edit_files(&self, add: Vec<FileMeta>, remove: &HashSet<u64>) -> Result<()> {
         self.edit_manifest(add, remove, None)
     }
 
@@ -77,7 +77,7 @@ impl Storage {
 
     /// Records the checksums of files written before checksums were (by seq). Returns how many
     /// live files got one.
-    pub(crate) fn record_checksums(&self, crcs: &HashMap<u64, u32>) -> Result<usize> {
+    pub(super) fn record_checksums(&self, crcs: &HashMap<u64, u32>) -> Result<usize> {
         let data_dir = &self.inner.data_dir;
         let mut m = self.inner.manifest.lock();
         let mut next = m.clone();
@@ -134,7 +134,7 @@ impl Storage {
 
     /// Whether data a query over `[from, to)` of `points` (all if `None`) would read is known to be
     /// missing: a quarantined sample file overlapped it.
-    pub(crate) fn overlaps_quarantined(&self, points: Option<&[u32]>, from: i64, to: i64) -> bool {
+    pub(super) fn overlaps_quarantined(&self, points: Option<&[u32]>, from: i64, to: i64) -> bool {
         self.inner.quarantined.read().iter().any(|q| {
             q.table == Table::Samples
                 && q.rows > 0
@@ -146,7 +146,7 @@ impl Storage {
 
     /// Checks the files a read is about to use that this process has not checked yet (after a
     /// start). A file that fails is named in the error, which the read's retry loop quarantines.
-    pub(crate) async fn verify_files(&self, files: Vec<Arc<LiveFile>>) -> Result<()> {
+    pub(super) async fn verify_files(&self, files: Vec<Arc<LiveFile>>) -> Result<()> {
         let unverified: Vec<Arc<LiveFile>> = files.into_iter().filter(|f| !f.is_verified()).collect();
         if unverified.is_empty() {
             return Ok(());
@@ -163,7 +163,7 @@ impl Storage {
 
     /// Moves a damaged live file to quarantine and out of the live set, and keeps a record of it
     /// (what it held, why) until an operator acknowledges it.
-    pub(crate) fn quarantine_file(&self, file: &LiveFile, reason: &str) -> Result<()> {
+    pub(super) fn quarantine_file(&self, file: &LiveFile, reason: &str) -> Result<()> {
         if !self.live_files().iter().any(|f| f.meta.seq == file.meta.seq) {
             // Another reader got there first (or the file was replaced meanwhile).
             return Ok(());

@@ -140,7 +140,7 @@ impl Storage {
 
     /// Checks the files a rewrite is about to read that this process has not checked yet; one that
     /// fails is quarantined and the day is left for the next pass. Returns whether all passed.
-    pub(crate) fn check_inputs(&self, files: &[Arc<LiveFile>]) -> bool {
+    pub(super) fn check_inputs(&self, files: &[Arc<LiveFile>]) -> bool {
         let mut all_ok = true;
         for f in files.iter().filter(|f| !f.is_verified()) {
             if let Err(why) = f.check() {
@@ -156,7 +156,7 @@ impl Storage {
     /// Writes the rows of a unit's files (de-duplicated, sorted, filtered by `cond`) into new files
     /// of at most `compaction.target_file_rows` rows: one file for the days of its rows if the
     /// unit is merged, else files per day. The files are not yet in the manifest.
-    pub(crate) fn rewrite_unit(&self, unit: &Unit, cond: Option<&str>) -> Result<Vec<FileMeta>> {
+    pub(super) fn rewrite_unit(&self, unit: &Unit, cond: Option<&str>) -> Result<Vec<FileMeta>> {
         self.run_test_hook(TestHook::RewriteInputsChosen);
         if !unit.merge {
             let mut added = Vec::new();
@@ -240,7 +240,7 @@ impl Storage {
 
 /// Sample files that maintenance rewrites together.
 #[derive(Debug)]
-pub(crate) struct Unit {
+pub(super) struct Unit {
     pub files: Vec<Arc<LiveFile>>,
     /// The days the files cover.
     pub first: i32,
@@ -256,7 +256,7 @@ pub(crate) struct Unit {
 /// for files of one day each is one unit per day. The month in progress is never merged: its
 /// files change with every flush, and a month's file would be rewritten (and its rollups
 /// recomputed) on every pass.
-pub(crate) fn units(files: Vec<Arc<LiveFile>>, sparse_rows: u64, now: i64) -> Vec<Unit> {
+pub(super) fn units(files: Vec<Arc<LiveFile>>, sparse_rows: u64, now: i64) -> Vec<Unit> {
     let mut by_month: BTreeMap<i32, Vec<Arc<LiveFile>>> = BTreeMap::new();
     for f in files {
         by_month.entry(month_of(f.meta.day)).or_default().push(f);
@@ -291,7 +291,7 @@ pub(crate) fn units(files: Vec<Arc<LiveFile>>, sparse_rows: u64, now: i64) -> Ve
 }
 
 /// Whether the calendar month of `day` has ended at `now`.
-pub(crate) fn month_over(day: i32, now: i64) -> bool {
+pub(super) fn month_over(day: i32, now: i64) -> bool {
     let mut end = day;
     while month_of(end) == month_of(day) {
         end += 1;

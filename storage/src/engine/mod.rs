@@ -48,7 +48,7 @@ struct BufState {
 
 /// The part of the engine the WAL thread writes into.
 #[derive(Debug)]
-pub(crate) struct Shared {
+struct Shared {
     clock: Arc<dyn Clock>,
     state: Mutex<BufState>,
     latest: RwLock<HashMap<u32, Latest>>,
@@ -165,28 +165,28 @@ impl Storage {
         &self.inner.clock
     }
 
-    pub(crate) fn query_engine(&self) -> Arc<QueryEngine> {
+    fn query_engine(&self) -> Arc<QueryEngine> {
         self.inner.query.clone()
     }
 
     /// Whether background work has been told to stop.
-    pub(crate) fn is_stopping(&self) -> bool {
+    fn is_stopping(&self) -> bool {
         *self.inner.stop.borrow()
     }
 
     /// Hands out `n` new file sequence numbers.
-    pub(crate) fn allocate_seqs(&self, n: u64) -> u64 {
+    fn allocate_seqs(&self, n: u64) -> u64 {
         let mut m = self.inner.manifest.lock();
         let first = m.next_seq;
         m.next_seq += n;
         first
     }
 
-    pub(crate) fn vfs(&self) -> &Arc<dyn Vfs> {
+    fn vfs(&self) -> &Arc<dyn Vfs> {
         &self.inner.vfs
     }
 
-    pub(crate) fn parquet_options(&self) -> ParquetOptions {
+    fn parquet_options(&self) -> ParquetOptions {
         self.inner.parquet_options()
     }
 
@@ -207,14 +207,14 @@ impl Storage {
         self.inner.sparse_day_rows.store(rows, Ordering::Relaxed);
     }
 
-    pub(crate) fn run_test_hook(&self, hook: TestHook) {
+    fn run_test_hook(&self, hook: TestHook) {
         let f = self.inner.test_hooks.0.lock().get(&hook).cloned();
         if let Some(f) = f {
             f();
         }
     }
 
-    pub(crate) async fn maintenance_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+    async fn maintenance_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.inner.maintenance_lock.lock().await
     }
 }

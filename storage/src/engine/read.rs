@@ -73,7 +73,7 @@ impl Storage {
     /// After a failed query: decodes the files the error names (or, if it names none, the live
     /// files overlapping `[from, to)`) and quarantines those that fail. Returns whether any did.
     /// Runs only when something already went wrong, so a healthy query never pays for it.
-    pub(crate) async fn quarantine_after_error(&self, message: &str, range: Option<(i64, i64)>) -> bool {
+    pub(super) async fn quarantine_after_error(&self, message: &str, range: Option<(i64, i64)>) -> bool {
         let files = self.live_files();
         let named: Vec<Arc<LiveFile>> =
             files.iter().filter(|f| message.contains(&*f.path.to_string_lossy())).cloned().collect();

@@ -66,7 +66,7 @@ struct Found {
 }
 
 /// The relative path of a file as the manifest's records spell it.
-pub(crate) fn rel_string(meta: &FileMeta) -> String {
+pub(super) fn rel_string(meta: &FileMeta) -> String {
     meta.rel_path().to_string_lossy().replace('\\', "/")
 }
 
@@ -111,7 +111,7 @@ fn remove(f: &Found, why: &str, report: &mut RecoveryReport) {
 }
 
 /// A quarantine record for a file, with what the manifest (or the file itself) says it held.
-pub(crate) fn record(
+pub(super) fn record(
     data_dir: &Path,
     rel: String,
     moved: Option<String>,
@@ -140,7 +140,7 @@ pub(crate) fn record(
 /// Loads the manifest, or rebuilds it from the files if there is none. A manifest that exists but
 /// cannot be read stops the start with the way out: `t3000 repair`, which moves it aside and
 /// rebuilds it (start-up never guesses over a damaged manifest by itself).
-pub(crate) fn load_manifest(data_dir: &Path) -> Result<Option<Manifest>> {
+pub(super) fn load_manifest(data_dir: &Path) -> Result<Option<Manifest>> {
     match Manifest::load(data_dir) {
         Err(Error::Corrupt { path, message }) => Err(Error::Corrupt {
             path,
@@ -169,7 +169,7 @@ pub fn set_aside_manifest(data_dir: &Path) -> Result<Option<String>> {
 
 /// Reconciles `manifest` (`None`: rebuild) with the files on disk and the WAL segments present.
 /// Returns the manifest to start from and whether it differs from the one stored.
-pub(crate) fn reconcile(
+pub(super) fn reconcile(
     data_dir: &Path,
     manifest: Option<Manifest>,
     wal_segments: &[(u64, PathBuf)],
@@ -382,7 +382,7 @@ fn quarantine_name(data_dir: &Path, path: &Path) -> Option<PathBuf> {
 }
 
 /// Moves a damaged file into `quarantine/`; returns its new name.
-pub(crate) fn quarantine(data_dir: &Path, path: &Path) -> Option<String> {
+pub(super) fn quarantine(data_dir: &Path, path: &Path) -> Option<String> {
     let to = quarantine_name(data_dir, path)?;
     match std::fs::rename(path, &to) {
         Ok(()) => Some(to.display().to_string()),

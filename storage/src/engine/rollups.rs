@@ -40,7 +40,7 @@ fn sample_runs(files: &[Arc<LiveFile>]) -> Vec<(i32, i32, Vec<&FileMeta>)> {
 impl Storage {
     /// Computes missing or stale rollups of every run of days (see [`sample_runs`]) that is over.
     /// Returns the days done.
-    pub(crate) fn refresh_rollups_blocking(&self, now: i64) -> Result<usize> {
+    pub(super) fn refresh_rollups_blocking(&self, now: i64) -> Result<usize> {
         let files = self.live_files();
         let by_day = sample_days(&files);
         let fresh: HashSet<(i32, i32)> =
