@@ -19,7 +19,7 @@ impl Storage {
     /// reach `out` as the chunks are done; an xlsx file is a zip assembled at the end, so it
     /// reaches `out` only then. Points without a label are named `point <id>` without a unit.
     ///
-    /// Errors: [`Error::InvalidQuery`] for no points, an empty range, a bucket that is not
+    /// Errors: [`Error::InvalidQuery`](crate::Error::InvalidQuery) for no points, an empty range, a bucket that is not
     /// positive or more points than a bucketed query or an Excel sheet can hold; an I/O error
     /// writing `out` (e.g. the client went away) stops the export.
     pub fn export_blocking(

@@ -107,7 +107,7 @@ impl CommitSink for Shared {
 
 impl Storage {
     /// The live bus: every batch acknowledged from now on (pushed or collected), once durable. A
-    /// receiver that falls more than [`LIVE_BATCHES`] batches behind gets `Lagged` and misses
+    /// receiver that falls more than [`LIVE_BATCHES`](super::LIVE_BATCHES) batches behind gets `Lagged` and misses
     /// them; it can catch up from [`Storage::latest`].
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<[Sample]>> {
         self.inner.live.subscribe()

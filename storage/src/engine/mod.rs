@@ -1,4 +1,7 @@
-//! The storage engine: ingest, persistence, recovery and the live file set.
+//! The storage engine: [`Storage`] and every `impl Storage`, a file per concern (opening and
+//! recovery, ingest, flushing, the live file set, the read, maintenance, rollup and export entry
+//! points; see the crate's `# Layout`). Its state is defined here and private to this folder: the
+//! submodules use it directly, nothing outside does.
 
 mod export;
 mod flush;

@@ -119,7 +119,7 @@ impl Storage {
     /// Runs a read-only SQL query over the views `samples`, `rollups_1m` and `rollups_1h`. A file
     /// that the error names and that fails to decode is quarantined and the query runs again
     /// (the answer then says `partial`). The whole call, retries included, ends within the SQL
-    /// time limit (plus at most [`CANCEL_GRACE`]); past it the answer is [`Error::Timeout`].
+    /// time limit (plus at most [`CANCEL_GRACE`](crate::query::CANCEL_GRACE)); past it the answer is [`Error::Timeout`].
     pub async fn sql(&self, text: &str) -> Result<SqlResult> {
         let limit = Duration::from_millis(self.config().query.sql_timeout_ms);
         let deadline = Instant::now() + limit;

@@ -1,6 +1,6 @@
 //! The page index of a live file, and reading exactly the rows of a filter from a file with it.
 //!
-//! A file's footer and offset index are parsed once and kept with the file ([`FileIndex`], cached in
+//! A file's footer and offset index are parsed once and kept with the file (`FileIndex`, cached in
 //! [`LiveFile`]; a retired or quarantined file takes its index with it), with the per-page min/max
 //! of point_id and ts taken from its column index. To read the rows of a [`RowFilter`], row groups
 //! are pruned by their point_id and ts statistics; in the remaining groups, the page index (the

@@ -2,8 +2,8 @@
 //! bounded memory whatever the range.
 //!
 //! # Data flow
-//! The engine's entry point, `Storage::export_blocking`, runs [`export`] on a blocking thread with
-//! itself as the [`Source`] of rows:
+//! The engine's entry point, `Storage::export_blocking`, runs `export` on a blocking thread with
+//! itself as the `Source` of rows:
 //!
 //! ```text
 //! validate ─► occupied UTC days (file metadata + write buffer)
