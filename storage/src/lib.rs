@@ -6,8 +6,9 @@
 //! ([`buffer`], Arrow builders), the latest-value cache is updated, and the caller is acknowledged.
 //! When the buffer reaches `flush_rows` rows or its oldest sample is `flush_interval_secs` old, it
 //! is frozen at a WAL segment boundary, sorted by (point, ts) with duplicates resolved (the last
-//! write wins), and written as one Parquet file per UTC day ([`files::parquet_io`]):
-//! `samples/day=YYYY-MM-DD/part-<seq>.parquet`. Each file is published atomically (temporary
+//! write wins), and written as one Parquet file per UTC day, or one for a run of sparse days of a
+//! month (fewer than `storage.sparse_day_rows` rows each) ([`files::parquet_io`]):
+//! `samples/day=YYYY-MM-DD/part-<seq>.parquet`, under the first day it holds. Each file is published atomically (temporary
 //! name, fsync, rename, directory fsync), then recorded in the [`manifest`], and only then is the
 //! WAL behind it deleted. Start-up replays whatever the manifest does not cover.
 //!
