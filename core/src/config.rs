@@ -149,6 +149,8 @@ pub struct StorageConfig {
     pub flush_interval_secs: u64,
     /// Rows per Parquet row group, 1_024 ..= 1_048_576.
     pub row_group_rows: usize,
+    /// Rows per Parquet data page, the unit the page index lets a read skip, 1_024 ..= 1_048_576.
+    pub page_rows: usize,
     /// Zstandard level of Parquet pages, 1 ..= 22.
     pub zstd_level: i32,
     /// How often every data file's checksum is verified again in the background (a scrub), in
@@ -168,6 +170,7 @@ impl Default for StorageConfig {
             sparse_day_rows: 10_000,
             flush_interval_secs: 60,
             row_group_rows: 131_072,
+            page_rows: 8_192,
             zstd_level: 3,
             scrub_interval_secs: 86_400,
             scrub_mib_per_sec: 64,
@@ -802,6 +805,7 @@ impl Config {
         check_range("storage.sparse_day_rows", storage.sparse_day_rows, 0, 50_000_000)?;
         check_range("storage.flush_interval_secs", storage.flush_interval_secs, 1, 86_400)?;
         check_range("storage.row_group_rows", storage.row_group_rows, 1_024, 1_048_576)?;
+        check_range("storage.page_rows", storage.page_rows, 1_024, 1_048_576)?;
         check_range("storage.zstd_level", storage.zstd_level, 1, 22)?;
         if storage.scrub_interval_secs != 0 {
             check_range("storage.scrub_interval_secs", storage.scrub_interval_secs, 60, 31_536_000)?;
@@ -1392,6 +1396,7 @@ mod tests {
             ("[storage]\nflush_interval_secs = 86401", "storage.flush_interval_secs"),
             ("[storage]\nsparse_day_rows = 50000001", "storage.sparse_day_rows"),
             ("[storage]\nrow_group_rows = 1000", "storage.row_group_rows"),
+            ("[storage]\npage_rows = 1000", "storage.page_rows"),
             ("[storage]\nzstd_level = 23", "storage.zstd_level"),
             ("[storage]\nscrub_interval_secs = 5", "storage.scrub_interval_secs"),
             ("[storage]\nscrub_mib_per_sec = 0", "storage.scrub_mib_per_sec"),

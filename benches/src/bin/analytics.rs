@@ -33,6 +33,10 @@ use t3_storage::maintenance::MaintenanceReport;
 use t3_storage::manifest::Table as StoreTable;
 use t3_storage::vfs::RealFs;
 
+/// `storage.page_rows` of our store: pages twice the default, which scan about 20% faster (a
+/// site that runs such SQL more than it draws one-point trends would set this).
+const PAGE_ROWS: usize = 16_384;
+
 /// The suffix of a cached store's completion marker.
 const MARKER: &str = ".built";
 
@@ -200,6 +204,7 @@ impl Params {
         cfg.query.threads = self.threads;
         cfg.query.sql_timeout_ms = self.timeout_secs * 1000;
         cfg.query.sql_max_rows = SQL_MAX_ROWS;
+        cfg.storage.page_rows = PAGE_ROWS;
         cfg
     }
 }
@@ -1015,13 +1020,15 @@ fn main() -> anyhow::Result<()> {
     ));
     md.push_str(&format!(
         "- Memory limit: **{} MB** and {} threads on both sides (ours: `query.memory_limit_mb`, `query.threads`; \
-         DuckDB: `memory_limit`, `threads`). Ours: `query.sql_timeout_ms` = {} s, `query.sql_max_rows` = {}, all other \
-         settings default (a query that outgrows the limit spills to `<data dir>/tmp-sql/`, at most \
+         DuckDB: `memory_limit`, `threads`). Ours: `query.sql_timeout_ms` = {} s, `query.sql_max_rows` = {}, `storage.page_rows` = \
+         {} (the default is {}), all other settings default (a query that outgrows the limit spills to `<data dir>/tmp-sql/`, at most \
          `query.spill_limit_mb` = {} MiB). DuckDB: a file database with its default temporary directory (it may spill).\n",
         p.memory_limit_mb,
         p.threads,
         p.timeout_secs,
         count(SQL_MAX_ROWS as u64),
+        count(PAGE_ROWS as u64),
+        count(Config::default().storage.page_rows as u64),
         count(t3_core::config::QueryConfig::default().spill_limit_mb)
     ));
     md.push_str(&format!(

@@ -224,6 +224,7 @@ impl Storage {
 
 impl Inner {
     fn parquet_options(&self) -> ParquetOptions {
-        ParquetOptions { row_group_rows: self.cfg.storage.row_group_rows, zstd_level: self.cfg.storage.zstd_level }
+        let s = &self.cfg.storage;
+        ParquetOptions { row_group_rows: s.row_group_rows, page_rows: s.page_rows, zstd_level: s.zstd_level }
     }
 }

@@ -17,6 +17,7 @@ use std::path::Path;
 #[derive(Debug, Clone, Copy)]
 pub struct ParquetOptions {
     pub row_group_rows: usize,
+    pub page_rows: usize,
     pub zstd_level: i32,
 }
 
@@ -26,10 +27,9 @@ fn properties(o: ParquetOptions, tag: &FileTag) -> Result<WriterProperties> {
         .set_key_value_metadata(Some(vec![KeyValue::new(FileTag::KEY.to_string(), tag.to_json())]))
         .set_compression(Compression::ZSTD(zstd))
         .set_max_row_group_row_count(Some(o.row_group_rows))
-        // Pages small enough that the page index keeps a one-point query selective, large enough that
-        // a scan does not pay per page (16,384 rows: a whole-store SQL scan a third faster than 8,192
-        // in benches/src/bin/analytics.rs).
-        .set_data_page_row_count_limit(16_384)
+        // Small pages keep the page index selective (a one-point history reads little beyond its
+        // rows); larger ones make whole-store scans cheaper (`storage.page_rows`).
+        .set_data_page_row_count_limit(o.page_rows)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_sorting_columns(Some(vec![
             SortingColumn { column_idx: 0, descending: false, nulls_first: false },
