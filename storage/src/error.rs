@@ -25,6 +25,10 @@ pub enum Error {
     /// A sample failed validation; nothing of its batch was stored.
     #[error("sample {index}: {reason}")]
     InvalidSample { index: usize, reason: String },
+    /// A sample's time stamp is more than `ingest.max_future_secs` ahead of the storage clock:
+    /// valid as such, but not now (a clock or unit mistake); nothing of its batch was stored.
+    #[error("sample {index}: {reason}")]
+    AheadOfClock { index: usize, reason: String },
     /// The samples of one batch fall on more distinct UTC days than `ingest.max_days_per_batch`.
     #[error(
         "the batch has samples on {days} distinct UTC days, more than ingest.max_days_per_batch = {limit}; send it in several batches"
@@ -36,8 +40,10 @@ pub enum Error {
     /// The query ran longer than its time limit and was cancelled.
     #[error("query cancelled after {0} ms (the time limit)")]
     Timeout(u64),
-    /// The query would return more rows than allowed.
-    #[error("query result exceeds the row limit of {0}")]
+    /// The query would return more rows than allowed (`query.max_rows`).
+    #[error(
+        "the answer would exceed the row limit of {0} (query.max_rows): narrow the range, or ask for fewer rows (max_points, a larger bucket)"
+    )]
     TooManyRows(usize),
     /// The engine is shutting down.
     #[error("storage is shutting down")]
@@ -89,6 +95,7 @@ impl Error {
         matches!(
             self,
             Error::InvalidSample { .. }
+                | Error::AheadOfClock { .. }
                 | Error::TooManyDays { .. }
                 | Error::InvalidQuery(_)
                 | Error::TooManyRows(_)

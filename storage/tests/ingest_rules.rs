@@ -17,7 +17,7 @@ async fn time_stamps_past_the_future_window_of_the_storage_clock_are_refused() {
     s.ingest(vec![Sample::good(1, T0, 1.0), Sample::good(1, edge, 2.0)]).await.unwrap();
     let err = s.ingest(vec![Sample::good(1, T0, 3.0), Sample::good(1, edge + 1, 4.0)]).await.unwrap_err();
     match &err {
-        Error::InvalidSample { index: 1, reason } => {
+        Error::AheadOfClock { index: 1, reason } => {
             assert!(reason.contains("ingest.max_future_secs = 300"), "{reason}");
             assert!(reason.contains("2026-11-26T00:05:00.000001Z"), "{reason}");
         }
@@ -35,7 +35,7 @@ async fn time_stamps_past_the_future_window_of_the_storage_clock_are_refused() {
     let s = open(&cfg, &clock);
     let now = T0 + SEC;
     s.ingest(vec![Sample::good(1, now, 1.0)]).await.unwrap();
-    assert!(matches!(s.ingest(vec![Sample::good(1, now + 1, 1.0)]).await, Err(Error::InvalidSample { index: 0, .. })));
+    assert!(matches!(s.ingest(vec![Sample::good(1, now + 1, 1.0)]).await, Err(Error::AheadOfClock { index: 0, .. })));
 }
 
 #[tokio::test]

@@ -120,6 +120,49 @@ async fn latest_values_come_back_after_a_restart() {
     assert_eq!(all.iter().map(|(p, l)| (*p, l.value)).collect::<Vec<_>>(), vec![(1, 2.0), (2, 5.0)]);
 }
 
+/// `[from, to)` with `from >= to` holds nothing: every mode answers its columns without rows, and
+/// `prior` still finds the last row before `from`, through both readers.
+#[tokio::test]
+async fn an_empty_range_answers_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0 + 3 * DAY);
+    let s = open(&config(dir.path()), &clock);
+    s.ingest(vec![Sample::good(1, T0 - MIN, 4.0), Sample::good(1, T0, 5.0)]).await.unwrap();
+    s.flush().await.unwrap();
+    s.ingest(vec![Sample::good(1, T0 + MIN, 6.0)]).await.unwrap();
+    let modes = [
+        (HistoryMode::Raw, vec!["value", "quality"]),
+        (HistoryMode::Downsample { max_points: 4 }, vec!["value", "quality"]),
+        (HistoryMode::Aggregate { bucket_us: MIN, aggs: vec![Agg::Avg, Agg::Twa] }, vec!["avg", "twa"]),
+        (HistoryMode::Interpolate { step_us: MIN, fill: Fill::Linear, max_gap_us: DAY }, vec!["value"]),
+    ];
+    for path in [ReadPath::Direct, ReadPath::DuckDb] {
+        for (from, to) in [(T0 + MIN, T0 + MIN), (T0 + 2 * MIN, T0 - DAY)] {
+            for (mode, columns) in &modes {
+                let prior = matches!(mode, HistoryMode::Raw | HistoryMode::Downsample { .. });
+                let req = HistoryRequest { points: vec![2, 1, 2], from, to, mode: mode.clone(), prior };
+                let r = s.history_with(req, path).await.unwrap();
+                assert_eq!((r.from, r.to, r.partial), (from, to, false));
+                assert_eq!(r.series.iter().map(|s| s.point_id).collect::<Vec<_>>(), vec![1, 2], "{mode:?}");
+                for series in &r.series {
+                    assert!(series.ts.is_empty(), "{mode:?} {path:?}: {series:?}");
+                    let names: Vec<&str> = series.columns.iter().map(|(n, _)| n.as_str()).collect();
+                    assert_eq!(&names, columns, "{mode:?}");
+                }
+                if prior {
+                    // The last row before `from` (point 1 has rows; point 2 none).
+                    let want = if from == T0 + MIN { (T0, 5.0) } else { (T0 + MIN, 6.0) };
+                    let p = r.series[0].prior.unwrap().unwrap();
+                    assert_eq!((p.ts, p.value), (want.0, Some(want.1)), "{mode:?} {path:?} from {from}");
+                    assert_eq!(r.series[1].prior, Some(None));
+                } else {
+                    assert!(r.series.iter().all(|s| s.prior.is_none()));
+                }
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_damaged_file_is_quarantined_and_the_answer_is_partial() {
     let dir = tempfile::tempdir().unwrap();

@@ -246,6 +246,10 @@ async fn retention_and_deletion_cut_multi_day_files_by_day() {
     // range carry it through any gap, so longer gaps answer differently with rollups, whatever
     // the files.)
     let (from, to) = (FIRST + 57 * DAY + 3 * 3_600_000_000, FIRST + 62 * DAY);
+    // An empty range (`from` not before `to`) deletes nothing.
+    assert_eq!(s.delete_samples(2, to, from).await.unwrap(), 0);
+    assert_eq!(s.delete_samples(2, from, from).await.unwrap(), 0);
+    check(&s, &reference, &model, "nothing deleted").await;
     let n = s.delete_samples(2, from, to).await.unwrap();
     assert_eq!(n as usize, model.range((2, from)..(2, to)).count());
     assert_eq!(reference.delete_samples(2, from, to).await.unwrap(), n);

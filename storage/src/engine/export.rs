@@ -19,9 +19,14 @@ impl Storage {
     /// reach `out` as the chunks are done; an xlsx file is a zip assembled at the end, so it
     /// reaches `out` only then. Points without a label are named `point <id>` without a unit.
     ///
-    /// Errors: [`Error::InvalidQuery`](crate::Error::InvalidQuery) for no points, an empty range, a bucket that is not
-    /// positive or more points than a bucketed query or an Excel sheet can hold; an I/O error
-    /// writing `out` (e.g. the client went away) stops the export.
+    /// A range whose `from` is not before its `to` holds nothing: the file has its header and
+    /// no rows.
+    ///
+    /// Errors: [`Error::InvalidQuery`](crate::Error::InvalidQuery) for no points, a bucket that
+    /// is not positive or more points than an Excel sheet can hold;
+    /// [`Error::TooManyRows`](crate::Error::TooManyRows) for more points than one bucket of a
+    /// bucketed export may hold; an I/O error writing `out` (e.g. the client went away) stops
+    /// the export. [`Storage::check_export`] finds the refusals before anything is written.
     pub fn export_blocking(
         &self,
         handle: &tokio::runtime::Handle,
@@ -31,6 +36,13 @@ impl Storage {
         progress: &mut dyn FnMut(ExportProgress),
     ) -> Result<ExportSummary> {
         self.export_tuned(handle, req, labels, out, progress, Tuning::default())
+    }
+
+    /// Refuses an export that [`Storage::export_blocking`] would refuse before writing anything:
+    /// callers that stream the file check first, so the refusal can be an answer of its own
+    /// rather than a broken file.
+    pub fn check_export(&self, req: &ExportRequest) -> Result<()> {
+        export::check(req, self.config().query.max_rows)
     }
 
     fn export_tuned(
@@ -419,11 +431,35 @@ ts,\"Supply air, \"\"AHU-1\"\" (°C)\",point 2
         let storage = seeded(dir.path(), None).await;
         let mut no_points = request(ExportFormat::Csv, Layout::Long, &[], None);
         no_points.points.clear();
-        let mut empty_range = request(ExportFormat::Csv, Layout::Long, &[1], None);
-        empty_range.to = empty_range.from;
-        for req in [no_points, empty_range, request(ExportFormat::Csv, Layout::Long, &[1], Some(0))] {
+        for req in [no_points, request(ExportFormat::Csv, Layout::Long, &[1], Some(0))] {
             let err = run(&storage, req.clone()).await.unwrap_err();
             assert!(matches!(err, Error::InvalidQuery(_)), "{req:?}: {err}");
+        }
+        storage.shutdown().await.unwrap();
+    }
+
+    /// `[from, to)` with `from >= to` holds nothing: the file has its header and no rows, in
+    /// every format and layout.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_empty_range_exports_no_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = seeded(dir.path(), None).await;
+        for (from, to) in [(D1, D1), (D2 + DAY_US, D1)] {
+            for layout in [Layout::Long, Layout::Wide] {
+                for bucket in [None, Some(H)] {
+                    let req = ExportRequest { from, to, ..request(ExportFormat::Csv, layout, &[1, 2], bucket) };
+                    let (text, summary, _) = csv(&storage, req).await;
+                    assert_eq!(summary.rows, 0, "{layout:?} {bucket:?}");
+                    assert_eq!(text.lines().count(), 1, "{layout:?} {bucket:?}: {text}");
+                    assert!(text.starts_with("ts,"), "{text}");
+                }
+                for format in [ExportFormat::Xlsx, ExportFormat::Parquet] {
+                    let req = ExportRequest { from, to, ..request(format, layout, &[1, 2], None) };
+                    let (bytes, summary, _) = run(&storage, req).await.unwrap();
+                    assert_eq!(summary.rows, 0, "{format:?} {layout:?}");
+                    assert!(!bytes.is_empty());
+                }
+            }
         }
         storage.shutdown().await.unwrap();
     }

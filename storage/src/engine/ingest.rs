@@ -25,15 +25,6 @@ pub fn validate_samples(samples: &[Sample], now_us: i64, rules: &IngestConfig) -
     for (index, s) in samples.iter().enumerate() {
         let reason = if !(MIN_TS..=MAX_TS).contains(&s.ts) {
             Some(format!("ts {} is outside 1970-01-01 .. 9999-12-31", s.ts))
-        } else if s.ts > latest_allowed {
-            Some(format!(
-                "ts {} ({}) is more than ingest.max_future_secs = {} s ahead of the server clock ({}); \
-                 a clock or unit mistake?",
-                s.ts,
-                rfc3339(s.ts),
-                rules.max_future_secs,
-                rfc3339(now_us)
-            ))
         } else if s.value.is_infinite() {
             Some("value is infinite".to_string())
         } else if s.value.is_nan() && s.quality.major() != t3_core::model::Major::Bad {
@@ -44,6 +35,18 @@ pub fn validate_samples(samples: &[Sample], now_us: i64, rules: &IngestConfig) -
         if let Some(reason) = reason {
             return Err(Error::InvalidSample { index, reason });
         }
+    }
+    // What is wrong only now, by the clock, comes after what is wrong whenever.
+    if let Some((index, s)) = samples.iter().enumerate().find(|(_, s)| s.ts > latest_allowed) {
+        let reason = format!(
+            "ts {} ({}) is more than ingest.max_future_secs = {} s ahead of the server clock ({}); \
+             a clock or unit mistake?",
+            s.ts,
+            rfc3339(s.ts),
+            rules.max_future_secs,
+            rfc3339(now_us)
+        );
+        return Err(Error::AheadOfClock { index, reason });
     }
     // Batches are mostly in time order: look a day up only when it changes.
     let mut days = HashSet::new();

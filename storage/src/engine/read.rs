@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::files::{LiveFile, touched_files};
 use crate::query::{
     DIRECT_MAX_POINTS, HistoryMode, HistoryPlan, HistoryRequest, HistoryResult, ReadPath, Reads, SqlResult,
-    plan_rollups, sql_body,
+    empty_series, plan_rollups, sql_statement,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,15 +23,15 @@ impl Storage {
 
     /// [`Storage::history`] through a chosen reader (both give the same answer; tests and
     /// benchmarks compare them).
+    ///
+    /// A range whose `from` is not before its `to` holds nothing: each series comes back empty
+    /// (with its columns, and with `prior` when asked: the last row before `from`).
     pub async fn history_with(&self, req: HistoryRequest, path: ReadPath) -> Result<HistoryResult> {
-        if req.from >= req.to {
-            return Err(Error::InvalidQuery(format!(
-                "empty time range: from ({}) must be before to ({})",
-                req.from, req.to
-            )));
-        }
         if req.points.is_empty() {
             return Err(Error::InvalidQuery("no points requested".into()));
+        }
+        if req.from >= req.to {
+            return self.empty_history(req, path).await;
         }
         let max_rows = self.config().query.max_rows;
         match &req.mode {
@@ -41,10 +41,7 @@ impl Storage {
                 }
                 let n = (req.to - req.from) / bucket_us + 1;
                 if n as u128 * req.points.len() as u128 > max_rows as u128 {
-                    return Err(Error::InvalidQuery(format!(
-                        "{n} buckets x {} points exceed the row limit of {max_rows}; use a larger bucket",
-                        req.points.len()
-                    )));
+                    return Err(Error::TooManyRows(max_rows));
                 }
             }
             HistoryMode::Downsample { max_points } if *max_points == 0 => {
@@ -68,6 +65,24 @@ impl Storage {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The answer over an empty range `[from, to)` (`from >= to`): no rows, the mode's columns,
+    /// and the last row before `from` when `prior` asks for it.
+    async fn empty_history(&self, req: HistoryRequest, path: ReadPath) -> Result<HistoryResult> {
+        let mut series = empty_series(&req.points, &req.mode);
+        let mut partial = false;
+        if req.prior {
+            // The rows before `from`: a raw query of nothing (`[from, from)`) that looks back.
+            let points = series.iter().map(|s| s.point_id).collect();
+            let lookup = HistoryRequest { points, from: req.from, to: req.from, mode: HistoryMode::Raw, prior: true };
+            let found = self.history_once(&lookup, path).await?;
+            partial = found.partial;
+            for (s, f) in series.iter_mut().zip(found.series) {
+                s.prior = f.prior;
+            }
+        }
+        Ok(HistoryResult { from: req.from, to: req.to, series, partial })
     }
 
     /// After a failed query: decodes the files the error names (or, if it names none, the live
@@ -141,7 +156,7 @@ impl Storage {
     }
 
     async fn sql_once(&self, text: &str, limit: Duration, deadline: Instant) -> Result<SqlResult> {
-        let body = sql_body(text)?;
+        let body = sql_statement(text)?;
         let engine = self.query_engine();
         let slot = engine.sql_slot(limit, deadline).await?;
         let all = RowFilter { points: None, from: MIN_TS, to: MAX_TS + 1 };

@@ -230,6 +230,14 @@ pub(crate) trait Source {
     fn history(&self, req: HistoryRequest) -> Result<HistoryResult>;
 }
 
+/// Refuses an export that [`export`] would refuse before writing anything (no points, too many
+/// points for the layout or the row limit, a bucket that is not positive): callers that stream
+/// the file check first, so the refusal can be an answer of its own rather than a broken file.
+pub(crate) fn check(req: &ExportRequest, max_rows: usize) -> Result<()> {
+    validate(req)?;
+    chunk_len(req.bucket_us, dedup_in_order(&req.points).len(), max_rows).map(|_| ())
+}
+
 /// Writes the history of `req.points` over `[req.from, req.to)` from `source` to `out` in
 /// `req.format`, calling `progress` after every chunk (see `Storage::export_blocking`).
 pub(crate) fn export(
@@ -304,12 +312,6 @@ fn validate(req: &ExportRequest) -> Result<()> {
     if req.points.is_empty() {
         return Err(Error::InvalidQuery("no points requested".into()));
     }
-    if req.from >= req.to {
-        return Err(Error::InvalidQuery(format!(
-            "empty time range: from ({}) must be before to ({})",
-            req.from, req.to
-        )));
-    }
     if let Some(b) = req.bucket_us
         && b <= 0
     {
@@ -340,9 +342,8 @@ fn chunk_len(bucket: Option<i64>, points: usize, max_rows: usize) -> Result<i64>
     let per_day = (DAY_US / b).max(1);
     let fit = i64::try_from(max_rows / points.max(1)).unwrap_or(i64::MAX) - 1;
     if fit < 1 {
-        return Err(Error::InvalidQuery(format!(
-            "{points} points are too many for a bucketed export (row limit {max_rows})"
-        )));
+        // Not even one bucket of every point fits the row limit.
+        return Err(Error::TooManyRows(max_rows));
     }
     // per_day > 1 only when b < a day, so the product stays within a day; otherwise it is b.
     Ok(per_day.min(fit) * b)
@@ -1147,7 +1148,7 @@ mod tests {
         assert_eq!(chunk_len(Some(7 * H), 10, 5_000_000).unwrap(), 21 * H);
         assert_eq!(chunk_len(Some(2 * DAY_US), 10, 5_000_000).unwrap(), 2 * DAY_US);
         assert_eq!(chunk_len(Some(S), 100, 5_000_000).unwrap(), 49_999 * S);
-        assert!(matches!(chunk_len(Some(H), 10, 15), Err(Error::InvalidQuery(_))));
+        assert!(matches!(chunk_len(Some(H), 10, 15), Err(Error::TooManyRows(15))));
 
         let days = BTreeSet::from([(D1 / DAY_US), (D1 / DAY_US) + 5]);
         // Starts mid-day at `from`, skips the empty days, ends at `to`.

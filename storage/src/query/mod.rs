@@ -22,9 +22,9 @@ mod sql;
 mod types;
 
 pub use direct::DIRECT_MAX_POINTS;
-pub(crate) use plan::{HistoryPlan, Reads, plan_rollups};
-pub use sql::{CANCEL_GRACE, cell};
-pub(crate) use sql::{QueryEngine, sql_body, ts_literal};
+pub(crate) use plan::{HistoryPlan, Reads, empty_series, plan_rollups};
+pub use sql::{CANCEL_GRACE, cell, sql_statement};
+pub(crate) use sql::{QueryEngine, ts_literal};
 pub use types::{
     Column, HistoryMode, HistoryRequest, HistoryResult, Latest, PRIOR_LOOKBACK_US, PriorRow, ReadPath, SeriesResult,
     SqlResult,

@@ -342,6 +342,25 @@ fn aggregate_with_rollups(
     Ok(out)
 }
 
+/// The series of an answer over an empty range (`from >= to`): one per requested point (sorted,
+/// each once), without rows, with the columns of `mode`.
+pub(crate) fn empty_series(points: &[u32], mode: &HistoryMode) -> Vec<SeriesResult> {
+    let mut points = points.to_vec();
+    points.sort_unstable();
+    points.dedup();
+    let empty = |point_id: u32| -> SeriesResult {
+        let columns = match mode {
+            HistoryMode::Raw | HistoryMode::Downsample { .. } => return raw_result(Series::new(point_id)),
+            HistoryMode::Aggregate { aggs, .. } => {
+                aggs.iter().map(|a| (a.name().to_string(), Column::F64(Vec::new()))).collect()
+            }
+            HistoryMode::Interpolate { .. } => vec![("value".into(), Column::F64(Vec::new()))],
+        };
+        SeriesResult { point_id, ts: Vec::new(), columns, prior: None }
+    };
+    points.into_iter().map(empty).collect()
+}
+
 fn raw_result(s: Series) -> SeriesResult {
     SeriesResult {
         point_id: s.point_id,

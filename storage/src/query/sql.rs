@@ -643,8 +643,9 @@ pub(super) fn edge_values(
     Ok(out)
 }
 
-/// The statement of a user SQL query: one, without a trailing `;`.
-pub(crate) fn sql_body(text: &str) -> Result<&str> {
+/// The one statement of a SQL text: white space and trailing semicolons trimmed off; an empty
+/// text, or one with a `;` inside, is refused.
+pub fn sql_statement(text: &str) -> Result<&str> {
     let body = text.trim().trim_end_matches(';').trim();
     if body.is_empty() {
         return Err(Error::InvalidQuery("empty query".into()));
