@@ -493,6 +493,28 @@ fn yes() -> bool {
     true
 }
 
+// The ranges of a device's settings, used by [`DeviceConfig::validate`] and stated by the API's
+// OpenAPI document.
+
+/// Longest device name, in characters.
+pub const DEVICE_NAME_MAX: usize = 64;
+/// `baud_rate` of a Modbus RTU device.
+pub const BAUD_RATES: std::ops::RangeInclusive<u32> = 300..=921_600;
+/// `unit_id` of a Modbus RTU device (0 is broadcast, 248 ..= 255 reserved).
+pub const RTU_UNIT_IDS: std::ops::RangeInclusive<u8> = 1..=247;
+/// `poll_interval_ms` of a device or point: 100 ms to 24 h.
+pub const POLL_INTERVAL_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
+/// `timeout_ms` of a device (and `collector.timeout_ms`).
+pub const DEVICE_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 10..=60_000;
+/// `max_registers` of a device.
+pub const MAX_REGISTERS: std::ops::RangeInclusive<u16> = 1..=125;
+/// `max_gap` of a device.
+pub const MAX_GAP: std::ops::RangeInclusive<u16> = 0..=124;
+/// `record.deadband_percent`.
+pub const DEADBAND_PERCENT: std::ops::RangeInclusive<f64> = 0.0..=100.0;
+/// `record.heartbeat_secs`: 0 (never) to a day.
+pub const HEARTBEAT_SECS: std::ops::RangeInclusive<u64> = 0..=86_400;
+
 /// `[[devices]]`: one field device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -566,8 +588,8 @@ impl DeviceConfig {
     /// Checks one device's fields; `key` is its dotted prefix (`devices[3]`).
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         let k = |f: &str| format!("{key}.{f}");
-        if self.name.trim().is_empty() || self.name.chars().count() > 64 {
-            return Err(ConfigError::new(k("name"), "must be 1 to 64 characters"));
+        if self.name.trim().is_empty() || self.name.chars().count() > DEVICE_NAME_MAX {
+            return Err(ConfigError::new(k("name"), format!("must be 1 to {DEVICE_NAME_MAX} characters")));
         }
         match self.protocol {
             Protocol::ModbusTcp => {
@@ -580,22 +602,22 @@ impl DeviceConfig {
                 if self.serial_port.as_deref().is_none_or(|p| p.trim().is_empty()) {
                     return Err(ConfigError::new(k("serial_port"), "is required for protocol \"modbus-rtu\""));
                 }
-                check_range(&k("baud_rate"), self.baud_rate, 300, 921_600)?;
-                check_range(&k("unit_id"), self.unit_id, 1, 247)?;
+                check_in(&k("baud_rate"), self.baud_rate, &BAUD_RATES)?;
+                check_in(&k("unit_id"), self.unit_id, &RTU_UNIT_IDS)?;
             }
         }
         if self.profile.trim().is_empty() {
             return Err(ConfigError::new(k("profile"), "must name a device profile"));
         }
-        check_range(&k("poll_interval_ms"), self.poll_interval_ms, 100, 86_400_000)?;
+        check_in(&k("poll_interval_ms"), self.poll_interval_ms, &POLL_INTERVAL_MS)?;
         if let Some(t) = self.timeout_ms {
-            check_range(&k("timeout_ms"), t, 10, 60_000)?;
+            check_in(&k("timeout_ms"), t, &DEVICE_TIMEOUT_MS)?;
         }
         if let Some(m) = self.max_registers {
-            check_range(&k("max_registers"), m, 1, 125)?;
+            check_in(&k("max_registers"), m, &MAX_REGISTERS)?;
         }
         if let Some(g) = self.max_gap {
-            check_range(&k("max_gap"), g, 0, 124)?;
+            check_in(&k("max_gap"), g, &MAX_GAP)?;
         }
         self.record.validate(&k("record"))?;
         let mut seen = std::collections::BTreeSet::new();
@@ -605,7 +627,7 @@ impl DeviceConfig {
                 return Err(ConfigError::new(pk("name"), format!("point `{}` is listed twice", p.name)));
             }
             if let Some(ms) = p.poll_interval_ms {
-                check_range(&pk("poll_interval_ms"), ms, 100, 86_400_000)?;
+                check_in(&pk("poll_interval_ms"), ms, &POLL_INTERVAL_MS)?;
             }
             if let Some(r) = &p.record {
                 r.validate(&pk("record"))?;
@@ -620,10 +642,10 @@ impl RecordConfig {
         if !(self.deadband >= 0.0 && self.deadband.is_finite()) {
             return Err(ConfigError::new(format!("{key}.deadband"), "must be a finite number >= 0"));
         }
-        if !(0.0..=100.0).contains(&self.deadband_percent) {
+        if !DEADBAND_PERCENT.contains(&self.deadband_percent) {
             return Err(ConfigError::new(format!("{key}.deadband_percent"), "must be between 0 and 100"));
         }
-        check_range(&format!("{key}.heartbeat_secs"), self.heartbeat_secs, 0, 86_400)
+        check_in(&format!("{key}.heartbeat_secs"), self.heartbeat_secs, &HEARTBEAT_SECS)
     }
 }
 
@@ -678,6 +700,14 @@ fn check_range<T: PartialOrd + fmt::Display>(key: &str, value: T, min: T, max: T
         return Err(ConfigError::new(key, format!("must be between {min} and {max} (got {value})")));
     }
     Ok(())
+}
+
+fn check_in<T: PartialOrd + fmt::Display + Copy>(
+    key: &str,
+    value: T,
+    range: &std::ops::RangeInclusive<T>,
+) -> Result<(), ConfigError> {
+    check_range(key, value, *range.start(), *range.end())
 }
 
 fn check_min<T: PartialOrd + fmt::Display>(key: &str, value: T, min: T) -> Result<(), ConfigError> {
@@ -853,7 +883,7 @@ impl Config {
             return Err(ConfigError::new("log.level", "must not be empty"));
         }
 
-        check_range("collector.timeout_ms", collector.timeout_ms, 10, 60_000)?;
+        check_in("collector.timeout_ms", collector.timeout_ms, &DEVICE_TIMEOUT_MS)?;
         check_range("collector.offline_after_failures", collector.offline_after_failures, 1, 1000)?;
         check_range("collector.backoff_initial_ms", collector.backoff_initial_ms, 10, 600_000)?;
         check_range("collector.backoff_max_ms", collector.backoff_max_ms, 100, 3_600_000)?;
