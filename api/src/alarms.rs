@@ -336,17 +336,19 @@ impl AlarmService {
 /// `?state=` filter of the alarm list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AlarmQuery {
     /// `active`, `acknowledged`, `cleared`, `normal`, `open` (not normal) or `all`; by default `open`.
-    #[param(schema_with = alarm_state_param)]
+    #[param(value_type = Option<AlarmStateParam>, inline)]
     pub state: Option<String>,
 }
 
 /// The values of `?state=`.
 pub const ALARM_STATES: [&str; 6] = ["open", "all", "normal", "active", "acknowledged", "cleared"];
 
-fn alarm_state_param() -> utoipa::openapi::schema::Schema {
-    crate::rules::one_of(&ALARM_STATES)
+crate::rules::param_type! {
+    /// One of [`ALARM_STATES`].
+    AlarmStateParam => crate::rules::one_of(&ALARM_STATES);
 }
 
 /// The alarms now: each rule's state, newest first (by default only those not normal).
@@ -373,17 +375,18 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<AlarmQuery>) ->
 /// Filters of the alarm history.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     pub rule_id: Option<i64>,
     /// From this time (RFC 3339, epoch microseconds, `now-7d`).
-    #[param(schema_with = crate::rules::instant_param)]
+    #[param(value_type = Option<crate::rules::InstantParam>, inline)]
     pub from: Option<String>,
-    #[param(schema_with = crate::rules::instant_param)]
+    #[param(value_type = Option<crate::rules::InstantParam>, inline)]
     pub to: Option<String>,
     /// Events older than this seq (the next page).
     pub before_seq: Option<i64>,
     /// At most this many, newest first (100 by default, at most 10,000).
-    #[param(schema_with = crate::rules::limit_schema)]
+    #[param(value_type = Option<crate::rules::LimitParam>, inline)]
     pub limit: Option<usize>,
 }
 

@@ -85,7 +85,7 @@ pub struct ExportArgs {
     /// long or wide.
     #[arg(long, default_value = "long")]
     pub layout: String,
-    /// Average per bucket (15m, 1h, ...) instead of raw rows.
+    /// Average per bucket (15m, 1h, ...; at least 1s) instead of raw rows.
     #[arg(long)]
     pub bucket: Option<String>,
     /// Output file.

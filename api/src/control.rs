@@ -86,8 +86,9 @@ fn device_error(e: CollectError) -> ApiError {
             "point_in_auto",
             "the point is in auto (its controller drives it); send switch_to_manual: true to take it over",
         ),
-        CollectError::ReadOnly(p) => ApiError::unprocessable("read_only", format!("point `{p}` cannot be written")),
-        CollectError::BadValue { .. } => ApiError::unprocessable("invalid_value", e.to_string()),
+        // What the point is (read-only, its range) is the device's configuration: 409.
+        CollectError::ReadOnly(p) => ApiError::conflict("read_only", format!("point `{p}` cannot be written")),
+        CollectError::BadValue { .. } => ApiError::conflict("invalid_value", e.to_string()),
         CollectError::UnknownDevice(_) | CollectError::UnknownPoint { .. } => ApiError::not_found(e.to_string()),
         other => ApiError::new(StatusCode::BAD_GATEWAY, "device_write_failed", other.to_string()),
     }
@@ -123,7 +124,7 @@ impl Control {
             .find(|e| e.id == point_id)
             .ok_or_else(|| ApiError::not_found(format!("no point {point_id}")))?;
         if entry.device.is_empty() {
-            return Err(ApiError::unprocessable(
+            return Err(ApiError::conflict(
                 "not_writable",
                 format!("point {point_id} is a manual point: push its values to POST /api/t3000/samples"),
             ));
@@ -139,10 +140,7 @@ impl Control {
             .ok_or_else(|| ApiError::not_found(format!("point {point_id} is not polled now")))?;
         let p = spec.point_of(cp);
         if !p.writable {
-            return Err(ApiError::unprocessable(
-                "read_only",
-                format!("point {point_id} ({}) cannot be written", p.name),
-            ));
+            return Err(ApiError::conflict("read_only", format!("point {point_id} ({}) cannot be written", p.name)));
         }
         Ok(Target { device: entry.device, point: p.name.clone(), point_type: p.point_type })
     }

@@ -42,6 +42,12 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
+    /// 409: the request is valid as the OpenAPI document states it, but conflicts with the
+    /// server's state or configuration (a point's range, the clock, a configured limit).
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
@@ -56,9 +62,11 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match &e {
             StorageError::InvalidSample { .. } => ApiError::unprocessable("invalid_sample", e.to_string()),
-            StorageError::TooManyDays { .. } => ApiError::unprocessable("too_many_days", e.to_string()),
+            // Valid samples and queries that the clock or the configuration refuse now.
+            StorageError::AheadOfClock { .. } => ApiError::conflict("ts_in_future", e.to_string()),
+            StorageError::TooManyDays { .. } => ApiError::conflict("too_many_days", e.to_string()),
             StorageError::InvalidQuery(_) => ApiError::bad_request("invalid_query", e.to_string()),
-            StorageError::TooManyRows(_) => ApiError::unprocessable("too_many_rows", e.to_string()),
+            StorageError::TooManyRows(_) => ApiError::conflict("too_many_rows", e.to_string()),
             StorageError::Timeout(_) => ApiError::unprocessable("query_timeout", e.to_string()),
             StorageError::Poisoned(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "wal_poisoned", e.to_string()),
             StorageError::WalUnavailable(_) => ApiError {

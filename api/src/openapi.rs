@@ -214,7 +214,92 @@ pub fn document() -> serde_json::Value {
     schemas["RuleBody"] = crate::alarms::rule_body_schema();
     schemas["CalendarBody"] = crate::rules::calendar_body_schema();
     schemas["ScheduleBody"]["properties"]["weekly_schedule"] = crate::rules::weekly_schedule_schema();
+    rules_across_fields(&mut v);
     v
+}
+
+/// One schema of two, told apart by `protocol` (`modbus-tcp` or `modbus-rtu`).
+fn by_protocol(tcp: &str, rtu: &str, description: &str) -> serde_json::Value {
+    let r = |name: &str| format!("#/components/schemas/{name}");
+    serde_json::json!({
+        "description": description,
+        "oneOf": [{"$ref": r(tcp)}, {"$ref": r(rtu)}],
+        "discriminator": {"propertyName": "protocol", "mapping": {"modbus-tcp": r(tcp), "modbus-rtu": r(rtu)}},
+    })
+}
+
+/// The rules that relate fields or depend on a body's media type, which utoipa's model cannot
+/// hold: stated here as JSON from [`crate::rules`].
+fn rules_across_fields(v: &mut serde_json::Value) {
+    use crate::rules;
+    use serde_json::json;
+    use t3_core::config::Protocol;
+    let schemas = &mut v["components"]["schemas"];
+
+    // Devices: what a body needs depends on its protocol.
+    schemas["DeviceTcp"] = rules::device_body_schema(Protocol::ModbusTcp);
+    schemas["DeviceRtu"] = rules::device_body_schema(Protocol::ModbusRtu);
+    schemas["DeviceBody"] = by_protocol(
+        "DeviceTcp",
+        "DeviceRtu",
+        "A device: the fields of a `[[devices]]` table of the configuration, plus building_id, floor_id, \
+         room_id and description.",
+    );
+    schemas["DiscoverTcp"] = rules::discover_schema(Protocol::ModbusTcp);
+    schemas["DiscoverRtu"] = rules::discover_schema(Protocol::ModbusRtu);
+    schemas["DiscoverRequest"] = by_protocol("DiscoverTcp", "DiscoverRtu", "What to scan for devices.");
+
+    // History: how the shaping fields combine.
+    schemas["BatchRequest"]["oneOf"] = rules::history_modes();
+    let text = schemas["BatchRequest"]["description"].as_str().unwrap_or_default().to_owned();
+    schemas["BatchRequest"]["description"] = json!(format!("{text}\n\n{}", rules::HISTORY_MODES_TEXT));
+
+    // utoipa takes bounds as f64, which cannot hold 10^17 - 1 (it rounds to 10^17): the integers.
+    let epoch_us = &mut schemas["SampleIn"]["properties"]["ts"]["oneOf"][1];
+    assert_eq!(epoch_us["type"], "integer", "the second form of a sample's ts is epoch microseconds");
+    epoch_us["minimum"] = json!(crate::timeparse::EPOCH_US_RANGE.start);
+    epoch_us["maximum"] = json!(crate::timeparse::EPOCH_US_RANGE.end - 1);
+
+    // A sample without a value has a bad quality.
+    schemas["SampleIn"]["anyOf"] = json!([
+        {"required": ["value"], "properties": {"value": {"type": "number"}}},
+        {"required": ["quality"], "properties": {"quality": {"maximum": rules::bad_quality_max()}}},
+    ]);
+
+    // A manual point (no device) is not polled: of its trend settings only retention applies.
+    schemas["NewPoint"]["anyOf"] = json!([
+        {"required": ["device_id"], "properties": {"device_id": {"type": "integer"}}},
+        {"properties": {"trend": {"oneOf": [
+            {"type": "null"},
+            {"properties": {"interval_ms": {"type": "null"}, "deadband": {"type": "null"}, "heartbeat_secs": {"type": "null"}}},
+        ]}}},
+    ]);
+
+    schemas["SqlRequest"]["properties"]["sql"]["pattern"] = json!(*rules::SQL_PATTERN);
+
+    let paths = &mut v["paths"];
+    for (path, method) in [("/api/t3000/devices", "post"), ("/api/t3000/devices/{id}", "put")] {
+        paths[path][method]["requestBody"]["content"]["application/json"]["schema"] =
+            json!({"$ref": "#/components/schemas/DeviceBody"});
+    }
+    // The history query: JSON Schema cannot relate query parameters; the text says it.
+    let op = &mut paths["/api/t3000/points/{id}/history"]["get"];
+    let text = op["description"].as_str().unwrap_or_default().to_owned();
+    op["description"] = json!(format!("{text}\n\n{}", rules::HISTORY_MODES_TEXT).trim().to_owned());
+
+    // Bodies that are files: images the server checks by their signature, an Arrow stream.
+    let plan = &mut paths["/api/t3000/floors/{id}/plan"]["put"]["requestBody"]["content"];
+    for media in ["image/png", "image/jpeg", "image/webp"] {
+        plan[media]["schema"] = json!({"type": "string", "format": "binary", "contentMediaType": media,
+            "description": format!("A {media} file (checked by its signature).")});
+    }
+    plan["image/svg+xml"]["schema"] = json!({"type": "string", "format": "binary", "contentMediaType": "image/svg+xml",
+        "description": "An SVG document (UTF-8 text with an `<svg` element)."});
+    let arrow = crate::routes::samples::ARROW_STREAM;
+    paths["/api/t3000/samples"]["post"]["requestBody"]["content"][arrow]["schema"] = json!({
+        "type": "string", "format": "binary", "contentMediaType": arrow,
+        "description": "An Arrow IPC stream with columns point_id (UInt32), ts (Int64 epoch microseconds, or a \
+            timestamp), value (Float64) and optionally quality (UInt8)."});
 }
 
 /// This document (also at /api/t3000/openapi.json).
@@ -290,6 +375,67 @@ mod tests {
         assert_eq!(from["pattern"].as_str(), Some(INSTANT_PATTERN.as_str()));
         let tz = &schema(&doc, "BuildingBody")["properties"]["time_zone"]["enum"];
         assert!(tz.as_array().unwrap().contains(&Value::from("Europe/Berlin")));
+    }
+
+    fn query_param<'a>(doc: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
+        let params = doc["paths"][path][method]["parameters"].as_array().unwrap();
+        params.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{method} {path} has no {name}"))
+    }
+
+    /// A query parameter the handler cannot do without is required in the document, and every
+    /// parameter keeps its description (utoipa drops both for `schema_with`).
+    #[test]
+    fn required_query_parameters_are_required() {
+        let doc = doc();
+        for (path, method, name, required) in [
+            ("/api/t3000/points/{id}/samples", "delete", "from", true),
+            ("/api/t3000/points/{id}/samples", "delete", "to", true),
+            ("/api/t3000/export", "get", "points", true),
+            ("/api/t3000/export", "get", "from", false),
+            ("/api/t3000/points/{id}/history", "get", "from", false),
+            ("/api/t3000/points/{id}/history", "get", "agg", false),
+            ("/api/t3000/alarms", "get", "state", false),
+        ] {
+            let p = query_param(&doc, path, method, name);
+            assert_eq!(p["required"], required, "{method} {path} {name}");
+            assert!(p["description"].as_str().is_some_and(|d| !d.is_empty()), "{method} {path} {name}: {p}");
+            // Query parameters are never null.
+            assert!(!p["schema"].to_string().contains("null"), "{method} {path} {name}: {p}");
+        }
+    }
+
+    /// The device bodies state the ranges `DeviceConfig::validate` checks, per protocol.
+    #[test]
+    fn the_device_bodies_state_the_configuration_rules() {
+        use t3_core::config::*;
+        let doc = doc();
+        let range = |v: &Value| (v["minimum"].as_u64().unwrap(), v["maximum"].as_u64().unwrap());
+        let r = |r: std::ops::RangeInclusive<u64>| (*r.start(), *r.end());
+        let (tcp, rtu) = (schema(&doc, "DeviceTcp"), schema(&doc, "DeviceRtu"));
+        for d in [tcp, rtu] {
+            assert_eq!(d["properties"]["name"]["maxLength"], DEVICE_NAME_MAX);
+            assert_eq!(range(&d["properties"]["poll_interval_ms"]), r(POLL_INTERVAL_MS));
+            assert_eq!(d["additionalProperties"], false);
+        }
+        assert_eq!(
+            range(&rtu["properties"]["baud_rate"]),
+            (u64::from(*BAUD_RATES.start()), u64::from(*BAUD_RATES.end()))
+        );
+        assert_eq!(range(&rtu["properties"]["unit_id"]), (1, 247));
+        assert_eq!(range(&tcp["properties"]["unit_id"]), (0, 255));
+        assert_eq!(tcp["required"], serde_json::json!(["name", "protocol", "unit_id", "profile", "ip_address"]));
+        let body = schema(&doc, "DeviceBody");
+        assert_eq!(body["discriminator"]["propertyName"], "protocol");
+        let discover = schema(&doc, "DiscoverTcp");
+        assert_eq!(range(&discover["properties"]["timeout_ms"]), r(crate::rules::DISCOVER_TIMEOUT_MS));
+        assert_eq!(discover["properties"]["hosts"]["minItems"], 1);
+        for (path, method) in [("/api/t3000/devices", "post"), ("/api/t3000/devices/{id}", "put")] {
+            let s = &doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+            assert_eq!(s, "#/components/schemas/DeviceBody", "{method} {path}");
+        }
+        let ts = &schema(&doc, "SampleIn")["properties"]["ts"]["oneOf"][1];
+        assert_eq!(ts["maximum"].as_i64(), Some(crate::timeparse::EPOCH_US_RANGE.end - 1));
+        assert!(schema(&doc, "BatchRequest")["oneOf"].is_array());
     }
 
     /// Every integer a request may carry has a range (a point id past u32 is not "valid").

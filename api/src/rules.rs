@@ -197,6 +197,11 @@ pub const DURATION: DurationRule = DurationRule { min_us: 1, max_us: i64::MAX, m
 /// The time range a trend log's chart opens with.
 pub const TREND_RANGE: DurationRule =
     DurationRule { min_us: 60_000_000, max_us: 3660 * 86_400_000_000, min_text: "1m", max_text: "3660d" };
+/// The bucket of an export's averages: at least a second. (Buckets are computed densely, a day
+/// at a time within the row limit: shorter ones would cost a query for every few seconds of each
+/// day with data. For finer detail, export the samples themselves.)
+pub const EXPORT_BUCKET: DurationRule =
+    DurationRule { min_us: 1_000_000, max_us: i64::MAX, min_text: "1s", max_text: "292000y" };
 /// The span of `now-<span>` and `now+<span>` in an instant: at most about ten years.
 pub const RELATIVE: DurationRule =
     DurationRule { min_us: 1, max_us: 3660 * 86_400_000_000, min_text: "1us", max_text: "3660d" };
@@ -487,6 +492,216 @@ pub fn alarm_rule_schema() -> serde_json::Value {
     })
 }
 
+// ---- history modes ----
+
+/// How `agg`, `fill`, `bucket`, `max_gap`, `max_points` and `prior` combine (the validator is
+/// `routes::history::mode_of`): with `fill`, values interpolated on the `bucket` grid (`bucket`
+/// required; `agg` and `max_points` ignored); else with `agg`, aggregates per `bucket` or per
+/// range split into `max_points` buckets (one of them required); else raw rows, thinned to
+/// `max_points` if given (`bucket` and `max_gap` refused). `prior` only with raw rows. As
+/// `oneOf` over a body whose fields may be null (null counts as absent).
+pub fn history_modes() -> serde_json::Value {
+    let set = |t: &str| serde_json::json!({"type": t});
+    let absent = serde_json::json!({"type": "null"});
+    let no_prior = serde_json::json!({"enum": [false, null]});
+    serde_json::json!([
+        {
+            "title": "interpolated",
+            "required": ["fill", "bucket"],
+            "properties": {"fill": set("string"), "bucket": set("string"), "prior": no_prior},
+        },
+        {
+            "title": "aggregated",
+            "required": ["agg"],
+            "properties": {"agg": set("string"), "fill": absent, "prior": no_prior},
+            "anyOf": [
+                {"required": ["bucket"], "properties": {"bucket": set("string")}},
+                {"required": ["max_points"], "properties": {"max_points": set("integer")}},
+            ],
+        },
+        {
+            "title": "raw",
+            "properties": {"agg": absent, "fill": absent, "bucket": absent, "max_gap": absent},
+        },
+    ])
+}
+
+/// The same rules in words, for the operations whose query parameters JSON Schema cannot relate.
+pub const HISTORY_MODES_TEXT: &str = "How the parameters combine: with `fill`, values interpolated on the \
+    `bucket` grid (`bucket` required; `agg` and `max_points` ignored); else with `agg`, aggregates per \
+    `bucket`, or per range split into `max_points` buckets (one of the two required); else raw rows, \
+    thinned to at most `max_points` (M4) if given, and `bucket` or `max_gap` are refused (400). `prior` \
+    only with raw rows. A `from` at or after `to` is an empty range: series without rows.";
+
+// ---- samples ----
+
+/// The largest quality byte that is bad (OPC major quality `00`): a sample without a value has
+/// one of these.
+pub fn bad_quality_max() -> u8 {
+    (0..=u8::MAX).filter(|q| t3_core::Quality(*q).major() == t3_core::model::Major::Bad).max().unwrap_or(0)
+}
+
+// ---- devices ----
+
+/// A name of one of the built-in device profiles, as the profile library looks names up: any
+/// case, and anything but ASCII letters and digits ignored (`t3 controller` is `T3-controller`).
+pub static PROFILE_PATTERN: LazyLock<String> = LazyLock::new(|| {
+    let alternatives: Vec<String> = profile_names()
+        .iter()
+        .map(|name| {
+            let letters: Vec<String> = name
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| {
+                    let (l, u) = (c.to_ascii_lowercase(), c.to_ascii_uppercase());
+                    if l == u { c.to_string() } else { format!("[{u}{l}]") }
+                })
+                .collect();
+            format!("[^A-Za-z0-9]*{}[^A-Za-z0-9]*", letters.join("[^A-Za-z0-9]*"))
+        })
+        .collect();
+    format!("^(?:{})$", alternatives.join("|"))
+});
+
+fn profile_names() -> Vec<String> {
+    t3_drivers::profile::ProfileLibrary::builtin().profiles().map(|p| p.name.clone()).collect()
+}
+
+/// A scan target of `POST /devices/discover` as `t3_drivers::discovery::expand_targets` takes it:
+/// a host name or address (no `/`, not only white space), or an IPv4 CIDR block of at most 65,536
+/// addresses (`/16` to `/32`; white space around allowed).
+pub static HOST_PATTERN: LazyLock<String> = LazyLock::new(|| {
+    let ws = whitespace_class();
+    let octet = uint_range(0, 255);
+    format!(
+        "^(?:[^/]*[^/{ws}][^/]*|[{ws}]*{octet}\\.{octet}\\.{octet}\\.{octet}/\\+?0*(?:1[6-9]|2[0-9]|3[0-2])[{ws}]*)$"
+    )
+});
+
+fn range_schema<T: Into<serde_json::Value> + Copy>(r: &std::ops::RangeInclusive<T>) -> serde_json::Value {
+    serde_json::json!({"type": "integer", "minimum": (*r.start()).into(), "maximum": (*r.end()).into()})
+}
+
+/// Recording settings: [`t3_core::config::RecordConfig`].
+fn record_schema() -> serde_json::Value {
+    use t3_core::config::{DEADBAND_PERCENT, HEARTBEAT_SECS};
+    serde_json::json!({
+        "type": "object",
+        "additionalProperties": false,
+        "description": "Recording: `every` poll, or on `change` (past a deadband, or after heartbeat_secs).",
+        "properties": {
+            "mode": {"enum": ["every", "change"]},
+            "deadband": {"type": "number", "minimum": 0},
+            "deadband_percent": {"type": "number", "minimum": *DEADBAND_PERCENT.start(), "maximum": *DEADBAND_PERCENT.end()},
+            "heartbeat_secs": range_schema(&HEARTBEAT_SECS),
+        },
+    })
+}
+
+/// The body of `POST /devices` and `PUT /devices/{id}` for one protocol: the fields of a
+/// `[[devices]]` table ([`t3_core::config::DeviceConfig`]) plus the place and a description.
+/// Which points a `points` entry may name depends on the profile, and names may not repeat
+/// (in any case): the description says so.
+pub fn device_body_schema(protocol: t3_core::config::Protocol) -> serde_json::Value {
+    use t3_core::config::*;
+    let tcp = protocol == Protocol::ModbusTcp;
+    let text = serde_json::json!({"type": "string", "pattern": *NAME_PATTERN});
+    let optional = |v: serde_json::Value| {
+        let mut v = v;
+        v["type"] = serde_json::json!([v["type"].clone(), "null"]);
+        v
+    };
+    let ignored = serde_json::json!({"description": "Ignored (a field of the GET answer, which may be sent back)."});
+    let point = serde_json::json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "description": "A point of the profile (`IN1`, `VAR5`, a register name); each at most once, in any case."},
+            "enabled": {"type": "boolean"},
+            "poll_interval_ms": optional(range_schema(&POLL_INTERVAL_MS)),
+            "record": {"oneOf": [record_schema(), {"type": "null"}]},
+        },
+    });
+    let mut names = profile_names();
+    names.sort_unstable();
+    serde_json::json!({
+        "type": "object",
+        "additionalProperties": false,
+        "title": if tcp { "Modbus TCP device" } else { "Modbus RTU device" },
+        "required": if tcp { serde_json::json!(["name", "protocol", "unit_id", "profile", "ip_address"]) }
+            else { serde_json::json!(["name", "protocol", "unit_id", "profile", "serial_port"]) },
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": DEVICE_NAME_MAX, "pattern": *NAME_PATTERN,
+                "description": format!("Unique: 1 to {DEVICE_NAME_MAX} characters, not only white space (a name another device has: 409).")},
+            "device_type": {"type": "string", "description": "What the device is, for people (`controller` when absent)."},
+            "protocol": {"const": if tcp { "modbus-tcp" } else { "modbus-rtu" }},
+            "ip_address": if tcp { text.clone() } else { serde_json::json!({"type": ["string", "null"], "description": "Not used on RTU."}) },
+            "port": {"type": "integer", "minimum": if tcp { 1 } else { 0 }, "maximum": u16::MAX},
+            "serial_port": if tcp { serde_json::json!({"type": ["string", "null"], "description": "Not used on TCP."}) } else {
+                serde_json::json!({"type": "string", "pattern": *NAME_PATTERN, "description": "The serial device (`/dev/ttyUSB0`); the devices on one port share its baud_rate and parity (else 409)."}) },
+            "baud_rate": if tcp { serde_json::json!({"type": "integer", "minimum": 0, "maximum": u32::MAX}) } else { range_schema(&BAUD_RATES) },
+            "parity": {"enum": ["none", "even", "odd"]},
+            "unit_id": if tcp { serde_json::json!({"type": "integer", "minimum": 0, "maximum": u8::MAX}) } else { range_schema(&RTU_UNIT_IDS) },
+            "profile": {"type": "string", "pattern": *PROFILE_PATTERN,
+                "description": format!("A built-in profile, in any case, punctuation ignored: {}.", names.join(", "))},
+            "poll_interval_ms": range_schema(&POLL_INTERVAL_MS),
+            "timeout_ms": optional(range_schema(&DEVICE_TIMEOUT_MS)),
+            "enabled": {"type": "boolean"},
+            "max_registers": optional(range_schema(&MAX_REGISTERS)),
+            "max_gap": optional(range_schema(&MAX_GAP)),
+            "one_request_per_point": {"type": "boolean"},
+            "record": record_schema(),
+            "points": {"type": "array", "items": point,
+                "description": "Per-point settings: each names a point of the profile, at most once (else 422)."},
+            "building_id": {"type": ["integer", "null"], "format": "int64"},
+            "floor_id": {"type": ["integer", "null"], "format": "int64"},
+            "room_id": {"type": ["integer", "null"], "format": "int64"},
+            "description": {"type": ["string", "null"]},
+            "id": ignored, "source": ignored, "online": ignored, "last_seen": ignored,
+            "point_counts": ignored, "status": ignored, "config": ignored,
+        },
+    })
+}
+
+/// The body of `POST /devices/discover` for one protocol: `routes::devices::DiscoverRequest`.
+pub fn discover_schema(protocol: t3_core::config::Protocol) -> serde_json::Value {
+    let tcp = protocol == t3_core::config::Protocol::ModbusTcp;
+    serde_json::json!({
+        "type": "object",
+        "additionalProperties": false,
+        "title": if tcp { "Modbus TCP scan" } else { "Modbus RTU scan" },
+        "required": if tcp { serde_json::json!(["protocol", "hosts"]) } else { serde_json::json!(["protocol", "serial_port"]) },
+        "properties": {
+            "protocol": {"const": if tcp { "modbus-tcp" } else { "modbus-rtu" }},
+            "hosts": if tcp {
+                serde_json::json!({"type": "array", "minItems": 1, "items": {"type": "string", "pattern": *HOST_PATTERN},
+                    "description": "Host names, addresses or IPv4 CIDR blocks of at most 65,536 addresses (`192.168.1.0/24`)."})
+            } else { serde_json::json!({"type": "array", "items": {"type": "string"}, "description": "Not used on RTU."}) },
+            "port": {"type": "integer", "minimum": 0, "maximum": u16::MAX, "description": "502 when absent."},
+            "serial_port": if tcp { serde_json::json!({"type": ["string", "null"], "description": "Not used on TCP."}) }
+                else { serde_json::json!({"type": "string", "description": "The serial device (`/dev/ttyUSB0`)."}) },
+            "baud_rate": {"type": "integer", "minimum": 0, "maximum": u32::MAX, "description": "9600 when absent."},
+            "parity": {"enum": ["none", "even", "odd"]},
+            "unit_ids": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": u8::MAX},
+                "description": "Unit ids to try; by default 1 on TCP and 1 to 247 on RTU."},
+            "timeout_ms": range_schema(&DISCOVER_TIMEOUT_MS),
+        },
+    })
+}
+
+/// `timeout_ms` of a scan.
+pub const DISCOVER_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 10..=5000;
+
+// ---- SQL ----
+
+/// A SQL text the server tries: after white space and trailing semicolons are trimmed off, not
+/// empty and without a `;` (one statement). Whether DuckDB takes it is for DuckDB to say.
+pub static SQL_PATTERN: LazyLock<String> = LazyLock::new(|| {
+    let ws = whitespace_class();
+    format!("^[{ws}]*[^;{ws}](?:[^;]*[^;{ws}])?[{ws}]*;*[{ws}]*$")
+});
+
 // ---- schemas of the rules (for `schema_with`: query parameters are never null, body fields may be) ----
 
 fn string_schema(nullable_: bool, pattern: Option<&str>, values: Option<&[&str]>) -> Schema {
@@ -516,6 +731,9 @@ pub fn duration_param() -> Schema {
 pub fn optional_duration() -> Schema {
     string_schema(true, Some(&DURATION.pattern()), None)
 }
+pub fn export_bucket_param() -> Schema {
+    string_schema(false, Some(&EXPORT_BUCKET.pattern()), None)
+}
 pub fn optional_trend_range() -> Schema {
     string_schema(true, Some(&TREND_RANGE.pattern()), None)
 }
@@ -533,6 +751,45 @@ pub fn optional_fill() -> Schema {
 }
 pub fn point_list_param() -> Schema {
     string_schema(false, Some(&POINT_LIST_PATTERN), None)
+}
+
+/// The schema of a query parameter as a type, for `#[param(value_type = ..., inline)]`: utoipa
+/// drops `required` and the description of a parameter whose schema comes from `schema_with`, so
+/// a parameter names one of these types instead (`Option<...>` when it may be absent).
+macro_rules! param_type {
+    ($($(#[$doc:meta])* $name:ident => $schema:expr;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $schema.into()
+            }
+        }
+        impl utoipa::ToSchema for $name {}
+    )*};
+}
+pub(crate) use param_type;
+
+param_type! {
+    /// [`instant_param`].
+    InstantParam => instant_param();
+    /// [`duration_param`].
+    DurationParam => duration_param();
+    /// [`aggregates_param`].
+    AggregatesParam => aggregates_param();
+    /// [`fill_param`].
+    FillParam => fill_param();
+    /// [`point_list_param`].
+    PointListParam => point_list_param();
+    /// [`export_format_param`].
+    ExportFormatParam => export_format_param();
+    /// [`export_layout_param`].
+    ExportLayoutParam => export_layout_param();
+    /// [`limit_schema`].
+    LimitParam => limit_schema();
+    /// [`export_bucket_param`].
+    ExportBucketParam => export_bucket_param();
 }
 
 /// A schema of one of the given strings.
@@ -561,6 +818,104 @@ mod tests {
         for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
             let s = format!("  {c}\t");
             assert_eq!(re.is_match(&s), !s.trim().is_empty(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn scan_targets_match_exactly_what_the_scanner_takes() {
+        let re = regex::Regex::new(&HOST_PATTERN).unwrap();
+        let mut cases: Vec<String> = [
+            "plc-1",
+            "192.168.1.10",
+            " 192.168.1.0/24 ",
+            "192.168.1.0/16",
+            "10.0.0.0/15",
+            "10.0.0.0/8",
+            "10.0.0.0/32",
+            "10.0.0.0/33",
+            "10.0.0.0/+24",
+            "10.0.0.0/024",
+            "10.0.0.0/ 24",
+            "10.0.0.0 /24",
+            "10.0.0.300/24",
+            "10.0.0.01/24",
+            "10.0.0/24",
+            "/24",
+            "a/b",
+            "",
+            " ",
+            "\u{3000}",
+            "\u{3000}x",
+            "host name with spaces",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for bits in 0..=40 {
+            cases.push(format!("172.16.0.0/{bits}"));
+        }
+        for s in &cases {
+            let taken = t3_drivers::discovery::expand_targets(std::slice::from_ref(s)).is_ok();
+            assert_eq!(re.is_match(s), taken, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn profile_names_match_exactly_what_the_library_finds() {
+        let re = regex::Regex::new(&PROFILE_PATTERN).unwrap();
+        let lib = t3_drivers::profile::ProfileLibrary::builtin();
+        let mut cases = vec![String::new(), " ".into(), "T3".into(), "controller".into(), "T3-controllers".into()];
+        for p in lib.profiles() {
+            let n = &p.name;
+            cases.extend([
+                n.clone(),
+                n.to_lowercase(),
+                n.to_uppercase(),
+                format!(" {n}\t"),
+                n.replace('-', " "),
+                n.chars().flat_map(|c| [c, '_']).collect(),
+                format!("{n}x"),
+                format!("x{n}"),
+                n.chars().skip(1).collect(),
+                format!("{n}é"),
+            ]);
+        }
+        for s in &cases {
+            assert_eq!(re.is_match(s), lib.get(s).is_some(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn sql_texts_match_exactly_what_the_server_tries() {
+        let re = regex::Regex::new(&SQL_PATTERN).unwrap();
+        for s in [
+            "SELECT 1",
+            " SELECT 1 ; ",
+            "SELECT 1;;",
+            "SELECT 1; ;",
+            "SELECT 1 ;\n",
+            "SELECT ';'",
+            "a;b",
+            "",
+            " ",
+            ";",
+            " ; ",
+            "\u{3000}x\u{3000}",
+            "x",
+            ";x",
+            "x;",
+        ] {
+            assert_eq!(re.is_match(s), t3_storage::query::sql_statement(s).is_ok(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_bad_qualities_are_those_up_to_the_largest() {
+        let max = bad_quality_max();
+        assert_eq!(max, 63);
+        for q in 0..=u8::MAX {
+            let bad = t3_core::Quality(q).major() == t3_core::model::Major::Bad;
+            assert_eq!(bad, q <= max, "{q}");
         }
     }
 
@@ -613,7 +968,7 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         for (unit, us) in DURATION_UNITS {
-            for rule in [DURATION, TREND_RANGE, RELATIVE] {
+            for rule in [DURATION, TREND_RANGE, RELATIVE, EXPORT_BUCKET] {
                 for n in [rule.min_us / us, rule.min_us / us + 1, rule.max_us / us, rule.max_us / us + 1] {
                     for m in [n.saturating_sub(1), n, n.saturating_add(1)] {
                         cases.push(format!("{m}{unit}"));
@@ -622,7 +977,7 @@ mod tests {
             }
             cases.push(format!("99999999999999999999{unit}"));
         }
-        for rule in [DURATION, TREND_RANGE, RELATIVE] {
+        for rule in [DURATION, TREND_RANGE, RELATIVE, EXPORT_BUCKET] {
             let re = regex::Regex::new(&rule.pattern()).unwrap();
             for s in &cases {
                 let parsed = rule.parse(s);

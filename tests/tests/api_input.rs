@@ -308,8 +308,6 @@ async fn bad_history_and_latest_requests_are_refused() {
         (format!("/api/t3000/points/1.5/history?{day}"), StatusCode::BAD_REQUEST, Some("invalid_point_id")),
         (h(&format!("from=yesterday&to={T}")), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
         (h(&format!("from={T}&to=soon")), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
-        (h(&format!("from={}&to={T}", T + HOUR_US)), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
-        (h(&format!("from={T}&to={T}")), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
         (h(&format!("from=10000-01-01T00:00:00Z&to={T}")), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
         (h(&format!("from=-5&to={T}")), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
         (h("from=now-5q"), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
@@ -321,7 +319,8 @@ async fn bad_history_and_latest_requests_are_refused() {
         (h(&format!("{day}&agg=avg&bucket=5x")), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
         (h(&format!("{day}&agg=avg&bucket=-1m")), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
         (h(&format!("{day}&agg=avg&bucket=1m5")), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
-        (h(&format!("{day}&agg=avg&bucket=1us")), StatusCode::BAD_REQUEST, None),
+        // 86,400,000,000 buckets: valid, but past query.max_rows.
+        (h(&format!("{day}&agg=avg&bucket=1us")), StatusCode::CONFLICT, Some("too_many_rows")),
         (h(&format!("{day}&bucket=1m")), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
         (h(&format!("{day}&fill=cubic&bucket=1m")), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
         (h(&format!("{day}&fill=linear")), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
@@ -344,11 +343,7 @@ async fn bad_history_and_latest_requests_are_refused() {
         (format!("/api/t3000/export?points=1&{day}&format=pdf"), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
         (format!("/api/t3000/export?points=1&{day}&layout=tall"), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
         (format!("/api/t3000/export?points=1&{day}&bucket=0s"), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
-        (
-            format!("/api/t3000/export?points=1&from={}&to={T}", T + 1),
-            StatusCode::BAD_REQUEST,
-            Some("invalid_parameter"),
-        ),
+        (format!("/api/t3000/export?points=1&{day}&bucket=999ms"), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
         (format!("/api/t3000/export?points=1&{day}&sheet=2"), StatusCode::BAD_REQUEST, Some("invalid_parameter")),
         ("/api/t3000/nothing-here".into(), StatusCode::NOT_FOUND, Some("not_found")),
         // Paths without an extension outside /api are the UI's routes (its page); a missing file is a 404.
@@ -363,6 +358,22 @@ async fn bad_history_and_latest_requests_are_refused() {
         still_fine(&server, &path, count).await;
     }
     assert_all_refused(&failures);
+
+    // A range whose `from` is not before its `to` is empty: every shape answers without rows.
+    for q in [
+        format!("from={}&to={T}", T + HOUR_US),
+        format!("from={T}&to={T}"),
+        format!("from={T}&to={T}&agg=avg,max&max_points=10"),
+        format!("from={}&to={T}&fill=linear&bucket=1m", T + HOUR_US),
+    ] {
+        let r = server.get(&h(&q)).await.ok_json();
+        assert_eq!(r["ts"], json!([]), "{q}: {r}");
+        assert!(r["from"].as_i64() >= r["to"].as_i64(), "{q}: {r}");
+    }
+    let r = server.get(&h(&format!("from={T}&to={T}&agg=avg,max&bucket=1m"))).await.ok_json();
+    assert_eq!((&r["avg"], &r["max"]), (&json!([]), &json!([])), "{r}");
+    let r = server.get(&format!("/api/t3000/export?points=1&from={}&to={T}", T + 1)).await;
+    assert_eq!((r.status, r.text()), (StatusCode::OK, "ts,point_id,point_name,unit,value,quality\n".to_string()));
     server.stop();
 }
 
@@ -395,9 +406,25 @@ async fn bad_batch_and_sql_bodies_are_refused() {
         ),
         (
             "/api/t3000/history/batch",
-            "from after to",
+            "bucket without agg or fill",
             Some(JSON),
-            s(json!({"points": [1], "from": (T + 5).to_string(), "to": T.to_string()})),
+            s(json!({"points": [1], "bucket": "1m", "agg": null})),
+            Some(bad),
+            Some("invalid_parameter"),
+        ),
+        (
+            "/api/t3000/history/batch",
+            "max_gap without fill, a wrong one beside agg",
+            Some(JSON),
+            s(json!({"points": [1], "agg": "avg", "bucket": "1m", "max_gap": "soon"})),
+            Some(bad),
+            Some("invalid_parameter"),
+        ),
+        (
+            "/api/t3000/history/batch",
+            "prior with agg",
+            Some(JSON),
+            s(json!({"points": [1], "agg": "avg", "bucket": "1m", "prior": true})),
             Some(bad),
             Some("invalid_parameter"),
         ),
@@ -519,6 +546,17 @@ async fn bad_batch_and_sql_bodies_are_refused() {
     assert!(started.elapsed() < Duration::from_secs(30), "the time limit took {:?}", started.elapsed());
     still_fine(&server, "timeout", count).await;
     assert_all_refused(&failures);
+
+    // `from` after `to`: an empty range, answered without rows.
+    let from = T + 5 * SECOND_US;
+    let body = json!({"points": [1, 2], "from": from.to_string(), "to": T.to_string(), "prior": true});
+    let r = server.post_json("/api/t3000/history/batch", &body).await.ok_json();
+    assert_eq!((r["from"].as_i64(), r["to"].as_i64()), (Some(from), Some(T)), "{r}");
+    for series in r["series"].as_array().unwrap() {
+        assert_eq!(series["ts"], json!([]), "{r}");
+    }
+    // The last row before `from` is still there to be found.
+    assert_eq!(r["series"][0]["prior"]["ts"], json!(T + 4 * SECOND_US), "{r}");
     server.stop();
 }
 

@@ -435,9 +435,10 @@ async fn devices_and_points_over_the_api_reach_the_collector() {
         StatusCode::CONFLICT,
         Some("exists"),
     );
+    // The device is a record, so its profile's points are what is there: one it lacks is not found.
     server.post_json("/api/t3000/points", &json!({"device_id": id, "name": "VAR999"})).await.assert_error(
         "not in the profile",
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::NOT_FOUND,
         Some("unknown_point"),
     );
     // A manual point takes pushed values.
@@ -450,6 +451,11 @@ async fn devices_and_points_over_the_api_reach_the_collector() {
     let v = server.get(&format!("/api/t3000/points/{manual_id}/value")).await.ok_json();
     assert_eq!((v["units"].as_str(), v["quality_name"].as_str()), (Some("degC"), Some("good")), "{v}");
     assert_eq!(v["timestamp"], "2024-01-01T00:00:00.000000Z");
+    // What a manual point is, not what a body says, refuses polling settings and writes: 409.
+    let r = server.put_json(&format!("/api/t3000/points/{manual_id}"), &json!({"trend": {"interval_ms": 1000}})).await;
+    r.assert_error("polling a manual point", StatusCode::CONFLICT, Some("invalid_trend"));
+    let r = server.post_json(&format!("/api/t3000/points/{manual_id}/value"), &json!({"value": 1.0})).await;
+    r.assert_error("writing a manual point", StatusCode::CONFLICT, Some("not_writable"));
 
     // A trend log names points that belong together.
     let tl = server
@@ -486,6 +492,28 @@ async fn devices_and_points_over_the_api_reach_the_collector() {
     let r = server.put_json(&format!("/api/t3000/devices/{id}"), &changed).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(point_of(&server, "ahu-renamed", "IN1").await, in1);
+    // A change the device cannot be polled with (its 32-bit points need two registers a read) is
+    // refused, and the device goes on as it was: same definition, still polled.
+    let mut narrow = changed.clone();
+    narrow["name"] = json!("ahu-narrow");
+    narrow["max_registers"] = json!(1);
+    let r = server.put_json(&format!("/api/t3000/devices/{id}"), &narrow).await;
+    r.assert_error("points wider than max_registers", StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_device"));
+    let d = server.get(&format!("/api/t3000/devices/{id}")).await.ok_json();
+    assert_eq!((d["name"].as_str(), d["config"]["max_registers"].is_null()), (Some("ahu-renamed"), true), "{d}");
+    assert!(d["status"].is_object(), "polled again: {d}");
+    assert_eq!(point_of(&server, "ahu-renamed", "IN1").await, in1);
+    // A place that does not exist is not found; places that exist but apart conflict.
+    let mut placed = changed.clone();
+    placed["building_id"] = json!(999_999);
+    placed["floor_id"] = Value::Null;
+    placed["room_id"] = Value::Null;
+    let r = server.put_json(&format!("/api/t3000/devices/{id}"), &placed).await;
+    r.assert_error("no such building", StatusCode::NOT_FOUND, Some("not_found"));
+    placed["building_id"] = json!(999_999);
+    placed["room_id"] = room["id"].clone();
+    let r = server.put_json(&format!("/api/t3000/devices/{id}"), &placed).await;
+    r.assert_error("a room outside the building", StatusCode::CONFLICT, Some("invalid_place"));
 
     // The configuration file's device: place yes, settings no, delete no.
     let cfg_dev = server.get("/api/t3000/devices/from-config").await.ok_json();
@@ -502,9 +530,10 @@ async fn devices_and_points_over_the_api_reach_the_collector() {
     );
     server.delete("/api/t3000/devices/from-config").await.assert_error("config device", StatusCode::CONFLICT, None);
 
-    // Bad devices are refused with the field named; nothing is added.
+    // Bad devices are refused with the field named; nothing is added. A name another device has
+    // is a valid body that conflicts with what is there.
     let dup = server.post_json("/api/t3000/devices", &json!({"name": "from-config", "protocol": "modbus-tcp", "ip_address": "127.0.0.1", "unit_id": 1, "profile": "T3-controller"})).await;
-    dup.assert_error("duplicate name", StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_device"));
+    dup.assert_error("duplicate name", StatusCode::CONFLICT, Some("device_conflict"));
     assert!(dup.json()["error"]["message"].as_str().unwrap().starts_with("name: "), "{}", dup.text());
     let unknown = server
         .post_json(
@@ -633,6 +662,12 @@ async fn control_through_the_command_arbiter() {
     );
     let commands = server.get(&format!("/api/t3000/points/{var1}/commands")).await.ok_json();
     assert_eq!(commands.as_array().unwrap().len(), 1, "{commands}");
+    // A value the variable cannot hold (its register is a 32-bit integer of thousandths) is a valid
+    // request the point's configuration refuses: 409, and nothing changes.
+    let r = write(&server, &op, var1, json!({"value": 9.007199254740992e15, "priority": 3})).await;
+    r.assert_error("out of the point's range", StatusCode::CONFLICT, Some("invalid_value"));
+    let after = server.get(&format!("/api/t3000/points/{var1}/commands")).await.ok_json();
+    assert_eq!(after, commands);
 
     // The audit log: each write recorded with who, from where, old -> new and its result.
     let audit = server.get(&format!("/api/t3000/audit?target=point:{var1}&limit=50")).await.ok_json();

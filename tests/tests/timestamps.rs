@@ -1,7 +1,8 @@
-//! Time stamps nobody meant are refused with a 422 that says why: an integer in seconds,
-//! milliseconds or nanoseconds where microseconds are expected, a time past the future window
-//! (`ingest.max_future_secs`), a batch spread over more UTC days than `ingest.max_days_per_batch`.
-//! Recent data, pushed or polled from devices, goes through.
+//! Time stamps nobody meant are refused with an answer that says why: an integer in seconds,
+//! milliseconds or nanoseconds where microseconds are expected (422: wrong whenever it is sent),
+//! a time past the future window (`ingest.max_future_secs`) or a batch spread over more UTC days
+//! than `ingest.max_days_per_batch` (409: valid as the OpenAPI document states samples, refused by
+//! the clock or the configuration). Recent data, pushed or polled from devices, goes through.
 
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -18,12 +19,16 @@ fn sample(point: u32, ts: Value) -> Value {
     json!({"point_id": point, "ts": ts, "value": 1.5})
 }
 
-/// Posts `body`, asserts a 422 with `code` whose message holds every one of `words`, and that
-/// nothing was stored.
+/// Posts `body`, asserts a refusal with `code` (409 for what the clock or the configuration
+/// refuse, else 422) whose message holds every one of `words`, and that nothing was stored.
 async fn refused(server: &TestServer, what: &str, ctype: &str, body: Vec<u8>, code: &str, words: &[&str]) {
     let before = server.count().await;
     let r = server.post_raw("/api/t3000/samples", Some(ctype), body).await;
-    r.assert_error(what, StatusCode::UNPROCESSABLE_ENTITY, Some(code));
+    let status = match code {
+        "ts_in_future" | "too_many_days" => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    r.assert_error(what, status, Some(code));
     let message = r.json()["error"]["message"].as_str().unwrap().to_string();
     for w in words {
         assert!(message.contains(w), "{what}: the message lacks `{w}`: {message}");
@@ -85,14 +90,14 @@ async fn time_stamps_past_the_future_window_are_refused() {
         "2200",
         "application/json",
         json_body(&body),
-        "invalid_sample",
+        "ts_in_future",
         &["sample 1", "2200-01-01T00:00:00Z", "ingest.max_future_secs = 300"],
     )
     .await;
     let body = json!([sample(1, json!(now + 3600 * SECOND_US))]);
-    refused(&server, "an hour ahead", "application/json", json_body(&body), "invalid_sample", &["sample 0"]).await;
+    refused(&server, "an hour ahead", "application/json", json_body(&body), "ts_in_future", &["sample 0"]).await;
     let body = arrow_stream(&[1], &[now + 3600 * SECOND_US], &[Some(1.0)], None, false);
-    refused(&server, "Arrow, an hour ahead", ARROW, body, "invalid_sample", &["ingest.max_future_secs"]).await;
+    refused(&server, "Arrow, an hour ahead", ARROW, body, "ts_in_future", &["ingest.max_future_secs"]).await;
     // A minute ahead (a client clock a little fast) is within the default 5 minutes.
     server.ingest_ok(&[Sample::good(1, now + 60 * SECOND_US, 1.0)]).await;
     assert_eq!(server.samples_of(1).await.len(), 1, "stored");
@@ -104,7 +109,7 @@ async fn time_stamps_past_the_future_window_are_refused() {
     let wide = TestServer::start("[ingest]\nmax_future_secs = 7200\n");
     wide.ingest_ok(&[Sample::good(1, now_us() + 3600 * SECOND_US, 1.0)]).await;
     let body = json!([sample(1, json!(now_us() + 3 * 3600 * SECOND_US))]);
-    refused(&wide, "3 h ahead", "application/json", json_body(&body), "invalid_sample", &["max_future_secs = 7200"])
+    refused(&wide, "3 h ahead", "application/json", json_body(&body), "ts_in_future", &["max_future_secs = 7200"])
         .await;
 }
 

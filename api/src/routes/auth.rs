@@ -325,11 +325,12 @@ pub async fn delete_token(
 /// Filters of the audit log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// From this time (RFC 3339, epoch microseconds, `now-7d`).
-    #[param(schema_with = crate::rules::instant_param)]
+    #[param(value_type = Option<crate::rules::InstantParam>, inline)]
     pub from: Option<String>,
-    #[param(schema_with = crate::rules::instant_param)]
+    #[param(value_type = Option<crate::rules::InstantParam>, inline)]
     pub to: Option<String>,
     /// A user name.
     pub actor: Option<String>,
@@ -339,7 +340,7 @@ pub struct AuditQuery {
     pub target: Option<String>,
     /// Entries older than this seq (the next page).
     pub before_seq: Option<i64>,
-    #[param(schema_with = crate::rules::limit_schema)]
+    #[param(value_type = Option<crate::rules::LimitParam>, inline)]
     pub limit: Option<usize>,
 }
 

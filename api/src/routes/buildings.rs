@@ -128,11 +128,12 @@ pub struct RoomBody {
 /// `?q=` name search and paging of the building list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct BuildingQuery {
     /// Case-insensitive part of the name.
     pub q: Option<String>,
     pub offset: Option<usize>,
-    #[param(schema_with = crate::rules::limit_schema)]
+    #[param(value_type = Option<crate::rules::LimitParam>, inline)]
     pub limit: Option<usize>,
 }
 
@@ -477,23 +478,28 @@ pub fn resolve_place(
     floor_id: Option<i64>,
     room_id: Option<i64>,
 ) -> ApiResult<(Option<i64>, Option<i64>, Option<i64>)> {
-    let bad = |m: String| ApiError::unprocessable("invalid_place", m);
+    // A place that does not exist: 404; places that exist but do not contain each other: 409.
+    let missing = ApiError::not_found;
+    let apart = |m: String| ApiError::conflict("invalid_place", m);
     let room =
-        room_id.map(|id| state.catalog.get::<Room>(id).ok_or_else(|| bad(format!("no room {id}")))).transpose()?;
+        room_id.map(|id| state.catalog.get::<Room>(id).ok_or_else(|| missing(format!("no room {id}")))).transpose()?;
     let floor_id = match (&room, floor_id) {
-        (Some(r), Some(f)) if r.floor_id != f => return Err(bad(format!("room {} is not on floor {f}", r.id))),
+        (Some(r), Some(f)) if r.floor_id != f => return Err(apart(format!("room {} is not on floor {f}", r.id))),
         (Some(r), _) => Some(r.floor_id),
         (None, f) => f,
     };
-    let floor =
-        floor_id.map(|id| state.catalog.get::<Floor>(id).ok_or_else(|| bad(format!("no floor {id}")))).transpose()?;
+    let floor = floor_id
+        .map(|id| state.catalog.get::<Floor>(id).ok_or_else(|| missing(format!("no floor {id}"))))
+        .transpose()?;
     let building_id = match (&floor, building_id) {
-        (Some(f), Some(b)) if f.building_id != b => return Err(bad(format!("floor {} is not in building {b}", f.id))),
+        (Some(f), Some(b)) if f.building_id != b => {
+            return Err(apart(format!("floor {} is not in building {b}", f.id)));
+        }
         (Some(f), _) => Some(f.building_id),
         (None, b) => b,
     };
     if let Some(b) = building_id {
-        state.catalog.get::<Building>(b).ok_or_else(|| bad(format!("no building {b}")))?;
+        state.catalog.get::<Building>(b).ok_or_else(|| missing(format!("no building {b}")))?;
     }
     Ok((building_id, floor_id, room_id))
 }

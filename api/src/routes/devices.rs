@@ -78,8 +78,9 @@ pub struct DeviceResponse {
     /// `config` or `api`.
     pub source: String,
     /// Communication status: state (`connecting`, `online`, `offline`, `disabled`), last_seen
-    /// (epoch microseconds), rtt_ms, error counters, connection_quality (0..1), last_error.
-    #[schema(value_type = Object)]
+    /// (epoch microseconds), rtt_ms, error counters, connection_quality (0..1), last_error; null
+    /// while the device is not polled.
+    #[schema(value_type = Option<Object>)]
     pub status: Option<DeviceStatus>,
     /// The whole device definition, as in `[[devices]]`.
     #[schema(value_type = Object)]
@@ -89,6 +90,7 @@ pub struct DeviceResponse {
 /// Filters and paging of the device list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeviceQuery {
     /// Case-insensitive part of the name, address or description.
     pub q: Option<String>,
@@ -99,7 +101,7 @@ pub struct DeviceQuery {
     pub device_type: Option<String>,
     pub profile: Option<String>,
     pub offset: Option<usize>,
-    #[param(schema_with = crate::rules::limit_schema)]
+    #[param(value_type = Option<crate::rules::LimitParam>, inline)]
     pub limit: Option<usize>,
 }
 
@@ -279,25 +281,36 @@ fn parse_body(bytes: &[u8]) -> ApiResult<DeviceBody> {
     Ok(DeviceBody { config, building_id, floor_id, room_id, description })
 }
 
-/// Validates a device against the others as the configuration would (name unique, one speed per
-/// serial bus, known profile and points); errors name the field.
+/// Validates a device as the configuration would; errors name the field. The device on its own
+/// (its fields, its profile and the points it names): 422. Against the other devices (a name
+/// taken, a serial port used at another speed or parity): 409.
 fn validate(state: &AppState, config: &DeviceConfig, replacing: Option<i64>) -> ApiResult<()> {
+    let field = |e: t3_core::config::ConfigError, last: &str| {
+        let key = e.key.as_deref().map(|k| k.strip_prefix(last).unwrap_or(k).to_owned()).unwrap_or_default();
+        format!("{key}: {}", e.message)
+    };
+    let alone = Config { devices: vec![config.clone()], ..Config::default() };
+    alone
+        .validate()
+        .and_then(|()| check_devices(&alone))
+        .map_err(|e| ApiError::unprocessable("invalid_device", field(e, "devices[0].")))?;
     let mut all: Vec<DeviceConfig> = state.catalog.read::<DeviceRecord, _>(|d| {
         d.values().filter(|d| Some(d.id) != replacing).map(|d| d.config.clone()).collect()
     });
     all.push(config.clone());
     let last = format!("devices[{}].", all.len() - 1);
     let cfg = Config { devices: all, ..Config::default() };
-    cfg.validate().and_then(|()| check_devices(&cfg)).map_err(|e| {
-        let key = e.key.as_deref().map(|k| k.strip_prefix(&last).unwrap_or(k).to_owned()).unwrap_or_default();
-        ApiError::unprocessable("invalid_device", format!("{key}: {}", e.message))
-    })
+    cfg.validate().map_err(|e| ApiError::conflict("device_conflict", field(e, &last)))
 }
 
 async fn start_polling(state: &AppState, config: &DeviceConfig) -> ApiResult<()> {
     let spec = spec_for(config.clone(), &state.registry)
         .map_err(|e| ApiError::unprocessable("invalid_device", format!("{e:#}")))?;
-    state.collector.add_device(spec).map_err(|e| ApiError::unprocessable("invalid_device", e.to_string()))?;
+    state.collector.add_device(spec).map_err(|e| match e {
+        t3_drivers::collector::CollectError::DuplicateDevice(_) => ApiError::conflict("device_conflict", e.to_string()),
+        // The profile's points do not fit the read limits (max_registers).
+        _ => ApiError::unprocessable("invalid_device", e.to_string()),
+    })?;
     tracing::info!(device = %config.name, profile = %config.profile, "polling started");
     Ok(())
 }
@@ -305,7 +318,10 @@ async fn start_polling(state: &AppState, config: &DeviceConfig) -> ApiResult<()>
 /// Adds a device; its points are created from its profile and polling starts at once.
 #[utoipa::path(post, path = "/api/t3000/devices", tag = "devices",
     request_body(content = Object, description = "The fields of a `[[devices]]` table plus building_id, floor_id, room_id, description"),
-    responses((status = 201, body = DeviceResponse), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = DeviceResponse), (status = 400, body = ErrorBody),
+        (status = 404, description = "No such building, floor or room", body = ErrorBody),
+        (status = 409, description = "The name is taken, the serial port is used at another speed or parity, or the place does not hold together (a room not on that floor)", body = ErrorBody),
+        (status = 422, description = "A point the profile does not have, a point named twice, or points that do not fit max_registers", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -350,8 +366,9 @@ pub async fn create(
 #[utoipa::path(put, path = "/api/t3000/devices/{id}", tag = "devices",
     params(("id" = String, Path, description = "Device id or name")),
     request_body(content = Object, description = "As for POST"),
-    responses((status = 200, body = DeviceResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = DeviceResponse), (status = 404, description = "No such device, building, floor or room", body = ErrorBody),
+        (status = 409, description = "A device of the configuration file (anything but its place and description changed), a name taken, a serial port used at another speed or parity, or a place that does not hold together", body = ErrorBody),
+        (status = 422, description = "As for POST", body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -379,22 +396,33 @@ pub async fn update(
         state.registry.rename_device(&old.config.name, &new.config.name).map_err(ApiError::internal)?;
     }
     state.catalog.put(new.clone())?;
-    let mut result = "ok".to_owned();
+    let audit = |result: &str| {
+        state.auth.audit(
+            who.remote.clone(),
+            &who.actor(),
+            "device.update",
+            Some(format!("device:{}", old.id)),
+            serde_json::to_value(&old).ok(),
+            serde_json::to_value(&new).ok(),
+            result,
+        )
+    };
     if restart {
         let _ = state.collector.remove_device(&old.config.name).await;
         if let Err(e) = start_polling(&state, &new.config).await {
-            result = e.message.clone();
+            // Nothing half-changed stays behind: the old definition is back, and polled.
+            state.catalog.put(old.clone())?;
+            if new.config.name != old.config.name {
+                state.registry.rename_device(&new.config.name, &old.config.name).map_err(ApiError::internal)?;
+            }
+            if let Err(back) = start_polling(&state, &old.config).await {
+                tracing::error!(device = %old.config.name, error = %back.message, "could not restart the old definition");
+            }
+            audit(&e.message);
+            return Err(e);
         }
     }
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "device.update",
-        Some(format!("device:{}", old.id)),
-        serde_json::to_value(&old).ok(),
-        serde_json::to_value(&new).ok(),
-        &result,
-    );
+    audit("ok");
     Ok(Json(response(&state, &new)))
 }
 
@@ -503,7 +531,7 @@ pub async fn discover(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Vec<Discovered>>> {
     let req: DiscoverRequest = json_body(&body)?;
-    if !(10..=5000).contains(&req.timeout_ms) {
+    if !crate::rules::DISCOVER_TIMEOUT_MS.contains(&req.timeout_ms) {
         return Err(ApiError::unprocessable("invalid_scan", "timeout_ms must be 10 to 5000"));
     }
     let timeout = Duration::from_millis(req.timeout_ms);

@@ -2,7 +2,7 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::timeparse::{parse_duration, parse_instant, parse_points};
+use crate::timeparse::{parse_instant, parse_points};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -19,22 +19,22 @@ use tokio::sync::mpsc;
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
     /// Comma-separated point ids.
-    #[param(schema_with = crate::rules::point_list_param, required = true)]
+    #[param(value_type = crate::rules::PointListParam, inline)]
     pub points: String,
     /// Start (inclusive): RFC 3339, epoch microseconds, `now` or `now-7d`. Default `now-24h`.
-    #[param(schema_with = crate::rules::instant_param)]
+    #[param(value_type = Option<crate::rules::InstantParam>, inline)]
     pub from: Option<String>,
-    /// End (exclusive). Default `now`.
-    #[param(schema_with = crate::rules::instant_param)]
+    /// End (exclusive). Default `now`. A `to` not after `from` makes the range empty: a file without rows.
+    #[param(value_type = Option<crate::rules::InstantParam>, inline)]
     pub to: Option<String>,
     /// `csv` (default), `xlsx` or `parquet` (any case).
-    #[param(schema_with = crate::rules::export_format_param)]
+    #[param(value_type = Option<crate::rules::ExportFormatParam>, inline)]
     pub format: Option<String>,
     /// `long` (one row per sample, default) or `wide` (one column per point), any case.
-    #[param(schema_with = crate::rules::export_layout_param)]
+    #[param(value_type = Option<crate::rules::ExportLayoutParam>, inline)]
     pub layout: Option<String>,
-    /// Average per bucket (`15m`, `1h`, ...) instead of raw rows.
-    #[param(schema_with = crate::rules::duration_param)]
+    /// Average per bucket (`15m`, `1h`, ...; at least `1s`) instead of raw rows.
+    #[param(value_type = Option<crate::rules::ExportBucketParam>, inline)]
     pub bucket: Option<String>,
 }
 
@@ -73,12 +73,14 @@ pub fn export_request(p: &ExportParams, now: i64) -> Result<ExportRequest, Strin
     let points = parse_points(&p.points).map_err(|e| format!("points: {e}"))?;
     let from = parse_instant(p.from.as_deref().unwrap_or("now-24h"), now).map_err(|e| format!("from: {e}"))?;
     let to = parse_instant(p.to.as_deref().unwrap_or("now"), now).map_err(|e| format!("to: {e}"))?;
-    if from >= to {
-        return Err(format!("from ({from}) must be before to ({to})"));
-    }
     let format: ExportFormat = p.format.as_deref().unwrap_or("csv").parse().map_err(|e| format!("format: {e}"))?;
     let layout: Layout = p.layout.as_deref().unwrap_or("long").parse().map_err(|e| format!("layout: {e}"))?;
-    let bucket_us = p.bucket.as_deref().map(parse_duration).transpose().map_err(|e| format!("bucket: {e}"))?;
+    let bucket_us = p
+        .bucket
+        .as_deref()
+        .map(|b| crate::rules::EXPORT_BUCKET.parse(b))
+        .transpose()
+        .map_err(|e| format!("bucket: {e}"))?;
     Ok(ExportRequest { points, from, to, format, layout, bucket_us })
 }
 
@@ -91,6 +93,7 @@ pub fn export_request(p: &ExportParams, now: i64) -> Result<ExportRequest, Strin
     responses(
         (status = 200, description = "The file (text/csv, XLSX or Parquet) as an attachment"),
         (status = 400, body = ErrorBody),
+        (status = 409, description = "Not even one bucket of every point fits `query.max_rows` (`too_many_rows`)", body = ErrorBody),
     )
 )]
 pub async fn export(
@@ -100,6 +103,8 @@ pub async fn export(
     let Query(params) = params.map_err(|e| ApiError::bad_request("invalid_parameter", e.body_text()))?;
     let req = export_request(&params, state.storage.clock().now_us())
         .map_err(|e| ApiError::bad_request("invalid_parameter", e))?;
+    // What would stop the export before its first row is refused before the file starts.
+    state.storage.check_export(&req)?;
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let storage = state.storage.clone();
     let handle = tokio::runtime::Handle::current();

@@ -21,19 +21,19 @@ use t3_storage::{HistoryMode, HistoryRequest, HistoryResult};
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// Start (inclusive): RFC 3339, epoch microseconds, `now` or `now-24h`. Default `now-24h`.
-    #[param(schema_with = crate::rules::instant_param)]
+    #[param(value_type = Option<crate::rules::InstantParam>, inline)]
     #[schema(schema_with = crate::rules::optional_instant)]
     pub from: Option<String>,
-    /// End (exclusive), same forms. Default `now`.
-    #[param(schema_with = crate::rules::instant_param)]
+    /// End (exclusive), same forms. Default `now`. A `to` not after `from` makes the range empty: no rows.
+    #[param(value_type = Option<crate::rules::InstantParam>, inline)]
     #[schema(schema_with = crate::rules::optional_instant)]
     pub to: Option<String>,
     /// Comma-separated aggregates: avg, min, max, first, last, count, twa (time-weighted average), integral (value x seconds).
-    #[param(schema_with = crate::rules::aggregates_param)]
+    #[param(value_type = Option<crate::rules::AggregatesParam>, inline)]
     #[schema(schema_with = crate::rules::optional_aggregates)]
     pub agg: Option<String>,
     /// Bucket width or interpolation step: `30s`, `15m`, `1h`, `1d`, ...
-    #[param(schema_with = crate::rules::duration_param)]
+    #[param(value_type = Option<crate::rules::DurationParam>, inline)]
     #[schema(schema_with = crate::rules::optional_duration)]
     pub bucket: Option<String>,
     /// At most this many rows (or buckets, with `agg`) per series.
@@ -41,11 +41,11 @@ pub struct HistoryParams {
     #[schema(minimum = 1)]
     pub max_points: Option<usize>,
     /// Interpolate on the `bucket` grid: `linear` or `step`.
-    #[param(schema_with = crate::rules::fill_param)]
+    #[param(value_type = Option<crate::rules::FillParam>, inline)]
     #[schema(schema_with = crate::rules::optional_fill)]
     pub fill: Option<String>,
     /// Largest gap that interpolation bridges (default: 10 x bucket).
-    #[param(schema_with = crate::rules::duration_param)]
+    #[param(value_type = Option<crate::rules::DurationParam>, inline)]
     #[schema(schema_with = crate::rules::optional_duration)]
     pub max_gap: Option<String>,
     /// Also answer each point's last row before `from` (up to 7 days back) as
@@ -96,38 +96,49 @@ impl BatchRequest {
 
 fn mode_of(p: &HistoryParams, from: i64, to: i64) -> ApiResult<HistoryMode> {
     let bad = |m: String| ApiError::bad_request("invalid_parameter", m);
+    // Every value given is checked, whether or not the mode uses it (as the document states).
     let bucket = p.bucket.as_deref().map(parse_duration).transpose().map_err(|e| bad(format!("bucket: {e}")))?;
+    let max_gap = p.max_gap.as_deref().map(parse_duration).transpose().map_err(|e| bad(format!("max_gap: {e}")))?;
     if let Some(0) = p.max_points {
         return Err(bad("max_points must be at least 1".into()));
     }
-    if let Some(fill) = &p.fill {
-        let fill = match fill.as_str() {
-            "linear" => Fill::Linear,
-            "step" => Fill::Step,
-            other => return Err(bad(format!("fill: '{other}' is not {}", crate::rules::FILLS.join(" or ")))),
-        };
+    let aggs = p
+        .agg
+        .as_deref()
+        .map(|aggs| {
+            aggs.split(',')
+                .map(|a| a.trim_matches(' '))
+                .map(|a| {
+                    Agg::parse(a).ok_or_else(|| {
+                        bad(format!("agg: '{a}' is not one of {}", crate::rules::aggregate_names().join(", ")))
+                    })
+                })
+                .collect::<ApiResult<Vec<Agg>>>()
+        })
+        .transpose()?;
+    let fill = p
+        .fill
+        .as_deref()
+        .map(|fill| match fill {
+            "linear" => Ok(Fill::Linear),
+            "step" => Ok(Fill::Step),
+            other => Err(bad(format!("fill: '{other}' is not {}", crate::rules::FILLS.join(" or ")))),
+        })
+        .transpose()?;
+    if let Some(fill) = fill {
         let step_us = bucket.ok_or_else(|| bad("fill needs bucket (the grid step)".into()))?;
-        let max_gap_us = match &p.max_gap {
-            Some(g) => parse_duration(g).map_err(|e| bad(format!("max_gap: {e}")))?,
-            None => step_us.saturating_mul(10),
-        };
+        let max_gap_us = max_gap.unwrap_or(step_us.saturating_mul(10));
         return Ok(HistoryMode::Interpolate { step_us, fill, max_gap_us });
     }
-    if let Some(aggs) = &p.agg {
-        let mut list = Vec::new();
-        for a in aggs.split(',').map(|a| a.trim_matches(' ')) {
-            list.push(Agg::parse(a).ok_or_else(|| {
-                bad(format!("agg: '{a}' is not one of {}", crate::rules::aggregate_names().join(", ")))
-            })?);
-        }
+    if let Some(aggs) = aggs {
         let bucket_us = match (bucket, p.max_points) {
             (Some(b), _) => b,
-            (None, Some(n)) => ((to - from) as u64).div_ceil(n as u64).max(1) as i64,
+            (None, Some(n)) => ((to - from).max(1) as u64).div_ceil(n as u64).max(1) as i64,
             (None, None) => return Err(bad("agg needs bucket or max_points".into())),
         };
-        return Ok(HistoryMode::Aggregate { bucket_us, aggs: list });
+        return Ok(HistoryMode::Aggregate { bucket_us, aggs });
     }
-    if p.max_gap.is_some() {
+    if max_gap.is_some() {
         return Err(bad("max_gap only applies with fill".into()));
     }
     if bucket.is_some() {
@@ -144,15 +155,19 @@ fn request_of(state: &AppState, points: Vec<u32>, p: &HistoryParams) -> ApiResul
     let bad = |m: String| ApiError::bad_request("invalid_parameter", m);
     let from = parse_instant(p.from.as_deref().unwrap_or("now-24h"), now).map_err(|e| bad(format!("from: {e}")))?;
     let to = parse_instant(p.to.as_deref().unwrap_or("now"), now).map_err(|e| bad(format!("to: {e}")))?;
-    if from >= to {
-        return Err(bad(format!("from ({from}) must be before to ({to})")));
-    }
+    // `from` at or after `to`: the range is empty, and so is the answer.
+    let (mode, prior) = shape_of(p, from, to)?;
+    Ok(HistoryRequest { points, from, to, mode, prior })
+}
+
+/// The mode and whether `prior` is asked: [`crate::rules::history_modes`] states the rules.
+fn shape_of(p: &HistoryParams, from: i64, to: i64) -> ApiResult<(HistoryMode, bool)> {
     let mode = mode_of(p, from, to)?;
     let prior = p.prior.unwrap_or(false);
     if prior && !matches!(mode, HistoryMode::Raw | HistoryMode::Downsample { .. }) {
-        return Err(bad("prior applies to raw rows (without agg or fill)".into()));
+        return Err(ApiError::bad_request("invalid_parameter", "prior applies to raw rows (without agg or fill)"));
     }
-    Ok(HistoryRequest { points, from, to, mode, prior })
+    Ok((mode, prior))
 }
 
 fn query_rejection(e: QueryRejection) -> ApiError {
@@ -173,7 +188,8 @@ fn parse_point_id(id: &str) -> ApiResult<u32> {
     responses(
         (status = 200, description = "Columnar series: ts (epoch microseconds) plus value/quality (raw) or one array per aggregate; with prior=true, `prior`: the last row before `from` ({ts, value}) or null", body = Object),
         (status = 400, body = ErrorBody),
-        (status = 422, description = "Too many rows", body = ErrorBody),
+        (status = 409, description = "The answer would have more rows than `query.max_rows` (`too_many_rows`)", body = ErrorBody),
+        (status = 422, description = "The query ran past `query.timeout_ms` (`query_timeout`)", body = ErrorBody),
     )
 )]
 pub async fn point_history(
@@ -203,15 +219,16 @@ pub async fn point_history(
     responses(
         (status = 200, description = "`{from, to, partial, series: [{point_id, ts, ...columns}]}` (each series with `prior` when asked)", body = Object),
         (status = 400, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 409, description = "The answer would have more rows than `query.max_rows` (`too_many_rows`)", body = ErrorBody),
+        (status = 422, description = "The query ran past `query.timeout_ms` (`query_timeout`)", body = ErrorBody),
     )
 )]
 pub async fn history_batch(
     State(state): State<AppState>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Result<Json<Box<serde_json::value::RawValue>>, JsonRejection>,
 ) -> ApiResult<Json<HistoryResult>> {
     let Json(body) = body?;
-    let body: BatchRequest = crate::routes::json_value(body)?;
+    let body: BatchRequest = crate::routes::json_body(body.get().as_bytes())?;
     if body.points.is_empty() {
         return Err(ApiError::bad_request("invalid_parameter", "points is empty"));
     }
@@ -274,7 +291,7 @@ pub async fn point_latest(State(state): State<AppState>, Path(id): Path<String>)
 #[into_params(parameter_in = Query)]
 pub struct BatchValueParams {
     /// Comma-separated point ids; all points when absent.
-    #[param(schema_with = crate::rules::point_list_param)]
+    #[param(value_type = Option<crate::rules::PointListParam>, inline)]
     pub ids: Option<String>,
 }
 
@@ -330,9 +347,101 @@ pub struct SqlRequest {
 )]
 pub async fn sql_query(
     State(state): State<AppState>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Result<Json<Box<serde_json::value::RawValue>>, JsonRejection>,
 ) -> ApiResult<Json<t3_storage::SqlResult>> {
     let Json(body) = body?;
-    let body: SqlRequest = crate::routes::json_value(body)?;
+    let body: SqlRequest = crate::routes::json_body(body.get().as_bytes())?;
     Ok(Json(timed(&state.metrics.sql_seconds, state.storage.sql(&body.sql)).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, json};
+
+    /// Whether `body` is valid under `schema`, for the keywords [`crate::rules::history_modes`]
+    /// uses: `required`, `properties` with `type` or `enum`, `anyOf`.
+    fn valid(schema: &Value, body: &Map<String, Value>) -> bool {
+        let required = schema["required"].as_array().into_iter().flatten();
+        let present = required.into_iter().all(|k| body.contains_key(k.as_str().unwrap()));
+        let properties = schema["properties"].as_object().into_iter().flatten().all(|(k, sub)| {
+            let Some(v) = body.get(k) else { return true };
+            let typed = match sub["type"].as_str() {
+                Some("null") => v.is_null(),
+                Some("string") => v.is_string(),
+                Some("integer") => v.is_u64(),
+                Some(other) => panic!("type {other}"),
+                None => true,
+            };
+            typed && sub["enum"].as_array().is_none_or(|e| e.contains(v))
+        });
+        let any = schema["anyOf"].as_array().is_none_or(|a| a.iter().any(|s| valid(s, body)));
+        present && properties && any
+    }
+
+    /// The body schema of POST /history/batch (`oneOf` the modes) takes exactly the combinations
+    /// of agg, fill, bucket, max_gap, max_points and prior that the server takes, absent or null.
+    #[test]
+    fn the_documented_modes_are_the_modes_taken() {
+        let modes = crate::rules::history_modes();
+        let modes = modes.as_array().unwrap();
+        let fields: [(&str, Value); 5] = [
+            ("agg", json!("avg")),
+            ("fill", json!("linear")),
+            ("bucket", json!("1h")),
+            ("max_gap", json!("2h")),
+            ("max_points", json!(10)),
+        ];
+        let mut accepted = 0;
+        for mask in 0..1u32 << fields.len() {
+            for prior in [None, Some(false), Some(true)] {
+                for absent_as_null in [false, true] {
+                    let mut body = Map::new();
+                    for (i, (k, v)) in fields.iter().enumerate() {
+                        if mask & (1 << i) != 0 {
+                            body.insert((*k).into(), v.clone());
+                        } else if absent_as_null {
+                            body.insert((*k).into(), Value::Null);
+                        }
+                    }
+                    match prior {
+                        Some(b) => body.insert("prior".into(), json!(b)),
+                        None if absent_as_null => body.insert("prior".into(), Value::Null),
+                        None => None,
+                    };
+                    let p: HistoryParams = serde_json::from_value(Value::Object(body.clone())).unwrap();
+                    let documented = modes.iter().filter(|m| valid(m, &body)).count();
+                    assert!(documented <= 1, "{body:?} matches {documented} modes");
+                    let taken = shape_of(&p, 0, 3_600_000_000).is_ok();
+                    assert_eq!(documented == 1, taken, "{body:?}");
+                    accepted += usize::from(taken);
+                }
+            }
+        }
+        assert!(accepted > 20, "{accepted}");
+    }
+
+    /// Every value given is checked, whether the mode uses it or not.
+    #[test]
+    fn values_the_mode_ignores_are_still_checked() {
+        let p = |agg: &str, fill: Option<&str>, max_gap: &str| HistoryParams {
+            agg: Some(agg.into()),
+            fill: fill.map(str::to_owned),
+            bucket: Some("1h".into()),
+            max_gap: Some(max_gap.into()),
+            ..HistoryParams::default()
+        };
+        assert!(shape_of(&p("avg", Some("linear"), "2h"), 0, 1).is_ok());
+        assert!(shape_of(&p("median", Some("linear"), "2h"), 0, 1).is_err(), "agg beside fill");
+        assert!(shape_of(&p("avg", None, "soon"), 0, 1).is_err(), "max_gap beside agg");
+        assert!(shape_of(&p("avg", None, "2h"), 0, 1).is_ok());
+    }
+
+    /// A range whose `from` is not before its `to` is taken (the answer is empty).
+    #[test]
+    fn an_empty_range_is_a_range() {
+        let p = HistoryParams { agg: Some("avg".into()), max_points: Some(3), ..HistoryParams::default() };
+        assert!(shape_of(&p, 10, 10).is_ok());
+        assert!(shape_of(&p, 10, 5).is_ok());
+    }
 }

@@ -24,15 +24,9 @@ use serde::de::DeserializeOwned;
 /// A number with a zero fraction (`5.0`, `1e3`) is taken as the integer it equals, as JSON Schema's
 /// `integer` type (which the OpenAPI document uses) counts it one.
 pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let value: serde_json::Value = serde_path_to_error::deserialize(de).map_err(invalid_json)?;
-    json_value(value)
-}
-
-/// [`json_body`] of a body already parsed (by axum's `Json`, which also checks the content type).
-pub fn json_value<T: DeserializeOwned>(mut value: serde_json::Value) -> ApiResult<T> {
-    integral_floats_to_integers(&mut value);
-    serde_path_to_error::deserialize(value).map_err(invalid_json)
+    let bytes = integral_numbers(bytes);
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(de).map_err(invalid_json)
 }
 
 fn invalid_json<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> ApiError {
@@ -41,22 +35,59 @@ fn invalid_json<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> ApiEr
     ApiError::bad_request("invalid_json", msg)
 }
 
-/// Turns every number with a zero fraction that an `i64` or `u64` holds exactly into that integer.
-pub fn integral_floats_to_integers(v: &mut serde_json::Value) {
-    use serde_json::Value;
-    match v {
-        Value::Number(n) if n.is_f64() => {
-            let f = n.as_f64().unwrap_or(f64::NAN);
-            // Exactly representable: below 2^63 (i64) or 2^64 (u64) in magnitude.
-            if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
-                *v = Value::from(f as i64);
-            } else if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) {
-                *v = Value::from(f as u64);
+/// JSON text with every number that has a fraction or an exponent but equals an integer (`5.0`,
+/// `1e3`, `1.7e15`) written as that integer, so that integer fields take it. The number is read
+/// as Rust's `f64` parser reads it (correctly rounded, as a JSON Schema validator's would be;
+/// serde_json's own parser may be one unit off in the last place for 16 digits and more, which
+/// would turn `3764242261600770.0` into a fraction). Strings are left alone; text that is not JSON
+/// passes through for the parser to refuse.
+pub fn integral_numbers(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let (mut i, mut copied) = (0, 0);
+    while i < text.len() {
+        match text[i] {
+            b'"' => {
+                i += 1;
+                while i < text.len() && text[i] != b'"' {
+                    i += if text[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
             }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < text.len() && matches!(text[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                    i += 1;
+                }
+                let token = &text[start..i];
+                if !token.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+                    continue;
+                }
+                let Some(v) = std::str::from_utf8(token).ok().and_then(|t| t.parse::<f64>().ok()) else { continue };
+                let integer = if v.fract() != 0.0 || !v.is_finite() {
+                    None
+                } else if (0.0..18_446_744_073_709_551_616.0).contains(&v) {
+                    Some((v as u64).to_string())
+                } else if (-9_223_372_036_854_775_808.0..0.0).contains(&v) {
+                    Some((v as i64).to_string())
+                } else {
+                    None
+                };
+                if let Some(integer) = integer {
+                    let buf = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
+                    buf.extend_from_slice(&text[copied..start]);
+                    buf.extend_from_slice(integer.as_bytes());
+                    copied = i;
+                }
+            }
+            _ => i += 1,
         }
-        Value::Array(a) => a.iter_mut().for_each(integral_floats_to_integers),
-        Value::Object(m) => m.values_mut().for_each(integral_floats_to_integers),
-        _ => {}
+    }
+    match out {
+        Some(mut buf) => {
+            buf.extend_from_slice(&text[copied.min(text.len())..]);
+            std::borrow::Cow::Owned(buf)
+        }
+        None => std::borrow::Cow::Borrowed(text),
     }
 }
 
@@ -157,9 +188,22 @@ mod tests {
         assert!(e.message.starts_with("at level:"), "{}", e.message);
         let e = json_body::<buildings::FloorBody>(br#"{"name": "F", "lvl": 1}"#).unwrap_err();
         assert!(e.message.contains("unknown field `lvl`"), "{}", e.message);
-        // Numbers meant as floats stay what they are.
-        let mut v = serde_json::json!({"x": 0.25, "y": 1.0, "big": 18446744073709551615.0});
-        integral_floats_to_integers(&mut v);
-        assert_eq!(v, serde_json::json!({"x": 0.25, "y": 1, "big": 18446744073709551615.0}));
+    }
+
+    #[test]
+    fn numbers_equal_to_integers_are_written_as_integers() {
+        let n = |s: &str| String::from_utf8(integral_numbers(s.as_bytes()).into_owned()).unwrap();
+        assert_eq!(
+            n(r#"{"x": 0.25, "y": 1.0, "z": -2e0, "big": 18446744073709551615.0}"#),
+            r#"{"x": 0.25, "y": 1, "z": -2, "big": 18446744073709551615.0}"#
+        );
+        // serde_json alone reads this one as 3764242261600769.5.
+        assert_eq!(n("[3764242261600770.0, 1.7e15, 1E3, 5]"), "[3764242261600770, 1700000000000000, 1000, 5]");
+        // Strings stay as they are, escaped quotes included; so does what is not JSON.
+        assert_eq!(n(r#"["1.0", "a\"2.0", 3.0]"#), r#"["1.0", "a\"2.0", 3]"#);
+        assert_eq!(n("[1.0, -"), "[1, -");
+        assert_eq!(n("1e400"), "1e400");
+        assert_eq!(n("-0.0"), "0");
+        assert!(matches!(integral_numbers(b"[1, 2.5]"), std::borrow::Cow::Borrowed(_)));
     }
 }

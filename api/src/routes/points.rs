@@ -213,6 +213,7 @@ fn or_epoch<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::
 /// Filters and paging of the point list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PointQuery {
     /// Words (case-insensitive) each found in the name, label, description or device name.
     pub q: Option<String>,
@@ -223,7 +224,7 @@ pub struct PointQuery {
     pub floor_id: Option<i64>,
     pub room_id: Option<i64>,
     pub offset: Option<usize>,
-    #[param(schema_with = crate::rules::limit_schema)]
+    #[param(value_type = Option<crate::rules::LimitParam>, inline)]
     pub limit: Option<usize>,
 }
 
@@ -499,7 +500,9 @@ fn apply_trend(o: &mut PointOverride, t: &TrendSettings, base: &RecordConfig) {
 /// Creates a point: starts polling a profile point of a device that is not polled yet, or adds a
 /// manual point for pushed values.
 #[utoipa::path(post, path = "/api/t3000/points", tag = "points", request_body = NewPoint,
-    responses((status = 201, body = PointResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 201, body = PointResponse),
+        (status = 404, description = "No such device, or its profile has no such point (`unknown_point`)", body = ErrorBody),
+        (status = 409, description = "The device polls the point already or a manual point has the name (`exists`), the point is text (`text_point`), or the device is defined in the configuration file", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -517,11 +520,17 @@ pub async fn create(
             let profile = t3_drivers::profile::ProfileLibrary::builtin()
                 .get(&d.config.profile)
                 .ok_or_else(|| ApiError::internal(format!("device {} has an unknown profile", d.id)))?;
+            // The device (and so its profile) is a record: a point its profile lacks is not
+            // there (404); a text register is there but holds no value (409).
             let p = profile.point(&name).ok_or_else(|| {
-                ApiError::unprocessable("unknown_point", format!("profile `{}` has no point `{name}`", profile.name))
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown_point",
+                    format!("device {} (profile `{}`) has no point `{name}`", d.id, profile.name),
+                )
             })?;
             if p.codec.is_text() {
-                return Err(ApiError::unprocessable("unknown_point", format!("`{}` is text, not a value", p.name)));
+                return Err(ApiError::conflict("text_point", format!("`{}` is text, not a value", p.name)));
             }
             let pname = p.name.clone();
             if crate::devices::device_points(&state, &d.config.name).iter().any(|x| x.name == pname) {
@@ -558,7 +567,7 @@ pub async fn create(
             if req.trend.as_ref().is_some_and(polls) {
                 return Err(ApiError::unprocessable(
                     "invalid_trend",
-                    "a manual point is not polled: only trend.retention_days applies",
+                    "a manual point (no device_id) is not polled: only trend.retention_days applies",
                 ));
             }
             let id = state.registry.id("", &name);
@@ -583,7 +592,8 @@ pub async fn create(
 
 /// Changes a point's label, description, units or trend settings.
 #[utoipa::path(put, path = "/api/t3000/points/{id}", tag = "points", params(("id" = u32, Path)), request_body = PointChange,
-    responses((status = 200, body = PointResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 200, body = PointResponse), (status = 404, body = ErrorBody),
+        (status = 409, description = "Settings the point does not have: polling settings (interval_ms, deadband, heartbeat_secs) of a manual point (`invalid_trend`); a device or retention defined in the configuration file", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -609,8 +619,9 @@ pub async fn update(
                 let base = d.config.record.clone();
                 change_device_point(&state, &who, d, &old.name, |o| apply_trend(o, t, &base)).await?;
             }
+            // Whether the point is polled is what it is, not what this body says: 409.
             None if polls(t) => {
-                return Err(ApiError::unprocessable(
+                return Err(ApiError::conflict(
                     "invalid_trend",
                     "a manual point is not polled: only trend.retention_days applies",
                 ));
@@ -702,7 +713,8 @@ fn issuer(who: &Principal) -> crate::control::Issuer {
 #[utoipa::path(post, path = "/api/t3000/points/{id}/value", tag = "control", params(("id" = u32, Path)),
     request_body = WriteRequest,
     responses((status = 200, body = crate::control::WriteResult), (status = 404, body = ErrorBody),
-        (status = 409, description = "the point is in auto", body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 409, description = "The point does not take this write: it is in auto (`point_in_auto`, `input_in_auto`), read-only (`read_only`), a manual point (`not_writable`), or the value is outside what the point can hold (`invalid_value`)", body = ErrorBody),
+        (status = 422, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 502, description = "the device refused or did not answer", body = ErrorBody)))]
 pub async fn write_value(
     State(state): State<AppState>,
@@ -736,7 +748,9 @@ pub async fn write_value(
 /// Empties one priority slot of a point; what wins then is written to the device.
 #[utoipa::path(post, path = "/api/t3000/points/{id}/relinquish", tag = "control", params(("id" = u32, Path)),
     request_body = RelinquishRequest,
-    responses((status = 200, body = crate::control::WriteResult), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    responses((status = 200, body = crate::control::WriteResult), (status = 404, body = ErrorBody),
+        (status = 409, description = "The point takes no writes: read-only (`read_only`) or a manual point (`not_writable`)", body = ErrorBody),
+        (status = 422, body = ErrorBody),
         (status = 502, body = ErrorBody)))]
 pub async fn relinquish(
     State(state): State<AppState>,

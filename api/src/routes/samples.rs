@@ -27,7 +27,7 @@ pub struct SampleIn {
     /// seconds, milliseconds or nanoseconds is refused).
     #[schema(schema_with = ts_schema)]
     pub ts: TsIn,
-    /// The value; `null` only with a bad quality (no value available).
+    /// The value; `null` (or absent) only with a bad quality, 0 to 63 (no value available).
     pub value: Option<f64>,
     /// OPC-style quality byte; 192 (good) when absent.
     #[serde(default = "good")]
@@ -55,7 +55,7 @@ fn ts_schema() -> utoipa::openapi::Schema {
         .description(Some(
             "RFC 3339 (`2026-11-26T10:00:00.5Z`) or epoch microseconds. An integer below 10^14 or from 10^17 on \
              (epoch seconds, milliseconds or nanoseconds of any time after 1973-03-03) is refused with 422; \
-             so is a time more than `ingest.max_future_secs` ahead of the server's clock.",
+             a time more than `ingest.max_future_secs` ahead of the server's clock with 409.",
         ))
         .into()
 }
@@ -105,7 +105,8 @@ pub struct IngestReply {
 }
 
 pub fn decode_json(body: &[u8]) -> ApiResult<Vec<Sample>> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
+    let body = crate::routes::integral_numbers(body);
+    let de = &mut serde_json::Deserializer::from_slice(&body);
     let rows: Vec<SampleIn> = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let msg = if path == "." { e.inner().to_string() } else { format!("at {path}: {}", e.inner()) };
@@ -204,7 +205,8 @@ pub fn decode_arrow(body: &[u8]) -> ApiResult<Vec<Sample>> {
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 413, description = "Body larger than server.max_body_bytes", body = ErrorBody),
         (status = 415, description = "Unsupported content type", body = ErrorBody),
-        (status = 422, description = "Nothing was stored: a sample is invalid (`invalid_sample`: ts out of range, an integer ts in seconds, milliseconds or nanoseconds instead of microseconds, ts more than `ingest.max_future_secs` ahead of the server's clock, NaN with a good quality, ...; the message names the sample's index), or the batch falls on more than `ingest.max_days_per_batch` UTC days (`too_many_days`)", body = ErrorBody),
+        (status = 409, description = "Nothing was stored: valid samples that the clock or the configuration refuse now: a ts more than `ingest.max_future_secs` ahead of the server's clock (`ts_in_future`; the message names the sample's index), or a batch on more than `ingest.max_days_per_batch` UTC days (`too_many_days`)", body = ErrorBody),
+        (status = 422, description = "Nothing was stored: a sample is invalid (`invalid_sample`: ts out of range, an integer ts in seconds, milliseconds or nanoseconds instead of microseconds, NaN (Arrow) or no value with a quality that is not bad, ...; the message names the sample's index)", body = ErrorBody),
         (status = 503, description = "Writes are refused (the WAL is read-only for now: a full disk or no file descriptors, retried by the server; WAL poisoned; backlog; shutting down), with `Retry-After` when a retry can succeed; nothing was stored", body = ErrorBody),
     )
 )]
@@ -234,4 +236,32 @@ pub async fn post_samples(
         t3_core::config::AckLevel::Parquet => "parquet",
     };
     Ok((StatusCode::OK, Json(IngestReply { accepted: n, durability: durability.into() })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Integer fields take numbers with a zero fraction, as JSON Schema's `integer` does.
+    #[test]
+    fn integers_written_with_a_fraction_of_zero_are_integers() {
+        let ts = 1_764_150_000_000_000i64;
+        let body = format!(
+            r#"[{{"point_id": 2.0, "ts": {ts}.0, "value": 1, "quality": 13.0}}, {{"point_id": 1e1, "ts": 1.76415e15, "value": 2}}]"#
+        );
+        let s = decode_json(body.as_bytes()).unwrap();
+        assert_eq!((s[0].point_id.0, s[0].ts, s[0].quality.0), (2, ts, 13));
+        assert_eq!((s[1].point_id.0, s[1].ts, s[1].quality.0), (10, 1_764_150_000_000_000, 192));
+        for bad in [
+            r#"[{"point_id": 2.5, "ts": 1764150000000000, "value": 1}]"#,
+            r#"[{"point_id": 1, "ts": 1764150000000000.5, "value": 1}]"#,
+            r#"[{"point_id": 1, "ts": 1764150000000000, "value": 1, "quality": 192.5}]"#,
+            r#"[{"point_id": 1, "ts": 1764150000000000, "value": 1, "quality": 256.0}]"#,
+            r#"[{"point_id": -1.0, "ts": 1764150000000000, "value": 1}]"#,
+            r#"[{"point_id": 4294967296.0, "ts": 1764150000000000, "value": 1}]"#,
+        ] {
+            let e = decode_json(bad.as_bytes()).unwrap_err();
+            assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, "invalid_json"), "{bad}: {}", e.message);
+        }
+    }
 }

@@ -18,10 +18,10 @@ use t3_storage::manifest::Quarantined;
 #[into_params(parameter_in = Query)]
 pub struct DeleteRange {
     /// Start (inclusive): RFC 3339, epoch microseconds, `now` or `now-24h`.
-    #[param(schema_with = crate::rules::instant_param, required = true)]
+    #[param(value_type = crate::rules::InstantParam, inline)]
     pub from: String,
-    /// End (exclusive), same forms; after `from`.
-    #[param(schema_with = crate::rules::instant_param, required = true)]
+    /// End (exclusive), same forms. A `to` not after `from` makes the range empty: nothing is deleted.
+    #[param(value_type = crate::rules::InstantParam, inline)]
     pub to: String,
 }
 
@@ -62,10 +62,8 @@ pub async fn delete_samples(
         crate::timeparse::parse_instant(s, now)
             .map_err(|e| ApiError::bad_request("invalid_time", format!("{what}: {e}")))
     };
+    // `from` at or after `to`: the range is empty and nothing is deleted.
     let (from, to) = (instant(&q.from, "from")?, instant(&q.to, "to")?);
-    if from >= to {
-        return Err(ApiError::bad_request("invalid_range", "from must be before to"));
-    }
     if let Some(why) = state.storage.write_refusal() {
         return Err(ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "writes_refused", why));
     }
