@@ -14,6 +14,11 @@ reach past the 401. So:
   deleting it or changing its password would end the session): such a call is sent with an id no
   record has instead.
 
+Two bodies are files in formats JSON Schema cannot describe, so the hooks register their media
+types with bodies of that format (as Schemathesis itself does for PNG, JPEG and WebP): the Arrow
+body of POST /api/t3000/samples gets the Arrow IPC streams of recent samples that the test wrote
+(T3000_ST_ARROW, their paths), the SVG floor plan small SVG documents.
+
 The test passes the server's address, the token and the ids in T3000_ST_* variables.
 """
 
@@ -23,11 +28,24 @@ import secrets
 import urllib.request
 
 import schemathesis
+from hypothesis import strategies as st
 
 BASE = os.environ["T3000_ST_BASE"]
 TOKEN = os.environ["T3000_ST_TOKEN"]
 TOKEN_ID = os.environ["T3000_ST_TOKEN_ID"]
 ADMIN_ID = os.environ["T3000_ST_ADMIN_ID"]
+ARROW = "application/vnd.apache.arrow.stream"
+ARROW_STREAMS = []
+for path in os.environ["T3000_ST_ARROW"].split(os.pathsep):
+    with open(path, "rb") as f:
+        ARROW_STREAMS.append(f.read())
+schemathesis.openapi.media_type(ARROW, st.sampled_from(ARROW_STREAMS))
+SVGS = [
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>',
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 4 3"></svg>',
+]
+schemathesis.openapi.media_type("image/svg+xml", st.sampled_from(SVGS))
+
 # An id no record has (the largest i64).
 NO_SUCH_ID = 9223372036854775807
 
