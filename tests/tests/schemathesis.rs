@@ -38,7 +38,7 @@
 //! [`ACROSS_FIELDS`] lets exactly those operations answer that rule's one status: the history
 //! query's parameters that depend on each other and SQL that DuckDB does not take (400), alarm
 //! limits in order, a schedule's ON before its OFF, a device's point settings that its profile
-//! lacks (422). The server runs with `query.max_rows` = [`MAX_ROWS`], so that a request for
+//! lacks, a point placed twice on a floor plan (422). The server runs with `query.max_rows` = [`MAX_ROWS`], so that a request for
 //! millions of buckets gets its 409 at once.
 
 use serde_json::Value;
@@ -173,6 +173,11 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403",
 # most once in any case, and they must fit `max_registers`.
 [[operations]]
 include-name = ["POST /api/t3000/devices", "PUT /api/t3000/devices/{id}"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "422"]
+
+# Each point at most once on a floor plan: items compared by their `point_id`.
+[[operations]]
+include-name = "PUT /api/t3000/floors/{id}/plan/points"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "422"]
 
 # Whether a text is a SELECT that DuckDB can run over the views is for DuckDB's parser to say.

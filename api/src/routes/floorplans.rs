@@ -196,10 +196,14 @@ pub async fn delete_plan(
 }
 
 /// Sets where point badges sit on a floor's plan (all of them at once).
+///
+/// Each point at most once (`duplicate_point`, 422: items compared by `point_id`, which JSON
+/// Schema cannot say); a point that does not exist: 404.
 #[utoipa::path(put, path = "/api/t3000/floors/{id}/plan/points", tag = "buildings", params(("id" = i64, Path)),
     request_body = PlanPointsBody,
-    responses((status = 200, body = Floor), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Floor), (status = 400, body = ErrorBody),
+        (status = 404, description = "No such floor or point", body = ErrorBody),
+        (status = 422, description = "A point placed twice (`duplicate_point`)", body = ErrorBody)))]
 pub async fn put_points(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
