@@ -1,0 +1,167 @@
+//! The HTTP side: the router, what every handler shares, and the handlers.
+
+pub mod error;
+pub mod openapi;
+pub mod routes;
+pub mod rules;
+pub mod server;
+pub mod timeparse;
+pub mod web;
+pub mod ws;
+
+use crate::service::auth::Auth;
+use crate::service::registry::Registry;
+use std::sync::Arc;
+use std::time::Instant;
+use t3_drivers::collector::Collector;
+use t3_storage::Storage;
+use t3_storage::catalog::Catalog;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub storage: Storage,
+    pub collector: Arc<Collector>,
+    /// Buildings, devices, points, users, ... and the audit log.
+    pub catalog: Arc<Catalog>,
+    pub auth: Arc<Auth>,
+    /// Stable ids of device points.
+    pub registry: Arc<Registry>,
+    /// The command arbiter and device writes.
+    pub control: Arc<crate::service::control::Control>,
+    pub alarms: Arc<crate::service::alarms::AlarmService>,
+    pub scheduler: Arc<crate::service::scheduler::Scheduler>,
+    /// Range codes the devices report.
+    pub ranges: Arc<crate::http::routes::points::Ranges>,
+    pub started: Instant,
+    /// The WebSocket fan-out (`/api/t3000/ws`).
+    pub ws: Arc<crate::http::ws::Hub>,
+    /// Query latencies and WebSocket clients, for `GET /metrics`.
+    pub metrics: Arc<crate::http::routes::metrics::Metrics>,
+}
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post, put};
+
+/// The whole HTTP application. Tests call it with `oneshot`, without a socket.
+pub fn app(state: AppState) -> Router {
+    use routes::{auth as login, buildings, devices, points, programs};
+    let limit = usize::try_from(state.storage.config().server.max_body_bytes).unwrap_or(usize::MAX);
+    let cors = cors_layer(&state.auth.config().cors_origins);
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::metrics::metrics))
+        .route("/api/openapi.json", get(crate::http::openapi::serve))
+        .route("/api/t3000/openapi.json", get(crate::http::openapi::serve))
+        .route("/api/t3000/auth/login", post(login::login))
+        .route("/api/t3000/auth/logout", post(login::logout))
+        .route("/api/t3000/auth/me", get(login::me))
+        .route("/api/t3000/auth/password", post(login::change_password))
+        .route("/api/t3000/users", get(login::list_users).post(login::create_user))
+        .route("/api/t3000/users/{id}", put(login::update_user).delete(login::delete_user))
+        .route("/api/t3000/tokens", get(login::list_tokens).post(login::create_token))
+        .route("/api/t3000/tokens/{id}", delete(login::delete_token))
+        .route("/api/t3000/audit", get(login::audit))
+        .route("/api/t3000/buildings", get(buildings::list).post(buildings::create))
+        .route("/api/t3000/buildings/{id}", get(buildings::get_one).put(buildings::update).delete(buildings::delete))
+        .route("/api/t3000/buildings/{id}/floors", get(buildings::floors).post(buildings::create_floor))
+        .route("/api/t3000/floors/{id}", put(buildings::update_floor).delete(buildings::delete_floor))
+        .route(
+            "/api/t3000/floors/{id}/plan",
+            get(routes::floorplans::get_plan).put(routes::floorplans::put_plan).delete(routes::floorplans::delete_plan),
+        )
+        .route("/api/t3000/floors/{id}/plan/points", put(routes::floorplans::put_points))
+        .route("/api/t3000/floors/{id}/rooms", get(buildings::rooms).post(buildings::create_room))
+        .route("/api/t3000/rooms/{id}", put(buildings::update_room).delete(buildings::delete_room))
+        .route("/api/t3000/devices", get(devices::list).post(devices::create))
+        .route("/api/t3000/devices/discover", post(devices::discover))
+        .route("/api/t3000/profiles", get(devices::profiles))
+        .route("/api/t3000/devices/{id}", get(devices::get_one).put(devices::update).delete(devices::delete))
+        .route("/api/t3000/devices/{id}/points", get(devices::points))
+        .route("/api/t3000/devices/{id}/status", get(devices::status))
+        .route("/api/t3000/points", get(points::list).post(points::create))
+        .route("/api/t3000/points/batch", get(routes::history::points_latest))
+        .route("/api/t3000/points/{id}", get(points::get_one).put(points::update).delete(points::delete))
+        .route("/api/t3000/points/{id}/value", get(routes::history::point_latest).post(points::write_value))
+        .route("/api/t3000/points/{id}/relinquish", post(points::relinquish))
+        .route("/api/t3000/points/{id}/commands", get(points::commands))
+        .route("/api/t3000/points/{id}/history", get(routes::history::point_history))
+        .route("/api/t3000/schedules", get(crate::service::scheduler::list).post(crate::service::scheduler::create))
+        .route(
+            "/api/t3000/schedules/{id}",
+            get(crate::service::scheduler::get_one)
+                .put(crate::service::scheduler::update)
+                .delete(crate::service::scheduler::delete),
+        )
+        .route("/api/t3000/schedules/{id}/run", post(crate::service::scheduler::run))
+        .route(
+            "/api/t3000/calendars",
+            get(crate::service::scheduler::calendars).post(crate::service::scheduler::create_calendar),
+        )
+        .route(
+            "/api/t3000/calendars/{id}",
+            put(crate::service::scheduler::update_calendar).delete(crate::service::scheduler::delete_calendar),
+        )
+        .route("/api/t3000/alarms", get(crate::service::alarms::list))
+        .route("/api/t3000/alarms/history", get(crate::service::alarms::history))
+        .route("/api/t3000/alarms/rules", get(crate::service::alarms::rules).post(crate::service::alarms::create_rule))
+        .route(
+            "/api/t3000/alarms/rules/{id}",
+            put(crate::service::alarms::update_rule).delete(crate::service::alarms::delete_rule),
+        )
+        .route("/api/t3000/alarms/{id}/ack", post(crate::service::alarms::acknowledge))
+        .route("/api/t3000/trendlogs", get(routes::trendlogs::list).post(routes::trendlogs::create))
+        .route("/api/t3000/trendlogs/{id}", put(routes::trendlogs::update).delete(routes::trendlogs::delete))
+        .route("/api/t3000/programs", get(programs::list).post(programs::create))
+        .route("/api/t3000/programs/{id}/run", post(programs::run))
+        .route("/api/t3000/samples", post(routes::samples::post_samples))
+        .route("/api/t3000/points/{id}/samples", delete(routes::storage::delete_samples))
+        .route("/api/t3000/storage/quarantine", get(routes::storage::quarantine))
+        .route("/api/t3000/storage/quarantine/ack", post(routes::storage::acknowledge))
+        .route("/api/t3000/history/batch", post(routes::history::history_batch))
+        .route("/api/t3000/query", post(routes::history::sql_query))
+        .route("/api/t3000/export", get(routes::export::export))
+        .route("/api/t3000/ws", get(crate::http::ws::upgrade))
+        .route("/api/t3000/ws/schema.json", get(crate::http::ws::schema))
+        .route("/api/t3000/ws/asyncapi.json", get(crate::http::ws::asyncapi))
+        .fallback(fallback)
+        .method_not_allowed_fallback(|| async {
+            crate::http::error::ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
+        })
+        .layer(axum::middleware::from_fn(crate::http::error::json_rejections))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::service::auth::middleware))
+        .layer(cors)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Paths no route takes: the UI's files, except under `/api` and `/metrics` (a JSON 404 there).
+async fn fallback(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    if path == "/api" || path.starts_with("/api/") || path.starts_with("/metrics") {
+        return crate::http::error::ApiError::not_found("no such endpoint").into_response();
+    }
+    crate::http::web::serve(method, uri, headers).await
+}
+
+/// CORS for the configured origins only; with none, browsers allow same-origin pages alone.
+fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    let origins: Vec<HeaderValue> =
+        origins.iter().filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()).collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+}

@@ -1,0 +1,584 @@
+//! Devices in the catalog: list, read, add, change, remove, their points and status, discovery.
+//!
+//! A device is the same JSON object as a `[[devices]]` table of the configuration, plus where it
+//! is (`building_id`, `floor_id`, `room_id`) and a `description`. Devices of the configuration
+//! file are copied into the catalog at every start (`source: "config"`); the file stays their
+//! source, so over the API only their place and description change (anything else: 409). Devices
+//! added over the API (`source: "api"`) live in the catalog alone. Every change reaches the
+//! collector at once: a new device starts polling, a changed one restarts, a deleted one stops.
+
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::routes::buildings::resolve_place;
+use crate::http::routes::{Page, Paged, json_body};
+use crate::http::routes::{audit, json};
+use crate::service::auth::Principal;
+use crate::service::collection::{DevicePoint, check_devices, spec_for};
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use t3_core::config::{Config, DeviceConfig, Protocol};
+use t3_drivers::collector::DeviceStatus;
+use t3_drivers::discovery::{self, Found};
+use t3_drivers::profile::PointType;
+
+/// A device (stored).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    #[serde(default)]
+    pub id: i64,
+    pub config: DeviceConfig,
+    pub building_id: Option<i64>,
+    pub floor_id: Option<i64>,
+    pub room_id: Option<i64>,
+    pub description: Option<String>,
+    /// `config` (from the configuration file) or `api`.
+    pub source: String,
+}
+
+record!(DeviceRecord, "device");
+
+/// How many points of each type a device is polled for.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct PointCounts {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub variables: usize,
+    /// Registers of library products that are not T3 inputs, outputs or variables.
+    pub registers: usize,
+    pub total: usize,
+}
+
+/// A device as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeviceResponse {
+    pub id: i64,
+    pub name: String,
+    pub device_type: String,
+    pub protocol: String,
+    pub ip_address: Option<String>,
+    pub port: u16,
+    pub serial_port: Option<String>,
+    pub baud_rate: u32,
+    pub unit_id: u8,
+    pub profile: String,
+    pub poll_interval_ms: u64,
+    pub enabled: bool,
+    /// Whether the device answers now.
+    pub online: bool,
+    /// When it last answered (RFC 3339, UTC).
+    pub last_seen: Option<String>,
+    pub point_counts: PointCounts,
+    pub building_id: Option<i64>,
+    pub floor_id: Option<i64>,
+    pub room_id: Option<i64>,
+    pub description: Option<String>,
+    /// `config` or `api`.
+    pub source: String,
+    /// Communication status: state (`connecting`, `online`, `offline`, `disabled`), last_seen
+    /// (epoch microseconds), rtt_ms, error counters, connection_quality (0..1), last_error; null
+    /// while the device is not polled.
+    #[schema(value_type = Option<Object>)]
+    pub status: Option<DeviceStatus>,
+    /// The whole device definition, as in `[[devices]]`.
+    #[schema(value_type = Object)]
+    pub config: DeviceConfig,
+}
+
+/// Filters and paging of the device list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeviceQuery {
+    /// Case-insensitive part of the name, address or description.
+    pub q: Option<String>,
+    pub building_id: Option<i64>,
+    pub floor_id: Option<i64>,
+    pub room_id: Option<i64>,
+    pub online: Option<bool>,
+    pub device_type: Option<String>,
+    pub profile: Option<String>,
+    pub offset: Option<usize>,
+    #[param(value_type = Option<crate::http::rules::LimitParam>, inline)]
+    pub limit: Option<usize>,
+}
+
+fn counts(state: &AppState, name: &str) -> PointCounts {
+    let mut c = PointCounts::default();
+    if let Some(spec) = state.collector.device(name) {
+        for cp in &spec.points {
+            match spec.point_of(cp).point_type {
+                PointType::Input => c.inputs += 1,
+                PointType::Output => c.outputs += 1,
+                PointType::Variable => c.variables += 1,
+                PointType::Register => c.registers += 1,
+            }
+            c.total += 1;
+        }
+    }
+    c
+}
+
+pub(crate) fn response(state: &AppState, d: &DeviceRecord) -> DeviceResponse {
+    let status = state.collector.status().get(&d.config.name);
+    let c = &d.config;
+    DeviceResponse {
+        id: d.id,
+        name: c.name.clone(),
+        device_type: c.device_type.clone(),
+        protocol: serde_json::to_value(c.protocol).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+        ip_address: c.ip_address.clone(),
+        port: c.port,
+        serial_port: c.serial_port.clone(),
+        baud_rate: c.baud_rate,
+        unit_id: c.unit_id,
+        profile: c.profile.clone(),
+        poll_interval_ms: c.poll_interval_ms,
+        enabled: c.enabled,
+        online: status.as_ref().is_some_and(|s| s.state == t3_drivers::collector::DeviceState::Online),
+        last_seen: status
+            .as_ref()
+            .and_then(|s| s.last_seen)
+            .and_then(chrono::DateTime::from_timestamp_micros)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        point_counts: counts(state, &c.name),
+        building_id: d.building_id,
+        floor_id: d.floor_id,
+        room_id: d.room_id,
+        description: d.description.clone(),
+        source: d.source.clone(),
+        status,
+        config: c.clone(),
+    }
+}
+
+/// The device a path names: its id, or else its name.
+pub(crate) fn find(state: &AppState, key: &str) -> ApiResult<DeviceRecord> {
+    let found = match key.parse::<i64>() {
+        Ok(id) => state.catalog.get::<DeviceRecord>(id),
+        Err(_) => None,
+    };
+    found
+        .or_else(|| state.catalog.read::<DeviceRecord, _>(|d| d.values().find(|d| d.config.name == key).cloned()))
+        .ok_or_else(|| ApiError::not_found(format!("no device `{key}`")))
+}
+
+/// Every device, filtered and paged.
+#[utoipa::path(get, path = "/api/t3000/devices", tag = "devices", params(DeviceQuery),
+    responses((status = 200, body = Paged<DeviceResponse>), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<DeviceQuery>,
+) -> ApiResult<Json<Paged<DeviceResponse>>> {
+    let page = Page::new(q.offset, q.limit)?;
+    let needle = q.q.as_deref().map(str::to_lowercase);
+    let mut out: Vec<DeviceResponse> = state
+        .catalog
+        .list::<DeviceRecord>()
+        .iter()
+        .filter(|d| {
+            let c = &d.config;
+            needle.as_ref().is_none_or(|n| {
+                [Some(&c.name), c.ip_address.as_ref(), c.serial_port.as_ref(), d.description.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|s| s.to_lowercase().contains(n))
+            }) && q.building_id.is_none_or(|b| d.building_id == Some(b))
+                && q.floor_id.is_none_or(|f| d.floor_id == Some(f))
+                && q.room_id.is_none_or(|r| d.room_id == Some(r))
+                && q.device_type.as_ref().is_none_or(|t| c.device_type.eq_ignore_ascii_case(t))
+                && q.profile.as_ref().is_none_or(|p| c.profile.eq_ignore_ascii_case(p))
+        })
+        .map(|d| response(&state, d))
+        .collect();
+    if let Some(online) = q.online {
+        out.retain(|d| d.online == online);
+    }
+    Ok(Json(page.apply(out, |d| d)))
+}
+
+/// One device, by id or name.
+#[utoipa::path(get, path = "/api/t3000/devices/{id}", tag = "devices",
+    params(("id" = String, Path, description = "Device id or name")),
+    responses((status = 200, body = DeviceResponse), (status = 404, body = ErrorBody)))]
+pub async fn get_one(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Json<DeviceResponse>> {
+    Ok(Json(response(&state, &find(&state, &key)?)))
+}
+
+/// A device's communication status.
+#[utoipa::path(get, path = "/api/t3000/devices/{id}/status", tag = "devices",
+    params(("id" = String, Path, description = "Device id or name")),
+    responses((status = 200, description = "state, last_seen, rtt_ms, error counters, connection_quality, last_error"),
+        (status = 404, body = ErrorBody)))]
+pub async fn status(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Json<DeviceStatus>> {
+    let d = find(&state, &key)?;
+    state
+        .collector
+        .status()
+        .get(&d.config.name)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("device `{}` has no status", d.config.name)))
+}
+
+/// A device's points.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DevicePoints {
+    pub device_id: i64,
+    pub device: String,
+    pub points: Vec<DevicePoint>,
+}
+
+/// The points a device is polled for, with their stored ids.
+#[utoipa::path(get, path = "/api/t3000/devices/{id}/points", tag = "devices",
+    params(("id" = String, Path, description = "Device id or name")),
+    responses((status = 200, body = DevicePoints), (status = 404, body = ErrorBody)))]
+pub async fn points(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Json<DevicePoints>> {
+    let d = find(&state, &key)?;
+    let points = crate::service::collection::device_points(&state, &d.config.name);
+    Ok(Json(DevicePoints { device_id: d.id, device: d.config.name, points }))
+}
+
+/// Body of POST / PUT: the `[[devices]]` fields plus the place.
+struct DeviceBody {
+    config: DeviceConfig,
+    building_id: Option<i64>,
+    floor_id: Option<i64>,
+    room_id: Option<i64>,
+    description: Option<String>,
+}
+
+fn parse_body(bytes: &[u8]) -> ApiResult<DeviceBody> {
+    let mut v: serde_json::Value = json_body(bytes)?;
+    let obj =
+        v.as_object_mut().ok_or_else(|| ApiError::bad_request("invalid_json", "the body must be a JSON object"))?;
+    let mut id = |k: &str| -> ApiResult<Option<i64>> {
+        match obj.remove(k) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
+            Some(other) => {
+                Err(ApiError::bad_request("invalid_json", format!("at {k}: expected an integer, got {other}")))
+            }
+        }
+    };
+    let (building_id, floor_id, room_id) = (id("building_id")?, id("floor_id")?, id("room_id")?);
+    let description = match obj.remove("description") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_json",
+                format!("at description: expected a string, got {other}"),
+            ));
+        }
+    };
+    // `id`, `source` and the read-only fields of a GET answer may come back in a PUT: ignored.
+    for k in ["id", "source", "online", "last_seen", "point_counts", "status", "config"] {
+        obj.remove(k);
+    }
+    let config: DeviceConfig = json_body(v.to_string().as_bytes())?;
+    Ok(DeviceBody { config, building_id, floor_id, room_id, description })
+}
+
+/// Validates a device as the configuration would; errors name the field. The device on its own
+/// (its fields, its profile and the points it names): 422. Against the other devices (a name
+/// taken, a serial port used at another speed or parity): 409.
+fn validate(state: &AppState, config: &DeviceConfig, replacing: Option<i64>) -> ApiResult<()> {
+    let field = |e: t3_core::config::ConfigError, last: &str| {
+        let key = e.key.as_deref().map(|k| k.strip_prefix(last).unwrap_or(k).to_owned()).unwrap_or_default();
+        format!("{key}: {}", e.message)
+    };
+    let alone = Config { devices: vec![config.clone()], ..Config::default() };
+    alone
+        .validate()
+        .and_then(|()| check_devices(&alone))
+        .map_err(|e| ApiError::unprocessable("invalid_device", field(e, "devices[0].")))?;
+    let mut all: Vec<DeviceConfig> = state.catalog.read::<DeviceRecord, _>(|d| {
+        d.values().filter(|d| Some(d.id) != replacing).map(|d| d.config.clone()).collect()
+    });
+    all.push(config.clone());
+    let last = format!("devices[{}].", all.len() - 1);
+    let cfg = Config { devices: all, ..Config::default() };
+    cfg.validate().map_err(|e| ApiError::conflict("device_conflict", field(e, &last)))
+}
+
+async fn start_polling(state: &AppState, config: &DeviceConfig) -> ApiResult<()> {
+    let spec = spec_for(config.clone(), &state.registry)
+        .map_err(|e| ApiError::unprocessable("invalid_device", format!("{e:#}")))?;
+    state.collector.add_device(spec).map_err(|e| match e {
+        t3_drivers::collector::CollectError::DuplicateDevice(_) => ApiError::conflict("device_conflict", e.to_string()),
+        // The profile's points do not fit the read limits (max_registers).
+        _ => ApiError::unprocessable("invalid_device", e.to_string()),
+    })?;
+    tracing::info!(device = %config.name, profile = %config.profile, "polling started");
+    Ok(())
+}
+
+/// Adds a device; its points are created from its profile and polling starts at once.
+#[utoipa::path(post, path = "/api/t3000/devices", tag = "devices",
+    request_body(content = Object, description = "The fields of a `[[devices]]` table plus building_id, floor_id, room_id, description"),
+    responses((status = 201, body = DeviceResponse), (status = 400, body = ErrorBody),
+        (status = 404, description = "No such building, floor or room", body = ErrorBody),
+        (status = 409, description = "The name is taken, the serial port is used at another speed or parity, or the place does not hold together (a room not on that floor)", body = ErrorBody),
+        (status = 422, description = "A point the profile does not have, a point named twice, or points that do not fit max_registers", body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<DeviceResponse>)> {
+    let b = parse_body(&body)?;
+    validate(&state, &b.config, None)?;
+    let (building_id, floor_id, room_id) = resolve_place(&state, b.building_id, b.floor_id, b.room_id)?;
+    let record = DeviceRecord {
+        id: 0,
+        config: b.config,
+        building_id,
+        floor_id,
+        room_id,
+        description: b.description,
+        source: "api".into(),
+    };
+    let record = state.catalog.insert(record)?;
+    let audit = |result: &str| {
+        state.auth.audit(
+            who.remote.clone(),
+            &who.actor(),
+            "device.create",
+            Some(format!("device:{}", record.id)),
+            None,
+            serde_json::to_value(&record).ok(),
+            result,
+        )
+    };
+    if let Err(e) = start_polling(&state, &record.config).await {
+        // Nothing half-made stays behind.
+        let _ = state.catalog.delete::<DeviceRecord>(record.id);
+        audit(&e.message);
+        return Err(e);
+    }
+    audit("ok");
+    Ok((StatusCode::CREATED, Json(response(&state, &record))))
+}
+
+/// Changes a device (the whole definition, as for POST); polling restarts with the new settings.
+/// A device of the configuration file only changes its place and description here.
+#[utoipa::path(put, path = "/api/t3000/devices/{id}", tag = "devices",
+    params(("id" = String, Path, description = "Device id or name")),
+    request_body(content = Object, description = "As for POST"),
+    responses((status = 200, body = DeviceResponse), (status = 404, description = "No such device, building, floor or room", body = ErrorBody),
+        (status = 409, description = "A device of the configuration file (anything but its place and description changed), a name taken, a serial port used at another speed or parity, or a place that does not hold together", body = ErrorBody),
+        (status = 422, description = "As for POST", body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(key): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<DeviceResponse>> {
+    let old = find(&state, &key)?;
+    let b = parse_body(&body)?;
+    if old.source == "config" && b.config != old.config {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "defined_in_config",
+            format!(
+                "device `{}` is defined in the configuration file; change it there (only building_id, floor_id, room_id and description change here)",
+                old.config.name
+            ),
+        ));
+    }
+    validate(&state, &b.config, Some(old.id))?;
+    let (building_id, floor_id, room_id) = resolve_place(&state, b.building_id, b.floor_id, b.room_id)?;
+    let new =
+        DeviceRecord { config: b.config, building_id, floor_id, room_id, description: b.description, ..old.clone() };
+    let restart = new.config != old.config;
+    if restart && new.config.name != old.config.name {
+        state.registry.rename_device(&old.config.name, &new.config.name).map_err(ApiError::internal)?;
+    }
+    state.catalog.put(new.clone())?;
+    let audit = |result: &str| {
+        state.auth.audit(
+            who.remote.clone(),
+            &who.actor(),
+            "device.update",
+            Some(format!("device:{}", old.id)),
+            serde_json::to_value(&old).ok(),
+            serde_json::to_value(&new).ok(),
+            result,
+        )
+    };
+    if restart {
+        let _ = state.collector.remove_device(&old.config.name).await;
+        if let Err(e) = start_polling(&state, &new.config).await {
+            // Nothing half-changed stays behind: the old definition is back, and polled.
+            state.catalog.put(old.clone())?;
+            if new.config.name != old.config.name {
+                state.registry.rename_device(&new.config.name, &old.config.name).map_err(ApiError::internal)?;
+            }
+            if let Err(back) = start_polling(&state, &old.config).await {
+                tracing::error!(device = %old.config.name, error = %back.message, "could not restart the old definition");
+            }
+            audit(&e.message);
+            return Err(e);
+        }
+    }
+    audit("ok");
+    Ok(Json(response(&state, &new)))
+}
+
+/// Removes a device: polling stops at once; its history stays.
+#[utoipa::path(delete, path = "/api/t3000/devices/{id}", tag = "devices",
+    params(("id" = String, Path, description = "Device id or name")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(key): Path<String>,
+) -> ApiResult<StatusCode> {
+    let old = find(&state, &key)?;
+    if old.source == "config" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "defined_in_config",
+            format!("device `{}` is defined in the configuration file; remove it there", old.config.name),
+        ));
+    }
+    state.catalog.delete::<DeviceRecord>(old.id)?;
+    let _ = state.collector.remove_device(&old.config.name).await;
+    audit(&state, &who, "device.delete", format!("device:{}", old.id), json(&old), None);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What to scan for devices.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverRequest {
+    /// `modbus-tcp` (hosts / CIDR blocks on `port`) or `modbus-rtu` (unit ids on `serial_port`).
+    #[schema(value_type = String)]
+    pub protocol: Protocol,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub serial_port: Option<String>,
+    #[serde(default = "default_baud")]
+    pub baud_rate: u32,
+    /// `none`, `even` or `odd`.
+    #[serde(default)]
+    #[schema(value_type = String)]
+    pub parity: t3_core::config::Parity,
+    /// Unit ids to try; by default 1 on TCP and 1 ..= 247 on RTU.
+    #[serde(default)]
+    pub unit_ids: Vec<u8>,
+    /// Time each unit has to answer, 10 ..= 5000 ms (default 300).
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_port() -> u16 {
+    502
+}
+fn default_baud() -> u32 {
+    9600
+}
+fn default_timeout() -> u64 {
+    300
+}
+
+/// What a scan found, with the devices already in the catalog marked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Discovered {
+    #[schema(value_type = Object)]
+    pub found: Found,
+    /// The id of the catalog device at this address and unit, if there is one.
+    pub known_device_id: Option<i64>,
+}
+
+/// A device profile a device can be polled with.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProfileInfo {
+    pub name: String,
+    pub description: String,
+    /// Values of holding register 7 (product model) that identify it.
+    pub product_models: Vec<u16>,
+    pub points: usize,
+}
+
+/// The device profiles: the T3 controller and every product of Temco's register library.
+#[utoipa::path(get, path = "/api/t3000/profiles", tag = "devices", responses((status = 200, body = [ProfileInfo])))]
+pub async fn profiles() -> Json<Vec<ProfileInfo>> {
+    Json(
+        t3_drivers::profile::ProfileLibrary::builtin()
+            .profiles()
+            .map(|p| ProfileInfo {
+                name: p.name.clone(),
+                description: p.description.clone(),
+                product_models: p.product_models.clone(),
+                points: p.points.len(),
+            })
+            .collect(),
+    )
+}
+
+/// Scans for devices (Modbus TCP hosts or a serial bus) and reports their serial number, product
+/// model and matching profile. Nothing is added: POST each one to /api/t3000/devices.
+#[utoipa::path(post, path = "/api/t3000/devices/discover", tag = "devices", request_body = DiscoverRequest,
+    responses((status = 200, body = [Discovered]), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn discover(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Vec<Discovered>>> {
+    let req: DiscoverRequest = json_body(&body)?;
+    if !crate::http::rules::DISCOVER_TIMEOUT_MS.contains(&req.timeout_ms) {
+        return Err(ApiError::unprocessable("invalid_scan", "timeout_ms must be 10 to 5000"));
+    }
+    let timeout = Duration::from_millis(req.timeout_ms);
+    let found = match req.protocol {
+        Protocol::ModbusTcp => {
+            if req.hosts.is_empty() {
+                return Err(ApiError::unprocessable("invalid_scan", "hosts: name at least one host or CIDR block"));
+            }
+            let units = if req.unit_ids.is_empty() { vec![1] } else { req.unit_ids.clone() };
+            discovery::scan_tcp(&req.hosts, req.port, &units, timeout, 64)
+                .await
+                .map_err(|e| ApiError::unprocessable("invalid_scan", e.to_string()))?
+        }
+        Protocol::ModbusRtu => {
+            let Some(path) = req.serial_port.clone() else {
+                return Err(ApiError::unprocessable("invalid_scan", "serial_port: required for modbus-rtu"));
+            };
+            let units: Vec<u8> = if req.unit_ids.is_empty() { (1..=247).collect() } else { req.unit_ids.clone() };
+            discovery::scan_rtu(&path, req.baud_rate, req.parity, &units, timeout).await
+        }
+    };
+    state.auth.audit(
+        who.remote.clone(),
+        &who.actor(),
+        "device.discover",
+        None,
+        None,
+        Some(serde_json::json!({ "found": found.len() })),
+        "ok",
+    );
+    let devices = state.catalog.list::<DeviceRecord>();
+    let out = found
+        .into_iter()
+        .map(|f| {
+            let known_device_id = devices
+                .iter()
+                .find(|d| {
+                    d.config.unit_id == f.identity.unit_id
+                        && match (&d.config.protocol, &d.config.ip_address, &d.config.serial_port) {
+                            (Protocol::ModbusTcp, Some(ip), _) => f.endpoint == format!("tcp://{ip}:{}", d.config.port),
+                            (Protocol::ModbusRtu, _, Some(p)) => f.endpoint.starts_with(&format!("rtu://{p}")),
+                            _ => false,
+                        }
+                })
+                .map(|d| d.id);
+            Discovered { found: f, known_device_id }
+        })
+        .collect();
+    Ok(Json(out))
+}

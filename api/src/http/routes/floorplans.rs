@@ -1,0 +1,245 @@
+//! Floor plans: one image per floor (PNG, JPEG, WebP or SVG, at most [`MAX_PLAN_BYTES`]) kept in
+//! `<data dir>/floorplans/<floor id>`, and where point badges sit on it (fractions of the image's
+//! width and height, so the badges stay put at any display size). The floor record keeps the
+//! image's type and size; the bytes are written to a temporary file, synced and renamed, so a
+//! crash leaves the old image or the new one.
+
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::routes::buildings::{Floor, floor};
+use crate::http::routes::{audit, json, json_body};
+use crate::service::auth::{Principal, now_us};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Largest plan image.
+pub const MAX_PLAN_BYTES: usize = 8 * 1024 * 1024;
+/// Most badges on one plan.
+pub const MAX_PLAN_POINTS: usize = 1000;
+
+/// The stored plan image of a floor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PlanImage {
+    /// `image/png`, `image/jpeg`, `image/webp` or `image/svg+xml`.
+    pub content_type: String,
+    pub bytes: u64,
+    pub updated_us: i64,
+}
+
+/// A point badge on a floor plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanPoint {
+    pub point_id: u32,
+    /// From the image's left edge, 0 ..= 1 of its width.
+    #[schema(minimum = 0, maximum = 1)]
+    pub x: f64,
+    /// From the image's top edge, 0 ..= 1 of its height.
+    #[schema(minimum = 0, maximum = 1)]
+    pub y: f64,
+}
+
+/// Body of `PUT /api/t3000/floors/{id}/plan/points`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanPointsBody {
+    /// Every badge of the plan (replaces the ones there were), at most 1,000, each point once.
+    #[schema(max_items = 1000)]
+    pub points: Vec<PlanPoint>,
+}
+
+fn image_path(state: &AppState, floor_id: i64) -> PathBuf {
+    path_in(state.storage.data_dir(), floor_id)
+}
+
+fn path_in(data_dir: &std::path::Path, floor_id: i64) -> PathBuf {
+    data_dir.join("floorplans").join(floor_id.to_string())
+}
+
+/// Stores a floor's image (the demo's plans; uploads go through [`put_plan`]).
+pub fn write_image(data_dir: &std::path::Path, floor_id: i64, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically(&path_in(data_dir, floor_id), bytes)
+}
+
+/// Removes a floor's image file (when the floor is deleted); a missing file is fine.
+pub fn remove_image(state: &AppState, floor_id: i64) {
+    if let Err(e) = std::fs::remove_file(image_path(state, floor_id))
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(floor_id, error = %e, "could not remove a floor plan image");
+    }
+}
+
+/// The image type a body really is, if it is one the plan takes and matches the declared type.
+fn check_image(declared: &str, body: &[u8]) -> ApiResult<&'static str> {
+    let declared = declared.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let (kind, ok) = match declared.as_str() {
+        "image/png" => ("image/png", body.starts_with(b"\x89PNG\r\n\x1a\n")),
+        "image/jpeg" => ("image/jpeg", body.starts_with(&[0xff, 0xd8, 0xff])),
+        "image/webp" => ("image/webp", body.len() > 12 && &body[..4] == b"RIFF" && &body[8..12] == b"WEBP"),
+        "image/svg+xml" => ("image/svg+xml", std::str::from_utf8(body).is_ok_and(|t| t.contains("<svg"))),
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("a floor plan is image/png, image/jpeg, image/webp or image/svg+xml, not `{other}`"),
+            ));
+        }
+    };
+    if !ok {
+        return Err(ApiError::unprocessable("invalid_image", format!("the body is not a valid {kind} image")));
+    }
+    Ok(kind)
+}
+
+/// Uploads (or replaces) a floor's plan image.
+#[utoipa::path(put, path = "/api/t3000/floors/{id}/plan", tag = "buildings", params(("id" = i64, Path)),
+    request_body(description = "The image (at most 8 MiB)", content(
+        (String = "image/png"), (String = "image/jpeg"), (String = "image/webp"), (String = "image/svg+xml"))),
+    responses((status = 200, body = Floor), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_plan(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Floor>> {
+    let old = floor(&state, id)?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request("empty_body", "send the image as the request body"));
+    }
+    if body.len() > MAX_PLAN_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("a floor plan is at most {} MiB (got {} bytes)", MAX_PLAN_BYTES >> 20, body.len()),
+        ));
+    }
+    let declared = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let kind = check_image(declared, &body)?;
+    let path = image_path(&state, id);
+    let len = body.len() as u64;
+    tokio::task::spawn_blocking(move || write_atomically(&path, &body))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let new = Floor {
+        plan: Some(PlanImage { content_type: kind.to_owned(), bytes: len, updated_us: now_us() }),
+        updated_us: now_us(),
+        ..old.clone()
+    };
+    state.catalog.put(new.clone())?;
+    audit(&state, &who, "floor.plan.upload", format!("floor:{id}"), json(&old.plan), json(&new.plan));
+    Ok(Json(new))
+}
+
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().expect("a plan file has a folder");
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// A floor's plan image, with its content type.
+#[utoipa::path(get, path = "/api/t3000/floors/{id}/plan", tag = "buildings", params(("id" = i64, Path)),
+    responses((status = 200, description = "The image", content_type = "image/*", body = String),
+        (status = 404, body = ErrorBody)))]
+pub async fn get_plan(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Response> {
+    let f = floor(&state, id)?;
+    let Some(plan) = f.plan else {
+        return Err(ApiError::not_found(format!("floor {id} has no plan")));
+    };
+    let bytes = tokio::fs::read(image_path(&state, id)).await.map_err(|e| {
+        tracing::error!(floor_id = id, error = %e, "floor plan image missing or unreadable");
+        ApiError::not_found(format!("the plan image of floor {id} cannot be read: {e}"))
+    })?;
+    let mut resp = bytes.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&plan.content_type).map_err(ApiError::internal)?);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // An uploaded SVG is a document: opened on its own it may run nothing and load nothing.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+    );
+    Ok(resp)
+}
+
+/// Removes a floor's plan image (the badge places are kept for the next image).
+#[utoipa::path(delete, path = "/api/t3000/floors/{id}/plan", tag = "buildings", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_plan(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    let old = floor(&state, id)?;
+    if old.plan.is_none() {
+        return Err(ApiError::not_found(format!("floor {id} has no plan")));
+    }
+    state.catalog.put(Floor { plan: None, updated_us: now_us(), ..old.clone() })?;
+    remove_image(&state, id);
+    audit(&state, &who, "floor.plan.delete", format!("floor:{id}"), json(&old.plan), None);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets where point badges sit on a floor's plan (all of them at once).
+///
+/// Each point at most once (`duplicate_point`, 422: items compared by `point_id`, which JSON
+/// Schema cannot say); a point that does not exist: 404.
+#[utoipa::path(put, path = "/api/t3000/floors/{id}/plan/points", tag = "buildings", params(("id" = i64, Path)),
+    request_body = PlanPointsBody,
+    responses((status = 200, body = Floor), (status = 400, body = ErrorBody),
+        (status = 404, description = "No such floor or point", body = ErrorBody),
+        (status = 422, description = "A point placed twice (`duplicate_point`)", body = ErrorBody)))]
+pub async fn put_points(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> ApiResult<Json<Floor>> {
+    let old = floor(&state, id)?;
+    let body: PlanPointsBody = json_body(&body)?;
+    if body.points.len() > MAX_PLAN_POINTS {
+        return Err(ApiError::unprocessable("too_many_points", format!("at most {MAX_PLAN_POINTS} badges on a plan")));
+    }
+    let known = crate::http::routes::points::point_ids(&state);
+    let mut seen = std::collections::HashSet::new();
+    for (i, p) in body.points.iter().enumerate() {
+        if !(0.0..=1.0).contains(&p.x) || !(0.0..=1.0).contains(&p.y) {
+            return Err(ApiError::unprocessable(
+                "invalid_position",
+                format!("points[{i}]: x and y are fractions of the image, 0 to 1 (got {}, {})", p.x, p.y),
+            ));
+        }
+        if !known.contains(&p.point_id) {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_point",
+                format!("points[{i}]: no point {}", p.point_id),
+            ));
+        }
+        if !seen.insert(p.point_id) {
+            return Err(ApiError::unprocessable(
+                "duplicate_point",
+                format!("points[{i}]: point {} is placed twice", p.point_id),
+            ));
+        }
+    }
+    let new = Floor { plan_points: body.points, updated_us: now_us(), ..old.clone() };
+    state.catalog.put(new.clone())?;
+    audit(&state, &who, "floor.plan.points", format!("floor:{id}"), json(&old.plan_points), json(&new.plan_points));
+    Ok(Json(new))
+}

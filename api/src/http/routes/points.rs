@@ -1,0 +1,771 @@
+//! Points: what the devices are polled for plus manual points (series pushed over the API), with
+//! the labels, units and trend settings people give them.
+//!
+//! A device point exists because its device's profile has it and the device polls it; its stored
+//! id comes from the registry. The catalog keeps a [`PointRecord`] for a point only once someone
+//! labels it, or for a manual point. Trend settings of a device point (interval, deadband) are
+//! part of the device's definition (`points` overrides of `[[devices]]`), so changing them
+//! restarts the device's polling; for a device of the configuration file they change there.
+
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::routes::buildings::check_name;
+use crate::http::routes::devices::{DeviceRecord, find as find_device};
+use crate::http::routes::{Page, Paged, json_body};
+use crate::http::routes::{audit, json};
+use crate::service::auth::Principal;
+use crate::service::collection::DevicePoint;
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use t3_core::Quality;
+use t3_core::config::{PointOverride, RecordConfig, RecordMode};
+use t3_core::range::{RangeMeaning, RangeTable, t3_range};
+use t3_drivers::collector::PointRange;
+
+/// What people add to a point (stored, keyed by the point id).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PointRecord {
+    #[serde(default)]
+    pub id: i64,
+    /// The device it belongs to; none for a manual point.
+    pub device_id: Option<i64>,
+    pub name: String,
+    pub label: Option<String>,
+    pub description: Option<String>,
+    pub units: Option<String>,
+    /// Days of history kept for this point (retention), overriding `retention.max_age_days`.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+}
+
+record!(PointRecord, "point");
+
+/// Hands the catalog's per-point retention to the storage engine (at start and after a change).
+pub fn push_retention(catalog: &t3_storage::catalog::Catalog, storage: &t3_storage::Storage) {
+    let mut by_days: std::collections::BTreeMap<u32, Vec<u32>> = std::collections::BTreeMap::new();
+    catalog.read::<PointRecord, _>(|r| {
+        for r in r.values() {
+            if let Some(d) = r.retention_days {
+                by_days.entry(d).or_default().push(r.id as u32);
+            }
+        }
+    });
+    storage.set_point_retention(
+        by_days
+            .into_iter()
+            .map(|(max_age_days, points)| t3_core::config::PointRetention { points, max_age_days })
+            .collect(),
+    );
+}
+
+/// The range (unit) codes the devices report for their points, read when a device comes online
+/// and every [`Ranges::REFRESH`] after that (range codes are configuration, they rarely change).
+#[derive(Debug, Default)]
+pub struct Ranges {
+    codes: parking_lot::RwLock<std::collections::HashMap<u32, PointRange>>,
+    read_at: parking_lot::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl Ranges {
+    pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(600);
+
+    pub fn get(&self, point: u32) -> Option<PointRange> {
+        self.codes.read().get(&point).copied()
+    }
+
+    /// What point `point` (of type `point_type`: input, output, variable) reports about its value:
+    /// its units or digital state names, from its range code and analog/digital flag.
+    pub fn meaning(&self, point: u32, point_type: &str) -> Option<RangeMeaning> {
+        let r = self.get(point)?;
+        let table = match point_type {
+            "input" => RangeTable::Input,
+            "output" => RangeTable::Output,
+            "variable" => RangeTable::Variable,
+            _ => return None,
+        };
+        t3_range(table, r.digital?, r.range?)
+    }
+
+    /// Reads the ranges of every online device that has none yet or older than [`Ranges::REFRESH`].
+    pub async fn refresh(&self, collector: &t3_drivers::collector::Collector) {
+        for name in collector.device_names() {
+            let online =
+                collector.status().get(&name).is_some_and(|s| s.state == t3_drivers::collector::DeviceState::Online);
+            let due = self.read_at.lock().get(&name).is_none_or(|t| t.elapsed() >= Self::REFRESH);
+            if !online || !due {
+                continue;
+            }
+            match collector.read_ranges(&name).await {
+                Ok(codes) => {
+                    self.read_at.lock().insert(name, std::time::Instant::now());
+                    self.codes.write().extend(codes.into_iter().map(|r| (r.point, r)));
+                }
+                Err(e) => tracing::debug!(device = %name, error = %e, "range codes not read"),
+            }
+        }
+    }
+
+    /// Refreshes every few seconds while the collector lives.
+    pub fn spawn(self: &Arc<Self>, collector: &Arc<t3_drivers::collector::Collector>) {
+        let (me, collector) = (Arc::downgrade(self), Arc::downgrade(collector));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                let (Some(me), Some(collector)) = (me.upgrade(), collector.upgrade()) else { return };
+                me.refresh(&collector).await;
+            }
+        });
+    }
+}
+
+/// A point's trend (recording) settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrendSettings {
+    /// Poll interval, 100 ms ..= 24 h (device points).
+    #[schema(minimum = 100, maximum = 86_400_000)]
+    pub interval_ms: Option<u64>,
+    /// Record only changes larger than this (absolute); none = every poll.
+    #[schema(minimum = 0)]
+    pub deadband: Option<f64>,
+    /// Record at least this often even without change (seconds; with a deadband).
+    pub heartbeat_secs: Option<u64>,
+    /// Days of history kept (retention); the server's `retention.max_age_days` when absent.
+    #[schema(minimum = 1, maximum = 36_500)]
+    pub retention_days: Option<u32>,
+}
+
+/// A point as the API shows it. The fields of the plan's `PointResponse` (A1.3: `id`,
+/// `device_id`, `point_number`, `point_type`, `value`, `units`, `label`, `auto_manual`,
+/// `updated_at`) are always present with its types; what they cannot say (no device, no value
+/// yet) the other fields say.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PointResponse {
+    /// The stored id (history, live value, export).
+    pub id: u32,
+    /// The catalog device; 0 for a manual point (it has none: `device` is null).
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = i64, required = true)]
+    pub device_id: Option<i64>,
+    pub device: Option<String>,
+    /// `IN1`, `OUT3`, `VAR12`, a register name, or a manual point's name.
+    pub name: String,
+    /// The number within its type (`VAR12`: 12); 0 for manual points and library registers.
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = u32, required = true)]
+    pub point_number: Option<u32>,
+    /// `input`, `output`, `variable`, `register` or `manual`.
+    pub point_type: String,
+    /// The latest value; 0 when there is none (`has_value: false`).
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = f64, required = true)]
+    pub value: Option<f64>,
+    /// Whether the point has a latest value (false: no sample yet, or its latest sample carries
+    /// no number, as a failed read).
+    pub has_value: bool,
+    /// The label's units, else the profile's, else those of the point's T3000 range; `""` when
+    /// none.
+    #[serde(serialize_with = "or_empty")]
+    #[schema(value_type = String, required = true)]
+    pub units: Option<String>,
+    /// T3000's range (unit) code as the device reports it (re-read every 10 minutes); none for
+    /// points without a range register.
+    pub range: Option<u16>,
+    /// What the range means: units (`°C`, `0-10 V`) or a digital point's states (`Off/On`).
+    pub range_name: Option<String>,
+    /// Whether the device says the point is digital (a 0 / 1 value); none when it does not say.
+    pub digital: Option<bool>,
+    /// `""` when the point has none.
+    #[serde(serialize_with = "or_empty")]
+    #[schema(value_type = String, required = true)]
+    pub label: Option<String>,
+    pub description: Option<String>,
+    /// Whether the point is in manual (operator override at the device).
+    pub auto_manual: bool,
+    /// Quality of the latest sample (`good`, `good/local_override`, `bad/comm_failure`, ...);
+    /// null when it has none.
+    pub quality: Option<String>,
+    /// When the latest sample was taken (RFC 3339, UTC); the Unix epoch
+    /// (`1970-01-01T00:00:00.000Z`) when there is none (`quality` null).
+    #[serde(serialize_with = "or_epoch")]
+    #[schema(value_type = String, format = DateTime, required = true)]
+    pub updated_at: Option<String>,
+    pub writable: bool,
+    pub trend: TrendSettings,
+}
+
+fn or_default<T: Serialize + Default + Copy, S: serde::Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    v.unwrap_or_default().serialize(s)
+}
+
+fn or_empty<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_deref().unwrap_or(""))
+}
+
+fn or_epoch<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_deref().unwrap_or("1970-01-01T00:00:00.000Z"))
+}
+
+/// Filters and paging of the point list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PointQuery {
+    /// Words (case-insensitive) each found in the name, label, description or device name.
+    pub q: Option<String>,
+    /// `input`, `output`, `variable`, `register` or `manual`.
+    pub point_type: Option<String>,
+    pub device_id: Option<i64>,
+    pub building_id: Option<i64>,
+    pub floor_id: Option<i64>,
+    pub room_id: Option<i64>,
+    pub offset: Option<usize>,
+    #[param(value_type = Option<crate::http::rules::LimitParam>, inline)]
+    pub limit: Option<usize>,
+}
+
+fn trend_of(d: &DeviceRecord, point: &str, p: &DevicePoint) -> TrendSettings {
+    let o = d.config.points.iter().find(|o| o.name.eq_ignore_ascii_case(point));
+    let rec = o.and_then(|o| o.record.clone()).unwrap_or_else(|| d.config.record.clone());
+    TrendSettings {
+        interval_ms: Some(p.poll_interval_ms),
+        deadband: (rec.mode == RecordMode::Change).then_some(rec.deadband),
+        heartbeat_secs: (rec.mode == RecordMode::Change && rec.heartbeat_secs > 0).then_some(rec.heartbeat_secs),
+        retention_days: None,
+    }
+}
+
+/// The units of every point: a label's units, else the profile's, else its T3000 range's.
+pub fn units(state: &AppState) -> std::collections::HashMap<u32, String> {
+    let mut out = std::collections::HashMap::new();
+    for name in state.collector.device_names() {
+        if let Some(spec) = state.collector.device(&name) {
+            for cp in &spec.points {
+                let p = spec.point_of(cp);
+                let from_range = || {
+                    let ty = crate::service::collection::enum_name(&p.point_type);
+                    state.ranges.meaning(cp.id, &ty).and_then(|m| m.units()).map(str::to_owned)
+                };
+                if let Some(u) = p.unit.clone().or_else(from_range) {
+                    out.insert(cp.id, u);
+                }
+            }
+        }
+    }
+    state.catalog.read::<PointRecord, _>(|r| {
+        for r in r.values() {
+            if let Some(u) = &r.units {
+                out.insert(r.id as u32, u.clone());
+            }
+        }
+    });
+    out
+}
+
+/// Every point with its device, without values.
+fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse)> {
+    let records = state.catalog.list::<PointRecord>();
+    let label_of = |id: u32| records.iter().find(|r| r.id == i64::from(id));
+    let mut out = Vec::new();
+    for d in state.catalog.list::<DeviceRecord>() {
+        let d = Arc::new(d);
+        for p in crate::service::collection::device_points(state, &d.config.name) {
+            let r = label_of(p.id);
+            let meaning = state.ranges.meaning(p.id, &p.point_type);
+            let resp = PointResponse {
+                id: p.id,
+                device_id: Some(d.id),
+                device: Some(d.config.name.clone()),
+                name: p.name.clone(),
+                point_number: Some(p.point_number),
+                point_type: p.point_type.clone(),
+                value: None,
+                has_value: false,
+                units: r
+                    .and_then(|r| r.units.clone())
+                    .or_else(|| p.unit.clone())
+                    .or_else(|| meaning.as_ref().and_then(|m| m.units()).map(str::to_owned)),
+                range: state.ranges.get(p.id).and_then(|r| r.range),
+                range_name: meaning.as_ref().map(RangeMeaning::name),
+                digital: state.ranges.get(p.id).and_then(|r| r.digital),
+                label: r.and_then(|r| r.label.clone()),
+                description: r.and_then(|r| r.description.clone()),
+                auto_manual: false,
+                quality: None,
+                updated_at: None,
+                writable: p.writable,
+                trend: TrendSettings { retention_days: r.and_then(|r| r.retention_days), ..trend_of(&d, &p.name, &p) },
+            };
+            out.push((Some(Arc::clone(&d)), resp));
+        }
+    }
+    for r in records.iter().filter(|r| r.device_id.is_none()) {
+        out.push((
+            None,
+            PointResponse {
+                id: r.id as u32,
+                device_id: None,
+                device: None,
+                name: r.name.clone(),
+                point_number: None,
+                point_type: "manual".into(),
+                value: None,
+                has_value: false,
+                units: r.units.clone(),
+                range: None,
+                range_name: None,
+                digital: None,
+                label: r.label.clone(),
+                description: r.description.clone(),
+                auto_manual: false,
+                quality: None,
+                updated_at: None,
+                writable: false,
+                trend: TrendSettings { retention_days: r.retention_days, ..TrendSettings::default() },
+            },
+        ));
+    }
+    out
+}
+
+/// Fills in the latest value, quality, time and auto/manual of each point.
+fn with_values(state: &AppState, mut points: Vec<PointResponse>) -> Vec<PointResponse> {
+    let ids: Vec<u32> = points.iter().map(|p| p.id).collect();
+    let latest: std::collections::HashMap<u32, t3_storage::Latest> = state.storage.latest(&ids).into_iter().collect();
+    for p in &mut points {
+        if let Some(l) = latest.get(&p.id) {
+            p.value = l.value.is_finite().then_some(l.value);
+            p.has_value = p.value.is_some();
+            p.quality = Some(Quality(l.quality).name().to_owned());
+            p.auto_manual = Quality(l.quality) == Quality::GOOD_LOCAL_OVERRIDE;
+            p.updated_at = chrono::DateTime::from_timestamp_micros(l.ts)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        }
+    }
+    points
+}
+
+/// The ids of every point there is (device and manual points).
+pub(crate) fn point_ids(state: &AppState) -> std::collections::HashSet<u32> {
+    all_points(state).into_iter().map(|(_, p)| p.id).collect()
+}
+
+fn one(state: &AppState, id: u32) -> ApiResult<(Option<Arc<DeviceRecord>>, PointResponse)> {
+    all_points(state).into_iter().find(|(_, p)| p.id == id).ok_or_else(|| ApiError::not_found(format!("no point {id}")))
+}
+
+/// Every point, filtered and paged, with its current value.
+#[utoipa::path(get, path = "/api/t3000/points", tag = "points", params(PointQuery),
+    responses((status = 200, body = Paged<PointResponse>), (status = 400, body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, Query(q): Query<PointQuery>) -> ApiResult<Json<Paged<PointResponse>>> {
+    let page = Page::new(q.offset, q.limit)?;
+    let words: Vec<String> = q.q.as_deref().unwrap_or("").split_whitespace().map(str::to_lowercase).collect();
+    let matches = |d: &Option<Arc<DeviceRecord>>, p: &PointResponse| {
+        let fields: Vec<String> = [Some(&p.name), p.label.as_ref(), p.description.as_ref(), p.device.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|s| s.to_lowercase())
+            .collect();
+        words.iter().all(|w| fields.iter().any(|f| f.contains(w.as_str())))
+            && q.point_type.as_ref().is_none_or(|t| p.point_type.eq_ignore_ascii_case(t))
+            && q.device_id.is_none_or(|id| p.device_id == Some(id))
+            && q.building_id.is_none_or(|b| d.as_ref().is_some_and(|d| d.building_id == Some(b)))
+            && q.floor_id.is_none_or(|f| d.as_ref().is_some_and(|d| d.floor_id == Some(f)))
+            && q.room_id.is_none_or(|r| d.as_ref().is_some_and(|d| d.room_id == Some(r)))
+    };
+    let found: Vec<PointResponse> =
+        all_points(&state).into_iter().filter(|(d, p)| matches(d, p)).map(|(_, p)| p).collect();
+    let mut paged = page.apply(found, |p| p);
+    paged.items = with_values(&state, std::mem::take(&mut paged.items));
+    Ok(Json(paged))
+}
+
+/// One point with its current value.
+#[utoipa::path(get, path = "/api/t3000/points/{id}", tag = "points", params(("id" = u32, Path)),
+    responses((status = 200, body = PointResponse), (status = 404, body = ErrorBody)))]
+pub async fn get_one(State(state): State<AppState>, Path(id): Path<u32>) -> ApiResult<Json<PointResponse>> {
+    let (_, p) = one(&state, id)?;
+    Ok(Json(with_values(&state, vec![p]).remove(0)))
+}
+
+/// Body of POST /points.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPoint {
+    /// The device whose profile has the point (it starts being polled); none for a manual point,
+    /// whose values are pushed to POST /api/t3000/samples.
+    pub device_id: Option<i64>,
+    /// A point of the device's profile (`VAR5`), or the manual point's name.
+    #[schema(schema_with = crate::http::rules::name_schema)]
+    pub name: String,
+    pub label: Option<String>,
+    pub description: Option<String>,
+    pub units: Option<String>,
+    pub trend: Option<TrendSettings>,
+}
+
+/// Body of PUT /points/{id}: what to change (absent fields stay).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointChange {
+    pub label: Option<String>,
+    pub description: Option<String>,
+    pub units: Option<String>,
+    pub trend: Option<TrendSettings>,
+}
+
+fn check_trend(t: &TrendSettings) -> ApiResult<()> {
+    if t.interval_ms.is_some_and(|i| !crate::http::rules::TREND_INTERVAL_MS.contains(&i)) {
+        return Err(ApiError::unprocessable("invalid_trend", "trend.interval_ms must be 100 to 86400000"));
+    }
+    if t.deadband.is_some_and(|d| !d.is_finite() || d < 0.0) {
+        return Err(ApiError::unprocessable("invalid_trend", "trend.deadband must be a number >= 0"));
+    }
+    if t.retention_days.is_some_and(|d| !crate::http::rules::RETENTION_DAYS.contains(&d)) {
+        return Err(ApiError::unprocessable("invalid_trend", "trend.retention_days must be 1 to 36500"));
+    }
+    Ok(())
+}
+
+/// Whether a trend change touches polling (interval, deadband, heartbeat), not only retention.
+fn polls(t: &TrendSettings) -> bool {
+    t.interval_ms.is_some() || t.deadband.is_some() || t.heartbeat_secs.is_some()
+}
+
+/// Applies `f` to the device's override of `point` (creating it), then restarts the device's
+/// polling with the new definition. Devices of the configuration file refuse (409).
+async fn change_device_point(
+    state: &AppState,
+    who: &Principal,
+    device: &DeviceRecord,
+    point: &str,
+    f: impl FnOnce(&mut PointOverride),
+) -> ApiResult<()> {
+    let mut new = device.clone();
+    let i = match new.config.points.iter().position(|o| o.name.eq_ignore_ascii_case(point)) {
+        Some(i) => i,
+        None => {
+            new.config.points.push(PointOverride {
+                name: point.to_owned(),
+                enabled: true,
+                poll_interval_ms: None,
+                record: None,
+            });
+            new.config.points.len() - 1
+        }
+    };
+    f(&mut new.config.points[i]);
+    if new.config == device.config {
+        return Ok(());
+    }
+    if device.source == "config" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "defined_in_config",
+            format!("device `{}` is defined in the configuration file; change its points there", device.config.name),
+        ));
+    }
+    state.catalog.put(new.clone())?;
+    let _ = state.collector.remove_device(&device.config.name).await;
+    let spec = crate::service::collection::spec_for(new.config.clone(), &state.registry).map_err(ApiError::internal)?;
+    state.collector.add_device(spec).map_err(|e| ApiError::internal(e.to_string()))?;
+    audit(
+        state,
+        who,
+        "device.update",
+        format!("device:{}", device.id),
+        json(&device.config.points),
+        json(&new.config.points),
+    );
+    Ok(())
+}
+
+fn apply_trend(o: &mut PointOverride, t: &TrendSettings, base: &RecordConfig) {
+    if let Some(i) = t.interval_ms {
+        o.poll_interval_ms = Some(i);
+    }
+    if t.deadband.is_some() || t.heartbeat_secs.is_some() {
+        let mut rec = o.record.clone().unwrap_or_else(|| base.clone());
+        rec.mode = RecordMode::Change;
+        rec.deadband = t.deadband.unwrap_or(rec.deadband);
+        rec.heartbeat_secs = t.heartbeat_secs.unwrap_or(rec.heartbeat_secs);
+        o.record = Some(rec);
+    }
+}
+
+/// Creates a point: starts polling a profile point of a device that is not polled yet, or adds a
+/// manual point for pushed values.
+#[utoipa::path(post, path = "/api/t3000/points", tag = "points", request_body = NewPoint,
+    responses((status = 201, body = PointResponse),
+        (status = 404, description = "No such device, or its profile has no such point (`unknown_point`)", body = ErrorBody),
+        (status = 409, description = "The device polls the point already or a manual point has the name (`exists`), the point is text (`text_point`), or the device is defined in the configuration file", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<PointResponse>)> {
+    let req: NewPoint = json_body(&body)?;
+    let name = check_name("point", &req.name)?;
+    if let Some(t) = &req.trend {
+        check_trend(t)?;
+    }
+    let id = match req.device_id {
+        Some(device_id) => {
+            let d = find_device(&state, &device_id.to_string())?;
+            let profile = t3_drivers::profile::ProfileLibrary::builtin()
+                .get(&d.config.profile)
+                .ok_or_else(|| ApiError::internal(format!("device {} has an unknown profile", d.id)))?;
+            // The device (and so its profile) is a record: a point its profile lacks is not
+            // there (404); a text register is there but holds no value (409).
+            let p = profile.point(&name).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown_point",
+                    format!("device {} (profile `{}`) has no point `{name}`", d.id, profile.name),
+                )
+            })?;
+            if p.codec.is_text() {
+                return Err(ApiError::conflict("text_point", format!("`{}` is text, not a value", p.name)));
+            }
+            let pname = p.name.clone();
+            if crate::service::collection::device_points(&state, &d.config.name).iter().any(|x| x.name == pname) {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "exists",
+                    format!("device {} already polls `{pname}`", d.id),
+                ));
+            }
+            let base = d.config.record.clone();
+            change_device_point(&state, &who, &d, &pname, |o| {
+                o.enabled = true;
+                if let Some(t) = &req.trend {
+                    apply_trend(o, t, &base);
+                }
+            })
+            .await?;
+            let id = state.registry.id(&d.config.name, &pname);
+            state.catalog.put(PointRecord {
+                id: i64::from(id),
+                device_id: Some(d.id),
+                name: pname,
+                label: req.label,
+                description: req.description,
+                units: req.units,
+                retention_days: req.trend.as_ref().and_then(|t| t.retention_days),
+            })?;
+            id
+        }
+        None => {
+            if state.catalog.read::<PointRecord, _>(|r| r.values().any(|r| r.device_id.is_none() && r.name == name)) {
+                return Err(ApiError::new(StatusCode::CONFLICT, "exists", format!("a manual point `{name}` exists")));
+            }
+            if req.trend.as_ref().is_some_and(polls) {
+                return Err(ApiError::unprocessable(
+                    "invalid_trend",
+                    "a manual point (no device_id) is not polled: only trend.retention_days applies",
+                ));
+            }
+            let id = state.registry.id("", &name);
+            state.registry.save().map_err(ApiError::internal)?;
+            state.catalog.put(PointRecord {
+                id: i64::from(id),
+                device_id: None,
+                name,
+                label: req.label,
+                description: req.description,
+                units: req.units,
+                retention_days: req.trend.as_ref().and_then(|t| t.retention_days),
+            })?;
+            id
+        }
+    };
+    push_retention(&state.catalog, &state.storage);
+    let (_, p) = one(&state, id)?;
+    audit(&state, &who, "point.create", format!("point:{id}"), None, json(&p));
+    Ok((StatusCode::CREATED, Json(with_values(&state, vec![p]).remove(0))))
+}
+
+/// Changes a point's label, description, units or trend settings.
+#[utoipa::path(put, path = "/api/t3000/points/{id}", tag = "points", params(("id" = u32, Path)), request_body = PointChange,
+    responses((status = 200, body = PointResponse), (status = 404, body = ErrorBody),
+        (status = 409, description = "Settings the point does not have: polling settings (interval_ms, deadband, heartbeat_secs) of a manual point (`invalid_trend`); a device or retention defined in the configuration file", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<u32>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<PointResponse>> {
+    let req: PointChange = json_body(&body)?;
+    let (device, old) = one(&state, id)?;
+    if let Some(t) = &req.trend {
+        check_trend(t)?;
+        if t.retention_days
+            .is_some_and(|_| state.storage.config().retention.points.iter().any(|o| o.points.contains(&id)))
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "defined_in_config",
+                format!("the retention of point {id} is set in the configuration file ([[retention.points]])"),
+            ));
+        }
+        match &device {
+            Some(d) if polls(t) => {
+                let base = d.config.record.clone();
+                change_device_point(&state, &who, d, &old.name, |o| apply_trend(o, t, &base)).await?;
+            }
+            // Whether the point is polled is what it is, not what this body says: 409.
+            None if polls(t) => {
+                return Err(ApiError::conflict(
+                    "invalid_trend",
+                    "a manual point is not polled: only trend.retention_days applies",
+                ));
+            }
+            _ => {}
+        }
+    }
+    let mut rec = state.catalog.get::<PointRecord>(i64::from(id)).unwrap_or_else(|| PointRecord {
+        id: i64::from(id),
+        device_id: old.device_id,
+        name: old.name.clone(),
+        ..Default::default()
+    });
+    let text = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    if req.label.is_some() {
+        rec.label = text(req.label);
+    }
+    if req.description.is_some() {
+        rec.description = text(req.description);
+    }
+    if req.units.is_some() {
+        rec.units = text(req.units);
+    }
+    if let Some(d) = req.trend.as_ref().and_then(|t| t.retention_days) {
+        rec.retention_days = Some(d);
+    }
+    state.catalog.put(rec)?;
+    push_retention(&state.catalog, &state.storage);
+    let (_, new) = one(&state, id)?;
+    audit(&state, &who, "point.update", format!("point:{id}"), json(&old), json(&new));
+    Ok(Json(with_values(&state, vec![new]).remove(0)))
+}
+
+/// Deletes a point: a device point stops being polled, a manual point is forgotten. Its history
+/// stays.
+#[utoipa::path(delete, path = "/api/t3000/points/{id}", tag = "points", params(("id" = u32, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<u32>,
+) -> ApiResult<StatusCode> {
+    let (device, old) = one(&state, id)?;
+    if let Some(d) = &device {
+        change_device_point(&state, &who, d, &old.name, |o| o.enabled = false).await?;
+    }
+    state.catalog.delete::<PointRecord>(i64::from(id))?;
+    push_retention(&state.catalog, &state.storage);
+    audit(&state, &who, "point.delete", format!("point:{id}"), json(&old), None);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of POST /points/{id}/value.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WriteRequest {
+    pub value: f64,
+    /// 1 (most important) ..= 16; 8 (operator) by default.
+    #[schema(minimum = 1, maximum = 16)]
+    pub priority: Option<u8>,
+    /// Relinquish the command automatically after this many seconds (1 ..= 31,622,400: 366 days).
+    #[schema(minimum = 1, maximum = 31_622_400)]
+    pub expires_in_secs: Option<u64>,
+    /// Switch a point that is in auto to manual first (T3 controllers), instead of refusing.
+    #[serde(default)]
+    pub switch_to_manual: bool,
+}
+
+/// Body of POST /points/{id}/relinquish.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RelinquishRequest {
+    /// The slot to empty (1 ..= 16); 8 by default.
+    #[schema(minimum = 1, maximum = 16)]
+    pub priority: Option<u8>,
+}
+
+fn priority(p: Option<u8>) -> ApiResult<t3_core::arbiter::Priority> {
+    t3_core::arbiter::Priority::new(p.unwrap_or(8))
+        .map_err(|e| ApiError::unprocessable("invalid_priority", e.to_string()))
+}
+
+fn issuer(who: &Principal) -> crate::service::control::Issuer {
+    crate::service::control::Issuer { actor: who.actor(), remote: who.remote.clone() }
+}
+
+/// Commands a value to an output or variable (an input only while it is in manual) through the
+/// command arbiter; the device is written when the effective value changes, and read back.
+#[utoipa::path(post, path = "/api/t3000/points/{id}/value", tag = "control", params(("id" = u32, Path)),
+    request_body = WriteRequest,
+    responses((status = 200, body = crate::service::control::WriteResult), (status = 404, body = ErrorBody),
+        (status = 409, description = "The point does not take this write: it is in auto (`point_in_auto`, `input_in_auto`), read-only (`read_only`), a manual point (`not_writable`), or the value is outside what the point can hold (`invalid_value`)", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 502, description = "the device refused or did not answer", body = ErrorBody)))]
+pub async fn write_value(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<u32>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<crate::service::control::WriteResult>> {
+    let req: WriteRequest = json_body(&body)?;
+    let prio = priority(req.priority)?;
+    if !req.value.is_finite() {
+        return Err(ApiError::unprocessable("invalid_value", "value must be a finite number"));
+    }
+    state.auth.check_write_rate(id)?;
+    let now = crate::service::auth::now_us();
+    let expires = req
+        .expires_in_secs
+        .map(|s| {
+            if !crate::http::rules::EXPIRES_IN_SECS.contains(&s) {
+                return Err(ApiError::unprocessable("invalid_expiry", "expires_in_secs must be 1 to 31622400"));
+            }
+            Ok(now + s as i64 * 1_000_000)
+        })
+        .transpose()?;
+    let command = t3_core::arbiter::Command::new(req.value, prio, format!("user:{}", who.username), now, expires)
+        .map_err(|e| ApiError::unprocessable("invalid_command", e.to_string()))?;
+    let in_manual =
+        state.storage.latest(&[id]).first().is_some_and(|(_, l)| Quality(l.quality) == Quality::GOOD_LOCAL_OVERRIDE);
+    Ok(Json(state.control.write(&issuer(&who), id, command, req.switch_to_manual, in_manual).await?))
+}
+
+/// Empties one priority slot of a point; what wins then is written to the device.
+#[utoipa::path(post, path = "/api/t3000/points/{id}/relinquish", tag = "control", params(("id" = u32, Path)),
+    request_body = RelinquishRequest,
+    responses((status = 200, body = crate::service::control::WriteResult), (status = 404, body = ErrorBody),
+        (status = 409, description = "The point takes no writes: read-only (`read_only`) or a manual point (`not_writable`)", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
+pub async fn relinquish(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<u32>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<crate::service::control::WriteResult>> {
+    let req: RelinquishRequest = if body.is_empty() { RelinquishRequest { priority: None } } else { json_body(&body)? };
+    let prio = priority(req.priority)?;
+    Ok(Json(state.control.relinquish(&issuer(&who), id, prio).await?))
+}
+
+/// The commands in force on a point, most important first.
+#[utoipa::path(get, path = "/api/t3000/points/{id}/commands", tag = "control", params(("id" = u32, Path)),
+    responses((status = 200, description = "[{value, priority, source, issued_us, expires_us}]")))]
+pub async fn commands(State(state): State<AppState>, Path(id): Path<u32>) -> Json<Vec<t3_core::arbiter::Command>> {
+    Json(state.control.array(id))
+}
