@@ -20,23 +20,9 @@
 //! - [`web`]: the browser UI's files (embedded from `web/dist`).
 //! - [`error`], [`state`], [`timeparse`]: shared pieces.
 
-/// Implements `t3_storage::catalog::Record` for a struct with an `id: i64` field.
-macro_rules! record {
-    ($t:ty, $kind:literal) => {
-        impl ::t3_storage::catalog::Record for $t {
-            const KIND: &'static str = $kind;
-            fn id(&self) -> i64 {
-                self.id
-            }
-            fn set_id(&mut self, id: i64) {
-                self.id = id;
-            }
-        }
-    };
-}
-
 pub mod cli;
 pub mod http;
+pub mod model;
 pub mod service;
 
 pub use http::{AppState, app};

@@ -1,8 +1,8 @@
 //! The simulated building of `t3000 demo`, and the `simulate` and `discover` commands.
 
-use crate::http::routes::buildings::{Building as Site, Floor, Room};
-use crate::http::routes::devices::DeviceRecord;
-use crate::http::routes::floorplans::{PlanImage, PlanPoint};
+use crate::model::device::DeviceRecord;
+use crate::model::place::{Building as Site, Floor, Room};
+use crate::model::place::{PlanImage, PlanPoint};
 use crate::service::registry::Registry;
 use anyhow::Context;
 use std::net::SocketAddr;

@@ -252,7 +252,7 @@ async fn serve_async(cfg: Config, mode: Mode, nofile: crate::http::server::Nofil
         Catalog::open(storage.data_dir())
             .with_context(|| format!("open the catalog in {}", storage.data_dir().display()))?,
     );
-    crate::http::routes::register_catalog(&catalog)?;
+    crate::model::register(&catalog)?;
     let auth = Arc::new(Auth::new(catalog.clone(), cfg.auth.clone())?);
     admin_password(&auth, storage.data_dir(), mode)?;
     let devices = crate::service::collection::sync_config_devices(&catalog, &cfg.devices)?;

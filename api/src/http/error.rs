@@ -90,6 +90,13 @@ impl From<StorageError> for ApiError {
     }
 }
 
+/// A value the model refuses (a name, a time zone): 422 with its code.
+impl From<crate::model::check::Invalid> for ApiError {
+    fn from(e: crate::model::check::Invalid) -> Self {
+        ApiError::unprocessable(e.code, e.message)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };

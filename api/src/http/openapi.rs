@@ -102,7 +102,7 @@ use utoipa::OpenApi;
     components(schemas(
         crate::http::error::ErrorBody,
         crate::http::error::ErrorDetail,
-        crate::service::collection::DevicePoint,
+        crate::model::device::DevicePoint,
         crate::service::alarms::RuleBody,
         crate::service::scheduler::CalendarBody
     ))
@@ -362,7 +362,7 @@ mod tests {
         assert_eq!(range(&plan["properties"]["x"]), (0.0, 1.0));
         assert_eq!(
             schema(&doc, "PlanPointsBody")["properties"]["points"]["maxItems"],
-            crate::http::routes::floorplans::MAX_PLAN_POINTS
+            crate::model::place::MAX_PLAN_POINTS
         );
         let limit = param(&doc, "/api/t3000/buildings", "get", "limit");
         assert_eq!(range(limit), (1.0, MAX_PAGE as f64));

@@ -9,16 +9,16 @@
 //! `\uXXXX`, agrees with the ECMA-262 dialect of JSON Schema), then parses the value, which cannot
 //! fail for a string the expression matches (the unit tests below check that, for each rule).
 
-use crate::http::error::{ApiError, ApiResult};
+pub use crate::model::alarm::alarm_rule_schema;
+pub use crate::model::check::{
+    EXPIRES_IN_SECS, NAME_MAX, PASSWORD_CHARS, PROGRAM_CHARS, RETENTION_DAYS, TOKEN_DAYS, TREND_INTERVAL_MS,
+    TRENDLOG_INTERVAL_MS, TRENDLOG_POINTS, check_name, check_time_zone,
+};
 use std::sync::LazyLock;
 use t3_core::model::MAX_TS;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 // ---- names ----
-
-/// Longest name of anything named (building, floor, room, point, user, token, schedule, ...), in
-/// characters (Unicode scalar values, which is how JSON Schema's `maxLength` counts).
-pub const NAME_MAX: usize = 128;
 
 /// The characters `str::trim` removes: Unicode's White_Space property.
 pub const WHITESPACE: &[char] = &[
@@ -35,18 +35,6 @@ fn whitespace_class() -> String {
 /// A name has a character that is not white space (somewhere: JSON Schema patterns search).
 pub static NAME_PATTERN: LazyLock<String> = LazyLock::new(|| format!("[^{}]", whitespace_class()));
 
-/// A name as stored: 1 to [`NAME_MAX`] characters as sent, not only white space; stored trimmed.
-pub fn check_name(what: &str, name: &str) -> ApiResult<String> {
-    let trimmed = name.trim();
-    if trimmed.is_empty() || name.chars().count() > NAME_MAX {
-        return Err(ApiError::unprocessable(
-            "invalid_name",
-            format!("{what} name must be 1 to {NAME_MAX} characters, not only white space"),
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
-
 /// The schema of a name (see [`check_name`]).
 pub fn name_schema() -> Schema {
     ObjectBuilder::new()
@@ -58,40 +46,9 @@ pub fn name_schema() -> Schema {
         .into()
 }
 
-// ---- numbers ----
-// The document states these with `minimum` / `maximum` on the fields (utoipa's attributes take
-// literals); `openapi::tests` checks that it states these values.
-
-/// `trend.interval_ms` of a point: 100 ms to 24 h.
-pub const TREND_INTERVAL_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
-/// `trend.retention_days` of a point: up to 100 years.
-pub const RETENTION_DAYS: std::ops::RangeInclusive<u32> = 1..=36_500;
-/// `expires_in_secs` of a write: up to 366 days.
-pub const EXPIRES_IN_SECS: std::ops::RangeInclusive<u64> = 1..=366 * 86_400;
-/// `interval_ms` of a trend log: 1 s to 24 h.
-pub const TRENDLOG_INTERVAL_MS: std::ops::RangeInclusive<u64> = 1_000..=86_400_000;
-/// Lifetime of an API token in days: up to 100 years.
-pub const TOKEN_DAYS: std::ops::RangeInclusive<u32> = 1..=36_500;
-/// Length of a password in characters.
-pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=256;
-/// Longest program source, in characters.
-pub const PROGRAM_CHARS: usize = 1 << 20;
-/// Points of a trend log.
-pub const TRENDLOG_POINTS: std::ops::RangeInclusive<usize> = 1..=64;
+// ---- numbers: see `model::check` ----
 
 // ---- time zones ----
-
-/// A time zone: one of the IANA names of the time zone database, as written (`Europe/Berlin`).
-pub fn check_time_zone(tz: &str) -> ApiResult<()> {
-    if t3_core::schedule::time_zone_names().any(|n| n == tz) {
-        Ok(())
-    } else {
-        Err(ApiError::unprocessable(
-            "invalid_time_zone",
-            format!("unknown time zone `{tz}`: use an IANA name as written, such as Europe/Berlin or UTC"),
-        ))
-    }
-}
 
 /// The schema of an optional time zone (see [`check_time_zone`]).
 pub fn time_zone_schema() -> Schema {
@@ -444,50 +401,6 @@ pub fn calendar_body_schema() -> serde_json::Value {
             "holiday": {"type": "string", "enum": ["holiday1", "holiday2"]},
             "dates": {"type": "array", "items": {"type": "string", "pattern": DATE_PATTERN}, "description": "Single dates (`2026-12-24`)."},
             "recurring": {"type": "array", "items": {"type": "string", "pattern": *MONTH_DAY_PATTERN}, "description": "Days marked every year (`12-25`)."},
-        },
-    })
-}
-
-/// An alarm rule: [`t3_core::alarm::AlarmRule`]. The limits that are set must be in the order
-/// `waylow <= low < high <= wayhigh`, which JSON Schema cannot say; the description does.
-pub fn alarm_rule_schema() -> serde_json::Value {
-    let limit = serde_json::json!({"type": ["number", "null"]});
-    let set = |k: &str| serde_json::json!({"required": [k], "properties": {k: {"type": "number"}}});
-    serde_json::json!({
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["condition"],
-        "properties": {
-            "condition": {
-                "oneOf": [
-                    {
-                        "type": "object",
-                        "additionalProperties": false,
-                        "required": ["kind"],
-                        "description": "Analog limits: at least one set, in the order waylow <= low < high <= wayhigh.",
-                        "properties": {
-                            "kind": {"const": "limits"},
-                            "waylow": limit, "low": limit, "high": limit, "wayhigh": limit,
-                            "deadband": {"type": "number", "minimum": 0},
-                        },
-                        "anyOf": [set("waylow"), set("low"), set("high"), set("wayhigh")],
-                    },
-                    {
-                        "type": "object",
-                        "additionalProperties": false,
-                        "required": ["kind", "alarm_when"],
-                        "properties": {"kind": {"const": "digital"}, "alarm_when": {"type": "boolean"}},
-                    },
-                    {
-                        "type": "object",
-                        "additionalProperties": false,
-                        "required": ["kind"],
-                        "properties": {"kind": {"const": "device_offline"}},
-                    },
-                ],
-            },
-            "delay_secs": {"type": "integer", "minimum": 0, "maximum": t3_core::alarm::MAX_DELAY_SECS},
-            "message": {"type": ["string", "null"]},
         },
     })
 }

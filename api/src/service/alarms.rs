@@ -9,9 +9,11 @@
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::routes::buildings::check_name;
 use crate::http::routes::json_body;
 use crate::http::routes::{audit, found, json};
+use crate::model::alarm::{AlarmEvent, AlarmRuleRecord, AlarmView, STORAGE_ALARM};
+use crate::model::check::check_name;
+use crate::model::device::DeviceRecord;
 use crate::service::auth::{Principal, now_us};
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -27,56 +29,6 @@ use t3_drivers::collector::{Collector, DeviceState};
 use t3_storage::Storage;
 use t3_storage::catalog::{Catalog, EventFilter};
 use tokio::sync::broadcast;
-
-/// An alarm rule (stored).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AlarmRuleRecord {
-    #[serde(default)]
-    pub id: i64,
-    pub name: String,
-    /// The point watched (limit and digital rules).
-    pub point_id: Option<u32>,
-    /// The device watched (`device_offline` rules), by catalog id.
-    pub device_id: Option<i64>,
-    /// `{"condition": {"kind": "limits", "waylow", "low", "high", "wayhigh", "deadband"} |
-    /// {"kind": "digital", "alarm_when": true} | {"kind": "device_offline"}, "delay_secs", "message"}`
-    #[schema(schema_with = crate::http::rules::alarm_rule_schema)]
-    pub rule: AlarmRule,
-    pub enabled: bool,
-    pub updated_us: i64,
-}
-
-record!(AlarmRuleRecord, "alarm_rule");
-
-/// One transition as stored and published.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AlarmEvent {
-    pub rule_id: i64,
-    pub name: String,
-    pub point_id: Option<u32>,
-    pub device_id: Option<i64>,
-    pub message: Option<String>,
-    /// `at_us`, `from`, `to` (`normal`, `active`, `acknowledged`, `cleared`), `level`, `value`,
-    /// `kind` (`raised`, `level_changed`, `acknowledged` with `by`, `cleared`, `normal`).
-    #[schema(value_type = Object)]
-    pub transition: Transition,
-}
-
-/// The present state of a rule's alarm.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct AlarmView {
-    pub rule_id: i64,
-    pub name: String,
-    pub point_id: Option<u32>,
-    pub device_id: Option<i64>,
-    pub message: Option<String>,
-    /// `normal`, `active`, `acknowledged` or `cleared` (gone, not yet acknowledged).
-    pub state: String,
-    /// `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`.
-    pub level: Option<String>,
-    /// Since when it is in this state (epoch microseconds).
-    pub since_us: Option<i64>,
-}
 
 struct Watched {
     record: AlarmRuleRecord,
@@ -94,11 +46,6 @@ pub struct AlarmService {
     storage: std::sync::OnceLock<Storage>,
 }
 
-/// The rule id of the built-in storage alarm: active while a data file that failed a check
-/// (quarantined, its rows missing from answers) is not acknowledged. Acknowledging it acknowledges
-/// every such file.
-pub const STORAGE_ALARM: i64 = 0;
-
 impl std::fmt::Debug for AlarmService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AlarmService").field("rules", &self.rules.lock().len()).finish()
@@ -106,13 +53,12 @@ impl std::fmt::Debug for AlarmService {
 }
 
 fn device_name(catalog: &Catalog, id: Option<i64>) -> Option<String> {
-    id.and_then(|id| catalog.get::<crate::http::routes::devices::DeviceRecord>(id)).map(|d| d.config.name)
+    id.and_then(|id| catalog.get::<DeviceRecord>(id)).map(|d| d.config.name)
 }
 
 impl AlarmService {
     /// Loads the rules and resumes each from its latest stored transition.
     pub fn new(catalog: Arc<Catalog>) -> anyhow::Result<Arc<AlarmService>> {
-        catalog.register::<AlarmRuleRecord>()?;
         let me = Arc::new(AlarmService {
             catalog: catalog.clone(),
             rules: Mutex::default(),

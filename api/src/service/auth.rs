@@ -15,6 +15,7 @@
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
+pub use crate::model::user::{Role, Token, TokenKind, User};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{ConnectInfo, Request, State};
@@ -22,7 +23,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -30,67 +31,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use t3_core::config::AuthConfig;
 use t3_storage::catalog::{AuditEntry, Catalog};
-
-/// What a user may do. Ordered: each role may do everything the ones before it may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Reads everything except users, tokens and the audit log.
-    Viewer,
-    /// Also writes values, acknowledges alarms, edits and runs schedules.
-    Operator,
-    /// Everything: configuration, users, tokens, the audit log.
-    Admin,
-}
-
-impl Role {
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-/// A user account (stored; the API never shows the hash).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct User {
-    #[serde(default)]
-    pub id: i64,
-    pub username: String,
-    pub role: Role,
-    pub password_hash: String,
-    #[serde(default)]
-    pub disabled: bool,
-    pub created_us: i64,
-}
-
-record!(User, "user");
-
-/// A login session or an API token (stored by the SHA-256 of its secret).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Token {
-    #[serde(default)]
-    pub id: i64,
-    /// `session`, or the name an admin gave an API token.
-    pub name: String,
-    pub kind: TokenKind,
-    pub user_id: i64,
-    /// SHA-256 of the secret, hex.
-    pub hash: String,
-    pub created_us: i64,
-    pub expires_us: Option<i64>,
-}
-
-record!(Token, "token");
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenKind {
-    Session,
-    Api,
-}
 
 /// Who is making a request (put in the request's extensions by [`middleware`]).
 #[derive(Debug, Clone)]
@@ -176,8 +116,6 @@ pub struct LoginResponse {
 
 impl Auth {
     pub fn new(catalog: Arc<Catalog>, cfg: AuthConfig) -> anyhow::Result<Auth> {
-        catalog.register::<User>()?;
-        catalog.register::<Token>()?;
         Ok(Auth { catalog, cfg, failures: Mutex::default(), writes: Mutex::default(), unstored: Mutex::default() })
     }
 

@@ -2,7 +2,7 @@
 //! point ids from the [`Registry`], and the configuration file's devices in the catalog.
 
 use crate::http::AppState;
-use crate::http::routes::devices::DeviceRecord;
+use crate::model::device::{DevicePoint, DeviceRecord};
 use crate::service::registry::Registry;
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -126,26 +126,6 @@ pub fn start(collector: &Arc<Collector>, registry: &Registry, devices: &[DeviceC
         tracing::info!(device = %d.name, profile = %d.profile, "polling started");
     }
     Ok(())
-}
-
-/// A point of a device as the API shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DevicePoint {
-    /// Stored point id (history, live value, export).
-    pub id: u32,
-    /// `IN1`, `OUT3`, `VAR12`, or the register name of a library product.
-    pub name: String,
-    /// `input`, `output`, `variable` or `register`.
-    pub point_type: String,
-    pub point_number: u32,
-    /// Modbus table: `holding`, `input`, `coil` or `discrete_input`.
-    pub register_kind: String,
-    pub address: u16,
-    /// The register encoding, e.g. `i32 ABCD /1000`.
-    pub encoding: String,
-    pub writable: bool,
-    pub unit: Option<String>,
-    pub poll_interval_ms: u64,
 }
 
 /// The points a device is polled for, with their stored ids (empty for an unknown device).

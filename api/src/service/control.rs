@@ -11,29 +11,19 @@
 //! device does not have.
 
 use crate::http::error::{ApiError, ApiResult};
+use crate::model::command::{CommandsRecord, WriteResult};
 use crate::service::auth::now_us;
 use crate::service::registry::Registry;
 use axum::http::StatusCode;
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use t3_core::arbiter::{Arbiter, Change, Command, Effective, Priority, PriorityArray};
+use t3_core::arbiter::{Arbiter, Change, Command, Priority, PriorityArray};
 use t3_drivers::collector::{CollectError, Collector};
 use t3_drivers::driver::DriverError;
 use t3_drivers::profile::PointType;
 use t3_storage::catalog::{AuditEntry, Catalog};
-
-/// The commands of one point (stored; the id is the point id).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CommandsRecord {
-    #[serde(default)]
-    pub id: i64,
-    pub array: PriorityArray,
-}
-
-record!(CommandsRecord, "commands");
 
 /// Who or what issues a command, for the audit log.
 #[derive(Debug, Clone)]
@@ -41,22 +31,6 @@ pub struct Issuer {
     /// `alice`, `schedule:3`, ...
     pub actor: String,
     pub remote: Option<String>,
-}
-
-/// What a write or relinquish did.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct WriteResult {
-    pub point_id: u32,
-    /// The value the point is driven to now, and by which command; none when no command is in
-    /// force (the device keeps its own value).
-    #[schema(value_type = Option<Object>)]
-    pub effective: Option<Effective>,
-    /// Whether the device was written (only a change of the effective value writes).
-    pub written: bool,
-    /// The value read back from the device after the write.
-    pub read_back: Option<f64>,
-    /// Whether the point was switched to manual for the write.
-    pub switched_to_manual: bool,
 }
 
 /// The command arbiter with the device writes behind it.
@@ -100,7 +74,6 @@ impl Control {
         collector: Arc<Collector>,
         registry: Arc<Registry>,
     ) -> anyhow::Result<Arc<Control>> {
-        catalog.register::<CommandsRecord>()?;
         let arrays: std::collections::BTreeMap<u32, PriorityArray> =
             catalog.list::<CommandsRecord>().into_iter().map(|r| (r.id as u32, r.array)).collect();
         Ok(Arc::new(Control {

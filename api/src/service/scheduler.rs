@@ -14,9 +14,11 @@
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::routes::buildings::{Building, check_name};
 use crate::http::routes::json_body;
 use crate::http::routes::{audit, found, json};
+use crate::model::check::check_name;
+use crate::model::place::Building;
+use crate::model::schedule::{Calendar, OutputBinding, Schedule};
 use crate::service::auth::{Principal, now_us};
 use crate::service::control::{Control, Issuer};
 use axum::Json;
@@ -35,57 +37,6 @@ use t3_storage::catalog::Catalog;
 
 /// How long after a failed output write the scheduler tries again.
 pub const RETRY: Duration = Duration::from_secs(30);
-
-/// A holiday calendar (stored): T3000's annual routine.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Calendar {
-    #[serde(default)]
-    pub id: i64,
-    /// `name`, `holiday` (`holiday1` or `holiday2`), `dates` (`2026-12-24`), `recurring` (`12-25`).
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub routine: AnnualRoutine,
-    pub updated_us: i64,
-}
-
-record!(Calendar, "calendar");
-
-/// A point a schedule commands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OutputBinding {
-    pub point_id: u32,
-    #[serde(default = "one")]
-    pub on_value: f64,
-    #[serde(default)]
-    pub off_value: f64,
-    /// Take a point that is in auto over (switch it to manual) instead of failing.
-    #[serde(default)]
-    pub switch_to_manual: bool,
-}
-
-fn one() -> f64 {
-    1.0
-}
-
-/// A weekly schedule (stored).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Schedule {
-    #[serde(default)]
-    pub id: i64,
-    pub name: String,
-    pub description: Option<String>,
-    /// Whose time zone applies; UTC when none.
-    pub building_id: Option<i64>,
-    pub enabled: bool,
-    pub weekly: WeeklySchedule,
-    pub calendar_ids: Vec<i64>,
-    pub outputs: Vec<OutputBinding>,
-    pub priority: u8,
-    pub updated_us: i64,
-}
-
-record!(Schedule, "schedule");
 
 /// Body of POST / PUT of a schedule.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -237,8 +188,6 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new(catalog: Arc<Catalog>, control: Arc<Control>) -> anyhow::Result<Arc<Scheduler>> {
-        catalog.register::<Calendar>()?;
-        catalog.register::<Schedule>()?;
         Ok(Arc::new(Scheduler {
             catalog,
             control,

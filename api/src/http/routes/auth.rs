@@ -2,9 +2,9 @@
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::routes::buildings::check_name;
 use crate::http::routes::{Page, json_body};
 use crate::http::routes::{found, json};
+use crate::model::check::check_name;
 use crate::service::auth::{
     LoginResponse, Principal, Role, Token, TokenKind, User, check_password, hash_password, now_us,
 };

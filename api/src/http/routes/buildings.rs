@@ -6,62 +6,17 @@
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::routes::devices::DeviceRecord;
 use crate::http::routes::{Page, Paged, json_body};
 use crate::http::routes::{audit, found, json};
+use crate::model::check::check_name;
+use crate::model::device::DeviceRecord;
+use crate::model::place::{Building, Floor, PlanImage, PlanPoint, Room};
 use crate::service::auth::{Principal, now_us};
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use t3_storage::catalog::Transaction;
-
-/// A building (stored).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Building {
-    #[serde(default)]
-    pub id: i64,
-    pub name: String,
-    pub description: Option<String>,
-    pub address: Option<String>,
-    /// IANA time zone of the site (`Europe/Berlin`), used by schedules; `UTC` by default.
-    pub time_zone: String,
-    pub updated_us: i64,
-}
-
-/// A floor of a building (stored).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Floor {
-    #[serde(default)]
-    pub id: i64,
-    pub building_id: i64,
-    pub name: String,
-    /// Storey number (0 ground floor, negative below).
-    pub level: i32,
-    pub description: Option<String>,
-    pub updated_us: i64,
-    /// The floor plan image, if one was uploaded (`PUT /api/t3000/floors/{id}/plan`).
-    #[serde(default)]
-    pub plan: Option<crate::http::routes::floorplans::PlanImage>,
-    /// Where point badges sit on the plan.
-    #[serde(default)]
-    pub plan_points: Vec<crate::http::routes::floorplans::PlanPoint>,
-}
-
-/// A room on a floor (stored).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Room {
-    #[serde(default)]
-    pub id: i64,
-    pub floor_id: i64,
-    pub name: String,
-    pub description: Option<String>,
-    pub updated_us: i64,
-}
-
-record!(Building, "building");
-record!(Floor, "floor");
-record!(Room, "room");
 
 /// A building with its floors and their rooms.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -82,8 +37,8 @@ pub struct FloorResponse {
     pub name: String,
     pub level: i32,
     pub description: Option<String>,
-    pub plan: Option<crate::http::routes::floorplans::PlanImage>,
-    pub plan_points: Vec<crate::http::routes::floorplans::PlanPoint>,
+    pub plan: Option<PlanImage>,
+    pub plan_points: Vec<PlanPoint>,
     pub rooms: Vec<Room>,
 }
 
@@ -136,8 +91,6 @@ pub struct BuildingQuery {
     #[param(value_type = Option<crate::http::rules::LimitParam>, inline)]
     pub limit: Option<usize>,
 }
-
-pub(crate) use crate::http::rules::check_name;
 
 fn check_tz(tz: Option<String>) -> ApiResult<String> {
     let tz = tz.unwrap_or_else(|| "UTC".into());

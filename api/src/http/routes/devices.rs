@@ -12,8 +12,9 @@ use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::routes::buildings::resolve_place;
 use crate::http::routes::{Page, Paged, json_body};
 use crate::http::routes::{audit, json};
+use crate::model::device::{DevicePoint, DeviceRecord};
 use crate::service::auth::Principal;
-use crate::service::collection::{DevicePoint, check_devices, spec_for};
+use crate::service::collection::{check_devices, spec_for};
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
@@ -23,22 +24,6 @@ use t3_core::config::{Config, DeviceConfig, Protocol};
 use t3_drivers::collector::DeviceStatus;
 use t3_drivers::discovery::{self, Found};
 use t3_drivers::profile::PointType;
-
-/// A device (stored).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeviceRecord {
-    #[serde(default)]
-    pub id: i64,
-    pub config: DeviceConfig,
-    pub building_id: Option<i64>,
-    pub floor_id: Option<i64>,
-    pub room_id: Option<i64>,
-    pub description: Option<String>,
-    /// `config` (from the configuration file) or `api`.
-    pub source: String,
-}
-
-record!(DeviceRecord, "device");
 
 /// How many points of each type a device is polled for.
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]

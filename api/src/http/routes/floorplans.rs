@@ -6,43 +6,20 @@
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::routes::buildings::{Floor, floor};
+use crate::http::routes::buildings::floor;
 use crate::http::routes::{audit, json, json_body};
+use crate::model::place::{Floor, MAX_PLAN_POINTS, PlanImage, PlanPoint};
 use crate::service::auth::{Principal, now_us};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::path::PathBuf;
 
 /// Largest plan image.
 pub const MAX_PLAN_BYTES: usize = 8 * 1024 * 1024;
-/// Most badges on one plan.
-pub const MAX_PLAN_POINTS: usize = 1000;
-
-/// The stored plan image of a floor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct PlanImage {
-    /// `image/png`, `image/jpeg`, `image/webp` or `image/svg+xml`.
-    pub content_type: String,
-    pub bytes: u64,
-    pub updated_us: i64,
-}
-
-/// A point badge on a floor plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PlanPoint {
-    pub point_id: u32,
-    /// From the image's left edge, 0 ..= 1 of its width.
-    #[schema(minimum = 0, maximum = 1)]
-    pub x: f64,
-    /// From the image's top edge, 0 ..= 1 of its height.
-    #[schema(minimum = 0, maximum = 1)]
-    pub y: f64,
-}
 
 /// Body of `PUT /api/t3000/floors/{id}/plan/points`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

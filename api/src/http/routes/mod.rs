@@ -159,18 +159,6 @@ pub struct Paged<T> {
     pub limit: usize,
 }
 
-/// Loads every catalog record type the API keeps (users and tokens are registered by `Auth`).
-pub fn register_catalog(catalog: &t3_storage::catalog::Catalog) -> t3_storage::Result<()> {
-    catalog.register::<buildings::Building>()?;
-    catalog.register::<buildings::Floor>()?;
-    catalog.register::<buildings::Room>()?;
-    catalog.register::<devices::DeviceRecord>()?;
-    catalog.register::<points::PointRecord>()?;
-    catalog.register::<programs::Program>()?;
-    catalog.register::<trendlogs::TrendLog>()?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,12 +9,13 @@
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::routes::buildings::check_name;
-use crate::http::routes::devices::{DeviceRecord, find as find_device};
+use crate::http::routes::devices::find as find_device;
 use crate::http::routes::{Page, Paged, json_body};
 use crate::http::routes::{audit, json};
+use crate::model::check::check_name;
+use crate::model::device::{DevicePoint, DeviceRecord};
+use crate::model::point::PointRecord;
 use crate::service::auth::Principal;
-use crate::service::collection::DevicePoint;
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
@@ -24,24 +25,6 @@ use t3_core::Quality;
 use t3_core::config::{PointOverride, RecordConfig, RecordMode};
 use t3_core::range::{RangeMeaning, RangeTable, t3_range};
 use t3_drivers::collector::PointRange;
-
-/// What people add to a point (stored, keyed by the point id).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct PointRecord {
-    #[serde(default)]
-    pub id: i64,
-    /// The device it belongs to; none for a manual point.
-    pub device_id: Option<i64>,
-    pub name: String,
-    pub label: Option<String>,
-    pub description: Option<String>,
-    pub units: Option<String>,
-    /// Days of history kept for this point (retention), overriding `retention.max_age_days`.
-    #[serde(default)]
-    pub retention_days: Option<u32>,
-}
-
-record!(PointRecord, "point");
 
 /// Hands the catalog's per-point retention to the storage engine (at start and after a change).
 pub fn push_retention(catalog: &t3_storage::catalog::Catalog, storage: &t3_storage::Storage) {
@@ -712,7 +695,7 @@ fn issuer(who: &Principal) -> crate::service::control::Issuer {
 /// command arbiter; the device is written when the effective value changes, and read back.
 #[utoipa::path(post, path = "/api/t3000/points/{id}/value", tag = "control", params(("id" = u32, Path)),
     request_body = WriteRequest,
-    responses((status = 200, body = crate::service::control::WriteResult), (status = 404, body = ErrorBody),
+    responses((status = 200, body = crate::model::command::WriteResult), (status = 404, body = ErrorBody),
         (status = 409, description = "The point does not take this write: it is in auto (`point_in_auto`, `input_in_auto`), read-only (`read_only`), a manual point (`not_writable`), or the value is outside what the point can hold (`invalid_value`)", body = ErrorBody),
         (status = 422, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 502, description = "the device refused or did not answer", body = ErrorBody)))]
@@ -721,7 +704,7 @@ pub async fn write_value(
     Extension(who): Extension<Principal>,
     Path(id): Path<u32>,
     body: axum::body::Bytes,
-) -> ApiResult<Json<crate::service::control::WriteResult>> {
+) -> ApiResult<Json<crate::model::command::WriteResult>> {
     let req: WriteRequest = json_body(&body)?;
     let prio = priority(req.priority)?;
     if !req.value.is_finite() {
@@ -748,7 +731,7 @@ pub async fn write_value(
 /// Empties one priority slot of a point; what wins then is written to the device.
 #[utoipa::path(post, path = "/api/t3000/points/{id}/relinquish", tag = "control", params(("id" = u32, Path)),
     request_body = RelinquishRequest,
-    responses((status = 200, body = crate::service::control::WriteResult), (status = 404, body = ErrorBody),
+    responses((status = 200, body = crate::model::command::WriteResult), (status = 404, body = ErrorBody),
         (status = 409, description = "The point takes no writes: read-only (`read_only`) or a manual point (`not_writable`)", body = ErrorBody),
         (status = 422, body = ErrorBody),
         (status = 502, body = ErrorBody)))]
@@ -757,7 +740,7 @@ pub async fn relinquish(
     Extension(who): Extension<Principal>,
     Path(id): Path<u32>,
     body: axum::body::Bytes,
-) -> ApiResult<Json<crate::service::control::WriteResult>> {
+) -> ApiResult<Json<crate::model::command::WriteResult>> {
     let req: RelinquishRequest = if body.is_empty() { RelinquishRequest { priority: None } } else { json_body(&body)? };
     let prio = priority(req.priority)?;
     Ok(Json(state.control.relinquish(&issuer(&who), id, prio).await?))

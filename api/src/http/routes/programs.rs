@@ -2,31 +2,15 @@
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::routes::buildings::check_name;
 use crate::http::routes::json_body;
 use crate::http::routes::{audit, found};
+use crate::model::check::check_name;
+use crate::model::program::Program;
 use crate::service::auth::{Principal, now_us};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-
-/// A program (stored): T3000 control-language source for a device.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Program {
-    #[serde(default)]
-    pub id: i64,
-    pub name: String,
-    /// The device it belongs to, if any.
-    pub device_id: Option<i64>,
-    /// The program text.
-    pub source: String,
-    /// `stopped` (programs do not run on the server yet).
-    pub status: String,
-    pub updated_us: i64,
-}
-
-record!(Program, "program");
+use serde::Deserialize;
 
 /// Body of POST /programs.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -5,33 +5,15 @@
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::routes::buildings::check_name;
 use crate::http::routes::json_body;
 use crate::http::routes::{audit, found, json};
+use crate::model::check::check_name;
+use crate::model::program::TrendLog;
 use crate::service::auth::{Principal, now_us};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-
-/// A trend log (stored).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TrendLog {
-    #[serde(default)]
-    pub id: i64,
-    pub name: String,
-    pub description: Option<String>,
-    /// At most 64 points.
-    pub point_ids: Vec<u32>,
-    /// Sampling interval of the log, 1 s ..= 24 h.
-    pub interval_ms: u64,
-    /// The time range a chart of this log opens with, as a span back from now (`24h`, `7d`, `365d`).
-    #[serde(default)]
-    pub range: Option<String>,
-    pub updated_us: i64,
-}
-
-record!(TrendLog, "trendlog");
+use serde::Deserialize;
 
 /// Body of POST / PUT.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -219,7 +219,7 @@ fn point_type(name: &str) -> &'static str {
 impl Directory {
     pub fn build(state: &AppState) -> Directory {
         let mut d = Directory { built: Some(Instant::now()), ..Default::default() };
-        for rec in state.catalog.list::<crate::http::routes::devices::DeviceRecord>() {
+        for rec in state.catalog.list::<crate::model::device::DeviceRecord>() {
             d.device_by_name.insert(rec.config.name.clone(), rec.id);
             d.places.insert(rec.id, Place { building: rec.building_id, floor: rec.floor_id, room: rec.room_id });
             let points = crate::service::collection::device_points(state, &rec.config.name);
@@ -566,7 +566,7 @@ impl Hub {
         self.deliver(ServerMessage::DeviceStatus(msg).frame(), |subs| subs.wants_device(id, place.as_ref()));
     }
 
-    fn alarm(&self, e: crate::service::alarms::AlarmEvent) {
+    fn alarm(&self, e: crate::model::alarm::AlarmEvent) {
         let dir = self.directory();
         let t = &e.transition;
         let kind = serde_json::to_value(&t.kind).unwrap_or_default();

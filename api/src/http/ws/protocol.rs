@@ -328,7 +328,7 @@ pub struct AlarmNotification {
 
 impl AlarmNotification {
     /// The message of an alarm event: `kind` is what happened, `by` who acknowledged it.
-    pub fn of(e: &crate::service::alarms::AlarmEvent, device_id: Option<i64>, kind: &str, by: Option<String>) -> Self {
+    pub fn of(e: &crate::model::alarm::AlarmEvent, device_id: Option<i64>, kind: &str, by: Option<String>) -> Self {
         let t = &e.transition;
         let critical = t.level.severity() >= 2;
         AlarmNotification {

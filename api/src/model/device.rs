@@ -1,0 +1,40 @@
+//! Devices: how each is reached and polled, where it is, and the points it is polled for.
+
+use serde::{Deserialize, Serialize};
+use t3_core::config::DeviceConfig;
+
+/// A device (stored).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    #[serde(default)]
+    pub id: i64,
+    pub config: DeviceConfig,
+    pub building_id: Option<i64>,
+    pub floor_id: Option<i64>,
+    pub room_id: Option<i64>,
+    pub description: Option<String>,
+    /// `config` (from the configuration file) or `api`.
+    pub source: String,
+}
+
+record!(DeviceRecord, "device");
+
+/// A point of a device as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DevicePoint {
+    /// Stored point id (history, live value, export).
+    pub id: u32,
+    /// `IN1`, `OUT3`, `VAR12`, or the register name of a library product.
+    pub name: String,
+    /// `input`, `output`, `variable` or `register`.
+    pub point_type: String,
+    pub point_number: u32,
+    /// Modbus table: `holding`, `input`, `coil` or `discrete_input`.
+    pub register_kind: String,
+    pub address: u16,
+    /// The register encoding, e.g. `i32 ABCD /1000`.
+    pub encoding: String,
+    pub writable: bool,
+    pub unit: Option<String>,
+    pub poll_interval_ms: u64,
+}

@@ -1,0 +1,55 @@
+//! Weekly schedules, the outputs they command, and holiday calendars.
+
+use serde::{Deserialize, Serialize};
+use t3_core::schedule::{AnnualRoutine, WeeklySchedule};
+
+/// A holiday calendar (stored): T3000's annual routine.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Calendar {
+    #[serde(default)]
+    pub id: i64,
+    /// `name`, `holiday` (`holiday1` or `holiday2`), `dates` (`2026-12-24`), `recurring` (`12-25`).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub routine: AnnualRoutine,
+    pub updated_us: i64,
+}
+
+record!(Calendar, "calendar");
+
+/// A point a schedule commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputBinding {
+    pub point_id: u32,
+    #[serde(default = "one")]
+    pub on_value: f64,
+    #[serde(default)]
+    pub off_value: f64,
+    /// Take a point that is in auto over (switch it to manual) instead of failing.
+    #[serde(default)]
+    pub switch_to_manual: bool,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A weekly schedule (stored).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Schedule {
+    #[serde(default)]
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    /// Whose time zone applies; UTC when none.
+    pub building_id: Option<i64>,
+    pub enabled: bool,
+    pub weekly: WeeklySchedule,
+    pub calendar_ids: Vec<i64>,
+    pub outputs: Vec<OutputBinding>,
+    pub priority: u8,
+    pub updated_us: i64,
+}
+
+record!(Schedule, "schedule");
