@@ -3,10 +3,10 @@
 use crate::model::device::DeviceRecord;
 use crate::model::place::{Building as Site, Floor, Room};
 use crate::model::place::{PlanImage, PlanPoint};
+use crate::service::floorplans::PlanStore;
 use crate::service::registry::Registry;
 use anyhow::Context;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use t3_core::config::{DeviceConfig, Parity, Protocol, RecordConfig, RecordMode};
@@ -39,11 +39,10 @@ const PLACES: &[(i32, &str, &str, &str)] = &[
 /// Lays out the demo building in the catalog at its first start (a building, four floors, a room
 /// on each, each floor with a plan drawing and badges of a few points) and places each simulated
 /// device in its room. Later starts keep what users changed.
-pub fn lay_out(catalog: &Catalog, registry: &Registry, data_dir: &Path) -> anyhow::Result<()> {
+pub fn lay_out(catalog: &Catalog, registry: &Registry, plans: &PlanStore, now: i64) -> anyhow::Result<()> {
     if !catalog.read::<Site, _>(|b| b.is_empty()) {
         return Ok(());
     }
-    let now = crate::service::auth::now_us();
     let floors = catalog.transaction(|tx| {
         let b = tx.insert(Site {
             id: 0,
@@ -96,7 +95,7 @@ pub fn lay_out(catalog: &Catalog, registry: &Registry, data_dir: &Path) -> anyho
         Ok(floors)
     })?;
     for (id, svg) in floors {
-        crate::http::routes::floorplans::write_image(data_dir, id, svg.as_bytes())?;
+        plans.write_blocking(id, svg.as_bytes())?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use t3_core::clock::SystemClock;
+use t3_core::clock::{Clock, SystemClock};
 use t3_core::config::{Config, LogFormat};
 use t3_drivers::collector::Collector;
 use t3_storage::Storage;
@@ -237,7 +237,9 @@ enum Mode {
 }
 
 async fn serve_async(cfg: Config, mode: Mode, nofile: crate::http::server::NofileLimit) -> anyhow::Result<()> {
-    let storage = Storage::open(&cfg, Arc::new(RealFs), Arc::new(SystemClock))
+    // One wall clock for the storage engine, the collector and every service.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let storage = Storage::open(&cfg, Arc::new(RealFs), clock.clone())
         .with_context(|| format!("open the data directory {}", cfg.storage.data_dir.display()))?;
     storage.start_background();
     // Before listening, so a client never sees "no value yet" for a point that has one.
@@ -253,12 +255,13 @@ async fn serve_async(cfg: Config, mode: Mode, nofile: crate::http::server::Nofil
             .with_context(|| format!("open the catalog in {}", storage.data_dir().display()))?,
     );
     crate::model::register(&catalog)?;
-    let auth = Arc::new(Auth::new(catalog.clone(), cfg.auth.clone())?);
+    let auth = Arc::new(Auth::new(catalog.clone(), cfg.auth.clone(), clock.clone()));
     admin_password(&auth, storage.data_dir(), mode)?;
+    let plans = crate::service::floorplans::PlanStore::new(storage.data_dir());
     let devices = crate::service::collection::sync_config_devices(&catalog, &cfg.devices)?;
-    crate::http::routes::points::push_retention(&catalog, &storage);
+    crate::service::retention::push_retention(&catalog, &storage);
     if mode == Mode::Demo {
-        crate::cli::demo::lay_out(&catalog, &registry, storage.data_dir())?;
+        crate::cli::demo::lay_out(&catalog, &registry, &plans, clock.now_us())?;
     }
     let listen: SocketAddr =
         cfg.server.listen.parse().with_context(|| format!("server.listen `{}`", cfg.server.listen))?;
@@ -277,15 +280,22 @@ async fn serve_async(cfg: Config, mode: Mode, nofile: crate::http::server::Nofil
         "serving"
     );
     let sink = Arc::new(crate::service::collection::StorageSink::start(storage.clone()));
-    let collector = Collector::new(cfg.collector.clone(), sink, Arc::new(SystemClock));
+    let collector = Collector::new(cfg.collector.clone(), sink, clock.clone());
     crate::service::collection::start(&collector, &registry, &devices)?;
-    let control = crate::service::control::Control::new(catalog.clone(), collector.clone(), registry.clone())?;
+    let control = crate::service::control::Control::new(
+        catalog.clone(),
+        collector.clone(),
+        registry.clone(),
+        storage.clone(),
+        clock.clone(),
+        cfg.auth.point_writes_per_minute,
+    );
     control.spawn_expiry();
-    let alarms = crate::service::alarms::AlarmService::new(catalog.clone())?;
+    let alarms = crate::service::alarms::AlarmService::new(catalog.clone(), clock.clone());
     alarms.spawn(&storage, collector.clone());
-    let scheduler = crate::service::scheduler::Scheduler::new(catalog.clone(), control.clone())?;
+    let scheduler = crate::service::scheduler::Scheduler::new(catalog.clone(), control.clone(), clock.clone());
     scheduler.spawn();
-    let ranges = Arc::new(crate::http::routes::points::Ranges::default());
+    let ranges = Arc::new(crate::service::ranges::Ranges::default());
     ranges.spawn(&collector);
     let state = AppState {
         storage: storage.clone(),
@@ -297,6 +307,7 @@ async fn serve_async(cfg: Config, mode: Mode, nofile: crate::http::server::Nofil
         alarms,
         scheduler,
         ranges,
+        plans,
         started: Instant::now(),
         ws: crate::http::ws::Hub::new(cfg.websocket.clone()),
         metrics: Default::default(),

@@ -90,6 +90,78 @@ impl From<StorageError> for ApiError {
     }
 }
 
+/// The authentication service: throttled logins 429 (with `Retry-After`), wrong credentials
+/// 401, a weak password 422.
+impl From<crate::service::auth::AuthError> for ApiError {
+    fn from(e: crate::service::auth::AuthError) -> Self {
+        use crate::service::auth::AuthError;
+        match e {
+            AuthError::LoginThrottled { wait_secs } => ApiError {
+                retry_after_secs: Some(wait_secs),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "login_throttled", e.to_string())
+            },
+            AuthError::InvalidCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", e.to_string())
+            }
+            AuthError::WeakPassword => ApiError::unprocessable("weak_password", e.to_string()),
+            AuthError::Hash(_) => ApiError::internal(&e),
+            AuthError::Storage(e) => e.into(),
+        }
+    }
+}
+
+/// Writes and relinquishes (REST and WebSocket alike): what the request asks that the point's
+/// state or configuration refuses 409, a request outside the rules 422, too many writes 429 (with
+/// `Retry-After`), a device that refused or did not answer 502.
+impl From<crate::service::control::ControlError> for ApiError {
+    fn from(e: crate::service::control::ControlError) -> Self {
+        use crate::service::control::ControlError as E;
+        match e {
+            E::NotFound(_) => ApiError::not_found(e.to_string()),
+            E::NotWritable(_) => ApiError::conflict("not_writable", e.to_string()),
+            E::ReadOnly(_) => ApiError::conflict("read_only", e.to_string()),
+            E::InputInAuto(_) => ApiError::conflict("input_in_auto", e.to_string()),
+            E::PointInAuto => ApiError::conflict("point_in_auto", e.to_string()),
+            E::OutOfRange(_) => ApiError::conflict("invalid_value", e.to_string()),
+            E::NotFinite => ApiError::unprocessable("invalid_value", e.to_string()),
+            E::InvalidPriority(_) => ApiError::unprocessable("invalid_priority", e.to_string()),
+            E::InvalidExpiry => ApiError::unprocessable("invalid_expiry", e.to_string()),
+            E::InvalidCommand(_) => ApiError::unprocessable("invalid_command", e.to_string()),
+            E::RateLimited { retry_after_secs, .. } => ApiError {
+                retry_after_secs: Some(retry_after_secs),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "write_rate_limited", e.to_string())
+            },
+            E::DeviceWriteFailed(_) => ApiError::new(StatusCode::BAD_GATEWAY, "device_write_failed", e.to_string()),
+            E::Storage(e) => e.into(),
+        }
+    }
+}
+
+/// Alarm acknowledgements: no such alarm 404, one that takes none 409.
+impl From<crate::service::alarms::AlarmError> for ApiError {
+    fn from(e: crate::service::alarms::AlarmError) -> Self {
+        use crate::service::alarms::AlarmError;
+        match e {
+            AlarmError::NotFound(_) => ApiError::not_found(e.to_string()),
+            AlarmError::CannotAcknowledge(_) => ApiError::conflict("cannot_acknowledge", e.to_string()),
+            AlarmError::Storage(e) => e.into(),
+        }
+    }
+}
+
+/// Plan uploads: a type the plan does not take 415, a body that is not its type 422.
+impl From<crate::service::floorplans::PlanError> for ApiError {
+    fn from(e: crate::service::floorplans::PlanError) -> Self {
+        use crate::service::floorplans::PlanError;
+        match e {
+            PlanError::UnsupportedType(_) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", e.to_string())
+            }
+            PlanError::NotAnImage(_) => ApiError::unprocessable("invalid_image", e.to_string()),
+        }
+    }
+}
+
 /// A value the model refuses (a name, a time zone): 422 with its code.
 impl From<crate::model::check::Invalid> for ApiError {
     fn from(e: crate::model::check::Invalid) -> Self {

@@ -1,5 +1,6 @@
 //! The HTTP side: the router, what every handler shares, and the handlers.
 
+pub mod access;
 pub mod error;
 pub mod openapi;
 pub mod routes;
@@ -31,7 +32,9 @@ pub struct AppState {
     pub alarms: Arc<crate::service::alarms::AlarmService>,
     pub scheduler: Arc<crate::service::scheduler::Scheduler>,
     /// Range codes the devices report.
-    pub ranges: Arc<crate::http::routes::points::Ranges>,
+    pub ranges: Arc<crate::service::ranges::Ranges>,
+    /// Floor plan images.
+    pub plans: crate::service::floorplans::PlanStore,
     pub started: Instant,
     /// The WebSocket fan-out (`/api/t3000/ws`).
     pub ws: Arc<crate::http::ws::Hub>,
@@ -42,6 +45,13 @@ pub struct AppState {
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
+
+impl AppState {
+    /// The time now (epoch microseconds) from the clock the storage engine and the services share.
+    pub fn now_us(&self) -> i64 {
+        self.storage.clock().now_us()
+    }
+}
 
 /// The whole HTTP application. Tests call it with `oneshot`, without a socket.
 pub fn app(state: AppState) -> Router {
@@ -87,30 +97,22 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/points/{id}/relinquish", post(points::relinquish))
         .route("/api/t3000/points/{id}/commands", get(points::commands))
         .route("/api/t3000/points/{id}/history", get(routes::history::point_history))
-        .route("/api/t3000/schedules", get(crate::service::scheduler::list).post(crate::service::scheduler::create))
+        .route("/api/t3000/schedules", get(routes::schedules::list).post(routes::schedules::create))
         .route(
             "/api/t3000/schedules/{id}",
-            get(crate::service::scheduler::get_one)
-                .put(crate::service::scheduler::update)
-                .delete(crate::service::scheduler::delete),
+            get(routes::schedules::get_one).put(routes::schedules::update).delete(routes::schedules::delete),
         )
-        .route("/api/t3000/schedules/{id}/run", post(crate::service::scheduler::run))
-        .route(
-            "/api/t3000/calendars",
-            get(crate::service::scheduler::calendars).post(crate::service::scheduler::create_calendar),
-        )
+        .route("/api/t3000/schedules/{id}/run", post(routes::schedules::run))
+        .route("/api/t3000/calendars", get(routes::schedules::calendars).post(routes::schedules::create_calendar))
         .route(
             "/api/t3000/calendars/{id}",
-            put(crate::service::scheduler::update_calendar).delete(crate::service::scheduler::delete_calendar),
+            put(routes::schedules::update_calendar).delete(routes::schedules::delete_calendar),
         )
-        .route("/api/t3000/alarms", get(crate::service::alarms::list))
-        .route("/api/t3000/alarms/history", get(crate::service::alarms::history))
-        .route("/api/t3000/alarms/rules", get(crate::service::alarms::rules).post(crate::service::alarms::create_rule))
-        .route(
-            "/api/t3000/alarms/rules/{id}",
-            put(crate::service::alarms::update_rule).delete(crate::service::alarms::delete_rule),
-        )
-        .route("/api/t3000/alarms/{id}/ack", post(crate::service::alarms::acknowledge))
+        .route("/api/t3000/alarms", get(routes::alarms::list))
+        .route("/api/t3000/alarms/history", get(routes::alarms::history))
+        .route("/api/t3000/alarms/rules", get(routes::alarms::rules).post(routes::alarms::create_rule))
+        .route("/api/t3000/alarms/rules/{id}", put(routes::alarms::update_rule).delete(routes::alarms::delete_rule))
+        .route("/api/t3000/alarms/{id}/ack", post(routes::alarms::acknowledge))
         .route("/api/t3000/trendlogs", get(routes::trendlogs::list).post(routes::trendlogs::create))
         .route("/api/t3000/trendlogs/{id}", put(routes::trendlogs::update).delete(routes::trendlogs::delete))
         .route("/api/t3000/programs", get(programs::list).post(programs::create))
@@ -134,7 +136,7 @@ pub fn app(state: AppState) -> Router {
             )
         })
         .layer(axum::middleware::from_fn(crate::http::error::json_rejections))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::service::auth::middleware))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access::middleware))
         .layer(cors)
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())

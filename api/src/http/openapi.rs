@@ -63,23 +63,23 @@ use utoipa::OpenApi;
         crate::http::routes::points::write_value,
         crate::http::routes::points::relinquish,
         crate::http::routes::points::commands,
-        crate::service::scheduler::list,
-        crate::service::scheduler::get_one,
-        crate::service::scheduler::create,
-        crate::service::scheduler::update,
-        crate::service::scheduler::delete,
-        crate::service::scheduler::run,
-        crate::service::scheduler::calendars,
-        crate::service::scheduler::create_calendar,
-        crate::service::scheduler::update_calendar,
-        crate::service::scheduler::delete_calendar,
-        crate::service::alarms::list,
-        crate::service::alarms::history,
-        crate::service::alarms::rules,
-        crate::service::alarms::create_rule,
-        crate::service::alarms::update_rule,
-        crate::service::alarms::delete_rule,
-        crate::service::alarms::acknowledge,
+        crate::http::routes::schedules::list,
+        crate::http::routes::schedules::get_one,
+        crate::http::routes::schedules::create,
+        crate::http::routes::schedules::update,
+        crate::http::routes::schedules::delete,
+        crate::http::routes::schedules::run,
+        crate::http::routes::schedules::calendars,
+        crate::http::routes::schedules::create_calendar,
+        crate::http::routes::schedules::update_calendar,
+        crate::http::routes::schedules::delete_calendar,
+        crate::http::routes::alarms::list,
+        crate::http::routes::alarms::history,
+        crate::http::routes::alarms::rules,
+        crate::http::routes::alarms::create_rule,
+        crate::http::routes::alarms::update_rule,
+        crate::http::routes::alarms::delete_rule,
+        crate::http::routes::alarms::acknowledge,
         crate::http::routes::trendlogs::list,
         crate::http::routes::trendlogs::create,
         crate::http::routes::trendlogs::update,
@@ -103,8 +103,8 @@ use utoipa::OpenApi;
         crate::http::error::ErrorBody,
         crate::http::error::ErrorDetail,
         crate::model::device::DevicePoint,
-        crate::service::alarms::RuleBody,
-        crate::service::scheduler::CalendarBody
+        crate::http::routes::alarms::RuleBody,
+        crate::http::routes::schedules::CalendarBody
     ))
 )]
 pub struct ApiDoc;
@@ -126,7 +126,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// Adds the error answers that come from the layers around the handlers rather than from the
 /// handlers themselves, to every operation that can get them and does not list them already:
-/// 401 (no valid token) and 403 (a role too low, as [`crate::service::auth::required_role`] decides) from
+/// 401 (no valid token) and 403 (a role too low, as [`crate::http::access::required_role`] decides) from
 /// the authorisation middleware, 400 from a path, query string or body that does not parse, and
 /// 413 from a body over `server.max_body_bytes`.
 #[derive(Debug)]
@@ -134,7 +134,8 @@ struct CommonErrors;
 
 impl utoipa::Modify for CommonErrors {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use crate::service::auth::{Role, required_role};
+        use crate::http::access::required_role;
+        use crate::model::user::Role;
         use axum::http::Method;
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         let error = |description: &str| {
@@ -211,7 +212,7 @@ pub fn document() -> serde_json::Value {
     let mut v = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
     walk(&mut v);
     let schemas = &mut v["components"]["schemas"];
-    schemas["RuleBody"] = crate::service::alarms::rule_body_schema();
+    schemas["RuleBody"] = crate::http::routes::alarms::rule_body_schema();
     schemas["CalendarBody"] = crate::http::rules::calendar_body_schema();
     schemas["ScheduleBody"]["properties"]["weekly_schedule"] = crate::http::rules::weekly_schedule_schema();
     rules_across_fields(&mut v);

@@ -70,6 +70,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn point_lists_parse_exactly_when_the_pattern_matches() {
+        let re = regex::Regex::new(&crate::http::rules::POINT_LIST_PATTERN).unwrap();
+        for s in [
+            "1",
+            "1,2,3",
+            " 1 , 2 ",
+            "0",
+            "4294967295",
+            "4294967296",
+            "01",
+            "1,,2",
+            "1,",
+            ",1",
+            "",
+            " ",
+            "+1",
+            "1\t",
+            "a",
+            "1;2",
+        ] {
+            let parsed = parse_points(s);
+            assert_eq!(re.is_match(s), parsed.is_ok(), "{s:?}: {parsed:?}");
+        }
+    }
+
+    #[test]
     fn instants_and_durations() {
         assert_eq!(parse_duration("15m"), Ok(900_000_000));
         assert!(parse_duration("15").is_err());

@@ -53,3 +53,36 @@ pub struct Schedule {
 }
 
 record!(Schedule, "schedule");
+
+/// One coming change of a schedule's output.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TransitionView {
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub on: bool,
+}
+
+/// A schedule as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScheduleResponse {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    /// `weekly`.
+    pub schedule_type: String,
+    /// `active` (enabled) or `inactive`.
+    pub status: String,
+    /// Whether the output is ON now.
+    pub on: bool,
+    /// The next change of the output (RFC 3339, UTC).
+    pub next_run: Option<String>,
+    /// The next few changes.
+    pub next_transitions: Vec<TransitionView>,
+    pub time_zone: String,
+    pub building_id: Option<i64>,
+    #[schema(value_type = Object)]
+    pub weekly_schedule: WeeklySchedule,
+    pub calendar_ids: Vec<i64>,
+    pub outputs: Vec<OutputBinding>,
+    pub priority: u8,
+}

@@ -1,4 +1,4 @@
-//! Alarms: rules on points and devices, their evaluation on the live bus, acknowledgement, history.
+//! Alarms: rules on points and devices, their evaluation on the live bus, acknowledgement.
 //!
 //! Each enabled rule has an [`AlarmEvaluator`] (`t3_core::alarm`). The service follows the live bus
 //! (every acknowledged sample, collected or pushed), feeds the samples of watched points to their
@@ -7,24 +7,17 @@
 //! before it is published on [`AlarmService::subscribe`] (for the WebSocket). After a restart each
 //! rule resumes from its latest stored transition.
 
-use crate::http::AppState;
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::routes::json_body;
-use crate::http::routes::{audit, found, json};
 use crate::model::alarm::{AlarmEvent, AlarmRuleRecord, AlarmView, STORAGE_ALARM};
-use crate::model::check::check_name;
 use crate::model::device::DeviceRecord;
-use crate::service::auth::{Principal, now_us};
-use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
-use axum::http::StatusCode;
+use crate::service::Issuer;
+use crate::service::audit::AuditLog;
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use t3_core::Sample;
-use t3_core::alarm::{AlarmCondition, AlarmEvaluator, AlarmRule, AlarmState, Level, Transition};
+use t3_core::alarm::{AlarmEvaluator, AlarmState, Level, Transition};
+use t3_core::clock::Clock;
 use t3_drivers::collector::{Collector, DeviceState};
 use t3_storage::Storage;
 use t3_storage::catalog::{Catalog, EventFilter};
@@ -37,9 +30,24 @@ struct Watched {
     device: Option<String>,
 }
 
+/// Why an acknowledgement was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AlarmError {
+    /// No such (enabled) rule, or no storage alarm.
+    #[error("{0}")]
+    NotFound(String),
+    /// The alarm is not in a state that takes an acknowledgement.
+    #[error("{0}")]
+    CannotAcknowledge(String),
+    #[error(transparent)]
+    Storage(#[from] t3_storage::Error),
+}
+
 /// The alarm service.
 pub struct AlarmService {
     catalog: Arc<Catalog>,
+    clock: Arc<dyn Clock>,
+    audit: AuditLog,
     rules: Mutex<HashMap<i64, Watched>>,
     tx: broadcast::Sender<AlarmEvent>,
     /// For the built-in storage alarm ([`STORAGE_ALARM`]), once [`AlarmService::spawn`] ran.
@@ -57,10 +65,13 @@ fn device_name(catalog: &Catalog, id: Option<i64>) -> Option<String> {
 }
 
 impl AlarmService {
-    /// Loads the rules and resumes each from its latest stored transition.
-    pub fn new(catalog: Arc<Catalog>) -> anyhow::Result<Arc<AlarmService>> {
+    /// Loads the rules (their `AlarmRuleRecord`s registered by `model::register`) and resumes each
+    /// from its latest stored transition.
+    pub fn new(catalog: Arc<Catalog>, clock: Arc<dyn Clock>) -> Arc<AlarmService> {
         let me = Arc::new(AlarmService {
             catalog: catalog.clone(),
+            audit: AuditLog::new(catalog.clone(), clock.clone()),
+            clock,
             rules: Mutex::default(),
             tx: broadcast::channel(1024).0,
             storage: std::sync::OnceLock::new(),
@@ -68,11 +79,11 @@ impl AlarmService {
         for r in catalog.list::<AlarmRuleRecord>() {
             me.load(r);
         }
-        Ok(me)
+        me
     }
 
     /// (Re)starts evaluating a rule; a disabled or removed rule stops.
-    fn load(&self, r: AlarmRuleRecord) {
+    pub fn load(&self, r: AlarmRuleRecord) {
         if !r.enabled {
             self.rules.lock().remove(&r.id);
             return;
@@ -98,7 +109,8 @@ impl AlarmService {
         self.rules.lock().insert(r.id, Watched { record: r, eval, device });
     }
 
-    fn remove(&self, id: i64) {
+    /// Stops evaluating a rule (deleted).
+    pub fn remove(&self, id: i64) {
         self.rules.lock().remove(&id);
     }
 
@@ -188,14 +200,16 @@ impl AlarmService {
                     }
                     _ = tick.tick() => {
                         let Some(me) = me.upgrade() else { return };
-                        me.tick(&collector, now_us());
+                        let now = me.clock.now_us();
+                        me.tick(&collector, now);
                     }
                 }
             }
         });
     }
 
-    fn views(&self) -> Vec<AlarmView> {
+    /// The present state of every rule's alarm and the storage alarm, newest first.
+    pub fn views(&self) -> Vec<AlarmView> {
         let rules = self.rules.lock();
         let mut out: Vec<AlarmView> = self
             .catalog
@@ -245,11 +259,11 @@ impl AlarmService {
     }
 
     /// Acknowledges every quarantined file (the storage alarm). Returns how many.
-    fn acknowledge_storage(&self) -> ApiResult<usize> {
-        let storage = self.storage.get().ok_or_else(|| ApiError::not_found("no storage alarm"))?;
+    fn acknowledge_storage(&self) -> Result<usize, AlarmError> {
+        let storage = self.storage.get().ok_or_else(|| AlarmError::NotFound("no storage alarm".into()))?;
         let open: Vec<String> = storage.quarantined().into_iter().filter(|q| !q.acknowledged).map(|q| q.file).collect();
         if open.is_empty() {
-            return Err(ApiError::new(StatusCode::CONFLICT, "cannot_acknowledge", "the storage alarm is not active"));
+            return Err(AlarmError::CannotAcknowledge("the storage alarm is not active".into()));
         }
         for f in &open {
             storage.acknowledge_quarantined(f)?;
@@ -257,13 +271,11 @@ impl AlarmService {
         Ok(open.len())
     }
 
-    fn acknowledge(&self, id: i64, user: &str) -> ApiResult<AlarmEvent> {
+    fn acknowledge_rule(&self, id: i64, user: &str) -> Result<AlarmEvent, AlarmError> {
         let mut rules = self.rules.lock();
-        let w = rules.get_mut(&id).ok_or_else(|| ApiError::not_found(format!("no enabled alarm rule {id}")))?;
-        let t = w
-            .eval
-            .acknowledge(user, now_us())
-            .map_err(|e| ApiError::new(StatusCode::CONFLICT, "cannot_acknowledge", e.to_string()))?;
+        let w = rules.get_mut(&id).ok_or_else(|| AlarmError::NotFound(format!("no enabled alarm rule {id}")))?;
+        let t =
+            w.eval.acknowledge(user, self.clock.now_us()).map_err(|e| AlarmError::CannotAcknowledge(e.to_string()))?;
         let event = AlarmEvent {
             rule_id: w.record.id,
             name: w.record.name.clone(),
@@ -275,287 +287,44 @@ impl AlarmService {
         self.record(&w.record, vec![t]);
         Ok(event)
     }
-}
 
-// ---- HTTP ----
-
-/// `?state=` filter of the alarm list.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AlarmQuery {
-    /// `active`, `acknowledged`, `cleared`, `normal`, `open` (not normal) or `all`; by default `open`.
-    #[param(value_type = Option<AlarmStateParam>, inline)]
-    pub state: Option<String>,
-}
-
-/// The values of `?state=`.
-pub const ALARM_STATES: [&str; 6] = ["open", "all", "normal", "active", "acknowledged", "cleared"];
-
-crate::http::rules::param_type! {
-    /// One of [`ALARM_STATES`].
-    AlarmStateParam => crate::http::rules::one_of(&ALARM_STATES);
-}
-
-/// The alarms now: each rule's state, newest first (by default only those not normal).
-#[utoipa::path(get, path = "/api/t3000/alarms", tag = "alarms", params(AlarmQuery),
-    responses((status = 200, body = [AlarmView]), (status = 400, body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, Query(q): Query<AlarmQuery>) -> ApiResult<Json<Vec<AlarmView>>> {
-    let want = q.state.as_deref().unwrap_or("open");
-    if !ALARM_STATES.contains(&want) {
-        return Err(ApiError::bad_request("invalid_state", format!("unknown state `{want}`")));
-    }
-    let views = state.alarms.views();
-    Ok(Json(
-        views
-            .into_iter()
-            .filter(|v| match want {
-                "all" => true,
-                "open" => v.state != "normal",
-                s => v.state == s,
-            })
-            .collect(),
-    ))
-}
-
-/// Filters of the alarm history.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryQuery {
-    pub rule_id: Option<i64>,
-    /// From this time (RFC 3339, epoch microseconds, `now-7d`).
-    #[param(value_type = Option<crate::http::rules::InstantParam>, inline)]
-    pub from: Option<String>,
-    #[param(value_type = Option<crate::http::rules::InstantParam>, inline)]
-    pub to: Option<String>,
-    /// Events older than this seq (the next page).
-    pub before_seq: Option<i64>,
-    /// At most this many, newest first (100 by default, at most 10,000).
-    #[param(value_type = Option<crate::http::rules::LimitParam>, inline)]
-    pub limit: Option<usize>,
-}
-
-/// One stored transition.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct HistoryEntry {
-    pub seq: i64,
-    #[serde(flatten)]
-    pub event: AlarmEvent,
-}
-
-/// The alarm history: every transition, newest first.
-#[utoipa::path(get, path = "/api/t3000/alarms/history", tag = "alarms", params(HistoryQuery),
-    responses((status = 200, body = [HistoryEntry]), (status = 400, body = ErrorBody)))]
-pub async fn history(
-    State(state): State<AppState>,
-    Query(q): Query<HistoryQuery>,
-) -> ApiResult<Json<Vec<HistoryEntry>>> {
-    let page = crate::http::routes::Page::new(None, q.limit)?;
-    let filter = EventFilter {
-        key: q.rule_id,
-        from_us: crate::http::routes::optional_instant(q.from.as_deref(), "from")?,
-        to_us: crate::http::routes::optional_instant(q.to.as_deref(), "to")?,
-        before_seq: q.before_seq,
-        limit: page.limit,
-    };
-    let rows = state.catalog.events("alarm", &filter)?;
-    Ok(Json(
-        rows.into_iter()
-            .filter_map(|(seq, _, _, body)| serde_json::from_value(body).ok().map(|event| HistoryEntry { seq, event }))
-            .collect(),
-    ))
-}
-
-/// Acknowledges a rule's alarm (active -> acknowledged, cleared -> normal).
-#[utoipa::path(post, path = "/api/t3000/alarms/{id}/ack", tag = "alarms", params(("id" = i64, Path, description = "Rule id")),
-    responses((status = 200, body = AlarmEvent), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn acknowledge(
-    State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<AlarmEvent>> {
-    let event = if id == STORAGE_ALARM {
-        let view = state.alarms.storage_alarm();
-        let n = state.alarms.acknowledge_storage()?;
-        audit(&state, &who, "alarm.ack", format!("storage alarm: {n} quarantined file(s)"), None, None);
-        AlarmEvent {
-            rule_id: STORAGE_ALARM,
-            name: view.as_ref().map(|v| v.name.clone()).unwrap_or_default(),
-            point_id: None,
-            device_id: None,
-            message: view.and_then(|v| v.message),
-            transition: Transition {
-                at_us: now_us(),
-                from: AlarmState::Active,
-                to: AlarmState::Acknowledged,
-                level: Level::DataLoss,
-                value: None,
-                kind: t3_core::alarm::TransitionKind::Acknowledged { by: who.username.clone() },
-            },
-        }
-    } else {
-        let event = state.alarms.acknowledge(id, &who.username)?;
-        audit(&state, &who, "alarm.ack", format!("alarm_rule:{id}"), None, None);
-        event
-    };
-    Ok(Json(event))
-}
-
-/// Body of POST / PUT of a rule: a `device_offline` rule names a `device_id` and no `point_id`,
-/// a limits or digital rule a `point_id` and no `device_id` (its schema: [`rule_body_schema`]).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleBody {
-    pub name: String,
-    pub point_id: Option<u32>,
-    pub device_id: Option<i64>,
-    pub rule: AlarmRule,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// A stand-in: `openapi::document` puts [`rule_body_schema`] in its place.
-impl utoipa::PartialSchema for RuleBody {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::schema::Object::new().into()
-    }
-}
-
-impl utoipa::ToSchema for RuleBody {}
-
-/// The schema of [`RuleBody`], with which of `point_id` and `device_id` each kind of rule names.
-pub fn rule_body_schema() -> serde_json::Value {
-    use serde_json::json;
-    let schema = |s: utoipa::openapi::schema::Schema| serde_json::to_value(s).expect("a schema serialises");
-    let kind = |k: serde_json::Value| json!({"properties": {"condition": {"properties": {"kind": k}}}});
-    json!({
-        "type": "object",
-        "description": "A `device_offline` rule names a `device_id` and no `point_id`; a `limits` or `digital` rule a `point_id` and no `device_id`.",
-        "additionalProperties": false,
-        "required": ["name", "rule"],
-        "properties": {
-            "name": schema(crate::http::rules::name_schema()),
-            "point_id": {"type": ["integer", "null"], "minimum": 0, "maximum": u32::MAX},
-            "device_id": {"type": ["integer", "null"], "format": "int64"},
-            "rule": crate::http::rules::alarm_rule_schema(),
-            "enabled": {"type": "boolean", "description": "true when absent"},
-        },
-        "oneOf": [
-            {
-                "required": ["device_id"],
-                "properties": {"device_id": {"type": "integer"}, "point_id": {"type": "null"}, "rule": kind(json!({"const": "device_offline"}))},
-            },
-            {
-                "required": ["point_id"],
-                "properties": {"point_id": {"type": "integer"}, "device_id": {"type": "null"}, "rule": kind(json!({"enum": ["limits", "digital"]}))},
-            },
-        ],
-    })
-}
-
-fn check_rule(state: &AppState, b: &RuleBody) -> ApiResult<()> {
-    b.rule.validate().map_err(|e| ApiError::unprocessable("invalid_rule", format!("rule.{e}")))?;
-    let offline = matches!(b.rule.condition, AlarmCondition::DeviceOffline);
-    match (offline, b.point_id, b.device_id) {
-        (true, None, Some(d)) => {
-            crate::http::routes::devices::find(state, &d.to_string())?;
-        }
-        (true, _, _) => {
-            return Err(ApiError::unprocessable(
-                "invalid_rule",
-                "a device_offline rule names a device_id and no point_id",
-            ));
-        }
-        (false, Some(p), None) => {
-            let known = state.registry.entries().iter().any(|e| e.id == p);
-            if !known {
-                return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_point", format!("point_id: no point {p}")));
+    /// A person acknowledges the alarm of rule `id` (active -> acknowledged, cleared -> normal), or
+    /// the storage alarm ([`STORAGE_ALARM`]: every quarantined file); recorded in the audit log.
+    /// REST (`POST /api/t3000/alarms/{id}/ack`) and the WebSocket (`AckAlarm`) both come here.
+    pub fn acknowledge(&self, who: &Issuer, id: i64) -> Result<AlarmEvent, AlarmError> {
+        let event = if id == STORAGE_ALARM {
+            let view = self.storage_alarm();
+            let n = self.acknowledge_storage()?;
+            let target = format!("storage alarm: {n} quarantined file(s)");
+            self.audit.record(who.remote.clone(), &who.actor, "alarm.ack", Some(target), None, None, "ok");
+            AlarmEvent {
+                rule_id: STORAGE_ALARM,
+                name: view.as_ref().map(|v| v.name.clone()).unwrap_or_default(),
+                point_id: None,
+                device_id: None,
+                message: view.and_then(|v| v.message),
+                transition: Transition {
+                    at_us: self.clock.now_us(),
+                    from: AlarmState::Active,
+                    to: AlarmState::Acknowledged,
+                    level: Level::DataLoss,
+                    value: None,
+                    kind: t3_core::alarm::TransitionKind::Acknowledged { by: who.actor.clone() },
+                },
             }
-        }
-        (false, _, _) => {
-            return Err(ApiError::unprocessable(
-                "invalid_rule",
-                "a limits or digital rule names a point_id and no device_id",
-            ));
-        }
+        } else {
+            let event = self.acknowledge_rule(id, &who.actor)?;
+            self.audit.record(
+                who.remote.clone(),
+                &who.actor,
+                "alarm.ack",
+                Some(format!("alarm_rule:{id}")),
+                None,
+                None,
+                "ok",
+            );
+            event
+        };
+        Ok(event)
     }
-    Ok(())
-}
-
-/// Every alarm rule.
-#[utoipa::path(get, path = "/api/t3000/alarms/rules", tag = "alarms", responses((status = 200, body = [AlarmRuleRecord])))]
-pub async fn rules(State(state): State<AppState>) -> Json<Vec<AlarmRuleRecord>> {
-    Json(state.catalog.list::<AlarmRuleRecord>())
-}
-
-/// Adds an alarm rule; it is evaluated from the next sample on.
-#[utoipa::path(post, path = "/api/t3000/alarms/rules", tag = "alarms", request_body = RuleBody,
-    responses((status = 201, body = AlarmRuleRecord), (status = 400, body = ErrorBody),
-        (status = 404, description = "No such point or device", body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_rule(
-    State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    body: axum::body::Bytes,
-) -> ApiResult<(StatusCode, Json<AlarmRuleRecord>)> {
-    let b: RuleBody = json_body(&body)?;
-    check_rule(&state, &b)?;
-    let r = state.catalog.insert(AlarmRuleRecord {
-        id: 0,
-        name: check_name("alarm rule", &b.name)?,
-        point_id: b.point_id,
-        device_id: b.device_id,
-        rule: b.rule,
-        enabled: b.enabled,
-        updated_us: now_us(),
-    })?;
-    state.alarms.load(r.clone());
-    audit(&state, &who, "alarm_rule.create", format!("alarm_rule:{}", r.id), None, json(&r));
-    Ok((StatusCode::CREATED, Json(r)))
-}
-
-/// Changes an alarm rule; its alarm starts afresh if its condition can no longer produce it.
-#[utoipa::path(put, path = "/api/t3000/alarms/rules/{id}", tag = "alarms", params(("id" = i64, Path)), request_body = RuleBody,
-    responses((status = 200, body = AlarmRuleRecord), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn update_rule(
-    State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
-    body: axum::body::Bytes,
-) -> ApiResult<Json<AlarmRuleRecord>> {
-    let old = found::<AlarmRuleRecord>(&state, id, "alarm rule")?;
-    let b: RuleBody = json_body(&body)?;
-    check_rule(&state, &b)?;
-    let new = AlarmRuleRecord {
-        id,
-        name: check_name("alarm rule", &b.name)?,
-        point_id: b.point_id,
-        device_id: b.device_id,
-        rule: b.rule,
-        enabled: b.enabled,
-        updated_us: now_us(),
-    };
-    state.catalog.put(new.clone())?;
-    state.alarms.load(new.clone());
-    audit(&state, &who, "alarm_rule.update", format!("alarm_rule:{id}"), json(&old), json(&new));
-    Ok(Json(new))
-}
-
-/// Deletes an alarm rule (its history stays).
-#[utoipa::path(delete, path = "/api/t3000/alarms/rules/{id}", tag = "alarms", params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn delete_rule(
-    State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
-) -> ApiResult<StatusCode> {
-    let old = found::<AlarmRuleRecord>(&state, id, "alarm rule")?;
-    state.catalog.delete::<AlarmRuleRecord>(id)?;
-    state.alarms.remove(id);
-    audit(&state, &who, "alarm_rule.delete", format!("alarm_rule:{id}"), json(&old), None);
-    Ok(StatusCode::NO_CONTENT)
 }

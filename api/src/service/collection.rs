@@ -1,7 +1,7 @@
-//! Field devices in the server: the collector fed from `[[devices]]`, its samples sent to storage,
-//! point ids from the [`Registry`], and the configuration file's devices in the catalog.
+//! Collection: the collector fed from the catalog's devices (the configuration file's `[[devices]]`
+//! copied in, and those added over the API), its samples sent to storage, point ids from the
+//! [`Registry`].
 
-use crate::http::AppState;
 use crate::model::device::{DevicePoint, DeviceRecord};
 use crate::service::registry::Registry;
 use futures::future::BoxFuture;
@@ -129,8 +129,8 @@ pub fn start(collector: &Arc<Collector>, registry: &Registry, devices: &[DeviceC
 }
 
 /// The points a device is polled for, with their stored ids (empty for an unknown device).
-pub fn device_points(state: &AppState, name: &str) -> Vec<DevicePoint> {
-    let Some(spec) = state.collector.device(name) else { return Vec::new() };
+pub fn device_points(collector: &Collector, name: &str) -> Vec<DevicePoint> {
+    let Some(spec) = collector.device(name) else { return Vec::new() };
     spec.points
         .iter()
         .map(|cp| {
@@ -185,7 +185,7 @@ pub fn sync_config_devices(catalog: &Catalog, devices: &[DeviceConfig]) -> anyho
 }
 
 /// The serde name of a unit enum variant (`input`, `holding`, ...).
-pub(crate) fn enum_name<T: Serialize>(v: &T) -> String {
+pub fn enum_name<T: Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),

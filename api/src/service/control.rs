@@ -9,28 +9,87 @@
 //!
 //! If the device write fails the command is taken back: the arbiter never claims a value that the
 //! device does not have.
+//!
+//! A person's write, over REST (`POST /api/t3000/points/{id}/value`) or the WebSocket
+//! (`WriteValue`), enters through [`Control::user_write`], which makes every check (priority, a
+//! finite value, the rate limit per point, the expiry's bounds) before the command reaches the
+//! arbiter; a relinquish through [`Control::user_relinquish`].
 
-use crate::http::error::{ApiError, ApiResult};
 use crate::model::command::{CommandsRecord, WriteResult};
-use crate::service::auth::now_us;
+use crate::service::Issuer;
 use crate::service::registry::Registry;
-use axum::http::StatusCode;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use t3_core::Quality;
 use t3_core::arbiter::{Arbiter, Change, Command, Priority, PriorityArray};
+use t3_core::clock::Clock;
 use t3_drivers::collector::{CollectError, Collector};
 use t3_drivers::driver::DriverError;
 use t3_drivers::profile::PointType;
+use t3_storage::Storage;
 use t3_storage::catalog::{AuditEntry, Catalog};
 
-/// Who or what issues a command, for the audit log.
-#[derive(Debug, Clone)]
-pub struct Issuer {
-    /// `alice`, `schedule:3`, ...
-    pub actor: String,
-    pub remote: Option<String>,
+/// Why a write or relinquish was refused or failed. Each says what the HTTP answer and the
+/// WebSocket error carry (the same code and message on both).
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// No such point, or its device is not polled.
+    #[error("{0}")]
+    NotFound(String),
+    /// A manual point: its values are pushed, not commanded.
+    #[error("point {0} is a manual point: push its values to POST /api/t3000/samples")]
+    NotWritable(u32),
+    /// The point cannot be written (its profile, or the device, says so).
+    #[error("{0}")]
+    ReadOnly(String),
+    /// An input that is not in manual reads its sensor.
+    #[error("{0}")]
+    InputInAuto(String),
+    /// The device refused: the point is in auto and `switch_to_manual` was not asked.
+    #[error("the point is in auto (its controller drives it); send switch_to_manual: true to take it over")]
+    PointInAuto,
+    /// The value is outside what the point can hold (the device's range).
+    #[error("{0}")]
+    OutOfRange(String),
+    /// NaN or an infinity.
+    #[error("value must be a finite number")]
+    NotFinite,
+    #[error("{0}")]
+    InvalidPriority(String),
+    /// `expires_in_secs` outside [`crate::model::check::EXPIRES_IN_SECS`].
+    #[error("expires_in_secs must be 1 to 31622400")]
+    InvalidExpiry,
+    /// The arbiter refused the command.
+    #[error("{0}")]
+    InvalidCommand(String),
+    /// More writes to the point in the last minute than `auth.point_writes_per_minute`.
+    #[error("point {point} accepts at most {per_minute} writes a minute")]
+    RateLimited { point: u32, per_minute: u32, retry_after_secs: u64 },
+    /// The device refused the write or did not answer.
+    #[error("{0}")]
+    DeviceWriteFailed(String),
+    #[error(transparent)]
+    Storage(#[from] t3_storage::Error),
+}
+
+/// A write as a person asks for it (the body of `POST /api/t3000/points/{id}/value`, or a
+/// WebSocket `WriteValue`), before any check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserWrite {
+    pub value: f64,
+    /// 1 ..= 16; 8 (operator) when none.
+    pub priority: Option<u8>,
+    /// Relinquish after this many seconds ([`crate::model::check::EXPIRES_IN_SECS`]).
+    pub expires_in_secs: Option<u64>,
+    /// Switch a point in auto to manual first instead of refusing.
+    pub switch_to_manual: bool,
+}
+
+/// The priority a person names (8 when none).
+pub fn priority(p: Option<u8>) -> Result<Priority, ControlError> {
+    Priority::new(p.unwrap_or(8)).map_err(|e| ControlError::InvalidPriority(e.to_string()))
 }
 
 /// The command arbiter with the device writes behind it.
@@ -43,6 +102,13 @@ pub struct Control {
     catalog: Arc<Catalog>,
     collector: Arc<Collector>,
     registry: Arc<Registry>,
+    /// The latest values: whether an input is in manual.
+    storage: Storage,
+    clock: Arc<dyn Clock>,
+    /// Writes people may make to one point in a minute (`auth.point_writes_per_minute`).
+    writes_per_minute: u32,
+    /// Accepted writes per point in the last minute.
+    writes: Mutex<HashMap<u32, VecDeque<Instant>>>,
 }
 
 /// A writable point: its device and name.
@@ -53,67 +119,68 @@ struct Target {
     point_type: PointType,
 }
 
-fn device_error(e: CollectError) -> ApiError {
+fn device_error(e: CollectError) -> ControlError {
     match e {
-        CollectError::Driver(DriverError::InAuto) => ApiError::new(
-            StatusCode::CONFLICT,
-            "point_in_auto",
-            "the point is in auto (its controller drives it); send switch_to_manual: true to take it over",
-        ),
+        CollectError::Driver(DriverError::InAuto) => ControlError::PointInAuto,
         // What the point is (read-only, its range) is the device's configuration: 409.
-        CollectError::ReadOnly(p) => ApiError::conflict("read_only", format!("point `{p}` cannot be written")),
-        CollectError::BadValue { .. } => ApiError::conflict("invalid_value", e.to_string()),
-        CollectError::UnknownDevice(_) | CollectError::UnknownPoint { .. } => ApiError::not_found(e.to_string()),
-        other => ApiError::new(StatusCode::BAD_GATEWAY, "device_write_failed", other.to_string()),
+        CollectError::ReadOnly(p) => ControlError::ReadOnly(format!("point `{p}` cannot be written")),
+        CollectError::BadValue { .. } => ControlError::OutOfRange(e.to_string()),
+        CollectError::UnknownDevice(_) | CollectError::UnknownPoint { .. } => ControlError::NotFound(e.to_string()),
+        other => ControlError::DeviceWriteFailed(other.to_string()),
     }
 }
 
 impl Control {
+    /// The arbiter with the commands stored in `catalog` (its `CommandsRecord`s registered by
+    /// `model::register`).
     pub fn new(
         catalog: Arc<Catalog>,
         collector: Arc<Collector>,
         registry: Arc<Registry>,
-    ) -> anyhow::Result<Arc<Control>> {
+        storage: Storage,
+        clock: Arc<dyn Clock>,
+        writes_per_minute: u32,
+    ) -> Arc<Control> {
         let arrays: std::collections::BTreeMap<u32, PriorityArray> =
             catalog.list::<CommandsRecord>().into_iter().map(|r| (r.id as u32, r.array)).collect();
-        Ok(Arc::new(Control {
+        Arc::new(Control {
             arbiter: Mutex::new(Arbiter::from(arrays)),
             locks: Mutex::default(),
             catalog,
             collector,
             registry,
-        }))
+            storage,
+            clock,
+            writes_per_minute,
+            writes: Mutex::default(),
+        })
     }
 
     fn lock_of(&self, point_id: u32) -> Arc<tokio::sync::Mutex<()>> {
         self.locks.lock().entry(point_id).or_default().clone()
     }
 
-    fn target(&self, point_id: u32) -> ApiResult<Target> {
+    fn target(&self, point_id: u32) -> Result<Target, ControlError> {
         let entry = self
             .registry
             .entries()
             .into_iter()
             .find(|e| e.id == point_id)
-            .ok_or_else(|| ApiError::not_found(format!("no point {point_id}")))?;
+            .ok_or_else(|| ControlError::NotFound(format!("no point {point_id}")))?;
         if entry.device.is_empty() {
-            return Err(ApiError::conflict(
-                "not_writable",
-                format!("point {point_id} is a manual point: push its values to POST /api/t3000/samples"),
-            ));
+            return Err(ControlError::NotWritable(point_id));
         }
-        let spec = self
-            .collector
-            .device(&entry.device)
-            .ok_or_else(|| ApiError::not_found(format!("point {point_id}: device `{}` is not polled", entry.device)))?;
+        let spec = self.collector.device(&entry.device).ok_or_else(|| {
+            ControlError::NotFound(format!("point {point_id}: device `{}` is not polled", entry.device))
+        })?;
         let cp = spec
             .points
             .iter()
             .find(|cp| cp.id == point_id)
-            .ok_or_else(|| ApiError::not_found(format!("point {point_id} is not polled now")))?;
+            .ok_or_else(|| ControlError::NotFound(format!("point {point_id} is not polled now")))?;
         let p = spec.point_of(cp);
         if !p.writable {
-            return Err(ApiError::conflict("read_only", format!("point {point_id} ({}) cannot be written", p.name)));
+            return Err(ControlError::ReadOnly(format!("point {point_id} ({}) cannot be written", p.name)));
         }
         Ok(Target { device: entry.device, point: p.name.clone(), point_type: p.point_type })
     }
@@ -123,7 +190,7 @@ impl Control {
         self.arbiter.lock().array(point_id).map(|a| a.slots().cloned().collect()).unwrap_or_default()
     }
 
-    fn persist(&self, point_id: u32) -> ApiResult<()> {
+    fn persist(&self, point_id: u32) -> Result<(), ControlError> {
         let array = self.arbiter.lock().array(point_id).cloned();
         match array {
             Some(array) => self.catalog.put(CommandsRecord { id: i64::from(point_id), array })?,
@@ -131,6 +198,64 @@ impl Control {
                 self.catalog.delete::<CommandsRecord>(i64::from(point_id))?;
             }
         }
+        Ok(())
+    }
+
+    /// A person's write: checks the priority, that the value is finite, the rate limit of the
+    /// point (every write that gets this far counts), the expiry's bounds and the command, then
+    /// commands it as [`Control::write`] does. REST and WebSocket both come here.
+    pub async fn user_write(&self, who: &Issuer, point_id: u32, w: UserWrite) -> Result<WriteResult, ControlError> {
+        let prio = priority(w.priority)?;
+        if !w.value.is_finite() {
+            return Err(ControlError::NotFinite);
+        }
+        self.check_write_rate(point_id)?;
+        let now = self.clock.now_us();
+        let expires = w
+            .expires_in_secs
+            .map(|s| {
+                if !crate::model::check::EXPIRES_IN_SECS.contains(&s) {
+                    return Err(ControlError::InvalidExpiry);
+                }
+                Ok(now + s as i64 * 1_000_000)
+            })
+            .transpose()?;
+        let command = Command::new(w.value, prio, format!("user:{}", who.actor), now, expires)
+            .map_err(|e| ControlError::InvalidCommand(e.to_string()))?;
+        let in_manual = self
+            .storage
+            .latest(&[point_id])
+            .first()
+            .is_some_and(|(_, l)| Quality(l.quality) == Quality::GOOD_LOCAL_OVERRIDE);
+        self.write(who, point_id, command, w.switch_to_manual, in_manual).await
+    }
+
+    /// A person's relinquish of the slot `priority` (8 when none).
+    pub async fn user_relinquish(
+        &self,
+        who: &Issuer,
+        point_id: u32,
+        priority: Option<u8>,
+    ) -> Result<WriteResult, ControlError> {
+        let prio = self::priority(priority)?;
+        self.relinquish(who, point_id, prio).await
+    }
+
+    /// Counts a write to `point`; refuses it past `point_writes_per_minute`.
+    fn check_write_rate(&self, point: u32) -> Result<(), ControlError> {
+        let mut writes = self.writes.lock();
+        let list = writes.entry(point).or_default();
+        while list.front().is_some_and(|t| t.elapsed() > Duration::from_secs(60)) {
+            list.pop_front();
+        }
+        if list.len() >= self.writes_per_minute as usize {
+            return Err(ControlError::RateLimited {
+                point,
+                per_minute: self.writes_per_minute,
+                retry_after_secs: 60u64.saturating_sub(list.front().map_or(0, |t| t.elapsed().as_secs())).max(1),
+            });
+        }
+        list.push_back(Instant::now());
         Ok(())
     }
 
@@ -143,27 +268,23 @@ impl Control {
         command: Command,
         switch_to_manual: bool,
         input_in_manual: bool,
-    ) -> ApiResult<WriteResult> {
+    ) -> Result<WriteResult, ControlError> {
         let target = self.target(point_id)?;
         if target.point_type == PointType::Input && !input_in_manual {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "input_in_auto",
-                format!(
-                    "input {point_id} ({}) reads its sensor; put it in manual at the controller to override it",
-                    target.point
-                ),
-            ));
+            return Err(ControlError::InputInAuto(format!(
+                "input {point_id} ({}) reads its sensor; put it in manual at the controller to override it",
+                target.point
+            )));
         }
         let lock = self.lock_of(point_id);
         let _guard = lock.lock().await;
-        let now = now_us();
+        let now = self.clock.now_us();
         let previous = self.arbiter.lock().array(point_id).cloned();
         let change = self
             .arbiter
             .lock()
             .command(point_id, command.clone(), now)
-            .map_err(|e| ApiError::unprocessable("invalid_command", e.to_string()))?;
+            .map_err(|e| ControlError::InvalidCommand(e.to_string()))?;
         let audit = AuditEntry {
             seq: 0,
             ts: now,
@@ -179,11 +300,16 @@ impl Control {
     }
 
     /// Empties the slot at `priority`; writes what wins then, if anything changes.
-    pub async fn relinquish(&self, who: &Issuer, point_id: u32, priority: Priority) -> ApiResult<WriteResult> {
+    pub async fn relinquish(
+        &self,
+        who: &Issuer,
+        point_id: u32,
+        priority: Priority,
+    ) -> Result<WriteResult, ControlError> {
         let target = self.target(point_id)?;
         let lock = self.lock_of(point_id);
         let _guard = lock.lock().await;
-        let now = now_us();
+        let now = self.clock.now_us();
         let previous = self.arbiter.lock().array(point_id).cloned();
         let change = self.arbiter.lock().relinquish(point_id, priority, now);
         let audit = AuditEntry {
@@ -210,7 +336,7 @@ impl Control {
         previous: Option<PriorityArray>,
         audit: AuditEntry,
         switch_to_manual: bool,
-    ) -> ApiResult<WriteResult> {
+    ) -> Result<WriteResult, ControlError> {
         let seq = self.catalog.audit_begin(audit)?;
         let mut result = WriteResult {
             point_id,
@@ -248,7 +374,7 @@ impl Control {
             loop {
                 tick.tick().await;
                 let Some(me) = me.upgrade() else { return };
-                let now = now_us();
+                let now = me.clock.now_us();
                 if me.arbiter.lock().next_expiry().is_none_or(|t| t > now) {
                     continue;
                 }
@@ -258,7 +384,7 @@ impl Control {
                     let _guard = lock.lock().await;
                     let _ = me.persist(point_id);
                     // What wins now: a write may have come in since the expiry was computed.
-                    let after = me.arbiter.lock().effective(point_id, now_us());
+                    let after = me.arbiter.lock().effective(point_id, me.clock.now_us());
                     let entry = AuditEntry {
                         seq: 0,
                         ts: now,
@@ -281,7 +407,7 @@ impl Control {
                                 format!("failed: {e}")
                             }
                         },
-                        (Some(_), Err(e)) => format!("failed: {}", e.message),
+                        (Some(_), Err(e)) => format!("failed: {e}"),
                     };
                     let _ = me.catalog.audit_finish(seq, &result, None);
                 }

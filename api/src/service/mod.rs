@@ -1,8 +1,27 @@
-//! The server's long-running parts.
+//! The server's long-running parts, each with its dependencies passed in (`Arc<Catalog>`,
+//! `Arc<Collector>`, `Storage`, `Arc<dyn Clock>`, ...) and its own error type.
+//!
+//! What belongs here: what the server does whoever asks (REST, the WebSocket, a schedule, a
+//! timer). Nothing here knows HTTP: no axum, no `AppState`, no `ApiError` (`http::error` maps each
+//! service's error to a status and a JSON body), and the wall-clock time comes only from the
+//! injected `Clock`. `.ci/service-layers.py` checks the first part.
 
 pub mod alarms;
+pub mod audit;
 pub mod auth;
 pub mod collection;
 pub mod control;
+pub mod floorplans;
+pub mod ranges;
 pub mod registry;
+pub mod retention;
 pub mod scheduler;
+
+/// Who or what acts, for the audit log: a user (`alice`, from an address) or the server itself
+/// (`schedule:3`, `system`).
+#[derive(Debug, Clone)]
+pub struct Issuer {
+    /// `alice`, `schedule:3`, ...
+    pub actor: String,
+    pub remote: Option<String>,
+}

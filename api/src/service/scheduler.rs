@@ -1,5 +1,5 @@
-//! Weekly schedules and holiday calendars (T3000's weekly and annual routines), and the scheduler
-//! that drives their outputs through the command arbiter.
+//! The scheduler: drives the outputs of weekly schedules and holiday calendars (T3000's weekly and
+//! annual routines) through the command arbiter.
 //!
 //! A schedule has T3000's day types (Monday..Sunday, Holiday1, Holiday2) with up to four ON/OFF
 //! pairs each, the calendars (annual routines) that turn dates into holidays, and output bindings:
@@ -12,102 +12,29 @@
 //! write is retried after [`RETRY`]. Disabling or deleting a schedule, or unbinding an output,
 //! relinquishes the schedule's commands.
 
-use crate::http::AppState;
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::routes::json_body;
-use crate::http::routes::{audit, found, json};
-use crate::model::check::check_name;
 use crate::model::place::Building;
-use crate::model::schedule::{Calendar, OutputBinding, Schedule};
-use crate::service::auth::{Principal, now_us};
-use crate::service::control::{Control, Issuer};
-use axum::Json;
-use axum::extract::{Extension, Path, State};
-use axum::http::StatusCode;
+use crate::model::schedule::{Calendar, Schedule, ScheduleResponse, TransitionView};
+use crate::service::Issuer;
+use crate::service::control::{Control, ControlError};
 use chrono::{DateTime, Utc};
-
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use t3_core::arbiter::{Command, Priority};
-use t3_core::schedule::{self, AnnualRoutine, Tz, WeeklySchedule};
+use t3_core::clock::Clock;
+use t3_core::schedule::{self, AnnualRoutine, Tz};
 use t3_storage::catalog::Catalog;
 
 /// How long after a failed output write the scheduler tries again.
 pub const RETRY: Duration = Duration::from_secs(30);
-
-/// Body of POST / PUT of a schedule.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleBody {
-    #[schema(schema_with = crate::http::rules::name_schema)]
-    pub name: String,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub building_id: Option<i64>,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// `{"days": {"monday": [{"on": "08:00", "off": "17:00"}], "holiday1": [], ...}}`; at most 4
-    /// pairs per day type.
-    /// (Its schema: [`crate::http::rules::weekly_schedule_schema`], put in by `openapi::document`.)
-    #[schema(value_type = Object)]
-    pub weekly_schedule: WeeklySchedule,
-    #[serde(default)]
-    pub calendar_ids: Vec<i64>,
-    #[serde(default)]
-    pub outputs: Vec<OutputBinding>,
-    /// 1 ..= 16; 15 by default.
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 16)]
-    pub priority: Option<u8>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// One coming change of a schedule's output.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TransitionView {
-    /// RFC 3339, UTC.
-    pub at: String,
-    pub on: bool,
-}
-
-/// A schedule as the API shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ScheduleResponse {
-    pub id: i64,
-    pub name: String,
-    pub description: Option<String>,
-    /// `weekly`.
-    pub schedule_type: String,
-    /// `active` (enabled) or `inactive`.
-    pub status: String,
-    /// Whether the output is ON now.
-    pub on: bool,
-    /// The next change of the output (RFC 3339, UTC).
-    pub next_run: Option<String>,
-    /// The next few changes.
-    pub next_transitions: Vec<TransitionView>,
-    pub time_zone: String,
-    pub building_id: Option<i64>,
-    #[schema(value_type = Object)]
-    pub weekly_schedule: WeeklySchedule,
-    pub calendar_ids: Vec<i64>,
-    pub outputs: Vec<OutputBinding>,
-    pub priority: u8,
-}
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// The time zone and the calendars a schedule is evaluated with.
-fn context(catalog: &Catalog, s: &Schedule) -> (Tz, Vec<AnnualRoutine>) {
+pub fn context(catalog: &Catalog, s: &Schedule) -> (Tz, Vec<AnnualRoutine>) {
     let tz = s
         .building_id
         .and_then(|b| catalog.get::<Building>(b))
@@ -118,7 +45,8 @@ fn context(catalog: &Catalog, s: &Schedule) -> (Tz, Vec<AnnualRoutine>) {
     (tz, routines)
 }
 
-fn response(catalog: &Catalog, s: &Schedule, now: DateTime<Utc>) -> ScheduleResponse {
+/// A schedule as the API shows it at `now`: its state, next transitions and time zone.
+pub fn view(catalog: &Catalog, s: &Schedule, now: DateTime<Utc>) -> ScheduleResponse {
     let (tz, routines) = context(catalog, s);
     let next = schedule::transitions(&s.weekly, &routines, tz, now, 4);
     ScheduleResponse {
@@ -182,18 +110,31 @@ pub struct ScheduleEvent {
 pub struct Scheduler {
     catalog: Arc<Catalog>,
     control: Arc<Control>,
+    clock: Arc<dyn Clock>,
     applied: Mutex<Applied>,
     events: tokio::sync::broadcast::Sender<ScheduleEvent>,
 }
 
 impl Scheduler {
-    pub fn new(catalog: Arc<Catalog>, control: Arc<Control>) -> anyhow::Result<Arc<Scheduler>> {
-        Ok(Arc::new(Scheduler {
+    /// The scheduler of the schedules and calendars in `catalog` (registered by `model::register`).
+    pub fn new(catalog: Arc<Catalog>, control: Arc<Control>, clock: Arc<dyn Clock>) -> Arc<Scheduler> {
+        Arc::new(Scheduler {
             catalog,
             control,
+            clock,
             applied: Mutex::default(),
             events: tokio::sync::broadcast::channel(256).0,
-        }))
+        })
+    }
+
+    /// The time now, from the clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.clock.now_us()).unwrap_or_default()
+    }
+
+    /// A schedule as the API shows it now.
+    pub fn view(&self, s: &Schedule) -> ScheduleResponse {
+        view(&self.catalog, s, self.now())
     }
 
     /// Every later schedule change.
@@ -213,7 +154,7 @@ impl Scheduler {
                 next_run: None,
             }
         } else {
-            let r = response(&self.catalog, s, Utc::now());
+            let r = self.view(s);
             ScheduleEvent {
                 schedule_id: s.id,
                 name: s.name.clone(),
@@ -230,21 +171,31 @@ impl Scheduler {
         Issuer { actor: format!("schedule:{}", s.id), remote: None }
     }
 
-    /// Writes a schedule's outputs for `on`; returns the errors (point id, message).
-    async fn apply(&self, s: &Schedule, on: bool) -> Vec<(u32, String)> {
+    /// Writes a schedule's current state to its outputs now: the state written, and the outputs
+    /// that could not be written with why.
+    pub async fn run(&self, s: &Schedule) -> (bool, Vec<(u32, ControlError)>) {
+        let (tz, routines) = context(&self.catalog, s);
+        let on = schedule::state_at(&s.weekly, &routines, tz, self.now());
+        (on, self.apply(s, on).await)
+    }
+
+    /// Writes a schedule's outputs for `on`; returns the errors (point id, why).
+    async fn apply(&self, s: &Schedule, on: bool) -> Vec<(u32, ControlError)> {
         let mut errors = Vec::new();
-        let Ok(priority) = Priority::new(s.priority) else { return vec![(0, "invalid priority".into())] };
+        let Ok(priority) = Priority::new(s.priority) else {
+            return vec![(0, ControlError::InvalidPriority("invalid priority".into()))];
+        };
         for o in &s.outputs {
             let value = if on { o.on_value } else { o.off_value };
-            let result = match Command::new(value, priority, format!("schedule:{}", s.id), now_us(), None) {
+            let result = match Command::new(value, priority, format!("schedule:{}", s.id), self.clock.now_us(), None) {
                 Ok(cmd) => {
                     self.control.write(&Self::issuer(s), o.point_id, cmd, o.switch_to_manual, true).await.map(|_| ())
                 }
-                Err(e) => Err(ApiError::unprocessable("invalid_command", e.to_string())),
+                Err(e) => Err(ControlError::InvalidCommand(e.to_string())),
             };
             if let Err(e) = result {
-                tracing::warn!(schedule = s.id, point = o.point_id, error = %e.message, "schedule output write failed");
-                errors.push((o.point_id, e.message));
+                tracing::warn!(schedule = s.id, point = o.point_id, error = %e, "schedule output write failed");
+                errors.push((o.point_id, e));
             }
         }
         let changed = {
@@ -253,7 +204,7 @@ impl Scheduler {
                 applied.retry_at.remove(&s.id);
                 applied.state.insert(s.id, on) != Some(on)
             } else {
-                applied.retry_at.insert(s.id, Utc::now() + RETRY);
+                applied.retry_at.insert(s.id, self.now() + RETRY);
                 false
             }
         };
@@ -264,14 +215,14 @@ impl Scheduler {
     }
 
     /// Relinquishes the commands a schedule holds on `points`.
-    async fn release(&self, s: &Schedule, points: &[u32]) {
+    pub async fn release(&self, s: &Schedule, points: &[u32]) {
         let Ok(priority) = Priority::new(s.priority) else { return };
         let source = format!("schedule:{}", s.id);
         for &p in points {
             if self.control.array(p).iter().any(|c| c.priority == priority && c.source == source)
                 && let Err(e) = self.control.relinquish(&Self::issuer(s), p, priority).await
             {
-                tracing::warn!(schedule = s.id, point = p, error = %e.message, "relinquishing a schedule's command failed");
+                tracing::warn!(schedule = s.id, point = p, error = %e, "relinquishing a schedule's command failed");
             }
         }
         self.applied.lock().state.remove(&s.id);
@@ -285,7 +236,7 @@ impl Scheduler {
             loop {
                 tick.tick().await;
                 let Some(me) = me.upgrade() else { return };
-                let work = due(&me.catalog, &me.applied.lock(), Utc::now());
+                let work = due(&me.catalog, &me.applied.lock(), me.now());
                 for (s, on) in work {
                     me.apply(&s, on).await;
                 }
@@ -294,277 +245,12 @@ impl Scheduler {
     }
 }
 
-// ---- HTTP ----
-
-fn body_to_schedule(state: &AppState, id: i64, b: ScheduleBody) -> ApiResult<Schedule> {
-    let name = check_name("schedule", &b.name)?;
-    let mut weekly = b.weekly_schedule;
-    weekly.validate().map_err(|e| ApiError::unprocessable("invalid_schedule", format!("weekly_schedule: {e}")))?;
-    weekly.sort();
-    if let Some(bid) = b.building_id {
-        state
-            .catalog
-            .get::<Building>(bid)
-            .ok_or_else(|| ApiError::not_found(format!("building_id: no building {bid}")))?;
-    }
-    for c in &b.calendar_ids {
-        state
-            .catalog
-            .get::<Calendar>(*c)
-            .ok_or_else(|| ApiError::not_found(format!("calendar_ids: no calendar {c}")))?;
-    }
-    let priority = b.priority.unwrap_or(Priority::SCHEDULE.get());
-    Priority::new(priority).map_err(|e| ApiError::unprocessable("invalid_schedule", format!("priority: {e}")))?;
-    let entries = state.registry.entries();
-    for (i, o) in b.outputs.iter().enumerate() {
-        if !o.on_value.is_finite() || !o.off_value.is_finite() {
-            return Err(ApiError::unprocessable(
-                "invalid_schedule",
-                format!("outputs[{i}]: values must be finite numbers"),
-            ));
-        }
-        if !entries.iter().any(|e| e.id == o.point_id && !e.device.is_empty()) {
-            return Err(ApiError::not_found(format!("outputs[{i}].point_id: no device point {}", o.point_id)));
-        }
-    }
-    Ok(Schedule {
-        id,
-        name,
-        description: b.description,
-        building_id: b.building_id,
-        enabled: b.enabled,
-        weekly,
-        calendar_ids: b.calendar_ids,
-        outputs: b.outputs,
-        priority,
-        updated_us: now_us(),
-    })
-}
-
-fn get_schedule(state: &AppState, id: i64) -> ApiResult<Schedule> {
-    found::<Schedule>(state, id, "schedule")
-}
-
-/// Every schedule with its state now and next run.
-#[utoipa::path(get, path = "/api/t3000/schedules", tag = "schedules", responses((status = 200, body = [ScheduleResponse])))]
-pub async fn list(State(state): State<AppState>) -> Json<Vec<ScheduleResponse>> {
-    let now = Utc::now();
-    Json(state.catalog.list::<Schedule>().iter().map(|s| response(&state.catalog, s, now)).collect())
-}
-
-/// One schedule.
-#[utoipa::path(get, path = "/api/t3000/schedules/{id}", tag = "schedules", params(("id" = i64, Path)),
-    responses((status = 200, body = ScheduleResponse), (status = 404, body = ErrorBody)))]
-pub async fn get_one(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<ScheduleResponse>> {
-    Ok(Json(response(&state.catalog, &get_schedule(&state, id)?, Utc::now())))
-}
-
-/// Creates a schedule; its outputs are written at once and at each transition.
-#[utoipa::path(post, path = "/api/t3000/schedules", tag = "schedules", request_body = ScheduleBody,
-    responses((status = 201, body = ScheduleResponse), (status = 400, body = ErrorBody),
-        (status = 404, description = "No such building, calendar or device point", body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create(
-    State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    body: axum::body::Bytes,
-) -> ApiResult<(StatusCode, Json<ScheduleResponse>)> {
-    let b: ScheduleBody = json_body(&body)?;
-    let s = state.catalog.insert(body_to_schedule(&state, 0, b)?)?;
-    state.scheduler.publish(&s, "created");
-    audit(&state, &who, "schedule.create", format!("schedule:{}", s.id), None, json(&s));
-    Ok((StatusCode::CREATED, Json(response(&state.catalog, &s, Utc::now()))))
-}
-
-/// Changes a schedule; outputs no longer bound (or all, when disabled) are relinquished.
-#[utoipa::path(put, path = "/api/t3000/schedules/{id}", tag = "schedules", params(("id" = i64, Path)), request_body = ScheduleBody,
-    responses((status = 200, body = ScheduleResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn update(
-    State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
-    body: axum::body::Bytes,
-) -> ApiResult<Json<ScheduleResponse>> {
-    let old = get_schedule(&state, id)?;
-    let b: ScheduleBody = json_body(&body)?;
-    let new = body_to_schedule(&state, id, b)?;
-    state.catalog.put(new.clone())?;
-    let dropped: Vec<u32> = if !new.enabled || new.priority != old.priority {
-        old.outputs.iter().map(|o| o.point_id).collect()
-    } else {
-        old.outputs.iter().map(|o| o.point_id).filter(|p| !new.outputs.iter().any(|o| o.point_id == *p)).collect()
-    };
-    state.scheduler.release(&old, &dropped).await;
-    state.scheduler.publish(&new, "updated");
-    audit(&state, &who, "schedule.update", format!("schedule:{id}"), json(&old), json(&new));
-    Ok(Json(response(&state.catalog, &new, Utc::now())))
-}
-
-/// Deletes a schedule and relinquishes its commands.
-#[utoipa::path(delete, path = "/api/t3000/schedules/{id}", tag = "schedules", params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn delete(
-    State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
-) -> ApiResult<StatusCode> {
-    let old = get_schedule(&state, id)?;
-    state.catalog.delete::<Schedule>(id)?;
-    let points: Vec<u32> = old.outputs.iter().map(|o| o.point_id).collect();
-    state.scheduler.release(&old, &points).await;
-    state.scheduler.publish(&old, "deleted");
-    audit(&state, &who, "schedule.delete", format!("schedule:{id}"), json(&old), None);
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// What running a schedule now did.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RunResult {
-    /// The state written (ON or OFF), as the schedule has it now.
-    pub on: bool,
-    /// Outputs that could not be written: point id and why.
-    pub errors: Vec<RunError>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RunError {
-    pub point_id: u32,
-    pub message: String,
-}
-
-/// Writes the schedule's current state to its outputs now.
-#[utoipa::path(post, path = "/api/t3000/schedules/{id}/run", tag = "schedules", params(("id" = i64, Path)),
-    responses((status = 200, body = RunResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn run(
-    State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<RunResult>> {
-    let s = get_schedule(&state, id)?;
-    if !s.enabled {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "schedule_disabled",
-            "the schedule is disabled; enable it first",
-        ));
-    }
-    let (tz, routines) = context(&state.catalog, &s);
-    let on = schedule::state_at(&s.weekly, &routines, tz, Utc::now());
-    let errors = state.scheduler.apply(&s, on).await;
-    let result = if errors.is_empty() { "ok".to_owned() } else { format!("{} output(s) failed", errors.len()) };
-    state.auth.audit(
-        who.remote.clone(),
-        &who.actor(),
-        "schedule.run",
-        Some(format!("schedule:{id}")),
-        None,
-        Some(serde_json::json!({ "on": on })),
-        &result,
-    );
-    Ok(Json(RunResult {
-        on,
-        errors: errors.into_iter().map(|(point_id, message)| RunError { point_id, message }).collect(),
-    }))
-}
-
-/// Every holiday calendar.
-#[utoipa::path(get, path = "/api/t3000/calendars", tag = "schedules", responses((status = 200, body = [Calendar])))]
-pub async fn calendars(State(state): State<AppState>) -> Json<Vec<Calendar>> {
-    Json(state.catalog.list::<Calendar>())
-}
-
-/// The body of POST / PUT of a calendar: a stand-in, `openapi::document` puts
-/// [`crate::http::rules::calendar_body_schema`] in its place.
-#[derive(Debug)]
-pub struct CalendarBody;
-
-impl utoipa::PartialSchema for CalendarBody {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::schema::Object::new().into()
-    }
-}
-
-impl utoipa::ToSchema for CalendarBody {}
-
-fn check_calendar(body: &[u8]) -> ApiResult<AnnualRoutine> {
-    let v: serde_json::Value = json_body(body)?;
-    // Dates as the document spells them (chrono alone would also take `2026-1-5`).
-    let date = regex::Regex::new(crate::http::rules::DATE_PATTERN).map_err(ApiError::internal)?;
-    if let Some(dates) = v.get("dates").and_then(serde_json::Value::as_array) {
-        for (i, d) in dates.iter().enumerate() {
-            if d.as_str().is_some_and(|d| !date.is_match(d)) {
-                return Err(ApiError::bad_request(
-                    "invalid_json",
-                    format!("at dates[{i}]: {d} is not a YYYY-MM-DD date"),
-                ));
-            }
-        }
-    }
-    let r: AnnualRoutine = crate::http::routes::json_body(v.to_string().as_bytes())?;
-    check_name("calendar", &r.name)?;
-    r.validate().map_err(|e| ApiError::unprocessable("invalid_calendar", e.to_string()))?;
-    Ok(r)
-}
-
-/// Creates a holiday calendar (annual routine).
-#[utoipa::path(post, path = "/api/t3000/calendars", tag = "schedules",
-    request_body(content = CalendarBody, description = "`name`, `holiday` (`holiday1` or `holiday2`), `dates` (`YYYY-MM-DD`), `recurring` (`MM-DD`)"),
-    responses((status = 201, body = Calendar), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_calendar(
-    State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    body: axum::body::Bytes,
-) -> ApiResult<(StatusCode, Json<Calendar>)> {
-    let routine = check_calendar(&body)?;
-    let c = state.catalog.insert(Calendar { id: 0, routine, updated_us: now_us() })?;
-    audit(&state, &who, "calendar.create", format!("calendar:{}", c.id), None, json(&c));
-    Ok((StatusCode::CREATED, Json(c)))
-}
-
-/// Changes a holiday calendar; schedules using it follow at once.
-#[utoipa::path(put, path = "/api/t3000/calendars/{id}", tag = "schedules", params(("id" = i64, Path)),
-    request_body(content = CalendarBody, description = "As for POST"),
-    responses((status = 200, body = Calendar), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn update_calendar(
-    State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
-    body: axum::body::Bytes,
-) -> ApiResult<Json<Calendar>> {
-    let old = found::<Calendar>(&state, id, "calendar")?;
-    let c = Calendar { id, routine: check_calendar(&body)?, updated_us: now_us() };
-    state.catalog.put(c.clone())?;
-    audit(&state, &who, "calendar.update", format!("calendar:{id}"), json(&old), json(&c));
-    Ok(Json(c))
-}
-
-/// Deletes a holiday calendar and removes it from the schedules that use it.
-#[utoipa::path(delete, path = "/api/t3000/calendars/{id}", tag = "schedules", params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn delete_calendar(
-    State(state): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Path(id): Path<i64>,
-) -> ApiResult<StatusCode> {
-    let old = found::<Calendar>(&state, id, "calendar")?;
-    state.catalog.transaction(|tx| {
-        let users: Vec<Schedule> =
-            tx.rows::<Schedule>().values().filter(|s| s.calendar_ids.contains(&id)).cloned().collect();
-        for mut s in users {
-            s.calendar_ids.retain(|c| *c != id);
-            tx.put(s)?;
-        }
-        tx.delete::<Calendar>(id);
-        Ok(())
-    })?;
-    audit(&state, &who, "calendar.delete", format!("calendar:{id}"), json(&old), None);
-    Ok(StatusCode::NO_CONTENT)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::schedule::OutputBinding;
     use chrono::TimeZone;
-    use t3_core::schedule::{DayType, Period, TimeOfDay};
+    use t3_core::schedule::{DayType, Period, TimeOfDay, WeeklySchedule};
 
     fn t(h: u32, m: u32) -> TimeOfDay {
         TimeOfDay::new(h, m).unwrap()

@@ -5,9 +5,8 @@ use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::routes::{Page, json_body};
 use crate::http::routes::{found, json};
 use crate::model::check::check_name;
-use crate::service::auth::{
-    LoginResponse, Principal, Role, Token, TokenKind, User, check_password, hash_password, now_us,
-};
+use crate::model::user::{Role, Token, TokenKind, User};
+use crate::service::auth::{LoginResponse, Principal, check_password, hash_password};
 use axum::Json;
 use axum::extract::{ConnectInfo, Extension, Path, Query, State};
 use axum::http::StatusCode;
@@ -166,7 +165,7 @@ pub async fn create_user(
         role: req.role,
         password_hash: hash_password(&req.password)?,
         disabled: false,
-        created_us: now_us(),
+        created_us: state.now_us(),
     })?;
     let view = UserView::from(user);
     crate::http::routes::audit(&state, &who, "user.create", format!("user:{}", view.id), None, json(&view));
@@ -302,7 +301,7 @@ pub async fn create_token(
     }
     let user_id = req.user_id.unwrap_or(who.user_id);
     user(&state, user_id)?;
-    let expires = req.expires_in_days.map(|d| now_us() + i64::from(d) * 86_400_000_000);
+    let expires = req.expires_in_days.map(|d| state.now_us() + i64::from(d) * 86_400_000_000);
     let (token, secret) = state.auth.issue_token(user_id, &name, expires)?;
     let info = TokenView::from(token);
     crate::http::routes::audit(&state, &who, "token.create", format!("token:{}", info.id), None, json(&info));
@@ -352,8 +351,8 @@ pub struct AuditQuery {
 pub async fn audit(State(state): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Json<Vec<AuditEntry>>> {
     let page = Page::new(None, q.limit)?;
     let filter = AuditFilter {
-        from_us: crate::http::routes::optional_instant(q.from.as_deref(), "from")?,
-        to_us: crate::http::routes::optional_instant(q.to.as_deref(), "to")?,
+        from_us: crate::http::routes::optional_instant(q.from.as_deref(), "from", state.now_us())?,
+        to_us: crate::http::routes::optional_instant(q.to.as_deref(), "to", state.now_us())?,
         actor: q.actor,
         action: q.action,
         target: q.target,

@@ -11,7 +11,7 @@ use crate::http::routes::{audit, found, json};
 use crate::model::check::check_name;
 use crate::model::device::DeviceRecord;
 use crate::model::place::{Building, Floor, PlanImage, PlanPoint, Room};
-use crate::service::auth::{Principal, now_us};
+use crate::service::auth::Principal;
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
@@ -178,7 +178,7 @@ pub async fn create(
         description: body.description,
         address: body.address,
         time_zone: check_tz(body.time_zone)?,
-        updated_us: now_us(),
+        updated_us: state.now_us(),
     })?;
     audit(&state, &who, "building.create", format!("building:{}", b.id), None, json(&b));
     Ok((StatusCode::CREATED, Json(tree(&state, &b))))
@@ -202,7 +202,7 @@ pub async fn update(
         description: body.description,
         address: body.address,
         time_zone: check_tz(body.time_zone)?,
-        updated_us: now_us(),
+        updated_us: state.now_us(),
     };
     state.catalog.put(new.clone())?;
     audit(&state, &who, "building.update", format!("building:{id}"), json(&old), json(&new));
@@ -265,7 +265,7 @@ pub async fn delete(
         Ok(floors)
     })?;
     for f in floors {
-        crate::http::routes::floorplans::remove_image(&state, f);
+        state.plans.remove(f);
     }
     audit(&state, &who, "building.delete", format!("building:{id}"), json(&old), None);
     Ok(StatusCode::NO_CONTENT)
@@ -296,7 +296,7 @@ pub async fn create_floor(
         name: check_name("floor", &body.name)?,
         level: body.level,
         description: body.description,
-        updated_us: now_us(),
+        updated_us: state.now_us(),
         plan: None,
         plan_points: Vec::new(),
     })?;
@@ -320,7 +320,7 @@ pub async fn update_floor(
         name: check_name("floor", &body.name)?,
         level: body.level,
         description: body.description,
-        updated_us: now_us(),
+        updated_us: state.now_us(),
         ..old.clone()
     };
     state.catalog.put(new.clone())?;
@@ -346,7 +346,7 @@ pub async fn delete_floor(
         tx.delete::<Floor>(id);
         Ok(())
     })?;
-    crate::http::routes::floorplans::remove_image(&state, id);
+    state.plans.remove(id);
     audit(&state, &who, "floor.delete", format!("floor:{id}"), json(&old), None);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -376,7 +376,7 @@ pub async fn create_room(
         floor_id: id,
         name: check_name("room", &body.name)?,
         description: body.description,
-        updated_us: now_us(),
+        updated_us: state.now_us(),
     })?;
     audit(&state, &who, "room.create", format!("room:{}", r.id), None, json(&r));
     Ok((StatusCode::CREATED, Json(r)))
@@ -397,7 +397,7 @@ pub async fn update_room(
     let new = Room {
         name: check_name("room", &body.name)?,
         description: body.description,
-        updated_us: now_us(),
+        updated_us: state.now_us(),
         ..old.clone()
     };
     state.catalog.put(new.clone())?;

@@ -221,7 +221,7 @@ pub struct DevicePoints {
     responses((status = 200, body = DevicePoints), (status = 404, body = ErrorBody)))]
 pub async fn points(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Json<DevicePoints>> {
     let d = find(&state, &key)?;
-    let points = crate::service::collection::device_points(&state, &d.config.name);
+    let points = crate::service::collection::device_points(&state.collector, &d.config.name);
     Ok(Json(DevicePoints { device_id: d.id, device: d.config.name, points }))
 }
 

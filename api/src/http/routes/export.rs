@@ -101,8 +101,7 @@ pub async fn export(
     params: Result<Query<ExportParams>, QueryRejection>,
 ) -> ApiResult<Response> {
     let Query(params) = params.map_err(|e| ApiError::bad_request("invalid_parameter", e.body_text()))?;
-    let req = export_request(&params, state.storage.clock().now_us())
-        .map_err(|e| ApiError::bad_request("invalid_parameter", e))?;
+    let req = export_request(&params, state.now_us()).map_err(|e| ApiError::bad_request("invalid_parameter", e))?;
     // What would stop the export before its first row is refused before the file starts.
     state.storage.check_export(&req)?;
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);

@@ -1,4 +1,4 @@
-//! Floor plans: one image per floor (PNG, JPEG, WebP or SVG, at most [`MAX_PLAN_BYTES`]) kept in
+//! Floor plans: one image per floor (PNG, JPEG, WebP or SVG, at most `service::floorplans::MAX_PLAN_BYTES`) kept in
 //! `<data dir>/floorplans/<floor id>`, and where point badges sit on it (fractions of the image's
 //! width and height, so the badges stay put at any display size). The floor record keeps the
 //! image's type and size; the bytes are written to a temporary file, synced and renamed, so a
@@ -9,17 +9,14 @@ use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::routes::buildings::floor;
 use crate::http::routes::{audit, json, json_body};
 use crate::model::place::{Floor, MAX_PLAN_POINTS, PlanImage, PlanPoint};
-use crate::service::auth::{Principal, now_us};
+use crate::service::auth::Principal;
+use crate::service::floorplans::{MAX_PLAN_BYTES, check_image};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use std::path::PathBuf;
-
-/// Largest plan image.
-pub const MAX_PLAN_BYTES: usize = 8 * 1024 * 1024;
 
 /// Body of `PUT /api/t3000/floors/{id}/plan/points`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -28,50 +25,6 @@ pub struct PlanPointsBody {
     /// Every badge of the plan (replaces the ones there were), at most 1,000, each point once.
     #[schema(max_items = 1000)]
     pub points: Vec<PlanPoint>,
-}
-
-fn image_path(state: &AppState, floor_id: i64) -> PathBuf {
-    path_in(state.storage.data_dir(), floor_id)
-}
-
-fn path_in(data_dir: &std::path::Path, floor_id: i64) -> PathBuf {
-    data_dir.join("floorplans").join(floor_id.to_string())
-}
-
-/// Stores a floor's image (the demo's plans; uploads go through [`put_plan`]).
-pub fn write_image(data_dir: &std::path::Path, floor_id: i64, bytes: &[u8]) -> std::io::Result<()> {
-    write_atomically(&path_in(data_dir, floor_id), bytes)
-}
-
-/// Removes a floor's image file (when the floor is deleted); a missing file is fine.
-pub fn remove_image(state: &AppState, floor_id: i64) {
-    if let Err(e) = std::fs::remove_file(image_path(state, floor_id))
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(floor_id, error = %e, "could not remove a floor plan image");
-    }
-}
-
-/// The image type a body really is, if it is one the plan takes and matches the declared type.
-fn check_image(declared: &str, body: &[u8]) -> ApiResult<&'static str> {
-    let declared = declared.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let (kind, ok) = match declared.as_str() {
-        "image/png" => ("image/png", body.starts_with(b"\x89PNG\r\n\x1a\n")),
-        "image/jpeg" => ("image/jpeg", body.starts_with(&[0xff, 0xd8, 0xff])),
-        "image/webp" => ("image/webp", body.len() > 12 && &body[..4] == b"RIFF" && &body[8..12] == b"WEBP"),
-        "image/svg+xml" => ("image/svg+xml", std::str::from_utf8(body).is_ok_and(|t| t.contains("<svg"))),
-        other => {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                format!("a floor plan is image/png, image/jpeg, image/webp or image/svg+xml, not `{other}`"),
-            ));
-        }
-    };
-    if !ok {
-        return Err(ApiError::unprocessable("invalid_image", format!("the body is not a valid {kind} image")));
-    }
-    Ok(kind)
 }
 
 /// Uploads (or replaces) a floor's plan image.
@@ -100,32 +53,16 @@ pub async fn put_plan(
     }
     let declared = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let kind = check_image(declared, &body)?;
-    let path = image_path(&state, id);
     let len = body.len() as u64;
-    tokio::task::spawn_blocking(move || write_atomically(&path, &body))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    state.plans.write(id, body).await.map_err(ApiError::internal)?;
     let new = Floor {
-        plan: Some(PlanImage { content_type: kind.to_owned(), bytes: len, updated_us: now_us() }),
-        updated_us: now_us(),
+        plan: Some(PlanImage { content_type: kind.to_owned(), bytes: len, updated_us: state.now_us() }),
+        updated_us: state.now_us(),
         ..old.clone()
     };
     state.catalog.put(new.clone())?;
     audit(&state, &who, "floor.plan.upload", format!("floor:{id}"), json(&old.plan), json(&new.plan));
     Ok(Json(new))
-}
-
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().expect("a plan file has a folder");
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// A floor's plan image, with its content type.
@@ -137,7 +74,7 @@ pub async fn get_plan(State(state): State<AppState>, Path(id): Path<i64>) -> Api
     let Some(plan) = f.plan else {
         return Err(ApiError::not_found(format!("floor {id} has no plan")));
     };
-    let bytes = tokio::fs::read(image_path(&state, id)).await.map_err(|e| {
+    let bytes = state.plans.read(id).await.map_err(|e| {
         tracing::error!(floor_id = id, error = %e, "floor plan image missing or unreadable");
         ApiError::not_found(format!("the plan image of floor {id} cannot be read: {e}"))
     })?;
@@ -166,8 +103,8 @@ pub async fn delete_plan(
     if old.plan.is_none() {
         return Err(ApiError::not_found(format!("floor {id} has no plan")));
     }
-    state.catalog.put(Floor { plan: None, updated_us: now_us(), ..old.clone() })?;
-    remove_image(&state, id);
+    state.catalog.put(Floor { plan: None, updated_us: state.now_us(), ..old.clone() })?;
+    state.plans.remove(id);
     audit(&state, &who, "floor.plan.delete", format!("floor:{id}"), json(&old.plan), None);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -215,7 +152,7 @@ pub async fn put_points(
             ));
         }
     }
-    let new = Floor { plan_points: body.points, updated_us: now_us(), ..old.clone() };
+    let new = Floor { plan_points: body.points, updated_us: state.now_us(), ..old.clone() };
     state.catalog.put(new.clone())?;
     audit(&state, &who, "floor.plan.points", format!("floor:{id}"), json(&old.plan_points), json(&new.plan_points));
     Ok(Json(new))

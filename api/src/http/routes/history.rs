@@ -151,7 +151,7 @@ fn mode_of(p: &HistoryParams, from: i64, to: i64) -> ApiResult<HistoryMode> {
 }
 
 fn request_of(state: &AppState, points: Vec<u32>, p: &HistoryParams) -> ApiResult<HistoryRequest> {
-    let now = state.storage.clock().now_us();
+    let now = state.now_us();
     let bad = |m: String| ApiError::bad_request("invalid_parameter", m);
     let from = parse_instant(p.from.as_deref().unwrap_or("now-24h"), now).map_err(|e| bad(format!("from: {e}")))?;
     let to = parse_instant(p.to.as_deref().unwrap_or("now"), now).map_err(|e| bad(format!("to: {e}")))?;

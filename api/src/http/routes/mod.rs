@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per family of endpoints, and what they share: JSON bodies with
 //! errors naming the field, and paging of list endpoints.
 
+pub mod alarms;
 pub mod auth;
 pub mod buildings;
 pub mod devices;
@@ -12,6 +13,7 @@ pub mod metrics;
 pub mod points;
 pub mod programs;
 pub mod samples;
+pub mod schedules;
 pub mod storage;
 pub mod trendlogs;
 
@@ -114,10 +116,11 @@ pub fn found<T: t3_storage::catalog::Record>(state: &crate::http::AppState, id: 
     state.catalog.get::<T>(id).ok_or_else(|| ApiError::not_found(format!("no {what} {id}")))
 }
 
-/// An optional instant parameter (RFC 3339, epoch microseconds, `now-24h`); the error names it.
-pub fn optional_instant(s: Option<&str>, what: &str) -> ApiResult<Option<i64>> {
+/// An optional instant parameter (RFC 3339, epoch microseconds, `now-24h`, relative to `now_us`);
+/// the error names it.
+pub fn optional_instant(s: Option<&str>, what: &str, now_us: i64) -> ApiResult<Option<i64>> {
     s.map(|s| {
-        crate::http::timeparse::parse_instant(s, crate::service::auth::now_us())
+        crate::http::timeparse::parse_instant(s, now_us)
             .map_err(|e| ApiError::bad_request("invalid_time", format!("{what}: {e}")))
     })
     .transpose()

@@ -16,6 +16,8 @@ use crate::model::check::check_name;
 use crate::model::device::{DevicePoint, DeviceRecord};
 use crate::model::point::PointRecord;
 use crate::service::auth::Principal;
+use crate::service::control::UserWrite;
+use crate::service::retention::push_retention;
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
@@ -23,87 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use t3_core::Quality;
 use t3_core::config::{PointOverride, RecordConfig, RecordMode};
-use t3_core::range::{RangeMeaning, RangeTable, t3_range};
-use t3_drivers::collector::PointRange;
-
-/// Hands the catalog's per-point retention to the storage engine (at start and after a change).
-pub fn push_retention(catalog: &t3_storage::catalog::Catalog, storage: &t3_storage::Storage) {
-    let mut by_days: std::collections::BTreeMap<u32, Vec<u32>> = std::collections::BTreeMap::new();
-    catalog.read::<PointRecord, _>(|r| {
-        for r in r.values() {
-            if let Some(d) = r.retention_days {
-                by_days.entry(d).or_default().push(r.id as u32);
-            }
-        }
-    });
-    storage.set_point_retention(
-        by_days
-            .into_iter()
-            .map(|(max_age_days, points)| t3_core::config::PointRetention { points, max_age_days })
-            .collect(),
-    );
-}
-
-/// The range (unit) codes the devices report for their points, read when a device comes online
-/// and every [`Ranges::REFRESH`] after that (range codes are configuration, they rarely change).
-#[derive(Debug, Default)]
-pub struct Ranges {
-    codes: parking_lot::RwLock<std::collections::HashMap<u32, PointRange>>,
-    read_at: parking_lot::Mutex<std::collections::HashMap<String, std::time::Instant>>,
-}
-
-impl Ranges {
-    pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(600);
-
-    pub fn get(&self, point: u32) -> Option<PointRange> {
-        self.codes.read().get(&point).copied()
-    }
-
-    /// What point `point` (of type `point_type`: input, output, variable) reports about its value:
-    /// its units or digital state names, from its range code and analog/digital flag.
-    pub fn meaning(&self, point: u32, point_type: &str) -> Option<RangeMeaning> {
-        let r = self.get(point)?;
-        let table = match point_type {
-            "input" => RangeTable::Input,
-            "output" => RangeTable::Output,
-            "variable" => RangeTable::Variable,
-            _ => return None,
-        };
-        t3_range(table, r.digital?, r.range?)
-    }
-
-    /// Reads the ranges of every online device that has none yet or older than [`Ranges::REFRESH`].
-    pub async fn refresh(&self, collector: &t3_drivers::collector::Collector) {
-        for name in collector.device_names() {
-            let online =
-                collector.status().get(&name).is_some_and(|s| s.state == t3_drivers::collector::DeviceState::Online);
-            let due = self.read_at.lock().get(&name).is_none_or(|t| t.elapsed() >= Self::REFRESH);
-            if !online || !due {
-                continue;
-            }
-            match collector.read_ranges(&name).await {
-                Ok(codes) => {
-                    self.read_at.lock().insert(name, std::time::Instant::now());
-                    self.codes.write().extend(codes.into_iter().map(|r| (r.point, r)));
-                }
-                Err(e) => tracing::debug!(device = %name, error = %e, "range codes not read"),
-            }
-        }
-    }
-
-    /// Refreshes every few seconds while the collector lives.
-    pub fn spawn(self: &Arc<Self>, collector: &Arc<t3_drivers::collector::Collector>) {
-        let (me, collector) = (Arc::downgrade(self), Arc::downgrade(collector));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-            loop {
-                tick.tick().await;
-                let (Some(me), Some(collector)) = (me.upgrade(), collector.upgrade()) else { return };
-                me.refresh(&collector).await;
-            }
-        });
-    }
-}
+use t3_core::range::RangeMeaning;
 
 /// A point's trend (recording) settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -256,7 +178,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
     let mut out = Vec::new();
     for d in state.catalog.list::<DeviceRecord>() {
         let d = Arc::new(d);
-        for p in crate::service::collection::device_points(state, &d.config.name) {
+        for p in crate::service::collection::device_points(&state.collector, &d.config.name) {
             let r = label_of(p.id);
             let meaning = state.ranges.meaning(p.id, &p.point_type);
             let resp = PointResponse {
@@ -516,7 +438,10 @@ pub async fn create(
                 return Err(ApiError::conflict("text_point", format!("`{}` is text, not a value", p.name)));
             }
             let pname = p.name.clone();
-            if crate::service::collection::device_points(&state, &d.config.name).iter().any(|x| x.name == pname) {
+            if crate::service::collection::device_points(&state.collector, &d.config.name)
+                .iter()
+                .any(|x| x.name == pname)
+            {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "exists",
@@ -682,15 +607,6 @@ pub struct RelinquishRequest {
     pub priority: Option<u8>,
 }
 
-fn priority(p: Option<u8>) -> ApiResult<t3_core::arbiter::Priority> {
-    t3_core::arbiter::Priority::new(p.unwrap_or(8))
-        .map_err(|e| ApiError::unprocessable("invalid_priority", e.to_string()))
-}
-
-fn issuer(who: &Principal) -> crate::service::control::Issuer {
-    crate::service::control::Issuer { actor: who.actor(), remote: who.remote.clone() }
-}
-
 /// Commands a value to an output or variable (an input only while it is in manual) through the
 /// command arbiter; the device is written when the effective value changes, and read back.
 #[utoipa::path(post, path = "/api/t3000/points/{id}/value", tag = "control", params(("id" = u32, Path)),
@@ -706,26 +622,13 @@ pub async fn write_value(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<crate::model::command::WriteResult>> {
     let req: WriteRequest = json_body(&body)?;
-    let prio = priority(req.priority)?;
-    if !req.value.is_finite() {
-        return Err(ApiError::unprocessable("invalid_value", "value must be a finite number"));
-    }
-    state.auth.check_write_rate(id)?;
-    let now = crate::service::auth::now_us();
-    let expires = req
-        .expires_in_secs
-        .map(|s| {
-            if !crate::http::rules::EXPIRES_IN_SECS.contains(&s) {
-                return Err(ApiError::unprocessable("invalid_expiry", "expires_in_secs must be 1 to 31622400"));
-            }
-            Ok(now + s as i64 * 1_000_000)
-        })
-        .transpose()?;
-    let command = t3_core::arbiter::Command::new(req.value, prio, format!("user:{}", who.username), now, expires)
-        .map_err(|e| ApiError::unprocessable("invalid_command", e.to_string()))?;
-    let in_manual =
-        state.storage.latest(&[id]).first().is_some_and(|(_, l)| Quality(l.quality) == Quality::GOOD_LOCAL_OVERRIDE);
-    Ok(Json(state.control.write(&issuer(&who), id, command, req.switch_to_manual, in_manual).await?))
+    let write = UserWrite {
+        value: req.value,
+        priority: req.priority,
+        expires_in_secs: req.expires_in_secs,
+        switch_to_manual: req.switch_to_manual,
+    };
+    Ok(Json(state.control.user_write(&who.issuer(), id, write).await?))
 }
 
 /// Empties one priority slot of a point; what wins then is written to the device.
@@ -742,8 +645,7 @@ pub async fn relinquish(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<crate::model::command::WriteResult>> {
     let req: RelinquishRequest = if body.is_empty() { RelinquishRequest { priority: None } } else { json_body(&body)? };
-    let prio = priority(req.priority)?;
-    Ok(Json(state.control.relinquish(&issuer(&who), id, prio).await?))
+    Ok(Json(state.control.user_relinquish(&who.issuer(), id, req.priority).await?))
 }
 
 /// The commands in force on a point, most important first.

@@ -6,7 +6,7 @@ use crate::http::routes::json_body;
 use crate::http::routes::{audit, found};
 use crate::model::check::check_name;
 use crate::model::program::Program;
-use crate::service::auth::{Principal, now_us};
+use crate::service::auth::Principal;
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
@@ -52,7 +52,7 @@ pub async fn create(
         device_id: req.device_id,
         source: req.source,
         status: "stopped".into(),
-        updated_us: now_us(),
+        updated_us: state.now_us(),
     })?;
     audit(
         &state,

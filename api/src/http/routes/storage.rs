@@ -57,7 +57,7 @@ pub async fn delete_samples(
     q: Result<Query<DeleteRange>, QueryRejection>,
 ) -> ApiResult<Json<DeleteReply>> {
     let Query(q) = q.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let now = crate::service::auth::now_us();
+    let now = state.now_us();
     let instant = |s: &str, what: &str| {
         crate::http::timeparse::parse_instant(s, now)
             .map_err(|e| ApiError::bad_request("invalid_time", format!("{what}: {e}")))

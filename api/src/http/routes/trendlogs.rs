@@ -9,7 +9,7 @@ use crate::http::routes::json_body;
 use crate::http::routes::{audit, found, json};
 use crate::model::check::check_name;
 use crate::model::program::TrendLog;
-use crate::service::auth::{Principal, now_us};
+use crate::service::auth::Principal;
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
@@ -68,7 +68,7 @@ fn validate(state: &AppState, id: i64, b: TrendLogBody) -> ApiResult<TrendLog> {
         point_ids: b.point_ids,
         interval_ms: b.interval_ms,
         range: b.range,
-        updated_us: now_us(),
+        updated_us: state.now_us(),
     })
 }
 

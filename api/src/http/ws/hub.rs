@@ -222,7 +222,7 @@ impl Directory {
         for rec in state.catalog.list::<crate::model::device::DeviceRecord>() {
             d.device_by_name.insert(rec.config.name.clone(), rec.id);
             d.places.insert(rec.id, Place { building: rec.building_id, floor: rec.floor_id, room: rec.room_id });
-            let points = crate::service::collection::device_points(state, &rec.config.name);
+            let points = crate::service::collection::device_points(&state.collector, &rec.config.name);
             let ids = d.device_points.entry(rec.id).or_default();
             for p in points {
                 ids.push(p.id);
@@ -576,8 +576,7 @@ impl Hub {
         self.deliver(ServerMessage::AlarmNotification(msg).frame(), |s| s.alarms);
     }
 
-    fn schedule(&self, e: crate::service::scheduler::ScheduleEvent) {
-        let now = crate::service::auth::now_us();
+    fn schedule(&self, e: crate::service::scheduler::ScheduleEvent, now: i64) {
         let msg = protocol::ScheduleUpdate {
             schedule_id: e.schedule_id,
             name: e.name,
@@ -630,7 +629,7 @@ impl Hub {
                         Err(broadcast::error::RecvError::Closed) => {}
                     },
                     e = schedules.recv() => match e {
-                        Ok(e) => me.schedule(e),
+                        Ok(e) => me.schedule(e, state.now_us()),
                         Err(broadcast::error::RecvError::Lagged(n)) => {
                             tracing::warn!(events = n, "the WebSocket hub missed schedule events");
                         }
@@ -702,7 +701,7 @@ impl SystemCounters {
             error_count += 1;
             errors.push(format!("storage: writes refused: {reason}"));
         }
-        let now = crate::service::auth::now_us();
+        let now = state.now_us();
         let msg = protocol::SystemStatus {
             active_devices: devices.iter().filter(|d| d.online).count(),
             total_devices: devices.len(),

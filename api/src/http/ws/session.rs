@@ -4,9 +4,12 @@
 use super::hub::{Client, Directory, Hub, Out, PointOut, Subs};
 use super::protocol::{self, ClientMessage, IdsOrAll, Selection, ServerMessage};
 use crate::http::AppState;
-use crate::service::auth::{Principal, Role, Token, User, required_role};
+use crate::http::access::required_role;
+use crate::http::error::ApiError;
+use crate::model::user::Role;
+use crate::service::auth::Principal;
+use crate::service::control::UserWrite;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
-use axum::extract::{Extension, Path, State};
 use axum::http::Method;
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
@@ -305,11 +308,7 @@ impl Session {
 
     /// Whether the connection's token still stands (not revoked or expired, user not disabled).
     fn token_valid(&self) -> bool {
-        let catalog = &self.state.catalog;
-        catalog.get::<Token>(self.who.token_id).is_some_and(|t| {
-            t.expires_us.is_none_or(|e| e > crate::service::auth::now_us())
-                && catalog.get::<User>(t.user_id).is_some_and(|u| !u.disabled)
-        })
+        self.state.auth.token_valid(self.who.token_id)
     }
 
     /// A queued item: its point changes to `points` now, held back for coalescing, or skipped
@@ -430,8 +429,8 @@ impl Session {
                 let state = self.state.clone();
                 let dir = self.hub.directory();
                 self.command(request_id, &path, move |who, request_id| async move {
-                    match crate::service::alarms::acknowledge(State(state), Extension(who), Path(a.alarm_id)).await {
-                        Ok(axum::Json(e)) => ServerMessage::AlarmAcknowledged(protocol::AlarmAcknowledged {
+                    match state.alarms.acknowledge(&who.issuer(), a.alarm_id) {
+                        Ok(e) => ServerMessage::AlarmAcknowledged(protocol::AlarmAcknowledged {
                             request_id,
                             alarm: protocol::AlarmNotification::of(
                                 &e,
@@ -440,7 +439,7 @@ impl Session {
                                 Some(who_name(&e.transition.kind)),
                             ),
                         }),
-                        Err(e) => ServerMessage::error(request_id, e.code, e.message),
+                        Err(e) => refused(request_id, e),
                     }
                 })
                 .await
@@ -449,21 +448,18 @@ impl Session {
                 let path = format!("/api/t3000/points/{}/value", w.point_id);
                 let state = self.state.clone();
                 self.command(request_id, &path, move |who, request_id| async move {
-                    let body = serde_json::json!({
-                        "value": w.value,
-                        "priority": w.priority,
-                        "expires_in_secs": w.expires_in_secs,
-                        "switch_to_manual": w.switch_to_manual,
-                    });
-                    let body = bytes::Bytes::from(body.to_string());
-                    match crate::http::routes::points::write_value(State(state), Extension(who), Path(w.point_id), body)
-                        .await
-                    {
-                        Ok(axum::Json(r)) => ServerMessage::ValueWritten(protocol::ValueWritten {
+                    let write = UserWrite {
+                        value: w.value,
+                        priority: w.priority,
+                        expires_in_secs: w.expires_in_secs,
+                        switch_to_manual: w.switch_to_manual,
+                    };
+                    match state.control.user_write(&who.issuer(), w.point_id, write).await {
+                        Ok(r) => ServerMessage::ValueWritten(protocol::ValueWritten {
                             request_id,
                             result: serde_json::to_value(r).unwrap_or_default(),
                         }),
-                        Err(e) => ServerMessage::error(request_id, e.code, e.message),
+                        Err(e) => refused(request_id, e),
                     }
                 })
                 .await
@@ -565,6 +561,12 @@ impl Session {
         frames.extend(snapshot);
         self.write(frames).await
     }
+}
+
+/// The error a service's refusal gets: the code and message its REST endpoint answers with.
+fn refused(request_id: Value, e: impl Into<ApiError>) -> ServerMessage {
+    let e = e.into();
+    ServerMessage::error(request_id, e.code, e.message)
 }
 
 /// Who acknowledged, from a transition kind.

@@ -1,0 +1,163 @@
+//! Who may do what: the per-request authentication and authorisation check ([`middleware`]) and
+//! the role each method and path needs ([`required_role`]), in one function so that the whole
+//! matrix can be read, and tested, in one place.
+//!
+//! Every request passes [`middleware`]: the public paths (login, health, the OpenAPI document and
+//! the UI's files) pass as they are; every other one needs a valid token (`Authorization: Bearer`,
+//! or `?token=` on the WebSocket upgrade), and [`required_role`] says which role its method and
+//! path need (viewer < operator < admin).
+
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::model::user::Role;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+
+/// The role a request needs, or `None` for a public path. GETs read (viewer); writes of values,
+/// alarm acknowledgements and schedules need an operator; every other change needs an admin.
+/// Reading users, tokens and the audit log needs an admin too.
+pub fn required_role(method: &Method, path: &str) -> Option<Role> {
+    if is_public(method, path) {
+        return None;
+    }
+    let p = path.trim_end_matches('/');
+    let seg: Vec<&str> = p.split('/').collect();
+    // ["", "api", "t3000", family, ...]
+    let family = seg.get(3).copied().unwrap_or("");
+    let admin_reads = matches!(family, "users" | "tokens" | "audit");
+    if *method == Method::GET || *method == Method::HEAD {
+        return Some(if admin_reads { Role::Admin } else { Role::Viewer });
+    }
+    let operator_write = match (family, seg.len()) {
+        // Reads that take a body.
+        ("query" | "history", _) => return Some(Role::Viewer),
+        ("auth", _) => return Some(Role::Viewer),
+        ("samples", _) => true,
+        ("points", 6) => seg[5] == "value" || seg[5] == "relinquish",
+        ("alarms", 6) => seg[5] == "ack",
+        ("storage", 6) => seg[4] == "quarantine" && seg[5] == "ack",
+        ("schedules" | "calendars", _) => true,
+        _ => false,
+    };
+    Some(if operator_write { Role::Operator } else { Role::Admin })
+}
+
+fn is_public(method: &Method, path: &str) -> bool {
+    match path {
+        "/healthz"
+        | "/readyz"
+        | "/api/openapi.json"
+        | "/api/t3000/openapi.json"
+        | "/api/t3000/ws/schema.json"
+        | "/api/t3000/ws/asyncapi.json" => true,
+        "/api/t3000/auth/login" => *method == Method::POST,
+        // The UI's files; everything under /api and /metrics needs a token.
+        _ => !(path == "/api" || path.starts_with("/api/") || path.starts_with("/metrics")),
+    }
+}
+
+/// The client's address as the audit log records it.
+pub fn remote_of(req: &Request) -> Option<String> {
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+}
+
+/// The `token` query parameter of the WebSocket upgrade (browsers cannot set headers on a
+/// WebSocket); no other path takes a token from the query.
+fn query_token(req: &Request) -> Option<String> {
+    if req.uri().path() != "/api/t3000/ws" {
+        return None;
+    }
+    req.uri().query()?.split('&').find_map(|kv| kv.strip_prefix("token=")).map(str::to_owned)
+}
+
+/// Authenticates and authorises every request (see the module documentation).
+pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(need) = required_role(req.method(), req.uri().path()) else {
+        return next.run(req).await;
+    };
+    let secret = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .map(str::to_owned)
+        .or_else(|| query_token(&req));
+    let Some(mut principal) = secret.and_then(|s| state.auth.authenticate(&s)) else {
+        let mut resp = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required: POST /api/t3000/auth/login",
+        )
+        .into_response();
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return resp;
+    };
+    if principal.role < need {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this needs the role {} (you are {})", need.name(), principal.role.name()),
+        )
+        .into_response();
+    }
+    principal.remote = remote_of(&req);
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rule_table() {
+        let g = Method::GET;
+        let p = Method::POST;
+        let put = Method::PUT;
+        let d = Method::DELETE;
+        let cases: &[(&Method, &str, Option<Role>)] = &[
+            (&g, "/healthz", None),
+            (&g, "/readyz", None),
+            (&g, "/", None),
+            (&g, "/assets/app.js", None),
+            (&g, "/api/openapi.json", None),
+            (&g, "/api/t3000/ws/schema.json", None),
+            (&g, "/api/t3000/ws/asyncapi.json", None),
+            (&g, "/api/t3000/ws", Some(Role::Viewer)),
+            (&p, "/api/t3000/auth/login", None),
+            (&g, "/metrics", Some(Role::Viewer)),
+            (&g, "/api/t3000/devices", Some(Role::Viewer)),
+            (&g, "/api/t3000/points/5/value", Some(Role::Viewer)),
+            (&p, "/api/t3000/points/5/value", Some(Role::Operator)),
+            (&p, "/api/t3000/points/5/relinquish", Some(Role::Operator)),
+            (&p, "/api/t3000/points", Some(Role::Admin)),
+            (&put, "/api/t3000/points/5", Some(Role::Admin)),
+            (&p, "/api/t3000/query", Some(Role::Viewer)),
+            (&p, "/api/t3000/history/batch", Some(Role::Viewer)),
+            (&p, "/api/t3000/samples", Some(Role::Operator)),
+            (&p, "/api/t3000/alarms/3/ack", Some(Role::Operator)),
+            (&p, "/api/t3000/schedules", Some(Role::Operator)),
+            (&d, "/api/t3000/schedules/2", Some(Role::Operator)),
+            (&p, "/api/t3000/schedules/2/run", Some(Role::Operator)),
+            (&put, "/api/t3000/calendars/2", Some(Role::Operator)),
+            (&p, "/api/t3000/alarms/rules", Some(Role::Admin)),
+            (&p, "/api/t3000/storage/quarantine/ack", Some(Role::Operator)),
+            (&Method::DELETE, "/api/t3000/points/5/samples", Some(Role::Admin)),
+            (&put, "/api/t3000/alarms/rules/3", Some(Role::Admin)),
+            (&g, "/api/t3000/alarms/history", Some(Role::Viewer)),
+            (&p, "/api/t3000/devices", Some(Role::Admin)),
+            (&d, "/api/t3000/buildings/1", Some(Role::Admin)),
+            (&g, "/api/t3000/users", Some(Role::Admin)),
+            (&g, "/api/t3000/audit", Some(Role::Admin)),
+            (&p, "/api/t3000/auth/logout", Some(Role::Viewer)),
+            (&p, "/api/t3000/auth/password", Some(Role::Viewer)),
+        ];
+        for (m, path, want) in cases {
+            assert_eq!(required_role(m, path), *want, "{m} {path}");
+        }
+    }
+}

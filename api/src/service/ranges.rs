@@ -1,0 +1,66 @@
+//! The range (unit) codes the devices report for their points.
+
+use std::sync::Arc;
+use t3_core::range::{RangeMeaning, RangeTable, t3_range};
+use t3_drivers::collector::PointRange;
+
+/// The range (unit) codes the devices report for their points, read when a device comes online
+/// and every [`Ranges::REFRESH`] after that (range codes are configuration, they rarely change).
+#[derive(Debug, Default)]
+pub struct Ranges {
+    codes: parking_lot::RwLock<std::collections::HashMap<u32, PointRange>>,
+    read_at: parking_lot::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl Ranges {
+    pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(600);
+
+    pub fn get(&self, point: u32) -> Option<PointRange> {
+        self.codes.read().get(&point).copied()
+    }
+
+    /// What point `point` (of type `point_type`: input, output, variable) reports about its value:
+    /// its units or digital state names, from its range code and analog/digital flag.
+    pub fn meaning(&self, point: u32, point_type: &str) -> Option<RangeMeaning> {
+        let r = self.get(point)?;
+        let table = match point_type {
+            "input" => RangeTable::Input,
+            "output" => RangeTable::Output,
+            "variable" => RangeTable::Variable,
+            _ => return None,
+        };
+        t3_range(table, r.digital?, r.range?)
+    }
+
+    /// Reads the ranges of every online device that has none yet or older than [`Ranges::REFRESH`].
+    pub async fn refresh(&self, collector: &t3_drivers::collector::Collector) {
+        for name in collector.device_names() {
+            let online =
+                collector.status().get(&name).is_some_and(|s| s.state == t3_drivers::collector::DeviceState::Online);
+            let due = self.read_at.lock().get(&name).is_none_or(|t| t.elapsed() >= Self::REFRESH);
+            if !online || !due {
+                continue;
+            }
+            match collector.read_ranges(&name).await {
+                Ok(codes) => {
+                    self.read_at.lock().insert(name, std::time::Instant::now());
+                    self.codes.write().extend(codes.into_iter().map(|r| (r.point, r)));
+                }
+                Err(e) => tracing::debug!(device = %name, error = %e, "range codes not read"),
+            }
+        }
+    }
+
+    /// Refreshes every few seconds while the collector lives.
+    pub fn spawn(self: &Arc<Self>, collector: &Arc<t3_drivers::collector::Collector>) {
+        let (me, collector) = (Arc::downgrade(self), Arc::downgrade(collector));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                let (Some(me), Some(collector)) = (me.upgrade(), collector.upgrade()) else { return };
+                me.refresh(&collector).await;
+            }
+        });
+    }
+}
