@@ -377,6 +377,86 @@ async fn ws_points_snapshot_then_changes_filters_and_errors() {
     assert_eq!(e["code"], "invalid_message", "{e}");
 }
 
+/// A write or acknowledgement the server refuses over REST is refused over the WebSocket for the
+/// same reason, with the same error code and message: both take the same service calls and so the
+/// same checks (priority, expiry, the point's kind, the rate limit per point, which counts the
+/// writes of both).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_refuses_a_write_or_acknowledgement_as_rest_does() {
+    let server = TestServer::start("[auth]\npoint_writes_per_minute = 6\n");
+    let r = server.post_json("/api/t3000/points", &json!({"name": "outdoor air, pushed"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let manual = r.json()["id"].as_u64().unwrap();
+    let (nowhere, nowhere_else, limited) = (3_000_000_001u64, 3_000_000_002u64, 3_000_000_003u64);
+    let op = token_of(&server, "op", "operator").await;
+    let rest = client_with_token(&op);
+    let mut ws = connect(&server, &op).await;
+
+    // The REST answer (status, code, message) and the WebSocket error (code, message).
+    let rest_write = |point: u64, body: Value| {
+        let (server, rest) = (&server, &rest);
+        async move {
+            let path = format!("/api/t3000/points/{point}/value");
+            let r = server.call(rest, reqwest::Method::POST, &path, Some(&body)).await;
+            let e = r.json()["error"].clone();
+            (
+                r.status.as_u16(),
+                e["code"].as_str().unwrap_or("").to_owned(),
+                e["message"].as_str().unwrap_or("").to_owned(),
+            )
+        }
+    };
+    let ws_error = |reply: &Value| {
+        assert_eq!(reply["type"], "Error", "{reply}");
+        (reply["code"].as_str().unwrap_or("").to_owned(), reply["message"].as_str().unwrap_or("").to_owned())
+    };
+    let cases = [
+        (manual, json!({"value": 1.0, "priority": 17}), 422, "invalid_priority"),
+        (manual, json!({"value": 1.0, "priority": 0}), 422, "invalid_priority"),
+        (nowhere, json!({"value": 1.0, "expires_in_secs": 0}), 422, "invalid_expiry"),
+        (nowhere, json!({"value": 1.0, "expires_in_secs": 31_622_401}), 422, "invalid_expiry"),
+        (manual, json!({"value": 21.5}), 409, "not_writable"),
+        (nowhere_else, json!({"value": 21.5, "priority": 3, "expires_in_secs": 60}), 404, "not_found"),
+    ];
+    for (point, body, status, code) in cases {
+        let (got_status, rest_code, rest_message) = rest_write(point, body.clone()).await;
+        assert_eq!((got_status, rest_code.as_str()), (status, code), "REST {point} {body}: {rest_message}");
+        let mut msg = body.clone();
+        msg["type"] = json!("WriteValue");
+        msg["point_id"] = json!(point);
+        let reply = ws.request(msg).await;
+        assert_eq!(ws_error(&reply), (rest_code, rest_message), "WebSocket {point} {body}");
+    }
+
+    // The rate limit of a point counts the writes of both: six a minute, alternately over REST and
+    // the socket (each refused later, the point does not exist), then the seventh is refused on
+    // either path, with the same message.
+    for i in 0..6 {
+        if i % 2 == 0 {
+            let (status, code, _) = rest_write(limited, json!({"value": 1.0})).await;
+            assert_eq!((status, code.as_str()), (404, "not_found"), "write {i}");
+        } else {
+            let reply = ws.request(json!({"type": "WriteValue", "point_id": limited, "value": 1.0})).await;
+            assert_eq!(ws_error(&reply).0, "not_found", "write {i}: {reply}");
+        }
+    }
+    let reply = ws.request(json!({"type": "WriteValue", "point_id": limited, "value": 1.0})).await;
+    let (ws_code, ws_message) = ws_error(&reply);
+    let (status, rest_code, rest_message) = rest_write(limited, json!({"value": 1.0})).await;
+    assert_eq!((status, rest_code.as_str()), (429, "write_rate_limited"), "{rest_message}");
+    assert_eq!((ws_code, ws_message), (rest_code, rest_message));
+
+    // Acknowledgements: no such rule, and the storage alarm while it is not active.
+    for (alarm, status, code) in [(999, 404, "not_found"), (0, 409, "cannot_acknowledge")] {
+        let r = server.call(&rest, reqwest::Method::POST, &format!("/api/t3000/alarms/{alarm}/ack"), None).await;
+        let e = r.json()["error"].clone();
+        assert_eq!((r.status.as_u16(), e["code"].as_str()), (status, Some(code)), "REST ack {alarm}: {e}");
+        let reply = ws.request(json!({"type": "AckAlarm", "alarm_id": alarm})).await;
+        let want = (code.to_owned(), e["message"].as_str().unwrap().to_owned());
+        assert_eq!(ws_error(&reply), want, "WebSocket ack {alarm}");
+    }
+}
+
 pub(crate) async fn point_of(server: &TestServer, device: &str, name: &str) -> u64 {
     let points = server.get(&format!("/api/t3000/devices/{device}/points")).await.ok_json();
     points["points"].as_array().unwrap().iter().find(|p| p["name"] == name).and_then(|p| p["id"].as_u64()).unwrap()
