@@ -58,33 +58,42 @@ impl ApiError {
     }
 }
 
+/// A storage error: the engine says whose fault it is ([`StorageError::is_client_error`]: 4xx) and
+/// whether the same request may succeed later ([`StorageError::is_retryable`]: 503 with
+/// `Retry-After`); each variant only picks its code (and status within its class).
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
+        if e.is_client_error() {
+            let (status, code) = match &e {
+                StorageError::InvalidSample { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_sample"),
+                // Valid samples and queries that the clock or the configuration refuse now.
+                StorageError::AheadOfClock { .. } => (StatusCode::CONFLICT, "ts_in_future"),
+                StorageError::TooManyDays { .. } => (StatusCode::CONFLICT, "too_many_days"),
+                StorageError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
+                StorageError::TooManyRows(_) => (StatusCode::CONFLICT, "too_many_rows"),
+                // Also retryable, but the query as asked is what takes too long.
+                StorageError::Timeout(_) => (StatusCode::UNPROCESSABLE_ENTITY, "query_timeout"),
+                _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            };
+            return ApiError::new(status, code, e.to_string());
+        }
+        if e.is_retryable() {
+            let (code, retry_after_secs) = match &e {
+                StorageError::WalUnavailable(_) => ("writes_unavailable", 2),
+                StorageError::CatalogUnavailable(_) => ("catalog_unavailable", 5),
+                StorageError::Backlog { .. } => ("storage_backlog", 5),
+                StorageError::ShuttingDown => ("shutting_down", 5),
+                _ => ("storage_unavailable", 5),
+            };
+            return ApiError {
+                retry_after_secs: Some(retry_after_secs),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string())
+            };
+        }
         match &e {
-            StorageError::InvalidSample { .. } => ApiError::unprocessable("invalid_sample", e.to_string()),
-            // Valid samples and queries that the clock or the configuration refuse now.
-            StorageError::AheadOfClock { .. } => ApiError::conflict("ts_in_future", e.to_string()),
-            StorageError::TooManyDays { .. } => ApiError::conflict("too_many_days", e.to_string()),
-            StorageError::InvalidQuery(_) => ApiError::bad_request("invalid_query", e.to_string()),
-            StorageError::TooManyRows(_) => ApiError::conflict("too_many_rows", e.to_string()),
-            StorageError::Timeout(_) => ApiError::unprocessable("query_timeout", e.to_string()),
+            // Neither the client's fault nor worth retrying soon: writes are refused until the
+            // server restarts, which is a service unavailable, not a bug (500).
             StorageError::Poisoned(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "wal_poisoned", e.to_string()),
-            StorageError::WalUnavailable(_) => ApiError {
-                retry_after_secs: Some(2),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "writes_unavailable", e.to_string())
-            },
-            StorageError::CatalogUnavailable(_) => ApiError {
-                retry_after_secs: Some(5),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "catalog_unavailable", e.to_string())
-            },
-            StorageError::Backlog { .. } => ApiError {
-                retry_after_secs: Some(5),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_backlog", e.to_string())
-            },
-            StorageError::ShuttingDown => ApiError {
-                retry_after_secs: Some(5),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string())
-            },
             _ => ApiError::internal(&e),
         }
     }
@@ -224,5 +233,36 @@ pub async fn json_rejections(req: axum::extract::Request, next: axum::middleware
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
         body_error(e.status(), e.body_text(), "invalid_json")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every storage error keeps the status, code and `Retry-After` it had before the mapping
+    /// followed storage's own classification.
+    #[test]
+    fn storage_errors_keep_their_status_and_code() {
+        use StorageError as E;
+        let cases = [
+            (E::InvalidSample { index: 0, reason: "r".into() }, 422, "invalid_sample", None),
+            (E::AheadOfClock { index: 0, reason: "r".into() }, 409, "ts_in_future", None),
+            (E::TooManyDays { days: 3, limit: 2 }, 409, "too_many_days", None),
+            (E::InvalidQuery("q".into()), 400, "invalid_query", None),
+            (E::TooManyRows(5), 409, "too_many_rows", None),
+            (E::Timeout(5), 422, "query_timeout", None),
+            (E::Poisoned("p".into()), 503, "wal_poisoned", None),
+            (E::WalUnavailable("w".into()), 503, "writes_unavailable", Some(2)),
+            (E::CatalogUnavailable("c".into()), 503, "catalog_unavailable", Some(5)),
+            (E::Backlog { buffered: 2, limit: 1 }, 503, "storage_backlog", Some(5)),
+            (E::ShuttingDown, 503, "shutting_down", Some(5)),
+            (E::Internal("a bug".into()), 500, "internal", None),
+        ];
+        for (e, status, code, retry_after) in cases {
+            let what = format!("{e:?}");
+            let a = ApiError::from(e);
+            assert_eq!((a.status.as_u16(), a.code, a.retry_after_secs), (status, code, retry_after), "{what}");
+        }
     }
 }
