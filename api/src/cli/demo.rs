@@ -1,4 +1,5 @@
-//! The simulated building of `t3000 demo`, and the `simulate` and `discover` commands.
+//! The simulated building of `t3000 demo`: its controllers on loopback ports, and its layout in
+//! the catalog at the first start.
 
 use crate::model::device::DeviceRecord;
 use crate::model::place::{Building as Site, Floor, Room};
@@ -6,11 +7,9 @@ use crate::model::place::{PlanImage, PlanPoint};
 use crate::service::floorplans::PlanStore;
 use crate::service::registry::Registry;
 use anyhow::Context;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use t3_core::config::{DeviceConfig, Parity, Protocol, RecordConfig, RecordMode};
-use t3_drivers::discovery;
 use t3_drivers::simulator::{SimDeviceSpec, Simulator};
 use t3_storage::catalog::Catalog;
 
@@ -186,151 +185,4 @@ pub async fn start_building() -> anyhow::Result<Building> {
         });
     }
     Ok(Building { devices, simulators })
-}
-
-#[derive(Debug, clap::Args)]
-pub struct SimulateArgs {
-    /// Device profile: `T3-controller` or a product of the Temco register library.
-    #[arg(long, default_value = "T3-controller")]
-    pub profile: String,
-    /// Number of devices, unit ids 1..=N.
-    #[arg(long, default_value_t = 1)]
-    pub count: u8,
-    /// Modbus TCP address serving every device (by unit id).
-    #[arg(long, default_value = "127.0.0.1:1502")]
-    pub listen: SocketAddr,
-    /// Also serve Modbus RTU on a new pseudo-terminal (its path is printed).
-    #[arg(long)]
-    pub rtu: bool,
-    /// Also answer T3000's UDP LAN scan on this address (T3000 scans port 1234).
-    #[arg(long)]
-    pub udp: Option<SocketAddr>,
-}
-
-/// `t3000 simulate`: serves simulated devices until Ctrl-C.
-pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
-    let specs = (1..=args.count.max(1))
-        .map(|unit| SimDeviceSpec {
-            name: format!("sim-{unit}"),
-            unit_id: unit,
-            profile: args.profile.clone(),
-            serial_number: 10_000 + u32::from(unit),
-            seed: u64::from(unit),
-        })
-        .collect();
-    let sim = Simulator::new(specs)?;
-    sim.spawn_behaviour(Duration::from_secs(1));
-    let listener =
-        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listen on {}", args.listen))?;
-    let tcp_addr = listener.local_addr()?;
-    // The UDP scan reply tells T3000 where the devices' Modbus TCP is.
-    sim.set_scan_endpoint(tcp_addr);
-    println!("modbus-tcp {tcp_addr} units 1..={} profile {}", args.count.max(1), args.profile);
-    tokio::spawn(sim.clone().serve_tcp(listener));
-    if args.rtu {
-        let (port, path) = Simulator::open_pty().context("open a pseudo-terminal")?;
-        println!("modbus-rtu {path}");
-        tokio::spawn(sim.clone().serve_rtu(port));
-    }
-    if let Some(addr) = args.udp {
-        let socket = tokio::net::UdpSocket::bind(addr).await.with_context(|| format!("bind UDP {addr}"))?;
-        println!("udp-scan {}", socket.local_addr()?);
-        tokio::spawn(sim.clone().serve_udp_scan(socket));
-    }
-    tokio::signal::ctrl_c().await.context("wait for Ctrl-C")?;
-    Ok(())
-}
-
-#[derive(Debug, clap::Args)]
-pub struct DiscoverArgs {
-    /// Modbus TCP: host names, addresses or CIDR blocks (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    pub tcp: Vec<String>,
-    /// TCP port of the Modbus TCP scan.
-    #[arg(long, default_value_t = 502)]
-    pub port: u16,
-    /// Modbus RTU: the serial port to scan.
-    #[arg(long)]
-    pub rtu: Option<String>,
-    #[arg(long, default_value_t = 9600)]
-    pub baud_rate: u32,
-    /// none, even or odd.
-    #[arg(long, default_value = "none")]
-    pub parity: String,
-    /// Unit ids to probe, like `1-247` or `1,2,10-20`.
-    #[arg(long, default_value = "1-247")]
-    pub units: String,
-    /// Time each unit has to answer, in milliseconds.
-    #[arg(long, default_value_t = 200)]
-    pub timeout_ms: u64,
-    /// T3000's UDP LAN scan sent to this address (e.g. 255.255.255.255:1234).
-    #[arg(long)]
-    pub udp: Option<SocketAddr>,
-}
-
-/// Parses `1-247` / `1,2,10-20` into unit ids.
-pub fn parse_units(text: &str) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let (a, b): (u8, u8) = (
-            a.trim().parse().with_context(|| format!("unit id `{a}` in `{text}`"))?,
-            b.trim().parse().with_context(|| format!("unit id `{b}` in `{text}`"))?,
-        );
-        anyhow::ensure!(a <= b, "unit range `{part}` runs backwards");
-        out.extend(a..=b);
-    }
-    anyhow::ensure!(!out.is_empty(), "no unit ids in `{text}`");
-    Ok(out)
-}
-
-/// `t3000 discover`: prints one JSON line per device found.
-pub async fn discover(args: DiscoverArgs) -> anyhow::Result<()> {
-    let units = parse_units(&args.units)?;
-    let timeout = Duration::from_millis(args.timeout_ms);
-    anyhow::ensure!(
-        !args.tcp.is_empty() || args.rtu.is_some() || args.udp.is_some(),
-        "give --tcp HOSTS, --rtu PORT or --udp ADDR"
-    );
-    let mut found = Vec::new();
-    if !args.tcp.is_empty() {
-        found.extend(discovery::scan_tcp(&args.tcp, args.port, &units, timeout, 64).await?);
-    }
-    if let Some(path) = &args.rtu {
-        // 0 is the broadcast address (nobody answers it) and 248-255 are reserved on a serial bus.
-        anyhow::ensure!(
-            units.iter().all(|u| (1..=247).contains(u)),
-            "--units must lie within 1-247 for a Modbus RTU scan"
-        );
-        let parity = match args.parity.as_str() {
-            "none" => Parity::None,
-            "even" => Parity::Even,
-            "odd" => Parity::Odd,
-            other => anyhow::bail!("--parity must be none, even or odd (got `{other}`)"),
-        };
-        found.extend(discovery::scan_rtu(path, args.baud_rate, parity, &units, timeout).await);
-    }
-    for f in &found {
-        println!("{}", serde_json::to_string(f)?);
-    }
-    if let Some(target) = args.udp {
-        for reply in discovery::scan_udp(target, Duration::from_millis(args.timeout_ms.max(500))).await? {
-            println!("{}", serde_json::to_string(&reply)?);
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unit_lists_parse() {
-        assert_eq!(parse_units("1-3,7").unwrap(), vec![1, 2, 3, 7]);
-        assert_eq!(parse_units("247").unwrap(), vec![247]);
-        assert!(parse_units("3-1").is_err());
-        assert!(parse_units("1-300").is_err());
-        assert!(parse_units("").is_err());
-    }
 }

@@ -1,0 +1,174 @@
+//! `t3000 serve` and `t3000 demo`: the composition root. Opens storage and the catalog, builds
+//! every service with what it depends on (one clock for all), starts the collector and the
+//! background tasks, serves HTTP until a signal, then shuts down within `server.shutdown_timeout_secs`.
+
+use crate::http::AppState;
+use crate::service::auth::Auth;
+use crate::service::registry::Registry;
+use anyhow::{Context, bail};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use t3_core::clock::{Clock, SystemClock};
+use t3_core::config::Config;
+use t3_drivers::collector::Collector;
+use t3_storage::Storage;
+use t3_storage::catalog::Catalog;
+use t3_storage::vfs::RealFs;
+
+/// How the server was started; the demo also lays out its building and keeps its admin password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Serve,
+    Demo,
+}
+
+/// Creates the user `admin` at the first start. A generated password is printed once; the demo
+/// keeps it in `<data dir>/demo-admin-password` and prints it at every start, so that a newcomer
+/// can always log in to the demo.
+fn admin_password(auth: &Auth, data_dir: &std::path::Path, mode: Mode) -> anyhow::Result<()> {
+    let file = data_dir.join("demo-admin-password");
+    let env = std::env::var("T3000_ADMIN_PASSWORD").ok();
+    if let Some(generated) = auth.bootstrap(env)? {
+        if mode == Mode::Demo {
+            std::fs::write(&file, format!("{generated}\n")).with_context(|| format!("write {}", file.display()))?;
+        } else {
+            println!(
+                "t3000: created the user `admin` with the password {generated} (shown once; change it with POST /api/t3000/auth/password)"
+            );
+        }
+    }
+    if mode == Mode::Demo {
+        match std::fs::read_to_string(&file) {
+            Ok(p) => println!("t3000 demo: log in as admin with the password {}", p.trim()),
+            Err(_) => {
+                println!("t3000 demo: log in as admin (its password was set by you: config or T3000_ADMIN_PASSWORD)")
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::NofileLimit) -> anyhow::Result<()> {
+    // One wall clock for the storage engine, the collector and every service.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let storage = Storage::open(&cfg, Arc::new(RealFs), clock.clone())
+        .with_context(|| format!("open the data directory {}", cfg.storage.data_dir.display()))?;
+    storage.start_background();
+    // Before listening, so a client never sees "no value yet" for a point that has one.
+    match storage.load_latest().await {
+        Ok(n) => tracing::info!(points = n, "latest values loaded from storage"),
+        Err(e) => tracing::error!(error = %e, "could not load latest values from storage"),
+    }
+    // New device points get ids above every stored series.
+    let first_free = storage.latest(&[]).last().map_or(1, |(id, _)| id.saturating_add(1));
+    let registry = Arc::new(Registry::open(storage.data_dir(), first_free)?);
+    let catalog = Arc::new(
+        Catalog::open(storage.data_dir())
+            .with_context(|| format!("open the catalog in {}", storage.data_dir().display()))?,
+    );
+    crate::model::register(&catalog)?;
+    let auth = Arc::new(Auth::new(catalog.clone(), cfg.auth.clone(), clock.clone()));
+    admin_password(&auth, storage.data_dir(), mode)?;
+    let plans = crate::service::floorplans::PlanStore::new(storage.data_dir());
+    let devices = crate::service::collection::sync_config_devices(&catalog, &cfg.devices)?;
+    crate::service::retention::push_retention(&catalog, &storage);
+    if mode == Mode::Demo {
+        crate::cli::demo::lay_out(&catalog, &registry, &plans, clock.now_us())?;
+    }
+    let listen: SocketAddr =
+        cfg.server.listen.parse().with_context(|| format!("server.listen `{}`", cfg.server.listen))?;
+    let listener = crate::http::server::bind(listen).with_context(|| format!("listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let limits = crate::http::server::Limits::new(&cfg, nofile.now);
+    if let Some(e) = &nofile.error {
+        tracing::warn!(error = %e, "could not raise the open-files limit to the hard limit");
+    }
+    tracing::info!(
+        %addr,
+        data_dir = %storage.data_dir().display(),
+        open_files_limit = nofile.now,
+        raised_from = nofile.before,
+        max_connections = limits.max_connections,
+        "serving"
+    );
+    let sink = Arc::new(crate::service::collection::StorageSink::start(storage.clone()));
+    let collector = Collector::new(cfg.collector.clone(), sink, clock.clone());
+    crate::service::collection::start(&collector, &registry, &devices)?;
+    let control = crate::service::control::Control::new(
+        catalog.clone(),
+        collector.clone(),
+        registry.clone(),
+        storage.clone(),
+        clock.clone(),
+        cfg.auth.point_writes_per_minute,
+    );
+    control.spawn_expiry();
+    let alarms = crate::service::alarms::AlarmService::new(catalog.clone(), clock.clone());
+    alarms.spawn(&storage, collector.clone());
+    let scheduler = crate::service::scheduler::Scheduler::new(catalog.clone(), control.clone(), clock.clone());
+    scheduler.spawn();
+    let ranges = Arc::new(crate::service::ranges::Ranges::default());
+    ranges.spawn(&collector);
+    let state = AppState {
+        storage: storage.clone(),
+        collector: collector.clone(),
+        catalog,
+        auth,
+        registry,
+        control,
+        alarms,
+        scheduler,
+        ranges,
+        plans,
+        started: Instant::now(),
+        ws: crate::http::ws::Hub::new(cfg.websocket.clone()),
+        metrics: Default::default(),
+    };
+    state.ws.spawn(state.clone());
+    let http_stats = state.metrics.http.clone();
+    let app = crate::http::app(state);
+    // A machine-readable line for scripts and tests that start the server on port 0.
+    println!("t3000 listening on http://{addr}");
+    let drained = crate::http::server::serve(listener, app, limits, http_stats, shutdown_signal()).await;
+    if drained.dropped > 0 {
+        tracing::warn!(
+            dropped = drained.dropped,
+            "shutting down: connections with a request still in progress dropped after server.shutdown_timeout_secs"
+        );
+    }
+    tracing::info!(open = drained.open, "shutting down: stopping the collector, persisting the write buffer");
+    // One budget for the whole shutdown: requests had the first half, the collector may take up to
+    // a quarter, the final flush has what is left.
+    let limit = Duration::from_secs(cfg.server.shutdown_timeout_secs);
+    let deadline = drained.since + limit;
+    if tokio::time::timeout_at(deadline - limit / 4, collector.shutdown()).await.is_err() {
+        tracing::warn!("the collector did not stop within its share of server.shutdown_timeout_secs; flushing anyway");
+    }
+    match tokio::time::timeout_at(deadline, storage.shutdown()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => bail!("shutdown: {e} (the data stays in the WAL and is replayed at the next start)"),
+        Err(_) => bail!("shutdown took longer than {}s; the WAL is replayed at the next start", limit.as_secs()),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
