@@ -4,7 +4,7 @@
 //! What belongs here: what the server does whoever asks (REST, the WebSocket, a schedule, a
 //! timer). Nothing here knows HTTP: no axum, no `AppState`, no `ApiError` (`http::error` maps each
 //! service's error to a status and a JSON body), and the wall-clock time comes only from the
-//! injected `Clock`. `.ci/service-layers.py` checks the first part.
+//! injected `Clock`. `.ci/api-layers.py` checks that.
 
 pub mod alarms;
 pub mod audit;
