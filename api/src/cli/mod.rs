@@ -1,7 +1,7 @@
-//! The `t3000` binary: the command line and what each command runs. [`serve`] is the composition
+//! The `t3000` binary: the command line and what each command runs. `serve` is the composition
 //! root of the server; the others are tools around it: [`settings`] (the configuration file and
 //! the environment), [`demo`] (the simulated building of `t3000 demo`), [`simulate`] (`simulate`,
-//! `discover`), [`export`] and [`repair`] (a data directory the server is not running on), and
+//! `discover`), [`export`] and `repair` (a data directory the server is not running on), and
 //! [`watch`] (a WebSocket client of a running server, not part of it).
 
 pub mod demo;

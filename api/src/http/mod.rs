@@ -1,4 +1,12 @@
-//! The HTTP side: the router, what every handler shares, and the handlers.
+//! The HTTP side, and the only layer that knows axum: the router ([`app`]), what every handler
+//! shares ([`AppState`]), the error type ([`error::ApiError`], with a `From` for each service's
+//! error and for storage's), authentication and the role table ([`access`]), the handlers
+//! ([`routes`], one module per family of endpoints), the OpenAPI document ([`openapi`], with the
+//! rules of request values in [`rules`] and [`timeparse`]), the WebSocket ([`ws`]), the UI's files
+//! ([`web`]) and the listener ([`server`]).
+//!
+//! What belongs here: turning requests into service calls and answers into responses. What the
+//! server does whoever asks belongs in `service`, what is stored in `model`.
 
 pub mod access;
 pub mod error;

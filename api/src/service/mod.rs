@@ -3,8 +3,9 @@
 //!
 //! What belongs here: what the server does whoever asks (REST, the WebSocket, a schedule, a
 //! timer). Nothing here knows HTTP: no axum, no `AppState`, no `ApiError` (`http::error` maps each
-//! service's error to a status and a JSON body), and the wall-clock time comes only from the
-//! injected `Clock`. `.ci/api-layers.py` checks that.
+//! service's error to a status and a JSON body); `.ci/api-layers.py` checks that. The wall-clock
+//! time comes only from the injected `Clock` (monotonic `Instant`s measure intervals: rate limits,
+//! refresh periods).
 
 pub mod alarms;
 pub mod audit;

@@ -11,7 +11,8 @@
 //! `GET /api/t3000/ws/schema.json` and AsyncAPI document at `GET /api/t3000/ws/asyncapi.json`). The client subscribes to points (ids or `"all"`), devices,
 //! rooms / floors / buildings, alarms, schedules and the system status; it first gets the current
 //! value of each point from the last-value cache, then changes only. `AckAlarm` and `WriteValue`
-//! go through the same code, roles and audit log as their REST endpoints.
+//! go through the same service calls (`AlarmService::acknowledge`, `Control::user_write`), roles
+//! and audit log as their REST endpoints, and are refused with the same code and message.
 //!
 //! # Flow control
 //! [`hub`] encodes every event once and queues it for each client that follows it, in a bounded
