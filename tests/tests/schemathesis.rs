@@ -31,7 +31,7 @@
 //! `ingest.max_future_secs`, an answer over `query.max_rows`, a device name taken). The document
 //! states every rule one value can break (lengths, patterns of names, instants, durations, point
 //! lists, profiles and scan targets, numeric ranges, enums, `additionalProperties`, required
-//! parameters), each defined once in `api/src/rules.rs`, which both the validators and the
+//! parameters), each defined once in `api/src/http/rules.rs`, which both the validators and the
 //! document use; and rules across fields where JSON Schema can say them (a device's fields by
 //! protocol, the history modes of the batch body, a sample without a value having a bad quality,
 //! a manual point's trend settings). What it cannot say is in the operations' descriptions, and

@@ -2,8 +2,8 @@
 //!
 //! # Connecting
 //! The upgrade request is authenticated like every other request (`Authorization: Bearer` or,
-//! since browsers cannot set headers on a WebSocket, `?token=`; see `auth::middleware`) and needs
-//! the viewer role ([`crate::service::auth::required_role`]). A request with an `Origin` header that is
+//! since browsers cannot set headers on a WebSocket, `?token=`; see `http::access::middleware`) and needs
+//! the viewer role ([`crate::http::access::required_role`]). A request with an `Origin` header that is
 //! neither this server (its `Host`) nor one of `auth.cors_origins` gets 403 before the upgrade.
 //!
 //! # Messages
