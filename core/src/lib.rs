@@ -12,6 +12,7 @@
 //! - [`schedule`]: T3000 weekly schedules and annual routines, evaluated in a site's time zone.
 //! - [`alarm`]: alarm rules and their state machines.
 //! - [`range`]: T3000 range codes (units, digital state names).
+//! - [`sink`]: the ingest seam: [`SampleSink`], where drivers send samples, and its typed error.
 
 pub mod alarm;
 pub mod arbiter;
@@ -20,5 +21,7 @@ pub mod config;
 pub mod model;
 pub mod range;
 pub mod schedule;
+pub mod sink;
 
 pub use model::{PointId, Quality, Sample};
+pub use sink::{SampleSink, SinkError};

@@ -26,7 +26,6 @@ use crate::driver::{Driver, DriverError, ExceptionCode, RawData};
 use crate::modbus::{Endpoint, ModbusDriver};
 use crate::planner::{self, Limits, PlanItem, ReadRequest};
 use crate::profile::{PointType, Profile, ProfilePoint};
-use futures::future::BoxFuture;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -39,10 +38,9 @@ use t3_core::{Quality, Sample};
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 
-/// Where collected samples go (the storage engine's ingest, in the server).
-pub trait SampleSink: Send + Sync + fmt::Debug {
-    fn ingest(&self, samples: Vec<Sample>) -> BoxFuture<'_, Result<(), String>>;
-}
+/// Where collected samples go (the storage engine's ingest, in the server): the ingest seam of
+/// `t3_core`, named here too because the collector is what feeds it.
+pub use t3_core::sink::{IngestFuture, SampleSink, SinkError};
 
 /// One point the collector polls, with its stored id.
 #[derive(Debug, Clone)]
@@ -143,7 +141,7 @@ pub enum CollectError {
     #[error(transparent)]
     Driver(#[from] DriverError),
     #[error("the value was written but could not be stored: {0}")]
-    Store(String),
+    Store(SinkError),
 }
 
 /// A device's connection state.
@@ -883,9 +881,15 @@ impl Poller {
                 match self.collector.sink.ingest(samples).await {
                     // Only what was stored counts as recorded for on-change recording.
                     Ok(()) => recorded.into_iter().for_each(|(i, r)| self.last[i] = Some(r)),
-                    Err(e) => {
-                        tracing::warn!(device = %self.spec.config.name, error = %e, "collected samples could not be stored")
-                    }
+                    // The values are read again at the next poll; on-change points record them then.
+                    Err(e) if e.is_retryable() => tracing::warn!(
+                        device = %self.spec.config.name, error = %e,
+                        "collected samples could not be stored now; the next poll records them"
+                    ),
+                    Err(e) => tracing::error!(
+                        device = %self.spec.config.name, error = %e,
+                        "collected samples were refused by storage"
+                    ),
                 }
             }
             self.split_refused(gi, &results);
@@ -999,6 +1003,7 @@ impl Poller {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::future::BoxFuture;
 
     #[test]
     fn on_change_recording_follows_deadbands_heartbeat_and_quality() {
@@ -1060,7 +1065,7 @@ mod tests {
     struct Sink(Mutex<Vec<Sample>>);
 
     impl SampleSink for Sink {
-        fn ingest(&self, samples: Vec<Sample>) -> BoxFuture<'_, Result<(), String>> {
+        fn ingest(&self, samples: Vec<Sample>) -> IngestFuture<'_> {
             self.0.lock().extend(samples);
             Box::pin(async { Ok(()) })
         }

@@ -28,6 +28,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
+use t3_core::config::{ConfigError, DeviceConfig};
 
 use crate::codec::{Codec, RegisterKind, ValueType};
 use crate::planner::{self, Limits, PlanError, PlanItem, ReadRequest};
@@ -323,6 +324,31 @@ impl ProfileLibrary {
             let key = squash(name);
             self.profiles.iter().find(|p| squash(&p.name) == key)
         })
+    }
+
+    /// The configuration check that needs the profile library: every device names a known
+    /// profile and every point override a point of it. Errors name the key (so the configuration
+    /// file's line can be found), e.g. `devices[0].points[2].name`.
+    pub fn check_devices(&self, devices: &[DeviceConfig]) -> Result<(), ConfigError> {
+        for (i, d) in devices.iter().enumerate() {
+            let Some(profile) = self.get(&d.profile) else {
+                let mut names: Vec<&str> = self.profiles().map(|p| p.name.as_str()).collect();
+                names.sort_unstable();
+                return Err(ConfigError::new(
+                    format!("devices[{i}].profile"),
+                    format!("unknown profile `{}`; known profiles: {}", d.profile, names.join(", ")),
+                ));
+            };
+            for (j, p) in d.points.iter().enumerate() {
+                if profile.point(&p.name).is_none() {
+                    return Err(ConfigError::new(
+                        format!("devices[{i}].points[{j}].name"),
+                        format!("profile `{}` has no point `{}`", profile.name, p.name),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The first profile that lists `model` (the value of holding register 7).
@@ -645,5 +671,29 @@ mod tests {
         let c = lib.skipped().iter().find(|s| s.register_name == "C").unwrap();
         assert_eq!(c.line, 4);
         assert!(ProfileLibrary::from_temco_csv("a,b\n", devices, mapping).is_err());
+    }
+
+    #[test]
+    fn device_checks_name_the_key() {
+        let device = |profile: &str, points: serde_json::Value| -> DeviceConfig {
+            serde_json::from_value(serde_json::json!({
+                "name": "d", "protocol": "modbus-tcp", "ip_address": "x", "unit_id": 1,
+                "profile": profile, "points": points
+            }))
+            .unwrap()
+        };
+        let ok = device("t3 controller", serde_json::json!([{ "name": "IN1" }]));
+        assert_eq!(lib().check_devices(std::slice::from_ref(&ok)), Ok(()));
+
+        let err = lib().check_devices(&[ok.clone(), device("T9-nothing", serde_json::json!([]))]).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("devices[1].profile"));
+        assert!(err.message.starts_with("unknown profile `T9-nothing`; known profiles: "), "{err}");
+        assert!(err.message.contains(&t3_controller().name), "{err}");
+
+        let err = lib()
+            .check_devices(&[device("t3 controller", serde_json::json!([{ "name": "IN1" }, { "name": "NOPE" }]))])
+            .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("devices[0].points[1].name"));
+        assert!(err.message.ends_with("has no point `NOPE`"), "{err}");
     }
 }

@@ -23,13 +23,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use serde_json::json;
 use t3_core::clock::SystemClock;
 use t3_core::config::{CollectorConfig, DeviceConfig, Parity};
 use t3_core::{Quality, Sample};
 use t3_drivers::codec::RegisterKind;
-use t3_drivers::collector::{Collector, DeviceSpec, DeviceState, DeviceStatus, SampleSink};
+use t3_drivers::collector::{Collector, DeviceSpec, DeviceState, DeviceStatus, IngestFuture, SampleSink};
 use t3_drivers::discovery;
 use t3_drivers::driver::{Driver, DriverError, RawData};
 use t3_drivers::modbus::{Endpoint, ModbusDriver};
@@ -76,7 +75,7 @@ fn exclusive<F: Future<Output = ()>>(body: F) {
 struct ChannelSink(mpsc::UnboundedSender<Sample>);
 
 impl SampleSink for ChannelSink {
-    fn ingest(&self, samples: Vec<Sample>) -> BoxFuture<'_, Result<(), String>> {
+    fn ingest(&self, samples: Vec<Sample>) -> IngestFuture<'_> {
         for s in samples {
             let _ = self.0.send(s);
         }

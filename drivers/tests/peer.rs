@@ -19,14 +19,13 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use serde_json::{Value as Json, json};
 use t3_core::clock::SystemClock;
 use t3_core::config::{CollectorConfig, DeviceConfig, Parity, Protocol, RecordConfig};
 use t3_core::{Quality, Sample};
 use t3_drivers::codec::{Codec, RegisterKind, Value, ValueType, WordOrder};
-use t3_drivers::collector::{CollectError, Collector, DeviceSpec, DeviceState, SampleSink};
+use t3_drivers::collector::{CollectError, Collector, DeviceSpec, DeviceState, IngestFuture, SampleSink};
 use t3_drivers::driver::{Driver, DriverError, ExceptionCode, RawData};
 use t3_drivers::modbus::{Endpoint, ModbusDriver};
 use t3_drivers::planner::{self, Limits, PlanItem, ReadRequest};
@@ -545,7 +544,7 @@ async fn rtu_at_9600_baud_values_in_every_codec_and_word_order() {
 struct ChannelSink(mpsc::UnboundedSender<Vec<Sample>>);
 
 impl SampleSink for ChannelSink {
-    fn ingest(&self, samples: Vec<Sample>) -> BoxFuture<'_, Result<(), String>> {
+    fn ingest(&self, samples: Vec<Sample>) -> IngestFuture<'_> {
         let _ = self.0.send(samples);
         Box::pin(async { Ok(()) })
     }

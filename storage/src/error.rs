@@ -103,3 +103,33 @@ impl Error {
         )
     }
 }
+
+/// What storage's answer means to a sender of samples (the collector): worth a retry, a refusal of
+/// the samples themselves, or a failure.
+impl From<Error> for t3_core::SinkError {
+    fn from(e: Error) -> Self {
+        if e.is_retryable() {
+            t3_core::SinkError::Unavailable(e.to_string())
+        } else if e.is_client_error() {
+            t3_core::SinkError::Refused(e.to_string())
+        } else {
+            t3_core::SinkError::Failed(e.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use t3_core::SinkError;
+
+    #[test]
+    fn a_sender_of_samples_learns_whether_to_retry() {
+        let backlog = SinkError::from(Error::Backlog { buffered: 10, limit: 5 });
+        assert!(matches!(backlog, SinkError::Unavailable(_)) && backlog.is_retryable(), "{backlog:?}");
+        let invalid = SinkError::from(Error::InvalidSample { index: 0, reason: "value is infinite".into() });
+        assert_eq!(invalid, SinkError::Refused("sample 0: value is infinite".into()));
+        let broken = SinkError::from(Error::Internal("lost".into()));
+        assert!(matches!(broken, SinkError::Failed(_)) && !broken.is_retryable(), "{broken:?}");
+    }
+}

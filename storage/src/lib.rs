@@ -31,6 +31,8 @@
 //!   - `engine/live.rs`: the live file set (snapshots, manifest edits, quarantine records).
 //!   - `engine/read.rs`: the history and SQL entry points (retried without a damaged file);
 //!     `engine/export.rs`: the export entry point.
+//!   - `engine/sink.rs`: [`BatchingSink`], the collector's way in (the polls of many devices in one
+//!     ingest, each acknowledged with storage's typed answer).
 //!   - [`engine::maintenance`]: retention and compaction; `engine/rollups.rs`: computing rollups;
 //!     [`engine::scrub`]: every file's checksum verified again in the background.
 //! - [`files`]: what is durable and visible: [`files::LiveFile`] and `files::Snapshot`;
@@ -60,7 +62,7 @@ pub mod query;
 pub mod vfs;
 pub mod wal;
 
-pub use engine::{RecoveryReport, Storage, validate_samples};
+pub use engine::{BatchingSink, RecoveryReport, Storage, validate_samples};
 pub use error::{Error, Result};
 pub use query::{HistoryMode, HistoryRequest, HistoryResult, Latest, PriorRow, ReadPath, SeriesResult, SqlResult};
 pub use wal::WriteState;

@@ -506,7 +506,7 @@ struct CountingSink {
 }
 
 impl SampleSink for CountingSink {
-    fn ingest(&self, samples: Vec<Sample>) -> futures::future::BoxFuture<'_, Result<(), String>> {
+    fn ingest(&self, samples: Vec<Sample>) -> t3_core::sink::IngestFuture<'_> {
         let good = samples.iter().filter(|s| s.quality.is_good()).count() as u64;
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.samples.fetch_add(samples.len() as u64, Ordering::Relaxed);

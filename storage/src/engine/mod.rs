@@ -13,6 +13,7 @@ mod read;
 pub mod recovery;
 mod rollups;
 pub mod scrub;
+mod sink;
 
 use crate::buffer::{Frozen, WriteBuffer};
 use crate::files::LiveFile;
@@ -27,6 +28,7 @@ pub use ingest::validate_samples;
 use maintenance::TestHook;
 use parking_lot::{Mutex, RwLock};
 pub use recovery::RecoveryReport;
+pub use sink::BatchingSink;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
