@@ -92,7 +92,7 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
         max_connections = limits.max_connections,
         "serving"
     );
-    let sink = Arc::new(crate::service::collection::StorageSink::start(storage.clone()));
+    let sink = Arc::new(t3_storage::BatchingSink::start(storage.clone()));
     let collector = Collector::new(cfg.collector.clone(), sink, clock.clone());
     crate::service::collection::start(&collector, &registry, &devices)?;
     let control = crate::service::control::Control::new(

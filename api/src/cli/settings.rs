@@ -23,7 +23,7 @@ pub fn load_file(path: &Path) -> Result<Config, String> {
 /// Parses `text` (named `origin` in messages) and applies the environment.
 pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
     Config::parse_with(text, origin, std::env::vars(), |cfg| {
-        crate::service::collection::check_devices(cfg)?;
+        t3_drivers::profile::ProfileLibrary::builtin().check_devices(&cfg.devices)?;
         crate::http::server::check_max_connections(cfg, crate::http::server::nofile_limit())
     })
     .map_err(|e: ConfigError| e.to_string())

@@ -14,7 +14,7 @@ use crate::http::routes::{Page, Paged, json_body};
 use crate::http::routes::{audit, json};
 use crate::model::device::{DevicePoint, DeviceRecord};
 use crate::service::auth::Principal;
-use crate::service::collection::{check_devices, spec_for};
+use crate::service::collection::spec_for;
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
@@ -24,6 +24,7 @@ use t3_core::config::{Config, DeviceConfig, Protocol};
 use t3_drivers::collector::DeviceStatus;
 use t3_drivers::discovery::{self, Found};
 use t3_drivers::profile::PointType;
+use t3_drivers::profile::ProfileLibrary;
 
 /// How many points of each type a device is polled for.
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
@@ -277,7 +278,7 @@ fn validate(state: &AppState, config: &DeviceConfig, replacing: Option<i64>) -> 
     let alone = Config { devices: vec![config.clone()], ..Config::default() };
     alone
         .validate()
-        .and_then(|()| check_devices(&alone))
+        .and_then(|()| ProfileLibrary::builtin().check_devices(&alone.devices))
         .map_err(|e| ApiError::unprocessable("invalid_device", field(e, "devices[0].")))?;
     let mut all: Vec<DeviceConfig> = state.catalog.read::<DeviceRecord, _>(|d| {
         d.values().filter(|d| Some(d.id) != replacing).map(|d| d.config.clone()).collect()
