@@ -1,0 +1,40 @@
+// Quality and state classes: one answer on every page.
+import { describe, expect, it } from 'vitest'
+import { connectionClass, deviceBadge, qualityClass } from './quality'
+
+describe('quality classes', () => {
+  it('good is ok, uncertain is warn, bad is bad, none is plain', () => {
+    expect(qualityClass('good')).toBe('ok')
+    expect(qualityClass('uncertain')).toBe('warn')
+    expect(qualityClass('uncertain/last_usable')).toBe('warn')
+    expect(qualityClass('bad')).toBe('bad')
+    expect(qualityClass('bad/comm_failure')).toBe('bad')
+    expect(qualityClass(null)).toBe('')
+    expect(qualityClass(undefined)).toBe('')
+  })
+  it('a good value an operator forced at the controller (local override) is flagged, not bad', () => {
+    expect(qualityClass('good/local_override')).toBe('warn')
+  })
+})
+
+describe('connection quality', () => {
+  it('by the whole percentage shown: 95 % ok, 70 % warn, less bad', () => {
+    expect(connectionClass(1)).toBe('ok')
+    expect(connectionClass(0.947)).toBe('ok') // shown as 95 %
+    expect(connectionClass(0.944)).toBe('warn') // shown as 94 %
+    expect(connectionClass(0.7)).toBe('warn')
+    expect(connectionClass(0.69)).toBe('bad')
+    expect(connectionClass(null)).toBe('')
+  })
+})
+
+describe('device badges', () => {
+  it('online, connecting, offline, disabled and unknown', () => {
+    expect(deviceBadge({ online: true, state: 'online' })).toEqual({ cls: 'ok', text: 'online' })
+    expect(deviceBadge({ online: false, state: 'connecting' })).toEqual({ cls: 'warn', text: 'connecting' })
+    expect(deviceBadge({ online: false, state: 'offline' })).toEqual({ cls: 'bad', text: 'offline' })
+    expect(deviceBadge({ online: false, state: '' })).toEqual({ cls: 'bad', text: 'offline' })
+    expect(deviceBadge({ online: false, state: 'disabled' })).toEqual({ cls: '', text: 'disabled' })
+    expect(deviceBadge(null)).toEqual({ cls: '', text: 'unknown' })
+  })
+})

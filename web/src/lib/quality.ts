@@ -1,0 +1,40 @@
+// The colour classes of qualities and states, the same on every page (`ok` green, `warn` amber,
+// `bad` red, '' plain; style.css and the components style `.ok`, `.warn`, `.bad`). Pure functions.
+
+export type Tone = 'ok' | 'warn' | 'bad' | ''
+
+/**
+ * The class of an OPC quality name as the server sends it (`quality_name` of a PointUpdate,
+ * `quality` of a point): `good` is ok, `uncertain/...` warn, `bad/...` bad, none plain.
+ *
+ * `good/local_override` (0xD8, core/src/model.rs) is warn, not ok: the value is good (the device
+ * reported it; nothing about it is stale or wrong, so it is never struck through), but it is a
+ * value an operator forced at the controller, which is not driving that point until someone puts
+ * it back in auto. A forced output or input left in manual is the classic cause of "the building
+ * does not do what the schedule says", so the page flags it the way it flags an uncertain value.
+ * The other good sub-statuses are all named `good` by the server.
+ */
+export function qualityClass(q: string | null | undefined): Tone {
+  if (!q) return ''
+  if (q === 'good') return 'ok'
+  if (q.startsWith('good') || q.startsWith('uncertain')) return 'warn'
+  return 'bad'
+}
+
+/** The class of a device's connection quality (the share of recent polls that succeeded), by the
+ * whole percentage shown: 95 % and up ok, 70 % and up warn, else bad. */
+export function connectionClass(share: number | null | undefined): Tone {
+  if (share === null || share === undefined || Number.isNaN(share)) return ''
+  const p = Math.round(share * 100)
+  return p >= 95 ? 'ok' : p >= 70 ? 'warn' : 'bad'
+}
+
+/** A device's state badge: `online` ok, `connecting` warn, `disabled` plain (switched off on
+ * purpose, not a fault), anything else (`offline`) bad; unknown without a status. */
+export function deviceBadge(s: { online: boolean; state: string } | null | undefined): { cls: Tone; text: string } {
+  if (!s) return { cls: '', text: 'unknown' }
+  if (s.state === 'disabled') return { cls: '', text: 'disabled' }
+  if (s.online) return { cls: 'ok', text: 'online' }
+  if (s.state === 'connecting') return { cls: 'warn', text: 'connecting' }
+  return { cls: 'bad', text: s.state || 'offline' }
+}
