@@ -9,7 +9,8 @@ import { computed, getCurrentScope, onScopeDispose, reactive, ref, shallowRef } 
 import { api, API } from '../../api/client'
 import type { AlarmEvent, AlarmView } from '../../api/types'
 import { errorText } from '../../composables/useT3000'
-import { useWebSocket, type AlarmNotification, type LiveConnection } from '../../composables/useWebSocket'
+import type { AlarmNotification } from '../../api/ws-types'
+import { useWebSocket, type LiveConnection } from '../../composables/useWebSocket'
 import { beep, listenForGesture } from './alarmSound'
 
 /** A row of the list: the view plus what the notifications told. */

@@ -1,7 +1,8 @@
 // Small helpers the device components share: addresses for people, relative times, live status.
 import { onScopeDispose, reactive, watch, type Ref } from 'vue'
 import type { Building, Device, Floor, Room } from '../../api/types'
-import { useWebSocket, type DeviceStatus as LiveDeviceStatus } from '../../composables/useWebSocket'
+import type { DeviceStatus as LiveDeviceStatus } from '../../api/ws-types'
+import { useWebSocket } from '../../composables/useWebSocket'
 
 /** The status every device view shows: the REST answer, then the live DeviceStatus messages. */
 export interface LiveStatus {

@@ -1,6 +1,6 @@
 // Helpers the point components share: what a row shows, values, qualities, commands, TSV.
 import type { Point } from '../../api/types'
-import { liveValue, type PointUpdate } from '../../composables/useWebSocket'
+import { liveValue, type PointUpdate } from '../../api/ws-types'
 
 /** Quality code of a value set by hand at the device (manual). */
 export const LOCAL_OVERRIDE = 0xd8
