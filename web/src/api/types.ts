@@ -90,6 +90,17 @@ export interface Command {
   expires_us?: number
 }
 
+/** Body of POST /points/{id}/value (WriteRequest): priority 8 (operator) unless told. */
+export interface WriteRequest {
+  value: number
+  /** 1 (most important) ..= 16. */
+  priority?: number
+  /** Relinquish the command by itself after this many seconds. */
+  expires_in_secs?: number
+  /** Switch a point that is in auto to manual first instead of being refused (409 `point_in_auto`). */
+  switch_to_manual?: boolean
+}
+
 /** POST /points/{id}/value and /relinquish. */
 export interface WriteResult {
   point_id: number
@@ -182,6 +193,31 @@ export interface Device extends DeviceConnection {
   source: string
   status: CollectorStatus | null
   config: DeviceConfig
+}
+
+/**
+ * Body of POST /devices and PUT /devices/{id}: the `[[devices]]` fields (those left out take the
+ * server's defaults) plus the place and description.
+ */
+export type DeviceBody = Pick<DeviceConfig, 'name'> &
+  Partial<DeviceConfig> & {
+    description?: string | null
+    building_id?: number | null
+    floor_id?: number | null
+    room_id?: number | null
+  }
+
+/** What to scan (POST /devices/discover, DiscoverRequest): hosts on a TCP port, or a serial bus. */
+export interface DiscoverRequest {
+  protocol: Protocol
+  hosts?: string[]
+  port?: number
+  serial_port?: string
+  baud_rate?: number
+  parity?: Parity
+  /** By default 1 on TCP and 1 ..= 247 on RTU. */
+  unit_ids?: number[]
+  timeout_ms?: number
 }
 
 /** What a scan found (POST /devices/discover). */

@@ -1,5 +1,9 @@
 // The session (who is logged in, with which role) and helpers every page uses: role checks and
 // loaders with loading / error states.
+//
+// The plan's useT3000 (C2.1) is split by what it serves: this file (session, loading and error
+// states), useDevices.ts (device list, get, create, update, delete, discover, status), usePoints.ts
+// (point reads, changes, value writes and relinquish) and useWebSocket.ts (live subscriptions).
 import { computed, reactive, ref, shallowRef, type Ref, type ShallowRef } from 'vue'
 import { api, API, ApiError, configureClient } from '../api/client'
 import type { Role, Session } from '../api/types'

@@ -3,27 +3,28 @@
 // until then (or if a fetch fails) the id is shown.
 import { reactive } from 'vue'
 import type { Point } from '../../api/types'
-import { fetchDevices, fetchPoint, pointTitle, valueText } from '../../points'
-import { formatValue } from '../dashboard/format'
+import { useDevices } from '../../composables/useDevices'
+import { usePoints } from '../../composables/usePoints'
+import { pointWithDevice, unknownPoint, valueWithUnits } from '../../lib/points'
 
-const points = reactive(
-  new Map<number, { title: string; device: string | null; device_id: number | null; units: string | null; states: Pick<Point, 'digital' | 'range_name'> }>(),
-)
+const points = reactive(new Map<number, { name: string; device_id: number | null; value: Pick<Point, 'digital' | 'range_name' | 'units'> }>())
 const devices = reactive(new Map<number, string>())
 const asked = new Set<number>()
 let devicesAsked: Promise<void> | null = null
+const pointsApi = usePoints()
+const devicesApi = useDevices()
 
 function askPoint(id: number) {
   if (asked.has(id)) return
   asked.add(id)
-  fetchPoint(id).then(
-    (p) => points.set(id, { title: pointTitle(p), device: p.device, device_id: p.device_id, units: p.units, states: { digital: p.digital, range_name: p.range_name } }),
+  pointsApi.cached(id).then(
+    (p) => points.set(id, { name: pointWithDevice(p), device_id: p.device_id, value: { digital: p.digital, range_name: p.range_name, units: p.units } }),
     () => asked.delete(id), // Try again on a later render.
   )
 }
 
 function askDevices() {
-  devicesAsked ??= fetchDevices().then(
+  devicesAsked ??= devicesApi.all().then(
     (list) => {
       for (const d of list) devices.set(d.id, d.name)
     },
@@ -35,20 +36,20 @@ function askDevices() {
 
 export function useNames() {
   return {
-    /** `device · point` (or `point #id` until known). */
+    /** `device · point` (or `Point #id` until known). */
     point(id: number | null | undefined): string {
       if (id === null || id === undefined) return ''
       const p = points.get(id)
       if (!p) {
         askPoint(id)
-        return `point #${id}`
+        return unknownPoint(id)
       }
-      return p.device ? `${p.device} · ${p.title}` : p.title
+      return p.name
     },
     /** A value of the point for people: `21.5 °C`, or a digital point's state (`Occupied`). */
     value(id: number | null | undefined, v: number | null): string {
       const p = id === null || id === undefined ? undefined : points.get(id)
-      return `${valueText(v, p?.states, formatValue)} ${p?.units ?? ''}`.trim()
+      return valueWithUnits(v, p?.value)
     },
     /** The device of a point, when known. */
     pointDevice(id: number | null | undefined): number | null {

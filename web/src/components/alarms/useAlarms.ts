@@ -8,8 +8,8 @@
 import { computed, getCurrentScope, onScopeDispose, reactive, ref, shallowRef } from 'vue'
 import { api, API } from '../../api/client'
 import type { AlarmEvent, AlarmView } from '../../api/types'
-import { errorText } from '../../composables/useT3000'
 import type { AlarmNotification } from '../../api/ws-types'
+import { errorText } from '../../composables/useT3000'
 import { useWebSocket, type LiveConnection } from '../../composables/useWebSocket'
 import { beep, listenForGesture } from './alarmSound'
 

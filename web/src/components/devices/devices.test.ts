@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { addressOf, ago, formatRtt, parseUnitIds, placeNames } from './types'
+import { addressOf, parseUnitIds, placeNames } from './types'
 
 describe('unit ids', () => {
   test('lists and ranges, sorted without repeats', () => {
@@ -17,17 +17,6 @@ describe('device text', () => {
   test('addresses', () => {
     expect(addressOf({ protocol: 'modbus-tcp', ip_address: '10.0.0.5', port: 502, serial_port: null, baud_rate: 9600, unit_id: 3 })).toBe('10.0.0.5:502 #3')
     expect(addressOf({ protocol: 'modbus-rtu', ip_address: null, port: 502, serial_port: '/dev/ttyUSB0', baud_rate: 19200, unit_id: 7 })).toBe('/dev/ttyUSB0 @19200 #7')
-  })
-  test('relative times and round trips', () => {
-    expect(ago(null, 0)).toBe('never')
-    expect(ago(1000, 1500)).toBe('just now')
-    expect(ago(0, 12_000)).toBe('12 s ago')
-    expect(ago(0, 5 * 60_000)).toBe('5 min ago')
-    expect(ago(0, 3 * 3_600_000)).toBe('3 h ago')
-    expect(formatRtt(null)).toBe('—')
-    expect(formatRtt(0.034)).toBe('0.03 ms')
-    expect(formatRtt(12.34)).toBe('12.3 ms')
-    expect(formatRtt(250.4)).toBe('250 ms')
   })
   test('places by name', () => {
     const place = placeNames([{ id: 1, name: 'HQ', floors: [{ id: 2, name: 'L1', rooms: [{ id: 3, name: 'Lobby' }] }] }])

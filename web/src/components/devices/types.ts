@@ -1,96 +1,11 @@
-// Small helpers the device components share: addresses for people, relative times, live status.
-import { onScopeDispose, reactive, watch, type Ref } from 'vue'
+// Small helpers the device components share: addresses and places for people, unit id lists.
+// (A device's status is composables/useDevices.ts; times and round trips are lib/.)
 import type { Building, Device, Floor, Room } from '../../api/types'
-import type { DeviceStatus as LiveDeviceStatus } from '../../api/ws-types'
-import { useWebSocket } from '../../composables/useWebSocket'
-
-/** The status every device view shows: the REST answer, then the live DeviceStatus messages. */
-export interface LiveStatus {
-  online: boolean
-  state: string
-  /** Epoch milliseconds. */
-  lastSeen: number | null
-  rttMs: number | null
-  quality: number | null
-  lastError: string | null
-}
-
-export function statusOf(d: Device): LiveStatus {
-  const s = d.status
-  return {
-    online: d.online,
-    state: s?.state ?? (d.enabled ? 'connecting' : 'disabled'),
-    lastSeen: s?.last_seen != null ? s.last_seen / 1000 : d.last_seen ? Date.parse(d.last_seen) : null,
-    rttMs: s?.rtt_ms ?? null,
-    quality: s ? s.connection_quality : null,
-    lastError: s?.last_error ?? null,
-  }
-}
-
-export function fromLive(m: LiveDeviceStatus): LiveStatus {
-  return {
-    online: m.online,
-    state: m.state,
-    lastSeen: m.last_seen || null,
-    rttMs: m.rtt_ms,
-    quality: m.connection_quality,
-    lastError: m.last_error,
-  }
-}
-
-/**
- * Live status of the devices in `ids`: follows exactly those (DeviceStatus messages) and keeps
- * the newest per device. Entries from the REST list are the starting point (`seed`).
- */
-export function useDeviceStatus(ids: Ref<number[]>) {
-  const conn = useWebSocket()
-  const live = reactive(new Map<number, LiveStatus>())
-  let wanted = new Set<number>()
-  let release: () => void = () => {}
-  const off = conn.on('DeviceStatus', (m) => {
-    if (wanted.has(m.device_id)) live.set(m.device_id, fromLive(m))
-  })
-  const stop = watch(
-    ids,
-    (now) => {
-      wanted = new Set(now)
-      for (const k of [...live.keys()]) if (!wanted.has(k)) live.delete(k)
-      const old = release
-      release = conn.follow({ devices: [...wanted] })
-      old()
-    },
-    { immediate: true },
-  )
-  onScopeDispose(() => {
-    stop()
-    off()
-    release()
-  })
-  return { live }
-}
 
 /** `127.0.0.1:502 #1` or `/dev/ttyUSB0 @9600 #3`. */
 export function addressOf(d: Pick<Device, 'protocol' | 'ip_address' | 'port' | 'serial_port' | 'baud_rate' | 'unit_id'>): string {
   if (d.protocol === 'modbus-rtu') return `${d.serial_port ?? '?'} @${d.baud_rate} #${d.unit_id}`
   return `${d.ip_address ?? '?'}:${d.port} #${d.unit_id}`
-}
-
-/** `just now`, `12 s ago`, `5 min ago`, `3 h ago`, or the date. */
-export function ago(ms: number | null, now: number): string {
-  if (ms == null || !Number.isFinite(ms)) return 'never'
-  const s = Math.max(0, Math.round((now - ms) / 1000))
-  if (s < 2) return 'just now'
-  if (s < 60) return `${s} s ago`
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`
-  if (s < 86_400) return `${Math.floor(s / 3600)} h ago`
-  return new Date(ms).toLocaleString()
-}
-
-export function formatRtt(ms: number | null): string {
-  if (ms == null) return '—'
-  if (ms < 1) return `${ms.toFixed(2)} ms`
-  if (ms < 100) return `${ms.toFixed(1)} ms`
-  return `${Math.round(ms)} ms`
 }
 
 /** Parses unit ids such as `1, 3-5, 10` (1 ..= 255). Throws with a message for people. */

@@ -1,8 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import { emptyTrend, trendBody } from './trend'
 import type { Point } from '../../api/types'
-import { formatValue } from '../dashboard/format'
-import { canWrite, parseTsv, qualityClass, shown, toTsv } from './types'
+import { canWrite, parseTsv, shown, toTsv } from './types'
 
 const point = (over: Partial<Point> = {}): Point => ({
   id: 1,
@@ -53,25 +52,7 @@ describe('trend settings', () => {
   })
 })
 
-describe('values', () => {
-  test('formats values alike everywhere: at most 3 decimals, no grouping', () => {
-    expect(formatValue(null)).toBe('—')
-    expect(formatValue(Number.NaN)).toBe('—')
-    expect(formatValue(42)).toBe('42')
-    expect(formatValue(1500)).toBe('1500')
-    expect(formatValue(21.456789)).toBe('21.457')
-    expect(formatValue(21.5)).toBe('21.5')
-    expect(formatValue(0.12345)).toBe('0.123')
-    expect(formatValue(-3.25)).toBe('-3.25')
-    expect(formatValue(1234.56)).toBe('1234.56')
-    expect(formatValue(0.00012)).toBe('1.20e-4')
-  })
-  test('quality classes', () => {
-    expect(qualityClass('good/local_override')).toBe('ok')
-    expect(qualityClass('uncertain/last_usable')).toBe('warn')
-    expect(qualityClass('bad/comm_failure')).toBe('bad')
-    expect(qualityClass(null)).toBe('')
-  })
+describe('rows', () => {
   test('a live update overrides the REST value and tells manual by its quality code', () => {
     const p = point()
     expect(shown(p, undefined)).toMatchObject({ value: 5, manual: false })

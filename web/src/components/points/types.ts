@@ -1,4 +1,5 @@
-// Helpers the point components share: what a row shows, values, qualities, commands, TSV.
+// Helpers the point components share: what a row shows, commands, TSV. (Quality classes, names
+// and value text are lib/.)
 import type { Point } from '../../api/types'
 import { liveValue, type PointUpdate } from '../../api/ws-types'
 
@@ -29,15 +30,6 @@ export function shown(p: Point, u: PointUpdate | undefined): Shown {
     manual: p.auto_manual,
     updated: p.updated_at ? Date.parse(p.updated_at) : null,
   }
-}
-
-
-/** `good`, `warn` or `bad` for a quality name (`good/local_override` counts as good). */
-export function qualityClass(q: string | null): string {
-  if (!q) return ''
-  if (q.startsWith('good')) return 'ok'
-  if (q.startsWith('uncertain')) return 'warn'
-  return 'bad'
 }
 
 /** Whether an operator may command the point now: writable outputs, variables and registers;

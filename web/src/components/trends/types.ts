@@ -1,8 +1,7 @@
 // What the trend components share.
 import type { Point } from '../../api/types'
 import type { Series } from '../../composables/useHistory'
-import { deviceAndName } from '../../points'
-import { formatValue } from '../dashboard/format'
+import { formatValue } from '../../lib/format'
 
 /** One trace of the chart. */
 export interface Trace {
@@ -63,12 +62,6 @@ export const PALETTE = [
   '#843c39',
   '#7b4173',
 ]
-
-export function pointLabel(p: Point | undefined, id: number): string {
-  if (!p) return `Point ${id}`
-  const base = deviceAndName(p)
-  return p.label ? `${p.label} (${base})` : base
-}
 
 /** The axis a point goes on: its units, else its T3000 range code (same code, same units). */
 export function unitOf(p: Point | undefined): { key: string; title: string } {
