@@ -110,9 +110,8 @@ describe('alarms', () => {
     }
   })
 
-  it('lets an admin add a rule with the form, see its alarm, and delete it', async () => {
+  it('lets an admin add a rule with the form, see its alarm, and delete it after confirming', async () => {
     const { context, page } = await newPage(browser)
-    page.on('dialog', (d) => void d.accept())
     try {
       await openAlarmsPage(page, 'admin')
       await page.click('[data-test=rule-new]')
@@ -137,8 +136,16 @@ describe('alarms', () => {
       await page.waitForSelector(row(created.id, 'active'), { timeout: 60_000 })
       await screenshot(page, 'alarms-rule-form')
 
-      await page.click(`[data-test=rule-row][data-rule-id="${created.id}"] [data-test=rule-delete]`)
-      await page.waitForSelector(`[data-test=rule-row][data-rule-id="${created.id}"]`, { state: 'detached' })
+      // Deleting asks in the row first; Cancel keeps the rule.
+      const ruleRow = `[data-test=rule-row][data-rule-id="${created.id}"]`
+      await page.click(`${ruleRow} [data-test=rule-delete]`)
+      await page.waitForSelector(`${ruleRow} [data-test=rule-delete-ask]:has-text("Form rule")`)
+      await page.click(`${ruleRow} [data-test=rule-delete-cancel]`)
+      await page.waitForSelector(`${ruleRow} [data-test=rule-delete]`)
+      expect((await apiCall<Rule[]>(server, admin, 'GET', '/api/t3000/alarms/rules')).some((r) => r.id === created.id)).toBe(true)
+      await page.click(`${ruleRow} [data-test=rule-delete]`)
+      await page.click(`${ruleRow} [data-test=rule-delete-confirm]`)
+      await page.waitForSelector(ruleRow, { state: 'detached' })
       const after = await apiCall<Rule[]>(server, admin, 'GET', '/api/t3000/alarms/rules')
       expect(after.some((r) => r.id === created.id)).toBe(false)
     } finally {
