@@ -35,8 +35,8 @@ export const PRESETS: Preset[] = [
 ]
 
 /** The shortest and longest range a chart shows. */
-export const MIN_SPAN_MS = 10_000
-export const MAX_SPAN_MS = 10 * 366 * DAY
+const MIN_SPAN_MS = 10_000
+const MAX_SPAN_MS = 10 * 366 * DAY
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: MIN, h: HOUR, d: DAY, w: 7 * DAY, y: 365 * DAY }
 

@@ -91,7 +91,7 @@ function flash(id: number) {
 }
 
 /** Applies one notification to the list (exported for the unit tests). */
-export function applyNotification(n: AlarmNotification) {
+function applyNotification(n: AlarmNotification) {
   touched.set(n.alarm_id, Date.now() * 1000)
   const at = n.timestamp
   if (n.state === 'normal') {

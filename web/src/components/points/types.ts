@@ -4,7 +4,7 @@ import type { Point } from '../../api/types'
 import { liveValue, type PointUpdate } from '../../api/ws-types'
 
 /** Quality code of a value set by hand at the device (manual). */
-export const LOCAL_OVERRIDE = 0xd8
+const LOCAL_OVERRIDE = 0xd8
 
 /** What the table shows for a point: its REST answer, overtaken by live updates. */
 export interface Shown {

@@ -29,7 +29,7 @@ export const DAY_SHORT: Record<DayName, string> = {
 
 /** At most this many ON/OFF pairs per day type, as on a T3 controller. */
 export const MAX_PAIRS = 4
-export const DAY_MINUTES = 1440
+const DAY_MINUTES = 1440
 
 /** An ON period in minutes after midnight: [start, end), 0 <= start < end <= 1440. */
 export type Interval = [number, number]
