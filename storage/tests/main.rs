@@ -7,6 +7,7 @@ mod dedup;
 mod direct;
 mod durability;
 mod ingest_rules;
+mod layout;
 mod maintenance;
 mod ordering;
 mod queries;
