@@ -1,6 +1,17 @@
-//! Shared pieces of the end-to-end benchmarks (`src/bin/ingest.rs`, `src/bin/query.rs`).
+//! t3-benches: the end-to-end benchmarks (`src/bin/*.rs`) and the pieces they share.
 //!
+//! # Data flow
+//! A benchmark generates believable building data ([`datagen`], cached on disk by [`cache`]),
+//! loads it into our storage ([`ours`], or a `t3000` process over HTTP: [`server`]) and into the
+//! peers it is measured against ([`sqlite`]: T3000 WebView's storage; [`duck`]: a native DuckDB
+//! table), asks each the same questions, and writes a Markdown report ([`report`]) of the figures
+//! ([`stats`], [`sys`]) to `benches/results/`.
+//!
+//! # Layout
+//! - `src/bin/`: `ingest`, `query`, `analytics`, `files`, `poll`, `ws_fanout` (see the README's
+//!   benchmark section for what each measures and the command that runs it).
 //! - [`datagen`]: a deterministic, random-access generator of believable building data.
+//! - [`cache`]: generated stores kept between runs, each with a marker file saying what built it.
 //! - [`ours`]: pushing generated data through `t3_storage` with concurrent writers.
 //! - [`sqlite`]: the T3000 WebView storage style (TRENDLOG_DATA / TRENDLOG_DATA_DETAIL).
 //! - [`duck`]: a native DuckDB table fed by the Arrow appender.
@@ -372,6 +383,9 @@ pub mod datagen {
 /// Completion markers of cached stores: a store is reused only if its marker (`<path><suffix>`,
 /// written last) exists and says it was built from the same inputs.
 pub mod cache {
+    //! Generated stores kept between runs (a folder or a database file), each with a marker file
+    //! of `key=value` lines saying what built it, so a run reuses a store only if it matches.
+
     use std::collections::HashMap;
     use std::path::{Path, PathBuf};
 

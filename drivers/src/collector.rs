@@ -3,7 +3,7 @@
 //!
 //! # Scheduling
 //! Each device has one task. Its points are grouped by poll interval (T3000's "timebase"); each
-//! group has a read plan from the [`planner`](crate::planner) and its own timer. The first poll of
+//! group has a read plan from the [`planner`] and its own timer. The first poll of
 //! each group is offset by a hash of the device name, so a hundred devices with a 1 s interval do
 //! not all poll on the same tick. A group that falls behind skips ahead instead of bursting.
 //!

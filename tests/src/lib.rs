@@ -1,14 +1,27 @@
-//! Helpers for the end-to-end tests of the `t3000` binary.
+//! t3-tests: the end-to-end tests of the `t3000` binary, and the helpers they share.
 //!
-//! [`TestServer`] starts the real binary as a child process on a temporary data directory
+//! # Data flow
+//! A test starts the real binary as a child process ([`TestServer`]) on a temporary data directory
 //! (port 0, the port read from the `t3000 listening on http://...` line it prints), talks to it over
-//! HTTP, and can kill it (`SIGKILL`), stop it (`SIGTERM`) and restart it on the same data directory.
-//! The rest are small tools to look at what the server left on disk (WAL segments, the manifest,
-//! Parquet files) and to build request bodies (JSON samples, Arrow IPC streams).
+//! HTTP and WebSocket as a client would, with peers we did not write where a site has them
+//! (pymodbus, socat ptys, Schemathesis), can kill it (`SIGKILL`), stop it (`SIGTERM`) and restart
+//! it on the same data directory, and then looks at what the server answered and what it left on
+//! disk (WAL segments, the manifest, Parquet files).
 //!
 //! The binary is `$T3000_BIN` if set, else `t3000` next to the test executable's directory
 //! (`target/release/deps/main-*` -> `target/release/t3000`). It is not built by `cargo test`: run
 //! `cargo build --release --bin t3000` first.
+//!
+//! # Layout
+//! - `src/lib.rs` (this file): [`TestServer`], the tools to look at a data directory, and request
+//!   bodies (JSON samples, Arrow IPC streams).
+//! - `tests/main.rs`: one module per area: `analytics` (SQL over a whole store), `api_input` (bad
+//!   input to every endpoint), `catalog` (catalog and control API), `connections` (HTTP limits and
+//!   shutdown), `corruption` (damaged files), `crash` (SIGKILL during ingest), `devices` (simulate,
+//!   discover, serve, demo), `disk_full`, `lifecycle` (process and command line), `metrics`,
+//!   `plan_types` (the plan's REST and WebSocket types), `safety` (data safety), `sandbox` (the
+//!   SQL sandbox), `schemathesis` (the OpenAPI document, with `schemathesis_hooks.py`), `semantics`
+//!   (what stored data means), `timestamps` (time stamps nobody meant), `ws` (live updates).
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};

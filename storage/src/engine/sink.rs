@@ -15,7 +15,7 @@ const BATCH_SAMPLES: usize = 65_536;
 type Pending = (Vec<Sample>, oneshot::Sender<Result<(), SinkError>>);
 
 /// Collected samples go through the same ingest path (WAL, buffer, Parquet) as pushed ones, in
-/// batches: the polls of every device that arrive within [`BATCH_WINDOW`] of the first one share
+/// batches: the polls of every device that arrive within 50 ms (`BATCH_WINDOW`) of the first one share
 /// one WAL write and fsync (200 devices polled every second: 20 fsyncs a second, not 200). Each
 /// poll is still acknowledged only once its samples are durable, and a batch refused by storage
 /// refuses every poll in it with storage's reason.
