@@ -383,9 +383,6 @@ pub mod datagen {
 /// Completion markers of cached stores: a store is reused only if its marker (`<path><suffix>`,
 /// written last) exists and says it was built from the same inputs.
 pub mod cache {
-    //! Generated stores kept between runs (a folder or a database file), each with a marker file
-    //! of `key=value` lines saying what built it, so a run reuses a store only if it matches.
-
     use std::collections::HashMap;
     use std::path::{Path, PathBuf};
 
