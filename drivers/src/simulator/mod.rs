@@ -55,7 +55,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinHandle;
 use tokio_modbus::{ExceptionCode, Request, Response};
@@ -146,8 +146,6 @@ pub struct Simulator {
     /// In spec order; the first one is the "panel" the UDP scan reports the others behind.
     devices: Vec<Arc<SimDevice>>,
     by_unit: HashMap<u8, usize>,
-    /// Offset of local time from UTC, for the time-of-day model.
-    utc_offset_s: AtomicI32,
     /// The Modbus TCP endpoint the UDP scan reports: (address, set explicitly).
     scan_endpoint: Mutex<(Option<SocketAddr>, bool)>,
     /// Seeds per-connection randomness (garbage bytes), deterministic per simulator.
@@ -182,7 +180,6 @@ impl Simulator {
         Ok(Arc::new(Simulator {
             devices,
             by_unit,
-            utc_offset_s: AtomicI32::new(0),
             scan_endpoint: Mutex::new((None, false)),
             connections: AtomicU64::new(0),
         }))
@@ -197,19 +194,14 @@ impl Simulator {
         self.devices.clone()
     }
 
-    /// Sets the offset of the building's local time from UTC (seconds east), which places the warm
-    /// afternoons and the occupied hours. Default 0 (UTC).
-    pub fn set_utc_offset(&self, seconds: i32) {
-        self.utc_offset_s.store(seconds, Ordering::Relaxed);
-    }
-
     /// Advances every device's behaviour model to `now` (Unix seconds) and writes the new values
     /// into the registers. Deterministic given the seeds and the sequence of tick times; a time not
     /// after the previous tick changes nothing.
     pub fn tick(&self, now_unix_s: f64) {
-        let offset = f64::from(self.utc_offset_s.load(Ordering::Relaxed));
+        // The simulated building keeps UTC as its local time (the demo building's time zone):
+        // its warm afternoons and occupied hours are UTC's.
         for d in &self.devices {
-            d.tick(now_unix_s, offset);
+            d.tick(now_unix_s, 0.0);
         }
     }
 
