@@ -1,5 +1,6 @@
 //! t3-core: the domain model shared by every other crate, with no I/O.
 //!
+//! # Data flow
 //! A building controller reports values; every value becomes a [`Sample`]
 //! `(point_id, ts, value, quality)` and flows drivers → ingest → WAL → write buffer → Parquet.
 //! This crate holds the types that travel that path and the configuration that shapes it.
