@@ -113,6 +113,7 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
     let state = AppState {
         storage: storage.clone(),
         collector: collector.clone(),
+        audit: crate::service::audit::AuditLog::new(catalog.clone(), clock.clone()),
         catalog,
         auth,
         registry,

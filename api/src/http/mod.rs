@@ -33,6 +33,8 @@ pub struct AppState {
     /// Buildings, devices, points, users, ... and the audit log.
     pub catalog: Arc<Catalog>,
     pub auth: Arc<Auth>,
+    /// The audit log of what users did.
+    pub audit: crate::service::audit::AuditLog,
     /// Stable ids of device points.
     pub registry: Arc<Registry>,
     /// The command arbiter and device writes.

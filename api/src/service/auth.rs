@@ -164,24 +164,9 @@ impl Auth {
             disabled: false,
             created_us: self.clock.now_us(),
         })?;
-        self.audit(None, "system", "user.create", Some("user:admin".into()), None, None, "ok");
+        self.audit.record(None, "system", "user.create", Some("user:admin".into()), None, None, "ok");
         tracing::info!("created the user `admin` (first start)");
         Ok(generated.then_some(password))
-    }
-
-    /// Records a finished action in the audit log; a failure to record is logged, not fatal.
-    #[allow(clippy::too_many_arguments)]
-    pub fn audit(
-        &self,
-        remote: Option<String>,
-        actor: &str,
-        action: &str,
-        target: Option<String>,
-        old: Option<serde_json::Value>,
-        new: Option<serde_json::Value>,
-        result: &str,
-    ) {
-        self.audit.record(remote, actor, action, target, old, new, result);
     }
 
     /// Checks a user name and password, throttled per address and user name.
@@ -201,7 +186,7 @@ impl Auth {
             }
             if list.len() >= self.cfg.login_max_failures as usize {
                 let wait = list.front().map_or(window, |t| window.saturating_sub(t.elapsed()));
-                self.audit(remote, username, "login", None, None, None, "throttled");
+                self.audit.record(remote, username, "login", None, None, None, "throttled");
                 return Err(AuthError::LoginThrottled { wait_secs: wait.as_secs().max(1) });
             }
         }
@@ -214,7 +199,7 @@ impl Auth {
             Some(u) if ok && !u.disabled => u,
             _ => {
                 self.failures.lock().entry(key).or_default().push_back(Instant::now());
-                self.audit(remote, username, "login", None, None, None, "invalid credentials");
+                self.audit.record(remote, username, "login", None, None, None, "invalid credentials");
                 return Err(AuthError::InvalidCredentials);
             }
         };
@@ -249,7 +234,7 @@ impl Auth {
             let id = unstored.iter().map(|t| t.id).min().unwrap_or(0).min(0) - 1;
             unstored.push(Token { id, ..session });
         }
-        self.audit(remote, username, "login", None, None, None, "ok");
+        self.audit.record(remote, username, "login", None, None, None, "ok");
         Ok(LoginResponse { token: secret, username: user.username, role: user.role, expires_us: expires })
     }
 

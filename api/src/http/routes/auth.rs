@@ -41,7 +41,7 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/t3000/auth/logout", tag = "auth", responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, Extension(who): Extension<Principal>) -> ApiResult<StatusCode> {
     state.auth.revoke(who.token_id)?;
-    state.auth.audit(who.remote.clone(), &who.actor(), "logout", None, None, None, "ok");
+    state.audit.record(who.remote.clone(), &who.actor(), "logout", None, None, None, "ok");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -80,7 +80,7 @@ pub async fn change_password(
 ) -> ApiResult<StatusCode> {
     let req: PasswordChange = json_body(&body)?;
     if !state.auth.verify_user_password(who.user_id, &req.current_password).await {
-        state.auth.audit(
+        state.audit.record(
             who.remote.clone(),
             &who.actor(),
             "password.change",

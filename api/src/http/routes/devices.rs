@@ -327,7 +327,7 @@ pub async fn create(
     };
     let record = state.catalog.insert(record)?;
     let audit = |result: &str| {
-        state.auth.audit(
+        state.audit.record(
             who.remote.clone(),
             &who.actor(),
             "device.create",
@@ -383,7 +383,7 @@ pub async fn update(
     }
     state.catalog.put(new.clone())?;
     let audit = |result: &str| {
-        state.auth.audit(
+        state.audit.record(
             who.remote.clone(),
             &who.actor(),
             "device.update",
@@ -539,7 +539,7 @@ pub async fn discover(
             discovery::scan_rtu(&path, req.baud_rate, req.parity, &units, timeout).await
         }
     };
-    state.auth.audit(
+    state.audit.record(
         who.remote.clone(),
         &who.actor(),
         "device.discover",

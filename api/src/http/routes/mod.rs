@@ -108,7 +108,7 @@ pub fn audit(
     old: Option<serde_json::Value>,
     new: Option<serde_json::Value>,
 ) {
-    state.auth.audit(who.remote.clone(), &who.actor(), action, Some(target), old, new, "ok");
+    state.audit.record(who.remote.clone(), &who.actor(), action, Some(target), old, new, "ok");
 }
 
 /// Looks a catalog record up by id: 404 `no <what> <id>` when there is none.

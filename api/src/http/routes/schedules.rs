@@ -211,7 +211,7 @@ pub async fn run(
     }
     let (on, errors) = state.scheduler.run(&s).await;
     let result = if errors.is_empty() { "ok".to_owned() } else { format!("{} output(s) failed", errors.len()) };
-    state.auth.audit(
+    state.audit.record(
         who.remote.clone(),
         &who.actor(),
         "schedule.run",
