@@ -612,7 +612,7 @@ async fn client_ours(plan: Arc<Plan>, ports: &[u16], w: Window) -> anyhow::Resul
                 let samples = plan.samples(&ids, &mut last, &results, now);
                 let good = samples.iter().filter(|s| s.quality.is_good()).count() as u64;
                 if let Err(e) = sink.ingest(samples).await {
-                    failure.set(e);
+                    failure.set(e.to_string());
                 }
                 let mut regs = 0;
                 let mut ok = 0;
