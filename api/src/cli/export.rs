@@ -5,7 +5,7 @@ use anyhow::Context;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use t3_core::clock::SystemClock;
+use t3_core::clock::{Clock, SystemClock};
 use t3_storage::Storage;
 use t3_storage::vfs::RealFs;
 
@@ -60,8 +60,7 @@ pub(super) fn export(args: ExportArgs) -> Result<(), Failure> {
         layout: Some(args.layout),
         bucket: args.bucket,
     };
-    let req = crate::http::routes::export::export_request(&params, chrono::Utc::now().timestamp_micros())
-        .map_err(Failure::Config)?;
+    let req = crate::http::routes::export::export_request(&params, SystemClock.now_us()).map_err(Failure::Config)?;
     let rt = runtime()?;
     let storage = rt
         .block_on(async { Storage::open(&cfg, Arc::new(RealFs), Arc::new(SystemClock)) })
