@@ -1,8 +1,8 @@
 // The live connection against a fake socket and fake timers: reconnection with backoff and
 // jitter, resubscription, batching and reference counting of subscriptions, routing, request
-// replies, Lagged and dead-connection detection.
+// replies, Lagged, dead-connection detection and what is live.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { effectScope, nextTick, ref } from 'vue'
+import { computed, effectScope, nextTick, ref } from 'vue'
 import { LiveConnection, useLivePoints, type LiveOptions } from './useWebSocket'
 
 type Sent = Record<string, unknown> & { type: string; request_id?: string }
@@ -412,10 +412,10 @@ describe('requests', () => {
 })
 
 describe('dead connections', () => {
-  it('pings every 10 s and keeps a connection that answers', async () => {
+  it('pings a quiet connection every 2 s and keeps one that answers', async () => {
     const { c, s } = await opened()
     for (let i = 0; i < 6; i++) {
-      await vi.advanceTimersByTimeAsync(10_000)
+      await vi.advanceTimersByTimeAsync(2_000)
       const ping = last(s.ofType('Ping'))
       s.receive({ type: 'Pong', request_id: ping.request_id })
     }
@@ -424,22 +424,127 @@ describe('dead connections', () => {
     expect(c.state.value).toBe('open')
   })
 
-  it('closes a connection silent for more than 30 s and reconnects', async () => {
-    const { c, s } = await opened()
-    await vi.advanceTimersByTimeAsync(30_000)
+  it('sends no Ping while messages keep coming', async () => {
+    const { s } = await opened()
+    for (let i = 0; i < 20; i++) {
+      await vi.advanceTimersByTimeAsync(1_000)
+      s.receive({ type: 'PointUpdate', point_id: 1, value: i })
+    }
+    expect(s.ofType('Ping')).toHaveLength(0)
     expect(s.closed).toBeNull()
-    await vi.advanceTimersByTimeAsync(10_000)
+  })
+
+  it('gives up a connection whose Ping gets no answer, within 8 s of its last message, and reconnects', async () => {
+    const { c, s } = await opened()
+    // Quiet for 2 s: a Ping. No answer for more than 4 s after it: dead.
+    await vi.advanceTimersByTimeAsync(6_000)
+    expect(s.ofType('Ping')).toHaveLength(1)
+    expect(c.state.value).toBe('open')
+    await vi.advanceTimersByTimeAsync(1_000)
     expect(s.closed?.code).toBe(4000)
     expect(c.state.value).toBe('reconnecting')
+    expect(c.lostReason.value).toMatch(/no answer to a ping/)
     // The browser's own close event later changes nothing.
     s.drop()
     expect(c.attempts.value).toBe(1)
     await vi.advanceTimersByTimeAsync(c.backoff(1))
     expect(sockets).toHaveLength(2)
+    sockets[1].open()
+    sockets[1].welcome()
+    expect(c.state.value).toBe('open')
+    expect(c.lostReason.value).toBeNull()
+  })
+
+  it('gives up an attempt that brings no Welcome within 10 s and tries again', async () => {
+    const c = connection()
+    c.start()
+    // The TCP connection is taken, but the server never answers the upgrade: the socket never opens.
+    await vi.advanceTimersByTimeAsync(9_000)
+    expect(sockets[0].closed).toBeNull()
+    await vi.advanceTimersByTimeAsync(1_500)
+    expect(sockets[0].closed?.code).toBe(4000)
+    expect(c.state.value).toBe('reconnecting')
+    await vi.advanceTimersByTimeAsync(c.backoff(1))
+    expect(sockets).toHaveLength(2)
+  })
+
+  it('lost() drops the connection at once and retryNow() skips the wait', async () => {
+    const { c, s } = await opened()
+    c.lost('the browser is offline')
+    expect(s.closed?.code).toBe(4000)
+    expect(c.state.value).toBe('reconnecting')
+    expect(c.nextAttemptAt.value).not.toBeNull()
+    c.retryNow()
+    expect(sockets).toHaveLength(2)
+    // Without a socket lost() does nothing; while connected retryNow() does nothing.
+    c.stop()
+    c.lost('again')
+    expect(c.state.value).toBe('closed')
+  })
+})
+
+describe('what is live', () => {
+  it('a message is live while the connection it came over is open, and not after a reconnect until it is sent again', async () => {
+    const { c, s } = await opened()
+    const seen: Record<string, unknown>[] = []
+    c.on('PointUpdate', (u) => seen.push(u as unknown as Record<string, unknown>))
+    c.on('DeviceStatus', (u) => seen.push(u as unknown as Record<string, unknown>))
+    s.receive({ type: 'PointUpdates', updates: [{ type: 'PointUpdate', point_id: 1, value: 1 }] })
+    s.receive({ type: 'DeviceStatus', device_id: 4, online: true })
+    const [u1, d4] = seen
+    expect(c.isLive(u1)).toBe(true)
+    expect(c.isLive(d4)).toBe(true)
+    expect(c.isCurrent(c.epochOf(u1))).toBe(true)
+    expect(c.isLive({ point_id: 1 })).toBe(false)
+    expect(c.isLive(null)).toBe(false)
+
+    s.drop()
+    expect(c.isLive(u1)).toBe(false)
+    await vi.advanceTimersByTimeAsync(c.backoff(1))
+    const s2 = sockets[1]
+    s2.open()
+    s2.welcome()
+    // Open again, but the old update came over the old connection: stale until the snapshot.
+    expect(c.state.value).toBe('open')
+    expect(c.isLive(u1)).toBe(false)
+    s2.receive({ type: 'PointUpdate', point_id: 1, value: 2, snapshot: true })
+    expect(c.isLive(seen[2])).toBe(true)
+    expect(c.isLive(u1)).toBe(false)
+  })
+
+  it('isLive is reactive: a computed that reads it changes when the connection drops', async () => {
+    const { c, s } = await opened()
+    let u: object | null = null
+    c.on('PointUpdate', (m) => (u = m))
+    s.receive({ type: 'PointUpdate', point_id: 1, value: 1 })
+    const live = computed(() => c.isLive(u))
+    expect(live.value).toBe(true)
+    s.drop()
+    expect(live.value).toBe(false)
   })
 })
 
 describe('useLivePoints', () => {
+  it('a second follower of a point starts from its latest update, which is forgotten once nobody follows it', async () => {
+    const { c, s } = await opened()
+    const a = effectScope()
+    const first = a.run(() => useLivePoints(ref([5]), c))!
+    await flush()
+    s.receive({ type: 'PointUpdate', point_id: 5, value: 50, snapshot: true })
+    expect(first.values.get(5)?.value).toBe(50)
+    // The server sends no snapshot for a point already followed: the second starts from the latest.
+    s.sent = []
+    const b = effectScope()
+    const second = b.run(() => useLivePoints(ref([5]), c))!
+    await flush()
+    expect(s.ofType('Subscribe')).toHaveLength(0)
+    expect(second.values.get(5)?.value).toBe(50)
+    expect(c.isLive(second.values.get(5))).toBe(true)
+    a.stop()
+    b.stop()
+    expect(c.latestPoint(5)).toBeUndefined()
+  })
+
   it('keeps the latest update of the followed points and follows a changing set', async () => {
     const { c, s } = await opened()
     const ids = ref([1, 2])

@@ -7,8 +7,15 @@
 // snapshots. Replies are matched to requests by `request_id`. Point changes are asked for in
 // batches (`batch: true`: one PointUpdates frame per write of the server) and handed to the
 // PointUpdate handlers one by one.
-import { getCurrentScope, onScopeDispose, ref, shallowReactive, watch, type Ref } from 'vue'
-import type { PointUpdate, ServerMessage, Welcome } from '../api/ws-types'
+//
+// A dead connection is found within seconds even when the browser has not noticed (a dropped
+// network keeps a socket "open" for minutes): a connection quiet for `idlePingMs` gets a Ping, and
+// one that answers nothing within `pongTimeoutMs` is closed and reconnected, so the page says
+// "Offline" within about 8 s. Every message is stamped with the connection it came over (`epoch`):
+// `isLive(m)` is true only while that connection is open, so values and device states shown from
+// an older connection read as stale until the snapshot of the new one replaces them.
+import { getCurrentScope, onScopeDispose, ref, shallowReactive, toRaw, watch, type Ref } from 'vue'
+import type { DeviceStatus, PointUpdate, ServerMessage, Welcome } from '../api/ws-types'
 
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed'
 
@@ -41,6 +48,12 @@ export interface LiveOptions {
   maxDelayMs?: number
   /** Milliseconds a request waits for its reply. */
   requestTimeoutMs?: number
+  /** A connection that heard nothing for this long sends a Ping (ms; 2 s). */
+  idlePingMs?: number
+  /** A Ping followed by no message at all for this long means the connection is dead (ms; 4 s). */
+  pongTimeoutMs?: number
+  /** An attempt that brings no Welcome within this long is given up and retried (ms; 10 s). */
+  connectTimeoutMs?: number
   random?: () => number
 }
 
@@ -56,12 +69,24 @@ export class LiveConnection {
   readonly welcome = ref<Welcome | null>(null)
   /** Updates missed because this page fell behind (the server's Lagged messages). */
   readonly missed = ref(0)
+  /** The connection number: one more at every Welcome. Messages are stamped with it. */
+  readonly epoch = ref(0)
+  /** Why the last connection was given up for dead (null while it is fine). */
+  readonly lostReason = ref<string | null>(null)
 
   private socket: SocketLike | null = null
   private wanted = false
   private timer: ReturnType<typeof setTimeout> | null = null
   private pingTimer: ReturnType<typeof setInterval> | null = null
+  private connectTimer: ReturnType<typeof setTimeout> | null = null
   private lastHeard = 0
+  /** When the Ping still waiting for an answer was sent (0: none). */
+  private pingSentAt = 0
+  private stamps = new WeakMap<object, number>()
+  /** The latest message of each followed point and device: a component that starts following
+   * what another already follows gets no snapshot from the server, so it starts from these. */
+  private lastPoint = new Map<number, PointUpdate>()
+  private lastDevice = new Map<number, DeviceStatus>()
   private handlers = new Map<string, Set<Handler<never>>>()
   private pointRefs = new Map<number, number>()
   private deviceRefs = new Map<number, number>()
@@ -114,8 +139,18 @@ export class LiveConnection {
     return () => {
       if (released) return
       released = true
-      for (const p of points) if (dec(this.pointRefs, p)) this.queue('unsub', 'points', p)
-      for (const d of devices) if (dec(this.deviceRefs, d)) this.queue('unsub', 'devices', d)
+      for (const p of points) {
+        if (dec(this.pointRefs, p)) {
+          this.lastPoint.delete(p)
+          this.queue('unsub', 'points', p)
+        }
+      }
+      for (const d of devices) {
+        if (dec(this.deviceRefs, d)) {
+          this.lastDevice.delete(d)
+          this.queue('unsub', 'devices', d)
+        }
+      }
       for (const f of ['alarms', 'schedules', 'system'] as const) {
         if (interest[f] && --this.flagRefs[f] === 0) this.queueFlag('unsub', f)
       }
@@ -140,6 +175,51 @@ export class LiveConnection {
   /** The points followed now (for tests and the status view). */
   followedPoints(): number[] {
     return [...this.pointRefs.keys()].sort((a, b) => a - b)
+  }
+
+  /** The latest update of a followed point (undefined before its snapshot, or when not followed). */
+  latestPoint(id: number): PointUpdate | undefined {
+    return this.lastPoint.get(id)
+  }
+
+  /** The latest status of a followed device (undefined before its snapshot, or when not followed). */
+  latestDevice(id: number): DeviceStatus | undefined {
+    return this.lastDevice.get(id)
+  }
+
+  /** The connection a received message came over (its `epoch`); -1 for any other object. */
+  epochOf(m: object | null | undefined): number {
+    return m ? (this.stamps.get(toRaw(m)) ?? -1) : -1
+  }
+
+  /** Whether what came over connection `epoch` is current: that connection is the open one. */
+  isCurrent(epoch: number | null | undefined): boolean {
+    return this.state.value === 'open' && epoch === this.epoch.value
+  }
+
+  /** Whether a received message is current (see isCurrent); false for none. Reactive. */
+  isLive(m: object | null | undefined): boolean {
+    return this.isCurrent(this.epochOf(m))
+  }
+
+  /**
+   * Gives the connection up as dead now (the browser went offline, no answer to a Ping) and
+   * reconnects with backoff. Nothing happens without a socket.
+   */
+  lost(reason: string) {
+    const s = this.socket
+    if (!s) return
+    this.lostReason.value = reason
+    s.close(4000, reason.slice(0, 120))
+    s.onclose?.({ code: 4000, reason })
+  }
+
+  /** Tries again at once if waiting to reconnect (the browser is back online). */
+  retryNow() {
+    if (this.wanted && !this.socket && this.timer !== null) {
+      clearTimeout(this.timer)
+      this.connect()
+    }
   }
 
   private queue(kind: 'sub' | 'unsub', what: 'points' | 'devices', id: number) {
@@ -192,12 +272,19 @@ export class LiveConnection {
     const url = `${this.opts.url()}?token=${encodeURIComponent(token)}`
     const s = (this.opts.createSocket ?? ((u: string) => new WebSocket(u) as unknown as SocketLike))(url)
     this.socket = s
+    this.clearConnectTimer()
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = null
+      if (this.socket === s && this.state.value !== 'open') this.lost('no answer from the server')
+    }, this.opts.connectTimeoutMs ?? 10_000)
     s.onopen = () => {
       this.lastHeard = Date.now()
+      this.pingSentAt = 0
       this.startPings()
       this.resubscribe()
     }
     s.onmessage = (ev) => {
+      if (this.socket !== s) return
       this.lastHeard = Date.now()
       let m: ServerMessage
       try {
@@ -212,6 +299,7 @@ export class LiveConnection {
       if (this.socket !== s) return
       this.socket = null
       this.stopPings()
+      this.clearConnectTimer()
       this.failWaiting(new Error('connection lost'))
       if (!this.wanted) {
         this.state.value = 'closed'
@@ -245,18 +333,27 @@ export class LiveConnection {
   }
 
   private route(m: ServerMessage) {
+    this.stamps.set(m, this.epoch.value)
     if (m.type === 'PointUpdates') {
       // Subscribed with `batch: true`: the changes written at once come in one frame.
       for (const u of m.updates) this.route(u)
       return
     }
     if (m.type === 'Welcome') {
+      // A new connection: what came before it is no longer current.
+      this.epoch.value += 1
+      this.clearConnectTimer()
+      this.lostReason.value = null
       this.welcome.value = m
       this.attempts.value = 0
       this.nextAttemptAt.value = null
       this.state.value = 'open'
     } else if (m.type === 'Lagged') {
       this.missed.value += m.missed
+    } else if (m.type === 'PointUpdate') {
+      if (this.pointRefs.has(m.point_id)) this.lastPoint.set(m.point_id, m)
+    } else if (m.type === 'DeviceStatus') {
+      if (this.deviceRefs.has(m.device_id)) this.lastDevice.set(m.device_id, m)
     }
     const rid = 'request_id' in m ? m.request_id : undefined
     if (typeof rid === 'string' && this.waiting.has(rid)) {
@@ -272,18 +369,26 @@ export class LiveConnection {
 
   private startPings() {
     this.stopPings()
-    // Ask for a Pong every 10 s; a connection silent for 30 s is dead (a sleeping laptop, a
-    // dropped network) even if the browser has not noticed, so close it and reconnect.
+    // Every second: a connection quiet for idlePingMs gets a Ping; one whose Ping has had no
+    // message at all after it for pongTimeoutMs is dead (a dropped network, a sleeping laptop)
+    // even if the browser has not noticed, so close it and reconnect. Only an unanswered Ping
+    // counts, so a background tab whose timers the browser slows down is not taken for dead.
+    const idle = this.opts.idlePingMs ?? 2_000
+    const timeout = this.opts.pongTimeoutMs ?? 4_000
     this.pingTimer = setInterval(() => {
       const s = this.socket
-      if (!s) return
-      if (Date.now() - this.lastHeard > 30_000) {
-        s.close(4000, 'server silent')
-        s.onclose?.({ code: 4000, reason: 'server silent' })
+      if (!s || s.readyState !== OPEN) return
+      const now = Date.now()
+      const waiting = this.pingSentAt > 0 && this.lastHeard < this.pingSentAt
+      if (waiting && now - this.pingSentAt > timeout) {
+        this.lost(`no answer to a ping within ${timeout / 1000} s`)
         return
       }
-      if (s.readyState === OPEN) this.send({ type: 'Ping' })
-    }, 10_000)
+      if (!waiting && now - this.lastHeard >= idle) {
+        this.pingSentAt = now
+        this.send({ type: 'Ping' })
+      }
+    }, Math.min(1_000, idle))
   }
 
   private stopPings() {
@@ -291,11 +396,17 @@ export class LiveConnection {
     this.pingTimer = null
   }
 
+  private clearConnectTimer() {
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer)
+    this.connectTimer = null
+  }
+
   private clearTimers() {
     if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
     this.nextAttemptAt.value = null
     this.stopPings()
+    this.clearConnectTimer()
   }
 
   private failWaiting(e: Error) {
@@ -337,6 +448,12 @@ export function useWebSocket(): LiveConnection {
         }
       },
     })
+    // The browser knows the network is gone (or back) before any Ping could tell.
+    if (typeof window !== 'undefined') {
+      const conn = shared
+      window.addEventListener('offline', () => conn.lost('the browser is offline'))
+      window.addEventListener('online', () => conn.retryNow())
+    }
   }
   return shared
 }
@@ -361,6 +478,11 @@ export function useLivePoints(ids: Ref<number[]>, conn: LiveConnection = useWebS
       const old = release
       release = conn.follow({ points: [...next] })
       old()
+      // Points another component follows already get no new snapshot: start from the latest.
+      for (const id of next) {
+        const u = values.has(id) ? undefined : conn.latestPoint(id)
+        if (u) values.set(id, u)
+      }
     },
     { immediate: true },
   )
