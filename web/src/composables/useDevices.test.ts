@@ -152,7 +152,7 @@ describe('device status', () => {
       last_seen: 1_768_478_400_000_000, rtt_ms: 1.5, rtt_avg_ms: 1.2, polls: 10, failed_polls: 1, consecutive_failures: 0, timeouts: 1, exceptions: 0,
       protocol_errors: 0, connection_errors: 0, connection_quality: 0.9, last_error: null,
     }
-    expect(statusOf(device({ status }))).toEqual({ online: true, state: 'online', lastSeen: 1_768_478_400_000, rttMs: 1.5, quality: 0.9, lastError: null })
+    expect(statusOf(device({ status }))).toEqual({ online: true, state: 'online', lastSeen: 1_768_478_400_000, rttMs: 1.5, quality: 0.9, lastError: null, epoch: -1 })
     // Without a collector status: the device's own last_seen, and connecting or disabled.
     expect(statusOf(device({ online: false, status: null }))).toMatchObject({ state: 'connecting', lastSeen: Date.parse('2026-01-15T12:00:00Z'), quality: null })
     expect(statusOf(device({ enabled: false, online: false, last_seen: null }))).toMatchObject({ state: 'disabled', lastSeen: null })
@@ -160,7 +160,7 @@ describe('device status', () => {
 
   it('a DeviceStatus message: last_seen 0 is never', () => {
     const m: DeviceStatus = { type: 'DeviceStatus', device_id: 3, name: 'ahu-1', online: false, state: 'offline', last_seen: 0, last_seen_time: null, connection_quality: 0.5, rtt_ms: null, last_error: 'timeout', snapshot: false }
-    expect(fromLive(m)).toEqual({ online: false, state: 'offline', lastSeen: null, rttMs: null, quality: 0.5, lastError: 'timeout' })
+    expect(fromLive(m, 3)).toEqual({ online: false, state: 'offline', lastSeen: null, rttMs: null, quality: 0.5, lastError: 'timeout', epoch: 3 })
     expect(fromLive({ ...m, last_seen: 1234 }).lastSeen).toBe(1234)
   })
 
@@ -169,12 +169,15 @@ describe('device status', () => {
     const followed: number[][] = []
     const released: number[][] = []
     const handlers = new Set<(m: DeviceStatus) => void>()
+    const latest = new Map<number, DeviceStatus>()
     const conn = {
+      latestDevice: (id: number) => latest.get(id),
       on(type: string, fn: (m: DeviceStatus) => void) {
         expect(type).toBe('DeviceStatus')
         handlers.add(fn)
         return () => handlers.delete(fn)
       },
+      epochOf: () => 7,
       follow(i: Interest) {
         const ids = i.devices ?? []
         followed.push(ids)
@@ -184,8 +187,18 @@ describe('device status', () => {
     const send = (device_id: number, state: string) => {
       for (const h of handlers) h({ type: 'DeviceStatus', device_id, name: `d${device_id}`, online: state === 'online', state, last_seen: 5000, last_seen_time: null, connection_quality: 1, rtt_ms: 2, last_error: null, snapshot: false })
     }
-    return { conn: conn as unknown as LiveConnection, followed, released, handlers, send }
+    return { conn: conn as unknown as LiveConnection, followed, released, handlers, send, latest }
   }
+
+  it('starts from the latest status of a device that is followed already (no new snapshot comes)', () => {
+    const f = fakeConnection()
+    f.latest.set(2, { type: 'DeviceStatus', device_id: 2, name: 'd2', online: false, state: 'offline', last_seen: 0, last_seen_time: null, connection_quality: 0, rtt_ms: null, last_error: 'timeout', snapshot: true })
+    const scope = effectScope()
+    const { live } = scope.run(() => useDeviceStatus(ref([1, 2]), f.conn))!
+    expect([...live.keys()]).toEqual([2])
+    expect(live.get(2)).toMatchObject({ state: 'offline', lastError: 'timeout', epoch: 7 })
+    scope.stop()
+  })
 
   it('follows exactly the devices shown, keeps their newest status, and lets go of the others', async () => {
     const f = fakeConnection()
@@ -196,7 +209,7 @@ describe('device status', () => {
     f.send(1, 'online')
     f.send(9, 'online') // Not shown: ignored.
     expect([...live.keys()]).toEqual([1])
-    expect(live.get(1)).toMatchObject({ online: true, state: 'online', lastSeen: 5000, rttMs: 2 })
+    expect(live.get(1)).toMatchObject({ online: true, state: 'online', lastSeen: 5000, rttMs: 2, epoch: 7 })
     f.send(1, 'offline')
     expect(live.get(1)!.state).toBe('offline')
 

@@ -85,6 +85,8 @@ export interface LiveStatus {
   /** Share of the recent polls that succeeded, 0 ..= 1. */
   quality: number | null
   lastError: string | null
+  /** The live connection the status came over (LiveConnection.epochOf); -1 for a REST answer. */
+  epoch: number
 }
 
 /** A device's status as the REST answer has it. */
@@ -97,11 +99,12 @@ export function statusOf(d: Device): LiveStatus {
     rttMs: s?.rtt_ms ?? null,
     quality: s ? s.connection_quality : null,
     lastError: s?.last_error ?? null,
+    epoch: -1,
   }
 }
 
-/** A device's status as a DeviceStatus message has it. */
-export function fromLive(m: DeviceStatus): LiveStatus {
+/** A device's status as a DeviceStatus message has it (`epoch`: the connection it came over). */
+export function fromLive(m: DeviceStatus, epoch = -1): LiveStatus {
   return {
     online: m.online,
     state: m.state,
@@ -109,6 +112,7 @@ export function fromLive(m: DeviceStatus): LiveStatus {
     rttMs: m.rtt_ms,
     quality: m.connection_quality,
     lastError: m.last_error,
+    epoch,
   }
 }
 
@@ -122,7 +126,7 @@ export function useDeviceStatus(ids: Ref<number[]>, conn: LiveConnection = useWe
   let wanted = new Set<number>()
   let release: () => void = () => {}
   const off = conn.on('DeviceStatus', (m) => {
-    if (wanted.has(m.device_id)) live.set(m.device_id, fromLive(m))
+    if (wanted.has(m.device_id)) live.set(m.device_id, fromLive(m, conn.epochOf(m)))
   })
   const stop = watch(
     ids,
@@ -132,6 +136,11 @@ export function useDeviceStatus(ids: Ref<number[]>, conn: LiveConnection = useWe
       const old = release
       release = conn.follow({ devices: [...wanted] })
       old()
+      // Devices another component follows already get no new snapshot: start from the latest.
+      for (const id of wanted) {
+        const m = live.has(id) ? undefined : conn.latestDevice(id)
+        if (m) live.set(id, fromLive(m, conn.epochOf(m)))
+      }
     },
     { immediate: true },
   )

@@ -21,6 +21,9 @@ export function qualityClass(q: string | null | undefined): Tone {
   return 'bad'
 }
 
+/** What a greyed-out (`not-live`) value or state means, for its tooltip. */
+export const NOT_LIVE = 'Not live: the connection to the server is down, or this has not been confirmed since it came back'
+
 /** The class of a device's connection quality (the share of recent polls that succeeded), by the
  * whole percentage shown: 95 % and up ok, 70 % and up warn, else bad. */
 export function connectionClass(share: number | null | undefined): Tone {

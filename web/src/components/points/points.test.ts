@@ -55,12 +55,16 @@ describe('trend settings', () => {
 describe('rows', () => {
   test('a live update overrides the REST value and tells manual by its quality code', () => {
     const p = point()
-    expect(shown(p, undefined)).toMatchObject({ value: 5, manual: false })
+    expect(shown(p, undefined)).toMatchObject({ value: 5, manual: false, live: false })
     const u = { type: 'PointUpdate' as const, point_id: 1, point_type: 'output', value: 7, has_value: true, timestamp: 1_767_225_601_000, time: '2026-01-01T00:00:01Z', ts_us: 1_767_225_601_000_000, quality: 0xd8, quality_name: 'good/local_override', snapshot: false }
-    expect(shown(p, u)).toEqual({ value: 7, quality: 'good/local_override', manual: true, updated: 1_767_225_601_000 })
+    expect(shown(p, u, true)).toEqual({ value: 7, quality: 'good/local_override', manual: true, updated: 1_767_225_601_000, live: true })
+    // An update from a connection that is gone is shown, but not as live.
+    expect(shown(p, u, false).live).toBe(false)
+    // A REST value is never live.
+    expect(shown(p, undefined, true).live).toBe(false)
     // A failed read carries no value: 0 on the wire, none on screen.
     const bad = { ...u, value: 0, has_value: false, quality: 0x18, quality_name: 'bad/comm_failure' }
-    expect(shown(p, bad)).toEqual({ value: null, quality: 'bad/comm_failure', manual: false, updated: 1_767_225_601_000 })
+    expect(shown(p, bad, true)).toEqual({ value: null, quality: 'bad/comm_failure', manual: false, updated: 1_767_225_601_000, live: true })
   })
   test('inputs take writes only in manual; read-only points never', () => {
     expect(canWrite(point({ point_type: 'input' }), false)).toBe(false)

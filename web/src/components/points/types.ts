@@ -13,15 +13,19 @@ export interface Shown {
   manual: boolean
   /** Epoch milliseconds. */
   updated: number | null
+  /** Whether the value is live: it came over the open connection (else it may be stale). */
+  live: boolean
 }
 
-export function shown(p: Point, u: PointUpdate | undefined): Shown {
+/** `live`: whether `u` is current (LiveConnection.isLive); a REST value never is. */
+export function shown(p: Point, u: PointUpdate | undefined, live = false): Shown {
   if (u) {
     return {
       value: liveValue(u),
       quality: u.quality_name,
       manual: u.quality === LOCAL_OVERRIDE || u.quality_name === 'good/local_override',
       updated: u.timestamp,
+      live,
     }
   }
   return {
@@ -29,6 +33,7 @@ export function shown(p: Point, u: PointUpdate | undefined): Shown {
     quality: p.quality,
     manual: p.auto_manual,
     updated: p.updated_at ? Date.parse(p.updated_at) : null,
+    live: false,
   }
 }
 

@@ -42,6 +42,8 @@ export interface CurrentValue {
   /** Epoch ms. */
   time: number | null
   quality: string | null
+  /** It came over the open connection (else greyed out: it may be stale). */
+  live: boolean
 }
 
 export const PALETTE = [
