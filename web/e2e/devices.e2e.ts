@@ -107,14 +107,15 @@ describe('devices', () => {
         await expect.poll(() => row.locator('[data-test=device-state]').textContent(), { timeout: 30_000 }).toBe('online')
         expect(await row.getAttribute('data-name')).toBe(d.name)
       }
-      // The filter asks the server: offline devices, of which the demo has none once every device
-      // has answered its first polls (the sensors may still be connecting when the controllers are up).
+      // The state filter: offline devices, of which the demo has none once every device has
+      // answered its first polls (the sensors may still be connecting when the controllers are up).
       await expect
         .poll(async () => (await apiCall<{ total: number }>(server, admin, 'GET', '/api/t3000/devices?online=false')).total, { timeout: 30_000 })
         .toBe(0)
-      await page.selectOption('[data-test=device-filter-online]', 'false')
+      await page.selectOption('[data-test=device-filter-state]', 'offline')
+      await page.waitForURL(/state=offline/)
       await page.waitForSelector('[data-test=device-empty]')
-      await page.selectOption('[data-test=device-filter-online]', '')
+      await page.selectOption('[data-test=device-filter-state]', '')
       await page.waitForSelector('[data-test=device-table]')
       await page.fill('[data-test=device-search]', controllers[0].name)
       await expect.poll(() => page.locator('tr.device').count()).toBe(1)

@@ -1,15 +1,23 @@
-// The live connection against the real demo:
+// The live connection and the devices' connectivity in the top bar, against the real demo:
 //  - the network gone (the server frozen with SIGSTOP: its sockets stay open but say nothing, as
 //    when a cable is pulled) shows within 10 s: the pill leaves "Live" and every live value and
 //    device state on screen greys out; after the server comes back they are live again once the
-//    new connection's snapshot has come; the browser's own offline event shows at once.
+//    new connection's snapshot has come;
+//  - the top bar counts devices online, offline and in error, each a link to the device list
+//    filtered by that state (/devices?state=offline).
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
 
 interface Device {
   id: number
+  name: string
   profile: string
+  ip_address: string | null
+  port: number
+  unit_id: number
+  online: boolean
+  status: { state: string; online: boolean; last_error: string | null } | null
 }
 
 let server: Server
@@ -30,6 +38,15 @@ afterAll(async () => {
 
 async function devices(): Promise<Device[]> {
   return (await apiCall<{ items: Device[] }>(server, admin, 'GET', '/api/t3000/devices?limit=1000')).items
+}
+
+/** A device's state as the top bar counts it (the server's status, as lib/quality.ts reads it). */
+function health(d: Device): string {
+  const s = d.status
+  if (!s) return d.online ? 'online' : 'connecting'
+  if (s.state === 'disabled') return 'disabled'
+  if (s.online) return s.last_error ? 'error' : 'online'
+  return s.state === 'connecting' ? 'connecting' : 'offline'
 }
 
 /** What is on screen: the pill's text and, of the values and device states in view, how many are live. */
@@ -120,6 +137,60 @@ describe('live connection', () => {
       await within(45_000, () => onScreen(page), (s) => s.pill === 'Live' && s.live === s.total, 'live again')
     } finally {
       await context.close()
+    }
+  })
+})
+
+describe('device connectivity in the top bar', () => {
+  test('counts devices online, offline and in error, each a link to the device list filtered by that state', async () => {
+    const co2 = (await devices()).find((d) => d.profile === 'CO2')!
+    // Offline: nothing listens on port 9. In error: a T3 controller's profile polled at a CO2
+    // sensor, which refuses the registers it does not have (it answers, with exceptions).
+    await apiCall(server, admin, 'POST', '/api/t3000/devices', { name: 'gone-meter', protocol: 'modbus-tcp', ip_address: '127.0.0.1', port: 9, unit_id: 1, profile: 'CO2', device_type: 'sensor' })
+    await apiCall(server, admin, 'POST', '/api/t3000/devices', {
+      name: 'wrong-profile', protocol: 'modbus-tcp', ip_address: co2.ip_address, port: co2.port, unit_id: co2.unit_id, profile: 'T3-controller', device_type: 'controller',
+    })
+    await within(60_000, devices, (ds) => ds.some((d) => d.name === 'gone-meter' && health(d) === 'offline') && ds.some((d) => d.name === 'wrong-profile' && health(d) === 'error'), 'the server to see both')
+
+    for (const viewport of [{ width: 1440, height: 900 }, { width: 390, height: 844 }]) {
+      const { context, page } = await newPage(browser, viewport)
+      try {
+        await login(page, server)
+        const counts = () =>
+          page.evaluate(() =>
+            Object.fromEntries(['online', 'offline', 'error'].map((s) => [s, Number(document.querySelector(`[data-test=devices-${s}-link]`)?.getAttribute('data-count') ?? -1)])),
+          )
+        const expected = async () => {
+          const ds = await devices()
+          return { online: ds.filter((d) => health(d) === 'online').length, offline: ds.filter((d) => health(d) === 'offline').length, error: ds.filter((d) => health(d) === 'error').length }
+        }
+        await within(30_000, async () => ({ shown: await counts(), want: await expected() }), (c) => JSON.stringify(c.shown) === JSON.stringify(c.want) && c.want.offline >= 1 && c.want.error >= 1, 'the counts')
+        // The links sit in the top bar, on screen, at both sizes.
+        for (const s of ['online', 'offline', 'error']) {
+          const b = (await page.locator(`[data-test=devices-${s}-link]`).boundingBox())!
+          expect(b.x).toBeGreaterThanOrEqual(0)
+          expect(b.x + b.width).toBeLessThanOrEqual(viewport.width)
+          expect(b.y + b.height).toBeLessThanOrEqual(60)
+        }
+        await screenshot(page, `live-device-counts-${viewport.width}`)
+
+        for (const state of ['offline', 'error', 'online']) {
+          await page.click(`[data-test=devices-${state}-link]`)
+          await page.waitForURL((u) => u.pathname === '/devices' && u.searchParams.get('state') === state)
+          expect(await page.inputValue('[data-test=device-filter-state]')).toBe(state)
+          const want = (await devices()).filter((d) => health(d) === state).map((d) => d.name).sort()
+          await expect
+            .poll(async () => (await page.locator('tr.device').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-name') ?? ''))).sort(), { timeout: 15_000 })
+            .toEqual(want)
+          if (state === 'offline') expect(want).toContain('gone-meter')
+          if (state === 'error') expect(want).toEqual(['wrong-profile'])
+        }
+        // The address alone filters too (a bookmark).
+        await page.goto(`${server.url}/devices?state=offline`)
+        await expect.poll(async () => page.locator('tr.device').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-name')))).toContain('gone-meter')
+      } finally {
+        await context.close()
+      }
     }
   })
 })

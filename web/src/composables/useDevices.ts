@@ -22,11 +22,11 @@ function list(query: DeviceQuery, signal?: AbortSignal): Promise<Paged<Device>> 
   return api.get<Paged<Device>>(`${API}/devices`, { query, signal })
 }
 
-/** Every device (device choices, device names), page by page. */
-async function all(signal?: AbortSignal): Promise<Device[]> {
+/** Every device (device choices, device names), page by page; `query` filters them. */
+async function all(signal?: AbortSignal, query: DeviceQuery = {}): Promise<Device[]> {
   const out: Device[] = []
   for (let offset = 0; ; ) {
-    const page = await list({ offset, limit: 1000 }, signal)
+    const page = await list({ ...query, offset, limit: 1000 }, signal)
     out.push(...page.items)
     offset += page.items.length
     if (page.items.length === 0 || offset >= page.total) return out

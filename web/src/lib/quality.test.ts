@@ -1,6 +1,6 @@
 // Quality and state classes: one answer on every page.
 import { describe, expect, it } from 'vitest'
-import { connectionClass, deviceBadge, qualityClass } from './quality'
+import { connectionClass, DEVICE_HEALTH, deviceBadge, deviceHealth, qualityClass } from './quality'
 
 describe('quality classes', () => {
   it('good is ok, uncertain is warn, bad is bad, none is plain', () => {
@@ -36,5 +36,18 @@ describe('device badges', () => {
     expect(deviceBadge({ online: false, state: '' })).toEqual({ cls: 'bad', text: 'offline' })
     expect(deviceBadge({ online: false, state: 'disabled' })).toEqual({ cls: '', text: 'disabled' })
     expect(deviceBadge(null)).toEqual({ cls: '', text: 'unknown' })
+    // Answering, but its last poll had errors.
+    expect(deviceBadge({ online: true, state: 'online', lastError: 'exception 0x02' })).toEqual({ cls: 'warn', text: 'error' })
+  })
+})
+
+describe('device health', () => {
+  it('online, in error, offline, connecting and disabled', () => {
+    expect(deviceHealth({ online: true, state: 'online', lastError: null })).toBe('online')
+    expect(deviceHealth({ online: true, state: 'online', lastError: 'exception 0x02' })).toBe('error')
+    expect(deviceHealth({ online: false, state: 'offline', lastError: 'connection refused' })).toBe('offline')
+    expect(deviceHealth({ online: false, state: 'connecting' })).toBe('connecting')
+    expect(deviceHealth({ online: false, state: 'disabled', lastError: 'old' })).toBe('disabled')
+    expect(DEVICE_HEALTH.map((h) => h.value)).toEqual(['online', 'error', 'offline', 'connecting', 'disabled'])
   })
 })

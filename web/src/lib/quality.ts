@@ -32,12 +32,46 @@ export function connectionClass(share: number | null | undefined): Tone {
   return p >= 95 ? 'ok' : p >= 70 ? 'warn' : 'bad'
 }
 
-/** A device's state badge: `online` ok, `connecting` warn, `disabled` plain (switched off on
- * purpose, not a fault), anything else (`offline`) bad; unknown without a status. */
-export function deviceBadge(s: { online: boolean; state: string } | null | undefined): { cls: Tone; text: string } {
+/**
+ * What a device is doing, as the top bar counts devices and the device list filters them:
+ * `online` (answering), `error` (answering, but its last poll had errors: a register it refused,
+ * a garbled reply; the collector clears the error at the first clean poll), `offline`,
+ * `connecting` (not polled yet) or `disabled` (switched off on purpose).
+ */
+export type DeviceHealth = 'online' | 'error' | 'offline' | 'connecting' | 'disabled'
+
+/** The device health filters, in the order pages list them, with their names for people. */
+export const DEVICE_HEALTH: { value: DeviceHealth; label: string }[] = [
+  { value: 'online', label: 'online' },
+  { value: 'error', label: 'in error' },
+  { value: 'offline', label: 'offline' },
+  { value: 'connecting', label: 'connecting' },
+  { value: 'disabled', label: 'disabled' },
+]
+
+/** A device's health (see DeviceHealth) from its status. */
+export function deviceHealth(s: { online: boolean; state: string; lastError?: string | null }): DeviceHealth {
+  if (s.state === 'disabled') return 'disabled'
+  if (s.online) return s.lastError ? 'error' : 'online'
+  if (s.state === 'connecting') return 'connecting'
+  return 'offline'
+}
+
+/** A device's state badge: `online` ok, `error` (answering with errors) and `connecting` warn,
+ * `disabled` plain (switched off on purpose, not a fault), anything else (`offline`) bad; unknown
+ * without a status. */
+export function deviceBadge(s: { online: boolean; state: string; lastError?: string | null } | null | undefined): { cls: Tone; text: string } {
   if (!s) return { cls: '', text: 'unknown' }
-  if (s.state === 'disabled') return { cls: '', text: 'disabled' }
-  if (s.online) return { cls: 'ok', text: 'online' }
-  if (s.state === 'connecting') return { cls: 'warn', text: 'connecting' }
-  return { cls: 'bad', text: s.state || 'offline' }
+  switch (deviceHealth(s)) {
+    case 'disabled':
+      return { cls: '', text: 'disabled' }
+    case 'online':
+      return { cls: 'ok', text: 'online' }
+    case 'error':
+      return { cls: 'warn', text: 'error' }
+    case 'connecting':
+      return { cls: 'warn', text: 'connecting' }
+    default:
+      return { cls: 'bad', text: s.state || 'offline' }
+  }
 }
