@@ -1,7 +1,9 @@
 // A device's points end to end: an operator writes a value (switching the point to manual when
-// the server says it is in auto) and sees it in the table; only the rows on screen are followed
-// live; a viewer has no write or edit control and the API refuses their write; an admin edits a
-// label in place, copies and pastes labels, and the labels stay after a reload.
+// the server says it is in auto) and sees it in the table; a digital point is written by its state
+// names; Relinquish takes a real click in the admin's panel at 1440x900, also after an error; only
+// the rows on screen are followed live; a viewer has no write or edit control and the API refuses
+// their write; an admin edits a label in place, copies and pastes labels, and the labels stay
+// after a reload.
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
@@ -77,6 +79,77 @@ describe('points', () => {
       await r.locator('[data-test=point-label]').dblclick()
       expect(await page.locator('[data-test=label-input]').count()).toBe(0)
       await screenshot(page, 'points-written')
+    } finally {
+      await context.close()
+    }
+  })
+
+  test('a digital output is written by its state names (Off / On), not a bare number', async () => {
+    const { context, page } = await newPage(browser, { width: 1440, height: 900 })
+    try {
+      // The server reads the points' range codes (and so their state names) soon after a device answers.
+      const out = (await points()).find((p) => p.name === 'OUT6')!
+      const desc = () => apiCall<{ digital: boolean | null; range_name: string | null }>(server, admin, 'GET', `/api/t3000/points/${out.id}`)
+      await expect.poll(async () => (await desc()).digital, { timeout: 30_000 }).toBe(true)
+      expect((await desc()).range_name).toBe('Off/On')
+      await login(page, server, 'op', 'operator-password-1')
+      await openDevice(page)
+      await page.click('[data-test=type-output]')
+      await row(page, 'OUT6').locator('[data-test=point-write]').click()
+      await page.waitForSelector('[data-test=point-panel]')
+      // The states, and no number field.
+      expect(await page.locator('[data-test=write-states] button').allTextContents()).toEqual(['Off', 'On'])
+      expect(await page.locator('[data-test=write-value]').count()).toBe(0)
+      const want = out.value === 1 ? 0 : 1
+      const name = want === 1 ? 'On' : 'Off'
+      await page.click(`[data-test=write-state-${want}]`)
+      await page.waitForSelector('[data-test=write-in-auto], [data-test=write-ok]')
+      if (await page.locator('[data-test=write-in-auto]').count()) await page.click('[data-test=write-switch-manual]')
+      await page.waitForSelector(`[data-test=write-ok]:has-text("${name}")`)
+      await page.waitForSelector(`[data-test=command-row]:has-text("${name}")`)
+      await expect.poll(async () => (await points()).find((p) => p.name === 'OUT6')!.value, { timeout: 20_000 }).toBe(want)
+      // The state in force is marked.
+      await expect.poll(() => page.getAttribute(`[data-test=write-state-${want}]`, 'class'), { timeout: 20_000 }).toContain('now')
+      await screenshot(page, 'points-digital-write')
+      await page.click('[data-test=dialog-close]')
+      await expect.poll(() => row(page, 'OUT6').locator('[data-test=point-value]').textContent(), { timeout: 20_000 }).toBe(name)
+    } finally {
+      await context.close()
+    }
+  })
+
+  test("Relinquish takes a click at its centre in the admin's panel at 1440x900, also after a refused write", async () => {
+    const { context, page } = await newPage(browser, { width: 1440, height: 900 })
+    try {
+      await login(page, server)
+      await openDevice(page)
+      await page.click('[data-test=type-variable]')
+      await row(page, 'VAR10').locator('[data-test=point-write]').click()
+      await page.waitForSelector('[data-test=point-panel]')
+      // The admin's panel has the configuration column beside the commands (its notice: the
+      // device is defined in the configuration file).
+      await page.waitForSelector('[data-test=trend-locked]')
+      await page.fill('[data-test=write-value]', '12.5')
+      await page.click('[data-test=write-submit]')
+      await page.waitForSelector('[data-test=write-in-auto], [data-test=write-ok]')
+      if (await page.locator('[data-test=write-in-auto]').count()) await page.click('[data-test=write-switch-manual]')
+      await page.waitForSelector('[data-test=command-row]')
+      // A value the point cannot hold: the server refuses it with a long message.
+      await page.fill('[data-test=write-value]', '1e12')
+      await page.click('[data-test=write-submit]')
+      await page.waitForSelector('[data-test=write-error]')
+      // The button is whole (its text not cut) and the element at its centre is the button.
+      const check = await page.locator('[data-test=relinquish]').evaluate((b) => {
+        const r = b.getBoundingClientRect()
+        const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)
+        return { text: b.textContent?.trim(), whole: b.scrollWidth <= b.clientWidth, hit: !!hit && (hit === b || b.contains(hit)), at: hit ? `${hit.tagName}[${(hit as HTMLElement).dataset.test ?? ''}]` : null }
+      })
+      expect(check).toMatchObject({ text: 'Relinquish', whole: true, hit: true })
+      await screenshot(page, 'points-relinquish-after-error')
+      // A real mouse click at its centre (the pointer must reach the button).
+      await page.click('[data-test=relinquish]', { timeout: 5_000 })
+      await page.waitForSelector('[data-test=commands-empty]')
+      await page.waitForSelector('[data-test=write-ok]:has-text("Relinquished priority 8")')
     } finally {
       await context.close()
     }
