@@ -230,6 +230,74 @@ describe('buildings', () => {
     }
   })
 
+  test('plan badges lie inside the image and apart from each other (an active alarm too), at 1440x900 and 390x844, and a badge opens its point', async () => {
+    // The demo's busiest floor plan, untouched by the tests above, plus a variable's badge put
+    // where another badge is, in alarm (the issue: an active alarm's badge half hidden by another).
+    const floor = building.floors[3]
+    const placed = floor.plan_points!
+    expect(placed.length).toBeGreaterThanOrEqual(4)
+    const devices = await apiCall<Paged<Device>>(server, admin, 'GET', `/api/t3000/devices?floor_id=${floor.id}&profile=T3-controller`)
+    const vars = await apiCall<Paged<{ id: number; name: string }>>(server, admin, 'GET', `/api/t3000/points?device_id=${devices.items[0].id}&point_type=variable&limit=5`)
+    const alarmed = vars.items.find((v) => v.name === 'VAR4')!
+    await apiCall(server, admin, 'PUT', `/api/t3000/floors/${floor.id}/plan/points`, {
+      points: [...placed.map(({ point_id, x, y }) => ({ point_id, x, y })), { point_id: alarmed.id, x: placed[1].x + 0.01, y: placed[1].y }],
+    })
+    await apiCall(server, admin, 'POST', '/api/t3000/alarms/rules', { name: `${alarmed.name} too high`, point_id: alarmed.id, rule: { condition: { kind: 'limits', high: 1000 } } })
+    await apiCall(server, admin, 'POST', `/api/t3000/points/${alarmed.id}/value`, { value: 1500, switch_to_manual: true })
+    const ids = [...placed.map((p) => p.point_id), alarmed.id]
+
+    for (const viewport of [{ width: 1440, height: 900 }, { width: 390, height: 844 }]) {
+      const { context, page } = await newPage(browser, viewport)
+      try {
+        await login(page, server)
+        await page.goto(`${server.url}/buildings/${building.id}?floor=${floor.id}`)
+        await page.waitForSelector('[data-test=plan-image]')
+        await page.waitForSelector(`[data-test=plan-badge-${alarmed.id}][data-alarm=active]`)
+        // Each badge wholly inside the image, no two overlapping, the alarm's on top and whole.
+        const boxes = async () => {
+          const img = (await page.locator('[data-test=plan-image]').boundingBox())!
+          const bs = await Promise.all(ids.map(async (id) => ({ id, b: (await page.locator(`[data-test=plan-badge-${id}]`).boundingBox())! })))
+          const bad: string[] = []
+          for (const { id, b } of bs) {
+            if (b.x < img.x - 0.5 || b.y < img.y - 0.5 || b.x + b.width > img.x + img.width + 0.5 || b.y + b.height > img.y + img.height + 0.5) bad.push(`${id} outside the image`)
+          }
+          for (let i = 0; i < bs.length; i++) {
+            for (let j = i + 1; j < bs.length; j++) {
+              const [p, q] = [bs[i].b, bs[j].b]
+              if (p.x < q.x + q.width && q.x < p.x + p.width && p.y < q.y + q.height && q.y < p.y + p.height) bad.push(`${bs[i].id} overlaps ${bs[j].id}`)
+            }
+          }
+          return bad
+        }
+        await expect.poll(boxes, { timeout: 10_000 }).toEqual([])
+        const onTop = await page.locator(`[data-test=plan-badge-${alarmed.id}]`).evaluate((el) => {
+          const r = el.getBoundingClientRect()
+          const corners = [[r.left + 2, r.top + 2], [r.right - 2, r.top + 2], [r.left + 2, r.bottom - 2], [r.right - 2, r.bottom - 2], [r.left + r.width / 2, r.top + r.height / 2]]
+          return corners.every(([x, y]) => {
+            const hit = document.elementFromPoint(x, y)
+            return !!hit && (hit === el || el.contains(hit))
+          })
+        })
+        expect(onTop).toBe(true)
+        await screenshot(page, `buildings-plan-badges-${viewport.width}`)
+
+        // A badge opens its point's panel (not the device's page).
+        const first = (await apiCall<{ name: string }>(server, admin, 'GET', `/api/t3000/points/${ids[0]}`)).name
+        await page.click(`[data-test=plan-badge-${ids[0]}]`)
+        await page.waitForSelector('[data-test=point-panel]')
+        expect(await page.getAttribute('[data-test=point-panel]', 'aria-label')).toContain(first)
+        expect(new URL(page.url()).pathname).toBe(`/buildings/${building.id}`)
+        await page.click('[data-test=dialog-close]')
+        await page.click(`[data-test=plan-badge-${alarmed.id}]`)
+        await page.waitForSelector(`[data-test=point-panel][aria-label^="${alarmed.name}"]`)
+        await page.waitForSelector('[data-test=point-panel] [data-test=command-row]')
+        await screenshot(page, `buildings-plan-point-${viewport.width}`)
+      } finally {
+        await context.close()
+      }
+    }
+  })
+
   test('an admin adds a room, places a device in it, sets the time zone, and deletes the room after confirming', async () => {
     const { context, page } = await newPage(browser)
     try {
