@@ -373,7 +373,10 @@ async fn bad_history_and_latest_requests_are_refused() {
     let r = server.get(&h(&format!("from={T}&to={T}&agg=avg,max&bucket=1m"))).await.ok_json();
     assert_eq!((&r["avg"], &r["max"]), (&json!([]), &json!([])), "{r}");
     let r = server.get(&format!("/api/t3000/export?points=1&from={}&to={T}", T + 1)).await;
-    assert_eq!((r.status, r.text()), (StatusCode::OK, "ts,point_id,point_name,unit,value,quality\n".to_string()));
+    assert_eq!(
+        (r.status, r.text()),
+        (StatusCode::OK, "ts,point_id,point_name,unit,value,quality,quality_name\n".to_string())
+    );
     server.stop();
 }
 
@@ -771,12 +774,12 @@ async fn every_endpoint_answers_a_good_request() {
     assert!(disposition.contains("attachment") && disposition.contains(".csv"), "{disposition}");
     assert_eq!(
         r.text(),
-        "ts,point_id,point_name,unit,value,quality\n\
-         2024-01-01T10:00:00.000000Z,7,point 7,,1,192\n\
-         2024-01-01T10:00:10.000000Z,7,point 7,,2,192\n\
-         2024-01-01T10:00:40.000000Z,7,point 7,,4,192\n\
-         2024-01-01T10:01:00.000000Z,7,point 7,,8,192\n\
-         2024-01-01T10:01:15.000000Z,7,point 7,,16,192\n"
+        "ts,point_id,point_name,unit,value,quality,quality_name\n\
+         2024-01-01T10:00:00.000000Z,7,point 7,,1,192,good\n\
+         2024-01-01T10:00:10.000000Z,7,point 7,,2,192,good\n\
+         2024-01-01T10:00:40.000000Z,7,point 7,,4,192,good\n\
+         2024-01-01T10:01:00.000000Z,7,point 7,,8,192,good\n\
+         2024-01-01T10:01:15.000000Z,7,point 7,,16,192,good\n"
     );
     let r = server.get(&format!("/api/t3000/export?points=7,9&{range}&format=csv&layout=wide&bucket=1m")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());

@@ -251,9 +251,11 @@ async fn offline_export_writes_the_rows_after_a_graceful_stop() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     let text = std::fs::read_to_string(&out).unwrap();
-    let want: String = std::iter::once("ts,point_id,point_name,unit,value,quality\n".to_string())
+    let want: String = std::iter::once("ts,point_id,point_name,unit,value,quality,quality_name\n".to_string())
         .chain(
-            p1.iter().enumerate().map(|(i, s)| format!("2024-01-01T00:{i:02}:00.000000Z,1,point 1,,{},192\n", s.value)),
+            p1.iter()
+                .enumerate()
+                .map(|(i, s)| format!("2024-01-01T00:{i:02}:00.000000Z,1,point 1,,{},192,good\n", s.value)),
         )
         .collect();
     assert_eq!(text, want);

@@ -11,6 +11,7 @@ mod corruption;
 mod crash;
 mod devices;
 mod disk_full;
+mod export;
 mod lifecycle;
 mod metrics;
 mod plan_types;

@@ -201,13 +201,13 @@ mod tests {
     }
 
     const LONG_RAW: &str = "\
-ts,point_id,point_name,unit,value,quality
-2026-11-26T10:15:00.000000Z,1,\"Supply air, \"\"AHU-1\"\"\",°C,21.5,192
-2026-11-26T10:15:00.000000Z,2,point 2,,3,192
-2026-11-26T23:59:30.000000Z,1,\"Supply air, \"\"AHU-1\"\"\",°C,22.25,192
-2026-11-27T00:00:30.000000Z,1,\"Supply air, \"\"AHU-1\"\"\",°C,,24
-2026-11-27T00:00:30.000000Z,2,point 2,,4,192
-2026-11-27T00:10:00.000000Z,2,point 2,,5,192
+ts,point_id,point_name,unit,value,quality,quality_name
+2026-11-26T10:15:00.000000Z,1,\"Supply air, \"\"AHU-1\"\"\",°C,21.5,192,good
+2026-11-26T10:15:00.000000Z,2,point 2,,3,192,good
+2026-11-26T23:59:30.000000Z,1,\"Supply air, \"\"AHU-1\"\"\",°C,22.25,192,good
+2026-11-27T00:00:30.000000Z,1,\"Supply air, \"\"AHU-1\"\"\",°C,,24,bad/comm_failure
+2026-11-27T00:00:30.000000Z,2,point 2,,4,192,good
+2026-11-27T00:10:00.000000Z,2,point 2,,5,192,good
 ";
 
     const LONG_HOURLY: &str = "\

@@ -30,7 +30,9 @@ use crate::buffer::DAY_US;
 use crate::error::{Error, Result};
 use crate::query::analytics::Agg;
 use crate::query::{Column, HistoryMode, HistoryRequest, HistoryResult, SeriesResult};
-use arrow::array::{ArrayRef, Float64Builder, TimestampMicrosecondBuilder, UInt8Builder, UInt32Builder, UInt64Builder};
+use arrow::array::{
+    ArrayRef, Float64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt8Builder, UInt32Builder, UInt64Builder,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -44,7 +46,7 @@ use std::fmt::Write as _;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::str::FromStr;
 use std::sync::Arc;
-use t3_core::model::{MAX_TS, MIN_TS};
+use t3_core::model::{MAX_TS, MIN_TS, Quality};
 
 /// Rows of an Excel worksheet, the header row included.
 const XLSX_SHEET_ROWS: u64 = 1_048_576;
@@ -423,7 +425,7 @@ impl Shape {
         if self.bucket.is_some() {
             &["ts", "point_id", "point_name", "unit", "avg", "min", "max", "count"]
         } else {
-            &["ts", "point_id", "point_name", "unit", "value", "quality"]
+            &["ts", "point_id", "point_name", "unit", "value", "quality", "quality_name"]
         }
     }
 }
@@ -670,7 +672,8 @@ impl FormatWriter for CsvWriter<'_> {
                     Rows::Raw { value, quality } => {
                         line.push(',');
                         push_num(line, value[i]);
-                        let _ = write!(line, ",{}", quality[i]);
+                        let q = quality[i];
+                        let _ = write!(line, ",{q},{}", Quality(q).name());
                     }
                     Rows::Buckets { avg, min, max, count } => {
                         for v in [avg[i], min[i], max[i]] {
@@ -729,7 +732,11 @@ pub(crate) fn parquet_schema(bucketed: bool) -> SchemaRef {
             Field::new("count", DataType::UInt64, false),
         ]);
     } else {
-        fields.extend([Field::new("value", DataType::Float64, true), Field::new("quality", DataType::UInt8, false)]);
+        fields.extend([
+            Field::new("value", DataType::Float64, true),
+            Field::new("quality", DataType::UInt8, false),
+            Field::new("quality_name", DataType::Utf8, false),
+        ]);
     }
     Arc::new(Schema::new(fields))
 }
@@ -770,6 +777,7 @@ impl FormatWriter for ParquetSink<'_> {
         let mut v2 = Float64Builder::new();
         let mut v3 = Float64Builder::new();
         let mut quality = UInt8Builder::new();
+        let mut quality_name = StringBuilder::new();
         let mut count = UInt64Builder::new();
         let shape = self.shape;
         let mut rows = 0u64;
@@ -781,6 +789,7 @@ impl FormatWriter for ParquetSink<'_> {
                 Rows::Raw { value, quality: q } => {
                     v1.append_option(finite(value[i]));
                     quality.append_value(q[i]);
+                    quality_name.append_value(Quality(q[i]).name());
                 }
                 Rows::Buckets { avg, min, max, count: c } => {
                     v1.append_option(finite(avg[i]));
@@ -798,7 +807,7 @@ impl FormatWriter for ParquetSink<'_> {
         if shape.bucket.is_some() {
             columns.extend([Arc::new(v2.finish()) as ArrayRef, Arc::new(v3.finish()), Arc::new(count.finish())]);
         } else {
-            columns.push(Arc::new(quality.finish()));
+            columns.extend([Arc::new(quality.finish()) as ArrayRef, Arc::new(quality_name.finish())]);
         }
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
         self.writer.write(&batch)?;
@@ -1069,6 +1078,7 @@ impl FormatWriter for XlsxWriter<'_> {
                     Rows::Raw { value, quality } => {
                         cell(4, value[i])?;
                         cell(5, Some(f64::from(quality[i])))?;
+                        ws.write_string(row, 6, Quality(quality[i]).name()).map_err(xlsx_err)?;
                     }
                     Rows::Buckets { avg, min, max, count } => {
                         cell(4, avg[i])?;

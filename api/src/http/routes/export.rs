@@ -3,6 +3,7 @@
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::timeparse::{parse_instant, parse_points};
+use crate::model::place::Building;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -11,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::io::Write;
-use t3_storage::export::{ExportFormat, ExportRequest, Layout};
+use t3_storage::export::{ExportFormat, ExportRequest, Layout, PointLabel};
 use tokio::sync::mpsc;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -84,6 +85,46 @@ pub fn export_request(p: &ExportParams, now: i64) -> Result<ExportRequest, Strin
     Ok(ExportRequest { points, from, to, format, layout, bucket_us })
 }
 
+/// What an export holds, for its file name: the building every point is in if they share one,
+/// else the first point's name.
+pub fn subject(
+    points: &[u32],
+    labels: &HashMap<u32, PointLabel>,
+    building_of: impl Fn(u32) -> Option<String>,
+) -> String {
+    let buildings: Vec<Option<String>> = points.iter().map(|&p| building_of(p)).collect();
+    if let Some(Some(first)) = buildings.first()
+        && buildings.iter().all(|b| b.as_ref() == Some(first))
+    {
+        return first.clone();
+    }
+    let first = points.first().copied().unwrap_or_default();
+    labels.get(&first).map_or_else(|| format!("point {first}"), |l| l.name.clone())
+}
+
+/// An instant in a file name: `20260126T101500Z`, or the microseconds outside chrono's range.
+fn name_time(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map_or_else(|| us.to_string(), |t| t.format("%Y%m%dT%H%M%SZ").to_string())
+}
+
+/// The file name of an export: `t3000-<subject>-<from>-<to>.<ext>`, in ASCII letters, digits and
+/// `-` only (anything else in the subject becomes `-`), so it needs no quoting or encoding.
+pub fn file_name(subject: &str, from: i64, to: i64, format: ExportFormat) -> String {
+    let mut slug = String::new();
+    for c in subject.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug: String = slug.trim_end_matches('-').chars().take(60).collect();
+    let slug = slug.trim_end_matches('-');
+    let slug = if slug.is_empty() { "export" } else { slug };
+    format!("t3000-{slug}-{}-{}.{}", name_time(from), name_time(to), format.extension())
+}
+
 /// Exports history. The body streams while the export runs, in constant memory.
 #[utoipa::path(
     get,
@@ -91,7 +132,15 @@ pub fn export_request(p: &ExportParams, now: i64) -> Result<ExportRequest, Strin
     tag = "history",
     params(ExportParams),
     responses(
-        (status = 200, description = "The file (text/csv, XLSX or Parquet) as an attachment"),
+        (status = 200, description = "The file (text/csv, XLSX or Parquet) as an attachment named \
+            `t3000-<building or first point>-<from>-<to>.<ext>` (`Content-Disposition`; ASCII letters, digits and `-`, \
+            times as `20260126T101500Z`). Long layout columns: `ts, point_id, point_name, unit, value, quality, \
+            quality_name` (raw; `quality` the OPC code, `quality_name` such as `good` or `bad/comm_failure`) or \
+            `ts, point_id, point_name, unit, avg, min, max, count` (with `bucket`). Wide layout: `ts` and one column \
+            per point titled `<name> (<unit>)`. A point's name is its label, else `<device> <point>` (`AHU-1 IN1`); \
+            its unit the one GET /points shows. Parquet (always long) carries the names and units in the footer's \
+            key-value metadata `t3000.points` (JSON: `[{point_id, name, unit}]`).",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"t3000-AHU-1-IN1-20260126T000000Z-20260127T000000Z.csv\"`"))),
         (status = 400, body = ErrorBody),
         (status = 409, description = "Not even one bucket of every point fits `query.max_rows` (`too_many_rows`)", body = ErrorBody),
     )
@@ -108,9 +157,16 @@ pub async fn export(
     let storage = state.storage.clone();
     let handle = tokio::runtime::Handle::current();
     let format = req.format;
+    let catalog_points = crate::http::routes::points::export_labels(&state);
+    let labels: HashMap<u32, PointLabel> = catalog_points.iter().map(|(&id, (l, _))| (id, l.clone())).collect();
+    let building_of = |id: u32| {
+        let b = catalog_points.get(&id).and_then(|(_, b)| *b)?;
+        state.catalog.get::<Building>(b).map(|b| b.name)
+    };
+    let name = file_name(&subject(&req.points, &labels, building_of), req.from, req.to, format);
     tokio::task::spawn_blocking(move || {
         let mut w = ChannelWriter { tx: tx.clone(), buf: Vec::new() };
-        let result = storage.export_blocking(&handle, &req, &HashMap::new(), &mut w, &mut |_| {});
+        let result = storage.export_blocking(&handle, &req, &labels, &mut w, &mut |_| {});
         let result = result.map_err(|e| e.to_string()).and_then(|_| w.flush().map_err(|e| e.to_string()));
         if let Err(e) = result {
             tracing::warn!(error = %e, "export stopped");
@@ -122,7 +178,7 @@ pub async fn export(
     let mut resp = Body::from_stream(stream).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
-    let name = format!("attachment; filename=\"t3000-export.{}\"", format.extension());
-    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&name).map_err(ApiError::internal)?);
+    let disposition = format!("attachment; filename=\"{name}\"");
+    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(ApiError::internal)?);
     Ok(resp)
 }

@@ -14,7 +14,7 @@ use crate::http::routes::{Page, Paged, json_body};
 use crate::http::routes::{audit, json};
 use crate::model::check::check_name;
 use crate::model::device::{DevicePoint, DeviceRecord};
-use crate::model::point::PointRecord;
+use crate::model::point::{PointRecord, display_name};
 use crate::service::auth::Principal;
 use crate::service::control::UserWrite;
 use crate::service::retention::push_retention;
@@ -22,10 +22,12 @@ use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 use t3_core::Quality;
 use t3_core::config::{PointOverride, RecordConfig, RecordMode};
 use t3_core::range::RangeMeaning;
+use t3_storage::export::PointLabel;
 
 /// A point's trend (recording) settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -235,6 +237,19 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
         ));
     }
     out
+}
+
+/// How exports name each point and its unit (the units GET /points shows, see [`units`]), with
+/// the building of its device.
+pub fn export_labels(state: &AppState) -> HashMap<u32, (PointLabel, Option<i64>)> {
+    all_points(state)
+        .into_iter()
+        .map(|(d, p)| {
+            let name = display_name(p.device.as_deref(), &p.name, p.label.as_deref());
+            let label = PointLabel { name, unit: p.units.unwrap_or_default() };
+            (p.id, (label, d.and_then(|d| d.building_id)))
+        })
+        .collect()
 }
 
 /// Fills in the latest value, quality, time and auto/manual of each point.
