@@ -49,8 +49,17 @@ pub struct AlarmView {
     pub state: String,
     /// `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`.
     pub level: Option<String>,
-    /// Since when it is in this state (epoch microseconds).
+    /// Since when it is in this state (epoch microseconds): after an acknowledgement, the time of
+    /// the acknowledgement; when the alarm started is `started_us`.
     pub since_us: Option<i64>,
+    /// When the present alarm was raised (epoch microseconds), kept through its acknowledgement,
+    /// level changes and clearing; `null` when the state is `normal`.
+    pub started_us: Option<i64>,
+    /// When the present alarm was acknowledged (epoch microseconds); `null` unless it is
+    /// `acknowledged`.
+    pub acknowledged_us: Option<i64>,
+    /// Who acknowledged the present alarm; `null` unless it is `acknowledged`.
+    pub acknowledged_by: Option<String>,
 }
 
 /// The rule id of the built-in storage alarm: active while a data file that failed a check

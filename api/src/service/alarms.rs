@@ -6,6 +6,15 @@
 //! Every transition is stored in the alarm history (catalog event stream `alarm`, key = rule id)
 //! before it is published on [`AlarmService::subscribe`] (for the WebSocket). After a restart each
 //! rule resumes from its latest stored transition.
+//!
+//! A rule is judged at once when it is loaded (created, edited, enabled, and at start-up once the
+//! service runs): a point's rule against the point's latest value (storage's latest-value cache),
+//! a device-offline rule against the device's state now. So a rule on a point that is already past
+//! its limit raises its alarm when it is saved, not at the point's next sample.
+//!
+//! Besides the evaluator's state, each rule keeps its present alarm's [`Episode`]: when it was
+//! raised and when and by whom it was acknowledged, so the list still shows when an acknowledged
+//! alarm started.
 
 use crate::model::alarm::{AlarmEvent, AlarmRuleRecord, AlarmView, STORAGE_ALARM};
 use crate::model::device::DeviceRecord;
@@ -15,9 +24,9 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use t3_core::Sample;
-use t3_core::alarm::{AlarmEvaluator, AlarmState, Level, Transition};
+use t3_core::alarm::{AlarmEvaluator, AlarmState, Level, Transition, TransitionKind};
 use t3_core::clock::Clock;
+use t3_core::{Quality, Sample};
 use t3_drivers::collector::{Collector, DeviceState};
 use t3_storage::Storage;
 use t3_storage::catalog::{Catalog, EventFilter};
@@ -28,7 +37,47 @@ struct Watched {
     eval: AlarmEvaluator,
     /// The device's name, for device-offline rules.
     device: Option<String>,
+    episode: Episode,
 }
+
+/// The present alarm of a rule: when it was raised, when and by whom it was acknowledged.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Episode {
+    started_us: Option<i64>,
+    acknowledged_us: Option<i64>,
+    acknowledged_by: Option<String>,
+}
+
+impl Episode {
+    /// Follows one transition. A raise starts an episode, the end of the alarm (normal) ends it; a
+    /// change that needs a new acknowledgement (back to active) forgets the acknowledgement.
+    fn apply(&mut self, t: &Transition) {
+        match t.to {
+            AlarmState::Normal => *self = Episode::default(),
+            AlarmState::Active => {
+                if matches!(t.kind, TransitionKind::Raised) || self.started_us.is_none() {
+                    self.started_us = Some(t.at_us);
+                }
+                self.acknowledged_us = None;
+                self.acknowledged_by = None;
+            }
+            AlarmState::Acknowledged => {
+                self.started_us.get_or_insert(t.at_us);
+                if let TransitionKind::Acknowledged { by } = &t.kind {
+                    self.acknowledged_us = Some(t.at_us);
+                    self.acknowledged_by = Some(by.clone());
+                }
+            }
+            AlarmState::Cleared => {
+                self.started_us.get_or_insert(t.at_us);
+            }
+        }
+    }
+}
+
+/// How many of a rule's latest transitions [`AlarmService::load`] reads to find when its present
+/// alarm started.
+const EPISODE_LOOKBACK: usize = 1000;
 
 /// Why an acknowledgement was refused.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +99,11 @@ pub struct AlarmService {
     audit: AuditLog,
     rules: Mutex<HashMap<i64, Watched>>,
     tx: broadcast::Sender<AlarmEvent>,
-    /// For the built-in storage alarm ([`STORAGE_ALARM`]), once [`AlarmService::spawn`] ran.
+    /// For the built-in storage alarm ([`STORAGE_ALARM`]) and the latest values, once
+    /// [`AlarmService::spawn`] ran.
     storage: std::sync::OnceLock<Storage>,
+    /// The devices' state, for device-offline rules, once [`AlarmService::spawn`] ran.
+    collector: std::sync::OnceLock<Arc<Collector>>,
 }
 
 impl std::fmt::Debug for AlarmService {
@@ -75,6 +127,7 @@ impl AlarmService {
             rules: Mutex::default(),
             tx: broadcast::channel(1024).0,
             storage: std::sync::OnceLock::new(),
+            collector: std::sync::OnceLock::new(),
         });
         for r in catalog.list::<AlarmRuleRecord>() {
             me.load(r);
@@ -82,23 +135,33 @@ impl AlarmService {
         me
     }
 
-    /// (Re)starts evaluating a rule; a disabled or removed rule stops.
+    /// (Re)starts evaluating a rule; a disabled or removed rule stops. An enabled rule is judged at
+    /// once against its point's latest value or its device's state (see the module documentation).
     pub fn load(&self, r: AlarmRuleRecord) {
         if !r.enabled {
             self.rules.lock().remove(&r.id);
             return;
         }
-        let last = self
+        // Oldest first.
+        let mut history: Vec<Transition> = self
             .catalog
-            .events("alarm", &EventFilter { key: Some(r.id), limit: 1, ..Default::default() })
-            .ok()
-            .and_then(|e| e.into_iter().next())
-            .and_then(|(_, _, _, body)| serde_json::from_value::<AlarmEvent>(body).ok());
-        let eval = match last.as_ref().map(|e| AlarmEvaluator::resume(r.rule.clone(), &e.transition)) {
-            Some(Ok(eval)) => eval,
+            .events("alarm", &EventFilter { key: Some(r.id), limit: EPISODE_LOOKBACK, ..Default::default() })
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(_, _, _, body)| serde_json::from_value::<AlarmEvent>(body).ok())
+            .map(|e| e.transition)
+            .collect();
+        history.reverse();
+        let resumed = history.last().map(|t| AlarmEvaluator::resume(r.rule.clone(), t));
+        let (eval, episode) = match resumed {
+            Some(Ok(eval)) => {
+                let mut episode = Episode::default();
+                history.iter().for_each(|t| episode.apply(t));
+                (eval, episode)
+            }
             // No history, or the rule changed so that its last alarm cannot continue: start afresh.
             _ => match AlarmEvaluator::new(r.rule.clone()) {
-                Ok(eval) => eval,
+                Ok(eval) => (eval, Episode::default()),
                 Err(e) => {
                     tracing::error!(rule = r.id, error = %e, "alarm rule is invalid; not evaluated");
                     return;
@@ -106,7 +169,35 @@ impl AlarmService {
             },
         };
         let device = device_name(&self.catalog, r.device_id);
-        self.rules.lock().insert(r.id, Watched { record: r, eval, device });
+        let mut w = Watched { record: r, eval, device, episode };
+        // Judged and recorded under the lock, as in `observe`, so no sample slips in between.
+        let mut rules = self.rules.lock();
+        let t = self.judge_now(&mut w);
+        self.record(&mut w, t);
+        rules.insert(w.record.id, w);
+    }
+
+    /// Feeds a rule its point's latest value or its device's state now, then lets its delay run to
+    /// now. Nothing before [`AlarmService::spawn`] (no storage, no collector yet).
+    fn judge_now(&self, w: &mut Watched) -> Vec<Transition> {
+        let mut t = Vec::new();
+        if let (Some(point), Some(storage)) = (w.record.point_id, self.storage.get()) {
+            if let Some((_, l)) = storage.latest(&[point]).into_iter().next() {
+                t.extend(w.eval.observe(l.value, Quality(l.quality), l.ts));
+            }
+        }
+        let now = self.clock.now_us();
+        if let (Some(name), Some(collector)) = (&w.device, self.collector.get()) {
+            match collector.status().get(name).map(|s| s.state) {
+                Some(DeviceState::Online) => t.extend(w.eval.observe_online(true, now)),
+                Some(DeviceState::Offline) => t.extend(w.eval.observe_online(false, now)),
+                _ => {}
+            }
+        }
+        if self.storage.get().is_some() {
+            t.extend(w.eval.tick(now));
+        }
+        t
     }
 
     /// Stops evaluating a rule (deleted).
@@ -119,9 +210,11 @@ impl AlarmService {
         self.tx.subscribe()
     }
 
-    /// Stores, then publishes, transitions of a rule.
-    fn record(&self, r: &AlarmRuleRecord, transitions: Vec<Transition>) {
+    /// Stores, then publishes, transitions of a rule, and follows them in its episode.
+    fn record(&self, w: &mut Watched, transitions: Vec<Transition>) {
+        let r = &w.record;
         for t in transitions {
+            w.episode.apply(&t);
             let event = AlarmEvent {
                 rule_id: r.id,
                 name: r.name.clone(),
@@ -157,7 +250,7 @@ impl AlarmService {
             for id in ids {
                 if let Some(w) = rules.get_mut(id) {
                     let t = w.eval.observe(s.value, s.quality, s.ts);
-                    self.record(&w.record, t);
+                    self.record(w, t);
                 }
             }
         }
@@ -175,13 +268,22 @@ impl AlarmService {
                 }
             }
             t.extend(w.eval.tick(now));
-            self.record(&w.record, t);
+            self.record(w, t);
         }
     }
 
     /// Follows the live bus and ticks every second, until the storage engine goes away.
+    /// The rules loaded before are judged at once (see [`AlarmService::load`]).
     pub fn spawn(self: &Arc<Self>, storage: &Storage, collector: Arc<Collector>) {
         let _ = self.storage.set(storage.clone());
+        let _ = self.collector.set(collector.clone());
+        {
+            let mut rules = self.rules.lock();
+            for w in rules.values_mut() {
+                let t = self.judge_now(w);
+                self.record(w, t);
+            }
+        }
         let me = Arc::downgrade(self);
         let mut live = storage.subscribe();
         tokio::spawn(async move {
@@ -226,6 +328,9 @@ impl AlarmService {
                     state: w.map_or(AlarmState::Normal, |w| w.eval.state()).as_str().to_owned(),
                     level: w.and_then(|w| w.eval.level()).map(|l: Level| l.as_str().to_owned()),
                     since_us: w.and_then(|w| w.eval.since_us()),
+                    started_us: w.filter(|w| w.eval.state() != AlarmState::Normal).and_then(|w| w.episode.started_us),
+                    acknowledged_us: w.and_then(|w| w.episode.acknowledged_us),
+                    acknowledged_by: w.and_then(|w| w.episode.acknowledged_by.clone()),
                 }
             })
             .collect();
@@ -255,6 +360,9 @@ impl AlarmService {
             state: AlarmState::Active.as_str().to_owned(),
             level: Some(Level::DataLoss.as_str().to_owned()),
             since_us: open.iter().map(|q| q.at_us).min(),
+            started_us: open.iter().map(|q| q.at_us).min(),
+            acknowledged_us: None,
+            acknowledged_by: None,
         })
     }
 
@@ -284,7 +392,7 @@ impl AlarmService {
             message: w.record.rule.message.clone(),
             transition: t.clone(),
         };
-        self.record(&w.record, vec![t]);
+        self.record(w, vec![t]);
         Ok(event)
     }
 
@@ -326,5 +434,110 @@ impl AlarmService {
             event
         };
         Ok(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::alarm::AlarmView;
+    use t3_core::alarm::{AlarmCondition, AlarmRule};
+    use t3_core::clock::ManualClock;
+    use t3_core::config::{CollectorConfig, Config};
+
+    const NOW: i64 = 1_795_651_200_000_000;
+
+    fn low(low: f64) -> AlarmRule {
+        AlarmRule {
+            condition: AlarmCondition::Limits {
+                waylow: None,
+                low: Some(low),
+                high: None,
+                wayhigh: None,
+                deadband: 0.0,
+            },
+            delay_secs: 0,
+            message: None,
+        }
+    }
+
+    fn view(alarms: &AlarmService, id: i64) -> AlarmView {
+        alarms.views().into_iter().find(|v| v.rule_id == id).expect("the rule is listed")
+    }
+
+    /// A rule on a point already past its limit raises its alarm when it is created, edited to a
+    /// tighter limit, or enabled, without a new sample; and an acknowledged alarm keeps when it
+    /// started, also after a restart.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_rule_is_judged_when_loaded_and_keeps_its_start_through_acknowledgement() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::default();
+        cfg.storage.data_dir = dir.path().join("data");
+        let clock = ManualClock::new(NOW);
+        let storage = Storage::open(&cfg, Arc::new(t3_storage::vfs::RealFs), clock.clone()).unwrap();
+        let catalog = Arc::new(Catalog::open(dir.path()).unwrap());
+        crate::model::register(&catalog).unwrap();
+        let sink = Arc::new(t3_storage::BatchingSink::start(storage.clone()));
+        let collector = Collector::new(CollectorConfig::default(), sink, clock.clone());
+        let alarms = AlarmService::new(catalog.clone(), clock.clone());
+        alarms.spawn(&storage, collector);
+        let sample_ts = NOW - 1_000_000;
+        storage.ingest(vec![Sample::good(7, sample_ts, 3.0)]).await.unwrap();
+        let rule = |id: i64, low_limit: f64, enabled: bool| AlarmRuleRecord {
+            id,
+            name: "low".into(),
+            point_id: Some(7),
+            device_id: None,
+            rule: low(low_limit),
+            enabled,
+            updated_us: NOW,
+        };
+
+        // Created: judged against the latest value (3 <= 5) at once.
+        let created = catalog.insert(rule(0, 5.0, true)).unwrap();
+        alarms.load(created.clone());
+        let v = view(&alarms, created.id);
+        assert_eq!((v.state.as_str(), v.started_us, v.since_us), ("active", Some(sample_ts), Some(sample_ts)));
+
+        // Edited from a limit the value is within (2) to one it is past (4).
+        let edited = catalog.insert(rule(0, 2.0, true)).unwrap();
+        alarms.load(edited.clone());
+        assert_eq!(view(&alarms, edited.id).state, "normal");
+        alarms.load(rule(edited.id, 4.0, true));
+        assert_eq!(view(&alarms, edited.id).state, "active");
+
+        // Enabled.
+        let disabled = catalog.insert(rule(0, 5.0, false)).unwrap();
+        alarms.load(disabled.clone());
+        assert_eq!(view(&alarms, disabled.id).state, "normal");
+        alarms.load(rule(disabled.id, 5.0, true));
+        assert_eq!(view(&alarms, disabled.id).state, "active");
+
+        // Acknowledged: `since_us` moves to the acknowledgement, `started_us` stays.
+        clock.advance(60_000_000);
+        let who = Issuer { actor: "alice".into(), remote: None };
+        alarms.acknowledge(&who, created.id).unwrap();
+        let v = view(&alarms, created.id);
+        assert_eq!(v.state, "acknowledged");
+        assert_eq!((v.started_us, v.since_us), (Some(sample_ts), Some(NOW + 60_000_000)));
+        assert_eq!((v.acknowledged_us, v.acknowledged_by.as_deref()), (Some(NOW + 60_000_000), Some("alice")));
+
+        // After a restart, from the stored history.
+        let again = AlarmService::new(catalog.clone(), clock.clone());
+        let v = view(&again, created.id);
+        assert_eq!(
+            (v.state.as_str(), v.started_us, v.acknowledged_us),
+            ("acknowledged", Some(sample_ts), Some(NOW + 60_000_000))
+        );
+
+        // Back to normal: the episode ends.
+        storage.ingest(vec![Sample::good(7, NOW + 61_000_000, 9.0)]).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while view(&alarms, created.id).state != "normal" {
+            assert!(std::time::Instant::now() < deadline, "the alarm did not end");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let v = view(&alarms, created.id);
+        assert_eq!((v.started_us, v.acknowledged_us, v.acknowledged_by), (None, None, None));
     }
 }

@@ -205,7 +205,7 @@ pub async fn rules(State(state): State<AppState>) -> Json<Vec<AlarmRuleRecord>> 
     Json(state.catalog.list::<AlarmRuleRecord>())
 }
 
-/// Adds an alarm rule; it is evaluated from the next sample on.
+/// Adds an alarm rule; it is judged at once against the point's latest value (or the device's state).
 #[utoipa::path(post, path = "/api/t3000/alarms/rules", tag = "alarms", request_body = RuleBody,
     responses((status = 201, body = AlarmRuleRecord), (status = 400, body = ErrorBody),
         (status = 404, description = "No such point or device", body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -230,7 +230,8 @@ pub async fn create_rule(
     Ok((StatusCode::CREATED, Json(r)))
 }
 
-/// Changes an alarm rule; its alarm starts afresh if its condition can no longer produce it.
+/// Changes an alarm rule; its alarm starts afresh if its condition can no longer produce it, and it
+/// is judged at once against the point's latest value (or the device's state).
 #[utoipa::path(put, path = "/api/t3000/alarms/rules/{id}", tag = "alarms", params(("id" = i64, Path)), request_body = RuleBody,
     responses((status = 200, body = AlarmRuleRecord), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_rule(
