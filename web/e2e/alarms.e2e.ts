@@ -1,6 +1,7 @@
 // Alarms against the real demo: a limit rule on a point that is above its limit raises an alarm
 // that appears on the open page without a reload; an operator acknowledges it; a viewer sees it
-// without an Acknowledge button; an admin adds and deletes a rule with the form.
+// without an Acknowledge button; an admin adds and deletes a rule with the form. An acknowledged
+// alarm keeps its start in the list and counts on the dashboard; the history follows live.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
 import { apiCall, changingPoint, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
@@ -20,6 +21,8 @@ interface Rule {
 interface AlarmView {
   rule_id: number
   state: string
+  started_us?: number | null
+  acknowledged_us?: number | null
 }
 
 /** A rule whose high limit is half the point's value: in alarm from the next sample on. */
@@ -148,6 +151,55 @@ describe('alarms', () => {
       await page.waitForSelector(ruleRow, { state: 'detached' })
       const after = await apiCall<Rule[]>(server, admin, 'GET', '/api/t3000/alarms/rules')
       expect(after.some((r) => r.id === created.id)).toBe(false)
+    } finally {
+      await context.close()
+    }
+  })
+  it('keeps an acknowledged alarm\'s start, counts it on the dashboard, and shows new transitions in the history live', async () => {
+    const rule = await createRule('Start kept')
+    // Judged at once against the point's latest value: active without waiting for a sample.
+    await expect.poll(async () => (await apiCall<AlarmView[]>(server, admin, 'GET', '/api/t3000/alarms')).find((a) => a.rule_id === rule.id)?.state, { timeout: 5_000 }).toBe('active')
+    const started = (await apiCall<AlarmView[]>(server, admin, 'GET', '/api/t3000/alarms')).find((a) => a.rule_id === rule.id)!.started_us!
+    expect(started).toBeGreaterThan(0)
+    const { context, page } = await newPage(browser)
+    try {
+      await openAlarmsPage(page, 'operator')
+      await page.waitForSelector(row(rule.id, 'active'))
+      const since = `${row(rule.id)} [data-test=alarm-since]`
+      expect(Number(await page.getAttribute(since, 'data-started-us'))).toBe(started)
+      await page.click(`${row(rule.id)} [data-test=ack-button]`)
+      await page.waitForSelector(row(rule.id, 'acknowledged'))
+      // Still the start, with the acknowledgement beside it; the same after a reload from the server.
+      expect(Number(await page.getAttribute(since, 'data-started-us'))).toBe(started)
+      await page.waitForSelector(`${row(rule.id)} [data-test=alarm-acked-at]`)
+      const server1 = (await apiCall<AlarmView[]>(server, admin, 'GET', '/api/t3000/alarms')).find((a) => a.rule_id === rule.id)!
+      expect(server1).toMatchObject({ state: 'acknowledged', started_us: started })
+      expect(server1.acknowledged_us).toBeGreaterThan(started)
+      await screenshot(page, 'alarms-acknowledged-start')
+
+      // A transition made elsewhere appears in the history panel without a reload.
+      const other = await createRule('History live')
+      await page.waitForSelector(`[data-test=history-row][data-kind=raised]:has-text("History live")`, { timeout: 10_000 })
+      await page.waitForSelector(row(other.id, 'active'))
+
+      // The dashboard's tile: acknowledged alarms are still in alarm, split by state.
+      await page.click('.topbar nav a[href="/"]')
+      await page.waitForSelector('[data-test=tile-alarms]')
+      const count = async () => {
+        const open = await apiCall<AlarmView[]>(server, admin, 'GET', '/api/t3000/alarms')
+        const n = (s: string) => open.filter((a) => a.state === s).length
+        return { inAlarm: n('active') + n('acknowledged'), active: n('active'), acknowledged: n('acknowledged') }
+      }
+      const tile = async () => ({
+        inAlarm: Number(await page.textContent('[data-test=alarms-in-alarm]')),
+        active: Number(await page.textContent('[data-test=alarms-active]')),
+        acknowledged: Number(await page.textContent('[data-test=alarms-acknowledged]')),
+      })
+      await expect.poll(async () => JSON.stringify(await tile()) === JSON.stringify(await count()), { timeout: 10_000 }).toBe(true)
+      const t = await tile()
+      expect(t.acknowledged).toBeGreaterThanOrEqual(1)
+      expect(t.inAlarm).toBe(t.active + t.acknowledged)
+      await screenshot(page, 'dashboard-alarms-acknowledged')
     } finally {
       await context.close()
     }

@@ -46,6 +46,7 @@ describe('dashboard', () => {
       await expect.poll(() => textOf(page, '[data-test=collection-rate]'), { timeout: 30_000 }).not.toBe('—')
       await expect.poll(async () => Number(await textOf(page, '[data-test=clients]')), { timeout: 30_000 }).toBeGreaterThanOrEqual(1)
       expect(await textOf(page, '[data-test=alarms-active]')).toBe('0')
+      expect(await textOf(page, '[data-test=alarms-in-alarm]')).toBe('0')
       await screenshot(page, 'dashboard-empty')
     } finally {
       await context.close()

@@ -322,8 +322,14 @@ export interface AlarmView {
   state: string
   /** `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`, `data_loss` (the built-in storage alarm, rule 0). */
   level: string | null
-  /** Epoch microseconds. */
+  /** Since when it is in this state (epoch microseconds): after an acknowledgement, its time. */
   since_us: number | null
+  /** When the present alarm was raised (epoch µs), kept through its acknowledgement; null when normal. */
+  started_us?: number | null
+  /** When the present alarm was acknowledged (epoch µs); null unless acknowledged. */
+  acknowledged_us?: number | null
+  /** Who acknowledged the present alarm; null unless acknowledged. */
+  acknowledged_by?: string | null
 }
 
 /** One transition of an alarm (POST /alarms/{id}/ack). */

@@ -163,6 +163,28 @@ describe('useAlarms', () => {
     expect(store.list.value).toEqual([])
   })
 
+  it('keeps when an alarm started through its acknowledgement, and counts it as still in alarm', async () => {
+    const { store } = use()
+    await flush()
+    const raised = Date.parse('2026-11-27T03:00:00.000Z')
+    const acked = Date.parse('2026-11-27T03:05:00.000Z')
+    socket.receive(notification({ timestamp: raised }))
+    socket.receive(notification({ alarm_type: 'acknowledged', state: 'acknowledged', by: 'op', timestamp: acked }))
+    expect(store.list.value[0]).toMatchObject({ state: 'acknowledged', started_us: raised * 1000, since_us: acked * 1000, acknowledged_us: acked * 1000, acknowledged_by: 'op' })
+    expect(mod.startOf(store.list.value[0])).toBe(raised * 1000)
+    expect([store.inAlarmCount.value, store.activeCount.value, store.acknowledgedCount.value]).toEqual([1, 0, 1])
+    // Acknowledged through the REST API: the same.
+    socket.receive(notification({ alarm_id: 2, timestamp: raised }))
+    await store.acknowledge(2)
+    const two = store.list.value.find((r) => r.rule_id === 2)!
+    expect(mod.startOf(two)).toBe(raised * 1000)
+    expect([store.inAlarmCount.value, store.activeCount.value, store.acknowledgedCount.value]).toEqual([2, 0, 2])
+    // From the server after a reload: its started_us.
+    alarmsOnServer = [{ rule_id: 3, name: 'c', point_id: 1, device_id: null, message: null, state: 'acknowledged', level: 'high', since_us: 50, started_us: 10, acknowledged_us: 50, acknowledged_by: 'op' }]
+    await store.reload()
+    expect(mod.startOf(store.list.value.find((r) => r.rule_id === 3)!)).toBe(10)
+  })
+
   it('reads the wire forms: 0 for no point or device, the name as message, the severity by name', async () => {
     const { store } = use()
     await flush()

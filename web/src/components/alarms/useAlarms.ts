@@ -28,6 +28,11 @@ export function severityOf(level: string | null | undefined): 'critical' | 'warn
   return level === 'waylow' || level === 'wayhigh' || level === 'offline' || level === 'data_loss' ? 'critical' : 'warning'
 }
 
+/** When the alarm started (epoch µs): its raise, kept through its acknowledgement. */
+export function startOf(r: AlarmView): number {
+  return r.started_us ?? r.since_us ?? 0
+}
+
 /** Whether the alarm waits for an acknowledgement. */
 export function needsAck(state: string): boolean {
   return state === 'active' || state === 'cleared'
@@ -98,6 +103,11 @@ function applyNotification(n: AlarmNotification) {
     rows.delete(n.alarm_id)
   } else {
     const old = rows.get(n.alarm_id)
+    const atUs = Number.isFinite(at) && at > 0 ? at * 1000 : null
+    // A raise starts the alarm; everything after it (acknowledgement, level change, clearing)
+    // keeps its start.
+    const raised = n.alarm_type === 'raised' || !old
+    const acked = n.state === 'acknowledged' && n.alarm_type === 'acknowledged'
     rows.set(n.alarm_id, {
       rule_id: n.alarm_id,
       name: n.name,
@@ -107,7 +117,10 @@ function applyNotification(n: AlarmNotification) {
       message: n.message && n.message !== n.name ? n.message : null,
       state: n.state,
       level: n.level,
-      since_us: Number.isFinite(at) && at > 0 ? at * 1000 : (old?.since_us ?? null),
+      since_us: atUs ?? old?.since_us ?? null,
+      started_us: raised ? (atUs ?? old?.started_us ?? null) : (old?.started_us ?? old?.since_us ?? atUs),
+      acknowledged_us: n.state !== 'acknowledged' ? null : acked ? atUs : (old?.acknowledged_us ?? null),
+      acknowledged_by: n.state !== 'acknowledged' ? null : acked ? (n.by ?? null) : (old?.acknowledged_by ?? null),
       value: n.value ?? old?.value ?? null,
       by: n.by ?? (n.state === 'acknowledged' ? old?.by : null),
       severity: n.severity_name,
@@ -188,7 +201,7 @@ export function useAlarms(opts: AlarmStoreOptions = {}) {
       if (w) return w
       const s = Number(severityOf(b.level) === 'critical') - Number(severityOf(a.level) === 'critical')
       if (s) return s
-      return (b.since_us ?? 0) - (a.since_us ?? 0)
+      return startOf(b) - startOf(a)
     }),
   )
   const byState = (s: string) => computed(() => list.value.filter((r) => r.state === s).length)
@@ -202,7 +215,17 @@ export function useAlarms(opts: AlarmStoreOptions = {}) {
     if (old && old.state === t.from) {
       touched.set(id, Date.now() * 1000)
       if (t.to === 'normal') rows.delete(id)
-      else rows.set(id, { ...old, state: t.to, by: t.kind.by ?? null, since_us: t.at_us })
+      else
+        rows.set(id, {
+          ...old,
+          state: t.to,
+          by: t.kind.by ?? null,
+          since_us: t.at_us,
+          // The alarm started when it was raised, not now.
+          started_us: old.started_us ?? old.since_us,
+          acknowledged_us: t.at_us,
+          acknowledged_by: t.kind.by ?? null,
+        })
     }
     return e
   }
@@ -217,6 +240,8 @@ export function useAlarms(opts: AlarmStoreOptions = {}) {
     activeCount: byState('active'),
     acknowledgedCount: byState('acknowledged'),
     clearedCount: byState('cleared'),
+    /** Still in alarm (the condition is present): active or acknowledged. */
+    inAlarmCount: computed(() => list.value.filter((r) => r.state === 'active' || r.state === 'acknowledged').length),
     /** Waiting for an acknowledgement (active or cleared). */
     unackedCount: computed(() => list.value.filter((r) => needsAck(r.state)).length),
     openCount: computed(() => list.value.length),
