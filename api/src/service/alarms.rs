@@ -181,10 +181,10 @@ impl AlarmService {
     /// now. Nothing before [`AlarmService::spawn`] (no storage, no collector yet).
     fn judge_now(&self, w: &mut Watched) -> Vec<Transition> {
         let mut t = Vec::new();
-        if let (Some(point), Some(storage)) = (w.record.point_id, self.storage.get()) {
-            if let Some((_, l)) = storage.latest(&[point]).into_iter().next() {
-                t.extend(w.eval.observe(l.value, Quality(l.quality), l.ts));
-            }
+        if let (Some(point), Some(storage)) = (w.record.point_id, self.storage.get())
+            && let Some((_, l)) = storage.latest(&[point]).into_iter().next()
+        {
+            t.extend(w.eval.observe(l.value, Quality(l.quality), l.ts));
         }
         let now = self.clock.now_us();
         if let (Some(name), Some(collector)) = (&w.device, self.collector.get()) {
