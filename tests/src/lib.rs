@@ -15,10 +15,12 @@
 //! # Layout
 //! - `src/lib.rs` (this file): [`TestServer`], the tools to look at a data directory, and request
 //!   bodies (JSON samples, Arrow IPC streams).
-//! - `tests/main.rs`: one module per area: `analytics` (SQL over a whole store), `api_input` (bad
+//! - `tests/main.rs`: one module per area: `alarms` (rules judged at once,
+//!   acknowledgements), `analytics` (SQL over a whole store), `api_input` (bad
 //!   input to every endpoint), `catalog` (catalog and control API), `connections` (HTTP limits and
 //!   shutdown), `corruption` (damaged files), `crash` (SIGKILL during ingest), `devices` (simulate,
-//!   discover, serve, demo), `disk_full`, `lifecycle` (process and command line), `metrics`,
+//!   discover, serve, demo), `disk_full`, `export` (names, units and file names of exports),
+//!   `lifecycle` (process and command line), `metrics`,
 //!   `plan_types` (the plan's REST and WebSocket types), `safety` (data safety), `sandbox` (the
 //!   SQL sandbox), `schemathesis` (the OpenAPI document, with `schemathesis_hooks.py`), `semantics`
 //!   (what stored data means), `timestamps` (time stamps nobody meant), `ws` (live updates).
