@@ -197,12 +197,15 @@ describe('trend page', () => {
     await openChart(page, `points=${a},${b}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`)
     await page.selectOption('[data-test=export-format]', 'csv')
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-test=export-button]')])
-    expect(download.suggestedFilename()).toBe('t3000-export.csv')
+    // Named after what it holds and the range, as the server's Content-Disposition says.
+    expect(download.suggestedFilename()).toMatch(/^t3000-[A-Za-z0-9-]+-\d{8}T\d{6}Z-\d{8}T\d{6}Z\.csv$/)
     const text = readFileSync((await download.path())!, 'utf8')
     const lines = text.trimEnd().split('\n')
-    expect(lines[0]).toBe('ts,point_id,point_name,unit,value,quality')
+    expect(lines[0]).toBe('ts,point_id,point_name,unit,value,quality,quality_name')
     const data = lines.slice(1).map((l) => l.split(','))
     expect(data.length).toBeGreaterThanOrEqual(4)
+    // The points' names as the points list shows them, not bare ids.
+    for (const c of data) expect(c[2]).not.toBe(`point ${c[1]}`)
     const ids = new Set(data.map((c) => Number(c[1])))
     expect([...ids].sort((x, y) => x - y)).toEqual([a, b].sort((x, y) => x - y))
     for (const c of data) {
