@@ -126,17 +126,17 @@ impl DeviceSpec {
 /// Errors of the collector's own operations.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CollectError {
-    #[error("no device named `{0}`")]
+    #[error("no device named \"{0}\"")]
     UnknownDevice(String),
-    #[error("device `{0}` already exists")]
+    #[error("device \"{0}\" already exists")]
     DuplicateDevice(String),
-    #[error("device `{device}` has no point `{point}` in its profile")]
+    #[error("device \"{device}\" has no point \"{point}\" in its profile")]
     UnknownPoint { device: String, point: String },
-    #[error("point `{0}` is read-only")]
+    #[error("point \"{0}\" is read-only")]
     ReadOnly(String),
     #[error("cannot plan reads: {0}")]
     Plan(String),
-    #[error("value {value} cannot be written to `{point}`: {reason}")]
+    #[error("value {value} cannot be written to \"{point}\": {reason}")]
     BadValue { point: String, value: f64, reason: String },
     #[error(transparent)]
     Driver(#[from] DriverError),

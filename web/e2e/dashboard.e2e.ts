@@ -70,7 +70,7 @@ describe('dashboard', () => {
       await expect.poll(() => textOf(page, valueSel)).not.toBe('—')
       const first = await textOf(page, valueSel)
       const firstTime = await textOf(page, `${card} [data-test=pin-time]`)
-      expect(await textOf(page, `${card} [data-test=pin-quality]`)).toMatch(/^good/)
+      expect(await textOf(page, `${card} [data-test=pin-quality]`)).toMatch(/^(OK|Manual override)$/)
       await page.waitForFunction(
         ([sel, v]) => {
           const t = document.querySelector(sel)?.textContent?.trim()

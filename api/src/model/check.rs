@@ -44,7 +44,7 @@ pub fn check_time_zone(tz: &str) -> Result<(), Invalid> {
     } else {
         Err(Invalid::new(
             "invalid_time_zone",
-            format!("unknown time zone `{tz}`: use an IANA name as written, such as Europe/Berlin or UTC"),
+            format!("unknown time zone \"{tz}\": use an IANA name as written, such as Europe/Berlin or UTC"),
         ))
     }
 }

@@ -123,7 +123,7 @@ fn device_error(e: CollectError) -> ControlError {
     match e {
         CollectError::Driver(DriverError::InAuto) => ControlError::PointInAuto,
         // What the point is (read-only, its range) is the device's configuration: 409.
-        CollectError::ReadOnly(p) => ControlError::ReadOnly(format!("point `{p}` cannot be written")),
+        CollectError::ReadOnly(p) => ControlError::ReadOnly(format!("point \"{p}\" cannot be written")),
         CollectError::BadValue { .. } => ControlError::OutOfRange(e.to_string()),
         CollectError::UnknownDevice(_) | CollectError::UnknownPoint { .. } => ControlError::NotFound(e.to_string()),
         other => ControlError::DeviceWriteFailed(other.to_string()),
@@ -171,7 +171,7 @@ impl Control {
             return Err(ControlError::NotWritable(point_id));
         }
         let spec = self.collector.device(&entry.device).ok_or_else(|| {
-            ControlError::NotFound(format!("point {point_id}: device `{}` is not polled", entry.device))
+            ControlError::NotFound(format!("point {point_id}: device \"{}\" is not polled", entry.device))
         })?;
         let cp = spec
             .points

@@ -10,7 +10,7 @@ pub const MAX_PLAN_BYTES: usize = 8 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// A content type the plan does not take.
-    #[error("a floor plan is image/png, image/jpeg, image/webp or image/svg+xml, not `{0}`")]
+    #[error("a floor plan is image/png, image/jpeg, image/webp or image/svg+xml, not \"{0}\"")]
     UnsupportedType(String),
     /// The body is not an image of its declared type.
     #[error("the body is not a valid {0} image")]

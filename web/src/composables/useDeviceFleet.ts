@@ -5,6 +5,7 @@
 // (SystemStatus: one was added or removed).
 import { computed, effectScope, getCurrentScope, onScopeDispose, reactive, watch, type ComputedRef, type Ref } from 'vue'
 import type { Device } from '../api/types'
+import type { Problem } from '../lib/errors'
 import { deviceHealth, type DeviceHealth } from '../lib/quality'
 import { fromLive, statusOf, useDevices, type LiveStatus } from './useDevices'
 import { useLoader } from './useT3000'
@@ -28,7 +29,7 @@ export interface Fleet {
   /** The device list has been read at least once. */
   loaded: ComputedRef<boolean>
   loading: Ref<boolean>
-  error: Ref<string | null>
+  error: Ref<Problem | null>
   reload: () => Promise<void>
 }
 

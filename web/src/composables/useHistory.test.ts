@@ -250,7 +250,7 @@ describe('fetching', () => {
       vi.fn(async () => new Response(JSON.stringify({ error: { code: 'invalid_parameter', message: 'from must be before to' } }), { status: 400 })),
     )
     await h.load([1], 0, 60_000, 100)
-    expect(h.error.value).toBe('from must be before to')
+    expect(h.error.value?.text).toBe('From must be before to')
     // The last good chart stays.
     expect(h.answer.value).not.toBeNull()
   })

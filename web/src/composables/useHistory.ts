@@ -6,7 +6,7 @@
 // are epoch seconds (uPlot's convention), the server's are epoch microseconds.
 import { ref, shallowRef } from 'vue'
 import { api, API } from '../api/client'
-import { errorText } from './useT3000'
+import { explain, type Problem } from '../lib/errors'
 
 // ---------------------------------------------------------------------------------------------
 // Time ranges
@@ -378,7 +378,7 @@ export function valueAt(y: (number | null | undefined)[], idx: number): number |
 export function useHistory() {
   const answer = shallowRef<HistoryAnswer | null>(null)
   const loading = ref(false)
-  const error = ref<string | null>(null)
+  const error = shallowRef<Problem | null>(null)
   /** Milliseconds the last fetch took (request to parsed answer). */
   const fetchMs = ref<number | null>(null)
   /** Bumped whenever the series change (new answer or live rows). */
@@ -412,7 +412,7 @@ export function useHistory() {
       answer.value = a
       version.value++
     } catch (e) {
-      if (ctl === mine && (e as Error).name !== 'AbortError') error.value = errorText(e)
+      if (ctl === mine && (e as Error).name !== 'AbortError') error.value = explain(e)
     } finally {
       if (ctl === mine) {
         loading.value = false

@@ -5,7 +5,7 @@
 import { onScopeDispose, reactive, ref, shallowRef, watch } from 'vue'
 import { api, API, ApiError, type RequestOptions } from '../api/client'
 import type { Command, Paged, Point, WirePoint, WriteRequest, WriteResult } from '../api/types'
-import { errorText } from './useT3000'
+import { explain, type Problem } from '../lib/errors'
 
 /**
  * A point as the server sends it, with null for what it does not have: a manual point's device
@@ -150,7 +150,7 @@ export function usePointSearch(query: () => PointQuery | null, limit: number, de
   const results = shallowRef<Point[]>([])
   const total = ref(0)
   const loading = ref(false)
-  const error = ref<string | null>(null)
+  const error = shallowRef<Problem | null>(null)
   /** Whether the results answer a search (an empty list then means no match). */
   const searched = ref(false)
   let timer: ReturnType<typeof setTimeout> | null = null
@@ -184,7 +184,7 @@ export function usePointSearch(query: () => PointQuery | null, limit: number, de
       total.value = page.total
       searched.value = true
     } catch (e) {
-      if (ctl === mine && (e as Error).name !== 'AbortError') error.value = errorText(e)
+      if (ctl === mine && (e as Error).name !== 'AbortError') error.value = explain(e)
     } finally {
       if (ctl === mine) loading.value = false
     }

@@ -5,8 +5,9 @@
 // states), useDevices.ts (device list, get, create, update, delete, discover, status), usePoints.ts
 // (point reads, changes, value writes and relinquish) and useWebSocket.ts (live subscriptions).
 import { computed, reactive, ref, shallowRef, type Ref, type ShallowRef } from 'vue'
-import { api, API, ApiError, configureClient } from '../api/client'
+import { api, API, configureClient } from '../api/client'
 import type { Role, Session } from '../api/types'
+import { explain, type Problem } from '../lib/errors'
 
 const STORAGE_KEY = 't3000.session'
 const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 }
@@ -79,7 +80,7 @@ export function useT3000() {
 export interface Loader<T> {
   data: ShallowRef<T | null>
   loading: Ref<boolean>
-  error: Ref<string | null>
+  error: Ref<Problem | null>
   /** Loads again; concurrent calls keep only the newest answer. */
   reload: () => Promise<void>
 }
@@ -91,7 +92,7 @@ export interface Loader<T> {
 export function useLoader<T>(fn: (signal: AbortSignal) => Promise<T>, immediate = true): Loader<T> {
   const data = shallowRef<T | null>(null)
   const loading = ref(false)
-  const error = ref<string | null>(null)
+  const error = shallowRef<Problem | null>(null)
   let current: AbortController | null = null
   async function reload() {
     current?.abort()
@@ -103,7 +104,7 @@ export function useLoader<T>(fn: (signal: AbortSignal) => Promise<T>, immediate 
       const v = await fn(ctl.signal)
       if (current === ctl) data.value = v
     } catch (e) {
-      if (current === ctl && (e as Error).name !== 'AbortError') error.value = errorText(e)
+      if (current === ctl && (e as Error).name !== 'AbortError') error.value = explain(e)
     } finally {
       if (current === ctl) loading.value = false
     }
@@ -114,7 +115,7 @@ export function useLoader<T>(fn: (signal: AbortSignal) => Promise<T>, immediate 
 
 export interface Action {
   busy: Ref<boolean>
-  error: Ref<string | null>
+  error: Ref<Problem | null>
   /** Runs `fn` with `busy` set and `error` cleared; a failure becomes `error`. True when it succeeded. */
   run: (fn: () => Promise<unknown>) => Promise<boolean>
 }
@@ -122,7 +123,7 @@ export interface Action {
 /** What a button does: `busy` while it runs (to disable the button), its failure in `error`. */
 export function useAction(): Action {
   const busy = ref(false)
-  const error = ref<string | null>(null)
+  const error = shallowRef<Problem | null>(null)
   async function run(fn: () => Promise<unknown>): Promise<boolean> {
     busy.value = true
     error.value = null
@@ -130,7 +131,7 @@ export function useAction(): Action {
       await fn()
       return true
     } catch (e) {
-      error.value = errorText(e)
+      error.value = explain(e)
       return false
     } finally {
       busy.value = false
@@ -139,9 +140,4 @@ export function useAction(): Action {
   return { busy, error, run }
 }
 
-/** A message for people: the server's message for API errors. */
-export function errorText(e: unknown): string {
-  if (e instanceof ApiError) return e.message
-  if (e instanceof Error) return e.message
-  return String(e)
-}
+export { errorText } from '../lib/errors'

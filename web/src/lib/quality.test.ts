@@ -1,6 +1,6 @@
 // Quality and state classes: one answer on every page.
 import { describe, expect, it } from 'vitest'
-import { connectionClass, DEVICE_HEALTH, deviceBadge, deviceHealth, qualityClass } from './quality'
+import { connectionClass, DEVICE_HEALTH, deviceBadge, deviceHealth, qualityClass, qualityText } from './quality'
 
 describe('quality classes', () => {
   it('good is ok, uncertain is warn, bad is bad, none is plain', () => {
@@ -49,5 +49,17 @@ describe('device health', () => {
     expect(deviceHealth({ online: false, state: 'connecting' })).toBe('connecting')
     expect(deviceHealth({ online: false, state: 'disabled', lastError: 'old' })).toBe('disabled')
     expect(DEVICE_HEALTH.map((h) => h.value)).toEqual(['online', 'error', 'offline', 'connecting', 'disabled'])
+  })
+})
+
+describe('qualityText', () => {
+  it('words every quality the server names, and keeps unknown sub-statuses readable', () => {
+    expect(qualityText('good')).toBe('OK')
+    expect(qualityText('good/local_override')).toMatch(/^Manual/)
+    expect(qualityText('bad/comm_failure')).toBe('No communication with the device')
+    expect(qualityText('uncertain/something_new')).toBe('Uncertain')
+    expect(qualityText(null)).toBe('')
+    for (const q of ['good', 'good/local_override', 'uncertain', 'uncertain/last_usable', 'uncertain/sensor_not_accurate', 'uncertain/out_of_range', 'uncertain/sub_normal', 'bad', 'bad/config_error', 'bad/not_connected', 'bad/device_failure', 'bad/sensor_failure', 'bad/last_known', 'bad/comm_failure', 'bad/out_of_service'])
+      expect(qualityText(q)).not.toMatch(/[/_]/)
   })
 })

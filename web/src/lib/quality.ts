@@ -21,6 +21,32 @@ export function qualityClass(q: string | null | undefined): Tone {
   return 'bad'
 }
 
+/** The words for each OPC quality name the server sends (core/src/model.rs `Quality::name`). */
+const QUALITY_WORDS: Record<string, string> = {
+  good: 'OK',
+  'good/local_override': 'Manual override',
+  uncertain: 'Uncertain',
+  'uncertain/last_usable': 'Uncertain: last usable value',
+  'uncertain/sensor_not_accurate': 'Uncertain: sensor not accurate',
+  'uncertain/out_of_range': 'Uncertain: outside the sensor range',
+  'uncertain/sub_normal': 'Uncertain',
+  bad: 'Bad value',
+  'bad/config_error': 'Bad: the device refused this register (check the configuration)',
+  'bad/not_connected': 'Bad: not connected',
+  'bad/device_failure': 'Bad: device fault',
+  'bad/sensor_failure': 'Bad: sensor fault',
+  'bad/last_known': 'Bad: last known value',
+  'bad/comm_failure': 'No communication with the device',
+  'bad/out_of_service': 'Out of service',
+}
+
+/** A quality for people (`good/local_override` is "Manual override"); the server's name stays
+ * in the tooltip. Unknown names fall back to their major part's words. */
+export function qualityText(q: string | null | undefined): string {
+  if (!q) return ''
+  return QUALITY_WORDS[q] ?? QUALITY_WORDS[q.split('/')[0]] ?? q
+}
+
 /** What a greyed-out (`not-live`) value or state means, for its tooltip. */
 export const NOT_LIVE = 'Not live: the connection to the server is down, or this has not been confirmed since it came back'
 

@@ -39,7 +39,7 @@ crate::http::rules::param_type! {
 pub async fn list(State(state): State<AppState>, Query(q): Query<AlarmQuery>) -> ApiResult<Json<Vec<AlarmView>>> {
     let want = q.state.as_deref().unwrap_or("open");
     if !ALARM_STATES.contains(&want) {
-        return Err(ApiError::bad_request("invalid_state", format!("unknown state `{want}`")));
+        return Err(ApiError::bad_request("invalid_state", format!("unknown state \"{want}\"")));
     }
     let views = state.alarms.views();
     Ok(Json(

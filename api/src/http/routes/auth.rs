@@ -157,7 +157,7 @@ pub async fn create_user(
     let username = check_name("user", &req.username)?;
     check_password(&req.password)?;
     if state.catalog.read::<User, _>(|u| u.values().any(|u| u.username == username)) {
-        return Err(ApiError::new(StatusCode::CONFLICT, "exists", format!("a user `{username}` exists")));
+        return Err(ApiError::new(StatusCode::CONFLICT, "exists", format!("a user \"{username}\" exists")));
     }
     let user = state.catalog.insert(User {
         id: 0,

@@ -148,7 +148,7 @@ pub(crate) fn find(state: &AppState, key: &str) -> ApiResult<DeviceRecord> {
     };
     found
         .or_else(|| state.catalog.read::<DeviceRecord, _>(|d| d.values().find(|d| d.config.name == key).cloned()))
-        .ok_or_else(|| ApiError::not_found(format!("no device `{key}`")))
+        .ok_or_else(|| ApiError::not_found(format!("no device \"{key}\"")))
 }
 
 /// Every device, filtered and paged.
@@ -205,7 +205,7 @@ pub async fn status(State(state): State<AppState>, Path(key): Path<String>) -> A
         .status()
         .get(&d.config.name)
         .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("device `{}` has no status", d.config.name)))
+        .ok_or_else(|| ApiError::not_found(format!("device \"{}\" has no status", d.config.name)))
 }
 
 /// A device's points.
@@ -426,7 +426,7 @@ pub async fn delete(
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "defined_in_config",
-            format!("device `{}` is defined in the configuration file; remove it there", old.config.name),
+            format!("device \"{}\" is defined in the configuration file; remove it there", old.config.name),
         ));
     }
     state.catalog.delete::<DeviceRecord>(old.id)?;

@@ -386,7 +386,7 @@ async fn change_device_point(
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "defined_in_config",
-            format!("device `{}` is defined in the configuration file; change its points there", device.config.name),
+            format!("device \"{}\" is defined in the configuration file; change its points there", device.config.name),
         ));
     }
     state.catalog.put(new.clone())?;
@@ -446,11 +446,11 @@ pub async fn create(
                 ApiError::new(
                     StatusCode::NOT_FOUND,
                     "unknown_point",
-                    format!("device {} (profile `{}`) has no point `{name}`", d.id, profile.name),
+                    format!("device {} (profile \"{}\") has no point \"{name}\"", d.id, profile.name),
                 )
             })?;
             if p.codec.is_text() {
-                return Err(ApiError::conflict("text_point", format!("`{}` is text, not a value", p.name)));
+                return Err(ApiError::conflict("text_point", format!("\"{}\" is text, not a value", p.name)));
             }
             let pname = p.name.clone();
             if crate::service::collection::device_points(&state.collector, &d.config.name)
@@ -460,7 +460,7 @@ pub async fn create(
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "exists",
-                    format!("device {} already polls `{pname}`", d.id),
+                    format!("device {} already polls \"{pname}\"", d.id),
                 ));
             }
             let base = d.config.record.clone();
@@ -485,7 +485,7 @@ pub async fn create(
         }
         None => {
             if state.catalog.read::<PointRecord, _>(|r| r.values().any(|r| r.device_id.is_none() && r.name == name)) {
-                return Err(ApiError::new(StatusCode::CONFLICT, "exists", format!("a manual point `{name}` exists")));
+                return Err(ApiError::new(StatusCode::CONFLICT, "exists", format!("a manual point \"{name}\" exists")));
             }
             if req.trend.as_ref().is_some_and(polls) {
                 return Err(ApiError::unprocessable(

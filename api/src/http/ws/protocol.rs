@@ -163,7 +163,7 @@ pub fn parse_client(text: &str) -> Result<(Value, ClientMessage), Refused> {
             return Err(refuse(
                 &request_id,
                 "unknown_type",
-                format!("unknown message type `{other}` (Subscribe, Unsubscribe, AckAlarm, WriteValue, Ping)"),
+                format!("unknown message type \"{other}\" (Subscribe, Unsubscribe, AckAlarm, WriteValue, Ping)"),
             ));
         }
     };

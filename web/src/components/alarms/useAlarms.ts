@@ -9,7 +9,7 @@ import { computed, getCurrentScope, onScopeDispose, reactive, ref, shallowRef } 
 import { api, API } from '../../api/client'
 import type { AlarmEvent, AlarmView } from '../../api/types'
 import type { AlarmNotification } from '../../api/ws-types'
-import { errorText } from '../../composables/useT3000'
+import { explain, type Problem } from '../../lib/errors'
 import { useWebSocket, type LiveConnection } from '../../composables/useWebSocket'
 import { beep, listenForGesture } from './alarmSound'
 
@@ -41,7 +41,7 @@ export function needsAck(state: string): boolean {
 const rows = reactive(new Map<number, AlarmRow>())
 const flashing = reactive(new Set<number>())
 const loading = ref(false)
-const error = ref<string | null>(null)
+const error = shallowRef<Problem | null>(null)
 const loaded = ref(false)
 /** Time of the last load (epoch ms). */
 const loadedAt = shallowRef<number | null>(null)
@@ -76,7 +76,7 @@ async function load() {
     loaded.value = true
     loadedAt.value = Date.now()
   } catch (e) {
-    if (gen === generation) error.value = errorText(e)
+    if (gen === generation) error.value = explain(e)
   } finally {
     if (gen === generation) loading.value = false
   }
