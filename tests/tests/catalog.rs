@@ -965,6 +965,105 @@ async fn per_point_retention_set_over_the_api() {
     r.assert_error("0 days", StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_trend"));
 }
 
+async fn one_point(server: &TestServer, id: u64) -> Value {
+    server.get(&format!("/api/t3000/points/{id}")).await.ok_json()
+}
+
+/// How charts draw a point (`trend.line`): by default a step for what holds its value until the
+/// next sample (digital points, outputs, variables, points recorded on change, manual points) and
+/// a straight line only for a measurement recorded at every poll; a choice is kept (also for a
+/// device of the configuration file, and across a restart), `default` forgets it, and a bad value
+/// is refused with a JSON error naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trend_lines_follow_the_point_unless_chosen() {
+    let sim = simulate(&["--listen", "127.0.0.1:0"]);
+    // Recorded at every poll (the configuration's default), IN2 on change.
+    let extra = format!(
+        "{}\n[[devices.points]]\nname = \"IN2\"\nrecord = {{ mode = \"change\", deadband = 0.5, heartbeat_secs = 60 }}\n",
+        simulated_ahu(port_of(&sim.tcp))
+    );
+    let mut server = TestServer::start(&extra);
+    let line = |p: &Value| (p["trend"]["line"].as_str().map(str::to_owned), p["trend"]["line_default"].as_bool());
+    let step = (Some("step".to_owned()), Some(true));
+    let linear = (Some("linear".to_owned()), Some(true));
+
+    let in1 = point_of(&server, "ahu-1", "IN1").await;
+    let in2 = point_of(&server, "ahu-1", "IN2").await;
+    let in9 = point_of(&server, "ahu-1", "IN9").await;
+    let out1 = point_of(&server, "ahu-1", "OUT1").await;
+    let var1 = point_of(&server, "ahu-1", "VAR1").await;
+    // An analog input read at every poll moves between its samples: the one linear default.
+    assert_eq!(line(&one_point(&server, in1).await), linear, "{}", one_point(&server, in1).await);
+    let p = one_point(&server, in2).await;
+    assert_eq!((line(&p), p["trend"]["deadband"].as_f64()), (step.clone(), Some(0.5)), "on change: {p}");
+    assert_eq!(line(&one_point(&server, out1).await), step, "an output holds its command");
+    assert_eq!(line(&one_point(&server, var1).await), step, "a variable (setpoint)");
+    // IN9 is digital (occupancy) once the server has read its range register.
+    poll_until("IN9 is known to be digital", Duration::from_secs(30), || async {
+        one_point(&server, in9).await["digital"] == true
+    })
+    .await;
+    assert_eq!(line(&one_point(&server, in9).await), step, "a digital input");
+    let manual = server.post_json("/api/t3000/points", &json!({"name": "meter"})).await;
+    assert_eq!(manual.status, StatusCode::CREATED, "{}", manual.text());
+    let manual = manual.json()["id"].as_u64().unwrap();
+    assert_eq!(
+        line(&one_point(&server, manual).await),
+        step,
+        "pushed values: the server cannot tell how they were taken"
+    );
+
+    // A choice is the point's own: a device of the configuration file takes it too.
+    let r = server.put_json(&format!("/api/t3000/points/{out1}"), &json!({"trend": {"line": "linear"}})).await;
+    assert_eq!(line(&r.ok_json()), (Some("linear".to_owned()), Some(false)));
+    let r = server.put_json(&format!("/api/t3000/points/{in1}"), &json!({"trend": {"line": "step"}})).await;
+    assert_eq!(line(&r.ok_json()), (Some("step".to_owned()), Some(false)));
+    let created = server.post_json("/api/t3000/points", &json!({"name": "pushed", "trend": {"line": "linear"}})).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    assert_eq!(line(&created.json()), (Some("linear".to_owned()), Some(false)));
+    // Other changes leave it alone; the list shows it as the point does.
+    let r = server.put_json(&format!("/api/t3000/points/{out1}"), &json!({"label": "Zone 1 valve"})).await;
+    assert_eq!(line(&r.ok_json()), (Some("linear".to_owned()), Some(false)));
+    let list = server.get("/api/t3000/points?q=ahu-1&limit=1000").await.ok_json();
+    let listed = |id: u64| list["items"].as_array().unwrap().iter().find(|p| p["id"] == id).cloned().unwrap();
+    assert_eq!(line(&listed(out1)), (Some("linear".to_owned()), Some(false)));
+    assert_eq!(line(&listed(var1)), step);
+    let audit = server.get("/api/t3000/audit?action=point.update").await.ok_json();
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["old"]["trend"]["line"] == "step" && a["new"]["trend"]["line"] == "linear"),
+        "the change is audited: {audit}"
+    );
+
+    // Bad values: 400 with a JSON error naming the field; nothing changes.
+    for bad in [json!("curvy"), json!(1), json!("STEP")] {
+        let r = server.put_json(&format!("/api/t3000/points/{out1}"), &json!({"trend": {"line": bad}})).await;
+        let code = r.assert_error("a bad line", StatusCode::BAD_REQUEST, Some("invalid_json"));
+        assert!(r.text().contains("trend.line"), "{code}: {}", r.text());
+    }
+    assert_eq!(line(&one_point(&server, out1).await), (Some("linear".to_owned()), Some(false)));
+
+    // Kept across a restart; `default` forgets the choice.
+    server.stop();
+    server.restart();
+    assert_eq!(line(&one_point(&server, out1).await), (Some("linear".to_owned()), Some(false)));
+    let r = server.put_json(&format!("/api/t3000/points/{out1}"), &json!({"trend": {"line": "default"}})).await;
+    assert_eq!(line(&r.ok_json()), step);
+    let r = server.put_json(&format!("/api/t3000/points/{in1}"), &json!({"trend": {"line": "default"}})).await;
+    assert_eq!(line(&r.ok_json()), linear);
+
+    // The OpenAPI document says the same.
+    let doc = server.get("/api/openapi.json").await.ok_json();
+    let schemas = &doc["components"]["schemas"];
+    let t = &schemas["TrendSettings"]["properties"];
+    assert!(serde_json::to_string(&t["line"]).unwrap().contains("#/components/schemas/LineSetting"), "{}", t["line"]);
+    assert_eq!(schemas["LineSetting"]["enum"], json!(["step", "linear", "default"]), "{}", schemas["LineSetting"]);
+    assert_eq!(t["line_default"]["readOnly"], true, "{}", t["line_default"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn floor_plans_images_and_badges() {
     let server = TestServer::start("");

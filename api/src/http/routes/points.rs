@@ -14,7 +14,7 @@ use crate::http::routes::{Page, Paged, json_body};
 use crate::http::routes::{audit, json};
 use crate::model::check::check_name;
 use crate::model::device::{DevicePoint, DeviceRecord};
-use crate::model::point::{PointRecord, display_name};
+use crate::model::point::{LineFacts, PointRecord, TrendLine, display_name};
 use crate::service::auth::Principal;
 use crate::service::control::UserWrite;
 use crate::service::retention::push_retention;
@@ -44,6 +44,54 @@ pub struct TrendSettings {
     /// Days of history kept (retention); the server's `retention.max_age_days` when absent.
     #[schema(minimum = 1, maximum = 36_500)]
     pub retention_days: Option<u32>,
+    /// How charts draw the point between samples: `step` (a value holds until the next sample) or
+    /// `linear`. Answers give the line in force; a change sets it, or `default` forgets the choice
+    /// (the server's rule decides again: step for digital points, outputs, variables, writable
+    /// registers, points recorded on change and manual points, linear for the rest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<LineSetting>,
+    /// In answers: whether `line` is the server's default for the point (nobody chose one).
+    /// Ignored in a change (send `line: "default"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(read_only)]
+    pub line_default: Option<bool>,
+}
+
+/// A trend line as the API takes it: a style, or `default` (in a change: forget the chosen style).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LineSetting {
+    Step,
+    Linear,
+    Default,
+}
+
+impl LineSetting {
+    /// What the point record keeps: the style chosen, none for the default.
+    fn chosen(self) -> Option<TrendLine> {
+        match self {
+            LineSetting::Step => Some(TrendLine::Step),
+            LineSetting::Linear => Some(TrendLine::Linear),
+            LineSetting::Default => None,
+        }
+    }
+}
+
+/// Fills in the line of `trend` for an answer: the one chosen, else the default for `facts`.
+fn with_line(trend: TrendSettings, chosen: Option<TrendLine>, facts: LineFacts<'_>) -> TrendSettings {
+    let line = chosen.unwrap_or_else(|| TrendLine::default_for(facts));
+    let setting = match line {
+        TrendLine::Step => LineSetting::Step,
+        TrendLine::Linear => LineSetting::Linear,
+    };
+    TrendSettings { line: Some(setting), line_default: Some(chosen.is_none()), ..trend }
+}
+
+/// Whether a profile point holds one bit (a coil, a discrete input, a bool or a bit of a word).
+fn bit_point(p: &DevicePoint) -> bool {
+    matches!(p.register_kind.as_str(), "coil" | "discrete_input")
+        || p.encoding.starts_with("bool")
+        || p.encoding.starts_with("bit")
 }
 
 /// A point as the API shows it. The fields of the plan's `PointResponse` (A1.3: `id`,
@@ -143,6 +191,8 @@ fn trend_of(d: &DeviceRecord, point: &str, p: &DevicePoint) -> TrendSettings {
         deadband: (rec.mode == RecordMode::Change).then_some(rec.deadband),
         heartbeat_secs: (rec.mode == RecordMode::Change && rec.heartbeat_secs > 0).then_some(rec.heartbeat_secs),
         retention_days: None,
+        line: None,
+        line_default: None,
     }
 }
 
@@ -183,6 +233,17 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
         for p in crate::service::collection::device_points(&state.collector, &d.config.name) {
             let r = label_of(p.id);
             let meaning = state.ranges.meaning(p.id, &p.point_type);
+            let digital = state.ranges.get(p.id).and_then(|r| r.digital);
+            let trend = trend_of(&d, &p.name, &p);
+            let facts = LineFacts {
+                point_type: &p.point_type,
+                writable: p.writable,
+                digital: digital == Some(true) || bit_point(&p),
+                // Recorded on change: the collector keeps a sample only past the deadband or at the
+                // heartbeat, so a value holds until the next one.
+                on_change: trend.deadband.is_some(),
+            };
+            let trend = with_line(trend, r.and_then(|r| r.line), facts);
             let resp = PointResponse {
                 id: p.id,
                 device_id: Some(d.id),
@@ -198,14 +259,14 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                     .or_else(|| meaning.as_ref().and_then(|m| m.units()).map(str::to_owned)),
                 range: state.ranges.get(p.id).and_then(|r| r.range),
                 range_name: meaning.as_ref().map(RangeMeaning::name),
-                digital: state.ranges.get(p.id).and_then(|r| r.digital),
+                digital,
                 label: r.and_then(|r| r.label.clone()),
                 description: r.and_then(|r| r.description.clone()),
                 auto_manual: false,
                 quality: None,
                 updated_at: None,
                 writable: p.writable,
-                trend: TrendSettings { retention_days: r.and_then(|r| r.retention_days), ..trend_of(&d, &p.name, &p) },
+                trend: TrendSettings { retention_days: r.and_then(|r| r.retention_days), ..trend },
             };
             out.push((Some(Arc::clone(&d)), resp));
         }
@@ -232,7 +293,11 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 quality: None,
                 updated_at: None,
                 writable: false,
-                trend: TrendSettings { retention_days: r.retention_days, ..TrendSettings::default() },
+                trend: with_line(
+                    TrendSettings { retention_days: r.retention_days, ..TrendSettings::default() },
+                    r.line,
+                    LineFacts { point_type: "manual", writable: false, digital: false, on_change: false },
+                ),
             },
         ));
     }
@@ -480,6 +545,7 @@ pub async fn create(
                 description: req.description,
                 units: req.units,
                 retention_days: req.trend.as_ref().and_then(|t| t.retention_days),
+                line: req.trend.as_ref().and_then(|t| t.line).and_then(LineSetting::chosen),
             })?;
             id
         }
@@ -503,6 +569,7 @@ pub async fn create(
                 description: req.description,
                 units: req.units,
                 retention_days: req.trend.as_ref().and_then(|t| t.retention_days),
+                line: req.trend.as_ref().and_then(|t| t.line).and_then(LineSetting::chosen),
             })?;
             id
         }
@@ -513,7 +580,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(with_values(&state, vec![p]).remove(0))))
 }
 
-/// Changes a point's label, description, units or trend settings.
+/// Changes a point's label, description, units or trend settings. `trend.line` (how charts draw
+/// the point) is the point's own, so it changes for a device of the configuration file too.
 #[utoipa::path(put, path = "/api/t3000/points/{id}", tag = "points", params(("id" = u32, Path)), request_body = PointChange,
     responses((status = 200, body = PointResponse), (status = 404, body = ErrorBody),
         (status = 409, description = "Settings the point does not have: polling settings (interval_ms, deadband, heartbeat_secs) of a manual point (`invalid_trend`); a device or retention defined in the configuration file", body = ErrorBody),
@@ -570,6 +638,9 @@ pub async fn update(
     }
     if let Some(d) = req.trend.as_ref().and_then(|t| t.retention_days) {
         rec.retention_days = Some(d);
+    }
+    if let Some(l) = req.trend.as_ref().and_then(|t| t.line) {
+        rec.line = l.chosen();
     }
     state.catalog.put(rec)?;
     push_retention(&state.catalog, &state.storage);
