@@ -33,7 +33,14 @@ export interface TrendSettings {
   deadband: number | null
   heartbeat_secs: number | null
   retention_days: number | null
+  /** How charts draw the point between samples (in answers: the line in force). */
+  line?: TrendLine
+  /** In answers: whether `line` is the server's default for the point (nobody chose one). */
+  line_default?: boolean
 }
+
+/** `step`: a value holds until the next sample; `linear`: straight lines between samples. */
+export type TrendLine = 'step' | 'linear'
 
 /**
  * A point as the server sends it (PointResponse): the plan's fields keep the plan's types, so

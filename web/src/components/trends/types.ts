@@ -19,6 +19,10 @@ export interface Trace {
   series: Series | null
   /** Draw the min/max band (the series was thinned by the server). */
   band: boolean
+  /** A value holds until the next sample: drawn as steps (the point's `trend.line`), else straight lines. */
+  step: boolean
+  /** Seconds a step trace's value holds at most without a new row (see `limitHold`); null: no limit. */
+  maxHoldS: number | null
   hidden: boolean
 }
 
