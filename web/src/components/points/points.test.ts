@@ -42,7 +42,11 @@ describe('trend settings', () => {
     expect(trendBody(emptyTrend())).toBeNull()
   })
   test('seconds become milliseconds; numbers from number inputs are taken as they are', () => {
-    expect(trendBody({ interval_s: '2.5', deadband: 0, heartbeat_secs: '', retention_days: 30 })).toEqual({ interval_ms: 2500, deadband: 0, retention_days: 30 })
+    expect(trendBody({ interval_s: '2.5', deadband: 0, heartbeat_secs: '', retention_days: 30, line: '' })).toEqual({ interval_ms: 2500, deadband: 0, retention_days: 30 })
+  })
+  test('the trend line is sent when chosen, `default` included', () => {
+    expect(trendBody({ ...emptyTrend(), line: 'linear' })).toEqual({ line: 'linear' })
+    expect(trendBody({ ...emptyTrend(), line: 'default' })).toEqual({ line: 'default' })
   })
   test('out of range values are refused with a message', () => {
     expect(() => trendBody({ ...emptyTrend(), interval_s: '0.01' })).toThrow(/Poll interval/)
