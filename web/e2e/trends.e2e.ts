@@ -1,7 +1,8 @@
 // The trend page against the real server in demo mode: the chart draws two demo points, zoom by
-// drag and by keyboard change the range (picker and URL) and fetch again, export gives the shown
-// range as CSV, live values are appended without fetching again, saved views, and what a viewer
-// may not do.
+// drag and by keyboard change the range (picker and URL) and fetch again, an output written from
+// 35 to 75 % is drawn as a step (the canvas' pixels) with min / avg / max of the visible range in
+// the legend, export gives the shown range as CSV, live values are appended without fetching
+// again, saved views, and what a viewer may not do.
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
@@ -33,6 +34,50 @@ async function pointId(device: string, name: string): Promise<number> {
 async function rows(id: number, f: number, t: number): Promise<number[]> {
   const h = await apiCall<{ ts: number[] }>(server, admin, 'GET', `/api/t3000/points/${id}/history?from=${f * 1000}&to=${t * 1000}`)
   return h.ts
+}
+
+/** A point's rows in [f, t) as [epoch ms, value]. */
+async function valueRows(id: number, f: number, t: number): Promise<[number, number | null][]> {
+  const h = await apiCall<{ ts: number[]; value: (number | null)[] }>(server, admin, 'GET', `/api/t3000/points/${id}/history?from=${f * 1000}&to=${t * 1000}`)
+  return h.ts.map((us, i) => [us / 1000, h.value[i]])
+}
+
+/**
+ * What the chart's canvas shows of the trace drawn in `rgb`: per pixel column of the plot, the
+ * lowest and highest row of its pixels (antialiased edges included: pixels much bluer than red,
+ * as the trace's blue is and the grey grid and dark text are not).
+ */
+async function traceColumns(page: Page): Promise<{ x: number; top: number; bottom: number }[]> {
+  return page.evaluate(() => {
+    const canvas = document.querySelector<HTMLCanvasElement>('[data-test=trend-plot] canvas')!
+    const { width, height } = canvas
+    const px = canvas.getContext('2d')!.getImageData(0, 0, width, height).data
+    const out: { x: number; top: number; bottom: number }[] = []
+    for (let x = 0; x < width; x++) {
+      let top = -1
+      let bottom = -1
+      for (let y = 0; y < height; y++) {
+        const k = (y * width + x) * 4
+        if (px[k + 3] > 100 && px[k + 2] - px[k] > 50) {
+          if (top < 0) top = y
+          bottom = y
+        }
+      }
+      if (top >= 0) out.push({ x, top, bottom })
+    }
+    return out
+  })
+}
+
+/** The time-weighted average of a value that holds from each row to the next, over [f, t]. */
+function heldAverage(r: [number, number][], f: number, t: number): number {
+  let area = 0
+  for (let i = 0; i < r.length; i++) {
+    const a = Math.max(r[i][0], f)
+    const b = Math.min(i + 1 < r.length ? r[i + 1][0] : t, t)
+    if (b > a) area += r[i][1] * (b - a)
+  }
+  return area / (t - f)
 }
 
 /** Waits (polling, no fixed sleep) until `check` holds. */
@@ -188,6 +233,127 @@ describe('trend page', () => {
     // Dragged a quarter of the plot to the right: a quarter of the span earlier.
     expect(Math.abs((before.from - panned.from) / (before.to - before.from) - 0.25)).toBeLessThan(0.02)
     await screenshot(page, 'trends-keyboard')
+    await context.close()
+  })
+
+  it('draws an output written from 35 to 75 % as a step, not a ramp, with min / avg / max of the visible range', async () => {
+    const out = await pointId('floor1-ahu', 'OUT1')
+    const p = await apiCall<{ units: string; trend: { line: string; line_default: boolean } }>(server, admin, 'GET', `/api/t3000/points/${out}`)
+    // An output holds its command: the server's default line for it is a step.
+    expect(p.trend).toMatchObject({ line: 'step', line_default: true })
+    const write = (value: number) => apiCall(server, admin, 'POST', `/api/t3000/points/${out}/value`, { value, switch_to_manual: true })
+    const rowOf = async (value: number, after: number): Promise<number> => {
+      let at = 0
+      await until(`a row of ${value} %`, async () => {
+        const r = (await valueRows(out, after, Date.now() + 1000)).find(([, v]) => v === value)
+        at = r?.[0] ?? 0
+        return !!r
+      })
+      return at
+    }
+    const start = Date.now() - 1000
+    await write(35)
+    const t35 = await rowOf(35, start)
+    // Ten seconds at 35 % (a ramp would cross half the chart), then the jump to 75 %.
+    await until('ten seconds at 35 %', async () => Date.now() > t35 + 10_000)
+    await write(75)
+    const t75 = await rowOf(75, t35 + 1)
+    const f = t35 + 2_000
+    const t = t75 + 10_000
+    await until('the window to be past', async () => Date.now() > t + 1_000)
+    // The rows: 35 % in force at the window's left edge, then 75 % (the write's read-back and the
+    // next poll may each have a row of the same value).
+    const r = (await valueRows(out, t35, t)).map(([, v]) => v)
+    expect(r.indexOf(75)).toBeGreaterThan(0)
+    expect(r).toEqual([...r.slice(0, r.indexOf(75)).map(() => 35), ...r.slice(r.indexOf(75)).map(() => 75)])
+
+    const { page, context } = await newPage(browser)
+    await login(page, server)
+    await openChart(page, `points=${out}&from=${new Date(f).toISOString()}&to=${new Date(t).toISOString()}`)
+    const chart = page.locator('[data-test=trend-chart]')
+    expect(await chart.getAttribute('data-series')).toBe('1')
+    expect(await chart.getAttribute('data-bands')).toBe('0')
+
+    // The canvas: flat at 35 % from the left edge, one vertical riser where 75 % was recorded,
+    // flat at 75 % to the right edge; no column in between (a ramp's).
+    const cols = await traceColumns(page)
+    await screenshot(page, 'trends-step')
+    const left = cols[0].x
+    const right = cols[cols.length - 1].x
+    expect(right - left).toBeGreaterThan(400)
+    const level = (c: { top: number; bottom: number }) => (c.top + c.bottom) / 2
+    const y35 = level(cols[0])
+    const y75 = level(cols[cols.length - 1])
+    expect(y35 - y75).toBeGreaterThan(100) // 75 % is higher up
+    const near = (c: { top: number; bottom: number }, y: number) => c.top >= y - 5 && c.bottom <= y + 5
+    // The riser, where 75 % was recorded (with the dots uPlot marks sparse rows with around it).
+    const jumpX = left + ((t75 - f) / (t - f)) * (right - left)
+    const risers = cols.filter((c) => c.top <= y75 + 5 && c.bottom >= y35 - 5)
+    expect(risers.length).toBeGreaterThanOrEqual(1)
+    for (const c of risers) expect(Math.abs(c.x - jumpX), `riser at ${c.x}, the jump at ${jumpX}`).toBeLessThanOrEqual(6)
+    const between = cols.filter((c) => !near(c, y35) && !near(c, y75) && !risers.includes(c))
+    expect(between, 'columns between the two levels: a ramp').toEqual([])
+    for (const c of cols) {
+      if (c.x < jumpX - 6) expect(near(c, y35), `column ${c.x} at 35 %`).toBe(true)
+      if (c.x > jumpX + 6) expect(near(c, y75), `column ${c.x} at 75 %`).toBe(true)
+    }
+    expect(cols.filter((c) => c.x < jumpX - 6).length).toBeGreaterThan(200)
+
+    // The legend: min / avg / max of the visible range in the point's units, the average
+    // weighted by how long each value held.
+    const item = page.locator(`[data-test=legend-item][data-point-id="${out}"]`)
+    const u = p.units ? ` ${p.units}` : ''
+    expect(await item.locator('[data-test=legend-min]').innerText()).toBe(`35${u}`)
+    expect(await item.locator('[data-test=legend-max]').innerText()).toBe(`75${u}`)
+    const avgOf = async () => Number(await item.locator('[data-test=legend-avg]').getAttribute('data-value'))
+    const want = heldAverage([[f, 35], [t75, 75]], f, t)
+    expect(await avgOf()).toBeCloseTo(want, 2)
+    expect(await item.locator('[data-test=legend-avg]').innerText()).toMatch(new RegExp(`^[\\d.]+${u}$`))
+    expect(await item.locator('[data-test=legend-avg]').getAttribute('title')).toMatch(/Time-weighted.*as long as it held/)
+    // Not the mean of the two rows (55): 35 held for about 8 s of the 18, 75 for 10.
+    expect(Math.abs(want - 55)).toBeGreaterThan(1)
+
+    // Zoomed to the middle, the figures are those of the new window.
+    await page.focus('[data-test=chart-focus]')
+    await page.keyboard.press('+')
+    await expect.poll(() => urlRange(page)!.to - urlRange(page)!.from).toBeLessThan(t - f)
+    const z = urlRange(page)!
+    expect(z.from < t75 && t75 < z.to).toBe(true)
+    await expect.poll(avgOf).toBeCloseTo(heldAverage([[z.from, 35], [t75, 75]], z.from, z.to), 2)
+    expect(await item.locator('[data-test=legend-min]').innerText()).toBe(`35${u}`)
+    await context.close()
+  })
+
+  it("chooses a point's line in its dialog's trend settings; the chart and its legend follow", async () => {
+    const devices = await apiCall<{ items: { id: number; name: string }[] }>(server, admin, 'GET', '/api/t3000/devices?q=floor1-ahu')
+    const device = devices.items.find((d) => d.name === 'floor1-ahu')!
+    const id = await pointId('floor1-ahu', 'IN3')
+    const line = async () => (await apiCall<{ trend: { line: string; line_default: boolean } }>(server, admin, 'GET', `/api/t3000/points/${id}`)).trend
+    // Recorded on change (the demo's devices): a step unless someone says otherwise.
+    expect(await line()).toMatchObject({ line: 'step', line_default: true })
+    const { page, context } = await newPage(browser, { width: 1440, height: 900 })
+    await login(page, server)
+    const choose = async (value: string) => {
+      await page.goto(`${server.url}/devices/${device.id}`)
+      await page.waitForSelector('[data-test=point-row]')
+      await page.click('tr[data-test=point-row][data-name="IN3"] :is([data-test=point-open], [data-test=point-write])')
+      await page.waitForSelector('[data-test=point-panel] [data-test=trend-line]')
+      await page.selectOption('[data-test=trend-line]', value)
+      await page.click('[data-test=cfg-save]')
+      await page.waitForSelector('[data-test=point-panel] .ok-text:has-text("Saved")')
+    }
+    await choose('linear')
+    expect(await line()).toMatchObject({ line: 'linear', line_default: false })
+    expect(await page.getAttribute('[data-test=trend-line]', 'data-current')).toBe('linear')
+    await screenshot(page, 'points-trend-line')
+    await openChart(page, `points=${id}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`)
+    const avg = page.locator(`[data-test=legend-item][data-point-id="${id}"] [data-test=legend-avg]`)
+    expect(await avg.getAttribute('title')).toMatch(/straight lines between samples/)
+    // Back to the server's default: a step again.
+    await choose('default')
+    expect(await line()).toMatchObject({ line: 'step', line_default: true })
+    await openChart(page, `points=${id}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`)
+    expect(await avg.getAttribute('title')).toMatch(/as long as it held/)
     await context.close()
   })
 
