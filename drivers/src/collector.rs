@@ -142,6 +142,9 @@ pub enum CollectError {
     Driver(#[from] DriverError),
     #[error("the value was written but could not be stored: {0}")]
     Store(SinkError),
+    /// The point has no auto/manual register: nothing at the device switches it.
+    #[error("point `{0}` has no auto/manual switch")]
+    NoAutoManual(String),
 }
 
 /// A device's connection state.
@@ -287,6 +290,22 @@ pub struct WriteOutcome {
     pub ts: i64,
     /// Whether the point was switched to manual first.
     pub switched_to_manual: bool,
+}
+
+/// The result of a confirmed auto/manual change ([`Collector::set_mode`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModeOutcome {
+    pub point_id: u32,
+    /// Whether the point was in manual before the change.
+    pub was_manual: bool,
+    /// Whether the point is in manual now, as read back from its auto/manual register.
+    pub manual: bool,
+    /// The point's value read right after the change (NaN when it could not be read), recorded
+    /// as a sample with `quality`.
+    pub value: f64,
+    pub quality: Quality,
+    /// When it was read, microseconds since the epoch.
+    pub ts: i64,
 }
 
 impl Collector {
@@ -527,6 +546,61 @@ impl Collector {
         self.sink.ingest(vec![Sample::new(cp.id, ts, read_back, quality)]).await.map_err(CollectError::Store)?;
         Ok(WriteOutcome { point_id: cp.id, value: read_back, ts, switched_to_manual: switched })
     }
+
+    /// Puts a point in manual (`manual`: its controller stops driving it and it keeps its value
+    /// until written) or back in auto (its controller drives it again) by writing its auto/manual
+    /// register (1 manual, 0 auto), and reads the register back to confirm. The point's value is
+    /// then read and recorded as a sample with the quality of its new mode, so live values show
+    /// the change without waiting for the next poll. A point without an auto/manual register is
+    /// refused with [`CollectError::NoAutoManual`] before anything is sent; a point already in the
+    /// mode asked for is not written (its value is still read and recorded).
+    pub async fn set_mode(&self, device: &str, point: &str, manual: bool) -> Result<ModeOutcome, CollectError> {
+        let (spec, driver) = {
+            let devices = self.devices.lock();
+            let h = devices.get(device).ok_or_else(|| CollectError::UnknownDevice(device.to_owned()))?;
+            (h.spec.clone(), h.driver.clone())
+        };
+        let index = spec
+            .points
+            .iter()
+            .position(|p| spec.point_of(p).name.eq_ignore_ascii_case(point))
+            .ok_or_else(|| CollectError::UnknownPoint { device: device.to_owned(), point: point.to_owned() })?;
+        let cp = &spec.points[index];
+        let p = spec.point_of(cp);
+        let am = p.auto_manual.ok_or_else(|| CollectError::NoAutoManual(p.name.clone()))?;
+        let unit = spec.config.unit_id;
+        let req = ReadRequest { kind: RegisterKind::Holding, start: am, count: 1, points: Vec::new() };
+        let read_mode = || async {
+            match first(driver.read(unit, std::slice::from_ref(&req)).await)? {
+                RawData::Words(w) if !w.is_empty() => Ok(w[0] != 0),
+                other => Err(DriverError::Protocol(format!("auto/manual register {am}: {other:?}"))),
+            }
+        };
+        let was_manual = read_mode().await?;
+        if was_manual != manual {
+            driver.write(unit, RegisterKind::Holding, am, RawData::Words(vec![u16::from(manual)])).await?;
+            let now = read_mode().await?;
+            if now != manual {
+                return Err(DriverError::NotConfirmed {
+                    written: format!("auto/manual {}", u16::from(manual)),
+                    read_back: format!("auto/manual {}", u16::from(now)),
+                }
+                .into());
+            }
+        }
+        // The value in its new mode, decoded as a poll decodes it (digital flag, auto/manual).
+        let group = poll_group(&spec, cp.interval, &[index])?;
+        let results = driver.read(unit, group.plan()).await;
+        let (value, quality) = group
+            .decode(&spec, &results)
+            .into_iter()
+            .find(|(i, _, _)| *i == index)
+            .map(|(_, v, q)| (v, q))
+            .unwrap_or((f64::NAN, Quality::BAD));
+        let ts = self.clock.now_us();
+        self.sink.ingest(vec![Sample::new(cp.id, ts, value, quality)]).await.map_err(CollectError::Store)?;
+        Ok(ModeOutcome { point_id: cp.id, was_manual, manual, value, quality, ts })
+    }
 }
 
 fn first(mut results: Vec<Result<RawData, DriverError>>) -> Result<RawData, DriverError> {
@@ -702,32 +776,32 @@ pub fn poll_groups(spec: &DeviceSpec) -> Result<Vec<PollGroup>, CollectError> {
         }
     }
     by_interval.sort_by_key(|(d, _)| *d);
-    let limits = spec.limits();
-    by_interval
-        .into_iter()
-        .map(|(interval, points)| {
-            let mut roles = Vec::new();
-            let mut items = Vec::new();
-            for &i in &points {
-                let p = spec.point_of(&spec.points[i]);
-                roles.push(Role::Value(i));
-                items.push(PlanItem { kind: p.kind, address: p.address, count: p.codec.registers() });
-            }
-            for &i in &points {
-                let p = spec.point_of(&spec.points[i]);
-                if let Some(am) = p.auto_manual {
-                    roles.push(Role::AutoManual(i));
-                    items.push(PlanItem { kind: RegisterKind::Holding, address: am, count: 1 });
-                }
-                if let Some(flag) = DigitalFlag::of(p) {
-                    roles.push(Role::Digital(i));
-                    items.push(PlanItem { kind: RegisterKind::Holding, address: flag.address, count: 1 });
-                }
-            }
-            let plan = planner::plan(&items, &limits).map_err(|e| CollectError::Plan(e.to_string()))?;
-            Ok(PollGroup { interval, roles, items, plan })
-        })
-        .collect()
+    by_interval.into_iter().map(|(interval, points)| poll_group(spec, interval, &points)).collect()
+}
+
+/// The poll group of `points` (indexes into the device's points): their values, then their
+/// auto/manual registers and digital flags, in one plan.
+fn poll_group(spec: &DeviceSpec, interval: Duration, points: &[usize]) -> Result<PollGroup, CollectError> {
+    let mut roles = Vec::new();
+    let mut items = Vec::new();
+    for &i in points {
+        let p = spec.point_of(&spec.points[i]);
+        roles.push(Role::Value(i));
+        items.push(PlanItem { kind: p.kind, address: p.address, count: p.codec.registers() });
+    }
+    for &i in points {
+        let p = spec.point_of(&spec.points[i]);
+        if let Some(am) = p.auto_manual {
+            roles.push(Role::AutoManual(i));
+            items.push(PlanItem { kind: RegisterKind::Holding, address: am, count: 1 });
+        }
+        if let Some(flag) = DigitalFlag::of(p) {
+            roles.push(Role::Digital(i));
+            items.push(PlanItem { kind: RegisterKind::Holding, address: flag.address, count: 1 });
+        }
+    }
+    let plan = planner::plan(&items, &spec.limits()).map_err(|e| CollectError::Plan(e.to_string()))?;
+    Ok(PollGroup { interval, roles, items, plan })
 }
 
 /// What was last recorded for a point, for on-change recording.

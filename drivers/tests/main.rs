@@ -3,4 +3,5 @@
 //! through a socat pty pair.
 
 mod faults;
+mod modes;
 mod peer;
