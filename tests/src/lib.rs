@@ -20,7 +20,7 @@
 //!   input to every endpoint), `catalog` (catalog and control API), `connections` (HTTP limits and
 //!   shutdown), `corruption` (damaged files), `crash` (SIGKILL during ingest), `devices` (simulate,
 //!   discover, serve, demo), `disk_full`, `export` (names, units and file names of exports),
-//!   `lifecycle` (process and command line), `metrics`,
+//!   `lifecycle` (process and command line), `metrics`, `modes` (auto / manual),
 //!   `plan_types` (the plan's REST and WebSocket types), `safety` (data safety), `sandbox` (the
 //!   SQL sandbox), `schemathesis` (the OpenAPI document, with `schemathesis_hooks.py`), `semantics`
 //!   (what stored data means), `timestamps` (time stamps nobody meant), `ws` (live updates).

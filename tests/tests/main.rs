@@ -15,6 +15,7 @@ mod disk_full;
 mod export;
 mod lifecycle;
 mod metrics;
+mod modes;
 mod plan_types;
 mod safety;
 mod sandbox;

@@ -110,6 +110,8 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
     scheduler.spawn();
     let ranges = Arc::new(crate::service::ranges::Ranges::default());
     ranges.spawn(&collector);
+    let overrides = crate::service::overrides::Overrides::new(catalog.clone(), storage.clone(), registry.clone());
+    overrides.spawn();
     let state = AppState {
         storage: storage.clone(),
         collector: collector.clone(),
@@ -121,6 +123,7 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
         alarms,
         scheduler,
         ranges,
+        overrides,
         plans,
         started: Instant::now(),
         ws: crate::http::ws::Hub::new(cfg.websocket.clone()),

@@ -141,6 +141,7 @@ impl From<crate::service::control::ControlError> for ApiError {
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "write_rate_limited", e.to_string())
             },
             E::DeviceWriteFailed(_) => ApiError::new(StatusCode::BAD_GATEWAY, "device_write_failed", e.to_string()),
+            E::NoAutoManual(_) => ApiError::conflict("no_auto_manual", e.to_string()),
             E::Storage(e) => e.into(),
         }
     }

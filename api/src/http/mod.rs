@@ -43,6 +43,8 @@ pub struct AppState {
     pub scheduler: Arc<crate::service::scheduler::Scheduler>,
     /// Range codes the devices report.
     pub ranges: Arc<crate::service::ranges::Ranges>,
+    /// Points in manual: since when, and who put them there.
+    pub overrides: Arc<crate::service::overrides::Overrides>,
     /// Floor plan images.
     pub plans: crate::service::floorplans::PlanStore,
     pub started: Instant,
@@ -105,6 +107,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/points/{id}", get(points::get_one).put(points::update).delete(points::delete))
         .route("/api/t3000/points/{id}/value", get(routes::history::point_latest).post(points::write_value))
         .route("/api/t3000/points/{id}/relinquish", post(points::relinquish))
+        .route("/api/t3000/points/{id}/mode", post(points::set_mode))
+        .route("/api/t3000/points/in-manual", get(points::in_manual))
         .route("/api/t3000/points/{id}/commands", get(points::commands))
         .route("/api/t3000/points/{id}/history", get(routes::history::point_history))
         .route("/api/t3000/schedules", get(routes::schedules::list).post(routes::schedules::create))

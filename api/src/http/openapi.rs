@@ -63,6 +63,8 @@ use utoipa::OpenApi;
         crate::http::routes::points::write_value,
         crate::http::routes::points::relinquish,
         crate::http::routes::points::commands,
+        crate::http::routes::points::set_mode,
+        crate::http::routes::points::in_manual,
         crate::http::routes::schedules::list,
         crate::http::routes::schedules::get_one,
         crate::http::routes::schedules::create,

@@ -37,4 +37,7 @@ pub struct DevicePoint {
     pub writable: bool,
     pub unit: Option<String>,
     pub poll_interval_ms: u64,
+    /// Whether the point has an auto/manual switch at its controller (T3 inputs, outputs and
+    /// variables): `POST /api/t3000/points/{id}/mode` changes it.
+    pub has_auto_manual: bool,
 }

@@ -42,6 +42,7 @@ pub fn register(catalog: &Catalog) -> t3_storage::Result<()> {
     catalog.register::<program::Program>()?;
     catalog.register::<program::TrendLog>()?;
     catalog.register::<command::CommandsRecord>()?;
+    catalog.register::<command::ManualSeen>()?;
     catalog.register::<alarm::AlarmRuleRecord>()?;
     catalog.register::<schedule::Calendar>()?;
     catalog.register::<schedule::Schedule>()?;

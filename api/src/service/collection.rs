@@ -56,6 +56,7 @@ pub fn device_points(collector: &Collector, name: &str) -> Vec<DevicePoint> {
                 writable: p.writable,
                 unit: p.unit.clone(),
                 poll_interval_ms: cp.interval.as_millis() as u64,
+                has_auto_manual: p.auto_manual.is_some(),
             }
         })
         .collect()

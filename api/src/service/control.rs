@@ -14,8 +14,14 @@
 //! (`WriteValue`), enters through [`Control::user_write`], which makes every check (priority, a
 //! finite value, the rate limit per point, the expiry's bounds) before the command reaches the
 //! arbiter; a relinquish through [`Control::user_relinquish`].
+//!
+//! A point with an auto/manual switch (T3 controllers) is put in manual or back in auto through
+//! [`Control::user_set_mode`] (`POST /api/t3000/points/{id}/mode`): audited as `point.mode` (who,
+//! when, from and to), as is a write that switched a point to manual. Back in auto the controller
+//! owns the value, so the point's commands are cleared: nothing is written back when they would
+//! have expired or been relinquished.
 
-use crate::model::command::{CommandsRecord, WriteResult};
+use crate::model::command::{CommandsRecord, Mode, ModeResult, WriteResult};
 use crate::service::Issuer;
 use crate::service::registry::Registry;
 use parking_lot::Mutex;
@@ -70,6 +76,9 @@ pub enum ControlError {
     /// The device refused the write or did not answer.
     #[error("{0}")]
     DeviceWriteFailed(String),
+    /// The point has no auto/manual switch (a library product's register, a pushed point).
+    #[error("{0}")]
+    NoAutoManual(String),
     #[error(transparent)]
     Storage(#[from] t3_storage::Error),
 }
@@ -126,6 +135,7 @@ fn device_error(e: CollectError) -> ControlError {
         CollectError::ReadOnly(p) => ControlError::ReadOnly(format!("point \"{p}\" cannot be written")),
         CollectError::BadValue { .. } => ControlError::OutOfRange(e.to_string()),
         CollectError::UnknownDevice(_) | CollectError::UnknownPoint { .. } => ControlError::NotFound(e.to_string()),
+        CollectError::NoAutoManual(p) => ControlError::NoAutoManual(format!("point {p} has no auto/manual switch")),
         other => ControlError::DeviceWriteFailed(other.to_string()),
     }
 }
@@ -337,7 +347,7 @@ impl Control {
         audit: AuditEntry,
         switch_to_manual: bool,
     ) -> Result<WriteResult, ControlError> {
-        let seq = self.catalog.audit_begin(audit)?;
+        let seq = self.catalog.audit_begin(audit.clone())?;
         let mut result = WriteResult {
             point_id,
             effective: change.after.clone(),
@@ -351,6 +361,9 @@ impl Control {
                     result.written = true;
                     result.read_back = Some(out.value);
                     result.switched_to_manual = out.switched_to_manual;
+                    if out.switched_to_manual {
+                        self.audit_switched(point_id, &audit);
+                    }
                 }
                 Err(e) => {
                     // Take the command back: the device does not have its value.
@@ -361,7 +374,117 @@ impl Control {
             }
         }
         self.persist(point_id)?;
-        let outcome = serde_json::json!({ "effective": result.effective, "written": result.written, "read_back": result.read_back });
+        let outcome = serde_json::json!({ "effective": result.effective, "written": result.written, "read_back": result.read_back, "switched_to_manual": result.switched_to_manual });
+        self.catalog.audit_finish(seq, "ok", Some(&outcome))?;
+        Ok(result)
+    }
+
+    /// Records that a write (its audit entry `write`) switched the point to manual: a `point.mode`
+    /// entry by the same actor, at the write's time (before the point's first sample in manual).
+    fn audit_switched(&self, point_id: u32, write: &AuditEntry) {
+        let entry = AuditEntry {
+            seq: 0,
+            ts: write.ts,
+            actor: write.actor.clone(),
+            remote: write.remote.clone(),
+            action: "point.mode".into(),
+            target: Some(format!("point:{point_id}")),
+            old: Some(serde_json::json!({ "mode": "auto" })),
+            new: Some(serde_json::json!({ "mode": "manual", "changed": true, "via": "write" })),
+            result: "ok".into(),
+        };
+        if let Err(e) = self.catalog.audit_record(entry) {
+            tracing::error!(point_id, error = %e, "could not record the switch to manual in the audit log");
+        }
+    }
+
+    /// A person's auto/manual change: counts against the point's write rate like a write, then
+    /// changes the mode as [`Control::set_mode`] does.
+    pub async fn user_set_mode(&self, who: &Issuer, point_id: u32, mode: Mode) -> Result<ModeResult, ControlError> {
+        self.check_write_rate(point_id)?;
+        self.set_mode(who, point_id, mode).await
+    }
+
+    /// Puts a point in manual or back in auto at its controller (its auto/manual register, read
+    /// back), audited as `point.mode` before the device is written and with its result after.
+    /// Back in auto, the point's commands are cleared (the controller owns the value); if the
+    /// device is not written (it refused, or did not answer) the commands stay.
+    pub async fn set_mode(&self, who: &Issuer, point_id: u32, mode: Mode) -> Result<ModeResult, ControlError> {
+        let entry = self
+            .registry
+            .entries()
+            .into_iter()
+            .find(|e| e.id == point_id)
+            .ok_or_else(|| ControlError::NotFound(format!("no point {point_id}")))?;
+        if entry.device.is_empty() {
+            return Err(ControlError::NoAutoManual(format!(
+                "point {point_id} is a manual point (its values are pushed to the server): it has no auto/manual switch"
+            )));
+        }
+        let lock = self.lock_of(point_id);
+        let _guard = lock.lock().await;
+        let now = self.clock.now_us();
+        let believed = self
+            .storage
+            .latest(&[point_id])
+            .first()
+            .is_some_and(|(_, l)| Quality(l.quality) == Quality::GOOD_LOCAL_OVERRIDE);
+        let audit = AuditEntry {
+            seq: 0,
+            ts: now,
+            actor: who.actor.clone(),
+            remote: who.remote.clone(),
+            action: "point.mode".into(),
+            target: Some(format!("point:{point_id}")),
+            old: Some(serde_json::json!({ "mode": Mode::of(believed) })),
+            new: Some(serde_json::json!({ "mode": mode, "via": "mode" })),
+            result: "pending".into(),
+        };
+        let seq = self.catalog.audit_begin(audit)?;
+        let out = match self.collector.set_mode(&entry.device, &entry.point, mode.is_manual()).await {
+            Ok(out) => out,
+            Err(e) => {
+                let e = match e {
+                    CollectError::NoAutoManual(_) => ControlError::NoAutoManual(format!(
+                        "point {point_id} ({} of {}) has no auto/manual switch",
+                        entry.point, entry.device
+                    )),
+                    e => device_error(e),
+                };
+                let _ = self.catalog.audit_finish(seq, &format!("failed: {e}"), None);
+                return Err(e);
+            }
+        };
+        let cleared: Vec<Command> = if mode == Mode::Auto {
+            let array = self.arbiter.lock().array(point_id).cloned();
+            self.arbiter.lock().restore(point_id, None);
+            if let Err(e) = self.persist(point_id) {
+                // The arbiter in memory has no command; the stored one would come back at a restart.
+                self.arbiter.lock().restore(point_id, array);
+                let _ = self.catalog.audit_finish(seq, &format!("failed: {e}"), None);
+                return Err(e);
+            }
+            array.map(|a| a.slots().cloned().collect()).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let result = ModeResult {
+            point_id,
+            mode: Mode::of(out.manual),
+            previous: Mode::of(out.was_manual),
+            changed: out.manual != out.was_manual,
+            value: out.value.is_finite().then_some(out.value),
+            quality: out.quality.name().to_owned(),
+            cleared,
+        };
+        let outcome = serde_json::json!({
+            "mode": result.mode,
+            "was": result.previous,
+            "changed": result.changed,
+            "via": "mode",
+            "value": result.value,
+            "cleared": result.cleared,
+        });
         self.catalog.audit_finish(seq, "ok", Some(&outcome))?;
         Ok(result)
     }

@@ -10,8 +10,11 @@
 //! The scheduler compares each enabled schedule's state with the state it last applied once a
 //! second ([`due`]); on a change (a transition, a start, an edit) it writes the outputs. A failed
 //! write is retried after [`RETRY`]. Disabling or deleting a schedule, or unbinding an output,
-//! relinquishes the schedule's commands.
+//! relinquishes the schedule's commands; an output the schedule had switched to manual (the last
+//! auto/manual change of the point is the schedule's) goes back to auto then, unless another
+//! command is still in force on it or an enabled schedule still switches it to manual.
 
+use crate::model::command::Mode;
 use crate::model::place::Building;
 use crate::model::schedule::{Calendar, Schedule, ScheduleResponse, TransitionView};
 use crate::service::Issuer;
@@ -214,7 +217,8 @@ impl Scheduler {
         errors
     }
 
-    /// Relinquishes the commands a schedule holds on `points`.
+    /// Relinquishes the commands a schedule holds on `points`, and gives back to their
+    /// controller (auto) the points it had switched to manual (see the module documentation).
     pub async fn release(&self, s: &Schedule, points: &[u32]) {
         let Ok(priority) = Priority::new(s.priority) else { return };
         let source = format!("schedule:{}", s.id);
@@ -223,9 +227,34 @@ impl Scheduler {
                 && let Err(e) = self.control.relinquish(&Self::issuer(s), p, priority).await
             {
                 tracing::warn!(schedule = s.id, point = p, error = %e, "relinquishing a schedule's command failed");
+                continue;
             }
+            self.give_back(s, p).await;
         }
         self.applied.lock().state.remove(&s.id);
+    }
+
+    /// Puts `point` back in auto if schedule `s` is what put it in manual, no command is in force
+    /// on it any more, and no enabled schedule (`s` as it is now included) switches it to manual.
+    async fn give_back(&self, s: &Schedule, point: u32) {
+        if !self.control.array(point).is_empty() {
+            return;
+        }
+        let Some(last) = crate::service::overrides::last_change(&self.catalog, point) else { return };
+        if last.actor != Self::issuer(s).actor || !crate::service::overrides::explains(&last, None) {
+            return;
+        }
+        let bound = self
+            .catalog
+            .list::<Schedule>()
+            .into_iter()
+            .any(|o| o.enabled && o.outputs.iter().any(|b| b.point_id == point && b.switch_to_manual));
+        if bound {
+            return;
+        }
+        if let Err(e) = self.control.set_mode(&Self::issuer(s), point, Mode::Auto).await {
+            tracing::warn!(schedule = s.id, point, error = %e, "putting a schedule's output back in auto failed");
+        }
     }
 
     /// Writes whatever is due once a second.

@@ -13,6 +13,7 @@ use crate::http::routes::devices::find as find_device;
 use crate::http::routes::{Page, Paged, json_body};
 use crate::http::routes::{audit, json};
 use crate::model::check::check_name;
+use crate::model::command::{Mode, ModeResult};
 use crate::model::device::{DevicePoint, DeviceRecord};
 use crate::model::point::{LineFacts, PointRecord, TrendLine, display_name};
 use crate::service::auth::Principal;
@@ -141,6 +142,9 @@ pub struct PointResponse {
     pub description: Option<String>,
     /// Whether the point is in manual (operator override at the device).
     pub auto_manual: bool,
+    /// Whether the point has an auto/manual switch at its controller (T3 inputs, outputs and
+    /// variables): `POST /api/t3000/points/{id}/mode` puts it in manual or back in auto.
+    pub has_auto_manual: bool,
     /// Quality of the latest sample (`good`, `good/local_override`, `bad/comm_failure`, ...);
     /// null when it has none.
     pub quality: Option<String>,
@@ -263,6 +267,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 label: r.and_then(|r| r.label.clone()),
                 description: r.and_then(|r| r.description.clone()),
                 auto_manual: false,
+                has_auto_manual: p.has_auto_manual,
                 quality: None,
                 updated_at: None,
                 writable: p.writable,
@@ -290,6 +295,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 label: r.label.clone(),
                 description: r.description.clone(),
                 auto_manual: false,
+                has_auto_manual: false,
                 quality: None,
                 updated_at: None,
                 writable: false,
@@ -739,4 +745,105 @@ pub async fn relinquish(
     responses((status = 200, description = "[{value, priority, source, issued_us, expires_us}]")))]
 pub async fn commands(State(state): State<AppState>, Path(id): Path<u32>) -> Json<Vec<t3_core::arbiter::Command>> {
     Json(state.control.array(id))
+}
+
+/// Body of POST /points/{id}/mode.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModeRequest {
+    /// `manual`: the controller stops driving the point, which keeps its value until written;
+    /// `auto`: the controller drives it again.
+    pub mode: Mode,
+}
+
+/// Puts a point in manual or back in auto at its controller (T3000's Auto/Man), reading its
+/// auto/manual register back; the value read right after is recorded at once with the quality of
+/// the new mode. Back in auto the point's commands are cleared (listed in `cleared`): the
+/// controller owns the value, and nothing is written back later. Audited as `point.mode`.
+#[utoipa::path(post, path = "/api/t3000/points/{id}/mode", tag = "control", params(("id" = u32, Path)),
+    request_body = ModeRequest,
+    responses((status = 200, body = ModeResult), (status = 404, body = ErrorBody),
+        (status = 409, description = "The point has no auto/manual switch (`no_auto_manual`)", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 502, description = "the device refused or did not answer", body = ErrorBody)))]
+pub async fn set_mode(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<u32>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ModeResult>> {
+    let req: ModeRequest = json_body(&body)?;
+    Ok(Json(state.control.user_set_mode(&who.issuer(), id, req.mode).await?))
+}
+
+/// A point in manual, with who put it there and since when.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ManualPoint {
+    pub point: PointResponse,
+    /// Whether it was put in manual at the controller (its panel, its program or another tool),
+    /// not through this server.
+    pub at_controller: bool,
+    /// Who put it in manual through this server (a user, a token, `schedule:3`); null when it
+    /// was put in manual at the controller.
+    pub by: Option<String>,
+    /// From where (the client's address), when through this server.
+    pub remote: Option<String>,
+    /// How: `mode` (the auto/manual control) or `write` (a write that switched it to manual).
+    pub via: Option<String>,
+    /// Since when (RFC 3339): the change through this server, or when the server first saw the
+    /// point in manual; null when not known.
+    pub since: Option<String>,
+    /// The commands in force on it, most important first.
+    #[schema(value_type = Vec<Object>)]
+    pub commands: Vec<t3_core::arbiter::Command>,
+}
+
+/// Paging of the points in manual.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ManualQuery {
+    pub offset: Option<usize>,
+    #[param(value_type = Option<crate::http::rules::LimitParam>, inline)]
+    pub limit: Option<usize>,
+}
+
+/// Every point in manual (overridden: its latest value carries the local-override quality),
+/// the latest change first, with who put it there and when (from the audit log), or that it was
+/// put in manual at the controller and since when the server has seen it there.
+#[utoipa::path(get, path = "/api/t3000/points/in-manual", tag = "points", params(ManualQuery),
+    responses((status = 200, body = Paged<ManualPoint>), (status = 400, body = ErrorBody)))]
+pub async fn in_manual(
+    State(state): State<AppState>,
+    Query(q): Query<ManualQuery>,
+) -> ApiResult<Json<Paged<ManualPoint>>> {
+    let page = Page::new(q.offset, q.limit)?;
+    let points = with_values(&state, all_points(&state).into_iter().map(|(_, p)| p).collect());
+    let mut found: Vec<(Option<i64>, ManualPoint)> = points
+        .into_iter()
+        .filter(|p| p.auto_manual)
+        .map(|point| {
+            let why = state.overrides.reason(point.id);
+            let since = why
+                .since_us
+                .and_then(chrono::DateTime::from_timestamp_micros)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            let commands = state.control.array(point.id);
+            (
+                why.since_us,
+                ManualPoint {
+                    point,
+                    at_controller: why.by.is_none(),
+                    by: why.by,
+                    remote: why.remote,
+                    via: why.via,
+                    since,
+                    commands,
+                },
+            )
+        })
+        .collect();
+    // The latest change first; those since an unknown time last.
+    found.sort_by_key(|(since, m)| (std::cmp::Reverse(since.unwrap_or(i64::MIN)), m.point.id));
+    Ok(Json(page.apply(found, |(_, m)| m)))
 }
