@@ -161,8 +161,15 @@ describe.each(SIZES)('at $width x $height ($name)', (size) => {
     try {
       await visit(page, size, 'dashboard', '/', '[data-test=pin-card] [data-test=pin-value]')
       await page.waitForSelector('[data-test=alarm-bell-count]')
+      // The points in manual (VAR10 written with a switch to manual, the schedule's OUT8).
+      await page.waitForSelector('[data-test=manual-points] [data-test=manual-row] [data-test=manual-return]')
       await checkPage(page, size, 'the dashboard')
       await screenshot(page, `layout-${size.name}-dashboard`)
+      // The question before returning a point to auto, in its row.
+      await page.locator('[data-test=manual-return]').first().click()
+      await page.waitForSelector('[data-test=manual-return-ask]')
+      await checkPage(page, size, 'the dashboard asking to return a point to auto')
+      await page.click('[data-test=manual-return-cancel]')
 
       const floor = building.floors.find((f) => (f.plan_points?.length ?? 0) > 3)!
       await visit(page, size, 'floor plan', `/buildings/${building.id}?floor=${floor.id}`, '[data-test=plan-image]')

@@ -80,6 +80,8 @@ export interface Point {
   description: string | null
   /** True while the point is in manual (operator override at the device). */
   auto_manual: boolean
+  /** Whether the point has an auto/manual switch at its controller (POST /points/{id}/mode). */
+  has_auto_manual: boolean
   /** Quality of the latest value (`good`, `good/local_override`, `bad/comm_failure`, ...). */
   quality: string | null
   /** RFC 3339, UTC. */
@@ -115,6 +117,40 @@ export interface WriteResult {
   written: boolean
   read_back: number | null
   switched_to_manual: boolean
+}
+
+/** Who drives a point with an auto/manual switch: its controller (`auto`) or nobody (`manual`). */
+export type Mode = 'auto' | 'manual'
+
+/** What POST /points/{id}/mode did (ModeResult). */
+export interface ModeResult {
+  point_id: number
+  /** The mode now, as the controller reads it back. */
+  mode: Mode
+  previous: Mode
+  /** Whether the controller was written (false: it was in that mode already). */
+  changed: boolean
+  /** The value read right after the change. */
+  value: number | null
+  /** Its quality name (`good`, `good/local_override`). */
+  quality: string
+  /** The commands cleared (back in auto the controller owns the value). */
+  cleared: Command[]
+}
+
+/** A point in manual (GET /points/in-manual): who put it there and since when. */
+export interface ManualPoint<P = Point> {
+  point: P
+  /** Put in manual at the controller (its panel, its program), not through this server. */
+  at_controller: boolean
+  /** Who put it in manual through this server (a user, `schedule:3`); null at the controller. */
+  by: string | null
+  remote: string | null
+  /** `mode` (the auto/manual control) or `write` (a write that switched it). */
+  via: string | null
+  /** RFC 3339: the change here, or when the server first saw it in manual; null when not known. */
+  since: string | null
+  commands: Command[]
 }
 
 // ---- devices (routes/devices.rs) --------------------------------------------------------------

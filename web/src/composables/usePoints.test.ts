@@ -17,7 +17,7 @@ function call(n = 0) {
 }
 const wire = (over: Partial<WirePoint> = {}): WirePoint => ({
   id: 5, device_id: 2, device: 'ahu', name: 'VAR1', point_number: 1, point_type: 'variable', value: 21.5, has_value: true,
-  units: 'degC', range: null, range_name: null, digital: null, label: 'SAT', description: null, auto_manual: false,
+  units: 'degC', range: null, range_name: null, digital: null, label: 'SAT', description: null, auto_manual: false, has_auto_manual: true,
   quality: 'good', updated_at: '2026-01-01T00:00:00.000Z', writable: true,
   trend: { interval_ms: 1000, deadband: null, heartbeat_secs: null, retention_days: null }, ...over,
 })
@@ -179,5 +179,24 @@ describe('descriptions of the points on screen', () => {
     await vi.waitFor(() => expect(info.size).toBe(3))
     expect(fetchMock.mock.calls.map((c) => c[0])).toEqual(['/api/t3000/points/5', '/api/t3000/points/7', '/api/t3000/points/8'])
     scope.stop()
+  })
+})
+
+describe('auto / manual', () => {
+  it('posts the mode, and lists the points in manual as page points', async () => {
+    const points = mod.usePoints()
+    const result = { point_id: 5, mode: 'auto', previous: 'manual', changed: true, value: 21.5, quality: 'good', cleared: [] }
+    fetchMock.mockResolvedValueOnce(respond(200, result))
+    expect(await points.setMode(5, 'auto')).toEqual(result)
+    expect(call(0)).toMatchObject({ method: 'POST', url: '/api/t3000/points/5/mode', body: { mode: 'auto' } })
+    // A point without a switch: the server's 409 reaches the caller with its code.
+    fetchMock.mockResolvedValueOnce(respond(409, { error: { code: 'no_auto_manual', message: 'point 9 (PPM of co2) has no auto/manual switch' } }))
+    await expect(points.setMode(9, 'manual')).rejects.toMatchObject({ status: 409, code: 'no_auto_manual' })
+
+    const entry = { point: wire({ label: '', auto_manual: true }), at_controller: false, by: 'op', remote: '127.0.0.1', via: 'mode', since: '2026-01-01T00:00:00.000Z', commands: [] }
+    fetchMock.mockResolvedValueOnce(respond(200, { items: [entry], total: 1, offset: 0, limit: 1000 }))
+    const page = await points.inManual()
+    expect(call(2)).toMatchObject({ method: 'GET', url: '/api/t3000/points/in-manual?limit=1000' })
+    expect(page.items[0]).toMatchObject({ by: 'op', point: { id: 5, label: null, auto_manual: true } })
   })
 })

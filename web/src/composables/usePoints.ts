@@ -4,7 +4,7 @@
 // force). What people call a point and how its value reads is lib/points.ts.
 import { onScopeDispose, reactive, ref, shallowRef, watch } from 'vue'
 import { api, API, ApiError, type RequestOptions } from '../api/client'
-import type { Command, Paged, Point, WirePoint, WriteRequest, WriteResult } from '../api/types'
+import type { Command, ManualPoint, Mode, ModeResult, Paged, Point, WirePoint, WriteRequest, WriteResult } from '../api/types'
 import { explain, type Problem } from '../lib/errors'
 
 /**
@@ -83,6 +83,17 @@ function relinquish(id: number, priority: number): Promise<WriteResult> {
   return api.post<WriteResult>(`${API}/points/${id}/relinquish`, { priority })
 }
 
+/** POST /points/{id}/mode: puts the point in manual or back in auto at its controller (409 `no_auto_manual` without a switch). */
+function setMode(id: number, mode: Mode): Promise<ModeResult> {
+  return api.post<ModeResult>(`${API}/points/${id}/mode`, { mode })
+}
+
+/** GET /points/in-manual: the points in manual, the latest change first, with who and since when. */
+async function inManual(signal?: AbortSignal): Promise<Paged<ManualPoint>> {
+  const page = await api.get<Paged<ManualPoint<WirePoint>>>(`${API}/points/in-manual`, { query: { limit: 1000 }, signal })
+  return { ...page, items: page.items.map((m) => ({ ...m, point: pointFromWire(m.point) })) }
+}
+
 /** What a point search asks for: words, and optionally one device or one point type. */
 export interface PointQuery {
   q: string
@@ -112,7 +123,7 @@ async function search(query: PointQuery, limit: number, signal?: AbortSignal): P
 
 /** The point functions every page uses. */
 export function usePoints() {
-  return { get, cached, list, update, isMissing, commands, write, relinquish, search }
+  return { get, cached, list, update, isMissing, commands, write, relinquish, setMode, inManual, search }
 }
 
 /**

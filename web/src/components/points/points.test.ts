@@ -18,6 +18,7 @@ const point = (over: Partial<Point> = {}): Point => ({
   label: null,
   description: null,
   auto_manual: false,
+  has_auto_manual: true,
   quality: 'good',
   updated_at: '2026-01-01T00:00:00.000Z',
   writable: true,
