@@ -37,6 +37,10 @@ async fn in_manual(server: &TestServer) -> Vec<Value> {
     server.get("/api/t3000/points/in-manual").await.ok_json()["items"].as_array().unwrap().clone()
 }
 
+async fn mode(server: &TestServer, client: &reqwest::Client, id: u64, body: Value) -> Reply {
+    server.call(client, Method::POST, &format!("/api/t3000/points/{id}/mode"), Some(&body)).await
+}
+
 fn entry_of(list: &[Value], id: u64) -> Option<Value> {
     list.iter().find(|m| m["point"]["id"] == id).cloned()
 }
@@ -50,7 +54,7 @@ async fn points_go_to_manual_and_back_to_auto_with_who_and_when() {
         simulated_ahu(port_of(&t3.tcp)),
         port_of(&co2.tcp)
     );
-    let server = TestServer::start(&extra);
+    let mut server = TestServer::start(&extra);
     for d in ["ahu-1", "co2"] {
         poll_until(&format!("{d} online"), Duration::from_secs(30), || async {
             server.get(&format!("/api/t3000/devices/{d}")).await.ok_json()["online"] == true
@@ -62,26 +66,26 @@ async fn points_go_to_manual_and_back_to_auto_with_who_and_when() {
     let out8 = point_of(&server, "ahu-1", "OUT8").await;
     let viewer = server.user_client("vi", "viewer").await;
     let op = server.user_client("op", "operator").await;
-    let mode = |client: &reqwest::Client, id: u64, body: Value| {
-        let (server, client) = (&server, client.clone());
-        async move { server.call(&client, Method::POST, &format!("/api/t3000/points/{id}/mode"), Some(&body)).await }
-    };
     poll_until("IN1 has a value", Duration::from_secs(30), || async { point(&server, in1).await["has_value"] == true })
         .await;
     let p = point(&server, in1).await;
     assert_eq!((p["has_auto_manual"].as_bool(), p["auto_manual"].as_bool()), (Some(true), Some(false)), "{p}");
 
     // Viewers change no mode; a body that is not a mode is refused.
-    mode(&viewer, in1, json!({"mode": "manual"})).await.assert_error(
+    mode(&server, &viewer, in1, json!({"mode": "manual"})).await.assert_error(
         "viewer",
         StatusCode::FORBIDDEN,
         Some("forbidden"),
     );
-    mode(&op, in1, json!({"mode": "hand"})).await.assert_client_error("an unknown mode");
-    mode(&op, 999_999, json!({"mode": "manual"})).await.assert_error("no such point", StatusCode::NOT_FOUND, None);
+    mode(&server, &op, in1, json!({"mode": "hand"})).await.assert_client_error("an unknown mode");
+    mode(&server, &op, 999_999, json!({"mode": "manual"})).await.assert_error(
+        "no such point",
+        StatusCode::NOT_FOUND,
+        None,
+    );
 
     // To manual: confirmed, and the live value says so at once (no waiting for a poll).
-    let r = mode(&op, in1, json!({"mode": "manual"})).await.ok_json();
+    let r = mode(&server, &op, in1, json!({"mode": "manual"})).await.ok_json();
     assert_eq!(
         (r["mode"].as_str(), r["previous"].as_str(), r["changed"].as_bool(), r["quality"].as_str()),
         (Some("manual"), Some("auto"), Some(true), Some("good/local_override")),
@@ -128,7 +132,7 @@ async fn points_go_to_manual_and_back_to_auto_with_who_and_when() {
         .ok_json();
     assert_eq!(w["read_back"], 44.5, "{w}");
     let expiry = std::time::Instant::now() + Duration::from_secs(2);
-    let r = mode(&op, in1, json!({"mode": "auto"})).await.ok_json();
+    let r = mode(&server, &op, in1, json!({"mode": "auto"})).await.ok_json();
     assert_eq!(
         (r["mode"].as_str(), r["previous"].as_str(), r["changed"].as_bool(), r["quality"].as_str()),
         (Some("auto"), Some("manual"), Some(true), Some("good")),
@@ -187,7 +191,7 @@ async fn points_go_to_manual_and_back_to_auto_with_who_and_when() {
     let m = entry_of(&in_manual(&server).await, out8).expect("OUT8 in manual");
     assert_eq!((m["by"].as_str(), m["via"].as_str()), (Some("op"), Some("write")), "{m}");
     assert_eq!(m["commands"][0]["value"], 1.0, "{m}");
-    mode(&op, out8, json!({"mode": "auto"})).await.ok_json();
+    mode(&server, &op, out8, json!({"mode": "auto"})).await.ok_json();
 
     // Put in manual at the controller (not through the server): listed as such, since the time
     // the server first saw it there.
@@ -201,8 +205,21 @@ async fn points_go_to_manual_and_back_to_auto_with_who_and_when() {
     assert_eq!((m["at_controller"].as_bool(), m["by"].is_null(), m["via"].is_null()), (Some(true), true, true), "{m}");
     let since: chrono::DateTime<chrono::Utc> = m["since"].as_str().expect("first seen").parse().unwrap();
     assert!(since >= before - chrono::Duration::seconds(1), "{m}");
+    // A restart keeps since when it has been in manual.
+    server.stop();
+    server.restart();
+    poll_until("ahu-1 online again", Duration::from_secs(30), || async {
+        server.get("/api/t3000/devices/ahu-1").await.ok_json()["online"] == true
+    })
+    .await;
+    let m = entry_of(&in_manual(&server).await, var2).expect("VAR2 in manual after the restart");
+    assert_eq!(
+        (m["at_controller"].as_bool(), m["since"].as_str()),
+        (Some(true), Some(since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).as_str())),
+        "{m}"
+    );
     // The auto/manual control puts it back.
-    mode(&op, var2, json!({"mode": "auto"})).await.ok_json();
+    mode(&server, &op, var2, json!({"mode": "auto"})).await.ok_json();
     assert!(entry_of(&in_manual(&server).await, var2).is_none());
 
     // A schedule that switched its output to manual gives it back to auto when deleted.
@@ -229,14 +246,14 @@ async fn points_go_to_manual_and_back_to_auto_with_who_and_when() {
     // Points without an auto/manual switch: a library product's register, a pushed point.
     let ppm = server.get("/api/t3000/devices/co2/points").await.ok_json()["points"][0].clone();
     assert_eq!(ppm["has_auto_manual"], false, "{ppm}");
-    let r = mode(&op, ppm["id"].as_u64().unwrap(), json!({"mode": "manual"})).await;
+    let r = mode(&server, &op, ppm["id"].as_u64().unwrap(), json!({"mode": "manual"})).await;
     r.assert_error("a CO2 sensor's register", StatusCode::CONFLICT, Some("no_auto_manual"));
     let e = r.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(e.contains(&format!("({} of co2) has no auto/manual switch", ppm["name"].as_str().unwrap())), "{e}");
     let pushed = server.post_json("/api/t3000/points", &json!({"name": "outdoor"})).await;
     assert_eq!(pushed.status, StatusCode::CREATED, "{}", pushed.text());
     let pushed = pushed.json()["id"].as_u64().unwrap();
-    let r = mode(&op, pushed, json!({"mode": "auto"})).await;
+    let r = mode(&server, &op, pushed, json!({"mode": "auto"})).await;
     r.assert_error("a pushed point", StatusCode::CONFLICT, Some("no_auto_manual"));
     let e = r.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(e.contains("has no auto/manual switch"), "{e}");
