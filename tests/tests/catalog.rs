@@ -160,6 +160,8 @@ async fn the_authorisation_matrix() {
         (Method::GET, "/api/t3000/points/999/value", None, 1),
         (Method::POST, "/api/t3000/points/999/value", Some(json!({"value": 1})), 2),
         (Method::POST, "/api/t3000/points/999/relinquish", Some(json!({})), 2),
+        (Method::POST, "/api/t3000/points/999/mode", Some(json!({"mode": "auto"})), 2),
+        (Method::GET, "/api/t3000/points/in-manual", None, 1),
         (Method::GET, "/api/t3000/points/999/commands", None, 1),
         (Method::GET, "/api/t3000/points/batch", None, 1),
         (Method::GET, "/api/t3000/points/999/history?from=now-1h&to=now", None, 1),
