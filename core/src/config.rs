@@ -349,6 +349,9 @@ pub struct AuthConfig {
     pub cors_origins: Vec<String>,
     /// Most value writes one point accepts per minute (all users together), 1 ..= 10000.
     pub point_writes_per_minute: u32,
+    /// Lifetime of a WebSocket ticket (`POST /api/t3000/ws/ticket`: single use, opens one live-update
+    /// connection), 1 ..= 300 s.
+    pub ws_ticket_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -360,6 +363,7 @@ impl Default for AuthConfig {
             login_lockout_secs: 300,
             cors_origins: Vec::new(),
             point_writes_per_minute: 60,
+            ws_ticket_secs: 30,
         }
     }
 }
@@ -805,6 +809,7 @@ impl Config {
         check_range("auth.login_max_failures", auth.login_max_failures, 1, 100)?;
         check_range("auth.login_lockout_secs", auth.login_lockout_secs, 1, 86_400)?;
         check_range("auth.point_writes_per_minute", auth.point_writes_per_minute, 1, 10_000)?;
+        check_range("auth.ws_ticket_secs", auth.ws_ticket_secs, 1, 300)?;
         for (i, o) in auth.cors_origins.iter().enumerate() {
             let host = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://"));
             if host.is_none_or(|h| h.is_empty() || h.contains(['/', ' '])) {
@@ -1445,6 +1450,8 @@ mod tests {
             ("[query]\nmemory_limit_mb = 63", "query.memory_limit_mb"),
             ("[query]\nspill_limit_mb = 16777217", "query.spill_limit_mb"),
             ("[log]\nlevel = \" \"", "log.level"),
+            ("[auth]\nws_ticket_secs = 0", "auth.ws_ticket_secs"),
+            ("[auth]\nws_ticket_secs = 301", "auth.ws_ticket_secs"),
         ];
         for (text, key) in cases {
             let e = parse(text).unwrap_err();

@@ -115,6 +115,10 @@ impl From<crate::service::auth::AuthError> for ApiError {
             AuthError::WeakPassword => ApiError::unprocessable("weak_password", e.to_string()),
             AuthError::Hash(_) => ApiError::internal(&e),
             AuthError::Storage(e) => e.into(),
+            AuthError::Tickets(crate::service::tickets::TicketError::Full { retry_after_secs }) => ApiError {
+                retry_after_secs: Some(retry_after_secs),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too_many_tickets", e.to_string())
+            },
         }
     }
 }

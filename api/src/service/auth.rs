@@ -7,11 +7,18 @@
 //! A session the catalog cannot store (a full disk) is kept in memory instead, until it expires,
 //! is revoked or the server stops: logins keep working while the disk is full.
 //!
+//! # WebSocket tickets
+//! A browser cannot send a header with a WebSocket, and a token in its URL shows up in the
+//! browser's console and in logs; so a client exchanges its token for a single-use ticket that
+//! lives `auth.ws_ticket_secs` ([`Auth::ws_ticket`], [`crate::service::tickets`]) and connects with
+//! that. The connection then runs as the token that asked for the ticket ([`Auth::redeem_ws_ticket`]).
+//!
 //! Which role a request needs, and the check of every request, are HTTP's: `http::access`.
 
 use crate::model::user::{Role, Token, TokenKind, User};
 use crate::service::Issuer;
 use crate::service::audit::AuditLog;
+use crate::service::tickets::{Holder, Issued, TicketError, TicketStore};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use parking_lot::Mutex;
@@ -40,6 +47,9 @@ pub enum AuthError {
     Hash(String),
     #[error(transparent)]
     Storage(#[from] t3_storage::Error),
+    /// No WebSocket ticket could be issued now.
+    #[error(transparent)]
+    Tickets(#[from] TicketError),
 }
 
 /// Who is making a request (put in the request's extensions by `http::access::middleware`).
@@ -77,6 +87,8 @@ pub struct Auth {
     /// are revoked or the server stops, so that logins work while the disk is full. Their ids are
     /// negative, never a stored token's.
     unstored: Mutex<Vec<Token>>,
+    /// WebSocket tickets waiting to be used.
+    tickets: TicketStore,
 }
 
 fn sha256_hex(secret: &str) -> String {
@@ -133,7 +145,8 @@ impl Auth {
     /// (`model::register`).
     pub fn new(catalog: Arc<Catalog>, cfg: AuthConfig, clock: Arc<dyn Clock>) -> Auth {
         let audit = AuditLog::new(catalog.clone(), clock.clone());
-        Auth { catalog, cfg, clock, audit, failures: Mutex::default(), unstored: Mutex::default() }
+        let tickets = TicketStore::new(clock.clone(), Duration::from_secs(cfg.ws_ticket_secs));
+        Auth { catalog, cfg, clock, audit, failures: Mutex::default(), unstored: Mutex::default(), tickets }
     }
 
     pub fn config(&self) -> &AuthConfig {
@@ -267,11 +280,40 @@ impl Auth {
             .catalog
             .read::<Token, _>(|t| t.values().find(|t| t.hash == hash).cloned())
             .or_else(|| self.unstored.lock().iter().find(|t| t.hash == hash).cloned())?;
+        self.principal_of(&token)
+    }
+
+    /// Who `token` stands for now: none once it has expired or its user is disabled or gone.
+    fn principal_of(&self, token: &Token) -> Option<Principal> {
         if token.expires_us.is_some_and(|e| e <= self.clock.now_us()) {
             return None;
         }
         let user = self.catalog.get::<User>(token.user_id).filter(|u| !u.disabled)?;
         Some(Principal { user_id: user.id, username: user.username, role: user.role, token_id: token.id, remote: None })
+    }
+
+    /// A single-use ticket that opens one WebSocket connection as `who`'s token, within
+    /// `auth.ws_ticket_secs` (see the module documentation).
+    pub fn ws_ticket(&self, who: &Principal) -> Result<Issued, AuthError> {
+        Ok(self.tickets.issue(Holder { token_id: who.token_id, user_id: who.user_id })?)
+    }
+
+    /// How long a WebSocket ticket lives.
+    pub fn ws_ticket_ttl(&self) -> Duration {
+        self.tickets.ttl()
+    }
+
+    /// Uses a WebSocket ticket up: the principal of the token that asked for it, if the ticket is
+    /// unused and unexpired and that token still stands (not revoked or expired, its user
+    /// enabled). Whatever the answer, the ticket opens nothing afterwards.
+    pub fn redeem_ws_ticket(&self, ticket: &str) -> Option<Principal> {
+        let holder = self.tickets.redeem(ticket)?;
+        let token = self
+            .catalog
+            .get::<Token>(holder.token_id)
+            .or_else(|| self.unstored.lock().iter().find(|t| t.id == holder.token_id).cloned())
+            .filter(|t| t.user_id == holder.user_id)?;
+        self.principal_of(&token)
     }
 
     /// Deletes a token (logout, revocation).
@@ -329,6 +371,58 @@ fn dummy_hash() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use t3_core::clock::ManualClock;
+
+    /// A ticket opens as the token that asked for it, once, within its lifetime, and only while
+    /// that token and its user still stand.
+    #[test]
+    fn ws_tickets_stand_for_their_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Arc::new(Catalog::open(dir.path()).unwrap());
+        crate::model::register(&catalog).unwrap();
+        let clock = ManualClock::new(1_700_000_000_000_000);
+        let cfg = AuthConfig { ws_ticket_secs: 5, ..AuthConfig::default() };
+        let auth = Auth::new(catalog.clone(), cfg, clock.clone());
+        assert_eq!(auth.ws_ticket_ttl(), Duration::from_secs(5));
+        let user = catalog
+            .insert(User {
+                id: 0,
+                username: "olga".into(),
+                role: Role::Operator,
+                password_hash: String::new(),
+                disabled: false,
+                created_us: clock.now_us(),
+            })
+            .unwrap();
+        let (token, secret) = auth.issue_token(user.id, "script", None).unwrap();
+        let who = auth.authenticate(&secret).unwrap();
+
+        let t = auth.ws_ticket(&who).unwrap();
+        assert_eq!(t.expires_us, clock.now_us() + 5_000_000);
+        assert!(auth.authenticate(&t.ticket).is_none(), "a ticket is no bearer token");
+        let p = auth.redeem_ws_ticket(&t.ticket).expect("the ticket opens");
+        assert_eq!((p.user_id, p.username.as_str(), p.role, p.token_id), (user.id, "olga", Role::Operator, token.id));
+        assert!(auth.redeem_ws_ticket(&t.ticket).is_none(), "only once");
+        assert!(auth.redeem_ws_ticket(&secret).is_none(), "a bearer token is no ticket");
+
+        let t = auth.ws_ticket(&who).unwrap();
+        clock.advance(5_000_000);
+        assert!(auth.redeem_ws_ticket(&t.ticket).is_none(), "expired");
+
+        // The user's role now, not when the ticket was issued.
+        let t = auth.ws_ticket(&who).unwrap();
+        catalog.put(User { role: Role::Viewer, ..catalog.get::<User>(user.id).unwrap() }).unwrap();
+        assert_eq!(auth.redeem_ws_ticket(&t.ticket).map(|p| p.role), Some(Role::Viewer));
+
+        let disabled = auth.ws_ticket(&who).unwrap();
+        catalog.put(User { disabled: true, ..catalog.get::<User>(user.id).unwrap() }).unwrap();
+        assert!(auth.redeem_ws_ticket(&disabled.ticket).is_none(), "the user is disabled");
+        catalog.put(User { disabled: false, ..catalog.get::<User>(user.id).unwrap() }).unwrap();
+
+        let revoked = auth.ws_ticket(&who).unwrap();
+        auth.revoke(token.id).unwrap();
+        assert!(auth.redeem_ws_ticket(&revoked.ticket).is_none(), "the token was revoked");
+    }
 
     #[test]
     fn passwords_hash_and_verify() {

@@ -18,6 +18,7 @@ pub mod ranges;
 pub mod registry;
 pub mod retention;
 pub mod scheduler;
+pub mod tickets;
 
 /// Who or what acts, for the audit log: a user (`alice`, from an address) or the server itself
 /// (`schedule:3`, `system`).
