@@ -436,15 +436,19 @@ impl TestServer {
         let t0 = Instant::now();
         let mut child = cmd.spawn().map_err(StartError::Io)?;
         let stdout = child.stdout.take().expect("piped stdout");
+        let mut copy = File::create(self.stdout_path(self.starts)).map_err(StartError::Io)?;
         let (tx, rx) = mpsc::channel::<String>();
-        // Reads the listening line, then keeps draining stdout so the server never blocks on it.
+        // Reads the listening line, then keeps draining stdout so the server never blocks on it;
+        // every line goes to a file too ([`TestServer::stdout`]).
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             let mut line = String::new();
             let mut sent = false;
             loop {
                 line.clear();
-                match reader.read_line(&mut line) {
+                let read = reader.read_line(&mut line);
+                let _ = std::io::Write::write_all(&mut copy, line.as_bytes());
+                match read {
                     Ok(0) | Err(_) => return,
                     Ok(_) if !sent => {
                         if let Some(url) = line.trim().strip_prefix("t3000 listening on ") {
@@ -491,6 +495,15 @@ impl TestServer {
 
     fn log_path(&self, start: usize) -> PathBuf {
         self.root.join(format!("server-{start}.log"))
+    }
+
+    fn stdout_path(&self, start: usize) -> PathBuf {
+        self.root.join(format!("server-{start}.out"))
+    }
+
+    /// Everything the server wrote to stdout since its last start (so far as it has been read).
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.stdout_path(self.starts)).unwrap_or_default()
     }
 
     /// Everything the server wrote to stderr since its last start.

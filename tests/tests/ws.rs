@@ -1,5 +1,6 @@
 //! Live updates over WebSocket (`/api/t3000/ws`) with real WebSocket clients (tokio-tungstenite):
-//! authentication and Origin, subscriptions with snapshot then changes, filters, errors that close
+//! authentication (bearer header, single-use tickets, no token in a URL or the server's log) and
+//! Origin, subscriptions with snapshot then changes, filters, errors that close
 //! nothing, device status, alarms, schedules, the system status, and flow control (a slow client
 //! lags and is dropped while fast clients keep up; a silent client is disconnected).
 
@@ -166,6 +167,25 @@ pub(crate) async fn token_of(server: &TestServer, username: &str, role: &str) ->
     r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
 }
 
+/// `POST /api/t3000/ws/ticket` with `token`: the whole reply.
+async fn ticket_reply(server: &TestServer, token: &str) -> Reply {
+    server
+        .send(reqwest::Client::new().post(server.url("/api/t3000/ws/ticket")).bearer_auth(token).json(&json!({})))
+        .await
+}
+
+/// A WebSocket ticket for `token`.
+pub(crate) async fn ticket(server: &TestServer, token: &str) -> String {
+    let r = ticket_reply(server, token).await;
+    r.ok_json()["ticket"].as_str().expect("a ticket").to_owned()
+}
+
+/// The error code of a refused upgrade's JSON body.
+fn code_of(body: &str) -> String {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    v["error"]["code"].as_str().unwrap_or_default().to_owned()
+}
+
 fn is_update(v: &Value, point: u32) -> bool {
     v["type"] == "PointUpdate" && v["point_id"] == point
 }
@@ -177,11 +197,14 @@ async fn ws_authentication_and_origin() {
     );
     let url = ws_url(&server, "");
     let bearer = ("authorization", format!("Bearer {}", server.token));
-    // No token, a made-up one: 401 before the upgrade.
+    // No token, a made-up one, a made-up ticket: 401 before the upgrade.
     let (status, body) = try_connect(&url, &[]).await.err().expect("no token: refused");
     assert_eq!(status, 401, "{body}");
-    let (status, _) = try_connect(&ws_url(&server, "?token=t3_made_up"), &[]).await.err().expect("bad token");
+    let made_up = ("authorization", "Bearer t3_made_up".to_owned());
+    let (status, _) = try_connect(&url, &[made_up]).await.err().expect("bad token");
     assert_eq!(status, 401);
+    let (status, body) = try_connect(&ws_url(&server, "?ticket=t3w_made_up"), &[]).await.err().expect("bad ticket");
+    assert_eq!((status, code_of(&body).as_str()), (401, "invalid_ticket"), "{body}");
     // A foreign origin: 403, even with a valid token.
     let (status, body) = try_connect(&url, &[bearer.clone(), ("origin", "https://evil.example".into())])
         .await
@@ -189,19 +212,23 @@ async fn ws_authentication_and_origin() {
         .expect("foreign origin refused");
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("origin_not_allowed"), "{body}");
-    // The token in the query (browsers), a configured origin, the server's own origin.
+    // A ticket in the query (browsers), a configured origin, the server's own origin.
     let port = port_of(&server.url(""));
     let origins = ["https://bms.example.com".to_owned(), format!("http://127.0.0.1:{port}")];
     for origin in origins {
-        let mut ws = try_connect(&ws_url(&server, &format!("?token={}", server.token)), &[("origin", origin.clone())])
+        let t = ticket(&server, &server.token).await;
+        let mut ws = try_connect(&ws_url(&server, &format!("?ticket={t}")), &[("origin", origin.clone())])
             .await
             .unwrap_or_else(|e| panic!("origin {origin}: {e:?}"));
         let w = ws.expect("Welcome", WAIT, |v| v["type"] == "Welcome").await;
         assert_eq!((w["username"].as_str(), w["role"].as_str()), (Some("admin"), Some("admin")), "{w}");
     }
-    // Only the WebSocket takes a token from the query.
+    // No path takes a token from the query.
     let r = reqwest::Client::new().get(server.url(&format!("/api/t3000/devices?token={}", server.token))).send().await;
     assert_eq!(r.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let t = ticket(&server, &server.token).await;
+    let r = reqwest::Client::new().get(server.url(&format!("/api/t3000/devices?ticket={t}"))).send().await;
+    assert_eq!(r.unwrap().status(), StatusCode::UNAUTHORIZED, "a ticket opens the WebSocket only");
     // A plain GET with a token: a JSON 4xx, not an upgrade.
     let r = server.get("/api/t3000/ws").await;
     r.assert_client_error("GET without upgrade");
@@ -220,6 +247,156 @@ async fn ws_authentication_and_origin() {
     let e = ws.expect("Error unauthorized", WAIT, |v| v["type"] == "Error").await;
     assert_eq!(e["code"], "unauthorized", "{e}");
     assert!(matches!(ws.recv(WAIT).await, Err(End::Closed(_))), "closed after the token ended");
+}
+
+/// The browser's way in: a single-use ticket from `POST /api/t3000/ws/ticket`, bound to the token
+/// that asked for it. A ticket opens one connection (a refused upgrade uses it up too), never after
+/// its token ended; a token in the URL is refused; one token's flood of tickets keeps only its
+/// newest 8. The server's log (at debug, every request's span included) never shows a token or a
+/// ticket, after connections that worked and ones that failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_tickets_open_once_and_no_token_reaches_a_url_or_the_log() {
+    let server = TestServer::start("[log]\nlevel = \"debug\"\n");
+    let port = port_of(&server.url(""));
+    let own = ("origin", format!("http://127.0.0.1:{port}"));
+    let viewer = token_of(&server, "vera", "viewer").await;
+    let mut tickets: Vec<String> = Vec::new();
+
+    // Asking needs a token (any role that may open the socket).
+    let r = server.send(reqwest::Client::new().post(server.url("/api/t3000/ws/ticket"))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+    let t0 = now_us();
+    let r = ticket_reply(&server, &viewer).await;
+    assert_eq!(r.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    let v = r.ok_json();
+    let t = v["ticket"].as_str().unwrap().to_owned();
+    assert_eq!(v["expires_in_secs"], 30, "{v}");
+    let expires = v["expires_us"].as_i64().unwrap();
+    assert!((t0 + 29_000_000..=now_us() + 30_000_000).contains(&expires), "{v}");
+    assert!(!t.contains(&viewer), "a ticket is not the token");
+    tickets.push(t.clone());
+
+    // It opens one connection, as the token that asked for it.
+    let mut ws = try_connect(&ws_url(&server, &format!("?ticket={t}")), std::slice::from_ref(&own))
+        .await
+        .unwrap_or_else(|e| panic!("ticket refused: {e:?}"));
+    let w = ws.expect("Welcome", WAIT, |v| v["type"] == "Welcome").await;
+    assert_eq!((w["username"].as_str(), w["role"].as_str()), (Some("vera"), Some("viewer")), "{w}");
+    let r = ws.request(json!({"type": "Subscribe", "points": "all"})).await;
+    assert_eq!(r["type"], "Subscribed", "{r}");
+    // A second use is refused.
+    let (status, body) = try_connect(&ws_url(&server, &format!("?ticket={t}")), std::slice::from_ref(&own))
+        .await
+        .err()
+        .expect("used twice");
+    assert_eq!((status, code_of(&body).as_str()), (401, "invalid_ticket"), "{body}");
+    assert!(body.contains("/api/t3000/ws/ticket"), "the message says where to get a new one: {body}");
+
+    // A refused upgrade (a foreign origin) uses its ticket up: a URL a failed connection shows
+    // opens nothing afterwards.
+    let t = ticket(&server, &viewer).await;
+    tickets.push(t.clone());
+    let (status, _) =
+        try_connect(&ws_url(&server, &format!("?ticket={t}")), &[("origin", "https://evil.example".into())])
+            .await
+            .err()
+            .expect("a foreign origin is refused");
+    assert_eq!(status, 403);
+    let (status, body) = try_connect(&ws_url(&server, &format!("?ticket={t}")), std::slice::from_ref(&own))
+        .await
+        .err()
+        .expect("already used");
+    assert_eq!((status, code_of(&body).as_str()), (401, "invalid_ticket"), "{body}");
+
+    // A token in the URL is refused, with or without a ticket beside it, and the answer says what
+    // to do instead.
+    let (status, body) = try_connect(&ws_url(&server, &format!("?token={viewer}")), std::slice::from_ref(&own))
+        .await
+        .err()
+        .expect("?token=");
+    assert_eq!((status, code_of(&body).as_str()), (401, "token_in_url"), "{body}");
+    assert!(body.contains("POST /api/t3000/ws/ticket") && body.contains("?ticket="), "{body}");
+    let t = ticket(&server, &viewer).await;
+    tickets.push(t.clone());
+    let (status, body) =
+        try_connect(&ws_url(&server, &format!("?ticket={t}&token={viewer}")), std::slice::from_ref(&own))
+            .await
+            .err()
+            .expect("?ticket= with ?token=");
+    assert_eq!((status, code_of(&body).as_str()), (401, "token_in_url"), "{body}");
+
+    // Clients that can send headers keep using `Authorization: Bearer`.
+    let mut by_header = connect(&server, &viewer).await;
+    let r = by_header.request(json!({"type": "Ping"})).await;
+    assert_eq!(r["type"], "Pong", "{r}");
+
+    // One token's flood keeps only its newest tickets waiting: the oldest no longer open.
+    for _ in 0..50 {
+        tickets.push(ticket(&server, &viewer).await);
+    }
+    let n = tickets.len();
+    let (status, _) = try_connect(&ws_url(&server, &format!("?ticket={}", tickets[n - 9])), std::slice::from_ref(&own))
+        .await
+        .err()
+        .expect("the 9th newest ticket was replaced");
+    assert_eq!(status, 401);
+    let mut ws2 = try_connect(&ws_url(&server, &format!("?ticket={}", tickets[n - 1])), std::slice::from_ref(&own))
+        .await
+        .unwrap_or_else(|e| panic!("the newest ticket opens: {e:?}"));
+    ws2.expect("Welcome", WAIT, |v| v["type"] == "Welcome").await;
+
+    // A ticket of a token that has ended (logout) opens nothing.
+    let t = ticket(&server, &viewer).await;
+    tickets.push(t.clone());
+    let r =
+        reqwest::Client::new().post(server.url("/api/t3000/auth/logout")).bearer_auth(&viewer).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (status, body) = try_connect(&ws_url(&server, &format!("?ticket={t}")), std::slice::from_ref(&own))
+        .await
+        .err()
+        .expect("token ended");
+    assert_eq!((status, code_of(&body).as_str()), (401, "invalid_ticket"), "{body}");
+    let r = ticket_reply(&server, &viewer).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "an ended token gets no ticket: {}", r.text());
+    drop((ws, ws2, by_header));
+
+    // The log: every request was logged with its path, never with a token or a ticket.
+    let log = poll_log(&server, "the request spans of the refused upgrades", |log| {
+        log.matches("path=/api/t3000/ws ").count() >= 8
+    })
+    .await;
+    for (what, secret) in [("the admin token", &server.token), ("the viewer token", &viewer)] {
+        assert!(!log.contains(secret.as_str()), "the server log shows {what}:\n{log}");
+    }
+    for t in &tickets {
+        assert!(!log.contains(t.as_str()), "the server log shows a ticket:\n{log}");
+    }
+    assert!(!log.contains("token="), "the server log shows a query with a token:\n{log}");
+}
+
+/// The server's stderr and stdout, once `ready` holds for them (at most [`WAIT`]).
+async fn poll_log(server: &TestServer, what: &str, ready: impl Fn(&str) -> bool) -> String {
+    let mut log = String::new();
+    let done = wait_for(WAIT, || {
+        log = format!("{}\n{}", server.stderr(), server.stdout());
+        std::future::ready(ready(&log))
+    })
+    .await;
+    assert!(done, "timed out waiting for {what} in the server log:\n{log}");
+    log
+}
+
+/// A ticket lives `auth.ws_ticket_secs`, by the server's clock: past it, it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_an_expired_ticket_is_refused() {
+    let server = TestServer::start("[auth]\nws_ticket_secs = 1\n");
+    let v = ticket_reply(&server, &server.token).await.ok_json();
+    assert_eq!(v["expires_in_secs"], 1, "{v}");
+    let (t, expires) = (v["ticket"].as_str().unwrap().to_owned(), v["expires_us"].as_i64().unwrap());
+    // The server's clock is this machine's: wait until the expiry it named has passed.
+    poll_until("the ticket's expiry", WAIT, || std::future::ready(now_us() > expires)).await;
+    let (status, body) = try_connect(&ws_url(&server, &format!("?ticket={t}")), &[]).await.err().expect("expired");
+    assert_eq!((status, code_of(&body).as_str()), (401, "invalid_ticket"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,9 +3,13 @@
 //! matrix can be read, and tested, in one place.
 //!
 //! Every request passes [`middleware`]: the public paths (login, health, the OpenAPI document and
-//! the UI's files) pass as they are; every other one needs a valid token (`Authorization: Bearer`,
-//! or `?token=` on the WebSocket upgrade), and [`required_role`] says which role its method and
-//! path need (viewer < operator < admin).
+//! the UI's files) pass as they are; every other one needs a valid token (`Authorization: Bearer`),
+//! and [`required_role`] says which role its method and path need (viewer < operator < admin).
+//!
+//! The WebSocket upgrade (`GET /api/t3000/ws`) also takes `?ticket=`, a single-use ticket from
+//! `POST /api/t3000/ws/ticket` (browsers cannot send headers with a WebSocket). No path takes a
+//! token from the URL, where browsers print it and logs keep it: the upgrade refuses `?token=`
+//! with 401 `token_in_url`, saying to use a ticket.
 
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -35,6 +39,8 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
         // Reads that take a body.
         ("query" | "history", _) => return Some(Role::Viewer),
         ("auth", _) => return Some(Role::Viewer),
+        // Whoever may open the WebSocket may ask for a ticket to open it.
+        ("ws", 5) if seg[4] == "ticket" => return Some(Role::Viewer),
         ("samples", _) => true,
         ("points", 6) => matches!(seg[5], "value" | "relinquish" | "mode"),
         ("alarms", 6) => seg[5] == "ack",
@@ -64,13 +70,34 @@ pub fn remote_of(req: &Request) -> Option<String> {
     req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
 }
 
-/// The `token` query parameter of the WebSocket upgrade (browsers cannot set headers on a
-/// WebSocket); no other path takes a token from the query.
-fn query_token(req: &Request) -> Option<String> {
-    if req.uri().path() != "/api/t3000/ws" {
-        return None;
+/// The WebSocket upgrade's path: the one that takes a ticket.
+const WS_PATH: &str = "/api/t3000/ws";
+
+/// What the WebSocket upgrade's query carries to authenticate.
+#[derive(Debug, PartialEq, Eq)]
+enum QueryCredential {
+    Nothing,
+    /// `ticket=`: a single-use ticket.
+    Ticket(String),
+    /// `token=`: a bearer token in the URL, refused.
+    Token,
+}
+
+fn query_credential(query: Option<&str>) -> QueryCredential {
+    let pairs = || query.unwrap_or("").split('&').filter_map(|kv| kv.split_once('=').or(Some((kv, ""))));
+    if pairs().any(|(k, _)| k == "token" || k == "access_token") {
+        return QueryCredential::Token;
     }
-    req.uri().query()?.split('&').find_map(|kv| kv.strip_prefix("token=")).map(str::to_owned)
+    match pairs().find(|(k, _)| *k == "ticket") {
+        Some((_, v)) => QueryCredential::Ticket(v.to_owned()),
+        None => QueryCredential::Nothing,
+    }
+}
+
+fn unauthorized(code: &'static str, message: &str) -> Response {
+    let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, code, message).into_response();
+    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
 }
 
 /// Authenticates and authorises every request (see the module documentation).
@@ -78,24 +105,47 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     let Some(need) = required_role(req.method(), req.uri().path()) else {
         return next.run(req).await;
     };
-    let secret = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .map(str::to_owned)
-        .or_else(|| query_token(&req));
-    let Some(mut principal) = secret.and_then(|s| state.auth.authenticate(&s)) else {
-        let mut resp = ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid bearer token is required: POST /api/t3000/auth/login",
-        )
-        .into_response();
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return resp;
+    let query =
+        if req.uri().path() == WS_PATH { query_credential(req.uri().query()) } else { QueryCredential::Nothing };
+    let principal = match query {
+        QueryCredential::Token => {
+            return unauthorized(
+                "token_in_url",
+                "a token is not taken in the URL (browsers print it and logs keep it): get a single-use \
+                 ticket with POST /api/t3000/ws/ticket and connect with ?ticket=<ticket>, or send \
+                 Authorization: Bearer <token>",
+            );
+        }
+        // The ticket is used up whatever happens next, so a URL that shows it opens nothing.
+        QueryCredential::Ticket(ticket) => match state.auth.redeem_ws_ticket(&ticket) {
+            Some(p) => p,
+            None => {
+                return unauthorized(
+                    "invalid_ticket",
+                    "the ticket is unknown, used or expired: get a new one with POST /api/t3000/ws/ticket \
+                     right before connecting (each opens one connection)",
+                );
+            }
+        },
+        QueryCredential::Nothing => {
+            let secret = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                .map(str::trim);
+            match secret.and_then(|s| state.auth.authenticate(s)) {
+                Some(p) => p,
+                None => {
+                    return unauthorized(
+                        "unauthorized",
+                        "a valid bearer token is required: POST /api/t3000/auth/login",
+                    );
+                }
+            }
+        }
     };
+    let mut principal = principal;
     if principal.role < need {
         return ApiError::new(
             StatusCode::FORBIDDEN,
@@ -128,6 +178,8 @@ mod tests {
             (&g, "/api/t3000/ws/schema.json", None),
             (&g, "/api/t3000/ws/asyncapi.json", None),
             (&g, "/api/t3000/ws", Some(Role::Viewer)),
+            (&p, "/api/t3000/ws/ticket", Some(Role::Viewer)),
+            (&p, "/api/t3000/ws/other", Some(Role::Admin)),
             (&p, "/api/t3000/auth/login", None),
             (&g, "/metrics", Some(Role::Viewer)),
             (&g, "/api/t3000/devices", Some(Role::Viewer)),
@@ -161,5 +213,19 @@ mod tests {
         for (m, path, want) in cases {
             assert_eq!(required_role(m, path), *want, "{m} {path}");
         }
+    }
+
+    #[test]
+    fn the_upgrade_query() {
+        use QueryCredential::*;
+        assert_eq!(query_credential(Option::None), Nothing);
+        assert_eq!(query_credential(Some("")), Nothing);
+        assert_eq!(query_credential(Some("ticket=t3w_ab")), Ticket("t3w_ab".into()));
+        assert_eq!(query_credential(Some("x=1&ticket=t3w_ab&y")), Ticket("t3w_ab".into()));
+        assert_eq!(query_credential(Some("ticket=")), Ticket(String::new()));
+        assert_eq!(query_credential(Some("token=t3_x")), Token);
+        assert_eq!(query_credential(Some("ticket=t3w_ab&token=t3_x")), Token, "a token in the URL is refused");
+        assert_eq!(query_credential(Some("access_token=t3_x")), Token);
+        assert_eq!(query_credential(Some("tickets=1&tokens=2")), Nothing);
     }
 }

@@ -139,6 +139,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/query", post(routes::history::sql_query))
         .route("/api/t3000/export", get(routes::export::export))
         .route("/api/t3000/ws", get(crate::http::ws::upgrade))
+        .route("/api/t3000/ws/ticket", post(login::ws_ticket))
         .route("/api/t3000/ws/schema.json", get(crate::http::ws::schema))
         .route("/api/t3000/ws/asyncapi.json", get(crate::http::ws::asyncapi))
         .fallback(fallback)
@@ -153,8 +154,14 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::middleware))
         .layer(cors)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The span every request's log lines carry: its method and path, never its query string (it can
+/// hold a WebSocket ticket) nor its headers (`Authorization`).
+fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), version = ?req.version())
 }
 
 /// Paths no route takes: the UI's files, except under `/api` and `/metrics` (a JSON 404 there).

@@ -9,7 +9,9 @@ use utoipa::OpenApi;
         title = "T3000 historian",
         description = "History, live values, exports, field devices, the building catalog and control of building \
             controllers. Every endpoint except login, /healthz, /readyz and this document needs \
-            `Authorization: Bearer <token>` (POST /api/t3000/auth/login)."
+            `Authorization: Bearer <token>` (POST /api/t3000/auth/login). The live-update WebSocket \
+            (GET /api/t3000/ws) also takes `?ticket=`, a single-use ticket from POST /api/t3000/ws/ticket; \
+            no endpoint takes a token in the URL."
     ),
     modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = [])),
@@ -21,6 +23,7 @@ use utoipa::OpenApi;
         crate::http::routes::auth::logout,
         crate::http::routes::auth::me,
         crate::http::routes::auth::change_password,
+        crate::http::routes::auth::ws_ticket,
         crate::http::routes::auth::list_users,
         crate::http::routes::auth::create_user,
         crate::http::routes::auth::update_user,
@@ -99,6 +102,7 @@ use utoipa::OpenApi;
         crate::http::routes::history::points_latest,
         crate::http::routes::history::sql_query,
         crate::http::routes::export::export,
+        crate::http::ws::upgrade,
         serve,
     ),
     components(schemas(
@@ -111,17 +115,27 @@ use utoipa::OpenApi;
 )]
 pub struct ApiDoc;
 
-/// Declares the bearer token scheme every protected endpoint uses.
+/// Declares the bearer token scheme every protected endpoint uses, and the WebSocket ticket
+/// (`GET /api/t3000/ws?ticket=`, from `POST /api/t3000/ws/ticket`).
 #[derive(Debug)]
 struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "ws_ticket",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "ticket",
+                "A single-use ticket from POST /api/t3000/ws/ticket, for GET /api/t3000/ws only: it opens \
+                 one connection within its `expires_in_secs`, as the token that asked for it. No path \
+                 takes a bearer token in the URL.",
+            ))),
         );
     }
 }
@@ -439,6 +453,32 @@ mod tests {
         let ts = &schema(&doc, "SampleIn")["properties"]["ts"]["oneOf"][1];
         assert_eq!(ts["maximum"].as_i64(), Some(crate::http::timeparse::EPOCH_US_RANGE.end - 1));
         assert!(schema(&doc, "BatchRequest")["oneOf"].is_array());
+    }
+
+    /// The WebSocket takes a bearer token or a ticket (a query parameter), and the ticket route
+    /// is documented with its answer.
+    #[test]
+    fn the_websocket_and_its_ticket_are_documented() {
+        use serde_json::json;
+        let doc = doc();
+        let ws = &doc["paths"]["/api/t3000/ws"]["get"];
+        assert_eq!(ws["security"], json!([{"bearer": []}, {"ws_ticket": []}]), "{ws}");
+        for status in ["101", "400", "401", "403", "503"] {
+            assert!(ws["responses"][status].is_object(), "GET /api/t3000/ws lacks {status}: {ws}");
+        }
+        let scheme = &doc["components"]["securitySchemes"]["ws_ticket"];
+        assert_eq!(
+            (scheme["type"].as_str(), scheme["in"].as_str(), scheme["name"].as_str()),
+            (Some("apiKey"), Some("query"), Some("ticket")),
+            "{scheme}"
+        );
+        let t = &doc["paths"]["/api/t3000/ws/ticket"]["post"];
+        assert_eq!(
+            t["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/WsTicket"
+        );
+        assert!(t["responses"]["401"].is_object() && t["responses"]["503"].is_object(), "{t}");
+        assert_eq!(schema(&doc, "WsTicket")["required"], json!(["ticket", "expires_in_secs", "expires_us"]));
     }
 
     /// Every integer a request may carry has a range (a point id past u32 is not "valid").

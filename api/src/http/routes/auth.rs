@@ -59,6 +59,45 @@ pub async fn me(Extension(who): Extension<Principal>) -> Json<Me> {
     Json(Me { user_id: who.user_id, username: who.username, role: who.role })
 }
 
+/// A WebSocket ticket (`POST /api/t3000/ws/ticket`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WsTicket {
+    /// Open `GET /api/t3000/ws?ticket=<ticket>` with it: it opens one connection, as the token
+    /// that asked for it, and nothing after that.
+    pub ticket: String,
+    /// Seconds it stays valid (`auth.ws_ticket_secs`).
+    pub expires_in_secs: u64,
+    /// When it expires: epoch microseconds of the server's clock.
+    pub expires_us: i64,
+}
+
+/// A single-use ticket for the live-update WebSocket, so that the bearer token never goes in a
+/// URL (a browser cannot send `Authorization` with a WebSocket, and prints the URL of a connection
+/// that fails). Connect to `GET /api/t3000/ws?ticket=<ticket>` right away: the ticket opens one
+/// connection within `expires_in_secs` (`auth.ws_ticket_secs`, 30 s), with the identity and role
+/// of the token that asked for it; used, expired or unknown, it is refused with 401. Ask for a
+/// new one before each connection. At most 8 tickets wait per token (a new one replaces the
+/// oldest) and 4,096 in all (then 503 until some expire).
+#[utoipa::path(post, path = "/api/t3000/ws/ticket", tag = "auth",
+    responses(
+        (status = 200, body = WsTicket),
+        (status = 401, body = ErrorBody),
+        (status = 503, description = "Too many tickets wait to be used (`too_many_tickets`), with `Retry-After`", body = ErrorBody),
+    ))]
+pub async fn ws_ticket(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<([(axum::http::HeaderName, &'static str); 1], Json<WsTicket>)> {
+    let issued = state.auth.ws_ticket(&who)?;
+    let body = WsTicket {
+        ticket: issued.ticket,
+        expires_in_secs: state.auth.ws_ticket_ttl().as_secs(),
+        expires_us: issued.expires_us,
+    };
+    // A secret: no cache may keep it.
+    Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], Json(body)))
+}
+
 /// Body of a password change.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

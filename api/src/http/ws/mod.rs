@@ -1,10 +1,13 @@
 //! Live updates over WebSocket: `GET /api/t3000/ws`.
 //!
 //! # Connecting
-//! The upgrade request is authenticated like every other request (`Authorization: Bearer` or,
-//! since browsers cannot set headers on a WebSocket, `?token=`; see `http::access::middleware`) and needs
-//! the viewer role ([`crate::http::access::required_role`]). A request with an `Origin` header that is
-//! neither this server (its `Host`) nor one of `auth.cors_origins` gets 403 before the upgrade.
+//! The upgrade request is authenticated like every other request (`Authorization: Bearer`) or,
+//! since browsers cannot set headers on a WebSocket, with `?ticket=`: a single-use ticket that
+//! lives `auth.ws_ticket_secs`, from `POST /api/t3000/ws/ticket` (`service::tickets`). A token in
+//! the URL (`?token=`) is refused with 401 `token_in_url`: browsers print the URL of a connection
+//! that fails, and logs keep it (see `http::access::middleware`). It needs the viewer role
+//! ([`crate::http::access::required_role`]). A request with an `Origin` header that is neither this
+//! server (its `Host`) nor one of `auth.cors_origins` gets 403 before the upgrade.
 //!
 //! # Messages
 //! JSON text frames tagged by `type` ([`protocol`], whose JSON Schema is served at
@@ -32,7 +35,7 @@ mod session;
 pub use hub::Hub;
 
 use crate::http::AppState;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::service::auth::Principal;
 use axum::Json;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
@@ -57,6 +60,22 @@ pub fn origin_allowed(origin: &str, host: Option<&str>, allowed: &[String]) -> b
 }
 
 /// `GET /api/t3000/ws`: upgrades to the live-update protocol.
+///
+/// The live-update WebSocket (its messages: `/api/t3000/ws/asyncapi.json`). A browser connects
+/// with `?ticket=<ticket>`, a single-use ticket from `POST /api/t3000/ws/ticket` asked for right
+/// before connecting; a client that can send headers may use `Authorization: Bearer <token>`
+/// instead. A token in the URL (`?token=`) is refused with 401 `token_in_url`. Only a WebSocket
+/// upgrade (`Connection: Upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Key`,
+/// `Sec-WebSocket-Version: 13`) gets 101; any other request 400 `not_a_websocket`.
+#[utoipa::path(get, path = "/api/t3000/ws", tag = "live",
+    responses(
+        (status = 101, description = "Switching Protocols: the live-update WebSocket"),
+        (status = 400, description = "Not a WebSocket upgrade (`not_a_websocket`)", body = ErrorBody),
+        (status = 401, description = "No valid bearer token or ticket (`unauthorized`, `invalid_ticket`: unknown, used or expired), or a token in the URL (`token_in_url`)", body = ErrorBody),
+        (status = 403, description = "A page of an origin that may not open the socket (`origin_not_allowed`; `auth.cors_origins`)", body = ErrorBody),
+        (status = 503, description = "`websocket.max_clients` clients are connected (`too_many_clients`), with `Retry-After`", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("ws_ticket" = [])))]
 pub async fn upgrade(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

@@ -531,8 +531,11 @@ pub fn schema_document() -> Value {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "/api/t3000/ws/schema.json",
         "title": "T3000 live updates (WebSocket /api/t3000/ws)",
-        "description": "Connect to ws(s)://HOST/api/t3000/ws with `Authorization: Bearer <token>` or \
-            `?token=<token>`. Every frame is a JSON text message tagged by `type`. The client sends \
+        "description": "Connect to ws(s)://HOST/api/t3000/ws?ticket=<ticket>, with a single-use ticket \
+            from POST /api/t3000/ws/ticket (asked for with `Authorization: Bearer <token>` right before \
+            connecting; it opens one connection within `expires_in_secs`), or with `Authorization: \
+            Bearer <token>` where the client can send headers. A token in the URL (`?token=`) is \
+            refused with 401 `token_in_url`. Every frame is a JSON text message tagged by `type`. The client sends \
             `client_message`s; every one gets a reply (Subscribed, Unsubscribed, AlarmAcknowledged, \
             ValueWritten, Pong) or an Error with its `request_id`. The server sends `server_message`s. \
             Unknown fields are refused. DeviceStatus, PointUpdate (also inside PointUpdates), \
@@ -631,11 +634,28 @@ pub fn asyncapi_document(host: &str) -> Value {
                 "host": host,
                 "protocol": "ws",
                 "pathname": "/api/t3000/ws",
-                "description": "`Authorization: Bearer <token>` or `?token=<token>` (viewer role or above).",
+                "description": "`?ticket=<ticket>` (a single-use ticket from POST /api/t3000/ws/ticket) or \
+                    `Authorization: Bearer <token>`; viewer role or above. `?token=` is refused (401).",
             }
         },
         "defaultContentType": "application/json",
-        "channels": {"live": {"address": "/api/t3000/ws", "messages": channel}},
+        "channels": {"live": {
+            "address": "/api/t3000/ws",
+            "messages": channel,
+            "bindings": {"ws": {
+                "method": "GET",
+                "query": {
+                    "type": "object",
+                    "properties": {"ticket": {
+                        "type": "string",
+                        "description": "A single-use ticket from POST /api/t3000/ws/ticket: opens one \
+                            connection within its `expires_in_secs`, as the token that asked for it. \
+                            Not needed with `Authorization: Bearer <token>`.",
+                    }},
+                },
+                "bindingVersion": "0.1.0",
+            }},
+        }},
         "operations": {
             "sendServerMessages": {
                 "action": "send",
