@@ -1,8 +1,9 @@
-// The live connection against a fake socket and fake timers: reconnection with backoff and
-// jitter, resubscription, batching and reference counting of subscriptions, routing, request
+// The live connection against a fake socket and fake timers: a fresh single-use ticket for every
+// attempt (never the token in the address), reconnection with backoff and jitter, resubscription, batching and reference counting of subscriptions, routing, request
 // replies, Lagged, dead-connection detection and what is live.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { computed, effectScope, nextTick, ref } from 'vue'
+import { ApiError, configureClient } from '../api/client'
 import { LiveConnection, useLivePoints, type LiveOptions } from './useWebSocket'
 
 type Sent = Record<string, unknown> & { type: string; request_id?: string }
@@ -47,11 +48,14 @@ class FakeSocket {
 
 let sockets: FakeSocket[]
 let token: string | null
+/** Tickets handed out so far (`tk1`, `tk2`, ...). */
+let tickets: number
 
 function connection(extra: Partial<LiveOptions> = {}) {
   return new LiveConnection({
     url: () => 'ws://test/api/t3000/ws',
     token: () => token,
+    ticket: () => `tk${++tickets}`,
     createSocket: (url) => {
       const s = new FakeSocket(url)
       sockets.push(s)
@@ -90,18 +94,20 @@ beforeEach(() => {
   vi.useFakeTimers()
   sockets = []
   token = 'tok en'
+  tickets = 0
 })
 afterEach(() => {
   vi.useRealTimers()
 })
 
 describe('connecting', () => {
-  it('puts the token in the address and is open after the Welcome', async () => {
+  it('connects with a fresh ticket, never the token, and is open after the Welcome', async () => {
     const c = connection()
     expect(c.state.value).toBe('idle')
     c.start()
     expect(sockets).toHaveLength(1)
-    expect(sockets[0].url).toBe('ws://test/api/t3000/ws?token=tok%20en')
+    expect(sockets[0].url).toBe('ws://test/api/t3000/ws?ticket=tk1')
+    expect(sockets[0].url).not.toContain('tok')
     expect(c.state.value).toBe('connecting')
     sockets[0].open()
     expect(c.state.value).toBe('connecting')
@@ -140,6 +146,154 @@ describe('connecting', () => {
     expect(sockets).toHaveLength(2)
     last(sockets).open()
     expect(last(sockets).ofType('Subscribe')).toEqual([expect.objectContaining({ points: [4], system: true })])
+  })
+})
+
+describe('tickets', () => {
+  /** A ticket call the test answers: `answer(t)` or `refuse(e)`. */
+  function pendingTickets() {
+    const calls: { resolve: (t: string) => void; reject: (e: unknown) => void }[] = []
+    const ticket = () => new Promise<string>((resolve, reject) => calls.push({ resolve, reject }))
+    return { calls, ticket }
+  }
+
+  it('asks for a new ticket before every attempt and never reuses one', async () => {
+    const c = connection({ random: () => 1 })
+    c.start()
+    for (let i = 1; i <= 4; i++) {
+      expect(last(sockets).url).toBe(`ws://test/api/t3000/ws?ticket=tk${i}`)
+      last(sockets).drop()
+      await vi.advanceTimersByTimeAsync(c.nextAttemptAt.value! - Date.now())
+    }
+    expect(new Set(sockets.map((s) => s.url)).size).toBe(sockets.length)
+    expect(sockets.every((s) => !s.url.includes('token') && !s.url.includes('tok%20en'))).toBe(true)
+  })
+
+  it('opens the socket once the ticket has come, with that ticket only', async () => {
+    const { calls, ticket } = pendingTickets()
+    const c = connection({ ticket })
+    c.start()
+    expect(c.state.value).toBe('connecting')
+    expect(calls).toHaveLength(1)
+    expect(sockets).toHaveLength(0)
+    c.start() // Already asking: no second ticket.
+    c.retryNow()
+    expect(calls).toHaveLength(1)
+    calls[0].resolve('t3w_abc')
+    await flush()
+    expect(sockets.map((s) => s.url)).toEqual(['ws://test/api/t3000/ws?ticket=t3w_abc'])
+    sockets[0].open()
+    sockets[0].welcome()
+    expect(c.state.value).toBe('open')
+  })
+
+  it('drops a ticket that comes after stop()', async () => {
+    const { calls, ticket } = pendingTickets()
+    const c = connection({ ticket })
+    c.start()
+    c.stop()
+    expect(c.state.value).toBe('closed')
+    calls[0].resolve('late')
+    await flush()
+    expect(sockets).toHaveLength(0)
+    // A new start asks again.
+    c.start()
+    expect(calls).toHaveLength(2)
+    calls[1].resolve('fresh')
+    await flush()
+    expect(sockets.map((s) => s.url)).toEqual(['ws://test/api/t3000/ws?ticket=fresh'])
+  })
+
+  it('stops trying when the ticket call says the session has ended (401)', async () => {
+    const { calls, ticket } = pendingTickets()
+    const c = connection({ ticket })
+    c.start()
+    calls[0].reject(new ApiError(401, 'unauthorized', 'a valid bearer token is required'))
+    await flush()
+    expect(c.state.value).toBe('closed')
+    await vi.advanceTimersByTimeAsync(120_000)
+    expect(calls).toHaveLength(1)
+    expect(sockets).toHaveLength(0)
+  })
+
+  it('retries with backoff when the ticket call fails otherwise, saying why', async () => {
+    const { calls, ticket } = pendingTickets()
+    const c = connection({ ticket, random: () => 1 })
+    c.start()
+    calls[0].reject(new ApiError(0, 'network', 'the server cannot be reached (Failed to fetch)'))
+    await flush()
+    expect(c.state.value).toBe('reconnecting')
+    expect(c.attempts.value).toBe(1)
+    expect(c.lostReason.value).toBe('the server cannot be reached (Failed to fetch)')
+    await vi.advanceTimersByTimeAsync(499)
+    expect(calls).toHaveLength(1)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(calls).toHaveLength(2)
+    calls[1].reject(new ApiError(503, 'too_many_tickets', 'try again in 3 s'))
+    await flush()
+    expect(c.attempts.value).toBe(2)
+    await vi.advanceTimersByTimeAsync(1000)
+    calls[2].resolve('tk')
+    await flush()
+    expect(sockets).toHaveLength(1)
+  })
+
+  it('gives up a ticket call that does not answer within 10 s and tries again', async () => {
+    const { calls, ticket } = pendingTickets()
+    const c = connection({ ticket })
+    c.start()
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(c.state.value).toBe('reconnecting')
+    expect(c.lostReason.value).toBe('no answer from the server')
+    // Its answer, if it ever comes, opens nothing.
+    calls[0].resolve('too late')
+    await flush()
+    expect(sockets).toHaveLength(0)
+    await vi.advanceTimersByTimeAsync(c.backoff(1))
+    expect(calls).toHaveLength(2)
+  })
+
+  it('by default asks POST /api/t3000/ws/ticket with the bearer token, and a 401 there logs out', async () => {
+    let unauthorized = 0
+    configureClient(
+      () => 'sess-token',
+      () => unauthorized++,
+    )
+    const requests: { url: string; init: RequestInit }[] = []
+    let status = 200
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string, init: RequestInit) => {
+        requests.push({ url, init })
+        if (status === 401) return new Response(JSON.stringify({ error: { code: 'unauthorized', message: 'no' } }), { status })
+        return new Response(JSON.stringify({ ticket: 't3w_0123', expires_in_secs: 30, expires_us: 1 }), { status })
+      }),
+    )
+    try {
+      const c = connection({ ticket: undefined })
+      c.start()
+      await flush()
+      await vi.advanceTimersByTimeAsync(0)
+      expect(requests).toHaveLength(1)
+      expect(requests[0].url).toBe('/api/t3000/ws/ticket')
+      expect(requests[0].init.method).toBe('POST')
+      expect((requests[0].init.headers as Record<string, string>).Authorization).toBe('Bearer sess-token')
+      expect(sockets.map((s) => s.url)).toEqual(['ws://test/api/t3000/ws?ticket=t3w_0123'])
+      // The session ends: the next attempt's ticket call gets 401, which logs out (as any 401).
+      status = 401
+      sockets[0].drop()
+      await vi.advanceTimersByTimeAsync(c.backoff(1))
+      expect(requests).toHaveLength(2)
+      expect(unauthorized).toBe(1)
+      expect(c.state.value).toBe('closed')
+      expect(sockets).toHaveLength(1)
+    } finally {
+      vi.unstubAllGlobals()
+      configureClient(
+        () => null,
+        () => {},
+      )
+    }
   })
 })
 

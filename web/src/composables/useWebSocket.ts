@@ -8,6 +8,13 @@
 // batches (`batch: true`: one PointUpdates frame per write of the server) and handed to the
 // PointUpdate handlers one by one.
 //
+// The session token never goes in the connection's address (browsers print the address of a
+// connection that fails in the console, and servers and proxies log it): right before each attempt
+// the connection asks for a single-use ticket over REST (POST /api/t3000/ws/ticket, with the bearer
+// token in its header) and connects with `?ticket=`. A ticket opens one connection within 30 s, so
+// an address that shows up anywhere afterwards opens nothing. A 401 from the ticket call means the
+// session has ended: the REST client logs out as for any 401, and no attempt follows.
+//
 // A dead connection is found within seconds even when the browser has not noticed (a dropped
 // network keeps a socket "open" for minutes): a connection quiet for `idlePingMs` gets a Ping, and
 // one that answers nothing within `pongTimeoutMs` is closed and reconnected, so the page says
@@ -15,6 +22,7 @@
 // `isLive(m)` is true only while that connection is open, so values and device states shown from
 // an older connection read as stale until the snapshot of the new one replaces them.
 import { getCurrentScope, onScopeDispose, ref, shallowReactive, toRaw, watch, type Ref } from 'vue'
+import { api, API } from '../api/client'
 import type { DeviceStatus, PointUpdate, ServerMessage, Welcome } from '../api/ws-types'
 
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed'
@@ -39,10 +47,15 @@ interface SocketLike {
 }
 
 export interface LiveOptions {
-  /** The ws:// or wss:// address, without the token. */
+  /** The ws:// or wss:// address, without any credential. */
   url: () => string
-  /** The bearer token; with none the connection stays closed. */
+  /** The bearer token; with none the connection stays closed. It never goes in the address. */
   token: () => string | null
+  /**
+   * A single-use ticket for the next attempt (default: POST /api/t3000/ws/ticket through the REST
+   * client), asked for right before each one. An error with `status` 401 means the session ended.
+   */
+  ticket?: () => string | Promise<string>
   createSocket?: (url: string) => SocketLike
   initialDelayMs?: number
   maxDelayMs?: number
@@ -76,6 +89,10 @@ export class LiveConnection {
 
   private socket: SocketLike | null = null
   private wanted = false
+  /** Waiting for the ticket of the current attempt. */
+  private asking = false
+  /** The current attempt; a ticket that comes for an older one is dropped. */
+  private attempt = 0
   private timer: ReturnType<typeof setTimeout> | null = null
   private pingTimer: ReturnType<typeof setInterval> | null = null
   private connectTimer: ReturnType<typeof setTimeout> | null = null
@@ -101,12 +118,14 @@ export class LiveConnection {
   /** Connects (and keeps reconnecting) until stop(). */
   start() {
     this.wanted = true
-    if (!this.socket && this.timer === null) this.connect()
+    if (!this.socket && this.timer === null && !this.asking) this.connect()
   }
 
   /** Closes the socket and stops reconnecting (logout). Interests are kept for the next start(). */
   stop() {
     this.wanted = false
+    this.asking = false
+    this.attempt += 1
     this.clearTimers()
     const s = this.socket
     this.socket = null
@@ -261,22 +280,63 @@ export class LiveConnection {
     this.socket?.send(JSON.stringify({ ...msg, request_id }))
   }
 
+  /** An attempt: asks for a ticket, then opens the socket with it (see `open`). */
   private connect() {
     this.timer = null
-    const token = this.opts.token()
-    if (!this.wanted || !token) {
+    if (!this.wanted || !this.opts.token()) {
       this.state.value = 'closed'
       return
     }
     this.state.value = this.attempts.value > 0 ? 'reconnecting' : 'connecting'
-    const url = `${this.opts.url()}?token=${encodeURIComponent(token)}`
-    const s = (this.opts.createSocket ?? ((u: string) => new WebSocket(u) as unknown as SocketLike))(url)
-    this.socket = s
+    const attempt = ++this.attempt
     this.clearConnectTimer()
+    // One limit for the whole attempt: the ticket, the handshake and the Welcome.
     this.connectTimer = setTimeout(() => {
       this.connectTimer = null
-      if (this.socket === s && this.state.value !== 'open') this.lost('no answer from the server')
+      if (this.attempt !== attempt) return
+      if (this.asking) {
+        this.asking = false
+        this.attempt += 1
+        this.lostReason.value = 'no answer from the server'
+        this.retryLater()
+      } else if (this.socket && this.state.value !== 'open') this.lost('no answer from the server')
     }, this.opts.connectTimeoutMs ?? 10_000)
+    const failed = (e: unknown) => {
+      if (this.attempt !== attempt || !this.wanted) return
+      this.asking = false
+      this.clearConnectTimer()
+      if ((e as { status?: number } | null)?.status === 401) {
+        // The session has ended; the REST client has logged out, which stops this connection.
+        this.state.value = 'closed'
+        return
+      }
+      this.lostReason.value = (e as Error | null)?.message || 'no answer from the server'
+      this.retryLater()
+    }
+    let ticket: string | Promise<string>
+    try {
+      ticket = (this.opts.ticket ?? askTicket)()
+    } catch (e) {
+      failed(e)
+      return
+    }
+    if (typeof ticket === 'string') {
+      this.open(ticket)
+      return
+    }
+    this.asking = true
+    ticket.then((t) => {
+      if (this.attempt !== attempt || !this.wanted) return
+      this.asking = false
+      this.open(t)
+    }, failed)
+  }
+
+  /** Opens the socket of the current attempt with its ticket. */
+  private open(ticket: string) {
+    const url = `${this.opts.url()}?ticket=${encodeURIComponent(ticket)}`
+    const s = (this.opts.createSocket ?? ((u: string) => new WebSocket(u) as unknown as SocketLike))(url)
+    this.socket = s
     s.onopen = () => {
       this.lastHeard = Date.now()
       this.pingSentAt = 0
@@ -305,12 +365,17 @@ export class LiveConnection {
         this.state.value = 'closed'
         return
       }
-      this.attempts.value += 1
-      const delay = this.backoff(this.attempts.value)
-      this.nextAttemptAt.value = Date.now() + delay
-      this.state.value = 'reconnecting'
-      this.timer = setTimeout(() => this.connect(), delay)
+      this.retryLater()
     }
+  }
+
+  /** Schedules the next attempt with backoff. */
+  private retryLater() {
+    this.attempts.value += 1
+    const delay = this.backoff(this.attempts.value)
+    this.nextAttemptAt.value = Date.now() + delay
+    this.state.value = 'reconnecting'
+    this.timer = setTimeout(() => this.connect(), delay)
   }
 
   /** Delay before attempt `n` (1-based): doubling from the initial delay up to the cap, jittered
@@ -431,6 +496,11 @@ function dec(m: Map<number, number>, k: number): boolean {
 }
 function hasAny(i: Interest): boolean {
   return !!(i.points?.length || i.devices?.length || i.alarms || i.schedules || i.system)
+}
+
+/** A ticket for the live connection, asked for with the session's token (POST /api/t3000/ws/ticket). */
+async function askTicket(): Promise<string> {
+  return (await api.post<{ ticket: string }>(`${API}/ws/ticket`)).ticket
 }
 
 let shared: LiveConnection | null = null

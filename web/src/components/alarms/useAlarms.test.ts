@@ -115,6 +115,7 @@ beforeEach(async () => {
   conn = new ws.LiveConnection({
     url: () => 'ws://x',
     token: () => 't',
+    ticket: () => 'tk',
     createSocket: () => (socket = new FakeSocket()),
   })
   conn.start()
