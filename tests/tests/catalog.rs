@@ -207,6 +207,9 @@ async fn the_authorisation_matrix() {
         (Method::POST, "/api/t3000/trendlogs", Some(json!({})), 3),
         (Method::PUT, "/api/t3000/trendlogs/999", Some(json!({})), 3),
         (Method::DELETE, "/api/t3000/trendlogs/999", None, 3),
+        (Method::POST, "/api/t3000/ws/ticket", None, 1),
+        // Without the upgrade headers: 400 `not_a_websocket` once authorised.
+        (Method::GET, "/api/t3000/ws", None, 1),
     ];
     let clients = [(1u8, &viewer, "viewer"), (2, &operator, "operator"), (3, &server.client, "admin")];
     // Every endpoint of the matrix is in the OpenAPI document.
