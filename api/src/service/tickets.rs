@@ -9,9 +9,10 @@
 //!
 //! A ticket is 32 random bytes (hex, prefixed `t3w_`); the store keeps only its SHA-256, the token
 //! and user it stands for and when it expires (from the injected [`Clock`]). Memory is bounded:
-//! at most [`MAX_PER_TOKEN`] tickets wait per token (a new one replaces the oldest, so a client
-//! that never uses its tickets only wastes its own), at most [`MAX_TICKETS`] in all (then issuing
-//! is refused until some expire), and expired ones are dropped whenever a ticket is issued.
+//! at most [`MAX_PER_TOKEN`] tickets wait per token and [`MAX_PER_USER`] per user (a new one
+//! replaces the oldest, so a client that never uses its tickets, or a user who logs in again and
+//! again, only wastes their own), at most [`MAX_TICKETS`] in all (then issuing is refused until
+//! some expire), and expired ones are dropped whenever a ticket is issued.
 
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
@@ -24,6 +25,8 @@ use t3_core::clock::Clock;
 pub const MAX_TICKETS: usize = 4096;
 /// Tickets waiting to be used per token: a new one replaces the oldest.
 pub const MAX_PER_TOKEN: usize = 8;
+/// Tickets waiting to be used per user, all their tokens together: a new one replaces the oldest.
+pub const MAX_PER_USER: usize = 32;
 
 /// What a redeemed ticket stands for: the token that asked for it, and its user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +66,21 @@ struct Inner {
     next_seq: u64,
 }
 
+impl Inner {
+    /// Removes the oldest of the tickets whose holder is `mine` while there are `max` or more.
+    fn make_room(&mut self, max: usize, mine: impl Fn(&Holder) -> bool) {
+        let mut held: Vec<(u64, String)> =
+            self.live.iter().filter(|(_, e)| mine(&e.holder)).map(|(k, e)| (e.seq, k.clone())).collect();
+        if held.len() < max {
+            return;
+        }
+        held.sort_unstable();
+        for (_, k) in &held[..=held.len() - max] {
+            self.live.remove(k);
+        }
+    }
+}
+
 /// The tickets waiting to be used.
 #[derive(Debug)]
 pub struct TicketStore {
@@ -70,6 +88,7 @@ pub struct TicketStore {
     ttl_us: i64,
     max_total: usize,
     max_per_token: usize,
+    max_per_user: usize,
     inner: Mutex<Inner>,
 }
 
@@ -83,18 +102,20 @@ fn new_ticket() -> String {
 }
 
 impl TicketStore {
-    /// Tickets that live `ttl` (at least 1 µs), bounded by [`MAX_TICKETS`] and [`MAX_PER_TOKEN`].
+    /// Tickets that live `ttl` (at least 1 µs), bounded by [`MAX_TICKETS`], [`MAX_PER_TOKEN`] and
+    /// [`MAX_PER_USER`].
     pub fn new(clock: Arc<dyn Clock>, ttl: Duration) -> TicketStore {
-        TicketStore::with_bounds(clock, ttl, MAX_TICKETS, MAX_PER_TOKEN)
+        TicketStore::with_bounds(clock, ttl, [MAX_TICKETS, MAX_PER_TOKEN, MAX_PER_USER])
     }
 
-    /// Like [`TicketStore::new`] with other bounds (each at least 1).
-    pub fn with_bounds(clock: Arc<dyn Clock>, ttl: Duration, max_total: usize, max_per_token: usize) -> TicketStore {
+    /// Like [`TicketStore::new`] with other bounds (in all, per token, per user; each at least 1).
+    pub fn with_bounds(clock: Arc<dyn Clock>, ttl: Duration, [total, per_token, per_user]: [usize; 3]) -> TicketStore {
         TicketStore {
             clock,
             ttl_us: i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX).max(1),
-            max_total: max_total.max(1),
-            max_per_token: max_per_token.max(1),
+            max_total: total.max(1),
+            max_per_token: per_token.max(1),
+            max_per_user: per_user.max(1),
             inner: Mutex::default(),
         }
     }
@@ -104,20 +125,15 @@ impl TicketStore {
         Duration::from_micros(self.ttl_us.unsigned_abs())
     }
 
-    /// A new ticket for `holder`. Drops expired tickets first; replaces the holder's token's
-    /// oldest ticket when it has [`MAX_PER_TOKEN`] waiting.
+    /// A new ticket for `holder`. Drops expired tickets first; replaces the oldest ticket of the
+    /// holder's token when it has [`MAX_PER_TOKEN`] waiting, and of the holder's user when they
+    /// have [`MAX_PER_USER`].
     pub fn issue(&self, holder: Holder) -> Result<Issued, TicketError> {
         let now = self.clock.now_us();
         let mut inner = self.inner.lock();
         inner.live.retain(|_, e| e.expires_us > now);
-        let mine: Vec<(&String, u64)> =
-            inner.live.iter().filter(|(_, e)| e.holder.token_id == holder.token_id).map(|(k, e)| (k, e.seq)).collect();
-        if mine.len() >= self.max_per_token {
-            let oldest = mine.iter().min_by_key(|(_, seq)| *seq).map(|(k, _)| (*k).clone());
-            if let Some(k) = oldest {
-                inner.live.remove(&k);
-            }
-        }
+        inner.make_room(self.max_per_token, |h| h.token_id == holder.token_id);
+        inner.make_room(self.max_per_user, |h| h.user_id == holder.user_id);
         if inner.live.len() >= self.max_total {
             let first_expiry = inner.live.values().map(|e| e.expires_us).min().unwrap_or(now);
             let wait_us = u64::try_from(first_expiry.saturating_sub(now)).unwrap_or(0);
@@ -157,7 +173,7 @@ mod tests {
     }
 
     fn store(clock: &Arc<ManualClock>, total: usize, per_token: usize) -> TicketStore {
-        TicketStore::with_bounds(clock.clone(), Duration::from_secs(30), total, per_token)
+        TicketStore::with_bounds(clock.clone(), Duration::from_secs(30), [total, per_token, 100])
     }
 
     #[test]
@@ -231,10 +247,33 @@ mod tests {
         s.issue(holder(5)).unwrap();
         assert_eq!(s.waiting(), 1);
         // A flood from one token never grows the store past its bound.
-        let s = store(&clock, MAX_TICKETS, MAX_PER_TOKEN);
+        let s = TicketStore::new(clock.clone(), Duration::from_secs(30));
         for _ in 0..10_000 {
             s.issue(holder(7)).unwrap();
         }
         assert_eq!(s.waiting(), MAX_PER_TOKEN);
+        // Nor does one user's flood from many tokens (logging in again and again).
+        for token_id in 100..1_100 {
+            s.issue(Holder { token_id, user_id: 99 }).unwrap();
+        }
+        assert_eq!(s.waiting(), MAX_PER_TOKEN + MAX_PER_USER);
+    }
+
+    #[test]
+    fn a_user_keeps_their_newest_tickets_only() {
+        let clock = ManualClock::new(T0);
+        let s = TicketStore::with_bounds(clock.clone(), Duration::from_secs(30), [100, 2, 3]);
+        let a = |token_id| Holder { token_id, user_id: 1 };
+        let first = s.issue(a(1)).unwrap();
+        let second = s.issue(a(2)).unwrap();
+        let third = s.issue(a(3)).unwrap();
+        let fourth = s.issue(a(4)).unwrap();
+        let other = s.issue(Holder { token_id: 9, user_id: 2 }).unwrap();
+        assert_eq!(s.waiting(), 4, "three of user 1, one of user 2");
+        assert_eq!(s.redeem(&first.ticket), None, "the user's oldest was replaced");
+        for t in [&second, &third, &fourth] {
+            assert!(s.redeem(&t.ticket).is_some());
+        }
+        assert!(s.redeem(&other.ticket).is_some());
     }
 }

@@ -76,8 +76,8 @@ pub struct WsTicket {
 /// that fails). Connect to `GET /api/t3000/ws?ticket=<ticket>` right away: the ticket opens one
 /// connection within `expires_in_secs` (`auth.ws_ticket_secs`, 30 s), with the identity and role
 /// of the token that asked for it; used, expired or unknown, it is refused with 401. Ask for a
-/// new one before each connection. At most 8 tickets wait per token (a new one replaces the
-/// oldest) and 4,096 in all (then 503 until some expire).
+/// new one before each connection. At most 8 tickets wait per token and 32 per user (a new one
+/// replaces the oldest), 4,096 in all (then 503 until some expire).
 #[utoipa::path(post, path = "/api/t3000/ws/ticket", tag = "auth",
     responses(
         (status = 200, body = WsTicket),
