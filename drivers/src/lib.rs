@@ -18,6 +18,7 @@
 //!   confirmed writes.
 //! - [`discovery`]: finding devices by Modbus scan (TCP hosts, RTU unit ids) and T3000's UDP scan.
 //! - [`simulator`]: simulated Temco devices over Modbus TCP, RTU and UDP, with fault injection.
+//! - [`units`]: the units (and scales) the register library's texts state for its registers.
 
 pub mod codec;
 pub mod collector;
@@ -27,3 +28,4 @@ pub mod modbus;
 pub mod planner;
 pub mod profile;
 pub mod simulator;
+pub mod units;

@@ -312,6 +312,7 @@ impl ProfileLibrary {
             });
         }
 
+        crate::units::fill_units(&mut profiles);
         let all = std::iter::once(t3_controller()).chain(profiles).map(Arc::new).collect();
         Ok(ProfileLibrary { profiles: all, skipped })
     }
@@ -663,7 +664,7 @@ mod tests {
         assert_eq!(p.product_models, vec![200]);
         let names: Vec<_> = p.points.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, vec!["A", "a_5", "H", "I"]);
-        assert_eq!(p.point("a_5").unwrap().unit.as_deref(), Some("degC"));
+        assert_eq!(p.point("a_5").unwrap().unit.as_deref(), Some("°C"));
         assert_eq!(p.point("H").unwrap().kind, RegisterKind::Input);
         assert_eq!(p.point("I").unwrap().kind, RegisterKind::Coil);
         assert_eq!(p.point("I").unwrap().codec, Codec::new(ValueType::Bool));
