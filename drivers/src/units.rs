@@ -11,17 +11,20 @@
 //!    `(Unit:X)`, `unit.X`, `units are 0.1 X`, `the units is X`), worked examples (`123 means 12.3 V`,
 //!    `1102 is 110.2V`, `divide by 10`) and `A-B representing C X to D X`;
 //! 3. in a description that does not list codes (`0 = ...`, `1: ...`, `NONE ->0`): a unit in parentheses
-//!    (`(ppm)`, `( % )`, `(sec)`), after a default value (`default value: 0 PPM`), after a range of numbers
-//!    (`0-10 volts`), a unit that cannot be read as anything else anywhere in the text (`co2 ppm`, `℃`,
-//!    `lux`), one of the words celsius / fahrenheit (not both), relative humidity (`RH`);
-//! 4. a register with none of these whose name has a unit stated, and always the same one, in the rows of
-//!    other products (`MODBUS_CO2` of the CO2 sensor says only "CO2 "; CO2_Node's `MODBUS_CO2` says
-//!    "co2 value (ppm)").
+//!    (`(ppm)`, `( % )`, `(sec)`), a quantity followed by its unit (`co2 ppm`, `humidity %`), a unit after a
+//!    default value (`default value: 0 PPM`), a text ending in a range of numbers with its unit (`HUMIDITY
+//!    OUTPUT 0-10 volts`), a unit that cannot be read as anything else anywhere in the text (`℃`, `lux`,
+//!    `ppm`), one of the words celsius / fahrenheit (not both), a text that starts by naming relative
+//!    humidity (`RH humidity`, `the relative humidity`);
+//! 4. a register with none of these whose name, in rows of other products with the same scale, has a unit
+//!    stated, and always the same one (`MODBUS_CO2` of the CO2 sensor says only "CO2 "; CO2_Node's
+//!    `MODBUS_CO2` says "co2 value (ppm)").
 //!
 //! No unit is given to a register whose name says it is an identity, a communication setting, a selector or
-//! a filter (`MODBUS_ADDRESS`, `..._SERIALNUMBER`, `..._BAUDRATE`, `..._UNIT`, `..._FILTER`, ...), to text,
-//! bits and coils, nor where the text names two units of one kind ("DegC or F", "DEGREE C/F", a bare
-//! "deg") or a count ("unit number"). A `%` of a humidity register is `%RH`.
+//! a filter (`MODBUS_ADDRESS`, `..._SERIALNUMBER`, `..._BAUDRATE`, `..._UNIT`, `..._FILTER`, ...), to a range
+//! selector that lists its ranges, to text, bits and coils, nor where the text names two units of one kind
+//! ("DegC or F", "DEGREE C/F", a bare "deg") or a count ("unit number"). A `%` of a humidity register is `%RH`.
+//! Of the bundled library's 4,536 registers, 125 get a unit this way.
 //!
 //! Scale: a stated scale (`unit 0.1m/s`, `123 means 12.3`, `divide by 10`, `0-1000 representing 0% to
 //! 100%`) is applied to a point whose `data_format` has none; where the format has one it is left alone
