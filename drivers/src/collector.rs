@@ -23,6 +23,7 @@
 
 use crate::codec::{Codec, RegisterKind, Value};
 use crate::driver::{Driver, DriverError, ExceptionCode, RawData};
+use crate::labels::PointText;
 use crate::modbus::{Endpoint, ModbusDriver};
 use crate::planner::{self, Limits, PlanItem, ReadRequest};
 use crate::profile::{PointType, Profile, ProfilePoint};
@@ -457,6 +458,54 @@ impl Collector {
                 digital: flag.and_then(|f| words.get(&f.address).map(|&w| f.is_digital(w))),
             })
             .collect())
+    }
+
+    /// Reads the label and description a T3 controller keeps for every polled input, output and variable
+    /// (the start of each point record, see [`crate::labels`]). One planned batch of reads, which skips the
+    /// rest of each record; a read that fails leaves its points out. Devices without point records (library
+    /// profiles) give an empty list without a request.
+    pub async fn read_labels(&self, device: &str) -> Result<Vec<(u32, PointText)>, CollectError> {
+        let (spec, driver) = {
+            let devices = self.devices.lock();
+            let h = devices.get(device).ok_or_else(|| CollectError::UnknownDevice(device.to_owned()))?;
+            (h.spec.clone(), h.driver.clone())
+        };
+        // (point id, first register of its record, registers between its text and the next record)
+        let points: Vec<(u32, u16, u16)> = spec
+            .points
+            .iter()
+            .filter_map(|cp| {
+                let p = spec.point_of(cp);
+                crate::labels::record(p).map(|first| (cp.id, first, crate::labels::record_gap(p)))
+            })
+            .collect();
+        if points.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The rest of each record exists on the panel: reads may run through it.
+        let gap = points.iter().map(|p| p.2).max().unwrap_or(0);
+        let items: Vec<PlanItem> = points
+            .iter()
+            .map(|&(_, address, _)| PlanItem {
+                kind: RegisterKind::Holding,
+                address,
+                count: crate::labels::TEXT_REGISTERS,
+            })
+            .collect();
+        let limits = Limits { max_gap: spec.limits().max_gap.max(gap), ..spec.limits() };
+        let plan = planner::plan(&items, &limits).map_err(|e| CollectError::Plan(e.to_string()))?;
+        let results = driver.read(spec.config.unit_id, &plan).await;
+        let mut out = Vec::with_capacity(points.len());
+        for (req, result) in plan.iter().zip(results) {
+            let Ok(RawData::Words(w)) = result else { continue };
+            for &(item, offset) in &req.points {
+                let start = usize::from(offset);
+                if let Some(words) = w.get(start..start + usize::from(crate::labels::TEXT_REGISTERS)) {
+                    out.push((points[item].0, PointText::decode(words)));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Writes `value` to a point of a device with the profile's encoding, reads it back to confirm,

@@ -12,6 +12,7 @@
 //!   scale and offset).
 //! - [`planner`]: merging point reads into Modbus requests within per-device limits.
 //! - [`profile`]: the T3 controller profile and the Temco register library (24 products).
+//! - [`labels`]: the labels and descriptions T3 controllers keep in their point records.
 //! - [`driver`]: the protocol-neutral [`Driver`](driver::Driver) trait and its error type.
 //! - [`modbus`]: Modbus TCP and RTU drivers on tokio-modbus / tokio-serial.
 //! - [`collector`]: scheduling, on-change recording, backoff, offline detection, device status and
@@ -24,6 +25,7 @@ pub mod codec;
 pub mod collector;
 pub mod discovery;
 pub mod driver;
+pub mod labels;
 pub mod modbus;
 pub mod planner;
 pub mod profile;

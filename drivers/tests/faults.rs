@@ -31,6 +31,7 @@ use t3_drivers::codec::RegisterKind;
 use t3_drivers::collector::{Collector, DeviceSpec, DeviceState, DeviceStatus, IngestFuture, SampleSink};
 use t3_drivers::discovery;
 use t3_drivers::driver::{Driver, DriverError, RawData};
+use t3_drivers::labels::PointText;
 use t3_drivers::modbus::{Endpoint, ModbusDriver};
 use t3_drivers::planner::ReadRequest;
 use t3_drivers::profile::{ProfileLibrary, ProfilePoint, T3_CONTROLLER};
@@ -1227,5 +1228,52 @@ fn scan_udp_finds_the_simulator() {
         assert!(!replies[0].is_sub_device() && replies[1].is_sub_device());
         udp.abort();
         tcp.abort();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Labels kept in the panel's point records
+// ---------------------------------------------------------------------------------------------
+
+/// The collector reads the labels and descriptions a T3 controller keeps in its point records, as
+/// the simulator serves them (the model's, and a renamed one), in few requests; a panel that refuses
+/// the reads gives no labels and no error.
+#[test]
+fn labels_are_read_from_the_panels_point_records() {
+    shared(async {
+        let sim = Simulator::new(vec![t3("AHU-1", 1, 0x0001_0001)]).expect("simulator");
+        let (addr, server) = serve_tcp(&sim).await;
+        let dev = sim.device(1).expect("device 1");
+        dev.set_point_text("OUT5", &PointText::new("VAV1 RHT", "VAV 1 reheat valve, and more"))
+            .expect("OUT5 has a record");
+        assert!(dev.set_point_text("NOPE", &PointText::default()).is_err());
+        let (c, _rx) = collector(CollectorConfig { enabled: false, ..CollectorConfig::default() });
+        let points = ["IN1", "IN8", "OUT5", "OUT6", "VAR1", "VAR7", "VAR128"];
+        c.add_device(device("ahu", &Link::Tcp(addr), 1, &points, 60_000, json!({}))).expect("add");
+        let before = dev.requests();
+        let mut got: Vec<(u32, PointText)> = c.read_labels("ahu").await.expect("labels");
+        got.sort_by_key(|(id, _)| *id);
+        let want = |name: &str, label: &str, description: &str| (id_of(1, name), PointText::new(label, description));
+        let mut expected = vec![
+            want("IN1", "ZN1 TEMP", "Zone 1 temperature"),
+            want("IN8", "SUP TEMP", "Supply air temp"),
+            want("OUT5", "VAV1 RHT", "VAV 1 reheat valve, "),
+            want("OUT6", "FAN CMD", "Supply fan command"),
+            want("VAR1", "ZN1 SP", "Zone 1 setpoint"),
+            want("VAR7", "HTG KWH", "Heating energy"),
+            // An unused point: an empty record.
+            want("VAR128", "", ""),
+        ];
+        expected.sort_by_key(|(id, _)| *id);
+        // "VAV 1 reheat valve, " is cut to 20 characters and trimmed.
+        expected.iter_mut().for_each(|(_, t)| t.description = t.description.trim().to_owned());
+        assert_eq!(got, expected);
+        // Reads of up to 100 registers through the records: IN1 | IN8, OUT5 + OUT6, VAR1 | VAR7 | VAR128.
+        assert_eq!(dev.requests() - before, 6);
+
+        dev.set_fault(Fault::Exception { code: 2 });
+        assert_eq!(c.read_labels("ahu").await.expect("no error"), Vec::new());
+        assert!(c.read_labels("nope").await.is_err());
+        server.abort();
     });
 }

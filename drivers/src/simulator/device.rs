@@ -5,7 +5,9 @@
 //! Every register of every profile point exists; so do the point's auto/manual, range and
 //! analog/digital registers (T3 controllers) and the Temco header at holding 0-8 (serial number one
 //! byte per register, lowest first, at 0-3; firmware 4; Modbus address 6; product model 7; hardware
-//! revision 8). Gaps of up to the profile's `limits.max_gap` between two existing registers exist too
+//! revision 8). A T3 controller also has its point records (outputs from 10000, inputs from 11472,
+//! variables from 12944, see [`crate::labels`]), read-only, holding each point's description and label
+//! (the rest of a record reads 0). Gaps of up to the profile's `limits.max_gap` between two existing registers exist too
 //! (read-only, 0), because the read planner bridges them and Temco devices answer such reads.
 //! Anything else answers exception 02.
 //!
@@ -27,6 +29,7 @@
 use super::model::{self, Model, Outputs, Role, ZONES};
 use super::{Fault, Outcome, SimDeviceSpec};
 use crate::codec::{Codec, RegisterKind, Value, ValueType};
+use crate::labels::{self, PointText};
 use crate::profile::{PointType, Profile, ProfilePoint};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -207,6 +210,14 @@ impl SimDevice {
         for a in 0..=8 {
             holding.define(a, false);
         }
+        // A T3 controller's point records (labels and descriptions).
+        if t3 {
+            for (first, count) in labels::record_blocks() {
+                for a in first..first + count {
+                    holding.define(a, false);
+                }
+            }
+        }
         owners.entry((RegisterKind::Holding, 6)).or_default().push(Owner::UnitId);
         let max_gap = profile.limits.max_gap;
         holding.fill_gaps(max_gap);
@@ -253,6 +264,9 @@ impl SimDevice {
                 if setup.role == Role::Hold {
                     self.store(&mut inner, i, &Value::Number(setup.initial));
                 }
+                if let Some((label, description)) = model::t3_text(p) {
+                    Self::write_text(&mut inner, p, &PointText::new(&label, &description));
+                }
             } else if inner.model.roles[i] == Role::Hold {
                 let v = self.fixed_value(p);
                 if self.store_checked(&mut inner, i, &v).is_err() {
@@ -271,6 +285,41 @@ impl SimDevice {
         }
         self.write_header(&mut inner);
         self.render(&mut inner, 0.0, 0.0);
+    }
+
+    /// Writes a T3 point's description and label into its record.
+    fn write_text(inner: &mut Inner, p: &ProfilePoint, text: &PointText) {
+        if let Some(first) = labels::record(p) {
+            for (k, w) in text.encode().into_iter().enumerate() {
+                inner.holding.set(first + k as u16, w);
+            }
+        }
+    }
+
+    /// The label and description a T3 point's record holds; `None` for a point without a record (a
+    /// library register) or an unknown point.
+    pub fn point_text(&self, point_name: &str) -> Option<PointText> {
+        let i = self.point_index(point_name).ok()?;
+        let first = labels::record(&self.profile.points[i]).filter(|_| self.t3)?;
+        let inner = self.inner.lock();
+        inner.holding.read(first, labels::TEXT_REGISTERS).ok().map(|w| PointText::decode(&w))
+    }
+
+    /// Renames a T3 point on the panel (as T3000 does when someone edits its label): its record's
+    /// description and label, cut to 20 and 8 characters.
+    pub fn set_point_text(&self, point_name: &str, text: &PointText) -> Result<(), PointError> {
+        let i = self.point_index(point_name)?;
+        let p = &self.profile.points[i];
+        if !self.t3 || labels::record(p).is_none() {
+            return Err(PointError::BadValue {
+                device: self.spec.name.clone(),
+                point: p.name.clone(),
+                value: format!("{text:?}"),
+                reason: "only T3 inputs, outputs and variables have a label record".into(),
+            });
+        }
+        Self::write_text(&mut self.inner.lock(), p, text);
+        Ok(())
     }
 
     /// What the behaviour model makes of each point (for tests).
@@ -321,7 +370,19 @@ impl SimDevice {
             };
             return Value::Text(fit_text(&text, chars));
         }
-        let v = if name.contains("TEMP") && name.contains("SET") {
+        // A set point in tenths of a degree ("16 Bit Signed Integer/10": a thermostat's DAY_SETPOINT,
+        // COOLING_SETPOINT, SLEEP_SP...) is a room temperature set point.
+        let words: Vec<&str> = name.split('_').collect();
+        let tenths = matches!(p.codec.value_type, ValueType::I16) && p.codec.divisor == 10.0;
+        let temp_setpoint = tenths
+            && (name.contains("SETPOINT") || words.contains(&"SP"))
+            && !words.contains(&"DB")
+            && !["HUM", "CO2", "PRESS", "DEADBAND"].iter().any(|w| name.contains(w));
+        let v = if temp_setpoint && name.contains("COOL") {
+            24.0
+        } else if temp_setpoint && name.contains("HEAT") {
+            20.0
+        } else if temp_setpoint || (name.contains("TEMP") && name.contains("SET")) {
             22.0
         } else if name.contains("HUM") && name.contains("SET") {
             50.0

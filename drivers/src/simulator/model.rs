@@ -24,8 +24,12 @@
 //!
 //! Everything else is unused (range 0, value 0). Outputs and set points hold what was written.
 //!
-//! Library products get roles from their read-only registers' names: temperature (°C or °F, the
-//! room's), humidity, CO2, pressure, particles, light, occupancy, and counters (energy, totals) that
+//! Each of those points has a T3000-style label and description ([`t3_text`]: "ZN1 TEMP" / "Zone 1
+//! temperature", "SUP TEMP" / "Supply air temp", "FAN CMD" / "Supply fan command", ...) that names what the
+//! model makes of it; the device serves them in its point records like a panel.
+//!
+//! Library products get roles from their read-only registers' names (and units, see [`crate::units`]):
+//! temperature (°C or °F, the room's), humidity, CO2, pressure, particles, light, occupancy, and counters (energy, totals) that
 //! only increase, also when split over two registers (`..._HIGH`/`..._LOW`: upper and lower word,
 //! `..._INTEGER`/`..._FLOAT`: whole units and thousandths); the rest keeps a fixed value. Temco's
 //! library marks many measurements writable, so a name decides, not writability; what is written to a
@@ -242,6 +246,32 @@ pub(crate) fn t3_setup(p: &ProfilePoint, seed: u64) -> T3Setup {
     }
 }
 
+/// The label (8 characters at most) and description (20 at most) of a T3 point of the layout of the module
+/// docs; `None` for unused points.
+pub(crate) fn t3_text(p: &ProfilePoint) -> Option<(String, String)> {
+    let n = p.point_number as usize;
+    let fixed = |label: &str, description: &str| Some((label.to_owned(), description.to_owned()));
+    match (p.point_type, n) {
+        (PointType::Input, 1..=ZONES) => Some((format!("ZN{n} TEMP"), format!("Zone {n} temperature"))),
+        (PointType::Input, 5) => fixed("OA TEMP", "Outside air temp"),
+        (PointType::Input, 6) => fixed("ZONE RH", "Zone humidity"),
+        (PointType::Input, 7) => fixed("ZONE CO2", "Zone CO2"),
+        (PointType::Input, 8) => fixed("SUP TEMP", "Supply air temp"),
+        (PointType::Input, 9) => fixed("OCC SENS", "Occupancy sensor"),
+        (PointType::Input, 10) => fixed("DOOR", "Door contact"),
+        (PointType::Output, 1..=ZONES) => Some((format!("ZN{n} HTG"), format!("Zone {n} heating valve"))),
+        (PointType::Output, 5) => fixed("CHW VLV", "Chilled water valve"),
+        (PointType::Output, 6) => fixed("FAN CMD", "Supply fan command"),
+        (PointType::Output, 7) => fixed("OA DMPR", "Outside air damper"),
+        (PointType::Output, 8) => fixed("LIGHTS", "Lighting"),
+        (PointType::Variable, 1..=ZONES) => Some((format!("ZN{n} SP"), format!("Zone {n} setpoint"))),
+        (PointType::Variable, 5) => fixed("OCC MODE", "Occupied mode"),
+        (PointType::Variable, 6) => fixed("CO2 LIM", "CO2 limit"),
+        (PointType::Variable, 7) => fixed("HTG KWH", "Heating energy"),
+        _ => None,
+    }
+}
+
 /// Words in a name (digits at the end ignored) that make a register a setting, a test value or a
 /// configuration rather than a measurement.
 const SETTING_WORDS: &[&str] = &[
@@ -342,6 +372,10 @@ pub(crate) fn library_role(p: &ProfilePoint, seed: u64) -> Role {
     if any_word(&|_, s| matches!(s, "TEMP" | "TEMPERATURE" | "TEMPRATURE")) {
         let fahrenheit = words.iter().any(|w| matches!(*w, "F" | "FAHRENHEIT")) || unit.contains("°F") || unit == "F";
         return if fahrenheit { Role::ZoneF } else { Role::Zone(0) };
+    }
+    // A light level in lux, whatever else its name says (the humidity sensor's MODBUS_HUM_LIGHT_VALUE).
+    if unit == "LUX" {
+        return Role::Light;
     }
     if any_word(&|_, s| matches!(s, "HUM" | "HUMI" | "HUMIDITY" | "RH")) || unit.contains("RH") {
         return Role::Humidity;
@@ -639,6 +673,38 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every point the model uses has a label and description that fit a panel's fields, and names what
+    /// the point is in the model (its range and role).
+    #[test]
+    fn t3_points_are_named_for_what_they_are() {
+        let t3 = crate::profile::ProfileLibrary::builtin().get("T3-controller").unwrap();
+        let mut named = 0;
+        for p in &t3.points {
+            let setup = t3_setup(p, 1);
+            let Some((label, description)) = t3_text(p) else {
+                assert_eq!(setup.range, 0, "{} is used but has no label", p.name);
+                continue;
+            };
+            named += 1;
+            assert_ne!(setup.range, 0, "{} is unused but labelled", p.name);
+            assert!(label.len() <= 8 && description.len() <= 20, "{}: {label:?} {description:?}", p.name);
+            let label_says = |w: &str| label.contains(w);
+            match setup.role {
+                Role::Zone(z) => assert_eq!(label, format!("ZN{} TEMP", z + 1)),
+                Role::Outside => assert!(label_says("OA") && label_says("TEMP")),
+                Role::Supply => assert_eq!(label, "SUP TEMP"),
+                Role::Humidity => assert_eq!((label_says("RH"), setup.range), (true, 27)),
+                Role::Co2 => assert_eq!((label_says("CO2"), setup.range), (true, 28)),
+                Role::Occupancy => assert!(label_says("OCC") && !setup.analog),
+                Role::Door => assert!(label_says("DOOR") && !setup.analog),
+                Role::Schedule => assert!(label_says("OCC") && !setup.analog),
+                Role::HeatEnergy => assert_eq!((label_says("KWH"), setup.range), (true, 10)),
+                _ => {}
+            }
+        }
+        assert_eq!(named, 10 + 8 + 7);
+    }
 
     #[test]
     fn clock_arithmetic() {

@@ -461,6 +461,25 @@ fn library_counters_only_increase_and_set_value_moves_the_field() {
     assert!(matches!(co2.set_value("NOPE", 1.0), Err(SimError::Point(PointError::Unknown { .. }))));
 }
 
+/// What the demo labels on library devices shows what the label says: a thermostat's set points are
+/// room temperatures, the humidity sensor's light level (unit lux) is a light level.
+#[test]
+fn thermostat_set_points_and_light_levels_are_believable() {
+    let sim =
+        Simulator::new(vec![SimDeviceSpec::new("tstat", 1, "TSTAT8", 1, 3), SimDeviceSpec::new("hum", 2, "HUM", 2, 4)])
+            .unwrap();
+    sim.tick(TUESDAY + 13.0 * 3600.0);
+    let tstat = sim.device(1).unwrap();
+    assert_eq!(tstat.value("MODBUS_DAY_SETPOINT"), Some(22.0));
+    assert_eq!(tstat.value("MODBUS_DAY_COOLING_SETPOINT"), Some(24.0));
+    assert_eq!(tstat.value("MODBUS_DAY_HEATING_SETPOINT"), Some(20.0));
+    let hum = sim.device(2).unwrap();
+    let i = hum.profile().points.iter().position(|p| p.name == "MODBUS_HUM_LIGHT_VALUE").unwrap();
+    assert_eq!(hum.roles()[i], model::Role::Light);
+    // Daylight at 13:00: hundreds of lux, not a humidity.
+    assert!(hum.value("MODBUS_HUM_LIGHT_VALUE").unwrap() > 300.0);
+}
+
 #[test]
 #[ignore = "prints the roles the model gives library registers; run with --ignored --nocapture"]
 fn print_library_roles() {

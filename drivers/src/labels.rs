@@ -1,0 +1,139 @@
+//! Labels and descriptions of T3 controller points, where the panel keeps them: in its point records.
+//!
+//! Each input, output and variable record of a T3 controller (the firmware's `Str_in_point`,
+//! `Str_out_point`, `Str_variable_point`) starts with a description of up to 20 characters (21 bytes with
+//! its NUL) and a label of up to 8 (9 bytes), Latin-1; T3000 shows them as "Full Label" and "Label". The
+//! panel serves every record as holding registers, two bytes of the record per register in record order
+//! (the first byte in the high half, as `read_user_data_by_block` in the T3 firmware's `modbus.c` sends
+//! them): outputs from 10000 (45-byte records, 23 registers each), inputs from 11472 (46 bytes, 23
+//! registers), variables from 12944 (39 bytes, 20 registers), `MODBUS_OUTPUT_BLOCK_FIRST`,
+//! `MODBUS_INPUT_BLOCK_FIRST` and `MODBUS_VAR_BLOCK_FIRST` in the firmware's register map. The first
+//! [`TEXT_REGISTERS`] registers of a record hold the description and the label.
+
+use crate::profile::{PointType, ProfilePoint};
+
+/// Bytes of the description, its NUL included.
+pub const DESCRIPTION_BYTES: usize = 21;
+/// Bytes of the label, its NUL included.
+pub const LABEL_BYTES: usize = 9;
+/// Registers holding the description and the label at the start of a record.
+pub const TEXT_REGISTERS: u16 = ((DESCRIPTION_BYTES + LABEL_BYTES) / 2) as u16;
+
+/// (first register, registers per record, records) of each kind of point.
+const OUTPUTS: (u16, u16, u16) = (10000, 23, 64);
+const INPUTS: (u16, u16, u16) = (11472, 23, 64);
+const VARIABLES: (u16, u16, u16) = (12944, 20, 128);
+
+/// What a panel calls one of its points.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PointText {
+    /// Up to 8 characters: "SUP TEMP".
+    pub label: String,
+    /// Up to 20 characters: "Supply air temp".
+    pub description: String,
+}
+
+impl PointText {
+    pub fn new(label: &str, description: &str) -> PointText {
+        PointText { label: label.to_owned(), description: description.to_owned() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.label.is_empty() && self.description.is_empty()
+    }
+
+    /// The record's first [`TEXT_REGISTERS`] registers: the description, then the label, each cut to
+    /// what its field holds, NUL-padded; characters outside Latin-1 become `?`.
+    pub fn encode(&self) -> Vec<u16> {
+        let mut bytes = [0u8; DESCRIPTION_BYTES + LABEL_BYTES];
+        for (field, text) in [
+            (0..DESCRIPTION_BYTES - 1, &self.description),
+            (DESCRIPTION_BYTES..DESCRIPTION_BYTES + LABEL_BYTES - 1, &self.label),
+        ] {
+            for (slot, ch) in bytes[field].iter_mut().zip(text.chars()) {
+                *slot = u8::try_from(u32::from(ch)).ok().filter(|&b| b != 0).unwrap_or(b'?');
+            }
+        }
+        bytes.chunks(2).map(|b| u16::from_be_bytes([b[0], b[1]])).collect()
+    }
+
+    /// The description and label from a record's first registers (fewer registers: what they hold).
+    pub fn decode(words: &[u16]) -> PointText {
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+        let text = |range: std::ops::Range<usize>| {
+            let field = bytes.get(range.start..range.end.min(bytes.len())).unwrap_or(&[]);
+            let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+            field[..end].iter().map(|&b| char::from(b)).collect::<String>().trim().to_owned()
+        };
+        PointText {
+            description: text(0..DESCRIPTION_BYTES),
+            label: text(DESCRIPTION_BYTES..DESCRIPTION_BYTES + LABEL_BYTES),
+        }
+    }
+}
+
+fn block(point_type: PointType) -> Option<(u16, u16, u16)> {
+    match point_type {
+        PointType::Output => Some(OUTPUTS),
+        PointType::Input => Some(INPUTS),
+        PointType::Variable => Some(VARIABLES),
+        PointType::Register => None,
+    }
+}
+
+/// The first holding register of a T3 point's record; `None` for library registers.
+pub fn record(p: &ProfilePoint) -> Option<u16> {
+    let (first, size, count) = block(p.point_type)?;
+    let n = u16::try_from(p.point_number).ok().filter(|n| (1..=count).contains(n))?;
+    Some(first + (n - 1) * size)
+}
+
+/// Every holding register the point records of a T3 controller span: (first, count) per kind of point.
+pub fn record_blocks() -> [(u16, u16); 3] {
+    [OUTPUTS, INPUTS, VARIABLES].map(|(first, size, count)| (first, size * count))
+}
+
+/// The gap between the text of one record and the next (what a read of several records skips).
+pub fn record_gap(p: &ProfilePoint) -> u16 {
+    block(p.point_type).map_or(0, |(_, size, _)| size - TEXT_REGISTERS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::ProfileLibrary;
+
+    #[test]
+    fn records_follow_the_firmware_map() {
+        let t3 = ProfileLibrary::builtin().get("T3-controller").unwrap();
+        let at = |name: &str| record(t3.point(name).unwrap());
+        assert_eq!(at("OUT1"), Some(10000));
+        assert_eq!(at("OUT64"), Some(10000 + 63 * 23));
+        // Inputs start where the 64 outputs end, variables where the inputs end, programs (15504) after them.
+        assert_eq!(at("IN1"), Some(10000 + 64 * 23));
+        assert_eq!(at("IN1"), Some(11472));
+        assert_eq!(at("VAR1"), Some(11472 + 64 * 23));
+        assert_eq!(at("VAR128"), Some(12944 + 127 * 20));
+        assert_eq!(record_blocks().iter().map(|(_, n)| n).sum::<u16>(), 15504 - 10000);
+        let co2 = ProfileLibrary::builtin().get("CO2").unwrap();
+        assert!(co2.points.iter().all(|p| record(p).is_none()));
+    }
+
+    #[test]
+    fn text_round_trips_in_record_byte_order() {
+        let t = PointText::new("SUP TEMP", "Supply air temp");
+        let words = t.encode();
+        assert_eq!(words.len(), 15);
+        // "Su" in the first register, first byte high.
+        assert_eq!(words[0], u16::from_be_bytes([b'S', b'u']));
+        // The label starts at byte 21: the low half of register 10.
+        assert_eq!(words[10] & 0xFF, u16::from(b'S'));
+        assert_eq!(PointText::decode(&words), t);
+        // Too long: cut to 20 and 8 characters, NULs kept; outside Latin-1: '?'.
+        let long = PointText::new("ABCDEFGHIJ", "A description longer than twenty");
+        let back = PointText::decode(&long.encode());
+        assert_eq!(back, PointText::new("ABCDEFGH", "A description longer"));
+        assert_eq!(PointText::decode(&PointText::new("20 °C", "CO₂").encode()), PointText::new("20 °C", "CO?"));
+        assert!(PointText::decode(&[0; 15]).is_empty());
+    }
+}
