@@ -26,6 +26,9 @@ pub struct DevicePoint {
     pub id: u32,
     /// `IN1`, `OUT3`, `VAR12`, or the register name of a library product.
     pub name: String,
+    /// What Temco's register library says about a library register; none for T3 points (their panel
+    /// keeps their descriptions) and registers the library leaves blank.
+    pub description: Option<String>,
     /// `input`, `output`, `variable` or `register`.
     pub point_type: String,
     pub point_number: u32,

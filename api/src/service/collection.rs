@@ -48,6 +48,9 @@ pub fn device_points(collector: &Collector, name: &str) -> Vec<DevicePoint> {
             DevicePoint {
                 id: cp.id,
                 name: p.name.clone(),
+                description: (p.point_type == t3_drivers::profile::PointType::Register
+                    && !p.description.trim().is_empty())
+                .then(|| p.description.trim().to_owned()),
                 point_type: enum_name(&p.point_type),
                 point_number: p.point_number,
                 register_kind: enum_name(&p.kind),

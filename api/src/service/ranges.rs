@@ -1,14 +1,18 @@
-//! The range (unit) codes the devices report for their points.
+//! What the devices report about their points: range (unit) codes, and the labels and descriptions
+//! T3 controllers keep in their point records.
 
 use std::sync::Arc;
 use t3_core::range::{RangeMeaning, RangeTable, t3_range};
 use t3_drivers::collector::PointRange;
+use t3_drivers::labels::PointText;
 
-/// The range (unit) codes the devices report for their points, read when a device comes online
-/// and every [`Ranges::REFRESH`] after that (range codes are configuration, they rarely change).
+/// The range (unit) codes the devices report for their points, and the labels and descriptions T3
+/// controllers keep for them, read when a device comes online and every [`Ranges::REFRESH`] after that
+/// (both are configuration, they rarely change).
 #[derive(Debug, Default)]
 pub struct Ranges {
     codes: parking_lot::RwLock<std::collections::HashMap<u32, PointRange>>,
+    texts: parking_lot::RwLock<std::collections::HashMap<u32, PointText>>,
     read_at: parking_lot::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
@@ -17,6 +21,12 @@ impl Ranges {
 
     pub fn get(&self, point: u32) -> Option<PointRange> {
         self.codes.read().get(&point).copied()
+    }
+
+    /// The label and description the point's device keeps for it (a T3 controller's point record), if
+    /// they were read and are not both empty.
+    pub fn text(&self, point: u32) -> Option<PointText> {
+        self.texts.read().get(&point).filter(|t| !t.is_empty()).cloned()
     }
 
     /// What point `point` (of type `point_type`: input, output, variable) reports about its value:
@@ -32,7 +42,8 @@ impl Ranges {
         t3_range(table, r.digital?, r.range?)
     }
 
-    /// Reads the ranges of every online device that has none yet or older than [`Ranges::REFRESH`].
+    /// Reads the ranges and labels of every online device that has none yet or older than
+    /// [`Ranges::REFRESH`].
     pub async fn refresh(&self, collector: &t3_drivers::collector::Collector) {
         for name in collector.device_names() {
             let online =
@@ -40,6 +51,10 @@ impl Ranges {
             let due = self.read_at.lock().get(&name).is_none_or(|t| t.elapsed() >= Self::REFRESH);
             if !online || !due {
                 continue;
+            }
+            match collector.read_labels(&name).await {
+                Ok(texts) => self.texts.write().extend(texts),
+                Err(e) => tracing::debug!(device = %name, error = %e, "point labels not read"),
             }
             match collector.read_ranges(&name).await {
                 Ok(codes) => {

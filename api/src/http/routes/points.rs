@@ -123,8 +123,8 @@ pub struct PointResponse {
     /// Whether the point has a latest value (false: no sample yet, or its latest sample carries
     /// no number, as a failed read).
     pub has_value: bool,
-    /// The label's units, else the profile's, else those of the point's T3000 range; `""` when
-    /// none.
+    /// The label's units, else the profile's (for a library register: what the register library
+    /// states), else those of the point's T3000 range; `""` when none.
     #[serde(serialize_with = "or_empty")]
     #[schema(value_type = String, required = true)]
     pub units: Option<String>,
@@ -135,10 +135,13 @@ pub struct PointResponse {
     pub range_name: Option<String>,
     /// Whether the device says the point is digital (a 0 / 1 value); none when it does not say.
     pub digital: Option<bool>,
-    /// `""` when the point has none.
+    /// The label people gave the point, else the one its device keeps (a T3 controller's point
+    /// record: up to 8 characters, "SUP TEMP"); `""` when neither has one.
     #[serde(serialize_with = "or_empty")]
     #[schema(value_type = String, required = true)]
     pub label: Option<String>,
+    /// The description people gave the point, else its device's (a T3 controller's "full label"),
+    /// else what Temco's register library says about the register.
     pub description: Option<String>,
     /// Whether the point is in manual (operator override at the device).
     pub auto_manual: bool,
@@ -248,6 +251,10 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 on_change: trend.deadband.is_some(),
             };
             let trend = with_line(trend, r.and_then(|r| r.line), facts);
+            // What the device calls the point (a T3 panel's label and description), each if not empty.
+            let non_empty = |s: String| Some(s).filter(|s| !s.is_empty());
+            let (panel_label, panel_description) =
+                state.ranges.text(p.id).map_or((None, None), |t| (non_empty(t.label), non_empty(t.description)));
             let resp = PointResponse {
                 id: p.id,
                 device_id: Some(d.id),
@@ -264,8 +271,11 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 range: state.ranges.get(p.id).and_then(|r| r.range),
                 range_name: meaning.as_ref().map(RangeMeaning::name),
                 digital,
-                label: r.and_then(|r| r.label.clone()),
-                description: r.and_then(|r| r.description.clone()),
+                label: r.and_then(|r| r.label.clone()).or(panel_label),
+                description: r
+                    .and_then(|r| r.description.clone())
+                    .or(panel_description)
+                    .or_else(|| p.description.clone()),
                 auto_manual: false,
                 has_auto_manual: p.has_auto_manual,
                 quality: None,
