@@ -1,15 +1,25 @@
 //! The simulated building of `t3000 demo`: its controllers on loopback ports, and its layout in
 //! the catalog at the first start.
+//!
+//! Its points have names as a commissioned building's would. The T3 controllers keep a label and
+//! description per point in their point records, as real panels do (the simulator's model names what
+//! each point is: "ZN1 TEMP" / "Zone 1 temperature", "SUP TEMP", "FAN CMD"...; the VAV and fan-coil
+//! controllers call their zones after their boxes, [`panel_texts`]); the server reads them from the
+//! panel. The Temco library devices have no such records: the demo labels their main points in the
+//! catalog ([`LIBRARY_LABELS`]), once, where no one has touched the point, so a user's label always
+//! wins and a restart changes nothing.
 
 use crate::model::device::DeviceRecord;
 use crate::model::place::{Building as Site, Floor, Room};
 use crate::model::place::{PlanImage, PlanPoint};
+use crate::model::point::PointRecord;
 use crate::service::floorplans::PlanStore;
 use crate::service::registry::Registry;
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 use t3_core::config::{DeviceConfig, Parity, Protocol, RecordConfig, RecordMode};
+use t3_drivers::labels::PointText;
 use t3_drivers::simulator::{SimDeviceSpec, Simulator};
 use t3_storage::catalog::Catalog;
 
@@ -27,6 +37,89 @@ const BUILDING: &[(&str, &str, &str, u64)] = &[
     ("plant-btu-meter", "meter", "BTU Meter", 5000),
 ];
 
+/// Labels of the Temco library devices' main points, as whoever commissioned the building typed them:
+/// (profile, point, label, description, units). Each describes what the simulated device shows there.
+/// Units only where the register library leaves them open (the thermostats' "DegC or F" temperature
+/// and set points: the simulated thermostats count in °C); elsewhere the library's units apply.
+const LIBRARY_LABELS: &[(&str, &str, &str, &str, Option<&str>)] = &[
+    ("CO2", "MODBUS_CO2", "RM CO2", "Room CO2", None),
+    ("CO2", "MODBUS_TEMPERATURE_CELSIUS", "RM TEMP", "Room temperature", None),
+    ("CO2", "MODBUS_TEMPERATURE_FAHRENHEIT", "RM TEMP F", "Room temperature (°F)", None),
+    ("CO2", "MODBUS_HUMIDITY", "RM RH", "Room humidity", None),
+    ("TSTAT8", "MODBUS_TEMPRATURE_CHIP", "ZONE TEMP", "Zone temperature", Some("°C")),
+    ("TSTAT8", "MODBUS_DAY_SETPOINT", "ZONE SP", "Occupied set point", Some("°C")),
+    ("TSTAT8", "MODBUS_DAY_COOLING_SETPOINT", "CLG SP", "Occupied cooling set point", Some("°C")),
+    ("TSTAT8", "MODBUS_DAY_HEATING_SETPOINT", "HTG SP", "Occupied heating set point", Some("°C")),
+    ("TSTAT8", "MODBUS_EXTERNAL_SENSOR2", "ZONE RH", "Zone humidity", None),
+    ("TSTAT8", "MODBUS_LIGHT_SENSOR", "LIGHT", "Zone light level", None),
+    ("TSTAT8", "MODBUS_PIR_REAL_VALUE", "OCC SENS", "Occupancy sensor", None),
+    ("TSTAT8", "MODBUS_COOLING_VALVE", "CLG VLV", "Cooling valve", None),
+    ("TSTAT8", "MODBUS_HEATING_VALVE", "HTG VLV", "Heating valve", None),
+    ("HUM", "MODBUS_HUMIDITY", "RM RH", "Room humidity", None),
+    ("HUM", "MODBUS_TEMPERATURE_CELSIUS", "RM TEMP", "Room temperature", None),
+    ("HUM", "MODBUS_TEMPERATURE_FAHRENHEIT", "RM TEMP F", "Room temperature (°F)", None),
+    ("HUM", "MODBUS_HUM_LIGHT_VALUE", "LIGHT", "Room light level", None),
+    ("Pressure", "MODBUS_PRESSURE_VALUE_ORG", "PRESSURE", "Pressure", None),
+    ("BTU Meter", "MODBUS_UP_PT_1000_SENSOR_TEMPERATURE", "UP TEMP", "Upstream water temperature", None),
+    ("BTU Meter", "MODBUS_DOWN_PT_1000_SENSOR_TEMPERATURE", "DN TEMP", "Downstream water temperature", None),
+    ("BTU Meter", "MODBUS_TOTAL_HEAT_HIGH", "HEAT HI", "Total heat, upper word", None),
+    ("BTU Meter", "MODBUS_TOTAL_HEAT_LOW", "HEAT LO", "Total heat, lower word", None),
+    ("BTU Meter", "MODBUS_CURRENT_FLOW_RATE", "FLOW", "Flow rate", None),
+    ("BTU Meter", "MODBUS_POSITIVE_DIRECTION_TOTAL_FLOW_INTEGER", "FWD TOTAL", "Forward total flow", None),
+    ("BTU Meter", "MODBUS_POSITIVE_DIRECTION_TOTAL_FLOW_FLOAT", "FWD FRAC", "Forward total flow, thousandths", None),
+    ("BTU Meter", "MODBUS_NEGATIVE_DIRECTION_TOTAL_FLOW_INTEGER", "REV TOTAL", "Reverse total flow", None),
+    ("BTU Meter", "MODBUS_NEGATIVE_DIRECTION_TOTAL_FLOW_FLOAT", "REV FRAC", "Reverse total flow, thousandths", None),
+];
+
+/// How a demo controller's panel names the points of its zones, where they are not the model's own
+/// ("ZN1 TEMP"...): the VAV controller's zones are VAV boxes with reheat valves, the fan-coil
+/// controller's are fan coils. (point, label of at most 8 characters, description of at most 20.)
+pub fn panel_texts(device: &str) -> Vec<(String, PointText)> {
+    let (tag, heating) = match device {
+        "floor2-vav" => ("VAV", ("RHT", "reheat valve")),
+        "floor3-fcu" => ("FCU", ("HTG", "heating valve")),
+        _ => return Vec::new(),
+    };
+    (1..=4)
+        .flat_map(|z| {
+            [
+                (format!("IN{z}"), format!("{tag}{z} TMP"), format!("{tag} {z} space temp")),
+                (format!("OUT{z}"), format!("{tag}{z} {}", heating.0), format!("{tag} {z} {}", heating.1)),
+                (format!("VAR{z}"), format!("{tag}{z} SP"), format!("{tag} {z} setpoint")),
+            ]
+        })
+        .map(|(point, label, description)| (point, PointText::new(&label, &description)))
+        .collect()
+}
+
+/// Labels the library devices' main points ([`LIBRARY_LABELS`]) where the catalog has nothing for the
+/// point yet: never over a user's label, units or description (nor where a user cleared one), and a
+/// restart adds nothing.
+fn label_library_points(catalog: &Catalog, registry: &Registry) -> anyhow::Result<()> {
+    catalog.transaction(|tx| {
+        let devices: Vec<DeviceRecord> = tx.rows::<DeviceRecord>().values().cloned().collect();
+        for d in devices.iter().filter(|d| BUILDING.iter().any(|b| b.0 == d.config.name)) {
+            for &(_, point, label, description, units) in LIBRARY_LABELS.iter().filter(|l| l.0 == d.config.profile) {
+                let id = i64::from(registry.id(&d.config.name, point));
+                if tx.rows::<PointRecord>().contains_key(&id) {
+                    continue;
+                }
+                tx.put(PointRecord {
+                    id,
+                    device_id: Some(d.id),
+                    name: point.to_owned(),
+                    label: Some(label.to_owned()),
+                    description: Some(description.to_owned()),
+                    units: units.map(str::to_owned),
+                    retention_days: None,
+                })?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
 /// Where the demo's devices are: (floor level, floor name, room name, device name prefix).
 const PLACES: &[(i32, &str, &str, &str)] = &[
     (0, "Basement", "Plant room", "plant-"),
@@ -37,8 +130,10 @@ const PLACES: &[(i32, &str, &str, &str)] = &[
 
 /// Lays out the demo building in the catalog at its first start (a building, four floors, a room
 /// on each, each floor with a plan drawing and badges of a few points) and places each simulated
-/// device in its room. Later starts keep what users changed.
+/// device in its room; labels the library devices' main points that no one has touched. Later
+/// starts keep what users changed.
 pub fn lay_out(catalog: &Catalog, registry: &Registry, plans: &PlanStore, now: i64) -> anyhow::Result<()> {
+    label_library_points(catalog, registry)?;
     if !catalog.read::<Site, _>(|b| b.is_empty()) {
         return Ok(());
     }
@@ -158,6 +253,11 @@ pub async fn start_building() -> anyhow::Result<Building> {
             seed: i as u64,
         };
         let sim = Simulator::new(vec![spec]).with_context(|| format!("simulate {name}"))?;
+        if let Some(panel) = sim.device(1) {
+            for (point, text) in panel_texts(name) {
+                panel.set_point_text(&point, &text).with_context(|| format!("name {point} of {name}"))?;
+            }
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("bind a simulator port")?;
         let port = listener.local_addr()?.port();
         sim.spawn_behaviour(Duration::from_secs(1));
@@ -185,4 +285,30 @@ pub async fn start_building() -> anyhow::Result<Building> {
         });
     }
     Ok(Building { devices, simulators })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use t3_drivers::profile::ProfileLibrary;
+
+    #[test]
+    fn demo_names_fit_and_name_real_points() {
+        let lib = ProfileLibrary::builtin();
+        for &(profile, point, label, description, _) in LIBRARY_LABELS {
+            assert!(BUILDING.iter().any(|b| b.2 == profile), "{profile} is not in the building");
+            assert!(lib.get(profile).and_then(|p| p.point(point)).is_some(), "{profile} has no {point}");
+            assert!(!label.is_empty() && !description.is_empty());
+        }
+        let t3 = lib.get("T3-controller").unwrap();
+        for device in ["floor1-ahu", "floor2-vav", "floor3-fcu"] {
+            for (point, text) in panel_texts(device) {
+                assert!(t3.point(&point).is_some(), "{point}");
+                // What a panel's record holds: 8 and 20 characters.
+                assert!(text.label.len() <= 8 && text.description.len() <= 20, "{text:?}");
+            }
+        }
+        assert!(panel_texts("floor1-ahu").is_empty(), "the AHU keeps the model's names");
+        assert_eq!(panel_texts("floor2-vav").len(), 12);
+    }
 }
