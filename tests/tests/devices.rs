@@ -166,3 +166,88 @@ fn check_config_names_an_unknown_profile_with_its_line() {
     assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
     assert!(out.stderr.contains("devices[0].serial_port: is required for protocol \"modbus-rtu\""), "{}", out.stderr);
 }
+
+/// GET /points of the demo's device `device`, by point name.
+async fn demo_points(server: &TestServer, device: &str) -> std::collections::HashMap<String, Value> {
+    let d = self::device(server, device).await;
+    let id = d["id"].as_i64().expect("device id");
+    let page = server.get(&format!("/api/t3000/points?device_id={id}&limit=1000")).await.ok_json();
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|p| (p["name"].as_str().expect("name").to_owned(), p.clone()))
+        .collect()
+}
+
+/// The demo building's points have names and units, as a commissioned building's: the T3 controllers'
+/// labels and descriptions come from their panels' point records (the VAV controller's zones named
+/// after its boxes), the library devices' main points are labelled and carry the units the register
+/// library states (CO2 in ppm). A user's label wins over the panel's and the demo's, across a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_points_have_labels_descriptions_and_units() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_demo(&tmp.path().join("demo"));
+    let ahu_labels = |points: &std::collections::HashMap<String, Value>| {
+        ["IN1", "IN5", "IN7", "IN8", "OUT5", "OUT6", "OUT7", "VAR1", "VAR5"].map(|n| points[n]["label"].clone())
+    };
+    let want = ["ZN1 TEMP", "OA TEMP", "ZONE CO2", "SUP TEMP", "CHW VLV", "FAN CMD", "OA DMPR", "ZN1 SP", "OCC MODE"];
+    poll_until("the AHU panel's labels", Duration::from_secs(60), || async {
+        ahu_labels(&demo_points(&server, "floor1-ahu").await) == want
+    })
+    .await;
+    let ahu = demo_points(&server, "floor1-ahu").await;
+    assert_eq!(ahu["IN8"]["description"], "Supply air temp");
+    assert_eq!(ahu["OUT6"]["description"], "Supply fan command");
+    // Every point the panel uses (a range code other than "unused") has a label and a description.
+    poll_until("range codes read", Duration::from_secs(60), || async {
+        demo_points(&server, "floor1-ahu").await["IN1"]["range"].as_u64() == Some(1)
+    })
+    .await;
+    let ahu = demo_points(&server, "floor1-ahu").await;
+    let used: Vec<&Value> = ahu.values().filter(|p| p["range"].as_u64().is_some_and(|r| r != 0)).collect();
+    assert_eq!(used.len(), 25, "IN1-10, OUT1-8, VAR1-7");
+    for p in &used {
+        assert!(p["label"].as_str().is_some_and(|l| !l.is_empty()), "{p}");
+        assert!(p["description"].as_str().is_some_and(|d| !d.is_empty()), "{p}");
+    }
+    let vav = demo_points(&server, "floor2-vav").await;
+    assert_eq!((vav["IN1"]["label"].as_str(), vav["OUT1"]["label"].as_str()), (Some("VAV1 TMP"), Some("VAV1 RHT")));
+
+    // Library devices: units from the register library's text, labels from the demo.
+    let co2 = demo_points(&server, "floor1-lobby-co2").await;
+    assert_eq!(co2["MODBUS_CO2"]["units"], "ppm");
+    assert_eq!(co2["MODBUS_CO2"]["label"], "RM CO2");
+    assert_eq!(co2["MODBUS_TEMPERATURE_CELSIUS"]["units"], "°C");
+    assert_eq!(co2["MODBUS_HUMIDITY"]["units"], "%RH");
+    assert_eq!(
+        (co2["MODBUS_ADDRESS"]["units"].as_str(), co2["MODBUS_ADDRESS"]["label"].as_str()),
+        (Some(""), Some(""))
+    );
+    assert_eq!(co2["MODBUS_ADDRESS"]["description"], "Modbus device address", "the library's description");
+    let tstat = demo_points(&server, "floor1-tstat-101").await;
+    assert_eq!(tstat["MODBUS_TEMPRATURE_CHIP"]["label"], "ZONE TEMP");
+    assert_eq!(tstat["MODBUS_COOLING_VALVE"]["units"], "%");
+
+    // A user's labels win over the panel's and the demo's, and stay after a restart.
+    let in1 = ahu["IN1"]["id"].as_u64().unwrap();
+    let co2_id = co2["MODBUS_CO2"]["id"].as_u64().unwrap();
+    for (id, label) in [(in1, "Lobby zone"), (co2_id, "Lobby CO2")] {
+        server.put_json(&format!("/api/t3000/points/{id}"), &serde_json::json!({ "label": label })).await.ok_json();
+    }
+    let cleared = co2["MODBUS_HUMIDITY"]["id"].as_u64().unwrap();
+    server.put_json(&format!("/api/t3000/points/{cleared}"), &serde_json::json!({ "label": "" })).await.ok_json();
+    server.stop();
+    server.restart();
+    poll_until("the AHU panel's labels after a restart", Duration::from_secs(60), || async {
+        demo_points(&server, "floor1-ahu").await["IN8"]["label"] == "SUP TEMP"
+    })
+    .await;
+    assert_eq!(demo_points(&server, "floor1-ahu").await["IN1"]["label"], "Lobby zone");
+    let co2 = demo_points(&server, "floor1-lobby-co2").await;
+    assert_eq!(co2["MODBUS_CO2"]["label"], "Lobby CO2");
+    assert_eq!(co2["MODBUS_CO2"]["units"], "ppm");
+    assert_eq!(co2["MODBUS_HUMIDITY"]["label"], "", "a label a user cleared is not put back");
+    assert_eq!(co2["MODBUS_TEMPERATURE_CELSIUS"]["label"], "RM TEMP");
+    server.stop();
+}
