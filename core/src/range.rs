@@ -113,6 +113,62 @@ pub fn t3_range(table: RangeTable, digital: bool, code: u16) -> Option<RangeMean
     }
 }
 
+/// The values a write to a point may carry: `min ..= max`, in the point's units.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Span {
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Span {
+    /// `None` unless `min <= max`, both finite.
+    pub fn new(min: f64, max: f64) -> Option<Span> {
+        (min.is_finite() && max.is_finite() && min <= max).then_some(Span { min, max })
+    }
+
+    pub fn contains(&self, v: f64) -> bool {
+        (self.min..=self.max).contains(&v)
+    }
+
+    /// The values both allow; `None` when none.
+    pub fn intersect(self, other: Span) -> Option<Span> {
+        Span::new(self.min.max(other.min), self.max.min(other.max))
+    }
+
+    /// The values both of two optional spans allow (either alone when the other is `None`; `b`
+    /// when they do not overlap).
+    pub fn both(a: Option<Span>, b: Option<Span>) -> Option<Span> {
+        match (a, b) {
+            (Some(a), Some(b)) => a.intersect(b).or(Some(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// The values a point with range `code` in `table` takes when it is written: 0 and 1 for a
+/// digital point; the span of an analog range whose span is fixed (0-10 V, 0-100 %, 0-20 mA,
+/// %RH); `None` for ranges without one (temperatures, pressures, counters, custom tables). The
+/// spans are the ones the controller's firmware works in (an output's 2-10 V range is written in
+/// volts 0-10, its 4-20 mA range in mA 0-20).
+pub fn t3_span(table: RangeTable, digital: bool, code: u16) -> Option<Span> {
+    let span = |min, max| Span::new(min, max);
+    if digital {
+        return span(0.0, 1.0);
+    }
+    match (table, code) {
+        (RangeTable::Input, 11) => span(0.0, 5.0),
+        (RangeTable::Input, 13) => span(0.0, 20.0),
+        (RangeTable::Input, 16..=18 | 27) => span(0.0, 100.0),
+        (RangeTable::Input, 19) => span(0.0, 10.0),
+        (RangeTable::Output, 1 | 8) => span(0.0, 10.0),
+        (RangeTable::Output, 2 | 4 | 5 | 7) => span(0.0, 100.0),
+        (RangeTable::Output, 6) => span(0.0, 20.0),
+        // %, %RH, %Open.
+        (RangeTable::Variable, 22 | 23 | 26) => span(0.0, 100.0),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +200,30 @@ mod tests {
         assert_eq!(t3_range(Input, true, 23), None);
         assert_eq!(t3_range(Input, true, 0), None);
         assert_eq!(t3_range(Output, true, 1).and_then(|m| m.units()), None);
+    }
+
+    #[test]
+    fn spans_of_range_codes() {
+        use RangeTable::*;
+        let s = |t, d, c| t3_span(t, d, c).map(|s| (s.min, s.max));
+        assert_eq!(s(Output, false, 4), Some((0.0, 100.0)));
+        assert_eq!(s(Output, false, 2), Some((0.0, 100.0)));
+        assert_eq!(s(Output, false, 1), Some((0.0, 10.0)));
+        assert_eq!(s(Output, false, 6), Some((0.0, 20.0)));
+        assert_eq!(s(Output, true, 1), Some((0.0, 1.0)));
+        assert_eq!(s(Input, false, 27), Some((0.0, 100.0)));
+        assert_eq!(s(Input, false, 1), None, "a temperature has no fixed span");
+        assert_eq!(s(Variable, false, 22), Some((0.0, 100.0)));
+        assert_eq!(s(Variable, false, 1), None);
+        assert_eq!(s(Output, false, 0), None);
+        let a = Span::new(0.0, 100.0).unwrap();
+        let b = Span::new(-5.0, 50.0).unwrap();
+        assert_eq!(a.intersect(b), Span::new(0.0, 50.0));
+        assert_eq!(Span::both(Some(a), None), Some(a));
+        assert_eq!(Span::both(None, Some(b)), Some(b));
+        assert_eq!(Span::both(Some(a), Span::new(200.0, 300.0)), Span::new(200.0, 300.0), "disjoint: the second wins");
+        assert!(a.contains(100.0) && !a.contains(150.0) && !a.contains(-0.1));
+        assert_eq!(Span::new(1.0, 0.0), None);
+        assert_eq!(Span::new(f64::NAN, 0.0), None);
     }
 }

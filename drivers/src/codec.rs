@@ -412,6 +412,25 @@ impl Codec {
         self.value_type.is_writable()
     }
 
+    /// The engineering values [`Codec::encode`] takes, `(min, max)`: the integer type's range
+    /// through the scale (a `u16` holds 0 ..= 65535, an `i16 /10` -3276.8 ..= 3276.7), 0 ..= 1 for
+    /// [`ValueType::Bool`]. `None` for floats (no practical bound), text, bits and a bad scale.
+    pub fn span(&self) -> Option<(f64, f64)> {
+        let vt = self.value_type;
+        if vt == ValueType::Bool {
+            return Some((0.0, 1.0));
+        }
+        let (bits, signed) = vt.int_shape()?;
+        self.check_scale().ok()?;
+        let (lo, hi) = if signed {
+            (-(2f64.powi(bits as i32 - 1)), 2f64.powi(bits as i32 - 1) - 1.0)
+        } else {
+            (0.0, 2f64.powi(bits as i32) - 1.0)
+        };
+        let (a, b) = (self.apply_scale(lo), self.apply_scale(hi));
+        Some((a.min(b), a.max(b)))
+    }
+
     fn check_scale(&self) -> Result<(), CodecError> {
         let ok = self.multiplier.is_finite()
             && self.multiplier != 0.0
@@ -817,6 +836,30 @@ mod tests {
 
     fn decode_num(c: &Codec, words: &[u16]) -> f64 {
         c.decode(words).unwrap().as_f64().unwrap()
+    }
+
+    #[test]
+    fn spans_are_what_encode_takes() {
+        let u16c = Codec::new(ValueType::U16);
+        let cases: Vec<(Codec, Option<(f64, f64)>)> = vec![
+            (u16c.clone(), Some((0.0, 65535.0))),
+            (Codec::new(ValueType::I16).scaled(1.0, 10.0, 0.0), Some((-3276.8, 3276.7))),
+            (Codec::new(ValueType::U8Lo), Some((0.0, 255.0))),
+            (Codec::t3_value(), Some((-2_147_483.648, 2_147_483.647))),
+            (Codec::new(ValueType::Bool), Some((0.0, 1.0))),
+            (Codec::new(ValueType::U16).scaled(-1.0, 1.0, 0.0), Some((-65535.0, 0.0))),
+            (Codec::new(ValueType::F32), None),
+            (Codec::new(ValueType::Str { registers: 2 }), None),
+            (Codec::new(ValueType::Bit { bit: 3 }), None),
+        ];
+        for (c, want) in cases {
+            assert_eq!(c.span(), want, "{c}");
+            if let Some((lo, hi)) = want {
+                assert!(c.encode(&num(lo)).is_ok() && c.encode(&num(hi)).is_ok(), "{c}");
+                let step = if c.value_type == ValueType::Bool { 0.5 } else { (c.multiplier / c.divisor).abs() };
+                assert!(c.encode(&num(lo - step)).is_err() && c.encode(&num(hi + step)).is_err(), "{c}");
+            }
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! - [`planner`]: merging point reads into Modbus requests within per-device limits.
 //! - [`profile`]: the T3 controller profile and the Temco register library (24 products).
 //! - [`labels`]: the labels and descriptions T3 controllers keep in their point records.
+//! - [`classify`]: measurement, setpoint / command or configuration for every profile point, and
+//!   the values a write to one may carry.
 //! - [`driver`]: the protocol-neutral [`Driver`](driver::Driver) trait and its error type.
 //! - [`modbus`]: Modbus TCP and RTU drivers on tokio-modbus / tokio-serial.
 //! - [`collector`]: scheduling, on-change recording, backoff, offline detection, device status and
@@ -21,6 +23,7 @@
 //! - [`simulator`]: simulated Temco devices over Modbus TCP, RTU and UDP, with fault injection.
 //! - [`units`]: the units (and scales) the register library's texts state for its registers.
 
+pub mod classify;
 pub mod codec;
 pub mod collector;
 pub mod discovery;

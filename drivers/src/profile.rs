@@ -98,6 +98,11 @@ impl ProfilePoint {
     pub fn plan_item(&self) -> PlanItem {
         PlanItem { kind: self.kind, address: self.address, count: self.codec.registers() }
     }
+
+    /// Measurement, setpoint / command or configuration ([`crate::classify`]).
+    pub fn class(&self) -> crate::classify::PointClass {
+        crate::classify::classify(self)
+    }
 }
 
 /// The points of one kind of device.
