@@ -23,7 +23,8 @@
 //!   `lifecycle` (process and command line), `metrics`, `modes` (auto / manual),
 //!   `plan_types` (the plan's REST and WebSocket types), `safety` (data safety), `sandbox` (the
 //!   SQL sandbox), `schemathesis` (the OpenAPI document, with `schemathesis_hooks.py`), `semantics`
-//!   (what stored data means), `timestamps` (time stamps nobody meant), `ws` (live updates).
+//!   (what stored data means), `timestamps` (time stamps nobody meant), `write_safety` (who may write
+//!   a device's configuration, values outside a point's range), `ws` (live updates).
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};

@@ -22,4 +22,5 @@ mod sandbox;
 mod schemathesis;
 mod semantics;
 mod timestamps;
+mod write_safety;
 mod ws;

@@ -95,6 +95,7 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
     let sink = Arc::new(t3_storage::BatchingSink::start(storage.clone()));
     let collector = Collector::new(cfg.collector.clone(), sink, clock.clone());
     crate::service::collection::start(&collector, &registry, &devices)?;
+    let ranges = Arc::new(crate::service::ranges::Ranges::default());
     let control = crate::service::control::Control::new(
         catalog.clone(),
         collector.clone(),
@@ -102,13 +103,13 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
         storage.clone(),
         clock.clone(),
         cfg.auth.point_writes_per_minute,
+        ranges.clone(),
     );
     control.spawn_expiry();
     let alarms = crate::service::alarms::AlarmService::new(catalog.clone(), clock.clone());
     alarms.spawn(&storage, collector.clone());
     let scheduler = crate::service::scheduler::Scheduler::new(catalog.clone(), control.clone(), clock.clone());
     scheduler.spawn();
-    let ranges = Arc::new(crate::service::ranges::Ranges::default());
     ranges.spawn(&collector);
     let overrides = crate::service::overrides::Overrides::new(catalog.clone(), storage.clone(), registry.clone());
     overrides.spawn();

@@ -124,7 +124,8 @@ impl From<crate::service::auth::AuthError> for ApiError {
 }
 
 /// Writes and relinquishes (REST and WebSocket alike): what the request asks that the point's
-/// state or configuration refuses 409, a request outside the rules 422, too many writes 429 (with
+/// state or configuration refuses 409 (a value outside the point's range too), a configuration
+/// point written by a non-admin 403, a request outside the rules 422, too many writes 429 (with
 /// `Retry-After`), a device that refused or did not answer 502.
 impl From<crate::service::control::ControlError> for ApiError {
     fn from(e: crate::service::control::ControlError) -> Self {
@@ -134,6 +135,8 @@ impl From<crate::service::control::ControlError> for ApiError {
             E::NotWritable(_) => ApiError::conflict("not_writable", e.to_string()),
             E::ReadOnly(_) => ApiError::conflict("read_only", e.to_string()),
             E::InputInAuto(_) => ApiError::conflict("input_in_auto", e.to_string()),
+            E::AdminOnly { .. } => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+            E::OutsideSpan(_) => ApiError::conflict("invalid_value", e.to_string()),
             E::PointInAuto => ApiError::conflict("point_in_auto", e.to_string()),
             E::OutOfRange(_) => ApiError::conflict("invalid_value", e.to_string()),
             E::NotFinite => ApiError::unprocessable("invalid_value", e.to_string()),

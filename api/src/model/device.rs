@@ -43,4 +43,12 @@ pub struct DevicePoint {
     /// Whether the point has an auto/manual switch at its controller (T3 inputs, outputs and
     /// variables): `POST /api/t3000/points/{id}/mode` changes it.
     pub has_auto_manual: bool,
+    /// Measurement, setpoint / command or configuration.
+    pub class: crate::model::point::PointClass,
+    /// The lowest value a write may carry as the profile says (the register's format, a range
+    /// its library description states); null when nothing bounds it. The device's range code
+    /// may narrow it (GET /points).
+    pub min: Option<f64>,
+    /// The highest value a write may carry as the profile says; null when nothing bounds it.
+    pub max: Option<f64>,
 }

@@ -65,6 +65,32 @@ impl TrendLine {
 
 record!(PointRecord, "point");
 
+/// What a point is to the people who run the building (`t3_drivers::classify`): what the device
+/// measures, what an operator sets, or how the device is set up (admins only write those).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PointClass {
+    /// Temperatures, humidity, CO2, inputs, states, counters; manual points.
+    Measurement,
+    /// Setpoints and commands: outputs, variables, occupied / unoccupied setpoints, fan and
+    /// heat / cool modes, manual values.
+    Setpoint,
+    /// The device's set-up: its address, communication, factory defaults, calibration, ranges,
+    /// PID tuning, names. Writing one needs the admin role.
+    Configuration,
+}
+
+impl From<t3_drivers::classify::PointClass> for PointClass {
+    fn from(c: t3_drivers::classify::PointClass) -> Self {
+        use t3_drivers::classify::PointClass as C;
+        match c {
+            C::Measurement => PointClass::Measurement,
+            C::Setpoint => PointClass::Setpoint,
+            C::Configuration => PointClass::Configuration,
+        }
+    }
+}
+
 /// The name a point goes by in exports and reports: its label if it has one, else
 /// `<device> <point>` (`AHU-1 IN1`) for a device point, else its own name.
 pub fn display_name(device: Option<&str>, name: &str, label: Option<&str>) -> String {

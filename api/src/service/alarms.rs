@@ -515,7 +515,7 @@ mod tests {
 
         // Acknowledged: `since_us` moves to the acknowledgement, `started_us` stays.
         clock.advance(60_000_000);
-        let who = Issuer { actor: "alice".into(), remote: None };
+        let who = Issuer { actor: "alice".into(), remote: None, role: None };
         alarms.acknowledge(&who, created.id).unwrap();
         let v = view(&alarms, created.id);
         assert_eq!(v.state, "acknowledged");

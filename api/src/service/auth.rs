@@ -70,7 +70,7 @@ impl Principal {
 
     /// Who acts, for the services: the user's name and address.
     pub fn issuer(&self) -> Issuer {
-        Issuer { actor: self.actor(), remote: self.remote.clone() }
+        Issuer { actor: self.actor(), remote: self.remote.clone(), role: Some(self.role) }
     }
 }
 

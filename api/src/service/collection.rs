@@ -45,6 +45,7 @@ pub fn device_points(collector: &Collector, name: &str) -> Vec<DevicePoint> {
         .iter()
         .map(|cp| {
             let p = spec.point_of(cp);
+            let span = t3_drivers::classify::write_span(p);
             DevicePoint {
                 id: cp.id,
                 name: p.name.clone(),
@@ -60,6 +61,9 @@ pub fn device_points(collector: &Collector, name: &str) -> Vec<DevicePoint> {
                 unit: p.unit.clone(),
                 poll_interval_ms: cp.interval.as_millis() as u64,
                 has_auto_manual: p.auto_manual.is_some(),
+                class: p.class().into(),
+                min: span.map(|s| s.min),
+                max: span.map(|s| s.max),
             }
         })
         .collect()

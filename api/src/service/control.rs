@@ -12,8 +12,17 @@
 //!
 //! A person's write, over REST (`POST /api/t3000/points/{id}/value`) or the WebSocket
 //! (`WriteValue`), enters through [`Control::user_write`], which makes every check (priority, a
-//! finite value, the rate limit per point, the expiry's bounds) before the command reaches the
-//! arbiter; a relinquish through [`Control::user_relinquish`].
+//! finite value, the role a configuration point needs, the point's range, the rate limit per
+//! point, the expiry's bounds) before the command reaches the arbiter; a relinquish through
+//! [`Control::user_relinquish`].
+//!
+//! Before the device is asked:
+//! - a configuration point (its address, calibration, ranges, factory defaults: see
+//!   `t3_drivers::classify`) takes writes and relinquishes from admins only;
+//! - a value outside the point's span is refused, naming the span and its units: what its register
+//!   format holds (a `u16` takes neither -1 nor 70000), a range its library description states,
+//!   and what its range code allows (0-100 for a percent output, 0 / 1 for a digital point). This
+//!   holds for every write, a schedule's too.
 //!
 //! A point with an auto/manual switch (T3 controllers) is put in manual or back in auto through
 //! [`Control::user_set_mode`] (`POST /api/t3000/points/{id}/mode`): audited as `point.mode` (who,
@@ -22,7 +31,9 @@
 //! have expired or been relinquished.
 
 use crate::model::command::{CommandsRecord, Mode, ModeResult, WriteResult};
+use crate::model::user::Role;
 use crate::service::Issuer;
+use crate::service::ranges::Ranges;
 use crate::service::registry::Registry;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
@@ -31,6 +42,8 @@ use std::time::{Duration, Instant};
 use t3_core::Quality;
 use t3_core::arbiter::{Arbiter, Change, Command, Priority, PriorityArray};
 use t3_core::clock::Clock;
+use t3_core::range::{RangeMeaning, Span};
+use t3_drivers::classify::PointClass;
 use t3_drivers::collector::{CollectError, Collector};
 use t3_drivers::driver::DriverError;
 use t3_drivers::profile::PointType;
@@ -53,6 +66,13 @@ pub enum ControlError {
     /// An input that is not in manual reads its sensor.
     #[error("{0}")]
     InputInAuto(String),
+    /// A configuration point and a caller who is not an admin.
+    #[error("{name} of {device} is a configuration register (it sets the device up): only an admin may change it")]
+    AdminOnly { point_id: u32, name: String, device: String },
+    /// The value is outside the point's span (its format, its stated range, its range code); the
+    /// message names the span and its units.
+    #[error("{0}")]
+    OutsideSpan(String),
     /// The device refused: the point is in auto and `switch_to_manual` was not asked.
     #[error("the point is in auto (its controller drives it); send switch_to_manual: true to take it over")]
     PointInAuto,
@@ -113,6 +133,8 @@ pub struct Control {
     registry: Arc<Registry>,
     /// The latest values: whether an input is in manual.
     storage: Storage,
+    /// The range codes the devices report: a point's units, span, and whether it is digital.
+    ranges: Arc<Ranges>,
     clock: Arc<dyn Clock>,
     /// Writes people may make to one point in a minute (`auth.point_writes_per_minute`).
     writes_per_minute: u32,
@@ -120,12 +142,53 @@ pub struct Control {
     writes: Mutex<HashMap<u32, VecDeque<Instant>>>,
 }
 
-/// A writable point: its device and name.
+/// A writable point: its device and name, and what a write to it may be.
 #[derive(Debug, Clone)]
 struct Target {
     device: String,
     point: String,
     point_type: PointType,
+    class: PointClass,
+    /// The values a write may carry.
+    span: Option<Span>,
+    /// The units people see it in (its label's, its profile's, its range's).
+    units: Option<String>,
+    /// The names of a digital point's states, off then on, when its device says it is digital.
+    states: Option<(String, String)>,
+}
+
+/// `v` as people write it: `100`, `2.5`, `-3276.8`.
+fn num(v: f64) -> String {
+    format!("{v}")
+}
+
+impl Target {
+    /// Refuses a value the point cannot take, naming what it takes.
+    fn check(&self, value: f64) -> Result<(), ControlError> {
+        if let Some((off, on)) = &self.states {
+            if value != 0.0 && value != 1.0 {
+                return Err(ControlError::OutsideSpan(format!(
+                    "{} is digital ({off}/{on}): write 0 ({off}) or 1 ({on}), not {}",
+                    self.point,
+                    num(value)
+                )));
+            }
+            return Ok(());
+        }
+        match self.span {
+            Some(s) if !s.contains(value) => {
+                let units = self.units.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
+                Err(ControlError::OutsideSpan(format!(
+                    "{} is outside the range of {}: {} to {}{units}",
+                    num(value),
+                    self.point,
+                    num(s.min),
+                    num(s.max)
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 fn device_error(e: CollectError) -> ControlError {
@@ -150,6 +213,7 @@ impl Control {
         storage: Storage,
         clock: Arc<dyn Clock>,
         writes_per_minute: u32,
+        ranges: Arc<Ranges>,
     ) -> Arc<Control> {
         let arrays: std::collections::BTreeMap<u32, PriorityArray> =
             catalog.list::<CommandsRecord>().into_iter().map(|r| (r.id as u32, r.array)).collect();
@@ -160,6 +224,7 @@ impl Control {
             collector,
             registry,
             storage,
+            ranges,
             clock,
             writes_per_minute,
             writes: Mutex::default(),
@@ -192,7 +257,50 @@ impl Control {
         if !p.writable {
             return Err(ControlError::ReadOnly(format!("point {point_id} ({}) cannot be written", p.name)));
         }
-        Ok(Target { device: entry.device, point: p.name.clone(), point_type: p.point_type })
+        let point_type = crate::service::collection::enum_name(&p.point_type);
+        let meaning = self.ranges.meaning(point_id, &point_type);
+        let digital = self.ranges.get(point_id).and_then(|r| r.digital) == Some(true);
+        let states = digital.then(|| match &meaning {
+            Some(RangeMeaning::Digital { off, on }) => ((*off).to_owned(), (*on).to_owned()),
+            _ => ("0".to_owned(), "1".to_owned()),
+        });
+        let units = self
+            .catalog
+            .get::<crate::model::point::PointRecord>(i64::from(point_id))
+            .and_then(|r| r.units)
+            .or_else(|| p.unit.clone())
+            .or_else(|| meaning.as_ref().and_then(RangeMeaning::units).map(str::to_owned));
+        Ok(Target {
+            device: entry.device,
+            point: p.name.clone(),
+            point_type: p.point_type,
+            class: p.class(),
+            span: self.ranges.span(point_id, &point_type, t3_drivers::classify::write_span(p)),
+            units,
+            states,
+        })
+    }
+
+    /// Refuses a write or relinquish of a configuration point by anyone but an admin. The server's
+    /// own writes (a schedule: no role) were allowed when they were set up.
+    fn check_role(who: &Issuer, point_id: u32, target: &Target) -> Result<(), ControlError> {
+        if target.class == PointClass::Configuration && who.role.is_some_and(|r| r < Role::Admin) {
+            return Err(ControlError::AdminOnly {
+                point_id,
+                name: target.point.clone(),
+                device: target.device.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether `who` may command `value` to point `point_id` (a schedule's output, before it is
+    /// stored): a configuration point needs an admin, the value must be in the point's range. A
+    /// point not polled now is not judged here; its writes are.
+    pub fn check_command(&self, who: &Issuer, point_id: u32, value: f64) -> Result<(), ControlError> {
+        let Ok(target) = self.target(point_id) else { return Ok(()) };
+        Self::check_role(who, point_id, &target)?;
+        target.check(value)
     }
 
     /// The priority array of a point (empty when it has no commands).
@@ -212,8 +320,9 @@ impl Control {
     }
 
     /// A person's write: checks the priority, that the value is finite, the rate limit of the
-    /// point (every write that gets this far counts), the expiry's bounds and the command, then
-    /// commands it as [`Control::write`] does. REST and WebSocket both come here.
+    /// point (every write that gets this far counts), the expiry's bounds and the command, that
+    /// the point can be written (by an admin only for a configuration point) and takes the value,
+    /// then commands it as [`Control::write`] does. REST and WebSocket both come here.
     pub async fn user_write(&self, who: &Issuer, point_id: u32, w: UserWrite) -> Result<WriteResult, ControlError> {
         let prio = priority(w.priority)?;
         if !w.value.is_finite() {
@@ -232,6 +341,9 @@ impl Control {
             .transpose()?;
         let command = Command::new(w.value, prio, format!("user:{}", who.actor), now, expires)
             .map_err(|e| ControlError::InvalidCommand(e.to_string()))?;
+        let target = self.target(point_id)?;
+        Self::check_role(who, point_id, &target)?;
+        target.check(w.value)?;
         let in_manual = self
             .storage
             .latest(&[point_id])
@@ -248,6 +360,7 @@ impl Control {
         priority: Option<u8>,
     ) -> Result<WriteResult, ControlError> {
         let prio = self::priority(priority)?;
+        Self::check_role(who, point_id, &self.target(point_id)?)?;
         self.relinquish(who, point_id, prio).await
     }
 
@@ -269,7 +382,8 @@ impl Control {
         Ok(())
     }
 
-    /// Commands `value` at `priority`; writes the device when the effective value changes.
+    /// Commands `value` at `priority`; writes the device when the effective value changes. A value
+    /// outside the point's span is refused before anything changes.
     /// `input_in_manual` says whether an input point is in manual now (inputs take writes only then).
     pub async fn write(
         &self,
@@ -280,6 +394,7 @@ impl Control {
         input_in_manual: bool,
     ) -> Result<WriteResult, ControlError> {
         let target = self.target(point_id)?;
+        target.check(command.value)?;
         if target.point_type == PointType::Input && !input_in_manual {
             return Err(ControlError::InputInAuto(format!(
                 "input {point_id} ({}) reads its sensor; put it in manual at the controller to override it",

@@ -27,4 +27,7 @@ pub struct Issuer {
     /// `alice`, `schedule:3`, ...
     pub actor: String,
     pub remote: Option<String>,
+    /// A user's role; `None` for the server itself (a schedule, an expiry), which acts with what
+    /// its author was allowed when it was set up.
+    pub role: Option<crate::model::user::Role>,
 }

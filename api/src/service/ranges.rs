@@ -2,9 +2,19 @@
 //! T3 controllers keep in their point records.
 
 use std::sync::Arc;
-use t3_core::range::{RangeMeaning, RangeTable, t3_range};
+use t3_core::range::{RangeMeaning, RangeTable, Span, t3_range, t3_span};
 use t3_drivers::collector::PointRange;
 use t3_drivers::labels::PointText;
+
+/// The range table of a point type (`input`, `output`, `variable`); none for registers.
+fn table(point_type: &str) -> Option<RangeTable> {
+    Some(match point_type {
+        "input" => RangeTable::Input,
+        "output" => RangeTable::Output,
+        "variable" => RangeTable::Variable,
+        _ => return None,
+    })
+}
 
 /// The range (unit) codes the devices report for their points, and the labels and descriptions T3
 /// controllers keep for them, read when a device comes online and every [`Ranges::REFRESH`] after that
@@ -33,13 +43,23 @@ impl Ranges {
     /// its units or digital state names, from its range code and analog/digital flag.
     pub fn meaning(&self, point: u32, point_type: &str) -> Option<RangeMeaning> {
         let r = self.get(point)?;
-        let table = match point_type {
-            "input" => RangeTable::Input,
-            "output" => RangeTable::Output,
-            "variable" => RangeTable::Variable,
-            _ => return None,
-        };
-        t3_range(table, r.digital?, r.range?)
+        t3_range(table(point_type)?, r.digital?, r.range?)
+    }
+
+    /// The values a write to point `point` (of type `point_type`) may carry: `profile` (what its
+    /// register format and library description allow, `t3_drivers::classify::write_span`)
+    /// narrowed by what its range code allows (0 / 1 when the device says it is digital, 0-100
+    /// for a percent output, see [`t3_span`]).
+    pub fn span(&self, point: u32, point_type: &str, profile: Option<Span>) -> Option<Span> {
+        let coded = self.get(point).and_then(|r| {
+            let table = table(point_type)?;
+            match (r.digital?, r.range) {
+                (true, code) => t3_span(table, true, code.unwrap_or(0)),
+                (false, Some(code)) => t3_span(table, false, code),
+                (false, None) => None,
+            }
+        });
+        Span::both(profile, coded)
     }
 
     /// Reads the ranges and labels of every online device that has none yet or older than

@@ -171,7 +171,7 @@ impl Scheduler {
     }
 
     fn issuer(s: &Schedule) -> Issuer {
-        Issuer { actor: format!("schedule:{}", s.id), remote: None }
+        Issuer { actor: format!("schedule:{}", s.id), remote: None, role: None }
     }
 
     /// Writes a schedule's current state to its outputs now: the state written, and the outputs

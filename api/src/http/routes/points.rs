@@ -15,7 +15,7 @@ use crate::http::routes::{audit, json};
 use crate::model::check::check_name;
 use crate::model::command::{Mode, ModeResult};
 use crate::model::device::{DevicePoint, DeviceRecord};
-use crate::model::point::{LineFacts, PointRecord, TrendLine, display_name};
+use crate::model::point::{LineFacts, PointClass, PointRecord, TrendLine, display_name};
 use crate::service::auth::Principal;
 use crate::service::control::UserWrite;
 use crate::service::retention::push_retention;
@@ -158,6 +158,16 @@ pub struct PointResponse {
     pub updated_at: Option<String>,
     pub writable: bool,
     pub trend: TrendSettings,
+    /// What the point is: a measurement, a setpoint / command, or the device's configuration
+    /// (writing one needs the admin role). Manual points are measurements.
+    pub class: PointClass,
+    /// The lowest value a write may carry, in `units`: what the register's format holds, a range
+    /// its library description states, what its range code allows (0 for a percent output, 0 for
+    /// a digital point); null when nothing bounds it or the point takes no writes.
+    pub min: Option<f64>,
+    /// The highest value a write may carry, in `units` (100 for a percent output, 1 for a digital
+    /// point, 65535 for a 16-bit register); null when nothing bounds it.
+    pub max: Option<f64>,
 }
 
 fn or_default<T: Serialize + Default + Copy, S: serde::Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
@@ -181,6 +191,8 @@ pub struct PointQuery {
     pub q: Option<String>,
     /// `input`, `output`, `variable`, `register` or `manual`.
     pub point_type: Option<String>,
+    /// Only points of this class.
+    pub class: Option<PointClass>,
     pub device_id: Option<i64>,
     pub building_id: Option<i64>,
     pub floor_id: Option<i64>,
@@ -255,6 +267,13 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
             let non_empty = |s: String| Some(s).filter(|s| !s.is_empty());
             let (panel_label, panel_description) =
                 state.ranges.text(p.id).map_or((None, None), |t| (non_empty(t.label), non_empty(t.description)));
+            let span = p
+                .writable
+                .then(|| {
+                    let profile = p.min.zip(p.max).and_then(|(min, max)| t3_core::range::Span::new(min, max));
+                    state.ranges.span(p.id, &p.point_type, profile)
+                })
+                .flatten();
             let resp = PointResponse {
                 id: p.id,
                 device_id: Some(d.id),
@@ -282,6 +301,9 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 updated_at: None,
                 writable: p.writable,
                 trend: TrendSettings { retention_days: r.and_then(|r| r.retention_days), ..trend },
+                class: p.class,
+                min: span.map(|s| s.min),
+                max: span.map(|s| s.max),
             };
             out.push((Some(Arc::clone(&d)), resp));
         }
@@ -314,6 +336,9 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                     r.line,
                     LineFacts { point_type: "manual", writable: false, digital: false, on_change: false },
                 ),
+                class: PointClass::Measurement,
+                min: None,
+                max: None,
             },
         ));
     }
@@ -361,7 +386,8 @@ fn one(state: &AppState, id: u32) -> ApiResult<(Option<Arc<DeviceRecord>>, Point
 
 /// Every point, filtered and paged, with its current value.
 #[utoipa::path(get, path = "/api/t3000/points", tag = "points", params(PointQuery),
-    responses((status = 200, body = Paged<PointResponse>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = Paged<PointResponse>),
+        (status = 400, description = "A paging parameter or a filter out of its values", body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, Query(q): Query<PointQuery>) -> ApiResult<Json<Paged<PointResponse>>> {
     let page = Page::new(q.offset, q.limit)?;
     let words: Vec<String> = q.q.as_deref().unwrap_or("").split_whitespace().map(str::to_lowercase).collect();
@@ -373,6 +399,7 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<PointQuery>) ->
             .collect();
         words.iter().all(|w| fields.iter().any(|f| f.contains(w.as_str())))
             && q.point_type.as_ref().is_none_or(|t| p.point_type.eq_ignore_ascii_case(t))
+            && q.class.is_none_or(|c| p.class == c)
             && q.device_id.is_none_or(|id| p.device_id == Some(id))
             && q.building_id.is_none_or(|b| d.as_ref().is_some_and(|d| d.building_id == Some(b)))
             && q.floor_id.is_none_or(|f| d.as_ref().is_some_and(|d| d.floor_id == Some(f)))
@@ -710,11 +737,14 @@ pub struct RelinquishRequest {
 }
 
 /// Commands a value to an output or variable (an input only while it is in manual) through the
-/// command arbiter; the device is written when the effective value changes, and read back.
+/// command arbiter; the device is written when the effective value changes, and read back. A
+/// configuration point (`class`) takes writes from admins only; a value outside the point's
+/// `min` ..= `max` (a digital point: 0 or 1) is refused before the device is asked.
 #[utoipa::path(post, path = "/api/t3000/points/{id}/value", tag = "control", params(("id" = u32, Path)),
     request_body = WriteRequest,
     responses((status = 200, body = crate::model::command::WriteResult), (status = 404, body = ErrorBody),
-        (status = 409, description = "The point does not take this write: it is in auto (`point_in_auto`, `input_in_auto`), read-only (`read_only`), a manual point (`not_writable`), or the value is outside what the point can hold (`invalid_value`)", body = ErrorBody),
+        (status = 403, description = "A configuration point (`class: configuration`) and a caller who is not an admin (`forbidden`); the message names the register", body = ErrorBody),
+        (status = 409, description = "The point does not take this write: it is in auto (`point_in_auto`, `input_in_auto`), read-only (`read_only`), a manual point (`not_writable`), or the value is outside what the point can hold (`invalid_value`: outside its `min` ..= `max`, the message naming the range and its units, or refused by the device)", body = ErrorBody),
         (status = 422, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 502, description = "the device refused or did not answer", body = ErrorBody)))]
 pub async fn write_value(
@@ -733,10 +763,12 @@ pub async fn write_value(
     Ok(Json(state.control.user_write(&who.issuer(), id, write).await?))
 }
 
-/// Empties one priority slot of a point; what wins then is written to the device.
+/// Empties one priority slot of a point; what wins then is written to the device. A
+/// configuration point's commands are relinquished by admins only.
 #[utoipa::path(post, path = "/api/t3000/points/{id}/relinquish", tag = "control", params(("id" = u32, Path)),
     request_body = RelinquishRequest,
     responses((status = 200, body = crate::model::command::WriteResult), (status = 404, body = ErrorBody),
+        (status = 403, description = "A configuration point and a caller who is not an admin (`forbidden`)", body = ErrorBody),
         (status = 409, description = "The point takes no writes: read-only (`read_only`) or a manual point (`not_writable`)", body = ErrorBody),
         (status = 422, body = ErrorBody),
         (status = 502, body = ErrorBody)))]

@@ -96,6 +96,20 @@ fn body_to_schedule(state: &AppState, id: i64, b: ScheduleBody) -> ApiResult<Sch
     })
 }
 
+/// A schedule's outputs as `who` may set them up: a configuration point only by an admin (403),
+/// on and off values within each point's range (409).
+fn check_outputs(state: &AppState, who: &Principal, s: &Schedule) -> ApiResult<()> {
+    for (i, o) in s.outputs.iter().enumerate() {
+        for v in [o.on_value, o.off_value] {
+            state.control.check_command(&who.issuer(), o.point_id, v).map_err(|e| {
+                let e = ApiError::from(e);
+                ApiError { message: format!("outputs[{i}]: {}", e.message), ..e }
+            })?;
+        }
+    }
+    Ok(())
+}
+
 fn get_schedule(state: &AppState, id: i64) -> ApiResult<Schedule> {
     found::<Schedule>(state, id, "schedule")
 }
@@ -121,25 +135,36 @@ pub async fn get_one(State(state): State<AppState>, Path(id): Path<i64>) -> ApiR
     Ok(Json(state.scheduler.view(&get_schedule(&state, id)?)))
 }
 
-/// Creates a schedule; its outputs are written at once and at each transition.
+/// Creates a schedule; its outputs are written at once and at each transition. An output that is
+/// a configuration point needs an admin.
 #[utoipa::path(post, path = "/api/t3000/schedules", tag = "schedules", request_body = ScheduleBody,
     responses((status = 201, body = ScheduleResponse), (status = 400, body = ErrorBody),
-        (status = 404, description = "No such building, calendar or device point", body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 403, description = "An output is a configuration point and the caller is not an admin (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such building, calendar or device point", body = ErrorBody),
+        (status = 409, description = "An on or off value outside its point's range (`invalid_value`)", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<ScheduleResponse>)> {
     let b: ScheduleBody = json_body(&body)?;
-    let s = state.catalog.insert(body_to_schedule(&state, 0, b)?)?;
+    let s = body_to_schedule(&state, 0, b)?;
+    check_outputs(&state, &who, &s)?;
+    let s = state.catalog.insert(s)?;
     state.scheduler.publish(&s, "created");
     audit(&state, &who, "schedule.create", format!("schedule:{}", s.id), None, json(&s));
     Ok((StatusCode::CREATED, Json(state.scheduler.view(&s))))
 }
 
-/// Changes a schedule; outputs no longer bound (or all, when disabled) are relinquished.
+/// Changes a schedule; outputs no longer bound (or all, when disabled) are relinquished. An output
+/// that is a configuration point needs an admin.
 #[utoipa::path(put, path = "/api/t3000/schedules/{id}", tag = "schedules", params(("id" = i64, Path)), request_body = ScheduleBody,
-    responses((status = 200, body = ScheduleResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ScheduleResponse),
+        (status = 403, description = "An output is a configuration point and the caller is not an admin (`forbidden`)", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "An on or off value outside its point's range (`invalid_value`)", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -149,6 +174,7 @@ pub async fn update(
     let old = get_schedule(&state, id)?;
     let b: ScheduleBody = json_body(&body)?;
     let new = body_to_schedule(&state, id, b)?;
+    check_outputs(&state, &who, &new)?;
     state.catalog.put(new.clone())?;
     let dropped: Vec<u32> = if !new.enabled || new.priority != old.priority {
         old.outputs.iter().map(|o| o.point_id).collect()
