@@ -111,7 +111,7 @@ fn label_library_points(catalog: &Catalog, registry: &Registry) -> anyhow::Resul
                     label: Some(label.to_owned()),
                     description: Some(description.to_owned()),
                     units: units.map(str::to_owned),
-                    retention_days: None,
+                    ..PointRecord::default()
                 })?;
             }
         }
