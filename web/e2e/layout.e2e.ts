@@ -7,6 +7,8 @@
 //    innerWidth) nor a part of it;
 //  - on the phone the menu is folded behind its button (the top bar is one line), and a device's
 //    points show their value on screen;
+//  - a thermostat's points in their groups (its configuration opened) and the confirmation of a
+//    configuration write, likewise;
 //  - how soon each page shows its main content after the navigation starts is measured and
 //    printed (a figure to watch, not asserted: the machine may be busy).
 import type { Browser, Page } from 'playwright-core'
@@ -27,6 +29,7 @@ let server: Server
 let browser: Browser
 let admin: string
 let controller: Device
+let thermostat: Device
 let building: { id: number; floors: Floor[] }
 let pointIds: Record<string, number>
 
@@ -44,6 +47,7 @@ beforeAll(async () => {
   browser = await launchBrowser()
   admin = await token(server)
   controller = (await apiCall<{ items: Device[] }>(server, admin, 'GET', '/api/t3000/devices?profile=T3-controller')).items[0]
+  thermostat = (await apiCall<{ items: Device[] }>(server, admin, 'GET', '/api/t3000/devices?profile=TSTAT8')).items[0]
   const pts = (await apiCall<{ items: { id: number; name: string }[] }>(server, admin, 'GET', `/api/t3000/points?device_id=${controller.id}&limit=1000`)).items
   pointIds = Object.fromEntries(pts.map((p) => [p.name, p.id]))
   building = (await apiCall<{ items: { id: number; floors: Floor[] }[] }>(server, admin, 'GET', '/api/t3000/buildings')).items[0]
@@ -228,6 +232,25 @@ describe.each(SIZES)('at $width x $height ($name)', (size) => {
       for (const n of ['VAR1', 'VAR2']) await page.locator(`tr[data-test=point-row][data-name=${n}] [data-test=point-select]`).check()
       await page.click('[data-test=batch-open]')
       await checkDialog(page, size, 'batch-editor', 'batch-editor')
+    } finally {
+      await close()
+    }
+  })
+
+  test("a thermostat's points in groups, its configuration opened, and the confirmation of a configuration write", async () => {
+    const { page, close } = await open(size)
+    try {
+      await visit(page, size, 'thermostat points', `/devices/${thermostat.id}`, '[data-test=point-row] [data-test=point-value]')
+      await page.click('[data-test=point-group-toggle-configuration]')
+      await page.waitForSelector('tr[data-test=point-row][data-name=MODBUS_FILTER]')
+      await checkPage(page, size, "a thermostat's points with its configuration open")
+      await screenshot(page, `layout-${size.name}-point-groups`)
+      await page.locator('tr[data-test=point-row][data-name=MODBUS_FILTER] [data-test=point-write]').click()
+      await page.waitForSelector('[data-test=point-panel] [data-test=write-range]')
+      await page.fill('[data-test=write-value]', '9')
+      await page.click('[data-test=write-submit]')
+      await checkDialog(page, size, 'config-confirm', 'config-confirm')
+      await checkDialog(page, size, 'point-panel', 'config-point-panel')
     } finally {
       await close()
     }

@@ -3,7 +3,10 @@
 // names; Relinquish takes a real click in the admin's panel at 1440x900, also after an error; only
 // the rows on screen are followed live; a viewer has no write or edit control and the API refuses
 // their write; an admin edits a label in place, copies and pastes labels, and the labels stay
-// after a reload.
+// after a reload. A thermostat's points come in groups by class (measurements, setpoints and
+// commands, then its configuration folded); a configuration register is written by an admin only,
+// after a confirmation naming the register, its current value and the new one; a value outside a
+// point's range is refused before it is sent.
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
@@ -15,12 +18,17 @@ interface Point {
   value: number | null
   label: string | null
   auto_manual: boolean
+  class: string
+  range: number | null
+  min: number | null
+  max: number | null
 }
 
 let server: Server
 let browser: Browser
 let admin: string
 let controller: { id: number; name: string }
+let thermostat: { id: number; name: string }
 
 beforeAll(async () => {
   server = await startDemo()
@@ -28,6 +36,7 @@ beforeAll(async () => {
   admin = await token(server)
   const devices = (await apiCall<{ items: { id: number; name: string; profile: string }[] }>(server, admin, 'GET', '/api/t3000/devices?profile=T3-controller')).items
   controller = devices[0]
+  thermostat = (await apiCall<{ items: { id: number; name: string }[] }>(server, admin, 'GET', '/api/t3000/devices?profile=TSTAT8')).items[0]
   await apiCall(server, admin, 'POST', '/api/t3000/users', { username: 'op', password: 'operator-password-1', role: 'operator' })
   await apiCall(server, admin, 'POST', '/api/t3000/users', { username: 'view', password: 'viewer-password-1', role: 'viewer' })
 })
@@ -41,13 +50,30 @@ async function points(): Promise<Point[]> {
   return (await apiCall<{ items: Point[] }>(server, admin, 'GET', `/api/t3000/points?device_id=${controller.id}&limit=1000`)).items
 }
 
-async function openDevice(page: Page) {
-  await page.goto(`${server.url}/devices/${controller.id}`)
-  await page.waitForSelector(`[data-test=device-title]:has-text("${controller.name}")`)
+async function openDevice(page: Page, device = controller) {
+  await page.goto(`${server.url}/devices/${device.id}`)
+  await page.waitForSelector(`[data-test=device-title]:has-text("${device.name}")`)
   await page.waitForSelector('[data-test=point-row]')
 }
 
+async function pointsOf(device: { id: number }, query = ''): Promise<{ items: Point[]; total: number }> {
+  return apiCall<{ items: Point[]; total: number }>(server, admin, 'GET', `/api/t3000/points?device_id=${device.id}&limit=1000${query}`)
+}
+
 const row = (page: Page, name: string) => page.locator(`tr[data-test=point-row][data-name="${name}"]`)
+
+/** The buttons in `scope` whose centre is not theirs (another element covers it). */
+async function unclickableIn(page: Page, scope: string): Promise<string[]> {
+  return page.locator(`${scope} button`).evaluateAll((bs) =>
+    bs
+      .filter((b) => {
+        const r = b.getBoundingClientRect()
+        const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)
+        return !hit || (hit !== b && !b.contains(hit))
+      })
+      .map((b) => b.textContent ?? ''),
+  )
+}
 
 describe('points', () => {
   test('an operator writes a variable and sees the new value in the table', async () => {
@@ -134,7 +160,7 @@ describe('points', () => {
       await page.waitForSelector('[data-test=write-in-auto], [data-test=write-ok]')
       if (await page.locator('[data-test=write-in-auto]').count()) await page.click('[data-test=write-switch-manual]')
       await page.waitForSelector('[data-test=command-row]')
-      // A value the point cannot hold: the server refuses it with a long message.
+      // A value the point cannot hold: refused with a long message.
       await page.fill('[data-test=write-value]', '1e12')
       await page.click('[data-test=write-submit]')
       await page.waitForSelector('[data-test=write-error]')
@@ -150,6 +176,108 @@ describe('points', () => {
       await page.click('[data-test=relinquish]', { timeout: 5_000 })
       await page.waitForSelector('[data-test=commands-empty]')
       await page.waitForSelector('[data-test=write-ok]:has-text("Relinquished priority 8")')
+    } finally {
+      await context.close()
+    }
+  })
+
+  test("a thermostat's points come in groups; a configuration register is written by an admin after a confirmation naming it and its current value", async () => {
+    const { context, page } = await newPage(browser, { width: 1440, height: 900 })
+    try {
+      await login(page, server)
+      await openDevice(page, thermostat)
+      // Measurements first, then setpoints and commands, then the configuration, folded.
+      const groups = () => page.evaluate(() => [...document.querySelectorAll<HTMLElement>('tbody[data-test^=point-group-]')].map((g) => g.dataset.test))
+      expect(await groups()).toEqual(['point-group-measurement', 'point-group-setpoint', 'point-group-configuration'])
+      const toggle = page.locator('[data-test=point-group-toggle-configuration]')
+      expect(await toggle.getAttribute('aria-expanded')).toBe('false')
+      const all = await pointsOf(thermostat)
+      for (const c of ['measurement', 'setpoint', 'configuration']) {
+        const n = all.items.filter((p) => p.class === c).length
+        expect(n, c).toBeGreaterThan(0)
+        expect(await page.locator(`[data-test=point-group-toggle-${c}] small`).textContent(), c).toBe(String(n))
+        expect((await pointsOf(thermostat, `&class=${c}`)).total, c).toBe(n)
+      }
+      // Folded: no configuration row, the first row a measurement.
+      expect(await row(page, 'MODBUS_ADDRESS').count()).toBe(0)
+      expect(await page.locator('tr[data-test=point-row][data-class=configuration]').count()).toBe(0)
+      expect(await page.locator('tr[data-test=point-row]').first().getAttribute('data-class')).toBe('measurement')
+      await screenshot(page, 'points-groups')
+      await toggle.click()
+      await row(page, 'MODBUS_ADDRESS').waitFor()
+      expect(await toggle.getAttribute('aria-expanded')).toBe('true')
+      for (const name of ['MODBUS_ADDRESS', 'MODBUS_FACTORY_DEFAULTS']) expect(await row(page, name).getAttribute('data-class')).toBe('configuration')
+
+      // An admin writes MODBUS_FILTER: out of its range the form says so and sends nothing; in
+      // range a confirmation names the register, its current value and the new value first.
+      const filter = all.items.find((p) => p.name === 'MODBUS_FILTER')!
+      expect([filter.min, filter.max]).toEqual([0, 65535])
+      const current = (await apiCall<Point>(server, admin, 'GET', `/api/t3000/points/${filter.id}`)).value!
+      const next = current === 7 ? 8 : 7
+      await row(page, 'MODBUS_FILTER').locator('[data-test=point-write]').click()
+      await page.waitForSelector('[data-test=point-panel]')
+      expect(await page.textContent('[data-test=write-range]')).toBe('0 to 65535')
+      await page.fill('[data-test=write-value]', '70000')
+      await page.click('[data-test=write-submit]')
+      await page.waitForSelector('[data-test=write-error]:has-text("70000 is outside the range of MODBUS_FILTER: 0 to 65535")')
+      expect(await page.locator('[data-test=config-confirm]').count()).toBe(0)
+      await page.fill('[data-test=write-value]', String(next))
+      await page.click('[data-test=write-submit]')
+      await page.waitForSelector('[data-test=config-confirm]')
+      expect(await page.textContent('[data-test=config-confirm-register]')).toContain('MODBUS_FILTER')
+      expect(await page.textContent('[data-test=config-confirm-register]')).toContain(thermostat.name)
+      expect(await page.textContent('[data-test=config-confirm-current]')).toBe(String(current))
+      expect(await page.textContent('[data-test=config-confirm-new]')).toBe(String(next))
+      await screenshot(page, 'points-config-confirm')
+      expect(await unclickableIn(page, '[data-test=config-confirm]')).toEqual([])
+      // Cancel (and Escape) write nothing and leave the point's panel open.
+      await page.click('[data-test=config-confirm-cancel]')
+      await page.waitForSelector('[data-test=config-confirm]', { state: 'detached' })
+      await page.click('[data-test=write-submit]')
+      await page.waitForSelector('[data-test=config-confirm]')
+      await page.keyboard.press('Escape')
+      await page.waitForSelector('[data-test=config-confirm]', { state: 'detached' })
+      expect(await page.isVisible('[data-test=point-panel]')).toBe(true)
+      expect(await apiCall<unknown[]>(server, admin, 'GET', `/api/t3000/points/${filter.id}/commands`)).toEqual([])
+      // Confirmed: written.
+      await page.click('[data-test=write-submit]')
+      await page.click('[data-test=config-confirm-write]')
+      await page.waitForSelector(`[data-test=write-ok]:has-text("reads back ${next}")`)
+      await expect.poll(async () => (await apiCall<Point>(server, admin, 'GET', `/api/t3000/points/${filter.id}`)).value, { timeout: 20_000 }).toBe(next)
+    } finally {
+      await context.close()
+    }
+  })
+
+  test('an operator cannot write a configuration register, and a value outside a range is refused before it is sent', async () => {
+    const { context, page } = await newPage(browser, { width: 1440, height: 900 })
+    try {
+      await login(page, server, 'op', 'operator-password-1')
+      await openDevice(page, thermostat)
+      await page.click('[data-test=point-group-toggle-configuration]')
+      await row(page, 'MODBUS_ADDRESS').waitFor()
+      expect(await row(page, 'MODBUS_ADDRESS').locator('[data-test=point-write]').count()).toBe(0)
+      expect(await row(page, 'MODBUS_DAY_SETPOINT').locator('[data-test=point-write]').count()).toBe(1)
+      await row(page, 'MODBUS_ADDRESS').locator('[data-test=point-open]').click()
+      await page.waitForSelector('[data-test=point-config-admin-only]')
+      expect(await page.locator('[data-test=write-value]').count()).toBe(0)
+      await page.click('[data-test=dialog-close]')
+
+      // The controller's OUT1 is a percent output (range 4) once its range code is read: 0 to 100 %.
+      const out1 = async () => (await pointsOf(controller)).items.find((p) => p.name === 'OUT1')!
+      await expect.poll(async () => (await out1()).range, { timeout: 30_000 }).toBe(4)
+      expect([(await out1()).min, (await out1()).max]).toEqual([0, 100])
+      await openDevice(page)
+      await page.click('[data-test=type-output]')
+      await row(page, 'OUT1').locator('[data-test=point-write]').click()
+      await page.waitForSelector('[data-test=point-panel]')
+      expect(await page.textContent('[data-test=write-range]')).toBe('0 to 100 %')
+      expect([await page.getAttribute('[data-test=write-value]', 'min'), await page.getAttribute('[data-test=write-value]', 'max')]).toEqual(['0', '100'])
+      await page.fill('[data-test=write-value]', '150')
+      await page.click('[data-test=write-submit]')
+      await page.waitForSelector('[data-test=write-error]:has-text("150 is outside the range of OUT1: 0 to 100 %")')
+      await screenshot(page, 'points-out-of-range')
+      expect(await apiCall<unknown[]>(server, admin, 'GET', `/api/t3000/points/${(await out1()).id}/commands`)).toEqual([])
     } finally {
       await context.close()
     }

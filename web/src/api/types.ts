@@ -88,7 +88,17 @@ export interface Point {
   updated_at: string | null
   writable: boolean
   trend: TrendSettings
+  /** What the point is: what the device measures, what an operator sets, or the device's set-up
+   * (written by admins only). */
+  class: PointClass
+  /** The lowest / highest value a write may carry, in `units` (its register format, its stated
+   * range, its range code: 0-100 for a percent output, 0-1 for a digital point); null when unbounded. */
+  min: number | null
+  max: number | null
 }
+
+/** `class` of a point (GET /points?class=). */
+export type PointClass = 'measurement' | 'setpoint' | 'configuration'
 
 /** A command in force on a point (GET /points/{id}/commands). */
 export interface Command {

@@ -18,7 +18,7 @@ function call(n = 0) {
 const wire = (over: Partial<WirePoint> = {}): WirePoint => ({
   id: 5, device_id: 2, device: 'ahu', name: 'VAR1', point_number: 1, point_type: 'variable', value: 21.5, has_value: true,
   units: 'degC', range: null, range_name: null, digital: null, label: 'SAT', description: null, auto_manual: false, has_auto_manual: true,
-  quality: 'good', updated_at: '2026-01-01T00:00:00.000Z', writable: true,
+  quality: 'good', updated_at: '2026-01-01T00:00:00.000Z', writable: true, class: 'setpoint', min: null, max: null,
   trend: { interval_ms: 1000, deadband: null, heartbeat_secs: null, retention_days: null }, ...over,
 })
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import { emptyTrend, trendBody } from './trend'
 import type { Point } from '../../api/types'
-import { canWrite, parseTsv, shown, toTsv } from './types'
+import { canWrite, groupByClass, outOfRange, parseTsv, rangeText, shown, toTsv } from './types'
 
 const point = (over: Partial<Point> = {}): Point => ({
   id: 1,
@@ -23,6 +23,9 @@ const point = (over: Partial<Point> = {}): Point => ({
   updated_at: '2026-01-01T00:00:00.000Z',
   writable: true,
   trend: { interval_ms: 1000, deadband: null, heartbeat_secs: null, retention_days: null },
+  class: 'setpoint',
+  min: null,
+  max: null,
   ...over,
 })
 
@@ -76,5 +79,40 @@ describe('rows', () => {
     expect(canWrite(point({ point_type: 'input' }), true)).toBe(true)
     expect(canWrite(point({ point_type: 'variable' }), false)).toBe(true)
     expect(canWrite(point({ writable: false }), true)).toBe(false)
+  })
+  test('a configuration point takes writes from admins only', () => {
+    const cfg = point({ point_type: 'register', name: 'MODBUS_ADDRESS', class: 'configuration' })
+    expect(canWrite(cfg, false)).toBe(false)
+    expect(canWrite(cfg, false, true)).toBe(true)
+    expect(canWrite(point({ point_type: 'register', class: 'setpoint' }), false)).toBe(true)
+  })
+})
+
+describe('classes and ranges', () => {
+  test('points group by class: measurements, then setpoints and commands, then configuration', () => {
+    const ps = [
+      point({ id: 1, class: 'configuration' }),
+      point({ id: 2, class: 'measurement' }),
+      point({ id: 3, class: 'setpoint' }),
+      point({ id: 4, class: 'measurement' }),
+    ]
+    const g = groupByClass(ps)
+    expect(g.map((x) => [x.key, x.points.map((p) => p.id)])).toEqual([
+      ['measurement', [2, 4]],
+      ['setpoint', [3]],
+      ['configuration', [1]],
+    ])
+    expect(groupByClass([point({ class: 'setpoint' })]).map((x) => x.title)).toEqual(['Setpoints & commands'])
+  })
+  test('a value outside the range is refused with the range and units', () => {
+    const pct = point({ min: 0, max: 100, units: '%' })
+    expect(rangeText(pct)).toBe('0 to 100 %')
+    expect(outOfRange(pct, 150)).toBe('150 is outside the range of OUT1: 0 to 100 %')
+    expect(outOfRange(pct, 100)).toBeNull()
+    expect(outOfRange(pct, 0)).toBeNull()
+    expect(outOfRange(point({ name: 'MODBUS_FILTER', min: 0, max: 65535 }), -1)).toBe('-1 is outside the range of MODBUS_FILTER: 0 to 65535')
+    expect(rangeText(point())).toBeNull()
+    expect(outOfRange(point(), 1e12)).toBeNull()
+    expect(rangeText(point({ min: 0 }))).toBe('from 0')
   })
 })

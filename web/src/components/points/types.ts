@@ -1,6 +1,6 @@
 // Helpers the point components share: what a row shows, commands, TSV. (Quality classes, names
 // and value text are lib/.)
-import type { Point } from '../../api/types'
+import type { Point, PointClass } from '../../api/types'
 import { liveValue, type PointUpdate } from '../../api/ws-types'
 
 /** Quality code of a value set by hand at the device (manual). */
@@ -37,11 +37,39 @@ export function shown(p: Point, u: PointUpdate | undefined, live = false): Shown
   }
 }
 
-/** Whether an operator may command the point now: writable outputs, variables and registers;
- * inputs only while in manual. */
-export function canWrite(p: Point, manual: boolean): boolean {
+/** Whether the user may command the point now: writable outputs, variables and registers;
+ * inputs only while in manual; a configuration point only when `admin`. */
+export function canWrite(p: Point, manual: boolean, admin = false): boolean {
   if (!p.writable) return false
+  if (p.class === 'configuration' && !admin) return false
   return p.point_type === 'input' ? manual : true
+}
+
+/** The groups of a device's points, in the order people look at them. */
+export const CLASS_GROUPS: readonly { key: PointClass; title: string; hint: string }[] = [
+  { key: 'measurement', title: 'Measurements', hint: 'what the device measures and reports' },
+  { key: 'setpoint', title: 'Setpoints & commands', hint: 'what operators set' },
+  { key: 'configuration', title: 'Configuration', hint: "the device's set-up (address, calibration, ranges, tuning): only admins change it" },
+]
+
+/** `points` by class, in CLASS_GROUPS order (each group's points in their order); empty groups left out. */
+export function groupByClass<P extends Pick<Point, 'class'>>(points: P[]): { key: PointClass; title: string; hint: string; points: P[] }[] {
+  return CLASS_GROUPS.map((g) => ({ ...g, points: points.filter((p) => (p.class ?? 'measurement') === g.key) })).filter((g) => g.points.length)
+}
+
+/** `0 to 100 %`, `from 0`, `up to 65535`: the values a write to `p` may carry; null when any. */
+export function rangeText(p: Pick<Point, 'min' | 'max' | 'units'>): string | null {
+  const u = p.units ? ` ${p.units}` : ''
+  if (p.min != null && p.max != null) return `${p.min} to ${p.max}${u}`
+  if (p.min != null) return `from ${p.min}${u}`
+  if (p.max != null) return `up to ${p.max}${u}`
+  return null
+}
+
+/** Why `v` cannot be written to `p`, for people (as the server words it); null when it can. */
+export function outOfRange(p: Pick<Point, 'min' | 'max' | 'units' | 'name'>, v: number): string | null {
+  if ((p.min != null && v < p.min) || (p.max != null && v > p.max)) return `${v} is outside the range of ${p.name}: ${rangeText(p)}`
+  return null
 }
 
 /** Names of the well-known priority slots (BACnet's, as the arbiter uses them). */
