@@ -188,6 +188,13 @@ impl utoipa::Modify for CommonErrors {
                 if op.request_body.is_some() {
                     add("413", "The body is over server.max_body_bytes");
                 }
+                // A relinquish without a body empties the operator's priority (8).
+                if method == Method::POST
+                    && path.ends_with("/relinquish")
+                    && let Some(body) = op.request_body.as_mut()
+                {
+                    body.required = Some(utoipa::openapi::Required::False);
+                }
             }
         }
     }
