@@ -413,13 +413,13 @@ async fn devices_and_points_over_the_api_reach_the_collector() {
     // Points: list with filters and values, label one, create VAR2 (disabled above) and see it polled.
     let vars = server.get(&format!("/api/t3000/points?device_id={id}&point_type=variable&limit=1000")).await.ok_json();
     assert_eq!(vars["total"], 127);
-    let r =
-        server.put_json(&format!("/api/t3000/points/{in1}"), &json!({"label": "Supply air", "units": "degC"})).await;
-    assert_eq!(r.ok_json()["label"], "Supply air");
-    let found = server.get("/api/t3000/points?q=supply").await.ok_json();
+    let r = server.put_json(&format!("/api/t3000/points/{in1}"), &json!({"label": "Lobby air", "units": "degC"})).await;
+    assert_eq!(r.ok_json()["label"], "Lobby air");
+    // (The simulated panel's own descriptions are searched too: "Supply air temp" is IN8's.)
+    let found = server.get("/api/t3000/points?q=lobby").await.ok_json();
     assert_eq!(found["items"][0]["id"], in1);
     // Every word is found in the name, label, description or device name.
-    let found = server.get("/api/t3000/points?q=AHU-api%20supply").await.ok_json();
+    let found = server.get("/api/t3000/points?q=AHU-api%20lobby").await.ok_json();
     assert_eq!((found["total"].as_u64(), &found["items"][0]["id"]), (Some(1), &json!(in1)), "{found}");
     assert_eq!(server.get("/api/t3000/points?q=ahu-api%20nothing-like-this").await.ok_json()["total"], 0);
     let profiles = server.get("/api/t3000/profiles").await.ok_json();

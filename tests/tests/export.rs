@@ -53,17 +53,19 @@ async fn exports_carry_point_names_units_quality_names_and_a_telling_file_name()
     );
     assert_eq!(disposition(&r), "attachment; filename=\"t3000-Outdoor-air-20240101T100000Z-20240101T110000Z.csv\"");
 
-    // A device point without a label: `<device> <point>`, and the units GET /points shows.
+    // A device point no one labelled: the label its panel keeps, and the units GET /points shows.
     let in1_id = point_of(&server, "floor1-ahu", "IN1").await["id"].as_u64().unwrap() as u32;
-    // Its units come from the range code the device reports, read once it is online.
-    poll_until("the units of floor1-ahu IN1", Duration::from_secs(60), || async {
-        server.get(&format!("/api/t3000/points/{in1_id}")).await.ok_json()["units"]
-            .as_str()
-            .is_some_and(|u| !u.is_empty())
+    // Its units come from the range code the device reports, its label from the panel's point record,
+    // both read once it is online.
+    poll_until("the units and label of floor1-ahu IN1", Duration::from_secs(60), || async {
+        let p = server.get(&format!("/api/t3000/points/{in1_id}")).await.ok_json();
+        p["units"].as_str().is_some_and(|u| !u.is_empty()) && p["label"].as_str().is_some_and(|l| !l.is_empty())
     })
     .await;
-    let unit = server.get(&format!("/api/t3000/points/{in1_id}")).await.ok_json()["units"].as_str().unwrap().to_owned();
-    let title = format!("floor1-ahu IN1 ({unit})");
+    let in1 = server.get(&format!("/api/t3000/points/{in1_id}")).await.ok_json();
+    let (label, unit) = (in1["label"].as_str().unwrap().to_owned(), in1["units"].as_str().unwrap().to_owned());
+    assert_eq!(label, "ZN1 TEMP");
+    let title = format!("{label} ({unit})");
     let r = server.get(&format!("/api/t3000/export?points={in1_id},{manual}&{range}&layout=wide")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let text = r.text();
@@ -83,7 +85,7 @@ async fn exports_carry_point_names_units_quality_names_and_a_telling_file_name()
     for line in body.lines().skip(1) {
         let cols: Vec<&str> = line.split(',').collect();
         assert_eq!(cols.len(), 7, "{line}");
-        assert_eq!((cols[1], cols[2], cols[3]), (in1_id.to_string().as_str(), "floor1-ahu IN1", unit.as_str()));
+        assert_eq!((cols[1], cols[2], cols[3]), (in1_id.to_string().as_str(), label.as_str(), unit.as_str()));
         let want = match cols[5] {
             "192" => "good",
             "216" => "good/local_override",

@@ -272,7 +272,9 @@ describe('buildings', () => {
         await expect.poll(boxes, { timeout: 10_000 }).toEqual([])
         const onTop = await page.locator(`[data-test=plan-badge-${alarmed.id}]`).evaluate((el) => {
           const r = el.getBoundingClientRect()
-          const corners = [[r.left + 2, r.top + 2], [r.right - 2, r.top + 2], [r.left + 2, r.bottom - 2], [r.right - 2, r.bottom - 2], [r.left + r.width / 2, r.top + r.height / 2]]
+          // 4 px in from each corner: the corners are rounded (6 px) and a badge at a fractional position is
+          // snapped to device pixels, so 2 px in can fall just outside the rounded corner.
+          const corners = [[r.left + 4, r.top + 4], [r.right - 4, r.top + 4], [r.left + 4, r.bottom - 4], [r.right - 4, r.bottom - 4], [r.left + r.width / 2, r.top + r.height / 2]]
           return corners.every(([x, y]) => {
             const hit = document.elementFromPoint(x, y)
             return !!hit && (hit === el || el.contains(hit))

@@ -384,8 +384,8 @@ describe('points', () => {
       await page.keyboard.press('Control+V')
       await page.waitForSelector('[data-test=table-notice]:has-text("Pasted 2 labels")')
       const labels = async () => Object.fromEntries((await points()).filter((p) => /^IN[5-8]$/.test(p.name)).map((p) => [p.name, p.label]))
-      // The API sends the plan's `label: String`: `""` for none.
-      expect(await labels()).toEqual({ IN5: 'Zone A', IN6: '', IN7: 'Zone B', IN8: '' })
+      // IN6 and IN8 keep the labels the panel has for them (read from the simulated controller's point records).
+      await expect.poll(labels, { timeout: 30_000 }).toEqual({ IN5: 'Zone A', IN6: 'ZONE RH', IN7: 'Zone B', IN8: 'SUP TEMP' })
       expect(await row(page, 'IN7').locator('[data-test=point-label]').textContent()).toBe('Zone B')
       await screenshot(page, 'points-pasted')
     } finally {

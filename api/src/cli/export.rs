@@ -108,8 +108,9 @@ pub(super) fn export(args: ExportArgs) -> Result<(), Failure> {
 
 /// The names and units of the points, as the server gives them, from the catalog and the point
 /// registry in the data directory: a point's label, else `<device> <point>`; the units of its
-/// label, else its profile's. (The units of a T3000 range code are read from the device while
-/// the server runs and are not kept, so an offline export does not have them.) A data directory
+/// label, else its profile's. (The units of a T3000 range code and a T3 panel's own labels are
+/// read from the device while the server runs and are not kept, so an offline export does not
+/// have them.) A data directory
 /// without a catalog (only pushed series) gives no names.
 fn offline_labels(storage: &Storage) -> anyhow::Result<HashMap<u32, PointLabel>> {
     let dir = storage.data_dir();
