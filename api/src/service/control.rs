@@ -235,13 +235,17 @@ impl Control {
         self.locks.lock().entry(point_id).or_default().clone()
     }
 
-    fn target(&self, point_id: u32) -> Result<Target, ControlError> {
-        let entry = self
-            .registry
+    /// The registry's entry of point `point_id`.
+    fn entry(&self, point_id: u32) -> Result<crate::service::registry::Entry, ControlError> {
+        self.registry
             .entries()
             .into_iter()
             .find(|e| e.id == point_id)
-            .ok_or_else(|| ControlError::NotFound(format!("no point {point_id}")))?;
+            .ok_or_else(|| ControlError::NotFound(format!("no point {point_id}")))
+    }
+
+    fn target(&self, point_id: u32) -> Result<Target, ControlError> {
+        let entry = self.entry(point_id)?;
         if entry.device.is_empty() {
             return Err(ControlError::NotWritable(point_id));
         }
@@ -525,12 +529,7 @@ impl Control {
     /// Back in auto, the point's commands are cleared (the controller owns the value); if the
     /// device is not written (it refused, or did not answer) the commands stay.
     pub async fn set_mode(&self, who: &Issuer, point_id: u32, mode: Mode) -> Result<ModeResult, ControlError> {
-        let entry = self
-            .registry
-            .entries()
-            .into_iter()
-            .find(|e| e.id == point_id)
-            .ok_or_else(|| ControlError::NotFound(format!("no point {point_id}")))?;
+        let entry = self.entry(point_id)?;
         if entry.device.is_empty() {
             return Err(ControlError::NoAutoManual(format!(
                 "point {point_id} is a manual point (its values are pushed to the server): it has no auto/manual switch"
