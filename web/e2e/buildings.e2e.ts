@@ -311,7 +311,7 @@ describe('buildings', () => {
       await page.goto(`${server.url}/buildings/${building.id}`)
       await page.fill('[data-test=building-tz-input]', 'Mars/Olympus')
       await page.click('[data-test=building-save]')
-      await expect.poll(() => page.textContent('[data-test=building-error]')).toContain('unknown time zone')
+      await expect.poll(() => page.textContent('[data-test=building-error]')).toContain('Unknown time zone')
       await page.fill('[data-test=building-tz-input]', 'Europe/Berlin')
       await page.click('[data-test=building-save]')
       await expect.poll(async () => (await apiCall<Building>(server, admin, 'GET', `/api/t3000/buildings/${building.id}`)).time_zone).toBe('Europe/Berlin')

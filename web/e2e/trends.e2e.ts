@@ -483,7 +483,7 @@ describe('trend page', () => {
     // A window outside what the server accepts (before 1970).
     await page.goto(`${server.url}/trends?points=${a}&from=1969-12-31T00:00:00Z&to=1970-01-01T00:00:01Z`)
     await page.waitForSelector('[data-test=history-error]')
-    expect(await page.innerText('[data-test=history-error]')).toMatch(/from: .* is not an instant: RFC 3339 of the years 1970 to 9999/)
+    expect(await page.innerText('[data-test=history-error]')).toMatch(/History could not be loaded: From: .* is not an instant: RFC 3339 of the years 1970 to 9999/)
     await screenshot(page, 'trends-error')
     await context.close()
   })
