@@ -28,12 +28,14 @@ use t3_core::clock::SystemClock;
 use t3_core::config::{CollectorConfig, DeviceConfig, Parity};
 use t3_core::{Quality, Sample};
 use t3_drivers::codec::RegisterKind;
-use t3_drivers::collector::{Collector, DeviceSpec, DeviceState, DeviceStatus, IngestFuture, SampleSink};
+use t3_drivers::collector::{Collector, DeviceSpec, DeviceState, DeviceStatus};
 use t3_drivers::discovery;
 use t3_drivers::driver::{Driver, DriverError, RawData};
 use t3_drivers::labels::PointText;
 use t3_drivers::modbus::{Endpoint, ModbusDriver};
 use t3_drivers::planner::ReadRequest;
+
+use crate::ChannelSink;
 use t3_drivers::profile::{ProfileLibrary, ProfilePoint, T3_CONTROLLER};
 use t3_drivers::simulator::{Fault, SimDevice, SimDeviceSpec, Simulator};
 use tokio::sync::mpsc;
@@ -69,19 +71,6 @@ fn shared<F: Future<Output = ()>>(body: F) {
 fn exclusive<F: Future<Output = ()>>(body: F) {
     let _guard = LOCK.write().unwrap_or_else(PoisonError::into_inner);
     runtime().block_on(body);
-}
-
-/// Forwards every collected sample to a channel.
-#[derive(Debug)]
-struct ChannelSink(mpsc::UnboundedSender<Sample>);
-
-impl SampleSink for ChannelSink {
-    fn ingest(&self, samples: Vec<Sample>) -> IngestFuture<'_> {
-        for s in samples {
-            let _ = self.0.send(s);
-        }
-        Box::pin(std::future::ready(Ok(())))
-    }
 }
 
 fn collector(cfg: CollectorConfig) -> (Arc<Collector>, mpsc::UnboundedReceiver<Sample>) {

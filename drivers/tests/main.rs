@@ -5,3 +5,20 @@
 mod faults;
 mod modes;
 mod peer;
+
+use t3_core::Sample;
+use t3_drivers::collector::{IngestFuture, SampleSink};
+use tokio::sync::mpsc;
+
+/// Forwards every collected sample to a channel (the tests' sample sink).
+#[derive(Debug)]
+struct ChannelSink(mpsc::UnboundedSender<Sample>);
+
+impl SampleSink for ChannelSink {
+    fn ingest(&self, samples: Vec<Sample>) -> IngestFuture<'_> {
+        for s in samples {
+            let _ = self.0.send(s);
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+}

@@ -11,27 +11,17 @@ use serde_json::json;
 use t3_core::clock::SystemClock;
 use t3_core::config::DeviceConfig;
 use t3_core::{Quality, Sample};
-use t3_drivers::collector::{CollectError, Collector, DeviceSpec, IngestFuture, SampleSink};
+use t3_drivers::collector::{CollectError, Collector, DeviceSpec};
 use t3_drivers::profile::{ProfileLibrary, T3_CONTROLLER};
 use t3_drivers::simulator::{SimDeviceSpec, Simulator};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
+use crate::ChannelSink;
+
 /// Tuesday 2026-06-02 10:00 UTC: the model's zones are warming.
 const START: f64 = 1_780_358_400.0 + 10.0 * 3600.0;
 const MUST: Duration = Duration::from_secs(10);
-
-#[derive(Debug)]
-struct ChannelSink(mpsc::UnboundedSender<Sample>);
-
-impl SampleSink for ChannelSink {
-    fn ingest(&self, samples: Vec<Sample>) -> IngestFuture<'_> {
-        for s in samples {
-            let _ = self.0.send(s);
-        }
-        Box::pin(std::future::ready(Ok(())))
-    }
-}
 
 /// A device of `profile` at `port`, unit `unit`, polled once an hour (the test reads what the mode
 /// changes record, not polls); point ids are `unit * 100_000 + address`.
