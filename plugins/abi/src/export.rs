@@ -5,10 +5,7 @@
 //! needs, and it is here, once, with a SAFETY comment on every block.
 #![allow(unsafe_code)]
 
-use crate::{
-    Buf, PluginDecl, PushFn, STATUS_INTERNAL, STATUS_INVALID, STATUS_OK, STATUS_PANIC, STATUS_UNSUPPORTED, Sample,
-    Status,
-};
+use crate::{Buf, PluginDecl, PushFn, STATUS_INVALID, STATUS_OK, STATUS_PANIC, STATUS_UNSUPPORTED, Sample, Status};
 use std::ffi::{c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
