@@ -58,8 +58,31 @@ pub struct Config {
     pub websocket: WebSocketConfig,
     /// `[ingest]`: what one batch of samples may hold.
     pub ingest: IngestConfig,
+    /// `[plugins]`: where protocol plugins are loaded from.
+    pub plugins: PluginsConfig,
     /// `[[devices]]`: field devices polled by the collector.
     pub devices: Vec<DeviceConfig>,
+}
+
+/// `[plugins]`: loadable protocol drivers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Folders whose shared libraries (`.so`, `.dylib`, `.dll`) are loaded as plugins, not
+    /// recursively; relative paths are relative to the working directory. When absent:
+    /// `<storage.data_dir>/plugins` and the folder the `t3000` binary is in. An empty list loads
+    /// none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dirs: Option<Vec<PathBuf>>,
+    /// The longest a plugin call may take, 100 ..= 600_000 ms; past it the device is marked offline
+    /// and nothing more is asked of it until the call returns.
+    pub call_timeout_ms: u64,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig { dirs: None, call_timeout_ms: 15_000 }
+    }
 }
 
 /// `[server]`: the HTTP listener.
@@ -430,15 +453,83 @@ impl Default for CollectorConfig {
     }
 }
 
-/// How a field device is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// How a field device is reached: Modbus, built in, or the protocol a loaded plugin serves.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Protocol {
     /// Modbus TCP: `ip_address` and `port`.
-    #[serde(rename = "modbus-tcp")]
     ModbusTcp,
     /// Modbus RTU on a serial line: `serial_port`, `baud_rate`, `parity`.
-    #[serde(rename = "modbus-rtu")]
     ModbusRtu,
+    /// A plugin's protocol (`bacnet-ip`): its keys are in the device's `options`, checked by the
+    /// plugin.
+    Plugin(String),
+}
+
+/// The longest plugin protocol name.
+pub const PROTOCOL_NAME_MAX: usize = 32;
+
+impl Protocol {
+    /// The protocol's name as configured: `modbus-tcp`, `modbus-rtu` or the plugin's.
+    pub fn name(&self) -> &str {
+        match self {
+            Protocol::ModbusTcp => "modbus-tcp",
+            Protocol::ModbusRtu => "modbus-rtu",
+            Protocol::Plugin(name) => name,
+        }
+    }
+
+    /// The plugin protocol's name; none for Modbus.
+    pub fn plugin(&self) -> Option<&str> {
+        match self {
+            Protocol::Plugin(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Whether `name` can name a plugin protocol: 1 ..= 32 lowercase ASCII letters, digits and
+    /// `-`, starting with a letter.
+    pub fn is_plugin_name(name: &str) -> bool {
+        name.len() <= PROTOCOL_NAME_MAX
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Protocol, String> {
+        match s {
+            "modbus-tcp" => Ok(Protocol::ModbusTcp),
+            "modbus-rtu" => Ok(Protocol::ModbusRtu),
+            s if s.starts_with("modbus") => {
+                Err(format!("unknown Modbus protocol \"{s}\": use modbus-tcp or modbus-rtu"))
+            }
+            s if Protocol::is_plugin_name(s) => Ok(Protocol::Plugin(s.to_owned())),
+            s => Err(format!(
+                "invalid protocol \"{s}\": expected modbus-tcp, modbus-rtu or a plugin's protocol name (lowercase letters, digits and -)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for Protocol {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Protocol {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Protocol, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// Parity of a serial line.
@@ -528,14 +619,15 @@ pub struct DeviceConfig {
     /// What the device is, for people (`controller`, `thermostat`, `meter`, ...).
     #[serde(default = "default_device_type")]
     pub device_type: String,
-    /// `modbus-tcp` or `modbus-rtu`.
+    /// `modbus-tcp`, `modbus-rtu`, or the protocol of a loaded plugin (`bacnet-ip`).
     pub protocol: Protocol,
-    /// Host name or IP address (Modbus TCP).
+    /// Host name or IP address (Modbus TCP, and plugins that use one).
     #[serde(default)]
     pub ip_address: Option<String>,
-    /// TCP port (Modbus TCP), 1 ..= 65535.
-    #[serde(default = "default_modbus_port")]
-    pub port: u16,
+    /// TCP or UDP port, 1 ..= 65535; 502 for Modbus TCP when absent, the plugin's default for a
+    /// plugin protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     /// Serial device path such as `/dev/ttyUSB0` (Modbus RTU).
     #[serde(default)]
     pub serial_port: Option<String>,
@@ -547,7 +639,9 @@ pub struct DeviceConfig {
     pub parity: Parity,
     /// Modbus unit (slave) id, 0 ..= 255 (1 ..= 247 on RTU).
     pub unit_id: u8,
-    /// Device profile: `T3-controller` or a product name of the Temco register library.
+    /// Device profile: `T3-controller` or a product name of the Temco register library. Required
+    /// for Modbus; a plugin device's points come from the plugin.
+    #[serde(default)]
     pub profile: String,
     /// Default poll interval of the device's points, 100 ms ..= 24 h.
     #[serde(default = "default_poll_interval_ms")]
@@ -573,13 +667,41 @@ pub struct DeviceConfig {
     /// Per-point settings.
     #[serde(default)]
     pub points: Vec<PointOverride>,
+    /// A plugin device's own keys (BACnet's `device_instance`), checked by the plugin. In the file
+    /// they are written beside the others (`device_instance = 1234`) and gathered here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, toml::Value>,
 }
+
+/// The keys of `[[devices]]` the server itself reads; a plugin device's other keys are its
+/// `options`.
+pub const DEVICE_KEYS: &[&str] = &[
+    "name",
+    "device_type",
+    "protocol",
+    "ip_address",
+    "port",
+    "serial_port",
+    "baud_rate",
+    "parity",
+    "unit_id",
+    "profile",
+    "poll_interval_ms",
+    "timeout_ms",
+    "enabled",
+    "max_registers",
+    "max_gap",
+    "one_request_per_point",
+    "record",
+    "points",
+    "options",
+];
+
+/// The Modbus TCP port.
+pub const MODBUS_TCP_PORT: u16 = 502;
 
 fn default_device_type() -> String {
     "controller".to_owned()
-}
-fn default_modbus_port() -> u16 {
-    502
 }
 fn default_baud_rate() -> u32 {
     9600
@@ -595,12 +717,14 @@ impl DeviceConfig {
         if self.name.trim().is_empty() || self.name.chars().count() > DEVICE_NAME_MAX {
             return Err(ConfigError::new(k("name"), format!("must be 1 to {DEVICE_NAME_MAX} characters")));
         }
-        match self.protocol {
+        if let Some(port) = self.port {
+            check_min(&k("port"), port, 1)?;
+        }
+        match &self.protocol {
             Protocol::ModbusTcp => {
                 if self.ip_address.as_deref().is_none_or(|a| a.trim().is_empty()) {
                     return Err(ConfigError::new(k("ip_address"), "is required for protocol \"modbus-tcp\""));
                 }
-                check_min(&k("port"), self.port, 1)?;
             }
             Protocol::ModbusRtu => {
                 if self.serial_port.as_deref().is_none_or(|p| p.trim().is_empty()) {
@@ -609,9 +733,22 @@ impl DeviceConfig {
                 check_in(&k("baud_rate"), self.baud_rate, &BAUD_RATES)?;
                 check_in(&k("unit_id"), self.unit_id, &RTU_UNIT_IDS)?;
             }
+            // The plugin checks its own keys (`Config::parse_with`'s check, in the server).
+            Protocol::Plugin(_) => {}
         }
-        if self.profile.trim().is_empty() {
-            return Err(ConfigError::new(k("profile"), "must name a device profile"));
+        if self.protocol.plugin().is_none() {
+            if self.profile.trim().is_empty() {
+                return Err(ConfigError::new(k("profile"), "must name a device profile"));
+            }
+            if let Some(key) = self.options.keys().next() {
+                return Err(ConfigError::new(
+                    k(key),
+                    format!(
+                        "unknown key for protocol \"{}\" (only plugin protocols take keys of their own)",
+                        self.protocol
+                    ),
+                ));
+            }
         }
         check_in(&k("poll_interval_ms"), self.poll_interval_ms, &POLL_INTERVAL_MS)?;
         if let Some(t) = self.timeout_ms {
@@ -762,6 +899,7 @@ impl Config {
             e
         })?;
         let sources = Sources::new(text, origin, &doc, slots);
+        gather_plugin_options(&mut doc);
 
         let config =
             Config::deserialize(toml::de::Deserializer::from(doc)).map_err(|e| sources.deserialize_error(&e))?;
@@ -784,8 +922,10 @@ impl Config {
             auth,
             websocket,
             ingest,
+            plugins,
             devices,
         } = self;
+        check_range("plugins.call_timeout_ms", plugins.call_timeout_ms, 100, 600_000)?;
 
         if let Err(e) = server.listen.parse::<SocketAddr>() {
             return Err(ConfigError::new(
@@ -1012,6 +1152,51 @@ fn overlay_env<'i>(
     Ok(slots)
 }
 
+/// Gathers the keys of each plugin device (`protocol` not Modbus) that the server does not read
+/// itself into its `options` table, keeping their spans so errors still point at their lines, and
+/// gives such a device `unit_id = 0` when it has none. Modbus devices are left alone, so an
+/// unknown key there stays an error.
+fn gather_plugin_options(doc: &mut Spanned<DeTable<'_>>) {
+    let Some(DeValue::Array(devices)) = doc.get_mut().get_mut("devices").map(Spanned::get_mut) else { return };
+    for device in devices.iter_mut() {
+        let span = device.span();
+        let DeValue::Table(table) = device.get_mut() else { continue };
+        let plugin = match table.get("protocol").map(Spanned::get_ref) {
+            Some(DeValue::String(p)) => matches!(p.parse(), Ok(Protocol::Plugin(_))),
+            _ => false,
+        };
+        if !plugin {
+            continue;
+        }
+        let own: Vec<_> = table.keys().filter(|k| !DEVICE_KEYS.contains(&k.get_ref().as_ref())).cloned().collect();
+        if !own.is_empty() {
+            if !table.contains_key("options") {
+                table.insert(
+                    Spanned::new(span.clone(), Cow::Borrowed("options")),
+                    Spanned::new(span.clone(), DeValue::Table(DeTable::new())),
+                );
+            }
+            let mut moved = Vec::new();
+            for key in own {
+                if let Some(value) = table.remove(key.get_ref().as_ref()) {
+                    moved.push((key, value));
+                }
+            }
+            if let Some(DeValue::Table(options)) = table.get_mut("options").map(Spanned::get_mut) {
+                for (key, value) in moved {
+                    options.insert(key, value);
+                }
+            }
+        }
+        if !table.contains_key("unit_id") {
+            table.insert(
+                Spanned::new(span.clone(), Cow::Borrowed("unit_id")),
+                Spanned::new(span.clone(), DeValue::Integer(toml::de::DeInteger::default())),
+            );
+        }
+    }
+}
+
 /// Moves every span in `value` (parsed from its own string) `by` bytes.
 fn shift_spans(value: Spanned<DeValue<'_>>, by: usize) -> Spanned<DeValue<'_>> {
     let span = value.span();
@@ -1162,6 +1347,45 @@ mod tests {
     }
 
     #[test]
+    fn a_plugin_device_keeps_its_own_keys_as_options() {
+        let text = "[[devices]]\nname = \"ahu\"\nprotocol = \"bacnet-ip\"\nip_address = \"127.0.0.1\"\ndevice_instance = 1234\nuse_rpm = false\n";
+        let c = parse(text).unwrap();
+        let d = &c.devices[0];
+        assert_eq!(d.protocol, Protocol::Plugin("bacnet-ip".into()));
+        assert_eq!((d.unit_id, d.port, d.profile.as_str()), (0, None, ""));
+        assert_eq!(d.options.get("device_instance"), Some(&toml::Value::Integer(1234)));
+        assert_eq!(d.options.get("use_rpm"), Some(&toml::Value::Boolean(false)));
+        // The options survive a round trip through JSON-like serialization, nested.
+        let back: DeviceConfig = toml::from_str(&toml::to_string(d).unwrap()).unwrap();
+        assert_eq!(&back, d);
+
+        // A device-level check of the server still applies, with its line.
+        let e = parse(&text.replace("use_rpm = false", "poll_interval_ms = 5")).unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("devices[0].poll_interval_ms"), Some(6)), "{e}");
+        // Options on a Modbus device are refused.
+        let e = parse("[[devices]]\nname = \"a\"\nprotocol = \"modbus-tcp\"\nip_address = \"h\"\nunit_id = 1\nprofile = \"T3-controller\"\n[devices.options]\nx = 1\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("devices[0].x"), "{e}");
+    }
+
+    #[test]
+    fn device_keys_are_the_fields_the_server_reads() {
+        let mut d: DeviceConfig = toml::from_str(
+            "name = \"a\"\nprotocol = \"modbus-tcp\"\nip_address = \"h\"\nport = 1\nserial_port = \"s\"\nunit_id = 1\nprofile = \"p\"\ntimeout_ms = 10\nmax_registers = 1\nmax_gap = 1\n",
+        )
+        .unwrap();
+        d.options.insert("x".into(), toml::Value::Integer(1));
+        d.points = toml::from_str::<DeviceConfig>(
+            "name = \"a\"\nprotocol = \"modbus-rtu\"\nunit_id = 1\n[[points]]\nname = \"IN1\"\n",
+        )
+        .unwrap()
+        .points;
+        let keys: Vec<String> = toml::Table::try_from(&d).unwrap().keys().cloned().collect();
+        let mut expected: Vec<String> = DEVICE_KEYS.iter().map(|k| k.to_string()).collect();
+        expected.sort();
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
     fn device_errors_name_the_key_and_line() {
         let tcp = "[[devices]]\nname = \"a\"\nprotocol = \"modbus-tcp\"\nip_address = \"10.0.0.1\"\nunit_id = 1\nprofile = \"T3-controller\"\n";
         parse(tcp).unwrap();
@@ -1177,8 +1401,21 @@ mod tests {
         let e = parse(&tcp.replace("unit_id = 1", "unit_id = 1\npoll_interval_ms = 5")).unwrap_err();
         assert_eq!((e.key.as_deref(), e.line), (Some("devices[0].poll_interval_ms"), Some(6)), "{e}");
 
-        let e = parse(&tcp.replace("modbus-tcp", "bacnet")).unwrap_err();
+        let e = parse(&tcp.replace("modbus-tcp", "modbus-udp")).unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
+        let e = parse(&tcp.replace("modbus-tcp", "BACnet/IP")).unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("plugin's protocol name"), "{e}");
+
+        // A key the server does not read is an error on a Modbus device, with its line.
+        let e = parse(&tcp.replace(
+            "unit_id = 1",
+            "unit_id = 1
+device_instance = 7",
+        ))
+        .unwrap_err();
+        assert_eq!(e.line, Some(6), "{e}");
+        assert!(e.message.contains("device_instance"), "{e}");
 
         let e = parse(&format!("{tcp}[devices.record]\nmode = \"change\"\ndeadband = -1\n")).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("devices[0].record.deadband"), "{e}");

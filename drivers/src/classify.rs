@@ -391,6 +391,14 @@ pub fn register_class(name: &str, description: &str, writable: bool) -> PointCla
 /// The values a write to `p` may carry as its profile says (see the module documentation); `None`
 /// when nothing bounds them (floats, text).
 pub fn write_span(p: &ProfilePoint) -> Option<Span> {
+    // A plugin point takes what its plugin says: 0/1 digital, its states, its min and max.
+    if let Some(pp) = &p.plugin {
+        return match pp.kind {
+            crate::plugin::PointKind::Digital => Span::new(0.0, 1.0),
+            crate::plugin::PointKind::Multistate if !pp.states.is_empty() => Span::new(1.0, pp.states.len() as f64),
+            _ => Span::new(pp.min?, pp.max?),
+        };
+    }
     let format = p.codec.span().and_then(|(min, max)| Span::new(min, max));
     if p.point_type != PointType::Register {
         return format;

@@ -34,7 +34,7 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use t3_core::clock::Clock;
-use t3_core::config::{CollectorConfig, DeviceConfig, Protocol, RecordConfig, RecordMode};
+use t3_core::config::{CollectorConfig, DeviceConfig, MODBUS_TCP_PORT, Protocol, RecordConfig, RecordMode};
 use t3_core::{Quality, Sample};
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
@@ -99,20 +99,45 @@ impl DeviceSpec {
         &self.profile.points[cp.index]
     }
 
-    fn endpoint(&self) -> Endpoint {
+    /// The Modbus endpoint; none for a plugin device.
+    fn endpoint(&self) -> Option<Endpoint> {
         let c = &self.config;
         match c.protocol {
-            Protocol::ModbusTcp => Endpoint::Tcp { host: c.ip_address.clone().unwrap_or_default(), port: c.port },
-            Protocol::ModbusRtu => Endpoint::Rtu {
+            Protocol::ModbusTcp => Some(Endpoint::Tcp {
+                host: c.ip_address.clone().unwrap_or_default(),
+                port: c.port.unwrap_or(MODBUS_TCP_PORT),
+            }),
+            Protocol::ModbusRtu => Some(Endpoint::Rtu {
                 path: c.serial_port.clone().unwrap_or_default(),
                 baud_rate: c.baud_rate,
                 parity: c.parity,
-            },
+            }),
+            Protocol::Plugin(_) => None,
         }
+    }
+
+    /// Where the device is, for people: the Modbus endpoint, or a plugin device's address.
+    fn endpoint_text(&self) -> String {
+        let c = &self.config;
+        match (self.endpoint(), &c.ip_address, c.port) {
+            (Some(e), _, _) => e.to_string(),
+            (None, Some(ip), Some(port)) => format!("{ip}:{port}"),
+            (None, Some(ip), None) => ip.clone(),
+            (None, None, _) => String::new(),
+        }
+    }
+
+    /// Whether the device keeps a priority array of its own (a plugin device: BACnet's), so
+    /// commands are written slot by slot rather than as the value that wins.
+    pub fn keeps_priorities(&self) -> bool {
+        self.config.protocol.plugin().is_some()
     }
 
     fn limits(&self) -> Limits {
         let mut l = self.profile.limits;
+        if self.keeps_priorities() {
+            return l;
+        }
         if let Some(m) = self.config.max_registers {
             l.max_registers = l.max_registers.min(m);
         }
@@ -273,6 +298,9 @@ pub struct Collector {
     devices: Mutex<HashMap<String, DeviceHandle>>,
     /// Serial buses by endpoint, shared by the devices on them.
     drivers: Mutex<HashMap<Endpoint, Weak<ModbusDriver>>>,
+    /// Devices waiting to be opened (plugin devices whose point list is not read yet), with the
+    /// task that opens them.
+    pending: Mutex<HashMap<String, tokio::task::AbortHandle>>,
 }
 
 impl fmt::Debug for Collector {
@@ -318,6 +346,7 @@ impl Collector {
             status: Arc::new(StatusBoard::new()),
             devices: Mutex::new(HashMap::new()),
             drivers: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
         })
     }
 
@@ -339,31 +368,102 @@ impl Collector {
     /// A Modbus TCP device gets a connection of its own, so a dead unit behind a gateway never holds
     /// up its neighbours; the units of one serial bus share its driver, which serialises them (the
     /// first device's timeout applies to the bus).
-    fn driver_for(&self, spec: &DeviceSpec) -> Arc<ModbusDriver> {
-        let endpoint = spec.endpoint();
+    fn driver_for(&self, spec: &DeviceSpec) -> Result<Arc<ModbusDriver>, CollectError> {
+        let endpoint = spec.endpoint().ok_or_else(|| {
+            CollectError::Plan(format!("device \"{}\" needs the driver of its plugin", spec.config.name))
+        })?;
         let timeout = Duration::from_millis(spec.config.timeout_ms.unwrap_or(self.cfg.timeout_ms));
         if matches!(endpoint, Endpoint::Tcp { .. }) {
-            return Arc::new(ModbusDriver::new(endpoint, timeout));
+            return Ok(Arc::new(ModbusDriver::new(endpoint, timeout)));
         }
         let mut drivers = self.drivers.lock();
         drivers.retain(|_, d| d.strong_count() > 0);
         if let Some(d) = drivers.get(&endpoint).and_then(Weak::upgrade) {
-            return d;
+            return Ok(d);
         }
         let d = Arc::new(ModbusDriver::new(endpoint.clone(), timeout));
         drivers.insert(endpoint, Arc::downgrade(&d));
-        d
+        Ok(d)
     }
 
-    /// Adds a device and starts polling it at once (unless it is disabled).
+    /// Registers a device that `opener` is still opening (a plugin device whose point list is not
+    /// read yet): its status is `connecting` until [`Collector::pending_failed`] or the opener adds it
+    /// with [`Collector::add_device_with`]; removing the device stops the opener.
+    pub fn add_pending(&self, config: &DeviceConfig, opener: tokio::task::AbortHandle) -> Result<(), CollectError> {
+        let name = config.name.clone();
+        if self.devices.lock().contains_key(&name) || self.pending.lock().contains_key(&name) {
+            opener.abort();
+            return Err(CollectError::DuplicateDevice(name));
+        }
+        let profile = Profile {
+            name: String::new(),
+            description: String::new(),
+            product_models: Vec::new(),
+            limits: Limits::default(),
+            points: Vec::new(),
+        };
+        let spec = DeviceSpec { config: config.clone(), profile: Arc::new(profile), points: Vec::new() };
+        let enabled = config.enabled && self.cfg.enabled;
+        self.status.devices.write().insert(
+            name.clone(),
+            DeviceStatus::new(
+                &name,
+                config.protocol.name(),
+                spec.endpoint_text(),
+                config.unit_id,
+                "",
+                if enabled { DeviceState::Connecting } else { DeviceState::Disabled },
+            ),
+        );
+        self.pending.lock().insert(name, opener);
+        Ok(())
+    }
+
+    /// A pending device could not be opened (`failures` times in a row): offline once that reaches
+    /// `offline_after_failures`, with `error`. Returns how long to wait before trying again.
+    pub fn pending_failed(&self, name: &str, failures: u32, error: &str) -> Duration {
+        let offline = failures >= self.cfg.offline_after_failures;
+        self.status.update(name, |s| {
+            s.failed_polls += 1;
+            s.consecutive_failures = failures;
+            s.last_error = Some(error.to_owned());
+            if offline {
+                s.state = DeviceState::Offline;
+                s.online = false;
+            }
+        });
+        backoff(&self.cfg, failures)
+    }
+
+    /// The default time a device has to answer one request.
+    pub fn timeout_ms(&self) -> u64 {
+        self.cfg.timeout_ms
+    }
+
+    /// Adds a Modbus device and starts polling it at once (unless it is disabled).
     pub fn add_device(self: &Arc<Self>, spec: DeviceSpec) -> Result<(), CollectError> {
+        self.add_device_with(spec, None)
+    }
+
+    /// Adds a device polled through `driver` (a plugin device's, opened by the plugin host), or
+    /// through a Modbus driver of its own when none is given, and starts polling it.
+    pub fn add_device_with(
+        self: &Arc<Self>,
+        spec: DeviceSpec,
+        driver: Option<Arc<dyn Driver>>,
+    ) -> Result<(), CollectError> {
         let name = spec.config.name.clone();
         let mut devices = self.devices.lock();
         if devices.contains_key(&name) {
             return Err(CollectError::DuplicateDevice(name));
         }
         let groups = poll_groups(&spec)?;
-        let driver: Arc<dyn Driver> = self.driver_for(&spec);
+        // Its opener is done (this is it, or it is no longer needed).
+        self.pending.lock().remove(&name);
+        let driver: Arc<dyn Driver> = match driver {
+            Some(d) => d,
+            None => self.driver_for(&spec)?,
+        };
         let spec = Arc::new(spec);
         let enabled = spec.config.enabled && self.cfg.enabled;
         self.status.devices.write().insert(
@@ -371,7 +471,7 @@ impl Collector {
             DeviceStatus::new(
                 &name,
                 driver.protocol(),
-                spec.endpoint().to_string(),
+                spec.endpoint_text(),
                 spec.config.unit_id,
                 &spec.profile.name,
                 if enabled { DeviceState::Connecting } else { DeviceState::Disabled },
@@ -390,6 +490,11 @@ impl Collector {
 
     /// Stops polling a device and forgets it.
     pub async fn remove_device(&self, name: &str) -> Result<(), CollectError> {
+        if let Some(opener) = self.pending.lock().remove(name) {
+            opener.abort();
+            self.status.devices.write().remove(name);
+            return Ok(());
+        }
         let handle = self.devices.lock().remove(name).ok_or_else(|| CollectError::UnknownDevice(name.to_owned()))?;
         handle.stop.notify_one();
         let _ = handle.task.await;
@@ -399,6 +504,9 @@ impl Collector {
 
     /// Stops every device task.
     pub async fn shutdown(&self) {
+        for (_, opener) in self.pending.lock().drain() {
+            opener.abort();
+        }
         let handles: Vec<_> = self.devices.lock().drain().map(|(_, h)| h).collect();
         for h in &handles {
             h.stop.notify_one();
@@ -532,6 +640,11 @@ impl Collector {
         if !p.writable || !p.kind.is_writable() {
             return Err(CollectError::ReadOnly(point.to_owned()));
         }
+        if spec.keeps_priorities() {
+            // A device with a priority array of its own is commanded slot by slot (`command`);
+            // a plain write is the operator's priority.
+            return self.command(device, point, Some(value), t3_core::arbiter::Priority::OPERATOR.get()).await;
+        }
         let unit = spec.config.unit_id;
         let bad_value = |reason: String| CollectError::BadValue { point: point.to_owned(), value, reason };
         let mut codec = p.codec.clone();
@@ -594,6 +707,49 @@ impl Collector {
         let quality = if manual && p.auto_manual.is_some() { Quality::GOOD_LOCAL_OVERRIDE } else { Quality::GOOD };
         self.sink.ingest(vec![Sample::new(cp.id, ts, read_back, quality)]).await.map_err(CollectError::Store)?;
         Ok(WriteOutcome { point_id: cp.id, value: read_back, ts, switched_to_manual: switched })
+    }
+
+    /// Commands `value` (none: relinquishes) at `priority` (1 ..= 16) to a point of a device that
+    /// keeps a priority array of its own ([`DeviceSpec::keeps_priorities`]: a plugin device), then
+    /// reads the point back and records what the device now holds: the value that wins there,
+    /// which may be another priority's.
+    pub async fn command(
+        &self,
+        device: &str,
+        point: &str,
+        value: Option<f64>,
+        priority: u8,
+    ) -> Result<WriteOutcome, CollectError> {
+        let (spec, driver) = {
+            let devices = self.devices.lock();
+            let h = devices.get(device).ok_or_else(|| CollectError::UnknownDevice(device.to_owned()))?;
+            (h.spec.clone(), h.driver.clone())
+        };
+        let index = spec
+            .points
+            .iter()
+            .position(|p| spec.point_of(p).name.eq_ignore_ascii_case(point))
+            .ok_or_else(|| CollectError::UnknownPoint { device: device.to_owned(), point: point.to_owned() })?;
+        let cp = &spec.points[index];
+        let p = spec.point_of(cp);
+        if !p.writable || !spec.keeps_priorities() {
+            return Err(CollectError::ReadOnly(point.to_owned()));
+        }
+        driver.write_point(u32::from(p.address), value, priority).await?;
+        let group = poll_group(&spec, cp.interval, &[index])?;
+        let results = driver.read(spec.config.unit_id, group.plan()).await;
+        let (read_back, quality) = group
+            .decode(&spec, &results)
+            .into_iter()
+            .find(|(i, _, _)| *i == index)
+            .map(|(_, v, q)| (v, q))
+            .unwrap_or((f64::NAN, Quality::BAD));
+        let ts = self.clock.now_us();
+        self.sink.ingest(vec![Sample::new(cp.id, ts, read_back, quality)]).await.map_err(CollectError::Store)?;
+        if let Some(e) = results.into_iter().find_map(Result::err) {
+            return Err(e.into());
+        }
+        Ok(WriteOutcome { point_id: cp.id, value: read_back, ts, switched_to_manual: false })
     }
 
     /// Puts a point in manual (`manual`: its controller stops driving it and it keeps its value
@@ -663,6 +819,7 @@ fn decode(codec: &Codec, data: &RawData) -> Option<Result<Value, crate::codec::C
     Some(match data {
         RawData::Words(w) => codec.decode(w),
         RawData::Bits(b) => codec.decode_bits(b),
+        RawData::Values(v) => return v.first().map(|&(x, _)| Ok(Value::Number(x))),
     })
 }
 
@@ -761,6 +918,7 @@ impl PollGroup {
             match results.get(ri) {
                 Some(Ok(RawData::Words(w))) => Ok(RawData::Words(w.get(off..off + n).unwrap_or_default().to_vec())),
                 Some(Ok(RawData::Bits(b))) => Ok(RawData::Bits(b.get(off..off + n).unwrap_or_default().to_vec())),
+                Some(Ok(RawData::Values(v))) => Ok(RawData::Values(v.get(off..off + n).unwrap_or_default().to_vec())),
                 Some(Err(e)) => Err(e.clone()),
                 None => Err(DriverError::Invalid("not read".into())),
             }
@@ -793,6 +951,8 @@ impl PollGroup {
             let p = spec.point_of(&spec.points[i]);
             let codec = if digital[i] { raw(&p.codec) } else { p.codec.clone() };
             let (value, quality) = match slice(item) {
+                // A plugin's value comes with the quality its device reported.
+                Ok(RawData::Values(v)) => v.first().copied().unwrap_or((f64::NAN, Quality::BAD_CONFIG_ERROR)),
                 Ok(data) => match decode(&codec, &data) {
                     Some(Ok(Value::Number(v))) if v.is_finite() => (
                         v,
@@ -883,6 +1043,16 @@ fn should_record(rec: &RecordConfig, last: Option<Recorded>, value: f64, quality
     bands.iter().flatten().any(|&b| delta > b)
 }
 
+/// The next values a device pushes; never ready when it pushes none.
+async fn next_push(
+    rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<Vec<crate::plugin::PushedValue>>>,
+) -> Option<Vec<crate::plugin::PushedValue>> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The largest offset of a group's first poll.
 const MAX_PHASE: Duration = Duration::from_secs(2);
 
@@ -931,10 +1101,18 @@ impl Poller {
         let name = self.spec.config.name.clone();
         let mut due: Vec<Instant> = self.groups.iter().map(|g| start + phase(&name, g.interval)).collect();
         let offline_after = self.collector.cfg.offline_after_failures;
+        let mut pushes = self.driver.take_pushes();
         loop {
             let (gi, at) = due.iter().enumerate().min_by_key(|(_, t)| **t).map(|(i, t)| (i, *t)).expect("groups");
             tokio::select! {
                 _ = stop.notified() => return,
+                pushed = next_push(&mut pushes) => {
+                    match pushed {
+                        Some(values) => self.record_pushed(values).await,
+                        None => pushes = None,
+                    }
+                    continue;
+                }
                 _ = tokio::time::sleep_until(at) => {}
             }
             let offline = self.failures >= offline_after;
@@ -1103,6 +1281,32 @@ impl Poller {
         group.plan = plan;
     }
 
+    /// Records the values a device pushed (its subscriptions) like polled ones: through on-change
+    /// recording, stamped by the device or now.
+    async fn record_pushed(&mut self, values: Vec<crate::plugin::PushedValue>) {
+        let now = self.collector.clock.now_us();
+        let (mut out, mut recorded) = (Vec::new(), Vec::new());
+        for v in values {
+            let Some(i) = self.spec.points.iter().position(|cp| self.spec.point_of(cp).address as u32 == v.point)
+            else {
+                continue;
+            };
+            let cp = &self.spec.points[i];
+            let ts = if v.ts_us > 0 && v.ts_us <= now { v.ts_us } else { now };
+            if should_record(&cp.record, self.last[i], v.value, v.quality, ts) {
+                recorded.push((i, Recorded { value: v.value, quality: v.quality, ts }));
+                out.push(Sample::new(cp.id, ts, v.value, v.quality));
+            }
+        }
+        if out.is_empty() {
+            return;
+        }
+        match self.collector.sink.ingest(out).await {
+            Ok(()) => recorded.into_iter().for_each(|(i, r)| self.last[i] = Some(r)),
+            Err(e) => tracing::warn!(device = %self.spec.config.name, error = %e, "pushed values could not be stored"),
+        }
+    }
+
     /// Turns the results of group `gi` into the samples to record, and what each recorded sample
     /// becomes for on-change recording once stored.
     fn samples(
@@ -1209,6 +1413,7 @@ mod tests {
             auto_manual: None,
             range: None,
             analog_digital: None,
+            plugin: None,
         };
         let profile = Profile {
             name: "holey".into(),

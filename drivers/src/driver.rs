@@ -1,9 +1,10 @@
 //! The protocol-neutral driver interface the collector polls through.
 //!
 //! A [`Driver`] is one channel to the field: a Modbus TCP connection, a Modbus RTU bus shared by
-//! several units, or (later) a plugin. The collector hands it planned read requests and gets raw
-//! words or bits back; decoding them with the profile's codecs is the collector's business, so every
-//! driver reports values the same way.
+//! several units, or a plugin device. The collector hands it planned read requests and gets raw
+//! words or bits back (Modbus), or values with their quality (plugins, whose "registers" are point
+//! indexes); decoding words with the profile's codecs is the collector's business, so every driver
+//! reports values the same way.
 
 use crate::codec::RegisterKind;
 use crate::planner::ReadRequest;
@@ -13,12 +14,14 @@ use std::time::Duration;
 use t3_core::Quality;
 
 /// What one read request returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RawData {
     /// Holding or input registers.
     Words(Vec<u16>),
     /// Coils or discrete inputs.
     Bits(Vec<bool>),
+    /// Values a plugin read, one per point index, with the quality the device reported.
+    Values(Vec<(f64, Quality)>),
 }
 
 impl RawData {
@@ -26,6 +29,7 @@ impl RawData {
         match self {
             RawData::Words(w) => w.len(),
             RawData::Bits(b) => b.len(),
+            RawData::Values(v) => v.len(),
         }
     }
 
@@ -102,6 +106,13 @@ pub enum DriverError {
     /// overwritten. Switch it to manual first.
     #[error("point is in auto mode; switch it to manual to write it")]
     InAuto,
+    /// A plugin device answered with an error (refused, rejected or aborted the request).
+    #[error("device refused: {0}")]
+    Device(String),
+    /// A plugin broke its side of the ABI (panicked, answered garbage, hung): its device counts as
+    /// unreachable until the plugin answers properly.
+    #[error("plugin failed: {0}")]
+    Plugin(String),
 }
 
 impl DriverError {
@@ -117,7 +128,7 @@ impl DriverError {
                 | ExceptionCode::ILLEGAL_DATA_ADDRESS
                 | ExceptionCode::ILLEGAL_DATA_VALUE,
             ) => Quality::BAD_CONFIG_ERROR,
-            DriverError::Exception(_) => Quality::BAD_DEVICE_FAILURE,
+            DriverError::Exception(_) | DriverError::Device(_) | DriverError::Plugin(_) => Quality::BAD_DEVICE_FAILURE,
             DriverError::Invalid(_) => Quality::BAD_CONFIG_ERROR,
             DriverError::NotConfirmed { .. } | DriverError::InAuto => Quality::BAD,
         }
@@ -127,7 +138,10 @@ impl DriverError {
     /// device itself proves it is alive; a gateway exception means the device behind it is not.
     pub fn is_unreachable(&self) -> bool {
         match self {
-            DriverError::Timeout(_) | DriverError::Connection(_) | DriverError::Protocol(_) => true,
+            DriverError::Timeout(_)
+            | DriverError::Connection(_)
+            | DriverError::Protocol(_)
+            | DriverError::Plugin(_) => true,
             DriverError::Exception(c) => c.is_gateway(),
             _ => false,
         }
@@ -148,6 +162,8 @@ impl DriverError {
             DriverError::Invalid(_) => "invalid",
             DriverError::NotConfirmed { .. } => "not_confirmed",
             DriverError::InAuto => "in_auto",
+            DriverError::Device(_) => "device",
+            DriverError::Plugin(_) => "plugin",
         }
     }
 }
@@ -235,6 +251,22 @@ pub trait Driver: Send + Sync + fmt::Debug {
             }
             found
         })
+    }
+
+    /// Commands `value` (none: relinquishes) at `priority` (1 ..= 16) to point `point` of a device
+    /// that keeps a priority array of its own (plugins: BACnet's). Modbus devices have none.
+    fn write_point<'a>(
+        &'a self,
+        _point: u32,
+        _value: Option<f64>,
+        _priority: u8,
+    ) -> BoxFuture<'a, Result<(), DriverError>> {
+        Box::pin(async { Err(DriverError::Invalid("this device is written by register".into())) })
+    }
+
+    /// The values the device pushes by itself (subscriptions), taken once by the poller.
+    fn take_pushes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Vec<crate::plugin::PushedValue>>> {
+        None
     }
 
     /// The connection's state and counters.

@@ -22,6 +22,8 @@
 //! - [`discovery`]: finding devices by Modbus scan (TCP hosts, RTU unit ids) and T3000's UDP scan.
 //! - [`simulator`]: simulated Temco devices over Modbus TCP, RTU and UDP, with fault injection.
 //! - [`units`]: the units (and scales) the register library's texts state for its registers.
+//! - [`plugin`]: the plugin host: protocol drivers loaded from shared libraries (the only
+//!   `unsafe` of the server, in [`plugin::ffi`]), behind the same [`Driver`](driver::Driver) trait.
 
 pub mod classify;
 pub mod codec;
@@ -31,6 +33,7 @@ pub mod driver;
 pub mod labels;
 pub mod modbus;
 pub mod planner;
+pub mod plugin;
 pub mod profile;
 pub mod simulator;
 pub mod units;

@@ -91,6 +91,10 @@ pub struct ProfilePoint {
     pub range: Option<u16>,
     /// Holding register with the analog (1) / digital (0) flag.
     pub analog_digital: Option<u16>,
+    /// A plugin device's point as the plugin describes it; its index in the plugin's list is
+    /// `address`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<Box<crate::plugin::PluginPoint>>,
 }
 
 impl ProfilePoint {
@@ -102,6 +106,44 @@ impl ProfilePoint {
     /// Measurement, setpoint / command or configuration ([`crate::classify`]).
     pub fn class(&self) -> crate::classify::PointClass {
         crate::classify::classify(self)
+    }
+}
+
+/// The profile of a plugin device: one point per point of the plugin's list, in its order
+/// (its index is the point's `address`, read one "register" each), named as the plugin names it.
+/// Inputs, outputs and variables keep that role; a point without a class is a register.
+pub fn plugin_profile(protocol: &str, points: &[crate::plugin::PluginPoint]) -> Profile {
+    let points = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ProfilePoint {
+            name: p.name.clone(),
+            point_type: match p.class.as_deref() {
+                Some("input") => PointType::Input,
+                Some("output") => PointType::Output,
+                Some("variable") => PointType::Variable,
+                _ => PointType::Register,
+            },
+            point_number: i as u32 + 1,
+            kind: RegisterKind::Holding,
+            address: i as u16,
+            codec: Codec::new(ValueType::U16),
+            writable: p.writable,
+            unit: p.units.clone().filter(|u| !u.trim().is_empty()),
+            description: p.description.clone().unwrap_or_default(),
+            auto_manual: None,
+            range: None,
+            analog_digital: None,
+            plugin: Some(Box::new(p.clone())),
+        })
+        .collect();
+    Profile {
+        name: protocol.to_owned(),
+        description: format!("points read from the device by the {protocol} plugin"),
+        product_models: Vec::new(),
+        // Point indexes in one call each; a plugin batches them as its protocol allows.
+        limits: Limits { max_gap: 0, ..Limits::default() },
+        points,
     }
 }
 
@@ -314,6 +356,7 @@ impl ProfileLibrary {
                 auto_manual: None,
                 range: None,
                 analog_digital: None,
+                plugin: None,
             });
         }
 
@@ -337,6 +380,10 @@ impl ProfileLibrary {
     /// file's line can be found), e.g. `devices[0].points[2].name`.
     pub fn check_devices(&self, devices: &[DeviceConfig]) -> Result<(), ConfigError> {
         for (i, d) in devices.iter().enumerate() {
+            // A plugin device's points come from its plugin (checked when it is opened).
+            if d.protocol.plugin().is_some() {
+                continue;
+            }
             let Some(profile) = self.get(&d.profile) else {
                 let mut names: Vec<&str> = self.profiles().map(|p| p.name.as_str()).collect();
                 names.sort_unstable();
@@ -404,6 +451,7 @@ pub fn t3_controller() -> Profile {
                 auto_manual: Some(auto_manual + i),
                 range: Some(range + i),
                 analog_digital: analog_digital.map(|base| base + i),
+                plugin: None,
             });
         }
     }

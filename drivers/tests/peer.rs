@@ -177,8 +177,8 @@ impl Peer {
     /// A device of `profile` at this peer, polled every `poll_ms`.
     fn device(&self, name: &str, profile: &str, poll_ms: u64) -> DeviceConfig {
         let (protocol, ip_address, port, serial_port, baud_rate) = match &self.endpoint {
-            Endpoint::Tcp { host, port } => (Protocol::ModbusTcp, Some(host.clone()), *port, None, 9600),
-            Endpoint::Rtu { path, baud_rate, .. } => (Protocol::ModbusRtu, None, 502, Some(path.clone()), *baud_rate),
+            Endpoint::Tcp { host, port } => (Protocol::ModbusTcp, Some(host.clone()), Some(*port), None, 9600),
+            Endpoint::Rtu { path, baud_rate, .. } => (Protocol::ModbusRtu, None, None, Some(path.clone()), *baud_rate),
         };
         DeviceConfig {
             name: name.into(),
@@ -197,6 +197,7 @@ impl Peer {
             max_registers: None,
             max_gap: None,
             one_request_per_point: false,
+            options: Default::default(),
             record: RecordConfig::default(),
             points: Vec::new(),
         }
@@ -282,6 +283,7 @@ async fn read_items(driver: &ModbusDriver, items: &[PlanItem]) -> Vec<RawData> {
             out[item] = Some(match &data {
                 RawData::Words(w) => RawData::Words(w[off..off + n].to_vec()),
                 RawData::Bits(b) => RawData::Bits(b[off..off + n].to_vec()),
+                RawData::Values(_) => panic!("a Modbus driver returned plugin values"),
             });
         }
     }
@@ -292,6 +294,7 @@ fn decode(codec: &Codec, data: &RawData) -> Value {
     let value = match data {
         RawData::Words(w) => codec.decode(w),
         RawData::Bits(b) => codec.decode_bits(b),
+        RawData::Values(_) => panic!("a Modbus driver returned plugin values"),
     };
     value.unwrap_or_else(|e| panic!("decoding {data:?} with {codec}: {e}"))
 }
@@ -299,7 +302,7 @@ fn decode(codec: &Codec, data: &RawData) -> Value {
 fn words(data: &RawData) -> &[u16] {
     match data {
         RawData::Words(w) => w,
-        RawData::Bits(_) => panic!("bits where words were expected"),
+        RawData::Bits(_) | RawData::Values(_) => panic!("{data:?} where words were expected"),
     }
 }
 
@@ -742,6 +745,7 @@ fn register_point(name: &str, kind: RegisterKind, address: u16, codec: Codec, wr
         auto_manual: None,
         range: None,
         analog_digital: None,
+        plugin: None,
     }
 }
 

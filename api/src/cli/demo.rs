@@ -268,7 +268,7 @@ pub async fn start_building() -> anyhow::Result<Building> {
             device_type: device_type.to_owned(),
             protocol: Protocol::ModbusTcp,
             ip_address: Some("127.0.0.1".to_owned()),
-            port,
+            port: Some(port),
             serial_port: None,
             baud_rate: 9600,
             parity: Parity::None,
@@ -282,6 +282,7 @@ pub async fn start_building() -> anyhow::Result<Building> {
             one_request_per_point: false,
             record: RecordConfig { mode: RecordMode::Change, heartbeat_secs: 300, ..Default::default() },
             points: Vec::new(),
+            options: Default::default(),
         });
     }
     Ok(Building { devices, simulators })

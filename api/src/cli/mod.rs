@@ -49,6 +49,19 @@ pub enum Command {
     Discover(simulate::DiscoverArgs),
     /// Check a configuration file (and the environment) and print the effective configuration.
     CheckConfig { file: PathBuf },
+    /// List the protocol plugins found in the plugin folders: loaded, or refused and why.
+    Plugins {
+        /// The configuration whose `[plugins] dirs` (or data directory) to scan; without it, the
+        /// defaults: `./t3000-data/plugins` and the binary's folder.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Scan these folders instead.
+        #[arg(long = "dir")]
+        dirs: Vec<PathBuf>,
+        /// Print JSON (as GET /api/t3000/plugins) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Export history to a file, from a data directory the server is not running on.
     Export(export::ExportArgs),
     /// Print live updates of points (WebSocket /api/t3000/ws) until Ctrl-C.
@@ -122,6 +135,47 @@ fn run(cmd: Command) -> Result<(), Failure> {
             let cfg = settings::load_file(&file).map_err(Failure::Config)?;
             let text = toml::to_string_pretty(&cfg).map_err(|e| Failure::Runtime(e.into()))?;
             println!("# {}: OK. Effective configuration (defaults and environment applied):\n{text}", file.display());
+        }
+        Command::Plugins { config, dirs, json } => {
+            let mut cfg = match &config {
+                Some(path) => settings::load_file(path).map_err(Failure::Config)?,
+                None => settings::parse("", "<defaults>").map_err(Failure::Config)?,
+            };
+            if !dirs.is_empty() {
+                cfg.plugins.dirs = Some(dirs);
+            }
+            let mut quiet = Config::default();
+            quiet.log.level = "error".into();
+            init_tracing(&quiet);
+            let host = settings::plugin_host(&cfg);
+            let abi = format!("{}.{}", t3_plugin_abi::ABI_MAJOR, t3_plugin_abi::ABI_MINOR);
+            if json {
+                let list = crate::http::routes::plugins::Plugins {
+                    abi,
+                    plugins: host.entries().iter().map(crate::http::routes::plugins::PluginInfo::from).collect(),
+                };
+                println!("{}", serde_json::to_string_pretty(&list).map_err(|e| Failure::Runtime(e.into()))?);
+            } else {
+                let folders: Vec<String> =
+                    settings::plugin_dirs(&cfg).iter().map(|d| d.display().to_string()).collect();
+                println!("plugin ABI {abi}; folders: {}", folders.join(", "));
+                if host.entries().is_empty() {
+                    println!("no plugin files found");
+                }
+                for e in host.entries() {
+                    match (&e.protocol, &e.reason) {
+                        (Some(p), _) => println!(
+                            "loaded   {} {} (ABI {}, {}): {}",
+                            e.name.as_deref().unwrap_or_default(),
+                            e.version.as_deref().unwrap_or_default(),
+                            e.abi.as_deref().unwrap_or_default(),
+                            p.title,
+                            e.file.display()
+                        ),
+                        (None, reason) => println!("refused  {}", reason.as_deref().unwrap_or("refused")),
+                    }
+                }
+            }
         }
         Command::Export(args) => export::export(args)?,
         Command::Repair { data_dir } => repair::repair(data_dir)?,

@@ -94,7 +94,8 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
     );
     let sink = Arc::new(t3_storage::BatchingSink::start(storage.clone()));
     let collector = Collector::new(cfg.collector.clone(), sink, clock.clone());
-    crate::service::collection::start(&collector, &registry, &devices)?;
+    let plugins = crate::cli::settings::plugin_host(&cfg);
+    crate::service::collection::start(&collector, &registry, &plugins, &devices)?;
     let ranges = Arc::new(crate::service::ranges::Ranges::default());
     let control = crate::service::control::Control::new(
         catalog.clone(),
@@ -116,6 +117,7 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
     let state = AppState {
         storage: storage.clone(),
         collector: collector.clone(),
+        plugins,
         audit: crate::service::audit::AuditLog::new(catalog.clone(), clock.clone()),
         catalog,
         auth,

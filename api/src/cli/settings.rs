@@ -1,8 +1,11 @@
 //! Loading the configuration: a TOML file (or the embedded demo configuration), then every
 //! `T3000__SECTION__KEY` environment variable over it, then `validate()`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use t3_core::config::{Config, ConfigError};
+use t3_drivers::plugin::PluginHost;
 
 /// The configuration `t3000 demo` runs with: data in `./t3000-data`, listening on 127.0.0.1:9103.
 pub const DEMO_CONFIG: &str = r#"# Embedded configuration of `t3000 demo`.
@@ -20,11 +23,38 @@ pub fn load_file(path: &Path) -> Result<Config, String> {
     parse(&text, &path.display().to_string())
 }
 
-/// Parses `text` (named `origin` in messages) and applies the environment.
+/// Parses `text` (named `origin` in messages) and applies the environment. A plugin device is
+/// checked by its plugin (loaded from `[plugins] dirs`), its errors located like the others.
 pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
     Config::parse_with(text, origin, std::env::vars(), |cfg| {
         t3_drivers::profile::ProfileLibrary::builtin().check_devices(&cfg.devices)?;
+        if cfg.devices.iter().any(|d| d.protocol.plugin().is_some()) {
+            let host = plugin_host(cfg);
+            for (i, d) in cfg.devices.iter().enumerate() {
+                host.check_device(d, &format!("devices[{i}]"), cfg.collector.timeout_ms)?;
+            }
+        }
         crate::http::server::check_max_connections(cfg, crate::http::server::nofile_limit())
     })
     .map_err(|e: ConfigError| e.to_string())
+}
+
+/// The folders plugins are loaded from: `[plugins] dirs`, or `<data_dir>/plugins` and the
+/// binary's folder.
+pub fn plugin_dirs(cfg: &Config) -> Vec<PathBuf> {
+    cfg.plugins.dirs.clone().unwrap_or_else(|| PluginHost::default_dirs(&cfg.storage.data_dir))
+}
+
+/// The plugins of `cfg`'s folders, loaded once per process (a library is never unloaded, so
+/// checking the configuration and serving share one load).
+pub fn plugin_host(cfg: &Config) -> Arc<PluginHost> {
+    static HOSTS: Mutex<Vec<(Vec<PathBuf>, Arc<PluginHost>)>> = Mutex::new(Vec::new());
+    let dirs = plugin_dirs(cfg);
+    let mut hosts = HOSTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, h)) = hosts.iter().find(|(d, _)| *d == dirs) {
+        return h.clone();
+    }
+    let host = Arc::new(PluginHost::load(&dirs, Duration::from_millis(cfg.plugins.call_timeout_ms)));
+    hosts.push((dirs, host.clone()));
+    host
 }

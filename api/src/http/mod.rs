@@ -30,6 +30,8 @@ use t3_storage::catalog::Catalog;
 pub struct AppState {
     pub storage: Storage,
     pub collector: Arc<Collector>,
+    /// The protocol plugins loaded at start.
+    pub plugins: Arc<t3_drivers::plugin::PluginHost>,
     /// Buildings, devices, points, users, ... and the audit log.
     pub catalog: Arc<Catalog>,
     pub auth: Arc<Auth>,
@@ -99,6 +101,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/devices", get(devices::list).post(devices::create))
         .route("/api/t3000/devices/discover", post(devices::discover))
         .route("/api/t3000/profiles", get(devices::profiles))
+        .route("/api/t3000/plugins", get(routes::plugins::list))
         .route("/api/t3000/devices/{id}", get(devices::get_one).put(devices::update).delete(devices::delete))
         .route("/api/t3000/devices/{id}/points", get(devices::points))
         .route("/api/t3000/devices/{id}/status", get(devices::status))

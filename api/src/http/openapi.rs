@@ -58,6 +58,7 @@ use utoipa::OpenApi;
         crate::http::routes::devices::status,
         crate::http::routes::devices::discover,
         crate::http::routes::devices::profiles,
+        crate::http::routes::plugins::list,
         crate::http::routes::points::list,
         crate::http::routes::points::get_one,
         crate::http::routes::points::create,

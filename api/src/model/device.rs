@@ -32,11 +32,20 @@ pub struct DevicePoint {
     /// `input`, `output`, `variable` or `register`.
     pub point_type: String,
     pub point_number: u32,
-    /// Modbus table: `holding`, `input`, `coil` or `discrete_input`.
+    /// Modbus table: `holding`, `input`, `coil` or `discrete_input`; `plugin` for a point of a
+    /// plugin device.
     pub register_kind: String,
+    /// The register address; a plugin point's index in its device's point list.
     pub address: u16,
-    /// The register encoding, e.g. `i32 ABCD /1000`.
+    /// The register encoding, e.g. `i32 ABCD /1000`; a plugin point's kind (`analog`, `digital`,
+    /// `multistate`).
     pub encoding: String,
+    /// Where a plugin point lives in its protocol's terms (BACnet: `analog-input,1`); null for
+    /// Modbus points.
+    pub object: Option<String>,
+    /// The names of a plugin point's states (digital: inactive then active; multistate: state 1
+    /// first); empty otherwise.
+    pub states: Vec<String>,
     pub writable: bool,
     pub unit: Option<String>,
     pub poll_interval_ms: u64,

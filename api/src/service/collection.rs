@@ -8,6 +8,8 @@ use serde::Serialize;
 use std::sync::Arc;
 use t3_core::config::DeviceConfig;
 use t3_drivers::collector::{Collector, DeviceSpec};
+use t3_drivers::driver::Driver;
+use t3_drivers::plugin::PluginHost;
 use t3_drivers::profile::ProfileLibrary;
 use t3_storage::catalog::Catalog;
 
@@ -29,13 +31,102 @@ pub fn spec_for(config: DeviceConfig, registry: &Registry) -> anyhow::Result<Dev
 }
 
 /// Starts polling every configured device.
-pub fn start(collector: &Arc<Collector>, registry: &Registry, devices: &[DeviceConfig]) -> anyhow::Result<()> {
+pub fn start(
+    collector: &Arc<Collector>,
+    registry: &Arc<Registry>,
+    plugins: &Arc<PluginHost>,
+    devices: &[DeviceConfig],
+) -> anyhow::Result<()> {
     for d in devices {
-        let spec = spec_for(d.clone(), registry)?;
-        collector.add_device(spec)?;
-        tracing::info!(device = %d.name, profile = %d.profile, "polling started");
+        start_device(collector, registry, plugins, d.clone())?;
     }
     Ok(())
+}
+
+/// Starts polling a device: a Modbus device at once, with its profile's points; a plugin device
+/// once its plugin has opened it and listed its points, which a task of its own tries until it
+/// succeeds (the device shows `connecting`, then `offline` with the reason, meanwhile).
+pub fn start_device(
+    collector: &Arc<Collector>,
+    registry: &Arc<Registry>,
+    plugins: &Arc<PluginHost>,
+    config: DeviceConfig,
+) -> anyhow::Result<()> {
+    if config.protocol.plugin().is_none() {
+        let name = config.name.clone();
+        let profile = config.profile.clone();
+        collector.add_device(spec_for(config, registry)?)?;
+        tracing::info!(device = %name, profile = %profile, "polling started");
+        return Ok(());
+    }
+    let (c, r, p, cfg) = (collector.clone(), registry.clone(), plugins.clone(), config.clone());
+    // Held back until the device is registered as pending, so the opener cannot finish first.
+    let (go, ready) = tokio::sync::oneshot::channel::<()>();
+    let opener = tokio::spawn(async move {
+        if ready.await.is_err() {
+            return;
+        }
+        open_plugin_device(&c, &r, &p, cfg).await
+    });
+    collector.add_pending(&config, opener.abort_handle())?;
+    let _ = go.send(());
+    Ok(())
+}
+
+/// Opens a plugin device until it works, then polls it.
+async fn open_plugin_device(
+    collector: &Arc<Collector>,
+    registry: &Registry,
+    plugins: &PluginHost,
+    config: DeviceConfig,
+) {
+    let name = config.name.clone();
+    let mut failures = 0u32;
+    loop {
+        let result = match plugins.open(&config, collector.timeout_ms()).await {
+            Ok(driver) => {
+                let profile = Arc::new(t3_drivers::profile::plugin_profile(config.protocol.name(), driver.points()));
+                plugin_spec(config.clone(), profile, registry).map(|spec| (spec, driver))
+            }
+            Err(e) => Err(anyhow::anyhow!("{e}")),
+        };
+        match result {
+            Ok((spec, driver)) => {
+                let points = spec.points.len();
+                let driver: Arc<dyn Driver> = driver;
+                match collector.add_device_with(spec, Some(driver)) {
+                    Ok(()) => tracing::info!(device = %name, protocol = %config.protocol, points, "polling started"),
+                    Err(e) => tracing::error!(device = %name, error = %e, "the plugin device cannot be polled"),
+                }
+                return;
+            }
+            Err(e) => {
+                failures += 1;
+                let wait = collector.pending_failed(&name, failures, &format!("{e:#}"));
+                if failures == 1 {
+                    tracing::warn!(device = %name, error = %format!("{e:#}"), "the plugin device could not be opened; retrying");
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// A plugin device's spec: its plugin's points with ids from the registry.
+fn plugin_spec(
+    config: DeviceConfig,
+    profile: Arc<t3_drivers::profile::Profile>,
+    registry: &Registry,
+) -> anyhow::Result<DeviceSpec> {
+    let name = config.name.clone();
+    anyhow::ensure!(
+        registry.free_ids() >= profile.points.len() as u64,
+        "device `{name}`: no point ids left for its {} points",
+        profile.points.len()
+    );
+    let spec = DeviceSpec::new(config, profile, |p| registry.id(&name, &p.name))?;
+    registry.save()?;
+    Ok(spec)
 }
 
 /// The points a device is polled for, with their stored ids (empty for an unknown device).
@@ -46,17 +137,20 @@ pub fn device_points(collector: &Collector, name: &str) -> Vec<DevicePoint> {
         .map(|cp| {
             let p = spec.point_of(cp);
             let span = t3_drivers::classify::write_span(p);
+            let plugin = p.plugin.as_deref();
             DevicePoint {
                 id: cp.id,
                 name: p.name.clone(),
-                description: (p.point_type == t3_drivers::profile::PointType::Register
-                    && !p.description.trim().is_empty())
-                .then(|| p.description.trim().to_owned()),
+                description: (plugin.is_some() || p.point_type == t3_drivers::profile::PointType::Register)
+                    .then(|| p.description.trim().to_owned())
+                    .filter(|d| !d.is_empty()),
                 point_type: enum_name(&p.point_type),
                 point_number: p.point_number,
-                register_kind: enum_name(&p.kind),
+                register_kind: if plugin.is_some() { "plugin".into() } else { enum_name(&p.kind) },
                 address: p.address,
-                encoding: p.codec.to_string(),
+                encoding: plugin.map_or_else(|| p.codec.to_string(), |pp| enum_name(&pp.kind)),
+                object: plugin.and_then(|pp| pp.address.clone()),
+                states: plugin.map(|pp| pp.states.clone()).unwrap_or_default(),
                 writable: p.writable,
                 unit: p.unit.clone(),
                 poll_interval_ms: cp.interval.as_millis() as u64,

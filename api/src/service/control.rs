@@ -155,6 +155,22 @@ struct Target {
     units: Option<String>,
     /// The names of a digital point's states, off then on, when its device says it is digital.
     states: Option<(String, String)>,
+    /// The device keeps a priority array of its own (a plugin device: BACnet's): it is sent every
+    /// slot that changes, not only the value that wins.
+    own_priorities: bool,
+}
+
+/// What to send a device that keeps its own priority array to make it match `after`: each
+/// priority whose command changed, with its value (none: relinquish).
+fn slot_changes(before: Option<&PriorityArray>, after: Option<&PriorityArray>) -> Vec<(u8, Option<f64>)> {
+    (1..=16u8)
+        .filter_map(|p| {
+            let prio = Priority::new(p).ok()?;
+            let value = |a: Option<&PriorityArray>| a.and_then(|a| a.get(prio)).map(|c| c.value);
+            let (b, a) = (value(before), value(after));
+            (a != b).then_some((p, a))
+        })
+        .collect()
 }
 
 /// `v` as people write it: `100`, `2.5`, `-3276.8`.
@@ -282,6 +298,7 @@ impl Control {
             span: self.ranges.span(point_id, &point_type, t3_drivers::classify::write_span(p)),
             units,
             states,
+            own_priorities: spec.keeps_priorities(),
         })
     }
 
@@ -474,7 +491,15 @@ impl Control {
             read_back: None,
             switched_to_manual: false,
         };
-        if let (true, Some(after)) = (change.changed(), &change.after) {
+        if target.own_priorities {
+            let now = self.arbiter.lock().array(point_id).cloned();
+            if let Err(e) = self.send_slots(target, previous.as_ref(), now.as_ref(), &mut result).await {
+                // Take the command back: the device does not have it.
+                self.arbiter.lock().restore(point_id, previous);
+                let _ = self.catalog.audit_finish(seq, &format!("failed: {e}"), None);
+                return Err(device_error(e));
+            }
+        } else if let (true, Some(after)) = (change.changed(), &change.after) {
             match self.collector.write(&target.device, &target.point, after.value, switch_to_manual).await {
                 Ok(out) => {
                     result.written = true;
@@ -496,6 +521,24 @@ impl Control {
         let outcome = serde_json::json!({ "effective": result.effective, "written": result.written, "read_back": result.read_back, "switched_to_manual": result.switched_to_manual });
         self.catalog.audit_finish(seq, "ok", Some(&outcome))?;
         Ok(result)
+    }
+
+    /// Sends a device that keeps its own priority array the slots that differ between `before` and
+    /// `after`, most important last (so the read-back shows what wins); `result` gets the value
+    /// read back after the last.
+    async fn send_slots(
+        &self,
+        target: &Target,
+        before: Option<&PriorityArray>,
+        after: Option<&PriorityArray>,
+        result: &mut WriteResult,
+    ) -> Result<(), t3_drivers::collector::CollectError> {
+        for (priority, value) in slot_changes(before, after).into_iter().rev() {
+            let out = self.collector.command(&target.device, &target.point, value, priority).await?;
+            result.written = true;
+            result.read_back = Some(out.value);
+        }
+        Ok(())
     }
 
     /// Records that a write (its audit entry `write`) switched the point to manual: a `point.mode`
@@ -615,6 +658,8 @@ impl Control {
                 if me.arbiter.lock().next_expiry().is_none_or(|t| t > now) {
                     continue;
                 }
+                let before: HashMap<u32, PriorityArray> =
+                    me.arbiter.lock().points().map(|(p, a)| (p, a.clone())).collect();
                 let changes = me.arbiter.lock().expire(now);
                 for (point_id, change) in changes {
                     let lock = me.lock_of(point_id);
@@ -635,6 +680,20 @@ impl Control {
                     };
                     let Ok(seq) = me.catalog.audit_begin(entry) else { continue };
                     let result = match (&after, me.target(point_id)) {
+                        (_, Ok(t)) if t.own_priorities => {
+                            let now_array = me.arbiter.lock().array(point_id).cloned();
+                            let mut r = WriteResult {
+                                point_id,
+                                effective: after.clone(),
+                                written: false,
+                                read_back: None,
+                                switched_to_manual: false,
+                            };
+                            match me.send_slots(&t, before.get(&point_id), now_array.as_ref(), &mut r).await {
+                                Ok(()) => "ok".to_owned(),
+                                Err(e) => format!("failed: {e}"),
+                            }
+                        }
                         (None, _) => "ok: no command in force; the device keeps its value".to_owned(),
                         (Some(after), Ok(t)) => match me.collector.write(&t.device, &t.point, after.value, false).await
                         {

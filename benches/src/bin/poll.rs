@@ -917,7 +917,7 @@ fn device_config(name: &str, port: u16, poll_interval_ms: u64, disabled: &[Strin
         device_type: "controller".to_owned(),
         protocol: Protocol::ModbusTcp,
         ip_address: Some("127.0.0.1".to_owned()),
-        port,
+        port: Some(port),
         serial_port: None,
         baud_rate: 9600,
         parity: Parity::None,
@@ -939,6 +939,7 @@ fn device_config(name: &str, port: u16, poll_interval_ms: u64, disabled: &[Strin
                 record: None,
             })
             .collect(),
+        options: Default::default(),
     }
 }
 
@@ -955,7 +956,7 @@ fn server_config(data_dir: &Path, ports: &[u16], points: usize, interval_ms: u64
         s.push_str(&format!(
             "\n[[devices]]\nname = {}\nprotocol = \"modbus-tcp\"\nip_address = \"127.0.0.1\"\nport = {}\nunit_id = {}\nprofile = {}\npoll_interval_ms = {}\n",
             toml_str(&d.name),
-            d.port,
+            d.port.unwrap_or(502),
             d.unit_id,
             toml_str(&d.profile),
             d.poll_interval_ms

@@ -14,7 +14,6 @@ use crate::http::routes::{Page, Paged, json_body};
 use crate::http::routes::{audit, json};
 use crate::model::device::{DevicePoint, DeviceRecord};
 use crate::service::auth::Principal;
-use crate::service::collection::spec_for;
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
@@ -22,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use t3_core::config::{Config, DeviceConfig, Protocol};
 use t3_drivers::collector::DeviceStatus;
-use t3_drivers::discovery::{self, Found};
+use t3_drivers::discovery;
 use t3_drivers::profile::PointType;
 use t3_drivers::profile::ProfileLibrary;
 
@@ -45,7 +44,9 @@ pub struct DeviceResponse {
     pub device_type: String,
     pub protocol: String,
     pub ip_address: Option<String>,
-    pub port: u16,
+    /// The TCP or UDP port: 502 for Modbus TCP when not set; a plugin device's when set (else
+    /// its plugin's default); none for Modbus RTU.
+    pub port: Option<u16>,
     pub serial_port: Option<String>,
     pub baud_rate: u32,
     pub unit_id: u8,
@@ -114,9 +115,13 @@ pub(crate) fn response(state: &AppState, d: &DeviceRecord) -> DeviceResponse {
         id: d.id,
         name: c.name.clone(),
         device_type: c.device_type.clone(),
-        protocol: serde_json::to_value(c.protocol).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+        protocol: c.protocol.name().to_owned(),
         ip_address: c.ip_address.clone(),
-        port: c.port,
+        port: match c.protocol {
+            Protocol::ModbusTcp => Some(c.port.unwrap_or(t3_core::config::MODBUS_TCP_PORT)),
+            Protocol::ModbusRtu => None,
+            Protocol::Plugin(_) => c.port,
+        },
         serial_port: c.serial_port.clone(),
         baud_rate: c.baud_rate,
         unit_id: c.unit_id,
@@ -263,8 +268,34 @@ fn parse_body(bytes: &[u8]) -> ApiResult<DeviceBody> {
     for k in ["id", "source", "online", "last_seen", "point_counts", "status", "config"] {
         obj.remove(k);
     }
+    gather_plugin_options(obj);
     let config: DeviceConfig = json_body(v.to_string().as_bytes())?;
     Ok(DeviceBody { config, building_id, floor_id, room_id, description })
+}
+
+/// A plugin device's own keys (`device_instance`), written beside the others as in the
+/// configuration file, go into its `options`; it needs no `unit_id`.
+fn gather_plugin_options(obj: &mut serde_json::Map<String, serde_json::Value>) {
+    let plugin =
+        obj.get("protocol").and_then(|p| p.as_str()).is_some_and(|p| matches!(p.parse(), Ok(Protocol::Plugin(_))));
+    if !plugin {
+        return;
+    }
+    let own: Vec<String> =
+        obj.keys().filter(|k| !t3_core::config::DEVICE_KEYS.contains(&k.as_str())).cloned().collect();
+    if !own.is_empty() {
+        let mut options = match obj.remove("options") {
+            Some(serde_json::Value::Object(o)) => o,
+            _ => serde_json::Map::new(),
+        };
+        for k in own {
+            if let Some(v) = obj.remove(&k) {
+                options.insert(k, v);
+            }
+        }
+        obj.insert("options".into(), serde_json::Value::Object(options));
+    }
+    obj.entry("unit_id").or_insert(serde_json::Value::from(0));
 }
 
 /// Validates a device as the configuration would; errors name the field. The device on its own
@@ -279,6 +310,7 @@ fn validate(state: &AppState, config: &DeviceConfig, replacing: Option<i64>) -> 
     alone
         .validate()
         .and_then(|()| ProfileLibrary::builtin().check_devices(&alone.devices))
+        .and_then(|()| state.plugins.check_device(config, "devices[0]", state.collector.timeout_ms()))
         .map_err(|e| ApiError::unprocessable("invalid_device", field(e, "devices[0].")))?;
     let mut all: Vec<DeviceConfig> = state.catalog.read::<DeviceRecord, _>(|d| {
         d.values().filter(|d| Some(d.id) != replacing).map(|d| d.config.clone()).collect()
@@ -290,15 +322,15 @@ fn validate(state: &AppState, config: &DeviceConfig, replacing: Option<i64>) -> 
 }
 
 async fn start_polling(state: &AppState, config: &DeviceConfig) -> ApiResult<()> {
-    let spec = spec_for(config.clone(), &state.registry)
-        .map_err(|e| ApiError::unprocessable("invalid_device", format!("{e:#}")))?;
-    state.collector.add_device(spec).map_err(|e| match e {
-        t3_drivers::collector::CollectError::DuplicateDevice(_) => ApiError::conflict("device_conflict", e.to_string()),
-        // The profile's points do not fit the read limits (max_registers).
-        _ => ApiError::unprocessable("invalid_device", e.to_string()),
-    })?;
-    tracing::info!(device = %config.name, profile = %config.profile, "polling started");
-    Ok(())
+    crate::service::collection::start_device(&state.collector, &state.registry, &state.plugins, config.clone()).map_err(
+        |e| match e.downcast_ref::<t3_drivers::collector::CollectError>() {
+            Some(t3_drivers::collector::CollectError::DuplicateDevice(_)) => {
+                ApiError::conflict("device_conflict", e.to_string())
+            }
+            // The profile's points do not fit the read limits (max_registers), or no ids are left.
+            _ => ApiError::unprocessable("invalid_device", format!("{e:#}")),
+        },
+    )
 }
 
 /// Adds a device; its points are created from its profile and polling starts at once.
@@ -439,9 +471,15 @@ pub async fn delete(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiscoverRequest {
-    /// `modbus-tcp` (hosts / CIDR blocks on `port`) or `modbus-rtu` (unit ids on `serial_port`).
+    /// `modbus-tcp` (hosts / CIDR blocks on `port`), `modbus-rtu` (unit ids on `serial_port`), or
+    /// a plugin protocol that can discover (`bacnet-ip`: its `options`).
     #[schema(value_type = String)]
     pub protocol: Protocol,
+    /// A plugin protocol's discovery options (BACnet/IP: `port`, `broadcast`, `low`, `high`,
+    /// `timeout_ms`).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub options: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     pub hosts: Vec<String>,
     #[serde(default = "default_port")]
@@ -475,8 +513,10 @@ fn default_timeout() -> u64 {
 /// What a scan found, with the devices already in the catalog marked.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Discovered {
+    /// A Modbus unit (endpoint, identity, profile), or what a plugin found: `name`, `address`,
+    /// `model`, `vendor` and the `config` (with `protocol`) that adds it.
     #[schema(value_type = Object)]
-    pub found: Found,
+    pub found: serde_json::Value,
     /// The id of the catalog device at this address and unit, if there is one.
     pub known_device_id: Option<i64>,
 }
@@ -521,6 +561,9 @@ pub async fn discover(
         return Err(ApiError::unprocessable("invalid_scan", "timeout_ms must be 10 to 5000"));
     }
     let timeout = Duration::from_millis(req.timeout_ms);
+    if let Protocol::Plugin(protocol) = &req.protocol {
+        return discover_plugin(&state, &who, protocol, req.options).await.map(Json);
+    }
     let found = match req.protocol {
         Protocol::ModbusTcp => {
             if req.hosts.is_empty() {
@@ -538,6 +581,7 @@ pub async fn discover(
             let units: Vec<u8> = if req.unit_ids.is_empty() { (1..=247).collect() } else { req.unit_ids.clone() };
             discovery::scan_rtu(&path, req.baud_rate, req.parity, &units, timeout).await
         }
+        Protocol::Plugin(_) => unreachable!("answered above"),
     };
     state.audit.record(
         who.remote.clone(),
@@ -557,14 +601,71 @@ pub async fn discover(
                 .find(|d| {
                     d.config.unit_id == f.identity.unit_id
                         && match (&d.config.protocol, &d.config.ip_address, &d.config.serial_port) {
-                            (Protocol::ModbusTcp, Some(ip), _) => f.endpoint == format!("tcp://{ip}:{}", d.config.port),
+                            (Protocol::ModbusTcp, Some(ip), _) => {
+                                f.endpoint
+                                    == format!(
+                                        "tcp://{ip}:{}",
+                                        d.config.port.unwrap_or(t3_core::config::MODBUS_TCP_PORT)
+                                    )
+                            }
                             (Protocol::ModbusRtu, _, Some(p)) => f.endpoint.starts_with(&format!("rtu://{p}")),
                             _ => false,
                         }
                 })
                 .map(|d| d.id);
-            Discovered { found: f, known_device_id }
+            Discovered { found: serde_json::to_value(&f).unwrap_or_default(), known_device_id }
         })
         .collect();
     Ok(Json(out))
+}
+
+/// Asks a plugin for devices. A device counts as known when a catalog device of the protocol has
+/// every key of the found `config` with the same value.
+async fn discover_plugin(
+    state: &AppState,
+    who: &Principal,
+    protocol: &str,
+    options: serde_json::Map<String, serde_json::Value>,
+) -> ApiResult<Vec<Discovered>> {
+    let plugin = state
+        .plugins
+        .get(protocol)
+        .ok_or_else(|| ApiError::unprocessable("invalid_scan", state.plugins.unknown(protocol)))?;
+    if !plugin.info.discovery {
+        return Err(ApiError::unprocessable("invalid_scan", format!("the {protocol} plugin cannot look for devices")));
+    }
+    let found = state
+        .plugins
+        .discover(protocol, &serde_json::Value::Object(options))
+        .await
+        .map_err(|e| ApiError::unprocessable("invalid_scan", e))?;
+    state.audit.record(
+        who.remote.clone(),
+        &who.actor(),
+        "device.discover",
+        None,
+        None,
+        Some(serde_json::json!({ "protocol": protocol, "found": found.len() })),
+        "ok",
+    );
+    let devices = state.catalog.list::<DeviceRecord>();
+    Ok(found
+        .into_iter()
+        .map(|f| {
+            let known_device_id = devices
+                .iter()
+                .find(|d| {
+                    d.config.protocol.name() == protocol && {
+                        let json = t3_drivers::plugin::PluginHost::device_json(&d.config, 0);
+                        f.config.iter().all(|(k, v)| json.get(k) == Some(v))
+                    }
+                })
+                .map(|d| d.id);
+            let mut config = f.config.clone();
+            config.insert("protocol".into(), protocol.into());
+            let mut found = serde_json::to_value(&f).unwrap_or_default();
+            found["config"] = serde_json::Value::Object(config);
+            Discovered { found, known_device_id }
+        })
+        .collect())
 }

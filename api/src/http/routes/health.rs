@@ -44,6 +44,8 @@ pub struct Health {
     /// `quarantine/`, not yet acknowledged (`POST /api/t3000/storage/quarantine/ack`): their rows
     /// are missing from every answer over their range.
     pub quarantined: Vec<crate::http::routes::storage::QuarantinedFile>,
+    /// Plugin files found at start and refused, with why (`GET /api/t3000/plugins` lists all).
+    pub plugins_refused: Vec<crate::http::routes::plugins::PluginInfo>,
 }
 
 /// Liveness: 200 once the server is serving.
@@ -75,6 +77,13 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
             .into_iter()
             .filter(|q| !q.acknowledged)
             .map(crate::http::routes::storage::QuarantinedFile::from)
+            .collect(),
+        plugins_refused: state
+            .plugins
+            .entries()
+            .iter()
+            .filter(|e| e.state == t3_drivers::plugin::EntryState::Refused)
+            .map(crate::http::routes::plugins::PluginInfo::from)
             .collect(),
     })
 }

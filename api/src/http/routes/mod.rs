@@ -10,6 +10,7 @@ pub mod floorplans;
 pub mod health;
 pub mod history;
 pub mod metrics;
+pub mod plugins;
 pub mod points;
 pub mod programs;
 pub mod samples;

@@ -499,8 +499,8 @@ async fn change_device_point(
     }
     state.catalog.put(new.clone())?;
     let _ = state.collector.remove_device(&device.config.name).await;
-    let spec = crate::service::collection::spec_for(new.config.clone(), &state.registry).map_err(ApiError::internal)?;
-    state.collector.add_device(spec).map_err(|e| ApiError::internal(e.to_string()))?;
+    crate::service::collection::start_device(&state.collector, &state.registry, &state.plugins, new.config.clone())
+        .map_err(ApiError::internal)?;
     audit(
         state,
         who,
