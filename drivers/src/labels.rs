@@ -83,6 +83,10 @@ fn block(point_type: PointType) -> Option<(u16, u16, u16)> {
 
 /// The first holding register of a T3 point's record; `None` for library registers.
 pub fn record(p: &ProfilePoint) -> Option<u16> {
+    // A plugin device's inputs, outputs and variables are not a T3 panel's.
+    if p.plugin.is_some() {
+        return None;
+    }
     let (first, size, count) = block(p.point_type)?;
     let n = u16::try_from(p.point_number).ok().filter(|n| (1..=count).contains(n))?;
     Some(first + (n - 1) * size)

@@ -17,6 +17,7 @@ mod lifecycle;
 mod metrics;
 mod modes;
 mod plan_types;
+mod plugins;
 mod safety;
 mod sandbox;
 mod schemathesis;
