@@ -8,6 +8,11 @@ pub fn abi_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The folder of the C example plugin.
+pub fn example_dir() -> PathBuf {
+    abi_dir().join("../example-c")
+}
+
 /// The C compiler: `$CC`, else `cc`. Panics (with a reason) when there is none: the tests of the
 /// header and of the C example cannot run without one.
 pub fn c_compiler() -> String {
