@@ -66,6 +66,12 @@ pub struct BacnetDevice {
 }
 
 impl BacnetDevice {
+    /// The session underneath, for what the ABI does not carry (writing any property with any
+    /// value type).
+    pub fn session_mut(&mut self) -> &mut session::Session {
+        &mut self.session
+    }
+
     /// Subscribes `points` with samples going to `sink` (what [`Device::subscribe`] does with the
     /// server's push callback; usable from Rust code and tests, which cannot make a `Pusher`).
     pub fn subscribe_with(&mut self, points: &[u32], sink: cov::Sink) -> Result<(), Error> {

@@ -39,12 +39,16 @@ const DEFAULT_REMOTE_APDU: usize = 480;
 /// A failed request as the plugin's error: no answer is `STATUS_UNREACHABLE`, anything the device
 /// said is `STATUS_DEVICE`.
 pub fn request_error(what: &str, e: &RequestError) -> Error {
-    let status = match e {
+    Error::new(status_of(e), format!("{what}: {e}"))
+}
+
+/// The status of a failed request.
+pub fn status_of(e: &RequestError) -> i32 {
+    match e {
         RequestError::Timeout | RequestError::Io(_) => STATUS_UNREACHABLE,
         RequestError::Cancelled => STATUS_INTERNAL,
         _ => STATUS_DEVICE,
-    };
-    Error::new(status, format!("{what}: {e}"))
+    }
 }
 
 /// The bytes `n` takes as the content of an unsigned.
@@ -441,19 +445,27 @@ impl Session {
             }
             None => Value::Null,
         };
-        let data = write_property(p.object, property::PRESENT_VALUE, None, &v, Some(priority));
+        self.write_property(p.object, property::PRESENT_VALUE, &v, Some(priority))
+            .map_err(|e| Error::new(e.status, format!("writing {:?}: {}", p.name, e.message)))
+    }
+
+    /// WriteProperty of any value: a refusal is `STATUS_DEVICE` naming the BACnet error class and
+    /// code (or the reject/abort reason), no answer `STATUS_UNREACHABLE`.
+    pub fn write_property(
+        &mut self,
+        object: ObjectId,
+        prop: u32,
+        value: &Value,
+        priority: Option<u8>,
+    ) -> Result<(), Error> {
+        let data = write_property(object, prop, None, value, priority);
         match self.client.confirmed(confirmed::WRITE_PROPERTY, &data, &mut |_, _, _| {}) {
             Ok(_) => Ok(()),
             Err(RequestError::Error(pair)) => Err(Error::new(
                 STATUS_DEVICE,
-                format!(
-                    "the device refused writing {:?}: {}/{}",
-                    p.name,
-                    error_class_name(pair.class),
-                    error_code_name(pair.code)
-                ),
+                format!("the device refused it: {}/{}", error_class_name(pair.class), error_code_name(pair.code)),
             )),
-            Err(e) => Err(request_error(&format!("writing {:?}", p.name), &e)),
+            Err(e) => Err(Error::new(status_of(&e), e.to_string())),
         }
     }
 
