@@ -52,6 +52,8 @@ pub struct Stats {
     pub answered: u64,
     pub timeouts: u64,
     pub failures: u64,
+    /// Answers that came in segments (reassembled).
+    pub segmented_answers: u64,
     /// Whether the last request was answered (`None` before the first).
     pub connected: Option<bool>,
     pub last_error: Option<String>,
@@ -259,6 +261,7 @@ impl Client {
                                     window: r.window,
                                 };
                                 let _ = self.send_to(&ack, self.peer, false);
+                                self.stats.segmented_answers += 1;
                                 return Ok(std::mem::take(&mut r.data));
                             }
                             Step::TooLong => {

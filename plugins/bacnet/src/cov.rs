@@ -281,3 +281,87 @@ fn run(
         let _ = client.send_to(&apdu, client.peer, false);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::pdu::{decode_frame, encode_frame};
+    use crate::codec::services::{NotifiedValue, PropertyValue, cov_notification};
+    use std::sync::mpsc;
+    use t3_plugin_abi::QUALITY_GOOD_LOCAL_OVERRIDE;
+
+    fn notification(process_id: u32, value: f32) -> Vec<u8> {
+        let v = |property, value| NotifiedValue {
+            property,
+            index: None,
+            value: PropertyValue { values: vec![value], skipped: 0 },
+        };
+        cov_notification(&CovNotification {
+            process_id,
+            device: ObjectId::new(8, 1),
+            object: ObjectId::new(0, 1),
+            time_remaining: 100,
+            values: vec![
+                v(property::PRESENT_VALUE, Value::Real(value)),
+                v(property::STATUS_FLAGS, Value::BitString(vec![false, false, true, false])),
+            ],
+        })
+    }
+
+    #[test]
+    fn confirmed_notifications_are_acknowledged_and_pushed_and_strangers_ignored() {
+        let device = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let SocketAddr::V4(device_addr) = device.local_addr().unwrap() else { panic!("not IPv4") };
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let ours = socket.local_addr().unwrap();
+        let mut client = Client::new(socket, device_addr, Duration::from_millis(500), 0);
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let mut d = Dispatcher {
+            targets: [(ObjectId::new(0, 1), (Kind::Analog, vec![4, 9]))].into(),
+            sink: Arc::new(move |s: &[Sample]| s.iter().for_each(|x| tx.lock().unwrap().send(*x).unwrap())),
+            process_id: 7,
+            peer: device_addr,
+            stats: Arc::default(),
+        };
+        let request = |invoke_id, data: &[u8]| {
+            encode_frame(
+                false,
+                &Apdu::ConfirmedRequest {
+                    segmented: false,
+                    more_follows: false,
+                    segmented_response_accepted: false,
+                    max_segments: 0,
+                    max_apdu: 5,
+                    invoke_id,
+                    sequence: 0,
+                    window: 0,
+                    service: confirmed::CONFIRMED_COV_NOTIFICATION,
+                    data,
+                },
+            )
+        };
+        // Another subscriber's notification, one from another address, then ours.
+        device.send_to(&request(41, &notification(8, 1.0)), ours).unwrap();
+        stranger.send_to(&request(40, &notification(7, 2.0)), ours).unwrap();
+        device.send_to(&request(42, &notification(7, 3.5)), ours).unwrap();
+        client.poll(Duration::from_millis(300), &mut |c, f, a| d.handle(c, f, a)).unwrap();
+        let pushed: Vec<Sample> = rx.try_iter().collect();
+        assert_eq!(
+            pushed.iter().map(|s| (s.point, s.value, s.quality)).collect::<Vec<_>>(),
+            [(4, 3.5, QUALITY_GOOD_LOCAL_OVERRIDE), (9, 3.5, QUALITY_GOOD_LOCAL_OVERRIDE)]
+        );
+        // Both of the device's confirmed notifications are acknowledged (the device would resend
+        // them otherwise); the stranger gets nothing.
+        device.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let mut buf = [0u8; 64];
+        for invoke_id in [41, 42] {
+            let (n, _) = device.recv_from(&mut buf).unwrap();
+            let frame = decode_frame(&buf[..n]).unwrap().unwrap();
+            assert_eq!(frame.apdu, Apdu::SimpleAck { invoke_id, service: confirmed::CONFIRMED_COV_NOTIFICATION });
+        }
+        stranger.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        assert!(stranger.recv_from(&mut buf).is_err());
+    }
+}

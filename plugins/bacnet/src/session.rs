@@ -497,6 +497,7 @@ impl Session {
             "answered": s.answered,
             "timeouts": s.timeouts,
             "failures": s.failures,
+            "segmented_answers": s.segmented_answers,
             "last_error": s.last_error,
             "read_property_multiple": self.rpm,
             "max_apdu": self.apdu_budget(),
