@@ -349,6 +349,63 @@ impl Reassembly {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::services::confirmed::READ_PROPERTY;
+
+    /// A fake device that answers the first request with a wrong invoke id, lets a stranger
+    /// answer with the right one, stays silent, and answers the resent request properly.
+    #[test]
+    fn only_the_devices_answer_with_the_invoke_id_counts_and_silence_is_retried() {
+        let device = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let SocketAddr::V4(device_addr) = device.local_addr().unwrap() else { panic!("not IPv4") };
+        let fake = std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            let mut seen = Vec::new();
+            for attempt in 0..2 {
+                let (n, from) = device.recv_from(&mut buf).unwrap();
+                let frame = decode_frame(&buf[..n]).unwrap().unwrap();
+                let Apdu::ConfirmedRequest { invoke_id, service, data, .. } = frame.apdu else {
+                    panic!("not a request")
+                };
+                seen.push((invoke_id, data.to_vec()));
+                let ack = |invoke_id, data: &'static [u8]| {
+                    encode_frame(
+                        false,
+                        &Apdu::ComplexAck {
+                            segmented: false,
+                            more_follows: false,
+                            invoke_id,
+                            sequence: 0,
+                            window: 0,
+                            service,
+                            data,
+                        },
+                    )
+                };
+                if attempt == 0 {
+                    device.send_to(&ack(invoke_id.wrapping_add(1), b"wrong id"), from).unwrap();
+                    stranger.send_to(&ack(invoke_id, b"stranger"), from).unwrap();
+                } else {
+                    device.send_to(&ack(invoke_id, b"right"), from).unwrap();
+                }
+            }
+            seen
+        });
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut client = Client::new(socket, device_addr, Duration::from_millis(300), 1);
+        let mut strays = 0;
+        let answer = client.confirmed(READ_PROPERTY, b"abc", &mut |_, _, _| strays += 1).unwrap();
+        assert_eq!(answer, b"right");
+        assert_eq!(strays, 2, "the wrong invoke id and the stranger went to the handler");
+        let seen = fake.join().unwrap();
+        assert_eq!(seen[0], seen[1], "the same request with the same invoke id was resent");
+        assert_eq!((client.stats.requests, client.stats.answered, client.stats.timeouts), (1, 1, 0));
+        // No answer at all: a timeout after 1 + retries attempts.
+        let started = Instant::now();
+        assert_eq!(client.confirmed(READ_PROPERTY, b"abc", &mut |_, _, _| {}), Err(RequestError::Timeout));
+        assert!(started.elapsed() >= Duration::from_millis(600));
+        assert_eq!((client.stats.requests, client.stats.timeouts, client.stats.connected), (2, 1, Some(false)));
+    }
 
     #[test]
     fn segments_are_acknowledged_per_window_and_reassembled() {
