@@ -76,7 +76,7 @@ typedef struct T3PluginDecl {
     uint16_t abi_major;   /* T3_ABI_MAJOR */
     uint16_t abi_minor;   /* T3_ABI_MINOR */
     uint32_t size;        /* sizeof(T3PluginDecl) */
-    const char *name;     /* the protocol name devices select: [a-z0-9-]{1,32} */
+    const char *name;     /* the protocol name devices select: [a-z][a-z0-9-]{0,31}, not modbus-* */
     const char *version;  /* the plugin's own version */
     void (*free_buf)(T3Buf buf);
     /* {"title", "description", "discovery", "writes", "keys": [{"name", "type", "required", "default", "description"}]} */

@@ -181,7 +181,8 @@ pub struct PluginDecl {
     /// `sizeof(T3PluginDecl)` as the plugin was built: fields past it are absent.
     pub size: u32,
     /// The plugin's name, NUL-terminated UTF-8; it is also the protocol name devices select
-    /// (`protocol = "bacnet-ip"`): lowercase letters, digits and `-`, 1 ..= 32 characters.
+    /// (`protocol = "bacnet-ip"`): 1 ..= 32 lowercase letters, digits and `-`, starting with a
+    /// letter, not `modbus-*`.
     pub name: *const c_char,
     /// The plugin's own version, NUL-terminated UTF-8 (`"0.3.1"`).
     pub version: *const c_char,
