@@ -70,7 +70,7 @@ pub struct Config {
 pub struct PluginsConfig {
     /// Folders whose shared libraries (`.so`, `.dylib`, `.dll`) are loaded as plugins, not
     /// recursively; relative paths are relative to the working directory. When absent:
-    /// `<storage.data_dir>/plugins` and the folder the `t3000` binary is in. An empty list loads
+    /// `<storage.data_dir>/plugins` and `plugins/` beside the `t3000` binary. An empty list loads
     /// none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dirs: Option<Vec<PathBuf>>,

@@ -365,6 +365,35 @@ impl Collector {
         v
     }
 
+    /// The spec and driver of a polled device.
+    fn handle(&self, device: &str) -> Result<(Arc<DeviceSpec>, Arc<dyn Driver>), CollectError> {
+        let devices = self.devices.lock();
+        let h = devices.get(device).ok_or_else(|| CollectError::UnknownDevice(device.to_owned()))?;
+        Ok((h.spec.clone(), h.driver.clone()))
+    }
+
+    /// Reads one point of a device as a poll reads it (digital flag, auto/manual, a plugin's
+    /// quality) and records it: its value, quality, time, and the read's error if it failed.
+    async fn record_point(
+        &self,
+        spec: &DeviceSpec,
+        driver: &dyn Driver,
+        index: usize,
+    ) -> Result<(f64, Quality, i64, Option<DriverError>), CollectError> {
+        let cp = &spec.points[index];
+        let group = poll_group(spec, cp.interval, &[index])?;
+        let results = driver.read(spec.config.unit_id, group.plan()).await;
+        let (value, quality) = group
+            .decode(spec, &results)
+            .into_iter()
+            .find(|(i, _, _)| *i == index)
+            .map(|(_, v, q)| (v, q))
+            .unwrap_or((f64::NAN, Quality::BAD));
+        let ts = self.clock.now_us();
+        self.sink.ingest(vec![Sample::new(cp.id, ts, value, quality)]).await.map_err(CollectError::Store)?;
+        Ok((value, quality, ts, results.into_iter().find_map(Result::err)))
+    }
+
     /// A Modbus TCP device gets a connection of its own, so a dead unit behind a gateway never holds
     /// up its neighbours; the units of one serial bus share its driver, which serialises them (the
     /// first device's timeout applies to the bus).
@@ -521,11 +550,7 @@ impl Collector {
     /// the range in the low one). One planned batch of reads; what could not be read is `None`,
     /// points with neither are left out.
     pub async fn read_ranges(&self, device: &str) -> Result<Vec<PointRange>, CollectError> {
-        let (spec, driver) = {
-            let devices = self.devices.lock();
-            let h = devices.get(device).ok_or_else(|| CollectError::UnknownDevice(device.to_owned()))?;
-            (h.spec.clone(), h.driver.clone())
-        };
+        let (spec, driver) = self.handle(device)?;
         // (point id, range register, is an input, digital flag)
         let points: Vec<(u32, Option<u16>, bool, Option<DigitalFlag>)> = spec
             .points
@@ -573,11 +598,7 @@ impl Collector {
     /// rest of each record; a read that fails leaves its points out. Devices without point records (library
     /// profiles) give an empty list without a request.
     pub async fn read_labels(&self, device: &str) -> Result<Vec<(u32, PointText)>, CollectError> {
-        let (spec, driver) = {
-            let devices = self.devices.lock();
-            let h = devices.get(device).ok_or_else(|| CollectError::UnknownDevice(device.to_owned()))?;
-            (h.spec.clone(), h.driver.clone())
-        };
+        let (spec, driver) = self.handle(device)?;
         // (point id, first register of its record, registers between its text and the next record)
         let points: Vec<(u32, u16, u16)> = spec
             .points
@@ -626,16 +647,8 @@ impl Collector {
         value: f64,
         switch_to_manual: bool,
     ) -> Result<WriteOutcome, CollectError> {
-        let (spec, driver) = {
-            let devices = self.devices.lock();
-            let h = devices.get(device).ok_or_else(|| CollectError::UnknownDevice(device.to_owned()))?;
-            (h.spec.clone(), h.driver.clone())
-        };
-        let cp = spec
-            .points
-            .iter()
-            .find(|p| spec.point_of(p).name.eq_ignore_ascii_case(point))
-            .ok_or_else(|| CollectError::UnknownPoint { device: device.to_owned(), point: point.to_owned() })?;
+        let (spec, driver) = self.handle(device)?;
+        let cp = &spec.points[point_index(&spec, point)?];
         let p = spec.point_of(cp);
         if !p.writable || !p.kind.is_writable() {
             return Err(CollectError::ReadOnly(point.to_owned()));
@@ -720,33 +733,16 @@ impl Collector {
         value: Option<f64>,
         priority: u8,
     ) -> Result<WriteOutcome, CollectError> {
-        let (spec, driver) = {
-            let devices = self.devices.lock();
-            let h = devices.get(device).ok_or_else(|| CollectError::UnknownDevice(device.to_owned()))?;
-            (h.spec.clone(), h.driver.clone())
-        };
-        let index = spec
-            .points
-            .iter()
-            .position(|p| spec.point_of(p).name.eq_ignore_ascii_case(point))
-            .ok_or_else(|| CollectError::UnknownPoint { device: device.to_owned(), point: point.to_owned() })?;
+        let (spec, driver) = self.handle(device)?;
+        let index = point_index(&spec, point)?;
         let cp = &spec.points[index];
         let p = spec.point_of(cp);
         if !p.writable || !spec.keeps_priorities() {
             return Err(CollectError::ReadOnly(point.to_owned()));
         }
         driver.write_point(u32::from(p.address), value, priority).await?;
-        let group = poll_group(&spec, cp.interval, &[index])?;
-        let results = driver.read(spec.config.unit_id, group.plan()).await;
-        let (read_back, quality) = group
-            .decode(&spec, &results)
-            .into_iter()
-            .find(|(i, _, _)| *i == index)
-            .map(|(_, v, q)| (v, q))
-            .unwrap_or((f64::NAN, Quality::BAD));
-        let ts = self.clock.now_us();
-        self.sink.ingest(vec![Sample::new(cp.id, ts, read_back, quality)]).await.map_err(CollectError::Store)?;
-        if let Some(e) = results.into_iter().find_map(Result::err) {
+        let (read_back, _, ts, error) = self.record_point(&spec, driver.as_ref(), index).await?;
+        if let Some(e) = error {
             return Err(e.into());
         }
         Ok(WriteOutcome { point_id: cp.id, value: read_back, ts, switched_to_manual: false })
@@ -760,16 +756,8 @@ impl Collector {
     /// refused with [`CollectError::NoAutoManual`] before anything is sent; a point already in the
     /// mode asked for is not written (its value is still read and recorded).
     pub async fn set_mode(&self, device: &str, point: &str, manual: bool) -> Result<ModeOutcome, CollectError> {
-        let (spec, driver) = {
-            let devices = self.devices.lock();
-            let h = devices.get(device).ok_or_else(|| CollectError::UnknownDevice(device.to_owned()))?;
-            (h.spec.clone(), h.driver.clone())
-        };
-        let index = spec
-            .points
-            .iter()
-            .position(|p| spec.point_of(p).name.eq_ignore_ascii_case(point))
-            .ok_or_else(|| CollectError::UnknownPoint { device: device.to_owned(), point: point.to_owned() })?;
+        let (spec, driver) = self.handle(device)?;
+        let index = point_index(&spec, point)?;
         let cp = &spec.points[index];
         let p = spec.point_of(cp);
         let am = p.auto_manual.ok_or_else(|| CollectError::NoAutoManual(p.name.clone()))?;
@@ -794,16 +782,7 @@ impl Collector {
             }
         }
         // The value in its new mode, decoded as a poll decodes it (digital flag, auto/manual).
-        let group = poll_group(&spec, cp.interval, &[index])?;
-        let results = driver.read(unit, group.plan()).await;
-        let (value, quality) = group
-            .decode(&spec, &results)
-            .into_iter()
-            .find(|(i, _, _)| *i == index)
-            .map(|(_, v, q)| (v, q))
-            .unwrap_or((f64::NAN, Quality::BAD));
-        let ts = self.clock.now_us();
-        self.sink.ingest(vec![Sample::new(cp.id, ts, value, quality)]).await.map_err(CollectError::Store)?;
+        let (value, quality, ts, _) = self.record_point(&spec, driver.as_ref(), index).await?;
         Ok(ModeOutcome { point_id: cp.id, was_manual, manual, value, quality, ts })
     }
 }
@@ -1043,6 +1022,14 @@ fn should_record(rec: &RecordConfig, last: Option<Recorded>, value: f64, quality
     bands.iter().flatten().any(|&b| delta > b)
 }
 
+/// The index in `spec.points` of the point called `point` (ignoring ASCII case).
+fn point_index(spec: &DeviceSpec, point: &str) -> Result<usize, CollectError> {
+    spec.points
+        .iter()
+        .position(|p| spec.point_of(p).name.eq_ignore_ascii_case(point))
+        .ok_or_else(|| CollectError::UnknownPoint { device: spec.config.name.clone(), point: point.to_owned() })
+}
+
 /// The next values a device pushes; never ready when it pushes none.
 async fn next_push(
     rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<Vec<crate::plugin::PushedValue>>>,
@@ -1085,12 +1072,28 @@ struct Poller {
     failures: u32,
     /// Success (true) of the last 100 polls, for the connection quality figure.
     window: std::collections::VecDeque<bool>,
+    /// A pushed point number (a plugin point's index) -> its index in `spec.points`.
+    pushed_points: HashMap<u32, usize>,
 }
 
 impl Poller {
     fn new(collector: Arc<Collector>, spec: Arc<DeviceSpec>, driver: Arc<dyn Driver>, groups: Vec<PollGroup>) -> Self {
         let n = spec.points.len();
-        Poller { collector, spec, driver, groups, last: vec![None; n], failures: 0, window: Default::default() }
+        let pushed_points = if spec.keeps_priorities() {
+            spec.points.iter().enumerate().map(|(i, cp)| (u32::from(spec.point_of(cp).address), i)).collect()
+        } else {
+            HashMap::new()
+        };
+        Poller {
+            collector,
+            spec,
+            driver,
+            groups,
+            last: vec![None; n],
+            failures: 0,
+            window: Default::default(),
+            pushed_points,
+        }
     }
 
     async fn run(mut self, stop: Arc<Notify>) {
@@ -1287,10 +1290,7 @@ impl Poller {
         let now = self.collector.clock.now_us();
         let (mut out, mut recorded) = (Vec::new(), Vec::new());
         for v in values {
-            let Some(i) = self.spec.points.iter().position(|cp| self.spec.point_of(cp).address as u32 == v.point)
-            else {
-                continue;
-            };
+            let Some(&i) = self.pushed_points.get(&v.point) else { continue };
             let cp = &self.spec.points[i];
             let ts = if v.ts_us > 0 && v.ts_us <= now { v.ts_us } else { now };
             if should_record(&cp.record, self.last[i], v.value, v.quality, ts) {

@@ -552,10 +552,22 @@ async fn devices_and_points_over_the_api_reach_the_collector() {
         "{}",
         unknown.text()
     );
-    server.post_json("/api/t3000/devices", &json!({"name": "x", "protocol": "carrier-pigeon"})).await.assert_error(
-        "bad protocol",
+    // A name no protocol can have is malformed; a well-formed name no loaded plugin serves is a
+    // device the server cannot poll, named in the answer.
+    server.post_json("/api/t3000/devices", &json!({"name": "x", "protocol": "Carrier Pigeon"})).await.assert_error(
+        "malformed protocol",
         StatusCode::BAD_REQUEST,
         None,
+    );
+    let pigeon = server.post_json("/api/t3000/devices", &json!({"name": "x", "protocol": "carrier-pigeon"})).await;
+    pigeon.assert_error("unserved protocol", StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_device"));
+    assert!(
+        pigeon.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no loaded plugin serves protocol \"carrier-pigeon\""),
+        "{}",
+        pigeon.text()
     );
     assert_eq!(server.get("/api/t3000/devices").await.ok_json()["total"], 2);
 

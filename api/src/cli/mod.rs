@@ -52,7 +52,7 @@ pub enum Command {
     /// List the protocol plugins found in the plugin folders: loaded, or refused and why.
     Plugins {
         /// The configuration whose `[plugins] dirs` (or data directory) to scan; without it, the
-        /// defaults: `./t3000-data/plugins` and the binary's folder.
+        /// defaults: `./t3000-data/plugins` and `plugins/` beside the binary.
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Scan these folders instead.

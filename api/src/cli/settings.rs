@@ -39,8 +39,8 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
     .map_err(|e: ConfigError| e.to_string())
 }
 
-/// The folders plugins are loaded from: `[plugins] dirs`, or `<data_dir>/plugins` and the
-/// binary's folder.
+/// The folders plugins are loaded from: `[plugins] dirs`, or `<data_dir>/plugins` and `plugins/`
+/// beside the binary.
 pub fn plugin_dirs(cfg: &Config) -> Vec<PathBuf> {
     cfg.plugins.dirs.clone().unwrap_or_else(|| PluginHost::default_dirs(&cfg.storage.data_dir))
 }

@@ -129,12 +129,13 @@ impl PluginHost {
         PluginHost::default()
     }
 
-    /// The folders to scan when `[plugins] dirs` is absent: `<data_dir>/plugins` and the folder of
-    /// the running binary.
+    /// The folders to scan when `[plugins] dirs` is absent: `<data_dir>/plugins` and `plugins/`
+    /// beside the running binary (not the binary's own folder: a cargo build leaves every cdylib of
+    /// the workspace there, test plugins included).
     pub fn default_dirs(data_dir: &Path) -> Vec<PathBuf> {
         let mut dirs = vec![data_dir.join("plugins")];
         if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_owned)) {
-            dirs.push(exe_dir);
+            dirs.push(exe_dir.join("plugins"));
         }
         dirs
     }

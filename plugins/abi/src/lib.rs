@@ -215,8 +215,9 @@ pub struct PluginDecl {
     /// is `input`, `output` or `variable` (or null).
     pub points: PointsFn,
     /// Reads the points `points[0..n]` (indexes into the point list) and fills `samples[0..n]`,
-    /// one per point in the same order. A point that could not be read gets a NaN value and a bad
-    /// quality; the call itself fails ([`STATUS_UNREACHABLE`]) only when the device did not answer.
+    /// one per point in the same order. A point that could not be read (an unknown index included)
+    /// gets a NaN value and a bad quality (`QUALITY_BAD_CONFIG_ERROR` for an unknown index); the call
+    /// itself fails ([`STATUS_UNREACHABLE`]) only when the device did not answer.
     pub read: ReadFn,
     /// Writes `value` to a point at `priority` (1 ..= 16, 1 the highest; BACnet's priority array,
     /// which the server's command priorities map to one to one). Returns once the device accepted it.

@@ -51,6 +51,10 @@ pub struct DeviceResponse {
     pub baud_rate: u32,
     pub unit_id: u8,
     pub profile: String,
+    /// A plugin device's own keys (BACnet's `device_instance`), as its plugin checked them; empty
+    /// for Modbus. A PUT may send them here or beside the other fields.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Map<String, serde_json::Value>,
     pub poll_interval_ms: u64,
     pub enabled: bool,
     /// Whether the device answers now.
@@ -126,6 +130,7 @@ pub(crate) fn response(state: &AppState, d: &DeviceRecord) -> DeviceResponse {
         baud_rate: c.baud_rate,
         unit_id: c.unit_id,
         profile: c.profile.clone(),
+        options: c.options.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default())).collect(),
         poll_interval_ms: c.poll_interval_ms,
         enabled: c.enabled,
         online: status.as_ref().is_some_and(|s| s.state == t3_drivers::collector::DeviceState::Online),
@@ -583,15 +588,7 @@ pub async fn discover(
         }
         Protocol::Plugin(_) => unreachable!("answered above"),
     };
-    state.audit.record(
-        who.remote.clone(),
-        &who.actor(),
-        "device.discover",
-        None,
-        None,
-        Some(serde_json::json!({ "found": found.len() })),
-        "ok",
-    );
+    audit_discover(&state, &who, req.protocol.name(), found.len());
     let devices = state.catalog.list::<DeviceRecord>();
     let out = found
         .into_iter()
@@ -619,6 +616,12 @@ pub async fn discover(
     Ok(Json(out))
 }
 
+/// Records a discovery in the audit log: who looked, with which protocol, and how much was found.
+fn audit_discover(state: &AppState, who: &Principal, protocol: &str, found: usize) {
+    let outcome = serde_json::json!({ "protocol": protocol, "found": found });
+    state.audit.record(who.remote.clone(), &who.actor(), "device.discover", None, None, Some(outcome), "ok");
+}
+
 /// Asks a plugin for devices. A device counts as known when a catalog device of the protocol has
 /// every key of the found `config` with the same value.
 async fn discover_plugin(
@@ -639,15 +642,7 @@ async fn discover_plugin(
         .discover(protocol, &serde_json::Value::Object(options))
         .await
         .map_err(|e| ApiError::unprocessable("invalid_scan", e))?;
-    state.audit.record(
-        who.remote.clone(),
-        &who.actor(),
-        "device.discover",
-        None,
-        None,
-        Some(serde_json::json!({ "protocol": protocol, "found": found.len() })),
-        "ok",
-    );
+    audit_discover(state, who, protocol, found.len());
     let devices = state.catalog.list::<DeviceRecord>();
     Ok(found
         .into_iter()
