@@ -246,3 +246,26 @@ async fn a_plugin_that_panics_hangs_or_answers_garbage_takes_only_its_device_off
     .await;
     assert_eq!(server.health().await["status"], "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_a_plugin_pushes_are_recorded_between_polls() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(testkit(), dir.path().join("libt3_plugin_testkit.so")).unwrap();
+    // Polled once an hour: every value after the first poll can only have been pushed. Pushed
+    // values go through on-change recording like polled ones: `P1` pushes 1 + round, a new value
+    // each time; the device records every change.
+    let extra = format!(
+        "{}\n[[devices]]\nname = \"pusher\"\nprotocol = \"testkit\"\npoint_count = 2\nsubscribe = true\npush_ms = 50\npoll_interval_ms = 3600000\n[devices.record]\nmode = \"change\"\n",
+        plugins_toml(dir.path(), 5000)
+    );
+    let server = TestServer::start(&extra);
+    let d = wait_state(&server, "pusher", "online").await;
+    let points = points_of(&server, &d["id"]).await;
+    let p1 = named(&points, "P1")["id"].as_u64().unwrap();
+    poll_until("pushed values recorded", Duration::from_secs(20), || async {
+        let rows = server.sql(&format!("SELECT count(DISTINCT value) FROM samples WHERE point_id = {p1}")).await;
+        rows[0][0].as_i64().unwrap_or(0) >= 10
+    })
+    .await;
+    assert_eq!(device(&server, "pusher").await["status"]["polls"], 1, "one poll: the rest came pushed");
+}

@@ -66,6 +66,26 @@ pub struct ProtocolInfo {
     pub keys: Vec<ConfigKey>,
 }
 
+/// The server's device keys a plugin receives too (the rest of `DEVICE_KEYS` are the server's own).
+const SHARED_KEYS: [&str; 4] = ["name", "ip_address", "port", "timeout_ms"];
+
+impl ProtocolInfo {
+    /// Refuses keys a device could never give the plugin: a key the server reads itself (`points`,
+    /// `unit_id`, ...) is never gathered into the plugin's options. The keys the server shares
+    /// (`name`, `ip_address`, `port`, `timeout_ms`) may be described.
+    fn check_keys(&self) -> Result<(), String> {
+        for k in &self.keys {
+            if t3_core::config::DEVICE_KEYS.contains(&k.name.as_str()) && !SHARED_KEYS.contains(&k.name.as_str()) {
+                return Err(format!(
+                    "its key \"{}\" is a key the server reads itself in [[devices]]; a plugin key needs a name of its own",
+                    k.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A loaded plugin.
 #[derive(Debug)]
 pub struct Plugin {
@@ -215,7 +235,8 @@ impl PluginHost {
             None => Err(format!("describe did not return within {} ms", self.call_timeout.as_millis())),
             Some(Err(e)) => Err(format!("describe failed: {e}")),
             Some(Ok(json)) => serde_json::from_slice::<ProtocolInfo>(&json)
-                .map_err(|e| format!("describe returned an invalid protocol description: {e}")),
+                .map_err(|e| format!("describe returned an invalid protocol description: {e}"))
+                .and_then(|info| info.check_keys().map(|()| info)),
         };
         match info {
             Ok(info) => {
@@ -349,6 +370,33 @@ pub struct Discovered {
     /// The keys that add the device (`protocol` excepted).
     #[serde(default)]
     pub config: serde_json::Map<String, serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_key_may_not_be_one_the_server_reads_itself() {
+        let key = |name: &str| ConfigKey {
+            name: name.into(),
+            kind: "integer".into(),
+            required: false,
+            default: None,
+            description: String::new(),
+        };
+        let info = |keys: Vec<ConfigKey>| ProtocolInfo {
+            title: "T".into(),
+            description: String::new(),
+            discovery: false,
+            writes: false,
+            keys,
+        };
+        info(vec![key("device_instance"), key("port"), key("ip_address")]).check_keys().unwrap();
+        let e = info(vec![key("points")]).check_keys().unwrap_err();
+        assert!(e.contains("\"points\""), "{e}");
+        assert!(info(vec![key("unit_id")]).check_keys().is_err());
+    }
 }
 
 /// A plugin's configuration error as a located config error: its `key` becomes

@@ -97,7 +97,7 @@ impl Default for Config {
 
 /// The testkit's own keys, as `describe` lists them: name, type, default, description.
 pub const KEYS: &[(&str, &str, &str, &str)] = &[
-    ("points", "integer", "3", "How many analog points (P0, P1, ...) the device has, 1 to 1000."),
+    ("point_count", "integer", "3", "How many analog points (P0, P1, ...) the device has, 1 to 1000."),
     ("panic_in", "string", "null", "A function that panics: open, points, read, write or health."),
     ("hang_in", "string", "null", "A function that never returns: open, points, read, write or health."),
     (
@@ -129,7 +129,7 @@ impl Config {
                 continue; // null is absent
             }
             match key.as_str() {
-                "points" => c.points = integer(key, value, 1, u64::from(MAX_POINTS))? as u32,
+                "point_count" => c.points = integer(key, value, 1, u64::from(MAX_POINTS))? as u32,
                 "panic_in" => c.panic_in = Some(one_of(key, value, &Stage::ALL)?),
                 "hang_in" => c.hang_in = Some(one_of(key, value, &Stage::ALL)?),
                 "garbage_in" => c.garbage_in = Some(one_of(key, value, &Garbage::ALL)?),

@@ -3,7 +3,7 @@
 //! and it is written with the ABI's Rust glue ([`t3_plugin_abi::export`]), so it needs no `unsafe`.
 //!
 //! # What a device does
-//! A device has `points` analog points `P0` .. `P{points-1}` (all writable, class `variable`).
+//! A device has `point_count` analog points `P0` .. `P{point_count-1}` (all writable, class `variable`).
 //! Every successful `read` adds one to the device's read count, and point `i` reads `i + count`
 //! (the first read gives `i + 1`), stamped with the time of the read; a point with a command reads
 //! as its highest-priority command instead (16-level priority array, `relinquish` clears a level).

@@ -210,7 +210,7 @@ fn describe_lists_every_key_with_its_type_and_default() {
         .map(|k| (k["name"].as_str().unwrap().into(), k["type"].as_str().unwrap().into(), k["default"].clone()))
         .collect();
     let expected = [
-        ("points", "integer", Value::from(3)),
+        ("point_count", "integer", Value::from(3)),
         ("panic_in", "string", Value::Null),
         ("hang_in", "string", Value::Null),
         ("garbage_in", "string", Value::Null),
@@ -253,7 +253,7 @@ fn the_default_device_has_three_points_whose_values_count_the_reads() {
 #[test]
 fn points_sets_how_many_points_there_are() {
     for n in [1u32, 17, 1000] {
-        let mut dev = open(&format!(r#"{{"points": {n}}}"#));
+        let mut dev = open(&format!(r#"{{"point_count": {n}}}"#));
         let points = json(&dev.points().1.unwrap());
         let points = points.as_array().unwrap();
         assert_eq!(points.len(), n as usize);
@@ -265,11 +265,11 @@ fn points_sets_how_many_points_there_are() {
 #[test]
 fn configuration_errors_name_the_key() {
     let cases = [
-        (r#"{"points": 0}"#, "points", "1 to 1000"),
-        (r#"{"points": 1001}"#, "points", "1 to 1000"),
-        (r#"{"points": "3"}"#, "points", "1 to 1000"),
-        (r#"{"points": 2.5}"#, "points", "1 to 1000"),
-        (r#"{"points": -1}"#, "points", "1 to 1000"),
+        (r#"{"point_count": 0}"#, "point_count", "1 to 1000"),
+        (r#"{"point_count": 1001}"#, "point_count", "1 to 1000"),
+        (r#"{"point_count": "3"}"#, "point_count", "1 to 1000"),
+        (r#"{"point_count": 2.5}"#, "point_count", "1 to 1000"),
+        (r#"{"point_count": -1}"#, "point_count", "1 to 1000"),
         (r#"{"panic_in": "close"}"#, "panic_in", "open, points, read, write, health"),
         (r#"{"panic_in": 1}"#, "panic_in", "one of"),
         (r#"{"hang_in": "READ"}"#, "hang_in", "one of"),
@@ -286,7 +286,7 @@ fn configuration_errors_name_the_key() {
         (r#"{"timeout_ms": -5}"#, "timeout_ms", "integer"),
         (r#"{"pionts": 3}"#, "pionts", "not a key of the testkit protocol"),
         (r#"{"mystery": null}"#, "mystery", "not a key"),
-        (r#"{"points": 3"#, "", "not valid JSON"),
+        (r#"{"point_count": 3"#, "", "not valid JSON"),
         ("", "", "not valid JSON"),
         ("\u{0}\u{1}garbage", "", "not valid JSON"),
         ("[1, 2]", "", "JSON object"),
@@ -308,9 +308,9 @@ fn the_servers_keys_and_nulls_are_accepted() {
     for config in [
         r#"{}"#,
         r#"{"name": "kit", "ip_address": "127.0.0.1", "port": 47808, "timeout_ms": 500, "retries": 2}"#,
-        r#"{"points": null, "panic_in": null, "hang_in": null, "garbage_in": null, "fail_reads_after": null,
+        r#"{"point_count": null, "panic_in": null, "hang_in": null, "garbage_in": null, "fail_reads_after": null,
             "subscribe": null, "push_ms": null, "name": null}"#,
-        r#"{"points": 1000, "panic_in": "health", "hang_in": "open", "garbage_in": "read",
+        r#"{"point_count": 1000, "panic_in": "health", "hang_in": "open", "garbage_in": "read",
             "fail_reads_after": 0, "subscribe": true, "push_ms": 60000}"#,
     ] {
         assert_eq!(check(config), (STATUS_OK, None), "{config}");
@@ -398,7 +398,7 @@ fn garbage_in_points_shape_answers_json_that_is_not_a_point_list() {
 
 #[test]
 fn garbage_in_read_answers_samples_with_wrong_point_numbers() {
-    let mut dev = open(r#"{"garbage_in": "read", "points": 3}"#);
+    let mut dev = open(r#"{"garbage_in": "read", "point_count": 3}"#);
     let asked = [0u32, 1, 2, 0];
     let (status, samples, message) = dev.read(&asked);
     assert_eq!((status, message), (STATUS_OK, None));
@@ -409,7 +409,7 @@ fn garbage_in_read_answers_samples_with_wrong_point_numbers() {
         assert_eq!(sample.point >= 3, i % 2 == 0, "slot {i}: even slots are out of range");
     }
     // A one-point device has no other point to name: odd slots name u32::MAX.
-    let mut one = open(r#"{"garbage_in": "read", "points": 1}"#);
+    let mut one = open(r#"{"garbage_in": "read", "point_count": 1}"#);
     assert_eq!(one.read(&[0, 0]).1.iter().map(|s| s.point).collect::<Vec<_>>(), [1, u32::MAX]);
 }
 
@@ -460,7 +460,7 @@ fn writes_command_a_point_by_priority_until_relinquished() {
 #[test]
 fn a_subscription_pushes_every_subscribed_point_until_close() {
     let pushed = Pushed::default();
-    let mut dev = open(r#"{"subscribe": true, "push_ms": 1, "points": 5}"#);
+    let mut dev = open(r#"{"subscribe": true, "push_ms": 1, "point_count": 5}"#);
     assert_eq!(dev.subscribe(&[4, 1], &pushed), (STATUS_OK, None));
     let rounds = || pushed.samples.lock().unwrap().len() / 2;
     wait_for("three rounds of pushes", || rounds() >= 3);
