@@ -372,6 +372,23 @@ pub struct Discovered {
     pub config: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A plugin's configuration error as a located config error: its `key` becomes
+/// `<device key>.<key>`.
+fn config_error(key: &str, protocol: &str, e: &CallError) -> ConfigError {
+    #[derive(Deserialize)]
+    struct KeyMessage {
+        key: String,
+        message: String,
+    }
+    if e.status == abi::STATUS_CONFIG
+        && let Ok(km) = serde_json::from_str::<KeyMessage>(&e.message)
+    {
+        let sub = if km.key.is_empty() { "protocol".to_owned() } else { km.key };
+        return ConfigError::new(format!("{key}.{sub}"), km.message);
+    }
+    ConfigError::new(format!("{key}.protocol"), format!("the {protocol} plugin refused the device: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,21 +414,4 @@ mod tests {
         assert!(e.contains("\"points\""), "{e}");
         assert!(info(vec![key("unit_id")]).check_keys().is_err());
     }
-}
-
-/// A plugin's configuration error as a located config error: its `key` becomes
-/// `<device key>.<key>`.
-fn config_error(key: &str, protocol: &str, e: &CallError) -> ConfigError {
-    #[derive(Deserialize)]
-    struct KeyMessage {
-        key: String,
-        message: String,
-    }
-    if e.status == abi::STATUS_CONFIG
-        && let Ok(km) = serde_json::from_str::<KeyMessage>(&e.message)
-    {
-        let sub = if km.key.is_empty() { "protocol".to_owned() } else { km.key };
-        return ConfigError::new(format!("{key}.{sub}"), km.message);
-    }
-    ConfigError::new(format!("{key}.protocol"), format!("the {protocol} plugin refused the device: {e}"))
 }
