@@ -269,3 +269,35 @@ async fn values_a_plugin_pushes_are_recorded_between_polls() {
     .await;
     assert_eq!(device(&server, "pusher").await["status"]["polls"], 1, "one poll: the rest came pushed");
 }
+
+/// The threads of process `pid` whose name starts with `prefix` (Linux names are cut at 15 bytes).
+fn threads_named(pid: u32, prefix: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .filter(|c| c.trim_end().starts_with(prefix))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_hung_in_open_is_not_asked_again_until_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(testkit(), dir.path().join("libt3_plugin_testkit.so")).unwrap();
+    let extra = format!(
+        "{}\n[collector]\noffline_after_failures = 2\nbackoff_initial_ms = 50\nbackoff_max_ms = 100\n[[devices]]\nname = \"stuck\"\nprotocol = \"testkit\"\nhang_in = \"open\"\n",
+        plugins_toml(dir.path(), 100)
+    );
+    let server = TestServer::start(&extra);
+    let stuck = wait_state(&server, "stuck", "offline").await;
+    // Dozens of retries at 50 to 100 ms: each finds the first attempt still in the plugin.
+    poll_until("many retries", Duration::from_secs(20), || async {
+        device(&server, "stuck").await["status"]["failed_polls"].as_u64().unwrap_or(0) >= 10
+    })
+    .await;
+    let why = device(&server, "stuck").await["status"]["last_error"].as_str().unwrap_or_default().to_owned();
+    assert!(why.contains("has not returned from opening"), "{why} ({stuck:#})");
+    assert_eq!(threads_named(server.pid().unwrap(), "t3000-plugin"), 1, "one thread stuck in open, no more");
+    assert_eq!(server.health().await["status"], "ok");
+}

@@ -82,8 +82,9 @@ async fn open_plugin_device(
 ) {
     let name = config.name.clone();
     let mut failures = 0u32;
+    let opening = Arc::new(std::sync::atomic::AtomicBool::new(false));
     loop {
-        let result = match plugins.open(&config, collector.timeout_ms()).await {
+        let result = match plugins.open(&config, collector.timeout_ms(), &opening).await {
             Ok(driver) => {
                 let profile = Arc::new(t3_drivers::profile::plugin_profile(config.protocol.name(), driver.points()));
                 plugin_spec(config.clone(), profile, registry).map(|spec| (spec, driver))

@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use t3_core::Quality;
 use t3_plugin_abi as abi;
@@ -142,7 +143,17 @@ impl PluginDriver {
         device: &str,
         config: Vec<u8>,
         timeout: Duration,
+        opening: &Arc<AtomicBool>,
     ) -> Result<Arc<PluginDriver>, DriverError> {
+        // A plugin still inside an earlier `open` or `points` of this device (hung past its
+        // timeout) is not asked again: retries would pile up stuck threads.
+        if opening.swap(true, Ordering::AcqRel) {
+            return Err(DriverError::Plugin(format!(
+                "the {} plugin has not returned from opening the device; waiting for it",
+                plugin.lib.name()
+            )));
+        }
+        let done = opening.clone();
         let (jobs, rx) = std::sync::mpsc::channel::<Job>();
         let busy_since = Arc::new(Mutex::new(Some(Instant::now())));
         let (opened_tx, opened_rx) = oneshot::channel();
@@ -154,11 +165,13 @@ impl PluginDriver {
                 let mut session = match lib.open(&config) {
                     Ok(s) => s,
                     Err(e) => {
+                        done.store(false, Ordering::Release);
                         let _ = opened_tx.send(Err(e));
                         return;
                     }
                 };
                 let points = session.points();
+                done.store(false, Ordering::Release);
                 *busy.lock() = None;
                 let _ = opened_tx.send(Ok(points));
                 while let Ok(job) = rx.recv() {
@@ -168,7 +181,10 @@ impl PluginDriver {
                 }
                 // Every sender is gone: the driver was dropped; the session closes here.
             })
-            .map_err(|e| DriverError::Plugin(format!("cannot start the plugin's thread: {e}")))?;
+            .map_err(|e| {
+                opening.store(false, Ordering::Release);
+                DriverError::Plugin(format!("cannot start the plugin's thread: {e}"))
+            })?;
         let points = match tokio::time::timeout(timeout * 2, opened_rx).await {
             Err(_) => return Err(DriverError::Timeout(timeout * 2)),
             Ok(Err(_)) => return Err(DriverError::Plugin("the plugin's thread ended while opening the device".into())),

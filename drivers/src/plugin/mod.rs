@@ -324,17 +324,20 @@ impl PluginHost {
 
     /// Opens a plugin device: its session on a thread of its own, its point list read, changes
     /// subscribed where the plugin can. Fails when the protocol is not loaded, the plugin refuses
-    /// the configuration, or the point list cannot be read (the device may be offline).
+    /// the configuration, or the point list cannot be read (the device may be offline). `opening`
+    /// is the device's own flag across attempts: while an earlier attempt is stuck in the plugin,
+    /// a new one fails at once instead of starting another thread.
     pub async fn open(
         &self,
         d: &DeviceConfig,
         default_timeout_ms: u64,
+        opening: &Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<Arc<PluginDriver>, crate::driver::DriverError> {
         let protocol = d.protocol.plugin().unwrap_or_default();
         let plugin =
             self.get(protocol).ok_or_else(|| crate::driver::DriverError::Invalid(self.unknown(protocol)))?.clone();
         let json = serde_json::to_vec(&Self::device_json(d, default_timeout_ms)).unwrap_or_default();
-        PluginDriver::open(plugin, &d.name, json, self.call_timeout).await
+        PluginDriver::open(plugin, &d.name, json, self.call_timeout, opening).await
     }
 
     /// Asks `protocol`'s plugin for devices; `request` holds its discovery options.
