@@ -95,6 +95,11 @@ fn bit_point(p: &DevicePoint) -> bool {
         || p.encoding.starts_with("bit")
 }
 
+/// Whether a plugin point is digital, as its plugin says (its kind); `None` for Modbus points.
+fn plugin_digital(p: &DevicePoint) -> Option<bool> {
+    (p.register_kind == "plugin").then(|| p.encoding == "digital")
+}
+
 /// A point as the API shows it. The fields of the plan's `PointResponse` (A1.3: `id`,
 /// `device_id`, `point_number`, `point_type`, `value`, `units`, `label`, `auto_manual`,
 /// `updated_at`) are always present with its types; what they cannot say (no device, no value
@@ -131,9 +136,11 @@ pub struct PointResponse {
     /// T3000's range (unit) code as the device reports it (re-read every 10 minutes); none for
     /// points without a range register.
     pub range: Option<u16>,
-    /// What the range means: units (`°C`, `0-10 V`) or a digital point's states (`Off/On`).
+    /// What the range means: units (`°C`, `0-10 V`) or a digital point's states (`Off/On`); a
+    /// plugin point's states as its plugin names them (`Off/On`, `Off/Heat/Cool/Auto`).
     pub range_name: Option<String>,
-    /// Whether the device says the point is digital (a 0 / 1 value); none when it does not say.
+    /// Whether the device (a plugin point: its plugin) says the point is digital (a 0 / 1 value);
+    /// none when it does not say.
     pub digital: Option<bool>,
     /// The label people gave the point, else the one its device keeps (a T3 controller's point
     /// record: up to 8 characters, "SUP TEMP"); `""` when neither has one.
@@ -252,7 +259,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
         for p in crate::service::collection::device_points(&state.collector, &d.config.name) {
             let r = label_of(p.id);
             let meaning = state.ranges.meaning(p.id, &p.point_type);
-            let digital = state.ranges.get(p.id).and_then(|r| r.digital);
+            let digital = state.ranges.get(p.id).and_then(|r| r.digital).or_else(|| plugin_digital(&p));
             let trend = trend_of(&d, &p.name, &p);
             let facts = LineFacts {
                 point_type: &p.point_type,
@@ -288,7 +295,10 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                     .or_else(|| p.unit.clone())
                     .or_else(|| meaning.as_ref().and_then(|m| m.units()).map(str::to_owned)),
                 range: state.ranges.get(p.id).and_then(|r| r.range),
-                range_name: meaning.as_ref().map(RangeMeaning::name),
+                range_name: meaning
+                    .as_ref()
+                    .map(RangeMeaning::name)
+                    .or_else(|| (!p.states.is_empty()).then(|| p.states.join("/"))),
                 digital,
                 label: r.and_then(|r| r.label.clone()).or(panel_label),
                 description: r
