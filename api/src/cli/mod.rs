@@ -45,7 +45,8 @@ pub enum Command {
     },
     /// Serve simulated Temco devices over Modbus TCP (and RTU on a pseudo-terminal, and T3000's UDP scan).
     Simulate(simulate::SimulateArgs),
-    /// Find devices: Modbus TCP hosts or CIDR blocks, unit ids on a Modbus RTU bus, or T3000's UDP scan.
+    /// Find devices: Modbus TCP hosts or CIDR blocks, unit ids on a Modbus RTU bus, T3000's UDP scan, or
+    /// BACnet/IP devices answering a Who-Is (`--bacnet`, through the `bacnet-ip` plugin).
     Discover(simulate::DiscoverArgs),
     /// Check a configuration file (and the environment) and print the effective configuration.
     CheckConfig { file: PathBuf },

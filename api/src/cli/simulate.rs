@@ -2,10 +2,12 @@
 //! `t3000 discover` (finding devices).
 
 use anyhow::Context;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
-use t3_core::config::Parity;
+use t3_core::config::{Parity, PluginsConfig};
 use t3_drivers::discovery;
+use t3_drivers::plugin::PluginHost;
 use t3_drivers::simulator::{SimDeviceSpec, Simulator};
 
 #[derive(Debug, clap::Args)]
@@ -80,13 +82,36 @@ pub struct DiscoverArgs {
     /// Unit ids to probe, like `1-247` or `1,2,10-20`.
     #[arg(long, default_value = "1-247")]
     pub units: String,
-    /// Time each unit has to answer, in milliseconds.
-    #[arg(long, default_value_t = 200)]
-    pub timeout_ms: u64,
+    /// Time each Modbus unit has to answer (default 200), or how long to wait for BACnet I-Am
+    /// answers (default 3000), in milliseconds.
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
     /// T3000's UDP LAN scan sent to this address (e.g. 255.255.255.255:1234).
     #[arg(long)]
     pub udp: Option<SocketAddr>,
+    /// BACnet/IP (the `bacnet-ip` plugin): send a Who-Is and list the devices that answer.
+    #[arg(long)]
+    pub bacnet: bool,
+    /// UDP port the Who-Is is sent to.
+    #[arg(long, default_value_t = 47808)]
+    pub bacnet_port: u16,
+    /// Address the Who-Is is sent to: a broadcast address, or one device's address.
+    #[arg(long, default_value = "255.255.255.255")]
+    pub broadcast: Ipv4Addr,
+    /// Lowest device instance that should answer.
+    #[arg(long)]
+    pub low: Option<u32>,
+    /// Highest device instance that should answer.
+    #[arg(long)]
+    pub high: Option<u32>,
+    /// A folder to load protocol plugins from (repeatable); by default the server's:
+    /// `./t3000-data/plugins` and `plugins/` beside the binary.
+    #[arg(long = "plugin-dir")]
+    pub plugin_dirs: Vec<PathBuf>,
 }
+
+/// The protocol `t3000 discover --bacnet` asks for.
+const BACNET: &str = "bacnet-ip";
 
 /// Parses `1-247` / `1,2,10-20` into unit ids.
 pub fn parse_units(text: &str) -> anyhow::Result<Vec<u8>> {
@@ -107,10 +132,11 @@ pub fn parse_units(text: &str) -> anyhow::Result<Vec<u8>> {
 /// `t3000 discover`: prints one JSON line per device found.
 pub async fn discover(args: DiscoverArgs) -> anyhow::Result<()> {
     let units = parse_units(&args.units)?;
-    let timeout = Duration::from_millis(args.timeout_ms);
+    let timeout_ms = args.timeout_ms.unwrap_or(200);
+    let timeout = Duration::from_millis(timeout_ms);
     anyhow::ensure!(
-        !args.tcp.is_empty() || args.rtu.is_some() || args.udp.is_some(),
-        "give --tcp HOSTS, --rtu PORT or --udp ADDR"
+        !args.tcp.is_empty() || args.rtu.is_some() || args.udp.is_some() || args.bacnet,
+        "give --tcp HOSTS, --rtu PORT, --udp ADDR or --bacnet"
     );
     let mut found = Vec::new();
     if !args.tcp.is_empty() {
@@ -134,11 +160,67 @@ pub async fn discover(args: DiscoverArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(f)?);
     }
     if let Some(target) = args.udp {
-        for reply in discovery::scan_udp(target, Duration::from_millis(args.timeout_ms.max(500))).await? {
+        for reply in discovery::scan_udp(target, Duration::from_millis(timeout_ms.max(500))).await? {
             println!("{}", serde_json::to_string(&reply)?);
         }
     }
+    if args.bacnet {
+        for line in discover_bacnet(&args).await? {
+            println!("{}", serde_json::to_string(&line)?);
+        }
+    }
     Ok(())
+}
+
+/// `--bacnet`: loads the plugins of `--plugin-dir` (or the server's default folders) and asks the
+/// one serving `bacnet-ip` for devices. Each find is `{"protocol", "name", "address", "model",
+/// "vendor", "config"}`, `config` being the keys (with `protocol`) that add it, as
+/// `POST /api/t3000/devices/discover` reports it.
+async fn discover_bacnet(args: &DiscoverArgs) -> anyhow::Result<Vec<serde_json::Value>> {
+    if let (Some(low), Some(high)) = (args.low, args.high) {
+        anyhow::ensure!(low <= high, "--low ({low}) must not be greater than --high ({high})");
+    }
+    let wait_ms = args.timeout_ms.unwrap_or(3000);
+    let dirs = if args.plugin_dirs.is_empty() {
+        PluginHost::default_dirs(Path::new("./t3000-data"))
+    } else {
+        args.plugin_dirs.clone()
+    };
+    // The plugin's discovery waits `wait_ms` for I-Ams, then reads each device's names.
+    let call_timeout = Duration::from_millis(PluginsConfig::default().call_timeout_ms + wait_ms);
+    let host = PluginHost::load(&dirs, call_timeout);
+    let folders: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    let plugin = host
+        .get(BACNET)
+        .ok_or_else(|| anyhow::anyhow!("{} (folders searched: {})", host.unknown(BACNET), folders.join(", ")))?;
+    anyhow::ensure!(plugin.info.discovery, "the {BACNET} plugin cannot look for devices");
+    let mut request = serde_json::json!({
+        "port": args.bacnet_port,
+        "broadcast": args.broadcast.to_string(),
+        "timeout_ms": wait_ms,
+    });
+    if let Some(low) = args.low {
+        request["low"] = low.into();
+    }
+    if let Some(high) = args.high {
+        request["high"] = high.into();
+    }
+    let found = host.discover(BACNET, &request).await.map_err(|e| anyhow::anyhow!("BACnet/IP discovery: {e}"))?;
+    Ok(found
+        .into_iter()
+        .map(|f| {
+            let mut config = f.config.clone();
+            config.insert("protocol".into(), BACNET.into());
+            serde_json::json!({
+                "protocol": BACNET,
+                "name": f.name,
+                "address": f.address,
+                "model": f.model,
+                "vendor": f.vendor,
+                "config": config,
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]
