@@ -17,7 +17,8 @@
 //!   bodies (JSON samples, Arrow IPC streams).
 //! - `tests/main.rs`: one module per area: `alarms` (rules judged at once,
 //!   acknowledgements), `analytics` (SQL over a whole store), `api_input` (bad
-//!   input to every endpoint), `catalog` (catalog and control API), `connections` (HTTP limits and
+//!   input to every endpoint), `bacnet` (the BACnet/IP plugin in the real server against
+//!   bacpypes3), `catalog` (catalog and control API), `connections` (HTTP limits and
 //!   shutdown), `corruption` (damaged files), `crash` (SIGKILL during ingest), `devices` (simulate,
 //!   discover, serve, demo), `disk_full`, `export` (names, units and file names of exports),
 //!   `lifecycle` (process and command line), `metrics`, `modes` (auto / manual),

@@ -16,7 +16,8 @@ own side, each answered with "ok ..." (or "error ...") on stdout:
 OBJ is "analog-input,1" style. The objects: analog input/output/value (with units and COV
 increments), binary input/output/value (with inactive/active texts), multi-state
 input/output/value (with state texts); the outputs and the values ending in 1 are commandable,
-analog-value,2 is not; analog-input,3 shares its name with analog-input,1.
+analog-value,2 is not; analog-input,3 shares its name with analog-input,1. analog-input,1 and
+the commandable analog-value,1 state a min and max present value.
 """
 
 import argparse
@@ -128,6 +129,8 @@ def objects(extra):
         objectName="Setpoint",
         presentValue=22.0,
         units=c.degreesCelsius,
+        minPresValue=5.0,
+        maxPresValue=35.0,
         covIncrement=0.1,
         outOfService=False,
     )
