@@ -1083,6 +1083,10 @@ struct EnvSlot {
     var: String,
 }
 
+/// The keys of a section that are unset by default, so absent from the serialized defaults, which
+/// an environment variable may still set (`T3000__PLUGINS__DIRS='["/opt/t3000/plugins"]'`).
+const UNSET_KEYS: &[&str] = &["plugins.dirs"];
+
 /// Replaces keys of `doc` with the values of the `T3000__SECTION__KEY` variables in `vars`.
 fn overlay_env<'i>(
     doc: &mut Spanned<DeTable<'i>>,
@@ -1118,8 +1122,11 @@ fn overlay_env<'i>(
         let Some(section_keys) = known.get(section).and_then(toml::Value::as_table) else {
             return Err(env_error(var, Some(dotted), format!("unknown section `{section}`")));
         };
-        let Some(default) = section_keys.get(key) else {
-            return Err(env_error(var, Some(dotted.clone()), format!("unknown key `{dotted}`")));
+        let default = match section_keys.get(key) {
+            Some(d) => d,
+            // Keys without a default (absent from the serialized defaults) take TOML.
+            None if UNSET_KEYS.contains(&dotted.as_str()) => &toml::Value::Boolean(false),
+            None => return Err(env_error(var, Some(dotted.clone()), format!("unknown key `{dotted}`"))),
         };
         if let Some(other) = seen.insert(dotted.clone(), var) {
             return Err(env_error(var, Some(dotted), format!("also set by {other}")));
@@ -1481,6 +1488,17 @@ device_instance = 7",
         assert_eq!(config.log.level, "debug,t3_storage=trace");
         assert_eq!(config.storage.ack, AckLevel::Parquet);
         assert_eq!(config.retention.max_age_days_for(5), 2);
+    }
+
+    /// `[plugins] dirs` is unset by default, and an environment variable can still set it.
+    #[test]
+    fn env_sets_the_plugin_folders() {
+        let c = Config::parse("", "t.toml", env(&[("T3000__PLUGINS__DIRS", r#"["/tmp/x", "/opt/p"]"#)])).unwrap();
+        assert_eq!(c.plugins.dirs, Some(vec![PathBuf::from("/tmp/x"), PathBuf::from("/opt/p")]));
+        let e = Config::parse("", "t.toml", env(&[("T3000__PLUGINS__DIRS", "/tmp/x")])).unwrap_err();
+        assert_eq!(e.env_var.as_deref(), Some("T3000__PLUGINS__DIRS"), "{e}");
+        let e = Config::parse("", "t.toml", env(&[("T3000__PLUGINS__FOLDERS", "[]")])).unwrap_err();
+        assert!(e.to_string().contains("unknown key `plugins.folders`"), "{e}");
     }
 
     #[test]
