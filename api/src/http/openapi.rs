@@ -327,11 +327,51 @@ fn rules_across_fields(v: &mut serde_json::Value) {
             timestamp), value (Float64) and optionally quality (UInt8)."});
 }
 
-/// This document (also at /api/t3000/openapi.json).
+/// The name of a plugin protocol's schemas: `example-c` -> `ExampleC`.
+fn schema_suffix(protocol: &str) -> String {
+    protocol
+        .split('-')
+        .map(|part| {
+            let mut c = part.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Adds the protocols of the loaded plugins to `doc` (from [`document`]): for each, a device body
+/// `DevicePlugin<Name>` in `DeviceBody` and its discriminator, and for those that can look for
+/// devices a scan `DiscoverPlugin<Name>` in `DiscoverRequest`. Without plugins `doc` is unchanged.
+pub fn add_plugins(doc: &mut serde_json::Value, plugins: &[(&str, &t3_drivers::plugin::ProtocolInfo)]) {
+    use crate::http::rules;
+    use serde_json::json;
+    let schemas = &mut doc["components"]["schemas"];
+    for &(protocol, info) in plugins {
+        let suffix = schema_suffix(protocol);
+        let mut add = |union: &str, name: String, schema: serde_json::Value| {
+            let r = format!("#/components/schemas/{name}");
+            schemas[name.as_str()] = schema;
+            if let Some(one_of) = schemas[union]["oneOf"].as_array_mut() {
+                one_of.push(json!({"$ref": r}));
+            }
+            schemas[union]["discriminator"]["mapping"][protocol] = json!(r);
+        };
+        add("DeviceBody", format!("DevicePlugin{suffix}"), rules::plugin_device_body_schema(protocol, info));
+        if info.discovery {
+            add("DiscoverRequest", format!("DiscoverPlugin{suffix}"), rules::plugin_discover_schema(protocol, info));
+        }
+    }
+}
+
+/// This document (also at /api/t3000/openapi.json), with the protocols of the plugins loaded.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "system", responses((status = 200, description = "OpenAPI 3.1 document")), security(()))]
-pub async fn serve() -> Json<serde_json::Value> {
+pub async fn serve(
+    axum::extract::State(state): axum::extract::State<crate::http::AppState>,
+) -> Json<serde_json::Value> {
     static DOCUMENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(document);
-    Json(DOCUMENT.clone())
+    let mut doc = DOCUMENT.clone();
+    let plugins: Vec<_> = state.plugins.plugins().map(|p| (p.lib.name(), &p.info)).collect();
+    add_plugins(&mut doc, &plugins);
+    Json(doc)
 }
 
 #[cfg(test)]
@@ -461,6 +501,95 @@ mod tests {
         let ts = &schema(&doc, "SampleIn")["properties"]["ts"]["oneOf"][1];
         assert_eq!(ts["maximum"].as_i64(), Some(crate::http::timeparse::EPOCH_US_RANGE.end - 1));
         assert!(schema(&doc, "BatchRequest")["oneOf"].is_array());
+    }
+
+    fn example_c() -> t3_drivers::plugin::ProtocolInfo {
+        serde_json::from_value(serde_json::json!({
+            "title": "Example (C)", "description": "A simulated air handler.", "discovery": true, "writes": true,
+            "keys": [
+                {"name": "seed", "type": "integer", "required": false, "default": null, "description": "Shifts the curve."},
+                {"name": "fail_reads", "type": "boolean", "required": false, "default": false, "description": "Never answers."},
+                {"name": "device_instance", "type": "integer", "required": true, "default": null, "description": "The instance."},
+                {"name": "ip_address", "type": "string", "required": true, "default": null, "description": "Its address."},
+                {"name": "mode", "type": "string", "required": true, "default": "auto", "description": ""},
+            ],
+        }))
+        .unwrap()
+    }
+
+    /// Without plugins the document is as [`document`] makes it; each loaded plugin adds a device
+    /// body (in `DeviceBody` and its discriminator) with its keys typed, and a scan when it can
+    /// discover.
+    #[test]
+    fn loaded_plugins_add_their_device_bodies_and_scans() {
+        use serde_json::json;
+        let base = doc();
+        let mut same = base.clone();
+        add_plugins(&mut same, &[]);
+        assert_eq!(same, base);
+
+        let info = example_c();
+        let mut quiet = info.clone();
+        quiet.discovery = false;
+        let mut v = base.clone();
+        add_plugins(&mut v, &[("example-c", &info), ("quiet-one", &quiet)]);
+        let body = schema(&v, "DeviceBody");
+        assert_eq!(
+            body["oneOf"],
+            json!([
+                {"$ref": "#/components/schemas/DeviceTcp"}, {"$ref": "#/components/schemas/DeviceRtu"},
+                {"$ref": "#/components/schemas/DevicePluginExampleC"}, {"$ref": "#/components/schemas/DevicePluginQuietOne"},
+            ])
+        );
+        assert_eq!(body["discriminator"]["mapping"]["example-c"], "#/components/schemas/DevicePluginExampleC");
+        assert_eq!(body["discriminator"]["mapping"]["modbus-tcp"], "#/components/schemas/DeviceTcp");
+        let d = schema(&v, "DevicePluginExampleC");
+        assert_eq!(d["properties"]["protocol"], json!({"const": "example-c"}));
+        assert_eq!(d["additionalProperties"], false);
+        // Required: the keys required without a default (a required key with one is not).
+        assert_eq!(d["required"], json!(["name", "protocol", "device_instance", "ip_address"]));
+        let p = &d["properties"];
+        assert_eq!(p["seed"]["type"], "integer");
+        assert_eq!(p["seed"]["minimum"], i64::MIN);
+        assert_eq!(p["fail_reads"], json!({"type": "boolean", "description": "Never answers.", "default": false}));
+        assert_eq!(p["mode"]["default"], "auto");
+        // A common field the plugin reads keeps the server's type.
+        assert_eq!(p["ip_address"]["type"], json!(["string", "null"]));
+        assert_eq!(p["ip_address"]["description"], "Its address.");
+        assert_eq!(p["port"]["type"], json!(["integer", "null"]));
+        assert_eq!(p["options"]["additionalProperties"], false);
+        assert_eq!(p["options"]["properties"]["seed"], p["seed"]);
+        assert!(p["options"]["properties"].get("ip_address").is_none());
+        for common in
+            ["name", "device_type", "poll_interval_ms", "timeout_ms", "enabled", "record", "points", "building_id"]
+        {
+            assert!(p[common].is_object(), "{common}");
+        }
+        assert_eq!(p["poll_interval_ms"], schema(&v, "DeviceTcp")["properties"]["poll_interval_ms"]);
+
+        let scan = schema(&v, "DiscoverRequest");
+        assert_eq!(scan["oneOf"].as_array().unwrap().len(), 3, "only the plugin that can discover: {scan}");
+        assert_eq!(scan["discriminator"]["mapping"]["example-c"], "#/components/schemas/DiscoverPluginExampleC");
+        assert!(scan["discriminator"]["mapping"].get("quiet-one").is_none());
+        let s = schema(&v, "DiscoverPluginExampleC");
+        assert_eq!(s["required"], json!(["protocol"]));
+        assert_eq!(s["properties"]["options"]["type"], "object");
+        assert_eq!(s["properties"]["timeout_ms"], schema(&v, "DiscoverTcp")["properties"]["timeout_ms"]);
+        assert!(schema(&v, "DiscoverPluginQuietOne").is_null());
+    }
+
+    /// The device answer: `port` may be null (Modbus RTU, a plugin device without one), and a
+    /// plugin device's `options` are an object; a device point states its plugin object.
+    #[test]
+    fn the_device_answer_has_a_nullable_port_and_options() {
+        let doc = doc();
+        let d = schema(&doc, "DeviceResponse");
+        let port = &d["properties"]["port"];
+        assert!(port["type"].as_array().is_some_and(|t| t.contains(&Value::from("null"))), "{port}");
+        assert!(!d["required"].as_array().unwrap().contains(&Value::from("port")) || port["type"].is_array());
+        assert_eq!(d["properties"]["options"]["type"], "object");
+        assert!(d["required"].as_array().unwrap().contains(&Value::from("options")));
+        assert!(schema(&doc, "DevicePoint")["properties"]["object"].is_object(), "{}", schema(&doc, "DevicePoint"));
     }
 
     /// The WebSocket takes a bearer token or a ticket (a query parameter), and the ticket route

@@ -603,6 +603,113 @@ pub fn discover_schema(protocol: t3_core::config::Protocol) -> serde_json::Value
     })
 }
 
+/// The JSON Schema of one key of a plugin protocol, as its `describe` types it. The server keeps a
+/// plugin device's own keys as TOML values: never null, integers within i64.
+fn plugin_key_schema(key: &t3_drivers::plugin::ConfigKey) -> serde_json::Value {
+    use serde_json::json;
+    let mut s = match key.kind.as_str() {
+        "string" => json!({"type": "string"}),
+        "integer" => json!({"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX}),
+        "number" => json!({"type": "number"}),
+        "boolean" => json!({"type": "boolean"}),
+        "array" => json!({"type": "array", "items": {"type": ["string", "number", "boolean"]}}),
+        _ => json!({"not": {"type": "null"}}),
+    };
+    if !key.description.is_empty() {
+        s["description"] = json!(key.description);
+    }
+    if let Some(default) = key.default.as_ref().filter(|d| !d.is_null()) {
+        s["default"] = default.clone();
+    }
+    s
+}
+
+/// The keys of a plugin protocol a body must have: those its `describe` calls required and gives
+/// no default.
+pub fn plugin_required_keys(info: &t3_drivers::plugin::ProtocolInfo) -> Vec<&str> {
+    info.keys
+        .iter()
+        .filter(|k| k.required && k.default.as_ref().is_none_or(|d| d.is_null()))
+        .map(|k| k.name.as_str())
+        .collect()
+}
+
+/// The body of `POST /devices` and `PUT /devices/{id}` for the protocol of a loaded plugin: the
+/// common fields of a `[[devices]]` table, the place, and the plugin's own keys (written beside
+/// the others, or in `options`), typed as its `describe` states them. The server gathers the keys
+/// it does not read itself into `options` and the plugin checks them (a key it does not know, a
+/// value it refuses: 422 naming the key). The Modbus fields (`serial_port`, `baud_rate`, `parity`,
+/// `unit_id`, `profile`, `max_registers`, `max_gap`, `one_request_per_point`) are taken and not
+/// used.
+pub fn plugin_device_body_schema(protocol: &str, info: &t3_drivers::plugin::ProtocolInfo) -> serde_json::Value {
+    use serde_json::json;
+    use t3_core::config::{DEVICE_KEYS, Protocol};
+    let mut s = device_body_schema(Protocol::ModbusTcp);
+    s["title"] = json!(format!("{} device (plugin protocol {protocol})", info.title));
+    if !info.description.is_empty() {
+        s["description"] = json!(info.description);
+    }
+    let unused = |t: serde_json::Value| json!({"type": t, "description": "Not used by a plugin device."});
+    let props = &mut s["properties"];
+    props["protocol"] = json!({"const": protocol});
+    props["ip_address"] =
+        json!({"type": ["string", "null"], "description": "The device's address, for plugins that use one."});
+    props["port"] = json!({"type": ["integer", "null"], "minimum": 1, "maximum": u16::MAX,
+        "description": "The device's port, for plugins that use one (the plugin's default when absent)."});
+    props["serial_port"] = unused(json!(["string", "null"]));
+    props["profile"] = unused(json!("string"));
+    props["one_request_per_point"] = unused(json!("boolean"));
+    for k in ["baud_rate", "parity", "unit_id", "max_registers", "max_gap"] {
+        props[k]["description"] = json!("Not used by a plugin device.");
+    }
+    props["points"]["description"] =
+        json!("Per-point settings: each names a point of the plugin's list, at most once (else 422).");
+    props["points"]["items"]["properties"]["name"]["description"] = json!("A point of the plugin's list.");
+    let mut own = serde_json::Map::new();
+    for key in &info.keys {
+        if DEVICE_KEYS.contains(&key.name.as_str()) {
+            // A common field the plugin reads too: the server's type, the plugin's words.
+            if !key.description.is_empty() {
+                props[key.name.as_str()]["description"] = json!(key.description);
+            }
+        } else {
+            own.insert(key.name.clone(), plugin_key_schema(key));
+        }
+    }
+    for (name, schema) in &own {
+        props[name.as_str()] = schema.clone();
+    }
+    props["options"] = json!({"type": "object", "additionalProperties": false, "properties": own,
+        "description": "The plugin's own keys, as an object (a key written beside the others as well wins)."});
+    let mut required = vec![json!("name"), json!("protocol")];
+    for k in plugin_required_keys(info) {
+        if !required.contains(&json!(k)) {
+            required.push(json!(k));
+        }
+    }
+    s["required"] = json!(required);
+    s
+}
+
+/// The body of `POST /devices/discover` for the protocol of a loaded plugin that can look for
+/// devices: `options` is handed to the plugin; the Modbus fields are taken and not used, and
+/// `timeout_ms` is checked as for a Modbus scan.
+pub fn plugin_discover_schema(protocol: &str, info: &t3_drivers::plugin::ProtocolInfo) -> serde_json::Value {
+    use serde_json::json;
+    let mut s = discover_schema(t3_core::config::Protocol::ModbusTcp);
+    s["title"] = json!(format!("{} scan (plugin protocol {protocol})", info.title));
+    s["required"] = json!(["protocol"]);
+    let props = &mut s["properties"];
+    props["protocol"] = json!({"const": protocol});
+    props["options"] = json!({"type": "object",
+        "description": "The plugin's discovery options (BACnet/IP: `port`, `broadcast`, `low`, `high`, `timeout_ms`)."});
+    props["hosts"] = json!({"type": "array", "items": {"type": "string"}, "description": "Not used by a plugin scan."});
+    for k in ["port", "serial_port", "baud_rate", "parity", "unit_ids"] {
+        props[k]["description"] = json!("Not used by a plugin scan.");
+    }
+    s
+}
+
 /// `timeout_ms` of a scan.
 pub const DISCOVER_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 10..=5000;
 
