@@ -165,7 +165,8 @@ export interface ManualPoint<P = Point> {
 
 // ---- devices (routes/devices.rs) --------------------------------------------------------------
 
-export type Protocol = 'modbus-tcp' | 'modbus-rtu'
+/** `modbus-tcp`, `modbus-rtu`, or the protocol of a loaded plugin (`bacnet-ip`, `example-c`). */
+export type Protocol = 'modbus-tcp' | 'modbus-rtu' | (string & {})
 export type Parity = 'none' | 'even' | 'odd'
 
 /** The collector's view of a device (a device's `status`). */
@@ -199,7 +200,8 @@ export interface DeviceConnection {
   device_type: string
   protocol: Protocol
   ip_address: string | null
-  port: number
+  /** 502 for Modbus TCP when not set; a plugin device's when set; null for Modbus RTU. */
+  port: number | null
   serial_port: string | null
   baud_rate: number
   unit_id: number
@@ -218,6 +220,8 @@ export interface DeviceConfig extends DeviceConnection {
   one_request_per_point: boolean
   record: Record<string, unknown>
   points: unknown[]
+  /** A plugin device's own keys (absent for Modbus). */
+  options?: Record<string, unknown>
 }
 
 /** How many points of each type a device is polled for. */
@@ -246,6 +250,8 @@ export interface Device extends DeviceConnection {
   source: string
   status: CollectorStatus | null
   config: DeviceConfig
+  /** A plugin device's own keys (BACnet's `device_instance`); empty for Modbus. */
+  options: Record<string, unknown>
 }
 
 /**
@@ -258,6 +264,9 @@ export type DeviceBody = Pick<DeviceConfig, 'name'> &
     building_id?: number | null
     floor_id?: number | null
     room_id?: number | null
+  } & {
+    /** A plugin device's own keys: sent beside the others or here. */
+    [key: string]: unknown
   }
 
 /** What to scan (POST /devices/discover, DiscoverRequest): hosts on a TCP port, or a serial bus. */
@@ -271,20 +280,95 @@ export interface DiscoverRequest {
   /** By default 1 on TCP and 1 ..= 247 on RTU. */
   unit_ids?: number[]
   timeout_ms?: number
+  /** A plugin protocol's discovery options (BACnet/IP: port, broadcast, low, high, timeout_ms). */
+  options?: Record<string, unknown>
+}
+
+/** A Modbus unit a scan found. */
+export interface ModbusFound {
+  endpoint: string
+  unit_id: number
+  serial_number: number
+  firmware: number
+  product_model: number
+  hardware_rev: number
+  profile: string | null
+}
+
+/** A device a plugin found: its `config` (with `protocol`) adds it, with a name. */
+export interface PluginFound {
+  name: string
+  address: string
+  model: string | null
+  vendor: string | null
+  config: Record<string, unknown> & { protocol: string }
 }
 
 /** What a scan found (POST /devices/discover). */
-export interface Discovered {
-  found: {
-    endpoint: string
-    unit_id: number
-    serial_number: number
-    firmware: number
-    product_model: number
-    hardware_rev: number
-    profile: string | null
-  }
+export interface Discovered<F = ModbusFound> {
+  found: F
   known_device_id: number | null
+}
+
+/** A point of a device (GET /devices/{id}/points). */
+export interface DevicePoint {
+  id: number
+  name: string
+  point_type: string
+  /** `holding`, `input`, `coil`, `discrete_input`, or `plugin`. */
+  register_kind: string
+  /** Where a plugin point lives in its protocol's terms (BACnet: `analog-input,1`); null for Modbus. */
+  object: string | null
+  /** The names of a plugin point's states; empty otherwise. */
+  states: string[]
+  writable: boolean
+  unit: string | null
+}
+
+/** A device's points (GET /devices/{id}/points). */
+export interface DevicePoints {
+  device_id: number
+  device: string
+  points: DevicePoint[]
+}
+
+// ---- protocol plugins (routes/plugins.rs) -------------------------------------------------------
+
+/** One configuration key of a plugin protocol. */
+export interface PluginKey {
+  name: string
+  /** `string`, `integer`, `number`, `boolean` or `array`. */
+  type: string
+  required: boolean
+  default: unknown
+  description: string
+}
+
+/** What a loaded plugin's protocol is. */
+export interface PluginProtocol {
+  title: string
+  description: string
+  /** It can look for devices. */
+  discovery: boolean
+  writes: boolean
+  keys: PluginKey[]
+}
+
+/** A file found in a plugin folder, loaded or refused. */
+export interface PluginInfo {
+  file: string
+  state: 'loaded' | 'refused'
+  name: string | null
+  version: string | null
+  abi: string | null
+  reason: string | null
+  protocol: PluginProtocol | null
+}
+
+/** GET /plugins: the ABI of this server and every plugin file found at start. */
+export interface Plugins {
+  abi: string
+  plugins: PluginInfo[]
 }
 
 /** A device profile (GET /profiles). */

@@ -42,6 +42,7 @@ const config: DeviceConfig = {
 function device(over: Partial<Device> = {}): Device {
   return {
     ...config,
+    options: {},
     id: 3,
     online: true,
     last_seen: '2026-01-15T12:00:00Z',

@@ -3,7 +3,7 @@
 // (the REST answer, then the live DeviceStatus messages of exactly those devices).
 import { getCurrentScope, onScopeDispose, reactive, watch, type Ref } from 'vue'
 import { api, API, type RequestOptions } from '../api/client'
-import type { Device, DeviceBody, Discovered, DiscoverRequest, Paged, ProfileInfo } from '../api/types'
+import type { Device, DeviceBody, DevicePoints, Discovered, DiscoverRequest, Paged, Plugins, PluginFound, ProfileInfo } from '../api/types'
 import type { DeviceStatus } from '../api/ws-types'
 import { useWebSocket, type LiveConnection } from './useWebSocket'
 
@@ -63,6 +63,21 @@ function discover(req: DiscoverRequest, signal?: AbortSignal): Promise<Discovere
   return api.post<Discovered[]>(`${API}/devices/discover`, req, { signal })
 }
 
+/** POST /devices/discover with a plugin protocol: the devices the plugin found. */
+function discoverPlugin(protocol: string, options: Record<string, unknown>, signal?: AbortSignal): Promise<Discovered<PluginFound>[]> {
+  return api.post<Discovered<PluginFound>[]>(`${API}/devices/discover`, { protocol, options }, { signal })
+}
+
+/** GET /devices/{id}/points: the points a device is polled for (a plugin point's `object`). */
+function points(key: number | string, signal?: AbortSignal): Promise<DevicePoints> {
+  return api.get<DevicePoints>(`${API}/devices/${encodeURIComponent(String(key))}/points`, { signal })
+}
+
+/** GET /plugins: the protocol plugins found at start, loaded or refused and why. */
+function plugins(signal?: AbortSignal): Promise<Plugins> {
+  return api.get<Plugins>(`${API}/plugins`, { signal })
+}
+
 /** GET /profiles: the device profiles a device can be polled with. */
 function profiles(signal?: AbortSignal): Promise<ProfileInfo[]> {
   return api.get<ProfileInfo[]>(`${API}/profiles`, { signal })
@@ -70,7 +85,7 @@ function profiles(signal?: AbortSignal): Promise<ProfileInfo[]> {
 
 /** The device functions every page uses. */
 export function useDevices() {
-  return { list, all, get, create, update, place, remove, discover, profiles }
+  return { list, all, get, create, update, place, remove, discover, discoverPlugin, points, plugins, profiles }
 }
 
 // ---- status ---------------------------------------------------------------------------------

@@ -25,3 +25,15 @@ describe('device text', () => {
     expect(place({ building_id: null, floor_id: null, room_id: null })).toBe('')
   })
 })
+
+describe('plugin devices', () => {
+  const base = { serial_port: null, baud_rate: 9600, unit_id: 0 }
+  test('addresses: ip and port, else the options, never ?:null', () => {
+    expect(addressOf({ ...base, protocol: 'bacnet-ip', ip_address: '10.0.0.5', port: 47808, options: { device_instance: 7 } })).toBe('bacnet-ip 10.0.0.5:47808')
+    expect(addressOf({ ...base, protocol: 'bacnet-ip', ip_address: '10.0.0.5', port: null })).toBe('bacnet-ip 10.0.0.5')
+    expect(addressOf({ ...base, protocol: 'example-c', ip_address: null, port: null, options: { seed: 3, fail_reads: true } })).toBe('example-c seed=3, fail_reads=true')
+    expect(addressOf({ ...base, protocol: 'example-c', ip_address: null, port: null, options: {} })).toBe('example-c')
+    expect(addressOf({ ...base, protocol: 'example-c', ip_address: null, port: 9, options: {} })).toBe('example-c port 9')
+    expect(addressOf({ ...base, protocol: 'modbus-tcp', ip_address: '10.0.0.5', port: null, unit_id: 1 })).toBe('10.0.0.5:502 #1')
+  })
+})

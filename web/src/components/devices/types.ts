@@ -1,11 +1,18 @@
 // Small helpers the device components share: addresses and places for people, unit id lists.
 // (A device's status is composables/useDevices.ts; times and round trips are lib/.)
 import type { Building, Device, Floor, Room } from '../../api/types'
+import { optionsSummary } from './plugins'
 
-/** `127.0.0.1:502 #1` or `/dev/ttyUSB0 @9600 #3`. */
-export function addressOf(d: Pick<Device, 'protocol' | 'ip_address' | 'port' | 'serial_port' | 'baud_rate' | 'unit_id'>): string {
+/**
+ * `127.0.0.1:502 #1` or `/dev/ttyUSB0 @9600 #3`; a plugin device: `example-c 10.0.0.5:47808`
+ * (its address and port, when it has them) or `example-c seed=3` (its options).
+ */
+export function addressOf(d: Pick<Device, 'protocol' | 'ip_address' | 'port' | 'serial_port' | 'baud_rate' | 'unit_id'> & { options?: Record<string, unknown> }): string {
   if (d.protocol === 'modbus-rtu') return `${d.serial_port ?? '?'} @${d.baud_rate} #${d.unit_id}`
-  return `${d.ip_address ?? '?'}:${d.port} #${d.unit_id}`
+  if (d.protocol === 'modbus-tcp') return `${d.ip_address ?? '?'}:${d.port ?? 502} #${d.unit_id}`
+  if (d.ip_address) return `${d.protocol} ${d.ip_address}${d.port != null ? `:${d.port}` : ''}`
+  const options = Object.keys(d.options ?? {}).length ? optionsSummary(d.options) : ''
+  return [d.protocol, d.port != null ? `port ${d.port}` : '', options].filter(Boolean).join(' ')
 }
 
 /** Parses unit ids such as `1, 3-5, 10` (1 ..= 255). Throws with a message for people. */
