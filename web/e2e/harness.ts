@@ -34,12 +34,15 @@ export interface Server {
   stop: () => Promise<void>
 }
 
-/** Starts `t3000 demo` on a free port and waits for its listening line and the admin password. */
-export async function startDemo(extraArgs: string[] = []): Promise<Server> {
+/**
+ * Starts `t3000 demo` on a free port and waits for its listening line and the admin password;
+ * `env` adds environment variables (`T3000__PLUGINS__DIRS`).
+ */
+export async function startDemo(extraArgs: string[] = [], env: Record<string, string> = {}): Promise<Server> {
   const dataDir = mkdtempSync(join(tmpdir(), 't3000-e2e-'))
   const proc = spawn(binary(), ['demo', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...env },
   })
   let out = ''
   const collect = (b: Buffer) => (out += b.toString())
