@@ -592,6 +592,14 @@ mod tests {
         assert!(schema(&doc, "DevicePoint")["properties"]["object"].is_object(), "{}", schema(&doc, "DevicePoint"));
     }
 
+    /// A plugin key's default is any JSON value (`false`, `47808`), not only an object.
+    #[test]
+    fn a_plugin_keys_default_is_any_value() {
+        let doc = doc();
+        let default = &schema(&doc, "PluginKey")["properties"]["default"];
+        assert!(!default.to_string().contains("\"object\""), "{default}");
+    }
+
     /// The WebSocket takes a bearer token or a ticket (a query parameter), and the ticket route
     /// is documented with its answer.
     #[test]

@@ -14,7 +14,7 @@ pub struct PluginKey {
     #[serde(rename = "type")]
     pub kind: String,
     pub required: bool,
-    #[schema(value_type = Option<Object>)]
+    /// Any JSON value (`47808`, `false`, `"auto"`), or null when the key has none.
     pub default: Option<serde_json::Value>,
     pub description: String,
 }

@@ -555,6 +555,18 @@ pub async fn create(
     let id = match req.device_id {
         Some(device_id) => {
             let d = find_device(&state, &device_id.to_string())?;
+            if d.config.protocol.plugin().is_some() {
+                // A plugin device polls every point its plugin lists.
+                let polled = crate::service::collection::device_points(&state.collector, &d.config.name);
+                return Err(match polled.iter().find(|x| x.name.eq_ignore_ascii_case(&name)) {
+                    Some(p) => ApiError::conflict("exists", format!("device {} already polls \"{}\"", d.id, p.name)),
+                    None => ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "unknown_point",
+                        format!("device {} ({}) has no point \"{name}\"", d.id, d.config.protocol),
+                    ),
+                });
+            }
             let profile = t3_drivers::profile::ProfileLibrary::builtin()
                 .get(&d.config.profile)
                 .ok_or_else(|| ApiError::internal(format!("device {} has an unknown profile", d.id)))?;
