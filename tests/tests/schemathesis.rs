@@ -7,7 +7,10 @@
 //!
 //! The server runs with a simulated controller (`t3000 simulate`), so the device, point, value
 //! and write endpoints answer with real data: Schemathesis draws device and point ids from the real
-//! ones half of the time (see [`config`]).
+//! ones half of the time (see [`config`]). It also runs with the C example plugin loaded
+//! (`plugins/example-c`, compiled here with the system C compiler), so the document it is given
+//! has the plugin's device body and scan, and the run must have added at least one example-c device
+//! from a body Schemathesis generated (the audit log says so).
 //!
 //! # Where it runs
 //! In a network namespace of its own with only a loopback device. Generated bodies name hosts
@@ -226,15 +229,52 @@ fn arrow_samples(dir: &Path, point_ids: &[u64]) -> std::ffi::OsString {
     std::env::join_paths(paths).expect("join the paths")
 }
 
+/// Compiles the C example plugin into `dir` (its only library).
+fn example_plugin(dir: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = std::process::Command::new(&compiler)
+        .args(["-shared", "-fPIC", "-O2", "-I"])
+        .arg(root.join("plugins/abi"))
+        .arg("-o")
+        .arg(dir.join("libt3_example.so"))
+        .arg(root.join("plugins/example-c/example.c"))
+        .status()
+        .unwrap_or_else(|e| panic!("run {compiler}: {e}"));
+    assert!(status.success(), "{compiler} could not build the example plugin");
+}
+
+/// How many devices of `protocol` were added (`device.create` audited `ok`), over every page of
+/// the audit log.
+async fn created(server: &TestServer, protocol: &str) -> usize {
+    let mut n = 0;
+    let mut before: Option<i64> = None;
+    loop {
+        let page = before.map_or(String::new(), |b| format!("&before_seq={b}"));
+        let entries = server.get(&format!("/api/t3000/audit?action=device.create&limit=1000{page}")).await.ok_json();
+        let entries = entries.as_array().expect("audit entries").clone();
+        n += entries.iter().filter(|e| e["result"] == "ok" && e["new"]["config"]["protocol"] == protocol).count();
+        match entries.last().and_then(|e| e["seq"].as_i64()) {
+            Some(seq) if entries.len() == 1000 => before = Some(seq),
+            _ => return n,
+        }
+    }
+}
+
 async fn run_schemathesis(python: &str) {
     let sim = simulate(&["--listen", "127.0.0.1:0", "--count", "1"]);
+    let plugins = tempfile::tempdir().expect("tempdir");
+    example_plugin(plugins.path());
     // Answers stay small: a generated request for millions of buckets gets the documented 409
     // (`too_many_rows`) at once instead of minutes of work.
     let extra = format!(
-        "[query]\nmax_rows = {MAX_ROWS}\n[[devices]]\nname = \"ahu\"\nprotocol = \"modbus-tcp\"\nip_address = \"127.0.0.1\"\nport = {}\nunit_id = 1\nprofile = \"T3-controller\"\npoll_interval_ms = 500\n",
+        "[plugins]\ndirs = [\"{}\"]\n[query]\nmax_rows = {MAX_ROWS}\n[[devices]]\nname = \"ahu\"\nprotocol = \"modbus-tcp\"\nip_address = \"127.0.0.1\"\nport = {}\nunit_id = 1\nprofile = \"T3-controller\"\npoll_interval_ms = 500\n",
+        plugins.path().display(),
         port_of(&sim.tcp)
     );
     let server = TestServer::start(&extra);
+    let doc = server.get("/api/openapi.json").await.ok_json();
+    assert!(doc["components"]["schemas"]["DevicePluginExampleC"].is_object(), "the document states the plugin");
     poll_until("ahu online", Duration::from_secs(30), || async {
         server.get("/api/t3000/devices/ahu").await.ok_json()["online"] == true
     })
@@ -294,5 +334,9 @@ async fn run_schemathesis(python: &str) {
         server.stderr()
     );
     println!("{report}\nschemathesis took {:.0?}", t0.elapsed());
+    // A plugin device body the document calls valid was accepted, not only refused ones.
+    let examples = created(&server, "example-c").await;
+    assert!(examples > 0, "no example-c device was added from a generated body:\n{report}");
+    println!("example-c devices added from generated bodies: {examples}");
     drop(sim);
 }
