@@ -131,6 +131,13 @@ async fn the_c_example_plugin_is_loaded_polled_and_written_and_bad_plugins_are_r
     assert_eq!(points.len(), 4, "{points:#?}");
     let temp = named(&points, "Outside Temp");
     assert_eq!(temp["units"], "°C", "{temp}");
+    // Lines follow what the plugin says: a measured analog value is drawn linear, a multistate
+    // and a digital point as steps, with their states named.
+    assert_eq!(temp["trend"]["line"], "linear", "{temp}");
+    let mode = named(&points, "Mode");
+    assert_eq!((&mode["trend"]["line"], &mode["range_name"]), (&json!("step"), &json!("Off/Heat/Cool/Auto")), "{mode}");
+    let fan = named(&points, "Fan");
+    assert_eq!((&fan["trend"]["line"], &fan["digital"]), (&json!("step"), &json!(true)), "{fan}");
     let setpoint = named(&points, "Supply Setpoint").clone();
     let (tid, sid) = (temp["id"].as_u64().unwrap(), setpoint["id"].as_u64().unwrap());
 

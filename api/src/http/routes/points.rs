@@ -264,7 +264,10 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
             let facts = LineFacts {
                 point_type: &p.point_type,
                 writable: p.writable,
-                digital: digital == Some(true) || bit_point(&p),
+                // A multistate point holds one state until the next, like a digital one.
+                digital: digital == Some(true)
+                    || bit_point(&p)
+                    || (p.register_kind == "plugin" && p.encoding == "multistate"),
                 // Recorded on change: the collector keeps a sample only past the deadband or at the
                 // heartbeat, so a value holds until the next one.
                 on_change: trend.deadband.is_some(),
