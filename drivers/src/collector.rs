@@ -211,6 +211,9 @@ pub struct DeviceStatus {
     /// Share of the last 100 polls that succeeded, 0 ..= 1.
     pub connection_quality: f64,
     pub last_error: Option<String>,
+    /// What a plugin device's plugin reports of its connection (its `health` answer at the last
+    /// poll: `requests`, `answered`, `timeouts`, ... as the plugin counts them); none for Modbus.
+    pub plugin_health: Option<serde_json::Value>,
 }
 
 impl DeviceStatus {
@@ -236,6 +239,7 @@ impl DeviceStatus {
             connection_errors: 0,
             connection_quality: 0.0,
             last_error: None,
+            plugin_health: None,
         }
     }
 }
@@ -1212,8 +1216,12 @@ impl Poller {
             }
         }
         let was = self.collector.status.get(&self.spec.config.name).map(|s| s.state);
+        let plugin_health = self.driver.reported_health();
         self.collector.status.update(&self.spec.config.name, |s| {
             s.polls += 1;
+            if plugin_health.is_some() {
+                s.plugin_health = plugin_health;
+            }
             s.connection_quality = quality;
             for e in &errors {
                 match e {

@@ -271,4 +271,9 @@ pub trait Driver: Send + Sync + fmt::Debug {
 
     /// The connection's state and counters.
     fn health(&self) -> ConnectionHealth;
+
+    /// What the driver's own code reports of the connection (a plugin's `health` answer), as is.
+    fn reported_health(&self) -> Option<serde_json::Value> {
+        None
+    }
 }

@@ -127,6 +127,11 @@ async fn the_c_example_plugin_is_loaded_polled_and_written_and_bad_plugins_are_r
     // The device's points come from the plugin, with its names, units and states.
     let d = wait_state(&server, "roof", "online").await;
     assert_eq!(d["protocol"], "example-c");
+    // The plugin's own account of the connection, from its `health` call.
+    poll_until("the plugin's health", Duration::from_secs(10), || async {
+        device(&server, "roof").await["status"]["plugin_health"]["answered"].as_u64().is_some_and(|n| n > 0)
+    })
+    .await;
     let points = points_of(&server, &d["id"]).await;
     assert_eq!(points.len(), 4, "{points:#?}");
     let temp = named(&points, "Outside Temp");

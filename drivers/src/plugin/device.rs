@@ -118,6 +118,8 @@ pub struct PluginDriver {
     timeout: Duration,
     health: Mutex<ConnectionHealth>,
     pushes: Mutex<Option<mpsc::UnboundedReceiver<Vec<PushedValue>>>>,
+    /// The plugin's own `health` answer, from the last poll.
+    reported: Arc<Mutex<Option<serde_json::Value>>>,
 }
 
 impl std::fmt::Debug for PluginDriver {
@@ -201,6 +203,7 @@ impl PluginDriver {
             timeout,
             health: Mutex::new(ConnectionHealth { connected: true, connects: 1, ..ConnectionHealth::default() }),
             pushes: Mutex::new(None),
+            reported: Arc::new(Mutex::new(None)),
         });
         driver.subscribe().await;
         Ok(driver)
@@ -305,7 +308,17 @@ impl Driver for PluginDriver {
         Box::pin(async move {
             let indexes: Vec<u32> =
                 batch.iter().flat_map(|r| u32::from(r.start)..u32::from(r.start) + u32::from(r.count)).collect();
-            match self.call(move |s| s.read(&indexes)).await {
+            let reported = self.reported.clone();
+            let read = move |s: &mut Session| {
+                let samples = s.read(&indexes);
+                // What the plugin says of its connection, refreshed with every poll (a call
+                // without I/O by the ABI's terms); an answer that is not JSON is left out.
+                if let Ok(json) = s.health() {
+                    *reported.lock() = serde_json::from_slice(&json).ok();
+                }
+                samples
+            };
+            match self.call(read).await {
                 Ok(samples) => {
                     let mut at = 0;
                     batch
@@ -347,6 +360,10 @@ impl Driver for PluginDriver {
 
     fn health(&self) -> ConnectionHealth {
         *self.health.lock()
+    }
+
+    fn reported_health(&self) -> Option<serde_json::Value> {
+        self.reported.lock().clone()
     }
 }
 
