@@ -532,6 +532,28 @@ pub mod stats {
     }
 }
 
+/// Measurements a benchmark's child process hands its parent as `RESULT<TAB>key<TAB>value` lines.
+pub mod measured {
+    use std::collections::BTreeMap;
+
+    /// One run's measurements, by name.
+    pub type Measured = BTreeMap<String, String>;
+
+    pub fn put(m: &mut Measured, k: &str, v: impl ToString) {
+        m.insert(k.to_string(), v.to_string());
+    }
+
+    /// A number, NaN when absent.
+    pub fn get_f(m: &Measured, k: &str) -> f64 {
+        m.get(k).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+    }
+
+    /// A count, 0 when absent.
+    pub fn get_u(m: &Measured, k: &str) -> u64 {
+        m.get(k).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+}
+
 pub mod report {
     //! Markdown tables and number formatting.
 

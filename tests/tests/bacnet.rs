@@ -11,6 +11,7 @@
 //! installs it) and the plugin (`cargo build --release -p t3-plugin-bacnet`, or
 //! `$T3000_BACNET_PLUGIN`); fails, never skips, without them.
 
+use crate::plugins::{device, named, plugins_toml, points_of, root, wait_state};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::net::UdpSocket;
@@ -21,11 +22,6 @@ use std::time::Duration;
 use t3_tests::*;
 
 const INSTANCE: u32 = 599;
-
-/// The workspace root.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn python() -> String {
     std::env::var("T3000_PYTHON")
@@ -120,38 +116,9 @@ impl Drop for Peer {
 /// `[plugins]` with `dir`, and a collector that gives up on a silent device quickly.
 fn server_toml(dir: &Path) -> String {
     format!(
-        "[plugins]\ndirs = [\"{}\"]\ncall_timeout_ms = 5000\n\
-         [collector]\noffline_after_failures = 2\nbackoff_initial_ms = 100\nbackoff_max_ms = 500\n",
-        dir.display()
+        "{}[collector]\noffline_after_failures = 2\nbackoff_initial_ms = 100\nbackoff_max_ms = 500\n",
+        plugins_toml(dir, 5000)
     )
-}
-
-async fn device(server: &TestServer, key: &str) -> Value {
-    server.get(&format!("/api/t3000/devices/{key}")).await.ok_json()
-}
-
-async fn wait_state(server: &TestServer, key: &str, state: &str) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let d = device(server, key).await;
-        if d["status"]["state"] == state {
-            return d;
-        }
-        assert!(std::time::Instant::now() < deadline, "{key} did not become {state}: {d:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The device's points (GET /points?device_id=).
-async fn points_of(server: &TestServer, device_id: &Value) -> Vec<Value> {
-    server.get(&format!("/api/t3000/points?device_id={device_id}&limit=1000")).await.ok_json()["items"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-fn named<'a>(points: &'a [Value], name: &str) -> &'a Value {
-    points.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no point {name} in {points:#?}"))
 }
 
 fn id_of(points: &[Value], name: &str) -> u64 {

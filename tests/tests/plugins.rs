@@ -14,7 +14,7 @@ use std::time::Duration;
 use t3_tests::*;
 
 /// The workspace root.
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -58,7 +58,7 @@ fn plugin_dir() -> tempfile::TempDir {
     dir
 }
 
-fn plugins_toml(dir: &Path, call_timeout_ms: u64) -> String {
+pub(crate) fn plugins_toml(dir: &Path, call_timeout_ms: u64) -> String {
     format!("[plugins]\ndirs = [\"{}\"]\ncall_timeout_ms = {call_timeout_ms}\n", dir.display())
 }
 
@@ -66,11 +66,11 @@ fn example_device(name: &str) -> String {
     format!("[[devices]]\nname = \"{name}\"\nprotocol = \"example-c\"\nseed = 7\npoll_interval_ms = 200\n")
 }
 
-async fn device(server: &TestServer, name: &str) -> Value {
+pub(crate) async fn device(server: &TestServer, name: &str) -> Value {
     server.get(&format!("/api/t3000/devices/{name}")).await.ok_json()
 }
 
-async fn wait_state(server: &TestServer, name: &str, state: &str) -> Value {
+pub(crate) async fn wait_state(server: &TestServer, name: &str, state: &str) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let d = device(server, name).await;
@@ -83,14 +83,14 @@ async fn wait_state(server: &TestServer, name: &str, state: &str) -> Value {
 }
 
 /// The device's points by name.
-async fn points_of(server: &TestServer, device_id: &Value) -> Vec<Value> {
+pub(crate) async fn points_of(server: &TestServer, device_id: &Value) -> Vec<Value> {
     server.get(&format!("/api/t3000/points?device_id={device_id}&limit=1000")).await.ok_json()["items"]
         .as_array()
         .unwrap()
         .clone()
 }
 
-fn named<'a>(points: &'a [Value], name: &str) -> &'a Value {
+pub(crate) fn named<'a>(points: &'a [Value], name: &str) -> &'a Value {
     points
         .iter()
         .find(|p| p["name"] == name || p["point_name"] == name)

@@ -31,6 +31,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 use t3_benches::args::Args;
+use t3_benches::measured::{Measured, get_f, get_u, put};
 use t3_benches::report::{self, Table, bytes, count, rate, ratio};
 use t3_benches::server::{clk_tck, cpu_ticks};
 use t3_benches::{stats, sys};
@@ -118,21 +119,6 @@ impl Params {
         }
         Ok(p)
     }
-}
-
-/// Measurements of one run, from a child's `RESULT<TAB>key<TAB>value` lines or the Python JSON.
-type Measured = BTreeMap<String, String>;
-
-fn put(m: &mut Measured, k: &str, v: impl ToString) {
-    m.insert(k.to_string(), v.to_string());
-}
-
-fn get_f(m: &Measured, k: &str) -> f64 {
-    m.get(k).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
-}
-
-fn get_u(m: &Measured, k: &str) -> u64 {
-    m.get(k).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 fn per_sec(m: &Measured, k: &str) -> f64 {

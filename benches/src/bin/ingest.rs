@@ -5,12 +5,12 @@
 #![forbid(unsafe_code)]
 
 use anyhow::{Context, bail};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 use t3_benches::args::Args;
 use t3_benches::datagen::Workload;
+use t3_benches::measured::{Measured, get_f, get_u, put};
 use t3_benches::report::{self, Table, bytes, count, pass, rate, ratio, us_as_ms};
 use t3_benches::{duck, ours, sqlite, sys};
 
@@ -136,21 +136,6 @@ impl Params {
         }
         v
     }
-}
-
-/// One system's measurements, passed from child to parent as `RESULT<TAB>key<TAB>value` lines.
-type Measured = BTreeMap<String, String>;
-
-fn put(m: &mut Measured, k: &str, v: impl ToString) {
-    m.insert(k.to_string(), v.to_string());
-}
-
-fn get_f(m: &Measured, k: &str) -> f64 {
-    m.get(k).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
-}
-
-fn get_u(m: &Measured, k: &str) -> u64 {
-    m.get(k).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 fn put_latency(m: &mut Measured, h: &hdrhistogram::Histogram<u64>) {

@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use t3_benches::args::Args;
+use t3_benches::measured::{Measured, get_f, get_u, put};
 use t3_benches::report::{self, Table, bytes, count, pass, rate, ratio};
 use t3_benches::server::{ADMIN_PASSWORD, clk_tck, cpu_ticks, http, login, now_us, status_bytes};
 use t3_benches::sys;
@@ -191,21 +192,6 @@ impl Params {
         }
         Ok(p)
     }
-}
-
-/// Measurements passed from a child to the parent as `RESULT<TAB>key<TAB>value` lines.
-type Measured = BTreeMap<String, String>;
-
-fn put(m: &mut Measured, k: &str, v: impl ToString) {
-    m.insert(k.to_string(), v.to_string());
-}
-
-fn get_f(m: &Measured, k: &str) -> f64 {
-    m.get(k).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
-}
-
-fn get_u(m: &Measured, k: &str) -> u64 {
-    m.get(k).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 fn main() -> anyhow::Result<()> {
