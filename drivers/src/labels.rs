@@ -8,9 +8,11 @@
 //! them): outputs from 10000 (45-byte records, 23 registers each), inputs from 11472 (46 bytes, 23
 //! registers), variables from 12944 (39 bytes, 20 registers), `MODBUS_OUTPUT_BLOCK_FIRST`,
 //! `MODBUS_INPUT_BLOCK_FIRST` and `MODBUS_VAR_BLOCK_FIRST` in the firmware's register map. The first
-//! [`TEXT_REGISTERS`] registers of a record hold the description and the label.
+//! [`TEXT_REGISTERS`] registers of a record hold the description and the label. The whole records are
+//! decoded by [`t3::records`](crate::t3::records); this module reads and writes just their text.
 
 use crate::profile::{PointType, ProfilePoint};
+use crate::t3::{from_registers, latin1, latin1_field, to_registers};
 
 /// Bytes of the description, its NUL included.
 pub const DESCRIPTION_BYTES: usize = 21;
@@ -45,26 +47,16 @@ impl PointText {
     /// The record's first [`TEXT_REGISTERS`] registers: the description, then the label, each cut to
     /// what its field holds, NUL-padded; characters outside Latin-1 become `?`.
     pub fn encode(&self) -> Vec<u16> {
-        let mut bytes = [0u8; DESCRIPTION_BYTES + LABEL_BYTES];
-        for (field, text) in [
-            (0..DESCRIPTION_BYTES - 1, &self.description),
-            (DESCRIPTION_BYTES..DESCRIPTION_BYTES + LABEL_BYTES - 1, &self.label),
-        ] {
-            for (slot, ch) in bytes[field].iter_mut().zip(text.chars()) {
-                *slot = u8::try_from(u32::from(ch)).ok().filter(|&b| b != 0).unwrap_or(b'?');
-            }
-        }
-        bytes.chunks(2).map(|b| u16::from_be_bytes([b[0], b[1]])).collect()
+        let mut bytes = latin1_field(&self.description, DESCRIPTION_BYTES);
+        bytes.extend(latin1_field(&self.label, LABEL_BYTES));
+        to_registers(&bytes)
     }
 
     /// The description and label from a record's first registers (fewer registers: what they hold).
     pub fn decode(words: &[u16]) -> PointText {
-        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
-        let text = |range: std::ops::Range<usize>| {
-            let field = bytes.get(range.start..range.end.min(bytes.len())).unwrap_or(&[]);
-            let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
-            field[..end].iter().map(|&b| char::from(b)).collect::<String>().trim().to_owned()
-        };
+        let bytes = from_registers(words);
+        let text =
+            |range: std::ops::Range<usize>| latin1(bytes.get(range.start..range.end.min(bytes.len())).unwrap_or(&[]));
         PointText {
             description: text(0..DESCRIPTION_BYTES),
             label: text(DESCRIPTION_BYTES..DESCRIPTION_BYTES + LABEL_BYTES),

@@ -21,6 +21,8 @@
 //!   confirmed writes.
 //! - [`discovery`]: finding devices by Modbus scan (TCP hosts, RTU unit ids) and T3000's UDP scan.
 //! - [`simulator`]: simulated Temco devices over Modbus TCP, RTU and UDP, with fault injection.
+//! - [`t3`]: the packed records of T3 panels (inputs, outputs, routines, monitors ...) and the `.prog`
+//!   panel file.
 //! - [`units`]: the units (and scales) the register library's texts state for its registers.
 //! - [`plugin`]: the plugin host: protocol drivers loaded from shared libraries (the only
 //!   `unsafe` of the server, in [`plugin::ffi`]), behind the same [`Driver`](driver::Driver) trait.
@@ -36,4 +38,5 @@ pub mod planner;
 pub mod plugin;
 pub mod profile;
 pub mod simulator;
+pub mod t3;
 pub mod units;
