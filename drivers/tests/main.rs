@@ -5,6 +5,7 @@
 mod faults;
 mod modes;
 mod peer;
+mod prog;
 
 use t3_core::Sample;
 use t3_drivers::collector::{IngestFuture, SampleSink};

@@ -1,5 +1,5 @@
 //! T3 controllers' own data: the packed records a panel keeps for its points, routines and monitors
-//! ([`records`]).
+//! ([`records`]), and T3000's panel backup file, the `.prog` ([`prog`]).
 //!
 //! A T3 panel and T3000 keep every configuration object as a packed (`#pragma pack(1)`) little-endian
 //! C struct. The same bytes travel in a `.prog` file, in BACnet private transfers and, two bytes per
@@ -8,6 +8,7 @@
 //! [`from_registers`] are the Modbus packing (first byte of each pair in the register's high half, as
 //! [`labels`](crate::labels) already uses for descriptions and labels).
 
+pub mod prog;
 pub mod records;
 
 /// Bytes as holding registers: two bytes per register, the first in the high half; an odd last byte
