@@ -27,6 +27,8 @@
 //!   (what stored data means), `timestamps` (time stamps nobody meant), `write_safety` (who may write
 //!   a device's configuration, values outside a point's range), `ws` (live updates).
 
+pub mod webview_db;
+
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 use std::ffi::OsString;

@@ -6,6 +6,7 @@
 
 pub mod demo;
 pub mod export;
+pub mod import_webview;
 mod repair;
 mod serve;
 pub mod settings;
@@ -75,6 +76,17 @@ pub enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Bring an existing T3000 site's files into a running server (admin token).
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+/// What `t3000 import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// A T3000 WebView database (webview_t3_device.db): places, devices, points, trend logs and
+    /// their history; a preview unless --apply.
+    Webview(import_webview::WebviewArgs),
 }
 
 /// Parses the command line and runs it; maps failures to exit codes (1 runtime, 2 configuration).
@@ -180,6 +192,12 @@ fn run(cmd: Command) -> Result<(), Failure> {
         }
         Command::Export(args) => export::export(args)?,
         Command::Repair { data_dir } => repair::repair(data_dir)?,
+        Command::Import(ImportCommand::Webview(args)) => {
+            let mut cfg = Config::default();
+            cfg.log.level = "warn".into();
+            init_tracing(&cfg);
+            runtime()?.block_on(import_webview::run(args))?;
+        }
         Command::Watch(args) => {
             let mut cfg = Config::default();
             cfg.log.level = "warn".into();

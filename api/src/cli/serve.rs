@@ -114,11 +114,21 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
     ranges.spawn(&collector);
     let overrides = crate::service::overrides::Overrides::new(catalog.clone(), storage.clone(), registry.clone());
     overrides.spawn();
+    let audit = crate::service::audit::AuditLog::new(catalog.clone(), clock.clone());
+    let webview = crate::service::import::webview::WebviewImports::new(
+        catalog.clone(),
+        storage.clone(),
+        registry.clone(),
+        collector.clone(),
+        plugins.clone(),
+        audit.clone(),
+    );
     let state = AppState {
         storage: storage.clone(),
         collector: collector.clone(),
         plugins,
-        audit: crate::service::audit::AuditLog::new(catalog.clone(), clock.clone()),
+        audit,
+        webview,
         catalog,
         auth,
         registry,

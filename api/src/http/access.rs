@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 
 /// The role a request needs, or `None` for a public path. GETs read (viewer); writes of values,
 /// alarm acknowledgements and schedules need an operator; every other change needs an admin.
-/// Reading users, tokens and the audit log needs an admin too.
+/// Reading users, tokens, the audit log and imports needs an admin too.
 pub fn required_role(method: &Method, path: &str) -> Option<Role> {
     if is_public(method, path) {
         return None;
@@ -31,7 +31,7 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
     let seg: Vec<&str> = p.split('/').collect();
     // ["", "api", "t3000", family, ...]
     let family = seg.get(3).copied().unwrap_or("");
-    let admin_reads = matches!(family, "users" | "tokens" | "audit");
+    let admin_reads = matches!(family, "users" | "tokens" | "audit" | "import");
     if *method == Method::GET || *method == Method::HEAD {
         return Some(if admin_reads { Role::Admin } else { Role::Viewer });
     }

@@ -37,6 +37,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// The audit log of what users did.
     pub audit: crate::service::audit::AuditLog,
+    /// Imports of T3000 WebView databases and their history jobs.
+    pub webview: std::sync::Arc<crate::service::import::webview::WebviewImports>,
     /// Stable ids of device points.
     pub registry: Arc<Registry>,
     /// The command arbiter and device writes.
@@ -135,6 +137,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/programs", get(programs::list).post(programs::create))
         .route("/api/t3000/programs/{id}/run", post(programs::run))
         .route("/api/t3000/samples", post(routes::samples::post_samples))
+        .route("/api/t3000/import/webview", post(routes::import_webview::import).layer(DefaultBodyLimit::disable()))
+        .route("/api/t3000/import/webview/jobs", get(routes::import_webview::jobs))
+        .route("/api/t3000/import/webview/jobs/{id}", get(routes::import_webview::job))
         .route("/api/t3000/points/{id}/samples", delete(routes::storage::delete_samples))
         .route("/api/t3000/storage/quarantine", get(routes::storage::quarantine))
         .route("/api/t3000/storage/quarantine/ack", post(routes::storage::acknowledge))

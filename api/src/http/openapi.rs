@@ -103,6 +103,9 @@ use utoipa::OpenApi;
         crate::http::routes::history::points_latest,
         crate::http::routes::history::sql_query,
         crate::http::routes::export::export,
+        crate::http::routes::import_webview::import,
+        crate::http::routes::import_webview::jobs,
+        crate::http::routes::import_webview::job,
         crate::http::ws::upgrade,
         serve,
     ),
@@ -186,7 +189,8 @@ impl utoipa::Modify for CommonErrors {
                 if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some() {
                     add("400", "A path, query parameter or body that does not parse");
                 }
-                if op.request_body.is_some() {
+                // A WebView database upload has no size limit (it is streamed to disk).
+                if op.request_body.is_some() && !path.starts_with("/api/t3000/import/webview") {
                     add("413", "The body is over server.max_body_bytes");
                 }
                 // A relinquish without a body empties the operator's priority (8).

@@ -28,6 +28,7 @@ pub mod point;
 pub mod program;
 pub mod schedule;
 pub mod user;
+pub mod webview;
 
 use t3_storage::catalog::Catalog;
 
@@ -48,5 +49,6 @@ pub fn register(catalog: &Catalog) -> t3_storage::Result<()> {
     catalog.register::<schedule::Schedule>()?;
     catalog.register::<user::User>()?;
     catalog.register::<user::Token>()?;
+    catalog.register::<webview::WebviewImportJob>()?;
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod collection;
 pub mod control;
 pub mod floorplans;
+pub mod import;
 pub mod overrides;
 pub mod ranges;
 pub mod registry;
