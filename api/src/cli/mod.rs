@@ -6,6 +6,7 @@
 
 pub mod demo;
 pub mod export;
+pub mod import_csv;
 pub mod import_webview;
 mod repair;
 mod serve;
@@ -68,6 +69,8 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Print live updates of points (WebSocket /api/t3000/ws) until Ctrl-C.
     Watch(watch::WatchArgs),
+    /// Exports the devices or points of a running server as CSV.
+    ExportConfig(import_csv::ExportConfigArgs),
     /// Repair a data directory the server refuses to start on: a damaged manifest is moved to
     /// quarantine/ and rebuilt from the data files (nothing is deleted that is not proven garbage),
     /// the WAL is replayed and flushed. The server must not be running on it.
@@ -87,6 +90,8 @@ pub enum ImportCommand {
     /// A T3000 WebView database (webview_t3_device.db): places, devices, points, trend logs and
     /// their history; a preview unless --apply.
     Webview(import_webview::WebviewArgs),
+    /// Devices, points or samples as CSV (`--kind`).
+    Csv(import_csv::ImportCsvArgs),
 }
 
 /// Parses the command line and runs it; maps failures to exit codes (1 runtime, 2 configuration).
@@ -114,6 +119,13 @@ impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
         Failure::Runtime(e)
     }
+}
+
+/// The configuration of a client command: warnings only.
+fn quiet_config() -> Config {
+    let mut cfg = Config::default();
+    cfg.log.level = "warn".into();
+    cfg
 }
 
 fn run(cmd: Command) -> Result<(), Failure> {
@@ -193,10 +205,16 @@ fn run(cmd: Command) -> Result<(), Failure> {
         Command::Export(args) => export::export(args)?,
         Command::Repair { data_dir } => repair::repair(data_dir)?,
         Command::Import(ImportCommand::Webview(args)) => {
-            let mut cfg = Config::default();
-            cfg.log.level = "warn".into();
-            init_tracing(&cfg);
+            init_tracing(&quiet_config());
             runtime()?.block_on(import_webview::run(args))?;
+        }
+        Command::Import(ImportCommand::Csv(args)) => {
+            init_tracing(&quiet_config());
+            runtime()?.block_on(import_csv::import(args))?;
+        }
+        Command::ExportConfig(args) => {
+            init_tracing(&quiet_config());
+            runtime()?.block_on(import_csv::export_config(args))?;
         }
         Command::Watch(args) => {
             let mut cfg = Config::default();

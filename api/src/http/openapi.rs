@@ -106,6 +106,9 @@ use utoipa::OpenApi;
         crate::http::routes::import_webview::import,
         crate::http::routes::import_webview::jobs,
         crate::http::routes::import_webview::job,
+        crate::http::routes::csv::export_devices,
+        crate::http::routes::csv::export_points,
+        crate::http::routes::csv::import,
         crate::http::ws::upgrade,
         serve,
     ),
@@ -114,7 +117,8 @@ use utoipa::OpenApi;
         crate::http::error::ErrorDetail,
         crate::model::device::DevicePoint,
         crate::http::routes::alarms::RuleBody,
-        crate::http::routes::schedules::CalendarBody
+        crate::http::routes::schedules::CalendarBody,
+        crate::http::routes::csv::SamplesImport
     ))
 )]
 pub struct ApiDoc;

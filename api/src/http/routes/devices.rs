@@ -306,7 +306,7 @@ fn gather_plugin_options(obj: &mut serde_json::Map<String, serde_json::Value>) {
 /// Validates a device as the configuration would; errors name the field. The device on its own
 /// (its fields, its profile and the points it names): 422. Against the other devices (a name
 /// taken, a serial port used at another speed or parity): 409.
-fn validate(state: &AppState, config: &DeviceConfig, replacing: Option<i64>) -> ApiResult<()> {
+pub(crate) fn validate(state: &AppState, config: &DeviceConfig, replacing: Option<i64>) -> ApiResult<()> {
     let field = |e: t3_core::config::ConfigError, last: &str| {
         let key = e.key.as_deref().map(|k| k.strip_prefix(last).unwrap_or(k).to_owned()).unwrap_or_default();
         format!("{key}: {}", e.message)

@@ -4,6 +4,7 @@
 pub mod alarms;
 pub mod auth;
 pub mod buildings;
+pub mod csv;
 pub mod devices;
 pub mod export;
 pub mod floorplans;

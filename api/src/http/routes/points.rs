@@ -459,7 +459,7 @@ pub struct PointChange {
     pub trend: Option<TrendSettings>,
 }
 
-fn check_trend(t: &TrendSettings) -> ApiResult<()> {
+pub(crate) fn check_trend(t: &TrendSettings) -> ApiResult<()> {
     if t.interval_ms.is_some_and(|i| !crate::http::rules::TREND_INTERVAL_MS.contains(&i)) {
         return Err(ApiError::unprocessable("invalid_trend", "trend.interval_ms must be 100 to 86400000"));
     }

@@ -1,4 +1,5 @@
-//! Importers that bring an existing T3000 site in: each reads one kind of file, previews what it
-//! would create and applies it on request.
+//! Bringing an existing site in: each importer reads one kind of file, checks all of it before
+//! anything is applied, and says what it would create or change (a preview) before it applies.
 
+pub mod csv;
 pub mod webview;
