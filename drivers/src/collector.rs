@@ -133,7 +133,7 @@ impl DeviceSpec {
         self.config.protocol.plugin().is_some()
     }
 
-    fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         let mut l = self.profile.limits;
         if self.keeps_priorities() {
             return l;
@@ -370,7 +370,7 @@ impl Collector {
     }
 
     /// The spec and driver of a polled device.
-    fn handle(&self, device: &str) -> Result<(Arc<DeviceSpec>, Arc<dyn Driver>), CollectError> {
+    pub(crate) fn handle(&self, device: &str) -> Result<(Arc<DeviceSpec>, Arc<dyn Driver>), CollectError> {
         let devices = self.devices.lock();
         let h = devices.get(device).ok_or_else(|| CollectError::UnknownDevice(device.to_owned()))?;
         Ok((h.spec.clone(), h.driver.clone()))
@@ -791,7 +791,7 @@ impl Collector {
     }
 }
 
-fn first(mut results: Vec<Result<RawData, DriverError>>) -> Result<RawData, DriverError> {
+pub(crate) fn first(mut results: Vec<Result<RawData, DriverError>>) -> Result<RawData, DriverError> {
     if results.is_empty() {
         return Err(DriverError::Protocol("no result".into()));
     }
@@ -1027,7 +1027,7 @@ fn should_record(rec: &RecordConfig, last: Option<Recorded>, value: f64, quality
 }
 
 /// The index in `spec.points` of the point called `point` (ignoring ASCII case).
-fn point_index(spec: &DeviceSpec, point: &str) -> Result<usize, CollectError> {
+pub(crate) fn point_index(spec: &DeviceSpec, point: &str) -> Result<usize, CollectError> {
     spec.points
         .iter()
         .position(|p| spec.point_of(p).name.eq_ignore_ascii_case(point))

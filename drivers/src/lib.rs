@@ -13,6 +13,8 @@
 //! - [`planner`]: merging point reads into Modbus requests within per-device limits.
 //! - [`profile`]: the T3 controller profile and the Temco register library (24 products).
 //! - [`labels`]: the labels and descriptions T3 controllers keep in their point records.
+//! - [`panel`]: a T3 controller's point configuration (labels, ranges, digital, auto/manual) read and
+//!   written over Modbus, for hardware sync.
 //! - [`classify`]: measurement, setpoint / command or configuration for every profile point, and
 //!   the values a write to one may carry.
 //! - [`driver`]: the protocol-neutral [`Driver`](driver::Driver) trait and its error type.
@@ -34,6 +36,7 @@ pub mod discovery;
 pub mod driver;
 pub mod labels;
 pub mod modbus;
+pub mod panel;
 pub mod planner;
 pub mod plugin;
 pub mod profile;

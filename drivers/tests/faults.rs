@@ -1266,3 +1266,65 @@ fn labels_are_read_from_the_panels_point_records() {
         server.abort();
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// A panel's point configuration, read and written for hardware sync
+// ---------------------------------------------------------------------------------------------
+
+/// The collector reads a T3 panel's labels, descriptions, range codes, digital flags and auto/manual
+/// as the simulator serves them, writes labels, descriptions, ranges and digital flags back (read back
+/// from the simulated panel's registers), and fails the whole read when the panel refuses it (never
+/// taking an unread label for an empty one).
+#[test]
+fn panel_configuration_is_read_and_written() {
+    shared(async {
+        let sim = Simulator::new(vec![t3("AHU-1", 1, 0x0001_0001)]).expect("simulator");
+        let (addr, server) = serve_tcp(&sim).await;
+        let dev = sim.device(1).expect("device 1");
+        let (c, _rx) = collector(CollectorConfig { enabled: false, ..CollectorConfig::default() });
+        let points = ["IN1", "IN3", "OUT1", "OUT6", "VAR1", "VAR128"];
+        c.add_device(device("ahu", &Link::Tcp(addr), 1, &points, 60_000, json!({}))).expect("add");
+        let got = c.read_panel("ahu").await.expect("panel");
+        let of = |name: &str| got.iter().find(|p| p.name == name).cloned().unwrap_or_else(|| panic!("{name}"));
+        let in1 = of("IN1");
+        assert_eq!(
+            (in1.point, in1.text.label.as_str(), in1.range, in1.digital, in1.manual),
+            (id_of(1, "IN1"), "ZN1 TEMP", Some(1), Some(false), Some(false))
+        );
+        assert_eq!(got.len(), points.len());
+        // The simulator's digital points (an occupancy input, a fan command) say so.
+        assert!(got.iter().any(|p| p.digital == Some(true)), "{got:#?}");
+
+        // Renamed on the "device" (its registers), read by the collector.
+        dev.set_point_text("VAR1", &PointText::new("SP ZONE1", "Zone one set point")).expect("VAR1");
+        assert_eq!(c.read_panel("ahu").await.expect("panel").iter().find(|p| p.name == "VAR1").unwrap().text, {
+            PointText::new("SP ZONE1", "Zone one set point")
+        });
+
+        // Written by the collector, read back from the simulated panel's registers.
+        let back = c.write_point_text("ahu", "OUT1", Some("HTG VLV2"), None).await.expect("label");
+        assert_eq!(back.label, "HTG VLV2");
+        let on_panel = dev.point_text("OUT1").expect("OUT1 record");
+        assert_eq!(on_panel.label, "HTG VLV2");
+        assert_eq!(on_panel.description, of("OUT1").text.description, "the description is kept");
+        c.write_point_text("ahu", "IN3", None, Some("Return air temperature, long")).await.expect("description");
+        assert_eq!(dev.point_text("IN3").unwrap().description, "Return air temperatu");
+
+        // IN1: range 2 (thermistor °F), still analog: one register, flag in the high byte.
+        c.write_range("ahu", "IN1", Some(2), None).await.expect("input range");
+        assert_eq!(dev.registers(RegisterKind::Holding, 7804, 1), Some(vec![0x0102]));
+        // VAR128: range 1, digital: its range and analog/digital registers.
+        c.write_range("ahu", "VAR128", Some(1), Some(true)).await.expect("variable range");
+        assert_eq!(dev.registers(RegisterKind::Holding, 8532 + 127, 1), Some(vec![1]));
+        assert_eq!(dev.registers(RegisterKind::Holding, 8660 + 127, 1), Some(vec![0]));
+        let var128 = c.read_panel("ahu").await.expect("panel").into_iter().find(|p| p.name == "VAR128").unwrap();
+        assert_eq!((var128.range, var128.digital), (Some(1), Some(true)));
+        assert!(c.write_range("ahu", "VAR128", Some(300), None).await.is_err(), "a range code is one byte");
+
+        dev.set_fault(Fault::Exception { code: 2 });
+        assert!(c.read_panel("ahu").await.is_err(), "a refused read fails the whole read");
+        dev.set_fault(Fault::None);
+        assert!(c.read_panel("nope").await.is_err());
+        server.abort();
+    });
+}

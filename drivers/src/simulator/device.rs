@@ -6,8 +6,8 @@
 //! analog/digital registers (T3 controllers) and the Temco header at holding 0-8 (serial number one
 //! byte per register, lowest first, at 0-3; firmware 4; Modbus address 6; product model 7; hardware
 //! revision 8). A T3 controller also has its point records (outputs from 10000, inputs from 11472,
-//! variables from 12944, see [`crate::labels`]), read-only, holding each point's description and label
-//! (the rest of a record reads 0). Gaps of up to the profile's `limits.max_gap` between two existing registers exist too
+//! variables from 12944, see [`crate::labels`]), holding each point's description and label, which take
+//! writes (functions 06 / 16, as T3000 renames a point; the rest of a record reads 0 and is read-only). Gaps of up to the profile's `limits.max_gap` between two existing registers exist too
 //! (read-only, 0), because the read planner bridges them and Temco devices answer such reads.
 //! Anything else answers exception 02.
 //!
@@ -210,11 +210,19 @@ impl SimDevice {
         for a in 0..=8 {
             holding.define(a, false);
         }
-        // A T3 controller's point records (labels and descriptions).
+        // A T3 controller's point records: the description and label at the start of each take writes
+        // (as T3000 renames a point), the rest of the record is read-only.
         if t3 {
             for (first, count) in labels::record_blocks() {
                 for a in first..first + count {
                     holding.define(a, false);
+                }
+            }
+            for p in &profile.points {
+                if let Some(first) = labels::record(p) {
+                    for a in first..first + labels::TEXT_REGISTERS {
+                        holding.define(a, true);
+                    }
                 }
             }
         }

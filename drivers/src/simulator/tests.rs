@@ -497,3 +497,28 @@ fn print_library_roles() {
         }
     }
 }
+
+/// A T3 panel's point records take a new description and label over Modbus (functions 16 and 06, as
+/// T3000 renames a point), served back by the next read; the rest of a record stays read-only.
+#[tokio::test]
+async fn point_record_text_takes_writes() {
+    let sim = building();
+    let addr = start_tcp(&sim).await;
+    let mut ctx = connect(addr, 1).await;
+    let device = sim.device(1).unwrap();
+    // VAR2's record: 12944 + 20.
+    let words = crate::labels::PointText::new("ZN2 SP", "Zone two setpoint").encode();
+    timeout(MUST, ctx.write_multiple_registers(12964, &words)).await.unwrap().unwrap().unwrap();
+    let back = timeout(MUST, ctx.read_holding_registers(12964, 15)).await.unwrap().unwrap().unwrap();
+    assert_eq!(back, words);
+    assert_eq!(device.point_text("VAR2"), Some(crate::labels::PointText::new("ZN2 SP", "Zone two setpoint")));
+    // One register: the first two characters of the description.
+    timeout(MUST, ctx.write_single_register(12964, u16::from_be_bytes(*b"z2"))).await.unwrap().unwrap().unwrap();
+    assert_eq!(device.point_text("VAR2").unwrap().description, "z2ne two setpoint");
+    // The record past its text (register 15 of VAR2's 20) is not writable, and a write running into
+    // it changes nothing.
+    let refused = |r: tokio_modbus::Result<()>| r.unwrap().unwrap_err();
+    assert_eq!(refused(ctx.write_single_register(12964 + 15, 1).await), ExceptionCode::IllegalDataAddress);
+    assert_eq!(refused(ctx.write_multiple_registers(12964 + 10, &[0; 6]).await), ExceptionCode::IllegalDataAddress);
+    assert_eq!(device.point_text("VAR2").unwrap().label, "ZN2 SP");
+}

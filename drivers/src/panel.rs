@@ -1,0 +1,248 @@
+//! The configuration a T3 controller keeps for its points, read and written over Modbus: what hardware
+//! sync compares with the catalog.
+//!
+//! For every input, output and variable the panel keeps a label and a description (its point record,
+//! see [`crate::labels`]), a range (unit) code, whether it is digital or analog, and whether it is in
+//! auto or manual, each in the holding registers of the T3 register map:
+//!
+//! | field | outputs | inputs | variables |
+//! |---|---|---|---|
+//! | description, label | record at 10000 (23 registers each) | record at 11472 (23) | record at 12944 (20) |
+//! | range | 7292 + n | 7804 + n, low byte | 8532 + n |
+//! | digital / analog | 7420 + n (1 analog) | 7804 + n, high byte (1 analog) | 8660 + n (1 analog) |
+//! | auto / manual | 7356 + n (1 manual) | 7868 + n | 8348 + n |
+//!
+//! (n = point number - 1; the addresses come from the T3 profile, these are its values.)
+//!
+//! Reads here fail as a whole when any request fails: a sync must never take a register it could not
+//! read for an empty label. Writes are read back and confirmed. Auto / manual is read here and written
+//! with [`Collector::set_mode`], which the server's control service wraps (the arbiter and the audit
+//! log follow the mode).
+
+use crate::codec::RegisterKind;
+use crate::collector::{CollectError, Collector, DeviceSpec, first, point_index};
+use crate::driver::{Driver, DriverError, RawData};
+use crate::labels::{self, PointText};
+use crate::planner::{self, Limits, PlanItem, ReadRequest};
+use crate::profile::{PointType, ProfilePoint};
+use std::collections::HashMap;
+
+/// What a T3 controller keeps for one of its points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanelPoint {
+    /// The point's id (the collector's).
+    pub point: u32,
+    /// `IN1`, `OUT3`, `VAR12`.
+    pub name: String,
+    pub point_type: PointType,
+    /// The label and description of its point record.
+    pub text: PointText,
+    /// T3000's range (unit) code.
+    pub range: Option<u16>,
+    /// Digital (a raw 0 / 1) rather than analog.
+    pub digital: Option<bool>,
+    /// In manual (its controller does not drive it).
+    pub manual: Option<bool>,
+}
+
+/// Registers of one point's fields.
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    record: u16,
+    range: Option<u16>,
+    /// The analog/digital register of an output or variable (an input keeps the flag in its range
+    /// register's high byte).
+    analog_digital: Option<u16>,
+    auto_manual: Option<u16>,
+}
+
+impl Fields {
+    fn of(p: &ProfilePoint) -> Option<Fields> {
+        Some(Fields {
+            record: labels::record(p)?,
+            range: p.range,
+            analog_digital: if p.point_type == PointType::Input { None } else { p.analog_digital },
+            auto_manual: p.auto_manual,
+        })
+    }
+}
+
+/// Reads `items` (address, count) of holding registers in as few requests as `limits` allow; any
+/// request that fails fails the whole read. The words of each item, by its address.
+async fn read_all(
+    spec: &DeviceSpec,
+    driver: &dyn Driver,
+    items: &[(u16, u16)],
+    limits: &Limits,
+) -> Result<HashMap<u16, Vec<u16>>, CollectError> {
+    if items.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let plan_items: Vec<PlanItem> =
+        items.iter().map(|&(address, count)| PlanItem { kind: RegisterKind::Holding, address, count }).collect();
+    let plan = planner::plan(&plan_items, limits).map_err(|e| CollectError::Plan(e.to_string()))?;
+    let results = driver.read(spec.config.unit_id, &plan).await;
+    let mut out = HashMap::new();
+    for (req, result) in plan.iter().zip(results) {
+        let words = match result? {
+            RawData::Words(w) => w,
+            other => return Err(DriverError::Protocol(format!("registers {}: {other:?}", req.start)).into()),
+        };
+        for &(item, offset) in &req.points {
+            let (address, count) = items[item];
+            let start = usize::from(offset);
+            let w = words.get(start..start + usize::from(count)).ok_or_else(|| {
+                DriverError::Protocol(format!("registers {address}..{}: short answer", address + count))
+            })?;
+            out.insert(address, w.to_vec());
+        }
+    }
+    Ok(out)
+}
+
+async fn read_one(spec: &DeviceSpec, driver: &dyn Driver, address: u16, count: u16) -> Result<Vec<u16>, CollectError> {
+    let req = ReadRequest { kind: RegisterKind::Holding, start: address, count, points: Vec::new() };
+    match first(driver.read(spec.config.unit_id, std::slice::from_ref(&req)).await)? {
+        RawData::Words(w) if w.len() == usize::from(count) => Ok(w),
+        other => Err(DriverError::Protocol(format!("registers {address}: {other:?}")).into()),
+    }
+}
+
+/// Writes `words` at `address`, reads them back and confirms.
+async fn write_confirmed(
+    spec: &DeviceSpec,
+    driver: &dyn Driver,
+    address: u16,
+    words: Vec<u16>,
+) -> Result<(), CollectError> {
+    let count = u16::try_from(words.len()).map_err(|_| CollectError::Plan("too many registers".into()))?;
+    driver.write(spec.config.unit_id, RegisterKind::Holding, address, RawData::Words(words.clone())).await?;
+    let back = read_one(spec, driver, address, count).await?;
+    if back != words {
+        return Err(DriverError::NotConfirmed {
+            written: format!("{address}: {words:?}"),
+            read_back: format!("{address}: {back:?}"),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+impl Collector {
+    /// Reads the label, description, range code, digital flag and auto/manual of every polled input,
+    /// output and variable of a T3 controller: one planned batch for the point records (running
+    /// through the rest of each record), one for the single registers. A device without point records
+    /// (a library profile, a plugin) gives an empty list without a request; a request that fails
+    /// fails the whole read.
+    pub async fn read_panel(&self, device: &str) -> Result<Vec<PanelPoint>, CollectError> {
+        let (spec, driver) = self.handle(device)?;
+        let points: Vec<(u32, &ProfilePoint, Fields)> = spec
+            .points
+            .iter()
+            .filter_map(|cp| {
+                let p = spec.point_of(cp);
+                Fields::of(p).map(|f| (cp.id, p, f))
+            })
+            .collect();
+        if points.is_empty() {
+            return Ok(Vec::new());
+        }
+        let gap = points.iter().map(|(_, p, _)| labels::record_gap(p)).max().unwrap_or(0);
+        let text_items: Vec<(u16, u16)> = points.iter().map(|(_, _, f)| (f.record, labels::TEXT_REGISTERS)).collect();
+        let text_limits = Limits { max_gap: spec.limits().max_gap.max(gap), ..spec.limits() };
+        let texts = read_all(&spec, driver.as_ref(), &text_items, &text_limits).await?;
+        let mut flag_items: Vec<(u16, u16)> = points
+            .iter()
+            .flat_map(|(_, _, f)| [f.range, f.analog_digital, f.auto_manual].into_iter().flatten())
+            .map(|a| (a, 1))
+            .collect();
+        flag_items.sort_unstable();
+        flag_items.dedup();
+        let flags = read_all(&spec, driver.as_ref(), &flag_items, &spec.limits()).await?;
+        let word = |a: Option<u16>| a.and_then(|a| flags.get(&a)).and_then(|w| w.first().copied());
+        Ok(points
+            .into_iter()
+            .map(|(id, p, f)| {
+                let range_word = word(f.range);
+                let (range, digital) = if p.point_type == PointType::Input {
+                    (range_word.map(|w| w & 0xFF), range_word.map(|w| w >> 8 == 0))
+                } else {
+                    (range_word, word(f.analog_digital).map(|w| w == 0))
+                };
+                PanelPoint {
+                    point: id,
+                    name: p.name.clone(),
+                    point_type: p.point_type,
+                    text: texts.get(&f.record).map(|w| PointText::decode(w)).unwrap_or_default(),
+                    range,
+                    digital,
+                    manual: word(f.auto_manual).map(|w| w != 0),
+                }
+            })
+            .collect())
+    }
+
+    /// Writes a T3 point's label and / or description (those given; the other is kept as the panel
+    /// has it) into its point record, reads the record back and confirms. Returns what the panel
+    /// holds now (cut to 8 and 20 Latin-1 characters).
+    pub async fn write_point_text(
+        &self,
+        device: &str,
+        point: &str,
+        label: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<PointText, CollectError> {
+        let (spec, driver) = self.handle(device)?;
+        let p = spec.point_of(&spec.points[point_index(&spec, point)?]);
+        let f = Fields::of(p).ok_or_else(|| CollectError::ReadOnly(format!("{point} has no label record")))?;
+        let mut text = PointText::decode(&read_one(&spec, driver.as_ref(), f.record, labels::TEXT_REGISTERS).await?);
+        if let Some(l) = label {
+            l.clone_into(&mut text.label);
+        }
+        if let Some(d) = description {
+            d.clone_into(&mut text.description);
+        }
+        write_confirmed(&spec, driver.as_ref(), f.record, text.encode()).await?;
+        Ok(PointText::decode(&text.encode()))
+    }
+
+    /// Writes a T3 point's range code and / or its digital flag (those given), each read back and
+    /// confirmed. An input keeps both in one register (analog flag in the high byte), so the other
+    /// half is read first and kept.
+    pub async fn write_range(
+        &self,
+        device: &str,
+        point: &str,
+        range: Option<u16>,
+        digital: Option<bool>,
+    ) -> Result<(), CollectError> {
+        let (spec, driver) = self.handle(device)?;
+        let p = spec.point_of(&spec.points[point_index(&spec, point)?]);
+        let f = Fields::of(p).ok_or_else(|| CollectError::ReadOnly(format!("{point} has no range register")))?;
+        let bad = |reason: &str| CollectError::BadValue {
+            point: point.to_owned(),
+            value: f64::from(range.unwrap_or(0)),
+            reason: reason.to_owned(),
+        };
+        if range.is_some_and(|r| r > 0xFF) {
+            return Err(bad("a range code is one byte (0-255)"));
+        }
+        let driver = driver.as_ref();
+        if p.point_type == PointType::Input {
+            let Some(a) = f.range else { return Err(bad("the point has no range register")) };
+            let old = read_one(&spec, driver, a, 1).await?[0];
+            let analog = digital.map_or(old >> 8, |d| u16::from(!d));
+            let code = range.unwrap_or(old & 0xFF);
+            return write_confirmed(&spec, driver, a, vec![(analog << 8) | code]).await;
+        }
+        if let Some(r) = range {
+            let Some(a) = f.range else { return Err(bad("the point has no range register")) };
+            write_confirmed(&spec, driver, a, vec![r]).await?;
+        }
+        if let Some(d) = digital {
+            let Some(a) = f.analog_digital else { return Err(bad("the point has no analog/digital register")) };
+            write_confirmed(&spec, driver, a, vec![u16::from(!d)]).await?;
+        }
+        Ok(())
+    }
+}
