@@ -23,6 +23,7 @@ mod safety;
 mod sandbox;
 mod schemathesis;
 mod semantics;
+mod sync;
 mod timestamps;
 mod write_safety;
 mod ws;

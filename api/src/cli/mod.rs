@@ -12,6 +12,7 @@ mod repair;
 mod serve;
 pub mod settings;
 pub mod simulate;
+pub mod sync;
 pub mod watch;
 
 use anyhow::Context;
@@ -69,8 +70,13 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Print live updates of points (WebSocket /api/t3000/ws) until Ctrl-C.
     Watch(watch::WatchArgs),
+<<<<<<< HEAD
     /// Exports the devices or points of a running server as CSV.
     ExportConfig(import_csv::ExportConfigArgs),
+=======
+    /// Show the differences between a T3 controller's point configuration and a running server's
+    /// catalog, and apply them (`--apply`, with a strategy for conflicts).
+    Sync(sync::SyncArgs),
     /// Repair a data directory the server refuses to start on: a damaged manifest is moved to
     /// quarantine/ and rebuilt from the data files (nothing is deleted that is not proven garbage),
     /// the WAL is replayed and flushed. The server must not be running on it.
@@ -221,6 +227,12 @@ fn run(cmd: Command) -> Result<(), Failure> {
             cfg.log.level = "warn".into();
             init_tracing(&cfg);
             runtime()?.block_on(watch::watch(args))?;
+        }
+        Command::Sync(args) => {
+            let mut cfg = Config::default();
+            cfg.log.level = "warn".into();
+            init_tracing(&cfg);
+            runtime()?.block_on(sync::sync(args))?;
         }
         Command::Simulate(args) => {
             init_tracing(&Config::default());

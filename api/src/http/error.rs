@@ -154,6 +154,22 @@ impl From<crate::service::control::ControlError> for ApiError {
     }
 }
 
+/// Hardware sync: no such device 404, a device not polled or without T3 points 409, a device that
+/// did not answer 502, a choice naming a point the device does not sync 422.
+impl From<crate::service::sync::SyncError> for ApiError {
+    fn from(e: crate::service::sync::SyncError) -> Self {
+        use crate::service::sync::SyncError as E;
+        match e {
+            E::UnknownDevice(_) => ApiError::not_found(e.to_string()),
+            E::NotPolled(_) => ApiError::conflict("device_not_polled", e.to_string()),
+            E::NotT3(_) => ApiError::conflict("nothing_to_sync", e.to_string()),
+            E::Unreadable { .. } => ApiError::new(StatusCode::BAD_GATEWAY, "device_unreadable", e.to_string()),
+            E::InvalidChoice(_) => ApiError::unprocessable("invalid_choice", e.to_string()),
+            E::Storage(e) => e.into(),
+        }
+    }
+}
+
 /// Alarm acknowledgements: no such alarm 404, one that takes none 409.
 impl From<crate::service::alarms::AlarmError> for ApiError {
     fn from(e: crate::service::alarms::AlarmError) -> Self {

@@ -107,6 +107,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/devices/{id}", get(devices::get_one).put(devices::update).delete(devices::delete))
         .route("/api/t3000/devices/{id}/points", get(devices::points))
         .route("/api/t3000/devices/{id}/status", get(devices::status))
+        .route("/api/t3000/devices/{id}/sync", get(routes::sync::diff).post(routes::sync::apply))
         .route("/api/t3000/points", get(points::list).post(points::create))
         .route("/api/t3000/points/batch", get(routes::history::points_latest))
         .route("/api/t3000/points/{id}", get(points::get_one).put(points::update).delete(points::delete))

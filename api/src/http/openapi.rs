@@ -56,6 +56,8 @@ use utoipa::OpenApi;
         crate::http::routes::devices::delete,
         crate::http::routes::devices::points,
         crate::http::routes::devices::status,
+        crate::http::routes::sync::diff,
+        crate::http::routes::sync::apply,
         crate::http::routes::devices::discover,
         crate::http::routes::devices::profiles,
         crate::http::routes::plugins::list,

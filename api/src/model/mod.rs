@@ -27,6 +27,7 @@ pub mod place;
 pub mod point;
 pub mod program;
 pub mod schedule;
+pub mod sync;
 pub mod user;
 pub mod webview;
 
@@ -47,6 +48,7 @@ pub fn register(catalog: &Catalog) -> t3_storage::Result<()> {
     catalog.register::<alarm::AlarmRuleRecord>()?;
     catalog.register::<schedule::Calendar>()?;
     catalog.register::<schedule::Schedule>()?;
+    catalog.register::<sync::SyncBaseline>()?;
     catalog.register::<user::User>()?;
     catalog.register::<user::Token>()?;
     catalog.register::<webview::WebviewImportJob>()?;

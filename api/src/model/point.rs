@@ -19,6 +19,15 @@ pub struct PointRecord {
     /// How charts draw the point, as someone chose it; none: [`TrendLine::default_for`] decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<TrendLine>,
+    /// A T3 point's range (unit) code as the server has it configured (hardware sync, imports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<u16>,
+    /// A T3 point configured digital (true) or analog (false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digital: Option<bool>,
+    /// A T3 point configured in manual (true) or auto (false) at its controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<bool>,
 }
 
 /// How a chart draws a point between two of its samples.

@@ -19,6 +19,7 @@ pub mod ranges;
 pub mod registry;
 pub mod retention;
 pub mod scheduler;
+pub mod sync;
 pub mod tickets;
 
 /// Who or what acts, for the audit log: a user (`alice`, from an address) or the server itself

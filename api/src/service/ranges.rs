@@ -72,17 +72,22 @@ impl Ranges {
             if !online || !due {
                 continue;
             }
-            match collector.read_labels(&name).await {
-                Ok(texts) => self.texts.write().extend(texts),
-                Err(e) => tracing::debug!(device = %name, error = %e, "point labels not read"),
+            self.read_device(collector, &name).await;
+        }
+    }
+
+    /// Reads the ranges and labels of one device now (after hardware sync wrote them, say).
+    pub async fn read_device(&self, collector: &t3_drivers::collector::Collector, name: &str) {
+        match collector.read_labels(name).await {
+            Ok(texts) => self.texts.write().extend(texts),
+            Err(e) => tracing::debug!(device = %name, error = %e, "point labels not read"),
+        }
+        match collector.read_ranges(name).await {
+            Ok(codes) => {
+                self.read_at.lock().insert(name.to_owned(), std::time::Instant::now());
+                self.codes.write().extend(codes.into_iter().map(|r| (r.point, r)));
             }
-            match collector.read_ranges(&name).await {
-                Ok(codes) => {
-                    self.read_at.lock().insert(name, std::time::Instant::now());
-                    self.codes.write().extend(codes.into_iter().map(|r| (r.point, r)));
-                }
-                Err(e) => tracing::debug!(device = %name, error = %e, "range codes not read"),
-            }
+            Err(e) => tracing::debug!(device = %name, error = %e, "range codes not read"),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod programs;
 pub mod samples;
 pub mod schedules;
 pub mod storage;
+pub mod sync;
 pub mod trendlogs;
 
 use crate::http::error::{ApiError, ApiResult};

@@ -614,6 +614,7 @@ pub async fn create(
                 units: req.units,
                 retention_days: req.trend.as_ref().and_then(|t| t.retention_days),
                 line: req.trend.as_ref().and_then(|t| t.line).and_then(LineSetting::chosen),
+                ..PointRecord::default()
             })?;
             id
         }
@@ -638,6 +639,7 @@ pub async fn create(
                 units: req.units,
                 retention_days: req.trend.as_ref().and_then(|t| t.retention_days),
                 line: req.trend.as_ref().and_then(|t| t.line).and_then(LineSetting::chosen),
+                ..PointRecord::default()
             })?;
             id
         }
