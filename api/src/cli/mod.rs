@@ -70,10 +70,8 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Print live updates of points (WebSocket /api/t3000/ws) until Ctrl-C.
     Watch(watch::WatchArgs),
-<<<<<<< HEAD
     /// Exports the devices or points of a running server as CSV.
     ExportConfig(import_csv::ExportConfigArgs),
-=======
     /// Show the differences between a T3 controller's point configuration and a running server's
     /// catalog, and apply them (`--apply`, with a strategy for conflicts).
     Sync(sync::SyncArgs),
