@@ -13,6 +13,8 @@
 //! - [`schedule`]: T3000 weekly schedules and annual routines, evaluated in a site's time zone.
 //! - [`alarm`]: alarm rules and their state machines.
 //! - [`range`]: T3000 range codes (units, digital state names).
+//! - [`recording`]: how trend logs change the way a point is polled and recorded (the fastest
+//!   rate wins).
 //! - [`sink`]: the ingest seam: [`SampleSink`], where drivers send samples, and its typed error.
 
 pub mod alarm;
@@ -21,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod model;
 pub mod range;
+pub mod recording;
 pub mod schedule;
 pub mod sink;
 

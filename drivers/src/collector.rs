@@ -34,7 +34,10 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use t3_core::clock::Clock;
-use t3_core::config::{CollectorConfig, DeviceConfig, MODBUS_TCP_PORT, Protocol, RecordConfig, RecordMode};
+use t3_core::config::{
+    CollectorConfig, DeviceConfig, MODBUS_TCP_PORT, PointOverride, Protocol, RecordConfig, RecordMode,
+};
+use t3_core::recording::Demand;
 use t3_core::{Quality, Sample};
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
@@ -86,12 +89,38 @@ impl DeviceSpec {
                 if o.is_some_and(|o| !o.enabled) {
                     return None;
                 }
-                let interval = o.and_then(|o| o.poll_interval_ms).unwrap_or(config.poll_interval_ms);
-                let record = o.and_then(|o| o.record.clone()).unwrap_or_else(|| config.record.clone());
-                Some(CollectorPoint { id: id_of(p), index, interval: Duration::from_millis(interval), record })
+                let (interval, record) = own_settings(&config, o);
+                Some(CollectorPoint { id: id_of(p), index, interval, record })
             })
             .collect();
         Ok(DeviceSpec { config, profile, points })
+    }
+
+    /// The point's own interval and recording: its override's in the device's configuration,
+    /// else the device's. What it is polled with ([`CollectorPoint::interval`], `record`) may be
+    /// faster while trend logs ask for it ([`Collector::set_demands`]).
+    pub fn own(&self, cp: &CollectorPoint) -> (Duration, RecordConfig) {
+        let name = &self.point_of(cp).name;
+        let o = self.config.points.iter().find(|o| {
+            self.profile.point(&o.name).is_some_and(|q| q.name == *name) || o.name.eq_ignore_ascii_case(name)
+        });
+        own_settings(&self.config, o)
+    }
+
+    /// The points with `demands` applied to their own settings; points without a demand get their
+    /// own settings back.
+    fn with_demands(&self, demands: &HashMap<u32, Demand>) -> Vec<CollectorPoint> {
+        self.points
+            .iter()
+            .map(|cp| {
+                let (interval, record) = self.own(cp);
+                let (interval, record) = match demands.get(&cp.id) {
+                    Some(d) => d.apply(interval, &record),
+                    None => (interval, record),
+                };
+                CollectorPoint { interval, record, ..cp.clone() }
+            })
+            .collect()
     }
 
     /// The profile point a collector point polls.
@@ -147,6 +176,13 @@ impl DeviceSpec {
         l.one_per_point |= self.config.one_request_per_point;
         l
     }
+}
+
+/// A point's own interval and recording: `o`'s (its override) where set, else the device's.
+fn own_settings(config: &DeviceConfig, o: Option<&PointOverride>) -> (Duration, RecordConfig) {
+    let interval = o.and_then(|o| o.poll_interval_ms).unwrap_or(config.poll_interval_ms);
+    let record = o.and_then(|o| o.record.clone()).unwrap_or_else(|| config.record.clone());
+    (Duration::from_millis(interval), record)
 }
 
 /// Errors of the collector's own operations.
@@ -290,7 +326,8 @@ struct DeviceHandle {
     spec: Arc<DeviceSpec>,
     driver: Arc<dyn Driver>,
     stop: Arc<Notify>,
-    task: tokio::task::JoinHandle<()>,
+    /// The poll task; it hands back the device's pushed values when it stops, for the next one.
+    task: tokio::task::JoinHandle<Option<Pushes>>,
 }
 
 /// The polling service.
@@ -305,6 +342,9 @@ pub struct Collector {
     /// Devices waiting to be opened (plugin devices whose point list is not read yet), with the
     /// task that opens them.
     pending: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// What trend logs ask of points, by point id ([`Collector::set_demands`]), applied to every
+    /// device added and to the running ones.
+    demands: RwLock<HashMap<u32, Demand>>,
 }
 
 impl fmt::Debug for Collector {
@@ -351,7 +391,57 @@ impl Collector {
             devices: Mutex::new(HashMap::new()),
             drivers: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
+            demands: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// Sets what trend logs ask of points (point id -> their merged [`Demand`]; a point not in
+    /// the map has its own settings): devices added later start with them, and every running
+    /// device whose points change is polled with the new settings at once (its poll task is
+    /// restarted with the same driver and connection, so Modbus and plugin devices alike).
+    /// Returns the names of the devices restarted.
+    pub fn set_demands(self: &Arc<Self>, demands: HashMap<u32, Demand>) -> Vec<String> {
+        let mut devices = self.devices.lock();
+        // Under the devices lock: a device added meanwhile reads the new demands.
+        *self.demands.write() = demands;
+        let demands = self.demands.read();
+        let mut restarted = Vec::new();
+        for (name, h) in devices.iter_mut() {
+            let points = h.spec.with_demands(&demands);
+            let same = points.iter().zip(&h.spec.points).all(|(a, b)| a.interval == b.interval && a.record == b.record);
+            if same {
+                continue;
+            }
+            let spec = DeviceSpec { points, ..(*h.spec).clone() };
+            let groups = match poll_groups(&spec) {
+                Ok(g) => g,
+                Err(e) => {
+                    tracing::error!(device = %name, error = %e, "the trend logs' settings cannot be planned; the device keeps its own");
+                    continue;
+                }
+            };
+            let spec = Arc::new(spec);
+            let stop = Arc::new(Notify::new());
+            let enabled = spec.config.enabled && self.cfg.enabled;
+            let (old_stop, old_task) = (
+                std::mem::replace(&mut h.stop, stop.clone()),
+                std::mem::replace(&mut h.task, tokio::spawn(async { None })),
+            );
+            // The old poller stops before the new one polls: never two pollers on one device.
+            let poller = enabled.then(|| Poller::new(self.clone(), spec.clone(), h.driver.clone(), groups));
+            old_stop.notify_one();
+            h.task = tokio::spawn(async move {
+                let pushes = old_task.await.ok().flatten();
+                match poller {
+                    Some(p) => p.with_pushes(pushes).run(stop).await,
+                    None => pushes,
+                }
+            });
+            h.spec = spec;
+            restarted.push(name.clone());
+        }
+        restarted.sort();
+        restarted
     }
 
     pub fn status(&self) -> &Arc<StatusBoard> {
@@ -490,6 +580,14 @@ impl Collector {
         if devices.contains_key(&name) {
             return Err(CollectError::DuplicateDevice(name));
         }
+        let spec = {
+            let demands = self.demands.read();
+            if spec.points.iter().any(|p| demands.contains_key(&p.id)) {
+                DeviceSpec { points: spec.with_demands(&demands), ..spec }
+            } else {
+                spec
+            }
+        };
         let groups = poll_groups(&spec)?;
         // Its opener is done (this is it, or it is no longer needed).
         self.pending.lock().remove(&name);
@@ -515,7 +613,7 @@ impl Collector {
             let poller = Poller::new(self.clone(), spec.clone(), driver.clone(), groups);
             tokio::spawn(poller.run(stop.clone()))
         } else {
-            tokio::spawn(async {})
+            tokio::spawn(async { None })
         };
         devices.insert(name, DeviceHandle { spec, driver, stop, task });
         Ok(())
@@ -1078,7 +1176,12 @@ struct Poller {
     window: std::collections::VecDeque<bool>,
     /// A pushed point number (a plugin point's index) -> its index in `spec.points`.
     pushed_points: HashMap<u32, usize>,
+    /// The values the device pushes, handed over by the poller this one replaces.
+    pushes: Option<Pushes>,
 }
+
+/// The values a plugin device pushes (its receiver is taken once per driver).
+type Pushes = tokio::sync::mpsc::UnboundedReceiver<Vec<crate::plugin::PushedValue>>;
 
 impl Poller {
     fn new(collector: Arc<Collector>, spec: Arc<DeviceSpec>, driver: Arc<dyn Driver>, groups: Vec<PollGroup>) -> Self {
@@ -1097,22 +1200,30 @@ impl Poller {
             failures: 0,
             window: Default::default(),
             pushed_points,
+            pushes: None,
         }
     }
 
-    async fn run(mut self, stop: Arc<Notify>) {
+    /// A poller that takes the pushed values `pushes` (its predecessor's) instead of the driver's.
+    fn with_pushes(mut self, pushes: Option<Pushes>) -> Self {
+        self.pushes = pushes;
+        self
+    }
+
+    /// Polls until `stop`; returns the receiver of pushed values, for a poller that takes over.
+    async fn run(mut self, stop: Arc<Notify>) -> Option<Pushes> {
+        let mut pushes = self.pushes.take().or_else(|| self.driver.take_pushes());
         if self.groups.is_empty() {
-            return;
+            return pushes;
         }
         let start = Instant::now();
         let name = self.spec.config.name.clone();
         let mut due: Vec<Instant> = self.groups.iter().map(|g| start + phase(&name, g.interval)).collect();
         let offline_after = self.collector.cfg.offline_after_failures;
-        let mut pushes = self.driver.take_pushes();
         loop {
             let (gi, at) = due.iter().enumerate().min_by_key(|(_, t)| **t).map(|(i, t)| (i, *t)).expect("groups");
             tokio::select! {
-                _ = stop.notified() => return,
+                _ = stop.notified() => return pushes,
                 pushed = next_push(&mut pushes) => {
                     match pushed {
                         Some(values) => self.record_pushed(values).await,
