@@ -95,6 +95,15 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
     let sink = Arc::new(t3_storage::BatchingSink::start(storage.clone()));
     let collector = Collector::new(cfg.collector.clone(), sink, clock.clone());
     let plugins = crate::cli::settings::plugin_host(&cfg);
+    // The trend logs' recording settings, before any device polls (each starts with them).
+    let held = crate::service::trendlogs::TrendLogs::new(
+        catalog.clone(),
+        collector.clone(),
+        crate::service::audit::AuditLog::new(catalog.clone(), clock.clone()),
+        clock.clone(),
+    )
+    .apply();
+    tracing::info!(points = held, "trend logs applied");
     crate::service::collection::start(&collector, &registry, &plugins, &devices)?;
     let ranges = Arc::new(crate::service::ranges::Ranges::default());
     let control = crate::service::control::Control::new(

@@ -134,7 +134,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/alarms/rules/{id}", put(routes::alarms::update_rule).delete(routes::alarms::delete_rule))
         .route("/api/t3000/alarms/{id}/ack", post(routes::alarms::acknowledge))
         .route("/api/t3000/trendlogs", get(routes::trendlogs::list).post(routes::trendlogs::create))
-        .route("/api/t3000/trendlogs/{id}", put(routes::trendlogs::update).delete(routes::trendlogs::delete))
+        .route(
+            "/api/t3000/trendlogs/{id}",
+            get(routes::trendlogs::get_one).put(routes::trendlogs::update).delete(routes::trendlogs::delete),
+        )
         .route("/api/t3000/programs", get(programs::list).post(programs::create))
         .route("/api/t3000/programs/{id}/run", post(programs::run))
         .route("/api/t3000/samples", post(routes::samples::post_samples))

@@ -89,6 +89,7 @@ use utoipa::OpenApi;
         crate::http::routes::alarms::delete_rule,
         crate::http::routes::alarms::acknowledge,
         crate::http::routes::trendlogs::list,
+        crate::http::routes::trendlogs::get_one,
         crate::http::routes::trendlogs::create,
         crate::http::routes::trendlogs::update,
         crate::http::routes::trendlogs::delete,
@@ -422,6 +423,15 @@ mod tests {
         assert_eq!(range(&tl["properties"]["interval_ms"]), r(TRENDLOG_INTERVAL_MS));
         assert_eq!(tl["properties"]["point_ids"]["minItems"], *TRENDLOG_POINTS.start());
         assert_eq!(tl["properties"]["point_ids"]["maxItems"], *TRENDLOG_POINTS.end());
+        // A deadband below 0 is refused; on_change is a plain flag.
+        assert_eq!(tl["properties"]["deadband"]["minimum"].as_f64(), Some(0.0));
+        assert!(tl["properties"]["deadband"]["maximum"].is_null());
+        assert_eq!(tl["properties"]["on_change"]["type"], "boolean");
+        let stored = schema(&doc, "TrendLog");
+        for f in ["on_change", "deadband"] {
+            assert!(stored["properties"][f].is_object(), "TrendLog.{f}");
+        }
+        assert!(doc["paths"]["/api/t3000/trendlogs/{id}"]["get"]["responses"]["404"].is_object());
         assert_eq!(schema(&doc, "NewProgram")["properties"]["source"]["maxLength"], PROGRAM_CHARS);
         for (s, field) in [("NewUser", "password"), ("PasswordChange", "new_password")] {
             let p = &schema(&doc, s)["properties"][field];

@@ -48,6 +48,8 @@ pub struct DevicePoint {
     pub states: Vec<String>,
     pub writable: bool,
     pub unit: Option<String>,
+    /// The point's own poll interval (its device's, or the point's override); trend logs may poll
+    /// it faster (GET /points: `recording`).
     pub poll_interval_ms: u64,
     /// Whether the point has an auto/manual switch at its controller (T3 inputs, outputs and
     /// variables): `POST /api/t3000/points/{id}/mode` changes it.

@@ -19,7 +19,10 @@ pub struct Program {
 
 record!(Program, "program");
 
-/// A trend log (stored).
+/// A trend log (stored): T3000's monitor. Its points are recorded at least every `interval_ms`
+/// (every poll, or on change past `deadband`) for as long as it exists; a point in several trend
+/// logs is recorded at the fastest interval, every sample if any of them wants every sample, else
+/// with the smallest deadband (see `service::trendlogs`).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrendLog {
     #[serde(default)]
@@ -28,8 +31,17 @@ pub struct TrendLog {
     pub description: Option<String>,
     /// At most 64 points.
     pub point_ids: Vec<u32>,
-    /// Sampling interval of the log, 1 s ..= 24 h.
+    /// The log records its points at least this often, 1 s ..= 24 h (their polling gets faster
+    /// where it was slower, never slower).
     pub interval_ms: u64,
+    /// Record a polled value only when it moved past `deadband` since the last recorded one
+    /// (false: every polled value).
+    #[serde(default)]
+    pub on_change: bool,
+    /// The deadband of on-change recording, absolute, in each point's units (0: any change);
+    /// unused without `on_change`.
+    #[serde(default)]
+    pub deadband: f64,
     /// The time range a chart of this log opens with, as a span back from now (`24h`, `7d`, `365d`).
     #[serde(default)]
     pub range: Option<String>,

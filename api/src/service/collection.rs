@@ -154,7 +154,8 @@ pub fn device_points(collector: &Collector, name: &str) -> Vec<DevicePoint> {
                 states: plugin.map(|pp| pp.states.clone()).unwrap_or_default(),
                 writable: p.writable,
                 unit: p.unit.clone(),
-                poll_interval_ms: cp.interval.as_millis() as u64,
+                // The point's own (trend logs may poll it faster: `trendlogs::recording`).
+                poll_interval_ms: spec.own(cp).0.as_millis() as u64,
                 has_auto_manual: p.auto_manual.is_some(),
                 class: p.class().into(),
                 min: span.map(|s| s.min),

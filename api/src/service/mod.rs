@@ -21,6 +21,7 @@ pub mod retention;
 pub mod scheduler;
 pub mod sync;
 pub mod tickets;
+pub mod trendlogs;
 
 /// Who or what acts, for the audit log: a user (`alice`, from an address) or the server itself
 /// (`schedule:3`, `system`).

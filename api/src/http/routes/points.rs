@@ -164,7 +164,12 @@ pub struct PointResponse {
     #[schema(value_type = String, format = DateTime, required = true)]
     pub updated_at: Option<String>,
     pub writable: bool,
+    /// The point's own trend settings (its device's, or what was set for the point), whatever
+    /// trend logs ask.
     pub trend: TrendSettings,
+    /// How the point is polled and recorded now: its own settings, or faster while trend logs
+    /// hold it (`trendlogs` names them); null for manual points.
+    pub recording: Option<crate::service::trendlogs::Recording>,
     /// What the point is: a measurement, a setpoint / command, or the device's configuration
     /// (writing one needs the admin role). Manual points are measurements.
     pub class: PointClass,
@@ -253,6 +258,7 @@ pub fn units(state: &AppState) -> std::collections::HashMap<u32, String> {
 fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse)> {
     let records = state.catalog.list::<PointRecord>();
     let label_of = |id: u32| records.iter().find(|r| r.id == i64::from(id));
+    let mut recording = crate::service::trendlogs::recording(&state.catalog, &state.collector);
     let mut out = Vec::new();
     for d in state.catalog.list::<DeviceRecord>() {
         let d = Arc::new(d);
@@ -261,6 +267,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
             let meaning = state.ranges.meaning(p.id, &p.point_type);
             let digital = state.ranges.get(p.id).and_then(|r| r.digital).or_else(|| plugin_digital(&p));
             let trend = trend_of(&d, &p.name, &p);
+            let recording = recording.remove(&p.id);
             let facts = LineFacts {
                 point_type: &p.point_type,
                 writable: p.writable,
@@ -270,7 +277,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                     || (p.register_kind == "plugin" && p.encoding == "multistate"),
                 // Recorded on change: the collector keeps a sample only past the deadband or at the
                 // heartbeat, so a value holds until the next one.
-                on_change: trend.deadband.is_some(),
+                on_change: trend.deadband.is_some() || recording.as_ref().is_some_and(|r| r.on_change),
             };
             let trend = with_line(trend, r.and_then(|r| r.line), facts);
             // What the device calls the point (a T3 panel's label and description), each if not empty.
@@ -314,6 +321,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 updated_at: None,
                 writable: p.writable,
                 trend: TrendSettings { retention_days: r.and_then(|r| r.retention_days), ..trend },
+                recording,
                 class: p.class,
                 min: span.map(|s| s.min),
                 max: span.map(|s| s.max),
@@ -349,6 +357,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                     r.line,
                     LineFacts { point_type: "manual", writable: false, digital: false, on_change: false },
                 ),
+                recording: None,
                 class: PointClass::Measurement,
                 min: None,
                 max: None,
