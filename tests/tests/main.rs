@@ -25,5 +25,6 @@ mod schemathesis;
 mod semantics;
 mod sync;
 mod timestamps;
+mod trendlog_recording;
 mod write_safety;
 mod ws;

@@ -19,7 +19,7 @@ pub(crate) fn root() -> PathBuf {
 }
 
 /// Compiles C `source` into the shared library `dir/<name>`, with the ABI header on the include path.
-fn cc(source: &Path, dir: &Path, name: &str, defines: &[&str]) -> PathBuf {
+pub(crate) fn cc(source: &Path, dir: &Path, name: &str, defines: &[&str]) -> PathBuf {
     let out = dir.join(name);
     let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = Command::new(&compiler)
