@@ -446,12 +446,32 @@ describe('trend page', () => {
     await login(page, server)
     await openChart(page, `points=${a},${b}&range=6h`)
     await page.fill('[data-test=view-name]', 'AHU 1 zone and CO2')
+    // A trend log records its points: every 5 s, only changes past 0.5.
+    await page.fill('[data-test=view-interval]', '5')
+    expect(await page.locator('[data-test=view-deadband]').count()).toBe(0)
+    await page.check('[data-test=view-on-change]')
+    await page.fill('[data-test=view-deadband]', '0.5')
     await page.click('[data-test=view-save-new]')
     await page.waitForSelector('[data-test=view-item]:has-text("AHU 1 zone and CO2")')
-    const logs = await apiCall<{ id: number; name: string; point_ids: number[]; range: string | null }[]>(server, admin, 'GET', '/api/t3000/trendlogs')
+    type Log = { id: number; name: string; point_ids: number[]; range: string | null; interval_ms: number; on_change: boolean; deadband: number }
+    const logs = await apiCall<Log[]>(server, admin, 'GET', '/api/t3000/trendlogs')
     const saved = logs.find((l) => l.name === 'AHU 1 zone and CO2')!
     expect(saved.point_ids).toEqual([a, b])
     expect(saved.range).toBe('6h')
+    expect([saved.interval_ms, saved.on_change, saved.deadband]).toEqual([5000, true, 0.5])
+    const item = `[data-test=view-item][data-view-id="${saved.id}"]`
+    expect(await page.textContent(`${item} [data-test=view-records]`)).toBe('records every 5 s, on change past 0.5')
+    // The server records the points so (their own settings stay theirs).
+    const p = await apiCall<{ recording: { interval_ms: number; on_change: boolean; deadband: number; trendlogs: number[] } }>(server, admin, 'GET', `/api/t3000/points/${a}`)
+    expect(p.recording.trendlogs).toContain(saved.id)
+    expect([p.recording.on_change, p.recording.deadband]).toEqual([true, 0.5])
+    expect(p.recording.interval_ms).toBeLessThanOrEqual(5000)
+    // Opening it elsewhere fills the form with what it records.
+    await page.reload()
+    await page.click(`${item} [data-test=view-open]`)
+    expect(await page.inputValue('[data-test=view-interval]')).toBe('5')
+    expect(await page.isChecked('[data-test=view-on-change]')).toBe(true)
+    expect(await page.inputValue('[data-test=view-deadband]')).toBe('0.5')
 
     // A viewer opens it: the points and the range come back; no save or delete.
     await apiCall(server, admin, 'POST', '/api/t3000/users', { username: 'trendviewer', password: 'viewer-pass-123', role: 'viewer' })

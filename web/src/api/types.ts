@@ -567,7 +567,12 @@ export interface TrendLog {
   name: string
   description: string | null
   point_ids: number[]
+  /** The points are recorded at least this often while the log exists (1 s .. 24 h). */
   interval_ms: number
+  /** Record only changes past `deadband` (else every polled value). */
+  on_change: boolean
+  /** Deadband of on-change recording, in each point's units (0: any change). */
+  deadband: number
   /** The range the chart opens with (`24h`, `7d`). */
   range?: string | null
   updated_us: number
