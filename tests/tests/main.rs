@@ -14,6 +14,7 @@ mod crash;
 mod devices;
 mod disk_full;
 mod export;
+mod import_webview;
 mod lifecycle;
 mod metrics;
 mod modes;
