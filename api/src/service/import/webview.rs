@@ -1206,8 +1206,10 @@ impl WebviewImports {
             }
         }
         self.registry.save().map_err(|e| WebviewError::Io(format!("{e:#}")))?;
-        // Point records (labels, units).
+        // Point records (labels, units): one transaction, one audit entry per device.
         let mut updated = 0;
+        let mut changes: BTreeMap<i64, Vec<serde_json::Value>> = BTreeMap::new();
+        let mut records = Vec::new();
         for ((serial, name), p) in &plan.points {
             let (Some(&id), Some((device_id, _))) = (ids.get(&(*serial, name.clone())), device_ids.get(serial)) else {
                 continue;
@@ -1225,21 +1227,27 @@ impl WebviewImports {
             rec.label = p.label.clone();
             rec.description = p.full_label.clone();
             rec.units = p.units.clone();
-            self.catalog.put(rec.clone())?;
             if old.is_some() {
                 updated += 1;
             } else {
                 *created.entry("points".into()).or_default() += 1;
             }
-            self.audit.record(
-                who.remote.clone(),
-                &who.actor,
-                "import.webview",
-                Some(format!("point:{id}")),
-                old.and_then(|o| serde_json::to_value(o).ok()),
-                serde_json::to_value(&rec).ok(),
-                "ok",
-            );
+            changes.entry(*device_id).or_default().push(serde_json::json!({
+                "point_id": id, "name": name, "label": rec.label, "description": rec.description, "units": rec.units,
+                "old": old.map(|o| serde_json::json!({ "label": o.label, "description": o.description, "units": o.units })),
+            }));
+            records.push(rec);
+        }
+        if !records.is_empty() {
+            self.catalog.transaction(|tx| {
+                for r in records {
+                    tx.put(r)?;
+                }
+                Ok(())
+            })?;
+        }
+        for (device_id, points) in changes {
+            audit("import.webview", format!("device:{device_id}/points"), serde_json::Value::Array(points));
         }
         // Trend logs.
         let existing: HashSet<String> =
