@@ -15,6 +15,7 @@ mod devices;
 mod disk_full;
 mod export;
 mod import_webview;
+mod import_csv;
 mod lifecycle;
 mod metrics;
 mod modes;

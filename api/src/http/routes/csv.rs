@@ -13,8 +13,8 @@ use crate::model::place::{Building, Floor, Room};
 use crate::model::point::PointRecord;
 use crate::service::auth::Principal;
 use crate::service::import::csv::{
-    self as sheet, Action, CsvError, DeviceEntry, Errors, KnownPoints, Plan, PointEntry, RowError, RowPlan,
-    SampleRules, SampleSummary,
+    self as sheet, Action, CsvError, DeviceEntry, KnownPoints, Plan, PointEntry, RowError, RowPlan, SampleRules,
+    SampleSummary,
 };
 use axum::Json;
 use axum::body::Body;
@@ -338,11 +338,11 @@ fn audit_row(
 
 // ---- devices ----
 
+/// A building, floor and room id, each if given.
+type Place = (Option<i64>, Option<i64>, Option<i64>);
+
 /// Finds a place by its names: a building, a floor in it, a room on that floor.
-fn resolve_places(
-    state: &AppState,
-    e: &DeviceEntry,
-) -> Result<(Option<i64>, Option<i64>, Option<i64>), (&'static str, String)> {
+fn resolve_places(state: &AppState, e: &DeviceEntry) -> Result<Place, (&'static str, String)> {
     let buildings = state.catalog.list::<Building>();
     let building = match &e.building {
         None => None,
@@ -404,8 +404,7 @@ async fn import_devices(
 ) -> Result<ConfigImport, ImportFailure> {
     let current = device_rows(state);
     let entries: Vec<DeviceEntry> = current.iter().map(|(_, e)| e.clone()).collect();
-    let Plan { sheet, rows } = sheet::plan_devices(bytes, &entries)?;
-    let mut errors = Errors::default();
+    let Plan { sheet, rows, mut errors } = sheet::plan_devices(bytes, &entries)?;
     let mut records: Vec<Option<DeviceRecord>> = Vec::with_capacity(rows.len());
     for r in &rows {
         let key = Some(r.plan.key.as_str());
@@ -566,8 +565,7 @@ async fn import_points(
 ) -> Result<ConfigImport, ImportFailure> {
     let current = point_rows(state);
     let entries: Vec<PointEntry> = current.iter().map(|(_, e)| e.clone()).collect();
-    let Plan { sheet, rows } = sheet::plan_points(bytes, &entries)?;
-    let mut errors = Errors::default();
+    let Plan { sheet, rows, mut errors } = sheet::plan_points(bytes, &entries)?;
     let devices_now = state.catalog.list::<DeviceRecord>();
     let config_retention: Vec<u32> =
         state.storage.config().retention.points.iter().flat_map(|o| o.points.iter().copied()).collect();

@@ -624,11 +624,13 @@ pub struct Planned<T> {
     pub current: Option<usize>,
 }
 
-/// A whole file planned.
+/// A whole file planned: the rows that could be read, and the errors of those that could not
+/// (the caller adds what its own checks find, then [`Errors::finish`]es).
 #[derive(Debug)]
 pub struct Plan<T> {
     pub sheet: Sheet,
     pub rows: Vec<Planned<T>>,
+    pub errors: Errors,
 }
 
 fn diff(cols: &[&str], skip: &[&str], old: Option<&[String]>, new: &[String]) -> (Action, Vec<FieldChange>) {
@@ -811,8 +813,7 @@ pub fn plan_devices<R: Read>(input: R, current: &[DeviceEntry]) -> Result<Plan<D
         let (action, fields) = diff(DEVICE_COLUMNS, &["source"], old.as_deref(), &device_cells(&entry));
         rows.push(Planned { plan: RowPlan { row: row.row, key: name, action, fields }, row, entry, current: found });
     }
-    errors.finish()?;
-    Ok(Plan { sheet, rows })
+    Ok(Plan { sheet, rows, errors })
 }
 
 /// Writes devices as CSV (UTF-8 with a byte order mark, CRLF, quoted where needed).
@@ -958,8 +959,7 @@ pub fn plan_points<R: Read>(input: R, current: &[PointEntry]) -> Result<Plan<Poi
             current: found,
         });
     }
-    errors.finish()?;
-    Ok(Plan { sheet, rows })
+    Ok(Plan { sheet, rows, errors })
 }
 
 /// Writes points as CSV (UTF-8 with a byte order mark, CRLF, quoted where needed).
@@ -1225,6 +1225,22 @@ mod tests {
         ]
     }
 
+    /// A plan whose rows all read.
+    fn clean<T>(p: Result<Plan<T>, CsvError>) -> Plan<T> {
+        let mut p = p.unwrap();
+        let errors = std::mem::take(&mut p.errors);
+        errors.finish().unwrap();
+        p
+    }
+
+    /// The errors of a plan (or of the file).
+    fn plan_errors<T: std::fmt::Debug>(p: Result<Plan<T>, CsvError>) -> Vec<RowError> {
+        match p {
+            Ok(p) => errors(p.errors.finish().unwrap_err()),
+            Err(e) => errors(e),
+        }
+    }
+
     fn errors(e: CsvError) -> Vec<RowError> {
         match e {
             CsvError::Invalid { errors, .. } => errors,
@@ -1238,14 +1254,14 @@ mod tests {
         let csv = write_devices(&devices);
         assert!(csv.starts_with(&[0xEF, 0xBB, 0xBF]), "a byte order mark for Excel");
         assert!(String::from_utf8_lossy(&csv).contains("\r\n"), "CRLF");
-        let plan = plan_devices(&csv[..], &devices).unwrap();
+        let plan = clean(plan_devices(&csv[..], &devices));
         assert_eq!(plan.rows.len(), 2);
         for r in &plan.rows {
             assert_eq!(r.plan.action, Action::Unchanged, "{:?}", r.plan.fields);
             assert_eq!(r.entry, devices[r.current.unwrap()]);
         }
         let pts = points();
-        let plan = plan_points(&write_points(&pts)[..], &pts).unwrap();
+        let plan = clean(plan_points(&write_points(&pts)[..], &pts));
         assert!(plan.rows.iter().all(|r| r.plan.action == Action::Unchanged), "{:?}", plan.rows);
         assert_eq!(plan.rows.iter().map(|r| r.entry.clone()).collect::<Vec<_>>(), pts);
     }
@@ -1258,7 +1274,7 @@ mod tests {
             7;AHU-1;IN1;SUP TEMP;\"Supply air; after the coil, °C\";°C;5000;change;0,75;0;900;365;step\r\n\
             8;ahu-1;out1;\"Valve \"\"A\"\"\";;;;;;;;;\r\n\
             ;;;;;;;;;;;;\r\n";
-        let plan = plan_points(text.as_bytes(), &pts).unwrap();
+        let plan = clean(plan_points(text.as_bytes(), &pts));
         assert_eq!(plan.rows.len(), 2);
         let first = &plan.rows[0].plan;
         assert_eq!((first.row, first.action), (2, Action::Change));
@@ -1274,7 +1290,7 @@ mod tests {
     #[test]
     fn a_missing_column_leaves_the_field_as_it_is() {
         let pts = points();
-        let plan = plan_points("device,name,label\nAHU-1,IN1,Supply\n".as_bytes(), &pts).unwrap();
+        let plan = clean(plan_points("device,name,label\nAHU-1,IN1,Supply\n".as_bytes(), &pts));
         let r = &plan.rows[0];
         assert_eq!(r.plan.fields.len(), 1);
         assert_eq!(r.entry.units.as_deref(), Some("°C"));
@@ -1291,7 +1307,7 @@ mod tests {
             NEW-3,modbus-tcp,10.0.0.9,3,T3-controller,true,1,5s,\n\
             NEW-4,modbus-tcp,10.0.0.9,4,T3-controller,true,1000,,1\n\
             AHU-1,modbus-tcp,127.0.0.1,1,T3-controller,true,1000,every,0\n";
-        let e = errors(plan_devices(text.as_bytes(), &devices).unwrap_err());
+        let e = plan_errors(plan_devices(text.as_bytes(), &devices));
         let got: Vec<(usize, Option<&str>, Option<&str>)> =
             e.iter().map(|e| (e.row, e.column.as_deref(), e.cell.as_deref())).collect();
         assert_eq!(
@@ -1319,7 +1335,7 @@ mod tests {
         assert_eq!((e[1].row, e[1].column.as_deref()), (1, Some("name")));
         assert!(e[1].message.contains("missing"));
         // A row with a separator too many (an unquoted comma).
-        let e = errors(plan_points("device,name,label\nAHU-1,IN1,Supply, north\n".as_bytes(), &points()).unwrap_err());
+        let e = plan_errors(plan_points("device,name,label\nAHU-1,IN1,Supply, north\n".as_bytes(), &points()));
         assert_eq!((e[0].row, e[0].column.as_ref()), (2, None));
         assert!(e[0].message.contains("4 cells"), "{}", e[0].message);
     }
@@ -1331,12 +1347,12 @@ mod tests {
         for u in "device,name\r\nAHU-1,IN1\r\n".encode_utf16() {
             utf16.extend_from_slice(&u.to_le_bytes());
         }
-        let e = errors(plan_points(&utf16[..], &points()).unwrap_err());
+        let e = plan_errors(plan_points(&utf16[..], &points()));
         assert_eq!(e[0].row, 1);
         assert!(e[0].message.contains("UTF-16"), "{}", e[0].message);
         // Latin-1: "°C" as the single byte 0xB0 in row 3.
         let latin1 = b"device,name,units\nAHU-1,IN1,C\nAHU-1,OUT1,\xB0C\n";
-        let e = errors(plan_points(&latin1[..], &points()).unwrap_err());
+        let e = plan_errors(plan_points(&latin1[..], &points()));
         assert_eq!(e.len(), 1);
         assert_eq!((e[0].row, e[0].column.as_deref(), e[0].cell.as_deref()), (3, Some("units"), Some("C3")));
         assert!(e[0].message.contains("Latin-1") && e[0].message.contains("0xB0"), "{}", e[0].message);
@@ -1346,7 +1362,7 @@ mod tests {
     fn quoted_cells_keep_line_breaks_and_rows_count_records() {
         let pts = points();
         let text = "device,name,description\n\"AHU-1\",IN1,\"two\nlines, and a comma\"\nAHU-1,OUT1,x\nNOPE,IN1,\n";
-        let plan = plan_points(text.as_bytes(), &pts).unwrap();
+        let plan = clean(plan_points(text.as_bytes(), &pts));
         assert_eq!(plan.rows[0].entry.description.as_deref(), Some("two\nlines, and a comma"));
         assert_eq!((plan.rows[1].row.row, plan.rows[1].row.line), (3, 4));
         assert_eq!(plan.rows[2].plan.action, Action::Create);
@@ -1364,9 +1380,9 @@ mod tests {
             DeviceEntry { config, building: None, floor: None, room: None, description: None, source: "api".into() };
         let csv = write_devices(std::slice::from_ref(&d));
         assert!(String::from_utf8_lossy(&csv).contains(r#""{""device_instance"":1234}""#));
-        let plan = plan_devices(&csv[..], std::slice::from_ref(&d)).unwrap();
+        let plan = clean(plan_devices(&csv[..], std::slice::from_ref(&d)));
         assert_eq!(plan.rows[0].plan.action, Action::Unchanged);
-        let e = errors(plan_devices("name,protocol,options\nb,bacnet-ip,[1]\n".as_bytes(), &[]).unwrap_err());
+        let e = plan_errors(plan_devices("name,protocol,options\nb,bacnet-ip,[1]\n".as_bytes(), &[]));
         assert_eq!(e[0].column.as_deref(), Some("options"));
     }
 
