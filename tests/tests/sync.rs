@@ -195,7 +195,7 @@ async fn labels_sync_both_ways_incrementally_with_conflicts_decided_by_the_strat
             &json!({"choices": [{"point_id": 999_999, "field": "label", "direction": "to_server"}]}),
         )
         .await;
-    bad.assert_error("unknown point", StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_choice"));
+    bad.assert_error("unknown point", StatusCode::CONFLICT, Some("invalid_choice"));
     server.get("/api/t3000/devices/nope/sync").await.assert_error("no device", StatusCode::NOT_FOUND, None);
 
     // Every applied change is audited, with the point, the field and both values.

@@ -155,7 +155,8 @@ impl From<crate::service::control::ControlError> for ApiError {
 }
 
 /// Hardware sync: no such device 404, a device not polled or without T3 points 409, a device that
-/// did not answer 502, a choice naming a point the device does not sync 422.
+/// did not answer 502, a choice naming a point the device does not sync 409 (it depends on the
+/// device, not on the request's form).
 impl From<crate::service::sync::SyncError> for ApiError {
     fn from(e: crate::service::sync::SyncError) -> Self {
         use crate::service::sync::SyncError as E;
@@ -164,7 +165,7 @@ impl From<crate::service::sync::SyncError> for ApiError {
             E::NotPolled(_) => ApiError::conflict("device_not_polled", e.to_string()),
             E::NotT3(_) => ApiError::conflict("nothing_to_sync", e.to_string()),
             E::Unreadable { .. } => ApiError::new(StatusCode::BAD_GATEWAY, "device_unreadable", e.to_string()),
-            E::InvalidChoice(_) => ApiError::unprocessable("invalid_choice", e.to_string()),
+            E::InvalidChoice(_) => ApiError::conflict("invalid_choice", e.to_string()),
             E::Storage(e) => e.into(),
         }
     }

@@ -411,10 +411,10 @@ impl Sync<'_> {
                 }
             };
             let (value, result) = match direction {
-                Direction::ToServer => (row.device.clone(), self.to_server(who, &d, &row)),
+                Direction::ToServer => (row.device.clone(), self.apply_to_catalog(who, &d, &row)),
                 _ => {
                     wrote_device = true;
-                    (row.server.clone(), self.to_device(who, &name, &row).await)
+                    (row.server.clone(), self.apply_to_device(who, &name, &row).await)
                 }
             };
             applied.push(Applied {
@@ -461,7 +461,7 @@ impl Sync<'_> {
     }
 
     /// The device's value into the catalog's point record (made if the point has none).
-    fn to_server(&self, who: &Issuer, d: &DeviceRecord, row: &Difference) -> Result<(), String> {
+    fn apply_to_catalog(&self, who: &Issuer, d: &DeviceRecord, row: &Difference) -> Result<(), String> {
         let id = i64::from(row.point_id);
         let mut r = self.catalog.get::<PointRecord>(id).unwrap_or_else(|| PointRecord {
             id,
@@ -482,7 +482,7 @@ impl Sync<'_> {
     }
 
     /// The catalog's value written to the device: audited before, its result after.
-    async fn to_device(&self, who: &Issuer, device: &str, row: &Difference) -> Result<(), String> {
+    async fn apply_to_device(&self, who: &Issuer, device: &str, row: &Difference) -> Result<(), String> {
         let seq = self.catalog.audit_begin(self.audit_entry(who, row, Direction::ToDevice, "pending")).ok();
         let result = self.write_device(who, device, row).await;
         if let Some(seq) = seq {

@@ -61,8 +61,7 @@ pub async fn diff(
 #[utoipa::path(post, path = "/api/t3000/devices/{id}/sync", tag = "devices",
     params(("id" = String, Path, description = "Device id or name")), request_body = ApplyRequest,
     responses((status = 200, body = ApplyReport), (status = 404, body = ErrorBody),
-        (status = 409, description = "The device is not polled (`device_not_polled`) or has no T3 points (`nothing_to_sync`)", body = ErrorBody),
-        (status = 422, description = "A choice names a point the device does not sync (`invalid_choice`)", body = ErrorBody),
+        (status = 409, description = "The device is not polled (`device_not_polled`), has no T3 points (`nothing_to_sync`), or a choice names a point it does not sync (`invalid_choice`)", body = ErrorBody),
         (status = 502, description = "The device did not answer or refused a read (`device_unreadable`)", body = ErrorBody)))]
 pub async fn apply(
     State(state): State<AppState>,
@@ -70,8 +69,7 @@ pub async fn apply(
     Path(key): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<ApplyReport>> {
-    let req: ApplyRequest =
-        if body.iter().all(u8::is_ascii_whitespace) { ApplyRequest::default() } else { json_body(&body)? };
+    let req: ApplyRequest = json_body(&body)?;
     let d = find(&state, &key)?;
     Ok(Json(sync(&state).apply(&who.issuer(), d.id, &req).await?))
 }
