@@ -7,6 +7,7 @@
 pub mod demo;
 pub mod export;
 pub mod import_csv;
+pub mod import_prog;
 pub mod import_webview;
 mod repair;
 mod serve;
@@ -96,9 +97,13 @@ pub enum ImportCommand {
     Webview(import_webview::WebviewArgs),
     /// Devices, points or samples as CSV (`--kind`).
     Csv(import_csv::ImportCsvArgs),
+    /// A T3000 panel file (.prog) into a configured device: points, schedules, calendars, trend logs,
+    /// programs.
+    Prog(import_prog::ProgArgs),
 }
 
 /// Parses the command line and runs it; maps failures to exit codes (1 runtime, 2 configuration).
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
@@ -211,6 +216,10 @@ fn run(cmd: Command) -> Result<(), Failure> {
         Command::Import(ImportCommand::Webview(args)) => {
             init_tracing(&quiet_config());
             runtime()?.block_on(import_webview::run(args))?;
+        }
+        Command::Import(ImportCommand::Prog(args)) => {
+            init_tracing(&quiet_config());
+            runtime()?.block_on(import_prog::run(args))?;
         }
         Command::Import(ImportCommand::Csv(args)) => {
             init_tracing(&quiet_config());

@@ -140,6 +140,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/t3000/programs", get(programs::list).post(programs::create))
         .route("/api/t3000/programs/{id}/run", post(programs::run))
+        .route("/api/t3000/import/prog", post(routes::import_prog::import))
         .route("/api/t3000/samples", post(routes::samples::post_samples))
         .route("/api/t3000/import/webview", post(routes::import_webview::import).layer(DefaultBodyLimit::disable()))
         .route("/api/t3000/import/webview/jobs", get(routes::import_webview::jobs))

@@ -96,6 +96,7 @@ use utoipa::OpenApi;
         crate::http::routes::programs::list,
         crate::http::routes::programs::create,
         crate::http::routes::programs::run,
+        crate::http::routes::import_prog::import,
         crate::http::routes::samples::post_samples,
         crate::http::routes::storage::delete_samples,
         crate::http::routes::storage::quarantine,

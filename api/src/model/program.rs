@@ -15,9 +15,31 @@ pub struct Program {
     /// `stopped` (programs do not run on the server yet).
     pub status: String,
     pub updated_us: i64,
+    /// What a T3 panel keeps of the program, when it came from a T3000 `.prog` file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t3000: Option<PanelProgram>,
 }
 
 record!(Program, "program");
+
+/// A program as a T3 panel keeps it: its compiled Control BASIC, verbatim (the panel's 2000-byte code
+/// block), and its state on the panel when the file was saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PanelProgram {
+    /// The panel's program number (1..=16): `PRG1`.
+    pub number: u16,
+    /// Label and full label on the panel.
+    pub label: String,
+    pub description: String,
+    /// Size of the compiled code in bytes, as the panel states it.
+    pub code_bytes: u16,
+    /// The whole 2000-byte code block, hex (4000 characters).
+    pub code_hex: String,
+    /// `on` or `off` on the panel.
+    pub panel_status: String,
+    /// `auto` or `manual` on the panel.
+    pub auto_manual: String,
+}
 
 /// A trend log (stored): T3000's monitor. Its points are recorded at least every `interval_ms`
 /// (every poll, or on change past `deadband`) for as long as it exists; a point in several trend

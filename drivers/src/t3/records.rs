@@ -139,9 +139,9 @@ impl PointRef {
     }
 }
 
-/// A reference to a point anywhere on the network (`Point_Net`): like [`PointRef`] plus the sub-panel
-/// and the network number. T3000 keeps the high bits of the number in the top three bits of the type
-/// byte (numbers above 255).
+/// A reference to a point anywhere on the network (`Point_Net`): like [`PointRef`] (the type stored
+/// + 1) plus the sub-panel and the network number. T3000 treats a reference with panel and sub-panel
+/// both 0 as unused (`BacnetMonitor.cpp`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NetPoint {
     pub number: u8,
@@ -154,9 +154,10 @@ pub struct NetPoint {
 impl NetPoint {
     /// `(point type, 1-based number)`; `None` when unused.
     pub fn target(&self) -> Option<(u8, u16)> {
-        let kind = self.point_type & 0x1F;
-        let high = u16::from(self.point_type >> 5);
-        (kind != 0).then(|| (kind - 1, (high << 8 | u16::from(self.number)) + 1))
+        if self.point_type == 0 || (self.panel == 0 && self.sub_panel == 0) {
+            return None;
+        }
+        Some(((self.point_type - 1) & 0x1F, u16::from(self.number) + 1))
     }
     fn write(&self, w: &mut Vec<u8>) {
         w.extend([self.number, self.point_type, self.panel, self.sub_panel, self.network]);

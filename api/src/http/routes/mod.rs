@@ -10,6 +10,7 @@ pub mod export;
 pub mod floorplans;
 pub mod health;
 pub mod history;
+pub mod import_prog;
 pub mod import_webview;
 pub mod metrics;
 pub mod plugins;

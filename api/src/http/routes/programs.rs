@@ -53,6 +53,7 @@ pub async fn create(
         source: req.source,
         status: "stopped".into(),
         updated_us: state.now_us(),
+        t3000: None,
     })?;
     audit(
         &state,
