@@ -122,7 +122,8 @@ use utoipa::OpenApi;
         crate::model::device::DevicePoint,
         crate::http::routes::alarms::RuleBody,
         crate::http::routes::schedules::CalendarBody,
-        crate::http::routes::csv::SamplesImport
+        crate::http::routes::csv::SamplesImport,
+        crate::http::routes::csv::ConfigImport
     ))
 )]
 pub struct ApiDoc;

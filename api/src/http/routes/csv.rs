@@ -79,6 +79,15 @@ pub struct SamplesImport {
     pub stored: u64,
 }
 
+/// What an import answers: a [`ConfigImport`] for devices and points, a [`SamplesImport`] for
+/// samples.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ImportAnswer {
+    Config(ConfigImport),
+    Samples(SamplesImport),
+}
+
 /// The answer to a file with mistakes: every one, by row and column (nothing was applied).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CsvErrorBody {
@@ -268,7 +277,7 @@ pub async fn export_points(State(state): State<AppState>) -> Response {
 #[utoipa::path(post, path = "/api/t3000/import/csv", tag = "import", params(ImportQuery),
     request_body(content = String, content_type = "text/csv", description = "The CSV file"),
     responses(
-        (status = 200, description = "devices / points: a ConfigImport; samples: a SamplesImport", body = ConfigImport),
+        (status = 200, description = "devices / points: a ConfigImport; samples: a SamplesImport", body = ImportAnswer),
         (status = 400, description = "A parameter is wrong (kind, tz)", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 413, description = "devices / points: larger than server.max_body_bytes", body = ErrorBody),
@@ -279,18 +288,18 @@ pub async fn import(
     Extension(who): Extension<Principal>,
     Query(q): Query<ImportQuery>,
     body: Body,
-) -> Result<Response, ImportFailure> {
-    match q.kind {
+) -> Result<Json<ImportAnswer>, ImportFailure> {
+    Ok(Json(match q.kind {
         CsvKind::Devices => {
             let bytes = read_body(&state, body).await?;
-            Ok(Json(import_devices(&state, &who, &bytes, q.apply).await?).into_response())
+            ImportAnswer::Config(import_devices(&state, &who, &bytes, q.apply).await?)
         }
         CsvKind::Points => {
             let bytes = read_body(&state, body).await?;
-            Ok(Json(import_points(&state, &who, &bytes, q.apply).await?).into_response())
+            ImportAnswer::Config(import_points(&state, &who, &bytes, q.apply).await?)
         }
-        CsvKind::Samples => Ok(Json(import_samples(&state, &who, body, q).await?).into_response()),
-    }
+        CsvKind::Samples => ImportAnswer::Samples(import_samples(&state, &who, body, q).await?),
+    }))
 }
 
 async fn read_body(state: &AppState, body: Body) -> ApiResult<axum::body::Bytes> {
