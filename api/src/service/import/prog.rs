@@ -720,6 +720,9 @@ fn plan(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<Plan, ProgImpo
             description,
             point_ids: Vec::new(),
             interval_ms,
+            // A monitor records every sample at its interval; a user's on-change choice stays.
+            on_change: old.is_some_and(|t| t.on_change),
+            deadband: old.map_or(0.0, |t| t.deadband),
             range: old.and_then(|t| t.range.clone()),
             updated_us: cx.now_us,
         };

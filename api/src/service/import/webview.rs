@@ -833,6 +833,8 @@ pub fn create_trendlog(catalog: &Catalog, now_us: i64, t: NewTrendLog) -> Result
         description: t.description,
         point_ids: t.point_ids,
         interval_ms: t.interval_ms,
+        on_change: false,
+        deadband: 0.0,
         range: None,
         updated_us: now_us,
     })?)
