@@ -210,7 +210,7 @@ fn a_plugin_device_is_checked_by_its_plugin_naming_the_key_and_line() {
 }
 
 /// The testkit plugin (`plugins/testkit`), built by cargo beside the test executables.
-fn testkit() -> PathBuf {
+pub(crate) fn testkit() -> PathBuf {
     if let Some(p) = std::env::var_os("T3000_TESTKIT") {
         return PathBuf::from(p);
     }

@@ -5,7 +5,7 @@
 //! restart, and a plugin device's point is sped up alike. Rates are measured from the time stamps
 //! of the stored samples, never from sleeps.
 
-use crate::plugins::{cc, plugins_toml, root};
+use crate::plugins::{cc, named, plugins_toml, points_of, root, testkit, wait_state};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -214,4 +214,34 @@ async fn a_trend_log_speeds_up_a_plugin_devices_point() {
     server.delete(&format!("/api/t3000/trendlogs/{}", t["id"])).await;
     let after = now_us();
     assert_rate("the plugin point in no log", &gaps(&server, p, after, 2, 5.0).await, 5.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_device_restarted_by_a_trend_log_keeps_recording_what_it_pushes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(testkit(), dir.path().join("libt3_plugin_testkit.so")).unwrap();
+    // Polled once an hour: P1's values after the first poll can only have been pushed (a new one
+    // every 50 ms, recorded on change).
+    let extra = format!(
+        "{}\n[[devices]]\nname = \"pusher\"\nprotocol = \"testkit\"\npoint_count = 2\nsubscribe = true\npush_ms = 50\npoll_interval_ms = 3600000\n[devices.record]\nmode = \"change\"\n",
+        plugins_toml(dir.path(), 5000)
+    );
+    let server = TestServer::start(&extra);
+    let d = wait_state(&server, "pusher", "online").await;
+    let points = points_of(&server, &d["id"]).await;
+    let (p1, p0) = (named(&points, "P1")["id"].as_u64().unwrap(), named(&points, "P0")["id"].as_u64().unwrap());
+    // A trend log on P0 polls the device anew (a new poll task, the same plugin connection).
+    let t =
+        server.post_json("/api/t3000/trendlogs", &json!({"name": "P0", "point_ids": [p0], "interval_ms": 1000})).await;
+    assert_eq!(t.status, StatusCode::CREATED, "{}", t.text());
+    let after = t.json()["updated_us"].as_i64().unwrap();
+    assert_eq!(recording(&server, p0).await.0, 1000);
+    // P1's pushed values still arrive after the restart (its poll is an hour away).
+    poll_until("pushed values recorded after the trend log", Duration::from_secs(20), || async {
+        let rows = server
+            .sql(&format!("SELECT count(DISTINCT value) FROM samples WHERE point_id = {p1} AND epoch_us(ts) > {after}"))
+            .await;
+        rows[0][0].as_i64().unwrap_or(0) >= 10
+    })
+    .await;
 }
