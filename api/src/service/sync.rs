@@ -398,34 +398,35 @@ impl Sync<'_> {
         let base = self.catalog.get::<SyncBaseline>(device_id).unwrap_or_default();
         let records = self.records(&panel);
         let (rows, _) = differences(&panel, &records, &base, req.strategy, &req.choices);
-        let mut applied = Vec::new();
         let mut unresolved = Vec::new();
-        let mut wrote_device = false;
+        let mut to_catalog = Vec::new();
+        let mut to_device = Vec::new();
         for row in rows {
-            let direction = match row.direction {
-                Some(Direction::ToServer) => Direction::ToServer,
-                Some(Direction::ToDevice) => Direction::ToDevice,
-                Some(Direction::Skip) | None => {
-                    unresolved.push(row);
-                    continue;
-                }
-            };
-            let (value, result) = match direction {
-                Direction::ToServer => (row.device.clone(), self.apply_to_catalog(who, &d, &row)),
-                _ => {
-                    wrote_device = true;
-                    (row.server.clone(), self.apply_to_device(who, &name, &row).await)
-                }
-            };
-            applied.push(Applied {
-                point_id: row.point_id,
-                point: row.point.clone(),
-                field: row.field,
-                direction,
-                value,
-                error: result.err(),
-            });
+            match row.direction {
+                Some(Direction::ToServer) => to_catalog.push(row),
+                Some(Direction::ToDevice) => to_device.push(row),
+                Some(Direction::Skip) | None => unresolved.push(row),
+            }
         }
+        let applied_row = |row: &Difference, direction, value: &Value, error: Option<String>| Applied {
+            point_id: row.point_id,
+            point: row.point.clone(),
+            field: row.field,
+            direction,
+            value: value.clone(),
+            error,
+        };
+        // The catalog's changes in one transaction (a first sync of a panel changes a thousand fields).
+        let stored = self.apply_to_catalog(who, &d, &to_catalog);
+        let mut applied: Vec<Applied> = to_catalog
+            .iter()
+            .map(|row| applied_row(row, Direction::ToServer, &row.device, stored.clone().err()))
+            .collect();
+        for row in &to_device {
+            let result = self.apply_to_device(who, &name, row).await;
+            applied.push(applied_row(row, Direction::ToDevice, &row.server, result.err()));
+        }
+        let wrote_device = !to_device.is_empty();
         // What both sides hold now: the device read again if it was written.
         let panel = if wrote_device {
             self.ranges.read_device(self.collector, &name).await;
@@ -440,50 +441,75 @@ impl Sync<'_> {
         Ok(ApplyReport { device_id, device: name, strategy: req.strategy, applied, unresolved, in_sync })
     }
 
-    fn audit_entry(&self, who: &Issuer, row: &Difference, direction: Direction, result: &str) -> AuditEntry {
-        let (old, new) = match direction {
-            Direction::ToServer => (&row.server, &row.device),
-            _ => (&row.device, &row.server),
+    /// The audit entry of changes to one point's fields, all going one way: old and new values by field.
+    fn audit_entry(&self, who: &Issuer, rows: &[&Difference], direction: Direction, result: &str) -> AuditEntry {
+        let values = |to: bool| -> serde_json::Map<String, Value> {
+            rows.iter()
+                .map(|r| {
+                    let (old, new) =
+                        if direction == Direction::ToServer { (&r.server, &r.device) } else { (&r.device, &r.server) };
+                    (r.field.name().to_owned(), if to { new.clone() } else { old.clone() })
+                })
+                .collect()
         };
+        let (point_id, point) = rows.first().map(|r| (r.point_id, r.point.as_str())).unwrap_or_default();
         AuditEntry {
             seq: 0,
             ts: self.now_us,
             actor: who.actor.clone(),
             remote: who.remote.clone(),
             action: "sync.apply".into(),
-            target: Some(format!("point:{}", row.point_id)),
-            old: Some(serde_json::json!({ "point": row.point, "field": row.field, "value": old })),
-            new: Some(
-                serde_json::json!({ "point": row.point, "field": row.field, "value": new, "direction": direction }),
-            ),
+            target: Some(format!("point:{point_id}")),
+            old: Some(serde_json::json!({ "point": point, "fields": values(false) })),
+            new: Some(serde_json::json!({ "point": point, "fields": values(true), "direction": direction })),
             result: result.into(),
         }
     }
 
-    /// The device's value into the catalog's point record (made if the point has none).
-    fn apply_to_catalog(&self, who: &Issuer, d: &DeviceRecord, row: &Difference) -> Result<(), String> {
-        let id = i64::from(row.point_id);
-        let mut r = self.catalog.get::<PointRecord>(id).unwrap_or_else(|| PointRecord {
-            id,
-            device_id: Some(d.id),
-            name: row.point.clone(),
-            ..PointRecord::default()
-        });
-        row.field.set(&mut r, &row.device);
-        let result = self.catalog.put(r).map_err(|e| e.to_string());
+    /// The device's values into the catalog's point records (made for points that have none), in one
+    /// transaction; one audit entry per point.
+    fn apply_to_catalog(&self, who: &Issuer, d: &DeviceRecord, rows: &[Difference]) -> Result<(), String> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut by_point: std::collections::BTreeMap<u32, Vec<&Difference>> = std::collections::BTreeMap::new();
+        for row in rows {
+            by_point.entry(row.point_id).or_default().push(row);
+        }
+        let result = self
+            .catalog
+            .transaction(|tx| {
+                for (&point_id, rows) in &by_point {
+                    let id = i64::from(point_id);
+                    let mut r = tx.rows::<PointRecord>().get(&id).cloned().unwrap_or_else(|| PointRecord {
+                        id,
+                        device_id: Some(d.id),
+                        name: rows[0].point.clone(),
+                        ..PointRecord::default()
+                    });
+                    for row in rows {
+                        row.field.set(&mut r, &row.device);
+                    }
+                    tx.put(r)?;
+                }
+                Ok(())
+            })
+            .map_err(|e| e.to_string());
         let outcome = match &result {
             Ok(()) => "ok".to_owned(),
             Err(e) => format!("failed: {e}"),
         };
-        if let Err(e) = self.catalog.audit_record(self.audit_entry(who, row, Direction::ToServer, &outcome)) {
-            tracing::error!(error = %e, "could not write the audit log");
+        for rows in by_point.values() {
+            if let Err(e) = self.catalog.audit_record(self.audit_entry(who, rows, Direction::ToServer, &outcome)) {
+                tracing::error!(error = %e, "could not write the audit log");
+            }
         }
         result
     }
 
     /// The catalog's value written to the device: audited before, its result after.
     async fn apply_to_device(&self, who: &Issuer, device: &str, row: &Difference) -> Result<(), String> {
-        let seq = self.catalog.audit_begin(self.audit_entry(who, row, Direction::ToDevice, "pending")).ok();
+        let seq = self.catalog.audit_begin(self.audit_entry(who, &[row], Direction::ToDevice, "pending")).ok();
         let result = self.write_device(who, device, row).await;
         if let Some(seq) = seq {
             let outcome = match &result {
