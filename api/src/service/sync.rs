@@ -13,7 +13,8 @@
 //! A [`Choice`] names the direction of any one row, conflicts or not.
 //!
 //! # Writes
-//! Every applied change is audited (`sync.apply`, target `point:<id>`, old and new value). Labels,
+//! Every applied change is audited (`sync.apply`, target `point:<id>`, the fields' old and new values;
+//! the catalog's changes of one apply in one transaction, one entry per point). Labels,
 //! descriptions, range codes and digital flags are configuration and are written to the device's
 //! registers directly (read back, confirmed; audited before the write, its result after); auto /
 //! manual goes through the control service ([`Control::set_mode`]), so the arbiter follows it (back
