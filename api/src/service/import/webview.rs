@@ -530,6 +530,9 @@ struct PlannedDevice {
     exists: bool,
 }
 
+/// A trend log to create: name, interval (ms), its points as (serial, point name).
+type PlannedLog = (String, u64, Vec<(i64, String)>);
+
 #[derive(Debug, Clone)]
 struct Plan {
     preview: Preview,
@@ -537,7 +540,7 @@ struct Plan {
     /// (serial, point name) -> (point, action).
     points: BTreeMap<(i64, String), SrcPoint>,
     /// Trend logs to create: name, interval, (serial, point name).
-    trendlogs: Vec<(String, u64, Vec<(i64, String)>)>,
+    trendlogs: Vec<PlannedLog>,
     /// Parent id -> (serial, point name, value divisor).
     parents: HashMap<i64, (i64, String, f64)>,
 }
