@@ -194,6 +194,12 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403",
 include-name = "PUT /api/t3000/floors/{id}/plan/points"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "422"]
 
+# Whether a file is a T3000 WebView database (SQLite with WebView's tables) is for SQLite to say:
+# JSON Schema cannot describe a SQLite file; anything else is a 422 naming what is missing.
+[[operations]]
+include-name = "POST /api/t3000/import/webview"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "422"]
+
 # Whether a text is a SELECT that DuckDB can run over the views is for DuckDB's parser to say.
 [[operations]]
 include-name = "POST /api/t3000/query"
