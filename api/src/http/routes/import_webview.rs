@@ -38,6 +38,7 @@ pub struct ImportParams {
     pub apply: bool,
     /// IANA time zone of the PC WebView ran on: `LoggingTime_Fmt` is its local time. Default `UTC`;
     /// also the time zone of the buildings the import creates.
+    #[param(schema_with = crate::http::rules::time_zone_schema)]
     pub time_zone: Option<String>,
     /// Create the devices enabled (polled at once). Default false: they point at the site's real
     /// controllers, which the old system may still be polling.
