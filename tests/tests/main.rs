@@ -16,6 +16,7 @@ mod disk_full;
 mod export;
 mod import_webview;
 mod import_csv;
+mod import_prog;
 mod lifecycle;
 mod metrics;
 mod modes;

@@ -43,7 +43,7 @@ pub async fn run(args: ProgArgs) -> anyhow::Result<()> {
         .body(bytes)
         .send()
         .await
-        .with_context(|| format!("{url}"))?;
+        .with_context(|| url.clone())?;
     let status = resp.status();
     let body: Value = resp.json().await.with_context(|| format!("{url}: the answer is not JSON ({status})"))?;
     if !status.is_success() {

@@ -140,8 +140,8 @@ impl PointRef {
 }
 
 /// A reference to a point anywhere on the network (`Point_Net`): like [`PointRef`] (the type stored
-/// + 1) plus the sub-panel and the network number. T3000 treats a reference with panel and sub-panel
-/// both 0 as unused (`BacnetMonitor.cpp`).
+/// plus one) plus the sub-panel and the network number. T3000 treats a reference with panel and
+/// sub-panel both 0 as unused (`BacnetMonitor.cpp`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NetPoint {
     pub number: u8,
