@@ -59,7 +59,7 @@ async fn a_real_prog_file_is_previewed_applied_once_and_bad_files_are_refused() 
     assert_eq!(item(&p["calendars"], "source", "AR1")["name"], "boiler AR1 BLRAS");
     assert_eq!(item(&p["programs"], "source", "PRG1")["name"], "boiler PRG1 BLRSYS");
     // The "NETWORK" monitor logs VAR129..: a warning, no trend log.
-    assert!(p["warnings"].as_array().unwrap().iter().any(|w| w["item"] == "MON2"), "{}", p["warnings"]);
+    assert!(p["warnings"].as_array().unwrap().iter().any(|w| w["item"] == "MON12"), "{}", p["warnings"]);
     assert!(p["changes"].as_u64().unwrap() > 10, "{p}");
     assert_eq!(catalog(&server).await, before, "a preview writes nothing");
 
@@ -173,7 +173,8 @@ Content-Type: application/octet-stream\r\n\r\n"
         ("empty", Vec::new(), "empty"),
     ] {
         let r = import(&server, "boiler", body, true).await;
-        let message = r.assert_error(what, StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_prog_file"));
+        r.assert_error(what, StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_prog_file"));
+        let message = r.json()["error"]["message"].as_str().unwrap_or_default().to_owned();
         assert!(message.contains(needle) && message.contains("offset"), "{what}: {message}");
     }
     let r = import(&server, "nobody", boiler.clone(), true).await;
