@@ -96,13 +96,13 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
     let collector = Collector::new(cfg.collector.clone(), sink, clock.clone());
     let plugins = crate::cli::settings::plugin_host(&cfg);
     // The trend logs' recording settings, before any device polls (each starts with them).
-    let held = crate::service::trendlogs::TrendLogs::new(
+    let trendlogs = crate::service::trendlogs::TrendLogs::new(
         catalog.clone(),
         collector.clone(),
         crate::service::audit::AuditLog::new(catalog.clone(), clock.clone()),
         clock.clone(),
-    )
-    .apply();
+    );
+    let held = trendlogs.apply();
     tracing::info!(points = held, "trend logs applied");
     crate::service::collection::start(&collector, &registry, &plugins, &devices)?;
     let ranges = Arc::new(crate::service::ranges::Ranges::default());
@@ -131,12 +131,14 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
         collector.clone(),
         plugins.clone(),
         audit.clone(),
+        trendlogs.clone(),
     );
     let state = AppState {
         storage: storage.clone(),
         collector: collector.clone(),
         plugins,
         audit,
+        trendlogs,
         webview,
         catalog,
         auth,

@@ -37,6 +37,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// The audit log of what users did.
     pub audit: crate::service::audit::AuditLog,
+    /// Trend logs and the recording they ask of their points.
+    pub trendlogs: crate::service::trendlogs::TrendLogs,
     /// Imports of T3000 WebView databases and their history jobs.
     pub webview: std::sync::Arc<crate::service::import::webview::WebviewImports>,
     /// Stable ids of device points.

@@ -133,6 +133,30 @@ impl TrendLogs {
         Ok(())
     }
 
+    /// Stores a trend log an importer made (`log.id` 0: a new one) and records its points as it
+    /// says. The importer audits it as part of its import. Its points need not be polled yet (an
+    /// imported device may be created disabled): the log holds them from when they are.
+    pub fn store(&self, log: TrendLog) -> Result<TrendLog> {
+        let spec = TrendLogSpec {
+            name: log.name,
+            description: log.description,
+            point_ids: log.point_ids,
+            interval_ms: log.interval_ms,
+            on_change: log.on_change,
+            deadband: log.deadband,
+            range: log.range,
+        };
+        let t = self.checked(log.id, spec, false)?;
+        let t = if t.id == 0 {
+            self.catalog.insert(t)?
+        } else {
+            self.catalog.put(t.clone())?;
+            t
+        };
+        self.apply();
+        Ok(t)
+    }
+
     /// Recomputes what every trend log of the catalog asks of each point and hands it to the
     /// collector (devices whose points change are polled with their new settings at once; devices
     /// added later start with them). Called at start and after every change; returns the number of
@@ -173,6 +197,12 @@ impl TrendLogs {
     }
 
     fn check(&self, id: i64, s: TrendLogSpec) -> Result<TrendLog> {
+        self.checked(id, s, true)
+    }
+
+    /// The trend log `s` makes, its fields checked (and, with `known_only`, that every point is
+    /// one the server polls or a manual point).
+    fn checked(&self, id: i64, s: TrendLogSpec, known_only: bool) -> Result<TrendLog> {
         let name = check_name("trend log", &s.name)?;
         if !TRENDLOG_POINTS.contains(&s.point_ids.len()) {
             let (min, max) = (TRENDLOG_POINTS.start(), TRENDLOG_POINTS.end());
@@ -185,9 +215,11 @@ impl TrendLogs {
         if !(s.deadband.is_finite() && s.deadband >= 0.0) {
             return Err(Invalid::new("invalid_trendlog", "deadband must be a number >= 0").into());
         }
-        let known = self.known_points();
-        if let Some(&p) = s.point_ids.iter().find(|p| !known.contains(p)) {
-            return Err(TrendLogError::UnknownPoint(p));
+        if known_only {
+            let known = self.known_points();
+            if let Some(&p) = s.point_ids.iter().find(|p| !known.contains(p)) {
+                return Err(TrendLogError::UnknownPoint(p));
+            }
         }
         let mut point_ids = Vec::with_capacity(s.point_ids.len());
         for p in s.point_ids {

@@ -31,6 +31,7 @@ impl From<ProgImportError> for ApiError {
             ProgImportError::NotAPanel { .. } => ApiError::conflict("not_a_panel", e.to_string()),
             ProgImportError::Catalog(e) => ApiError::from(e),
             ProgImportError::Registry(e) => ApiError::internal(e),
+            ProgImportError::TrendLog(e) => ApiError::from(e),
         }
     }
 }
@@ -109,7 +110,12 @@ pub async fn import(
 ) -> ApiResult<Json<ImportPreview>> {
     let bytes = file_bytes(&headers, &body)?;
     let file = t3_drivers::t3::prog::parse(bytes).map_err(ProgImportError::from)?;
-    let cx = Context { catalog: &state.catalog, registry: &state.registry, now_us: state.now_us() };
+    let cx = Context {
+        catalog: &state.catalog,
+        registry: &state.registry,
+        trendlogs: &state.trendlogs,
+        now_us: state.now_us(),
+    };
     let preview = if q.apply {
         prog::apply(cx, &state.audit, &who.issuer(), &q.device, &file)?
     } else {

@@ -7,7 +7,7 @@ use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::routes::json_body;
 use crate::model::program::TrendLog;
 use crate::service::auth::Principal;
-use crate::service::trendlogs::{TrendLogError, TrendLogSpec, TrendLogs};
+use crate::service::trendlogs::{TrendLogError, TrendLogSpec};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
@@ -61,11 +61,6 @@ impl From<TrendLogError> for ApiError {
     }
 }
 
-/// The trend log service over the server's catalog and collector.
-fn service(state: &AppState) -> TrendLogs {
-    TrendLogs::new(state.catalog.clone(), state.collector.clone(), state.audit.clone(), state.storage.clock().clone())
-}
-
 fn spec(b: TrendLogBody) -> ApiResult<TrendLogSpec> {
     if let Some(r) = &b.range {
         crate::http::rules::TREND_RANGE
@@ -86,14 +81,14 @@ fn spec(b: TrendLogBody) -> ApiResult<TrendLogSpec> {
 /// Every trend log.
 #[utoipa::path(get, path = "/api/t3000/trendlogs", tag = "trendlogs", responses((status = 200, body = [TrendLog])))]
 pub async fn list(State(state): State<AppState>) -> Json<Vec<TrendLog>> {
-    Json(service(&state).list())
+    Json(state.trendlogs.list())
 }
 
 /// One trend log.
 #[utoipa::path(get, path = "/api/t3000/trendlogs/{id}", tag = "trendlogs", params(("id" = i64, Path)),
     responses((status = 200, body = TrendLog), (status = 404, body = ErrorBody)))]
 pub async fn get_one(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<TrendLog>> {
-    Ok(Json(service(&state).get(id)?))
+    Ok(Json(state.trendlogs.get(id)?))
 }
 
 /// Creates a trend log: its points are recorded at its interval (and on change, if it says so)
@@ -106,7 +101,7 @@ pub async fn create(
     Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<TrendLog>)> {
-    let t = service(&state).create(&who.issuer(), spec(json_body(&body)?)?)?;
+    let t = state.trendlogs.create(&who.issuer(), spec(json_body(&body)?)?)?;
     Ok((StatusCode::CREATED, Json(t)))
 }
 
@@ -121,7 +116,7 @@ pub async fn update(
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<TrendLog>> {
-    let svc = service(&state);
+    let svc = &state.trendlogs;
     svc.get(id)?;
     Ok(Json(svc.update(&who.issuer(), id, spec(json_body(&body)?)?)?))
 }
@@ -135,6 +130,6 @@ pub async fn delete(
     Extension(who): Extension<Principal>,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    service(&state).delete(&who.issuer(), id)?;
+    state.trendlogs.delete(&who.issuer(), id)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,7 +12,7 @@
 //! - annual routines: holiday calendars (`<device> AR<n> <label>`) with the days of their bitmap as
 //!   recurring month-days (day-of-year numbered as in a leap year, 1..=366).
 //! - monitors: trend logs (`<device> MON<n> <label>`) of the monitor's points at its interval, through
-//!   [`create_trendlog`].
+//!   [`TrendLogs::store`].
 //! - programs: program records (`<device> PRG<n> <label>`) keeping the 2000-byte code block verbatim
 //!   ([`PanelProgram`]), with the panel's on/off and auto/manual.
 //!
@@ -38,6 +38,7 @@ use crate::model::schedule::{Calendar, Schedule};
 use crate::service::Issuer;
 use crate::service::audit::AuditLog;
 use crate::service::registry::Registry;
+use crate::service::trendlogs::TrendLogs;
 
 /// Why an import cannot be previewed or applied.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,9 @@ pub enum ProgImportError {
     Catalog(#[from] t3_storage::Error),
     #[error("could not save the point registry: {0}")]
     Registry(String),
+    /// A monitor's trend log was refused (the message names the field).
+    #[error("trend log: {0}")]
+    TrendLog(#[from] crate::service::trendlogs::TrendLogError),
 }
 
 /// What an import does to one thing.
@@ -151,18 +155,9 @@ pub struct ImportPreview {
 pub struct Context<'a> {
     pub catalog: &'a Catalog,
     pub registry: &'a Registry,
+    /// Monitors become trend logs through it, so their points are recorded as the monitor says.
+    pub trendlogs: &'a TrendLogs,
     pub now_us: i64,
-}
-
-/// The one place a trend log is created or replaced (`log.id` 0: created). Imports of monitors go
-/// through it, so that recording the log's points follows wherever trend logs are made real.
-pub fn create_trendlog(catalog: &Catalog, log: TrendLog) -> Result<TrendLog, ProgImportError> {
-    if log.id == 0 {
-        Ok(catalog.insert(log)?)
-    } else {
-        catalog.put(log.clone())?;
-        Ok(log)
-    }
 }
 
 /// The plan: the preview plus what applying it writes.
@@ -234,7 +229,7 @@ pub fn apply(
         if view.action == Action::Unchanged {
             continue;
         }
-        let saved = create_trendlog(cx.catalog, log)?;
+        let saved = cx.trendlogs.store(log)?;
         view.id = Some(saved.id);
         record(format!("trendlog:{}", saved.id), None, Some(json!(saved)));
     }

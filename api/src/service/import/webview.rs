@@ -21,7 +21,7 @@
 //! needs that is missing is an error naming it, before anything is read or created. A preview
 //! lists what would be created; applying creates the places, the devices (Modbus TCP, profile
 //! `T3-controller`, **disabled** unless asked: they point at real controllers' addresses), the
-//! points' labels and units, the trend logs ([`create_trendlog`]), and then stores the history
+//! points' labels and units, the trend logs (through [`TrendLogs::store`], so their points are recorded as they say), and then stores the history
 //! through the normal ingest path (`Storage::ingest`, the path of `POST /api/t3000/samples`,
 //! durable at the configured acknowledgement) in batches, in rowid order.
 //!
@@ -39,6 +39,7 @@ use crate::model::webview::WebviewImportJob;
 use crate::service::Issuer;
 use crate::service::audit::AuditLog;
 use crate::service::registry::Registry;
+use crate::service::trendlogs::TrendLogs;
 use parking_lot::Mutex;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
@@ -814,35 +815,6 @@ fn plan(src: &Source, opts: &Options, catalog: &Catalog, known: &Known, file: &S
     Plan { preview, devices, points, trendlogs, parents }
 }
 
-// ---- trend logs ----
-
-/// What [`create_trendlog`] creates.
-#[derive(Debug, Clone)]
-pub struct NewTrendLog {
-    pub name: String,
-    pub description: Option<String>,
-    pub point_ids: Vec<u32>,
-    pub interval_ms: u64,
-}
-
-/// Creates a trend log: the one place the WebView import creates them (recording of its points
-/// follows from the trend log itself).
-pub fn create_trendlog(catalog: &Catalog, now_us: i64, t: NewTrendLog) -> Result<TrendLog> {
-    let name = crate::model::check::check_name("trend log", &t.name)
-        .map_err(|e| WebviewError::Internal(format!("trend log {}: {e}", t.name)))?;
-    Ok(catalog.insert(TrendLog {
-        id: 0,
-        name,
-        description: t.description,
-        point_ids: t.point_ids,
-        interval_ms: t.interval_ms,
-        on_change: false,
-        deadband: 0.0,
-        range: None,
-        updated_us: now_us,
-    })?)
-}
-
 // ---- the service ----
 
 /// Live figures of a run in progress (not stored).
@@ -863,6 +835,8 @@ pub struct WebviewImports {
     collector: Arc<Collector>,
     plugins: Arc<PluginHost>,
     audit: AuditLog,
+    /// Imported trend logs record their points through it.
+    trendlogs: TrendLogs,
     dir: PathBuf,
     runs: Mutex<HashMap<i64, Run>>,
     /// Serializes applies (two uploads of one file at once start one job).
@@ -889,6 +863,7 @@ impl WebviewImports {
         collector: Arc<Collector>,
         plugins: Arc<PluginHost>,
         audit: AuditLog,
+        trendlogs: TrendLogs,
     ) -> Arc<WebviewImports> {
         let dir = storage.data_dir().join("import");
         Arc::new(WebviewImports {
@@ -898,6 +873,7 @@ impl WebviewImports {
             collector,
             plugins,
             audit,
+            trendlogs,
             dir,
             runs: Mutex::new(HashMap::new()),
             apply_lock: tokio::sync::Mutex::new(()),
@@ -1265,16 +1241,20 @@ impl WebviewImports {
             if point_ids.is_empty() {
                 continue;
             }
-            let t = create_trendlog(
-                &self.catalog,
-                now,
-                NewTrendLog {
+            let t = self
+                .trendlogs
+                .store(TrendLog {
+                    id: 0,
                     name: name.clone(),
                     description: Some("imported from T3000 WebView".into()),
                     point_ids,
                     interval_ms: *interval_ms,
-                },
-            )?;
+                    on_change: false,
+                    deadband: 0.0,
+                    range: None,
+                    updated_us: now,
+                })
+                .map_err(|e| WebviewError::Internal(format!("trend log {name}: {e}")))?;
             *created.entry("trendlogs".into()).or_default() += 1;
             audit("import.webview", format!("trendlog:{}", t.id), serde_json::to_value(&t).unwrap_or_default());
         }
