@@ -256,7 +256,7 @@ describe.each(SIZES)('at $width x $height ($name)', (size) => {
     }
   })
 
-  test('the trends, the schedules, the holiday calendars and the alarms', async () => {
+  test('the trends, the schedules, the holiday calendars, the alarms and the imports', async () => {
     const { page, close } = await open(size)
     try {
       await visit(page, size, 'trends', `/trends?points=${pointIds.IN1},${pointIds.IN7}&range=15m`, '[data-test=trend-chart]:not([data-drawn="0"])')
@@ -275,6 +275,12 @@ describe.each(SIZES)('at $width x $height ($name)', (size) => {
       await visit(page, size, 'alarms', '/alarms', '[data-test=alarm-row]')
       await checkPage(page, size, 'the alarms')
       await screenshot(page, `layout-${size.name}-alarms`)
+
+      for (const kind of ['prog', 'webview', 'csv']) {
+        await visit(page, size, `imports (${kind})`, `/imports?kind=${kind}`, `[data-test=${kind}-import]`)
+        await checkPage(page, size, `the ${kind} import`)
+      }
+      await screenshot(page, `layout-${size.name}-imports`)
     } finally {
       await close()
     }

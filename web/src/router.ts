@@ -13,6 +13,7 @@ export const router = createRouter({
     { path: '/trends', name: 'trends', component: () => import('./views/TrendsView.vue') },
     { path: '/schedules', name: 'schedules', component: () => import('./views/SchedulesView.vue') },
     { path: '/alarms', name: 'alarms', component: () => import('./views/AlarmsView.vue') },
+    { path: '/imports', name: 'imports', component: () => import('./views/ImportsView.vue') },
     { path: '/:rest(.*)*', redirect: '/' },
   ],
 })

@@ -6,6 +6,9 @@ export class ApiError extends Error {
     public status: number,
     public code: string,
     message: string,
+    /** The whole JSON error body, when the server sent more than code and message (a CSV's
+     * `errors` list, by row and column). */
+    public body: unknown = null,
   ) {
     super(message)
     this.name = 'ApiError'
@@ -66,17 +69,19 @@ export async function request<T>(method: string, path: string, body?: unknown, o
   if (!resp.ok) {
     let code = `http_${resp.status}`
     let message = resp.statusText || `HTTP ${resp.status}`
+    let body: unknown = null
     try {
       const j = await resp.json()
       if (j?.error) {
         code = j.error.code ?? code
         message = j.error.message ?? message
+        body = j
       }
     } catch {
       // Not JSON: keep the status line.
     }
     if (resp.status === 401 && token) onUnauthorized()
-    throw new ApiError(resp.status, code, message)
+    throw new ApiError(resp.status, code, message, body)
   }
   if (opts.blob) return (await resp.blob()) as T
   if (resp.status === 204) return undefined as T

@@ -577,3 +577,223 @@ export interface TrendLog {
   range?: string | null
   updated_us: number
 }
+
+// ---- Imports and hardware sync (POST /import/csv|webview|prog, GET/POST /devices/{id}/sync) ----
+
+/** What one CSV row does. */
+export type CsvAction = 'create' | 'change' | 'unchanged'
+
+/** One cell that changes: as exported now (`""` for a row that creates) and as the file has it. */
+export interface CsvFieldChange {
+  column: string
+  old: string
+  new: string
+}
+
+/** What one CSV row does, cell by cell. */
+export interface CsvRowPlan {
+  /** The row as a spreadsheet numbers it (1 is the header). */
+  row: number
+  /** The device's name, or `<device> <point>`. */
+  key: string
+  action: CsvAction
+  fields: CsvFieldChange[]
+}
+
+/** The answer to a CSV import of devices or points (preview, or applied). */
+export interface CsvConfigImport {
+  kind: 'devices' | 'points'
+  applied: boolean
+  rows: number
+  created: number
+  changed: number
+  unchanged: number
+  /** The rows that create or change something. */
+  changes: CsvRowPlan[]
+}
+
+/** The answer to a CSV import of samples. */
+export interface CsvSamplesImport {
+  kind: 'samples'
+  applied: boolean
+  samples: number
+  points: number
+  from: string | null
+  to: string | null
+  /** Samples stored (0 in a preview). */
+  stored: number
+}
+
+/** One mistake of a CSV file (422 `invalid_csv`). Row 0 is the file as a whole, 1 the header. */
+export interface CsvRowError {
+  row: number
+  line: number
+  column: string | null
+  /** `F4`, when the column is in the file. */
+  cell: string | null
+  /** The device or point the row is about. */
+  key: string | null
+  message: string
+}
+
+/** A WebView import job (GET /import/webview/jobs[/{id}]). */
+export interface WebviewJob {
+  id: number
+  sha256: string
+  bytes: number
+  time_zone: string
+  /** `running`, `interrupted` (import the same file again to continue), `done`, `failed`. */
+  state: string
+  cursor_rowid: number
+  last_rowid: number
+  rows_total: number
+  rows_done: number
+  samples: number
+  /** Rows not stored, by reason. */
+  skipped: Record<string, number>
+  started_us: number
+  updated_us: number
+  finished_us: number | null
+  error: string | null
+  /** rows_done / rows_total, 0 ..= 1. */
+  progress: number
+  samples_per_sec: number | null
+}
+
+export interface WebviewPreview {
+  sha256: string
+  bytes: number
+  time_zone: string
+  enable_devices: boolean
+  places: { kind: string; path: string; action: string }[]
+  devices: {
+    serial_number: number
+    name: string
+    ip_address: string | null
+    port: number
+    unit_id: number
+    place: string | null
+    enabled: boolean
+    /** `create`, `exists` or `skip`. */
+    action: string
+    reason: string | null
+  }[]
+  points: {
+    device: string
+    name: string
+    label: string | null
+    description: string | null
+    units: string | null
+    digital: boolean
+    /** `create`, `update`, `unchanged` or `skip`. */
+    action: string
+  }[]
+  trendlogs: { name: string; interval_ms: number; points: string[]; action: string }[]
+  history: { rows: number; series: number; series_skipped: number; first: string | null; last: string | null }
+  warnings: string[]
+  /** The job of this file, if it was imported before. */
+  job: WebviewJob | null
+}
+
+/** POST /import/webview?apply=true. */
+export interface WebviewApplied {
+  created: Record<string, number>
+  updated_points: number
+  job: WebviewJob
+  preview: WebviewPreview
+}
+
+export type ProgAction = 'create' | 'update' | 'unchanged'
+
+/** A field a .prog import changes: the catalog's value now (null: none) and the file's. */
+export interface ProgFieldChange {
+  field: string
+  old: unknown
+  new: unknown
+}
+
+export interface ProgPointPreview {
+  /** `IN1`, `OUT3`, `VAR12`. */
+  point: string
+  point_id: number | null
+  action: ProgAction
+  changes: ProgFieldChange[]
+  label: string | null
+  description: string | null
+  units: string | null
+  range_code: number
+  digital: boolean
+  range: string | null
+  auto_manual: string
+  value: number
+}
+
+/** A schedule, calendar, trend log or program of the file. */
+export interface ProgItemPreview {
+  /** `WR1`, `AR2`, `MON3`, `PRG4`. */
+  source: string
+  name: string
+  id: number | null
+  action: ProgAction
+  changes: ProgFieldChange[]
+}
+
+/** POST /import/prog (preview, or applied). */
+export interface ProgImport {
+  device: string
+  device_id: number
+  file: { version: number; panel_name: string; panel_number: number }
+  applied: boolean
+  changes: number
+  points: ProgPointPreview[]
+  calendars: ProgItemPreview[]
+  schedules: ProgItemPreview[]
+  trendlogs: ProgItemPreview[]
+  programs: ProgItemPreview[]
+  warnings: { item: string; message: string }[]
+}
+
+/** A field hardware sync compares. */
+export type SyncField = 'label' | 'description' | 'range' | 'digital' | 'manual'
+export type SyncDirection = 'to_server' | 'to_device' | 'skip'
+export type SyncStrategy = 'device_wins' | 'server_wins' | 'per_field'
+/** Which side changed since the last sync (`both`: a conflict). */
+export type SyncChanged = 'device' | 'server' | 'both'
+
+export interface SyncDifference {
+  point_id: number
+  point: string
+  field: SyncField
+  device: unknown
+  server: unknown
+  last_synced: unknown
+  changed: SyncChanged
+  /** What applying does under the strategy asked for; null: a conflict left open. */
+  direction: SyncDirection | null
+}
+
+/** GET /devices/{id}/sync. */
+export interface SyncReport {
+  device_id: number
+  device: string
+  strategy: SyncStrategy
+  differences: SyncDifference[]
+  in_sync: number
+  last_synced_us: number | null
+}
+
+export interface SyncChoice {
+  point_id: number
+  field: SyncField
+  direction: SyncDirection
+}
+
+/** POST /devices/{id}/sync. */
+export interface SyncApplyReport {
+  device_id: number
+  device: string
+  strategy: SyncStrategy
+  applied: { point_id: number; point: string; field: SyncField; direction: SyncDirection; value: unknown; error: string | null }[]
+  unresolved: SyncDifference[]
+  in_sync: number
+}

@@ -56,6 +56,23 @@ const WORDS: Record<string, string> = {
   too_many_rows: 'That is more data than one request returns. Choose a shorter time range or fewer points.',
   body_too_large: 'That file is too large to upload.',
   unsupported_media_type: 'That kind of file is not accepted here.',
+  device_not_polled:
+    'This device is not polled (it is disabled, or its connection is not set up), so its controller cannot be read. Enable it first.',
+  nothing_to_sync:
+    'This device is not a T3 controller: only T3 panels keep labels, ranges and auto/manual in their registers, so there is nothing to sync.',
+  device_unreadable:
+    'The controller did not answer, so its configuration cannot be compared. Check that it is online (see its status above) and try again.',
+  not_a_panel: 'This device is not a T3 panel, so a .prog file cannot be applied to it. Choose a T3 controller.',
+}
+
+/** Codes whose server message says where the problem is (a byte offset, a table, a column): the
+ * operator's lead, then that message. */
+const LEADS: Record<string, string> = {
+  invalid_prog_file: 'This is not a T3000 panel file this server can read',
+  not_sqlite: 'This is not a T3000 WebView database (not an SQLite file)',
+  not_webview_schema: 'This database is not laid out like T3000 WebView\'s',
+  invalid_csv: 'The file has mistakes; nothing was imported',
+  invalid_choice: 'A choice in the table is not one the controller can take',
 }
 
 /** Statuses worth the same request again: no answer, a timeout, too many requests, a server failure. */
@@ -76,6 +93,8 @@ export function explain(e: unknown): Problem {
     const detail = e.status ? `HTTP ${e.status} · ${e.code}: ${e.message}` : e.message
     const words = WORDS[e.code] ?? (e.status === 403 ? WORDS.forbidden : e.status === 401 ? WORDS.unauthorized : undefined)
     if (words) return new Problem(words, detail, retryableStatus(e.status))
+    const lead = LEADS[e.code]
+    if (lead) return new Problem(`${lead}: ${tidy(e.message).replace(/\.$/, '')}.`, detail, false)
     if (e.status === 404) return new Problem(`${tidy(e.message).replace(/\.$/, '')}. It may have been deleted or renamed.`, detail, false)
     if (e.status >= 500) return new Problem(WORDS.internal, detail, true)
     return new Problem(tidy(e.message), detail, retryableStatus(e.status))
