@@ -218,7 +218,7 @@ describe('imports and sync', () => {
       expect(await page.locator('[data-test=sync-apply-ask]').innerText()).toMatch(/written to the controller/)
       await page.click('[data-test=sync-apply-confirm]')
       await page.waitForSelector('[data-test=sync-result]')
-      expect(await page.locator('[data-test=sync-result]').innerText()).toMatch(/Applied: 1 changes made/)
+      expect(await page.locator('[data-test=sync-result]').innerText()).toMatch(/Applied: 1 change made/)
       // The controller holds it now: a new read has nothing left to do.
       await page.waitForSelector('[data-test=sync-summary]:has-text("Everything agrees")')
       const report = await apiCall<{ differences: unknown[] }>(server, admin, 'GET', `/api/t3000/devices/${device.id}/sync`)

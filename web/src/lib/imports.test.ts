@@ -8,6 +8,7 @@ import {
   jobAdvice,
   jobProgress,
   kindOfFile,
+  plural,
   progRows,
   syncChoices,
   syncCounts,
@@ -58,6 +59,8 @@ describe('CSV mistakes', () => {
     expect(csvErrorPlace(b)).toBe('The header (row 1), column colour')
     expect(csvErrorPlace(c)).toBe('The file')
     expect(csvErrorPlace(d)).toBe('Row 9, line 11')
+    // A line before its row cannot be where the record starts: not said.
+    expect(csvErrorPlace({ ...a, line: 1, row: 2 })).toBe('Row 2, column unit_id (cell F3)')
   })
 
   it('lead the operator text, keeping where the first one is', () => {
@@ -211,5 +214,15 @@ describe('kindOfFile', () => {
     expect(kindOfFile('webview_t3_device.db')).toBe('webview')
     expect(kindOfFile('points.csv')).toBe('csv')
     expect(kindOfFile('notes.docx')).toBeNull()
+  })
+})
+
+describe('plural', () => {
+  it('says one or many, trend logs in two words', () => {
+    expect(plural(1, 'trendlogs')).toBe('1 trend log')
+    expect(plural(2, 'trendlogs')).toBe('2 trend logs')
+    expect(plural(1, 'fields')).toBe('1 field')
+    expect(plural(12_000, 'points')).toBe('12\u202f000 points')
+    expect(plural(1, 'widgets')).toBe('1 widget')
   })
 })

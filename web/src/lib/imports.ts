@@ -29,7 +29,9 @@ export function csvErrors(e: unknown): { errors: CsvRowError[]; total: number } 
 export function csvErrorPlace(e: CsvRowError): string {
   if (e.row === 0) return 'The file'
   const row = e.row === 1 ? 'The header (row 1)' : `Row ${e.row}`
-  const line = e.line && e.line !== e.row ? `, line ${e.line}` : ''
+  // The line differs from the row only when a quoted cell before it holds a line break (a record
+  // never starts before its row's line), so only a later line is worth saying.
+  const line = e.line > e.row ? `, line ${e.line}` : ''
   if (!e.column) return `${row}${line}`
   return `${row}${line}, column ${e.column}${e.cell ? ` (cell ${e.cell})` : ''}`
 }
@@ -136,6 +138,23 @@ export function jobStateText(state: string): string {
 /** A whole number with thin thousands separators: 1 234 567. */
 export function count(n: number): string {
   return Math.round(n).toLocaleString('en-US').replace(/,/g, '\u202f')
+}
+
+/** `1 point`, `2 points`, `1 trend log` (the server's record names: `trendlogs` reads as trend logs). */
+export function plural(n: number, word: string): string {
+  const words: Record<string, [string, string]> = {
+    trendlogs: ['trend log', 'trend logs'],
+    buildings: ['building', 'buildings'],
+    floors: ['floor', 'floors'],
+    rooms: ['room', 'rooms'],
+    devices: ['device', 'devices'],
+    points: ['point', 'points'],
+    changes: ['change', 'changes'],
+    fields: ['field', 'fields'],
+    rows: ['row', 'rows'],
+  }
+  const [one, many] = words[word] ?? [word.replace(/s$/, ''), word]
+  return `${count(n)} ${n === 1 ? one : many}`
 }
 
 /** A job's progress for its bar: percent (0 to 100, whole) and a line of words. */
