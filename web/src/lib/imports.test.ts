@@ -8,6 +8,8 @@ import {
   jobAdvice,
   jobProgress,
   kindOfFile,
+  groupWarnings,
+  itemsText,
   plural,
   progRows,
   syncChoices,
@@ -224,5 +226,26 @@ describe('plural', () => {
     expect(plural(1, 'fields')).toBe('1 field')
     expect(plural(12_000, 'points')).toBe('12\u202f000 points')
     expect(plural(1, 'widgets')).toBe('1 widget')
+  })
+})
+
+describe('.prog warnings', () => {
+  it('come together by message, each object once, in the order they came', () => {
+    const ws = [
+      { item: 'IN9', message: 'range code 239 is unknown' },
+      { item: 'MON12', message: 'logs VAR129, which the profile does not have' },
+      { item: 'IN10', message: 'range code 239 is unknown' },
+      { item: 'IN10', message: 'range code 239 is unknown' },
+    ]
+    expect(groupWarnings(ws)).toEqual([
+      { items: ['IN9', 'IN10'], message: 'range code 239 is unknown' },
+      { items: ['MON12'], message: 'logs VAR129, which the profile does not have' },
+    ])
+  })
+
+  it('name the first objects of a long group and count the rest', () => {
+    const items = Array.from({ length: 12 }, (_, i) => `IN${i + 1}`)
+    expect(itemsText(items.slice(0, 3))).toBe('IN1, IN2, IN3')
+    expect(itemsText(items)).toBe('IN1, IN2, IN3, IN4, IN5, IN6, IN7, IN8 and 4 more')
   })
 })

@@ -222,6 +222,29 @@ export function progRows(p: ProgImport): ProgRow[] {
   return rows
 }
 
+/** A .prog file's warnings with the same message together: `IN9, IN10, …: range code 239 ...`
+ * once instead of 56 lines; in the order each message first came. */
+export function groupWarnings(ws: { item: string; message: string }[]): { items: string[]; message: string }[] {
+  const out: { items: string[]; message: string }[] = []
+  const by = new Map<string, { items: string[]; message: string }>()
+  for (const w of ws) {
+    let g = by.get(w.message)
+    if (!g) {
+      g = { items: [], message: w.message }
+      by.set(w.message, g)
+      out.push(g)
+    }
+    if (!g.items.includes(w.item)) g.items.push(w.item)
+  }
+  return out
+}
+
+/** A group's objects for a line: all of them up to `max`, else the first ones and how many more. */
+export function itemsText(items: string[], max = 8): string {
+  if (items.length <= max) return items.join(', ')
+  return `${items.slice(0, max).join(', ')} and ${items.length - max} more`
+}
+
 /** The import kind a file's name suggests: `prog`, `webview`, `csv`, or null. */
 export function kindOfFile(name: string): 'prog' | 'webview' | 'csv' | null {
   const n = name.toLowerCase()
