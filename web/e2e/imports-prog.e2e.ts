@@ -56,7 +56,7 @@ describe('.prog import', () => {
       expect(labelled, JSON.stringify(rows.slice(0, 10))).toBeTruthy()
       const [, source, label] = labelled!
       // The file's warnings come together by message: IN9 .. IN64 with an unknown range are one line.
-      const warnings = await page.locator('[data-test=prog-warning]').allInnerTexts()
+      const warnings = (await page.locator('[data-test=prog-warning]').allTextContents()).map((w) => w.trim())
       expect(warnings.some((w) => /^IN\d+, IN\d+, .* and \d+ more: /.test(w)), warnings.join('\n')).toBe(true)
       await screenshot(page, 'imports-prog-preview')
 

@@ -186,7 +186,7 @@ describe('.prog preview', () => {
         {
           point: 'IN1', point_id: 5, action: 'update', label: 'SUPPLY', description: 'Supply air', units: '°C',
           range_code: 3, digital: false, range: '°C', auto_manual: 'auto', value: 21.5,
-          changes: [{ field: 'label', old: null, new: 'SUPPLY' }],
+          changes: [{ field: 'label', old: null, new: 'SUPPLY' }, { field: 'description', old: 'Old', new: 'Supply air' }],
         },
         {
           point: 'OUT2', point_id: null, action: 'unchanged', label: 'FAN', description: null, units: null,
@@ -206,7 +206,7 @@ describe('.prog preview', () => {
       ['Annual routine', 'AR1', 'create'],
       ['Monitor (trend log)', 'MON1', 'unchanged'],
     ])
-    expect(rows[0].changes).toEqual(['label: — → SUPPLY'])
+    expect(rows[0].changes).toEqual(['label: — → SUPPLY', 'full label: Old → Supply air'])
   })
 })
 

@@ -203,7 +203,9 @@ export function progActionText(a: string): string {
 
 /** A .prog preview as one table, points first, then calendars, schedules, trend logs, programs. */
 export function progRows(p: ProgImport): ProgRow[] {
-  const change = (c: { field: string; old: unknown; new: unknown }) => `${c.field}: ${valueText(c.old, c.field)} → ${valueText(c.new, c.field)}`
+  // T3000 calls the description the full label.
+  const name = (f: string) => (f === 'description' ? 'full label' : f.replace(/_/g, ' '))
+  const change = (c: { field: string; old: unknown; new: unknown }) => `${name(c.field)}: ${valueText(c.old, c.field)} → ${valueText(c.new, c.field)}`
   const rows: ProgRow[] = p.points.map((x) => ({
     kind: kindOfPoint(x.point),
     source: x.point,
