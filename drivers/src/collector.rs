@@ -701,13 +701,13 @@ impl Collector {
     /// profiles) give an empty list without a request.
     pub async fn read_labels(&self, device: &str) -> Result<Vec<(u32, PointText)>, CollectError> {
         let (spec, driver) = self.handle(device)?;
-        // (point id, first register of its record, registers between its text and the next record)
-        let points: Vec<(u32, u16, u16)> = spec
+        // (point id, first register of its record, registers between its text and the next record, kind)
+        let points: Vec<(u32, u16, u16, PointType)> = spec
             .points
             .iter()
             .filter_map(|cp| {
                 let p = spec.point_of(cp);
-                crate::labels::record(p).map(|first| (cp.id, first, crate::labels::record_gap(p)))
+                crate::labels::record(p).map(|first| (cp.id, first, crate::labels::record_gap(p), p.point_type))
             })
             .collect();
         if points.is_empty() {
@@ -717,7 +717,7 @@ impl Collector {
         let gap = points.iter().map(|p| p.2).max().unwrap_or(0);
         let items: Vec<PlanItem> = points
             .iter()
-            .map(|&(_, address, _)| PlanItem {
+            .map(|&(_, address, _, _)| PlanItem {
                 kind: RegisterKind::Holding,
                 address,
                 count: crate::labels::TEXT_REGISTERS,
@@ -732,7 +732,7 @@ impl Collector {
             for &(item, offset) in &req.points {
                 let start = usize::from(offset);
                 if let Some(words) = w.get(start..start + usize::from(crate::labels::TEXT_REGISTERS)) {
-                    out.push((points[item].0, PointText::decode(words)));
+                    out.push((points[item].0, PointText::decode(points[item].3, words)));
                 }
             }
         }

@@ -16,6 +16,14 @@ use crate::t3::{from_registers, latin1, latin1_field, to_registers};
 
 /// Bytes of the description, its NUL included.
 pub const DESCRIPTION_BYTES: usize = 21;
+/// Bytes of an output's description, its NUL included (18 characters): the two bytes after it, up
+/// to the label, hold the low and high voltage of the output's range (`Str_out_point`).
+pub const OUTPUT_DESCRIPTION_BYTES: usize = 19;
+
+/// Bytes of the description of a point of this kind, its NUL included.
+pub fn description_bytes(kind: PointType) -> usize {
+    if kind == PointType::Output { OUTPUT_DESCRIPTION_BYTES } else { DESCRIPTION_BYTES }
+}
 /// Bytes of the label, its NUL included.
 pub const LABEL_BYTES: usize = 9;
 /// Registers holding the description and the label at the start of a record.
@@ -44,21 +52,26 @@ impl PointText {
         self.label.is_empty() && self.description.is_empty()
     }
 
-    /// The record's first [`TEXT_REGISTERS`] registers: the description, then the label, each cut to
-    /// what its field holds, NUL-padded; characters outside Latin-1 become `?`.
-    pub fn encode(&self) -> Vec<u16> {
-        let mut bytes = latin1_field(&self.description, DESCRIPTION_BYTES);
-        bytes.extend(latin1_field(&self.label, LABEL_BYTES));
+    /// The record's first [`TEXT_REGISTERS`] registers for a point of kind `kind`, over what they
+    /// hold now (`current`: the bytes between an output's description and its label, its range's
+    /// voltages, are kept): the description, then the label, each cut to what its field holds,
+    /// NUL-padded; characters outside Latin-1 become `?`.
+    pub fn encode(&self, kind: PointType, current: &[u16]) -> Vec<u16> {
+        let mut bytes = from_registers(current);
+        bytes.resize(DESCRIPTION_BYTES + LABEL_BYTES, 0);
+        let n = description_bytes(kind);
+        bytes[..n].copy_from_slice(&latin1_field(&self.description, n));
+        bytes[DESCRIPTION_BYTES..].copy_from_slice(&latin1_field(&self.label, LABEL_BYTES));
         to_registers(&bytes)
     }
 
     /// The description and label from a record's first registers (fewer registers: what they hold).
-    pub fn decode(words: &[u16]) -> PointText {
+    pub fn decode(kind: PointType, words: &[u16]) -> PointText {
         let bytes = from_registers(words);
         let text =
             |range: std::ops::Range<usize>| latin1(bytes.get(range.start..range.end.min(bytes.len())).unwrap_or(&[]));
         PointText {
-            description: text(0..DESCRIPTION_BYTES),
+            description: text(0..description_bytes(kind)),
             label: text(DESCRIPTION_BYTES..DESCRIPTION_BYTES + LABEL_BYTES),
         }
     }
@@ -117,19 +130,39 @@ mod tests {
 
     #[test]
     fn text_round_trips_in_record_byte_order() {
+        let v = PointType::Variable;
         let t = PointText::new("SUP TEMP", "Supply air temp");
-        let words = t.encode();
+        let words = t.encode(v, &[]);
         assert_eq!(words.len(), 15);
         // "Su" in the first register, first byte high.
         assert_eq!(words[0], u16::from_be_bytes([b'S', b'u']));
         // The label starts at byte 21: the low half of register 10.
         assert_eq!(words[10] & 0xFF, u16::from(b'S'));
-        assert_eq!(PointText::decode(&words), t);
+        assert_eq!(PointText::decode(v, &words), t);
         // Too long: cut to 20 and 8 characters, NULs kept; outside Latin-1: '?'.
         let long = PointText::new("ABCDEFGHIJ", "A description longer than twenty");
-        let back = PointText::decode(&long.encode());
+        let back = PointText::decode(v, &long.encode(v, &[]));
         assert_eq!(back, PointText::new("ABCDEFGH", "A description longer"));
-        assert_eq!(PointText::decode(&PointText::new("20 °C", "CO₂").encode()), PointText::new("20 °C", "CO?"));
-        assert!(PointText::decode(&[0; 15]).is_empty());
+        let odd = PointText::new("20 °C", "CO₂");
+        assert_eq!(PointText::decode(v, &odd.encode(v, &[])), PointText::new("20 °C", "CO?"));
+        assert!(PointText::decode(v, &[0; 15]).is_empty());
+    }
+
+    #[test]
+    fn an_output_description_leaves_its_voltages_alone() {
+        let o = PointType::Output;
+        // The record as the panel holds it: bytes 19 and 20 are the range's low and high voltage.
+        let mut bytes = vec![0u8; DESCRIPTION_BYTES + LABEL_BYTES];
+        bytes[19] = 2;
+        bytes[20] = 10;
+        let current = to_registers(&bytes);
+        let long = PointText::new("FAN CMD", "Supply fan command!!");
+        let words = long.encode(o, &current);
+        let out = from_registers(&words);
+        assert_eq!((out[19], out[20]), (2, 10), "voltages kept");
+        assert_eq!(out[18], 0, "the description ends with its NUL inside its 19 bytes");
+        assert_eq!(PointText::decode(o, &words), PointText::new("FAN CMD", "Supply fan command"));
+        // Read as an input's record, the voltages would read as characters: outputs are cut at 18.
+        assert_eq!(PointText::decode(o, &current).description, "");
     }
 }

@@ -173,7 +173,7 @@ impl Collector {
                     point: id,
                     name: p.name.clone(),
                     point_type: p.point_type,
-                    text: texts.get(&f.record).map(|w| PointText::decode(w)).unwrap_or_default(),
+                    text: texts.get(&f.record).map(|w| PointText::decode(p.point_type, w)).unwrap_or_default(),
                     range,
                     digital,
                     manual: word(f.auto_manual).map(|w| w != 0),
@@ -195,15 +195,17 @@ impl Collector {
         let (spec, driver) = self.handle(device)?;
         let p = spec.point_of(&spec.points[point_index(&spec, point)?]);
         let f = Fields::of(p).ok_or_else(|| CollectError::ReadOnly(format!("{point} has no label record")))?;
-        let mut text = PointText::decode(&read_one(&spec, driver.as_ref(), f.record, labels::TEXT_REGISTERS).await?);
+        let current = read_one(&spec, driver.as_ref(), f.record, labels::TEXT_REGISTERS).await?;
+        let mut text = PointText::decode(p.point_type, &current);
         if let Some(l) = label {
             l.clone_into(&mut text.label);
         }
         if let Some(d) = description {
             d.clone_into(&mut text.description);
         }
-        write_confirmed(&spec, driver.as_ref(), f.record, text.encode()).await?;
-        Ok(PointText::decode(&text.encode()))
+        let words = text.encode(p.point_type, &current);
+        write_confirmed(&spec, driver.as_ref(), f.record, words.clone()).await?;
+        Ok(PointText::decode(p.point_type, &words))
     }
 
     /// Writes a T3 point's range code and / or its digital flag (those given), each read back and

@@ -192,5 +192,5 @@ Content-Type: application/octet-stream\r\n\r\n"
     ]);
     assert!(!cli.status.success() && cli.stderr.contains("version 5"), "{}", cli.stderr);
     assert_eq!(strip(catalog(&server).await), strip(before_bad));
-    server.get("/api/t3000/health").await.ok_json();
+    server.get("/healthz").await.ok_json();
 }

@@ -73,11 +73,11 @@ const LIBRARY_LABELS: &[(&str, &str, &str, &str, Option<&str>)] = &[
 
 /// How a demo controller's panel names the points of its zones, where they are not the model's own
 /// ("ZN1 TEMP"...): the VAV controller's zones are VAV boxes with reheat valves, the fan-coil
-/// controller's are fan coils. (point, label of at most 8 characters, description of at most 20.)
+/// controller's are fan coils. (point, label of at most 8 characters, description of at most 20, 18 for an output.)
 pub fn panel_texts(device: &str) -> Vec<(String, PointText)> {
     let (tag, heating) = match device {
         "floor2-vav" => ("VAV", ("RHT", "reheat valve")),
-        "floor3-fcu" => ("FCU", ("HTG", "heating valve")),
+        "floor3-fcu" => ("FCU", ("HTG", "heat valve")),
         _ => return Vec::new(),
     };
     (1..=4)

@@ -1,8 +1,9 @@
 //! The `t3000` binary: the command line and what each command runs. `serve` is the composition
 //! root of the server; the others are tools around it: [`settings`] (the configuration file and
 //! the environment), [`demo`] (the simulated building of `t3000 demo`), [`simulate`] (`simulate`,
-//! `discover`), [`export`] and `repair` (a data directory the server is not running on), and
-//! [`watch`] (a WebSocket client of a running server, not part of it).
+//! `discover`), [`export`] and `repair` (a data directory the server is not running on), and the
+//! clients of a running server, not part of it: [`watch`] (WebSocket), `t3000 import` ([`import_prog`],
+//! [`import_webview`], [`import_csv`]) and [`sync`] (HTTP).
 
 pub mod demo;
 pub mod export;
@@ -103,7 +104,6 @@ pub enum ImportCommand {
 }
 
 /// Parses the command line and runs it; maps failures to exit codes (1 runtime, 2 configuration).
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {

@@ -35,6 +35,7 @@ use std::collections::HashMap;
 use t3_drivers::collector::{CollectError, Collector};
 use t3_drivers::labels::PointText;
 use t3_drivers::panel::PanelPoint;
+use t3_drivers::profile::PointType;
 use t3_storage::catalog::{AuditEntry, Catalog};
 
 /// Why a sync could not be shown or applied.
@@ -113,12 +114,14 @@ impl Field {
         }
     }
 
-    /// A server value as the device would hold it (text cut to its field, Latin-1).
-    fn fit(self, v: &Value) -> Value {
+    /// A server value as a device's point of kind `kind` would hold it (text cut to its field, an
+    /// output's description to 18 characters, Latin-1).
+    fn fit(self, kind: PointType, v: &Value) -> Value {
         let Some(s) = v.as_str() else { return v.clone() };
+        let held = |t: PointText| PointText::decode(kind, &t.encode(kind, &[]));
         let held = match self {
-            Field::Label => PointText::decode(&PointText::new(s, "").encode()).label,
-            Field::Description => PointText::decode(&PointText::new("", s).encode()).description,
+            Field::Label => held(PointText::new(s, "")).label,
+            Field::Description => held(PointText::new("", s)).description,
             _ => return v.clone(),
         };
         text(&held)
@@ -274,12 +277,12 @@ pub fn differences(
         for f in Field::ALL {
             let device = f.device(p);
             let server = f.server(r);
-            if device == f.fit(&server) {
+            if device == f.fit(p.point_type, &server) {
                 in_sync += 1;
                 continue;
             }
             let last = base.fields.get(&SyncBaseline::key(&p.name, f.name())).cloned().unwrap_or(Value::Null);
-            let changed = match (device != last, f.fit(&server) != f.fit(&last)) {
+            let changed = match (device != last, f.fit(p.point_type, &server) != f.fit(p.point_type, &last)) {
                 (true, false) => Changed::Device,
                 (false, true) => Changed::Server,
                 _ => Changed::Both,
@@ -315,7 +318,7 @@ pub fn next_baseline(
     for p in panel {
         for f in Field::ALL {
             let device = f.device(p);
-            if device == f.fit(&f.server(records.get(&p.point))) {
+            if device == f.fit(p.point_type, &f.server(records.get(&p.point))) {
                 base.fields.insert(SyncBaseline::key(&p.name, f.name()), device);
             }
         }

@@ -298,7 +298,8 @@ impl SimDevice {
     /// Writes a T3 point's description and label into its record.
     fn write_text(inner: &mut Inner, p: &ProfilePoint, text: &PointText) {
         if let Some(first) = labels::record(p) {
-            for (k, w) in text.encode().into_iter().enumerate() {
+            let current = inner.holding.read(first, labels::TEXT_REGISTERS).unwrap_or_default();
+            for (k, w) in text.encode(p.point_type, &current).into_iter().enumerate() {
                 inner.holding.set(first + k as u16, w);
             }
         }
@@ -310,7 +311,8 @@ impl SimDevice {
         let i = self.point_index(point_name).ok()?;
         let first = labels::record(&self.profile.points[i]).filter(|_| self.t3)?;
         let inner = self.inner.lock();
-        inner.holding.read(first, labels::TEXT_REGISTERS).ok().map(|w| PointText::decode(&w))
+        let kind = self.profile.points[i].point_type;
+        inner.holding.read(first, labels::TEXT_REGISTERS).ok().map(|w| PointText::decode(kind, &w))
     }
 
     /// Renames a T3 point on the panel (as T3000 does when someone edits its label): its record's

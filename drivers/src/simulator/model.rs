@@ -246,7 +246,7 @@ pub(crate) fn t3_setup(p: &ProfilePoint, seed: u64) -> T3Setup {
     }
 }
 
-/// The label (8 characters at most) and description (20 at most) of a T3 point of the layout of the module
+/// The label (8 characters at most) and description (20 at most, 18 for an output) of a T3 point of the layout of the module
 /// docs; `None` for unused points.
 pub(crate) fn t3_text(p: &ProfilePoint) -> Option<(String, String)> {
     let n = p.point_number as usize;
@@ -259,8 +259,8 @@ pub(crate) fn t3_text(p: &ProfilePoint) -> Option<(String, String)> {
         (PointType::Input, 8) => fixed("SUP TEMP", "Supply air temp"),
         (PointType::Input, 9) => fixed("OCC SENS", "Occupancy sensor"),
         (PointType::Input, 10) => fixed("DOOR", "Door contact"),
-        (PointType::Output, 1..=ZONES) => Some((format!("ZN{n} HTG"), format!("Zone {n} heating valve"))),
-        (PointType::Output, 5) => fixed("CHW VLV", "Chilled water valve"),
+        (PointType::Output, 1..=ZONES) => Some((format!("ZN{n} HTG"), format!("Zone {n} heat valve"))),
+        (PointType::Output, 5) => fixed("CHW VLV", "Chilled wtr valve"),
         (PointType::Output, 6) => fixed("FAN CMD", "Supply fan command"),
         (PointType::Output, 7) => fixed("OA DMPR", "Outside air damper"),
         (PointType::Output, 8) => fixed("LIGHTS", "Lighting"),
@@ -688,7 +688,8 @@ mod tests {
             };
             named += 1;
             assert_ne!(setup.range, 0, "{} is unused but labelled", p.name);
-            assert!(label.len() <= 8 && description.len() <= 20, "{}: {label:?} {description:?}", p.name);
+            let most = crate::labels::description_bytes(p.point_type) - 1;
+            assert!(label.len() <= 8 && description.len() <= most, "{}: {label:?} {description:?}", p.name);
             let label_says = |w: &str| label.contains(w);
             match setup.role {
                 Role::Zone(z) => assert_eq!(label, format!("ZN{} TEMP", z + 1)),

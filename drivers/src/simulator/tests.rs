@@ -507,7 +507,7 @@ async fn point_record_text_takes_writes() {
     let mut ctx = connect(addr, 1).await;
     let device = sim.device(1).unwrap();
     // VAR2's record: 12944 + 20.
-    let words = crate::labels::PointText::new("ZN2 SP", "Zone two setpoint").encode();
+    let words = crate::labels::PointText::new("ZN2 SP", "Zone two setpoint").encode(PointType::Variable, &[]);
     timeout(MUST, ctx.write_multiple_registers(12964, &words)).await.unwrap().unwrap().unwrap();
     let back = timeout(MUST, ctx.read_holding_registers(12964, 15)).await.unwrap().unwrap().unwrap();
     assert_eq!(back, words);
