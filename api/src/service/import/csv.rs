@@ -193,6 +193,11 @@ fn not_utf8(bytes: &[u8], e: std::str::Utf8Error) -> String {
     )
 }
 
+/// Cell `i` of `record` without the CR of a CRLF line end (on the record's last cell).
+fn without_cr<'a>(record: &csv::ByteRecord, i: usize, cell: &'a [u8]) -> &'a [u8] {
+    if i + 1 == record.len() { cell.strip_suffix(b"\r").unwrap_or(cell) } else { cell }
+}
+
 /// The separator of a file, from its header line: the most frequent of `,`, `;` and tab outside
 /// quotes (`,` when none).
 fn sniff(first_line: &[u8]) -> u8 {
@@ -276,7 +281,11 @@ impl<R: Read> Table<R> {
         }
         let first_line = prefix.split(|b| *b == b'\n').next().unwrap_or(&[]);
         let delimiter = sniff(first_line);
+        // Records end at LF only, so that the line numbers of records after a CRLF are right (with
+        // CR as a terminator too, a record's start is counted on the line before); the CR of a CRLF
+        // stays on a record's last cell and is taken off there.
         let mut reader = csv::ReaderBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
             .delimiter(delimiter)
             .has_headers(false)
             .flexible(true)
@@ -288,7 +297,7 @@ impl<R: Read> Table<R> {
         let mut errors = Errors::default();
         let mut header = Vec::new();
         for (i, cell) in record.iter().enumerate() {
-            match std::str::from_utf8(cell) {
+            match std::str::from_utf8(without_cr(&record, i, cell)) {
                 Ok(s) => header.push(s.trim().to_owned()),
                 Err(e) => errors.push(RowError {
                     row: 1,
@@ -323,7 +332,7 @@ impl<R: Read> Table<R> {
             let mut cells = Vec::with_capacity(self.header.len());
             let mut bad = false;
             for (i, c) in self.record.iter().enumerate() {
-                match std::str::from_utf8(c) {
+                match std::str::from_utf8(without_cr(&self.record, i, c)) {
                     Ok(s) => cells.push(s.to_owned()),
                     Err(e) => {
                         bad = true;
@@ -1366,6 +1375,17 @@ mod tests {
         assert_eq!(plan.rows[0].entry.description.as_deref(), Some("two\nlines, and a comma"));
         assert_eq!((plan.rows[1].row.row, plan.rows[1].row.line), (3, 4));
         assert_eq!(plan.rows[2].plan.action, Action::Create);
+    }
+
+    #[test]
+    fn crlf_files_number_their_lines_as_lf_files_do() {
+        let pts = points();
+        let text = "device,name,description\r\nAHU-1,IN1,\"quoted, last\"\r\n\"AHU-1\",OUT1,x\r\nNOPE,IN1,\r\n";
+        let plan = clean(plan_points(text.as_bytes(), &pts));
+        assert_eq!(plan.rows[0].entry.description.as_deref(), Some("quoted, last"), "no CR left on the last cell");
+        assert_eq!(plan.rows[1].entry.description.as_deref(), Some("x"));
+        let lines: Vec<(usize, u64)> = plan.rows.iter().map(|r| (r.row.row, r.row.line)).collect();
+        assert_eq!(lines, [(2, 2), (3, 3), (4, 4)]);
     }
 
     #[test]
