@@ -197,6 +197,16 @@ impl From<crate::service::floorplans::PlanError> for ApiError {
 }
 
 /// A value the model refuses (a name, a time zone): 422 with its code.
+impl From<crate::service::collection::DeviceCheck> for ApiError {
+    fn from(e: crate::service::collection::DeviceCheck) -> Self {
+        use crate::service::collection::DeviceCheck;
+        match e {
+            DeviceCheck::Invalid(m) => ApiError::unprocessable("invalid_device", m),
+            DeviceCheck::Conflict(m) => ApiError::conflict("device_conflict", m),
+        }
+    }
+}
+
 impl From<crate::model::check::Invalid> for ApiError {
     fn from(e: crate::model::check::Invalid) -> Self {
         ApiError::unprocessable(e.code, e.message)

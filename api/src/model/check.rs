@@ -57,6 +57,25 @@ pub fn check_time_zone(tz: &str) -> Result<(), Invalid> {
 pub const TREND_INTERVAL_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
 /// `trend.retention_days` of a point: up to 100 years.
 pub const RETENTION_DAYS: std::ops::RangeInclusive<u32> = 1..=36_500;
+
+/// A point's recording settings, those given: its poll interval, deadband and days of history.
+pub fn check_trend(
+    interval_ms: Option<u64>,
+    deadband: Option<f64>,
+    retention_days: Option<u32>,
+) -> Result<(), Invalid> {
+    let bad = |m: &str| Err(Invalid::new("invalid_trend", m));
+    if interval_ms.is_some_and(|i| !TREND_INTERVAL_MS.contains(&i)) {
+        return bad("trend.interval_ms must be 100 to 86400000");
+    }
+    if deadband.is_some_and(|d| !d.is_finite() || d < 0.0) {
+        return bad("trend.deadband must be a number >= 0");
+    }
+    if retention_days.is_some_and(|d| !RETENTION_DAYS.contains(&d)) {
+        return bad("trend.retention_days must be 1 to 36500");
+    }
+    Ok(())
+}
 /// `expires_in_secs` of a write: up to 366 days.
 pub const EXPIRES_IN_SECS: std::ops::RangeInclusive<u64> = 1..=366 * 86_400;
 /// `interval_ms` of a trend log: 1 s to 24 h.

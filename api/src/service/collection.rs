@@ -46,6 +46,48 @@ pub fn start(
 /// Starts polling a device: a Modbus device at once, with its profile's points; a plugin device
 /// once its plugin has opened it and listed its points, which a task of its own tries until it
 /// succeeds (the device shows `connecting`, then `offline` with the reason, meanwhile).
+/// Why a device definition was refused (`check_device`): the message names the key, as in the
+/// configuration file but relative to the device (`poll_interval_ms: ...`).
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceCheck {
+    /// Wrong by itself: a value out of range, a profile point it does not have, a plugin's refusal.
+    #[error("{0}")]
+    Invalid(String),
+    /// Wrong beside the other devices: a name taken, a serial port used at another speed.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// Checks a device definition as the configuration file's devices are checked: by itself (its
+/// values, its profile, its plugin's `check_config`), then beside the catalog's other devices
+/// (`replacing`: the id of the device it replaces, left out).
+pub fn check_device(
+    catalog: &Catalog,
+    plugins: &PluginHost,
+    call_timeout_ms: u64,
+    config: &DeviceConfig,
+    replacing: Option<i64>,
+) -> Result<(), DeviceCheck> {
+    use t3_core::config::{Config, ConfigError};
+    let field = |e: ConfigError, last: &str| {
+        let key = e.key.as_deref().map(|k| k.strip_prefix(last).unwrap_or(k).to_owned()).unwrap_or_default();
+        format!("{key}: {}", e.message)
+    };
+    let alone = Config { devices: vec![config.clone()], ..Config::default() };
+    alone
+        .validate()
+        .and_then(|()| ProfileLibrary::builtin().check_devices(&alone.devices))
+        .and_then(|()| plugins.check_device(config, "devices[0]", call_timeout_ms))
+        .map_err(|e| DeviceCheck::Invalid(field(e, "devices[0].")))?;
+    let mut all: Vec<DeviceConfig> = catalog.read::<DeviceRecord, _>(|d| {
+        d.values().filter(|d| Some(d.id) != replacing).map(|d| d.config.clone()).collect()
+    });
+    all.push(config.clone());
+    let last = format!("devices[{}].", all.len() - 1);
+    let cfg = Config { devices: all, ..Config::default() };
+    cfg.validate().map_err(|e| DeviceCheck::Conflict(field(e, &last)))
+}
+
 pub fn start_device(
     collector: &Arc<Collector>,
     registry: &Arc<Registry>,

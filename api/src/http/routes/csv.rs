@@ -6,12 +6,12 @@
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::routes::points::{TrendSettings, check_trend};
-use crate::http::routes::{devices, json};
+use crate::http::routes::json;
 use crate::model::device::DeviceRecord;
 use crate::model::place::{Building, Floor, Room};
 use crate::model::point::PointRecord;
 use crate::service::auth::Principal;
+use crate::service::collection::DeviceCheck;
 use crate::service::import::csv::{
     self as sheet, Action, CsvError, DeviceEntry, KnownPoints, Plan, PointEntry, RowError, RowPlan, SampleRules,
     SampleSummary,
@@ -147,6 +147,12 @@ impl IntoResponse for ImportFailure {
             }
         }
     }
+}
+
+/// A device definition checked as `POST`/`PUT /devices` check it.
+fn check_device(state: &AppState, config: &DeviceConfig, replacing: Option<i64>) -> Result<(), DeviceCheck> {
+    let timeout = state.collector.timeout_ms();
+    crate::service::collection::check_device(&state.catalog, &state.plugins, timeout, config, replacing)
 }
 
 fn csv_response(bytes: Vec<u8>, file: &str) -> Response {
@@ -436,8 +442,8 @@ async fn import_devices(
             records.push(None);
             continue;
         }
-        if let Err(e) = devices::validate(state, &r.entry.config, old.map(|o| o.id)) {
-            let (column, message) = device_error(&e.message);
+        if let Err(e) = check_device(state, &r.entry.config, old.map(|o| o.id)) {
+            let (column, message) = device_error(&e.to_string());
             errors.push(sheet.error(&r.row, Some(column), key, message));
             records.push(None);
             continue;
@@ -591,7 +597,7 @@ async fn import_points(
         let mut fail = |column: &str, message: String| errors.push(sheet.error(&r.row, Some(column), key, message));
         let old = r.current.map(|c| &current[c]);
         let polling_changed = old.is_none_or(|(_, o)| o.interval_ms != e.interval_ms || o.record != e.record);
-        if let Err(err) = check_trend(&TrendSettings { retention_days: e.retention_days, ..TrendSettings::default() }) {
+        if let Err(err) = crate::model::check::check_trend(None, None, e.retention_days) {
             fail("retention_days", err.message.trim_start_matches("trend.retention_days ").to_owned());
             continue;
         }
@@ -686,8 +692,9 @@ async fn import_points(
     }
     // Each changed device checked whole, as PUT /devices does; an error names the row of its point.
     for (d, row_of) in changed.values() {
-        if let Err(e) = devices::validate(state, &d.config, Some(d.id)) {
-            let (key, message) = e.message.split_once(": ").unwrap_or(("", e.message.as_str()));
+        if let Err(e) = check_device(state, &d.config, Some(d.id)) {
+            let e = e.to_string();
+            let (key, message) = e.split_once(": ").unwrap_or(("", e.as_str()));
             let index =
                 key.strip_prefix("points[").and_then(|k| k.split(']').next()).and_then(|n| n.parse::<usize>().ok());
             let row = index.and_then(|i| row_of.get(&i)).or_else(|| row_of.values().min()).copied().unwrap_or(0);

@@ -14,16 +14,16 @@ use crate::http::routes::{Page, Paged, json_body};
 use crate::http::routes::{audit, json};
 use crate::model::device::{DevicePoint, DeviceRecord};
 use crate::service::auth::Principal;
+use crate::service::collection::check_device;
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use t3_core::config::{Config, DeviceConfig, Protocol};
+use t3_core::config::{DeviceConfig, Protocol};
 use t3_drivers::collector::DeviceStatus;
 use t3_drivers::discovery;
 use t3_drivers::profile::PointType;
-use t3_drivers::profile::ProfileLibrary;
 
 /// How many points of each type a device is polled for.
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
@@ -306,24 +306,9 @@ fn gather_plugin_options(obj: &mut serde_json::Map<String, serde_json::Value>) {
 /// Validates a device as the configuration would; errors name the field. The device on its own
 /// (its fields, its profile and the points it names): 422. Against the other devices (a name
 /// taken, a serial port used at another speed or parity): 409.
-pub(crate) fn validate(state: &AppState, config: &DeviceConfig, replacing: Option<i64>) -> ApiResult<()> {
-    let field = |e: t3_core::config::ConfigError, last: &str| {
-        let key = e.key.as_deref().map(|k| k.strip_prefix(last).unwrap_or(k).to_owned()).unwrap_or_default();
-        format!("{key}: {}", e.message)
-    };
-    let alone = Config { devices: vec![config.clone()], ..Config::default() };
-    alone
-        .validate()
-        .and_then(|()| ProfileLibrary::builtin().check_devices(&alone.devices))
-        .and_then(|()| state.plugins.check_device(config, "devices[0]", state.collector.timeout_ms()))
-        .map_err(|e| ApiError::unprocessable("invalid_device", field(e, "devices[0].")))?;
-    let mut all: Vec<DeviceConfig> = state.catalog.read::<DeviceRecord, _>(|d| {
-        d.values().filter(|d| Some(d.id) != replacing).map(|d| d.config.clone()).collect()
-    });
-    all.push(config.clone());
-    let last = format!("devices[{}].", all.len() - 1);
-    let cfg = Config { devices: all, ..Config::default() };
-    cfg.validate().map_err(|e| ApiError::conflict("device_conflict", field(e, &last)))
+fn validate(state: &AppState, config: &DeviceConfig, replacing: Option<i64>) -> ApiResult<()> {
+    let timeout = state.collector.timeout_ms();
+    Ok(check_device(&state.catalog, &state.plugins, timeout, config, replacing)?)
 }
 
 async fn start_polling(state: &AppState, config: &DeviceConfig) -> ApiResult<()> {

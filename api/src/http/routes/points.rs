@@ -468,17 +468,8 @@ pub struct PointChange {
     pub trend: Option<TrendSettings>,
 }
 
-pub(crate) fn check_trend(t: &TrendSettings) -> ApiResult<()> {
-    if t.interval_ms.is_some_and(|i| !crate::http::rules::TREND_INTERVAL_MS.contains(&i)) {
-        return Err(ApiError::unprocessable("invalid_trend", "trend.interval_ms must be 100 to 86400000"));
-    }
-    if t.deadband.is_some_and(|d| !d.is_finite() || d < 0.0) {
-        return Err(ApiError::unprocessable("invalid_trend", "trend.deadband must be a number >= 0"));
-    }
-    if t.retention_days.is_some_and(|d| !crate::http::rules::RETENTION_DAYS.contains(&d)) {
-        return Err(ApiError::unprocessable("invalid_trend", "trend.retention_days must be 1 to 36500"));
-    }
-    Ok(())
+fn check_trend(t: &TrendSettings) -> ApiResult<()> {
+    Ok(crate::model::check::check_trend(t.interval_ms, t.deadband, t.retention_days)?)
 }
 
 /// Whether a trend change touches polling (interval, deadband, heartbeat), not only retention.
