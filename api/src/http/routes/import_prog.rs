@@ -76,9 +76,11 @@ fn multipart_field<'a>(body: &'a [u8], boundary: &[u8], name: &str) -> Option<&'
         let headers = String::from_utf8_lossy(&body[headers_start..headers_end]).to_ascii_lowercase();
         let content_start = headers_end + 4;
         let content_end = find(body, &closing, content_start)?;
-        let wanted = headers.lines().any(|l| {
-            l.starts_with("content-disposition:")
-                && (l.contains(&format!("name=\"{name}\"")) || l.contains(&format!("name={name};")))
+        // The disposition's `name` parameter itself (not `filename`, which may say the same).
+        let wanted = headers.lines().filter_map(|l| l.strip_prefix("content-disposition:")).any(|l| {
+            l.split(';')
+                .filter_map(|p| p.trim().split_once('='))
+                .any(|(k, v)| k == "name" && v.trim_matches('"') == name)
         });
         if wanted {
             return Some(&body[content_start..content_end]);
@@ -136,6 +138,11 @@ Content-Disposition: form-data; name=\"file\"; filename=\"a.prog\"\r\nContent-Ty
         assert_eq!(multipart_field(body, b"XyZ", "file"), Some(&b"\x55\xff\x06\r\n--"[..]));
         assert_eq!(multipart_field(body, b"XyZ", "note"), Some(&b"hello"[..]));
         assert_eq!(multipart_field(body, b"XyZ", "other"), None);
+        // A part whose file is called "file" is not the field named "file".
+        let decoy =
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"; filename=\"file\"\r\n\r\nnot it\r\n--XyZ\r\n\
+Content-Disposition: form-data; name=file\r\n\r\nit\r\n--XyZ--\r\n";
+        assert_eq!(multipart_field(decoy, b"XyZ", "file"), Some(&b"it"[..]));
         assert_eq!(
             multipart_field(b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nno end", b"XyZ", "file"),
             None
