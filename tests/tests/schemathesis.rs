@@ -41,7 +41,8 @@
 //! [`ACROSS_FIELDS`] lets exactly those operations answer that rule's one status: the history
 //! query's parameters that depend on each other and SQL that DuckDB does not take (400), alarm
 //! limits in order, a schedule's ON before its OFF, a device's point settings that its profile
-//! lacks, a point placed twice on a floor plan (422). [`UPGRADE`] lets the WebSocket upgrade
+//! lacks, a point placed twice on a floor plan, and the files an import reads (a WebView database,
+//! a `.prog` panel file, a CSV file) (422). [`UPGRADE`] lets the WebSocket upgrade
 //! answer a plain request with its documented 400 (Schemathesis cannot upgrade). The server runs
 //! with `query.max_rows` = [`MAX_ROWS`], so that a request for millions of buckets gets its 409 at
 //! once.
@@ -200,6 +201,13 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403",
 include-name = "POST /api/t3000/import/webview"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "422"]
 
+# Likewise a T3000 panel file (`55 FF`, a version byte, packed records) and a CSV file (a header
+# row naming known columns, rows that pass the API's checks): the 422 names the byte offset, or
+# every row and column that is wrong.
+[[operations]]
+include-name = ["POST /api/t3000/import/prog", "POST /api/t3000/import/csv"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "422"]
+
 # Whether a text is a SELECT that DuckDB can run over the views is for DuckDB's parser to say.
 [[operations]]
 include-name = "POST /api/t3000/query"
@@ -208,7 +216,7 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403",
 # A write goes to the device: one that does not answer (the devices Schemathesis adds name hosts
 # and serial ports that do not exist) is a 502, as documented.
 [[operations]]
-include-name = ["POST /api/t3000/points/{id}/value", "POST /api/t3000/points/{id}/relinquish"]
+include-name = ["POST /api/t3000/points/{id}/value", "POST /api/t3000/points/{id}/relinquish", "POST /api/t3000/points/{id}/mode"]
 checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "502"]
 
 # Hardware sync reads the device at every request: one that does not answer is a 502, as documented.

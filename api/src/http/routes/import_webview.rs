@@ -5,14 +5,14 @@
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::service::auth::Principal;
-use crate::service::import::webview::{Applied, JobStatus, Options, Preview, WebviewError};
+use crate::service::import::webview::{JobStatus, Options, Preview, WebviewApplied, WebviewError};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, extract::rejection::PathRejection};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 impl From<WebviewError> for ApiError {
     fn from(e: WebviewError) -> Self {
@@ -49,14 +49,23 @@ pub struct ImportParams {
     pub batch_rows: Option<usize>,
 }
 
+/// What `POST /import/webview` answers with 200: the preview, or an apply that found the file's
+/// job done.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum WebviewAnswer {
+    Preview(Box<Preview>),
+    Applied(Box<WebviewApplied>),
+}
+
 /// Previews or imports a T3000 WebView database.
 #[utoipa::path(post, path = "/api/t3000/import/webview", tag = "import",
     params(ImportParams),
     request_body(content = String, content_type = "application/octet-stream",
         description = "The WebView database file (webview_t3_device.db), as it is; streamed to the data directory's import folder, any size"),
     responses(
-        (status = 200, description = "The preview (no apply), or, with apply, a file imported before whose job is done: nothing changed", body = Applied),
-        (status = 202, description = "Applied: places, devices, points and trend logs created; the history job runs (GET /api/t3000/import/webview/jobs/{id})", body = Applied),
+        (status = 200, description = "The preview (no apply: a WebviewPreview), or, with apply, a file imported before whose job is done: nothing changed (a WebviewApplied)", body = WebviewAnswer),
+        (status = 202, description = "WebviewApplied: places, devices, points and trend logs created; the history job runs (GET /api/t3000/import/webview/jobs/{id})", body = WebviewApplied),
         (status = 400, description = "A bad parameter (unknown time_zone, batch_rows out of range): names it", body = ErrorBody),
         (status = 422, description = "Not a SQLite database (`not_sqlite`), or not WebView's schema (`not_webview_schema`: the message names the missing table or column); nothing was imported", body = ErrorBody),
     ))]
@@ -75,7 +84,7 @@ pub async fn import(
     let file = state.webview.receive(body.into_data_stream()).await?;
     if !p.apply {
         let preview: Preview = state.webview.preview(&file, &opts).await?;
-        return Ok(Json(preview).into_response());
+        return Ok(Json(WebviewAnswer::Preview(Box::new(preview))).into_response());
     }
     let applied = state.webview.apply(&file, &opts, &who.issuer()).await?;
     let status = if applied.job.job.state == "done" && applied.created.is_empty() && applied.updated_points == 0 {

@@ -596,6 +596,7 @@ fn record_cells(r: Option<&RecordConfig>) -> [String; 4] {
 /// What a row does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = CsvAction)]
 pub enum Action {
     Create,
     Change,
@@ -604,6 +605,7 @@ pub enum Action {
 
 /// One cell that changes.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = CsvFieldChange)]
 pub struct FieldChange {
     pub column: String,
     /// As exported now (`""` for a row that creates).

@@ -64,6 +64,7 @@ pub enum ProgImportError {
 /// What an import does to one thing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ProgAction)]
 pub enum Action {
     Create,
     Update,
@@ -72,6 +73,7 @@ pub enum Action {
 
 /// One field that changes: its value in the catalog now (null: none) and from the file.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = ProgFieldChange)]
 pub struct FieldChange {
     pub field: String,
     #[schema(value_type = Object)]
@@ -82,6 +84,7 @@ pub struct FieldChange {
 
 /// A point of the device as the file describes it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ProgPointPreview)]
 pub struct PointPreview {
     /// `IN1`, `OUT3`, `VAR12`.
     pub point: String,

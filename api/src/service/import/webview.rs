@@ -213,6 +213,7 @@ pub struct DevicePreview {
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = WebviewPointPreview)]
 pub struct PointPreview {
     pub device: String,
     /// `IN1`, `OUT2`, `VAR3`.
@@ -845,7 +846,7 @@ pub struct WebviewImports {
 
 /// What an apply answers.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Applied {
+pub struct WebviewApplied {
     /// Catalog records created: buildings, floors, rooms, devices, points, trend logs.
     pub created: BTreeMap<String, u64>,
     /// Point records whose label, description or units changed.
@@ -971,7 +972,7 @@ impl WebviewImports {
 
     /// Imports `file`: the catalog part at once (audited), then the history in the background
     /// (a job; a file imported before continues its job, or finds it done).
-    pub async fn apply(self: &Arc<Self>, file: &StoredFile, opts: &Options, who: &Issuer) -> Result<Applied> {
+    pub async fn apply(self: &Arc<Self>, file: &StoredFile, opts: &Options, who: &Issuer) -> Result<WebviewApplied> {
         let tz = opts.check()?;
         let _one = self.apply_lock.lock().await;
         let (path, catalog, file2, opts2) = (file.path.clone(), self.catalog.clone(), file.clone(), opts.clone());
@@ -1048,7 +1049,7 @@ impl WebviewImports {
         let job = self.status(job.id)?;
         let mut preview = plan.preview;
         preview.job = Some(job.clone());
-        Ok(Applied { created, updated_points, job, preview })
+        Ok(WebviewApplied { created, updated_points, job, preview })
     }
 
     /// Creates places, devices, point records and trend logs; returns what was created and the
