@@ -50,6 +50,7 @@ pub struct ImportQuery {
     pub apply: bool,
     /// Samples: the IANA time zone of times written without an offset (`2026-11-26 10:00:00`);
     /// UTC when absent.
+    #[param(schema_with = crate::http::rules::time_zone_schema)]
     pub tz: Option<String>,
 }
 

@@ -65,7 +65,7 @@ pub enum WebviewAnswer {
         description = "The WebView database file (webview_t3_device.db), as it is; streamed to the data directory's import folder, any size"),
     responses(
         (status = 200, description = "The preview (no apply: a WebviewPreview), or, with apply, a file imported before whose job is done: nothing changed (a WebviewApplied)", body = WebviewAnswer),
-        (status = 202, description = "WebviewApplied: places, devices, points and trend logs created; the history job runs (GET /api/t3000/import/webview/jobs/{id})", body = WebviewApplied),
+        (status = 202, description = "Applied: places, devices, points and trend logs created; the history job runs (GET /api/t3000/import/webview/jobs/{id})", body = WebviewApplied),
         (status = 400, description = "A bad parameter (unknown time_zone, batch_rows out of range): names it", body = ErrorBody),
         (status = 422, description = "Not a SQLite database (`not_sqlite`), or not WebView's schema (`not_webview_schema`: the message names the missing table or column); nothing was imported", body = ErrorBody),
     ))]
