@@ -552,6 +552,32 @@ pub mod measured {
     pub fn get_u(m: &Measured, k: &str) -> u64 {
         m.get(k).and_then(|v| v.parse().ok()).unwrap_or(0)
     }
+
+    /// The child's side: prints `m` as `RESULT` lines on standard output.
+    pub fn print(m: &Measured) {
+        for (k, v) in m {
+            println!("RESULT\t{k}\t{v}");
+        }
+    }
+
+    /// The parent's side: runs the child `cmd` (`what` names it in errors), its standard error passed
+    /// through, and reads what it measured from its `RESULT` lines.
+    pub fn run_child(cmd: &mut std::process::Command, what: &str) -> anyhow::Result<Measured> {
+        use anyhow::Context;
+        let out = cmd
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("run the {what}"))?;
+        if !out.status.success() {
+            anyhow::bail!("the {what} failed ({}); its output:\n{}", out.status, String::from_utf8_lossy(&out.stdout));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("RESULT\t")?.split_once('\t'))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect())
+    }
 }
 
 pub mod report {

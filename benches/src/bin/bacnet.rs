@@ -31,7 +31,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 use t3_benches::args::Args;
-use t3_benches::measured::{Measured, get_f, get_u, put};
+use t3_benches::measured::{Measured, get_f, get_u, print, put, run_child};
 use t3_benches::report::{self, Table, bytes, count, rate, ratio};
 use t3_benches::server::{clk_tck, cpu_ticks};
 use t3_benches::{stats, sys};
@@ -134,10 +134,7 @@ fn main() -> anyhow::Result<()> {
             let rpm: bool = args.opt("rpm")?.context("--rpm")?;
             let device_pid = args.string("device-pid").context("--device-pid")?;
             let w = Window { warmup: args.get("warmup", 0.5)?, duration: args.get("duration", 3.0)? };
-            let m = run_ours(port, rpm, &device_pid, w)?;
-            for (k, v) in &m {
-                println!("RESULT\t{k}\t{v}");
-            }
+            print(&run_ours(port, rpm, &device_pid, w)?);
             Ok(())
         }
         Some(other) => bail!("unknown role `{other}`"),
@@ -349,27 +346,13 @@ fn run_ours(port: u16, rpm: bool, device_pid: &str, w: Window) -> anyhow::Result
 fn run_client(client: &str, peer: &Peer, probe: &Probe, dir: &Path, w: Window) -> anyhow::Result<Measured> {
     let rpm = client.ends_with("-rpm");
     if client.starts_with("ours") {
-        let out = Command::new(std::env::current_exe()?)
-            .args(["--role", "ours", "--port", &peer.port.to_string(), "--rpm", &rpm.to_string()])
-            .args(["--device-pid", &peer.pid()])
-            .args(["--warmup", &w.warmup.to_string(), "--duration", &w.duration.to_string()])
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .with_context(|| format!("run the {client} client"))?;
-        if !out.status.success() {
-            bail!("the {client} client failed ({}); its output:\n{}", out.status, String::from_utf8_lossy(&out.stdout));
-        }
-        let mut m = Measured::new();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let mut parts = line.splitn(3, '\t');
-            if parts.next() == Some("RESULT")
-                && let (Some(k), Some(v)) = (parts.next(), parts.next())
-            {
-                put(&mut m, k, v);
-            }
-        }
-        return Ok(m);
+        return run_child(
+            Command::new(std::env::current_exe()?)
+                .args(["--role", "ours", "--port", &peer.port.to_string(), "--rpm", &rpm.to_string()])
+                .args(["--device-pid", &peer.pid()])
+                .args(["--warmup", &w.warmup.to_string(), "--duration", &w.duration.to_string()]),
+            &format!("{client} client"),
+        );
     }
     let cfg = json!({
         "device": format!("127.0.0.1:{}", peer.port),

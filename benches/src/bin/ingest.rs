@@ -6,11 +6,11 @@
 
 use anyhow::{Context, bail};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 use t3_benches::args::Args;
 use t3_benches::datagen::Workload;
-use t3_benches::measured::{Measured, get_f, get_u, put};
+use t3_benches::measured::{Measured, get_f, get_u, print, put, run_child};
 use t3_benches::report::{self, Table, bytes, count, pass, rate, ratio, us_as_ms};
 use t3_benches::{duck, ours, sqlite, sys};
 
@@ -156,9 +156,7 @@ fn main() -> anyhow::Result<()> {
             "duckdb" => run_duckdb(&p)?,
             other => bail!("unknown system `{other}`"),
         };
-        for (k, v) in &m {
-            println!("RESULT\t{k}\t{v}");
-        }
+        print(&m);
         return Ok(());
     }
     parent(&p)
@@ -288,30 +286,11 @@ fn run_duckdb(p: &Params) -> anyhow::Result<Measured> {
     Ok(m)
 }
 
-fn run_child(p: &Params, system: &str) -> anyhow::Result<Measured> {
+fn run_system(p: &Params, system: &str) -> anyhow::Result<Measured> {
     let exe = std::env::current_exe()?;
     eprintln!("[ingest] {system}: {} samples ...", count(p.samples));
     let t = Instant::now();
-    let out = Command::new(exe)
-        .arg("--system")
-        .arg(system)
-        .args(p.child_args())
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("run the {system} child"))?;
-    if !out.status.success() {
-        bail!("the {system} run failed ({}); its output:\n{}", out.status, String::from_utf8_lossy(&out.stdout));
-    }
-    let mut m = Measured::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let mut parts = line.splitn(3, '\t');
-        if parts.next() == Some("RESULT")
-            && let (Some(k), Some(v)) = (parts.next(), parts.next())
-        {
-            m.insert(k.to_string(), v.to_string());
-        }
-    }
+    let m = run_child(Command::new(exe).arg("--system").arg(system).args(p.child_args()), &format!("{system} run"))?;
     eprintln!("[ingest] {system}: done in {:.1} s", t.elapsed().as_secs_f64());
     Ok(m)
 }
@@ -340,7 +319,7 @@ fn parent(p: &Params) -> anyhow::Result<()> {
         let runs = if s == "sqlite" { p.sqlite_repeat } else { p.repeat };
         let mut all = Vec::with_capacity(runs);
         for _ in 0..runs {
-            all.push(run_child(p, s)?);
+            all.push(run_system(p, s)?);
         }
         let rate_of = |m: &Measured| get_f(m, "samples") / get_f(m, "secs_total");
         let rates: Vec<String> = all.iter().map(|m| format!("{:.2} M", rate_of(m) / 1e6)).collect();

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use t3_benches::args::Args;
-use t3_benches::measured::{Measured, get_f, get_u, put};
+use t3_benches::measured::{Measured, get_f, get_u, print, put, run_child};
 use t3_benches::report::{self, Table, bytes, count, pass, rate, ratio};
 use t3_benches::server::{ADMIN_PASSWORD, clk_tck, cpu_ticks, http, login, now_us, status_bytes};
 use t3_benches::sys;
@@ -203,10 +203,7 @@ fn main() -> anyhow::Result<()> {
             let client = args.string("client").context("--client")?;
             let ports = parse_ports(&args.string("ports").context("--ports")?)?;
             let window = Window { warmup: args.get("warmup", 2.0)?, duration: args.get("duration", 10.0)? };
-            let m = run_client(&client, &ports, window)?;
-            for (k, v) in &m {
-                println!("RESULT\t{k}\t{v}");
-            }
+            print(&run_client(&client, &ports, window)?);
             Ok(())
         }
         Some(other) => bail!("unknown role `{other}`"),
@@ -862,26 +859,12 @@ fn run_child_client(client: &str, sim: &mut SimChild, plan: &Plan, w: Window, di
     let mut m = if client == "pymodbus" {
         run_pymodbus(dir, &sim.ports, plan, w)?
     } else {
-        let out = Command::new(std::env::current_exe()?)
-            .args(["--role", "client", "--client", client, "--ports", &sim.ports_arg()])
-            .args(["--warmup", &w.warmup.to_string(), "--duration", &w.duration.to_string()])
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .with_context(|| format!("run the {client} client"))?;
-        if !out.status.success() {
-            bail!("the {client} client failed ({}); its output:\n{}", out.status, String::from_utf8_lossy(&out.stdout));
-        }
-        let mut m = Measured::new();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let mut parts = line.splitn(3, '\t');
-            if parts.next() == Some("RESULT")
-                && let (Some(k), Some(v)) = (parts.next(), parts.next())
-            {
-                put(&mut m, k, v);
-            }
-        }
-        m
+        run_child(
+            Command::new(std::env::current_exe()?)
+                .args(["--role", "client", "--client", client, "--ports", &sim.ports_arg()])
+                .args(["--warmup", &w.warmup.to_string(), "--duration", &w.duration.to_string()]),
+            &format!("{client} client"),
+        )?
     };
     let wall = t0.elapsed().as_secs_f64();
     put(&mut m, "server_cpu_pct", (cpu_ticks(&sim_pid)? - sim0) as f64 / clk_tck() / wall * 100.0);
