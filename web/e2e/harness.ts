@@ -175,3 +175,29 @@ export async function changingPoint(server: Server, token: string, opts: { above
   }
   throw new Error(`no demo point${opts.above !== undefined ? ` above ${opts.above}` : ''} changed twice within 90 s`)
 }
+
+/**
+ * Every visible button in `scope` (a dialog, or the whole page): scrolled into view, the element at
+ * its centre must be the button or inside it, and its text must fit. Returns what fails.
+ */
+export async function unclickable(page: Page, scope = 'body'): Promise<string[]> {
+  return page.evaluate((sel) => {
+    const root = document.querySelector(sel)
+    if (!root) return [`no ${sel}`]
+    const bad: string[] = []
+    for (const b of root.querySelectorAll('button')) {
+      if (!b.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })) continue
+      b.scrollIntoView({ block: 'center', inline: 'center' })
+      const r = b.getBoundingClientRect()
+      if (!r.width || !r.height) continue
+      const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)
+      const name = `"${(b.textContent ?? '').trim().slice(0, 40) || b.getAttribute('aria-label')}" [${b.dataset.test ?? ''}]`
+      if (!hit || (hit !== b && !b.contains(hit))) {
+        const h = hit as HTMLElement | null
+        bad.push(`${name}: the element at its centre is ${h ? `${h.tagName.toLowerCase()}.${h.className}[${h.dataset.test ?? ''}]` : 'nothing'}`)
+      }
+      if (b.scrollWidth > b.clientWidth + 1) bad.push(`${name}: its text is cut (${b.scrollWidth} > ${b.clientWidth} px)`)
+    }
+    return bad
+  }, scope)
+}

@@ -13,7 +13,7 @@
 //    printed (a figure to watch, not asserted: the machine may be busy).
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
+import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, unclickable, type Server } from './harness'
 
 interface Device {
   id: number
@@ -91,32 +91,6 @@ async function visit(page: Page, size: Size, name: string, path: string, ready: 
   await page.waitForSelector(ready, { state: 'visible', timeout: 30_000 })
   const ms = await page.evaluate(() => performance.now())
   ;(times[size.name] ??= {})[name] = ms
-}
-
-/**
- * Every visible button in `scope` (a dialog, or the whole page): scrolled into view, the element at
- * its centre must be the button or inside it, and its text must fit. Returns what fails.
- */
-async function unclickable(page: Page, scope = 'body'): Promise<string[]> {
-  return page.evaluate((sel) => {
-    const root = document.querySelector(sel)
-    if (!root) return [`no ${sel}`]
-    const bad: string[] = []
-    for (const b of root.querySelectorAll('button')) {
-      if (!b.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })) continue
-      b.scrollIntoView({ block: 'center', inline: 'center' })
-      const r = b.getBoundingClientRect()
-      if (!r.width || !r.height) continue
-      const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)
-      const name = `"${(b.textContent ?? '').trim().slice(0, 40) || b.getAttribute('aria-label')}" [${b.dataset.test ?? ''}]`
-      if (!hit || (hit !== b && !b.contains(hit))) {
-        const h = hit as HTMLElement | null
-        bad.push(`${name}: the element at its centre is ${h ? `${h.tagName.toLowerCase()}.${h.className}[${h.dataset.test ?? ''}]` : 'nothing'}`)
-      }
-      if (b.scrollWidth > b.clientWidth + 1) bad.push(`${name}: its text is cut (${b.scrollWidth} > ${b.clientWidth} px)`)
-    }
-    return bad
-  }, scope)
 }
 
 /** What scrolls sideways: the page, or any part of it that scrolls (or would overflow) horizontally. */

@@ -17,7 +17,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
+import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, unclickable, type Server } from './harness'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -61,26 +61,6 @@ const SIZES = [
   { name: 'laptop', width: 1440, height: 900 },
   { name: 'phone', width: 390, height: 844 },
 ] as const
-
-/** Visible buttons in `scope` whose centre is covered or whose text is cut (see layout.e2e.ts). */
-async function unclickable(page: Page, scope = 'body'): Promise<string[]> {
-  return page.evaluate((sel) => {
-    const root = document.querySelector(sel)
-    if (!root) return [`no ${sel}`]
-    const bad: string[] = []
-    for (const b of root.querySelectorAll('button')) {
-      if (!b.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })) continue
-      b.scrollIntoView({ block: 'center', inline: 'center' })
-      const r = b.getBoundingClientRect()
-      if (!r.width || !r.height) continue
-      const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)
-      const name = `"${(b.textContent ?? '').trim().slice(0, 40) || b.getAttribute('aria-label')}" [${b.dataset.test ?? ''}]`
-      if (!hit || (hit !== b && !b.contains(hit))) bad.push(`${name}: covered by ${(hit as HTMLElement | null)?.tagName ?? 'nothing'}`)
-      if (b.scrollWidth > b.clientWidth + 1) bad.push(`${name}: its text is cut (${b.scrollWidth} > ${b.clientWidth} px)`)
-    }
-    return bad
-  }, scope)
-}
 
 /** Whether the page scrolls sideways. */
 async function sideways(page: Page): Promise<boolean> {
