@@ -201,3 +201,13 @@ export async function unclickable(page: Page, scope = 'body'): Promise<string[]>
     return bad
   }, scope)
 }
+
+/** Waits (polling, no fixed sleep) until `check` holds. */
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000) {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
+import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, until, type Server } from './harness'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -56,16 +56,6 @@ async function openImports(page: Page, kind: string) {
   await page.click('nav >> text=Imports')
   await page.waitForSelector('[data-test=imports-view]')
   await page.click(`[data-test=imports-tab-${kind}]`)
-}
-
-/** Polls `check` until it is true or `ms` pass. */
-async function until(what: string, ms: number, check: () => Promise<boolean>) {
-  const end = Date.now() + ms
-  for (;;) {
-    if (await check()) return
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
 }
 
 describe('imports and sync', () => {
@@ -194,7 +184,7 @@ describe('imports and sync', () => {
     const device = (await apiCall<{ items: { id: number; name: string }[] }>(server, admin, 'GET', '/api/t3000/devices?profile=T3-controller')).items.find(
       (d) => d.name === 'floor2-vav',
     )!
-    await until('floor2-vav online', 30_000, async () => (await apiCall<{ online: boolean }>(server, admin, 'GET', `/api/t3000/devices/${device.id}`)).online)
+    await until('floor2-vav online', async () => (await apiCall<{ online: boolean }>(server, admin, 'GET', `/api/t3000/devices/${device.id}`)).online, 30_000)
     // A first sync settles the baseline (the panel's labels come to the server).
     await apiCall(server, admin, 'POST', `/api/t3000/devices/${device.id}/sync`, { strategy: 'device_wins' })
     const pts = (await apiCall<{ items: Point[] }>(server, admin, 'GET', `/api/t3000/points?device_id=${device.id}&limit=1000`)).items

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
-import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
+import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, until, type Server } from './harness'
 
 let server: Server
 let browser: Browser
@@ -78,16 +78,6 @@ function heldAverage(r: [number, number][], f: number, t: number): number {
     if (b > a) area += r[i][1] * (b - a)
   }
   return area / (t - f)
-}
-
-/** Waits (polling, no fixed sleep) until `check` holds. */
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000) {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    if (await check()) return
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 250))
-  }
 }
 
 /** The chart's range as the URL says it. */
