@@ -7,6 +7,8 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 use std::path::PathBuf;
 
+use super::client::ServerArgs;
+
 /// What a CSV file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CsvKind {
@@ -23,17 +25,6 @@ impl CsvKind {
             CsvKind::Samples => "samples",
         }
     }
-}
-
-/// The server to talk to.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Server {
-    /// The server (http:// or https://).
-    #[arg(long, default_value = "http://127.0.0.1:9103")]
-    pub url: String,
-    /// A bearer token (a login session or an API token; importing needs an admin's).
-    #[arg(long, env = "T3000_TOKEN", hide_env_values = true)]
-    pub token: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -53,7 +44,7 @@ pub struct ImportCsvArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub server: Server,
+    pub server: ServerArgs,
 }
 
 /// Which configuration to export.
@@ -72,15 +63,7 @@ pub struct ExportConfigArgs {
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     #[command(flatten)]
-    pub server: Server,
-}
-
-fn base(url: &str) -> anyhow::Result<String> {
-    let url = url.trim_end_matches('/');
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        bail!("--url must start with http:// or https:// (got `{url}`)");
-    }
-    Ok(url.to_owned())
+    pub server: ServerArgs,
 }
 
 /// The server's error answer in words: `code: message`, and every row error on its own line.
@@ -171,7 +154,7 @@ fn report(v: &Value) -> String {
 /// `t3000 import csv`.
 pub async fn import(args: ImportCsvArgs) -> anyhow::Result<()> {
     let file = tokio::fs::File::open(&args.file).await.with_context(|| format!("opening {}", args.file.display()))?;
-    let mut url = format!("{}/api/t3000/import/csv?kind={}", base(&args.server.url)?, args.kind.name());
+    let mut url = format!("{}/api/t3000/import/csv?kind={}", args.server.base()?, args.kind.name());
     if args.apply {
         url.push_str("&apply=true");
     }
@@ -210,7 +193,7 @@ pub async fn export_config(args: ExportConfigArgs) -> anyhow::Result<()> {
         ConfigKind::Devices => "devices",
         ConfigKind::Points => "points",
     };
-    let url = format!("{}/api/t3000/config/{which}.csv", base(&args.server.url)?);
+    let url = format!("{}/api/t3000/config/{which}.csv", args.server.base()?);
     let reply = reqwest::Client::new()
         .get(&url)
         .bearer_auth(&args.server.token)

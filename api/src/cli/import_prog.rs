@@ -1,9 +1,11 @@
 //! `t3000 import prog FILE --device NAME [--apply]`: sends a T3000 panel file to a running server,
 //! prints the preview (or what was applied) as a table.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::Value;
 use std::path::PathBuf;
+
+use super::client::{ServerArgs, json_answer};
 
 #[derive(Debug, clap::Args)]
 pub struct ProgArgs {
@@ -15,12 +17,8 @@ pub struct ProgArgs {
     /// Apply the import (without it: only show what it would do).
     #[arg(long)]
     pub apply: bool,
-    /// The server.
-    #[arg(long, default_value = "http://127.0.0.1:9103")]
-    pub url: String,
-    /// A bearer token of an admin (a login session or an API token).
-    #[arg(long, env = "T3000_TOKEN", hide_env_values = true)]
-    pub token: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Print the server's JSON answer instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -29,27 +27,17 @@ pub struct ProgArgs {
 /// Sends the file, prints the answer.
 pub async fn run(args: ProgArgs) -> anyhow::Result<()> {
     let bytes = std::fs::read(&args.file).with_context(|| format!("read {}", args.file.display()))?;
-    let base = args.url.trim_end_matches('/');
-    if !(base.starts_with("http://") || base.starts_with("https://")) {
-        bail!("--url must start with http:// or https:// (got `{base}`)");
-    }
-    let url = format!("{base}/api/t3000/import/prog");
     let apply = if args.apply { "true" } else { "false" };
-    let resp = reqwest::Client::new()
-        .post(&url)
+    let resp = args
+        .server
+        .request(&reqwest::Client::new(), reqwest::Method::POST, "/api/t3000/import/prog")?
         .query(&[("device", args.device.as_str()), ("apply", apply)])
-        .bearer_auth(&args.token)
         .header("content-type", "application/octet-stream")
         .body(bytes)
         .send()
         .await
-        .with_context(|| url.clone())?;
-    let status = resp.status();
-    let body: Value = resp.json().await.with_context(|| format!("{url}: the answer is not JSON ({status})"))?;
-    if !status.is_success() {
-        let message = body["error"]["message"].as_str().unwrap_or("(no message)");
-        bail!("{}: {status}: {message}", args.file.display());
-    }
+        .context("POST /api/t3000/import/prog")?;
+    let body = json_answer(resp).await.with_context(|| args.file.display().to_string())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
     } else {

@@ -8,6 +8,8 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+
+use super::client::{ServerArgs, json_answer};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, clap::Args)]
@@ -26,12 +28,8 @@ pub struct WebviewArgs {
     /// Detail rows per stored batch (100 ..= 500000).
     #[arg(long)]
     pub batch_rows: Option<usize>,
-    /// The server.
-    #[arg(long, default_value = "http://127.0.0.1:9103")]
-    pub url: String,
-    /// A bearer token of an admin (a login session or an API token).
-    #[arg(long, env = "T3000_TOKEN", hide_env_values = true)]
-    pub token: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Print the server's answers as JSON.
     #[arg(long)]
     pub json: bool,
@@ -141,17 +139,8 @@ fn print_preview(p: &Value) {
     }
 }
 
-async fn answer(resp: reqwest::Response) -> anyhow::Result<Value> {
-    let status = resp.status();
-    let body: Value = resp.json().await.with_context(|| format!("reading the server's answer ({status})"))?;
-    if !status.is_success() {
-        bail!("{status}: {} ({})", s(&body["error"]["message"]), s(&body["error"]["code"]));
-    }
-    Ok(body)
-}
-
 pub async fn run(a: WebviewArgs) -> anyhow::Result<()> {
-    let base = a.url.trim_end_matches('/').to_owned();
+    let base = a.server.base()?;
     let client = reqwest::Client::new();
     let file = tokio::fs::File::open(&a.file).await.with_context(|| format!("open {}", a.file.display()))?;
     let len = file.metadata().await?.len();
@@ -167,9 +156,9 @@ pub async fn run(a: WebviewArgs) -> anyhow::Result<()> {
     }
     eprintln!("sending {} ({len} bytes) to {base}", a.file.display());
     let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
-    let resp = client
-        .post(format!("{base}/api/t3000/import/webview"))
-        .bearer_auth(&a.token)
+    let resp = a
+        .server
+        .request(&client, reqwest::Method::POST, "/api/t3000/import/webview")?
         .header("content-type", "application/octet-stream")
         .header("content-length", len)
         .query(&query)
@@ -177,7 +166,7 @@ pub async fn run(a: WebviewArgs) -> anyhow::Result<()> {
         .send()
         .await
         .with_context(|| format!("POST {base}/api/t3000/import/webview"))?;
-    let reply = answer(resp).await?;
+    let reply = json_answer(resp).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&reply)?);
     }
@@ -199,22 +188,21 @@ pub async fn run(a: WebviewArgs) -> anyhow::Result<()> {
         );
     }
     let id = reply["job"]["id"].as_i64().context("the answer has no job id")?;
-    follow(&client, &base, &a.token, id).await
+    follow(&client, &a.server, id).await
 }
 
 /// Follows a job until it is no longer running.
-async fn follow(client: &reqwest::Client, base: &str, token: &str, id: i64) -> anyhow::Result<()> {
+async fn follow(client: &reqwest::Client, server: &ServerArgs, id: i64) -> anyhow::Result<()> {
     let tty = std::io::stderr().is_terminal();
     let mut bar: Option<indicatif::ProgressBar> = None;
     let mut last_line = Instant::now() - Duration::from_secs(60);
     loop {
-        let resp = client
-            .get(format!("{base}/api/t3000/import/webview/jobs/{id}"))
-            .bearer_auth(token)
+        let resp = server
+            .request(client, reqwest::Method::GET, &format!("/api/t3000/import/webview/jobs/{id}"))?
             .send()
             .await
             .context("GET the job's status")?;
-        let j = answer(resp).await?;
+        let j = json_answer(resp).await?;
         let (done, total) = (j["rows_done"].as_u64().unwrap_or(0), j["rows_total"].as_u64().unwrap_or(0));
         let rate = j["samples_per_sec"].as_f64().map(|r| format!("{r:.0} samples/s")).unwrap_or_default();
         let state = s(&j["state"]);

@@ -5,6 +5,7 @@
 //! clients of a running server, not part of it: [`watch`] (WebSocket), `t3000 import` ([`import_prog`],
 //! [`import_webview`], [`import_csv`]) and [`sync`] (HTTP).
 
+mod client;
 pub mod demo;
 pub mod export;
 pub mod import_csv;

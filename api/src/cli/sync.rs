@@ -5,6 +5,8 @@
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+use super::client::{ServerArgs, json_answer};
+
 #[derive(Debug, clap::Args)]
 pub struct SyncArgs {
     /// The device: its id or name.
@@ -22,12 +24,8 @@ pub struct SyncArgs {
     /// Print the server's JSON answer instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// The server.
-    #[arg(long, default_value = "http://127.0.0.1:9103")]
-    pub url: String,
-    /// A bearer token (a login session or an API token; applying needs an admin's).
-    #[arg(long, env = "T3000_TOKEN", hide_env_values = true)]
-    pub token: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -120,7 +118,7 @@ pub fn table(report: &Value) -> String {
 pub async fn sync(args: SyncArgs) -> anyhow::Result<()> {
     let choices: Vec<(String, String, String)> =
         args.choices.iter().map(|c| parse_choice(c)).collect::<anyhow::Result<_>>()?;
-    let mut url = reqwest::Url::parse(args.url.trim_end_matches('/')).context("--url")?;
+    let mut url = reqwest::Url::parse(&args.server.base()?).context("--url")?;
     url.path_segments_mut().map_err(|()| anyhow::anyhow!("--url cannot take a path"))?.extend([
         "api",
         "t3000",
@@ -129,18 +127,12 @@ pub async fn sync(args: SyncArgs) -> anyhow::Result<()> {
         "sync",
     ]);
     let client = reqwest::Client::new();
-    let answer = |resp: reqwest::Response| async move {
-        let status = resp.status();
-        let body: Value = resp.json().await.with_context(|| format!("{status}: not JSON"))?;
-        if !status.is_success() {
-            bail!("{status}: {}", body["error"]["message"].as_str().unwrap_or("error"));
-        }
-        anyhow::Ok(body)
-    };
     let mut preview_url = url.clone();
     preview_url.query_pairs_mut().append_pair("strategy", args.strategy.api());
-    let preview =
-        answer(client.get(preview_url).bearer_auth(&args.token).send().await.context("GET the differences")?).await?;
+    let preview = json_answer(
+        client.get(preview_url).bearer_auth(&args.server.token).send().await.context("GET the differences")?,
+    )
+    .await?;
     // Choices name points; the API takes their ids, from the differences.
     let mut body_choices = Vec::new();
     for (point, field, direction) in &choices {
@@ -164,8 +156,10 @@ pub async fn sync(args: SyncArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let body = json!({ "strategy": args.strategy.api(), "choices": body_choices });
-    let report =
-        answer(client.post(url).bearer_auth(&args.token).json(&body).send().await.context("POST the sync")?).await?;
+    let report = json_answer(
+        client.post(url).bearer_auth(&args.server.token).json(&body).send().await.context("POST the sync")?,
+    )
+    .await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
