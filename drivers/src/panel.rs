@@ -14,8 +14,24 @@
 //!
 //! (n = point number - 1; the addresses come from the T3 profile, these are its values.)
 //!
+//! Its weekly and annual routines ([`PanelRoutines`]) are whole packed records
+//! ([`crate::t3::records`]), two bytes a register, in the blocks of the firmware's `modbus.h`:
+//!
+//! | block | first register | registers a record | records |
+//! |---|---|---|---|
+//! | weekly routines (`Str_weekly_routine_point`) | 15808 | 21 | 8 |
+//! | annual routines (`Str_annual_routine_point`) | 15976 | 17 | 4 |
+//! | weekly routine times (`wr_times`) | 32044 | 72 | 8 |
+//! | annual routine days (`ar_dates`) | 32620 | 23 | 4 |
+//! | weekly routine event flags (`wr_time_on_off`, newer firmware) | 33201 | 36 | 8 |
+//!
+//! and the panel number, which point references carry, is byte 73 of the settings block (9800): the
+//! low half of register 9836. The firmware takes a record written whole (function 16 from its first
+//! register), which is how they are written here.
+//!
 //! Reads here fail as a whole when any request fails: a sync must never take a register it could not
-//! read for an empty label. Writes are read back and confirmed. Auto / manual is read here and written
+//! read for an empty label. The one exception is the event flags block, which older firmware does not
+//! have: a Modbus exception there reads as "no flags". Writes are read back and confirmed. Auto / manual is read here and written
 //! with [`Collector::set_mode`], which the server's control service wraps (the arbiter and the audit
 //! log follow the mode).
 
@@ -25,7 +41,72 @@ use crate::driver::{Driver, DriverError, RawData};
 use crate::labels::{self, PointText};
 use crate::planner::{self, Limits, PlanItem, ReadRequest};
 use crate::profile::{PointType, ProfilePoint};
+use crate::t3::records::{AnnualRoutine, EVENTS, HolidayBitmap, Record, ScheduleTimes, WeeklyRoutine};
+use crate::t3::{from_registers, routines, to_registers};
 use std::collections::HashMap;
+
+/// Weekly routines a T3 panel has.
+pub const WEEKLY_ROUTINES: usize = 8;
+/// Annual routines a T3 panel has.
+pub const ANNUAL_ROUTINES: usize = 4;
+
+/// (first register, registers a record) of each routine block.
+const WEEKLY_RECORDS: (u16, u16) = (15808, 21);
+const ANNUAL_RECORDS: (u16, u16) = (15976, 17);
+const WEEKLY_TIMES: (u16, u16) = (32044, 72);
+const ANNUAL_DAYS: (u16, u16) = (32620, 23);
+const WEEKLY_FLAGS: (u16, u16) = (33201, 36);
+/// The settings register whose low byte is the panel number (settings byte 73).
+const PANEL_NUMBER: u16 = 9836;
+
+/// Every holding register of a T3 panel's routines and settings: (first, count) per block (what the
+/// simulator serves).
+pub fn routine_blocks() -> [(u16, u16); 6] {
+    let whole = |(first, size): (u16, u16), n: usize| (first, size * n as u16);
+    [
+        whole(WEEKLY_RECORDS, WEEKLY_ROUTINES),
+        whole(ANNUAL_RECORDS, ANNUAL_ROUTINES),
+        whole(WEEKLY_TIMES, WEEKLY_ROUTINES),
+        whole(ANNUAL_DAYS, ANNUAL_ROUTINES),
+        whole(WEEKLY_FLAGS, WEEKLY_ROUTINES),
+        (9800, 200),
+    ]
+}
+
+/// What a T3 controller keeps for one weekly routine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanelWeekly {
+    pub record: WeeklyRoutine,
+    pub times: ScheduleTimes,
+    /// The event flags (`[day][event]`: 1 ON, 0 OFF, 0xFF unused); none on firmware without them.
+    pub flags: Option<[[u8; EVENTS]; 9]>,
+}
+
+/// What a T3 controller keeps for one annual routine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanelAnnual {
+    pub record: AnnualRoutine,
+    pub days: HolidayBitmap,
+}
+
+/// A T3 controller's weekly and annual routines (`WR1..8`, `AR1..4`, in order) and its panel number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanelRoutines {
+    pub panel: u8,
+    pub weekly: Vec<PanelWeekly>,
+    pub annual: Vec<PanelAnnual>,
+}
+
+/// `n` records of `(first, size)`: (address, count) items.
+fn records_of((first, size): (u16, u16), n: usize) -> Vec<(u16, u16)> {
+    (0..n as u16).map(|i| (first + i * size, size)).collect()
+}
+
+/// The record of `items[i]` from a read's words.
+fn decode_at<R: Record>(words: &HashMap<u16, Vec<u16>>, items: &[(u16, u16)], i: usize) -> Result<R, CollectError> {
+    let w = words.get(&items[i].0).map(Vec::as_slice).unwrap_or_default();
+    R::decode(&from_registers(w)).map_err(|e| DriverError::Protocol(e.to_string()).into())
+}
 
 /// What a T3 controller keeps for one of its points.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +210,98 @@ async fn write_confirmed(
 }
 
 impl Collector {
+    /// Reads a T3 controller's weekly and annual routines, their times and days, and its panel
+    /// number, in planned batches. A device without T3 points (a library profile, a plugin) is
+    /// refused without a request.
+    pub async fn read_routines(&self, device: &str) -> Result<PanelRoutines, CollectError> {
+        let (spec, driver) = self.handle(device)?;
+        if !spec.points.iter().any(|cp| labels::record(spec.point_of(cp)).is_some()) {
+            return Err(CollectError::ReadOnly(format!("{device} is not a T3 controller: it has no routines")));
+        }
+        let driver = driver.as_ref();
+        let weekly_items = records_of(WEEKLY_RECORDS, WEEKLY_ROUTINES);
+        let annual_items = records_of(ANNUAL_RECORDS, ANNUAL_ROUTINES);
+        let times_items = records_of(WEEKLY_TIMES, WEEKLY_ROUTINES);
+        let days_items = records_of(ANNUAL_DAYS, ANNUAL_ROUTINES);
+        let mut items = vec![(PANEL_NUMBER, 1)];
+        for list in [&weekly_items, &annual_items, &times_items, &days_items] {
+            items.extend_from_slice(list);
+        }
+        let words = read_all(&spec, driver, &items, &spec.limits()).await?;
+        let flag_items = records_of(WEEKLY_FLAGS, WEEKLY_ROUTINES);
+        let flags = match read_all(&spec, driver, &flag_items, &spec.limits()).await {
+            Ok(w) => Some(w),
+            Err(CollectError::Driver(DriverError::Exception(_))) => None,
+            Err(e) => return Err(e),
+        };
+        let mut weekly = Vec::with_capacity(WEEKLY_ROUTINES);
+        for (i, &(flags_at, _)) in flag_items.iter().enumerate() {
+            let flags = flags.as_ref().map(|f| {
+                let bytes = from_registers(f.get(&flags_at).map(Vec::as_slice).unwrap_or_default());
+                std::array::from_fn(|d| std::array::from_fn(|e| bytes.get(d * EVENTS + e).copied().unwrap_or(0xFF)))
+            });
+            weekly.push(PanelWeekly {
+                record: decode_at(&words, &weekly_items, i)?,
+                times: decode_at(&words, &times_items, i)?,
+                flags,
+            });
+        }
+        let mut annual = Vec::with_capacity(ANNUAL_ROUTINES);
+        for i in 0..ANNUAL_ROUTINES {
+            annual.push(PanelAnnual {
+                record: decode_at(&words, &annual_items, i)?,
+                days: decode_at(&words, &days_items, i)?,
+            });
+        }
+        let panel = words.get(&PANEL_NUMBER).and_then(|w| w.first()).map_or(0, |w| (w & 0xFF) as u8);
+        Ok(PanelRoutines { panel, weekly, annual })
+    }
+
+    /// Writes weekly routine `n` (1..=8): its record, then (if given) its times and, where the panel
+    /// keeps them (`with_flags`), the event flags that agree with them; each written whole and
+    /// confirmed.
+    pub async fn write_weekly(
+        &self,
+        device: &str,
+        n: usize,
+        record: &WeeklyRoutine,
+        times: Option<&ScheduleTimes>,
+        with_flags: bool,
+    ) -> Result<(), CollectError> {
+        let (spec, driver) = self.handle(device)?;
+        let i = routine_index(n, WEEKLY_ROUTINES, "weekly")?;
+        let at = |(first, size): (u16, u16)| first + i * size;
+        write_confirmed(&spec, driver.as_ref(), at(WEEKLY_RECORDS), to_registers(&record.encode())).await?;
+        let Some(times) = times else { return Ok(()) };
+        write_confirmed(&spec, driver.as_ref(), at(WEEKLY_TIMES), to_registers(&times.encode())).await?;
+        if with_flags {
+            let bytes: Vec<u8> = routines::flags_of(times).iter().flatten().copied().collect();
+            write_confirmed(&spec, driver.as_ref(), at(WEEKLY_FLAGS), to_registers(&bytes)).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes annual routine `n` (1..=4): its record, then its days, each whole and confirmed.
+    pub async fn write_annual(
+        &self,
+        device: &str,
+        n: usize,
+        record: &AnnualRoutine,
+        days: &HolidayBitmap,
+    ) -> Result<(), CollectError> {
+        let (spec, driver) = self.handle(device)?;
+        let i = routine_index(n, ANNUAL_ROUTINES, "annual")?;
+        let at = |(first, size): (u16, u16)| first + i * size;
+        // 33 bytes in 17 registers: the last register's low half is the next record's first byte
+        // (the firmware serves the packed array), so it is written back as the panel has it.
+        let (first, size) = (at(ANNUAL_RECORDS), ANNUAL_RECORDS.1);
+        let current = read_one(&spec, driver.as_ref(), first, size).await?;
+        let mut bytes = record.encode();
+        bytes.push(current.last().map_or(0, |w| (w & 0xFF) as u8));
+        write_confirmed(&spec, driver.as_ref(), first, to_registers(&bytes)).await?;
+        write_confirmed(&spec, driver.as_ref(), at(ANNUAL_DAYS), to_registers(&days.encode())).await
+    }
+
     /// Reads the label, description, range code, digital flag and auto/manual of every polled input,
     /// output and variable of a T3 controller: one planned batch for the point records (running
     /// through the rest of each record), one for the single registers. A device without point records
@@ -246,5 +419,14 @@ impl Collector {
             write_confirmed(&spec, driver, a, vec![u16::from(!d)]).await?;
         }
         Ok(())
+    }
+}
+
+/// The 0-based index of routine `n` (1..=`count`).
+fn routine_index(n: usize, count: usize, kind: &str) -> Result<u16, CollectError> {
+    if (1..=count).contains(&n) {
+        Ok((n - 1) as u16)
+    } else {
+        Err(CollectError::ReadOnly(format!("a T3 panel has {kind} routines 1 to {count}, not {n}")))
     }
 }

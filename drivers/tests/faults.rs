@@ -1327,3 +1327,65 @@ fn panel_configuration_is_read_and_written() {
         server.abort();
     });
 }
+
+/// The collector reads a T3 panel's weekly and annual routines (records, times, days, event flags,
+/// panel number) as the simulator serves them and writes them back whole, read back from the
+/// simulated panel's registers; a refused read fails the whole read.
+#[test]
+fn panel_routines_are_read_and_written() {
+    use t3_core::schedule::MonthDay;
+    use t3_drivers::t3::records::{Record, WeeklyRoutine};
+    use t3_drivers::t3::{from_registers, routines};
+    shared(async {
+        let sim = Simulator::new(vec![t3("AHU-1", 7, 0x0001_0001)]).expect("simulator");
+        let (addr, server) = serve_tcp(&sim).await;
+        let dev = sim.device(7).expect("device 7");
+        let (c, _rx) = collector(CollectorConfig { enabled: false, ..CollectorConfig::default() });
+        c.add_device(device("ahu", &Link::Tcp(addr), 7, &["IN1"], 60_000, json!({}))).expect("add");
+        let r = c.read_routines("ahu").await.expect("routines");
+        assert_eq!(r.panel, 7, "the panel number is the simulated device's address");
+        assert_eq!((r.weekly.len(), r.annual.len()), (8, 4));
+        let wr1 = &r.weekly[0];
+        assert_eq!((wr1.record.label.as_str(), wr1.record.description.as_str()), ("OCC", "Occupied hours"));
+        assert_eq!(wr1.times.days[0][..2], [(7, 0), (18, 0)]);
+        assert_eq!(wr1.flags.map(|f| f[0][..3].to_vec()), Some(vec![1, 0, 0xFF]));
+        assert_eq!(wr1.record.override_1.target(), Some((5, 1)), "AR1 as holiday 1");
+        assert_eq!(r.annual[0].record.label, "HOLIDAYS");
+        assert_eq!(routines::days_of(&r.annual[0].days).len(), 3);
+        assert!(r.weekly[1..].iter().all(|w| w.record == WeeklyRoutine::default()));
+
+        // Weekly routine 2 written whole: its record, times and flags.
+        let mut times = wr1.times.clone();
+        times.days[6][0] = (9, 15);
+        times.days[6][1] = (0, 0);
+        let rec =
+            WeeklyRoutine { label: "NIGHT".into(), description: "Night setback".into(), ..WeeklyRoutine::default() };
+        c.write_weekly("ahu", 2, &rec, Some(&times), true).await.expect("write WR2");
+        let on_panel = dev.registers(RegisterKind::Holding, 15808 + 21, 21).expect("WR2 record");
+        assert_eq!(WeeklyRoutine::decode(&from_registers(&on_panel)).unwrap(), rec);
+        let flags = from_registers(&dev.registers(RegisterKind::Holding, 33201 + 36, 36).unwrap());
+        assert_eq!(&flags[6 * 8..6 * 8 + 2], &[1, 0], "Sunday's pair is flagged");
+        let back = c.read_routines("ahu").await.expect("routines");
+        assert_eq!((back.weekly[1].record.label.as_str(), &back.weekly[1].times), ("NIGHT", &times));
+        // The record alone (no times given) leaves the times as they are.
+        let renamed = WeeklyRoutine { label: "NIGHT2".into(), ..rec.clone() };
+        c.write_weekly("ahu", 2, &renamed, None, true).await.expect("rename WR2");
+        assert_eq!(c.read_routines("ahu").await.unwrap().weekly[1].times, times);
+
+        // Annual routine 4: its 33-byte record and its days.
+        let mut ar = back.annual[3].record.clone();
+        ar.label = "PLANT".into();
+        let days = routines::bitmap_of(&[MonthDay::new(3, 1).unwrap()]);
+        c.write_annual("ahu", 4, &ar, &days).await.expect("write AR4");
+        let again = c.read_routines("ahu").await.expect("routines");
+        assert_eq!((again.annual[3].record.label.as_str(), again.annual[3].days.days()), ("PLANT", vec![61]));
+        assert!(c.write_annual("ahu", 5, &ar, &days).await.is_err(), "a panel has 4 annual routines");
+        assert!(c.write_weekly("ahu", 0, &rec, None, false).await.is_err(), "routines count from 1");
+
+        // A refused read fails the whole read.
+        dev.set_fault(Fault::Exception { code: 2 });
+        assert!(c.read_routines("ahu").await.is_err());
+        dev.set_fault(Fault::None);
+        server.abort();
+    });
+}

@@ -7,7 +7,10 @@
 //! byte per register, lowest first, at 0-3; firmware 4; Modbus address 6; product model 7; hardware
 //! revision 8). A T3 controller also has its point records (outputs from 10000, inputs from 11472,
 //! variables from 12944, see [`crate::labels`]), holding each point's description and label, which take
-//! writes (functions 06 / 16, as T3000 renames a point; the rest of a record reads 0 and is read-only). Gaps of up to the profile's `limits.max_gap` between two existing registers exist too
+//! writes (functions 06 / 16, as T3000 renames a point; the rest of a record reads 0 and is read-only), and
+//! its weekly and annual routines, their times, days and event flags (see [`crate::panel`]; they take any
+//! write, where the firmware takes only a whole record from its first register) and a read-only settings
+//! block at 9800 holding the panel name and number (the device's name and Modbus address). Gaps of up to the profile's `limits.max_gap` between two existing registers exist too
 //! (read-only, 0), because the read planner bridges them and Temco devices answer such reads.
 //! Anything else answers exception 02.
 //!
@@ -30,6 +33,7 @@ use super::model::{self, Model, Outputs, Role, ZONES};
 use super::{Fault, Outcome, SimDeviceSpec};
 use crate::codec::{Codec, RegisterKind, Value, ValueType};
 use crate::labels::{self, PointText};
+use crate::panel;
 use crate::profile::{PointType, Profile, ProfilePoint};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -225,6 +229,13 @@ impl SimDevice {
                     }
                 }
             }
+            // Its routines take writes; the settings block is read-only.
+            for (first, count) in panel::routine_blocks() {
+                let writable = first != 9800;
+                for a in first..first + count {
+                    holding.define(a, writable);
+                }
+            }
         }
         owners.entry((RegisterKind::Holding, 6)).or_default().push(Owner::UnitId);
         let max_gap = profile.limits.max_gap;
@@ -291,8 +302,27 @@ impl SimDevice {
                 self.store(&mut inner, i, &fixed);
             }
         }
+        if self.t3 {
+            self.write_settings(&mut inner);
+            for (first, words) in model::t3_routines(self.spec.unit_id) {
+                for (k, w) in words.into_iter().enumerate() {
+                    inner.holding.set(first + k as u16, w);
+                }
+            }
+        }
         self.write_header(&mut inner);
         self.render(&mut inner, 0.0, 0.0);
+    }
+
+    /// The settings block of a T3 controller: the panel name (bytes 52..72, the device's name) and
+    /// the panel number (byte 73, its Modbus address).
+    fn write_settings(&self, inner: &mut Inner) {
+        let mut bytes = vec![0u8; 400];
+        bytes[52..72].copy_from_slice(&crate::t3::latin1_field(&self.spec.name, 20));
+        bytes[73] = self.spec.unit_id;
+        for (k, w) in crate::t3::to_registers(&bytes).into_iter().enumerate() {
+            inner.holding.set(9800 + k as u16, w);
+        }
     }
 
     /// Writes a T3 point's description and label into its record.

@@ -272,6 +272,48 @@ pub(crate) fn t3_text(p: &ProfilePoint) -> Option<(String, String)> {
     }
 }
 
+/// The routines a simulated T3 controller starts with, as (first register, words) of each record
+/// written: weekly routine 1 "OCC" (occupied hours: Monday to Friday 07:00-18:00, Saturday
+/// 08:00-12:00, holidays off) linked to annual routine 1 "HOLIDAYS" (01-01, 07-04, 12-25) as its
+/// first holiday, with event flags that agree. The other routines are empty.
+pub(crate) fn t3_routines(panel: u8) -> Vec<(u16, Vec<u16>)> {
+    use crate::t3::records::{AnnualRoutine, PointRef, Record, ScheduleTimes, WeeklyRoutine, point_type};
+    use crate::t3::{routines, to_registers};
+    use t3_core::schedule::MonthDay;
+    let [weekly_at, annual_at, times_at, days_at, flags_at, _] = crate::panel::routine_blocks().map(|(first, _)| first);
+    let weekly = WeeklyRoutine {
+        description: "Occupied hours".into(),
+        label: "OCC".into(),
+        override_1: PointRef { number: 0, point_type: point_type::HOLIDAY + 1, panel },
+        ..WeeklyRoutine::default()
+    };
+    let mut times = ScheduleTimes::default();
+    for day in &mut times.days[..5] {
+        day[0] = (7, 0);
+        day[1] = (18, 0);
+    }
+    times.days[5][0] = (8, 0);
+    times.days[5][1] = (12, 0);
+    let annual =
+        AnnualRoutine { description: "Public holidays".into(), label: "HOLIDAYS".into(), ..AnnualRoutine::default() };
+    let days: Vec<MonthDay> =
+        [(1, 1), (7, 4), (12, 25)].into_iter().filter_map(|(m, d)| MonthDay::new(m, d).ok()).collect();
+    let flags: Vec<u8> = routines::flags_of(&times).iter().flatten().copied().collect();
+    let mut empty_flags = Vec::new();
+    for i in 1..crate::panel::WEEKLY_ROUTINES as u16 {
+        empty_flags.push((flags_at + i * 36, to_registers(&[0xFF; 72])));
+    }
+    let mut out = vec![
+        (weekly_at, to_registers(&weekly.encode())),
+        (annual_at, to_registers(&annual.encode())),
+        (times_at, to_registers(&times.encode())),
+        (days_at, to_registers(&routines::bitmap_of(&days).encode())),
+        (flags_at, to_registers(&flags)),
+    ];
+    out.extend(empty_flags);
+    out
+}
+
 /// Words in a name (digits at the end ignored) that make a register a setting, a test value or a
 /// configuration rather than a measurement.
 const SETTING_WORDS: &[&str] = &[

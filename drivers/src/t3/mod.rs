@@ -10,6 +10,7 @@
 
 pub mod prog;
 pub mod records;
+pub mod routines;
 
 /// Bytes as holding registers: two bytes per register, the first in the high half; an odd last byte
 /// is padded with 0.
