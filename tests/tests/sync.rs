@@ -214,3 +214,192 @@ async fn labels_sync_both_ways_incrementally_with_conflicts_decided_by_the_strat
     let first_in1 = entries.iter().find(|e| e["target"] == format!("point:{in1}") && e["new"]["fields"]["range"] == 1);
     assert_eq!(first_in1.expect("IN1's first sync")["new"]["fields"]["label"], "ZN1 TEMP");
 }
+
+/// Registers of a T3 panel's routines (the firmware's `modbus.h`): weekly routine records (21
+/// registers each), their times (72: 9 day types x 8 events of minutes, hours), the annual routines'
+/// day bitmaps (23) and the weekly routines' event flags (36).
+const WR_RECORDS: u16 = 15808;
+const WR_TIMES: u16 = 32044;
+const AR_DAYS: u16 = 32620;
+const WR_FLAGS: u16 = 33201;
+
+fn bytes_of(words: &[u16]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_be_bytes()).collect()
+}
+
+fn words_of(bytes: &[u8]) -> Vec<u16> {
+    bytes.chunks(2).map(|b| u16::from_be_bytes([b[0], *b.get(1).unwrap_or(&0)])).collect()
+}
+
+/// One ON/OFF pair of a day type (0 = Monday .. 8 = Holiday 2), each time as (hours, minutes).
+type Pair = (usize, (u8, u8), (u8, u8));
+
+/// A routine's 144 bytes of times with `pairs` set, written as T3000 writes them: per day, per
+/// event, minutes then hours.
+fn times_bytes(pairs: &[Pair]) -> Vec<u8> {
+    let mut b = vec![0u8; 144];
+    let mut used = [0usize; 9];
+    for &(day, on, off) in pairs {
+        let at = day * 16 + used[day] * 4;
+        b[at..at + 4].copy_from_slice(&[on.1, on.0, off.1, off.0]);
+        used[day] += 1;
+    }
+    b
+}
+
+async fn schedules(server: &TestServer) -> Vec<Value> {
+    server.get("/api/t3000/schedules").await.ok_json().as_array().unwrap().clone()
+}
+
+async fn calendars(server: &TestServer) -> Vec<Value> {
+    server.get("/api/t3000/calendars").await.ok_json().as_array().unwrap().clone()
+}
+
+fn named<'a>(rows: &'a [Value], prefix: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+        .unwrap_or_else(|| panic!("{prefix} in {rows:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weekly_and_annual_routines_sync_both_ways_with_schedules_and_calendars() {
+    let sim = simulate(&["--listen", "127.0.0.1:0", "--count", "1"]);
+    let server = TestServer::start(&simulated_ahu(port_of(&sim.tcp)));
+    poll_until("ahu-1 online", Duration::from_secs(30), || async {
+        server.get("/api/t3000/devices/ahu-1").await.ok_json()["online"] == true
+    })
+    .await;
+
+    // The simulated panel's WR1 "OCC" (weekdays 07:00-18:00, Saturday 08:00-12:00, AR1 as its
+    // holidays) and AR1 "HOLIDAYS" (01-01, 07-04, 12-25), read over Modbus, with nothing in the catalog.
+    let first = diff(&server, "per_field").await;
+    let wr1 = rows_of(&first, "WR1");
+    let field = |rows: &[Value], f: &str| rows.iter().find(|r| r["field"] == f).cloned().unwrap_or(Value::Null);
+    assert_eq!(field(&wr1, "label")["device"], "OCC", "{first}");
+    assert_eq!(field(&wr1, "description")["device"], "Occupied hours");
+    let week = json!([{"on": "07:00", "off": "18:00"}]);
+    assert_eq!(field(&wr1, "times")["device"]["monday"], week);
+    assert_eq!(field(&wr1, "times")["device"]["friday"], week);
+    assert_eq!(field(&wr1, "times")["device"]["saturday"], json!([{"on": "08:00", "off": "12:00"}]));
+    assert_eq!(field(&wr1, "times")["device"]["sunday"], Value::Null);
+    assert_eq!(field(&wr1, "holidays")["device"], json!(["AR1"]));
+    assert!(wr1.iter().all(|r| r["point_id"].is_null() && r["direction"] == "to_server"), "{wr1:?}");
+    let ar1 = rows_of(&first, "AR1");
+    assert_eq!(field(&ar1, "label")["device"], "HOLIDAYS");
+    assert_eq!(field(&ar1, "days")["device"], json!(["01-01", "07-04", "12-25"]));
+    // Empty routines are not shown.
+    assert!(rows_of(&first, "WR2").is_empty() && rows_of(&first, "AR2").is_empty());
+
+    // Device wins: a schedule and a calendar are made, linked.
+    let applied = apply(&server, json!({"strategy": "device_wins"})).await;
+    assert!(applied["applied"].as_array().unwrap().iter().all(|a| a["error"].is_null()), "{applied}");
+    let cal = named(&calendars(&server).await, "ahu-1 AR1").clone();
+    assert_eq!((&cal["name"], &cal["holiday"]), (&json!("ahu-1 AR1 HOLIDAYS"), &json!("holiday1")));
+    assert_eq!(cal["recurring"], json!(["01-01", "07-04", "12-25"]));
+    let s = named(&schedules(&server).await, "ahu-1 WR1").clone();
+    assert_eq!((&s["name"], &s["description"]), (&json!("ahu-1 WR1 OCC"), &json!("Occupied hours")));
+    assert_eq!(s["weekly_schedule"]["days"]["tuesday"], week);
+    assert_eq!(s["calendar_ids"], json!([cal["id"]]));
+    assert_eq!(diff(&server, "per_field").await["differences"], json!([]), "in step after the first sync");
+
+    // Changed on the controller (as T3000 writes a routine's times): Monday 06:30-19:00 and
+    // 20:00-22:00, the rest as before; the new times arrive in the schedule.
+    let mut pairs: Vec<Pair> = vec![(0, (6, 30), (19, 0)), (0, (20, 0), (22, 0))];
+    pairs.extend((1..5).map(|d| (d, (7, 0), (18, 0))));
+    pairs.push((5, (8, 0), (12, 0)));
+    modbus_write(&sim.tcp, WR_TIMES, &words_of(&times_bytes(&pairs))).await;
+    let report = diff(&server, "server_wins").await;
+    let rows = report["differences"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{report}");
+    assert_eq!(
+        (&rows[0]["point"], &rows[0]["field"], &rows[0]["changed"]),
+        (&json!("WR1"), &json!("times"), &json!("device"))
+    );
+    apply(&server, json!({"strategy": "server_wins"})).await;
+    let s = named(&schedules(&server).await, "ahu-1 WR1").clone();
+    assert_eq!(
+        s["weekly_schedule"]["days"]["monday"],
+        json!([{"on": "06:30", "off": "19:00"}, {"on": "20:00", "off": "22:00"}])
+    );
+
+    // Changed on the server: renamed, Sunday 10:00 to midnight added, Saturday dropped, no holiday
+    // calendar; all of it is written to the controller's registers.
+    let mut days = s["weekly_schedule"]["days"].clone();
+    days["sunday"] = json!([{"on": "10:00", "off": "24:00"}]);
+    days["saturday"] = json!([]);
+    let body = json!({"name": "ahu-1 WR1 OCC HRS", "description": "Occupied hours", "weekly_schedule": {"days": days},
+        "calendar_ids": []});
+    server.put_json(&format!("/api/t3000/schedules/{}", s["id"]), &body).await.ok_json();
+    let report = diff(&server, "per_field").await;
+    let rows = rows_of(&report, "WR1");
+    let fields: Vec<&str> = rows.iter().map(|r| r["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["label", "times", "holidays"], "{report}");
+    assert!(rows.iter().all(|r| r["direction"] == "to_device"), "{rows:?}");
+    let out = cli_sync(&server, &["--apply"]);
+    assert!(out.status.success(), "{} {}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("WR1") && out.stdout.contains("to-device"), "{}", out.stdout);
+    let record = bytes_of(&modbus_read(&sim.tcp, WR_RECORDS, 21).await);
+    assert_eq!(&record[21..30], b"OCC HRS\0\0", "label at byte 21");
+    assert_eq!(&record[..15], b"Occupied hours\0");
+    assert_eq!(&record[36..39], &[0, 0, 0], "override 1 no longer links AR1");
+    let times = bytes_of(&modbus_read(&sim.tcp, WR_TIMES, 72).await);
+    // Sunday (day 6): ON 10:00, OFF 24:00 held as 00:00; Saturday (day 5) empty; Monday as before.
+    assert_eq!(&times[6 * 16..6 * 16 + 4], &[0, 10, 0, 0]);
+    assert_eq!(&times[5 * 16..5 * 16 + 16], &[0; 16]);
+    assert_eq!(&times[..8], &[30, 6, 0, 19, 0, 20, 0, 22]);
+    // The event flags agree: ON 1, OFF 0, unused 0xFF, by day then event.
+    let flags = bytes_of(&modbus_read(&sim.tcp, WR_FLAGS, 36).await);
+    assert_eq!(&flags[6 * 8..6 * 8 + 8], &[1, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+    assert_eq!(&flags[5 * 8..5 * 8 + 8], &[0xFF; 8]);
+    assert_eq!(diff(&server, "per_field").await["differences"], json!([]));
+
+    // A calendar day added on the server goes to the annual routine's bitmap: 12-26 is day 361
+    // (days numbered as in a leap year), bit 0 of byte 45.
+    let mut recurring = cal["recurring"].clone();
+    recurring.as_array_mut().unwrap().push(json!("12-26"));
+    let body = json!({"name": cal["name"], "holiday": "holiday1", "recurring": recurring});
+    server.put_json(&format!("/api/t3000/calendars/{}", cal["id"]), &body).await.ok_json();
+    let won = apply(&server, json!({"strategy": "per_field"})).await;
+    assert_eq!((&won["applied"][0]["point"], &won["applied"][0]["field"]), (&json!("AR1"), &json!("days")), "{won}");
+    let bitmap = bytes_of(&modbus_read(&sim.tcp, AR_DAYS, 23).await);
+    assert_eq!(bitmap[45] & 1, 1, "12-26 set: {bitmap:?}");
+    assert_eq!(bitmap[0] & 1, 1, "01-01 kept");
+    assert_eq!(bitmap[23], 1 << 1, "07-04 is day 186: bit 1 of byte 23");
+
+    // Both sides changed the label: a conflict a choice by routine name decides.
+    let mut record = bytes_of(&modbus_read(&sim.tcp, WR_RECORDS, 21).await);
+    record[21..30].copy_from_slice(b"DEV OCC\0\0");
+    modbus_write(&sim.tcp, WR_RECORDS, &words_of(&record)).await;
+    let s = named(&schedules(&server).await, "ahu-1 WR1").clone();
+    let body =
+        json!({"name": "ahu-1 WR1 SRV OCC", "description": s["description"], "weekly_schedule": s["weekly_schedule"]});
+    server.put_json(&format!("/api/t3000/schedules/{}", s["id"]), &body).await.ok_json();
+    let rows = diff(&server, "per_field").await["differences"].clone();
+    assert_eq!(
+        (&rows[0]["point"], &rows[0]["changed"], &rows[0]["direction"]),
+        (&json!("WR1"), &json!("both"), &Value::Null)
+    );
+    let chosen =
+        apply(&server, json!({"choices": [{"point": "WR1", "field": "label", "direction": "to_server"}]})).await;
+    assert_eq!(chosen["applied"][0]["value"], "DEV OCC", "{chosen}");
+    assert_eq!(named(&schedules(&server).await, "ahu-1 WR1")["name"], "ahu-1 WR1 DEV OCC");
+    // A choice naming no routine of the panel is refused.
+    let bad = server
+        .post_json(
+            "/api/t3000/devices/ahu-1/sync",
+            &json!({"choices": [{"point": "WR9", "field": "times", "direction": "skip"}]}),
+        )
+        .await;
+    bad.assert_error("WR9", StatusCode::CONFLICT, Some("invalid_choice"));
+
+    // The schedule's changes written to the controller are audited against the schedule.
+    let audit = server.get("/api/t3000/audit?action=sync.apply&limit=1000").await.ok_json();
+    let entries = audit.as_array().or_else(|| audit["items"].as_array()).cloned().unwrap_or_default();
+    let target = format!("schedule:{}", s["id"]);
+    let written = entries
+        .iter()
+        .find(|e| e["target"] == target && e["new"]["direction"] == "to_device")
+        .unwrap_or_else(|| panic!("{target} in {audit}"));
+    assert_eq!(written["new"]["fields"]["label"], "OCC HRS");
+    assert_eq!(written["result"], "ok");
+}

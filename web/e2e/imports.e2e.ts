@@ -3,7 +3,7 @@
 // row), applies it and finds the label on the server; a CSV with a mistake is refused with its row
 // and column; a T3000 WebView database with WebView's real schema is previewed and imported, its
 // history job shows its progress and is still listed after a reload, every row stored once; on a
-// T3 controller's page a label changed on the server shows in the sync table as changed on the
+// T3 controller's page a label (and a weekly routine's times) changed on the server shows in the sync table as changed on the
 // server, and applying writes it to the (simulated) controller. Viewers see no Imports.
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -216,6 +216,25 @@ describe('imports and sync', () => {
       const audit = await apiCall<{ target: string }[]>(server, admin, 'GET', `/api/t3000/audit?action=sync.apply&target=point:${in2.id}`)
       expect(audit.length).toBeGreaterThan(0)
       await screenshot(page, 'sync-applied')
+
+      // A routine: the weekly routine's schedule (made by the first sync) gets Sunday hours on the
+      // server; its row shows the times by day and applying writes them to the controller.
+      type Sched = { id: number; name: string; description: string | null; weekly_schedule: { days: Record<string, unknown> }; calendar_ids: number[] }
+      const wr1 = (await apiCall<Sched[]>(server, admin, 'GET', '/api/t3000/schedules')).find((s) => s.name.startsWith('floor2-vav WR1'))!
+      const days = { ...wr1.weekly_schedule.days, sunday: [{ on: '09:00', off: '13:00' }] }
+      await apiCall(server, admin, 'PUT', `/api/t3000/schedules/${wr1.id}`, {
+        name: wr1.name, description: wr1.description, weekly_schedule: { days }, calendar_ids: wr1.calendar_ids,
+      })
+      await page.click('[data-test=sync-compare]')
+      const times = page.locator('[data-test=sync-row]', { hasText: 'WR1' }).filter({ hasText: 'Times' })
+      await times.waitFor()
+      expect(await times.locator('[data-test=sync-server]').innerText()).toMatch(/Sun 09:00–13:00/)
+      expect(await times.locator('[data-test=sync-device]').innerText()).not.toMatch(/Sun/)
+      expect(await times.locator('[data-test=sync-direction]').inputValue()).toBe('to_device')
+      await page.click('[data-test=sync-apply]')
+      await page.click('[data-test=sync-apply-confirm]')
+      await page.waitForSelector('[data-test=sync-result]')
+      await page.waitForSelector('[data-test=sync-summary]:has-text("Everything agrees")')
 
       // A device that is not a T3 controller: the words say so.
       const co2 = (await apiCall<{ items: { id: number }[] }>(server, admin, 'GET', '/api/t3000/devices?profile=CO2')).items[0]

@@ -14,8 +14,10 @@ pub struct SyncArgs {
     /// How fields changed on both sides since the last sync are decided.
     #[arg(long, value_enum, default_value = "per-field")]
     pub strategy: StrategyArg,
-    /// The direction of one row, `POINT.FIELD=DIRECTION` (`IN1.label=to-device`; directions
-    /// to-server, to-device, skip; fields label, description, range, digital, manual); repeatable.
+    /// The direction of one row, `POINT.FIELD=DIRECTION` (`IN1.label=to-device`, `WR1.times=to-server`;
+    /// directions to-server, to-device, skip; fields label, description, range, digital, manual of
+    /// a point, label, description, times, holidays of a weekly routine WR1-8, label, days of an
+    /// annual routine AR1-4); repeatable.
     #[arg(long = "choose", value_name = "POINT.FIELD=DIRECTION")]
     pub choices: Vec<String>,
     /// Apply the differences (without it, only show them).
@@ -45,14 +47,18 @@ impl StrategyArg {
     }
 }
 
+/// Fields sync compares (points: the first five; weekly routines: label, description, times,
+/// holidays; annual routines: label, days).
+const FIELDS: [&str; 8] = ["label", "description", "range", "digital", "manual", "times", "holidays", "days"];
+
 /// `IN1.label=to-device` -> ("IN1", "label", "to_device").
 fn parse_choice(s: &str) -> anyhow::Result<(String, String, String)> {
     let bad = || format!("--choose {s}: expected POINT.FIELD=DIRECTION (IN1.label=to-device)");
     let (target, direction) = s.split_once('=').with_context(bad)?;
     let (point, field) = target.split_once('.').with_context(bad)?;
     let field = field.trim().to_ascii_lowercase();
-    if !["label", "description", "range", "digital", "manual"].contains(&field.as_str()) {
-        bail!("--choose {s}: the field is label, description, range, digital or manual");
+    if !FIELDS.contains(&field.as_str()) {
+        bail!("--choose {s}: the field is {}", FIELDS.join(", "));
     }
     let direction = direction.trim().to_ascii_lowercase().replace('-', "_");
     if !["to_server", "to_device", "skip"].contains(&direction.as_str()) {
@@ -61,10 +67,28 @@ fn parse_choice(s: &str) -> anyhow::Result<(String, String, String)> {
     Ok((point.trim().to_owned(), field, direction))
 }
 
+/// A value in a table cell: text quoted, lists joined, a routine's times by day
+/// (`monday 07:00-18:00; saturday 08:00-12:00`).
 fn show(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) => format!("{s:?}"),
+        Value::Array(a) => {
+            a.iter().map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned)).collect::<Vec<_>>().join(",")
+        }
+        Value::Object(days) => days
+            .iter()
+            .map(|(day, periods)| {
+                let spans: Vec<String> = periods
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| format!("{}-{}", p["on"].as_str().unwrap_or("?"), p["off"].as_str().unwrap_or("?")))
+                    .collect();
+                format!("{day} {}", spans.join(","))
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
         v => v.to_string(),
     }
 }
@@ -142,7 +166,7 @@ pub async fn sync(args: SyncArgs) -> anyhow::Result<()> {
             .flatten()
             .find(|r| r["point"].as_str().is_some_and(|p| p.eq_ignore_ascii_case(point)) && r["field"] == *field);
         let Some(row) = row else { bail!("--choose {point}.{field}: that field does not differ") };
-        body_choices.push(json!({ "point_id": row["point_id"], "field": field, "direction": direction }));
+        body_choices.push(json!({ "point": row["point"], "field": field, "direction": direction }));
     }
     if !args.apply {
         if args.json {
@@ -217,5 +241,12 @@ mod tests {
         assert!(
             table(&json!({"device": "x", "device_id": 2, "in_sync": 3, "differences": []})).contains("nothing to do")
         );
+        assert_eq!(
+            show(
+                &json!({"monday": [{"on": "07:00", "off": "12:00"}, {"on": "13:00", "off": "24:00"}], "saturday": [{"on": "08:00", "off": "12:00"}]})
+            ),
+            "monday 07:00-12:00,13:00-24:00; saturday 08:00-12:00"
+        );
+        assert_eq!(show(&json!(["01-01", "12-25"])), "01-01,12-25");
     }
 }

@@ -17,6 +17,55 @@ pub struct Calendar {
 
 record!(Calendar, "calendar");
 
+/// A T3 panel's routines are kept as records named after the device and the panel's object
+/// (`AHU-1 WR1 OCC`: weekly routine 1 of device `AHU-1`, labelled `OCC`), and found again by that
+/// prefix, by the `.prog` import and by hardware sync alike.
+pub mod panel_names {
+    /// `<device> <object>`: `AHU-1 WR1`.
+    pub fn prefix(device: &str, object: &str) -> String {
+        format!("{device} {object}")
+    }
+
+    /// The record name of an object with `label`: the prefix, then the label if there is one.
+    pub fn name(prefix: &str, label: &str) -> String {
+        match label.trim() {
+            "" => prefix.to_owned(),
+            l => format!("{prefix} {l}"),
+        }
+    }
+
+    /// The label in `name` after `prefix` (`None` if `name` is not `<prefix>` or `<prefix> <label>`).
+    pub fn label<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
+        let rest = name.strip_prefix(prefix)?;
+        if rest.is_empty() || rest.starts_with(' ') { Some(rest.trim()) } else { None }
+    }
+
+    /// The first of `rows` whose name (by `name_of`) has `prefix`.
+    pub fn find<'a, T>(
+        rows: impl IntoIterator<Item = &'a T>,
+        name_of: impl Fn(&T) -> &str,
+        prefix: &str,
+    ) -> Option<&'a T>
+    where
+        T: 'a,
+    {
+        rows.into_iter().find(|r| label(name_of(r), prefix).is_some())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn names_round_trip_and_need_a_whole_prefix() {
+            let p = super::prefix("AHU-1", "WR1");
+            assert_eq!(super::name(&p, " OCC "), "AHU-1 WR1 OCC");
+            assert_eq!(super::name(&p, ""), "AHU-1 WR1");
+            assert_eq!(super::label("AHU-1 WR1 OCC", &p), Some("OCC"));
+            assert_eq!(super::label("AHU-1 WR1", &p), Some(""));
+            assert_eq!(super::label("AHU-1 WR12", &p), None, "WR12 is another routine");
+        }
+    }
+}
+
 /// A point a schedule commands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -753,15 +753,17 @@ export interface ProgImport {
   warnings: { item: string; message: string }[]
 }
 
-/** A field hardware sync compares. */
-export type SyncField = 'label' | 'description' | 'range' | 'digital' | 'manual'
+/** A field hardware sync compares: of a point, or of a weekly (`times`, `holidays`) or annual (`days`) routine. */
+export type SyncField = 'label' | 'description' | 'range' | 'digital' | 'manual' | 'times' | 'holidays' | 'days'
 export type SyncDirection = 'to_server' | 'to_device' | 'skip'
 export type SyncStrategy = 'device_wins' | 'server_wins' | 'per_field'
 /** Which side changed since the last sync (`both`: a conflict). */
 export type SyncChanged = 'device' | 'server' | 'both'
 
 export interface SyncDifference {
-  point_id: number
+  /** The point's id; null for a routine. */
+  point_id: number | null
+  /** `IN1`, `OUT3`, `VAR12`, or a routine: `WR1` (weekly), `AR2` (annual). */
   point: string
   field: SyncField
   device: unknown
@@ -780,10 +782,14 @@ export interface SyncReport {
   differences: SyncDifference[]
   in_sync: number
   last_synced_us: number | null
+  /** Why the controller's routines were not compared (it refused their registers); null: they were. */
+  routines_error: string | null
 }
 
+/** A row's direction, named by the panel's object (`IN1`, `WR1`) or by a point's id. */
 export interface SyncChoice {
-  point_id: number
+  point_id?: number
+  point?: string
   field: SyncField
   direction: SyncDirection
 }
@@ -793,7 +799,8 @@ export interface SyncApplyReport {
   device_id: number
   device: string
   strategy: SyncStrategy
-  applied: { point_id: number; point: string; field: SyncField; direction: SyncDirection; value: unknown; error: string | null }[]
+  applied: { point_id: number | null; point: string; field: SyncField; direction: SyncDirection; value: unknown; error: string | null }[]
   unresolved: SyncDifference[]
   in_sync: number
+  routines_error: string | null
 }

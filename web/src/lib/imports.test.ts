@@ -109,17 +109,17 @@ describe('sync directions', () => {
 
   it('send only the choices that differ from what the strategy does', () => {
     const diffs = [diff(1, 'both'), diff(2, 'device'), diff(3, 'server', 'description'), diff(4, 'both')]
-    const chosen = { '1:label': 'to_device' as const, '2:label': 'to_server' as const, '3:description': 'skip' as const, '4:label': null }
+    const chosen = { 'IN1:label': 'to_device' as const, 'IN2:label': 'to_server' as const, 'IN3:description': 'skip' as const, 'IN4:label': null }
     expect(syncChoices(diffs, 'per_field', chosen)).toEqual([
-      { point_id: 1, field: 'label', direction: 'to_device' },
-      { point_id: 3, field: 'description', direction: 'skip' },
+      { point: 'IN1', field: 'label', direction: 'to_device' },
+      { point: 'IN3', field: 'description', direction: 'skip' },
     ])
-    expect(syncChoices(diffs, 'server_wins', chosen)).toEqual([{ point_id: 3, field: 'description', direction: 'skip' }])
+    expect(syncChoices(diffs, 'server_wins', chosen)).toEqual([{ point: 'IN3', field: 'description', direction: 'skip' }])
   })
 
   it('count what an apply does and the conflicts left open', () => {
     const diffs = [diff(1, 'both'), diff(2, 'device'), diff(3, 'server'), diff(4, 'both')]
-    expect(syncCounts(diffs, 'per_field', { '1:label': 'to_server' })).toEqual({ toServer: 2, toDevice: 1, open: 1 })
+    expect(syncCounts(diffs, 'per_field', { 'IN1:label': 'to_server' })).toEqual({ toServer: 2, toDevice: 1, open: 1 })
     expect(syncCounts(diffs, 'device_wins', {})).toEqual({ toServer: 3, toDevice: 1, open: 0 })
   })
 
@@ -130,6 +130,11 @@ describe('sync directions', () => {
     expect(valueText(null, 'label')).toBe('—')
     expect(valueText('', 'label')).toBe('—')
     expect(valueText(19, 'range')).toBe('19')
+    expect(valueText(['01-01', '12-25'], 'days')).toBe('01-01, 12-25')
+    expect(valueText(['AR1'], 'holidays')).toBe('AR1')
+    expect(
+      valueText({ saturday: [{ on: '08:00', off: '12:00' }], monday: [{ on: '07:00', off: '12:00' }, { on: '13:00', off: '24:00' }] }, 'times'),
+    ).toBe('Mon 07:00–12:00, 13:00–24:00; Sat 08:00–12:00')
   })
 })
 

@@ -41,7 +41,28 @@ export function csvActionText(a: string): string {
   return a === 'create' ? 'Created' : a === 'change' ? 'Changed' : 'Left as it is'
 }
 
-/** A catalog or device value as a cell shows it: none as an em dash, text as it is. */
+const DAY_NAMES: Record<string, string> = {
+  monday: 'Mon',
+  tuesday: 'Tue',
+  wednesday: 'Wed',
+  thursday: 'Thu',
+  friday: 'Fri',
+  saturday: 'Sat',
+  sunday: 'Sun',
+  holiday1: 'Holiday 1',
+  holiday2: 'Holiday 2',
+}
+
+/** A routine's times (`{"monday": [{"on": "07:00", "off": "18:00"}]}`) as `Mon 07:00–18:00; Sat …`. */
+function timesText(v: Record<string, { on: string; off: string }[]>): string {
+  return Object.keys(DAY_NAMES)
+    .filter((d) => v[d]?.length)
+    .map((d) => `${DAY_NAMES[d]} ${v[d].map((p) => `${p.on}–${p.off}`).join(', ')}`)
+    .join('; ')
+}
+
+/** A catalog or device value as a cell shows it: none as an em dash, text as it is, lists joined,
+ * a routine's times by day. */
 export function valueText(v: unknown, field?: string): string {
   if (v === null || v === undefined || v === '') return '—'
   if (typeof v === 'boolean') {
@@ -50,6 +71,8 @@ export function valueText(v: unknown, field?: string): string {
     return v ? 'Yes' : 'No'
   }
   if (typeof v === 'string' || typeof v === 'number') return String(v)
+  if (Array.isArray(v)) return v.map((x) => valueText(x)).join(', ')
+  if (field === 'times' && typeof v === 'object') return timesText(v as Record<string, { on: string; off: string }[]>)
   return JSON.stringify(v)
 }
 
@@ -59,6 +82,9 @@ const SYNC_FIELDS: Record<SyncField, string> = {
   range: 'Range code',
   digital: 'Digital / analog',
   manual: 'Auto / manual',
+  times: 'Times',
+  holidays: 'Holidays',
+  days: 'Days',
 }
 
 /** The name T3000 users know a synced field by. */
@@ -79,9 +105,9 @@ export function directionText(d: SyncDirection | null): string {
   return 'Choose a side'
 }
 
-/** A row's key for per-row choices. */
-export function diffKey(d: { point_id: number; field: SyncField }): string {
-  return `${d.point_id}:${d.field}`
+/** A row's key for per-row choices: the panel's object and the field (`IN1:label`, `WR1:times`). */
+export function diffKey(d: { point: string; field: SyncField }): string {
+  return `${d.point}:${d.field}`
 }
 
 /**
@@ -104,7 +130,7 @@ export function syncChoices(diffs: SyncDifference[], strategy: SyncStrategy, cho
   const out: SyncChoice[] = []
   for (const d of diffs) {
     const c = chosen[diffKey(d)]
-    if (c && c !== effectiveDirection(d, strategy)) out.push({ point_id: d.point_id, field: d.field, direction: c })
+    if (c && c !== effectiveDirection(d, strategy)) out.push({ point: d.point, field: d.field, direction: c })
   }
   return out
 }

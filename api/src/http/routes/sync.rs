@@ -1,4 +1,4 @@
-//! Hardware sync of a T3 controller's point configuration with the catalog (see
+//! Hardware sync of a T3 controller's point configuration and routines with the catalog (see
 //! [`crate::service::sync`]): `GET` shows the differences field by field and what applying would do,
 //! `POST` applies them (admins only, as every change of configuration).
 
@@ -33,10 +33,12 @@ pub struct SyncQuery {
     pub strategy: Strategy,
 }
 
-/// The differences between a T3 controller's point configuration (label, description, range code,
-/// digital, auto/manual of its polled inputs, outputs and variables, read from the device now) and
-/// the catalog, field by field: which side changed since the last sync and which way applying would
-/// take each field. Changes nothing.
+/// The differences between a T3 controller's configuration, read from the device now, and the
+/// catalog, field by field: the label, description, range code, digital and auto/manual of its polled
+/// inputs, outputs and variables; the label, description, times and holiday links of its weekly
+/// routines (`WR1`-`WR8`, the schedules `<device> WR<n> …`) and the label and days of its annual
+/// routines (`AR1`-`AR4`, the calendars `<device> AR<n> …`). Each row says which side changed since
+/// the last sync and which way applying would take it. Changes nothing.
 #[utoipa::path(get, path = "/api/t3000/devices/{id}/sync", tag = "devices",
     params(("id" = String, Path, description = "Device id or name"), SyncQuery),
     responses((status = 200, body = SyncReport), (status = 404, body = ErrorBody),
@@ -55,13 +57,15 @@ pub async fn diff(
 /// one changed on both sides goes the way `strategy` says (`device_wins`, `server_wins`; `per_field`:
 /// the way its choice says, else it is left unresolved); `choices` set the direction of single rows.
 /// Labels, descriptions, ranges and digital flags are written to the device's registers and read
-/// back; auto/manual goes through the command arbiter's mode change. Every change is audited
+/// back; a routine's changes rewrite its record (and times or days) whole, read back; auto/manual
+/// goes through the command arbiter's mode change. Going to the server, a routine without a schedule
+/// or calendar gets one. Every change is audited
 /// (`sync.apply`); the agreed values become the baseline of the next sync. A change that fails is
 /// reported with its error and left for the next sync.
 #[utoipa::path(post, path = "/api/t3000/devices/{id}/sync", tag = "devices",
     params(("id" = String, Path, description = "Device id or name")), request_body = ApplyRequest,
     responses((status = 200, body = ApplyReport), (status = 404, body = ErrorBody),
-        (status = 409, description = "The device is not polled (`device_not_polled`), has no T3 points (`nothing_to_sync`), or a choice names a point it does not sync (`invalid_choice`)", body = ErrorBody),
+        (status = 409, description = "The device is not polled (`device_not_polled`), has no T3 points (`nothing_to_sync`), or a choice names a point or routine it does not sync, or neither (`invalid_choice`)", body = ErrorBody),
         (status = 502, description = "The device did not answer or refused a read (`device_unreadable`)", body = ErrorBody)))]
 pub async fn apply(
     State(state): State<AppState>,

@@ -7,10 +7,14 @@
 //!   code: T3000's tables, the panel's custom variable units). A text the file leaves empty does not
 //!   clear the catalog's. Range code, analog/digital, auto/manual, value, calibration and filter are
 //!   the panel's state: shown, not written (the device reports them itself).
-//! - weekly routines: schedules (`<device> WR<n> <label>`) with the routine's day types and ON/OFF
-//!   pairs; the annual routines the routine links (its override points) become its calendars.
+//! - weekly routines: schedules (`<device> WR<n> <label>`, the routine's description as theirs) with
+//!   the routine's day types and ON/OFF pairs; the annual routines the routine links (its override
+//!   points) become its calendars.
 //! - annual routines: holiday calendars (`<device> AR<n> <label>`) with the days of their bitmap as
 //!   recurring month-days (day-of-year numbered as in a leap year, 1..=366).
+//!
+//! Routines are named and converted as hardware sync names and converts them
+//! ([`panel_names`], [`routines`]), so a sync after an import finds them in step.
 //! - monitors: trend logs (`<device> MON<n> <label>`) of the monitor's points at its interval, through
 //!   [`TrendLogs::store`].
 //! - programs: program records (`<device> PRG<n> <label>`) keeping the 2000-byte code block verbatim
@@ -25,16 +29,17 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 use t3_core::range::{RangeMeaning, RangeTable, t3_range};
-use t3_core::schedule::{AnnualRoutine, DayType, MonthDay, Period, TimeOfDay, WeeklySchedule};
+use t3_core::schedule::{AnnualRoutine, DayType, WeeklySchedule};
 use t3_drivers::profile::{PointType, ProfileLibrary};
 use t3_drivers::t3::prog::ProgFile;
-use t3_drivers::t3::records::{DAY_TYPES, point_type};
+use t3_drivers::t3::records::point_type;
+use t3_drivers::t3::routines;
 use t3_storage::catalog::Catalog;
 
 use crate::model::device::DeviceRecord;
 use crate::model::point::PointRecord;
 use crate::model::program::{PanelProgram, Program, TrendLog};
-use crate::model::schedule::{Calendar, Schedule};
+use crate::model::schedule::{Calendar, Schedule, panel_names};
 use crate::service::Issuer;
 use crate::service::audit::AuditLog;
 use crate::service::registry::Registry;
@@ -293,14 +298,6 @@ fn action(exists: bool, changes: &[FieldChange]) -> Action {
     }
 }
 
-/// The record named `<prefix>` or `<prefix> <anything>`.
-fn by_prefix<'a, T>(rows: &'a [T], name: impl Fn(&T) -> &str, prefix: &str) -> Option<&'a T> {
-    rows.iter().find(|r| {
-        let n = name(r);
-        n == prefix || n.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(' '))
-    })
-}
-
 fn named(prefix: &str, label: &str, description: &str) -> String {
     match text(label).or_else(|| text(description)) {
         Some(l) => format!("{prefix} {l}"),
@@ -512,22 +509,15 @@ fn plan(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<Plan, ProgImpo
         if text(&a.label).is_none() && text(&a.description).is_none() && days.days().is_empty() && !used {
             continue;
         }
-        let prefix = format!("{device} AR{}", i + 1);
-        let recurring: Vec<MonthDay> = days
-            .days()
-            .into_iter()
-            .filter_map(|d| {
-                let date = chrono::NaiveDate::from_yo_opt(2024, u32::from(d))?;
-                MonthDay::new(chrono::Datelike::month(&date), chrono::Datelike::day(&date)).ok()
-            })
-            .collect();
+        let prefix = panel_names::prefix(device, &format!("AR{}", i + 1));
+        let recurring = routines::days_of(days);
         let routine = AnnualRoutine {
-            name: named(&prefix, &a.label, &a.description),
+            name: panel_names::name(&prefix, &a.label),
             holiday: holiday_of[i],
             dates: Vec::new(),
             recurring,
         };
-        let old = by_prefix(&existing_cals, |c| c.routine.name.as_str(), &prefix);
+        let old = panel_names::find(&existing_cals, |c| c.routine.name.as_str(), &prefix);
         let mut changes = Vec::new();
         let old_r = old.map(|c| &c.routine);
         change(&mut changes, "name", json!(old_r.map(|r| &r.name)), json!(routine.name));
@@ -551,38 +541,10 @@ fn plan(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<Plan, ProgImpo
     let mut schedule_views = Vec::new();
     for (i, (w, times)) in file.weekly_routines.iter().zip(&file.schedule_times).enumerate() {
         let item = format!("WR{}", i + 1);
-        let mut weekly = WeeklySchedule::default();
-        for (d, day) in times.days.iter().enumerate() {
-            let mut periods = Vec::new();
-            for (k, pair) in day.chunks(2).enumerate() {
-                let ((on_h, on_m), (off_h, off_m)) = (pair[0], pair[1]);
-                if (on_h, on_m, off_h, off_m) == (0, 0, 0, 0) {
-                    continue;
-                }
-                let on = TimeOfDay::new(u32::from(on_h), u32::from(on_m));
-                // An OFF at 00:00 after an ON: the end of the day.
-                let off = if (off_h, off_m) == (0, 0) {
-                    Ok(TimeOfDay::END_OF_DAY)
-                } else {
-                    TimeOfDay::new(u32::from(off_h), u32::from(off_m))
-                };
-                match (on, off) {
-                    (Ok(on), Ok(off)) if on < off => periods.push(Period::new(on, off)),
-                    _ => warn(
-                        &item,
-                        format!(
-                            "{} pair {}: ON {on_h:02}:{on_m:02} / OFF {off_h:02}:{off_m:02} is not a time span: left out",
-                            DAY_TYPES[d],
-                            k + 1
-                        ),
-                    ),
-                }
-            }
-            if !periods.is_empty() {
-                weekly.days.insert(DayType::ALL[d], periods);
-            }
+        let (weekly, warnings) = routines::weekly_of(times);
+        for w in warnings {
+            warn(&item, w);
         }
-        weekly.sort();
         let cal_refs: Vec<usize> = links[i].iter().filter_map(|&a| calendar_index[a]).collect();
         if text(&w.label).is_none() && text(&w.description).is_none() && weekly.days.is_empty() {
             continue;
@@ -591,14 +553,10 @@ fn plan(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<Plan, ProgImpo
             warn(&item, format!("its times do not make a valid schedule ({e}): not imported"));
             continue;
         }
-        let prefix = format!("{device} {item}");
-        let name = named(&prefix, &w.label, &w.description);
-        let description = Some(format!(
-            "Weekly routine {item} of T3000 panel {} ({})",
-            file.settings.panel_number,
-            text(&w.description).unwrap_or_default()
-        ));
-        let old = by_prefix(&existing_schedules, |s| s.name.as_str(), &prefix);
+        let prefix = panel_names::prefix(device, &item);
+        let name = panel_names::name(&prefix, &w.label);
+        let description = text(&w.description);
+        let old = panel_names::find(&existing_schedules, |s| s.name.as_str(), &prefix);
         let mut changes = Vec::new();
         let nonempty = |w: &WeeklySchedule| {
             let mut w = w.clone();
@@ -696,10 +654,10 @@ fn plan(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<Plan, ProgImpo
         if m.status == 0 {
             warn(&item, "the monitor was off on the panel; its trend log records anyway".to_owned());
         }
-        let prefix = format!("{device} {item}");
+        let prefix = panel_names::prefix(device, &item);
         let name = named(&prefix, &m.label, "");
         let description = Some(format!("Monitor {item} of T3000 panel {panel}: {}", names.join(", ")));
-        let old = by_prefix(&existing_logs, |t| t.name.as_str(), &prefix);
+        let old = panel_names::find(&existing_logs, |t| t.name.as_str(), &prefix);
         let new_ids: Option<Vec<u32>> = names.iter().map(|n| ids.get(n).copied()).collect();
         let mut changes = Vec::new();
         change(&mut changes, "name", json!(old.map(|t| &t.name)), json!(name));

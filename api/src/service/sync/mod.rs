@@ -1,6 +1,7 @@
 //! Hardware sync: the configuration a T3 controller keeps for its points (label, description, range
-//! code, digital / analog, auto / manual: [`t3_drivers::panel`]) compared with the catalog's, field
-//! by field, and applied in either direction.
+//! code, digital / analog, auto / manual: [`t3_drivers::panel`]) and its weekly and annual routines
+//! (label, description, times, holiday links; label, days: [`routines`]) compared with the catalog's
+//! points, schedules and holiday calendars, field by field, and applied in either direction.
 //!
 //! # Incremental, with a baseline
 //! Every time a sync applies, the value each field had on both sides when they agreed is stored
@@ -20,7 +21,9 @@
 //! manual goes through the control service ([`Control::set_mode`]), so the arbiter follows it (back
 //! in auto, the point's commands are cleared) and it is audited as `point.mode` too. No value is
 //! synced: values are the arbiter's. Text is compared as the device can hold it (8 and 20 Latin-1
-//! characters), so a longer label on the server does not differ for ever.
+//! characters), so a longer label on the server does not differ for ever. A routine's changes are
+//! written as whole records (see [`routines`]) and audited with target `schedule:<id>` or
+//! `calendar:<id>` (`device:<id>` for a routine the catalog has no record of yet).
 
 use crate::model::command::Mode;
 use crate::model::device::DeviceRecord;
@@ -33,10 +36,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use t3_drivers::collector::{CollectError, Collector};
+use t3_drivers::driver::DriverError;
 use t3_drivers::labels::PointText;
-use t3_drivers::panel::PanelPoint;
+use t3_drivers::panel::{PanelPoint, PanelRoutines};
 use t3_drivers::profile::PointType;
 use t3_storage::catalog::{AuditEntry, Catalog};
+
+mod routines;
 
 /// Why a sync could not be shown or applied.
 #[derive(Debug, thiserror::Error)]
@@ -62,13 +68,13 @@ pub enum SyncError {
     Storage(#[from] t3_storage::Error),
 }
 
-/// A field of a T3 point that sync compares.
+/// A field that sync compares: of a T3 point, or of a weekly or annual routine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Field {
     /// The label (8 characters on the device).
     Label,
-    /// The description, T3000's "full label" (20 characters on the device).
+    /// The description, T3000's "full label" (20 characters on the device; 18 for an output).
     Description,
     /// T3000's range (unit) code.
     Range,
@@ -76,10 +82,17 @@ pub enum Field {
     Digital,
     /// In manual (true) or auto (false).
     Manual,
+    /// A weekly routine's ON/OFF times by day type (its schedule's `weekly`).
+    Times,
+    /// The annual routines a weekly routine follows on holidays (`["AR1"]`: its schedule's calendars).
+    Holidays,
+    /// The days an annual routine marks (`["01-01", "12-25"]`: its calendar's recurring days).
+    Days,
 }
 
 impl Field {
-    pub const ALL: [Field; 5] = [Field::Label, Field::Description, Field::Range, Field::Digital, Field::Manual];
+    /// The fields of a point.
+    pub const POINT: [Field; 5] = [Field::Label, Field::Description, Field::Range, Field::Digital, Field::Manual];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -88,10 +101,13 @@ impl Field {
             Field::Range => "range",
             Field::Digital => "digital",
             Field::Manual => "manual",
+            Field::Times => "times",
+            Field::Holidays => "holidays",
+            Field::Days => "days",
         }
     }
 
-    /// What the device holds (null for none: an empty text, a register the point lacks).
+    /// What the device holds for a point (null for none: an empty text, a register the point lacks).
     fn device(self, p: &PanelPoint) -> Value {
         match self {
             Field::Label => text(&p.text.label),
@@ -99,10 +115,11 @@ impl Field {
             Field::Range => p.range.map_or(Value::Null, Value::from),
             Field::Digital => p.digital.map_or(Value::Null, Value::from),
             Field::Manual => p.manual.map_or(Value::Null, Value::from),
+            Field::Times | Field::Holidays | Field::Days => Value::Null,
         }
     }
 
-    /// What the catalog holds, as it is.
+    /// What the catalog holds for a point, as it is.
     fn server(self, r: Option<&PointRecord>) -> Value {
         let Some(r) = r else { return Value::Null };
         match self {
@@ -111,6 +128,7 @@ impl Field {
             Field::Range => r.range.map_or(Value::Null, Value::from),
             Field::Digital => r.digital.map_or(Value::Null, Value::from),
             Field::Manual => r.manual.map_or(Value::Null, Value::from),
+            Field::Times | Field::Holidays | Field::Days => Value::Null,
         }
     }
 
@@ -127,7 +145,7 @@ impl Field {
         text(&held)
     }
 
-    /// Sets the catalog's field to `v` (null clears it).
+    /// Sets the catalog's point field to `v` (null clears it).
     fn set(self, r: &mut PointRecord, v: &Value) {
         let s = || v.as_str().map(str::to_owned).filter(|s| !s.is_empty());
         match self {
@@ -136,6 +154,7 @@ impl Field {
             Field::Range => r.range = v.as_u64().and_then(|n| u16::try_from(n).ok()),
             Field::Digital => r.digital = v.as_bool(),
             Field::Manual => r.manual = v.as_bool(),
+            Field::Times | Field::Holidays | Field::Days => {}
         }
     }
 }
@@ -180,11 +199,15 @@ pub enum Changed {
     Both,
 }
 
-/// The direction a person chose for one row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// The direction a person chose for one row, named by its point's id or by the panel's object
+/// (`IN1`, `WR1`, `AR2`; routines have no point id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Choice {
-    pub point_id: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point: Option<String>,
     pub field: Field,
     pub direction: Direction,
 }
@@ -203,8 +226,9 @@ pub struct ApplyRequest {
 /// One field that differs between the device and the catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Difference {
-    pub point_id: u32,
-    /// `IN1`, `OUT3`, `VAR12`.
+    /// The point's id; none for a routine.
+    pub point_id: Option<u32>,
+    /// The panel's object: `IN1`, `OUT3`, `VAR12`, or a routine, `WR1` (weekly) or `AR2` (annual).
     pub point: String,
     pub field: Field,
     /// The device's value (null: none).
@@ -225,18 +249,21 @@ pub struct SyncReport {
     pub device_id: i64,
     pub device: String,
     pub strategy: Strategy,
-    /// Fields that differ, by point then field.
+    /// Fields that differ: points, then weekly routines, then annual routines, each by field.
     pub differences: Vec<Difference>,
     /// Fields equal on both sides.
     pub in_sync: usize,
     /// When a sync last applied (microseconds since the epoch); none: never.
     pub last_synced_us: Option<i64>,
+    /// Why the controller's routines were not compared (it refused their registers); none: they were.
+    pub routines_error: Option<String>,
 }
 
 /// One change made by applying.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Applied {
-    pub point_id: u32,
+    /// The point's id; none for a routine.
+    pub point_id: Option<u32>,
     pub point: String,
     pub field: Field,
     pub direction: Direction,
@@ -258,69 +285,91 @@ pub struct ApplyReport {
     pub unresolved: Vec<Difference>,
     /// Fields equal on both sides after applying.
     pub in_sync: usize,
+    /// Why the controller's routines were not compared (it refused their registers); none: they were.
+    pub routines_error: Option<String>,
 }
 
-/// The rows that differ under `strategy` and `choices`, and how many fields are in sync.
-pub fn differences(
-    panel: &[PanelPoint],
-    records: &HashMap<u32, PointRecord>,
-    base: &SyncBaseline,
-    strategy: Strategy,
-    choices: &[Choice],
-) -> (Vec<Difference>, usize) {
-    let chosen: HashMap<(u32, Field), Direction> =
-        choices.iter().map(|c| ((c.point_id, c.field), c.direction)).collect();
-    let mut rows = Vec::new();
-    let mut in_sync = 0;
+/// One field of one object of the panel, as each side holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compared {
+    pub point_id: Option<u32>,
+    /// `IN1`, `WR1`, `AR2`.
+    pub object: String,
+    pub field: Field,
+    pub device: Value,
+    /// The catalog's value, as it is.
+    pub server: Value,
+    /// The catalog's value as the device would hold it (what is compared).
+    pub fitted: Value,
+}
+
+impl Compared {
+    fn new(point_id: Option<u32>, object: &str, field: Field, device: Value, server: Value, fitted: Value) -> Self {
+        Compared { point_id, object: object.to_owned(), field, device, server, fitted }
+    }
+}
+
+/// Every field of every point of `panel` with the catalog's `records`.
+pub fn compare_points(panel: &[PanelPoint], records: &HashMap<u32, PointRecord>) -> Vec<Compared> {
+    let mut out = Vec::with_capacity(panel.len() * Field::POINT.len());
     for p in panel {
         let r = records.get(&p.point);
-        for f in Field::ALL {
-            let device = f.device(p);
+        for f in Field::POINT {
             let server = f.server(r);
-            if device == f.fit(p.point_type, &server) {
-                in_sync += 1;
-                continue;
-            }
-            let last = base.fields.get(&SyncBaseline::key(&p.name, f.name())).cloned().unwrap_or(Value::Null);
-            let changed = match (device != last, f.fit(p.point_type, &server) != f.fit(p.point_type, &last)) {
-                (true, false) => Changed::Device,
-                (false, true) => Changed::Server,
-                _ => Changed::Both,
-            };
-            let direction = chosen.get(&(p.point, f)).copied().or(match (changed, strategy) {
-                (Changed::Device, _) | (Changed::Both, Strategy::DeviceWins) => Some(Direction::ToServer),
-                (Changed::Server, _) | (Changed::Both, Strategy::ServerWins) => Some(Direction::ToDevice),
-                (Changed::Both, Strategy::PerField) => None,
-            });
-            rows.push(Difference {
-                point_id: p.point,
-                point: p.name.clone(),
-                field: f,
-                device,
-                server,
-                last_synced: last,
-                changed,
-                direction,
-            });
+            let fitted = f.fit(p.point_type, &server);
+            out.push(Compared::new(Some(p.point), &p.name, f, f.device(p), server, fitted));
         }
+    }
+    out
+}
+
+/// The rows that differ under `strategy` and `chosen` directions (by object and field), and how
+/// many fields are in sync.
+pub fn differences(
+    compared: &[Compared],
+    base: &SyncBaseline,
+    strategy: Strategy,
+    chosen: &HashMap<(String, Field), Direction>,
+) -> (Vec<Difference>, usize) {
+    let mut rows = Vec::new();
+    let mut in_sync = 0;
+    for c in compared {
+        if c.device == c.fitted {
+            in_sync += 1;
+            continue;
+        }
+        let last = base.fields.get(&SyncBaseline::key(&c.object, c.field.name())).cloned().unwrap_or(Value::Null);
+        // The baseline is the device's value when both agreed: already as the device holds it.
+        let changed = match (c.device != last, c.fitted != last) {
+            (true, false) => Changed::Device,
+            (false, true) => Changed::Server,
+            _ => Changed::Both,
+        };
+        let direction = chosen.get(&(c.object.clone(), c.field)).copied().or(match (changed, strategy) {
+            (Changed::Device, _) | (Changed::Both, Strategy::DeviceWins) => Some(Direction::ToServer),
+            (Changed::Server, _) | (Changed::Both, Strategy::ServerWins) => Some(Direction::ToDevice),
+            (Changed::Both, Strategy::PerField) => None,
+        });
+        rows.push(Difference {
+            point_id: c.point_id,
+            point: c.object.clone(),
+            field: c.field,
+            device: c.device.clone(),
+            server: c.server.clone(),
+            last_synced: last,
+            changed,
+            direction,
+        });
     }
     (rows, in_sync)
 }
 
 /// The baseline after a sync: every field now equal on both sides takes that value; the others keep
 /// what they had.
-pub fn next_baseline(
-    panel: &[PanelPoint],
-    records: &HashMap<u32, PointRecord>,
-    mut base: SyncBaseline,
-    now_us: i64,
-) -> SyncBaseline {
-    for p in panel {
-        for f in Field::ALL {
-            let device = f.device(p);
-            if device == f.fit(p.point_type, &f.server(records.get(&p.point))) {
-                base.fields.insert(SyncBaseline::key(&p.name, f.name()), device);
-            }
+pub fn next_baseline(compared: &[Compared], mut base: SyncBaseline, now_us: i64) -> SyncBaseline {
+    for c in compared {
+        if c.device == c.fitted {
+            base.fields.insert(SyncBaseline::key(&c.object, c.field.name()), c.device.clone());
         }
     }
     base.synced_us = now_us;
@@ -340,36 +389,77 @@ pub struct Sync<'a> {
 /// One apply at a time: two at once would each take the other's half-written state for a change.
 static APPLYING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// What the device holds, read now.
+struct Panel {
+    points: Vec<PanelPoint>,
+    /// Its routines, or why the device refused to give them.
+    routines: Result<PanelRoutines, String>,
+}
+
 impl Sync<'_> {
     fn device(&self, device_id: i64) -> Result<DeviceRecord, SyncError> {
         self.catalog.get::<DeviceRecord>(device_id).ok_or(SyncError::UnknownDevice(device_id))
     }
 
-    async fn panel(&self, name: &str) -> Result<Vec<PanelPoint>, SyncError> {
-        let panel = self.collector.read_panel(name).await.map_err(|e| match e {
+    /// Reads the device's points and routines.
+    async fn read(&self, name: &str) -> Result<Panel, SyncError> {
+        let unreadable = |e| match e {
             CollectError::UnknownDevice(_) => SyncError::NotPolled(name.to_owned()),
             e => SyncError::Unreadable { device: name.to_owned(), error: e.to_string() },
-        })?;
-        if panel.is_empty() {
+        };
+        let points = self.collector.read_panel(name).await.map_err(unreadable)?;
+        if points.is_empty() {
             return Err(SyncError::NotT3(name.to_owned()));
         }
-        Ok(panel)
+        // A controller that refuses its routines' registers (firmware without them) still syncs its
+        // points; one that does not answer fails the whole read.
+        let routines = match self.collector.read_routines(name).await {
+            Ok(r) => Ok(r),
+            Err(CollectError::Driver(e @ DriverError::Exception(_))) => Err(format!(
+                "the controller refused to give its weekly and annual routines ({e}): they were not compared"
+            )),
+            Err(e) => return Err(unreadable(e)),
+        };
+        Ok(Panel { points, routines })
     }
 
-    fn records(&self, panel: &[PanelPoint]) -> HashMap<u32, PointRecord> {
-        self.catalog.read::<PointRecord, _>(|rows| {
-            panel.iter().filter_map(|p| rows.get(&i64::from(p.point)).map(|r| (p.point, r.clone()))).collect()
-        })
-    }
-
-    fn check_choices(panel: &[PanelPoint], name: &str, choices: &[Choice]) -> Result<(), SyncError> {
-        match choices.iter().find(|c| !panel.iter().any(|p| p.point == c.point_id)) {
-            Some(c) => Err(SyncError::InvalidChoice(format!(
-                "choices: point {} is not a T3 input, output or variable of \"{name}\"",
-                c.point_id
-            ))),
-            None => Ok(()),
+    /// The device's points and routines compared with the catalog's.
+    fn compare(&self, name: &str, panel: &Panel) -> Vec<Compared> {
+        let records = self.catalog.read::<PointRecord, _>(|rows| {
+            panel.points.iter().filter_map(|p| rows.get(&i64::from(p.point)).map(|r| (p.point, r.clone()))).collect()
+        });
+        let mut compared = compare_points(&panel.points, &records);
+        if let Ok(r) = &panel.routines {
+            compared.extend(routines::compare(self.catalog, name, r));
         }
+        compared
+    }
+
+    /// The choices by object and field; a choice must name a point or routine of the panel.
+    fn chosen(panel: &Panel, name: &str, choices: &[Choice]) -> Result<HashMap<(String, Field), Direction>, SyncError> {
+        let mut out = HashMap::new();
+        for (i, c) in choices.iter().enumerate() {
+            let object = match (&c.point, c.point_id) {
+                (Some(object), _) => panel
+                    .points
+                    .iter()
+                    .any(|p| &p.name == object)
+                    .then(|| object.clone())
+                    .or_else(|| (panel.routines.is_ok() && routines::is_routine(object)).then(|| object.clone())),
+                (None, Some(id)) => panel.points.iter().find(|p| p.point == id).map(|p| p.name.clone()),
+                (None, None) => {
+                    return Err(SyncError::InvalidChoice(format!("choices[{i}]: name a point_id or a point")));
+                }
+            };
+            let Some(object) = object else {
+                let what = c.point.clone().or(c.point_id.map(|id| id.to_string())).unwrap_or_default();
+                return Err(SyncError::InvalidChoice(format!(
+                    "choices[{i}]: {what} is not a T3 input, output, variable or routine of \"{name}\""
+                )));
+            };
+            out.insert((object, c.field), c.direction);
+        }
+        Ok(out)
     }
 
     /// The differences between device `device_id` and the catalog, and what applying them with
@@ -377,10 +467,10 @@ impl Sync<'_> {
     pub async fn diff(&self, device_id: i64, strategy: Strategy, choices: &[Choice]) -> Result<SyncReport, SyncError> {
         let d = self.device(device_id)?;
         let name = d.config.name;
-        let panel = self.panel(&name).await?;
-        Self::check_choices(&panel, &name, choices)?;
+        let panel = self.read(&name).await?;
+        let chosen = Self::chosen(&panel, &name, choices)?;
         let base = self.catalog.get::<SyncBaseline>(device_id).unwrap_or_default();
-        let (differences, in_sync) = differences(&panel, &self.records(&panel), &base, strategy, choices);
+        let (differences, in_sync) = differences(&self.compare(&name, &panel), &base, strategy, &chosen);
         Ok(SyncReport {
             device_id,
             device: name,
@@ -388,6 +478,7 @@ impl Sync<'_> {
             differences,
             in_sync,
             last_synced_us: (base.synced_us > 0).then_some(base.synced_us),
+            routines_error: panel.routines.err(),
         })
     }
 
@@ -397,56 +488,77 @@ impl Sync<'_> {
         let _one = APPLYING.lock().await;
         let d = self.device(device_id)?;
         let name = d.config.name.clone();
-        let panel = self.panel(&name).await?;
-        Self::check_choices(&panel, &name, &req.choices)?;
+        let panel = self.read(&name).await?;
+        let chosen = Self::chosen(&panel, &name, &req.choices)?;
         let base = self.catalog.get::<SyncBaseline>(device_id).unwrap_or_default();
-        let records = self.records(&panel);
-        let (rows, _) = differences(&panel, &records, &base, req.strategy, &req.choices);
+        let (rows, _) = differences(&self.compare(&name, &panel), &base, req.strategy, &chosen);
         let mut unresolved = Vec::new();
-        let mut to_catalog = Vec::new();
-        let mut to_device = Vec::new();
+        let (mut to_catalog, mut routines_to_catalog) = (Vec::new(), Vec::new());
+        let (mut to_device, mut routines_to_device) = (Vec::new(), Vec::new());
         for row in rows {
-            match row.direction {
-                Some(Direction::ToServer) => to_catalog.push(row),
-                Some(Direction::ToDevice) => to_device.push(row),
-                Some(Direction::Skip) | None => unresolved.push(row),
+            let point = row.point_id.is_some();
+            match (row.direction, point) {
+                (Some(Direction::ToServer), true) => to_catalog.push(row),
+                (Some(Direction::ToServer), false) => routines_to_catalog.push(row),
+                (Some(Direction::ToDevice), true) => to_device.push(row),
+                (Some(Direction::ToDevice), false) => routines_to_device.push(row),
+                (Some(Direction::Skip) | None, _) => unresolved.push(row),
             }
         }
-        let applied_row = |row: &Difference, direction, value: &Value, error: Option<String>| Applied {
-            point_id: row.point_id,
-            point: row.point.clone(),
-            field: row.field,
-            direction,
-            value: value.clone(),
-            error,
-        };
         // The catalog's changes in one transaction (a first sync of a panel changes a thousand fields).
         let stored = self.apply_to_catalog(who, &d, &to_catalog);
-        let mut applied: Vec<Applied> = to_catalog
-            .iter()
-            .map(|row| applied_row(row, Direction::ToServer, &row.device, stored.clone().err()))
-            .collect();
+        let mut applied: Vec<Applied> =
+            to_catalog.iter().map(|row| applied_row(row, Direction::ToServer, stored.clone().err())).collect();
+        let stored = match &panel.routines {
+            Ok(r) => routines::apply_to_catalog(self, who, &d, r, &routines_to_catalog),
+            Err(e) => Err(e.clone()),
+        };
+        applied
+            .extend(routines_to_catalog.iter().map(|row| applied_row(row, Direction::ToServer, stored.clone().err())));
         for row in &to_device {
             let result = self.apply_to_device(who, &name, row).await;
-            applied.push(applied_row(row, Direction::ToDevice, &row.server, result.err()));
+            applied.push(applied_row(row, Direction::ToDevice, result.err()));
         }
-        let wrote_device = !to_device.is_empty();
+        for (object, rows) in by_object(&routines_to_device) {
+            let result = match &panel.routines {
+                Ok(r) => routines::apply_to_device(self, who, &d, r, object, &rows).await,
+                Err(e) => Err(e.clone()),
+            };
+            applied.extend(rows.iter().map(|row| applied_row(row, Direction::ToDevice, result.clone().err())));
+        }
+        let wrote_device = !to_device.is_empty() || !routines_to_device.is_empty();
         // What both sides hold now: the device read again if it was written.
         let panel = if wrote_device {
             self.ranges.read_device(self.collector, &name).await;
-            self.panel(&name).await?
+            self.read(&name).await?
         } else {
             panel
         };
-        let records = self.records(&panel);
-        let base = next_baseline(&panel, &records, SyncBaseline { id: device_id, ..base }, self.now_us);
+        let compared = self.compare(&name, &panel);
+        let base = next_baseline(&compared, SyncBaseline { id: device_id, ..base }, self.now_us);
         self.catalog.put(base.clone())?;
-        let (_, in_sync) = differences(&panel, &records, &base, req.strategy, &req.choices);
-        Ok(ApplyReport { device_id, device: name, strategy: req.strategy, applied, unresolved, in_sync })
+        let (_, in_sync) = differences(&compared, &base, req.strategy, &chosen);
+        Ok(ApplyReport {
+            device_id,
+            device: name,
+            strategy: req.strategy,
+            applied,
+            unresolved,
+            in_sync,
+            routines_error: panel.routines.err(),
+        })
     }
 
-    /// The audit entry of changes to one point's fields, all going one way: old and new values by field.
-    fn audit_entry(&self, who: &Issuer, rows: &[&Difference], direction: Direction, result: &str) -> AuditEntry {
+    /// The audit entry of changes to one object's fields, all going one way: old and new values by
+    /// field.
+    fn audit_entry(
+        &self,
+        who: &Issuer,
+        target: String,
+        rows: &[&Difference],
+        direction: Direction,
+        result: &str,
+    ) -> AuditEntry {
         let values = |to: bool| -> serde_json::Map<String, Value> {
             rows.iter()
                 .map(|r| {
@@ -456,14 +568,14 @@ impl Sync<'_> {
                 })
                 .collect()
         };
-        let (point_id, point) = rows.first().map(|r| (r.point_id, r.point.as_str())).unwrap_or_default();
+        let point = rows.first().map(|r| r.point.as_str()).unwrap_or_default();
         AuditEntry {
             seq: 0,
             ts: self.now_us,
             actor: who.actor.clone(),
             remote: who.remote.clone(),
             action: "sync.apply".into(),
-            target: Some(format!("point:{point_id}")),
+            target: Some(target),
             old: Some(serde_json::json!({ "point": point, "fields": values(false) })),
             new: Some(serde_json::json!({ "point": point, "fields": values(true), "direction": direction })),
             result: result.into(),
@@ -478,7 +590,7 @@ impl Sync<'_> {
         }
         let mut by_point: std::collections::BTreeMap<u32, Vec<&Difference>> = std::collections::BTreeMap::new();
         for row in rows {
-            by_point.entry(row.point_id).or_default().push(row);
+            by_point.entry(row.point_id.unwrap_or_default()).or_default().push(row);
         }
         let result = self
             .catalog
@@ -503,8 +615,9 @@ impl Sync<'_> {
             Ok(()) => "ok".to_owned(),
             Err(e) => format!("failed: {e}"),
         };
-        for rows in by_point.values() {
-            if let Err(e) = self.catalog.audit_record(self.audit_entry(who, rows, Direction::ToServer, &outcome)) {
+        for (id, rows) in &by_point {
+            let entry = self.audit_entry(who, format!("point:{id}"), rows, Direction::ToServer, &outcome);
+            if let Err(e) = self.catalog.audit_record(entry) {
                 tracing::error!(error = %e, "could not write the audit log");
             }
         }
@@ -513,8 +626,21 @@ impl Sync<'_> {
 
     /// The catalog's value written to the device: audited before, its result after.
     async fn apply_to_device(&self, who: &Issuer, device: &str, row: &Difference) -> Result<(), String> {
-        let seq = self.catalog.audit_begin(self.audit_entry(who, &[row], Direction::ToDevice, "pending")).ok();
-        let result = self.write_device(who, device, row).await;
+        let target = format!("point:{}", row.point_id.unwrap_or_default());
+        self.audited(who, target, &[row], self.write_device(who, device, row)).await
+    }
+
+    /// Runs `write` (a change of the device, with the catalog's values of `rows`), audited before it
+    /// runs and finished with its result.
+    async fn audited(
+        &self,
+        who: &Issuer,
+        target: String,
+        rows: &[&Difference],
+        write: impl std::future::Future<Output = Result<(), String>>,
+    ) -> Result<(), String> {
+        let seq = self.catalog.audit_begin(self.audit_entry(who, target, rows, Direction::ToDevice, "pending")).ok();
+        let result = write.await;
         if let Some(seq) = seq {
             let outcome = match &result {
                 Ok(()) => "ok".to_owned(),
@@ -533,6 +659,7 @@ impl Sync<'_> {
         let point = row.point.as_str();
         let c = self.collector;
         match row.field {
+            Field::Times | Field::Holidays | Field::Days => return Err(missing()),
             Field::Label => c.write_point_text(device, point, Some(v.as_str().unwrap_or("")), None).await.map(drop),
             Field::Description => {
                 c.write_point_text(device, point, None, Some(v.as_str().unwrap_or(""))).await.map(drop)
@@ -544,11 +671,37 @@ impl Sync<'_> {
             Field::Digital => c.write_range(device, point, None, Some(v.as_bool().ok_or_else(missing)?)).await,
             Field::Manual => {
                 let mode = Mode::of(v.as_bool().ok_or_else(missing)?);
-                return self.control.set_mode(who, row.point_id, mode).await.map(drop).map_err(|e| e.to_string());
+                let point_id = row.point_id.ok_or_else(missing)?;
+                return self.control.set_mode(who, point_id, mode).await.map(drop).map_err(|e| e.to_string());
             }
         }
         .map_err(|e| e.to_string())
     }
+}
+
+/// An applied row.
+fn applied_row(row: &Difference, direction: Direction, error: Option<String>) -> Applied {
+    let value = if direction == Direction::ToServer { &row.device } else { &row.server };
+    Applied {
+        point_id: row.point_id,
+        point: row.point.clone(),
+        field: row.field,
+        direction,
+        value: value.clone(),
+        error,
+    }
+}
+
+/// Rows grouped by their object, in order.
+fn by_object(rows: &[Difference]) -> Vec<(&str, Vec<&Difference>)> {
+    let mut out: Vec<(&str, Vec<&Difference>)> = Vec::new();
+    for row in rows {
+        match out.iter_mut().find(|(o, _)| *o == row.point) {
+            Some((_, list)) => list.push(row),
+            None => out.push((row.point.as_str(), vec![row])),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -588,9 +741,10 @@ mod tests {
         r: &HashMap<u32, PointRecord>,
         base: &SyncBaseline,
         s: Strategy,
-        c: &[Choice],
+        c: &[(Field, Direction)],
     ) -> Vec<(Field, Changed, Option<Direction>)> {
-        differences(std::slice::from_ref(p), r, base, s, c)
+        let chosen = c.iter().map(|&(f, d)| ((p.name.clone(), f), d)).collect();
+        differences(&compare_points(std::slice::from_ref(p), r), base, s, &chosen)
             .0
             .iter()
             .map(|d| (d.field, d.changed, d.direction))
@@ -621,7 +775,7 @@ mod tests {
             rows(&p, &r, &base, Strategy::ServerWins, &[]),
             vec![(Field::Label, Changed::Both, Some(Direction::ToDevice))]
         );
-        let (_, in_sync) = differences(&[p], &r, &base, Strategy::PerField, &[]);
+        let (_, in_sync) = differences(&compare_points(&[p], &r), &base, Strategy::PerField, &HashMap::new());
         assert_eq!(in_sync, 4);
     }
 
@@ -629,7 +783,11 @@ mod tests {
     fn after_a_sync_only_the_side_that_changed_goes_whatever_the_strategy() {
         let p = panel("ZN1 TEMP", 1, false);
         let r = record(Some("ZN1 TEMP"), Some(1));
-        let base = next_baseline(std::slice::from_ref(&p), &r, SyncBaseline { id: 1, ..Default::default() }, 5);
+        let base = next_baseline(
+            &compare_points(std::slice::from_ref(&p), &r),
+            SyncBaseline { id: 1, ..Default::default() },
+            5,
+        );
         assert_eq!(base.fields.get("IN1.label"), Some(&Value::from("ZN1 TEMP")));
         assert_eq!(base.fields.get("IN1.manual"), Some(&Value::from(false)));
         assert_eq!(base.synced_us, 5);
@@ -648,7 +806,7 @@ mod tests {
         );
         // Both changed the label: a conflict; a choice decides it, and can turn any row around.
         let r3 = record(Some("Zone one"), Some(2));
-        let choose = |field, direction| Choice { point_id: 7, field, direction };
+        let choose = |field, direction| (field, direction);
         assert_eq!(
             rows(
                 &renamed,
