@@ -25,27 +25,46 @@ export function binary(): string {
 }
 
 export interface Server {
+  /** Where it listens: a new free port after each `restart`. */
   url: string
   password: string
   dataDir: string
+  /** The running process (a new one after each `restart`). */
   proc: ChildProcess
-  /** Everything the server printed (for failure messages). */
+  /** Everything the server printed, every run of it (for failure messages). */
   output: () => string
+  /** Kills the server with SIGKILL (a crash: nothing is flushed or closed) and waits for the
+   * process to end; the data directory stays, for `restart`. */
+  kill: () => Promise<void>
+  /** Starts the server again on the same data directory with the same arguments (after `kill`);
+   * `url`, `password` and `proc` are then the new run's. */
+  restart: () => Promise<void>
+  /** SIGTERM (if it still runs), then removes the data directory. */
   stop: () => Promise<void>
 }
 
+/** Whether `proc` has not ended yet (neither exited nor killed by a signal). */
+const alive = (proc: ChildProcess) => proc.exitCode === null && proc.signalCode === null
+
+/** Waits until `proc` has ended. */
+async function ended(proc: ChildProcess) {
+  if (alive(proc)) await new Promise((r) => proc.once('exit', r))
+}
+
 /**
- * Starts `t3000 demo` on a free port and waits for its listening line and the admin password;
- * `env` adds environment variables (`T3000__PLUGINS__DIRS`).
+ * Starts `t3000 demo` on `dataDir` and waits (at most 60 s) for its listening line and the admin
+ * password; what it prints is added to `log`.
  */
-export async function startDemo(extraArgs: string[] = [], env: Record<string, string> = {}): Promise<Server> {
-  const dataDir = mkdtempSync(join(tmpdir(), 't3000-e2e-'))
+async function launch(dataDir: string, extraArgs: string[], env: Record<string, string>, log: { text: string }) {
   const proc = spawn(binary(), ['demo', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...env },
   })
   let out = ''
-  const collect = (b: Buffer) => (out += b.toString())
+  const collect = (b: Buffer) => {
+    out += b.toString()
+    log.text += b.toString()
+  }
   proc.stdout!.on('data', collect)
   proc.stderr!.on('data', collect)
   const { url, password } = await new Promise<{ url: string; password: string }>((ok, fail) => {
@@ -64,21 +83,39 @@ export async function startDemo(extraArgs: string[] = [], env: Record<string, st
       fail(new Error(`t3000 demo exited with ${code} before listening:\n${out}`))
     })
   })
-  return {
-    url,
-    password,
+  return { proc, url, password }
+}
+
+/**
+ * Starts `t3000 demo` on a free port with a data directory of its own and waits for its listening
+ * line and the admin password; `env` adds environment variables (`T3000__PLUGINS__DIRS`).
+ */
+export async function startDemo(extraArgs: string[] = [], env: Record<string, string> = {}): Promise<Server> {
+  const dataDir = mkdtempSync(join(tmpdir(), 't3000-e2e-'))
+  const log = { text: '' }
+  const first = await launch(dataDir, extraArgs, env, log)
+  const server: Server = {
+    ...first,
     dataDir,
-    proc,
-    output: () => out,
+    output: () => log.text,
+    kill: async () => {
+      const gone = ended(server.proc)
+      if (alive(server.proc)) server.proc.kill('SIGKILL')
+      await gone
+    },
+    restart: async () => {
+      if (alive(server.proc)) throw new Error('restart: the server still runs (kill it first)')
+      log.text += '\n--- restarted on the same data directory ---\n'
+      Object.assign(server, await launch(dataDir, extraArgs, env, log))
+    },
     stop: async () => {
-      if (proc.exitCode === null) {
-        const gone = new Promise((r) => proc.once('exit', r))
-        proc.kill('SIGTERM')
-        await gone
-      }
+      const gone = ended(server.proc)
+      if (alive(server.proc)) server.proc.kill('SIGTERM')
+      await gone
       rmSync(dataDir, { recursive: true, force: true })
     },
   }
+  return server
 }
 
 /** Headless Debian Chromium, with the flags this closed network needs. */
@@ -202,12 +239,13 @@ export async function unclickable(page: Page, scope = 'body'): Promise<string[]>
   }, scope)
 }
 
-/** Waits (polling, no fixed sleep) until `check` holds. */
-export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000) {
+/** Waits (polling every `everyMs`, no fixed sleep) until `check` holds; 0 polls again as soon as
+ * a check answers (to catch a state that lasts only a moment). */
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000, everyMs = 250) {
   const end = Date.now() + timeoutMs
   for (;;) {
     if (await check()) return
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 250))
+    await new Promise((r) => setTimeout(r, everyMs))
   }
 }
