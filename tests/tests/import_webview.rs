@@ -78,6 +78,14 @@ async fn check_every_sample(s: &TestServer, ids: &HashMap<u32, (u32, usize)>) {
     }
 }
 
+/// The files the server holds in `<data dir>/import/` (uploads are kept only while read).
+fn held_files(s: &TestServer) -> Vec<String> {
+    match std::fs::read_dir(s.data_dir.join("import")) {
+        Ok(d) => d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 async fn job(s: &TestServer, id: i64) -> Value {
     s.get(&format!("/api/t3000/import/webview/jobs/{id}")).await.ok_json()
 }
@@ -107,6 +115,7 @@ async fn webview_import_previews_imports_once_and_resumes_after_sigkill() {
     let name0 = webview_db::device_name(0);
     assert_eq!(s.get(&format!("/api/t3000/devices/{name0}")).await.status, StatusCode::NOT_FOUND);
     assert_eq!(s.count().await, 0);
+    assert_eq!(held_files(&s), Vec::<String>::new(), "a preview keeps no copy of the file");
 
     // A viewer may not import nor read the jobs.
     let viewer = s.user_client("vera", "viewer").await;
@@ -130,6 +139,11 @@ async fn webview_import_previews_imports_once_and_resumes_after_sigkill() {
         let done = j["rows_done"].as_u64().unwrap();
         assert_eq!(j["rows_total"], json!(rows));
         if done > 0 && done < rows {
+            let held = held_files(&s);
+            assert!(
+                held.len() == 1 && held[0].starts_with(&format!("webview-{}-", j["sha256"].as_str().unwrap())),
+                "{held:?}"
+            );
             break;
         }
         assert!(done < rows, "the job finished before it could be caught midway: {j}");
@@ -142,6 +156,7 @@ async fn webview_import_previews_imports_once_and_resumes_after_sigkill() {
     let done_before = j["rows_done"].as_u64().unwrap();
     assert!(done_before > 0 && done_before < rows, "{j}");
     assert!((s.count().await as u64) < rows);
+    assert_eq!(held_files(&s), Vec::<String>::new(), "the killed server's upload is removed at the start");
 
     // Run again, through the CLI, which follows the job to its end (plain lines: no terminal).
     let out = run_cmd(
@@ -160,6 +175,7 @@ async fn webview_import_previews_imports_once_and_resumes_after_sigkill() {
         (json!("done"), json!(rows), json!(rows))
     );
     assert!(j["skipped"].as_object().unwrap().is_empty(), "{j}");
+    assert_eq!(held_files(&s), Vec::<String>::new(), "a finished job keeps no copy of the file");
 
     // Everything it made.
     let ids = point_ids(&s).await;
@@ -208,6 +224,7 @@ async fn webview_import_previews_imports_once_and_resumes_after_sigkill() {
     assert_eq!(counts(&s.get("/api/t3000/audit?action=import.webview&limit=1000").await.ok_json()), audit_before);
     assert_eq!(s.count().await as u64, rows);
     assert_eq!(counts(&s.get("/api/t3000/import/webview/jobs").await.ok_json()), 1);
+    assert_eq!(held_files(&s), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,4 +259,5 @@ async fn a_database_of_another_schema_is_refused_naming_the_table_and_nothing_is
     assert_eq!(s.get("/api/t3000/import/webview/jobs").await.ok_json(), json!([]));
     assert!(!s.get("/api/t3000/buildings").await.ok_json().to_string().contains("Main campus"));
     assert_eq!(s.count().await, 0);
+    assert_eq!(held_files(&s), Vec::<String>::new(), "a refused file is not kept");
 }

@@ -157,12 +157,36 @@ impl Options {
     }
 }
 
-/// A database file the server holds (in `<data dir>/import/`), named by its SHA-256.
+/// An uploaded database file, in `<data dir>/import/` under a name of its own (two uploads of one
+/// file at once do not share a path). It is held only while something reads it: removed when the
+/// last clone is dropped, that is when the request is answered or, if a history job started on
+/// it, when that job's run ends. So a preview, a refused file or a finished import leaves no copy
+/// behind (an interrupted job needs none either: it continues only when the file is sent again).
 #[derive(Debug, Clone)]
 pub struct StoredFile {
     pub path: PathBuf,
     pub sha256: String,
     pub bytes: u64,
+    _held: Arc<Removal>,
+}
+
+/// Removes its file when dropped.
+#[derive(Debug)]
+struct Removal(PathBuf);
+
+impl Drop for Removal {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.0)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("WebView import: could not remove {}: {e}", self.0.display());
+        }
+    }
+}
+
+/// Whether `name` is a file [`WebviewImports::receive`] writes (an upload under way, or received).
+fn is_upload(name: &str) -> bool {
+    (name.starts_with("upload-") && name.ends_with(".tmp")) || (name.starts_with("webview-") && name.ends_with(".db"))
 }
 
 // ---- the preview ----
@@ -867,6 +891,7 @@ impl WebviewImports {
         trendlogs: TrendLogs,
     ) -> Arc<WebviewImports> {
         let dir = storage.data_dir().join("import");
+        remove_uploads(&dir);
         Arc::new(WebviewImports {
             catalog,
             storage,
@@ -882,7 +907,7 @@ impl WebviewImports {
     }
 
     /// Receives an uploaded file: streamed to `<data dir>/import/` (never held in memory), hashed
-    /// on the way, and kept as `webview-<sha256>.db`.
+    /// on the way, and named `webview-<sha256>-<nonce>.db` until it is let go of (see [`StoredFile`]).
     pub async fn receive<S, E>(&self, mut body: S) -> Result<StoredFile>
     where
         S: futures::Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
@@ -893,7 +918,8 @@ impl WebviewImports {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(|e| WebviewError::Io(format!("create {}: {e}", self.dir.display())))?;
-        let tmp = self.dir.join(format!("upload-{}.tmp", rand::random::<u64>()));
+        let nonce = rand::random::<u64>();
+        let tmp = self.dir.join(format!("upload-{nonce:016x}.tmp"));
         let io = |what: &str, e: std::io::Error| WebviewError::Io(format!("{what} {}: {e}", tmp.display()));
         let mut f = tokio::fs::File::create(&tmp).await.map_err(|e| io("create", e))?;
         let mut hash = Sha256::new();
@@ -915,9 +941,12 @@ impl WebviewImports {
             return Err(e);
         }
         let sha256 = format!("{:x}", hash.finalize());
-        let path = self.dir.join(format!("webview-{sha256}.db"));
-        tokio::fs::rename(&tmp, &path).await.map_err(|e| io("rename", e))?;
-        Ok(StoredFile { path, sha256, bytes })
+        let path = self.dir.join(format!("webview-{sha256}-{nonce:016x}.db"));
+        if let Err(e) = tokio::fs::rename(&tmp, &path).await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(io("rename", e));
+        }
+        Ok(StoredFile { _held: Arc::new(Removal(path.clone())), path, sha256, bytes })
     }
 
     fn job_of(&self, file: &StoredFile) -> Option<WebviewImportJob> {
@@ -1043,8 +1072,8 @@ impl WebviewImports {
                 Run { started: Instant::now(), samples_at_start: job.samples, samples: job.samples, finished: None },
             );
             let me = self.clone();
-            let (path, batch, who) = (file.path.clone(), opts.batch_rows, who.clone());
-            tokio::spawn(async move { me.run(job, path, parents, tz, batch, who).await });
+            let (file, batch, who) = (file.clone(), opts.batch_rows, who.clone());
+            tokio::spawn(async move { me.run(job, file, parents, tz, batch, who).await });
         }
         let job = self.status(job.id)?;
         let mut preview = plan.preview;
@@ -1263,17 +1292,19 @@ impl WebviewImports {
     }
 
     /// Stores the history after the job's cursor, batch by batch, moving the cursor after each.
+    /// The file is let go of before the job reads `done` (or `failed`).
     async fn run(
         self: Arc<Self>,
         job: WebviewImportJob,
-        path: PathBuf,
+        file: StoredFile,
         parents: HashMap<i64, (u32, f64)>,
         tz: Tz,
         batch_rows: usize,
         who: Issuer,
     ) {
         let id = job.id;
-        let outcome = self.run_inner(job, path, parents, tz, batch_rows).await;
+        let outcome = self.run_inner(job, file.path.clone(), parents, tz, batch_rows).await;
+        drop(file);
         if let Some(r) = self.runs.lock().get_mut(&id) {
             r.finished = Some(Instant::now());
         }
@@ -1559,6 +1590,19 @@ fn parse_local(t: &[u8]) -> Option<i64> {
     Some(date.and_time(time).and_utc().timestamp())
 }
 
+/// Removes the uploads a server that stopped left in `dir` (at the start, no request or job holds
+/// one); other files are left alone.
+fn remove_uploads(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        if e.file_name().to_str().is_some_and(is_upload)
+            && let Err(err) = std::fs::remove_file(e.path())
+        {
+            tracing::warn!("WebView import: could not remove {}: {err}", e.path().display());
+        }
+    }
+}
+
 /// The SHA-256 of a file, hex (what the CLI compares with the server's job).
 pub fn sha256_of(path: &Path) -> std::io::Result<(String, u64)> {
     use std::io::Read;
@@ -1624,6 +1668,38 @@ mod tests {
         let garbage = dir.path().join("garbage.db");
         std::fs::write(&garbage, vec![0x5au8; 8192]).unwrap();
         assert!(matches!(open_checked(&garbage).unwrap_err(), WebviewError::NotSqlite(_)));
+    }
+
+    /// An upload is removed with its last holder; at a start the uploads left behind are removed,
+    /// nothing else.
+    #[test]
+    fn uploads_are_removed_when_let_go_of_and_at_a_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("webview-ab12-0000000000000001.db");
+        std::fs::write(&path, b"x").unwrap();
+        let file =
+            StoredFile { _held: Arc::new(Removal(path.clone())), path: path.clone(), sha256: "ab12".into(), bytes: 1 };
+        let job_copy = file.clone();
+        drop(file);
+        assert!(path.exists(), "a job still holds it");
+        drop(job_copy);
+        assert!(!path.exists());
+
+        for name in [
+            "upload-00000000000000ff.tmp",
+            "webview-cd34-0000000000000002.db",
+            "webview-ef56.db",
+            "notes.txt",
+            "webview.sqlite",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        remove_uploads(dir.path());
+        let mut left: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, ["notes.txt", "webview.sqlite"]);
+        remove_uploads(&dir.path().join("missing"));
     }
 
     #[test]
