@@ -261,6 +261,16 @@ async fn a_file_with_bad_rows_changes_nothing_and_names_every_one() {
         "{e}"
     );
     assert_eq!(export(&server, "devices").await, before_devices, "nothing was applied");
+    // A device whose points do not fit its read limits is refused in the preview, as POST /devices
+    // refuses it (it was stored and then not polled).
+    let mut rows = before_devices.clone();
+    rows[2][col(&h, "max_registers")] = "1".into();
+    let r = import(&server, "devices", true, spreadsheet_csv(&rows)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    let e = &r.json()["error"]["errors"][0];
+    assert_eq!((e["row"].as_u64(), e["key"].as_str()), (Some(3), Some("ahu-2")), "{e}");
+    assert!(e["message"].as_str().unwrap().starts_with("cannot plan reads"), "{e}");
+    assert_eq!(export(&server, "devices").await, before_devices, "nothing was applied");
 
     // Imports are for admins.
     let viewer = server.user_client("olga", "operator").await;

@@ -124,12 +124,18 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
     let overrides = crate::service::overrides::Overrides::new(catalog.clone(), storage.clone(), registry.clone());
     overrides.spawn();
     let audit = crate::service::audit::AuditLog::new(catalog.clone(), clock.clone());
+    let devices = crate::service::devices::Devices::new(
+        catalog.clone(),
+        collector.clone(),
+        registry.clone(),
+        plugins.clone(),
+        audit.clone(),
+    );
     let webview = crate::service::import::webview::WebviewImports::new(
         catalog.clone(),
         storage.clone(),
         registry.clone(),
-        collector.clone(),
-        plugins.clone(),
+        devices.clone(),
         audit.clone(),
         trendlogs.clone(),
     );
@@ -138,6 +144,7 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
         collector: collector.clone(),
         plugins,
         audit,
+        devices,
         trendlogs,
         webview,
         catalog,

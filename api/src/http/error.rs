@@ -196,10 +196,10 @@ impl From<crate::service::floorplans::PlanError> for ApiError {
     }
 }
 
-/// A value the model refuses (a name, a time zone): 422 with its code.
-impl From<crate::service::collection::DeviceCheck> for ApiError {
-    fn from(e: crate::service::collection::DeviceCheck) -> Self {
-        use crate::service::collection::DeviceCheck;
+/// A device definition refused by itself 422, beside the other devices 409.
+impl From<crate::service::devices::DeviceCheck> for ApiError {
+    fn from(e: crate::service::devices::DeviceCheck) -> Self {
+        use crate::service::devices::DeviceCheck;
         match e {
             DeviceCheck::Invalid(m) => ApiError::unprocessable("invalid_device", m),
             DeviceCheck::Conflict(m) => ApiError::conflict("device_conflict", m),
@@ -207,6 +207,28 @@ impl From<crate::service::collection::DeviceCheck> for ApiError {
     }
 }
 
+/// Device changes: no such device, building, floor or room 404; a definition refused as
+/// [`crate::service::devices::DeviceCheck`] says; a place that does not hold together, a device of
+/// the configuration file or a name another device polls under 409; a device that cannot be
+/// polled 422; the point-id registry not written 500.
+impl From<crate::service::devices::DeviceError> for ApiError {
+    fn from(e: crate::service::devices::DeviceError) -> Self {
+        use crate::service::devices::{DeviceError as E, PlaceError};
+        match e {
+            E::NotFound(_) => ApiError::not_found(e.to_string()),
+            E::Check(c) => c.into(),
+            E::Place(PlaceError::Missing(m)) => ApiError::not_found(m),
+            E::Place(PlaceError::Apart(m)) => ApiError::conflict("invalid_place", m),
+            E::DefinedInConfig(_) | E::DeleteFromConfig(_) => ApiError::conflict("defined_in_config", e.to_string()),
+            E::AlreadyPolled(m) => ApiError::conflict("device_conflict", m),
+            E::NotPollable(m) => ApiError::unprocessable("invalid_device", m),
+            E::Registry(_) => ApiError::internal(&e),
+            E::Storage(e) => e.into(),
+        }
+    }
+}
+
+/// A value the model refuses (a name, a time zone): 422 with its code.
 impl From<crate::model::check::Invalid> for ApiError {
     fn from(e: crate::model::check::Invalid) -> Self {
         ApiError::unprocessable(e.code, e.message)

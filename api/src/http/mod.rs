@@ -43,6 +43,8 @@ pub struct AppState {
     pub webview: std::sync::Arc<crate::service::import::webview::WebviewImports>,
     /// Stable ids of device points.
     pub registry: Arc<Registry>,
+    /// Device changes: checked, stored, polled and audited as one.
+    pub devices: crate::service::devices::Devices,
     /// The command arbiter and device writes.
     pub control: Arc<crate::service::control::Control>,
     pub alarms: Arc<crate::service::alarms::AlarmService>,

@@ -10,24 +10,44 @@ use t3_core::config::DeviceConfig;
 use t3_drivers::collector::{Collector, DeviceSpec};
 use t3_drivers::driver::Driver;
 use t3_drivers::plugin::PluginHost;
-use t3_drivers::profile::ProfileLibrary;
+use t3_drivers::profile::{Profile, ProfileLibrary};
 use t3_storage::catalog::Catalog;
 
 /// Builds a device's spec, assigning point ids from the registry (saved before polling starts).
 pub fn spec_for(config: DeviceConfig, registry: &Registry) -> anyhow::Result<DeviceSpec> {
+    let profile = modbus_profile(&config, registry)?;
+    let name = config.name.clone();
+    let spec = DeviceSpec::new(config, profile, |p| registry.id(&name, &p.name))?;
+    registry.save()?;
+    Ok(spec)
+}
+
+/// Checks that a Modbus device can be polled as it is defined, as [`spec_for`] and the collector
+/// will find when it starts: its profile is known, ids are left for its points, and its points fit
+/// its read limits (`max_registers`). Nothing is assigned. A plugin device's points come from its
+/// plugin when it is opened, so there is nothing to check here.
+pub fn check_pollable(config: &DeviceConfig, registry: &Registry) -> anyhow::Result<()> {
+    if config.protocol.plugin().is_some() {
+        return Ok(());
+    }
+    let spec = DeviceSpec::new(config.clone(), modbus_profile(config, registry)?, |_| 0)?;
+    t3_drivers::collector::poll_groups(&spec)?;
+    Ok(())
+}
+
+/// A Modbus device's profile, when the registry has ids left for all its points.
+fn modbus_profile(config: &DeviceConfig, registry: &Registry) -> anyhow::Result<Arc<Profile>> {
     let profile = ProfileLibrary::builtin()
         .get(&config.profile)
         .ok_or_else(|| anyhow::anyhow!("device `{}`: unknown profile `{}`", config.name, config.profile))?;
-    let name = config.name.clone();
     anyhow::ensure!(
         registry.free_ids() >= profile.points.len() as u64,
-        "device `{name}`: no point ids left for its {} points (stored series use ids up to {})",
+        "device `{}`: no point ids left for its {} points (stored series use ids up to {})",
+        config.name,
         profile.points.len(),
         u32::MAX
     );
-    let spec = DeviceSpec::new(config, profile.clone(), |p| registry.id(&name, &p.name))?;
-    registry.save()?;
-    Ok(spec)
+    Ok(profile.clone())
 }
 
 /// Starts polling every configured device.
@@ -46,48 +66,6 @@ pub fn start(
 /// Starts polling a device: a Modbus device at once, with its profile's points; a plugin device
 /// once its plugin has opened it and listed its points, which a task of its own tries until it
 /// succeeds (the device shows `connecting`, then `offline` with the reason, meanwhile).
-/// Why a device definition was refused (`check_device`): the message names the key, as in the
-/// configuration file but relative to the device (`poll_interval_ms: ...`).
-#[derive(Debug, thiserror::Error)]
-pub enum DeviceCheck {
-    /// Wrong by itself: a value out of range, a profile point it does not have, a plugin's refusal.
-    #[error("{0}")]
-    Invalid(String),
-    /// Wrong beside the other devices: a name taken, a serial port used at another speed.
-    #[error("{0}")]
-    Conflict(String),
-}
-
-/// Checks a device definition as the configuration file's devices are checked: by itself (its
-/// values, its profile, its plugin's `check_config`), then beside the catalog's other devices
-/// (`replacing`: the id of the device it replaces, left out).
-pub fn check_device(
-    catalog: &Catalog,
-    plugins: &PluginHost,
-    call_timeout_ms: u64,
-    config: &DeviceConfig,
-    replacing: Option<i64>,
-) -> Result<(), DeviceCheck> {
-    use t3_core::config::{Config, ConfigError};
-    let field = |e: ConfigError, last: &str| {
-        let key = e.key.as_deref().map(|k| k.strip_prefix(last).unwrap_or(k).to_owned()).unwrap_or_default();
-        format!("{key}: {}", e.message)
-    };
-    let alone = Config { devices: vec![config.clone()], ..Config::default() };
-    alone
-        .validate()
-        .and_then(|()| ProfileLibrary::builtin().check_devices(&alone.devices))
-        .and_then(|()| plugins.check_device(config, "devices[0]", call_timeout_ms))
-        .map_err(|e| DeviceCheck::Invalid(field(e, "devices[0].")))?;
-    let mut all: Vec<DeviceConfig> = catalog.read::<DeviceRecord, _>(|d| {
-        d.values().filter(|d| Some(d.id) != replacing).map(|d| d.config.clone()).collect()
-    });
-    all.push(config.clone());
-    let last = format!("devices[{}].", all.len() - 1);
-    let cfg = Config { devices: all, ..Config::default() };
-    cfg.validate().map_err(|e| DeviceCheck::Conflict(field(e, &last)))
-}
-
 pub fn start_device(
     collector: &Arc<Collector>,
     registry: &Arc<Registry>,

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod auth;
 pub mod collection;
 pub mod control;
+pub mod devices;
 pub mod floorplans;
 pub mod import;
 pub mod overrides;

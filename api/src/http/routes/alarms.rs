@@ -175,7 +175,7 @@ fn check_rule(state: &AppState, b: &RuleBody) -> ApiResult<()> {
     let offline = matches!(b.rule.condition, AlarmCondition::DeviceOffline);
     match (offline, b.point_id, b.device_id) {
         (true, None, Some(d)) => {
-            crate::http::routes::devices::find(state, &d.to_string())?;
+            state.devices.find(&d.to_string())?;
         }
         (true, _, _) => {
             return Err(ApiError::unprocessable(

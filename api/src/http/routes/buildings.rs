@@ -5,7 +5,7 @@
 //! devices placed there, in one transaction.
 
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::routes::{Page, Paged, json_body};
 use crate::http::routes::{audit, found, json};
 use crate::model::check::check_name;
@@ -421,38 +421,4 @@ pub async fn delete_room(
     })?;
     audit(&state, &who, "room.delete", format!("room:{id}"), json(&old), None);
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Checks that a placement names existing places that contain each other, and fills in the
-/// floor and building of a room (and the building of a floor).
-pub fn resolve_place(
-    state: &AppState,
-    building_id: Option<i64>,
-    floor_id: Option<i64>,
-    room_id: Option<i64>,
-) -> ApiResult<(Option<i64>, Option<i64>, Option<i64>)> {
-    // A place that does not exist: 404; places that exist but do not contain each other: 409.
-    let missing = ApiError::not_found;
-    let apart = |m: String| ApiError::conflict("invalid_place", m);
-    let room =
-        room_id.map(|id| state.catalog.get::<Room>(id).ok_or_else(|| missing(format!("no room {id}")))).transpose()?;
-    let floor_id = match (&room, floor_id) {
-        (Some(r), Some(f)) if r.floor_id != f => return Err(apart(format!("room {} is not on floor {f}", r.id))),
-        (Some(r), _) => Some(r.floor_id),
-        (None, f) => f,
-    };
-    let floor = floor_id
-        .map(|id| state.catalog.get::<Floor>(id).ok_or_else(|| missing(format!("no floor {id}"))))
-        .transpose()?;
-    let building_id = match (&floor, building_id) {
-        (Some(f), Some(b)) if f.building_id != b => {
-            return Err(apart(format!("floor {} is not in building {b}", f.id)));
-        }
-        (Some(f), _) => Some(f.building_id),
-        (None, b) => b,
-    };
-    if let Some(b) = building_id {
-        state.catalog.get::<Building>(b).ok_or_else(|| missing(format!("no building {b}")))?;
-    }
-    Ok((building_id, floor_id, room_id))
 }

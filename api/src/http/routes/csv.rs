@@ -2,16 +2,16 @@
 //! people configure; `POST /api/t3000/import/csv?kind=devices|points|samples` reads such a file
 //! back (or samples from another system), checks every row with the rules the REST handlers use
 //! (the same functions), and answers a preview; `&apply=true` applies it, all or nothing, each
-//! change audited as `import.csv`. The files are read and written by `service::import::csv`.
+//! change audited as `import.csv`. The files are read and written by `service::import::csv`;
+//! devices are checked, stored and polled by `service::devices`, as over `/devices`.
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::routes::json;
 use crate::model::device::DeviceRecord;
 use crate::model::place::{Building, Floor, Room};
 use crate::model::point::PointRecord;
 use crate::service::auth::Principal;
-use crate::service::collection::DeviceCheck;
+use crate::service::devices::{Change, Devices, Place};
 use crate::service::import::csv::{
     self as sheet, Action, CsvError, DeviceEntry, KnownPoints, Plan, PointEntry, RowError, RowPlan, SampleRules,
     SampleSummary,
@@ -148,12 +148,6 @@ impl IntoResponse for ImportFailure {
             }
         }
     }
-}
-
-/// A device definition checked as `POST`/`PUT /devices` check it.
-fn check_device(state: &AppState, config: &DeviceConfig, replacing: Option<i64>) -> Result<(), DeviceCheck> {
-    let timeout = state.collector.timeout_ms();
-    crate::service::collection::check_device(&state.catalog, &state.plugins, timeout, config, replacing)
 }
 
 fn csv_response(bytes: Vec<u8>, file: &str) -> Response {
@@ -354,9 +348,6 @@ fn audit_row(
 
 // ---- devices ----
 
-/// A building, floor and room id, each if given.
-type Place = (Option<i64>, Option<i64>, Option<i64>);
-
 /// Finds a place by its names: a building, a floor in it, a room on that floor.
 fn resolve_places(state: &AppState, e: &DeviceEntry) -> Result<Place, (&'static str, String)> {
     let buildings = state.catalog.list::<Building>();
@@ -429,7 +420,7 @@ async fn import_devices(
             continue;
         }
         let old = r.current.map(|i| &current[i].0);
-        if let Some(old) = old.filter(|o| o.source == "config" && o.config != r.entry.config) {
+        if let Some(old) = old.filter(|o| Devices::keeps_file_definition(o, &r.entry.config).is_err()) {
             let column = r
                 .plan
                 .fields
@@ -443,7 +434,7 @@ async fn import_devices(
             records.push(None);
             continue;
         }
-        if let Err(e) = check_device(state, &r.entry.config, old.map(|o| o.id)) {
+        if let Err(e) = state.devices.check(&r.entry.config, old.map(|o| o.id)) {
             let (column, message) = device_error(&e.to_string());
             errors.push(sheet.error(&r.row, Some(column), key, message));
             records.push(None);
@@ -508,50 +499,12 @@ async fn import_devices(
     if !apply {
         return Ok(summary(CsvKind::Devices, false, &plans));
     }
-    // Renames first (the registry keeps a renamed device's point ids), then the catalog in one
-    // transaction, then polling.
-    for (i, r) in rows.iter().enumerate() {
-        if let (Some(new), Some(c)) = (&records[i], r.current) {
-            let old = &current[c].0;
-            if new.config.name != old.config.name {
-                state.registry.rename_device(&old.config.name, &new.config.name).map_err(ApiError::internal)?;
-            }
-        }
-    }
-    let written: Vec<Option<DeviceRecord>> = state.catalog.transaction(|tx| {
-        let mut out = Vec::with_capacity(records.len());
-        for rec in &records {
-            out.push(match rec {
-                Some(d) if d.id == 0 => Some(tx.insert(d.clone())?),
-                Some(d) => {
-                    tx.put(d.clone())?;
-                    Some(d.clone())
-                }
-                None => None,
-            });
-        }
-        Ok(out)
-    })?;
-    for (i, r) in rows.iter().enumerate() {
-        let Some(new) = &written[i] else { continue };
-        let old = r.current.map(|c| &current[c].0);
-        let mut result = "ok".to_owned();
-        if old.is_none_or(|o| o.config != new.config) {
-            if let Some(o) = old {
-                let _ = state.collector.remove_device(&o.config.name).await;
-            }
-            if let Err(e) = crate::service::collection::start_device(
-                &state.collector,
-                &state.registry,
-                &state.plugins,
-                new.config.clone(),
-            ) {
-                tracing::error!(device = %new.config.name, error = %e, "an imported device does not poll");
-                result = format!("stored, but polling did not start: {e:#}");
-            }
-        }
-        audit_row(state, who, format!("device:{}", new.id), old.and_then(json), json(new), &result);
-    }
+    let changes: Vec<Change> = rows
+        .iter()
+        .zip(records)
+        .filter_map(|(r, new)| Some(Change { old: r.current.map(|c| current[c].0.clone()), new: new? }))
+        .collect();
+    state.devices.apply(&who.issuer(), "import.csv", &changes).await.map_err(ApiError::from)?;
     Ok(summary(CsvKind::Devices, true, &plans))
 }
 
@@ -693,7 +646,7 @@ async fn import_points(
     }
     // Each changed device checked whole, as PUT /devices does; an error names the row of its point.
     for (d, row_of) in changed.values() {
-        if let Err(e) = check_device(state, &d.config, Some(d.id)) {
+        if let Err(e) = state.devices.check(&d.config, Some(d.id)) {
             let e = e.to_string();
             let (key, message) = e.split_once(": ").unwrap_or(("", e.as_str()));
             let index =
@@ -743,15 +696,9 @@ async fn import_points(
     crate::service::retention::push_retention(&state.catalog, &state.storage);
     let mut failed: HashMap<i64, String> = HashMap::new();
     for (d, _) in changed.values() {
-        let _ = state.collector.remove_device(&d.config.name).await;
-        if let Err(e) = crate::service::collection::start_device(
-            &state.collector,
-            &state.registry,
-            &state.plugins,
-            d.config.clone(),
-        ) {
+        if let Err(e) = state.devices.restart(&d.config.name, &d.config).await {
             tracing::error!(device = %d.config.name, error = %e, "a device changed by an import does not poll");
-            failed.insert(d.id, format!("stored, but polling did not restart: {e:#}"));
+            failed.insert(d.id, format!("stored, but polling did not restart: {e}"));
         }
     }
     for (i, t) in targets.iter().enumerate() {

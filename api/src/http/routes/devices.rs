@@ -6,15 +6,15 @@
 //! source, so over the API only their place and description change (anything else: 409). Devices
 //! added over the API (`source: "api"`) live in the catalog alone. Every change reaches the
 //! collector at once: a new device starts polling, a changed one restarts, a deleted one stops.
+//! The handlers read the request and answer; [`crate::service::devices`] checks, stores, polls
+//! and audits each change.
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::routes::buildings::resolve_place;
 use crate::http::routes::{Page, Paged, json_body};
-use crate::http::routes::{audit, json};
 use crate::model::device::{DevicePoint, DeviceRecord};
 use crate::service::auth::Principal;
-use crate::service::collection::check_device;
+use crate::service::devices::DeviceDraft;
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
@@ -150,17 +150,6 @@ pub(crate) fn response(state: &AppState, d: &DeviceRecord) -> DeviceResponse {
     }
 }
 
-/// The device a path names: its id, or else its name.
-pub(crate) fn find(state: &AppState, key: &str) -> ApiResult<DeviceRecord> {
-    let found = match key.parse::<i64>() {
-        Ok(id) => state.catalog.get::<DeviceRecord>(id),
-        Err(_) => None,
-    };
-    found
-        .or_else(|| state.catalog.read::<DeviceRecord, _>(|d| d.values().find(|d| d.config.name == key).cloned()))
-        .ok_or_else(|| ApiError::not_found(format!("no device \"{key}\"")))
-}
-
 /// Every device, filtered and paged.
 #[utoipa::path(get, path = "/api/t3000/devices", tag = "devices", params(DeviceQuery),
     responses((status = 200, body = Paged<DeviceResponse>), (status = 401, body = ErrorBody)))]
@@ -200,7 +189,7 @@ pub async fn list(
     params(("id" = String, Path, description = "Device id or name")),
     responses((status = 200, body = DeviceResponse), (status = 404, body = ErrorBody)))]
 pub async fn get_one(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Json<DeviceResponse>> {
-    Ok(Json(response(&state, &find(&state, &key)?)))
+    Ok(Json(response(&state, &state.devices.find(&key)?)))
 }
 
 /// A device's communication status.
@@ -209,7 +198,7 @@ pub async fn get_one(State(state): State<AppState>, Path(key): Path<String>) -> 
     responses((status = 200, description = "state, last_seen, rtt_ms, error counters, connection_quality, last_error"),
         (status = 404, body = ErrorBody)))]
 pub async fn status(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Json<DeviceStatus>> {
-    let d = find(&state, &key)?;
+    let d = state.devices.find(&key)?;
     state
         .collector
         .status()
@@ -231,21 +220,13 @@ pub struct DevicePoints {
     params(("id" = String, Path, description = "Device id or name")),
     responses((status = 200, body = DevicePoints), (status = 404, body = ErrorBody)))]
 pub async fn points(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Json<DevicePoints>> {
-    let d = find(&state, &key)?;
+    let d = state.devices.find(&key)?;
     let points = crate::service::collection::device_points(&state.collector, &d.config.name);
     Ok(Json(DevicePoints { device_id: d.id, device: d.config.name, points }))
 }
 
 /// Body of POST / PUT: the `[[devices]]` fields plus the place.
-struct DeviceBody {
-    config: DeviceConfig,
-    building_id: Option<i64>,
-    floor_id: Option<i64>,
-    room_id: Option<i64>,
-    description: Option<String>,
-}
-
-fn parse_body(bytes: &[u8]) -> ApiResult<DeviceBody> {
+fn parse_body(bytes: &[u8]) -> ApiResult<DeviceDraft> {
     let mut v: serde_json::Value = json_body(bytes)?;
     let obj =
         v.as_object_mut().ok_or_else(|| ApiError::bad_request("invalid_json", "the body must be a JSON object"))?;
@@ -275,7 +256,7 @@ fn parse_body(bytes: &[u8]) -> ApiResult<DeviceBody> {
     }
     gather_plugin_options(obj);
     let config: DeviceConfig = json_body(v.to_string().as_bytes())?;
-    Ok(DeviceBody { config, building_id, floor_id, room_id, description })
+    Ok(DeviceDraft { config, building_id, floor_id, room_id, description })
 }
 
 /// A plugin device's own keys (`device_instance`), written beside the others as in the
@@ -303,26 +284,6 @@ fn gather_plugin_options(obj: &mut serde_json::Map<String, serde_json::Value>) {
     obj.entry("unit_id").or_insert(serde_json::Value::from(0));
 }
 
-/// Validates a device as the configuration would; errors name the field. The device on its own
-/// (its fields, its profile and the points it names): 422. Against the other devices (a name
-/// taken, a serial port used at another speed or parity): 409.
-fn validate(state: &AppState, config: &DeviceConfig, replacing: Option<i64>) -> ApiResult<()> {
-    let timeout = state.collector.timeout_ms();
-    Ok(check_device(&state.catalog, &state.plugins, timeout, config, replacing)?)
-}
-
-async fn start_polling(state: &AppState, config: &DeviceConfig) -> ApiResult<()> {
-    crate::service::collection::start_device(&state.collector, &state.registry, &state.plugins, config.clone()).map_err(
-        |e| match e.downcast_ref::<t3_drivers::collector::CollectError>() {
-            Some(t3_drivers::collector::CollectError::DuplicateDevice(_)) => {
-                ApiError::conflict("device_conflict", e.to_string())
-            }
-            // The profile's points do not fit the read limits (max_registers), or no ids are left.
-            _ => ApiError::unprocessable("invalid_device", format!("{e:#}")),
-        },
-    )
-}
-
 /// Adds a device; its points are created from its profile and polling starts at once.
 #[utoipa::path(post, path = "/api/t3000/devices", tag = "devices",
     request_body(content = Object, description = "The fields of a `[[devices]]` table plus building_id, floor_id, room_id, description"),
@@ -335,37 +296,8 @@ pub async fn create(
     Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<DeviceResponse>)> {
-    let b = parse_body(&body)?;
-    validate(&state, &b.config, None)?;
-    let (building_id, floor_id, room_id) = resolve_place(&state, b.building_id, b.floor_id, b.room_id)?;
-    let record = DeviceRecord {
-        id: 0,
-        config: b.config,
-        building_id,
-        floor_id,
-        room_id,
-        description: b.description,
-        source: "api".into(),
-    };
-    let record = state.catalog.insert(record)?;
-    let audit = |result: &str| {
-        state.audit.record(
-            who.remote.clone(),
-            &who.actor(),
-            "device.create",
-            Some(format!("device:{}", record.id)),
-            None,
-            serde_json::to_value(&record).ok(),
-            result,
-        )
-    };
-    if let Err(e) = start_polling(&state, &record.config).await {
-        // Nothing half-made stays behind.
-        let _ = state.catalog.delete::<DeviceRecord>(record.id);
-        audit(&e.message);
-        return Err(e);
-    }
-    audit("ok");
+    let draft = parse_body(&body)?;
+    let record = state.devices.create(&who.issuer(), draft)?;
     Ok((StatusCode::CREATED, Json(response(&state, &record))))
 }
 
@@ -383,54 +315,9 @@ pub async fn update(
     Path(key): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<DeviceResponse>> {
-    let old = find(&state, &key)?;
-    let b = parse_body(&body)?;
-    if old.source == "config" && b.config != old.config {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "defined_in_config",
-            format!(
-                "device `{}` is defined in the configuration file; change it there (only building_id, floor_id, room_id and description change here)",
-                old.config.name
-            ),
-        ));
-    }
-    validate(&state, &b.config, Some(old.id))?;
-    let (building_id, floor_id, room_id) = resolve_place(&state, b.building_id, b.floor_id, b.room_id)?;
-    let new =
-        DeviceRecord { config: b.config, building_id, floor_id, room_id, description: b.description, ..old.clone() };
-    let restart = new.config != old.config;
-    if restart && new.config.name != old.config.name {
-        state.registry.rename_device(&old.config.name, &new.config.name).map_err(ApiError::internal)?;
-    }
-    state.catalog.put(new.clone())?;
-    let audit = |result: &str| {
-        state.audit.record(
-            who.remote.clone(),
-            &who.actor(),
-            "device.update",
-            Some(format!("device:{}", old.id)),
-            serde_json::to_value(&old).ok(),
-            serde_json::to_value(&new).ok(),
-            result,
-        )
-    };
-    if restart {
-        let _ = state.collector.remove_device(&old.config.name).await;
-        if let Err(e) = start_polling(&state, &new.config).await {
-            // Nothing half-changed stays behind: the old definition is back, and polled.
-            state.catalog.put(old.clone())?;
-            if new.config.name != old.config.name {
-                state.registry.rename_device(&new.config.name, &old.config.name).map_err(ApiError::internal)?;
-            }
-            if let Err(back) = start_polling(&state, &old.config).await {
-                tracing::error!(device = %old.config.name, error = %back.message, "could not restart the old definition");
-            }
-            audit(&e.message);
-            return Err(e);
-        }
-    }
-    audit("ok");
+    let old = state.devices.find(&key)?;
+    let draft = parse_body(&body)?;
+    let new = state.devices.update(&who.issuer(), &old, draft).await?;
     Ok(Json(response(&state, &new)))
 }
 
@@ -443,17 +330,7 @@ pub async fn delete(
     Extension(who): Extension<Principal>,
     Path(key): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let old = find(&state, &key)?;
-    if old.source == "config" {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "defined_in_config",
-            format!("device \"{}\" is defined in the configuration file; remove it there", old.config.name),
-        ));
-    }
-    state.catalog.delete::<DeviceRecord>(old.id)?;
-    let _ = state.collector.remove_device(&old.config.name).await;
-    audit(&state, &who, "device.delete", format!("device:{}", old.id), json(&old), None);
+    state.devices.delete(&who.issuer(), &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -9,7 +9,6 @@
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::routes::devices::find as find_device;
 use crate::http::routes::{Page, Paged, json_body};
 use crate::http::routes::{audit, json};
 use crate::model::check::check_name;
@@ -477,8 +476,9 @@ fn polls(t: &TrendSettings) -> bool {
     t.interval_ms.is_some() || t.deadband.is_some() || t.heartbeat_secs.is_some()
 }
 
-/// Applies `f` to the device's override of `point` (creating it), then restarts the device's
-/// polling with the new definition. Devices of the configuration file refuse (409).
+/// Applies `f` to the device's override of `point` (creating it), then gives the device its new
+/// definition (checked, stored, polling restarted, audited as `device.update`). Devices of the
+/// configuration file refuse (409).
 async fn change_device_point(
     state: &AppState,
     who: &Principal,
@@ -486,21 +486,21 @@ async fn change_device_point(
     point: &str,
     f: impl FnOnce(&mut PointOverride),
 ) -> ApiResult<()> {
-    let mut new = device.clone();
-    let i = match new.config.points.iter().position(|o| o.name.eq_ignore_ascii_case(point)) {
+    let mut config = device.config.clone();
+    let i = match config.points.iter().position(|o| o.name.eq_ignore_ascii_case(point)) {
         Some(i) => i,
         None => {
-            new.config.points.push(PointOverride {
+            config.points.push(PointOverride {
                 name: point.to_owned(),
                 enabled: true,
                 poll_interval_ms: None,
                 record: None,
             });
-            new.config.points.len() - 1
+            config.points.len() - 1
         }
     };
-    f(&mut new.config.points[i]);
-    if new.config == device.config {
+    f(&mut config.points[i]);
+    if config == device.config {
         return Ok(());
     }
     if device.source == "config" {
@@ -510,18 +510,7 @@ async fn change_device_point(
             format!("device \"{}\" is defined in the configuration file; change its points there", device.config.name),
         ));
     }
-    state.catalog.put(new.clone())?;
-    let _ = state.collector.remove_device(&device.config.name).await;
-    crate::service::collection::start_device(&state.collector, &state.registry, &state.plugins, new.config.clone())
-        .map_err(ApiError::internal)?;
-    audit(
-        state,
-        who,
-        "device.update",
-        format!("device:{}", device.id),
-        json(&device.config.points),
-        json(&new.config.points),
-    );
+    state.devices.redefine(&who.issuer(), device, config).await?;
     Ok(())
 }
 
@@ -557,7 +546,7 @@ pub async fn create(
     }
     let id = match req.device_id {
         Some(device_id) => {
-            let d = find_device(&state, &device_id.to_string())?;
+            let d = state.devices.find(&device_id.to_string())?;
             if d.config.protocol.plugin().is_some() {
                 // A plugin device polls every point its plugin lists.
                 let polled = crate::service::collection::device_points(&state.collector, &d.config.name);

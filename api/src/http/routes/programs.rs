@@ -44,7 +44,7 @@ pub async fn create(
         return Err(ApiError::unprocessable("too_large", "a program's source is at most 1,048,576 characters"));
     }
     if let Some(d) = req.device_id {
-        crate::http::routes::devices::find(&state, &d.to_string())?;
+        state.devices.find(&d.to_string())?;
     }
     let p = state.catalog.insert(Program {
         id: 0,

@@ -4,7 +4,6 @@
 
 use crate::http::AppState;
 use crate::http::error::{ApiResult, ErrorBody};
-use crate::http::routes::devices::find;
 use crate::http::routes::json_body;
 use crate::service::auth::Principal;
 use crate::service::sync::{ApplyReport, ApplyRequest, Strategy, Sync, SyncReport};
@@ -49,7 +48,7 @@ pub async fn diff(
     Path(key): Path<String>,
     Query(q): Query<SyncQuery>,
 ) -> ApiResult<Json<SyncReport>> {
-    let d = find(&state, &key)?;
+    let d = state.devices.find(&key)?;
     Ok(Json(sync(&state).diff(d.id, q.strategy, &[]).await?))
 }
 
@@ -74,6 +73,6 @@ pub async fn apply(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<ApplyReport>> {
     let req: ApplyRequest = json_body(&body)?;
-    let d = find(&state, &key)?;
+    let d = state.devices.find(&key)?;
     Ok(Json(sync(&state).apply(&who.issuer(), d.id, &req).await?))
 }

@@ -38,6 +38,7 @@ use crate::model::program::TrendLog;
 use crate::model::webview::WebviewImportJob;
 use crate::service::Issuer;
 use crate::service::audit::AuditLog;
+use crate::service::devices::{DeviceError, Devices};
 use crate::service::registry::Registry;
 use crate::service::trendlogs::TrendLogs;
 use parking_lot::Mutex;
@@ -52,8 +53,6 @@ use std::time::Instant;
 use t3_core::config::{Config, DeviceConfig};
 use t3_core::schedule::Tz;
 use t3_core::{PointId, Quality, Sample};
-use t3_drivers::collector::Collector;
-use t3_drivers::plugin::PluginHost;
 use t3_drivers::profile::{ProfileLibrary, T3_CONTROLLER};
 use t3_storage::Storage;
 use t3_storage::catalog::Catalog;
@@ -857,8 +856,8 @@ pub struct WebviewImports {
     catalog: Arc<Catalog>,
     storage: Storage,
     registry: Arc<Registry>,
-    collector: Arc<Collector>,
-    plugins: Arc<PluginHost>,
+    /// Imported devices are stored and polled through it.
+    devices: Devices,
     audit: AuditLog,
     /// Imported trend logs record their points through it.
     trendlogs: TrendLogs,
@@ -885,8 +884,7 @@ impl WebviewImports {
         catalog: Arc<Catalog>,
         storage: Storage,
         registry: Arc<Registry>,
-        collector: Arc<Collector>,
-        plugins: Arc<PluginHost>,
+        devices: Devices,
         audit: AuditLog,
         trendlogs: TrendLogs,
     ) -> Arc<WebviewImports> {
@@ -896,8 +894,7 @@ impl WebviewImports {
             catalog,
             storage,
             registry,
-            collector,
-            plugins,
+            devices,
             audit,
             trendlogs,
             dir,
@@ -1183,7 +1180,7 @@ impl WebviewImports {
             }
             let Some(config) = &d.config else { continue };
             let (building_id, floor_id, room_id) = place_ids.get(&d.src.serial).copied().unwrap_or_default();
-            let rec = self.catalog.insert(DeviceRecord {
+            let rec = DeviceRecord {
                 id: 0,
                 config: config.clone(),
                 building_id,
@@ -1195,15 +1192,12 @@ impl WebviewImports {
                     d.src.product.as_ref().map(|p| format!(", {p}")).unwrap_or_default()
                 )),
                 source: "api".into(),
+            };
+            let rec = self.devices.add(who, "import.webview", rec).map_err(|e| match e {
+                DeviceError::Storage(e) => WebviewError::Catalog(e),
+                e => WebviewError::Internal(format!("device {}: {e}", d.name)),
             })?;
-            if let Err(e) =
-                crate::service::collection::start_device(&self.collector, &self.registry, &self.plugins, config.clone())
-            {
-                let _ = self.catalog.delete::<DeviceRecord>(rec.id);
-                return Err(WebviewError::Internal(format!("device {}: {e:#}", d.name)));
-            }
             *created.entry("devices".into()).or_default() += 1;
-            audit("import.webview", format!("device:{}", rec.id), serde_json::to_value(&rec).unwrap_or_default());
             device_ids.insert(d.src.serial, (rec.id, rec.config.name));
         }
         // Point ids: the registry's ids of the devices' profile points.
