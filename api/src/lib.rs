@@ -26,7 +26,8 @@
 //! `service` use no axum, `AppState`, `ApiError` or layer above):
 //! - [`model`]: what the catalog stores and the API shows, and the rules its values follow.
 //!   - [`model::place`]: buildings, floors, rooms, floor plans; [`model::device`]: devices and
-//!     their points; [`model::point`]: labels, units, retention of points; [`model::program`]:
+//!     their points; [`model::point`]: labels, units, retention of points;
+//!     [`model::custom_range`]: a T3 panel's custom ranges (digital texts, units); [`model::program`]:
 //!     programs and trend logs; [`model::alarm`]: alarm rules, transitions, states;
 //!     [`model::schedule`]: schedules and calendars; [`model::user`]: users, roles, tokens;
 //!     [`model::command`]: the commands on a point and what a write did.
@@ -35,7 +36,7 @@
 //! - [`service`]: the server's long-running parts, with explicit dependencies and error types.
 //!   - [`service::collection`]: the collector fed from the catalog's devices, its samples to
 //!     storage; [`service::registry`]: stable ids of device points; [`service::ranges`]: the range
-//!     codes the devices report; [`service::retention`]: per-point retention handed to storage.
+//!     codes the devices report and what they mean; [`service::retention`]: per-point retention handed to storage.
 //!   - [`service::control`]: the command arbiter and device writes, with the one entry of a
 //!     person's write ([`service::control::Control::user_write`]); [`service::scheduler`]: weekly
 //!     schedules driving outputs; [`service::alarms`]: alarm evaluation and acknowledgement.

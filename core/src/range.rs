@@ -3,6 +3,8 @@
 //! analog ranges differently; digital ranges are shared (1-22, the second half the first half's
 //! pairs inverted).
 
+use std::borrow::Cow;
+
 /// Which table a range code is looked up in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RangeTable {
@@ -11,28 +13,37 @@ pub enum RangeTable {
     Variable,
 }
 
-/// What a range code means.
+/// What a range code means. The texts are T3000's own tables (borrowed) or a panel's custom
+/// ranges (owned: its digital texts, variable units, analog table names).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RangeMeaning {
     /// An analog value in these units (`None` for a custom table).
-    Analog { name: &'static str, units: Option<&'static str> },
+    Analog { name: Cow<'static, str>, units: Option<Cow<'static, str>> },
     /// A digital value: the names of 0 and of 1.
-    Digital { off: &'static str, on: &'static str },
+    Digital { off: Cow<'static, str>, on: Cow<'static, str> },
 }
 
 impl RangeMeaning {
     /// The units of an analog value.
-    pub fn units(&self) -> Option<&'static str> {
+    pub fn units(&self) -> Option<&str> {
         match self {
-            RangeMeaning::Analog { units, .. } => *units,
+            RangeMeaning::Analog { units, .. } => units.as_deref(),
             RangeMeaning::Digital { .. } => None,
         }
     }
 
-    /// How T3000 shows the range: `°C`, `0-10 V`, `Off/On`.
+    /// The names of a digital value's states, 0 then 1.
+    pub fn states(&self) -> Option<(&str, &str)> {
+        match self {
+            RangeMeaning::Digital { off, on } => Some((off, on)),
+            RangeMeaning::Analog { .. } => None,
+        }
+    }
+
+    /// How T3000 shows the range: `°C`, `0-10 V`, `Off/On` (a digital range: its states, 0 then 1).
     pub fn name(&self) -> String {
         match self {
-            RangeMeaning::Analog { name, .. } => (*name).to_owned(),
+            RangeMeaning::Analog { name, .. } => name.to_string(),
             RangeMeaning::Digital { off, on } => format!("{off}/{on}"),
         }
     }
@@ -58,12 +69,14 @@ pub fn t3_range(table: RangeTable, digital: bool, code: u16) -> Option<RangeMean
     if digital {
         let i = usize::from(code).checked_sub(1)?;
         return match (DIGITAL.get(i), DIGITAL.get(i.wrapping_sub(DIGITAL.len()))) {
-            (Some(&(off, on)), _) => Some(RangeMeaning::Digital { off, on }),
-            (None, Some(&(off, on))) => Some(RangeMeaning::Digital { off: on, on: off }),
+            (Some(&(off, on)), _) => Some(RangeMeaning::Digital { off: off.into(), on: on.into() }),
+            (None, Some(&(off, on))) => Some(RangeMeaning::Digital { off: on.into(), on: off.into() }),
             _ => None,
         };
     }
-    let a = |name: &'static str, units: &'static str| Some(RangeMeaning::Analog { name, units: Some(units) });
+    let a = |name: &'static str, units: &'static str| {
+        Some(RangeMeaning::Analog { name: name.into(), units: Some(units.into()) })
+    };
     match (table, code) {
         (_, 0) => None,
         // Thermistor and PT1K curves, each in °C then °F.
@@ -76,7 +89,7 @@ pub fn t3_range(table: RangeTable, digital: bool, code: u16) -> Option<RangeMean
         (RangeTable::Input, 15) => a("pulse", "pulses"),
         (RangeTable::Input, 16..=18) => a("0-100 %", "%"),
         (RangeTable::Input, 19) => a("0-10 V", "V"),
-        (RangeTable::Input, 20..=24) => Some(RangeMeaning::Analog { name: "custom table", units: None }),
+        (RangeTable::Input, 20..=24) => Some(RangeMeaning::Analog { name: "custom table".into(), units: None }),
         (RangeTable::Input, 25) => a("fast pulse", "pulses"),
         (RangeTable::Input, 26) => a("Hz", "Hz"),
         (RangeTable::Input, 27) => a("%RH", "%RH"),
@@ -107,7 +120,7 @@ pub fn t3_range(table: RangeTable, digital: bool, code: u16) -> Option<RangeMean
                 "%Open" => Some("%"),
                 u => Some(u),
             };
-            Some(RangeMeaning::Analog { name: u, units })
+            Some(RangeMeaning::Analog { name: u.into(), units: units.map(Cow::Borrowed) })
         }
         _ => None,
     }
@@ -176,22 +189,23 @@ mod tests {
     #[test]
     fn t3000_range_codes() {
         use RangeTable::*;
-        let units = |t, c| t3_range(t, false, c).and_then(|m| m.units());
-        assert_eq!(units(Input, 1), Some("°C"));
-        assert_eq!(units(Input, 4), Some("°F"));
-        assert_eq!(units(Input, 27), Some("%RH"));
-        assert_eq!(units(Input, 28), Some("ppm"));
-        assert_eq!(units(Output, 1), Some("V"));
-        assert_eq!(units(Output, 7), Some("%"));
-        assert_eq!(units(Variable, 1), Some("°C"));
-        assert_eq!(units(Variable, 10), Some("kWh"));
-        assert_eq!(units(Variable, 33), Some("m³/h"));
+        let units = |t, c| t3_range(t, false, c).and_then(|m| m.units().map(str::to_owned));
+        assert_eq!(units(Input, 1).as_deref(), Some("°C"));
+        assert_eq!(units(Input, 4).as_deref(), Some("°F"));
+        assert_eq!(units(Input, 27).as_deref(), Some("%RH"));
+        assert_eq!(units(Input, 28).as_deref(), Some("ppm"));
+        assert_eq!(units(Output, 1).as_deref(), Some("V"));
+        assert_eq!(units(Output, 7).as_deref(), Some("%"));
+        assert_eq!(units(Variable, 1).as_deref(), Some("°C"));
+        assert_eq!(units(Variable, 10).as_deref(), Some("kWh"));
+        assert_eq!(units(Variable, 33).as_deref(), Some("m³/h"));
         assert_eq!(t3_range(Variable, false, 20).map(|m| m.name()), Some("time".into()));
-        assert_eq!(units(Variable, 20), None);
+        assert_eq!(units(Variable, 20).as_deref(), None);
         assert_eq!(t3_range(Input, false, 0), None);
         assert_eq!(t3_range(Input, false, 35), None);
         assert_eq!(t3_range(Variable, false, 34), None);
-        assert_eq!(t3_range(Input, false, 22), Some(RangeMeaning::Analog { name: "custom table", units: None }));
+        assert_eq!(t3_range(Input, false, 22), Some(RangeMeaning::Analog { name: "custom table".into(), units: None }));
+        assert_eq!(t3_range(Input, true, 12).as_ref().and_then(RangeMeaning::states), Some(("On", "Off")));
         // Digital: 1-11 as listed, 12-22 the same pairs inverted, custom ranges after.
         assert_eq!(t3_range(Output, true, 1).map(|m| m.name()), Some("Off/On".into()));
         assert_eq!(t3_range(Variable, true, 10).map(|m| m.name()), Some("Unoccupied/Occupied".into()));
@@ -199,7 +213,7 @@ mod tests {
         assert_eq!(t3_range(Input, true, 22).map(|m| m.name()), Some("High/Low".into()));
         assert_eq!(t3_range(Input, true, 23), None);
         assert_eq!(t3_range(Input, true, 0), None);
-        assert_eq!(t3_range(Output, true, 1).and_then(|m| m.units()), None);
+        assert_eq!(t3_range(Output, true, 1).as_ref().and_then(RangeMeaning::units), None);
     }
 
     #[test]

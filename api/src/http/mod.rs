@@ -110,6 +110,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/plugins", get(routes::plugins::list))
         .route("/api/t3000/devices/{id}", get(devices::get_one).put(devices::update).delete(devices::delete))
         .route("/api/t3000/devices/{id}/points", get(devices::points))
+        .route("/api/t3000/devices/{id}/ranges", get(devices::ranges))
         .route("/api/t3000/devices/{id}/status", get(devices::status))
         .route("/api/t3000/devices/{id}/sync", get(routes::sync::diff).post(routes::sync::apply))
         .route("/api/t3000/points", get(points::list).post(points::create))

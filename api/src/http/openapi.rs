@@ -55,6 +55,7 @@ use utoipa::OpenApi;
         crate::http::routes::devices::update,
         crate::http::routes::devices::delete,
         crate::http::routes::devices::points,
+        crate::http::routes::devices::ranges,
         crate::http::routes::devices::status,
         crate::http::routes::sync::diff,
         crate::http::routes::sync::apply,

@@ -22,6 +22,7 @@ macro_rules! record {
 pub mod alarm;
 pub mod check;
 pub mod command;
+pub mod custom_range;
 pub mod device;
 pub mod place;
 pub mod point;
@@ -41,6 +42,7 @@ pub fn register(catalog: &Catalog) -> t3_storage::Result<()> {
     catalog.register::<place::Room>()?;
     catalog.register::<device::DeviceRecord>()?;
     catalog.register::<point::PointRecord>()?;
+    catalog.register::<custom_range::CustomRanges>()?;
     catalog.register::<program::Program>()?;
     catalog.register::<program::TrendLog>()?;
     catalog.register::<command::CommandsRecord>()?;

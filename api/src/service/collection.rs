@@ -194,6 +194,7 @@ pub fn sync_config_devices(catalog: &Catalog, devices: &[DeviceConfig]) -> anyho
         for d in &existing {
             if d.source == "config" && !devices.iter().any(|c| c.name == d.config.name) {
                 tx.delete::<DeviceRecord>(d.id);
+                tx.delete::<crate::model::custom_range::CustomRanges>(d.id);
             }
         }
         for c in devices {

@@ -31,9 +31,10 @@
 //! have expired or been relinquished.
 
 use crate::model::command::{CommandsRecord, Mode, ModeResult, WriteResult};
+use crate::model::custom_range::CustomRanges;
 use crate::model::user::Role;
 use crate::service::Issuer;
-use crate::service::ranges::Ranges;
+use crate::service::ranges::{Configured, Ranges};
 use crate::service::registry::Registry;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
@@ -278,11 +279,19 @@ impl Control {
             return Err(ControlError::ReadOnly(format!("point {point_id} ({}) cannot be written", p.name)));
         }
         let point_type = crate::service::collection::enum_name(&p.point_type);
-        let meaning = self.ranges.meaning(point_id, &point_type);
+        // What the device says it is (it is online: writes go to it), in its panel's texts.
+        let custom = self
+            .catalog
+            .read::<crate::model::device::DeviceRecord, _>(|d| {
+                d.values().find(|d| d.config.name == entry.device).map(|d| d.id)
+            })
+            .and_then(|id| self.catalog.get::<CustomRanges>(id));
+        let configured = Configured { point: None, custom: custom.as_ref() };
+        let meaning = self.ranges.meaning(point_id, &point_type, configured);
         let digital = self.ranges.get(point_id).and_then(|r| r.digital) == Some(true);
-        let states = digital.then(|| match &meaning {
-            Some(RangeMeaning::Digital { off, on }) => ((*off).to_owned(), (*on).to_owned()),
-            _ => ("0".to_owned(), "1".to_owned()),
+        let states = digital.then(|| match meaning.as_ref().and_then(RangeMeaning::states) {
+            Some((off, on)) => (off.to_owned(), on.to_owned()),
+            None => ("0".to_owned(), "1".to_owned()),
         });
         let units = self
             .catalog

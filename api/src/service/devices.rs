@@ -314,7 +314,14 @@ impl Devices {
         if old.source == "config" {
             return Err(DeviceError::DeleteFromConfig(old.config.name));
         }
-        self.catalog.delete::<DeviceRecord>(old.id)?;
+        // What the catalog keeps for the device goes with it: its panel's custom ranges and its
+        // hardware sync baseline.
+        self.catalog.transaction(|tx| {
+            tx.delete::<DeviceRecord>(old.id);
+            tx.delete::<crate::model::custom_range::CustomRanges>(old.id);
+            tx.delete::<crate::model::sync::SyncBaseline>(old.id);
+            Ok(())
+        })?;
         let _ = self.collector.remove_device(&old.config.name).await;
         self.record(who, "device.delete", old.id, Some(&old), None, "ok");
         Ok(old)

@@ -1,10 +1,25 @@
 //! What the devices report about their points: range (unit) codes, and the labels and descriptions
-//! T3 controllers keep in their point records.
+//! T3 controllers keep in their point records; and what a point's range means, from those codes,
+//! T3000's tables and its panel's custom ranges (`model::custom_range`).
 
 use std::sync::Arc;
-use t3_core::range::{RangeMeaning, RangeTable, Span, t3_range, t3_span};
+use t3_core::range::{RangeMeaning, RangeTable, Span, t3_span};
 use t3_drivers::collector::PointRange;
 use t3_drivers::labels::PointText;
+
+use crate::model::custom_range::{CustomRanges, range_meaning};
+use crate::model::point::PointRecord;
+
+/// What the catalog holds about a point and its device, for what the device does not say.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Configured<'a> {
+    /// The point's record: its range code and analog/digital flag as configured (a `.prog`
+    /// import, hardware sync), which stand until the device reports its own (an offline device).
+    pub point: Option<&'a PointRecord>,
+    /// The custom ranges of the point's device (its panel's digital texts, variable units, analog
+    /// table names).
+    pub custom: Option<&'a CustomRanges>,
+}
 
 /// The range table of a point type (`input`, `output`, `variable`); none for registers.
 fn table(point_type: &str) -> Option<RangeTable> {
@@ -39,11 +54,25 @@ impl Ranges {
         self.texts.read().get(&point).filter(|t| !t.is_empty()).cloned()
     }
 
+    /// The range code and analog/digital flag of point `point`: as its device reported them, else
+    /// as `configured` (the point's record) has them, until the device is read.
+    pub fn code(&self, point: u32, configured: Option<&PointRecord>) -> Option<PointRange> {
+        self.get(point).or_else(|| {
+            let r = configured?;
+            (r.range.is_some() || r.digital.is_some()).then_some(PointRange {
+                point,
+                range: r.range,
+                digital: r.digital,
+            })
+        })
+    }
+
     /// What point `point` (of type `point_type`: input, output, variable) reports about its value:
-    /// its units or digital state names, from its range code and analog/digital flag.
-    pub fn meaning(&self, point: u32, point_type: &str) -> Option<RangeMeaning> {
-        let r = self.get(point)?;
-        t3_range(table(point_type)?, r.digital?, r.range?)
+    /// its units or digital state names, from its range code and analog/digital flag
+    /// ([`Ranges::code`]), read in its device's custom ranges and T3000's tables.
+    pub fn meaning(&self, point: u32, point_type: &str, configured: Configured<'_>) -> Option<RangeMeaning> {
+        let r = self.code(point, configured.point)?;
+        range_meaning(configured.custom, table(point_type)?, r.digital?, r.range?)
     }
 
     /// The values a write to point `point` (of type `point_type`) may carry: `profile` (what its
@@ -102,5 +131,36 @@ impl Ranges {
                 me.refresh(&collector).await;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::custom_range::CustomDigitalRange;
+
+    #[test]
+    fn meanings_from_the_device_else_the_catalog_with_custom_texts() {
+        let ranges = Ranges::default();
+        let custom = CustomRanges {
+            id: 1,
+            digital: vec![CustomDigitalRange { code: 23, off: "Stopped".into(), on: "Running".into(), direct: false }],
+            ..Default::default()
+        };
+        let record = PointRecord { id: 5, range: Some(23), digital: Some(true), ..Default::default() };
+        let configured = Configured { point: Some(&record), custom: Some(&custom) };
+        // Not read from the device: the catalog's range, in the panel's texts.
+        assert_eq!(ranges.code(5, Some(&record)).map(|r| (r.range, r.digital)), Some((Some(23), Some(true))));
+        let m = ranges.meaning(5, "variable", configured);
+        assert_eq!(m.as_ref().and_then(RangeMeaning::states), Some(("Stopped", "Running")));
+        assert_eq!(ranges.meaning(5, "variable", Configured { custom: None, ..configured }), None);
+        assert_eq!(ranges.meaning(5, "register", configured), None);
+        // A record without a range says nothing.
+        assert!(ranges.code(5, Some(&PointRecord::default())).is_none());
+        // What the device reports wins.
+        ranges.codes.write().insert(5, PointRange { point: 5, range: Some(1), digital: Some(true) });
+        assert_eq!(ranges.meaning(5, "variable", configured).map(|m| m.name()).as_deref(), Some("Off/On"));
+        ranges.codes.write().insert(5, PointRange { point: 5, range: Some(23), digital: Some(false) });
+        assert_eq!(ranges.meaning(5, "variable", configured).map(|m| m.name()).as_deref(), Some("%RH"));
     }
 }

@@ -12,6 +12,7 @@
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::routes::{Page, Paged, json_body};
+use crate::model::custom_range::CustomRanges;
 use crate::model::device::{DevicePoint, DeviceRecord};
 use crate::service::auth::Principal;
 use crate::service::devices::DeviceDraft;
@@ -225,6 +226,18 @@ pub async fn points(State(state): State<AppState>, Path(key): Path<String>) -> A
     Ok(Json(DevicePoints { device_id: d.id, device: d.config.name, points }))
 }
 
+/// The custom ranges of a device's T3 panel as a `.prog` import stored them: its custom digital
+/// ranges' off/on texts (codes 23..=30), custom variable units (34..=38) and analog table names
+/// (input codes 20..=24); the points in them show these texts as their states and units. Empty
+/// lists when the device has none.
+#[utoipa::path(get, path = "/api/t3000/devices/{id}/ranges", tag = "devices",
+    params(("id" = String, Path, description = "Device id or name")),
+    responses((status = 200, body = CustomRanges), (status = 404, body = ErrorBody)))]
+pub async fn ranges(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Json<CustomRanges>> {
+    let d = find(&state, &key)?;
+    Ok(Json(state.catalog.get::<CustomRanges>(d.id).unwrap_or(CustomRanges { id: d.id, ..Default::default() })))
+}
+
 /// Body of POST / PUT: the `[[devices]]` fields plus the place.
 fn parse_body(bytes: &[u8]) -> ApiResult<DeviceDraft> {
     let mut v: serde_json::Value = json_body(bytes)?;
@@ -321,7 +334,7 @@ pub async fn update(
     Ok(Json(response(&state, &new)))
 }
 
-/// Removes a device: polling stops at once; its history stays.
+/// Removes a device: polling stops at once; its history stays (its panel's custom ranges go).
 #[utoipa::path(delete, path = "/api/t3000/devices/{id}", tag = "devices",
     params(("id" = String, Path, description = "Device id or name")),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]

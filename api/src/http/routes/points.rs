@@ -13,10 +13,12 @@ use crate::http::routes::{Page, Paged, json_body};
 use crate::http::routes::{audit, json};
 use crate::model::check::check_name;
 use crate::model::command::{Mode, ModeResult};
+use crate::model::custom_range::CustomRanges;
 use crate::model::device::{DevicePoint, DeviceRecord};
 use crate::model::point::{LineFacts, PointClass, PointRecord, TrendLine, display_name};
 use crate::service::auth::Principal;
 use crate::service::control::UserWrite;
+use crate::service::ranges::Configured;
 use crate::service::retention::push_retention;
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -132,14 +134,20 @@ pub struct PointResponse {
     #[serde(serialize_with = "or_empty")]
     #[schema(value_type = String, required = true)]
     pub units: Option<String>,
-    /// T3000's range (unit) code as the device reports it (re-read every 10 minutes); none for
-    /// points without a range register.
+    /// T3000's range (unit) code as the device reports it (re-read every 10 minutes), else as
+    /// the catalog has it configured (a `.prog` import, hardware sync) until the device is read;
+    /// none for points without a range register.
     pub range: Option<u16>,
-    /// What the range means: units (`°C`, `0-10 V`) or a digital point's states (`Off/On`); a
-    /// plugin point's states as its plugin names them (`Off/On`, `Off/Heat/Cool/Auto`).
+    /// What the range means: units (`°C`, `0-10 V`) or a digital point's states (`Off/On`), a
+    /// custom range in its panel's texts (`Stopped/Running`); a plugin point's states as its
+    /// plugin names them (`Off/On`, `Off/Heat/Cool/Auto`).
     pub range_name: Option<String>,
-    /// Whether the device (a plugin point: its plugin) says the point is digital (a 0 / 1 value);
-    /// none when it does not say.
+    /// The names of the point's states: a digital point's, 0 then 1 (from its range: T3000's
+    /// tables or its panel's custom texts), a plugin point's as its plugin names them; empty when
+    /// it has none.
+    pub states: Vec<String>,
+    /// Whether the device (a plugin point: its plugin) says the point is digital (a 0 / 1 value),
+    /// else whether the catalog has it configured digital (as `range`); none when neither says.
     pub digital: Option<bool>,
     /// The label people gave the point, else the one its device keeps (a T3 controller's point
     /// record: up to 8 characters, "SUP TEMP"); `""` when neither has one.
@@ -226,31 +234,40 @@ fn trend_of(d: &DeviceRecord, point: &str, p: &DevicePoint) -> TrendSettings {
     }
 }
 
-/// The units of every point: a label's units, else the profile's, else its T3000 range's.
+/// The units of every point: a label's units, else the profile's, else its T3000 range's (its
+/// panel's custom units included).
 pub fn units(state: &AppState) -> std::collections::HashMap<u32, String> {
     let mut out = std::collections::HashMap::new();
+    let records: HashMap<i64, PointRecord> = state.catalog.read::<PointRecord, _>(|r| r.clone().into_iter().collect());
+    let custom = custom_ranges(state);
+    let device_ids: HashMap<String, i64> =
+        state.catalog.read::<DeviceRecord, _>(|d| d.values().map(|d| (d.config.name.clone(), d.id)).collect());
     for name in state.collector.device_names() {
-        if let Some(spec) = state.collector.device(&name) {
-            for cp in &spec.points {
-                let p = spec.point_of(cp);
-                let from_range = || {
-                    let ty = crate::service::collection::enum_name(&p.point_type);
-                    state.ranges.meaning(cp.id, &ty).and_then(|m| m.units()).map(str::to_owned)
-                };
-                if let Some(u) = p.unit.clone().or_else(from_range) {
-                    out.insert(cp.id, u);
-                }
+        let Some(spec) = state.collector.device(&name) else { continue };
+        let custom = device_ids.get(&name).and_then(|id| custom.get(id));
+        for cp in &spec.points {
+            let p = spec.point_of(cp);
+            let from_range = || {
+                let ty = crate::service::collection::enum_name(&p.point_type);
+                let configured = Configured { point: records.get(&i64::from(cp.id)), custom };
+                state.ranges.meaning(cp.id, &ty, configured).and_then(|m| m.units().map(str::to_owned))
+            };
+            if let Some(u) = p.unit.clone().or_else(from_range) {
+                out.insert(cp.id, u);
             }
         }
     }
-    state.catalog.read::<PointRecord, _>(|r| {
-        for r in r.values() {
-            if let Some(u) = &r.units {
-                out.insert(r.id as u32, u.clone());
-            }
+    for r in records.values() {
+        if let Some(u) = &r.units {
+            out.insert(r.id as u32, u.clone());
         }
-    });
+    }
     out
+}
+
+/// The custom ranges of every device that has some, by device id.
+fn custom_ranges(state: &AppState) -> HashMap<i64, CustomRanges> {
+    state.catalog.read::<CustomRanges, _>(|r| r.clone().into_iter().collect())
 }
 
 /// Every point with its device, without values.
@@ -258,13 +275,16 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
     let records = state.catalog.list::<PointRecord>();
     let label_of = |id: u32| records.iter().find(|r| r.id == i64::from(id));
     let mut recording = crate::service::trendlogs::recording(&state.catalog, &state.collector);
+    let custom = custom_ranges(state);
     let mut out = Vec::new();
     for d in state.catalog.list::<DeviceRecord>() {
         let d = Arc::new(d);
         for p in crate::service::collection::device_points(&state.collector, &d.config.name) {
             let r = label_of(p.id);
-            let meaning = state.ranges.meaning(p.id, &p.point_type);
-            let digital = state.ranges.get(p.id).and_then(|r| r.digital).or_else(|| plugin_digital(&p));
+            let configured = Configured { point: r, custom: custom.get(&d.id) };
+            let code = state.ranges.code(p.id, r);
+            let meaning = state.ranges.meaning(p.id, &p.point_type, configured);
+            let digital = code.and_then(|c| c.digital).or_else(|| plugin_digital(&p));
             let trend = trend_of(&d, &p.name, &p);
             let recording = recording.remove(&p.id);
             let facts = LineFacts {
@@ -303,11 +323,15 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                     .and_then(|r| r.units.clone())
                     .or_else(|| p.unit.clone())
                     .or_else(|| meaning.as_ref().and_then(|m| m.units()).map(str::to_owned)),
-                range: state.ranges.get(p.id).and_then(|r| r.range),
+                range: code.and_then(|c| c.range),
                 range_name: meaning
                     .as_ref()
                     .map(RangeMeaning::name)
                     .or_else(|| (!p.states.is_empty()).then(|| p.states.join("/"))),
+                states: match meaning.as_ref().and_then(RangeMeaning::states) {
+                    Some((off, on)) => vec![off.to_owned(), on.to_owned()],
+                    None => p.states.clone(),
+                },
                 digital,
                 label: r.and_then(|r| r.label.clone()).or(panel_label),
                 description: r
@@ -343,6 +367,7 @@ fn all_points(state: &AppState) -> Vec<(Option<Arc<DeviceRecord>>, PointResponse
                 units: r.units.clone(),
                 range: None,
                 range_name: None,
+                states: Vec::new(),
                 digital: None,
                 label: r.label.clone(),
                 description: r.description.clone(),
