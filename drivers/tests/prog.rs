@@ -68,6 +68,7 @@ fn as_json(f: &ProgFile, size: usize) -> Value {
             "status": m.status,
         })).collect::<Vec<_>>(),
         "digital_units": f.digital_units.iter().map(|u| json!({"direct": u.direct, "off": u.off, "on": u.on})).collect::<Vec<_>>(),
+        "analog_tables": f.analog_tables.iter().map(|t| t3_drivers::t3::latin1(&t.name[..8])).collect::<Vec<_>>(),
         "variable_units": f.variable_units.iter().map(|u| u.text.clone()).collect::<Vec<_>>(),
     });
     if f.version >= 7 {

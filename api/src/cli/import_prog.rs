@@ -67,20 +67,15 @@ pub fn table(p: &Value) -> String {
         show(&p["device"]),
     );
     let mut unchanged = 0;
-    for (section, key) in [
-        ("point", "point"),
-        ("calendar", "source"),
-        ("schedule", "source"),
-        ("trendlog", "source"),
-        ("program", "source"),
+    for (section, key, list) in [
+        ("point", "point", "points"),
+        ("ranges", "source", "custom_ranges"),
+        ("calendar", "source", "calendars"),
+        ("schedule", "source", "schedules"),
+        ("trendlog", "source", "trendlogs"),
+        ("program", "source", "programs"),
     ] {
-        let list = match section {
-            "point" => &p["points"],
-            "calendar" => &p["calendars"],
-            "schedule" => &p["schedules"],
-            "trendlog" => &p["trendlogs"],
-            _ => &p["programs"],
-        };
+        let list = &p[list];
         for item in list.as_array().into_iter().flatten() {
             let action = item["action"].as_str().unwrap_or("");
             if action == "unchanged" {
@@ -93,9 +88,8 @@ pub fn table(p: &Value) -> String {
                 out += &format!("{:<25} {}: {} -> {}\n", "", show(&c["field"]), show(&c["old"]), show(&c["new"]));
             }
             if section == "point" {
-                let auto_manual = show(&item["auto_manual"]);
-                let range = show(&item["range"]);
-                out += &format!("{:<25} (panel: range {range}, {auto_manual}; not written)\n", "");
+                let (range, auto_manual) = (show(&item["range"]), show(&item["auto_manual"]));
+                out += &format!("{:<25} (range {range}; panel in {auto_manual}: not written)\n", "");
             }
         }
     }
@@ -122,10 +116,15 @@ mod tests {
                 "changes": [{"field": "label", "old": null, "new": "PMP1STAT"}]},
                 {"point": "IN2", "action": "unchanged", "changes": []}],
             "calendars": [], "schedules": [], "trendlogs": [], "programs": [],
+            "custom_ranges": [{"source": "custom ranges", "name": "panel custom ranges", "action": "create",
+                "changes": [{"field": "digital", "old": null, "new": [{"code": 23, "off": "Stopped", "on": "Running"}]}]}],
             "warnings": [{"item": "MON1", "message": "logs VAR129"}]});
         let t = table(&p);
         assert!(t.contains("point     IN1     create  PMP1STAT"), "{t}");
         assert!(t.contains("label: - -> PMP1STAT"), "{t}");
+        assert!(t.contains("(range Off/On; panel in auto: not written)"), "{t}");
+        assert!(t.contains("ranges    custom ranges create  panel custom ranges"), "{t}");
+        assert!(t.contains("Running"), "{t}");
         assert!(t.contains("1 change(s), 1 unchanged"), "{t}");
         assert!(t.contains("warning: MON1: logs VAR129"), "{t}");
         assert!(t.contains("--apply"), "{t}");

@@ -99,8 +99,8 @@ pub enum ImportCommand {
     Webview(import_webview::WebviewArgs),
     /// Devices, points or samples as CSV (`--kind`).
     Csv(import_csv::ImportCsvArgs),
-    /// A T3000 panel file (.prog) into a configured device: points, schedules, calendars, trend logs,
-    /// programs.
+    /// A T3000 panel file (.prog) into a configured device: points (labels, units, ranges), the
+    /// panel's custom ranges, schedules, calendars, trend logs, programs.
     Prog(import_prog::ProgArgs),
 }
 

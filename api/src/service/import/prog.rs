@@ -3,22 +3,31 @@
 //! catalog and the audit log (`import.prog`).
 //!
 //! What a file brings and where it goes:
-//! - inputs, outputs, variables: the point's label, full label (description) and units (from the range
-//!   code: T3000's tables, the panel's custom variable units). A text the file leaves empty does not
-//!   clear the catalog's. Range code, analog/digital, auto/manual, value, calibration and filter are
-//!   the panel's state: shown, not written (the device reports them itself).
+//! - inputs, outputs, variables: the point's label, full label (description), units (from the range
+//!   code: T3000's tables, the panel's custom units and tables), range code and analog/digital flag
+//!   ([`PointRecord::range`], [`PointRecord::digital`]: the configuration hardware sync compares
+//!   with the controller's, so a sync can then push the file's ranges to it). A text the file
+//!   leaves empty does not clear the catalog's. Auto/manual, value, calibration and filter are
+//!   shown, not written: they are the panel's operating state when the file was saved, not its
+//!   configuration (writing `manual` would make a sync switch the live controller's points to
+//!   manual or back to the state of an old file).
+//! - the panel's custom ranges: its custom digital ranges' off/on texts (range codes 23..=30), its
+//!   custom variable units (34..=38) and the names of its custom analog tables (input codes
+//!   20..=24), as one [`CustomRanges`] record of the device, which the server reads wherever it
+//!   says what a point's range means (units, digital state names). The ones the file leaves empty
+//!   are not kept.
 //! - weekly routines: schedules (`<device> WR<n> <label>`, the routine's description as theirs) with
 //!   the routine's day types and ON/OFF pairs; the annual routines the routine links (its override
 //!   points) become its calendars.
 //! - annual routines: holiday calendars (`<device> AR<n> <label>`) with the days of their bitmap as
 //!   recurring month-days (day-of-year numbered as in a leap year, 1..=366).
-//!
-//! Routines are named and converted as hardware sync names and converts them
-//! ([`panel_names`], [`routines`]), so a sync after an import finds them in step.
 //! - monitors: trend logs (`<device> MON<n> <label>`) of the monitor's points at its interval, through
 //!   [`TrendLogs::store`].
 //! - programs: program records (`<device> PRG<n> <label>`) keeping the 2000-byte code block verbatim
 //!   ([`PanelProgram`]), with the panel's on/off and auto/manual.
+//!
+//! Routines are named and converted as hardware sync names and converts them ([`panel_names`],
+//! [`routines`]), so a sync after an import finds them in step.
 //!
 //! Records are found again by their name's prefix (`<device> WR1`), programs by their panel number,
 //! so importing the same file twice changes nothing the second time. `.prog` files hold no alarm set
@@ -28,7 +37,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use t3_core::range::{RangeMeaning, RangeTable, t3_range};
+use t3_core::range::RangeTable;
 use t3_core::schedule::{AnnualRoutine, DayType, WeeklySchedule};
 use t3_drivers::profile::{PointType, ProfileLibrary};
 use t3_drivers::t3::prog::ProgFile;
@@ -36,6 +45,10 @@ use t3_drivers::t3::records::point_type;
 use t3_drivers::t3::routines;
 use t3_storage::catalog::Catalog;
 
+use crate::model::custom_range::{
+    CustomDigitalRange, CustomRangeName, CustomRanges, DIGITAL_COUNT, DIGITAL_FIRST, TABLE_FIRST, VARIABLE_FIRST,
+    panel_text, range_meaning,
+};
 use crate::model::device::DeviceRecord;
 use crate::model::point::PointRecord;
 use crate::model::program::{PanelProgram, Program, TrendLog};
@@ -100,10 +113,11 @@ pub struct PointPreview {
     pub label: Option<String>,
     pub description: Option<String>,
     pub units: Option<String>,
-    /// The panel's range code and whether the point is digital, as saved (device state: not written).
+    /// The panel's range code and whether the point is digital (written to the point's record).
     pub range_code: u8,
     pub digital: bool,
-    /// How T3000 shows the range: `°C`, `0-10 V`, `Off/On`, a custom range's texts; null when unknown.
+    /// What the range means: `°C`, `0-10 V`, a digital point's states 0 then 1 (`Off/On`, a custom
+    /// range's texts); null when unknown.
     pub range: Option<String>,
     /// `auto` or `manual` on the panel when the file was saved (device state: not written).
     pub auto_manual: String,
@@ -111,10 +125,10 @@ pub struct PointPreview {
     pub value: f64,
 }
 
-/// A schedule, calendar, trend log or program the file brings.
+/// A schedule, calendar, trend log, program or the custom ranges the file brings.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ItemPreview {
-    /// The panel's object: `WR1`, `AR2`, `MON3`, `PRG4`.
+    /// The panel's object: `WR1`, `AR2`, `MON3`, `PRG4`, `custom ranges`.
     pub source: String,
     /// The record's name in the catalog.
     pub name: String,
@@ -155,6 +169,9 @@ pub struct ImportPreview {
     pub schedules: Vec<ItemPreview>,
     pub trendlogs: Vec<ItemPreview>,
     pub programs: Vec<ItemPreview>,
+    /// The panel's custom ranges, one record of the device (`GET /api/t3000/devices/{id}/ranges`):
+    /// one item, none when neither the file nor the catalog has any. Its id is the device's.
+    pub custom_ranges: Vec<ItemPreview>,
     pub warnings: Vec<Warning>,
 }
 
@@ -177,6 +194,8 @@ struct Plan {
     schedules: Vec<(Schedule, Vec<usize>)>,
     trendlogs: Vec<(TrendLog, Vec<String>)>,
     programs: Vec<Program>,
+    /// The custom ranges to write, as `preview.custom_ranges` says.
+    custom_ranges: Option<CustomRanges>,
 }
 
 /// What the file would create or change on device `device`.
@@ -184,8 +203,8 @@ pub fn preview(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<ImportP
     Ok(plan(cx, device, file)?.preview)
 }
 
-/// Applies the file to device `device`: points, calendars, schedules, trend logs and programs, each
-/// change in the audit log as `import.prog`. Returns what it did.
+/// Applies the file to device `device`: points, custom ranges, calendars, schedules, trend logs and
+/// programs, each change in the audit log as `import.prog`. Returns what it did.
 pub fn apply(
     cx: Context<'_>,
     audit: &AuditLog,
@@ -216,6 +235,15 @@ pub fn apply(
             old.map(|o| json!(o)),
             Some(json!(PointRecord { id: i64::from(id), ..rec.clone() })),
         );
+    }
+    for (view, custom) in preview.custom_ranges.iter_mut().zip(plan.custom_ranges) {
+        view.id = Some(custom.id);
+        if view.action == Action::Unchanged {
+            continue;
+        }
+        let old = cx.catalog.get::<CustomRanges>(custom.id);
+        cx.catalog.put(custom.clone())?;
+        record(format!("custom_ranges:{}", custom.id), old.map(|o| json!(o)), Some(json!(custom)));
     }
     let mut calendar_ids = Vec::new();
     for (view, cal) in preview.calendars.iter_mut().zip(plan.calendars) {
@@ -305,27 +333,48 @@ fn named(prefix: &str, label: &str, description: &str) -> String {
     }
 }
 
-/// The units and range name of a point with range `code`, T3000's tables and the file's custom ones.
-fn range_of(table: RangeTable, digital: bool, code: u8, file: &ProgFile) -> (Option<String>, Option<String>) {
-    if digital {
-        // 23..=30: the panel's custom digital ranges 1..=8.
-        if let Some(u) = usize::from(code).checked_sub(23).and_then(|i| file.digital_units.get(i)) {
-            return (None, Some(format!("{}/{}", u.off, u.on)));
-        }
-    } else if table == RangeTable::Variable
-        && let Some(u) = usize::from(code).checked_sub(34).and_then(|i| file.variable_units.get(i))
-    {
-        return (text(&u.text), text(&u.text));
-    } else if table == RangeTable::Input
-        && let Some(t) =
-            usize::from(code).checked_sub(20).and_then(|i| file.analog_tables.get(i)).filter(|_| code <= 24)
-    {
-        return (None, Some(format!("custom table {}", t.name())));
-    }
-    match t3_range(table, digital, u16::from(code)) {
-        Some(m @ RangeMeaning::Analog { .. }) => (m.units().map(str::to_owned), Some(m.name())),
-        Some(m) => (None, Some(m.name())),
+/// The units and range name of a point with range `code`: T3000's tables and the panel's custom ones.
+fn range_of(table: RangeTable, digital: bool, code: u8, custom: &CustomRanges) -> (Option<String>, Option<String>) {
+    match range_meaning(Some(custom), table, digital, u16::from(code)) {
+        Some(m) => (m.units().map(str::to_owned), Some(m.name())),
         None => (None, None),
+    }
+}
+
+/// The custom ranges numbered from code `first` that have a text.
+fn range_names(first: u16, texts: impl Iterator<Item = String>) -> Vec<CustomRangeName> {
+    texts
+        .enumerate()
+        .filter_map(|(i, t)| Some(CustomRangeName { code: first + i as u16, name: panel_text(&t)? }))
+        .collect()
+}
+
+/// The panel's custom ranges that have a text, as device `device_id` keeps them.
+fn custom_ranges(file: &ProgFile, device_id: i64, now_us: i64) -> CustomRanges {
+    let digital = file
+        .digital_units
+        .iter()
+        .enumerate()
+        .filter_map(|(i, u)| {
+            let (off, on) = (panel_text(&u.off), panel_text(&u.on));
+            (off.is_some() || on.is_some()).then(|| CustomDigitalRange {
+                code: DIGITAL_FIRST + i as u16,
+                off: off.unwrap_or_default(),
+                on: on.unwrap_or_default(),
+                direct: u.direct == 1,
+            })
+        })
+        .collect();
+    CustomRanges {
+        id: device_id,
+        digital,
+        variable_units: range_names(VARIABLE_FIRST, file.variable_units.iter().map(|u| u.text.clone())),
+        // The name is 8 characters; T3000 keeps a precision marker in the field's 9th byte.
+        analog_tables: range_names(
+            TABLE_FIRST,
+            file.analog_tables.iter().map(|t| t3_drivers::t3::latin1(&t.name[..8])),
+        ),
+        updated_us: Some(now_us),
     }
 }
 
@@ -349,6 +398,7 @@ fn plan(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<Plan, ProgImpo
         cx.registry.entries().into_iter().filter(|e| e.device == device).map(|e| (e.point, e.id)).collect();
     let mut warnings = Vec::new();
     let mut warn = |item: &str, message: String| warnings.push(Warning { item: item.to_owned(), message });
+    let custom = custom_ranges(file, dev.id, cx.now_us);
 
     // ---- points ----
     struct Source<'f> {
@@ -425,12 +475,20 @@ fn plan(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<Plan, ProgImpo
         if let Some(state) = s.decom {
             warn(&s.name, format!("the panel reported this point {state} when the file was saved"));
         }
-        let (units, range) = range_of(s.table, s.digital, s.range, file);
+        let (units, range) = range_of(s.table, s.digital, s.range, &custom);
         if range.is_none() && s.range != 0 {
-            warn(
-                &s.name,
-                format!("range code {} is not one T3000 defines for this point type: units left as they are", s.range),
-            );
+            let custom_digital =
+                u16::from(s.range).checked_sub(DIGITAL_FIRST).filter(|&n| s.digital && n < DIGITAL_COUNT);
+            let message = match custom_digital {
+                Some(n) => {
+                    format!("range code {} is custom digital range {}, which has no texts in this file", s.range, n + 1)
+                }
+                None => format!(
+                    "range code {} is not one T3000 defines for this point type: units left as they are",
+                    s.range
+                ),
+            };
+            warn(&s.name, message);
         }
         let id = ids.get(&s.name).copied();
         let old = id.and_then(|id| cx.catalog.get::<PointRecord>(i64::from(id)));
@@ -453,6 +511,10 @@ fn plan(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<Plan, ProgImpo
                 *slot = Some(new.clone());
             }
         }
+        let (range_code, digital) = (Some(u16::from(s.range)), Some(s.digital));
+        change(&mut changes, "range", json!(rec.range), json!(range_code));
+        change(&mut changes, "digital", json!(rec.digital), json!(digital));
+        (rec.range, rec.digital) = (range_code, digital);
         let act = match (&old, changes.is_empty()) {
             (_, true) => Action::Unchanged,
             (None, false) => Action::Create,
@@ -473,6 +535,26 @@ fn plan(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<Plan, ProgImpo
             value: f64::from(s.value) / 1000.0,
         });
         points.push((s.name, id, rec));
+    }
+
+    // ---- the panel's custom ranges ----
+    let old_custom = cx.catalog.get::<CustomRanges>(dev.id);
+    let mut custom_views = Vec::new();
+    let mut custom_record = None;
+    if !custom.is_empty() || old_custom.is_some() {
+        let old = old_custom.as_ref();
+        let mut changes = Vec::new();
+        change(&mut changes, "digital", json!(old.map(|c| &c.digital)), json!(custom.digital));
+        change(&mut changes, "variable_units", json!(old.map(|c| &c.variable_units)), json!(custom.variable_units));
+        change(&mut changes, "analog_tables", json!(old.map(|c| &c.analog_tables)), json!(custom.analog_tables));
+        custom_views.push(ItemPreview {
+            source: "custom ranges".into(),
+            name: format!("{device} custom ranges"),
+            id: old.map(|c| c.id),
+            action: action(old.is_some(), &changes),
+            changes,
+        });
+        custom_record = Some(custom);
     }
 
     // ---- calendars (annual routines) ----
@@ -761,7 +843,7 @@ fn plan(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<Plan, ProgImpo
 
     let changed = |a: Action| a != Action::Unchanged;
     let changes = point_views.iter().filter(|p| changed(p.action)).count()
-        + [&calendar_views, &schedule_views, &trendlog_views, &program_views]
+        + [&custom_views, &calendar_views, &schedule_views, &trendlog_views, &program_views]
             .iter()
             .flat_map(|v| v.iter())
             .filter(|v| changed(v.action))
@@ -782,6 +864,7 @@ fn plan(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<Plan, ProgImpo
             schedules: schedule_views,
             trendlogs: trendlog_views,
             programs: program_views,
+            custom_ranges: custom_views,
             warnings,
         },
         points,
@@ -789,5 +872,173 @@ fn plan(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<Plan, ProgImpo
         schedules,
         trendlogs,
         programs,
+        custom_ranges: custom_record,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use t3_core::clock::ManualClock;
+    use t3_core::config::{CollectorConfig, Config, DeviceConfig};
+    use t3_drivers::collector::Collector;
+
+    const NOW: i64 = 1_750_000_000_000_000;
+
+    /// A catalog with one T3 controller, `btu`, and what an import works with.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        catalog: Arc<Catalog>,
+        registry: Registry,
+        trendlogs: TrendLogs,
+        audit: AuditLog,
+        device_id: i64,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let mut cfg = Config::default();
+            cfg.storage.data_dir = dir.path().join("data");
+            let clock = ManualClock::new(NOW);
+            let storage = t3_storage::Storage::open(&cfg, Arc::new(t3_storage::vfs::RealFs), clock.clone()).unwrap();
+            let catalog = Arc::new(Catalog::open(dir.path()).unwrap());
+            crate::model::register(&catalog).unwrap();
+            let sink = Arc::new(t3_storage::BatchingSink::start(storage));
+            let collector = Collector::new(CollectorConfig::default(), sink, clock.clone());
+            let audit = AuditLog::new(catalog.clone(), clock.clone());
+            let trendlogs = TrendLogs::new(catalog.clone(), collector, audit.clone(), clock);
+            let config: DeviceConfig = serde_json::from_value(json!({"name": "btu", "protocol": "modbus-tcp",
+                "ip_address": "127.0.0.1", "port": 1502, "unit_id": 1, "profile": "T3-controller"}))
+            .unwrap();
+            let device = catalog
+                .insert(DeviceRecord {
+                    id: 0,
+                    config,
+                    building_id: None,
+                    floor_id: None,
+                    room_id: None,
+                    description: None,
+                    source: "api".into(),
+                })
+                .unwrap();
+            let registry = Registry::open(dir.path(), 1).unwrap();
+            Fixture { _dir: dir, catalog, registry, trendlogs, audit, device_id: device.id }
+        }
+
+        fn cx(&self) -> Context<'_> {
+            Context { catalog: &self.catalog, registry: &self.registry, trendlogs: &self.trendlogs, now_us: NOW }
+        }
+
+        fn apply(&self, file: &ProgFile) -> ImportPreview {
+            let who = Issuer { actor: "test".into(), remote: None, role: None };
+            apply(self.cx(), &self.audit, &who, "btu", file).unwrap()
+        }
+
+        fn point(&self, name: &str) -> PointRecord {
+            let id = self.registry.entries().into_iter().find(|e| e.device == "btu" && e.point == name).unwrap().id;
+            self.catalog.get::<PointRecord>(i64::from(id)).unwrap()
+        }
+    }
+
+    /// One of Temco's example panel files (`drivers/tests/data/prog/`).
+    fn prog(name: &str) -> ProgFile {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../drivers/tests/data/prog").join(name);
+        t3_drivers::t3::prog::parse(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    fn field<'a>(changes: &'a [FieldChange], name: &str) -> Option<&'a FieldChange> {
+        changes.iter().find(|c| c.field == name)
+    }
+
+    /// BTUMeterRev22.prog (values from `read_prog.py`): custom digital range 1 TANK1/TANK2 (direct
+    /// 1), 2 CUSTOFF/CUSTON (direct 0); VAR10 "FILLTANK" is digital in custom range 1 (code 23);
+    /// custom analog tables 1 and 2 are named "Pa"; its one custom variable unit is never written
+    /// (0xFF bytes).
+    #[tokio::test]
+    async fn ranges_and_custom_ranges_are_stored_once() {
+        let f = Fixture::new();
+        let file = prog("BTUMeterRev22.prog");
+
+        let p = preview(f.cx(), "btu", &file).unwrap();
+        let var10 = p.points.iter().find(|x| x.point == "VAR10").unwrap();
+        assert_eq!((var10.range_code, var10.digital, var10.range.as_deref()), (23, true, Some("TANK2/TANK1")));
+        assert_eq!(field(&var10.changes, "range").map(|c| (&c.old, &c.new)), Some((&json!(null), &json!(23))));
+        assert_eq!(field(&var10.changes, "digital").map(|c| &c.new), Some(&json!(true)));
+        let [item] = p.custom_ranges.as_slice() else { panic!("{:?}", p.custom_ranges) };
+        assert_eq!((item.action, item.id, item.name.as_str()), (Action::Create, None, "btu custom ranges"));
+        assert_eq!(
+            field(&item.changes, "digital").map(|c| &c.new),
+            Some(&json!([{"code": 23, "off": "TANK1", "on": "TANK2", "direct": true},
+                {"code": 24, "off": "CUSTOFF", "on": "CUSTON", "direct": false}]))
+        );
+        assert!(f.catalog.get::<CustomRanges>(f.device_id).is_none(), "a preview writes nothing");
+
+        let applied = f.apply(&file);
+        assert_eq!(applied.changes, p.changes);
+        assert_eq!(applied.custom_ranges[0].id, Some(f.device_id));
+        let var10 = f.point("VAR10");
+        assert_eq!(
+            (var10.label.as_deref(), var10.range, var10.digital, var10.manual),
+            (Some("FILLTANK"), Some(23), Some(true), None)
+        );
+        let stored = f.catalog.get::<CustomRanges>(f.device_id).unwrap();
+        let texts: Vec<_> = stored.digital.iter().map(|d| (d.code, d.off.as_str(), d.on.as_str(), d.direct)).collect();
+        assert_eq!(texts, [(23, "TANK1", "TANK2", true), (24, "CUSTOFF", "CUSTON", false)]);
+        assert_eq!(stored.variable_units, []);
+        let tables: Vec<_> = stored.analog_tables.iter().map(|t| (t.code, t.name.as_str())).collect();
+        assert_eq!(tables, [(20, "Pa"), (21, "Pa")]);
+        let audited = f
+            .catalog
+            .audit(&t3_storage::catalog::AuditFilter {
+                action: Some("import.prog".into()),
+                limit: 10_000,
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(audited.iter().any(|e| e.target.as_deref() == Some(&*format!("custom_ranges:{}", f.device_id))));
+
+        // Twice: nothing changes.
+        let again = f.apply(&file);
+        assert_eq!(again.changes, 0, "{:?}", again.custom_ranges);
+        assert!(again.points.iter().all(|x| x.action == Action::Unchanged));
+        assert_eq!(again.custom_ranges[0].action, Action::Unchanged);
+        assert_eq!(f.catalog.get::<CustomRanges>(f.device_id), Some(stored));
+
+        // The panel changed: its range and digital flag are the file's again; a panel without
+        // custom ranges leaves none.
+        f.catalog.put(PointRecord { range: Some(1), digital: Some(false), ..var10 }).unwrap();
+        let p = preview(f.cx(), "btu", &file).unwrap();
+        let var10 = p.points.iter().find(|x| x.point == "VAR10").unwrap();
+        assert_eq!(var10.action, Action::Update);
+        assert_eq!(field(&var10.changes, "range").map(|c| (&c.old, &c.new)), Some((&json!(1), &json!(23))));
+        let other = f.apply(&prog("Building1.prog"));
+        assert_eq!(other.custom_ranges[0].action, Action::Update);
+        assert!(f.catalog.get::<CustomRanges>(f.device_id).unwrap().is_empty());
+    }
+
+    /// BOILER.prog: variables 2 and 6 in the panel's custom units 1 "PSI" and 2 "LEAD" (codes 34, 35).
+    #[tokio::test]
+    async fn custom_variable_units_are_the_points_units() {
+        let f = Fixture::new();
+        let applied = f.apply(&prog("BOILER.prog"));
+        let var2 = f.point("VAR2");
+        assert_eq!((var2.units.as_deref(), var2.range, var2.digital), (Some("PSI"), Some(34), Some(false)));
+        assert_eq!(f.point("VAR6").units.as_deref(), Some("LEAD"));
+        let stored = f.catalog.get::<CustomRanges>(f.device_id).unwrap();
+        let units: Vec<_> = stored.variable_units.iter().map(|u| (u.code, u.name.as_str())).collect();
+        assert_eq!(units, [(34, "PSI"), (35, "LEAD")]);
+        assert!(stored.digital.is_empty() && stored.analog_tables.is_empty());
+        assert_eq!(applied.custom_ranges[0].action, Action::Create);
+
+        // A digital point in a custom range the panel gave no texts: said so, its code stored.
+        let mut file = prog("BOILER.prog");
+        (file.variables[0].range, file.variables[0].digital_analog) = (25, 0);
+        let p = preview(f.cx(), "btu", &file).unwrap();
+        let warning = p.warnings.iter().find(|w| w.item == "VAR1").unwrap();
+        assert_eq!(warning.message, "range code 25 is custom digital range 3, which has no texts in this file");
+        let var1 = p.points.iter().find(|x| x.point == "VAR1").unwrap();
+        assert_eq!((var1.range.as_deref(), field(&var1.changes, "range").map(|c| &c.new)), (None, Some(&json!(25))));
+    }
 }

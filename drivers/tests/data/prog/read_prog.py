@@ -82,8 +82,12 @@ def main(path):
         sec, mnt, hr, _max, num, an, status = struct.unpack_from("<7B", r, 93)
         out["monitors"].append({"label": text(r[0:9]), "inputs": points, "interval_seconds": hr * 3600 + mnt * 60 + sec,
                                 "num_inputs": num, "an_inputs": an, "status": status})
+    # Custom digital ranges 1-8 (range codes 23-30 of a digital point): direct flag, off and on texts.
     out["digital_units"] = [{"direct": r[0], "off": text(r[1:13]), "on": text(r[13:25])}
                             for r in recs["digital_units"]]
+    # Custom analog tables 1-5 (input range codes 20-24): the name is the field's first 8 bytes.
+    out["analog_tables"] = [text(r[0:8]) for r in recs["analog_tables"]]
+    # Custom variable units 1-5 (variable range codes 34-38).
     out["variable_units"] = [text(r) for r in recs["variable_units"]]
     if version >= 7:
         out["msv"] = [[[r[i * 23], text(r[i * 23 + 1: i * 23 + 21]), struct.unpack_from("<H", r, i * 23 + 21)[0]]
