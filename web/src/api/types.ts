@@ -70,11 +70,13 @@ export interface Point {
   value: number | null
   /** The label's units, else the profile's, else those of the point's T3000 range. */
   units: string | null
-  /** T3000's range (unit) code as the device reports it. */
+  /** T3000's range (unit) code as the device reports it, else as the catalog has it configured (a .prog import, hardware sync). */
   range: number | null
   /** What the range means: units (`°C`, `0-10 V`) or a digital point's states (`Off/On`: the name of 0, then of 1). */
   range_name: string | null
-  /** Whether the device says the point is digital (a 0 / 1 value); null when it does not say. */
+  /** The names of a digital point's states, 0 then 1 (T3000's or its panel's custom texts), or a plugin point's; empty when none. */
+  states?: string[]
+  /** Whether the device (else the catalog's configuration) says the point is digital (a 0 / 1 value); null when nothing says. */
   digital: boolean | null
   label: string | null
   description: string | null
@@ -728,9 +730,9 @@ export interface ProgPointPreview {
   value: number
 }
 
-/** A schedule, calendar, trend log or program of the file. */
+/** A schedule, calendar, trend log, program or the custom ranges of the file. */
 export interface ProgItemPreview {
-  /** `WR1`, `AR2`, `MON3`, `PRG4`. */
+  /** `WR1`, `AR2`, `MON3`, `PRG4`, `custom ranges`. */
   source: string
   name: string
   id: number | null
@@ -750,6 +752,8 @@ export interface ProgImport {
   schedules: ProgItemPreview[]
   trendlogs: ProgItemPreview[]
   programs: ProgItemPreview[]
+  /** The panel's custom ranges (digital texts, variable units, analog table names): at most one item. */
+  custom_ranges: ProgItemPreview[]
   warnings: { item: string; message: string }[]
 }
 

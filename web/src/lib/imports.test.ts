@@ -202,6 +202,15 @@ describe('.prog preview', () => {
       schedules: [],
       trendlogs: [{ source: 'MON1', name: 'AHU MON1', id: 4, action: 'unchanged', changes: [] }],
       programs: [],
+      custom_ranges: [
+        {
+          source: 'custom ranges', name: 'ahu custom ranges', id: null, action: 'create',
+          changes: [
+            { field: 'digital', old: null, new: [{ code: 23, off: 'Stopped', on: 'Running', direct: false }, { code: 24, off: 'TANK1', on: 'TANK2', direct: true }] },
+            { field: 'variable_units', old: [{ code: 34, name: 'PSI' }], new: [] },
+          ],
+        },
+      ],
       warnings: [],
     }
     const rows = progRows(p)
@@ -210,8 +219,10 @@ describe('.prog preview', () => {
       ['Output', 'OUT2', 'unchanged'],
       ['Annual routine', 'AR1', 'create'],
       ['Monitor (trend log)', 'MON1', 'unchanged'],
+      ['Custom ranges', 'custom ranges', 'create'],
     ])
     expect(rows[0].changes).toEqual(['label: — → SUPPLY', 'full label: Old → Supply air'])
+    expect(rows[4].changes).toEqual(['digital: — → 23 Stopped/Running, 24 TANK1/TANK2 (inverse)', 'variable units: 34 PSI → none'])
   })
 })
 

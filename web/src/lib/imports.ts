@@ -65,6 +65,7 @@ function timesText(v: Record<string, { on: string; off: string }[]>): string {
  * a routine's times by day. */
 export function valueText(v: unknown, field?: string): string {
   if (v === null || v === undefined || v === '') return '—'
+  if (Array.isArray(v) && field && CUSTOM_RANGE_FIELDS.has(field)) return v.length ? v.map(customRangeText).join(', ') : 'none'
   if (typeof v === 'boolean') {
     if (field === 'manual' || field === 'auto_manual') return v ? 'Manual' : 'Auto'
     if (field === 'digital') return v ? 'Digital' : 'Analog'
@@ -74,6 +75,15 @@ export function valueText(v: unknown, field?: string): string {
   if (Array.isArray(v)) return v.map((x) => valueText(x)).join(', ')
   if (field === 'times' && typeof v === 'object') return timesText(v as Record<string, { on: string; off: string }[]>)
   return JSON.stringify(v)
+}
+
+/** The fields of a .prog file's custom ranges (lists of ranges by code). */
+const CUSTOM_RANGE_FIELDS = new Set(['digital', 'variable_units', 'analog_tables'])
+
+/** A custom range as people read it: `23 Stopped/Running`, `23 TANK1/TANK2 (inverse)`, `34 PSI`. */
+function customRangeText(r: { code?: number; off?: string; on?: string; name?: string; direct?: boolean }): string {
+  if (r.name !== undefined) return `${r.code} ${r.name}`
+  return `${r.code} ${r.off}/${r.on}${r.direct ? ' (inverse)' : ''}`
 }
 
 const SYNC_FIELDS: Record<SyncField, string> = {
@@ -227,7 +237,7 @@ export function progActionText(a: string): string {
   return a === 'create' ? 'Created' : a === 'update' ? 'Changed' : 'Left as it is'
 }
 
-/** A .prog preview as one table, points first, then calendars, schedules, trend logs, programs. */
+/** A .prog preview as one table, points first, then calendars, schedules, trend logs, programs, custom ranges. */
 export function progRows(p: ProgImport): ProgRow[] {
   // T3000 calls the description the full label.
   const name = (f: string) => (f === 'description' ? 'full label' : f.replace(/_/g, ' '))
@@ -244,6 +254,7 @@ export function progRows(p: ProgImport): ProgRow[] {
     ['Weekly routine', p.schedules],
     ['Monitor (trend log)', p.trendlogs],
     ['Program', p.programs],
+    ['Custom ranges', p.custom_ranges],
   ]
   for (const [kind, list] of items)
     for (const x of list) rows.push({ kind, source: x.source, name: x.name, action: x.action, changes: x.changes.map(change) })

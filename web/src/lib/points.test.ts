@@ -9,6 +9,11 @@ describe('digital states', () => {
     expect(stateNames({ digital: true, range_name: 'Off/On' })).toEqual(['Off', 'On'])
     expect(stateNames({ digital: true, range_name: 'Unoccupied/Occupied' })).toEqual(['Unoccupied', 'Occupied'])
   })
+  it('takes the states the server names (a panel custom text may hold a slash)', () => {
+    expect(stateNames({ digital: true, range_name: 'Stop/ped/Running', states: ['Stop/ped', 'Running'] })).toEqual(['Stop/ped', 'Running'])
+    expect(stateNames({ digital: true, range_name: 'Off/On', states: [] })).toEqual(['Off', 'On'])
+    expect(stateNames({ digital: false, range_name: null, states: ['Off', 'On'] })).toBeNull()
+  })
   it('has none for analog points, unknown ranges and names that are not two states', () => {
     expect(stateNames({ digital: false, range_name: '°C' })).toBeNull()
     expect(stateNames({ digital: null, range_name: 'Off/On' })).toBeNull()

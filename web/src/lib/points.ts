@@ -48,11 +48,14 @@ export function pointWithDevice(p: Named & Pick<Point, 'device'>): string {
 // ---- digital states -------------------------------------------------------------------------
 
 /**
- * The names of a digital point's states, [name of 0, name of 1], from its range name (`Off/On`,
- * `Unoccupied/Occupied`); null when the point is not digital or its range names no states.
+ * The names of a digital point's states, [name of 0, name of 1], as the server names them (`states`:
+ * a panel's custom texts may hold a `/`), else from its range name (`Off/On`, `Unoccupied/Occupied`);
+ * null when the point is not digital or its range names no states.
  */
-export function stateNames(p: Pick<Point, 'digital' | 'range_name'> | null | undefined): [string, string] | null {
-  if (!p?.digital || !p.range_name) return null
+export function stateNames(p: Pick<Point, 'digital' | 'range_name' | 'states'> | null | undefined): [string, string] | null {
+  if (!p?.digital) return null
+  if (p.states?.length === 2) return [p.states[0], p.states[1]]
+  if (!p.range_name) return null
   const parts = p.range_name.split('/').map((s) => s.trim())
   return parts.length === 2 && parts[0] && parts[1] ? [parts[0], parts[1]] : null
 }
@@ -63,7 +66,7 @@ export function stateNames(p: Pick<Point, 'digital' | 'range_name'> | null | und
  */
 export function valueText(
   v: number | null | undefined,
-  p: Pick<Point, 'digital' | 'range_name'> | null | undefined,
+  p: Pick<Point, 'digital' | 'range_name' | 'states'> | null | undefined,
   format: (v: number | null | undefined) => string = formatValue,
 ): string {
   const names = v === null || v === undefined || Number.isNaN(v) ? null : stateNames(p)
@@ -71,7 +74,7 @@ export function valueText(
 }
 
 /** `21.5 °C`, `Occupied`, `—`: the value as valueText writes it, then the point's units if it has them. */
-export function valueWithUnits(v: number | null | undefined, p: Pick<Point, 'digital' | 'range_name' | 'units'> | null | undefined): string {
+export function valueWithUnits(v: number | null | undefined, p: Pick<Point, 'digital' | 'range_name' | 'states' | 'units'> | null | undefined): string {
   const text = valueText(v, p)
   return p?.units ? `${text} ${p.units}` : text
 }
