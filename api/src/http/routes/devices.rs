@@ -234,7 +234,7 @@ pub async fn points(State(state): State<AppState>, Path(key): Path<String>) -> A
     params(("id" = String, Path, description = "Device id or name")),
     responses((status = 200, body = CustomRanges), (status = 404, body = ErrorBody)))]
 pub async fn ranges(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Json<CustomRanges>> {
-    let d = find(&state, &key)?;
+    let d = state.devices.find(&key)?;
     Ok(Json(state.catalog.get::<CustomRanges>(d.id).unwrap_or(CustomRanges { id: d.id, ..Default::default() })))
 }
 
