@@ -87,6 +87,17 @@ async fn label(server: &TestServer, id: u64) -> Value {
     server.get(&format!("/api/t3000/points/{id}")).await.ok_json()["label"].clone()
 }
 
+/// A simulated T3 controller and the server polling it as `ahu-1`, once it is online.
+async fn ahu_online() -> (Sim, TestServer) {
+    let sim = simulate(&["--listen", "127.0.0.1:0", "--count", "1"]);
+    let server = TestServer::start(&simulated_ahu(port_of(&sim.tcp)));
+    poll_until("ahu-1 online", Duration::from_secs(30), || async {
+        server.get("/api/t3000/devices/ahu-1").await.ok_json()["online"] == true
+    })
+    .await;
+    (sim, server)
+}
+
 fn cli_sync(server: &TestServer, args: &[&str]) -> Output {
     let url = server.url("");
     let mut cmd = command();
@@ -96,12 +107,7 @@ fn cli_sync(server: &TestServer, args: &[&str]) -> Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn labels_sync_both_ways_incrementally_with_conflicts_decided_by_the_strategy() {
-    let sim = simulate(&["--listen", "127.0.0.1:0", "--count", "1"]);
-    let server = TestServer::start(&simulated_ahu(port_of(&sim.tcp)));
-    poll_until("ahu-1 online", Duration::from_secs(30), || async {
-        server.get("/api/t3000/devices/ahu-1").await.ok_json()["online"] == true
-    })
-    .await;
+    let (sim, server) = ahu_online().await;
     let in1 = point_of(&server, "ahu-1", "IN1").await;
     let var1 = point_of(&server, "ahu-1", "VAR1").await;
 
@@ -263,12 +269,7 @@ fn named<'a>(rows: &'a [Value], prefix: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weekly_and_annual_routines_sync_both_ways_with_schedules_and_calendars() {
-    let sim = simulate(&["--listen", "127.0.0.1:0", "--count", "1"]);
-    let server = TestServer::start(&simulated_ahu(port_of(&sim.tcp)));
-    poll_until("ahu-1 online", Duration::from_secs(30), || async {
-        server.get("/api/t3000/devices/ahu-1").await.ok_json()["online"] == true
-    })
-    .await;
+    let (sim, server) = ahu_online().await;
 
     // The simulated panel's WR1 "OCC" (weekdays 07:00-18:00, Saturday 08:00-12:00, AR1 as its
     // holidays) and AR1 "HOLIDAYS" (01-01, 07-04, 12-25), read over Modbus, with nothing in the catalog.

@@ -5,6 +5,8 @@
 import { ApiError } from '../api/client'
 import type {
   CsvRowError,
+  DayName,
+  Pair,
   ProgImport,
   SyncChanged,
   SyncChoice,
@@ -14,6 +16,7 @@ import type {
   SyncStrategy,
   WebviewJob,
 } from '../api/types'
+import { DAY_SHORT, DAYS } from '../components/schedules/model'
 
 /** The mistakes of a CSV file the server refused (422 `invalid_csv`), with how many there are in
  * all (the server lists at most 1000); null when `e` is another failure. */
@@ -41,23 +44,10 @@ export function csvActionText(a: string): string {
   return a === 'create' ? 'Created' : a === 'change' ? 'Changed' : 'Left as it is'
 }
 
-const DAY_NAMES: Record<string, string> = {
-  monday: 'Mon',
-  tuesday: 'Tue',
-  wednesday: 'Wed',
-  thursday: 'Thu',
-  friday: 'Fri',
-  saturday: 'Sat',
-  sunday: 'Sun',
-  holiday1: 'Holiday 1',
-  holiday2: 'Holiday 2',
-}
-
 /** A routine's times (`{"monday": [{"on": "07:00", "off": "18:00"}]}`) as `Mon 07:00–18:00; Sat …`. */
-function timesText(v: Record<string, { on: string; off: string }[]>): string {
-  return Object.keys(DAY_NAMES)
-    .filter((d) => v[d]?.length)
-    .map((d) => `${DAY_NAMES[d]} ${v[d].map((p) => `${p.on}–${p.off}`).join(', ')}`)
+function timesText(v: Partial<Record<DayName, Pair[]>>): string {
+  return DAYS.filter((d) => v[d]?.length)
+    .map((d) => `${DAY_SHORT[d]} ${v[d]!.map((p) => `${p.on}–${p.off}`).join(', ')}`)
     .join('; ')
 }
 
@@ -73,7 +63,7 @@ export function valueText(v: unknown, field?: string): string {
   }
   if (typeof v === 'string' || typeof v === 'number') return String(v)
   if (Array.isArray(v)) return v.map((x) => valueText(x)).join(', ')
-  if (field === 'times' && typeof v === 'object') return timesText(v as Record<string, { on: string; off: string }[]>)
+  if (field === 'times' && typeof v === 'object') return timesText(v as Partial<Record<DayName, Pair[]>>)
   return JSON.stringify(v)
 }
 
