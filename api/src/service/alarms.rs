@@ -442,8 +442,7 @@ mod tests {
     use super::*;
     use crate::model::alarm::AlarmView;
     use t3_core::alarm::{AlarmCondition, AlarmRule};
-    use t3_core::clock::ManualClock;
-    use t3_core::config::{CollectorConfig, Config};
+    use t3_core::config::CollectorConfig;
 
     const NOW: i64 = 1_795_651_200_000_000;
 
@@ -470,15 +469,8 @@ mod tests {
     /// started, also after a restart.
     #[tokio::test(flavor = "multi_thread")]
     async fn a_rule_is_judged_when_loaded_and_keeps_its_start_through_acknowledgement() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = Config::default();
-        cfg.storage.data_dir = dir.path().join("data");
-        let clock = ManualClock::new(NOW);
-        let storage = Storage::open(&cfg, Arc::new(t3_storage::vfs::RealFs), clock.clone()).unwrap();
-        let catalog = Arc::new(Catalog::open(dir.path()).unwrap());
-        crate::model::register(&catalog).unwrap();
-        let sink = Arc::new(t3_storage::BatchingSink::start(storage.clone()));
-        let collector = Collector::new(CollectorConfig::default(), sink, clock.clone());
+        let crate::service::testing::Base { dir: _dir, storage, catalog, collector, clock } =
+            crate::service::testing::base(NOW, CollectorConfig::default());
         let alarms = AlarmService::new(catalog.clone(), clock.clone());
         alarms.spawn(&storage, collector);
         let sample_ts = NOW - 1_000_000;

@@ -421,8 +421,7 @@ impl Devices {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use t3_core::clock::ManualClock;
-    use t3_core::config::{CollectorConfig, Config};
+    use t3_core::config::CollectorConfig;
     use t3_storage::catalog::{AuditEntry, AuditFilter};
 
     const NOW: i64 = 1_795_651_200_000_000;
@@ -439,15 +438,8 @@ mod tests {
     }
 
     fn world() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = Config::default();
-        cfg.storage.data_dir = dir.path().join("data");
-        let clock = ManualClock::new(NOW);
-        let storage = t3_storage::Storage::open(&cfg, Arc::new(t3_storage::vfs::RealFs), clock.clone()).unwrap();
-        let catalog = Arc::new(Catalog::open(dir.path()).unwrap());
-        crate::model::register(&catalog).unwrap();
-        let sink = Arc::new(t3_storage::BatchingSink::start(storage.clone()));
-        let collector = Collector::new(CollectorConfig { enabled: false, ..Default::default() }, sink, clock.clone());
+        let crate::service::testing::Base { dir, storage, catalog, collector, clock } =
+            crate::service::testing::base(NOW, CollectorConfig { enabled: false, ..Default::default() });
         let registry = Arc::new(Registry::open(dir.path(), 1).unwrap());
         let audit = AuditLog::new(catalog.clone(), clock);
         let plugins = Arc::new(PluginHost::empty());

@@ -24,6 +24,40 @@ pub mod sync;
 pub mod tickets;
 pub mod trendlogs;
 
+/// What the services' unit tests stand on.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Arc;
+    use t3_core::clock::ManualClock;
+    use t3_core::config::{CollectorConfig, Config};
+    use t3_drivers::collector::Collector;
+    use t3_storage::Storage;
+    use t3_storage::catalog::Catalog;
+
+    /// A fresh data directory with its storage, a catalog with every record kind registered, and a
+    /// collector recording into the storage, on a manual clock.
+    pub(crate) struct Base {
+        pub dir: tempfile::TempDir,
+        pub storage: Storage,
+        pub catalog: Arc<Catalog>,
+        pub collector: Arc<Collector>,
+        pub clock: Arc<ManualClock>,
+    }
+
+    pub(crate) fn base(now_us: i64, collector: CollectorConfig) -> Base {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::default();
+        cfg.storage.data_dir = dir.path().join("data");
+        let clock = ManualClock::new(now_us);
+        let storage = Storage::open(&cfg, Arc::new(t3_storage::vfs::RealFs), clock.clone()).unwrap();
+        let catalog = Arc::new(Catalog::open(dir.path()).unwrap());
+        crate::model::register(&catalog).unwrap();
+        let sink = Arc::new(t3_storage::BatchingSink::start(storage.clone()));
+        let collector = Collector::new(collector, sink, clock.clone());
+        Base { dir, storage, catalog, collector, clock }
+    }
+}
+
 /// Who or what acts, for the audit log: a user (`alice`, from an address) or the server itself
 /// (`schedule:3`, `system`).
 #[derive(Debug, Clone)]

@@ -880,9 +880,7 @@ fn plan(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<Plan, ProgImpo
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use t3_core::clock::ManualClock;
-    use t3_core::config::{CollectorConfig, Config, DeviceConfig};
-    use t3_drivers::collector::Collector;
+    use t3_core::config::{CollectorConfig, DeviceConfig};
 
     const NOW: i64 = 1_750_000_000_000_000;
 
@@ -898,15 +896,8 @@ mod tests {
 
     impl Fixture {
         fn new() -> Fixture {
-            let dir = tempfile::tempdir().unwrap();
-            let mut cfg = Config::default();
-            cfg.storage.data_dir = dir.path().join("data");
-            let clock = ManualClock::new(NOW);
-            let storage = t3_storage::Storage::open(&cfg, Arc::new(t3_storage::vfs::RealFs), clock.clone()).unwrap();
-            let catalog = Arc::new(Catalog::open(dir.path()).unwrap());
-            crate::model::register(&catalog).unwrap();
-            let sink = Arc::new(t3_storage::BatchingSink::start(storage));
-            let collector = Collector::new(CollectorConfig::default(), sink, clock.clone());
+            let crate::service::testing::Base { dir, catalog, collector, clock, .. } =
+                crate::service::testing::base(NOW, CollectorConfig::default());
             let audit = AuditLog::new(catalog.clone(), clock.clone());
             let trendlogs = TrendLogs::new(catalog.clone(), collector, audit.clone(), clock);
             let config: DeviceConfig = serde_json::from_value(json!({"name": "btu", "protocol": "modbus-tcp",
