@@ -343,13 +343,62 @@ pub enum LogFormat {
 pub struct LogConfig {
     /// A `tracing` EnvFilter directive such as `info` or `info,t3_storage=debug`; non-empty.
     pub level: String,
-    /// Format of log lines.
+    /// Format of log lines, on standard error and in the file.
     pub format: LogFormat,
+    /// A file that gets every log line too (standard error always does); its folder is created if
+    /// missing. Absent: standard error only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// When the file is rotated: `daily` (at midnight UTC) or a size such as `100MB` (`KB`, `MB`,
+    /// `GB`: powers of 1024; 1 KB ..= 1024 GB). The rotated file becomes `<file>.1`, the one before
+    /// `<file>.2`, and so on.
+    pub rotate: String,
+    /// Rotated files kept besides the current one, 0 ..= 1000; older ones are deleted.
+    pub keep: u32,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".to_owned(), format: LogFormat::Text }
+        Self { level: "info".to_owned(), format: LogFormat::Text, file: None, rotate: "daily".to_owned(), keep: 7 }
+    }
+}
+
+impl LogConfig {
+    /// `rotate` read: `daily`, or a size with its unit.
+    pub fn rotation(&self) -> Result<LogRotation, String> {
+        LogRotation::parse(&self.rotate)
+    }
+}
+
+/// When the log file is rotated (`[log] rotate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogRotation {
+    /// At the first line written on a new day (UTC).
+    Daily,
+    /// Before a line would make the file larger than this many bytes.
+    Size(u64),
+}
+
+impl LogRotation {
+    /// Reads `daily` or a size such as `100MB`, `512 KB`, `1GB` (case-insensitive, powers of 1024).
+    pub fn parse(text: &str) -> Result<LogRotation, String> {
+        let t = text.trim().to_ascii_uppercase();
+        if t == "DAILY" {
+            return Ok(LogRotation::Daily);
+        }
+        let bad = || format!("must be \"daily\" or a size like \"100MB\" (KB, MB or GB; got `{text}`)");
+        let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+        let scale = match unit.trim() {
+            "KB" | "KIB" => KIB,
+            "MB" | "MIB" => MIB,
+            "GB" | "GIB" => GIB,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        if !(1..=1024 * GIB / scale).contains(&n) {
+            return Err(format!("must be between 1 KB and 1024 GB (got `{text}`)"));
+        }
+        Ok(LogRotation::Size(n * scale))
     }
 }
 
@@ -1027,6 +1076,11 @@ impl Config {
         if log.level.trim().is_empty() {
             return Err(ConfigError::new("log.level", "must not be empty"));
         }
+        if log.file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
+            return Err(ConfigError::new("log.file", "must not be empty (leave it out for standard error only)"));
+        }
+        log.rotation().map_err(|e| ConfigError::new("log.rotate", e))?;
+        check_range("log.keep", log.keep, 0, 1000)?;
 
         check_in("collector.timeout_ms", collector.timeout_ms, &DEVICE_TIMEOUT_MS)?;
         check_range("collector.offline_after_failures", collector.offline_after_failures, 1, 1000)?;
@@ -1705,6 +1759,10 @@ device_instance = 7",
             ("[query]\nmemory_limit_mb = 63", "query.memory_limit_mb"),
             ("[query]\nspill_limit_mb = 16777217", "query.spill_limit_mb"),
             ("[log]\nlevel = \" \"", "log.level"),
+            ("[log]\nfile = \"\"", "log.file"),
+            ("[log]\nrotate = \"weekly\"", "log.rotate"),
+            ("[log]\nrotate = \"0MB\"", "log.rotate"),
+            ("[log]\nkeep = 1001", "log.keep"),
             ("[auth]\nws_ticket_secs = 0", "auth.ws_ticket_secs"),
             ("[auth]\nws_ticket_secs = 301", "auth.ws_ticket_secs"),
         ];
@@ -1712,5 +1770,20 @@ device_instance = 7",
             let e = parse(text).unwrap_err();
             assert_eq!((e.key.as_deref(), e.line), (Some(*key), Some(2)), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn log_rotation_is_daily_or_a_size() {
+        use super::LogRotation::{Daily, Size};
+        assert_eq!(LogRotation::parse("daily"), Ok(Daily));
+        assert_eq!(LogRotation::parse(" Daily "), Ok(Daily));
+        assert_eq!(LogRotation::parse("100MB"), Ok(Size(100 * MIB)));
+        assert_eq!(LogRotation::parse("512 kb"), Ok(Size(512 * KIB)));
+        assert_eq!(LogRotation::parse("1GiB"), Ok(Size(GIB)));
+        assert_eq!(LogRotation::parse("1024GB"), Ok(Size(1024 * GIB)));
+        for bad in ["", "100", "MB", "10 TB", "1.5MB", "-1MB", "1025GB", "0KB", "hourly"] {
+            assert!(LogRotation::parse(bad).is_err(), "{bad:?} was taken");
+        }
+        assert_eq!(LogConfig::default().rotation(), Ok(Daily));
     }
 }

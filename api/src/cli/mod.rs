@@ -11,6 +11,7 @@ pub mod export;
 pub mod import_csv;
 pub mod import_prog;
 pub mod import_webview;
+pub mod logging;
 mod repair;
 mod serve;
 pub mod settings;
@@ -24,7 +25,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use t3_core::config::{Config, LogFormat};
+use t3_core::config::Config;
 
 #[derive(Debug, Parser)]
 #[command(name = "t3000", version, about = "Historian and control server for T3000 building controllers")]
@@ -144,7 +145,7 @@ fn run(cmd: Command) -> Result<(), Failure> {
     match cmd {
         Command::Serve { config } => {
             let cfg = settings::load_file(&config).map_err(Failure::Config)?;
-            init_tracing(&cfg);
+            init_server_tracing(&cfg)?;
             let rt = runtime()?;
             let result = rt.block_on(serve::serve(cfg, serve::Mode::Serve, nofile));
             end_runtime(rt);
@@ -155,7 +156,7 @@ fn run(cmd: Command) -> Result<(), Failure> {
             cfg.storage.data_dir = data_dir;
             cfg.server.listen = listen.to_string();
             cfg.validate().map_err(|e| Failure::Config(e.to_string()))?;
-            init_tracing(&cfg);
+            init_server_tracing(&cfg)?;
             let rt = runtime()?;
             let result = rt.block_on(async {
                 let building = demo::start_building().await?;
@@ -256,18 +257,17 @@ fn run(cmd: Command) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Installs the log subscriber of a command other than the server: standard error only.
 pub(crate) fn init_tracing(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    let _ = match cfg.log.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+    let log = t3_core::config::LogConfig { file: None, ..cfg.log.clone() };
+    // Without a file there is nothing to open, so nothing fails.
+    let _ = logging::init(&log);
+}
+
+/// Installs the server's log subscriber (see [`logging`]): standard error and `[log] file`; a file
+/// that cannot be opened is a configuration error naming `log.file`.
+pub(crate) fn init_server_tracing(cfg: &Config) -> Result<logging::LogHandle, Failure> {
+    logging::init(&cfg.log).map_err(Failure::Config)
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -1,0 +1,314 @@
+//! Where log lines go: standard error always, and the `[log] file` when one is set, rotated daily
+//! or by size with `[log] keep` old files ([`RotatingFile`]). [`init`] installs the process-wide
+//! subscriber and returns a [`LogHandle`] that can change the level filter and the file while the
+//! server runs (the format is fixed at start).
+
+use parking_lot::Mutex;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+use t3_core::config::{LogConfig, LogFormat, LogRotation};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
+
+/// Changes what the installed subscriber logs, and where, after start.
+#[derive(Debug, Clone)]
+pub struct LogHandle {
+    filter: reload::Handle<EnvFilter, Registry>,
+    file: FileSlot,
+}
+
+impl LogHandle {
+    /// Replaces the level filter (`[log] level`, an EnvFilter directive).
+    pub fn set_level(&self, directive: &str) -> Result<(), String> {
+        let filter = EnvFilter::try_new(directive).map_err(|e| format!("log.level `{directive}`: {e}"))?;
+        self.filter.reload(filter).map_err(|e| format!("log.level: {e}"))
+    }
+
+    /// Opens the file of `cfg` (or none) and sends the following lines there instead of the
+    /// current file.
+    pub fn set_file(&self, cfg: &LogConfig) -> Result<(), String> {
+        self.file.replace(open_configured(cfg)?);
+        Ok(())
+    }
+}
+
+/// Installs the subscriber for `cfg`: the level (`RUST_LOG` wins when set), standard error (with
+/// colours on a terminal) and the file. The error names `log.file` when it cannot be opened.
+pub fn init(cfg: &LogConfig) -> Result<LogHandle, String> {
+    let directive = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
+    let filter =
+        directive.as_deref().and_then(|d| EnvFilter::try_new(d).ok()).unwrap_or_else(|| EnvFilter::new(&cfg.level));
+    let (filter, filter_handle) = reload::Layer::new(filter);
+    let file = FileSlot::default();
+    file.replace(open_configured(cfg)?);
+    use std::io::IsTerminal;
+    let stderr = fmt_layer(cfg.format, std::io::stderr, std::io::stderr().is_terminal());
+    let to_file = fmt_layer(cfg.format, file.clone(), false);
+    // A second `init` in one process (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::registry().with(filter).with(stderr).with(to_file).try_init();
+    Ok(LogHandle { filter: filter_handle, file })
+}
+
+/// One formatting layer writing to `writer`.
+fn fmt_layer<S, W>(format: LogFormat, writer: W, ansi: bool) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi);
+    match format {
+        LogFormat::Json => layer.json().boxed(),
+        LogFormat::Text => layer.boxed(),
+    }
+}
+
+/// The file `cfg` asks for, opened; `None` when it asks for none.
+fn open_configured(cfg: &LogConfig) -> Result<Option<RotatingFile>, String> {
+    let Some(path) = &cfg.file else { return Ok(None) };
+    let rotation = cfg.rotation().map_err(|e| format!("log.rotate: {e}"))?;
+    RotatingFile::open(path, rotation, cfg.keep, SystemTime::now())
+        .map(Some)
+        .map_err(|e| format!("log.file: cannot write the log file {}: {e}", path.display()))
+}
+
+/// The log file the file layer writes to, swappable while the server runs; lines are dropped while
+/// it holds none.
+#[derive(Debug, Clone, Default)]
+struct FileSlot(Arc<Mutex<Option<RotatingFile>>>);
+
+impl FileSlot {
+    fn replace(&self, file: Option<RotatingFile>) {
+        *self.0.lock() = file;
+    }
+}
+
+impl<'a> MakeWriter<'a> for FileSlot {
+    type Writer = FileSlot;
+
+    fn make_writer(&'a self) -> FileSlot {
+        self.clone()
+    }
+}
+
+/// One log line (the formatter writes each event with one `write_all`) goes to the file in one
+/// piece, after a rotation if it is due.
+impl Write for FileSlot {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(file) = self.0.lock().as_mut() {
+            file.write_line(buf, SystemTime::now())?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An append-only log file that is rotated daily or before it grows past a size: the current
+/// file becomes `<path>.1`, `<path>.1` becomes `<path>.2`, ..., and files past `keep` are deleted.
+#[derive(Debug)]
+pub struct RotatingFile {
+    path: PathBuf,
+    rotation: LogRotation,
+    keep: u32,
+    file: File,
+    /// Bytes in the current file.
+    size: u64,
+    /// The day (UTC, days since 1970) the current file's lines were written on.
+    day: u64,
+}
+
+const SECS_PER_DAY: u64 = 86_400;
+
+fn day_of(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() / SECS_PER_DAY)
+}
+
+impl RotatingFile {
+    /// Opens (or creates, with its folder) the file at `path` for appending; an existing file last
+    /// written on an earlier day is rotated first when rotating daily. Rotated files past `keep` are
+    /// deleted (`keep` may have been lowered).
+    pub fn open(path: &Path, rotation: LogRotation, keep: u32, now: SystemTime) -> io::Result<RotatingFile> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = append(path)?;
+        let meta = file.metadata()?;
+        let day = if meta.len() > 0 { meta.modified().map_or(day_of(now), day_of) } else { day_of(now) };
+        let mut f = RotatingFile { path: path.to_owned(), rotation, keep, file, size: meta.len(), day };
+        f.prune()?;
+        if f.due(0, now) {
+            f.rotate(now)?;
+        }
+        Ok(f)
+    }
+
+    /// Appends one line, rotating first when it is due.
+    pub fn write_line(&mut self, line: &[u8], now: SystemTime) -> io::Result<()> {
+        if self.due(line.len() as u64, now) {
+            self.rotate(now)?;
+        }
+        self.file.write_all(line)?;
+        self.size += line.len() as u64;
+        Ok(())
+    }
+
+    /// Whether the current file must be rotated before `more` bytes are written at `now`. An empty
+    /// file never is (a line longer than the size limit gets a file of its own).
+    fn due(&self, more: u64, now: SystemTime) -> bool {
+        self.size > 0
+            && match self.rotation {
+                LogRotation::Daily => day_of(now) != self.day,
+                LogRotation::Size(max) => self.size + more > max,
+            }
+    }
+
+    fn numbered(&self, n: u32) -> PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push(format!(".{n}"));
+        PathBuf::from(name)
+    }
+
+    /// Shifts the rotated files by one, makes the current file `<path>.1` and starts a new one.
+    fn rotate(&mut self, now: SystemTime) -> io::Result<()> {
+        if self.keep == 0 {
+            std::fs::remove_file(&self.path)?;
+        } else {
+            remove_if_present(&self.numbered(self.keep))?;
+            for n in (1..self.keep).rev() {
+                let from = self.numbered(n);
+                if from.exists() {
+                    std::fs::rename(&from, self.numbered(n + 1))?;
+                }
+            }
+            std::fs::rename(&self.path, self.numbered(1))?;
+        }
+        self.file = append(&self.path)?;
+        self.size = 0;
+        self.day = day_of(now);
+        Ok(())
+    }
+
+    /// Deletes the rotated files numbered above `keep`.
+    fn prune(&self) -> io::Result<()> {
+        let mut n = self.keep + 1;
+        while self.numbered(n).exists() {
+            std::fs::remove_file(self.numbered(n))?;
+            n += 1;
+        }
+        Ok(())
+    }
+}
+
+fn append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn at(day: u64, secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(day * SECS_PER_DAY + secs)
+    }
+
+    fn read(p: &Path) -> String {
+        std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    #[test]
+    fn size_rotation_shifts_the_files_and_keeps_as_many_as_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs/t3000.log");
+        let mut f = RotatingFile::open(&path, LogRotation::Size(10), 2, at(1, 0)).unwrap();
+        for line in ["aaaa\n", "bbbb\n", "cccc\n", "dddd\n", "eeee\n", "ffff\n", "gggg\n"] {
+            f.write_line(line.as_bytes(), at(1, 0)).unwrap();
+        }
+        assert_eq!(read(&path), "gggg\n");
+        assert_eq!(read(&f.numbered(1)), "eeee\nffff\n");
+        assert_eq!(read(&f.numbered(2)), "cccc\ndddd\n");
+        assert!(!f.numbered(3).exists(), "a third rotated file was kept");
+        // A line longer than the limit gets a file of its own.
+        f.write_line(b"0123456789abcdef\n", at(1, 0)).unwrap();
+        assert_eq!(read(&path), "0123456789abcdef\n");
+        assert_eq!(read(&f.numbered(1)), "gggg\n");
+    }
+
+    #[test]
+    fn daily_rotation_happens_on_the_first_line_of_a_new_day_and_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t3000.log");
+        let mut f = RotatingFile::open(&path, LogRotation::Daily, 3, at(5, 10)).unwrap();
+        f.write_line(b"day five\n", at(5, 10)).unwrap();
+        f.write_line(b"still five\n", at(5, SECS_PER_DAY - 1)).unwrap();
+        f.write_line(b"day six\n", at(6, 0)).unwrap();
+        assert_eq!(read(&path), "day six\n");
+        assert_eq!(read(&f.numbered(1)), "day five\nstill five\n");
+        drop(f);
+        // Written today (by the file system's clock): opening it "tomorrow" rotates it.
+        let tomorrow = SystemTime::now() + Duration::from_secs(SECS_PER_DAY);
+        let f = RotatingFile::open(&path, LogRotation::Daily, 3, tomorrow).unwrap();
+        assert_eq!(read(&path), "");
+        assert_eq!(read(&f.numbered(1)), "day six\n");
+        assert_eq!(read(&f.numbered(2)), "day five\nstill five\n");
+    }
+
+    #[test]
+    fn keep_zero_truncates_and_a_lower_keep_deletes_the_extra_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t3000.log");
+        let mut f = RotatingFile::open(&path, LogRotation::Size(4), 3, at(1, 0)).unwrap();
+        for line in ["111\n", "222\n", "333\n", "444\n"] {
+            f.write_line(line.as_bytes(), at(1, 0)).unwrap();
+        }
+        assert!(f.numbered(3).exists());
+        drop(f);
+        let mut f = RotatingFile::open(&path, LogRotation::Size(4), 1, at(1, 0)).unwrap();
+        assert!(f.numbered(1).exists() && !f.numbered(2).exists() && !f.numbered(3).exists());
+        drop(f);
+        f = RotatingFile::open(&path, LogRotation::Size(4), 0, at(1, 0)).unwrap();
+        f.write_line(b"555\n", at(1, 0)).unwrap();
+        assert_eq!(read(&path), "555\n");
+    }
+
+    #[test]
+    fn an_unwritable_folder_is_an_error_naming_log_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A regular file where the folder should be.
+        let blocker = dir.path().join("not-a-folder");
+        std::fs::write(&blocker, "").unwrap();
+        let cfg = LogConfig { file: Some(blocker.join("t3000.log")), ..LogConfig::default() };
+        let e = open_configured(&cfg).unwrap_err();
+        assert!(e.starts_with("log.file: cannot write the log file") && e.contains("not-a-folder"), "{e}");
+        assert!(open_configured(&LogConfig::default()).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_slot_writes_to_the_file_it_holds_and_drops_lines_without_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+        let cfg = |p: &Path| LogConfig { file: Some(p.to_owned()), ..LogConfig::default() };
+        let mut slot = FileSlot::default();
+        slot.write_all(b"nowhere\n").unwrap();
+        slot.replace(open_configured(&cfg(&a)).unwrap());
+        slot.write_all(b"to a\n").unwrap();
+        slot.replace(open_configured(&cfg(&b)).unwrap());
+        slot.write_all(b"to b\n").unwrap();
+        assert_eq!((read(&a), read(&b)), ("to a\n".to_owned(), "to b\n".to_owned()));
+    }
+}
