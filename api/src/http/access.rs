@@ -146,17 +146,22 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         }
     };
     let mut principal = principal;
+    let user = crate::http::requestlog::RequestUser(principal.username.clone());
     if principal.role < need {
-        return ApiError::new(
+        let mut resp = ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             format!("this needs the role {} (you are {})", need.name(), principal.role.name()),
         )
         .into_response();
+        resp.extensions_mut().insert(user);
+        return resp;
     }
     principal.remote = remote_of(&req);
     req.extensions_mut().insert(principal);
-    next.run(req).await
+    let mut resp = next.run(req).await;
+    resp.extensions_mut().insert(user);
+    resp
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 pub mod access;
 pub mod error;
 pub mod openapi;
+pub mod requestlog;
 pub mod routes;
 pub mod rules;
 pub mod server;
@@ -175,14 +176,8 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::middleware))
         .layer(cors)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(axum::middleware::from_fn(requestlog::middleware))
         .with_state(state)
-}
-
-/// The span every request's log lines carry: its method and path, never its query string (it can
-/// hold a WebSocket ticket) nor its headers (`Authorization`).
-fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
-    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), version = ?req.version())
 }
 
 /// Paths no route takes: the UI's files, except under `/api` and `/metrics` (a JSON 404 there).
@@ -207,5 +202,6 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
     tower_http::cors::CorsLayer::new()
         .allow_origin(origins)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, requestlog::REQUEST_ID])
+        .expose_headers([requestlog::REQUEST_ID])
 }
