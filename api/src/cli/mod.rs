@@ -8,11 +8,13 @@
 mod client;
 pub mod demo;
 pub mod export;
+mod healthcheck;
 pub mod import_csv;
 pub mod import_prog;
 pub mod import_webview;
 pub mod logging;
 mod repair;
+mod sdnotify;
 mod serve;
 pub mod settings;
 pub mod simulate;
@@ -87,6 +89,8 @@ pub enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Ask a running server's GET /healthz: exit 0 when healthy, 1 when not (container health checks).
+    Healthcheck(healthcheck::HealthcheckArgs),
     /// Bring an existing T3000 site's files into a running server (admin token).
     #[command(subcommand)]
     Import(ImportCommand),
@@ -212,6 +216,11 @@ fn run(cmd: Command) -> Result<(), Failure> {
                     }
                 }
             }
+        }
+        Command::Healthcheck(args) => {
+            let base = healthcheck::base_url(&args).map_err(Failure::Config)?;
+            init_tracing(&quiet_config());
+            runtime()?.block_on(healthcheck::check(&base, Duration::from_secs(args.timeout_secs)))?;
         }
         Command::Export(args) => export::export(args)?,
         Command::Repair { data_dir } => repair::repair(data_dir)?,

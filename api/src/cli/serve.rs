@@ -165,7 +165,13 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
     let app = crate::http::app(state);
     // A machine-readable line for scripts and tests that start the server on port 0.
     println!("t3000 listening on http://{addr}");
-    let drained = crate::http::server::serve(listener, app, limits, http_stats, shutdown_signal()).await;
+    // systemd (`Type=notify`): started once the socket listens; stopping from the signal on.
+    super::sdnotify::notify(&format!("READY=1\nSTATUS=serving on http://{addr}"));
+    let stop = async {
+        shutdown_signal().await;
+        super::sdnotify::notify("STOPPING=1");
+    };
+    let drained = crate::http::server::serve(listener, app, limits, http_stats, stop).await;
     if drained.dropped > 0 {
         tracing::warn!(
             dropped = drained.dropped,
