@@ -19,7 +19,8 @@
 //!   acknowledgements), `analytics` (SQL over a whole store), `api_input` (bad
 //!   input to every endpoint), `bacnet` (the BACnet/IP plugin in the real server against
 //!   bacpypes3), `catalog` (catalog and control API), `connections` (HTTP limits and
-//!   shutdown), `corruption` (damaged files), `crash` (SIGKILL during ingest), `devices` (simulate,
+//!   shutdown), `corruption` (damaged files), `crash` (SIGKILL during ingest), `deploy` (the
+//!   systemd unit, readiness, the container image with podman, log files), `devices` (simulate,
 //!   discover, serve, demo), `disk_full`, `export` (names, units and file names of exports),
 //!   `lifecycle` (process and command line), `metrics`, `modes` (auto / manual),
 //!   `plan_types` (the plan's REST and WebSocket types), `safety` (data safety), `sandbox` (the

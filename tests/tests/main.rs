@@ -11,6 +11,7 @@ mod catalog;
 mod connections;
 mod corruption;
 mod crash;
+mod deploy;
 mod devices;
 mod disk_full;
 mod export;
