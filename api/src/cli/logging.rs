@@ -38,21 +38,33 @@ impl LogHandle {
     }
 }
 
-/// Installs the subscriber for `cfg`: the level (`RUST_LOG` wins when set), standard error (with
-/// colours on a terminal) and the file. The error names `log.file` when it cannot be opened.
+/// Installs the subscriber for `cfg` (see [`subscriber`]) for the whole process.
 pub fn init(cfg: &LogConfig) -> Result<LogHandle, String> {
-    let directive = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
-    let filter =
-        directive.as_deref().and_then(|d| EnvFilter::try_new(d).ok()).unwrap_or_else(|| EnvFilter::new(&cfg.level));
+    let (subscriber, handle) = subscriber(cfg, std::env::var("RUST_LOG").ok())?;
+    // A second `init` in one process (tests) keeps the first subscriber.
+    let _ = subscriber.try_init();
+    Ok(handle)
+}
+
+/// The subscriber for `cfg`: the level (`rust_log`, the variable `RUST_LOG`, wins when set and
+/// valid), standard error (with colours on a terminal) and the file; the error names `log.file`
+/// when it cannot be opened.
+fn subscriber(
+    cfg: &LogConfig,
+    rust_log: Option<String>,
+) -> Result<(impl tracing::Subscriber + Send + Sync + 'static, LogHandle), String> {
+    let filter = rust_log
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|d| EnvFilter::try_new(d).ok())
+        .unwrap_or_else(|| EnvFilter::new(&cfg.level));
     let (filter, filter_handle) = reload::Layer::new(filter);
     let file = FileSlot::default();
     file.replace(open_configured(cfg)?);
     use std::io::IsTerminal;
     let stderr = fmt_layer(cfg.format, std::io::stderr, std::io::stderr().is_terminal());
     let to_file = fmt_layer(cfg.format, file.clone(), false);
-    // A second `init` in one process (tests) keeps the first subscriber.
-    let _ = tracing_subscriber::registry().with(filter).with(stderr).with(to_file).try_init();
-    Ok(LogHandle { filter: filter_handle, file })
+    let subscriber = tracing_subscriber::registry().with(filter).with(stderr).with(to_file);
+    Ok((subscriber, LogHandle { filter: filter_handle, file }))
 }
 
 /// One formatting layer writing to `writer`.
@@ -296,6 +308,32 @@ mod tests {
         let e = open_configured(&cfg).unwrap_err();
         assert!(e.starts_with("log.file: cannot write the log file") && e.contains("not-a-folder"), "{e}");
         assert!(open_configured(&LogConfig::default()).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_handle_changes_the_level_and_the_file_of_a_running_subscriber() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+        let cfg =
+            LogConfig { level: "warn".into(), format: LogFormat::Json, file: Some(a.clone()), ..LogConfig::default() };
+        let (subscriber, handle) = subscriber(&cfg, None).unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("hidden at warn");
+            tracing::warn!(n = 1, "shown at warn");
+            handle.set_level("info").unwrap();
+            tracing::info!("shown at info");
+            assert!(handle.set_level("info,[").is_err(), "a bad directive was taken");
+            handle.set_file(&LogConfig { file: Some(b.clone()), ..cfg.clone() }).unwrap();
+            tracing::info!("in the second file");
+        });
+        let messages = |p: &Path| -> Vec<String> {
+            read(p)
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["fields"]["message"].to_string())
+                .collect()
+        };
+        assert_eq!(messages(&a), ["\"shown at warn\"", "\"shown at info\""]);
+        assert_eq!(messages(&b), ["\"in the second file\""]);
     }
 
     #[test]
