@@ -11,7 +11,9 @@ use utoipa::OpenApi;
             controllers. Every endpoint except login, /healthz, /readyz and this document needs \
             `Authorization: Bearer <token>` (POST /api/t3000/auth/login). The live-update WebSocket \
             (GET /api/t3000/ws) also takes `?ticket=`, a single-use ticket from POST /api/t3000/ws/ticket; \
-            no endpoint takes a token in the URL."
+            no endpoint takes a token in the URL. Every response carries `X-Request-Id`: the request's \
+            own when it sent a sane one (1 to 64 letters, digits, `-`, `_`, `.`, `:`), else a new one; \
+            the server's log lines of that request carry it."
     ),
     modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = [])),
