@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A record type kept in the catalog.
 pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
@@ -68,6 +68,8 @@ impl Inner {
 /// The catalog; cheap to share behind an `Arc`.
 pub struct Catalog {
     inner: Mutex<Inner>,
+    /// The database file.
+    path: PathBuf,
     /// Why the last write failed, until a write succeeds (see [`Catalog::write_failure`]).
     write_failure: Mutex<Option<String>>,
 }
@@ -190,7 +192,8 @@ impl Catalog {
     /// Opens (or creates) `<data_dir>/catalog.duckdb`.
     pub fn open(data_dir: &Path) -> Result<Catalog> {
         let config = duckdb::Config::default().threads(1)?.max_memory("64MB")?.enable_autoload_extension(false)?;
-        let conn = Connection::open_with_flags(data_dir.join("catalog.duckdb"), config)?;
+        let path = data_dir.join("catalog.duckdb");
+        let conn = Connection::open_with_flags(&path, config)?;
         conn.execute_batch(
             "SET autoinstall_known_extensions = false;
              SET autoload_known_extensions = false;
@@ -205,8 +208,19 @@ impl Catalog {
         )?;
         Ok(Catalog {
             inner: Mutex::new(Inner { conn, tables: HashMap::new(), next_id: HashMap::new() }),
+            path,
             write_failure: Mutex::new(None),
         })
+    }
+
+    /// Writes a consistent copy of the database to `dest` (for a backup): everything committed is
+    /// checkpointed into the database file, which is copied while no write can start (writes go
+    /// through the connection this holds).
+    pub fn copy_to(&self, dest: &Path) -> Result<()> {
+        let inner = self.inner.lock();
+        inner.conn.execute_batch("CHECKPOINT")?;
+        std::fs::copy(&self.path, dest).map_err(|e| Error::io("copy", &self.path, e))?;
+        Ok(())
     }
 
     /// Why the last write to the catalog failed, if it did and no write has succeeded since (a

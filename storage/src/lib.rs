@@ -31,6 +31,8 @@
 //!   - `engine/live.rs`: the live file set (snapshots, manifest edits, quarantine records).
 //!   - `engine/read.rs`: the history and SQL entry points (retried without a damaged file);
 //!     `engine/export.rs`: the export entry point.
+//!   - `engine/backup.rs`: a consistent copy for a backup (the live files pinned, the buffered
+//!     rows written out, a manifest for the copy).
 //!   - `engine/sink.rs`: [`BatchingSink`], the collector's way in (the polls of many devices in one
 //!     ingest, each acknowledged with storage's typed answer).
 //!   - [`engine::maintenance`]: retention and compaction; `engine/rollups.rs`: computing rollups;
@@ -62,7 +64,7 @@ pub mod query;
 pub mod vfs;
 pub mod wal;
 
-pub use engine::{BatchingSink, RecoveryReport, Storage, validate_samples};
+pub use engine::{BackupSnapshot, BatchingSink, RecoveryReport, Storage, validate_samples};
 pub use error::{Error, Result};
 pub use query::{HistoryMode, HistoryRequest, HistoryResult, Latest, PriorRow, ReadPath, SeriesResult, SqlResult};
 pub use wal::WriteState;

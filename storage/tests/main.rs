@@ -1,6 +1,7 @@
 //! Integration tests of the storage engine through its public API. One binary; add new tests as
 //! modules here: one file per feature.
 
+mod backup;
 mod checksums;
 mod common;
 mod dedup;

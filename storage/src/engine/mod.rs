@@ -3,6 +3,7 @@
 //! points; see the crate's `# Layout`). Its state is defined here and private to this folder: the
 //! submodules use it directly, nothing outside does.
 
+mod backup;
 mod export;
 mod flush;
 mod ingest;
@@ -24,6 +25,7 @@ use crate::query::Latest;
 use crate::query::QueryEngine;
 use crate::vfs::Vfs;
 use crate::wal::Wal;
+pub use backup::{BackupSnapshot, SnapshotFile};
 pub use ingest::validate_samples;
 use maintenance::TestHook;
 use parking_lot::{Mutex, RwLock};
