@@ -6,6 +6,7 @@
 mod alarms;
 mod analytics;
 mod api_input;
+mod backup;
 mod bacnet;
 mod catalog;
 mod connections;

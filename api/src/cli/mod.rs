@@ -5,6 +5,7 @@
 //! clients of a running server, not part of it: [`watch`] (WebSocket), `t3000 import` ([`import_prog`],
 //! [`import_webview`], [`import_csv`]) and [`sync`] (HTTP).
 
+pub mod backup;
 mod client;
 pub mod demo;
 pub mod export;
@@ -94,6 +95,11 @@ pub enum Command {
     /// Bring an existing T3000 site's files into a running server (admin token).
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Write a consistent backup archive of a running server (admin token): its data as of the
+    /// moment of the request, while it goes on running.
+    Backup(backup::BackupArgs),
+    /// Restore a backup archive into an empty data directory, every checksum checked first.
+    Restore(backup::RestoreArgs),
 }
 
 /// What `t3000 import` reads.
@@ -239,6 +245,14 @@ fn run(cmd: Command) -> Result<(), Failure> {
         Command::ExportConfig(args) => {
             init_tracing(&quiet_config());
             runtime()?.block_on(import_csv::export_config(args))?;
+        }
+        Command::Backup(args) => {
+            init_tracing(&quiet_config());
+            runtime()?.block_on(backup::backup(args))?;
+        }
+        Command::Restore(args) => {
+            init_tracing(&quiet_config());
+            backup::run_restore(&args)?;
         }
         Command::Watch(args) => {
             let mut cfg = Config::default();

@@ -183,6 +183,18 @@ impl From<crate::service::alarms::AlarmError> for ApiError {
     }
 }
 
+/// Backups: a base manifest that cannot be used 400; the storage engine's errors as it says.
+impl From<crate::service::backup::BackupError> for ApiError {
+    fn from(e: crate::service::backup::BackupError) -> Self {
+        use crate::service::backup::BackupError;
+        match e {
+            BackupError::BadBase(_) => ApiError::bad_request("invalid_base", e.to_string()),
+            BackupError::Storage(e) => e.into(),
+            BackupError::Refused(_) | BackupError::Io { .. } => ApiError::internal(e),
+        }
+    }
+}
+
 /// Plan uploads: a type the plan does not take 415, a body that is not its type 422.
 impl From<crate::service::floorplans::PlanError> for ApiError {
     fn from(e: crate::service::floorplans::PlanError) -> Self {

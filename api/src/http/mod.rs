@@ -154,6 +154,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/points/{id}/samples", delete(routes::storage::delete_samples))
         .route("/api/t3000/storage/quarantine", get(routes::storage::quarantine))
         .route("/api/t3000/storage/quarantine/ack", post(routes::storage::acknowledge))
+        // A base manifest lists every file of a large store.
+        .route("/api/t3000/backup", post(routes::backup::backup).layer(DefaultBodyLimit::max(64 << 20)))
         .route("/api/t3000/history/batch", post(routes::history::history_batch))
         .route("/api/t3000/query", post(routes::history::sql_query))
         .route("/api/t3000/export", get(routes::export::export))

@@ -104,6 +104,7 @@ use utoipa::OpenApi;
         crate::http::routes::storage::delete_samples,
         crate::http::routes::storage::quarantine,
         crate::http::routes::storage::acknowledge,
+        crate::http::routes::backup::backup,
         crate::http::routes::history::point_history,
         crate::http::routes::history::history_batch,
         crate::http::routes::history::point_latest,
@@ -126,7 +127,8 @@ use utoipa::OpenApi;
         crate::http::routes::alarms::RuleBody,
         crate::http::routes::schedules::CalendarBody,
         crate::http::routes::csv::SamplesImport,
-        crate::http::routes::csv::ConfigImport
+        crate::http::routes::csv::ConfigImport,
+        crate::model::backup::ArchiveManifest
     ))
 )]
 pub struct ApiDoc;

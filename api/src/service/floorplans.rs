@@ -45,6 +45,11 @@ impl PlanStore {
         PlanStore { dir: data_dir.join("floorplans") }
     }
 
+    /// The folder of the images (one file per floor, replaced atomically).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn path(&self, floor_id: i64) -> PathBuf {
         self.dir.join(floor_id.to_string())
     }

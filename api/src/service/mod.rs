@@ -10,6 +10,7 @@
 pub mod alarms;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod collection;
 pub mod control;
 pub mod devices;

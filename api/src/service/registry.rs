@@ -72,6 +72,11 @@ impl Registry {
         Ok(Registry { path, inner: Mutex::new(inner) })
     }
 
+    /// The file the registry is kept in (`<data_dir>/points.json`), replaced atomically on save.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The id of a device's point, assigning the next free id to a new one (call [`Registry::save`]
     /// before using new ids for data).
     pub fn id(&self, device: &str, point: &str) -> u32 {

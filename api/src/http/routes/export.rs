@@ -40,9 +40,10 @@ pub struct ExportParams {
 }
 
 /// A `Write` that hands 64 KiB chunks to the response body; a gone client stops the export.
-struct ChannelWriter {
-    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-    buf: Vec<u8>,
+/// (The backup's archive streams through it too.)
+pub(crate) struct ChannelWriter {
+    pub(crate) tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    pub(crate) buf: Vec<u8>,
 }
 
 impl ChannelWriter {

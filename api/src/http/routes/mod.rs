@@ -3,6 +3,7 @@
 
 pub mod alarms;
 pub mod auth;
+pub mod backup;
 pub mod buildings;
 pub mod csv;
 pub mod devices;
