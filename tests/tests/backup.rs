@@ -218,8 +218,13 @@ async fn damaged_partial_and_incremental_archives() {
     for b in 0..4 {
         server.ingest_ok(&batch(start, b)).await;
     }
-    let samples = server.data_dir.join("samples");
-    poll_until("a flush", Duration::from_secs(30), || async { samples.exists() }).await;
+    // At least one file published, for the incremental backup to find in the full one.
+    let manifest = server.data_dir.join("manifest.json");
+    poll_until("a flush", Duration::from_secs(30), || async {
+        let m: Value = std::fs::read(&manifest).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        m["files"].as_array().is_some_and(|f| !f.is_empty())
+    })
+    .await;
     let tmp = tempfile::tempdir().unwrap();
     let full = tmp.path().join("full.tar");
     assert_ok("full backup", &backup(&server, &full, None).await);
