@@ -76,3 +76,22 @@ async fn a_copy_answers_as_the_source_did_at_the_snapshot() {
     c.flush().await.unwrap();
     assert_eq!(raw(&c, 0, T0, T0 + 1).await[0].1, Some(42.0));
 }
+
+#[tokio::test]
+async fn a_staging_folder_left_by_a_crash_is_removed_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0 + 2 * DAY);
+    let cfg = config(dir.path());
+    let s = open(&cfg, &clock);
+    s.ingest(vec![Sample::good(1, T0, 1.0)]).await.unwrap();
+    let snap = s.backup_snapshot().await.unwrap();
+    let staging = snap.staging_dir().to_owned();
+    // As if the process died during the copy: the snapshot is never dropped.
+    std::mem::forget(snap);
+    s.shutdown().await.unwrap();
+    drop(s);
+    assert!(staging.exists());
+    let s = open(&cfg, &clock);
+    assert!(!staging.exists(), "the stale staging folder is still there");
+    assert_eq!(raw(&s, 1, T0, T0 + 1).await.len(), 1);
+}

@@ -268,6 +268,21 @@ async fn damaged_partial_and_incremental_archives() {
     assert_eq!(copy.all_samples().await, expected, "the incremental restore answers differently");
     assert_eq!(expected.len() as u64, 8 * STEPS * POINTS);
     drop(copy);
+    // A chain: an incremental archive on the incremental one needs both below it.
+    for b in 8..10 {
+        server.ingest_ok(&batch(start, b)).await;
+    }
+    let incr2 = tmp.path().join("incr2.tar");
+    assert_ok("second incremental backup", &backup(&server, &incr2, Some(&incr)).await);
+    let dir2 = tmp.path().join("r2");
+    let out = restore(&incr2, &[&incr], &dir2).await;
+    assert_refused("a chain without its full archive", &out, &dir2, &["needs its base archive", &full_id]);
+    assert_ok("restore the chain", &restore(&incr2, &[&full, &incr], &dir2).await);
+    let expected = server.all_samples().await;
+    let copy = TestServer::start_in(&dir2, STILL);
+    assert_eq!(copy.all_samples().await, expected, "the chain restores differently");
+    assert_eq!(expected.len() as u64, 10 * STEPS * POINTS);
+    drop(copy);
 
     // Not into a directory that holds anything.
     let busy = tmp.path().join("busy");

@@ -58,6 +58,22 @@ impl BackupSnapshot {
     }
 }
 
+/// The prefix of a staging folder under `<data_dir>/tmp/`.
+const STAGING_PREFIX: &str = "backup-";
+
+/// Removes the staging folders a backup left when the process died during it (at start, under the
+/// data directory's lock: no backup of this directory runs).
+pub(super) fn remove_stale_staging(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("tmp")) else { return };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) && e.file_type().is_ok_and(|t| t.is_dir()) {
+            if let Err(err) = std::fs::remove_dir_all(e.path()) {
+                tracing::warn!(path = %e.path().display(), error = %err, "could not remove a backup's staging folder");
+            }
+        }
+    }
+}
+
 impl Storage {
     /// Takes a [`BackupSnapshot`]: what every query answered at the moment of the call, every
     /// acknowledged sample included, as files that can be copied at leisure.
@@ -71,8 +87,10 @@ impl Storage {
     fn backup_snapshot_blocking(&self) -> Result<BackupSnapshot> {
         let tmp = self.data_dir().join("tmp");
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-        let staging =
-            tempfile::Builder::new().prefix("backup-").tempdir_in(&tmp).map_err(|e| Error::io("create in", &tmp, e))?;
+        let staging = tempfile::Builder::new()
+            .prefix(STAGING_PREFIX)
+            .tempdir_in(&tmp)
+            .map_err(|e| Error::io("create in", &tmp, e))?;
         let all = RowFilter { points: None, from: i64::MIN, to: i64::MAX };
         // The moment: the live files and the buffered rows, taken under one lock.
         let snap = self.snapshot(&all, true);

@@ -36,6 +36,7 @@ impl Storage {
         if lock.try_lock().is_err() {
             return Err(Error::Locked(data_dir));
         }
+        super::backup::remove_stale_staging(&data_dir);
         let mut report = RecoveryReport::default();
         let wal_dir = data_dir.join("wal");
         let segments = wal::list_segments(&wal_dir)?;
