@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct ArchiveManifest {
     /// The archive format (1).
+    #[schema(minimum = 1, maximum = 1)]
     pub format: u32,
     /// Unique per archive; an incremental archive names its base by it.
     pub id: String,

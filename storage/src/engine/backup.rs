@@ -66,10 +66,10 @@ const STAGING_PREFIX: &str = "backup-";
 pub(super) fn remove_stale_staging(data_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(data_dir.join("tmp")) else { return };
     for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) && e.file_type().is_ok_and(|t| t.is_dir()) {
-            if let Err(err) = std::fs::remove_dir_all(e.path()) {
-                tracing::warn!(path = %e.path().display(), error = %err, "could not remove a backup's staging folder");
-            }
+        let stale =
+            e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) && e.file_type().is_ok_and(|t| t.is_dir());
+        if stale && let Err(err) = std::fs::remove_dir_all(e.path()) {
+            tracing::warn!(path = %e.path().display(), error = %err, "could not remove a backup's staging folder");
         }
     }
 }
