@@ -208,6 +208,7 @@ async fn the_authorisation_matrix() {
         (Method::PUT, "/api/t3000/trendlogs/999", Some(json!({})), 3),
         (Method::DELETE, "/api/t3000/trendlogs/999", None, 3),
         (Method::POST, "/api/t3000/ws/ticket", None, 1),
+        (Method::POST, "/api/t3000/backup", Some(json!({"base": {"format": 9}})), 3),
         // Without the upgrade headers: 400 `not_a_websocket` once authorised.
         (Method::GET, "/api/t3000/ws", None, 1),
     ];
