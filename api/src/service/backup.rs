@@ -200,6 +200,13 @@ fn check_base(b: &ArchiveManifest) -> Result<(), BackupError> {
     if b.format != FORMAT {
         return Err(BackupError::BadBase(format!("archive format {} is not {FORMAT}", b.format)));
     }
+    // JSON integers as the document states them: at most i64::MAX.
+    if b.buffered_rows > i64::MAX as u64 {
+        return Err(BackupError::BadBase(format!("buffered_rows {} is out of range", b.buffered_rows)));
+    }
+    if let Some(e) = b.entries.iter().find(|e| e.size > i64::MAX as u64) {
+        return Err(BackupError::BadBase(format!("entry `{}`: size {} is out of range", e.path, e.size)));
+    }
     Ok(())
 }
 

@@ -43,8 +43,11 @@ pub async fn backup(
     Extension(who): Extension<Principal>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let req: BackupRequest =
-        if body.iter().all(u8::is_ascii_whitespace) { BackupRequest::default() } else { json_body(&body)? };
+    let req: BackupRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        BackupRequest::default()
+    } else {
+        json_body::<Option<BackupRequest>>(&body)?.unwrap_or_default()
+    };
     let sources = Sources {
         storage: state.storage.clone(),
         catalog: state.catalog.clone(),
