@@ -78,7 +78,8 @@ impl Principal {
 #[derive(Debug)]
 pub struct Auth {
     catalog: Arc<Catalog>,
-    cfg: AuthConfig,
+    /// `[auth]`; a configuration reload swaps it ([`Auth::reconfigure`]).
+    cfg: parking_lot::RwLock<AuthConfig>,
     clock: Arc<dyn Clock>,
     audit: AuditLog,
     /// Failed logins by (address, user name), with when they happened.
@@ -146,11 +147,27 @@ impl Auth {
     pub fn new(catalog: Arc<Catalog>, cfg: AuthConfig, clock: Arc<dyn Clock>) -> Auth {
         let audit = AuditLog::new(catalog.clone(), clock.clone());
         let tickets = TicketStore::new(clock.clone(), Duration::from_secs(cfg.ws_ticket_secs));
+        let cfg = parking_lot::RwLock::new(cfg);
         Auth { catalog, cfg, clock, audit, failures: Mutex::default(), unstored: Mutex::default(), tickets }
     }
 
-    pub fn config(&self) -> &AuthConfig {
-        &self.cfg
+    /// The `[auth]` settings in force.
+    pub fn config(&self) -> AuthConfig {
+        self.cfg.read().clone()
+    }
+
+    /// Takes new `[auth]` settings (a configuration reload): login throttling, session and ticket
+    /// lifetimes and CORS origins apply from the next request on; sessions and tickets already
+    /// issued keep their expiry. `admin_password` is only read at the first start.
+    pub fn reconfigure(&self, cfg: &AuthConfig) {
+        self.tickets.set_ttl(Duration::from_secs(cfg.ws_ticket_secs));
+        *self.cfg.write() = cfg.clone();
+    }
+
+    /// Whether pages of `origin` may call the API from a browser (`auth.cors_origins`).
+    pub fn cors_allows(&self, origin: &str) -> bool {
+        let origin = origin.trim_end_matches('/');
+        self.cfg.read().cors_origins.iter().any(|o| o.trim_end_matches('/') == origin)
     }
 
     /// Creates the user `admin` if there are no users at all. Its password comes from the
@@ -160,8 +177,9 @@ impl Auth {
         if !self.catalog.read::<User, _>(|u| u.is_empty()) {
             return Ok(None);
         }
-        let (password, generated) = if !self.cfg.admin_password.is_empty() {
-            (self.cfg.admin_password.clone(), false)
+        let configured = self.cfg.read().admin_password.clone();
+        let (password, generated) = if !configured.is_empty() {
+            (configured, false)
         } else if let Some(p) = env_password.filter(|p| !p.is_empty()) {
             anyhow::ensure!(p.chars().count() >= 8, "T3000_ADMIN_PASSWORD must be at least 8 characters");
             (p, false)
@@ -190,14 +208,18 @@ impl Auth {
         remote: Option<String>,
     ) -> Result<LoginResponse, AuthError> {
         let key = (remote.clone().unwrap_or_default(), username.to_owned());
-        let window = Duration::from_secs(self.cfg.login_lockout_secs);
+        let (lockout_secs, max_failures, session_hours) = {
+            let c = self.cfg.read();
+            (c.login_lockout_secs, c.login_max_failures, c.session_hours)
+        };
+        let window = Duration::from_secs(lockout_secs);
         {
             let mut failures = self.failures.lock();
             let list = failures.entry(key.clone()).or_default();
             while list.front().is_some_and(|t| t.elapsed() > window) {
                 list.pop_front();
             }
-            if list.len() >= self.cfg.login_max_failures as usize {
+            if list.len() >= max_failures as usize {
                 let wait = list.front().map_or(window, |t| window.saturating_sub(t.elapsed()));
                 self.audit.record(remote, username, "login", None, None, None, "throttled");
                 return Err(AuthError::LoginThrottled { wait_secs: wait.as_secs().max(1) });
@@ -219,7 +241,7 @@ impl Auth {
         self.failures.lock().remove(&key);
         let secret = new_secret();
         let now = self.clock.now_us();
-        let expires = now + self.cfg.session_hours as i64 * 3_600_000_000;
+        let expires = now + session_hours as i64 * 3_600_000_000;
         let session = Token {
             id: 0,
             name: "session".into(),

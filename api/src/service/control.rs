@@ -137,8 +137,9 @@ pub struct Control {
     /// The range codes the devices report: a point's units, span, and whether it is digital.
     ranges: Arc<Ranges>,
     clock: Arc<dyn Clock>,
-    /// Writes people may make to one point in a minute (`auth.point_writes_per_minute`).
-    writes_per_minute: u32,
+    /// Writes people may make to one point in a minute (`auth.point_writes_per_minute`; a
+    /// configuration reload changes it, [`Control::reconfigure`]).
+    writes_per_minute: std::sync::atomic::AtomicU32,
     /// Accepted writes per point in the last minute.
     writes: Mutex<HashMap<u32, VecDeque<Instant>>>,
 }
@@ -243,7 +244,7 @@ impl Control {
             storage,
             ranges,
             clock,
-            writes_per_minute,
+            writes_per_minute: writes_per_minute.into(),
             writes: Mutex::default(),
         })
     }
@@ -394,17 +395,24 @@ impl Control {
         self.relinquish(who, point_id, prio).await
     }
 
+    /// Takes a new `auth.point_writes_per_minute` (a configuration reload); writes already counted
+    /// count against the new limit.
+    pub fn reconfigure(&self, writes_per_minute: u32) {
+        self.writes_per_minute.store(writes_per_minute, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Counts a write to `point`; refuses it past `point_writes_per_minute`.
     fn check_write_rate(&self, point: u32) -> Result<(), ControlError> {
+        let per_minute = self.writes_per_minute.load(std::sync::atomic::Ordering::Relaxed);
         let mut writes = self.writes.lock();
         let list = writes.entry(point).or_default();
         while list.front().is_some_and(|t| t.elapsed() > Duration::from_secs(60)) {
             list.pop_front();
         }
-        if list.len() >= self.writes_per_minute as usize {
+        if list.len() >= per_minute as usize {
             return Err(ControlError::RateLimited {
                 point,
-                per_minute: self.writes_per_minute,
+                per_minute,
                 retry_after_secs: 60u64.saturating_sub(list.front().map_or(0, |t| t.elapsed().as_secs())).max(1),
             });
         }

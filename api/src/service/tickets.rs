@@ -85,7 +85,8 @@ impl Inner {
 #[derive(Debug)]
 pub struct TicketStore {
     clock: Arc<dyn Clock>,
-    ttl_us: i64,
+    /// Lifetime of a new ticket; a configuration reload changes it ([`TicketStore::set_ttl`]).
+    ttl_us: std::sync::atomic::AtomicI64,
     max_total: usize,
     max_per_token: usize,
     max_per_user: usize,
@@ -94,6 +95,11 @@ pub struct TicketStore {
 
 fn sha256_hex(secret: &str) -> String {
     Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `ttl` in microseconds, at least 1.
+fn ttl_us(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX).max(1)
 }
 
 fn new_ticket() -> String {
@@ -112,7 +118,7 @@ impl TicketStore {
     pub fn with_bounds(clock: Arc<dyn Clock>, ttl: Duration, [total, per_token, per_user]: [usize; 3]) -> TicketStore {
         TicketStore {
             clock,
-            ttl_us: i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX).max(1),
+            ttl_us: ttl_us(ttl).into(),
             max_total: total.max(1),
             max_per_token: per_token.max(1),
             max_per_user: per_user.max(1),
@@ -122,7 +128,12 @@ impl TicketStore {
 
     /// How long a ticket lives.
     pub fn ttl(&self) -> Duration {
-        Duration::from_micros(self.ttl_us.unsigned_abs())
+        Duration::from_micros(self.ttl_us.load(std::sync::atomic::Ordering::Relaxed).unsigned_abs())
+    }
+
+    /// Gives tickets issued from now on the lifetime `ttl`; those waiting keep theirs.
+    pub fn set_ttl(&self, ttl: Duration) {
+        self.ttl_us.store(ttl_us(ttl), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A new ticket for `holder`. Drops expired tickets first; replaces the oldest ticket of the
@@ -140,7 +151,7 @@ impl TicketStore {
             return Err(TicketError::Full { retry_after_secs: wait_us.div_ceil(1_000_000).max(1) });
         }
         let ticket = new_ticket();
-        let expires_us = now.saturating_add(self.ttl_us);
+        let expires_us = now.saturating_add(self.ttl_us.load(std::sync::atomic::Ordering::Relaxed));
         let seq = inner.next_seq;
         inner.next_seq += 1;
         inner.live.insert(sha256_hex(&ticket), Entry { holder, expires_us, seq });

@@ -93,6 +93,9 @@ struct Inner {
     stats: Stats,
     /// Per-point retention set at run time (the catalog's), besides the configuration's.
     point_retention: RwLock<Vec<t3_core::config::PointRetention>>,
+    /// The configuration's `[retention]` in force: `cfg.retention` until a configuration reload
+    /// sets another ([`Storage::set_retention`]).
+    cfg_retention: RwLock<t3_core::config::RetentionConfig>,
     /// Every acknowledged batch, in acknowledgement order (see [`Storage::subscribe`]).
     live: tokio::sync::broadcast::Sender<Arc<[Sample]>>,
     /// Held for the life of the engine (an exclusive lock on `<data_dir>/LOCK`).
@@ -155,9 +158,23 @@ impl Storage {
         *self.inner.point_retention.write() = overrides;
     }
 
+    /// Replaces the configuration's `max_age_days` and `[[retention.points]]` (a configuration
+    /// reload); the next maintenance pass deletes by them. `check_interval_secs` keeps the value
+    /// the engine started with (its timer is set at start).
+    pub fn set_retention(&self, cfg: &t3_core::config::RetentionConfig) {
+        let mut r = self.inner.cfg_retention.write();
+        r.max_age_days = cfg.max_age_days;
+        r.points = cfg.points.clone();
+    }
+
+    /// The configuration's `[retention]` in force (without the per-point settings of the catalog).
+    pub fn config_retention(&self) -> t3_core::config::RetentionConfig {
+        self.inner.cfg_retention.read().clone()
+    }
+
     /// The retention rules in force: the configuration's plus those set at run time.
     pub fn retention(&self) -> t3_core::config::RetentionConfig {
-        let mut r = self.inner.cfg.retention.clone();
+        let mut r = self.config_retention();
         let listed: HashSet<u32> = r.points.iter().flat_map(|o| o.points.iter().copied()).collect();
         for o in self.inner.point_retention.read().iter() {
             let points: Vec<u32> = o.points.iter().copied().filter(|p| !listed.contains(p)).collect();

@@ -145,6 +145,7 @@ impl Storage {
                 stats,
                 live: tokio::sync::broadcast::channel(LIVE_BATCHES).0,
                 point_retention: RwLock::new(Vec::new()),
+                cfg_retention: RwLock::new(cfg.retention.clone()),
                 _lock: lock,
                 test_hooks: TestHooks::default(),
                 sparse_day_rows: AtomicUsize::new(cfg.storage.sparse_day_rows),

@@ -537,7 +537,7 @@ async fn import_points(
     let Plan { sheet, rows, mut errors } = sheet::plan_points(bytes, &entries)?;
     let devices_now = state.catalog.list::<DeviceRecord>();
     let config_retention: Vec<u32> =
-        state.storage.config().retention.points.iter().flat_map(|o| o.points.iter().copied()).collect();
+        state.storage.config_retention().points.iter().flat_map(|o| o.points.iter().copied()).collect();
     // The devices whose definitions change, with the row of each override index.
     let mut changed: BTreeMap<i64, (DeviceRecord, HashMap<usize, usize>)> = BTreeMap::new();
     // For each row: the device (if any) and the point's name as its profile spells it.

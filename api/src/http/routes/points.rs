@@ -681,7 +681,7 @@ pub async fn update(
     if let Some(t) = &req.trend {
         check_trend(t)?;
         if t.retention_days
-            .is_some_and(|_| state.storage.config().retention.points.iter().any(|o| o.points.contains(&id)))
+            .is_some_and(|_| state.storage.config_retention().points.iter().any(|o| o.points.contains(&id)))
         {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,

@@ -349,7 +349,8 @@ fn remove_id<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<u64>>, key: K, id
 /// The fan-out service (see the module documentation).
 #[derive(Debug)]
 pub struct Hub {
-    pub cfg: WebSocketConfig,
+    /// `[websocket]`; a configuration reload swaps it ([`Hub::reconfigure`]).
+    cfg: RwLock<WebSocketConfig>,
     index: RwLock<Index>,
     directory: RwLock<Arc<Directory>>,
     next_id: AtomicU64,
@@ -399,12 +400,25 @@ fn device_message(id: i64, s: &DeviceStatus, snapshot: bool) -> protocol::Device
 impl Hub {
     pub fn new(cfg: WebSocketConfig) -> Arc<Hub> {
         Arc::new(Hub {
-            cfg,
+            cfg: RwLock::new(cfg),
             index: RwLock::default(),
             directory: RwLock::default(),
             next_id: AtomicU64::new(1),
             system: Mutex::default(),
         })
+    }
+
+    /// The `[websocket]` settings in force.
+    pub fn config(&self) -> WebSocketConfig {
+        self.cfg.read().clone()
+    }
+
+    /// Takes new `[websocket]` settings (a configuration reload): `max_clients` and the
+    /// `SystemStatus` interval apply at once; queue size, lag limit, ping interval and client
+    /// timeout to clients that connect from now on (connected ones keep what they were told in
+    /// their `Welcome`).
+    pub fn reconfigure(&self, cfg: &WebSocketConfig) {
+        *self.cfg.write() = cfg.clone();
     }
 
     pub fn clients(&self) -> usize {
@@ -413,16 +427,17 @@ impl Hub {
 
     /// A new client with an empty subscription, and its queue.
     pub fn register(&self) -> (Arc<Client>, mpsc::Receiver<Out>) {
-        let (tx, rx) = mpsc::channel(self.cfg.queue_messages);
+        let cfg = self.config();
+        let (tx, rx) = mpsc::channel(cfg.queue_messages);
         let client = Arc::new(Client {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             tx,
             queued: AtomicUsize::new(0),
-            limit: self.cfg.queue_messages,
+            limit: cfg.queue_messages,
             missed: AtomicU64::new(0),
             lagging: AtomicBool::new(false),
             lags: Mutex::default(),
-            max_lags: self.cfg.max_lags_per_minute as usize,
+            max_lags: cfg.max_lags_per_minute as usize,
             lag_notify: Notify::new(),
             kicked: CancellationToken::new(),
             subs: Mutex::default(),
@@ -600,9 +615,13 @@ impl Hub {
         let mut schedules = state.scheduler.subscribe();
         self.rebuild_directory(&state);
         tokio::spawn(async move {
-            let period = Duration::from_secs(me.cfg.system_status_interval_secs);
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let status_period = || Duration::from_secs(me.cfg.read().system_status_interval_secs);
+            let every = |period| {
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick
+            };
+            let mut tick = every(status_period());
             let mut active: HashSet<u32> = HashSet::new();
             let mut last_status = HashMap::new();
             let mut sys = SystemCounters::new(&state);
@@ -643,6 +662,10 @@ impl Hub {
                         let frame = ServerMessage::SystemStatus(msg).frame();
                         *me.system.lock() = Some(frame.clone());
                         me.deliver(frame, |s| s.system);
+                        // A reload may have changed the interval.
+                        if tick.period() != status_period() {
+                            tick = every(status_period());
+                        }
                     }
                 }
             }

@@ -98,13 +98,14 @@ pub async fn upgrade(
         Ok(ws) => ws,
         Err(e) => return ApiError::new(e.status(), "not_a_websocket", e.body_text()).into_response(),
     };
-    if state.ws.clients() >= state.ws.cfg.max_clients {
+    let max_clients = state.ws.config().max_clients;
+    if state.ws.clients() >= max_clients {
         return ApiError {
             retry_after_secs: Some(5),
             ..ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too_many_clients",
-                format!("at most {} WebSocket clients (websocket.max_clients)", state.ws.cfg.max_clients),
+                format!("at most {max_clients} WebSocket clients (websocket.max_clients)"),
             )
         }
         .into_response();

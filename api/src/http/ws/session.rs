@@ -75,7 +75,7 @@ pub(super) async fn run(state: AppState, socket: WebSocket, who: Principal) {
     let _registration = Registration { hub: hub.clone(), client: client.clone(), metrics: state.metrics.clone() };
     let (sink, mut stream) = socket.split();
     let (replies, mut replies_rx) = mpsc::channel(MAX_IN_FLIGHT);
-    let cfg = hub.cfg.clone();
+    let cfg = hub.config();
     let mut s = Session {
         state,
         hub,
