@@ -185,24 +185,43 @@ pub fn device_points(collector: &Collector, name: &str) -> Vec<DevicePoint> {
         .collect()
 }
 
+/// What [`store_config_devices`] changed in the catalog.
+#[derive(Debug, Clone, Default)]
+pub struct FileDevices {
+    /// Devices new in the file.
+    pub added: Vec<DeviceRecord>,
+    /// Devices whose definition changed: (before, after).
+    pub changed: Vec<(DeviceRecord, DeviceRecord)>,
+    /// Devices of the file no longer in it.
+    pub removed: Vec<DeviceRecord>,
+}
+
 /// Copies the configuration file's devices into the catalog (`source: "config"`): new ones are
-/// added, changed ones updated (their place and description kept), ones gone from the file
-/// removed. Returns every device to poll, the API's included.
-pub fn sync_config_devices(catalog: &Catalog, devices: &[DeviceConfig]) -> anyhow::Result<Vec<DeviceConfig>> {
+/// added, changed ones updated (their place and description kept; a device of the API with the
+/// name of one becomes the file's), ones gone from the file removed with what the catalog keeps
+/// for them. Polling is the caller's.
+pub fn store_config_devices(catalog: &Catalog, devices: &[DeviceConfig]) -> t3_storage::Result<FileDevices> {
     catalog.transaction(|tx| {
+        let mut out = FileDevices::default();
         let existing: Vec<DeviceRecord> = tx.rows::<DeviceRecord>().values().cloned().collect();
         for d in &existing {
             if d.source == "config" && !devices.iter().any(|c| c.name == d.config.name) {
                 tx.delete::<DeviceRecord>(d.id);
                 tx.delete::<crate::model::custom_range::CustomRanges>(d.id);
+                tx.delete::<crate::model::sync::SyncBaseline>(d.id);
+                out.removed.push(d.clone());
             }
         }
         for c in devices {
             match existing.iter().find(|d| d.config.name == c.name) {
                 Some(d) if d.source == "config" && d.config == *c => {}
-                Some(d) => tx.put(DeviceRecord { config: c.clone(), source: "config".into(), ..d.clone() })?,
+                Some(d) => {
+                    let new = DeviceRecord { config: c.clone(), source: "config".into(), ..d.clone() };
+                    tx.put(new.clone())?;
+                    out.changed.push((d.clone(), new));
+                }
                 None => {
-                    tx.insert(DeviceRecord {
+                    let new = tx.insert(DeviceRecord {
                         id: 0,
                         config: c.clone(),
                         building_id: None,
@@ -211,11 +230,17 @@ pub fn sync_config_devices(catalog: &Catalog, devices: &[DeviceConfig]) -> anyho
                         description: None,
                         source: "config".into(),
                     })?;
+                    out.added.push(new);
                 }
             }
         }
-        Ok(())
-    })?;
+        Ok(out)
+    })
+}
+
+/// [`store_config_devices`] at start: returns every device to poll, the API's included.
+pub fn sync_config_devices(catalog: &Catalog, devices: &[DeviceConfig]) -> anyhow::Result<Vec<DeviceConfig>> {
+    store_config_devices(catalog, devices)?;
     Ok(catalog.list::<DeviceRecord>().into_iter().map(|d| d.config).collect())
 }
 

@@ -367,6 +367,44 @@ impl Devices {
         Ok(out)
     }
 
+    /// Makes the devices of the configuration file those of `devices` (a configuration reload):
+    /// in the catalog ([`crate::service::collection::store_config_devices`]) and in polling: a
+    /// device gone from the file stops, a changed one restarts with its new points and intervals,
+    /// a new one starts. Each change is audited (`device.delete`, `device.update`,
+    /// `device.create`) as `who`. Returns the devices whose polling did not start, by name, with
+    /// why; they stay stored, as they would after a restart.
+    pub async fn sync_file(&self, who: &Issuer, devices: &[DeviceConfig]) -> Result<Vec<(String, String)>> {
+        let changes = crate::service::collection::store_config_devices(&self.catalog, devices)?;
+        let mut failed = Vec::new();
+        for old in &changes.removed {
+            let _ = self.collector.remove_device(&old.config.name).await;
+            self.record(who, "device.delete", old.id, Some(old), None, "ok");
+        }
+        let restarts = changes.changed.iter().map(|(old, new)| (Some(old), new));
+        for (old, new) in restarts.chain(changes.added.iter().map(|new| (None, new))) {
+            let polled = match old {
+                Some(o) => self.restart(&o.config.name, &new.config).await,
+                None => self.poll(&new.config),
+            };
+            let result = match polled {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => {
+                    failed.push((new.config.name.clone(), e.to_string()));
+                    format!("stored, but polling did not start: {e}")
+                }
+            };
+            let action = if old.is_some() { "device.update" } else { "device.create" };
+            self.record(who, action, new.id, old, Some(new), &result);
+        }
+        Ok(failed)
+    }
+
+    /// Whether `config` can be polled as it is defined (its profile is known, its points fit its
+    /// read limits, ids are left for them); nothing is assigned.
+    pub fn check_pollable(&self, config: &DeviceConfig) -> Result<(), String> {
+        crate::service::collection::check_pollable(config, &self.registry).map_err(|e| format!("{e:#}"))
+    }
+
     /// Stops polling the device named `stop` (if it is polled), then starts polling `config`.
     pub async fn restart(&self, stop: &str, config: &DeviceConfig) -> Result<()> {
         let _ = self.collector.remove_device(stop).await;
