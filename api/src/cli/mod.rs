@@ -157,7 +157,7 @@ fn run(cmd: Command) -> Result<(), Failure> {
             let cfg = settings::load_file(&config).map_err(Failure::Config)?;
             init_server_tracing(&cfg)?;
             let rt = runtime()?;
-            let result = rt.block_on(serve::serve(cfg, serve::Mode::Serve, nofile));
+            let result = rt.block_on(serve::serve(cfg, serve::Mode::Serve, Some(config), nofile));
             end_runtime(rt);
             result?;
         }
@@ -172,7 +172,7 @@ fn run(cmd: Command) -> Result<(), Failure> {
                 let building = demo::start_building().await?;
                 cfg.devices.extend(building.devices.iter().cloned());
                 println!("t3000 demo: simulated building of {} devices on 127.0.0.1", building.devices.len());
-                serve::serve(cfg, serve::Mode::Demo, nofile).await
+                serve::serve(cfg, serve::Mode::Demo, None, nofile).await
             });
             end_runtime(rt);
             result?;

@@ -5,12 +5,13 @@
 use crate::http::AppState;
 use crate::service::auth::Auth;
 use crate::service::registry::Registry;
+use crate::service::reload::{Reload, Source, Trigger};
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use t3_core::clock::{Clock, SystemClock};
-use t3_core::config::Config;
+use t3_core::config::{Config, ConfigError};
 use t3_drivers::collector::Collector;
 use t3_storage::Storage;
 use t3_storage::catalog::Catalog;
@@ -49,7 +50,92 @@ fn admin_password(auth: &Auth, data_dir: &std::path::Path, mode: Mode) -> anyhow
     Ok(())
 }
 
-pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::NofileLimit) -> anyhow::Result<()> {
+/// The hot-reload service (`service::reload`) of a server started from `file` (none: the demo),
+/// with the parts that take settings live registered: what a reload can change at once.
+fn live_config(
+    cfg: &Config,
+    file: Option<std::path::PathBuf>,
+    audit: &crate::service::audit::AuditLog,
+    clock: &Arc<dyn Clock>,
+    parts: LiveParts,
+) -> Arc<Reload> {
+    let LiveParts { auth, control, storage, ws, devices } = parts;
+    let source = file.map(|path| {
+        let devices = devices.clone();
+        let parse: crate::service::reload::Parse = Box::new(move |text, origin| {
+            crate::cli::settings::parse_checked(text, origin, |c| {
+                for (i, d) in c.devices.iter().enumerate() {
+                    devices.check_pollable(d).map_err(|e| ConfigError::new(format!("devices[{i}]"), e))?;
+                }
+                Ok(())
+            })
+        });
+        Source { path, parse }
+    });
+    let reload = Reload::new(cfg.clone(), source, audit.clone(), clock.clone());
+    const AUTH_LIVE: &[&str] = &[
+        "auth.session_hours",
+        "auth.login_max_failures",
+        "auth.login_lockout_secs",
+        "auth.cors_origins",
+        "auth.ws_ticket_secs",
+    ];
+    reload.on(AUTH_LIVE, move |c| Ok(auth.reconfigure(&c.auth)));
+    reload.on(&["auth.point_writes_per_minute"], move |c| Ok(control.reconfigure(c.auth.point_writes_per_minute)));
+    reload.on(&["retention.max_age_days", "retention.points"], move |c| Ok(storage.set_retention(&c.retention)));
+    reload.on(&["websocket"], move |c| Ok(ws.reconfigure(&c.websocket)));
+    // The file watch reads it from the configuration in force.
+    reload.on(&["server.watch_config"], |_| Ok(()));
+    reload.on_async(&["devices"], move |c| {
+        let devices = devices.clone();
+        async move {
+            let who = crate::service::Issuer { actor: "config-reload".into(), remote: None, role: None };
+            match devices.sync_file(&who, &c.devices).await {
+                Ok(failed) => failed.into_iter().map(|(name, e)| (format!("devices[{name}]"), e)).collect(),
+                Err(e) => vec![("devices".to_owned(), e.to_string())],
+            }
+        }
+    });
+    reload
+}
+
+/// The services a reload reconfigures.
+struct LiveParts {
+    auth: Arc<Auth>,
+    control: Arc<crate::service::control::Control>,
+    storage: Storage,
+    ws: Arc<crate::http::ws::Hub>,
+    devices: crate::service::devices::Devices,
+}
+
+/// How often the file watch (`[server] watch_config`) looks at the file.
+const WATCH_PERIOD: Duration = Duration::from_secs(2);
+
+/// Reloads the configuration at every SIGHUP, as long as the server runs.
+fn reload_on_sighup(reload: &Arc<Reload>) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup()).context("listen for SIGHUP")?;
+        let reload = reload.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                // The outcome is logged, audited and shown in /healthz.
+                let _ = reload.reload(Trigger::Sighup).await;
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = reload;
+    Ok(())
+}
+
+pub(super) async fn serve(
+    cfg: Config,
+    mode: Mode,
+    file: Option<std::path::PathBuf>,
+    nofile: crate::http::server::NofileLimit,
+) -> anyhow::Result<()> {
     // One wall clock for the storage engine, the collector and every service.
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let storage = Storage::open(&cfg, Arc::new(RealFs), clock.clone())
@@ -139,6 +225,17 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
         audit.clone(),
         trendlogs.clone(),
     );
+    let ws = crate::http::ws::Hub::new(cfg.websocket.clone());
+    let parts = LiveParts {
+        auth: auth.clone(),
+        control: control.clone(),
+        storage: storage.clone(),
+        ws: ws.clone(),
+        devices: devices.clone(),
+    };
+    let reload = live_config(&cfg, file, &audit, &clock, parts);
+    reload_on_sighup(&reload)?;
+    reload.spawn_watch(WATCH_PERIOD);
     let state = AppState {
         storage: storage.clone(),
         collector: collector.clone(),
@@ -157,7 +254,8 @@ pub(super) async fn serve(cfg: Config, mode: Mode, nofile: crate::http::server::
         overrides,
         plans,
         started: Instant::now(),
-        ws: crate::http::ws::Hub::new(cfg.websocket.clone()),
+        ws,
+        reload,
         metrics: Default::default(),
     };
     state.ws.spawn(state.clone());

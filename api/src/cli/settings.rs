@@ -26,6 +26,16 @@ pub fn load_file(path: &Path) -> Result<Config, String> {
 /// Parses `text` (named `origin` in messages) and applies the environment. A plugin device is
 /// checked by its plugin (loaded from `[plugins] dirs`), its errors located like the others.
 pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
+    parse_checked(text, origin, |_| Ok(())).map_err(|e: ConfigError| e.to_string())
+}
+
+/// [`parse`] with a further check (a reload's: the devices can be polled), located like the
+/// others, and the error as it is (key, line).
+pub fn parse_checked(
+    text: &str,
+    origin: &str,
+    extra: impl FnOnce(&Config) -> Result<(), ConfigError>,
+) -> Result<Config, ConfigError> {
     Config::parse_with(text, origin, std::env::vars(), |cfg| {
         t3_drivers::profile::ProfileLibrary::builtin().check_devices(&cfg.devices)?;
         if cfg.devices.iter().any(|d| d.protocol.plugin().is_some()) {
@@ -34,9 +44,9 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
                 host.check_device(d, &format!("devices[{i}]"), cfg.collector.timeout_ms)?;
             }
         }
-        crate::http::server::check_max_connections(cfg, crate::http::server::nofile_limit())
+        crate::http::server::check_max_connections(cfg, crate::http::server::nofile_limit())?;
+        extra(cfg)
     })
-    .map_err(|e: ConfigError| e.to_string())
 }
 
 /// The folders plugins are loaded from: `[plugins] dirs`, or `<data_dir>/plugins` and `plugins/`

@@ -59,6 +59,8 @@ pub struct AppState {
     pub started: Instant,
     /// The WebSocket fan-out (`/api/t3000/ws`).
     pub ws: Arc<crate::http::ws::Hub>,
+    /// Hot reload of the configuration, and the configuration in force.
+    pub reload: Arc<crate::service::reload::Reload>,
     /// Query latencies and WebSocket clients, for `GET /metrics`.
     pub metrics: Arc<crate::http::routes::metrics::Metrics>,
 }
@@ -78,7 +80,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     use routes::{auth as login, buildings, devices, points, programs};
     let limit = usize::try_from(state.storage.config().server.max_body_bytes).unwrap_or(usize::MAX);
-    let cors = cors_layer(&state.auth.config().cors_origins);
+    let cors = cors_layer(state.auth.clone());
     Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
@@ -159,6 +161,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/history/batch", post(routes::history::history_batch))
         .route("/api/t3000/query", post(routes::history::sql_query))
         .route("/api/t3000/export", get(routes::export::export))
+        .route("/api/t3000/config/reload", post(routes::config::reload))
         .route("/api/t3000/config/devices.csv", get(routes::csv::export_devices))
         .route("/api/t3000/config/points.csv", get(routes::csv::export_points))
         .route("/api/t3000/import/csv", post(routes::csv::import))
@@ -196,13 +199,14 @@ async fn fallback(
     crate::http::web::serve(method, uri, headers).await
 }
 
-/// CORS for the configured origins only; with none, browsers allow same-origin pages alone.
-fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+/// CORS for the configured origins only; with none, browsers allow same-origin pages alone. The
+/// origins are read at each request, so a configuration reload changes them at once.
+fn cors_layer(auth: Arc<Auth>) -> tower_http::cors::CorsLayer {
     use axum::http::{HeaderValue, Method, header};
-    let origins: Vec<HeaderValue> =
-        origins.iter().filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()).collect();
+    let allowed =
+        move |origin: &HeaderValue, _: &axum::http::request::Parts| origin.to_str().is_ok_and(|o| auth.cors_allows(o));
     tower_http::cors::CorsLayer::new()
-        .allow_origin(origins)
+        .allow_origin(tower_http::cors::AllowOrigin::predicate(allowed))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, requestlog::REQUEST_ID])
         .expose_headers([requestlog::REQUEST_ID])

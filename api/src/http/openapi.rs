@@ -117,6 +117,7 @@ use utoipa::OpenApi;
         crate::http::routes::csv::export_devices,
         crate::http::routes::csv::export_points,
         crate::http::routes::csv::import,
+        crate::http::routes::config::reload,
         crate::http::ws::upgrade,
         serve,
     ),

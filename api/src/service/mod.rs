@@ -19,6 +19,7 @@ pub mod import;
 pub mod overrides;
 pub mod ranges;
 pub mod registry;
+pub mod reload;
 pub mod retention;
 pub mod scheduler;
 pub mod sync;

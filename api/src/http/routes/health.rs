@@ -46,6 +46,10 @@ pub struct Health {
     pub quarantined: Vec<crate::http::routes::storage::QuarantinedFile>,
     /// Plugin files found at start and refused, with why (`GET /api/t3000/plugins` lists all).
     pub plugins_refused: Vec<crate::http::routes::plugins::PluginInfo>,
+    /// The last configuration reload since start (SIGHUP, `POST /api/t3000/config/reload`, or the
+    /// file watch): when, and whether it was applied or refused with the key and line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_reload: Option<crate::service::reload::LastReload>,
 }
 
 /// Liveness: 200 once the server is serving.
@@ -85,6 +89,7 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
             .filter(|e| e.state == t3_drivers::plugin::EntryState::Refused)
             .map(crate::http::routes::plugins::PluginInfo::from)
             .collect(),
+        last_reload: state.reload.last(),
     })
 }
 

@@ -5,6 +5,7 @@ pub mod alarms;
 pub mod auth;
 pub mod backup;
 pub mod buildings;
+pub mod config;
 pub mod csv;
 pub mod devices;
 pub mod export;
