@@ -545,6 +545,17 @@ impl TestServer {
         child.wait().expect("reap the server");
     }
 
+    /// Sends SIGHUP (reload the configuration) without waiting for anything.
+    pub fn sighup(&self) {
+        signal(self.child.as_ref().expect("the server is not running").id(), "HUP");
+    }
+
+    /// Replaces the configuration file of a server started with [`TestServer::start`] with the
+    /// base test configuration plus `extra`, as [`config_text`] makes it; nothing reloads it.
+    pub fn rewrite_config(&self, extra: &str) {
+        std::fs::write(self.root.join("t3000.toml"), config_text(&self.data_dir, extra)).expect("write the config");
+    }
+
     /// Sends SIGTERM without waiting for the process to end.
     pub fn send_sigterm(&self) {
         signal(self.child.as_ref().expect("the server is not running").id(), "TERM");

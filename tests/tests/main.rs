@@ -24,6 +24,7 @@ mod metrics;
 mod modes;
 mod plan_types;
 mod plugins;
+mod reload;
 mod safety;
 mod sandbox;
 mod schemathesis;

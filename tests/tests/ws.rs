@@ -127,7 +127,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Ws<S> {
 
 pub(crate) type Client = Ws<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn try_connect(url: &str, headers: &[(&str, String)]) -> Result<Client, (u16, String)> {
+pub(crate) async fn try_connect(url: &str, headers: &[(&str, String)]) -> Result<Client, (u16, String)> {
     let mut req = url.into_client_request().unwrap();
     for (k, v) in headers {
         let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
