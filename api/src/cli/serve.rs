@@ -80,12 +80,12 @@ fn live_config(
         "auth.cors_origins",
         "auth.ws_ticket_secs",
     ];
-    reload.on(AUTH_LIVE, move |c| Ok(auth.reconfigure(&c.auth)));
-    reload.on(&["auth.point_writes_per_minute"], move |c| Ok(control.reconfigure(c.auth.point_writes_per_minute)));
-    reload.on(&["retention.max_age_days", "retention.points"], move |c| Ok(storage.set_retention(&c.retention)));
-    reload.on(&["websocket"], move |c| Ok(ws.reconfigure(&c.websocket)));
+    reload.on(AUTH_LIVE, move |c| auth.reconfigure(&c.auth));
+    reload.on(&["auth.point_writes_per_minute"], move |c| control.reconfigure(c.auth.point_writes_per_minute));
+    reload.on(&["retention.max_age_days", "retention.points"], move |c| storage.set_retention(&c.retention));
+    reload.on(&["websocket"], move |c| ws.reconfigure(&c.websocket));
     // The file watch reads it from the configuration in force.
-    reload.on(&["server.watch_config"], |_| Ok(()));
+    reload.on(&["server.watch_config"], |_| {});
     reload.on_async(&["devices"], move |c| {
         let devices = devices.clone();
         async move {

@@ -24,11 +24,11 @@
 //! `RwLock` or atomics), and the composition root (`cli/serve.rs`) registers it with one line:
 //!
 //! ```ignore
-//! reload.on(&["alerts"], { let a = alerts.clone(); move |c| { a.reconfigure(&c.alerts); Ok(()) } });
+//! reload.on(&["alerts"], move |c| alerts.reconfigure(&c.alerts));
 //! ```
 //!
 //! The keys are dotted prefixes (`auth.cors_origins`, or a whole section `websocket`). A handler
-//! that must await (devices) uses [`Reload::on_async`]. Until a key is registered, a change of it
+//! that can refuse uses [`Reload::try_on`], one that must await (devices) [`Reload::on_async`]. Until a key is registered, a change of it
 //! is reported as "restart needed".
 
 use crate::service::Issuer;
@@ -109,11 +109,9 @@ pub struct KeyChange {
     /// Dotted key: `auth.login_max_failures`, `devices[ahu-1]` (a device, by name).
     pub key: String,
     /// The value in force before the reload; absent when the key was unset (a new device).
-    #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub old: Option<serde_json::Value>,
     /// The value in the file; absent when the key is gone (a removed device).
-    #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new: Option<serde_json::Value>,
     /// Why it needs a restart (restart-needed keys only).
@@ -269,7 +267,16 @@ impl Reload {
 
     /// Registers a part of the server that takes the keys under `keys` (dotted prefixes) live:
     /// `apply` gets the new effective configuration whenever one of them changed.
-    pub fn on(&self, keys: &[&str], apply: impl Fn(&Config) -> Result<(), String> + Send + Sync + 'static) {
+    pub fn on(&self, keys: &[&str], apply: impl Fn(&Config) + Send + Sync + 'static) {
+        self.try_on(keys, move |c| {
+            apply(c);
+            Ok(())
+        });
+    }
+
+    /// [`Reload::on`] for a part that can refuse: its error is reported as not taken for its keys
+    /// (the reload goes on).
+    pub fn try_on(&self, keys: &[&str], apply: impl Fn(&Config) -> Result<(), String> + Send + Sync + 'static) {
         let names: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
         let apply = Arc::new(apply);
         self.on_async(keys, move |cfg| {
@@ -679,10 +686,7 @@ mod tests {
         let reload = Reload::new(parse_ok(text), Some(source), audit, base.clock.clone());
         let auth_seen = Arc::new(Mutex::new(Vec::new()));
         let seen = auth_seen.clone();
-        reload.on(&["auth.login_max_failures"], move |c| {
-            seen.lock().push(c.auth.login_max_failures);
-            Ok(())
-        });
+        reload.on(&["auth.login_max_failures"], move |c| seen.lock().push(c.auth.login_max_failures));
         World { reload, file, catalog: base.catalog.clone(), auth_seen, _base: base }
     }
 
