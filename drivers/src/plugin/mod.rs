@@ -1,11 +1,13 @@
 //! The plugin host: protocol drivers loaded from shared libraries (the ABI is
 //! [`t3_plugin_abi`]).
 //!
-//! [`PluginHost::load`] scans the configured folders once at start: every `.so` / `.dylib` /
-//! `.dll` in them (not in subfolders) is loaded, its declaration checked before any other call
+//! [`PluginHost::load`] scans the configured folders at start: every `.so` / `.dylib` / `.dll` in
+//! them (not in subfolders) is loaded, its declaration checked before any other call
 //! ([`ffi::Library::load`]), and its protocol described. What was found, loaded or refused, and
-//! why, is kept for `t3000 plugins`, `GET /api/t3000/plugins` and `/healthz`. A library is never
-//! unloaded.
+//! why, is kept for `t3000 plugins`, `GET /api/t3000/plugins` and `/healthz`. A configuration
+//! reload scans the folders again and puts the new scan in place ([`PluginHost::take_scan`]):
+//! devices opened before keep their plugin. A library is never unloaded (a changed library file
+//! at a path already loaded needs a restart).
 //!
 //! A device whose `protocol` names a plugin gets a [`PluginDriver`] ([`PluginHost::open`]): a
 //! thread of its own that owns the plugin's device session, so a call that hangs blocks neither
@@ -120,9 +122,72 @@ pub struct PluginEntry {
 /// The plugins of this server.
 #[derive(Debug, Default)]
 pub struct PluginHost {
+    /// The last scan of the folders; a reload replaces it.
+    scan: parking_lot::RwLock<Arc<Scan>>,
+    call_timeout: Duration,
+}
+
+/// What one scan of the plugin folders found.
+#[derive(Debug, Default)]
+struct Scan {
     entries: Vec<PluginEntry>,
     plugins: BTreeMap<String, Arc<Plugin>>,
-    call_timeout: Duration,
+}
+
+impl Scan {
+    fn load_one(&mut self, file: PathBuf, call_timeout: Duration) {
+        let mut entry = PluginEntry {
+            file: file.clone(),
+            state: EntryState::Refused,
+            name: None,
+            version: None,
+            abi: None,
+            reason: None,
+            protocol: None,
+        };
+        let lib = match Library::load(&file) {
+            Ok(lib) => lib,
+            Err(e) => {
+                if let ffi::LoadError::AbiMajor { plugin_major, plugin_minor } = &e {
+                    entry.abi = Some(format!("{plugin_major}.{plugin_minor}"));
+                }
+                entry.reason = Some(format!("{}: {e}", file.display()));
+                self.entries.push(entry);
+                return;
+            }
+        };
+        let (major, minor) = lib.abi();
+        entry.name = Some(lib.name().to_owned());
+        entry.version = Some(lib.version().to_owned());
+        entry.abi = Some(format!("{major}.{minor}"));
+        if let Some(other) = self.plugins.get(lib.name()) {
+            entry.reason = Some(format!(
+                "{}: protocol \"{}\" is already served by {}",
+                file.display(),
+                lib.name(),
+                other.lib.path().display()
+            ));
+            self.entries.push(entry);
+            return;
+        }
+        let describing = lib.clone();
+        let info = match bounded(call_timeout, move || describing.describe()) {
+            None => Err(format!("describe did not return within {} ms", call_timeout.as_millis())),
+            Some(Err(e)) => Err(format!("describe failed: {e}")),
+            Some(Ok(json)) => serde_json::from_slice::<ProtocolInfo>(&json)
+                .map_err(|e| format!("describe returned an invalid protocol description: {e}"))
+                .and_then(|info| info.check_keys().map(|()| info)),
+        };
+        match info {
+            Ok(info) => {
+                entry.state = EntryState::Loaded;
+                entry.protocol = Some(info.clone());
+                self.plugins.insert(lib.name().to_owned(), Arc::new(Plugin { lib, info }));
+            }
+            Err(reason) => entry.reason = Some(format!("{}: {reason}", file.display())),
+        }
+        self.entries.push(entry);
+    }
 }
 
 /// Whether `path` looks like a shared library of this platform.
@@ -163,7 +228,7 @@ impl PluginHost {
     /// Loads every library in `dirs` (each file once, in name order; folders that do not exist are
     /// skipped). Never fails: what could not be loaded is an entry with its reason.
     pub fn load(dirs: &[PathBuf], call_timeout: Duration) -> PluginHost {
-        let mut host = PluginHost { call_timeout, ..PluginHost::default() };
+        let mut scan = Scan::default();
         let mut seen = std::collections::BTreeSet::new();
         for dir in dirs {
             let Ok(read) = std::fs::read_dir(dir) else { continue };
@@ -173,11 +238,11 @@ impl PluginHost {
             for file in files {
                 let canonical = file.canonicalize().unwrap_or_else(|_| file.clone());
                 if seen.insert(canonical) {
-                    host.load_one(file);
+                    scan.load_one(file, call_timeout);
                 }
             }
         }
-        for e in &host.entries {
+        for e in &scan.entries {
             match e.state {
                 EntryState::Loaded => tracing::info!(
                     file = %e.file.display(),
@@ -192,76 +257,32 @@ impl PluginHost {
                 ),
             }
         }
-        host
+        PluginHost { scan: parking_lot::RwLock::new(Arc::new(scan)), call_timeout }
     }
 
-    fn load_one(&mut self, file: PathBuf) {
-        let mut entry = PluginEntry {
-            file: file.clone(),
-            state: EntryState::Refused,
-            name: None,
-            version: None,
-            abi: None,
-            reason: None,
-            protocol: None,
-        };
-        let lib = match Library::load(&file) {
-            Ok(lib) => lib,
-            Err(e) => {
-                if let ffi::LoadError::AbiMajor { plugin_major, plugin_minor } = &e {
-                    entry.abi = Some(format!("{plugin_major}.{plugin_minor}"));
-                }
-                entry.reason = Some(format!("{}: {e}", file.display()));
-                self.entries.push(entry);
-                return;
-            }
-        };
-        let (major, minor) = lib.abi();
-        entry.name = Some(lib.name().to_owned());
-        entry.version = Some(lib.version().to_owned());
-        entry.abi = Some(format!("{major}.{minor}"));
-        if let Some(other) = self.plugins.get(lib.name()) {
-            entry.reason = Some(format!(
-                "{}: protocol \"{}\" is already served by {}",
-                file.display(),
-                lib.name(),
-                other.lib.path().display()
-            ));
-            self.entries.push(entry);
-            return;
-        }
-        let describing = lib.clone();
-        let info = match bounded(self.call_timeout, move || describing.describe()) {
-            None => Err(format!("describe did not return within {} ms", self.call_timeout.as_millis())),
-            Some(Err(e)) => Err(format!("describe failed: {e}")),
-            Some(Ok(json)) => serde_json::from_slice::<ProtocolInfo>(&json)
-                .map_err(|e| format!("describe returned an invalid protocol description: {e}"))
-                .and_then(|info| info.check_keys().map(|()| info)),
-        };
-        match info {
-            Ok(info) => {
-                entry.state = EntryState::Loaded;
-                entry.protocol = Some(info.clone());
-                self.plugins.insert(lib.name().to_owned(), Arc::new(Plugin { lib, info }));
-            }
-            Err(reason) => entry.reason = Some(format!("{}: {reason}", file.display())),
-        }
-        self.entries.push(entry);
+    /// Puts `other`'s scan in place of this host's (a configuration reload scanned the folders
+    /// again); the call timeout stays this host's.
+    pub fn take_scan(&self, other: &PluginHost) {
+        *self.scan.write() = other.scan();
+    }
+
+    fn scan(&self) -> Arc<Scan> {
+        self.scan.read().clone()
     }
 
     /// Every file found, loaded or refused, in the order they were loaded.
-    pub fn entries(&self) -> &[PluginEntry] {
-        &self.entries
+    pub fn entries(&self) -> Vec<PluginEntry> {
+        self.scan().entries.clone()
     }
 
     /// The plugin serving `protocol`.
-    pub fn get(&self, protocol: &str) -> Option<&Arc<Plugin>> {
-        self.plugins.get(protocol)
+    pub fn get(&self, protocol: &str) -> Option<Arc<Plugin>> {
+        self.scan().plugins.get(protocol).cloned()
     }
 
     /// The loaded plugins, by protocol name.
-    pub fn plugins(&self) -> impl Iterator<Item = &Arc<Plugin>> {
-        self.plugins.values()
+    pub fn plugins(&self) -> Vec<Arc<Plugin>> {
+        self.scan().plugins.values().cloned().collect()
     }
 
     pub fn call_timeout(&self) -> Duration {
@@ -308,9 +329,10 @@ impl PluginHost {
 
     /// Why no plugin serves `protocol`, naming the ones that are loaded.
     pub fn unknown(&self, protocol: &str) -> String {
-        let loaded: Vec<&str> = self.plugins.keys().map(String::as_str).collect();
+        let scan = self.scan();
+        let loaded: Vec<&str> = scan.plugins.keys().map(String::as_str).collect();
         let refused =
-            self.entries.iter().filter(|e| e.state == EntryState::Refused && e.name.as_deref() == Some(protocol));
+            scan.entries.iter().filter(|e| e.state == EntryState::Refused && e.name.as_deref() == Some(protocol));
         let mut msg = format!(
             "no loaded plugin serves protocol \"{protocol}\" (built in: modbus-tcp, modbus-rtu; plugins: {})",
             if loaded.is_empty() { "none".to_owned() } else { loaded.join(", ") }
@@ -334,8 +356,7 @@ impl PluginHost {
         opening: &Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<Arc<PluginDriver>, crate::driver::DriverError> {
         let protocol = d.protocol.plugin().unwrap_or_default();
-        let plugin =
-            self.get(protocol).ok_or_else(|| crate::driver::DriverError::Invalid(self.unknown(protocol)))?.clone();
+        let plugin = self.get(protocol).ok_or_else(|| crate::driver::DriverError::Invalid(self.unknown(protocol)))?;
         let json = serde_json::to_vec(&Self::device_json(d, default_timeout_ms)).unwrap_or_default();
         PluginDriver::open(plugin, &d.name, json, self.call_timeout, opening).await
     }
