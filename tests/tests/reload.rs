@@ -278,3 +278,29 @@ async fn the_demo_has_no_file_to_reload() {
     r.assert_error("reload in the demo", StatusCode::CONFLICT, Some("no_config_file"));
     assert!(r.text().contains("without a configuration file"), "{}", r.text());
 }
+
+/// The plugin folders are scanned again at each reload: a device of a plugin that is not there is
+/// refused (nothing changes), and once the library is dropped into the folder the same file
+/// applies and the device polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_scans_the_plugin_folders_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = crate::plugins::plugins_toml(dir.path(), 2000);
+    let server = TestServer::start(&plugins);
+    let listed = server.get("/api/t3000/plugins").await.ok_json();
+    assert_eq!(listed["plugins"], serde_json::json!([]), "{listed}");
+
+    let kit = "[[devices]]\nname = \"kit\"\nprotocol = \"testkit\"\npoll_interval_ms = 200\n";
+    server.rewrite_config(&format!("{plugins}{kit}"));
+    let r = server.post_json("/api/t3000/config/reload", &serde_json::json!({})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(r.json()["key"], "devices[0].protocol", "{}", r.text());
+
+    std::fs::copy(crate::plugins::testkit(), dir.path().join("libt3_plugin_testkit.so")).unwrap();
+    let report = server.post_json("/api/t3000/config/reload", &serde_json::json!({})).await.ok_json();
+    assert_eq!(report["applied"][0]["key"], "devices[kit]", "{report}");
+    assert_eq!(report["failed"], serde_json::json!([]), "{report}");
+    crate::plugins::wait_state(&server, "kit", "online").await;
+    let listed = server.get("/api/t3000/plugins").await.ok_json();
+    assert_eq!(listed["plugins"][0]["name"], "testkit", "{listed}");
+}

@@ -2,6 +2,7 @@
 //! every service with what it depends on (one clock for all), starts the collector and the
 //! background tasks, serves HTTP until a signal, then shuts down within `server.shutdown_timeout_secs`.
 
+use crate::cli::settings;
 use crate::http::AppState;
 use crate::service::auth::Auth;
 use crate::service::registry::Registry;
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use t3_core::clock::{Clock, SystemClock};
 use t3_core::config::{Config, ConfigError};
 use t3_drivers::collector::Collector;
+use t3_drivers::plugin::PluginHost;
 use t3_storage::Storage;
 use t3_storage::catalog::Catalog;
 use t3_storage::vfs::RealFs;
@@ -59,16 +61,24 @@ fn live_config(
     clock: &Arc<dyn Clock>,
     parts: LiveParts,
 ) -> Arc<Reload> {
-    let LiveParts { auth, control, storage, ws, devices } = parts;
+    let LiveParts { auth, control, storage, ws, devices, plugins } = parts;
+    // The plugin folders as a reload's check scanned them, put in place once the reload applies.
+    let scanned: Arc<parking_lot::Mutex<Option<Arc<PluginHost>>>> = Arc::default();
     let source = file.map(|path| {
-        let devices = devices.clone();
+        let (devices, scanned) = (devices.clone(), scanned.clone());
         let parse: crate::service::reload::Parse = Box::new(move |text, origin| {
-            crate::cli::settings::parse_checked(text, origin, |c| {
+            let scan = |c: &Config| scanned.lock().insert(Arc::new(settings::scan_plugins(c))).clone();
+            *scanned.lock() = None;
+            let cfg = settings::parse_checked(text, origin, scan, |c| {
                 for (i, d) in c.devices.iter().enumerate() {
                     devices.check_pollable(d).map_err(|e| ConfigError::new(format!("devices[{i}]"), e))?;
                 }
                 Ok(())
-            })
+            })?;
+            if scanned.lock().is_none() {
+                scan(&cfg);
+            }
+            Ok(cfg)
         });
         Source { path, parse }
     });
@@ -80,6 +90,12 @@ fn live_config(
         "auth.cors_origins",
         "auth.ws_ticket_secs",
     ];
+    // Before the devices: a new device may need a plugin that was not there at start.
+    reload.on_each_reload(&["plugins.dirs"], move |_| {
+        if let Some(scan) = scanned.lock().take() {
+            plugins.take_scan(&scan);
+        }
+    });
     reload.on(AUTH_LIVE, move |c| auth.reconfigure(&c.auth));
     reload.on(&["auth.point_writes_per_minute"], move |c| control.reconfigure(c.auth.point_writes_per_minute));
     reload.on(&["retention.max_age_days", "retention.points"], move |c| storage.set_retention(&c.retention));
@@ -106,6 +122,7 @@ struct LiveParts {
     storage: Storage,
     ws: Arc<crate::http::ws::Hub>,
     devices: crate::service::devices::Devices,
+    plugins: Arc<PluginHost>,
 }
 
 /// How often the file watch (`[server] watch_config`) looks at the file.
@@ -232,6 +249,7 @@ pub(super) async fn serve(
         storage: storage.clone(),
         ws: ws.clone(),
         devices: devices.clone(),
+        plugins: plugins.clone(),
     };
     let reload = live_config(&cfg, file, &audit, &clock, parts);
     reload_on_sighup(&reload)?;

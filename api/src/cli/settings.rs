@@ -26,20 +26,22 @@ pub fn load_file(path: &Path) -> Result<Config, String> {
 /// Parses `text` (named `origin` in messages) and applies the environment. A plugin device is
 /// checked by its plugin (loaded from `[plugins] dirs`), its errors located like the others.
 pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
-    parse_checked(text, origin, |_| Ok(())).map_err(|e: ConfigError| e.to_string())
+    parse_checked(text, origin, plugin_host, |_| Ok(())).map_err(|e: ConfigError| e.to_string())
 }
 
-/// [`parse`] with a further check (a reload's: the devices can be polled), located like the
-/// others, and the error as it is (key, line).
+/// [`parse`] with the plugins a plugin device is checked by (`plugins`: asked only when there is
+/// one) and a further check (a reload's: the devices can be polled), located like the others; the
+/// error as it is (key, line).
 pub fn parse_checked(
     text: &str,
     origin: &str,
+    plugins: impl FnOnce(&Config) -> Arc<PluginHost>,
     extra: impl FnOnce(&Config) -> Result<(), ConfigError>,
 ) -> Result<Config, ConfigError> {
     Config::parse_with(text, origin, std::env::vars(), |cfg| {
         t3_drivers::profile::ProfileLibrary::builtin().check_devices(&cfg.devices)?;
         if cfg.devices.iter().any(|d| d.protocol.plugin().is_some()) {
-            let host = plugin_host(cfg);
+            let host = plugins(cfg);
             for (i, d) in cfg.devices.iter().enumerate() {
                 host.check_device(d, &format!("devices[{i}]"), cfg.collector.timeout_ms)?;
             }
@@ -64,7 +66,12 @@ pub fn plugin_host(cfg: &Config) -> Arc<PluginHost> {
     if let Some((_, h)) = hosts.iter().find(|(d, _)| *d == dirs) {
         return h.clone();
     }
-    let host = Arc::new(PluginHost::load(&dirs, Duration::from_millis(cfg.plugins.call_timeout_ms)));
+    let host = Arc::new(scan_plugins(cfg));
     hosts.push((dirs, host.clone()));
     host
+}
+
+/// Scans `cfg`'s plugin folders now (a reload: files added since start are found).
+pub fn scan_plugins(cfg: &Config) -> PluginHost {
+    PluginHost::load(&plugin_dirs(cfg), Duration::from_millis(cfg.plugins.call_timeout_ms))
 }

@@ -388,7 +388,8 @@ pub async fn serve(
 ) -> Json<serde_json::Value> {
     static DOCUMENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(document);
     let mut doc = DOCUMENT.clone();
-    let plugins: Vec<_> = state.plugins.plugins().map(|p| (p.lib.name(), &p.info)).collect();
+    let loaded = state.plugins.plugins();
+    let plugins: Vec<_> = loaded.iter().map(|p| (p.lib.name(), &p.info)).collect();
     add_plugins(&mut doc, &plugins);
     Json(doc)
 }

@@ -28,7 +28,9 @@
 //! ```
 //!
 //! The keys are dotted prefixes (`auth.cors_origins`, or a whole section `websocket`). A handler
-//! that can refuse uses [`Reload::try_on`], one that must await (devices) [`Reload::on_async`]. Until a key is registered, a change of it
+//! that can refuse uses [`Reload::try_on`], one that must await (devices) [`Reload::on_async`], one
+//! that acts at every reload (the plugin folders' scan) [`Reload::on_each_reload`]. Handlers run in
+//! the order they were registered. Until a key is registered, a change of it
 //! is reported as "restart needed".
 
 use crate::service::Issuer;
@@ -179,6 +181,8 @@ type ApplyFn = dyn Fn(Arc<Config>) -> BoxFuture<'static, Failures> + Send + Sync
 /// A part of the server that takes some keys live.
 struct Handler {
     keys: Vec<String>,
+    /// Runs at every reload that is applied, changed keys or not ([`Reload::on_each_reload`]).
+    always: bool,
     apply: Box<ApplyFn>,
 }
 
@@ -211,7 +215,7 @@ const RESTART_REASONS: &[(&str, &str)] = &[
     ("log", "logging is set up at start"),
     ("collector", "the collector takes it at start"),
     ("auth.admin_password", "only read at the first start, to create the user admin"),
-    ("plugins", "plugins are loaded at start"),
+    ("plugins.call_timeout_ms", "plugin devices are opened with it; a restart opens them again"),
 ];
 
 /// Why `key` needs a restart.
@@ -297,9 +301,27 @@ impl Reload {
         F: Fn(Arc<Config>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Failures> + Send + 'static,
     {
+        self.register(keys, false, apply);
+    }
+
+    /// [`Reload::on`] for a part that acts at every reload that is applied, whether its keys
+    /// changed or not (the plugin folders are scanned again each time).
+    pub fn on_each_reload(&self, keys: &[&str], apply: impl Fn(&Config) + Send + Sync + 'static) {
+        let apply = Arc::new(apply);
+        self.register(keys, true, move |cfg| {
+            apply(&cfg);
+            std::future::ready(Vec::new())
+        });
+    }
+
+    fn register<F, Fut>(&self, keys: &[&str], always: bool, apply: F)
+    where
+        F: Fn(Arc<Config>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Failures> + Send + 'static,
+    {
         let keys = keys.iter().map(|k| (*k).to_owned()).collect();
         let apply: Box<ApplyFn> = Box::new(move |cfg| Box::pin(apply(cfg)));
-        self.handlers.lock().push(Arc::new(Handler { keys, apply }));
+        self.handlers.lock().push(Arc::new(Handler { keys, always, apply }));
     }
 
     /// The configuration in force.
@@ -359,7 +381,8 @@ impl Reload {
         *self.current.write() = effective.clone();
         let handlers: Vec<Arc<Handler>> = self.handlers.lock().clone();
         let mut failed = Vec::new();
-        for h in handlers.iter().filter(|h| applied.iter().any(|c| h.covers(&c.key))) {
+        // In the order they were registered (the plugins are scanned before devices start).
+        for h in handlers.iter().filter(|h| h.always || applied.iter().any(|c| h.covers(&c.key))) {
             for (key, error) in (h.apply)(effective.clone()).await {
                 failed.push(ApplyFailure { key, error });
             }

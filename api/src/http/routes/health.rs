@@ -44,7 +44,7 @@ pub struct Health {
     /// `quarantine/`, not yet acknowledged (`POST /api/t3000/storage/quarantine/ack`): their rows
     /// are missing from every answer over their range.
     pub quarantined: Vec<crate::http::routes::storage::QuarantinedFile>,
-    /// Plugin files found at start and refused, with why (`GET /api/t3000/plugins` lists all).
+    /// Plugin files found at start (or at the last configuration reload) and refused, with why (`GET /api/t3000/plugins` lists all).
     pub plugins_refused: Vec<crate::http::routes::plugins::PluginInfo>,
     /// The last configuration reload since start (SIGHUP, `POST /api/t3000/config/reload`, or the
     /// file watch): when, and whether it was applied or refused with the key and line.

@@ -1,4 +1,4 @@
-//! `GET /api/t3000/plugins`: the protocol plugins found at start, loaded or refused and why.
+//! `GET /api/t3000/plugins`: the protocol plugins found at start or at the last configuration reload, loaded or refused and why.
 
 use crate::http::AppState;
 use axum::Json;
@@ -84,7 +84,7 @@ impl From<&PluginEntry> for PluginInfo {
     }
 }
 
-/// The plugin ABI this server speaks, and every plugin file found at start.
+/// The plugin ABI this server speaks, and every plugin file found at start (or at the last configuration reload).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Plugins {
     /// `major.minor`: a plugin must have the same major version.
@@ -92,7 +92,7 @@ pub struct Plugins {
     pub plugins: Vec<PluginInfo>,
 }
 
-/// The protocol plugins: what was found in the plugin folders at start, loaded or refused and why.
+/// The protocol plugins: what was found in the plugin folders at start (or at the last configuration reload), loaded or refused and why.
 #[utoipa::path(get, path = "/api/t3000/plugins", tag = "devices", responses((status = 200, body = Plugins)))]
 pub async fn list(State(state): State<AppState>) -> Json<Plugins> {
     Json(Plugins {
