@@ -105,8 +105,9 @@ pub struct ServerConfig {
     /// 0 (the default): derived at start from the open-files limit, leaving a reserve of file
     /// descriptors for storage and devices. A value that leaves no reserve is refused at start.
     pub max_connections: u64,
-    /// Reload the configuration by itself when this file changes (checked every 2 s), as SIGHUP
-    /// and `POST /api/t3000/config/reload` do.
+    /// Reload the configuration by itself when this file changes (looked at every 2 s, applied
+    /// once the new text stayed the same for one look), as SIGHUP and
+    /// `POST /api/t3000/config/reload` do.
     pub watch_config: bool,
 }
 

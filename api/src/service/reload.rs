@@ -492,13 +492,16 @@ impl Reload {
     }
 
     /// Watches the file: every `period`, while `[server] watch_config` is on, reloads when the
-    /// file's text differs from what was last read. Runs as long as the server.
+    /// file's text differs from what was last read and has stayed the same for one period (so a
+    /// file caught half-written by an editor is not applied). Runs as long as the server.
     pub fn spawn_watch(self: &Arc<Self>, period: Duration) {
         let Some(path) = self.source.as_ref().map(|s| s.path.clone()) else { return };
         let me = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The hash of a new text seen at the previous look.
+            let mut settling: Option<u64> = None;
             loop {
                 tick.tick().await;
                 if !me.current().server.watch_config {
@@ -506,7 +509,13 @@ impl Reload {
                 }
                 // A file that cannot be read now (being replaced) is looked at again next time.
                 let Ok(bytes) = tokio::fs::read(&path).await else { continue };
-                if *me.seen.lock() != Some(hash_of(&bytes)) {
+                let hash = Some(hash_of(&bytes));
+                if *me.seen.lock() == hash {
+                    settling = None;
+                } else if settling != hash {
+                    settling = hash;
+                } else {
+                    settling = None;
                     // The outcome is logged, audited and kept for /healthz.
                     let _ = me.reload(Trigger::FileWatch).await;
                 }
