@@ -304,3 +304,35 @@ async fn a_reload_scans_the_plugin_folders_again() {
     let listed = server.get("/api/t3000/plugins").await.ok_json();
     assert_eq!(listed["plugins"][0]["name"], "testkit", "{listed}");
 }
+
+/// `[log]`: the level and the file change at once; the format needs a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_changes_the_log_level_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("first.log"), dir.path().join("second.log"));
+    let log = |level: &str, file: &std::path::Path, format: &str| {
+        format!("[log]\nlevel = \"{level}\"\nformat = \"{format}\"\nfile = \"{}\"\n", file.display())
+    };
+    let server = TestServer::start(&log("warn", &first, "text"));
+    // At `warn`, a request line (info) is not written.
+    server.get("/api/t3000/devices").await.ok_json();
+    let text = std::fs::read_to_string(&first).unwrap();
+    assert!(!text.contains("path=/api/t3000/devices"), "{text}");
+
+    server.rewrite_config(&log("info", &second, "json"));
+    let report = server.post_json("/api/t3000/config/reload", &serde_json::json!({})).await.ok_json();
+    let keys: Vec<&str> = report["applied"].as_array().unwrap().iter().filter_map(|c| c["key"].as_str()).collect();
+    assert_eq!(keys, ["log.file", "log.level"], "{report}");
+    let restart: Vec<&str> =
+        report["restart_needed"].as_array().unwrap().iter().filter_map(|c| c["key"].as_str()).collect();
+    assert_eq!(restart, ["log.format"], "{report}");
+    assert_eq!(report["failed"], serde_json::json!([]), "{report}");
+
+    server.get("/api/t3000/devices").await.ok_json();
+    poll_until("a request line at info in the new file", WAIT, || async {
+        std::fs::read_to_string(&second).is_ok_and(|t| t.contains("path=/api/t3000/devices"))
+    })
+    .await;
+    let old = std::fs::read_to_string(&first).unwrap();
+    assert!(!old.contains("path=/api/t3000/devices"), "nothing more goes to the old file: {old}");
+}

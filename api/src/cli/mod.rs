@@ -155,9 +155,9 @@ fn run(cmd: Command) -> Result<(), Failure> {
     match cmd {
         Command::Serve { config } => {
             let cfg = settings::load_file(&config).map_err(Failure::Config)?;
-            init_server_tracing(&cfg)?;
+            let log = init_server_tracing(&cfg)?;
             let rt = runtime()?;
-            let result = rt.block_on(serve::serve(cfg, serve::Mode::Serve, Some(config), nofile));
+            let result = rt.block_on(serve::serve(cfg, serve::Mode::Serve, Some(config), nofile, log));
             end_runtime(rt);
             result?;
         }
@@ -166,13 +166,13 @@ fn run(cmd: Command) -> Result<(), Failure> {
             cfg.storage.data_dir = data_dir;
             cfg.server.listen = listen.to_string();
             cfg.validate().map_err(|e| Failure::Config(e.to_string()))?;
-            init_server_tracing(&cfg)?;
+            let log = init_server_tracing(&cfg)?;
             let rt = runtime()?;
             let result = rt.block_on(async {
                 let building = demo::start_building().await?;
                 cfg.devices.extend(building.devices.iter().cloned());
                 println!("t3000 demo: simulated building of {} devices on 127.0.0.1", building.devices.len());
-                serve::serve(cfg, serve::Mode::Demo, None, nofile).await
+                serve::serve(cfg, serve::Mode::Demo, None, nofile, log).await
             });
             end_runtime(rt);
             result?;

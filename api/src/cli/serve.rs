@@ -61,7 +61,7 @@ fn live_config(
     clock: &Arc<dyn Clock>,
     parts: LiveParts,
 ) -> Arc<Reload> {
-    let LiveParts { auth, control, storage, ws, devices, plugins } = parts;
+    let LiveParts { auth, control, storage, ws, devices, plugins, log } = parts;
     // The plugin folders as a reload's check scanned them, put in place once the reload applies.
     let scanned: Arc<parking_lot::Mutex<Option<Arc<PluginHost>>>> = Arc::default();
     let source = file.map(|path| {
@@ -100,6 +100,12 @@ fn live_config(
     reload.on(&["auth.point_writes_per_minute"], move |c| control.reconfigure(c.auth.point_writes_per_minute));
     reload.on(&["retention.max_age_days", "retention.points"], move |c| storage.set_retention(&c.retention));
     reload.on(&["websocket"], move |c| ws.reconfigure(&c.websocket));
+    let level = log.clone();
+    reload.try_on(&["log.level"], move |c| match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => Err(format!("RUST_LOG (`{v}`) is set and replaces log.level")),
+        _ => level.set_level(&c.log.level),
+    });
+    reload.try_on(&["log.file", "log.rotate", "log.keep"], move |c| log.set_file(&c.log));
     // The file watch reads it from the configuration in force.
     reload.on(&["server.watch_config"], |_| {});
     reload.on_async(&["devices"], move |c| {
@@ -123,6 +129,7 @@ struct LiveParts {
     ws: Arc<crate::http::ws::Hub>,
     devices: crate::service::devices::Devices,
     plugins: Arc<PluginHost>,
+    log: super::logging::LogHandle,
 }
 
 /// How often the file watch (`[server] watch_config`) looks at the file.
@@ -152,6 +159,7 @@ pub(super) async fn serve(
     mode: Mode,
     file: Option<std::path::PathBuf>,
     nofile: crate::http::server::NofileLimit,
+    log: super::logging::LogHandle,
 ) -> anyhow::Result<()> {
     // One wall clock for the storage engine, the collector and every service.
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -250,6 +258,7 @@ pub(super) async fn serve(
         ws: ws.clone(),
         devices: devices.clone(),
         plugins: plugins.clone(),
+        log,
     };
     let reload = live_config(&cfg, file, &audit, &clock, parts);
     reload_on_sighup(&reload)?;

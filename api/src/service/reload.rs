@@ -212,7 +212,7 @@ const RESTART_REASONS: &[(&str, &str)] = &[
     ("query", "the storage engine takes it at start"),
     ("ingest", "the storage engine takes it at start"),
     ("retention.check_interval_secs", "the maintenance timer is set at start"),
-    ("log", "logging is set up at start"),
+    ("log.format", "the format of log lines is set at start"),
     ("collector", "the collector takes it at start"),
     ("auth.admin_password", "only read at the first start, to create the user admin"),
     ("plugins.call_timeout_ms", "plugin devices are opened with it; a restart opens them again"),
@@ -689,7 +689,7 @@ mod tests {
         assert_eq!(restart_reason("server.idle_timeout_secs"), "the HTTP listener's limits are set at start");
         assert_eq!(restart_reason("storage.data_dir"), "the data directory is opened at start");
         assert_eq!(restart_reason("retention.check_interval_secs"), "the maintenance timer is set at start");
-        assert_eq!(restart_reason("log.level"), "logging is set up at start");
+        assert_eq!(restart_reason("log.format"), "the format of log lines is set at start");
         assert_eq!(restart_reason("alerts.webhooks"), "no part of the server takes it while running");
         // A prefix covers whole segments only.
         assert!(covers("auth.cors_origins", "auth.cors_origins"));
