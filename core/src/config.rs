@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+mod alerts;
+pub use alerts::{AlertEvent, AlertsConfig, ChannelConfig, RuleRef, Secret, SmtpConfig, SmtpTls};
+
 /// Prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "T3000__";
 
@@ -60,6 +63,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// `[plugins]`: where protocol plugins are loaded from.
     pub plugins: PluginsConfig,
+    /// `[alerts]`: outbound alarm notifications (webhooks, e-mail).
+    pub alerts: AlertsConfig,
     /// `[[devices]]`: field devices polled by the collector.
     pub devices: Vec<DeviceConfig>,
 }
@@ -977,8 +982,10 @@ impl Config {
             websocket,
             ingest,
             plugins,
+            alerts,
             devices,
         } = self;
+        alerts.validate()?;
         check_range("plugins.call_timeout_ms", plugins.call_timeout_ms, 100, 600_000)?;
 
         if let Err(e) = server.listen.parse::<SocketAddr>() {

@@ -228,6 +228,10 @@ pub(super) async fn serve(
     );
     control.spawn_expiry();
     let alarms = crate::service::alarms::AlarmService::new(catalog.clone(), clock.clone());
+    // Subscribed before the alarm service starts, so the alarms it raises at once reach it too;
+    // a configuration reload applies `[alerts]` with `notifier.reconfigure`.
+    let notifier = crate::service::notify::Notifier::new(&cfg.alerts, clock.clone());
+    notifier.spawn(&alarms);
     alarms.spawn(&storage, collector.clone());
     let scheduler = crate::service::scheduler::Scheduler::new(catalog.clone(), control.clone(), clock.clone());
     scheduler.spawn();
@@ -276,6 +280,7 @@ pub(super) async fn serve(
         registry,
         control,
         alarms,
+        notifier,
         scheduler,
         ranges,
         overrides,

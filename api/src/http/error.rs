@@ -196,6 +196,14 @@ impl From<crate::service::backup::BackupError> for ApiError {
 }
 
 /// Plan uploads: a type the plan does not take 415, a body that is not its type 422.
+impl From<crate::service::notify::NotifyError> for ApiError {
+    fn from(e: crate::service::notify::NotifyError) -> Self {
+        match e {
+            crate::service::notify::NotifyError::UnknownChannel(_) => ApiError::not_found(e.to_string()),
+        }
+    }
+}
+
 impl From<crate::service::floorplans::PlanError> for ApiError {
     fn from(e: crate::service::floorplans::PlanError) -> Self {
         use crate::service::floorplans::PlanError;

@@ -49,6 +49,8 @@ pub struct AppState {
     /// The command arbiter and device writes.
     pub control: Arc<crate::service::control::Control>,
     pub alarms: Arc<crate::service::alarms::AlarmService>,
+    /// Outbound alarm notifications (webhooks, e-mail).
+    pub notifier: Arc<crate::service::notify::Notifier>,
     pub scheduler: Arc<crate::service::scheduler::Scheduler>,
     /// Range codes the devices report.
     pub ranges: Arc<crate::service::ranges::Ranges>,
@@ -141,6 +143,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/t3000/alarms/rules", get(routes::alarms::rules).post(routes::alarms::create_rule))
         .route("/api/t3000/alarms/rules/{id}", put(routes::alarms::update_rule).delete(routes::alarms::delete_rule))
         .route("/api/t3000/alarms/{id}/ack", post(routes::alarms::acknowledge))
+        .route("/api/t3000/alerts/channels", get(routes::alerts::channels))
+        .route("/api/t3000/alerts/deliveries", get(routes::alerts::deliveries))
+        .route("/api/t3000/alerts/test", post(routes::alerts::test))
         .route("/api/t3000/trendlogs", get(routes::trendlogs::list).post(routes::trendlogs::create))
         .route(
             "/api/t3000/trendlogs/{id}",

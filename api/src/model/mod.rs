@@ -20,6 +20,7 @@ macro_rules! record {
 }
 
 pub mod alarm;
+pub mod alert;
 pub mod backup;
 pub mod check;
 pub mod command;

@@ -16,6 +16,7 @@ pub mod control;
 pub mod devices;
 pub mod floorplans;
 pub mod import;
+pub mod notify;
 pub mod overrides;
 pub mod ranges;
 pub mod registry;

@@ -40,7 +40,7 @@ pub async fn timed<T>(h: &Histogram, fut: impl Future<Output = T>) -> T {
 }
 
 /// Server metrics in the Prometheus text format: ingest, WAL and flush latency, query latency,
-/// polls per device, WebSocket clients.
+/// polls per device, WebSocket clients, alert messages per channel.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -130,6 +130,8 @@ fn render(state: &AppState) -> String {
     e.family("t3000_websocket_clients", "gauge", "Open WebSocket connections on /api/t3000/ws.");
     e.sample("t3000_websocket_clients", &[], state.metrics.websocket_clients.load(Ordering::Relaxed) as f64);
 
+    alert_metrics(&mut e, &state.notifier);
+
     let http = &state.metrics.http;
     let gauge = |e: &mut Exposition, name: &str, help: &str, v: usize| {
         e.family(name, "gauge", help);
@@ -158,6 +160,32 @@ fn render(state: &AppState) -> String {
     e.sample(name, &[("reason", "header_timeout")], http.closed_header_timeout.load(Ordering::Relaxed) as f64);
     e.sample(name, &[("reason", "idle")], http.closed_idle.load(Ordering::Relaxed) as f64);
     e.out
+}
+
+/// Outbound alerts per channel: messages by outcome, queue length, and transitions missed.
+fn alert_metrics(e: &mut Exposition, notifier: &crate::service::notify::Notifier) {
+    let counters = notifier.counters();
+    let name = "t3000_alert_messages_total";
+    e.family(
+        name,
+        "counter",
+        "Alert messages per channel since start, by outcome: sent, failed (every attempt), dropped (queue full), rate_limited.",
+    );
+    for c in &counters {
+        for (outcome, v) in
+            [("sent", c.sent), ("failed", c.failed), ("dropped", c.dropped), ("rate_limited", c.rate_limited)]
+        {
+            e.sample(name, &[("channel", &c.channel), ("outcome", outcome)], v as f64);
+        }
+    }
+    let name = "t3000_alert_queue_messages";
+    e.family(name, "gauge", "Alert messages waiting in the channel's queue.");
+    for c in &counters {
+        e.sample(name, &[("channel", &c.channel)], c.queued as f64);
+    }
+    let name = "t3000_alert_transitions_missed_total";
+    e.family(name, "counter", "Alarm transitions the notifier missed because it fell behind the alarm service.");
+    e.sample(name, &[], notifier.missed() as f64);
 }
 
 /// A writer of the text exposition format.

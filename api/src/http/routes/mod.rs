@@ -2,6 +2,7 @@
 //! errors naming the field, and paging of list endpoints.
 
 pub mod alarms;
+pub mod alerts;
 pub mod auth;
 pub mod backup;
 pub mod buildings;

@@ -1,0 +1,633 @@
+//! Outbound alarm notifications: every alarm transition published by the alarm service
+//! ([`AlarmService::subscribe`], the server's own faults included) is offered to each channel of
+//! `[alerts]` that takes it ([`plan::routes`]), folded into a digest when many come at once and
+//! held to the channel's rate limits ([`plan::ChannelPlan`]), then delivered by the channel's own
+//! task: a webhook ([`webhook`]) or an e-mail ([`smtp`]), with retries and a doubling backoff.
+//!
+//! Each channel has a bounded queue; a message that finds it full is dropped and counted, so a slow
+//! or dead endpoint never holds up the alarm service or another channel. What happened to every
+//! message is kept in a delivery log in memory (the newest `alerts.log_entries`; it starts empty at
+//! each start) with counters per channel for `GET /metrics`. [`Notifier::reconfigure`] swaps the
+//! channels while running; a channel that keeps its name keeps its digest window, rate-limit
+//! history and counters.
+
+pub mod message;
+pub mod plan;
+pub mod smtp;
+pub mod webhook;
+
+use crate::model::alarm::AlarmEvent;
+use crate::model::alert::{ChannelView, Delivery};
+use crate::service::alarms::AlarmService;
+use parking_lot::Mutex;
+use plan::{ChannelPlan, DigestRule, Message, Outcome};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use t3_core::clock::Clock;
+use t3_core::config::{AlertsConfig, ChannelConfig, RuleRef, SmtpConfig};
+use tokio::sync::{broadcast, mpsc};
+
+/// Why a request to the notifier was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("no alert channel named \"{0}\"")]
+    UnknownChannel(String),
+}
+
+/// Where a channel sends.
+#[derive(Debug, Clone, PartialEq)]
+enum Kind {
+    Webhook,
+    Email(SmtpConfig),
+}
+
+/// A channel's settings, shared by its plan and its delivery task.
+#[derive(Debug, PartialEq)]
+struct Endpoint {
+    cfg: ChannelConfig,
+    kind: Kind,
+}
+
+impl Endpoint {
+    fn kind_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Webhook => "webhook",
+            Kind::Email(_) => "email",
+        }
+    }
+}
+
+/// Counters of one channel since start (kept by name across reconfigurations).
+#[derive(Debug, Default)]
+struct Stats {
+    sent: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+    rate_limited: AtomicU64,
+    last_failure: Mutex<Option<(i64, String)>>,
+}
+
+/// A message waiting in a channel's queue.
+#[derive(Debug)]
+struct Job {
+    id: u64,
+    message: Message,
+}
+
+#[derive(Debug)]
+struct Channel {
+    ep: Arc<Endpoint>,
+    plan: ChannelPlan,
+    queue: mpsc::Sender<Job>,
+    stats: Arc<Stats>,
+}
+
+#[derive(Debug)]
+struct State {
+    digest: DigestRule,
+    queue: usize,
+    channels: Vec<Channel>,
+}
+
+/// The counters of one channel, for `GET /metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelCounters {
+    pub channel: String,
+    pub sent: u64,
+    pub failed: u64,
+    pub dropped: u64,
+    pub rate_limited: u64,
+    /// Messages waiting in its queue (0 for a channel no longer configured).
+    pub queued: usize,
+}
+
+/// The notifier (see the module documentation).
+pub struct Notifier {
+    clock: Arc<dyn Clock>,
+    http: reqwest::Client,
+    state: Mutex<State>,
+    log: Mutex<(VecDeque<Delivery>, usize)>,
+    next_id: AtomicU64,
+    stats: Mutex<BTreeMap<String, Arc<Stats>>>,
+    /// Alarm transitions missed because the notifier fell behind the alarm service's broadcast.
+    missed: AtomicU64,
+    me: Weak<Notifier>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier").field("channels", &self.state.lock().channels.len()).finish()
+    }
+}
+
+/// The wait before retry `n` (1-based): `backoff_ms` doubled `n - 1` times, at most an hour.
+fn backoff(cfg: &ChannelConfig, n: u32) -> Duration {
+    let ms = cfg.backoff_ms.saturating_mul(1u64 << (n.saturating_sub(1)).min(20));
+    Duration::from_millis(ms.min(3_600_000))
+}
+
+impl Notifier {
+    /// A notifier with the channels of `cfg`; call within a Tokio runtime (each channel's delivery
+    /// task is spawned).
+    pub fn new(cfg: &AlertsConfig, clock: Arc<dyn Clock>) -> Arc<Notifier> {
+        let http = reqwest::Client::builder()
+            // A redirect would send the signed alarm somewhere the configuration does not name.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("t3000/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        let me = Arc::new_cyclic(|me| Notifier {
+            clock,
+            http,
+            state: Mutex::new(State { digest: DigestRule { after: 1, window_us: 1 }, queue: 1, channels: Vec::new() }),
+            log: Mutex::new((VecDeque::new(), cfg.log_entries)),
+            next_id: AtomicU64::new(1),
+            stats: Mutex::default(),
+            missed: AtomicU64::new(0),
+            me: me.clone(),
+        });
+        me.reconfigure(cfg);
+        me
+    }
+
+    /// Applies new `[alerts]` settings (already validated). A channel whose name and settings are
+    /// unchanged goes on as it is; one whose name stays keeps its digest window, held alarms, rate
+    /// history and counters (messages already queued go out with the old settings); a removed
+    /// channel's task ends when its queue is empty.
+    pub fn reconfigure(&self, cfg: &AlertsConfig) {
+        let mut st = self.state.lock();
+        st.digest = DigestRule {
+            after: cfg.digest_after,
+            window_us: i64::try_from(cfg.digest_window_secs).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000),
+        };
+        let queue_changed = st.queue != cfg.queue;
+        st.queue = cfg.queue;
+        let mut old: Vec<Channel> = std::mem::take(&mut st.channels);
+        let wanted = cfg
+            .webhook
+            .iter()
+            .map(|c| (c, Kind::Webhook))
+            .chain(cfg.email.iter().filter_map(|c| cfg.smtp.as_ref().map(|s| (c, Kind::Email(s.clone())))));
+        for (c, kind) in wanted {
+            let ep = Endpoint { cfg: c.clone(), kind };
+            let same_name = old.iter().position(|o| o.ep.cfg.name == c.name);
+            let channel = match same_name.map(|i| old.swap_remove(i)) {
+                Some(o) if *o.ep == ep && !queue_changed => o,
+                previous => {
+                    let plan = previous.map(|o| o.plan).unwrap_or_default();
+                    self.start_channel(ep, plan, cfg.queue)
+                }
+            };
+            st.channels.push(channel);
+        }
+        drop(st);
+        self.log.lock().1 = cfg.log_entries;
+        tracing::info!(channels = self.state.lock().channels.len(), "alert channels configured");
+    }
+
+    fn start_channel(&self, ep: Endpoint, plan: ChannelPlan, queue: usize) -> Channel {
+        let stats = self.stats.lock().entry(ep.cfg.name.clone()).or_default().clone();
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let ep = Arc::new(ep);
+        tokio::spawn(deliver_loop(self.me.clone(), ep.clone(), stats.clone(), rx));
+        Channel { ep, plan, queue: tx, stats }
+    }
+
+    /// Follows the alarm service's transitions and closes digest windows every second, until the
+    /// notifier goes away.
+    pub fn spawn(self: &Arc<Self>, alarms: &AlarmService) {
+        let mut events = alarms.subscribe();
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    e = events.recv() => {
+                        let Some(me) = me.upgrade() else { return };
+                        match e {
+                            Ok(e) => me.offer(e),
+                            Err(broadcast::error::RecvError::Lagged(n)) => {
+                                me.missed.fetch_add(n, Ordering::Relaxed);
+                                tracing::warn!(transitions = n, "the notifier fell behind the alarm service; transitions not notified");
+                            }
+                            Err(broadcast::error::RecvError::Closed) => return,
+                        }
+                    }
+                    _ = tick.tick() => {
+                        let Some(me) = me.upgrade() else { return };
+                        me.tick();
+                    }
+                }
+            }
+        });
+    }
+
+    /// Offers one alarm transition to every channel that takes it.
+    pub fn offer(&self, e: AlarmEvent) {
+        let now = self.clock.now_us();
+        let mut st = self.state.lock();
+        let digest = st.digest;
+        for ch in st.channels.iter_mut() {
+            if plan::routes(&ch.ep.cfg, &e) {
+                let out = ch.plan.offer(&ch.ep.cfg, digest, now, e.clone());
+                self.dispatch(ch, out, now);
+            }
+        }
+    }
+
+    /// Closes the digest windows that have ended.
+    pub fn tick(&self) {
+        let now = self.clock.now_us();
+        let mut st = self.state.lock();
+        let digest = st.digest;
+        for ch in st.channels.iter_mut() {
+            let out = ch.plan.tick(&ch.ep.cfg, digest, now);
+            self.dispatch(ch, out, now);
+        }
+    }
+
+    /// Queues what a plan let out, or logs it as rate limited or dropped.
+    fn dispatch(&self, ch: &Channel, out: Vec<Outcome>, now: i64) {
+        for o in out {
+            match o {
+                Outcome::Send(m) => {
+                    let id = self.log_new(&ch.ep, &m, "queued", now);
+                    if ch.queue.try_send(Job { id, message: m }).is_err() {
+                        ch.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        self.log_update(id, |d| {
+                            d.status = "dropped".into();
+                            d.last_error = Some("the channel's queue is full (alerts.queue)".into());
+                            d.finished_us = Some(now);
+                        });
+                        tracing::warn!(channel = %ch.ep.cfg.name, "alert queue full; message dropped");
+                    }
+                }
+                Outcome::RateLimited(m) => {
+                    ch.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    let id = self.log_new(&ch.ep, &m, "rate_limited", now);
+                    self.log_update(id, |d| d.finished_us = Some(now));
+                }
+            }
+        }
+    }
+
+    /// Sends a test message to channel `name` now, one attempt, past its routing, digest and rate
+    /// limits; logged and counted like any message. Returns its delivery.
+    pub async fn test(&self, name: &str) -> Result<Delivery, NotifyError> {
+        let (ep, stats) = {
+            let st = self.state.lock();
+            let ch = st
+                .channels
+                .iter()
+                .find(|c| c.ep.cfg.name == name)
+                .ok_or_else(|| NotifyError::UnknownChannel(name.to_owned()))?;
+            (ch.ep.clone(), ch.stats.clone())
+        };
+        let message = Message::Test;
+        let id = self.log_new(&ep, &message, "queued", self.clock.now_us());
+        self.attempt_and_log(&ep, &stats, id, &message, 1, 1).await;
+        Ok(self.delivery(id).expect("the test delivery was just logged"))
+    }
+
+    /// One attempt of a delivery (number `n` of `of`), logged and counted. True when delivered.
+    async fn attempt_and_log(&self, ep: &Endpoint, stats: &Stats, id: u64, m: &Message, n: u32, of: u32) -> bool {
+        self.log_update(id, |d| {
+            d.status = "sending".into();
+            d.attempts = n;
+        });
+        let result = self.attempt(ep, id, m).await;
+        let now = self.clock.now_us();
+        match result {
+            Ok(()) => {
+                stats.sent.fetch_add(1, Ordering::Relaxed);
+                self.log_update(id, |d| {
+                    d.status = "sent".into();
+                    d.finished_us = Some(now);
+                });
+                true
+            }
+            Err(error) => {
+                let last = n >= of;
+                if last {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::warn!(channel = %ep.cfg.name, attempt = n, of, error = %error, "alert delivery failed");
+                *stats.last_failure.lock() = Some((now, error.clone()));
+                self.log_update(id, |d| {
+                    d.status = if last { "failed" } else { "retrying" }.into();
+                    d.last_error = Some(error);
+                    if last {
+                        d.finished_us = Some(now);
+                    }
+                });
+                false
+            }
+        }
+    }
+
+    /// One attempt, within the channel's timeout.
+    async fn attempt(&self, ep: &Endpoint, id: u64, m: &Message) -> Result<(), String> {
+        let now = self.clock.now_us();
+        let timeout = Duration::from_millis(ep.cfg.timeout_ms);
+        let subject = message::subject(m);
+        match &ep.kind {
+            Kind::Webhook => {
+                let body = message::webhook_body(&ep.cfg.name, id, m, now);
+                webhook::post(&self.http, &ep.cfg.url, ep.cfg.secret.expose(), id, now, body, timeout).await
+            }
+            Kind::Email(smtp) => {
+                let text = message::text(&ep.cfg.name, m);
+                let mail = smtp::Mail { to: &ep.cfg.to, subject: &subject, text: &text, id, now_us: now };
+                match tokio::time::timeout(timeout, smtp::send(smtp, &mail)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(format!("{}:{}: no answer within {} ms", smtp.host, smtp.port, ep.cfg.timeout_ms)),
+                }
+            }
+        }
+    }
+
+    fn log_new(&self, ep: &Endpoint, m: &Message, status: &str, now: i64) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let d = Delivery {
+            id,
+            channel: ep.cfg.name.clone(),
+            channel_kind: ep.kind_name().into(),
+            kind: m.kind().into(),
+            rule_ids: m.events().iter().map(|e| e.rule_id).collect(),
+            subject: message::subject(m),
+            status: status.into(),
+            attempts: 0,
+            last_error: None,
+            created_us: now,
+            finished_us: None,
+        };
+        let mut log = self.log.lock();
+        log.0.push_back(d);
+        while log.0.len() > log.1 {
+            log.0.pop_front();
+        }
+        id
+    }
+
+    fn log_update(&self, id: u64, f: impl FnOnce(&mut Delivery)) {
+        if let Some(d) = self.log.lock().0.iter_mut().rev().find(|d| d.id == id) {
+            f(d);
+        }
+    }
+
+    fn delivery(&self, id: u64) -> Option<Delivery> {
+        self.log.lock().0.iter().rev().find(|d| d.id == id).cloned()
+    }
+
+    /// The delivery log, newest first: at most `limit`, of one channel and one status if given.
+    pub fn deliveries(&self, channel: Option<&str>, status: Option<&str>, limit: usize) -> Vec<Delivery> {
+        self.log
+            .lock()
+            .0
+            .iter()
+            .rev()
+            .filter(|d| channel.is_none_or(|c| d.channel == c) && status.is_none_or(|s| d.status == s))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// The configured channels with their settings (no secrets) and counters.
+    pub fn channels(&self) -> Vec<ChannelView> {
+        let st = self.state.lock();
+        st.channels
+            .iter()
+            .map(|ch| {
+                let c = &ch.ep.cfg;
+                let (target, signed) = match &ch.ep.kind {
+                    Kind::Webhook => (webhook::shown_url(&c.url), !c.secret.is_empty()),
+                    Kind::Email(_) => (c.to.join(", "), false),
+                };
+                let last_failure = ch.stats.last_failure.lock().clone();
+                ChannelView {
+                    name: c.name.clone(),
+                    kind: ch.ep.kind_name().into(),
+                    target,
+                    signed,
+                    rules: c
+                        .rules
+                        .iter()
+                        .map(|r| match r {
+                            RuleRef::Id(id) => id.to_string(),
+                            RuleRef::Name(n) => n.clone(),
+                        })
+                        .collect(),
+                    min_severity: c.min_severity,
+                    events: c.events.iter().map(|e| e.as_str().to_owned()).collect(),
+                    max_per_minute: c.max_per_minute,
+                    max_per_hour: c.max_per_hour,
+                    sent: ch.stats.sent.load(Ordering::Relaxed),
+                    failed: ch.stats.failed.load(Ordering::Relaxed),
+                    dropped: ch.stats.dropped.load(Ordering::Relaxed),
+                    rate_limited: ch.stats.rate_limited.load(Ordering::Relaxed),
+                    queued: ch.queue.max_capacity() - ch.queue.capacity(),
+                    held: ch.plan.held(),
+                    last_delivery: self.deliveries(Some(&c.name), None, 1).pop(),
+                    last_failure_us: last_failure.as_ref().map(|f| f.0),
+                    last_error: last_failure.map(|f| f.1),
+                }
+            })
+            .collect()
+    }
+
+    /// Every channel's counters since start, also of channels no longer configured.
+    pub fn counters(&self) -> Vec<ChannelCounters> {
+        let queued: BTreeMap<String, usize> = self
+            .state
+            .lock()
+            .channels
+            .iter()
+            .map(|c| (c.ep.cfg.name.clone(), c.queue.max_capacity() - c.queue.capacity()))
+            .collect();
+        self.stats
+            .lock()
+            .iter()
+            .map(|(name, s)| ChannelCounters {
+                channel: name.clone(),
+                sent: s.sent.load(Ordering::Relaxed),
+                failed: s.failed.load(Ordering::Relaxed),
+                dropped: s.dropped.load(Ordering::Relaxed),
+                rate_limited: s.rate_limited.load(Ordering::Relaxed),
+                queued: queued.get(name).copied().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// Alarm transitions missed because the notifier fell behind.
+    pub fn missed(&self) -> u64 {
+        self.missed.load(Ordering::Relaxed)
+    }
+}
+
+/// A channel's delivery task: takes its queue in order, each message with its retries, until the
+/// channel is removed (its queue closed and empty) or the notifier goes away.
+async fn deliver_loop(me: Weak<Notifier>, ep: Arc<Endpoint>, stats: Arc<Stats>, mut rx: mpsc::Receiver<Job>) {
+    while let Some(job) = rx.recv().await {
+        let Some(notifier) = me.upgrade() else { return };
+        let of = ep.cfg.retries + 1;
+        for n in 1..=of {
+            if notifier.attempt_and_log(&ep, &stats, job.id, &job.message, n, of).await {
+                break;
+            }
+            if n < of {
+                tokio::time::sleep(backoff(&ep.cfg, n)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use t3_core::alarm::{AlarmState, Level, Transition, TransitionKind};
+    use t3_core::clock::ManualClock;
+
+    const T0: i64 = 1_795_651_200_000_000;
+
+    fn raised(rule_id: i64) -> AlarmEvent {
+        AlarmEvent {
+            rule_id,
+            name: format!("rule {rule_id}"),
+            point_id: Some(1),
+            device_id: None,
+            message: None,
+            transition: Transition {
+                at_us: T0,
+                from: AlarmState::Normal,
+                to: AlarmState::Active,
+                level: Level::High,
+                value: Some(1.0),
+                kind: TransitionKind::Raised,
+            },
+        }
+    }
+
+    fn webhook(name: &str, url: String) -> ChannelConfig {
+        ChannelConfig { name: name.into(), url, retries: 2, backoff_ms: 10, ..Default::default() }
+    }
+
+    /// A port nothing listens on.
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Five alarms at once with `digest_after = 1`: the first alone, the other four as one digest
+    /// when the window ends; a third message within the hour is over `max_per_hour = 2`. Both
+    /// sent ones fail against a closed port after 1 + 2 attempts, visible in the log and counters.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_burst_is_digested_rate_limited_and_failures_are_logged() {
+        let clock = ManualClock::new(T0);
+        let url = format!("http://127.0.0.1:{}/hook/secret-path", closed_port());
+        let cfg = AlertsConfig {
+            digest_after: 1,
+            digest_window_secs: 60,
+            webhook: vec![ChannelConfig { max_per_hour: 2, ..webhook("dead", url) }],
+            ..Default::default()
+        };
+        let n = Notifier::new(&cfg, clock.clone());
+        for id in 1..=5 {
+            n.offer(raised(id));
+        }
+        assert_eq!(n.channels()[0].held, 4);
+        clock.advance(60_000_000);
+        n.tick();
+        clock.advance(1_000_000);
+        n.offer(raised(6));
+        until("both deliveries to fail", || n.deliveries(None, Some("failed"), 10).len() == 2).await;
+
+        let log = n.deliveries(None, None, 10);
+        let kinds: Vec<(&str, &str, usize)> =
+            log.iter().map(|d| (d.kind.as_str(), d.status.as_str(), d.rule_ids.len())).collect();
+        assert_eq!(kinds, vec![("alarm", "rate_limited", 1), ("digest", "failed", 4), ("alarm", "failed", 1)]);
+        assert_eq!(log[1].subject, "[T3000] 4 alarms");
+        for d in &log[1..] {
+            assert_eq!(d.attempts, 3);
+            let e = d.last_error.as_deref().unwrap();
+            assert!(e.contains("cannot connect") && !e.contains("secret-path"), "{e}");
+        }
+        let c = &n.counters()[0];
+        assert_eq!((c.sent, c.failed, c.dropped, c.rate_limited), (0, 2, 0, 1));
+        let view = &n.channels()[0];
+        assert!(view.target.starts_with("http://127.0.0.1:") && !view.target.contains("secret"));
+        assert!(view.last_error.is_some() && view.last_delivery.is_some());
+    }
+
+    /// A channel whose endpoint never answers holds its one queue slot; the rest are dropped and
+    /// counted, and another channel is not held up.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_full_queue_drops_and_does_not_hold_up_other_channels() {
+        let clock = ManualClock::new(T0);
+        // Accepts connections (the kernel's backlog) but never answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let slow = format!("http://{}/", silent.local_addr().unwrap());
+        let cfg = AlertsConfig {
+            digest_after: 100,
+            queue: 1,
+            webhook: vec![
+                ChannelConfig { timeout_ms: 30_000, ..webhook("slow", slow) },
+                webhook("dead", format!("http://127.0.0.1:{}/", closed_port())),
+            ],
+            ..Default::default()
+        };
+        let n = Notifier::new(&cfg, clock.clone());
+        for id in 1..=5 {
+            n.offer(raised(id));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let slow_dropped = || n.counters().iter().find(|c| c.channel == "slow").unwrap().dropped;
+        assert!(slow_dropped() >= 3, "dropped {}", slow_dropped());
+        let dropped = n.deliveries(Some("slow"), Some("dropped"), 10);
+        assert_eq!(dropped.len() as u64, slow_dropped());
+        // The dead channel went through its own queue meanwhile.
+        until("the dead channel's deliveries", || {
+            n.deliveries(Some("dead"), Some("failed"), 10).len() + n.counters()[0].dropped as usize >= 5
+        })
+        .await;
+    }
+
+    /// A reconfiguration keeps a channel that keeps its name (and its counters), starts new ones
+    /// and removes the rest; counters of a removed channel stay for the metrics.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn reconfigure_swaps_channels_and_keeps_counters() {
+        let clock = ManualClock::new(T0);
+        let dead = format!("http://127.0.0.1:{}/", closed_port());
+        let one = AlertsConfig {
+            webhook: vec![ChannelConfig { retries: 0, ..webhook("a", dead.clone()) }, webhook("b", dead.clone())],
+            ..Default::default()
+        };
+        let n = Notifier::new(&one, clock.clone());
+        n.offer(raised(1));
+        until("a's delivery", || n.deliveries(Some("a"), Some("failed"), 1).len() == 1).await;
+        let two = AlertsConfig {
+            webhook: vec![
+                ChannelConfig { retries: 0, min_severity: 2, ..webhook("a", dead.clone()) },
+                webhook("c", dead),
+            ],
+            ..Default::default()
+        };
+        n.reconfigure(&two);
+        let names: Vec<String> = n.channels().into_iter().map(|c| c.name).collect();
+        assert_eq!(names, vec!["a", "c"]);
+        let a = n.channels().into_iter().find(|c| c.name == "a").unwrap();
+        assert_eq!((a.failed, a.min_severity), (1, 2));
+        assert!(n.counters().iter().any(|c| c.channel == "b"), "b's counters stay");
+        assert!(matches!(n.test("b").await, Err(NotifyError::UnknownChannel(_))));
+        let t = n.test("c").await.unwrap();
+        assert_eq!((t.kind.as_str(), t.status.as_str(), t.attempts), ("test", "failed", 1));
+    }
+}
