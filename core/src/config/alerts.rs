@@ -389,6 +389,25 @@ to = ["a@example.com"]
         }
     }
 
+    /// The commented channels of `config/t3000.example.toml` parse when uncommented.
+    #[test]
+    fn example_channels_parse_when_uncommented() {
+        let example = include_str!("../../../config/t3000.example.toml");
+        let start = example.find("# [alerts.smtp]").expect("the example documents [alerts.smtp]");
+        let end = start + example[start..].find("\n[plugins]").expect("[plugins] follows");
+        let block: String = example[start..end]
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            // Keys and tables, not the prose between them.
+            .filter(|l| l.starts_with('[') || l.split_once(" = ").is_some_and(|(k, _)| !k.contains(' ')))
+            .map(|l| l.split("  #").next().unwrap_or(l).trim_end())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = parse(&block).unwrap();
+        assert_eq!((c.alerts.webhook.len(), c.alerts.email.len()), (1, 1));
+        assert_eq!(c.alerts.email[0].min_severity, 2);
+    }
+
     #[test]
     fn a_bad_url_is_not_echoed() {
         let e =
