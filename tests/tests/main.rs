@@ -4,6 +4,7 @@
 //! Build the binary first: `cargo build --release --bin t3000` (or point `T3000_BIN` at one).
 
 mod alarms;
+mod alerts;
 mod analytics;
 mod api_input;
 mod backup;

@@ -1,0 +1,355 @@
+//! Outbound alerts, end to end: alarm rules on a device's points raised by pushed samples reach a
+//! webhook (a receiver in this test that fails the first attempt) and an SMTP server (aiosmtpd,
+//! `tests/peers/smtp_sink.py` run by `$T3000_PYTHON`); a burst of alarms arrives as one digest; a
+//! dead endpoint's failures show in `/api/t3000/alerts/deliveries`, the channel list and `/metrics`
+//! while the server keeps serving; and no secret appears in an answer or the log.
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use t3_tests::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const WAIT: Duration = Duration::from_secs(20);
+const SECRET: &str = "s3cret-webhook-key";
+const SMTP_PASSWORD: &str = "smtp-pass-Zq81";
+const URL_KEY: &str = "path-key-77";
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64
+}
+
+/// One request the webhook receiver got.
+#[derive(Debug, Clone)]
+struct Hit {
+    path: String,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+/// A webhook receiver: answers 500 to its first request and 200 to every later one.
+async fn webhook_receiver() -> (u16, Arc<Mutex<Vec<Hit>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
+    let seen = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let Some(hit) = read_request(&mut sock).await else { return };
+                let first = {
+                    let mut all = seen.lock().unwrap();
+                    all.push(hit);
+                    all.len() == 1
+                };
+                let status = if first { "500 Internal Server Error" } else { "200 OK" };
+                let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = sock.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (port, hits)
+}
+
+/// Reads one HTTP/1.1 request with a `content-length` body.
+async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Hit> {
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let path = lines.next()?.split(' ').nth(1)?.to_owned();
+    let headers: BTreeMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let len: usize = headers.get("content-length")?.parse().ok()?;
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < len {
+        let mut chunk = [0u8; 4096];
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some(Hit { path, headers, body: String::from_utf8(body).ok()? })
+}
+
+/// The aiosmtpd server of `tests/peers/smtp_sink.py`, with the mails it printed.
+struct SmtpSink {
+    child: Child,
+    port: u16,
+    mails: Arc<Mutex<Vec<Value>>>,
+}
+
+impl SmtpSink {
+    fn start(user: &str, password: &str) -> SmtpSink {
+        let python = std::env::var("T3000_PYTHON").unwrap_or_else(|_| {
+            panic!(
+                "T3000_PYTHON is not set: the alert e-mail test needs a Python with aiosmtpd (bash .ci/run installs it)"
+            )
+        });
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/smtp_sink.py");
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .args(["--user", user, "--password", password])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {python} (T3000_PYTHON): {e}"));
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let port: u16 = first
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("smtp_sink.py did not start (does {python} have aiosmtpd?): `{first}`"));
+        let mails: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let seen = mails.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str(&line) {
+                    seen.lock().unwrap().push(v);
+                }
+            }
+        });
+        SmtpSink { child, port, mails }
+    }
+
+    fn mails(&self) -> Vec<Value> {
+        self.mails.lock().unwrap().clone()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A header of a mail's raw content.
+fn header<'a>(content: &'a str, name: &str) -> Option<&'a str> {
+    let head = content.split("\r\n\r\n").next()?;
+    head.split("\r\n").find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
+}
+
+fn body(content: &str) -> &str {
+    content.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+fn signature(timestamp: &str, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.{body}").as_bytes());
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarms_reach_webhooks_and_mail_with_retries_digests_and_visible_failures() {
+    let (hook_port, hits) = webhook_receiver().await;
+    let sink = SmtpSink::start("t3000", SMTP_PASSWORD);
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // A device nobody answers for: its points exist, and only pushed samples give them values.
+    let modbus_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = TestServer::start(&format!(
+        r#"
+[[devices]]
+name = "ahu"
+protocol = "modbus-tcp"
+ip_address = "127.0.0.1"
+port = {modbus_port}
+unit_id = 1
+profile = "T3-controller"
+poll_interval_ms = 60000
+
+[alerts]
+digest_after = 1
+digest_window_secs = 3
+
+[alerts.smtp]
+host = "127.0.0.1"
+port = {smtp}
+tls = "none"
+username = "t3000"
+password = "{SMTP_PASSWORD}"
+from = "t3000@example.com"
+
+[[alerts.webhook]]
+name = "hook"
+url = "http://127.0.0.1:{hook_port}/hook/{URL_KEY}"
+secret = "{SECRET}"
+rules = ["Boiler"]
+retries = 3
+backoff_ms = 100
+
+[[alerts.webhook]]
+name = "dead"
+url = "http://127.0.0.1:{dead_port}/x"
+rules = ["Boiler"]
+retries = 1
+backoff_ms = 50
+
+[[alerts.email]]
+name = "mail"
+to = ["ops@example.com", "boss@example.com"]
+"#,
+        smtp = sink.port
+    ));
+    let points = server.get("/api/t3000/devices/ahu/points").await.ok_json();
+    let point = |name: &str| {
+        points["points"].as_array().unwrap().iter().find(|p| p["name"] == name).and_then(|p| p["id"].as_u64()).unwrap()
+    };
+    let high = |name: &str, p: u64, limit: f64, message: &str| {
+        json!({"name": name, "point_id": p,
+            "rule": {"condition": {"kind": "limits", "high": limit}, "message": message}})
+    };
+    let create = |body: Value| {
+        let server = &server;
+        async move {
+            let r = server.post_json("/api/t3000/alarms/rules", &body).await;
+            assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.text());
+            r.json()["id"].as_i64().unwrap()
+        }
+    };
+
+    // One alarm: a rule past its limit raises it at once.
+    let boiler_point = point("VAR1");
+    server.ingest_ok(&[Sample::good(boiler_point as u32, now_us(), 95.0)]).await;
+    let boiler = create(high("Boiler", boiler_point, 80.0, ".5 bar over: check the pump")).await;
+
+    // The webhook: the first attempt got 500, the retry 200; the same delivery id, a signed body.
+    poll_until("the webhook's retry", WAIT, || async { hits.lock().unwrap().len() >= 2 }).await;
+    let got = hits.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "one message, two attempts: {got:?}");
+    assert_eq!(got[0].headers.get("x-t3000-delivery"), got[1].headers.get("x-t3000-delivery"));
+    assert_eq!(got[0].body, got[1].body);
+    let hit = &got[1];
+    assert_eq!(hit.path, format!("/hook/{URL_KEY}"));
+    assert_eq!(hit.headers.get("content-type").map(String::as_str), Some("application/json"));
+    let ts = hit.headers.get("x-t3000-timestamp").expect("a timestamp header");
+    assert!((ts.parse::<i64>().unwrap() - now_us() / 1_000_000).abs() < 60, "a fresh timestamp: {ts}");
+    assert_eq!(hit.headers.get("x-t3000-signature"), Some(&signature(ts, &hit.body)), "the signature verifies");
+    let v: Value = serde_json::from_str(&hit.body).unwrap();
+    assert_eq!((v["kind"].as_str(), v["channel"].as_str()), (Some("alarm"), Some("hook")), "{v}");
+    let a = &v["alarms"][0];
+    assert_eq!(a["rule_id"], json!(boiler), "{v}");
+    assert_eq!(
+        (a["name"].as_str(), a["event"].as_str(), a["state"].as_str()),
+        (Some("Boiler"), Some("raised"), Some("active"))
+    );
+    assert_eq!(
+        (a["level"].as_str(), a["value"].as_f64(), a["point_id"].as_u64()),
+        (Some("high"), Some(95.0), Some(boiler_point))
+    );
+
+    // The mail: to both recipients, authenticated, the alarm in subject and body (dot-stuffed).
+    poll_until("the alarm mail", WAIT, || async { !sink.mails().is_empty() }).await;
+    let mail = sink.mails()[0].clone();
+    let content = mail["content"].as_str().unwrap();
+    assert_eq!(mail["rcpt_tos"], json!(["ops@example.com", "boss@example.com"]), "{mail}");
+    assert_eq!(mail["mail_from"], "t3000@example.com");
+    assert_eq!(mail["authenticated_as"], "t3000");
+    assert_eq!(header(content, "Subject"), Some("[T3000] ACTIVE high: Boiler"), "{content}");
+    assert_eq!(header(content, "To"), Some("ops@example.com, boss@example.com"));
+    assert_eq!(header(content, "From"), Some("t3000@example.com"));
+    assert!(header(content, "Date").is_some() && header(content, "Message-ID").is_some(), "{content}");
+    let text = body(content);
+    assert!(text.starts_with(&format!("ACTIVE high: Boiler (rule {boiler}) value 95 at ")), "{text}");
+    assert!(text.contains("\r\n.5 bar over: check the pump\r\n"), "a leading dot arrives as sent: {text}");
+
+    // The dead endpoint: both attempts failed, visible in the log, the channel and the metrics.
+    poll_until("the dead channel's failure", WAIT, || async {
+        server.get("/api/t3000/alerts/deliveries?channel=dead&status=failed").await.ok_json().as_array().unwrap().len()
+            == 1
+    })
+    .await;
+    let failed = server.get("/api/t3000/alerts/deliveries?channel=dead").await.ok_json();
+    assert_eq!(failed[0]["attempts"], 2, "{failed}");
+    assert!(failed[0]["last_error"].as_str().unwrap().contains("cannot connect"), "{failed}");
+    let channels = server.get("/api/t3000/alerts/channels").await.ok_json();
+    let ch = |name: &str| channels.as_array().unwrap().iter().find(|c| c["name"] == name).cloned().unwrap();
+    assert_eq!((ch("dead")["failed"].as_u64(), ch("dead")["sent"].as_u64()), (Some(1), Some(0)), "{channels}");
+    assert!(ch("dead")["last_error"].is_string());
+    assert_eq!((ch("hook")["sent"].as_u64(), ch("hook")["signed"].as_bool()), (Some(1), Some(true)));
+    assert_eq!(ch("hook")["target"], format!("http://127.0.0.1:{hook_port}"));
+    let metrics = server.get("/metrics").await.text();
+    assert!(metrics.contains("t3000_alert_messages_total{channel=\"dead\",outcome=\"failed\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("t3000_alert_messages_total{channel=\"hook\",outcome=\"sent\"} 1\n"), "{metrics}");
+
+    // Many alarms at once: the mail channel sends them as one digest (at most one of them alone,
+    // had the Boiler's digest window ended just before).
+    let zones: Vec<u64> = (2..=7).map(|i| point(&format!("VAR{i}"))).collect();
+    let at = now_us();
+    server.ingest_ok(&zones.iter().map(|&p| Sample::good(p as u32, at, 60.0)).collect::<Vec<_>>()).await;
+    let mut zone_rules = Vec::new();
+    for (i, &p) in zones.iter().enumerate() {
+        zone_rules.push(create(high(&format!("Zone {}", i + 1), p, 50.0, "too warm")).await);
+    }
+    let zone_mails =
+        || sink.mails().into_iter().skip(1).map(|m| m["content"].as_str().unwrap().to_owned()).collect::<Vec<String>>();
+    poll_until("every zone alarm by mail", WAIT, || async {
+        let text: String = zone_mails().concat();
+        zone_rules.iter().all(|r| text.contains(&format!("(rule {r})")))
+    })
+    .await;
+    let mails = zone_mails();
+    assert!(mails.len() <= 2, "six alarms in at most two mails: {mails:?}");
+    let digest = mails.iter().find(|m| header(m, "Subject").is_some_and(|s| s.ends_with(" alarms"))).expect("a digest");
+    let n: usize =
+        header(digest, "Subject").unwrap().trim_start_matches("[T3000] ").trim_end_matches(" alarms").parse().unwrap();
+    assert!(n >= 5, "{digest}");
+    assert!(body(digest).contains("alarms came in too quickly"), "{digest}");
+    let log = server.get("/api/t3000/alerts/deliveries?channel=mail&status=sent").await.ok_json();
+    assert!(
+        log.as_array().unwrap().iter().any(|d| d["kind"] == "digest" && d["rule_ids"].as_array().unwrap().len() == n),
+        "{log}"
+    );
+    assert_eq!(hits.lock().unwrap().len(), 2, "the webhook takes only the Boiler");
+
+    // A test message, and the errors around it.
+    let t = server.post_json("/api/t3000/alerts/test", &json!({"channel": "mail"})).await.ok_json();
+    assert_eq!((t["kind"].as_str(), t["status"].as_str()), (Some("test"), Some("sent")), "{t}");
+    poll_until("the test mail", WAIT, || async {
+        sink.mails().iter().any(|m| header(m["content"].as_str().unwrap(), "Subject") == Some("[T3000] Test message"))
+    })
+    .await;
+    let r = server.post_json("/api/t3000/alerts/test", &json!({"channel": "nope"})).await;
+    r.assert_error("unknown channel", reqwest::StatusCode::NOT_FOUND, Some("not_found"));
+    let r = server.post_json("/api/t3000/alerts/test", &json!({"chanel": "mail"})).await;
+    r.assert_client_error("misspelled field");
+    let r = server.get("/api/t3000/alerts/deliveries?status=lost").await;
+    r.assert_error("unknown status", reqwest::StatusCode::BAD_REQUEST, Some("invalid_status"));
+    let viewer = server.user_client("vera", "viewer").await;
+    let r =
+        server.call(&viewer, reqwest::Method::POST, "/api/t3000/alerts/test", Some(&json!({"channel": "mail"}))).await;
+    r.assert_error("a viewer's test", reqwest::StatusCode::FORBIDDEN, None);
+    server.call(&viewer, reqwest::Method::GET, "/api/t3000/alerts/channels", None).await.ok_json();
+
+    // The server still serves, and no secret is in an answer or the log.
+    assert_eq!(server.get("/healthz").await.status, reqwest::StatusCode::OK);
+    let answers = format!(
+        "{}{}",
+        server.get("/api/t3000/alerts/channels").await.text(),
+        server.get("/api/t3000/alerts/deliveries?limit=10000").await.text()
+    );
+    for secret in [SECRET, SMTP_PASSWORD, URL_KEY] {
+        assert!(!answers.contains(secret), "{secret} in an answer");
+        assert!(!server.stderr().contains(secret), "{secret} in the log");
+    }
+}
