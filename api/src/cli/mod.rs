@@ -178,7 +178,8 @@ fn run(cmd: Command) -> Result<(), Failure> {
             result?;
         }
         Command::CheckConfig { file } => {
-            let cfg = settings::load_file(&file).map_err(Failure::Config)?;
+            let mut cfg = settings::load_file(&file).map_err(Failure::Config)?;
+            cfg.alerts = cfg.alerts.without_secrets();
             let text = toml::to_string_pretty(&cfg).map_err(|e| Failure::Runtime(e.into()))?;
             println!("# {}: OK. Effective configuration (defaults and environment applied):\n{text}", file.display());
         }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 /// One message to one channel and what became of it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Delivery {
+pub struct AlertDelivery {
     /// Increasing from 1 at each start; also sent as `X-T3000-Delivery` to webhooks, the same for
     /// every attempt, so a receiver can tell a retry from a new message.
     pub id: u64,
@@ -35,7 +35,7 @@ pub struct Delivery {
 
 /// A channel, its settings without secrets, and its counters since start.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct ChannelView {
+pub struct AlertChannel {
     pub name: String,
     /// `webhook` or `email`.
     pub kind: String,
@@ -64,7 +64,7 @@ pub struct ChannelView {
     /// Alarms held for the digest that goes out when the present digest window ends.
     pub held: usize,
     /// The latest delivery (any status).
-    pub last_delivery: Option<Delivery>,
+    pub last_delivery: Option<AlertDelivery>,
     /// The latest failed attempt: when (epoch microseconds) and why.
     pub last_failure_us: Option<i64>,
     pub last_error: Option<String>,

@@ -258,6 +258,28 @@ impl ChannelConfig {
 }
 
 impl AlertsConfig {
+    /// The same settings with every secret (webhook keys and URLs' paths, the SMTP password)
+    /// replaced by `<redacted>`, for printing.
+    pub fn without_secrets(&self) -> AlertsConfig {
+        let mut c = self.clone();
+        let redacted = || Secret("<redacted>".to_owned());
+        for w in &mut c.webhook {
+            if !w.secret.is_empty() {
+                w.secret = redacted();
+            }
+            // The path and query of a webhook URL often are its key (Slack, Teams).
+            if let Some(host_end) = w.url.find("://").map(|i| i + 3).and_then(|s| w.url[s..].find('/').map(|e| s + e)) {
+                w.url.replace_range(host_end.., "/<redacted>");
+            }
+        }
+        if let Some(smtp) = &mut c.smtp
+            && !smtp.password.is_empty()
+        {
+            smtp.password = redacted();
+        }
+        c
+    }
+
     /// Checks every value; the error names the dotted key (`alerts.webhook[1].url`).
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_range("alerts.digest_after", self.digest_after, 1, 1000)?;
@@ -406,6 +428,19 @@ to = ["a@example.com"]
         let c = parse(&block).unwrap();
         assert_eq!((c.alerts.webhook.len(), c.alerts.email.len()), (1, 1));
         assert_eq!(c.alerts.email[0].min_severity, 2);
+    }
+
+    #[test]
+    fn without_secrets_hides_keys_url_paths_and_the_password() {
+        let c = parse(
+            "[alerts.smtp]\nhost = \"h\"\nfrom = \"f@x\"\nusername = \"u\"\npassword = \"pw1\"\n[[alerts.webhook]]\nname = \"a\"\nurl = \"https://hooks.example.com/T0/key2?x=1\"\nsecret = \"k3\"\n",
+        )
+        .unwrap();
+        let shown = toml::to_string(&c.alerts.without_secrets()).unwrap();
+        for secret in ["pw1", "key2", "k3"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("https://hooks.example.com/<redacted>"), "{shown}");
     }
 
     #[test]

@@ -808,3 +808,46 @@ export interface SyncApplyReport {
   in_sync: number
   routines_error: string | null
 }
+
+// ---- outbound alerts (api/src/model/alert.rs) --------------------------------------------------
+
+/** GET /alerts/deliveries: one message to one channel and what became of it. */
+export interface AlertDelivery {
+  id: number
+  channel: string
+  /** `webhook` or `email`. */
+  channel_kind: string
+  /** `alarm`, `digest` or `test`. */
+  kind: string
+  rule_ids: number[]
+  subject: string
+  /** `queued`, `sending`, `retrying`, `sent`, `failed`, `dropped`, `rate_limited`. */
+  status: string
+  attempts: number
+  last_error: string | null
+  created_us: number
+  finished_us: number | null
+}
+
+/** GET /alerts/channels: a channel of `[alerts]`, without secrets, with its counters since start. */
+export interface AlertChannel {
+  name: string
+  kind: string
+  /** A webhook's scheme and host, or an e-mail channel's recipients. */
+  target: string
+  signed: boolean
+  rules: string[]
+  min_severity: number
+  events: string[]
+  max_per_minute: number
+  max_per_hour: number
+  sent: number
+  failed: number
+  dropped: number
+  rate_limited: number
+  queued: number
+  held: number
+  last_delivery: AlertDelivery | null
+  last_failure_us: number | null
+  last_error: string | null
+}

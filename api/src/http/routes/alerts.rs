@@ -4,7 +4,7 @@
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::routes::{audit, json_body};
-use crate::model::alert::{ChannelView, Delivery};
+use crate::model::alert::{AlertChannel, AlertDelivery};
 use crate::service::auth::Principal;
 use axum::Json;
 use axum::extract::{Extension, Query, State};
@@ -36,19 +36,19 @@ pub struct DeliveryQuery {
 /// The alert channels: where each sends (a webhook's scheme and host only, never its path or
 /// secret), what it takes, its counters since start and its latest delivery and failure.
 #[utoipa::path(get, path = "/api/t3000/alerts/channels", tag = "alerts",
-    responses((status = 200, body = [ChannelView])))]
-pub async fn channels(State(state): State<AppState>) -> Json<Vec<ChannelView>> {
+    responses((status = 200, body = [AlertChannel])))]
+pub async fn channels(State(state): State<AppState>) -> Json<Vec<AlertChannel>> {
     Json(state.notifier.channels())
 }
 
 /// The delivery log, newest first: each message to each channel, its status, attempts and last
 /// error. Kept in memory (the newest `alerts.log_entries`), so it starts empty at each start.
 #[utoipa::path(get, path = "/api/t3000/alerts/deliveries", tag = "alerts", params(DeliveryQuery),
-    responses((status = 200, body = [Delivery]), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = [AlertDelivery]), (status = 400, body = ErrorBody)))]
 pub async fn deliveries(
     State(state): State<AppState>,
     Query(q): Query<DeliveryQuery>,
-) -> ApiResult<Json<Vec<Delivery>>> {
+) -> ApiResult<Json<Vec<AlertDelivery>>> {
     let page = crate::http::routes::Page::new(None, q.limit)?;
     if let Some(s) = q.status.as_deref()
         && !DELIVERY_STATUSES.contains(&s)
@@ -61,21 +61,21 @@ pub async fn deliveries(
 /// Body of `POST /api/t3000/alerts/test`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TestBody {
+pub struct AlertTestBody {
     /// The channel's name.
     pub channel: String,
 }
 
 /// Sends a test message to a channel now (one attempt, past its routing, digest and rate limits)
 /// and answers with its delivery: `sent`, or `failed` with the error.
-#[utoipa::path(post, path = "/api/t3000/alerts/test", tag = "alerts", request_body = TestBody,
-    responses((status = 200, body = Delivery), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/t3000/alerts/test", tag = "alerts", request_body = AlertTestBody,
+    responses((status = 200, body = AlertDelivery), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn test(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
-) -> ApiResult<Json<Delivery>> {
-    let b: TestBody = json_body(&body)?;
+) -> ApiResult<Json<AlertDelivery>> {
+    let b: AlertTestBody = json_body(&body)?;
     let d = state.notifier.test(&b.channel).await?;
     audit(&state, &who, "alerts.test", format!("alert_channel:{}", b.channel), None, crate::http::routes::json(&d));
     Ok(Json(d))

@@ -17,7 +17,7 @@ pub mod smtp;
 pub mod webhook;
 
 use crate::model::alarm::AlarmEvent;
-use crate::model::alert::{ChannelView, Delivery};
+use crate::model::alert::{AlertChannel, AlertDelivery};
 use crate::service::alarms::AlarmService;
 use parking_lot::Mutex;
 use plan::{ChannelPlan, DigestRule, Message, Outcome};
@@ -108,7 +108,7 @@ pub struct Notifier {
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
     state: Mutex<State>,
-    log: Mutex<(VecDeque<Delivery>, usize)>,
+    log: Mutex<(VecDeque<AlertDelivery>, usize)>,
     next_id: AtomicU64,
     stats: Mutex<BTreeMap<String, Arc<Stats>>>,
     /// Alarm transitions missed because the notifier fell behind the alarm service's broadcast.
@@ -275,7 +275,7 @@ impl Notifier {
 
     /// Sends a test message to channel `name` now, one attempt, past its routing, digest and rate
     /// limits; logged and counted like any message. Returns its delivery.
-    pub async fn test(&self, name: &str) -> Result<Delivery, NotifyError> {
+    pub async fn test(&self, name: &str) -> Result<AlertDelivery, NotifyError> {
         let (ep, stats) = {
             let st = self.state.lock();
             let ch = st
@@ -350,7 +350,7 @@ impl Notifier {
 
     fn log_new(&self, ep: &Endpoint, m: &Message, status: &str, now: i64) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let d = Delivery {
+        let d = AlertDelivery {
             id,
             channel: ep.cfg.name.clone(),
             channel_kind: ep.kind_name().into(),
@@ -371,18 +371,18 @@ impl Notifier {
         id
     }
 
-    fn log_update(&self, id: u64, f: impl FnOnce(&mut Delivery)) {
+    fn log_update(&self, id: u64, f: impl FnOnce(&mut AlertDelivery)) {
         if let Some(d) = self.log.lock().0.iter_mut().rev().find(|d| d.id == id) {
             f(d);
         }
     }
 
-    fn delivery(&self, id: u64) -> Option<Delivery> {
+    fn delivery(&self, id: u64) -> Option<AlertDelivery> {
         self.log.lock().0.iter().rev().find(|d| d.id == id).cloned()
     }
 
     /// The delivery log, newest first: at most `limit`, of one channel and one status if given.
-    pub fn deliveries(&self, channel: Option<&str>, status: Option<&str>, limit: usize) -> Vec<Delivery> {
+    pub fn deliveries(&self, channel: Option<&str>, status: Option<&str>, limit: usize) -> Vec<AlertDelivery> {
         self.log
             .lock()
             .0
@@ -395,7 +395,7 @@ impl Notifier {
     }
 
     /// The configured channels with their settings (no secrets) and counters.
-    pub fn channels(&self) -> Vec<ChannelView> {
+    pub fn channels(&self) -> Vec<AlertChannel> {
         let st = self.state.lock();
         st.channels
             .iter()
@@ -406,7 +406,7 @@ impl Notifier {
                     Kind::Email(_) => (c.to.join(", "), false),
                 };
                 let last_failure = ch.stats.last_failure.lock().clone();
-                ChannelView {
+                AlertChannel {
                     name: c.name.clone(),
                     kind: ch.ep.kind_name().into(),
                     target,

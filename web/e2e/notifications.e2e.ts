@@ -1,0 +1,68 @@
+// The Notifications panel of the Alarms page against the real demo with one webhook channel whose
+// endpoint is dead (set through T3000__ALERTS__WEBHOOK): the channel is listed without its URL's
+// path; an admin's test message fails and the failure shows in the row, its counters and the
+// latest deliveries; a viewer sees the panel without the test button.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Browser } from 'playwright-core'
+import { createServer } from 'node:net'
+import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
+
+let server: Server
+let browser: Browser
+let admin: string
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok))
+  const port = (s.address() as { port: number }).port
+  await new Promise((ok) => s.close(ok))
+  return port
+}
+
+beforeAll(async () => {
+  const port = await closedPort()
+  server = await startDemo([], {
+    T3000__ALERTS__WEBHOOK: `[{ name = "ops-hook", url = "http://127.0.0.1:${port}/hook/key-in-path", secret = "k", retries = 0 }]`,
+  })
+  browser = await launchBrowser()
+  admin = await token(server)
+  await apiCall(server, admin, 'POST', '/api/t3000/users', { username: 'viewer', password: 'viewer-pass-1', role: 'viewer' })
+})
+afterAll(async () => {
+  await browser?.close()
+  await server?.stop()
+})
+
+describe('Notifications panel', () => {
+  it('shows the channel and a failed test message with its error', async () => {
+    const { context, page } = await newPage(browser)
+    await login(page, server)
+    await page.click('.topbar nav a[href="/alarms"]')
+    const row = page.locator('[data-test=channel-row][data-channel="ops-hook"]')
+    await row.waitFor()
+    const text = await row.innerText()
+    expect(text).toContain('webhook, signed')
+    expect(text).not.toContain('key-in-path')
+    await row.locator('[data-test=channel-test]').click()
+    await row.locator('[data-test=channel-tested]:has-text("Test failed")').waitFor()
+    expect(await row.locator('[data-test=channel-tested]').innerText()).toContain('cannot connect')
+    await row.locator('[data-test=channel-health]:has-text("Failing")').waitFor()
+    expect(await row.locator('[data-test=channel-counts]').innerText()).toBe('0 / 1 / 0 / 0')
+    expect(await row.locator('[data-test=channel-error]').innerText()).toContain('cannot connect')
+    const recent = page.locator('[data-test=deliveries]')
+    await recent.locator('summary').click()
+    expect(await recent.locator('[data-test=delivery-row]').first().innerText()).toContain('[T3000] Test message')
+    await screenshot(page, 'alarms-notifications')
+    await context.close()
+  })
+
+  it('shows a viewer the channels without the test button', async () => {
+    const { context, page } = await newPage(browser)
+    await login(page, server, 'viewer', 'viewer-pass-1')
+    await page.click('.topbar nav a[href="/alarms"]')
+    await page.locator('[data-test=channel-row][data-channel="ops-hook"]').waitFor()
+    expect(await page.locator('[data-test=channel-test]').count()).toBe(0)
+    await context.close()
+  })
+})
