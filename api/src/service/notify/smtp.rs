@@ -254,6 +254,99 @@ mod tests {
         assert!(s.ends_with("\r\n\r\none\r\n..two\r\n...three\r\n.\r\n"), "{s}");
     }
 
+    /// A scripted SMTP server: answers each command by its first word, records what it got.
+    async fn fake_server(ehlo: &'static str) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (sock, _) = listener.accept().await.unwrap();
+            let (r, mut w) = sock.into_split();
+            let mut lines = BufReader::new(r).lines();
+            let mut got = Vec::new();
+            w.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+            let mut in_data = false;
+            while let Ok(Some(line)) = lines.next_line().await {
+                got.push(line.clone());
+                let reply: String = if in_data {
+                    if line != "." {
+                        continue;
+                    }
+                    in_data = false;
+                    "250 queued".into()
+                } else {
+                    match line.split(' ').next().unwrap_or("") {
+                        "EHLO" => ehlo.into(),
+                        "AUTH" => "334 VXNlcm5hbWU6".into(),
+                        "MAIL" | "RCPT" => "250 ok".into(),
+                        "DATA" => {
+                            in_data = true;
+                            "354 go on".into()
+                        }
+                        "QUIT" => {
+                            w.write_all(b"221 bye\r\n").await.unwrap();
+                            break;
+                        }
+                        // The AUTH LOGIN user name, then the password.
+                        _ if got.len() == 3 => "334 UGFzc3dvcmQ6".into(),
+                        _ if got.len() == 4 => "235 welcome".into(),
+                        _ => "500 what?".into(),
+                    }
+                };
+                w.write_all(format!("{reply}\r\n").as_bytes()).await.unwrap();
+            }
+            got
+        });
+        (port, task)
+    }
+
+    fn config(port: u16, tls: SmtpTls) -> SmtpConfig {
+        SmtpConfig {
+            host: "127.0.0.1".into(),
+            port,
+            tls,
+            username: "u".into(),
+            password: t3_core::config::Secret("p w".into()),
+            from: "t3000@example.com".into(),
+        }
+    }
+
+    /// The conversation with a server that offers only AUTH LOGIN: EHLO, AUTH LOGIN with the user
+    /// name and password in base64, the envelope, the message ending in `.`, QUIT.
+    #[tokio::test]
+    async fn a_conversation_with_auth_login() {
+        let (port, server) = fake_server("250-fake\r\n250-8BITMIME\r\n250 AUTH LOGIN").await;
+        let to = vec!["a@example.com".to_owned(), "b@example.com".to_owned()];
+        let m = Mail { to: &to, subject: "s", text: ".x\n", id: 1, now_us: 1_795_651_200_000_000 };
+        send(&config(port, SmtpTls::None), &m).await.unwrap();
+        let got = server.await.unwrap();
+        assert_eq!(
+            got[..7],
+            [
+                "EHLO example.com",
+                "AUTH LOGIN",
+                "dQ==",
+                "cCB3",
+                "MAIL FROM:<t3000@example.com>",
+                "RCPT TO:<a@example.com>",
+                "RCPT TO:<b@example.com>"
+            ]
+        );
+        assert_eq!(got[7], "DATA");
+        assert!(got.contains(&"..x".to_owned()), "dot-stuffed: {got:?}");
+        assert_eq!(got[got.len() - 2..], [".", "QUIT"]);
+    }
+
+    /// `tls = "starttls"` with a server that does not offer it: refused before anything is sent.
+    #[tokio::test]
+    async fn starttls_that_is_not_offered_is_an_error() {
+        let (port, server) = fake_server("250-fake\r\n250 AUTH PLAIN").await;
+        let m = Mail { to: &[], subject: "s", text: "t", id: 1, now_us: 0 };
+        let e = send(&config(port, SmtpTls::Starttls), &m).await.unwrap_err();
+        assert!(e.contains("does not offer STARTTLS"), "{e}");
+        drop(server);
+    }
+
     #[test]
     fn extensions_are_read_from_the_ehlo_reply() {
         let r =
