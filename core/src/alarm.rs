@@ -156,7 +156,8 @@ impl AlarmRule {
 
 /// The level of an alarm: which limit or condition it is about.
 ///
-/// Serialized in lower case: `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`.
+/// Serialized in lower case: `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`, `data_loss`,
+/// `warning`, `fault`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
@@ -175,15 +176,21 @@ pub enum Level {
     /// Stored data was found damaged and taken out of service (the built-in storage alarm).
     #[serde(rename = "data_loss")]
     DataLoss,
+    /// A fault of the server itself that needs attention soon but stops nothing yet (disk space
+    /// low, a plugin refused): a built-in system alarm ([`FaultAlarm`]).
+    Warning,
+    /// A fault of the server itself that stops part of its work now (writes refused, a program
+    /// in error): a built-in system alarm ([`FaultAlarm`]).
+    Fault,
 }
 
 impl Level {
-    /// Severity for sorting and escalation: 2 for way-low, way-high, offline and data loss, 1 for
-    /// low, high and digital state.
+    /// Severity for sorting, escalation and routing: 2 for way-low, way-high, offline, data loss
+    /// and fault, 1 for low, high, digital state and warning.
     pub fn severity(self) -> u8 {
         match self {
-            Level::WayLow | Level::WayHigh | Level::Offline | Level::DataLoss => 2,
-            Level::Low | Level::High | Level::State => 1,
+            Level::WayLow | Level::WayHigh | Level::Offline | Level::DataLoss | Level::Fault => 2,
+            Level::Low | Level::High | Level::State | Level::Warning => 1,
         }
     }
 
@@ -197,6 +204,8 @@ impl Level {
             Level::State => "state",
             Level::Offline => "offline",
             Level::DataLoss => "data_loss",
+            Level::Warning => "warning",
+            Level::Fault => "fault",
         }
     }
 
@@ -205,7 +214,7 @@ impl Level {
         match self {
             Level::High | Level::WayHigh => 1,
             Level::Low | Level::WayLow => -1,
-            Level::State | Level::Offline | Level::DataLoss => 0,
+            Level::State | Level::Offline | Level::DataLoss | Level::Warning | Level::Fault => 0,
         }
     }
 
@@ -543,6 +552,85 @@ impl AlarmEvaluator {
         self.status = to;
         self.since_us = Some(at_us);
         Transition { at_us, from: from.state(), to: to.state(), level, value, kind }
+    }
+}
+
+/// The state machine of a built-in alarm on a fault the server reports about itself (disk space,
+/// the WAL, plugins, programs): the fault is present or gone, at one fixed level, without delay.
+/// Its states and transitions are those of the [module documentation](self) (raised, cleared or
+/// normal, acknowledged); there are no level changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultAlarm {
+    level: Level,
+    status: Status,
+    since_us: Option<i64>,
+}
+
+impl FaultAlarm {
+    /// A fault alarm in [`AlarmState::Normal`].
+    pub fn new(level: Level) -> Self {
+        Self { level, status: Status::Normal, since_us: None }
+    }
+
+    /// Continues from the latest transition of the alarm history (after a restart).
+    pub fn resume(level: Level, last: &Transition) -> Self {
+        let status = match last.to {
+            AlarmState::Normal => Status::Normal,
+            AlarmState::Active => Status::Active(level),
+            AlarmState::Acknowledged => Status::Acknowledged(level),
+            AlarmState::Cleared => Status::Cleared(level),
+        };
+        Self { level, status, since_us: Some(last.at_us) }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> AlarmState {
+        self.status.state()
+    }
+
+    /// The alarm's level (also while [`AlarmState::Normal`]).
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// When the latest transition happened; `None` before the first one.
+    pub fn since_us(&self) -> Option<i64> {
+        self.since_us
+    }
+
+    /// The fault is `present` (or not) at `at_us`: raises the alarm when it is not on, ends it
+    /// (cleared, or normal once acknowledged) when the fault is gone; `None` when nothing changes.
+    pub fn set(&mut self, present: bool, at_us: i64) -> Option<Transition> {
+        let (to, kind) = match (self.status, present) {
+            (Status::Normal | Status::Cleared(_), true) => (Status::Active(self.level), TransitionKind::Raised),
+            (Status::Active(_), false) => (Status::Cleared(self.level), TransitionKind::Cleared),
+            (Status::Acknowledged(_), false) => (Status::Normal, TransitionKind::Normal),
+            _ => return None,
+        };
+        Some(self.go(to, at_us, kind))
+    }
+
+    /// A user acknowledges the alarm: active becomes acknowledged, cleared becomes normal. Errors
+    /// (and changes nothing) when it is normal or already acknowledged, or `user` is blank.
+    pub fn acknowledge(&mut self, user: &str, at_us: i64) -> Result<Transition, AlarmError> {
+        if user.trim().is_empty() {
+            return Err(AlarmError::NoUser);
+        }
+        let to = match self.status {
+            Status::Normal => return Err(AlarmError::NothingToAcknowledge),
+            Status::Acknowledged(_) => return Err(AlarmError::AlreadyAcknowledged),
+            Status::Active(level) => Status::Acknowledged(level),
+            Status::Cleared(_) => Status::Normal,
+        };
+        Ok(self.go(to, at_us, TransitionKind::Acknowledged { by: user.to_owned() }))
+    }
+
+    fn go(&mut self, to: Status, at_us: i64, kind: TransitionKind) -> Transition {
+        let from = self.status;
+        let at_us = self.since_us.map_or(at_us, |since| at_us.max(since));
+        self.status = to;
+        self.since_us = Some(at_us);
+        Transition { at_us, from: from.state(), to: to.state(), level: self.level, value: None, kind }
     }
 }
 
@@ -1142,5 +1230,43 @@ mod tests {
             }
             prop_assert_eq!(&histories[0], &histories[1]);
         }
+    }
+
+    /// A fault alarm goes normal -> active -> acknowledged -> normal, or active -> cleared ->
+    /// normal by acknowledgement; repeated reports change nothing, and it resumes from history.
+    #[test]
+    fn a_fault_alarm_follows_its_fault_and_its_acknowledgement() {
+        let mut a = FaultAlarm::new(Level::Fault);
+        assert_eq!(a.set(false, 1), None);
+        let raised = a.set(true, 2).unwrap();
+        assert_eq!(
+            (raised.from, raised.to, raised.kind.clone()),
+            (AlarmState::Normal, AlarmState::Active, TransitionKind::Raised)
+        );
+        assert_eq!(raised.level, Level::Fault);
+        assert_eq!(a.set(true, 3), None, "still present: no new transition");
+        let ack = a.acknowledge("alice", 4).unwrap();
+        assert_eq!(ack.to, AlarmState::Acknowledged);
+        assert_eq!(a.acknowledge("bob", 5), Err(AlarmError::AlreadyAcknowledged));
+        assert_eq!(a.set(false, 6).unwrap().kind, TransitionKind::Normal);
+        assert_eq!(a.acknowledge("alice", 7), Err(AlarmError::NothingToAcknowledge));
+
+        a.set(true, 8).unwrap();
+        let cleared = a.set(false, 9).unwrap();
+        assert_eq!((cleared.to, cleared.kind.clone()), (AlarmState::Cleared, TransitionKind::Cleared));
+        // Back while cleared: raised again.
+        assert_eq!(a.set(true, 10).unwrap().kind, TransitionKind::Raised);
+        a.set(false, 11).unwrap();
+        assert_eq!(a.acknowledge(" ", 12), Err(AlarmError::NoUser));
+        let ack = a.acknowledge("alice", 12).unwrap();
+        assert_eq!((ack.from, ack.to), (AlarmState::Cleared, AlarmState::Normal));
+
+        // Time never goes backwards; a restart resumes the state and when it began.
+        let raised = a.set(true, 5).unwrap();
+        assert_eq!(raised.at_us, 12);
+        let resumed = FaultAlarm::resume(Level::Fault, &raised);
+        assert_eq!((resumed.state(), resumed.since_us()), (AlarmState::Active, Some(12)));
+        assert_eq!(Level::Warning.severity(), 1);
+        assert_eq!(Level::Fault.severity(), 2);
     }
 }

@@ -192,6 +192,16 @@ pub struct StorageConfig {
     pub scrub_interval_secs: u64,
     /// How fast the scrub reads, in MiB/s, so it never starves queries, 1 ..= 10_000.
     pub scrub_mib_per_sec: u64,
+    /// The disk-space alarm is raised when the data directory's filesystem has less free space
+    /// than this many MiB (or than `disk_alarm_free_percent`, whichever is more), 1 ..= 16_777_216.
+    pub disk_alarm_free_mb: u64,
+    /// ... or than this percentage of the filesystem's size, 0 ..= 50 (0: the MiB only).
+    pub disk_alarm_free_percent: u8,
+    /// Below this many MiB free, writes of samples are refused (503) before the disk is full, and
+    /// compaction waits; below `disk_alarm_free_mb`. 0 ..= 16_777_215 (0: never refused).
+    pub disk_floor_free_mb: u64,
+    /// How often the free space is measured (also after every flush), 100 ..= 600_000 ms.
+    pub disk_check_interval_ms: u64,
 }
 
 impl Default for StorageConfig {
@@ -207,6 +217,10 @@ impl Default for StorageConfig {
             zstd_level: 3,
             scrub_interval_secs: 86_400,
             scrub_mib_per_sec: 64,
+            disk_alarm_free_mb: 1024,
+            disk_alarm_free_percent: 5,
+            disk_floor_free_mb: 128,
+            disk_check_interval_ms: 5000,
         }
     }
 }
@@ -1047,6 +1061,19 @@ impl Config {
             check_range("storage.scrub_interval_secs", storage.scrub_interval_secs, 60, 31_536_000)?;
         }
         check_range("storage.scrub_mib_per_sec", storage.scrub_mib_per_sec, 1, 10_000)?;
+        check_range("storage.disk_alarm_free_mb", storage.disk_alarm_free_mb, 1, 16_777_216)?;
+        check_range("storage.disk_alarm_free_percent", storage.disk_alarm_free_percent, 0, 50)?;
+        check_range("storage.disk_floor_free_mb", storage.disk_floor_free_mb, 0, 16_777_215)?;
+        if storage.disk_floor_free_mb >= storage.disk_alarm_free_mb {
+            return Err(ConfigError::new(
+                "storage.disk_floor_free_mb",
+                format!(
+                    "must be below storage.disk_alarm_free_mb ({}): the alarm comes before writes are refused",
+                    storage.disk_alarm_free_mb
+                ),
+            ));
+        }
+        check_range("storage.disk_check_interval_ms", storage.disk_check_interval_ms, 100, 600_000)?;
 
         check_range("wal.group_commit_max_delay_ms", wal.group_commit_max_delay_ms, 1, 10_000)?;
         check_range("wal.group_commit_max_bytes", wal.group_commit_max_bytes, 4 * KIB as usize, 256 * MIB as usize)?;

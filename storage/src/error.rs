@@ -15,6 +15,11 @@ pub enum Error {
     /// acknowledged is at risk; the log keeps trying and takes writes again once it can.
     #[error("the write-ahead log cannot take writes now ({0}); retry later")]
     WalUnavailable(String),
+    /// The data directory's filesystem has less free space than `storage.disk_floor_free_mb`:
+    /// new samples are refused before the disk is full, and taken again once space returns
+    /// (see [`crate::disk`]). The message says how much is free.
+    #[error("{0}; retry later")]
+    DiskFull(String),
     /// The catalog cannot be written now: the disk is full, or the process is out of file
     /// descriptors. Reads go on (from memory); the same write may succeed later.
     #[error("the catalog cannot be written now ({0}); retry later")]
@@ -84,6 +89,7 @@ impl Error {
             self,
             Error::Backlog { .. }
                 | Error::WalUnavailable(_)
+                | Error::DiskFull(_)
                 | Error::CatalogUnavailable(_)
                 | Error::Timeout(_)
                 | Error::ShuttingDown

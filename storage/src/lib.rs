@@ -49,13 +49,15 @@
 //! - Leaves: [`wal`]: the write-ahead log; [`buffer`]: the write buffer and the row types every
 //!   layer uses; [`catalog`]: the metadata catalog (buildings, devices, points, users, ...) and the
 //!   audit log; [`vfs`]: the file operations durability depends on, with a fault-injecting variant
-//!   for tests; [`metrics`]: latency histograms; [`error`].
+//!   for tests; [`metrics`]: latency histograms; [`disk`]: the data directory's free space and
+//!   the floor below which writes are refused (its watcher task is `engine/disk.rs`); [`error`].
 //!
 //! [`analytics`], [`export`], [`manifest`], [`maintenance`] and [`recovery`] are re-exported at the
 //! root, where the other crates have found them before the layers.
 
 pub mod buffer;
 pub mod catalog;
+pub mod disk;
 pub mod engine;
 pub mod error;
 pub mod files;
@@ -64,6 +66,7 @@ pub mod query;
 pub mod vfs;
 pub mod wal;
 
+pub use disk::{DiskLevel, DiskSettings, DiskStatus};
 pub use engine::{BackupSnapshot, BatchingSink, RecoveryReport, Storage, validate_samples};
 pub use error::{Error, Result};
 pub use query::{HistoryMode, HistoryRequest, HistoryResult, Latest, PriorRow, ReadPath, SeriesResult, SqlResult};

@@ -39,7 +39,10 @@ impl Storage {
                 st.frozen.first().cloned().map(|f| (f, st.frozen_gen[0]))
             };
             let Some((frozen, generation)) = next else { break };
-            if let Err(e) = self.persist_frozen(frozen, generation).await {
+            let persisted = self.persist_frozen(frozen, generation).await;
+            // A flush takes and frees space (a Parquet file in, WAL segments out): measure again.
+            self.inner.disk.check();
+            if let Err(e) = persisted {
                 self.inner.stats.flush_failures.fetch_add(1, Ordering::Relaxed);
                 return Err(e);
             }
@@ -125,7 +128,8 @@ impl Storage {
                 wait = Duration::from_secs(cfg.scrub_interval_secs);
             }
         });
-        self.inner.tasks.lock().extend([flusher, maintenance, scrubber]);
+        let disk = self.spawn_disk_watcher();
+        self.inner.tasks.lock().extend([flusher, maintenance, scrubber, disk]);
     }
 
     fn flush_due(&self) -> bool {

@@ -116,10 +116,11 @@ impl Storage {
         self.inner.live.subscribe()
     }
 
-    /// The reason writes are refused, if they are (see [`Storage::write_state`]).
+    /// The reason writes are refused, if they are: the WAL's (see [`Storage::write_state`]), or
+    /// the disk's floor (see [`crate::disk`]).
     pub fn write_refusal(&self) -> Option<String> {
         match self.write_state() {
-            WriteState::Ok => None,
+            WriteState::Ok => self.inner.disk.refusing().then(|| self.inner.disk.status().describe()),
             WriteState::Unavailable(why) | WriteState::Poisoned(why) => Some(why),
         }
     }
@@ -147,6 +148,7 @@ impl Storage {
         if samples.is_empty() {
             return Ok(());
         }
+        self.inner.disk.admit(samples.len())?;
         let buffered = self.buffered_rows();
         if buffered > self.backlog_limit() {
             return Err(Error::Backlog { buffered, limit: self.backlog_limit() });

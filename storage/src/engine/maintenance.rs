@@ -32,6 +32,8 @@ pub struct MaintenanceReport {
     pub days_compacted: usize,
     pub files_removed: usize,
     pub days_rolled_up: usize,
+    /// Days not compacted or rewritten because the disk is at its floor (see [`crate::disk`]).
+    pub rewrites_skipped_for_disk: usize,
 }
 
 /// What retention wants done to one day.
@@ -118,6 +120,12 @@ impl Storage {
             if !must_drop && !compact {
                 continue;
             }
+            // A rewrite needs room for the new files before the old ones go: none at the floor
+            // (whole expired days are still deleted above, which frees space).
+            if self.inner.disk.refusing() {
+                report.rewrites_skipped_for_disk += 1;
+                continue;
+            }
             let added = self.rewrite_unit(&unit, cond.as_deref())?;
             self.run_test_hook(TestHook::RewriteWritten);
             let seqs: HashSet<u64> = files.iter().map(|f| f.meta.seq).collect();
@@ -129,7 +137,7 @@ impl Storage {
                 report.days_compacted += 1;
             }
         }
-        if cfg.rollups.enabled {
+        if cfg.rollups.enabled && !self.inner.disk.refusing() {
             report.days_rolled_up = self.refresh_rollups_blocking(now)?;
         }
         if report != MaintenanceReport::default() {

@@ -4,6 +4,7 @@
 //! submodules use it directly, nothing outside does.
 
 mod backup;
+mod disk;
 mod export;
 mod flush;
 mod ingest;
@@ -98,6 +99,8 @@ struct Inner {
     cfg_retention: RwLock<t3_core::config::RetentionConfig>,
     /// Every acknowledged batch, in acknowledgement order (see [`Storage::subscribe`]).
     live: tokio::sync::broadcast::Sender<Arc<[Sample]>>,
+    /// The data directory's free space; refuses writes at the floor.
+    disk: Arc<crate::disk::DiskGuard>,
     /// Held for the life of the engine (an exclusive lock on `<data_dir>/LOCK`).
     _lock: std::fs::File,
     test_hooks: TestHooks,

@@ -125,6 +125,11 @@ impl Storage {
             );
         }
         let (stop, _) = watch::channel(false);
+        let disk = Arc::new(crate::disk::DiskGuard::new(
+            &data_dir,
+            Arc::new(crate::disk::StatVfs),
+            crate::disk::DiskSettings::from_config(&cfg.storage),
+        ));
         Ok(Storage {
             inner: Arc::new(Inner {
                 cfg: cfg.clone(),
@@ -146,6 +151,7 @@ impl Storage {
                 live: tokio::sync::broadcast::channel(LIVE_BATCHES).0,
                 point_retention: RwLock::new(Vec::new()),
                 cfg_retention: RwLock::new(cfg.retention.clone()),
+                disk,
                 _lock: lock,
                 test_hooks: TestHooks::default(),
                 sparse_day_rows: AtomicUsize::new(cfg.storage.sparse_day_rows),
