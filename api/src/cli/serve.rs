@@ -233,6 +233,7 @@ pub(super) async fn serve(
     let notifier = crate::service::notify::Notifier::new(&cfg.alerts, clock.clone());
     notifier.spawn(&alarms);
     alarms.spawn(&storage, collector.clone());
+    alarms.report_plugins(plugins.entries());
     let scheduler = crate::service::scheduler::Scheduler::new(catalog.clone(), control.clone(), clock.clone());
     scheduler.spawn();
     ranges.spawn(&collector);

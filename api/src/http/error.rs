@@ -80,6 +80,8 @@ impl From<StorageError> for ApiError {
         if e.is_retryable() {
             let (code, retry_after_secs) = match &e {
                 StorageError::WalUnavailable(_) => ("writes_unavailable", 2),
+                // The disk needs someone to free space (or retention to run): not seconds.
+                StorageError::DiskFull(_) => ("disk_full", 30),
                 StorageError::CatalogUnavailable(_) => ("catalog_unavailable", 5),
                 StorageError::Backlog { .. } => ("storage_backlog", 5),
                 StorageError::ShuttingDown => ("shutting_down", 5),
@@ -331,6 +333,7 @@ mod tests {
             (E::Timeout(5), 422, "query_timeout", None),
             (E::Poisoned("p".into()), 503, "wal_poisoned", None),
             (E::WalUnavailable("w".into()), 503, "writes_unavailable", Some(2)),
+            (E::DiskFull("d".into()), 503, "disk_full", Some(30)),
             (E::CatalogUnavailable("c".into()), 503, "catalog_unavailable", Some(5)),
             (E::Backlog { buffered: 2, limit: 1 }, 503, "storage_backlog", Some(5)),
             (E::ShuttingDown, 503, "shutting_down", Some(5)),

@@ -1,7 +1,7 @@
 //! Alarm rules, their transitions and their present state.
 
 use serde::{Deserialize, Serialize};
-use t3_core::alarm::{AlarmRule, Transition};
+use t3_core::alarm::{AlarmRule, Level, Transition};
 
 /// An alarm rule (stored).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -26,6 +26,7 @@ record!(AlarmRuleRecord, "alarm_rule");
 /// One transition as stored and published.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlarmEvent {
+    /// The rule's id; 0 is the storage alarm, -1 ..= -6 the system alarms (see `GET /alarms`).
     pub rule_id: i64,
     pub name: String,
     pub point_id: Option<u32>,
@@ -40,6 +41,10 @@ pub struct AlarmEvent {
 /// The present state of a rule's alarm.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AlarmView {
+    /// The rule's id. Built-in alarms: 0 the storage alarm (quarantined data files); the server's
+    /// own faults -1 disk space low, -2 disk floor reached (writes refused), -3 write-ahead log
+    /// refusing writes, -4 plugin refused, -5 devices offline (not watched by a rule), -6 program
+    /// in error. They are listed only while not `normal`.
     pub rule_id: i64,
     pub name: String,
     pub point_id: Option<u32>,
@@ -47,7 +52,8 @@ pub struct AlarmView {
     pub message: Option<String>,
     /// `normal`, `active`, `acknowledged` or `cleared` (gone, not yet acknowledged).
     pub state: String,
-    /// `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`.
+    /// `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`; the built-in alarms also
+    /// `data_loss`, `warning` (severity 1) and `fault` (severity 2).
     pub level: Option<String>,
     /// Since when it is in this state (epoch microseconds): after an acknowledgement, the time of
     /// the acknowledgement; when the alarm started is `started_us`.
@@ -66,6 +72,82 @@ pub struct AlarmView {
 /// (quarantined, its rows missing from answers) is not acknowledged. Acknowledging it acknowledges
 /// every such file.
 pub const STORAGE_ALARM: i64 = 0;
+
+/// The built-in alarms on the server's own faults, each with a reserved (negative) rule id. They
+/// are raised and cleared by the server ([`crate::service::alarms::AlarmService::set_system`]),
+/// stored in the alarm history, published and acknowledged like the alarms of rules, and listed
+/// while they are not normal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SystemAlarm {
+    /// Rule id -1, level `warning`: the data directory's free space is below the alarm threshold
+    /// (`storage.disk_alarm_free_mb` / `disk_alarm_free_percent`).
+    DiskLow,
+    /// Rule id -2, level `fault`: free space is below the floor (`storage.disk_floor_free_mb`);
+    /// writes of samples are refused with 503 until space returns.
+    DiskFloor,
+    /// Rule id -3, level `fault`: the write-ahead log refuses writes (it cannot create a segment,
+    /// or an I/O failure poisoned it until restart).
+    WalRefusing,
+    /// Rule id -4, level `warning`: a file in a plugin folder was refused (wrong ABI, not a
+    /// plugin, a duplicate protocol).
+    PluginRefused,
+    /// Rule id -5, level `offline`: devices polled by the server do not answer, and no enabled
+    /// `device_offline` rule watches them (those raise their own alarm).
+    DevicesOffline,
+    /// Rule id -6, level `fault`: a control program is in error (raised by the program runner).
+    ProgramError,
+}
+
+impl SystemAlarm {
+    /// Every system alarm.
+    pub const ALL: [SystemAlarm; 6] = [
+        SystemAlarm::DiskLow,
+        SystemAlarm::DiskFloor,
+        SystemAlarm::WalRefusing,
+        SystemAlarm::PluginRefused,
+        SystemAlarm::DevicesOffline,
+        SystemAlarm::ProgramError,
+    ];
+
+    /// Its reserved rule id: -1 ..= -6.
+    pub fn rule_id(self) -> i64 {
+        match self {
+            SystemAlarm::DiskLow => -1,
+            SystemAlarm::DiskFloor => -2,
+            SystemAlarm::WalRefusing => -3,
+            SystemAlarm::PluginRefused => -4,
+            SystemAlarm::DevicesOffline => -5,
+            SystemAlarm::ProgramError => -6,
+        }
+    }
+
+    /// The system alarm with this rule id.
+    pub fn from_rule_id(id: i64) -> Option<SystemAlarm> {
+        SystemAlarm::ALL.into_iter().find(|a| a.rule_id() == id)
+    }
+
+    /// The name shown in the alarm list.
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemAlarm::DiskLow => "System: disk space low",
+            SystemAlarm::DiskFloor => "System: disk floor reached, writes refused",
+            SystemAlarm::WalRefusing => "System: write-ahead log refuses writes",
+            SystemAlarm::PluginRefused => "System: plugin refused",
+            SystemAlarm::DevicesOffline => "System: devices offline",
+            SystemAlarm::ProgramError => "System: program in error",
+        }
+    }
+
+    /// Its level: `warning` (severity 1) for what needs attention soon, `fault` or `offline`
+    /// (severity 2) for what stops part of the server's work now.
+    pub fn level(self) -> Level {
+        match self {
+            SystemAlarm::DiskLow | SystemAlarm::PluginRefused => Level::Warning,
+            SystemAlarm::DiskFloor | SystemAlarm::WalRefusing | SystemAlarm::ProgramError => Level::Fault,
+            SystemAlarm::DevicesOffline => Level::Offline,
+        }
+    }
+}
 
 /// An alarm rule: [`t3_core::alarm::AlarmRule`]. The limits that are set must be in the order
 /// `waylow <= low < high <= wayhigh`, which JSON Schema cannot say; the description does.

@@ -15,21 +15,28 @@
 //! Besides the evaluator's state, each rule keeps its present alarm's [`Episode`]: when it was
 //! raised and when and by whom it was acknowledged, so the list still shows when an acknowledged
 //! alarm started.
+//!
+//! The server's own faults are alarms too ([`SystemAlarm`], reserved negative rule ids): one
+//! general mechanism, [`AlarmService::set_system`], raises or clears each by kind with a message;
+//! its transitions ([`FaultAlarm`]) are stored, published and acknowledged like a rule's. The
+//! service's tick watches storage (the disk level, the WAL) and the devices; the plugin host's
+//! refusals come through [`AlarmService::report_plugins`]; a program runner reports its errors
+//! through `set_system(SystemAlarm::ProgramError, ..)`.
 
-use crate::model::alarm::{AlarmEvent, AlarmRuleRecord, AlarmView, STORAGE_ALARM};
+use crate::model::alarm::{AlarmEvent, AlarmRuleRecord, AlarmView, STORAGE_ALARM, SystemAlarm};
 use crate::model::device::DeviceRecord;
 use crate::service::Issuer;
 use crate::service::audit::AuditLog;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-use t3_core::alarm::{AlarmEvaluator, AlarmState, Level, Transition, TransitionKind};
+use t3_core::alarm::{AlarmCondition, AlarmEvaluator, AlarmState, FaultAlarm, Level, Transition, TransitionKind};
 use t3_core::clock::Clock;
 use t3_core::{Quality, Sample};
 use t3_drivers::collector::{Collector, DeviceState};
-use t3_storage::Storage;
 use t3_storage::catalog::{Catalog, EventFilter};
+use t3_storage::{DiskLevel, Storage, WriteState};
 use tokio::sync::broadcast;
 
 struct Watched {
@@ -38,6 +45,13 @@ struct Watched {
     /// The device's name, for device-offline rules.
     device: Option<String>,
     episode: Episode,
+}
+
+/// A system alarm: its state machine, its present episode and its latest message.
+struct SystemEntry {
+    alarm: FaultAlarm,
+    episode: Episode,
+    message: Option<String>,
 }
 
 /// The present alarm of a rule: when it was raised, when and by whom it was acknowledged.
@@ -104,6 +118,8 @@ pub struct AlarmService {
     storage: std::sync::OnceLock<Storage>,
     /// The devices' state, for device-offline rules, once [`AlarmService::spawn`] ran.
     collector: std::sync::OnceLock<Arc<Collector>>,
+    /// Every [`SystemAlarm`], resumed from the history.
+    system: Mutex<BTreeMap<SystemAlarm, SystemEntry>>,
 }
 
 impl std::fmt::Debug for AlarmService {
@@ -114,6 +130,18 @@ impl std::fmt::Debug for AlarmService {
 
 fn device_name(catalog: &Catalog, id: Option<i64>) -> Option<String> {
     id.and_then(|id| catalog.get::<DeviceRecord>(id)).map(|d| d.config.name)
+}
+
+/// The event of a system alarm's transition.
+fn system_event(kind: SystemAlarm, entry: &SystemEntry, transition: Transition) -> AlarmEvent {
+    AlarmEvent {
+        rule_id: kind.rule_id(),
+        name: kind.name().to_owned(),
+        point_id: None,
+        device_id: None,
+        message: entry.message.clone(),
+        transition,
+    }
 }
 
 impl AlarmService {
@@ -128,11 +156,37 @@ impl AlarmService {
             tx: broadcast::channel(1024).0,
             storage: std::sync::OnceLock::new(),
             collector: std::sync::OnceLock::new(),
+            system: Mutex::default(),
         });
+        for kind in SystemAlarm::ALL {
+            let history = me.history(kind.rule_id());
+            let mut entry = SystemEntry {
+                alarm: history
+                    .last()
+                    .map_or(FaultAlarm::new(kind.level()), |e| FaultAlarm::resume(kind.level(), &e.transition)),
+                episode: Episode::default(),
+                message: history.last().and_then(|e| e.message.clone()),
+            };
+            history.iter().for_each(|e| entry.episode.apply(&e.transition));
+            me.system.lock().insert(kind, entry);
+        }
         for r in catalog.list::<AlarmRuleRecord>() {
             me.load(r);
         }
         me
+    }
+
+    /// The latest stored transitions of rule `id` (at most [`EPISODE_LOOKBACK`]), oldest first.
+    fn history(&self, id: i64) -> Vec<AlarmEvent> {
+        let mut events: Vec<AlarmEvent> = self
+            .catalog
+            .events("alarm", &EventFilter { key: Some(id), limit: EPISODE_LOOKBACK, ..Default::default() })
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(_, _, _, body)| serde_json::from_value::<AlarmEvent>(body).ok())
+            .collect();
+        events.reverse();
+        events
     }
 
     /// (Re)starts evaluating a rule; a disabled or removed rule stops. An enabled rule is judged at
@@ -142,16 +196,7 @@ impl AlarmService {
             self.rules.lock().remove(&r.id);
             return;
         }
-        // Oldest first.
-        let mut history: Vec<Transition> = self
-            .catalog
-            .events("alarm", &EventFilter { key: Some(r.id), limit: EPISODE_LOOKBACK, ..Default::default() })
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(_, _, _, body)| serde_json::from_value::<AlarmEvent>(body).ok())
-            .map(|e| e.transition)
-            .collect();
-        history.reverse();
+        let history: Vec<Transition> = self.history(r.id).into_iter().map(|e| e.transition).collect();
         let resumed = history.last().map(|t| AlarmEvaluator::resume(r.rule.clone(), t));
         let (eval, episode) = match resumed {
             Some(Ok(eval)) => {
@@ -223,13 +268,86 @@ impl AlarmService {
                 message: r.rule.message.clone(),
                 transition: t,
             };
-            let body = serde_json::to_value(&event).unwrap_or_default();
-            if let Err(e) = self.catalog.append_event("alarm", r.id, event.transition.at_us, &body) {
-                tracing::error!(rule = r.id, error = %e, "could not store an alarm transition");
-            }
-            tracing::info!(rule = r.id, name = %r.name, to = event.transition.to.as_str(), level = event.transition.level.as_str(), "alarm");
-            let _ = self.tx.send(event);
+            self.publish(event);
         }
+    }
+
+    /// Stores one transition in the alarm history, then publishes it.
+    fn publish(&self, event: AlarmEvent) {
+        let body = serde_json::to_value(&event).unwrap_or_default();
+        if let Err(e) = self.catalog.append_event("alarm", event.rule_id, event.transition.at_us, &body) {
+            tracing::error!(rule = event.rule_id, error = %e, "could not store an alarm transition");
+        }
+        tracing::info!(rule = event.rule_id, name = %event.name, to = event.transition.to.as_str(), level = event.transition.level.as_str(), "alarm");
+        let _ = self.tx.send(event);
+    }
+
+    /// Raises (`fault` is `Some(message)`) or clears (`None`) the system alarm `kind`. While the
+    /// fault lasts, a new message replaces the one shown without a new transition; the
+    /// transitions (raised, cleared or normal) are stored and published like a rule's.
+    pub fn set_system(&self, kind: SystemAlarm, fault: Option<String>) {
+        let mut system = self.system.lock();
+        let Some(entry) = system.get_mut(&kind) else { return };
+        let present = fault.is_some();
+        if fault.is_some() {
+            entry.message = fault;
+        }
+        if let Some(t) = entry.alarm.set(present, self.clock.now_us()) {
+            entry.episode.apply(&t);
+            self.publish(system_event(kind, entry, t));
+        }
+    }
+
+    /// The plugin host's files: the plugin-refused alarm while any is refused, with each file
+    /// and why. Called at start and after every scan of the plugin folders.
+    pub fn report_plugins(&self, entries: &[t3_drivers::plugin::PluginEntry]) {
+        let refused: Vec<String> = entries
+            .iter()
+            .filter(|e| e.state == t3_drivers::plugin::EntryState::Refused)
+            .map(|e| e.reason.clone().unwrap_or_else(|| e.file.display().to_string()))
+            .collect();
+        let fault =
+            (!refused.is_empty()).then(|| format!("{} plugin file(s) refused: {}", refused.len(), refused.join("; ")));
+        self.set_system(SystemAlarm::PluginRefused, fault);
+    }
+
+    /// Judges the faults the service watches itself: the disk's level and the WAL (storage), and
+    /// devices offline that no enabled device-offline rule watches.
+    fn check_system(&self, storage: &Storage, collector: &Collector) {
+        let disk = storage.disk();
+        let line = disk.describe();
+        self.set_system(SystemAlarm::DiskLow, (disk.level >= DiskLevel::Low).then(|| line.clone()));
+        self.set_system(SystemAlarm::DiskFloor, (disk.level == DiskLevel::Floor).then_some(line));
+        let wal = match storage.write_state() {
+            WriteState::Ok => None,
+            WriteState::Unavailable(why) => Some(format!(
+                "the write-ahead log cannot create a segment ({why}); writes are refused with 503 and retried every second"
+            )),
+            WriteState::Poisoned(why) => Some(format!(
+                "the write-ahead log is poisoned by an I/O failure ({why}); writes are refused until the server is restarted (fix the disk first)"
+            )),
+        };
+        self.set_system(SystemAlarm::WalRefusing, wal);
+        let watched: BTreeSet<String> = self
+            .rules
+            .lock()
+            .values()
+            .filter(|w| w.record.rule.condition == AlarmCondition::DeviceOffline)
+            .filter_map(|w| w.device.clone())
+            .collect();
+        let statuses = collector.status().all();
+        let offline: Vec<String> = statuses
+            .iter()
+            .filter(|d| d.state == DeviceState::Offline && !watched.contains(&d.name))
+            .map(|d| d.name.clone())
+            .collect();
+        // Right after a start devices are still connecting: no all-clear before they were polled.
+        if offline.is_empty() && statuses.iter().any(|d| d.state == DeviceState::Connecting) {
+            return;
+        }
+        let fault =
+            (!offline.is_empty()).then(|| format!("{} device(s) do not answer: {}", offline.len(), offline.join(", ")));
+        self.set_system(SystemAlarm::DevicesOffline, fault);
     }
 
     /// Feeds samples to the rules of their points. Transitions are stored while the rules are
@@ -284,8 +402,10 @@ impl AlarmService {
                 self.record(w, t);
             }
         }
+        self.check_system(storage, &collector);
         let me = Arc::downgrade(self);
         let mut live = storage.subscribe();
+        let storage = storage.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -304,6 +424,7 @@ impl AlarmService {
                         let Some(me) = me.upgrade() else { return };
                         let now = me.clock.now_us();
                         me.tick(&collector, now);
+                        me.check_system(&storage, &collector);
                     }
                 }
             }
@@ -335,8 +456,46 @@ impl AlarmService {
             })
             .collect();
         out.extend(self.storage_alarm());
+        out.extend(self.system_views());
         out.sort_by_key(|v| std::cmp::Reverse(v.since_us));
         out
+    }
+
+    /// The system alarms that are not normal.
+    fn system_views(&self) -> Vec<AlarmView> {
+        let system = self.system.lock();
+        system
+            .iter()
+            .filter(|(_, e)| e.alarm.state() != AlarmState::Normal)
+            .map(|(kind, e)| AlarmView {
+                rule_id: kind.rule_id(),
+                name: kind.name().to_owned(),
+                point_id: None,
+                device_id: None,
+                message: e.message.clone(),
+                state: e.alarm.state().as_str().to_owned(),
+                level: Some(e.alarm.level().as_str().to_owned()),
+                since_us: e.alarm.since_us(),
+                started_us: e.episode.started_us,
+                acknowledged_us: e.episode.acknowledged_us,
+                acknowledged_by: e.episode.acknowledged_by.clone(),
+            })
+            .collect()
+    }
+
+    fn acknowledge_system(&self, kind: SystemAlarm, user: &str) -> Result<AlarmEvent, AlarmError> {
+        let mut system = self.system.lock();
+        let Some(entry) = system.get_mut(&kind) else {
+            return Err(AlarmError::NotFound(format!("no system alarm {}", kind.rule_id())));
+        };
+        let t = entry
+            .alarm
+            .acknowledge(user, self.clock.now_us())
+            .map_err(|e| AlarmError::CannotAcknowledge(e.to_string()))?;
+        entry.episode.apply(&t);
+        let event = system_event(kind, entry, t);
+        self.publish(event.clone());
+        Ok(event)
     }
 
     /// The built-in storage alarm, while quarantined files wait for an acknowledgement.
@@ -396,8 +555,9 @@ impl AlarmService {
         Ok(event)
     }
 
-    /// A person acknowledges the alarm of rule `id` (active -> acknowledged, cleared -> normal), or
-    /// the storage alarm ([`STORAGE_ALARM`]: every quarantined file); recorded in the audit log.
+    /// A person acknowledges the alarm of rule `id` (active -> acknowledged, cleared -> normal),
+    /// the storage alarm ([`STORAGE_ALARM`]: every quarantined file), or a system alarm (a
+    /// negative id, [`SystemAlarm`]); recorded in the audit log.
     /// REST (`POST /api/t3000/alarms/{id}/ack`) and the WebSocket (`AckAlarm`) both come here.
     pub fn acknowledge(&self, who: &Issuer, id: i64) -> Result<AlarmEvent, AlarmError> {
         let event = if id == STORAGE_ALARM {
@@ -420,6 +580,11 @@ impl AlarmService {
                     kind: t3_core::alarm::TransitionKind::Acknowledged { by: who.actor.clone() },
                 },
             }
+        } else if let Some(kind) = SystemAlarm::from_rule_id(id) {
+            let event = self.acknowledge_system(kind, &who.actor)?;
+            let target = format!("system alarm {id}: {}", kind.name());
+            self.audit.record(who.remote.clone(), &who.actor, "alarm.ack", Some(target), None, None, "ok");
+            event
         } else {
             let event = self.acknowledge_rule(id, &who.actor)?;
             self.audit.record(
@@ -531,5 +696,89 @@ mod tests {
         }
         let v = view(&alarms, created.id);
         assert_eq!((v.started_us, v.acknowledged_us, v.acknowledged_by), (None, None, None));
+    }
+
+    /// The server's own faults are alarms: the disk's levels and a plugin refused are raised and
+    /// cleared by themselves, with a message, stored in the history and published; they are
+    /// acknowledged like a rule's alarm, resume after a restart, and a program runner can raise
+    /// its own through `set_system`.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn system_faults_are_alarms_raised_cleared_published_and_acknowledged() {
+        use t3_storage::disk::{MIB, ManualSpace, Space};
+        let crate::service::testing::Base { dir: _dir, storage, catalog, collector, clock } =
+            crate::service::testing::base(NOW, CollectorConfig::default());
+        let fake = Arc::new(ManualSpace::default());
+        let space = |free_mib: u64| Some(Space { free_bytes: free_mib * MIB, total_bytes: 100_000 * MIB });
+        fake.set(space(50_000));
+        storage.set_free_space_source(fake.clone());
+        let alarms = AlarmService::new(catalog.clone(), clock.clone());
+        let mut events = alarms.subscribe();
+        alarms.spawn(&storage, collector.clone());
+        let state = |id: i64| alarms.views().into_iter().find(|v| v.rule_id == id).map(|v| v.state);
+        assert_eq!((state(-1), state(-2)), (None, None), "normal system alarms are not listed");
+
+        // Below the alarm threshold (1024 MiB by default), then below the floor (128 MiB).
+        fake.set(space(500));
+        storage.check_disk();
+        alarms.check_system(&storage, &collector);
+        let low = events.recv().await.unwrap();
+        assert_eq!((low.rule_id, low.transition.to, low.transition.level), (-1, AlarmState::Active, Level::Warning));
+        assert!(
+            low.message.as_deref().unwrap().contains("500.0 MiB free of 100000.0 MiB, below the alarm threshold"),
+            "{low:?}"
+        );
+        fake.set(space(100));
+        storage.check_disk();
+        alarms.check_system(&storage, &collector);
+        let floor = events.recv().await.unwrap();
+        assert_eq!((floor.rule_id, floor.transition.level), (-2, Level::Fault));
+        assert!(storage.ingest(vec![Sample::good(1, NOW, 1.0)]).await.is_err());
+        alarms.check_system(&storage, &collector);
+        let v = alarms.views().into_iter().find(|v| v.rule_id == -2).unwrap();
+        assert!(v.message.as_deref().unwrap().contains("1 samples refused so far"), "{v:?}");
+
+        // Acknowledged, then space returns: the floor alarm ends (normal), the low one is cleared
+        // and waits for its acknowledgement.
+        let who = Issuer { actor: "alice".into(), remote: None, role: None };
+        let ack = alarms.acknowledge(&who, -2).unwrap();
+        assert_eq!(ack.transition.to, AlarmState::Acknowledged);
+        assert!(matches!(alarms.acknowledge(&who, -2), Err(AlarmError::CannotAcknowledge(_))));
+        fake.set(space(50_000));
+        storage.check_disk();
+        alarms.check_system(&storage, &collector);
+        assert_eq!((state(-1).as_deref(), state(-2)), (Some("cleared"), None));
+        assert!(storage.ingest(vec![Sample::good(1, NOW, 1.0)]).await.is_ok());
+
+        // A refused plugin; a program in error (the hook a program runner calls).
+        let refused = t3_drivers::plugin::PluginEntry {
+            file: "/plugins/bad.so".into(),
+            state: t3_drivers::plugin::EntryState::Refused,
+            name: None,
+            version: None,
+            abi: None,
+            reason: Some("/plugins/bad.so: not a plugin".into()),
+            protocol: None,
+        };
+        alarms.report_plugins(std::slice::from_ref(&refused));
+        alarms.set_system(SystemAlarm::ProgramError, Some("program 3: division by zero".into()));
+        let v = alarms.views().into_iter().find(|v| v.rule_id == -4).unwrap();
+        assert_eq!((v.state.as_str(), v.level.as_deref()), ("active", Some("warning")));
+        assert_eq!(v.message.as_deref(), Some("1 plugin file(s) refused: /plugins/bad.so: not a plugin"));
+
+        // Every transition is in the history; after a restart each resumes where it was.
+        let stored = |id: i64| alarms.history(id).into_iter().map(|e| e.transition.to).collect::<Vec<_>>();
+        assert_eq!(stored(-2), vec![AlarmState::Active, AlarmState::Acknowledged, AlarmState::Normal]);
+        assert_eq!(stored(-1), vec![AlarmState::Active, AlarmState::Cleared]);
+        let again = AlarmService::new(catalog.clone(), clock.clone());
+        let states: Vec<(i64, String)> =
+            again.views().into_iter().filter(|v| v.rule_id < 0).map(|v| (v.rule_id, v.state)).collect();
+        assert_eq!(
+            states.iter().map(|(id, s)| (*id, s.as_str())).collect::<BTreeSet<_>>(),
+            BTreeSet::from([(-1, "cleared"), (-4, "active"), (-6, "active")])
+        );
+        again.report_plugins(&[]);
+        again.set_system(SystemAlarm::ProgramError, None);
+        again.acknowledge(&who, -1).unwrap();
+        assert!(again.views().iter().all(|v| v.rule_id >= 0 || v.state == "cleared"));
     }
 }

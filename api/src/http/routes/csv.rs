@@ -283,7 +283,7 @@ pub async fn export_points(State(state): State<AppState>) -> Response {
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 413, description = "devices / points: larger than server.max_body_bytes", body = ErrorBody),
         (status = 422, description = "The file has mistakes (`invalid_csv`): every one listed; nothing was applied", body = CsvErrorBody),
-        (status = 503, description = "Samples: writes are refused now; the answer says how many were stored", body = ErrorBody)))]
+        (status = 503, description = "Samples: writes are refused now (`disk_full`: the disk is below its floor; the WAL refuses writes; ...); the answer says how many were stored", body = ErrorBody)))]
 pub async fn import(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

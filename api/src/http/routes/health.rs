@@ -13,11 +13,12 @@ pub struct Health {
     pub status: &'static str,
     pub version: &'static str,
     pub uptime_secs: u64,
-    /// Whether samples are accepted: `ok`; `read-only` while the WAL cannot create a segment (a
-    /// full disk, no file descriptors left), when writes are refused with 503 and the server tries
-    /// again every second and takes writes again by itself; `poisoned` after a failed WAL write
-    /// or fsync, when writes are refused until a restart (after the disk is fixed). Queries and
-    /// logins are served in every state.
+    /// Whether samples are accepted: `ok`; `read-only` while the data directory's free space is
+    /// below `storage.disk_floor_free_mb` (see `disk`) or the WAL cannot create a segment (a full
+    /// disk, no file descriptors left), when writes are refused with 503 and the server takes
+    /// writes again by itself once space returns; `poisoned` after a failed WAL write or fsync,
+    /// when writes are refused until a restart (after the disk is fixed). Queries and logins are
+    /// served in every state.
     pub writes: &'static str,
     /// Why writes are refused (absent while they are accepted).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -29,6 +30,8 @@ pub struct Health {
     /// Why the last catalog write failed (absent while writes succeed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub catalog_writes_reason: Option<String>,
+    /// The data directory's free space.
+    pub disk: DiskHealth,
     /// Samples acknowledged and not yet in Parquet.
     pub buffered_samples: usize,
     /// Samples acknowledged since start.
@@ -52,12 +55,54 @@ pub struct Health {
     pub last_reload: Option<crate::service::reload::LastReload>,
 }
 
+/// The data directory's free space, as of the latest measurement (every
+/// `storage.disk_check_interval_ms` and after every flush).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DiskHealth {
+    /// `ok`; `low` below the alarm threshold (system alarm -1); `floor` below the floor, when
+    /// writes of samples are refused with 503 `disk_full` (system alarm -2).
+    pub level: &'static str,
+    /// Free bytes (absent until a measurement succeeded).
+    pub free_bytes: Option<u64>,
+    /// The filesystem's size in bytes (absent until a measurement succeeded).
+    pub total_bytes: Option<u64>,
+    /// Free bytes below which the alarm is raised.
+    pub alarm_free_bytes: u64,
+    /// Free bytes below which writes are refused (0: never).
+    pub floor_free_bytes: u64,
+    /// Samples refused at the floor since start.
+    pub refused_samples: u64,
+    /// For a person: `data directory /x: 3.2 MiB free of 8.0 MiB, below ...`.
+    pub summary: String,
+    /// Why the latest measurement failed (absent when it succeeded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<t3_storage::DiskStatus> for DiskHealth {
+    fn from(d: t3_storage::DiskStatus) -> Self {
+        DiskHealth {
+            level: d.level.as_str(),
+            free_bytes: d.space.map(|s| s.free_bytes),
+            total_bytes: d.space.map(|s| s.total_bytes),
+            alarm_free_bytes: d.alarm_free_bytes,
+            floor_free_bytes: d.floor_free_bytes,
+            refused_samples: d.refused_samples,
+            summary: d.describe(),
+            error: d.error,
+        }
+    }
+}
+
 /// Liveness: 200 once the server is serving.
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)), security(()))]
 pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
     let stats = state.storage.stats();
     let (writes, writes_reason) = match state.storage.write_state() {
-        WriteState::Ok => ("ok", None),
+        WriteState::Ok => match state.storage.write_refusal() {
+            None => ("ok", None),
+            Some(disk) => ("read-only", Some(disk)),
+        },
         WriteState::Unavailable(why) => ("read-only", Some(why)),
         WriteState::Poisoned(why) => ("poisoned", Some(why)),
     };
@@ -70,6 +115,7 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
         writes_reason,
         catalog_writes: if catalog_writes_reason.is_some() { "failing" } else { "ok" },
         catalog_writes_reason,
+        disk: state.storage.disk().into(),
         buffered_samples: state.storage.buffered_rows(),
         samples_ingested: stats.samples_ingested.load(Ordering::Relaxed),
         files_written: stats.files_written.load(Ordering::Relaxed),
@@ -93,8 +139,8 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
-/// Readiness: 200 when the server accepts writes, 503 with the reason when it does not (the WAL
-/// read-only for now, e.g. a full disk, or poisoned).
+/// Readiness: 200 when the server accepts writes, 503 with the reason when it does not (the disk
+/// below its floor, the WAL read-only for now, e.g. a full disk, or poisoned).
 #[utoipa::path(get, path = "/readyz", tag = "system",
     responses((status = 200, description = "ready"), (status = 503, body = crate::http::error::ErrorBody)), security(()))]
 pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, crate::http::error::ApiError> {

@@ -87,8 +87,40 @@ fn render(state: &AppState) -> String {
         "Failed attempts to persist the write buffer since start (the data stays in the WAL).",
         stats.flush_failures.load(Ordering::Relaxed),
     );
-    e.family("t3000_writes_refused", "gauge", "1 while writes are refused (WAL read-only until it can create a segment, e.g. a full disk; or poisoned, until a restart), else 0.");
+    e.family("t3000_writes_refused", "gauge", "1 while writes are refused (the disk below its floor, or the WAL read-only until it can create a segment; or poisoned, until a restart), else 0.");
     e.sample("t3000_writes_refused", &[], if storage.write_refusal().is_some() { 1.0 } else { 0.0 });
+
+    let disk = storage.disk();
+    if let Some(space) = disk.space {
+        e.family(
+            "t3000_disk_free_bytes",
+            "gauge",
+            "Free bytes on the data directory's filesystem (as of the latest measurement).",
+        );
+        e.sample("t3000_disk_free_bytes", &[], space.free_bytes as f64);
+        e.family("t3000_disk_total_bytes", "gauge", "Size of the data directory's filesystem in bytes.");
+        e.sample("t3000_disk_total_bytes", &[], space.total_bytes as f64);
+    }
+    e.family("t3000_disk_alarm_free_bytes", "gauge", "Free bytes below which the disk-space alarm is raised.");
+    e.sample("t3000_disk_alarm_free_bytes", &[], disk.alarm_free_bytes as f64);
+    e.family(
+        "t3000_disk_floor_free_bytes",
+        "gauge",
+        "Free bytes below which writes of samples are refused (0: never).",
+    );
+    e.sample("t3000_disk_floor_free_bytes", &[], disk.floor_free_bytes as f64);
+    e.family(
+        "t3000_disk_level",
+        "gauge",
+        "Free space of the data directory: 0 ok, 1 below the alarm threshold, 2 below the floor (writes refused).",
+    );
+    e.sample("t3000_disk_level", &[], disk.level as u8 as f64);
+    counter(
+        &mut e,
+        "t3000_disk_refused_samples_total",
+        "Samples (collected or written through the API) refused since start because the disk was at its floor.",
+        disk.refused_samples,
+    );
 
     let name = "t3000_wal_commit_duration_seconds";
     e.family(name, "histogram", "WAL group commit latency: from the start of the write to the end of the fsync.");

@@ -207,7 +207,7 @@ pub fn decode_arrow(body: &[u8]) -> ApiResult<Vec<Sample>> {
         (status = 415, description = "Unsupported content type", body = ErrorBody),
         (status = 409, description = "Nothing was stored: valid samples that the clock or the configuration refuse now: a ts more than `ingest.max_future_secs` ahead of the server's clock (`ts_in_future`; the message names the sample's index), or a batch on more than `ingest.max_days_per_batch` UTC days (`too_many_days`)", body = ErrorBody),
         (status = 422, description = "Nothing was stored: a sample is invalid (`invalid_sample`: ts out of range, an integer ts in seconds, milliseconds or nanoseconds instead of microseconds, NaN (Arrow) or no value with a quality that is not bad, ...; the message names the sample's index)", body = ErrorBody),
-        (status = 503, description = "Writes are refused (the WAL is read-only for now: a full disk or no file descriptors, retried by the server; WAL poisoned; backlog; shutting down), with `Retry-After` when a retry can succeed; nothing was stored", body = ErrorBody),
+        (status = 503, description = "Writes are refused (`disk_full`: the data directory's free space is below storage.disk_floor_free_mb, taken again by itself once space returns; the WAL is read-only for now: a full disk or no file descriptors, retried by the server; WAL poisoned; backlog; shutting down), with `Retry-After` when a retry can succeed; nothing was stored", body = ErrorBody),
     )
 )]
 pub async fn post_samples(
