@@ -1108,3 +1108,75 @@ pub fn all_week_schedule(name: &str, point: u64, off: &str) -> Value {
     json!({"name": name, "weekly_schedule": {"days": days},
         "outputs": [{"point_id": point, "on_value": 1.0, "off_value": 0.0, "switch_to_manual": true}]})
 }
+
+/// A tmpfs of a few MB mounted on a new temporary directory for one test, to fill up; unmounted
+/// when dropped. Mounting needs root (`.ci/run` runs as root): a test that needs one fails, never
+/// skips, when it cannot mount.
+#[derive(Debug)]
+pub struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    /// Mounts a tmpfs of `size` (`8m`, `24m`).
+    pub fn mount(size: &str) -> SmallFs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("this test mounts a small tmpfs to fill it and needs `mount` (as root): {e}"));
+        assert!(
+            out.status.success(),
+            "this test fills a small file system of its own and mounts a tmpfs for it, which needs root \
+             (`.ci/run` runs as root): `mount -t tmpfs -o size={size} tmpfs {}` failed: {}",
+            dir.path().display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        SmallFs { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Bytes free, as `df` sees them.
+    pub fn free(&self) -> u64 {
+        let out = Command::new("df").args(["--output=avail", "-B1"]).arg(self.path()).output().expect("df");
+        String::from_utf8_lossy(&out.stdout).lines().nth(1).and_then(|l| l.trim().parse().ok()).expect("df output")
+    }
+
+    /// Fills the file system with one file until not a byte more fits; returns its path.
+    pub fn fill(&self) -> PathBuf {
+        let path = self.fill_to(0);
+        assert_eq!(self.free(), 0, "the filler left space free");
+        path
+    }
+
+    /// Grows one ballast file (`filler`) until at most `free` bytes are left, or not a byte more
+    /// fits; returns its path. Remove it to give the space back.
+    pub fn fill_to(&self, free: u64) -> PathBuf {
+        use std::io::Write;
+        let path = self.path().join("filler");
+        let mut f = File::options().create(true).append(true).open(&path).expect("open the filler");
+        let mut chunk: u64 = 1 << 20;
+        while chunk > 0 {
+            let excess = self.free().saturating_sub(free);
+            if excess == 0 {
+                break;
+            }
+            match f.write(&vec![0xAB; chunk.min(excess) as usize]) {
+                Ok(0) | Err(_) => chunk /= 2,
+                Ok(_) => {}
+            }
+        }
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}

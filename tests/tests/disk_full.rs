@@ -4,74 +4,18 @@
 //! restart.
 
 use serde_json::{Value, json};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 use t3_tests::*;
 
-/// Nothing is flushed to Parquet by itself while the test runs.
+/// Nothing is flushed to Parquet by itself while the test runs. No disk floor: this is the WAL's
+/// own behaviour when the disk does fill up, the last line of defence behind the floor that
+/// refuses writes before (tests/diskspace.rs).
 const NO_TIMED_FLUSH: &str = r#"
 [storage]
 flush_rows = 50000000
 flush_interval_secs = 86400
+disk_floor_free_mb = 0
 "#;
-
-/// A tmpfs of `size` mounted on a new temporary directory; unmounted when dropped.
-struct SmallFs {
-    dir: tempfile::TempDir,
-}
-
-impl SmallFs {
-    fn mount(size: &str) -> SmallFs {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .unwrap_or_else(|e| panic!("this test mounts a small tmpfs to fill it and needs `mount` (as root): {e}"));
-        assert!(
-            out.status.success(),
-            "this test fills a small file system of its own and mounts a tmpfs for it, which needs root \
-             (`.ci/run` runs as root): `mount -t tmpfs -o size={size} tmpfs {}` failed: {}",
-            dir.path().display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        SmallFs { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Bytes free, as `df` sees them.
-    fn free(&self) -> u64 {
-        let out = Command::new("df").args(["--output=avail", "-B1"]).arg(self.path()).output().expect("df");
-        String::from_utf8_lossy(&out.stdout).lines().nth(1).and_then(|l| l.trim().parse().ok()).expect("df output")
-    }
-
-    /// Fills the file system with one file until not a byte more fits; returns its path.
-    fn fill(&self) -> PathBuf {
-        let path = self.path().join("filler");
-        let mut f = std::fs::File::create(&path).expect("create the filler");
-        let mut chunk = 1 << 20;
-        while chunk > 0 {
-            match f.write(&vec![0xAB; chunk]) {
-                Ok(0) | Err(_) => chunk /= 2,
-                Ok(_) => {}
-            }
-        }
-        let _ = f.sync_all();
-        assert_eq!(self.free(), 0, "the filler left space free");
-        path
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
 
 fn samples(from: usize, n: usize) -> Vec<Sample> {
     (from..from + n).map(|i| Sample::good(3, BASE_TS + i as i64 * SECOND_US, i as f64 + 0.25)).collect()

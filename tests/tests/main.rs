@@ -16,6 +16,7 @@ mod crash;
 mod deploy;
 mod devices;
 mod disk_full;
+mod diskspace;
 mod export;
 mod import_csv;
 mod import_prog;
