@@ -32,6 +32,12 @@ async fn login(server: &TestServer) -> Reply {
         .await
 }
 
+/// The system alarm "write-ahead log refuses writes" (rule id -3), while it is not normal.
+async fn wal_alarm(server: &TestServer) -> Option<Value> {
+    let open = server.get("/api/t3000/alarms").await.ok_json();
+    open.as_array().expect("a list").iter().find(|a| a["rule_id"] == json!(-3)).cloned()
+}
+
 async fn writes(server: &TestServer) -> Value {
     server.health().await["writes"].clone()
 }
@@ -62,6 +68,10 @@ async fn full_disk_starts_read_only_serves_reads_and_logins_then_recovers_withou
     let reason = health["writes_reason"].as_str().unwrap_or_default().to_owned();
     assert!(reason.contains("No space left on device"), "writes_reason: {}", pretty(&health));
     server.get("/readyz").await.assert_error("GET /readyz on a full disk", StatusCode::SERVICE_UNAVAILABLE, None);
+    // The WAL refusing writes is a system alarm (-3, level fault), with the reason.
+    let alarm = wal_alarm(&server).await.unwrap_or_else(|| panic!("no WAL alarm: {}", pretty(&health)));
+    assert_eq!((&alarm["state"], &alarm["level"]), (&json!("active"), &json!("fault")), "{}", pretty(&alarm));
+    assert!(alarm["message"].as_str().unwrap_or_default().contains("No space left on device"), "{}", pretty(&alarm));
 
     // Queries answer, over the Parquet files and the replayed WAL.
     assert_eq!(server.all_samples().await, stored);
@@ -100,6 +110,10 @@ async fn full_disk_starts_read_only_serves_reads_and_logins_then_recovers_withou
     })
     .await;
     assert_eq!(server.get("/readyz").await.status, StatusCode::OK);
+    poll_until("the WAL alarm to clear once space returned", Duration::from_secs(30), move || async move {
+        wal_alarm(srv).await.is_some_and(|a| a["state"] == json!("cleared"))
+    })
+    .await;
     server.ingest_ok(&samples(1000, 10)).await;
     let r = server.post_json("/api/t3000/buildings", &json!({ "name": "North" })).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
