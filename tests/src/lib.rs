@@ -200,6 +200,12 @@ pub fn config_text(data_dir: &Path, extra: &str) -> String {
     base.insert("storage".into(), toml::Value::Table(toml::Table::new()));
     if let Some(toml::Value::Table(s)) = base.get_mut("storage") {
         s.insert("data_dir".into(), toml::Value::String(data_dir.display().to_string()));
+        // Small disk thresholds, so that how full the test machine's disk is never raises the
+        // disk-space alarm (or refuses writes) in a test about something else; tests/diskspace.rs
+        // sets its own on a file system of its own.
+        s.insert("disk_alarm_free_mb".into(), toml::Value::Integer(64));
+        s.insert("disk_alarm_free_percent".into(), toml::Value::Integer(0));
+        s.insert("disk_floor_free_mb".into(), toml::Value::Integer(16));
     }
     let extra: toml::Table = toml::from_str(extra).unwrap_or_else(|e| panic!("test config is not TOML: {e}\n{extra}"));
     merge(&mut base, extra);

@@ -309,11 +309,13 @@ pub struct AlarmNotification {
     pub alarm_type: String,
     /// The state after: `active`, `acknowledged`, `cleared`, `normal`.
     pub state: String,
-    /// `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`.
+    /// `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`; built-in alarms `data_loss`,
+    /// `warning`, `fault`.
     pub level: String,
     /// The rule's message, else its name.
     pub message: String,
-    /// 2 critical (way limits, device offline, data loss), 1 warning (low, high, digital state).
+    /// 2 critical (way limits, device offline, data loss, a system fault), 1 warning (low, high,
+    /// digital state, a system warning).
     pub severity: u8,
     /// `critical` or `warning`.
     pub severity_name: &'static str,

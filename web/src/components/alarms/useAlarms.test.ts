@@ -195,6 +195,13 @@ describe('useAlarms', () => {
     expect(store.list.value.find((r) => r.rule_id === 8)).toMatchObject({ device_id: null, point_id: 135, message: 'too warm' })
   })
 
+  it('ranks the server\'s own faults as critical and its warnings as warnings, as the server does', () => {
+    expect(mod.severityOf('fault')).toBe('critical')
+    expect(mod.severityOf('data_loss')).toBe('critical')
+    expect(mod.severityOf('warning')).toBe('warning')
+    expect(mod.severityOf('high')).toBe('warning')
+  })
+
   it('flashes and beeps once per new alarm, however many components show alarms', async () => {
     vi.useFakeTimers()
     const a = use({ sound: true })

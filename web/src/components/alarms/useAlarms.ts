@@ -23,9 +23,9 @@ export interface AlarmRow extends AlarmView {
 /** How long a new alarm's row flashes. */
 export const FLASH_MS = 6000
 
-/** `critical` for the way limits and offline devices, else `warning` (as the server's severity). */
+/** `critical` for the way limits, offline devices, data loss and the server's own faults, else `warning` (as the server's severity). */
 export function severityOf(level: string | null | undefined): 'critical' | 'warning' {
-  return level === 'waylow' || level === 'wayhigh' || level === 'offline' || level === 'data_loss' ? 'critical' : 'warning'
+  return level === 'waylow' || level === 'wayhigh' || level === 'offline' || level === 'data_loss' || level === 'fault' ? 'critical' : 'warning'
 }
 
 /** When the alarm started (epoch µs): its raise, kept through its acknowledgement. */
