@@ -120,6 +120,9 @@ pub struct AlarmService {
     collector: std::sync::OnceLock<Arc<Collector>>,
     /// Every [`SystemAlarm`], resumed from the history.
     system: Mutex<BTreeMap<SystemAlarm, SystemEntry>>,
+    /// One [`AlarmService::check_system`] at a time, so a check that read older facts never
+    /// applies them after a newer one.
+    checking: Mutex<()>,
 }
 
 impl std::fmt::Debug for AlarmService {
@@ -157,6 +160,7 @@ impl AlarmService {
             storage: std::sync::OnceLock::new(),
             collector: std::sync::OnceLock::new(),
             system: Mutex::default(),
+            checking: Mutex::default(),
         });
         for kind in SystemAlarm::ALL {
             let history = me.history(kind.rule_id());
@@ -314,6 +318,7 @@ impl AlarmService {
     /// Judges the faults the service watches itself: the disk's level and the WAL (storage), and
     /// devices offline that no enabled device-offline rule watches.
     fn check_system(&self, storage: &Storage, collector: &Collector) {
+        let _one_at_a_time = self.checking.lock();
         let disk = storage.disk();
         let line = disk.describe();
         self.set_system(SystemAlarm::DiskLow, (disk.level >= DiskLevel::Low).then(|| line.clone()));
