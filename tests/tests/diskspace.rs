@@ -5,7 +5,8 @@
 //! once the ballast is deleted, writes resume and the alarms end by themselves, with every
 //! acknowledged sample kept and the same server process running throughout.
 //!
-//! Also the plugin-refused system alarm (-4): a file in the plugin folder that is not a plugin.
+//! Also the other system alarms an end-to-end test can provoke: plugin refused (-4, a file in the
+//! plugin folder that is not a plugin) and devices offline (-5, a device on a port nothing listens on).
 
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -162,5 +163,41 @@ async fn a_refused_plugin_is_a_system_alarm() {
     let states: Vec<&str> =
         history.as_array().unwrap().iter().rev().map(|e| e["transition"]["to"].as_str().unwrap_or_default()).collect();
     assert_eq!(states, ["active", "acknowledged", "normal"], "{}", pretty(&history));
+    server.stop();
+}
+
+/// A device that does not answer, watched by no rule, raises the devices-offline system alarm
+/// (-5) naming it; once an enabled `device_offline` rule watches it, the rule's alarm speaks for
+/// it and the system alarm no longer counts it (no duplicate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_offline_without_a_rule_is_a_system_alarm_and_a_rule_takes_it_over() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let extra = format!(
+        "[collector]\noffline_after_failures = 2\nbackoff_initial_ms = 100\nbackoff_max_ms = 500\n\n[[devices]]\nname = \"ghost\"\nprotocol = \"modbus-tcp\"\nip_address = \"127.0.0.1\"\nport = {port}\nunit_id = 1\nprofile = \"T3-controller\"\npoll_interval_ms = 200\n"
+    );
+    let mut server = TestServer::start(&extra);
+    let srv = &server;
+    poll_until("the devices-offline system alarm", WAIT, || async {
+        system_alarm(srv, -5).await.is_some_and(|a| a["state"] == json!("active"))
+    })
+    .await;
+    let alarm = system_alarm(&server, -5).await.unwrap();
+    assert_eq!(alarm["level"], json!("offline"), "{}", pretty(&alarm));
+    assert_eq!(alarm["message"], json!("1 device(s) do not answer: ghost"), "{}", pretty(&alarm));
+
+    let device_id = server.get("/api/t3000/devices/ghost").await.ok_json()["id"].clone();
+    let body =
+        json!({"name": "ghost offline", "device_id": device_id, "rule": {"condition": {"kind": "device_offline"}}});
+    let r = server.post_json("/api/t3000/alarms/rules", &body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let rule = r.json()["id"].as_i64().unwrap();
+    poll_until("the rule's alarm to take over from the system alarm", WAIT, || async {
+        let open = srv.get("/api/t3000/alarms").await.ok_json();
+        let state =
+            |id: i64| open.as_array().unwrap().iter().find(|a| a["rule_id"] == json!(id)).map(|a| a["state"].clone());
+        state(rule) == Some(json!("active")) && state(-5) == Some(json!("cleared"))
+    })
+    .await;
     server.stop();
 }
