@@ -26,6 +26,9 @@ use toml::de::{DeTable, DeValue};
 mod alerts;
 pub use alerts::{AlertEvent, AlertsConfig, ChannelConfig, RuleRef, Secret, SmtpConfig, SmtpTls};
 
+/// What [`Config::without_secrets`] shows in place of a secret.
+pub const REDACTED: &str = "<redacted>";
+
 /// Prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "T3000__";
 
@@ -932,6 +935,18 @@ fn check_min<T: PartialOrd + fmt::Display>(key: &str, value: T, min: T) -> Resul
 }
 
 impl Config {
+    /// The same configuration with every secret (the first admin password, webhook keys and URL
+    /// paths, the SMTP password) replaced by `<redacted>`: what may be printed, audited or put in a
+    /// backup archive.
+    pub fn without_secrets(&self) -> Config {
+        let mut c = self.clone();
+        if !c.auth.admin_password.is_empty() {
+            c.auth.admin_password = REDACTED.to_owned();
+        }
+        c.alerts = c.alerts.without_secrets();
+        c
+    }
+
     /// Loads a configuration from TOML `text`, overlaid with the `T3000__SECTION__KEY` variables of
     /// `env`, and validates it.
     ///

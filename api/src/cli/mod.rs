@@ -178,8 +178,7 @@ fn run(cmd: Command) -> Result<(), Failure> {
             result?;
         }
         Command::CheckConfig { file } => {
-            let mut cfg = settings::load_file(&file).map_err(Failure::Config)?;
-            cfg.alerts = cfg.alerts.without_secrets();
+            let cfg = settings::load_file(&file).map_err(Failure::Config)?.without_secrets();
             let text = toml::to_string_pretty(&cfg).map_err(|e| Failure::Runtime(e.into()))?;
             println!("# {}: OK. Effective configuration (defaults and environment applied):\n{text}", file.display());
         }

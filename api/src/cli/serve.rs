@@ -61,7 +61,7 @@ fn live_config(
     clock: &Arc<dyn Clock>,
     parts: LiveParts,
 ) -> Arc<Reload> {
-    let LiveParts { auth, control, storage, ws, devices, plugins, log } = parts;
+    let LiveParts { auth, control, storage, ws, devices, plugins, log, alarms, notifier } = parts;
     // The plugin folders as a reload's check scanned them, put in place once the reload applies.
     let scanned: Arc<parking_lot::Mutex<Option<Arc<PluginHost>>>> = Arc::default();
     let source = file.map(|path| {
@@ -95,10 +95,24 @@ fn live_config(
         if let Some(scan) = scanned.lock().take() {
             plugins.take_scan(&scan);
         }
+        alarms.report_plugins(&plugins.entries());
     });
     reload.on(AUTH_LIVE, move |c| auth.reconfigure(&c.auth));
     reload.on(&["auth.point_writes_per_minute"], move |c| control.reconfigure(c.auth.point_writes_per_minute));
+    let disk = storage.clone();
     reload.on(&["retention.max_age_days", "retention.points"], move |c| storage.set_retention(&c.retention));
+    reload.on(
+        &[
+            "storage.disk_alarm_free_mb",
+            "storage.disk_alarm_free_percent",
+            "storage.disk_floor_free_mb",
+            "storage.disk_check_interval_ms",
+        ],
+        move |c| {
+            disk.set_disk_settings(t3_storage::DiskSettings::from_config(&c.storage));
+        },
+    );
+    reload.on(&["alerts"], move |c| notifier.reconfigure(&c.alerts));
     reload.on(&["websocket"], move |c| ws.reconfigure(&c.websocket));
     let level = log.clone();
     reload.try_on(&["log.level"], move |c| match std::env::var("RUST_LOG") {
@@ -130,6 +144,8 @@ struct LiveParts {
     devices: crate::service::devices::Devices,
     plugins: Arc<PluginHost>,
     log: super::logging::LogHandle,
+    alarms: Arc<crate::service::alarms::AlarmService>,
+    notifier: Arc<crate::service::notify::Notifier>,
 }
 
 /// How often the file watch (`[server] watch_config`) looks at the file.
@@ -233,7 +249,7 @@ pub(super) async fn serve(
     let notifier = crate::service::notify::Notifier::new(&cfg.alerts, clock.clone());
     notifier.spawn(&alarms);
     alarms.spawn(&storage, collector.clone());
-    alarms.report_plugins(plugins.entries());
+    alarms.report_plugins(&plugins.entries());
     let scheduler = crate::service::scheduler::Scheduler::new(catalog.clone(), control.clone(), clock.clone());
     scheduler.spawn();
     ranges.spawn(&collector);
@@ -264,6 +280,8 @@ pub(super) async fn serve(
         devices: devices.clone(),
         plugins: plugins.clone(),
         log,
+        alarms: alarms.clone(),
+        notifier: notifier.clone(),
     };
     let reload = live_config(&cfg, file, &audit, &clock, parts);
     reload_on_sighup(&reload)?;

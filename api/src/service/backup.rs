@@ -5,7 +5,7 @@
 //! Parquet files it lists (the samples not yet in Parquet among them, written out as files of their
 //! own: see [`t3_storage::BackupSnapshot`]), `catalog.duckdb` (a consistent copy), `points.json`,
 //! `floorplans/`, and `t3000.effective.toml` (the configuration the server ran with, its
-//! passwords, tokens and secrets replaced by `REDACTED`). Then `BACKUP.json`, the archive's
+//! secrets replaced by `<redacted>`). Then `BACKUP.json`, the archive's
 //! manifest ([`ArchiveManifest`]: every file's path, size and SHA-256), and `BACKUP.sha256`, the
 //! SHA-256 of `BACKUP.json`. The manifest comes last because the checksums are computed as the
 //! files stream out; an archive that ends before it (a broken download, a full disk) is
@@ -41,8 +41,6 @@ pub const MANIFEST_ENTRY: &str = "BACKUP.json";
 pub const MANIFEST_SUM_ENTRY: &str = "BACKUP.sha256";
 /// The configuration the server ran with, secrets redacted.
 pub const CONFIG_ENTRY: &str = "t3000.effective.toml";
-/// What replaces a secret in [`CONFIG_ENTRY`].
-pub const REDACTED: &str = "REDACTED";
 /// At most this many problems are named when an archive is refused.
 const MAX_PROBLEMS: usize = 20;
 
@@ -257,42 +255,14 @@ fn copy_if_present(from: &Path, to: &Path) -> Result<bool, BackupError> {
     }
 }
 
-/// The configuration as TOML, every value whose key names a password, token, secret or key
-/// replaced by [`REDACTED`]: the archive may travel further than the server's own files.
+/// The configuration as TOML, its secrets redacted ([`Config::without_secrets`]): the archive may
+/// travel further than the server's own files.
 pub fn effective_config(cfg: &Config) -> String {
-    let mut v = serde_json::to_value(cfg).unwrap_or_default();
-    redact(&mut v);
     let header = "# The configuration the server ran with when the backup was taken (secrets redacted).\n\
                   # To run on the restored data, set [storage] data_dir and put the secrets back.\n";
-    match toml::to_string(&v) {
+    match toml::to_string(&cfg.without_secrets()) {
         Ok(text) => format!("{header}{text}"),
         Err(e) => format!("{header}# (could not be written as TOML: {e})\n"),
-    }
-}
-
-/// Whether a configuration key holds a secret.
-fn is_secret(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    ["password", "token", "secret", "key", "credential"].iter().any(|s| k.contains(s))
-}
-
-/// Replaces secrets (non-empty strings under a secret key) and drops nulls (TOML has none).
-fn redact(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(map) => {
-            map.retain(|_, x| !x.is_null());
-            for (k, x) in map.iter_mut() {
-                match x {
-                    serde_json::Value::String(s) if is_secret(k) && !s.is_empty() => *s = REDACTED.into(),
-                    _ => redact(x),
-                }
-            }
-        }
-        serde_json::Value::Array(items) => {
-            items.retain(|x| !x.is_null());
-            items.iter_mut().for_each(redact);
-        }
-        _ => {}
     }
 }
 
@@ -639,7 +609,7 @@ mod tests {
         cfg.auth.admin_password = "correct horse battery".into();
         let text = effective_config(&cfg);
         assert!(!text.contains("correct horse"), "{text}");
-        assert!(text.contains(&format!("admin_password = \"{REDACTED}\"")), "{text}");
+        assert!(text.contains(&format!("admin_password = \"{}\"", t3_core::config::REDACTED)), "{text}");
         let parsed: toml::Value = toml::from_str(&text).expect("the effective configuration is TOML");
         assert!(parsed.get("storage").is_some());
     }

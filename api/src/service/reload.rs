@@ -197,9 +197,6 @@ fn covers(prefix: &str, key: &str) -> bool {
     key.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
 }
 
-/// Keys whose values are secrets: shown masked in reports, the audit log and the log.
-const SECRET_KEYS: &[&str] = &["auth.admin_password"];
-
 /// Why a key nobody takes live needs a restart: the first matching prefix's reason.
 const RESTART_REASONS: &[(&str, &str)] = &[
     ("server.listen", "the listener is bound at start"),
@@ -419,7 +416,14 @@ impl Reload {
         let config = toml::Value::Table(effective)
             .try_into::<Config>()
             .map_err(|e| ConfigError::new("", format!("the effective configuration does not hold together: {e}")))?;
-        Ok((live.into_iter().map(masked).collect(), restart.into_iter().map(masked).collect(), config))
+        // What reports, the audit log and the log show: the values with secrets redacted.
+        let (shown_old, shown_new) = (tree(&old.without_secrets()), tree(&new.without_secrets()));
+        let shown = |c: KeyChange| KeyChange {
+            old: c.old.and(lookup(&shown_old, &c.key)).map(|v| json(&v)),
+            new: c.new.and(lookup(&shown_new, &c.key)).map(|v| json(&v)),
+            ..c
+        };
+        Ok((live.into_iter().map(shown).collect(), restart.into_iter().map(shown).collect(), config))
     }
 
     /// Logs, audits and keeps a reload that changed nothing.
@@ -526,15 +530,6 @@ impl Reload {
 
 fn file_error(file: &str, message: &str) -> ConfigError {
     ConfigError { origin: file.to_owned(), key: None, line: None, env_var: None, message: message.to_owned() }
-}
-
-/// `c` with the values of secret keys masked.
-fn masked(c: KeyChange) -> KeyChange {
-    if !SECRET_KEYS.iter().any(|s| covers(s, &c.key)) {
-        return c;
-    }
-    let mask = |v: Option<serde_json::Value>| v.map(|_| serde_json::Value::String("***".into()));
-    KeyChange { old: mask(c.old), new: mask(c.new), ..c }
 }
 
 /// A configuration as a TOML table (what the file would hold, defaults written out).
@@ -743,7 +738,7 @@ mod tests {
         assert_eq!(keys(&r.applied), ["auth.login_max_failures"]);
         assert_eq!(keys(&r.restart_needed), ["auth.admin_password", "server.listen"]);
         assert_eq!(r.restart_needed[1].reason.as_deref(), Some("the listener is bound at start"));
-        assert_eq!(r.restart_needed[0].new, Some(serde_json::json!("***")), "secrets are masked");
+        assert_eq!(r.restart_needed[0].new, Some(serde_json::json!(t3_core::config::REDACTED)), "secrets are masked");
         assert_eq!(*w.auth_seen.lock(), [2], "the handler ran once with the new value");
         let now = w.reload.current();
         assert_eq!(now.auth.login_max_failures, 2);

@@ -262,14 +262,14 @@ impl AlertsConfig {
     /// replaced by `<redacted>`, for printing.
     pub fn without_secrets(&self) -> AlertsConfig {
         let mut c = self.clone();
-        let redacted = || Secret("<redacted>".to_owned());
+        let redacted = || Secret(super::REDACTED.to_owned());
         for w in &mut c.webhook {
             if !w.secret.is_empty() {
                 w.secret = redacted();
             }
             // The path and query of a webhook URL often are its key (Slack, Teams).
             if let Some(host_end) = w.url.find("://").map(|i| i + 3).and_then(|s| w.url[s..].find('/').map(|e| s + e)) {
-                w.url.replace_range(host_end.., "/<redacted>");
+                w.url.replace_range(host_end.., &format!("/{}", super::REDACTED));
             }
         }
         if let Some(smtp) = &mut c.smtp

@@ -53,7 +53,7 @@ pub async fn backup(
         catalog: state.catalog.clone(),
         registry: state.registry.clone(),
         plans: state.plans.clone(),
-        config: state.storage.config().clone(),
+        config: (*state.reload.current()).clone(),
     };
     let base = req.base.as_ref().map(|b| b.id.clone());
     let backup = Backup::start(&sources, req.base).await?;
