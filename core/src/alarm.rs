@@ -341,6 +341,20 @@ enum Status {
 }
 
 impl Status {
+    /// Where an acknowledgement by `user` leads: active to acknowledged, cleared to normal; an
+    /// error for a normal or already acknowledged alarm, or a blank `user`.
+    fn acknowledged(self, user: &str) -> Result<Status, AlarmError> {
+        if user.trim().is_empty() {
+            return Err(AlarmError::NoUser);
+        }
+        match self {
+            Status::Normal => Err(AlarmError::NothingToAcknowledge),
+            Status::Acknowledged(_) => Err(AlarmError::AlreadyAcknowledged),
+            Status::Active(level) => Ok(Status::Acknowledged(level)),
+            Status::Cleared(_) => Ok(Status::Normal),
+        }
+    }
+
     fn state(self) -> AlarmState {
         match self {
             Status::Normal => AlarmState::Normal,
@@ -481,15 +495,7 @@ impl AlarmEvaluator {
     /// Errors (and changes nothing) when the alarm is normal or already acknowledged, or `user` is
     /// blank.
     pub fn acknowledge(&mut self, user: &str, ts_us: i64) -> Result<Transition, AlarmError> {
-        if user.trim().is_empty() {
-            return Err(AlarmError::NoUser);
-        }
-        let to = match self.status {
-            Status::Normal => return Err(AlarmError::NothingToAcknowledge),
-            Status::Acknowledged(_) => return Err(AlarmError::AlreadyAcknowledged),
-            Status::Active(level) => Status::Acknowledged(level),
-            Status::Cleared(_) => Status::Normal,
-        };
+        let to = self.status.acknowledged(user)?;
         Ok(self.go(to, ts_us, self.last_value, TransitionKind::Acknowledged { by: user.to_owned() }))
     }
 
@@ -613,15 +619,7 @@ impl FaultAlarm {
     /// A user acknowledges the alarm: active becomes acknowledged, cleared becomes normal. Errors
     /// (and changes nothing) when it is normal or already acknowledged, or `user` is blank.
     pub fn acknowledge(&mut self, user: &str, at_us: i64) -> Result<Transition, AlarmError> {
-        if user.trim().is_empty() {
-            return Err(AlarmError::NoUser);
-        }
-        let to = match self.status {
-            Status::Normal => return Err(AlarmError::NothingToAcknowledge),
-            Status::Acknowledged(_) => return Err(AlarmError::AlreadyAcknowledged),
-            Status::Active(level) => Status::Acknowledged(level),
-            Status::Cleared(_) => Status::Normal,
-        };
+        let to = self.status.acknowledged(user)?;
         Ok(self.go(to, at_us, TransitionKind::Acknowledged { by: user.to_owned() }))
     }
 

@@ -141,11 +141,29 @@ async fn a_damaged_data_page_is_reported_until_an_operator_acknowledges_it() {
     let alarm = alarms.as_array().unwrap().iter().find(|a| a["rule_id"] == json!(0)).cloned();
     let alarm = alarm.unwrap_or_else(|| panic!("no storage alarm in {alarms}"));
     assert_eq!((alarm["state"].as_str(), alarm["level"].as_str()), (Some("active"), Some("data_loss")), "{alarm}");
+    // Its raise is stored in the alarm history (and so offered to the alert channels).
+    let storage_history = || async {
+        let h = server.get("/api/t3000/alarms/history?rule_id=0").await.ok_json();
+        h.as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .map(|e| e["transition"]["kind"]["type"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    poll_until("the storage alarm's raise in the history", std::time::Duration::from_secs(30), || async {
+        storage_history().await == ["raised"]
+    })
+    .await;
 
-    // A restart keeps reporting it.
+    // A restart keeps reporting it, and announces it again while nobody acknowledged it.
     server.stop();
     server.restart();
     assert_eq!(server.health().await["quarantined"].as_array().map(Vec::len), Some(1));
+    poll_until("the storage alarm announced again after the restart", std::time::Duration::from_secs(30), || async {
+        storage_history().await == ["raised", "raised"]
+    })
+    .await;
 
     // A viewer cannot acknowledge; an operator can, through the alarm.
     let viewer = server.user_client("vera", "viewer").await;
@@ -158,6 +176,7 @@ async fn a_damaged_data_page_is_reported_until_an_operator_acknowledges_it() {
     assert_eq!(server.health().await["quarantined"], json!([]));
     let alarms = server.get("/api/t3000/alarms").await.ok_json();
     assert!(!alarms.as_array().unwrap().iter().any(|a| a["rule_id"] == json!(0)), "{alarms}");
+    assert_eq!(storage_history().await, ["raised", "raised", "acknowledged"]);
     let listed = server.get("/api/t3000/storage/quarantine").await.ok_json();
     assert_eq!(listed[0]["acknowledged"], json!(true), "{listed}");
     let audit = server.get("/api/t3000/audit?limit=20").await.text();

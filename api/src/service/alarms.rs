@@ -121,8 +121,9 @@ pub struct AlarmService {
     /// Every [`SystemAlarm`], resumed from the history.
     system: Mutex<BTreeMap<SystemAlarm, SystemEntry>>,
     /// One [`AlarmService::check_system`] at a time, so a check that read older facts never
-    /// applies them after a newer one.
-    checking: Mutex<()>,
+    /// applies them after a newer one. It holds how many quarantined files the storage alarm
+    /// announced (see [`AlarmService::check_quarantine`]).
+    checking: Mutex<usize>,
 }
 
 impl std::fmt::Debug for AlarmService {
@@ -133,6 +134,18 @@ impl std::fmt::Debug for AlarmService {
 
 fn device_name(catalog: &Catalog, id: Option<i64>) -> Option<String> {
     id.and_then(|id| catalog.get::<DeviceRecord>(id)).map(|d| d.config.name)
+}
+
+/// A transition of the storage alarm ([`STORAGE_ALARM`]), from its present view.
+fn storage_event(view: AlarmView, from: AlarmState, to: AlarmState, kind: TransitionKind, at_us: i64) -> AlarmEvent {
+    AlarmEvent {
+        rule_id: STORAGE_ALARM,
+        name: view.name,
+        point_id: None,
+        device_id: None,
+        message: view.message,
+        transition: Transition { at_us, from, to, level: Level::DataLoss, value: None, kind },
+    }
 }
 
 /// The event of a system alarm's transition.
@@ -318,7 +331,8 @@ impl AlarmService {
     /// Judges the faults the service watches itself: the disk's level and the WAL (storage), and
     /// devices offline that no enabled device-offline rule watches.
     fn check_system(&self, storage: &Storage, collector: &Collector) {
-        let _one_at_a_time = self.checking.lock();
+        let mut announced = self.checking.lock();
+        self.check_quarantine(storage, &mut announced);
         let disk = storage.disk();
         let line = disk.describe();
         self.set_system(SystemAlarm::DiskLow, (disk.level >= DiskLevel::Low).then(|| line.clone()));
@@ -503,6 +517,21 @@ impl AlarmService {
         Ok(event)
     }
 
+    /// Announces the storage alarm when more unacknowledged quarantined files wait than were
+    /// announced: a raise, stored in the history and published (so it is notified) like a rule's.
+    /// `announced` starts at 0, so files a recovery quarantined before the start are announced
+    /// once the service runs, and again after each restart while nobody acknowledged them.
+    fn check_quarantine(&self, storage: &Storage, announced: &mut usize) {
+        let open = storage.quarantined().iter().filter(|q| !q.acknowledged).count();
+        if open > *announced
+            && let Some(view) = self.storage_alarm()
+        {
+            let from = if *announced == 0 { AlarmState::Normal } else { AlarmState::Active };
+            self.publish(storage_event(view, from, AlarmState::Active, TransitionKind::Raised, self.clock.now_us()));
+        }
+        *announced = open;
+    }
+
     /// The built-in storage alarm, while quarantined files wait for an acknowledgement.
     fn storage_alarm(&self) -> Option<AlarmView> {
         let open: Vec<_> = self.storage.get()?.quarantined().into_iter().filter(|q| !q.acknowledged).collect();
@@ -566,25 +595,17 @@ impl AlarmService {
     /// REST (`POST /api/t3000/alarms/{id}/ack`) and the WebSocket (`AckAlarm`) both come here.
     pub fn acknowledge(&self, who: &Issuer, id: i64) -> Result<AlarmEvent, AlarmError> {
         let event = if id == STORAGE_ALARM {
+            let mut announced = self.checking.lock();
             let view = self.storage_alarm();
             let n = self.acknowledge_storage()?;
+            *announced = 0;
             let target = format!("storage alarm: {n} quarantined file(s)");
             self.audit.record(who.remote.clone(), &who.actor, "alarm.ack", Some(target), None, None, "ok");
-            AlarmEvent {
-                rule_id: STORAGE_ALARM,
-                name: view.as_ref().map(|v| v.name.clone()).unwrap_or_default(),
-                point_id: None,
-                device_id: None,
-                message: view.and_then(|v| v.message),
-                transition: Transition {
-                    at_us: self.clock.now_us(),
-                    from: AlarmState::Active,
-                    to: AlarmState::Acknowledged,
-                    level: Level::DataLoss,
-                    value: None,
-                    kind: t3_core::alarm::TransitionKind::Acknowledged { by: who.actor.clone() },
-                },
-            }
+            let by = TransitionKind::Acknowledged { by: who.actor.clone() };
+            let view = view.ok_or_else(|| AlarmError::CannotAcknowledge("the storage alarm is not active".into()))?;
+            let event = storage_event(view, AlarmState::Active, AlarmState::Acknowledged, by, self.clock.now_us());
+            self.publish(event.clone());
+            event
         } else if let Some(kind) = SystemAlarm::from_rule_id(id) {
             let event = self.acknowledge_system(kind, &who.actor)?;
             let target = format!("system alarm {id}: {}", kind.name());

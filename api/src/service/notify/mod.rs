@@ -485,29 +485,9 @@ async fn deliver_loop(me: Weak<Notifier>, ep: Arc<Endpoint>, stats: Arc<Stats>, 
 
 #[cfg(test)]
 mod tests {
+    use super::plan::tests::{T0, raised};
     use super::*;
-    use t3_core::alarm::{AlarmState, Level, Transition, TransitionKind};
     use t3_core::clock::ManualClock;
-
-    const T0: i64 = 1_795_651_200_000_000;
-
-    fn raised(rule_id: i64) -> AlarmEvent {
-        AlarmEvent {
-            rule_id,
-            name: format!("rule {rule_id}"),
-            point_id: Some(1),
-            device_id: None,
-            message: None,
-            transition: Transition {
-                at_us: T0,
-                from: AlarmState::Normal,
-                to: AlarmState::Active,
-                level: Level::High,
-                value: Some(1.0),
-                kind: TransitionKind::Raised,
-            },
-        }
-    }
 
     fn webhook(name: &str, url: String) -> ChannelConfig {
         ChannelConfig { name: name.into(), url, retries: 2, backoff_ms: 10, ..Default::default() }

@@ -145,11 +145,11 @@ impl ChannelPlan {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use t3_core::alarm::{AlarmState, Level, Transition};
 
-    const T0: i64 = 1_795_651_200_000_000;
+    pub(in crate::service::notify) const T0: i64 = 1_795_651_200_000_000;
     const SEC: i64 = 1_000_000;
 
     fn event(rule_id: i64, name: &str, level: Level, kind: TransitionKind) -> AlarmEvent {
@@ -170,7 +170,8 @@ mod tests {
         }
     }
 
-    fn raised(rule_id: i64) -> AlarmEvent {
+    /// Rule `rule_id` (named `r<id>`) raised at [`T0`] at level high.
+    pub(in crate::service::notify) fn raised(rule_id: i64) -> AlarmEvent {
         event(rule_id, &format!("r{rule_id}"), Level::High, TransitionKind::Raised)
     }
 
