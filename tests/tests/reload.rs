@@ -336,3 +336,39 @@ async fn reload_changes_the_log_level_and_file() {
     let old = std::fs::read_to_string(&first).unwrap();
     assert!(!old.contains("path=/api/t3000/devices"), "nothing more goes to the old file: {old}");
 }
+
+/// `[alerts]` and the disk thresholds change at once; a channel's secret and its URL's path stay
+/// out of the reply and the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_applies_alert_channels_and_disk_thresholds() {
+    let server = TestServer::start("");
+    let channels = server.get("/api/t3000/alerts/channels").await.ok_json();
+    assert_eq!(channels, serde_json::json!([]), "no channel at start");
+    let alarm_low = || async {
+        let open = server.get("/api/t3000/alarms").await.ok_json();
+        open.as_array().unwrap().iter().any(|a| a["rule_id"] == -1)
+    };
+    assert!(!alarm_low().await, "the test machine's disk is above the test thresholds");
+
+    // 16 TiB free wanted: far more than any test machine has.
+    server.rewrite_config(
+        "[storage]\ndisk_alarm_free_mb = 16777216\ndisk_check_interval_ms = 100\n\
+         [[alerts.webhook]]\nname = \"ops\"\nurl = \"http://127.0.0.1:9/hooks/path-key-123\"\nsecret = \"webhook-secret-456\"\n",
+    );
+    let reply = server.post_json("/api/t3000/config/reload", &serde_json::json!({})).await;
+    let text = reply.text();
+    let report = reply.ok_json();
+    let keys: Vec<&str> = report["applied"].as_array().unwrap().iter().filter_map(|c| c["key"].as_str()).collect();
+    assert_eq!(keys, ["alerts.webhook", "storage.disk_alarm_free_mb", "storage.disk_check_interval_ms"], "{report}");
+    assert_eq!(report["restart_needed"], serde_json::json!([]), "{report}");
+    poll_until("the disk-low alarm under the new threshold", WAIT, || async { alarm_low().await }).await;
+    let channels = server.get("/api/t3000/alerts/channels").await.ok_json();
+    assert_eq!(channels[0]["name"], "ops", "{channels}");
+
+    let audit = server.get("/api/t3000/audit?action=config.reload").await.text();
+    for secret in ["webhook-secret-456", "path-key-123"] {
+        assert!(!text.contains(secret), "{secret} in the reply: {text}");
+        assert!(!audit.contains(secret), "{secret} in the audit log: {audit}");
+        assert!(!server.stderr().contains(secret), "{secret} in the log");
+    }
+}
