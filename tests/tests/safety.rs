@@ -36,6 +36,12 @@ async fn history(server: &TestServer, extra: &str) -> Value {
     r.ok_json()
 }
 
+/// The kinds of the storage alarm's stored transitions, oldest first.
+async fn storage_history(server: &TestServer) -> Vec<String> {
+    let h = server.get("/api/t3000/alarms/history?rule_id=0").await.ok_json();
+    h.as_array().unwrap().iter().rev().map(|e| e["transition"]["kind"]["type"].as_str().unwrap().to_owned()).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_manifest_deletes_no_history_even_when_the_start_fails() {
     let mut server = TestServer::start(QUIET);
@@ -142,17 +148,8 @@ async fn a_damaged_data_page_is_reported_until_an_operator_acknowledges_it() {
     let alarm = alarm.unwrap_or_else(|| panic!("no storage alarm in {alarms}"));
     assert_eq!((alarm["state"].as_str(), alarm["level"].as_str()), (Some("active"), Some("data_loss")), "{alarm}");
     // Its raise is stored in the alarm history (and so offered to the alert channels).
-    let storage_history = || async {
-        let h = server.get("/api/t3000/alarms/history?rule_id=0").await.ok_json();
-        h.as_array()
-            .unwrap()
-            .iter()
-            .rev()
-            .map(|e| e["transition"]["kind"]["type"].as_str().unwrap().to_owned())
-            .collect::<Vec<_>>()
-    };
     poll_until("the storage alarm's raise in the history", std::time::Duration::from_secs(30), || async {
-        storage_history().await == ["raised"]
+        storage_history(&server).await == ["raised"]
     })
     .await;
 
@@ -161,7 +158,7 @@ async fn a_damaged_data_page_is_reported_until_an_operator_acknowledges_it() {
     server.restart();
     assert_eq!(server.health().await["quarantined"].as_array().map(Vec::len), Some(1));
     poll_until("the storage alarm announced again after the restart", std::time::Duration::from_secs(30), || async {
-        storage_history().await == ["raised", "raised"]
+        storage_history(&server).await == ["raised", "raised"]
     })
     .await;
 
@@ -176,7 +173,7 @@ async fn a_damaged_data_page_is_reported_until_an_operator_acknowledges_it() {
     assert_eq!(server.health().await["quarantined"], json!([]));
     let alarms = server.get("/api/t3000/alarms").await.ok_json();
     assert!(!alarms.as_array().unwrap().iter().any(|a| a["rule_id"] == json!(0)), "{alarms}");
-    assert_eq!(storage_history().await, ["raised", "raised", "acknowledged"]);
+    assert_eq!(storage_history(&server).await, ["raised", "raised", "acknowledged"]);
     let listed = server.get("/api/t3000/storage/quarantine").await.ok_json();
     assert_eq!(listed[0]["acknowledged"], json!(true), "{listed}");
     let audit = server.get("/api/t3000/audit?limit=20").await.text();
