@@ -1186,3 +1186,13 @@ impl Drop for SmallFs {
         let _ = Command::new("umount").arg(self.dir.path()).status();
     }
 }
+
+/// The rule ids of the server's own alarms (`model::alarm::SystemAlarm`): the top of the 32-bit
+/// range.
+pub mod system_alarm {
+    pub const DISK_LOW: i64 = 4_294_967_295;
+    pub const DISK_FLOOR: i64 = 4_294_967_294;
+    pub const WAL_REFUSING: i64 = 4_294_967_293;
+    pub const PLUGIN_REFUSED: i64 = 4_294_967_292;
+    pub const DEVICES_OFFLINE: i64 = 4_294_967_291;
+}

@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
+use t3_tests::system_alarm::WAL_REFUSING;
 use t3_tests::*;
 
 /// Nothing is flushed to Parquet by itself while the test runs. No disk floor: this is the WAL's
@@ -32,10 +33,10 @@ async fn login(server: &TestServer) -> Reply {
         .await
 }
 
-/// The system alarm "write-ahead log refuses writes" (rule id -3), while it is not normal.
+/// The system alarm "write-ahead log refuses writes" (rule id `WAL_REFUSING`), while it is not normal.
 async fn wal_alarm(server: &TestServer) -> Option<Value> {
     let open = server.get("/api/t3000/alarms").await.ok_json();
-    open.as_array().expect("a list").iter().find(|a| a["rule_id"] == json!(-3)).cloned()
+    open.as_array().expect("a list").iter().find(|a| a["rule_id"] == json!(WAL_REFUSING)).cloned()
 }
 
 async fn writes(server: &TestServer) -> Value {
@@ -68,7 +69,7 @@ async fn full_disk_starts_read_only_serves_reads_and_logins_then_recovers_withou
     let reason = health["writes_reason"].as_str().unwrap_or_default().to_owned();
     assert!(reason.contains("No space left on device"), "writes_reason: {}", pretty(&health));
     server.get("/readyz").await.assert_error("GET /readyz on a full disk", StatusCode::SERVICE_UNAVAILABLE, None);
-    // The WAL refusing writes is a system alarm (-3, level fault), with the reason.
+    // The WAL refusing writes is a system alarm (`WAL_REFUSING`, level fault), with the reason.
     let alarm = wal_alarm(&server).await.unwrap_or_else(|| panic!("no WAL alarm: {}", pretty(&health)));
     assert_eq!((&alarm["state"], &alarm["level"]), (&json!("active"), &json!("fault")), "{}", pretty(&alarm));
     assert!(alarm["message"].as_str().unwrap_or_default().contains("No space left on device"), "{}", pretty(&alarm));

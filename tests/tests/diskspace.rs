@@ -1,15 +1,16 @@
 //! Disk-space protection on a small file system of its own (an 8 MB tmpfs mounted for the test;
 //! `.ci/run` runs as root, and the test fails, never skips, if it cannot mount): a ballast file
-//! takes the free space below the alarm threshold (system alarm -1), then below the floor (system
-//! alarm -2, writes refused with 503 `disk_full` before the disk is full, reads still answered);
+//! takes the free space below the alarm threshold (system alarm `DISK_LOW`), then below the floor (system
+//! alarm `DISK_FLOOR`, writes refused with 503 `disk_full` before the disk is full, reads still answered);
 //! once the ballast is deleted, writes resume and the alarms end by themselves, with every
 //! acknowledged sample kept and the same server process running throughout.
 //!
-//! Also the other system alarms an end-to-end test can provoke: plugin refused (-4, a file in the
-//! plugin folder that is not a plugin) and devices offline (-5, a device on a port nothing listens on).
+//! Also the other system alarms an end-to-end test can provoke: plugin refused (`PLUGIN_REFUSED`, a file in the
+//! plugin folder that is not a plugin) and devices offline (`DEVICES_OFFLINE`, a device on a port nothing listens on).
 
 use serde_json::{Value, json};
 use std::time::Duration;
+use t3_tests::system_alarm::*;
 use t3_tests::*;
 
 const MIB: u64 = 1 << 20;
@@ -72,8 +73,8 @@ async fn low_disk_raises_an_alarm_the_floor_refuses_writes_and_space_returning_r
 
     // Below the alarm threshold: a warning, writes still accepted.
     fs.fill_to(3 * MIB);
-    wait_for_alarm(&server, "low", -1, Some("active")).await;
-    let low = system_alarm(&server, -1).await.unwrap();
+    wait_for_alarm(&server, "low", DISK_LOW, Some("active")).await;
+    let low = system_alarm(&server, DISK_LOW).await.unwrap();
     assert_eq!(low["level"], json!("warning"), "{}", pretty(&low));
     let message = low["message"].as_str().unwrap_or_default();
     assert!(message.contains("below the alarm threshold of 4.0 MiB"), "{}", pretty(&low));
@@ -82,7 +83,7 @@ async fn low_disk_raises_an_alarm_the_floor_refuses_writes_and_space_returning_r
 
     // Below the floor: writes refused with 503, a JSON error and Retry-After, before the disk is full.
     let filler = fs.fill_to(MIB);
-    wait_for_alarm(&server, "floor", -2, Some("active")).await;
+    wait_for_alarm(&server, "floor", DISK_FLOOR, Some("active")).await;
     assert!(fs.free() > 0, "the floor refuses writes before the disk is full");
     let r = server.ingest(&samples(1000, 10)).await;
     r.assert_error("POST /samples below the floor", StatusCode::SERVICE_UNAVAILABLE, Some("disk_full"));
@@ -94,7 +95,7 @@ async fn low_disk_raises_an_alarm_the_floor_refuses_writes_and_space_returning_r
     assert_eq!(health["writes"], json!("read-only"), "{}", pretty(&health));
     assert!(health["writes_reason"].as_str().unwrap_or_default().contains("below the floor"), "{}", pretty(&health));
     assert!(health["disk"]["refused_samples"].as_u64().unwrap_or_default() >= 10, "{}", pretty(&health));
-    let floor = system_alarm(&server, -2).await.unwrap();
+    let floor = system_alarm(&server, DISK_FLOOR).await.unwrap();
     assert_eq!(floor["level"], json!("fault"), "{}", pretty(&floor));
     // Reads answer, over everything acknowledged.
     assert_eq!(server.all_samples().await, stored);
@@ -103,24 +104,24 @@ async fn low_disk_raises_an_alarm_the_floor_refuses_writes_and_space_returning_r
     assert!(metrics.contains("\nt3000_writes_refused 1\n"), "{metrics}");
 
     // The floor alarm is acknowledged like any alarm.
-    let ack = server.post_json("/api/t3000/alarms/-2/ack", &json!({})).await.ok_json();
+    let ack = server.post_json(&format!("/api/t3000/alarms/{DISK_FLOOR}/ack"), &json!({})).await.ok_json();
     assert_eq!(ack["transition"]["to"], json!("acknowledged"), "{}", pretty(&ack));
 
     // Space returns: writes resume by themselves; the acknowledged floor alarm ends, the disk-low
     // alarm is cleared and waits for its acknowledgement.
     std::fs::remove_file(&filler).unwrap();
-    wait_for_alarm(&server, "ok", -2, None).await;
-    wait_for_alarm(&server, "ok", -1, Some("cleared")).await;
+    wait_for_alarm(&server, "ok", DISK_FLOOR, None).await;
+    wait_for_alarm(&server, "ok", DISK_LOW, Some("cleared")).await;
     assert_eq!(server.health().await["writes"], json!("ok"));
     assert_eq!(server.get("/readyz").await.status, StatusCode::OK);
     server.ingest_ok(&samples(1000, 10)).await;
     stored.extend(samples(1000, 10));
     assert_eq!(server.all_samples().await, stored, "no acknowledged sample lost");
-    server.post_json("/api/t3000/alarms/-1/ack", &json!({})).await.ok_json();
-    assert_eq!(system_alarm(&server, -1).await, None);
+    server.post_json(&format!("/api/t3000/alarms/{DISK_LOW}/ack"), &json!({})).await.ok_json();
+    assert_eq!(system_alarm(&server, DISK_LOW).await, None);
 
     // Every transition is in the alarm history.
-    let history = server.get("/api/t3000/alarms/history?rule_id=-2").await.ok_json();
+    let history = server.get(&format!("/api/t3000/alarms/history?rule_id={DISK_FLOOR}")).await.ok_json();
     let states: Vec<&str> =
         history.as_array().unwrap().iter().rev().map(|e| e["transition"]["to"].as_str().unwrap_or_default()).collect();
     assert_eq!(states, ["active", "acknowledged", "normal"], "{}", pretty(&history));
@@ -146,20 +147,22 @@ async fn a_refused_plugin_is_a_system_alarm() {
     let mut server = TestServer::start(&extra);
 
     let all = server.get("/api/t3000/alarms?state=all").await.json();
-    let alarm = system_alarm(&server, -4).await.unwrap_or_else(|| panic!("no plugin-refused alarm: {}", pretty(&all)));
+    let alarm = system_alarm(&server, PLUGIN_REFUSED)
+        .await
+        .unwrap_or_else(|| panic!("no plugin-refused alarm: {}", pretty(&all)));
     assert_eq!((&alarm["state"], &alarm["level"]), (&json!("active"), &json!("warning")), "{}", pretty(&alarm));
     let message = alarm["message"].as_str().unwrap_or_default();
     assert!(message.starts_with("1 plugin file(s) refused: "), "{message}");
     assert!(message.contains(&bad.display().to_string()), "{message}");
-    let ack = server.post_json("/api/t3000/alarms/-4/ack", &json!({})).await.ok_json();
+    let ack = server.post_json(&format!("/api/t3000/alarms/{PLUGIN_REFUSED}/ack"), &json!({})).await.ok_json();
     assert_eq!(ack["transition"]["to"], json!("acknowledged"));
-    assert_eq!(system_alarm(&server, -4).await.unwrap()["state"], json!("acknowledged"));
+    assert_eq!(system_alarm(&server, PLUGIN_REFUSED).await.unwrap()["state"], json!("acknowledged"));
 
     std::fs::remove_file(&bad).unwrap();
     server.stop();
     server.restart();
-    assert_eq!(system_alarm(&server, -4).await, None, "the acknowledged alarm ended with its cause");
-    let history = server.get("/api/t3000/alarms/history?rule_id=-4").await.ok_json();
+    assert_eq!(system_alarm(&server, PLUGIN_REFUSED).await, None, "the acknowledged alarm ended with its cause");
+    let history = server.get(&format!("/api/t3000/alarms/history?rule_id={PLUGIN_REFUSED}")).await.ok_json();
     let states: Vec<&str> =
         history.as_array().unwrap().iter().rev().map(|e| e["transition"]["to"].as_str().unwrap_or_default()).collect();
     assert_eq!(states, ["active", "acknowledged", "normal"], "{}", pretty(&history));
@@ -167,7 +170,7 @@ async fn a_refused_plugin_is_a_system_alarm() {
 }
 
 /// A device that does not answer, watched by no rule, raises the devices-offline system alarm
-/// (-5) naming it; once an enabled `device_offline` rule watches it, the rule's alarm speaks for
+/// (DEVICES_OFFLINE) naming it; once an enabled `device_offline` rule watches it, the rule's alarm speaks for
 /// it and the system alarm no longer counts it (no duplicate).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_offline_without_a_rule_is_a_system_alarm_and_a_rule_takes_it_over() {
@@ -179,10 +182,10 @@ async fn a_device_offline_without_a_rule_is_a_system_alarm_and_a_rule_takes_it_o
     let mut server = TestServer::start(&extra);
     let srv = &server;
     poll_until("the devices-offline system alarm", WAIT, || async {
-        system_alarm(srv, -5).await.is_some_and(|a| a["state"] == json!("active"))
+        system_alarm(srv, DEVICES_OFFLINE).await.is_some_and(|a| a["state"] == json!("active"))
     })
     .await;
-    let alarm = system_alarm(&server, -5).await.unwrap();
+    let alarm = system_alarm(&server, DEVICES_OFFLINE).await.unwrap();
     assert_eq!(alarm["level"], json!("offline"), "{}", pretty(&alarm));
     assert_eq!(alarm["message"], json!("1 device(s) do not answer: ghost"), "{}", pretty(&alarm));
 
@@ -196,7 +199,7 @@ async fn a_device_offline_without_a_rule_is_a_system_alarm_and_a_rule_takes_it_o
         let open = srv.get("/api/t3000/alarms").await.ok_json();
         let state =
             |id: i64| open.as_array().unwrap().iter().find(|a| a["rule_id"] == json!(id)).map(|a| a["state"].clone());
-        state(rule) == Some(json!("active")) && state(-5) == Some(json!("cleared"))
+        state(rule) == Some(json!("active")) && state(DEVICES_OFFLINE) == Some(json!("cleared"))
     })
     .await;
     server.stop();

@@ -346,7 +346,7 @@ async fn reload_applies_alert_channels_and_disk_thresholds() {
     assert_eq!(channels, serde_json::json!([]), "no channel at start");
     let alarm_low = || async {
         let open = server.get("/api/t3000/alarms").await.ok_json();
-        open.as_array().unwrap().iter().any(|a| a["rule_id"] == -1)
+        open.as_array().unwrap().iter().any(|a| a["rule_id"] == t3_tests::system_alarm::DISK_LOW)
     };
     assert!(!alarm_low().await, "the test machine's disk is above the test thresholds");
 

@@ -26,7 +26,8 @@ record!(AlarmRuleRecord, "alarm_rule");
 /// One transition as stored and published.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlarmEvent {
-    /// The rule's id; 0 is the storage alarm, -1 ..= -6 the system alarms (see `GET /alarms`).
+    /// The rule's id; 0 is the storage alarm, 4294967290 ..= 4294967295 the system alarms
+    /// ([`SystemAlarm`]).
     pub rule_id: i64,
     pub name: String,
     pub point_id: Option<u32>,
@@ -79,22 +80,22 @@ pub const STORAGE_ALARM: i64 = 0;
 /// while they are not normal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SystemAlarm {
-    /// Rule id -1, level `warning`: the data directory's free space is below the alarm threshold
+    /// Rule id 4294967295, level `warning`: the data directory's free space is below the alarm threshold
     /// (`storage.disk_alarm_free_mb` / `disk_alarm_free_percent`).
     DiskLow,
-    /// Rule id -2, level `fault`: free space is below the floor (`storage.disk_floor_free_mb`);
+    /// Rule id 4294967294, level `fault`: free space is below the floor (`storage.disk_floor_free_mb`);
     /// writes of samples are refused with 503 until space returns.
     DiskFloor,
-    /// Rule id -3, level `fault`: the write-ahead log refuses writes (it cannot create a segment,
+    /// Rule id 4294967293, level `fault`: the write-ahead log refuses writes (it cannot create a segment,
     /// or an I/O failure poisoned it until restart).
     WalRefusing,
-    /// Rule id -4, level `warning`: a file in a plugin folder was refused (wrong ABI, not a
+    /// Rule id 4294967292, level `warning`: a file in a plugin folder was refused (wrong ABI, not a
     /// plugin, a duplicate protocol).
     PluginRefused,
-    /// Rule id -5, level `offline`: devices polled by the server do not answer, and no enabled
+    /// Rule id 4294967291, level `offline`: devices polled by the server do not answer, and no enabled
     /// `device_offline` rule watches them (those raise their own alarm).
     DevicesOffline,
-    /// Rule id -6, level `fault`: a control program is in error (raised by the program runner).
+    /// Rule id 4294967290, level `fault`: a control program is in error (raised by the program runner).
     ProgramError,
 }
 
@@ -109,16 +110,24 @@ impl SystemAlarm {
         SystemAlarm::ProgramError,
     ];
 
-    /// Its reserved rule id: -1 ..= -6.
+    /// Its reserved rule id: the top of the 32-bit range, 4294967295 (disk low) down to
+    /// 4294967290 (program in error), so that it fits the `alarm_id: u32` of the plan's WebSocket
+    /// messages and never meets a rule's id (the catalog numbers rules from 1).
     pub fn rule_id(self) -> i64 {
-        match self {
-            SystemAlarm::DiskLow => -1,
-            SystemAlarm::DiskFloor => -2,
-            SystemAlarm::WalRefusing => -3,
-            SystemAlarm::PluginRefused => -4,
-            SystemAlarm::DevicesOffline => -5,
-            SystemAlarm::ProgramError => -6,
-        }
+        let n = match self {
+            SystemAlarm::DiskLow => 0,
+            SystemAlarm::DiskFloor => 1,
+            SystemAlarm::WalRefusing => 2,
+            SystemAlarm::PluginRefused => 3,
+            SystemAlarm::DevicesOffline => 4,
+            SystemAlarm::ProgramError => 5,
+        };
+        i64::from(u32::MAX) - n
+    }
+
+    /// Whether `id` is a system alarm's.
+    pub fn is_system(id: i64) -> bool {
+        SystemAlarm::from_rule_id(id).is_some()
     }
 
     /// The system alarm with this rule id.

@@ -740,15 +740,24 @@ mod tests {
         let alarms = AlarmService::new(catalog.clone(), clock.clone());
         let mut events = alarms.subscribe();
         alarms.spawn(&storage, collector.clone());
+        let (disk_low, disk_floor, plugin_refused, program_error) = (
+            SystemAlarm::DiskLow.rule_id(),
+            SystemAlarm::DiskFloor.rule_id(),
+            SystemAlarm::PluginRefused.rule_id(),
+            SystemAlarm::ProgramError.rule_id(),
+        );
         let state = |id: i64| alarms.views().into_iter().find(|v| v.rule_id == id).map(|v| v.state);
-        assert_eq!((state(-1), state(-2)), (None, None), "normal system alarms are not listed");
+        assert_eq!((state(disk_low), state(disk_floor)), (None, None), "normal system alarms are not listed");
 
         // Below the alarm threshold (1024 MiB by default), then below the floor (128 MiB).
         fake.set(space(500));
         storage.check_disk();
         alarms.check_system(&storage, &collector);
         let low = events.recv().await.unwrap();
-        assert_eq!((low.rule_id, low.transition.to, low.transition.level), (-1, AlarmState::Active, Level::Warning));
+        assert_eq!(
+            (low.rule_id, low.transition.to, low.transition.level),
+            (disk_low, AlarmState::Active, Level::Warning)
+        );
         assert!(
             low.message.as_deref().unwrap().contains("500.0 MiB free of 100000.0 MiB, below the alarm threshold"),
             "{low:?}"
@@ -757,22 +766,22 @@ mod tests {
         storage.check_disk();
         alarms.check_system(&storage, &collector);
         let floor = events.recv().await.unwrap();
-        assert_eq!((floor.rule_id, floor.transition.level), (-2, Level::Fault));
+        assert_eq!((floor.rule_id, floor.transition.level), (disk_floor, Level::Fault));
         assert!(storage.ingest(vec![Sample::good(1, NOW, 1.0)]).await.is_err());
         alarms.check_system(&storage, &collector);
-        let v = alarms.views().into_iter().find(|v| v.rule_id == -2).unwrap();
+        let v = alarms.views().into_iter().find(|v| v.rule_id == disk_floor).unwrap();
         assert!(v.message.as_deref().unwrap().contains("1 samples refused so far"), "{v:?}");
 
         // Acknowledged, then space returns: the floor alarm ends (normal), the low one is cleared
         // and waits for its acknowledgement.
         let who = Issuer { actor: "alice".into(), remote: None, role: None };
-        let ack = alarms.acknowledge(&who, -2).unwrap();
+        let ack = alarms.acknowledge(&who, disk_floor).unwrap();
         assert_eq!(ack.transition.to, AlarmState::Acknowledged);
-        assert!(matches!(alarms.acknowledge(&who, -2), Err(AlarmError::CannotAcknowledge(_))));
+        assert!(matches!(alarms.acknowledge(&who, disk_floor), Err(AlarmError::CannotAcknowledge(_))));
         fake.set(space(50_000));
         storage.check_disk();
         alarms.check_system(&storage, &collector);
-        assert_eq!((state(-1).as_deref(), state(-2)), (Some("cleared"), None));
+        assert_eq!((state(disk_low).as_deref(), state(disk_floor)), (Some("cleared"), None));
         assert!(storage.ingest(vec![Sample::good(1, NOW, 1.0)]).await.is_ok());
 
         // A refused plugin; a program in error (the hook a program runner calls).
@@ -787,24 +796,28 @@ mod tests {
         };
         alarms.report_plugins(std::slice::from_ref(&refused));
         alarms.set_system(SystemAlarm::ProgramError, Some("program 3: division by zero".into()));
-        let v = alarms.views().into_iter().find(|v| v.rule_id == -4).unwrap();
+        let v = alarms.views().into_iter().find(|v| v.rule_id == plugin_refused).unwrap();
         assert_eq!((v.state.as_str(), v.level.as_deref()), ("active", Some("warning")));
         assert_eq!(v.message.as_deref(), Some("1 plugin file(s) refused: /plugins/bad.so: not a plugin"));
 
         // Every transition is in the history; after a restart each resumes where it was.
         let stored = |id: i64| alarms.history(id).into_iter().map(|e| e.transition.to).collect::<Vec<_>>();
-        assert_eq!(stored(-2), vec![AlarmState::Active, AlarmState::Acknowledged, AlarmState::Normal]);
-        assert_eq!(stored(-1), vec![AlarmState::Active, AlarmState::Cleared]);
+        assert_eq!(stored(disk_floor), vec![AlarmState::Active, AlarmState::Acknowledged, AlarmState::Normal]);
+        assert_eq!(stored(disk_low), vec![AlarmState::Active, AlarmState::Cleared]);
         let again = AlarmService::new(catalog.clone(), clock.clone());
-        let states: Vec<(i64, String)> =
-            again.views().into_iter().filter(|v| v.rule_id < 0).map(|v| (v.rule_id, v.state)).collect();
+        let states: Vec<(i64, String)> = again
+            .views()
+            .into_iter()
+            .filter(|v| SystemAlarm::is_system(v.rule_id))
+            .map(|v| (v.rule_id, v.state))
+            .collect();
         assert_eq!(
             states.iter().map(|(id, s)| (*id, s.as_str())).collect::<BTreeSet<_>>(),
-            BTreeSet::from([(-1, "cleared"), (-4, "active"), (-6, "active")])
+            BTreeSet::from([(disk_low, "cleared"), (plugin_refused, "active"), (program_error, "active")])
         );
         again.report_plugins(&[]);
         again.set_system(SystemAlarm::ProgramError, None);
-        again.acknowledge(&who, -1).unwrap();
-        assert!(again.views().iter().all(|v| v.rule_id >= 0 || v.state == "cleared"));
+        again.acknowledge(&who, disk_low).unwrap();
+        assert!(again.views().iter().all(|v| !SystemAlarm::is_system(v.rule_id) || v.state == "cleared"));
     }
 }

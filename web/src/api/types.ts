@@ -459,7 +459,7 @@ export interface AlarmView {
   message: string | null
   /** `normal`, `active`, `acknowledged`, `cleared`. */
   state: string
-  /** `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`, `data_loss` (the built-in storage alarm, rule 0), `warning` or `fault` (the server's own faults, rules -1 .. -6). */
+  /** `waylow`, `low`, `high`, `wayhigh`, `state`, `offline`, `data_loss` (the built-in storage alarm, rule 0), `warning` or `fault` (the server's own faults, rules 4294967290 .. 4294967295). */
   level: string | null
   /** Since when it is in this state (epoch microseconds): after an acknowledgement, its time. */
   since_us: number | null

@@ -104,8 +104,8 @@ pub async fn history(
 }
 
 /// Acknowledges a rule's alarm (active -> acknowledged, cleared -> normal), the storage alarm (0)
-/// or a system alarm (-1 .. -6: the server's own faults).
-#[utoipa::path(post, path = "/api/t3000/alarms/{id}/ack", tag = "alarms", params(("id" = i64, Path, description = "Rule id; 0 the storage alarm, -1 .. -6 the system alarms")),
+/// or a system alarm (4294967290 ..= 4294967295: the server's own faults).
+#[utoipa::path(post, path = "/api/t3000/alarms/{id}/ack", tag = "alarms", params(("id" = i64, Path, description = "Rule id; 0 the storage alarm, 4294967290 ..= 4294967295 the system alarms")),
     responses((status = 200, body = AlarmEvent), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn acknowledge(
     State(state): State<AppState>,
