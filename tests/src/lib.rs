@@ -631,6 +631,13 @@ impl TestServer {
         self.send(self.client.post(self.url(path)).json(body)).await
     }
 
+    /// Creates the alarm rule `body` (`POST /api/t3000/alarms/rules`, 201 expected); its id.
+    pub async fn create_alarm_rule(&self, body: &Value) -> i64 {
+        let r = self.post_json("/api/t3000/alarms/rules", body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()["id"].as_i64().expect("the new rule's id")
+    }
+
     /// Sends `method path` with an optional JSON body through `client` (another user's, or
     /// `reqwest::Client::new()` for no token).
     pub async fn call(

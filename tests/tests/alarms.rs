@@ -47,30 +47,22 @@ async fn a_rule_is_judged_against_the_latest_value_when_created_edited_or_enable
         json!({"name": format!("low {p}"), "point_id": p, "enabled": enabled,
             "rule": {"condition": {"kind": "limits", "low": limit}}})
     };
-    let create = |body: Value| {
-        let server = &server;
-        async move {
-            let r = server.post_json("/api/t3000/alarms/rules", &body).await;
-            assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.text());
-            r.json()["id"].as_i64().unwrap()
-        }
-    };
 
     // Created below its limit: active at once, started at the sample.
-    let created = create(low(var1, 5.0, true)).await;
+    let created = server.create_alarm_rule(&low(var1, 5.0, true)).await;
     let a = wait_state(&server, created, "active", "the new rule's alarm").await;
     assert_eq!(a["started_us"], json!(at), "{a}");
     assert_eq!(a["level"], "low", "{a}");
 
     // Edited from a limit the value is within to one it is past.
-    let edited = create(low(var2, 2.0, true)).await;
+    let edited = server.create_alarm_rule(&low(var2, 2.0, true)).await;
     assert_eq!(alarm_of(&server, edited).await["state"], "normal");
     let r = server.put_json(&format!("/api/t3000/alarms/rules/{edited}"), &low(var2, 4.0, true)).await;
     r.ok_json();
     wait_state(&server, edited, "active", "the tightened rule's alarm").await;
 
     // Enabled.
-    let disabled = create(low(var3, 5.0, false)).await;
+    let disabled = server.create_alarm_rule(&low(var3, 5.0, false)).await;
     assert_eq!(alarm_of(&server, disabled).await["state"], "normal");
     let r = server.put_json(&format!("/api/t3000/alarms/rules/{disabled}"), &low(var3, 5.0, true)).await;
     r.ok_json();

@@ -219,19 +219,11 @@ to = ["ops@example.com", "boss@example.com"]
         json!({"name": name, "point_id": p,
             "rule": {"condition": {"kind": "limits", "high": limit}, "message": message}})
     };
-    let create = |body: Value| {
-        let server = &server;
-        async move {
-            let r = server.post_json("/api/t3000/alarms/rules", &body).await;
-            assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.text());
-            r.json()["id"].as_i64().unwrap()
-        }
-    };
 
     // One alarm: a rule past its limit raises it at once.
     let boiler_point = point("VAR1");
     server.ingest_ok(&[Sample::good(boiler_point as u32, now_us(), 95.0)]).await;
-    let boiler = create(high("Boiler", boiler_point, 80.0, ".5 bar over: check the pump")).await;
+    let boiler = server.create_alarm_rule(&high("Boiler", boiler_point, 80.0, ".5 bar over: check the pump")).await;
 
     // The webhook: the first attempt got 500, the retry 200; the same delivery id, a signed body.
     poll_until("the webhook's retry", WAIT, || async { hits.lock().unwrap().len() >= 2 }).await;
@@ -299,7 +291,7 @@ to = ["ops@example.com", "boss@example.com"]
     server.ingest_ok(&zones.iter().map(|&p| Sample::good(p as u32, at, 60.0)).collect::<Vec<_>>()).await;
     let mut zone_rules = Vec::new();
     for (i, &p) in zones.iter().enumerate() {
-        zone_rules.push(create(high(&format!("Zone {}", i + 1), p, 50.0, "too warm")).await);
+        zone_rules.push(server.create_alarm_rule(&high(&format!("Zone {}", i + 1), p, 50.0, "too warm")).await);
     }
     let zone_mails =
         || sink.mails().into_iter().skip(1).map(|m| m["content"].as_str().unwrap().to_owned()).collect::<Vec<String>>();

@@ -758,20 +758,15 @@ async fn alarms_and_schedules_drive_and_watch_a_simulated_device() {
     let op = server.user_client("op", "operator").await;
 
     // A high limit on VAR1 and an offline rule on the device.
-    let rule = |body: Value| {
-        let server = &server;
-        async move {
-            let r = server.post_json("/api/t3000/alarms/rules", &body).await;
-            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-            r.json()["id"].as_i64().unwrap()
-        }
-    };
-    let high = rule(json!({"name": "VAR1 high", "point_id": var1,
+    let high = server
+        .create_alarm_rule(&json!({"name": "VAR1 high", "point_id": var1,
         "rule": {"condition": {"kind": "limits", "high": 50.0, "deadband": 1.0}, "message": "too warm"}}))
-    .await;
-    let offline =
-        rule(json!({"name": "ahu offline", "device_id": device_id, "rule": {"condition": {"kind": "device_offline"}}}))
-            .await;
+        .await;
+    let offline = server
+        .create_alarm_rule(
+            &json!({"name": "ahu offline", "device_id": device_id, "rule": {"condition": {"kind": "device_offline"}}}),
+        )
+        .await;
     server
         .post_json(
             "/api/t3000/alarms/rules",

@@ -192,9 +192,7 @@ async fn a_device_offline_without_a_rule_is_a_system_alarm_and_a_rule_takes_it_o
     let device_id = server.get("/api/t3000/devices/ghost").await.ok_json()["id"].clone();
     let body =
         json!({"name": "ghost offline", "device_id": device_id, "rule": {"condition": {"kind": "device_offline"}}});
-    let r = server.post_json("/api/t3000/alarms/rules", &body).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let rule = r.json()["id"].as_i64().unwrap();
+    let rule = server.create_alarm_rule(&body).await;
     poll_until("the rule's alarm to take over from the system alarm", WAIT, || async {
         let open = srv.get("/api/t3000/alarms").await.ok_json();
         let state =

@@ -164,15 +164,29 @@ pub struct LastReload {
     /// Why the file was refused (nothing changed), or live changes that did not take.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The key the error is about.
+    /// Where in the file a refusal points.
+    #[serde(flatten)]
+    pub at: ErrorPlace,
+}
+
+/// Where a configuration error points: its key, line and environment variable, those known.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct ErrorPlace {
+    /// The dotted key the error is about (`query.threads`, `devices[2].unit_id`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// Its line in the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
-    /// The environment variable it came from.
+    /// The environment variable its value came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env_var: Option<String>,
+}
+
+impl From<&ConfigError> for ErrorPlace {
+    fn from(e: &ConfigError) -> Self {
+        ErrorPlace { key: e.key.clone().filter(|k| !k.is_empty()), line: e.line, env_var: e.env_var.clone() }
+    }
 }
 
 type Failures = Vec<(String, String)>;
@@ -430,9 +444,9 @@ impl Reload {
     fn refused(&self, trigger: &Trigger, at_us: i64, e: &ReloadError, file: Option<&str>) {
         let who = trigger.issuer();
         tracing::error!(trigger = trigger.name(), actor = %who.actor, error = %e, "configuration reload refused; nothing changed");
-        let (key, line, env_var) = match e {
-            ReloadError::Invalid(c) => (c.key.clone().filter(|k| !k.is_empty()), c.line, c.env_var.clone()),
-            ReloadError::NoFile => (None, None, None),
+        let at = match e {
+            ReloadError::Invalid(c) => ErrorPlace::from(c),
+            ReloadError::NoFile => ErrorPlace::default(),
         };
         let target = file.map(|f| format!("config:{f}"));
         self.audit.record(who.remote, &who.actor, "config.reload", target, None, None, &format!("refused: {e}"));
@@ -443,9 +457,7 @@ impl Reload {
             applied: Vec::new(),
             restart_needed: Vec::new(),
             error: Some(e.to_string()),
-            key,
-            line,
-            env_var,
+            at,
         });
     }
 
@@ -489,9 +501,7 @@ impl Reload {
             applied,
             restart_needed: restart,
             error: (!failures.is_empty()).then(|| failures.join("; ")),
-            key: None,
-            line: None,
-            env_var: None,
+            at: ErrorPlace::default(),
         });
     }
 
@@ -774,7 +784,7 @@ mod tests {
         assert!(w.auth_seen.lock().is_empty());
         let last = w.reload.last().unwrap();
         assert!(!last.ok);
-        assert_eq!((last.key.as_deref(), last.line), (Some("query.threads"), Some(5)));
+        assert_eq!((last.at.key.as_deref(), last.at.line), (Some("query.threads"), Some(5)));
         assert!(last.error.unwrap().contains("t3000.toml:5: query.threads"));
         let entries = audits(&w.catalog);
         assert_eq!(entries.len(), 1);

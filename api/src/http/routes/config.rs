@@ -3,7 +3,7 @@
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorDetail};
 use crate::service::auth::Principal;
-use crate::service::reload::{ReloadError, ReloadReport, Trigger};
+use crate::service::reload::{ErrorPlace, ReloadError, ReloadReport, Trigger};
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
@@ -15,15 +15,9 @@ use serde::Serialize;
 pub struct InvalidConfigBody {
     /// `invalid_config`, with the whole message (`file:line: key: what is wrong`).
     pub error: ErrorDetail,
-    /// The dotted key the error is about (`query.threads`, `devices[2].unit_id`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    /// Its line in the file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
-    /// The environment variable its value came from.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub env_var: Option<String>,
+    /// Where in the file: key, line, environment variable.
+    #[serde(flatten)]
+    pub at: ErrorPlace,
 }
 
 /// `POST /api/t3000/config/reload`: reads the configuration file and the environment again.
@@ -47,9 +41,7 @@ pub async fn reload(State(state): State<AppState>, Extension(who): Extension<Pri
         Err(ReloadError::Invalid(e)) => {
             let body = InvalidConfigBody {
                 error: ErrorDetail { code: "invalid_config".into(), message: e.to_string() },
-                key: e.key.clone().filter(|k| !k.is_empty()),
-                line: e.line,
-                env_var: e.env_var.clone(),
+                at: ErrorPlace::from(&e),
             };
             (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
         }

@@ -565,9 +565,9 @@ mod tests {
             ..Default::default()
         };
         let n = Notifier::new(&cfg, clock.clone());
+        // One message in flight (or none yet) and one queued: at least three of five are dropped.
         for id in 1..=5 {
             n.offer(raised(id));
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let slow_dropped = || n.counters().iter().find(|c| c.channel == "slow").unwrap().dropped;
         assert!(slow_dropped() >= 3, "dropped {}", slow_dropped());
