@@ -161,10 +161,10 @@ fn serve_rtu(sim: &Arc<Simulator>) -> (String, JoinHandle<std::io::Result<()>>) 
     (path, tokio::spawn(Arc::clone(sim).serve_rtu(port)))
 }
 
-/// A loopback port nothing listens on (connections are refused).
-async fn refused_port() -> SocketAddr {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    l.local_addr().expect("addr")
+/// A loopback port nothing listens on (connections are refused). Privileged, so no listener of a
+/// test running beside this one can be given it by `bind(0)`.
+fn refused_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 1))
 }
 
 /// Sets `points` of `dev` to `values` and checks the device holds them exactly.
@@ -905,7 +905,7 @@ fn a_dead_device_does_not_slow_a_healthy_one() {
         dead.device(2).expect("unit").set_fault(Fault::NoAnswer);
         let (healthy_addr, s1) = serve_tcp(&healthy).await;
         let (dead_addr, s2) = serve_tcp(&dead).await;
-        let refused = refused_port().await;
+        let refused = refused_port();
 
         let (c, mut rx) = collector(isolation_config());
         c.add_device(device("healthy", &Link::Tcp(healthy_addr), 1, &POINTS, 100, json!({}))).expect("add");
@@ -1089,7 +1089,7 @@ fn offline_devices_cost_no_cpu_and_are_probed_at_the_backoff_interval() {
         });
         let mut ports = Vec::new();
         for _ in 0..N {
-            ports.push(refused_port().await);
+            ports.push(refused_port());
         }
         for (i, addr) in ports.iter().enumerate() {
             c.add_device(device(&format!("gone-{i:02}"), &Link::Tcp(*addr), 1, &POINTS, 100, json!({}))).expect("add");

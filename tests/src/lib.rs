@@ -101,6 +101,11 @@ fn clean_env(c: &mut Command) {
 }
 
 /// The password of `admin` on every test server (set through `T3000_ADMIN_PASSWORD`).
+/// A loopback port nothing listens on, so connections to it are refused. Privileged, so no test
+/// running beside another can be given it by `bind(0)`: a port freed right after `bind(0)` may be
+/// another test's (or the server's own) listener a moment later.
+pub const REFUSED_PORT: u16 = 1;
+
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
 
 /// Logs in with a plain HTTP/1.1 request (usable before any async runtime exists) and returns

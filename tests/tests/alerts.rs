@@ -164,9 +164,9 @@ fn signature(timestamp: &str, body: &str) -> String {
 async fn alarms_reach_webhooks_and_mail_with_retries_digests_and_visible_failures() {
     let (hook_port, hits) = webhook_receiver().await;
     let sink = SmtpSink::start("t3000", SMTP_PASSWORD);
-    let dead_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead_port = REFUSED_PORT;
     // A device nobody answers for: its points exist, and only pushed samples give them values.
-    let modbus_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let modbus_port = REFUSED_PORT;
     let server = TestServer::start(&format!(
         r#"
 [[devices]]

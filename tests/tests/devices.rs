@@ -87,8 +87,8 @@ async fn serve_collects_from_a_configured_device_and_keeps_point_ids() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_that_is_down_is_marked_offline_with_bad_samples() {
-    // A port nothing listens on: bind, note the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // A port nothing listens on.
+    let port = REFUSED_PORT;
     let extra = format!(
         r#"
         [collector]

@@ -175,7 +175,7 @@ async fn a_refused_plugin_is_a_system_alarm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_offline_without_a_rule_is_a_system_alarm_and_a_rule_takes_it_over() {
     // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = REFUSED_PORT;
     let extra = format!(
         "[collector]\noffline_after_failures = 2\nbackoff_initial_ms = 100\nbackoff_max_ms = 500\n\n[[devices]]\nname = \"ghost\"\nprotocol = \"modbus-tcp\"\nip_address = \"127.0.0.1\"\nport = {port}\nunit_id = 1\nprofile = \"T3-controller\"\npoll_interval_ms = 200\n"
     );

@@ -10,7 +10,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use t3_tests::{TestServer, run};
+use t3_tests::{REFUSED_PORT, TestServer, run};
 
 fn prog(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../drivers/tests/data/prog").join(name)
@@ -84,7 +84,7 @@ async fn catalog(server: &TestServer) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prog_file_is_previewed_applied_once_and_bad_files_are_refused() {
     // Two T3 panels nobody answers for (the import is catalog work: no device I/O).
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = REFUSED_PORT;
     let device = |name: &str| {
         format!(
             "[[devices]]\nname = \"{name}\"\nprotocol = \"modbus-tcp\"\nip_address = \"127.0.0.1\"\nport = {port}\n\

@@ -4,26 +4,20 @@
 // latest deliveries; a viewer sees the panel without the test button.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser } from 'playwright-core'
-import { createServer } from 'node:net'
 import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
 
 let server: Server
 let browser: Browser
 let admin: string
 
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok))
-  const port = (s.address() as { port: number }).port
-  await new Promise((ok) => s.close(ok))
-  return port
-}
+/** A port nothing listens on: privileged, so no test running beside this one can be given it by
+ *  listen(0) (a freed ephemeral port was once another demo's listener a moment later, and the test
+ *  message then timed out instead of being refused). */
+const closedPort = 1
 
 beforeAll(async () => {
-  const port = await closedPort()
   server = await startDemo([], {
-    T3000__ALERTS__WEBHOOK: `[{ name = "ops-hook", url = "http://127.0.0.1:${port}/hook/key-in-path", secret = "k", retries = 0 }]`,
+    T3000__ALERTS__WEBHOOK: `[{ name = "ops-hook", url = "http://127.0.0.1:${closedPort}/hook/key-in-path", secret = "k", retries = 0 }]`,
   })
   browser = await launchBrowser()
   admin = await token(server)

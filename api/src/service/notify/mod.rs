@@ -493,10 +493,9 @@ mod tests {
         ChannelConfig { name: name.into(), url, retries: 2, backoff_ms: 10, ..Default::default() }
     }
 
-    /// A port nothing listens on.
-    fn closed_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-    }
+    /// A port nothing listens on: privileged, so no other test can be given it by `bind(0)` in
+    /// the meantime (a port freed by one test may be another's listener a moment later).
+    const CLOSED_PORT: u16 = 1;
 
     async fn until(what: &str, mut done: impl FnMut() -> bool) {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -512,7 +511,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_burst_is_digested_rate_limited_and_failures_are_logged() {
         let clock = ManualClock::new(T0);
-        let url = format!("http://127.0.0.1:{}/hook/secret-path", closed_port());
+        let url = format!("http://127.0.0.1:{}/hook/secret-path", CLOSED_PORT);
         let cfg = AlertsConfig {
             digest_after: 1,
             digest_window_secs: 60,
@@ -560,7 +559,7 @@ mod tests {
             queue: 1,
             webhook: vec![
                 ChannelConfig { timeout_ms: 30_000, ..webhook("slow", slow) },
-                webhook("dead", format!("http://127.0.0.1:{}/", closed_port())),
+                webhook("dead", format!("http://127.0.0.1:{}/", CLOSED_PORT)),
             ],
             ..Default::default()
         };
@@ -585,7 +584,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn reconfigure_swaps_channels_and_keeps_counters() {
         let clock = ManualClock::new(T0);
-        let dead = format!("http://127.0.0.1:{}/", closed_port());
+        let dead = format!("http://127.0.0.1:{}/", CLOSED_PORT);
         let one = AlertsConfig {
             webhook: vec![ChannelConfig { retries: 0, ..webhook("a", dead.clone()) }, webhook("b", dead.clone())],
             ..Default::default()
