@@ -19,6 +19,7 @@
 
 pub mod alarm;
 pub mod arbiter;
+pub mod basic;
 pub mod clock;
 pub mod config;
 pub mod model;
