@@ -64,7 +64,10 @@ pub enum Stmt {
     /// `REM text` (the text as written, without the keyword and the one space after it).
     Rem(String),
     /// `target = value` (`LET` optional).
-    Assign { target: Target, value: Expr },
+    Assign {
+        target: Target,
+        value: Expr,
+    },
     /// `START point` (writes 1, or turns a program on).
     Start(Target),
     /// `STOP point` (writes 0, or turns a program off).
@@ -83,21 +86,45 @@ pub enum Stmt {
     /// `CLEAR`: clears the local variables.
     Clear,
     /// `ON expr GOTO a, b, ...` or `ON expr GOSUB a, b, ...`.
-    On { selector: Expr, gosub: bool, targets: Vec<u16> },
+    On {
+        selector: Expr,
+        gosub: bool,
+        targets: Vec<u16>,
+    },
     /// `IF cond THEN a [ELSE b]`, `IF+`, `IF-`. `then` and `otherwise` hold one or more
     /// statements (a bare line number is a `Goto`); `otherwise` is empty without ELSE.
-    If { kind: IfKind, cond: Expr, then: Vec<Stmt>, otherwise: Vec<Stmt> },
+    If {
+        kind: IfKind,
+        cond: Expr,
+        then: Vec<Stmt>,
+        otherwise: Vec<Stmt>,
+    },
     /// `FOR var = from TO to [STEP step]`.
-    For { var: Target, from: Expr, to: Expr, step: Option<Expr> },
+    For {
+        var: Target,
+        from: Expr,
+        to: Expr,
+        step: Option<Expr>,
+    },
     /// `NEXT [var]`.
     Next(Option<Target>),
     /// `WAIT seconds` (an expression; a time literal `0:00:10` is ten seconds).
     Wait(Expr),
     /// `ALARM left < right, hysteresis, message` (or `>`): raised when the comparison holds,
     /// cleared once it is past `right` by `hysteresis` the other way.
-    Alarm { left: Expr, above: bool, right: Expr, hysteresis: Expr, message: String },
+    Alarm {
+        left: Expr,
+        above: bool,
+        right: Expr,
+        hysteresis: Expr,
+        message: String,
+    },
     /// `DALARM cond, delay seconds, message`: raised once `cond` held for `delay` seconds.
-    Dalarm { cond: Expr, delay: Expr, message: String },
+    Dalarm {
+        cond: Expr,
+        delay: Expr,
+        message: String,
+    },
     /// `PRINT item; item ...`.
     Print(Vec<PrintItem>),
     /// `ON-ALARM n` / `ON-ERROR n`: where to go when an alarm is raised / an error happens.
@@ -107,7 +134,10 @@ pub enum Stmt {
     /// `REMOTE-GET` / `REMOTE-SET`, `CALL PRGn ...`, `DIM` / `INTEGER` / ... declarations: kept
     /// with their words as written so they print back; the server does not act on them (nor does
     /// the controller's firmware on most of them).
-    Other { keyword: String, text: String },
+    Other {
+        keyword: String,
+        text: String,
+    },
 }
 
 /// An item of PRINT.
