@@ -34,8 +34,8 @@
 
 use super::latin1;
 use super::records::{
-    AnalogTable, AnnualRoutine, DigitalUnits, HolidayBitmap, Input, Monitor, MultiState, Output, Pid, Program, Record,
-    ScheduleFlags, ScheduleTimes, Variable, VariableUnit, WeeklyRoutine,
+    AnalogTable, AnnualRoutine, DigitalUnits, HolidayBitmap, Input, Monitor, MultiState, Output, Pid, ProgramRecord,
+    Record, ScheduleFlags, ScheduleTimes, Variable, VariableUnit, WeeklyRoutine,
 };
 
 /// The two bytes every binary `.prog` starts with.
@@ -65,7 +65,7 @@ pub struct ProgFile {
     pub inputs: Vec<Input>,
     pub outputs: Vec<Output>,
     pub variables: Vec<Variable>,
-    pub programs: Vec<Program>,
+    pub programs: Vec<ProgramRecord>,
     pub pids: Vec<Pid>,
     /// Custom digital ranges 1..=8 (digital range codes 23..=30).
     pub digital_units: Vec<DigitalUnits>,

@@ -11,7 +11,7 @@
 //! | [`Input`] | `Str_in_point` | 46 |
 //! | [`Output`] | `Str_out_point` | 45 |
 //! | [`Variable`] | `Str_variable_point` | 39 |
-//! | [`Program`] | `Str_program_point` | 37 |
+//! | [`ProgramRecord`] | `Str_program_point` | 37 |
 //! | [`Pid`] | `Str_controller_point` | 28 |
 //! | [`WeeklyRoutine`] | `Str_weekly_routine_point` | 42 |
 //! | [`AnnualRoutine`] | `Str_annual_routine_point` | 33 |
@@ -350,41 +350,50 @@ impl Record for Variable {
     }
 }
 
-/// A program's header (`Str_program_point`, 37 bytes); its code is a separate 2000-byte block.
+/// A program's entry in the panel's program table (`Str_program_point`, 37 bytes); its code is a
+/// separate 2000-byte block.
+///
+/// The first 34 bytes are the same in every copy of the struct. The last three are not: T3000's
+/// `com_prg`, `errcode`, `unused` (temcocontrols/T3000_Building_Automation_System at 2db71f86,
+/// `T3000/CM5/ud_str.h` lines 519-530), the ESP32 firmware's `costtime` (the last scan's duration,
+/// rewritten on every scan: temcocontrols/T3-programmable-controller-on-ESP32 at 1b83f7cb,
+/// `main/tcp_server.c` lines 4441-4459) and a u16 `real_byte` (`main/ud_str.h` lines 522-532). They are kept as read ([`ProgramRecord::rest`]), so a record
+/// changed in one field and written back leaves them as the panel had them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Program {
+pub struct ProgramRecord {
     pub description: String,
     pub label: String,
-    /// Size of the compiled code in bytes.
+    /// Size of the compiled code in bytes; the firmware runs no program whose size is 0
+    /// (`main/tcp_server.c` line 4443).
     pub bytes: u16,
-    /// 0 off, 1 on.
+    /// 0 off, 1 on: whether the panel runs the program.
     pub on_off: u8,
+    /// 0 auto, 1 manual. In auto another program of the panel may start or stop it; in manual only
+    /// an operator does (`temco_bacnet/private/POINT.C` lines 1142-1149).
     pub auto_manual: u8,
-    pub com_prg: u8,
-    pub errcode: u8,
-    pub unused: u8,
+    /// Bytes 34..37, whose meaning differs between firmware copies (see above).
+    pub rest: [u8; 3],
 }
 
-impl Record for Program {
+impl Record for ProgramRecord {
     const SIZE: usize = 37;
     const NAME: &'static str = "program";
     fn read(r: &mut Reader<'_>) -> Self {
-        Program {
+        ProgramRecord {
             description: r.text::<21>(),
             label: r.text::<9>(),
             bytes: r.u16(),
             on_off: r.u8(),
             auto_manual: r.u8(),
-            com_prg: r.u8(),
-            errcode: r.u8(),
-            unused: r.u8(),
+            rest: r.take(),
         }
     }
     fn write(&self, w: &mut Vec<u8>) {
         put_text(w, &self.description, 21);
         put_text(w, &self.label, 9);
         w.extend(self.bytes.to_le_bytes());
-        w.extend([self.on_off, self.auto_manual, self.com_prg, self.errcode, self.unused]);
+        w.extend([self.on_off, self.auto_manual]);
+        w.extend(self.rest);
     }
 }
 
@@ -937,7 +946,7 @@ mod tests {
         round_trips::<Input>();
         round_trips::<Output>();
         round_trips::<Variable>();
-        round_trips::<Program>();
+        round_trips::<ProgramRecord>();
         round_trips::<Pid>();
         round_trips::<WeeklyRoutine>();
         round_trips::<AnnualRoutine>();
@@ -978,6 +987,16 @@ mod tests {
         b[40] = 1;
         let o = Output::decode(&b).unwrap();
         assert_eq!((o.low_voltage, o.high_voltage, o.label.as_str(), o.range), (2, 10, "FAN", 1));
+        // Program: size (little endian) at 30, on/off at 32, auto/manual at 33, three bytes kept.
+        let mut b = vec![0u8; ProgramRecord::SIZE];
+        b[..3].copy_from_slice(b"AHU");
+        b[21..24].copy_from_slice(b"AHU");
+        b[30..32].copy_from_slice(&412u16.to_le_bytes());
+        b[32] = 1;
+        b[34..37].copy_from_slice(&[7, 0x34, 0x12]);
+        let p = ProgramRecord::decode(&b).unwrap();
+        assert_eq!((p.bytes, p.on_off, p.auto_manual, p.rest), (412, 1, 0, [7, 0x34, 0x12]));
+        assert_eq!(p.encode(), b);
         // Monitor: interval bytes after 9 + 70 + 14.
         let mut b = vec![0u8; Monitor::SIZE];
         b[9..14].copy_from_slice(&[4, 2, 1, 0, 0]); // IN5 of panel 1
