@@ -207,6 +207,20 @@ pub enum CollectError {
     /// The point has no auto/manual register: nothing at the device switches it.
     #[error("point `{0}` has no auto/manual switch")]
     NoAutoManual(String),
+    /// The device is not a T3 controller (a library profile, a plugin): it has no panel tables
+    /// (routines, programs); nothing was sent.
+    #[error("device \"{device}\" is not a T3 controller: it has no {what}")]
+    NotT3 { device: String, what: &'static str },
+    /// A T3 panel has no record of that number (routines and programs count from 1).
+    #[error("a T3 panel has {what} 1 to {count}, not {n}")]
+    NoRecord { what: &'static str, count: usize, n: usize },
+    /// The controller answered a block of the T3 register map with a Modbus exception: its
+    /// firmware does not serve that block (older firmware lacks some).
+    #[error(
+        "device \"{device}\" refused its {what} (holding registers {first}-{last}) with {exception}: \
+         its firmware does not serve them"
+    )]
+    Refused { device: String, what: &'static str, first: u16, last: u16, exception: ExceptionCode },
 }
 
 /// A device's connection state.

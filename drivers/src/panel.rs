@@ -14,13 +14,15 @@
 //!
 //! (n = point number - 1; the addresses come from the T3 profile, these are its values.)
 //!
-//! Its weekly and annual routines ([`PanelRoutines`]) are whole packed records
-//! ([`crate::t3::records`]), two bytes a register, in the blocks of the firmware's `modbus.h`:
+//! Its weekly and annual routines ([`PanelRoutines`]) and its program table ([`PanelProgramState`])
+//! are whole packed records ([`crate::t3::records`]), two bytes a register, in the blocks of the
+//! firmware's `modbus.h`:
 //!
 //! | block | first register | registers a record | records |
 //! |---|---|---|---|
+//! | program table (`Str_program_point`, 37 bytes) | 15504 | 19 | 16 |
 //! | weekly routines (`Str_weekly_routine_point`) | 15808 | 21 | 8 |
-//! | annual routines (`Str_annual_routine_point`) | 15976 | 17 | 4 |
+//! | annual routines (`Str_annual_routine_point`, 33 bytes) | 15976 | 17 | 4 |
 //! | weekly routine times (`wr_times`) | 32044 | 72 | 8 |
 //! | annual routine days (`ar_dates`) | 32620 | 23 | 4 |
 //! | weekly routine event flags (`wr_time_on_off`, newer firmware) | 33201 | 36 | 8 |
@@ -29,11 +31,31 @@
 //! low half of register 9836. The firmware takes a record written whole (function 16 from its first
 //! register), which is how they are written here.
 //!
+//! How the firmware serves these blocks (temcocontrols/T3-programmable-controller-on-ESP32 at
+//! 1b83f7cb, `main/modbus.c`; T3000's reader agrees):
+//! - Record i starts at register `first + i * ((size + 1) / 2)`: a whole number of registers each
+//!   (`modbus.h` lines 352-353; `read_user_data_by_block`, lines 1582-1587). T3000 reads the program
+//!   table 100 registers at a time from 15504 and takes record i from register `i * 19`
+//!   (temcocontrols/T3000_Building_Automation_System at 2db71f86, `T3000/BacnetView.cpp` lines
+//!   7327-7361).
+//! - Within a register the record's first byte is the high half: the firmware reads the struct as
+//!   little-endian u16s and sends the low byte first (`modbus.c` lines 1218-1220, 1256-1257), as
+//!   [`crate::t3::to_registers`] packs.
+//! - The block is the packed C array seen through those addresses, so a record of odd size (a program,
+//!   an annual routine) shares its last register with the next record: its low half is the next
+//!   record's first byte (what follows the array for the last record).
+//! - A write (function 16) is taken only from a record's first register and copies the record's own
+//!   bytes from the request (`write_user_data_by_block`, lines 1416-1422 for programs); a write from
+//!   any other register is ignored, and every block write is saved to flash (line 2010). The
+//!   neighbour's byte in a shared register is written back as read all the same.
+//!
 //! Reads here fail as a whole when any request fails: a sync must never take a register it could not
 //! read for an empty label. The one exception is the event flags block, which older firmware does not
-//! have: a Modbus exception there reads as "no flags". Writes are read back and confirmed. Auto / manual is read here and written
-//! with [`Collector::set_mode`], which the server's control service wraps (the arbiter and the audit
-//! log follow the mode).
+//! have: a Modbus exception there reads as "no flags". The program table is read on its own
+//! ([`Collector::read_programs`]), and a Modbus exception there is [`CollectError::Refused`]. A
+//! device that is not a T3 controller is refused before anything is sent. Writes are read back and
+//! confirmed. Auto / manual is read here and written with [`Collector::set_mode`], which the server's
+//! control service wraps (the arbiter and the audit log follow the mode).
 
 use crate::codec::RegisterKind;
 use crate::collector::{CollectError, Collector, DeviceSpec, first, point_index};
@@ -41,7 +63,7 @@ use crate::driver::{Driver, DriverError, RawData};
 use crate::labels::{self, PointText};
 use crate::planner::{self, Limits, PlanItem, ReadRequest};
 use crate::profile::{PointType, ProfilePoint};
-use crate::t3::records::{AnnualRoutine, EVENTS, HolidayBitmap, Record, ScheduleTimes, WeeklyRoutine};
+use crate::t3::records::{AnnualRoutine, EVENTS, HolidayBitmap, ProgramRecord, Record, ScheduleTimes, WeeklyRoutine};
 use crate::t3::{from_registers, routines, to_registers};
 use std::collections::HashMap;
 
@@ -49,6 +71,12 @@ use std::collections::HashMap;
 pub const WEEKLY_ROUTINES: usize = 8;
 /// Annual routines a T3 panel has.
 pub const ANNUAL_ROUTINES: usize = 4;
+/// Programs a T3 panel has.
+pub const PROGRAMS: usize = 16;
+/// (first register, registers a record) of the program table: 16 `Str_program_point` records of 37
+/// bytes, 19 registers each (ESP32 firmware `main/modbus.h` lines 352-353; T3000
+/// `T3000/global_define.h` lines 29 and 2039).
+pub const PROGRAM_TABLE: (u16, u16) = (15504, 19);
 
 /// (first register, registers a record) of each routine block.
 const WEEKLY_RECORDS: (u16, u16) = (15808, 21);
@@ -95,6 +123,35 @@ pub struct PanelRoutines {
     pub panel: u8,
     pub weekly: Vec<PanelWeekly>,
     pub annual: Vec<PanelAnnual>,
+}
+
+/// A program of a T3 controller's program table, as the panel has it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanelProgramState {
+    /// 1..=16: `PRG1`.
+    pub number: u16,
+    pub label: String,
+    pub description: String,
+    /// Size of its compiled code in bytes; 0 is an empty slot, which the panel never runs.
+    pub code_bytes: u16,
+    /// Switched on (`on_off`): the panel runs it on every scan (if it has code).
+    pub running: bool,
+    /// In manual only an operator starts or stops it; in auto another program of the panel may too
+    /// (`START PRG2`).
+    pub manual: bool,
+}
+
+impl PanelProgramState {
+    fn of(number: u16, r: ProgramRecord) -> PanelProgramState {
+        PanelProgramState {
+            number,
+            label: r.label,
+            description: r.description,
+            code_bytes: r.bytes,
+            running: r.on_off != 0,
+            manual: r.auto_manual != 0,
+        }
+    }
 }
 
 /// `n` records of `(first, size)`: (address, count) items.
@@ -189,17 +246,28 @@ async fn read_one(spec: &DeviceSpec, driver: &dyn Driver, address: u16, count: u
     }
 }
 
-/// Writes `words` at `address`, reads them back and confirms.
+/// Writes `words` at `address`, reads them back and confirms they are the same.
 async fn write_confirmed(
     spec: &DeviceSpec,
     driver: &dyn Driver,
     address: u16,
     words: Vec<u16>,
 ) -> Result<(), CollectError> {
+    write_checked(spec, driver, address, words, |written, back| written == back).await
+}
+
+/// Writes `words` at `address`, reads them back and confirms with `same(written, read back)`.
+async fn write_checked(
+    spec: &DeviceSpec,
+    driver: &dyn Driver,
+    address: u16,
+    words: Vec<u16>,
+    same: impl Fn(&[u16], &[u16]) -> bool,
+) -> Result<(), CollectError> {
     let count = u16::try_from(words.len()).map_err(|_| CollectError::Plan("too many registers".into()))?;
     driver.write(spec.config.unit_id, RegisterKind::Holding, address, RawData::Words(words.clone())).await?;
     let back = read_one(spec, driver, address, count).await?;
-    if back != words {
+    if !same(&words, &back) {
         return Err(DriverError::NotConfirmed {
             written: format!("{address}: {words:?}"),
             read_back: format!("{address}: {back:?}"),
@@ -209,15 +277,41 @@ async fn write_confirmed(
     Ok(())
 }
 
+/// Refuses a device without T3 points (a library profile, a plugin): it has no `what`.
+fn t3_only(spec: &DeviceSpec, device: &str, what: &'static str) -> Result<(), CollectError> {
+    if spec.points.iter().any(|cp| labels::record(spec.point_of(cp)).is_some()) {
+        Ok(())
+    } else {
+        Err(CollectError::NotT3 { device: device.to_owned(), what })
+    }
+}
+
+/// A Modbus exception from the controller itself (not a gateway's: the device is unreachable then)
+/// to a request in the block `(first, count)`: the firmware does not serve it.
+fn refused(e: CollectError, device: &str, what: &'static str, (first, count): (u16, u16)) -> CollectError {
+    match e {
+        CollectError::Driver(DriverError::Exception(exception)) if !exception.is_gateway() => {
+            CollectError::Refused { device: device.to_owned(), what, first, last: first + count - 1, exception }
+        }
+        e => e,
+    }
+}
+
+/// The program table's holding registers: (first, count) (what the simulator serves).
+pub fn program_block() -> (u16, u16) {
+    (PROGRAM_TABLE.0, PROGRAM_TABLE.1 * PROGRAMS as u16)
+}
+
+/// The program table as the messages name it.
+const PROGRAM_TABLE_NAME: &str = "program table";
+
 impl Collector {
     /// Reads a T3 controller's weekly and annual routines, their times and days, and its panel
     /// number, in planned batches. A device without T3 points (a library profile, a plugin) is
     /// refused without a request.
     pub async fn read_routines(&self, device: &str) -> Result<PanelRoutines, CollectError> {
         let (spec, driver) = self.handle(device)?;
-        if !spec.points.iter().any(|cp| labels::record(spec.point_of(cp)).is_some()) {
-            return Err(CollectError::ReadOnly(format!("{device} is not a T3 controller: it has no routines")));
-        }
+        t3_only(&spec, device, "weekly and annual routines")?;
         let driver = driver.as_ref();
         let weekly_items = records_of(WEEKLY_RECORDS, WEEKLY_ROUTINES);
         let annual_items = records_of(ANNUAL_RECORDS, ANNUAL_ROUTINES);
@@ -269,7 +363,7 @@ impl Collector {
         with_flags: bool,
     ) -> Result<(), CollectError> {
         let (spec, driver) = self.handle(device)?;
-        let i = routine_index(n, WEEKLY_ROUTINES, "weekly")?;
+        let i = record_index(n, WEEKLY_ROUTINES, "weekly routines")?;
         let at = |(first, size): (u16, u16)| first + i * size;
         write_confirmed(&spec, driver.as_ref(), at(WEEKLY_RECORDS), to_registers(&record.encode())).await?;
         let Some(times) = times else { return Ok(()) };
@@ -290,7 +384,7 @@ impl Collector {
         days: &HolidayBitmap,
     ) -> Result<(), CollectError> {
         let (spec, driver) = self.handle(device)?;
-        let i = routine_index(n, ANNUAL_ROUTINES, "annual")?;
+        let i = record_index(n, ANNUAL_ROUTINES, "annual routines")?;
         let at = |(first, size): (u16, u16)| first + i * size;
         // 33 bytes in 17 registers: the last register's low half is the next record's first byte
         // (the firmware serves the packed array), so it is written back as the panel has it.
@@ -300,6 +394,52 @@ impl Collector {
         bytes.push(current.last().map_or(0, |w| (w & 0xFF) as u8));
         write_confirmed(&spec, driver.as_ref(), first, to_registers(&bytes)).await?;
         write_confirmed(&spec, driver.as_ref(), at(ANNUAL_DAYS), to_registers(&days.encode())).await
+    }
+
+    /// Reads a T3 controller's program table (`PRG1..16`, in order): label, description, code size,
+    /// on/off and auto/manual of each, in planned batches. A device without T3 points (a library
+    /// profile, a plugin) is refused without a request; a Modbus exception (firmware without the
+    /// table) is [`CollectError::Refused`].
+    pub async fn read_programs(&self, device: &str) -> Result<Vec<PanelProgramState>, CollectError> {
+        let (spec, driver) = self.handle(device)?;
+        t3_only(&spec, device, PROGRAM_TABLE_NAME)?;
+        let items = records_of(PROGRAM_TABLE, PROGRAMS);
+        let words = read_all(&spec, driver.as_ref(), &items, &spec.limits())
+            .await
+            .map_err(|e| refused(e, device, PROGRAM_TABLE_NAME, program_block()))?;
+        (0..PROGRAMS)
+            .map(|i| decode_at::<ProgramRecord>(&words, &items, i).map(|r| PanelProgramState::of(i as u16 + 1, r)))
+            .collect()
+    }
+
+    /// Switches program `n` (1..=16) of a T3 controller on or off: reads its record, and unless it
+    /// is so already (every block write is saved to the panel's flash: `main/modbus.c` line 2010)
+    /// writes it back whole with only `on_off` changed (function 16 from its first register, the
+    /// only write the firmware takes), then reads it back and confirms. The last register's low half
+    /// is the next program's first byte (see the module docs): it is written back as read. A program
+    /// in auto may be started again by another program of the panel; one in manual stays as set.
+    /// Refused like [`Collector::read_programs`].
+    pub async fn set_program_running(&self, device: &str, n: usize, on: bool) -> Result<(), CollectError> {
+        let (spec, driver) = self.handle(device)?;
+        t3_only(&spec, device, PROGRAM_TABLE_NAME)?;
+        let i = record_index(n, PROGRAMS, "programs")?;
+        let driver = driver.as_ref();
+        let (table, size) = PROGRAM_TABLE;
+        let first = table + i * size;
+        let why = |e| refused(e, device, PROGRAM_TABLE_NAME, program_block());
+        let current = from_registers(&read_one(&spec, driver, first, size).await.map_err(why)?);
+        let mut record = ProgramRecord::decode(&current).map_err(|e| DriverError::Protocol(e.to_string()))?;
+        if record.on_off == u8::from(on) {
+            return Ok(());
+        }
+        record.on_off = u8::from(on);
+        let mut bytes = record.encode();
+        bytes.extend_from_slice(&current[ProgramRecord::SIZE..]);
+        let confirm = |written: &[u16], back: &[u16]| {
+            let decode = |w: &[u16]| ProgramRecord::decode(&from_registers(w));
+            matches!((decode(written), decode(back)), (Ok(a), Ok(b)) if same_program(&a, &b))
+        };
+        write_checked(&spec, driver, first, to_registers(&bytes), confirm).await.map_err(why)
     }
 
     /// Reads the label, description, range code, digital flag and auto/manual of every polled input,
@@ -422,11 +562,37 @@ impl Collector {
     }
 }
 
-/// The 0-based index of routine `n` (1..=`count`).
-fn routine_index(n: usize, count: usize, kind: &str) -> Result<u16, CollectError> {
-    if (1..=count).contains(&n) {
-        Ok((n - 1) as u16)
-    } else {
-        Err(CollectError::ReadOnly(format!("a T3 panel has {kind} routines 1 to {count}, not {n}")))
+/// The 0-based index of record `n` (1..=`count`) of a panel table (`what`: "programs").
+fn record_index(n: usize, count: usize, what: &'static str) -> Result<u16, CollectError> {
+    if (1..=count).contains(&n) { Ok((n - 1) as u16) } else { Err(CollectError::NoRecord { what, count, n }) }
+}
+
+/// Two program records agree in what a write sets (the trailing bytes are not compared: the ESP32
+/// firmware rewrites its `costtime` there on every scan, see [`ProgramRecord`]).
+fn same_program(a: &ProgramRecord, b: &ProgramRecord) -> bool {
+    (&a.description, &a.label, a.bytes, a.on_off, a.auto_manual)
+        == (&b.description, &b.label, b.bytes, b.on_off, b.auto_manual)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_program_write_is_confirmed_by_what_it_sets_not_by_the_scan_time() {
+        let written =
+            ProgramRecord { label: "AHU".into(), bytes: 412, on_off: 0, rest: [2, 0, 0], ..Default::default() };
+        let scanned = ProgramRecord { rest: [0, 0, 0], ..written.clone() };
+        assert!(same_program(&written, &scanned), "the firmware rewrites the trailing bytes on every scan");
+        assert!(!same_program(&written, &ProgramRecord { on_off: 1, ..written.clone() }));
+        assert!(!same_program(&written, &ProgramRecord { label: "AHU2".into(), ..written.clone() }));
+    }
+
+    #[test]
+    fn the_program_table_fills_its_block() {
+        assert_eq!(usize::from(PROGRAM_TABLE.1), ProgramRecord::SIZE.div_ceil(2));
+        assert_eq!(program_block(), (15504, 304));
+        // It ends where the weekly routines begin (15808).
+        assert_eq!(program_block().0 + program_block().1, WEEKLY_RECORDS.0);
     }
 }
