@@ -9,7 +9,12 @@
 //! variables from 12944, see [`crate::labels`]), holding each point's description and label, which take
 //! writes (functions 06 / 16, as T3000 renames a point; the rest of a record reads 0 and is read-only), and
 //! its weekly and annual routines, their times, days and event flags (see [`crate::panel`]; they take any
-//! write, where the firmware takes only a whole record from its first register) and a read-only settings
+//! write, where the firmware takes only a whole record from its first register), its program table
+//! (15504, 16 records of 19 registers, see [`crate::panel`]) served and written as the firmware does: the
+//! packed array of 37-byte records (a record's last register ends with the next record's first byte),
+//! written only a whole record from the record's first register (the rest of the request ignored, a write
+//! from any other register changes nothing, one too short for the record is refused with exception 03,
+//! where the firmware would copy what followed in its buffer), and a read-only settings
 //! block at 9800 holding the panel name and number (the device's name and Modbus address). Gaps of up to the profile's `limits.max_gap` between two existing registers exist too
 //! (read-only, 0), because the read planner bridges them and Temco devices answer such reads.
 //! Anything else answers exception 02.
@@ -35,6 +40,8 @@ use crate::codec::{Codec, RegisterKind, Value, ValueType};
 use crate::labels::{self, PointText};
 use crate::panel;
 use crate::profile::{PointType, Profile, ProfilePoint};
+use crate::t3::records::{ProgramRecord, Record};
+use crate::t3::{from_registers, to_registers};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -236,6 +243,11 @@ impl SimDevice {
                     holding.define(a, writable);
                 }
             }
+            // Its program table is written only as the firmware takes it (`write_program`).
+            let (first, count) = panel::program_block();
+            for a in first..first + count {
+                holding.define(a, false);
+            }
         }
         owners.entry((RegisterKind::Holding, 6)).or_default().push(Owner::UnitId);
         let max_gap = profile.limits.max_gap;
@@ -309,6 +321,8 @@ impl SimDevice {
                     inner.holding.set(first + k as u16, w);
                 }
             }
+            let table: Vec<u8> = model::t3_programs().iter().flat_map(Record::encode).collect();
+            Self::store_programs(&mut inner, &table);
         }
         self.write_header(&mut inner);
         self.render(&mut inner, 0.0, 0.0);
@@ -323,6 +337,61 @@ impl SimDevice {
         for (k, w) in crate::t3::to_registers(&bytes).into_iter().enumerate() {
             inner.holding.set(9800 + k as u16, w);
         }
+    }
+
+    /// Serves the packed program table `table` (16 records of 37 bytes) as the firmware does
+    /// (`main/modbus.c` lines 1582-1587): record i from register i * 19, two bytes a register, so its
+    /// last register's low half is the next record's first byte (0 after the last record).
+    fn store_programs(inner: &mut Inner, table: &[u8]) {
+        let (first, size) = panel::PROGRAM_TABLE;
+        let span = usize::from(size) * 2;
+        for i in 0..panel::PROGRAMS {
+            let mut bytes: Vec<u8> = table.iter().skip(i * ProgramRecord::SIZE).take(span).copied().collect();
+            bytes.resize(span, 0);
+            let at = first + i as u16 * size;
+            for (k, w) in to_registers(&bytes).into_iter().enumerate() {
+                inner.holding.set(at + k as u16, w);
+            }
+        }
+    }
+
+    /// The packed program table behind the registers (empty on a device without one).
+    fn programs(inner: &Inner) -> Vec<u8> {
+        let (first, count) = panel::program_block();
+        let words = inner.holding.read(first, count).unwrap_or_default();
+        words
+            .chunks(usize::from(panel::PROGRAM_TABLE.1))
+            .flat_map(|w| from_registers(w).into_iter().take(ProgramRecord::SIZE))
+            .collect()
+    }
+
+    /// A write into the program table, taken as the firmware takes it (`main/modbus.c` lines
+    /// 1416-1422): from a record's first register, that record's 37 bytes (the rest of the request is
+    /// ignored); from any other register, nothing. A request too short for the record is refused
+    /// with exception 03.
+    fn write_program(inner: &mut Inner, address: u16, words: &[u16]) -> Result<(), ExceptionCode> {
+        let (first, size) = panel::PROGRAM_TABLE;
+        let offset = address - first;
+        if !offset.is_multiple_of(size) {
+            return Ok(());
+        }
+        let bytes = from_registers(words);
+        let record = bytes.get(..ProgramRecord::SIZE).ok_or(ExceptionCode::IllegalDataValue)?;
+        let mut table = Self::programs(inner);
+        let at = usize::from(offset / size) * ProgramRecord::SIZE;
+        table[at..at + ProgramRecord::SIZE].copy_from_slice(record);
+        Self::store_programs(inner, &table);
+        Ok(())
+    }
+
+    /// Program `n` (1..=16) of a T3 controller's program table as it serves it; `None` for another
+    /// number or a device that is not a T3 controller.
+    pub fn program(&self, n: usize) -> Option<ProgramRecord> {
+        if !self.t3 || !(1..=panel::PROGRAMS).contains(&n) {
+            return None;
+        }
+        let table = Self::programs(&self.inner.lock());
+        ProgramRecord::decode(table.get((n - 1) * ProgramRecord::SIZE..)?).ok()
     }
 
     /// Writes a T3 point's description and label into its record.
@@ -747,6 +816,10 @@ impl SimDevice {
     }
 
     fn write_words(&self, inner: &mut Inner, address: u16, words: &[u16]) -> Result<(), ExceptionCode> {
+        let (programs, count) = panel::program_block();
+        if self.t3 && (programs..programs + count).contains(&address) {
+            return Self::write_program(inner, address, words);
+        }
         inner.holding.check_writable(address, words.len())?;
         let addresses: Vec<u16> = (0..words.len()).map(|k| address + k as u16).collect();
         let old: Vec<u16> = addresses.iter().map(|&a| inner.holding.get(a).unwrap_or(0)).collect();

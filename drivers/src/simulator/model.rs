@@ -314,6 +314,31 @@ pub(crate) fn t3_routines(panel: u8) -> Vec<(u16, Vec<u16>)> {
     out
 }
 
+/// The program table a simulated T3 controller starts with (`PRG1..16`): PRG1 "AHU" (air handler
+/// sequence, 412 bytes of code) running, PRG2 "BOILER" (boiler plant, 236 bytes) stopped, PRG3
+/// "LIGHTS" (lighting by occupancy, 98 bytes) running in manual. The rest are empty as the firmware
+/// initialises them: on, auto, no code (temcocontrols/T3-programmable-controller-on-ESP32
+/// `temco_bacnet/private/user_data.c` lines 564-571). A running program's first trailing byte is its
+/// last scan's duration in milliseconds (the ESP32 firmware's `costtime`).
+pub(crate) fn t3_programs() -> Vec<crate::t3::records::ProgramRecord> {
+    use crate::t3::records::ProgramRecord;
+    let program = |label: &str, description: &str, bytes: u16, on: bool, manual: bool| ProgramRecord {
+        description: description.into(),
+        label: label.into(),
+        bytes,
+        on_off: u8::from(on),
+        auto_manual: u8::from(manual),
+        rest: [if on { 2 } else { 0 }, 0, 0],
+    };
+    let mut table = vec![
+        program("AHU", "Air handler sequence", 412, true, false),
+        program("BOILER", "Boiler plant", 236, false, false),
+        program("LIGHTS", "Lights by occupancy", 98, true, true),
+    ];
+    table.resize(crate::panel::PROGRAMS, ProgramRecord { on_off: 1, ..ProgramRecord::default() });
+    table
+}
+
 /// Words in a name (digits at the end ignored) that make a register a setting, a test value or a
 /// configuration rather than a measurement.
 const SETTING_WORDS: &[&str] = &[

@@ -522,3 +522,41 @@ async fn point_record_text_takes_writes() {
     assert_eq!(refused(ctx.write_multiple_registers(12964 + 10, &[0; 6]).await), ExceptionCode::IllegalDataAddress);
     assert_eq!(device.point_text("VAR2").unwrap().label, "ZN2 SP");
 }
+
+/// A T3 panel's program table is the firmware's packed array: a record's last register ends with the
+/// next record's first byte; a write from a record's first register takes that record's 37 bytes
+/// (not the neighbour's byte it carries), one from any other register changes nothing, and one too
+/// short for a record is refused.
+#[tokio::test]
+async fn the_program_table_is_written_as_the_firmware_takes_it() {
+    use crate::t3::records::{ProgramRecord, Record};
+    use crate::t3::{from_registers, to_registers};
+    let sim = building();
+    let addr = start_tcp(&sim).await;
+    let mut ctx = connect(addr, 1).await;
+    let device = sim.device(1).unwrap();
+    async fn read(ctx: &mut Context, a: u16, n: u16) -> Vec<u16> {
+        timeout(MUST, ctx.read_holding_registers(a, n)).await.unwrap().unwrap().unwrap()
+    }
+    let table = read(&mut ctx, 15504, 100).await;
+    let prg1 = from_registers(&table[..19]);
+    assert_eq!(ProgramRecord::decode(&prg1).unwrap().label, "AHU");
+    assert_eq!(prg1[37], b'B', "PRG2 (BOILER) starts in PRG1's last register");
+    let prg2 = device.program(2).unwrap();
+
+    // PRG1 renamed, with a different neighbour byte and two registers of PRG2 in the same request.
+    let mut bytes = ProgramRecord { label: "AHU-2".into(), ..ProgramRecord::decode(&prg1).unwrap() }.encode();
+    bytes.extend([b'X', b'Y', b'Z', b'W', b'V']);
+    timeout(MUST, ctx.write_multiple_registers(15504, &to_registers(&bytes))).await.unwrap().unwrap().unwrap();
+    assert_eq!(device.program(1).unwrap().label, "AHU-2");
+    assert_eq!(device.program(2), Some(prg2.clone()), "only PRG1's 37 bytes are taken");
+    assert_eq!(from_registers(&read(&mut ctx, 15504 + 18, 1).await)[1], b'B');
+
+    // From a register inside a record: nothing changes (the firmware ignores it).
+    timeout(MUST, ctx.write_multiple_registers(15504 + 19 + 1, &[0x4142; 19])).await.unwrap().unwrap().unwrap();
+    assert_eq!(device.program(2), Some(prg2));
+    // Fewer registers than a record: refused.
+    let refused = ctx.write_multiple_registers(15504 + 19, &[0; 18]).await.unwrap().unwrap_err();
+    assert_eq!(refused, ExceptionCode::IllegalDataValue);
+    assert_eq!(read(&mut ctx, 15504, 100).await[19..], table[19..], "the rest of the table is as it was");
+}
