@@ -5,6 +5,7 @@
 mod demands;
 mod faults;
 mod modes;
+mod panel_programs;
 mod peer;
 mod prog;
 

@@ -25,7 +25,7 @@ const MUST: Duration = Duration::from_secs(10);
 
 /// A device of `profile` at `port`, unit `unit`, polled once an hour (the test reads what the mode
 /// changes record, not polls); point ids are `unit * 100_000 + address`.
-fn device(name: &str, profile: &str, port: u16, unit: u8) -> DeviceSpec {
+pub(crate) fn device(name: &str, profile: &str, port: u16, unit: u8) -> DeviceSpec {
     let config: DeviceConfig = serde_json::from_value(json!({
         "name": name, "protocol": "modbus-tcp", "ip_address": "127.0.0.1", "port": port,
         "unit_id": unit, "profile": profile, "poll_interval_ms": 3_600_000,

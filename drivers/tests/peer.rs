@@ -941,3 +941,76 @@ async fn tcp_exceptions_from_the_peer_become_bad_samples_never_zero() {
 async fn rtu_exceptions_from_the_peer_become_bad_samples_never_zero() {
     exceptions_become_bad_samples(Link::Rtu { baud: 19_200 }).await;
 }
+
+// ---- a T3 panel's program table ----
+
+/// A `Str_program_point` record (37 bytes) laid out by hand from the firmware's struct
+/// (`main/ud_str.h`), not by our codec.
+fn program_bytes(description: &str, label: &str, size: u16, on: u8, rest: [u8; 3]) -> Vec<u8> {
+    let mut b = vec![0u8; 37];
+    b[..description.len()].copy_from_slice(description.as_bytes());
+    b[21..21 + label.len()].copy_from_slice(label.as_bytes());
+    b[30..32].copy_from_slice(&size.to_le_bytes());
+    b[32] = on;
+    b[34..].copy_from_slice(&rest);
+    b
+}
+
+/// Bytes as registers, the first of each pair in the high half (the firmware sends the struct's
+/// bytes in order).
+fn byte_words(bytes: &[u8]) -> Vec<u16> {
+    bytes.chunks(2).map(|p| u16::from_be_bytes([p[0], p.get(1).copied().unwrap_or(0)])).collect()
+}
+
+/// The collector reads a program table that pymodbus serves as the firmware lays it out (the packed
+/// array, 19 registers a record) and stops and starts a program by writing its record whole from its
+/// first register: the words the peer receives are the record with only on/off changed, its last
+/// register carrying the next record's first byte as read. A peer without the table (firmware
+/// without it) answers with an exception, reported as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_t3_program_table_is_read_and_programs_switched_whole() {
+    let ahu = program_bytes("Air handler", "AHU", 412, 1, [3, 0x10, 0x20]);
+    let boiler = program_bytes("Boiler plant", "BOILER", 236, 0, [0; 3]);
+    let mut packed = [ahu, boiler].concat();
+    packed.resize(16 * 37 + 1, 0);
+    let table: Vec<u16> = (0..16).flat_map(|i| byte_words(&packed[i * 37..i * 37 + 38])).collect();
+    assert_eq!(table[18], 0x2000 | u16::from(b'B'), "PRG1's last byte, then PRG2's first");
+    let mut peer = Peer::start(Link::Tcp, &json!({"unit": UNIT, "holding": [words_at(15504, &table)]})).await;
+    let profile = ProfileLibrary::builtin().get("T3-controller").expect("the T3 controller profile").clone();
+    let (collector, _rx) = collector();
+    let mut config = peer.device("t3", "T3-controller", 3_600_000);
+    config.enabled = false; // no polls: the table's requests only
+    collector.add_device(spec_for(config, profile.clone()).0).unwrap();
+
+    let programs = collector.read_programs("t3").await.unwrap();
+    assert_eq!(programs.len(), 16);
+    let p = |i: usize| (programs[i].label.as_str(), programs[i].description.as_str(), programs[i].code_bytes);
+    assert_eq!((p(0), programs[0].running), (("AHU", "Air handler", 412), true));
+    assert_eq!((p(1), programs[1].running), (("BOILER", "Boiler plant", 236), false));
+    assert_eq!(p(15), ("", "", 0));
+
+    collector.set_program_running("t3", 1, false).await.unwrap();
+    let mut want = packed[..38].to_vec();
+    want[32] = 0;
+    peer.expect_write(16, 15504, json!(byte_words(&want))).await;
+    collector.set_program_running("t3", 2, true).await.unwrap();
+    let mut want = packed[37..75].to_vec();
+    want[32] = 1;
+    peer.expect_write(16, 15504 + 19, json!(byte_words(&want))).await;
+    let programs = collector.read_programs("t3").await.unwrap();
+    assert_eq!((programs[0].running, programs[1].running, programs[1].label.as_str()), (false, true, "BOILER"));
+
+    // Firmware without the table.
+    let bare = Peer::start(Link::Tcp, &json!({"unit": UNIT, "holding": [words_at(9800, &[0u16; 200])]})).await;
+    let mut config = bare.device("old", "T3-controller", 3_600_000);
+    config.enabled = false;
+    collector.add_device(spec_for(config, profile).0).unwrap();
+    let e = collector.read_programs("old").await.unwrap_err();
+    assert!(
+        matches!(e, CollectError::Refused { exception: ExceptionCode::ILLEGAL_DATA_ADDRESS, first: 15504, .. }),
+        "{e:?}"
+    );
+    let e = collector.set_program_running("old", 3, false).await.unwrap_err();
+    assert!(matches!(e, CollectError::Refused { .. }), "{e:?}");
+    collector.shutdown().await;
+}
