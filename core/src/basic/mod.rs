@@ -15,3 +15,6 @@
 //! taken from them.
 
 pub mod ast;
+pub(crate) mod lex;
+pub mod parse;
+pub mod print;
