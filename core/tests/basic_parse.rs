@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use proptest::prelude::*;
-use t3_core::basic::ast::{BinOp, Expr, Func, IfKind, Milli, PointKind, PointRef, Pos, Program, Stmt, Target, UnOp};
+use t3_core::basic::ast::{
+    BinOp, Expr, Func, IfKind, Line, Milli, PointKind, PointRef, Pos, PrintItem, Program, Stmt, Target, UnOp,
+};
 use t3_core::basic::parse::parse;
 use t3_core::basic::print::{print, print_expr};
 
@@ -66,6 +68,15 @@ const REAL: &[(&str, Result<usize, &str>)] = &[
     ("90185_prg1_16_07_05_12_42_10.txt", Ok(2)),
     ("90185_prg1_16_07_06_14_53_19.txt", Ok(3)),
     ("90185_prg1_16_07_06_15_06_48.txt", Ok(4)),
+    ("tp_editbuf_1.txt", Ok(4)),
+    ("tp_editbuf_2.txt", Ok(2)),
+    ("tp_editbuf_3.txt", Ok(3)),
+    ("tp_editbuf_4.txt", Ok(4)),
+    ("tp_editbuf_5.txt", Ok(4)),
+    ("tp_editbuf_6.txt", Ok(2)),
+    ("tp_editbuf_7.txt", Ok(3)),
+    ("T3000Form_SetCode.txt", Ok(1)),
+    ("ProgramEditorForm_text.txt", Ok(1)),
 ];
 
 #[test]
@@ -600,6 +611,99 @@ fn any_expr() -> impl Strategy<Value = Expr> {
     })
 }
 
+fn any_target() -> impl Strategy<Value = Target> {
+    prop_oneof![
+        prop::sample::select(vec!["A", "I", "Z"]).prop_map(|s| Target::Local(s.into())),
+        prop::sample::select(vec!["WH-SP", "FAN", "T2_TOP"]).prop_map(|s| Target::Label(s.into(), Pos::default())),
+        (prop::option::of(1u32..20), 1u32..128).prop_map(|(panel, number)| {
+            Target::Point(PointRef {
+                panel,
+                sub_panel: None,
+                kind: PointKind::Out,
+                number,
+                index: None,
+                pos: Pos::default(),
+            })
+        }),
+    ]
+}
+
+/// Free text as REM, ALARM and DALARM keep it (no line end, no white space at its end).
+fn free_text(first: &'static str) -> impl Strategy<Value = String> {
+    proptest::string::string_regex(&format!("({first}[A-Za-z0-9 *,.;:!?()=<>\"-]{{0,24}})?"))
+        .expect("a valid pattern")
+        .prop_map(|s| s.trim_end().to_string())
+}
+
+/// Statements that may stand in a THEN / ELSE clause, followed by `,` or ELSE.
+fn clause_stmt() -> impl Strategy<Value = Stmt> {
+    let print_item = prop_oneof![
+        "[A-Za-z0-9 :;,]{0,10}".prop_map(PrintItem::Text),
+        Just(PrintItem::Date),
+        Just(PrintItem::Time),
+        Just(PrintItem::UserA),
+        Just(PrintItem::UserB),
+        Just(PrintItem::Beep),
+        any_expr()
+            .prop_filter("reads as a print item", |e| {
+                !matches!(e, Expr::Call(Func::Time | Func::UserA | Func::UserB, args) if args.is_empty())
+            })
+            .prop_map(PrintItem::Value),
+    ];
+    prop_oneof![
+        (any_target(), any_expr()).prop_map(|(target, value)| Stmt::Assign { target, value }),
+        any_target().prop_map(Stmt::Start),
+        any_target().prop_map(Stmt::Stop),
+        any_target().prop_map(Stmt::Enable),
+        any_target().prop_map(Stmt::Close),
+        (1u16..=65535).prop_map(Stmt::Goto),
+        (1u16..=65535).prop_map(Stmt::Gosub),
+        Just(Stmt::Return),
+        Just(Stmt::End),
+        Just(Stmt::Clear),
+        any_expr().prop_map(Stmt::Wait),
+        (any_expr(), prop::bool::ANY, prop::collection::vec(1u16..=65535, 1..4))
+            .prop_map(|(selector, gosub, targets)| Stmt::On { selector, gosub, targets }),
+        prop::collection::vec(print_item, 1..4).prop_map(Stmt::Print),
+        (1u16..=65535).prop_map(Stmt::OnAlarm),
+        (1u16..=65535).prop_map(Stmt::OnError),
+    ]
+}
+
+/// Statements of a line of their own.
+fn any_stmt() -> impl Strategy<Value = Stmt> {
+    let clause = || prop::collection::vec(clause_stmt(), 1..4);
+    prop_oneof![
+        clause_stmt(),
+        free_text("[A-Za-z* ]").prop_map(Stmt::Rem),
+        (
+            prop::sample::select(vec![IfKind::Plain, IfKind::Rising, IfKind::Falling]),
+            any_expr(),
+            clause(),
+            prop::option::of(clause())
+        )
+            .prop_map(|(kind, cond, then, otherwise)| Stmt::If {
+                kind,
+                cond,
+                then,
+                otherwise: otherwise.unwrap_or_default()
+            }),
+        (any_target(), any_expr(), any_expr(), prop::option::of(any_expr()))
+            .prop_map(|(var, from, to, step)| Stmt::For { var, from, to, step }),
+        prop::option::of(any_target()).prop_map(Stmt::Next),
+        (any_expr(), prop::bool::ANY, any_expr(), any_expr(), free_text("[A-Za-z]")).prop_map(
+            |(left, above, right, hysteresis, message)| Stmt::Alarm { left, above, right, hysteresis, message }
+        ),
+        (any_expr(), any_expr(), free_text("[A-Za-z]")).prop_map(|(cond, delay, message)| Stmt::Dalarm {
+            cond,
+            delay,
+            message
+        }),
+        (prop::sample::select(vec!["HANGUP", "PHONE", "SET-PRINTER", "CALL", "INTEGER"]), free_text("[A-Za-z0-9]"))
+            .prop_map(|(k, text)| Stmt::Other { keyword: k.into(), text }),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
@@ -624,5 +728,17 @@ proptest! {
         let p = parse(&text).map_err(|err| TestCaseError::fail(format!("{text}: {err}")))?;
         let Stmt::Assign { value, .. } = &p.lines[0].stmt else { panic!() };
         prop_assert_eq!(value, &e, "{}", text);
+    }
+
+    #[test]
+    fn printed_programs_read_back_the_same(
+        lines in prop::collection::vec((1u16..=65535, any_stmt()), 1..6)
+    ) {
+        let p = Program {
+            lines: lines.into_iter().map(|(number, stmt)| Line { number, stmt, pos: Pos::default() }).collect(),
+        };
+        let text = print(&p);
+        let again = parse(&text).map_err(|err| TestCaseError::fail(format!("{text}: {err}")))?;
+        prop_assert_eq!(&again, &p, "{}", text);
     }
 }

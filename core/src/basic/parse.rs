@@ -58,6 +58,16 @@ pub fn parse(text: &str) -> Result<Program, ParseError> {
     Ok(program)
 }
 
+/// Whether `name`, written in a program, reads back as the label `name` (and not as a keyword, a
+/// function, a point, a local variable, a number or several words): what a decoder checks before
+/// it shows a point by its panel label.
+pub fn is_label(name: &str) -> bool {
+    let Ok(p) = parse(&format!("1 {name} = 0")) else {
+        return false;
+    };
+    matches!(&p.lines[..], [Line { stmt: Stmt::Assign { target: Target::Label(l, _), .. }, .. }] if l == name)
+}
+
 /// Splits at CR LF, LF or CR.
 fn split_lines(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -277,8 +287,7 @@ impl LineParser<'_> {
         if word.chars().all(|c| c.is_ascii_digit()) {
             return Err(self.expected("a statement"));
         }
-        let keyword = |s: &str| word == s;
-        if keyword("REM") {
+        if word == "REM" {
             self.next();
             return Ok(Stmt::Rem(self.rem_text(&t)));
         }
@@ -539,7 +548,12 @@ impl LineParser<'_> {
         let mut items = Vec::new();
         loop {
             let t = self.peek().clone();
-            let alone = matches!(self.toks.get(self.at + 1).map(|n| &n.kind), Some(Tok::Op(";")) | Some(Tok::End));
+            // DATE, TIME, USER-A, USER-B and BEEP are print items when they stand alone.
+            let alone = match self.toks.get(self.at + 1).map(|n| &n.kind) {
+                Some(Tok::Op(";") | Tok::Op(",") | Tok::End) => true,
+                Some(Tok::Word(w)) => w == "ELSE",
+                _ => false,
+            };
             let special = match &t.kind {
                 Tok::Str(s) => Some(PrintItem::Text(s.clone())),
                 Tok::Word(w) if alone => match w.as_str() {
@@ -964,6 +978,16 @@ mod tests {
             err("10 A = 2-1"),
             "line 1, column 8: 2-1 is neither a number nor a point (a point with its panel is written 2-VAR12, 2.VAR12 or 19.1.REG2; put spaces around operators)"
         );
+    }
+
+    #[test]
+    fn labels_are_names_that_read_back_as_labels() {
+        for yes in ["WH-SP", "T2_TOP", "SF.S/S", "OAT-HI", "AB", "HTP.SP"] {
+            assert!(is_label(yes), "{yes}");
+        }
+        for no in ["wh-sp", "A", "VAR1", "TIME", "THEN", "2-VAR1", "WH SP", "A+B", "", "X(1)", "RGB", "TAN", "X\nY"] {
+            assert!(!is_label(no), "{no}");
+        }
     }
 
     #[test]
