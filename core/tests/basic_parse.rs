@@ -143,6 +143,11 @@ fn prints_in_the_layout_t3000_decompiles_to() {
         let text = data(name);
         assert_eq!(print(&parse(&text).unwrap()), normalized(&text), "{name}");
     }
+    // T3000 saved this program again later as `1.252.REG102` (90185_prg1_16_07_04_13_11_32.txt).
+    assert_eq!(
+        print(&parse(&data("90185_prg1_16_07_04_13_09_58.txt")).unwrap()),
+        "10 VAR1 = 1.252.REG102\n20 VAR2 = 1.252.REG374\n"
+    );
     // BTUMeter5 writes fractions with three decimals (`0.900`); the printer drops needless zeros.
     let text = data("BTUMeter5.txt");
     assert_eq!(print(&parse(&text).unwrap()), normalized(&text).replace("0.900", "0.9").replace("0.100", "0.1"));
@@ -224,6 +229,7 @@ fn errors_name_line_column_and_what_was_expected() {
         ("10 A = 1 +", "line 1, column 11: expected a value, found the end of the line"),
         ("10 A = B < C < D", "line 1, column 14: expected the end of the line, found <"),
         ("10 ABS = 1", "line 1, column 4: ABS is a function: it cannot be written to"),
+        ("10 LET", "line 1, column 7: expected a point or variable after LET, found the end of the line"),
         ("10 THEN = 1", "line 1, column 4: expected a statement, found THEN"),
         ("10 A = MAX()", "line 1, column 12: expected a value, found )"),
         ("10 A = ABS(1, 2)", "line 1, column 8: ABS takes 1 argument, found 2"),
@@ -553,14 +559,10 @@ fn any_expr() -> impl Strategy<Value = Expr> {
         1u32..300,
     )
         .prop_map(|(panel, sub, kind, number)| {
-            Expr::Point(PointRef {
-                panel,
-                sub_panel: panel.filter(|_| sub).map(|p| p + 1),
-                kind,
-                number,
-                index: None,
-                pos: Pos::default(),
-            })
+            let sub_panel = panel.filter(|_| sub).map(|p| p + 1);
+            // The parser reads a VAR of a sub-network device as a REG.
+            let kind = if kind == PointKind::Var && sub_panel.is_some() { PointKind::Reg } else { kind };
+            Expr::Point(PointRef { panel, sub_panel, kind, number, index: None, pos: Pos::default() })
         });
     let leaf = prop_oneof![
         (0i32..i32::MAX).prop_map(|v| Expr::Num(Milli(v))),

@@ -12,6 +12,9 @@
 //!   unary `-` bind to the operand right after them. `-1` is unary minus applied to `1`, as the
 //!   controller's byte code holds it.
 //! - Numbers become thousandths as the encoder makes them (`x * 1000 + 0.1`, truncated).
+//! - Points: `VAR12`, with a panel `2-VAR12` / `2.VAR12` / `2VAR12`, with a panel and a device of
+//!   its sub-network `19.1.REG2` / `1-252-VAR102` (a VAR there is a REG, as T3000 prints it),
+//!   BACnet objects of another device `123456AV3`, point arrays `AY3[i]`.
 //! - A name that is no keyword, function, point or local variable is a label (a point's name on
 //!   the panel), resolved when the program is bound to its device.
 //!
@@ -299,7 +302,7 @@ impl LineParser<'_> {
         let stmt = match word.as_str() {
             "LET" => {
                 self.next();
-                self.assignment()?
+                self.assignment("LET")?
             }
             "START" | "STOP" | "ENABLE" | "DISABLE" | "OPEN" | "CLOSE" => {
                 self.next();
@@ -385,7 +388,7 @@ impl LineParser<'_> {
             "THEN" | "ELSE" | "TO" | "STEP" | "MOD" | "AND" | "OR" | "XOR" | "NOT" => {
                 return Err(self.expected("a statement"));
             }
-            _ => self.assignment()?,
+            _ => self.assignment("")?,
         };
         Ok(stmt)
     }
@@ -400,8 +403,9 @@ impl LineParser<'_> {
         self.chars[i..].iter().collect()
     }
 
-    fn assignment(&mut self) -> Res<Stmt> {
-        let target = self.target("")?;
+    /// `target = value`; `after` is the keyword before it (`LET`), if any.
+    fn assignment(&mut self, after: &str) -> Res<Stmt> {
+        let target = self.target(after)?;
         if !self.eat_op("=") {
             return Err(self.expected("= after the name assigned to"));
         }
@@ -791,7 +795,12 @@ impl LineParser<'_> {
         let (prefix, rest) = split_panels(w);
         let point = match (prefix.as_deref(), point_of_word(rest)) {
             (Some(&[panel]), Some(p)) => Some(PointRef { panel: Some(panel), ..p }),
-            (Some(&[panel, sub]), Some(p)) => Some(PointRef { panel: Some(panel), sub_panel: Some(sub), ..p }),
+            // A VAR of another device on a panel's sub-network is what T3000 calls a REG (its
+            // decompiler writes `1-252-VAR102` back as `1.252.REG102`).
+            (Some(&[panel, sub]), Some(p)) => {
+                let kind = if p.kind == PointKind::Var && sub != panel { PointKind::Reg } else { p.kind };
+                Some(PointRef { panel: Some(panel), sub_panel: Some(sub), kind, ..p })
+            }
             _ => None,
         };
         match point {
@@ -968,8 +977,10 @@ mod tests {
         assert_eq!(p(value("2-VAR12")), (Some(2), None, PointKind::Var, 12));
         assert_eq!(p(value("2.VAR12")), (Some(2), None, PointKind::Var, 12));
         assert_eq!(p(value("19.1.REG2")), (Some(19), Some(1), PointKind::Reg, 2));
-        assert_eq!(p(value("1-252-VAR102")), (Some(1), Some(252), PointKind::Var, 102));
-        assert_eq!(p(value("1.2-VAR1")), (Some(1), Some(2), PointKind::Var, 1));
+        assert_eq!(p(value("1-252-VAR102")), (Some(1), Some(252), PointKind::Reg, 102));
+        assert_eq!(p(value("1.2-VAR1")), (Some(1), Some(2), PointKind::Reg, 1));
+        assert_eq!(p(value("3.3.VAR1")), (Some(3), Some(3), PointKind::Var, 1));
+        assert_eq!(p(value("2VAR12")), (Some(2), None, PointKind::Var, 12));
         assert_eq!(p(value("123456AV3")), (Some(123456), None, PointKind::Av, 3));
         assert_eq!(p(value("con2")), (None, None, PointKind::Pid, 2));
         assert_eq!(p(value("MB_REG0")), (None, None, PointKind::MbReg, 0));
