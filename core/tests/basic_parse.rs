@@ -428,6 +428,28 @@ fn labels_keep_their_position() {
     assert_eq!(**r, Expr::Num(Milli(1500)));
 }
 
+#[test]
+fn deep_or_long_expressions_are_refused_not_overflowing_the_stack() {
+    let deep = [
+        format!("10 A = {}1{}", "(".repeat(100_000), ")".repeat(100_000)),
+        format!("10 A = {}1", "NOT ".repeat(100_000)),
+        format!("10 A = {}1", "- ".repeat(100_000)),
+        format!("10 A = 1{}", " AND 1".repeat(100_000)),
+        format!("10 A = 1{}", " + 1".repeat(100_000)),
+        format!("10 A = 1{}", " * 1".repeat(100_000)),
+        format!("10 A = 1{}", " ^ 1".repeat(100_000)),
+        format!("10 A = {}1{}", "ABS(".repeat(100_000), ")".repeat(100_000)),
+        format!("10 A = {}1{}", "AY1[".repeat(100_000), "]".repeat(100_000)),
+    ];
+    for text in &deep {
+        let e = parse(text).expect_err(&text[..20]);
+        assert!(e.message.contains("nests more than 120 operations deep"), "{}: {e}", &text[..20]);
+    }
+    // Real lines stay far below the limit: 50 conditions joined by AND, 100 terms.
+    let wide = format!("10 IF A{} THEN B = 1{}", " AND NOT A = 1".repeat(50), " + 1".repeat(100));
+    assert_round_trip(&parse(&wide).unwrap(), "50 ANDs");
+}
+
 // ---- random inputs ----
 
 fn real_texts() -> &'static [String] {

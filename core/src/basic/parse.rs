@@ -55,7 +55,7 @@ pub fn parse(text: &str) -> Result<Program, ParseError> {
             continue;
         }
         let line_no = u32::try_from(n + 1).unwrap_or(u32::MAX);
-        let mut p = LineParser { toks: lex::tokenize(chars), at: 0, line: line_no, chars, locals: &locals };
+        let mut p = LineParser { toks: lex::tokenize(chars), at: 0, line: line_no, chars, locals: &locals, depth: 0 };
         program.lines.push(p.line()?);
     }
     Ok(program)
@@ -167,7 +167,14 @@ struct LineParser<'a> {
     line: u32,
     chars: &'a [char],
     locals: &'a HashSet<String>,
+    /// How deep the expression being read nests (see [`MAX_DEPTH`]).
+    depth: usize,
 }
+
+/// The deepest an expression may nest (operators inside operators, parentheses, NOT and unary
+/// minus): far beyond real programs, and it keeps reading, printing and running a program within
+/// a bounded stack whatever the input.
+const MAX_DEPTH: usize = 120;
 
 type Res<T> = Result<T, ParseError>;
 
@@ -586,8 +593,28 @@ impl LineParser<'_> {
 
     // ---- expressions ----
 
+    /// One level deeper into the expression being read.
+    fn deeper(&mut self) -> Res<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.error_at(
+                self.peek(),
+                format!("this expression nests more than {MAX_DEPTH} operations deep: split it over several lines"),
+            ));
+        }
+        Ok(())
+    }
+
     /// A whole expression: the logic level, `a AND b OR c` read as `a AND (b OR c)`.
     fn expr(&mut self) -> Res<Expr> {
+        let base = self.depth;
+        self.deeper()?;
+        let e = self.logic()?;
+        self.depth = base;
+        Ok(e)
+    }
+
+    fn logic(&mut self) -> Res<Expr> {
         let left = self.comparison()?;
         let op = match &self.peek().kind {
             Tok::Word(w) if w == "AND" => BinOp::And,
@@ -613,25 +640,34 @@ impl LineParser<'_> {
             _ => return Ok(left),
         };
         self.next();
+        let base = self.depth;
+        self.deeper()?;
         let right = self.sum()?;
+        self.depth = base;
         Ok(Expr::Binary(op, Box::new(left), Box::new(right)))
     }
 
     fn sum(&mut self) -> Res<Expr> {
+        let base = self.depth;
         let mut left = self.product()?;
         loop {
             let op = match &self.peek().kind {
                 Tok::Op("+") => BinOp::Add,
                 Tok::Op("-") => BinOp::Sub,
-                _ => return Ok(left),
+                _ => {
+                    self.depth = base;
+                    return Ok(left);
+                }
             };
             self.next();
+            self.deeper()?;
             let right = self.product()?;
             left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
     }
 
     fn product(&mut self) -> Res<Expr> {
+        let base = self.depth;
         let mut left = self.power()?;
         loop {
             let op = match &self.peek().kind {
@@ -642,20 +678,27 @@ impl LineParser<'_> {
                 Tok::Word(w) if w == "MOD" => BinOp::Mod,
                 Tok::Op("&") => BinOp::BitAnd,
                 Tok::Op("|") => BinOp::BitOr,
-                _ => return Ok(left),
+                _ => {
+                    self.depth = base;
+                    return Ok(left);
+                }
             };
             self.next();
+            self.deeper()?;
             let right = self.power()?;
             left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
     }
 
     fn power(&mut self) -> Res<Expr> {
+        let base = self.depth;
         let mut left = self.operand()?;
         while self.eat_op("^") {
+            self.deeper()?;
             let right = self.operand()?;
             left = Expr::Binary(BinOp::Pow, Box::new(left), Box::new(right));
         }
+        self.depth = base;
         Ok(left)
     }
 
@@ -664,14 +707,8 @@ impl LineParser<'_> {
     fn operand(&mut self) -> Res<Expr> {
         let t = self.peek().clone();
         match &t.kind {
-            Tok::Op("-") => {
-                self.next();
-                Ok(Expr::Unary(UnOp::Neg, Box::new(self.operand()?)))
-            }
-            Tok::Word(w) if w == "NOT" => {
-                self.next();
-                Ok(Expr::Unary(UnOp::Not, Box::new(self.operand()?)))
-            }
+            Tok::Op("-") => self.unary(UnOp::Neg),
+            Tok::Word(w) if w == "NOT" => self.unary(UnOp::Not),
             Tok::Op("(") => {
                 self.next();
                 let e = self.expr()?;
@@ -701,6 +738,16 @@ impl LineParser<'_> {
             }
             _ => Err(self.expected("a value")),
         }
+    }
+
+    /// `-x` or `NOT x`: the operator applies to the operand right after it.
+    fn unary(&mut self, op: UnOp) -> Res<Expr> {
+        self.next();
+        let base = self.depth;
+        self.deeper()?;
+        let x = self.operand()?;
+        self.depth = base;
+        Ok(Expr::Unary(op, Box::new(x)))
     }
 
     fn call(&mut self, t: &Token, f: Func, arity: Arity) -> Res<Expr> {
@@ -798,7 +845,7 @@ impl LineParser<'_> {
             // A VAR of another device on a panel's sub-network is what T3000 calls a REG (its
             // decompiler writes `1-252-VAR102` back as `1.252.REG102`).
             (Some(&[panel, sub]), Some(p)) => {
-                let kind = if p.kind == PointKind::Var && sub != panel { PointKind::Reg } else { p.kind };
+                let kind = if p.kind == PointKind::Var && sub != 0 && sub != panel { PointKind::Reg } else { p.kind };
                 Some(PointRef { panel: Some(panel), sub_panel: Some(sub), kind, ..p })
             }
             _ => None,
@@ -980,6 +1027,7 @@ mod tests {
         assert_eq!(p(value("1-252-VAR102")), (Some(1), Some(252), PointKind::Reg, 102));
         assert_eq!(p(value("1.2-VAR1")), (Some(1), Some(2), PointKind::Reg, 1));
         assert_eq!(p(value("3.3.VAR1")), (Some(3), Some(3), PointKind::Var, 1));
+        assert_eq!(p(value("3.0.VAR1")), (Some(3), Some(0), PointKind::Var, 1));
         assert_eq!(p(value("2VAR12")), (Some(2), None, PointKind::Var, 12));
         assert_eq!(p(value("123456AV3")), (Some(123456), None, PointKind::Av, 3));
         assert_eq!(p(value("con2")), (None, None, PointKind::Pid, 2));
