@@ -320,7 +320,10 @@ fn precedence_follows_t3000s_encoder() {
         ("MAX(0, 100 - WEIGHT)", "MAX ( 0 , 100 - WEIGHT )", "MAX ( 0 , 100 - WEIGHT )"),
         ("TIME-ON(INIT) > 0:00:05", "(TIME-ON ( INIT ) > 00:00:05)", "TIME-ON ( INIT ) > 00:00:05"),
         ("exp(1) + LN-1(2)", "(LN-1 ( 1 ) + LN-1 ( 2 ))", "LN-1 ( 1 ) + LN-1 ( 2 )"),
-        ("DOW = sun OR MOY = January", "((DOW = SUNDAY) OR (MOY = JANUARY))", "DOW = SUNDAY OR MOY = JANUARY"),
+        ("DOW = sunday OR MOY = January", "((DOW = SUNDAY) OR (MOY = JANUARY))", "DOW = SUNDAY OR MOY = JANUARY"),
+        ("MOY = MAY AND DOW <> SATURDAY", "((MOY = MAY) AND (DOW <> SATURDAY))", "MOY = MAY AND DOW <> SATURDAY"),
+        // Short day and month names are labels, as in T3000 (SAT: supply air temperature).
+        ("SAT > 20 AND EXP", "((SAT > 20) AND EXP)", "SAT > 20 AND EXP"),
         ("AY3[A + 1] * 2", "(AY3[ A + 1 ] * 2)", "AY3[ A + 1 ] * 2"),
     ];
     for (text, grouping, printed) in cases {

@@ -174,6 +174,10 @@ pub(crate) enum Arity {
 
 /// Every function: the name printed first, then the other spellings T3000 accepts (its `_`
 /// forms, the EBNF's `CON...` names, `EXP` for `LN-1`), and how many arguments it takes.
+///
+/// Days and months are spelled out, as T3000's encoder and decompiler know them: the EBNF's
+/// `SUN`, `SAT`, `DEC`... are not taken, so they stay free for labels (`SAT` is the supply air
+/// temperature in many a panel).
 pub(crate) const FUNCS: &[(Func, &[&str], Arity)] = &[
     (Func::Abs, &["ABS"], Arity::Exactly(1)),
     (Func::Avg, &["AVG"], Arity::AtLeastOne),
@@ -209,25 +213,25 @@ pub(crate) const FUNCS: &[(Func, &[&str], Arity)] = &[
     (Func::PidReset, &["PIDRESET", "CONRESET"], Arity::Exactly(2)),
     (Func::SensorOn, &["SENSOR-ON", "SENSOR_ON"], Arity::Exactly(1)),
     (Func::SensorOff, &["SENSOR-OFF", "SENSOR_OFF"], Arity::Exactly(1)),
-    (Func::Day(0), &["SUNDAY", "SUN"], Arity::Zero),
-    (Func::Day(1), &["MONDAY", "MON"], Arity::Zero),
-    (Func::Day(2), &["TUESDAY", "TUE"], Arity::Zero),
-    (Func::Day(3), &["WEDNESDAY", "WED"], Arity::Zero),
-    (Func::Day(4), &["THURSDAY", "THU"], Arity::Zero),
-    (Func::Day(5), &["FRIDAY", "FRI"], Arity::Zero),
-    (Func::Day(6), &["SATURDAY", "SAT"], Arity::Zero),
-    (Func::Month(1), &["JANUARY", "JAN"], Arity::Zero),
-    (Func::Month(2), &["FEBRUARY", "FEB"], Arity::Zero),
-    (Func::Month(3), &["MARCH", "MAR"], Arity::Zero),
-    (Func::Month(4), &["APRIL", "APR"], Arity::Zero),
+    (Func::Day(0), &["SUNDAY"], Arity::Zero),
+    (Func::Day(1), &["MONDAY"], Arity::Zero),
+    (Func::Day(2), &["TUESDAY"], Arity::Zero),
+    (Func::Day(3), &["WEDNESDAY"], Arity::Zero),
+    (Func::Day(4), &["THURSDAY"], Arity::Zero),
+    (Func::Day(5), &["FRIDAY"], Arity::Zero),
+    (Func::Day(6), &["SATURDAY"], Arity::Zero),
+    (Func::Month(1), &["JANUARY"], Arity::Zero),
+    (Func::Month(2), &["FEBRUARY"], Arity::Zero),
+    (Func::Month(3), &["MARCH"], Arity::Zero),
+    (Func::Month(4), &["APRIL"], Arity::Zero),
     (Func::Month(5), &["MAY"], Arity::Zero),
-    (Func::Month(6), &["JUNE", "JUN"], Arity::Zero),
-    (Func::Month(7), &["JULY", "JUL"], Arity::Zero),
-    (Func::Month(8), &["AUGUST", "AUG"], Arity::Zero),
-    (Func::Month(9), &["SEPTEMBER", "SEP"], Arity::Zero),
-    (Func::Month(10), &["OCTOBER", "OCT"], Arity::Zero),
-    (Func::Month(11), &["NOVEMBER", "NOV"], Arity::Zero),
-    (Func::Month(12), &["DECEMBER", "DEC"], Arity::Zero),
+    (Func::Month(6), &["JUNE"], Arity::Zero),
+    (Func::Month(7), &["JULY"], Arity::Zero),
+    (Func::Month(8), &["AUGUST"], Arity::Zero),
+    (Func::Month(9), &["SEPTEMBER"], Arity::Zero),
+    (Func::Month(10), &["OCTOBER"], Arity::Zero),
+    (Func::Month(11), &["NOVEMBER"], Arity::Zero),
+    (Func::Month(12), &["DECEMBER"], Arity::Zero),
 ];
 
 /// The function an upper-case word names, with its arity.
@@ -264,7 +268,7 @@ pub(crate) const UNSUPPORTED_POINT_TYPES: &[&str] = &[
     "AR_D",
 ];
 
-/// Functions other BASICs have and T3000 does not.
+/// Functions other BASICs have and T3000 does not (named in the error when they are called).
 pub(crate) const FOREIGN_FUNCS: &[(&str, &str)] = &[
     ("TAN", "T3000 has no TAN (it has SIN and COS, in degrees)"),
     ("ATN", "T3000 has no ATN (arc tangent)"),

@@ -791,7 +791,9 @@ impl LineParser<'_> {
         if w.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
             return self.number_or_point(t, w);
         }
-        if let Some((f, arity)) = lex::func_by_name(w) {
+        // `EXP` (other BASICs' name of LN-1) is a function only when called, so a label `EXP`
+        // stays a label.
+        if let Some((f, arity)) = lex::func_by_name(w).filter(|_| w != "EXP" || self.is_op("(")) {
             return Ok(Name::Func(f, arity));
         }
         if let Some(mut p) = point_of_word(w) {
@@ -801,9 +803,6 @@ impl LineParser<'_> {
         if (w.len() == 1 && w.chars().all(|c| c.is_ascii_uppercase())) || self.locals.contains(w) {
             return Ok(Name::Local(w.to_string()));
         }
-        if let Some((_, why)) = lex::FOREIGN_FUNCS.iter().find(|(n, _)| *n == w) {
-            return Err(self.error_at(t, format!("unknown function {w}: {why}")));
-        }
         if lex::UNSUPPORTED_FUNCS.contains(&w) {
             return Err(self.error_at(t, format!("{w} is a T3000 function this server does not run")));
         }
@@ -811,7 +810,13 @@ impl LineParser<'_> {
             return Err(self.error_at(t, format!("expected a value, found the statement {w}")));
         }
         if self.is_op("(") {
-            return Err(self.error_at(t, format!("unknown function {w}")));
+            return Err(self.error_at(
+                t,
+                match lex::FOREIGN_FUNCS.iter().find(|(n, _)| *n == w) {
+                    Some((_, why)) => format!("unknown function {w}: {why}"),
+                    None => format!("unknown function {w}"),
+                },
+            ));
         }
         if let Some(kind) = unsupported_point_type(w) {
             return Err(
@@ -1041,10 +1046,11 @@ mod tests {
 
     #[test]
     fn labels_are_names_that_read_back_as_labels() {
-        for yes in ["WH-SP", "T2_TOP", "SF.S/S", "OAT-HI", "AB", "HTP.SP"] {
+        for yes in ["WH-SP", "T2_TOP", "SF.S/S", "OAT-HI", "AB", "HTP.SP", "SAT", "DEC", "TAN", "EXP"] {
             assert!(is_label(yes), "{yes}");
         }
-        for no in ["wh-sp", "A", "VAR1", "TIME", "THEN", "2-VAR1", "WH SP", "A+B", "", "X(1)", "RGB", "TAN", "X\nY"] {
+        for no in ["wh-sp", "A", "VAR1", "TIME", "THEN", "2-VAR1", "WH SP", "A+B", "", "X(1)", "RGB", "SUNDAY", "X\nY"]
+        {
             assert!(!is_label(no), "{no}");
         }
     }
