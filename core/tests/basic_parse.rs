@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use t3_core::basic::ast::{
     BinOp, Expr, Func, IfKind, Line, Milli, PointKind, PointRef, Pos, PrintItem, Program, Stmt, Target, UnOp,
 };
-use t3_core::basic::parse::parse;
+use t3_core::basic::parse::{is_label, parse};
 use t3_core::basic::print::{print, print_expr};
 
 fn data(name: &str) -> String {
@@ -189,6 +189,43 @@ fn reads_the_dos_printout_forms() {
     assert_eq!(line.stmt, Stmt::Other { keyword: "PHONE".into(), text: "439-6140,,,,,,,911-0000".into() });
 }
 
+/// The labels of the 1998 panel's point tables (PRINT.TXT: the `Label` column of each table).
+fn labels_of_the_1998_panel() -> Vec<String> {
+    let text = data("PRINT.TXT");
+    let mut labels = Vec::new();
+    let mut column = None;
+    for line in text.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.first() == Some(&"Num") {
+            column = cells.iter().position(|c| *c == "Label");
+        } else if line.trim().is_empty() {
+            column = None;
+        } else if let Some(c) = column
+            && cells[0].parse::<u32>().is_ok()
+            && let Some(label) = cells.get(c).filter(|l| !l.is_empty())
+        {
+            labels.push(label.to_string());
+        }
+    }
+    labels
+}
+
+#[test]
+fn the_1998_panel_labels_read_as_labels() {
+    let labels = labels_of_the_1998_panel();
+    assert!(labels.len() > 100, "{labels:?}");
+    for label in &labels {
+        // A label that starts with a digit reads as a number in T3000 too, and a single letter
+        // is a local variable (the DOS panel's programs use A..Z undeclared): programs name those
+        // points by their numbers (OUT14, GRP2).
+        let expected = !label.starts_with(|c: char| c.is_ascii_digit()) && label.len() > 1;
+        assert_eq!(is_label(label), expected, "{label}");
+    }
+    for label in ["SAT", "HOT/COLD", "CH-3VAR", "WH-SP", "DC", "TR"] {
+        assert!(labels.iter().any(|l| l == label), "{label}");
+    }
+}
+
 #[test]
 fn reads_the_hand_written_statements_of_btumeter6() {
     let p = parse(&data("BTUMeter6.txt")).unwrap();
@@ -238,6 +275,10 @@ fn errors_name_line_column_and_what_was_expected() {
         (
             "10 A = VAR1+1",
             "line 1, column 8: VAR1+1 is read as one name: put spaces around + (T3000 joins + - / & | to the word they touch)",
+        ),
+        (
+            "10 A = IN2-OUT3/2",
+            "line 1, column 8: IN2-OUT3/2 is read as one name: put spaces around - (T3000 joins + - / & | to the word they touch)",
         ),
         ("10 A = 8:75", "line 1, column 8: 8:75 is not a time: minutes and seconds go up to 59"),
         ("10 WAIT 0:5", "line 1, column 9: 0:5 is not a time: minutes and seconds take two digits (H:MM or H:MM:SS)"),

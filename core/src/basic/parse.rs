@@ -826,7 +826,7 @@ impl LineParser<'_> {
         if !w.starts_with(|c: char| c.is_alphabetic() || c == '_') {
             return Err(self.error_at(t, format!("expected a value, found {}", t.raw)));
         }
-        if let Some(op) = ['+', '&', '|', '\\', '%'].iter().find(|&&c| w.contains(c)) {
+        if let Some(op) = operator_inside(w) {
             return Err(self.error_at(
                 t,
                 format!(
@@ -889,6 +889,17 @@ impl LineParser<'_> {
         }
         Ok(Name::Point(p))
     }
+}
+
+/// The operator in a word such as `VAR1+1` or `IN2-OUT3` (points and numbers joined by an
+/// operator without spaces), which T3000 reads as one name: most likely meant as arithmetic.
+/// Real labels hold these characters too (`R&D`, `WH-SP`, `HOT/COLD`), so only words made of
+/// points and numbers alone are refused.
+fn operator_inside(w: &str) -> Option<char> {
+    const OPS: [char; 7] = ['+', '-', '/', '&', '|', '\\', '%'];
+    let parts: Vec<&str> = w.split(OPS).collect();
+    let all_values = parts.len() > 1 && parts.iter().all(|p| point_of_word(p).is_some() || is_number(p));
+    all_values.then(|| w.chars().find(|c| OPS.contains(c))).flatten()
 }
 
 /// Kinds numbered from 1 in text (Modbus and BACnet objects are numbered as on the wire, from 0).
@@ -1049,7 +1060,8 @@ mod tests {
         for yes in ["WH-SP", "T2_TOP", "SF.S/S", "OAT-HI", "AB", "HTP.SP", "SAT", "DEC", "TAN", "EXP"] {
             assert!(is_label(yes), "{yes}");
         }
-        for no in ["wh-sp", "A", "VAR1", "TIME", "THEN", "2-VAR1", "WH SP", "A+B", "", "X(1)", "RGB", "SUNDAY", "X\nY"]
+        for no in
+            ["wh-sp", "A", "VAR1", "TIME", "THEN", "2-VAR1", "WH SP", "VAR1+1", "", "X(1)", "RGB", "SUNDAY", "X\nY"]
         {
             assert!(!is_label(no), "{no}");
         }
@@ -1066,6 +1078,8 @@ mod tests {
         }
         assert_eq!(value("b"), Expr::Local("B".into()));
         assert_eq!(value("wh-sp"), Expr::Label("WH-SP".into(), Pos::default()));
+        assert_eq!(value("R&D"), Expr::Label("R&D".into(), Pos::default()));
+        assert_eq!(value("HOT/COLD"), Expr::Label("HOT/COLD".into(), Pos::default()));
         assert_eq!(err("10 A = VAR1[2]"), "line 1, column 8: VAR1: only AY points take an index in [ ]");
     }
 }
