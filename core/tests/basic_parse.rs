@@ -404,6 +404,7 @@ fn statements_of_every_kind_round_trip() {
                 230 ON-ALARM 10\n\
                 240 ON_ERROR 20\n\
                 250 HANGUP\n\
+                255 run-system 3\n\
                 260 CALL PRG2 = 1, 2\n\
                 270 INTEGER COUNT, T(10)\n\
                 280 COUNT = COUNT + T(2) + VAR1\n\
@@ -412,7 +413,7 @@ fn statements_of_every_kind_round_trip() {
                 310 19.1.REG2 = 2.1.MB_REG1 / 10\n\
                 320 VAR1 = 123456AV3 + 1.2.BI4\0\0";
     let p = parse(text).unwrap();
-    assert_eq!(p.lines.len(), 33);
+    assert_eq!(p.lines.len(), 34);
     assert_eq!(p.lines[0].stmt, Stmt::Rem(" two spaces kept".into()));
     assert_eq!(p.lines[1].stmt, Stmt::Assign { target: Target::Local("A".into()), value: Expr::Num(Milli(1000)) });
     assert_eq!(p.lines[2].pos.line, 4);
@@ -434,7 +435,7 @@ fn statements_of_every_kind_round_trip() {
         }
     );
     assert_eq!(
-        p.lines[28].stmt,
+        p.lines[29].stmt,
         Stmt::Assign {
             target: Target::Local("COUNT".into()),
             value: Expr::Binary(
@@ -455,7 +456,8 @@ fn statements_of_every_kind_round_trip() {
             )
         }
     );
-    let Stmt::If { then, .. } = &p.lines[30].stmt else { panic!() };
+    assert_eq!(p.lines[26].stmt, Stmt::Other { keyword: "RUN-MACRO".into(), text: "3".into() });
+    let Stmt::If { then, .. } = &p.lines[31].stmt else { panic!() };
     assert_eq!(then.len(), 2, "{then:?}");
     assert_round_trip(&p, "every statement");
     assert_eq!(print(&p).lines().take(3).collect::<Vec<_>>(), ["10 REM  two spaces kept", "20 A = 1", "30 START OUT3"]);

@@ -283,7 +283,8 @@ pub(crate) const OTHER_STATEMENTS: &[&[&str]] = &[
     &["HANGUP"],
     &["PHONE"],
     &["SET-PRINTER", "SET_PRINTER"],
-    &["RUN-MACRO", "RUN_MACRO"],
+    // `RUN-SYSTEM` is the EBNF's name of it.
+    &["RUN-MACRO", "RUN_MACRO", "RUN-SYSTEM", "RUN_SYSTEM"],
     &["ALARM-AT", "ALARM_AT"],
     &["PRINT-AT", "PRINT_AT"],
     &["REMOTE-GET", "REMOTE_GET"],

@@ -6,7 +6,7 @@
 //!   may repeat or go down: T3000's own printouts hold such programs (the 1998 panel printout lists
 //!   line 20 and line 400 twice), and the controller keeps lines in the order written.
 //! - Words are upper-cased (operators type lower case; T3000's editor upper-cases). `+ - / . & |
-//!   _` are part of a word (see [`super::lex`]), so `A-B` is one name and `A - B` a subtraction.
+//!   _` are part of a word (see `lex.rs`), so `A-B` is one name and `A - B` a subtraction.
 //! - Precedence, lowest first: `AND OR XOR` (one level, right to left: `a AND b OR c` is
 //!   `a AND (b OR c)`), one comparison `= <> < > <= >=`, `+ -`, `* / \ MOD & |`, `^`; `NOT` and
 //!   unary `-` bind to the operand right after them. `-1` is unary minus applied to `1`, as the
