@@ -464,6 +464,26 @@ fn statements_of_every_kind_round_trip() {
 }
 
 #[test]
+fn statements_kept_as_written_end_at_else_in_a_then_clause() {
+    let p = parse(
+        "10 IF A THEN HANGUP ELSE GOTO 10\n\
+         20 IF A THEN B = 1 , DALARM B > 2 , 5 , Pump off ELSE STOP OUT1 , PHONE 439-6140,,911\n\
+         30 IF A THEN REM all of it ELSE GOTO 10",
+    )
+    .unwrap();
+    let clauses = |i: usize| match &p.lines[i].stmt {
+        Stmt::If { then, otherwise, .. } => (then.clone(), otherwise.clone()),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(clauses(0), (vec![Stmt::Other { keyword: "HANGUP".into(), text: String::new() }], vec![Stmt::Goto(10)]));
+    let (then, otherwise) = clauses(1);
+    assert!(matches!(&then[1], Stmt::Dalarm { message, .. } if message == "Pump off"), "{then:?}");
+    assert_eq!(otherwise[1], Stmt::Other { keyword: "PHONE".into(), text: "439-6140,,911".into() });
+    assert_eq!(clauses(2), (vec![Stmt::Rem("all of it ELSE GOTO 10".into())], vec![]));
+    assert_round_trip(&p, "clauses with statements kept as written");
+}
+
+#[test]
 fn labels_keep_their_position() {
     let p = parse("10 A = 1\n20  WH-SP = WHN-SP - 1.50").unwrap();
     let Stmt::Assign { target: Target::Label(name, pos), value } = &p.lines[1].stmt else { panic!() };
@@ -740,9 +760,32 @@ fn clause_stmt() -> impl Strategy<Value = Stmt> {
     ]
 }
 
+/// Statements that run to the end of the line, or of a THEN clause at its ELSE: they end a
+/// clause.
+fn clause_tail() -> impl Strategy<Value = Stmt> {
+    let text = |first| free_text(first).prop_filter("no ELSE in it", |t| !t.to_uppercase().contains("ELSE"));
+    prop_oneof![
+        (prop::sample::select(vec!["HANGUP", "PHONE", "SET-PRINTER", "CALL"]), text("[A-Za-z0-9]"))
+            .prop_map(|(k, text)| Stmt::Other { keyword: k.into(), text }),
+        (any_expr(), prop::bool::ANY, any_expr(), any_expr(), text("[A-Za-z]")).prop_map(
+            |(left, above, right, hysteresis, message)| Stmt::Alarm { left, above, right, hysteresis, message }
+        ),
+        (any_expr(), any_expr(), text("[A-Za-z]")).prop_map(|(cond, delay, message)| Stmt::Dalarm {
+            cond,
+            delay,
+            message
+        }),
+    ]
+}
+
 /// Statements of a line of their own.
 fn any_stmt() -> impl Strategy<Value = Stmt> {
-    let clause = || prop::collection::vec(clause_stmt(), 1..4);
+    let clause = || {
+        (prop::collection::vec(clause_stmt(), 1..4), prop::option::of(clause_tail())).prop_map(|(mut stmts, tail)| {
+            stmts.extend(tail);
+            stmts
+        })
+    };
     prop_oneof![
         clause_stmt(),
         free_text("[A-Za-z* ]").prop_map(Stmt::Rem),

@@ -39,7 +39,7 @@ pub(crate) enum Tok {
 }
 
 /// Characters that end a word (besides white space).
-fn ends_word(c: char) -> bool {
+pub(crate) fn ends_word(c: char) -> bool {
     matches!(c, ':' | '!' | ';' | ',' | '<' | '>' | '\'' | '*' | '^' | '=' | '(' | ')' | '[' | ']' | '"')
 }
 
@@ -55,11 +55,17 @@ const OPS: &[&str] = &[
     ":", "!",
 ];
 
-/// Cuts one line (without its line end) into tokens. The last token is [`Tok::End`]; a
-/// [`Tok::Bad`] token ends the list early (just before `End`).
+/// Cuts one line (without its line end) into tokens. The last token is [`Tok::End`]. What cannot
+/// be read becomes a [`Tok::Bad`] token and the rest of the line is read on (a message or a
+/// kept-as-written statement may hold anything, and what follows it still counts).
 pub(crate) fn tokenize(line: &[char]) -> Vec<Token> {
+    tokenize_from(line, 0)
+}
+
+/// [`tokenize`] from character `from` on.
+pub(crate) fn tokenize_from(line: &[char], from: usize) -> Vec<Token> {
     let mut out = Vec::new();
-    let mut i = 0;
+    let mut i = from;
     while i < line.len() {
         let c = line[i];
         if is_space(c) {
@@ -74,7 +80,7 @@ pub(crate) fn tokenize(line: &[char]) -> Vec<Token> {
                     Tok::Str(line[start + 1..i - 1].iter().collect())
                 }
                 None => {
-                    i = line.len();
+                    i += 1;
                     Tok::Bad("this string has no closing \"".into())
                 }
             }
@@ -94,11 +100,7 @@ pub(crate) fn tokenize(line: &[char]) -> Vec<Token> {
                 Tok::Word(word.to_uppercase())
             }
         };
-        let bad = matches!(kind, Tok::Bad(_));
         out.push(Token { kind, start, end: i, raw: line[start..i].iter().collect() });
-        if bad {
-            break;
-        }
     }
     out.push(Token { kind: Tok::End, start: line.len(), end: line.len(), raw: String::new() });
     out
@@ -376,6 +378,6 @@ mod tests {
             kinds("8:75"),
             vec![Tok::Bad("8:75 is not a time: minutes and seconds go up to 59".into()), Tok::End]
         );
-        assert_eq!(kinds("\"open"), vec![Tok::Bad("this string has no closing \"".into()), Tok::End]);
+        assert_eq!(kinds("\"open"), vec![Tok::Bad("this string has no closing \"".into()), w("OPEN"), Tok::End]);
     }
 }

@@ -154,11 +154,12 @@ enum Name {
     Func(Func, Arity),
 }
 
-/// Where a statement stands: alone on its line, or in a THEN / ELSE clause.
+/// Where a statement stands: alone on its line, or in a THEN or ELSE clause.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Place {
     Line,
-    Clause,
+    Then,
+    Else,
 }
 
 struct LineParser<'a> {
@@ -234,14 +235,31 @@ impl LineParser<'_> {
         matches!(self.peek().kind, Tok::End)
     }
 
-    /// The text after token `t` up to the end of the line, white space at its start skipped.
-    fn rest_after(&mut self, t: &Token) -> String {
-        let mut i = t.end;
-        while i < self.chars.len() && lex::is_space(self.chars[i]) {
-            i += 1;
-        }
-        self.at = self.toks.len() - 1;
-        self.chars[i..].iter().collect()
+    /// The text after token `t` as written, white space around it dropped: up to the end of the
+    /// line, or in a THEN clause up to the word ELSE (`IF A THEN HANGUP ELSE GOTO 10`). The text
+    /// may hold anything (quotes too), so ELSE is looked for in the characters, and the line is
+    /// read on from there.
+    fn rest_after(&mut self, t: &Token, place: Place) -> String {
+        let stop = match place {
+            Place::Then => self.word_else_after(t.end),
+            Place::Line | Place::Else => None,
+        };
+        let end = stop.unwrap_or(self.chars.len());
+        self.toks = lex::tokenize_from(self.chars, end);
+        self.at = 0;
+        let text: String = self.chars[t.end.min(end)..end].iter().collect();
+        text.trim_matches(lex::is_space).to_string()
+    }
+
+    /// Where the first word ELSE (any case) starts at or after character `from`.
+    fn word_else_after(&self, from: usize) -> Option<usize> {
+        let c = self.chars;
+        let boundary = |k: Option<&char>| k.is_none_or(|&ch| lex::is_space(ch) || lex::ends_word(ch));
+        (from..c.len().saturating_sub(3)).find(|&k| {
+            c[k..k + 4].iter().map(|ch| ch.to_ascii_uppercase()).eq("ELSE".chars())
+                && (k == from || boundary(c.get(k - 1)))
+                && boundary(c.get(k + 4))
+        })
     }
 
     // ---- lines and statements ----
@@ -303,7 +321,7 @@ impl LineParser<'_> {
         }
         if let Some(kw) = lex::other_statement(&word) {
             self.next();
-            let text = self.rest_after(&t);
+            let text = self.rest_after(&t, place);
             return Ok(Stmt::Other { keyword: kw.to_string(), text });
         }
         let stmt = match word.as_str() {
@@ -350,7 +368,7 @@ impl LineParser<'_> {
                 self.on()?
             }
             "IF" | "IF+" | "IF-" => {
-                if place == Place::Clause {
+                if place != Place::Line {
                     return Err(self.error_at(
                         &t,
                         format!("expected a statement, found {word}: an IF cannot stand in a THEN or ELSE clause"),
@@ -382,11 +400,11 @@ impl LineParser<'_> {
             }
             "ALARM" => {
                 self.next();
-                self.alarm()?
+                self.alarm(place)?
             }
             "DALARM" => {
                 self.next();
-                self.dalarm()?
+                self.dalarm(place)?
             }
             "PRINT" => {
                 self.next();
@@ -497,9 +515,10 @@ impl LineParser<'_> {
         if self.at_end() || self.is_word("ELSE") {
             return Err(self.expected(&format!("a statement or a line number after {after}")));
         }
-        let mut stmts = vec![self.statement(Place::Clause)?];
+        let place = if after == "THEN" { Place::Then } else { Place::Else };
+        let mut stmts = vec![self.statement(place)?];
         while self.eat_op(",") {
-            stmts.push(self.statement(Place::Clause)?);
+            stmts.push(self.statement(place)?);
         }
         if !(self.at_end() || after == "THEN" && self.is_word("ELSE")) {
             let what =
@@ -527,7 +546,7 @@ impl LineParser<'_> {
         Ok(Stmt::For { var, from, to, step })
     }
 
-    fn alarm(&mut self) -> Res<Stmt> {
+    fn alarm(&mut self, place: Place) -> Res<Stmt> {
         let left = self.sum()?;
         let above = if self.eat_op(">") {
             true
@@ -541,17 +560,17 @@ impl LineParser<'_> {
         let hysteresis = self.expr()?;
         let comma = self.peek().clone();
         self.expect_op(",", "a comma and the message after the ALARM hysteresis")?;
-        let message = self.rest_after(&comma);
+        let message = self.rest_after(&comma, place);
         Ok(Stmt::Alarm { left, above, right, hysteresis, message })
     }
 
-    fn dalarm(&mut self) -> Res<Stmt> {
+    fn dalarm(&mut self, place: Place) -> Res<Stmt> {
         let cond = self.expr()?;
         self.expect_op(",", "a comma and the delay after the DALARM condition")?;
         let delay = self.expr()?;
         let comma = self.peek().clone();
         self.expect_op(",", "a comma and the message after the DALARM delay")?;
-        let message = self.rest_after(&comma);
+        let message = self.rest_after(&comma, place);
         Ok(Stmt::Dalarm { cond, delay, message })
     }
 
