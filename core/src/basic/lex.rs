@@ -236,6 +236,29 @@ pub(crate) const FUNCS: &[(Func, &[&str], Arity)] = &[
     (Func::Month(12), &["DECEMBER"], Arity::Zero),
 ];
 
+/// The EBNF's short day and month names, which T3000's encoder does not know (they are labels),
+/// with the spelling it does know.
+pub(crate) const SHORT_DAYS_AND_MONTHS: &[(&str, &str)] = &[
+    ("SUN", "SUNDAY"),
+    ("MON", "MONDAY"),
+    ("TUE", "TUESDAY"),
+    ("WED", "WEDNESDAY"),
+    ("THU", "THURSDAY"),
+    ("FRI", "FRIDAY"),
+    ("SAT", "SATURDAY"),
+    ("JAN", "JANUARY"),
+    ("FEB", "FEBRUARY"),
+    ("MAR", "MARCH"),
+    ("APR", "APRIL"),
+    ("JUN", "JUNE"),
+    ("JUL", "JULY"),
+    ("AUG", "AUGUST"),
+    ("SEP", "SEPTEMBER"),
+    ("OCT", "OCTOBER"),
+    ("NOV", "NOVEMBER"),
+    ("DEC", "DECEMBER"),
+];
+
 /// The function an upper-case word names, with its arity.
 pub(crate) fn func_by_name(word: &str) -> Option<(Func, Arity)> {
     FUNCS.iter().find(|(_, names, _)| names.contains(&word)).map(|(f, _, a)| (*f, *a))

@@ -71,6 +71,14 @@ pub fn is_label(name: &str) -> bool {
     matches!(&p.lines[..], [Line { stmt: Stmt::Assign { target: Target::Label(l, _), .. }, .. }] if l == name)
 }
 
+/// A hint for a label no point of the device has, when the name looks like something else:
+/// `SUN` -> "for the day, T3000 writes SUNDAY". For the binder's "unknown label" message.
+pub fn unknown_label_hint(name: &str) -> Option<String> {
+    let (_, long) = lex::SHORT_DAYS_AND_MONTHS.iter().find(|(short, _)| *short == name)?;
+    let what = if lex::func_by_name(long).is_some_and(|(f, _)| matches!(f, Func::Day(_))) { "day" } else { "month" };
+    Some(format!("for the {what}, T3000 writes {long}"))
+}
+
 /// Splits at CR LF, LF or CR.
 fn split_lines(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -1084,6 +1092,14 @@ mod tests {
         {
             assert!(!is_label(no), "{no}");
         }
+    }
+
+    #[test]
+    fn short_day_and_month_names_get_a_hint() {
+        assert_eq!(unknown_label_hint("SUN").as_deref(), Some("for the day, T3000 writes SUNDAY"));
+        assert_eq!(unknown_label_hint("DEC").as_deref(), Some("for the month, T3000 writes DECEMBER"));
+        assert_eq!(unknown_label_hint("WH-SP"), None);
+        assert!(is_label("SUN"));
     }
 
     #[test]
