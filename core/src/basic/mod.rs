@@ -18,3 +18,4 @@ pub mod ast;
 pub(crate) mod lex;
 pub mod parse;
 pub mod print;
+pub mod run;
