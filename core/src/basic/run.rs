@@ -407,7 +407,7 @@ impl Code {
 }
 
 /// A run-time error before it is placed on a line.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Fault {
     DivZero,
     Overflow,
@@ -1434,4 +1434,145 @@ enum Flow {
     Go,
     End,
     Wait,
+}
+
+#[cfg(test)]
+mod tests {
+    //! The arithmetic and a few programs built as trees; `core/tests/basic_run.rs` runs programs
+    //! written as text.
+    use super::*;
+    use crate::basic::ast::{Milli, PointKind};
+
+    #[test]
+    fn arithmetic_follows_the_firmware() {
+        assert_eq!(binary(BinOp::Mul, 333, 3000), Ok(999));
+        assert_eq!(binary(BinOp::Mul, 7, 500), Ok(3));
+        assert_eq!(binary(BinOp::Mul, -1500, 1500), Ok(-2250));
+        assert_eq!(binary(BinOp::Div, 10_000, 3000), Ok(3333));
+        assert_eq!(binary(BinOp::Div, -10_000, 3000), Ok(-3333));
+        assert_eq!(binary(BinOp::Div, 1, 0), Err(Fault::DivZero));
+        assert_eq!(binary(BinOp::IntDiv, 7000, 2000), Ok(3000));
+        assert_eq!(binary(BinOp::Mod, 7500, 2000), Ok(1000));
+        assert_eq!(binary(BinOp::Mod, -7500, 2000), Ok(-1000));
+        assert_eq!(binary(BinOp::Gt, 2, 1), Ok(1));
+        assert_eq!(binary(BinOp::And, 2, 1), Ok(1000));
+        assert_eq!(binary(BinOp::Xor, 6500, 3000), Ok(5000));
+        assert_eq!(binary(BinOp::Add, i32::MAX, 1), Err(Fault::Overflow));
+        assert_eq!(binary(BinOp::Div, i32::MIN, -1000), Err(Fault::Overflow));
+        assert_eq!(binary(BinOp::Mod, i32::MIN, -1), Ok(0));
+    }
+
+    #[test]
+    fn power_is_bounded_and_keeps_the_firmware_rule() {
+        assert_eq!(pow(5000, 0), Ok(5000));
+        assert_eq!(pow(5000, 1000), Ok(5000));
+        assert_eq!(pow(2000, 10_000), Ok(1_024_000));
+        assert_eq!(pow(-1000, 3000), Ok(-1000));
+        assert_eq!(pow(-1000, 4000), Ok(1000));
+        assert_eq!(pow(-1000, i32::MAX), Ok(-1000));
+        assert_eq!(pow(1000, i32::MAX), Ok(1000));
+        assert_eq!(pow(999, i32::MAX), Ok(0));
+        assert_eq!(pow(1001, i32::MAX), Err(Fault::Overflow));
+        assert_eq!(pow(-1001, i32::MAX), Err(Fault::Overflow));
+    }
+
+    #[test]
+    fn numbers_print_as_the_text_writes_them() {
+        assert_eq!(milli_text(-1500), "-1.5");
+        assert_eq!(milli_text(2), "0.002");
+        assert_eq!(milli_text(i32::MIN), "-2147483.648");
+    }
+
+    fn line(number: u16, stmt: Stmt) -> Line {
+        Line { number, stmt, pos: Pos { line: u32::from(number / 10), column: 1 } }
+    }
+
+    fn var(n: u32) -> Expr {
+        Expr::Point(PointRef {
+            panel: None,
+            sub_panel: None,
+            kind: PointKind::Var,
+            number: n,
+            index: None,
+            pos: Pos::default(),
+        })
+    }
+
+    fn assign(n: u32, value: Expr) -> Stmt {
+        match var(n) {
+            Expr::Point(p) => Stmt::Assign { target: Target::Point(p), value },
+            _ => unreachable!(),
+        }
+    }
+
+    #[derive(Default)]
+    struct Points(HashMap<u32, f64>, Vec<(u32, f64)>);
+
+    impl Env for Points {
+        fn read(&mut self, id: u32) -> Option<f64> {
+            self.0.get(&id).copied()
+        }
+        fn write(&mut self, id: u32, value: f64) {
+            self.0.insert(id, value);
+            self.1.push((id, value));
+        }
+        fn alarm(&mut self, _: u16, _: &str, _: bool) {}
+    }
+
+    fn by_number(name: PointName<'_>) -> Result<u32, String> {
+        match name {
+            PointName::Ref(p) if p.number < 100 => Ok(p.number),
+            PointName::Ref(p) => Err(format!("unknown point {}", point_text(p))),
+            PointName::Label(l) => Err(format!("unknown label {l}")),
+        }
+    }
+
+    fn now() -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap().and_hms_opt(12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_tree_runs_and_loops_are_cut_off() {
+        // 10 VAR1 = VAR1 + 1.5
+        // 20 IF VAR1 > 2 THEN 40
+        // 30 GOTO 30
+        // 40 END
+        let p = Program {
+            lines: vec![
+                line(10, assign(1, Expr::Binary(BinOp::Add, Box::new(var(1)), Box::new(Expr::Num(Milli(1500)))))),
+                line(
+                    20,
+                    Stmt::If {
+                        kind: IfKind::Plain,
+                        cond: Expr::Binary(BinOp::Gt, Box::new(var(1)), Box::new(Expr::Num(Milli(2000)))),
+                        then: vec![Stmt::Goto(40)],
+                        otherwise: vec![],
+                    },
+                ),
+                line(30, Stmt::Goto(30)),
+                line(40, Stmt::End),
+            ],
+        };
+        let mut m = Machine::new(&p, Limits { max_steps: 100 }, &mut by_number).unwrap();
+        assert_eq!((m.reads(), m.writes()), (vec![1], vec![1]));
+        let mut env = Points::default();
+        env.0.insert(1, 0.0);
+        let e = m.scan(&mut env, now(), 1000).unwrap_err();
+        assert_eq!((e.line_number, e.pos.line), (30, 3));
+        assert_eq!(e.message, "more than 100 statements in one scan (an endless loop?)");
+        // VAR1 is 1.5 now: this scan goes to 40.
+        assert_eq!(m.scan(&mut env, now(), 1000), Ok(Scan { steps: 4, waiting: false }));
+        assert_eq!(env.1, vec![(1, 1.5), (1, 3.0)]);
+    }
+
+    #[test]
+    fn a_tree_with_an_unknown_point_is_refused() {
+        let mut p = Program { lines: vec![line(10, assign(1, var(100)))] };
+        if let Stmt::Assign { value: Expr::Point(r), .. } = &mut p.lines[0].stmt {
+            r.pos = Pos { line: 1, column: 11 };
+        }
+        let e = Machine::new(&p, Limits::default(), &mut by_number).unwrap_err();
+        assert_eq!((e.line_number, e.pos.line, e.pos.column), (10, 1, 11));
+        assert_eq!(e.message, "unknown point VAR100");
+    }
 }
