@@ -33,8 +33,13 @@
 //!   has been true / false, in seconds; 0 while it is the other way. A timer starts at 0 after
 //!   a (re)start.
 //! - `INTERVAL(t)`: false when first evaluated after a (re)start, then true once every `t`
-//!   seconds (raw 1, as the firmware pushes). The time counts on the machine's clock (the sum of
-//!   `elapsed_ms`), so an INTERVAL that is not reached every scan keeps its period.
+//!   seconds (raw 1, as the firmware pushes). As on the controller, every evaluation counts the
+//!   scan's `elapsed_ms` off the period: evaluated once a scan it is true once every `t` seconds;
+//!   in a loop inside one scan it comes true after a few rounds (real programs wait for it that
+//!   way: `390 IF INTERVAL(0:00:01) THEN GOTO 400 ELSE GOTO 130`); skipped in a scan, it loses
+//!   that scan's time. Unlike the firmware, which restarts every INTERVAL at each evaluation of
+//!   the first scan (so such a loop runs into its statement limit there), only the first
+//!   evaluation after a (re)start does.
 //! - `IF+` / `IF-` fire on the transition of their condition; the state before the first scan
 //!   after a (re)start counts as false. When they do not fire, their ELSE runs.
 //! - `ON n GOTO/GOSUB`: `n` is the integer part of the value; out of range goes on with the next
@@ -67,6 +72,7 @@ use std::fmt;
 use chrono::{Datelike, NaiveDateTime, Timelike};
 
 use super::ast::{BinOp, Expr, Func, IfKind, Line, PointRef, Pos, Program, Stmt, Target, UnOp};
+use super::print::print_expr;
 
 /// How deep GOSUBs may nest before the program stops with an error (a GOSUB that never
 /// RETURNs, or one that calls itself).
@@ -165,6 +171,10 @@ impl Machine {
 
     /// One scan: `now` is the local wall-clock time of the program's site (TIME, DOW, DOM, DOY, MOY),
     /// `elapsed_ms` the time since the previous scan (timers, INTERVAL, WAIT, DALARM).
+    ///
+    /// On the first scan after [`Machine::new`] or [`Machine::restart`] pass the scan period, as
+    /// the controller's counter holds it then: the timers start there, but INTERVAL counts it (a
+    /// loop that waits for an INTERVAL within a scan needs it to move).
     ///
     /// After an error the next scan starts again from the top with the locals and timers as they
     /// were; [`Machine::restart`] starts over completely.
@@ -434,12 +444,7 @@ fn milli_text(v: i32) -> String {
 
 /// A point's name as the text writes it (`VAR12`, `2-OUT3`, `19.1.REG2`).
 fn point_text(p: &PointRef) -> String {
-    let name = format!("{}{}", p.kind.name(), p.number);
-    match (p.panel, p.sub_panel) {
-        (Some(panel), Some(sub)) => format!("{panel}.{sub}.{name}"),
-        (Some(panel), None) => format!("{panel}-{name}"),
-        _ => name,
-    }
+    print_expr(&Expr::Point(p.clone()))
 }
 
 fn target_text(t: &Target) -> String {
@@ -771,10 +776,8 @@ impl<'a, 'r> Compiler<'a, 'r> {
         let text = match name {
             PointName::Ref(p) => {
                 if p.index.is_some() {
-                    return Err(self.error(
-                        Some(pos),
-                        format!("{}[...]: point arrays are not supported by the server", point_text(p)),
-                    ));
+                    return Err(self
+                        .error(Some(pos), format!("{}: point arrays are not supported by the server", point_text(p))));
                 }
                 point_text(p)
             }
@@ -955,13 +958,15 @@ struct State {
     edges: Vec<bool>,
     alarms: Vec<bool>,
     dalarms: Vec<Delay>,
-    /// When each INTERVAL is next true; None before its first evaluation.
-    intervals: Vec<Option<u64>>,
+    /// What is left of each INTERVAL's period (ms); None before its first evaluation.
+    intervals: Vec<Option<i64>>,
     timers: Vec<Timer>,
     /// Milliseconds since the first scan after the (re)start: the sum of `elapsed_ms`.
     clock: u64,
     /// Scans since the (re)start, this one included.
     scans: u64,
+    /// This scan's `elapsed_ms`, which every INTERVAL evaluation counts.
+    dt: u32,
     wait: Option<Pending>,
     /// An ALARM or DALARM raised in this scan (ON-ALARM).
     alarm_flag: bool,
@@ -980,6 +985,7 @@ impl State {
             timers: vec![Timer::default(); code.timers.len()],
             clock: 0,
             scans: 0,
+            dt: 0,
             wait: None,
             alarm_flag: false,
         }
@@ -1110,6 +1116,7 @@ impl Run<'_, '_> {
             st.clock += u64::from(elapsed_ms);
         }
         st.scans += 1;
+        st.dt = elapsed_ms;
         st.alarm_flag = false;
         let code = self.code;
         // The time table first, as the controller does.
@@ -1406,17 +1413,20 @@ impl Run<'_, '_> {
                     if t.on { 0 } else { clock_value(self.st.clock - t.since) }
                 }
                 Op::Interval(i) => {
-                    let period = u64::try_from(self.pop()).unwrap_or(0);
-                    let clock = self.st.clock;
-                    let next = &mut self.st.intervals[usize::from(i)];
-                    match *next {
-                        Some(due) if clock >= due => {
-                            *next = Some(clock + period);
+                    let period = i64::from(self.pop());
+                    let dt = i64::from(self.st.dt);
+                    let left = &mut self.st.intervals[usize::from(i)];
+                    match *left {
+                        Some(n) if n - dt > 0 => {
+                            *left = Some(n - dt);
+                            0
+                        }
+                        Some(_) => {
+                            *left = Some(period);
                             1
                         }
-                        Some(_) => 0,
                         None => {
-                            *next = Some(clock + period);
+                            *left = Some(period);
                             0
                         }
                     }
