@@ -182,6 +182,8 @@ impl Machine {
         let result =
             Run { code: &self.code, st: &mut self.state, env, now: Now::of(now), limits: self.limits }.scan(elapsed_ms);
         if result.is_err() {
+            // An error can leave an expression half evaluated and a WAIT or GOSUB pending.
+            self.state.stack.clear();
             self.state.wait = None;
             self.state.calls.clear();
         }
@@ -1487,6 +1489,12 @@ mod tests {
     }
 
     #[test]
+    fn a_machine_moves_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Machine>();
+    }
+
+    #[test]
     fn numbers_print_as_the_text_writes_them() {
         assert_eq!(milli_text(-1500), "-1.5");
         assert_eq!(milli_text(2), "0.002");
@@ -1573,6 +1581,24 @@ mod tests {
         // VAR1 is 1.5 now: this scan goes to 40.
         assert_eq!(m.scan(&mut env, now(), 1000), Ok(Scan { steps: 4, waiting: false }));
         assert_eq!(env.1, vec![(1, 1.5), (1, 3.0)]);
+    }
+
+    #[test]
+    fn an_error_inside_an_expression_leaves_nothing_on_the_stack() {
+        // 10 VAR1 = 1 + 1 / 0
+        let num = |v| Box::new(Expr::Num(Milli(v)));
+        let p = Program {
+            lines: vec![line(
+                10,
+                assign(1, Expr::Binary(BinOp::Add, num(1000), Box::new(Expr::Binary(BinOp::Div, num(1000), num(0))))),
+            )],
+        };
+        let mut m = Machine::new(&p, Limits::default(), &mut by_number).unwrap();
+        for _ in 0..3 {
+            let e = m.scan(&mut Points::default(), now(), 1000).unwrap_err();
+            assert_eq!((e.line_number, e.message.as_str()), (10, "division by zero"));
+            assert!(m.state.stack.is_empty());
+        }
     }
 
     #[test]
