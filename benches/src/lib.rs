@@ -8,7 +8,7 @@
 //! ([`stats`], [`sys`]) to `benches/results/`.
 //!
 //! # Layout
-//! - `src/bin/`: `ingest`, `query`, `analytics`, `files`, `poll`, `bacnet`, `ws_fanout`, `webview_import` (see the README's
+//! - `src/bin/`: `ingest`, `query`, `analytics`, `files`, `poll`, `bacnet`, `ws_fanout`, `webview_import`, `programs` (see the README's
 //!   benchmark section for what each measures and the command that runs it).
 //! - [`datagen`]: a deterministic, random-access generator of believable building data.
 //! - [`cache`]: generated stores kept between runs, each with a marker file saying what built it.
