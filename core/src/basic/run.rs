@@ -3,11 +3,11 @@
 //! line against an [`Env`] that reads and writes points, as a T3 controller does once a second.
 //!
 //! # Layout
-//! The tree is compiled to a flat list of statements with resolved jump indices ([`Instr`]) and
-//! each expression to a run of postfix operations ([`Op`]) in one shared vector, so a scan walks
+//! The tree is compiled to a flat list of statements with resolved jump indices (`Instr`) and
+//! each expression to a run of postfix operations (`Op`) in one shared vector, so a scan walks
 //! two arrays and a small value stack that keeps its capacity between scans: no allocation and no
 //! name look-up per scan. Every piece of state a statement keeps between scans (an IF+ edge, an
-//! ALARM's raised flag, a TIME-ON timer, an INTERVAL's next time) has its own slot, numbered at
+//! ALARM's raised flag, a TIME-ON timer, what is left of an INTERVAL's period) has its own slot, numbered at
 //! compile time.
 //!
 //! # Semantics (the controller's, from its firmware interpreter, with the deviations named)
