@@ -364,6 +364,9 @@ fn interval_counts_every_evaluation_as_the_controller_does() {
     }
     // First scan: false at the first evaluation, true at the second (A = 2); then true at once.
     assert_eq!(seen, vec![7, 2, 4, 3, 4, 4]);
+    // A first scan given no elapsed time (there was no scan before) counts T3000's 1 s period.
+    m.restart();
+    assert_eq!(m.scan(&mut w, morning(), 0).unwrap().steps, 7);
 
     // Skipped in a scan, INTERVAL loses that scan's time: line 20 runs only on even scans.
     let mut m = machine("10 IF IN1 THEN 30\n20 IF INTERVAL(4) THEN VAR1 = VAR1 + 1\n30 END\n");
@@ -807,4 +810,22 @@ fn every_real_program_binds_or_names_what_the_server_does_not_run() {
         }
     }
     assert!(ran >= 15, "only {ran} programs ran");
+}
+
+#[test]
+fn a_real_program_that_waits_for_interval_in_a_loop_runs() {
+    // BTUMeter5 (T3000's decompiled text of a real panel program) loops back from line 390 until
+    // INTERVAL(1 s) comes true; the controller leaves the loop within the scan, and so do we.
+    let text = include_str!("data/basic/text/BTUMeter5.txt");
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut m = Machine::new(&program(text), Limits::default(), &mut |n| {
+        let next = ids.len() as u32;
+        Ok(*ids.entry(format!("{n:?}")).or_insert(next))
+    })
+    .unwrap();
+    let mut w = World::with(&(0..ids.len() as u32).map(|id| (id, 2.0 + f64::from(id))).collect::<Vec<_>>());
+    for elapsed in [0, 1000, 1000, 1000] {
+        let s = m.scan(&mut w, morning(), elapsed).unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.steps < 200, "{s:?}");
+    }
 }

@@ -78,6 +78,10 @@ use super::print::print_expr;
 /// RETURNs, or one that calls itself).
 pub const MAX_GOSUB_DEPTH: usize = 64;
 
+/// What the first scan after a (re)start counts for INTERVAL when it is given no elapsed time:
+/// T3000's scan period.
+pub const FIRST_SCAN_MS: u32 = 1000;
+
 /// A point name the program uses, handed to the resolver when the program is bound.
 #[derive(Debug, Clone, Copy)]
 pub enum PointName<'a> {
@@ -172,9 +176,10 @@ impl Machine {
     /// One scan: `now` is the local wall-clock time of the program's site (TIME, DOW, DOM, DOY, MOY),
     /// `elapsed_ms` the time since the previous scan (timers, INTERVAL, WAIT, DALARM).
     ///
-    /// On the first scan after [`Machine::new`] or [`Machine::restart`] pass the scan period, as
-    /// the controller's counter holds it then: the timers start there, but INTERVAL counts it (a
-    /// loop that waits for an INTERVAL within a scan needs it to move).
+    /// The timers start at the first scan after [`Machine::new`] or [`Machine::restart`], so its
+    /// `elapsed_ms` only serves INTERVAL, which counts it at every evaluation: a loop that waits
+    /// for an INTERVAL within one scan needs it to move. 0 there (no previous scan) is taken as
+    /// T3000's scan period, [`FIRST_SCAN_MS`], which the controller's counter holds then.
     ///
     /// After an error the next scan starts again from the top with the locals and timers as they
     /// were; [`Machine::restart`] starts over completely.
@@ -1118,7 +1123,7 @@ impl Run<'_, '_> {
             st.clock += u64::from(elapsed_ms);
         }
         st.scans += 1;
-        st.dt = elapsed_ms;
+        st.dt = if st.scans == 1 && elapsed_ms == 0 { FIRST_SCAN_MS } else { elapsed_ms };
         st.alarm_flag = false;
         let code = self.code;
         // The time table first, as the controller does.
