@@ -245,10 +245,10 @@ fn calendar_functions_come_from_now() {
          30 VAR3 = DOM\n\
          40 VAR4 = DOY\n\
          50 VAR5 = MOY\n\
-         60 IF DOW = SUN THEN VAR6 = 1\n\
-         70 IF MOY = DEC THEN VAR7 = 1\n\
+         60 IF DOW = SUNDAY THEN VAR6 = 1\n\
+         70 IF MOY = DECEMBER THEN VAR7 = 1\n\
          80 IF TIME > 8:30 AND TIME < 8:31 THEN VAR8 = 1\n\
-         90 VAR9 = SAT\n",
+         90 VAR9 = SATURDAY\n",
         &[],
     );
     assert_eq!(w.get(var(1)), 30615.0);
