@@ -2,6 +2,7 @@
 //! pseudo-terminals, and pymodbus (a Modbus implementation we did not write) over TCP and over RTU
 //! through a socat pty pair.
 
+mod basic_bytecode;
 mod demands;
 mod faults;
 mod modes;

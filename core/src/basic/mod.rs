@@ -15,6 +15,7 @@
 //! taken from them.
 
 pub mod ast;
+pub mod bytecode;
 pub(crate) mod lex;
 pub mod parse;
 pub mod print;

@@ -32,6 +32,9 @@
 //! INI text XOR-scrambled with 1 (`[Setting]` / `Version=2..4`). Both are refused with a message saying
 //! so, as is anything else: [`parse`] never panics and every error names the byte offset.
 
+use t3_core::basic::ast::{PointKind, PointRef, Program as BasicProgram};
+use t3_core::basic::bytecode::{self, DecodeError};
+
 use super::latin1;
 use super::records::{
     AnalogTable, AnnualRoutine, DigitalUnits, HolidayBitmap, Input, Monitor, MultiState, Output, Pid, ProgramRecord,
@@ -87,6 +90,46 @@ pub struct ProgFile {
     pub multi_states: Vec<MultiState>,
     /// Version 8; empty before.
     pub schedule_flags: Vec<ScheduleFlags>,
+}
+
+impl ProgFile {
+    /// The label this panel gives a point, as T3000's decompiled text shows it: outputs, inputs,
+    /// variables, weekly and annual routines, programs and monitors of this panel (no panel named,
+    /// or this panel's number) that have one. `None` for other points and empty labels.
+    pub fn label_of(&self, p: &PointRef) -> Option<String> {
+        let own = match (p.panel, p.sub_panel) {
+            (None, None) => true,
+            (Some(panel), sub) => panel == u32::from(self.settings.panel_number) && sub.is_none_or(|s| s == panel),
+            (None, Some(_)) => false,
+        };
+        if !own || p.index.is_some() {
+            return None;
+        }
+        let i = usize::try_from(p.number).ok()?.checked_sub(1)?;
+        let label = match p.kind {
+            PointKind::Out => &self.outputs.get(i)?.label,
+            PointKind::In => &self.inputs.get(i)?.label,
+            PointKind::Var => &self.variables.get(i)?.label,
+            PointKind::Sch => &self.weekly_routines.get(i)?.label,
+            PointKind::Hol => &self.annual_routines.get(i)?.label,
+            PointKind::Prg => &self.programs.get(i)?.label,
+            PointKind::Amon => &self.monitors.get(i)?.label,
+            _ => return None,
+        };
+        let label = label.trim_end();
+        (!label.is_empty()).then(|| label.to_owned())
+    }
+
+    /// Program `index` (0-based) decoded from its code block, with this panel's labels in place
+    /// of its points' names (as T3000 shows it). A program without code is an empty program.
+    pub fn program(&self, index: usize) -> Result<BasicProgram, DecodeError> {
+        let Some(block) = self.program_code.get(index) else {
+            return Err(DecodeError { offset: 0, message: format!("the panel has no program {}", index + 1) });
+        };
+        let mut program = bytecode::decode(block)?;
+        bytecode::apply_labels(&mut program, &|p| self.label_of(p));
+        Ok(program)
+    }
 }
 
 /// Why a file is not a `.prog` this reader reads, and where.

@@ -1,0 +1,1152 @@
+//! The compiled form of a Control BASIC program, as a T3 panel stores it, back to the program tree.
+//!
+//! T3000's editor compiles the text itself and sends the panel only byte code; the text it shows
+//! is always decompiled again from that code, with the panel's labels in place of point names. A
+//! `.prog` panel file keeps one 2000-byte block per program:
+//!
+//! ```text
+//! u16 LE  code length n (0: no program)
+//! n bytes lines: 01, u16 LE line number, one statement (an IF carries its whole THEN / ELSE)
+//! FE      end of the code
+//! u16 LE  where a pending WAIT resumes (run-time state)
+//! u16 LE  length of the local variables, then their table: type, [rows, cols], storage, name, NUL
+//! u16 LE  length of the time table, then its entries: expression, FF, state byte, i32 milliseconds
+//! ```
+//!
+//! Expressions are postfix (operands first, then the operator), numbers are thousandths in an
+//! i32, and an expression ends at an `FF` (consumed), or where the next line (`01`) or the end of
+//! the code (`FE`) starts. Jumps are byte offsets from the start of the block (its length
+//! included); [`decode`] turns those that land on a line into that line's number and refuses any
+//! other. `TIME-ON(x)` / `TIME-OFF(x)` keep `x` in the time table: the code holds the offset of the
+//! entry's accumulator.
+//!
+//! The layout and token values are T3000's (`PARSER.H`, the decompiler of
+//! `BacNetProgram_transplant.cpp`, the firmware interpreter `decode.c`); nothing was copied.
+//! [`decode`] never panics: anything it cannot read is a [`DecodeError`] naming the byte offset
+//! and what was there.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::ast::{
+    BinOp, Expr, Func, IfKind, Line, Milli, PointKind, PointRef, Pos, PrintItem, Program, Stmt, Target, UnOp,
+};
+
+/// Why a program block could not be decoded, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Byte offset in the block (its 2-byte length prefix included).
+    pub offset: usize,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "program code, byte {}: {}", self.offset, self.message)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+type Result<T> = std::result::Result<T, DecodeError>;
+
+/// Decodes a panel's program block (the u16 code length first) into the program it holds. An
+/// empty block (length 0) is an empty program.
+pub fn decode(block: &[u8]) -> Result<Program> {
+    let Some(len) = block.get(..2) else {
+        return Err(DecodeError {
+            offset: 0,
+            message: format!("a program block starts with its 2-byte length, found only {} bytes", block.len()),
+        });
+    };
+    let code_end = 2 + usize::from(u16::from_le_bytes([len[0], len[1]]));
+    if code_end == 2 {
+        return Ok(Program::default());
+    }
+    let mut d = Decoder::new(block, code_end)?;
+    d.tables()?;
+    d.lines()
+}
+
+/// Replaces every point that `label_of` names by its label (`VAR13` -> `BVLVWRTE`), as T3000's
+/// editor shows a decompiled program. Array elements (`AY3[i]`) keep their names.
+pub fn apply_labels(p: &mut Program, label_of: &dyn Fn(&PointRef) -> Option<String>) {
+    for line in &mut p.lines {
+        label_stmt(&mut line.stmt, label_of);
+    }
+}
+
+fn label_stmt(s: &mut Stmt, label_of: &dyn Fn(&PointRef) -> Option<String>) {
+    let e = |x: &mut Expr| label_expr(x, label_of);
+    match s {
+        Stmt::Assign { target, value } => {
+            label_target(target, label_of);
+            e(value);
+        }
+        Stmt::Start(t) | Stmt::Stop(t) | Stmt::Enable(t) | Stmt::Disable(t) | Stmt::Open(t) | Stmt::Close(t) => {
+            label_target(t, label_of)
+        }
+        Stmt::Next(Some(t)) => label_target(t, label_of),
+        Stmt::On { selector, .. } => e(selector),
+        Stmt::If { cond, then, otherwise, .. } => {
+            e(cond);
+            for s in then.iter_mut().chain(otherwise.iter_mut()) {
+                label_stmt(s, label_of);
+            }
+        }
+        Stmt::For { var, from, to, step } => {
+            label_target(var, label_of);
+            e(from);
+            e(to);
+            if let Some(step) = step {
+                e(step);
+            }
+        }
+        Stmt::Wait(x) => e(x),
+        Stmt::Alarm { left, right, hysteresis, .. } => {
+            e(left);
+            e(right);
+            e(hysteresis);
+        }
+        Stmt::Dalarm { cond, delay, .. } => {
+            e(cond);
+            e(delay);
+        }
+        Stmt::Print(items) => {
+            for item in items {
+                if let PrintItem::Value(x) = item {
+                    e(x);
+                }
+            }
+        }
+        Stmt::Rem(_)
+        | Stmt::Goto(_)
+        | Stmt::Gosub(_)
+        | Stmt::Return
+        | Stmt::End
+        | Stmt::Clear
+        | Stmt::Next(None)
+        | Stmt::OnAlarm(_)
+        | Stmt::OnError(_)
+        | Stmt::Other { .. } => {}
+    }
+}
+
+fn label_target(t: &mut Target, label_of: &dyn Fn(&PointRef) -> Option<String>) {
+    match t {
+        Target::Point(p) if p.index.is_none() => {
+            if let Some(label) = label_of(p) {
+                *t = Target::Label(label, p.pos);
+            }
+        }
+        Target::Point(p) => {
+            if let Some(index) = p.index.as_deref_mut() {
+                label_expr(index, label_of);
+            }
+        }
+        Target::LocalIndex(_, index) => index.iter_mut().for_each(|x| label_expr(x, label_of)),
+        Target::Local(_) | Target::Label(..) => {}
+    }
+}
+
+fn label_expr(x: &mut Expr, label_of: &dyn Fn(&PointRef) -> Option<String>) {
+    match x {
+        Expr::Point(p) if p.index.is_none() => {
+            if let Some(label) = label_of(p) {
+                *x = Expr::Label(label, p.pos);
+            }
+        }
+        Expr::Point(p) => {
+            if let Some(index) = p.index.as_deref_mut() {
+                label_expr(index, label_of);
+            }
+        }
+        Expr::LocalIndex(_, args) | Expr::Call(_, args) => args.iter_mut().for_each(|a| label_expr(a, label_of)),
+        Expr::Unary(_, a) => label_expr(a, label_of),
+        Expr::Binary(_, a, b) => {
+            label_expr(a, label_of);
+            label_expr(b, label_of);
+        }
+        Expr::Num(_) | Expr::Time(_) | Expr::Local(_) | Expr::Label(..) => {}
+    }
+}
+
+/// Token values (T3000's `PARSER.H`).
+mod tok {
+    pub const LINE: u8 = 0x01;
+    pub const END_EXPR: u8 = 0xFF;
+    pub const END_CODE: u8 = 0xFE;
+    pub const ASSIGN: u8 = 0x09;
+    pub const ASSIGN_AR: u8 = 0x08;
+    pub const CLEAR: u8 = 0x0A;
+    pub const FOR: u8 = 0x0B;
+    pub const NEXT: u8 = 0x0D;
+    pub const IF: u8 = 0x0E;
+    pub const ELSE: u8 = 0x10;
+    pub const IF_RISING: u8 = 0x11;
+    pub const IF_FALLING: u8 = 0x12;
+    pub const GOTO: u8 = 0x13;
+    pub const GOSUB: u8 = 0x14;
+    pub const RETURN: u8 = 0x15;
+    pub const END: u8 = 0x17;
+    pub const PRINT: u8 = 0x18;
+    pub const REM: u8 = 0x1A;
+    pub const PRINT_AT: u8 = 0x1B;
+    pub const START: u8 = 0x1C;
+    pub const STOP: u8 = 0x1D;
+    pub const WAIT: u8 = 0x1E;
+    pub const HANGUP: u8 = 0x1F;
+    pub const PHONE: u8 = 0x20;
+    pub const ALARM_AT: u8 = 0x21;
+    pub const REMOTE_SET: u8 = 0x22;
+    pub const RUN_MACRO: u8 = 0x23;
+    pub const REMOTE_GET: u8 = 0x24;
+    pub const ENABLE: u8 = 0x25;
+    pub const DISABLE: u8 = 0x26;
+    pub const ON_ERROR: u8 = 0x27;
+    pub const SET_PRINTER: u8 = 0x28;
+    pub const ASSIGN_ARRAY_1: u8 = 0x29;
+    pub const GOTO_IF: u8 = 0x2A;
+    pub const ON_ALARM: u8 = 0x2B;
+    pub const ASSIGN_ARRAY_2: u8 = 0x2C;
+    pub const OPEN: u8 = 0x2D;
+    pub const CLOSE: u8 = 0x2E;
+    pub const CALL: u8 = 0x2F;
+    pub const DECLARE: u8 = 0x30;
+    pub const ON: u8 = 0x40;
+    pub const ALARM: u8 = 0x41;
+    pub const DALARM: u8 = 0x43;
+    pub const DATE: u8 = 0xA0;
+    /// TIME as a PRINT item; before a u32 of whole seconds after WAIT.
+    pub const PTIME: u8 = 0xA1;
+    pub const STRING: u8 = 0xB3;
+    pub const BEEP: u8 = 0x07;
+    pub const USER_A: u8 = 0x45;
+    pub const USER_B: u8 = 0x46;
+    /// The first and last local variable types (scalars 82..87, arrays 88..8C).
+    pub const LOCAL_FIRST: u8 = 0x82;
+    pub const LOCAL_LAST: u8 = 0x8C;
+    pub const LOCAL_POINT: u8 = 0x9C;
+    pub const CONST: u8 = 0x9D;
+    pub const REMOTE_POINT: u8 = 0x9E;
+    pub const NEG: u8 = 0x69;
+    pub const NOT: u8 = 0x76;
+    pub const TIME_FORMAT: u8 = 0x3F;
+    pub const TIME_ON: u8 = 0x3C;
+    pub const TIME_OFF: u8 = 0x3D;
+    pub const INTERVAL: u8 = 0x3E;
+    pub const LT: u8 = 0x6D;
+    pub const GT: u8 = 0x6E;
+}
+
+/// The declaration statements that carry their text: token, keyword.
+const TEXT_STATEMENTS: &[(u8, &str)] = &[
+    (tok::PHONE, "PHONE"),
+    (0x83, "FLOAT"),
+    (0x84, "LONG"),
+    (0x85, "INTEGER"),
+    (0x86, "BYTE"),
+    (0x87, "STRING"),
+    (0x8A, "DIM"),
+];
+
+/// Statement tokens the decoder does not turn into a tree (nothing in T3000's firmware runs
+/// them), by name for the error.
+const UNSUPPORTED_STATEMENTS: &[(u8, &str)] = &[
+    (tok::ASSIGN_AR, "an assignment with an analog/digital flag (ASSIGNAR)"),
+    (tok::CALL, "CALL"),
+    (tok::DECLARE, "DECLARE"),
+    (tok::REMOTE_GET, "REMOTE-GET"),
+    (tok::REMOTE_SET, "REMOTE-SET"),
+    (0xB4, "ICON1"),
+    (0xB5, "ICON2"),
+    (0xB6, "ICON3"),
+    (0xB7, "ICON4"),
+];
+
+/// Binary operator tokens.
+const BINARY: &[(u8, BinOp)] = &[
+    (0x60, BinOp::Ge),
+    (0x61, BinOp::Le),
+    (0x65, BinOp::Pow),
+    (0x66, BinOp::Mod),
+    (0x67, BinOp::Mul),
+    (0x68, BinOp::Div),
+    (0x6B, BinOp::Add),
+    (0x6C, BinOp::Sub),
+    (tok::LT, BinOp::Lt),
+    (tok::GT, BinOp::Gt),
+    (0x71, BinOp::Eq),
+    (0x72, BinOp::Ne),
+    (0x73, BinOp::Xor),
+    (0x74, BinOp::And),
+    (0x75, BinOp::Or),
+    (0x79, BinOp::BitAnd),
+    (0x7A, BinOp::BitOr),
+    (0x7B, BinOp::IntDiv),
+];
+
+/// How many arguments a function token takes from the stack.
+#[derive(Clone, Copy)]
+enum Arity {
+    Fixed(usize),
+    /// A count byte follows the token (AVG, MAX, MIN, COM1).
+    Counted,
+}
+
+/// Function and named-constant tokens inside an expression (TIME-ON, TIME-OFF and INTERVAL,
+/// which carry more bytes, are handled apart).
+const FUNCTIONS: &[(u8, Func, Arity)] = &[
+    (0x07, Func::Day(0), Arity::Fixed(0)),
+    (0x08, Func::Day(1), Arity::Fixed(0)),
+    (0x02, Func::Day(2), Arity::Fixed(0)),
+    (0x03, Func::Day(3), Arity::Fixed(0)),
+    (0x04, Func::Day(4), Arity::Fixed(0)),
+    (0x05, Func::Day(5), Arity::Fixed(0)),
+    (0x06, Func::Day(6), Arity::Fixed(0)),
+    (0x10, Func::Com1, Arity::Counted),
+    (0x32, Func::Abs, Arity::Fixed(1)),
+    (0x33, Func::Avg, Arity::Counted),
+    (0x34, Func::Doy, Arity::Fixed(0)),
+    (0x35, Func::Dow, Arity::Fixed(0)),
+    (0x36, Func::Int, Arity::Fixed(1)),
+    (0x37, Func::Max, Arity::Counted),
+    (0x38, Func::Min, Arity::Counted),
+    (0x39, Func::Sqr, Arity::Fixed(1)),
+    (0x3A, Func::Tbl, Arity::Fixed(2)),
+    (0x3B, Func::Time, Arity::Fixed(0)),
+    (0x40, Func::WrOn, Arity::Fixed(2)),
+    (0x41, Func::WrOff, Arity::Fixed(2)),
+    (0x42, Func::Unack, Arity::Fixed(0)),
+    (0x45, Func::UserA, Arity::Fixed(0)),
+    (0x46, Func::UserB, Arity::Fixed(0)),
+    (0x47, Func::Status, Arity::Fixed(1)),
+    (0x48, Func::Runtime, Arity::Fixed(1)),
+    (0x4B, Func::Scans, Arity::Fixed(0)),
+    (0x4C, Func::PowerLoss, Arity::Fixed(0)),
+    (0x4D, Func::Ln, Arity::Fixed(1)),
+    (0x4E, Func::Exp, Arity::Fixed(1)),
+    (0x52, Func::Dom, Arity::Fixed(0)),
+    (0x53, Func::Moy, Arity::Fixed(0)),
+    (0x56, Func::PidProp, Arity::Fixed(2)),
+    (0x57, Func::PidRate, Arity::Fixed(2)),
+    (0x58, Func::PidReset, Arity::Fixed(2)),
+    (0xA4, Func::SensorOn, Arity::Fixed(1)),
+    (0xA5, Func::SensorOff, Arity::Fixed(1)),
+    (0xD1, Func::Sin, Arity::Fixed(1)),
+    (0xD2, Func::Cos, Arity::Fixed(1)),
+];
+
+/// Function tokens T3000 knows that the tree has no place for, by name for the error.
+const UNSUPPORTED_FUNCTIONS: &[(u8, &str)] = &[
+    (0x50, "OUTPUT"),
+    (0x51, "INPUT"),
+    (0x59, "CLEARPORT"),
+    (0x31, "a local array address"),
+    (0xCD, "MB_BLOCKREAD"),
+    (0xCE, "MB_BLOCKWRITE"),
+    (0xCF, "MB_BWCOIL"),
+    (0xD0, "PVAR"),
+    (0xD3, "RGB"),
+];
+
+/// The point kinds by T3000's type code (the byte code stores code + 1).
+fn point_kind(code: u8) -> Option<PointKind> {
+    Some(match code {
+        0 => PointKind::Out,
+        1 => PointKind::In,
+        2 => PointKind::Var,
+        3 => PointKind::Pid,
+        4 => PointKind::Sch,
+        5 => PointKind::Hol,
+        6 => PointKind::Prg,
+        7 => PointKind::Tbl,
+        8 => PointKind::Dmon,
+        9 => PointKind::Amon,
+        10 => PointKind::Grp,
+        11 => PointKind::Ay,
+        20 => PointKind::Bi,
+        21 => PointKind::Bv,
+        22 => PointKind::Msv,
+        23 => PointKind::MbCoil,
+        24 => PointKind::MbDisInput,
+        25 => PointKind::MbInputReg,
+        26 => PointKind::MbReg,
+        27 => PointKind::Av,
+        28 => PointKind::Ai,
+        29 => PointKind::Ao,
+        30 => PointKind::Bo,
+        _ => return None,
+    })
+}
+
+/// Modbus and BACnet objects are numbered in the text as on the wire; T3000's own points from 1
+/// (stored from 0).
+fn numbered_as_stored(kind: PointKind) -> bool {
+    matches!(
+        kind,
+        PointKind::MbCoil
+            | PointKind::MbDisInput
+            | PointKind::MbInputReg
+            | PointKind::MbReg
+            | PointKind::Av
+            | PointKind::Ai
+            | PointKind::Ao
+            | PointKind::Bo
+            | PointKind::Bv
+            | PointKind::Bi
+            | PointKind::Msv
+    )
+}
+
+fn is_modbus(kind: PointKind) -> bool {
+    matches!(kind, PointKind::MbCoil | PointKind::MbDisInput | PointKind::MbInputReg | PointKind::MbReg)
+}
+
+/// A byte as T3000 shows text: one character per byte (Latin-1).
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+/// One local variable of the locals table.
+struct LocalVar {
+    /// Offset of its entry (its type byte) in the table.
+    start: usize,
+    /// Offset of its name in the table: operands point before it.
+    name_at: usize,
+    name: String,
+}
+
+/// Where a jump may land.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dest {
+    /// The start of a line.
+    Line,
+    /// The start of a line or the end of the code.
+    LineOrEnd,
+}
+
+struct Decoder<'a> {
+    b: &'a [u8],
+    at: usize,
+    /// Bytes at or past `limit` are not part of what is being read (the code, or the time table).
+    limit: usize,
+    /// Offset of the code's closing `FE`.
+    code_end: usize,
+    locals: Vec<LocalVar>,
+    /// Time-table expressions by the offset of their accumulator (what TIME-ON / TIME-OFF hold).
+    timers: BTreeMap<usize, Expr>,
+    /// Every jump: where its target is written, the target, where it may land, what it is.
+    jumps: Vec<(usize, u16, Dest, &'static str)>,
+    /// Line number of every line, by the block offset of its `01`.
+    line_starts: BTreeMap<usize, u16>,
+}
+
+fn hex(b: u8) -> String {
+    format!("{b:02X}")
+}
+
+impl<'a> Decoder<'a> {
+    fn new(b: &'a [u8], code_end: usize) -> Result<Decoder<'a>> {
+        if b.len() <= code_end {
+            return Err(DecodeError {
+                offset: b.len(),
+                message: format!(
+                    "the block says its code is {} bytes, but the block ends after {} bytes",
+                    code_end - 2,
+                    b.len().saturating_sub(2)
+                ),
+            });
+        }
+        if b[2] != tok::LINE {
+            return Err(DecodeError {
+                offset: 2,
+                message: format!("expected the start of a line (01) at the start of the code, found {}", hex(b[2])),
+            });
+        }
+        if b[code_end] != tok::END_CODE {
+            let zeros_from = b.iter().rposition(|&x| x != 0).map_or(0, |last| last + 1);
+            let cut = if zeros_from < code_end {
+                format!(": the block is zeros from byte {zeros_from} on, the code was cut short")
+            } else {
+                String::new()
+            };
+            return Err(DecodeError {
+                offset: code_end,
+                message: format!(
+                    "expected FE (the end of the code) after {} bytes of code, found {}{cut}",
+                    code_end - 2,
+                    hex(b[code_end])
+                ),
+            });
+        }
+        Ok(Decoder {
+            b,
+            at: 2,
+            limit: code_end,
+            code_end,
+            locals: Vec::new(),
+            timers: BTreeMap::new(),
+            jumps: Vec::new(),
+            line_starts: BTreeMap::new(),
+        })
+    }
+
+    fn err<T>(&self, offset: usize, message: impl Into<String>) -> Result<T> {
+        Err(DecodeError { offset, message: message.into() })
+    }
+
+    /// The next byte if it is part of what is being read.
+    fn peek(&self) -> Option<u8> {
+        (self.at < self.limit).then(|| self.b[self.at])
+    }
+
+    /// The next `n` bytes of `what`.
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        if self.at + n > self.limit || self.at + n > self.b.len() {
+            return self.err(
+                self.at,
+                format!(
+                    "{what} needs {n} bytes, but only {} are left",
+                    self.limit.min(self.b.len()).saturating_sub(self.at)
+                ),
+            );
+        }
+        let slice = &self.b[self.at..self.at + n];
+        self.at += n;
+        Ok(slice)
+    }
+
+    fn u8(&mut self, what: &str) -> Result<u8> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn u16(&mut self, what: &str) -> Result<u16> {
+        let s = self.take(2, what)?;
+        Ok(u16::from_le_bytes([s[0], s[1]]))
+    }
+
+    fn i32(&mut self, what: &str) -> Result<i32> {
+        let s = self.take(4, what)?;
+        Ok(i32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+
+    /// A jump target, checked once every line is known.
+    fn jump(&mut self, dest: Dest, what: &'static str) -> Result<u16> {
+        let at = self.at;
+        let target = self.u16(what)?;
+        self.jumps.push((at, target, dest, what));
+        Ok(target)
+    }
+
+    /// Reads the locals table and the time table that follow the code.
+    fn tables(&mut self) -> Result<()> {
+        self.limit = self.b.len();
+        self.at = self.code_end + 1;
+        self.u16("the WAIT resume offset")?;
+        let locals_len = usize::from(self.u16("the length of the local variables")?);
+        let locals_at = self.at;
+        self.take(locals_len, "the local variables")?;
+        self.read_locals(locals_at, locals_len)?;
+        let time_len = usize::from(self.u16("the length of the time table")?);
+        let time_at = self.at;
+        self.take(time_len, "the time table")?;
+        self.at = time_at;
+        self.limit = time_at + time_len;
+        while self.at < self.limit {
+            let start = self.at;
+            let (x, ended_by_ff) = self.expr_ending()?;
+            if !ended_by_ff {
+                return self.err(self.at, "expected FF after a time-table expression");
+            }
+            self.u8("the state of a time-table entry")?;
+            let acc = self.at - time_at;
+            self.i32("the accumulator of a time-table entry")?;
+            if self.at == start {
+                return self.err(start, "empty time-table entry");
+            }
+            self.timers.insert(acc, x);
+        }
+        self.at = 2;
+        self.limit = self.code_end;
+        Ok(())
+    }
+
+    /// The locals table: entries of type, dimensions (arrays and strings), storage, name, NUL.
+    fn read_locals(&mut self, at: usize, len: usize) -> Result<()> {
+        let t = &self.b[at..at + len];
+        let mut j = 0;
+        while j < t.len() {
+            let start = j;
+            let ty = t[j];
+            let size = match ty {
+                0x83 | 0x84 => 4,
+                0x85 => 2,
+                0x86 => 1,
+                0x87..=0x8C => {
+                    let Some(dims) = t.get(j + 1..j + 5) else {
+                        return self.err(at + j, "the local variables end inside an array's dimensions");
+                    };
+                    let rows = usize::from(u16::from_le_bytes([dims[0], dims[1]]));
+                    let cols = usize::from(u16::from_le_bytes([dims[2], dims[3]]));
+                    j += 4;
+                    let k = match ty {
+                        0x88 | 0x89 => 4,
+                        0x8A => 2,
+                        _ => 1,
+                    };
+                    k * if rows > 0 { rows * cols } else { cols }
+                }
+                other => {
+                    return self
+                        .err(at + j, format!("expected the type of a local variable (83..8C), found {}", hex(other)));
+                }
+            };
+            let name_at = j + 1 + size;
+            let Some(nul) = t.get(name_at..).and_then(|rest| rest.iter().position(|&c| c == 0)) else {
+                return self.err(at + j, "a local variable's name runs past the end of the local variables");
+            };
+            self.locals.push(LocalVar { start, name_at, name: latin1(&t[name_at..name_at + nul]) });
+            j = name_at + nul + 1;
+        }
+        Ok(())
+    }
+
+    /// Every line of the code, then every jump checked and turned into a line number.
+    fn lines(mut self) -> Result<Program> {
+        let mut lines = Vec::new();
+        while self.at < self.code_end {
+            let start = self.at;
+            let header = self.u8("a line")?;
+            if header != tok::LINE {
+                return self.err(start, format!("expected the start of a line (01), found {}", hex(header)));
+            }
+            let number = self.u16("a line number")?;
+            self.line_starts.insert(start, number);
+            let stmt = self.statement(false)?;
+            if let Some(next) = self.peek().filter(|&b| b != tok::LINE) {
+                return self.err(
+                    self.at,
+                    format!(
+                        "expected the next line (01) or the end of the code after line {number}, found {}",
+                        hex(next)
+                    ),
+                );
+            }
+            lines.push(Line { number, stmt, pos: Pos::default() });
+        }
+        for &(at, target, dest, what) in &self.jumps {
+            let target = usize::from(target);
+            let ok = self.line_starts.contains_key(&target) || (dest == Dest::LineOrEnd && target == self.code_end);
+            if !ok {
+                return self.err(at, format!("{what} jumps to byte {target}, which is not the start of a line"));
+            }
+        }
+        let map = &self.line_starts;
+        let line_of = |raw: &mut u16| {
+            if let Some(&n) = map.get(&usize::from(*raw)) {
+                *raw = n;
+            }
+        };
+        for line in &mut lines {
+            jumps_to_lines(&mut line.stmt, &line_of);
+        }
+        Ok(Program { lines })
+    }
+
+    /// One statement; `in_clause`: inside a THEN or ELSE (no line header).
+    fn statement(&mut self, in_clause: bool) -> Result<Stmt> {
+        let start = self.at;
+        let Some(t) = self.peek() else {
+            return self.err(self.at, "expected a statement, found the end of the code");
+        };
+        self.at += 1;
+        Ok(match t {
+            tok::ASSIGN => {
+                let target = self.target()?;
+                Stmt::Assign { target, value: self.expr()? }
+            }
+            tok::ASSIGN_ARRAY_1 | tok::ASSIGN_ARRAY_2 => {
+                let name = self.local_name()?;
+                let count = if t == tok::ASSIGN_ARRAY_1 { 1 } else { 2 };
+                let mut index = Vec::new();
+                for _ in 0..count {
+                    index.push(self.expr()?);
+                }
+                Stmt::Assign { target: Target::LocalIndex(name, index), value: self.expr()? }
+            }
+            tok::START => Stmt::Start(self.target()?),
+            tok::STOP => Stmt::Stop(self.target()?),
+            tok::ENABLE => Stmt::Enable(self.target()?),
+            tok::DISABLE => Stmt::Disable(self.target()?),
+            tok::OPEN => Stmt::Open(self.target()?),
+            tok::CLOSE => Stmt::Close(self.target()?),
+            tok::REM => Stmt::Rem(self.counted_text("REM")?),
+            tok::GOTO => Stmt::Goto(self.jump(Dest::Line, "GOTO")?),
+            tok::GOTO_IF => {
+                let target = self.jump(Dest::Line, "GOTO")?;
+                self.expect(tok::END_EXPR, "FF after a GOTO")?;
+                Stmt::Goto(target)
+            }
+            tok::GOSUB => Stmt::Gosub(self.jump(Dest::Line, "GOSUB")?),
+            tok::ON_ALARM => Stmt::OnAlarm(self.jump(Dest::Line, "ON-ALARM")?),
+            tok::ON_ERROR => Stmt::OnError(self.jump(Dest::Line, "ON-ERROR")?),
+            tok::RETURN | tok::END | tok::CLEAR | tok::HANGUP => {
+                // Inside THEN / ELSE T3000 ends these with FF, like an expression.
+                if in_clause && self.peek() == Some(tok::END_EXPR) {
+                    self.at += 1;
+                }
+                match t {
+                    tok::RETURN => Stmt::Return,
+                    tok::END => Stmt::End,
+                    tok::CLEAR => Stmt::Clear,
+                    _ => Stmt::Other { keyword: "HANGUP".to_owned(), text: String::new() },
+                }
+            }
+            tok::SET_PRINTER => {
+                Stmt::Other { keyword: "SET-PRINTER".to_owned(), text: latin1(&[self.u8("SET-PRINTER")?]) }
+            }
+            tok::RUN_MACRO => Stmt::Other { keyword: "RUN-MACRO".to_owned(), text: self.u8("RUN-MACRO")?.to_string() },
+            tok::ALARM_AT | tok::PRINT_AT => self.alarm_at(t)?,
+            tok::ON => self.on()?,
+            tok::IF | tok::IF_RISING | tok::IF_FALLING => self.if_statement(t)?,
+            tok::FOR => self.for_statement()?,
+            tok::NEXT => self.next_statement()?,
+            tok::WAIT => self.wait()?,
+            tok::PRINT => {
+                let print = self.print()?;
+                if in_clause && self.peek() == Some(tok::END_EXPR) {
+                    self.at += 1;
+                }
+                print
+            }
+            tok::ALARM => self.alarm()?,
+            tok::DALARM => {
+                let cond = self.expr()?;
+                let delay = self.i32("the DALARM delay")?;
+                let message = self.counted_text("the DALARM message")?;
+                self.i32("the DALARM countdown")?;
+                Stmt::Dalarm { cond, delay: Expr::Num(Milli(delay)), message }
+            }
+            tok::ELSE if in_clause => return self.err(start, "ELSE after ELSE"),
+            _ => {
+                if let Some((_, keyword)) = TEXT_STATEMENTS.iter().find(|(k, _)| *k == t) {
+                    let text = self.counted_text(keyword)?;
+                    return Ok(Stmt::Other { keyword: (*keyword).to_owned(), text });
+                }
+                if let Some((_, name)) = UNSUPPORTED_STATEMENTS.iter().find(|(k, _)| *k == t) {
+                    return self.err(start, format!("{name} (statement {}) is not supported", hex(t)));
+                }
+                return self.err(start, format!("expected a statement, found {}", hex(t)));
+            }
+        })
+    }
+
+    fn expect(&mut self, byte: u8, what: &str) -> Result<()> {
+        let at = self.at;
+        let found = self.u8(what)?;
+        if found != byte {
+            return self.err(at, format!("expected {what}, found {}", hex(found)));
+        }
+        Ok(())
+    }
+
+    /// A length byte and that many bytes of text.
+    fn counted_text(&mut self, what: &str) -> Result<String> {
+        let len = usize::from(self.u8(what)?);
+        Ok(latin1(self.take(len, what)?))
+    }
+
+    fn alarm_at(&mut self, t: u8) -> Result<Stmt> {
+        let keyword = if t == tok::ALARM_AT { "ALARM-AT" } else { "PRINT-AT" };
+        if self.peek() == Some(tok::END_EXPR) {
+            self.at += 1;
+            return Ok(Stmt::Other { keyword: keyword.to_owned(), text: "ALL".to_owned() });
+        }
+        let mut panels = Vec::new();
+        loop {
+            let b = self.u8(keyword)?;
+            if b == 0 {
+                break;
+            }
+            if panels.len() == 3 {
+                return self.err(self.at - 1, format!("expected 0 after three panels of {keyword}, found {}", hex(b)));
+            }
+            panels.push(b.to_string());
+        }
+        Ok(Stmt::Other { keyword: keyword.to_owned(), text: panels.join(" ") })
+    }
+
+    fn on(&mut self) -> Result<Stmt> {
+        let selector = self.expr()?;
+        let at = self.at;
+        let gosub = match self.u8("ON")? {
+            tok::GOTO => false,
+            tok::GOSUB => true,
+            other => return self.err(at, format!("expected GOTO (13) or GOSUB (14) after ON, found {}", hex(other))),
+        };
+        let count = self.u8("the number of ON targets")?;
+        let mut targets = Vec::new();
+        for _ in 0..count {
+            targets.push(self.jump(Dest::Line, if gosub { "ON ... GOSUB" } else { "ON ... GOTO" })?);
+        }
+        Ok(Stmt::On { selector, gosub, targets })
+    }
+
+    fn if_statement(&mut self, t: u8) -> Result<Stmt> {
+        let kind = match t {
+            tok::IF_RISING => IfKind::Rising,
+            tok::IF_FALLING => IfKind::Falling,
+            _ => IfKind::Plain,
+        };
+        let (cond, ended_by_ff) = self.expr_ending()?;
+        if !ended_by_ff {
+            return self.err(self.at, "expected FF after the condition of an IF");
+        }
+        if kind != IfKind::Plain {
+            self.u8("the state of IF+ / IF-")?;
+        }
+        let false_at = self.at;
+        let false_jump = self.u16("the jump of an IF")?;
+        let then = self.clause(true)?;
+        let mut otherwise = Vec::new();
+        if self.peek() == Some(tok::ELSE) {
+            self.at += 1;
+            self.expect(tok::END_EXPR, "FF after ELSE")?;
+            let end_at = self.at;
+            let end_jump = self.u16("the jump of an ELSE")?;
+            self.expect_jump(false_at, false_jump, "the IF's jump past THEN to ELSE")?;
+            otherwise = self.clause(false)?;
+            self.expect_jump(end_at, end_jump, "the jump past ELSE")?;
+        } else {
+            self.expect_jump(false_at, false_jump, "the IF's jump past THEN")?;
+        }
+        Ok(Stmt::If { kind, cond, then, otherwise })
+    }
+
+    /// A jump that must land here.
+    fn expect_jump(&self, at: usize, target: u16, what: &str) -> Result<()> {
+        if usize::from(target) != self.at {
+            return self.err(at, format!("{what} goes to byte {target}, expected byte {}", self.at));
+        }
+        Ok(())
+    }
+
+    /// The statements of a THEN (`then`: it may end at ELSE) or ELSE clause.
+    fn clause(&mut self, then: bool) -> Result<Vec<Stmt>> {
+        let mut out = Vec::new();
+        while let Some(b) = self.peek() {
+            if b == tok::LINE || (then && b == tok::ELSE) {
+                break;
+            }
+            out.push(self.statement(true)?);
+        }
+        if out.is_empty() {
+            return self.err(self.at, format!("expected a statement after {}", if then { "THEN" } else { "ELSE" }));
+        }
+        Ok(out)
+    }
+
+    fn for_statement(&mut self) -> Result<Stmt> {
+        let var = self.target()?;
+        let from = self.expr()?;
+        let to = self.expr()?;
+        let step = self.expr()?;
+        self.jump(Dest::LineOrEnd, "the end of a FOR")?;
+        Ok(Stmt::For { var, from, to, step: Some(step) })
+    }
+
+    /// NEXT holds the offset of its FOR's line; its variable is read from there.
+    fn next_statement(&mut self) -> Result<Stmt> {
+        let at = self.at;
+        let target = usize::from(self.jump(Dest::Line, "NEXT")?);
+        let (b, here) = (self.b, self.at);
+        if b.get(target) != Some(&tok::LINE) || b.get(target + 3) != Some(&tok::FOR) {
+            return self.err(at, format!("NEXT goes to byte {target}, which is not a line that starts with FOR"));
+        }
+        self.at = target + 4;
+        let var = self.target();
+        self.at = here;
+        Ok(Stmt::Next(Some(var?)))
+    }
+
+    fn wait(&mut self) -> Result<Stmt> {
+        let seconds = if self.peek() == Some(tok::PTIME) {
+            self.at += 1;
+            let s = self.take(4, "the WAIT seconds")?;
+            Expr::Time(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        } else {
+            self.expr()?
+        };
+        self.i32("the WAIT counter")?;
+        Ok(Stmt::Wait(seconds))
+    }
+
+    fn print(&mut self) -> Result<Stmt> {
+        let count = self.u8("the number of PRINT items")?;
+        let mut items = Vec::new();
+        for _ in 0..count {
+            let item = match self.peek() {
+                Some(tok::STRING) => {
+                    self.at += 1;
+                    PrintItem::Text(self.counted_text("a PRINT text")?)
+                }
+                Some(tok::DATE) => PrintItem::Date,
+                Some(tok::PTIME) => PrintItem::Time,
+                Some(tok::USER_A) => PrintItem::UserA,
+                Some(tok::USER_B) => PrintItem::UserB,
+                Some(tok::BEEP) => PrintItem::Beep,
+                _ => PrintItem::Value(self.expr()?),
+            };
+            if !matches!(item, PrintItem::Value(_) | PrintItem::Text(_)) {
+                self.at += 1;
+            }
+            items.push(item);
+        }
+        Ok(Stmt::Print(items))
+    }
+
+    /// `ALARM left < right, hysteresis, message`: the comparison byte ends the left expression
+    /// (the firmware finds it as the first 6D or 6E byte within 30 bytes).
+    fn alarm(&mut self) -> Result<Stmt> {
+        let start = self.at;
+        let window = &self.b[start..(start + 30).min(self.limit)];
+        let Some(cmp_at) = window.iter().position(|&b| b == tok::LT || b == tok::GT).map(|p| start + p) else {
+            return self.err(start, "expected the comparison (< or >) of an ALARM within 30 bytes");
+        };
+        let limit = self.limit;
+        self.limit = cmp_at;
+        let left = self.expr();
+        self.limit = limit;
+        let left = left?;
+        if self.at != cmp_at {
+            return self.err(self.at, "the left side of an ALARM ends before its comparison");
+        }
+        let above = self.b[cmp_at] == tok::GT;
+        self.at += 1;
+        let right = self.expr()?;
+        let hysteresis = self.expr()?;
+        let message = self.counted_text("the ALARM message")?;
+        self.u8("the ALARM state")?;
+        Ok(Stmt::Alarm { left, above, right, hysteresis, message })
+    }
+
+    /// What an assignment, START / STOP or FOR writes to.
+    fn target(&mut self) -> Result<Target> {
+        let at = self.at;
+        match self.peek() {
+            Some(tok::LOCAL_FIRST..=tok::LOCAL_LAST) => Ok(Target::Local(self.local_name()?)),
+            Some(tok::LOCAL_POINT | tok::REMOTE_POINT) => Ok(Target::Point(self.point()?)),
+            Some(other) => self.err(at, format!("expected a point or a local variable, found {}", hex(other))),
+            None => self.err(at, "expected a point or a local variable, found the end of the code"),
+        }
+    }
+
+    /// A local variable operand (type byte, u16 offset into the locals table): its name.
+    fn local_name(&mut self) -> Result<String> {
+        let at = self.at;
+        let ty = self.u8("a local variable")?;
+        if !(tok::LOCAL_FIRST..=tok::LOCAL_LAST).contains(&ty) {
+            return self.err(at, format!("expected a local variable (82..8C), found {}", hex(ty)));
+        }
+        let offset = usize::from(self.u16("a local variable")?);
+        match self.locals.iter().find(|v| offset >= v.start && offset < v.name_at) {
+            Some(v) => Ok(v.name.clone()),
+            None => self.err(at, format!("no local variable at offset {offset} of the local variables")),
+        }
+    }
+
+    /// A point: `9C` number type (this panel) or `9E` and T3000's network point (5 bytes, or 14
+    /// for a BACnet object of a large instance); an array element's index expression follows.
+    fn point(&mut self) -> Result<PointRef> {
+        let at = self.at;
+        let prefix = self.u8("a point")?;
+        let mut p = if prefix == tok::LOCAL_POINT {
+            let s = self.take(2, "a point")?;
+            let (number, code) = (s[0], s[1].wrapping_sub(1));
+            let Some(kind) = point_kind(code) else {
+                return self.err(at, format!("point type {} is not one the program language names", s[1]));
+            };
+            let number = u32::from(number) + u32::from(!numbered_as_stored(kind));
+            PointRef { panel: None, sub_panel: None, kind, number, index: None, pos: Pos::default() }
+        } else if self.b.get(self.at..self.at + 4) == Some(&[0x55, 0xFF, 0x55, 0xFF]) {
+            self.large_instance(at)?
+        } else {
+            self.network_point(at)?
+        };
+        if p.kind == PointKind::Ay {
+            p.index = Some(Box::new(self.expr()?));
+        }
+        Ok(p)
+    }
+
+    /// T3000's `Point_Net`: number (low 8 bits), type + 1 (low 5 bits; the high 3 bits extend the
+    /// number), panel, sub-panel, network (bit 7: new format: bits 5..6 extend the type, bits 0..4
+    /// the Modbus register number; BACnet objects: the instance is network 0..6, panel, sub-panel).
+    fn network_point(&mut self, at: usize) -> Result<PointRef> {
+        let s = self.take(5, "a network point")?;
+        let (low, type_byte, panel, sub, network) = (s[0], s[1].wrapping_sub(1), s[2], s[3], s[4]);
+        let high3 = u32::from(type_byte >> 5);
+        let new_format = network >= 0x80;
+        let code = (type_byte & 0x1F) | (if new_format { network & 0x60 } else { 0 });
+        let Some(kind) = point_kind(code) else {
+            return self.err(at, format!("network point type {code} is not one the program language names"));
+        };
+        let mut number = u32::from(low) + (high3 << 8);
+        if new_format && (is_modbus(kind) || kind == PointKind::Var) {
+            number = u32::from(low) + ((u32::from(network & 0x1F) * 8 + high3) << 8);
+        }
+        if !numbered_as_stored(kind) {
+            number += 1;
+        }
+        let pos = Pos::default();
+        if new_format && !is_modbus(kind) && kind != PointKind::Var {
+            if !numbered_as_stored(kind) {
+                return self.err(at, format!("a {} point named by a BACnet instance is not supported", kind.name()));
+            }
+            let instance = (u32::from(network & 0x7F) << 16) | (u32::from(panel) << 8) | u32::from(sub);
+            return Ok(PointRef { panel: Some(instance), sub_panel: None, kind, number, index: None, pos });
+        }
+        let kind = if kind == PointKind::Var && sub != 0 && panel != sub { PointKind::Reg } else { kind };
+        let sub_panel = (sub != 0).then_some(u32::from(sub));
+        Ok(PointRef { panel: Some(u32::from(panel)), sub_panel, kind, number, index: None, pos })
+    }
+
+    /// T3000's `Point_Bacnet`: 55 FF 55 FF, instance (3 bytes, high first), type, object number
+    /// (3 bytes, high first), 3 reserved.
+    fn large_instance(&mut self, at: usize) -> Result<PointRef> {
+        let s = self.take(14, "a BACnet point")?;
+        let instance = u32::from_be_bytes([0, s[4], s[5], s[6]]);
+        let Some(kind) = point_kind(s[7]).filter(|&k| numbered_as_stored(k) && !is_modbus(k)) else {
+            return self.err(at, format!("BACnet object type {} is not one the program language names", s[7]));
+        };
+        let number = u32::from_be_bytes([0, s[8], s[9], s[10]]);
+        Ok(PointRef { panel: Some(instance), sub_panel: None, kind, number, index: None, pos: Pos::default() })
+    }
+
+    /// An expression; an `FF` after it is consumed.
+    fn expr(&mut self) -> Result<Expr> {
+        Ok(self.expr_ending()?.0)
+    }
+
+    /// An expression, and whether an `FF` ended it.
+    fn expr_ending(&mut self) -> Result<(Expr, bool)> {
+        let start = self.at;
+        let mut stack: Vec<Expr> = Vec::new();
+        let ended_by_ff = loop {
+            let at = self.at;
+            let Some(t) = self.peek() else { break false };
+            match t {
+                tok::LINE | tok::END_CODE => break false,
+                tok::END_EXPR => {
+                    self.at += 1;
+                    break true;
+                }
+                tok::LOCAL_FIRST..=tok::LOCAL_LAST => stack.push(Expr::Local(self.local_name()?)),
+                tok::LOCAL_POINT | tok::REMOTE_POINT => stack.push(Expr::Point(self.point()?)),
+                tok::CONST => {
+                    self.at += 1;
+                    let value = self.i32("a number")?;
+                    if self.peek() == Some(tok::TIME_FORMAT) {
+                        if value < 0 || value % 1000 != 0 {
+                            return self.err(at, format!("a time of {value} ms is not whole seconds"));
+                        }
+                        self.at += 1;
+                        stack.push(Expr::Time(value.unsigned_abs() / 1000));
+                    } else {
+                        stack.push(Expr::Num(Milli(value)));
+                    }
+                }
+                tok::NEG | tok::NOT => {
+                    self.at += 1;
+                    let a = pop(&mut stack, 1, at, t)?.remove(0);
+                    stack.push(Expr::Unary(if t == tok::NEG { UnOp::Neg } else { UnOp::Not }, Box::new(a)));
+                }
+                tok::TIME_ON | tok::TIME_OFF => {
+                    self.at += 1;
+                    let offset = usize::from(self.u16("the time-table offset of TIME-ON / TIME-OFF")?);
+                    let Some(arg) = self.timers.get(&offset).cloned() else {
+                        return self.err(at, format!("no time-table entry at offset {offset}"));
+                    };
+                    stack.push(Expr::Call(if t == tok::TIME_ON { Func::TimeOn } else { Func::TimeOff }, vec![arg]));
+                }
+                tok::INTERVAL => {
+                    self.at += 1;
+                    self.i32("the INTERVAL countdown")?;
+                    let args = pop(&mut stack, 1, at, t)?;
+                    stack.push(Expr::Call(Func::Interval, args));
+                }
+                tok::ASSIGN_ARRAY_1 | tok::ASSIGN_ARRAY_2 => {
+                    self.at += 1;
+                    let index = pop(&mut stack, if t == tok::ASSIGN_ARRAY_1 { 1 } else { 2 }, at, t)?;
+                    stack.push(Expr::LocalIndex(self.local_name()?, index));
+                }
+                tok::TIME_FORMAT => return self.err(at, "a time format (3F) that does not follow a number"),
+                _ => {
+                    self.at += 1;
+                    if let Some(&(_, op)) = BINARY.iter().find(|(k, _)| *k == t) {
+                        let mut ab = pop(&mut stack, 2, at, t)?;
+                        let b = ab.pop();
+                        let a = ab.pop();
+                        if let (Some(a), Some(b)) = (a, b) {
+                            stack.push(Expr::Binary(op, Box::new(a), Box::new(b)));
+                        }
+                    } else if let Some(&(_, func, arity)) = FUNCTIONS.iter().find(|(k, ..)| *k == t) {
+                        let n = match arity {
+                            Arity::Fixed(n) => n,
+                            Arity::Counted => usize::from(self.u8("the number of arguments")?),
+                        };
+                        if matches!(arity, Arity::Counted) && n == 0 {
+                            return self.err(at, format!("function {} with no arguments", hex(t)));
+                        }
+                        let args = pop(&mut stack, n, at, t)?;
+                        stack.push(Expr::Call(func, args));
+                    } else if let Some((_, name)) = UNSUPPORTED_FUNCTIONS.iter().find(|(k, _)| *k == t) {
+                        return self.err(at, format!("{name} (function {}) is not supported", hex(t)));
+                    } else {
+                        return self
+                            .err(at, format!("expected an operand, an operator or a function, found {}", hex(t)));
+                    }
+                }
+            }
+        };
+        match stack.len() {
+            1 => Ok((stack.remove(0), ended_by_ff)),
+            0 => self.err(start, format!("expected an expression, found {}", self.found(start))),
+            n => self.err(start, format!("the expression leaves {n} values instead of one (an operator is missing)")),
+        }
+    }
+
+    fn found(&self, at: usize) -> String {
+        match self.b.get(at) {
+            Some(&b) if at < self.limit => hex(b),
+            _ => "the end of the code".to_owned(),
+        }
+    }
+}
+
+/// The last `n` values of the stack, in the order they were pushed.
+fn pop(stack: &mut Vec<Expr>, n: usize, at: usize, t: u8) -> Result<Vec<Expr>> {
+    if stack.len() < n {
+        return Err(DecodeError {
+            offset: at,
+            message: format!("{} needs {n} operands, but only {} precede it", hex(t), stack.len()),
+        });
+    }
+    Ok(stack.split_off(stack.len() - n))
+}
+
+/// Turns the byte offsets the decoder left in jumps into line numbers.
+fn jumps_to_lines(s: &mut Stmt, line_of: &dyn Fn(&mut u16)) {
+    match s {
+        Stmt::Goto(t) | Stmt::Gosub(t) | Stmt::OnAlarm(t) | Stmt::OnError(t) => line_of(t),
+        Stmt::On { targets, .. } => targets.iter_mut().for_each(line_of),
+        Stmt::If { then, otherwise, .. } => {
+            for s in then.iter_mut().chain(otherwise.iter_mut()) {
+                jumps_to_lines(s, line_of);
+            }
+        }
+        _ => {}
+    }
+}
