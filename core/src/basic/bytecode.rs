@@ -1150,3 +1150,564 @@ fn jumps_to_lines(s: &mut Stmt, line_of: &dyn Fn(&mut u16)) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A statement's bytes, given where each line starts (`to(n)`: line n's offset, `to(END)`:
+    /// the end of the code) as u16 LE bytes.
+    type Asm = Box<dyn Fn(&dyn Fn(u16) -> Vec<u8>) -> Vec<u8>>;
+    const END: u16 = u16::MAX;
+
+    /// Lines assembled into code: each `01`, its number, its statement.
+    fn code(lines: &[(u16, Asm)]) -> Vec<u8> {
+        let dummy = |_: u16| vec![0, 0];
+        let mut starts = BTreeMap::new();
+        let mut at = 2;
+        for (n, s) in lines {
+            starts.insert(*n, at);
+            at += 3 + s(&dummy).len();
+        }
+        let to = |n: u16| {
+            let offset = if n == END { at } else { starts[&n] };
+            u16::try_from(offset).unwrap().to_le_bytes().to_vec()
+        };
+        lines.iter().flat_map(|(n, s)| [vec![tok::LINE], n.to_le_bytes().to_vec(), s(&to)].concat()).collect()
+    }
+
+    /// A whole block: length, code, FE, WAIT resume offset 0, locals, time table.
+    fn block(code: &[u8], locals: &[u8], time: &[u8]) -> Vec<u8> {
+        let len = |b: &[u8]| u16::try_from(b.len()).unwrap().to_le_bytes().to_vec();
+        [len(code), code.to_vec(), vec![tok::END_CODE, 0, 0], len(locals), locals.to_vec(), len(time), time.to_vec()]
+            .concat()
+    }
+
+    fn stmt(bytes: Vec<u8>) -> Asm {
+        Box::new(move |_| bytes.clone())
+    }
+
+    fn num(v: i32) -> Vec<u8> {
+        [vec![tok::CONST], v.to_le_bytes().to_vec()].concat()
+    }
+
+    /// `VARn` of this panel.
+    fn var(n: u8) -> Vec<u8> {
+        vec![tok::LOCAL_POINT, n - 1, 3]
+    }
+
+    fn point(kind: PointKind, number: u32) -> PointRef {
+        PointRef { panel: None, sub_panel: None, kind, number, index: None, pos: Pos::default() }
+    }
+
+    fn remote(panel: u32, sub_panel: Option<u32>, kind: PointKind, number: u32) -> Expr {
+        Expr::Point(PointRef { panel: Some(panel), sub_panel, kind, number, index: None, pos: Pos::default() })
+    }
+
+    fn v(n: u32) -> Expr {
+        Expr::Point(point(PointKind::Var, n))
+    }
+
+    fn tv(n: u32) -> Target {
+        Target::Point(point(PointKind::Var, n))
+    }
+
+    fn n(x: i32) -> Expr {
+        Expr::Num(Milli(x * 1000))
+    }
+
+    fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
+        Expr::Binary(op, Box::new(a), Box::new(b))
+    }
+
+    fn stmts(p: &Program) -> Vec<(u16, Stmt)> {
+        p.lines.iter().map(|l| (l.number, l.stmt.clone())).collect()
+    }
+
+    #[test]
+    fn an_empty_block_is_an_empty_program() {
+        assert_eq!(decode(&[0, 0]).unwrap(), Program::default());
+        assert_eq!(decode(&[0; 2000]).unwrap(), Program::default());
+        let e = decode(&[7]).unwrap_err();
+        assert_eq!(e.offset, 0);
+        assert!(e.message.contains("found only 1 bytes"), "{e}");
+    }
+
+    #[test]
+    fn assignments_numbers_times_and_operators() {
+        // 10 VAR1 = -10 + VAR2 * 1.5 ; 20 VAR3 = NOT VAR1 AND VAR2 >= 0:01:30 ; 30 VAR4 = 2 ^ 3 \ 4 MOD 5
+        let c = code(&[
+            (
+                10,
+                stmt(
+                    [vec![tok::ASSIGN], var(1), num(10_000), vec![tok::NEG], var(2), num(1500), vec![0x67, 0x6B]]
+                        .concat(),
+                ),
+            ),
+            (
+                20,
+                stmt(
+                    [vec![tok::ASSIGN], var(3), var(1), vec![tok::NOT], var(2), num(90_000), vec![0x3F, 0x60, 0x74]]
+                        .concat(),
+                ),
+            ),
+            (
+                30,
+                stmt(
+                    [
+                        vec![tok::ASSIGN],
+                        var(4),
+                        num(2000),
+                        num(3000),
+                        vec![0x65],
+                        num(4000),
+                        vec![0x7B],
+                        num(5000),
+                        vec![0x66],
+                    ]
+                    .concat(),
+                ),
+            ),
+        ]);
+        let p = decode(&block(&c, &[], &[])).unwrap();
+        let neg10 = Expr::Unary(UnOp::Neg, Box::new(n(10)));
+        assert_eq!(
+            stmts(&p),
+            vec![
+                (
+                    10,
+                    Stmt::Assign {
+                        target: tv(1),
+                        value: bin(BinOp::Add, neg10, bin(BinOp::Mul, v(2), Expr::Num(Milli(1500))))
+                    }
+                ),
+                (
+                    20,
+                    Stmt::Assign {
+                        target: tv(3),
+                        value: bin(
+                            BinOp::And,
+                            Expr::Unary(UnOp::Not, Box::new(v(1))),
+                            bin(BinOp::Ge, v(2), Expr::Time(90))
+                        ),
+                    }
+                ),
+                (
+                    30,
+                    Stmt::Assign {
+                        target: tv(4),
+                        value: bin(BinOp::Mod, bin(BinOp::IntDiv, bin(BinOp::Pow, n(2), n(3)), n(4)), n(5)),
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn if_then_else_with_several_statements_and_bare_line_numbers() {
+        // 10 IF VAR1 > 1 THEN VAR2 = 1 , START OUT3 , END ELSE 30
+        // 20 IF+ VAR1 THEN 10
+        // 30 IF- VAR1 THEN STOP OUT3
+        let then =
+            [vec![tok::ASSIGN], var(2), num(1000), vec![0xFF, tok::START, tok::LOCAL_POINT, 2, 1, tok::END, 0xFF]]
+                .concat();
+        let cond = [var(1), num(1000), vec![tok::GT, 0xFF]].concat();
+        let c = code(&[
+            (
+                10,
+                Box::new(move |to| {
+                    // Offset of the ELSE body: line start (2) + 01 nn nn + IF + cond + jump + then + ELSE FF jump.
+                    let else_at = 2 + 3 + 1 + cond.len() + 2 + then.len() + 4;
+                    let else_at = u16::try_from(else_at).unwrap().to_le_bytes().to_vec();
+                    let end = 2 + 3 + 1 + cond.len() + 2 + then.len() + 4 + 3;
+                    let end = u16::try_from(end).unwrap().to_le_bytes().to_vec();
+                    [
+                        vec![tok::IF],
+                        cond.clone(),
+                        else_at,
+                        then.clone(),
+                        vec![tok::ELSE, 0xFF],
+                        end,
+                        vec![tok::GOTO],
+                        to(30),
+                    ]
+                    .concat()
+                }),
+            ),
+            (
+                20,
+                Box::new(|to| [vec![tok::IF_RISING], var(1), vec![0xFF, 1], to(30), vec![tok::GOTO], to(10)].concat()),
+            ),
+            (
+                30,
+                Box::new(|to| {
+                    [vec![tok::IF_FALLING], var(1), vec![0xFF, 0], to(END), vec![tok::STOP, tok::LOCAL_POINT, 2, 1]]
+                        .concat()
+                }),
+            ),
+        ]);
+        let p = decode(&block(&c, &[], &[])).unwrap();
+        let out3 = Target::Point(point(PointKind::Out, 3));
+        assert_eq!(
+            stmts(&p),
+            vec![
+                (
+                    10,
+                    Stmt::If {
+                        kind: IfKind::Plain,
+                        cond: bin(BinOp::Gt, v(1), n(1)),
+                        then: vec![Stmt::Assign { target: tv(2), value: n(1) }, Stmt::Start(out3.clone()), Stmt::End],
+                        otherwise: vec![Stmt::Goto(30)],
+                    }
+                ),
+                (20, Stmt::If { kind: IfKind::Rising, cond: v(1), then: vec![Stmt::Goto(10)], otherwise: vec![] }),
+                (30, Stmt::If { kind: IfKind::Falling, cond: v(1), then: vec![Stmt::Stop(out3)], otherwise: vec![] }),
+            ]
+        );
+    }
+
+    #[test]
+    fn jumps_that_miss_a_line_are_errors() {
+        // GOTO into the middle of line 10.
+        let c = code(&[(
+            10,
+            Box::new(|to| {
+                [vec![tok::GOTO], (u16::from_le_bytes([to(10)[0], to(10)[1]]) + 1).to_le_bytes().to_vec()].concat()
+            }),
+        )]);
+        let e = decode(&block(&c, &[], &[])).unwrap_err();
+        assert_eq!(e.offset, 6);
+        assert!(e.message.contains("GOTO jumps to byte 3, which is not the start of a line"), "{e}");
+        // An IF whose jump does not land after its THEN.
+        let c = code(&[(10, Box::new(|_| [vec![tok::IF], var(1), vec![0xFF, 2, 0, tok::END]].concat()))]);
+        let e = decode(&block(&c, &[], &[])).unwrap_err();
+        assert!(e.message.contains("the IF's jump past THEN goes to byte 2, expected byte 13"), "{e}");
+    }
+
+    #[test]
+    fn on_gosub_return_for_next_and_locals() {
+        // Locals: FLOAT I (storage 4), INTEGER COUNT (2), a 2x3 BYTE array T.
+        let locals = [
+            vec![0x83, 0, 0, 0, 0],
+            b"I\0".to_vec(),
+            vec![0x85, 0, 0],
+            b"COUNT\0".to_vec(),
+            vec![0x8B, 2, 0, 3, 0, 0, 0, 0, 0, 0, 0],
+            b"T\0".to_vec(),
+        ]
+        .concat();
+        let c = code(&[
+            (10, Box::new(|to| [vec![tok::ON, 0x83, 1, 0, 0xFF, tok::GOSUB, 2], to(40), to(50)].concat())),
+            (
+                20,
+                Box::new(|to| {
+                    [
+                        vec![tok::FOR, 0x83, 1, 0],
+                        num(1000),
+                        vec![0xFF],
+                        num(10_000),
+                        vec![0xFF],
+                        num(2000),
+                        vec![0xFF],
+                        to(40),
+                    ]
+                    .concat()
+                }),
+            ),
+            (
+                25,
+                stmt(
+                    [
+                        vec![tok::ASSIGN_ARRAY_2, 0x8B, 18, 0],
+                        num(1000),
+                        vec![0xFF],
+                        num(2000),
+                        vec![0xFF],
+                        vec![0x85, 8, 0],
+                    ]
+                    .concat(),
+                ),
+            ),
+            (30, Box::new(|to| [vec![tok::NEXT], to(20)].concat())),
+            (
+                40,
+                stmt(
+                    [vec![tok::ASSIGN, 0x85, 8, 0], num(1000), num(2000), vec![tok::ASSIGN_ARRAY_2, 0x8B, 18, 0]]
+                        .concat(),
+                ),
+            ),
+            (50, Box::new(|_| vec![tok::RETURN])),
+        ]);
+        let p = decode(&block(&c, &locals, &[])).unwrap();
+        let local = |s: &str| Expr::Local(s.to_owned());
+        assert_eq!(
+            stmts(&p),
+            vec![
+                (10, Stmt::On { selector: local("I"), gosub: true, targets: vec![40, 50] }),
+                (20, Stmt::For { var: Target::Local("I".to_owned()), from: n(1), to: n(10), step: Some(n(2)) }),
+                (
+                    25,
+                    Stmt::Assign {
+                        target: Target::LocalIndex("T".to_owned(), vec![n(1), n(2)]),
+                        value: local("COUNT")
+                    }
+                ),
+                (30, Stmt::Next(Some(Target::Local("I".to_owned())))),
+                (
+                    40,
+                    Stmt::Assign {
+                        target: Target::Local("COUNT".to_owned()),
+                        value: Expr::LocalIndex("T".to_owned(), vec![n(1), n(2)])
+                    }
+                ),
+                (50, Stmt::Return),
+            ]
+        );
+    }
+
+    #[test]
+    fn timers_wait_alarms_and_print() {
+        // Time table: TIME-ON(VAR1) (accumulator at offset 5), TIME-OFF(VAR2 > 1) (at offset 20).
+        let time =
+            [var(1), vec![0xFF, 1, 0x10, 0x27, 0, 0], var(2), num(1000), vec![tok::GT, 0xFF, 0, 0, 0, 0, 0]].concat();
+        let c = code(&[
+            (10, stmt([vec![tok::ASSIGN], var(3), vec![tok::TIME_ON, 5, 0, tok::TIME_OFF, 20, 0, 0x6B]].concat())),
+            (
+                20,
+                stmt(
+                    [
+                        vec![tok::IF],
+                        num(60_000),
+                        vec![0x3F, tok::INTERVAL],
+                        (-123_456_789i32).to_le_bytes().to_vec(),
+                        vec![0xFF],
+                        vec![20, 0],
+                        vec![tok::WAIT, tok::PTIME, 10, 0, 0, 0, 1, 0, 0, 0],
+                    ]
+                    .concat(),
+                ),
+            ),
+            (30, stmt([vec![tok::WAIT], var(4), vec![0xFF, 0, 0, 0, 0]].concat())),
+            (
+                40,
+                stmt(
+                    [
+                        vec![tok::ALARM],
+                        var(1),
+                        vec![tok::GT],
+                        num(30_000),
+                        vec![0xFF],
+                        num(2000),
+                        vec![0xFF, 3],
+                        b"HOT".to_vec(),
+                        vec![0],
+                    ]
+                    .concat(),
+                ),
+            ),
+            (
+                50,
+                stmt(
+                    [
+                        vec![tok::DALARM],
+                        var(2),
+                        vec![0xFF],
+                        5000i32.to_le_bytes().to_vec(),
+                        vec![2],
+                        b"NO".to_vec(),
+                        vec![0, 0, 0, 0],
+                    ]
+                    .concat(),
+                ),
+            ),
+            (
+                60,
+                stmt(
+                    [vec![tok::PRINT, 4, tok::STRING, 2], b"T=".to_vec(), var(1), vec![0xFF, tok::DATE, tok::BEEP]]
+                        .concat(),
+                ),
+            ),
+            (
+                70,
+                stmt(
+                    [vec![tok::ASSIGN], var(5), vec![0x35, 0x08, 0x71], var(6), var(7), num(3000), vec![0x37, 3, 0x6B]]
+                        .concat(),
+                ),
+            ),
+        ]);
+        let mut c = c;
+        // Line 20's IF jumps to line 30: fix the placeholder now that offsets are known.
+        let line30 = 2 + c.windows(3).position(|w| w == [1, 30, 0]).unwrap();
+        let jump_at = 2 + c.windows(3).position(|w| w == [1, 20, 0]).unwrap() + 3 + 1 + 5 + 1 + 1 + 4 + 1;
+        c[jump_at - 2..jump_at].copy_from_slice(&u16::try_from(line30).unwrap().to_le_bytes());
+        let p = decode(&block(&c, &[], &time)).unwrap();
+        assert_eq!(
+            stmts(&p),
+            vec![
+                (
+                    10,
+                    Stmt::Assign {
+                        target: tv(3),
+                        value: bin(
+                            BinOp::Add,
+                            Expr::Call(Func::TimeOn, vec![v(1)]),
+                            Expr::Call(Func::TimeOff, vec![bin(BinOp::Gt, v(2), n(1))])
+                        ),
+                    }
+                ),
+                (
+                    20,
+                    Stmt::If {
+                        kind: IfKind::Plain,
+                        cond: Expr::Call(Func::Interval, vec![Expr::Time(60)]),
+                        then: vec![Stmt::Wait(Expr::Time(10))],
+                        otherwise: vec![]
+                    }
+                ),
+                (30, Stmt::Wait(v(4))),
+                (
+                    40,
+                    Stmt::Alarm { left: v(1), above: true, right: n(30), hysteresis: n(2), message: "HOT".to_owned() }
+                ),
+                (50, Stmt::Dalarm { cond: v(2), delay: n(5), message: "NO".to_owned() }),
+                (
+                    60,
+                    Stmt::Print(vec![
+                        PrintItem::Text("T=".to_owned()),
+                        PrintItem::Value(v(1)),
+                        PrintItem::Date,
+                        PrintItem::Beep
+                    ])
+                ),
+                (
+                    70,
+                    Stmt::Assign {
+                        target: tv(5),
+                        value: bin(
+                            BinOp::Add,
+                            bin(BinOp::Eq, Expr::Call(Func::Dow, vec![]), Expr::Call(Func::Day(1), vec![])),
+                            Expr::Call(Func::Max, vec![v(6), v(7), n(3)])
+                        ),
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn network_points() {
+        let rp = |bytes: [u8; 5]| [vec![tok::REMOTE_POINT], bytes.to_vec()].concat();
+        let c = code(&[
+            // 2.1.MB_REG1 = 19.1.REG2 (T3000's own text of BTUMeter.prg PRG4)
+            (10, stmt([vec![tok::ASSIGN], rp([0x01, 0x1B, 2, 1, 1]), rp([0x01, 0x03, 19, 1, 1])].concat())),
+            // START 2-OUT3 (another panel, no sub-device); VAR1 = 19.253.REG300 (number 299 = 0x12B: high bits 1)
+            (20, stmt([vec![tok::START], rp([2, 1, 2, 0, 1])].concat())),
+            (30, stmt([vec![tok::ASSIGN], var(1), rp([0x2B, 0x23, 19, 253, 1])].concat())),
+            // VAR1 = 260AV5: BACnet AV5 of device 260 (new format: instance in network, panel, sub-panel)
+            (40, stmt([vec![tok::ASSIGN], var(1), rp([5, 28, 1, 4, 0x80])].concat())),
+            // VAR1 = 70000AI3, the 14-byte large-instance form
+            (
+                50,
+                stmt(
+                    [
+                        vec![tok::ASSIGN],
+                        var(1),
+                        vec![tok::REMOTE_POINT, 0x55, 0xFF, 0x55, 0xFF, 0x01, 0x11, 0x70, 28, 0, 0, 3, 0, 0, 0],
+                    ]
+                    .concat(),
+                ),
+            ),
+            // VAR1 = AY2[VAR3]
+            (60, stmt([vec![tok::ASSIGN], var(1), vec![tok::LOCAL_POINT, 1, 12], var(3), vec![0xFF]].concat())),
+        ]);
+        let p = decode(&block(&c, &[], &[])).unwrap();
+        let ay = Expr::Point(PointRef { index: Some(Box::new(v(3))), ..point(PointKind::Ay, 2) });
+        let assign = |value| Stmt::Assign { target: tv(1), value };
+        let Expr::Point(mb_reg1) = remote(2, Some(1), PointKind::MbReg, 1) else { unreachable!() };
+        assert_eq!(
+            stmts(&p),
+            vec![
+                (10, Stmt::Assign { target: Target::Point(mb_reg1), value: remote(19, Some(1), PointKind::Reg, 2) }),
+                (20, Stmt::Start(Target::Point(PointRef { panel: Some(2), ..point(PointKind::Out, 3) }))),
+                (30, assign(remote(19, Some(253), PointKind::Reg, 300))),
+                (40, assign(remote(260, None, PointKind::Av, 5))),
+                (50, assign(remote(70_000, None, PointKind::Ai, 3))),
+                (60, assign(ay)),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_blocks_say_where_and_what() {
+        let cases: Vec<(Vec<u8>, usize, &str)> = vec![
+            (block(&[1, 10, 0, 0x5A], &[], &[]), 5, "expected a statement, found 5A"),
+            (
+                block(&[1, 10, 0, tok::ASSIGN, 0x9C, 0, 3, 0x9D, 1, 2], &[], &[]),
+                10,
+                "a number needs 4 bytes, but only 2 are left",
+            ),
+            (
+                block(&[1, 10, 0, tok::ASSIGN, 0x9C, 0, 3, 0x9C, 1, 3, 0x6B], &[], &[]),
+                12,
+                "6B needs 2 operands, but only 1 precede it",
+            ),
+            (block(&[1, 10, 0, tok::ASSIGN, 0x9C, 0, 3, 0x9C, 0, 3, 0x9C, 1, 3], &[], &[]), 9, "leaves 2 values"),
+            (block(&[1, 10, 0, tok::ASSIGN, 0x9C, 0, 3, 0x3C, 9, 0], &[], &[]), 9, "no time-table entry at offset 9"),
+            (block(&[1, 10, 0, tok::ASSIGN, 0x9C, 0, 3, 0x83, 9, 0], &[], &[]), 9, "no local variable at offset 9"),
+            (
+                block(&[1, 10, 0, tok::ASSIGN, 0x9C, 0, 3, 0xCE, 9, 0], &[], &[]),
+                9,
+                "MB_BLOCKWRITE (function CE) is not supported",
+            ),
+            (
+                block(&[1, 10, 0, tok::ASSIGN, 0x9C, 0, 0x40], &[], &[]),
+                6,
+                "point type 64 is not one the program language names",
+            ),
+            (block(&[1, 10, 0, tok::CALL, 0, 0], &[], &[]), 5, "CALL (statement 2F) is not supported"),
+            (block(&[1, 10, 0, tok::IF, 0x9C, 0, 3, 0xFF, 13, 0], &[], &[]), 12, "expected a statement after THEN"),
+            (
+                block(&[1, 10, 0, tok::END], &[0x99], &[]),
+                11,
+                "expected the type of a local variable (83..8C), found 99",
+            ),
+            (vec![4, 0, 1, 10, 0, tok::END, 0xFE, 0, 0, 0, 0, 9], 11, "the length of the time table needs 2 bytes"),
+            (
+                block(&[1, 10, 0, tok::END, tok::END], &[], &[]),
+                6,
+                "expected the next line (01) or the end of the code after line 10, found 17",
+            ),
+            (vec![4, 0, 1, 10, 0, tok::END], 6, "the block says its code is 4 bytes, but the block ends after 4 bytes"),
+        ];
+        let mut wrong = Vec::new();
+        for (b, offset, what) in cases {
+            let e = decode(&b).unwrap_err();
+            if !e.message.contains(what) || e.offset != offset {
+                wrong.push(format!("{b:02X?}: {e} (expected byte {offset}: {what})"));
+            }
+            assert_eq!(e.to_string(), format!("program code, byte {}: {}", e.offset, e.message));
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn labels_replace_the_points_the_panel_names() {
+        let c = code(&[
+            (10, stmt([vec![tok::ASSIGN], var(1), var(2), vec![tok::LOCAL_POINT, 0, 2, 0x6B]].concat())),
+            (20, Box::new(|to| [vec![tok::IF], var(2), vec![0xFF], to(END), vec![tok::STOP], var(1)].concat())),
+        ]);
+        let mut p = decode(&block(&c, &[], &[])).unwrap();
+        apply_labels(&mut p, &|p| (p.kind == PointKind::Var && p.number == 1).then(|| "FAN".to_owned()));
+        let fan = || Target::Label("FAN".to_owned(), Pos::default());
+        assert_eq!(
+            stmts(&p),
+            vec![
+                (
+                    10,
+                    Stmt::Assign { target: fan(), value: bin(BinOp::Add, v(2), Expr::Point(point(PointKind::In, 1))) }
+                ),
+                (20, Stmt::If { kind: IfKind::Plain, cond: v(2), then: vec![Stmt::Stop(fan())], otherwise: vec![] }),
+            ]
+        );
+    }
+}
