@@ -66,7 +66,26 @@ pub fn decode(block: &[u8]) -> Result<Program> {
     }
     let mut d = Decoder::new(block, code_end)?;
     d.tables()?;
-    d.lines()
+    Ok(d.lines()?.0)
+}
+
+/// The bytes of a program block that change as the controller runs the program (and that T3000
+/// writes with starting values): the WAIT resume offset, the state and accumulator of every
+/// time-table entry, the state byte of every IF+ / IF- and ALARM, the countdowns of INTERVAL and
+/// DALARM and the counter of WAIT. Two blocks of the same program differ only there.
+pub fn run_time_state(block: &[u8]) -> Result<Vec<std::ops::Range<usize>>> {
+    let Some(len) = block.get(..2) else {
+        return decode(block).map(|_| Vec::new());
+    };
+    let code_end = 2 + usize::from(u16::from_le_bytes([len[0], len[1]]));
+    if code_end == 2 {
+        return Ok(Vec::new());
+    }
+    let mut d = Decoder::new(block, code_end)?;
+    d.tables()?;
+    let mut state = d.lines()?.1;
+    state.sort_by_key(|r| r.start);
+    Ok(state)
 }
 
 /// Replaces every point that `label_of` names by its label (`VAR13` -> `BVLVWRTE`), as T3000's
@@ -336,6 +355,18 @@ const FUNCTIONS: &[(u8, Func, Arity)] = &[
     (0xA5, Func::SensorOff, Arity::Fixed(1)),
     (0xD1, Func::Sin, Arity::Fixed(1)),
     (0xD2, Func::Cos, Arity::Fixed(1)),
+    (0xC1, Func::Month(1), Arity::Fixed(0)),
+    (0xC2, Func::Month(2), Arity::Fixed(0)),
+    (0xC3, Func::Month(3), Arity::Fixed(0)),
+    (0xC4, Func::Month(4), Arity::Fixed(0)),
+    (0xC5, Func::Month(5), Arity::Fixed(0)),
+    (0xC6, Func::Month(6), Arity::Fixed(0)),
+    (0xC7, Func::Month(7), Arity::Fixed(0)),
+    (0xC8, Func::Month(8), Arity::Fixed(0)),
+    (0xC9, Func::Month(9), Arity::Fixed(0)),
+    (0xCA, Func::Month(10), Arity::Fixed(0)),
+    (0xCB, Func::Month(11), Arity::Fixed(0)),
+    (0xCC, Func::Month(12), Arity::Fixed(0)),
 ];
 
 /// Function tokens T3000 knows that the tree has no place for, by name for the error.
@@ -441,6 +472,8 @@ struct Decoder<'a> {
     jumps: Vec<(usize, u16, Dest, &'static str)>,
     /// Line number of every line, by the block offset of its `01`.
     line_starts: BTreeMap<usize, u16>,
+    /// Where the run-time state is (see [`run_time_state`]).
+    state: Vec<std::ops::Range<usize>>,
 }
 
 fn hex(b: u8) -> String {
@@ -490,6 +523,7 @@ impl<'a> Decoder<'a> {
             timers: BTreeMap::new(),
             jumps: Vec::new(),
             line_starts: BTreeMap::new(),
+            state: Vec::new(),
         })
     }
 
@@ -532,6 +566,14 @@ impl<'a> Decoder<'a> {
         Ok(i32::from_le_bytes([s[0], s[1], s[2], s[3]]))
     }
 
+    /// Skips `n` bytes of run-time state.
+    fn skip_state(&mut self, n: usize, what: &str) -> Result<()> {
+        let at = self.at;
+        self.take(n, what)?;
+        self.state.push(at..self.at);
+        Ok(())
+    }
+
     /// A jump target, checked once every line is known.
     fn jump(&mut self, dest: Dest, what: &'static str) -> Result<u16> {
         let at = self.at;
@@ -544,7 +586,7 @@ impl<'a> Decoder<'a> {
     fn tables(&mut self) -> Result<()> {
         self.limit = self.b.len();
         self.at = self.code_end + 1;
-        self.u16("the WAIT resume offset")?;
+        self.skip_state(2, "the WAIT resume offset")?;
         let locals_len = usize::from(self.u16("the length of the local variables")?);
         let locals_at = self.at;
         self.take(locals_len, "the local variables")?;
@@ -560,9 +602,8 @@ impl<'a> Decoder<'a> {
             if !ended_by_ff {
                 return self.err(self.at, "expected FF after a time-table expression");
             }
-            self.u8("the state of a time-table entry")?;
-            let acc = self.at - time_at;
-            self.i32("the accumulator of a time-table entry")?;
+            let acc = self.at + 1 - time_at;
+            self.skip_state(5, "the state and accumulator of a time-table entry")?;
             if self.at == start {
                 return self.err(start, "empty time-table entry");
             }
@@ -614,7 +655,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Every line of the code, then every jump checked and turned into a line number.
-    fn lines(mut self) -> Result<Program> {
+    fn lines(mut self) -> Result<(Program, Vec<std::ops::Range<usize>>)> {
         let mut lines = Vec::new();
         while self.at < self.code_end {
             let start = self.at;
@@ -652,7 +693,7 @@ impl<'a> Decoder<'a> {
         for line in &mut lines {
             jumps_to_lines(&mut line.stmt, &line_of);
         }
-        Ok(Program { lines })
+        Ok((Program { lines }, self.state))
     }
 
     /// One statement; `in_clause`: inside a THEN or ELSE (no line header).
@@ -726,7 +767,7 @@ impl<'a> Decoder<'a> {
                 let cond = self.expr()?;
                 let delay = self.i32("the DALARM delay")?;
                 let message = self.counted_text("the DALARM message")?;
-                self.i32("the DALARM countdown")?;
+                self.skip_state(4, "the DALARM countdown")?;
                 Stmt::Dalarm { cond, delay: Expr::Num(Milli(delay)), message }
             }
             tok::ELSE if in_clause => return self.err(start, "ELSE after ELSE"),
@@ -805,7 +846,7 @@ impl<'a> Decoder<'a> {
             return self.err(self.at, "expected FF after the condition of an IF");
         }
         if kind != IfKind::Plain {
-            self.u8("the state of IF+ / IF-")?;
+            self.skip_state(1, "the state of IF+ / IF-")?;
         }
         let false_at = self.at;
         let false_jump = self.u16("the jump of an IF")?;
@@ -879,7 +920,7 @@ impl<'a> Decoder<'a> {
         } else {
             self.expr()?
         };
-        self.i32("the WAIT counter")?;
+        self.skip_state(4, "the WAIT counter")?;
         Ok(Stmt::Wait(seconds))
     }
 
@@ -928,7 +969,7 @@ impl<'a> Decoder<'a> {
         let right = self.expr()?;
         let hysteresis = self.expr()?;
         let message = self.counted_text("the ALARM message")?;
-        self.u8("the ALARM state")?;
+        self.skip_state(1, "the ALARM state")?;
         Ok(Stmt::Alarm { left, above, right, hysteresis, message })
     }
 
@@ -995,9 +1036,10 @@ impl<'a> Decoder<'a> {
         };
         let mut number = u32::from(low) + (high3 << 8);
         if new_format && (is_modbus(kind) || kind == PointKind::Var) {
+            // The network byte extends the number; T3000 shows a variable's extended number as
+            // stored (it takes one off and adds it back).
             number = u32::from(low) + ((u32::from(network & 0x1F) * 8 + high3) << 8);
-        }
-        if !numbered_as_stored(kind) {
+        } else if !numbered_as_stored(kind) {
             number += 1;
         }
         let pos = Pos::default();
@@ -1073,7 +1115,7 @@ impl<'a> Decoder<'a> {
                 }
                 tok::INTERVAL => {
                     self.at += 1;
-                    self.i32("the INTERVAL countdown")?;
+                    self.skip_state(4, "the INTERVAL countdown")?;
                     let args = pop(&mut stack, 1, at, t)?;
                     stack.push(Expr::Call(Func::Interval, args));
                 }
@@ -1149,6 +1191,560 @@ fn jumps_to_lines(s: &mut Stmt, line_of: &dyn Fn(&mut u16)) {
         }
         _ => {}
     }
+}
+
+/// Why a program could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodeError {
+    /// The BASIC line number of the statement (0: the program as a whole).
+    pub line_number: u16,
+    pub message: String,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line_number == 0 {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "line {}: {}", self.line_number, self.message)
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// The value INTERVAL's countdown starts with: "not started yet" (T3000's `LONGTIMETEST`).
+const INTERVAL_NOT_STARTED: i32 = -123_456_789;
+/// What a program block may hold at most (T3000's `PROGRAM_SIZE`).
+pub const BLOCK_BYTES: usize = 2000;
+
+/// Compiles a program to the block a panel runs, as T3000's editor does: the code, `FE`, a WAIT
+/// resume offset of 0, no local variables, the time table; run-time state with T3000's starting
+/// values (IF+ / IF- and ALARM states 0, INTERVAL "not started", WAIT counters numbered 1, 2, ...
+/// in order, DALARM countdowns at their delay). Points must be named by type and number: resolve
+/// labels first. Local variables, FOR / NEXT inside THEN / ELSE and the statements [`decode`]
+/// does not read are refused.
+///
+/// Where the byte code has two forms for one text, the encoder writes the one T3000 writes today:
+/// a BACnet object of another device in the 5-byte network form when its instance and number fit,
+/// the 14-byte form otherwise; `WAIT` of a time literal as whole seconds (`A1`).
+pub fn encode(p: &Program) -> std::result::Result<Vec<u8>, EncodeError> {
+    if p.lines.is_empty() {
+        return Ok(vec![0, 0]);
+    }
+    let mut e = Encoder::default();
+    e.loops(p)?;
+    for (i, line) in p.lines.iter().enumerate() {
+        e.line = line.number;
+        e.line_at.push(e.code.len() + 2);
+        e.line_of.entry(line.number).or_insert(e.code.len() + 2);
+        e.code.extend([tok::LINE, line.number.to_le_bytes()[0], line.number.to_le_bytes()[1]]);
+        e.stmt(&line.stmt, i, false)?;
+    }
+    let end = e.code.len() + 2;
+    e.line_at.push(end);
+    e.line = 0;
+    for (at, fix, line) in std::mem::take(&mut e.fixups) {
+        let target = match fix {
+            Fix::Line(n) => match e.line_of.get(&n) {
+                Some(&t) => t,
+                None => return Err(EncodeError { line_number: line, message: format!("there is no line {n}") }),
+            },
+            Fix::LineIndex(i) => e.line_at[i],
+        };
+        let target = u16::try_from(target).map_err(|_| e.error("the code is longer than 65535 bytes"))?;
+        e.code[at..at + 2].copy_from_slice(&target.to_le_bytes());
+    }
+    let len = u16::try_from(e.code.len()).map_err(|_| e.error("the code is longer than 65535 bytes"))?;
+    let time_len = u16::try_from(e.time.len()).map_err(|_| e.error("the time table is longer than 65535 bytes"))?;
+    let mut block = len.to_le_bytes().to_vec();
+    block.extend(&e.code);
+    block.extend([tok::END_CODE, 0, 0, 0, 0]);
+    block.extend(time_len.to_le_bytes());
+    block.extend(&e.time);
+    if block.len() > BLOCK_BYTES {
+        return Err(
+            e.error(format!("the program needs {} bytes, a panel holds {BLOCK_BYTES} per program", block.len()))
+        );
+    }
+    Ok(block)
+}
+
+/// A jump to fill in once every line's place is known.
+enum Fix {
+    /// To the line of that number.
+    Line(u16),
+    /// To the line at that index of the program (one past the last: the end of the code).
+    LineIndex(usize),
+}
+
+#[derive(Default)]
+struct Encoder {
+    code: Vec<u8>,
+    time: Vec<u8>,
+    /// Time-table entries: the expression and the offset of its accumulator.
+    timers: Vec<(Expr, usize)>,
+    /// Where each jump's u16 is in the code, what it jumps to, on which line.
+    fixups: Vec<(usize, Fix, u16)>,
+    /// Block offset of each line, by index, then of the end of the code.
+    line_at: Vec<usize>,
+    /// Block offset of the first line of each number.
+    line_of: BTreeMap<u16, usize>,
+    /// FOR line index -> index of the line after its NEXT; NEXT line index -> its FOR's index.
+    for_exit: BTreeMap<usize, usize>,
+    next_for: BTreeMap<usize, usize>,
+    waits: i32,
+    line: u16,
+}
+
+impl Encoder {
+    fn error(&self, message: impl Into<String>) -> EncodeError {
+        EncodeError { line_number: self.line, message: message.into() }
+    }
+
+    /// Pairs every NEXT with the FOR it closes (the innermost open one of its variable).
+    fn loops(&mut self, p: &Program) -> std::result::Result<(), EncodeError> {
+        let mut open: Vec<(usize, &Target)> = Vec::new();
+        for (i, line) in p.lines.iter().enumerate() {
+            self.line = line.number;
+            match &line.stmt {
+                Stmt::For { var, .. } => open.push((i, var)),
+                Stmt::Next(var) => {
+                    let pos = open.iter().rposition(|(_, v)| var.as_ref().is_none_or(|var| var == *v));
+                    let Some(pos) = pos else { return Err(self.error("NEXT without a FOR")) };
+                    let (f, _) = open.remove(pos);
+                    open.truncate(pos);
+                    self.for_exit.insert(f, i + 1);
+                    self.next_for.insert(i, f);
+                }
+                _ => {}
+            }
+        }
+        if let Some(&(i, _)) = open.first() {
+            self.line = p.lines[i].number;
+            return Err(self.error("FOR without a NEXT"));
+        }
+        Ok(())
+    }
+
+    fn u16_placeholder(&mut self, fix: Fix) {
+        self.fixups.push((self.code.len(), fix, self.line));
+        self.code.extend([0, 0]);
+    }
+
+    /// A statement of line `index`; `clause`: inside THEN / ELSE.
+    fn stmt(&mut self, s: &Stmt, index: usize, clause: bool) -> std::result::Result<(), EncodeError> {
+        let end_in_clause = |e: &mut Encoder| {
+            if clause {
+                e.code.push(tok::END_EXPR);
+            }
+        };
+        match s {
+            Stmt::Rem(text) => {
+                self.code.push(tok::REM);
+                self.text(text)?;
+            }
+            Stmt::Assign { target, value } => {
+                self.code.push(tok::ASSIGN);
+                self.target(target)?;
+                let mut value_bytes = Vec::new();
+                self.expr(value, &mut value_bytes)?;
+                self.code.extend(value_bytes);
+                end_in_clause(self);
+            }
+            Stmt::Start(t) | Stmt::Stop(t) | Stmt::Enable(t) | Stmt::Disable(t) | Stmt::Open(t) | Stmt::Close(t) => {
+                self.code.push(match s {
+                    Stmt::Start(_) => tok::START,
+                    Stmt::Stop(_) => tok::STOP,
+                    Stmt::Enable(_) => tok::ENABLE,
+                    Stmt::Disable(_) => tok::DISABLE,
+                    Stmt::Open(_) => tok::OPEN,
+                    _ => tok::CLOSE,
+                });
+                self.target(t)?;
+            }
+            Stmt::Goto(n) | Stmt::Gosub(n) | Stmt::OnAlarm(n) | Stmt::OnError(n) => {
+                self.code.push(match s {
+                    Stmt::Goto(_) => tok::GOTO,
+                    Stmt::Gosub(_) => tok::GOSUB,
+                    Stmt::OnAlarm(_) => tok::ON_ALARM,
+                    _ => tok::ON_ERROR,
+                });
+                self.u16_placeholder(Fix::Line(*n));
+            }
+            Stmt::Return | Stmt::End | Stmt::Clear => {
+                self.code.push(match s {
+                    Stmt::Return => tok::RETURN,
+                    Stmt::End => tok::END,
+                    _ => tok::CLEAR,
+                });
+                end_in_clause(self);
+            }
+            Stmt::On { selector, gosub, targets } => {
+                self.code.push(tok::ON);
+                self.expr_ff(selector)?;
+                self.code.push(if *gosub { tok::GOSUB } else { tok::GOTO });
+                let count =
+                    u8::try_from(targets.len()).map_err(|_| self.error("ON with more than 255 line numbers"))?;
+                self.code.push(count);
+                for &t in targets {
+                    self.u16_placeholder(Fix::Line(t));
+                }
+            }
+            Stmt::If { kind, cond, then, otherwise } => self.if_stmt(*kind, cond, then, otherwise, index)?,
+            Stmt::For { var, from, to, step } => {
+                if clause {
+                    return Err(self.error("FOR inside THEN or ELSE"));
+                }
+                self.code.push(tok::FOR);
+                self.target(var)?;
+                self.expr_ff(from)?;
+                self.expr_ff(to)?;
+                self.expr_ff(step.as_ref().unwrap_or(&Expr::Num(Milli(1000))))?;
+                let exit = self.for_exit.get(&index).copied().ok_or_else(|| self.error("FOR without a NEXT"))?;
+                self.u16_placeholder(Fix::LineIndex(exit));
+            }
+            Stmt::Next(_) => {
+                let f = self.next_for.get(&index).copied().filter(|_| !clause);
+                let f = f.ok_or_else(|| self.error("NEXT inside THEN or ELSE, or without a FOR"))?;
+                self.code.push(tok::NEXT);
+                self.u16_placeholder(Fix::LineIndex(f));
+            }
+            Stmt::Wait(x) => {
+                self.code.push(tok::WAIT);
+                match x {
+                    Expr::Time(seconds) => {
+                        self.code.push(tok::PTIME);
+                        self.code.extend(seconds.to_le_bytes());
+                    }
+                    x => self.expr_ff(x)?,
+                }
+                self.waits += 1;
+                self.code.extend(self.waits.to_le_bytes());
+            }
+            Stmt::Alarm { left, above, right, hysteresis, message } => {
+                self.code.push(tok::ALARM);
+                let mut b = Vec::new();
+                self.expr(left, &mut b)?;
+                self.code.extend(b);
+                self.code.push(if *above { tok::GT } else { tok::LT });
+                self.expr_ff(right)?;
+                self.expr_ff(hysteresis)?;
+                self.text(message)?;
+                self.code.push(0);
+            }
+            Stmt::Dalarm { cond, delay, message } => {
+                let Expr::Num(Milli(delay)) = delay else {
+                    return Err(self.error("the delay of DALARM must be a number of seconds"));
+                };
+                self.code.push(tok::DALARM);
+                self.expr_ff(cond)?;
+                self.code.extend(delay.to_le_bytes());
+                self.text(message)?;
+                self.code.extend(delay.to_le_bytes());
+            }
+            Stmt::Print(items) => {
+                self.code.push(tok::PRINT);
+                let count = u8::try_from(items.len()).map_err(|_| self.error("PRINT with more than 255 items"))?;
+                self.code.push(count);
+                for item in items {
+                    match item {
+                        PrintItem::Text(t) => {
+                            self.code.push(tok::STRING);
+                            self.text(t)?;
+                        }
+                        PrintItem::Date => self.code.push(tok::DATE),
+                        PrintItem::Time => self.code.push(tok::PTIME),
+                        PrintItem::UserA => self.code.push(tok::USER_A),
+                        PrintItem::UserB => self.code.push(tok::USER_B),
+                        PrintItem::Beep => self.code.push(tok::BEEP),
+                        PrintItem::Value(x) => self.expr_ff(x)?,
+                    }
+                }
+                end_in_clause(self);
+            }
+            Stmt::Other { keyword, text } => self.other(keyword, text, clause)?,
+        }
+        Ok(())
+    }
+
+    fn if_stmt(
+        &mut self,
+        kind: IfKind,
+        cond: &Expr,
+        then: &[Stmt],
+        otherwise: &[Stmt],
+        index: usize,
+    ) -> std::result::Result<(), EncodeError> {
+        self.code.push(match kind {
+            IfKind::Plain => tok::IF,
+            IfKind::Rising => tok::IF_RISING,
+            IfKind::Falling => tok::IF_FALLING,
+        });
+        self.expr_ff(cond)?;
+        if kind != IfKind::Plain {
+            self.code.push(0);
+        }
+        let false_jump = self.code.len();
+        self.code.extend([0, 0]);
+        if then.is_empty() {
+            return Err(self.error("IF without a statement after THEN"));
+        }
+        for s in then {
+            self.stmt(s, index, true)?;
+        }
+        let mut end_jump = None;
+        if !otherwise.is_empty() {
+            self.code.extend([tok::ELSE, tok::END_EXPR]);
+            end_jump = Some(self.code.len());
+            self.code.extend([0, 0]);
+        }
+        self.patch_here(false_jump)?;
+        for s in otherwise {
+            self.stmt(s, index, true)?;
+        }
+        if let Some(at) = end_jump {
+            self.patch_here(at)?;
+        }
+        Ok(())
+    }
+
+    /// Makes the u16 at code position `at` jump to here.
+    fn patch_here(&mut self, at: usize) -> std::result::Result<(), EncodeError> {
+        let here = u16::try_from(self.code.len() + 2).map_err(|_| self.error("the code is longer than 65535 bytes"))?;
+        self.code[at..at + 2].copy_from_slice(&here.to_le_bytes());
+        Ok(())
+    }
+
+    fn other(&mut self, keyword: &str, text: &str, clause: bool) -> std::result::Result<(), EncodeError> {
+        if let Some(&(t, _)) = TEXT_STATEMENTS.iter().find(|(_, k)| *k == keyword) {
+            self.code.push(t);
+            return self.text(text);
+        }
+        match keyword {
+            "HANGUP" => {
+                self.code.push(tok::HANGUP);
+                if clause {
+                    self.code.push(tok::END_EXPR);
+                }
+            }
+            "SET-PRINTER" => {
+                let c = latin1_bytes(text).and_then(|b| (b.len() == 1).then(|| b[0]));
+                let c = c.ok_or_else(|| self.error(format!("SET-PRINTER takes one letter, not {text:?}")))?;
+                self.code.extend([tok::SET_PRINTER, c]);
+            }
+            "RUN-MACRO" => {
+                let n = text
+                    .trim()
+                    .parse::<u8>()
+                    .map_err(|_| self.error(format!("RUN-MACRO takes a number 0..255, not {text:?}")))?;
+                self.code.extend([tok::RUN_MACRO, n]);
+            }
+            "ALARM-AT" | "PRINT-AT" => {
+                self.code.push(if keyword == "ALARM-AT" { tok::ALARM_AT } else { tok::PRINT_AT });
+                if text.trim() == "ALL" {
+                    self.code.push(tok::END_EXPR);
+                } else {
+                    let panels: std::result::Result<Vec<u8>, _> =
+                        text.split_whitespace().map(str::parse::<u8>).collect();
+                    match panels {
+                        Ok(p) if (1..=3).contains(&p.len()) && !p.contains(&0) => self.code.extend(p),
+                        _ => {
+                            return Err(
+                                self.error(format!("{keyword} takes ALL or one to three panel numbers, not {text:?}"))
+                            );
+                        }
+                    }
+                    self.code.push(0);
+                }
+            }
+            _ => return Err(self.error(format!("{keyword} cannot be encoded"))),
+        }
+        Ok(())
+    }
+
+    /// A length byte and the text.
+    fn text(&mut self, text: &str) -> std::result::Result<(), EncodeError> {
+        let bytes =
+            latin1_bytes(text).ok_or_else(|| self.error(format!("{text:?} has characters a panel cannot hold")))?;
+        let len = u8::try_from(bytes.len()).map_err(|_| self.error("a text longer than 255 characters"))?;
+        self.code.push(len);
+        self.code.extend(bytes);
+        Ok(())
+    }
+
+    fn target(&mut self, t: &Target) -> std::result::Result<(), EncodeError> {
+        match t {
+            Target::Point(p) => {
+                let mut b = Vec::new();
+                self.point(p, &mut b)?;
+                self.code.extend(b);
+                Ok(())
+            }
+            Target::Label(name, _) => {
+                Err(self.error(format!("{name} is a label: name its point to encode the program")))
+            }
+            Target::Local(name) | Target::LocalIndex(name, _) => {
+                Err(self.error(format!("local variable {name}: programs with local variables cannot be encoded")))
+            }
+        }
+    }
+
+    fn expr_ff(&mut self, x: &Expr) -> std::result::Result<(), EncodeError> {
+        let mut b = Vec::new();
+        self.expr(x, &mut b)?;
+        self.code.extend(b);
+        self.code.push(tok::END_EXPR);
+        Ok(())
+    }
+
+    /// An expression in postfix order, into `out` (the time table may grow meanwhile).
+    fn expr(&mut self, x: &Expr, out: &mut Vec<u8>) -> std::result::Result<(), EncodeError> {
+        match x {
+            Expr::Num(Milli(v)) => {
+                out.push(tok::CONST);
+                out.extend(v.to_le_bytes());
+            }
+            Expr::Time(seconds) => {
+                let ms = seconds.checked_mul(1000).and_then(|ms| i32::try_from(ms).ok());
+                let ms = ms.ok_or_else(|| self.error(format!("a time of {seconds} s is too long")))?;
+                out.push(tok::CONST);
+                out.extend(ms.to_le_bytes());
+                out.push(tok::TIME_FORMAT);
+            }
+            Expr::Point(p) => self.point(p, out)?,
+            Expr::Label(name, _) => {
+                return Err(self.error(format!("{name} is a label: name its point to encode the program")));
+            }
+            Expr::Local(name) | Expr::LocalIndex(name, _) => {
+                return Err(
+                    self.error(format!("local variable {name}: programs with local variables cannot be encoded"))
+                );
+            }
+            Expr::Unary(op, a) => {
+                self.expr(a, out)?;
+                out.push(if *op == UnOp::Neg { tok::NEG } else { tok::NOT });
+            }
+            Expr::Binary(op, a, b) => {
+                self.expr(a, out)?;
+                self.expr(b, out)?;
+                let t = BINARY.iter().find(|(_, o)| o == op).map(|(t, _)| *t);
+                out.push(t.ok_or_else(|| self.error("an operator without a byte code"))?);
+            }
+            Expr::Call(f @ (Func::TimeOn | Func::TimeOff), args) => {
+                let [arg] = args.as_slice() else {
+                    return Err(self.error("TIME-ON and TIME-OFF take one argument"));
+                };
+                let acc = self.timer(arg)?;
+                out.push(if *f == Func::TimeOn { tok::TIME_ON } else { tok::TIME_OFF });
+                out.extend(acc.to_le_bytes());
+            }
+            Expr::Call(Func::Interval, args) => {
+                let [arg] = args.as_slice() else {
+                    return Err(self.error("INTERVAL takes one argument"));
+                };
+                self.expr(arg, out)?;
+                out.push(tok::INTERVAL);
+                out.extend(INTERVAL_NOT_STARTED.to_le_bytes());
+            }
+            Expr::Call(f, args) => {
+                let Some(&(t, _, arity)) = FUNCTIONS.iter().find(|(_, g, _)| g == f) else {
+                    return Err(self.error(format!("function {f:?} has no byte code")));
+                };
+                let ok = match arity {
+                    Arity::Fixed(n) => args.len() == n,
+                    Arity::Counted => !args.is_empty() && args.len() <= 255,
+                };
+                if !ok {
+                    return Err(self.error(format!("function {f:?} with {} arguments", args.len())));
+                }
+                for a in args {
+                    self.expr(a, out)?;
+                }
+                out.push(t);
+                if matches!(arity, Arity::Counted) {
+                    out.push(u8::try_from(args.len()).unwrap_or(u8::MAX));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The accumulator offset of `x`'s time-table entry (identical expressions share one).
+    fn timer(&mut self, x: &Expr) -> std::result::Result<u16, EncodeError> {
+        let acc = match self.timers.iter().find(|(e, _)| e == x) {
+            Some(&(_, acc)) => acc,
+            None => {
+                let mut b = Vec::new();
+                self.expr(x, &mut b)?;
+                self.time.extend(b);
+                self.time.extend([tok::END_EXPR, 0]);
+                let acc = self.time.len();
+                self.time.extend([0; 4]);
+                self.timers.push((x.clone(), acc));
+                acc
+            }
+        };
+        u16::try_from(acc).map_err(|_| self.error("the time table is longer than 65535 bytes"))
+    }
+
+    /// A point: `9C` on this panel, `9E` and T3000's network point elsewhere.
+    fn point(&mut self, p: &PointRef, out: &mut Vec<u8>) -> std::result::Result<(), EncodeError> {
+        let name = || format!("{}{}", p.kind.name(), p.number);
+        let code = if p.kind == PointKind::Reg { Some(2) } else { (0..=30).find(|&c| point_kind(c) == Some(p.kind)) };
+        let code = code.ok_or_else(|| self.error(format!("{} has no byte code", name())))?;
+        let stored = if numbered_as_stored(p.kind) { Some(p.number) } else { p.number.checked_sub(1) };
+        let stored = stored.ok_or_else(|| self.error(format!("{} does not exist (numbers start at 1)", name())))?;
+        match (p.panel, p.sub_panel) {
+            (None, None) if p.kind != PointKind::Reg => {
+                let n = u8::try_from(stored).map_err(|_| self.error(format!("{} is out of range", name())))?;
+                out.extend([tok::LOCAL_POINT, n, code + 1]);
+            }
+            (Some(instance), None) if numbered_as_stored(p.kind) && !is_modbus(p.kind) => {
+                if instance < 1 << 21 && p.number < 1 << 11 {
+                    let [_, i2, i1, i0] = instance.to_be_bytes();
+                    let [.., n1, n0] = p.number.to_be_bytes();
+                    out.extend([tok::REMOTE_POINT, n0, (code + 1) | (n1 << 5), i1, i0, 0x80 | i2]);
+                } else if instance < 1 << 24 && p.number < 1 << 24 {
+                    let [_, i2, i1, i0] = instance.to_be_bytes();
+                    let [_, n2, n1, n0] = p.number.to_be_bytes();
+                    out.extend([tok::REMOTE_POINT, 0x55, 0xFF, 0x55, 0xFF, i2, i1, i0, code, n2, n1, n0, 0, 0, 0]);
+                } else {
+                    return Err(self.error(format!("{instance}{} is out of range", name())));
+                }
+            }
+            (Some(panel), sub) => {
+                let sub = sub.unwrap_or(0);
+                let (Ok(panel), Ok(sub)) = (u8::try_from(panel), u8::try_from(sub)) else {
+                    return Err(self.error(format!("panel {panel}.{sub} is out of range")));
+                };
+                if p.kind == PointKind::Reg && (sub == 0 || sub == panel) {
+                    return Err(self.error("REG names a register of a sub-device (panel.sub-device.REGn)"));
+                }
+                let extended = is_modbus(p.kind) || code == 2;
+                if stored < 1 << 11 {
+                    let [.., n1, n0] = stored.to_be_bytes();
+                    out.extend([tok::REMOTE_POINT, n0, (code + 1) | (n1 << 5), panel, sub, 1]);
+                } else if extended && p.number < 1 << 16 {
+                    let [.., n1, n0] = p.number.to_be_bytes();
+                    out.extend([tok::REMOTE_POINT, n0, (code + 1) | ((n1 & 7) << 5), panel, sub, 0x80 | (n1 >> 3)]);
+                } else {
+                    return Err(self.error(format!("{} is out of range", name())));
+                }
+            }
+            _ => return Err(self.error(format!("{} names no panel", name()))),
+        }
+        if let Some(index) = &p.index {
+            self.expr(index, out)?;
+            out.push(tok::END_EXPR);
+        }
+        Ok(())
+    }
+}
+
+/// Text as the panel holds it, one byte a character (Latin-1); `None` if a character has no byte.
+fn latin1_bytes(text: &str) -> Option<Vec<u8>> {
+    text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
 }
 
 #[cfg(test)]
@@ -1709,5 +2305,138 @@ mod tests {
                 (20, Stmt::If { kind: IfKind::Plain, cond: v(2), then: vec![Stmt::Stop(fan())], otherwise: vec![] }),
             ]
         );
+    }
+
+    /// A program of every statement the encoder writes, with points of every form.
+    fn everything() -> Program {
+        let line = |number, stmt| Line { number, stmt, pos: Pos::default() };
+        let out = |n| Target::Point(point(PointKind::Out, n));
+        let reg = |n| remote(19, Some(253), PointKind::Reg, n);
+        let Expr::Point(mb) = remote(2, Some(1), PointKind::MbReg, 70) else { unreachable!() };
+        let ay = Expr::Point(PointRef { index: Some(Box::new(v(3))), ..point(PointKind::Ay, 2) });
+        Program {
+            lines: vec![
+                line(10, Stmt::Rem("START".to_owned())),
+                line(20, Stmt::For { var: tv(9), from: n(1), to: n(10), step: None }),
+                line(30, Stmt::Assign { target: tv(1), value: bin(BinOp::Add, reg(3000), reg(2)) }),
+                line(40, Stmt::Next(Some(tv(9)))),
+                line(50, Stmt::On { selector: v(1), gosub: false, targets: vec![10, 60] }),
+                line(
+                    60,
+                    Stmt::If {
+                        kind: IfKind::Rising,
+                        cond: Expr::Call(Func::TimeOn, vec![v(2)]),
+                        then: vec![
+                            Stmt::Start(out(1)),
+                            Stmt::Gosub(100),
+                            Stmt::Print(vec![PrintItem::Time, PrintItem::Value(v(1))]),
+                        ],
+                        otherwise: vec![
+                            Stmt::Assign { target: Target::Point(mb), value: Expr::Call(Func::TimeOn, vec![v(2)]) },
+                            Stmt::End,
+                        ],
+                    },
+                ),
+                line(70, Stmt::Wait(Expr::Time(5))),
+                line(
+                    80,
+                    Stmt::Alarm { left: ay, above: false, right: n(3), hysteresis: n(1), message: "LOW".to_owned() },
+                ),
+                line(
+                    90,
+                    Stmt::Dalarm {
+                        cond: remote(260, None, PointKind::Av, 5),
+                        delay: n(30),
+                        message: "LATE".to_owned(),
+                    },
+                ),
+                line(
+                    95,
+                    Stmt::Assign {
+                        target: tv(4),
+                        value: bin(
+                            BinOp::Mul,
+                            remote(70_000, None, PointKind::Ai, 3),
+                            Expr::Call(Func::Month(3), vec![]),
+                        ),
+                    },
+                ),
+                line(100, Stmt::Other { keyword: "ALARM-AT".to_owned(), text: "1 2".to_owned() }),
+                line(110, Stmt::Return),
+            ],
+        }
+    }
+
+    #[test]
+    fn encoded_programs_decode_to_themselves() {
+        let mut p = everything();
+        let b = encode(&p).unwrap();
+        // FOR without STEP is written with STEP 1 (T3000's encoder does the same).
+        let Stmt::For { step, .. } = &mut p.lines[1].stmt else { unreachable!() };
+        *step = Some(n(1));
+        assert_eq!(decode(&b).unwrap(), p);
+        // TIME-ON(VAR2) twice shares one time-table entry: 3 bytes, FF, state, accumulator.
+        let time_len = usize::from(u16::from_le_bytes([b[b.len() - 9 - 2], b[b.len() - 9 - 1]]));
+        assert_eq!(time_len, 9);
+        assert_eq!(encode(&Program::default()).unwrap(), vec![0, 0]);
+    }
+
+    #[test]
+    fn the_assembled_blocks_encode_back() {
+        let c = code(&[
+            (
+                10,
+                stmt(
+                    [vec![tok::ASSIGN], var(1), num(10_000), vec![tok::NEG], var(2), num(1500), vec![0x67, 0x6B]]
+                        .concat(),
+                ),
+            ),
+            (
+                20,
+                Box::new(|to| [vec![tok::IF_RISING], var(1), vec![0xFF, 0], to(30), vec![tok::GOTO], to(10)].concat()),
+            ),
+            (
+                30,
+                Box::new(|to| {
+                    [vec![tok::IF_FALLING], var(1), vec![0xFF, 0], to(END), vec![tok::STOP, tok::LOCAL_POINT, 2, 1]]
+                        .concat()
+                }),
+            ),
+        ]);
+        let b = block(&c, &[], &[]);
+        assert_eq!(encode(&decode(&b).unwrap()).unwrap(), b);
+    }
+
+    #[test]
+    fn what_cannot_be_encoded_says_so() {
+        let one = |stmt| Program { lines: vec![Line { number: 10, stmt, pos: Pos::default() }] };
+        let cases = [
+            (one(Stmt::Goto(20)), "line 10: there is no line 20"),
+            (one(Stmt::Start(Target::Label("FAN".to_owned(), Pos::default()))), "line 10: FAN is a label"),
+            (one(Stmt::Assign { target: tv(1), value: Expr::Local("A".to_owned()) }), "local variable A"),
+            (one(Stmt::Next(None)), "NEXT without a FOR"),
+            (one(Stmt::For { var: tv(1), from: n(1), to: n(2), step: None }), "FOR without a NEXT"),
+            (one(Stmt::Assign { target: tv(0), value: n(1) }), "VAR0 does not exist"),
+            (one(Stmt::Assign { target: tv(300), value: n(1) }), "VAR300 is out of range"),
+            (one(Stmt::Rem("\u{20AC}".to_owned())), "has characters a panel cannot hold"),
+            (one(Stmt::Rem("x".repeat(256))), "a text longer than 255 characters"),
+            (one(Stmt::Other { keyword: "CALL".to_owned(), text: "PRG1".to_owned() }), "CALL cannot be encoded"),
+            (
+                one(Stmt::Assign { target: tv(1), value: Expr::Call(Func::Abs, vec![]) }),
+                "function Abs with 0 arguments",
+            ),
+            (
+                Program {
+                    lines: (1..=200)
+                        .map(|i| Line { number: i, stmt: Stmt::Rem("x".repeat(20)), pos: Pos::default() })
+                        .collect(),
+                },
+                "a panel holds 2000",
+            ),
+        ];
+        for (p, what) in cases {
+            let e = encode(&p).unwrap_err();
+            assert!(e.to_string().contains(what), "{e} (expected {what})");
+        }
     }
 }
