@@ -31,6 +31,7 @@ use std::fmt;
 use super::ast::{
     BinOp, Expr, Func, IfKind, Line, Milli, PointKind, PointRef, Pos, PrintItem, Program, Stmt, Target, UnOp,
 };
+use super::parse::is_label;
 
 /// Why a program block could not be decoded, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,11 +90,39 @@ pub fn run_time_state(block: &[u8]) -> Result<Vec<std::ops::Range<usize>>> {
 }
 
 /// Replaces every point that `label_of` names by its label (`VAR13` -> `BVLVWRTE`), as T3000's
-/// editor shows a decompiled program. Array elements (`AY3[i]`) keep their names.
+/// editor shows a decompiled program. Array elements (`AY3[i]`) keep their names, and so does a
+/// point whose label would not read back as that label ([`is_label`]: `IN1`, `TIME`, `A B`), so
+/// the printed program always parses to the same points.
 pub fn apply_labels(p: &mut Program, label_of: &dyn Fn(&PointRef) -> Option<String>) {
     for line in &mut p.lines {
         label_stmt(&mut line.stmt, label_of);
     }
+}
+
+/// Replaces the control characters (line breaks, tabs, ...) of every text, REM, alarm message,
+/// PRINT text and the like, by spaces. A panel may hold a REM with a line break in it (Temco's
+/// Building3.prog has one, followed by a statement's text); printed as it is, the rest of the REM
+/// would become a line of its own, a statement the controller never ran.
+pub fn texts_on_one_line(p: &mut Program) {
+    fn clean(text: &mut String) {
+        if text.chars().any(char::is_control) {
+            *text = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        }
+    }
+    fn stmt(s: &mut Stmt) {
+        match s {
+            Stmt::Rem(text) | Stmt::Alarm { message: text, .. } | Stmt::Dalarm { message: text, .. } => clean(text),
+            Stmt::Other { text, .. } => clean(text),
+            Stmt::Print(items) => items.iter_mut().for_each(|i| {
+                if let PrintItem::Text(text) = i {
+                    clean(text);
+                }
+            }),
+            Stmt::If { then, otherwise, .. } => then.iter_mut().chain(otherwise.iter_mut()).for_each(stmt),
+            _ => {}
+        }
+    }
+    p.lines.iter_mut().for_each(|l| stmt(&mut l.stmt));
 }
 
 fn label_stmt(s: &mut Stmt, label_of: &dyn Fn(&PointRef) -> Option<String>) {
@@ -155,7 +184,7 @@ fn label_stmt(s: &mut Stmt, label_of: &dyn Fn(&PointRef) -> Option<String>) {
 fn label_target(t: &mut Target, label_of: &dyn Fn(&PointRef) -> Option<String>) {
     match t {
         Target::Point(p) if p.index.is_none() => {
-            if let Some(label) = label_of(p) {
+            if let Some(label) = label_of(p).filter(|l| is_label(l)) {
                 *t = Target::Label(label, p.pos);
             }
         }
@@ -172,7 +201,7 @@ fn label_target(t: &mut Target, label_of: &dyn Fn(&PointRef) -> Option<String>) 
 fn label_expr(x: &mut Expr, label_of: &dyn Fn(&PointRef) -> Option<String>) {
     match x {
         Expr::Point(p) if p.index.is_none() => {
-            if let Some(label) = label_of(p) {
+            if let Some(label) = label_of(p).filter(|l| is_label(l)) {
                 *x = Expr::Label(label, p.pos);
             }
         }
@@ -2293,7 +2322,13 @@ mod tests {
             (20, Box::new(|to| [vec![tok::IF], var(2), vec![0xFF], to(END), vec![tok::STOP], var(1)].concat())),
         ]);
         let mut p = decode(&block(&c, &[], &[])).unwrap();
-        apply_labels(&mut p, &|p| (p.kind == PointKind::Var && p.number == 1).then(|| "FAN".to_owned()));
+        let label_of = |p: &PointRef| match (p.kind, p.number) {
+            (PointKind::Var, 1) => Some("FAN".to_owned()),
+            (PointKind::Var, 2) => Some("IN3".to_owned()),
+            (PointKind::In, 1) => Some("TIME".to_owned()),
+            _ => None,
+        };
+        apply_labels(&mut p, &label_of);
         let fan = || Target::Label("FAN".to_owned(), Pos::default());
         assert_eq!(
             stmts(&p),
@@ -2438,5 +2473,14 @@ mod tests {
             let e = encode(&p).unwrap_err();
             assert!(e.to_string().contains(what), "{e} (expected {what})");
         }
+    }
+
+    #[test]
+    fn texts_with_line_breaks_become_one_line() {
+        let c = code(&[(30, stmt([vec![tok::REM, 9], b"A\r\n40 B=1".to_vec()].concat()))]);
+        let mut p = decode(&block(&c, &[], &[])).unwrap();
+        assert_eq!(p.lines[0].stmt, Stmt::Rem("A\r\n40 B=1".to_owned()));
+        texts_on_one_line(&mut p);
+        assert_eq!(p.lines[0].stmt, Stmt::Rem("A  40 B=1".to_owned()));
     }
 }

@@ -34,6 +34,7 @@
 
 use t3_core::basic::ast::{PointKind, PointRef, Program as BasicProgram};
 use t3_core::basic::bytecode::{self, DecodeError};
+use t3_core::basic::print::print;
 
 use super::latin1;
 use super::records::{
@@ -95,7 +96,8 @@ pub struct ProgFile {
 impl ProgFile {
     /// The label this panel gives a point, as T3000's decompiled text shows it: outputs, inputs,
     /// variables, weekly and annual routines, programs and monitors of this panel (no panel named,
-    /// or this panel's number) that have one. `None` for other points and empty labels.
+    /// or this panel's number) that have one. `None` for other points, empty labels, and a label
+    /// two of these points share (upper and lower case alike): it would not say which one.
     pub fn label_of(&self, p: &PointRef) -> Option<String> {
         let own = match (p.panel, p.sub_panel) {
             (None, None) => true,
@@ -117,18 +119,39 @@ impl ProgFile {
             _ => return None,
         };
         let label = label.trim_end();
-        (!label.is_empty()).then(|| label.to_owned())
+        let shared = self.labels().filter(|l| l.trim_end().eq_ignore_ascii_case(label)).nth(1).is_some();
+        (!label.is_empty() && !shared).then(|| label.to_owned())
+    }
+
+    /// Every label of the points [`ProgFile::label_of`] names.
+    fn labels(&self) -> impl Iterator<Item = &str> {
+        let outputs = self.outputs.iter().map(|x| x.label.as_str());
+        let inputs = self.inputs.iter().map(|x| x.label.as_str());
+        let variables = self.variables.iter().map(|x| x.label.as_str());
+        let weekly = self.weekly_routines.iter().map(|x| x.label.as_str());
+        let annual = self.annual_routines.iter().map(|x| x.label.as_str());
+        let programs = self.programs.iter().map(|x| x.label.as_str());
+        let monitors = self.monitors.iter().map(|x| x.label.as_str());
+        outputs.chain(inputs).chain(variables).chain(weekly).chain(annual).chain(programs).chain(monitors)
     }
 
     /// Program `index` (0-based) decoded from its code block, with this panel's labels in place
-    /// of its points' names (as T3000 shows it). A program without code is an empty program.
+    /// of its points' names (as T3000 shows it) and its texts on one line
+    /// ([`bytecode::texts_on_one_line`]). A program without code is an empty program.
     pub fn program(&self, index: usize) -> Result<BasicProgram, DecodeError> {
         let Some(block) = self.program_code.get(index) else {
             return Err(DecodeError { offset: 0, message: format!("the panel has no program {}", index + 1) });
         };
         let mut program = bytecode::decode(block)?;
+        bytecode::texts_on_one_line(&mut program);
         bytecode::apply_labels(&mut program, &|p| self.label_of(p));
         Ok(program)
+    }
+
+    /// Program `index` (0-based) as T3000 shows it: decoded, with labels, printed one numbered
+    /// line after another. What the import stores as the program's source.
+    pub fn program_source(&self, index: usize) -> Result<String, DecodeError> {
+        Ok(print(&self.program(index)?))
     }
 }
 
