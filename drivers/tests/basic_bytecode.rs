@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use t3_core::basic::ast::{Program, Stmt};
+use t3_core::basic::ast::{PointKind, PointRef, Program, Stmt};
 use t3_core::basic::bytecode::{self, DecodeError};
 use t3_core::basic::parse::parse;
 use t3_core::basic::print::print;
@@ -138,6 +138,28 @@ fn decoded_programs_print_as_t3000_shows_them() {
     for n in [3, 5] {
         parse(&golden(n).join("\n")).unwrap_or_else(|e| panic!("BTUMeter{n}.txt: {e}"));
     }
+}
+
+/// Labels come from this panel's points only, and only when one point has the label.
+#[test]
+fn labels_name_one_point_of_this_panel() {
+    let mut f = panel("BTUMeter.prg");
+    let var = |panel, sub_panel, number| PointRef {
+        panel,
+        sub_panel,
+        kind: PointKind::Var,
+        number,
+        index: None,
+        pos: Default::default(),
+    };
+    let own = u32::from(f.settings.panel_number);
+    assert_eq!(f.label_of(&var(None, None, 13)).as_deref(), Some("BVLVWRTE"));
+    assert_eq!(f.label_of(&var(Some(own), None, 13)).as_deref(), Some("BVLVWRTE"));
+    assert_eq!(f.label_of(&var(Some(own + 1), None, 13)), None);
+    assert_eq!(f.label_of(&var(Some(own), Some(own + 1), 13)), None);
+    assert_eq!(f.label_of(&var(None, None, 0)), None);
+    f.variables[0].label = "bvlvwrte".to_owned();
+    assert_eq!(f.label_of(&var(None, None, 13)), None, "two points share the label");
 }
 
 /// The round trip the issue asks for: every decoded program, printed, parses back to itself,
