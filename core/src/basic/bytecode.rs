@@ -1455,6 +1455,10 @@ impl Encoder {
                 self.code.push(tok::ALARM);
                 let mut b = Vec::new();
                 self.expr(left, &mut b)?;
+                // The panel finds the comparison as the first 6D / 6E byte within 30 bytes.
+                if b.len() >= 30 || b.iter().any(|&x| x == tok::LT || x == tok::GT) {
+                    return Err(self.error("the left side of this ALARM is one the panel would misread (too long, or holds a 6D / 6E byte)"));
+                }
                 self.code.extend(b);
                 self.code.push(if *above { tok::GT } else { tok::LT });
                 self.expr_ff(right)?;
@@ -2455,6 +2459,10 @@ mod tests {
             (one(Stmt::Assign { target: tv(300), value: n(1) }), "VAR300 is out of range"),
             (one(Stmt::Rem("\u{20AC}".to_owned())), "has characters a panel cannot hold"),
             (one(Stmt::Rem("x".repeat(256))), "a text longer than 255 characters"),
+            (
+                one(Stmt::Alarm { left: v(110), above: true, right: n(1), hysteresis: n(1), message: String::new() }),
+                "the left side of this ALARM is one the panel would misread",
+            ),
             (one(Stmt::Other { keyword: "CALL".to_owned(), text: "PRG1".to_owned() }), "CALL cannot be encoded"),
             (
                 one(Stmt::Assign { target: tv(1), value: Expr::Call(Func::Abs, vec![]) }),
