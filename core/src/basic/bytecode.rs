@@ -20,6 +20,10 @@
 //! other. `TIME-ON(x)` / `TIME-OFF(x)` keep `x` in the time table: the code holds the offset of the
 //! entry's accumulator.
 //!
+//! [`encode`] writes a program back the way T3000's editor compiles it; every program block of
+//! Temco's panel files encodes back byte for byte, except the bytes the controller changes as it
+//! runs ([`run_time_state`]).
+//!
 //! The layout and token values are T3000's (`PARSER.H`, the decompiler of
 //! `BacNetProgram_transplant.cpp`, the firmware interpreter `decode.c`); nothing was copied.
 //! [`decode`] never panics: anything it cannot read is a [`DecodeError`] naming the byte offset
