@@ -507,6 +507,9 @@ struct Decoder<'a> {
     line_starts: BTreeMap<usize, u16>,
     /// Where the run-time state is (see [`run_time_state`]).
     state: Vec<std::ops::Range<usize>>,
+    /// Expressions being read inside each other, IFs inside THEN / ELSE.
+    nesting: usize,
+    if_nesting: usize,
 }
 
 fn hex(b: u8) -> String {
@@ -557,6 +560,8 @@ impl<'a> Decoder<'a> {
             jumps: Vec::new(),
             line_starts: BTreeMap::new(),
             state: Vec::new(),
+            nesting: 0,
+            if_nesting: 0,
         })
     }
 
@@ -869,6 +874,16 @@ impl<'a> Decoder<'a> {
     }
 
     fn if_statement(&mut self, t: u8) -> Result<Stmt> {
+        if self.if_nesting >= MAX_NESTING {
+            return self.err(self.at - 1, format!("IFs inside THEN / ELSE deeper than {MAX_NESTING}"));
+        }
+        self.if_nesting += 1;
+        let result = self.if_parts(t);
+        self.if_nesting -= 1;
+        result
+    }
+
+    fn if_parts(&mut self, t: u8) -> Result<Stmt> {
         let kind = match t {
             tok::IF_RISING => IfKind::Rising,
             tok::IF_FALLING => IfKind::Falling,
@@ -1108,7 +1123,17 @@ impl<'a> Decoder<'a> {
     /// An expression, and whether an `FF` ended it.
     fn expr_ending(&mut self) -> Result<(Expr, bool)> {
         let start = self.at;
-        let mut stack: Vec<Expr> = Vec::new();
+        if self.nesting >= MAX_NESTING {
+            return self.err(start, format!("expressions nested inside each other deeper than {MAX_NESTING}"));
+        }
+        self.nesting += 1;
+        let result = self.postfix(start);
+        self.nesting -= 1;
+        result
+    }
+
+    fn postfix(&mut self, start: usize) -> Result<(Expr, bool)> {
+        let mut stack = Operands::default();
         let ended_by_ff = loop {
             let at = self.at;
             let Some(t) = self.peek() else { break false };
@@ -1118,8 +1143,8 @@ impl<'a> Decoder<'a> {
                     self.at += 1;
                     break true;
                 }
-                tok::LOCAL_FIRST..=tok::LOCAL_LAST => stack.push(Expr::Local(self.local_name()?)),
-                tok::LOCAL_POINT | tok::REMOTE_POINT => stack.push(Expr::Point(self.point()?)),
+                tok::LOCAL_FIRST..=tok::LOCAL_LAST => stack.push(Expr::Local(self.local_name()?), 1, at)?,
+                tok::LOCAL_POINT | tok::REMOTE_POINT => stack.push(Expr::Point(self.point()?), 1, at)?,
                 tok::CONST => {
                     self.at += 1;
                     let value = self.i32("a number")?;
@@ -1128,15 +1153,16 @@ impl<'a> Decoder<'a> {
                             return self.err(at, format!("a time of {value} ms is not whole seconds"));
                         }
                         self.at += 1;
-                        stack.push(Expr::Time(value.unsigned_abs() / 1000));
+                        stack.push(Expr::Time(value.unsigned_abs() / 1000), 1, at)?;
                     } else {
-                        stack.push(Expr::Num(Milli(value)));
+                        stack.push(Expr::Num(Milli(value)), 1, at)?;
                     }
                 }
                 tok::NEG | tok::NOT => {
                     self.at += 1;
-                    let a = pop(&mut stack, 1, at, t)?.remove(0);
-                    stack.push(Expr::Unary(if t == tok::NEG { UnOp::Neg } else { UnOp::Not }, Box::new(a)));
+                    let (mut a, depth) = stack.pop(1, at, t)?;
+                    let op = if t == tok::NEG { UnOp::Neg } else { UnOp::Not };
+                    stack.push(Expr::Unary(op, Box::new(a.remove(0))), depth + 1, at)?;
                 }
                 tok::TIME_ON | tok::TIME_OFF => {
                     self.at += 1;
@@ -1144,28 +1170,29 @@ impl<'a> Decoder<'a> {
                     let Some(arg) = self.timers.get(&offset).cloned() else {
                         return self.err(at, format!("no time-table entry at offset {offset}"));
                     };
-                    stack.push(Expr::Call(if t == tok::TIME_ON { Func::TimeOn } else { Func::TimeOff }, vec![arg]));
+                    let func = if t == tok::TIME_ON { Func::TimeOn } else { Func::TimeOff };
+                    stack.push(Expr::Call(func, vec![arg]), 2, at)?;
                 }
                 tok::INTERVAL => {
                     self.at += 1;
                     self.skip_state(4, "the INTERVAL countdown")?;
-                    let args = pop(&mut stack, 1, at, t)?;
-                    stack.push(Expr::Call(Func::Interval, args));
+                    let (args, depth) = stack.pop(1, at, t)?;
+                    stack.push(Expr::Call(Func::Interval, args), depth + 1, at)?;
                 }
                 tok::ASSIGN_ARRAY_1 | tok::ASSIGN_ARRAY_2 => {
                     self.at += 1;
-                    let index = pop(&mut stack, if t == tok::ASSIGN_ARRAY_1 { 1 } else { 2 }, at, t)?;
-                    stack.push(Expr::LocalIndex(self.local_name()?, index));
+                    let (index, depth) = stack.pop(if t == tok::ASSIGN_ARRAY_1 { 1 } else { 2 }, at, t)?;
+                    stack.push(Expr::LocalIndex(self.local_name()?, index), depth + 1, at)?;
                 }
                 tok::TIME_FORMAT => return self.err(at, "a time format (3F) that does not follow a number"),
                 _ => {
                     self.at += 1;
                     if let Some(&(_, op)) = BINARY.iter().find(|(k, _)| *k == t) {
-                        let mut ab = pop(&mut stack, 2, at, t)?;
+                        let (mut ab, depth) = stack.pop(2, at, t)?;
                         let b = ab.pop();
                         let a = ab.pop();
                         if let (Some(a), Some(b)) = (a, b) {
-                            stack.push(Expr::Binary(op, Box::new(a), Box::new(b)));
+                            stack.push(Expr::Binary(op, Box::new(a), Box::new(b)), depth + 1, at)?;
                         }
                     } else if let Some(&(_, func, arity)) = FUNCTIONS.iter().find(|(k, ..)| *k == t) {
                         let n = match arity {
@@ -1175,8 +1202,8 @@ impl<'a> Decoder<'a> {
                         if matches!(arity, Arity::Counted) && n == 0 {
                             return self.err(at, format!("function {} with no arguments", hex(t)));
                         }
-                        let args = pop(&mut stack, n, at, t)?;
-                        stack.push(Expr::Call(func, args));
+                        let (args, depth) = stack.pop(n, at, t)?;
+                        stack.push(Expr::Call(func, args), depth + 1, at)?;
                     } else if let Some((_, name)) = UNSUPPORTED_FUNCTIONS.iter().find(|(k, _)| *k == t) {
                         return self.err(at, format!("{name} (function {}) is not supported", hex(t)));
                     } else {
@@ -1186,8 +1213,8 @@ impl<'a> Decoder<'a> {
                 }
             }
         };
-        match stack.len() {
-            1 => Ok((stack.remove(0), ended_by_ff)),
+        match stack.0.len() {
+            1 => Ok((stack.0.remove(0).0, ended_by_ff)),
             0 => self.err(start, format!("expected an expression, found {}", self.found(start))),
             n => self.err(start, format!("the expression leaves {n} values instead of one (an operator is missing)")),
         }
@@ -1201,15 +1228,37 @@ impl<'a> Decoder<'a> {
     }
 }
 
-/// The last `n` values of the stack, in the order they were pushed.
-fn pop(stack: &mut Vec<Expr>, n: usize, at: usize, t: u8) -> Result<Vec<Expr>> {
-    if stack.len() < n {
-        return Err(DecodeError {
-            offset: at,
-            message: format!("{} needs {n} operands, but only {} precede it", hex(t), stack.len()),
-        });
+/// How deep an expression tree may be, and how deep expressions may sit inside each other (array
+/// indexes) and IFs inside THEN / ELSE: far more than T3000's editor writes, few enough that
+/// nothing that walks a program runs out of stack.
+const MAX_DEPTH: usize = 100;
+const MAX_NESTING: usize = 4;
+
+/// The operands of a postfix expression, each with the depth of its tree.
+#[derive(Default)]
+struct Operands(Vec<(Expr, usize)>);
+
+impl Operands {
+    fn push(&mut self, e: Expr, depth: usize, at: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(DecodeError { offset: at, message: format!("an expression nested deeper than {MAX_DEPTH}") });
+        }
+        self.0.push((e, depth));
+        Ok(())
     }
-    Ok(stack.split_off(stack.len() - n))
+
+    /// The last `n` operands, in the order they were pushed, and the depth of the deepest.
+    fn pop(&mut self, n: usize, at: usize, t: u8) -> Result<(Vec<Expr>, usize)> {
+        if self.0.len() < n {
+            return Err(DecodeError {
+                offset: at,
+                message: format!("{} needs {n} operands, but only {} precede it", hex(t), self.0.len()),
+            });
+        }
+        let popped = self.0.split_off(self.0.len() - n);
+        let depth = popped.iter().map(|(_, d)| *d).max().unwrap_or(0);
+        Ok((popped.into_iter().map(|(e, _)| e).collect(), depth))
+    }
 }
 
 /// Turns the byte offsets the decoder left in jumps into line numbers.
@@ -2305,6 +2354,21 @@ mod tests {
                 "expected the type of a local variable (83..8C), found 99",
             ),
             (vec![4, 0, 1, 10, 0, tok::END, 0xFE, 0, 0, 0, 0, 9], 11, "the length of the time table needs 2 bytes"),
+            (
+                block(&[[1, 10, 0, tok::ASSIGN, 0x9C, 0, 3].as_slice(), &num(1), &[tok::NOT; 100]].concat(), &[], &[]),
+                113,
+                "nested deeper than 100",
+            ),
+            (
+                block(&[[1, 10, 0, tok::ASSIGN, 0x9C, 0, 3].as_slice(), &[0x9C, 0, 12].repeat(5)].concat(), &[], &[]),
+                21,
+                "deeper than 4",
+            ),
+            (
+                block(&[[1, 10, 0].as_slice(), &[tok::IF, 0x9C, 0, 3, 0xFF, 0, 0].repeat(5)].concat(), &[], &[]),
+                33,
+                "IFs inside THEN / ELSE deeper than 4",
+            ),
             (
                 block(&[1, 10, 0, tok::END, tok::END], &[], &[]),
                 6,
