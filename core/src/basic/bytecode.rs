@@ -1309,7 +1309,8 @@ pub const BLOCK_BYTES: usize = 2000;
 ///
 /// Where the byte code has two forms for one text, the encoder writes the one T3000 writes today:
 /// a BACnet object of another device in the 5-byte network form when its instance and number fit,
-/// the 14-byte form otherwise; `WAIT` of a time literal as whole seconds (`A1`).
+/// the 14-byte form otherwise; `WAIT` of a time literal as whole seconds (`A1`); a `GOTO` as `13`
+/// (never the older `2A` form, which [`decode`] reads as GOTO too).
 pub fn encode(p: &Program) -> std::result::Result<Vec<u8>, EncodeError> {
     if p.lines.is_empty() {
         return Ok(vec![0, 0]);
