@@ -3,7 +3,7 @@
 //! - [`ast`]: the program as a tree, shared by everything below.
 //! - [`parse`]: program text as T3000 writes it -> [`ast::Program`], with errors that name line,
 //!   column and what was expected.
-//! - [`print`]: [`ast::Program`] -> text in T3000's own layout (what its editor shows).
+//! - [`print`](mod@print): [`ast::Program`] -> text in T3000's own layout (what its editor shows).
 //! - [`bytecode`]: the compiled program blocks of a panel's `.prog` file -> [`ast::Program`] (and
 //!   back).
 //! - [`run`]: one scan of a program against an [`run::Env`] that reads and writes points, with the
