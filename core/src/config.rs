@@ -68,6 +68,8 @@ pub struct Config {
     pub plugins: PluginsConfig,
     /// `[alerts]`: outbound alarm notifications (webhooks, e-mail).
     pub alerts: AlertsConfig,
+    /// `[programs]`: the Control BASIC programs the server runs.
+    pub programs: ProgramsConfig,
     /// `[[devices]]`: field devices polled by the collector.
     pub devices: Vec<DeviceConfig>,
 }
@@ -526,6 +528,26 @@ impl Default for CollectorConfig {
             backoff_initial_ms: 500,
             backoff_max_ms: 60_000,
         }
+    }
+}
+
+/// `[programs]`: how the server runs Control BASIC programs (see the README, "Programs").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProgramsConfig {
+    /// Time between two scans of every enabled program, 100 ..= 60_000 ms; T3 controllers scan
+    /// once a second.
+    pub scan_ms: u64,
+    /// The priority programs command points at, 1 ..= 16 (1 wins); 16 as on BACnet and T3000.
+    pub priority: u8,
+    /// Most statements one program may run in one scan, 1 ..= 10_000_000; past it the program
+    /// stops with an error (an endless loop).
+    pub max_steps: u32,
+}
+
+impl Default for ProgramsConfig {
+    fn default() -> Self {
+        Self { scan_ms: 1000, priority: 16, max_steps: 10_000 }
     }
 }
 
@@ -1012,9 +1034,13 @@ impl Config {
             ingest,
             plugins,
             alerts,
+            programs,
             devices,
         } = self;
         alerts.validate()?;
+        check_range("programs.scan_ms", programs.scan_ms, 100, 60_000)?;
+        check_range("programs.priority", programs.priority, 1, 16)?;
+        check_range("programs.max_steps", programs.max_steps, 1, 10_000_000)?;
         check_range("plugins.call_timeout_ms", plugins.call_timeout_ms, 100, 600_000)?;
 
         if let Err(e) = server.listen.parse::<SocketAddr>() {
@@ -1824,6 +1850,10 @@ device_instance = 7",
             ("[log]\nkeep = 1001", "log.keep"),
             ("[auth]\nws_ticket_secs = 0", "auth.ws_ticket_secs"),
             ("[auth]\nws_ticket_secs = 301", "auth.ws_ticket_secs"),
+            ("[programs]\nscan_ms = 99", "programs.scan_ms"),
+            ("[programs]\npriority = 0", "programs.priority"),
+            ("[programs]\npriority = 17", "programs.priority"),
+            ("[programs]\nmax_steps = 0", "programs.max_steps"),
         ];
         for (text, key) in cases {
             let e = parse(text).unwrap_err();
