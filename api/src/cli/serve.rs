@@ -61,7 +61,7 @@ fn live_config(
     clock: &Arc<dyn Clock>,
     parts: LiveParts,
 ) -> Arc<Reload> {
-    let LiveParts { auth, control, storage, ws, devices, plugins, log, alarms, notifier } = parts;
+    let LiveParts { auth, control, storage, ws, devices, plugins, log, alarms, notifier, programs } = parts;
     // The plugin folders as a reload's check scanned them, put in place once the reload applies.
     let scanned: Arc<parking_lot::Mutex<Option<Arc<PluginHost>>>> = Arc::default();
     let source = file.map(|path| {
@@ -114,6 +114,7 @@ fn live_config(
     );
     reload.on(&["alerts"], move |c| notifier.reconfigure(&c.alerts));
     reload.on(&["websocket"], move |c| ws.reconfigure(&c.websocket));
+    reload.on(&["programs"], move |c| programs.reconfigure(&c.programs));
     let level = log.clone();
     reload.try_on(&["log.level"], move |c| match std::env::var("RUST_LOG") {
         Ok(v) if !v.trim().is_empty() => Err(format!("RUST_LOG (`{v}`) is set and replaces log.level")),
@@ -146,6 +147,7 @@ struct LiveParts {
     log: super::logging::LogHandle,
     alarms: Arc<crate::service::alarms::AlarmService>,
     notifier: Arc<crate::service::notify::Notifier>,
+    programs: Arc<crate::service::programs::Runner>,
 }
 
 /// How often the file watch (`[server] watch_config`) looks at the file.
@@ -255,6 +257,23 @@ pub(super) async fn serve(
     ranges.spawn(&collector);
     let overrides = crate::service::overrides::Overrides::new(catalog.clone(), storage.clone(), registry.clone());
     overrides.spawn();
+    let plant = Arc::new(crate::service::programs::ServerPlant {
+        catalog: catalog.clone(),
+        collector: collector.clone(),
+        storage: storage.clone(),
+        control: control.clone(),
+        ranges: ranges.clone(),
+        overrides: overrides.clone(),
+    });
+    let programs = crate::service::programs::Runner::new(
+        catalog.clone(),
+        plant,
+        alarms.clone(),
+        clock.clone(),
+        cfg.programs.clone(),
+    );
+    programs.start_all().await;
+    programs.spawn();
     let audit = crate::service::audit::AuditLog::new(catalog.clone(), clock.clone());
     let devices = crate::service::devices::Devices::new(
         catalog.clone(),
@@ -282,6 +301,7 @@ pub(super) async fn serve(
         log,
         alarms: alarms.clone(),
         notifier: notifier.clone(),
+        programs: programs.clone(),
     };
     let reload = live_config(&cfg, file, &audit, &clock, parts);
     reload_on_sighup(&reload)?;
@@ -301,6 +321,7 @@ pub(super) async fn serve(
         alarms,
         notifier,
         scheduler,
+        programs,
         ranges,
         overrides,
         plans,

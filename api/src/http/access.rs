@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 
 /// The role a request needs, or `None` for a public path. GETs read (viewer); writes of values,
-/// alarm acknowledgements and schedules need an operator; every other change needs an admin.
+/// alarm acknowledgements, schedules and programs need an operator; every other change needs an admin.
 /// Reading users, tokens, the audit log and imports needs an admin too.
 pub fn required_role(method: &Method, path: &str) -> Option<Role> {
     if is_public(method, path) {
@@ -46,6 +46,8 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
         ("alarms", 6) => seg[5] == "ack",
         ("storage", 6) => seg[4] == "quarantine" && seg[5] == "ack",
         ("schedules" | "calendars", _) => true,
+        // Programs command points as operators do (at their own priority).
+        ("programs", _) => true,
         _ => false,
     };
     Some(if operator_write { Role::Operator } else { Role::Admin })
@@ -202,6 +204,10 @@ mod tests {
             (&p, "/api/t3000/schedules", Some(Role::Operator)),
             (&d, "/api/t3000/schedules/2", Some(Role::Operator)),
             (&p, "/api/t3000/schedules/2/run", Some(Role::Operator)),
+            (&p, "/api/t3000/programs", Some(Role::Operator)),
+            (&d, "/api/t3000/programs/2", Some(Role::Operator)),
+            (&p, "/api/t3000/programs/2/enable", Some(Role::Operator)),
+            (&p, "/api/t3000/programs/check", Some(Role::Operator)),
             (&put, "/api/t3000/calendars/2", Some(Role::Operator)),
             (&p, "/api/t3000/alarms/rules", Some(Role::Admin)),
             (&p, "/api/t3000/storage/quarantine/ack", Some(Role::Operator)),

@@ -14,6 +14,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub retry_after_secs: Option<u64>,
+    /// Where in a text the error is (a program's line and column), for the body.
+    pub place: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -27,11 +29,25 @@ pub struct ErrorDetail {
     pub code: String,
     /// What went wrong, for a person.
     pub message: String,
+    /// The line (1-based) of the text the error is in, for errors in a text (a program's
+    /// `syntax_error`, `unknown_point`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The column (1-based, in characters), with `line`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+}
+
+impl ErrorDetail {
+    /// A code and a message, without a place.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorDetail { code: code.into(), message: message.into(), line: None, column: None }
+    }
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), retry_after_secs: None }
+        ApiError { status, code, message: message.into(), retry_after_secs: None, place: None }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -250,6 +266,22 @@ impl From<crate::service::devices::DeviceError> for ApiError {
     }
 }
 
+/// Programs: no such program or device 404, a program without a device 422, a text that does
+/// not parse or bind 422 with its line and column.
+impl From<crate::service::programs::ProgramError> for ApiError {
+    fn from(e: crate::service::programs::ProgramError) -> Self {
+        use crate::service::programs::ProgramError as E;
+        match e {
+            E::NotFound(_) | E::UnknownDevice(_) => ApiError::not_found(e.to_string()),
+            E::NoDevice => ApiError::unprocessable("invalid_program", e.to_string()),
+            E::Invalid(p) => {
+                ApiError { place: Some((p.line, p.column)), ..ApiError::unprocessable(p.code, p.to_string()) }
+            }
+            E::Storage(e) => e.into(),
+        }
+    }
+}
+
 /// A value the model refuses (a name, a time zone): 422 with its code.
 impl From<crate::model::check::Invalid> for ApiError {
     fn from(e: crate::model::check::Invalid) -> Self {
@@ -259,7 +291,9 @@ impl From<crate::model::check::Invalid> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
+        let (line, column) = self.place.unzip();
+        let body =
+            ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message, line, column } };
         let mut resp = (self.status, Json(body)).into_response();
         if let Some(s) = self.retry_after_secs {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));

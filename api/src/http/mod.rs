@@ -52,6 +52,8 @@ pub struct AppState {
     /// Outbound alarm notifications (webhooks, e-mail).
     pub notifier: Arc<crate::service::notify::Notifier>,
     pub scheduler: Arc<crate::service::scheduler::Scheduler>,
+    /// The program runner.
+    pub programs: Arc<crate::service::programs::Runner>,
     /// Range codes the devices report.
     pub ranges: Arc<crate::service::ranges::Ranges>,
     /// Points in manual: since when, and who put them there.
@@ -152,7 +154,11 @@ pub fn app(state: AppState) -> Router {
             get(routes::trendlogs::get_one).put(routes::trendlogs::update).delete(routes::trendlogs::delete),
         )
         .route("/api/t3000/programs", get(programs::list).post(programs::create))
+        .route("/api/t3000/programs/check", post(programs::check))
+        .route("/api/t3000/programs/{id}", get(programs::get_one).put(programs::update).delete(programs::delete))
         .route("/api/t3000/programs/{id}/run", post(programs::run))
+        .route("/api/t3000/programs/{id}/enable", post(programs::enable))
+        .route("/api/t3000/programs/{id}/disable", post(programs::disable))
         .route("/api/t3000/import/prog", post(routes::import_prog::import))
         .route("/api/t3000/samples", post(routes::samples::post_samples))
         .route("/api/t3000/import/webview", post(routes::import_webview::import).layer(DefaultBodyLimit::disable()))

@@ -27,7 +27,8 @@ record!(AlarmRuleRecord, "alarm_rule");
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlarmEvent {
     /// The rule's id; 0 is the storage alarm, 4294967290 ..= 4294967295 the system alarms
-    /// ([`SystemAlarm`]).
+    /// ([`SystemAlarm`]), from 2147483648 up the alarms of programs' ALARM / DALARM statements
+    /// ([`program_alarm_id`]).
     pub rule_id: i64,
     pub name: String,
     pub point_id: Option<u32>,
@@ -45,7 +46,9 @@ pub struct AlarmView {
     /// The rule's id. Built-in alarms: 0 the storage alarm (quarantined data files); the server's
     /// own faults -1 disk space low, -2 disk floor reached (writes refused), -3 write-ahead log
     /// refusing writes, -4 plugin refused, -5 devices offline (not watched by a rule), -6 program
-    /// in error. They are listed only while not `normal`.
+    /// in error. They are listed only while not `normal`. The ALARM / DALARM statements of
+    /// programs raise alarms with ids from 2147483648 up (2147483648 + program id x 65536 + line
+    /// number), listed while not `normal` too.
     pub rule_id: i64,
     pub name: String,
     pub point_id: Option<u32>,
@@ -156,6 +159,32 @@ impl SystemAlarm {
             SystemAlarm::DevicesOffline => Level::Offline,
         }
     }
+}
+
+/// The first rule id of the alarms that programs' `ALARM` and `DALARM` statements raise
+/// ([`program_alarm_id`]): above every rule's id (the catalog numbers rules from 1), below the
+/// system alarms'.
+pub const PROGRAM_ALARMS: i64 = 1 << 31;
+
+/// The highest program id whose statements get alarm ids of their own (the next would meet the
+/// system alarms' ids).
+pub const MAX_PROGRAM_ALARM_PROGRAM: i64 = 32_766;
+
+/// The rule id of the alarm that the `ALARM` or `DALARM` statement on line `line_number` of
+/// program `program_id` raises: 2147483648 + program id x 65536 + line number, so it stays the same
+/// across edits and restarts and fits the `alarm_id: u32` of the WebSocket's messages. None for a
+/// program id above [`MAX_PROGRAM_ALARM_PROGRAM`].
+pub fn program_alarm_id(program_id: i64, line_number: u16) -> Option<i64> {
+    (1..=MAX_PROGRAM_ALARM_PROGRAM)
+        .contains(&program_id)
+        .then(|| PROGRAM_ALARMS + program_id * 65_536 + i64::from(line_number))
+}
+
+/// The program and line of a program alarm's rule id.
+pub fn program_of_alarm(id: i64) -> Option<(i64, u16)> {
+    let off = id.checked_sub(PROGRAM_ALARMS)?;
+    let program = off / 65_536;
+    ((1..=MAX_PROGRAM_ALARM_PROGRAM).contains(&program) && off >= 0).then_some((program, (off % 65_536) as u16))
 }
 
 /// An alarm rule: [`t3_core::alarm::AlarmRule`]. The limits that are set must be in the order

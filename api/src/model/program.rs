@@ -2,17 +2,25 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A program (stored): T3000 control-language source for a device.
+/// A program (stored): Control BASIC source for a device, run by the server while enabled
+/// (`service::programs`).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Program {
     #[serde(default)]
     pub id: i64,
     pub name: String,
-    /// The device it belongs to, if any.
+    /// The device it belongs to: point names without a panel prefix are this device's. Programs
+    /// stored before programs ran may have none; they cannot run until they get one.
     pub device_id: Option<i64>,
     /// The program text.
     pub source: String,
-    /// `stopped` (programs do not run on the server yet).
+    /// Whether the server runs it on every scan. Imported programs are stored disabled (the panel
+    /// may still run its own copy); records stored before programs ran load as disabled.
+    #[serde(default)]
+    pub enabled: bool,
+    /// What records stored before programs ran kept (`stopped`); read, never shown: the status
+    /// the API shows is the runner's ([`ProgramView::status`]).
+    #[serde(default = "stopped")]
     pub status: String,
     pub updated_us: i64,
     /// What a T3 panel keeps of the program, when it came from a T3000 `.prog` file.
@@ -21,6 +29,62 @@ pub struct Program {
 }
 
 record!(Program, "program");
+
+fn stopped() -> String {
+    "stopped".into()
+}
+
+/// A program as the API shows it: the stored record with what the runner knows of it now.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProgramView {
+    pub id: i64,
+    pub name: String,
+    pub device_id: Option<i64>,
+    pub source: String,
+    pub enabled: bool,
+    /// `running` (enabled, scanned every `programs.scan_ms`), `stopped` (disabled) or `error`
+    /// (it stopped with `error`; enable it again or change it to start it afresh).
+    pub status: String,
+    /// Why it stopped (a run-time error), or why it cannot start (its text no longer binds: a
+    /// point or label gone); null otherwise.
+    pub error: Option<ProgramErrorView>,
+    /// When it was last scanned (RFC 3339, UTC); null before its first scan since the server
+    /// started.
+    pub last_scan: Option<String>,
+    /// How long its last scan took, in microseconds (writes to devices not included).
+    pub scan_us: Option<u64>,
+    /// Scans since the server started (or since it was last started afresh).
+    pub scans: u64,
+    /// The points it reads and writes, resolved against its device when it was last started.
+    pub reads: Vec<PointUse>,
+    pub writes: Vec<PointUse>,
+    pub updated_us: i64,
+    /// What a T3 panel keeps of it, for programs imported from a `.prog` file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub t3000: Option<PanelProgram>,
+}
+
+/// Where and why a program stopped or cannot start.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ProgramErrorView {
+    /// The BASIC line number (`30` of `30 VAR1 = 1 / 0`); 0 before any line ran.
+    pub line_number: u16,
+    /// The line (1-based) of the text.
+    pub line: u32,
+    /// The column (1-based, in characters) of the text.
+    pub column: u32,
+    pub message: String,
+}
+
+/// A point a program reads or writes.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PointUse {
+    pub point_id: u32,
+    /// `IN1`, `OUT3`, `VAR12`.
+    pub name: String,
+    /// The label people gave it, else its panel's; null when none.
+    pub label: Option<String>,
+}
 
 /// A program as a T3 panel keeps it: its compiled Control BASIC, verbatim (the panel's 2000-byte code
 /// block), and its state on the panel when the file was saved.

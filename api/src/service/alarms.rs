@@ -22,8 +22,15 @@
 //! service's tick watches storage (the disk level, the WAL) and the devices; the plugin host's
 //! refusals come through [`AlarmService::report_plugins`]; a program runner reports its errors
 //! through `set_system(SystemAlarm::ProgramError, ..)`.
+//!
+//! Programs raise alarms of their own: each `ALARM` / `DALARM` statement of a program is an alarm
+//! with a fixed id ([`crate::model::alarm::program_alarm_id`]), raised and cleared by the program
+//! ([`AlarmService::set_program_alarm`]) with the statement's message, stored, published and
+//! acknowledged like the others. They live as long as their program runs: stopping or restarting
+//! a program clears them ([`AlarmService::clear_program_alarms`]), and after a server restart a
+//! running program raises again what still holds.
 
-use crate::model::alarm::{AlarmEvent, AlarmRuleRecord, AlarmView, STORAGE_ALARM, SystemAlarm};
+use crate::model::alarm::{AlarmEvent, AlarmRuleRecord, AlarmView, STORAGE_ALARM, SystemAlarm, program_of_alarm};
 use crate::model::device::DeviceRecord;
 use crate::service::Issuer;
 use crate::service::audit::AuditLog;
@@ -52,6 +59,30 @@ struct SystemEntry {
     alarm: FaultAlarm,
     episode: Episode,
     message: Option<String>,
+}
+
+/// The alarm of a program's ALARM / DALARM statement.
+struct ProgramAlarm {
+    alarm: FaultAlarm,
+    episode: Episode,
+    /// `<program name> line 30`.
+    name: String,
+    message: String,
+    device_id: Option<i64>,
+}
+
+/// What a program's `ALARM` / `DALARM` statement says when it raises or clears its alarm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramAlarmReport {
+    /// Its id ([`crate::model::alarm::program_alarm_id`]).
+    pub id: i64,
+    pub program_name: String,
+    pub device_id: Option<i64>,
+    pub line_number: u16,
+    /// `high` (`ALARM a > b`), `low` (`ALARM a < b`) or `state` (`DALARM`).
+    pub level: Level,
+    pub message: String,
+    pub raised: bool,
 }
 
 /// The present alarm of a rule: when it was raised, when and by whom it was acknowledged.
@@ -120,6 +151,8 @@ pub struct AlarmService {
     collector: std::sync::OnceLock<Arc<Collector>>,
     /// Every [`SystemAlarm`], resumed from the history.
     system: Mutex<BTreeMap<SystemAlarm, SystemEntry>>,
+    /// The alarms of programs' ALARM / DALARM statements, by id.
+    program_alarms: Mutex<BTreeMap<i64, ProgramAlarm>>,
     /// One [`AlarmService::check_system`] at a time, so a check that read older facts never
     /// applies them after a newer one. It holds how many quarantined files the storage alarm
     /// announced (see [`AlarmService::check_quarantine`]).
@@ -148,6 +181,18 @@ fn storage_event(view: AlarmView, from: AlarmState, to: AlarmState, kind: Transi
     }
 }
 
+/// The event of a program alarm's transition.
+fn program_event(id: i64, entry: &ProgramAlarm, transition: Transition) -> AlarmEvent {
+    AlarmEvent {
+        rule_id: id,
+        name: entry.name.clone(),
+        point_id: None,
+        device_id: entry.device_id,
+        message: Some(entry.message.clone()),
+        transition,
+    }
+}
+
 /// The event of a system alarm's transition.
 fn system_event(kind: SystemAlarm, entry: &SystemEntry, transition: Transition) -> AlarmEvent {
     AlarmEvent {
@@ -173,6 +218,7 @@ impl AlarmService {
             storage: std::sync::OnceLock::new(),
             collector: std::sync::OnceLock::new(),
             system: Mutex::default(),
+            program_alarms: Mutex::default(),
             checking: Mutex::default(),
         });
         for kind in SystemAlarm::ALL {
@@ -313,6 +359,44 @@ impl AlarmService {
             entry.episode.apply(&t);
             self.publish(system_event(kind, entry, t));
         }
+    }
+
+    /// A program's ALARM / DALARM statement raised or cleared its alarm: a raise while it is
+    /// active only updates the message; the transitions are stored and published like a rule's.
+    pub fn set_program_alarm(&self, r: ProgramAlarmReport) {
+        let mut alarms = self.program_alarms.lock();
+        let entry = alarms.entry(r.id).or_insert_with(|| ProgramAlarm {
+            alarm: FaultAlarm::new(r.level),
+            episode: Episode::default(),
+            name: String::new(),
+            message: String::new(),
+            device_id: r.device_id,
+        });
+        entry.name = format!("{} line {}", r.program_name, r.line_number);
+        if r.raised || entry.message.is_empty() {
+            entry.message = r.message;
+        }
+        entry.device_id = r.device_id;
+        if let Some(t) = entry.alarm.set(r.raised, self.clock.now_us()) {
+            entry.episode.apply(&t);
+            self.publish(program_event(r.id, entry, t));
+        }
+    }
+
+    /// Clears every alarm program `program_id` raised (it stopped, or starts afresh); those
+    /// acknowledged end, the others wait for their acknowledgement as cleared.
+    pub fn clear_program_alarms(&self, program_id: i64) {
+        let mut alarms = self.program_alarms.lock();
+        let now = self.clock.now_us();
+        for (id, entry) in
+            alarms.iter_mut().filter(|(id, _)| program_of_alarm(**id).is_some_and(|(p, _)| p == program_id))
+        {
+            if let Some(t) = entry.alarm.set(false, now) {
+                entry.episode.apply(&t);
+                self.publish(program_event(*id, entry, t));
+            }
+        }
+        alarms.retain(|_, e| e.alarm.state() != AlarmState::Normal);
     }
 
     /// The plugin host's files: the plugin-refused alarm while any is refused, with each file
@@ -476,6 +560,7 @@ impl AlarmService {
             .collect();
         out.extend(self.storage_alarm());
         out.extend(self.system_views());
+        out.extend(self.program_views());
         out.sort_by_key(|v| std::cmp::Reverse(v.since_us));
         out
     }
@@ -500,6 +585,44 @@ impl AlarmService {
                 acknowledged_by: e.episode.acknowledged_by.clone(),
             })
             .collect()
+    }
+
+    /// The program alarms that are not normal.
+    fn program_views(&self) -> Vec<AlarmView> {
+        let alarms = self.program_alarms.lock();
+        alarms
+            .iter()
+            .filter(|(_, e)| e.alarm.state() != AlarmState::Normal)
+            .map(|(id, e)| AlarmView {
+                rule_id: *id,
+                name: e.name.clone(),
+                point_id: None,
+                device_id: e.device_id,
+                message: Some(e.message.clone()),
+                state: e.alarm.state().as_str().to_owned(),
+                level: Some(e.alarm.level().as_str().to_owned()),
+                since_us: e.alarm.since_us(),
+                started_us: e.episode.started_us,
+                acknowledged_us: e.episode.acknowledged_us,
+                acknowledged_by: e.episode.acknowledged_by.clone(),
+            })
+            .collect()
+    }
+
+    fn acknowledge_program(&self, id: i64, user: &str) -> Result<AlarmEvent, AlarmError> {
+        let mut alarms = self.program_alarms.lock();
+        let entry = alarms.get_mut(&id).ok_or_else(|| AlarmError::NotFound(format!("no program alarm {id}")))?;
+        let t = entry
+            .alarm
+            .acknowledge(user, self.clock.now_us())
+            .map_err(|e| AlarmError::CannotAcknowledge(e.to_string()))?;
+        entry.episode.apply(&t);
+        let event = program_event(id, entry, t);
+        self.publish(event.clone());
+        if entry.alarm.state() == AlarmState::Normal {
+            alarms.remove(&id);
+        }
+        Ok(event)
     }
 
     fn acknowledge_system(&self, kind: SystemAlarm, user: &str) -> Result<AlarmEvent, AlarmError> {
@@ -605,6 +728,11 @@ impl AlarmService {
             let view = view.ok_or_else(|| AlarmError::CannotAcknowledge("the storage alarm is not active".into()))?;
             let event = storage_event(view, AlarmState::Active, AlarmState::Acknowledged, by, self.clock.now_us());
             self.publish(event.clone());
+            event
+        } else if program_of_alarm(id).is_some() {
+            let event = self.acknowledge_program(id, &who.actor)?;
+            let target = format!("program alarm {id}: {}", event.name);
+            self.audit.record(who.remote.clone(), &who.actor, "alarm.ack", Some(target), None, None, "ok");
             event
         } else if let Some(kind) = SystemAlarm::from_rule_id(id) {
             let event = self.acknowledge_system(kind, &who.actor)?;

@@ -176,6 +176,27 @@ impl Overrides {
     }
 }
 
+/// Puts `point` back in auto (its controller drives it again) when `who` is what put it in manual
+/// (the last recorded change to manual is theirs) and no command is in force on it any more: what
+/// a schedule or a program does when it lets go of a point it had taken over.
+pub async fn give_back(
+    control: &crate::service::control::Control,
+    catalog: &Catalog,
+    who: &crate::service::Issuer,
+    point: u32,
+) {
+    if !control.array(point).is_empty() {
+        return;
+    }
+    let Some(last) = last_change(catalog, point) else { return };
+    if last.actor != who.actor || !explains(&last, None) {
+        return;
+    }
+    if let Err(e) = control.set_mode(who, point, crate::model::command::Mode::Auto).await {
+        tracing::warn!(actor = %who.actor, point, error = %e, "putting a point back in auto failed");
+    }
+}
+
 /// The last auto/manual change of a point recorded in the audit log that succeeded.
 pub fn last_change(catalog: &Catalog, point: u32) -> Option<AuditEntry> {
     let filter = AuditFilter {

@@ -14,7 +14,6 @@
 //! auto/manual change of the point is the schedule's) goes back to auto then, unless another
 //! command is still in force on it or an enabled schedule still switches it to manual.
 
-use crate::model::command::Mode;
 use crate::model::place::Building;
 use crate::model::schedule::{Calendar, Schedule, ScheduleResponse, TransitionView};
 use crate::service::Issuer;
@@ -237,23 +236,13 @@ impl Scheduler {
     /// Puts `point` back in auto if schedule `s` is what put it in manual, no command is in force
     /// on it any more, and no enabled schedule (`s` as it is now included) switches it to manual.
     async fn give_back(&self, s: &Schedule, point: u32) {
-        if !self.control.array(point).is_empty() {
-            return;
-        }
-        let Some(last) = crate::service::overrides::last_change(&self.catalog, point) else { return };
-        if last.actor != Self::issuer(s).actor || !crate::service::overrides::explains(&last, None) {
-            return;
-        }
         let bound = self
             .catalog
             .list::<Schedule>()
             .into_iter()
             .any(|o| o.enabled && o.outputs.iter().any(|b| b.point_id == point && b.switch_to_manual));
-        if bound {
-            return;
-        }
-        if let Err(e) = self.control.set_mode(&Self::issuer(s), point, Mode::Auto).await {
-            tracing::warn!(schedule = s.id, point, error = %e, "putting a schedule's output back in auto failed");
+        if !bound {
+            crate::service::overrides::give_back(&self.control, &self.catalog, &Self::issuer(s), point).await;
         }
     }
 

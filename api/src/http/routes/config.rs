@@ -40,7 +40,7 @@ pub async fn reload(State(state): State<AppState>, Extension(who): Extension<Pri
         Err(e @ ReloadError::NoFile) => ApiError::conflict("no_config_file", e.to_string()).into_response(),
         Err(ReloadError::Invalid(e)) => {
             let body = InvalidConfigBody {
-                error: ErrorDetail { code: "invalid_config".into(), message: e.to_string() },
+                error: ErrorDetail::new("invalid_config", e.to_string()),
                 at: ErrorPlace::from(&e),
             };
             (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()

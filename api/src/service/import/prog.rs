@@ -826,6 +826,8 @@ fn plan(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<Plan, ProgImpo
                 name: name.clone(),
                 device_id: Some(dev.id),
                 source: String::new(),
+                // The panel may still run its own copy: an operator enables it on the server.
+                enabled: false,
                 status: "stopped".into(),
                 updated_us: cx.now_us,
                 t3000: Some(panel_program),
