@@ -22,7 +22,7 @@ pub struct WatchArgs {
     /// At most this many updates per second per point (coalesced to the latest value).
     #[arg(long)]
     pub max_rate: Option<f64>,
-    /// Also print device status, alarm, schedule and system messages.
+    /// Also print device status, alarm, schedule, program and system messages.
     #[arg(long)]
     pub everything: bool,
     /// Print each message as the JSON the server sent.
@@ -95,6 +95,27 @@ fn line(v: &Value) -> String {
                 s("status")
             )
         }
+        "ProgramUpdate" => {
+            let error = match &v["error"] {
+                Value::Null => String::new(),
+                e => format!(
+                    ": line {} (text line {}, column {}): {}",
+                    e["line_number"],
+                    e["line"],
+                    e["column"],
+                    e["message"].as_str().unwrap_or("")
+                ),
+            };
+            let enabled = if v["enabled"] == true { "enabled" } else { "disabled" };
+            format!(
+                "{}  program {} ({}): {}, {}, {enabled}{error}",
+                s("time"),
+                v["program_id"],
+                s("name"),
+                s("change"),
+                s("status")
+            )
+        }
         "SystemStatus" => {
             let errors = v["system_errors"].as_array().map(|e| e.iter().filter_map(Value::as_str).collect::<Vec<_>>());
             let errors =
@@ -137,6 +158,7 @@ pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
         sub["devices"] = json!("all");
         sub["alarms"] = json!(true);
         sub["schedules"] = json!(true);
+        sub["programs"] = json!(true);
         sub["system"] = json!(true);
     }
     if let Some(r) = args.max_rate {
@@ -216,5 +238,12 @@ mod tests {
         let u = json!({"type": "ScheduleUpdate", "schedule_id": 4, "name": "occ", "change": "state",
             "status": "active", "on": true, "next_run": 0, "next_run_time": null, "time": "t"});
         assert_eq!(line(&u), "t  schedule 4 (occ): state, active, ON");
+        let p = json!({"type": "ProgramUpdate", "program_id": 3, "name": "AHU", "change": "state", "status": "error",
+            "enabled": true, "error": {"line_number": 30, "line": 3, "column": 12, "message": "division by zero"},
+            "time": "t"});
+        assert_eq!(
+            line(&p),
+            "t  program 3 (AHU): state, error, enabled: line 30 (text line 3, column 12): division by zero"
+        );
     }
 }

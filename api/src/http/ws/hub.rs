@@ -1,5 +1,5 @@
 //! The fan-out: one task follows the live bus (every sample stored, collected or pushed), the
-//! collector's device status, the alarm service and the scheduler, encodes each event once and
+//! collector's device status, the alarm service, the scheduler and the program runner, encodes each event once and
 //! hands the shared frame to the bounded queue of every client that follows it.
 //!
 //! The hub never waits for a client: a full queue drops the update for that client alone and
@@ -80,6 +80,7 @@ pub struct Subs {
     pub buildings: HashSet<i64>,
     pub alarms: bool,
     pub schedules: bool,
+    pub programs: bool,
     pub system: bool,
     /// The points in the hub's index for this client: `points` and the points of the devices in
     /// its rooms, floors and buildings (empty with `all_points`).
@@ -606,6 +607,22 @@ impl Hub {
         self.deliver(ServerMessage::ScheduleUpdate(msg).frame(), |s| s.schedules);
     }
 
+    fn program(&self, e: crate::service::programs::ProgramEvent, now: i64) {
+        let msg = protocol::ProgramUpdate {
+            program_id: e.program_id,
+            name: e.name,
+            change: e.change.to_owned(),
+            status: e.status,
+            enabled: e.enabled,
+            error: e.error,
+            last_scan: e.last_scan,
+            scan_us: e.scan_us,
+            timestamp: protocol::ms_of_us(now),
+            time: protocol::rfc3339_us(now),
+        };
+        self.deliver(ServerMessage::ProgramUpdate(msg).frame(), |s| s.programs);
+    }
+
     /// Starts the fan-out task. It runs as long as the server.
     pub fn spawn(self: &Arc<Self>, state: AppState) {
         let me = self.clone();
@@ -613,6 +630,7 @@ impl Hub {
         let mut statuses = state.collector.status().subscribe();
         let mut alarms = state.alarms.subscribe();
         let mut schedules = state.scheduler.subscribe();
+        let mut programs = state.programs.subscribe();
         self.rebuild_directory(&state);
         tokio::spawn(async move {
             let status_period = || Duration::from_secs(me.cfg.read().system_status_interval_secs);
@@ -651,6 +669,13 @@ impl Hub {
                         Ok(e) => me.schedule(e, state.now_us()),
                         Err(broadcast::error::RecvError::Lagged(n)) => {
                             tracing::warn!(events = n, "the WebSocket hub missed schedule events");
+                        }
+                        Err(broadcast::error::RecvError::Closed) => {}
+                    },
+                    e = programs.recv() => match e {
+                        Ok(e) => me.program(e, state.now_us()),
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(events = n, "the WebSocket hub missed program events");
                         }
                         Err(broadcast::error::RecvError::Closed) => {}
                     },

@@ -72,6 +72,8 @@ pub struct Selection {
     pub alarms: Option<bool>,
     /// `ScheduleUpdate`s (state changes, schedules created, changed or deleted).
     pub schedules: Option<bool>,
+    /// `ProgramUpdate`s (status, error or enabled changes; programs created, changed or deleted).
+    pub programs: Option<bool>,
     /// `SystemStatus` every `websocket.system_status_interval_secs`.
     pub system: Option<bool>,
     /// `Subscribe` only: at most this many `PointUpdate`s per second per point (0.01 ..= 1000);
@@ -188,6 +190,7 @@ pub enum ServerMessage {
     DeviceStatus(DeviceStatus),
     AlarmNotification(AlarmNotification),
     ScheduleUpdate(ScheduleUpdate),
+    ProgramUpdate(ProgramUpdate),
     SystemStatus(SystemStatus),
     Lagged(Lagged),
     AlarmAcknowledged(AlarmAcknowledged),
@@ -230,6 +233,7 @@ pub struct Subscribed {
     pub devices: Option<usize>,
     pub alarms: bool,
     pub schedules: bool,
+    pub programs: bool,
     pub system: bool,
     /// Current values in the snapshot that follows.
     pub snapshot_points: usize,
@@ -373,6 +377,29 @@ pub struct ScheduleUpdate {
     pub time: String,
 }
 
+/// A program changed status (running, stopped, error), error or `enabled`, or was created,
+/// changed or deleted. Not sent for every scan.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProgramUpdate {
+    pub program_id: i64,
+    pub name: String,
+    /// `state` (status, error or enabled changed), `created`, `updated`, `deleted`.
+    pub change: String,
+    /// `running`, `stopped`, `error` or `deleted`.
+    pub status: String,
+    pub enabled: bool,
+    /// Where and why it stopped (`status: error`); null otherwise.
+    pub error: Option<crate::model::program::ProgramErrorView>,
+    /// Its last scan, RFC 3339 (UTC); null before the first.
+    pub last_scan: Option<String>,
+    /// How long its last scan took, in microseconds.
+    pub scan_us: Option<u64>,
+    /// When: milliseconds since the Unix epoch (UTC).
+    pub timestamp: i64,
+    /// The same instant, RFC 3339 (UTC).
+    pub time: String,
+}
+
 /// The server's health, every `websocket.system_status_interval_secs` (and on subscription).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SystemStatus {
@@ -499,6 +526,7 @@ pub fn rfc3339_us(us: i64) -> String {
     DeviceStatus,
     AlarmNotification,
     ScheduleUpdate,
+    ProgramUpdate,
     SystemStatus,
     Lagged,
     AlarmAcknowledged,
@@ -560,7 +588,7 @@ pub fn schema_document() -> Value {
 }
 
 /// The kinds of server message, as `ServerMessage` tags them.
-pub const SERVER_KINDS: [&str; 14] = [
+pub const SERVER_KINDS: [&str; 15] = [
     "Welcome",
     "Subscribed",
     "Unsubscribed",
@@ -569,6 +597,7 @@ pub const SERVER_KINDS: [&str; 14] = [
     "DeviceStatus",
     "AlarmNotification",
     "ScheduleUpdate",
+    "ProgramUpdate",
     "SystemStatus",
     "Lagged",
     "AlarmAcknowledged",

@@ -227,6 +227,9 @@ fn subscribe(subs: &mut Subs, sel: &Selection) {
     if let Some(b) = sel.schedules {
         subs.schedules = b;
     }
+    if let Some(b) = sel.programs {
+        subs.programs = b;
+    }
     if let Some(b) = sel.system {
         subs.system = b;
     }
@@ -273,6 +276,9 @@ fn unsubscribe(subs: &mut Subs, sel: &Selection) {
     }
     if sel.schedules == Some(true) {
         subs.schedules = false;
+    }
+    if sel.programs == Some(true) {
+        subs.programs = false;
     }
     if sel.system == Some(true) {
         subs.system = false;
@@ -552,6 +558,7 @@ impl Session {
             devices: (!subs.all_devices).then_some(subs.devices.len()),
             alarms: subs.alarms,
             schedules: subs.schedules,
+            programs: subs.programs,
             system: subs.system,
             snapshot_points,
             max_rate_hz: self.coalesce.as_ref().map(|c| 1.0 / c.interval.as_secs_f64()),
