@@ -170,8 +170,14 @@ async fn the_authorisation_matrix() {
         (Method::GET, "/api/t3000/export?points=1&from=now-1h&to=now", None, 1),
         (Method::POST, "/api/t3000/samples", Some(json!([])), 2),
         (Method::GET, "/api/t3000/programs", None, 1),
-        (Method::POST, "/api/t3000/programs", Some(json!({})), 3),
-        (Method::POST, "/api/t3000/programs/999/run", None, 3),
+        (Method::POST, "/api/t3000/programs", Some(json!({})), 2),
+        (Method::GET, "/api/t3000/programs/999", None, 1),
+        (Method::PUT, "/api/t3000/programs/999", Some(json!({})), 2),
+        (Method::DELETE, "/api/t3000/programs/999", None, 2),
+        (Method::POST, "/api/t3000/programs/999/run", None, 2),
+        (Method::POST, "/api/t3000/programs/999/enable", None, 2),
+        (Method::POST, "/api/t3000/programs/999/disable", None, 2),
+        (Method::POST, "/api/t3000/programs/check", Some(json!({})), 2),
         (Method::GET, "/api/t3000/users", None, 3),
         (Method::POST, "/api/t3000/users", Some(json!({})), 3),
         (Method::GET, "/api/t3000/tokens", None, 3),
@@ -720,18 +726,12 @@ async fn control_through_the_command_arbiter() {
     }
     assert!(limited, "the write rate limit never applied");
 
-    // Programs are stored and listed; running them is not built yet.
+    // A program belongs to a device (tests/tests/programs.rs runs them).
     let p = server
         .post_json("/api/t3000/programs", &json!({"name": "ahu-seq", "source": "10 IF IN1 > 22 THEN OUT1 = 1"}))
         .await;
-    assert_eq!(p.status, StatusCode::CREATED, "{}", p.text());
-    let pid = p.json()["id"].clone();
-    assert_eq!(server.get("/api/t3000/programs").await.ok_json()[0]["name"], "ahu-seq");
-    server.post_json(&format!("/api/t3000/programs/{pid}/run"), &json!({})).await.assert_error(
-        "run",
-        StatusCode::NOT_IMPLEMENTED,
-        Some("not_implemented"),
-    );
+    p.assert_error("a program without a device", StatusCode::BAD_REQUEST, Some("invalid_json"));
+    assert!(p.text().contains("device_id"), "{}", p.text());
 }
 
 async fn value_of(server: &TestServer, point: u64) -> Option<f64> {

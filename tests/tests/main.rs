@@ -26,6 +26,7 @@ mod metrics;
 mod modes;
 mod plan_types;
 mod plugins;
+mod programs;
 mod reload;
 mod safety;
 mod sandbox;

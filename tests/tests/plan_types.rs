@@ -165,6 +165,7 @@ mod extra {
             devices: Option<u64>,
             alarms: bool,
             schedules: bool,
+            programs: bool,
             system: bool,
             snapshot_points: u64,
             max_rate_hz: Option<f64>,
@@ -172,6 +173,18 @@ mod extra {
         },
         Unsubscribed {
             request_id: Value,
+        },
+        ProgramUpdate {
+            program_id: i64,
+            name: String,
+            change: String,
+            status: String,
+            enabled: bool,
+            error: Option<Value>,
+            last_scan: Option<String>,
+            scan_us: Option<u64>,
+            timestamp: i64,
+            time: String,
         },
         Pong {
             request_id: Value,
@@ -328,7 +341,7 @@ async fn every_message_and_answer_matches_the_plans_types() {
     let mut a = connect(&server, &op).await;
     let r = a
         .request(json!({"type": "Subscribe", "points": "all", "devices": "all", "alarms": true,
-            "schedules": true, "system": true}))
+            "schedules": true, "programs": true, "system": true}))
         .await;
     assert_eq!(r["type"], "Subscribed", "{r}");
     let mut batched = connect(&server, &server.token).await;
@@ -371,6 +384,14 @@ async fn every_message_and_answer_matches_the_plans_types() {
     let sid = s.json()["id"].as_i64().unwrap();
     let u = a.expect("ScheduleUpdate", WAIT, |v| v["type"] == "ScheduleUpdate" && v["change"] == "state").await;
     assert!(u["next_run"].as_i64() > Some(0), "the next change is known: {u}");
+
+    // A program: created (a ProgramUpdate).
+    let device = server.get("/api/t3000/devices/ahu").await.ok_json()["id"].clone();
+    let p = server
+        .post_json("/api/t3000/programs", &json!({"name": "p", "device_id": device, "source": "10 VAR2 = 1\n"}))
+        .await;
+    assert_eq!(p.status, StatusCode::CREATED, "{}", p.text());
+    a.expect("ProgramUpdate", WAIT, |v| v["type"] == "ProgramUpdate" && v["change"] == "created").await;
 
     // REST, while all of it exists: every item of each list and each single answer.
     let buildings = server.get("/api/t3000/buildings").await.ok_json();
@@ -463,7 +484,7 @@ async fn every_message_and_answer_matches_the_plans_types() {
     let schema = schema.ok_json();
     let kinds: BTreeSet<String> =
         schema["$defs"]["ServerMessage"]["oneOf"].as_array().unwrap().iter().filter_map(type_tag).collect();
-    assert_eq!(kinds.len(), 14, "{kinds:?}");
+    assert_eq!(kinds.len(), 15, "{kinds:?}");
     assert_eq!(seen, kinds, "every kind of message the server sends");
     // The AsyncAPI document names the same messages the server sends.
     let doc = server.call(&reqwest::Client::new(), reqwest::Method::GET, "/api/t3000/ws/asyncapi.json", None).await;

@@ -61,7 +61,7 @@ async fn modbus_write(addr: &str, register: u16, words: &[u16]) {
 }
 
 /// Reads holding registers of unit 1 (function 03).
-async fn modbus_read(addr: &str, register: u16, count: u16) -> Vec<u16> {
+pub(crate) async fn modbus_read(addr: &str, register: u16, count: u16) -> Vec<u16> {
     let mut frame = vec![0, 8, 0, 0, 0, 6, 1, 3];
     frame.extend_from_slice(&register.to_be_bytes());
     frame.extend_from_slice(&count.to_be_bytes());
