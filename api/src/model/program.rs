@@ -45,8 +45,9 @@ pub struct ProgramView {
     /// `running` (enabled, scanned every `programs.scan_ms`), `stopped` (disabled) or `error`
     /// (it stopped with `error`; enable it again or change it to start it afresh).
     pub status: String,
-    /// Why it stopped (a run-time error), or why it cannot start (its text no longer binds: a
-    /// point or label gone); null otherwise.
+    /// Why it stopped (a run-time error), or why it cannot start (its text does not bind: a
+    /// point or label gone, its device not polled); shown for a disabled program too, whose
+    /// status stays `stopped`; null otherwise.
     pub error: Option<ProgramErrorView>,
     /// When it was last scanned (RFC 3339, UTC); null before its first scan since the server
     /// started.
@@ -62,6 +63,10 @@ pub struct ProgramView {
     /// What a T3 panel keeps of it, for programs imported from a `.prog` file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub t3000: Option<PanelProgram>,
+    /// Only in the answer to enabling a program imported from a panel: whether the panel's own
+    /// copy was stopped (`PRG2 is stopped on the panel ...`) or why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub panel: Option<String>,
 }
 
 /// Where and why a program stopped or cannot start.

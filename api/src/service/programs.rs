@@ -97,6 +97,9 @@ pub trait Plant: Send + Sync + 'static {
     /// Takes back `who`'s command at `priority` on `point` (and gives the point back to its
     /// controller when `who` had put it in manual).
     fn release<'a>(&'a self, who: &'a Issuer, point: u32, priority: Priority) -> BoxFuture<'a, ()>;
+    /// Stops program `number` (1..=16) on device `device_id`'s own panel, so that the panel's copy
+    /// of a program the server now runs does not run too.
+    fn stop_on_panel(&self, device_id: i64, number: u16) -> BoxFuture<'_, Result<(), String>>;
 }
 
 /// Why a program text was refused: where, and what is wrong.
@@ -192,6 +195,9 @@ pub struct Runner {
     clock: Arc<dyn Clock>,
     cfg: RwLock<ProgramsConfig>,
     slots: Mutex<BTreeMap<i64, Arc<Slot>>>,
+    /// The `updated_us` of each program as last loaded, to notice changes made to the catalog
+    /// by others (an import) at the next scan.
+    loaded: Mutex<HashMap<i64, i64>>,
     events: broadcast::Sender<ProgramEvent>,
 }
 
@@ -350,6 +356,7 @@ impl Runner {
             clock,
             cfg: RwLock::new(cfg),
             slots: Mutex::default(),
+            loaded: Mutex::default(),
             events: broadcast::channel(256).0,
         })
     }
@@ -409,14 +416,19 @@ impl Runner {
             writes: status.writes,
             updated_us: p.updated_us,
             t3000: p.t3000.clone(),
+            panel: None,
         }
     }
 
+    /// `error` for a program that stopped running with an error or is enabled and does not bind;
+    /// a disabled program whose text does not bind is `stopped` (its `error` says why it could
+    /// not start).
     fn state_name(enabled: bool, s: &Status) -> &'static str {
         match (&s.error, enabled) {
-            (Some(_), _) => "error",
-            (None, true) => "running",
-            (None, false) => "stopped",
+            (Some(_), true) => "error",
+            (Some(_), false) if s.ran_into_error => "error",
+            (_, true) => "running",
+            (_, false) => "stopped",
         }
     }
 
@@ -457,6 +469,7 @@ impl Runner {
         let mut engine = slot.engine.lock().await;
         let before = (engine.program.enabled, slot.status.lock().clone());
         engine.program = p.clone();
+        self.loaded.lock().insert(p.id, p.updated_us);
         self.restart(&slot, &mut engine).await;
         let after = (p.enabled, slot.status.lock().clone());
         drop(engine);
@@ -526,13 +539,42 @@ impl Runner {
         }
     }
 
-    fn slot(&self, id: i64) -> Result<Arc<Slot>, ProgramError> {
+    /// The slot of program `id`, loaded from the catalog if the runner has not seen it yet.
+    async fn slot(&self, id: i64) -> Result<Arc<Slot>, ProgramError> {
+        if let Some(s) = self.slots.lock().get(&id).cloned() {
+            return Ok(s);
+        }
+        let p = self.catalog.get::<Program>(id).ok_or(ProgramError::NotFound(id))?;
+        self.load(p, None).await;
         self.slots.lock().get(&id).cloned().ok_or(ProgramError::NotFound(id))
     }
 
+    /// Takes the changes others made to the catalog (an import that added or changed programs, a
+    /// program deleted): each is loaded (or removed) as if changed through the API.
+    pub async fn sync_catalog(&self) {
+        let stored = self.catalog.list::<Program>();
+        let loaded = self.loaded.lock().clone();
+        for p in &stored {
+            match loaded.get(&p.id) {
+                Some(us) if *us == p.updated_us => {}
+                Some(_) => self.upsert(p.clone(), "updated").await,
+                None => self.upsert(p.clone(), "created").await,
+            }
+        }
+        for id in loaded.keys().filter(|id| !stored.iter().any(|p| p.id == **id)) {
+            let slot = self.slots.lock().get(id).cloned();
+            if let Some(slot) = slot {
+                let p = slot.engine.lock().await.program.clone();
+                self.remove(&p).await;
+            }
+        }
+    }
+
     /// Enables or disables a stored program: enabling starts it afresh (also one in error),
-    /// disabling stops it and releases every point it commanded. Returns the stored program.
-    pub async fn set_enabled(&self, id: i64, enabled: bool) -> Result<Program, ProgramError> {
+    /// disabling stops it and releases every point it commanded. Enabling a program imported from
+    /// a panel also stops the panel's own copy where the panel allows it: what happened is the
+    /// second value (none for other programs). Returns the stored program.
+    pub async fn set_enabled(&self, id: i64, enabled: bool) -> Result<(Program, Option<String>), ProgramError> {
         let mut p = self.catalog.get::<Program>(id).ok_or(ProgramError::NotFound(id))?;
         let changed = p.enabled != enabled;
         p.enabled = enabled;
@@ -542,12 +584,26 @@ impl Runner {
         }
         self.load(p.clone(), None).await;
         self.report_errors();
-        Ok(p)
+        let panel = match (enabled, &p.t3000, p.device_id) {
+            (true, Some(t), Some(device)) => Some(match self.plant.stop_on_panel(device, t.number).await {
+                Ok(()) => format!("PRG{} is stopped on the panel (device {device}): the server runs it", t.number),
+                Err(e) => format!(
+                    "PRG{} could not be stopped on the panel (device {device}): {e}; the panel may still run its own copy",
+                    t.number
+                ),
+            }),
+            _ => None,
+        };
+        if let Some(note) = &panel {
+            tracing::info!(program = id, "{note}");
+        }
+        Ok((p, panel))
     }
 
     /// Forgets a deleted program: stops it, releases every point it commanded, clears its alarms.
     pub async fn remove(&self, p: &Program) {
         let slot = self.slots.lock().remove(&p.id);
+        self.loaded.lock().remove(&p.id);
         if let Some(slot) = slot {
             let mut engine = slot.engine.lock().await;
             self.release(&mut engine, |_| true).await;
@@ -560,7 +616,7 @@ impl Runner {
     /// One scan of program `id` now, enabled or not (a program in error, or one that did not bind,
     /// is bound afresh first). Returns the program.
     pub async fn run_once(&self, id: i64) -> Result<Program, ProgramError> {
-        let slot = self.slot(id)?;
+        let slot = self.slot(id).await?;
         let mut engine = slot.engine.lock().await;
         let before = slot.status.lock().clone();
         if engine.compiled.is_none() || before.error.is_some() {
@@ -585,8 +641,10 @@ impl Runner {
         self.report_errors();
     }
 
-    /// One scan of every enabled program that is not in error (each on its own, at once).
+    /// One scan of every enabled program that is not in error (each on its own, at once), after
+    /// taking the catalog's changes ([`Runner::sync_catalog`]).
     pub async fn tick(&self) {
+        self.sync_catalog().await;
         let slots: Vec<Arc<Slot>> = self.slots.lock().values().cloned().collect();
         let work = slots.into_iter().map(|slot| async move {
             let mut engine = slot.engine.lock().await;
@@ -860,6 +918,19 @@ impl Plant for ServerPlant {
             crate::service::overrides::give_back(&self.control, &self.catalog, who, point).await;
         })
     }
+
+    fn stop_on_panel(&self, device_id: i64, number: u16) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let device = self
+                .catalog
+                .get::<crate::model::device::DeviceRecord>(device_id)
+                .ok_or_else(|| format!("no device {device_id}"))?;
+            self.collector
+                .set_program_running(&device.config.name, usize::from(number), false)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
 impl ServerPlant {
@@ -962,6 +1033,11 @@ mod tests {
         fn release<'a>(&'a self, who: &'a Issuer, point: u32, priority: Priority) -> BoxFuture<'a, ()> {
             self.log.lock().push(format!("{} release {point}@{}", who.actor, priority.get()));
             Box::pin(async {})
+        }
+
+        fn stop_on_panel(&self, device_id: i64, number: u16) -> BoxFuture<'_, Result<(), String>> {
+            self.log.lock().push(format!("stop PRG{number} on {device_id}"));
+            Box::pin(async { Ok(()) })
         }
     }
 
@@ -1193,6 +1269,47 @@ mod tests {
         assert_eq!(w.alarm(id).unwrap().state, "active");
         w.runner.set_enabled(p.id, false).await.unwrap();
         assert_eq!(w.alarm(id).unwrap().state, "cleared", "stopped: cleared, waiting for an acknowledgement");
+    }
+
+    /// Programs others write to the catalog (an import) are taken at the next scan, and dropped
+    /// when deleted there; enabling one imported from a panel stops the panel's own copy.
+    #[tokio::test]
+    async fn imported_programs_are_taken_and_enabling_stops_the_panels_copy() {
+        let w = world();
+        let panel = crate::model::program::PanelProgram {
+            number: 2,
+            label: "BOILER".into(),
+            description: String::new(),
+            code_bytes: 10,
+            code_hex: String::new(),
+            panel_status: "on".into(),
+            auto_manual: "auto".into(),
+        };
+        let p = w
+            .catalog
+            .insert(Program {
+                id: 0,
+                name: "ahu PRG2 BOILER".into(),
+                device_id: Some(1),
+                source: "10 VAR1 = 3\n".into(),
+                enabled: false,
+                status: "stopped".into(),
+                updated_us: NOW,
+                t3000: Some(panel),
+            })
+            .unwrap();
+        w.second().await;
+        let v = w.view(&p);
+        assert_eq!((v.status.as_str(), v.writes.len()), ("stopped", 1), "{v:?}");
+        assert!(w.plant.take_log().is_empty(), "imported programs do not run");
+        let (_, note) = w.runner.set_enabled(p.id, true).await.unwrap();
+        assert!(note.unwrap().starts_with("PRG2 is stopped on the panel"));
+        w.second().await;
+        assert_eq!(w.plant.take_log(), vec!["stop PRG2 on 1".to_owned(), format!("program:1 {VAR1}=3@16")]);
+        w.catalog.delete::<Program>(p.id).unwrap();
+        w.second().await;
+        assert_eq!(w.plant.take_log(), vec![format!("program:1 release {VAR1}@16")]);
+        assert!(w.runner.views().is_empty());
     }
 
     /// Names bind to the device's points by name and label, panel prefixes to the device with

@@ -202,7 +202,9 @@ pub async fn run(
     Ok(Json(v))
 }
 
-/// Enables the program: it starts afresh (also one in error) and runs from the next scan.
+/// Enables the program: it starts afresh (also one in error) and runs from the next scan. A
+/// program imported from a panel's `.prog` file is stopped on that panel where its register map
+/// allows (its program table); `panel` says what happened.
 #[utoipa::path(post, path = "/api/t3000/programs/{id}/enable", tag = "programs", params(("id" = i64, Path)),
     responses((status = 200, body = ProgramView), (status = 404, body = ErrorBody)))]
 pub async fn enable(
@@ -226,10 +228,14 @@ pub async fn disable(
 
 async fn set_enabled(state: AppState, who: Principal, id: i64, enabled: bool) -> ApiResult<Json<ProgramView>> {
     let old = found::<Program>(&state, id, "program")?;
-    let p = state.programs.set_enabled(id, enabled).await?;
+    let (p, panel) = state.programs.set_enabled(id, enabled).await?;
     let action = if enabled { "program.enable" } else { "program.disable" };
-    audit(&state, &who, action, format!("program:{id}"), Some(summary(&old)), Some(summary(&p)));
-    Ok(Json(state.programs.view(&p)))
+    let mut new = summary(&p);
+    if let Some(note) = &panel {
+        new["panel"] = note.clone().into();
+    }
+    audit(&state, &who, action, format!("program:{id}"), Some(summary(&old)), Some(new));
+    Ok(Json(ProgramView { panel, ..state.programs.view(&p) }))
 }
 
 /// Checks a program text for a device without storing anything: whether it parses and every
