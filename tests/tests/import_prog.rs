@@ -209,6 +209,16 @@ async fn a_real_prog_file_is_previewed_applied_once_and_bad_files_are_refused() 
     let programs = server.get("/api/t3000/programs").await.ok_json();
     let prg1 = item(&programs, "name", "boiler PRG1 BLRSYS");
     assert_eq!(prg1["t3000"]["code_bytes"], 134);
+    // Its text decoded from the code as T3000 shows it, and it does not run until enabled.
+    assert!(prg1["source"].as_str().unwrap().starts_with("10 "), "{prg1}");
+    assert_eq!((&prg1["enabled"], &prg1["status"]), (&json!(false), &json!("stopped")), "{prg1}");
+    // Enabled on the server, the panel's own copy is stopped where the panel can be reached (this
+    // one cannot: the answer says so).
+    let enable = format!("/api/t3000/programs/{}/enable", prg1["id"]);
+    let r = server.post_json(&enable, &json!({})).await.ok_json();
+    assert!(r["panel"].as_str().is_some_and(|n| n.starts_with("PRG1 could not be stopped on the panel")), "{r}");
+    let disable = format!("/api/t3000/programs/{}/disable", prg1["id"]);
+    assert_eq!(server.post_json(&disable, &json!({})).await.ok_json()["status"], "stopped");
     let code: String = boiler
         [3 + 2944 + 2880 + 4992 + 592 + 448 + 736 + 16800 + 384 + 200 + 525 + 400 + 336 + 132 + 1248 + 1152 + 184..]
         [..2000]

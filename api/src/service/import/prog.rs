@@ -24,7 +24,10 @@
 //! - monitors: trend logs (`<device> MON<n> <label>`) of the monitor's points at its interval, through
 //!   [`TrendLogs::store`].
 //! - programs: program records (`<device> PRG<n> <label>`) keeping the 2000-byte code block verbatim
-//!   ([`PanelProgram`]), with the panel's on/off and auto/manual.
+//!   ([`PanelProgram`]), with the panel's on/off and auto/manual, and its text decoded from the code
+//!   as T3000 shows it (labels for the panel's points; empty, with a warning, when the block does
+//!   not decode). Imported programs are disabled: the panel may still run its own copy, and an
+//!   operator enables one on the server when it should run there (`service::programs`).
 //!
 //! Routines are named and converted as hardware sync names and converts them ([`panel_names`],
 //! [`routines`]), so a sync after an import finds them in step.
@@ -812,20 +815,45 @@ fn plan(cx: Context<'_>, device: &str, file: &ProgFile) -> Result<Plan, ProgImpo
         ] {
             change(&mut changes, field, o, n);
         }
-        if old_t.map(|t| &t.code_hex) != Some(&panel_program.code_hex) {
+        let code_changed = old_t.map(|t| &t.code_hex) != Some(&panel_program.code_hex);
+        if code_changed {
             changes.push(FieldChange {
                 field: "code".into(),
                 old: json!(old_t.map(|t| t.code_hex.len() / 2)),
                 new: json!(format!("{} bytes", code.len())),
             });
         }
+        // The text T3000 shows, decoded from the code block: for a new program, and when the
+        // panel's code changed (an edit made on the server is kept otherwise).
+        let source = if code_changed || old.is_none() {
+            match file.program_source(i) {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    warn(&item, format!("its code does not decode ({e}): stored without text"));
+                    Some(String::new())
+                }
+            }
+        } else {
+            None
+        };
+        if let (Some(text), Some(o)) = (&source, old)
+            && *text != o.source
+        {
+            changes.push(FieldChange { field: "source".into(), old: json!(o.source.len()), new: json!(text.len()) });
+        }
         let program = match old {
-            Some(o) => Program { name: name.clone(), t3000: Some(panel_program), updated_us: cx.now_us, ..o.clone() },
+            Some(o) => Program {
+                name: name.clone(),
+                source: source.unwrap_or_else(|| o.source.clone()),
+                t3000: Some(panel_program),
+                updated_us: cx.now_us,
+                ..o.clone()
+            },
             None => Program {
                 id: 0,
                 name: name.clone(),
                 device_id: Some(dev.id),
-                source: String::new(),
+                source: source.unwrap_or_default(),
                 // The panel may still run its own copy: an operator enables it on the server.
                 enabled: false,
                 status: "stopped".into(),
