@@ -41,7 +41,8 @@
 //! [`ACROSS_FIELDS`] lets exactly those operations answer that rule's one status: the history
 //! query's parameters that depend on each other and SQL that DuckDB does not take (400), alarm
 //! limits in order, a schedule's ON before its OFF, a device's point settings that its profile
-//! lacks, a point placed twice on a floor plan, and the files an import reads (a WebView database,
+//! lacks, a point placed twice on a floor plan, a program text that does not parse or bind, and
+//! the files an import reads (a WebView database,
 //! a `.prog` panel file, a CSV file) (422). [`UPGRADE`] lets the WebSocket upgrade
 //! answer a plain request with its documented 400 (Schemathesis cannot upgrade). The server runs
 //! with `query.max_rows` = [`MAX_ROWS`], so that a request for millions of buckets gets its 409 at
@@ -146,10 +147,6 @@ parameters = {{ "path.id" = {{ dictionary = "devices", probability = 0.5 }} }}
 include-path-regex = '^/api/t3000/points/\{{id\}}'
 parameters = {{ "path.id" = {{ dictionary = "points", probability = 0.5 }} }}
 
-# Running programs on the server is not implemented yet: 501, as documented.
-[[operations]]
-include-path = "/api/t3000/programs/{{id}}/run"
-checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "501"]
 {UPGRADE}{ACROSS_FIELDS}"#
     )
 }
@@ -206,6 +203,12 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403",
 # every row and column that is wrong.
 [[operations]]
 include-name = ["POST /api/t3000/import/prog", "POST /api/t3000/import/csv"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "422"]
+
+# Whether a text is a Control BASIC program whose point names bind to its device's points is for
+# the language's parser and the device's points to say: the 422 names the line and column.
+[[operations]]
+include-name = ["POST /api/t3000/programs", "PUT /api/t3000/programs/{id}"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "422"]
 
 # Whether a text is a SELECT that DuckDB can run over the views is for DuckDB's parser to say.
