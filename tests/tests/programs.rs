@@ -93,26 +93,37 @@ async fn programs_run_against_a_simulated_controller() {
         .ok_json();
     assert_eq!((&check["ok"], &check["error"]["line"]), (&json!(false), &json!(1)), "{check}");
     let check = server
-        .call(&op, Method::POST, "/api/t3000/programs/check", Some(&json!({"device_id": device, "source": "10 RUNS = 1\n"})))
+        .call(
+            &op,
+            Method::POST,
+            "/api/t3000/programs/check",
+            Some(&json!({"device_id": device, "source": "10 RUNS = 1\n"})),
+        )
         .await
         .ok_json();
     assert_eq!(check, json!({"ok": true}));
     // Viewers read, and write nothing.
     let r = server
-        .call(&viewer, Method::POST, "/api/t3000/programs", Some(&json!({"name": "v", "device_id": device, "source": ""})))
+        .call(
+            &viewer,
+            Method::POST,
+            "/api/t3000/programs",
+            Some(&json!({"name": "v", "device_id": device, "source": ""})),
+        )
         .await;
     r.assert_error("a viewer creates", StatusCode::FORBIDDEN, Some("forbidden"));
 
     // Created disabled, read, renamed; run once: OUT2 reaches the device.
-    let r = create(json!({"name": "valve", "device_id": device, "source": "10 OUT2 = 42.5\n20 VAR20 = VAR20 + 1\n"})).await;
+    let r =
+        create(json!({"name": "valve", "device_id": device, "source": "10 OUT2 = 42.5\n20 VAR20 = VAR20 + 1\n"})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let valve = r.json();
     let valve_id = valve["id"].as_i64().unwrap();
     assert_eq!((&valve["status"], &valve["enabled"], &valve["scans"]), (&json!("stopped"), &json!(false), &json!(0)));
-    assert_eq!(valve["writes"].as_array().unwrap().iter().map(|w| w["name"].clone()).collect::<Vec<_>>(), [
-        json!("OUT2"),
-        json!("VAR20")
-    ]);
+    assert_eq!(
+        valve["writes"].as_array().unwrap().iter().map(|w| w["name"].clone()).collect::<Vec<_>>(),
+        [json!("OUT2"), json!("VAR20")]
+    );
     ws.expect("ProgramUpdate created", WAIT, |v| {
         v["type"] == "ProgramUpdate" && v["program_id"] == valve_id && v["change"] == "created"
     })

@@ -12,7 +12,7 @@
 //! # Messages
 //! JSON text frames tagged by `type` ([`protocol`], whose JSON Schema is served at
 //! `GET /api/t3000/ws/schema.json` and AsyncAPI document at `GET /api/t3000/ws/asyncapi.json`). The client subscribes to points (ids or `"all"`), devices,
-//! rooms / floors / buildings, alarms, schedules and the system status; it first gets the current
+//! rooms / floors / buildings, alarms, schedules, programs and the system status; it first gets the current
 //! value of each point from the last-value cache, then changes only. `AckAlarm` and `WriteValue`
 //! go through the same service calls (`AlarmService::acknowledge`, `Control::user_write`), roles
 //! and audit log as their REST endpoints, and are refused with the same code and message.
