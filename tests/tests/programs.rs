@@ -2,7 +2,8 @@
 //! controller (`t3000 simulate`) and runs programs against it. Programs are created, read, changed
 //! and deleted; a text that does not parse or names an unknown point is refused with 422 and its
 //! line and column; a program run once drives an output that the device then holds (read back
-//! over Modbus); an enabled program runs on its scan; a program that divides by zero stops with
+//! over Modbus); an enabled program runs on its scan and leaves a point an operator put in manual
+//! alone until it is back in auto; a program that divides by zero stops with
 //! `error` and its line and raises the system alarm while another keeps running; disabling a
 //! program relinquishes its commands; viewers read but do not write; `ProgramUpdate`s reach
 //! WebSocket clients subscribed with `programs: true`.
@@ -161,6 +162,31 @@ async fn programs_run_against_a_simulated_controller() {
     .await;
     poll_until("the counter runs", WAIT, || async { value(&server, var21).await.is_some_and(|v| v >= 3.0) }).await;
 
+    // A point an operator put in manual is left alone (as a controller's programs leave it); back
+    // in auto, the program takes it over.
+    let var22 = point_of(&server, "ahu-1", "VAR22").await;
+    let r = server
+        .call(&op, Method::POST, &format!("/api/t3000/points/{var22}/mode"), Some(&json!({"mode": "manual"})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let held = created(
+        create(json!({"name": "held", "device_id": device, "enabled": true, "source": "10 VAR22 = 77\n"})).await,
+    );
+    let held_id = held["id"].as_i64().unwrap();
+    poll_until("the program scans", WAIT, || async {
+        program(&server, held_id).await["scans"].as_u64().is_some_and(|n| n >= 3)
+    })
+    .await;
+    assert_ne!(value(&server, var22).await, Some(77.0), "a point in manual is not written");
+    let commands = server.get(&format!("/api/t3000/points/{var22}/commands")).await.ok_json();
+    assert_eq!(commands, json!([]), "nothing commanded on a point in manual");
+    let r = server
+        .call(&op, Method::POST, &format!("/api/t3000/points/{var22}/mode"), Some(&json!({"mode": "auto"})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    poll_until("back in auto, the program drives it", WAIT, || async { value(&server, var22).await == Some(77.0) })
+        .await;
+
     // A division by zero stops that program alone, with its line, and raises the system alarm.
     let bad = created(
         create(json!({"name": "divider", "device_id": device, "enabled": true,
@@ -216,7 +242,7 @@ async fn programs_run_against_a_simulated_controller() {
     })
     .await;
     let list = server.call(&viewer, Method::GET, "/api/t3000/programs", None).await.ok_json();
-    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
 
     // Audited.
     let audit = server.get("/api/t3000/audit?action=program.run").await.ok_json();
