@@ -641,17 +641,28 @@ impl Runner {
         self.report_errors();
     }
 
-    /// One scan of every enabled program that is not in error (each on its own, at once), after
-    /// taking the catalog's changes ([`Runner::sync_catalog`]).
+    /// One scan of every enabled program that did not stop with an error (each on its own, at
+    /// once), after taking the catalog's changes ([`Runner::sync_catalog`]); an enabled program
+    /// that does not bind is bound again first (and runs once it binds).
     pub async fn tick(&self) {
         self.sync_catalog().await;
         let slots: Vec<Arc<Slot>> = self.slots.lock().values().cloned().collect();
         let work = slots.into_iter().map(|slot| async move {
             let mut engine = slot.engine.lock().await;
-            if !engine.program.enabled || engine.compiled.is_none() || slot.status.lock().error.is_some() {
+            if !engine.program.enabled || slot.status.lock().ran_into_error {
                 return;
             }
             let before = slot.status.lock().clone();
+            if engine.compiled.is_none() {
+                // An enabled program that did not bind (its device not polled yet, a panel label
+                // not read yet after a start) is bound again until it does.
+                self.restart(&slot, &mut engine).await;
+                if engine.compiled.is_none() {
+                    return;
+                }
+                let p = engine.program.clone();
+                self.after_change(&p, before.clone());
+            }
             self.scan(&slot, &mut engine).await;
             let p = engine.program.clone();
             drop(engine);
@@ -962,6 +973,8 @@ mod tests {
     struct Fake {
         values: Mutex<HashMap<u32, f64>>,
         held: Mutex<HashSet<u32>>,
+        /// Labels learnt later (as a panel's are read after a start).
+        labels: Mutex<HashMap<u32, String>>,
         log: Mutex<Vec<String>>,
     }
 
@@ -976,10 +989,11 @@ mod tests {
 
     impl Plant for Fake {
         fn panels(&self) -> Vec<Panel> {
+            let learnt = self.labels.lock().clone();
             let p = |id, name: &str, label: Option<&str>| NamedPoint {
                 id,
                 name: name.into(),
-                label: label.map(str::to_owned),
+                label: label.map(str::to_owned).or_else(|| learnt.get(&id).cloned()),
             };
             vec![
                 Panel {
@@ -1310,6 +1324,24 @@ mod tests {
         w.second().await;
         assert_eq!(w.plant.take_log(), vec![format!("program:1 release {VAR1}@16")]);
         assert!(w.runner.views().is_empty());
+    }
+
+    /// An enabled program whose names do not bind yet (a label the server does not know yet) is
+    /// in error and bound again at every scan; once it binds it runs and the system alarm ends.
+    #[tokio::test]
+    async fn an_enabled_program_that_does_not_bind_yet_starts_once_it_does() {
+        let w = world();
+        let p = w.program("later", "10 SUPPLY = 1\n").await;
+        let v = w.view(&p);
+        assert_eq!((v.status.as_str(), v.error.as_ref().map(|e| e.line)), ("error", Some(1)), "{v:?}");
+        assert!(w.alarm(SystemAlarm::ProgramError.rule_id()).is_some_and(|a| a.state == "active"));
+        w.second().await;
+        assert!(w.plant.take_log().is_empty());
+        w.plant.labels.lock().insert(VAR2, "SUPPLY".into());
+        w.second().await;
+        assert_eq!(w.view(&p).status, "running");
+        assert_eq!(w.plant.take_log(), vec![format!("program:1 {VAR2}=1@16")]);
+        assert_ne!(w.alarm(SystemAlarm::ProgramError.rule_id()).map(|a| a.state).as_deref(), Some("active"));
     }
 
     /// Names bind to the device's points by name and label, panel prefixes to the device with
