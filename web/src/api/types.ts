@@ -851,3 +851,61 @@ export interface AlertChannel {
   last_failure_us: number | null
   last_error: string | null
 }
+
+// ---- programs (Control BASIC run by the server) ---------------------------------------------
+
+/** What a program is doing: running (enabled, scanning), stopped (disabled) or error (a runtime
+ * error stopped it; `error` says where and why). */
+export type ProgramStatus = 'running' | 'stopped' | 'error'
+
+/** Where a program's error is: the BASIC line number (0: before any line), the 1-based line and
+ * column of the text, and what went wrong. */
+export interface ProgramError {
+  line_number: number
+  line: number
+  column: number
+  message: string
+}
+
+/** A point a program reads or writes: its id, its name on the panel (`IN1`) and its label. */
+export interface ProgramPoint {
+  point_id: number
+  name: string
+  label: string | null
+}
+
+/** A program (GET /programs, /programs/{id}; also the answer of POST, PUT, run, enable, disable). */
+export interface Program {
+  id: number
+  name: string
+  /** The panel it belongs to: point names without a panel prefix are this device's. */
+  device_id: number
+  source: string
+  enabled: boolean
+  status: ProgramStatus
+  error: ProgramError | null
+  /** RFC 3339; null before the first scan. */
+  last_scan: string | null
+  /** How long the last scan took, in microseconds. */
+  scan_us: number | null
+  scans: number
+  reads: ProgramPoint[]
+  writes: ProgramPoint[]
+  updated_us: number
+  /** The program as the imported panel file held it (imported programs only). */
+  t3000?: unknown
+}
+
+/** Body of POST /programs (PUT takes each field optionally). */
+export interface ProgramBody {
+  name: string
+  device_id: number
+  source: string
+  enabled?: boolean
+}
+
+/** Answer of POST /programs/check: ok, or where the first syntax error is. */
+export interface ProgramCheck {
+  ok: boolean
+  error?: { line: number; column: number; message: string } | null
+}

@@ -79,6 +79,23 @@ export interface ScheduleUpdate {
   timestamp: number
   time: string
 }
+/** A program was created, changed or deleted, or its state changed (status, error, enabled);
+ * not sent for every scan. */
+export interface ProgramUpdate {
+  type: 'ProgramUpdate'
+  program_id: number
+  name: string
+  change: 'created' | 'updated' | 'deleted' | 'state'
+  status: 'running' | 'stopped' | 'error'
+  enabled: boolean
+  error: { line_number: number; line: number; column: number; message: string } | null
+  /** The last scan: RFC 3339 or epoch milliseconds; null (or 0) before the first. */
+  last_scan: string | number | null
+  scan_us: number | null
+  /** Epoch milliseconds. */
+  timestamp: number
+  time: string
+}
 export interface SystemStatus {
   type: 'SystemStatus'
   active_devices: number
@@ -115,6 +132,7 @@ export type ServerMessage =
   | DeviceStatus
   | AlarmNotification
   | ScheduleUpdate
+  | ProgramUpdate
   | SystemStatus
   | Welcome
   | ErrorMessage

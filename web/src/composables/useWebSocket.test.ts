@@ -459,6 +459,17 @@ describe('subscriptions', () => {
     expect(s.sent).toEqual([expect.objectContaining({ type: 'Unsubscribe', alarms: true })])
   })
 
+  it('subscribes to program updates like schedules', async () => {
+    const { c, s } = await opened()
+    const a = c.follow({ programs: true, points: [4] })
+    await flush()
+    expect(s.sent).toEqual([expect.objectContaining({ type: 'Subscribe', programs: true, points: [4] })])
+    s.sent = []
+    a()
+    await flush()
+    expect(s.sent).toEqual([expect.objectContaining({ type: 'Unsubscribe', programs: true, points: [4] })])
+  })
+
   it('sends nothing for a flag followed and released in the same tick', async () => {
     const { c, s } = await opened()
     c.follow({ alarms: true })()

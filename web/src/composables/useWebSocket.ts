@@ -1,6 +1,6 @@
 // The live connection to /api/t3000/ws: one per page, shared by every component.
 //
-// Components declare what they want to follow (points, devices, alarms, schedules, system status);
+// Components declare what they want to follow (points, devices, alarms, schedules, programs, system status);
 // the connection keeps a reference count per point and device and sends Subscribe / Unsubscribe
 // only for what changed, batched per tick. When the socket drops it reconnects with exponential
 // backoff and jitter and subscribes again to everything still wanted, so the server sends fresh
@@ -33,8 +33,13 @@ export interface Interest {
   devices?: number[]
   alarms?: boolean
   schedules?: boolean
+  programs?: boolean
   system?: boolean
 }
+
+/** The interests that are one flag (followed or not) rather than a list of ids. */
+const FLAGS = ['alarms', 'schedules', 'programs', 'system'] as const
+type Flag = (typeof FLAGS)[number]
 
 interface SocketLike {
   readyState: number
@@ -107,7 +112,7 @@ export class LiveConnection {
   private handlers = new Map<string, Set<Handler<never>>>()
   private pointRefs = new Map<number, number>()
   private deviceRefs = new Map<number, number>()
-  private flagRefs = { alarms: 0, schedules: 0, system: 0 }
+  private flagRefs: Record<Flag, number> = { alarms: 0, schedules: 0, programs: 0, system: 0 }
   private pending: { sub: Interest; unsub: Interest } = { sub: {}, unsub: {} }
   private flushQueued = false
   private nextId = 1
@@ -151,7 +156,7 @@ export class LiveConnection {
     const devices = [...new Set(interest.devices ?? [])]
     for (const p of points) if (inc(this.pointRefs, p)) this.queue('sub', 'points', p)
     for (const d of devices) if (inc(this.deviceRefs, d)) this.queue('sub', 'devices', d)
-    for (const f of ['alarms', 'schedules', 'system'] as const) {
+    for (const f of FLAGS) {
       if (interest[f] && this.flagRefs[f]++ === 0) this.queueFlag('sub', f)
     }
     let released = false
@@ -170,7 +175,7 @@ export class LiveConnection {
           this.queue('unsub', 'devices', d)
         }
       }
-      for (const f of ['alarms', 'schedules', 'system'] as const) {
+      for (const f of FLAGS) {
         if (interest[f] && --this.flagRefs[f] === 0) this.queueFlag('unsub', f)
       }
     }
@@ -250,7 +255,7 @@ export class LiveConnection {
     this.scheduleFlush()
   }
 
-  private queueFlag(kind: 'sub' | 'unsub', f: 'alarms' | 'schedules' | 'system') {
+  private queueFlag(kind: 'sub' | 'unsub', f: Flag) {
     const other = kind === 'sub' ? this.pending.unsub : this.pending.sub
     if (other[f]) delete other[f] // Wanted again (or dropped again) before the flush.
     else this.pending[kind][f] = true
@@ -393,7 +398,7 @@ export class LiveConnection {
     const sel: Interest = {}
     if (this.pointRefs.size) sel.points = [...this.pointRefs.keys()]
     if (this.deviceRefs.size) sel.devices = [...this.deviceRefs.keys()]
-    for (const f of ['alarms', 'schedules', 'system'] as const) if (this.flagRefs[f] > 0) sel[f] = true
+    for (const f of FLAGS) if (this.flagRefs[f] > 0) sel[f] = true
     if (hasAny(sel)) this.send({ type: 'Subscribe', batch: true, ...sel })
   }
 
@@ -495,7 +500,7 @@ function dec(m: Map<number, number>, k: number): boolean {
   return n <= 0
 }
 function hasAny(i: Interest): boolean {
-  return !!(i.points?.length || i.devices?.length || i.alarms || i.schedules || i.system)
+  return !!(i.points?.length || i.devices?.length || FLAGS.some((f) => i[f]))
 }
 
 /** A ticket for the live connection, asked for with the session's token (POST /api/t3000/ws/ticket). */
