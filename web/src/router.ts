@@ -12,6 +12,8 @@ export const router = createRouter({
     { path: '/devices/:id', name: 'device', component: () => import('./views/PointsView.vue') },
     { path: '/trends', name: 'trends', component: () => import('./views/TrendsView.vue') },
     { path: '/schedules', name: 'schedules', component: () => import('./views/SchedulesView.vue') },
+    { path: '/programs', name: 'programs', component: () => import('./views/ProgramsView.vue') },
+    { path: '/programs/:id', name: 'program', component: () => import('./views/ProgramView.vue') },
     { path: '/alarms', name: 'alarms', component: () => import('./views/AlarmsView.vue') },
     { path: '/imports', name: 'imports', component: () => import('./views/ImportsView.vue') },
     { path: '/:rest(.*)*', redirect: '/' },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ApiError } from '../api/client'
 import { explain } from './errors'
-import { checkMark, placeText, runtimeErrorText, saveErrorMark, scanTimeText, statusBadge, withoutPlace } from './programs'
+import { checkMark, placeText, runtimeErrorText, saveErrorMark, scansText, scanTimeText, statusBadge, withoutPlace } from './programs'
 
 describe('program state in words', () => {
   it('badges running, stopped and error', () => {
@@ -15,6 +15,8 @@ describe('program state in words', () => {
     expect(scanTimeText(42)).toBe('42 µs')
     expect(scanTimeText(1340)).toBe('1.3 ms')
     expect(scanTimeText(250_400)).toBe('250 ms')
+    expect(scansText(1)).toBe('1 scan')
+    expect(scansText(0)).toBe('0 scans')
   })
 
   it('says a runtime error with its BASIC line, without the text place', () => {

@@ -27,6 +27,11 @@ export function scanTimeText(us: number | null | undefined): string {
   return `${Math.round(us / 1000)} ms`
 }
 
+/** `1 scan`, `12 scans`. */
+export function scansText(n: number): string {
+  return n === 1 ? '1 scan' : `${n} scans`
+}
+
 /** A server message without the place it starts with (`line 3, column 12: `): the editor shows
  * the place itself, at the line. */
 export function withoutPlace(message: string): string {
