@@ -878,8 +878,9 @@ export interface ProgramPoint {
 export interface Program {
   id: number
   name: string
-  /** The panel it belongs to: point names without a panel prefix are this device's. */
-  device_id: number
+  /** The panel it belongs to: point names without a panel prefix are this device's (null: a
+   * program stored before programs ran, with no device yet; it cannot run until it has one). */
+  device_id: number | null
   source: string
   enabled: boolean
   status: ProgramStatus

@@ -86,7 +86,8 @@ export interface ProgramUpdate {
   program_id: number
   name: string
   change: 'created' | 'updated' | 'deleted' | 'state'
-  status: 'running' | 'stopped' | 'error'
+  /** `deleted` with `change: deleted`. */
+  status: 'running' | 'stopped' | 'error' | 'deleted'
   enabled: boolean
   error: { line_number: number; line: number; column: number; message: string } | null
   /** The last scan: RFC 3339 or epoch milliseconds; null (or 0) before the first. */

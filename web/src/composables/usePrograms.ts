@@ -61,7 +61,7 @@ export function applyUpdate(p: Program, u: ProgramUpdate): Program {
   return {
     ...p,
     name: u.name ?? p.name,
-    status: u.status ?? p.status,
+    status: u.status && u.status !== 'deleted' ? u.status : p.status,
     enabled: u.enabled ?? p.enabled,
     error: u.error === undefined ? p.error : u.error,
     last_scan: u.last_scan === undefined ? p.last_scan : scanTime(u.last_scan),
