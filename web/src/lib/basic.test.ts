@@ -102,14 +102,26 @@ describe('Control BASIC tokens', () => {
       ['lineno', '90'],
       ['comment', 'REM IF TIME > 09:00:00 THEN STOP GAS'],
     ])
-    expect(toks('10 VAR1 = 2 /* two */ + 1')).toEqual([
+  })
+
+  it('a word goes on through - + / . & | _ as in T3000 (operators between names need spaces)', () => {
+    expect(toks('10 VAR3 = VAR1-VAR2 + A/B - 2')).toEqual([
       ['lineno', '10'],
-      ['point', 'VAR1'],
+      ['point', 'VAR3'],
       ['operator', '='],
-      ['number', '2'],
-      ['comment', '/* two */'],
+      ['label', 'VAR1-VAR2'],
       ['operator', '+'],
-      ['number', '1'],
+      ['label', 'A/B'],
+      ['operator', '-'],
+      ['number', '2'],
+    ])
+    expect(toks('10 X = .5 * 2E3')).toEqual([
+      ['lineno', '10'],
+      ['local', 'X'],
+      ['operator', '='],
+      ['number', '.5'],
+      ['operator', '*'],
+      ['number', '2E3'],
     ])
   })
 
@@ -186,8 +198,8 @@ describe('Control BASIC tokens', () => {
   })
 
   it('tokens cover every character of every line', () => {
-    const src = '10 REM x\r\n20  A = B+1 - "q" , `\n\n30 END '
-    expect(tokenize(src).map((l) => l.map((t) => t.text).join(''))).toEqual(['10 REM x', '20  A = B+1 - "q" , `', '', '30 END '])
+    const src = '10 REM x\r\n20  A = B+1 - "q" , `/* c */\n\n30 END '
+    expect(tokenize(src).map((l) => l.map((t) => t.text).join(''))).toEqual(['10 REM x', '20  A = B+1 - "q" , `/* c */', '', '30 END '])
     expect(normalizeSource('\uFEFF10 END\r\n20 END\r')).toBe('10 END\n20 END\n')
   })
 })

@@ -3,11 +3,13 @@
 // operator), and the HTML of the highlighted text with the server's errors marked at their line and
 // column. Pure functions: no Vue, no I/O; the editor is components/programs/BasicEditor.vue.
 //
-// The words follow T3000's own tokenizer (research notes 1b, 1d, 1e): inside a word `-`, `+`, `.`
-// and `_` are part of it, so `WH-SP`, `TIME-ON`, `IF+`, `LN-1` and `1.2.MB_REG7` are one token each,
-// and `A-B` is one name (operators between names need spaces, as T3000 prints them). The server's
-// parser is what decides; colours only help reading, so an unknown word is a label (a point's name
-// on the panel, or a local variable), never an error by itself.
+// The words are cut as T3000's own tokenizer and the server's parser (core/src/basic/lex.rs) cut
+// them: a word ends only at white space and at `: ! ; , < > ' * ^ = ( ) [ ] "`, so `+ - / . & | _`
+// inside a word are part of it: `WH-SP`, `TIME-ON`, `IF+`, `LN-1` and `1.2.MB_REG7` are one token
+// each, and `A-B` is one name (operators between names need spaces, as T3000 prints them). A token
+// that starts with an operator character is that operator. The server's parser is what decides;
+// colours only help reading, so an unknown word is a label (a point's name on the panel, or a
+// local variable), never an error by itself.
 
 export type TokenKind =
   | 'lineno' // the BASIC line number at the start of a line
@@ -21,7 +23,7 @@ export type TokenKind =
   | 'number'
   | 'time' // 00:01:00
   | 'string' // "text", and the message of ALARM / DALARM
-  | 'comment' // REM ... and /* ... */
+  | 'comment' // REM ...
   | 'operator'
   | 'punct' // ( ) [ ] , ;
   | 'space'
@@ -46,11 +48,11 @@ const KEYWORDS = withUnderscores([
 
 /** Built-in functions and the values without arguments (TIME, DOW, SCANS ...), and PRINT's items. */
 const FUNCTIONS = withUnderscores([
-  'ABS', 'ATN', 'AVG', 'BEEP', 'CLEARPORT', 'COM1', 'CONPROP', 'CONRATE', 'CONRESET', 'COS', 'DATE', 'DOM',
-  'DOW', 'DOY', 'EXP', 'INKEYD', 'INPUT', 'INT', 'INTERVAL', 'LN', 'LN-1', 'MAX', 'MB_BLOCKREAD',
+  'ABS', 'ATAN', 'ATN', 'AVG', 'BEEP', 'CLEARPORT', 'COM1', 'CONPROP', 'CONRATE', 'CONRESET', 'COS', 'DATE', 'DOM',
+  'DOW', 'DOY', 'EXP', 'INKEYD', 'INPUT', 'INT', 'INTERVAL', 'LN', 'LN-1', 'LOG', 'MAX', 'MB_BLOCKREAD',
   'MB_BLOCKWRITE', 'MB_BWCOIL', 'MIN', 'MOY', 'OUTPUT', 'OUTPUTD', 'PIDPROP', 'PIDRATE', 'PIDRESET',
   'POWER-LOSS', 'PVAR', 'RGB', 'RUNTIME', 'SCANS', 'SCH-OFF', 'SCH-ON', 'SENSOR-OFF', 'SENSOR-ON', 'SIN',
-  'SQR', 'STATUS', 'TAN', 'TBL', 'TIME', 'TIME-OFF', 'TIME-ON', 'TIME_FORMAT', 'UNACK', 'USER-A', 'USER-B',
+  'SQR', 'SQRT', 'STATUS', 'TAN', 'TBL', 'TIME', 'TIME-OFF', 'TIME-ON', 'TIME_FORMAT', 'UNACK', 'USER-A', 'USER-B',
   'WR-OFF', 'WR-ON',
 ])
 
@@ -68,20 +70,19 @@ const POINT_TYPES = [
   'MB_INPUT_FLOAT_ABCD', 'MB_INPUT_FLOAT_CDAB', 'MB_INPUT_FLOAT_BADC', 'MB_INPUT_FLOAT_DCBA',
   'MB_REG_FLOAT_ABCD', 'MB_REG_FLOAT_CDAB', 'MB_REG_FLOAT_BADC', 'MB_REG_FLOAT_DCBA',
   'MB_DISINPUT', 'MB_INPUTREG', 'MB_COIL', 'MB_REG',
-  'DMON', 'AMON', 'OUT', 'VAR', 'PID', 'CON', 'SCH', 'HOL', 'PRG', 'TBL', 'GRP', 'REG', 'MSV',
+  'DMON', 'AMON', 'ALRS', 'UNITS', 'PASS', 'WR_T', 'AR_D', 'ALR', 'OUT', 'VAR', 'PID', 'CON', 'SCH', 'HOL', 'PRG', 'TBL', 'GRP', 'REG', 'MSV',
   'IN', 'WR', 'AR', 'AY', 'AV', 'AI', 'AO', 'BO', 'BV', 'BI',
 ]
 
 /** A point name: an optional panel (`2-`, `2.`, `2`), an optional sub-device (`1.`), the type, the number. */
 const POINT = new RegExp(`^(?:\\d+[-.]?)?(?:\\d+[-.])?(?:${POINT_TYPES.join('|')})\\d+$`)
 
-/** The characters a word goes on with (T3000's tokenizer: `-` `+` `.` `_` do not end a word). */
-const WORD_CHAR = /[A-Za-z0-9_.+\-]/
-/** The characters of a word that starts with a digit (a panel-prefixed point, `12VOLT`). */
-const DIGIT_WORD_CHAR = /[A-Za-z0-9_.\-]/
+/** The characters that end a word, besides white space (lex.rs `ends_word`). */
+const ENDS_WORD = ':!;,<>\'*^=()[]"'
 const TIME = /^\d{1,2}:\d{2}(?::\d{2})?/
-const NUMBER = /^\d+(?:\.\d*)?(?:[Ee][+-]?\d+)?/
-const OPERATORS = ['<=', '>=', '<>', '=', '<', '>', '+', '-', '*', '/', '\\', '^', '&', '|', '%']
+const NUMBER = /^(?:\d+(?:\.\d*)?|\.\d+)(?:E[+-]?\d+)?$/
+/** Operators, longest first (lex.rs `OPS`, without the punctuation). */
+const OPERATORS = ['<>', '<=', '>=', '+', '-', '*', '/', '\\', '^', '%', '&', '|', '=', '<', '>', "'", ':', '!']
 const PUNCT = '()[],;'
 
 function withUnderscores(words: string[]): Set<string> {
@@ -124,8 +125,8 @@ export function tokenizeLine(line: string): Token[] {
     const c = line[i]
     const rest = line.slice(i)
     const start = i
-    if (/\s/.test(c) || c === '\uFEFF' || c === '`') {
-      while (i < line.length && (/\s/.test(line[i]) || line[i] === '\uFEFF' || line[i] === '`')) i++
+    if (isSpace(c)) {
+      while (i < line.length && isSpace(line[i])) i++
       push('space', start, i)
       continue
     }
@@ -134,47 +135,30 @@ export function tokenizeLine(line: string): Token[] {
       const close = line.indexOf('"', i + 1)
       i = close < 0 ? line.length : close + 1
       kind = 'string'
-    } else if (rest.startsWith('/*')) {
-      const close = line.indexOf('*/', i + 2)
-      i = close < 0 ? line.length : close + 2
-      kind = 'comment'
-    } else if (/[A-Za-z_]/.test(c)) {
-      while (i < line.length && WORD_CHAR.test(line[i])) i++
+    } else if (/^\d+:/.test(rest)) {
+      // A time literal: digits, then `:` (the parser says what is wrong with a bad one).
+      i += (TIME.exec(rest) ?? /^\d+:/.exec(rest)!)[0].length
+      kind = 'time'
+    } else if (!PUNCT.includes(c) && !OPERATORS.some((o) => rest.startsWith(o))) {
+      while (i < line.length && !isSpace(line[i]) && !ENDS_WORD.includes(line[i])) i++
       const word = line.slice(start, i).toUpperCase()
       if (word === 'REM') {
         push('comment', start, line.length)
         return out
       }
-      kind = wordKind(word)
+      if (NUMBER.test(word)) {
+        kind = JUMPS.has(lastWord) && (list || prevSignificant(out)?.text.toUpperCase() === lastWord) ? 'lineref' : 'number'
+      } else if (/^[A-Z0-9_.]/.test(word)) {
+        kind = wordKind(word)
+      } else {
+        kind = 'other'
+      }
       if (kind === 'keyword') {
         if (word === 'ALARM' || word === 'DALARM') alarmCommas = 0
         lastWord = word
         list = LISTS.has(word)
         push(kind, start, i)
         continue
-      }
-    } else if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(line[i + 1] ?? ''))) {
-      const time = TIME.exec(rest)
-      let end = i
-      while (end < line.length && DIGIT_WORD_CHAR.test(line[end])) end++
-      const word = line.slice(i, end).toUpperCase()
-      if (time) {
-        i += time[0].length
-        kind = 'time'
-      } else if (POINT.test(word)) {
-        i = end
-        kind = 'point'
-      } else {
-        const num = NUMBER.exec(c === '.' ? `0${rest}` : rest)!
-        const n = c === '.' ? num[0].length - 1 : num[0].length
-        if (/[A-Za-z_]/.test(line[i + n] ?? '') && !/[Ee]/.test(num[0])) {
-          // `12VOLT`: a label that starts with digits.
-          i = end
-          kind = 'label'
-        } else {
-          i += n
-          kind = (JUMPS.has(lastWord) && (list || prevSignificant(out)?.text.toUpperCase() === lastWord)) ? 'lineref' : 'number'
-        }
       }
     } else if (PUNCT.includes(c)) {
       i++
@@ -207,6 +191,11 @@ export function tokenizeLine(line: string): Token[] {
     push(kind, start, i)
   }
   return out
+}
+
+/** White space for the tokenizer: T3000 also skips the backquote (and a BOM starts some files). */
+function isSpace(c: string): boolean {
+  return /\s/.test(c) || c === '`' || c === '\uFEFF' || c === '\0'
 }
 
 /** The last token that is not white space. */
