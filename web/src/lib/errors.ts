@@ -73,8 +73,6 @@ const LEADS: Record<string, string> = {
   not_webview_schema: 'This database is not laid out like T3000 WebView\'s',
   invalid_csv: 'The file has mistakes; nothing was imported',
   invalid_choice: 'A choice in the table is not one the controller can take',
-  syntax_error: 'The program has a mistake, so it was not saved',
-  unknown_point: 'The program names a point its device does not have, so it was not saved',
 }
 
 /** Statuses worth the same request again: no answer, a timeout, too many requests, a server failure. */

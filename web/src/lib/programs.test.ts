@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ApiError } from '../api/client'
 import { explain } from './errors'
-import { checkMark, placeText, runtimeErrorText, saveErrorMark, scansText, scanTimeText, statusBadge, withoutPlace } from './programs'
+import { checkMark, placeText, runtimeErrorText, saveErrorMark, saveProblem, scansText, scanTimeText, statusBadge, withoutPlace } from './programs'
 
 describe('program state in words', () => {
   it('badges running, stopped and error', () => {
@@ -48,15 +48,23 @@ describe('syntax errors as marks', () => {
       message: 'no point VAR999 on floor1-ahu',
       kind: 'syntax',
     })
-    // Other failures are not the text's: no mark.
-    expect(saveErrorMark(new ApiError(422, 'invalid_program', 'name must not be empty'))).toBeNull()
+    // A GOTO to a line that does not exist, with its place.
+    expect(saveErrorMark(new ApiError(422, 'invalid_program', 'line 2, column 9: no line 99', { error: { code: 'invalid_program', message: 'line 2, column 9: no line 99', line: 2, column: 9 } }))).toMatchObject({ line: 2, column: 9 })
+    // Other failures are not the text's: no mark (a program without a device has no place).
+    expect(saveErrorMark(new ApiError(422, 'invalid_program', 'a program needs a device_id'))).toBeNull()
+    expect(saveErrorMark(new ApiError(422, 'invalid_name', 'name must not be empty'))).toBeNull()
     expect(saveErrorMark(new ApiError(403, 'forbidden', 'x'))).toBeNull()
     expect(saveErrorMark(new Error('x'))).toBeNull()
   })
 
-  it('a refused save reads as words, not as the code', () => {
-    const p = explain(new ApiError(422, 'syntax_error', 'line 3, column 12: expected `THEN`'))
+  it('a refused save reads as words, not as the code; other failures as everywhere', () => {
+    const p = saveProblem(new ApiError(422, 'syntax_error', 'line 3, column 12: expected `THEN`'))
     expect(p.text).toBe('The program has a mistake, so it was not saved: Line 3, column 12: expected "THEN".')
     expect(p.detail).toContain('syntax_error')
+    expect(saveProblem(new ApiError(422, 'unknown_point', 'line 1, column 4: no point VAR999')).text).toMatch(/^The program names a point its device does not have, so it was not saved: Line 1/)
+    expect(saveProblem(new ApiError(422, 'invalid_program', 'line 1, column 4: no line 99 to go to')).text).toMatch(/^The program has a mistake/)
+    // A 404 unknown_point of another kind (a trend log's point) is not a program's mistake.
+    expect(saveProblem(new ApiError(404, 'unknown_point', 'no point 7')).text).toBe(explain(new ApiError(404, 'unknown_point', 'no point 7')).text)
+    expect(saveProblem(new ApiError(403, 'forbidden', 'x')).text).toMatch(/Ask an administrator/)
   })
 })

@@ -3,6 +3,7 @@
 // functions: no Vue, no I/O.
 
 import { ApiError } from '../api/client'
+import { explain, Problem, tidy } from './errors'
 import type { Program, ProgramCheck, ProgramError } from '../api/types'
 import type { Mark } from './basic'
 import type { Tone } from './quality'
@@ -50,8 +51,19 @@ export function checkMark(c: ProgramCheck): Mark | null {
   return { line: c.error.line, column: c.error.column || null, message: withoutPlace(c.error.message), kind: 'syntax' }
 }
 
-/** The codes of a save refused because of the program text (422 with `line` and `column`). */
-const SOURCE_CODES = new Set(['syntax_error', 'unknown_point'])
+/** The codes of a save refused because of the program text (422 with `line` and `column`):
+ * a syntax error, a point its device does not have, a GOTO to a line that does not exist. */
+const SOURCE_CODES = new Set(['syntax_error', 'unknown_point', 'invalid_program'])
+
+/** What a failed save means for the person at the screen: a text the server refused is said
+ * as the mistake it is, with its place (the same codes mean other things on other pages, so
+ * these words live here, not in errors.ts); anything else as every page says it. */
+export function saveProblem(e: unknown): Problem {
+  const p = explain(e)
+  if (!(e instanceof ApiError) || e.status !== 422 || !SOURCE_CODES.has(e.code)) return p
+  const lead = e.code === 'unknown_point' ? 'The program names a point its device does not have' : 'The program has a mistake'
+  return new Problem(`${lead}, so it was not saved: ${tidy(e.message).replace(/\.$/, '')}.`, p.detail, false)
+}
 
 /** The mark of a save the server refused because of the text (its 422 `line` and `column`); null
  * for any other failure (those are said as errors of the page). */
