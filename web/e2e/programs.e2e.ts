@@ -83,7 +83,7 @@ async function misaligned(page: Page): Promise<string[]> {
   })
 }
 
-const WITH_ERROR = ['10 REM Zone logic (e2e)', '20 IF INTERVAL( 00:01:00 ) THEN GOTO 30 ELSE GOTO 30', '30 IF IN1 > -100 ELSE VAR11 = 1', '40 VAR10 = VAR10 + 1.5', '50 END', ''].join('\n')
+const WITH_ERROR = ['10 REM Zone logic (e2e)', '20 IF INTERVAL( 00:01:00 ) THEN GOTO 30 ELSE GOTO 30', '30 IF IN1 > -100 ELSE VAR11 = 1', '40 VAR10 = VAR10 + 1.5', '45 START OUT9', '50 END', ''].join('\n')
 
 describe('programs', () => {
   test('an operator writes a program: syntax error at its line, fixed there, saved, run once, the written value live', async () => {
@@ -135,6 +135,7 @@ describe('programs', () => {
       const row = (kind: string, name: string) => page.locator(`[data-test=program-point][data-kind=${kind}][data-name="${name}"]`)
       await row('writes', 'VAR10').waitFor()
       await row('writes', 'VAR11').waitFor()
+      await row('writes', 'OUT9').waitFor()
       await row('reads', 'IN1').waitFor()
       const value = (kind: string, name: string) => row(kind, name).locator('[data-test=point-value]').innerText()
       await expect.poll(() => value('reads', 'IN1')).not.toBe('—')
@@ -147,6 +148,8 @@ describe('programs', () => {
       const after = Math.round((before + 1.5) * 1000) / 1000
       await expect.poll(() => value('writes', 'VAR10'), { timeout: 20_000 }).toBe(String(after))
       await expect.poll(() => value('writes', 'VAR11'), { timeout: 20_000 }).toBe('2')
+      // The output it starts, at the controller and beside the editor.
+      await expect.poll(() => value('writes', 'OUT9'), { timeout: 20_000 }).toMatch(/^(1|On)$/)
       expect((await point('VAR10')).value).toBe(after)
       await screenshot(page, 'programs-run-once')
     } finally {
@@ -231,6 +234,10 @@ describe('programs', () => {
       await row.locator('[data-test=program-row-delete-confirm]').click()
       await row.waitFor({ state: 'detached' })
       expect((await programs()).some((x) => x.id === p.id)).toBe(false)
+      // Its commands went with it.
+      const out9 = await point('OUT9')
+      const commands = await apiCall<{ source: string; priority: number }[]>(server, admin, 'GET', `/api/t3000/points/${out9.id}/commands`)
+      expect(commands.filter((c) => c.source.startsWith('program'))).toEqual([])
       // The viewer's list follows the deletion.
       await viewer.page.goto(`${server.url}/programs`)
       await viewer.page.waitForSelector('[data-test=no-programs]')
