@@ -68,7 +68,9 @@ async function misaligned(page: Page): Promise<string[]> {
     ctx.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`
     const bad: string[] = []
     const taLeft = ta.getBoundingClientRect().left + parseFloat(cs.paddingLeft)
-    for (const row of document.querySelectorAll<HTMLElement>('[data-test=program-highlight] .cl')) {
+    const rows = document.querySelectorAll<HTMLElement>('[data-test=program-highlight] .cl')
+    if (rows.length !== ta.value.split('\n').length) bad.push(`${rows.length} highlighted lines for ${ta.value.split('\n').length} typed ones`)
+    for (const row of rows) {
       const parts = [...row.childNodes].filter((n) => !(n instanceof HTMLElement && n.classList.contains('msg')))
       const text = parts.map((n) => n.textContent).join('')
       if (!text) continue
