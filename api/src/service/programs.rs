@@ -18,8 +18,13 @@
 //! its controller, as a schedule output with `switch_to_manual` is), so the controller's own logic
 //! stops driving it. A failed write is tried again after [`RETRY`].
 //!
-//! A run-time error (division by zero, a point without a value, more than `programs.max_steps`
-//! statements in a scan) stops that program alone: its status becomes `error` with the line,
+//! A point without a value (its device offline, or never read yet) is not the program's fault: the
+//! scan stops there, the program shows `error` naming the point (and the system alarm is raised)
+//! but keeps what it commanded and is scanned again every scan, so it runs on by itself once the
+//! value is back, as a controller goes on with its last values.
+//!
+//! Any other run-time error (division by zero, more than `programs.max_steps` statements in a
+//! scan, ...) stops that program alone: its status becomes `error` with the line,
 //! every point it commanded is relinquished (and given back to its controller if the program had
 //! put it in manual), its `ALARM`s are cleared, and the system alarm "program in error" is raised
 //! with the program and line; the others keep running. Disabling or deleting a program
@@ -310,16 +315,22 @@ fn alarm_level(tree: &ast::Program, number: u16) -> Level {
         .unwrap_or(Level::State)
 }
 
-/// The environment of one scan: values read before it, what it writes, the alarms it raises.
+/// The environment of one scan: values read before it, what it writes, the alarms it raises, and
+/// a point it found without a value.
 struct ScanEnv {
     values: HashMap<u32, f64>,
     written: BTreeMap<u32, f64>,
     alarms: Vec<(u16, String, bool)>,
+    missing: Option<u32>,
 }
 
 impl Env for ScanEnv {
     fn read(&mut self, id: u32) -> Option<f64> {
-        self.written.get(&id).or_else(|| self.values.get(&id)).copied()
+        let v = self.written.get(&id).or_else(|| self.values.get(&id)).copied();
+        if v.is_none() {
+            self.missing = Some(id);
+        }
+        v
     }
 
     fn write(&mut self, id: u32, value: f64) {
@@ -584,20 +595,24 @@ impl Runner {
         }
         self.load(p.clone(), None).await;
         self.report_errors();
-        let panel = match (enabled, &p.t3000, p.device_id) {
-            (true, Some(t), Some(device)) => Some(match self.plant.stop_on_panel(device, t.number).await {
-                Ok(()) => format!("PRG{} is stopped on the panel (device {device}): the server runs it", t.number),
-                Err(e) => format!(
-                    "PRG{} could not be stopped on the panel (device {device}): {e}; the panel may still run its own copy",
-                    t.number
-                ),
-            }),
-            _ => None,
-        };
-        if let Some(note) = &panel {
-            tracing::info!(program = id, "{note}");
-        }
+        let panel = if enabled { self.take_over_from_panel(&p).await } else { None };
         Ok((p, panel))
+    }
+
+    /// Stops the panel's own copy of a program imported from that panel, now that the server runs
+    /// it, where the panel allows it (its program table): what happened, for the answer and the
+    /// audit log; none for a program that did not come from a panel.
+    pub async fn take_over_from_panel(&self, p: &Program) -> Option<String> {
+        let (Some(t), Some(device)) = (&p.t3000, p.device_id) else { return None };
+        let note = match self.plant.stop_on_panel(device, t.number).await {
+            Ok(()) => format!("PRG{} is stopped on the panel (device {device}): the server runs it", t.number),
+            Err(e) => format!(
+                "PRG{} could not be stopped on the panel (device {device}): {e}; the panel may still run its own copy",
+                t.number
+            ),
+        };
+        tracing::info!(program = p.id, "{note}");
+        Some(note)
     }
 
     /// Forgets a deleted program: stops it, releases every point it commanded, clears its alarms.
@@ -666,7 +681,7 @@ impl Runner {
             self.scan(&slot, &mut engine).await;
             let p = engine.program.clone();
             drop(engine);
-            if slot.status.lock().error.is_some() {
+            if slot.status.lock().error != before.error {
                 self.after_change(&p, before);
             }
         });
@@ -683,7 +698,7 @@ impl Runner {
         let values = if reads.is_empty() { HashMap::new() } else { self.plant.values(&reads) };
         let local =
             chrono::DateTime::from_timestamp_micros(now_us).unwrap_or_default().with_timezone(&c.tz).naive_local();
-        let mut env = ScanEnv { values, written: BTreeMap::new(), alarms: Vec::new() };
+        let mut env = ScanEnv { values, written: BTreeMap::new(), alarms: Vec::new(), missing: None };
         let started = Instant::now();
         let result = c.machine.scan(&mut env, local, elapsed_ms);
         let took = started.elapsed().as_micros() as u64;
@@ -716,7 +731,15 @@ impl Runner {
             s.scan_us = Some(took);
         }
         match result {
-            Ok(_) => self.apply(engine, env.written, now_us).await,
+            Ok(_) => {
+                // Scanned through: a wait for a value (below) is over.
+                slot.status.lock().error = None;
+                self.apply(engine, env.written, now_us).await
+            }
+            Err(e) if env.missing.is_some() => {
+                tracing::warn!(program = p.id, name = %p.name, line = e.line_number, error = %e.message, "program waits for a point's value");
+                slot.status.lock().error = Some(run_error_view(&e));
+            }
             Err(e) => {
                 tracing::warn!(program = p.id, name = %p.name, line = e.line_number, error = %e.message, "program stopped with an error");
                 {
@@ -1214,6 +1237,33 @@ mod tests {
         assert_eq!(w.view(&bad).status, "running");
         w.second().await;
         assert_eq!(w.view(&bad).status, "running");
+        assert_ne!(w.alarm(SystemAlarm::ProgramError.rule_id()).map(|a| a.state).as_deref(), Some("active"));
+    }
+
+    /// A point without a value (its device offline) makes the program wait, not stop: it shows the
+    /// error and the system alarm is raised, what it commanded stays commanded, and it runs on by
+    /// itself (the alarm clearing) once the value is back.
+    #[tokio::test]
+    async fn a_point_without_a_value_makes_the_program_wait_and_it_runs_on_by_itself() {
+        let w = world();
+        w.plant.set(VAR1, 1.0);
+        let p = w.program("copy", "10 OUT2 = 7\n20 VAR2 = VAR1 * 2\n").await;
+        w.second().await;
+        assert_eq!(w.plant.take_log(), vec![format!("program:1 {OUT2}=7@16"), format!("program:1 {VAR2}=2@16")]);
+        w.plant.values.lock().remove(&VAR1);
+        w.second().await;
+        let v = w.view(&p);
+        assert_eq!(v.status, "error");
+        assert_eq!(v.error.as_ref().map(|e| e.line_number), Some(20), "{v:?}");
+        assert!(w.alarm(SystemAlarm::ProgramError.rule_id()).is_some_and(|a| a.state == "active"));
+        assert!(w.plant.take_log().is_empty(), "nothing released or written while it waits");
+        w.second().await;
+        assert_eq!(w.view(&p).scans, 3, "scanned again while waiting");
+        w.plant.set(VAR1, 5.0);
+        w.second().await;
+        let v = w.view(&p);
+        assert_eq!((v.status.as_str(), v.error.is_none()), ("running", true), "{v:?}");
+        assert_eq!(w.plant.take_log(), vec![format!("program:1 {VAR2}=10@16")]);
         assert_ne!(w.alarm(SystemAlarm::ProgramError.rule_id()).map(|a| a.state).as_deref(), Some("active"));
     }
 

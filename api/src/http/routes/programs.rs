@@ -132,7 +132,8 @@ pub async fn create(
 }
 
 /// Changes a program's name, device, text or `enabled` (each optional); a changed program starts
-/// afresh (timers, edges and WAIT start over).
+/// afresh (timers, edges and WAIT start over). Enabling a program imported from a panel stops the
+/// panel's own copy as `/enable` does (`panel` says what happened).
 #[utoipa::path(put, path = "/api/t3000/programs/{id}", tag = "programs", params(("id" = i64, Path)),
     request_body = ProgramChange,
     responses((status = 200, body = ProgramView), (status = 404, body = ErrorBody),
@@ -167,8 +168,18 @@ pub async fn update(
     p.updated_us = state.now_us();
     state.catalog.put(p.clone())?;
     state.programs.upsert(p.clone(), "updated").await;
-    audit(&state, &who, "program.update", format!("program:{id}"), Some(summary(&old)), Some(summary(&p)));
-    Ok(Json(state.programs.view(&p)))
+    let panel = if p.enabled && !old.enabled { state.programs.take_over_from_panel(&p).await } else { None };
+    audit(&state, &who, "program.update", format!("program:{id}"), Some(summary(&old)), Some(with_panel(&p, &panel)));
+    Ok(Json(ProgramView { panel, ..state.programs.view(&p) }))
+}
+
+/// The audit summary of `p`, with what happened to the panel's own copy when there is something.
+fn with_panel(p: &Program, panel: &Option<String>) -> serde_json::Value {
+    let mut v = summary(p);
+    if let Some(note) = panel {
+        v["panel"] = note.clone().into();
+    }
+    v
 }
 
 /// Deletes a program: it stops, and every point it commanded is relinquished.
@@ -230,11 +241,7 @@ async fn set_enabled(state: AppState, who: Principal, id: i64, enabled: bool) ->
     let old = found::<Program>(&state, id, "program")?;
     let (p, panel) = state.programs.set_enabled(id, enabled).await?;
     let action = if enabled { "program.enable" } else { "program.disable" };
-    let mut new = summary(&p);
-    if let Some(note) = &panel {
-        new["panel"] = note.clone().into();
-    }
-    audit(&state, &who, action, format!("program:{id}"), Some(summary(&old)), Some(new));
+    audit(&state, &who, action, format!("program:{id}"), Some(summary(&old)), Some(with_panel(&p, &panel)));
     Ok(Json(ProgramView { panel, ..state.programs.view(&p) }))
 }
 
