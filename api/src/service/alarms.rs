@@ -71,6 +71,42 @@ struct ProgramAlarm {
     device_id: Option<i64>,
 }
 
+/// A system or program alarm as the alarm list shows it.
+fn fault_view(
+    rule_id: i64,
+    name: String,
+    device_id: Option<i64>,
+    message: Option<String>,
+    alarm: &FaultAlarm,
+    episode: &Episode,
+) -> AlarmView {
+    AlarmView {
+        rule_id,
+        name,
+        point_id: None,
+        device_id,
+        message,
+        state: alarm.state().as_str().to_owned(),
+        level: Some(alarm.level().as_str().to_owned()),
+        since_us: alarm.since_us(),
+        started_us: episode.started_us,
+        acknowledged_us: episode.acknowledged_us,
+        acknowledged_by: episode.acknowledged_by.clone(),
+    }
+}
+
+/// Acknowledges a system or program alarm by `user`: the transition, applied to its episode.
+fn acknowledge_fault(
+    alarm: &mut FaultAlarm,
+    episode: &mut Episode,
+    user: &str,
+    now_us: i64,
+) -> Result<Transition, AlarmError> {
+    let t = alarm.acknowledge(user, now_us).map_err(|e| AlarmError::CannotAcknowledge(e.to_string()))?;
+    episode.apply(&t);
+    Ok(t)
+}
+
 /// What a program's `ALARM` / `DALARM` statement says when it raises or clears its alarm.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProgramAlarmReport {
@@ -571,18 +607,8 @@ impl AlarmService {
         system
             .iter()
             .filter(|(_, e)| e.alarm.state() != AlarmState::Normal)
-            .map(|(kind, e)| AlarmView {
-                rule_id: kind.rule_id(),
-                name: kind.name().to_owned(),
-                point_id: None,
-                device_id: None,
-                message: e.message.clone(),
-                state: e.alarm.state().as_str().to_owned(),
-                level: Some(e.alarm.level().as_str().to_owned()),
-                since_us: e.alarm.since_us(),
-                started_us: e.episode.started_us,
-                acknowledged_us: e.episode.acknowledged_us,
-                acknowledged_by: e.episode.acknowledged_by.clone(),
+            .map(|(kind, e)| {
+                fault_view(kind.rule_id(), kind.name().to_owned(), None, e.message.clone(), &e.alarm, &e.episode)
             })
             .collect()
     }
@@ -593,30 +619,14 @@ impl AlarmService {
         alarms
             .iter()
             .filter(|(_, e)| e.alarm.state() != AlarmState::Normal)
-            .map(|(id, e)| AlarmView {
-                rule_id: *id,
-                name: e.name.clone(),
-                point_id: None,
-                device_id: e.device_id,
-                message: Some(e.message.clone()),
-                state: e.alarm.state().as_str().to_owned(),
-                level: Some(e.alarm.level().as_str().to_owned()),
-                since_us: e.alarm.since_us(),
-                started_us: e.episode.started_us,
-                acknowledged_us: e.episode.acknowledged_us,
-                acknowledged_by: e.episode.acknowledged_by.clone(),
-            })
+            .map(|(id, e)| fault_view(*id, e.name.clone(), e.device_id, Some(e.message.clone()), &e.alarm, &e.episode))
             .collect()
     }
 
     fn acknowledge_program(&self, id: i64, user: &str) -> Result<AlarmEvent, AlarmError> {
         let mut alarms = self.program_alarms.lock();
         let entry = alarms.get_mut(&id).ok_or_else(|| AlarmError::NotFound(format!("no program alarm {id}")))?;
-        let t = entry
-            .alarm
-            .acknowledge(user, self.clock.now_us())
-            .map_err(|e| AlarmError::CannotAcknowledge(e.to_string()))?;
-        entry.episode.apply(&t);
+        let t = acknowledge_fault(&mut entry.alarm, &mut entry.episode, user, self.clock.now_us())?;
         let event = program_event(id, entry, t);
         self.publish(event.clone());
         if entry.alarm.state() == AlarmState::Normal {
@@ -630,11 +640,7 @@ impl AlarmService {
         let Some(entry) = system.get_mut(&kind) else {
             return Err(AlarmError::NotFound(format!("no system alarm {}", kind.rule_id())));
         };
-        let t = entry
-            .alarm
-            .acknowledge(user, self.clock.now_us())
-            .map_err(|e| AlarmError::CannotAcknowledge(e.to_string()))?;
-        entry.episode.apply(&t);
+        let t = acknowledge_fault(&mut entry.alarm, &mut entry.episode, user, self.clock.now_us())?;
         let event = system_event(kind, entry, t);
         self.publish(event.clone());
         Ok(event)
