@@ -43,7 +43,8 @@ pub struct ProgramView {
     pub source: String,
     pub enabled: bool,
     /// `running` (enabled, scanned every `programs.scan_ms`), `stopped` (disabled) or `error`
-    /// (it stopped with `error`; enable it again or change it to start it afresh).
+    /// (it stopped with `error`: enable it again or change it to start it afresh; or, when the
+    /// error names a point without a value, it waits for that value and runs on by itself).
     pub status: String,
     /// Why it stopped (a run-time error), or why it cannot start (its text does not bind: a
     /// point or label gone, its device not polled); shown for a disabled program too, whose
