@@ -19,9 +19,9 @@
 //! stops driving it. A failed write is tried again after [`RETRY`].
 //!
 //! A point without a value (its device offline, or never read yet) is not the program's fault: the
-//! scan stops there, the program shows `error` naming the point (and the system alarm is raised)
-//! but keeps what it commanded and is scanned again every scan, so it runs on by itself once the
-//! value is back, as a controller goes on with its last values.
+//! scan of an enabled program stops there, the program shows `error` naming the point (and the
+//! system alarm is raised) but keeps what it commanded and is scanned again every scan, so it runs
+//! on by itself once the value is back, as a controller goes on with its last values.
 //!
 //! Any other run-time error (division by zero, more than `programs.max_steps` statements in a
 //! scan, ...) stops that program alone: its status becomes `error` with the line,
@@ -736,7 +736,8 @@ impl Runner {
                 slot.status.lock().error = None;
                 self.apply(engine, env.written, now_us).await
             }
-            Err(e) if env.missing.is_some() => {
+            // Only an enabled program has next scans to wait in; a disabled one run once stops.
+            Err(e) if env.missing.is_some() && p.enabled => {
                 tracing::warn!(program = p.id, name = %p.name, line = e.line_number, error = %e.message, "program waits for a point's value");
                 slot.status.lock().error = Some(run_error_view(&e));
             }
@@ -1265,6 +1266,13 @@ mod tests {
         assert_eq!((v.status.as_str(), v.error.is_none()), ("running", true), "{v:?}");
         assert_eq!(w.plant.take_log(), vec![format!("program:1 {VAR2}=10@16")]);
         assert_ne!(w.alarm(SystemAlarm::ProgramError.rule_id()).map(|a| a.state).as_deref(), Some("active"));
+
+        // A disabled program run once has no next scan to wait in: it stops with the error.
+        w.runner.set_enabled(p.id, false).await.unwrap();
+        w.plant.values.lock().remove(&VAR1);
+        w.runner.run_once(p.id).await.unwrap();
+        let v = w.view(&p);
+        assert_eq!((v.status.as_str(), v.error.map(|e| e.line_number)), ("error", Some(20)));
     }
 
     /// Disabling a program relinquishes every point it commanded at its priority, and deleting
