@@ -975,6 +975,9 @@ impl ServerPlant {
 }
 
 #[cfg(test)]
+mod sim_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::alarm::AlarmView;
