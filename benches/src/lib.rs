@@ -1368,6 +1368,78 @@ pub mod server {
         Ok(utime + stime)
     }
 
+    /// A string as a TOML (and JSON) string literal.
+    pub fn toml_str(s: &str) -> String {
+        serde_json::Value::String(s.to_owned()).to_string()
+    }
+
+    /// A running `t3000 serve`: started with a configuration file, stopped with SIGTERM (the
+    /// server persists its buffer and exits; killed after 60 s) when dropped.
+    #[derive(Debug)]
+    pub struct Serve {
+        child: std::process::Child,
+        /// `127.0.0.1:PORT`.
+        pub addr: String,
+        /// The process id, as /proc names it.
+        pub pid: String,
+        log: std::path::PathBuf,
+    }
+
+    impl Serve {
+        /// Starts `bin serve --config <config>`, its standard error into `log`; returns once it
+        /// listens.
+        pub fn start(bin: &std::path::Path, config: &std::path::Path, log: &std::path::Path) -> anyhow::Result<Serve> {
+            use std::io::BufRead;
+            let mut child = Command::new(bin)
+                .arg("serve")
+                .arg("--config")
+                .arg(config)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::fs::File::create(log)?)
+                .spawn()
+                .with_context(|| {
+                    format!("start {} (build it with `cargo build --release --bin t3000`)", bin.display())
+                })?;
+            let pid = child.id().to_string();
+            let mut out = std::io::BufReader::new(child.stdout.take().context("server stdout")?);
+            let mut line = String::new();
+            out.read_line(&mut line)?;
+            // Whatever else it prints is read and dropped, so it never writes into a closed pipe.
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut out, &mut std::io::sink());
+            });
+            let mut serve = Serve { child, addr: String::new(), pid, log: log.to_owned() };
+            match line.trim().strip_prefix("t3000 listening on http://") {
+                Some(addr) => serve.addr = addr.to_owned(),
+                None => anyhow::bail!("the server did not start; its log:\n{}", serve.log_tail()),
+            }
+            Ok(serve)
+        }
+
+        /// The last 20 lines of its log.
+        pub fn log_tail(&self) -> String {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(20)..].join("\n")
+        }
+    }
+
+    impl Drop for Serve {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-TERM", &self.pid]).status();
+            let t = std::time::Instant::now();
+            while t.elapsed() < Duration::from_secs(60) {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
     /// A `kB` field of /proc/PID/status (`VmRSS`, `VmHWM`), in bytes; 0 when unreadable.
     pub fn status_bytes(pid: &str, field: &str) -> u64 {
         std::fs::read_to_string(format!("/proc/{pid}/status"))

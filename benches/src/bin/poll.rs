@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use t3_benches::args::Args;
 use t3_benches::measured::{Measured, get_f, get_u, print, put, run_child};
 use t3_benches::report::{self, Table, bytes, count, pass, rate, ratio};
-use t3_benches::server::{ADMIN_PASSWORD, clk_tck, cpu_ticks, http, login, now_us, status_bytes};
+use t3_benches::server::{ADMIN_PASSWORD, clk_tck, cpu_ticks, http, login, now_us, status_bytes, toml_str};
 use t3_benches::sys;
 use t3_core::clock::{Clock, SystemClock};
 use t3_core::config::{CollectorConfig, DeviceConfig, Parity, Protocol, RecordConfig};
@@ -935,10 +935,6 @@ fn server_config(data_dir: &Path, ports: &[u16], points: usize, interval_ms: u64
         }
     }
     Ok(s)
-}
-
-fn toml_str(s: &str) -> String {
-    serde_json::Value::String(s.to_owned()).to_string()
 }
 
 /// `(polls, failed polls, devices online)` summed over `GET /api/t3000/devices`.

@@ -1,5 +1,6 @@
 //! Control BASIC scans: how fast `t3_core::basic::run` runs real T3000 programs, and how many
-//! programs of about 100 lines one core keeps at T3000's scan rate (one scan a second).
+//! programs of about 100 lines one core keeps at T3000's scan rate (one scan a second), in the
+//! interpreter alone and in the real server.
 //!
 //! The programs are the real ones committed as test data (`core/tests/data/basic/text/`): the 14
 //! listings of the 1998 printout of a DOS panel (`PRINT_P1.TXT` .. `PRINT_P15.TXT`) and the
@@ -15,12 +16,20 @@
 //! Per program: scans/s over a loop of `--scans` scans (no timing inside the loop; per second of
 //! wall time and per second of the thread's CPU time, which other processes on a shared machine
 //! do not lower), then each of another `--scans` scans timed alone into an hdrhistogram (median,
-//! p99). There is no peer: no
-//! other historian runs Control BASIC.
+//! p99). The program the server part runs ([`typical`]) is measured the same way, beside it.
+//!
+//! The server part ([`server`]) runs that typical program N times in the real `t3000 serve`
+//! against `t3000 simulate`'s controllers and measures the server's CPU per program scan: the
+//! interpreter plus everything the runner does around it. There is no peer: no other historian
+//! runs Control BASIC.
 
 #![forbid(unsafe_code)]
 
+mod server;
+mod typical;
+
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -37,18 +46,27 @@ use t3_core::basic::print::print_expr;
 use t3_core::basic::run::{Env, Limits, Machine, PointName};
 
 const USAGE: &str = "\
-programs: Control BASIC scans per second of real T3000 programs and of a 100-line program built from them
+programs: Control BASIC scans per second of real T3000 programs and of a 100-line program built from them,
+and the same in the real server: t3000 serve running N typical programs against simulated T3 controllers
 
 cargo run --release -p t3-benches --bin programs -- [options]
-  --scans N   scans per measurement (default 1000000; each program is measured twice: a loop, then
-              every scan timed alone)
-  --out NAME  write the tables to benches/results/NAME.md (default programs)";
+  --parts LIST        interpreter,server (default both)
+  --scans N           interpreter: scans per measurement (default 1000000; each program is measured twice: a
+                      loop, then every scan timed alone)
+  --programs LIST     server: numbers of programs, one server run each (default 0,100,1000,3000; 0 is polling alone)
+  --devices D         server: simulated T3 controllers, polled every second (default 16)
+  --server-warmup S   server: seconds after every program runs before measuring (default 20)
+  --server-secs S     server: measured seconds (default 20)
+  --t3000 PATH        server: the binary (default: t3000 beside this binary, $CARGO_TARGET_DIR/release)
+  --work-dir DIR      server: where data directories go (default $HOME/.cache/t3000/bench-data)
+  --out NAME          write the tables to benches/results/NAME.md (default programs)";
 
-const KEYS: &[&str] = &["scans", "out"];
+const KEYS: &[&str] =
+    &["parts", "scans", "programs", "devices", "server-warmup", "server-secs", "t3000", "work-dir", "out"];
 
 macro_rules! source {
     ($name:literal, $file:literal) => {
-        ($name, include_str!(concat!("../../../core/tests/data/basic/text/", $file)))
+        ($name, include_str!(concat!("../../../../core/tests/data/basic/text/", $file)))
     };
 }
 
@@ -326,10 +344,9 @@ fn ns(v: u64) -> String {
     }
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse(KEYS, &[], USAGE)?;
-    let scans: u64 = args.get("scans", 1_000_000)?;
-    let out = args.string("out").unwrap_or_else(|| "programs".into());
+/// The interpreter alone: every real program, the joined 100-line program and the server
+/// part's typical program, in-process. Returns the report's bullet and its sections.
+fn interpreter(scans: u64, devices: u32) -> anyhow::Result<(String, String)> {
     let load_before = sys::loadavg();
 
     // Every real program: parsed, bound, measured alone.
@@ -394,7 +411,9 @@ fn main() -> anyhow::Result<()> {
     }
     let joined = join(&parts.iter().map(|(_, p)| *p).collect::<Vec<_>>())?;
     let names: Vec<&str> = parts.iter().map(|(n, _)| *n).collect();
+    let typical = parse(&typical::program(0, devices)).map_err(|e| anyhow::anyhow!("the typical program: {e}"))?;
     let mut main_table = Table::new(&[
+        "Program",
         "Env",
         "Lines",
         "Points",
@@ -407,63 +426,125 @@ fn main() -> anyhow::Result<()> {
         "Max per scan",
         "Programs per core at 1 scan/s",
     ]);
-    for env in ["Vec<f64>", "HashMap<u32, f64>"] {
-        let mut b = bind(&joined).map_err(|e| anyhow::anyhow!("the joined program: {e}"))?;
-        let points = b.points;
-        let m = if env == "Vec<f64>" {
-            measure(&mut b, &mut vec_env(points), scans)?
-        } else {
-            measure(&mut b, &mut map_env(points), scans)?
-        };
-        if m.waiting > 0 || m.errors > 0 {
-            bail!("the joined program waited in {} scans and stopped in {}: {:?}", m.waiting, m.errors, m.first_error);
+    for (label, program) in [("joined listings", &joined), ("the server part's program", &typical)] {
+        for env in ["Vec<f64>", "HashMap<u32, f64>"] {
+            let mut b = bind(program).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+            let points = b.points;
+            let m = if env == "Vec<f64>" {
+                measure(&mut b, &mut vec_env(points), scans)?
+            } else {
+                measure(&mut b, &mut map_env(points), scans)?
+            };
+            if m.waiting > 0 || m.errors > 0 {
+                bail!("{label} waited in {} scans and stopped in {}: {:?}", m.waiting, m.errors, m.first_error);
+            }
+            eprintln!("[programs] {label}, {env}: {} alarms raised or cleared", m.alarms);
+            main_table.row(vec![
+                label.into(),
+                env.into(),
+                count(program.lines.len() as u64),
+                count(u64::from(b.points)),
+                format!("{:.1}", m.steps_per_scan),
+                format!("{:.1}", m.writes_per_scan),
+                report::rate(m.scans_per_s),
+                report::rate(m.scans_per_cpu_s),
+                ns(m.median_ns),
+                ns(m.p99_ns),
+                ns(m.max_ns),
+                count(m.scans_per_cpu_s as u64),
+            ]);
         }
-        eprintln!("[programs] {env}: {} alarms raised or cleared", m.alarms);
-        main_table.row(vec![
-            env.into(),
-            count(joined.lines.len() as u64),
-            count(u64::from(b.points)),
-            format!("{:.1}", m.steps_per_scan),
-            format!("{:.1}", m.writes_per_scan),
-            report::rate(m.scans_per_s),
-            report::rate(m.scans_per_cpu_s),
-            ns(m.median_ns),
-            ns(m.p99_ns),
-            ns(m.max_ns),
-            count(m.scans_per_cpu_s as u64),
-        ]);
     }
 
-    let mut md = String::from("# Programs benchmark: Control BASIC scans\n\n");
-    md.push_str(&format!("- Command: `{}`\n", report::command_line()));
-    md.push_str(&format!("- Run: {} on {}\n", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"), sys::machine()));
-    md.push_str(&format!(
-        "- The 100-line program: {} joined in order ({} lines; each listing's END became a GOTO to the next listing). \
-         Every point name and label bound to an id of its own; points start at deterministic values and two of them \
-         change before every scan; the clock moves one second per scan. {} scans in a loop for scans/s, then {} scans \
-         each timed alone for the median and p99 (one thread, `Machine::scan` only). No peer: no other historian runs \
-         Control BASIC.\n",
+    let bullet = format!(
+        "- The 100-line program: {} joined in order ({} lines; each listing's END became a GOTO to the next listing); \
+         beside it the program the server part runs ({} lines, see below). Every point name and label bound to an id \
+         of its own; points start at deterministic values and two of them change before every scan; the clock moves \
+         one second per scan. {} scans in a loop for scans/s, then {} scans each timed alone for the median and p99 \
+         (one thread, `Machine::scan` only). No peer: no other historian runs Control BASIC.\n\
+         - Load average at the start of the interpreter part: {load_before}; at its end: {}\n",
         names.join(", "),
         joined.lines.len(),
+        typical.lines.len(),
         count(scans),
         count(scans),
-    ));
-    md.push_str(&format!("- Load average at the start: {load_before}; at the end: {}\n", sys::loadavg()));
-    md.push_str("\n## A typical 100-line program\n\n");
+        sys::loadavg(),
+    );
+    let mut md = String::from("\n## A typical 100-line program\n\n");
     md.push_str(&main_table.render());
     md.push_str(&format!(
         "\n\"Programs per core\" is the loop's scans per second of CPU time (this thread's user + system time from \
          /proc, 10 ms ticks): at T3000's rate of one scan a second, that many such programs fit on one core. The \
          wall-time rate is lower when other processes share the cores (the load average above). The loop also moves \
-         two point values and the clock before every scan, so its rate is a little below 1 / median. The Env's real cost in the server (the last-value cache, the \
-         command arbiter) comes on top: the HashMap row shows what a map look-up per read and write adds. \"Max\" \
-         is one scan that the operating system interrupted (this machine's 2 cores are shared).\n\n\
+         two point values and the clock before every scan, so its rate is a little below 1 / median. The Env's real \
+         cost in the server (the last-value cache, the command arbiter) comes on top: the HashMap row shows what a \
+         map look-up per read and write adds, and the server part below measures the whole of it. \"Max\" is one \
+         scan that the operating system interrupted (this machine's 2 cores are shared).\n\n\
          ## Every real program alone ({} scans each, Env over a Vec)\n\n\
          A program that binds but stops with an error in some scans (its values are random, its TIME units may be \
          the DOS era's) is counted with the error's scans, and restarted.\n\n",
         count(scans / 10)
     ));
     md.push_str(&each.render());
+    Ok((bullet, md))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse(KEYS, &[], USAGE)?;
+    let parts: Vec<String> = args
+        .string("parts")
+        .unwrap_or_else(|| "interpreter,server".into())
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .collect();
+    if let Some(p) = parts.iter().find(|p| *p != "interpreter" && *p != "server") {
+        bail!("unknown part `{p}` (expected interpreter, server)");
+    }
+    let scans: u64 = args.get("scans", 1_000_000)?;
+    let out = args.string("out").unwrap_or_else(|| "programs".into());
+    let programs = args
+        .string("programs")
+        .unwrap_or_else(|| "0,100,1000,3000".into())
+        .split(',')
+        .map(|s| s.trim().replace('_', "").parse::<u32>().with_context(|| format!("--programs: `{s}`")))
+        .collect::<anyhow::Result<Vec<u32>>>()?;
+    let devices: u32 = args.get("devices", 16)?;
+    if !(1..=247).contains(&devices) {
+        bail!("--devices must be between 1 and 247 (Modbus unit ids)");
+    }
+    let params = server::Params {
+        // `programs` and `t3000` are built into the same target directory.
+        t3000: args.opt::<PathBuf>("t3000")?.unwrap_or(std::env::current_exe()?.with_file_name("t3000")),
+        work_dir: args.opt::<PathBuf>("work-dir")?.unwrap_or_else(sys::default_work_dir),
+        devices,
+        programs,
+        warmup: args.get("server-warmup", 20.0)?,
+        secs: args.get("server-secs", 20.0)?,
+    };
+    if params.secs <= 0.0 || params.warmup < 0.0 {
+        bail!("--server-secs must be positive, --server-warmup at least 0");
+    }
+    let server_part = parts.iter().any(|p| p == "server");
+    if server_part && !params.t3000.exists() {
+        bail!(
+            "{} not found: build it with `cargo build --release --bin t3000`, or give --t3000",
+            params.t3000.display()
+        );
+    }
+
+    let mut md = String::from("# Programs benchmark: Control BASIC scans\n\n");
+    md.push_str(&format!("- Command: `{}`\n", report::command_line()));
+    md.push_str(&format!("- Run: {} on {}\n", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"), sys::machine()));
+    let mut sections = String::new();
+    if parts.iter().any(|p| p == "interpreter") {
+        let (bullet, section) = interpreter(scans, devices)?;
+        md.push_str(&bullet);
+        sections.push_str(&section);
+    }
+    if server_part {
+        sections.push_str(&server::measure(&params)?);
+    }
+    md.push_str(&sections);
     let path = report::write_results(&out, &md)?;
     println!("{md}");
     eprintln!("[programs] wrote {}", path.display());
