@@ -562,17 +562,25 @@ impl Runner {
 
     /// Takes the changes others made to the catalog (an import that added or changed programs, a
     /// program deleted): each is loaded (or removed) as if changed through the API.
+    /// It runs every scan: only the changed programs are copied out of the catalog.
     pub async fn sync_catalog(&self) {
-        let stored = self.catalog.list::<Program>();
         let loaded = self.loaded.lock().clone();
-        for p in &stored {
-            match loaded.get(&p.id) {
-                Some(us) if *us == p.updated_us => {}
-                Some(_) => self.upsert(p.clone(), "updated").await,
-                None => self.upsert(p.clone(), "created").await,
-            }
+        let (changed, gone) = self.catalog.read::<Program, _>(|rows| {
+            let changed: Vec<(Program, &'static str)> = rows
+                .values()
+                .filter_map(|p| match loaded.get(&p.id) {
+                    Some(us) if *us == p.updated_us => None,
+                    Some(_) => Some((p.clone(), "updated")),
+                    None => Some((p.clone(), "created")),
+                })
+                .collect();
+            let gone: Vec<i64> = loaded.keys().filter(|id| !rows.contains_key(id)).copied().collect();
+            (changed, gone)
+        });
+        for (p, change) in changed {
+            self.upsert(p, change).await;
         }
-        for id in loaded.keys().filter(|id| !stored.iter().any(|p| p.id == **id)) {
+        for id in &gone {
             let slot = self.slots.lock().get(id).cloned();
             if let Some(slot) = slot {
                 let p = slot.engine.lock().await.program.clone();
