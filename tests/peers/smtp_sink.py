@@ -1,12 +1,15 @@
 """An SMTP server for the alert tests (aiosmtpd): listens on 127.0.0.1 on a free port, prints
 `listening <port>`, then one JSON line per message received: {"mail_from", "rcpt_tos",
-"authenticated_as", "content"}. With --user and --password it requires AUTH (PLAIN or LOGIN,
-accepted over plain text) with exactly those credentials. Runs until killed.
+"authenticated_as", "tls", "content"}. With --user and --password it requires AUTH (PLAIN or
+LOGIN, accepted over plain text) with exactly those credentials. With --cert and --key it speaks
+TLS with that certificate: `--tls starttls` offers STARTTLS and refuses mail before it, `--tls tls`
+speaks TLS from the first byte (port 465 style). Runs until killed.
 """
 
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 import warnings
 
@@ -21,6 +24,7 @@ class Printer:
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "authenticated_as": login,
+            "tls": server.transport.get_extra_info("ssl_object") is not None,
             "content": envelope.content.decode("utf-8", "replace"),
         }
         print(json.dumps(line), flush=True)
@@ -33,7 +37,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--user")
     ap.add_argument("--password")
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("--tls", choices=["starttls", "tls"], default="starttls")
     args = ap.parse_args()
+    context = None
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+    starttls = context if args.tls == "starttls" else None
 
     def authenticator(server, session, envelope, mechanism, auth_data):
         ok = (
@@ -52,10 +64,14 @@ def main():
             authenticator=authenticator if required else None,
             auth_required=required,
             auth_require_tls=False,
+            tls_context=starttls,
+            require_starttls=starttls is not None,
         )
 
     async def serve():
-        server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
+        server = await asyncio.get_running_loop().create_server(
+            factory, "127.0.0.1", 0, ssl=context if args.tls == "tls" else None
+        )
         print("listening", server.sockets[0].getsockname()[1], flush=True)
         await server.serve_forever()
 

@@ -91,24 +91,23 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Hit> {
     Some(Hit { path, headers, body: String::from_utf8(body).ok()? })
 }
 
-/// The aiosmtpd server of `tests/peers/smtp_sink.py`, with the mails it printed.
-struct SmtpSink {
+/// A peer of `tests/peers/` run by `$T3000_PYTHON` (an SMTP server on aiosmtpd, an HTTPS
+/// receiver), with the JSON lines it printed: one per mail or request received.
+struct Sink {
     child: Child,
     port: u16,
-    mails: Arc<Mutex<Vec<Value>>>,
+    lines: Arc<Mutex<Vec<Value>>>,
 }
 
-impl SmtpSink {
-    fn start(user: &str, password: &str) -> SmtpSink {
+impl Sink {
+    fn start(script: &str, args: &[&str]) -> Sink {
         let python = std::env::var("T3000_PYTHON").unwrap_or_else(|_| {
-            panic!(
-                "T3000_PYTHON is not set: the alert e-mail test needs a Python with aiosmtpd (bash .ci/run installs it)"
-            )
+            panic!("T3000_PYTHON is not set: the alert tests need a Python with aiosmtpd (bash .ci/run installs it)")
         });
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/smtp_sink.py");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers").join(script);
         let mut child = Command::new(&python)
-            .arg(&script)
-            .args(["--user", user, "--password", password])
+            .arg(&path)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -118,9 +117,9 @@ impl SmtpSink {
         let port: u16 = first
             .strip_prefix("listening ")
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("smtp_sink.py did not start (does {python} have aiosmtpd?): `{first}`"));
-        let mails: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let seen = mails.clone();
+            .unwrap_or_else(|| panic!("{script} did not start (does {python} have aiosmtpd?): `{first}`"));
+        let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let seen = received.clone();
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
                 if let Ok(v) = serde_json::from_str(&line) {
@@ -128,15 +127,24 @@ impl SmtpSink {
                 }
             }
         });
-        SmtpSink { child, port, mails }
+        Sink { child, port, lines: received }
     }
 
+    /// `tests/peers/smtp_sink.py`: requires AUTH with `user` and `password`; `extra` adds its
+    /// TLS options.
+    fn smtp(user: &str, password: &str, extra: &[&str]) -> Sink {
+        let mut args = vec!["--user", user, "--password", password];
+        args.extend_from_slice(extra);
+        Sink::start("smtp_sink.py", &args)
+    }
+
+    /// The mails (or requests) received so far.
     fn mails(&self) -> Vec<Value> {
-        self.mails.lock().unwrap().clone()
+        self.lines.lock().unwrap().clone()
     }
 }
 
-impl Drop for SmtpSink {
+impl Drop for Sink {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -163,7 +171,7 @@ fn signature(timestamp: &str, body: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alarms_reach_webhooks_and_mail_with_retries_digests_and_visible_failures() {
     let (hook_port, hits) = webhook_receiver().await;
-    let sink = SmtpSink::start("t3000", SMTP_PASSWORD);
+    let sink = Sink::smtp("t3000", SMTP_PASSWORD, &[]);
     let dead_port = REFUSED_PORT;
     // A device nobody answers for: its points exist, and only pushed samples give them values.
     let modbus_port = REFUSED_PORT;
@@ -342,6 +350,181 @@ to = ["ops@example.com", "boss@example.com"]
     );
     for secret in [SECRET, SMTP_PASSWORD, URL_KEY] {
         assert!(!answers.contains(secret), "{secret} in an answer");
+        assert!(!server.stderr().contains(secret), "{secret} in the log");
+    }
+}
+
+/// A certificate authority made with the `openssl` command line, and a certificate it signed for
+/// 127.0.0.1 (files in `dir`: `<name>-ca.pem`, `<name>-server.pem`, `<name>-server.key`).
+struct TestCa {
+    ca: std::path::PathBuf,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl").current_dir(dir).args(args).output().unwrap_or_else(|e| {
+        panic!("cannot run openssl (bash .ci/run installs it): {e}");
+    });
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl TestCa {
+    fn new(dir: &std::path::Path, name: &str) -> TestCa {
+        let f = |suffix: &str| format!("{name}-{suffix}");
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        let subject = format!("/CN=T3000 test CA {name}");
+        let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subject];
+        args.extend_from_slice(&ec);
+        let (ca_key, ca) = (f("ca.key"), f("ca.pem"));
+        args.extend_from_slice(&["-keyout", &ca_key, "-out", &ca]);
+        args.extend_from_slice(&[
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ]);
+        openssl(dir, &args);
+        let (key, csr, cert, ext) = (f("server.key"), f("server.csr"), f("server.pem"), f("server.ext"));
+        let mut args = vec!["req", "-subj", "/CN=127.0.0.1", "-keyout", &key, "-out", &csr];
+        args.extend_from_slice(&ec);
+        openssl(dir, &args);
+        std::fs::write(
+            dir.join(&ext),
+            "subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\nextendedKeyUsage = serverAuth\n",
+        )
+        .unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-days",
+                "2",
+                "-in",
+                &csr,
+                "-CA",
+                &ca,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-out",
+                &cert,
+                "-extfile",
+                &ext,
+            ],
+        );
+        TestCa { ca: dir.join(ca), cert: dir.join(cert), key: dir.join(key) }
+    }
+}
+
+/// TLS to a site's own servers: with `[alerts] ca_file`, mail goes over STARTTLS and over TLS from
+/// the first byte, and webhooks over HTTPS, to servers whose certificate a private CA signed;
+/// without it (or with another CA in the file) the certificate is refused and the delivery fails
+/// saying so. Every reload reads the file again, and a file that holds no certificate is refused
+/// naming `alerts.ca_file` and its line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_servers_signed_by_the_sites_own_ca_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = TestCa::new(dir.path(), "site");
+    let other = TestCa::new(dir.path(), "other");
+    let trusted = dir.path().join("trusted.pem");
+    std::fs::copy(&site.ca, &trusted).unwrap();
+    let (cert, key) = (site.cert.to_str().unwrap(), site.key.to_str().unwrap());
+    let starttls = Sink::smtp("t3000", SMTP_PASSWORD, &["--cert", cert, "--key", key, "--tls", "starttls"]);
+    let implicit = Sink::smtp("t3000", SMTP_PASSWORD, &["--cert", cert, "--key", key, "--tls", "tls"]);
+    let hook = Sink::start("https_sink.py", &["--cert", cert, "--key", key]);
+    let alerts = |ca_file: Option<&std::path::Path>, tls: &str, port: u16| {
+        let ca = ca_file.map(|p| format!("ca_file = {:?}\n", p.to_str().unwrap())).unwrap_or_default();
+        format!(
+            r#"
+[alerts]
+{ca}
+[alerts.smtp]
+host = "127.0.0.1"
+port = {port}
+tls = "{tls}"
+username = "t3000"
+password = "{SMTP_PASSWORD}"
+from = "t3000@example.com"
+
+[[alerts.webhook]]
+name = "hook"
+url = "https://127.0.0.1:{hook}/hook/{URL_KEY}"
+secret = "{SECRET}"
+retries = 0
+
+[[alerts.email]]
+name = "mail"
+to = ["ops@example.com"]
+retries = 0
+"#,
+            hook = hook.port
+        )
+    };
+    let server = TestServer::start(&alerts(Some(&trusted), "starttls", starttls.port));
+    let test = |channel: &'static str| {
+        let server = &server;
+        async move { server.post_json("/api/t3000/alerts/test", &json!({"channel": channel})).await.ok_json() }
+    };
+    let reload = || async { server.post_json("/api/t3000/config/reload", &json!({})).await };
+
+    // Trusted: STARTTLS, then the mail inside TLS; the HTTPS webhook, signed.
+    let t = test("mail").await;
+    assert_eq!(t["status"], "sent", "{t}");
+    poll_until("the mail over STARTTLS", WAIT, || async { !starttls.mails().is_empty() }).await;
+    let mail = &starttls.mails()[0];
+    assert_eq!((mail["tls"].as_bool(), mail["authenticated_as"].as_str()), (Some(true), Some("t3000")), "{mail}");
+    let t = test("hook").await;
+    assert_eq!(t["status"], "sent", "{t}");
+    poll_until("the HTTPS webhook", WAIT, || async { !hook.mails().is_empty() }).await;
+    let hit = &hook.mails()[0];
+    assert_eq!(hit["path"], format!("/hook/{URL_KEY}"));
+    let ts = hit["headers"]["x-t3000-timestamp"].as_str().unwrap();
+    assert_eq!(
+        hit["headers"]["x-t3000-signature"].as_str(),
+        Some(signature(ts, hit["body"].as_str().unwrap()).as_str())
+    );
+
+    // TLS from the first byte (port 465 style).
+    server.rewrite_config(&alerts(Some(&trusted), "tls", implicit.port));
+    let r = reload().await.ok_json();
+    assert!(r["applied"].as_array().unwrap().iter().any(|c| c["key"] == "alerts.smtp.tls"), "{r}");
+    let t = test("mail").await;
+    assert_eq!(t["status"], "sent", "{t}");
+    poll_until("the mail over TLS", WAIT, || async { !implicit.mails().is_empty() }).await;
+    assert_eq!(implicit.mails()[0]["tls"], true);
+
+    // Another CA in the same file: a reload reads it again, and the site's certificate is refused.
+    std::fs::copy(&other.ca, &trusted).unwrap();
+    let r = reload().await.ok_json();
+    assert!(r["applied"].as_array().unwrap().is_empty(), "the file's path did not change: {r}");
+    for channel in ["mail", "hook"] {
+        let t = test(channel).await;
+        assert_eq!(t["status"], "failed", "{t}");
+        let e = t["last_error"].as_str().unwrap();
+        assert!(e.contains("certificate") && e.contains("UnknownIssuer"), "{channel}: {e}");
+        assert!(!e.contains(URL_KEY), "{e}");
+    }
+    // No ca_file: only the built-in roots, which do not know the site's CA.
+    std::fs::copy(&site.ca, &trusted).unwrap();
+    server.rewrite_config(&alerts(None, "tls", implicit.port));
+    reload().await.ok_json();
+    let t = test("mail").await;
+    assert!(t["last_error"].as_str().unwrap().contains("UnknownIssuer"), "{t}");
+    assert_eq!(implicit.mails().len(), 1);
+
+    // A file that is no certificate: the reload is refused naming the key and its line, and the
+    // trust in force stays.
+    server.rewrite_config(&alerts(Some(&site.key), "tls", implicit.port));
+    let r = reload().await;
+    r.assert_error("a key as ca_file", reqwest::StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_config"));
+    let v = r.json();
+    assert_eq!(v["key"], "alerts.ca_file", "{v}");
+    assert!(v["line"].as_u64().is_some(), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("no certificate"), "{v}");
+    assert_eq!(hook.mails().len(), 1);
+    for secret in [SECRET, SMTP_PASSWORD, URL_KEY] {
         assert!(!server.stderr().contains(secret), "{secret} in the log");
     }
 }

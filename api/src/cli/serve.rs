@@ -112,7 +112,14 @@ fn live_config(
             disk.set_disk_settings(t3_storage::DiskSettings::from_config(&c.storage));
         },
     );
+    let trust = notifier.clone();
     reload.on(&["alerts"], move |c| notifier.reconfigure(&c.alerts));
+    // Every reload reads the CA file again: a renewed CA is put at the same path.
+    reload.on_each_reload(&["alerts.ca_file"], move |c| {
+        if let Err(e) = trust.set_trust(c.alerts.ca_file.as_deref()) {
+            tracing::error!(error = %e, "alerts.ca_file: the trust in force stays");
+        }
+    });
     reload.on(&["websocket"], move |c| ws.reconfigure(&c.websocket));
     reload.on(&["programs"], move |c| programs.reconfigure(&c.programs));
     let level = log.clone();

@@ -47,6 +47,9 @@ pub fn parse_checked(
             }
         }
         crate::http::server::check_max_connections(cfg, crate::http::server::nofile_limit())?;
+        if let Some(ca) = &cfg.alerts.ca_file {
+            crate::service::notify::tls::read_ca_file(ca).map_err(|e| ConfigError::new("alerts.ca_file", e))?;
+        }
         extra(cfg)
     })
 }

@@ -25,6 +25,11 @@ pub struct AlertsConfig {
     /// Deliveries kept in the in-memory delivery log (`GET /api/t3000/alerts/deliveries`),
     /// 10 ..= 100_000.
     pub log_entries: usize,
+    /// A PEM file of certificate authorities trusted besides the Mozilla roots built in, for a
+    /// mail server or webhook receiver whose certificate a site's own CA signed. Read at start and
+    /// again at every configuration reload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<std::path::PathBuf>,
     /// The server that sends the e-mail channels' messages; required when there is an e-mail channel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp: Option<SmtpConfig>,
@@ -41,6 +46,7 @@ impl Default for AlertsConfig {
             digest_window_secs: 60,
             queue: 1000,
             log_entries: 500,
+            ca_file: None,
             smtp: None,
             webhook: Vec::new(),
             email: Vec::new(),
@@ -257,6 +263,17 @@ impl ChannelConfig {
     }
 }
 
+/// A webhook URL without what may be a key: its user information (`user:token@`), and its path
+/// and query (Slack's and Teams' URLs carry the key there).
+fn redact_url(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let end = url[start..].find(['/', '?', '#']).map_or(url.len(), |e| start + e);
+    let host = &url[start..end];
+    let host = host.rsplit_once('@').map_or(host.to_owned(), |(_, h)| format!("{}@{h}", super::REDACTED));
+    let rest = if end < url.len() { format!("/{}", super::REDACTED) } else { String::new() };
+    format!("{}{host}{rest}", &url[..start])
+}
+
 impl AlertsConfig {
     /// The same settings with every secret (webhook keys and URLs' paths, the SMTP password)
     /// replaced by `<redacted>`, for printing.
@@ -267,10 +284,7 @@ impl AlertsConfig {
             if !w.secret.is_empty() {
                 w.secret = redacted();
             }
-            // The path and query of a webhook URL often are its key (Slack, Teams).
-            if let Some(host_end) = w.url.find("://").map(|i| i + 3).and_then(|s| w.url[s..].find('/').map(|e| s + e)) {
-                w.url.replace_range(host_end.., &format!("/{}", super::REDACTED));
-            }
+            w.url = redact_url(&w.url);
         }
         if let Some(smtp) = &mut c.smtp
             && !smtp.password.is_empty()
@@ -286,6 +300,9 @@ impl AlertsConfig {
         check_range("alerts.digest_window_secs", self.digest_window_secs, 1, 86_400)?;
         check_range("alerts.queue", self.queue, 1, 100_000)?;
         check_range("alerts.log_entries", self.log_entries, 10, 100_000)?;
+        if self.ca_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err(ConfigError::new("alerts.ca_file", "must be the path of a PEM file (leave it out for none)"));
+        }
         let mut names = std::collections::BTreeMap::new();
         let mut unique = |key: String, name: &str| match names.insert(name.to_owned(), key.clone()) {
             Some(first) => Err(ConfigError::new(key, format!("`{name}` is already the name of {first}"))),
@@ -441,6 +458,17 @@ to = ["a@example.com"]
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(shown.contains("https://hooks.example.com/<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn user_information_in_a_webhook_url_is_redacted() {
+        assert_eq!(
+            redact_url("https://ops:tok3n@hooks.example.com/a/b"),
+            "https://<redacted>@hooks.example.com/<redacted>"
+        );
+        assert_eq!(redact_url("http://u:p@10.0.0.5:8080"), "http://<redacted>@10.0.0.5:8080");
+        assert_eq!(redact_url("https://hooks.example.com?key=1"), "https://hooks.example.com/<redacted>");
+        assert_eq!(redact_url("https://hooks.example.com"), "https://hooks.example.com");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 pub mod message;
 pub mod plan;
 pub mod smtp;
+pub mod tls;
 pub mod webhook;
 
 use crate::model::alarm::AlarmEvent;
@@ -106,7 +107,8 @@ pub struct ChannelCounters {
 /// The notifier (see the module documentation).
 pub struct Notifier {
     clock: Arc<dyn Clock>,
-    http: reqwest::Client,
+    /// The clients, built on the trust of `alerts.ca_file` ([`Notifier::set_trust`]).
+    transport: Mutex<Arc<tls::Transport>>,
     state: Mutex<State>,
     log: Mutex<(VecDeque<AlertDelivery>, usize)>,
     next_id: AtomicU64,
@@ -132,15 +134,14 @@ impl Notifier {
     /// A notifier with the channels of `cfg`; call within a Tokio runtime (each channel's delivery
     /// task is spawned).
     pub fn new(cfg: &AlertsConfig, clock: Arc<dyn Clock>) -> Arc<Notifier> {
-        let http = reqwest::Client::builder()
-            // A redirect would send the signed alarm somewhere the configuration does not name.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("t3000/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let transport = tls::Transport::new(cfg.ca_file.as_deref()).unwrap_or_else(|e| {
+            // The file was checked with the configuration; it changed since.
+            tracing::error!(error = %e, "alerts.ca_file: only the built-in root certificates are trusted");
+            tls::Transport::new(None).expect("the built-in roots make a transport")
+        });
         let me = Arc::new_cyclic(|me| Notifier {
             clock,
-            http,
+            transport: Mutex::new(Arc::new(transport)),
             state: Mutex::new(State { digest: DigestRule { after: 1, window_us: 1 }, queue: 1, channels: Vec::new() }),
             log: Mutex::new((VecDeque::new(), cfg.log_entries)),
             next_id: AtomicU64::new(1),
@@ -185,6 +186,14 @@ impl Notifier {
         drop(st);
         self.log.lock().1 = cfg.log_entries;
         tracing::info!(channels = self.state.lock().channels.len(), "alert channels configured");
+    }
+
+    /// Reads `alerts.ca_file` again (a reload calls it every time, so a replaced file at the same
+    /// path is read); on failure the trust in force stays and the error is returned.
+    pub fn set_trust(&self, ca_file: Option<&std::path::Path>) -> Result<(), String> {
+        let transport = tls::Transport::new(ca_file)?;
+        *self.transport.lock() = Arc::new(transport);
+        Ok(())
     }
 
     fn start_channel(&self, ep: Endpoint, plan: ChannelPlan, queue: usize) -> Channel {
@@ -332,15 +341,16 @@ impl Notifier {
         let now = self.clock.now_us();
         let timeout = Duration::from_millis(ep.cfg.timeout_ms);
         let subject = message::subject(m);
+        let transport = self.transport.lock().clone();
         match &ep.kind {
             Kind::Webhook => {
                 let body = message::webhook_body(&ep.cfg.name, id, m, now);
-                webhook::post(&self.http, &ep.cfg.url, ep.cfg.secret.expose(), id, now, body, timeout).await
+                webhook::post(&transport.http, &ep.cfg.url, ep.cfg.secret.expose(), id, now, body, timeout).await
             }
             Kind::Email(smtp) => {
                 let text = message::text(&ep.cfg.name, m);
                 let mail = smtp::Mail { to: &ep.cfg.to, subject: &subject, text: &text, id, now_us: now };
-                match tokio::time::timeout(timeout, smtp::send(smtp, &mail)).await {
+                match tokio::time::timeout(timeout, smtp::send(smtp, &transport.tls, &mail)).await {
                     Ok(r) => r,
                     Err(_) => Err(format!("{}:{}: no answer within {} ms", smtp.host, smtp.port, ep.cfg.timeout_ms)),
                 }

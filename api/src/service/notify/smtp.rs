@@ -1,12 +1,12 @@
 //! A small SMTP client (RFC 5321) for the e-mail channels: `EHLO`, `STARTTLS` or TLS from the
-//! start (rustls, with the Mozilla root certificates of `webpki-roots`), `AUTH PLAIN` or `AUTH
+//! start (rustls, trusting what [`super::tls`] trusts), `AUTH PLAIN` or `AUTH
 //! LOGIN`, one message to its recipients, `QUIT`. The message is plain text with `Date`,
 //! `Message-ID`, `From`, `To` and `Subject` (RFC 2047-encoded when not ASCII); lines are CRLF and
 //! dot-stuffed.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use t3_core::config::{SmtpConfig, SmtpTls};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -45,29 +45,10 @@ impl Reply {
     }
 }
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-            // ring, as reqwest uses: its provider lacks post-quantum key exchange (hence deprecated
-            // in rustls 0.23.48), which aws-lc-rs has at the cost of a large C build.
-            #[allow(deprecated)]
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default TLS versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            Arc::new(config)
-        })
-        .clone()
-}
-
-async fn tls(io: Box<dyn Io>, host: &str) -> Result<Box<dyn Io>, String> {
+async fn tls(io: Box<dyn Io>, host: &str, config: &Arc<rustls::ClientConfig>) -> Result<Box<dyn Io>, String> {
     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
         .map_err(|_| format!("`{host}` is not a valid TLS server name"))?;
-    let stream = tokio_rustls::TlsConnector::from(tls_config())
+    let stream = tokio_rustls::TlsConnector::from(config.clone())
         .connect(name, io)
         .await
         .map_err(|e| format!("TLS with {host}: {e}"))?;
@@ -174,14 +155,15 @@ pub fn render(from: &str, m: &Mail<'_>) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// Sends one mail; `Err` says which step failed and the server's reply (never the password).
-pub async fn send(cfg: &SmtpConfig, m: &Mail<'_>) -> Result<(), String> {
+/// Sends one mail over `tls` when `cfg` asks for it; `Err` says which step failed and the
+/// server's reply (never the password).
+pub async fn send(cfg: &SmtpConfig, tls_config: &Arc<rustls::ClientConfig>, m: &Mail<'_>) -> Result<(), String> {
     let tcp = TcpStream::connect((cfg.host.as_str(), cfg.port))
         .await
         .map_err(|e| format!("connect to {}:{}: {e}", cfg.host, cfg.port))?;
     let mut io: Box<dyn Io> = Box::new(tcp);
     if cfg.tls == SmtpTls::Tls {
-        io = tls(io, &cfg.host).await?;
+        io = tls(io, &cfg.host, tls_config).await?;
     }
     let mut c = Conn { io, buf: Vec::new() };
     let greeting = c.reply().await?;
@@ -200,7 +182,7 @@ pub async fn send(cfg: &SmtpConfig, m: &Mail<'_>) -> Result<(), String> {
         c.command("STARTTLS", "STARTTLS", 220).await?;
         // Anything read before the handshake is discarded (RFC 3207).
         let Conn { io, .. } = c;
-        c = Conn { io: tls(io, &cfg.host).await?, buf: Vec::new() };
+        c = Conn { io: tls(io, &cfg.host, tls_config).await?, buf: Vec::new() };
         ehlo = c.command(&format!("EHLO {me}"), "EHLO", 250).await?;
     }
     if !cfg.username.is_empty() {
@@ -300,6 +282,10 @@ mod tests {
         (port, task)
     }
 
+    fn trust() -> Arc<rustls::ClientConfig> {
+        super::super::tls::Transport::new(None).unwrap().tls
+    }
+
     fn config(port: u16, tls: SmtpTls) -> SmtpConfig {
         SmtpConfig {
             host: "127.0.0.1".into(),
@@ -318,7 +304,7 @@ mod tests {
         let (port, server) = fake_server("250-fake\r\n250-8BITMIME\r\n250 AUTH LOGIN").await;
         let to = vec!["a@example.com".to_owned(), "b@example.com".to_owned()];
         let m = Mail { to: &to, subject: "s", text: ".x\n", id: 1, now_us: 1_795_651_200_000_000 };
-        send(&config(port, SmtpTls::None), &m).await.unwrap();
+        send(&config(port, SmtpTls::None), &trust(), &m).await.unwrap();
         let got = server.await.unwrap();
         assert_eq!(
             got[..7],
@@ -342,7 +328,7 @@ mod tests {
     async fn starttls_that_is_not_offered_is_an_error() {
         let (port, server) = fake_server("250-fake\r\n250 AUTH PLAIN").await;
         let m = Mail { to: &[], subject: "s", text: "t", id: 1, now_us: 0 };
-        let e = send(&config(port, SmtpTls::Starttls), &m).await.unwrap_err();
+        let e = send(&config(port, SmtpTls::Starttls), &trust(), &m).await.unwrap_err();
         assert!(e.contains("does not offer STARTTLS"), "{e}");
         drop(server);
     }

@@ -61,10 +61,20 @@ pub async fn post(
         Ok(resp) if resp.status().is_success() => Ok(()),
         Ok(resp) => Err(format!("{} answered HTTP {}", shown_url(url), resp.status())),
         Err(e) if e.is_timeout() => Err(format!("{}: no answer within {} ms", shown_url(url), timeout.as_millis())),
-        Err(e) if e.is_connect() => Err(format!("{}: cannot connect", shown_url(url))),
+        // The innermost cause says why (refused, no route, a certificate not trusted).
+        Err(e) if e.is_connect() => Err(format!("{}: cannot connect: {}", shown_url(url), root_cause(&e))),
         // reqwest's message names the URL; strip it to the shown part.
         Err(e) => Err(format!("{}: {}", shown_url(url), e.without_url())),
     }
+}
+
+/// The last error in `e`'s chain of sources.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 #[cfg(test)]
