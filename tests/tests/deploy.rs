@@ -132,18 +132,24 @@ async fn healthcheck_exits_0_for_a_healthy_server_and_1_for_none() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("t3000.toml");
     let port = server.addr().rsplit(':').next().unwrap().to_owned();
-    std::fs::write(&config, format!("[server]\nlisten = \"0.0.0.0:{port}\"\n")).unwrap();
+    // Only server.listen is read: a file the running server would refuse (a reload that was
+    // refused leaves the server as it was) does not make it unhealthy.
+    let refused = "[[devices]]\nname = \"x\"\nprotocol = \"modbus-tcp\"\nip_address = \"not an address\"\n";
+    std::fs::write(&config, format!("[server]\nlisten = \"0.0.0.0:{port}\"\n{refused}")).unwrap();
     let ok = run(&["healthcheck", "--config", config.to_str().unwrap()]);
     assert!(ok.status.success(), "healthcheck --config: {}{}", ok.stdout, ok.stderr);
+    assert_eq!(run(&["check-config", config.to_str().unwrap()]).status.code(), Some(2), "the file is invalid");
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let url = format!("http://127.0.0.1:{REFUSED_PORT}");
     let down = run(&["healthcheck", "--url", &url, "--timeout-secs", "2"]);
     assert_eq!(down.status.code(), Some(1), "healthcheck of no server: {}{}", down.stdout, down.stderr);
     assert!(down.stderr.contains("/healthz"), "{}", down.stderr);
+    // Every failure is "unhealthy": exit 1, the status container runtimes read.
     let bad = run(&["healthcheck", "--url", "ftp://x"]);
-    assert_eq!(bad.status.code(), Some(2), "{}", bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{}", bad.stderr);
+    std::fs::write(&config, "[server\n").unwrap();
+    let bad = run(&["healthcheck", "--config", config.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1), "{}", bad.stderr);
 }
 
 // ---- log files ----
@@ -412,15 +418,16 @@ async fn the_container_image_serves_healthz_and_stops_cleanly_on_sigterm() {
     // The docker format keeps HEALTHCHECK (OCI images have no such field).
     podman.ok(&["build", "--format", "docker", "--tag", image, ctx.path().to_str().unwrap()]);
 
-    // The data volume belongs to the image's user, as a named volume would.
-    let data = tempfile::tempdir().unwrap();
-    std::os::unix::fs::chown(data.path(), Some(10001), Some(10001)).unwrap();
+    // A named volume, as compose.yaml has: the image's data folder (and so the volume) belongs
+    // to the image's user.
+    let volume_name = "t3000-deploy-test-data";
+    podman.ok(&["volume", "create", volume_name]);
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
     let name = "t3000-deploy-test";
-    let volume = format!("{}:/var/lib/t3000", data.path().display());
+    let volume = format!("{volume_name}:/var/lib/t3000");
     let listen = format!("T3000__SERVER__LISTEN=127.0.0.1:{port}");
     let admin = format!("T3000_ADMIN_PASSWORD={ADMIN_PASSWORD}");
     let nofile = format!("nofile={}", own_limit("Max open files"));
@@ -474,7 +481,9 @@ async fn the_container_image_serves_healthz_and_stops_cleanly_on_sigterm() {
     assert_eq!(code.trim(), "0", "exit status of the container:\n{logs}");
     assert!(logs.contains("shutting down"), "no shutdown in the log:\n{logs}");
     use std::os::unix::fs::MetadataExt;
-    let written: Vec<_> = std::fs::read_dir(data.path()).unwrap().map(|e| e.unwrap()).collect();
+    let data = PathBuf::from(podman.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", volume_name]).trim());
+    assert_eq!(std::fs::metadata(&data).unwrap().uid(), 10001, "the volume's owner");
+    let written: Vec<_> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap()).collect();
     assert!(!written.is_empty(), "nothing in the data volume");
     for e in written {
         assert_eq!(e.metadata().unwrap().uid(), 10001, "{} is not the image user's", e.path().display());

@@ -102,6 +102,12 @@ async fn low_disk_raises_an_alarm_the_floor_refuses_writes_and_space_returning_r
     let metrics = server.get("/metrics").await.text();
     assert!(metrics.contains("\nt3000_disk_level 2\n"), "{metrics}");
     assert!(metrics.contains("\nt3000_writes_refused 1\n"), "{metrics}");
+    // A backup stages files in the data directory: refused below the floor, nothing written.
+    let r = server.post_json("/api/t3000/backup", &json!({})).await;
+    r.assert_error("POST /backup below the floor", StatusCode::SERVICE_UNAVAILABLE, Some("disk_full"));
+    assert!(r.json()["error"]["message"].as_str().unwrap_or_default().contains("free space first"), "{}", r.text());
+    let staged = server.data_dir.join("tmp");
+    assert_eq!(list_files(&staged), Vec::<std::path::PathBuf>::new(), "nothing staged");
 
     // The floor alarm is acknowledged like any alarm.
     let ack = server.post_json(&format!("/api/t3000/alarms/{DISK_FLOOR}/ack"), &json!({})).await.ok_json();

@@ -12,7 +12,9 @@ pub struct HealthcheckArgs {
     /// (an unspecified address such as 0.0.0.0 is asked on loopback), else http://127.0.0.1:9103.
     #[arg(long)]
     pub url: Option<String>,
-    /// The server's configuration file (environment overrides apply, as for `serve`).
+    /// The server's configuration file: only its `server.listen` is read (or the variable
+    /// `T3000__SERVER__LISTEN`), so a file the running server refused at a reload does not make
+    /// a healthy server look unhealthy.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
     /// How long to wait for the answer.
@@ -28,15 +30,27 @@ pub(super) fn base_url(args: &HealthcheckArgs) -> Result<String, String> {
         }
         return Ok(url.trim_end_matches('/').to_owned());
     }
-    let listen = match &args.config {
-        Some(path) => super::settings::load_file(path)?.server.listen,
-        None => return Ok("http://127.0.0.1:9103".to_owned()),
+    let listen = match (std::env::var("T3000__SERVER__LISTEN"), &args.config) {
+        (Ok(listen), _) => listen,
+        (Err(_), Some(path)) => listen_of(path)?,
+        (Err(_), None) => t3_core::config::Config::default().server.listen,
     };
     let mut addr: SocketAddr = listen.parse().map_err(|e| format!("server.listen `{listen}`: {e}"))?;
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
     }
     Ok(format!("http://{addr}"))
+}
+
+/// `server.listen` of a configuration file (the default when it has none), nothing else checked.
+fn listen_of(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let table: toml::Table = text.parse().map_err(|e| format!("{}: {e}", path.display()))?;
+    match table.get("server").and_then(|s| s.get("listen")) {
+        None => Ok(t3_core::config::Config::default().server.listen),
+        Some(toml::Value::String(listen)) => Ok(listen.clone()),
+        Some(other) => Err(format!("{}: server.listen must be a string, not `{other}`", path.display())),
+    }
 }
 
 /// Healthy: `/healthz` answers 200 and the write-ahead log is not poisoned (a state only a restart

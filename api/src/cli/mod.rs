@@ -224,7 +224,8 @@ fn run(cmd: Command) -> Result<(), Failure> {
             }
         }
         Command::Healthcheck(args) => {
-            let base = healthcheck::base_url(&args).map_err(Failure::Config)?;
+            // Every failure is "unhealthy" (exit 1), as a container runtime reads it.
+            let base = healthcheck::base_url(&args).map_err(|e| Failure::Runtime(anyhow::anyhow!(e)))?;
             init_tracing(&quiet_config());
             runtime()?.block_on(healthcheck::check(&base, Duration::from_secs(args.timeout_secs)))?;
         }

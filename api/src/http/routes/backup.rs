@@ -36,6 +36,7 @@ pub const ID_HEADER: &str = "x-t3000-backup-id";
             headers(("X-T3000-Backup-Id" = String, description = "The archive's id"))),
         (status = 400, description = "The body or the base manifest cannot be used", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 503, description = "`disk_full`: the data directory's free space is below `storage.disk_floor_free_mb`; a backup stages files there, so it waits until space is freed", body = ErrorBody),
     )
 )]
 pub async fn backup(
