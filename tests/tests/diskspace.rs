@@ -70,6 +70,9 @@ async fn low_disk_raises_an_alarm_the_floor_refuses_writes_and_space_returning_r
     assert_eq!(health["disk"]["floor_free_bytes"], json!(2 * MIB));
     let mut stored = samples(0, 200);
     server.ingest_ok(&stored).await;
+    let b = server.post_json("/api/t3000/buildings", &json!({"name": "Plant room"})).await.json();
+    let floor = server.post_json(&format!("/api/t3000/buildings/{}/floors", b["id"]), &json!({"name": "L1"})).await;
+    let plan = format!("/api/t3000/floors/{}/plan", floor.json()["id"].as_i64().expect("a floor"));
 
     // Below the alarm threshold: a warning, writes still accepted.
     fs.fill_to(3 * MIB);
@@ -105,7 +108,15 @@ async fn low_disk_raises_an_alarm_the_floor_refuses_writes_and_space_returning_r
     // A backup stages files in the data directory: refused below the floor, nothing written.
     let r = server.post_json("/api/t3000/backup", &json!({})).await;
     r.assert_error("POST /backup below the floor", StatusCode::SERVICE_UNAVAILABLE, Some("disk_full"));
-    assert!(r.json()["error"]["message"].as_str().unwrap_or_default().contains("free space first"), "{}", r.text());
+    assert!(
+        r.json()["error"]["message"].as_str().unwrap_or_default().contains("a backup, which stages files"),
+        "{}",
+        r.text()
+    );
+    // So is a floor plan upload.
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" width="2" height="1"/>"#.to_vec();
+    let r = server.send(server.client.put(server.url(&plan)).header("content-type", "image/svg+xml").body(svg)).await;
+    r.assert_error("PUT a floor plan below the floor", StatusCode::SERVICE_UNAVAILABLE, Some("disk_full"));
     let staged = server.data_dir.join("tmp");
     assert_eq!(list_files(&staged), Vec::<std::path::PathBuf>::new(), "nothing staged");
 

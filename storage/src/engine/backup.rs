@@ -87,12 +87,7 @@ impl Storage {
     fn backup_snapshot_blocking(&self) -> Result<BackupSnapshot> {
         // The copy stages the buffered rows (and the server the catalog) in the data directory:
         // below the floor that could fill the disk the floor protects.
-        if self.inner.disk.refusing() {
-            return Err(Error::DiskFull(format!(
-                "{}; a backup stages files in the data directory: free space first (or take a filesystem snapshot)",
-                self.inner.disk.status().describe()
-            )));
-        }
+        self.ensure_space_for("a backup, which stages files in the data directory (or take a filesystem snapshot),")?;
         let tmp = self.data_dir().join("tmp");
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
         let staging = tempfile::Builder::new()

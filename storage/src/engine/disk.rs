@@ -18,6 +18,18 @@ impl Storage {
         self.inner.disk.check()
     }
 
+    /// Refuses, below the floor, a write to the data directory other than samples (a backup's
+    /// staging, a floor plan): `Err(DiskFull)` saying what waits for space.
+    pub fn ensure_space_for(&self, what: &str) -> crate::Result<()> {
+        if !self.inner.disk.refusing() {
+            return Ok(());
+        }
+        Err(crate::Error::DiskFull(format!(
+            "{}; {what} waits until space is freed",
+            self.inner.disk.status().describe()
+        )))
+    }
+
     /// The disk thresholds in force.
     pub fn disk_settings(&self) -> DiskSettings {
         self.inner.disk.settings()

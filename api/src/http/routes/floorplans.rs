@@ -32,7 +32,8 @@ pub struct PlanPointsBody {
     request_body(description = "The image (at most 8 MiB)", content(
         (String = "image/png"), (String = "image/jpeg"), (String = "image/webp"), (String = "image/svg+xml"))),
     responses((status = 200, body = Floor), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, description = "`disk_full`: the data directory is below its disk floor", body = ErrorBody)))]
 pub async fn put_plan(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -54,6 +55,7 @@ pub async fn put_plan(
     let declared = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let kind = check_image(declared, &body)?;
     let len = body.len() as u64;
+    state.storage.ensure_space_for("a floor plan upload")?;
     state.plans.write(id, body).await.map_err(ApiError::internal)?;
     let new = Floor {
         plan: Some(PlanImage { content_type: kind.to_owned(), bytes: len, updated_us: state.now_us() }),
