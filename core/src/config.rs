@@ -109,7 +109,8 @@ pub struct ServerConfig {
     /// A client must send a whole request head within this time of its first byte, 1 ..= 3600 s;
     /// else its connection is closed (a slowloris client holds nothing for long).
     pub header_read_timeout_secs: u64,
-    /// A connection with no request in progress for this long is closed, 1 ..= 86_400 s.
+    /// A connection with no request in progress for this long is closed, and so is one whose
+    /// client reads nothing of a response for as long, 1 ..= 86_400 s.
     pub idle_timeout_secs: u64,
     /// Most HTTP connections (WebSocket included) open at once; more wait until one closes.
     /// 0 (the default): derived at start from the open-files limit, leaving a reserve of file
@@ -820,8 +821,15 @@ impl DeviceConfig {
         }
         match &self.protocol {
             Protocol::ModbusTcp => {
-                if self.ip_address.as_deref().is_none_or(|a| a.trim().is_empty()) {
+                let address = self.ip_address.as_deref().unwrap_or("").trim();
+                if address.is_empty() {
                     return Err(ConfigError::new(k("ip_address"), "is required for protocol \"modbus-tcp\""));
+                }
+                // Digits and dots are meant as an IPv4 address (a host name has a letter).
+                if address.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                    && address.parse::<std::net::Ipv4Addr>().is_err()
+                {
+                    return Err(ConfigError::new(k("ip_address"), format!("`{address}` is not an IPv4 address")));
                 }
             }
             Protocol::ModbusRtu => {
@@ -1038,6 +1046,22 @@ impl Config {
             devices,
         } = self;
         alerts.validate()?;
+        // A file made from a backup's t3000.effective.toml still holds its placeholders.
+        let placeholder = |key: String, value: &str| match value.contains(REDACTED) {
+            true => Err(ConfigError::new(
+                key,
+                format!("holds `{REDACTED}`, a placeholder of a backup's t3000.effective.toml: put the real value"),
+            )),
+            false => Ok(()),
+        };
+        placeholder("auth.admin_password".into(), &auth.admin_password)?;
+        if let Some(smtp) = &alerts.smtp {
+            placeholder("alerts.smtp.password".into(), smtp.password.expose())?;
+        }
+        for (i, w) in alerts.webhook.iter().enumerate() {
+            placeholder(format!("alerts.webhook[{i}].secret"), w.secret.expose())?;
+            placeholder(format!("alerts.webhook[{i}].url"), &w.url)?;
+        }
         check_range("programs.scan_ms", programs.scan_ms, 100, 60_000)?;
         check_range("programs.priority", programs.priority, 1, 16)?;
         check_range("programs.max_steps", programs.max_steps, 1, 10_000_000)?;
@@ -1789,6 +1813,35 @@ device_instance = 7",
         let e = parse("[server]\nlisten = \"localhost\"\n").unwrap_err();
         assert_eq!((e.key.as_deref(), e.line), (Some("server.listen"), Some(2)));
         assert!(e.message.contains("socket address"), "{e}");
+    }
+
+    #[test]
+    fn an_address_of_digits_and_dots_must_be_ipv4() {
+        let device = |a: &str| {
+            format!(
+                "[[devices]]\nname = \"a\"\nprotocol = \"modbus-tcp\"\nip_address = \"{a}\"\nunit_id = 1\nprofile = \"T3-controller\"\n"
+            )
+        };
+        let e = parse(&device("999.1.1.1")).unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("devices[0].ip_address"), Some(4)), "{e}");
+        assert!(e.to_string().contains("not an IPv4 address"), "{e}");
+        for ok in ["10.0.0.1", "plc-7.site.local", "::1"] {
+            parse(&device(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+    }
+
+    /// A configuration made from a backup's `t3000.effective.toml` is refused until its redacted
+    /// secrets are put back.
+    #[test]
+    fn redacted_placeholders_are_refused() {
+        let c = Config::default().without_secrets();
+        let mut text = toml::to_string(&c).unwrap();
+        text.push_str("[alerts.smtp]\nhost = \"h\"\nfrom = \"t@x.org\"\nusername = \"u\"\npassword = \"<redacted>\"\n");
+        let e = Config::parse_with(&text, "t3000.effective.toml", std::iter::empty(), |_| Ok(())).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("alerts.smtp.password"), "{e}");
+        let text = "[[alerts.webhook]]\nname = \"a\"\nurl = \"https://hooks.example.com/<redacted>\"\n";
+        let e = Config::parse_with(text, "t.toml", std::iter::empty(), |_| Ok(())).unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("alerts.webhook[0].url"), Some(3)), "{e}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use t3_tests::{Output, Sample, TestServer, poll_until, run};
+use t3_tests::{Output, Sample, SmallFs, TestServer, list_files, poll_until, run};
 
 /// Small flushes make many files per day, and maintenance every second compacts them.
 const BUSY: &str = r#"
@@ -228,6 +228,9 @@ async fn damaged_partial_and_incremental_archives() {
     let tmp = tempfile::tempdir().unwrap();
     let full = tmp.path().join("full.tar");
     assert_ok("full backup", &backup(&server, &full, None).await);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&full).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the archive holds password hashes: its owner's only");
     let out = backup(&server, &full, None).await;
     assert!(!out.status.success() && out.stderr.contains("exists"), "overwrote an archive: {}", out.stderr);
 
@@ -327,4 +330,68 @@ async fn damaged_partial_and_incremental_archives() {
     bad_manifest[body] ^= 0x01;
     let out = restore(&damaged("manifest.tar", &bad_manifest), &[], &empty).await;
     assert_refused("a damaged manifest", &out, &empty, &["BACKUP.json is damaged"]);
+
+    // A disk that fills up during the restore: the target is left as it was (not there), with
+    // nothing half written beside it.
+    let fs = SmallFs::mount("8m");
+    fs.fill_to(bytes.len() as u64 / 2);
+    let target = fs.path().join("restored");
+    let out = restore(&full, &[], &target).await;
+    assert_refused("a restore onto a full disk", &out, &target, &["No space left", "nothing was restored"]);
+    assert!(!target.exists(), "the target appeared");
+    let left: Vec<String> = std::fs::read_dir(fs.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "filler")
+        .collect();
+    assert!(left.is_empty(), "left beside the target: {left:?}");
+}
+
+/// A client that stops reading a backup is cut off once the response has not moved for
+/// `server.idle_timeout_secs`: the backup ends, its staging folder goes, the files it held are
+/// let go, and the audit log says it failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_the_client_stops_reading_is_cut_off_and_audited_as_failed() {
+    let server = TestServer::start("[server]\nidle_timeout_secs = 2\n");
+    // Three 8 MiB floor plans (noise behind a PNG signature): more than the sockets' buffers hold.
+    let b = server.post_json("/api/t3000/buildings", &json!({"name": "Plant room"})).await.json();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for f in 0..3 {
+        let floor = server
+            .post_json(&format!("/api/t3000/buildings/{}/floors", b["id"]), &json!({"name": format!("L{f}")}))
+            .await;
+        let id = floor.json()["id"].as_i64().expect("a floor");
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend((0..(8 << 20) - 16).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        }));
+        let put =
+            server.client.put(server.url(&format!("/api/t3000/floors/{id}/plan"))).header("content-type", "image/png");
+        assert_eq!(server.send(put.body(png)).await.status, StatusCode::OK);
+    }
+
+    // The request, then nothing read.
+    let mut sock = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let request = format!(
+        "POST /api/t3000/backup HTTP/1.1\r\nhost: t3000\r\nauthorization: Bearer {}\r\ncontent-length: 0\r\n\r\n",
+        server.token
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut sock, request.as_bytes()).await.unwrap();
+
+    poll_until("the stalled backup cut off", Duration::from_secs(60), || async {
+        server.get("/metrics").await.text().contains("t3000_http_connections_closed_total{reason=\"stalled\"} 1\n")
+    })
+    .await;
+    poll_until("the backup audited as failed", Duration::from_secs(30), || async {
+        let log = server.get("/api/t3000/audit?action=backup").await.json();
+        log.as_array().is_some_and(|a| a.iter().any(|e| e["result"].as_str().unwrap_or("").starts_with("failed")))
+    })
+    .await;
+    let staged = server.data_dir.join("tmp");
+    poll_until("the staging folder removed", Duration::from_secs(30), || async { list_files(&staged).is_empty() })
+        .await;
+    drop(sock);
 }

@@ -5,6 +5,7 @@ use super::client::{ServerArgs, json_answer};
 use crate::service::backup::{check_archive, restore};
 use anyhow::{Context, bail};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
@@ -80,7 +81,13 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
 }
 
 async fn download(mut resp: reqwest::Response, to: &Path) -> anyhow::Result<()> {
-    let mut out = std::fs::File::create_new(to).with_context(|| format!("create {}", to.display()))?;
+    // Readable by its owner only: the archive holds the catalog's password and token hashes.
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(to)
+        .with_context(|| format!("create {}", to.display()))?;
     while let Some(chunk) = resp.chunk().await.context("the server broke off the transfer")? {
         out.write_all(&chunk).with_context(|| format!("write {}", to.display()))?;
     }

@@ -6,6 +6,7 @@
 use parking_lot::Mutex;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -131,6 +132,8 @@ pub struct RotatingFile {
     rotation: LogRotation,
     keep: u32,
     file: File,
+    /// The open file's device and inode, to notice it was deleted or moved away.
+    id: (u64, u64),
     /// Bytes in the current file.
     size: u64,
     /// The day (UTC, days since 1970) the current file's lines were written on.
@@ -154,7 +157,8 @@ impl RotatingFile {
         let file = append(path)?;
         let meta = file.metadata()?;
         let day = if meta.len() > 0 { meta.modified().map_or(day_of(now), day_of) } else { day_of(now) };
-        let mut f = RotatingFile { path: path.to_owned(), rotation, keep, file, size: meta.len(), day };
+        let id = (meta.dev(), meta.ino());
+        let mut f = RotatingFile { path: path.to_owned(), rotation, keep, file, id, size: meta.len(), day };
         f.prune()?;
         if f.due(0, now) {
             f.rotate(now)?;
@@ -162,8 +166,13 @@ impl RotatingFile {
         Ok(f)
     }
 
-    /// Appends one line, rotating first when it is due.
+    /// Appends one line, rotating first when it is due. A file deleted or moved away (by hand, or
+    /// by logrotate) is created again at its path first, so lines never go to a file nobody sees.
     pub fn write_line(&mut self, line: &[u8], now: SystemTime) -> io::Result<()> {
+        let here = std::fs::metadata(&self.path).ok().map(|m| (m.dev(), m.ino()));
+        if here != Some(self.id) {
+            self.reopen()?;
+        }
         if self.due(line.len() as u64, now) {
             self.rotate(now)?;
         }
@@ -191,7 +200,7 @@ impl RotatingFile {
     /// Shifts the rotated files by one, makes the current file `<path>.1` and starts a new one.
     fn rotate(&mut self, now: SystemTime) -> io::Result<()> {
         if self.keep == 0 {
-            std::fs::remove_file(&self.path)?;
+            remove_if_present(&self.path)?;
         } else {
             remove_if_present(&self.numbered(self.keep))?;
             for n in (1..self.keep).rev() {
@@ -200,11 +209,22 @@ impl RotatingFile {
                     std::fs::rename(&from, self.numbered(n + 1))?;
                 }
             }
-            std::fs::rename(&self.path, self.numbered(1))?;
+            match std::fs::rename(&self.path, self.numbered(1)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         }
-        self.file = append(&self.path)?;
-        self.size = 0;
+        self.reopen()?;
         self.day = day_of(now);
+        Ok(())
+    }
+
+    /// Opens (creating) the file at the path again, to append to.
+    fn reopen(&mut self) -> io::Result<()> {
+        self.file = append(&self.path)?;
+        let meta = self.file.metadata()?;
+        self.id = (meta.dev(), meta.ino());
+        self.size = meta.len();
         Ok(())
     }
 
@@ -241,6 +261,27 @@ mod tests {
 
     fn read(p: &Path) -> String {
         std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    /// The file deleted (by hand) or moved away (logrotate without copytruncate): the next line
+    /// creates it again, and the rotated files are kept.
+    #[test]
+    fn a_deleted_or_moved_file_is_created_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t3000.log");
+        let mut f = RotatingFile::open(&path, LogRotation::Size(10), 2, at(1, 0)).unwrap();
+        for line in ["aaaa\n", "bbbb\n", "cccc\n"] {
+            f.write_line(line.as_bytes(), at(1, 0)).unwrap();
+        }
+        std::fs::remove_file(&path).unwrap();
+        f.write_line(b"dddd\n", at(1, 0)).unwrap();
+        assert_eq!(read(&path), "dddd\n");
+        assert_eq!(read(&f.numbered(1)), "aaaa\nbbbb\n");
+        std::fs::rename(&path, dir.path().join("moved.log")).unwrap();
+        f.write_line(b"eeee\n", at(1, 0)).unwrap();
+        assert_eq!(read(&path), "eeee\n");
+        assert_eq!(read(&dir.path().join("moved.log")), "dddd\n");
+        assert_eq!(read(&f.numbered(1)), "aaaa\nbbbb\n", "the rotated files are kept");
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub fn parse_checked(
             }
         }
         crate::http::server::check_max_connections(cfg, crate::http::server::nofile_limit())?;
+        tracing_subscriber::EnvFilter::try_new(&cfg.log.level).map_err(|e| {
+            ConfigError::new("log.level", format!("`{}` is not a level or filter ({e})", cfg.log.level))
+        })?;
         if let Some(ca) = &cfg.alerts.ca_file {
             crate::service::notify::tls::read_ca_file(ca).map_err(|e| ConfigError::new("alerts.ca_file", e))?;
         }
@@ -77,4 +80,24 @@ pub fn plugin_host(cfg: &Config) -> Arc<PluginHost> {
 /// Scans `cfg`'s plugin folders now (a reload: files added since start are found).
 pub fn scan_plugins(cfg: &Config) -> PluginHost {
     PluginHost::load(&plugin_dirs(cfg), Duration::from_millis(cfg.plugins.call_timeout_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Config, ConfigError> {
+        parse_checked(text, "t3000.toml", |_| unreachable!("no plugin device"), |_| Ok(()))
+    }
+
+    /// `log.level` is an EnvFilter directive: one that does not parse is refused naming the key
+    /// and line, at start and at a reload, rather than taken and then failing to apply.
+    #[test]
+    fn a_log_level_that_is_no_filter_is_refused_with_its_line() {
+        for level in ["!!!", "t3_api=bogus"] {
+            let e = check(&format!("[server]\nlisten = \"127.0.0.1:0\"\n[log]\nlevel = \"{level}\"\n")).unwrap_err();
+            assert_eq!((e.key.as_deref(), e.line), (Some("log.level"), Some(4)), "{e}");
+        }
+        check("[log]\nlevel = \"info,t3_api=debug\"\n").unwrap();
+    }
 }

@@ -111,6 +111,8 @@ pub struct HttpStats {
     pub closed_header_timeout: AtomicU64,
     /// Connections closed after `idle_timeout` without a request.
     pub closed_idle: AtomicU64,
+    /// Connections closed because the client read nothing of a response for `idle_timeout`.
+    pub closed_stalled: AtomicU64,
 }
 
 /// Serves `app` on `listener` until `signal` completes, then shuts down as the module docs say.
@@ -227,6 +229,7 @@ async fn connection(io: ConnIo, addr: SocketAddr, app: Router, limits: Limits, m
                 let counter = match why {
                     Expired::HeaderTimeout => &state.stats.closed_header_timeout,
                     Expired::Idle => &state.stats.closed_idle,
+                    Expired::Stalled => &state.stats.closed_stalled,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%addr, ?why, "closing an HTTP connection");
@@ -251,6 +254,9 @@ enum Expired {
     HeaderTimeout,
     /// No request for `server.idle_timeout_secs`.
     Idle,
+    /// The client read nothing of a response for `server.idle_timeout_secs` (a backup or an
+    /// export would otherwise hold its files and its thread as long as the socket stays open).
+    Stalled,
 }
 
 /// Resolves when the connection is to be closed: too long idle, or too long in a request head.
@@ -290,13 +296,20 @@ struct Times {
     idle_since: Instant,
     /// When the first byte of the next request head arrived (none in progress until it is whole).
     head_since: Option<Instant>,
+    /// Since when the socket has taken no byte of a response (its send buffer full).
+    write_blocked_since: Option<Instant>,
 }
 
 impl ConnState {
     fn new(stats: Arc<HttpStats>) -> Self {
         stats.open.fetch_add(1, Ordering::Relaxed);
         ConnState {
-            times: Mutex::new(Times { in_flight: 0, idle_since: Instant::now(), head_since: None }),
+            times: Mutex::new(Times {
+                in_flight: 0,
+                idle_since: Instant::now(),
+                head_since: None,
+                write_blocked_since: None,
+            }),
             changed: Notify::new(),
             stats,
         }
@@ -315,11 +328,22 @@ impl ConnState {
         }
     }
 
-    /// When the connection is to be closed, and why; `None` while a request is in progress.
+    /// A write found the socket full (`blocked`) or went through.
+    fn on_write(&self, blocked: bool) {
+        let mut t = self.times.lock();
+        if t.write_blocked_since.is_some() != blocked {
+            t.write_blocked_since = blocked.then(Instant::now);
+            drop(t);
+            self.changed.notify_one();
+        }
+    }
+
+    /// When the connection is to be closed, and why; while a request is in progress, only when
+    /// its response has not moved for the idle timeout.
     fn deadline(&self, limits: &Limits) -> Option<(Instant, Expired)> {
         let t = self.times.lock();
         if t.in_flight > 0 {
-            return None;
+            return t.write_blocked_since.map(|since| (since + limits.idle_timeout, Expired::Stalled));
         }
         Some(match t.head_since {
             Some(since) => (since + limits.header_read_timeout, Expired::HeaderTimeout),
@@ -396,7 +420,10 @@ impl AsyncRead for ConnIo {
 
 impl AsyncWrite for ConnIo {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.tcp).poll_write(cx, buf);
+        this.state.on_write(r.is_pending());
+        r
     }
 
     fn poll_write_vectored(
@@ -404,7 +431,10 @@ impl AsyncWrite for ConnIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().tcp).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs);
+        this.state.on_write(r.is_pending());
+        r
     }
 
     fn is_write_vectored(&self) -> bool {

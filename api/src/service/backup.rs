@@ -17,8 +17,9 @@
 //!
 //! # Restore
 //! [`restore`] reads every archive of the chain in full first, checks each file against the
-//! manifest and the chain's links, and only then writes into the target directory, which must be
-//! empty. Whatever is wrong is named: a truncated archive, a file whose checksum differs, a missing
+//! manifest and the chain's links and that it is a file a backup writes, and only then writes:
+//! into a folder beside the target, renamed into place once complete, so the target (empty, or
+//! not there yet) is never left half written. Whatever is wrong is named: a truncated archive, a file whose checksum differs, a missing
 //! file, a base archive that is needed.
 
 use crate::model::backup::{ArchiveEntry, ArchiveManifest, BaseArchive};
@@ -198,6 +199,10 @@ fn check_base(b: &ArchiveManifest) -> Result<(), BackupError> {
     if b.format != FORMAT {
         return Err(BackupError::BadBase(format!("archive format {} is not {FORMAT}", b.format)));
     }
+    // An id this server wrote (32 hex digits): it is recorded in the new archive.
+    if b.id.len() != 32 || !b.id.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err(BackupError::BadBase(format!("id `{}` is not an archive id (32 hex digits)", b.id.escape_debug())));
+    }
     // JSON integers as the document states them: at most i64::MAX.
     if b.buffered_rows > i64::MAX as u64 {
         return Err(BackupError::BadBase(format!("buffered_rows {} is out of range", b.buffered_rows)));
@@ -319,6 +324,28 @@ fn safe_path(rel: &str) -> Option<&Path> {
     plain.then_some(p)
 }
 
+/// Whether `rel` is a file a backup writes: the layout of a data directory a server starts on and
+/// nothing else, so a crafted archive (its checksums are its own) cannot place a plugin library,
+/// WAL segments or a lock file into the restored directory.
+fn restorable(rel: &str) -> bool {
+    if safe_path(rel).is_none() {
+        return false;
+    }
+    let parts: Vec<&str> = rel.split('/').collect();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match parts.as_slice() {
+        ["manifest.json" | "catalog.duckdb" | "points.json"] => true,
+        [CONFIG_ENTRY] => true,
+        ["floorplans", floor] => digits(floor),
+        ["samples" | "rollups_1m" | "rollups_1h", day, part] => {
+            day.strip_prefix("day=")
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'+'))
+                && part.strip_prefix("part-").and_then(|p| p.strip_suffix(".parquet")).is_some_and(digits)
+        }
+        _ => false,
+    }
+}
+
 /// An archive read through and checked against its own manifest.
 #[derive(Debug)]
 pub struct Checked {
@@ -333,11 +360,14 @@ pub struct Checked {
 /// Writes nothing.
 pub fn check_archive(path: &Path) -> Result<Checked, BackupError> {
     let name = path.display().to_string();
+    if path.is_dir() {
+        return Err(BackupError::Refused(format!("{name} is a directory, not a backup archive")));
+    }
     let file = std::fs::File::open(path).map_err(io(format!("open {name}")))?;
     let mut archive = tar::Archive::new(std::io::BufReader::new(file));
     let refused = |what: String| BackupError::Refused(format!("{name}: {what}"));
     let truncated = |after: &str, e: &dyn std::fmt::Display| {
-        refused(format!("the archive is truncated or damaged after `{after}` ({e}); nothing was restored"))
+        refused(format!("the archive is truncated or damaged after `{after}` ({e})"))
     };
     let mut seen: HashMap<String, (u64, String)> = HashMap::new();
     let mut problems = Vec::new();
@@ -370,6 +400,8 @@ pub fn check_archive(path: &Path) -> Result<Checked, BackupError> {
             manifest_bytes = Some(content);
         } else if safe_path(&rel).is_none() || entry.header().entry_type() != tar::EntryType::Regular {
             problems.push(format!("`{rel}` is not a plain file inside the data directory"));
+        } else if !restorable(&rel) {
+            problems.push(format!("`{rel}` is not a file a backup holds"));
         } else if seen.insert(rel.clone(), (size, sha)).is_some() {
             problems.push(format!("`{rel}` is in the archive twice"));
         }
@@ -378,7 +410,7 @@ pub fn check_archive(path: &Path) -> Result<Checked, BackupError> {
     let (Some(bytes), Some(sum)) = (manifest_bytes, sum) else {
         return Err(refused(format!(
             "the archive is partial: it ends (after `{last}`) before its manifest ({MANIFEST_ENTRY} and {MANIFEST_SUM_ENTRY}), \
-             so the backup did not finish or the file was cut short; nothing was restored"
+             so the backup did not finish or the file was cut short"
         )));
     };
     if hex(&Sha256::digest(&bytes)) != sum {
@@ -399,6 +431,8 @@ pub fn check_archive(path: &Path) -> Result<Checked, BackupError> {
         listed.insert(e.path.as_str());
         if safe_path(&e.path).is_none() {
             problems.push(format!("the manifest lists `{}`, which is not a path inside the data directory", e.path));
+        } else if !restorable(&e.path) {
+            problems.push(format!("the manifest lists `{}`, which is not a file a backup holds", e.path));
         } else if e.in_base {
             if manifest.base.is_none() {
                 problems
@@ -422,7 +456,7 @@ pub fn check_archive(path: &Path) -> Result<Checked, BackupError> {
         let more = problems.len().saturating_sub(MAX_PROBLEMS);
         problems.truncate(MAX_PROBLEMS);
         let tail = if more > 0 { format!("; and {more} more") } else { String::new() };
-        return Err(refused(format!("the archive is damaged: {}{tail}; nothing was restored", problems.join("; "))));
+        return Err(refused(format!("the archive is damaged: {}{tail}", problems.join("; "))));
     }
     Ok(Checked { path: path.to_owned(), manifest, manifest_bytes: bytes })
 }
@@ -445,21 +479,38 @@ pub struct Restored {
 /// is written.
 pub fn restore(archive: &Path, bases: &[PathBuf], dir: &Path) -> Result<Restored, BackupError> {
     check_target(dir)?;
-    let top = check_archive(archive)?;
-    let others = bases.iter().map(|b| check_archive(b)).collect::<Result<Vec<_>, _>>()?;
+    let nothing = |e: BackupError| BackupError::Refused(format!("{e}; nothing was restored"));
+    let top = check_archive(archive).map_err(nothing)?;
+    let others = bases.iter().map(|b| check_archive(b)).collect::<Result<Vec<_>, _>>().map_err(nothing)?;
     let chain = chain(&top, &others)?;
     let plan = plan(&chain)?;
-    std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
-    let mut bytes = 0;
-    for (k, archive) in chain.iter().enumerate() {
-        let wanted: HashMap<&str, &ArchiveEntry> =
-            plan.iter().filter(|(_, at)| *at == k).map(|(e, _)| (e.path.as_str(), *e)).collect();
-        if !wanted.is_empty() {
-            bytes += extract(archive, &wanted, dir)?;
+    // Written beside the target and renamed into place at the end: a restore that fails (a full
+    // disk, an archive changed meanwhile) leaves the target as it was, never half written.
+    let staging = staging_beside(dir)?;
+    let written = (|| -> Result<u64, BackupError> {
+        let mut bytes = 0;
+        for (k, archive) in chain.iter().enumerate() {
+            let wanted: HashMap<&str, &ArchiveEntry> =
+                plan.iter().filter(|(_, at)| *at == k).map(|(e, _)| (e.path.as_str(), *e)).collect();
+            if !wanted.is_empty() {
+                bytes += extract(archive, &wanted, &staging)?;
+            }
         }
-    }
-    write_file(&dir.join(MANIFEST_ENTRY), &top.manifest_bytes)?;
-    sync_dir(dir)?;
+        write_file(&staging.join(MANIFEST_ENTRY), &top.manifest_bytes)?;
+        sync_dir(&staging)?;
+        // rename(2) replaces an empty directory.
+        std::fs::rename(&staging, dir).map_err(io(format!("rename {} to {}", staging.display(), dir.display())))?;
+        if let Some(parent) = dir.parent() {
+            std::fs::File::open(parent)
+                .and_then(|f| f.sync_all())
+                .map_err(io(format!("fsync {}", parent.display())))?;
+        }
+        Ok(bytes)
+    })();
+    let bytes = written.map_err(|e| {
+        let _ = std::fs::remove_dir_all(&staging);
+        BackupError::Refused(format!("{e}; nothing was restored ({} is as it was)", dir.display()))
+    })?;
     let used: HashSet<&Path> = chain.iter().map(|c| c.path.as_path()).collect();
     Ok(Restored {
         id: top.manifest.id.clone(),
@@ -469,6 +520,23 @@ pub fn restore(archive: &Path, bases: &[PathBuf], dir: &Path) -> Result<Restored
         bases: chain[1..].iter().map(|c| c.manifest.id.clone()).collect(),
         unused: bases.iter().filter(|b| !used.contains(b.as_path())).cloned().collect(),
     })
+}
+
+/// A new empty folder beside `dir` (same filesystem, so a rename puts it in place), its parent
+/// created if missing.
+fn staging_beside(dir: &Path) -> Result<PathBuf, BackupError> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(io(format!("create {}", parent.display())))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "restore".into());
+    let staging = parent.join(format!(".{name}.restoring-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io(format!("remove {}", staging.display())))?;
+    }
+    std::fs::create_dir(&staging).map_err(io(format!("create {}", staging.display())))?;
+    Ok(staging)
 }
 
 /// The target must be an empty directory, or not exist yet.
@@ -567,18 +635,14 @@ fn extract(archive: &Checked, wanted: &HashMap<&str, &ArchiveEntry>, dir: &Path)
         out.sync_all().map_err(io(format!("fsync {}", to.display())))?;
         if reader.hex() != expected.sha256 {
             return Err(BackupError::Refused(format!(
-                "{name} changed while it was restored (`{rel}` no longer matches its checksum); {} is incomplete: empty it and restore again",
-                dir.display()
+                "{name} changed while it was restored (`{rel}` no longer matches its checksum)"
             )));
         }
         written += reader.bytes;
         done += 1;
     }
     if done != wanted.len() {
-        return Err(BackupError::Refused(format!(
-            "{name} changed while it was restored (files went missing); {} is incomplete: empty it and restore again",
-            dir.display()
-        )));
+        return Err(BackupError::Refused(format!("{name} changed while it was restored (files went missing)")));
     }
     Ok(written)
 }
@@ -620,5 +684,78 @@ mod tests {
         for bad in ["", "/etc/passwd", "../x", "a/../../x", "./a"] {
             assert!(safe_path(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_the_files_of_a_backup_are_restorable() {
+        for good in [
+            "manifest.json",
+            "catalog.duckdb",
+            "points.json",
+            CONFIG_ENTRY,
+            "floorplans/12",
+            "samples/day=2026-01-01/part-00000000000000000001.parquet",
+            "rollups_1h/day=2026-12-31/part-7.parquet",
+        ] {
+            assert!(restorable(good), "{good}");
+        }
+        for bad in [
+            "plugins/libevil.so",
+            "wal/00000000000000000001.wal",
+            "LOCK",
+            "catalog.duckdb.wal",
+            "floorplans/12.tmp",
+            "samples/day=2026-01-01/part-1.so",
+            "samples/part-1.parquet",
+            "quarantine/x.parquet",
+            "tmp/a",
+        ] {
+            assert!(!restorable(bad), "{bad}");
+        }
+    }
+
+    /// An archive whose own checksums are right but that holds a file no backup writes (a plugin
+    /// library) is refused before anything is written.
+    #[test]
+    fn a_crafted_archive_with_a_plugin_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crafted.tar");
+        let evil = b"\x7fELF not really".to_vec();
+        let entries = vec![ArchiveEntry {
+            path: "plugins/libevil.so".into(),
+            size: evil.len() as u64,
+            sha256: hex(&Sha256::digest(&evil)),
+            crc32c: None,
+            in_base: false,
+        }];
+        let manifest = ArchiveManifest {
+            format: FORMAT,
+            id: "x".into(),
+            server_version: "0".into(),
+            created_us: 0,
+            created: String::new(),
+            source_data_dir: String::new(),
+            buffered_rows: 0,
+            base: None,
+            entries,
+        };
+        let json = serde_json::to_vec(&manifest).unwrap();
+        let sum = hex(&Sha256::digest(&json));
+        let mut tar = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        for (name, bytes) in
+            [("plugins/libevil.so", &evil), (MANIFEST_ENTRY, &json), (MANIFEST_SUM_ENTRY, &sum.into_bytes())]
+        {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, name, bytes.as_slice()).unwrap();
+        }
+        tar.finish().unwrap();
+        drop(tar);
+        let target = dir.path().join("restored");
+        let e = restore(&path, &[], &target).unwrap_err().to_string();
+        assert!(e.contains("plugins/libevil.so") && e.contains("not a file a backup holds"), "{e}");
+        assert!(!target.exists());
     }
 }

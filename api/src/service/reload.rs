@@ -365,6 +365,12 @@ impl Reload {
             Ok(bytes) => {
                 *self.seen.lock() = Some(hash_of(&bytes));
                 match String::from_utf8(bytes) {
+                    // Caught between an editor's or `cp`'s truncation and its write, most likely;
+                    // applied, it would remove every device.
+                    Ok(text) if text.trim().is_empty() => Err(file_error(
+                        &file,
+                        "is empty (caught while being written?); a reload never applies an empty file",
+                    )),
                     Ok(text) => (source.parse)(&text, &file),
                     Err(_) => Err(file_error(&file, "is not UTF-8 text")),
                 }
@@ -790,6 +796,14 @@ mod tests {
         assert_eq!(entries.len(), 1);
         assert_eq!((entries[0].actor.as_str(), entries[0].remote.as_deref()), ("alice", Some("10.0.0.9")));
         assert!(entries[0].result.starts_with("refused: "), "{}", entries[0].result);
+
+        // An empty file (a reload that caught `cp` or an editor between truncating and writing)
+        // would remove every device: refused.
+        for empty in ["", "\n  \n"] {
+            std::fs::write(&w.file, empty).unwrap();
+            let Err(ReloadError::Invalid(e)) = w.reload.reload(Trigger::Sighup).await else { panic!("refused") };
+            assert!(e.to_string().contains("is empty"), "{e}");
+        }
 
         // A file that cannot be read is refused the same way.
         std::fs::remove_file(&w.file).unwrap();

@@ -361,6 +361,7 @@ impl AlertsConfig {
 #[cfg(test)]
 mod tests {
     use super::super::Config;
+    use super::redact_url;
 
     fn parse(text: &str) -> Result<Config, super::ConfigError> {
         Config::parse(text, "t3000.toml", Vec::new())

@@ -95,9 +95,10 @@ impl Storage {
             .tempdir_in(&tmp)
             .map_err(|e| Error::io("create in", &tmp, e))?;
         let all = RowFilter { points: None, from: i64::MIN, to: i64::MAX };
-        // The moment: the live files and the buffered rows, taken under one lock.
-        let snap = self.snapshot(&all, true);
+        // The moment: the live files and the buffered rows, taken under one lock. Its time is read
+        // first: every sample acknowledged before it is in the snapshot (and perhaps a few after).
         let taken_us = self.clock().now_us();
+        let snap = self.snapshot(&all, true);
         let (next_seq, quarantined) = {
             let m = self.inner.manifest.lock();
             (m.next_seq, m.quarantined.clone())

@@ -4,7 +4,7 @@
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::routes::export::ChannelWriter;
-use crate::http::routes::{audit, json_body};
+use crate::http::routes::json_body;
 use crate::model::backup::BackupRequest;
 use crate::service::auth::Principal;
 use crate::service::backup::{Backup, Sources};
@@ -59,30 +59,32 @@ pub async fn backup(
     let base = req.base.as_ref().map(|b| b.id.clone());
     let backup = Backup::start(&sources, req.base).await?;
     let (id, created) = (backup.id().to_owned(), backup.created().to_owned());
-    audit(
-        &state,
-        &who,
-        "backup",
-        format!("backup {id}"),
-        None,
-        Some(serde_json::json!({"id": id, "created": created, "base": base, "files": backup.file_count()})),
-    );
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let archive_id = id.clone();
+    // Audited once the archive is sent, with the outcome: a transfer the client broke off (or
+    // that stalled past the idle timeout) is no backup.
+    let (log, remote, actor) = (state.audit.clone(), who.remote.clone(), who.actor());
+    let entry = serde_json::json!({"id": id, "created": created, "base": base, "files": backup.file_count()});
     tokio::task::spawn_blocking(move || {
         let mut w = ChannelWriter { tx: tx.clone(), buf: Vec::new() };
         let result = backup.write_to(&mut w).map_err(|e| e.to_string()).and_then(|m| {
             w.flush().map_err(|e| e.to_string())?;
             Ok(m)
         });
-        match result {
-            Ok(m) => tracing::info!(id = %archive_id, files = m.entries.len(), "backup written"),
+        let outcome = match result {
+            Ok(m) => {
+                tracing::info!(id = %archive_id, files = m.entries.len(), "backup written");
+                "ok".to_owned()
+            }
             Err(e) => {
                 tracing::warn!(id = %archive_id, error = %e, "backup stopped");
+                let outcome = format!("failed: {e}");
                 // Abort the body so the client sees a failed transfer, not a short archive.
                 let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+                outcome
             }
-        }
+        };
+        log.record(remote, &actor, "backup", Some(format!("backup {archive_id}")), None, Some(entry), &outcome);
     });
     let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let mut resp = Body::from_stream(stream).into_response();

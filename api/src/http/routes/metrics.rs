@@ -191,6 +191,7 @@ fn render(state: &AppState) -> String {
     e.family(name, "counter", "HTTP connections closed by the server's timeouts since start, by reason.");
     e.sample(name, &[("reason", "header_timeout")], http.closed_header_timeout.load(Ordering::Relaxed) as f64);
     e.sample(name, &[("reason", "idle")], http.closed_idle.load(Ordering::Relaxed) as f64);
+    e.sample(name, &[("reason", "stalled")], http.closed_stalled.load(Ordering::Relaxed) as f64);
     e.out
 }
 
