@@ -202,7 +202,7 @@ fn alert_metrics(e: &mut Exposition, notifier: &crate::service::notify::Notifier
     e.family(
         name,
         "counter",
-        "Alert messages per channel since start, by outcome: sent, failed (every attempt), dropped (queue full), rate_limited.",
+        "Alert messages (a message carries one alarm or a digest of several) per channel since start, by outcome: sent (messages delivered), failed (messages given up after every attempt failed), dropped (messages not queued: the queue was full), rate_limited (messages held back by max_per_minute or max_per_hour; their alarms go out in a later message).",
     );
     for c in &counters {
         for (outcome, v) in

@@ -57,24 +57,36 @@ pub async fn post(
     if !secret.is_empty() {
         req = req.header("X-T3000-Signature", signature(secret.as_bytes(), timestamp, &body));
     }
+    let shown = shown_url(url);
     match req.body(body).send().await {
         Ok(resp) if resp.status().is_success() => Ok(()),
-        Ok(resp) => Err(format!("{} answered HTTP {}", shown_url(url), resp.status())),
-        Err(e) if e.is_timeout() => Err(format!("{}: no answer within {} ms", shown_url(url), timeout.as_millis())),
+        Ok(resp) => Err(format!("{shown} answered HTTP {}", resp.status())),
+        Err(e) if e.is_timeout() => Err(format!("{shown}: no answer within {} ms", timeout.as_millis())),
         // The innermost cause says why (refused, no route, a certificate not trusted).
-        Err(e) if e.is_connect() => Err(format!("{}: cannot connect: {}", shown_url(url), root_cause(&e))),
-        // reqwest's message names the URL; strip it to the shown part.
-        Err(e) => Err(format!("{}: {}", shown_url(url), e.without_url())),
+        Err(e) if e.is_connect() => Err(format!("{shown}: cannot connect: {}", cause(&e, url, &shown))),
+        Err(e) => {
+            // reqwest's own message ("error sending request") without the URL, then why (the
+            // connection closed before an answer, a malformed answer).
+            let why = cause(&e, url, &shown);
+            let what = e.without_url().to_string();
+            if why.is_empty() || what.contains(&why) {
+                Err(format!("{shown}: {what}"))
+            } else {
+                Err(format!("{shown}: {what}: {why}"))
+            }
+        }
     }
 }
 
-/// The last error in `e`'s chain of sources.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
+/// The last error in the chain of sources under `e` (reqwest's own message, which names the
+/// URL, left out), with any mention of `url` replaced by `shown`: never the URL's path.
+fn cause(e: &reqwest::Error, url: &str, shown: &str) -> String {
+    use std::error::Error as _;
+    let Some(mut cause) = e.source() else { return String::new() };
     while let Some(next) = cause.source() {
         cause = next;
     }
-    cause.to_string()
+    cause.to_string().replace(url, shown)
 }
 
 #[cfg(test)]
@@ -98,6 +110,28 @@ mod tests {
         assert_eq!(s, format!("sha256={}", hex_mac(b"key", b"1700000000.{\"a\":1}")));
         assert_ne!(s, signature(b"key", 1_700_000_001, "{\"a\":1}"), "the timestamp is signed");
         assert_ne!(s, signature(b"other", 1_700_000_000, "{\"a\":1}"));
+    }
+
+    /// A receiver that drops the connection without an answer: the error says why, and never
+    /// the URL's path.
+    #[tokio::test]
+    async fn a_dropped_connection_names_its_cause() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = sock.read(&mut buf).await;
+                drop(sock);
+            }
+        });
+        let client = super::super::tls::Transport::new(None).unwrap().http;
+        let url = format!("http://127.0.0.1:{port}/hook/secret-path");
+        let e = post(&client, &url, "", 1, 0, "{}".into(), Duration::from_secs(10)).await.unwrap_err();
+        let start = format!("http://127.0.0.1:{port}: error sending request: ");
+        assert!(e.starts_with(&start) && e.len() > start.len(), "{e}");
+        assert!(!e.contains("secret-path"), "{e}");
     }
 
     #[test]
