@@ -1,6 +1,7 @@
 """An SMTP server for the alert tests (aiosmtpd): listens on 127.0.0.1 on a free port, prints
 `listening <port>`, then one JSON line per message received: {"mail_from", "rcpt_tos",
-"authenticated_as", "tls", "content"}. With --user and --password it requires AUTH (PLAIN or
+"authenticated_as", "tls", "subject" (decoded by Python's e-mail parser), "content"}. With
+--refuse ADDRESS (repeatable) it answers `550 5.1.1` to `RCPT TO` that address. With --user and --password it requires AUTH (PLAIN or
 LOGIN, accepted over plain text) with exactly those credentials. With --cert and --key it speaks
 TLS with that certificate: `--tls starttls` offers STARTTLS and refuses mail before it, `--tls tls`
 speaks TLS from the first byte (port 465 style). Runs until killed.
@@ -8,6 +9,8 @@ speaks TLS from the first byte (port 465 style). Runs until killed.
 
 import argparse
 import asyncio
+import email
+import email.policy
 import json
 import ssl
 import sys
@@ -17,6 +20,15 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Printer:
+    def __init__(self, refuse):
+        self.refuse = set(refuse)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 <%s>: no such user here" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         auth = session.auth_data
         login = auth.login.decode() if isinstance(auth, LoginPassword) else None
@@ -25,6 +37,7 @@ class Printer:
             "rcpt_tos": envelope.rcpt_tos,
             "authenticated_as": login,
             "tls": server.transport.get_extra_info("ssl_object") is not None,
+            "subject": str(email.message_from_bytes(envelope.content, policy=email.policy.default)["subject"]),
             "content": envelope.content.decode("utf-8", "replace"),
         }
         print(json.dumps(line), flush=True)
@@ -40,6 +53,7 @@ def main():
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--tls", choices=["starttls", "tls"], default="starttls")
+    ap.add_argument("--refuse", action="append", default=[])
     args = ap.parse_args()
     context = None
     if args.cert:
@@ -59,7 +73,7 @@ def main():
 
     def factory():
         return SMTP(
-            Printer(),
+            Printer(args.refuse),
             hostname="sink.test",
             authenticator=authenticator if required else None,
             auth_required=required,

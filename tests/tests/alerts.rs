@@ -1,8 +1,10 @@
 //! Outbound alerts, end to end: alarm rules on a device's points raised by pushed samples reach a
 //! webhook (a receiver in this test that fails the first attempt) and an SMTP server (aiosmtpd,
-//! `tests/peers/smtp_sink.py` run by `$T3000_PYTHON`); a burst of alarms arrives as one digest; a
-//! dead endpoint's failures show in `/api/t3000/alerts/deliveries`, the channel list and `/metrics`
-//! while the server keeps serving; and no secret appears in an answer or the log.
+//! `tests/peers/smtp_sink.py` run by `$T3000_PYTHON`) naming the site, the point and its device;
+//! a recipient the mail server refuses does not stop the others; a burst of alarms arrives as one
+//! digest; a dead endpoint's failures show in `/api/t3000/alerts/deliveries`, the channel list and
+//! `/metrics` while the server keeps serving; no secret appears in an answer or the log; and a
+//! graceful stop sends the held alarms and logs what it could not deliver.
 
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -171,7 +173,7 @@ fn signature(timestamp: &str, body: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alarms_reach_webhooks_and_mail_with_retries_digests_and_visible_failures() {
     let (hook_port, hits) = webhook_receiver().await;
-    let sink = Sink::smtp("t3000", SMTP_PASSWORD, &[]);
+    let sink = Sink::smtp("t3000", SMTP_PASSWORD, &["--refuse", "bad@example.com"]);
     let dead_port = REFUSED_PORT;
     // A device nobody answers for: its points exist, and only pushed samples give them values.
     let modbus_port = REFUSED_PORT;
@@ -187,6 +189,7 @@ profile = "T3-controller"
 poll_interval_ms = 60000
 
 [alerts]
+site = "Main St"
 digest_after = 1
 digest_window_secs = 3
 
@@ -215,7 +218,7 @@ backoff_ms = 50
 
 [[alerts.email]]
 name = "mail"
-to = ["ops@example.com", "boss@example.com"]
+to = ["ops@example.com", "bad@example.com", "boss@example.com"]
 "#,
         smtp = sink.port
     ));
@@ -246,7 +249,11 @@ to = ["ops@example.com", "boss@example.com"]
     assert!((ts.parse::<i64>().unwrap() - now_us() / 1_000_000).abs() < 60, "a fresh timestamp: {ts}");
     assert_eq!(hit.headers.get("x-t3000-signature"), Some(&signature(ts, &hit.body)), "the signature verifies");
     let v: Value = serde_json::from_str(&hit.body).unwrap();
-    assert_eq!((v["kind"].as_str(), v["channel"].as_str()), (Some("alarm"), Some("hook")), "{v}");
+    assert_eq!(
+        (v["kind"].as_str(), v["channel"].as_str(), v["site"].as_str()),
+        (Some("alarm"), Some("hook"), Some("Main St")),
+        "{v}"
+    );
     let a = &v["alarms"][0];
     assert_eq!(a["rule_id"], json!(boiler), "{v}");
     assert_eq!(
@@ -257,21 +264,31 @@ to = ["ops@example.com", "boss@example.com"]
         (a["level"].as_str(), a["value"].as_f64(), a["point_id"].as_u64()),
         (Some("high"), Some(95.0), Some(boiler_point))
     );
+    assert_eq!((a["point_name"].as_str(), a["device_name"].as_str()), (Some("VAR1"), Some("ahu")), "{v}");
 
-    // The mail: to both recipients, authenticated, the alarm in subject and body (dot-stuffed).
+    // The mail: to the two recipients the server accepts (it refuses bad@ with 550), authenticated,
+    // the site in the subject, the alarm and its point in the body (dot-stuffed).
     poll_until("the alarm mail", WAIT, || async { !sink.mails().is_empty() }).await;
     let mail = sink.mails()[0].clone();
     let content = mail["content"].as_str().unwrap();
     assert_eq!(mail["rcpt_tos"], json!(["ops@example.com", "boss@example.com"]), "{mail}");
     assert_eq!(mail["mail_from"], "t3000@example.com");
     assert_eq!(mail["authenticated_as"], "t3000");
-    assert_eq!(header(content, "Subject"), Some("[T3000] ACTIVE high: Boiler"), "{content}");
-    assert_eq!(header(content, "To"), Some("ops@example.com, boss@example.com"));
+    assert_eq!(header(content, "Subject"), Some("[T3000 Main St] ACTIVE high: Boiler"), "{content}");
+    assert_eq!(header(content, "To"), Some("ops@example.com, bad@example.com, boss@example.com"));
     assert_eq!(header(content, "From"), Some("t3000@example.com"));
     assert!(header(content, "Date").is_some() && header(content, "Message-ID").is_some(), "{content}");
     let text = body(content);
-    assert!(text.starts_with(&format!("ACTIVE high: Boiler (rule {boiler}) value 95 at ")), "{text}");
+    assert!(text.starts_with(&format!("ACTIVE high: Boiler (rule {boiler}) value 95")), "{text}");
+    assert!(text.contains("; VAR1 on ahu\r\n") || text.contains(" (VAR1 on ahu)\r\n"), "the point: {text}");
+    assert!(text.contains("\r\nPoint: ") && text.contains(&format!(", id {boiler_point}\r\n")), "{text}");
+    assert!(text.contains("\r\nDevice: ahu\r\n"), "{text}");
     assert!(text.contains("\r\n.5 bar over: check the pump\r\n"), "a leading dot arrives as sent: {text}");
+    // The refused recipient is named in the delivery, which is sent.
+    let mail_log = server.get("/api/t3000/alerts/deliveries?channel=mail&status=sent").await.ok_json();
+    let refused = mail_log[0]["last_error"].as_str().unwrap_or_default().to_owned();
+    assert!(refused.contains("bad@example.com: 550"), "{mail_log}");
+    assert!(!refused.contains("ops@") && !refused.contains("boss@"), "{refused}");
 
     // The dead endpoint: both attempts failed, visible in the log, the channel and the metrics.
     poll_until("the dead channel's failure", WAIT, || async {
@@ -291,6 +308,8 @@ to = ["ops@example.com", "boss@example.com"]
     let metrics = server.get("/metrics").await.text();
     assert!(metrics.contains("t3000_alert_messages_total{channel=\"dead\",outcome=\"failed\"} 1\n"), "{metrics}");
     assert!(metrics.contains("t3000_alert_messages_total{channel=\"hook\",outcome=\"sent\"} 1\n"), "{metrics}");
+    let help = metrics.lines().find(|l| l.starts_with("# HELP t3000_alert_messages_total ")).unwrap();
+    assert!(help.contains("failed (messages given up after every attempt failed)"), "{help}");
 
     // Many alarms at once: the mail channel sends them as one digest (at most one of them alone,
     // had the Boiler's digest window ended just before).
@@ -311,8 +330,12 @@ to = ["ops@example.com", "boss@example.com"]
     let mails = zone_mails();
     assert!(mails.len() <= 2, "six alarms in at most two mails: {mails:?}");
     let digest = mails.iter().find(|m| header(m, "Subject").is_some_and(|s| s.ends_with(" alarms"))).expect("a digest");
-    let n: usize =
-        header(digest, "Subject").unwrap().trim_start_matches("[T3000] ").trim_end_matches(" alarms").parse().unwrap();
+    let n: usize = header(digest, "Subject")
+        .unwrap()
+        .trim_start_matches("[T3000 Main St] ")
+        .trim_end_matches(" alarms")
+        .parse()
+        .unwrap();
     assert!(n >= 5, "{digest}");
     assert!(body(digest).contains("alarms came in too quickly"), "{digest}");
     let log = server.get("/api/t3000/alerts/deliveries?channel=mail&status=sent").await.ok_json();
@@ -326,7 +349,9 @@ to = ["ops@example.com", "boss@example.com"]
     let t = server.post_json("/api/t3000/alerts/test", &json!({"channel": "mail"})).await.ok_json();
     assert_eq!((t["kind"].as_str(), t["status"].as_str()), (Some("test"), Some("sent")), "{t}");
     poll_until("the test mail", WAIT, || async {
-        sink.mails().iter().any(|m| header(m["content"].as_str().unwrap(), "Subject") == Some("[T3000] Test message"))
+        sink.mails()
+            .iter()
+            .any(|m| header(m["content"].as_str().unwrap(), "Subject") == Some("[T3000 Main St] Test message"))
     })
     .await;
     let r = server.post_json("/api/t3000/alerts/test", &json!({"channel": "nope"})).await;
@@ -527,4 +552,108 @@ retries = 0
     for secret in [SECRET, SMTP_PASSWORD, URL_KEY] {
         assert!(!server.stderr().contains(secret), "{secret} in the log");
     }
+}
+
+/// The tester's case: five alarms at once with `digest_after = 3` and a 60 s window (three sent,
+/// two held), then SIGTERM: the two held go out at once as a digest before the server exits (its
+/// subject, with a long non-ASCII site, decoded by Python's e-mail parser), and what could not be
+/// delivered within `shutdown_grace_secs` (a receiver that never answers) or failed (a dead
+/// endpoint, its retries no longer waiting for their backoff) is logged at warn per channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_sends_the_held_alarms_and_logs_what_it_could_not_deliver() {
+    let sink = Sink::smtp("t3000", SMTP_PASSWORD, &[]);
+    // Takes connections (the kernel's backlog) but never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let site = "Hauptstraße 12, Gebäude Süd: Kesselhaus und Lüftungszentrale";
+    let mut server = TestServer::start(&format!(
+        r#"
+[[devices]]
+name = "ahu"
+protocol = "modbus-tcp"
+ip_address = "127.0.0.1"
+port = {REFUSED_PORT}
+unit_id = 1
+profile = "T3-controller"
+poll_interval_ms = 60000
+
+[alerts]
+site = "{site}"
+digest_after = 3
+digest_window_secs = 60
+shutdown_grace_secs = 2
+
+[alerts.smtp]
+host = "127.0.0.1"
+port = {smtp}
+tls = "none"
+username = "t3000"
+password = "{SMTP_PASSWORD}"
+from = "t3000@example.com"
+
+[[alerts.email]]
+name = "mail"
+to = ["ops@example.com"]
+rules = ["Zone 1", "Zone 2", "Zone 3", "Zone 4", "Zone 5"]
+
+[[alerts.webhook]]
+name = "silent"
+url = "http://{silent}/hook"
+timeout_ms = 600000
+rules = ["Zone 1", "Zone 2", "Zone 3", "Zone 4", "Zone 5"]
+
+[[alerts.webhook]]
+name = "dead"
+url = "http://127.0.0.1:{REFUSED_PORT}/hook"
+retries = 2
+backoff_ms = 600000
+rules = ["Zone 1", "Zone 2", "Zone 3", "Zone 4", "Zone 5"]
+"#,
+        smtp = sink.port,
+        silent = silent.local_addr().unwrap(),
+    ));
+    let points = server.get("/api/t3000/devices/ahu/points").await.ok_json();
+    let point = |name: &str| {
+        points["points"].as_array().unwrap().iter().find(|p| p["name"] == name).and_then(|p| p["id"].as_u64()).unwrap()
+    };
+    let ids: Vec<u64> = (1..=5).map(|i| point(&format!("VAR{i}"))).collect();
+    let at = now_us();
+    server.ingest_ok(&ids.iter().map(|&p| Sample::good(p as u32, at, 60.0)).collect::<Vec<_>>()).await;
+    for (i, &p) in ids.iter().enumerate() {
+        let rule = json!({"name": format!("Zone {}", i + 1), "point_id": p,
+            "rule": {"condition": {"kind": "limits", "high": 50.0}}});
+        server.create_alarm_rule(&rule).await;
+    }
+    poll_until("three mails", WAIT, || async { sink.mails().len() == 3 }).await;
+    poll_until("two alarms held", WAIT, || async {
+        let channels = server.get("/api/t3000/alerts/channels").await.ok_json();
+        channels.as_array().unwrap().iter().any(|c| c["name"] == "mail" && c["held"] == 2)
+    })
+    .await;
+
+    server.send_sigterm();
+    let status = server.wait_exit(WAIT * 3).expect("the server stops");
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+    poll_until("the digest", WAIT, || async { sink.mails().len() == 4 }).await;
+    let digest = &sink.mails()[3];
+    assert_eq!(digest["subject"], format!("[T3000 {site}] 2 alarms"), "{digest}");
+    let content = digest["content"].as_str().unwrap();
+    let head = content.split("\r\n\r\n").next().unwrap();
+    assert!(head.split("\r\n").all(|l| l.len() <= 78), "folded header lines: {head}");
+
+    let log = server.stderr();
+    let not_delivered = |channel: &str| {
+        log.lines()
+            .find(|l| l.contains("alert messages not delivered") && l.contains(&format!("channel={channel} ")))
+            .unwrap_or_else(|| panic!("no warning for {channel}:\n{log}"))
+            .to_owned()
+    };
+    // Three alarms and the digest each: in flight or queued at the silent one, failed at the dead one.
+    let silent_line = not_delivered("silent");
+    assert!(
+        silent_line.contains("WARN") && silent_line.contains("undelivered=4") && silent_line.contains("unsent=4"),
+        "{silent_line}"
+    );
+    let dead_line = not_delivered("dead");
+    assert!(dead_line.contains("undelivered=4") && dead_line.contains("failed=4"), "{dead_line}");
+    assert!(!log.lines().any(|l| l.contains("alert messages not delivered") && l.contains("channel=mail ")), "{log}");
 }

@@ -255,7 +255,13 @@ pub(super) async fn serve(
     let alarms = crate::service::alarms::AlarmService::new(catalog.clone(), clock.clone());
     // Subscribed before the alarm service starts, so the alarms it raises at once reach it too;
     // a configuration reload applies `[alerts]` with `notifier.reconfigure`.
-    let notifier = crate::service::notify::Notifier::new(&cfg.alerts, clock.clone());
+    let names = crate::service::point_names::PointNames {
+        catalog: catalog.clone(),
+        registry: registry.clone(),
+        collector: collector.clone(),
+        ranges: ranges.clone(),
+    };
+    let notifier = crate::service::notify::Notifier::new(&cfg.alerts, clock.clone(), Arc::new(names));
     notifier.spawn(&alarms);
     alarms.spawn(&storage, collector.clone());
     alarms.report_plugins(&plugins.entries());
@@ -313,6 +319,7 @@ pub(super) async fn serve(
     let reload = live_config(&cfg, file, &audit, &clock, parts);
     reload_on_sighup(&reload)?;
     reload.spawn_watch(WATCH_PERIOD);
+    let alerts = notifier.clone();
     let state = AppState {
         storage: storage.clone(),
         collector: collector.clone(),
@@ -357,13 +364,20 @@ pub(super) async fn serve(
     }
     tracing::info!(open = drained.open, "shutting down: stopping the collector, persisting the write buffer");
     // One budget for the whole shutdown: requests had the first half, the collector may take up to
-    // a quarter, the final flush has what is left.
+    // a quarter, the final flush has what is left. Meanwhile the notifier sends the alarms it held
+    // and what is queued, for alerts.shutdown_grace_secs at most.
     let limit = Duration::from_secs(cfg.server.shutdown_timeout_secs);
     let deadline = drained.since + limit;
-    if tokio::time::timeout_at(deadline - limit / 4, collector.shutdown()).await.is_err() {
-        tracing::warn!("the collector did not stop within its share of server.shutdown_timeout_secs; flushing anyway");
-    }
-    match tokio::time::timeout_at(deadline, storage.shutdown()).await {
+    let stop_storage = async {
+        if tokio::time::timeout_at(deadline - limit / 4, collector.shutdown()).await.is_err() {
+            tracing::warn!(
+                "the collector did not stop within its share of server.shutdown_timeout_secs; flushing anyway"
+            );
+        }
+        tokio::time::timeout_at(deadline, storage.shutdown()).await
+    };
+    let ((), stopped) = tokio::join!(alerts.shutdown(deadline), stop_storage);
+    match stopped {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => bail!("shutdown: {e} (the data stays in the WAL and is replayed at the next start)"),
         Err(_) => bail!("shutdown took longer than {}s; the WAL is replayed at the next start", limit.as_secs()),

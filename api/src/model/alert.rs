@@ -17,15 +17,17 @@ pub struct AlertDelivery {
     pub kind: String,
     /// The rule ids of the alarms in the message (the server's own alarms have ids 0 and below).
     pub rule_ids: Vec<i64>,
-    /// The message's subject line.
+    /// The message's subject line (with `alerts.site` when set: `[T3000 Main St] ...`).
     pub subject: String,
     /// `queued`, `sending`, `retrying` (an attempt failed, another follows), `sent`, `failed`
     /// (every attempt failed), `dropped` (the channel's queue was full) or `rate_limited` (the
-    /// channel's `max_per_minute` / `max_per_hour` was reached; not sent).
+    /// channel's `max_per_minute` / `max_per_hour` was reached: held back, not sent as it is; its
+    /// alarms go out in the channel's next message, one digest, as soon as the limits allow).
     pub status: String,
     /// Attempts made so far.
     pub attempts: u32,
-    /// Why the latest attempt failed (never a secret: no URL path, no password).
+    /// Why the latest attempt failed (never a secret: no URL path, no password); for a `sent`
+    /// e-mail, the recipients the mail server refused with its replies (the others got it).
     pub last_error: Option<String>,
     /// When the message was made (epoch microseconds).
     pub created_us: i64,
@@ -57,15 +59,18 @@ pub struct AlertChannel {
     pub failed: u64,
     /// Messages dropped because the channel's queue was full.
     pub dropped: u64,
-    /// Messages not sent because of the channel's rate limits.
+    /// Messages held back by the channel's rate limits (their alarms go out in a later message,
+    /// one digest, as soon as the limits allow).
     pub rate_limited: u64,
     /// Messages waiting in the channel's queue now.
     pub queued: usize,
-    /// Alarms held for the digest that goes out when the present digest window ends.
+    /// Alarms held: for the digest that goes out when the present digest window ends, and back by
+    /// the rate limits until they allow a message.
     pub held: usize,
     /// The latest delivery (any status).
     pub last_delivery: Option<AlertDelivery>,
-    /// The latest failed attempt: when (epoch microseconds) and why.
+    /// The latest failed attempt, or recipients refused by the mail server: when (epoch
+    /// microseconds) and why.
     pub last_failure_us: Option<i64>,
     pub last_error: Option<String>,
 }

@@ -18,6 +18,7 @@ pub mod floorplans;
 pub mod import;
 pub mod notify;
 pub mod overrides;
+pub mod point_names;
 pub mod programs;
 pub mod ranges;
 pub mod registry;

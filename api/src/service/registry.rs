@@ -112,6 +112,16 @@ impl Registry {
         (u64::from(u32::MAX) + 1).saturating_sub(self.inner.lock().next_id)
     }
 
+    /// The registered point with id `id`, if any.
+    pub fn entry(&self, id: u32) -> Option<Entry> {
+        let inner = self.inner.lock();
+        inner.by_key.iter().find(|(_, i)| **i == id).map(|((device, point), &id)| Entry {
+            id,
+            device: device.clone(),
+            point: point.clone(),
+        })
+    }
+
     /// Every registered point, by id.
     pub fn entries(&self) -> Vec<Entry> {
         let inner = self.inner.lock();

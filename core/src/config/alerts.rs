@@ -25,6 +25,14 @@ pub struct AlertsConfig {
     /// Deliveries kept in the in-memory delivery log (`GET /api/t3000/alerts/deliveries`),
     /// 10 ..= 100_000.
     pub log_entries: usize,
+    /// The name of this server or site (`Main St`), in every message's subject
+    /// (`[T3000 Main St] ...`) and a webhook body's `site`; empty: none. At most 64 characters,
+    /// no control characters.
+    pub site: String,
+    /// At a graceful shutdown (SIGTERM), how long the messages queued then (the held alarms are
+    /// sent at once as digests) have to go out, 0 ..= 300 s, within `server.shutdown_timeout_secs`;
+    /// what is still unsent after it is logged per channel.
+    pub shutdown_grace_secs: u64,
     /// A PEM file of certificate authorities trusted besides the Mozilla roots built in, for a
     /// mail server or webhook receiver whose certificate a site's own CA signed. Read at start and
     /// again at every configuration reload.
@@ -46,6 +54,8 @@ impl Default for AlertsConfig {
             digest_window_secs: 60,
             queue: 1000,
             log_entries: 500,
+            site: String::new(),
+            shutdown_grace_secs: 5,
             ca_file: None,
             smtp: None,
             webhook: Vec::new(),
@@ -180,8 +190,9 @@ pub struct ChannelConfig {
     pub min_severity: u8,
     /// Which transitions: `raised`, `level_changed`, `cleared`, `acknowledged`; not empty.
     pub events: Vec<AlertEvent>,
-    /// Most messages per minute (a digest counts as one); more are not sent, and are counted and
-    /// logged as rate limited. 0: no limit.
+    /// Most messages per minute (a digest counts as one); a message over it is held back (counted
+    /// and logged as rate limited) and its alarms go out in one message as soon as the limits
+    /// allow. 0: no limit.
     pub max_per_minute: u32,
     /// Most messages per hour; 0: no limit.
     pub max_per_hour: u32,
@@ -300,6 +311,13 @@ impl AlertsConfig {
         check_range("alerts.digest_window_secs", self.digest_window_secs, 1, 86_400)?;
         check_range("alerts.queue", self.queue, 1, 100_000)?;
         check_range("alerts.log_entries", self.log_entries, 10, 100_000)?;
+        check_range("alerts.shutdown_grace_secs", self.shutdown_grace_secs, 0, 300)?;
+        if self.site.chars().count() > 64 || self.site.chars().any(char::is_control) {
+            return Err(ConfigError::new(
+                "alerts.site",
+                "must be at most 64 characters without control characters (line breaks, tabs)",
+            ));
+        }
         if self.ca_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
             return Err(ConfigError::new("alerts.ca_file", "must be the path of a PEM file (leave it out for none)"));
         }
@@ -373,6 +391,7 @@ mod tests {
             r#"
 [alerts]
 digest_after = 2
+site = "Main St"
 [alerts.smtp]
 host = "127.0.0.1"
 port = 2525
@@ -394,6 +413,7 @@ to = ["a@example.com"]
         .unwrap();
         let a = &c.alerts;
         assert_eq!(a.digest_after, 2);
+        assert_eq!((a.site.as_str(), a.shutdown_grace_secs), ("Main St", 5));
         assert_eq!(a.webhook[0].rules, vec![super::RuleRef::Id(3), super::RuleRef::Name("Boiler".into())]);
         assert_eq!(a.webhook[0].max_per_hour, 10);
         assert_eq!(a.webhook[0].retries, 3);
@@ -421,6 +441,8 @@ to = ["a@example.com"]
             ),
             ("[alerts.smtp]\nhost = \"h\"\nfrom = \"f@x\"\nusername = \"u\"\n", "alerts.smtp.password"),
             ("[alerts]\ndigest_after = 0\n", "alerts.digest_after"),
+            ("[alerts]\nsite = \"Main\\nSt\"\n", "t3000.toml:2: alerts.site"),
+            ("[alerts]\nshutdown_grace_secs = 301\n", "alerts.shutdown_grace_secs"),
             ("[[alerts.webhook]]\nname = \"a\"\nurl = \"http://x\"\nevents = []\n", "alerts.webhook[0].events"),
         ];
         for (text, want) in cases {

@@ -9,7 +9,11 @@
 //! message is kept in a delivery log in memory (the newest `alerts.log_entries`; it starts empty at
 //! each start) with counters per channel for `GET /metrics`. [`Notifier::reconfigure`] swaps the
 //! channels while running; a channel that keeps its name keeps its digest window, rate-limit
-//! history and counters.
+//! history and counters, and a removed one sends what it held at once.
+//!
+//! Messages name each alarm's point and device as the injected [`message::Names`] finds them, and
+//! the site (`alerts.site`). At a graceful shutdown [`Notifier::shutdown`] sends every held alarm
+//! at once and gives the queues `alerts.shutdown_grace_secs` to empty, then logs what is left.
 
 pub mod message;
 pub mod plan;
@@ -20,6 +24,7 @@ pub mod webhook;
 use crate::model::alarm::AlarmEvent;
 use crate::model::alert::{AlertChannel, AlertDelivery};
 use crate::service::alarms::AlarmService;
+use message::{Context, Names};
 use parking_lot::Mutex;
 use plan::{ChannelPlan, DigestRule, Message, Outcome};
 use std::collections::{BTreeMap, VecDeque};
@@ -28,7 +33,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 use t3_core::clock::Clock;
 use t3_core::config::{AlertsConfig, ChannelConfig, RuleRef, SmtpConfig};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// Why a request to the notifier was refused.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +80,8 @@ struct Stats {
 struct Job {
     id: u64,
     message: Message,
+    /// `alerts.site` when it was queued.
+    site: Arc<str>,
 }
 
 #[derive(Debug)]
@@ -82,6 +89,8 @@ struct Channel {
     ep: Arc<Endpoint>,
     plan: ChannelPlan,
     queue: mpsc::Sender<Job>,
+    /// Messages queued or being delivered (with their retries): a shutdown waits for 0.
+    pending: Arc<watch::Sender<usize>>,
     stats: Arc<Stats>,
 }
 
@@ -89,6 +98,9 @@ struct Channel {
 struct State {
     digest: DigestRule,
     queue: usize,
+    site: Arc<str>,
+    /// `alerts.shutdown_grace_secs`.
+    grace: Duration,
     channels: Vec<Channel>,
 }
 
@@ -107,6 +119,10 @@ pub struct ChannelCounters {
 /// The notifier (see the module documentation).
 pub struct Notifier {
     clock: Arc<dyn Clock>,
+    /// The names of points and devices, for the messages.
+    names: Arc<dyn Names>,
+    /// Set at shutdown: the digest windows are closed and retries wait no more.
+    stopping: watch::Sender<bool>,
     /// The clients, built on the trust of `alerts.ca_file` ([`Notifier::set_trust`]).
     transport: Mutex<Arc<tls::Transport>>,
     state: Mutex<State>,
@@ -131,9 +147,9 @@ fn backoff(cfg: &ChannelConfig, n: u32) -> Duration {
 }
 
 impl Notifier {
-    /// A notifier with the channels of `cfg`; call within a Tokio runtime (each channel's delivery
-    /// task is spawned).
-    pub fn new(cfg: &AlertsConfig, clock: Arc<dyn Clock>) -> Arc<Notifier> {
+    /// A notifier with the channels of `cfg`, naming points and devices with `names`; call within
+    /// a Tokio runtime (each channel's delivery task is spawned).
+    pub fn new(cfg: &AlertsConfig, clock: Arc<dyn Clock>, names: Arc<dyn Names>) -> Arc<Notifier> {
         let transport = tls::Transport::new(cfg.ca_file.as_deref()).unwrap_or_else(|e| {
             // The file was checked with the configuration; it changed since.
             tracing::error!(error = %e, "alerts.ca_file: only the built-in root certificates are trusted");
@@ -141,8 +157,16 @@ impl Notifier {
         });
         let me = Arc::new_cyclic(|me| Notifier {
             clock,
+            names,
+            stopping: watch::Sender::new(false),
             transport: Mutex::new(Arc::new(transport)),
-            state: Mutex::new(State { digest: DigestRule { after: 1, window_us: 1 }, queue: 1, channels: Vec::new() }),
+            state: Mutex::new(State {
+                digest: DigestRule { after: 1, window_us: 1 },
+                queue: 1,
+                site: Arc::from(""),
+                grace: Duration::ZERO,
+                channels: Vec::new(),
+            }),
             log: Mutex::new((VecDeque::new(), cfg.log_entries)),
             next_id: AtomicU64::new(1),
             stats: Mutex::default(),
@@ -156,9 +180,12 @@ impl Notifier {
     /// Applies new `[alerts]` settings (already validated). A channel whose name and settings are
     /// unchanged goes on as it is; one whose name stays keeps its digest window, held alarms, rate
     /// history and counters (messages already queued go out with the old settings); a removed
-    /// channel's task ends when its queue is empty.
+    /// channel sends what it held at once, and its task ends when its queue is empty.
     pub fn reconfigure(&self, cfg: &AlertsConfig) {
+        let now = self.clock.now_us();
         let mut st = self.state.lock();
+        st.site = Arc::from(cfg.site.as_str());
+        st.grace = Duration::from_secs(cfg.shutdown_grace_secs);
         st.digest = DigestRule {
             after: cfg.digest_after,
             window_us: i64::try_from(cfg.digest_window_secs).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000),
@@ -183,7 +210,12 @@ impl Notifier {
             };
             st.channels.push(channel);
         }
+        let site = st.site.clone();
         drop(st);
+        for mut removed in old {
+            let held = removed.plan.flush(now).map(Outcome::Send);
+            self.dispatch(&removed, held.into_iter().collect(), &site, now);
+        }
         self.log.lock().1 = cfg.log_entries;
         tracing::info!(channels = self.state.lock().channels.len(), "alert channels configured");
     }
@@ -200,8 +232,16 @@ impl Notifier {
         let stats = self.stats.lock().entry(ep.cfg.name.clone()).or_default().clone();
         let (tx, rx) = mpsc::channel(queue.max(1));
         let ep = Arc::new(ep);
-        tokio::spawn(deliver_loop(self.me.clone(), ep.clone(), stats.clone(), rx));
-        Channel { ep, plan, queue: tx, stats }
+        let pending = Arc::new(watch::Sender::new(0));
+        let task = Delivery {
+            me: self.me.clone(),
+            ep: ep.clone(),
+            stats: stats.clone(),
+            pending: pending.clone(),
+            stopping: self.stopping.subscribe(),
+        };
+        tokio::spawn(task.run(rx));
+        Channel { ep, plan, queue: tx, pending, stats }
     }
 
     /// Follows the alarm service's transitions and closes digest windows every second, until the
@@ -233,37 +273,102 @@ impl Notifier {
         });
     }
 
-    /// Offers one alarm transition to every channel that takes it.
+    /// Offers one alarm transition to every channel that takes it. Once the server is shutting
+    /// down, nothing is held: what a channel would hold goes out at once.
     pub fn offer(&self, e: AlarmEvent) {
         let now = self.clock.now_us();
         let mut st = self.state.lock();
-        let digest = st.digest;
+        // Read under the lock `shutdown` sets it under: no alarm is held after its flush.
+        let stopping = *self.stopping.borrow();
+        let (digest, site) = (st.digest, st.site.clone());
         for ch in st.channels.iter_mut() {
             if plan::routes(&ch.ep.cfg, &e) {
-                let out = ch.plan.offer(&ch.ep.cfg, digest, now, e.clone());
-                self.dispatch(ch, out, now);
+                let mut out = ch.plan.offer(&ch.ep.cfg, digest, now, e.clone());
+                if stopping {
+                    out.retain(|o| matches!(o, Outcome::Send(_)));
+                    out.extend(ch.plan.flush(now).map(Outcome::Send));
+                }
+                self.dispatch(ch, out, &site, now);
             }
         }
     }
 
-    /// Closes the digest windows that have ended.
+    /// Closes the digest windows that have ended, and lets out what the rate limits held back
+    /// once they allow it.
     pub fn tick(&self) {
         let now = self.clock.now_us();
         let mut st = self.state.lock();
-        let digest = st.digest;
+        let (digest, site) = (st.digest, st.site.clone());
         for ch in st.channels.iter_mut() {
             let out = ch.plan.tick(&ch.ep.cfg, digest, now);
-            self.dispatch(ch, out, now);
+            self.dispatch(ch, out, &site, now);
+        }
+    }
+
+    /// The graceful end (the server got SIGTERM): every channel sends what it holds at once, as
+    /// one message past its rate limits, and retries wait no more; then the queues have
+    /// `alerts.shutdown_grace_secs` (at most until `deadline`) to empty. What is still queued or
+    /// being sent then, and what failed meanwhile, is logged at warn per channel. Alarms offered
+    /// meanwhile go out at once too.
+    pub async fn shutdown(&self, deadline: tokio::time::Instant) {
+        let now = self.clock.now_us();
+        let (mut channels, grace) = {
+            let mut st = self.state.lock();
+            // Counted before the retries stop waiting, so every failure from here on is counted.
+            let channels: Vec<_> = st
+                .channels
+                .iter()
+                .map(|ch| {
+                    let failed = ch.stats.failed.load(Ordering::Relaxed);
+                    (ch.ep.cfg.name.clone(), ch.pending.subscribe(), ch.stats.clone(), failed)
+                })
+                .collect();
+            self.stopping.send_replace(true);
+            let site = st.site.clone();
+            for ch in st.channels.iter_mut() {
+                let held = ch.plan.flush(now).map(Outcome::Send);
+                self.dispatch(ch, held.into_iter().collect(), &site, now);
+            }
+            (channels, st.grace)
+        };
+        let queued: usize = channels.iter().map(|c| *c.1.borrow()).sum();
+        if queued > 0 {
+            tracing::info!(
+                messages = queued,
+                grace_secs = grace.as_secs(),
+                "shutting down: sending the alert messages"
+            );
+        }
+        let all_sent = async {
+            for (_, pending, ..) in channels.iter_mut() {
+                let _ = pending.wait_for(|&n| n == 0).await;
+            }
+        };
+        let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + grace), all_sent).await;
+        for (name, pending, stats, failed_before) in channels {
+            let unsent = *pending.borrow();
+            let failed = stats.failed.load(Ordering::Relaxed).saturating_sub(failed_before);
+            if unsent > 0 || failed > 0 {
+                tracing::warn!(
+                    channel = %name,
+                    undelivered = unsent as u64 + failed,
+                    unsent,
+                    failed,
+                    "shutting down: alert messages not delivered (unsent: still queued or being sent when alerts.shutdown_grace_secs ran out)"
+                );
+            }
         }
     }
 
     /// Queues what a plan let out, or logs it as rate limited or dropped.
-    fn dispatch(&self, ch: &Channel, out: Vec<Outcome>, now: i64) {
+    fn dispatch(&self, ch: &Channel, out: Vec<Outcome>, site: &Arc<str>, now: i64) {
         for o in out {
             match o {
                 Outcome::Send(m) => {
-                    let id = self.log_new(&ch.ep, &m, "queued", now);
-                    if ch.queue.try_send(Job { id, message: m }).is_err() {
+                    let id = self.log_new(&ch.ep, &m, site, "queued", now);
+                    ch.pending.send_modify(|n| *n += 1);
+                    if ch.queue.try_send(Job { id, message: m, site: site.clone() }).is_err() {
+                        ch.pending.send_modify(|n| *n = n.saturating_sub(1));
                         ch.stats.dropped.fetch_add(1, Ordering::Relaxed);
                         self.log_update(id, |d| {
                             d.status = "dropped".into();
@@ -275,7 +380,7 @@ impl Notifier {
                 }
                 Outcome::RateLimited(m) => {
                     ch.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    let id = self.log_new(&ch.ep, &m, "rate_limited", now);
+                    let id = self.log_new(&ch.ep, &m, site, "rate_limited", now);
                     self.log_update(id, |d| d.finished_us = Some(now));
                 }
             }
@@ -285,34 +390,51 @@ impl Notifier {
     /// Sends a test message to channel `name` now, one attempt, past its routing, digest and rate
     /// limits; logged and counted like any message. Returns its delivery.
     pub async fn test(&self, name: &str) -> Result<AlertDelivery, NotifyError> {
-        let (ep, stats) = {
+        let (ep, stats, site) = {
             let st = self.state.lock();
             let ch = st
                 .channels
                 .iter()
                 .find(|c| c.ep.cfg.name == name)
                 .ok_or_else(|| NotifyError::UnknownChannel(name.to_owned()))?;
-            (ch.ep.clone(), ch.stats.clone())
+            (ch.ep.clone(), ch.stats.clone(), st.site.clone())
         };
         let message = Message::Test;
-        let id = self.log_new(&ep, &message, "queued", self.clock.now_us());
-        self.attempt_and_log(&ep, &stats, id, &message, 1, 1).await;
+        let id = self.log_new(&ep, &message, &site, "queued", self.clock.now_us());
+        let cx = Context::new(&site, &*self.names, &message);
+        self.attempt_and_log(&ep, &stats, id, &message, &cx, 1, 1).await;
         Ok(self.delivery(id).expect("the test delivery was just logged"))
     }
 
-    /// One attempt of a delivery (number `n` of `of`), logged and counted. True when delivered.
-    async fn attempt_and_log(&self, ep: &Endpoint, stats: &Stats, id: u64, m: &Message, n: u32, of: u32) -> bool {
+    /// One attempt of a delivery (number `n` of `of`), logged and counted. True when delivered
+    /// (to some recipients of an e-mail: the refused ones are its `last_error` and a warning).
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt_and_log(
+        &self,
+        ep: &Endpoint,
+        stats: &Stats,
+        id: u64,
+        m: &Message,
+        cx: &Context,
+        n: u32,
+        of: u32,
+    ) -> bool {
         self.log_update(id, |d| {
             d.status = "sending".into();
             d.attempts = n;
         });
-        let result = self.attempt(ep, id, m).await;
+        let result = self.attempt(ep, id, m, cx).await;
         let now = self.clock.now_us();
         match result {
-            Ok(()) => {
+            Ok(warning) => {
                 stats.sent.fetch_add(1, Ordering::Relaxed);
+                if let Some(w) = &warning {
+                    tracing::warn!(channel = %ep.cfg.name, delivery = id, "alert sent, but {w}");
+                    *stats.last_failure.lock() = Some((now, w.clone()));
+                }
                 self.log_update(id, |d| {
                     d.status = "sent".into();
+                    d.last_error = warning;
                     d.finished_us = Some(now);
                 });
                 true
@@ -336,29 +458,34 @@ impl Notifier {
         }
     }
 
-    /// One attempt, within the channel's timeout.
-    async fn attempt(&self, ep: &Endpoint, id: u64, m: &Message) -> Result<(), String> {
+    /// One attempt, within the channel's timeout. `Ok` may carry a warning: recipients the mail
+    /// server refused while it took the message for the others.
+    async fn attempt(&self, ep: &Endpoint, id: u64, m: &Message, cx: &Context) -> Result<Option<String>, String> {
         let now = self.clock.now_us();
         let timeout = Duration::from_millis(ep.cfg.timeout_ms);
-        let subject = message::subject(m);
+        let subject = message::subject(&cx.site, m);
         let transport = self.transport.lock().clone();
         match &ep.kind {
             Kind::Webhook => {
-                let body = message::webhook_body(&ep.cfg.name, id, m, now);
-                webhook::post(&transport.http, &ep.cfg.url, ep.cfg.secret.expose(), id, now, body, timeout).await
+                let body = message::webhook_body(&ep.cfg.name, id, m, cx, now);
+                webhook::post(&transport.http, &ep.cfg.url, ep.cfg.secret.expose(), id, now, body, timeout)
+                    .await
+                    .map(|()| None)
             }
             Kind::Email(smtp) => {
-                let text = message::text(&ep.cfg.name, m);
+                let text = message::text(&ep.cfg.name, m, cx);
                 let mail = smtp::Mail { to: &ep.cfg.to, subject: &subject, text: &text, id, now_us: now };
                 match tokio::time::timeout(timeout, smtp::send(smtp, &transport.tls, &mail)).await {
-                    Ok(r) => r,
+                    Ok(Ok(refused)) if refused.is_empty() => Ok(None),
+                    Ok(Ok(refused)) => Ok(Some(format!("recipients refused: {}", refused.join("; ")))),
+                    Ok(Err(e)) => Err(e),
                     Err(_) => Err(format!("{}:{}: no answer within {} ms", smtp.host, smtp.port, ep.cfg.timeout_ms)),
                 }
             }
         }
     }
 
-    fn log_new(&self, ep: &Endpoint, m: &Message, status: &str, now: i64) -> u64 {
+    fn log_new(&self, ep: &Endpoint, m: &Message, site: &str, status: &str, now: i64) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let d = AlertDelivery {
             id,
@@ -366,7 +493,7 @@ impl Notifier {
             channel_kind: ep.kind_name().into(),
             kind: m.kind().into(),
             rule_ids: m.events().iter().map(|e| e.rule_id).collect(),
-            subject: message::subject(m),
+            subject: message::subject(site, m),
             status: status.into(),
             attempts: 0,
             last_error: None,
@@ -476,19 +603,37 @@ impl Notifier {
     }
 }
 
-/// A channel's delivery task: takes its queue in order, each message with its retries, until the
-/// channel is removed (its queue closed and empty) or the notifier goes away.
-async fn deliver_loop(me: Weak<Notifier>, ep: Arc<Endpoint>, stats: Arc<Stats>, mut rx: mpsc::Receiver<Job>) {
-    while let Some(job) = rx.recv().await {
-        let Some(notifier) = me.upgrade() else { return };
-        let of = ep.cfg.retries + 1;
-        for n in 1..=of {
-            if notifier.attempt_and_log(&ep, &stats, job.id, &job.message, n, of).await {
-                break;
+/// A channel's delivery task.
+struct Delivery {
+    me: Weak<Notifier>,
+    ep: Arc<Endpoint>,
+    stats: Arc<Stats>,
+    pending: Arc<watch::Sender<usize>>,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Delivery {
+    /// Takes the queue in order, each message with its retries (at once, without the backoff,
+    /// once the server is shutting down), until the channel is removed (its queue closed and
+    /// empty) or the notifier goes away.
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(job) = rx.recv().await {
+            let Some(notifier) = self.me.upgrade() else { return };
+            // Looked up once per message, off the notifier's locks.
+            let cx = Context::new(&job.site, &*notifier.names, &job.message);
+            let of = self.ep.cfg.retries + 1;
+            for n in 1..=of {
+                if notifier.attempt_and_log(&self.ep, &self.stats, job.id, &job.message, &cx, n, of).await {
+                    break;
+                }
+                if n < of {
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff(&self.ep.cfg, n)) => {}
+                        _ = self.stopping.wait_for(|&s| s) => {}
+                    }
+                }
             }
-            if n < of {
-                tokio::time::sleep(backoff(&ep.cfg, n)).await;
-            }
+            self.pending.send_modify(|n| *n = n.saturating_sub(1));
         }
     }
 }
@@ -528,7 +673,7 @@ mod tests {
             webhook: vec![ChannelConfig { max_per_hour: 2, ..webhook("dead", url) }],
             ..Default::default()
         };
-        let n = Notifier::new(&cfg, clock.clone());
+        let n = Notifier::new(&cfg, clock.clone(), Arc::new(message::NoNames));
         for id in 1..=5 {
             n.offer(raised(id));
         }
@@ -573,7 +718,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let n = Notifier::new(&cfg, clock.clone());
+        let n = Notifier::new(&cfg, clock.clone(), Arc::new(message::NoNames));
         // One message in flight (or none yet) and one queued: at least three of five are dropped.
         for id in 1..=5 {
             n.offer(raised(id));
@@ -599,7 +744,7 @@ mod tests {
             webhook: vec![ChannelConfig { retries: 0, ..webhook("a", dead.clone()) }, webhook("b", dead.clone())],
             ..Default::default()
         };
-        let n = Notifier::new(&one, clock.clone());
+        let n = Notifier::new(&one, clock.clone(), Arc::new(message::NoNames));
         n.offer(raised(1));
         until("a's delivery", || n.deliveries(Some("a"), Some("failed"), 1).len() == 1).await;
         let two = AlertsConfig {
@@ -618,5 +763,191 @@ mod tests {
         assert!(matches!(n.test("b").await, Err(NotifyError::UnknownChannel(_))));
         let t = n.test("c").await.unwrap();
         assert_eq!((t.kind.as_str(), t.status.as_str(), t.attempts), ("test", "failed", 1));
+    }
+
+    /// A webhook receiver that answers 200 to every request; the JSON bodies it got.
+    async fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let seen = got.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let body = loop {
+                        let mut chunk = [0u8; 4096];
+                        let n = sock.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            break buf[end + 4..end + 4 + len].to_vec();
+                        }
+                    };
+                    seen.lock().push(serde_json::from_slice(&body).unwrap());
+                    let _ = sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+                });
+            }
+        });
+        (url, got)
+    }
+
+    /// Rule `rule_id` cleared.
+    fn cleared(rule_id: i64) -> AlarmEvent {
+        let mut e = raised(rule_id);
+        e.transition.kind = t3_core::alarm::TransitionKind::Cleared;
+        e.transition.to = t3_core::alarm::AlarmState::Cleared;
+        e
+    }
+
+    /// The tester's case: a graceful shutdown 1 s after five alarms at once (`digest_after = 3`,
+    /// a 60 s window): the two held alarms go out at once as a digest, and `shutdown` returns once
+    /// every message is delivered, long before its deadline.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn shutdown_sends_the_held_alarms_and_waits_for_the_queue() {
+        let clock = ManualClock::new(T0);
+        let (url, got) = receiver().await;
+        let cfg = AlertsConfig {
+            digest_after: 3,
+            digest_window_secs: 60,
+            webhook: vec![webhook("ok", url)],
+            ..Default::default()
+        };
+        let n = Notifier::new(&cfg, clock.clone(), Arc::new(message::NoNames));
+        for id in 1..=5 {
+            n.offer(raised(id));
+        }
+        assert_eq!(n.channels()[0].held, 2);
+        clock.advance(1_000_000);
+        let far = tokio::time::Instant::now() + Duration::from_secs(60);
+        let started = std::time::Instant::now();
+        n.shutdown(far).await;
+        assert!(started.elapsed() < Duration::from_secs(30), "returned when the queue was empty");
+        let sent = n.deliveries(Some("ok"), Some("sent"), 10);
+        let kinds: Vec<(&str, Vec<i64>)> = sent.iter().map(|d| (d.kind.as_str(), d.rule_ids.clone())).collect();
+        assert_eq!(kinds[0], ("digest", vec![4, 5]), "{kinds:?}");
+        assert_eq!(kinds.len(), 4, "{kinds:?}");
+        assert_eq!(got.lock().len(), 4);
+        assert_eq!(n.channels()[0].held, 0);
+        // Alarms offered while stopping are not held either.
+        for id in 6..=9 {
+            n.offer(raised(id));
+        }
+        assert_eq!(n.channels()[0].held, 0);
+        until("the alarms offered while stopping", || n.deliveries(Some("ok"), Some("sent"), 10).len() == 8).await;
+    }
+
+    /// A message whose endpoint never answers holds the shutdown up only until its deadline; a
+    /// retry's backoff is not waited for once stopping.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn shutdown_gives_up_at_its_deadline_and_cuts_backoffs() {
+        let clock = ManualClock::new(T0);
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let cfg = AlertsConfig {
+            webhook: vec![
+                ChannelConfig {
+                    timeout_ms: 600_000,
+                    ..webhook("silent", format!("http://{}/", silent.local_addr().unwrap()))
+                },
+                ChannelConfig {
+                    retries: 2,
+                    backoff_ms: 3_600_000,
+                    ..webhook("dead", format!("http://127.0.0.1:{}/", CLOSED_PORT))
+                },
+            ],
+            ..Default::default()
+        };
+        let n = Notifier::new(&cfg, clock.clone(), Arc::new(message::NoNames));
+        n.offer(raised(1));
+        until("the first failed attempt", || n.deliveries(Some("dead"), Some("retrying"), 1).len() == 1).await;
+        n.shutdown(tokio::time::Instant::now() + Duration::from_millis(300)).await;
+        // The dead channel's retries ran at once, without their hour of backoff.
+        let dead = n.deliveries(Some("dead"), None, 1);
+        assert_eq!((dead[0].status.as_str(), dead[0].attempts), ("failed", 3), "{dead:?}");
+        assert_eq!(n.deliveries(Some("silent"), Some("sending"), 1).len(), 1, "still waiting for an answer");
+    }
+
+    /// The tester's case: with `max_per_minute = 2`, cleared, cleared, raised: the alarm coming
+    /// back is held back, not lost, and sent once the minute allows.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_message_over_the_rate_limit_is_sent_when_the_limit_allows() {
+        let clock = ManualClock::new(T0);
+        let (url, got) = receiver().await;
+        let cfg = AlertsConfig {
+            digest_after: 100,
+            webhook: vec![ChannelConfig { max_per_minute: 2, ..webhook("ok", url) }],
+            ..Default::default()
+        };
+        let n = Notifier::new(&cfg, clock.clone(), Arc::new(message::NoNames));
+        n.offer(cleared(259));
+        n.offer(cleared(260));
+        n.offer(raised(259));
+        assert_eq!((n.channels()[0].held, n.counters()[0].rate_limited), (1, 1));
+        assert_eq!(n.deliveries(None, Some("rate_limited"), 10).len(), 1);
+        clock.advance(59_000_000);
+        n.tick();
+        assert_eq!(n.channels()[0].held, 1, "two messages in the last minute");
+        clock.advance(1_000_000);
+        n.tick();
+        assert_eq!(n.channels()[0].held, 0);
+        until("three messages", || got.lock().len() == 3).await;
+        let last = got.lock().iter().find(|b| b["alarms"][0]["event"] == "raised").cloned().unwrap();
+        assert_eq!(last["alarms"][0]["rule_id"], 259);
+    }
+
+    /// Point 1 is `VAR1` of `ahu`, labelled `Boiler supply`, in °C.
+    struct Plant;
+
+    impl Names for Plant {
+        fn point(&self, id: u32) -> Option<message::PointInfo> {
+            (id == 1).then(|| message::PointInfo {
+                name: "VAR1".into(),
+                label: Some("Boiler supply".into()),
+                device: Some("ahu".into()),
+                units: Some("°C".into()),
+            })
+        }
+        fn device(&self, _: i64) -> Option<String> {
+            None
+        }
+    }
+
+    /// The site and the point's names reach the webhook, and a new `alerts.site` applies to the
+    /// next message.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn messages_carry_the_site_and_the_points_names_and_a_reload_changes_the_site() {
+        let clock = ManualClock::new(T0);
+        let (url, got) = receiver().await;
+        let mut cfg = AlertsConfig { site: "Main St".into(), webhook: vec![webhook("ok", url)], ..Default::default() };
+        let n = Notifier::new(&cfg, clock.clone(), Arc::new(Plant));
+        n.offer(raised(1));
+        until("the first message", || got.lock().len() == 1).await;
+        let v = got.lock()[0].clone();
+        assert_eq!(
+            (v["site"].as_str(), v["subject"].as_str()),
+            (Some("Main St"), Some("[T3000 Main St] ACTIVE high: r1"))
+        );
+        let a = &v["alarms"][0];
+        assert_eq!(
+            (a["point_name"].as_str(), a["point_label"].as_str(), a["device_name"].as_str(), a["units"].as_str()),
+            (Some("VAR1"), Some("Boiler supply"), Some("ahu"), Some("°C"))
+        );
+        cfg.site = "Depot".into();
+        n.reconfigure(&cfg);
+        n.offer(raised(2));
+        until("the second message", || got.lock().len() == 2).await;
+        assert_eq!(got.lock()[1]["subject"], "[T3000 Depot] ACTIVE high: r2");
+        assert_eq!(n.deliveries(None, None, 1)[0].subject, "[T3000 Depot] ACTIVE high: r2");
     }
 }

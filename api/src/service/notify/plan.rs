@@ -64,7 +64,8 @@ impl Message {
 pub enum Outcome {
     /// To be delivered.
     Send(Message),
-    /// Over the rate limit: not sent (logged and counted).
+    /// Over the rate limit: held back (logged and counted); its alarms go out in one message as
+    /// soon as the limit allows again.
     RateLimited(Message),
 }
 
@@ -77,6 +78,9 @@ pub struct ChannelPlan {
     sent_in_window: u32,
     /// Alarms held for the digest at the window's end.
     held: Vec<AlarmEvent>,
+    /// Alarms of messages held back by the rate limits, oldest first: they go out as one message
+    /// as soon as the limits allow one.
+    limited: Vec<AlarmEvent>,
     /// When the messages of the last hour were let out, oldest first.
     recent: VecDeque<i64>,
 }
@@ -89,10 +93,19 @@ pub struct DigestRule {
     pub window_us: i64,
 }
 
+/// One alarm as itself, several as a digest; none: no message.
+fn message_of(mut events: Vec<AlarmEvent>) -> Option<Message> {
+    match events.len() {
+        0 => None,
+        1 => Some(Message::Alarm(Box::new(events.remove(0)))),
+        _ => Some(Message::Digest(events)),
+    }
+}
+
 impl ChannelPlan {
-    /// Alarms held for the next digest.
+    /// Alarms held: for the digest at the end of the present window, or back by the rate limits.
     pub fn held(&self) -> usize {
-        self.held.len()
+        self.held.len() + self.limited.len()
     }
 
     /// Takes one alarm at `now`: it goes out at once while fewer than `digest.after` did in the
@@ -110,33 +123,55 @@ impl ChannelPlan {
         out
     }
 
-    /// Closes the digest window when it has ended at `now`: the held alarms go out as one digest
-    /// (or as themselves, when only one is held).
+    /// What is due at `now`: the alarms held back by the rate limits, as one message, once the
+    /// limits allow it; and the digest of a window that has ended (the held alarms as one message,
+    /// or as themselves when only one is held).
     pub fn tick(&mut self, c: &ChannelConfig, digest: DigestRule, now: i64) -> Vec<Outcome> {
-        let Some(start) = self.window_start else { return Vec::new() };
+        let mut out = Vec::new();
+        if !self.limited.is_empty() && !self.over_limit(c, now) {
+            let m = message_of(std::mem::take(&mut self.limited)).expect("not empty");
+            out.push(self.limit(c, now, m));
+        }
+        let Some(start) = self.window_start else { return out };
         if now < start.saturating_add(digest.window_us) {
-            return Vec::new();
+            return out;
         }
         self.window_start = None;
         self.sent_in_window = 0;
-        let mut held = std::mem::take(&mut self.held);
-        let message = match held.len() {
-            0 => return Vec::new(),
-            1 => Message::Alarm(Box::new(held.remove(0))),
-            _ => Message::Digest(held),
-        };
-        vec![self.limit(c, now, message)]
+        if let Some(m) = message_of(std::mem::take(&mut self.held)) {
+            out.push(self.limit(c, now, m));
+        }
+        out
     }
 
-    /// Lets a message out unless the channel's per-minute or per-hour limit is reached.
-    fn limit(&mut self, c: &ChannelConfig, now: i64, m: Message) -> Outcome {
+    /// Everything held, at once and past the rate limits, as one message (the server is shutting
+    /// down or the channel was removed): what is held back by the limits first, then the present
+    /// window's digest. The window closes.
+    pub fn flush(&mut self, now: i64) -> Option<Message> {
+        self.window_start = None;
+        self.sent_in_window = 0;
+        let mut events = std::mem::take(&mut self.limited);
+        events.append(&mut self.held);
+        let m = message_of(events)?;
+        self.recent.push_back(now);
+        Some(m)
+    }
+
+    /// Whether the channel's per-minute or per-hour limit is reached at `now` (forgetting what
+    /// left the hour).
+    fn over_limit(&mut self, c: &ChannelConfig, now: i64) -> bool {
         while self.recent.front().is_some_and(|&t| t <= now - HOUR_US) {
             self.recent.pop_front();
         }
         let last_minute = self.recent.iter().filter(|&&t| t > now - MINUTE_US).count();
-        let over = (c.max_per_minute > 0 && last_minute >= c.max_per_minute as usize)
-            || (c.max_per_hour > 0 && self.recent.len() >= c.max_per_hour as usize);
-        if over {
+        (c.max_per_minute > 0 && last_minute >= c.max_per_minute as usize)
+            || (c.max_per_hour > 0 && self.recent.len() >= c.max_per_hour as usize)
+    }
+
+    /// Lets a message out unless the channel's limit is reached; else holds its alarms back.
+    fn limit(&mut self, c: &ChannelConfig, now: i64, m: Message) -> Outcome {
+        if self.over_limit(c, now) {
+            self.limited.extend(m.events().iter().cloned());
             return Outcome::RateLimited(m);
         }
         self.recent.push_back(now);
@@ -245,18 +280,103 @@ pub(super) mod tests {
         assert_eq!(sent(&out), vec![vec![3], vec![4]]);
     }
 
+    /// What came out, in order: `(sent, rule ids)`.
+    fn outcomes(out: &[Outcome]) -> Vec<(bool, Vec<i64>)> {
+        out.iter()
+            .map(|o| match o {
+                Outcome::Send(m) => (true, m.events().iter().map(|e| e.rule_id).collect()),
+                Outcome::RateLimited(m) => (false, m.events().iter().map(|e| e.rule_id).collect()),
+            })
+            .collect()
+    }
+
     #[test]
-    fn rate_limits_per_minute_and_per_hour() {
+    fn rate_limits_per_minute_and_per_hour_hold_back_and_send_later() {
         let c = ChannelConfig { max_per_minute: 2, max_per_hour: 3, ..Default::default() };
         let d = DigestRule { after: 1000, window_us: SEC };
         let mut p = ChannelPlan::default();
-        let mut outcomes = Vec::new();
+        let mut got = Vec::new();
         for (i, at) in [0, 1, 2, 61, 62, 3599, 3601].into_iter().enumerate() {
-            outcomes.extend(p.offer(&c, d, T0 + at * SEC, raised(i as i64)));
+            got.push(outcomes(&p.offer(&c, d, T0 + at * SEC, raised(i as i64))));
         }
-        let kinds: Vec<bool> = outcomes.iter().map(|o| matches!(o, Outcome::Send(_))).collect();
-        // 0 and 1 sent; 2 over the minute; 61 sent (3 this hour); 62 and 3599 over the hour;
-        // 3601: the first has left the hour.
-        assert_eq!(kinds, vec![true, true, false, true, false, false, true]);
+        let (sent, held) = (true, false);
+        assert_eq!(
+            got,
+            vec![
+                vec![(sent, vec![0])],
+                vec![(sent, vec![1])],
+                // Over the minute: held back.
+                vec![(held, vec![2])],
+                // The minute allows again: the held one goes first, then this one is over the hour.
+                vec![(sent, vec![2]), (held, vec![3])],
+                vec![(held, vec![4])],
+                vec![(held, vec![5])],
+                // The first two left the hour: the three held go as one digest, then this one.
+                vec![(sent, vec![3, 4, 5]), (sent, vec![6])],
+            ]
+        );
+        assert_eq!(p.held(), 0);
+    }
+
+    /// The tester's case: with `max_per_minute = 2`, cleared, cleared, then raised again: the
+    /// third is held back, not lost, and goes out as soon as the minute allows, from a tick.
+    #[test]
+    fn an_alarm_over_the_limit_goes_out_when_the_limit_allows() {
+        let c = ChannelConfig { max_per_minute: 2, ..Default::default() };
+        let d = DigestRule { after: 1000, window_us: SEC };
+        let cleared = |id| event(id, "r", Level::High, TransitionKind::Cleared);
+        let mut p = ChannelPlan::default();
+        assert_eq!(sent(&p.offer(&c, d, T0, cleared(259))), vec![vec![259]]);
+        assert_eq!(sent(&p.offer(&c, d, T0 + SEC, cleared(260))), vec![vec![260]]);
+        let out = p.offer(&c, d, T0 + 2 * SEC, raised(259));
+        assert!(matches!(&out[..], [Outcome::RateLimited(Message::Alarm(e))] if e.rule_id == 259));
+        assert_eq!(p.held(), 1);
+        assert!(p.tick(&c, d, T0 + 59 * SEC).is_empty(), "two messages in the last minute");
+        let out = p.tick(&c, d, T0 + 60 * SEC);
+        assert!(
+            matches!(&out[..], [Outcome::Send(Message::Alarm(e))] if e.rule_id == 259 && event_kind(e) == AlertEvent::Raised),
+            "{out:?}"
+        );
+        assert_eq!(p.held(), 0);
+        assert!(p.tick(&c, d, T0 + 120 * SEC).is_empty(), "sent once");
+    }
+
+    /// A digest whose window ends over the limit is held back like any message, and goes out
+    /// whole (a digest counts as one) when the limit allows.
+    #[test]
+    fn a_digest_over_the_limit_joins_the_held_back_alarms() {
+        let c = ChannelConfig { max_per_minute: 1, ..Default::default() };
+        let mut p = ChannelPlan::default();
+        assert_eq!(sent(&p.offer(&c, DIGEST, T0, raised(1))), vec![vec![1]]);
+        assert!(matches!(&p.offer(&c, DIGEST, T0, raised(2))[..], [Outcome::RateLimited(_)]));
+        for id in 3..=5 {
+            assert!(p.offer(&c, DIGEST, T0 + SEC, raised(id)).is_empty());
+        }
+        assert_eq!(p.held(), 4);
+        // The window and the minute end together: the held-back alarm takes the minute's one
+        // message, the digest is held back in its turn.
+        let out = p.tick(&c, DIGEST, T0 + 60 * SEC);
+        assert_eq!(outcomes(&out), vec![(true, vec![2]), (false, vec![3, 4, 5])]);
+        let out = p.tick(&c, DIGEST, T0 + 120 * SEC);
+        assert_eq!(outcomes(&out), vec![(true, vec![3, 4, 5])]);
+        assert!(matches!(&out[0], Outcome::Send(Message::Digest(_))));
+    }
+
+    /// At shutdown everything held goes at once, past the limits, as one message.
+    #[test]
+    fn flush_sends_everything_held_past_the_limits() {
+        let c = ChannelConfig { max_per_minute: 1, ..Default::default() };
+        let mut p = ChannelPlan::default();
+        p.offer(&c, DIGEST, T0, raised(1));
+        p.offer(&c, DIGEST, T0, raised(2));
+        p.offer(&c, DIGEST, T0, raised(3));
+        p.offer(&c, DIGEST, T0, raised(4));
+        assert_eq!(p.held(), 3);
+        let m = p.flush(T0 + SEC).expect("a digest");
+        assert_eq!(m.events().iter().map(|e| e.rule_id).collect::<Vec<_>>(), vec![2, 3, 4]);
+        assert_eq!(p.held(), 0);
+        assert!(p.flush(T0 + SEC).is_none(), "nothing left");
+        // The window closed: the next alarm opens a new one (and is over the minute).
+        assert!(matches!(&p.offer(&c, DIGEST, T0 + 2 * SEC, raised(5))[..], [Outcome::RateLimited(_)]));
     }
 }

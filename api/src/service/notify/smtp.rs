@@ -1,8 +1,9 @@
 //! A small SMTP client (RFC 5321) for the e-mail channels: `EHLO`, `STARTTLS` or TLS from the
 //! start (rustls, trusting what [`super::tls`] trusts), `AUTH PLAIN` or `AUTH
-//! LOGIN`, one message to its recipients, `QUIT`. The message is plain text with `Date`,
-//! `Message-ID`, `From`, `To` and `Subject` (RFC 2047-encoded when not ASCII); lines are CRLF and
-//! dot-stuffed.
+//! LOGIN`, one message to the recipients the server accepts (one it refuses does not stop the
+//! others), `QUIT`. The message is plain text with `Date`, `Message-ID`, `From`, `To` and
+//! `Subject` (RFC 2047 encoded words when not ASCII), header lines folded within 78 characters;
+//! lines are CRLF and dot-stuffed.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -94,11 +95,16 @@ impl Conn {
         self.io.flush().await.map_err(|e| format!("write: {e}"))
     }
 
+    /// Sends a command and returns the reply, whatever its code.
+    async fn ask(&mut self, line: &str) -> Result<Reply, String> {
+        self.send(format!("{line}\r\n").as_bytes()).await?;
+        self.reply().await
+    }
+
     /// Sends a command and expects a reply with code `want`; `shown` is what an error calls it
     /// (so a password never appears in one).
     async fn command(&mut self, line: &str, shown: &str, want: u16) -> Result<Reply, String> {
-        self.send(format!("{line}\r\n").as_bytes()).await?;
-        let r = self.reply().await?;
+        let r = self.ask(line).await?;
         if r.code != want {
             return Err(format!("{shown}: {}", r.text()));
         }
@@ -114,12 +120,52 @@ fn extension<'a>(ehlo: &'a Reply, name: &str) -> Option<Vec<&'a str>> {
     })
 }
 
-/// A header value: as it is when ASCII, else RFC 2047 base64 words.
+/// Bytes of text in one RFC 2047 encoded word: its base64 (56 characters) and `=?UTF-8?B?` `?=`
+/// make 68, within the 75 an encoded word may have, and `Subject: ` before the first one keeps its
+/// line within 78.
+const WORD_BYTES: usize = 42;
+
+/// A header value on one line: as it is when ASCII, else RFC 2047 base64 encoded words of at most
+/// [`WORD_BYTES`] each, split between UTF-8 characters and separated by spaces (where
+/// [`header_line`] may fold; a decoder joins adjacent encoded words without the space).
 fn header_text(s: &str) -> String {
+    let s = s.replace(['\r', '\n'], " ");
     if s.is_ascii() {
-        return s.replace(['\r', '\n'], " ");
+        return s;
     }
-    format!("=?UTF-8?B?{}?=", B64.encode(s.replace(['\r', '\n'], " ")))
+    let mut words = Vec::new();
+    let mut rest = s.as_str();
+    while !rest.is_empty() {
+        let mut end = rest.len().min(WORD_BYTES);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        // A single character is at most 4 bytes: `end` is never 0.
+        words.push(format!("=?UTF-8?B?{}?=", B64.encode(&rest.as_bytes()[..end])));
+        rest = &rest[end..];
+    }
+    words.join(" ")
+}
+
+/// Longest header line, CRLF not counted (RFC 5322 2.1.1).
+const LINE: usize = 78;
+
+/// `Name: value` with CRLF, folded at spaces (the next line starts with a space) so that no line
+/// is longer than [`LINE`] where a space allows it.
+fn header_line(name: &str, value: &str) -> String {
+    let mut out = format!("{name}:");
+    let mut line_len = out.len();
+    for word in value.split(' ') {
+        if line_len + 1 + word.len() > LINE && line_len > name.len() + 1 {
+            out.push_str("\r\n");
+            line_len = 0;
+        }
+        out.push(' ');
+        out.push_str(word);
+        line_len += 1 + word.len();
+    }
+    out.push_str("\r\n");
+    out
 }
 
 /// The whole message as sent after `DATA`: headers, body with CRLF line ends and dot-stuffing,
@@ -129,11 +175,11 @@ pub fn render(from: &str, m: &Mail<'_>) -> Vec<u8> {
     let date = chrono::DateTime::from_timestamp_micros(m.now_us).unwrap_or_default().to_rfc2822();
     let ascii = m.text.is_ascii();
     let mut out = String::new();
-    out.push_str(&format!("Date: {date}\r\n"));
-    out.push_str(&format!("Message-ID: <t3000.{}.{}@{domain}>\r\n", m.now_us, m.id));
-    out.push_str(&format!("From: {from}\r\n"));
-    out.push_str(&format!("To: {}\r\n", m.to.join(", ")));
-    out.push_str(&format!("Subject: {}\r\n", header_text(m.subject)));
+    out.push_str(&header_line("Date", &date));
+    out.push_str(&header_line("Message-ID", &format!("<t3000.{}.{}@{domain}>", m.now_us, m.id)));
+    out.push_str(&header_line("From", from));
+    out.push_str(&header_line("To", &m.to.join(", ")));
+    out.push_str(&header_line("Subject", &header_text(m.subject)));
     out.push_str("MIME-Version: 1.0\r\n");
     out.push_str("Content-Type: text/plain; charset=utf-8\r\n");
     out.push_str(&format!("Content-Transfer-Encoding: {}\r\n", if ascii { "7bit" } else { "base64" }));
@@ -155,9 +201,15 @@ pub fn render(from: &str, m: &Mail<'_>) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// Sends one mail over `tls` when `cfg` asks for it; `Err` says which step failed and the
-/// server's reply (never the password).
-pub async fn send(cfg: &SmtpConfig, tls_config: &Arc<rustls::ClientConfig>, m: &Mail<'_>) -> Result<(), String> {
+/// Sends one mail over `tls` when `cfg` asks for it, to every recipient the server accepts (any
+/// 2xx reply to `RCPT TO`). `Ok` lists the recipients it refused, each with its reply
+/// (`bad@example.com: 550 no such user`); `Err` says which step failed and the server's reply
+/// (never the password), also when it refused every recipient.
+pub async fn send(
+    cfg: &SmtpConfig,
+    tls_config: &Arc<rustls::ClientConfig>,
+    m: &Mail<'_>,
+) -> Result<Vec<String>, String> {
     let tcp = TcpStream::connect((cfg.host.as_str(), cfg.port))
         .await
         .map_err(|e| format!("connect to {}:{}: {e}", cfg.host, cfg.port))?;
@@ -200,8 +252,16 @@ pub async fn send(cfg: &SmtpConfig, tls_config: &Arc<rustls::ClientConfig>, m: &
         }
     }
     c.command(&format!("MAIL FROM:<{}>", cfg.from), "MAIL FROM", 250).await?;
+    let mut refused = Vec::new();
     for to in m.to {
-        c.command(&format!("RCPT TO:<{to}>"), &format!("RCPT TO {to}"), 250).await?;
+        let r = c.ask(&format!("RCPT TO:<{to}>")).await?;
+        if !(200..300).contains(&r.code) {
+            refused.push(format!("{to}: {}", r.text()));
+        }
+    }
+    if refused.len() == m.to.len() {
+        let _ = c.command("QUIT", "QUIT", 221).await;
+        return Err(format!("every recipient refused: {}", refused.join("; ")));
     }
     c.command("DATA", "DATA", 354).await?;
     c.send(&render(&cfg.from, m)).await?;
@@ -211,7 +271,7 @@ pub async fn send(cfg: &SmtpConfig, tls_config: &Arc<rustls::ClientConfig>, m: &
     }
     // The message is accepted; a failed QUIT changes nothing.
     let _ = c.command("QUIT", "QUIT", 221).await;
-    Ok(())
+    Ok(refused)
 }
 
 #[cfg(test)]
@@ -238,6 +298,14 @@ mod tests {
 
     /// A scripted SMTP server: answers each command by its first word, records what it got.
     async fn fake_server(ehlo: &'static str) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
+        fake_server_with(ehlo, |_| "250 ok").await
+    }
+
+    /// [`fake_server`] answering `RCPT TO` lines with `rcpt`.
+    async fn fake_server_with(
+        ehlo: &'static str,
+        rcpt: fn(&str) -> &'static str,
+    ) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
         use tokio::io::{AsyncBufReadExt, BufReader};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -260,7 +328,8 @@ mod tests {
                     match line.split(' ').next().unwrap_or("") {
                         "EHLO" => ehlo.into(),
                         "AUTH" => "334 VXNlcm5hbWU6".into(),
-                        "MAIL" | "RCPT" => "250 ok".into(),
+                        "MAIL" => "250 ok".into(),
+                        "RCPT" => rcpt(&line).into(),
                         "DATA" => {
                             in_data = true;
                             "354 go on".into()
@@ -331,6 +400,86 @@ mod tests {
         let e = send(&config(port, SmtpTls::Starttls), &trust(), &m).await.unwrap_err();
         assert!(e.contains("does not offer STARTTLS"), "{e}");
         drop(server);
+    }
+
+    fn no_auth(port: u16) -> SmtpConfig {
+        SmtpConfig {
+            username: String::new(),
+            password: t3_core::config::Secret::default(),
+            ..config(port, SmtpTls::None)
+        }
+    }
+
+    /// A recipient refused with 550 does not stop the message to the others; 251 (will forward)
+    /// is accepted like 250.
+    #[tokio::test]
+    async fn a_refused_recipient_does_not_stop_the_others() {
+        let (port, server) = fake_server_with("250 fake", |line| match line {
+            "RCPT TO:<bad@example.com>" => "550 5.1.1 no such user",
+            "RCPT TO:<away@example.com>" => "251 User not local; will forward",
+            _ => "250 ok",
+        })
+        .await;
+        let to = ["ok@example.com", "bad@example.com", "away@example.com"].map(String::from);
+        let m = Mail { to: &to, subject: "s", text: "t\n", id: 1, now_us: 1_795_651_200_000_000 };
+        let refused = send(&no_auth(port), &trust(), &m).await.unwrap();
+        assert_eq!(refused, vec!["bad@example.com: 550 5.1.1 no such user"]);
+        let got = server.await.unwrap();
+        assert!(got.contains(&"DATA".to_owned()), "the message went to the others: {got:?}");
+        assert_eq!(got.last().map(String::as_str), Some("QUIT"));
+    }
+
+    /// When every recipient is refused the message fails (and is retried), naming each.
+    #[tokio::test]
+    async fn every_recipient_refused_is_a_failure() {
+        let (port, server) = fake_server_with("250 fake", |_| "550 5.1.1 no such user").await;
+        let to = ["a@example.com", "b@example.com"].map(String::from);
+        let m = Mail { to: &to, subject: "s", text: "t\n", id: 1, now_us: 0 };
+        let e = send(&no_auth(port), &trust(), &m).await.unwrap_err();
+        assert!(e.starts_with("every recipient refused: a@example.com: 550"), "{e}");
+        assert!(e.contains("b@example.com: 550"), "{e}");
+        let got = server.await.unwrap();
+        assert!(!got.contains(&"DATA".to_owned()), "{got:?}");
+    }
+
+    /// The text of RFC 2047 `B` words, joined (what a decoder shows); each word must hold whole
+    /// UTF-8 characters.
+    fn decode_words(value: &str) -> String {
+        value
+            .split_whitespace()
+            .map(|w| {
+                let b64 = w.strip_prefix("=?UTF-8?B?").and_then(|w| w.strip_suffix("?=")).expect("an encoded word");
+                String::from_utf8(B64.decode(b64).unwrap()).expect("a word ends between characters")
+            })
+            .collect()
+    }
+
+    /// A long non-ASCII subject becomes several encoded words of at most 75 characters, each
+    /// whole UTF-8 characters, on folded lines of at most 78; a long ASCII one folds at spaces.
+    #[test]
+    fn a_long_subject_is_split_into_encoded_words_and_folded() {
+        let subject = format!("[T3000 Hauptstraße] ACTIVE high: {}", "Kesselvorlauf über Grenzwert ".repeat(6));
+        let to = vec!["a@example.com".to_owned()];
+        let m = Mail { to: &to, subject: &subject, text: "t\n", id: 1, now_us: 0 };
+        let s = String::from_utf8(render("t3000@example.com", &m)).unwrap();
+        let head = s.split("\r\n\r\n").next().unwrap();
+        for line in head.split("\r\n") {
+            assert!(line.len() <= 78, "{} characters: {line}", line.len());
+        }
+        let start = head.find("Subject: ").unwrap();
+        let end = start + head[start..].find("\r\nMIME-Version").unwrap();
+        let value = &head[start + "Subject: ".len()..end];
+        assert!(value.contains("\r\n "), "folded: {value}");
+        assert!(value.split_whitespace().count() >= 4, "{value}");
+        for word in value.split_whitespace() {
+            assert!(word.len() <= 75, "{word}");
+        }
+        assert_eq!(decode_words(value), subject);
+
+        let long = format!("[T3000] ACTIVE high: {}", "Boiler flow ".repeat(10).trim_end());
+        let folded = header_line("Subject", &header_text(&long));
+        assert!(folded.split("\r\n").all(|l| l.len() <= 78), "{folded}");
+        assert_eq!(folded.trim_end().replace("\r\n ", " "), format!("Subject: {long}"));
     }
 
     #[test]
