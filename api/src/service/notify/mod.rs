@@ -182,6 +182,15 @@ impl Notifier {
     /// history and counters (messages already queued go out with the old settings); a removed
     /// channel sends what it held at once, and its task ends when its queue is empty.
     pub fn reconfigure(&self, cfg: &AlertsConfig) {
+        if let Some(smtp) =
+            cfg.smtp.as_ref().filter(|s| s.tls == t3_core::config::SmtpTls::None && !s.username.is_empty())
+        {
+            let local =
+                smtp.host == "localhost" || smtp.host.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback());
+            if !local {
+                tracing::warn!(host = %smtp.host, "alerts.smtp: tls = \"none\" sends the SMTP password in plain text over the network");
+            }
+        }
         let now = self.clock.now_us();
         let mut st = self.state.lock();
         st.site = Arc::from(cfg.site.as_str());
