@@ -25,6 +25,12 @@
 //! | cleared | a user acknowledges | normal | `acknowledged` |
 //! | active or acknowledged | the condition moves to another level | see [`TransitionKind::LevelChanged`] | `level_changed` |
 //!
+//! A built-in alarm that gathers several faults in one ([`FaultAlarm`]: devices offline, programs
+//! in error, plugin files refused) has two more: a new fault while it is on raises it again
+//! (active or acknowledged to active, `raised`: nobody acknowledged the new fault), and one fault
+//! ending while others remain is a `cleared` that keeps the state (active stays active,
+//! acknowledged stays acknowledged).
+//!
 //! # Conditions
 //!
 //! The condition is a comparator with hysteresis: a [`AlarmCondition::Limits`] level is entered when
@@ -258,7 +264,9 @@ impl AlarmState {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TransitionKind {
     /// The condition held for the rule's delay: [`AlarmState::Normal`] or [`AlarmState::Cleared`]
-    /// to [`AlarmState::Active`].
+    /// to [`AlarmState::Active`]. For a [`FaultAlarm`] that gathers several faults, also a new
+    /// fault while it is on: [`AlarmState::Active`] or [`AlarmState::Acknowledged`] to
+    /// [`AlarmState::Active`] ([`FaultAlarm::raise_again`]).
     Raised,
     /// The condition moved to another level while the alarm was on. It stays
     /// [`AlarmState::Acknowledged`] only when it moved to a less severe limit on the same side
@@ -275,7 +283,9 @@ pub enum TransitionKind {
         by: String,
     },
     /// The condition went away before anyone acknowledged: [`AlarmState::Active`] to
-    /// [`AlarmState::Cleared`].
+    /// [`AlarmState::Cleared`]. For a [`FaultAlarm`] that gathers several faults, also one of them
+    /// ending while others remain: the state stays [`AlarmState::Active`] or
+    /// [`AlarmState::Acknowledged`] ([`FaultAlarm::ease`]).
     Cleared,
     /// The condition went away after it was acknowledged: [`AlarmState::Acknowledged`] to
     /// [`AlarmState::Normal`].
@@ -564,7 +574,9 @@ impl AlarmEvaluator {
 /// The state machine of a built-in alarm on a fault the server reports about itself (disk space,
 /// the WAL, plugins, programs): the fault is present or gone, at one fixed level, without delay.
 /// Its states and transitions are those of the [module documentation](self) (raised, cleared or
-/// normal, acknowledged); there are no level changes.
+/// normal, acknowledged); there are no level changes. One alarm may stand for several faults of a
+/// kind (every device that does not answer): a new one raises it again
+/// ([`FaultAlarm::raise_again`]), one that ends while others remain eases it ([`FaultAlarm::ease`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultAlarm {
     level: Level,
@@ -614,6 +626,23 @@ impl FaultAlarm {
             _ => return None,
         };
         Some(self.go(to, at_us, kind))
+    }
+
+    /// A new fault joins those the alarm stands for at `at_us`: it is raised (again), active and
+    /// not acknowledged whatever it was, because nobody acknowledged the new fault. A raise from
+    /// active or acknowledged continues the same alarm (its `from` says so).
+    pub fn raise_again(&mut self, at_us: i64) -> Transition {
+        self.go(Status::Active(self.level), at_us, TransitionKind::Raised)
+    }
+
+    /// One of the faults the alarm stands for ended at `at_us` while others remain: a `cleared`
+    /// transition that keeps the state (active stays active, acknowledged stays acknowledged), so
+    /// that it is published and stored. `None` when the alarm is not on (normal or cleared).
+    pub fn ease(&mut self, at_us: i64) -> Option<Transition> {
+        match self.status {
+            Status::Active(_) | Status::Acknowledged(_) => Some(self.go(self.status, at_us, TransitionKind::Cleared)),
+            Status::Normal | Status::Cleared(_) => None,
+        }
     }
 
     /// A user acknowledges the alarm: active becomes acknowledged, cleared becomes normal. Errors
@@ -1266,5 +1295,44 @@ mod tests {
         assert_eq!((resumed.state(), resumed.since_us()), (AlarmState::Active, Some(12)));
         assert_eq!(Level::Warning.severity(), 1);
         assert_eq!(Level::Fault.severity(), 2);
+    }
+
+    /// An alarm that gathers several faults: a new fault raises it again from active or
+    /// acknowledged (active, unacknowledged), one fault ending while others remain is a `cleared`
+    /// that keeps the state; neither happens to an alarm that is not on.
+    #[test]
+    fn a_fault_alarm_is_raised_again_by_a_new_fault_and_eased_by_one_that_ends() {
+        let mut a = FaultAlarm::new(Level::Offline);
+        assert_eq!(a.ease(1), None, "nothing to ease while normal");
+        let first = a.raise_again(2);
+        assert_eq!(
+            (first.from, first.to, first.kind),
+            (AlarmState::Normal, AlarmState::Active, TransitionKind::Raised)
+        );
+        let again = a.raise_again(3);
+        assert_eq!(
+            (again.from, again.to, again.kind),
+            (AlarmState::Active, AlarmState::Active, TransitionKind::Raised)
+        );
+        let eased = a.ease(4).unwrap();
+        assert_eq!(
+            (eased.from, eased.to, eased.kind),
+            (AlarmState::Active, AlarmState::Active, TransitionKind::Cleared)
+        );
+        assert_eq!(eased.level, Level::Offline);
+        a.acknowledge("alice", 5).unwrap();
+        let eased = a.ease(6).unwrap();
+        assert_eq!((eased.from, eased.to), (AlarmState::Acknowledged, AlarmState::Acknowledged));
+        let again = a.raise_again(7);
+        assert_eq!(
+            (again.from, again.to),
+            (AlarmState::Acknowledged, AlarmState::Active),
+            "needs a new acknowledgement"
+        );
+        assert_eq!(a.since_us(), Some(7));
+        a.set(false, 8).unwrap();
+        assert_eq!(a.ease(9), None, "nothing to ease once cleared");
+        let resumed = FaultAlarm::resume(Level::Offline, &eased);
+        assert_eq!(resumed.state(), AlarmState::Acknowledged, "an eased alarm resumes in the state it kept");
     }
 }

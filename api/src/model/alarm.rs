@@ -35,7 +35,11 @@ pub struct AlarmEvent {
     pub device_id: Option<i64>,
     pub message: Option<String>,
     /// `at_us`, `from`, `to` (`normal`, `active`, `acknowledged`, `cleared`), `level`, `value`,
-    /// `kind` (`raised`, `level_changed`, `acknowledged` with `by`, `cleared`, `normal`).
+    /// `kind` (`raised`, `level_changed`, `acknowledged` with `by`, `cleared`, `normal`). The
+    /// system alarms that gather several faults (devices offline, program in error, plugin
+    /// refused) are `raised` again by a new fault while they are on (`from` `active` or
+    /// `acknowledged`), and `cleared` with `to` still `active` or `acknowledged` when one fault
+    /// ends while others remain; the message names what is new or what ended.
     #[schema(value_type = Object)]
     pub transition: Transition,
 }
@@ -63,7 +67,8 @@ pub struct AlarmView {
     /// the acknowledgement; when the alarm started is `started_us`.
     pub since_us: Option<i64>,
     /// When the present alarm was raised (epoch microseconds), kept through its acknowledgement,
-    /// level changes and clearing; `null` when the state is `normal`.
+    /// level changes, clearing and new faults of a system alarm that gathers several; `null` when
+    /// the state is `normal`.
     pub started_us: Option<i64>,
     /// When the present alarm was acknowledged (epoch microseconds); `null` unless it is
     /// `acknowledged`.
@@ -147,6 +152,26 @@ impl SystemAlarm {
             SystemAlarm::PluginRefused => "System: plugin refused",
             SystemAlarm::DevicesOffline => "System: devices offline",
             SystemAlarm::ProgramError => "System: program in error",
+        }
+    }
+
+    /// Whether it gathers several faults of its kind in one alarm (every device that does not
+    /// answer, every program in error, every plugin file refused): a new one raises it again,
+    /// one that ends while others remain is published as `cleared` with the alarm still on.
+    pub fn gathers(self) -> bool {
+        matches!(self, SystemAlarm::PluginRefused | SystemAlarm::DevicesOffline | SystemAlarm::ProgramError)
+    }
+
+    /// The message of its transition when its fault ended (cleared, or normal once acknowledged):
+    /// what is right again, never the fault's text.
+    pub fn ended(self) -> &'static str {
+        match self {
+            SystemAlarm::DiskLow => "free space is back above the alarm threshold",
+            SystemAlarm::DiskFloor => "free space is back above the floor; writes resume",
+            SystemAlarm::WalRefusing => "the write-ahead log takes writes again",
+            SystemAlarm::PluginRefused => "no plugin file is refused any more",
+            SystemAlarm::DevicesOffline => "every device answers again",
+            SystemAlarm::ProgramError => "no program is in error any more",
         }
     }
 

@@ -16,12 +16,16 @@
 //! raised and when and by whom it was acknowledged, so the list still shows when an acknowledged
 //! alarm started.
 //!
-//! The server's own faults are alarms too ([`SystemAlarm`], reserved negative rule ids): one
-//! general mechanism, [`AlarmService::set_system`], raises or clears each by kind with a message;
-//! its transitions ([`FaultAlarm`]) are stored, published and acknowledged like a rule's. The
-//! service's tick watches storage (the disk level, the WAL) and the devices; the plugin host's
-//! refusals come through [`AlarmService::report_plugins`]; a program runner reports its errors
-//! through `set_system(SystemAlarm::ProgramError, ..)`.
+//! The server's own faults are alarms too ([`SystemAlarm`], reserved rule ids at the top of the
+//! 32-bit range): one general mechanism, [`AlarmService::set_system`], raises or clears each by
+//! kind with a message, and the end of a fault says so ([`SystemAlarm::ended`]); its transitions
+//! ([`FaultAlarm`]) are stored, published and acknowledged like a rule's. The alarms that gather
+//! several faults (devices offline, plugins refused, programs in error) are told every fault
+//! ([`AlarmService::set_system_members`]): each new one raises the alarm again, one that ends
+//! while others remain is published too. The service's tick watches storage (the disk level, the
+//! WAL) and the devices; the plugin host's refusals come through
+//! [`AlarmService::report_plugins`]; a program runner reports its programs in error through
+//! `set_system_members(SystemAlarm::ProgramError, ..)`.
 //!
 //! Programs raise alarms of their own: each `ALARM` / `DALARM` statement of a program is an alarm
 //! with a fixed id ([`crate::model::alarm::program_alarm_id`]), raised and cleared by the program
@@ -59,6 +63,48 @@ struct SystemEntry {
     alarm: FaultAlarm,
     episode: Episode,
     message: Option<String>,
+    /// For an alarm that gathers several faults ([`SystemAlarm::gathers`]): the faults it stands
+    /// for now, in the order reported; empty while it is not on. `None` when not known (resumed
+    /// from a history stored without them).
+    members: Option<Vec<Member>>,
+}
+
+/// One of the faults a system alarm that gathers several stands for ([`SystemAlarm::gathers`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Member {
+    /// What it is, as a message names it; a fault is new when its name was not among the alarm's
+    /// before: `ahu-2`, `program 3 "AHU"`, `/plugins/bad.so`.
+    pub name: String,
+    /// How the alarm's message lists it: `ahu-2`, `program 3 "AHU" line 30: division by zero`,
+    /// `/plugins/bad.so: not a plugin`.
+    pub detail: String,
+}
+
+/// The key of a stored system alarm transition that holds its [`Member`]s: beside the event, not
+/// in it (the history and the WebSocket show the message), so that a restart knows which faults
+/// the alarm already announced.
+const MEMBERS_KEY: &str = "members";
+
+/// The message of a system alarm that gathers `members` (not empty): each of them, listed.
+fn gathered_message(kind: SystemAlarm, members: &[Member]) -> String {
+    let details = |sep: &str| members.iter().map(|m| m.detail.as_str()).collect::<Vec<_>>().join(sep);
+    match kind {
+        SystemAlarm::DevicesOffline => format!("{} device(s) do not answer: {}", members.len(), details(", ")),
+        SystemAlarm::PluginRefused => format!("{} plugin file(s) refused: {}", members.len(), details("; ")),
+        _ => details("; "),
+    }
+}
+
+/// What a message says of the faults `gone` that ended while the alarm stays on:
+/// `ahu-1 answers again`.
+fn gone_phrase(kind: SystemAlarm, gone: &[&str]) -> String {
+    let names = gone.join(", ");
+    match kind {
+        SystemAlarm::DevicesOffline if gone.len() == 1 => format!("{names} answers again"),
+        SystemAlarm::DevicesOffline => format!("{names} answer again"),
+        SystemAlarm::PluginRefused => format!("{names} no longer refused"),
+        _ => format!("{names} no longer in error"),
+    }
 }
 
 /// The alarm of a program's ALARM / DALARM statement.
@@ -131,12 +177,16 @@ struct Episode {
 
 impl Episode {
     /// Follows one transition. A raise starts an episode, the end of the alarm (normal) ends it; a
-    /// change that needs a new acknowledgement (back to active) forgets the acknowledgement.
+    /// change that needs a new acknowledgement (back to active) forgets the acknowledgement. A
+    /// raise of an alarm that is on (a new fault under a system alarm that gathers several)
+    /// continues its episode.
     fn apply(&mut self, t: &Transition) {
         match t.to {
             AlarmState::Normal => *self = Episode::default(),
             AlarmState::Active => {
-                if matches!(t.kind, TransitionKind::Raised) || self.started_us.is_none() {
+                let starts = matches!(t.kind, TransitionKind::Raised)
+                    && matches!(t.from, AlarmState::Normal | AlarmState::Cleared);
+                if starts || self.started_us.is_none() {
                     self.started_us = Some(t.at_us);
                 }
                 self.acknowledged_us = None;
@@ -229,6 +279,11 @@ fn program_event(id: i64, entry: &ProgramAlarm, transition: Transition) -> Alarm
     }
 }
 
+/// The names of `members` that are not in `of`.
+fn names_not_in<'a>(members: &'a [Member], of: &[Member]) -> Vec<&'a str> {
+    members.iter().filter(|m| !of.iter().any(|o| o.name == m.name)).map(|m| m.name.as_str()).collect()
+}
+
 /// The event of a system alarm's transition.
 fn system_event(kind: SystemAlarm, entry: &SystemEntry, transition: Transition) -> AlarmEvent {
     AlarmEvent {
@@ -259,12 +314,18 @@ impl AlarmService {
         });
         for kind in SystemAlarm::ALL {
             let history = me.history(kind.rule_id());
+            let alarm = history
+                .last()
+                .map_or(FaultAlarm::new(kind.level()), |e| FaultAlarm::resume(kind.level(), &e.transition));
+            let members = match alarm.state() {
+                AlarmState::Active | AlarmState::Acknowledged => me.stored_members(kind.rule_id()),
+                AlarmState::Normal | AlarmState::Cleared => Some(Vec::new()),
+            };
             let mut entry = SystemEntry {
-                alarm: history
-                    .last()
-                    .map_or(FaultAlarm::new(kind.level()), |e| FaultAlarm::resume(kind.level(), &e.transition)),
+                alarm,
                 episode: Episode::default(),
                 message: history.last().and_then(|e| e.message.clone()),
+                members,
             };
             history.iter().for_each(|e| entry.episode.apply(&e.transition));
             me.system.lock().insert(kind, entry);
@@ -286,6 +347,17 @@ impl AlarmService {
             .collect();
         events.reverse();
         events
+    }
+
+    /// The faults the latest stored transition of system alarm `id` stood for; `None` when it was
+    /// stored without them.
+    fn stored_members(&self, id: i64) -> Option<Vec<Member>> {
+        let latest = self
+            .catalog
+            .events("alarm", &EventFilter { key: Some(id), limit: 1, ..Default::default() })
+            .unwrap_or_default();
+        let (_, _, _, body) = latest.into_iter().next()?;
+        serde_json::from_value(body.get(MEMBERS_KEY)?.clone()).ok()
     }
 
     /// (Re)starts evaluating a rule; a disabled or removed rule stops. An enabled rule is judged at
@@ -373,7 +445,24 @@ impl AlarmService {
 
     /// Stores one transition in the alarm history, then publishes it.
     fn publish(&self, event: AlarmEvent) {
-        let body = serde_json::to_value(&event).unwrap_or_default();
+        self.publish_with(event, None);
+    }
+
+    /// A transition of a system alarm: stored (with the faults it stands for, when it gathers
+    /// several) and published; its episode follows it.
+    fn publish_system(&self, kind: SystemAlarm, entry: &mut SystemEntry, t: Transition) {
+        entry.episode.apply(&t);
+        let members = entry.members.as_deref().filter(|_| kind.gathers());
+        self.publish_with(system_event(kind, entry, t), members);
+    }
+
+    /// Stores one transition in the alarm history (with `members` beside it, see [`MEMBERS_KEY`]),
+    /// then publishes it.
+    fn publish_with(&self, event: AlarmEvent, members: Option<&[Member]>) {
+        let mut body = serde_json::to_value(&event).unwrap_or_default();
+        if let (Some(members), Some(object)) = (members, body.as_object_mut()) {
+            object.insert(MEMBERS_KEY.into(), serde_json::to_value(members).unwrap_or_default());
+        }
         if let Err(e) = self.catalog.append_event("alarm", event.rule_id, event.transition.at_us, &body) {
             tracing::error!(rule = event.rule_id, error = %e, "could not store an alarm transition");
         }
@@ -383,18 +472,86 @@ impl AlarmService {
 
     /// Raises (`fault` is `Some(message)`) or clears (`None`) the system alarm `kind`. While the
     /// fault lasts, a new message replaces the one shown without a new transition; the
-    /// transitions (raised, cleared or normal) are stored and published like a rule's.
+    /// transitions (raised, cleared or normal) are stored and published like a rule's. The
+    /// transition that ends it says that the fault ended ([`SystemAlarm::ended`]). An alarm that
+    /// gathers several faults is told them with [`AlarmService::set_system_members`].
     pub fn set_system(&self, kind: SystemAlarm, fault: Option<String>) {
         let mut system = self.system.lock();
         let Some(entry) = system.get_mut(&kind) else { return };
-        let present = fault.is_some();
-        if fault.is_some() {
-            entry.message = fault;
+        match fault {
+            Some(message) => {
+                entry.message = Some(message);
+                entry.members = None;
+                if let Some(t) = entry.alarm.set(true, self.clock.now_us()) {
+                    self.publish_system(kind, entry, t);
+                }
+            }
+            None => self.end_system(kind, entry),
         }
-        if let Some(t) = entry.alarm.set(present, self.clock.now_us()) {
-            entry.episode.apply(&t);
-            self.publish(system_event(kind, entry, t));
+    }
+
+    /// The fault of system alarm `kind` ended: cleared (normal when it was acknowledged), with
+    /// [`SystemAlarm::ended`] as its message; nothing when it is not on.
+    fn end_system(&self, kind: SystemAlarm, entry: &mut SystemEntry) {
+        entry.members = Some(Vec::new());
+        if matches!(entry.alarm.state(), AlarmState::Active | AlarmState::Acknowledged) {
+            entry.message = Some(kind.ended().to_owned());
         }
+        if let Some(t) = entry.alarm.set(false, self.clock.now_us()) {
+            self.publish_system(kind, entry, t);
+        }
+    }
+
+    /// Reports every fault a system alarm that gathers several ([`SystemAlarm::gathers`]) stands
+    /// for now (`members`; none: it ends). Each new fault reaches whoever is told about alarms: it
+    /// raises the alarm (again, also when it was acknowledged), its message listing every fault
+    /// and naming what is new (`2 device(s) do not answer: ahu-1, ahu-2 (new: ahu-2)`). A fault
+    /// that ends while others remain is a `cleared` transition that keeps the state (`ahu-1
+    /// answers again; 1 device(s) do not answer: ahu-2`); the last one's end clears the alarm
+    /// with [`SystemAlarm::ended`]. A fault whose detail changed only updates the message.
+    pub fn set_system_members(&self, kind: SystemAlarm, members: Vec<Member>) {
+        let mut system = self.system.lock();
+        let Some(entry) = system.get_mut(&kind) else { return };
+        if members.is_empty() {
+            self.end_system(kind, entry);
+            return;
+        }
+        let on = matches!(entry.alarm.state(), AlarmState::Active | AlarmState::Acknowledged);
+        let list = gathered_message(kind, &members);
+        let before = match entry.members.take() {
+            _ if !on => Vec::new(),
+            Some(before) => before,
+            // On, from a history stored without its faults: they are taken as announced.
+            None => members.clone(),
+        };
+        let (new, gone) = (names_not_in(&members, &before), names_not_in(&before, &members));
+        let transition = if !new.is_empty() {
+            entry.message = Some(match (before.is_empty(), gone.is_empty()) {
+                (true, _) => list,
+                (false, true) => format!("{list} (new: {})", new.join(", ")),
+                (false, false) => format!("{list} (new: {}; {})", new.join(", "), gone_phrase(kind, &gone)),
+            });
+            Some(entry.alarm.raise_again(self.clock.now_us()))
+        } else if !gone.is_empty() {
+            entry.message = Some(format!("{}; {list}", gone_phrase(kind, &gone)));
+            entry.alarm.ease(self.clock.now_us())
+        } else {
+            // The same faults: a changed detail shows, the message of the last transition stays.
+            if before != members {
+                entry.message = Some(list);
+            }
+            None
+        };
+        entry.members = Some(members);
+        if let Some(t) = transition {
+            self.publish_system(kind, entry, t);
+        }
+    }
+
+    /// The faults system alarm `kind` stands for now (none while it is not on; `None` when not
+    /// known, see [`SystemEntry::members`]).
+    fn system_members(&self, kind: SystemAlarm) -> Option<Vec<Member>> {
+        self.system.lock().get(&kind).and_then(|e| e.members.clone())
     }
 
     /// A program's ALARM / DALARM statement raised or cleared its alarm: a raise while it is
@@ -438,14 +595,15 @@ impl AlarmService {
     /// The plugin host's files: the plugin-refused alarm while any is refused, with each file
     /// and why. Called at start and after every scan of the plugin folders.
     pub fn report_plugins(&self, entries: &[t3_drivers::plugin::PluginEntry]) {
-        let refused: Vec<String> = entries
+        let refused: Vec<Member> = entries
             .iter()
             .filter(|e| e.state == t3_drivers::plugin::EntryState::Refused)
-            .map(|e| e.reason.clone().unwrap_or_else(|| e.file.display().to_string()))
+            .map(|e| {
+                let name = e.file.display().to_string();
+                Member { detail: e.reason.clone().unwrap_or_else(|| name.clone()), name }
+            })
             .collect();
-        let fault =
-            (!refused.is_empty()).then(|| format!("{} plugin file(s) refused: {}", refused.len(), refused.join("; ")));
-        self.set_system(SystemAlarm::PluginRefused, fault);
+        self.set_system_members(SystemAlarm::PluginRefused, refused);
     }
 
     /// Judges the faults the service watches itself: the disk's level and the WAL (storage), and
@@ -475,18 +633,23 @@ impl AlarmService {
             .filter_map(|w| w.device.clone())
             .collect();
         let statuses = collector.status().all();
-        let offline: Vec<String> = statuses
+        // Right after a start devices are still connecting: one the alarm named before stays
+        // named until it was polled, and no all-clear comes before they were (no flap at a start).
+        let before = self.system_members(SystemAlarm::DevicesOffline).unwrap_or_default();
+        let offline: Vec<Member> = statuses
             .iter()
-            .filter(|d| d.state == DeviceState::Offline && !watched.contains(&d.name))
-            .map(|d| d.name.clone())
+            .filter(|d| !watched.contains(&d.name))
+            .filter(|d| match d.state {
+                DeviceState::Offline => true,
+                DeviceState::Connecting => before.iter().any(|m| m.name == d.name),
+                _ => false,
+            })
+            .map(|d| Member { name: d.name.clone(), detail: d.name.clone() })
             .collect();
-        // Right after a start devices are still connecting: no all-clear before they were polled.
         if offline.is_empty() && statuses.iter().any(|d| d.state == DeviceState::Connecting) {
             return;
         }
-        let fault =
-            (!offline.is_empty()).then(|| format!("{} device(s) do not answer: {}", offline.len(), offline.join(", ")));
-        self.set_system(SystemAlarm::DevicesOffline, fault);
+        self.set_system_members(SystemAlarm::DevicesOffline, offline);
     }
 
     /// Feeds samples to the rules of their points. Transitions are stored while the rules are
@@ -642,7 +805,7 @@ impl AlarmService {
         };
         let t = acknowledge_fault(&mut entry.alarm, &mut entry.episode, user, self.clock.now_us())?;
         let event = system_event(kind, entry, t);
-        self.publish(event.clone());
+        self.publish_with(event.clone(), entry.members.as_deref().filter(|_| kind.gathers()));
         Ok(event)
     }
 
@@ -917,6 +1080,18 @@ mod tests {
         alarms.check_system(&storage, &collector);
         assert_eq!((state(disk_low).as_deref(), state(disk_floor)), (Some("cleared"), None));
         assert!(storage.ingest(vec![Sample::good(1, NOW, 1.0)]).await.is_ok());
+        // The transitions that end them say so; they do not repeat the fault.
+        let ended: Vec<AlarmEvent> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+        let message = |id: i64| {
+            let e = ended
+                .iter()
+                .find(|e| e.rule_id == id && e.transition.kind != TransitionKind::Acknowledged { by: "alice".into() });
+            e.and_then(|e| e.message.clone())
+        };
+        assert_eq!(message(disk_floor).as_deref(), Some("free space is back above the floor; writes resume"));
+        assert_eq!(message(disk_low).as_deref(), Some("free space is back above the alarm threshold"));
+        let v = alarms.views().into_iter().find(|v| v.rule_id == disk_low).unwrap();
+        assert_eq!(v.message.as_deref(), Some("free space is back above the alarm threshold"), "the list shows it");
 
         // A refused plugin; a program in error (the hook a program runner calls).
         let refused = t3_drivers::plugin::PluginEntry {
@@ -953,5 +1128,160 @@ mod tests {
         again.set_system(SystemAlarm::ProgramError, None);
         again.acknowledge(&who, disk_low).unwrap();
         assert!(again.views().iter().all(|v| !SystemAlarm::is_system(v.rule_id) || v.state == "cleared"));
+        let ended = again.views().into_iter().find(|v| v.rule_id == plugin_refused).unwrap();
+        assert_eq!(ended.message.as_deref(), Some("no plugin file is refused any more"));
+    }
+
+    fn member(name: &str) -> Member {
+        Member { name: name.into(), detail: name.into() }
+    }
+
+    /// The next published transition; none waiting is a failure.
+    fn next(events: &mut broadcast::Receiver<AlarmEvent>) -> AlarmEvent {
+        events.try_recv().expect("a transition was published")
+    }
+
+    /// A system alarm that gathers several faults announces each new one (raised again, also
+    /// when acknowledged, which then needs a new acknowledgement) and each that ends while others
+    /// remain (cleared, the state kept), naming it; the same faults again change nothing, the
+    /// episode keeps its start, a restart knows which faults were announced, and the end says so.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_gathering_system_alarm_announces_each_new_fault_and_each_that_ends() {
+        let crate::service::testing::Base { dir: _dir, catalog, clock, .. } =
+            crate::service::testing::base(NOW, CollectorConfig::default());
+        let alarms = AlarmService::new(catalog.clone(), clock.clone());
+        let mut events = alarms.subscribe();
+        let kind = SystemAlarm::DevicesOffline;
+        let id = kind.rule_id();
+        let seen = |e: &AlarmEvent| {
+            (e.transition.from, e.transition.to, e.transition.kind.clone(), e.message.clone().unwrap_or_default())
+        };
+        let (active, acked) = (AlarmState::Active, AlarmState::Acknowledged);
+
+        alarms.set_system_members(kind, vec![member("ahu-1")]);
+        let first = next(&mut events);
+        assert_eq!(
+            seen(&first),
+            (AlarmState::Normal, active, TransitionKind::Raised, "1 device(s) do not answer: ahu-1".into())
+        );
+        clock.advance(1_000_000);
+        alarms.set_system_members(kind, vec![member("ahu-1"), member("ahu-2")]);
+        let second = next(&mut events);
+        let listed = "2 device(s) do not answer: ahu-1, ahu-2 (new: ahu-2)";
+        assert_eq!(seen(&second), (active, active, TransitionKind::Raised, listed.into()));
+        let v = view(&alarms, id);
+        assert_eq!((v.state.as_str(), v.message.as_deref(), v.started_us), ("active", Some(listed), Some(NOW)));
+        alarms.set_system_members(kind, vec![member("ahu-1"), member("ahu-2")]);
+        assert!(events.try_recv().is_err(), "the same faults again: nothing");
+
+        clock.advance(1_000_000);
+        alarms.set_system_members(kind, vec![member("ahu-2")]);
+        let eased = next(&mut events);
+        let back = "ahu-1 answers again; 1 device(s) do not answer: ahu-2";
+        assert_eq!(seen(&eased), (active, active, TransitionKind::Cleared, back.into()));
+        assert_eq!(view(&alarms, id).message.as_deref(), Some(back));
+
+        // Acknowledged, then a new fault: raised again, not acknowledged, still the same episode.
+        let who = Issuer { actor: "alice".into(), remote: None, role: None };
+        alarms.acknowledge(&who, id).unwrap();
+        next(&mut events);
+        alarms.set_system_members(kind, vec![member("ahu-2")]);
+        alarms.set_system_members(kind, vec![member("ahu-3"), member("ahu-2")]);
+        let again = next(&mut events);
+        let both = "2 device(s) do not answer: ahu-3, ahu-2 (new: ahu-3)";
+        assert_eq!(seen(&again), (acked, active, TransitionKind::Raised, both.into()));
+        let v = view(&alarms, id);
+        assert_eq!((v.state.as_str(), v.acknowledged_by, v.started_us), ("active", None, Some(NOW)));
+
+        // One new and one ended at once: one raise naming both.
+        alarms.set_system_members(kind, vec![member("ahu-3"), member("ahu-4")]);
+        let swapped = next(&mut events);
+        let text = "2 device(s) do not answer: ahu-3, ahu-4 (new: ahu-4; ahu-2 answers again)";
+        assert_eq!(seen(&swapped), (active, active, TransitionKind::Raised, text.into()));
+
+        // After a restart the announced faults are known: the same ones change nothing.
+        let again = AlarmService::new(catalog.clone(), clock.clone());
+        let mut after = again.subscribe();
+        assert_eq!(view(&again, id).message.as_deref(), Some(text));
+        again.set_system_members(kind, vec![member("ahu-3"), member("ahu-4")]);
+        assert!(after.try_recv().is_err(), "nothing new after a restart");
+
+        // The last one ends: cleared, saying so.
+        again.set_system_members(kind, Vec::new());
+        let cleared = next(&mut after);
+        assert_eq!(
+            seen(&cleared),
+            (active, AlarmState::Cleared, TransitionKind::Cleared, "every device answers again".into())
+        );
+        assert_eq!(view(&again, id).message.as_deref(), Some("every device answers again"));
+        let kinds: Vec<(AlarmState, AlarmState)> =
+            again.history(id).into_iter().map(|e| (e.transition.from, e.transition.to)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (AlarmState::Normal, active),
+                (active, active),
+                (active, active),
+                (active, acked),
+                (acked, active),
+                (active, active),
+                (active, AlarmState::Cleared)
+            ]
+        );
+    }
+
+    /// Devices offline: each device that stops answering is announced; after a restart, devices
+    /// still connecting that the alarm named stay named (no flap), and one that is gone is
+    /// published as back.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn devices_offline_announces_each_device_and_does_not_flap_at_a_restart() {
+        let cfg = CollectorConfig { offline_after_failures: 1, ..CollectorConfig::default() };
+        let crate::service::testing::Base { dir: _dir, storage, catalog, collector, clock } =
+            crate::service::testing::base(NOW, cfg.clone());
+        let device = |name: &str| -> t3_core::config::DeviceConfig {
+            serde_json::from_value(serde_json::json!({
+                "name": name, "protocol": "modbus-tcp", "ip_address": "127.0.0.1", "port": 1,
+                "unit_id": 1, "profile": "T3-controller",
+            }))
+            .unwrap()
+        };
+        let pending = |c: &Arc<Collector>, name: &str| {
+            c.add_pending(&device(name), tokio::spawn(async {}).abort_handle()).unwrap();
+        };
+        let alarms = AlarmService::new(catalog.clone(), clock.clone());
+        let mut events = alarms.subscribe();
+        pending(&collector, "ahu-1");
+        pending(&collector, "ahu-2");
+        alarms.check_system(&storage, &collector);
+        assert!(events.try_recv().is_err(), "connecting: nothing yet");
+        collector.pending_failed("ahu-1", 1, "refused");
+        alarms.check_system(&storage, &collector);
+        assert_eq!(next(&mut events).message.as_deref(), Some("1 device(s) do not answer: ahu-1"));
+        collector.pending_failed("ahu-2", 1, "refused");
+        alarms.check_system(&storage, &collector);
+        let second = next(&mut events);
+        assert_eq!(second.transition.kind, TransitionKind::Raised);
+        assert_eq!(second.message.as_deref(), Some("2 device(s) do not answer: ahu-1, ahu-2 (new: ahu-2)"));
+
+        // A restart: both connecting, then only ahu-2 found offline so far: nothing published.
+        let sink = Arc::new(t3_storage::BatchingSink::start(storage.clone()));
+        let restarted = Collector::new(cfg, sink, clock.clone());
+        pending(&restarted, "ahu-1");
+        pending(&restarted, "ahu-2");
+        let again = AlarmService::new(catalog.clone(), clock.clone());
+        let mut after = again.subscribe();
+        again.check_system(&storage, &restarted);
+        restarted.pending_failed("ahu-2", 1, "refused");
+        again.check_system(&storage, &restarted);
+        restarted.pending_failed("ahu-1", 1, "refused");
+        again.check_system(&storage, &restarted);
+        assert!(after.try_recv().is_err(), "no flap at the restart");
+
+        // ahu-1 leaves the alarm: published, the alarm stays active for ahu-2.
+        restarted.remove_device("ahu-1").await.unwrap();
+        again.check_system(&storage, &restarted);
+        let back = next(&mut after);
+        assert_eq!((back.transition.to, back.transition.kind), (AlarmState::Active, TransitionKind::Cleared));
+        assert_eq!(back.message.as_deref(), Some("ahu-1 answers again; 1 device(s) do not answer: ahu-2"));
     }
 }

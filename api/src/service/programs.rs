@@ -27,7 +27,9 @@
 //! scan, ...) stops that program alone: its status becomes `error` with the line,
 //! every point it commanded is relinquished (and given back to its controller if the program had
 //! put it in manual), its `ALARM`s are cleared, and the system alarm "program in error" is raised
-//! with the program and line; the others keep running. Disabling or deleting a program
+//! with the program and line (again for each new program in error while it is on; after a server
+//! start it is judged once every program was bound and scanned, so a program still in error
+//! neither clears nor raises it at a restart); the others keep running. Disabling or deleting a program
 //! relinquishes its points the same way. `ALARM` / `DALARM` statements raise alarms in the alarm
 //! list ([`AlarmService::set_program_alarm`]).
 //!
@@ -37,7 +39,7 @@
 use crate::model::alarm::{SystemAlarm, program_alarm_id};
 use crate::model::program::{PointUse, Program, ProgramErrorView, ProgramView};
 use crate::service::Issuer;
-use crate::service::alarms::{AlarmService, ProgramAlarmReport};
+use crate::service::alarms::{AlarmService, Member, ProgramAlarmReport};
 use futures::future::BoxFuture;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
@@ -204,6 +206,10 @@ pub struct Runner {
     /// by others (an import) at the next scan.
     loaded: Mutex<HashMap<i64, i64>>,
     events: broadcast::Sender<ProgramEvent>,
+    /// From [`Runner::start_all`] to the end of the first scan ([`Runner::tick`]): the system
+    /// alarm "program in error" is not judged before every program was bound and scanned once,
+    /// so a restart neither clears it for a program still in error nor raises it afresh.
+    starting: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Runner {
@@ -369,6 +375,7 @@ impl Runner {
             slots: Mutex::default(),
             loaded: Mutex::default(),
             events: broadcast::channel(256).0,
+            starting: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -401,11 +408,13 @@ impl Runner {
     }
 
     /// Starts every stored program (at server start): the enabled ones run from the next scan.
+    /// The system alarm "program in error" keeps what it said before the start until that scan
+    /// has run (see [`Runner::tick`]).
     pub async fn start_all(&self) {
+        self.starting.store(true, std::sync::atomic::Ordering::SeqCst);
         for p in self.catalog.list::<Program>() {
             self.load(p, None).await;
         }
-        self.report_errors();
     }
 
     /// A program as the API shows it now.
@@ -666,8 +675,17 @@ impl Runner {
 
     /// One scan of every enabled program that did not stop with an error (each on its own, at
     /// once), after taking the catalog's changes ([`Runner::sync_catalog`]); an enabled program
-    /// that does not bind is bound again first (and runs once it binds).
+    /// that does not bind is bound again first (and runs once it binds). The first after
+    /// [`Runner::start_all`] judges the system alarm "program in error" once it has run.
     pub async fn tick(&self) {
+        self.scan_all().await;
+        if self.starting.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.report_errors();
+        }
+    }
+
+    /// The scans of [`Runner::tick`].
+    async fn scan_all(&self) {
         self.sync_catalog().await;
         let slots: Vec<Arc<Slot>> = self.slots.lock().values().cloned().collect();
         let work = slots.into_iter().map(|slot| async move {
@@ -797,22 +815,26 @@ impl Runner {
         }
     }
 
-    /// Raises the system alarm "program in error" while any program is in error (it stopped
-    /// running, or it is enabled and its text does not bind), naming each with its line; clears
-    /// it when none is.
+    /// Tells the system alarm "program in error" every program in error (it stopped running, or
+    /// it is enabled and its text does not bind), each named with its line: a new one raises it,
+    /// none clears it (see [`AlarmService::set_system_members`]). Nothing while the runner starts
+    /// (see [`Runner::starting`]).
     fn report_errors(&self) {
+        if self.starting.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let slots: Vec<(i64, Arc<Slot>)> = self.slots.lock().iter().map(|(id, s)| (*id, s.clone())).collect();
-        let mut lines = Vec::new();
+        let mut members = Vec::new();
         for (id, slot) in slots {
             let status = slot.status.lock().clone();
             let Some(e) = status.error else { continue };
             let Some(p) = self.catalog.get::<Program>(id) else { continue };
             if p.enabled || status.ran_into_error {
-                lines.push(format!("program {id} \"{}\" line {}: {}", p.name, e.line_number, e.message));
+                let name = format!("program {id} \"{}\"", p.name);
+                members.push(Member { detail: format!("{name} line {}: {}", e.line_number, e.message), name });
             }
         }
-        let fault = (!lines.is_empty()).then(|| lines.join("; "));
-        self.alarms.set_system(SystemAlarm::ProgramError, fault);
+        self.alarms.set_system_members(SystemAlarm::ProgramError, members);
     }
 
     /// Announces a change of `p` (`deleted`: it is gone).
@@ -1250,6 +1272,63 @@ mod tests {
         w.second().await;
         assert_eq!(w.view(&bad).status, "running");
         assert_ne!(w.alarm(SystemAlarm::ProgramError.rule_id()).map(|a| a.state).as_deref(), Some("active"));
+    }
+
+    /// A second program in error raises the system alarm again, naming it; a restart with the
+    /// programs still in error neither clears nor raises it (it is judged after the first scan);
+    /// a program fixed while another stays in error is published, and the last one's end clears
+    /// it saying so.
+    #[tokio::test]
+    async fn each_new_program_in_error_is_announced_and_a_restart_does_not_flap() {
+        use t3_core::alarm::{AlarmState, TransitionKind};
+        let w = world();
+        w.plant.set(VAR2, 0.0);
+        let mut events = w.alarms.subscribe();
+        let a = w.program("a", "10 VAR1 = 10 / VAR2\n").await;
+        w.second().await;
+        let first = events.try_recv().expect("the first program in error raises the alarm");
+        assert_eq!(first.message.as_deref(), Some("program 1 \"a\" line 10: division by zero"));
+        let b = w.program("b", "10 VAR1 = 1 / VAR2\n").await;
+        w.second().await;
+        let second = events.try_recv().expect("the second program in error raises it again");
+        assert_eq!((second.transition.from, second.transition.kind), (AlarmState::Active, TransitionKind::Raised));
+        assert_eq!(
+            second.message.as_deref(),
+            Some(
+                "program 1 \"a\" line 10: division by zero; program 2 \"b\" line 10: division by zero (new: program 2 \"b\")"
+            )
+        );
+
+        // The server restarts: a new alarm service and runner over the same catalog.
+        let alarms = AlarmService::new(w.catalog.clone(), w.clock.clone());
+        let mut after = alarms.subscribe();
+        let runner =
+            Runner::new(w.catalog.clone(), w.plant.clone(), alarms.clone(), w.clock.clone(), ProgramsConfig::default());
+        runner.start_all().await;
+        w.clock.advance(SECOND);
+        runner.tick().await;
+        w.clock.advance(SECOND);
+        runner.tick().await;
+        assert!(after.try_recv().is_err(), "nothing published at the restart");
+        let id = SystemAlarm::ProgramError.rule_id();
+        let state = |alarms: &AlarmService| alarms.views().into_iter().find(|v| v.rule_id == id).map(|v| v.state);
+        assert_eq!(state(&alarms).as_deref(), Some("active"));
+
+        // One fixed, the other not yet; then both.
+        w.plant.set(VAR2, 5.0);
+        runner.set_enabled(a.id, true).await.unwrap();
+        let eased = after.try_recv().expect("a program fixed is published");
+        assert_eq!((eased.transition.to, eased.transition.kind), (AlarmState::Active, TransitionKind::Cleared));
+        assert_eq!(
+            eased.message.as_deref(),
+            Some("program 1 \"a\" no longer in error; program 2 \"b\" line 10: division by zero")
+        );
+        runner.set_enabled(b.id, true).await.unwrap();
+        let cleared = after.try_recv().expect("the last one fixed clears the alarm");
+        assert_eq!(
+            (cleared.transition.to, cleared.message.as_deref()),
+            (AlarmState::Cleared, Some("no program is in error any more"))
+        );
     }
 
     /// A point without a value (its device offline) makes the program wait, not stop: it shows the

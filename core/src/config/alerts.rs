@@ -136,7 +136,7 @@ impl Default for SmtpConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum RuleRef {
-    /// A rule id (the server's own alarms have ids 0 and below).
+    /// A rule id (the storage alarm is 0, the server's own faults 4294967290 ..= 4294967295).
     Id(i64),
     /// A rule name, exactly as written.
     Name(String),

@@ -309,7 +309,10 @@ pub struct AlarmNotification {
     pub device_id: i64,
     /// The rule's point; 0 when none (a rule on a device's status).
     pub point_id: u32,
-    /// What happened: `raised`, `level_changed`, `acknowledged`, `cleared`, `normal`.
+    /// What happened: `raised`, `level_changed`, `acknowledged`, `cleared`, `normal`. A system
+    /// alarm that gathers several faults (devices offline, program in error, plugin refused) is
+    /// `raised` again by a new fault while it is on, and `cleared` with `state` still `active` or
+    /// `acknowledged` when one fault ends while others remain.
     pub alarm_type: String,
     /// The state after: `active`, `acknowledged`, `cleared`, `normal`.
     pub state: String,
