@@ -164,6 +164,26 @@ describe('useAlarms', () => {
     expect(store.list.value).toEqual([])
   })
 
+  it('a new fault under a system alarm that is on needs a new acknowledgement and keeps its start', async () => {
+    const { store } = use()
+    await flush()
+    const t0 = Date.parse('2026-11-27T03:00:00.000Z')
+    const system = { alarm_id: 4294967291, name: 'System: devices offline', point_id: 0, device_id: 0, level: 'offline' }
+    socket.receive(notification({ ...system, timestamp: t0, message: '1 device(s) do not answer: ahu-1' }))
+    socket.receive(notification({ ...system, alarm_type: 'acknowledged', state: 'acknowledged', by: 'op', timestamp: t0 + 1000 }))
+    const again = '2 device(s) do not answer: ahu-1, ahu-2 (new: ahu-2)'
+    socket.receive(notification({ ...system, alarm_type: 'raised', state: 'active', timestamp: t0 + 2000, message: again }))
+    expect(store.list.value[0]).toMatchObject({ state: 'active', message: again, started_us: t0 * 1000, acknowledged_by: null, acknowledged_us: null })
+    expect(store.activeCount.value).toBe(1)
+    const back = 'ahu-1 answers again; 1 device(s) do not answer: ahu-2'
+    socket.receive(notification({ ...system, alarm_type: 'cleared', state: 'active', timestamp: t0 + 3000, message: back }))
+    expect(store.list.value[0]).toMatchObject({ state: 'active', message: back, started_us: t0 * 1000, since_us: (t0 + 3000) * 1000 })
+    // Raised after it cleared: a new alarm.
+    socket.receive(notification({ ...system, alarm_type: 'cleared', state: 'cleared', timestamp: t0 + 4000, message: 'every device answers again' }))
+    socket.receive(notification({ ...system, alarm_type: 'raised', state: 'active', timestamp: t0 + 5000 }))
+    expect(store.list.value[0].started_us).toBe((t0 + 5000) * 1000)
+  })
+
   it('keeps when an alarm started through its acknowledgement, and counts it as still in alarm', async () => {
     const { store } = use()
     await flush()

@@ -105,8 +105,9 @@ function applyNotification(n: AlarmNotification) {
     const old = rows.get(n.alarm_id)
     const atUs = Number.isFinite(at) && at > 0 ? at * 1000 : null
     // A raise starts the alarm; everything after it (acknowledgement, level change, clearing)
-    // keeps its start.
-    const raised = n.alarm_type === 'raised' || !old
+    // keeps its start, and so does a raise of an alarm that is on (a new fault under a system
+    // alarm that gathers several: devices offline, programs in error).
+    const raised = !old || (n.alarm_type === 'raised' && old.state !== 'active' && old.state !== 'acknowledged')
     const acked = n.state === 'acknowledged' && n.alarm_type === 'acknowledged'
     rows.set(n.alarm_id, {
       rule_id: n.alarm_id,
