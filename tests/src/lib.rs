@@ -14,7 +14,8 @@
 //!
 //! # Layout
 //! - `src/lib.rs` (this file): [`TestServer`], the tools to look at a data directory, and request
-//!   bodies (JSON samples, Arrow IPC streams).
+//!   bodies (JSON samples, Arrow IPC streams); `src/webhook.rs` a webhook receiver for the
+//!   outbound-alert tests.
 //! - `tests/main.rs`: one module per area: `alarms` (rules judged at once,
 //!   acknowledgements), `analytics` (SQL over a whole store), `api_input` (bad
 //!   input to every endpoint), `bacnet` (the BACnet/IP plugin in the real server against
@@ -28,6 +29,7 @@
 //!   (what stored data means), `timestamps` (time stamps nobody meant), `write_safety` (who may write
 //!   a device's configuration, values outside a point's range), `ws` (live updates).
 
+pub mod webhook;
 pub mod webview_db;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -1207,4 +1209,5 @@ pub mod system_alarm {
     pub const WAL_REFUSING: i64 = 4_294_967_293;
     pub const PLUGIN_REFUSED: i64 = 4_294_967_292;
     pub const DEVICES_OFFLINE: i64 = 4_294_967_291;
+    pub const PROGRAM_ERROR: i64 = 4_294_967_290;
 }

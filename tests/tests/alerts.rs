@@ -9,13 +9,11 @@
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use t3_tests::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const WAIT: Duration = Duration::from_secs(20);
 const SECRET: &str = "s3cret-webhook-key";
@@ -24,73 +22,6 @@ const URL_KEY: &str = "path-key-77";
 
 fn now_us() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64
-}
-
-/// One request the webhook receiver got.
-#[derive(Debug, Clone)]
-struct Hit {
-    path: String,
-    headers: BTreeMap<String, String>,
-    body: String,
-}
-
-/// A webhook receiver: answers 500 to its first request and 200 to every later one.
-async fn webhook_receiver() -> (u16, Arc<Mutex<Vec<Hit>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
-    let seen = hits.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let Some(hit) = read_request(&mut sock).await else { return };
-                let first = {
-                    let mut all = seen.lock().unwrap();
-                    all.push(hit);
-                    all.len() == 1
-                };
-                let status = if first { "500 Internal Server Error" } else { "200 OK" };
-                let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-                let _ = sock.write_all(reply.as_bytes()).await;
-            });
-        }
-    });
-    (port, hits)
-}
-
-/// Reads one HTTP/1.1 request with a `content-length` body.
-async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Hit> {
-    let mut buf = Vec::new();
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let mut chunk = [0u8; 4096];
-        let n = sock.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let path = lines.next()?.split(' ').nth(1)?.to_owned();
-    let headers: BTreeMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let len: usize = headers.get("content-length")?.parse().ok()?;
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let mut chunk = [0u8; 4096];
-        let n = sock.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Some(Hit { path, headers, body: String::from_utf8(body).ok()? })
 }
 
 /// A peer of `tests/peers/` run by `$T3000_PYTHON` (an SMTP server on aiosmtpd, an HTTPS
@@ -172,7 +103,7 @@ fn signature(timestamp: &str, body: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alarms_reach_webhooks_and_mail_with_retries_digests_and_visible_failures() {
-    let (hook_port, hits) = webhook_receiver().await;
+    let (hook_port, hits) = webhook::receiver(true).await;
     let sink = Sink::smtp("t3000", SMTP_PASSWORD, &["--refuse", "bad@example.com"]);
     let dead_port = REFUSED_PORT;
     // A device nobody answers for: its points exist, and only pushed samples give them values.

@@ -33,6 +33,7 @@ mod sandbox;
 mod schemathesis;
 mod semantics;
 mod sync;
+mod system_alerts;
 mod timestamps;
 mod trendlog_recording;
 mod write_safety;
