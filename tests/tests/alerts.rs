@@ -150,6 +150,9 @@ backoff_ms = 50
 [[alerts.email]]
 name = "mail"
 to = ["ops@example.com", "bad@example.com", "boss@example.com"]
+# The test's own rules only: the device nobody answers for raises the devices-offline alarm too,
+# at a time of its own.
+rules = ["Boiler", "Zone 1", "Zone 2", "Zone 3", "Zone 4", "Zone 5", "Zone 6"]
 "#,
         smtp = sink.port
     ));
