@@ -392,6 +392,16 @@ impl Notifier {
                     let id = self.log_new(&ch.ep, &m, site, "rate_limited", now);
                     self.log_update(id, |d| d.finished_us = Some(now));
                 }
+                Outcome::Dropped(m) => {
+                    ch.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    let id = self.log_new(&ch.ep, &m, site, "dropped", now);
+                    let why = format!("the channel holds at most {} alarms for later; the oldest went", plan::MAX_HELD);
+                    self.log_update(id, |d| {
+                        d.last_error = Some(why);
+                        d.finished_us = Some(now);
+                    });
+                    tracing::warn!(channel = %ch.ep.cfg.name, held = plan::MAX_HELD, "alert channel holds too many alarms; the oldest dropped");
+                }
             }
         }
     }

@@ -9,6 +9,10 @@ use t3_core::config::{AlertEvent, ChannelConfig, RuleRef};
 
 const MINUTE_US: i64 = 60_000_000;
 const HOUR_US: i64 = 60 * MINUTE_US;
+/// At most this many alarms a channel holds for later (a digest, or back by its rate limits);
+/// past it, in an alarm storm, the oldest are dropped, so memory and the one message that carries
+/// them stay bounded.
+pub const MAX_HELD: usize = 1_000;
 
 /// The kind of transition an alarm event is, as channels choose them.
 pub fn event_kind(e: &AlarmEvent) -> AlertEvent {
@@ -67,6 +71,8 @@ pub enum Outcome {
     /// Over the rate limit: held back (logged and counted); its alarms go out in one message as
     /// soon as the limit allows again.
     RateLimited(Message),
+    /// Held alarms past [`MAX_HELD`], the oldest: never sent (logged and counted).
+    Dropped(Message),
 }
 
 /// The digest and rate-limit state of one channel.
@@ -120,6 +126,12 @@ impl ChannelPlan {
         } else {
             self.held.push(e);
         }
+        let mut over = Vec::new();
+        while self.limited.len() + self.held.len() > MAX_HELD {
+            let oldest = if self.limited.is_empty() { &mut self.held } else { &mut self.limited };
+            over.push(oldest.remove(0));
+        }
+        out.extend(message_of(over).map(Outcome::Dropped));
         out
     }
 
@@ -216,7 +228,7 @@ pub(super) mod tests {
         out.iter()
             .filter_map(|o| match o {
                 Outcome::Send(m) => Some(m.events().iter().map(|e| e.rule_id).collect()),
-                Outcome::RateLimited(_) => None,
+                Outcome::RateLimited(_) | Outcome::Dropped(_) => None,
             })
             .collect()
     }
@@ -280,12 +292,14 @@ pub(super) mod tests {
         assert_eq!(sent(&out), vec![vec![3], vec![4]]);
     }
 
-    /// What came out, in order: `(sent, rule ids)`.
+    /// What came out, in order: `(sent, rule ids)` (held back or dropped: not sent).
     fn outcomes(out: &[Outcome]) -> Vec<(bool, Vec<i64>)> {
         out.iter()
             .map(|o| match o {
                 Outcome::Send(m) => (true, m.events().iter().map(|e| e.rule_id).collect()),
-                Outcome::RateLimited(m) => (false, m.events().iter().map(|e| e.rule_id).collect()),
+                Outcome::RateLimited(m) | Outcome::Dropped(m) => {
+                    (false, m.events().iter().map(|e| e.rule_id).collect())
+                }
             })
             .collect()
     }
@@ -316,6 +330,27 @@ pub(super) mod tests {
             ]
         );
         assert_eq!(p.held(), 0);
+    }
+
+    /// An alarm storm over a channel's limits: it holds at most [`MAX_HELD`] alarms, the newest,
+    /// and the oldest come out as dropped.
+    #[test]
+    fn a_storm_holds_at_most_max_held_alarms() {
+        let c = ChannelConfig { max_per_minute: 1, max_per_hour: 1, ..Default::default() };
+        let d = DigestRule { after: 1, window_us: HOUR_US };
+        let mut p = ChannelPlan::default();
+        let mut dropped = Vec::new();
+        for id in 0..(MAX_HELD as i64 + 11) {
+            for o in p.offer(&c, d, T0 + id, raised(id)) {
+                if let Outcome::Dropped(m) = o {
+                    dropped.extend(m.events().iter().map(|e| e.rule_id));
+                }
+            }
+        }
+        assert_eq!(p.held(), MAX_HELD);
+        assert_eq!(dropped, (1..=10).collect::<Vec<i64>>(), "the oldest held, after the one sent");
+        let m = p.flush(T0 + HOUR_US).unwrap();
+        assert_eq!(m.events().first().map(|e| e.rule_id), Some(11));
     }
 
     /// The tester's case: with `max_per_minute = 2`, cleared, cleared, then raised again: the
