@@ -10,7 +10,8 @@ pub struct ArchiveManifest {
     /// The archive format (1).
     #[schema(minimum = 1, maximum = 1)]
     pub format: u32,
-    /// Unique per archive; an incremental archive names its base by it.
+    /// Unique per archive (32 hex digits); an incremental archive names its base by it.
+    #[schema(pattern = "^[0-9a-fA-F]{32}$", min_length = 32, max_length = 32)]
     pub id: String,
     /// The server version that wrote it.
     pub server_version: String,
