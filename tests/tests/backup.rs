@@ -345,6 +345,11 @@ async fn damaged_partial_and_incremental_archives() {
         .filter(|n| n != "filler")
         .collect();
     assert!(left.is_empty(), "left beside the target: {left:?}");
+
+    // The empty root of a freshly mounted disk is a target too (nothing is renamed across it).
+    let disk = SmallFs::mount("64m");
+    assert_ok("restore onto a mount point", &restore(&full, &[], disk.path()).await);
+    assert_eq!(restored_manifest(disk.path())["id"], full_id.as_str());
 }
 
 /// A client that stops reading a backup is cut off once the response has not moved for

@@ -18,8 +18,8 @@
 //! # Restore
 //! [`restore`] reads every archive of the chain in full first, checks each file against the
 //! manifest and the chain's links and that it is a file a backup writes, and only then writes:
-//! into a folder beside the target, renamed into place once complete, so the target (empty, or
-//! not there yet) is never left half written. Whatever is wrong is named: a truncated archive, a file whose checksum differs, a missing
+//! into a hidden folder inside the target whose files are moved into place once all are written,
+//! so the target (empty, or not there yet) is never left half written. Whatever is wrong is named: a truncated archive, a file whose checksum differs, a missing
 //! file, a base archive that is needed.
 
 use crate::model::backup::{ArchiveEntry, ArchiveManifest, BaseArchive};
@@ -484,10 +484,14 @@ pub fn restore(archive: &Path, bases: &[PathBuf], dir: &Path) -> Result<Restored
     let others = bases.iter().map(|b| check_archive(b)).collect::<Result<Vec<_>, _>>().map_err(nothing)?;
     let chain = chain(&top, &others)?;
     let plan = plan(&chain)?;
-    // Written beside the target and renamed into place at the end: a restore that fails (a full
-    // disk, an archive changed meanwhile) leaves the target as it was, never half written.
-    let staging = staging_beside(dir)?;
+    // Written into a hidden folder inside the target (the same filesystem, also when the target
+    // is a mount point) whose files are moved into place once all are written: a restore that
+    // fails (a full disk, an archive changed meanwhile) leaves the target as it was.
+    let created = !dir.exists();
+    std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
+    let staging = dir.join(format!(".restoring-{}", std::process::id()));
     let written = (|| -> Result<u64, BackupError> {
+        std::fs::create_dir(&staging).map_err(io(format!("create {}", staging.display())))?;
         let mut bytes = 0;
         for (k, archive) in chain.iter().enumerate() {
             let wanted: HashMap<&str, &ArchiveEntry> =
@@ -498,17 +502,20 @@ pub fn restore(archive: &Path, bases: &[PathBuf], dir: &Path) -> Result<Restored
         }
         write_file(&staging.join(MANIFEST_ENTRY), &top.manifest_bytes)?;
         sync_dir(&staging)?;
-        // rename(2) replaces an empty directory.
-        std::fs::rename(&staging, dir).map_err(io(format!("rename {} to {}", staging.display(), dir.display())))?;
-        if let Some(parent) = dir.parent() {
-            std::fs::File::open(parent)
-                .and_then(|f| f.sync_all())
-                .map_err(io(format!("fsync {}", parent.display())))?;
+        for entry in std::fs::read_dir(&staging).map_err(io(format!("read {}", staging.display())))? {
+            let from = entry.map_err(io(format!("read {}", staging.display())))?.path();
+            let to = dir.join(from.file_name().expect("a directory entry has a name"));
+            std::fs::rename(&from, &to).map_err(io(format!("move {} to {}", from.display(), to.display())))?;
         }
+        std::fs::remove_dir(&staging).map_err(io(format!("remove {}", staging.display())))?;
+        sync_dir(dir)?;
         Ok(bytes)
     })();
     let bytes = written.map_err(|e| {
         let _ = std::fs::remove_dir_all(&staging);
+        if created {
+            let _ = std::fs::remove_dir(dir);
+        }
         BackupError::Refused(format!("{e}; nothing was restored ({} is as it was)", dir.display()))
     })?;
     let used: HashSet<&Path> = chain.iter().map(|c| c.path.as_path()).collect();
@@ -520,23 +527,6 @@ pub fn restore(archive: &Path, bases: &[PathBuf], dir: &Path) -> Result<Restored
         bases: chain[1..].iter().map(|c| c.manifest.id.clone()).collect(),
         unused: bases.iter().filter(|b| !used.contains(b.as_path())).cloned().collect(),
     })
-}
-
-/// A new empty folder beside `dir` (same filesystem, so a rename puts it in place), its parent
-/// created if missing.
-fn staging_beside(dir: &Path) -> Result<PathBuf, BackupError> {
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(io(format!("create {}", parent.display())))?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "restore".into());
-    let staging = parent.join(format!(".{name}.restoring-{}", std::process::id()));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(io(format!("remove {}", staging.display())))?;
-    }
-    std::fs::create_dir(&staging).map_err(io(format!("create {}", staging.display())))?;
-    Ok(staging)
 }
 
 /// The target must be an empty directory, or not exist yet.
