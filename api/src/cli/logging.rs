@@ -134,6 +134,9 @@ pub struct RotatingFile {
     file: File,
     /// The open file's device and inode, to notice it was deleted or moved away.
     id: (u64, u64),
+    /// When the path was last compared with the open file (at most once a second: a `stat` per
+    /// line would be one more system call for every request logged).
+    looked: SystemTime,
     /// Bytes in the current file.
     size: u64,
     /// The day (UTC, days since 1970) the current file's lines were written on.
@@ -158,7 +161,8 @@ impl RotatingFile {
         let meta = file.metadata()?;
         let day = if meta.len() > 0 { meta.modified().map_or(day_of(now), day_of) } else { day_of(now) };
         let id = (meta.dev(), meta.ino());
-        let mut f = RotatingFile { path: path.to_owned(), rotation, keep, file, id, size: meta.len(), day };
+        let mut f =
+            RotatingFile { path: path.to_owned(), rotation, keep, file, id, looked: now, size: meta.len(), day };
         f.prune()?;
         if f.due(0, now) {
             f.rotate(now)?;
@@ -167,11 +171,15 @@ impl RotatingFile {
     }
 
     /// Appends one line, rotating first when it is due. A file deleted or moved away (by hand, or
-    /// by logrotate) is created again at its path first, so lines never go to a file nobody sees.
+    /// by logrotate) is noticed within a second and created again at its path, so lines do not go
+    /// on to a file nobody sees.
     pub fn write_line(&mut self, line: &[u8], now: SystemTime) -> io::Result<()> {
-        let here = std::fs::metadata(&self.path).ok().map(|m| (m.dev(), m.ino()));
-        if here != Some(self.id) {
-            self.reopen()?;
+        if now.duration_since(self.looked).is_ok_and(|d| d >= std::time::Duration::from_secs(1)) {
+            self.looked = now;
+            let here = std::fs::metadata(&self.path).ok().map(|m| (m.dev(), m.ino()));
+            if here != Some(self.id) {
+                self.reopen()?;
+            }
         }
         if self.due(line.len() as u64, now) {
             self.rotate(now)?;
@@ -274,11 +282,11 @@ mod tests {
             f.write_line(line.as_bytes(), at(1, 0)).unwrap();
         }
         std::fs::remove_file(&path).unwrap();
-        f.write_line(b"dddd\n", at(1, 0)).unwrap();
+        f.write_line(b"dddd\n", at(1, 1)).unwrap();
         assert_eq!(read(&path), "dddd\n");
         assert_eq!(read(&f.numbered(1)), "aaaa\nbbbb\n");
         std::fs::rename(&path, dir.path().join("moved.log")).unwrap();
-        f.write_line(b"eeee\n", at(1, 0)).unwrap();
+        f.write_line(b"eeee\n", at(1, 2)).unwrap();
         assert_eq!(read(&path), "eeee\n");
         assert_eq!(read(&dir.path().join("moved.log")), "dddd\n");
         assert_eq!(read(&f.numbered(1)), "aaaa\nbbbb\n", "the rotated files are kept");

@@ -36,7 +36,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use t3_core::config::{Config, ConfigError};
@@ -285,6 +285,9 @@ struct ConnState {
     times: Mutex<Times>,
     /// Signalled on every change of `times` that can move the deadline.
     changed: Notify,
+    /// Whether `times.write_blocked_since` is set: every write reads it, and takes the lock only
+    /// when it changes.
+    write_blocked: AtomicBool,
     stats: Arc<HttpStats>,
 }
 
@@ -311,6 +314,7 @@ impl ConnState {
                 write_blocked_since: None,
             }),
             changed: Notify::new(),
+            write_blocked: AtomicBool::new(false),
             stats,
         }
     }
@@ -330,6 +334,9 @@ impl ConnState {
 
     /// A write found the socket full (`blocked`) or went through.
     fn on_write(&self, blocked: bool) {
+        if self.write_blocked.swap(blocked, Ordering::Relaxed) == blocked {
+            return;
+        }
         let mut t = self.times.lock();
         if t.write_blocked_since.is_some() != blocked {
             t.write_blocked_since = blocked.then(Instant::now);
