@@ -191,26 +191,26 @@ export async function latestValues(server: Server, token: string): Promise<Map<n
 
 /**
  * A point whose value keeps changing, and a value it had: polls the latest values until one point
- * (above `above`, when given; not in `exclude`) changed in two successive polls (the demo's
- * simulated values drift; which ones, and how fast, is the model's).
+ * (above `above`, when given; not in `exclude`) changed in three successive polls. Which demo values
+ * move, and how often, is the model's: most sensors flicker by one step now and then and may stay
+ * still for a minute after two changes; the meters' totals count up all the time.
  */
 export async function changingPoint(server: Server, token: string, opts: { above?: number; exclude?: number[] } = {}): Promise<{ id: number; value: number }> {
   const deadline = Date.now() + 90_000
   let before = await latestValues(server, token)
-  const changes = new Map<number, number>()
+  const runs = new Map<number, number>()
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 1500)) // The poll interval, not a wait for a result.
     const now = await latestValues(server, token)
     for (const [id, v] of now) {
       if (v === null || (opts.above !== undefined && v <= opts.above) || opts.exclude?.includes(id)) continue
-      if (before.has(id) && before.get(id) !== v) {
-        changes.set(id, (changes.get(id) ?? 0) + 1)
-        if (changes.get(id)! >= 2) return { id, value: v }
-      }
+      const run = before.has(id) && before.get(id) !== v ? (runs.get(id) ?? 0) + 1 : 0
+      runs.set(id, run)
+      if (run >= 3) return { id, value: v }
     }
     before = now
   }
-  throw new Error(`no demo point${opts.above !== undefined ? ` above ${opts.above}` : ''} changed twice within 90 s`)
+  throw new Error(`no demo point${opts.above !== undefined ? ` above ${opts.above}` : ''} changed in three successive polls within 90 s`)
 }
 
 /**
