@@ -335,6 +335,34 @@ async fn reload_changes_the_log_level_and_file() {
     .await;
     let old = std::fs::read_to_string(&first).unwrap();
     assert!(!old.contains("path=/api/t3000/devices"), "nothing more goes to the old file: {old}");
+
+    // A file the server cannot open (its folder is a file): not applied, the old file stays.
+    let blocked = dir.path().join("logs");
+    std::fs::write(&blocked, "not a folder").unwrap();
+    let third = blocked.join("third.log");
+    server.rewrite_config(&log("info", &third, "json"));
+    let report = server.post_json("/api/t3000/config/reload", &serde_json::json!({})).await.ok_json();
+    assert_eq!(report["applied"], serde_json::json!([]), "{report}");
+    let failed = report["failed"].as_array().unwrap();
+    assert!(failed.len() == 1 && failed[0]["key"].as_str().unwrap().starts_with("log.file"), "{report}");
+    server.get("/api/t3000/config/ping-after-refusal").await;
+    poll_until("request lines still in the second file", WAIT, || async {
+        std::fs::read_to_string(&second).is_ok_and(|t| t.contains("ping-after-refusal"))
+    })
+    .await;
+
+    // Fixed on disk, the same file is tried again by the next reload, which says it took.
+    std::fs::remove_file(&blocked).unwrap();
+    std::fs::create_dir(&blocked).unwrap();
+    let report = server.post_json("/api/t3000/config/reload", &serde_json::json!({})).await.ok_json();
+    let keys: Vec<&str> = report["applied"].as_array().unwrap().iter().filter_map(|c| c["key"].as_str()).collect();
+    assert_eq!(keys, ["log.file"], "{report}");
+    assert_eq!(report["failed"], serde_json::json!([]), "{report}");
+    server.get("/api/t3000/devices").await.ok_json();
+    poll_until("a request line in the file once it could be opened", WAIT, || async {
+        std::fs::read_to_string(&third).is_ok_and(|t| t.contains("path=/api/t3000/devices"))
+    })
+    .await;
 }
 
 /// `[alerts]` and the disk thresholds change at once; a channel's secret and its URL's path stay

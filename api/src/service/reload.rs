@@ -139,12 +139,13 @@ pub struct ReloadReport {
     pub at_us: i64,
     /// The configuration file read.
     pub file: String,
-    /// Keys applied live.
+    /// Keys applied live: changed in the file, or not taken at an earlier reload and taken now.
     pub applied: Vec<KeyChange>,
     /// Keys that changed in the file and keep their running value until a restart.
     pub restart_needed: Vec<KeyChange>,
-    /// Live changes that did not take (they stay in the configuration in force; a later reload
-    /// or a restart tries again).
+    /// Live changes that did not take (not listed under `applied`). They stay in the
+    /// configuration in force, and the next reload tries them again, whether the file changed or
+    /// not (a restart does too).
     pub failed: Vec<ApplyFailure>,
 }
 
@@ -198,6 +199,10 @@ struct Handler {
     /// Runs at every reload that is applied, changed keys or not ([`Reload::on_each_reload`]).
     always: bool,
     apply: Box<ApplyFn>,
+    /// The changes it failed to take at the last reload that ran it: the next reload runs it
+    /// again even when the file did not change (the operator fixed what it needed: a folder's
+    /// permissions, a plugin), and reports them as applied once it succeeds.
+    owed: Mutex<Vec<KeyChange>>,
 }
 
 impl Handler {
@@ -332,7 +337,7 @@ impl Reload {
     {
         let keys = keys.iter().map(|k| (*k).to_owned()).collect();
         let apply: Box<ApplyFn> = Box::new(move |cfg| Box::pin(apply(cfg)));
-        self.handlers.lock().push(Arc::new(Handler { keys, always, apply }));
+        self.handlers.lock().push(Arc::new(Handler { keys, always, apply, owed: Mutex::default() }));
     }
 
     /// The configuration in force.
@@ -397,12 +402,28 @@ impl Reload {
         let effective = Arc::new(effective);
         *self.current.write() = effective.clone();
         let handlers: Vec<Arc<Handler>> = self.handlers.lock().clone();
+        let mut applied = applied;
         let mut failed = Vec::new();
         // In the order they were registered (the plugins are scanned before devices start).
-        for h in handlers.iter().filter(|h| h.always || applied.iter().any(|c| h.covers(&c.key))) {
-            for (key, error) in (h.apply)(effective.clone()).await {
-                failed.push(ApplyFailure { key, error });
+        for h in handlers.iter() {
+            let owed = std::mem::take(&mut *h.owed.lock());
+            if !(h.always || !owed.is_empty() || applied.iter().any(|c| h.covers(&c.key))) {
+                continue;
             }
+            // What it failed to take before and the file has not changed since.
+            let owed: Vec<KeyChange> = owed.into_iter().filter(|o| !applied.iter().any(|c| c.key == o.key)).collect();
+            applied.extend(owed);
+            let failures = (h.apply)(effective.clone()).await;
+            if failures.is_empty() {
+                continue;
+            }
+            // A failure names the keys it is about ("log.file, log.rotate, log.keep", "devices[b]").
+            let failing = |c: &KeyChange| failures.iter().any(|(k, _)| k.split(", ").any(|k| covers(k, &c.key)));
+            let (not_taken, taken): (Vec<KeyChange>, Vec<KeyChange>) =
+                applied.drain(..).partition(|c| h.covers(&c.key) && failing(c));
+            applied = taken;
+            *h.owed.lock() = not_taken;
+            failed.extend(failures.into_iter().map(|(key, error)| ApplyFailure { key, error }));
         }
         let report = ReloadReport {
             trigger: trigger.name().to_owned(),
@@ -654,6 +675,7 @@ fn is_device(d: &toml::Value, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use t3_storage::catalog::AuditFilter;
 
     const NOW: i64 = 1_795_651_200_000_000;
@@ -841,10 +863,52 @@ mod tests {
             }
         });
         let r = w.reload.reload(Trigger::FileWatch).await.unwrap();
-        assert_eq!(r.applied.len(), 2);
+        let keys = |v: &[KeyChange]| v.iter().map(|c| c.key.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(&r.applied), ["devices[a]"], "what did not take is not listed as applied");
         assert_eq!(*seen.lock(), 2);
         assert_eq!(r.failed, [ApplyFailure { key: "devices[b]".into(), error: "no".into() }]);
         assert_eq!(w.reload.current().devices[0].poll_interval_ms, 500);
         assert!(w.reload.last().unwrap().error.unwrap().contains("devices[b]: no"));
+    }
+
+    /// A change that did not take is tried again at the next reload although the file is the
+    /// same (the operator fixed what it needed), and reported as applied once it takes.
+    #[tokio::test]
+    async fn what_did_not_take_is_tried_again_at_the_next_reload() {
+        let w = world("[log]\nlevel = \"info\"\n");
+        let fixed = Arc::new(AtomicBool::new(false));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (f, n) = (fixed.clone(), calls.clone());
+        w.reload.try_on(&["log.file", "log.rotate"], move |_| {
+            n.fetch_add(1, Ordering::Relaxed);
+            if f.load(Ordering::Relaxed) { Ok(()) } else { Err("permission denied".into()) }
+        });
+        let text = "[log]\nlevel = \"info\"\nfile = \"/var/log/t3000/t3000.log\"\n[auth]\nlogin_max_failures = 2\n";
+        std::fs::write(&w.file, text).unwrap();
+        let keys = |v: &[KeyChange]| v.iter().map(|c| c.key.clone()).collect::<Vec<_>>();
+        let r = w.reload.reload(Trigger::Sighup).await.unwrap();
+        assert_eq!(keys(&r.applied), ["auth.login_max_failures"]);
+        assert_eq!(r.failed, [ApplyFailure { key: "log.file, log.rotate".into(), error: "permission denied".into() }]);
+
+        // Still failing: tried again, still not applied.
+        let r = w.reload.reload(Trigger::Sighup).await.unwrap();
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        assert!(r.applied.is_empty());
+        assert_eq!(r.failed.len(), 1);
+
+        // Fixed: the same file takes now, and says so.
+        fixed.store(true, Ordering::Relaxed);
+        let r = w.reload.reload(Trigger::Sighup).await.unwrap();
+        assert_eq!(calls.load(Ordering::Relaxed), 3);
+        assert_eq!(keys(&r.applied), ["log.file"]);
+        assert_eq!(r.applied[0].new, Some(serde_json::json!("/var/log/t3000/t3000.log")));
+        assert!(r.failed.is_empty());
+        assert!(w.reload.last().unwrap().error.is_none());
+
+        // Taken: nothing is owed, so the next reload does not run it.
+        let r = w.reload.reload(Trigger::Sighup).await.unwrap();
+        assert_eq!(calls.load(Ordering::Relaxed), 3);
+        assert!(r.applied.is_empty());
+        assert_eq!(*w.auth_seen.lock(), [2], "the other handler ran once");
     }
 }
