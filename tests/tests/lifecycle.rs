@@ -214,6 +214,23 @@ fn check_config_names_the_bad_key_and_line() {
     assert!(o.stdout.contains("OK"), "{}", o.stdout);
 }
 
+/// A reader that has gone (`t3000 check-config f | head -1`) ends the command quietly, with
+/// status 0, as Unix tools do; it used to panic on the broken pipe.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = command()
+        .args(["check-config", example_config().to_str().unwrap()])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 fn f_range(tmp: &tempfile::TempDir) -> String {
     tmp.path().join("range.toml").to_str().unwrap().to_string()
 }

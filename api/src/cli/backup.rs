@@ -69,7 +69,7 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
         Some(b) => format!(" ({in_base} of them in base archive {})", b.id),
         None => String::new(),
     };
-    println!(
+    say!(
         "backup {}: the data as of {}, {} files{base}, {} samples that were not yet in Parquet; {bytes} bytes in {}",
         m.id,
         m.created,
@@ -100,7 +100,7 @@ pub fn run_restore(args: &RestoreArgs) -> anyhow::Result<()> {
     let r = restore(&args.file, &args.bases, &args.data_dir).map_err(|e| anyhow::anyhow!("refused: {e}"))?;
     let bases =
         if r.bases.is_empty() { String::new() } else { format!(" with base archive(s) {}", r.bases.join(", ")) };
-    println!(
+    say!(
         "restored backup {}{bases} (the data as of {}): {} files, {} bytes into {}",
         r.id,
         r.created,
@@ -109,9 +109,9 @@ pub fn run_restore(args: &RestoreArgs) -> anyhow::Result<()> {
         args.data_dir.display()
     );
     for u in &r.unused {
-        println!("note: {} is not part of this archive's chain and was not used", u.display());
+        say!("note: {} is not part of this archive's chain and was not used", u.display());
     }
-    println!(
+    say!(
         "start it with a configuration whose [storage] data_dir is {} (the server's own, secrets redacted, is in {}/{})",
         args.data_dir.display(),
         args.data_dir.display(),

@@ -68,6 +68,6 @@ pub(super) async fn check(base: &str, timeout: Duration) -> anyhow::Result<()> {
     if writes == "poisoned" {
         bail!("{url}: writes are refused until a restart: {}", body["writes_reason"].as_str().unwrap_or("?"));
     }
-    println!("healthy: {url} ({status}, writes {writes}, up {}s)", body["uptime_secs"]);
+    say!("healthy: {url} ({status}, writes {writes}, up {}s)", body["uptime_secs"]);
     Ok(())
 }

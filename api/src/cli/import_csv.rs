@@ -180,9 +180,9 @@ pub async fn import(args: ImportCsvArgs) -> anyhow::Result<()> {
     }
     let v: Value = serde_json::from_str(&text).context("the answer is not JSON")?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        say!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("{}", report(&v));
+        say!("{}", report(&v));
     }
     Ok(())
 }

@@ -39,9 +39,9 @@ pub async fn run(args: ProgArgs) -> anyhow::Result<()> {
         .context("POST /api/t3000/import/prog")?;
     let body = json_answer(resp).await.with_context(|| args.file.display().to_string())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        say!("{}", serde_json::to_string_pretty(&body)?);
     } else {
-        print!("{}", table(&body));
+        say_part!("{}", table(&body));
     }
     Ok(())
 }

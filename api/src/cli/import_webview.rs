@@ -45,7 +45,7 @@ fn s(v: &Value) -> String {
 
 /// Prints rows as aligned columns.
 fn table(title: &str, head: &[&str], rows: Vec<Vec<String>>) {
-    println!("\n{title} ({})", rows.len());
+    say!("\n{title} ({})", rows.len());
     if rows.is_empty() {
         return;
     }
@@ -57,7 +57,7 @@ fn table(title: &str, head: &[&str], rows: Vec<Vec<String>>) {
     }
     let line = |cells: Vec<String>| {
         let parts: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<width$}", width = w[i])).collect();
-        println!("  {}", parts.join("  ").trim_end());
+        say!("  {}", parts.join("  ").trim_end());
     };
     line(head.iter().map(|h| h.to_string()).collect());
     for r in rows {
@@ -66,7 +66,7 @@ fn table(title: &str, head: &[&str], rows: Vec<Vec<String>>) {
 }
 
 fn print_preview(p: &Value) {
-    println!(
+    say!(
         "T3000 WebView database: {} bytes, sha256 {}; times read in {}",
         s(&p["bytes"]),
         s(&p["sha256"]),
@@ -123,7 +123,7 @@ fn print_preview(p: &Value) {
         }),
     );
     let h = &p["history"];
-    println!(
+    say!(
         "\nHistory: {} detail rows in {} series ({} series skipped), {} .. {}",
         s(&h["rows"]),
         s(&h["series"]),
@@ -132,9 +132,9 @@ fn print_preview(p: &Value) {
         s(&h["last"])
     );
     if let Some(w) = p["warnings"].as_array().filter(|w| !w.is_empty()) {
-        println!("\nWarnings:");
+        say!("\nWarnings:");
         for x in w {
-            println!("  - {}", s(x));
+            say!("  - {}", s(x));
         }
     }
 }
@@ -168,12 +168,12 @@ pub async fn run(a: WebviewArgs) -> anyhow::Result<()> {
         .with_context(|| format!("POST {base}/api/t3000/import/webview"))?;
     let reply = json_answer(resp).await?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&reply)?);
+        say!("{}", serde_json::to_string_pretty(&reply)?);
     }
     if !a.apply {
         if !a.json {
             print_preview(&reply);
-            println!("\nNothing was imported. Run again with --apply to import.");
+            say!("\nNothing was imported. Run again with --apply to import.");
         }
         return Ok(());
     }
@@ -181,7 +181,7 @@ pub async fn run(a: WebviewArgs) -> anyhow::Result<()> {
         print_preview(&reply["preview"]);
         let created = reply["created"].as_object().cloned().unwrap_or_default();
         let parts: Vec<String> = created.iter().map(|(k, v)| format!("{v} {k}")).collect();
-        println!(
+        say!(
             "\nCreated: {}; point records updated: {}",
             if parts.is_empty() { "nothing".to_owned() } else { parts.join(", ") },
             s(&reply["updated_points"])
@@ -229,7 +229,7 @@ async fn follow(client: &reqwest::Client, server: &ServerArgs, id: i64) -> anyho
             }
             let skipped = j["skipped"].as_object().cloned().unwrap_or_default();
             let skipped: Vec<String> = skipped.iter().map(|(k, v)| format!("{v} {k}")).collect();
-            println!(
+            say!(
                 "job {id}: {state}: {} samples stored from {done} of {total} detail rows{}",
                 s(&j["samples"]),
                 if skipped.is_empty() { String::new() } else { format!("; skipped: {}", skipped.join(", ")) }

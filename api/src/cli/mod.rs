@@ -5,6 +5,21 @@
 //! clients of a running server, not part of it: [`watch`] (WebSocket), `t3000 import` ([`import_prog`],
 //! [`import_webview`], [`import_csv`]) and [`sync`] (HTTP).
 
+/// `println!` for what a command prints: when its reader has gone (`t3000 check-config f | head`)
+/// the command ends there, quietly and with status 0, as Unix tools do, instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::say(format_args!($($arg)*), true)
+    };
+}
+
+/// [`say!`] without the new line.
+macro_rules! say_part {
+    ($($arg:tt)*) => {
+        $crate::cli::say(format_args!($($arg)*), false)
+    };
+}
+
 pub mod backup;
 mod client;
 pub mod demo;
@@ -142,6 +157,29 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+/// Writes a command's output (see [`say!`]); any other failure to write ends it with status 1.
+pub(crate) fn say(args: std::fmt::Arguments<'_>, line: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out.write_fmt(args).and_then(|()| if line { out.write_all(b"\n") } else { Ok(()) });
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: writing to standard output: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// A line the server prints at start (its address, the demo's password): one that cannot be
+/// written (standard output closed) is no reason to stop serving; the log has what matters.
+pub(crate) fn announce(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(args).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
+}
+
 /// The configuration of a client command: warnings only.
 fn quiet_config() -> Config {
     let mut cfg = Config::default();
@@ -171,7 +209,10 @@ fn run(cmd: Command) -> Result<(), Failure> {
             let result = rt.block_on(async {
                 let building = demo::start_building().await?;
                 cfg.devices.extend(building.devices.iter().cloned());
-                println!("t3000 demo: simulated building of {} devices on 127.0.0.1", building.devices.len());
+                announce(format_args!(
+                    "t3000 demo: simulated building of {} devices on 127.0.0.1",
+                    building.devices.len()
+                ));
                 serve::serve(cfg, serve::Mode::Demo, None, nofile, log).await
             });
             end_runtime(rt);
@@ -180,7 +221,7 @@ fn run(cmd: Command) -> Result<(), Failure> {
         Command::CheckConfig { file } => {
             let cfg = settings::load_file(&file).map_err(Failure::Config)?.without_secrets();
             let text = toml::to_string_pretty(&cfg).map_err(|e| Failure::Runtime(e.into()))?;
-            println!("# {}: OK. Effective configuration (defaults and environment applied):\n{text}", file.display());
+            say!("# {}: OK. Effective configuration (defaults and environment applied):\n{text}", file.display());
         }
         Command::Plugins { config, dirs, json } => {
             let mut cfg = match &config {
@@ -200,17 +241,17 @@ fn run(cmd: Command) -> Result<(), Failure> {
                     abi,
                     plugins: host.entries().iter().map(crate::http::routes::plugins::PluginInfo::from).collect(),
                 };
-                println!("{}", serde_json::to_string_pretty(&list).map_err(|e| Failure::Runtime(e.into()))?);
+                say!("{}", serde_json::to_string_pretty(&list).map_err(|e| Failure::Runtime(e.into()))?);
             } else {
                 let folders: Vec<String> =
                     settings::plugin_dirs(&cfg).iter().map(|d| d.display().to_string()).collect();
-                println!("plugin ABI {abi}; folders: {}", folders.join(", "));
+                say!("plugin ABI {abi}; folders: {}", folders.join(", "));
                 if host.entries().is_empty() {
-                    println!("no plugin files found");
+                    say!("no plugin files found");
                 }
                 for e in host.entries() {
                     match (&e.protocol, &e.reason) {
-                        (Some(p), _) => println!(
+                        (Some(p), _) => say!(
                             "loaded   {} {} (ABI {}, {}): {}",
                             e.name.as_deref().unwrap_or_default(),
                             e.version.as_deref().unwrap_or_default(),
@@ -218,7 +259,7 @@ fn run(cmd: Command) -> Result<(), Failure> {
                             p.title,
                             e.file.display()
                         ),
-                        (None, reason) => println!("refused  {}", reason.as_deref().unwrap_or("refused")),
+                        (None, reason) => say!("refused  {}", reason.as_deref().unwrap_or("refused")),
                     }
                 }
             }

@@ -17,11 +17,11 @@ pub(super) fn repair(data_dir: PathBuf) -> Result<(), Failure> {
         return Err(Failure::Config(format!("{} is not a directory", data_dir.display())));
     }
     match t3_storage::manifest::Manifest::load(&data_dir) {
-        Ok(_) => println!("t3000 repair: the manifest reads; checking it against the files"),
+        Ok(_) => say!("t3000 repair: the manifest reads; checking it against the files"),
         Err(t3_storage::Error::Corrupt { message, .. }) => {
             let moved =
                 t3_storage::recovery::set_aside_manifest(&data_dir).context("move the damaged manifest aside")?;
-            println!("t3000 repair: the manifest is damaged ({message}); moved it to {}", moved.unwrap_or_default());
+            say!("t3000 repair: the manifest is damaged ({message}); moved it to {}", moved.unwrap_or_default());
         }
         Err(e) => return Err(Failure::Runtime(anyhow::Error::new(e).context("read the manifest"))),
     }
@@ -34,6 +34,6 @@ pub(super) fn repair(data_dir: PathBuf) -> Result<(), Failure> {
         anyhow::Ok(report)
     })?;
     let json = serde_json::to_string_pretty(&report).map_err(|e| Failure::Runtime(e.into()))?;
-    println!("t3000 repair: done; what start-up recovery did:\n{json}");
+    say!("t3000 repair: done; what start-up recovery did:\n{json}");
     Ok(())
 }

@@ -36,17 +36,17 @@ fn admin_password(auth: &Auth, data_dir: &std::path::Path, mode: Mode) -> anyhow
         if mode == Mode::Demo {
             std::fs::write(&file, format!("{generated}\n")).with_context(|| format!("write {}", file.display()))?;
         } else {
-            println!(
+            super::announce(format_args!(
                 "t3000: created the user `admin` with the password {generated} (shown once; change it with POST /api/t3000/auth/password)"
-            );
+            ));
         }
     }
     if mode == Mode::Demo {
         match std::fs::read_to_string(&file) {
-            Ok(p) => println!("t3000 demo: log in as admin with the password {}", p.trim()),
-            Err(_) => {
-                println!("t3000 demo: log in as admin (its password was set by you: config or T3000_ADMIN_PASSWORD)")
-            }
+            Ok(p) => super::announce(format_args!("t3000 demo: log in as admin with the password {}", p.trim())),
+            Err(_) => super::announce(format_args!(
+                "t3000 demo: log in as admin (its password was set by you: config or T3000_ADMIN_PASSWORD)"
+            )),
         }
     }
     Ok(())
@@ -348,7 +348,7 @@ pub(super) async fn serve(
     let http_stats = state.metrics.http.clone();
     let app = crate::http::app(state);
     // A machine-readable line for scripts and tests that start the server on port 0.
-    println!("t3000 listening on http://{addr}");
+    super::announce(format_args!("t3000 listening on http://{addr}"));
     // systemd (`Type=notify`): started once the socket listens; stopping from the signal on.
     super::sdnotify::notify(&format!("READY=1\nSTATUS=serving on http://{addr}"));
     let stop = async {

@@ -47,16 +47,16 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let tcp_addr = listener.local_addr()?;
     // The UDP scan reply tells T3000 where the devices' Modbus TCP is.
     sim.set_scan_endpoint(tcp_addr);
-    println!("modbus-tcp {tcp_addr} units 1..={} profile {}", args.count.max(1), args.profile);
+    say!("modbus-tcp {tcp_addr} units 1..={} profile {}", args.count.max(1), args.profile);
     tokio::spawn(sim.clone().serve_tcp(listener));
     if args.rtu {
         let (port, path) = Simulator::open_pty().context("open a pseudo-terminal")?;
-        println!("modbus-rtu {path}");
+        say!("modbus-rtu {path}");
         tokio::spawn(sim.clone().serve_rtu(port));
     }
     if let Some(addr) = args.udp {
         let socket = tokio::net::UdpSocket::bind(addr).await.with_context(|| format!("bind UDP {addr}"))?;
-        println!("udp-scan {}", socket.local_addr()?);
+        say!("udp-scan {}", socket.local_addr()?);
         tokio::spawn(sim.clone().serve_udp_scan(socket));
     }
     tokio::signal::ctrl_c().await.context("wait for Ctrl-C")?;
@@ -157,16 +157,16 @@ pub async fn discover(args: DiscoverArgs) -> anyhow::Result<()> {
         found.extend(discovery::scan_rtu(path, args.baud_rate, parity, &units, timeout).await);
     }
     for f in &found {
-        println!("{}", serde_json::to_string(f)?);
+        say!("{}", serde_json::to_string(f)?);
     }
     if let Some(target) = args.udp {
         for reply in discovery::scan_udp(target, Duration::from_millis(timeout_ms.max(500))).await? {
-            println!("{}", serde_json::to_string(&reply)?);
+            say!("{}", serde_json::to_string(&reply)?);
         }
     }
     if args.bacnet {
         for line in discover_bacnet(&args).await? {
-            println!("{}", serde_json::to_string(&line)?);
+            say!("{}", serde_json::to_string(&line)?);
         }
     }
     Ok(())

@@ -170,11 +170,11 @@ pub async fn sync(args: SyncArgs) -> anyhow::Result<()> {
     }
     if !args.apply {
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&preview)?);
+            say!("{}", serde_json::to_string_pretty(&preview)?);
         } else {
-            print!("{}", table(&preview));
+            say_part!("{}", table(&preview));
             if preview["differences"].as_array().is_some_and(|d| !d.is_empty()) {
-                println!("(preview: run again with --apply to apply)");
+                say!("(preview: run again with --apply to apply)");
             }
         }
         return Ok(());
@@ -185,14 +185,14 @@ pub async fn sync(args: SyncArgs) -> anyhow::Result<()> {
     )
     .await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        say!("{}", serde_json::to_string_pretty(&report)?);
     }
     let applied = report["applied"].as_array().cloned().unwrap_or_default();
     let failed: Vec<&Value> = applied.iter().filter(|a| !a["error"].is_null()).collect();
     if !args.json {
         for a in &applied {
             let result = a["error"].as_str().map_or_else(|| "ok".to_owned(), |e| format!("FAILED: {e}"));
-            println!(
+            say!(
                 "{} {} {} {}: {result}",
                 a["point"].as_str().unwrap_or(""),
                 a["field"].as_str().unwrap_or(""),
@@ -201,7 +201,7 @@ pub async fn sync(args: SyncArgs) -> anyhow::Result<()> {
             );
         }
         let open = report["unresolved"].as_array().map_or(0, Vec::len);
-        println!(
+        say!(
             "applied {}, failed {}, left unresolved {open}, in sync {}",
             applied.len() - failed.len(),
             failed.len(),

@@ -195,9 +195,9 @@ pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
             continue;
         }
         if args.json {
-            println!("{text}");
+            say!("{text}");
         } else {
-            println!("{}", line(&v));
+            say!("{}", line(&v));
         }
     }
 }
