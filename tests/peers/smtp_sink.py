@@ -1,7 +1,8 @@
 """An SMTP server for the alert tests (aiosmtpd): listens on 127.0.0.1 on a free port, prints
 `listening <port>`, then one JSON line per message received: {"mail_from", "rcpt_tos",
 "authenticated_as", "tls", "subject" (decoded by Python's e-mail parser), "content"}. With
---refuse ADDRESS (repeatable) it answers `550 5.1.1` to `RCPT TO` that address. With --user and --password it requires AUTH (PLAIN or
+--refuse ADDRESS (repeatable) it answers `550 5.1.1` to `RCPT TO` that address; with --greylist
+ADDRESS (repeatable) `450 4.2.0` the first time, as a greylisting server does, and 250 after. With --user and --password it requires AUTH (PLAIN or
 LOGIN, accepted over plain text) with exactly those credentials. With --cert and --key it speaks
 TLS with that certificate: `--tls starttls` offers STARTTLS and refuses mail before it, `--tls tls`
 speaks TLS from the first byte (port 465 style). Runs until killed.
@@ -20,12 +21,16 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Printer:
-    def __init__(self, refuse):
+    def __init__(self, refuse, greylist):
         self.refuse = set(refuse)
+        self.greylist = set(greylist)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
             return "550 5.1.1 <%s>: no such user here" % address
+        if address in self.greylist:
+            self.greylist.discard(address)
+            return "450 4.2.0 <%s>: greylisted, try again later" % address
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -54,6 +59,7 @@ def main():
     ap.add_argument("--key")
     ap.add_argument("--tls", choices=["starttls", "tls"], default="starttls")
     ap.add_argument("--refuse", action="append", default=[])
+    ap.add_argument("--greylist", action="append", default=[])
     args = ap.parse_args()
     context = None
     if args.cert:
@@ -71,9 +77,12 @@ def main():
 
     required = args.user is not None
 
+    # One handler for every connection: what was greylisted is remembered across them.
+    handler = Printer(args.refuse, args.greylist)
+
     def factory():
         return SMTP(
-            Printer(args.refuse),
+            handler,
             hostname="sink.test",
             authenticator=authenticator if required else None,
             auth_required=required,

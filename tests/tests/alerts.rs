@@ -175,7 +175,15 @@ rules = ["Boiler", "Zone 1", "Zone 2", "Zone 3", "Zone 4", "Zone 5", "Zone 6"]
     let got = hits.lock().unwrap().clone();
     assert_eq!(got.len(), 2, "one message, two attempts: {got:?}");
     assert_eq!(got[0].headers.get("x-t3000-delivery"), got[1].headers.get("x-t3000-delivery"));
-    assert_eq!(got[0].body, got[1].body);
+    // The same message; only `sent_at` is the attempt's own (a second may have begun between them).
+    let attempts: Vec<Value> = got.iter().map(|h| serde_json::from_str(&h.body).unwrap()).collect();
+    let without_time = |v: &Value| {
+        let mut v = v.clone();
+        v.as_object_mut().unwrap().remove("sent_at");
+        v
+    };
+    assert_eq!(without_time(&attempts[0]), without_time(&attempts[1]));
+    assert!(attempts[0]["sent_at"].as_str() <= attempts[1]["sent_at"].as_str(), "{attempts:?}");
     let hit = &got[1];
     assert_eq!(hit.path, format!("/hook/{URL_KEY}"));
     assert_eq!(hit.headers.get("content-type").map(String::as_str), Some("application/json"));
@@ -590,4 +598,80 @@ rules = ["Zone 1", "Zone 2", "Zone 3", "Zone 4", "Zone 5"]
     let dead_line = not_delivered("dead");
     assert!(dead_line.contains("undelivered=4") && dead_line.contains("failed=4"), "{dead_line}");
     assert!(!log.lines().any(|l| l.contains("alert messages not delivered") && l.contains("channel=mail ")), "{log}");
+}
+
+/// A recipient the mail server refuses for now (`450`, greylisting) while it takes the message for
+/// the others gets the same message alone at the next attempt; the delivery says so while it
+/// waits, and the message counts as sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_refused_for_now_gets_the_mail_alone_at_the_next_attempt() {
+    let sink = Sink::smtp("t3000", SMTP_PASSWORD, &["--greylist", "late@example.com"]);
+    let server = TestServer::start(&format!(
+        r#"
+[[devices]]
+name = "ahu"
+protocol = "modbus-tcp"
+ip_address = "127.0.0.1"
+port = {REFUSED_PORT}
+unit_id = 1
+profile = "T3-controller"
+poll_interval_ms = 60000
+
+[alerts.smtp]
+host = "127.0.0.1"
+port = {smtp}
+tls = "none"
+username = "t3000"
+password = "{SMTP_PASSWORD}"
+from = "t3000@example.com"
+
+[[alerts.email]]
+name = "mail"
+to = ["ops@example.com", "late@example.com"]
+rules = ["Boiler"]
+retries = 2
+backoff_ms = 3000
+"#,
+        smtp = sink.port,
+    ));
+    let points = server.get("/api/t3000/devices/ahu/points").await.ok_json();
+    let point =
+        points["points"].as_array().unwrap().iter().find(|p| p["name"] == "VAR1").unwrap()["id"].as_u64().unwrap();
+    server.ingest_ok(&[Sample::good(point as u32, now_us(), 95.0)]).await;
+    let rule = json!({"name": "Boiler", "point_id": point, "rule": {"condition": {"kind": "limits", "high": 80.0}}});
+    server.create_alarm_rule(&rule).await;
+
+    // The first attempt: to ops@ only; the delivery waits (3 s) to try late@ again, and says why.
+    let seen = Mutex::new(Value::Null);
+    poll_until("the delivery waiting to retry", WAIT, || async {
+        let log = server.get("/api/t3000/alerts/deliveries?channel=mail").await.ok_json();
+        *seen.lock().unwrap() = log[0].clone();
+        log[0]["status"] == "retrying"
+    })
+    .await;
+    let d = seen.into_inner().unwrap();
+    assert_eq!(d["attempts"], 1, "{d}");
+    let why = d["last_error"].as_str().unwrap_or_default();
+    assert!(why.contains("late@example.com: 450 4.2.0") && why.contains("tried again"), "{why}");
+    assert!(!why.contains("ops@"), "{why}");
+    assert_eq!(sink.mails()[0]["rcpt_tos"], json!(["ops@example.com"]));
+
+    // The second: the same message to late@ alone.
+    poll_until("the second mail", WAIT, || async { sink.mails().len() == 2 }).await;
+    let mails = sink.mails();
+    assert_eq!(mails[1]["rcpt_tos"], json!(["late@example.com"]));
+    let (first, second) = (mails[0]["content"].as_str().unwrap(), mails[1]["content"].as_str().unwrap());
+    assert_eq!(header(first, "Message-ID"), header(second, "Message-ID"), "one message");
+    assert_eq!(header(second, "To"), Some("ops@example.com, late@example.com"));
+    assert_eq!(body(first), body(second));
+    poll_until("the delivery sent", WAIT, || async {
+        let log = server.get("/api/t3000/alerts/deliveries?channel=mail").await.ok_json();
+        log[0]["status"] == "sent"
+    })
+    .await;
+    let log = server.get("/api/t3000/alerts/deliveries?channel=mail").await.ok_json();
+    assert_eq!((log[0]["attempts"].as_u64(), &log[0]["last_error"]), (Some(2), &Value::Null), "{log}");
+    let channels = server.get("/api/t3000/alerts/channels").await.ok_json();
+    assert_eq!((channels[0]["sent"].as_u64(), channels[0]["failed"].as_u64()), (Some(1), Some(0)), "{channels}");
+    assert_eq!(sink.mails().len(), 2, "ops@ got it once");
 }

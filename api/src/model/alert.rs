@@ -15,11 +15,13 @@ pub struct AlertDelivery {
     pub channel_kind: String,
     /// `alarm` (one alarm), `digest` (several in one message) or `test`.
     pub kind: String,
-    /// The rule ids of the alarms in the message (the server's own alarms have ids 0 and below).
+    /// The rule ids of the alarms in the message (as in `AlarmEvent.rule_id`: 0 is the storage alarm,
+    /// 4294967290 ..= 4294967295 the system alarms, from 2147483648 up programs' alarms).
     pub rule_ids: Vec<i64>,
     /// The message's subject line (with `alerts.site` when set: `[T3000 Main St] ...`).
     pub subject: String,
-    /// `queued`, `sending`, `retrying` (an attempt failed, another follows), `sent`, `failed`
+    /// `queued`, `sending`, `retrying` (an attempt failed, or an e-mail's recipients were refused
+    /// for now while others got it: another attempt follows, for them alone), `sent`, `failed`
     /// (every attempt failed), `dropped` (the channel's queue was full) or `rate_limited` (the
     /// channel's `max_per_minute` / `max_per_hour` was reached: held back, not sent as it is; its
     /// alarms go out in the channel's next message, one digest, as soon as the limits allow).
@@ -27,7 +29,8 @@ pub struct AlertDelivery {
     /// Attempts made so far.
     pub attempts: u32,
     /// Why the latest attempt failed (never a secret: no URL path, no password); for a `sent`
-    /// e-mail, the recipients the mail server refused with its replies (the others got it).
+    /// e-mail, the recipients the mail server refused with its replies (the others got it), also
+    /// those it refused for now at the last attempt.
     pub last_error: Option<String>,
     /// When the message was made (epoch microseconds).
     pub created_us: i64,

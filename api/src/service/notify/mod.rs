@@ -82,6 +82,9 @@ struct Job {
     message: Message,
     /// `alerts.site` when it was queued.
     site: Arc<str>,
+    /// When it was queued (epoch microseconds): an e-mail's `Date` and `Message-ID`, the same at
+    /// every attempt.
+    made_us: i64,
 }
 
 #[derive(Debug)]
@@ -376,7 +379,7 @@ impl Notifier {
                 Outcome::Send(m) => {
                     let id = self.log_new(&ch.ep, &m, site, "queued", now);
                     ch.pending.send_modify(|n| *n += 1);
-                    if ch.queue.try_send(Job { id, message: m, site: site.clone() }).is_err() {
+                    if ch.queue.try_send(Job { id, message: m, site: site.clone(), made_us: now }).is_err() {
                         ch.pending.send_modify(|n| *n = n.saturating_sub(1));
                         ch.stats.dropped.fetch_add(1, Ordering::Relaxed);
                         self.log_update(id, |d| {
@@ -419,15 +422,18 @@ impl Notifier {
             (ch.ep.clone(), ch.stats.clone(), st.site.clone())
         };
         let message = Message::Test;
-        let id = self.log_new(&ep, &message, &site, "queued", self.clock.now_us());
+        let now = self.clock.now_us();
+        let id = self.log_new(&ep, &message, &site, "queued", now);
         let cx = Context::new(&site, &*self.names, &message);
-        self.attempt_and_log(&ep, &stats, id, &message, &cx, 1, 1).await;
+        let mut tries = Tries { n: 1, of: 1, rcpt: None, delivered: false, made_us: now };
+        self.attempt_and_log(&ep, &stats, id, &message, &cx, &mut tries).await;
         Ok(self.delivery(id).expect("the test delivery was just logged"))
     }
 
-    /// One attempt of a delivery (number `n` of `of`), logged and counted. True when delivered
-    /// (to some recipients of an e-mail: the refused ones are its `last_error` and a warning).
-    #[allow(clippy::too_many_arguments)]
+    /// One attempt of a delivery (`tries.n` of `tries.of`), logged and counted. True when done:
+    /// delivered (to some recipients of an e-mail: the refused ones are its `last_error` and a
+    /// warning), or not and no attempt is left. Recipients a mail server refused for now (4xx)
+    /// while it took the message for others are tried again, alone, while attempts are left.
     async fn attempt_and_log(
         &self,
         ep: &Endpoint,
@@ -435,51 +441,83 @@ impl Notifier {
         id: u64,
         m: &Message,
         cx: &Context,
-        n: u32,
-        of: u32,
+        tries: &mut Tries,
     ) -> bool {
+        let (n, of) = (tries.n, tries.of);
         self.log_update(id, |d| {
             d.status = "sending".into();
             d.attempts = n;
         });
-        let result = self.attempt(ep, id, m, cx).await;
+        let result = self.attempt(ep, id, m, cx, tries).await;
         let now = self.clock.now_us();
         match result {
-            Ok(warning) => {
-                stats.sent.fetch_add(1, Ordering::Relaxed);
+            Ok(refused) => {
+                if !std::mem::replace(&mut tries.delivered, true) {
+                    stats.sent.fetch_add(1, Ordering::Relaxed);
+                }
+                let later: Vec<String> = if n < of {
+                    refused.iter().filter(|r| r.temporary()).map(|r| r.to.clone()).collect()
+                } else {
+                    Vec::new()
+                };
+                let warning = (!refused.is_empty()).then(|| {
+                    let each: Vec<String> = refused.iter().map(smtp::Refused::to_string).collect();
+                    let again = if later.is_empty() { "" } else { " (those refused for now are tried again)" };
+                    format!("recipients refused: {}{again}", each.join("; "))
+                });
                 if let Some(w) = &warning {
-                    tracing::warn!(channel = %ep.cfg.name, delivery = id, "alert sent, but {w}");
+                    tracing::warn!(channel = %ep.cfg.name, delivery = id, attempt = n, of, "alert sent, but {w}");
                     *stats.last_failure.lock() = Some((now, w.clone()));
                 }
+                let done = later.is_empty();
                 self.log_update(id, |d| {
-                    d.status = "sent".into();
+                    d.status = if done { "sent" } else { "retrying" }.into();
                     d.last_error = warning;
-                    d.finished_us = Some(now);
+                    if done {
+                        d.finished_us = Some(now);
+                    }
                 });
-                true
+                tries.rcpt = Some(later);
+                done
             }
             Err(error) => {
                 let last = n >= of;
-                if last {
+                // Sent to some recipients before, and those left were not taken this time.
+                let partly = tries.delivered;
+                if last && !partly {
                     stats.failed.fetch_add(1, Ordering::Relaxed);
                 }
+                let error = if partly { format!("sent to the others; not to these: {error}") } else { error };
                 tracing::warn!(channel = %ep.cfg.name, attempt = n, of, error = %error, "alert delivery failed");
                 *stats.last_failure.lock() = Some((now, error.clone()));
                 self.log_update(id, |d| {
-                    d.status = if last { "failed" } else { "retrying" }.into();
+                    d.status = match (last, partly) {
+                        (false, _) => "retrying",
+                        (true, true) => "sent",
+                        (true, false) => "failed",
+                    }
+                    .into();
                     d.last_error = Some(error);
                     if last {
                         d.finished_us = Some(now);
                     }
                 });
-                false
+                last
             }
         }
     }
 
-    /// One attempt, within the channel's timeout. `Ok` may carry a warning: recipients the mail
-    /// server refused while it took the message for the others.
-    async fn attempt(&self, ep: &Endpoint, id: u64, m: &Message, cx: &Context) -> Result<Option<String>, String> {
+    /// One attempt, within the channel's timeout, to every recipient of an e-mail channel or
+    /// only to `tries.rcpt`. `Ok` lists the recipients the mail server refused while it took the
+    /// message for the others.
+    async fn attempt(
+        &self,
+        ep: &Endpoint,
+        id: u64,
+        m: &Message,
+        cx: &Context,
+        tries: &Tries,
+    ) -> Result<Vec<smtp::Refused>, String> {
         let now = self.clock.now_us();
         let timeout = Duration::from_millis(ep.cfg.timeout_ms);
         let subject = message::subject(&cx.site, m);
@@ -489,15 +527,14 @@ impl Notifier {
                 let body = message::webhook_body(&ep.cfg.name, id, m, cx, now);
                 webhook::post(&transport.http, &ep.cfg.url, ep.cfg.secret.expose(), id, now, body, timeout)
                     .await
-                    .map(|()| None)
+                    .map(|()| Vec::new())
             }
             Kind::Email(smtp) => {
                 let text = message::text(&ep.cfg.name, m, cx);
-                let mail = smtp::Mail { to: &ep.cfg.to, subject: &subject, text: &text, id, now_us: now };
-                match tokio::time::timeout(timeout, smtp::send(smtp, &transport.tls, &mail)).await {
-                    Ok(Ok(refused)) if refused.is_empty() => Ok(None),
-                    Ok(Ok(refused)) => Ok(Some(format!("recipients refused: {}", refused.join("; ")))),
-                    Ok(Err(e)) => Err(e),
+                let mail = smtp::Mail { to: &ep.cfg.to, subject: &subject, text: &text, id, made_us: tries.made_us };
+                let rcpt = tries.rcpt.as_deref().unwrap_or(&ep.cfg.to);
+                match tokio::time::timeout(timeout, smtp::send(smtp, &transport.tls, &mail, rcpt)).await {
+                    Ok(result) => result,
                     Err(_) => Err(format!("{}:{}: no answer within {} ms", smtp.host, smtp.port, ep.cfg.timeout_ms)),
                 }
             }
@@ -622,6 +659,19 @@ impl Notifier {
     }
 }
 
+/// Where a message's delivery stands between its attempts.
+struct Tries {
+    /// This attempt's number, from 1, of `of`.
+    n: u32,
+    of: u32,
+    /// The recipients to try (an e-mail's); `None`: all of the channel's.
+    rcpt: Option<Vec<String>>,
+    /// Delivered to someone at an earlier attempt (counted as sent then).
+    delivered: bool,
+    /// When the message was made (see [`Job::made_us`]).
+    made_us: i64,
+}
+
 /// A channel's delivery task.
 struct Delivery {
     me: Weak<Notifier>,
@@ -640,17 +690,14 @@ impl Delivery {
             let Some(notifier) = self.me.upgrade() else { return };
             // Looked up once per message, off the notifier's locks.
             let cx = Context::new(&job.site, &*notifier.names, &job.message);
-            let of = self.ep.cfg.retries + 1;
-            for n in 1..=of {
-                if notifier.attempt_and_log(&self.ep, &self.stats, job.id, &job.message, &cx, n, of).await {
-                    break;
+            let mut tries =
+                Tries { n: 1, of: self.ep.cfg.retries + 1, rcpt: None, delivered: false, made_us: job.made_us };
+            while !notifier.attempt_and_log(&self.ep, &self.stats, job.id, &job.message, &cx, &mut tries).await {
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff(&self.ep.cfg, tries.n)) => {}
+                    _ = self.stopping.wait_for(|&s| s) => {}
                 }
-                if n < of {
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff(&self.ep.cfg, n)) => {}
-                        _ = self.stopping.wait_for(|&s| s) => {}
-                    }
-                }
+                tries.n += 1;
             }
             self.pending.send_modify(|n| *n = n.saturating_sub(1));
         }

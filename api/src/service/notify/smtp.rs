@@ -24,7 +24,9 @@ pub struct Mail<'a> {
     pub text: &'a str,
     /// Unique per message: the delivery id.
     pub id: u64,
-    pub now_us: i64,
+    /// When the message was made (its `Date`, and with `id` its `Message-ID`): the same at every
+    /// attempt.
+    pub made_us: i64,
 }
 
 /// One SMTP conversation: the stream and what was read past the last reply.
@@ -172,11 +174,11 @@ fn header_line(name: &str, value: &str) -> String {
 /// and the final `.` line.
 pub fn render(from: &str, m: &Mail<'_>) -> Vec<u8> {
     let domain = from.rsplit_once('@').map_or("localhost", |(_, d)| d);
-    let date = chrono::DateTime::from_timestamp_micros(m.now_us).unwrap_or_default().to_rfc2822();
+    let date = chrono::DateTime::from_timestamp_micros(m.made_us).unwrap_or_default().to_rfc2822();
     let ascii = m.text.is_ascii();
     let mut out = String::new();
     out.push_str(&header_line("Date", &date));
-    out.push_str(&header_line("Message-ID", &format!("<t3000.{}.{}@{domain}>", m.now_us, m.id)));
+    out.push_str(&header_line("Message-ID", &format!("<t3000.{}.{}@{domain}>", m.made_us, m.id)));
     out.push_str(&header_line("From", from));
     out.push_str(&header_line("To", &m.to.join(", ")));
     out.push_str(&header_line("Subject", &header_text(m.subject)));
@@ -201,15 +203,38 @@ pub fn render(from: &str, m: &Mail<'_>) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// Sends one mail over `tls` when `cfg` asks for it, to every recipient the server accepts (any
-/// 2xx reply to `RCPT TO`). `Ok` lists the recipients it refused, each with its reply
-/// (`bad@example.com: 550 no such user`); `Err` says which step failed and the server's reply
+/// A recipient the mail server refused at `RCPT TO`, with its reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub to: String,
+    pub code: u16,
+    /// The reply as the server wrote it, code included (`550 5.1.1 no such user`).
+    pub reply: String,
+}
+
+impl Refused {
+    /// A 4xx reply (greylisting, a full mailbox, a busy server): the recipient may be taken later.
+    pub fn temporary(&self) -> bool {
+        (400..500).contains(&self.code)
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.to, self.reply)
+    }
+}
+
+/// Sends one mail over `tls` when `cfg` asks for it, to every recipient of `rcpt` the server
+/// accepts (any 2xx reply to `RCPT TO`; the `To` header names all of `m.to`). `Ok` lists the
+/// recipients it refused, each with its reply; `Err` says which step failed and the server's reply
 /// (never the password), also when it refused every recipient.
 pub async fn send(
     cfg: &SmtpConfig,
     tls_config: &Arc<rustls::ClientConfig>,
     m: &Mail<'_>,
-) -> Result<Vec<String>, String> {
+    rcpt: &[String],
+) -> Result<Vec<Refused>, String> {
     let tcp = TcpStream::connect((cfg.host.as_str(), cfg.port))
         .await
         .map_err(|e| format!("connect to {}:{}: {e}", cfg.host, cfg.port))?;
@@ -253,15 +278,16 @@ pub async fn send(
     }
     c.command(&format!("MAIL FROM:<{}>", cfg.from), "MAIL FROM", 250).await?;
     let mut refused = Vec::new();
-    for to in m.to {
+    for to in rcpt {
         let r = c.ask(&format!("RCPT TO:<{to}>")).await?;
         if !(200..300).contains(&r.code) {
-            refused.push(format!("{to}: {}", r.text()));
+            refused.push(Refused { to: to.clone(), code: r.code, reply: r.text() });
         }
     }
-    if refused.len() == m.to.len() {
+    if refused.len() == rcpt.len() {
         let _ = c.command("QUIT", "QUIT", 221).await;
-        return Err(format!("every recipient refused: {}", refused.join("; ")));
+        let each: Vec<String> = refused.iter().map(Refused::to_string).collect();
+        return Err(format!("every recipient refused: {}", each.join("; ")));
     }
     c.command("DATA", "DATA", 354).await?;
     c.send(&render(&cfg.from, m)).await?;
@@ -286,7 +312,7 @@ mod tests {
             subject: "[T3000] Kessel über",
             text: "one\n.two\n..three\n",
             id: 9,
-            now_us: 1_795_651_200_000_000,
+            made_us: 1_795_651_200_000_000,
         };
         let s = String::from_utf8(render("t3000@example.com", &m)).unwrap();
         assert!(s.starts_with("Date: Thu, 26 Nov 2026 00:00:00 +0000\r\n"), "{s}");
@@ -372,8 +398,8 @@ mod tests {
     async fn a_conversation_with_auth_login() {
         let (port, server) = fake_server("250-fake\r\n250-8BITMIME\r\n250 AUTH LOGIN").await;
         let to = vec!["a@example.com".to_owned(), "b@example.com".to_owned()];
-        let m = Mail { to: &to, subject: "s", text: ".x\n", id: 1, now_us: 1_795_651_200_000_000 };
-        send(&config(port, SmtpTls::None), &trust(), &m).await.unwrap();
+        let m = Mail { to: &to, subject: "s", text: ".x\n", id: 1, made_us: 1_795_651_200_000_000 };
+        send(&config(port, SmtpTls::None), &trust(), &m, m.to).await.unwrap();
         let got = server.await.unwrap();
         assert_eq!(
             got[..7],
@@ -396,8 +422,8 @@ mod tests {
     #[tokio::test]
     async fn starttls_that_is_not_offered_is_an_error() {
         let (port, server) = fake_server("250-fake\r\n250 AUTH PLAIN").await;
-        let m = Mail { to: &[], subject: "s", text: "t", id: 1, now_us: 0 };
-        let e = send(&config(port, SmtpTls::Starttls), &trust(), &m).await.unwrap_err();
+        let m = Mail { to: &[], subject: "s", text: "t", id: 1, made_us: 0 };
+        let e = send(&config(port, SmtpTls::Starttls), &trust(), &m, m.to).await.unwrap_err();
         assert!(e.contains("does not offer STARTTLS"), "{e}");
         drop(server);
     }
@@ -421,9 +447,13 @@ mod tests {
         })
         .await;
         let to = ["ok@example.com", "bad@example.com", "away@example.com"].map(String::from);
-        let m = Mail { to: &to, subject: "s", text: "t\n", id: 1, now_us: 1_795_651_200_000_000 };
-        let refused = send(&no_auth(port), &trust(), &m).await.unwrap();
-        assert_eq!(refused, vec!["bad@example.com: 550 5.1.1 no such user"]);
+        let m = Mail { to: &to, subject: "s", text: "t\n", id: 1, made_us: 1_795_651_200_000_000 };
+        let refused = send(&no_auth(port), &trust(), &m, m.to).await.unwrap();
+        assert_eq!(
+            refused.iter().map(Refused::to_string).collect::<Vec<_>>(),
+            ["bad@example.com: 550 5.1.1 no such user"]
+        );
+        assert!(!refused[0].temporary());
         let got = server.await.unwrap();
         assert!(got.contains(&"DATA".to_owned()), "the message went to the others: {got:?}");
         assert_eq!(got.last().map(String::as_str), Some("QUIT"));
@@ -434,8 +464,8 @@ mod tests {
     async fn every_recipient_refused_is_a_failure() {
         let (port, server) = fake_server_with("250 fake", |_| "550 5.1.1 no such user").await;
         let to = ["a@example.com", "b@example.com"].map(String::from);
-        let m = Mail { to: &to, subject: "s", text: "t\n", id: 1, now_us: 0 };
-        let e = send(&no_auth(port), &trust(), &m).await.unwrap_err();
+        let m = Mail { to: &to, subject: "s", text: "t\n", id: 1, made_us: 0 };
+        let e = send(&no_auth(port), &trust(), &m, m.to).await.unwrap_err();
         assert!(e.starts_with("every recipient refused: a@example.com: 550"), "{e}");
         assert!(e.contains("b@example.com: 550"), "{e}");
         let got = server.await.unwrap();
@@ -460,7 +490,7 @@ mod tests {
     fn a_long_subject_is_split_into_encoded_words_and_folded() {
         let subject = format!("[T3000 Hauptstraße] ACTIVE high: {}", "Kesselvorlauf über Grenzwert ".repeat(6));
         let to = vec!["a@example.com".to_owned()];
-        let m = Mail { to: &to, subject: &subject, text: "t\n", id: 1, now_us: 0 };
+        let m = Mail { to: &to, subject: &subject, text: "t\n", id: 1, made_us: 0 };
         let s = String::from_utf8(render("t3000@example.com", &m)).unwrap();
         let head = s.split("\r\n\r\n").next().unwrap();
         for line in head.split("\r\n") {
