@@ -25,10 +25,11 @@ async fn wait_state(server: &TestServer, rule: i64, state: &str, what: &str) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rule_is_judged_against_the_latest_value_when_created_edited_or_enabled() {
-    // A device nobody answers for: its points exist, and only pushed samples give them values.
+    // A device that is not polled (a failed poll would store bad-quality samples over the pushed
+    // ones): its points exist, and only pushed samples give them values.
     let port = REFUSED_PORT;
     let server = TestServer::start(&format!(
-        "[[devices]]\nname = \"ahu\"\nprotocol = \"modbus-tcp\"\nip_address = \"127.0.0.1\"\nport = {port}\nunit_id = 1\nprofile = \"T3-controller\"\npoll_interval_ms = 60000\n"
+        "[[devices]]\nname = \"ahu\"\nprotocol = \"modbus-tcp\"\nip_address = \"127.0.0.1\"\nport = {port}\nunit_id = 1\nprofile = \"T3-controller\"\nenabled = false\n"
     ));
     let points = server.get("/api/t3000/devices/ahu/points").await.ok_json();
     let point = |name: &str| {

@@ -106,7 +106,8 @@ async fn alarms_reach_webhooks_and_mail_with_retries_digests_and_visible_failure
     let (hook_port, hits) = webhook::receiver(true).await;
     let sink = Sink::smtp("t3000", SMTP_PASSWORD, &["--refuse", "bad@example.com"]);
     let dead_port = REFUSED_PORT;
-    // A device nobody answers for: its points exist, and only pushed samples give them values.
+    // A device that is not polled (a failed poll would store bad-quality samples over the pushed
+    // ones): its points exist, and only pushed samples give them values.
     let modbus_port = REFUSED_PORT;
     let server = TestServer::start(&format!(
         r#"
@@ -117,7 +118,7 @@ ip_address = "127.0.0.1"
 port = {modbus_port}
 unit_id = 1
 profile = "T3-controller"
-poll_interval_ms = 60000
+enabled = false
 
 [alerts]
 site = "Main St"
@@ -150,8 +151,7 @@ backoff_ms = 50
 [[alerts.email]]
 name = "mail"
 to = ["ops@example.com", "bad@example.com", "boss@example.com"]
-# The test's own rules only: the device nobody answers for raises the devices-offline alarm too,
-# at a time of its own.
+# The test's own rules only: the server's own alarms (disk, storage) are no business of this test.
 rules = ["Boiler", "Zone 1", "Zone 2", "Zone 3", "Zone 4", "Zone 5", "Zone 6"]
 "#,
         smtp = sink.port
@@ -226,7 +226,18 @@ rules = ["Boiler", "Zone 1", "Zone 2", "Zone 3", "Zone 4", "Zone 5", "Zone 6"]
     assert!(text.contains("\r\nPoint: ") && text.contains(&format!(", id {boiler_point}\r\n")), "{text}");
     assert!(text.contains("\r\nDevice: ahu\r\n"), "{text}");
     assert!(text.contains("\r\n.5 bar over: check the pump\r\n"), "a leading dot arrives as sent: {text}");
-    // The refused recipient is named in the delivery, which is sent.
+    // The refused recipient is named in the delivery, which is sent (once the sink's 250 is read:
+    // it prints the mail before it answers).
+    poll_until("the mail's delivery sent", WAIT, || async {
+        !server
+            .get("/api/t3000/alerts/deliveries?channel=mail&status=sent")
+            .await
+            .ok_json()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    })
+    .await;
     let mail_log = server.get("/api/t3000/alerts/deliveries?channel=mail&status=sent").await.ok_json();
     let refused = mail_log[0]["last_error"].as_str().unwrap_or_default().to_owned();
     assert!(refused.contains("bad@example.com: 550"), "{mail_log}");
@@ -253,15 +264,16 @@ rules = ["Boiler", "Zone 1", "Zone 2", "Zone 3", "Zone 4", "Zone 5", "Zone 6"]
     let help = metrics.lines().find(|l| l.starts_with("# HELP t3000_alert_messages_total ")).unwrap();
     assert!(help.contains("failed (messages given up after every attempt failed)"), "{help}");
 
-    // Many alarms at once: the mail channel sends them as one digest (at most one of them alone,
-    // had the Boiler's digest window ended just before).
+    // Many alarms at once (the rules first, on points without a value; then one batch puts all six
+    // over their limits): the mail channel sends them as one digest (at most one of them alone, had
+    // the Boiler's digest window ended just before).
     let zones: Vec<u64> = (2..=7).map(|i| point(&format!("VAR{i}"))).collect();
-    let at = now_us();
-    server.ingest_ok(&zones.iter().map(|&p| Sample::good(p as u32, at, 60.0)).collect::<Vec<_>>()).await;
     let mut zone_rules = Vec::new();
     for (i, &p) in zones.iter().enumerate() {
         zone_rules.push(server.create_alarm_rule(&high(&format!("Zone {}", i + 1), p, 50.0, "too warm")).await);
     }
+    let at = now_us();
+    server.ingest_ok(&zones.iter().map(|&p| Sample::good(p as u32, at, 60.0)).collect::<Vec<_>>()).await;
     let zone_mails =
         || sink.mails().into_iter().skip(1).map(|m| m["content"].as_str().unwrap().to_owned()).collect::<Vec<String>>();
     poll_until("every zone alarm by mail", WAIT, || async {
@@ -516,7 +528,7 @@ ip_address = "127.0.0.1"
 port = {REFUSED_PORT}
 unit_id = 1
 profile = "T3-controller"
-poll_interval_ms = 60000
+enabled = false
 
 [alerts]
 site = "{site}"
@@ -615,7 +627,7 @@ ip_address = "127.0.0.1"
 port = {REFUSED_PORT}
 unit_id = 1
 profile = "T3-controller"
-poll_interval_ms = 60000
+enabled = false
 
 [alerts.smtp]
 host = "127.0.0.1"

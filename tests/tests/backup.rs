@@ -33,9 +33,10 @@ flush_interval_secs = 1
 enabled = false
 "#;
 
-/// A configured device (nothing answers at its address): its points get ids in `points.json`.
+/// A configured device, not polled (its failed polls would store samples of their own): its points
+/// get ids in `points.json`.
 const DEVICE: &str = "[[devices]]\nname = \"ahu\"\nprotocol = \"modbus-tcp\"\nip_address = \"127.0.0.1\"\nport = 1\n\
-                      unit_id = 1\nprofile = \"T3-controller\"\npoll_interval_ms = 60000\n";
+                      unit_id = 1\nprofile = \"T3-controller\"\nenabled = false\n";
 
 const POINTS: u64 = 20;
 /// The first point id of the samples (above the device's).

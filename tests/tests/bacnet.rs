@@ -361,7 +361,7 @@ async fn a_bacnet_device_without_rpm_is_polled_with_its_faults_and_goes_offline_
     let dir = plugin_dir();
     let extra = format!(
         "{}\n[[devices]]\nname = \"rp\"\nprotocol = \"bacnet-ip\"\nip_address = \"127.0.0.1\"\nport = {}\n\
-         device_instance = {INSTANCE}\npoll_interval_ms = 200\ntimeout_ms = 300\n",
+         device_instance = {INSTANCE}\npoll_interval_ms = 200\ntimeout_ms = 2000\n",
         server_toml(dir.path()),
         peer.port
     );

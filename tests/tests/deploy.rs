@@ -179,9 +179,9 @@ async fn the_log_file_rotates_by_size_and_keeps_the_newest_files() {
         assert!(len > 0 && len <= 2048, "{} holds {len} bytes (2KB rotation)", p.display());
     }
     assert!(!numbered(3).exists(), "more rotated files than `keep = 2`");
-    // The newest lines are in the current file: the shutdown.
+    // The newest line is in the current file: the end of the shutdown.
     let current = std::fs::read_to_string(&file).unwrap();
-    assert!(current.contains("shutting down"), "the last lines are not in the current file:\n{current}");
+    assert!(current.contains("storage shut down"), "the last line is not in the current file:\n{current}");
     assert!(std::fs::read_to_string(numbered(1)).unwrap().contains("path=/api/t3000/points"));
 }
 

@@ -307,9 +307,7 @@ async fn every_message_and_answer_matches_the_plans_types() {
     let sim = simulate(&["--listen", "127.0.0.1:0", "--count", "1"]);
     let port = port_of(&sim.tcp);
     // A port where nothing answers: a device that never answered (last_seen 0 over the socket).
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_port = dead.local_addr().unwrap().port();
-    drop(dead);
+    let dead_port = REFUSED_PORT;
     let server = TestServer::start(
         "[websocket]\nsystem_status_interval_secs = 1\n[collector]\noffline_after_failures = 2\nbackoff_initial_ms = 100\n",
     );

@@ -78,6 +78,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Ws<S> {
         }
     }
 
+    /// The first `n` messages `pred` takes (the others are skipped), all within `within`.
+    pub(crate) async fn take(&mut self, n: usize, within: Duration, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        let mut out = Vec::new();
+        while out.len() < n {
+            match self.recv(deadline.saturating_duration_since(Instant::now())).await {
+                Ok(v) if pred(&v) => out.push(v),
+                Ok(_) => {}
+                Err(End::Timeout) => panic!("timed out with {} of {n} messages; last: {}", out.len(), self.tail()),
+                Err(End::Closed(why)) => {
+                    panic!("closed ({why}) with {} of {n} messages; last: {}", out.len(), self.tail())
+                }
+            }
+        }
+        out
+    }
+
     /// Everything received within `dur`.
     pub(crate) async fn drain(&mut self, dur: Duration) -> Vec<Value> {
         let deadline = Instant::now() + dur;
@@ -422,7 +439,9 @@ async fn ws_points_snapshot_then_changes_filters_and_errors() {
     }
     let t1 = t0 + 1_000;
     server.ingest_ok(&[Sample::good(p3, t1, 3.5), Sample::good(p1, t1, 1.5), Sample::good(p2, t1, 2.5)]).await;
-    let got = a.drain(Duration::from_secs(1)).await;
+    // The two changes, then anything more that comes (p3's must not).
+    let mut got = a.take(2, WAIT, |v| v["type"] == "PointUpdate").await;
+    got.extend(a.drain(Duration::from_millis(300)).await);
     let changes: Vec<(u64, f64, bool)> = got
         .iter()
         .filter(|v| v["type"] == "PointUpdate")
@@ -434,7 +453,7 @@ async fn ws_points_snapshot_then_changes_filters_and_errors() {
     let mut b = connect(&server, &server.token).await;
     let r = b.request(json!({"type": "Subscribe", "points": "all"})).await;
     assert_eq!((r["all_points"].as_bool(), r["snapshot_points"].as_u64()), (Some(true), Some(3)), "{r}");
-    let snap: Vec<Value> = b.drain(Duration::from_millis(500)).await;
+    let snap: Vec<Value> = b.take(3, WAIT, |v| v["type"] == "PointUpdate").await;
     let values: Vec<f64> = {
         let mut s: Vec<(u64, f64)> =
             snap.iter().map(|v| (v["point_id"].as_u64().unwrap(), v["value"].as_f64().unwrap())).collect();
@@ -493,14 +512,18 @@ async fn ws_points_snapshot_then_changes_filters_and_errors() {
     // The system status, every second.
     let r = v.request(json!({"type": "Subscribe", "system": true})).await;
     assert_eq!(r["system"], true, "{r}");
+    let before_ms = now_us() / 1000;
     server.ingest_ok(&[Sample::good(p3, t3, 3.8)]).await;
-    let s = v.expect("SystemStatus", WAIT, |v| v["type"] == "SystemStatus").await;
+    // The status of the interval that counted p3 (the first one sent may be that one already).
+    let s = v
+        .expect("a SystemStatus counting p3", WAIT, |v| {
+            v["type"] == "SystemStatus" && v["active_points"] != 0 && v["timestamp"].as_i64() >= Some(before_ms)
+        })
+        .await;
     for key in ["active_devices", "active_points", "collection_rate", "ingest_rate", "error_count", "timestamp"] {
         assert!(s[key].is_number(), "{key} in {s}");
     }
     assert!(s["system_errors"].is_array() && s["websocket_clients"].as_u64() >= Some(2), "{s}");
-    let s =
-        v.expect("a SystemStatus counting p3", WAIT, |v| v["type"] == "SystemStatus" && v["active_points"] != 0).await;
     assert!(s["ingest_rate"].as_f64().unwrap() > 0.0, "{s}");
 
     // Coalescing to a requested rate: the latest value, at most about twice a second.
@@ -509,13 +532,17 @@ async fn ws_points_snapshot_then_changes_filters_and_errors() {
     assert_eq!(r["max_rate_hz"], 2.0, "{r}");
     c.expect("p3 snapshot", WAIT, |v| is_update(v, p3) && v["snapshot"] == true).await;
     let mut ts = t3;
+    let started = std::time::Instant::now();
     for i in 0..20 {
         ts += 1_000;
         server.ingest_ok(&[Sample::good(p3, ts, 100.0 + f64::from(i))]).await;
     }
+    // Twice a second while the 20 writes went on (each waits for its fsync: slower on a busy
+    // disk), and the last one after.
+    let most = (2 + (started.elapsed().as_secs_f64() * 2.0).ceil() as usize).min(10);
     let got = c.drain(Duration::from_millis(2000)).await;
     let updates: Vec<f64> = got.iter().filter(|v| is_update(v, p3)).map(|v| v["value"].as_f64().unwrap()).collect();
-    assert!(!updates.is_empty() && updates.len() <= 8, "coalesced: {updates:?}");
+    assert!(!updates.is_empty() && updates.len() <= most, "coalesced to at most {most}: {updates:?}");
     assert_eq!(updates.last(), Some(&119.0), "the latest value arrives: {updates:?}");
     let all = b.drain(Duration::from_millis(300)).await;
     assert!(all.iter().all(|v| v["type"] == "PointUpdate"), "{all:?}");
@@ -830,7 +857,10 @@ async fn ws_a_slow_client_lags_and_is_dropped_while_fast_clients_keep_up() {
     slow.request(json!({"type": "Subscribe", "points": "all"})).await;
     let rss_before = rss_kib(server.pid().unwrap());
 
-    // The fast clients read concurrently while the slow one does not read at all.
+    // The fast clients read concurrently while the slow one does not read at all, until every
+    // update came (or nothing came for WAIT).
+    const BATCHES: usize = 100;
+    let expected = BATCHES * points as usize;
     let readers: Vec<_> = fast
         .into_iter()
         .map(|mut c| {
@@ -838,7 +868,9 @@ async fn ws_a_slow_client_lags_and_is_dropped_while_fast_clients_keep_up() {
                 let mut latencies = Vec::new();
                 let mut count = 0usize;
                 let mut lagged = false;
-                while let Ok(v) = c.recv(Duration::from_secs(3)).await {
+                while count < expected
+                    && let Ok(v) = c.recv(WAIT).await
+                {
                     if v["type"] == "Lagged" {
                         lagged = true;
                     }
@@ -851,24 +883,25 @@ async fn ws_a_slow_client_lags_and_is_dropped_while_fast_clients_keep_up() {
             })
         })
         .collect();
-    let sent = push(&server, 100, points, 1.0).await;
+    let sent = push(&server, BATCHES, points, 1.0).await;
     let mut fast = Vec::new();
     for r in readers {
         let (count, mut lat, lagged, c) = r.await.unwrap();
         assert!(!lagged, "a fast client lagged");
         assert_eq!(count, sent, "a fast client got every update");
         lat.sort_unstable();
+        // Not a speed target (the benchmarks measure that): a bound loose enough for a busy disk's
+        // fsyncs that still catches fast clients held up behind the slow one.
         let max_ms = lat.last().copied().unwrap_or(0) / 1000;
-        assert!(max_ms < 2000, "fast client latency: p50 {} ms, max {max_ms} ms", lat[lat.len() / 2] / 1000);
+        assert!(max_ms < 5000, "fast client latency: p50 {} ms, max {max_ms} ms", lat[lat.len() / 2] / 1000);
         fast.push(c);
     }
 
     // The slow client reads now: what was in flight, then Lagged and a fresh snapshot.
     let lagged = slow.expect("Lagged", Duration::from_secs(30), |v| v["type"] == "Lagged").await;
     assert!(lagged["missed"].as_u64() > Some(0), "{lagged}");
-    let snap = slow.drain(Duration::from_millis(500)).await;
-    let snapshot: Vec<&Value> = snap.iter().filter(|v| v["type"] == "PointUpdate" && v["snapshot"] == true).collect();
-    assert_eq!(snapshot.len(), points as usize, "a fresh snapshot of every point after Lagged");
+    // A fresh snapshot of every point after Lagged.
+    slow.take(points as usize, WAIT, |v| v["type"] == "PointUpdate" && v["snapshot"] == true).await;
 
     // It stops reading again: the second lag within a minute disconnects it (max_lags_per_minute = 1).
     push(&server, 100, points, 2.0).await;

@@ -52,13 +52,23 @@ async function ended(proc: ChildProcess) {
 }
 
 /**
+ * Small disk thresholds (as the Rust tests' servers have), so that how full the test machine's disk
+ * is never raises the disk-space alarm in a test about something else.
+ */
+const SMALL_DISK_THRESHOLDS = {
+  T3000__STORAGE__DISK_ALARM_FREE_MB: '64',
+  T3000__STORAGE__DISK_ALARM_FREE_PERCENT: '0',
+  T3000__STORAGE__DISK_FLOOR_FREE_MB: '16',
+}
+
+/**
  * Starts `t3000 demo` on `dataDir` and waits (at most 60 s) for its listening line and the admin
  * password; what it prints is added to `log`.
  */
 async function launch(dataDir: string, extraArgs: string[], env: Record<string, string>, log: { text: string }) {
   const proc = spawn(binary(), ['demo', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...env },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...SMALL_DISK_THRESHOLDS, ...env },
   })
   let out = ''
   const collect = (b: Buffer) => {
