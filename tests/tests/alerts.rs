@@ -614,10 +614,10 @@ rules = ["Zone 1", "Zone 2", "Zone 3", "Zone 4", "Zone 5"]
 
 /// A recipient the mail server refuses for now (`450`, greylisting) while it takes the message for
 /// the others gets the same message alone at the next attempt; the delivery says so while it
-/// waits, and the message counts as sent once.
+/// waits, keeps naming the recipient refused for good (`550`), and the message counts as sent once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recipient_refused_for_now_gets_the_mail_alone_at_the_next_attempt() {
-    let sink = Sink::smtp("t3000", SMTP_PASSWORD, &["--greylist", "late@example.com"]);
+    let sink = Sink::smtp("t3000", SMTP_PASSWORD, &["--greylist", "late@example.com", "--refuse", "bad@example.com"]);
     let server = TestServer::start(&format!(
         r#"
 [[devices]]
@@ -639,7 +639,7 @@ from = "t3000@example.com"
 
 [[alerts.email]]
 name = "mail"
-to = ["ops@example.com", "late@example.com"]
+to = ["ops@example.com", "late@example.com", "bad@example.com"]
 rules = ["Boiler"]
 retries = 2
 backoff_ms = 3000
@@ -664,7 +664,8 @@ backoff_ms = 3000
     let d = seen.into_inner().unwrap();
     assert_eq!(d["attempts"], 1, "{d}");
     let why = d["last_error"].as_str().unwrap_or_default();
-    assert!(why.contains("late@example.com: 450 4.2.0") && why.contains("tried again"), "{why}");
+    assert!(why.contains("refused for now, tried again: late@example.com: 450 4.2.0"), "{why}");
+    assert!(why.contains("recipients refused: bad@example.com: 550 5.1.1"), "{why}");
     assert!(!why.contains("ops@"), "{why}");
     assert_eq!(sink.mails()[0]["rcpt_tos"], json!(["ops@example.com"]));
 
@@ -674,7 +675,7 @@ backoff_ms = 3000
     assert_eq!(mails[1]["rcpt_tos"], json!(["late@example.com"]));
     let (first, second) = (mails[0]["content"].as_str().unwrap(), mails[1]["content"].as_str().unwrap());
     assert_eq!(header(first, "Message-ID"), header(second, "Message-ID"), "one message");
-    assert_eq!(header(second, "To"), Some("ops@example.com, late@example.com"));
+    assert_eq!(header(second, "To"), Some("ops@example.com, late@example.com, bad@example.com"));
     assert_eq!(body(first), body(second));
     poll_until("the delivery sent", WAIT, || async {
         let log = server.get("/api/t3000/alerts/deliveries?channel=mail").await.ok_json();
@@ -682,7 +683,9 @@ backoff_ms = 3000
     })
     .await;
     let log = server.get("/api/t3000/alerts/deliveries?channel=mail").await.ok_json();
-    assert_eq!((log[0]["attempts"].as_u64(), &log[0]["last_error"]), (Some(2), &Value::Null), "{log}");
+    assert_eq!(log[0]["attempts"], 2, "{log}");
+    let why = log[0]["last_error"].as_str().unwrap_or_default();
+    assert!(why.starts_with("recipients refused: bad@example.com: 550") && !why.contains("late@"), "{why}");
     let channels = server.get("/api/t3000/alerts/channels").await.ok_json();
     assert_eq!((channels[0]["sent"].as_u64(), channels[0]["failed"].as_u64()), (Some(1), Some(0)), "{channels}");
     assert_eq!(sink.mails().len(), 2, "ops@ got it once");

@@ -425,7 +425,7 @@ impl Notifier {
         let now = self.clock.now_us();
         let id = self.log_new(&ep, &message, &site, "queued", now);
         let cx = Context::new(&site, &*self.names, &message);
-        let mut tries = Tries { n: 1, of: 1, rcpt: None, delivered: false, made_us: now };
+        let mut tries = Tries { n: 1, of: 1, rcpt: None, delivered: false, refused: Vec::new(), made_us: now };
         self.attempt_and_log(&ep, &stats, id, &message, &cx, &mut tries).await;
         Ok(self.delivery(id).expect("the test delivery was just logged"))
     }
@@ -455,16 +455,20 @@ impl Notifier {
                 if !std::mem::replace(&mut tries.delivered, true) {
                     stats.sent.fetch_add(1, Ordering::Relaxed);
                 }
-                let later: Vec<String> = if n < of {
-                    refused.iter().filter(|r| r.temporary()).map(|r| r.to.clone()).collect()
-                } else {
-                    Vec::new()
-                };
-                let warning = (!refused.is_empty()).then(|| {
-                    let each: Vec<String> = refused.iter().map(smtp::Refused::to_string).collect();
-                    let again = if later.is_empty() { "" } else { " (those refused for now are tried again)" };
-                    format!("recipients refused: {}{again}", each.join("; "))
-                });
+                // Refused for now, with an attempt left: tried again, alone.
+                let (later, gone): (Vec<smtp::Refused>, Vec<smtp::Refused>) =
+                    refused.into_iter().partition(|r| r.temporary() && n < of);
+                tries.refused.extend(gone.iter().map(smtp::Refused::to_string));
+                let mut said = Vec::new();
+                if !tries.refused.is_empty() {
+                    said.push(format!("recipients refused: {}", tries.refused.join("; ")));
+                }
+                if !later.is_empty() {
+                    let each: Vec<String> = later.iter().map(smtp::Refused::to_string).collect();
+                    said.push(format!("refused for now, tried again: {}", each.join("; ")));
+                }
+                let warning = (!said.is_empty()).then(|| said.join("; "));
+                let later: Vec<String> = later.into_iter().map(|r| r.to).collect();
                 if let Some(w) = &warning {
                     tracing::warn!(channel = %ep.cfg.name, delivery = id, attempt = n, of, "alert sent, but {w}");
                     *stats.last_failure.lock() = Some((now, w.clone()));
@@ -487,7 +491,16 @@ impl Notifier {
                 if last && !partly {
                     stats.failed.fetch_add(1, Ordering::Relaxed);
                 }
-                let error = if partly { format!("sent to the others; not to these: {error}") } else { error };
+                let error = match (partly, tries.refused.is_empty()) {
+                    (false, _) => error,
+                    (true, true) => format!("sent to the others; not to these: {error}"),
+                    (true, false) => {
+                        format!(
+                            "sent to the others; recipients refused: {}; not to these: {error}",
+                            tries.refused.join("; ")
+                        )
+                    }
+                };
                 tracing::warn!(channel = %ep.cfg.name, attempt = n, of, error = %error, "alert delivery failed");
                 *stats.last_failure.lock() = Some((now, error.clone()));
                 self.log_update(id, |d| {
@@ -668,6 +681,8 @@ struct Tries {
     rcpt: Option<Vec<String>>,
     /// Delivered to someone at an earlier attempt (counted as sent then).
     delivered: bool,
+    /// Recipients refused for good at earlier attempts, with the server's replies.
+    refused: Vec<String>,
     /// When the message was made (see [`Job::made_us`]).
     made_us: i64,
 }
@@ -690,8 +705,8 @@ impl Delivery {
             let Some(notifier) = self.me.upgrade() else { return };
             // Looked up once per message, off the notifier's locks.
             let cx = Context::new(&job.site, &*notifier.names, &job.message);
-            let mut tries =
-                Tries { n: 1, of: self.ep.cfg.retries + 1, rcpt: None, delivered: false, made_us: job.made_us };
+            let of = self.ep.cfg.retries + 1;
+            let mut tries = Tries { n: 1, of, rcpt: None, delivered: false, refused: Vec::new(), made_us: job.made_us };
             while !notifier.attempt_and_log(&self.ep, &self.stats, job.id, &job.message, &cx, &mut tries).await {
                 tokio::select! {
                     _ = tokio::time::sleep(backoff(&self.ep.cfg, tries.n)) => {}
