@@ -20,6 +20,19 @@ const SECRET: &str = "s3cret-webhook-key";
 const SMTP_PASSWORD: &str = "smtp-pass-Zq81";
 const URL_KEY: &str = "path-key-77";
 
+/// A device only there for its points (VAR1...): not polled (a failed poll would store
+/// bad-quality samples over the pushed ones), so only pushed samples give its points values.
+const AHU: &str = "[[devices]]\nname = \"ahu\"\nprotocol = \"modbus-tcp\"\nip_address = \"127.0.0.1\"\nport = 1\n\
+                   unit_id = 1\nprofile = \"T3-controller\"\nenabled = false\n";
+
+/// `[alerts.smtp]` for `tests/peers/smtp_sink.py` on `port`, in plain text, with AUTH.
+fn plain_smtp(port: u16) -> String {
+    format!(
+        "[alerts.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nusername = \"t3000\"\n\
+         password = \"{SMTP_PASSWORD}\"\nfrom = \"t3000@example.com\"\n"
+    )
+}
+
 fn now_us() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64
 }
@@ -106,32 +119,16 @@ async fn alarms_reach_webhooks_and_mail_with_retries_digests_and_visible_failure
     let (hook_port, hits) = webhook::receiver(true).await;
     let sink = Sink::smtp("t3000", SMTP_PASSWORD, &["--refuse", "bad@example.com"]);
     let dead_port = REFUSED_PORT;
-    // A device that is not polled (a failed poll would store bad-quality samples over the pushed
-    // ones): its points exist, and only pushed samples give them values.
-    let modbus_port = REFUSED_PORT;
     let server = TestServer::start(&format!(
         r#"
-[[devices]]
-name = "ahu"
-protocol = "modbus-tcp"
-ip_address = "127.0.0.1"
-port = {modbus_port}
-unit_id = 1
-profile = "T3-controller"
-enabled = false
+{AHU}
 
 [alerts]
 site = "Main St"
 digest_after = 1
 digest_window_secs = 3
 
-[alerts.smtp]
-host = "127.0.0.1"
-port = {smtp}
-tls = "none"
-username = "t3000"
-password = "{SMTP_PASSWORD}"
-from = "t3000@example.com"
+{smtp}
 
 [[alerts.webhook]]
 name = "hook"
@@ -154,7 +151,7 @@ to = ["ops@example.com", "bad@example.com", "boss@example.com"]
 # The test's own rules only: the server's own alarms (disk, storage) are no business of this test.
 rules = ["Boiler", "Zone 1", "Zone 2", "Zone 3", "Zone 4", "Zone 5", "Zone 6"]
 "#,
-        smtp = sink.port
+        smtp = plain_smtp(sink.port)
     ));
     let points = server.get("/api/t3000/devices/ahu/points").await.ok_json();
     let point = |name: &str| {
@@ -521,14 +518,7 @@ async fn a_graceful_stop_sends_the_held_alarms_and_logs_what_it_could_not_delive
     let site = "Hauptstraße 12, Gebäude Süd: Kesselhaus und Lüftungszentrale";
     let mut server = TestServer::start(&format!(
         r#"
-[[devices]]
-name = "ahu"
-protocol = "modbus-tcp"
-ip_address = "127.0.0.1"
-port = {REFUSED_PORT}
-unit_id = 1
-profile = "T3-controller"
-enabled = false
+{AHU}
 
 [alerts]
 site = "{site}"
@@ -536,13 +526,7 @@ digest_after = 3
 digest_window_secs = 60
 shutdown_grace_secs = 2
 
-[alerts.smtp]
-host = "127.0.0.1"
-port = {smtp}
-tls = "none"
-username = "t3000"
-password = "{SMTP_PASSWORD}"
-from = "t3000@example.com"
+{smtp}
 
 [[alerts.email]]
 name = "mail"
@@ -562,7 +546,7 @@ retries = 2
 backoff_ms = 600000
 rules = ["Zone 1", "Zone 2", "Zone 3", "Zone 4", "Zone 5"]
 "#,
-        smtp = sink.port,
+        smtp = plain_smtp(sink.port),
         silent = silent.local_addr().unwrap(),
     ));
     let points = server.get("/api/t3000/devices/ahu/points").await.ok_json();
@@ -620,22 +604,9 @@ async fn a_recipient_refused_for_now_gets_the_mail_alone_at_the_next_attempt() {
     let sink = Sink::smtp("t3000", SMTP_PASSWORD, &["--greylist", "late@example.com", "--refuse", "bad@example.com"]);
     let server = TestServer::start(&format!(
         r#"
-[[devices]]
-name = "ahu"
-protocol = "modbus-tcp"
-ip_address = "127.0.0.1"
-port = {REFUSED_PORT}
-unit_id = 1
-profile = "T3-controller"
-enabled = false
+{AHU}
 
-[alerts.smtp]
-host = "127.0.0.1"
-port = {smtp}
-tls = "none"
-username = "t3000"
-password = "{SMTP_PASSWORD}"
-from = "t3000@example.com"
+{smtp}
 
 [[alerts.email]]
 name = "mail"
@@ -644,7 +615,7 @@ rules = ["Boiler"]
 retries = 2
 backoff_ms = 3000
 "#,
-        smtp = sink.port,
+        smtp = plain_smtp(sink.port),
     ));
     let points = server.get("/api/t3000/devices/ahu/points").await.ok_json();
     let point =
