@@ -599,6 +599,7 @@ rules = ["Zone 1", "Zone 2", "Zone 3", "Zone 4", "Zone 5"]
 /// A recipient the mail server refuses for now (`450`, greylisting) while it takes the message for
 /// the others gets the same message alone at the next attempt; the delivery says so while it
 /// waits, keeps naming the recipient refused for good (`550`), and the message counts as sent once.
+/// Before its rule exists, the channel's `rules` entry is reported as naming no alarm.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recipient_refused_for_now_gets_the_mail_alone_at_the_next_attempt() {
     let sink = Sink::smtp("t3000", SMTP_PASSWORD, &["--greylist", "late@example.com", "--refuse", "bad@example.com"]);
@@ -620,9 +621,16 @@ backoff_ms = 3000
     let points = server.get("/api/t3000/devices/ahu/points").await.ok_json();
     let point =
         points["points"].as_array().unwrap().iter().find(|p| p["name"] == "VAR1").unwrap()["id"].as_u64().unwrap();
+    // No rule "Boiler" yet: the channel and the log say its rules name no alarm.
+    let channels = server.get("/api/t3000/alerts/channels").await.ok_json();
+    assert_eq!(channels[0]["unmatched_rules"], json!(["Boiler"]), "{channels}");
+    let warned = |l: &str| l.contains("WARN") && l.contains("channel=mail") && l.contains("rules=Boiler");
+    poll_until("the warning", WAIT, || async { server.stderr().lines().any(warned) }).await;
     server.ingest_ok(&[Sample::good(point as u32, now_us(), 95.0)]).await;
     let rule = json!({"name": "Boiler", "point_id": point, "rule": {"condition": {"kind": "limits", "high": 80.0}}});
     server.create_alarm_rule(&rule).await;
+    let channels = server.get("/api/t3000/alerts/channels").await.ok_json();
+    assert_eq!(channels[0]["unmatched_rules"], json!([]), "{channels}");
 
     // The first attempt: to ops@ only; the delivery waits (3 s) to try late@ again, and says why.
     let seen = Mutex::new(Value::Null);

@@ -1,7 +1,8 @@
-// The Notifications panel of the Alarms page against the real demo with one webhook channel whose
-// endpoint is dead (set through T3000__ALERTS__WEBHOOK): the channel is listed without its URL's
+// The Notifications panel of the Alarms page against the real demo with webhook channels whose
+// endpoint is dead (set through T3000__ALERTS__WEBHOOK): a channel is listed without its URL's
 // path; an admin's test message fails and the failure shows in the row, its counters and the
-// latest deliveries; a viewer sees the panel without the test button.
+// latest deliveries; a channel whose rules name no alarm says so; a viewer sees the panel without
+// the test button.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser } from 'playwright-core'
 import { apiCall, launchBrowser, login, newPage, screenshot, startDemo, token, type Server } from './harness'
@@ -17,7 +18,9 @@ const closedPort = 1
 
 beforeAll(async () => {
   server = await startDemo([], {
-    T3000__ALERTS__WEBHOOK: `[{ name = "ops-hook", url = "http://127.0.0.1:${closedPort}/hook/key-in-path", secret = "k", retries = 0 }]`,
+    T3000__ALERTS__WEBHOOK:
+      `[{ name = "ops-hook", url = "http://127.0.0.1:${closedPort}/hook/key-in-path", secret = "k", retries = 0 },` +
+      ` { name = "boiler-hook", url = "http://127.0.0.1:${closedPort}/boiler", rules = ["Boiler hi", "System: devices offline"] }]`,
   })
   browser = await launchBrowser()
   admin = await token(server)
@@ -47,6 +50,12 @@ describe('Notifications panel', () => {
     const recent = page.locator('[data-test=deliveries]')
     await recent.locator('summary').click()
     expect(await recent.locator('[data-test=delivery-row]').first().innerText()).toContain('[T3000] Test message')
+    // A channel whose rules name an alarm nobody made says so; a server alarm's name is known.
+    const boiler = page.locator('[data-test=channel-row][data-channel="boiler-hook"]')
+    const unmatched = await boiler.locator('[data-test=channel-unmatched]').innerText()
+    expect(unmatched).toContain('No alarm is called “Boiler hi”')
+    expect(unmatched).not.toContain('devices offline')
+    expect(await row.locator('[data-test=channel-unmatched]').count()).toBe(0)
     await screenshot(page, 'alarms-notifications')
     await context.close()
   })

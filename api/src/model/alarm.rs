@@ -81,8 +81,10 @@ pub struct AlarmView {
 /// (quarantined, its rows missing from answers) is not acknowledged. Acknowledging it acknowledges
 /// every such file.
 pub const STORAGE_ALARM: i64 = 0;
+/// The storage alarm's name.
+pub const STORAGE_ALARM_NAME: &str = "Storage: data files quarantined";
 
-/// The built-in alarms on the server's own faults, each with a reserved (negative) rule id. They
+/// The built-in alarms on the server's own faults, each with a reserved rule id. They
 /// are raised and cleared by the server ([`crate::service::alarms::AlarmService::set_system`]),
 /// stored in the alarm history, published and acknowledged like the alarms of rules, and listed
 /// while they are not normal.

@@ -51,6 +51,11 @@ pub struct AlertChannel {
     pub signed: bool,
     /// The rules it takes (ids or names); empty: every rule.
     pub rules: Vec<String>,
+    /// The entries of `rules` that name no alarm this server has now: no rule (enabled or not),
+    /// system alarm or storage alarm has that id or name, and no program's alarm (`PROGRAM line
+    /// N`) of that name was raised since the start. A typo, or a rule not made yet: the channel
+    /// takes no alarm for them. Logged at warn at start and at each reload.
+    pub unmatched_rules: Vec<String>,
     pub min_severity: u8,
     /// Which transitions: `raised`, `level_changed`, `cleared`, `acknowledged`.
     pub events: Vec<String>,

@@ -34,7 +34,9 @@
 //! a program clears them ([`AlarmService::clear_program_alarms`]), and after a server restart a
 //! running program raises again what still holds.
 
-use crate::model::alarm::{AlarmEvent, AlarmRuleRecord, AlarmView, STORAGE_ALARM, SystemAlarm, program_of_alarm};
+use crate::model::alarm::{
+    AlarmEvent, AlarmRuleRecord, AlarmView, STORAGE_ALARM, STORAGE_ALARM_NAME, SystemAlarm, program_of_alarm,
+};
 use crate::model::device::DeviceRecord;
 use crate::service::Issuer;
 use crate::service::audit::AuditLog;
@@ -44,6 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use t3_core::alarm::{AlarmCondition, AlarmEvaluator, AlarmState, FaultAlarm, Level, Transition, TransitionKind};
 use t3_core::clock::Clock;
+use t3_core::config::RuleRef;
 use t3_core::{Quality, Sample};
 use t3_drivers::collector::{Collector, DeviceState};
 use t3_storage::catalog::{Catalog, EventFilter};
@@ -419,6 +422,27 @@ impl AlarmService {
     /// Stops evaluating a rule (deleted).
     pub fn remove(&self, id: i64) {
         self.rules.lock().remove(&id);
+    }
+
+    /// Whether an entry of a channel's `rules` (`[alerts]`) names an alarm this server has now: a
+    /// rule (enabled or not), a system alarm or the storage alarm, by id or by name; a program's
+    /// alarm by its id, or by its name (`PROGRAM line N`) once it has been raised since the start.
+    pub fn names_an_alarm(&self, r: &RuleRef) -> bool {
+        let rules = self.catalog.list::<AlarmRuleRecord>();
+        match r {
+            RuleRef::Id(id) => {
+                *id == STORAGE_ALARM
+                    || SystemAlarm::is_system(*id)
+                    || program_of_alarm(*id).is_some()
+                    || rules.iter().any(|rule| rule.id == *id)
+            }
+            RuleRef::Name(name) => {
+                name == STORAGE_ALARM_NAME
+                    || SystemAlarm::ALL.iter().any(|s| s.name() == name)
+                    || rules.iter().any(|rule| rule.name == *name)
+                    || self.program_alarms.lock().values().any(|p| p.name == *name)
+            }
+        }
     }
 
     /// Every later transition.
@@ -834,7 +858,7 @@ impl AlarmService {
         let files: Vec<&str> = open.iter().map(|q| q.file.as_str()).collect();
         Some(AlarmView {
             rule_id: STORAGE_ALARM,
-            name: "Storage: data files quarantined".into(),
+            name: STORAGE_ALARM_NAME.into(),
             point_id: None,
             device_id: None,
             message: Some(format!(

@@ -837,6 +837,8 @@ export interface AlertChannel {
   target: string
   signed: boolean
   rules: string[]
+  /** Entries of `rules` that name no alarm the server has now (a typo, or a rule not made yet). */
+  unmatched_rules: string[]
   min_severity: number
   events: string[]
   max_per_minute: number

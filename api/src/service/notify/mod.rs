@@ -134,12 +134,23 @@ pub struct Notifier {
     stats: Mutex<BTreeMap<String, Arc<Stats>>>,
     /// Alarm transitions missed because the notifier fell behind the alarm service's broadcast.
     missed: AtomicU64,
+    /// The alarm service it follows (from [`Notifier::spawn`]): what a channel's `rules` name is
+    /// checked against.
+    alarms: std::sync::OnceLock<Arc<AlarmService>>,
     me: Weak<Notifier>,
 }
 
 impl std::fmt::Debug for Notifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Notifier").field("channels", &self.state.lock().channels.len()).finish()
+    }
+}
+
+/// An entry of a channel's `rules` as written: an id or a name.
+fn rule_text(r: &RuleRef) -> String {
+    match r {
+        RuleRef::Id(id) => id.to_string(),
+        RuleRef::Name(n) => n.clone(),
     }
 }
 
@@ -174,6 +185,7 @@ impl Notifier {
             next_id: AtomicU64::new(1),
             stats: Mutex::default(),
             missed: AtomicU64::new(0),
+            alarms: std::sync::OnceLock::new(),
             me: me.clone(),
         });
         me.reconfigure(cfg);
@@ -230,6 +242,30 @@ impl Notifier {
         }
         self.log.lock().1 = cfg.log_entries;
         tracing::info!(channels = self.state.lock().channels.len(), "alert channels configured");
+        self.warn_unmatched();
+    }
+
+    /// The entries of a channel's `rules` that name no alarm this server has now (none before
+    /// [`Notifier::spawn`]).
+    fn unmatched(&self, c: &ChannelConfig) -> Vec<String> {
+        let Some(alarms) = self.alarms.get() else { return Vec::new() };
+        c.rules.iter().filter(|r| !alarms.names_an_alarm(r)).map(rule_text).collect()
+    }
+
+    /// Logs, per channel, the entries of its `rules` that name no alarm: a typo there would
+    /// otherwise keep every alarm from the channel without a word.
+    fn warn_unmatched(&self) {
+        let channels: Vec<ChannelConfig> = self.state.lock().channels.iter().map(|c| c.ep.cfg.clone()).collect();
+        for c in channels {
+            let unmatched = self.unmatched(&c);
+            if !unmatched.is_empty() {
+                tracing::warn!(
+                    channel = %c.name,
+                    rules = %unmatched.join(", "),
+                    "alert channel: these entries of its rules name no alarm rule or server alarm (a typo, or a rule not made yet?); the channel takes only the alarms its rules name"
+                );
+            }
+        }
     }
 
     /// Reads `alerts.ca_file` again (a reload calls it every time, so a replaced file at the same
@@ -258,8 +294,11 @@ impl Notifier {
 
     /// Follows the alarm service's transitions and closes digest windows every second, until the
     /// notifier goes away.
-    pub fn spawn(self: &Arc<Self>, alarms: &AlarmService) {
+    pub fn spawn(self: &Arc<Self>, alarms: &Arc<AlarmService>) {
         let mut events = alarms.subscribe();
+        if self.alarms.set(alarms.clone()).is_ok() {
+            self.warn_unmatched();
+        }
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -617,14 +656,8 @@ impl Notifier {
                     kind: ch.ep.kind_name().into(),
                     target,
                     signed,
-                    rules: c
-                        .rules
-                        .iter()
-                        .map(|r| match r {
-                            RuleRef::Id(id) => id.to_string(),
-                            RuleRef::Name(n) => n.clone(),
-                        })
-                        .collect(),
+                    rules: c.rules.iter().map(rule_text).collect(),
+                    unmatched_rules: self.unmatched(c),
                     min_severity: c.min_severity,
                     events: c.events.iter().map(|e| e.as_str().to_owned()).collect(),
                     max_per_minute: c.max_per_minute,

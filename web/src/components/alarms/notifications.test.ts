@@ -18,7 +18,7 @@ function delivery(over: Partial<AlertDelivery> = {}): AlertDelivery {
 
 function channel(over: Partial<AlertChannel> = {}): AlertChannel {
   return {
-    name: 'ops', kind: 'webhook', target: 'https://hooks.example.com', signed: true, rules: [], min_severity: 1,
+    name: 'ops', kind: 'webhook', target: 'https://hooks.example.com', signed: true, rules: [], unmatched_rules: [], min_severity: 1,
     events: ['raised', 'level_changed', 'cleared'], max_per_minute: 0, max_per_hour: 0, sent: 0, failed: 0, dropped: 0,
     rate_limited: 0, queued: 0, held: 0, last_delivery: null, last_failure_us: null, last_error: null, ...over,
   }
