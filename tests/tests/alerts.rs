@@ -614,7 +614,7 @@ name = "mail"
 to = ["ops@example.com", "late@example.com", "bad@example.com"]
 rules = ["Boiler"]
 retries = 2
-backoff_ms = 3000
+backoff_ms = 5000
 "#,
         smtp = plain_smtp(sink.port),
     ));
@@ -632,7 +632,8 @@ backoff_ms = 3000
     let channels = server.get("/api/t3000/alerts/channels").await.ok_json();
     assert_eq!(channels[0]["unmatched_rules"], json!([]), "{channels}");
 
-    // The first attempt: to ops@ only; the delivery waits (3 s) to try late@ again, and says why.
+    // The first attempt: to ops@ only; the delivery waits 5 s (ample for the polls below to see
+    // it) to try late@ again, and says why.
     let seen = Mutex::new(Value::Null);
     poll_until("the delivery waiting to retry", WAIT, || async {
         let log = server.get("/api/t3000/alerts/deliveries?channel=mail").await.ok_json();
